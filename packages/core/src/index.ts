@@ -1,0 +1,12 @@
+/**
+ * @ioasid/core: the iommufd uAPI and object model, simulated memory, and the host model.
+ */
+export { PhysicalMemory, FrameAllocator, PAGE_SHIFT, PAGE_SIZE, MAX_PFN } from './memory/physical.js';
+export { HostProcess, MemoryObject, MemFile, PROT_READ, PROT_WRITE, POLLIN, POLLOUT, POLLRDNORM, type FileOps } from './memory/process.js';
+export { ERRNO, ERRNO_TEXT, IommufdError, PluginContractError, errnoName, type ErrnoCode } from './uapi/errno.js';
+export * as uapi from './uapi/iommufd.js';
+export { defineStruct, StructLayout, type FieldSpec, type StructValue } from './uapi/struct.js';
+export { Iommufd, type MapOptions, type MapFileOptions, type CopyOptions } from './iommufd/iommufd.js';
+export { ObjType } from './iommufd/objects.js';
+export type { IovaRange } from './iommufd/io-pagetable.js';
+export { Host, createHost, type HostOptions } from './host/host.js';

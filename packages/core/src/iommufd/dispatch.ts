@@ -1,0 +1,121 @@
+/**
+ * The ioctl table and dispatcher (main.c). The order of checks is the kernel's: the command number,
+ * then the user's `size` against min_size, then copy_struct_from_user (zero-extend a shorter struct,
+ * E2BIG for non-zero bytes past the kernel's struct), then the handler; the reply is copied back
+ * truncated to the caller's size.
+ */
+import { Errno, ERRNO } from '../uapi/errno.js';
+import * as U from '../uapi/iommufd.js';
+import type { StructLayout, FieldSpec } from '../uapi/struct.js';
+import { newUcmd, type IommufdCtx, type Ucmd } from './context.js';
+import * as ioas from './ioas.js';
+import type { DeviceCommandHandlers } from './device-commands.js';
+
+type Handler = (ctx: IommufdCtx, cmd: never, ucmd: Ucmd) => void;
+
+export interface IoctlOp {
+  readonly name: string;
+  readonly nr: number;
+  readonly ioctl: number;
+  readonly layout: StructLayout<readonly FieldSpec[]>;
+  /** offsetofend of the last member of the first ABI version. */
+  readonly minSize: number;
+  readonly handler: Handler;
+}
+
+function op<F extends readonly FieldSpec[]>(
+  name: keyof typeof U.IOMMUFD_CMD,
+  layout: StructLayout<F>,
+  lastMember: F[number][0],
+  handler: (ctx: IommufdCtx, cmd: ReturnType<StructLayout<F>['zero']>, ucmd: Ucmd) => void,
+): IoctlOp {
+  const nr = U.IOMMUFD_CMD[name];
+  return {
+    name: `IOMMU_${name}`,
+    nr,
+    ioctl: U.iommufdIoctl(nr),
+    layout: layout as unknown as StructLayout<readonly FieldSpec[]>,
+    minSize: layout.offsetofend(lastMember),
+    handler: handler as unknown as Handler,
+  };
+}
+
+/** Builds the table; device-side handlers come from the device layer. */
+export function buildIoctlTable(dev: DeviceCommandHandlers): IoctlOp[] {
+  const ops = [
+    op('DESTROY', U.iommu_destroy, 'id', ioas.iommufdDestroy),
+    op('IOAS_ALLOC', U.iommu_ioas_alloc, 'out_ioas_id', ioas.iommufdIoasAlloc),
+    op('IOAS_ALLOW_IOVAS', U.iommu_ioas_allow_iovas, 'allowed_iovas', ioas.iommufdIoasAllowIovas),
+    op('IOAS_COPY', U.iommu_ioas_copy, 'src_iova', ioas.iommufdIoasCopy),
+    op('IOAS_IOVA_RANGES', U.iommu_ioas_iova_ranges, 'out_iova_alignment', ioas.iommufdIoasIovaRanges),
+    op('IOAS_MAP', U.iommu_ioas_map, 'iova', ioas.iommufdIoasMap),
+    op('IOAS_UNMAP', U.iommu_ioas_unmap, 'length', ioas.iommufdIoasUnmap),
+    op('OPTION', U.iommu_option, 'val64', ioas.iommufdOption),
+    op('VFIO_IOAS', U.iommu_vfio_ioas, '__reserved', ioas.iommufdVfioIoas),
+    op('HWPT_ALLOC', U.iommu_hwpt_alloc, '__reserved', dev.hwptAlloc),
+    op('GET_HW_INFO', U.iommu_hw_info, '__reserved', dev.getHwInfo),
+    op('HWPT_SET_DIRTY_TRACKING', U.iommu_hwpt_set_dirty_tracking, '__reserved', dev.setDirtyTracking),
+    op('HWPT_GET_DIRTY_BITMAP', U.iommu_hwpt_get_dirty_bitmap, 'data', dev.getDirtyBitmap),
+    op('HWPT_INVALIDATE', U.iommu_hwpt_invalidate, '__reserved', dev.invalidate),
+    op('FAULT_QUEUE_ALLOC', U.iommu_fault_alloc, 'out_fault_fd', dev.faultQueueAlloc),
+    op('IOAS_MAP_FILE', U.iommu_ioas_map_file, 'iova', ioas.iommufdIoasMapFile),
+    op('VIOMMU_ALLOC', U.iommu_viommu_alloc, 'out_viommu_id', dev.viommuAlloc),
+    op('VDEVICE_ALLOC', U.iommu_vdevice_alloc, 'virt_id', dev.vdeviceAlloc),
+    op('IOAS_CHANGE_PROCESS', U.iommu_ioas_change_process, '__reserved', ioas.iommufdIoasChangeProcess),
+    op('VEVENTQ_ALLOC', U.iommu_veventq_alloc, 'out_veventq_fd', dev.veventqAlloc),
+    op('HW_QUEUE_ALLOC', U.iommu_hw_queue_alloc, 'length', dev.hwQueueAlloc),
+    op('IOAS_NOIOMMU_GET_PA', U.iommu_ioas_noiommu_get_pa, 'out_phys', ioas.iommufdIoasNoiommuGetPa),
+  ];
+  const table: IoctlOp[] = [];
+  for (const o of ops) table[o.nr - U.IOMMUFD_CMD_BASE] = o;
+  return table;
+}
+
+/** Ioctl name for a request number, for error messages. */
+export function ioctlName(table: readonly IoctlOp[], request: number): string {
+  const o = table[(request & 0xff) - U.IOMMUFD_CMD_BASE];
+  return o && o.ioctl === request ? o.name : `ioctl 0x${request.toString(16)}`;
+}
+
+/**
+ * Runs one ioctl against `arg`, the user's buffer. Returns 0 or a negative errno; never throws for
+ * bad input. `onError` sees the Errno for diagnostics.
+ */
+export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], request: number, arg: Uint8Array, onError?: (e: Errno, op: IoctlOp | undefined) => void): number {
+  const nr = request & 0xff;
+  const o = (request >>> 8) === U.IOMMUFD_TYPE && nr >= U.IOMMUFD_CMD_BASE ? table[nr - U.IOMMUFD_CMD_BASE] : undefined;
+  if (!o || o.ioctl !== request) return -ERRNO.ENOTTY;
+  if (arg.length < 4) return -ERRNO.EFAULT;
+  const userSize = new DataView(arg.buffer, arg.byteOffset, 4).getUint32(0, true);
+  if (userSize < o.minSize) return -ERRNO.EINVAL;
+  // The kernel reads `size` bytes from the user pointer: a buffer shorter than that faults.
+  if (userSize > arg.length) return -ERRNO.EFAULT;
+  const kSize = o.layout.size;
+  for (let i = kSize; i < userSize; i++) if (arg[i] !== 0) return -ERRNO.E2BIG;
+  const kbuf = new Uint8Array(kSize);
+  kbuf.set(arg.subarray(0, Math.min(userSize, kSize)));
+  const cmd = o.layout.decode(kbuf);
+  const ucmd = newUcmd();
+  let rc = 0;
+  try {
+    o.handler(ctx, cmd as never, ucmd);
+  } catch (e) {
+    if (!(e instanceof Errno)) {
+      abortNew(ctx, ucmd);
+      throw e;
+    }
+    onError?.(e, o);
+    rc = -ERRNO[e.code];
+  }
+  if (rc === 0) for (const obj of ucmd.newObjects) ctx.objects.finalize(obj);
+  else abortNew(ctx, ucmd);
+  if (rc === 0 || ucmd.respondOnError) {
+    const out = o.layout.encode(cmd);
+    arg.set(out.subarray(0, Math.min(userSize, kSize)));
+  }
+  return rc;
+}
+
+function abortNew(ctx: IommufdCtx, ucmd: Ucmd): void {
+  for (let i = ucmd.newObjects.length - 1; i >= 0; i--) ctx.objects.abort(ucmd.newObjects[i], true);
+}

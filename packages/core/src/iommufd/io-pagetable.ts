@@ -1,0 +1,427 @@
+/**
+ * The IOVA -> memory map of an IOAS (io_pagetable.c, pages.c): areas in a B+ tree keyed by IOVA,
+ * allowed and reserved ranges, IOVA allocation, alignment raised by attached domains, and the
+ * fan-out of every map and unmap into those domains.
+ *
+ * Addresses are bigint bytes here (the uAPI allows byte-granular IOVAs while no domain is attached);
+ * domains receive 4 KiB page numbers.
+ */
+import * as btreeModule from 'sorted-btree';
+import { fail } from '../uapi/errno.js';
+import { ULONG_MAX } from '../uapi/iommufd.js';
+import { PAGE_SIZE } from '../memory/physical.js';
+import type { HostProcess, MemoryObject } from '../memory/process.js';
+import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+// sorted-btree is CommonJS with an __esModule default export; Node and bundlers disagree on how a
+// default import of it resolves, so take whichever shape arrives.
+type BTreeCtor = typeof btreeModule.default.default;
+/** The part of sorted-btree's map that the IOAS uses. */
+interface SortedMap<K, V> {
+  readonly size: number;
+  set(key: K, value: V): boolean;
+  delete(key: K): boolean;
+  getPairOrNextLower(key: K): [K, V] | undefined;
+  entries(lowestKey?: K): IterableIterator<[K, V]>;
+  values(): IterableIterator<V>;
+}
+const btreeDefault = (btreeModule as unknown as { default: BTreeCtor | { default: BTreeCtor } }).default;
+const BTreeImpl: BTreeCtor = 'default' in btreeDefault ? btreeDefault.default : btreeDefault;
+const cmpBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A domain (HWPT_PAGING) that mirrors this IOAS. */
+export interface IoptDomain {
+  /** Page sizes the domain maps; its smallest sets the IOAS alignment. */
+  readonly pgsizeBitmap: bigint;
+  /** Inclusive range of IOVAs the domain can translate. */
+  readonly apertureStart: bigint;
+  readonly apertureLast: bigint;
+  /**
+   * Maps [iovaPfn, iovaPfn + npages) onto frames[frameStart..]; returns 0 or a negative errno, with
+   * nothing left mapped on failure. `allowHuge` is false when IOMMU_OPTION_HUGE_PAGES is 0.
+   */
+  mapPages(iovaPfn: number, frames: Float64Array, frameStart: number, npages: number, prot: number, allowHuge: boolean): number;
+  /** Unmaps the range and invalidates every IOTLB holding it before returning. Never fails. */
+  unmapPages(iovaPfn: number, npages: number): void;
+}
+
+/** Pinned memory shared by the areas that map it (iopt_pages). */
+export class IoptPages {
+  /** Areas (in any IOAS) that reference these pages. */
+  users = 0;
+  constructor(
+    /** Physical frame of each page. */
+    readonly frames: Float64Array,
+    readonly writable: boolean,
+    readonly process: HostProcess,
+    /** The memfd behind a MAP_FILE, or null for user memory. */
+    readonly file: MemoryObject | null,
+  ) {}
+
+  get npages(): number {
+    return this.frames.length;
+  }
+
+  get(): void {
+    this.users++;
+  }
+
+  put(): void {
+    if (--this.users === 0) this.process.unchargePinned(this.frames.length);
+  }
+}
+
+export class IoptArea {
+  constructor(
+    readonly iova: bigint,
+    /** Inclusive. */
+    readonly last: bigint,
+    readonly pages: IoptPages,
+    /** Index into pages.frames of the page holding `iova`. */
+    readonly pageIndex: number,
+    /** Byte offset of `iova` inside that first page. */
+    readonly pageOffset: number,
+    /** IOMMU_READ | IOMMU_WRITE. */
+    readonly prot: number,
+  ) {}
+
+  get length(): bigint {
+    return this.last - this.iova + 1n;
+  }
+
+  /** Pages the area spans. */
+  get npages(): number {
+    return Math.ceil((this.pageOffset + Number(this.length)) / PAGE_SIZE);
+  }
+}
+
+export interface IovaRange {
+  start: bigint;
+  /** Inclusive. */
+  last: bigint;
+}
+
+interface ReservedRange extends IovaRange {
+  owner: object;
+}
+
+/** One element of a map request: a slice of pinned pages. */
+export interface MapElement {
+  pages: IoptPages;
+  pageIndex: number;
+  pageOffset: number;
+  length: bigint;
+}
+
+export class IoPagetable {
+  private readonly areas = new BTreeImpl(undefined, cmpBig as (a: unknown, b: unknown) => number) as unknown as SortedMap<bigint, IoptArea>;
+  private reserved: ReservedRange[] = [];
+  private allowed: IovaRange[] = [];
+  readonly domains: IoptDomain[] = [];
+  /** IOMMU_OPTION_HUGE_PAGES. */
+  hugePages = true;
+
+  get areaCount(): number {
+    return this.areas.size;
+  }
+
+  /** iova_alignment: 1 for a bare IOAS, raised by domains and by HUGE_PAGES = 0. */
+  get iovaAlignment(): bigint {
+    let a = this.hugePages ? 1n : PAGE;
+    for (const d of this.domains) {
+      const min = lowestBit(d.pgsizeBitmap);
+      if (min > a) a = min;
+    }
+    return a;
+  }
+
+  // --- queries -----------------------------------------------------------------------------------
+
+  *iterAreas(start = 0n, last = ULONG_MAX): IterableIterator<IoptArea> {
+    const first = this.areas.getPairOrNextLower(start);
+    const from = first && first[1].last >= start ? first[0] : start;
+    for (const [, a] of this.areas.entries(from)) {
+      if (a.iova > last) break;
+      if (a.last >= start) yield a;
+    }
+  }
+
+  /** The area containing `iova`, if any. */
+  areaAt(iova: bigint): IoptArea | undefined {
+    const p = this.areas.getPairOrNextLower(iova);
+    return p && p[1].last >= iova ? p[1] : undefined;
+  }
+
+  private overlapsArea(start: bigint, last: bigint): boolean {
+    const p = this.areas.getPairOrNextLower(last);
+    return p !== undefined && p[1].last >= start;
+  }
+
+  private overlapsReserved(start: bigint, last: bigint): boolean {
+    return this.reserved.some((r) => r.start <= last && r.last >= start);
+  }
+
+  /** IOAS_IOVA_RANGES: allowed ranges (or everything) minus reserved ranges. */
+  usableRanges(): IovaRange[] {
+    const base = this.allowed.length > 0 ? this.allowed : [{ start: 0n, last: ULONG_MAX }];
+    return subtract(base, this.reserved);
+  }
+
+  allowedRanges(): IovaRange[] {
+    return this.allowed.map((r) => ({ ...r }));
+  }
+
+  reservedRanges(): IovaRange[] {
+    return this.reserved.map(({ start, last }) => ({ start, last }));
+  }
+
+  // --- allowed / reserved ------------------------------------------------------------------------
+
+  /** IOAS_ALLOW_IOVAS: replaces the allowed list atomically. */
+  setAllowed(ranges: IovaRange[]): void {
+    for (const r of ranges) if (r.start >= r.last) fail('EINVAL', 'allowed range start must be below last');
+    const sorted = [...ranges].sort((a, b) => cmpBig(a.start, b.start));
+    for (let i = 1; i < sorted.length; i++) if (sorted[i].start <= sorted[i - 1].last) fail('EINVAL', 'allowed ranges overlap');
+    for (const r of sorted) if (this.overlapsReserved(r.start, r.last)) fail('EADDRINUSE', 'allowed range intersects a reserved range');
+    this.allowed = sorted;
+  }
+
+  /**
+   * Reserves ranges on behalf of `owner` (a device's reserved regions, a domain's aperture). Fails
+   * with EADDRINUSE, reserving nothing, when a range intersects a mapping or an allowed range.
+   */
+  addReserved(owner: object, ranges: IovaRange[]): void {
+    for (const r of ranges) {
+      if (this.overlapsArea(r.start, r.last)) fail('EADDRINUSE', `reserved range 0x${r.start.toString(16)}-0x${r.last.toString(16)} is mapped`);
+      if (this.allowed.some((a) => a.start <= r.last && a.last >= r.start)) fail('EADDRINUSE', 'reserved range intersects an allowed range');
+    }
+    for (const r of ranges) this.reserved.push({ start: r.start, last: r.last, owner });
+  }
+
+  removeReserved(owner: object): void {
+    this.reserved = this.reserved.filter((r) => r.owner !== owner);
+  }
+
+  // --- domains -----------------------------------------------------------------------------------
+
+  /**
+   * Checks that a domain could be added: the alignment it implies fits every area, and its aperture
+   * holds every area. Throws the kernel's errno.
+   */
+  checkDomain(d: IoptDomain): void {
+    const align = maxBig(this.iovaAlignment, lowestBit(d.pgsizeBitmap));
+    if (align > PAGE) fail('EINVAL', 'domain page size is larger than PAGE_SIZE');
+    for (const [, a] of this.areas.entries()) {
+      if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) fail('EADDRINUSE', 'an existing mapping is not aligned for the domain');
+      if (a.iova < d.apertureStart || a.last > d.apertureLast) fail('EADDRINUSE', 'an existing mapping lies outside the domain aperture');
+    }
+  }
+
+  /** Adds a domain and fills it with every area; on failure nothing changes. */
+  addDomain(d: IoptDomain): void {
+    this.checkDomain(d);
+    const done: IoptArea[] = [];
+    for (const [, a] of this.areas.entries()) {
+      const rc = mapAreaInto(d, a, this.hugePages);
+      if (rc < 0) {
+        for (const m of done) unmapAreaFrom(d, m);
+        fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+      }
+      done.push(a);
+    }
+    this.domains.push(d);
+  }
+
+  /** Removes a domain, unmapping every area from it. */
+  removeDomain(d: IoptDomain): void {
+    const i = this.domains.indexOf(d);
+    if (i < 0) return;
+    for (const [, a] of this.areas.entries()) unmapAreaFrom(d, a);
+    this.domains.splice(i, 1);
+  }
+
+  // --- IOVA allocation ---------------------------------------------------------------------------
+
+  /**
+   * iopt_alloc_iova: the lowest hole inside the allowed ranges (or [PAGE_SIZE, ULONG_MAX - PAGE_SIZE])
+   * that avoids reserved ranges and areas, aligned to min(roundup_pow_of_two(length), lowest set bit
+   * of uptr) and never below the IOAS alignment, keeping the sub-page offset of the user address.
+   */
+  allocIova(length: bigint, uptr: bigint): bigint {
+    if (length === 0n || length >= ULONG_MAX / 2n) fail('EOVERFLOW', 'length too large to allocate');
+    let align = roundupPow2(length);
+    if (uptr !== 0n) align = minBig(align, lowestBit(uptr));
+    if (align < this.iovaAlignment) fail('EINVAL', 'user address is not aligned enough for the attached domains');
+    const pageOffset = uptr % PAGE;
+    const windows = this.allowed.length > 0 ? this.allowed : [{ start: PAGE, last: ULONG_MAX - PAGE }];
+    for (const w of subtract(windows, this.reserved)) {
+      let cursor = w.start;
+      while (cursor <= w.last) {
+        const start = this.alignedStart(cursor === 0n ? 1n : cursor, align, pageOffset);
+        const last = start + length - 1n;
+        if (last > w.last) break;
+        const hit = this.areas.getPairOrNextLower(last);
+        if (hit && hit[1].last >= start) {
+          cursor = hit[1].last + 1n;
+          continue;
+        }
+        return start;
+      }
+    }
+    return fail('ENOSPC', 'no free IOVA range large enough');
+  }
+
+  /** Lowest address >= cursor aligned to `align` that keeps the user address's sub-page offset. */
+  private alignedStart(cursor: bigint, align: bigint, pageOffset: bigint): bigint {
+    if (align >= PAGE) return alignUp(cursor, align);
+    const base = cursor > pageOffset ? alignUp(cursor - pageOffset, PAGE) : 0n;
+    return base + pageOffset;
+  }
+
+  // --- map / unmap -------------------------------------------------------------------------------
+
+  /**
+   * Inserts areas for `elements` at `iova` (fixed) or at an allocated IOVA, maps them into every
+   * domain, and returns the IOVA. All or nothing.
+   */
+  mapElements(elements: MapElement[], iova: bigint | null, prot: number, uptrHint?: bigint): bigint {
+    let length = 0n;
+    for (const e of elements) length += e.length;
+    if (length === 0n) fail('EINVAL', 'length is zero');
+    const align = this.iovaAlignment;
+    const first = elements[0];
+    if (iova === null) iova = this.allocIova(length, uptrHint ?? BigInt(first.pageOffset));
+    if (iova + length - 1n > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
+    if (iova % align !== 0n || length % align !== 0n) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
+    for (const e of elements) if (BigInt(e.pageOffset) % align !== 0n) fail('EINVAL', 'user address offset is not aligned for the attached domains');
+    const last = iova + length - 1n;
+    if (this.overlapsReserved(iova, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
+    if (this.allowed.length > 0 && !this.allowed.some((r) => r.start <= iova && r.last >= last)) fail('EINVAL', 'range is outside the allowed IOVA ranges');
+    if (this.overlapsArea(iova, last)) fail('EEXIST', 'range overlaps an existing mapping');
+
+    const areas: IoptArea[] = [];
+    let cur = iova;
+    for (const e of elements) {
+      areas.push(new IoptArea(cur, cur + e.length - 1n, e.pages, e.pageIndex, e.pageOffset, prot));
+      cur += e.length;
+    }
+    const mapped: [IoptDomain, IoptArea][] = [];
+    for (const d of this.domains) {
+      for (const a of areas) {
+        const rc = mapAreaInto(d, a, this.hugePages);
+        if (rc < 0) {
+          for (const [md, ma] of mapped) unmapAreaFrom(md, ma);
+          fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+        }
+        mapped.push([d, a]);
+      }
+    }
+    for (const a of areas) {
+      a.pages.get();
+      this.areas.set(a.iova, a);
+    }
+    return iova;
+  }
+
+  /**
+   * Unmaps every area inside [start, last]. An area crossing either end makes the whole call fail
+   * with ENOENT (no split), as does a range holding nothing. Returns the bytes unmapped.
+   */
+  unmapRange(start: bigint, last: bigint): bigint {
+    const victims = [...this.iterAreas(start, last)];
+    if (victims.length === 0) fail('ENOENT', 'nothing is mapped in the range');
+    for (const a of victims) if (a.iova < start || a.last > last) fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
+    return this.removeAreas(victims);
+  }
+
+  /** Unmaps everything; returns the bytes unmapped (0 for an empty IOAS). */
+  unmapAll(): bigint {
+    return this.removeAreas([...this.areas.values()]);
+  }
+
+  private removeAreas(victims: IoptArea[]): bigint {
+    let bytes = 0n;
+    for (const a of victims) {
+      for (const d of this.domains) unmapAreaFrom(d, a);
+      this.areas.delete(a.iova);
+      a.pages.put();
+      bytes += a.length;
+    }
+    return bytes;
+  }
+
+  /**
+   * The areas exactly covering [start, start + length) without holes, as map elements (IOAS_COPY);
+   * ENOENT when any byte is unmapped.
+   */
+  getElements(start: bigint, length: bigint): MapElement[] {
+    const last = start + length - 1n;
+    const out: MapElement[] = [];
+    let expect = start;
+    for (const a of this.iterAreas(start, last)) {
+      if (a.iova > expect) fail('ENOENT', 'the source range has a hole');
+      const from = expect;
+      const to = a.last < last ? a.last : last;
+      const byteInArea = Number(from - a.iova) + a.pageOffset;
+      out.push({ pages: a.pages, pageIndex: a.pageIndex + Math.floor(byteInArea / PAGE_SIZE), pageOffset: byteInArea % PAGE_SIZE, length: to - from + 1n });
+      expect = to + 1n;
+      if (expect > last) break;
+    }
+    if (expect <= last) fail('ENOENT', 'the source range is not fully mapped');
+    return out;
+  }
+}
+
+function mapAreaInto(d: IoptDomain, a: IoptArea, allowHuge: boolean): number {
+  const prot = a.prot;
+  return d.mapPages(Number(a.iova / PAGE), a.pages.frames, a.pageIndex, a.npages, prot, allowHuge);
+}
+
+function unmapAreaFrom(d: IoptDomain, a: IoptArea): void {
+  d.unmapPages(Number(a.iova / PAGE), a.npages);
+}
+
+export function protFromMapFlags(writeable: boolean, readable: boolean): number {
+  return (readable ? IOMMU_READ : 0) | (writeable ? IOMMU_WRITE : 0);
+}
+
+function lowestBit(v: bigint): bigint {
+  if (v === 0n) return 1n;
+  return v & -v;
+}
+
+function roundupPow2(v: bigint): bigint {
+  let p = 1n;
+  while (p < v) p <<= 1n;
+  return p;
+}
+
+function alignUp(v: bigint, a: bigint): bigint {
+  return ((v + a - 1n) / a) * a;
+}
+
+const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+/** `ranges` minus `holes`, both inclusive; result sorted. */
+function subtract(ranges: readonly IovaRange[], holes: readonly IovaRange[]): IovaRange[] {
+  const sortedHoles = [...holes].sort((a, b) => cmpBig(a.start, b.start));
+  const out: IovaRange[] = [];
+  for (const r of ranges) {
+    let cur = r.start;
+    let open = true;
+    for (const h of sortedHoles) {
+      if (h.last < cur || h.start > r.last) continue;
+      if (h.start > cur) out.push({ start: cur, last: h.start - 1n });
+      if (h.last >= r.last) {
+        open = false;
+        break;
+      }
+      cur = h.last + 1n;
+    }
+    if (open && cur <= r.last) out.push({ start: cur, last: r.last });
+  }
+  return out;
+}

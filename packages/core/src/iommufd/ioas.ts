@@ -1,0 +1,320 @@
+/**
+ * IOAS objects and their ioctls (ioas.c): ALLOC, IOVA_RANGES, ALLOW_IOVAS, MAP, MAP_FILE, COPY,
+ * UNMAP, OPTION, VFIO_IOAS and CHANGE_PROCESS. Validation follows the kernel's order: flags and
+ * reserved fields (EOPNOTSUPP), overflow (EOVERFLOW), semantic errors (EINVAL), then lookups.
+ */
+import { fail } from '../uapi/errno.js';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+  IOMMU_OPTION_RLIMIT_MODE,
+  IOMMU_VFIO_IOAS_CLEAR,
+  IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
+  U64_MAX,
+  ULONG_MAX,
+  iommu_iova_range,
+  type ValueOfLayout,
+  type iommu_destroy,
+  type iommu_ioas_alloc,
+  type iommu_ioas_allow_iovas,
+  type iommu_ioas_change_process,
+  type iommu_ioas_copy,
+  type iommu_ioas_iova_ranges,
+  type iommu_ioas_map,
+  type iommu_ioas_map_file,
+  type iommu_ioas_unmap,
+  type iommu_option,
+  type iommu_vfio_ioas,
+  type iommu_ioas_noiommu_get_pa,
+} from '../uapi/iommufd.js';
+import { PAGE_SIZE } from '../memory/physical.js';
+import { MemFile } from '../memory/process.js';
+import { IommufdObject, ObjType } from './objects.js';
+import { IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
+import type { IommufdCtx, Ucmd } from './context.js';
+
+const PAGE = BigInt(PAGE_SIZE);
+const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
+
+export class Ioas extends IommufdObject {
+  readonly type = ObjType.IOAS;
+  readonly iopt = new IoPagetable();
+  /** Automatically created HWPT_PAGING domains, reused by later attaches (ioas->hwpt_list). */
+  readonly autoHwpts: IommufdObject[] = [];
+
+  destroy(): void {
+    this.iopt.unmapAll();
+  }
+}
+
+type V<L> = ValueOfLayout<L>;
+
+export function getIoas(ctx: IommufdCtx, id: number): Ioas {
+  return ctx.objects.get<Ioas>(id, ObjType.IOAS);
+}
+
+// --- DESTROY -------------------------------------------------------------------------------------
+
+export function iommufdDestroy(ctx: IommufdCtx, cmd: V<typeof iommu_destroy>): void {
+  ctx.objects.remove(cmd.id);
+}
+
+// --- IOAS_ALLOC ----------------------------------------------------------------------------------
+
+export function iommufdIoasAlloc(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_alloc>, ucmd: Ucmd): void {
+  if (cmd.flags !== 0) fail('EOPNOTSUPP', 'flags must be 0');
+  const ioas = ctx.newObject(ucmd, new Ioas());
+  cmd.out_ioas_id = ioas.id;
+}
+
+// --- IOAS_IOVA_RANGES ----------------------------------------------------------------------------
+
+export function ioasIovaRanges(ctx: IommufdCtx, ioasId: number): { ranges: IovaRange[]; alignment: bigint } {
+  const ioas = getIoas(ctx, ioasId);
+  return { ranges: ioas.iopt.usableRanges(), alignment: ioas.iopt.iovaAlignment };
+}
+
+export function iommufdIoasIovaRanges(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_iova_ranges>, ucmd: Ucmd): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  const { ranges, alignment } = ioasIovaRanges(ctx, cmd.ioas_id);
+  const capacity = cmd.num_iovas;
+  const n = Math.min(capacity, ranges.length);
+  if (n > 0) {
+    const buf = new Uint8Array(n * iommu_iova_range.size);
+    for (let i = 0; i < n; i++) iommu_iova_range.encode({ start: ranges[i].start, last: ranges[i].last }, buf, i * iommu_iova_range.size);
+    ctx.copyToUser(cmd.allowed_iovas, buf);
+  }
+  cmd.num_iovas = ranges.length;
+  cmd.out_iova_alignment = alignment;
+  if (ranges.length > capacity) {
+    ucmd.respondOnError = true;
+    fail('EMSGSIZE', `${ranges.length} ranges do not fit in ${capacity}`);
+  }
+}
+
+// --- IOAS_ALLOW_IOVAS ----------------------------------------------------------------------------
+
+export function ioasAllowIovas(ctx: IommufdCtx, ioasId: number, ranges: IovaRange[]): void {
+  getIoas(ctx, ioasId).iopt.setAllowed(ranges);
+}
+
+export function iommufdIoasAllowIovas(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_allow_iovas>): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  const ioas = getIoas(ctx, cmd.ioas_id);
+  const size = iommu_iova_range.size;
+  if (cmd.num_iovas > (1 << 26)) fail('EINVAL', 'too many ranges');
+  const bytes = ctx.copyFromUser(cmd.allowed_iovas, cmd.num_iovas * size);
+  const ranges: IovaRange[] = [];
+  for (let i = 0; i < cmd.num_iovas; i++) {
+    const r = iommu_iova_range.decode(bytes, i * size);
+    ranges.push({ start: r.start, last: r.last });
+  }
+  ioas.iopt.setAllowed(ranges);
+}
+
+// --- IOAS_MAP / MAP_FILE -------------------------------------------------------------------------
+
+function checkMapFlags(flags: number, iova: bigint, length: bigint): void {
+  if (flags & ~MAP_FLAGS) fail('EOPNOTSUPP', 'unknown flags');
+  if (iova >= ULONG_MAX || length >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
+  if (!(flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) fail('EINVAL', 'neither READABLE nor WRITEABLE');
+}
+
+function mapProt(flags: number): number {
+  return protFromMapFlags((flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, (flags & IOMMU_IOAS_MAP_READABLE) !== 0);
+}
+
+/** Pins user memory [uptr, uptr + length) and charges it; all or nothing. */
+function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): { pages: IoptPages; pageOffset: number } {
+  if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
+  const pageOffset = Number(uptr % PAGE);
+  const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
+  if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
+  const npages = Number(npagesBig);
+  const frames = new Float64Array(npages);
+  ctx.process.resolvePages(Number(uptr / PAGE), npages, writable, frames);
+  ctx.process.chargePinned(npages);
+  return { pages: new IoptPages(frames, writable, ctx.process, null), pageOffset };
+}
+
+export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  checkMapFlags(cmd.flags, cmd.iova, cmd.length);
+  const ioas = getIoas(ctx, cmd.ioas_id);
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+  checkPlacement(ioas, fixed ? cmd.iova : null, cmd.length);
+  const writable = (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  const { pages, pageOffset } = pinUserPages(ctx, cmd.user_va, cmd.length, writable);
+  try {
+    cmd.iova = ioas.iopt.mapElements([{ pages, pageIndex: 0, pageOffset, length: cmd.length }], fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.user_va);
+  } catch (e) {
+    if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
+    throw e;
+  }
+}
+
+/** Cheap checks done before pinning so that a doomed fixed map does not fault memory in. */
+function checkPlacement(ioas: Ioas, iova: bigint | null, length: bigint): void {
+  if (iova === null) return;
+  const align = ioas.iopt.iovaAlignment;
+  if (iova % align !== 0n || length % align !== 0n) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
+  if (iova + length - 1n > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
+}
+
+export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map_file>): void {
+  checkMapFlags(cmd.flags, cmd.iova, cmd.length);
+  const ioas = getIoas(ctx, cmd.ioas_id);
+  const file = ctx.process.file(cmd.fd);
+  if (file === undefined) fail('EBADF', `fd ${cmd.fd} is not open`);
+  if (!(file instanceof MemFile)) fail('EINVAL', 'only memfd (and VFIO dma-buf) files can be mapped');
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  if (cmd.start + cmd.length > BigInt(file.size)) fail('EINVAL', 'start + length is beyond the end of the file');
+  const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+  checkPlacement(ioas, fixed ? cmd.iova : null, cmd.length);
+  const pageOffset = Number(cmd.start % PAGE);
+  const first = Number(cmd.start / PAGE);
+  const npages = Math.ceil((pageOffset + Number(cmd.length)) / PAGE_SIZE);
+  const frames = new Float64Array(npages);
+  for (let i = 0; i < npages; i++) {
+    const pfn = file.object.frame(first + i, ctx.frames, true);
+    if (pfn < 0) fail('ENOMEM', 'out of physical memory');
+    frames[i] = pfn;
+  }
+  ctx.process.chargePinned(npages);
+  const pages = new IoptPages(frames, true, ctx.process, file.object);
+  try {
+    cmd.iova = ioas.iopt.mapElements([{ pages, pageIndex: 0, pageOffset, length: cmd.length }], fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.start);
+  } catch (e) {
+    ctx.process.unchargePinned(npages);
+    throw e;
+  }
+}
+
+// --- IOAS_COPY -----------------------------------------------------------------------------------
+
+export function iommufdIoasCopy(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>): void {
+  checkMapFlags(cmd.flags, cmd.dst_iova, cmd.length);
+  if (cmd.src_iova >= ULONG_MAX) fail('EOVERFLOW', 'src_iova too large');
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  const src = getIoas(ctx, cmd.src_ioas_id);
+  const dst = getIoas(ctx, cmd.dst_ioas_id);
+  const elements: MapElement[] = src.iopt.getElements(cmd.src_iova, cmd.length);
+  if (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE && elements.some((e) => !e.pages.writable)) fail('EPERM', 'source pages are not writable');
+  const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+  checkPlacement(dst, fixed ? cmd.dst_iova : null, cmd.length);
+  cmd.dst_iova = dst.iopt.mapElements(elements, fixed ? cmd.dst_iova : null, mapProt(cmd.flags), BigInt(elements[0].pageOffset));
+}
+
+// --- IOAS_UNMAP ----------------------------------------------------------------------------------
+
+export function iommufdIoasUnmap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_unmap>): void {
+  const ioas = getIoas(ctx, cmd.ioas_id);
+  if (cmd.iova === 0n && cmd.length === U64_MAX) {
+    cmd.length = ioas.iopt.unmapAll();
+    return;
+  }
+  if (cmd.iova >= ULONG_MAX || cmd.length >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  const last = cmd.iova + cmd.length - 1n;
+  if (last > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
+  cmd.length = ioas.iopt.unmapRange(cmd.iova, last);
+}
+
+// --- OPTION --------------------------------------------------------------------------------------
+
+export function iommufdOption(ctx: IommufdCtx, cmd: V<typeof iommu_option>): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  if (cmd.op !== IOMMU_OPTION_OP_SET && cmd.op !== IOMMU_OPTION_OP_GET) fail('EOPNOTSUPP', 'unknown op');
+  switch (cmd.option_id) {
+    case IOMMU_OPTION_RLIMIT_MODE: {
+      if (cmd.object_id !== 0) fail('EOPNOTSUPP', 'RLIMIT_MODE is global: object_id must be 0');
+      if (cmd.op === IOMMU_OPTION_OP_GET) {
+        cmd.val64 = BigInt(ctx.rlimitMode);
+        return;
+      }
+      if (!ctx.process.capSysResource) fail('EPERM', 'CAP_SYS_RESOURCE is needed');
+      if (cmd.val64 > 1n) fail('EINVAL', 'value must be 0 or 1');
+      if (ctx.objects.count > 0) fail('EBUSY', 'objects already exist');
+      ctx.rlimitMode = Number(cmd.val64);
+      return;
+    }
+    case IOMMU_OPTION_HUGE_PAGES: {
+      const ioas = getIoas(ctx, cmd.object_id);
+      if (cmd.op === IOMMU_OPTION_OP_GET) {
+        cmd.val64 = ioas.iopt.hugePages ? 1n : 0n;
+        return;
+      }
+      if (cmd.val64 > 1n) fail('EINVAL', 'value must be 0 or 1');
+      const enable = cmd.val64 === 1n;
+      if (!enable && ioas.iopt.hugePages && ioas.iopt.domains.length > 0 && ioas.iopt.areaCount > 0) fail('EINVAL', 'cannot disable huge pages while domains hold mappings');
+      if (!enable) {
+        for (const a of ioas.iopt.iterAreas()) if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n) fail('EADDRINUSE', 'an existing mapping is not page aligned');
+      }
+      ioas.iopt.hugePages = enable;
+      return;
+    }
+    default:
+      fail('EOPNOTSUPP', `unknown option ${cmd.option_id}`);
+  }
+}
+
+// --- VFIO_IOAS -----------------------------------------------------------------------------------
+
+export function iommufdVfioIoas(ctx: IommufdCtx, cmd: V<typeof iommu_vfio_ioas>): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  switch (cmd.op) {
+    case IOMMU_VFIO_IOAS_GET:
+      if (ctx.vfioIoasId === 0 || ctx.objects.peek(ctx.vfioIoasId)?.type !== ObjType.IOAS) fail('ENODEV', 'no compatibility IOAS');
+      cmd.ioas_id = ctx.vfioIoasId;
+      return;
+    case IOMMU_VFIO_IOAS_SET:
+      getIoas(ctx, cmd.ioas_id);
+      ctx.vfioIoasId = cmd.ioas_id;
+      return;
+    case IOMMU_VFIO_IOAS_CLEAR:
+      ctx.vfioIoasId = 0;
+      return;
+    default:
+      fail('EOPNOTSUPP', 'unknown op');
+  }
+}
+
+// --- IOAS_CHANGE_PROCESS -------------------------------------------------------------------------
+
+export function iommufdIoasChangeProcess(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_change_process>): void {
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  for (const o of ctx.objects.objects()) {
+    if (o.type !== ObjType.IOAS) continue;
+    for (const a of (o as Ioas).iopt.iterAreas()) if (a.pages.file === null) fail('EINVAL', 'only IOMMU_IOAS_MAP_FILE mappings can change process');
+  }
+  // One simulated process: the charge already sits with the caller, so nothing moves.
+}
+
+// --- IOAS_NOIOMMU_GET_PA -------------------------------------------------------------------------
+
+export function iommufdIoasNoiommuGetPa(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_noiommu_get_pa>): void {
+  if (cmd.flags !== 0 || cmd.__reserved !== 0) fail('EOPNOTSUPP', 'flags and __reserved must be 0');
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  const ioas = getIoas(ctx, cmd.ioas_id);
+  const area = ioas.iopt.areaAt(cmd.iova);
+  if (!area) fail('ENOENT', 'iova is not mapped');
+  const byte = Number(cmd.iova - area.iova) + area.pageOffset;
+  let idx = area.pageIndex + Math.floor(byte / PAGE_SIZE);
+  const phys = BigInt(area.pages.frames[idx]) * PAGE + BigInt(byte % PAGE_SIZE);
+  // Extend while the next page is physically contiguous and still inside the area.
+  let contiguous = BigInt(PAGE_SIZE - (byte % PAGE_SIZE));
+  const areaEnd = area.last + 1n - cmd.iova;
+  while (contiguous < cmd.length && contiguous < areaEnd && idx + 1 < area.pages.npages && area.pages.frames[idx + 1] === area.pages.frames[idx] + 1) {
+    contiguous += PAGE;
+    idx++;
+  }
+  const limit = [cmd.length, areaEnd, contiguous].reduce((a, b) => (a < b ? a : b));
+  cmd.out_phys = phys;
+  cmd.length = limit;
+}

@@ -1,0 +1,158 @@
+/**
+ * An open /dev/iommu: the raw `ioctl(request, bytes)` entry and a typed API over the same handlers.
+ */
+import { Errno, IommufdError } from '../uapi/errno.js';
+import * as U from '../uapi/iommufd.js';
+import type { FileOps } from '../memory/process.js';
+import { newUcmd, IommufdCtx } from './context.js';
+import { buildIoctlTable, dispatchIoctl, type IoctlOp } from './dispatch.js';
+import type { DeviceCommandHandlers } from './device-commands.js';
+import * as ioas from './ioas.js';
+import type { IovaRange } from './io-pagetable.js';
+
+export interface MapOptions {
+  ioasId: number;
+  userVa: bigint;
+  length: bigint;
+  /** Fixed IOVA; allocated when omitted. */
+  iova?: bigint;
+  readable?: boolean;
+  writeable?: boolean;
+}
+
+export interface MapFileOptions {
+  ioasId: number;
+  fd: number;
+  start: bigint;
+  length: bigint;
+  iova?: bigint;
+  readable?: boolean;
+  writeable?: boolean;
+}
+
+export interface CopyOptions {
+  dstIoasId: number;
+  srcIoasId: number;
+  srcIova: bigint;
+  length: bigint;
+  dstIova?: bigint;
+  readable?: boolean;
+  writeable?: boolean;
+}
+
+function mapFlags(o: { iova?: bigint; readable?: boolean; writeable?: boolean }): number {
+  return (
+    (o.iova !== undefined ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0) |
+    (o.readable ?? true ? U.IOMMU_IOAS_MAP_READABLE : 0) |
+    (o.writeable ?? true ? U.IOMMU_IOAS_MAP_WRITEABLE : 0)
+  );
+}
+
+export class Iommufd {
+  /** This open file's number in the process's file table. */
+  readonly fd: number;
+  readonly ctx: IommufdCtx;
+  private readonly table: IoctlOp[];
+  /** The last error a raw ioctl returned, with the kernel-side reason, for diagnostics. */
+  lastError: IommufdError | null = null;
+
+  readonly ioas = {
+    alloc: (): number => this.run(U.iommu_ioas_alloc, 'IOAS_ALLOC', {}).out_ioas_id,
+    map: (o: MapOptions): bigint =>
+      this.run(U.iommu_ioas_map, 'IOAS_MAP', { flags: mapFlags(o), ioas_id: o.ioasId, user_va: o.userVa, length: o.length, iova: o.iova ?? 0n }).iova,
+    mapFile: (o: MapFileOptions): bigint =>
+      this.run(U.iommu_ioas_map_file, 'IOAS_MAP_FILE', { flags: mapFlags(o), ioas_id: o.ioasId, fd: o.fd, start: o.start, length: o.length, iova: o.iova ?? 0n }).iova,
+    copy: (o: CopyOptions): bigint =>
+      this.run(U.iommu_ioas_copy, 'IOAS_COPY', {
+        flags: mapFlags({ iova: o.dstIova, readable: o.readable, writeable: o.writeable }),
+        dst_ioas_id: o.dstIoasId,
+        src_ioas_id: o.srcIoasId,
+        length: o.length,
+        dst_iova: o.dstIova ?? 0n,
+        src_iova: o.srcIova,
+      }).dst_iova,
+    /** Returns the bytes unmapped. */
+    unmap: (ioasId: number, iova: bigint, length: bigint): bigint => this.run(U.iommu_ioas_unmap, 'IOAS_UNMAP', { ioas_id: ioasId, iova, length }).length,
+    unmapAll: (ioasId: number): bigint => this.run(U.iommu_ioas_unmap, 'IOAS_UNMAP', { ioas_id: ioasId, iova: 0n, length: U.U64_MAX }).length,
+    iovaRanges: (ioasId: number): { ranges: IovaRange[]; alignment: bigint } => this.call('IOMMU_IOAS_IOVA_RANGES', () => ioas.ioasIovaRanges(this.ctx, ioasId)),
+    allowIovas: (ioasId: number, ranges: IovaRange[]): void => this.call('IOMMU_IOAS_ALLOW_IOVAS', () => ioas.ioasAllowIovas(this.ctx, ioasId, ranges)),
+    getHugePages: (ioasId: number): boolean =>
+      this.run(U.iommu_option, 'OPTION', { option_id: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_GET, object_id: ioasId }).val64 === 1n,
+    setHugePages: (ioasId: number, enable: boolean): void => {
+      this.run(U.iommu_option, 'OPTION', { option_id: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_SET, object_id: ioasId, val64: enable ? 1n : 0n });
+    },
+    changeProcess: (): void => {
+      this.run(U.iommu_ioas_change_process, 'IOAS_CHANGE_PROCESS', {});
+    },
+  };
+
+  readonly option = {
+    getRlimitMode: (): number => Number(this.run(U.iommu_option, 'OPTION', { option_id: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_GET }).val64),
+    setRlimitMode: (mode: 0 | 1): void => {
+      this.run(U.iommu_option, 'OPTION', { option_id: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_SET, val64: BigInt(mode) });
+    },
+  };
+
+  readonly vfioIoas = {
+    get: (): number => this.run(U.iommu_vfio_ioas, 'VFIO_IOAS', { op: U.IOMMU_VFIO_IOAS_GET }).ioas_id,
+    set: (ioasId: number): void => {
+      this.run(U.iommu_vfio_ioas, 'VFIO_IOAS', { op: U.IOMMU_VFIO_IOAS_SET, ioas_id: ioasId });
+    },
+    clear: (): void => {
+      this.run(U.iommu_vfio_ioas, 'VFIO_IOAS', { op: U.IOMMU_VFIO_IOAS_CLEAR });
+    },
+  };
+
+  constructor(ctx: IommufdCtx, devHandlers: DeviceCommandHandlers, installFd: (ops: FileOps) => number) {
+    this.ctx = ctx;
+    this.table = buildIoctlTable(devHandlers);
+    this.fd = installFd({ kind: 'iommufd', release: () => this.release() });
+  }
+
+  /** ioctl(fd, request, arg): 0 or a negative errno; outputs are written back into `arg`. */
+  ioctl(request: number, arg: Uint8Array): number {
+    if (this.ctx.closed) return -9; // EBADF
+    this.lastError = null;
+    return dispatchIoctl(this.ctx, this.table, request >>> 0, arg, (e, o) => {
+      this.lastError = new IommufdError(e.code, o?.name ?? 'ioctl', e.detail);
+    });
+  }
+
+  /** IOMMU_DESTROY. */
+  destroy(id: number): void {
+    this.run(U.iommu_destroy, 'DESTROY', { id });
+  }
+
+  /** Runs a handler on a struct value: the typed path through the same code as `ioctl`. */
+  run<L extends { zero(): object; make(v: never): object }>(layout: L, name: keyof typeof U.IOMMUFD_CMD, init: Partial<U.ValueOfLayout<L>>): U.ValueOfLayout<L> {
+    const o = this.table[U.IOMMUFD_CMD[name] - U.IOMMUFD_CMD_BASE];
+    const cmd = (layout.make as (v: unknown) => U.ValueOfLayout<L>)({ size: (layout as unknown as { size: number }).size, ...init });
+    const ucmd = newUcmd();
+    return this.call(o.name, () => {
+      try {
+        o.handler(this.ctx, cmd as never, ucmd);
+      } catch (e) {
+        for (let i = ucmd.newObjects.length - 1; i >= 0; i--) this.ctx.objects.abort(ucmd.newObjects[i], true);
+        throw e;
+      }
+      for (const obj of ucmd.newObjects) this.ctx.objects.finalize(obj);
+      return cmd;
+    });
+  }
+
+  /** Runs `fn`, turning an Errno into an IommufdError that names `command`. */
+  call<T>(command: string, fn: () => T): T {
+    if (this.ctx.closed) throw new IommufdError('EBADF', command, 'the iommufd is closed');
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof Errno) throw new IommufdError(e.code, command, e.detail);
+      throw e;
+    }
+  }
+
+  private release(): void {
+    this.ctx.closed = true;
+    this.ctx.objects.destroyAll();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The per-fd object table (main.c's xarray): ids from 1, the lowest free id first, two-phase
+ * creation, typed lookup, `users` reference counts and leaf-first teardown.
+ */
+import { fail } from '../uapi/errno.js';
+
+export enum ObjType {
+  ANY = 0,
+  DEVICE = 1,
+  HWPT_PAGING = 2,
+  HWPT_NESTED = 3,
+  IOAS = 4,
+  ACCESS = 5,
+  FAULT = 6,
+  VIOMMU = 7,
+  VDEVICE = 8,
+  VEVENTQ = 9,
+  HW_QUEUE = 10,
+}
+
+export abstract class IommufdObject {
+  abstract readonly type: ObjType;
+  /** 0 until the id is reserved. */
+  id = 0;
+  /**
+   * Long-term references. The table holds one while the object is published; dependants (a HWPT on
+   * its IOAS, an open fd on its FAULT...) hold the others. IOMMU_DESTROY needs users === 1.
+   */
+  users = 1;
+  /** Undo everything the object holds. Never fails (the kernel's "destroy never fails"). */
+  abstract destroy(): void;
+  /**
+   * Called instead of destroy when creation failed after the object was set up; defaults to destroy.
+   */
+  abort(): void {
+    this.destroy();
+  }
+}
+
+const RESERVED = Symbol('reserved');
+const TOMBSTONE = Symbol('tombstone');
+type Slot = IommufdObject | typeof RESERVED | typeof TOMBSTONE | undefined;
+
+export class ObjectTable {
+  private readonly slots: Slot[] = [undefined];
+  /** Free ids below slots.length, kept sorted descending so pop() yields the lowest. */
+  private free: number[] = [];
+
+  /** Phase one: reserve an id for `obj`; lookups cannot see it yet. */
+  reserve(obj: IommufdObject): number {
+    let id: number;
+    if (this.free.length > 0) id = this.free.pop()!;
+    else {
+      id = this.slots.length;
+      if (id > 0xffff_ffff) fail('ENOSPC', 'object ids exhausted');
+      this.slots.push(undefined);
+    }
+    this.slots[id] = RESERVED;
+    obj.id = id;
+    return id;
+  }
+
+  /** Phase two: publish the object; creation can no longer fail. */
+  finalize(obj: IommufdObject): void {
+    this.slots[obj.id] = obj;
+  }
+
+  /** Creation failed: undo the object and give its id back. */
+  abort(obj: IommufdObject, setUp: boolean): void {
+    if (setUp) obj.abort();
+    this.release(obj.id);
+  }
+
+  private release(id: number): void {
+    this.slots[id] = undefined;
+    // Keep `free` sorted descending: ids are small and frees are rare next to lookups.
+    let i = this.free.length;
+    this.free.push(id);
+    while (i > 0 && this.free[i - 1] < id) {
+      this.free[i] = this.free[i - 1];
+      i--;
+    }
+    this.free[i] = id;
+  }
+
+  /** Typed lookup: a missing, reserved, tombstoned or wrongly typed id is ENOENT. */
+  get<T extends IommufdObject>(id: number, type: ObjType): T {
+    const o = id > 0 && id < this.slots.length ? this.slots[id] : undefined;
+    if (o === undefined || typeof o === 'symbol' || (type !== ObjType.ANY && o.type !== type)) fail('ENOENT', `no object ${id} of that type`);
+    return o as T;
+  }
+
+  /** Lookup that returns undefined instead of failing. */
+  peek(id: number): IommufdObject | undefined {
+    const o = id > 0 && id < this.slots.length ? this.slots[id] : undefined;
+    return typeof o === 'object' ? o : undefined;
+  }
+
+  /** IOMMU_DESTROY: only when the table holds the last reference. */
+  remove(id: number): void {
+    const o = this.peek(id);
+    if (!o) fail('ENOENT', `no object ${id}`);
+    if (o.users > 1) fail('EBUSY', `object ${id} still has ${o.users - 1} user(s)`);
+    o.users = 0;
+    this.slots[id] = undefined;
+    o.destroy();
+    this.release(id);
+  }
+
+  /** Removes an object on behalf of the kernel (unbind), regardless of user-space destroy rules. */
+  removeInternal(obj: IommufdObject, tombstone = false): void {
+    if (this.slots[obj.id] !== obj) return;
+    obj.users = 0;
+    this.slots[obj.id] = tombstone ? TOMBSTONE : undefined;
+    obj.destroy();
+    if (!tombstone) this.release(obj.id);
+  }
+
+  /** Published objects, in id order. */
+  *objects(): IterableIterator<IommufdObject> {
+    for (const s of this.slots) if (typeof s === 'object') yield s;
+  }
+
+  get count(): number {
+    let n = 0;
+    for (const s of this.slots) if (typeof s === 'object') n++;
+    return n;
+  }
+
+  /**
+   * Close of the fd: destroy leaves first (objects only the table references) until the table is
+   * empty. A pass without progress is a reference-count bug: report it instead of looping.
+   */
+  destroyAll(): string[] {
+    const leaks: string[] = [];
+    for (;;) {
+      let progress = false;
+      let remaining = 0;
+      for (let id = 1; id < this.slots.length; id++) {
+        const o = this.slots[id];
+        if (typeof o !== 'object') continue;
+        remaining++;
+        if (o.users === 1) {
+          this.removeInternal(o);
+          progress = true;
+        }
+      }
+      if (remaining === 0) break;
+      if (!progress) {
+        for (const o of this.objects()) leaks.push(`${ObjType[o.type]} ${o.id} users=${o.users}`);
+        break;
+      }
+    }
+    this.slots.length = 1;
+    this.free = [];
+    return leaks;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Host physical memory: a sparse 52-bit physical address space of 4 KiB frames.
+ *
+ * Frames are grouped in 2 MiB chunks (512 frames) whose backing ArrayBuffer is allocated on the first
+ * write; reads of untouched memory return zeros, as a freshly scrubbed page would. Page-table walkers
+ * read PTEs as two 32-bit halves straight out of a chunk's Uint32Array (see `chunkWords`), so the hot
+ * path never creates BigInts or views.
+ */
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const FRAMES_PER_CHUNK = 512;
+const CHUNK_WORDS = (FRAMES_PER_CHUNK * PAGE_SIZE) / 4;
+/** Chunks below this index live in a dense array (128 GiB of physical space); the rest in a Map. */
+const DENSE_CHUNKS = 1 << 16;
+/** 52-bit physical addresses: the largest page frame number plus one. */
+export const MAX_PFN = 2 ** 40;
+
+export class PhysicalMemory {
+  private readonly dense: (Uint32Array | undefined)[] = [];
+  private readonly sparse = new Map<number, Uint32Array>();
+  private allocatedChunks = 0;
+
+  /** Bytes of backing store allocated so far. */
+  get backedBytes(): number {
+    return this.allocatedChunks * FRAMES_PER_CHUNK * PAGE_SIZE;
+  }
+
+  /** The chunk holding `pfn`, or undefined when it was never written. */
+  chunkIfBacked(pfn: number): Uint32Array | undefined {
+    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+    return ci < DENSE_CHUNKS ? this.dense[ci] : this.sparse.get(ci);
+  }
+
+  /** The chunk holding `pfn`, allocating zeroed backing store when needed. */
+  chunkWords(pfn: number): Uint32Array {
+    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+    let c = ci < DENSE_CHUNKS ? this.dense[ci] : this.sparse.get(ci);
+    if (c === undefined) {
+      if (pfn < 0 || pfn >= MAX_PFN || !Number.isInteger(pfn)) throw new RangeError(`pfn ${pfn} outside the 52-bit physical address space`);
+      c = new Uint32Array(CHUNK_WORDS);
+      if (ci < DENSE_CHUNKS) {
+        while (this.dense.length < ci) this.dense.push(undefined);
+        this.dense[ci] = c;
+      } else this.sparse.set(ci, c);
+      this.allocatedChunks++;
+    }
+    return c;
+  }
+
+  /** Word index of the first 32-bit word of `pfn` inside its chunk. */
+  static frameWordBase(pfn: number): number {
+    return (pfn & (FRAMES_PER_CHUNK - 1)) << (PAGE_SHIFT - 2);
+  }
+
+  /** Reads the 64-bit little-endian entry `index` (0..511) of frame `pfn` as a bigint. */
+  readU64(pfn: number, index: number): bigint {
+    const c = this.chunkIfBacked(pfn);
+    if (c === undefined) return 0n;
+    const w = PhysicalMemory.frameWordBase(pfn) + index * 2;
+    return (BigInt(c[w + 1]) << 32n) | BigInt(c[w]);
+  }
+
+  writeU64(pfn: number, index: number, value: bigint): void {
+    const c = this.chunkWords(pfn);
+    const w = PhysicalMemory.frameWordBase(pfn) + index * 2;
+    c[w] = Number(value & 0xffffffffn);
+    c[w + 1] = Number((value >> 32n) & 0xffffffffn);
+  }
+
+  /** Zero-fills a frame (used when a page-table page is allocated or freed). */
+  zeroFrame(pfn: number): void {
+    const c = this.chunkIfBacked(pfn);
+    if (c === undefined) return;
+    const w = PhysicalMemory.frameWordBase(pfn);
+    c.fill(0, w, w + PAGE_SIZE / 4);
+  }
+
+  /** Copies `length` bytes starting at physical address `pa` into `out[outOffset..]`. */
+  read(pa: number, out: Uint8Array, outOffset = 0, length = out.length - outOffset): void {
+    let done = 0;
+    while (done < length) {
+      const addr = pa + done;
+      const pfn = Math.floor(addr / PAGE_SIZE);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      const c = this.chunkIfBacked(pfn);
+      if (c === undefined) out.fill(0, outOffset + done, outOffset + done + n);
+      else {
+        const bytes = new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n);
+        out.set(bytes, outOffset + done);
+      }
+      done += n;
+    }
+  }
+
+  /** Copies `length` bytes of `src[srcOffset..]` to physical address `pa`. */
+  write(pa: number, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
+    let done = 0;
+    while (done < length) {
+      const addr = pa + done;
+      const pfn = Math.floor(addr / PAGE_SIZE);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      const c = this.chunkWords(pfn);
+      new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(
+        src.subarray(srcOffset + done, srcOffset + done + n),
+      );
+      done += n;
+    }
+  }
+}
+
+/**
+ * Hands out physical frames: page-table pages for IOMMU drivers and the frames that back user memory.
+ * Frames are taken from the bottom of a region and recycled through a free list, so the page tables
+ * of a workload stay dense in a few chunks.
+ */
+export class FrameAllocator {
+  private next: number;
+  private readonly free: number[] = [];
+  private inUse = 0;
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    /** First frame handed out; frames below are left to firmware, MMIO and fixed test addresses. */
+    firstPfn = 0x100,
+    private readonly limitPfn = MAX_PFN,
+  ) {
+    this.next = firstPfn;
+  }
+
+  get framesInUse(): number {
+    return this.inUse;
+  }
+
+  /** A zeroed frame, or -1 when physical memory is exhausted. */
+  alloc(): number {
+    let pfn: number;
+    if (this.free.length > 0) pfn = this.free.pop()!;
+    else {
+      if (this.next >= this.limitPfn) return -1;
+      pfn = this.next++;
+    }
+    this.mem.zeroFrame(pfn);
+    this.inUse++;
+    return pfn;
+  }
+
+  release(pfn: number): void {
+    this.mem.zeroFrame(pfn);
+    this.free.push(pfn);
+    this.inUse--;
+  }
+}

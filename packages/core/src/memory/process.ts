@@ -1,0 +1,346 @@
+/**
+ * The simulated user process: its address space (what `user_va`, `data_uptr` and bitmap pointers in
+ * uAPI structs point into) and its file table (the fds that IOMMU_FAULT_QUEUE_ALLOC and
+ * IOMMU_VEVENTQ_ALLOC return). Memory is faulted in on first touch, like anonymous memory.
+ */
+import { Errno, IommufdError, type ErrnoCode } from '../uapi/errno.js';
+import { PAGE_SHIFT, PAGE_SIZE, type FrameAllocator, type PhysicalMemory } from './physical.js';
+
+/** Pages of memory behind a VMA or a memfd; frame 0 means "not faulted in yet". */
+export class MemoryObject {
+  frames: Float64Array;
+  constructor(
+    pages: number,
+    readonly kind: 'anon' | 'memfd',
+  ) {
+    this.frames = new Float64Array(pages);
+  }
+
+  get pages(): number {
+    return this.frames.length;
+  }
+
+  /** The frame behind page `index`, faulting it in when `alloc`; -1 when memory is exhausted. */
+  frame(index: number, frames: FrameAllocator, alloc: boolean): number {
+    let pfn = this.frames[index];
+    if (pfn === 0 && alloc) {
+      pfn = frames.alloc();
+      if (pfn < 0) return -1;
+      this.frames[index] = pfn;
+    }
+    return pfn;
+  }
+
+  resize(pages: number): void {
+    const next = new Float64Array(pages);
+    next.set(this.frames.subarray(0, Math.min(pages, this.frames.length)));
+    this.frames = next;
+  }
+}
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+
+interface Vma {
+  /** First page number of the mapping. */
+  startPage: number;
+  pages: number;
+  prot: number;
+  object: MemoryObject;
+  /** Page offset into `object`. */
+  objectPage: number;
+}
+
+/** What an fd in the process's file table refers to. */
+export interface FileOps {
+  readonly kind: string;
+  read?(length: number): Uint8Array;
+  write?(bytes: Uint8Array): number;
+  /** POLLIN / POLLOUT style readiness bits. */
+  poll?(): number;
+  /** Last close of the fd. */
+  release(): void;
+}
+
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLRDNORM = 0x040;
+
+export class MemFile implements FileOps {
+  readonly kind = 'memfd';
+  position = 0;
+  constructor(
+    readonly object: MemoryObject,
+    private readonly proc: HostProcess,
+    public size: number,
+  ) {}
+  read(length: number): Uint8Array {
+    const n = Math.max(0, Math.min(length, this.size - this.position));
+    const out = new Uint8Array(n);
+    this.proc.copyObject(this.object, this.position, out, false);
+    this.position += n;
+    return out;
+  }
+  write(bytes: Uint8Array): number {
+    const end = this.position + bytes.length;
+    if (end > this.size) this.proc.truncate(this, end);
+    this.proc.copyObject(this.object, this.position, bytes, true);
+    this.position = end;
+    return bytes.length;
+  }
+  release(): void {}
+}
+
+const MMAP_BASE_PAGE = 0x7f00_0000_0000 / PAGE_SIZE;
+
+export class HostProcess {
+  readonly pid: number;
+  /** RLIMIT_MEMLOCK in bytes; Infinity as for a VMM started with `ulimit -l unlimited`. */
+  rlimitMemlock = Number.POSITIVE_INFINITY;
+  /** CAP_SYS_RESOURCE, needed to change IOMMU_OPTION_RLIMIT_MODE. */
+  capSysResource = true;
+  /** Pages currently pinned and charged to this process / user. */
+  lockedPages = 0;
+  private readonly vmas: Vma[] = [];
+  private nextMmapPage = MMAP_BASE_PAGE;
+  private readonly files = new Map<number, { ops: FileOps; refs: number }>();
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    private readonly frames: FrameAllocator,
+    pid = 1000,
+  ) {
+    this.pid = pid;
+  }
+
+  // --- address space ---------------------------------------------------------------------------
+
+  /** mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_ANONYMOUS|MAP_PRIVATE) or of a memfd. */
+  mmap(length: number | bigint, opts: { prot?: number; fd?: number; offset?: number | bigint } = {}): bigint {
+    const len = Number(length);
+    if (!(len > 0) || !Number.isSafeInteger(len)) throw new IommufdError('EINVAL', 'mmap', 'length must be a positive integer');
+    const pages = Math.ceil(len / PAGE_SIZE);
+    let object: MemoryObject;
+    let objectPage = 0;
+    if (opts.fd !== undefined) {
+      const f = this.files.get(opts.fd)?.ops;
+      if (!f) throw new IommufdError('EBADF', 'mmap');
+      if (!(f instanceof MemFile)) throw new IommufdError('ENODEV', 'mmap', 'only memfds can be mapped');
+      const off = Number(opts.offset ?? 0);
+      if (off % PAGE_SIZE !== 0) throw new IommufdError('EINVAL', 'mmap', 'offset not page aligned');
+      object = f.object;
+      objectPage = off / PAGE_SIZE;
+      if (objectPage + pages > object.pages) object.resize(objectPage + pages);
+    } else object = new MemoryObject(pages, 'anon');
+    const startPage = this.nextMmapPage;
+    // One guard page between mappings so an off-by-one overrun faults.
+    this.nextMmapPage += pages + 1;
+    this.vmas.push({ startPage, pages, prot: opts.prot ?? PROT_READ | PROT_WRITE, object, objectPage });
+    return BigInt(startPage) << BigInt(PAGE_SHIFT);
+  }
+
+  /** munmap: removes whole pages of the range from the address space; pins taken earlier stay. */
+  munmap(va: bigint, length: number | bigint): void {
+    if (va % BigInt(PAGE_SIZE) !== 0n) throw new IommufdError('EINVAL', 'munmap', 'address not page aligned');
+    const first = Number(va >> BigInt(PAGE_SHIFT));
+    const end = first + Math.ceil(Number(length) / PAGE_SIZE);
+    for (let i = this.vmas.length - 1; i >= 0; i--) {
+      const v = this.vmas[i];
+      const vEnd = v.startPage + v.pages;
+      if (vEnd <= first || v.startPage >= end) continue;
+      this.vmas.splice(i, 1);
+      if (v.startPage < first) this.vmas.push({ ...v, pages: first - v.startPage });
+      if (vEnd > end) this.vmas.push({ ...v, startPage: end, pages: vEnd - end, objectPage: v.objectPage + (end - v.startPage) });
+    }
+    this.vmas.sort((a, b) => a.startPage - b.startPage);
+  }
+
+  private vmaAt(page: number): Vma | undefined {
+    for (const v of this.vmas) if (page >= v.startPage && page < v.startPage + v.pages) return v;
+    return undefined;
+  }
+
+  /**
+   * Resolves user pages [page, page+npages) to physical frames, faulting them in. `write` requires
+   * PROT_WRITE (EPERM otherwise, as pin_user_pages on a read-only mapping). EFAULT for a hole.
+   */
+  resolvePages(page: number, npages: number, write: boolean, out: Float64Array, outOffset = 0): void {
+    let done = 0;
+    while (done < npages) {
+      const v = this.vmaAt(page + done);
+      if (!v) throw new Errno('EFAULT', `user address 0x${((page + done) * PAGE_SIZE).toString(16)} is not mapped`);
+      if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
+      const inVma = Math.min(npages - done, v.startPage + v.pages - (page + done));
+      for (let i = 0; i < inVma; i++) {
+        const idx = v.objectPage + (page + done + i - v.startPage);
+        const pfn = v.object.frame(idx, this.frames, true);
+        if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
+        out[outOffset + done + i] = pfn;
+      }
+      done += inVma;
+    }
+  }
+
+  /** Copies between user memory and `buf`; throws Errno EFAULT on a hole. */
+  access(va: bigint, buf: Uint8Array, write: boolean): void {
+    if (va < 0n || va + BigInt(buf.length) > 1n << 57n) throw new Errno('EFAULT', 'bad user address');
+    let done = 0;
+    const base = Number(va);
+    while (done < buf.length) {
+      const addr = base + done;
+      const page = Math.floor(addr / PAGE_SIZE);
+      const off = addr - page * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, buf.length - done);
+      const v = this.vmaAt(page);
+      if (!v) throw new Errno('EFAULT', `user address 0x${addr.toString(16)} is not mapped`);
+      if (write && !(v.prot & PROT_WRITE)) throw new Errno('EFAULT', 'write to a read-only mapping');
+      const pfn = v.object.frame(v.objectPage + page - v.startPage, this.frames, true);
+      if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
+      if (write) this.mem.write(pfn * PAGE_SIZE + off, buf, done, n);
+      else this.mem.read(pfn * PAGE_SIZE + off, buf, done, n);
+      done += n;
+    }
+  }
+
+  /** copy_from_user. */
+  copyFromUser(va: bigint, length: number): Uint8Array {
+    const buf = new Uint8Array(length);
+    if (length > 0) this.access(va, buf, false);
+    return buf;
+  }
+
+  /** copy_to_user. */
+  copyToUser(va: bigint, bytes: Uint8Array): void {
+    if (bytes.length > 0) this.access(va, bytes, true);
+  }
+
+  /** Reads user memory (test and tooling helper); throws IommufdError EFAULT on a hole. */
+  peek(va: bigint, length: number): Uint8Array {
+    try {
+      return this.copyFromUser(va, length);
+    } catch (e) {
+      throw asIommufdError(e, 'peek');
+    }
+  }
+
+  /** Writes user memory (test and tooling helper); throws IommufdError EFAULT on a hole. */
+  poke(va: bigint, bytes: Uint8Array): void {
+    try {
+      this.copyToUser(va, bytes);
+    } catch (e) {
+      throw asIommufdError(e, 'poke');
+    }
+  }
+
+  /** Copies between a memory object (at byte `offset`) and `buf`. */
+  copyObject(obj: MemoryObject, offset: number, buf: Uint8Array, write: boolean): void {
+    let done = 0;
+    while (done < buf.length) {
+      const addr = offset + done;
+      const page = Math.floor(addr / PAGE_SIZE);
+      const off = addr - page * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, buf.length - done);
+      const pfn = obj.frame(page, this.frames, write);
+      if (write) this.mem.write(pfn * PAGE_SIZE + off, buf, done, n);
+      else if (pfn === 0) buf.fill(0, done, done + n);
+      else this.mem.read(pfn * PAGE_SIZE + off, buf, done, n);
+      done += n;
+    }
+  }
+
+  // --- memfd --------------------------------------------------------------------------------------
+
+  /** memfd_create + ftruncate(size). */
+  memfd(size: number | bigint): number {
+    const sz = Number(size);
+    if (!(sz >= 0) || !Number.isSafeInteger(sz)) throw new IommufdError('EINVAL', 'memfd_create', 'bad size');
+    const obj = new MemoryObject(Math.ceil(sz / PAGE_SIZE), 'memfd');
+    return this.installFile(new MemFile(obj, this, sz));
+  }
+
+  /** ftruncate on a memfd. */
+  ftruncate(fd: number, size: number | bigint): void {
+    const f = this.files.get(fd)?.ops;
+    if (!f) throw new IommufdError('EBADF', 'ftruncate');
+    if (!(f instanceof MemFile)) throw new IommufdError('EINVAL', 'ftruncate');
+    this.truncate(f, Number(size));
+  }
+
+  truncate(f: MemFile, size: number): void {
+    f.size = size;
+    f.object.resize(Math.ceil(size / PAGE_SIZE));
+  }
+
+  // --- file table --------------------------------------------------------------------------------
+
+  /** Installs an open file at the lowest free fd (from 3: 0-2 are stdio). */
+  installFile(ops: FileOps): number {
+    let fd = 3;
+    while (this.files.has(fd)) fd++;
+    this.files.set(fd, { ops, refs: 1 });
+    return fd;
+  }
+
+  file(fd: number): FileOps | undefined {
+    return this.files.get(fd)?.ops;
+  }
+
+  read(fd: number, length: number): Uint8Array {
+    const f = this.fileOr(fd, 'read');
+    if (!f.read) throw new IommufdError('EINVAL', 'read', `${f.kind} is not readable`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new IommufdError('EINVAL', 'read');
+    return runFileOp(() => f.read!(length), 'read');
+  }
+
+  write(fd: number, bytes: Uint8Array): number {
+    const f = this.fileOr(fd, 'write');
+    if (!f.write) throw new IommufdError('EINVAL', 'write', `${f.kind} is not writable`);
+    return runFileOp(() => f.write!(bytes), 'write');
+  }
+
+  poll(fd: number): number {
+    const f = this.fileOr(fd, 'poll');
+    return f.poll ? f.poll() : POLLIN | POLLOUT;
+  }
+
+  close(fd: number): void {
+    const e = this.files.get(fd);
+    if (!e) throw new IommufdError('EBADF', 'close');
+    this.files.delete(fd);
+    if (--e.refs === 0) e.ops.release();
+  }
+
+  /** fds currently open. */
+  get openFds(): number[] {
+    return [...this.files.keys()];
+  }
+
+  private fileOr(fd: number, op: string): FileOps {
+    const f = this.files.get(fd)?.ops;
+    if (!f) throw new IommufdError('EBADF', op);
+    return f;
+  }
+
+  /** Charges `pages` pinned pages against RLIMIT_MEMLOCK; ENOMEM when it would be exceeded. */
+  chargePinned(pages: number): void {
+    if ((this.lockedPages + pages) * PAGE_SIZE > this.rlimitMemlock) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
+    this.lockedPages += pages;
+  }
+
+  unchargePinned(pages: number): void {
+    this.lockedPages -= pages;
+  }
+}
+
+function runFileOp<T>(op: () => T, name: string): T {
+  try {
+    return op();
+  } catch (e) {
+    throw asIommufdError(e, name);
+  }
+}
+
+export function asIommufdError(e: unknown, command: string): unknown {
+  if (e instanceof Errno) return new IommufdError(e.code as ErrnoCode, command, e.detail);
+  return e;
+}

@@ -1,0 +1,351 @@
+/**
+ * Stream Table Entries, Context Descriptors and level-1 stream table descriptors (64-byte, LE dwords), and the
+ * kernel's validation of the guest STE words that IOMMU_HWPT_ALLOC carries (struct iommu_hwpt_arm_smmuv3).
+ */
+import type { Result } from './registers.js';
+import { fieldGet64, fieldPrep64, genmask64, readLe64Words, writeLe64Words } from './registers.js';
+
+export const STE_BYTES = 64;
+export const CD_BYTES = 64;
+
+type Pos = readonly [dword: number, hi: number, lo: number];
+
+/** STE.Config values (STRTAB_STE_0_CFG_*). */
+export const STE_CFG = { ABORT: 0b000, BYPASS: 0b100, S1_TRANS: 0b101, S2_TRANS: 0b110, NESTED: 0b111 } as const;
+export type SteCfgName = keyof typeof STE_CFG;
+export const STE_S1FMT = { LINEAR: 0, '4K_L2': 1, '64K_L2': 2 } as const;
+export const STE_S1DSS = { TERMINATE: 0, BYPASS: 1, SSID0: 2 } as const;
+export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2 } as const;
+export const STE_STRW = { NSEL1: 0, EL2: 2 } as const;
+export const STE_SHCFG_INCOMING = 1;
+
+export function steCfgName(cfg: number): SteCfgName | 'RESERVED' {
+  const n = (Object.keys(STE_CFG) as SteCfgName[]).find((k) => STE_CFG[k] === cfg);
+  // 0b0xx other than 0b000 are reserved encodings that behave as abort.
+  return n ?? 'RESERVED';
+}
+
+const STE_FIELDS = {
+  V: [0, 0, 0],
+  Config: [0, 3, 1],
+  S1Fmt: [0, 5, 4],
+  S1CDMax: [0, 63, 59],
+  S1DSS: [1, 1, 0],
+  S1CIR: [1, 3, 2],
+  S1COR: [1, 5, 4],
+  S1CSH: [1, 7, 6],
+  MEV: [1, 19, 19],
+  S2FWB: [1, 25, 25],
+  S1STALLD: [1, 27, 27],
+  EATS: [1, 29, 28],
+  STRW: [1, 31, 30],
+  SHCFG: [1, 45, 44],
+  INSTCFG: [1, 51, 50],
+  S2VMID: [2, 15, 0],
+  S2T0SZ: [2, 37, 32],
+  S2SL0: [2, 39, 38],
+  S2IR0: [2, 41, 40],
+  S2OR0: [2, 43, 42],
+  S2SH0: [2, 45, 44],
+  S2TG: [2, 47, 46],
+  S2PS: [2, 50, 48],
+  S2AA64: [2, 51, 51],
+  S2ENDI: [2, 52, 52],
+  S2AFFD: [2, 53, 53],
+  S2PTW: [2, 54, 54],
+  S2HD: [2, 55, 55],
+  S2HA: [2, 56, 56],
+  S2S: [2, 57, 57],
+  S2R: [2, 58, 58],
+} as const satisfies Record<string, Pos>;
+type SteScalar = keyof typeof STE_FIELDS;
+
+const STE_0_S1CTXPTR_MASK = genmask64(51, 6);
+const STE_3_S2TTB_MASK = genmask64(51, 4);
+
+export type Ste = { readonly [K in SteScalar]: number } & {
+  /** CD table base (64-byte aligned physical address). */
+  readonly S1ContextPtr: bigint;
+  /** Stage-2 translation table base. */
+  readonly S2TTB: bigint;
+};
+export type SteInit = Partial<Ste>;
+
+function encodeFields<K extends string>(layout: Record<K, Pos>, values: Partial<Record<K, number>>, dw: bigint[]): void {
+  for (const name of Object.keys(layout) as K[]) {
+    const v = values[name];
+    if (v === undefined) continue;
+    const [d, hi, lo] = layout[name];
+    dw[d] |= fieldPrep64(BigInt(v), hi, lo);
+  }
+}
+
+function decodeFields<K extends string>(layout: Record<K, Pos>, dw: readonly bigint[]): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const name of Object.keys(layout) as K[]) {
+    const [d, hi, lo] = layout[name];
+    out[name] = Number(fieldGet64(dw[d], hi, lo));
+  }
+  return out;
+}
+
+export function encodeSteWords(ste: SteInit): bigint[] {
+  const dw = new Array<bigint>(8).fill(0n);
+  encodeFields<SteScalar>(STE_FIELDS, ste, dw);
+  dw[0] |= (ste.S1ContextPtr ?? 0n) & STE_0_S1CTXPTR_MASK;
+  dw[3] |= (ste.S2TTB ?? 0n) & STE_3_S2TTB_MASK;
+  return dw;
+}
+
+export function encodeSte(ste: SteInit): Uint8Array {
+  return writeLe64Words(encodeSteWords(ste));
+}
+
+export function decodeSteWords(dw: readonly bigint[]): Ste {
+  return {
+    ...decodeFields(STE_FIELDS, dw),
+    S1ContextPtr: dw[0] & STE_0_S1CTXPTR_MASK,
+    S2TTB: dw[3] & STE_3_S2TTB_MASK,
+  };
+}
+
+export function decodeSte(bytes: Uint8Array): Result<Ste> {
+  if (bytes.byteLength < STE_BYTES) return { ok: false, error: `STE needs ${STE_BYTES} bytes, got ${bytes.byteLength}` };
+  return { ok: true, value: decodeSteWords(readLe64Words(bytes, 8)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context Descriptor
+// ---------------------------------------------------------------------------------------------
+
+/** CD.TG0 and STE.S2TG share one encoding: 0 = 4K, 1 = 64K, 2 = 16K. */
+export const TG0_LOG2: Readonly<Record<number, number>> = { 0: 12, 1: 16, 2: 14 };
+/** CD.TG1 uses the TCR_EL1.TG1 encoding: 1 = 16K, 2 = 4K, 3 = 64K. */
+export const TG1_LOG2: Readonly<Record<number, number>> = { 1: 14, 2: 12, 3: 16 };
+
+const CD_FIELDS = {
+  T0SZ: [0, 5, 0],
+  TG0: [0, 7, 6],
+  IRGN0: [0, 9, 8],
+  ORGN0: [0, 11, 10],
+  SH0: [0, 13, 12],
+  EPD0: [0, 14, 14],
+  ENDI: [0, 15, 15],
+  T1SZ: [0, 21, 16],
+  TG1: [0, 23, 22],
+  IRGN1: [0, 25, 24],
+  ORGN1: [0, 27, 26],
+  SH1: [0, 29, 28],
+  EPD1: [0, 30, 30],
+  V: [0, 31, 31],
+  IPS: [0, 34, 32],
+  AFFD: [0, 35, 35],
+  // WXN, UWXN and PAN positions follow the spec's CD layout; Linux never sets them.
+  WXN: [0, 36, 36],
+  UWXN: [0, 37, 37],
+  TBI0: [0, 38, 38],
+  TBI1: [0, 39, 39],
+  PAN: [0, 40, 40],
+  AA64: [0, 41, 41],
+  HD: [0, 42, 42],
+  HA: [0, 43, 43],
+  S: [0, 44, 44],
+  R: [0, 45, 45],
+  A: [0, 46, 46],
+  ASET: [0, 47, 47],
+  ASID: [0, 63, 48],
+} as const satisfies Record<string, Pos>;
+type CdScalar = keyof typeof CD_FIELDS;
+
+const CD_TTB_MASK = genmask64(51, 4);
+
+export type Cd = { readonly [K in CdScalar]: number } & {
+  readonly TTB0: bigint;
+  readonly TTB1: bigint;
+  /** MAIR0 in the low 32 bits, MAIR1 in the high 32 bits. */
+  readonly MAIR: bigint;
+  readonly AMAIR: bigint;
+};
+export type CdInit = Partial<Cd>;
+
+export function encodeCdWords(cd: CdInit): bigint[] {
+  const dw = new Array<bigint>(8).fill(0n);
+  encodeFields<CdScalar>(CD_FIELDS, cd, dw);
+  dw[1] = (cd.TTB0 ?? 0n) & CD_TTB_MASK;
+  dw[2] = (cd.TTB1 ?? 0n) & CD_TTB_MASK;
+  dw[3] = BigInt.asUintN(64, cd.MAIR ?? 0n);
+  dw[4] = BigInt.asUintN(64, cd.AMAIR ?? 0n);
+  return dw;
+}
+
+export function encodeCd(cd: CdInit): Uint8Array {
+  return writeLe64Words(encodeCdWords(cd));
+}
+
+export function decodeCdWords(dw: readonly bigint[]): Cd {
+  return {
+    ...decodeFields(CD_FIELDS, dw),
+    TTB0: dw[1] & CD_TTB_MASK,
+    TTB1: dw[2] & CD_TTB_MASK,
+    MAIR: dw[3],
+    AMAIR: dw[4],
+  };
+}
+
+export function decodeCd(bytes: Uint8Array): Result<Cd> {
+  if (bytes.byteLength < CD_BYTES) return { ok: false, error: `CD needs ${CD_BYTES} bytes, got ${bytes.byteLength}` };
+  return { ok: true, value: decodeCdWords(readLe64Words(bytes, 8)) };
+}
+
+/** The MAIR value io-pgtable-arm programs: NC, WB-RWA, Device-nGnRE, inner-NC/outer-WB. */
+export const LINUX_LPAE_MAIR = 0x44n | (0xffn << 8n) | (0x04n << 16n) | (0xf4n << 24n);
+
+// ---------------------------------------------------------------------------------------------
+// Level-1 stream table descriptor and level-1 CD descriptor
+// ---------------------------------------------------------------------------------------------
+
+const L1_SPAN: Pos = [0, 4, 0];
+const L1_L2PTR_MASK = genmask64(51, 6);
+
+export interface StrtabL1Desc {
+  /** log2(number of STEs in the L2 table) + 1; 0 means invalid. */
+  readonly Span: number;
+  readonly L2Ptr: bigint;
+}
+
+export function encodeStrtabL1Desc(d: StrtabL1Desc): bigint {
+  return fieldPrep64(BigInt(d.Span), L1_SPAN[1], L1_SPAN[2]) | (d.L2Ptr & L1_L2PTR_MASK);
+}
+
+export function decodeStrtabL1Desc(v: bigint): StrtabL1Desc {
+  return { Span: Number(fieldGet64(v, L1_SPAN[1], L1_SPAN[2])), L2Ptr: v & L1_L2PTR_MASK };
+}
+
+/** Linux's STRTAB_SPLIT: each L2 table holds 2^8 STEs, so it writes Span = 9. */
+export const STRTAB_SPLIT = 8;
+
+export interface CdL1Desc {
+  readonly V: number;
+  readonly L2Ptr: bigint;
+}
+const CD_L1_L2PTR_MASK = genmask64(51, 12);
+
+export function encodeCdL1Desc(d: CdL1Desc): bigint {
+  return BigInt(d.V & 1) | (d.L2Ptr & CD_L1_L2PTR_MASK);
+}
+
+export function decodeCdL1Desc(v: bigint): CdL1Desc {
+  return { V: Number(v & 1n), L2Ptr: v & CD_L1_L2PTR_MASK };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nested guest STE: struct iommu_hwpt_arm_smmuv3 { __aligned_le64 ste[2]; }
+// ---------------------------------------------------------------------------------------------
+
+export const IOMMU_HWPT_DATA_ARM_SMMUV3 = 2;
+export const HWPT_ARM_SMMUV3_SIZE = 16;
+
+const mask = (p: Pos): bigint => genmask64(p[1], p[2]);
+
+/** STRTAB_STE_0_NESTING_ALLOWED: the guest owns only its CD table pointer and format. */
+export const STE_0_NESTING_ALLOWED =
+  mask(STE_FIELDS.V) | mask(STE_FIELDS.Config) | mask(STE_FIELDS.S1Fmt) | STE_0_S1CTXPTR_MASK | mask(STE_FIELDS.S1CDMax);
+/** STRTAB_STE_1_NESTING_ALLOWED. */
+export const STE_1_NESTING_ALLOWED =
+  mask(STE_FIELDS.S1DSS) |
+  mask(STE_FIELDS.S1CIR) |
+  mask(STE_FIELDS.S1COR) |
+  mask(STE_FIELDS.S1CSH) |
+  mask(STE_FIELDS.S1STALLD) |
+  mask(STE_FIELDS.EATS);
+
+export interface NestedSte {
+  readonly cfg: 'abort' | 'bypass' | 's1';
+  /** V was 0: the kernel zeroes the words and installs an abort STE so the guest sees C_BAD_STE. */
+  readonly valid: boolean;
+  /** EATS = TRANS with Config = S1 translate: the master's ATS is enabled. */
+  readonly enableAts: boolean;
+  readonly S1Fmt: number;
+  readonly S1ContextPtr: bigint;
+  readonly S1CDMax: number;
+  readonly S1DSS: number;
+  readonly S1CIR: number;
+  readonly S1COR: number;
+  readonly S1CSH: number;
+  readonly S1STALLD: number;
+  /** The two words as the kernel keeps them (EATS cleared: the host sets it itself). */
+  readonly ste: readonly [bigint, bigint];
+}
+
+export type NestedSteResult =
+  | { readonly ok: true; readonly value: NestedSte }
+  | { readonly ok: false; readonly errno: 'EIO' | 'EINVAL'; readonly reason: string };
+
+const CFG_BY_VALUE: Readonly<Record<number, NestedSte['cfg']>> = {
+  [STE_CFG.ABORT]: 'abort',
+  [STE_CFG.BYPASS]: 'bypass',
+  [STE_CFG.S1_TRANS]: 's1',
+};
+
+/** arm_smmu_validate_vste(): EIO is reserved for invalid STE data. */
+export function validateNestedSte(data: Uint8Array | readonly [bigint, bigint]): NestedSteResult {
+  let w: [bigint, bigint];
+  if (data instanceof Uint8Array) {
+    if (data.byteLength < HWPT_ARM_SMMUV3_SIZE) {
+      return { ok: false, errno: 'EINVAL', reason: `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}` };
+    }
+    const r = readLe64Words(data, 2);
+    w = [r[0], r[1]];
+  } else w = [data[0], data[1]];
+
+  if ((w[0] & 1n) === 0n) return { ok: true, value: nestedValue('abort', false, false, [0n, 0n]) };
+  if ((w[0] & ~STE_0_NESTING_ALLOWED) !== 0n) {
+    return { ok: false, errno: 'EIO', reason: `ste[0] sets bits outside V/Config/S1Fmt/S1ContextPtr/S1CDMax: 0x${(w[0] & ~STE_0_NESTING_ALLOWED).toString(16)}` };
+  }
+  if ((w[1] & ~STE_1_NESTING_ALLOWED) !== 0n) {
+    return { ok: false, errno: 'EIO', reason: `ste[1] sets bits outside S1DSS/S1CIR/S1COR/S1CSH/S1STALLD/EATS: 0x${(w[1] & ~STE_1_NESTING_ALLOWED).toString(16)}` };
+  }
+  const cfgValue = Number(fieldGet64(w[0], 3, 1));
+  const cfg = CFG_BY_VALUE[cfgValue];
+  if (!cfg) return { ok: false, errno: 'EIO', reason: `Config 0b${cfgValue.toString(2).padStart(3, '0')} (${steCfgName(cfgValue)}) is not abort, bypass or S1 translate` };
+  const eats = Number(fieldGet64(w[1], 29, 28));
+  if (eats !== STE_EATS.ABT && eats !== STE_EATS.TRANS) {
+    return { ok: false, errno: 'EIO', reason: `EATS ${eats} is neither ABT nor TRANS` };
+  }
+  const kept: [bigint, bigint] = [w[0], w[1] & ~mask(STE_FIELDS.EATS)];
+  return { ok: true, value: nestedValue(cfg, true, cfg === 's1' && eats === STE_EATS.TRANS, kept) };
+}
+
+function nestedValue(cfg: NestedSte['cfg'], valid: boolean, enableAts: boolean, ste: [bigint, bigint]): NestedSte {
+  const s = decodeSteWords([ste[0], ste[1], 0n, 0n, 0n, 0n, 0n, 0n]);
+  return {
+    cfg,
+    valid,
+    enableAts,
+    S1Fmt: s.S1Fmt,
+    S1ContextPtr: s.S1ContextPtr,
+    S1CDMax: s.S1CDMax,
+    S1DSS: s.S1DSS,
+    S1CIR: s.S1CIR,
+    S1COR: s.S1COR,
+    S1CSH: s.S1CSH,
+    S1STALLD: s.S1STALLD,
+    ste,
+  };
+}
+
+/**
+ * The physical STE the host installs for a nested domain: the parent's S2 STE with Config = NESTED, the guest's
+ * words ORed in and MEV set (merge events so a guest cannot flood the event queue). Abort/bypass vSTEs become an
+ * abort STE and the plain S2 STE respectively.
+ */
+export function makeNestedPhysicalSte(s2Ste: readonly bigint[], nested: NestedSte, atsEnabled: boolean): bigint[] {
+  if (!nested.valid || nested.cfg === 'abort') return encodeSteWords({ V: 1, Config: STE_CFG.ABORT });
+  const dw = [...s2Ste];
+  const eats = fieldPrep64(BigInt(atsEnabled ? STE_EATS.TRANS : STE_EATS.ABT), 29, 28);
+  dw[1] = (dw[1] & ~mask(STE_FIELDS.EATS)) | eats;
+  if (nested.cfg === 'bypass') return dw;
+  dw[0] = 1n | fieldPrep64(BigInt(STE_CFG.NESTED), 3, 1) | (nested.ste[0] & ~mask(STE_FIELDS.Config));
+  dw[1] |= nested.ste[1] | mask(STE_FIELDS.MEV);
+  return dw;
+}
