@@ -10,3 +10,12 @@ export { Iommufd, type MapOptions, type MapFileOptions, type CopyOptions } from 
 export { ObjType } from './iommufd/objects.js';
 export type { IovaRange } from './iommufd/io-pagetable.js';
 export { Host, createHost, type HostOptions } from './host/host.js';
+export {
+  BARE_PROFILE,
+  parseBdf,
+  parseProfileNumber,
+  type HostProfile,
+  type UnitProfile,
+  type DeviceProfile,
+  type ReservedRegionProfile,
+} from './host/profile.js';

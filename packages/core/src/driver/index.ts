@@ -3,3 +3,9 @@
  */
 export * from './caps.js';
 export * from './pgtable.js';
+export * from './fault.js';
+export * from './vendor.js';
+export * from './plugin.js';
+export { Errno, fail, PluginContractError, IommufdError, ERRNO, type ErrnoCode } from '../uapi/errno.js';
+export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
+export * as uapi from '../uapi/iommufd.js';

@@ -1,0 +1,106 @@
+/**
+ * The normalized fault: what every vendor's fault record, event or page request decodes to, and what
+ * core routes by (device, PASID).
+ */
+import type { ErrnoCode } from '../uapi/errno.js';
+
+export type FaultKind =
+  /** An unrecoverable translation fault (VT-d fault recording, SMMUv3 event, AMD IO_PAGE_FAULT). */
+  | 'dma'
+  /** A recoverable page request (PCIe PRI / VT-d page request / SMMUv3 PRI queue / AMD PPR). */
+  | 'page-request'
+  /** A stalled transaction (SMMUv3 stall model), answered with CMD_RESUME. */
+  | 'stall';
+
+export interface IommuFault {
+  kind: FaultKind;
+  /** Index of the IOMMU unit in the host. */
+  unit: number;
+  /** PCI requester id (bus << 8 | devfn) or StreamID. */
+  rid: number;
+  /** The PASID / SubstreamID, or -1 for requests without one. */
+  pasid: number;
+  /** Faulting address (page-aligned for page requests). */
+  addr: bigint;
+  /** PERM_* bits of the access. */
+  perm: number;
+  /** Page request group index (PRG index / STAG), 0 for unrecoverable faults. */
+  grpid: number;
+  /** Last request of its group. */
+  last: boolean;
+  /** Vendor reason code (VT-d fault reason, SMMUv3 event id, AMD event code). */
+  reason: number;
+  /** The vendor's name for the reason, e.g. 'PTE Read access is not set', 'F_TRANSLATION'. */
+  reasonText: string;
+  /** Whether the stage that faulted is stage 2 (nesting parent) rather than stage 1. */
+  stage2: boolean;
+}
+
+export function emptyFault(): IommuFault {
+  return { kind: 'dma', unit: 0, rid: 0, pasid: -1, addr: 0n, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
+}
+
+/** Why a walk failed, in core's words; vendors map it to their reason codes. */
+export type TranslationFailure =
+  | 'not-present'
+  | 'permission-read'
+  | 'permission-write'
+  | 'permission-exec'
+  | 'permission-priv'
+  | 'address-size'
+  | 'table-fault'
+  | 'blocked'
+  | 'no-context';
+
+export interface FailedAccess {
+  unit: number;
+  rid: number;
+  pasid: number;
+  addr: bigint;
+  perm: number;
+  failure: TranslationFailure;
+  stage2: boolean;
+  /** The device asked for a page request (PRI) rather than reporting an error. */
+  recoverable: boolean;
+  grpid: number;
+  last: boolean;
+}
+
+export const PAGE_RESP_SUCCESS = 0;
+export const PAGE_RESP_INVALID = 1;
+export const PAGE_RESP_FAILURE = 2;
+
+export interface PageResponse {
+  rid: number;
+  pasid: number;
+  grpid: number;
+  /** PAGE_RESP_* */
+  code: number;
+}
+
+/** Hardware record formats of a vendor: the encode/decode side of the fault pipeline. */
+export interface FaultCodec {
+  /** Size in bytes of one hardware record of each queue. */
+  readonly faultRecordSize: number;
+  readonly pageRequestSize: number;
+  /** Encodes a failed access as the hardware writes it (fault recording register, event record...). */
+  encodeFault(a: FailedAccess): Uint8Array;
+  /** Encodes a page request (page request descriptor, PRI queue entry, PPR log entry). */
+  encodePageRequest(a: FailedAccess): Uint8Array;
+  /** Decodes either kind of record back to the normalized fault. */
+  decodeFault(record: Uint8Array, unit: number): IommuFault;
+  decodePageRequest(record: Uint8Array, unit: number): IommuFault;
+  /** Encodes the response the IOMMU driver sends the device (page group response, CMD_PRI_RESP...). */
+  encodePageResponse(r: PageResponse): Uint8Array;
+  decodePageResponse(bytes: Uint8Array): PageResponse;
+  /** The exact line(s) Linux prints for an unrecoverable fault, with `device` like '0000:00:02.0'. */
+  renderLog(f: IommuFault, device: string, unitName: string): string[];
+  /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
+  encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
+}
+
+/** A vendor-level error that the uAPI reports as `code`. */
+export interface VendorError {
+  errno: ErrnoCode;
+  reason: string;
+}

@@ -1,0 +1,191 @@
+/**
+ * The vendor contract: what an IOMMU plugin implements. It follows the kernel's split between
+ * `struct iommu_ops` (per driver), `struct iommu_device` (per hardware instance) and
+ * `struct iommu_domain_ops` (per domain). Capability = an implemented op: core answers EOPNOTSUPP
+ * for an op that is absent.
+ */
+import type { NormalizedCaps } from './caps.js';
+import type { FaultCodec, VendorError } from './fault.js';
+import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from './pgtable.js';
+import type { PhysicalMemory } from '../memory/physical.js';
+
+/** Raw registers of one unit as a host profile gives them (hex strings for 64-bit values). */
+export type RawRegisters = Readonly<Record<string, unknown>>;
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** A register value decoded into the specification's own field names. */
+export interface DecodedRegister {
+  readonly name: string;
+  readonly value: bigint;
+  readonly fields: Readonly<Record<string, number | bigint | boolean>>;
+}
+
+export interface DecodedUnit {
+  readonly vendor: string;
+  readonly caps: NormalizedCaps;
+  /** Rolled-up HW ID, e.g. "Intel VT-d 6.0, scalable mode, ...". */
+  readonly hwId: string;
+  readonly registers: readonly DecodedRegister[];
+  /** Normalized register values to write back into a host profile. */
+  readonly profileRegisters: RawRegisters;
+}
+
+/** The device facts a vendor needs (a slice of the PCI device). */
+export interface DeviceInfo {
+  readonly bdf: string;
+  /** PCI requester id: bus << 8 | devfn (or the StreamID on Arm). */
+  readonly rid: number;
+  readonly streamId: number;
+  readonly ats: boolean;
+  readonly pri: boolean;
+  readonly pasidBits: number;
+  readonly pasidExec: boolean;
+  readonly pasidPriv: boolean;
+  /** The device does not snoop (it cannot be forced coherent). */
+  readonly noSnoop: boolean;
+  /** A PCI virtual function (PRI is then a PF-shared resource). */
+  readonly isVf: boolean;
+}
+
+export interface PagingAllocFlags {
+  nestParent: boolean;
+  dirtyTracking: boolean;
+  pasid: boolean;
+}
+
+/** An iommu_domain of type paging, built by the vendor on one of its page-table formats. */
+export interface PagingDomainOps {
+  readonly pt: IoPageTable;
+  readonly pgsizeBitmap: bigint;
+  /** Inclusive IOVA aperture. */
+  readonly apertureStart: bigint;
+  readonly apertureLast: bigint;
+  /** The domain forces snooped DMA (enforce_cache_coherency). */
+  readonly enforceCacheCoherency: boolean;
+  /** Domain ID / ASID / VMID the hardware tags its TLB entries with. */
+  readonly tag: number;
+  /**
+   * EINVAL when `dev` on `unit` cannot use this domain (the auto-domain loop then tries the next
+   * one); another code aborts the attach.
+   */
+  checkAttach?(dev: DeviceInfo, unit: UnitOps): VendorError | null;
+  /** set_dirty_tracking; absent when the domain has no dirty tracking. */
+  setDirtyTracking?(enable: boolean): VendorError | null;
+  free(): void;
+}
+
+/** Cache invalidation requested by a nested domain or a vIOMMU, applied by core to the IOTLB. */
+export interface IotlbFlush {
+  /** Invalidate stage-1 entries of `tag` (and `pasid`, -1 for all) in [iovaPfn, iovaPfn + npages). */
+  flushStage1(tag: number, pasid: number, iovaPfn: number, npages: number): void;
+  /** Invalidate everything tagged `tag`. */
+  flushTag(tag: number): void;
+}
+
+export interface InvalidateResult {
+  /** Entries handled before an error (written back to entry_num). */
+  handled: number;
+  error: VendorError | null;
+}
+
+/** A user-managed stage-1 domain nested on a paging parent (HWPT_NESTED). */
+export interface NestedDomainOps {
+  readonly parent: PagingDomainOps;
+  /** Tag of the guest stage-1 entries in the IOTLB. */
+  readonly tag: number;
+  /**
+   * Walks the guest stage 1 for (iovaPfn, pasid); every table address goes through `tableToPhys`
+   * (the parent stage 2). Sets out.pfn to a guest-physical page number.
+   */
+  walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean;
+  /** Whether the guest owns the PASID table (SMMUv3 CD table, AMD GCR3) rather than one table for all. */
+  readonly guestPasidTable: boolean;
+  /** Guest-visible attach rules, e.g. SMMUv3 needs a vDEVICE for Cfg=translate. */
+  checkAttach?(dev: DeviceInfo, hasVdevice: boolean): VendorError | null;
+  /** Whether DMA is blocked (abort) or bypasses stage 1 (uses the parent only). */
+  readonly mode: 'translate' | 'bypass' | 'abort';
+  /** IOMMU_HWPT_INVALIDATE on this HWPT. */
+  invalidate?(dataType: number, entryLen: number, entries: Uint8Array, count: number, flush: IotlbFlush): InvalidateResult;
+  free(): void;
+}
+
+export interface ViommuOps {
+  readonly type: number;
+  /** Invalidation through the vIOMMU (SMMUv3 CMDQ commands). */
+  invalidate?(dataType: number, entryLen: number, entries: Uint8Array, count: number, flush: IotlbFlush, lookupVsid: (virtId: bigint) => DeviceInfo | undefined): InvalidateResult;
+  /** Allocates a nested domain on this vIOMMU from user data. */
+  allocNested(dev: DeviceInfo, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
+  /** vEVENTQ types this vIOMMU reports. */
+  readonly eventTypes: readonly number[];
+  destroy(): void;
+}
+
+/** The unit (iommu_device + iommu_ops) a vendor builds for each IOMMU instance of a host. */
+export interface UnitOps {
+  readonly vendor: string;
+  readonly decoded: DecodedUnit;
+  readonly caps: NormalizedCaps;
+  /** The Linux name of the instance, e.g. 'dmar0', 'arm-smmu-v3.0.auto', 'AMD-Vi0'. */
+  readonly name: string;
+  /** iommu_hw_info payload. `requestedType` 0 means the default type. */
+  hwInfo?(dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError;
+  /** domain_alloc_paging_flags. */
+  domainAllocPaging?(dev: DeviceInfo, flags: PagingAllocFlags, memory: PageTableMemory): PagingDomainOps | VendorError;
+  /** domain_alloc_nested on a parent HWPT (VT-d style, no vIOMMU). */
+  domainAllocNested?(dev: DeviceInfo, parent: PagingDomainOps, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
+  /** vIOMMU types this unit can back, and their init (get_viommu_size + viommu_init). */
+  readonly viommuTypes?: readonly number[];
+  viommuAlloc?(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError;
+  /** The hardware fault and page-request record formats. */
+  readonly faults?: FaultCodec;
+  /** Depth of the hardware fault/event queue and page-request queue (records). */
+  readonly faultQueueDepth?: number;
+  readonly pageRequestQueueDepth?: number;
+  /** The exact Linux boot/probe lines for this unit. */
+  bootLog?(): string[];
+}
+
+export interface UnitInit {
+  /** Index in the host's unit list. */
+  readonly index: number;
+  /** The profile's id for it, e.g. 'dmar0'. */
+  readonly id: string;
+  readonly decoded: DecodedUnit;
+  readonly raw: RawRegisters;
+  readonly mem: PhysicalMemory;
+  readonly formats: FormatRegistry;
+  /** Allocates a fresh hardware tag (domain id / ASID / VMID) on this unit. */
+  allocTag(): number;
+}
+
+/** What `ioasid decode` prints. */
+export interface DecodeOutput {
+  readonly vendor: string;
+  readonly kind: string;
+  readonly fields: Readonly<Record<string, string | number | boolean>>;
+  readonly summary: string;
+  readonly linux: string;
+}
+
+/** A vendor family (the driver, struct iommu_ops). */
+export interface IommuVendor {
+  /** Matches the profile's `vendor` and the plugin id: 'vtd', 'smmuv3', ... */
+  readonly id: string;
+  /** Human name, e.g. 'Intel VT-d'. */
+  readonly name: string;
+  /** Validates and decodes a unit's raw registers from a host profile. */
+  decodeRegisters(raw: RawRegisters): Result<DecodedUnit>;
+  /** Builds the unit driver for one instance. */
+  createUnit(init: UnitInit): UnitOps;
+  /** Explains a register value, record or log line (`ioasid decode`). */
+  decode?(what: string, kind?: string): Result<DecodeOutput>;
+  /** Reads kernel boot lines into units (`ioasid probe`); lines it does not know return null. */
+  probeLine?(line: string): Result<{ id: string; registers: RawRegisters }> | null;
+}
+
+/** The open registry of page-table formats, filled by plugins. */
+export interface FormatRegistry {
+  get(id: string): PageTableFormat | undefined;
+  ids(): string[];
+}

@@ -1,0 +1,83 @@
+/**
+ * Host profiles: plain data describing a machine by its IOMMU units (vendor + raw registers) and the
+ * PCI devices behind them. The planner reads and writes the same shape (DESIGN.md section 6).
+ */
+import type { RawRegisters } from '../driver/vendor.js';
+
+export interface ReservedRegionProfile {
+  /** Hex string or number. */
+  start: string | number;
+  /** Inclusive. */
+  last: string | number;
+  /** msi: the software MSI window; direct: identity-mapped (RMRR / IORT RMR); reserved: never mapped. */
+  type: 'msi' | 'direct' | 'direct-relaxable' | 'reserved';
+}
+
+export interface UnitProfile {
+  /** The kernel's name of the instance, e.g. 'dmar0'. */
+  id: string;
+  /** Plugin id: 'vtd', 'smmuv3', 'amd-vi', 'virtio-iommu'. */
+  vendor: string;
+  registers: RawRegisters;
+}
+
+export interface DeviceProfile {
+  /** segment:bus:device.function, e.g. '0000:00:02.0'. */
+  bdf: string;
+  /** Id of the unit the device sits behind. */
+  unit: string;
+  /** IOMMU group number; devices of one group share their attachments. */
+  group?: number;
+  ats?: boolean;
+  pri?: boolean;
+  /** PASID width in bits (0 = no PASID capability). */
+  pasidBits?: number;
+  pasidExec?: boolean;
+  pasidPriv?: boolean;
+  /** Arm StreamID (defaults to the requester id). */
+  streamId?: number;
+  /** The device can issue non-snooped DMA that the IOMMU cannot force coherent. */
+  noSnoop?: boolean;
+  /** A PCI virtual function. */
+  vf?: boolean;
+  /** Stall-capable (SMMUv3 platform devices). */
+  stall?: boolean;
+  reservedRegions?: ReservedRegionProfile[];
+  /** Free-form description, e.g. 'Intel DSA'. */
+  description?: string;
+}
+
+export interface HostProfile {
+  name: string;
+  description?: string;
+  units: UnitProfile[];
+  devices: DeviceProfile[];
+}
+
+/** The empty machine: no IOMMU, no devices. */
+export const BARE_PROFILE: HostProfile = { name: 'bare host', units: [], devices: [] };
+
+const BDF_RE = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$/;
+
+/** Parses '0000:00:02.0' into its parts; null when malformed. */
+export function parseBdf(bdf: string): { segment: number; bus: number; dev: number; fn: number; rid: number } | null {
+  const m = BDF_RE.exec(bdf);
+  if (!m) return null;
+  const bus = parseInt(m[2], 16);
+  const dev = parseInt(m[3], 16);
+  const fn = parseInt(m[4], 16);
+  if (dev > 31) return null;
+  return { segment: parseInt(m[1], 16), bus, dev, fn, rid: (bus << 8) | (dev << 3) | fn };
+}
+
+/** Parses a profile number: a hex string ('0xfee00000'), a decimal string, a number or a bigint. */
+export function parseProfileNumber(v: unknown): bigint | null {
+  if (typeof v === 'bigint') return v >= 0n ? v : null;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : null;
+  if (typeof v !== 'string') return null;
+  const s = v.trim();
+  if (/^0x[0-9a-fA-F]+$/.test(s)) return BigInt(s);
+  if (/^[0-9a-fA-F]+$/.test(s) && /[a-fA-F]/.test(s)) return BigInt(`0x${s}`);
+  if (/^[0-9]+$/.test(s)) return BigInt(s);
+  return null;
+}
