@@ -7,7 +7,7 @@ import type { Output } from '../output.js';
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
 export function runDemo(out: Output): Host {
-  const host = createHost({ name: 'demo host' });
+  const host = createHost();
   out.heading('1. open("/dev/iommu") and allocate an IOAS');
   const fd = host.openIommufd();
   const ioas = fd.ioas.alloc();

@@ -1,32 +1,214 @@
 /**
- * The simulated machine: physical memory, the user process, IOMMU units and the devices behind them.
- * `createHost` is the entry point users start from; `openIommufd` is open("/dev/iommu").
+ * The simulated machine: physical memory, the user process, IOMMU units (from vendor plugins and
+ * raw registers) and the PCI devices behind them. `createHost` is the entry point; `openIommufd` is
+ * open("/dev/iommu").
  */
+import 'reflect-metadata';
+import type { DependencyContainer } from 'tsyringe';
 import { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { HostProcess } from '../memory/process.js';
 import { IommufdCtx } from '../iommufd/context.js';
 import { Iommufd } from '../iommufd/iommufd.js';
-import { bareDeviceHandlers } from '../iommufd/device-layer.js';
+import { deviceHandlers } from '../iommufd/device-layer.js';
+import { DeviceGroup, type DeviceEnv, type IommufdDevice } from '../iommufd/device.js';
+import type { Hwpt, TlbInvalidator } from '../iommufd/hwpt.js';
+import type { FaultQueue } from '../iommufd/eventq.js';
+import { PluginHost, type IommuPlugin } from '../driver/plugin.js';
+import type { PageTableFormat, PageTableMemory } from '../driver/pgtable.js';
+import type { FaultCodec } from '../driver/fault.js';
+import type { FormatRegistry } from '../driver/vendor.js';
+import { IommuUnit } from '../translate/unit.js';
+import { FaultPipeline, type PipelineHost } from '../fault/pipeline.js';
+import { FAULT_STAGE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
+import { PciDevice } from './device.js';
+import { BARE_PROFILE, parseBdf, parseProfileNumber, type HostProfile } from './profile.js';
 
-export interface HostOptions {
-  /** Name shown in reports. */
-  name?: string;
+/** A host profile that cannot be built: names the path and what was expected. */
+export class HostProfileError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+    this.name = 'HostProfileError';
+  }
 }
 
-export class Host {
+export interface HostOptions {
+  /** Vendor plugins to load (each registers into this host's own DI container). */
+  plugins?: readonly IommuPlugin[];
+  /** The machine: units and devices. Defaults to a bare host. */
+  profile?: HostProfile;
+  /** Parent container; the host always works in a child of it. */
+  container?: DependencyContainer;
+}
+
+export class Host implements PipelineHost, DeviceEnv {
   readonly mem = new PhysicalMemory();
   readonly frames = new FrameAllocator(this.mem);
   readonly process = new HostProcess(this.mem, this.frames);
-  readonly name: string;
+  readonly plugins: PluginHost;
+  readonly units: IommuUnit[] = [];
+  readonly devices = new Map<string, PciDevice>();
+  readonly groups = new Map<number, DeviceGroup>();
+  readonly profile: HostProfile;
+  readonly log: HostLog;
+  readonly faults: FaultPipeline;
+  private readonly devicesByRid = new Map<number, PciDevice>();
+  private readonly formats = new Map<string, PageTableFormat>();
+  private nextTag = 1;
+  /** Fail-nth: when > 0, the Nth table-page allocation from now fails (ENOMEM), for error-path tests. */
+  failNthAllocation = 0;
+
+  readonly tableMemory: PageTableMemory = {
+    mem: this.mem,
+    allocTable: () => {
+      if (this.failNthAllocation > 0 && --this.failNthAllocation === 0) return -1;
+      return this.frames.alloc();
+    },
+    releaseTable: (pfn) => this.frames.release(pfn),
+  };
+
+  readonly tlb: TlbInvalidator = {
+    flushRange: (tag, iovaPfn, npages) => {
+      for (const u of this.units) u.iotlb.flushRange(tag, -1, iovaPfn, npages);
+    },
+    flushStage1: (tag, pasid, iovaPfn, npages) => {
+      for (const u of this.units) u.iotlb.flushRange(tag, pasid, iovaPfn, npages);
+    },
+    flushTag: (tag) => {
+      for (const u of this.units) u.iotlb.flushTag(tag);
+    },
+  };
 
   constructor(opts: HostOptions = {}) {
-    this.name = opts.name ?? 'bare host';
+    this.plugins = new PluginHost(opts.container);
+    for (const p of opts.plugins ?? []) this.plugins.load(p);
+    const c = this.plugins.container;
+    this.log = c.isRegistered(HOST_LOG, true) ? c.resolve(HOST_LOG) : new RingLog();
+    const stages: FaultStage[] = c.isRegistered(FAULT_STAGE, true) ? c.resolveAll(FAULT_STAGE) : [];
+    this.faults = new FaultPipeline(this, stages, this.log);
+    for (const f of this.plugins.formats()) this.formats.set(f.id, f);
+    this.profile = opts.profile ?? BARE_PROFILE;
+    this.build(this.profile);
+  }
+
+  get name(): string {
+    return this.profile.name;
+  }
+
+  private build(profile: HostProfile): void {
+    if (!profile || typeof profile !== 'object') throw new HostProfileError('profile', 'expected an object with units and devices');
+    if (!Array.isArray(profile.units)) throw new HostProfileError('units', 'expected an array');
+    if (!Array.isArray(profile.devices)) throw new HostProfileError('devices', 'expected an array');
+    const registry: FormatRegistry = { get: (id) => this.formats.get(id), ids: () => [...this.formats.keys()] };
+    const unitById = new Map<string, IommuUnit>();
+    profile.units.forEach((u, index) => {
+      const path = `units[${index}]`;
+      if (typeof u?.id !== 'string' || u.id === '') throw new HostProfileError(`${path}.id`, 'expected a non-empty string');
+      if (unitById.has(u.id)) throw new HostProfileError(`${path}.id`, `duplicate unit id '${u.id}'`);
+      const vendor = this.plugins.vendor(u.vendor);
+      if (!vendor) {
+        const known = this.plugins.vendors().map((v) => v.id);
+        throw new HostProfileError(`${path}.vendor`, `no plugin for vendor '${u.vendor}' (loaded: ${known.length ? known.join(', ') : 'none'})`);
+      }
+      const decoded = vendor.decodeRegisters(u.registers ?? {});
+      if (!decoded.ok) throw new HostProfileError(`${path}.registers`, decoded.error);
+      const ops = vendor.createUnit({ index, id: u.id, decoded: decoded.value, raw: u.registers ?? {}, mem: this.mem, formats: registry, allocTag: () => this.nextTag++ });
+      const unit = new IommuUnit(index, u.id, ops, this.mem);
+      this.units.push(unit);
+      unitById.set(u.id, unit);
+      for (const line of ops.bootLog?.() ?? []) this.log.write(line);
+    });
+    profile.devices.forEach((d, i) => {
+      const path = `devices[${i}]`;
+      const bdf = parseBdf(String(d?.bdf));
+      if (!bdf) throw new HostProfileError(`${path}.bdf`, `expected segment:bus:device.function like 0000:00:02.0, got '${String(d?.bdf)}'`);
+      if (this.devices.has(d.bdf)) throw new HostProfileError(`${path}.bdf`, `duplicate device ${d.bdf}`);
+      const unit = unitById.get(d.unit);
+      if (!unit) throw new HostProfileError(`${path}.unit`, `no unit '${d.unit}' (units: ${[...unitById.keys()].join(', ') || 'none'})`);
+      const groupId = d.group ?? 1000 + i;
+      let group = this.groups.get(groupId);
+      if (!group) {
+        group = new DeviceGroup(groupId);
+        this.groups.set(groupId, group);
+      }
+      const reserved = (d.reservedRegions ?? []).map((r, k) => {
+        const start = parseProfileNumber(r.start);
+        const last = parseProfileNumber(r.last);
+        if (start === null || last === null || last < start) throw new HostProfileError(`${path}.reservedRegions[${k}]`, 'expected start <= last as hex strings');
+        return { start, last };
+      });
+      const pasidBits = d.pasidBits ?? 0;
+      if (!Number.isInteger(pasidBits) || pasidBits < 0 || pasidBits > 20) throw new HostProfileError(`${path}.pasidBits`, 'expected an integer from 0 to 20');
+      const info = {
+        bdf: d.bdf,
+        rid: bdf.rid,
+        streamId: d.streamId ?? bdf.rid,
+        ats: d.ats ?? false,
+        pri: d.pri ?? false,
+        pasidBits,
+        pasidExec: d.pasidExec ?? false,
+        pasidPriv: d.pasidPriv ?? false,
+        noSnoop: d.noSnoop ?? false,
+        isVf: d.vf ?? false,
+      };
+      const dev = new PciDevice(this, d.bdf, info, unit, group, reserved, d.description ?? '');
+      group.devices.push(dev);
+      this.devices.set(d.bdf, dev);
+      this.devicesByRid.set(unit.index * 0x10000 + info.rid, dev);
+      if (info.streamId !== info.rid) this.devicesByRid.set(unit.index * 0x10000 + info.streamId, dev);
+    });
   }
 
   /** open("/dev/iommu", O_RDWR). */
   openIommufd(): Iommufd {
     const ctx = new IommufdCtx(this.process, this.mem, this.frames, this);
-    return new Iommufd(ctx, bareDeviceHandlers, (ops) => this.process.installFile(ops));
+    const fd = new Iommufd(ctx, deviceHandlers, (ops) =>
+      this.process.installFile({
+        ...ops,
+        release: () => {
+          // Closing /dev/iommu with devices still bound: VFIO would hold the file open; here the
+          // devices are unbound first so that nothing leaks.
+          for (const d of this.devices.values()) if (d.idev?.ctx === ctx) d.unbind();
+          ops.release();
+        },
+      }),
+    );
+    return fd;
+  }
+
+  /** A device by BDF, throwing a clear error when absent. */
+  device(bdf: string): PciDevice {
+    const d = this.devices.get(bdf);
+    if (!d) throw new HostProfileError('devices', `no device ${bdf} on ${this.name} (devices: ${[...this.devices.keys()].join(', ') || 'none'})`);
+    return d;
+  }
+
+  // --- DeviceEnv ---------------------------------------------------------------------------------
+
+  onDetach(idev: IommufdDevice, pasid: number, hwpt: Hwpt): void {
+    const fault = hwpt.fault as FaultQueue | null;
+    if (fault) fault.autoRespond((g) => g.handle.idev === idev && g.handle.pasid === pasid);
+  }
+
+  // --- PipelineHost ------------------------------------------------------------------------------
+
+  codec(unit: number): FaultCodec | undefined {
+    return this.units[unit]?.ops.faults;
+  }
+
+  unitName(unit: number): string {
+    return this.units[unit]?.ops.name ?? `iommu${unit}`;
+  }
+
+  deviceByRid(unit: number, rid: number): PciDevice | undefined {
+    return this.devicesByRid.get(unit * 0x10000 + rid);
+  }
+
+  queueDepths(unit: number): { faults: number; pageRequests: number } {
+    const ops = this.units[unit]?.ops;
+    return { faults: ops?.faultQueueDepth ?? 256, pageRequests: ops?.pageRequestQueueDepth ?? 512 };
   }
 }
 

@@ -6,6 +6,7 @@ import { ObjectTable, type IommufdObject } from './objects.js';
 import type { HostProcess } from '../memory/process.js';
 import type { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { Errno, fail } from '../uapi/errno.js';
+import type { DeviceEnv } from './device.js';
 
 /** Per-command state (struct iommufd_ucmd). */
 export interface Ucmd {
@@ -31,8 +32,8 @@ export class IommufdCtx {
     readonly process: HostProcess,
     readonly mem: PhysicalMemory,
     readonly frames: FrameAllocator,
-    /** The host model (typed loosely here to keep the object layer free of the host's imports). */
-    readonly host: object,
+    /** Host services for the device-side commands. */
+    readonly env: DeviceEnv,
   ) {}
 
   /** Reserves an id for a new object created by `ucmd`; the dispatcher finalizes or aborts it. */

@@ -1,63 +1,243 @@
 /**
- * Device-side command handlers on a host without devices: every command validates its struct
- * exactly as the kernel does and then fails the lookup of the object it references.
+ * The device-side command handlers: HWPT_ALLOC, GET_HW_INFO, dirty tracking, HWPT_INVALIDATE,
+ * FAULT_QUEUE_ALLOC, VIOMMU_ALLOC, VDEVICE_ALLOC, VEVENTQ_ALLOC, HW_QUEUE_ALLOC. Each validates its
+ * struct first (hwpt-validate.ts), then looks objects up, then asks the vendor, and only then commits.
  */
 import { fail } from '../uapi/errno.js';
+import * as U from '../uapi/iommufd.js';
+import { PAGE_SIZE } from '../memory/physical.js';
 import { ObjType } from './objects.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
 import * as val from './hwpt-validate.js';
+import { Hwpt, HwptNested, HwptPaging, checkDirtyRange, isVendorError, vendorFail } from './hwpt.js';
+import type { IommufdDevice } from './device.js';
+import type { Ioas } from './ioas.js';
+import { Vdevice, Viommu } from './viommu.js';
+import { FaultQueue, VEventQueue } from './eventq.js';
+import type { IommufdCtx } from './context.js';
 
-export const bareDeviceHandlers: DeviceCommandHandlers = {
-  hwptAlloc(ctx, cmd) {
+function getDevice(ctx: IommufdCtx, id: number): IommufdDevice {
+  return ctx.objects.get<IommufdDevice>(id, ObjType.DEVICE);
+}
+
+function userData(ctx: IommufdCtx, uptr: bigint, len: number): Uint8Array {
+  return ctx.copyFromUser(uptr, len);
+}
+
+export const deviceHandlers: DeviceCommandHandlers = {
+  hwptAlloc(ctx, cmd, ucmd) {
     val.validateHwptAlloc(cmd);
-    ctx.objects.get(cmd.dev_id, ObjType.DEVICE);
-    fail('ENOENT');
+    if (cmd.flags & ~val.HWPT_ALLOC_FLAGS) fail('EOPNOTSUPP', 'unknown flags');
+    const idev = getDevice(ctx, cmd.dev_id);
+    const dev = idev.dev;
+    const pt = ctx.objects.peek(cmd.pt_id);
+    if (!pt) fail('EINVAL', `pt_id ${cmd.pt_id} does not exist`);
+    const data = cmd.data_type !== U.IOMMU_HWPT_DATA_NONE ? userData(ctx, cmd.data_uptr, cmd.data_len) : null;
+    let fault: FaultQueue | null = null;
+    if (cmd.flags & U.IOMMU_HWPT_FAULT_ID_VALID) fault = ctx.objects.get<FaultQueue>(cmd.fault_id, ObjType.FAULT);
+    let hwpt: Hwpt;
+    if (pt.type === ObjType.IOAS) {
+      if (cmd.flags & U.IOMMU_HWPT_FAULT_ID_VALID && cmd.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) fail('EOPNOTSUPP', 'a nesting parent cannot take faults');
+      if (cmd.flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dev.unitOps.caps.dirtyTracking) fail('EOPNOTSUPP', 'the IOMMU has no dirty tracking');
+      if (!dev.unitOps.domainAllocPaging) fail('EOPNOTSUPP', 'the IOMMU driver has no domain_alloc_paging_flags');
+      if (data) fail('EOPNOTSUPP', 'paging domains take no driver data');
+      const ops = dev.unitOps.domainAllocPaging(
+        dev.info,
+        {
+          nestParent: (cmd.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0,
+          dirtyTracking: (cmd.flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0,
+          pasid: (cmd.flags & U.IOMMU_HWPT_ALLOC_PASID) !== 0,
+        },
+        ctx.env.tableMemory,
+      );
+      if (isVendorError(ops)) vendorFail(ops);
+      const paging = new HwptPaging(pt as Ioas, ops, dev.unitIndex, dev.unitOps.vendor, ctx.env.tlb);
+      paging.nestParent = (cmd.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      paging.dirtyTrackingAllowed = (cmd.flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      try {
+        paging.link();
+      } catch (e) {
+        ops.free();
+        throw e;
+      }
+      hwpt = paging;
+    } else if (pt.type === ObjType.HWPT_PAGING) {
+      const parent = pt as HwptPaging;
+      if (cmd.flags & ~(U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID)) fail('EOPNOTSUPP', 'flags not allowed for a nested HWPT');
+      if (!data) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
+      if (!dev.unitOps.domainAllocNested) fail('EOPNOTSUPP', 'the IOMMU driver nests only through a vIOMMU');
+      if (parent.autoDomain || !parent.nestParent) fail('EINVAL', 'the parent is not a NEST_PARENT HWPT');
+      if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
+      const ops = dev.unitOps.domainAllocNested(dev.info, parent.ops, cmd.data_type, data);
+      if (isVendorError(ops)) vendorFail(ops);
+      const nested = new HwptNested(parent, ops, null, ctx.env.tlb);
+      nested.link();
+      hwpt = nested;
+    } else if (pt.type === ObjType.VIOMMU) {
+      const viommu = pt as Viommu;
+      if (viommu.unitIndex !== dev.unitIndex) fail('EINVAL', 'the vIOMMU is backed by another physical IOMMU');
+      if (cmd.flags & ~(U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID)) fail('EOPNOTSUPP', 'flags not allowed for a nested HWPT');
+      if (!data) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
+      const ops = viommu.ops.allocNested(dev.info, cmd.data_type, data);
+      if (isVendorError(ops)) vendorFail(ops);
+      const nested = new HwptNested(viommu.parent, ops, viommu, ctx.env.tlb);
+      nested.link();
+      hwpt = nested;
+    } else {
+      return fail('EINVAL', 'pt_id is not an IOAS, a HWPT_PAGING or a vIOMMU');
+    }
+    hwpt.pasidCompat = (cmd.flags & U.IOMMU_HWPT_ALLOC_PASID) !== 0;
+    if (fault) {
+      hwpt.fault = fault;
+      fault.users++;
+    }
+    ctx.newObject(ucmd, hwpt);
+    cmd.out_hwpt_id = hwpt.id;
   },
+
   getHwInfo(ctx, cmd) {
     val.validateHwInfo(cmd);
-    ctx.objects.get(cmd.dev_id, ObjType.DEVICE);
-    fail('ENOENT');
+    const idev = getDevice(ctx, cmd.dev_id);
+    const dev = idev.dev;
+    const requested = cmd.flags & U.IOMMU_HW_INFO_FLAG_INPUT_TYPE ? cmd.data_type : U.IOMMU_HW_INFO_TYPE_DEFAULT;
+    let type = U.IOMMU_HW_INFO_TYPE_NONE;
+    let data: Uint8Array = new Uint8Array(0);
+    if (dev.unitOps.hwInfo) {
+      const r = dev.unitOps.hwInfo(dev.info, requested);
+      if (isVendorError(r)) vendorFail(r);
+      type = r.type;
+      data = r.data;
+    } else if (requested !== U.IOMMU_HW_INFO_TYPE_DEFAULT) fail('EOPNOTSUPP', 'the IOMMU driver reports no hw_info');
+    if (cmd.data_len > 0) {
+      // Copy what fits and clear the rest of the user's buffer.
+      const out = new Uint8Array(cmd.data_len);
+      out.set(data.subarray(0, Math.min(cmd.data_len, data.length)));
+      ctx.copyToUser(cmd.data_uptr, out);
+    }
+    cmd.data_len = data.length;
+    cmd.data_type = type;
+    const caps = dev.unitOps.caps;
+    const pasidBits = Math.min(caps.pasidBits, dev.info.pasidBits);
+    cmd.out_max_pasid_log2 = pasidBits;
+    let hwcaps = 0n;
+    if (caps.dirtyTracking) hwcaps |= U.IOMMU_HW_CAP_DIRTY_TRACKING;
+    if (pasidBits > 0 && dev.info.pasidExec) hwcaps |= U.IOMMU_HW_CAP_PCI_PASID_EXEC;
+    if (pasidBits > 0 && dev.info.pasidPriv) hwcaps |= U.IOMMU_HW_CAP_PCI_PASID_PRIV;
+    if (!(caps.ats && dev.info.ats)) hwcaps |= U.IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
+    cmd.out_capabilities = hwcaps;
   },
+
   setDirtyTracking(ctx, cmd) {
     val.validateSetDirtyTracking(cmd);
-    ctx.objects.get(cmd.hwpt_id, ObjType.HWPT_PAGING);
-    fail('ENOENT');
+    const hwpt = ctx.objects.get<HwptPaging>(cmd.hwpt_id, ObjType.HWPT_PAGING);
+    if (!hwpt.ops.setDirtyTracking) fail('EOPNOTSUPP', 'the domain has no dirty tracking');
+    const enable = (cmd.flags & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0;
+    const e = hwpt.ops.setDirtyTracking(enable);
+    if (e) vendorFail(e);
+    hwpt.dirtyTrackingEnabled = enable;
   },
+
   getDirtyBitmap(ctx, cmd) {
     val.validateGetDirtyBitmap(cmd);
-    ctx.objects.get(cmd.hwpt_id, ObjType.HWPT_PAGING);
-    fail('ENOENT');
+    const hwpt = ctx.objects.get<HwptPaging>(cmd.hwpt_id, ObjType.HWPT_PAGING);
+    checkDirtyRange(cmd.iova, cmd.length, cmd.page_size, hwpt.ioas.iopt.iovaAlignment);
+    const pt = hwpt.ops.pt;
+    if (!pt.readAndClearDirty) fail('EOPNOTSUPP', 'the domain has no dirty bits');
+    const nbits = cmd.length / cmd.page_size;
+    const nbytes = Number((nbits + 63n) / 64n) * 8;
+    const bitmap = ctx.copyFromUser(cmd.data, nbytes);
+    const page = BigInt(PAGE_SIZE);
+    const firstPfn = cmd.iova / page;
+    const noClear = (cmd.flags & U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
+    pt.readAndClearDirty(Number(firstPfn), Number(cmd.length / page), noClear, (pfn, n) => {
+      const start = (BigInt(pfn) * page - cmd.iova) / cmd.page_size;
+      const end = ((BigInt(pfn + n) * page - cmd.iova) + cmd.page_size - 1n) / cmd.page_size;
+      for (let b = start; b < end && b < nbits; b++) bitmap[Number(b >> 3n)] |= 1 << Number(b & 7n);
+    });
+    if (!noClear) ctx.env.tlb.flushTag(hwpt.tag);
+    ctx.copyToUser(cmd.data, bitmap);
   },
+
   invalidate(ctx, cmd, ucmd) {
     val.validateInvalidate(cmd);
+    const requested = cmd.entry_num;
     ucmd.respondOnError = true;
     cmd.entry_num = 0;
     const o = ctx.objects.get(cmd.hwpt_id, ObjType.ANY);
-    if (o.type !== ObjType.HWPT_NESTED && o.type !== ObjType.VIOMMU) fail('EINVAL', 'not a nested HWPT or vIOMMU');
-    fail('ENOENT');
+    if (requested > 1 << 19) fail('EINVAL', 'too many entries');
+    if (requested > 0 && cmd.entry_len > PAGE_SIZE) fail('EINVAL', 'entry_len larger than PAGE_SIZE');
+    const entries = requested > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.entry_len * requested) : new Uint8Array(0);
+    let r;
+    if (o.type === ObjType.HWPT_NESTED) {
+      const n = o as HwptNested;
+      if (!n.ops.invalidate) fail('EOPNOTSUPP', 'the nested domain has no cache_invalidate_user');
+      r = n.ops.invalidate(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb);
+    } else if (o.type === ObjType.VIOMMU) {
+      const v = o as Viommu;
+      if (!v.ops.invalidate) fail('EOPNOTSUPP', 'the vIOMMU has no cache_invalidate');
+      r = v.ops.invalidate(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb, (virtId) => v.vdevices.get(virtId)?.idev.dev.info);
+    } else return fail('EINVAL', 'hwpt_id is neither a nested HWPT nor a vIOMMU');
+    cmd.entry_num = r.handled;
+    if (r.error) vendorFail(r.error);
   },
-  faultQueueAlloc(_ctx, cmd) {
+
+  faultQueueAlloc(ctx, cmd, ucmd) {
     val.validateFaultAlloc(cmd);
-    fail('ENODEV', 'fault queues need the device layer');
+    const fault = ctx.newObject(ucmd, new FaultQueue());
+    // The open file holds a reference on the object: destroy is EBUSY until the fd is closed.
+    fault.users++;
+    fault.fd = ctx.process.installFile(fault.fileOps());
+    cmd.out_fault_id = fault.id;
+    cmd.out_fault_fd = fault.fd;
   },
-  viommuAlloc(ctx, cmd) {
+
+  viommuAlloc(ctx, cmd, ucmd) {
     val.validateViommuAlloc(cmd);
-    ctx.objects.get(cmd.dev_id, ObjType.DEVICE);
-    fail('ENOENT');
+    const idev = getDevice(ctx, cmd.dev_id);
+    const dev = idev.dev;
+    if (!dev.unitOps.viommuAlloc || !dev.unitOps.viommuTypes?.includes(cmd.type)) fail('EOPNOTSUPP', `the IOMMU cannot back vIOMMU type ${cmd.type}`);
+    const parent = ctx.objects.get<HwptPaging>(cmd.hwpt_id, ObjType.HWPT_PAGING);
+    if (!parent.nestParent) fail('EINVAL', 'the HWPT is not a nesting parent');
+    if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
+    const data = cmd.data_len > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.data_len) : new Uint8Array(0);
+    const ops = dev.unitOps.viommuAlloc(cmd.type, parent.ops, data);
+    if (isVendorError(ops)) vendorFail(ops);
+    const viommu = new Viommu(parent, ops, dev.unitIndex);
+    viommu.link();
+    ctx.newObject(ucmd, viommu);
+    cmd.out_viommu_id = viommu.id;
   },
-  vdeviceAlloc(ctx, cmd) {
+
+  vdeviceAlloc(ctx, cmd, ucmd) {
     val.validateVdeviceAlloc(cmd);
-    ctx.objects.get(cmd.viommu_id, ObjType.VIOMMU);
-    fail('ENOENT');
+    const viommu = ctx.objects.get<Viommu>(cmd.viommu_id, ObjType.VIOMMU);
+    const idev = getDevice(ctx, cmd.dev_id);
+    if (idev.dev.unitIndex !== viommu.unitIndex) fail('EINVAL', 'the device sits behind another physical IOMMU');
+    if (idev.vdevice) fail('EEXIST', 'the device already has a vDEVICE');
+    if (viommu.vdevices.has(cmd.virt_id)) fail('EEXIST', `virt_id ${cmd.virt_id} is already used on this vIOMMU`);
+    const vdev = new Vdevice(viommu, idev, cmd.virt_id);
+    vdev.link();
+    ctx.newObject(ucmd, vdev);
+    cmd.out_vdevice_id = vdev.id;
   },
-  veventqAlloc(ctx, cmd) {
+
+  veventqAlloc(ctx, cmd, ucmd) {
     val.validateVeventqAlloc(cmd);
-    ctx.objects.get(cmd.viommu_id, ObjType.VIOMMU);
-    fail('ENOENT');
+    const viommu = ctx.objects.get<Viommu>(cmd.viommu_id, ObjType.VIOMMU);
+    if (!viommu.ops.eventTypes.includes(cmd.type)) fail('EOPNOTSUPP', `the vIOMMU reports no events of type ${cmd.type}`);
+    if (viommu.veventqs.has(cmd.type)) fail('EEXIST', 'a vEVENTQ of that type already exists');
+    const q = new VEventQueue(viommu, cmd.type, cmd.veventq_depth);
+    q.link();
+    ctx.newObject(ucmd, q);
+    q.users++;
+    q.fd = ctx.process.installFile(q.fileOps());
+    cmd.out_veventq_id = q.id;
+    cmd.out_veventq_fd = q.fd;
   },
+
   hwQueueAlloc(ctx, cmd) {
     val.validateHwQueueAlloc(cmd);
-    ctx.objects.get(cmd.viommu_id, ObjType.VIOMMU);
-    fail('ENOENT');
+    ctx.objects.get<Viommu>(cmd.viommu_id, ObjType.VIOMMU);
+    fail('EOPNOTSUPP', 'no modelled vIOMMU has hardware-accelerated queues');
   },
 };

@@ -1,1 +1,5 @@
-export {};
+/**
+ * @ioasid/core/testing: the mock vendor and helpers for tests of core and of vendor plugins.
+ */
+export * from './mock-vendor.js';
+export { mockFormat, mockWriteGuestTable } from './mock-format.js';

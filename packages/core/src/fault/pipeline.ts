@@ -1,0 +1,249 @@
+/**
+ * The fault-routing pipeline:
+ *   device DMA fails -> vendor encodes the real record -> hardware queue -> (interrupt thread) vendor
+ *   decode -> normalized IommuFault -> user stages -> route by (device, PASID) -> sink:
+ *     recoverable: group partial requests until LAST -> the HWPT's fault queue -> read() / write()
+ *                  -> vendor page response -> the device retries or aborts;
+ *     unrecoverable under a vIOMMU with a vEVENTQ: vendor vEVENT with the virtual id;
+ *     otherwise: the exact Linux line in the host log.
+ * Every page request is answered exactly once, whatever happens to its domain.
+ */
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
+import type { DeviceInfo } from '../driver/vendor.js';
+import { HwptNested, type Hwpt } from '../iommufd/hwpt.js';
+import type { IommufdDevice } from '../iommufd/device.js';
+import type { FaultGroup, FaultQueue } from '../iommufd/eventq.js';
+import type { Vdevice } from '../iommufd/viommu.js';
+import { HardwareQueue } from './queue.js';
+import type { FaultStage, HostLog } from './stages.js';
+
+/** A device as the pipeline sees it. */
+export interface PipelineDevice {
+  readonly bdf: string;
+  readonly unitIndex: number;
+  readonly info: DeviceInfo;
+  /** The iommufd device object while bound. */
+  readonly idev: IommufdDevice | null;
+}
+
+/** The host services the pipeline routes through. */
+export interface PipelineHost {
+  codec(unit: number): FaultCodec | undefined;
+  unitName(unit: number): string;
+  deviceByRid(unit: number, rid: number): PipelineDevice | undefined;
+  queueDepths(unit: number): { faults: number; pageRequests: number };
+}
+
+interface UnitQueues {
+  faults: HardwareQueue;
+  pageRequests: HardwareQueue;
+  scheduled: boolean;
+}
+
+type Waiter = (code: number) => void;
+
+export interface PipelineStats {
+  pageRequests: number;
+  responses: number;
+  autoResponses: number;
+  duplicateResponses: number;
+  faults: number;
+  vevents: number;
+  logged: number;
+  overflows: number;
+}
+
+export class FaultPipeline {
+  private readonly queues: UnitQueues[] = [];
+  /** Devices waiting for the response to a group, by group key. */
+  private readonly waiters = new Map<string, Waiter[]>();
+  /** Partial page requests waiting for their group's LAST request. */
+  private readonly partial = new Map<string, IommuFault[]>();
+  readonly stats: PipelineStats = { pageRequests: 0, responses: 0, autoResponses: 0, duplicateResponses: 0, faults: 0, vevents: 0, logged: 0, overflows: 0 };
+
+  constructor(
+    private readonly host: PipelineHost,
+    private readonly stages: readonly FaultStage[],
+    private readonly log: HostLog,
+  ) {}
+
+  private unitQueues(unit: number): UnitQueues {
+    let q = this.queues[unit];
+    if (!q) {
+      const d = this.host.queueDepths(unit);
+      q = { faults: new HardwareQueue('fault', d.faults), pageRequests: new HardwareQueue('page-request', d.pageRequests), scheduled: false };
+      this.queues[unit] = q;
+    }
+    return q;
+  }
+
+  hardwareQueues(unit: number): { faults: HardwareQueue; pageRequests: HardwareQueue } {
+    return this.unitQueues(unit);
+  }
+
+  /**
+   * Device side of PRI: sends one page request and resolves with the response code when its group is
+   * answered. Records are drained by the interrupt thread in a microtask, like a threaded IRQ.
+   */
+  pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
+    const codec = this.host.codec(dev.unitIndex);
+    if (!codec) return Promise.resolve(PAGE_RESP_INVALID);
+    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid);
+    this.stats.pageRequests++;
+    const q = this.unitQueues(dev.unitIndex);
+    const promise = access.last ? new Promise<number>((resolve) => this.addWaiter(key, resolve)) : Promise.resolve(-1);
+    if (!q.pageRequests.push(codec.encodePageRequest(access))) {
+      // Queue full: the request is lost, and the hardware answers the device itself.
+      this.stats.overflows++;
+      this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
+      if (access.last) this.complete(key, PAGE_RESP_FAILURE, true);
+      return promise;
+    }
+    this.schedule(dev.unitIndex);
+    return promise;
+  }
+
+  /** Device side of an unrecoverable fault. Resolves with the normalized fault once it was handled. */
+  reportFault(dev: PipelineDevice, access: FailedAccess): void {
+    const codec = this.host.codec(dev.unitIndex);
+    this.stats.faults++;
+    if (!codec) {
+      this.log.write(`${dev.bdf}: DMA fault at 0x${access.addr.toString(16)} (${access.failure})`);
+      this.stats.logged++;
+      return;
+    }
+    const q = this.unitQueues(dev.unitIndex);
+    if (!q.faults.push(codec.encodeFault(access))) {
+      this.stats.overflows++;
+      this.log.write(`${this.host.unitName(dev.unitIndex)}: fault queue overflow, fault from ${dev.bdf} lost`);
+      return;
+    }
+    this.schedule(dev.unitIndex);
+  }
+
+  private schedule(unit: number): void {
+    const q = this.unitQueues(unit);
+    if (q.scheduled) return;
+    q.scheduled = true;
+    queueMicrotask(() => this.drain(unit));
+  }
+
+  /** The driver's interrupt thread: decode every queued record and route it. */
+  drain(unit: number): void {
+    const q = this.unitQueues(unit);
+    q.scheduled = false;
+    const codec = this.host.codec(unit)!;
+    for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) this.routeFault(codec.decodeFault(rec, unit));
+    for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) this.routePageRequest(codec.decodePageRequest(rec, unit));
+    if (q.faults.overflow || q.pageRequests.overflow) {
+      // The driver clears the sticky overflow bits after reporting them.
+      q.faults.overflow = false;
+      q.pageRequests.overflow = false;
+    }
+  }
+
+  private runStages(f: IommuFault): boolean {
+    for (const s of this.stages) if (!s.process(f)) return false;
+    return true;
+  }
+
+  private routePageRequest(f: IommuFault): void {
+    const key = groupKey(f.unit, f.rid, f.pasid, f.grpid);
+    if (!this.runStages(f)) {
+      if (f.last) this.complete(key, PAGE_RESP_INVALID, true);
+      return;
+    }
+    let group = this.partial.get(key);
+    if (!group) {
+      group = [];
+      this.partial.set(key, group);
+    }
+    group.push(f);
+    if (!f.last) return;
+    this.partial.delete(key);
+    const dev = this.host.deviceByRid(f.unit, f.rid);
+    const idev = dev?.idev ?? null;
+    const hwpt = idev?.attachments.get(f.pasid) ?? null;
+    const fault = (hwpt?.fault ?? null) as FaultQueue | null;
+    if (!idev || !hwpt || !fault) {
+      // No iopf handler: the driver answers the device itself.
+      this.complete(key, PAGE_RESP_INVALID, true);
+      return;
+    }
+    let answered = false;
+    const g: FaultGroup = {
+      devId: idev.id,
+      pasid: f.pasid,
+      handle: { idev, pasid: f.pasid, hwpt },
+      faults: group,
+      cookie: 0,
+      respond: (code) => {
+        if (answered) {
+          this.stats.duplicateResponses++;
+          return;
+        }
+        answered = true;
+        this.complete(key, code, false);
+      },
+    };
+    fault.addGroup(g);
+  }
+
+  /** Sends a page response through the vendor's encoding and wakes the device. */
+  private complete(key: string, code: number, auto: boolean): void {
+    if (auto) this.stats.autoResponses++;
+    else this.stats.responses++;
+    const [unit, rid, pasid, grpid] = key.split(':').map(Number);
+    const codec = this.host.codec(unit);
+    let deviceCode = code;
+    if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid, code })).code;
+    const ws = this.waiters.get(key);
+    if (!ws) return;
+    this.waiters.delete(key);
+    for (const w of ws) w(deviceCode);
+  }
+
+  private addWaiter(key: string, w: Waiter): void {
+    const ws = this.waiters.get(key);
+    if (ws) ws.push(w);
+    else this.waiters.set(key, [w]);
+  }
+
+  private routeFault(f: IommuFault): void {
+    if (!this.runStages(f)) return;
+    const dev = this.host.deviceByRid(f.unit, f.rid);
+    const idev = dev?.idev ?? null;
+    const hwpt: Hwpt | null = idev?.attachments.get(f.pasid) ?? idev?.attachments.get(-1) ?? null;
+    const codec = this.host.codec(f.unit)!;
+    if (idev && hwpt instanceof HwptNested && hwpt.viommu && codec.encodeVEvent) {
+      const vdev = idev.vdevice as Vdevice | null;
+      if (vdev && vdev.viommu === hwpt.viommu) {
+        const ev = codec.encodeVEvent(f, vdev.virtId);
+        const q = ev ? (vdev.viommu.veventqs.get(ev.type) as { report(d: Uint8Array): void } | undefined) : undefined;
+        if (ev && q) {
+          q.report(ev.data);
+          this.stats.vevents++;
+          return;
+        }
+      }
+    }
+    for (const line of codec.renderLog(f, dev?.bdf ?? ridToBdf(f.rid), this.host.unitName(f.unit))) this.log.write(line);
+    this.stats.logged++;
+  }
+
+  /** Groups a detach left waiting: nothing recoverable may stay unanswered (see onDetach). */
+  get outstanding(): number {
+    let n = 0;
+    for (const ws of this.waiters.values()) n += ws.length;
+    return n;
+  }
+}
+
+function groupKey(unit: number, rid: number, pasid: number, grpid: number): string {
+  return `${unit}:${rid}:${pasid}:${grpid}`;
+}
+
+export function ridToBdf(rid: number, segment = 0): string {
+  const hex = (v: number, w: number) => v.toString(16).padStart(w, '0');
+  return `${hex(segment, 4)}:${hex(rid >> 8, 2)}:${hex((rid >> 3) & 0x1f, 2)}.${rid & 7}`;
+}

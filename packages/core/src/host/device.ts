@@ -1,0 +1,228 @@
+/**
+ * A PCI device behind an IOMMU unit: VFIO's view of it (bind to an iommufd, attach, detach) and its
+ * DMA engine, which issues reads and writes through the unit and, with PRI, waits for page responses.
+ */
+import { Errno, IommufdError } from '../uapi/errno.js';
+import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import type { FailedAccess, IommuFault } from '../driver/fault.js';
+import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
+import { PAGE_RESP_SUCCESS } from '../driver/fault.js';
+import { PAGE_SIZE } from '../memory/physical.js';
+import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
+import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
+import { IommufdDevice, NO_PASID, attach, detach, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
+import type { Iommufd } from '../iommufd/iommufd.js';
+import type { IovaRange } from '../iommufd/io-pagetable.js';
+import type { Host } from './host.js';
+
+/** A DMA that the IOMMU refused; carries the normalized fault. */
+export class DmaFault extends Error {
+  constructor(
+    readonly fault: IommuFault,
+    /** Where it went: 'page-response' (PRI answered INVALID/FAILURE), 'vevent', 'host-log'. */
+    readonly outcome: string,
+  ) {
+    super(`DMA ${fault.perm & PERM_WRITE ? 'write' : 'read'} at 0x${fault.addr.toString(16)}${fault.pasid >= 0 ? ` PASID ${fault.pasid}` : ''} faulted: ${fault.reasonText} (${outcome})`);
+    this.name = 'DmaFault';
+  }
+}
+
+export interface DmaOptions {
+  /** The PASID tagging the transactions; omitted for requests without PASID. */
+  pasid?: number;
+  /** Retries after a successful page response before the device gives up. */
+  maxRetries?: number;
+}
+
+const PAGE = BigInt(PAGE_SIZE);
+
+export class PciDevice implements BoundDevice {
+  readonly unitIndex: number;
+  private ridBinding: Binding = Binding.blocked;
+  private readonly pasidBindings = new Map<number, Binding>();
+  idev: IommufdDevice | null = null;
+  private boundFd: Iommufd | null = null;
+  private readonly tr = new TranslateResult();
+  private nextGrpid = 1;
+
+  readonly dma = {
+    read: (iova: bigint, length: number, opts: DmaOptions = {}): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    write: (iova: bigint, data: Uint8Array, opts: DmaOptions = {}): Promise<void> => this.dmaWrite(iova, data, opts),
+  };
+
+  constructor(
+    readonly host: Host,
+    readonly bdf: string,
+    readonly info: DeviceInfo,
+    readonly unit: IommuUnit,
+    readonly group: DeviceGroup,
+    readonly reservedRegions: readonly IovaRange[],
+    readonly description = '',
+  ) {
+    this.unitIndex = unit.index;
+  }
+
+  get unitOps(): UnitOps {
+    return this.unit.ops;
+  }
+
+  /** VFIO_DEVICE_BIND_IOMMUFD: returns dev_id. */
+  bindIommufd(fd: Iommufd): number {
+    return this.vfio('VFIO_DEVICE_BIND_IOMMUFD', () => {
+      if (this.idev) throw new Errno('EBUSY', `${this.bdf} is already bound to an iommufd`);
+      if (fd.ctx.closed) throw new Errno('EBADF', 'the iommufd is closed');
+      if (!this.unit.ops.caps.coherent && this.info.noSnoop) throw new Errno('EINVAL', 'the IOMMU cannot enforce cache coherency for this device');
+      const idev = new IommufdDevice(fd.ctx, this, fd.ctx.env);
+      fd.ctx.objects.reserve(idev);
+      fd.ctx.objects.finalize(idev);
+      this.idev = idev;
+      this.boundFd = fd;
+      return idev.id;
+    });
+  }
+
+  /** Closing the VFIO device fd: detaches everything, tombstones the vDEVICE, destroys the object. */
+  unbind(): void {
+    const idev = this.idev;
+    if (!idev) return;
+    if (idev.vdevice) idev.vdevice.tombstone();
+    idev.ctx.objects.removeInternal(idev);
+    this.idev = null;
+    this.boundFd = null;
+  }
+
+  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT: attach, or replace when already attached. Returns the HWPT id. */
+  attachPt(ptId: number, opts: { pasid?: number } = {}): number {
+    const pasid = opts.pasid ?? NO_PASID;
+    return this.vfio('VFIO_DEVICE_ATTACH_IOMMUFD_PT', () => {
+      const idev = this.requireBound();
+      return idev.attachments.has(pasid) ? replace(idev, ptId, pasid) : attach(idev, ptId, pasid);
+    });
+  }
+
+  /** VFIO_DEVICE_DETACH_IOMMUFD_PT. */
+  detachPt(opts: { pasid?: number } = {}): void {
+    this.vfio('VFIO_DEVICE_DETACH_IOMMUFD_PT', () => detach(this.requireBound(), opts.pasid ?? NO_PASID));
+  }
+
+  /** The HWPT id attached at (RID or pasid), 0 when none. */
+  attachedPt(pasid = NO_PASID): number {
+    return this.idev?.attachments.get(pasid)?.id ?? 0;
+  }
+
+  private requireBound(): IommufdDevice {
+    if (!this.idev) throw new Errno('EINVAL', `${this.bdf} is not bound to an iommufd`);
+    if (this.idev.ctx.closed) throw new Errno('EBADF', 'the iommufd is closed');
+    return this.idev;
+  }
+
+  private vfio<T>(command: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof Errno) throw new IommufdError(e.code, command, e.detail);
+      throw e;
+    }
+  }
+
+  /** The unit's context entry for (this device, pasid). */
+  setHardwareBinding(pasid: number, hwpt: Hwpt | null): void {
+    let b = Binding.blocked;
+    if (hwpt instanceof HwptPaging) b = new Binding(BIND_PAGING, hwpt.tag, hwpt.ops.pt, null, hwpt);
+    else if (hwpt instanceof HwptNested) b = new Binding(BIND_NESTED, hwpt.tag, hwpt.parent.ops.pt, hwpt.ops, hwpt);
+    if (pasid === NO_PASID) this.ridBinding = b;
+    else if (b.kind === BIND_BLOCKED) this.pasidBindings.delete(pasid);
+    else this.pasidBindings.set(pasid, b);
+  }
+
+  binding(pasid = NO_PASID): Binding {
+    return pasid === NO_PASID ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
+  }
+
+  /** Translates one page as the device's transactions would, without moving data. */
+  translatePage(iovaPfn: number, perm: number, pasid = NO_PASID): number {
+    return this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr) ? this.tr.pfn : -1;
+  }
+
+  private async dmaRead(iova: bigint, length: number, opts: DmaOptions): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n));
+    return out;
+  }
+
+  private async dmaWrite(iova: bigint, data: Uint8Array, opts: DmaOptions): Promise<void> {
+    await this.transfer(iova, data.length, PERM_WRITE, opts, (pa, off, n) => this.host.mem.write(pa, data, off, n));
+  }
+
+  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, move: (pa: number, off: number, n: number) => void): Promise<void> {
+    const pasid = opts.pasid ?? NO_PASID;
+    const maxRetries = opts.maxRetries ?? 3;
+    let done = 0;
+    while (done < length) {
+      const addr = iova + BigInt(done);
+      const iovaPfn = Number(addr / PAGE);
+      const off = Number(addr % PAGE);
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      let retries = 0;
+      for (;;) {
+        if (this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr)) {
+          move(this.tr.pfn * PAGE_SIZE + off, done, n);
+          this.markAccess(pasid, iovaPfn, perm);
+          break;
+        }
+        const access = this.failedAccess(addr - BigInt(off), perm, pasid);
+        if (access.recoverable && retries < maxRetries) {
+          const code = await this.host.faults.pageRequest(this, access);
+          if (code === PAGE_RESP_SUCCESS) {
+            retries++;
+            continue;
+          }
+          throw new DmaFault(this.normalized(access), 'page-response');
+        }
+        this.host.faults.reportFault(this, { ...access, recoverable: false });
+        throw new DmaFault(this.normalized(access), 'reported');
+      }
+      done += n;
+    }
+  }
+
+  private markAccess(pasid: number, iovaPfn: number, perm: number): void {
+    const b = this.binding(pasid);
+    if (b.kind === BIND_PAGING && b.pt?.markAccess) b.pt.markAccess(iovaPfn, (perm & PERM_WRITE) !== 0);
+  }
+
+  private failedAccess(addr: bigint, perm: number, pasid: number): FailedAccess {
+    const b = this.binding(pasid);
+    const hwpt = b.owner as Hwpt | null;
+    const recoverable = this.info.pri && this.unit.ops.caps.pri && hwpt !== null && hwpt.fault !== null && this.tr.failure !== 'blocked';
+    const grpid = this.nextGrpid;
+    this.nextGrpid = (this.nextGrpid % 511) + 1;
+    return { unit: this.unitIndex, rid: this.info.rid, pasid, addr, perm, failure: this.tr.failure, stage2: this.tr.stage2, recoverable, grpid, last: true };
+  }
+
+  private normalized(a: FailedAccess): IommuFault {
+    const codec = this.unit.ops.faults;
+    if (codec) return codec.decodeFault(codec.encodeFault(a), this.unitIndex);
+    return { kind: 'dma', unit: a.unit, rid: a.rid, pasid: a.pasid, addr: a.addr, perm: a.perm, grpid: 0, last: true, reason: 0, reasonText: a.failure, stage2: a.stage2 };
+  }
+
+  /**
+   * Sends a page request group of several pages (PRI), the last one flagged LAST, and resolves with
+   * the response code. Lets tests and scenarios build multi-request groups.
+   */
+  async requestPages(pages: readonly { addr: bigint; perm: number }[], opts: { pasid?: number; grpid?: number } = {}): Promise<number> {
+    const pasid = opts.pasid ?? NO_PASID;
+    const grpid = opts.grpid ?? this.nextGrpid++;
+    let result: Promise<number> = Promise.resolve(-1);
+    pages.forEach((p, i) => {
+      const a: FailedAccess = { unit: this.unitIndex, rid: this.info.rid, pasid, addr: p.addr, perm: p.perm, failure: 'not-present', stage2: false, recoverable: true, grpid, last: i === pages.length - 1 };
+      const r = this.host.faults.pageRequest(this, a);
+      if (a.last) result = r;
+    });
+    return result;
+  }
+
+  get boundIommufd(): Iommufd | null {
+    return this.boundFd;
+  }
+}

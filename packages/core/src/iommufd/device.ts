@@ -1,0 +1,253 @@
+/**
+ * iommufd_device (device.c): the object a driver's bind creates, and attach / replace / detach of a
+ * (device, PASID) to an IOAS or a HWPT, with the group and PASID rules of the kernel.
+ */
+import { fail, Errno } from '../uapi/errno.js';
+import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
+import { IommufdObject, ObjType } from './objects.js';
+import { Hwpt, HwptNested, HwptPaging, isVendorError, vendorFail, type TlbInvalidator } from './hwpt.js';
+import type { Ioas } from './ioas.js';
+import type { IommufdCtx } from './context.js';
+import type { IovaRange } from './io-pagetable.js';
+import type { PageTableMemory } from '../driver/pgtable.js';
+
+export const NO_PASID = -1;
+
+/** The device side that core needs: implemented by the host's PCI device. */
+export interface BoundDevice {
+  readonly bdf: string;
+  readonly info: DeviceInfo;
+  readonly unitIndex: number;
+  readonly unitOps: UnitOps;
+  readonly group: DeviceGroup;
+  /** Reserved IOVA regions enforced on RID attach (MSI window, RMRRs...). */
+  readonly reservedRegions: readonly IovaRange[];
+  /** Programs the hardware context for (device, pasid): a HWPT, or null for blocked DMA. */
+  setHardwareBinding(pasid: number, hwpt: Hwpt | null): void;
+}
+
+/** An iommu_group: its devices share one attachment per PASID. */
+export class DeviceGroup {
+  readonly devices: BoundDevice[] = [];
+  /** pasid -> the HWPT and the bound devices that attached it. */
+  readonly attach = new Map<number, { hwpt: Hwpt; devices: Set<IommufdDevice> }>();
+  constructor(readonly id: number) {}
+}
+
+/** Everything the attach code needs from the host. */
+export interface DeviceEnv {
+  readonly tlb: TlbInvalidator;
+  readonly tableMemory: PageTableMemory;
+  /** Called when an attachment ends, so pending page requests of it are answered INVALID. */
+  onDetach(idev: IommufdDevice, pasid: number, hwpt: Hwpt): void;
+}
+
+export class IommufdDevice extends IommufdObject {
+  readonly type = ObjType.DEVICE;
+  readonly attachments = new Map<number, Hwpt>();
+  /** The vDEVICE of this device, at most one. */
+  vdevice: (IommufdObject & { tombstone(): void }) | null = null;
+
+  constructor(
+    readonly ctx: IommufdCtx,
+    readonly dev: BoundDevice,
+    readonly env: DeviceEnv,
+  ) {
+    super();
+    // The table's reference plus the binding driver's: IOMMU_DESTROY on a device is EBUSY.
+    this.users = 2;
+  }
+
+  destroy(): void {
+    for (const pasid of [...this.attachments.keys()]) detach(this, pasid);
+  }
+}
+
+function pasidLimitOk(idev: IommufdDevice, pasid: number): boolean {
+  const bits = Math.min(idev.dev.info.pasidBits, idev.dev.unitOps.caps.pasidBits);
+  return bits > 0 && pasid >= 0 && pasid < 2 ** bits;
+}
+
+/** The checks of iommufd_hw_pagetable_attach and the driver's attach_dev, without side effects. */
+function checkAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number, replacing: Hwpt | null): void {
+  const dev = idev.dev;
+  if (hwpt.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the domain belongs to another IOMMU driver');
+  const paging = hwpt instanceof HwptPaging ? hwpt : (hwpt as HwptNested).parent;
+  if (paging.unitIndex !== dev.unitIndex) {
+    const e = paging.ops.checkAttach?.(dev.info, dev.unitOps);
+    if (e) vendorFail(e);
+  } else {
+    const e = paging.ops.checkAttach?.(dev.info, dev.unitOps);
+    if (e) vendorFail(e);
+  }
+  if (paging.dirtyTrackingAllowed && !dev.unitOps.caps.dirtyTracking) fail('EINVAL', 'the IOMMU of the device has no dirty tracking');
+  if (paging.ops.enforceCacheCoherency && dev.info.noSnoop) fail('EINVAL', 'the domain enforces cache coherency but the device can issue non-snooped DMA');
+  if (hwpt.fault && dev.info.isVf && dev.info.pri) fail('EINVAL', 'PRI is a PF-shared resource: a VF cannot use a fault-capable domain');
+  if (pasid !== NO_PASID) {
+    if (!pasidLimitOk(idev, pasid)) fail('EINVAL', `PASID ${pasid} is outside what the device and IOMMU support`);
+    if (!hwpt.pasidCompat) fail('EINVAL', 'the HWPT was not allocated with IOMMU_HWPT_ALLOC_PASID');
+    const rid = idev.attachments.get(NO_PASID);
+    if (rid && !rid.pasidCompat) fail('EINVAL', 'the RID is attached to a HWPT that is not PASID compatible');
+  } else {
+    const pasids = [...idev.attachments.keys()].some((p) => p !== NO_PASID);
+    if (pasids && !hwpt.pasidCompat) fail('EINVAL', 'PASIDs are attached: the RID needs a PASID-compatible HWPT');
+  }
+  if (hwpt instanceof HwptNested) {
+    const e = hwpt.ops.checkAttach?.(dev.info, idev.vdevice !== null);
+    if (e) vendorFail(e);
+  }
+  const g = dev.group.attach.get(pasid);
+  if (g && g.hwpt !== hwpt && g.hwpt !== replacing) fail('EINVAL', 'another device of the iommu group is attached to a different HWPT');
+}
+
+function ioasOf(hwpt: Hwpt): Ioas | null {
+  return hwpt instanceof HwptPaging ? hwpt.ioas : null;
+}
+
+/** Reserves the device's regions in the IOAS for a RID attach of a paging HWPT. */
+function reserveRegions(idev: IommufdDevice, hwpt: Hwpt, pasid: number): Ioas | null {
+  const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
+  if (ioas && idev.dev.reservedRegions.length > 0) ioas.iopt.addReserved(idev, [...idev.dev.reservedRegions]);
+  return ioas;
+}
+
+function commitAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
+  hwpt.users++;
+  idev.attachments.set(pasid, hwpt);
+  const group = idev.dev.group;
+  let g = group.attach.get(pasid);
+  if (!g) {
+    g = { hwpt, devices: new Set() };
+    group.attach.set(pasid, g);
+    // The first device of the group performs the real attach, for every device of the group.
+    for (const d of group.devices) d.setHardwareBinding(pasid, hwpt);
+  }
+  g.devices.add(idev);
+}
+
+function tryAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
+  checkAttach(idev, hwpt, pasid, null);
+  reserveRegions(idev, hwpt, pasid);
+  commitAttach(idev, hwpt, pasid);
+}
+
+/** Allocates an automatic paging domain for an IOAS (never used for PASID attach). */
+function allocAutoHwpt(idev: IommufdDevice, ioas: Ioas): HwptPaging {
+  const dev = idev.dev;
+  if (!dev.unitOps.domainAllocPaging) fail('EOPNOTSUPP', 'the IOMMU driver cannot allocate paging domains');
+  const ops = dev.unitOps.domainAllocPaging(dev.info, { nestParent: false, dirtyTracking: false, pasid: false }, idev.env.tableMemory);
+  if (isVendorError(ops)) vendorFail(ops);
+  const hwpt = new HwptPaging(ioas, ops, dev.unitIndex, dev.unitOps.vendor, idev.env.tlb);
+  hwpt.autoDomain = true;
+  idev.ctx.objects.reserve(hwpt);
+  try {
+    hwpt.link();
+  } catch (e) {
+    ops.free();
+    idev.ctx.objects.abort(hwpt, false);
+    throw e;
+  }
+  idev.ctx.objects.finalize(hwpt);
+  ioas.autoHwpts.push(hwpt);
+  return hwpt;
+}
+
+function releaseHwpt(ctx: IommufdCtx, hwpt: Hwpt): void {
+  hwpt.users--;
+  if (hwpt instanceof HwptPaging && hwpt.autoDomain && hwpt.users === 1) ctx.objects.removeInternal(hwpt);
+}
+
+/** Resolves pt_id to a HWPT, creating or reusing an automatic domain for an IOAS. */
+function resolvePt(idev: IommufdDevice, ptId: number, pasid: number, attachFn: (h: Hwpt) => void): Hwpt {
+  const obj = idev.ctx.objects.get(ptId, ObjType.ANY);
+  if (obj.type === ObjType.HWPT_PAGING || obj.type === ObjType.HWPT_NESTED) {
+    attachFn(obj as Hwpt);
+    return obj as Hwpt;
+  }
+  if (obj.type !== ObjType.IOAS) fail('EINVAL', 'pt_id is neither an IOAS nor a HWPT');
+  if (pasid !== NO_PASID) fail('EINVAL', 'automatic domains are not PASID compatible: attach a HWPT allocated with IOMMU_HWPT_ALLOC_PASID');
+  const ioas = obj as Ioas;
+  for (const h of [...ioas.autoHwpts] as HwptPaging[]) {
+    try {
+      attachFn(h);
+      return h;
+    } catch (e) {
+      // EINVAL means "incompatible": try the next automatic domain.
+      if (!(e instanceof Errno) || e.code !== 'EINVAL') throw e;
+    }
+  }
+  const hwpt = allocAutoHwpt(idev, ioas);
+  try {
+    attachFn(hwpt);
+  } catch (e) {
+    idev.ctx.objects.removeInternal(hwpt);
+    throw e;
+  }
+  return hwpt;
+}
+
+/** iommufd_device_attach: returns the HWPT id used. */
+export function attach(idev: IommufdDevice, ptId: number, pasid: number): number {
+  if (idev.attachments.has(pasid)) fail('EBUSY', 'already attached: use replace');
+  return resolvePt(idev, ptId, pasid, (h) => tryAttach(idev, h, pasid)).id;
+}
+
+/** iommufd_device_replace: atomically moves the group's attachment at `pasid` to a new HWPT. */
+export function replace(idev: IommufdDevice, ptId: number, pasid: number): number {
+  const old = idev.attachments.get(pasid);
+  if (!old) fail('EINVAL', 'not attached: nothing to replace');
+  const group = idev.dev.group;
+  const g = group.attach.get(pasid)!;
+  const members = [...g.devices];
+  const hwpt = resolvePt(idev, ptId, pasid, (h) => {
+    if (h === old) return;
+    for (const m of members) checkAttach(m, h, pasid, old);
+    const oldIoas = pasid === NO_PASID ? ioasOf(old) : null;
+    const newIoas = pasid === NO_PASID ? ioasOf(h) : null;
+    if (newIoas && newIoas !== oldIoas) {
+      const done: IommufdDevice[] = [];
+      try {
+        for (const m of members) {
+          if (m.dev.reservedRegions.length > 0) newIoas.iopt.addReserved(m, [...m.dev.reservedRegions]);
+          done.push(m);
+        }
+      } catch (e) {
+        for (const m of done) newIoas.iopt.removeReserved(m);
+        throw e;
+      }
+      if (oldIoas) for (const m of members) oldIoas.iopt.removeReserved(m);
+    }
+    // Commit: every member moves, the hardware switches in one step.
+    g.hwpt = h;
+    for (const m of members) {
+      h.users++;
+      m.attachments.set(pasid, h);
+    }
+    for (const d of group.devices) d.setHardwareBinding(pasid, h);
+    for (const m of members) {
+      m.env.onDetach(m, pasid, old);
+      releaseHwpt(m.ctx, old);
+    }
+  });
+  return hwpt.id;
+}
+
+/** iommufd_device_detach: the device's DMA is blocked once its group has no device left attached. */
+export function detach(idev: IommufdDevice, pasid: number): void {
+  const hwpt = idev.attachments.get(pasid);
+  if (!hwpt) return;
+  const group = idev.dev.group;
+  const g = group.attach.get(pasid);
+  if (g) {
+    g.devices.delete(idev);
+    if (g.devices.size === 0) {
+      group.attach.delete(pasid);
+      for (const d of group.devices) d.setHardwareBinding(pasid, null);
+    }
+  }
+  idev.attachments.delete(pasid);
+  const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
+  if (ioas) ioas.iopt.removeReserved(idev);
+  idev.env.onDetach(idev, pasid, hwpt);
+  releaseHwpt(idev.ctx, hwpt);
+}

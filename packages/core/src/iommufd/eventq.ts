@@ -1,0 +1,285 @@
+/**
+ * Event queues (eventq.c): the FAULT object with its fd (read page-fault groups, write responses)
+ * and the vEVENTQ of a vIOMMU (read-only stream of vendor events with sequence numbers).
+ */
+import { fail } from '../uapi/errno.js';
+import {
+  INT_MAX,
+  IOMMU_PGFAULT_FLAGS_LAST_PAGE,
+  IOMMU_PGFAULT_FLAGS_PASID_VALID,
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  IOMMUFD_PAGE_RESP_INVALID,
+  IOMMUFD_PAGE_RESP_SUCCESS,
+  iommu_hwpt_pgfault,
+  iommu_hwpt_page_response,
+} from '../uapi/iommufd.js';
+import type { IommuFault } from '../driver/fault.js';
+import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import { POLLIN, POLLOUT, POLLRDNORM, type FileOps } from '../memory/process.js';
+import { IommufdObject, ObjType } from './objects.js';
+import type { Viommu } from './viommu.js';
+
+const PGFAULT_SIZE = iommu_hwpt_pgfault.size;
+const RESPONSE_SIZE = iommu_hwpt_page_response.size;
+
+/** A page request group (iopf_group): whole groups are delivered and answered with one response. */
+export interface FaultGroup {
+  readonly devId: number;
+  readonly pasid: number;
+  /** The attach handle the group was routed to: (device object, pasid, HWPT). */
+  readonly handle: { readonly idev: object; readonly pasid: number; readonly hwpt: object };
+  readonly faults: readonly IommuFault[];
+  /** Sends the response to the device through the vendor's page-response path. Called exactly once. */
+  respond(code: number): void;
+  cookie: number;
+}
+
+export function pgfaultPerm(perm: number): number {
+  return (perm & PERM_READ ? 1 : 0) | (perm & PERM_WRITE ? 2 : 0) | (perm & PERM_EXEC ? 4 : 0) | (perm & PERM_PRIV ? 8 : 0);
+}
+
+export class FaultQueue extends IommufdObject {
+  readonly type = ObjType.FAULT;
+  /** Groups waiting to be read, oldest first. */
+  private deliver: FaultGroup[] = [];
+  private deliverHead = 0;
+  /** Groups read and waiting for a response, by cookie. */
+  private readonly response = new Map<number, FaultGroup>();
+  private nextCookie = 1;
+  fd = -1;
+  private readonly waiters = new Set<() => void>();
+  /** Counters for statistics and tests. */
+  delivered = 0;
+  answered = 0;
+
+  get pending(): number {
+    return this.deliver.length - this.deliverHead;
+  }
+
+  get awaitingResponse(): number {
+    return this.response.size;
+  }
+
+  /** The iopf handler: queues a whole group and wakes readers. */
+  addGroup(g: FaultGroup): void {
+    this.deliver.push(g);
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves when a group is queued (for async readers). */
+  waitReadable(signal?: AbortSignal): Promise<void> {
+    if (this.pending > 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.delete(wake);
+        reject(signal!.reason ?? new Error('aborted'));
+      };
+      const wake = () => {
+        this.waiters.delete(wake);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(wake);
+    });
+  }
+
+  /** read(): whole groups of 40-byte records; a group that does not fit stays queued. */
+  read(count: number): Uint8Array {
+    if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
+    const groups: FaultGroup[] = [];
+    let bytes = 0;
+    while (this.deliverHead < this.deliver.length) {
+      const g = this.deliver[this.deliverHead];
+      if (bytes + g.faults.length * PGFAULT_SIZE > count) break;
+      bytes += g.faults.length * PGFAULT_SIZE;
+      groups.push(g);
+      this.deliverHead++;
+    }
+    this.compact();
+    const out = new Uint8Array(bytes);
+    let off = 0;
+    for (const g of groups) {
+      g.cookie = this.nextCookie;
+      this.nextCookie = this.nextCookie >= 0xffff_ffff ? 1 : this.nextCookie + 1;
+      this.response.set(g.cookie, g);
+      this.delivered++;
+      g.faults.forEach((f, i) => {
+        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.faults.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
+        iommu_hwpt_pgfault.encode(
+          { flags, dev_id: g.devId, pasid: f.pasid >= 0 ? f.pasid : 0, grpid: f.grpid, perm: pgfaultPerm(f.perm), __reserved: 0, addr: f.addr, length: 0, cookie: g.cookie },
+          out,
+          off,
+        );
+        off += PGFAULT_SIZE;
+      });
+    }
+    return out;
+  }
+
+  /** write(): 8-byte responses; returns the bytes consumed before the first error. */
+  write(bytes: Uint8Array): number {
+    if (bytes.length % RESPONSE_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_page_response)');
+    let done = 0;
+    while (done < bytes.length) {
+      const r = iommu_hwpt_page_response.decode(bytes, done);
+      const err = r.code !== IOMMUFD_PAGE_RESP_SUCCESS && r.code !== IOMMUFD_PAGE_RESP_INVALID ? 'unknown response code' : !this.response.has(r.cookie) ? `unknown cookie ${r.cookie}` : null;
+      if (err) {
+        if (done === 0) fail('EINVAL', err);
+        break;
+      }
+      const g = this.response.get(r.cookie)!;
+      this.response.delete(r.cookie);
+      this.answered++;
+      g.respond(r.code);
+      done += RESPONSE_SIZE;
+    }
+    return done;
+  }
+
+  poll(): number {
+    return POLLOUT | (this.pending > 0 ? POLLIN | POLLRDNORM : 0);
+  }
+
+  /** Answers INVALID every group (queued or read) of an attach handle that is going away. */
+  autoRespond(match: (g: FaultGroup) => boolean): number {
+    let n = 0;
+    const keep: FaultGroup[] = [];
+    for (let i = this.deliverHead; i < this.deliver.length; i++) {
+      const g = this.deliver[i];
+      if (match(g)) {
+        g.respond(IOMMUFD_PAGE_RESP_INVALID);
+        n++;
+      } else keep.push(g);
+    }
+    this.deliver = keep;
+    this.deliverHead = 0;
+    for (const [cookie, g] of [...this.response]) {
+      if (!match(g)) continue;
+      this.response.delete(cookie);
+      g.respond(IOMMUFD_PAGE_RESP_INVALID);
+      n++;
+    }
+    return n;
+  }
+
+  private compact(): void {
+    if (this.deliverHead > 1024 && this.deliverHead * 2 > this.deliver.length) {
+      this.deliver = this.deliver.slice(this.deliverHead);
+      this.deliverHead = 0;
+    }
+  }
+
+  destroy(): void {
+    this.autoRespond(() => true);
+  }
+
+  fileOps(): FileOps {
+    return {
+      kind: '[iommufd-pgfault]',
+      read: (n) => this.read(n),
+      write: (b) => this.write(b),
+      poll: () => this.poll(),
+      release: () => {
+        this.users--;
+      },
+    };
+  }
+}
+
+interface QueuedEvent {
+  lost: boolean;
+  sequence: number;
+  data: Uint8Array;
+}
+
+export class VEventQueue extends IommufdObject {
+  readonly type = ObjType.VEVENTQ;
+  private items: QueuedEvent[] = [];
+  private numEvents = 0;
+  private sequence = 0;
+  private readonly lostHeader: QueuedEvent = { lost: true, sequence: 0, data: new Uint8Array(0) };
+  fd = -1;
+
+  constructor(
+    readonly viommu: Viommu,
+    readonly eventType: number,
+    readonly depth: number,
+  ) {
+    super();
+  }
+
+  link(): void {
+    this.viommu.users++;
+    this.viommu.veventqs.set(this.eventType, this);
+  }
+
+  /** iommufd_viommu_report_event. */
+  report(data: Uint8Array): void {
+    let ev: QueuedEvent;
+    if (this.numEvents === this.depth) {
+      ev = this.lostHeader;
+      const i = this.items.indexOf(ev);
+      if (i >= 0) this.items.splice(i, 1);
+    } else {
+      ev = { lost: false, sequence: 0, data };
+      this.numEvents++;
+    }
+    ev.sequence = this.sequence;
+    this.sequence = (this.sequence + 1) & INT_MAX;
+    this.items.push(ev);
+  }
+
+  get queued(): number {
+    return this.items.length;
+  }
+
+  read(count: number): Uint8Array {
+    if (count < 8) fail('EINVAL', 'count is smaller than struct iommufd_vevent_header');
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
+    while (this.items.length > 0) {
+      const ev = this.items[0];
+      const need = 8 + ev.data.length;
+      if (bytes + need > count) break;
+      const rec = new Uint8Array(need);
+      const dv = new DataView(rec.buffer);
+      dv.setUint32(0, ev.lost ? IOMMU_VEVENTQ_FLAG_LOST_EVENTS : 0, true);
+      dv.setUint32(4, ev.sequence, true);
+      rec.set(ev.data, 8);
+      parts.push(rec);
+      bytes += need;
+      this.items.shift();
+      if (!ev.lost) this.numEvents--;
+    }
+    const out = new Uint8Array(bytes);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  poll(): number {
+    return this.items.length > 0 ? POLLIN | POLLRDNORM : 0;
+  }
+
+  destroy(): void {
+    this.viommu.veventqs.delete(this.eventType);
+    this.viommu.users--;
+    this.items = [];
+  }
+
+  fileOps(): FileOps {
+    return {
+      kind: '[iommufd-viommu-event]',
+      read: (n) => this.read(n),
+      poll: () => this.poll(),
+      release: () => {
+        this.users--;
+      },
+    };
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * HWPT objects (hw_pagetable.c): kernel-managed paging domains mirroring an IOAS, and user-managed
+ * nested domains over a nesting parent or a vIOMMU.
+ */
+import { fail, type ErrnoCode } from '../uapi/errno.js';
+import { IOMMU_CACHE } from '../driver/pgtable.js';
+import type { IotlbFlush, NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
+import type { VendorError } from '../driver/fault.js';
+import { PAGE_SIZE } from '../memory/physical.js';
+import { IommufdObject, ObjType } from './objects.js';
+import type { IoptDomain } from './io-pagetable.js';
+import type { Ioas } from './ioas.js';
+
+/** How a HWPT reaches the IOTLBs of every unit its tags may be cached in. */
+export interface TlbInvalidator extends IotlbFlush {
+  /** Invalidate [iovaPfn, iovaPfn + npages) of `tag` for every PASID. */
+  flushRange(tag: number, iovaPfn: number, npages: number): void;
+}
+
+export function vendorFail(e: VendorError): never {
+  fail(e.errno, e.reason);
+}
+
+export function isVendorError(v: unknown): v is VendorError {
+  return typeof v === 'object' && v !== null && 'errno' in v && 'reason' in v && !('pt' in v) && !('walkStage1' in v);
+}
+
+/** Common part of both HWPT kinds. */
+export abstract class Hwpt extends IommufdObject {
+  /** The FAULT object that receives this domain's recoverable faults (FAULT_ID_VALID). */
+  fault: IommufdObject | null = null;
+  /** Usable on PASIDs (IOMMU_HWPT_ALLOC_PASID). */
+  pasidCompat = false;
+  /** Index of the unit (vendor instance) the domain was allocated for. */
+  abstract readonly unitIndex: number;
+  abstract readonly vendor: string;
+}
+
+export class HwptPaging extends Hwpt implements IoptDomain {
+  readonly type = ObjType.HWPT_PAGING;
+  nestParent = false;
+  /** Created by an attach to an IOAS, destroyed when its last device leaves. */
+  autoDomain = false;
+  dirtyTrackingAllowed = false;
+  dirtyTrackingEnabled = false;
+  /** Nested domains over this parent: their cached translations depend on this table too. */
+  readonly children = new Set<HwptNested>();
+  private inIopt = false;
+
+  constructor(
+    readonly ioas: Ioas,
+    readonly ops: PagingDomainOps,
+    readonly unitIndex: number,
+    readonly vendor: string,
+    private readonly tlb: TlbInvalidator,
+  ) {
+    super();
+  }
+
+  get pgsizeBitmap(): bigint {
+    return this.ops.pgsizeBitmap;
+  }
+  get apertureStart(): bigint {
+    return this.ops.apertureStart;
+  }
+  get apertureLast(): bigint {
+    return this.ops.apertureLast;
+  }
+  get tag(): number {
+    return this.ops.tag;
+  }
+
+  /** Joins the IOAS: fills the table with every area and takes a reference on the IOAS. */
+  link(): void {
+    this.ioas.iopt.addDomain(this);
+    this.inIopt = true;
+    this.ioas.users++;
+  }
+
+  mapPages(iovaPfn: number, frames: Float64Array, frameStart: number, npages: number, prot: number, allowHuge: boolean): number {
+    const pt = this.ops.pt;
+    const p = prot | (this.ops.enforceCacheCoherency ? IOMMU_CACHE : 0);
+    let i = 0;
+    while (i < npages) {
+      // Physically contiguous runs map as one call, so the format can use huge pages.
+      let run = 1;
+      if (allowHuge) while (i + run < npages && frames[frameStart + i + run] === frames[frameStart + i] + run) run++;
+      const rc = pt.map(iovaPfn + i, frames[frameStart + i], run, p);
+      if (rc < 0) {
+        if (i > 0) this.unmapPages(iovaPfn, i);
+        return rc;
+      }
+      i += run;
+    }
+    return 0;
+  }
+
+  unmapPages(iovaPfn: number, npages: number): void {
+    this.ops.pt.unmap(iovaPfn, npages);
+    // The IOTLB is invalidated before the unmap returns: for this domain and every nested domain
+    // whose combined translations went through it.
+    this.tlb.flushRange(this.tag, iovaPfn, npages);
+    for (const c of this.children) this.tlb.flushTag(c.tag);
+  }
+
+  destroy(): void {
+    if (this.inIopt) {
+      this.ioas.iopt.removeDomain(this);
+      this.inIopt = false;
+      this.ioas.users--;
+    }
+    if (this.fault) this.fault.users--;
+    this.tlb.flushTag(this.tag);
+    this.ops.free();
+    const idx = this.ioas.autoHwpts.indexOf(this);
+    if (idx >= 0) this.ioas.autoHwpts.splice(idx, 1);
+  }
+}
+
+export class HwptNested extends Hwpt {
+  readonly type = ObjType.HWPT_NESTED;
+
+  constructor(
+    readonly parent: HwptPaging,
+    readonly ops: NestedDomainOps,
+    /** The vIOMMU the domain was allocated on, if any. */
+    readonly viommu: (IommufdObject & { unitIndex: number }) | null,
+    private readonly tlb: TlbInvalidator,
+  ) {
+    super();
+  }
+
+  get unitIndex(): number {
+    return this.parent.unitIndex;
+  }
+  get vendor(): string {
+    return this.parent.vendor;
+  }
+  get tag(): number {
+    return this.ops.tag;
+  }
+
+  /** Takes the references a nested HWPT holds. */
+  link(): void {
+    if (this.viommu) this.viommu.users++;
+    else this.parent.users++;
+    this.parent.children.add(this);
+  }
+
+  destroy(): void {
+    this.parent.children.delete(this);
+    if (this.viommu) this.viommu.users--;
+    else this.parent.users--;
+    if (this.fault) this.fault.users--;
+    this.tlb.flushTag(this.tag);
+    this.ops.free();
+  }
+}
+
+/** The IOVA range covered by a GET_DIRTY_BITMAP, checked as iommufd_check_iova_range does. */
+export function checkDirtyRange(iova: bigint, length: bigint, pageSize: bigint, alignment: bigint): void {
+  const last = iova + length - 1n;
+  if (length === 0n || last > 0xffff_ffff_ffff_ffffn) fail('EOVERFLOW', 'iova + length overflows');
+  if (iova % alignment !== 0n || (last + 1n) % alignment !== 0n) fail('EINVAL', 'range not aligned to the IOAS alignment');
+  if (pageSize === 0n) fail('EINVAL', 'page_size is zero');
+  if (iova % pageSize !== 0n || (last + 1n) % pageSize !== 0n) fail('EINVAL', 'range not aligned to page_size');
+}
+
+export const PAGE_BIG = BigInt(PAGE_SIZE);
+
+export function errnoOf(e: VendorError): ErrnoCode {
+  return e.errno;
+}
