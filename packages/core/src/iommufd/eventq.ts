@@ -202,6 +202,9 @@ export class VEventQueue extends IommufdObject {
   private readonly lostHeader: QueuedEvent = { lost: true, sequence: 0, data: new Uint8Array(0) };
   fd = -1;
 
+  /** Size of one event's data, for splitting a read stream (0 when events vary). */
+  eventDataSize = 0;
+
   constructor(
     readonly viommu: Viommu,
     readonly eventType: number,
@@ -225,6 +228,7 @@ export class VEventQueue extends IommufdObject {
     } else {
       ev = { lost: false, sequence: 0, data };
       this.numEvents++;
+      this.eventDataSize = data.length;
     }
     ev.sequence = this.sequence;
     this.sequence = (this.sequence + 1) & INT_MAX;

@@ -9,6 +9,7 @@ import { buildIoctlTable, dispatchIoctl, type IoctlOp } from './dispatch.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
 import * as ioas from './ioas.js';
 import type { IovaRange } from './io-pagetable.js';
+import { deviceApi, UserScratch } from './typed-device.js';
 
 export interface MapOptions {
   ioasId: number;
@@ -103,8 +104,32 @@ export class Iommufd {
     },
   };
 
+  private readonly dev: ReturnType<typeof deviceApi>;
+  /** IOMMU_HWPT_ALLOC, HWPT_INVALIDATE, dirty tracking. */
+  get hwpt() {
+    return this.dev.hwpt;
+  }
+  /** IOMMU_FAULT_QUEUE_ALLOC and a reader for fault fds. */
+  get fault() {
+    return this.dev.fault;
+  }
+  get viommu() {
+    return this.dev.viommu;
+  }
+  get vdevice() {
+    return this.dev.vdevice;
+  }
+  get veventq() {
+    return this.dev.veventq;
+  }
+  /** IOMMU_GET_HW_INFO. */
+  getHwInfo(devId: number, opts?: { type?: number; dataLen?: number }) {
+    return this.dev.getHwInfo(devId, opts);
+  }
+
   constructor(ctx: IommufdCtx, devHandlers: DeviceCommandHandlers, installFd: (ops: FileOps) => number) {
     this.ctx = ctx;
+    this.dev = deviceApi(this, new UserScratch(ctx.process));
     this.table = buildIoctlTable(devHandlers);
     this.fd = installFd({ kind: 'iommufd', release: () => this.release() });
   }

@@ -1,0 +1,246 @@
+/**
+ * The typed API of the device-side commands. Buffers passed by the caller are copied into the
+ * process's memory (a scratch mapping, as a C wrapper would keep them on its stack) so that the
+ * commands run through exactly the handlers the raw ioctl path uses.
+ */
+import * as U from '../uapi/iommufd.js';
+import { IommufdError } from '../uapi/errno.js';
+import type { HostProcess } from '../memory/process.js';
+import { ObjType } from './objects.js';
+import type { FaultQueue, VEventQueue } from './eventq.js';
+import type { Iommufd } from './iommufd.js';
+
+/** A scratch area in the process for the typed API's user pointers. */
+export class UserScratch {
+  private va = 0n;
+  private size = 0;
+  constructor(private readonly process: HostProcess) {}
+
+  /** Copies `bytes` into process memory and returns their address (0 for an empty buffer). */
+  put(bytes: Uint8Array, at = 0): bigint {
+    if (bytes.length === 0) return 0n;
+    this.ensure(at + bytes.length);
+    this.process.copyToUser(this.va + BigInt(at), bytes);
+    return this.va + BigInt(at);
+  }
+
+  /** A zeroed area of `length` bytes. */
+  area(length: number, at = 0): bigint {
+    this.ensure(at + length);
+    if (length > 0) this.process.copyToUser(this.va + BigInt(at), new Uint8Array(length));
+    return this.va + BigInt(at);
+  }
+
+  get(va: bigint, length: number): Uint8Array {
+    return this.process.copyFromUser(va, length);
+  }
+
+  private ensure(n: number): void {
+    if (n <= this.size) return;
+    const size = Math.max(65536, 2 ** Math.ceil(Math.log2(n)));
+    if (this.size > 0) this.process.munmap(this.va, this.size);
+    this.va = this.process.mmap(size);
+    this.size = size;
+  }
+}
+
+export interface HwptAllocOptions {
+  devId: number;
+  /** IOAS, nesting-parent HWPT or vIOMMU. */
+  ptId: number;
+  nestParent?: boolean;
+  dirtyTracking?: boolean;
+  pasid?: boolean;
+  /** A FAULT object: the HWPT reports recoverable faults there. */
+  faultId?: number;
+  /** Vendor data for nested HWPTs: IOMMU_HWPT_DATA_* type and the struct bytes. */
+  data?: { type: number; bytes: Uint8Array };
+}
+
+export interface HwInfo {
+  type: number;
+  data: Uint8Array;
+  /** The kernel's length of the vendor data (may exceed what was copied). */
+  dataLen: number;
+  maxPasidLog2: number;
+  capabilities: bigint;
+}
+
+export interface InvalidateOptions {
+  dataType: number;
+  entryLen: number;
+  entries: Uint8Array;
+  entryNum: number;
+}
+
+/** A page fault group as read from a fault queue. */
+export interface PageFaultGroup {
+  cookie: number;
+  devId: number;
+  pasid: number | null;
+  grpid: number;
+  faults: { addr: bigint; perm: number; flags: number }[];
+}
+
+export function deviceApi(fd: Iommufd, scratch: UserScratch) {
+  return {
+    hwpt: {
+      alloc: (o: HwptAllocOptions): number => {
+        const flags =
+          (o.nestParent ? U.IOMMU_HWPT_ALLOC_NEST_PARENT : 0) |
+          (o.dirtyTracking ? U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0) |
+          (o.pasid ? U.IOMMU_HWPT_ALLOC_PASID : 0) |
+          (o.faultId !== undefined ? U.IOMMU_HWPT_FAULT_ID_VALID : 0);
+        const data = o.data ? scratch.put(o.data.bytes) : 0n;
+        return fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', {
+          flags,
+          dev_id: o.devId,
+          pt_id: o.ptId,
+          data_type: o.data?.type ?? 0,
+          data_len: o.data?.bytes.length ?? 0,
+          data_uptr: data,
+          fault_id: o.faultId ?? 0,
+        }).out_hwpt_id;
+      },
+      /** Returns the number of entries handled; on error the IommufdError is thrown after progress. */
+      invalidate: (hwptId: number, o: InvalidateOptions): number => {
+        const uptr = scratch.put(o.entries);
+        return fd.run(U.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: hwptId, data_uptr: uptr, data_type: o.dataType, entry_len: o.entryLen, entry_num: o.entryNum }).entry_num;
+      },
+      setDirtyTracking: (hwptId: number, enable: boolean): void => {
+        fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: hwptId, flags: enable ? U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0 });
+      },
+      /** Returns the bitmap: bit n set when page n (of page_size) from `iova` is dirty. */
+      getDirtyBitmap: (hwptId: number, o: { iova: bigint; length: bigint; pageSize?: bigint; noClear?: boolean }): Uint8Array => {
+        const pageSize = o.pageSize ?? 4096n;
+        const bytes = Number(((o.length / pageSize + 63n) / 64n) * 8n);
+        const uptr = scratch.area(bytes);
+        fd.run(U.iommu_hwpt_get_dirty_bitmap, 'HWPT_GET_DIRTY_BITMAP', {
+          hwpt_id: hwptId,
+          flags: o.noClear ? U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
+          iova: o.iova,
+          length: o.length,
+          page_size: pageSize,
+          data: uptr,
+        });
+        return scratch.get(uptr, bytes);
+      },
+    },
+    getHwInfo: (devId: number, o: { type?: number; dataLen?: number } = {}): HwInfo => {
+      const len = o.dataLen ?? 256;
+      const uptr = len > 0 ? scratch.area(len) : 0n;
+      const r = fd.run(U.iommu_hw_info, 'GET_HW_INFO', {
+        flags: o.type !== undefined ? U.IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0,
+        dev_id: devId,
+        data_len: len,
+        data_uptr: uptr,
+        data_type: o.type ?? 0,
+      });
+      return { type: r.data_type, data: scratch.get(uptr, Math.min(len, r.data_len)), dataLen: r.data_len, maxPasidLog2: r.out_max_pasid_log2, capabilities: r.out_capabilities };
+    },
+    fault: {
+      /** IOMMU_FAULT_QUEUE_ALLOC: the object id and its fd in the process. */
+      alloc: (): { id: number; fd: number } => {
+        const r = fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+        return { id: r.out_fault_id, fd: r.out_fault_fd };
+      },
+      /** An idiomatic reader over a fault fd. */
+      reader: (faultFd: number): FaultReader => new FaultReader(fd, faultFd),
+    },
+    viommu: {
+      alloc: (o: { devId: number; type: number; hwptId: number; data?: Uint8Array }): number => {
+        const data = o.data ?? new Uint8Array(0);
+        return fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { type: o.type, dev_id: o.devId, hwpt_id: o.hwptId, data_len: data.length, data_uptr: scratch.put(data) }).out_viommu_id;
+      },
+      invalidate: (viommuId: number, o: InvalidateOptions): number => {
+        const uptr = scratch.put(o.entries);
+        return fd.run(U.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: viommuId, data_uptr: uptr, data_type: o.dataType, entry_len: o.entryLen, entry_num: o.entryNum }).entry_num;
+      },
+    },
+    vdevice: {
+      alloc: (o: { viommuId: number; devId: number; virtId: bigint }): number =>
+        fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: o.viommuId, dev_id: o.devId, virt_id: o.virtId }).out_vdevice_id,
+    },
+    veventq: {
+      alloc: (o: { viommuId: number; type: number; depth: number }): { id: number; fd: number } => {
+        const r = fd.run(U.iommu_veventq_alloc, 'VEVENTQ_ALLOC', { viommu_id: o.viommuId, type: o.type, veventq_depth: o.depth });
+        return { id: r.out_veventq_id, fd: r.out_veventq_fd };
+      },
+      /** Reads and splits vEVENTs: `{ lost, sequence, data }` records. */
+      read: (veventqFd: number, length = 4096): { lost: boolean; sequence: number; data: Uint8Array }[] => {
+        const q = findQueue<VEventQueue>(fd, veventqFd, ObjType.VEVENTQ);
+        const bytes = fd.ctx.process.read(veventqFd, length);
+        return splitVEvents(bytes, q?.eventDataSize ?? 0);
+      },
+    },
+  };
+}
+
+function findQueue<T>(fd: Iommufd, fileFd: number, type: ObjType): T | undefined {
+  for (const o of fd.ctx.objects.objects()) if (o.type === type && (o as unknown as { fd: number }).fd === fileFd) return o as unknown as T;
+  return undefined;
+}
+
+function splitVEvents(bytes: Uint8Array, dataSize: number): { lost: boolean; sequence: number; data: Uint8Array }[] {
+  const out: { lost: boolean; sequence: number; data: Uint8Array }[] = [];
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  while (off + 8 <= bytes.length) {
+    const flags = dv.getUint32(off, true);
+    const sequence = dv.getUint32(off + 4, true);
+    const lost = (flags & U.IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0;
+    const n = lost ? 0 : dataSize;
+    out.push({ lost, sequence, data: bytes.slice(off + 8, off + 8 + n) });
+    off += 8 + n;
+  }
+  return out;
+}
+
+/**
+ * Reads fault groups from a fault fd and answers them: `for await (const g of reader.groups(signal))`
+ * then `reader.respond(g, 'success')`.
+ */
+export class FaultReader {
+  constructor(
+    private readonly fd: Iommufd,
+    readonly faultFd: number,
+  ) {}
+
+  private queue(): FaultQueue {
+    const q = findQueue<FaultQueue>(this.fd, this.faultFd, ObjType.FAULT);
+    if (!q) throw new IommufdError('EBADF', 'read', `fd ${this.faultFd} is not a fault queue of this iommufd`);
+    return q;
+  }
+
+  /** Reads every group available now (possibly none). */
+  readAvailable(maxGroups = 64): PageFaultGroup[] {
+    const bytes = this.fd.ctx.process.read(this.faultFd, maxGroups * 16 * U.iommu_hwpt_pgfault.size);
+    const groups: PageFaultGroup[] = [];
+    let cur: PageFaultGroup | null = null;
+    for (let off = 0; off < bytes.length; off += U.iommu_hwpt_pgfault.size) {
+      const r = U.iommu_hwpt_pgfault.decode(bytes, off);
+      if (!cur || cur.cookie !== r.cookie) {
+        cur = { cookie: r.cookie, devId: r.dev_id, pasid: r.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID ? r.pasid : null, grpid: r.grpid, faults: [] };
+        groups.push(cur);
+      }
+      cur.faults.push({ addr: r.addr, perm: r.perm, flags: r.flags });
+    }
+    return groups;
+  }
+
+  /** Waits for groups and yields them until `signal` aborts. */
+  async *groups(signal?: AbortSignal): AsyncGenerator<PageFaultGroup> {
+    for (;;) {
+      await this.queue().waitReadable(signal);
+      for (const g of this.readAvailable()) yield g;
+    }
+  }
+
+  respond(group: PageFaultGroup | number, code: 'success' | 'invalid' | number): void {
+    const b = U.iommu_hwpt_page_response.encode({
+      cookie: typeof group === 'number' ? group : group.cookie,
+      code: code === 'success' ? U.IOMMUFD_PAGE_RESP_SUCCESS : code === 'invalid' ? U.IOMMUFD_PAGE_RESP_INVALID : code,
+    });
+    this.fd.ctx.process.write(this.faultFd, b);
+  }
+}
