@@ -1,0 +1,501 @@
+/**
+ * VT-d fault formats: the fault reason table Linux prints, the 128-bit fault recording register
+ * (FRCD), the 256-bit page request descriptor (`struct page_req_dsc`) and the page group response
+ * descriptor (invalidation-queue type 0x9). Records are little-endian byte arrays of the exact size.
+ */
+import {
+  type VtdResult,
+  fail,
+  fitsBits,
+  getBits,
+  hex64,
+  ok,
+  putBits,
+  readLe64,
+  writeLe64,
+} from './registers.js';
+
+// ---------------------------------------------------------------------------------------------
+// Fault reasons (dmar.c dmar_get_fault_reason())
+// ---------------------------------------------------------------------------------------------
+
+/** Legacy (non-scalable-mode) reasons, indexed by FR 0x00..0x0D. */
+export const DMA_REMAP_FAULT_REASONS: readonly string[] = [
+  'Software',
+  'Present bit in root entry is clear',
+  'Present bit in context entry is clear',
+  'Invalid context entry',
+  'Access beyond MGAW',
+  'PTE Write access is not set',
+  'PTE Read access is not set',
+  'Next page table ptr is invalid',
+  'Root table address invalid',
+  'Context table ptr is invalid',
+  'non-zero reserved fields in RTP',
+  'non-zero reserved fields in CTP',
+  'non-zero reserved fields in PTE',
+  'PCE for translation request specifies blocking',
+];
+
+/** Interrupt-remapping reasons, indexed by FR - 0x20 (0x20..0x26). */
+export const IRQ_REMAP_FAULT_REASONS: readonly string[] = [
+  'Detected reserved fields in the decoded interrupt-remapped request',
+  'Interrupt index exceeded the interrupt-remapping table size',
+  'Present field in the IRTE entry is clear',
+  'Error accessing interrupt-remapping table pointed by IRTA_REG',
+  'Detected reserved fields in the IRTE entry',
+  'Blocked a compatibility format interrupt request',
+  'Blocked an interrupt request due to source-id verification failure',
+];
+
+const SM_FAULT_REASON_BASE = 0x30;
+const SM_FAULT_REASON_LAST = 0x90;
+
+/** The scalable-mode reasons Linux names; every other code in 0x30..0x90 prints "Unknown". */
+const SM_NAMED_REASONS: ReadonlyArray<readonly [number, string]> = [
+  [0x30, 'SM: Invalid Root Table Address'],
+  [0x31, 'SM: TTM 0 for request with PASID'],
+  [0x32, 'SM: TTM 0 for page group request'],
+  [0x38, 'SM: Error attempting to access Root Entry'],
+  [0x39, 'SM: Present bit in Root Entry is clear'],
+  [0x3a, 'SM: Non-zero reserved field set in Root Entry'],
+  [0x40, 'SM: Error attempting to access Context Entry'],
+  [0x41, 'SM: Present bit in Context Entry is clear'],
+  [0x42, 'SM: Non-zero reserved field set in the Context Entry'],
+  [0x43, 'SM: Invalid Context Entry'],
+  [0x44, 'SM: DTE field in Context Entry is clear'],
+  [0x45, 'SM: PASID Enable field in Context Entry is clear'],
+  [0x46, 'SM: PASID is larger than the max in Context Entry'],
+  [0x47, 'SM: PRE field in Context-Entry is clear'],
+  [0x48, 'SM: RID_PASID field error in Context-Entry'],
+  [0x50, 'SM: Error attempting to access the PASID Directory Entry'],
+  [0x51, 'SM: Present bit in Directory Entry is clear'],
+  [0x52, 'SM: Non-zero reserved field set in PASID Directory Entry'],
+  [0x58, 'SM: Error attempting to access PASID Table Entry'],
+  [0x59, 'SM: Present bit in PASID Table Entry is clear'],
+  [0x5a, 'SM: Non-zero reserved field set in PASID Table Entry'],
+  [0x5b, 'SM: Invalid Scalable-Mode PASID Table Entry'],
+  [0x5c, 'SM: ERE field is clear in PASID Table Entry'],
+  [0x5d, 'SM: SRE field is clear in PASID Table Entry'],
+  [0x70, 'SM: Error attempting to access first-level paging entry'],
+  [0x71, 'SM: Present bit in first-level paging entry is clear'],
+  [0x72, 'SM: Non-zero reserved field set in first-level paging entry'],
+  [0x73, 'SM: Error attempting to access FL-PML4 entry'],
+  [0x74, 'SM: First-level entry address beyond MGAW in Nested translation'],
+  [0x75, 'SM: Read permission error in FL-PML4 entry in Nested translation'],
+  [0x76, 'SM: Read permission error in first-level paging entry in Nested translation'],
+  [0x77, 'SM: Write permission error in first-level paging entry in Nested translation'],
+  [0x78, 'SM: Error attempting to access second-level paging entry'],
+  [0x79, 'SM: Read/Write permission error in second-level paging entry'],
+  [0x7a, 'SM: Non-zero reserved field set in second-level paging entry'],
+  [0x7b, 'SM: Invalid second-level page table pointer'],
+  [0x7c, 'SM: A/D bit update needed in second-level entry when set up in no snoop'],
+  [0x80, 'SM: Address in first-level translation is not canonical'],
+  [0x81, 'SM: U/S set 0 for first-level translation with user privilege'],
+  [0x82, 'SM: No execute permission for request with PASID and ER=1'],
+  [0x83, 'SM: Address beyond the DMA hardware max'],
+  [0x84, 'SM: Second-level entry address beyond the max'],
+  [0x85, 'SM: No write permission for Write/AtomicOp request'],
+  [0x86, 'SM: No read permission for Read/AtomicOp request'],
+  [0x87, 'SM: Invalid address-interrupt address'],
+  [0x90, 'SM: A/D bit update needed in first-level entry when set up in no snoop'],
+];
+
+/** Scalable-mode reasons, indexed by FR - 0x30 (97 entries, 0x30..0x90), gaps filled with "Unknown". */
+export const DMA_REMAP_SM_FAULT_REASONS: readonly string[] = (() => {
+  const table: string[] = new Array<string>(SM_FAULT_REASON_LAST - SM_FAULT_REASON_BASE + 1).fill('Unknown');
+  for (const [code, text] of SM_NAMED_REASONS) table[code - SM_FAULT_REASON_BASE] = text;
+  return table;
+})();
+
+/** Which dmar_fault_do_one() format the kernel uses: INTR-REMAP only for the IR table, DMA otherwise. */
+export type VtdFaultType = 'dma' | 'intr-remap' | 'unknown';
+
+export interface VtdFaultReason {
+  readonly code: number;
+  readonly text: string;
+  readonly type: VtdFaultType;
+}
+
+/**
+ * The string and class of a fault reason, in the kernel's lookup order: interrupt-remapping first,
+ * then scalable mode, then legacy; anything else is "Unknown" (printed with the DMA format).
+ */
+export function dmarFaultReason(code: number): VtdFaultReason {
+  const fr = code & 0xff;
+  if (fr >= 0x20 && fr - 0x20 < IRQ_REMAP_FAULT_REASONS.length) {
+    return { code: fr, text: IRQ_REMAP_FAULT_REASONS[fr - 0x20], type: 'intr-remap' };
+  }
+  if (fr >= SM_FAULT_REASON_BASE && fr - SM_FAULT_REASON_BASE < DMA_REMAP_SM_FAULT_REASONS.length) {
+    return { code: fr, text: DMA_REMAP_SM_FAULT_REASONS[fr - SM_FAULT_REASON_BASE], type: 'dma' };
+  }
+  if (fr < DMA_REMAP_FAULT_REASONS.length) return { code: fr, text: DMA_REMAP_FAULT_REASONS[fr], type: 'dma' };
+  return { code: fr, text: 'Unknown', type: 'unknown' };
+}
+
+/** Fault reasons a translation model raises, by what went wrong (legacy and scalable-mode codes). */
+export const VTD_FR = {
+  ROOT_ENTRY_P: 0x01,
+  CONTEXT_ENTRY_P: 0x02,
+  CONTEXT_ENTRY_INV: 0x03,
+  ADDR_BEYOND_MGAW: 0x04,
+  WRITE: 0x05,
+  READ: 0x06,
+  PAGING_ENTRY_INV: 0x07,
+  PAGING_ENTRY_RSVD: 0x0c,
+  IR_INDEX_OVER: 0x21,
+  IR_ENTRY_P: 0x22,
+  IR_SID_ERR: 0x26,
+  SM_CONTEXT_ENTRY_P: 0x41,
+  SM_PASID_DIR_ENTRY_P: 0x51,
+  SM_PASID_ENTRY_P: 0x59,
+  SM_FS_PAGING_ENTRY_P: 0x71,
+  SM_SS_RW_PERMISSION: 0x79,
+  SM_FS_NON_CANONICAL: 0x80,
+  SM_FS_US: 0x81,
+  SM_ADDR_BEYOND_MAX: 0x83,
+  SM_WRITE: 0x85,
+  SM_READ: 0x86,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Fault Recording Register (FRCD), 128 bits at FRO·16 + 16·i
+// ---------------------------------------------------------------------------------------------
+
+export const FRCD_SIZE = 16;
+
+/**
+ * One fault record, fields as the specification names them. Bit positions are in the 128-bit record:
+ * FI 63:12, SID 79:64, T2 92, PRIV 93, EXE 94, PP 95, FR 103:96, PV 123:104, AT 125:124, T1 126, F 127.
+ * Linux decodes only F, T1 ("type": 1 = read/AtomicOp, 0 = write), FR, PV, PP, SID and FI.
+ */
+export interface VtdFrcd {
+  /** Fault info: bits 63:12 of the faulting page address (for interrupt faults, 63:48 = interrupt index). */
+  readonly FI: bigint;
+  readonly SID: number;
+  /** Type bit 2: with T1 = 0, 0 = write, 1 = page request; with T1 = 1, 0 = read, 1 = AtomicOp. */
+  readonly T2: number;
+  readonly PRIV: number;
+  readonly EXE: number;
+  readonly PP: number;
+  readonly FR: number;
+  readonly PV: number;
+  readonly AT: number;
+  /** Type bit 1: 1 = read (or AtomicOp), 0 = write: Linux's dma_frcd_type(). */
+  readonly T1: number;
+  /** Fault bit, RW1C: software reads records until it finds F clear. */
+  readonly F: number;
+}
+
+/** Layout of the upper quadword (bits 127:64), relative to bit 64. */
+const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; lsb: number; width: number }> = [
+  { name: 'SID', lsb: 0, width: 16 },
+  { name: 'T2', lsb: 28, width: 1 },
+  { name: 'PRIV', lsb: 29, width: 1 },
+  { name: 'EXE', lsb: 30, width: 1 },
+  { name: 'PP', lsb: 31, width: 1 },
+  { name: 'FR', lsb: 32, width: 8 },
+  { name: 'PV', lsb: 40, width: 20 },
+  { name: 'AT', lsb: 60, width: 2 },
+  { name: 'T1', lsb: 62, width: 1 },
+  { name: 'F', lsb: 63, width: 1 },
+];
+
+export function encodeFrcd(frcd: VtdFrcd): VtdResult<Uint8Array> {
+  if (!fitsBits(frcd.FI, 52)) return fail(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
+  let hi = 0n;
+  for (const f of FRCD_HI) {
+    const v = frcd[f.name];
+    if (!Number.isInteger(v) || !fitsBits(v, f.width)) return fail(`FRCD.${f.name} = ${v} does not fit in ${f.width} bit(s)`);
+    hi |= putBits(BigInt(v), f.lsb, f.width);
+  }
+  const bytes = new Uint8Array(FRCD_SIZE);
+  writeLe64(bytes, 0, frcd.FI << 12n);
+  writeLe64(bytes, 8, hi);
+  return ok(bytes);
+}
+
+export function decodeFrcd(bytes: Uint8Array): VtdResult<VtdFrcd> {
+  if (bytes.byteLength !== FRCD_SIZE) return fail(`a fault recording register is ${FRCD_SIZE} bytes, got ${bytes.byteLength}`);
+  const lo = readLe64(bytes, 0);
+  const hi = readLe64(bytes, 8);
+  const out: Record<string, number | bigint> = { FI: lo >> 12n };
+  for (const f of FRCD_HI) out[f.name] = Number(getBits(hi, f.lsb, f.width));
+  return ok(out as unknown as VtdFrcd);
+}
+
+/** dma_frcd_page_addr(): the faulting address with the offset bits cleared. */
+export function frcdFaultAddress(frcd: VtdFrcd): bigint {
+  return frcd.FI << 12n;
+}
+
+/** For interrupt-remapping faults the kernel prints `addr >> 48`: the interrupt index in FI's top 16 bits. */
+export function frcdInterruptIndex(frcd: VtdFrcd): number {
+  return Number(frcdFaultAddress(frcd) >> 48n);
+}
+
+/** A fault record for a DMA translation failure, as hardware would log it. */
+export function frcdForDmaFault(f: {
+  addr: bigint;
+  sid: number;
+  read: boolean;
+  reason: number;
+  pasid?: number;
+  priv?: boolean;
+  exe?: boolean;
+}): VtdFrcd {
+  return {
+    FI: BigInt.asUintN(64, f.addr) >> 12n,
+    SID: f.sid,
+    T2: 0,
+    PRIV: f.priv ? 1 : 0,
+    EXE: f.exe ? 1 : 0,
+    PP: f.pasid === undefined ? 0 : 1,
+    FR: f.reason,
+    PV: f.pasid ?? 0,
+    AT: 0,
+    T1: f.read ? 1 : 0,
+    F: 1,
+  };
+}
+
+/** A fault record for a blocked interrupt request: the interrupt index sits in FI bits 63:48. */
+export function frcdForInterruptFault(f: { index: number; sid: number; reason: number }): VtdFrcd {
+  return {
+    FI: BigInt(f.index & 0xffff) << 36n,
+    SID: f.sid,
+    T2: 0,
+    PRIV: 0,
+    EXE: 0,
+    PP: 0,
+    FR: f.reason,
+    PV: 0,
+    AT: 0,
+    T1: 0,
+    F: 1,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page request descriptor (struct page_req_dsc), 256 bits
+// ---------------------------------------------------------------------------------------------
+
+export const PAGE_REQ_DSC_SIZE = 32;
+/** Descriptor type of a page request (qw0 bits 7:0). Linux does not check it. */
+export const PRQ_TYPE_PAGE_REQUEST = 0x1;
+
+/** A page request, with Linux's field names. */
+export interface PageReqDsc {
+  readonly type: number;
+  readonly pasid_present: number;
+  /** PDP, qw0 bit 9: private data present (named priv_data_present in older kernels). */
+  readonly priv_data_present: number;
+  readonly rid: number;
+  readonly pasid: number;
+  readonly exe_req: number;
+  /** Privileged-mode request. */
+  readonly pm_req: number;
+  readonly rd_req: number;
+  readonly wr_req: number;
+  /** Last page in group; with rd_req = wr_req = 0 it is a Stop Marker, which gets no response. */
+  readonly lpig: number;
+  readonly prg_index: number;
+  /** Page address: the struct's 52-bit addr field shifted by 12 (Linux: `req->addr << VTD_PAGE_SHIFT`). */
+  readonly addr: bigint;
+  readonly priv_data: readonly [bigint, bigint];
+}
+
+type NumericKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
+
+const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; lsb: number; width: number }> = [
+  { name: 'type', lsb: 0, width: 8 },
+  { name: 'pasid_present', lsb: 8, width: 1 },
+  { name: 'priv_data_present', lsb: 9, width: 1 },
+  { name: 'rid', lsb: 16, width: 16 },
+  { name: 'pasid', lsb: 32, width: 20 },
+  { name: 'exe_req', lsb: 52, width: 1 },
+  { name: 'pm_req', lsb: 53, width: 1 },
+];
+
+const PRQ_QW1: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; lsb: number; width: number }> = [
+  { name: 'rd_req', lsb: 0, width: 1 },
+  { name: 'wr_req', lsb: 1, width: 1 },
+  { name: 'lpig', lsb: 2, width: 1 },
+  { name: 'prg_index', lsb: 3, width: 9 },
+];
+
+function packFields<T>(
+  obj: T,
+  layout: ReadonlyArray<{ name: NumericKeys<T>; lsb: number; width: number }>,
+  what: string,
+): VtdResult<bigint> {
+  let word = 0n;
+  for (const f of layout) {
+    const v = obj[f.name] as unknown as number;
+    if (!Number.isInteger(v) || !fitsBits(v, f.width)) {
+      return fail(`${what}.${String(f.name)} = ${v} does not fit in ${f.width} bit(s)`);
+    }
+    word |= putBits(BigInt(v), f.lsb, f.width);
+  }
+  return ok(word);
+}
+
+function unpackFields<T>(
+  word: bigint,
+  layout: ReadonlyArray<{ name: NumericKeys<T>; lsb: number; width: number }>,
+  into: Record<string, unknown>,
+): void {
+  for (const f of layout) into[String(f.name)] = Number(getBits(word, f.lsb, f.width));
+}
+
+function checkPageAddress(addr: bigint, what: string): string | null {
+  if (addr < 0n || addr > (1n << 64n) - 1n) return `${what} ${addr} is not a 64-bit address`;
+  if (addr & 0xfffn) return `${what} ${hex64(addr)} is not 4 KiB aligned`;
+  return null;
+}
+
+export function encodePageReqDsc(dsc: PageReqDsc): VtdResult<Uint8Array> {
+  const qw0 = packFields(dsc, PRQ_QW0, 'page_req_dsc');
+  if (!qw0.ok) return qw0;
+  const qw1 = packFields(dsc, PRQ_QW1, 'page_req_dsc');
+  if (!qw1.ok) return qw1;
+  const bad = checkPageAddress(dsc.addr, 'page_req_dsc.addr');
+  if (bad) return fail(bad);
+  const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
+  writeLe64(bytes, 0, qw0.value);
+  writeLe64(bytes, 8, qw1.value | dsc.addr);
+  writeLe64(bytes, 16, dsc.priv_data[0]);
+  writeLe64(bytes, 24, dsc.priv_data[1]);
+  return ok(bytes);
+}
+
+export function decodePageReqDsc(bytes: Uint8Array): VtdResult<PageReqDsc> {
+  if (bytes.byteLength !== PAGE_REQ_DSC_SIZE) {
+    return fail(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
+  }
+  const qw1 = readLe64(bytes, 8);
+  const out: Record<string, unknown> = {};
+  unpackFields<PageReqDsc>(readLe64(bytes, 0), PRQ_QW0, out);
+  unpackFields<PageReqDsc>(qw1, PRQ_QW1, out);
+  out.addr = qw1 & ~0xfffn;
+  out.priv_data = [readLe64(bytes, 16), readLe64(bytes, 24)] as const;
+  return ok(out as unknown as PageReqDsc);
+}
+
+/** A Stop Marker: last-in-group with neither read nor write; Linux drops it without a response. */
+export function isStopMarker(dsc: PageReqDsc): boolean {
+  return dsc.lpig === 1 && dsc.rd_req === 0 && dsc.wr_req === 0;
+}
+
+/** iommufd's IOMMU_PGFAULT_PERM_* bits for a request (rd → READ, wr → WRITE, exe → EXEC, pm → PRIV). */
+export function pageReqPerm(dsc: PageReqDsc): number {
+  return (dsc.rd_req ? 1 : 0) | (dsc.wr_req ? 2 : 0) | (dsc.exe_req ? 4 : 0) | (dsc.pm_req ? 8 : 0);
+}
+
+/** iommufd's IOMMU_PGFAULT_FLAGS_*: PASID_VALID when PP is set, LAST_PAGE when LPIG is set. */
+export function pageReqFlags(dsc: PageReqDsc): number {
+  return (dsc.pasid_present ? 1 : 0) | (dsc.lpig ? 2 : 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page group response descriptor (QI type 0x9)
+// ---------------------------------------------------------------------------------------------
+
+export const QI_PGRP_RESP_TYPE = 0x9;
+export const PAGE_GRP_RESP_DSC_SIZE = 32;
+
+/** Response codes (PCIe PRG Response): Success, Invalid Request, Response Failure. */
+export const QI_RESP_SUCCESS = 0x0;
+export const QI_RESP_INVALID = 0x1;
+export const QI_RESP_FAILURE = 0xf;
+
+export interface PageGroupResponseDsc {
+  readonly pasid_present: number;
+  /** PDP (bit 5): private data present. Dropped from the newest kernels' headers. */
+  readonly pdp: number;
+  readonly resp_code: number;
+  /** Requester id (Linux's macro is QI_PGRP_DID but the value is the RID). */
+  readonly rid: number;
+  readonly pasid: number;
+  /** qw1 bit 2: once LPIG, reserved since specification 4.0 (Linux stopped setting it). */
+  readonly lpig: number;
+  readonly prg_index: number;
+  readonly priv_data: readonly [bigint, bigint];
+}
+
+const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; lsb: number; width: number }> = [
+  { name: 'pasid_present', lsb: 4, width: 1 },
+  { name: 'pdp', lsb: 5, width: 1 },
+  { name: 'resp_code', lsb: 12, width: 4 },
+  { name: 'rid', lsb: 16, width: 16 },
+  { name: 'pasid', lsb: 32, width: 20 },
+];
+
+const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; lsb: number; width: number }> = [
+  { name: 'lpig', lsb: 2, width: 1 },
+  { name: 'prg_index', lsb: 3, width: 9 },
+];
+
+export function encodePageGroupResponse(dsc: PageGroupResponseDsc): VtdResult<Uint8Array> {
+  const qw0 = packFields(dsc, PGRP_QW0, 'page_grp_resp');
+  if (!qw0.ok) return qw0;
+  const qw1 = packFields(dsc, PGRP_QW1, 'page_grp_resp');
+  if (!qw1.ok) return qw1;
+  const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
+  writeLe64(bytes, 0, qw0.value | BigInt(QI_PGRP_RESP_TYPE));
+  writeLe64(bytes, 8, qw1.value);
+  writeLe64(bytes, 16, dsc.priv_data[0]);
+  writeLe64(bytes, 24, dsc.priv_data[1]);
+  return ok(bytes);
+}
+
+export function decodePageGroupResponse(bytes: Uint8Array): VtdResult<PageGroupResponseDsc> {
+  if (bytes.byteLength !== PAGE_GRP_RESP_DSC_SIZE) {
+    return fail(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
+  }
+  const qw0 = readLe64(bytes, 0);
+  // QEMU reads the descriptor type as qw0[11:9]:qw0[3:0]; both parts must name type 0x9.
+  const type = Number(((qw0 >> 5n) & 0x70n) | (qw0 & 0xfn));
+  if (type !== QI_PGRP_RESP_TYPE) return fail(`descriptor type ${hex64(BigInt(type))} is not a page group response (0x9)`);
+  const out: Record<string, unknown> = {};
+  unpackFields<PageGroupResponseDsc>(qw0, PGRP_QW0, out);
+  unpackFields<PageGroupResponseDsc>(readLe64(bytes, 8), PGRP_QW1, out);
+  out.priv_data = [readLe64(bytes, 16), readLe64(bytes, 24)] as const;
+  return ok(out as unknown as PageGroupResponseDsc);
+}
+
+/**
+ * The response for a page request: same RID, PASID (if it had one) and group index. Private data is
+ * echoed only when the request carried it, as the specification requires.
+ */
+export function pageGroupResponseFor(req: PageReqDsc, respCode: number): PageGroupResponseDsc {
+  const echo = req.priv_data_present === 1;
+  return {
+    pasid_present: req.pasid_present,
+    pdp: echo ? 1 : 0,
+    resp_code: respCode,
+    rid: req.rid,
+    pasid: req.pasid_present ? req.pasid : 0,
+    lpig: 0,
+    prg_index: req.prg_index,
+    priv_data: echo ? req.priv_data : [0n, 0n],
+  };
+}
+
+/**
+ * Map iommufd's response code (IOMMUFD_PAGE_RESP_SUCCESS 0, _INVALID 1) to the descriptor's code.
+ * Linux copies the core code into the field unchanged, which is right for these two; the core's
+ * FAILURE (2) would go out as 2 rather than 0xF, so it is mapped here to the PCIe value.
+ */
+export function qiRespCodeFromIommufd(code: number): VtdResult<number> {
+  switch (code) {
+    case 0:
+      return ok(QI_RESP_SUCCESS);
+    case 1:
+      return ok(QI_RESP_INVALID);
+    case 2:
+      return ok(QI_RESP_FAILURE);
+    default:
+      return fail(`page response code ${code} is not SUCCESS (0) or INVALID (1)`);
+  }
+}

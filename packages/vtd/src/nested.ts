@@ -1,0 +1,294 @@
+/**
+ * VT-d nesting uAPI payloads: `struct iommu_hwpt_vtd_s1` (IOMMU_HWPT_ALLOC with
+ * IOMMU_HWPT_DATA_VTD_S1) and `struct iommu_hwpt_vtd_s1_invalidate` (IOMMU_HWPT_INVALIDATE with
+ * IOMMU_HWPT_INVALIDATE_DATA_VTD_S1), checked the way the intel-iommu driver checks them.
+ *
+ * Where the kernel checks what (mainline nested.c / pasid.c):
+ * - intel_iommu_domain_alloc_nested(): nested_supported() and hwpt flags ⊆ {ALLOC_PASID}, else
+ *   EOPNOTSUPP; data type must be VTD_S1 (EOPNOTSUPP); the parent must be a second-stage paging
+ *   domain allocated with NEST_PARENT (EINVAL); then iommu_copy_struct_from_user(): shorter than
+ *   offsetofend(__reserved) = 24 → EINVAL, longer with a non-zero tail → E2BIG.
+ * - intel_pasid_setup_nested(), at attach: addr_width 48 or 57 (57 needs CAP.FL5LP), else EINVAL;
+ *   SRE needs ECAP.SRS and EAFE needs ECAP.EAFS, else EINVAL. WPE only takes effect with SRE.
+ * - Mainline does not reject unknown `flags` bits, a non-zero `__reserved` or a misaligned
+ *   `pgtbl_addr` (pasid_set_flptr() drops the low 12 bits). `strict` adds those checks for callers
+ *   that want uAPI hygiene beyond the kernel's.
+ * - intel_nested_cache_invalidate_user(): per entry, copy rules as above, then unknown flags or a
+ *   non-zero __reserved → EOPNOTSUPP, misaligned addr or npages = U64_MAX with addr ≠ 0 → EINVAL.
+ */
+import { U64_MAX, decodeCap, decodeEcap, hex64, nestedSupported, readLe32, readLe64, writeLe32, writeLe64 } from './registers.js';
+
+export type NestedErrno = 'EINVAL' | 'EOPNOTSUPP' | 'E2BIG' | 'EFAULT';
+
+export type NestedResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly errno: NestedErrno; readonly reason: string };
+
+function accept<T>(value: T): NestedResult<T> {
+  return { ok: true, value };
+}
+
+function reject<T>(errno: NestedErrno, reason: string): NestedResult<T> {
+  return { ok: false, errno, reason };
+}
+
+export const IOMMU_HWPT_DATA_VTD_S1 = 1;
+export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
+
+/** enum iommu_hwpt_vtd_s1_flags */
+export const IOMMU_VTD_S1_SRE = 1n << 0n;
+export const IOMMU_VTD_S1_EAFE = 1n << 1n;
+export const IOMMU_VTD_S1_WPE = 1n << 2n;
+const IOMMU_VTD_S1_KNOWN_FLAGS = IOMMU_VTD_S1_SRE | IOMMU_VTD_S1_EAFE | IOMMU_VTD_S1_WPE;
+
+/** enum iommu_hwpt_vtd_s1_invalidate_flags */
+export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0;
+
+export const IOMMU_HWPT_VTD_S1_SIZE = 24;
+export const IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE = 24;
+
+/** First-stage paging depths a guest can ask for (ADDR_WIDTH_4LEVEL / ADDR_WIDTH_5LEVEL). */
+export const ADDR_WIDTH_4LEVEL = 48;
+export const ADDR_WIDTH_5LEVEL = 57;
+
+const VTD_PAGE_SIZE = 4096n;
+
+export interface IommuHwptVtdS1 {
+  readonly flags: bigint;
+  /** Guest-physical address of the first-stage root (PML4 or PML5). */
+  readonly pgtbl_addr: bigint;
+  readonly addr_width: number;
+  readonly __reserved: number;
+}
+
+export interface IommuHwptVtdS1Invalidate {
+  readonly addr: bigint;
+  readonly npages: bigint;
+  readonly flags: number;
+  readonly __reserved: number;
+}
+
+/** The unit's registers, as the driver sees them when it checks a request. */
+export interface VtdUnitRegs {
+  readonly cap: bigint;
+  readonly ecap: bigint;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copying user data (iommu_copy_struct_from_user / copy_struct_from_user)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The kernel's struct copy: a user buffer shorter than the last required member is EINVAL; a longer
+ * one is accepted only if every byte past the kernel's struct is zero (E2BIG otherwise).
+ */
+function copyStructFromUser(data: Uint8Array, size: number, name: string): NestedResult<Uint8Array> {
+  if (data.byteLength < size) {
+    return reject('EINVAL', `${name}: ${data.byteLength} bytes is shorter than the ${size} up to __reserved`);
+  }
+  for (let i = size; i < data.byteLength; i++) {
+    if (data[i] !== 0) return reject('E2BIG', `${name}: byte ${i} past the ${size}-byte struct is not zero`);
+  }
+  return accept(data.subarray(0, size));
+}
+
+export function encodeHwptVtdS1(s1: IommuHwptVtdS1): Uint8Array {
+  const bytes = new Uint8Array(IOMMU_HWPT_VTD_S1_SIZE);
+  writeLe64(bytes, 0, s1.flags);
+  writeLe64(bytes, 8, s1.pgtbl_addr);
+  writeLe32(bytes, 16, s1.addr_width);
+  writeLe32(bytes, 20, s1.__reserved);
+  return bytes;
+}
+
+/** Copy `struct iommu_hwpt_vtd_s1` from user data with the kernel's length rules; no field checks. */
+export function decodeHwptVtdS1(data: Uint8Array): NestedResult<IommuHwptVtdS1> {
+  const copy = copyStructFromUser(data, IOMMU_HWPT_VTD_S1_SIZE, 'iommu_hwpt_vtd_s1');
+  if (!copy.ok) return copy;
+  const b = copy.value;
+  return accept({
+    flags: readLe64(b, 0),
+    pgtbl_addr: readLe64(b, 8),
+    addr_width: readLe32(b, 16),
+    __reserved: readLe32(b, 20),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// IOMMU_HWPT_ALLOC of a nested (first-stage) domain
+// ---------------------------------------------------------------------------------------------
+
+export interface VtdNestedAllocRequest extends VtdUnitRegs {
+  /** iommu_hwpt_alloc.flags. */
+  readonly flags: number;
+  /** iommu_hwpt_alloc.data_type. */
+  readonly dataType: number;
+  /** The user buffer (data_len bytes at data_uptr). */
+  readonly data: Uint8Array;
+  /** The parent is an intel second-stage paging domain allocated with IOMMU_HWPT_ALLOC_NEST_PARENT. */
+  readonly parentIsNestParent: boolean;
+}
+
+/** intel_iommu_domain_alloc_nested(): what allocation itself accepts or rejects. */
+export function vtdNestedDomainAlloc(req: VtdNestedAllocRequest): NestedResult<IommuHwptVtdS1> {
+  if (!nestedSupported(decodeEcap(req.ecap))) {
+    return reject('EOPNOTSUPP', 'the IOMMU has no nested translation in scalable mode (ECAP.SMTS and ECAP.NEST)');
+  }
+  if (req.flags & ~IOMMU_HWPT_ALLOC_PASID) {
+    return reject('EOPNOTSUPP', `hwpt flags 0x${req.flags.toString(16)}: a nested domain takes only IOMMU_HWPT_ALLOC_PASID`);
+  }
+  if (req.dataType !== IOMMU_HWPT_DATA_VTD_S1) {
+    return reject('EOPNOTSUPP', `data_type ${req.dataType} is not IOMMU_HWPT_DATA_VTD_S1`);
+  }
+  if (!req.parentIsNestParent) {
+    return reject('EINVAL', 'the parent is not a second-stage paging domain allocated with IOMMU_HWPT_ALLOC_NEST_PARENT');
+  }
+  return decodeHwptVtdS1(req.data);
+}
+
+/** intel_pasid_setup_nested(): the checks made when the nested domain is attached to a device. */
+export function vtdNestedAttachCheck(s1: IommuHwptVtdS1, unit: VtdUnitRegs): NestedResult<IommuHwptVtdS1> {
+  const cap = decodeCap(unit.cap);
+  const ecap = decodeEcap(unit.ecap);
+  if (s1.addr_width === ADDR_WIDTH_5LEVEL) {
+    if (!cap.FL5LP) return reject('EINVAL', '5-level paging not supported (CAP.FL5LP is clear)');
+  } else if (s1.addr_width !== ADDR_WIDTH_4LEVEL) {
+    return reject('EINVAL', `Invalid stage-1 address width ${s1.addr_width}`);
+  }
+  if (s1.flags & IOMMU_VTD_S1_SRE && !ecap.SRS) {
+    return reject('EINVAL', 'No supervisor request support (IOMMU_VTD_S1_SRE without ECAP.SRS)');
+  }
+  if (s1.flags & IOMMU_VTD_S1_EAFE && !ecap.EAFS) {
+    return reject('EINVAL', 'No extended access flag support (IOMMU_VTD_S1_EAFE without ECAP.EAFS)');
+  }
+  return accept(s1);
+}
+
+/** Checks mainline does not make; see the module comment. */
+function strictS1Check(s1: IommuHwptVtdS1): NestedResult<IommuHwptVtdS1> {
+  const unknown = s1.flags & ~IOMMU_VTD_S1_KNOWN_FLAGS;
+  if (unknown) return reject('EOPNOTSUPP', `unknown iommu_hwpt_vtd_s1 flags ${hex64(unknown)}`);
+  if (s1.__reserved !== 0) return reject('EINVAL', `__reserved is 0x${s1.__reserved.toString(16)}, must be 0`);
+  if (s1.pgtbl_addr % VTD_PAGE_SIZE !== 0n) return reject('EINVAL', `pgtbl_addr ${hex64(s1.pgtbl_addr)} is not 4 KiB aligned`);
+  return accept(s1);
+}
+
+export interface VtdS1ValidateOptions {
+  /** Also reject unknown flags, a non-zero __reserved and a misaligned pgtbl_addr (mainline does not). */
+  readonly strict?: boolean;
+}
+
+/** The whole path a nested HWPT goes through up to a successful attach: alloc checks, then attach checks. */
+export function validateHwptVtdS1(
+  req: VtdNestedAllocRequest,
+  opts: VtdS1ValidateOptions = {},
+): NestedResult<IommuHwptVtdS1> {
+  const alloc = vtdNestedDomainAlloc(req);
+  if (!alloc.ok) return alloc;
+  if (opts.strict) {
+    const strict = strictS1Check(alloc.value);
+    if (!strict.ok) return strict;
+  }
+  return vtdNestedAttachCheck(alloc.value, req);
+}
+
+/** The first-stage page-table depth a valid request selects (FLPM in the PASID entry). */
+export function vtdS1Levels(s1: IommuHwptVtdS1): 4 | 5 {
+  return s1.addr_width === ADDR_WIDTH_5LEVEL ? 5 : 4;
+}
+
+/** Whether WPE takes effect: intel_pasid_setup_nested() sets it only together with SRE. */
+export function vtdS1WriteProtectEnabled(s1: IommuHwptVtdS1): boolean {
+  return (s1.flags & IOMMU_VTD_S1_SRE) !== 0n && (s1.flags & IOMMU_VTD_S1_WPE) !== 0n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IOMMU_HWPT_INVALIDATE entries
+// ---------------------------------------------------------------------------------------------
+
+/** What one accepted entry invalidates. */
+export type VtdS1InvalidateScope =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'range'; readonly start: bigint; readonly last: bigint }
+  | { readonly kind: 'none' };
+
+export interface VtdS1Invalidation extends IommuHwptVtdS1Invalidate {
+  /** Only leaf entries were changed: paging-structure caches may be kept. */
+  readonly leaf: boolean;
+  readonly scope: VtdS1InvalidateScope;
+}
+
+export function encodeHwptVtdS1Invalidate(e: IommuHwptVtdS1Invalidate): Uint8Array {
+  const bytes = new Uint8Array(IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE);
+  writeLe64(bytes, 0, e.addr);
+  writeLe64(bytes, 8, e.npages);
+  writeLe32(bytes, 16, e.flags);
+  writeLe32(bytes, 20, e.__reserved);
+  return bytes;
+}
+
+function invalidateScope(addr: bigint, npages: bigint): VtdS1InvalidateScope {
+  if (npages === U64_MAX) return { kind: 'all' };
+  if (npages === 0n) return { kind: 'none' };
+  // The kernel computes addr + (npages << 12) - 1 in u64 and lets it wrap; a range past the top of
+  // the address space is clamped here instead, which flushes at least as much.
+  const last = addr + npages * VTD_PAGE_SIZE - 1n;
+  return { kind: 'range', start: addr, last: last > U64_MAX ? U64_MAX : last };
+}
+
+/** One `struct iommu_hwpt_vtd_s1_invalidate` of `entryLen` bytes, checked as the kernel checks it. */
+export function decodeHwptVtdS1Invalidate(entry: Uint8Array): NestedResult<VtdS1Invalidation> {
+  const copy = copyStructFromUser(entry, IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE, 'iommu_hwpt_vtd_s1_invalidate');
+  if (!copy.ok) return copy;
+  const b = copy.value;
+  const e: IommuHwptVtdS1Invalidate = {
+    addr: readLe64(b, 0),
+    npages: readLe64(b, 8),
+    flags: readLe32(b, 16),
+    __reserved: readLe32(b, 20),
+  };
+  if (e.flags & ~IOMMU_VTD_INV_FLAGS_LEAF) {
+    return reject('EOPNOTSUPP', `unknown invalidation flags 0x${e.flags.toString(16)}`);
+  }
+  if (e.__reserved !== 0) return reject('EOPNOTSUPP', `__reserved is 0x${e.__reserved.toString(16)}, must be 0`);
+  if (e.addr % VTD_PAGE_SIZE !== 0n) return reject('EINVAL', `addr ${hex64(e.addr)} is not 4 KiB aligned`);
+  if (e.npages === U64_MAX && e.addr !== 0n) {
+    return reject('EINVAL', `npages U64_MAX (invalidate all) needs addr 0, got ${hex64(e.addr)}`);
+  }
+  return accept({ ...e, leaf: (e.flags & IOMMU_VTD_INV_FLAGS_LEAF) !== 0, scope: invalidateScope(e.addr, e.npages) });
+}
+
+export interface VtdS1InvalidateArrayResult {
+  /** Entries handled before the first failure: what the kernel writes back to entry_num. */
+  readonly processed: number;
+  readonly entries: VtdS1Invalidation[];
+  /** The failure that stopped the loop, with the entry index. */
+  readonly error?: { readonly index: number; readonly errno: NestedErrno; readonly reason: string };
+}
+
+/**
+ * intel_nested_cache_invalidate_user(): walk `entryNum` entries of `entryLen` bytes and stop at the
+ * first bad one. The data type must be IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 (EINVAL otherwise).
+ */
+export function decodeHwptVtdS1InvalidateArray(
+  data: Uint8Array,
+  entryLen: number,
+  entryNum: number,
+  dataType: number = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+): VtdS1InvalidateArrayResult {
+  const entries: VtdS1Invalidation[] = [];
+  if (dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) {
+    return { processed: 0, entries, error: { index: 0, errno: 'EINVAL', reason: `data_type ${dataType} is not VTD_S1` } };
+  }
+  for (let index = 0; index < entryNum; index++) {
+    const start = index * entryLen;
+    if (entryLen >= IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE && start + entryLen > data.byteLength) {
+      return { processed: index, entries, error: { index, errno: 'EFAULT', reason: `entry ${index} lies past the user buffer` } };
+    }
+    const r = decodeHwptVtdS1Invalidate(data.subarray(start, Math.min(start + entryLen, data.byteLength)));
+    if (!r.ok) return { processed: index, entries, error: { index, errno: r.errno, reason: r.reason } };
+    entries.push(r.value);
+  }
+  return { processed: entryNum, entries };
+}

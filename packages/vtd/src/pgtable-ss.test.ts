@@ -1,0 +1,467 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
+import {
+  IOMMU_NOEXEC,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  PERM_EXEC,
+  PERM_READ,
+  PERM_WRITE,
+  WALK_ADDRESS_SIZE,
+  WALK_NOT_PRESENT,
+  WALK_OK,
+  WALK_RESERVED_BITS,
+  WALK_TABLE_FAULT,
+  WalkResult,
+  type IoPageTable,
+  type PageTableConfig,
+  type PageTableMemory,
+} from '@ioasid/core/driver';
+import { vtdSecondStage } from './pgtable-ss.js';
+
+const RW = IOMMU_READ | IOMMU_WRITE;
+const SZ_4K = 1n << 12n;
+const SZ_2M = 1n << 21n;
+const SZ_1G = 1n << 30n;
+const ADDR = 0x000ffffffffff000n;
+
+/** A FrameAllocator-backed PageTableMemory that fails every allocation after `limit` of them. */
+function testMemory(limit = Infinity) {
+  const mem = new PhysicalMemory();
+  const frames = new FrameAllocator(mem);
+  let allocations = 0;
+  const memory: PageTableMemory = {
+    mem,
+    allocTable() {
+      if (allocations >= limit) return -1;
+      allocations++;
+      return frames.alloc();
+    },
+    releaseTable(pfn) {
+      frames.release(pfn);
+    },
+  };
+  return { mem, frames, memory };
+}
+
+function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTable {
+  const pt = vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 52, ...cfg }, memory);
+  if (typeof pt === 'number') throw new Error(`alloc failed: ${pt}`);
+  return pt;
+}
+
+/** Raw PTE at `level` for `iovaPfn`, following the table pointers from the root. */
+function rawPte(mem: PhysicalMemory, pt: IoPageTable, iovaPfn: number, level: number): bigint {
+  let table = pt.rootPfn;
+  for (let l = pt.levels - 1; ; l--) {
+    const idx = Number(BigInt(Math.floor(iovaPfn / 512 ** l)) & 511n);
+    const pte = mem.readU64(table, idx);
+    if (l === level) return pte;
+    table = Number((pte & ADDR) >> 12n);
+  }
+}
+
+describe('vtd-ss alloc', () => {
+  it('picks levels from ias and refuses what SAGAW or the width cannot do', () => {
+    const { memory } = testMemory();
+    expect(alloc({ ias: 39 }, memory).levels).toBe(3);
+    expect(alloc({ ias: 48 }, memory).levels).toBe(4);
+    expect(alloc({ ias: 57 }, memory).levels).toBe(5);
+    expect(alloc({ ias: 32 }, memory).levels).toBe(3);
+    expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 57, oas: 46, options: { sagaw: 0x4 } }, memory)).toBe(-22);
+    expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 48, oas: 46, levels: 3 }, memory)).toBe(-22);
+    expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 48, oas: 46, levels: 6 }, memory)).toBe(-22);
+    expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_2M, ias: 48, oas: 46 }, memory)).toBe(-22);
+    expect(typeof vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 48, oas: 46, options: { sagaw: 0x6 } }, memory)).toBe('object');
+  });
+
+  it('restricts cfg.pgsizeBitmap in and out', () => {
+    const { memory } = testMemory();
+    const cfg: PageTableConfig = { pgsizeBitmap: SZ_4K | SZ_2M | (1n << 39n) | (1n << 16n), ias: 48, oas: 46 };
+    const pt = vtdSecondStage.alloc(cfg, memory) as IoPageTable;
+    expect(cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
+    expect(pt.cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
+    expect(pt.format).toBe('vtd-ss');
+    expect(pt.tablePages).toBe(1);
+  });
+
+  it('returns -ENOMEM when even the root cannot be allocated', () => {
+    const { memory } = testMemory(0);
+    expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 48, oas: 46 }, memory)).toBe(-12);
+  });
+});
+
+describe('vtd-ss PTE bits', () => {
+  it('writes R|W tables and R/W/SNP leaves', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({ coherent: true }, memory);
+    expect(pt.map(0x12345, 0x9abcd, 1, RW)).toBe(0);
+    for (let level = 3; level >= 1; level--) {
+      const t = rawPte(mem, pt, 0x12345, level);
+      expect(t & 0xfffn).toBe(0x3n);
+    }
+    expect(rawPte(mem, pt, 0x12345, 0)).toBe((0x9abcdn << 12n) | 0x800n | 0x3n);
+    expect(pt.map(0x12346, 0x9abce, 1, IOMMU_READ)).toBe(0);
+    expect(rawPte(mem, pt, 0x12346, 0)).toBe((0x9abcen << 12n) | 0x800n | 0x1n);
+  });
+
+  it('leaves SNP, X, EMT and IPAT clear unless asked, and encodes PAs above 4 GiB', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({}, memory);
+    const pa = 0x123456789; // PA 0x123456789000
+    expect(pt.map(7, pa, 2, IOMMU_WRITE)).toBe(0);
+    expect(rawPte(mem, pt, 7, 0)).toBe(0x123456789000n | 0x2n);
+    expect(rawPte(mem, pt, 8, 0)).toBe(0x12345678a000n | 0x2n);
+    const out = new WalkResult();
+    expect(pt.walk(8, out)).toBe(true);
+    expect(out.pfn).toBe(pa + 1);
+    expect(out.perm).toBe(PERM_WRITE);
+  });
+
+  it('sets X only with SLEE and without IOMMU_NOEXEC', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({ options: { slee: true } }, memory);
+    pt.map(1, 100, 1, RW);
+    pt.map(2, 101, 1, RW | IOMMU_NOEXEC);
+    expect(rawPte(mem, pt, 1, 0)).toBe((100n << 12n) | 0x7n);
+    expect(rawPte(mem, pt, 2, 0)).toBe((101n << 12n) | 0x3n);
+    const out = new WalkResult();
+    pt.walk(1, out);
+    expect(out.perm).toBe(PERM_READ | PERM_WRITE | PERM_EXEC);
+    pt.walk(2, out);
+    expect(out.perm).toBe(PERM_READ | PERM_WRITE);
+  });
+
+  it('refuses read-only maps on a nest parent (ERRATA_772415_SPR17) and maps that grant nothing', () => {
+    const { memory } = testMemory();
+    const pt = alloc({ options: { forceWriteable: true } }, memory);
+    expect(pt.map(0, 0, 1, IOMMU_READ)).toBe(-22);
+    expect(pt.map(0, 0, 1, 0)).toBe(-22);
+    expect(pt.map(0, 0, 1, RW)).toBe(0);
+  });
+});
+
+describe('vtd-ss superpages', () => {
+  it('uses 1G and 2M leaves where alignment and the bitmap allow', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({}, memory);
+    const pa = 0x40000; // 1 GiB
+    expect(pt.map(0x40000, pa, 262144 + 512 + 3, RW)).toBe(0);
+    expect(rawPte(mem, pt, 0x40000, 2)).toBe((BigInt(pa) << 12n) | 0x80n | 0x3n);
+    expect(rawPte(mem, pt, 0x80000, 1)).toBe((BigInt(pa + 262144) << 12n) | 0x80n | 0x3n);
+    const out = new WalkResult();
+    expect(pt.walk(0x40000 + 1234, out)).toBe(true);
+    expect([out.pfn, out.pageShift, out.level]).toEqual([pa + 1234, 30, 2]);
+    expect(pt.walk(0x80000 + 17, out)).toBe(true);
+    expect([out.pfn, out.pageShift, out.level]).toEqual([pa + 262144 + 17, 21, 1]);
+    expect(pt.walk(0x80000 + 514, out)).toBe(true);
+    expect([out.pfn, out.pageShift, out.level]).toEqual([pa + 262144 + 514, 12, 0]);
+  });
+
+  it('falls back to 4K pages when PA and IOVA are not equally aligned or 2M is not allowed', () => {
+    const { memory } = testMemory();
+    const out = new WalkResult();
+    const pt = alloc({}, memory);
+    expect(pt.map(512, 513, 512, RW)).toBe(0);
+    pt.walk(700, out);
+    expect(out.pageShift).toBe(12);
+    const pt4k = alloc({ pgsizeBitmap: SZ_4K }, memory);
+    expect(pt4k.map(0, 0x40000, 262144, RW)).toBe(0);
+    pt4k.walk(5, out);
+    expect(out.pageShift).toBe(12);
+    expect(pt4k.tablePages).toBe(3 + 512);
+  });
+
+  it('removes a superpage only whole and stops at a partly covered one', () => {
+    const { memory } = testMemory();
+    const pt = alloc({}, memory);
+    pt.map(0, 0, 10, RW);
+    pt.map(512, 1024, 512, RW);
+    const out = new WalkResult();
+    // The range covers the 4K pages then half of the 2M leaf: the 4K pages go, the leaf stays.
+    expect(pt.unmap(0, 512 + 256)).toBe(10);
+    expect(pt.walk(600, out)).toBe(true);
+    expect(pt.unmap(600, 10)).toBe(0);
+    expect(pt.unmap(512, 512)).toBe(512);
+    expect(pt.walk(600, out)).toBe(false);
+    expect(pt.tablePages).toBe(1);
+  });
+
+  it('treats PS in a PML4E as reserved', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({}, memory);
+    mem.writeU64(pt.rootPfn, 1, (0x1000n << 12n) | 0x83n);
+    const out = new WalkResult();
+    expect(pt.walk(2 ** 27, out)).toBe(false);
+    expect(out.fault).toBe(WALK_RESERVED_BITS);
+  });
+});
+
+describe('vtd-ss map/unmap/walk', () => {
+  it('round-trips near the top of a 57-bit space with PAs above 2^32', () => {
+    const { memory } = testMemory();
+    const pt = alloc({ ias: 57 }, memory);
+    const top = 2 ** 45;
+    const pa = 2 ** 39 + 12345;
+    expect(pt.map(top - 3, pa, 3, RW)).toBe(0);
+    expect(pt.map(top - 1, 0, 2, RW)).toBe(-34);
+    const out = new WalkResult();
+    for (let i = 0; i < 3; i++) {
+      expect(pt.walk(top - 3 + i, out)).toBe(true);
+      expect(out.pfn).toBe(pa + i);
+      expect(out.fault).toBe(WALK_OK);
+    }
+    expect(pt.walk(top, out)).toBe(false);
+    expect(out.fault).toBe(WALK_ADDRESS_SIZE);
+    expect(pt.walk(top - 4, out)).toBe(false);
+    expect(out.fault).toBe(WALK_NOT_PRESENT);
+    expect(pt.unmap(top - 3, 3)).toBe(3);
+    expect(pt.tablePages).toBe(1);
+  });
+
+  it('walks 3-level and 4-level tables at every index bit', () => {
+    const { memory } = testMemory();
+    const out = new WalkResult();
+    for (const ias of [39, 48]) {
+      const pt = alloc({ ias, pgsizeBitmap: SZ_4K }, memory);
+      const limit = 2 ** (ias - 12);
+      const probes = [...new Set([0, 1, 511, 512, 262143, 262144, 2 ** 27 - 1, limit - 1, limit - 512, 2 ** 31 + 5])].filter((p) => p < limit);
+      for (const p of probes) expect(pt.map(p, p + 7, 1, RW)).toBe(0);
+      for (const p of probes) {
+        expect(pt.walk(p, out)).toBe(true);
+        expect(out.pfn).toBe(p + 7);
+      }
+      expect(pt.unmap(0, limit)).toBe(probes.length);
+      expect(pt.tablePages).toBe(1);
+    }
+  });
+
+  it('refuses with -EEXIST and changes nothing', () => {
+    const { memory } = testMemory();
+    const pt = alloc({}, memory);
+    expect(pt.map(100, 1000, 10, RW)).toBe(0);
+    const pages = pt.tablePages;
+    expect(pt.map(90, 2000, 11, RW)).toBe(-17);
+    expect(pt.map(109, 2000, 600, RW)).toBe(-17);
+    const out = new WalkResult();
+    expect(pt.walk(90, out)).toBe(false);
+    expect(pt.walk(110, out)).toBe(false);
+    expect(pt.walk(109, out)).toBe(true);
+    expect(out.pfn).toBe(1009);
+    expect(pt.tablePages).toBe(pages);
+    // A 2M leaf overlapping a mapped 4K page is refused as well.
+    expect(pt.map(0, 0, 1024, RW)).toBe(-17);
+  });
+
+  it('rolls back completely on -ENOMEM', () => {
+    for (let limit = 1; limit <= 8; limit++) {
+      const { memory, frames } = testMemory(limit);
+      const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
+      const r = pt.map(511, 5000, 2048, RW);
+      // root + L3 + L2 + 5 leaf tables
+      expect(r).toBe(limit >= 8 ? 0 : -12);
+      if (r === 0) continue;
+      const out = new WalkResult();
+      for (const p of [511, 512, 1023, 1024, 2558]) expect(pt.walk(p, out)).toBe(false);
+      expect(pt.tablePages).toBe(1);
+      expect(frames.framesInUse).toBe(1);
+    }
+  });
+
+  it('keeps other mappings when rolling back into shared tables', () => {
+    const { memory, frames } = testMemory(4);
+    const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
+    expect(pt.map(0, 0, 1, RW)).toBe(0); // root + 3 tables
+    expect(pt.map(256, 0, 512, RW)).toBe(-12); // pages 512.. need a 5th table
+    const out = new WalkResult();
+    expect(pt.walk(0, out)).toBe(true);
+    expect(pt.walk(256, out)).toBe(false);
+    expect(frames.framesInUse).toBe(4);
+  });
+
+  it('frees every table page', () => {
+    const { memory, frames } = testMemory();
+    const pt = alloc({}, memory);
+    pt.map(0, 0, 5000, RW);
+    pt.map(2 ** 30, 0, 3, RW);
+    pt.free();
+    expect(frames.framesInUse).toBe(0);
+    expect(pt.walk(0, new WalkResult())).toBe(false);
+    expect(pt.map(0, 0, 1, RW)).toBe(-22);
+  });
+
+  it('validates arguments', () => {
+    const { memory } = testMemory();
+    const pt = alloc({ oas: 39 }, memory);
+    expect(pt.map(0, 0, 0, RW)).toBe(-22);
+    expect(pt.map(-1, 0, 1, RW)).toBe(-22);
+    expect(pt.map(0, 2 ** 27 - 1, 2, RW)).toBe(-34);
+    expect(pt.unmap(0, 0)).toBe(0);
+    expect(pt.unmap(5, Number.MAX_SAFE_INTEGER)).toBe(0);
+  });
+});
+
+describe('vtd-ss dirty tracking (SLADS)', () => {
+  it('sets A/D on hardware access and reads-and-clears D', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({ dirtyTracking: true }, memory);
+    pt.map(0, 0x100000, 4, RW);
+    pt.map(512, 0x200000, 512, RW);
+    expect(rawPte(mem, pt, 1, 0)).toBe((0x100001n << 12n) | 0x3n);
+    pt.markAccess!(1, false);
+    expect(rawPte(mem, pt, 1, 0)).toBe((0x100001n << 12n) | 0x100n | 0x3n);
+    pt.markAccess!(1, true);
+    pt.markAccess!(3, true);
+    pt.markAccess!(600, true);
+    expect(rawPte(mem, pt, 1, 0)).toBe((0x100001n << 12n) | 0x300n | 0x3n);
+    expect(rawPte(mem, pt, 600, 1)).toBe((0x200000n << 12n) | 0x380n | 0x3n);
+    const out = new WalkResult();
+    pt.walk(3, out);
+    expect(out.dirty).toBe(true);
+
+    const seen: [number, number][] = [];
+    pt.readAndClearDirty!(0, 2048, true, (p: number, n: number) => seen.push([p, n]));
+    expect(seen).toEqual([[1, 1], [3, 1], [512, 512]]);
+    seen.length = 0;
+    pt.readAndClearDirty!(0, 2048, false, (p: number, n: number) => seen.push([p, n]));
+    expect(seen).toEqual([[1, 1], [3, 1], [512, 512]]);
+    expect(rawPte(mem, pt, 1, 0)).toBe((0x100001n << 12n) | 0x100n | 0x3n);
+    seen.length = 0;
+    pt.readAndClearDirty!(0, 2048, false, (p: number, n: number) => seen.push([p, n]));
+    expect(seen).toEqual([]);
+    pt.walk(3, out);
+    expect(out.dirty).toBe(false);
+  });
+
+  it('does not touch A/D while SSADE is off or without SLADS', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({ dirtyTracking: true }, memory);
+    pt.map(0, 5, 1, RW);
+    pt.setDirtyTracking!(false);
+    pt.markAccess!(0, true);
+    expect(rawPte(mem, pt, 0, 0)).toBe((5n << 12n) | 0x3n);
+    pt.setDirtyTracking!(true);
+    pt.markAccess!(0, true);
+    expect(rawPte(mem, pt, 0, 0)).toBe((5n << 12n) | 0x303n);
+    const plain = alloc({}, memory);
+    plain.map(0, 5, 1, RW);
+    plain.setDirtyTracking!(true);
+    plain.markAccess!(0, true);
+    expect(rawPte(mem, plain, 0, 0)).toBe((5n << 12n) | 0x3n);
+  });
+
+  it('does not mark a read-only page dirty on a write', () => {
+    const { mem, memory } = testMemory();
+    const pt = alloc({ dirtyTracking: true }, memory);
+    pt.map(0, 5, 1, IOMMU_READ);
+    pt.markAccess!(0, true);
+    expect(rawPte(mem, pt, 0, 0)).toBe((5n << 12n) | 0x101n);
+  });
+});
+
+describe('vtd-ss walkForeign', () => {
+  it('walks a table whose pointers are guest-physical through tableToPhys', () => {
+    const { mem, memory, frames } = testMemory();
+    const pt = alloc({ ias: 48 }, memory);
+    pt.map(0x1234567, 0x777, 3, RW);
+    pt.map(0, 0x40000, 512, RW);
+    // Move every table page up by OFFSET: the content still holds the old ("guest") frame numbers.
+    const OFFSET = 0x100000;
+    const buf = new Uint8Array(4096);
+    for (let pfn = 0x100; pfn < 0x100 + frames.framesInUse; pfn++) {
+      mem.read(pfn * 4096, buf);
+      mem.write((pfn + OFFSET) * 4096, buf);
+      mem.zeroFrame(pfn);
+    }
+    const cfg = pt.cfg;
+    const out = new WalkResult();
+    const seen: number[] = [];
+    const toPhys = (g: number) => (seen.push(g), g + OFFSET);
+    expect(vtdSecondStage.walkForeign!(cfg, pt.rootPfn, mem, 0x1234568, out, toPhys)).toBe(true);
+    expect(out.pfn).toBe(0x778);
+    expect(seen.length).toBe(4);
+    expect(vtdSecondStage.walkForeign!(cfg, pt.rootPfn, mem, 100, out, toPhys)).toBe(true);
+    expect([out.pfn, out.pageShift]).toEqual([0x40000 + 100, 21]);
+    expect(vtdSecondStage.walkForeign!(cfg, pt.rootPfn, mem, 0x1234560, out, toPhys)).toBe(false);
+    expect(out.fault).toBe(WALK_NOT_PRESENT);
+    const leafTable = seen[3];
+    expect(vtdSecondStage.walkForeign!(cfg, pt.rootPfn, mem, 0x1234567, out, (g) => (g === leafTable ? -1 : g + OFFSET))).toBe(false);
+    expect(out.fault).toBe(WALK_TABLE_FAULT);
+    expect(out.tablePfn).toBe(leafTable);
+    expect(vtdSecondStage.walkForeign!(cfg, pt.rootPfn, mem, 2 ** 36, out, toPhys)).toBe(false);
+    expect(out.fault).toBe(WALK_ADDRESS_SIZE);
+  });
+});
+
+describe('vtd-ss property', () => {
+  type Op = { kind: 'map'; iova: number; pa: number; n: number } | { kind: 'unmap'; iova: number; n: number };
+  const WINDOW = 2048;
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      kind: fc.constant('map' as const),
+      iova: fc.oneof(fc.integer({ min: 0, max: WINDOW - 1 }), fc.integer({ min: 0, max: 3 }).map((i) => i * 512)),
+      pa: fc.oneof(fc.integer({ min: 0, max: 2 ** 30 }), fc.integer({ min: 0, max: 2 ** 20 }).map((i) => i * 512 + 2 ** 32)),
+      n: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(512), fc.integer({ min: 500, max: 1100 })),
+    }),
+    fc.record({
+      kind: fc.constant('unmap' as const),
+      iova: fc.oneof(fc.integer({ min: 0, max: WINDOW - 1 }), fc.integer({ min: 0, max: 3 }).map((i) => i * 512)),
+      n: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constant(512), fc.integer({ min: 1, max: WINDOW })),
+    }),
+  );
+
+  it('matches a reference model of leaves', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 20 }), fc.boolean(), (ops, huge) => {
+        const { memory, frames } = testMemory();
+        const pt = alloc({ pgsizeBitmap: huge ? SZ_4K | SZ_2M : SZ_4K }, memory);
+        // Reference: leaves by first page: [pa, size].
+        const leaves = new Map<number, [number, number]>();
+        const pageOwner = new Map<number, number>();
+        for (const o of ops) {
+          if (o.kind === 'map') {
+            if (o.iova + o.n > WINDOW) continue;
+            let clash = false;
+            for (let i = 0; i < o.n; i++) if (pageOwner.has(o.iova + i)) clash = true;
+            const r = pt.map(o.iova, o.pa, o.n, RW);
+            expect(r).toBe(clash ? -17 : 0);
+            if (clash) continue;
+            for (let i = 0; i < o.n; ) {
+              const size = huge && (o.iova + i) % 512 === 0 && (o.pa + i) % 512 === 0 && o.n - i >= 512 ? 512 : 1;
+              leaves.set(o.iova + i, [o.pa + i, size]);
+              for (let j = 0; j < size; j++) pageOwner.set(o.iova + i + j, o.iova + i);
+              i += size;
+            }
+          } else {
+            const end = o.iova + o.n;
+            const hit = [...leaves.keys()].filter((s) => s + leaves.get(s)![1] > o.iova && s < end).sort((a, b) => a - b);
+            let expected = 0;
+            for (const s of hit) {
+              const size = leaves.get(s)![1];
+              if (s < o.iova || s + size > end) break;
+              expected += size;
+              leaves.delete(s);
+              for (let j = 0; j < size; j++) pageOwner.delete(s + j);
+            }
+            expect(pt.unmap(o.iova, o.n)).toBe(expected);
+          }
+        }
+        const out = new WalkResult();
+        for (let p = 0; p < WINDOW; p++) {
+          const owner = pageOwner.get(p);
+          expect(pt.walk(p, out)).toBe(owner !== undefined);
+          if (owner !== undefined) {
+            const [pa, size] = leaves.get(owner)!;
+            expect(out.pfn).toBe(pa + (p - owner));
+            expect(out.pageShift).toBe(size === 512 ? 21 : 12);
+          }
+        }
+        pt.unmap(0, WINDOW);
+        expect(pt.tablePages).toBe(1);
+        expect(frames.framesInUse).toBe(1);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,532 @@
+/**
+ * Intel VT-d identification registers: VER_REG (0x00), CAP_REG (0x08) and ECAP_REG (0x10).
+ *
+ * Decodes them into the specification's own field names, encodes them back (presets are built from
+ * fields and round-trip tested), derives core's normalized capability vocabulary the way the Linux
+ * intel-iommu driver reads the same bits, and builds the `iommu_hw_info_vtd` payload of
+ * IOMMU_GET_HW_INFO.
+ */
+import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
+import { pageSizesFromLog2 } from '@ioasid/core/driver';
+
+/** Result of decoding untrusted input: never throws, says what was wrong. */
+export type VtdResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+export function ok<T>(value: T): VtdResult<T> {
+  return { ok: true, value };
+}
+
+export function fail<T>(error: string): VtdResult<T> {
+  return { ok: false, error };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bit-field helpers shared by the hardware-format modules of this plugin.
+// ---------------------------------------------------------------------------------------------
+
+/** One named field of a register or descriptor: bits [lsb + width - 1 : lsb]. */
+export interface BitField {
+  readonly name: string;
+  readonly lsb: number;
+  readonly width: number;
+}
+
+export const U64_MAX = (1n << 64n) - 1n;
+
+export function fieldMask(width: number): bigint {
+  return (1n << BigInt(width)) - 1n;
+}
+
+export function getBits(value: bigint, lsb: number, width: number): bigint {
+  return (value >> BigInt(lsb)) & fieldMask(width);
+}
+
+export function putBits(value: bigint, lsb: number, width: number): bigint {
+  return (value & fieldMask(width)) << BigInt(lsb);
+}
+
+export function fitsBits(value: number | bigint, width: number): boolean {
+  const v = typeof value === 'bigint' ? value : BigInt(value);
+  return v >= 0n && v <= fieldMask(width);
+}
+
+/** Bits of a 64-bit register that no field of the layout covers (reserved or unknown to us). */
+export function uncoveredMask(layout: readonly BitField[]): bigint {
+  let covered = 0n;
+  for (const f of layout) covered |= fieldMask(f.width) << BigInt(f.lsb);
+  return U64_MAX & ~covered;
+}
+
+export function readLe64(bytes: Uint8Array, offset: number): bigint {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
+}
+
+export function writeLe64(bytes: Uint8Array, offset: number, value: bigint): void {
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigUint64(offset, BigInt.asUintN(64, value), true);
+}
+
+export function readLe32(bytes: Uint8Array, offset: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(offset, true);
+}
+
+export function writeLe32(bytes: Uint8Array, offset: number, value: number): void {
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(offset, value >>> 0, true);
+}
+
+/** Parse a 64-bit hex value as written in profiles ("0x1c0000c40660462") or in dmesg ("1c0000c40660462"). */
+export function parseHex64(text: string): VtdResult<bigint> {
+  const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(text.trim());
+  if (!m) return fail(`"${text}" is not a 64-bit hexadecimal value`);
+  return ok(BigInt(`0x${m[1]}`));
+}
+
+export function hex64(value: bigint): string {
+  return `0x${BigInt.asUintN(64, value).toString(16)}`;
+}
+
+type FieldName<L extends readonly BitField[]> = L[number]['name'];
+
+/** A decoded register: every field by its specification name, plus the bits no field covers. */
+export type DecodedRegister<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & {
+  /** Bits outside every named field, kept so that decode → encode is lossless. */
+  readonly reserved: bigint;
+};
+
+/** Fields to encode: missing fields are 0, as on hardware that does not implement them. */
+export type RegisterFields<L extends readonly BitField[]> = Partial<DecodedRegister<L>>;
+
+function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedRegister<L> {
+  const out: Record<string, number | bigint> = {};
+  for (const f of layout) out[f.name] = Number(getBits(value, f.lsb, f.width));
+  out.reserved = value & uncoveredMask(layout);
+  return out as DecodedRegister<L>;
+}
+
+function encodeLayout<L extends readonly BitField[]>(layout: L, fields: RegisterFields<L>, what: string): VtdResult<bigint> {
+  const values = fields as Partial<Record<string, number | bigint>>;
+  let value = 0n;
+  for (const f of layout) {
+    const v = values[f.name] ?? 0;
+    if (!Number.isInteger(Number(v)) || !fitsBits(v, f.width)) {
+      return fail(`${what}.${f.name} = ${String(v)} does not fit in ${f.width} bit(s)`);
+    }
+    value |= putBits(BigInt(v), f.lsb, f.width);
+  }
+  const reserved = fields.reserved ?? 0n;
+  if ((reserved & ~uncoveredMask(layout)) !== 0n || reserved < 0n) {
+    return fail(`${what}.reserved ${hex64(reserved)} overlaps named fields`);
+  }
+  return ok(value | reserved);
+}
+
+// ---------------------------------------------------------------------------------------------
+// VER_REG
+// ---------------------------------------------------------------------------------------------
+
+/** VER_REG: MAX (major, bits 7:4) and MIN (minor, bits 3:0); bits 31:8 are reserved. */
+export const VER_LAYOUT = [
+  { name: 'MIN', lsb: 0, width: 4 },
+  { name: 'MAX', lsb: 4, width: 4 },
+] as const satisfies readonly BitField[];
+
+export type VtdVer = DecodedRegister<typeof VER_LAYOUT>;
+
+export function decodeVer(ver: bigint | number): VtdVer {
+  return decodeLayout(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
+}
+
+export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): VtdResult<bigint> {
+  const r = encodeLayout(VER_LAYOUT, fields, 'VER');
+  if (r.ok && r.value > 0xffffffffn) return fail('VER_REG is a 32-bit register');
+  return r;
+}
+
+/** "6.0", the way Intel names specification revisions. */
+export function vtdVersionString(ver: bigint | number): string {
+  const v = decodeVer(ver);
+  return `${v.MAX}.${v.MIN}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CAP_REG
+// ---------------------------------------------------------------------------------------------
+
+/** CAP_REG fields, bit positions as in the VT-d specification (section 11.4.2) and Linux iommu.h. */
+export const CAP_LAYOUT = [
+  { name: 'ND', lsb: 0, width: 3 },
+  { name: 'AFL', lsb: 3, width: 1 },
+  { name: 'RWBF', lsb: 4, width: 1 },
+  { name: 'PLMR', lsb: 5, width: 1 },
+  { name: 'PHMR', lsb: 6, width: 1 },
+  { name: 'CM', lsb: 7, width: 1 },
+  { name: 'SAGAW', lsb: 8, width: 5 },
+  { name: 'MGAW', lsb: 16, width: 6 },
+  { name: 'ZLR', lsb: 22, width: 1 },
+  // Linux still reads bit 23 as cap_isoch(); current datasheets show it reserved.
+  { name: 'ISOCH', lsb: 23, width: 1 },
+  { name: 'FRO', lsb: 24, width: 10 },
+  { name: 'SLLPS', lsb: 34, width: 4 },
+  { name: 'PSI', lsb: 39, width: 1 },
+  { name: 'NFR', lsb: 40, width: 8 },
+  { name: 'MAMV', lsb: 48, width: 6 },
+  { name: 'DWD', lsb: 54, width: 1 },
+  { name: 'DRD', lsb: 55, width: 1 },
+  { name: 'FL1GP', lsb: 56, width: 1 },
+  { name: 'PI', lsb: 59, width: 1 },
+  { name: 'FL5LP', lsb: 60, width: 1 },
+  { name: 'ECMDS', lsb: 61, width: 1 },
+  { name: 'ESIRTPS', lsb: 62, width: 1 },
+  { name: 'ESRTPS', lsb: 63, width: 1 },
+] as const satisfies readonly BitField[];
+
+export type VtdCap = DecodedRegister<typeof CAP_LAYOUT>;
+export type VtdCapField = FieldName<typeof CAP_LAYOUT>;
+
+export function decodeCap(cap: bigint): VtdCap {
+  return decodeLayout(CAP_LAYOUT, BigInt.asUintN(64, cap));
+}
+
+export function encodeCap(fields: RegisterFields<typeof CAP_LAYOUT>): VtdResult<bigint> {
+  return encodeLayout(CAP_LAYOUT, fields, 'CAP');
+}
+
+/** SAGAW bit → (levels, address width): bit 1 = 3-level/39-bit, bit 2 = 4-level/48-bit, bit 3 = 5-level/57-bit. */
+const SAGAW_WIDTHS: ReadonlyArray<{ bit: number; levels: number; bits: number }> = [
+  { bit: 1, levels: 3, bits: 39 },
+  { bit: 2, levels: 4, bits: 48 },
+  { bit: 3, levels: 5, bits: 57 },
+];
+
+/** cap_mgaw(): MGAW holds the width minus one. */
+export function capMgaw(cap: VtdCap): number {
+  return cap.MGAW + 1;
+}
+
+/** cap_ndoms(): 2^(4 + 2·ND) domain ids. */
+export function capNumDomains(cap: VtdCap): number {
+  return 2 ** (4 + 2 * cap.ND);
+}
+
+/** cap_fault_reg_offset(): FRO counts 16-byte units from the register base. */
+export function capFaultRegOffset(cap: VtdCap): number {
+  return cap.FRO * 16;
+}
+
+/** cap_num_fault_regs(): NFR holds the count minus one. */
+export function capNumFaultRegs(cap: VtdCap): number {
+  return cap.NFR + 1;
+}
+
+/** Second-stage page-table address widths the SAGAW bitmap advertises (39/48/57), before MGAW limits them. */
+export function sagawWidths(cap: VtdCap): number[] {
+  return SAGAW_WIDTHS.filter((w) => (cap.SAGAW >> w.bit) & 1).map((w) => w.bits);
+}
+
+/** Second-stage page-table depths the SAGAW bitmap advertises (3/4/5). */
+export function sagawLevels(cap: VtdCap): number[] {
+  return SAGAW_WIDTHS.filter((w) => (cap.SAGAW >> w.bit) & 1).map((w) => w.levels);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECAP_REG
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * ECAP_REG fields (specification section 11.4.3). Bits the current specification deprecated are
+ * still named because older parts (Skylake-era clients) set them: CH (5), ECS (24), DIS (27), the
+ * extended-context PASID bit 28 (Linux: ecap_broken_pasid, named ECS_PASID here so it cannot be
+ * confused with the scalable-mode PASID bit 40) and POT (32).
+ */
+export const ECAP_LAYOUT = [
+  { name: 'C', lsb: 0, width: 1 },
+  { name: 'QI', lsb: 1, width: 1 },
+  { name: 'DT', lsb: 2, width: 1 },
+  { name: 'IR', lsb: 3, width: 1 },
+  { name: 'EIM', lsb: 4, width: 1 },
+  { name: 'CH', lsb: 5, width: 1 },
+  { name: 'PT', lsb: 6, width: 1 },
+  { name: 'SC', lsb: 7, width: 1 },
+  { name: 'IRO', lsb: 8, width: 10 },
+  { name: 'MHMV', lsb: 20, width: 4 },
+  { name: 'ECS', lsb: 24, width: 1 },
+  { name: 'MTS', lsb: 25, width: 1 },
+  { name: 'NEST', lsb: 26, width: 1 },
+  { name: 'DIS', lsb: 27, width: 1 },
+  { name: 'ECS_PASID', lsb: 28, width: 1 },
+  { name: 'PRS', lsb: 29, width: 1 },
+  { name: 'ERS', lsb: 30, width: 1 },
+  { name: 'SRS', lsb: 31, width: 1 },
+  { name: 'POT', lsb: 32, width: 1 },
+  { name: 'NWFS', lsb: 33, width: 1 },
+  { name: 'EAFS', lsb: 34, width: 1 },
+  { name: 'PSS', lsb: 35, width: 5 },
+  { name: 'PASID', lsb: 40, width: 1 },
+  { name: 'DIT', lsb: 41, width: 1 },
+  { name: 'PDS', lsb: 42, width: 1 },
+  { name: 'SMTS', lsb: 43, width: 1 },
+  { name: 'VCS', lsb: 44, width: 1 },
+  { name: 'SLADS', lsb: 45, width: 1 },
+  { name: 'SLTS', lsb: 46, width: 1 },
+  { name: 'FLTS', lsb: 47, width: 1 },
+  { name: 'SMPWCS', lsb: 48, width: 1 },
+  { name: 'RPS', lsb: 49, width: 1 },
+  { name: 'TDXIO', lsb: 50, width: 1 },
+  { name: 'PMS', lsb: 51, width: 1 },
+  { name: 'ADMS', lsb: 52, width: 1 },
+  { name: 'RPRIVS', lsb: 53, width: 1 },
+] as const satisfies readonly BitField[];
+
+export type VtdEcap = DecodedRegister<typeof ECAP_LAYOUT>;
+export type VtdEcapField = FieldName<typeof ECAP_LAYOUT>;
+
+export function decodeEcap(ecap: bigint): VtdEcap {
+  return decodeLayout(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
+}
+
+export function encodeEcap(fields: RegisterFields<typeof ECAP_LAYOUT>): VtdResult<bigint> {
+  return encodeLayout(ECAP_LAYOUT, fields, 'ECAP');
+}
+
+/** ecap_iotlb_offset(): IRO counts 16-byte units from the register base. */
+export function ecapIotlbOffset(ecap: VtdEcap): number {
+  return ecap.IRO * 16;
+}
+
+/** PASID width in bits: PSS holds the width minus one (max_pasids = 2 << PSS). */
+export function ecapPasidBits(ecap: VtdEcap): number {
+  return ecap.PSS + 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the Linux driver derives (iommu.h predicates), and core's normalized vocabulary.
+// ---------------------------------------------------------------------------------------------
+
+/** sm_supported(): scalable mode is used when the hardware has SMTS (intel_iommu=sm_on is the default). */
+export function smSupported(ecap: VtdEcap): boolean {
+  return ecap.SMTS === 1;
+}
+
+/** pasid_supported() = sm_supported && ecap_pasid. */
+export function pasidSupported(ecap: VtdEcap): boolean {
+  return smSupported(ecap) && ecap.PASID === 1;
+}
+
+/** nested_supported() = sm_supported && ecap_nest. */
+export function nestedSupported(ecap: VtdEcap): boolean {
+  return smSupported(ecap) && ecap.NEST === 1;
+}
+
+/** ssads_supported() = sm_supported && ecap_slads && ecap_smpwc: the condition for IOMMU_CAP_DIRTY_TRACKING. */
+export function ssadsSupported(ecap: VtdEcap): boolean {
+  return smSupported(ecap) && ecap.SLADS === 1 && ecap.SMPWCS === 1;
+}
+
+/** Second stage exists in legacy mode always; in scalable mode only when SLTS says so (PGTT=010b). */
+function secondStageAvailable(cap: VtdCap, ecap: VtdEcap): boolean {
+  if (cap.SAGAW === 0) return false;
+  return !smSupported(ecap) || ecap.SLTS === 1;
+}
+
+/** First stage (x86-64 format through the PASID entry, PGTT=001b) exists only in scalable mode. */
+function firstStageAvailable(ecap: VtdEcap): boolean {
+  return smSupported(ecap) && ecap.FLTS === 1;
+}
+
+export interface VtdCapsOptions {
+  /**
+   * "Host address width" from the ACPI DMAR table (the `DMAR: Host address width 46` line). VT-d has
+   * no register for the output (host physical) width: MGAW bounds the input, HAW the output. When it
+   * is not known, MGAW is used, which is what emulators such as QEMU (aw-bits) report for both.
+   */
+  readonly hostAddressWidth?: number;
+}
+
+function secondStageCaps(cap: VtdCap, ecap: VtdEcap, opts: VtdCapsOptions): StageCaps | null {
+  if (!secondStageAvailable(cap, ecap)) return null;
+  const mgaw = capMgaw(cap);
+  // The kernel sizes a domain with the deepest SAGAW table but limits its IOVA space to MGAW
+  // (a client with MGAW 39 and only 4-level SAGAW translates 39-bit IOVAs with a 4-level table).
+  const inputBits = [...new Set(sagawWidths(cap).map((w) => Math.min(w, mgaw)))].sort((a, b) => a - b);
+  // Only SLLPS bits 0 (2M) and 1 (1G) are used by Linux; 512G/1T (bits 2, 3) were never implemented.
+  const sizes = [12];
+  if (cap.SLLPS & 0x1) sizes.push(21);
+  if (cap.SLLPS & 0x2) sizes.push(30);
+  return {
+    inputBits,
+    outputBits: opts.hostAddressWidth ?? mgaw,
+    pageSizes: pageSizesFromLog2(...sizes),
+    accessDirty: smSupported(ecap) && ecap.SLADS === 1,
+  };
+}
+
+function firstStageCaps(cap: VtdCap, ecap: VtdEcap): StageCaps | null {
+  if (!firstStageAvailable(ecap)) return null;
+  const sizes = [12, 21];
+  if (cap.FL1GP) sizes.push(30);
+  return {
+    inputBits: cap.FL5LP ? [48, 57] : [48],
+    // The first stage outputs guest-physical addresses that the second stage (bounded by MGAW) takes as input.
+    outputBits: capMgaw(cap),
+    pageSizes: pageSizesFromLog2(...sizes),
+    // The x86-64 format has A/D bits that the IOMMU always maintains on a first-stage walk.
+    accessDirty: true,
+  };
+}
+
+function vtdFeatures(cap: VtdCap, ecap: VtdEcap): string[] {
+  const f: string[] = [];
+  const add = (cond: unknown, name: string) => {
+    if (cond) f.push(name);
+  };
+  add(smSupported(ecap), 'scalable-mode');
+  add(ecap.QI, 'queued-invalidation');
+  add(ecap.C, 'page-walk-coherent');
+  add(ecap.SMPWCS, 'sm-page-walk-coherent');
+  add(ecap.PT, 'pass-through');
+  add(ecap.SC, 'snoop-control');
+  add(ecap.EIM, 'x2apic-eim');
+  add(cap.PI, 'posted-interrupts');
+  add(ecap.SRS, 'supervisor-requests');
+  add(ecap.ERS, 'execute-requests');
+  add(ecap.EAFS, 'extended-accessed-flag');
+  add(ecap.RPS, 'rid-pasid');
+  add(ecap.PDS, 'prq-drain');
+  add(ecap.DIT, 'devtlb-throttle');
+  add(ecap.NWFS, 'no-write-flag');
+  add(ecap.MTS, 'memory-types');
+  add(ecap.PMS, 'perfmon');
+  add(cap.ECMDS, 'ecmds');
+  add(cap.ESRTPS, 'esrtps');
+  add(cap.ESIRTPS, 'esirtps');
+  add(cap.RWBF, 'rwbf');
+  add(cap.DWD || cap.DRD, 'dma-draining');
+  add(ecap.VCS, 'virtual-command');
+  add(ecap.ECS, 'extended-context');
+  return f;
+}
+
+/** Accept raw values or already decoded registers. */
+function asCap(cap: bigint | VtdCap): VtdCap {
+  return typeof cap === 'bigint' ? decodeCap(cap) : cap;
+}
+
+function asEcap(ecap: bigint | VtdEcap): VtdEcap {
+  return typeof ecap === 'bigint' ? decodeEcap(ecap) : ecap;
+}
+
+/** Core's normalized capabilities of one DMAR unit. */
+export function vtdNormalizedCaps(
+  ver: bigint | number,
+  capValue: bigint | VtdCap,
+  ecapValue: bigint | VtdEcap,
+  opts: VtdCapsOptions = {},
+): NormalizedCaps {
+  const cap = asCap(capValue);
+  const ecap = asEcap(ecapValue);
+  return {
+    vendor: 'vtd',
+    version: vtdVersionString(ver),
+    hostStage: secondStageCaps(cap, ecap, opts),
+    userStage: firstStageCaps(cap, ecap),
+    pasidBits: pasidSupported(ecap) ? ecapPasidBits(ecap) : 0,
+    // intel_iommu_probe_device() sets pri_supported only inside its sm_supported() branch.
+    pri: smSupported(ecap) && ecap.PRS === 1,
+    stall: false,
+    ats: ecap.DT === 1,
+    nesting: nestedSupported(ecap),
+    dirtyTracking: ssadsSupported(ecap),
+    // IOMMU_CAP_CACHE_COHERENCY is unconditionally true on VT-d; what varies per unit is whether a
+    // domain can *force* snooping (IOMMU_CAP_ENFORCE_CACHE_COHERENCY), which intel_iommu_capable()
+    // answers with ecap_sc_support(). ECAP.C is different: it only says page walks snoop, i.e. the
+    // driver need not clflush its own table updates (reported as the 'page-walk-coherent' feature).
+    coherent: ecap.SC === 1,
+    cachingMode: cap.CM === 1,
+    rangeInvalidation: cap.PSI === 1,
+    interruptRemapping: ecap.IR === 1,
+    features: vtdFeatures(cap, ecap),
+  };
+}
+
+function formatPageList(bitmap: bigint): string {
+  const names: string[] = [];
+  if (bitmap & (1n << 12n)) names.push('4K');
+  if (bitmap & (1n << 21n)) names.push('2M');
+  if (bitmap & (1n << 30n)) names.push('1G');
+  return names.join('/');
+}
+
+/**
+ * Rolled-up HW ID, e.g. "Intel VT-d 6.0, scalable mode, SS 48/57-bit 4K/2M/1G, FS 5-level, PASID 20-bit,
+ * PRS, nesting": the one-line summary a VMM would compare to pick a vIOMMU model.
+ */
+export function vtdHwId(ver: bigint | number, capValue: bigint | VtdCap, ecapValue: bigint | VtdEcap): string {
+  const cap = asCap(capValue);
+  const ecap = asEcap(ecapValue);
+  const caps = vtdNormalizedCaps(ver, cap, ecap);
+  const parts = [`Intel VT-d ${caps.version}`, smSupported(ecap) ? 'scalable mode' : 'legacy mode'];
+  if (caps.hostStage) {
+    parts.push(`SS ${caps.hostStage.inputBits.join('/')}-bit ${formatPageList(caps.hostStage.pageSizes)}`);
+  }
+  if (caps.userStage) parts.push(`FS ${cap.FL5LP ? '5-level' : '4-level'}${cap.FL1GP ? ' 1G' : ''}`);
+  if (caps.pasidBits) parts.push(`PASID ${caps.pasidBits}-bit`);
+  if (caps.pri) parts.push('PRS');
+  if (caps.ats) parts.push('ATS');
+  if (caps.nesting) parts.push('nesting');
+  if (caps.dirtyTracking) parts.push('dirty tracking');
+  if (caps.cachingMode) parts.push('caching mode');
+  if (caps.interruptRemapping) parts.push(ecap.EIM ? 'IR x2APIC' : 'IR');
+  return parts.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// struct iommu_hw_info_vtd (IOMMU_HW_INFO_TYPE_INTEL_VTD)
+// ---------------------------------------------------------------------------------------------
+
+export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
+/** Disallow read-only mappings on a nest-parent domain (Sapphire Rapids erratum 772415 "SPR17"). */
+export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0;
+export const IOMMU_HW_INFO_VTD_SIZE = 24;
+
+export interface IommuHwInfoVtd {
+  readonly flags: number;
+  readonly __reserved: number;
+  readonly cap_reg: bigint;
+  readonly ecap_reg: bigint;
+}
+
+/**
+ * Whether intel_iommu_hw_info() reports ERRATA_772415_SPR17. The kernel does not probe the CPU
+ * model: it sets the flag for every VT-d unit (and intel-iommu refuses read-only mappings on every
+ * nest parent), because the erratum cannot be detected from the registers. The parameters are kept
+ * so that a future kernel that narrows the condition only changes this function.
+ */
+export function vtdErrata772415Applies(_cap?: bigint, _ecap?: bigint): boolean {
+  return true;
+}
+
+/** The `flags` word intel_iommu_hw_info() reports for a unit. */
+export function vtdHwInfoFlags(cap?: bigint, ecap?: bigint): number {
+  return vtdErrata772415Applies(cap, ecap) ? IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 : 0;
+}
+
+/** Encode the 24-byte little-endian payload: u32 flags, u32 __reserved (0), u64 cap_reg, u64 ecap_reg. */
+export function encodeHwInfoVtd(info: { flags: number; cap: bigint; ecap: bigint }): Uint8Array {
+  const bytes = new Uint8Array(IOMMU_HW_INFO_VTD_SIZE);
+  writeLe32(bytes, 0, info.flags);
+  writeLe32(bytes, 4, 0);
+  writeLe64(bytes, 8, info.cap);
+  writeLe64(bytes, 16, info.ecap);
+  return bytes;
+}
+
+export function decodeHwInfoVtd(bytes: Uint8Array): VtdResult<IommuHwInfoVtd> {
+  if (bytes.byteLength !== IOMMU_HW_INFO_VTD_SIZE) {
+    return fail(`iommu_hw_info_vtd is ${IOMMU_HW_INFO_VTD_SIZE} bytes, got ${bytes.byteLength}`);
+  }
+  return ok({
+    flags: readLe32(bytes, 0),
+    __reserved: readLe32(bytes, 4),
+    cap_reg: readLe64(bytes, 8),
+    ecap_reg: readLe64(bytes, 16),
+  });
+}
