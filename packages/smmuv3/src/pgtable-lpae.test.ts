@@ -16,7 +16,6 @@ import {
   WALK_NOT_PRESENT,
   WALK_TABLE_FAULT,
   WalkResult,
-  type IoPageTable,
   type PageTableConfig,
   type PageTableFormat,
   type PageTableMemory,
