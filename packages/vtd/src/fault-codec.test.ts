@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PluginContractError, type FailedAccess } from '@ioasid/core/driver';
+import { VtdFaultCodec, vtdFaultReasonFor } from './fault-codec.js';
+import { GNR, NO_FLAGS, SKL, device, makeUnit } from './__tests__/fixtures.js';
+import { readLe64 } from './registers.js';
+import { IOMMU_HWPT_DATA_VTD_S1, encodeHwptVtdS1 } from './nested.js';
+
+function access(over: Partial<FailedAccess> = {}): FailedAccess {
+  return {
+    unit: 0,
+    rid: 0x10,
+    pasid: -1,
+    addr: 0xfffe0000n,
+    perm: PERM_READ,
+    failure: 'not-present',
+    stage2: false,
+    recoverable: false,
+    grpid: 0,
+    last: true,
+    ...over,
+  };
+}
+
+const legacy = new VtdFaultCodec({ scalableMode: false });
+const sm = new VtdFaultCodec({ scalableMode: true });
+
+describe('fault recording register', () => {
+  it('encodes an unmapped read as FRCD with reason 0x06 and decodes it back', () => {
+    const rec = legacy.encodeFault(access());
+    expect(rec.length).toBe(16);
+    expect(readLe64(rec, 0)).toBe(0xfffe0000n);
+    // F (127) | T1 (126) | FR 0x06 (103:96) | SID 0x10.
+    expect(readLe64(rec, 8)).toBe(0xc000000600000010n);
+    expect(legacy.decodeFault(rec, 3)).toEqual({
+      kind: 'dma',
+      unit: 3,
+      rid: 0x10,
+      pasid: -1,
+      addr: 0xfffe0000n,
+      perm: PERM_READ,
+      grpid: 0,
+      last: true,
+      reason: 0x06,
+      reasonText: 'PTE Read access is not set',
+      stage2: false,
+    });
+  });
+
+  it('round-trips writes with a PASID, dropping the page offset as the hardware does', () => {
+    const f = legacy.decodeFault(legacy.encodeFault(access({ perm: PERM_WRITE, pasid: 0x5, addr: 0x123456789abcn, rid: 0x0310 })), 0);
+    expect(f).toMatchObject({ rid: 0x310, pasid: 5, addr: 0x123456789000n, perm: PERM_WRITE, reason: 0x05, reasonText: 'PTE Write access is not set' });
+    const x = legacy.decodeFault(legacy.encodeFault(access({ perm: PERM_READ | PERM_EXEC | PERM_PRIV })), 0);
+    expect(x.perm).toBe(PERM_READ | PERM_EXEC | PERM_PRIV);
+  });
+
+  it('maps failures to legacy and scalable-mode reason codes by stage', () => {
+    const codes = (codec: boolean, firstStage: boolean, a: Partial<FailedAccess>) => vtdFaultReasonFor({ ...access(), ...a }, codec, firstStage);
+    expect(codes(false, false, { failure: 'not-present', perm: PERM_WRITE })).toBe(0x05);
+    expect(codes(false, false, { failure: 'address-size' })).toBe(0x04);
+    expect(codes(false, false, { failure: 'blocked' })).toBe(0x02);
+    expect(codes(true, false, { failure: 'not-present' })).toBe(0x79);
+    expect(codes(true, false, { failure: 'blocked' })).toBe(0x59);
+    expect(codes(true, true, { failure: 'not-present' })).toBe(0x71);
+    expect(codes(true, true, { failure: 'permission-write' })).toBe(0x85);
+    expect(codes(true, true, { failure: 'permission-priv' })).toBe(0x81);
+    expect(codes(true, true, { failure: 'address-size' })).toBe(0x80);
+    expect(codes(true, true, { failure: 'table-fault', stage2: true })).toBe(0x76);
+    expect(codes(true, true, { failure: 'not-present', stage2: true })).toBe(0x79);
+    // The decoded fault says which stage: SS codes set stage2.
+    expect(sm.decodeFault(sm.encodeFault(access({ stage2: true })), 0)).toMatchObject({ reason: 0x79, stage2: true });
+  });
+
+  it('a unit picks first-stage codes for a requester attached to a nested domain', () => {
+    const gnr = makeUnit(GNR);
+    const parent = gnr.unit.domainAllocPaging(device(), { ...NO_FLAGS, nestParent: true }, gnr.tables);
+    if ('errno' in parent) throw new Error(parent.reason);
+    const data = encodeHwptVtdS1({ flags: 0n, pgtbl_addr: 0x1000n, addr_width: 48, __reserved: 0 });
+    const n = gnr.unit.domainAllocNested(device(), parent, IOMMU_HWPT_DATA_VTD_S1, data);
+    if ('errno' in n) throw new Error(n.reason);
+    const faults = gnr.unit.faults!;
+    expect(faults.decodeFault(faults.encodeFault(access()), 0).reason).toBe(0x79);
+    expect(n.checkAttach!(device(), false)).toBeNull();
+    expect(faults.decodeFault(faults.encodeFault(access()), 0)).toMatchObject({ reason: 0x71, stage2: false });
+    expect(parent.checkAttach!(device(), gnr.unit)).toBeNull();
+    expect(faults.decodeFault(faults.encodeFault(access()), 0).reason).toBe(0x79);
+    // Legacy units always use the legacy codes.
+    expect(makeUnit(SKL).unit.faults!.decodeFault(makeUnit(SKL).unit.faults!.encodeFault(access()), 0).reason).toBe(0x06);
+  });
+
+  it('refuses a PASID wider than 20 bits as a contract error', () => {
+    expect(() => legacy.encodeFault(access({ pasid: 1 << 20 }))).toThrow(PluginContractError);
+  });
+});
+
+describe('renderLog', () => {
+  it('prints the mainline NO_PASID and PASID lines', () => {
+    const f = legacy.decodeFault(legacy.encodeFault(access()), 0);
+    expect(legacy.renderLog(f, '0000:00:02.0', 'dmar0')).toEqual([
+      'DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0xfffe0000 [fault reason 0x06] PTE Read access is not set',
+    ]);
+    const w = sm.decodeFault(sm.encodeFault(access({ rid: (0xf2 << 8) | (1 << 3), pasid: 0x1f, perm: PERM_WRITE, addr: 0x7f0012345000n })), 0);
+    expect(sm.renderLog(w, '0000:f2:01.0', 'dmar1')).toEqual([
+      'DMAR: [DMA Write PASID 0x1f] Request device [f2:01.0] fault addr 0x7f0012345000 [fault reason 0x79] SM: Read/Write permission error in second-level paging entry',
+    ]);
+  });
+
+  it('prints an undeliverable page request the way prq.c does', () => {
+    const pr = sm.decodePageRequest(sm.encodePageRequest(access({ recoverable: true, grpid: 3, perm: PERM_READ })), 0);
+    expect(sm.renderLog(pr, '0000:00:02.0', 'dmar0')).toEqual(['dmar0: Invalid page request: 00100001 fffe001d']);
+  });
+});
+
+describe('page requests and responses', () => {
+  it('round-trips a page request descriptor', () => {
+    const a = access({ recoverable: true, pasid: 0x42, perm: PERM_READ | PERM_WRITE, grpid: 0x1ff, last: false, addr: 0x7000_0000_1000n });
+    const rec = sm.encodePageRequest(a);
+    expect(rec.length).toBe(32);
+    expect(readLe64(rec, 0)).toBe(0x0000004200100101n);
+    expect(readLe64(rec, 8)).toBe(0x7000_0000_1000n | (0x1ffn << 3n) | 3n);
+    expect(sm.decodePageRequest(rec, 1)).toEqual({
+      kind: 'page-request',
+      unit: 1,
+      rid: 0x10,
+      pasid: 0x42,
+      addr: 0x7000_0000_1000n,
+      perm: PERM_READ | PERM_WRITE,
+      grpid: 0x1ff,
+      last: false,
+      reason: 0,
+      reasonText: 'page request',
+      stage2: false,
+    });
+    expect(() => sm.encodePageRequest(access({ grpid: 512 }))).toThrow(PluginContractError);
+  });
+
+  it('encodes page group responses with the PCIe response codes', () => {
+    const codes: Array<[number, number]> = [
+      [PAGE_RESP_SUCCESS, 0x0],
+      [PAGE_RESP_INVALID, 0x1],
+      [PAGE_RESP_FAILURE, 0xf],
+    ];
+    for (const [code, wire] of codes) {
+      const bytes = sm.encodePageResponse({ rid: 0x10, pasid: 7, grpid: 3, code });
+      expect(bytes.length).toBe(32);
+      expect(readLe64(bytes, 0)).toBe(0x9n | (1n << 4n) | (BigInt(wire) << 12n) | (0x10n << 16n) | (7n << 32n));
+      expect(readLe64(bytes, 8)).toBe(3n << 3n);
+      expect(sm.decodePageResponse(bytes)).toEqual({ rid: 0x10, pasid: 7, grpid: 3, code });
+    }
+    expect(sm.decodePageResponse(sm.encodePageResponse({ rid: 1, pasid: -1, grpid: 0, code: 0 }))).toEqual({ rid: 1, pasid: -1, grpid: 0, code: 0 });
+    expect(() => sm.encodePageResponse({ rid: 1, pasid: -1, grpid: 0, code: 3 })).toThrow(PluginContractError);
+  });
+});

@@ -1,0 +1,310 @@
+/**
+ * The FaultCodec of a DMAR unit: core's failed accesses as the hardware records them (a 128-bit fault
+ * recording register, a 256-bit page request descriptor), page group responses, and the lines Linux
+ * prints.
+ *
+ * Fault reason codes. Legacy-mode units (no ECAP.SMTS) only have second-stage tables and report the
+ * legacy codes; scalable-mode units report the SM codes of the stage that faulted:
+ *
+ * | failure                 | legacy | SM, second stage        | SM, first stage (nested stage 1)   |
+ * |-------------------------|--------|-------------------------|------------------------------------|
+ * | not-present, read       | 0x06   | 0x79 R/W permission     | 0x71 P clear in FL entry           |
+ * | not-present, write      | 0x05   | 0x79                    | 0x71                               |
+ * | permission-read         | 0x06   | 0x79                    | 0x86 no read permission            |
+ * | permission-write        | 0x05   | 0x79                    | 0x85 no write permission           |
+ * | permission-exec         | 0x06   | 0x79                    | 0x82 no execute permission         |
+ * | permission-priv         | 0x06   | 0x79                    | 0x81 U/S clear for a user request  |
+ * | address-size            | 0x04   | 0x83 beyond DMA HW max  | 0x80 non-canonical                 |
+ * | table-fault             | 0x07   | 0x78 SS entry access    | 0x76 SS read error on an FL entry  |
+ * | blocked                 | 0x02   | 0x59 PASID entry P clear (same)                              |
+ * | no-context              | 0x02   | 0x41 context entry P clear (same)                            |
+ *
+ * A second-stage table has no present bit: a missing entry is a read/write permission fault, which
+ * is why unmapped IOVAs report 0x06/0x05 ("PTE Read/Write access is not set") in legacy mode and 0x79
+ * in scalable mode. Core says `stage2` only for the parent stage of a nested walk, so for a
+ * single-stage domain the unit remembers which stage each requester was last attached to.
+ */
+import {
+  PAGE_RESP_FAILURE,
+  PAGE_RESP_INVALID,
+  PAGE_RESP_SUCCESS,
+  PERM_EXEC,
+  PERM_PRIV,
+  PERM_READ,
+  PERM_WRITE,
+  PluginContractError,
+  type FailedAccess,
+  type FaultCodec,
+  type IommuFault,
+  type PageResponse,
+  type TranslationFailure,
+} from '@ioasid/core/driver';
+import {
+  FRCD_SIZE,
+  PAGE_GRP_RESP_DSC_SIZE,
+  PAGE_REQ_DSC_SIZE,
+  PRQ_TYPE_PAGE_REQUEST,
+  QI_RESP_FAILURE,
+  QI_RESP_INVALID,
+  QI_RESP_SUCCESS,
+  decodeFrcd,
+  decodePageGroupResponse,
+  decodePageReqDsc,
+  dmarFaultReason,
+  encodeFrcd,
+  encodePageGroupResponse,
+  encodePageReqDsc,
+  frcdForDmaFault,
+  type VtdFrcd,
+} from './faults.js';
+import { renderDmaFaultLine } from './logs.js';
+import { readLe64, type VtdResult } from './registers.js';
+
+/** The stage a requester's translation uses: second stage (paging, nest parent) or first stage. */
+export type VtdAttachedStage = 'ss' | 'fs';
+
+const LEGACY: Record<TranslationFailure, number> = {
+  'not-present': -1, // 0x06 read / 0x05 write, by access type
+  'permission-read': 0x06,
+  'permission-write': 0x05,
+  'permission-exec': 0x06,
+  'permission-priv': 0x06,
+  'address-size': 0x04,
+  'table-fault': 0x07,
+  blocked: 0x02,
+  'no-context': 0x02,
+};
+
+const SM_SECOND_STAGE: Record<TranslationFailure, number> = {
+  'not-present': 0x79,
+  'permission-read': 0x79,
+  'permission-write': 0x79,
+  'permission-exec': 0x79,
+  'permission-priv': 0x79,
+  'address-size': 0x83,
+  'table-fault': 0x78,
+  blocked: 0x59,
+  'no-context': 0x41,
+};
+
+const SM_FIRST_STAGE: Record<TranslationFailure, number> = {
+  'not-present': 0x71,
+  'permission-read': 0x86,
+  'permission-write': 0x85,
+  'permission-exec': 0x82,
+  'permission-priv': 0x81,
+  'address-size': 0x80,
+  'table-fault': 0x76,
+  blocked: 0x59,
+  'no-context': 0x41,
+};
+
+/** Reason codes that name a second-stage (parent) failure: SM 0x74-0x7c and 0x84. */
+function isSecondStageReason(fr: number): boolean {
+  return (fr >= 0x74 && fr <= 0x7c) || fr === 0x84;
+}
+
+export interface VtdFaultCodecOptions {
+  /** The unit runs in scalable mode (ECAP.SMTS): SM reason codes. */
+  readonly scalableMode: boolean;
+  /** The stage the requester is attached to, when known (default: second stage). */
+  readonly stageOf?: (rid: number) => VtdAttachedStage | undefined;
+}
+
+/**
+ * The VT-d fault reason for a failed access. `firstStage` says the walk that failed was a first-stage
+ * one (nested stage 1); `a.stage2` overrides it for the parent stage of a nested walk.
+ */
+export function vtdFaultReasonFor(a: Pick<FailedAccess, 'failure' | 'perm' | 'stage2'>, scalableMode: boolean, firstStage: boolean): number {
+  if (!scalableMode) {
+    if (a.failure === 'not-present') return a.perm & PERM_WRITE ? 0x05 : 0x06;
+    return LEGACY[a.failure];
+  }
+  // A table fault is by definition the second stage failing on a first-stage table pointer.
+  if (a.failure === 'table-fault') return firstStage || !a.stage2 ? SM_FIRST_STAGE['table-fault'] : SM_SECOND_STAGE['table-fault'];
+  return (a.stage2 || !firstStage ? SM_SECOND_STAGE : SM_FIRST_STAGE)[a.failure];
+}
+
+function unwrap<T>(r: VtdResult<T>, what: string): T {
+  if (!r.ok) throw new PluginContractError('vtd', `${what}: ${r.error}`);
+  return r.value;
+}
+
+function checkPasid(pasid: number, what: string): void {
+  if (pasid !== -1 && !(Number.isInteger(pasid) && pasid >= 0 && pasid <= 0xfffff)) {
+    throw new PluginContractError('vtd', `${what}: PASID ${pasid} does not fit the 20-bit PASID field`);
+  }
+}
+
+/** The normalized fault of a fault recording register. */
+export function frcdToFault(frcd: VtdFrcd, unit: number): IommuFault {
+  const reason = dmarFaultReason(frcd.FR);
+  return {
+    kind: 'dma',
+    unit,
+    rid: frcd.SID,
+    pasid: frcd.PP ? frcd.PV : -1,
+    addr: frcd.FI << 12n,
+    perm: (frcd.T1 ? PERM_READ : PERM_WRITE) | (frcd.EXE ? PERM_EXEC : 0) | (frcd.PRIV ? PERM_PRIV : 0),
+    grpid: 0,
+    last: true,
+    reason: frcd.FR,
+    reasonText: reason.text,
+    stage2: isSecondStageReason(frcd.FR),
+  };
+}
+
+export class VtdFaultCodec implements FaultCodec {
+  readonly faultRecordSize = FRCD_SIZE;
+  readonly pageRequestSize = PAGE_REQ_DSC_SIZE;
+  readonly pageResponseSize = PAGE_GRP_RESP_DSC_SIZE;
+
+  constructor(private readonly opts: VtdFaultCodecOptions) {}
+
+  /** The reason code this unit reports for `a`. */
+  reasonFor(a: FailedAccess): number {
+    const stage = this.opts.stageOf?.(a.rid) ?? 'ss';
+    return vtdFaultReasonFor(a, this.opts.scalableMode, stage === 'fs');
+  }
+
+  encodeFault(a: FailedAccess): Uint8Array {
+    checkPasid(a.pasid, 'encodeFault');
+    const frcd = frcdForDmaFault({
+      addr: a.addr,
+      sid: a.rid & 0xffff,
+      // FRCD.T: 1 for a read (or AtomicOp, or an instruction fetch), 0 for a write.
+      read: (a.perm & PERM_WRITE) === 0,
+      reason: this.reasonFor(a),
+      pasid: a.pasid >= 0 ? a.pasid : undefined,
+      priv: (a.perm & PERM_PRIV) !== 0,
+      exe: (a.perm & PERM_EXEC) !== 0,
+    });
+    return unwrap(encodeFrcd(frcd), 'encodeFault');
+  }
+
+  encodePageRequest(a: FailedAccess): Uint8Array {
+    checkPasid(a.pasid, 'encodePageRequest');
+    if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
+      throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
+    }
+    return unwrap(
+      encodePageReqDsc({
+        type: PRQ_TYPE_PAGE_REQUEST,
+        pasid_present: a.pasid >= 0 ? 1 : 0,
+        priv_data_present: 0,
+        rid: a.rid & 0xffff,
+        pasid: a.pasid >= 0 ? a.pasid : 0,
+        exe_req: a.perm & PERM_EXEC ? 1 : 0,
+        pm_req: a.perm & PERM_PRIV ? 1 : 0,
+        rd_req: a.perm & PERM_READ ? 1 : 0,
+        wr_req: a.perm & PERM_WRITE ? 1 : 0,
+        lpig: a.last ? 1 : 0,
+        prg_index: a.grpid,
+        addr: BigInt.asUintN(64, a.addr) & ~0xfffn,
+        priv_data: [0n, 0n],
+      }),
+      'encodePageRequest',
+    );
+  }
+
+  decodeFault(record: Uint8Array, unit: number): IommuFault {
+    return frcdToFault(unwrap(decodeFrcd(record), 'decodeFault'), unit);
+  }
+
+  decodePageRequest(record: Uint8Array, unit: number): IommuFault {
+    const d = unwrap(decodePageReqDsc(record), 'decodePageRequest');
+    return {
+      kind: 'page-request',
+      unit,
+      rid: d.rid,
+      pasid: d.pasid_present ? d.pasid : -1,
+      addr: d.addr,
+      perm: (d.rd_req ? PERM_READ : 0) | (d.wr_req ? PERM_WRITE : 0) | (d.exe_req ? PERM_EXEC : 0) | (d.pm_req ? PERM_PRIV : 0),
+      grpid: d.prg_index,
+      last: d.lpig === 1,
+      reason: 0,
+      reasonText: 'page request',
+      stage2: false,
+    };
+  }
+
+  /** intel_iommu_page_response(): a page group response descriptor (QI type 0x9). */
+  encodePageResponse(r: PageResponse): Uint8Array {
+    checkPasid(r.pasid, 'encodePageResponse');
+    let code: number;
+    switch (r.code) {
+      case PAGE_RESP_SUCCESS:
+        code = QI_RESP_SUCCESS;
+        break;
+      case PAGE_RESP_INVALID:
+        code = QI_RESP_INVALID;
+        break;
+      case PAGE_RESP_FAILURE:
+        // Linux copies the core code (2) into the field; the PCIe code for Response Failure is 0xF.
+        code = QI_RESP_FAILURE;
+        break;
+      default:
+        throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
+    }
+    return unwrap(
+      encodePageGroupResponse({
+        pasid_present: r.pasid >= 0 ? 1 : 0,
+        pdp: 0,
+        resp_code: code,
+        rid: r.rid & 0xffff,
+        pasid: r.pasid >= 0 ? r.pasid : 0,
+        lpig: 0,
+        prg_index: r.grpid & 0x1ff,
+        priv_data: [0n, 0n],
+      }),
+      'encodePageResponse',
+    );
+  }
+
+  decodePageResponse(bytes: Uint8Array): PageResponse {
+    const d = unwrap(decodePageGroupResponse(bytes), 'decodePageResponse');
+    let code: number;
+    if (d.resp_code === QI_RESP_SUCCESS) code = PAGE_RESP_SUCCESS;
+    else if (d.resp_code === QI_RESP_INVALID) code = PAGE_RESP_INVALID;
+    else if (d.resp_code === QI_RESP_FAILURE) code = PAGE_RESP_FAILURE;
+    else throw new PluginContractError('vtd', `decodePageResponse: response code 0x${d.resp_code.toString(16)} is not Success, Invalid Request or Response Failure`);
+    return { rid: d.rid, pasid: d.pasid_present ? d.pasid : -1, grpid: d.prg_index, code };
+  }
+
+  /**
+   * What dmar_fault_do_one() prints for an unrecoverable fault (the line names the requester from the
+   * record's source id, as the kernel does; `device` is not printed). A page request that could not
+   * be delivered is logged by prq.c as `dmarN: Invalid page request: %08llx %08llx`.
+   */
+  renderLog(f: IommuFault, _device: string, unitName: string): string[] {
+    if (f.kind === 'dma') {
+      return [
+        renderDmaFaultLine({
+          // dma_frcd_type(): "DMA Read" unless the access was a write.
+          read: (f.perm & PERM_WRITE) === 0,
+          pasid: f.pasid >= 0 ? f.pasid : null,
+          sid: f.rid & 0xffff,
+          addr: BigInt.asUintN(64, f.addr) & ~0xfffn,
+          reason: f.reason,
+        }),
+      ];
+    }
+    if (f.kind === 'page-request') {
+      const dsc = this.encodePageRequest({
+        unit: f.unit,
+        rid: f.rid,
+        pasid: f.pasid,
+        addr: f.addr,
+        perm: f.perm,
+        failure: 'not-present',
+        stage2: false,
+        recoverable: true,
+        grpid: f.grpid,
+        last: f.last,
+      });
+      const qw = (i: number) => readLe64(dsc, i * 8).toString(16).padStart(8, '0');
+      return [`${unitName}: Invalid page request: ${qw(0)} ${qw(1)}`];
+    }
+    return [];
+  }
+}
