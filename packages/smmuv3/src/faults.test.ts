@@ -1,0 +1,116 @@
+import { describe, it, expect } from 'vitest';
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '@ioasid/core/driver';
+import type { FailedAccess, TranslationFailure } from '@ioasid/core/driver';
+import { SmmuFaultCodec } from './faults.js';
+import { decodeEvent, eventWords } from './events.js';
+import { readLe64Words } from './registers.js';
+
+const codec = new SmmuFaultCodec();
+
+function access(over: Partial<FailedAccess> = {}): FailedAccess {
+  return { unit: 0, rid: 0x100, pasid: -1, addr: 0xffff0000n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true, ...over };
+}
+
+describe('event records', () => {
+  it('maps each failure to its event ID', () => {
+    const cases: Array<[TranslationFailure, number, number]> = [
+      ['not-present', -1, 0x10],
+      ['permission-read', -1, 0x13],
+      ['permission-write', -1, 0x13],
+      ['permission-exec', -1, 0x13],
+      ['permission-priv', -1, 0x13],
+      ['address-size', -1, 0x11],
+      ['table-fault', -1, 0x10],
+      ['no-context', -1, 0x04],
+      ['no-context', 5, 0x08],
+      ['blocked', -1, 0x06],
+      ['blocked', 5, 0x0a],
+    ];
+    for (const [failure, pasid, id] of cases) {
+      const rec = codec.encodeFault(access({ failure, pasid }));
+      expect(rec.byteLength).toBe(32);
+      expect(codec.decodeFault(rec, 0).reason, failure).toBe(id);
+    }
+  });
+
+  it('round-trips a translation fault', () => {
+    const a = access({ unit: 2, rid: 0x1234, pasid: 0x42, addr: 0x7fff_1234_5000n, perm: PERM_WRITE | PERM_PRIV });
+    const f = codec.decodeFault(codec.encodeFault(a), 2);
+    expect(f).toEqual({ kind: 'dma', unit: 2, rid: 0x1234, pasid: 0x42, addr: 0x7fff_1234_5000n, perm: PERM_WRITE | PERM_PRIV, grpid: 0, last: true, reason: 0x10, reasonText: 'F_TRANSLATION', stage2: false });
+    const x = codec.decodeFault(codec.encodeFault(access({ perm: PERM_READ | PERM_EXEC, failure: 'permission-exec' })), 0);
+    expect(x).toMatchObject({ perm: PERM_READ | PERM_EXEC, reasonText: 'F_PERMISSION', pasid: -1 });
+  });
+
+  it('a stage-2 fault on a guest table fetch is CLASS TT with S2 set', () => {
+    const d = decodeEvent(codec.encodeFault(access({ failure: 'table-fault' })));
+    expect(d.ok && d.value).toMatchObject({ ID: 0x10, CLASS: 1, S2: 1, TTRnW: 1, RnW: 1 });
+    const s2 = decodeEvent(codec.encodeFault(access({ stage2: true, addr: 0x8000_1000n })));
+    expect(s2.ok && s2.value).toMatchObject({ S2: 1, CLASS: 2, IPA: 0x8000_1000n });
+  });
+
+  it('renders the decoded kernel lines exactly', () => {
+    const f = codec.decodeFault(codec.encodeFault(access()), 0);
+    expect(codec.renderLog(f, '0000:00:01.0', 'arm-smmu-v3.0.auto')).toEqual([
+      'arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020800000000',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000ffff0000',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:00:01.0 sid: 0x100 ssid: 0 iova: 0xffff0000 ipa: 0',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data read s1 "Input address caused fault" stag: 0',
+    ]);
+    const p = codec.decodeFault(codec.encodeFault(access({ failure: 'permission-write', perm: PERM_WRITE, pasid: 3, addr: 0x1000n })), 0);
+    expect(codec.renderLog(p, '0000:01:00.0', 'smmu0').slice(5)).toEqual([
+      'arm-smmu-v3 smmu0: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x3 iova: 0x1000 ipa: 0',
+      'arm-smmu-v3 smmu0: unpriv data write s1 "Input address caused fault" stag: 0',
+    ]);
+    const c = codec.decodeFault(codec.encodeFault(access({ failure: 'no-context' })), 0);
+    expect(codec.renderLog(c, '0000:01:00.0', 'smmu0').at(-1)).toBe('arm-smmu-v3 smmu0: event: C_BAD_STE client: 0000:01:00.0 sid: 0x100 ssid: 0');
+    expect(new SmmuFaultCodec({ logStyle: 'raw' }).renderLog(c, '0000:01:00.0', 'smmu0')).toHaveLength(5);
+  });
+});
+
+describe('PRI queue and page responses', () => {
+  it('round-trips a page request', () => {
+    const a = access({ recoverable: true, pasid: 0x42, addr: 0x7000_0123n, perm: PERM_READ | PERM_WRITE, grpid: 0x1ff, last: false });
+    const rec = codec.encodePageRequest(a);
+    expect(rec.byteLength).toBe(16);
+    expect(codec.decodePageRequest(rec, 1)).toEqual({
+      kind: 'page-request', unit: 1, rid: 0x100, pasid: 0x42, addr: 0x7000_0000n, perm: PERM_READ | PERM_WRITE, grpid: 0x1ff, last: false, reason: 0, reasonText: 'PRI page request', stage2: false,
+    });
+    const f = codec.decodePageRequest(codec.encodePageRequest(access({ pasid: 3, perm: 0, last: true })), 0);
+    expect(f.reasonText).toBe('PRI stop marker');
+    expect(codec.renderLog(codec.decodePageRequest(rec, 1), '0000:01:00.0', 'smmu0')).toEqual([
+      'arm-smmu-v3 smmu0: unexpected PRI request received:',
+      'arm-smmu-v3 smmu0: \tsid 0x00000100.0x00042: [511] unprivileged RW access at iova 0x0000000070000000',
+    ]);
+  });
+
+  it('answers with CMD_PRI_RESP', () => {
+    const b = codec.encodePageResponse({ rid: 0x100, pasid: 0x42, grpid: 7, code: PAGE_RESP_SUCCESS });
+    expect(readLe64Words(b, 2)).toEqual([0x41n | (1n << 11n) | (0x42n << 12n) | (0x100n << 32n), 7n | (2n << 12n)]);
+    for (const [code, resp] of [[PAGE_RESP_SUCCESS, 2n], [PAGE_RESP_INVALID, 1n], [PAGE_RESP_FAILURE, 0n]] as const) {
+      const bytes = codec.encodePageResponse({ rid: 1, pasid: -1, grpid: 3, code });
+      expect((readLe64Words(bytes, 2)[1] >> 12n) & 3n).toBe(resp);
+      expect(codec.decodePageResponse(bytes)).toEqual({ rid: 1, pasid: -1, grpid: 3, code });
+    }
+    expect(() => codec.encodePageResponse({ rid: 1, pasid: -1, grpid: 3, code: 9 })).toThrow(/page response code 9/);
+  });
+});
+
+describe('vEVENTs', () => {
+  it('replaces the StreamID by the virtual SID for the forwarded events only', () => {
+    const f = codec.decodeFault(codec.encodeFault(access({ pasid: 5 })), 0);
+    const v = codec.encodeVEvent(f, 7n);
+    expect(v?.type).toBe(1);
+    expect(v?.data.byteLength).toBe(32);
+    expect(eventWords(v!.data)[0]).toBe((7n << 32n) | (5n << 12n) | (1n << 11n) | 0x10n);
+    expect(eventWords(v!.data)[2]).toBe(0xffff0000n);
+    const bad = codec.decodeFault(codec.encodeFault(access({ failure: 'no-context' })), 0);
+    expect(codec.encodeVEvent(bad, 7n)?.type).toBe(1);
+    expect(codec.encodeVEvent({ ...f, reason: 0x02 }, 7n)).toBeNull();
+    expect(codec.encodeVEvent({ ...f, reason: 0x06 }, 7n)).not.toBeNull();
+    expect(codec.encodeVEvent(f, 1n << 32n)).toBeNull();
+    expect(codec.encodeVEvent(codec.decodePageRequest(codec.encodePageRequest(access()), 0), 7n)).toBeNull();
+  });
+});
