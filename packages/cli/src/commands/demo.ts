@@ -1,54 +1,197 @@
 /**
- * `ioasid demo`: a guided tour of what the model does, printed for people.
+ * `ioasid demo`: a guided tour printed for people. It walks the IOAS uAPI, then a real VT-d server
+ * (registers from a real boot log) with a PRI device whose page fault travels the whole pipeline as
+ * VT-d records, then an Arm SMMUv3 host where a guest owns stage 1 through a vIOMMU.
  */
-import { createHost, uapi, ERRNO, errnoName, type Host } from '@ioasid/core';
+import { createHost, uapi, ERRNO, errnoName, DmaFault, PhysicalMemory, FrameAllocator, type Host, type HostProfile } from '@ioasid/core';
+import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, pageSizesFromLog2 } from '@ioasid/core/driver';
+import * as vtd from '@ioasid/vtd';
+import * as smmu from '@ioasid/smmuv3';
 import type { Output } from '../output.js';
 
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+const bytesHex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+const tick = () => new Promise((r) => setTimeout(r, 0));
 
-export function runDemo(out: Output): Host {
+export interface DemoResult {
+  hosts: Host[];
+}
+
+export async function runDemo(out: Output): Promise<DemoResult> {
+  const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out)];
+  out.heading('Done');
+  out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`.');
+  return { hosts };
+}
+
+function ioasTour(out: Output): Host {
   const host = createHost();
-  out.heading('1. open("/dev/iommu") and allocate an IOAS');
+  out.heading('1. The uAPI on a bare host: open("/dev/iommu"), IOAS map/unmap/copy');
   const fd = host.openIommufd();
   const ioas = fd.ioas.alloc();
   out.line(`iommufd is fd ${fd.fd}; IOMMU_IOAS_ALLOC -> ioas_id ${ioas}`);
-  const ranges = fd.ioas.iovaRanges(ioas);
-  out.line(`IOMMU_IOAS_IOVA_RANGES: ${ranges.ranges.map((r) => `[${hex(r.start)}, ${hex(r.last)}]`).join(' ')} alignment ${ranges.alignment}`);
-
-  out.heading('2. IOMMU_IOAS_MAP user memory at a fixed and at an allocated IOVA');
   const len = 2n << 20n;
   const va = host.process.mmap(len);
-  host.process.poke(va, new TextEncoder().encode('hello from user memory'));
   const fixed = fd.ioas.map({ ioasId: ioas, userVa: va, length: len, iova: 0x1000_0000n });
-  out.line(`mapped ${len >> 10n} KiB of user VA ${hex(va)} at IOVA ${hex(fixed)} (FIXED_IOVA)`);
+  out.line(`IOMMU_IOAS_MAP ${len >> 10n} KiB of user VA ${hex(va)} at IOVA ${hex(fixed)} (FIXED_IOVA)`);
   const auto = fd.ioas.map({ ioasId: ioas, userVa: va, length: 1n << 20n });
-  out.line(`mapped 1 MiB at allocated IOVA ${hex(auto)} (aligned to the length, never 0)`);
-  out.line(`pinned pages charged to the process: ${host.process.lockedPages}`);
-
-  out.heading('3. The raw ioctl path: the same handlers, kernel errno rules');
+  out.line(`IOMMU_IOAS_MAP 1 MiB at an allocated IOVA ${hex(auto)} (aligned to the length, never 0)`);
   const buf = uapi.iommu_ioas_map.encode(
     uapi.iommu_ioas_map.make({ size: 40, flags: uapi.IOMMU_IOAS_MAP_FIXED_IOVA | uapi.IOMMU_IOAS_MAP_READABLE, ioas_id: ioas, user_va: va, length: 4096n, iova: fixed }),
   );
   const rc = fd.ioctl(uapi.IOMMU_IOAS_MAP, buf);
-  out.line(`ioctl(IOMMU_IOAS_MAP 0x${uapi.IOMMU_IOAS_MAP.toString(16)}) over an existing area -> ${rc} (${errnoName(rc)}): ${fd.lastError?.detail ?? ''}`);
+  out.line(`raw ioctl(0x${uapi.IOMMU_IOAS_MAP.toString(16)}) over an existing area -> ${rc} (${errnoName(rc)}): ${fd.lastError?.detail ?? ''}`);
   const short = new Uint8Array(40);
   new DataView(short.buffer).setUint32(0, 39, true);
   out.line(`size 39 < min_size 40 -> ${fd.ioctl(uapi.IOMMU_IOAS_MAP, short)} (-EINVAL is -${ERRNO.EINVAL})`);
-
-  out.heading('4. IOMMU_IOAS_COPY shares the pinned pages with a second IOAS');
   const ioas2 = fd.ioas.alloc();
   const copied = fd.ioas.copy({ dstIoasId: ioas2, srcIoasId: ioas, srcIova: fixed, length: 64n << 10n });
-  out.line(`copied 64 KiB of IOAS ${ioas} @ ${hex(fixed)} into IOAS ${ioas2} @ ${hex(copied)}; pinned pages still ${host.process.lockedPages}`);
-
-  out.heading('5. IOMMU_IOAS_UNMAP: no splitting, unmap-all');
+  out.line(`IOMMU_IOAS_COPY 64 KiB into IOAS ${ioas2} @ ${hex(copied)}: the pinned pages are shared (${host.process.lockedPages} pages pinned)`);
   try {
     fd.ioas.unmap(ioas, fixed + 4096n, 4096n);
   } catch (e) {
     out.line(`unmap of one page inside a 2 MiB area -> ${(e as Error).message}`);
   }
-  out.line(`unmap-all of IOAS ${ioas} removed ${fd.ioas.unmapAll(ioas)} bytes`);
-  out.line(`unmap-all of IOAS ${ioas2} removed ${fd.ioas.unmapAll(ioas2)} bytes; pinned pages now ${host.process.lockedPages}`);
+  out.line(`unmap-all removed ${fd.ioas.unmapAll(ioas)} + ${fd.ioas.unmapAll(ioas2)} bytes; pinned pages now ${host.process.lockedPages}`);
   host.process.close(fd.fd);
-  out.line(`closed the iommufd: every object destroyed`);
+  return host;
+}
+
+function findPriPreset(presets: readonly HostProfile[]): { profile: HostProfile; bdf: string } {
+  for (const p of presets) {
+    const d = p.devices.find((x) => x.pri && (x.pasidBits ?? 0) > 0);
+    if (d) return { profile: p, bdf: d.bdf };
+  }
+  throw new Error('no preset with a PRI device');
+}
+
+async function vtdTour(out: Output): Promise<Host> {
+  const { profile, bdf } = findPriPreset(vtd.presets);
+  const host = createHost({ plugins: [vtd.plugin], profile });
+  out.heading(`2. An Intel VT-d host: ${profile.name}`);
+  for (const line of host.log.lines) out.line(`boot: ${line}`);
+  for (const u of host.units) out.line(`${u.id}: ${u.ops.decoded.hwId}`);
+  const dev = host.device(bdf);
+  const fd = host.openIommufd();
+  const devId = dev.bindIommufd(fd);
+  const info = fd.getHwInfo(devId);
+  out.line(`VFIO_DEVICE_BIND_IOMMUFD ${bdf} -> dev_id ${devId}; IOMMU_GET_HW_INFO: type ${info.type} (INTEL_VTD), ${info.dataLen} bytes, max_pasid_log2 ${info.maxPasidLog2}, capabilities ${hex(info.capabilities)}`);
+
+  out.heading('3. Attach to an IOAS and do DMA through the second-stage table');
+  const ioas = fd.ioas.alloc();
+  const va = host.process.mmap(1 << 20);
+  host.process.poke(va, new TextEncoder().encode('written by the CPU'));
+  fd.ioas.map({ ioasId: ioas, userVa: va, length: 1n << 20n, iova: 0x4000_0000n });
+  const fq = fd.fault.alloc();
+  const hwpt = fd.hwpt.alloc({ devId, ptId: ioas, faultId: fq.id });
+  dev.attachPt(hwpt);
+  out.line(`IOMMU_FAULT_QUEUE_ALLOC -> fault_id ${fq.id} fd ${fq.fd}; IOMMU_HWPT_ALLOC(FAULT_ID_VALID) -> hwpt ${hwpt}; attached`);
+  const read = await dev.dma.read(0x4000_0000n, 18);
+  out.line(`device DMA read at IOVA 0x40000000 -> ${JSON.stringify(new TextDecoder().decode(read))}`);
+  await dev.dma.write(0x4000_1000n, new TextEncoder().encode('written by the device'));
+  out.line(`device DMA write at 0x40001000 -> user memory now reads ${JSON.stringify(new TextDecoder().decode(host.process.peek(va + 0x1000n, 21)))}`);
+
+  out.heading('4. A page fault from a PRI device, through the whole pipeline as VT-d records');
+  const iova = 0x5000_0000n;
+  const pending = dev.dma.read(iova, 16);
+  pending.catch(() => undefined);
+  await tick();
+  const codec = dev.unit.ops.faults!;
+  const prq = codec.encodePageRequest({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: iova, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 1, last: true });
+  out.line(`the device found IOVA ${hex(iova)} unmapped and sent a page request; the IOMMU queued a 256-bit page request descriptor:`);
+  out.line(`  ${bytesHex(prq)}`);
+  out.line(`  decoded: ${describe(codec.decodePageRequest(prq, dev.unitIndex))}`);
+  const reader = fd.fault.reader(fq.fd);
+  const groups = reader.readAvailable();
+  const g = groups[0];
+  out.line(`read(fault fd) -> ${groups.length} group: cookie ${g.cookie}, dev_id ${g.devId}, addr ${hex(g.faults[0].addr)}, perm ${g.faults[0].perm} (READ)`);
+  const page = host.process.mmap(4096);
+  host.process.poke(page, new TextEncoder().encode('faulted-in page!'));
+  fd.ioas.map({ ioasId: ioas, userVa: page, length: 4096n, iova });
+  reader.respond(g, 'success');
+  const resp = codec.encodePageResponse({ rid: dev.info.rid, pasid: -1, grpid: 1, code: 0 });
+  out.line(`the handler mapped the page and wrote {cookie ${g.cookie}, SUCCESS}; the driver sent a page group response descriptor:`);
+  out.line(`  ${bytesHex(resp)}`);
+  out.line(`the device retried: DMA read -> ${JSON.stringify(new TextDecoder().decode(await pending))}`);
+  out.line(`pipeline: ${host.faults.stats.pageRequests} page request(s), ${host.faults.stats.responses} response(s), ${host.faults.stats.duplicateResponses} duplicates`);
+
+  out.heading('5. An unrecoverable fault, as the Linux log line');
+  const plain = host.devices.get(profile.devices.find((d) => !d.pri)!.bdf)!;
+  plain.bindIommufd(fd);
+  plain.attachPt(ioas);
+  try {
+    await plain.dma.write(0x7000_0000n, new Uint8Array(4));
+  } catch (e) {
+    out.line(`${plain.bdf} DMA write to an unmapped IOVA -> ${(e as DmaFault).name}: ${(e as DmaFault).fault.reasonText}`);
+  }
+  await tick();
+  out.line(`kernel log: ${host.log.lines[host.log.lines.length - 1]}`);
+  return host;
+}
+
+function describe(f: { rid: number; pasid: number; addr: bigint; perm: number; grpid: number; last: boolean }): string {
+  const rw = `${f.perm & PERM_READ ? 'R' : ''}${f.perm & PERM_WRITE ? 'W' : ''}`;
+  return `requester ${hex(f.rid)}, ${f.pasid >= 0 ? `PASID ${f.pasid}` : 'no PASID'}, addr ${hex(f.addr)}, ${rw}, PRG index ${f.grpid}${f.last ? ', last' : ''}`;
+}
+
+/** An Arm host: a guest owns stage 1 (its CD table and page tables in guest memory) nested on stage 2. */
+async function smmuTour(out: Output): Promise<Host> {
+  const profile = smmu.presets.find((p) => p.units.length > 0 && p.devices.some((d) => d.pri)) ?? smmu.presets[0];
+  const host = createHost({ plugins: [smmu.plugin], profile });
+  const d0 = profile.devices[0];
+  const dev = host.device(d0.bdf);
+  out.heading(`6. An Arm SMMUv3 host: ${profile.name}`);
+  out.line(`${dev.unit.id}: ${dev.unit.ops.decoded.hwId}`);
+  const fd = host.openIommufd();
+  const devId = dev.bindIommufd(fd);
+  const ioas = fd.ioas.alloc();
+  // Guest RAM: 256 pages at GPA 0 backed by one user mapping (what QEMU does for guest memory).
+  const guestPages = 256;
+  const gmem = host.process.mmap(guestPages * 4096);
+  fd.ioas.map({ ioasId: ioas, userVa: gmem, length: BigInt(guestPages * 4096), iova: 0n });
+  const s2 = fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+  const viommuId = fd.viommu.alloc({ devId, type: uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, hwptId: s2 });
+  const vsid = 0x8n;
+  fd.vdevice.alloc({ viommuId, devId, virtId: vsid });
+  const q = fd.veventq.alloc({ viommuId, type: uapi.IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, depth: 16 });
+  out.line(`stage 2: nest-parent HWPT ${s2}; IOMMU_VIOMMU_ALLOC(ARM_SMMUV3) -> ${viommuId}; vDEVICE with virtual SID ${hex(vsid)}; vEVENTQ fd ${q.fd}`);
+
+  // The guest builds its own stage-1 table and CD in its memory (guest-physical page numbers).
+  const guest = new PhysicalMemory();
+  const gframes = new FrameAllocator(guest, 0x40, guestPages);
+  const s1 = smmu.armLpaeS1.alloc({ pgsizeBitmap: pageSizesFromLog2(12), ias: 39, oas: 48, granule: 4096 }, { mem: guest, allocTable: () => gframes.alloc(), releaseTable: (p) => gframes.release(p) });
+  if (typeof s1 === 'number') throw new Error(`guest stage-1 alloc failed: ${s1}`);
+  const dataGpa = 0x20;
+  s1.map(0x1000, dataGpa, 1, IOMMU_READ | IOMMU_WRITE);
+  const cdGpa = 0x10;
+  guest.write(cdGpa * 4096, smmu.encodeCd({ V: 1, AA64: 1, T0SZ: 25, TG0: 0, IPS: 5, EPD1: 1, R: 1, A: 1, ASET: 1, ASID: 7, TTB0: BigInt(s1.rootPfn) << 12n }));
+  const page = new Uint8Array(4096);
+  for (let p = 0; p < guestPages; p++) {
+    if (!guest.chunkIfBacked(p)) continue;
+    guest.read(p * 4096, page);
+    if (page.some((b) => b !== 0)) host.process.poke(gmem + BigInt(p * 4096), page);
+  }
+  host.process.poke(gmem + BigInt(dataGpa * 4096), new TextEncoder().encode('guest data via S1+S2'));
+  const steWords = smmu.encodeSteWords({ V: 1, Config: smmu.STE_CFG.S1_TRANS, S1ContextPtr: BigInt(cdGpa) << 12n });
+  const steBytes = new Uint8Array(16);
+  new DataView(steBytes.buffer).setBigUint64(0, steWords[0], true);
+  new DataView(steBytes.buffer).setBigUint64(8, steWords[1], true);
+  const nested = fd.hwpt.alloc({ devId, ptId: viommuId, data: { type: uapi.IOMMU_HWPT_DATA_ARM_SMMUV3, bytes: steBytes } });
+  dev.attachPt(nested);
+  out.line(`the guest wrote a CD (ASID 7, TTB0 at GPA ${hex(s1.rootPfn * 4096)}) and its stage-1 table; IOMMU_HWPT_ALLOC with its STE -> nested HWPT ${nested}; attached`);
+  const r = await dev.dma.read(0x1000n * 4096n, 20);
+  out.line(`device DMA at guest IOVA 0x1000000 -> stage 1 -> GPA ${hex(dataGpa * 4096)} -> stage 2 -> ${JSON.stringify(new TextDecoder().decode(r))}`);
+  try {
+    await dev.dma.read(0x2000n * 4096n, 4);
+  } catch (e) {
+    out.line(`DMA at guest IOVA 0x2000000 (not in the guest's table) -> ${(e as DmaFault).fault.reasonText}`);
+  }
+  await tick();
+  const events = fd.veventq.read(q.fd);
+  for (const ev of events) {
+    const dv = new DataView(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength);
+    const w0 = ev.data.length >= 8 ? dv.getBigUint64(0, true) : 0n;
+    out.line(`vEVENT seq ${ev.sequence}: event id ${hex(Number(w0 & 0xffn))}, StreamID ${hex(w0 >> 32n)} (the virtual SID the guest knows), raw ${bytesHex(ev.data.subarray(0, 16))}…`);
+  }
   return host;
 }
