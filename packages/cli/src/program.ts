@@ -1,13 +1,23 @@
 /** The `ioasid` command line. */
 import { Command } from 'commander';
 import { runDemo } from './commands/demo.js';
+import { registerDecode } from './commands/decode.js';
+import { registerPlan } from './commands/plan.js';
+import { registerProbe } from './commands/probe.js';
+import { registerProfiles } from './commands/profiles.js';
+import { CommandContext } from './context.js';
+import { CliError, processIo, type CliIo } from './io.js';
 import { consoleOutput } from './output.js';
 
-export function buildProgram(): Command {
+export function buildProgram(io: CliIo = processIo(), ctx: CommandContext = new CommandContext(io)): Command {
   const program = new Command('ioasid')
     .description('An executable model of the Linux iommufd (/dev/iommu) uAPI and IOMMU hardware')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
   program
     .command('demo')
     .description('walk through the model: IOAS, map/unmap/copy through the uAPI')
@@ -15,20 +25,30 @@ export function buildProgram(): Command {
     .action(() => {
       runDemo(consoleOutput());
     });
+  registerProbe(program, () => ctx);
+  registerPlan(program, () => ctx);
+  registerDecode(program, () => ctx);
+  registerProfiles(program, () => ctx);
   return program;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage). */
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const ctx = new CommandContext(io);
+  const program = buildProgram(io, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return ctx.exitCode;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string };
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-    if (typeof err.code === 'string' && err.code.startsWith('commander.')) return 2;
-    process.stderr.write(`ioasid: ${err.message ?? String(e)}\n`);
+    if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.code === 'commander.executeSubCommandAsync' ? 1 : 2;
+    if (e instanceof CliError) {
+      io.stderr.write(`ioasid: ${e.message}\n`);
+      if (e.hint) io.stderr.write(`  hint: ${e.hint}\n`);
+      return e.exitCode;
+    }
+    io.stderr.write(`ioasid: ${err.message ?? String(e)}\n`);
     return 1;
   }
 }

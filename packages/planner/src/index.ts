@@ -1,1 +1,33 @@
-export {};
+/**
+ * @ioasid/planner: host profiles (load, validate, serialize), probing a real host's dmesg, and
+ * planning the vIOMMU of a VM (QEMU -device options and the libvirt <iommu> element). Vendors reach
+ * the planner only through what a PluginHost registered: pass `host.vendors()`.
+ */
+export {
+  hostProfileSchema,
+  loadProfile,
+  parseProfile,
+  validateProfile,
+  serializeProfile,
+  formatIssue,
+  formatPath,
+  ProfileError,
+  type ProfileIssue,
+  type ProfileOptions,
+  type CheckedProfile,
+} from './profile.js';
+export { probeDmesg, stripKernelLogPrefix, type ProbeResult, type ProbedUnit, type ProbeLineIssue, type ProbeOptions } from './probe.js';
+export { plan, checkHotplug, POLICIES, type Plan, type PlanInput, type PlanViommu, type Policy, type HotplugResult } from './plan.js';
+export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState } from './checks.js';
+export {
+  MODELS,
+  parseViommu,
+  normalizeSpec,
+  formatDevice,
+  PlanError,
+  type ViommuModel,
+  type ViommuSpec,
+  type ViommuProperties,
+  type PropertyValue,
+  type PropDef,
+} from './models.js';

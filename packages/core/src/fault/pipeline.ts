@@ -96,7 +96,7 @@ export class FaultPipeline {
       // Queue full: the request is lost, and the hardware answers the device itself.
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
-      if (access.last) this.complete(key, PAGE_RESP_FAILURE, true);
+      if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true);
       return promise;
     }
     this.schedule(dev.unitIndex);
@@ -150,24 +150,28 @@ export class FaultPipeline {
   private routePageRequest(f: IommuFault): void {
     const key = groupKey(f.unit, f.rid, f.pasid, f.grpid);
     if (!this.runStages(f)) {
-      if (f.last) this.complete(key, PAGE_RESP_INVALID, true);
+      if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true);
       return;
     }
     let group = this.partial.get(key);
-    if (!group) {
-      group = [];
-      this.partial.set(key, group);
+    if (group) {
+      group.push(f);
+      if (!f.last) return;
+      this.partial.delete(key);
+    } else if (f.last) {
+      // A group of one request (the common case): it never waits in `partial`.
+      group = [f];
+    } else {
+      this.partial.set(key, [f]);
+      return;
     }
-    group.push(f);
-    if (!f.last) return;
-    this.partial.delete(key);
     const dev = this.host.deviceByRid(f.unit, f.rid);
     const idev = dev?.idev ?? null;
     const hwpt = idev?.attachments.get(f.pasid) ?? null;
     const fault = (hwpt?.fault ?? null) as FaultQueue | null;
     if (!idev || !hwpt || !fault) {
       // No iopf handler: the driver answers the device itself.
-      this.complete(key, PAGE_RESP_INVALID, true);
+      this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true);
       return;
     }
     let answered = false;
@@ -177,23 +181,22 @@ export class FaultPipeline {
       handle: { idev, pasid: f.pasid, hwpt },
       faults: group,
       cookie: 0,
-      respond: (code) => {
+      respond: (code, auto = false) => {
         if (answered) {
           this.stats.duplicateResponses++;
           return;
         }
         answered = true;
-        this.complete(key, code, false);
+        this.complete(key, f.unit, f.rid, f.pasid, f.grpid, code, auto);
       },
     };
     fault.addGroup(g);
   }
 
-  /** Sends a page response through the vendor's encoding and wakes the device. */
-  private complete(key: string, code: number, auto: boolean): void {
+  /** Sends a page response through the vendor's encoding and wakes the device; `key` is groupKey(unit, rid, pasid, grpid). */
+  private complete(key: string, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean): void {
     if (auto) this.stats.autoResponses++;
     else this.stats.responses++;
-    const [unit, rid, pasid, grpid] = key.split(':').map(Number);
     const codec = this.host.codec(unit);
     let deviceCode = code;
     if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid, code })).code;

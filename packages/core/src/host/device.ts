@@ -157,11 +157,11 @@ export class PciDevice implements BoundDevice {
   private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, move: (pa: number, off: number, n: number) => void): Promise<void> {
     const pasid = opts.pasid ?? NO_PASID;
     const maxRetries = opts.maxRetries ?? 3;
+    // Page numbers of a 64-bit IOVA are below 2^52: plain numbers from here on, no BigInt per page.
+    let iovaPfn = Number(iova / PAGE);
+    let off = Number(iova % PAGE);
     let done = 0;
     while (done < length) {
-      const addr = iova + BigInt(done);
-      const iovaPfn = Number(addr / PAGE);
-      const off = Number(addr % PAGE);
       const n = Math.min(PAGE_SIZE - off, length - done);
       let retries = 0;
       for (;;) {
@@ -170,7 +170,7 @@ export class PciDevice implements BoundDevice {
           this.markAccess(pasid, iovaPfn, perm);
           break;
         }
-        const access = this.failedAccess(addr - BigInt(off), perm, pasid);
+        const access = this.failedAccess(BigInt(iovaPfn) * PAGE, perm, pasid);
         if (access.recoverable && retries < maxRetries) {
           const code = await this.host.faults.pageRequest(this, access);
           if (code === PAGE_RESP_SUCCESS) {
@@ -183,6 +183,8 @@ export class PciDevice implements BoundDevice {
         throw new DmaFault(this.normalized(access), 'reported');
       }
       done += n;
+      iovaPfn++;
+      off = 0;
     }
   }
 

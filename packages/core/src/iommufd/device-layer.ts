@@ -132,6 +132,14 @@ export const deviceHandlers: DeviceCommandHandlers = {
     const hwpt = ctx.objects.get<HwptPaging>(cmd.hwpt_id, ObjType.HWPT_PAGING);
     if (!hwpt.ops.setDirtyTracking) fail('EOPNOTSUPP', 'the domain has no dirty tracking');
     const enable = (cmd.flags & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0;
+    // iopt_set_dirty_tracking: tracking starts from clean PTEs (iopt_clear_dirty_data). Formats such as
+    // Arm's map writable leaves writable-dirty (DBM), so without this every page would read as dirty.
+    const pt = hwpt.ops.pt;
+    if (enable && pt.readAndClearDirty) {
+      const page = BigInt(PAGE_SIZE);
+      for (const a of hwpt.ioas.iopt.iterAreas()) pt.readAndClearDirty(Number(a.iova / page), a.npages, false, () => {});
+      ctx.env.tlb.flushTag(hwpt.tag);
+    }
     const e = hwpt.ops.setDirtyTracking(enable);
     if (e) vendorFail(e);
     hwpt.dirtyTrackingEnabled = enable;

@@ -86,14 +86,20 @@ export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], reques
   const o = (request >>> 8) === U.IOMMUFD_TYPE && nr >= U.IOMMUFD_CMD_BASE ? table[nr - U.IOMMUFD_CMD_BASE] : undefined;
   if (!o || o.ioctl !== request) return -ERRNO.ENOTTY;
   if (arg.length < 4) return -ERRNO.EFAULT;
-  const userSize = new DataView(arg.buffer, arg.byteOffset, 4).getUint32(0, true);
+  const userSize = (arg[0] | (arg[1] << 8) | (arg[2] << 16) | (arg[3] << 24)) >>> 0;
   if (userSize < o.minSize) return -ERRNO.EINVAL;
   // The kernel reads `size` bytes from the user pointer: a buffer shorter than that faults.
   if (userSize > arg.length) return -ERRNO.EFAULT;
   const kSize = o.layout.size;
   for (let i = kSize; i < userSize; i++) if (arg[i] !== 0) return -ERRNO.E2BIG;
-  const kbuf = new Uint8Array(kSize);
-  kbuf.set(arg.subarray(0, Math.min(userSize, kSize)));
+  // copy_struct_from_user: a caller struct at least as large as the kernel's is read in place (its
+  // tail was just checked to be zero); a shorter one is zero-extended into a kernel copy first.
+  const whole = userSize >= kSize;
+  let kbuf = arg;
+  if (!whole) {
+    kbuf = new Uint8Array(kSize);
+    kbuf.set(arg.subarray(0, userSize));
+  }
   const cmd = o.layout.decode(kbuf);
   const ucmd = newUcmd();
   let rc = 0;
@@ -110,8 +116,9 @@ export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], reques
   if (rc === 0) for (const obj of ucmd.newObjects) ctx.objects.finalize(obj);
   else abortNew(ctx, ucmd);
   if (rc === 0 || ucmd.respondOnError) {
-    const out = o.layout.encode(cmd);
-    arg.set(out.subarray(0, Math.min(userSize, kSize)));
+    // copy_to_user of min(user size, kernel size) bytes.
+    if (whole) o.layout.encode(cmd, arg);
+    else arg.set(o.layout.encode(cmd).subarray(0, userSize));
   }
   return rc;
 }

@@ -29,8 +29,11 @@ export interface FaultGroup {
   /** The attach handle the group was routed to: (device object, pasid, HWPT). */
   readonly handle: { readonly idev: object; readonly pasid: number; readonly hwpt: object };
   readonly faults: readonly IommuFault[];
-  /** Sends the response to the device through the vendor's page-response path. Called exactly once. */
-  respond(code: number): void;
+  /**
+   * Sends the response to the device through the vendor's page-response path. Called exactly once;
+   * `auto` when the kernel answers on its own (the attach handle went away), not user space.
+   */
+  respond(code: number, auto?: boolean): void;
   cookie: number;
 }
 
@@ -149,7 +152,7 @@ export class FaultQueue extends IommufdObject {
     for (let i = this.deliverHead; i < this.deliver.length; i++) {
       const g = this.deliver[i];
       if (match(g)) {
-        g.respond(IOMMUFD_PAGE_RESP_INVALID);
+        g.respond(IOMMUFD_PAGE_RESP_INVALID, true);
         n++;
       } else keep.push(g);
     }
@@ -158,7 +161,7 @@ export class FaultQueue extends IommufdObject {
     for (const [cookie, g] of [...this.response]) {
       if (!match(g)) continue;
       this.response.delete(cookie);
-      g.respond(IOMMUFD_PAGE_RESP_INVALID);
+      g.respond(IOMMUFD_PAGE_RESP_INVALID, true);
       n++;
     }
     return n;

@@ -120,20 +120,33 @@ export class IoPagetable {
   private reserved: ReservedRange[] = [];
   private allowed: IovaRange[] = [];
   readonly domains: IoptDomain[] = [];
-  /** IOMMU_OPTION_HUGE_PAGES. */
-  hugePages = true;
+  private huge = true;
+  /** iovaAlignment, recomputed only when a domain comes or goes or HUGE_PAGES changes. */
+  private alignment: bigint | null = null;
 
   get areaCount(): number {
     return this.areas.size;
   }
 
+  /** IOMMU_OPTION_HUGE_PAGES. */
+  get hugePages(): boolean {
+    return this.huge;
+  }
+
+  set hugePages(enable: boolean) {
+    this.huge = enable;
+    this.alignment = null;
+  }
+
   /** iova_alignment: 1 for a bare IOAS, raised by domains and by HUGE_PAGES = 0. */
   get iovaAlignment(): bigint {
-    let a = this.hugePages ? 1n : PAGE;
+    if (this.alignment !== null) return this.alignment;
+    let a = this.huge ? 1n : PAGE;
     for (const d of this.domains) {
       const min = lowestBit(d.pgsizeBitmap);
       if (min > a) a = min;
     }
+    this.alignment = a;
     return a;
   }
 
@@ -232,6 +245,7 @@ export class IoPagetable {
       done.push(a);
     }
     this.domains.push(d);
+    this.alignment = null;
   }
 
   /** Removes a domain, unmapping every area from it. */
@@ -240,6 +254,7 @@ export class IoPagetable {
     if (i < 0) return;
     for (const [, a] of this.areas.entries()) unmapAreaFrom(d, a);
     this.domains.splice(i, 1);
+    this.alignment = null;
   }
 
   // --- IOVA allocation ---------------------------------------------------------------------------

@@ -69,21 +69,25 @@ export class IommuUnit {
    * false with out.failure. Never allocates.
    */
   translate(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
-    if (b.kind === BIND_BLOCKED) {
-      out.failure = 'blocked';
-      out.stage2 = false;
-      return false;
-    }
-    const hit = this.iotlb.lookup(b.tag, pasid, iovaPfn);
-    if (hit >= 0) {
-      const granted = this.iotlb.lastPerm;
-      if ((granted & perm) === perm) {
+    // Kept small so that the compiler inlines the IOTLB hit into the DMA loop; walks are out of line.
+    if (b.kind !== BIND_BLOCKED) {
+      const tlb = this.iotlb;
+      const hit = tlb.lookup(b.tag, pasid, iovaPfn);
+      // A cached entry without the permission: the hardware re-walks (it may have been upgraded).
+      if (hit >= 0 && (tlb.lastPerm & perm) === perm) {
         out.pfn = hit;
-        out.perm = granted;
+        out.perm = tlb.lastPerm;
         return true;
       }
-      // A cached entry without the permission: the hardware re-walks (it may have been upgraded).
+      return this.walk(b, pasid, iovaPfn, perm, out);
     }
+    out.failure = 'blocked';
+    out.stage2 = false;
+    return false;
+  }
+
+  /** The IOTLB missed: walk the tables, check permissions, fill the IOTLB. */
+  private walk(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
     this.walks++;
     let pfn: number;
     let granted: number;

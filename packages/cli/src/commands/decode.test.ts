@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { IOMMU_VENDOR, type IommuPlugin, type IommuVendor } from '@ioasid/core/driver';
+import { run } from '../__tests__/run.js';
+
+describe('ioasid decode', () => {
+  it('prints DecodeOutput JSON with the specification\'s field names (VT-d CAP)', async () => {
+    const r = await run(['decode', 'vtd', '0xd2008c40660462', '--kind', 'cap', '--json']);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(Object.keys(d)).toEqual(['vendor', 'kind', 'fields', 'summary', 'linux']);
+    expect(d.vendor).toBe('vtd');
+    expect(d.fields).toHaveProperty('MGAW');
+    expect(d.fields).toHaveProperty('SAGAW');
+  });
+
+  it('joins an unquoted log line and prints a field table', async () => {
+    const line = 'DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c40660462 ecap f050da'.split(' ');
+    const r = await run(['decode', 'vtd', ...line]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}FIELD/m);
+  });
+
+  it('unknown vendor: exit 2 with the registered ones; undecodable: exit 1', async () => {
+    const r = await run(['decode', 'riscv', '0x1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3\n');
+    const bad = await run(['decode', 'smmuv3', 'not-a-value']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ioasid: smmuv3 could not decode "not-a-value": /);
+  });
+
+  it('works with any plugin the host loads (DI, no vendor import)', async () => {
+    const vendor: Pick<IommuVendor, 'id' | 'name' | 'decodeRegisters' | 'createUnit' | 'decode'> = {
+      id: 'toy',
+      name: 'toy IOMMU',
+      decodeRegisters: () => ({ ok: false, error: 'no registers' }),
+      createUnit: () => {
+        throw new Error('unused');
+      },
+      decode: (what) => ({ ok: true, value: { vendor: 'toy', kind: 'reg', fields: { EN: what === '1' }, summary: 'enabled', linux: 'toy: on' } }),
+    };
+    const toy: IommuPlugin = { id: 'toy', coreApi: '^1.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
+    const r = await run(['decode', 'toy', '1'], { plugins: () => [toy] });
+    expect(r.stdout).toBe('toy reg: enabled\n\n  FIELD  VALUE\n  EN     1\n\nlinux: toy: on\n');
+  });
+});

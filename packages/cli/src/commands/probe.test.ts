@@ -1,0 +1,73 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, run } from '../__tests__/run.js';
+
+describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
+  it('reads a VT-d boot log into a profile', async () => {
+    const r = await run(['probe', join(FIXTURES, 'dmesg-vtd.txt'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.profile.units.map((u: { id: string; vendor: string }) => `${u.vendor}:${u.id}`)).toEqual(['vtd:dmar0', 'vtd:dmar1']);
+    expect(out.profile.units[0].registers).toMatchObject({ cap: expect.stringMatching(/^0xf9ed008cee780c66$/i), ecap: expect.stringMatching(/^0x3fef9ea6f0efdf$/i) });
+    expect(out.units[0].hwId).toMatch(/^Intel VT-d 7\.0, scalable mode/);
+    expect(out.counts).toMatchObject({ lines: 22, recognized: 5, rejected: 0 });
+    expect(out.warnings[0]).toMatch(/^3 device\(s\) in IOMMU groups/);
+  });
+
+  it('prints a table for people and keeps the other lines for --verbose', async () => {
+    const r = await run(['probe', join(FIXTURES, 'dmesg-vtd.txt'), '--verbose']);
+    expect(r.stdout).toMatch(/^ {2}UNIT {3}VENDOR {2}LINE {2}HW ID$/m);
+    expect(r.stdout).toMatch(/^ {2}dmar1 {2}vtd {5}10 {4}Intel VT-d 7\.0/m);
+    expect(r.stdout).toContain('17 line(s) with nothing for a vendor:');
+    expect(r.stdout).toContain('    1: [    0.000000] Linux version 6.12.0');
+    expect(r.stdout).not.toContain('\u001b[');
+  });
+
+  it('reads SMMUv3 register dumps and explains why the probe summary line is not enough', async () => {
+    const r = await run(['probe', join(FIXTURES, 'dmesg-smmuv3.txt'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.profile.units.map((u: { id: string }) => u.id)).toEqual(['arm-smmu-v3.0.auto', 'arm-smmu-v3.1.auto']);
+    expect(out.rejected).toHaveLength(2);
+    expect(out.rejected[0].reason).toMatch(/^smmuv3: .*ias 48-bit, oas 48-bit/);
+  });
+
+  it('reports the truncated line of a cut capture and still writes what it found', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ioasid-probe-'));
+    const out = join(dir, 'host.yaml');
+    const r = await run(['probe', join(FIXTURES, 'dmesg-truncated.txt'), '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('1 line(s) looked like IOMMU lines but could not be read:');
+    expect(r.stdout).toMatch(/line 5: vtd: .*cap/);
+    expect(r.stdout).toContain(`wrote ${out}; next: ioasid plan ${out}`);
+    const text = await readFile(out, 'utf8');
+    expect(text).toContain('name: dmesg-truncated');
+    const planned = await run(['plan', out, '--json']);
+    expect(planned.code).toBe(0);
+    expect(JSON.parse(planned.stdout).viommu.model).toBe('intel-iommu');
+  });
+
+  it('reads standard input with -', async () => {
+    const log = await readFile(join(FIXTURES, 'dmesg-vtd.txt'), 'utf8');
+    const r = await run(['probe', '-', '--json'], { stdin: log });
+    expect(JSON.parse(r.stdout).profile.name).toBe('probed host');
+  });
+
+  it('fails (1) with what to do when there is no IOMMU in the log', async () => {
+    const r = await run(['probe', '-'], { stdin: 'Linux version 6.8\nhello\n' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ioasid: no IOMMU unit found in standard input');
+    expect(r.stderr).toContain('hint: give the whole boot log');
+  });
+
+  it('fails (1) on a missing file and (2) on a missing argument', async () => {
+    const missing = await run(['probe', join(FIXTURES, 'nope.txt')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.txt: no such file/);
+    const usage = await run(['probe']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("error: missing required argument 'file'");
+  });
+});

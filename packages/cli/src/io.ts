@@ -1,0 +1,86 @@
+/**
+ * What the commands write to and read from, so that tests run them through main(argv) and capture
+ * everything; plus errors with an exit code and a hint, tables and colour (TTY only, never with NO_COLOR).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import pc from 'picocolors';
+import type { IommuPlugin } from '@ioasid/core/driver';
+
+export interface Stream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface CliIo {
+  readonly stdout: Stream;
+  readonly stderr: Stream;
+  /** The whole of standard input (probe -, plan -). */
+  readonly stdin: () => Promise<string>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The vendor plugins to load; the CLI's own set by default. */
+  readonly plugins?: () => IommuPlugin[] | Promise<IommuPlugin[]>;
+}
+
+async function readAll(stream: NodeJS.ReadStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: () => readAll(process.stdin), env: process.env };
+}
+
+/** A failure the user can act on: exit code 1 (failed) or 2 (bad usage), and what to do about it. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Colours = ReturnType<typeof pc.createColors>;
+
+export function colours(io: CliIo): Colours {
+  return pc.createColors(io.stdout.isTTY === true && !io.env.NO_COLOR);
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.replace(ANSI, '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i] - c.replace(ANSI, '').length))).join('  ').trimEnd());
+}
+
+/** JSON with bigints as hex strings. */
+export function toJson(value: unknown): string {
+  return `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`;
+}
+
+/** A file's text, or stdin for "-". */
+export async function readInput(io: CliIo, path: string): Promise<string> {
+  if (path === '-') return io.stdin();
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CliError(`cannot read ${path}: no such file`, 1, 'check the path, or use - to read standard input');
+    if (code === 'EISDIR') throw new CliError(`cannot read ${path}: it is a directory`, 1);
+    throw new CliError(`cannot read ${path}: ${(e as Error).message}`, 1);
+  }
+}
+
+export async function writeOutput(path: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot write ${path}: ${(e as Error).message}`, 1, 'check that the directory exists and is writable');
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Every vendor plugin the CLI ships. The planner never imports a vendor: the CLI loads these into a
+ * PluginHost and hands the planner `host.vendors()`. (amd-vi and virtio-iommu export no plugin yet.)
+ */
+import { PluginHost, type IommuPlugin } from '@ioasid/core/driver';
+import { plugin as vtd } from '@ioasid/vtd';
+import { plugin as smmuv3 } from '@ioasid/smmuv3';
+
+export function allPlugins(): IommuPlugin[] {
+  return [vtd, smmuv3];
+}
+
+/** A PluginHost with the given plugins loaded (all of them by default). */
+export function createPluginHost(plugins: readonly IommuPlugin[] = allPlugins()): PluginHost {
+  const host = new PluginHost();
+  for (const p of plugins) host.load(p);
+  return host;
+}

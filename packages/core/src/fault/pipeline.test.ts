@@ -1,0 +1,526 @@
+/**
+ * The fault-routing pipeline end to end on the mock vendor: PRI page requests delivered through the
+ * fault fd and answered, whole groups only, the fault fd's errno rules, automatic INVALID responses
+ * when an attachment goes away, hardware queue overflow, and a property: whatever happens, every page
+ * request gets exactly one response and every DMA settles.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as U from '../uapi/iommufd.js';
+import { IommufdError } from '../uapi/errno.js';
+import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, type FailedAccess } from '../driver/fault.js';
+import { POLLIN, POLLOUT, POLLRDNORM } from '../memory/process.js';
+import { createHost, type Host } from '../host/host.js';
+import { DmaFault, type PciDevice } from '../host/device.js';
+import type { Iommufd } from '../iommufd/iommufd.js';
+import { mockPlugin } from '../testing/mock-vendor.js';
+import { mockProfile } from '../__tests__/mock-host.js';
+import type { FaultQueue } from '../iommufd/eventq.js';
+
+const PAGE = 4096n;
+const REC = U.iommu_hwpt_pgfault.size;
+const PRI_A = '0000:00:01.0';
+const PRI_B = '0000:00:05.0';
+
+type Pgfault = ReturnType<typeof U.iommu_hwpt_pgfault.decode>;
+
+interface Fault {
+  id: number;
+  fd: number;
+}
+
+interface Env {
+  host: Host;
+  fd: Iommufd;
+  ioas: number;
+  devs: PciDevice[];
+  devIds: number[];
+  fault: Fault;
+  /** A fault-capable HWPT on `ioas` using `fault`. */
+  hwpt: number;
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    if (e instanceof IommufdError) return e.code;
+    throw e;
+  }
+}
+
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+function faultAlloc(fd: Iommufd): Fault {
+  const out = fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+  return { id: out.out_fault_id, fd: out.out_fault_fd };
+}
+
+function hwptAlloc(fd: Iommufd, devId: number, ptId: number, fault?: Fault): number {
+  return fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ptId, flags: fault ? U.IOMMU_HWPT_FAULT_ID_VALID : 0, fault_id: fault?.id ?? 0 }).out_hwpt_id;
+}
+
+/** A mock host with two PRI devices, both bound, device A attached to a fault-capable HWPT. */
+function setup(registers: Record<string, unknown> = {}): Env {
+  const host = createHost({ plugins: [mockPlugin()], profile: mockProfile(registers, [{ bdf: PRI_B, unit: 'mock0', group: 5, ats: true, pri: true, pasidBits: 20 }]) });
+  const fd = host.openIommufd();
+  const devs = [host.device(PRI_A), host.device(PRI_B)];
+  const devIds = devs.map((d) => d.bindIommufd(fd));
+  const ioas = fd.ioas.alloc();
+  const fault = faultAlloc(fd);
+  const hwpt = hwptAlloc(fd, devIds[0], ioas, fault);
+  devs[0].attachPt(hwpt);
+  return { host, fd, ioas, devs, devIds, fault, hwpt };
+}
+
+function readFaults(e: Env, f: Fault = e.fault, count = 64 * REC): Pgfault[] {
+  const bytes = e.host.process.read(f.fd, count);
+  const out: Pgfault[] = [];
+  for (let off = 0; off < bytes.length; off += REC) out.push(U.iommu_hwpt_pgfault.decode(bytes, off));
+  return out;
+}
+
+function respond(e: Env, cookie: number, c: number, f: Fault = e.fault): number {
+  return e.host.process.write(f.fd, U.iommu_hwpt_page_response.encode({ cookie, code: c }));
+}
+
+/** Fresh user memory with a pattern, mapped at `iova`. */
+function mapAt(e: Env, iova: bigint, fill: number, pages = 1): bigint {
+  const va = e.host.process.mmap(pages * 4096);
+  e.host.process.poke(va, new Uint8Array(pages * 4096).fill(fill));
+  e.fd.ioas.map({ ioasId: e.ioas, userVa: va, length: BigInt(pages) * PAGE, iova });
+  return va;
+}
+
+/** Tracks whether a promise settled, without leaving a rejection unhandled. */
+function track<T>(p: Promise<T>): { settled: boolean; result: Promise<T | unknown> } {
+  const t = { settled: false, result: null as unknown as Promise<T | unknown> };
+  t.result = p.then(
+    (v) => ((t.settled = true), v),
+    (x: unknown) => ((t.settled = true), x),
+  );
+  return t;
+}
+
+describe('PRI through the fault fd', () => {
+  it('SUCCESS after the handler maps the page: the DMA completes with the right bytes', async () => {
+    const e = setup();
+    const read = track(e.devs[0].dma.read(0x200010n, 16));
+    const write = track(e.devs[0].dma.write(0x300020n, new Uint8Array([7, 8, 9])));
+    await settle();
+    expect(read.settled || write.settled).toBe(false);
+    const recs = readFaults(e);
+    expect(recs.map((r) => [r.addr, r.perm, r.dev_id, r.flags])).toEqual([
+      [0x200000n, U.IOMMU_PGFAULT_PERM_READ, e.devIds[0], U.IOMMU_PGFAULT_FLAGS_LAST_PAGE],
+      [0x300000n, U.IOMMU_PGFAULT_PERM_WRITE, e.devIds[0], U.IOMMU_PGFAULT_FLAGS_LAST_PAGE],
+    ]);
+    expect(recs[0].cookie).not.toBe(recs[1].cookie);
+    mapAt(e, 0x200000n, 0x42);
+    const va = mapAt(e, 0x300000n, 0);
+    respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    respond(e, recs[1].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    expect([...((await read.result) as Uint8Array)]).toEqual(new Array(16).fill(0x42));
+    expect(await write.result).toBeUndefined();
+    expect([...e.host.process.peek(va + 0x20n, 3)]).toEqual([7, 8, 9]);
+    expect(e.host.faults.outstanding).toBe(0);
+    expect(e.host.faults.stats.responses).toBe(2);
+  });
+
+  it('INVALID aborts the DMA with a DmaFault whose outcome is page-response', async () => {
+    const e = setup();
+    const dma = track(e.devs[0].dma.read(0x200000n, 4));
+    await settle();
+    const [r] = readFaults(e);
+    respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    const err = await dma.result;
+    expect(err).toBeInstanceOf(DmaFault);
+    expect((err as DmaFault).outcome).toBe('page-response');
+    expect((err as DmaFault).fault.addr).toBe(0x200000n);
+    expect(e.host.faults.outstanding).toBe(0);
+  });
+
+  it('delivers a multi-request group only when its LAST request arrives, with one cookie and one response', async () => {
+    const e = setup();
+    const dev = e.devs[0];
+    const partial = (addr: bigint, perm: number): FailedAccess => ({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr, perm, failure: 'not-present', stage2: false, recoverable: true, grpid: 77, last: false });
+    void e.host.faults.pageRequest(dev, partial(0x400000n, PERM_READ));
+    void e.host.faults.pageRequest(dev, partial(0x401000n, PERM_WRITE));
+    await settle();
+    expect(e.host.process.poll(e.fault.fd)).toBe(POLLOUT);
+    expect(readFaults(e)).toEqual([]);
+    const group = track(dev.requestPages([{ addr: 0x402000n, perm: PERM_READ | PERM_WRITE }], { grpid: 77 }));
+    await settle();
+    expect(e.host.process.poll(e.fault.fd)).toBe(POLLOUT | POLLIN | POLLRDNORM);
+    // A buffer too small for the whole group returns nothing and leaves the group queued.
+    expect(readFaults(e, e.fault, 2 * REC)).toEqual([]);
+    const recs = readFaults(e);
+    expect(recs.map((r) => [r.addr, r.perm, r.grpid, r.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE])).toEqual([
+      [0x400000n, U.IOMMU_PGFAULT_PERM_READ, 77, 0],
+      [0x401000n, U.IOMMU_PGFAULT_PERM_WRITE, 77, 0],
+      [0x402000n, U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, 77, U.IOMMU_PGFAULT_FLAGS_LAST_PAGE],
+    ]);
+    expect(new Set(recs.map((r) => r.cookie)).size).toBe(1);
+    expect(group.settled).toBe(false);
+    expect(respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS)).toBe(8);
+    expect(await group.result).toBe(PAGE_RESP_SUCCESS);
+    // The group is complete: its cookie is gone.
+    expect(code(() => respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+    expect(e.host.faults.stats.responses).toBe(1);
+    expect(e.host.faults.stats.duplicateResponses).toBe(0);
+    expect(e.host.faults.outstanding).toBe(0);
+
+    // requestPages builds the same kind of group on its own: LAST only on the final record.
+    const g2 = track(dev.requestPages([{ addr: 0x500000n, perm: PERM_READ }, { addr: 0x501000n, perm: PERM_READ }, { addr: 0x502000n, perm: PERM_WRITE }]));
+    await settle();
+    const r2 = readFaults(e);
+    expect(r2.map((r) => r.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE)).toEqual([0, 0, U.IOMMU_PGFAULT_FLAGS_LAST_PAGE]);
+    expect(new Set(r2.map((r) => r.grpid)).size).toBe(1);
+    expect(new Set(r2.map((r) => r.cookie)).size).toBe(1);
+    respond(e, r2[0].cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    expect(await g2.result).toBe(PAGE_RESP_INVALID);
+  });
+});
+
+describe('fault fd errno rules', () => {
+  it('ESPIPE, EINVAL, partial writes, poll and EBUSY on destroy', async () => {
+    const e = setup();
+    const f = e.fault.fd;
+    const p = e.host.process;
+    expect(p.poll(f)).toBe(POLLOUT);
+    expect(code(() => p.read(f, REC - 1))).toBe('ESPIPE');
+    expect(code(() => p.read(f, REC + 1))).toBe('ESPIPE');
+    expect(p.read(f, 0).length).toBe(0);
+    expect(code(() => p.write(f, new Uint8Array(7)))).toBe('ESPIPE');
+    expect(code(() => p.write(f, new Uint8Array(12)))).toBe('ESPIPE');
+    expect(code(() => respond(e, 12345, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+
+    const dmas = [0x200000n, 0x201000n, 0x202000n].map((a) => track(e.devs[0].dma.read(a, 1)));
+    await settle();
+    expect(p.poll(f)).toBe(POLLOUT | POLLIN | POLLRDNORM);
+    const recs = readFaults(e);
+    expect(recs.length).toBe(3);
+    expect(p.poll(f)).toBe(POLLOUT);
+    // A bad code is EINVAL and consumes nothing.
+    expect(code(() => respond(e, recs[0].cookie, 2))).toBe('EINVAL');
+    // Bytes consumed before the first error are returned: the first response is taken, the rest not.
+    const batch = new Uint8Array(24);
+    batch.set(U.iommu_hwpt_page_response.encode({ cookie: recs[0].cookie, code: U.IOMMUFD_PAGE_RESP_INVALID }), 0);
+    batch.set(U.iommu_hwpt_page_response.encode({ cookie: 999, code: U.IOMMUFD_PAGE_RESP_INVALID }), 8);
+    batch.set(U.iommu_hwpt_page_response.encode({ cookie: recs[1].cookie, code: U.IOMMUFD_PAGE_RESP_INVALID }), 16);
+    expect(p.write(f, batch)).toBe(8);
+    const bad = new Uint8Array(16);
+    bad.set(U.iommu_hwpt_page_response.encode({ cookie: recs[1].cookie, code: U.IOMMUFD_PAGE_RESP_INVALID }), 0);
+    bad.set(U.iommu_hwpt_page_response.encode({ cookie: recs[2].cookie, code: 7 }), 8);
+    expect(p.write(f, bad)).toBe(8);
+    await settle();
+    expect([dmas[0].settled, dmas[1].settled, dmas[2].settled]).toEqual([true, true, false]);
+    expect(respond(e, recs[2].cookie, U.IOMMUFD_PAGE_RESP_INVALID)).toBe(8);
+    for (const d of dmas) expect(await d.result).toBeInstanceOf(DmaFault);
+
+    // The FAULT object is held by the open fd and by the HWPT.
+    expect(code(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
+    e.devs[0].detachPt();
+    e.fd.destroy(e.hwpt);
+    expect(code(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
+    p.close(f);
+    expect(code(() => p.read(f, REC))).toBe('EBADF');
+    e.fd.destroy(e.fault.id);
+    expect(e.host.faults.stats.duplicateResponses).toBe(0);
+    expect(e.host.faults.outstanding).toBe(0);
+  });
+});
+
+describe('pending groups when the attachment goes away', () => {
+  const cases: [string, (e: Env) => void][] = [
+    ['detach', (e) => e.devs[0].detachPt()],
+    ['replace by a plain HWPT', (e) => e.devs[0].attachPt(hwptAlloc(e.fd, e.devIds[0], e.ioas))],
+    ['replace by another fault-capable HWPT on the same queue', (e) => e.devs[0].attachPt(hwptAlloc(e.fd, e.devIds[0], e.ioas, e.fault))],
+    ['replace by an automatic domain', (e) => e.devs[0].attachPt(e.ioas)],
+    [
+      'detach and HWPT destroy',
+      (e) => {
+        e.devs[0].detachPt();
+        e.fd.destroy(e.hwpt);
+      },
+    ],
+    ['unbind', (e) => e.devs[0].unbind()],
+    ['close of the iommufd', (e) => e.host.process.close(e.fd.fd)],
+  ];
+  for (const [name, action] of cases) {
+    it(`${name}: every queued and read-but-unanswered group is answered INVALID exactly once`, async () => {
+      const e = setup();
+      const dmas = [0x200000n, 0x201000n, 0x202000n, 0x203000n].map((a) => track(e.devs[0].dma.read(a, 1)));
+      const group = track(e.devs[0].requestPages([{ addr: 0x210000n, perm: PERM_READ }, { addr: 0x211000n, perm: PERM_READ }]));
+      await settle();
+      // Two groups read and left unanswered, three still queued.
+      const read = readFaults(e, e.fault, 2 * REC);
+      expect(read.length).toBe(2);
+      const q = e.fd.ctx.objects.peek(e.fault.id) as FaultQueue;
+      expect(q.pending).toBe(3);
+      expect(q.awaitingResponse).toBe(2);
+      const auto = e.host.faults.stats.autoResponses;
+      action(e);
+      expect(e.host.faults.stats.autoResponses - auto).toBe(5);
+      expect(q.pending).toBe(0);
+      expect(q.awaitingResponse).toBe(0);
+      for (const d of dmas) {
+        const err = await d.result;
+        expect(err).toBeInstanceOf(DmaFault);
+        expect((err as DmaFault).outcome).toBe('page-response');
+      }
+      expect(await group.result).toBe(PAGE_RESP_INVALID);
+      // A late response to a group already answered is refused, not sent twice.
+      if (name !== 'close of the iommufd') expect(code(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+      await settle();
+      expect(e.host.faults.stats.responses).toBe(0);
+      expect(e.host.faults.stats.duplicateResponses).toBe(0);
+      expect(e.host.faults.outstanding).toBe(0);
+    });
+  }
+
+  it('leaves the groups of another device on the same queue alone', async () => {
+    const e = setup();
+    e.devs[1].attachPt(hwptAlloc(e.fd, e.devIds[1], e.ioas, e.fault));
+    const a = track(e.devs[0].dma.read(0x200000n, 1));
+    const b = track(e.devs[1].dma.read(0x200000n, 1));
+    await settle();
+    const recs = readFaults(e);
+    expect(recs.map((r) => r.dev_id).sort()).toEqual([...e.devIds].sort());
+    e.devs[0].detachPt();
+    expect(await a.result).toBeInstanceOf(DmaFault);
+    await settle();
+    expect(b.settled).toBe(false);
+    mapAt(e, 0x200000n, 0x33);
+    respond(e, recs.find((r) => r.dev_id === e.devIds[1])!.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    expect([...((await b.result) as Uint8Array)]).toEqual([0x33]);
+  });
+});
+
+describe('hardware page request queue overflow', () => {
+  it('drops what does not fit, the hardware answers the dropped requests, nothing is left waiting', async () => {
+    const e = setup({ pageRequestQueueDepth: 2 });
+    const dmas = Array.from({ length: 10 }, (_, i) => track(e.devs[0].dma.read(0x200000n + BigInt(i) * PAGE, 4)));
+    await settle();
+    const q = e.host.faults.hardwareQueues(e.devs[0].unitIndex).pageRequests;
+    expect(e.host.faults.stats.overflows).toBe(8);
+    expect(q.dropped).toBe(8);
+    expect(q.overflow).toBe(false);
+    expect(e.host.log.lines.filter((l) => l.includes('page request queue overflow')).length).toBe(8);
+    expect(dmas.filter((d) => d.settled).length).toBe(8);
+    for (const d of dmas.slice(2)) {
+      const err = await d.result;
+      expect(err).toBeInstanceOf(DmaFault);
+      expect((err as DmaFault).outcome).toBe('page-response');
+    }
+    const recs = readFaults(e);
+    expect(recs.map((r) => r.addr)).toEqual([0x200000n, 0x201000n]);
+    mapAt(e, 0x200000n, 0x61, 2);
+    for (const r of recs) respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    for (const d of dmas.slice(0, 2)) expect([...((await d.result) as Uint8Array)]).toEqual([0x61, 0x61, 0x61, 0x61]);
+    await settle();
+    expect(e.host.faults.stats.autoResponses).toBe(8);
+    expect(e.host.faults.stats.responses).toBe(2);
+    expect(e.host.faults.outstanding).toBe(0);
+    // The queue works normally again once drained.
+    const again = track(e.devs[0].dma.read(0x300000n, 1));
+    await settle();
+    const [r] = readFaults(e);
+    respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    expect(await again.result).toBeInstanceOf(DmaFault);
+    expect(PAGE_RESP_FAILURE).not.toBe(PAGE_RESP_INVALID);
+  });
+});
+
+// --- property ---------------------------------------------------------------------------------------
+
+type StormOp =
+  | { op: 'dma'; dev: number; page: number; write: boolean }
+  | { op: 'group'; dev: number; n: number }
+  | { op: 'read'; q: number; groups: number }
+  | { op: 'respond'; pick: number; success: boolean; map: boolean }
+  | { op: 'attach'; dev: number; target: number }
+  | { op: 'detach'; dev: number }
+  | { op: 'rebind'; dev: number }
+  | { op: 'recycle'; which: number }
+  | { op: 'destroyFault'; q: number }
+  | { op: 'tick'; macro: boolean };
+
+const dev01 = fc.integer({ min: 0, max: 1 });
+const stormOp: fc.Arbitrary<StormOp> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ dev: dev01, page: fc.integer({ min: 0, max: 31 }), write: fc.boolean() }).map((r): StormOp => ({ op: 'dma', ...r })) },
+  { weight: 3, arbitrary: fc.record({ dev: dev01, n: fc.integer({ min: 1, max: 3 }) }).map((r): StormOp => ({ op: 'group', ...r })) },
+  { weight: 4, arbitrary: fc.record({ q: dev01, groups: fc.integer({ min: 1, max: 4 }) }).map((r): StormOp => ({ op: 'read', ...r })) },
+  { weight: 5, arbitrary: fc.record({ pick: fc.nat(), success: fc.boolean(), map: fc.boolean() }).map((r): StormOp => ({ op: 'respond', ...r })) },
+  { weight: 2, arbitrary: fc.record({ dev: dev01, target: fc.integer({ min: 0, max: 3 }) }).map((r): StormOp => ({ op: 'attach', ...r })) },
+  { weight: 1, arbitrary: dev01.map((dev): StormOp => ({ op: 'detach', dev })) },
+  { weight: 1, arbitrary: dev01.map((dev): StormOp => ({ op: 'rebind', dev })) },
+  { weight: 1, arbitrary: dev01.map((which): StormOp => ({ op: 'recycle', which })) },
+  { weight: 1, arbitrary: dev01.map((q): StormOp => ({ op: 'destroyFault', q })) },
+  { weight: 4, arbitrary: fc.boolean().map((macro): StormOp => ({ op: 'tick', macro })) },
+);
+
+interface ReadGroup {
+  q: number;
+  cookie: number;
+  devId: number;
+  addrs: bigint[];
+  answered: boolean;
+}
+
+class Storm {
+  readonly e: Env;
+  readonly faults: Fault[];
+  /** Fault-capable HWPTs: [on queue 0, on queue 1]; target 2 is a plain HWPT, 3 the automatic domain. */
+  readonly hwpts: number[];
+  readonly plain: number;
+  /** HWPT each device is attached to (0 when none), as the test sees it. */
+  readonly attachedTo = [0, 0];
+  readonly pending: { settled: boolean; result: Promise<unknown> }[] = [];
+  readonly groups: ReadGroup[] = [];
+  nonLast = 0;
+
+  constructor() {
+    this.e = setup();
+    const e = this.e;
+    this.faults = [e.fault, faultAlloc(e.fd)];
+    this.hwpts = [e.hwpt, hwptAlloc(e.fd, e.devIds[1], e.ioas, this.faults[1])];
+    this.plain = hwptAlloc(e.fd, e.devIds[0], e.ioas);
+    this.attachedTo[0] = e.hwpt;
+    e.devs[1].attachPt(this.hwpts[1]);
+    this.attachedTo[1] = this.hwpts[1];
+  }
+
+  private devId(d: number): number {
+    return this.e.devs[d].idev?.id ?? 0;
+  }
+
+  /** Groups of `devId` read but unanswered become invalid when its attachment goes away. */
+  private dropGroupsOf(devId: number): void {
+    for (const g of this.groups) if (g.devId === devId) g.answered = true;
+  }
+
+  async apply(o: StormOp): Promise<void> {
+    const e = this.e;
+    switch (o.op) {
+      case 'dma': {
+        const iova = 0x1000000n + BigInt(o.page) * PAGE;
+        const p: Promise<unknown> = o.write ? e.devs[o.dev].dma.write(iova, new Uint8Array([o.page])) : e.devs[o.dev].dma.read(iova, 2);
+        this.pending.push(track(p));
+        return;
+      }
+      case 'group': {
+        const pages = Array.from({ length: o.n }, (_, i) => ({ addr: 0x2000000n + BigInt(i) * PAGE, perm: PERM_READ }));
+        this.nonLast += o.n - 1;
+        this.pending.push(track(e.devs[o.dev].requestPages(pages)));
+        return;
+      }
+      case 'read': {
+        const f = this.faults[o.q];
+        if (e.host.process.file(f.fd) === undefined) return;
+        const bytes = e.host.process.read(f.fd, o.groups * 3 * REC);
+        let cur: ReadGroup | null = null;
+        for (let off = 0; off < bytes.length; off += REC) {
+          const r = U.iommu_hwpt_pgfault.decode(bytes, off);
+          if (!cur) {
+            cur = { q: o.q, cookie: r.cookie, devId: r.dev_id, addrs: [], answered: false };
+            this.groups.push(cur);
+          }
+          expect(r.cookie).toBe(cur.cookie);
+          cur.addrs.push(r.addr);
+          if (r.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE) cur = null;
+        }
+        expect(cur, 'a read returned part of a group').toBeNull();
+        return;
+      }
+      case 'respond': {
+        if (this.groups.length === 0) return;
+        const g = this.groups[o.pick % this.groups.length];
+        const f = this.faults[g.q];
+        if (o.success && o.map) {
+          for (const a of g.addrs) if (!e.fd.ctx.closed && e.fd.ioas.iovaRanges(e.ioas) && code(() => mapAt(e, a, 0x5c)) !== 'ok') break;
+        }
+        const rc = code(() => respond(e, g.cookie, o.success ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID, f));
+        expect(rc, `response to cookie ${g.cookie} (answered before: ${g.answered})`).toBe(g.answered ? 'EINVAL' : 'ok');
+        g.answered = true;
+        return;
+      }
+      case 'attach': {
+        const target = o.target < 2 ? this.hwpts[o.target] : o.target === 2 ? this.plain : e.ioas;
+        const id = this.devId(o.dev);
+        if (id === 0) return;
+        const old = this.attachedTo[o.dev];
+        const used = e.devs[o.dev].attachPt(target);
+        if (old !== 0 && old !== used) this.dropGroupsOf(id);
+        this.attachedTo[o.dev] = used;
+        return;
+      }
+      case 'detach': {
+        const id = this.devId(o.dev);
+        if (id === 0) return;
+        e.devs[o.dev].detachPt();
+        if (this.attachedTo[o.dev] !== 0) this.dropGroupsOf(id);
+        this.attachedTo[o.dev] = 0;
+        return;
+      }
+      case 'rebind': {
+        const id = this.devId(o.dev);
+        if (id !== 0) {
+          e.devs[o.dev].unbind();
+          this.dropGroupsOf(id);
+        }
+        this.attachedTo[o.dev] = 0;
+        e.devs[o.dev].bindIommufd(e.fd);
+        return;
+      }
+      case 'recycle': {
+        const h = this.hwpts[o.which];
+        const busy = this.attachedTo.includes(h);
+        expect(code(() => e.fd.destroy(h))).toBe(busy ? 'EBUSY' : 'ok');
+        if (!busy) {
+          const devId = this.devId(0) || this.devId(1);
+          this.hwpts[o.which] = hwptAlloc(e.fd, devId, e.ioas, this.faults[o.which]);
+        }
+        return;
+      }
+      case 'destroyFault':
+        // Held by its open fd and its HWPT.
+        expect(code(() => e.fd.destroy(this.faults[o.q].id))).toBe('EBUSY');
+        return;
+      case 'tick':
+        if (o.macro) await settle();
+        else await Promise.resolve();
+        return;
+    }
+  }
+
+  async finish(closeIommufd: boolean): Promise<void> {
+    const e = this.e;
+    if (closeIommufd) e.host.process.close(e.fd.fd);
+    else for (const d of e.devs) d.detachPt();
+    for (let i = 0; i < 20 && this.pending.some((p) => !p.settled); i++) await settle();
+  }
+}
+
+describe('fault storm (property)', () => {
+  it('answers every page request exactly once and settles every DMA, whatever happens', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stormOp, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, closeIommufd) => {
+        const s = new Storm();
+        for (const o of ops) await s.apply(o);
+        await s.finish(closeIommufd);
+        const st = s.e.host.faults.stats;
+        expect(s.pending.every((p) => p.settled), 'a DMA or page request group never settled').toBe(true);
+        expect(s.e.host.faults.outstanding).toBe(0);
+        expect(st.duplicateResponses).toBe(0);
+        // One response (by the handler, or automatic) per group, i.e. per LAST request.
+        expect(st.responses + st.autoResponses).toBe(st.pageRequests - s.nonLast);
+        expect(st.overflows).toBe(0);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

@@ -1,0 +1,665 @@
+/**
+ * The plugin conformance kit: the contract every IOMMU plugin, ours or a third party's, must meet,
+ * as a vitest suite. A vendor package runs it from one test file:
+ *
+ *   import { describeConformance } from '@ioasid/core/testing';
+ *   import { plugin, presets } from '../src/index.js';
+ *   describeConformance({ plugin, profile: presets[0], device: '0000:00:02.0' });
+ *
+ * It drives the plugin only through core's public, kernel-shaped entry points (createHost, the iommufd
+ * uAPI, VFIO-style bind/attach, device DMA and the fault fd), plus the plugin's own page-table formats
+ * and fault codec on their own. vitest is an optional peer of @ioasid/core: only this module needs it.
+ */
+import { describe, expect, it } from 'vitest';
+import { CORE_API_VERSION, PluginHost, satisfies, type IommuPlugin } from '../driver/plugin.js';
+import { log2PageSizes, type NormalizedCaps, type StageCaps } from '../driver/caps.js';
+import {
+  IOMMU_READ,
+  IOMMU_WRITE,
+  PERM_READ,
+  PERM_WRITE,
+  WALK_OK,
+  WalkResult,
+  type IoPageTable,
+  type PageTableConfig,
+  type PageTableFormat,
+  type PageTableMemory,
+} from '../driver/pgtable.js';
+import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, type FailedAccess, type FaultCodec } from '../driver/fault.js';
+import type { DecodedUnit } from '../driver/vendor.js';
+import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
+import { POLLIN } from '../memory/process.js';
+import { IommufdError } from '../uapi/errno.js';
+import * as U from '../uapi/iommufd.js';
+import { createHost, type Host } from '../host/host.js';
+import { DmaFault, type PciDevice } from '../host/device.js';
+import type { HostProfile } from '../host/profile.js';
+import type { Iommufd } from '../iommufd/iommufd.js';
+import { ObjType } from '../iommufd/objects.js';
+import type { HwptPaging } from '../iommufd/hwpt.js';
+
+export interface ConformanceNestedOptions {
+  /** The IOMMU_HWPT_DATA_* type of the vendor's nested user data. */
+  dataType: number;
+  /**
+   * Builds valid user data for a nested HWPT whose guest stage-1 root table is the zeroed guest page
+   * `rootGpa` (a guest-physical page number; guest memory is identity-mapped by the parent at IOVA 0).
+   */
+  data(env: { host: Host; device: PciDevice; rootGpa: number }): Uint8Array;
+  /** Allocate the nested HWPT on a vIOMMU of this type (SMMUv3); omitted: on the parent HWPT (VT-d). */
+  viommuType?: number;
+  /** virt_id of the vDEVICE created when `viommuType` is set (default 1). */
+  virtId?: bigint;
+}
+
+export interface ConformanceOptions {
+  plugin: IommuPlugin;
+  /** A host profile with units of the plugin's vendor and the devices below. */
+  profile: HostProfile;
+  /** BDF of a device used for the paging and DMA checks. */
+  device: string;
+  /** BDF of a device with PASID + PRI, if the hardware has one: enables the page-request round trip. */
+  priDevice?: string;
+  /** The vendor's nested data builder: enables the nesting check when the unit can nest. */
+  nested?: ConformanceNestedOptions;
+  /** Page-table configurations to try first, by format id (the kit otherwise derives them from caps). */
+  formatConfigs?: Readonly<Record<string, readonly PageTableConfig[]>>;
+  /** Suite title; defaults to `conformance: <plugin id> on <profile name>`. */
+  name?: string;
+}
+
+const PAGE = BigInt(PAGE_SIZE);
+const SZ_2M = 2n << 20n;
+
+/** The errno code an IommufdError-throwing call ends with, or 'ok'. */
+function errCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof IommufdError) return e.code;
+    throw e;
+  }
+  return 'ok';
+}
+
+/** A user buffer of `bytes` whose start is aligned to `align` (mmap over-allocates and trims nothing). */
+function alignedBuffer(host: Host, bytes: bigint, align: bigint): bigint {
+  const a = align > PAGE ? align : PAGE;
+  const va = host.process.mmap(bytes + a);
+  return ((va + a - 1n) / a) * a;
+}
+
+function pattern(length: number, seed: number): Uint8Array {
+  const b = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+function checkStage(s: StageCaps, what: string): void {
+  expect(s.inputBits.length, `${what}.inputBits is empty`).toBeGreaterThan(0);
+  for (const b of s.inputBits) {
+    expect(Number.isInteger(b), `${what}.inputBits holds ${b}`).toBe(true);
+    expect(b, `${what}.inputBits`).toBeGreaterThanOrEqual(32);
+    expect(b, `${what}.inputBits`).toBeLessThanOrEqual(64);
+  }
+  expect(Number.isInteger(s.outputBits) && s.outputBits >= 32 && s.outputBits <= 64, `${what}.outputBits = ${s.outputBits}`).toBe(true);
+  expect(s.pageSizes & (1n << 12n), `${what}.pageSizes must include 4K`).toBe(1n << 12n);
+  for (const l of log2PageSizes(s.pageSizes)) expect(l >= 12 && l <= 42, `${what}.pageSizes has 2^${l}`).toBe(true);
+}
+
+function checkCaps(caps: NormalizedCaps, vendor: string): void {
+  expect(caps.vendor).toBe(vendor);
+  expect(typeof caps.version === 'string' && caps.version.length > 0, 'caps.version is empty').toBe(true);
+  expect(caps.hostStage, 'caps.hostStage: a unit that maps host DMA needs a stage').not.toBeNull();
+  checkStage(caps.hostStage!, 'hostStage');
+  if (caps.userStage) checkStage(caps.userStage, 'userStage');
+  expect(Number.isInteger(caps.pasidBits) && caps.pasidBits >= 0 && caps.pasidBits <= 20, `caps.pasidBits = ${caps.pasidBits}`).toBe(true);
+  for (const k of ['pri', 'stall', 'ats', 'nesting', 'dirtyTracking', 'coherent', 'cachingMode', 'rangeInvalidation', 'interruptRemapping'] as const) {
+    expect(typeof caps[k], `caps.${k}`).toBe('boolean');
+  }
+  if (caps.nesting) expect(caps.userStage, 'caps.nesting without a userStage').not.toBeNull();
+  expect(Array.isArray(caps.features)).toBe(true);
+}
+
+/** A PageTableMemory on its own physical memory that counts table pages and can be made to fail. */
+class CountingMemory implements PageTableMemory {
+  readonly mem = new PhysicalMemory();
+  private readonly frames = new FrameAllocator(this.mem);
+  live = 0;
+  failNext = false;
+  allocTable(): number {
+    if (this.failNext) return -1;
+    const pfn = this.frames.alloc();
+    if (pfn >= 0) this.live++;
+    return pfn;
+  }
+  releaseTable(pfn: number): void {
+    this.live--;
+    this.frames.release(pfn);
+  }
+}
+
+/**
+ * Candidate configurations for a format: the caller's, then ones derived from the unit's stages (the
+ * output size capped at the 52 bits of the simulated physical address space).
+ */
+function formatCandidates(id: string, caps: readonly NormalizedCaps[], extra: Readonly<Record<string, readonly PageTableConfig[]>> | undefined): PageTableConfig[] {
+  const out: PageTableConfig[] = [...(extra?.[id] ?? []).map((c) => ({ ...c }))];
+  for (const c of caps) {
+    for (const s of [c.hostStage, c.userStage]) {
+      if (!s) continue;
+      for (const ias of [...s.inputBits].sort((a, b) => a - b)) {
+        for (const options of [undefined, { stage: 1 }, { stage: 2 }]) {
+          out.push({ pgsizeBitmap: s.pageSizes, ias, oas: Math.min(s.outputBits, 52), granule: 4096, coherent: true, ...(options ? { options } : {}) });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function allocFormat(f: PageTableFormat, candidates: PageTableConfig[], memory: PageTableMemory): { pt: IoPageTable; cfg: PageTableConfig } | null {
+  for (const cfg of candidates) {
+    const pt = f.alloc({ ...cfg }, memory);
+    if (typeof pt !== 'number') return { pt, cfg };
+  }
+  return null;
+}
+
+/** The iommu_hwpt_pgfault fields of a record read from a fault fd. */
+function readPgfaults(bytes: Uint8Array): ReturnType<typeof U.iommu_hwpt_pgfault.decode>[] {
+  const out = [];
+  for (let off = 0; off < bytes.length; off += U.iommu_hwpt_pgfault.size) out.push(U.iommu_hwpt_pgfault.decode(bytes, off));
+  return out;
+}
+
+function responseBytes(cookie: number, code: number): Uint8Array {
+  return U.iommu_hwpt_page_response.encode({ cookie, code });
+}
+
+/** Waits for the fault pipeline's interrupt thread (microtasks) and any timers to run. */
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+interface Env {
+  host: Host;
+  fd: Iommufd;
+  dev: PciDevice;
+  devId: number;
+  caps: NormalizedCaps;
+}
+
+/**
+ * Registers the conformance suite for `plugin` on `profile`. Each test builds its own host, so tests
+ * are independent and can run in any order.
+ */
+export function describeConformance(options: ConformanceOptions): void {
+  const { plugin, profile } = options;
+  const title = options.name ?? `conformance: ${plugin.id} on ${profile.name}`;
+
+  const newHost = (): Host => createHost({ plugins: [plugin], profile });
+  const env = (bdf = options.device): Env => {
+    const host = newHost();
+    const fd = host.openIommufd();
+    const dev = host.device(bdf);
+    const devId = dev.bindIommufd(fd);
+    return { host, fd, dev, devId, caps: dev.unitOps.caps };
+  };
+  const hwptAlloc = (e: Env, ptId: number, flags = 0, extra: Partial<ReturnType<typeof U.iommu_hwpt_alloc.zero>> = {}): number =>
+    e.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: e.devId, pt_id: ptId, flags, ...extra }).out_hwpt_id;
+  /**
+   * Maps fresh user memory holding `data` (padded to the IOAS alignment) at an IOVA the IOAS picks;
+   * returns the IOVA, the user VA and the mapped length.
+   */
+  const mapFresh = (e: Env, ioas: number, data: Uint8Array, writeable = true): { iova: bigint; va: bigint; length: bigint } => {
+    const align = e.fd.ioas.iovaRanges(ioas).alignment;
+    const a = align > PAGE ? align : PAGE;
+    const length = ((BigInt(data.length) + a - 1n) / a) * a;
+    const va = alignedBuffer(e.host, length, a);
+    e.host.process.poke(va, data);
+    const iova = e.fd.ioas.map({ ioasId: ioas, userVa: va, length, writeable });
+    return { iova, va, length };
+  };
+  const unitProfiles = profile.units;
+
+  describe(title, () => {
+    it('is a well-formed plugin that registers its vendor', () => {
+      expect(typeof plugin.id === 'string' && plugin.id.length > 0).toBe(true);
+      expect(typeof plugin.register).toBe('function');
+      expect(satisfies(CORE_API_VERSION, plugin.coreApi), `coreApi '${plugin.coreApi}' does not accept core ${CORE_API_VERSION}`).toBe(true);
+      const ph = new PluginHost();
+      ph.load(plugin);
+      const vendors = ph.vendors();
+      expect(vendors.length, 'register() added no IOMMU_VENDOR').toBeGreaterThan(0);
+      for (const v of vendors) expect(typeof v.name === 'string' && v.name.length > 0, `vendor ${v.id} has no name`).toBe(true);
+      expect(unitProfiles.length, 'the profile has no units').toBeGreaterThan(0);
+      for (const u of unitProfiles) expect(ph.vendor(u.vendor), `no vendor '${u.vendor}' after register()`).toBeDefined();
+      expect(profile.devices.some((d) => d.bdf === options.device), `device ${options.device} is not in the profile`).toBe(true);
+    });
+
+    it('decodes the profile registers into sane normalized capabilities', () => {
+      const ph = new PluginHost();
+      ph.load(plugin);
+      for (const u of unitProfiles) {
+        const vendor = ph.vendor(u.vendor)!;
+        const r = vendor.decodeRegisters(u.registers ?? {});
+        if (!r.ok) throw new Error(`${u.id}: decodeRegisters failed: ${r.error}`);
+        const d: DecodedUnit = r.value;
+        expect(d.vendor).toBe(u.vendor);
+        checkCaps(d.caps, u.vendor);
+        expect(typeof d.hwId === 'string' && d.hwId.length > 0, `${u.id}: empty hwId`).toBe(true);
+        expect(Array.isArray(d.registers)).toBe(true);
+        for (const reg of d.registers) {
+          expect(typeof reg.name === 'string' && reg.name.length > 0).toBe(true);
+          expect(typeof reg.value).toBe('bigint');
+        }
+        // The normalized registers written back into a profile decode to the same capabilities.
+        const again = vendor.decodeRegisters(d.profileRegisters);
+        if (!again.ok) throw new Error(`${u.id}: profileRegisters do not decode: ${again.error}`);
+        expect(again.value.caps).toEqual(d.caps);
+        // Bad input is a Result, never an exception.
+        expect(() => vendor.decodeRegisters({ __conformance__: 'not a register' })).not.toThrow();
+      }
+    });
+
+    it('builds named units with their boot lines', () => {
+      const host = newHost();
+      expect(host.units.length).toBe(unitProfiles.length);
+      for (const unit of host.units) {
+        const ops = unit.ops;
+        expect(ops.vendor).toBe(unitProfiles[unit.index].vendor);
+        expect(typeof ops.name === 'string' && ops.name.length > 0, `unit ${unit.id} has no name`).toBe(true);
+        expect(ops.caps).toEqual(ops.decoded.caps);
+        if (ops.bootLog) {
+          const lines = ops.bootLog();
+          expect(Array.isArray(lines)).toBe(true);
+          for (const l of lines) {
+            expect(typeof l === 'string' && l.length > 0, `unit ${unit.id}: empty boot line`).toBe(true);
+            expect(host.log.lines).toContain(l);
+          }
+        }
+        if (ops.faultQueueDepth !== undefined) expect(Number.isInteger(ops.faultQueueDepth) && ops.faultQueueDepth >= 0).toBe(true);
+        if (ops.pageRequestQueueDepth !== undefined) expect(Number.isInteger(ops.pageRequestQueueDepth) && ops.pageRequestQueueDepth >= 0).toBe(true);
+        if (ops.caps.pri && ops.faults) expect(ops.pageRequestQueueDepth ?? 512, `unit ${unit.id}: PRI without a page request queue`).toBeGreaterThan(0);
+      }
+    });
+
+    it('reports hw_info through IOMMU_GET_HW_INFO', () => {
+      const e = env();
+      const ops = e.dev.unitOps;
+      const buf = e.host.process.mmap(4096);
+      const out = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, data_len: 4096, data_uptr: buf });
+      expect(out.out_max_pasid_log2).toBe(Math.min(e.caps.pasidBits, e.dev.info.pasidBits));
+      expect((out.out_capabilities & U.IOMMU_HW_CAP_DIRTY_TRACKING) !== 0n).toBe(e.caps.dirtyTracking);
+      if (!ops.hwInfo) {
+        expect(out.data_type).toBe(U.IOMMU_HW_INFO_TYPE_NONE);
+        return;
+      }
+      const direct = ops.hwInfo(e.dev.info, 0);
+      if ('errno' in direct) throw new Error(`hwInfo(default) failed: ${direct.errno} ${direct.reason}`);
+      expect(direct.type, 'hw_info type must be non-zero').not.toBe(0);
+      expect(direct.data.length).toBeGreaterThan(0);
+      expect(out.data_type).toBe(direct.type);
+      expect(out.data_len).toBe(direct.data.length);
+      expect([...e.host.process.peek(buf, direct.data.length)]).toEqual([...direct.data]);
+      // Asking for the type it reports explicitly works too.
+      const typed = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, flags: U.IOMMU_HW_INFO_FLAG_INPUT_TYPE, data_type: direct.type });
+      expect(typed.data_type).toBe(direct.type);
+    });
+
+    it('allocates paging domains and DMA reaches exactly the mapped bytes', async () => {
+      const e = env();
+      expect(e.dev.unitOps.domainAllocPaging, 'domainAllocPaging is required').toBeTypeOf('function');
+      const ioas = e.fd.ioas.alloc();
+      const hwpt = hwptAlloc(e, ioas);
+      expect(e.fd.ctx.objects.peek(hwpt)?.type).toBe(ObjType.HWPT_PAGING);
+      expect(e.dev.attachPt(hwpt)).toBe(hwpt);
+      const data = pattern(4 * PAGE_SIZE, 1);
+      const { iova, va, length } = mapFresh(e, ioas, data);
+      // Reads see the user memory, page crossings included.
+      expect([...(await e.dev.dma.read(iova, data.length))]).toEqual([...data]);
+      expect([...(await e.dev.dma.read(iova + 4000n, 200))]).toEqual([...data.subarray(4000, 4200)]);
+      // Writes land in the user memory and nowhere else.
+      const w = pattern(300, 2);
+      await e.dev.dma.write(iova + 0x1f00n, w);
+      const expected = data.slice();
+      expected.set(w, 0x1f00);
+      expect([...e.host.process.peek(va, data.length)]).toEqual([...expected]);
+      // The bytes just outside the mapping are not reachable.
+      await expect(e.dev.dma.read(iova + length, 1)).rejects.toBeInstanceOf(DmaFault);
+      if (iova >= PAGE) await expect(e.dev.dma.read(iova - 1n, 1)).rejects.toBeInstanceOf(DmaFault);
+      // Read-only mappings refuse writes.
+      const { iova: roIova } = mapFresh(e, ioas, pattern(PAGE_SIZE, 3), false);
+      expect((await e.dev.dma.read(roIova, 8)).length).toBe(8);
+      await expect(e.dev.dma.write(roIova, new Uint8Array([1]))).rejects.toBeInstanceOf(DmaFault);
+      // Unmap invalidates before it returns: no stale IOTLB entry survives (the reads above cached them).
+      e.fd.ioas.unmap(ioas, iova, length);
+      for (let p = 0; p < 4; p++) expect(e.dev.translatePage(Number(iova / PAGE) + p, PERM_READ)).toBe(-1);
+      await expect(e.dev.dma.read(iova, 1)).rejects.toBeInstanceOf(DmaFault);
+      await expect(e.dev.dma.write(iova + 0x1000n, new Uint8Array([9]))).rejects.toBeInstanceOf(DmaFault);
+      // Detach blocks DMA, and the HWPT can then be destroyed.
+      e.dev.detachPt();
+      await expect(e.dev.dma.read(roIova, 1)).rejects.toBeInstanceOf(DmaFault);
+      e.fd.destroy(hwpt);
+      e.fd.destroy(ioas);
+    });
+
+    it('attaches to an IOAS through an automatic domain', async () => {
+      const e = env();
+      const ioas = e.fd.ioas.alloc();
+      const before = mapFresh(e, ioas, pattern(2 * PAGE_SIZE, 4));
+      const hwpt = e.dev.attachPt(ioas);
+      expect(e.fd.ctx.objects.peek(hwpt)?.type).toBe(ObjType.HWPT_PAGING);
+      // Mappings made before and after the attach are both visible.
+      expect([...(await e.dev.dma.read(before.iova, 2 * PAGE_SIZE))]).toEqual([...pattern(2 * PAGE_SIZE, 4)]);
+      const after = mapFresh(e, ioas, pattern(PAGE_SIZE, 5));
+      expect([...(await e.dev.dma.read(after.iova, PAGE_SIZE))]).toEqual([...pattern(PAGE_SIZE, 5)]);
+      e.dev.detachPt();
+      expect(e.fd.ctx.objects.peek(hwpt), 'the automatic domain is freed by the last detach').toBeUndefined();
+    });
+
+    it('maps 2 MiB aligned huge mappings correctly and unmaps them whole', async () => {
+      const e = env();
+      const ioas = e.fd.ioas.alloc();
+      const hwptId = hwptAlloc(e, ioas);
+      e.dev.attachPt(hwptId);
+      // Physically aligned, contiguous backing so that a format with 2M blocks can use one.
+      const va = alignedBuffer(e.host, SZ_2M, SZ_2M);
+      for (let i = 0; i < 1024; i++) {
+        const p = e.host.frames.alloc();
+        if ((p + 1) % 512 === 0) break;
+      }
+      const data = pattern(Number(SZ_2M), 6);
+      e.host.process.poke(va, data);
+      const iova = e.fd.ioas.map({ ioasId: ioas, userVa: va, length: SZ_2M });
+      expect(iova % SZ_2M).toBe(0n);
+      const frames = new Float64Array(512);
+      e.host.process.resolvePages(Number(va / PAGE), 512, false, frames);
+      for (const p of [0, 1, 255, 256, 511]) expect(e.dev.translatePage(Number(iova / PAGE) + p, PERM_READ)).toBe(frames[p]);
+      for (const off of [0, 0x1234, 0xfffff, 0x1ff000]) {
+        expect([...(await e.dev.dma.read(iova + BigInt(off), 64))]).toEqual([...data.subarray(off, off + 64)]);
+      }
+      await e.dev.dma.write(iova + 0x100000n, new Uint8Array([0xa5, 0x5a]));
+      expect([...e.host.process.peek(va + 0x100000n, 2)]).toEqual([0xa5, 0x5a]);
+      const hwpt = e.fd.ctx.objects.peek(hwptId) as HwptPaging;
+      const contiguous = frames[0] % 512 === 0 && frames.every((f, i) => f === frames[0] + i);
+      if (contiguous && hwpt.pgsizeBitmap & SZ_2M) {
+        const wr = new WalkResult();
+        expect(hwpt.ops.pt.walk(Number(iova / PAGE) + 7, wr)).toBe(true);
+        expect(wr.pageShift, 'a 2M aligned, contiguous mapping should use a 2M block').toBeGreaterThanOrEqual(21);
+        expect(wr.pfn).toBe(frames[7]);
+      }
+      expect(e.fd.ioas.unmap(ioas, iova, SZ_2M)).toBe(SZ_2M);
+      for (const p of [0, 7, 300, 511]) expect(e.dev.translatePage(Number(iova / PAGE) + p, PERM_READ)).toBe(-1);
+      await expect(e.dev.dma.read(iova + 0x80000n, 1)).rejects.toBeInstanceOf(DmaFault);
+    });
+
+    it('has page-table formats that round-trip map / walk / unmap on their own', () => {
+      const ph = new PluginHost();
+      ph.load(plugin);
+      const formats = ph.formats();
+      const caps: NormalizedCaps[] = [];
+      for (const u of unitProfiles) {
+        const r = ph.vendor(u.vendor)?.decodeRegisters(u.registers ?? {});
+        if (r?.ok) caps.push(r.value.caps);
+      }
+      const ids = new Set<string>();
+      for (const f of formats) {
+        expect(typeof f.id === 'string' && f.id.length > 0).toBe(true);
+        expect(ids.has(f.id), `format id '${f.id}' registered twice`).toBe(false);
+        ids.add(f.id);
+        expect(typeof f.describe === 'string' && f.describe.length > 0, `${f.id}: describe is empty`).toBe(true);
+        const memory = new CountingMemory();
+        const got = allocFormat(f, formatCandidates(f.id, caps, options.formatConfigs), memory);
+        if (!got) throw new Error(`format ${f.id}: alloc accepted none of the configurations derived from the unit caps; pass formatConfigs['${f.id}'] to describeConformance`);
+        const { pt } = got;
+        expect(pt.format).toBe(f.id);
+        expect(memory.live).toBeGreaterThan(0);
+        const sizes = log2PageSizes(pt.cfg.pgsizeBitmap);
+        expect(sizes.length, `${f.id}: empty pgsizeBitmap`).toBeGreaterThan(0);
+        const unit = 2 ** (sizes[0] - 12);
+        const ias = pt.cfg.ias;
+        const topPfn = 2 ** (ias - 12);
+        const wr = new WalkResult();
+        // 4K-granule pages at a few places, read-only and read-write, including the top of the input space.
+        const cases: { pfn: number; pa: number; n: number; prot: number }[] = [
+          { pfn: unit * 16, pa: 0x40000 + unit * 3, n: unit * 3, prot: IOMMU_READ | IOMMU_WRITE },
+          { pfn: unit * 1000, pa: 0x50000, n: unit, prot: IOMMU_READ },
+          { pfn: topPfn - unit, pa: 0x60000, n: unit, prot: IOMMU_READ | IOMMU_WRITE },
+        ];
+        const block = sizes.find((s) => s > sizes[0] && s <= 30);
+        if (block !== undefined) {
+          const bp = 2 ** (block - 12);
+          cases.push({ pfn: bp * 4, pa: bp * 8, n: bp, prot: IOMMU_READ | IOMMU_WRITE });
+        }
+        for (const c of cases) {
+          expect(pt.map(c.pfn, c.pa, c.n, c.prot), `${f.id}: map(0x${c.pfn.toString(16)}, ${c.n})`).toBe(0);
+        }
+        for (const c of cases) {
+          for (const i of [0, c.n - 1, Math.floor(c.n / 2)]) {
+            expect(pt.walk(c.pfn + i, wr), `${f.id}: walk(0x${(c.pfn + i).toString(16)})`).toBe(true);
+            expect(wr.fault).toBe(WALK_OK);
+            expect(wr.pfn).toBe(c.pa + i);
+            expect(wr.perm & PERM_READ).toBe(PERM_READ);
+            expect(wr.perm & PERM_WRITE).toBe(c.prot & IOMMU_WRITE ? PERM_WRITE : 0);
+          }
+          // Something mapped there already: EEXIST, and nothing changes.
+          expect(pt.map(c.pfn, 0x70000, unit, c.prot)).toBe(-17);
+          expect(pt.walk(c.pfn, wr) && wr.pfn === c.pa).toBe(true);
+        }
+        expect(pt.walk(unit * 16 + unit * 3, wr), `${f.id}: the page after a mapping is not present`).toBe(false);
+        expect(pt.walk(unit * 15, wr)).toBe(false);
+        // ENOMEM leaves the table as it was.
+        const before = memory.live;
+        memory.failNext = true;
+        const far = 2 ** Math.min(ias - 13, 40);
+        const rc = pt.map(far, 0x80000, unit, IOMMU_READ);
+        memory.failNext = false;
+        if (rc !== 0) {
+          expect(rc, `${f.id}: a failed table allocation is -ENOMEM`).toBe(-12);
+          expect(pt.walk(far, wr)).toBe(false);
+          expect(memory.live).toBeLessThanOrEqual(before + 0);
+        } else pt.unmap(far, unit);
+        for (const c of cases) expect(pt.walk(c.pfn, wr) && wr.pfn === c.pa).toBe(true);
+        // Unmap removes exactly what was mapped.
+        for (const c of cases) {
+          expect(pt.unmap(c.pfn, c.n), `${f.id}: unmap(0x${c.pfn.toString(16)}, ${c.n})`).toBe(c.n);
+          expect(pt.walk(c.pfn, wr)).toBe(false);
+          expect(pt.walk(c.pfn + c.n - 1, wr)).toBe(false);
+        }
+        expect(pt.unmap(unit * 16, unit)).toBe(0);
+        // Free gives every table page back.
+        pt.free();
+        expect(memory.live, `${f.id}: free() leaked table pages`).toBe(0);
+      }
+    });
+
+    it('refuses HWPT flags the capabilities deny with EOPNOTSUPP and accepts the others', async () => {
+      const e = env();
+      const ioas = e.fd.ioas.alloc();
+      const alloc = (flags: number) => errCode(() => hwptAlloc(e, ioas, flags));
+      expect(alloc(U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toBe(e.caps.dirtyTracking ? 'ok' : 'EOPNOTSUPP');
+      expect(alloc(U.IOMMU_HWPT_ALLOC_NEST_PARENT)).toBe(e.caps.nesting ? 'ok' : 'EOPNOTSUPP');
+      expect(alloc(U.IOMMU_HWPT_ALLOC_PASID)).toBe(e.caps.pasidBits > 0 ? 'ok' : 'EOPNOTSUPP');
+      expect(alloc(1 << 30)).toBe('EOPNOTSUPP');
+      if (!e.caps.dirtyTracking) return;
+      // Dirty tracking works end to end: a DMA write shows up in the bitmap.
+      const h = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+      e.dev.attachPt(h);
+      const { iova } = mapFresh(e, ioas, pattern(4 * PAGE_SIZE, 7));
+      e.fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: h, flags: U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE });
+      await e.dev.dma.write(iova + 2n * PAGE + 5n, new Uint8Array([1]));
+      const bm = e.host.process.mmap(4096);
+      e.fd.run(U.iommu_hwpt_get_dirty_bitmap, 'HWPT_GET_DIRTY_BITMAP', { hwpt_id: h, iova, length: 4n * PAGE, page_size: PAGE, data: bm });
+      expect(e.host.process.peek(bm, 1)[0] & 0b1111).toBe(0b0100);
+    });
+
+    it('allocates nested HWPTs from vendor data when the unit nests', () => {
+      const e = env();
+      if (!e.caps.nesting || !options.nested) return;
+      const n = options.nested;
+      const ioas = e.fd.ioas.alloc();
+      const parent = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_NEST_PARENT);
+      // Guest memory: 16 zeroed pages at GPA 0.
+      const align = e.fd.ioas.iovaRanges(ioas).alignment;
+      const gmem = alignedBuffer(e.host, 16n * PAGE, align);
+      e.host.process.poke(gmem, new Uint8Array(16 * PAGE_SIZE));
+      e.fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 16n * PAGE, iova: 0n });
+      let ptId = parent;
+      if (n.viommuType !== undefined) {
+        ptId = e.fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: n.viommuType, hwpt_id: parent }).out_viommu_id;
+        e.fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: ptId, dev_id: e.devId, virt_id: n.virtId ?? 1n });
+      }
+      const bytes = n.data({ host: e.host, device: e.dev, rootGpa: 1 });
+      const uptr = e.host.process.mmap(Math.max(bytes.length, 1));
+      e.host.process.poke(uptr, bytes);
+      const nested = (dataType: number) => hwptAlloc(e, ptId, 0, { data_type: dataType, data_len: bytes.length, data_uptr: uptr });
+      expect(errCode(() => nested(0x7ffe_fffe))).toBe('EOPNOTSUPP');
+      const id = nested(n.dataType);
+      expect(e.fd.ctx.objects.peek(id)?.type).toBe(ObjType.HWPT_NESTED);
+      expect(errCode(() => e.fd.destroy(parent))).toBe('EBUSY');
+      expect(e.dev.attachPt(id)).toBe(id);
+      e.dev.detachPt();
+      e.fd.destroy(id);
+    });
+
+    const codecOf = (): { codec: FaultCodec | undefined; rid: number; pasidBits: number; inputBits: number; unit: number } => {
+      const host = newHost();
+      const dev = host.device(options.device);
+      const caps = dev.unitOps.caps;
+      return { codec: dev.unitOps.faults, rid: dev.info.rid, pasidBits: caps.pasidBits, inputBits: Math.max(...caps.hostStage!.inputBits), unit: dev.unitIndex };
+    };
+
+    it('has a fault codec whose records round-trip', () => {
+      const { codec, rid, pasidBits, inputBits, unit } = codecOf();
+      if (!codec) return;
+      expect(codec.faultRecordSize).toBeGreaterThan(0);
+      expect(codec.pageRequestSize).toBeGreaterThan(0);
+      const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
+      const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
+      const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true };
+      for (const pasid of pasids) {
+        for (const addr of addrs) {
+          for (const perm of [PERM_READ, PERM_WRITE]) {
+            const a: FailedAccess = { ...base, pasid, addr: addr + 0x123n, perm };
+            const rec = codec.encodeFault(a);
+            expect(rec.length).toBe(codec.faultRecordSize);
+            const f = codec.decodeFault(rec, unit);
+            const what = `fault pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm}`;
+            expect(f.kind, what).toBe('dma');
+            expect(f.unit, what).toBe(unit);
+            expect(f.rid, what).toBe(rid);
+            expect(f.pasid, what).toBe(pasid);
+            expect(f.addr >> 12n, what).toBe(addr >> 12n);
+            expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
+            expect(typeof f.reasonText === 'string' && f.reasonText.length > 0, `${what}: empty reasonText`).toBe(true);
+            const lines = codec.renderLog(f, options.device, 'unit0');
+            expect(lines.length, `${what}: renderLog gave no line`).toBeGreaterThan(0);
+            for (const l of lines) expect(typeof l === 'string' && l.length > 0).toBe(true);
+          }
+          for (const perm of [PERM_READ, PERM_WRITE, PERM_READ | PERM_WRITE]) {
+            for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
+              const a: FailedAccess = { ...base, pasid, addr, perm, recoverable: true, grpid, last };
+              const rec = codec.encodePageRequest(a);
+              expect(rec.length).toBe(codec.pageRequestSize);
+              const f = codec.decodePageRequest(rec, unit);
+              const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
+              expect(f.kind, what).toBe('page-request');
+              expect(f.unit, what).toBe(unit);
+              expect(f.rid, what).toBe(rid);
+              expect(f.pasid, what).toBe(pasid);
+              expect(f.addr >> 12n, what).toBe(addr >> 12n);
+              expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
+              expect(f.grpid, what).toBe(grpid);
+              expect(f.last, what).toBe(last);
+            }
+          }
+          for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
+            const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
+            expect(r.code).toBe(code);
+            expect(r.rid).toBe(rid);
+            expect(r.grpid).toBe(0x1a3);
+            if (pasid >= 0) expect(r.pasid).toBe(pasid);
+          }
+        }
+      }
+    });
+
+    it('routes an unrecoverable DMA fault to the host log as the vendor renders it', async () => {
+      const e = env();
+      const ioas = e.fd.ioas.alloc();
+      e.dev.attachPt(ioas);
+      const { iova, length } = mapFresh(e, ioas, pattern(PAGE_SIZE, 8));
+      e.fd.ioas.unmap(ioas, iova, length);
+      const logged = e.host.faults.stats.logged;
+      const err = await e.dev.dma.read(iova + 8n, 4).catch((x: unknown) => x);
+      expect(err).toBeInstanceOf(DmaFault);
+      const f = (err as DmaFault).fault;
+      expect(f.rid).toBe(e.dev.info.rid);
+      expect(f.addr >> 12n).toBe(iova >> 12n);
+      await settle();
+      if (e.dev.unitOps.faults) {
+        expect(e.host.faults.stats.logged).toBe(logged + 1);
+        const lines = e.dev.unitOps.faults.renderLog(f, e.dev.bdf, e.dev.unitOps.name);
+        for (const l of lines) expect(e.host.log.lines).toContain(l);
+      }
+    });
+
+    it('completes a page request round trip through the fault pipeline (PRI)', async () => {
+      if (!options.priDevice) return;
+      const e = env(options.priDevice);
+      if (!e.caps.pri || !e.dev.info.pri) return;
+      expect(e.dev.unitOps.faults, 'a PRI-capable unit needs a fault codec').toBeDefined();
+      const ioas = e.fd.ioas.alloc();
+      const fault = e.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+      const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID, { fault_id: fault.out_fault_id });
+      e.dev.attachPt(hwpt);
+      // A known-usable IOVA: map and unmap one page there.
+      const data = pattern(PAGE_SIZE, 9);
+      const { iova, va, length } = mapFresh(e, ioas, data);
+      e.fd.ioas.unmap(ioas, iova, length);
+      const ffd = fault.out_fault_fd;
+      expect(e.host.process.poll(ffd) & POLLIN).toBe(0);
+      let settled = false;
+      const dma = e.dev.dma.read(iova + 16n, 32).finally(() => {
+        settled = true;
+      });
+      await settle();
+      expect(settled, 'the DMA waits for its page response').toBe(false);
+      expect(e.host.process.poll(ffd) & POLLIN).toBe(POLLIN);
+      const rec = e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size);
+      expect(rec.length).toBe(U.iommu_hwpt_pgfault.size);
+      const [pf] = readPgfaults(rec);
+      expect(pf.dev_id).toBe(e.devId);
+      expect(pf.addr >> 12n).toBe(iova >> 12n);
+      expect(pf.perm & U.IOMMU_PGFAULT_PERM_READ).toBe(U.IOMMU_PGFAULT_PERM_READ);
+      expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE).toBe(U.IOMMU_PGFAULT_FLAGS_LAST_PAGE);
+      expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0);
+      expect(pf.cookie).not.toBe(0);
+      // The handler maps the page and answers SUCCESS: the device retries and completes.
+      e.fd.ioas.map({ ioasId: ioas, userVa: va, length, iova });
+      expect(e.host.process.write(ffd, responseBytes(pf.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(8);
+      expect([...(await dma)]).toEqual([...data.subarray(16, 48)]);
+      // A second fault answered INVALID aborts the DMA.
+      e.fd.ioas.unmap(ioas, iova, length);
+      const bad = e.dev.dma.write(iova, new Uint8Array([1]));
+      const badResult = bad.catch((x: unknown) => x);
+      await settle();
+      const [pf2] = readPgfaults(e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size));
+      expect(pf2.perm & U.IOMMU_PGFAULT_PERM_WRITE).toBe(U.IOMMU_PGFAULT_PERM_WRITE);
+      e.host.process.write(ffd, responseBytes(pf2.cookie, U.IOMMUFD_PAGE_RESP_INVALID));
+      const err = await badResult;
+      expect(err).toBeInstanceOf(DmaFault);
+      expect((err as DmaFault).outcome).toBe('page-response');
+      expect(e.host.faults.outstanding).toBe(0);
+      expect(e.host.faults.stats.duplicateResponses).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * `ioasid probe`: a host profile from a real kernel log. Every line, stripped of what dmesg,
+ * `dmesg -T`, journalctl or syslog put in front of the kernel's text, is offered to each vendor's
+ * probeLine(); the units they recognise become the profile's units with their registers as printed.
+ * Lines that no vendor knows are counted (and kept for --verbose); lines a vendor claims but cannot
+ * read (a truncated capture) are reported with the vendor's reason.
+ */
+import { parseBdf, type DeviceProfile, type HostProfile, type UnitProfile } from '@ioasid/core';
+import type { IommuVendor, NormalizedCaps, RawRegisters } from '@ioasid/core/driver';
+
+export interface ProbeOptions {
+  /** The profile's name; defaults to "probed host". */
+  readonly name?: string;
+}
+
+export interface ProbedUnit {
+  readonly id: string;
+  readonly vendor: string;
+  readonly registers: RawRegisters;
+  /** Set when the vendor decoded the registers. */
+  readonly caps?: NormalizedCaps;
+  readonly hwId?: string;
+  /** Why the unit is not in the profile (its registers do not decode). */
+  readonly error?: string;
+  /** 1-based line numbers the unit was read from. */
+  readonly lines: readonly number[];
+}
+
+export interface ProbeLineIssue {
+  /** 1-based line number in the input. */
+  readonly line: number;
+  readonly text: string;
+  readonly reason: string;
+}
+
+export interface ProbeResult {
+  /** Units that decoded, and the devices the log placed behind them. */
+  readonly profile: HostProfile;
+  readonly units: readonly ProbedUnit[];
+  readonly counts: { readonly lines: number; readonly recognized: number; readonly rejected: number; readonly unusable: number };
+  /** Lines a vendor claimed but could not read. */
+  readonly rejected: readonly ProbeLineIssue[];
+  /** Every line nothing could use (for --verbose), rejected ones included. */
+  readonly unusable: readonly ProbeLineIssue[];
+  readonly warnings: readonly string[];
+}
+
+const PREFIXES: readonly RegExp[] = [
+  // journalctl / syslog: "Nov 25 12:00:00 host kernel: ", ISO "2026-01-02T03:04:05.123+00:00 host kernel: "
+  /^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|[+-]\d{2}:?\d{2})?) \S+ kernel: /,
+  // printk level "<6>"
+  /^<\d>/,
+  // dmesg -r facility/level "<6>" and dmesg -x "kern  :info  : "
+  /^[a-z]+\s*:[a-z]+\s*: /,
+  // dmesg -T: "[Tue Nov 25 12:00:00 2026] "
+  /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ?/,
+  // dmesg: "[    1.234567] "
+  /^\[\s*\d+\.\d+\] ?/,
+  // printk caller id: "[    T1] " / "[  C0] "
+  /^\[\s*[TC]\d+\] ?/,
+];
+
+/** The kernel's own text of a log line. */
+export function stripKernelLogPrefix(line: string): string {
+  let s = line.replace(/\r$/, '');
+  for (let again = true; again; ) {
+    again = false;
+    for (const re of PREFIXES) {
+      const m = re.exec(s);
+      if (m && m[0].length > 0) {
+        s = s.slice(m[0].length);
+        again = true;
+      }
+    }
+  }
+  return s;
+}
+
+/** "pci 0000:00:02.0: Adding to iommu group 1" (5.x on) and "iommu: Adding device 0000:00:02.0 to group 1". */
+const GROUP_LINES: readonly RegExp[] = [/^\S+ ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): Adding to iommu group (\d+)$/i, /^iommu: Adding device ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) to group (\d+)$/i];
+
+interface Found {
+  id: string;
+  vendor: IommuVendor;
+  registers: Record<string, unknown>;
+  lines: number[];
+  conflict: boolean;
+}
+
+function sameRegisters(a: RawRegisters, b: RawRegisters): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: ProbeOptions = {}): ProbeResult {
+  const lines = text.split('\n');
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const found = new Map<string, Found>();
+  const groups: Array<{ bdf: string; group: number; line: number }> = [];
+  const rejected: ProbeLineIssue[] = [];
+  const unusable: ProbeLineIssue[] = [];
+  const warnings: string[] = [];
+  let recognized = 0;
+  const probers = vendors.filter((v) => typeof v.probeLine === 'function');
+  if (!probers.length) warnings.push(`no vendor can read kernel lines (registered: ${vendors.map((v) => v.id).join(', ') || 'none'})`);
+
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    const line = stripKernelLogPrefix(raw);
+    if (line.trim() === '') return;
+    for (const re of GROUP_LINES) {
+      const m = re.exec(line.trim());
+      if (m) {
+        groups.push({ bdf: m[1].toLowerCase(), group: Number(m[2]), line: n });
+        recognized++;
+        return;
+      }
+    }
+    let claimed = false;
+    for (const v of probers) {
+      let r: ReturnType<NonNullable<IommuVendor['probeLine']>>;
+      try {
+        r = v.probeLine!(line);
+      } catch (e) {
+        r = { ok: false, error: `the ${v.id} plugin threw: ${(e as Error).message}` };
+      }
+      if (r === null) continue;
+      claimed = true;
+      if (!r.ok) {
+        const issue = { line: n, text: raw, reason: `${v.id}: ${r.error}` };
+        rejected.push(issue);
+        unusable.push(issue);
+        break;
+      }
+      recognized++;
+      const key = `${v.id}\u0000${r.value.id}`;
+      const prev = found.get(key);
+      if (!prev) {
+        found.set(key, { id: r.value.id, vendor: v, registers: { ...r.value.registers }, lines: [n], conflict: false });
+      } else {
+        // A unit seen again: more registers of the same probe, or a second boot in the capture.
+        const overlap = Object.keys(r.value.registers).filter((k) => k in prev.registers);
+        const changed = overlap.some((k) => !sameRegisters({ v: prev.registers[k] }, { v: r.value.registers[k] }));
+        if (changed && !prev.conflict) {
+          prev.conflict = true;
+          warnings.push(`${r.value.id} appears again on line ${n} with different registers (several boots in one capture?); keeping the last`);
+        }
+        Object.assign(prev.registers, r.value.registers);
+        prev.lines.push(n);
+      }
+      break;
+    }
+    if (!claimed) unusable.push({ line: n, text: raw, reason: 'not an IOMMU line any vendor knows' });
+  });
+
+  const units: ProbedUnit[] = [];
+  const profileUnits: UnitProfile[] = [];
+  for (const f of found.values()) {
+    let decoded: ReturnType<IommuVendor['decodeRegisters']>;
+    try {
+      decoded = f.vendor.decodeRegisters(f.registers);
+    } catch (e) {
+      decoded = { ok: false, error: `the ${f.vendor.id} plugin threw: ${(e as Error).message}` };
+    }
+    if (decoded.ok) {
+      units.push({ id: f.id, vendor: f.vendor.id, registers: f.registers, caps: decoded.value.caps, hwId: decoded.value.hwId, lines: f.lines });
+      profileUnits.push({ id: f.id, vendor: f.vendor.id, registers: f.registers });
+    } else {
+      units.push({ id: f.id, vendor: f.vendor.id, registers: f.registers, error: decoded.error, lines: f.lines });
+      warnings.push(`${f.id} (line ${f.lines[0]}): its registers do not decode (${decoded.error}); left out of the profile`);
+    }
+  }
+
+  // dmesg says which group a device is in, not which unit it sits behind, unless there is one unit.
+  const devices: DeviceProfile[] = [];
+  const seen = new Set<string>();
+  const unplaced: string[] = [];
+  for (const g of groups) {
+    if (seen.has(g.bdf) || !parseBdf(g.bdf)) continue;
+    seen.add(g.bdf);
+    if (profileUnits.length === 1) devices.push({ bdf: g.bdf, unit: profileUnits[0].id, group: g.group });
+    else unplaced.push(g.bdf);
+  }
+  if (unplaced.length && profileUnits.length > 1) {
+    warnings.push(
+      `${unplaced.length} device(s) in IOMMU groups (${unplaced.slice(0, 4).join(', ')}${unplaced.length > 4 ? ', …' : ''}) were left out: the log does not say which of the ${profileUnits.length} units each sits behind; add them under devices with unit: set (readlink /sys/bus/pci/devices/<bdf>/iommu)`,
+    );
+  }
+  if (!profileUnits.length) {
+    warnings.push('no IOMMU unit found: capture the whole boot log (sudo dmesg, or journalctl -k -b), not a filtered excerpt, and check that the IOMMU is enabled (intel_iommu=on, iommu.passthrough=0)');
+  }
+  return {
+    profile: { name: opts.name ?? 'probed host', units: profileUnits, devices },
+    units,
+    counts: { lines: lines.length, recognized, rejected: rejected.length, unusable: unusable.length },
+    rejected,
+    unusable,
+    warnings,
+  };
+}

@@ -1,0 +1,357 @@
+/**
+ * The workloads of DESIGN.md section 8. Each one builds its machine, warms up on the same code path,
+ * then measures; `runWorkload` returns the metrics it produced. The orchestrator (run.ts) runs each
+ * workload in a fresh process through worker.ts.
+ *
+ * All workloads use the VT-d second-stage format, 4 levels (48-bit input), 4 KiB pages only where the
+ * workload says "huge pages off".
+ */
+import { POLLIN, createHost, uapi, type Host, type Iommufd } from '@ioasid/core';
+import { IOMMU_READ, IOMMU_WRITE, PERM_READ, type IoPageTable, type PageTableConfig } from '@ioasid/core/driver';
+import { findVtdPreset, plugin as vtdPlugin, vtdPresetProfile, vtdSecondStage } from '@ioasid/vtd';
+// The unit's binding (context entry) is internal to core; the walk workloads drive IommuUnit.translate
+// with their own table, exactly as PciDevice's DMA engine does.
+import { BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../../packages/core/src/translate/unit.js';
+import type { WorkloadResult } from './spec.js';
+
+/** 1 GiB of IOVA in 4 KiB pages. */
+export const GIB_PAGES = 262144;
+/** PA = 1 GiB + iova. */
+const PA_BASE_PFN = GIB_PAGES;
+const XORSHIFT_SEED = 2463534242;
+const SZ_4K = 1n << 12n;
+/** The preset whose device 0000:f2:01.0 does ATS + PRI + 20-bit PASID (Granite Rapids, VT-d 7.0). */
+const PRESET = 'granite-rapids-2s';
+const PRI_DEVICE = '0000:f2:01.0';
+
+export interface Scale {
+  translations: number;
+  iotlbTranslations: number;
+  mapRounds: number;
+  ioasCalls: number;
+  faults: number;
+}
+
+export const FULL: Scale = { translations: 10_000_000, iotlbTranslations: 10_000_000, mapRounds: 8, ioasCalls: 100_000, faults: 100_000 };
+export const QUICK: Scale = { translations: 1_000_000, iotlbTranslations: 2_000_000, mapRounds: 2, ioasCalls: 10_000, faults: 5_000 };
+
+function vtdHost(): Host {
+  const preset = findVtdPreset(PRESET);
+  if (!preset) throw new Error(`VT-d preset ${PRESET} is missing`);
+  return createHost({ plugins: [vtdPlugin], profile: vtdPresetProfile(preset) });
+}
+
+/** A 4-level second-stage table with 4 KiB pages only, in the host's table memory. */
+function ssTable(host: Host): IoPageTable {
+  const cfg: PageTableConfig = { pgsizeBitmap: SZ_4K, ias: 48, oas: 52, levels: 4 };
+  const pt = vtdSecondStage.alloc(cfg, host.tableMemory);
+  if (typeof pt === 'number') throw new Error(`vtd-ss alloc failed: ${pt}`);
+  return pt;
+}
+
+function mapGib(pt: IoPageTable): void {
+  const rc = pt.map(0, PA_BASE_PFN, GIB_PAGES, IOMMU_READ | IOMMU_WRITE);
+  if (rc !== 0) throw new Error(`map of 1 GiB failed: ${rc}`);
+}
+
+const now = (): number => performance.now();
+
+// ------------------------------------------------------------------------------ walk / iotlb_hit
+
+/**
+ * `count` translations of pages drawn from xorshift32 (page = x mod `modulo`) through
+ * IommuUnit.translate; each result is checked against PA = 1 GiB + iova. Returns elapsed ms.
+ */
+function translateLoop(host: Host, b: Binding, count: number, modulo: number, out: TranslateResult): number {
+  const unit = unitOf(host);
+  const mask = modulo - 1;
+  let x = XORSHIFT_SEED | 0;
+  const t0 = now();
+  for (let i = 0; i < count; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    // x mod 2^k of the unsigned value is its low k bits.
+    const page = x & mask;
+    if (!unit.translate(b, -1, page, PERM_READ, out) || out.pfn !== PA_BASE_PFN + page) throw new Error(`translation of page ${page} failed (${out.failure})`);
+  }
+  return now() - t0;
+}
+
+/**
+ * Unit 0 typed from core's source: at run time it is the same class, but a type checker that resolves
+ * '@ioasid/core' to its built declarations sees two distinct Binding types.
+ */
+function unitOf(host: Host): IommuUnit {
+  return host.units[0] as unknown as IommuUnit;
+}
+
+function translateSetup(): { host: Host; pt: IoPageTable; b: Binding; out: TranslateResult } {
+  const host = vtdHost();
+  const pt = ssTable(host);
+  mapGib(pt);
+  // A paging-domain context entry of tag 1 on unit 0, no PASID.
+  const b = new Binding(BIND_PAGING, 1, pt, null, null);
+  return { host, pt, b, out: new TranslateResult() };
+}
+
+function walk(scale: Scale): WorkloadResult {
+  const { host, b, out } = translateSetup();
+  const unit = unitOf(host);
+  unit.iotlb.enabled = false;
+  translateLoop(host, b, Math.min(2_000_000, scale.translations), GIB_PAGES, out);
+  const walksBefore = unit.walks;
+  const ms = translateLoop(host, b, scale.translations, GIB_PAGES, out);
+  if (unit.walks - walksBefore !== scale.translations) throw new Error('IOTLB was not bypassed');
+  return { metrics: { walk: { value: (scale.translations / ms) * 1000, unit: 'translations/s' } }, extra: { ns_per_translation: (ms * 1e6) / scale.translations } };
+}
+
+function iotlbHit(scale: Scale): WorkloadResult {
+  const { host, b, out } = translateSetup();
+  const unit = unitOf(host);
+  unit.iotlb.enabled = true;
+  translateLoop(host, b, Math.min(2_000_000, scale.iotlbTranslations), 512, out);
+  const walksBefore = unit.walks;
+  const ms = translateLoop(host, b, scale.iotlbTranslations, 512, out);
+  const walks = unit.walks - walksBefore;
+  if (walks !== 0) throw new Error(`${walks} translations missed the IOTLB`);
+  return { metrics: { iotlb_hit: { value: (scale.iotlbTranslations / ms) * 1000, unit: 'translations/s' } }, extra: { ns_per_translation: (ms * 1e6) / scale.iotlbTranslations } };
+}
+
+// ------------------------------------------------------------------------------ map_4k / unmap_4k
+
+function mapUnmap(scale: Scale): WorkloadResult {
+  const host = vtdHost();
+  const pt = ssTable(host);
+  // Warm-up: the first map also backs the table chunks; later rounds recycle the same frames.
+  for (let i = 0; i < 2; i++) {
+    mapGib(pt);
+    if (pt.unmap(0, GIB_PAGES) !== GIB_PAGES) throw new Error('unmap did not remove every page');
+  }
+  let mapMs = 0;
+  let unmapMs = 0;
+  for (let r = 0; r < scale.mapRounds; r++) {
+    const t0 = now();
+    mapGib(pt);
+    const t1 = now();
+    const removed = pt.unmap(0, GIB_PAGES);
+    const t2 = now();
+    if (removed !== GIB_PAGES) throw new Error(`unmap removed ${removed} pages`);
+    mapMs += t1 - t0;
+    unmapMs += t2 - t1;
+  }
+  const pages = scale.mapRounds * GIB_PAGES;
+  return {
+    metrics: {
+      map_4k: { value: (pages / mapMs) * 1000, unit: 'pages/s' },
+      unmap_4k: { value: (pages / unmapMs) * 1000, unit: 'pages/s' },
+    },
+    extra: { map_ns_per_page: (mapMs * 1e6) / pages, unmap_ns_per_page: (unmapMs * 1e6) / pages, table_pages: pt.tablePages },
+  };
+}
+
+// ------------------------------------------------------------------------------ bytes_per_mapped_page
+
+function heapUsed(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('bytes_per_mapped_page needs node --expose-gc');
+  for (let i = 0; i < 3; i++) gc();
+  return process.memoryUsage().heapUsed;
+}
+
+function bytesPerMappedPage(): WorkloadResult {
+  // Warm-up on another machine: compiles the map path and settles its one-time heap state (feedback,
+  // code) without backing any memory of the host that is measured.
+  const warm = ssTable(vtdHost());
+  mapGib(warm);
+  warm.free();
+  const host = vtdHost();
+  const mu0 = process.memoryUsage();
+  const heap0 = heapUsed();
+  const backed0 = host.mem.backedBytes;
+  const frames0 = host.frames.framesInUse;
+  const pt = ssTable(host);
+  mapGib(pt);
+  const heap1 = heapUsed();
+  const mu1 = process.memoryUsage();
+  const backed = host.mem.backedBytes - backed0;
+  const heap = heap1 - heap0;
+  const frames = host.frames.framesInUse - frames0;
+  if (pt.tablePages !== frames) throw new Error(`table pages ${pt.tablePages} != frames ${frames}`);
+  return {
+    metrics: { bytes_per_mapped_page: { value: (heap + backed) / GIB_PAGES, unit: 'bytes' } },
+    extra: {
+      heap_growth_bytes: heap,
+      backed_growth_bytes: backed,
+      table_frames: frames,
+      frames_bytes_per_page: (heap + frames * 4096) / GIB_PAGES,
+      array_buffers_growth_bytes: mu1.arrayBuffers - mu0.arrayBuffers,
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------ ioas_map_4k_calls
+
+const MAP_FLAGS = uapi.IOMMU_IOAS_MAP_FIXED_IOVA | uapi.IOMMU_IOAS_MAP_READABLE | uapi.IOMMU_IOAS_MAP_WRITEABLE;
+/** User pages the maps cycle through (one 2 MiB chunk of backing), faulted in before timing. */
+const USER_PAGES = 512;
+/** The measured IOVAs start at 4 GiB: clear of the MSI window and of the warm-up range. */
+const IOVA_BASE_PFN = 0x100000;
+
+interface IoasRig {
+  host: Host;
+  fd: Iommufd;
+  ioasId: number;
+  userVaPfn: number;
+  mapBuf: Uint8Array;
+  mapView: DataView;
+  unmapBuf: Uint8Array;
+  unmapView: DataView;
+}
+
+function ioasRig(host: Host, bdf: string): IoasRig & { devId: number } {
+  const fd = host.openIommufd();
+  const dev = host.device(bdf);
+  const devId = dev.bindIommufd(fd);
+  const ioasId = fd.ioas.alloc();
+  const userVa = host.process.mmap(USER_PAGES * 4096);
+  host.process.poke(userVa, new Uint8Array(USER_PAGES * 4096).fill(0xa5));
+  const mapBuf = new Uint8Array(uapi.iommu_ioas_map.size);
+  const mapView = new DataView(mapBuf.buffer);
+  mapView.setUint32(0, uapi.iommu_ioas_map.size, true);
+  mapView.setUint32(4, MAP_FLAGS, true);
+  mapView.setUint32(8, ioasId, true);
+  mapView.setUint32(uapi.iommu_ioas_map.offsetof('length'), 4096, true);
+  const unmapBuf = new Uint8Array(uapi.iommu_ioas_unmap.size);
+  const unmapView = new DataView(unmapBuf.buffer);
+  unmapView.setUint32(0, uapi.iommu_ioas_unmap.size, true);
+  unmapView.setUint32(4, ioasId, true);
+  unmapView.setUint32(uapi.iommu_ioas_unmap.offsetof('length'), 4096, true);
+  return { host, fd, ioasId, devId, userVaPfn: Number(userVa / 4096n), mapBuf, mapView, unmapBuf, unmapView };
+}
+
+/** Writes a u64 that is a page number times 4096 as two u32 halves (no BigInt in the harness). */
+function setPageAddr(v: DataView, offset: number, pfn: number): void {
+  v.setUint32(offset, (pfn % 1048576) * 4096, true);
+  v.setUint32(offset + 4, Math.floor(pfn / 1048576), true);
+}
+
+const MAP_USER_VA = uapi.iommu_ioas_map.offsetof('user_va');
+const MAP_IOVA = uapi.iommu_ioas_map.offsetof('iova');
+const UNMAP_IOVA = uapi.iommu_ioas_unmap.offsetof('iova');
+
+function ioasMap(r: IoasRig, iovaPfn: number, userPage: number): void {
+  setPageAddr(r.mapView, MAP_USER_VA, r.userVaPfn + userPage);
+  setPageAddr(r.mapView, MAP_IOVA, iovaPfn);
+  const rc = r.fd.ioctl(uapi.IOMMU_IOAS_MAP, r.mapBuf);
+  if (rc !== 0) throw new Error(`IOMMU_IOAS_MAP at page 0x${iovaPfn.toString(16)} failed: ${rc} ${r.fd.lastError?.message ?? ''}`);
+}
+
+function ioasUnmap(r: IoasRig, iovaPfn: number): void {
+  setPageAddr(r.unmapView, UNMAP_IOVA, iovaPfn);
+  const rc = r.fd.ioctl(uapi.IOMMU_IOAS_UNMAP, r.unmapBuf);
+  if (rc !== 0) throw new Error(`IOMMU_IOAS_UNMAP at page 0x${iovaPfn.toString(16)} failed: ${rc} ${r.fd.lastError?.message ?? ''}`);
+}
+
+function mapUnmapCalls(r: IoasRig, basePfn: number, n: number): { mapMs: number; unmapMs: number } {
+  const t0 = now();
+  for (let i = 0; i < n; i++) ioasMap(r, basePfn + i, i % USER_PAGES);
+  const t1 = now();
+  for (let i = 0; i < n; i++) ioasUnmap(r, basePfn + i);
+  const t2 = now();
+  return { mapMs: t1 - t0, unmapMs: t2 - t1 };
+}
+
+function ioasMap4kCalls(scale: Scale): WorkloadResult {
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  const hwptId = host.device(PRI_DEVICE).attachPt(r.ioasId);
+  if (hwptId <= 0) throw new Error('attach failed');
+  mapUnmapCalls(r, 0x10000, Math.min(20_000, scale.ioasCalls));
+  const { mapMs, unmapMs } = mapUnmapCalls(r, IOVA_BASE_PFN, scale.ioasCalls);
+  const n = scale.ioasCalls;
+  return {
+    metrics: { ioas_map_4k_calls: { value: ((2 * n) / (mapMs + unmapMs)) * 1000, unit: 'calls/s' } },
+    extra: { map_calls_per_s: (n / mapMs) * 1000, unmap_calls_per_s: (n / unmapMs) * 1000, us_per_map: (mapMs * 1000) / n, us_per_unmap: (unmapMs * 1000) / n },
+  };
+}
+
+// ------------------------------------------------------------------------------ fault_roundtrip
+
+const PGFAULT = uapi.iommu_hwpt_pgfault;
+const PGFAULT_ADDR = PGFAULT.offsetof('addr');
+const PGFAULT_COOKIE = PGFAULT.offsetof('cookie');
+const RESPONSE = uapi.iommu_hwpt_page_response;
+
+async function faultRoundtrip(scale: Scale): Promise<WorkloadResult> {
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  const dev = host.device(PRI_DEVICE);
+  const fault = r.fd.run(uapi.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+  const hwpt = r.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', {
+    flags: uapi.IOMMU_HWPT_FAULT_ID_VALID,
+    dev_id: r.devId,
+    pt_id: r.ioasId,
+    fault_id: fault.out_fault_id,
+  });
+  dev.attachPt(hwpt.out_hwpt_id);
+  const faultFd = fault.out_fault_fd;
+  const resp = new Uint8Array(RESPONSE.size);
+  const respView = new DataView(resp.buffer);
+  respView.setUint32(4, uapi.IOMMUFD_PAGE_RESP_SUCCESS, true);
+  const proc = host.process;
+
+  /** One round trip on IOVA page `pfn`: returns its latency in ms. */
+  const roundTrip = async (pfn: number, userPage: number): Promise<number> => {
+    const t0 = now();
+    const dma = dev.dma.read(BigInt(pfn) * 4096n, 8);
+    // The user's fault thread: wait until the interrupt thread has queued the group, then serve it.
+    while ((proc.poll(faultFd) & POLLIN) === 0) await null;
+    const rec = proc.read(faultFd, PGFAULT.size);
+    const rv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    const addrPfn = rv.getUint32(PGFAULT_ADDR, true) / 4096 + rv.getUint32(PGFAULT_ADDR + 4, true) * 1048576;
+    if (addrPfn !== pfn) throw new Error(`fault for page 0x${addrPfn.toString(16)}, expected 0x${pfn.toString(16)}`);
+    ioasMap(r, addrPfn, userPage);
+    respView.setUint32(0, rv.getUint32(PGFAULT_COOKIE, true), true);
+    if (proc.write(faultFd, resp) !== RESPONSE.size) throw new Error('short page response write');
+    const data = await dma;
+    if (data[0] !== 0xa5) throw new Error('DMA read the wrong page');
+    return now() - t0;
+  };
+
+  for (let i = 0; i < Math.min(5_000, scale.faults); i++) await roundTrip(0x10000 + i, i % USER_PAGES);
+  const lat = new Float64Array(scale.faults);
+  const t0 = now();
+  for (let i = 0; i < scale.faults; i++) lat[i] = await roundTrip(IOVA_BASE_PFN + i, i % USER_PAGES);
+  const ms = now() - t0;
+  lat.sort();
+  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] * 1000;
+  return {
+    metrics: {
+      fault_roundtrip: { value: (scale.faults / ms) * 1000, unit: 'round trips/s' },
+      fault_p99_us: { value: pct(0.99), unit: 'us' },
+    },
+    extra: { p50_us: pct(0.5), p90_us: pct(0.9), p999_us: pct(0.999), max_us: lat[lat.length - 1] * 1000 },
+  };
+}
+
+// ------------------------------------------------------------------------------ registry
+
+export async function runWorkload(name: string, scale: Scale): Promise<WorkloadResult> {
+  switch (name) {
+    case 'walk':
+      return walk(scale);
+    case 'iotlb_hit':
+      return iotlbHit(scale);
+    case 'map_unmap':
+      return mapUnmap(scale);
+    case 'ioas_map_4k_calls':
+      return ioasMap4kCalls(scale);
+    case 'fault_roundtrip':
+      return faultRoundtrip(scale);
+    case 'bytes_per_mapped_page':
+      return bytesPerMappedPage();
+    default:
+      throw new Error(`unknown workload ${name}`);
+  }
+}
