@@ -6,7 +6,7 @@ export interface Output {
   line(text: string): void;
 }
 
-export function consoleOutput(stream: NodeJS.WriteStream = process.stdout): Output {
+export function consoleOutput(stream: { write(s: string): unknown; isTTY?: boolean } = process.stdout): Output {
   const colour = stream.isTTY === true && !process.env.NO_COLOR;
   const bold = (s: string) => (colour ? pc.bold(pc.cyan(s)) : s);
   return {

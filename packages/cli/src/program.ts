@@ -1,6 +1,8 @@
 /** The `ioasid` command line. */
 import { Command } from 'commander';
 import { runDemo } from './commands/demo.js';
+import { registerRun } from './commands/run.js';
+import { registerBench } from './commands/bench.js';
 import { registerDecode } from './commands/decode.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
@@ -22,9 +24,11 @@ export function buildProgram(io: CliIo = processIo(), ctx: CommandContext = new 
     .command('demo')
     .description('walk through the model: IOAS, map/unmap/copy through the uAPI')
     .addHelpText('after', '\nExample:\n  $ ioasid demo\n')
-    .action(() => {
-      runDemo(consoleOutput());
+    .action(async () => {
+      await runDemo(consoleOutput(io.stdout));
     });
+  registerRun(program, () => ctx);
+  registerBench(program, () => ctx);
   registerProbe(program, () => ctx);
   registerPlan(program, () => ctx);
   registerDecode(program, () => ctx);

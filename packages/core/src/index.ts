@@ -15,7 +15,7 @@ export { FaultReader, type PageFaultGroup, type HwInfo, type HwptAllocOptions, t
 export { FAULT_STAGE, HOST_LOG, RingLog, FaultStatistics, type FaultStage, type HostLog } from './fault/stages.js';
 export { FaultPipeline, ridToBdf, type PipelineStats } from './fault/pipeline.js';
 export { HardwareQueue } from './fault/queue.js';
-export { IommuUnit, Binding, TranslateResult } from './translate/unit.js';
+export { IommuUnit, Binding, TranslateResult, BIND_BLOCKED, BIND_PAGING, BIND_NESTED } from './translate/unit.js';
 export { Iotlb } from './translate/iotlb.js';
 export {
   BARE_PROFILE,

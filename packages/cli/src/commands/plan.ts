@@ -42,7 +42,7 @@ Exit status: 0 when every device is backed, 1 when QEMU would refuse the vIOMMU 
     .action(async (profiles: string[], opts: PlanOpts) => runPlan(ctx(), profiles, opts));
 }
 
-async function resolveProfiles(ctx: CommandContext, args: readonly string[]): Promise<HostProfile[]> {
+export async function resolveProfiles(ctx: CommandContext, args: readonly string[]): Promise<HostProfile[]> {
   const vendors = await ctx.vendors();
   let builtins: BuiltinProfile[] | null = null;
   const out: HostProfile[] = [];

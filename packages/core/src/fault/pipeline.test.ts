@@ -185,6 +185,28 @@ describe('PRI through the fault fd', () => {
   });
 });
 
+describe('page request group indexes', () => {
+  it('stay within the 9-bit PRG index whoever allocates them (DMA faults or requestPages)', async () => {
+    const e = setup();
+    const dev = e.devs[0];
+    const seen = new Set<number>();
+    for (let round = 0; round < 3; round++) {
+      const waits: { result: Promise<unknown> }[] = [];
+      for (let i = 0; i < 200; i++) waits.push(track<unknown>(round > 0 || i % 2 ? dev.requestPages([{ addr: 0x600000n, perm: PERM_READ }]) : dev.dma.read(0x600000n, 1)));
+      await settle();
+      for (const r of readFaults(e, e.fault, 256 * REC)) {
+        expect(r.grpid).toBeGreaterThanOrEqual(1);
+        expect(r.grpid).toBeLessThanOrEqual(511);
+        seen.add(r.grpid);
+        respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+      }
+      for (const w of waits) await w.result;
+    }
+    expect(seen.size).toBe(511);
+    expect(e.host.faults.outstanding).toBe(0);
+  });
+});
+
 describe('fault fd errno rules', () => {
   it('ESPIPE, EINVAL, partial writes, poll and EBUSY on destroy', async () => {
     const e = setup();

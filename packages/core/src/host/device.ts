@@ -197,9 +197,15 @@ export class PciDevice implements BoundDevice {
     const b = this.binding(pasid);
     const hwpt = b.owner as Hwpt | null;
     const recoverable = this.info.pri && this.unit.ops.caps.pri && hwpt !== null && hwpt.fault !== null && this.tr.failure !== 'blocked';
-    const grpid = this.nextGrpid;
-    this.nextGrpid = (this.nextGrpid % 511) + 1;
+    const grpid = this.allocGrpid();
     return { unit: this.unitIndex, rid: this.info.rid, pasid, addr, perm, failure: this.tr.failure, stage2: this.tr.stage2, recoverable, grpid, last: true };
+  }
+
+  /** The next Page Request Group Index: PCIe PRI carries 9 bits, and 0 is left unused. */
+  private allocGrpid(): number {
+    const grpid = this.nextGrpid;
+    this.nextGrpid = (grpid % 511) + 1;
+    return grpid;
   }
 
   private normalized(a: FailedAccess): IommuFault {
@@ -214,7 +220,7 @@ export class PciDevice implements BoundDevice {
    */
   async requestPages(pages: readonly { addr: bigint; perm: number }[], opts: { pasid?: number; grpid?: number } = {}): Promise<number> {
     const pasid = opts.pasid ?? NO_PASID;
-    const grpid = opts.grpid ?? this.nextGrpid++;
+    const grpid = opts.grpid ?? this.allocGrpid();
     let result: Promise<number> = Promise.resolve(-1);
     pages.forEach((p, i) => {
       const a: FailedAccess = { unit: this.unitIndex, rid: this.info.rid, pasid, addr: p.addr, perm: p.perm, failure: 'not-present', stage2: false, recoverable: true, grpid, last: i === pages.length - 1 };

@@ -6,12 +6,9 @@
  * All workloads use the VT-d second-stage format, 4 levels (48-bit input), 4 KiB pages only where the
  * workload says "huge pages off".
  */
-import { POLLIN, createHost, uapi, type Host, type Iommufd } from '@ioasid/core';
+import { BIND_PAGING, Binding, POLLIN, TranslateResult, createHost, uapi, type Host, type IommuUnit, type Iommufd } from '@ioasid/core';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ, type IoPageTable, type PageTableConfig } from '@ioasid/core/driver';
 import { findVtdPreset, plugin as vtdPlugin, vtdPresetProfile, vtdSecondStage } from '@ioasid/vtd';
-// The unit's binding (context entry) is internal to core; the walk workloads drive IommuUnit.translate
-// with their own table, exactly as PciDevice's DMA engine does.
-import { BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../../packages/core/src/translate/unit.js';
 import type { WorkloadResult } from './spec.js';
 
 /** 1 GiB of IOVA in 4 KiB pages. */

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { run } from '../__tests__/run.js';
+
+const SCENARIO = fileURLToPath(new URL('../../scenarios/pri-fault.yaml', import.meta.url));
+
+describe('ioasid run', () => {
+  it('runs the shipped PRI scenario step by step', async () => {
+    const r = await run(['run', SCENARIO]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('handle_faults  1 group(s)');
+    expect(r.stdout).toContain('all 19 steps behaved as expected');
+  });
+
+  it('prints a JSON trace', async () => {
+    const r = await run(['run', SCENARIO, '--json']);
+    const j = JSON.parse(r.stdout) as { ok: boolean; trace: { op: string; ok: boolean }[] };
+    expect(j.ok).toBe(true);
+    expect(j.trace.map((t) => t.op)).toContain('wait');
+  });
+
+  it('fails with exit 1 at the first step that does not behave as expected', async () => {
+    const text = 'host: granite\nsteps:\n  - ioas_alloc: { as: a }\n  - ioas_unmap: { ioas: $a, iova: 0x1000, length: 0x1000 }\n  - ioas_alloc: {}\n';
+    const r = await run(['run', '-'], { stdin: text });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/2 ERR ioas_unmap .*ENOENT/);
+    expect(r.stdout).not.toContain('  3 ');
+  });
+
+  it('explains a malformed scenario', async () => {
+    const r = await run(['run', '-'], { stdin: 'host: granite\nsteps:\n  - frobnicate: {}\n' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown operation 'frobnicate'");
+  });
+});
+
+describe('ioasid bench', () => {
+  it('runs a workload in its own process and prints one JSON object', async () => {
+    const r = await run(['bench', '--quick', '--only', 'bytes_per_mapped_page', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as Record<string, { value: number; unit: string }>;
+    expect(Object.keys(j)).toEqual(['bytes_per_mapped_page']);
+    expect(j.bytes_per_mapped_page.value).toBeGreaterThan(8);
+  });
+
+  it('rejects an unknown workload with exit 2', async () => {
+    const r = await run(['bench', '--only', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown workload 'nope'");
+  });
+});
