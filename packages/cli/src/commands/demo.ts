@@ -7,6 +7,8 @@ import { createHost, uapi, ERRNO, errnoName, DmaFault, PhysicalMemory, FrameAllo
 import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, pageSizesFromLog2 } from '@ioasid/core/driver';
 import * as vtd from '@ioasid/vtd';
 import * as smmu from '@ioasid/smmuv3';
+import { PluginHost } from '@ioasid/core/driver';
+import { plan, probeDmesg } from '@ioasid/planner';
 import type { Output } from '../output.js';
 
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
@@ -70,7 +72,7 @@ async function vtdTour(out: Output): Promise<Host> {
   const host = createHost({ plugins: [vtd.plugin], profile });
   out.heading(`2. An Intel VT-d host: ${profile.name}`);
   for (const line of host.log.lines) out.line(`boot: ${line}`);
-  for (const u of host.units) out.line(`${u.id}: ${u.ops.decoded.hwId}`);
+  probeAndPlan(out, host.log.lines, profile);
   const dev = host.device(bdf);
   const fd = host.openIommufd();
   const devId = dev.bindIommufd(fd);
@@ -127,6 +129,24 @@ async function vtdTour(out: Output): Promise<Host> {
   await tick();
   out.line(`kernel log: ${host.log.lines[host.log.lines.length - 1]}`);
   return host;
+}
+
+/**
+ * What `ioasid probe` and `ioasid plan` do: read the boot lines back into a host profile through the
+ * registered vendors, then choose the vIOMMU a VMM should expose for the host's devices.
+ */
+function probeAndPlan(out: Output, bootLines: readonly string[], real: HostProfile): void {
+  const plugins = new PluginHost();
+  plugins.load(vtd.plugin);
+  const vendors = plugins.vendors();
+  const probed = probeDmesg(bootLines.join('\n'), vendors, { name: real.name });
+  for (const u of probed.units) out.line(`probe: ${u.id} -> ${u.hwId}`);
+  // The boot log names the units; the devices behind them come from the machine's inventory.
+  const profile: HostProfile = { ...probed.profile, devices: real.devices };
+  const p = plan({ profiles: [profile], policy: 'host', vendors });
+  out.line(`plan (policy host): ${p.viommu.model} ${Object.entries(p.viommu.properties).map(([k, v]) => `${k}=${String(v)}`).join(',')}`);
+  for (const d of p.devices) out.line(`  ${d.bdf}: ${d.mode}${d.reasons.length ? ` (${d.reasons[0]})` : ''}`);
+  out.line(`  QEMU: ${p.qemu}`);
 }
 
 function describe(f: { rid: number; pasid: number; addr: bigint; perm: number; grpid: number; last: boolean }): string {

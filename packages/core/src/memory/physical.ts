@@ -20,10 +20,37 @@ export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
   private readonly sparse = new Map<number, Uint32Array>();
   private allocatedChunks = 0;
+  /** One flag per frame of each chunk: the frame was handed out or written. */
+  private readonly touched = new Map<number, Uint8Array>();
+  private touchedFrames = 0;
 
-  /** Bytes of backing store allocated so far. */
+  /**
+   * Bytes of simulated memory in use: the frames that were handed out or written. A chunk's buffer is
+   * zero-filled memory the OS commits page by page on first write, so untouched frames of a chunk cost
+   * nothing resident (see `reservedBytes` for the address space reserved).
+   */
   get backedBytes(): number {
+    return this.touchedFrames * PAGE_SIZE;
+  }
+
+  /** Bytes of chunk buffers allocated (virtual size; only touched frames are resident). */
+  get reservedBytes(): number {
     return this.allocatedChunks * FRAMES_PER_CHUNK * PAGE_SIZE;
+  }
+
+  /** Records that frame `pfn` holds data (a table page, a written data page). */
+  markTouched(pfn: number): void {
+    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+    let t = this.touched.get(ci);
+    if (t === undefined) {
+      t = new Uint8Array(FRAMES_PER_CHUNK);
+      this.touched.set(ci, t);
+    }
+    const i = pfn - ci * FRAMES_PER_CHUNK;
+    if (t[i] === 0) {
+      t[i] = 1;
+      this.touchedFrames++;
+    }
   }
 
   /** The chunk holding `pfn`, or undefined when it was never written. */
@@ -62,6 +89,7 @@ export class PhysicalMemory {
   }
 
   writeU64(pfn: number, index: number, value: bigint): void {
+    this.markTouched(pfn);
     const c = this.chunkWords(pfn);
     const w = PhysicalMemory.frameWordBase(pfn) + index * 2;
     c[w] = Number(value & 0xffffffffn);
@@ -102,6 +130,7 @@ export class PhysicalMemory {
       const pfn = Math.floor(addr / PAGE_SIZE);
       const off = addr - pfn * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, length - done);
+      this.markTouched(pfn);
       const c = this.chunkWords(pfn);
       new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(
         src.subarray(srcOffset + done, srcOffset + done + n),
@@ -143,6 +172,7 @@ export class FrameAllocator {
       pfn = this.next++;
     }
     this.mem.zeroFrame(pfn);
+    this.mem.markTouched(pfn);
     this.inUse++;
     return pfn;
   }
