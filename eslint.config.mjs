@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript entry points (the CLI launcher) run on Node.
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } },
+  },
+  {
     files: ['**/*.test.ts', '**/__tests__/**'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
   },
