@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '@ioasid/core/driver';
 import type { FailedAccess, TranslationFailure } from '@ioasid/core/driver';
 import { SmmuFaultCodec } from './faults.js';
-import { decodeEvent, eventWords } from './events.js';
+import { EVT_ID, decodeEvent, eventWords } from './events.js';
+import { CMDQ_RESUME_0_RESP, decodeCommand } from './commands.js';
 import { readLe64Words } from './registers.js';
 
 const codec = new SmmuFaultCodec();
@@ -30,6 +31,23 @@ describe('event records', () => {
       const rec = codec.encodeFault(access({ failure, pasid }));
       expect(rec.byteLength).toBe(32);
       expect(codec.decodeFault(rec, 0).reason, failure).toBe(id);
+    }
+  });
+
+  it("uses the walk's own context event for 'no-context' (C_BAD_CD, F_STREAM_DISABLED...)", () => {
+    const cases: Array<[number, number, number]> = [
+      [EVT_ID.C_BAD_CD, 5, 0x0a],
+      [EVT_ID.C_BAD_CD, -1, 0x0a],
+      [EVT_ID.C_BAD_SUBSTREAMID, 5, 0x08],
+      [EVT_ID.F_STREAM_DISABLED, -1, 0x06],
+      [EVT_ID.C_BAD_STE, 5, 0x04],
+      // Not a configuration event: ignored, the default mapping applies.
+      [EVT_ID.F_TRANSLATION, 5, 0x08],
+      [0, -1, 0x04],
+    ];
+    for (const [contextFault, pasid, id] of cases) {
+      const f = codec.decodeFault(codec.encodeFault(access({ failure: 'no-context', pasid, contextFault })), 0);
+      expect(f.reason, `contextFault ${contextFault} pasid ${pasid}`).toBe(id);
     }
   });
 
@@ -95,6 +113,54 @@ describe('PRI queue and page responses', () => {
       expect(codec.decodePageResponse(bytes)).toEqual({ rid: 1, pasid: -1, grpid: 3, code });
     }
     expect(() => codec.encodePageResponse({ rid: 1, pasid: -1, grpid: 3, code: 9 })).toThrow(/page response code 9/);
+  });
+});
+
+describe('stall model: stalled events and CMD_RESUME', () => {
+  it('a stalled translation fault is an event with Stall = 1 and its STAG, decoded as kind stall', () => {
+    const a = access({ recoverable: true, kind: 'stall', pasid: 0x42, addr: 0x7000_1234n, perm: PERM_WRITE, grpid: 0xbeef });
+    const rec = codec.encodeStall(a);
+    expect(rec.byteLength).toBe(32);
+    const e = decodeEvent(rec);
+    expect(e.ok && e.value).toMatchObject({ ID: EVT_ID.F_TRANSLATION, Stall: 1, STAG: 0xbeef, StreamID: 0x100, SSV: 1, SubstreamID: 0x42, RnW: 0, CLASS: 2, InputAddr: 0x7000_1234n });
+    expect(eventWords(rec)[1]).toBe((1n << 31n) | 0xbeefn | (2n << 40n));
+    expect(codec.decodeFault(rec, 3)).toEqual({
+      kind: 'stall', unit: 3, rid: 0x100, pasid: 0x42, addr: 0x7000_1234n, perm: PERM_WRITE, grpid: 0xbeef, last: true, reason: 0x10, reasonText: 'F_TRANSLATION', stage2: false,
+    });
+    // A permission fault stalls too; the log line says " stall" and the tag.
+    const p = codec.decodeFault(codec.encodeStall(access({ failure: 'permission-write', perm: PERM_WRITE, grpid: 0x12 })), 0);
+    expect(p).toMatchObject({ kind: 'stall', reason: 0x13, grpid: 0x12 });
+    expect(codec.renderLog(p, '0000:75:00.0', 'smmu-acc').at(-1)).toBe('arm-smmu-v3 smmu-acc: unpriv data write s1 "Input address caused fault" stall stag: 0x12');
+    // The unstalled record of the same access has neither.
+    expect(codec.decodeFault(codec.encodeFault(a), 0)).toMatchObject({ kind: 'dma', grpid: 0 });
+  });
+
+  it('only translation faults stall, and the tag must fit 16 bits', () => {
+    expect(() => codec.encodeStall(access({ failure: 'blocked' }))).toThrow(/cannot stall/);
+    expect(() => codec.encodeStall(access({ failure: 'no-context', contextFault: EVT_ID.C_BAD_CD }))).toThrow(/C_BAD_CD/);
+    expect(() => codec.encodeStall(access({ grpid: 0x10000 }))).toThrow(/16 bits/);
+  });
+
+  it('answers with CMD_RESUME: Retry on SUCCESS, Abort on INVALID and FAILURE', () => {
+    const b = codec.encodeResume({ rid: 0x7500, pasid: 3, grpid: 0xbeef, code: PAGE_RESP_SUCCESS });
+    // CMDQ_OP_RESUME 0x44, Resp [13:12], SID [63:32]; STAG in dword 1 [15:0]; no SubstreamID.
+    expect(readLe64Words(b, 2)).toEqual([0x44n | (BigInt(CMDQ_RESUME_0_RESP.RETRY) << 12n) | (0x7500n << 32n), 0xbeefn]);
+    const d = decodeCommand(b);
+    expect(d.ok && d.value).toMatchObject({ name: 'CMD_RESUME', fields: { SID: 0x7500, STAG: 0xbeef, Resp: 1 } });
+    expect(codec.decodeResume(b)).toEqual({ rid: 0x7500, pasid: -1, grpid: 0xbeef, code: PAGE_RESP_SUCCESS });
+    for (const code of [PAGE_RESP_INVALID, PAGE_RESP_FAILURE]) {
+      const abort = codec.encodeResume({ rid: 1, pasid: -1, grpid: 2, code });
+      expect((readLe64Words(abort, 2)[0] >> 12n) & 3n).toBe(BigInt(CMDQ_RESUME_0_RESP.ABORT));
+      expect(codec.decodeResume(abort).code).toBe(PAGE_RESP_INVALID);
+    }
+    // Resp TERM (never sent by Linux) is not a retry either.
+    const term = readLe64Words(codec.encodeResume({ rid: 1, pasid: -1, grpid: 2, code: PAGE_RESP_INVALID }), 2);
+    const termBytes = new Uint8Array(16);
+    new DataView(termBytes.buffer).setBigUint64(0, term[0] & ~(3n << 12n), true);
+    new DataView(termBytes.buffer).setBigUint64(8, term[1], true);
+    expect(codec.decodeResume(termBytes).code).toBe(PAGE_RESP_FAILURE);
+    expect(() => codec.decodeResume(codec.encodePageResponse({ rid: 1, pasid: -1, grpid: 2, code: 0 }))).toThrow(/expected CMD_RESUME/);
+    expect(() => codec.encodeResume({ rid: 1, pasid: -1, grpid: 2, code: 7 })).toThrow(/page response code 7/);
   });
 });
 

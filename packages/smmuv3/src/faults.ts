@@ -10,8 +10,10 @@
  *                          'address-size' is mapped to the latter, whose name it carries.)
  * - 'table-fault'        → F_TRANSLATION (0x10), CLASS = TT, S2 = 1: a guest stage-1 table address did not
  *                          translate at stage 2, which the SMMU reports as a stage-2 fault on the table fetch.
- * - 'no-context'         → C_BAD_STE (0x04) without a PASID (no valid STE for the stream);
- *                          C_BAD_SUBSTREAMID (0x08) with one (no context descriptor for that substream).
+ * - 'no-context'         → the event the walk named in FailedAccess.contextFault (a nested walk's C_BAD_CD,
+ *                          C_BAD_SUBSTREAMID, F_STREAM_DISABLED or C_BAD_STE); without one, C_BAD_STE (0x04)
+ *                          without a PASID (no valid STE for the stream) and C_BAD_SUBSTREAMID (0x08) with one
+ *                          (no context descriptor for that substream).
  * - 'blocked'            → F_STREAM_DISABLED (0x06) without a PASID; C_BAD_CD (0x0a) with one (Linux blocks a
  *                          PASID by clearing its CD, V = 0). A real abort STE (Config = 0b000) records no event
  *                          at all: the model still needs a record to carry the fault, and uses the event a
@@ -22,6 +24,12 @@
  * SUCCESS → Success (PRI_RESP_SUCC, 0b10); INVALID → Invalid Request (PRI_RESP_FAIL, 0b01);
  * FAILURE → Response Failure (PRI_RESP_DENY, 0b00), the catastrophic code that makes the function stop
  * issuing page requests.
+ *
+ * Stall model: a stalled transaction is an event record (F_TRANSLATION..F_PERMISSION) with Stall = 1 and
+ * its STAG; it decodes as kind 'stall' with grpid = STAG. The answer is CMD_RESUME {SID, STAG, Resp}, as
+ * arm_smmu_page_response() builds it for a stall-enabled master: SUCCESS → Resp RETRY (Ac = 1); INVALID
+ * and FAILURE → Resp ABORT (Ab = 1). CMD_RESUME carries no SubstreamID. Resp TERM (0) is never sent by
+ * Linux; decodeResume reads it, like ABORT, as not retried (FAILURE).
  */
 import type { FailedAccess, FaultCodec, IommuFault, PageResponse, TranslationFailure } from '@ioasid/core/driver';
 import {
@@ -51,13 +59,19 @@ import {
   isStopMarker,
   type SmmuEventInit,
 } from './events.js';
-import { decodeCommand, encodeCommand } from './commands.js';
+import { CMDQ_RESUME_0_RESP, decodeCommand, encodeCommand } from './commands.js';
 import { renderEventLines, renderUnexpectedPriLines, withDevicePrefix } from './logs.js';
 
 const PLUGIN = 'smmuv3';
 
-/** Event ID for each normalized failure; `pasid` decides between the stream and substream variants. */
-export function eventIdForFailure(failure: TranslationFailure, pasid: number): number {
+/** The configuration events a nested walk may name in FailedAccess.contextFault for a 'no-context' failure. */
+export const CONTEXT_FAULT_IDS: readonly number[] = [EVT_ID.C_BAD_STREAMID, EVT_ID.C_BAD_STE, EVT_ID.F_STREAM_DISABLED, EVT_ID.C_BAD_SUBSTREAMID, EVT_ID.C_BAD_CD];
+
+/**
+ * Event ID for each normalized failure; `pasid` decides between the stream and substream variants, and a
+ * walk's own context event (`contextFault`) wins for 'no-context'.
+ */
+export function eventIdForFailure(failure: TranslationFailure, pasid: number, contextFault = 0): number {
   switch (failure) {
     case 'not-present':
     case 'table-fault':
@@ -70,6 +84,7 @@ export function eventIdForFailure(failure: TranslationFailure, pasid: number): n
     case 'address-size':
       return EVT_ID.F_ADDR_SIZE;
     case 'no-context':
+      if (CONTEXT_FAULT_IDS.includes(contextFault)) return contextFault;
       return pasid >= 0 ? EVT_ID.C_BAD_SUBSTREAMID : EVT_ID.C_BAD_STE;
     case 'blocked':
       return pasid >= 0 ? EVT_ID.C_BAD_CD : EVT_ID.F_STREAM_DISABLED;
@@ -129,6 +144,19 @@ function respCodeToPri(code: number): number {
   throw new PluginContractError(PLUGIN, `page response code ${code} is not SUCCESS, INVALID or FAILURE`);
 }
 
+function respCodeToResume(code: number): number {
+  if (code === PAGE_RESP_SUCCESS) return CMDQ_RESUME_0_RESP.RETRY;
+  if (code === PAGE_RESP_INVALID || code === PAGE_RESP_FAILURE) return CMDQ_RESUME_0_RESP.ABORT;
+  throw new PluginContractError(PLUGIN, `page response code ${code} is not SUCCESS, INVALID or FAILURE`);
+}
+
+function resumeToRespCode(resp: number): number {
+  if (resp === CMDQ_RESUME_0_RESP.RETRY) return PAGE_RESP_SUCCESS;
+  if (resp === CMDQ_RESUME_0_RESP.ABORT) return PAGE_RESP_INVALID;
+  if (resp === CMDQ_RESUME_0_RESP.TERM) return PAGE_RESP_FAILURE;
+  throw new PluginContractError(PLUGIN, `CMD_RESUME Resp ${resp} is reserved`);
+}
+
 function priToRespCode(resp: number): number {
   if (resp === PRI_RESP.SUCC) return PAGE_RESP_SUCCESS;
   if (resp === PRI_RESP.FAIL) return PAGE_RESP_INVALID;
@@ -148,9 +176,25 @@ export class SmmuFaultCodec implements FaultCodec {
   constructor(private readonly options: SmmuFaultCodecOptions = {}) {}
 
   encodeFault(a: FailedAccess): Uint8Array {
-    const id = eventIdForFailure(a.failure, a.pasid);
+    return this.encodeEventRecord(a, false);
+  }
+
+  /** The event record of a stalled transaction: Stall = 1 and STAG = `a.grpid` (16 bits). */
+  encodeStall(a: FailedAccess): Uint8Array {
+    if (!Number.isInteger(a.grpid) || a.grpid < 0 || a.grpid > 0xffff) {
+      throw new PluginContractError(PLUGIN, `encodeStall: stall tag ${a.grpid} does not fit EVTQ_1_STAG (16 bits)`);
+    }
+    return this.encodeEventRecord(a, true);
+  }
+
+  private encodeEventRecord(a: FailedAccess, stall: boolean): Uint8Array {
+    const id = eventIdForFailure(a.failure, a.pasid, a.contextFault ?? 0);
     const base = accessFields(a.rid, a.pasid, a.perm);
-    if (!isTranslationEvent(id)) return encodeEvent({ ...base, ID: id, InputAddr: BigInt.asUintN(64, a.addr) });
+    if (!isTranslationEvent(id)) {
+      // Only translation-stage faults (F_TRANSLATION..F_PERMISSION) can stall.
+      if (stall) throw new PluginContractError(PLUGIN, `encodeStall: ${eventName(id)} (failure '${a.failure}') cannot stall`);
+      return encodeEvent({ ...base, ID: id, InputAddr: BigInt.asUintN(64, a.addr) });
+    }
     const tt = a.failure === 'table-fault';
     const s2 = a.stage2 || tt;
     return encodeEvent({
@@ -160,6 +204,8 @@ export class SmmuFaultCodec implements FaultCodec {
       // The table walk that failed was a read of the guest's table.
       TTRnW: tt ? 1 : 0,
       S2: s2 ? 1 : 0,
+      Stall: stall ? 1 : 0,
+      STAG: stall ? a.grpid : 0,
       InputAddr: BigInt.asUintN(64, a.addr),
       // FailedAccess does not carry the IPA of a nested access; a stage-2-only stream's input is its IPA.
       IPA: s2 && !tt ? a.addr & IPA_MASK & PAGE_MASK : 0n,
@@ -238,6 +284,21 @@ export class SmmuFaultCodec implements FaultCodec {
     if (c.value.name !== 'CMD_PRI_RESP') throw new PluginContractError(PLUGIN, `expected CMD_PRI_RESP, got ${c.value.name}`);
     const f = c.value.fields;
     return { rid: f.SID ?? 0, pasid: f.SSV ? (f.SSID ?? 0) : -1, grpid: f.GRPID ?? 0, code: priToRespCode(f.PriResp ?? 0) };
+  }
+
+  /** arm_smmu_page_response() for a stall-enabled master: CMD_RESUME with the event's SID and STAG. */
+  encodeResume(r: PageResponse): Uint8Array {
+    const enc = encodeCommand('CMD_RESUME', { SID: r.rid >>> 0, STAG: r.grpid & 0xffff, Resp: respCodeToResume(r.code) });
+    if (!enc.ok) throw new PluginContractError(PLUGIN, enc.error);
+    return enc.value;
+  }
+
+  decodeResume(bytes: Uint8Array): PageResponse {
+    const c = decodeCommand(bytes);
+    if (!c.ok) throw new PluginContractError(PLUGIN, c.error);
+    if (c.value.name !== 'CMD_RESUME') throw new PluginContractError(PLUGIN, `expected CMD_RESUME, got ${c.value.name}`);
+    const f = c.value.fields;
+    return { rid: f.SID ?? 0, pasid: -1, grpid: f.STAG ?? 0, code: resumeToRespCode(f.Resp ?? 0) };
   }
 
   renderLog(f: IommuFault, device: string, unitName: string): string[] {

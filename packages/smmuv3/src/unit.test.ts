@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
-import { IOMMU_READ, IOMMU_WRITE, PERM_READ, PERM_WRITE, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, WalkResult, pageSizesFromLog2 } from '@ioasid/core/driver';
+import { IOMMU_READ, IOMMU_WRITE, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, WalkResult, pageSizesFromLog2 } from '@ioasid/core/driver';
 import type { IoPageTable, IotlbFlush, PageTableMemory, VendorError } from '@ioasid/core/driver';
 import { NO_FLAGS, device, rigFor } from './__tests__/rig.js';
 import { ampereAltraMmu600, mmu700Platform, nvidiaGrace, qemuVirtSmmuv3 } from './presets.js';
@@ -8,6 +8,7 @@ import { SmmuNestedDomain, SmmuPagingDomain, SmmuViommu } from './unit.js';
 import { armLpaeS1 } from './pgtable-lpae.js';
 import { STE_CFG, STE_S1DSS, STE_S1FMT, encodeCd, encodeCdL1Desc, encodeSteWords } from './ste.js';
 import { decodeHwInfoSmmuv3, writeLe64Words } from './registers.js';
+import { EVT_ID } from './events.js';
 import { encodeCommand, type CommandFields, type CommandName } from './commands.js';
 
 function isErr(x: unknown): x is VendorError {
@@ -257,10 +258,14 @@ describe('nested stage-1 walk through the guest CD table', () => {
     for (const [pasid, why] of [[0, 'C_BAD_SUBSTREAMID'], [4, 'C_BAD_SUBSTREAMID'], [1, 'C_BAD_CD'], [2, 'C_BAD_CD']] as const) {
       expect(d.walkStage1(0x10, pasid, rig.mem, out, toPhys), `pasid ${pasid}`).toBe(false);
       expect(d.lastContextFault).toBe(why);
+      // The walk result itself says so: a context fault with the event the SMMU records.
+      expect(out).toMatchObject({ fault: WALK_CONTEXT_INVALID, contextFault: EVT_ID[why] });
     }
     const term = must(viommu.allocNested(device(), 2, vste({ V: 1, Config: STE_CFG.S1_TRANS, S1ContextPtr: ctx, S1CDMax: 2, S1DSS: STE_S1DSS.TERMINATE }))) as SmmuNestedDomain;
     expect(term.walkStage1(0x10, -1, rig.mem, out, toPhys)).toBe(false);
     expect(term.lastContextFault).toBe('F_STREAM_DISABLED');
+    expect(out).toMatchObject({ fault: WALK_CONTEXT_INVALID, contextFault: EVT_ID.F_STREAM_DISABLED });
+    expect(term.format).toBe('arm-lpae-s1');
     expect(term.walkStage1(0x10, 0, rig.mem, out, toPhys) && out.pfn).toBe(0x5000);
     const byp = must(viommu.allocNested(device(), 2, vste({ V: 1, Config: STE_CFG.S1_TRANS, S1ContextPtr: ctx, S1CDMax: 2, S1DSS: STE_S1DSS.BYPASS })));
     expect(byp.walkStage1(0x1234, -1, rig.mem, out, toPhys) && out.pfn).toBe(0x1234);

@@ -34,7 +34,7 @@ import type {
   ViommuOps,
   WalkResult,
 } from '@ioasid/core/driver';
-import { PERM_EXEC, PERM_READ, PERM_WRITE, PluginContractError, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
+import { PERM_EXEC, PERM_READ, PERM_WRITE, PluginContractError, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
 import { errnoName } from '@ioasid/core';
 import type { LinuxSmmuProbe, SmmuRegisters } from './registers.js';
 import { OAS_BITS, encodeHwInfoSmmuv3, smmuLinuxProbe } from './registers.js';
@@ -43,7 +43,7 @@ import type { ParsedProfileRegisters } from './raw.js';
 import { CMDQ_ENT_BYTES, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './commands.js';
 import { HWPT_ARM_SMMUV3_SIZE, IOMMU_HWPT_DATA_ARM_SMMUV3, STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
 import type { Cd, NestedSte } from './ste.js';
-import { IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from './events.js';
+import { EVT_ID, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from './events.js';
 import { SmmuFaultCodec } from './faults.js';
 import { renderProbeLine, renderQueueAllocLine, withDevicePrefix } from './logs.js';
 import { ARM_LPAE_S1_FORMAT, ARM_LPAE_S2_FORMAT } from './pgtable-lpae.js';
@@ -140,7 +140,12 @@ function bypassStage1(iovaPfn: number, out: WalkResult): boolean {
 export class SmmuNestedDomain implements NestedDomainOps {
   readonly guestPasidTable = true;
   readonly mode: 'translate' | 'bypass' | 'abort';
-  /** Why the last walk stopped before the stage-1 table walk, when it did (the model's WalkResult has no code for it). */
+  /** The guest stage 1 is a VMSAv8-64 stage-1 table: FailedAccess.format of a stage-1 failure. */
+  readonly format = ARM_LPAE_S1_FORMAT;
+  /**
+   * Why the last walk stopped before the stage-1 table walk, when it did. The walk itself reports it as
+   * WALK_CONTEXT_INVALID with the event ID in `contextFault` (F_CD_FETCH: WALK_TABLE_FAULT).
+   */
   lastContextFault: ContextFault | null = null;
 
   constructor(
@@ -160,9 +165,11 @@ export class SmmuNestedDomain implements NestedDomainOps {
     return null;
   }
 
-  private contextFault(out: WalkResult, why: ContextFault): boolean {
+  /** A configuration error: no table is walked, and the SMMU records the event `why` (C_BAD_CD...). */
+  private contextFault(out: WalkResult, why: Exclude<ContextFault, 'F_CD_FETCH'>): boolean {
     this.lastContextFault = why;
-    out.fault = WALK_NOT_PRESENT;
+    out.fault = WALK_CONTEXT_INVALID;
+    out.contextFault = EVT_ID[why];
     out.level = 0;
     return false;
   }

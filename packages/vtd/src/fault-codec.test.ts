@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PluginContractError, type FailedAccess } from '@ioasid/core/driver';
 import { VtdFaultCodec, vtdFaultReasonFor } from './fault-codec.js';
-import { GNR, NO_FLAGS, SKL, device, makeUnit } from './__tests__/fixtures.js';
+import { DmaFault, createHost } from '@ioasid/core';
+import { GNR, SKL, makeUnit } from './__tests__/fixtures.js';
 import { readLe64 } from './registers.js';
 import { IOMMU_HWPT_DATA_VTD_S1, encodeHwptVtdS1 } from './nested.js';
+import { plugin, presets } from './index.js';
 
 function access(over: Partial<FailedAccess> = {}): FailedAccess {
   return {
@@ -70,21 +72,42 @@ describe('fault recording register', () => {
     expect(sm.decodeFault(sm.encodeFault(access({ stage2: true })), 0)).toMatchObject({ reason: 0x79, stage2: true });
   });
 
-  it('a unit picks first-stage codes for a requester attached to a nested domain', () => {
-    const gnr = makeUnit(GNR);
-    const parent = gnr.unit.domainAllocPaging(device(), { ...NO_FLAGS, nestParent: true }, gnr.tables);
-    if ('errno' in parent) throw new Error(parent.reason);
-    const data = encodeHwptVtdS1({ flags: 0n, pgtbl_addr: 0x1000n, addr_width: 48, __reserved: 0 });
-    const n = gnr.unit.domainAllocNested(device(), parent, IOMMU_HWPT_DATA_VTD_S1, data);
-    if ('errno' in n) throw new Error(n.reason);
-    const faults = gnr.unit.faults!;
-    expect(faults.decodeFault(faults.encodeFault(access()), 0).reason).toBe(0x79);
-    expect(n.checkAttach!(device(), false)).toBeNull();
-    expect(faults.decodeFault(faults.encodeFault(access()), 0)).toMatchObject({ reason: 0x71, stage2: false });
-    expect(parent.checkAttach!(device(), gnr.unit)).toBeNull();
-    expect(faults.decodeFault(faults.encodeFault(access()), 0).reason).toBe(0x79);
+  it('takes the stage from the format of the table that faulted (FailedAccess.format)', () => {
+    const faults = makeUnit(GNR).unit.faults!;
+    const reason = (a: Partial<FailedAccess>) => faults.decodeFault(faults.encodeFault(access(a)), 0);
+    // No format (a record built by hand) and the second stage: second-stage codes.
+    expect(reason({}).reason).toBe(0x79);
+    expect(reason({ format: 'vtd-ss' }).reason).toBe(0x79);
+    expect(reason({ format: 'vtd-fs' })).toMatchObject({ reason: 0x71, stage2: false });
+    expect(reason({ format: 'vtd-fs', failure: 'permission-write', perm: PERM_WRITE }).reason).toBe(0x85);
+    // The parent of a nested walk: core names the second-stage format and sets stage2.
+    expect(reason({ format: 'vtd-ss', stage2: true })).toMatchObject({ reason: 0x79, stage2: true });
+    expect(reason({ format: 'vtd-ss', stage2: true, failure: 'table-fault' }).reason).toBe(0x76);
     // Legacy units always use the legacy codes.
-    expect(makeUnit(SKL).unit.faults!.decodeFault(makeUnit(SKL).unit.faults!.encodeFault(access()), 0).reason).toBe(0x06);
+    expect(makeUnit(SKL).unit.faults!.decodeFault(makeUnit(SKL).unit.faults!.encodeFault(access({ format: 'vtd-fs' })), 0).reason).toBe(0x06);
+  });
+
+  it('a DMA through a nested domain gets first-stage codes, through the parent second-stage ones', async () => {
+    const profile = presets.find((p) => p.name.includes('Granite Rapids'))!;
+    const host = createHost({ plugins: [plugin], profile });
+    const dev = [...host.devices.values()].find((d) => d.unitOps.caps.nesting)!;
+    const fd = host.openIommufd();
+    const devId = dev.bindIommufd(fd);
+    const ioas = fd.ioas.alloc();
+    // 16 zeroed pages of guest RAM at GPA 0: an empty first-stage root at GPA 0x1000.
+    const gmem = host.process.mmap(16 * 4096);
+    fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 16n * 4096n, iova: 0n });
+    const parent = fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+    const s1 = (pgtbl: bigint) => fd.hwpt.alloc({ devId, ptId: parent, data: { type: IOMMU_HWPT_DATA_VTD_S1, bytes: encodeHwptVtdS1({ flags: 0n, pgtbl_addr: pgtbl, addr_width: 48, __reserved: 0 }) } });
+    const reasonOf = async (iova: bigint) => ((await dev.dma.read(iova, 4).catch((x: unknown) => x)) as DmaFault).fault.reason;
+    dev.attachPt(s1(0x1000n));
+    expect(await reasonOf(0x40_0000n)).toBe(0x71);
+    // A first-stage root that stage 2 does not map: the second stage failed on a first-stage table pointer.
+    dev.attachPt(s1(0x100_0000n));
+    expect(await reasonOf(0x40_0000n)).toBe(0x76);
+    // The parent alone (a second-stage paging domain): 0x79, whatever the device was attached to before.
+    dev.attachPt(parent);
+    expect(await reasonOf(0x100_0000n)).toBe(0x79);
   });
 
   it('refuses a PASID wider than 20 bits as a contract error', () => {

@@ -21,8 +21,10 @@
  *
  * A second-stage table has no present bit: a missing entry is a read/write permission fault, which
  * is why unmapped IOVAs report 0x06/0x05 ("PTE Read/Write access is not set") in legacy mode and 0x79
- * in scalable mode. Core says `stage2` only for the parent stage of a nested walk, so for a
- * single-stage domain the unit remembers which stage each requester was last attached to.
+ * in scalable mode. The stage that faulted is the format of the table whose walk failed, which core
+ * passes in `FailedAccess.format`: 'vtd-fs' (a first-stage paging domain, or a nested stage 1) gives
+ * the first-stage codes, anything else ('vtd-ss', a nest parent) the second-stage ones. A table fault
+ * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
 import {
   PAGE_RESP_FAILURE,
@@ -59,6 +61,7 @@ import {
 } from './faults.js';
 import { renderDmaFaultLine } from './logs.js';
 import { readLe64, type VtdResult } from './registers.js';
+import { VTD_FS_FORMAT } from './pgtable-fs.js';
 
 /** The stage a requester's translation uses: second stage (paging, nest parent) or first stage. */
 export type VtdAttachedStage = 'ss' | 'fs';
@@ -107,13 +110,17 @@ function isSecondStageReason(fr: number): boolean {
 export interface VtdFaultCodecOptions {
   /** The unit runs in scalable mode (ECAP.SMTS): SM reason codes. */
   readonly scalableMode: boolean;
-  /** The stage the requester is attached to, when known (default: second stage). */
-  readonly stageOf?: (rid: number) => VtdAttachedStage | undefined;
+}
+
+/** The stage of the table whose walk failed, from FailedAccess.format (second stage when unknown). */
+export function vtdStageOfFormat(format: string | undefined): VtdAttachedStage {
+  return format === VTD_FS_FORMAT ? 'fs' : 'ss';
 }
 
 /**
  * The VT-d fault reason for a failed access. `firstStage` says the walk that failed was a first-stage
- * one (nested stage 1); `a.stage2` overrides it for the parent stage of a nested walk.
+ * one (first-stage paging domain or nested stage 1); `a.stage2` overrides it for the parent stage of a
+ * nested walk.
  */
 export function vtdFaultReasonFor(a: Pick<FailedAccess, 'failure' | 'perm' | 'stage2'>, scalableMode: boolean, firstStage: boolean): number {
   if (!scalableMode) {
@@ -121,7 +128,7 @@ export function vtdFaultReasonFor(a: Pick<FailedAccess, 'failure' | 'perm' | 'st
     return LEGACY[a.failure];
   }
   // A table fault is by definition the second stage failing on a first-stage table pointer.
-  if (a.failure === 'table-fault') return firstStage || !a.stage2 ? SM_FIRST_STAGE['table-fault'] : SM_SECOND_STAGE['table-fault'];
+  if (a.failure === 'table-fault') return SM_FIRST_STAGE['table-fault'];
   return (a.stage2 || !firstStage ? SM_SECOND_STAGE : SM_FIRST_STAGE)[a.failure];
 }
 
@@ -161,10 +168,9 @@ export class VtdFaultCodec implements FaultCodec {
 
   constructor(private readonly opts: VtdFaultCodecOptions) {}
 
-  /** The reason code this unit reports for `a`. */
+  /** The reason code this unit reports for `a`: the stage is the format of the table that faulted. */
   reasonFor(a: FailedAccess): number {
-    const stage = this.opts.stageOf?.(a.rid) ?? 'ss';
-    return vtdFaultReasonFor(a, this.opts.scalableMode, stage === 'fs');
+    return vtdFaultReasonFor(a, this.opts.scalableMode, vtdStageOfFormat(a.format) === 'fs');
   }
 
   encodeFault(a: FailedAccess): Uint8Array {

@@ -340,21 +340,95 @@ function packFields<T>(
   return ok(word);
 }
 
-function unpackFields<T>(
-  word: bigint,
-  layout: ReadonlyArray<{ name: NumericKeys<T>; lsb: number; width: number }>,
-  into: Record<string, unknown>,
-): void {
-  for (const f of layout) into[String(f.name)] = Number(getBits(word, f.lsb, f.width));
-}
-
 function checkPageAddress(addr: bigint, what: string): string | null {
   if (addr < 0n || addr > (1n << 64n) - 1n) return `${what} ${addr} is not a 64-bit address`;
   if (addr & 0xfffn) return `${what} ${hex64(addr)} is not 4 KiB aligned`;
   return null;
 }
 
+// Number fast paths: the descriptors are built and parsed as 32-bit halves (no BigInt but the
+// address). Anything they do not handle (a field out of range, non-zero private data) takes the
+// general BigInt path below, which produces the same bytes and the same errors.
+
+const TWO_32 = 4294967296;
+
+/** An integer in [0, max]: what packFields accepts for a field of that width. */
+function fitsNum(v: unknown, max: number): v is number {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max;
+}
+
+function readLe32At(b: Uint8Array, off: number): number {
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+}
+
+function writeLe32At(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+  b[off + 2] = (v >>> 16) & 0xff;
+  b[off + 3] = v >>> 24;
+}
+
+/** Writes the private data words, or leaves the (zeroed) bytes alone when both are 0. */
+function writePrivData(bytes: Uint8Array, priv: readonly [bigint, bigint]): void {
+  if (priv[0] !== 0n) writeLe64(bytes, 16, priv[0]);
+  if (priv[1] !== 0n) writeLe64(bytes, 24, priv[1]);
+}
+
+/** Bytes 16..31 as the two private data words, without BigInt arithmetic when they are zero. */
+function readPrivData(bytes: Uint8Array): readonly [bigint, bigint] {
+  const p0 = readLe32At(bytes, 16) === 0 && readLe32At(bytes, 20) === 0 ? 0n : readLe64(bytes, 16);
+  const p1 = readLe32At(bytes, 24) === 0 && readLe32At(bytes, 28) === 0 ? 0n : readLe64(bytes, 24);
+  return [p0, p1] as const;
+}
+
+/** A 64-bit value from two halves. */
+function u64FromHalves(lo: number, hi: number): bigint {
+  return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+const U64_LIMIT = (1n << 64n) - 1n;
+/** Addresses up to here convert to a number exactly. */
+const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
+
+function encodePageReqDscFast(dsc: PageReqDsc): Uint8Array | null {
+  const addr = dsc.addr;
+  if (
+    !fitsNum(dsc.type, 0xff) ||
+    !fitsNum(dsc.pasid_present, 1) ||
+    !fitsNum(dsc.priv_data_present, 1) ||
+    !fitsNum(dsc.rid, 0xffff) ||
+    !fitsNum(dsc.pasid, 0xfffff) ||
+    !fitsNum(dsc.exe_req, 1) ||
+    !fitsNum(dsc.pm_req, 1) ||
+    !fitsNum(dsc.rd_req, 1) ||
+    !fitsNum(dsc.wr_req, 1) ||
+    !fitsNum(dsc.lpig, 1) ||
+    !fitsNum(dsc.prg_index, 0x1ff) ||
+    typeof addr !== 'bigint' ||
+    addr < 0n ||
+    addr > U64_LIMIT
+  ) {
+    return null;
+  }
+  const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
+  if (addr <= SAFE_ADDR) {
+    const n = Number(addr);
+    writeLe32At(bytes, 8, n % TWO_32);
+    writeLe32At(bytes, 12, Math.floor(n / TWO_32));
+  } else writeLe64(bytes, 8, addr);
+  if ((bytes[8] | (bytes[9] << 8)) & 0xfff) return null; // not 4 KiB aligned: the general path reports it
+  writeLe32At(bytes, 0, dsc.type | (dsc.pasid_present << 8) | (dsc.priv_data_present << 9) | (dsc.rid << 16));
+  writeLe32At(bytes, 4, dsc.pasid | (dsc.exe_req << 20) | (dsc.pm_req << 21));
+  const lo = bytes[8] | dsc.rd_req | (dsc.wr_req << 1) | (dsc.lpig << 2) | (dsc.prg_index << 3);
+  bytes[8] = lo & 0xff;
+  bytes[9] |= lo >>> 8;
+  writePrivData(bytes, dsc.priv_data);
+  return bytes;
+}
+
 export function encodePageReqDsc(dsc: PageReqDsc): VtdResult<Uint8Array> {
+  const fast = encodePageReqDscFast(dsc);
+  if (fast !== null) return ok(fast);
   const qw0 = packFields(dsc, PRQ_QW0, 'page_req_dsc');
   if (!qw0.ok) return qw0;
   const qw1 = packFields(dsc, PRQ_QW1, 'page_req_dsc');
@@ -373,13 +447,25 @@ export function decodePageReqDsc(bytes: Uint8Array): VtdResult<PageReqDsc> {
   if (bytes.byteLength !== PAGE_REQ_DSC_SIZE) {
     return fail(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
-  const qw1 = readLe64(bytes, 8);
-  const out: Record<string, unknown> = {};
-  unpackFields<PageReqDsc>(readLe64(bytes, 0), PRQ_QW0, out);
-  unpackFields<PageReqDsc>(qw1, PRQ_QW1, out);
-  out.addr = qw1 & ~0xfffn;
-  out.priv_data = [readLe64(bytes, 16), readLe64(bytes, 24)] as const;
-  return ok(out as unknown as PageReqDsc);
+  const lo0 = readLe32At(bytes, 0);
+  const hi0 = readLe32At(bytes, 4);
+  const lo1 = readLe32At(bytes, 8);
+  const dsc: PageReqDsc = {
+    type: lo0 & 0xff,
+    pasid_present: (lo0 >>> 8) & 1,
+    priv_data_present: (lo0 >>> 9) & 1,
+    rid: lo0 >>> 16,
+    pasid: hi0 & 0xfffff,
+    exe_req: (hi0 >>> 20) & 1,
+    pm_req: (hi0 >>> 21) & 1,
+    rd_req: lo1 & 1,
+    wr_req: (lo1 >>> 1) & 1,
+    lpig: (lo1 >>> 2) & 1,
+    prg_index: (lo1 >>> 3) & 0x1ff,
+    addr: u64FromHalves((lo1 & ~0xfff) >>> 0, readLe32At(bytes, 12)),
+    priv_data: readPrivData(bytes),
+  };
+  return ok(dsc);
 }
 
 /** A Stop Marker: last-in-group with neither read nor write; Linux drops it without a response. */
@@ -436,7 +522,29 @@ const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; lsb: nu
   { name: 'prg_index', lsb: 3, width: 9 },
 ];
 
+function encodePageGroupResponseFast(dsc: PageGroupResponseDsc): Uint8Array | null {
+  if (
+    !fitsNum(dsc.pasid_present, 1) ||
+    !fitsNum(dsc.pdp, 1) ||
+    !fitsNum(dsc.resp_code, 0xf) ||
+    !fitsNum(dsc.rid, 0xffff) ||
+    !fitsNum(dsc.pasid, 0xfffff) ||
+    !fitsNum(dsc.lpig, 1) ||
+    !fitsNum(dsc.prg_index, 0x1ff)
+  ) {
+    return null;
+  }
+  const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
+  writeLe32At(bytes, 0, QI_PGRP_RESP_TYPE | (dsc.pasid_present << 4) | (dsc.pdp << 5) | (dsc.resp_code << 12) | (dsc.rid << 16));
+  writeLe32At(bytes, 4, dsc.pasid);
+  writeLe32At(bytes, 8, (dsc.lpig << 2) | (dsc.prg_index << 3));
+  writePrivData(bytes, dsc.priv_data);
+  return bytes;
+}
+
 export function encodePageGroupResponse(dsc: PageGroupResponseDsc): VtdResult<Uint8Array> {
+  const fast = encodePageGroupResponseFast(dsc);
+  if (fast !== null) return ok(fast);
   const qw0 = packFields(dsc, PGRP_QW0, 'page_grp_resp');
   if (!qw0.ok) return qw0;
   const qw1 = packFields(dsc, PGRP_QW1, 'page_grp_resp');
@@ -453,15 +561,22 @@ export function decodePageGroupResponse(bytes: Uint8Array): VtdResult<PageGroupR
   if (bytes.byteLength !== PAGE_GRP_RESP_DSC_SIZE) {
     return fail(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
-  const qw0 = readLe64(bytes, 0);
+  const lo0 = readLe32At(bytes, 0);
   // QEMU reads the descriptor type as qw0[11:9]:qw0[3:0]; both parts must name type 0x9.
-  const type = Number(((qw0 >> 5n) & 0x70n) | (qw0 & 0xfn));
+  const type = ((lo0 >>> 5) & 0x70) | (lo0 & 0xf);
   if (type !== QI_PGRP_RESP_TYPE) return fail(`descriptor type ${hex64(BigInt(type))} is not a page group response (0x9)`);
-  const out: Record<string, unknown> = {};
-  unpackFields<PageGroupResponseDsc>(qw0, PGRP_QW0, out);
-  unpackFields<PageGroupResponseDsc>(readLe64(bytes, 8), PGRP_QW1, out);
-  out.priv_data = [readLe64(bytes, 16), readLe64(bytes, 24)] as const;
-  return ok(out as unknown as PageGroupResponseDsc);
+  const lo1 = readLe32At(bytes, 8);
+  const dsc: PageGroupResponseDsc = {
+    pasid_present: (lo0 >>> 4) & 1,
+    pdp: (lo0 >>> 5) & 1,
+    resp_code: (lo0 >>> 12) & 0xf,
+    rid: lo0 >>> 16,
+    pasid: readLe32At(bytes, 4) & 0xfffff,
+    lpig: (lo1 >>> 2) & 1,
+    prg_index: (lo1 >>> 3) & 0x1ff,
+    priv_data: readPrivData(bytes),
+  };
+  return ok(dsc);
 }
 
 /**

@@ -194,7 +194,6 @@ export class VtdPagingDomain implements PagingDomainOps {
     if (this.enforceCacheCoherency && (!ecap.SC || dev.noSnoop)) {
       return vendorError('EINVAL', 'the domain forces snooping, which the device or its unit cannot honour');
     }
-    if (unit instanceof VtdUnit) unit.noteAttach(dev.rid, this.stage);
     return null;
   }
 
@@ -210,6 +209,8 @@ export class VtdPagingDomain implements PagingDomainOps {
 export class VtdNestedDomain implements NestedDomainOps {
   readonly guestPasidTable = false;
   readonly mode = 'translate' as const;
+  /** The guest's table is a first-stage table: its faults carry the first-stage reason codes. */
+  readonly format = VTD_FS_FORMAT;
   private readonly cfg: Readonly<PageTableConfig>;
   private readonly rootPfn: number;
 
@@ -236,10 +237,9 @@ export class VtdNestedDomain implements NestedDomainOps {
   }
 
   /** intel_pasid_setup_nested(): the stage-1 request is checked against the unit at attach time. */
-  checkAttach(dev: DeviceInfo, _hasVdevice: boolean): VendorError | null {
+  checkAttach(_dev: DeviceInfo, _hasVdevice: boolean): VendorError | null {
     const r = vtdNestedAttachCheck(this.s1, { cap: this.owner.capValue, ecap: this.owner.ecapValue });
     if (!r.ok) return vendorError(r.errno, r.reason);
-    this.owner.noteAttach(dev.rid, 'fs');
     return null;
   }
 
@@ -286,8 +286,6 @@ export class VtdUnit implements UnitOps {
   readonly pageRequestQueueDepth?: number;
   private readonly init: UnitInit;
   private readonly options: VtdUnitOptions;
-  /** Which stage each requester was last attached to, so that a fault gets the reason code of its stage. */
-  private readonly attachedStage = new Map<number, VtdAttachedStage>();
   private readonly domains = new Set<VtdPagingDomain | VtdNestedDomain>();
 
   constructor(init: UnitInit, regs: { ver: bigint; cap: bigint; ecap: bigint; regBase?: bigint }, options: VtdUnitOptions = {}) {
@@ -302,7 +300,7 @@ export class VtdUnit implements UnitOps {
     this.regBase = regs.regBase ?? DEFAULT_REG_BASE;
     this.cap = decodeCap(regs.cap);
     this.ecap = decodeEcap(regs.ecap);
-    this.faults = new VtdFaultCodec({ scalableMode: smSupported(this.ecap), stageOf: (rid) => this.attachedStage.get(rid) });
+    this.faults = new VtdFaultCodec({ scalableMode: smSupported(this.ecap) });
     // cap_num_fault_regs(): the fault recording registers are the hardware's whole fault queue.
     this.faultQueueDepth = capNumFaultRegs(this.cap);
     if (this.caps.pri) this.pageRequestQueueDepth = VTD_PRQ_DEPTH;
@@ -311,11 +309,6 @@ export class VtdUnit implements UnitOps {
   /** Live domains of this unit (for tests and leak checks). */
   get domainCount(): number {
     return this.domains.size;
-  }
-
-  /** @internal called by domains on a successful attach check. */
-  noteAttach(rid: number, stage: VtdAttachedStage): void {
-    this.attachedStage.set(rid, stage);
   }
 
   /** @internal */

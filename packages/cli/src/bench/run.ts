@@ -6,6 +6,7 @@
  * median of the runs. With --json, stdout carries exactly one JSON object; progress goes to stderr.
  */
 import { spawn } from 'node:child_process';
+import cliProgress from 'cli-progress';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -145,20 +146,38 @@ function table(rows: string[][]): string {
 
 export interface BenchSink {
   stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
 }
 
 /** Runs the selected workloads and prints the table (or the JSON object) to `io.stdout`. */
 export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<string, Metric>> {
-  const log = (s: string) => io.stderr.write(`${s}\n`);
+  const selected = Object.entries(WORKERS).filter(([, keys]) => keys.some((k) => o.only.has(k)));
+  // A progress bar for people on a terminal; plain progress lines otherwise (CI logs, pipes).
+  const bar =
+    io.stderr.isTTY === true && !process.env.NO_COLOR
+      ? new cliProgress.SingleBar(
+          { format: 'bench [{bar}] {value}/{total} {workload}', stream: io.stderr as NodeJS.WritableStream, hideCursor: true, clearOnComplete: true },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  bar?.start(selected.length * o.runs, 0, { workload: '' });
+  const lines: string[] = [];
+  const log = (s: string) => (bar ? lines.push(s) : io.stderr.write(`${s}\n`));
   const samples = new Map<string, number[]>();
   const units = new Map<string, string>();
   const extras: string[] = [];
-  for (const [worker, keys] of Object.entries(WORKERS)) {
-    if (!keys.some((k) => o.only.has(k))) continue;
+  for (const [worker, keys] of selected) {
     for (let run = 1; run <= o.runs; run++) {
+      bar?.update({ workload: `${worker} run ${run}/${o.runs}` });
       const t0 = performance.now();
-      const r = await runWorker(worker, o);
+      let r: WorkloadResult;
+      try {
+        r = await runWorker(worker, o);
+      } catch (e) {
+        bar?.stop();
+        throw e;
+      }
+      bar?.increment();
       for (const [k, m] of Object.entries(r.metrics) as [string, Metric][]) {
         if (!o.only.has(k)) continue;
         units.set(k, m.unit);
@@ -169,6 +188,8 @@ export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<s
       if (run === o.runs) extras.push(`${worker}: ${fmtExtra(r.extra)}`);
     }
   }
+  bar?.stop();
+  for (const l of lines) io.stderr.write(`${l}\n`);
   const result: Record<string, Metric> = {};
   for (const k of METRICS) {
     const s = samples.get(k);

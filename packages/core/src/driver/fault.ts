@@ -52,6 +52,9 @@ export type TranslationFailure =
   | 'blocked'
   | 'no-context';
 
+/** How a device reports an access it can wait on: a PCIe PRI page request, or a stalled transaction. */
+export type RecoverableKind = 'page-request' | 'stall';
+
 export interface FailedAccess {
   unit: number;
   rid: number;
@@ -60,10 +63,27 @@ export interface FailedAccess {
   perm: number;
   failure: TranslationFailure;
   stage2: boolean;
-  /** The device asked for a page request (PRI) rather than reporting an error. */
+  /** The device waits for a response (PRI page request or stall) rather than reporting an error. */
   recoverable: boolean;
+  /**
+   * For a recoverable access: 'page-request' (PCIe PRI, the default when absent) or 'stall' (the
+   * transaction stalls in the IOMMU, SMMUv3 stall model, and is resumed or terminated).
+   */
+  kind?: RecoverableKind;
+  /** PRG index of a page request; the stall tag (STAG) of a stall. */
   grpid: number;
   last: boolean;
+  /**
+   * `IoPageTable.format` of the table whose walk failed: the paging domain's table; the nested
+   * parent's for a stage-2 fault (`stage2`); `NestedDomainOps.format` for a nested stage-1 failure.
+   * '' when no table was walked (blocked) or the vendor did not name the stage-1 format. Core always
+   * sets it; it is optional only so that records built by hand (tools, tests) stay valid.
+   */
+  format?: string;
+  /** IOTLB tag of the binding that faulted (domain id / ASID / VMID / nested tag), 0 when blocked. Core always sets it. */
+  tag?: number;
+  /** For 'no-context': the vendor's code from `WalkResult.contextFault` (0 or absent when unspecified). */
+  contextFault?: number;
 }
 
 export const PAGE_RESP_SUCCESS = 0;
@@ -72,7 +92,9 @@ export const PAGE_RESP_FAILURE = 2;
 
 export interface PageResponse {
   rid: number;
+  /** -1 without a PASID (and from `decodeResume`: CMD_RESUME carries none). */
   pasid: number;
+  /** PRG index of a page response; the stall tag (STAG) of a resume. */
   grpid: number;
   /** PAGE_RESP_* */
   code: number;
@@ -93,10 +115,25 @@ export interface FaultCodec {
   /** Encodes the response the IOMMU driver sends the device (page group response, CMD_PRI_RESP...). */
   encodePageResponse(r: PageResponse): Uint8Array;
   decodePageResponse(bytes: Uint8Array): PageResponse;
+  /**
+   * Stall model (SMMUv3), all three or none: `encodeStall` writes the record of a stalled transaction
+   * into the fault/event queue (`faultRecordSize` bytes; SMMUv3: an event with Stall = 1 and STAG =
+   * `a.grpid`), which `decodeFault` must decode with kind 'stall', grpid = the tag and last = true.
+   * `encodeResume` / `decodeResume` carry the response back (SMMUv3 CMD_RESUME): SUCCESS retries the
+   * transaction, anything else terminates it; `decodeResume` returns SUCCESS only for a retry.
+   */
+  encodeStall?(a: FailedAccess): Uint8Array;
+  encodeResume?(r: PageResponse): Uint8Array;
+  decodeResume?(bytes: Uint8Array): PageResponse;
   /** The exact line(s) Linux prints for an unrecoverable fault, with `device` like '0000:00:02.0'. */
   renderLog(f: IommuFault, device: string, unitName: string): string[];
   /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
   encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
+}
+
+/** Whether a codec implements the stall model (all of encodeStall, encodeResume, decodeResume). */
+export function codecStalls(codec: FaultCodec | undefined): boolean {
+  return codec !== undefined && typeof codec.encodeStall === 'function' && typeof codec.encodeResume === 'function' && typeof codec.decodeResume === 'function';
 }
 
 /** A vendor-level error that the uAPI reports as `code`. */

@@ -32,6 +32,12 @@ export const WALK_ADDRESS_SIZE = 2;
 export const WALK_TABLE_FAULT = 3;
 /** Reserved bits set in an entry. */
 export const WALK_RESERVED_BITS = 4;
+/**
+ * The walk never reached a table: the context that selects it is invalid (SMMUv3 bad STE / CD /
+ * SubstreamID, a disabled stream; a cleared VT-d context or PASID entry). `WalkResult.contextFault`
+ * may say which check failed, in the vendor's own code. Core reports it as 'no-context'.
+ */
+export const WALK_CONTEXT_INVALID = 5;
 
 /** Filled in by `walk`; callers keep one instance and reuse it so that translation never allocates. */
 export class WalkResult {
@@ -47,6 +53,11 @@ export class WalkResult {
   fault = WALK_OK;
   /** For WALK_TABLE_FAULT: the guest-physical page number of the table that did not translate. */
   tablePfn = 0;
+  /**
+   * For WALK_CONTEXT_INVALID: the vendor's code for the context check that failed (SMMUv3: the event
+   * ID it records, e.g. C_BAD_CD), 0 when unspecified. Core copies it to FailedAccess.contextFault.
+   */
+  contextFault = 0;
   /** The leaf's dirty bit, when the format has one. */
   dirty = false;
 }

@@ -46,6 +46,11 @@ export interface DeviceInfo {
   readonly noSnoop: boolean;
   /** A PCI virtual function (PRI is then a PF-shared resource). */
   readonly isVf: boolean;
+  /**
+   * The device can wait on a stalled transaction (firmware `dma-can-stall`, SMMUv3 platform devices):
+   * behind a unit with `caps.stall` and a HWPT with a fault queue, its faults stall instead of failing.
+   */
+  readonly stall: boolean;
 }
 
 export interface PagingAllocFlags {
@@ -95,8 +100,14 @@ export interface NestedDomainOps {
   /** Tag of the guest stage-1 entries in the IOTLB. */
   readonly tag: number;
   /**
+   * Format id of the guest stage-1 table (e.g. 'vtd-fs', 'arm-lpae-s1'), reported as
+   * FailedAccess.format when the stage-1 walk fails; '' when absent.
+   */
+  readonly format?: string;
+  /**
    * Walks the guest stage 1 for (iovaPfn, pasid); every table address goes through `tableToPhys`
-   * (the parent stage 2). Sets out.pfn to a guest-physical page number.
+   * (the parent stage 2). Sets out.pfn to a guest-physical page number. A context that selects no
+   * table (bad CD / SSID, disabled stream) stops with WALK_CONTEXT_INVALID and `out.contextFault`.
    */
   walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean;
   /** Whether the guest owns the PASID table (SMMUv3 CD table, AMD GCR3) rather than one table for all. */

@@ -4,7 +4,7 @@
  * when an attachment goes away, hardware queue overflow, and a property: whatever happens, every page
  * request gets exactly one response and every DMA settles.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import * as U from '../uapi/iommufd.js';
 import { IommufdError } from '../uapi/errno.js';
@@ -14,7 +14,7 @@ import { POLLIN, POLLOUT, POLLRDNORM } from '../memory/process.js';
 import { createHost, type Host } from '../host/host.js';
 import { DmaFault, type PciDevice } from '../host/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
-import { mockPlugin } from '../testing/mock-vendor.js';
+import { MOCK_RESUME_ABORT, MOCK_RESUME_OP, MOCK_RESUME_RETRY, mockPlugin } from '../testing/mock-vendor.js';
 import { mockProfile } from '../__tests__/mock-host.js';
 import type { FaultQueue } from '../iommufd/eventq.js';
 
@@ -354,6 +354,168 @@ describe('hardware page request queue overflow', () => {
     respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
     expect(await again.result).toBeInstanceOf(DmaFault);
     expect(PAGE_RESP_FAILURE).not.toBe(PAGE_RESP_INVALID);
+  });
+});
+
+describe('stall model', () => {
+  const STALLER = '0000:00:06.0';
+
+  /** A mock unit with the stall capability, a stall-capable device bound and attached to a fault-capable HWPT. */
+  function stallSetup(registers: Record<string, unknown> = {}, extra: { pri?: boolean } = {}) {
+    const host = createHost({
+      plugins: [mockPlugin()],
+      profile: mockProfile({ stall: true, ...registers }, [{ bdf: STALLER, unit: 'mock0', group: 6, pasidBits: 8, stall: true, ...extra }]),
+    });
+    const fd = host.openIommufd();
+    const dev = host.device(STALLER);
+    const devId = dev.bindIommufd(fd);
+    const ioas = fd.ioas.alloc();
+    const fault = faultAlloc(fd);
+    const hwpt = hwptAlloc(fd, devId, ioas, fault);
+    dev.attachPt(hwpt);
+    const e: Env = { host, fd, ioas, devs: [dev], devIds: [devId], fault, hwpt };
+    return e;
+  }
+
+  it('stalls instead of failing: the stall record reaches the fault fd, SUCCESS resumes with a retry and the DMA completes', async () => {
+    const e = stallSetup();
+    const dev = e.devs[0];
+    expect(dev.info.stall).toBe(true);
+    const codec = dev.unitOps.faults!;
+    const resume = vi.spyOn(codec, 'encodeResume');
+    try {
+      const dma = track(dev.dma.read(0x200010n, 8));
+      await settle();
+      expect(dma.settled).toBe(false);
+      // The record travelled through the unit's fault/event queue, not the page request queue.
+      expect(e.host.faults.stats).toMatchObject({ stalls: 1, pageRequests: 0, faults: 0, logged: 0 });
+      const [r] = readFaults(e);
+      expect(r).toMatchObject({ addr: 0x200000n, perm: U.IOMMU_PGFAULT_PERM_READ, dev_id: e.devIds[0], flags: U.IOMMU_PGFAULT_FLAGS_LAST_PAGE });
+      const stag = r.grpid;
+      mapAt(e, 0x200000n, 0x77);
+      expect(respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS)).toBe(8);
+      expect([...((await dma.result) as Uint8Array)]).toEqual(new Array(8).fill(0x77));
+      expect(resume).toHaveBeenCalledTimes(1);
+      const cmd = resume.mock.results[0].value as Uint8Array;
+      const dv = new DataView(cmd.buffer, cmd.byteOffset, cmd.byteLength);
+      expect([dv.getUint32(0, true), dv.getUint32(4, true), dv.getUint32(8, true), dv.getUint32(12, true)]).toEqual([MOCK_RESUME_OP, dev.info.rid, stag, MOCK_RESUME_RETRY]);
+      expect(e.host.faults.stats.responses).toBe(1);
+      expect(e.host.faults.outstanding).toBe(0);
+    } finally {
+      resume.mockRestore();
+    }
+  });
+
+  it('INVALID terminates the stalled transaction: the DMA rejects with a stall-abort DmaFault', async () => {
+    const e = stallSetup();
+    const dev = e.devs[0];
+    const resume = vi.spyOn(dev.unitOps.faults!, 'encodeResume');
+    try {
+      // Detached before the event thread runs: no iopf handler, so the driver terminates the stall.
+      const dma = track(dev.dma.write(0x300000n, new Uint8Array([1, 2])));
+      dev.detachPt();
+      const err = await dma.result;
+      expect(err).toBeInstanceOf(DmaFault);
+      expect((err as DmaFault).outcome).toBe('stall-abort');
+      expect(readFaults(e)).toEqual([]);
+      expect(e.host.faults.stats.autoResponses).toBe(1);
+
+      dev.attachPt(e.hwpt);
+      const d2 = track(dev.dma.write(0x300000n, new Uint8Array([1, 2])));
+      await settle();
+      const [r] = readFaults(e);
+      expect(r.perm).toBe(U.IOMMU_PGFAULT_PERM_WRITE);
+      respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+      const err2 = await d2.result;
+      expect(err2).toBeInstanceOf(DmaFault);
+      expect((err2 as DmaFault).outcome).toBe('stall-abort');
+      expect((err2 as DmaFault).fault).toMatchObject({ kind: 'stall', addr: 0x300000n, grpid: r.grpid, last: true });
+      const last = resume.mock.results.at(-1)!.value as Uint8Array;
+      expect(new DataView(last.buffer, last.byteOffset).getUint32(12, true)).toBe(MOCK_RESUME_ABORT);
+      expect(e.host.faults.outstanding).toBe(0);
+    } finally {
+      resume.mockRestore();
+    }
+  });
+
+  it('stall tags are the 16-bit STAG, distinct per outstanding stall', async () => {
+    const e = stallSetup();
+    const dmas = [0x400000n, 0x401000n, 0x402000n].map((a) => track(e.devs[0].dma.read(a, 1)));
+    await settle();
+    const recs = readFaults(e);
+    expect(recs.length).toBe(3);
+    expect(new Set(recs.map((r) => r.grpid)).size).toBe(3);
+    for (const r of recs) expect(r.grpid).toBeLessThanOrEqual(0xffff);
+    for (const r of recs) respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    for (const d of dmas) expect(await d.result).toBeInstanceOf(DmaFault);
+  });
+
+  it('does not stall when the unit cannot (caps.stall false), or without a fault queue', async () => {
+    const noStall = stallSetup({ stall: false });
+    const err = await noStall.devs[0].dma.read(0x200000n, 1).catch((x: unknown) => x);
+    expect((err as DmaFault).outcome).toBe('reported');
+    expect(noStall.host.faults.stats.stalls).toBe(0);
+
+    const e = stallSetup();
+    e.devs[0].attachPt(hwptAlloc(e.fd, e.devIds[0], e.ioas));
+    const err2 = await e.devs[0].dma.read(0x200000n, 1).catch((x: unknown) => x);
+    expect((err2 as DmaFault).outcome).toBe('reported');
+    expect((err2 as DmaFault).fault.kind).toBe('dma');
+    await settle();
+    expect(e.host.faults.stats).toMatchObject({ stalls: 0, logged: 1 });
+  });
+
+  it('a device that both stalls and has PRI stalls', async () => {
+    const e = stallSetup({}, { pri: true });
+    const dma = track(e.devs[0].dma.read(0x200000n, 1));
+    await settle();
+    expect(e.host.faults.stats).toMatchObject({ stalls: 1, pageRequests: 0 });
+    const [r] = readFaults(e);
+    respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    expect(((await dma.result) as DmaFault).outcome).toBe('stall-abort');
+  });
+
+  const gone: [string, (e: Env) => void][] = [
+    ['detach', (e) => e.devs[0].detachPt()],
+    ['replace', (e) => e.devs[0].attachPt(hwptAlloc(e.fd, e.devIds[0], e.ioas))],
+    [
+      'destroy',
+      (e) => {
+        e.devs[0].detachPt();
+        e.fd.destroy(e.hwpt);
+      },
+    ],
+    ['unbind', (e) => e.devs[0].unbind()],
+  ];
+  for (const [name, action] of gone) {
+    it(`${name}: queued and read-but-unanswered stalls are terminated exactly once`, async () => {
+      const e = stallSetup();
+      const dmas = [0x200000n, 0x201000n, 0x202000n].map((a) => track(e.devs[0].dma.read(a, 1)));
+      await settle();
+      const read = readFaults(e, e.fault, REC);
+      expect(read.length).toBe(1);
+      action(e);
+      for (const d of dmas) expect(((await d.result) as DmaFault).outcome).toBe('stall-abort');
+      expect(e.host.faults.stats.autoResponses).toBe(3);
+      if (name !== 'unbind') expect(code(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+      expect(e.host.faults.stats).toMatchObject({ responses: 0, duplicateResponses: 0 });
+      expect(e.host.faults.outstanding).toBe(0);
+    });
+  }
+
+  it('a stall that finds the fault queue full is terminated, nothing is left waiting', async () => {
+    const e = stallSetup({ faultQueueDepth: 2 });
+    const dmas = Array.from({ length: 5 }, (_, i) => track(e.devs[0].dma.read(0x200000n + BigInt(i) * PAGE, 1)));
+    await settle();
+    expect(e.host.faults.stats.overflows).toBe(3);
+    expect(e.host.log.lines.filter((l) => l.includes('stalled transaction from 0000:00:06.0 terminated')).length).toBe(3);
+    for (const d of dmas.slice(2)) expect(((await d.result) as DmaFault).outcome).toBe('stall-abort');
+    const recs = readFaults(e);
+    expect(recs.length).toBe(2);
+    mapAt(e, 0x200000n, 0x11, 2);
+    for (const r of recs) respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    for (const d of dmas.slice(0, 2)) expect([...((await d.result) as Uint8Array)]).toEqual([0x11]);
+    expect(e.host.faults.outstanding).toBe(0);
   });
 });
 

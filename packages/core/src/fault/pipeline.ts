@@ -4,9 +4,12 @@
  *   decode -> normalized IommuFault -> user stages -> route by (device, PASID) -> sink:
  *     recoverable: group partial requests until LAST -> the HWPT's fault queue -> read() / write()
  *                  -> vendor page response -> the device retries or aborts;
+ *     stalled (SMMUv3 stall model): the event record (Stall = 1, STAG) goes through the fault queue of
+ *                  the hardware, then exactly like a one-request page group; the response goes back
+ *                  as the vendor's resume command (CMD_RESUME) and the transaction retries or aborts;
  *     unrecoverable under a vIOMMU with a vEVENTQ: vendor vEVENT with the virtual id;
  *     otherwise: the exact Linux line in the host log.
- * Every page request is answered exactly once, whatever happens to its domain.
+ * Every page request and every stall is answered exactly once, whatever happens to its domain.
  */
 import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
 import type { DeviceInfo } from '../driver/vendor.js';
@@ -44,6 +47,8 @@ type Waiter = (code: number) => void;
 
 export interface PipelineStats {
   pageRequests: number;
+  /** Stalled transactions (stall model), each answered once like a one-request group. */
+  stalls: number;
   responses: number;
   autoResponses: number;
   duplicateResponses: number;
@@ -59,7 +64,7 @@ export class FaultPipeline {
   private readonly waiters = new Map<string, Waiter[]>();
   /** Partial page requests waiting for their group's LAST request. */
   private readonly partial = new Map<string, IommuFault[]>();
-  readonly stats: PipelineStats = { pageRequests: 0, responses: 0, autoResponses: 0, duplicateResponses: 0, faults: 0, vevents: 0, logged: 0, overflows: 0 };
+  readonly stats: PipelineStats = { pageRequests: 0, stalls: 0, responses: 0, autoResponses: 0, duplicateResponses: 0, faults: 0, vevents: 0, logged: 0, overflows: 0 };
 
   constructor(
     private readonly host: PipelineHost,
@@ -88,7 +93,7 @@ export class FaultPipeline {
   pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
     if (!codec) return Promise.resolve(PAGE_RESP_INVALID);
-    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid);
+    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid, false);
     this.stats.pageRequests++;
     const q = this.unitQueues(dev.unitIndex);
     const promise = access.last ? new Promise<number>((resolve) => this.addWaiter(key, resolve)) : Promise.resolve(-1);
@@ -96,7 +101,31 @@ export class FaultPipeline {
       // Queue full: the request is lost, and the hardware answers the device itself.
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
-      if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true);
+      if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, false);
+      return promise;
+    }
+    this.schedule(dev.unitIndex);
+    return promise;
+  }
+
+  /**
+   * Device side of the stall model: the transaction stalls, the unit writes a stall record (event with
+   * Stall = 1 and the tag in `access.grpid`) into its fault/event queue, and the promise resolves with
+   * the code that the resume command carried (PAGE_RESP_SUCCESS: retry; anything else: terminated).
+   */
+  stall(dev: PipelineDevice, access: FailedAccess): Promise<number> {
+    const codec = this.host.codec(dev.unitIndex);
+    if (!codec?.encodeStall) return Promise.resolve(PAGE_RESP_INVALID);
+    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid, true);
+    this.stats.stalls++;
+    const q = this.unitQueues(dev.unitIndex);
+    const promise = new Promise<number>((resolve) => this.addWaiter(key, resolve));
+    if (!q.faults.push(codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true }))) {
+      // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
+      // is terminated at once rather than left stalled with nobody told.
+      this.stats.overflows++;
+      this.log.write(`${this.host.unitName(dev.unitIndex)}: fault queue overflow, stalled transaction from ${dev.bdf} terminated`);
+      this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, true);
       return promise;
     }
     this.schedule(dev.unitIndex);
@@ -133,7 +162,12 @@ export class FaultPipeline {
     const q = this.unitQueues(unit);
     q.scheduled = false;
     const codec = this.host.codec(unit)!;
-    for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) this.routeFault(codec.decodeFault(rec, unit));
+    for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) {
+      const f = codec.decodeFault(rec, unit);
+      // A stalled transaction is recoverable: it takes the page-request route (arm_smmu_handle_event -> iopf).
+      if (f.kind === 'stall') this.routePageRequest(f);
+      else this.routeFault(f);
+    }
     for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) this.routePageRequest(codec.decodePageRequest(rec, unit));
     if (q.faults.overflow || q.pageRequests.overflow) {
       // The driver clears the sticky overflow bits after reporting them.
@@ -147,10 +181,12 @@ export class FaultPipeline {
     return true;
   }
 
+  /** Page requests and stalls: group, find the handler, or answer INVALID when there is none. */
   private routePageRequest(f: IommuFault): void {
-    const key = groupKey(f.unit, f.rid, f.pasid, f.grpid);
+    const stall = f.kind === 'stall';
+    const key = groupKey(f.unit, f.rid, f.pasid, f.grpid, stall);
     if (!this.runStages(f)) {
-      if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true);
+      if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
     let group = this.partial.get(key);
@@ -170,8 +206,8 @@ export class FaultPipeline {
     const hwpt = idev?.attachments.get(f.pasid) ?? null;
     const fault = (hwpt?.fault ?? null) as FaultQueue | null;
     if (!idev || !hwpt || !fault) {
-      // No iopf handler: the driver answers the device itself.
-      this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true);
+      // No iopf handler: the driver answers the device itself (a stall is resumed with Abort).
+      this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
     let answered = false;
@@ -187,19 +223,25 @@ export class FaultPipeline {
           return;
         }
         answered = true;
-        this.complete(key, f.unit, f.rid, f.pasid, f.grpid, code, auto);
+        this.complete(key, f.unit, f.rid, f.pasid, f.grpid, code, auto, stall);
       },
     };
     fault.addGroup(g);
   }
 
-  /** Sends a page response through the vendor's encoding and wakes the device; `key` is groupKey(unit, rid, pasid, grpid). */
-  private complete(key: string, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean): void {
+  /**
+   * Sends a page response (or, for a stall, the resume command) through the vendor's encoding and
+   * wakes the device; `key` is groupKey(unit, rid, pasid, grpid, stall).
+   */
+  private complete(key: string, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
     if (auto) this.stats.autoResponses++;
     else this.stats.responses++;
     const codec = this.host.codec(unit);
     let deviceCode = code;
-    if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid, code })).code;
+    const r = { rid, pasid, grpid, code };
+    if (stall) {
+      if (codec?.encodeResume && codec.decodeResume) deviceCode = codec.decodeResume(codec.encodeResume(r)).code;
+    } else if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse(r)).code;
     const ws = this.waiters.get(key);
     if (!ws) return;
     this.waiters.delete(key);
@@ -242,8 +284,9 @@ export class FaultPipeline {
   }
 }
 
-function groupKey(unit: number, rid: number, pasid: number, grpid: number): string {
-  return `${unit}:${rid}:${pasid}:${grpid}`;
+/** Page request groups and stalls live in separate name spaces (a PRG index is not a stall tag). */
+function groupKey(unit: number, rid: number, pasid: number, grpid: number, stall: boolean): string {
+  return `${stall ? 's' : 'p'}${unit}:${rid}:${pasid}:${grpid}`;
 }
 
 export function ridToBdf(rid: number, segment = 0): string {

@@ -6,7 +6,7 @@ import { Errno, IommufdError } from '../uapi/errno.js';
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
 import type { FailedAccess, IommuFault } from '../driver/fault.js';
 import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
-import { PAGE_RESP_SUCCESS } from '../driver/fault.js';
+import { PAGE_RESP_SUCCESS, codecStalls } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
 import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
@@ -19,7 +19,10 @@ import type { Host } from './host.js';
 export class DmaFault extends Error {
   constructor(
     readonly fault: IommuFault,
-    /** Where it went: 'page-response' (PRI answered INVALID/FAILURE), 'vevent', 'host-log'. */
+    /**
+     * How it ended: 'page-response' (a PRI page request answered INVALID/FAILURE), 'stall-abort' (a
+     * stalled transaction terminated by CMD_RESUME Abort), 'reported' (an unrecoverable fault).
+     */
     readonly outcome: string,
   ) {
     super(`DMA ${fault.perm & PERM_WRITE ? 'write' : 'read'} at 0x${fault.addr.toString(16)}${fault.pasid >= 0 ? ` PASID ${fault.pasid}` : ''} faulted: ${fault.reasonText} (${outcome})`);
@@ -44,6 +47,7 @@ export class PciDevice implements BoundDevice {
   private boundFd: Iommufd | null = null;
   private readonly tr = new TranslateResult();
   private nextGrpid = 1;
+  private nextStag = 0;
 
   readonly dma = {
     read: (iova: bigint, length: number, opts: DmaOptions = {}): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
@@ -172,12 +176,14 @@ export class PciDevice implements BoundDevice {
         }
         const access = this.failedAccess(BigInt(iovaPfn) * PAGE, perm, pasid);
         if (access.recoverable && retries < maxRetries) {
-          const code = await this.host.faults.pageRequest(this, access);
+          const stall = access.kind === 'stall';
+          // A stalled transaction waits in the IOMMU for CMD_RESUME; a PRI device waits for its page response.
+          const code = stall ? await this.host.faults.stall(this, access) : await this.host.faults.pageRequest(this, access);
           if (code === PAGE_RESP_SUCCESS) {
             retries++;
             continue;
           }
-          throw new DmaFault(this.normalized(access), 'page-response');
+          throw new DmaFault(this.normalized(access), stall ? 'stall-abort' : 'page-response');
         }
         this.host.faults.reportFault(this, { ...access, recoverable: false });
         throw new DmaFault(this.normalized(access), 'reported');
@@ -196,9 +202,38 @@ export class PciDevice implements BoundDevice {
   private failedAccess(addr: bigint, perm: number, pasid: number): FailedAccess {
     const b = this.binding(pasid);
     const hwpt = b.owner as Hwpt | null;
-    const recoverable = this.info.pri && this.unit.ops.caps.pri && hwpt !== null && hwpt.fault !== null && this.tr.failure !== 'blocked';
-    const grpid = this.allocGrpid();
-    return { unit: this.unitIndex, rid: this.info.rid, pasid, addr, perm, failure: this.tr.failure, stage2: this.tr.stage2, recoverable, grpid, last: true };
+    const tr = this.tr;
+    const ops = this.unit.ops;
+    // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
+    // or invalid context is a configuration error that no page-in repairs.
+    const fixable = hwpt !== null && hwpt.fault !== null && tr.failure !== 'blocked' && tr.failure !== 'no-context';
+    // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
+    const stall = fixable && this.info.stall && ops.caps.stall && codecStalls(ops.faults);
+    const recoverable = stall || (fixable && this.info.pri && ops.caps.pri);
+    const grpid = stall ? this.allocStag() : this.allocGrpid();
+    return {
+      unit: this.unitIndex,
+      rid: this.info.rid,
+      pasid,
+      addr,
+      perm,
+      failure: tr.failure,
+      stage2: tr.stage2,
+      recoverable,
+      kind: stall ? 'stall' : 'page-request',
+      grpid,
+      last: true,
+      format: tr.format,
+      tag: tr.tag,
+      contextFault: tr.contextFault,
+    };
+  }
+
+  /** The next stall tag: 16 bits (EVTQ_1_STAG); the model hands them out per device in turn. */
+  private allocStag(): number {
+    const stag = this.nextStag;
+    this.nextStag = (stag + 1) & 0xffff;
+    return stag;
   }
 
   /** The next Page Request Group Index: PCIe PRI carries 9 bits, and 0 is left unused. */
@@ -210,6 +245,7 @@ export class PciDevice implements BoundDevice {
 
   private normalized(a: FailedAccess): IommuFault {
     const codec = this.unit.ops.faults;
+    if (codec && a.recoverable && a.kind === 'stall' && codec.encodeStall) return codec.decodeFault(codec.encodeStall(a), this.unitIndex);
     if (codec) return codec.decodeFault(codec.encodeFault(a), this.unitIndex);
     return { kind: 'dma', unit: a.unit, rid: a.rid, pasid: a.pasid, addr: a.addr, perm: a.perm, grpid: 0, last: true, reason: 0, reasonText: a.failure, stage2: a.stage2 };
   }
@@ -221,9 +257,25 @@ export class PciDevice implements BoundDevice {
   async requestPages(pages: readonly { addr: bigint; perm: number }[], opts: { pasid?: number; grpid?: number } = {}): Promise<number> {
     const pasid = opts.pasid ?? NO_PASID;
     const grpid = opts.grpid ?? this.allocGrpid();
+    const b = this.binding(pasid);
+    const format = b.kind === BIND_NESTED ? (b.nested!.format ?? '') : (b.pt?.format ?? '');
     let result: Promise<number> = Promise.resolve(-1);
     pages.forEach((p, i) => {
-      const a: FailedAccess = { unit: this.unitIndex, rid: this.info.rid, pasid, addr: p.addr, perm: p.perm, failure: 'not-present', stage2: false, recoverable: true, grpid, last: i === pages.length - 1 };
+      const a: FailedAccess = {
+        unit: this.unitIndex,
+        rid: this.info.rid,
+        pasid,
+        addr: p.addr,
+        perm: p.perm,
+        failure: 'not-present',
+        stage2: false,
+        recoverable: true,
+        kind: 'page-request',
+        grpid,
+        last: i === pages.length - 1,
+        format,
+        tag: b.tag,
+      };
       const r = this.host.faults.pageRequest(this, a);
       if (a.last) result = r;
     });

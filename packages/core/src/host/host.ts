@@ -152,6 +152,7 @@ export class Host implements PipelineHost, DeviceEnv {
         pasidPriv: d.pasidPriv ?? false,
         noSnoop: d.noSnoop ?? false,
         isVf: d.vf ?? false,
+        stall: d.stall ?? false,
       };
       const dev = new PciDevice(this, d.bdf, info, unit, group, reserved, d.description ?? '');
       group.devices.push(dev);

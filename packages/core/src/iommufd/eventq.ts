@@ -21,6 +21,19 @@ import type { Viommu } from './viommu.js';
 
 const PGFAULT_SIZE = iommu_hwpt_pgfault.size;
 const RESPONSE_SIZE = iommu_hwpt_page_response.size;
+const RESPONSE_COOKIE = iommu_hwpt_page_response.offsetof('cookie');
+const RESPONSE_CODE = iommu_hwpt_page_response.offsetof('code');
+const PGFAULT_FLAGS = iommu_hwpt_pgfault.offsetof('flags');
+const PGFAULT_DEV_ID = iommu_hwpt_pgfault.offsetof('dev_id');
+const PGFAULT_PASID = iommu_hwpt_pgfault.offsetof('pasid');
+const PGFAULT_GRPID = iommu_hwpt_pgfault.offsetof('grpid');
+const PGFAULT_PERM = iommu_hwpt_pgfault.offsetof('perm');
+const PGFAULT_ADDR = iommu_hwpt_pgfault.offsetof('addr');
+const PGFAULT_COOKIE = iommu_hwpt_pgfault.offsetof('cookie');
+
+function readU32(b: Uint8Array, off: number): number {
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+}
 
 /** A page request group (iopf_group): whole groups are delivered and answered with one response. */
 export interface FaultGroup {
@@ -66,7 +79,7 @@ export class FaultQueue extends IommufdObject {
   /** The iopf handler: queues a whole group and wakes readers. */
   addGroup(g: FaultGroup): void {
     this.deliver.push(g);
-    for (const w of [...this.waiters]) w();
+    if (this.waiters.size > 0) for (const w of [...this.waiters]) w();
   }
 
   /** Resolves when a group is queued (for async readers). */
@@ -102,21 +115,29 @@ export class FaultQueue extends IommufdObject {
     }
     this.compact();
     const out = new Uint8Array(bytes);
+    if (bytes === 0) return out;
+    // Each record is written field by field (struct iommu_hwpt_pgfault; __reserved and length stay 0).
+    const dv = new DataView(out.buffer);
     let off = 0;
     for (const g of groups) {
       g.cookie = this.nextCookie;
       this.nextCookie = this.nextCookie >= 0xffff_ffff ? 1 : this.nextCookie + 1;
       this.response.set(g.cookie, g);
       this.delivered++;
-      g.faults.forEach((f, i) => {
-        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.faults.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
-        iommu_hwpt_pgfault.encode(
-          { flags, dev_id: g.devId, pasid: f.pasid >= 0 ? f.pasid : 0, grpid: f.grpid, perm: pgfaultPerm(f.perm), __reserved: 0, addr: f.addr, length: 0, cookie: g.cookie },
-          out,
-          off,
-        );
+      const faults = g.faults;
+      for (let i = 0; i < faults.length; i++) {
+        const f = faults[i];
+        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === faults.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
+        dv.setUint32(off + PGFAULT_FLAGS, flags, true);
+        dv.setUint32(off + PGFAULT_DEV_ID, g.devId, true);
+        dv.setUint32(off + PGFAULT_PASID, f.pasid >= 0 ? f.pasid : 0, true);
+        dv.setUint32(off + PGFAULT_GRPID, f.grpid, true);
+        dv.setUint32(off + PGFAULT_PERM, pgfaultPerm(f.perm), true);
+        // setBigUint64 stores modulo 2^64, as the struct codec does.
+        dv.setBigUint64(off + PGFAULT_ADDR, f.addr, true);
+        dv.setUint32(off + PGFAULT_COOKIE, g.cookie, true);
         off += PGFAULT_SIZE;
-      });
+      }
     }
     return out;
   }
@@ -126,16 +147,18 @@ export class FaultQueue extends IommufdObject {
     if (bytes.length % RESPONSE_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_page_response)');
     let done = 0;
     while (done < bytes.length) {
-      const r = iommu_hwpt_page_response.decode(bytes, done);
-      const err = r.code !== IOMMUFD_PAGE_RESP_SUCCESS && r.code !== IOMMUFD_PAGE_RESP_INVALID ? 'unknown response code' : !this.response.has(r.cookie) ? `unknown cookie ${r.cookie}` : null;
-      if (err) {
+      // struct iommu_hwpt_page_response { u32 cookie; u32 code; }, read in place.
+      const cookie = readU32(bytes, done + RESPONSE_COOKIE);
+      const code = readU32(bytes, done + RESPONSE_CODE);
+      const g = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? undefined : this.response.get(cookie);
+      if (g === undefined) {
+        const err = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? 'unknown response code' : `unknown cookie ${cookie}`;
         if (done === 0) fail('EINVAL', err);
         break;
       }
-      const g = this.response.get(r.cookie)!;
-      this.response.delete(r.cookie);
+      this.response.delete(cookie);
       this.answered++;
-      g.respond(r.code);
+      g.respond(code);
       done += RESPONSE_SIZE;
     }
     return done;

@@ -73,11 +73,23 @@ export class IoptPages {
   }
 }
 
+/** Largest integer a double holds exactly: IOVAs up to here take the number paths. */
+const SAFE = Number.MAX_SAFE_INTEGER;
+const SAFE_BIG = BigInt(SAFE);
+
 export class IoptArea {
+  /** First and last byte as numbers: exact up to 2^53 - 1 (every IOVA a domain can map), else rounded. */
+  readonly iovaNum: number;
+  readonly lastNum: number;
+  /** Pages the area spans. */
+  readonly npages: number;
+  private bigIova: bigint | undefined;
+  private bigLast: bigint | undefined;
+
   constructor(
-    readonly iova: bigint,
+    iova: bigint | number,
     /** Inclusive. */
-    readonly last: bigint,
+    last: bigint | number,
     readonly pages: IoptPages,
     /** Index into pages.frames of the page holding `iova`. */
     readonly pageIndex: number,
@@ -85,15 +97,140 @@ export class IoptArea {
     readonly pageOffset: number,
     /** IOMMU_READ | IOMMU_WRITE. */
     readonly prot: number,
-  ) {}
+  ) {
+    if (typeof iova === 'bigint') {
+      this.bigIova = iova;
+      this.iovaNum = Number(iova);
+    } else this.iovaNum = iova;
+    if (typeof last === 'bigint') {
+      this.bigLast = last;
+      this.lastNum = Number(last);
+    } else this.lastNum = last;
+    const exact = this.lastNum <= SAFE;
+    this.npages = Math.ceil((pageOffset + (exact ? this.lastNum - this.iovaNum + 1 : Number(this.length))) / PAGE_SIZE);
+  }
+
+  get iova(): bigint {
+    return (this.bigIova ??= BigInt(this.iovaNum));
+  }
+
+  /** Inclusive. */
+  get last(): bigint {
+    return (this.bigLast ??= BigInt(this.lastNum));
+  }
 
   get length(): bigint {
     return this.last - this.iova + 1n;
   }
+}
 
-  /** Pages the area spans. */
-  get npages(): number {
-    return Math.ceil((this.pageOffset + Number(this.length)) / PAGE_SIZE);
+/**
+ * The areas whose first byte is below 2^53, keyed by that byte as a number: a sorted list of sorted
+ * chunks of at most CHUNK areas (a two-level B-tree). Lookups are two binary searches; an insert or
+ * delete moves at most CHUNK entries, plus the chunk index when a chunk splits or empties.
+ */
+const CHUNK = 64;
+class AreaIndex {
+  private chunks: IoptArea[][] = [];
+  /** Key (iovaNum) of the first area of each chunk. */
+  private firsts: number[] = [];
+  size = 0;
+  /** Set by locate(): the chunk and index of the area found, index -1 when none is below the key. */
+  posChunk = 0;
+  posIndex = -1;
+
+  /** The area with the greatest key <= k (position in posChunk / posIndex). */
+  locate(k: number): IoptArea | undefined {
+    const firsts = this.firsts;
+    let lo = 0;
+    let hi = firsts.length - 1;
+    if (hi < 0 || firsts[0] > k) {
+      this.posChunk = 0;
+      this.posIndex = -1;
+      return undefined;
+    }
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (firsts[mid] <= k) lo = mid;
+      else hi = mid - 1;
+    }
+    const chunk = this.chunks[lo];
+    let a = 0;
+    let b = chunk.length - 1;
+    while (a < b) {
+      const mid = (a + b + 1) >>> 1;
+      if (chunk[mid].iovaNum <= k) a = mid;
+      else b = mid - 1;
+    }
+    this.posChunk = lo;
+    this.posIndex = a;
+    return chunk[a];
+  }
+
+  /** The area after position (c, i), moving the position; i = -1 means before the first area. */
+  at(c: number, i: number): IoptArea | undefined {
+    const chunk = this.chunks[c];
+    return chunk === undefined ? undefined : chunk[i];
+  }
+
+  chunkLength(c: number): number {
+    const chunk = this.chunks[c];
+    return chunk === undefined ? 0 : chunk.length;
+  }
+
+  lastArea(): IoptArea | undefined {
+    const chunk = this.chunks[this.chunks.length - 1];
+    return chunk === undefined ? undefined : chunk[chunk.length - 1];
+  }
+
+  insert(area: IoptArea): void {
+    const k = area.iovaNum;
+    this.size++;
+    if (this.chunks.length === 0) {
+      this.chunks.push([area]);
+      this.firsts.push(k);
+      return;
+    }
+    const found = this.locate(k);
+    const c = this.posChunk;
+    const chunk = this.chunks[c];
+    const i = found === undefined ? 0 : this.posIndex + 1;
+    if (i === chunk.length) chunk.push(area);
+    else chunk.splice(i, 0, area);
+    if (i === 0) this.firsts[c] = k;
+    if (chunk.length > 2 * CHUNK) {
+      const tail = chunk.splice(CHUNK);
+      this.chunks.splice(c + 1, 0, tail);
+      this.firsts.splice(c + 1, 0, tail[0].iovaNum);
+    }
+  }
+
+  delete(area: IoptArea): void {
+    if (this.locate(area.iovaNum) !== area) return;
+    const c = this.posChunk;
+    const chunk = this.chunks[c];
+    const i = this.posIndex;
+    this.size--;
+    if (chunk.length === 1) {
+      this.chunks.splice(c, 1);
+      this.firsts.splice(c, 1);
+      return;
+    }
+    if (i === chunk.length - 1) chunk.pop();
+    else chunk.splice(i, 1);
+    if (i === 0) this.firsts[c] = chunk[0].iovaNum;
+  }
+
+  /** Areas in key order, starting with the one at or below `k` (from the first when none is). */
+  *from(k: number): IterableIterator<IoptArea> {
+    this.locate(k);
+    let c = this.posChunk;
+    let i = this.posIndex < 0 ? 0 : this.posIndex;
+    const chunks = this.chunks;
+    for (; c < chunks.length; c++, i = 0) {
+      const chunk = chunks[c];
+      for (; i < chunk.length; i++) yield chunk[i];
+    }
   }
 }
 
@@ -116,16 +253,23 @@ export interface MapElement {
 }
 
 export class IoPagetable {
-  private readonly areas = new BTreeImpl(undefined, cmpBig as (a: unknown, b: unknown) => number) as unknown as SortedMap<bigint, IoptArea>;
+  /** Areas starting below 2^53 (all of them once a domain is attached), by number. */
+  private readonly low = new AreaIndex();
+  /** Areas starting at 2^53 or above (byte IOVAs of an IOAS without domains), by bigint. */
+  private readonly high = new BTreeImpl(undefined, cmpBig as (a: unknown, b: unknown) => number) as unknown as SortedMap<bigint, IoptArea>;
   private reserved: ReservedRange[] = [];
+  /** The reserved ranges as numbers (rounded above 2^53), for the number paths. */
+  private reservedNum: number[] = [];
   private allowed: IovaRange[] = [];
+  private allowedNum: number[] = [];
   readonly domains: IoptDomain[] = [];
   private huge = true;
   /** iovaAlignment, recomputed only when a domain comes or goes or HUGE_PAGES changes. */
   private alignment: bigint | null = null;
+  private alignmentNum = 0;
 
   get areaCount(): number {
-    return this.areas.size;
+    return this.low.size + this.high.size;
   }
 
   /** IOMMU_OPTION_HUGE_PAGES. */
@@ -147,15 +291,58 @@ export class IoPagetable {
       if (min > a) a = min;
     }
     this.alignment = a;
+    this.alignmentNum = Number(a);
     return a;
+  }
+
+  /** iovaAlignment as a number (at most PAGE_SIZE once a domain is attached). */
+  private get alignNum(): number {
+    return this.alignment === null ? Number(this.iovaAlignment) : this.alignmentNum;
+  }
+
+  // --- the area index ----------------------------------------------------------------------------
+
+  /** The area with the greatest start <= iova. */
+  private floorArea(iova: bigint): IoptArea | undefined {
+    if (iova <= SAFE_BIG) return this.low.locate(Number(iova));
+    const p = this.high.getPairOrNextLower(iova);
+    return p !== undefined ? p[1] : this.low.lastArea();
+  }
+
+  private insertArea(a: IoptArea): void {
+    if (a.iovaNum <= SAFE) this.low.insert(a);
+    else this.high.set(a.iova, a);
+  }
+
+  private deleteArea(a: IoptArea): void {
+    if (a.iovaNum <= SAFE) this.low.delete(a);
+    else this.high.delete(a.iova);
+  }
+
+  /** Every area in IOVA order. */
+  private *allAreas(): IterableIterator<IoptArea> {
+    yield* this.low.from(-1);
+    yield* this.high.values();
   }
 
   // --- queries -----------------------------------------------------------------------------------
 
   *iterAreas(start = 0n, last = ULONG_MAX): IterableIterator<IoptArea> {
-    const first = this.areas.getPairOrNextLower(start);
-    const from = first && first[1].last >= start ? first[0] : start;
-    for (const [, a] of this.areas.entries(from)) {
+    if (start <= SAFE_BIG) {
+      for (const a of this.low.from(Number(start))) {
+        if (a.iova > last) return;
+        if (a.last >= start) yield a;
+      }
+    } else {
+      const tail = this.low.lastArea();
+      if (tail !== undefined && tail.last >= start) {
+        if (tail.iova > last) return;
+        yield tail;
+      }
+    }
+    const first = start > SAFE_BIG ? this.high.getPairOrNextLower(start) : undefined;
+    const from = first && first[1].last >= start ? first[0] : start > SAFE_BIG ? start : SAFE_BIG;
+    for (const [, a] of this.high.entries(from)) {
       if (a.iova > last) break;
       if (a.last >= start) yield a;
     }
@@ -163,17 +350,37 @@ export class IoPagetable {
 
   /** The area containing `iova`, if any. */
   areaAt(iova: bigint): IoptArea | undefined {
-    const p = this.areas.getPairOrNextLower(iova);
-    return p && p[1].last >= iova ? p[1] : undefined;
+    const a = this.floorArea(iova);
+    return a && a.last >= iova ? a : undefined;
   }
 
   private overlapsArea(start: bigint, last: bigint): boolean {
-    const p = this.areas.getPairOrNextLower(last);
-    return p !== undefined && p[1].last >= start;
+    const a = this.floorArea(last);
+    return a !== undefined && a.last >= start;
+  }
+
+  /** overlapsArea for exact numbers (last <= 2^53 - 1): a rounded bound compares right against them. */
+  private overlapsAreaNum(start: number, last: number): boolean {
+    const a = this.low.locate(last);
+    return a !== undefined && a.lastNum >= start;
   }
 
   private overlapsReserved(start: bigint, last: bigint): boolean {
     return this.reserved.some((r) => r.start <= last && r.last >= start);
+  }
+
+  private overlapsReservedNum(start: number, last: number): boolean {
+    const r = this.reservedNum;
+    for (let i = 0; i < r.length; i += 2) if (r[i] <= last && r[i + 1] >= start) return true;
+    return false;
+  }
+
+  /** Whether one allowed range holds [start, last] (true when there are none), exact numbers. */
+  private insideAllowedNum(start: number, last: number): boolean {
+    const r = this.allowedNum;
+    if (r.length === 0) return true;
+    for (let i = 0; i < r.length; i += 2) if (r[i] <= start && r[i + 1] >= last) return true;
+    return false;
   }
 
   /** IOAS_IOVA_RANGES: allowed ranges (or everything) minus reserved ranges. */
@@ -199,6 +406,7 @@ export class IoPagetable {
     for (let i = 1; i < sorted.length; i++) if (sorted[i].start <= sorted[i - 1].last) fail('EINVAL', 'allowed ranges overlap');
     for (const r of sorted) if (this.overlapsReserved(r.start, r.last)) fail('EADDRINUSE', 'allowed range intersects a reserved range');
     this.allowed = sorted;
+    this.allowedNum = rangesAsNumbers(sorted);
   }
 
   /**
@@ -211,10 +419,12 @@ export class IoPagetable {
       if (this.allowed.some((a) => a.start <= r.last && a.last >= r.start)) fail('EADDRINUSE', 'reserved range intersects an allowed range');
     }
     for (const r of ranges) this.reserved.push({ start: r.start, last: r.last, owner });
+    this.reservedNum = rangesAsNumbers(this.reserved);
   }
 
   removeReserved(owner: object): void {
     this.reserved = this.reserved.filter((r) => r.owner !== owner);
+    this.reservedNum = rangesAsNumbers(this.reserved);
   }
 
   // --- domains -----------------------------------------------------------------------------------
@@ -226,7 +436,7 @@ export class IoPagetable {
   checkDomain(d: IoptDomain): void {
     const align = maxBig(this.iovaAlignment, lowestBit(d.pgsizeBitmap));
     if (align > PAGE) fail('EINVAL', 'domain page size is larger than PAGE_SIZE');
-    for (const [, a] of this.areas.entries()) {
+    for (const a of this.allAreas()) {
       if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) fail('EADDRINUSE', 'an existing mapping is not aligned for the domain');
       if (a.iova < d.apertureStart || a.last > d.apertureLast) fail('EADDRINUSE', 'an existing mapping lies outside the domain aperture');
     }
@@ -236,7 +446,7 @@ export class IoPagetable {
   addDomain(d: IoptDomain): void {
     this.checkDomain(d);
     const done: IoptArea[] = [];
-    for (const [, a] of this.areas.entries()) {
+    for (const a of this.allAreas()) {
       const rc = mapAreaInto(d, a, this.hugePages);
       if (rc < 0) {
         for (const m of done) unmapAreaFrom(d, m);
@@ -252,7 +462,7 @@ export class IoPagetable {
   removeDomain(d: IoptDomain): void {
     const i = this.domains.indexOf(d);
     if (i < 0) return;
-    for (const [, a] of this.areas.entries()) unmapAreaFrom(d, a);
+    for (const a of this.allAreas()) unmapAreaFrom(d, a);
     this.domains.splice(i, 1);
     this.alignment = null;
   }
@@ -277,9 +487,9 @@ export class IoPagetable {
         const start = this.alignedStart(cursor === 0n ? 1n : cursor, align, pageOffset);
         const last = start + length - 1n;
         if (last > w.last) break;
-        const hit = this.areas.getPairOrNextLower(last);
-        if (hit && hit[1].last >= start) {
-          cursor = hit[1].last + 1n;
+        const hit = this.floorArea(last);
+        if (hit && hit.last >= start) {
+          cursor = hit.last + 1n;
           continue;
         }
         return start;
@@ -335,8 +545,42 @@ export class IoPagetable {
     }
     for (const a of areas) {
       a.pages.get();
-      this.areas.set(a.iova, a);
+      this.insertArea(a);
     }
+    return iova;
+  }
+
+  /**
+   * mapElements of one element: the same checks in the same order, in numbers when the fixed range
+   * lies below 2^53 (no array, no BigInt); anything else goes through mapElements.
+   */
+  mapOne(pages: IoptPages, pageIndex: number, pageOffset: number, length: bigint, iova: bigint | null, prot: number, uptrHint?: bigint): bigint {
+    const start = iova === null || iova > SAFE_BIG ? -1 : Number(iova);
+    const len = length > SAFE_BIG ? -1 : Number(length);
+    // start + len - 1 <= 2^53 - 1 without rounding: start <= SAFE - len (both exact).
+    if (iova === null || start < 0 || len < 0 || start > SAFE - len) {
+      return this.mapElements([{ pages, pageIndex, pageOffset, length }], iova, prot, uptrHint);
+    }
+    if (len === 0) fail('EINVAL', 'length is zero');
+    const align = this.alignNum;
+    if (start % align !== 0 || len % align !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${this.iovaAlignment}`);
+    if (pageOffset % align !== 0) fail('EINVAL', 'user address offset is not aligned for the attached domains');
+    const last = start + len - 1;
+    if (this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
+    if (!this.insideAllowedNum(start, last)) fail('EINVAL', 'range is outside the allowed IOVA ranges');
+    if (this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    const a = new IoptArea(start, last, pages, pageIndex, pageOffset, prot);
+    const domains = this.domains;
+    const huge = this.huge;
+    for (let i = 0; i < domains.length; i++) {
+      const rc = mapAreaInto(domains[i], a, huge);
+      if (rc < 0) {
+        for (let j = 0; j < i; j++) unmapAreaFrom(domains[j], a);
+        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+      }
+    }
+    pages.get();
+    this.low.insert(a);
     return iova;
   }
 
@@ -345,22 +589,69 @@ export class IoPagetable {
    * with ENOENT (no split), as does a range holding nothing. Returns the bytes unmapped.
    */
   unmapRange(start: bigint, last: bigint): bigint {
+    if (last <= SAFE_BIG) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
     const victims = [...this.iterAreas(start, last)];
     if (victims.length === 0) fail('ENOENT', 'nothing is mapped in the range');
     for (const a of victims) if (a.iova < start || a.last > last) fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
     return this.removeAreas(victims);
   }
 
+  /**
+   * unmapRange for a range below 2^53, in numbers: the same checks (ENOENT for nothing mapped or a
+   * crossing area) before anything is removed. Returns the bytes unmapped.
+   */
+  private unmapRangeNum(start: number, last: number): number {
+    const low = this.low;
+    const victims = this.victims;
+    victims.length = 0;
+    const floor = low.locate(start);
+    let c = low.posChunk;
+    let i = low.posIndex;
+    // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
+    if (floor === undefined || floor.lastNum < start) i++;
+    for (;;) {
+      if (i >= low.chunkLength(c)) {
+        if (low.at(c + 1, 0) === undefined) break;
+        c++;
+        i = 0;
+      }
+      const a = low.at(c, i)!;
+      if (a.iovaNum > last) break;
+      victims.push(a);
+      i++;
+    }
+    if (victims.length === 0) fail('ENOENT', 'nothing is mapped in the range');
+    for (const a of victims) {
+      if (a.iovaNum < start || a.lastNum > last) {
+        victims.length = 0;
+        fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
+      }
+    }
+    let bytes = 0;
+    const domains = this.domains;
+    for (const a of victims) {
+      for (let d = 0; d < domains.length; d++) unmapAreaFrom(domains[d], a);
+      low.delete(a);
+      a.pages.put();
+      bytes += a.lastNum - a.iovaNum + 1;
+    }
+    victims.length = 0;
+    return bytes;
+  }
+
+  /** Scratch list of unmapRangeNum. */
+  private readonly victims: IoptArea[] = [];
+
   /** Unmaps everything; returns the bytes unmapped (0 for an empty IOAS). */
   unmapAll(): bigint {
-    return this.removeAreas([...this.areas.values()]);
+    return this.removeAreas([...this.allAreas()]);
   }
 
   private removeAreas(victims: IoptArea[]): bigint {
     let bytes = 0n;
     for (const a of victims) {
       for (const d of this.domains) unmapAreaFrom(d, a);
-      this.areas.delete(a.iova);
+      this.deleteArea(a);
       a.pages.put();
       bytes += a.length;
     }
@@ -389,13 +680,24 @@ export class IoPagetable {
   }
 }
 
+/** The 4 KiB page holding the area's first byte (a domain maps only IOVAs below 2^53). */
+function firstPfn(a: IoptArea): number {
+  return a.iovaNum <= SAFE ? Math.floor(a.iovaNum / PAGE_SIZE) : Number(a.iova / PAGE);
+}
+
 function mapAreaInto(d: IoptDomain, a: IoptArea, allowHuge: boolean): number {
-  const prot = a.prot;
-  return d.mapPages(Number(a.iova / PAGE), a.pages.frames, a.pageIndex, a.npages, prot, allowHuge);
+  return d.mapPages(firstPfn(a), a.pages.frames, a.pageIndex, a.npages, a.prot, allowHuge);
 }
 
 function unmapAreaFrom(d: IoptDomain, a: IoptArea): void {
-  d.unmapPages(Number(a.iova / PAGE), a.npages);
+  d.unmapPages(firstPfn(a), a.npages);
+}
+
+/** [start0, last0, start1, last1, ...] as numbers (rounded above 2^53). */
+function rangesAsNumbers(ranges: readonly IovaRange[]): number[] {
+  const out: number[] = [];
+  for (const r of ranges) out.push(Number(r.start), Number(r.last));
+  return out;
 }
 
 export function protFromMapFlags(writeable: boolean, readable: boolean): number {

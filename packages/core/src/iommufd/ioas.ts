@@ -130,16 +130,35 @@ function mapProt(flags: number): number {
 }
 
 /** Pins user memory [uptr, uptr + length) and charges it; all or nothing. */
-function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): { pages: IoptPages; pageOffset: number } {
-  if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
-  const pageOffset = Number(uptr % PAGE);
-  const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
-  if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
-  const npages = Number(npagesBig);
+function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): IoptPages {
+  let first: number;
+  let npages: number;
+  const u = Number(uptr);
+  const len = Number(length);
+  if (u <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - u) {
+    // Both exact and their sum below 2^53: no overflow, and the page arithmetic is exact in numbers.
+    const pageOffset = u % PAGE_SIZE;
+    npages = Math.ceil((pageOffset + len) / PAGE_SIZE);
+    if (npages > 2 ** 40) fail('ENOMEM', 'mapping larger than physical memory');
+    first = (u - pageOffset) / PAGE_SIZE;
+  } else {
+    if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
+    const pageOffset = Number(uptr % PAGE);
+    const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
+    if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
+    npages = Number(npagesBig);
+    first = Number(uptr / PAGE);
+  }
   const frames = new Float64Array(npages);
-  ctx.process.resolvePages(Number(uptr / PAGE), npages, writable, frames);
+  ctx.process.resolvePages(first, npages, writable, frames);
   ctx.process.chargePinned(npages);
-  return { pages: new IoptPages(frames, writable, ctx.process, null), pageOffset };
+  return new IoptPages(frames, writable, ctx.process, null);
+}
+
+/** Byte offset of a user address inside its page. */
+function pageOffsetOf(uptr: bigint): number {
+  const u = Number(uptr);
+  return u <= Number.MAX_SAFE_INTEGER ? u % PAGE_SIZE : Number(uptr % PAGE);
 }
 
 export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): void {
@@ -150,9 +169,9 @@ export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): 
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
   checkPlacement(ioas, fixed ? cmd.iova : null, cmd.length);
   const writable = (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
-  const { pages, pageOffset } = pinUserPages(ctx, cmd.user_va, cmd.length, writable);
+  const pages = pinUserPages(ctx, cmd.user_va, cmd.length, writable);
   try {
-    cmd.iova = ioas.iopt.mapElements([{ pages, pageIndex: 0, pageOffset, length: cmd.length }], fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.user_va);
+    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffsetOf(cmd.user_va), cmd.length, fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.user_va);
   } catch (e) {
     if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
     throw e;
@@ -163,6 +182,14 @@ export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): 
 function checkPlacement(ioas: Ioas, iova: bigint | null, length: bigint): void {
   if (iova === null) return;
   const align = ioas.iopt.iovaAlignment;
+  const i = Number(iova);
+  const len = Number(length);
+  const a = Number(align);
+  if (i <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - i) {
+    // Exact in numbers, and iova + length - 1 cannot overflow.
+    if (i % a !== 0 || len % a !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
+    return;
+  }
   if (iova % align !== 0n || length % align !== 0n) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
   if (iova + length - 1n > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
 }
@@ -189,7 +216,7 @@ export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map
   ctx.process.chargePinned(npages);
   const pages = new IoptPages(frames, true, ctx.process, file.object);
   try {
-    cmd.iova = ioas.iopt.mapElements([{ pages, pageIndex: 0, pageOffset, length: cmd.length }], fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.start);
+    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.start);
   } catch (e) {
     ctx.process.unchargePinned(npages);
     throw e;

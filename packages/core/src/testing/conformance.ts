@@ -25,7 +25,7 @@ import {
   type PageTableFormat,
   type PageTableMemory,
 } from '../driver/pgtable.js';
-import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, type FailedAccess, type FaultCodec } from '../driver/fault.js';
+import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecStalls, type FailedAccess, type FaultCodec } from '../driver/fault.js';
 import type { DecodedUnit } from '../driver/vendor.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
 import { POLLIN } from '../memory/process.js';
@@ -579,6 +579,27 @@ export function describeConformance(options: ConformanceOptions): void {
               expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
               expect(f.grpid, what).toBe(grpid);
               expect(f.last, what).toBe(last);
+            }
+          }
+          if (codecStalls(codec)) {
+            // Stall model: the stalled record decodes as kind 'stall' with its tag; a resume carries
+            // SUCCESS back as a retry and INVALID as a termination.
+            for (const stag of [0, 0x1234, 0xffff]) {
+              const a: FailedAccess = { ...base, pasid, addr, perm: PERM_READ, recoverable: true, kind: 'stall', grpid: stag, last: true };
+              const rec = codec.encodeStall!(a);
+              expect(rec.length).toBe(codec.faultRecordSize);
+              const f = codec.decodeFault(rec, unit);
+              const what = `stall pasid ${pasid} addr 0x${addr.toString(16)} stag ${stag}`;
+              expect(f.kind, what).toBe('stall');
+              expect(f.rid, what).toBe(rid);
+              expect(f.pasid, what).toBe(pasid);
+              expect(f.addr >> 12n, what).toBe(addr >> 12n);
+              expect(f.grpid, what).toBe(stag);
+              expect(f.last, what).toBe(true);
+              expect(codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_SUCCESS })).code, what).toBe(PAGE_RESP_SUCCESS);
+              const abort = codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_INVALID }));
+              expect(abort.code, what).not.toBe(PAGE_RESP_SUCCESS);
+              expect(abort.grpid, what).toBe(stag);
             }
           }
           for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {

@@ -4,7 +4,8 @@
  * be tested without any real vendor. Register it like any plugin: `createHost({ plugins: [mockPlugin()] })`.
  *
  * Registers (all optional): pasidBits (0..20), pri, dirty, nesting, coherent, ats, cachingMode,
- * viommu (offer the mock vIOMMU type), faultQueueDepth, pageRequestQueueDepth.
+ * viommu (offer the mock vIOMMU type), stall (the stall model: stall-capable devices stall on faults
+ * and are resumed, like SMMUv3 with STALL_MODEL = 0), faultQueueDepth, pageRequestQueueDepth.
  */
 import type { DependencyContainer } from 'tsyringe';
 import { pageSizesFromLog2, type NormalizedCaps } from '../driver/caps.js';
@@ -40,6 +41,11 @@ export const MOCK_HWPT_DATA_SIZE = 16;
 export const MOCK_INVALIDATE_SIZE = 16;
 /** Mock record size for faults and page requests. */
 export const MOCK_RECORD_SIZE = 32;
+/** Mock resume command: u32 opcode (MOCK_RESUME_OP), u32 rid, u32 tag, u32 action (MOCK_RESUME_*). */
+export const MOCK_RESUME_SIZE = 16;
+export const MOCK_RESUME_OP = 0x44;
+export const MOCK_RESUME_RETRY = 1;
+export const MOCK_RESUME_ABORT = 2;
 
 export interface MockCaps {
   pasidBits: number;
@@ -50,6 +56,7 @@ export interface MockCaps {
   ats: boolean;
   cachingMode: boolean;
   viommu: boolean;
+  stall: boolean;
   faultQueueDepth: number;
   pageRequestQueueDepth: number;
 }
@@ -63,6 +70,7 @@ export const DEFAULT_MOCK_CAPS: MockCaps = {
   ats: true,
   cachingMode: false,
   viommu: true,
+  stall: false,
   faultQueueDepth: 256,
   pageRequestQueueDepth: 256,
 };
@@ -90,7 +98,7 @@ function normalized(c: MockCaps): NormalizedCaps {
     userStage: c.nesting ? stage : null,
     pasidBits: c.pasidBits,
     pri: c.pri,
-    stall: false,
+    stall: c.stall,
     ats: c.ats,
     nesting: c.nesting,
     dirtyTracking: c.dirty,
@@ -115,7 +123,7 @@ export class MockVendor implements IommuVendor {
       value: {
         vendor: 'mock',
         caps,
-        hwId: `Mock IOMMU, PASID ${r.value.pasidBits}-bit${r.value.pri ? ', PRI' : ''}${r.value.nesting ? ', nesting' : ''}${r.value.dirty ? ', dirty' : ''}`,
+        hwId: `Mock IOMMU, PASID ${r.value.pasidBits}-bit${r.value.pri ? ', PRI' : ''}${r.value.nesting ? ', nesting' : ''}${r.value.dirty ? ', dirty' : ''}${r.value.stall ? ', stall' : ''}`,
         registers: [],
         profileRegisters: { ...r.value },
       },
@@ -154,6 +162,8 @@ class MockPagingDomain implements PagingDomainOps {
 
 class MockNestedDomain implements NestedDomainOps {
   readonly guestPasidTable = false;
+  /** The guest stage 1 is walked with the mock format. */
+  readonly format = mockFormat.id;
   constructor(
     readonly parent: PagingDomainOps,
     readonly tag: number,
@@ -276,7 +286,7 @@ class MockUnit implements UnitOps {
   }
 }
 
-/** Mock records: u32 kind, u32 rid, s32 pasid, u32 perm, u64 addr, u16 grpid, u8 last, u8 failure, u8 stage2, u8[3] pad. */
+/** Mock records: u32 kind (0 fault, 1 page request, 2 stall), u32 rid, s32 pasid, u32 perm, u64 addr, u16 grpid, u8 last, u8 failure, u8 stage2, u8[3] pad. */
 function encodeRecord(kind: number, a: FailedAccess): Uint8Array {
   const b = new Uint8Array(MOCK_RECORD_SIZE);
   const dv = new DataView(b.buffer);
@@ -296,7 +306,7 @@ function decodeRecord(rec: Uint8Array, unit: number): IommuFault {
   const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
   const failure = FAILURE_CODES[dv.getUint8(27)] ?? 'not-present';
   return {
-    kind: dv.getUint32(0, true) === 1 ? 'page-request' : 'dma',
+    kind: (['dma', 'page-request', 'stall'] as const)[dv.getUint32(0, true)] ?? 'dma',
     unit,
     rid: dv.getUint32(4, true),
     pasid: dv.getInt32(8, true),
@@ -315,6 +325,8 @@ export const mockCodec: FaultCodec = {
   pageRequestSize: MOCK_RECORD_SIZE,
   encodeFault: (a) => encodeRecord(0, a),
   encodePageRequest: (a) => encodeRecord(1, a),
+  // A stall record is written to the fault queue: kind 2, the tag in grpid, always last.
+  encodeStall: (a) => encodeRecord(2, { ...a, last: true }),
   decodeFault: decodeRecord,
   decodePageRequest: decodeRecord,
   encodePageResponse(r: PageResponse): Uint8Array {
@@ -330,6 +342,19 @@ export const mockCodec: FaultCodec = {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const code = dv.getUint32(12, true);
     return { rid: dv.getUint32(0, true), pasid: dv.getInt32(4, true), grpid: dv.getUint32(8, true), code: code === PAGE_RESP_SUCCESS || code === PAGE_RESP_INVALID ? code : PAGE_RESP_FAILURE };
+  },
+  encodeResume(r: PageResponse): Uint8Array {
+    const b = new Uint8Array(MOCK_RESUME_SIZE);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, MOCK_RESUME_OP, true);
+    dv.setUint32(4, r.rid, true);
+    dv.setUint32(8, r.grpid, true);
+    dv.setUint32(12, r.code === PAGE_RESP_SUCCESS ? MOCK_RESUME_RETRY : MOCK_RESUME_ABORT, true);
+    return b;
+  },
+  decodeResume(b: Uint8Array): PageResponse {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    return { rid: dv.getUint32(4, true), pasid: -1, grpid: dv.getUint32(8, true), code: dv.getUint32(12, true) === MOCK_RESUME_RETRY ? PAGE_RESP_SUCCESS : PAGE_RESP_INVALID };
   },
   renderLog(f, device, unitName) {
     return [`mock-iommu ${unitName}: ${f.perm & 2 ? 'write' : 'read'} fault from ${device}${f.pasid >= 0 ? ` pasid ${f.pasid}` : ''} at 0x${f.addr.toString(16)}: ${f.reasonText}`];

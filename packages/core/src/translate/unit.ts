@@ -3,7 +3,7 @@
  * requester (and PASID). Vendors supply the table formats and the guest stage-1 walk; the unit caches
  * the result, checks permissions and reports why a translation failed.
  */
-import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WALK_OK, WALK_TABLE_FAULT, WALK_ADDRESS_SIZE, WalkResult, type IoPageTable } from '../driver/pgtable.js';
+import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WALK_TABLE_FAULT, WALK_ADDRESS_SIZE, WALK_CONTEXT_INVALID, WalkResult, type IoPageTable } from '../driver/pgtable.js';
 import type { TranslationFailure } from '../driver/fault.js';
 import type { NestedDomainOps, UnitOps } from '../driver/vendor.js';
 import type { PhysicalMemory } from '../memory/physical.js';
@@ -37,6 +37,12 @@ export class TranslateResult {
   perm = 0;
   failure: TranslationFailure = 'not-present';
   stage2 = false;
+  /** On failure: format id of the table whose walk failed ('' when none was walked); see FailedAccess.format. */
+  format = '';
+  /** On failure: the binding's IOTLB tag (0 when blocked). */
+  tag = 0;
+  /** On 'no-context': the vendor's WalkResult.contextFault. */
+  contextFault = 0;
 }
 
 export class IommuUnit {
@@ -81,9 +87,7 @@ export class IommuUnit {
       }
       return this.walk(b, pasid, iovaPfn, perm, out);
     }
-    out.failure = 'blocked';
-    out.stage2 = false;
-    return false;
+    return this.fail(out, 'blocked', false, '', b.tag);
   }
 
   /** The IOTLB missed: walk the tables, check permissions, fill the IOTLB. */
@@ -92,7 +96,7 @@ export class IommuUnit {
     let pfn: number;
     let granted: number;
     if (b.kind === BIND_PAGING) {
-      if (!b.pt!.walk(iovaPfn, this.wr)) return this.walkFailed(out, this.wr, false);
+      if (!b.pt!.walk(iovaPfn, this.wr)) return this.walkFailed(out, this.wr, false, b.pt!.format, b.tag);
       pfn = this.wr.pfn;
       granted = this.wr.perm;
     } else {
@@ -100,33 +104,32 @@ export class IommuUnit {
       const pt = b.pt!;
       let gpaPfn = iovaPfn;
       granted = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
-      if (n.mode === 'abort') {
-        out.failure = 'blocked';
-        out.stage2 = false;
-        return false;
-      }
+      if (n.mode === 'abort') return this.fail(out, 'blocked', false, '', b.tag);
       if (n.mode === 'translate') {
         this.s2 = pt;
+        this.wr.contextFault = 0;
         const ok = n.walkStage1(iovaPfn, pasid, this.mem, this.wr, this.tableToPhys);
         this.s2 = null;
-        if (!ok) return this.walkFailed(out, this.wr, this.wr.fault === WALK_TABLE_FAULT);
+        if (!ok) {
+          // A table fault is stage 2 failing on a stage-1 table pointer: the parent's table failed.
+          const s2 = this.wr.fault === WALK_TABLE_FAULT;
+          return this.walkFailed(out, this.wr, s2, s2 ? pt.format : (n.format ?? ''), b.tag);
+        }
         gpaPfn = this.wr.pfn;
         granted = this.wr.perm;
       }
-      if (!pt.walk(gpaPfn, this.wr2)) return this.walkFailed(out, this.wr2, true);
+      if (!pt.walk(gpaPfn, this.wr2)) return this.walkFailed(out, this.wr2, true, pt.format, b.tag);
       pfn = this.wr2.pfn;
       granted &= this.wr2.perm | PERM_EXEC | PERM_PRIV;
       if ((perm & ~this.wr2.perm & (PERM_READ | PERM_WRITE)) !== 0) {
-        out.failure = perm & PERM_WRITE && !(this.wr2.perm & PERM_WRITE) ? 'permission-write' : 'permission-read';
-        out.stage2 = true;
-        return false;
+        return this.fail(out, perm & PERM_WRITE && !(this.wr2.perm & PERM_WRITE) ? 'permission-write' : 'permission-read', true, pt.format, b.tag);
       }
     }
     if ((granted & perm) !== perm) {
       const missing = perm & ~granted;
-      out.failure = missing & PERM_WRITE ? 'permission-write' : missing & PERM_READ ? 'permission-read' : missing & PERM_EXEC ? 'permission-exec' : 'permission-priv';
-      out.stage2 = false;
-      return false;
+      const failure = missing & PERM_WRITE ? 'permission-write' : missing & PERM_READ ? 'permission-read' : missing & PERM_EXEC ? 'permission-exec' : 'permission-priv';
+      // Stage 2 grants exec/priv to everything, so a missing permission here is the first stage's.
+      return this.fail(out, failure, false, b.kind === BIND_PAGING ? b.pt!.format : (b.nested!.format ?? ''), b.tag);
     }
     this.iotlb.insert(b.tag, pasid, iovaPfn, pfn, granted);
     out.pfn = pfn;
@@ -134,9 +137,20 @@ export class IommuUnit {
     return true;
   }
 
-  private walkFailed(out: TranslateResult, wr: WalkResult, stage2: boolean): false {
-    out.failure = wr.fault === WALK_ADDRESS_SIZE ? 'address-size' : wr.fault === WALK_TABLE_FAULT ? 'table-fault' : wr.fault === WALK_OK ? 'not-present' : 'not-present';
+  private walkFailed(out: TranslateResult, wr: WalkResult, stage2: boolean, format: string, tag: number): false {
+    const f = wr.fault;
+    const failure: TranslationFailure = f === WALK_ADDRESS_SIZE ? 'address-size' : f === WALK_TABLE_FAULT ? 'table-fault' : f === WALK_CONTEXT_INVALID ? 'no-context' : 'not-present';
+    this.fail(out, failure, stage2, format, tag);
+    out.contextFault = f === WALK_CONTEXT_INVALID ? wr.contextFault : 0;
+    return false;
+  }
+
+  private fail(out: TranslateResult, failure: TranslationFailure, stage2: boolean, format: string, tag: number): false {
+    out.failure = failure;
     out.stage2 = stage2;
+    out.format = format;
+    out.tag = tag;
+    out.contextFault = 0;
     return false;
   }
 }

@@ -77,32 +77,130 @@ export class StructLayout<F extends readonly FieldSpec[]> {
     return Object.assign(this.zero(), init);
   }
 
+  // The codec is compiled once per layout (no eval): the scalar fields are grouped by type into
+  // name / offset tables, so decode and encode are a few tight loops without a per-field switch, and
+  // arrays are handled separately. A decoded object gets its properties in declaration order, so
+  // every value of one layout has the same shape.
+  private compiled: CompiledCodec | null = null;
+
+  private codec(): CompiledCodec {
+    return (this.compiled ??= compile(this.fields));
+  }
+
   decode(bytes: Uint8Array, offset = 0): StructValue<F> {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, this.size);
-    const v: Record<string, unknown> = {};
-    for (const f of this.fields) {
-      if (f.count > 1) {
-        const arr: (number | bigint)[] = [];
-        for (let i = 0; i < f.count; i++) arr.push(readScalar(dv, f.type, f.offset + i * SIZES[f.type]));
-        v[f.name] = arr;
-      } else v[f.name] = readScalar(dv, f.type, f.offset);
+    const c = this.codec();
+    const dv = viewOf(bytes, offset, this.size);
+    const base = bytes.byteOffset + offset;
+    // A copy of the layout's zero value (properties in declaration order, one shape per layout), then
+    // filled in place.
+    const v: Record<string, unknown> = { ...c.template };
+    const u32 = c.u32;
+    for (let i = 0; i < u32.names.length; i++) v[u32.names[i]] = dv.getUint32(base + u32.offsets[i], true);
+    const u64 = c.u64;
+    for (let i = 0; i < u64.names.length; i++) v[u64.names[i]] = dv.getBigUint64(base + u64.offsets[i], true);
+    const s32 = c.s32;
+    for (let i = 0; i < s32.names.length; i++) v[s32.names[i]] = dv.getInt32(base + s32.offsets[i], true);
+    const u16 = c.u16;
+    for (let i = 0; i < u16.names.length; i++) v[u16.names[i]] = dv.getUint16(base + u16.offsets[i], true);
+    const u8 = c.u8;
+    for (let i = 0; i < u8.names.length; i++) v[u8.names[i]] = dv.getUint8(base + u8.offsets[i]);
+    for (const f of c.arrays) {
+      const arr: (number | bigint)[] = [];
+      for (let i = 0; i < f.count; i++) arr.push(readScalar(dv, f.type, base + f.offset + i * SIZES[f.type]));
+      v[f.name] = arr;
     }
     return v as StructValue<F>;
   }
 
   encode(value: StructValue<F>, out?: Uint8Array, offset = 0): Uint8Array {
+    const c = this.codec();
     const buf = out ?? new Uint8Array(this.size);
-    const dv = new DataView(buf.buffer, buf.byteOffset + offset, this.size);
+    const dv = viewOf(buf, offset, this.size);
+    const base = buf.byteOffset + offset;
     const rec = value as Record<string, number | bigint | (number | bigint)[]>;
-    for (const f of this.fields) {
-      const val = rec[f.name];
-      if (f.count > 1) {
-        const arr = val as (number | bigint)[];
-        for (let i = 0; i < f.count; i++) writeScalar(dv, f.type, f.offset + i * SIZES[f.type], arr[i] ?? 0);
-      } else writeScalar(dv, f.type, f.offset, val as number | bigint);
+    const u32 = c.u32;
+    for (let i = 0; i < u32.names.length; i++) {
+      const x = rec[u32.names[i]];
+      dv.setUint32(base + u32.offsets[i], typeof x === 'number' ? x : Number(x), true);
+    }
+    const u64 = c.u64;
+    for (let i = 0; i < u64.names.length; i++) {
+      const x = rec[u64.names[i]];
+      // setBigUint64 stores the value modulo 2^64, as BigInt.asUintN(64, x) would.
+      dv.setBigUint64(base + u64.offsets[i], typeof x === 'bigint' ? x : BigInt(x as number), true);
+    }
+    const s32 = c.s32;
+    for (let i = 0; i < s32.names.length; i++) {
+      const x = rec[s32.names[i]];
+      dv.setInt32(base + s32.offsets[i], typeof x === 'number' ? x : Number(x), true);
+    }
+    const u16 = c.u16;
+    for (let i = 0; i < u16.names.length; i++) {
+      const x = rec[u16.names[i]];
+      dv.setUint16(base + u16.offsets[i], typeof x === 'number' ? x : Number(x), true);
+    }
+    const u8 = c.u8;
+    for (let i = 0; i < u8.names.length; i++) {
+      const x = rec[u8.names[i]];
+      dv.setUint8(base + u8.offsets[i], typeof x === 'number' ? x : Number(x));
+    }
+    for (const f of c.arrays) {
+      const arr = rec[f.name] as (number | bigint)[];
+      for (let i = 0; i < f.count; i++) writeScalar(dv, f.type, base + f.offset + i * SIZES[f.type], arr[i] ?? 0);
     }
     return buf;
   }
+}
+
+/** The scalar fields of one type: names and byte offsets, in declaration order. */
+interface FieldGroup {
+  readonly names: string[];
+  readonly offsets: Int32Array;
+}
+
+interface CompiledCodec {
+  /** Every field in declaration order with a value of its type: decode copies it. */
+  readonly template: Readonly<Record<string, number | bigint | null>>;
+  readonly u8: FieldGroup;
+  readonly u16: FieldGroup;
+  readonly u32: FieldGroup;
+  readonly s32: FieldGroup;
+  readonly u64: FieldGroup;
+  readonly arrays: readonly FieldLayout[];
+}
+
+function compile(fields: readonly FieldLayout[]): CompiledCodec {
+  const group = (type: ScalarType): FieldGroup => {
+    const scalars = fields.filter((f) => f.type === type && f.count === 1);
+    return { names: scalars.map((f) => f.name), offsets: Int32Array.from(scalars, (f) => f.offset) };
+  };
+  return {
+    template: Object.fromEntries(fields.map((f) => [f.name, f.count > 1 ? null : f.type === 'u64' ? 0n : 0])),
+    u8: group('u8'),
+    u16: group('u16'),
+    u32: group('u32'),
+    s32: group('s32'),
+    u64: group('u64'),
+    arrays: fields.filter((f) => f.count > 1),
+  };
+}
+
+/**
+ * A DataView over the whole buffer of `bytes` (callers add bytes.byteOffset to their offsets). The
+ * last one is cached: callers that reuse one buffer (the ioctl argument, a fault record) make none.
+ * Bounds are those of a DataView of exactly `size` bytes at that offset, as before.
+ */
+let lastBuffer: ArrayBufferLike | null = null;
+let lastView: DataView | null = null;
+function viewOf(bytes: Uint8Array, offset: number, size: number): DataView {
+  const buffer = bytes.buffer;
+  const start = bytes.byteOffset + offset;
+  if (!(start >= 0 && start + size <= buffer.byteLength)) return new DataView(buffer, start, size); // throws the same RangeError
+  if (buffer !== lastBuffer || lastView === null || lastView.byteLength !== buffer.byteLength) {
+    lastView = new DataView(buffer);
+    lastBuffer = buffer;
+  }
+  return lastView;
 }
 
 function readScalar(dv: DataView, type: ScalarType, off: number): number | bigint {

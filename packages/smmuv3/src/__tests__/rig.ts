@@ -48,6 +48,7 @@ export function device(over: Partial<DeviceInfo> = {}): DeviceInfo {
     pasidPriv: false,
     noSnoop: false,
     isVf: false,
+    stall: false,
     ...over,
   };
 }
