@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
+import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
+import { PhysicalMemory } from '@ioasid/core';
 import {
   IOMMU_CACHE,
   IOMMU_MMIO,
@@ -26,23 +27,8 @@ const RW = IOMMU_READ | IOMMU_WRITE;
 const ALL_SIZES = (1n << 12n) | (1n << 21n) | (1n << 30n) | (1n << 14n) | (1n << 25n) | (1n << 16n) | (1n << 29n) | (1n << 42n);
 const ADDR48 = 0x0000fffffffff000n;
 
-function testMemory(limit = Infinity) {
-  const mem = new PhysicalMemory();
-  const frames = new FrameAllocator(mem);
-  let allocations = 0;
-  const memory: PageTableMemory = {
-    mem,
-    allocTable() {
-      if (allocations >= limit) return -1;
-      allocations++;
-      return frames.alloc();
-    },
-    releaseTable(pfn) {
-      frames.release(pfn);
-    },
-  };
-  return { mem, frames, memory };
-}
+/** Table memory that fails every allocation after `limit` of them (shared helper of the kit). */
+const testMemory = testTableMemory;
 
 function alloc(format: PageTableFormat, cfg: Partial<PageTableConfig>, memory: PageTableMemory): LpaePageTable {
   const pt = format.alloc({ pgsizeBitmap: ALL_SIZES, ias: 48, oas: 48, ...cfg }, memory);

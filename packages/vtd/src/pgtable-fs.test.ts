@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
+import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
+import { PhysicalMemory } from '@ioasid/core';
 import {
   IOMMU_MMIO,
   IOMMU_NOEXEC,
@@ -28,23 +29,8 @@ const SZ_1G = 1n << 30n;
 const ADDR = 0x000ffffffffff000n;
 const XD = 1n << 63n;
 
-function testMemory(limit = Infinity) {
-  const mem = new PhysicalMemory();
-  const frames = new FrameAllocator(mem);
-  let allocations = 0;
-  const memory: PageTableMemory = {
-    mem,
-    allocTable() {
-      if (allocations >= limit) return -1;
-      allocations++;
-      return frames.alloc();
-    },
-    releaseTable(pfn) {
-      frames.release(pfn);
-    },
-  };
-  return { mem, frames, memory };
-}
+/** Table memory that fails every allocation after `limit` of them (shared helper of the kit). */
+const testMemory = testTableMemory;
 
 function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTable {
   const pt = vtdFirstStage.alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 52, ...cfg }, memory);

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
+import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
+import { PhysicalMemory } from '@ioasid/core';
 import {
   IOMMU_NOEXEC,
   IOMMU_READ,
@@ -26,24 +27,8 @@ const SZ_2M = 1n << 21n;
 const SZ_1G = 1n << 30n;
 const ADDR = 0x000ffffffffff000n;
 
-/** A FrameAllocator-backed PageTableMemory that fails every allocation after `limit` of them. */
-function testMemory(limit = Infinity) {
-  const mem = new PhysicalMemory();
-  const frames = new FrameAllocator(mem);
-  let allocations = 0;
-  const memory: PageTableMemory = {
-    mem,
-    allocTable() {
-      if (allocations >= limit) return -1;
-      allocations++;
-      return frames.alloc();
-    },
-    releaseTable(pfn) {
-      frames.release(pfn);
-    },
-  };
-  return { mem, frames, memory };
-}
+/** Table memory that fails every allocation after `limit` of them (shared helper of the kit). */
+const testMemory = testTableMemory;
 
 function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTable {
   const pt = vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 52, ...cfg }, memory);

@@ -4,3 +4,4 @@
 export * from './mock-vendor.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { describeConformance, type ConformanceOptions, type ConformanceNestedOptions } from './conformance.js';
+export { testTableMemory, type TestTableMemory } from './table-memory.js';
