@@ -450,3 +450,89 @@ describe('vtd-ss property', () => {
     );
   });
 });
+
+describe('vtd-ss paging-structure cache (4-level walk)', () => {
+  it('never returns a stale translation after the leaf table is unmapped, freed and reused', () => {
+    const { memory } = testMemory();
+    const a = alloc({ pgsizeBitmap: SZ_4K }, memory);
+    const out = new WalkResult();
+    expect(a.map(0, 0x1000, 512, RW)).toBe(0);
+    expect(a.walk(5, out)).toBe(true); // fills the cache for region 0
+    expect(out.pfn).toBe(0x1005);
+    // A cleared leaf is seen at once (the leaf PTE is read on every walk).
+    expect(a.unmap(5, 1)).toBe(1);
+    expect(a.walk(5, out)).toBe(false);
+    expect(out.fault).toBe(WALK_NOT_PRESENT);
+    expect(a.walk(6, out)).toBe(true);
+    // The whole region goes: its leaf table is released; another table takes the frame and writes it.
+    expect(a.unmap(0, 512)).toBe(511);
+    const b = alloc({ pgsizeBitmap: SZ_4K }, memory);
+    expect(b.map(0, 0x9000, 512, RW)).toBe(0);
+    // b's tables took the released frames: a stale table pointer would read b's entries (page 0).
+    for (const p of [0, 5, 6, 100]) {
+      expect(a.walk(p, out)).toBe(false);
+      expect(out.fault).toBe(WALK_NOT_PRESENT);
+    }
+    // Remapped with a 2M leaf (the level-1 entry is no longer a table pointer), then with 4K pages again.
+    const h = alloc({ pgsizeBitmap: SZ_4K | SZ_2M }, memory);
+    expect(h.map(0, 0x2000, 512, RW)).toBe(0);
+    expect(h.walk(7, out)).toBe(true);
+    expect(h.unmap(0, 512)).toBe(512);
+    expect(h.map(0, 0x3000, 1, RW)).toBe(0);
+    expect(h.walk(7, out)).toBe(false);
+    expect(h.map(7, 0x4000, 1, RW)).toBe(0);
+    expect(h.walk(7, out)).toBe(true);
+    expect([out.pfn, out.pageShift]).toEqual([0x4000, 12]);
+    expect(a.map(0, 0x5000, 8, RW)).toBe(0);
+    expect(a.walk(5, out)).toBe(true);
+    expect(out.pfn).toBe(0x5005);
+    a.free();
+    expect(a.walk(5, out)).toBe(false);
+    expect(out.fault).toBe(WALK_ADDRESS_SIZE);
+  });
+
+  it('matches a reference model with walks between every map and unmap (property)', () => {
+    // Regions 2^27 pages apart share a cache slot only through the low bits of the region number:
+    // the IOVAs include aliases 1024 regions apart, and pages in every level-3 entry.
+    const bases = [0, 512, 1024 * 512, 2 ** 27, 2 ** 27 + 1024 * 512, 2 ** 35];
+    const op = fc.record({
+      unmap: fc.boolean(),
+      base: fc.constantFrom(...bases),
+      off: fc.integer({ min: 0, max: 1023 }),
+      n: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constant(512), fc.integer({ min: 500, max: 1100 })),
+      pa: fc.integer({ min: 0, max: 2 ** 30 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.integer({ min: 0, max: 1100 }), { minLength: 1, maxLength: 12 }), (ops, probes) => {
+        const { memory } = testMemory();
+        const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
+        const ref = new Map<number, number>();
+        const out = new WalkResult();
+        const check = () => {
+          for (const base of bases)
+            for (const d of [0, 1, 2, 511, 512, ...probes]) {
+              const p = base + d;
+              const want = ref.get(p);
+              expect(pt.walk(p, out)).toBe(want !== undefined);
+              if (want !== undefined) expect(out.pfn).toBe(want);
+            }
+        };
+        for (const o of ops) {
+          const iova = o.base + o.off;
+          if (o.unmap) {
+            let expected = 0;
+            for (let i = 0; i < o.n; i++) if (ref.delete(iova + i)) expected++;
+            expect(pt.unmap(iova, o.n)).toBe(expected);
+          } else {
+            let clash = false;
+            for (let i = 0; i < o.n; i++) if (ref.has(iova + i)) clash = true;
+            expect(pt.map(iova, o.pa, o.n, RW)).toBe(clash ? -17 : 0);
+            if (!clash) for (let i = 0; i < o.n; i++) ref.set(iova + i, o.pa + i);
+          }
+          check();
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

@@ -73,6 +73,15 @@ const INV_2_27 = 1 / 134217728;
 const INV_512 = 1 / 512;
 const CHUNK_CACHE_SLOTS = 16;
 const NO_CHUNK = new Uint32Array(0);
+/**
+ * Paging-structure cache (see VtdPageTable.walk): direct-mapped, one slot per 2 MiB region of IOVA,
+ * indexed by the region number's low bits. 1024 slots cover 2 GiB of IOVA in 4 KiB pages.
+ */
+const PSC_SLOTS = 1024;
+/** The slots of a table that has not walked yet: every key empty, never written. */
+const PSC_NO_KEYS = new Int32Array(PSC_SLOTS).fill(-1);
+const PSC_NO_WORDS = new Int32Array(PSC_SLOTS);
+const PSC_NO_CHUNKS: Uint32Array[] = new Array<Uint32Array>(PSC_SLOTS).fill(NO_CHUNK);
 
 /** pgsize_bitmap bits of the three VT-d page sizes. */
 export const SZ_4K = 1n << 12n;
@@ -160,11 +169,13 @@ export class VtdPageTable implements IoPageTable {
   private readonly chunks = new ChunkCache();
   /** The root table's chunk once it is backed (the root never moves), and its word offset. */
   private rootChunk: Uint32Array | undefined = undefined;
-  private readonly rootWordBase: number;
-  private readonly rootChunkIndex: number;
-  private readonly top: number;
+  // The fields the walk reads have initializers of their type: V8 then keeps them as small integers or
+  // unboxed doubles (a field first defined as undefined needs a type dispatch on every load).
+  private readonly rootWordBase: number = 0;
+  private readonly rootChunkIndex: number = 0;
+  private readonly top: number = 0;
   /** 2^(ias-12): first IOVA page number the table cannot translate. */
-  private limitPfn: number;
+  private limitPfn: number = 0;
   private readonly oaLimitPfn: number;
   private readonly leafLevels: number;
   private readonly fs: boolean;
@@ -188,6 +199,24 @@ export class VtdPageTable implements IoPageTable {
   private done = 0;
   /** Set by unmapLevel when it meets a leaf the range only partly covers (the kernel stops there). */
   private stop = false;
+  /**
+   * Paging-structure cache of the 4-level second-stage fast walk, like the PDE cache of VT-d hardware:
+   * for a 2 MiB region (key: iovaPfn / 512), where its leaf table is (chunk and word offset) and the
+   * R/W/X bits the three upper levels grant (low bits of `pscWord`). It caches table pointers, never a
+   * translation: the leaf PTE is still read on every walk, so a changed or cleared leaf is seen at
+   * once. Only a table pointer can go stale, and table pointers change only when unmap() or free()
+   * release a table (map() only fills non-present entries, and a region has a slot only if its walk
+   * went through present table entries): both clear every slot once they have released a table (so
+   * does map()'s rollback of a failed map). Allocated on the first walk that fills it, so a table
+   * that is never walked pays nothing. "IOTLB bypassed" still holds: nothing here skips the leaf.
+   */
+  private pscKey: Int32Array = PSC_NO_KEYS;
+  private pscWord: Int32Array = PSC_NO_WORDS;
+  private pscChunk: Uint32Array[] = PSC_NO_CHUNKS;
+  /** `exec` as a number (SS_X or 0), for the walk. */
+  private readonly execMask: number = 0;
+  /** 3 for a 4-level second-stage table (the walks the cache serves), else 0. */
+  private readonly pscLevels: number = 0;
 
   constructor(flavor: VtdFlavor, cfg: Readonly<PageTableConfig>, geo: VtdGeometry, memory: PageTableMemory, rootPfn: number) {
     this.format = flavor.format;
@@ -217,6 +246,8 @@ export class VtdPageTable implements IoPageTable {
     this.global = flavor.global;
     this.trackDirty = cfg.dirtyTracking === true;
     this.hwAccessDirty = flavor.firstStage || this.trackDirty;
+    this.pscLevels = !flavor.firstStage && this.top === 3 ? 3 : 0;
+    this.execMask = flavor.executeEnable ? SS_X : 0;
   }
 
   get tablePages(): number {
@@ -262,8 +293,10 @@ export class VtdPageTable implements IoPageTable {
       // Everything in [iova, iova+done) is ours. On ENOMEM the page at `done` is unmapped but the path
       // to it may hold freshly allocated, still empty tables: include it so that they are pruned too.
       const end = r === -ENOMEM ? this.done + 1 : this.done;
+      const pages = this.pages;
       if (end > 0) this.unmapLevel(this.rootPfn, this.top, iovaPfn, end);
       this.stop = false;
+      if (this.pages !== pages) this.pscFlush();
     }
     return r;
   }
@@ -344,8 +377,11 @@ export class VtdPageTable implements IoPageTable {
     // unmap-all passes U64_MAX-sized ranges: clip to what the table can hold.
     const n = Math.min(Math.floor(npages), this.limitPfn - Math.floor(iovaPfn));
     this.stop = false;
+    const pages = this.pages;
     const removed = this.unmapLevel(this.rootPfn, this.top, Math.floor(iovaPfn), n);
     this.stop = false;
+    // A released table: its pointer may sit in the paging-structure cache.
+    if (this.pages !== pages) this.pscFlush();
     return removed;
   }
 
@@ -410,7 +446,57 @@ export class VtdPageTable implements IoPageTable {
 
   // ---------------------------------------------------------------- walk
 
+  /** Clears the paging-structure cache (a table pointer changed or a table was released). */
+  private pscFlush(): void {
+    if (this.pscKey !== PSC_NO_KEYS) this.pscKey.fill(-1);
+  }
+
+  /** Remembers the leaf table of `region` (chunk `c`, word offset `base`) and the upper levels' R/W/X. */
+  private pscFill(region: number, c: Uint32Array, base: number, upperPerm: number): void {
+    if (this.pscKey === PSC_NO_KEYS) {
+      this.pscKey = new Int32Array(PSC_SLOTS).fill(-1);
+      this.pscWord = new Int32Array(PSC_SLOTS);
+      this.pscChunk = new Array<Uint32Array>(PSC_SLOTS).fill(NO_CHUNK);
+    }
+    const s = region & (PSC_SLOTS - 1);
+    this.pscKey[s] = region;
+    this.pscWord[s] = base | (upperPerm & (SS_R | SS_W | SS_X));
+    this.pscChunk[s] = c;
+  }
+
+  /** The leaf of a successful 4K walk: `lo`/`hiWord` the leaf PTE, `perm` the AND of every level's low word. */
+  private leafOut(out: WalkResult, lo: number, hiWord: number, perm: number): true {
+    const h = hiWord & HI_ADDR_MASK;
+    out.pfn = h === 0 ? lo >>> 12 : h * TWO_20 + (lo >>> 12);
+    out.perm = this.execMask !== 0 ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    out.pageShift = 12;
+    out.level = 0;
+    out.dirty = (lo & SS_D) !== 0;
+    out.fault = WALK_OK;
+    return true;
+  }
+
   walk(iovaPfn: number, out: WalkResult): boolean {
+    // Small enough to be inlined into the caller: the paging-structure cache hit of a 4-level
+    // second-stage table goes straight to the leaf table; the leaf PTE itself is read now.
+    if (this.pscLevels === 3 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+      const low = iovaPfn & 0x7ffffff;
+      // The 2 MiB region: iovaPfn < 2^36 here, so the region number is below 2^27.
+      const region = ((((iovaPfn - low) * INV_2_27) & 511) << 18) | (low >>> 9);
+      const s = region & (PSC_SLOTS - 1);
+      if (this.pscKey[s] === region) {
+        const v = this.pscWord[s];
+        const lc = this.pscChunk[s];
+        const lw = (v & 0x7fc00) + ((low & 511) << 1);
+        const leaf = lc[lw];
+        if ((leaf & (SS_R | SS_W)) !== 0) return this.leafOut(out, leaf, lc[lw + 1], v & leaf);
+        // Not present: the full walk reports it.
+      }
+    }
+    return this.walkTables(iovaPfn, out);
+  }
+
+  private walkTables(iovaPfn: number, out: WalkResult): boolean {
     if (!(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return fault(out, WALK_ADDRESS_SIZE, this.top);
     if (this.fs) return walkFirstStage(this.chunks, this.rootPfn, this.top, this.leafLevels, iovaPfn, out, null);
     if (this.top === 3) {
@@ -418,13 +504,16 @@ export class VtdPageTable implements IoPageTable {
       // next table's chunk index ((hi << 11) | (lo >>> 21)) and word offset ((lo >>> 2) & 0x7fc00)
       // come from the PTE halves with int32 operations only, and the chunk is looked up only when
       // it changes. Anything unusual (a superpage, a missing entry, an unbacked chunk) falls through
-      // to the generic walker, which reports it.
+      // to the generic walker, which reports it. A walk that reaches a leaf table fills the
+      // paging-structure cache.
+      const low = iovaPfn & 0x7ffffff;
+      const top9 = ((iovaPfn - low) * INV_2_27) & 511;
+      const region = (top9 << 18) | (low >>> 9);
       let c = this.rootChunk;
       if (c === undefined) c = this.rootChunk = this.chunks.get(this.rootPfn);
       if (c !== undefined) {
-        const low = iovaPfn & 0x7ffffff;
         let cur = this.rootChunkIndex;
-        let w = this.rootWordBase + ((((iovaPfn - low) * INV_2_27) & 511) << 1);
+        let w = this.rootWordBase + (top9 << 1);
         let lo = c[w];
         let perm = lo;
         if ((lo & (SS_R | SS_W)) !== 0 && (lo & SS_PS) === 0) {
@@ -454,21 +543,12 @@ export class VtdPageTable implements IoPageTable {
                   ci = (h << 11) | (lo >>> 21);
                   if (ci !== cur) c = this.chunks.getIndexed(ci, h * TWO_20 + (lo >>> 12));
                   if (c !== undefined) {
-                    w = ((lo >>> 2) & 0x7fc00) + ((low & 511) << 1);
+                    const base = (lo >>> 2) & 0x7fc00;
+                    this.pscFill(region, c, base, perm);
+                    w = base + ((low & 511) << 1);
                     lo = c[w];
                     perm &= lo;
-                    if ((lo & (SS_R | SS_W)) !== 0) {
-                      h = c[w + 1] & HI_ADDR_MASK;
-                      out.pfn = h === 0 ? lo >>> 12 : h * TWO_20 + (lo >>> 12);
-                      out.perm = this.exec
-                        ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC)
-                        : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
-                      out.pageShift = 12;
-                      out.level = 0;
-                      out.dirty = (lo & SS_D) !== 0;
-                      out.fault = WALK_OK;
-                      return true;
-                    }
+                    if ((lo & (SS_R | SS_W)) !== 0) return this.leafOut(out, lo, c[w + 1], perm);
                   }
                 }
               }
@@ -550,6 +630,7 @@ export class VtdPageTable implements IoPageTable {
 
   free(): void {
     if (this.freed) return;
+    this.pscFlush();
     this.freeLevel(this.rootPfn, this.top);
     this.memory.releaseTable(this.rootPfn);
     this.pages = 0;

@@ -39,6 +39,17 @@ export interface DmaOptions {
 
 const PAGE = BigInt(PAGE_SIZE);
 
+/**
+ * A transaction the bus cannot carry (a 64-bit address, a length, a 20-bit PASID) is refused as
+ * EINVAL before anything is sized or translated by it.
+ */
+function checkDmaArgs(iova: bigint, length: number, opts: DmaOptions): void {
+  if (typeof iova !== 'bigint' || iova < 0n || iova > 0xffff_ffff_ffff_ffffn) throw new IommufdError('EINVAL', 'dma', 'the IOVA must be a 64-bit address');
+  if (!Number.isSafeInteger(length) || length < 0) throw new IommufdError('EINVAL', 'dma', 'the length must be a non-negative integer');
+  const pasid = opts.pasid;
+  if (pasid !== undefined && pasid !== NO_PASID && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
+}
+
 export class PciDevice implements BoundDevice {
   readonly unitIndex: number;
   private ridBinding: Binding = Binding.blocked;
@@ -149,12 +160,14 @@ export class PciDevice implements BoundDevice {
   }
 
   private async dmaRead(iova: bigint, length: number, opts: DmaOptions): Promise<Uint8Array> {
+    checkDmaArgs(iova, length, opts);
     const out = new Uint8Array(length);
     await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n));
     return out;
   }
 
   private async dmaWrite(iova: bigint, data: Uint8Array, opts: DmaOptions): Promise<void> {
+    checkDmaArgs(iova, data.length, opts);
     await this.transfer(iova, data.length, PERM_WRITE, opts, (pa, off, n) => this.host.mem.write(pa, data, off, n));
   }
 

@@ -50,6 +50,13 @@ export class IommufdCtx {
     return this.process.copyFromUser(uptr, length);
   }
 
+  /** Faults (EFAULT) when `length` bytes at `uptr` are not all accessible, without copying. */
+  checkUser(uptr: bigint, length: number, write: boolean): void {
+    if (length === 0) return;
+    if (uptr === 0n) fail('EFAULT', 'NULL user pointer');
+    this.process.checkAccess(uptr, length, write);
+  }
+
   copyToUser(uptr: bigint, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     if (uptr === 0n) fail('EFAULT', 'NULL user pointer');

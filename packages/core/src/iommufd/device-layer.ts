@@ -15,6 +15,7 @@ import type { Ioas } from './ioas.js';
 import { Vdevice, Viommu } from './viommu.js';
 import { FaultQueue, VEventQueue } from './eventq.js';
 import type { IommufdCtx } from './context.js';
+import type { VendorError } from '../driver/fault.js';
 
 function getDevice(ctx: IommufdCtx, id: number): IommufdDevice {
   return ctx.objects.get<IommufdDevice>(id, ObjType.DEVICE);
@@ -109,7 +110,9 @@ export const deviceHandlers: DeviceCommandHandlers = {
       data = r.data;
     } else if (requested !== U.IOMMU_HW_INFO_TYPE_DEFAULT) fail('EOPNOTSUPP', 'the IOMMU driver reports no hw_info');
     if (cmd.data_len > 0) {
-      // Copy what fits and clear the rest of the user's buffer.
+      // Copy what fits and clear the rest of the user's buffer (clear_user faults on a bad buffer
+      // before anything is sized by data_len).
+      ctx.checkUser(cmd.data_uptr, cmd.data_len, true);
       const out = new Uint8Array(cmd.data_len);
       out.set(data.subarray(0, Math.min(cmd.data_len, data.length)));
       ctx.copyToUser(cmd.data_uptr, out);
@@ -155,13 +158,22 @@ export const deviceHandlers: DeviceCommandHandlers = {
     const nbytes = Number((nbits + 63n) / 64n) * 8;
     const bitmap = ctx.copyFromUser(cmd.data, nbytes);
     const page = BigInt(PAGE_SIZE);
-    const firstPfn = cmd.iova / page;
     const noClear = (cmd.flags & U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
-    pt.readAndClearDirty(Number(firstPfn), Number(cmd.length / page), noClear, (pfn, n) => {
-      const start = (BigInt(pfn) * page - cmd.iova) / cmd.page_size;
+    const onDirty = (pfn: number, n: number) => {
+      let start = (BigInt(pfn) * page - cmd.iova) / cmd.page_size;
+      if (start < 0n) start = 0n;
       const end = ((BigInt(pfn + n) * page - cmd.iova) + cmd.page_size - 1n) / cmd.page_size;
       for (let b = start; b < end && b < nbits; b++) bitmap[Number(b >> 3n)] |= 1 << Number(b & 7n);
-    });
+    };
+    // Only mapped IOVA can have dirty entries: walk the areas inside the range rather than every page
+    // of it (with a large page_size the range is far larger than anything the table maps), as the
+    // kernel's page-table walkers skip empty levels.
+    const last = cmd.iova + cmd.length - 1n;
+    for (const a of hwpt.ioas.iopt.iterAreas(cmd.iova, last)) {
+      const from = (a.iova > cmd.iova ? a.iova : cmd.iova) / page;
+      const to = (a.last < last ? a.last : last) / page;
+      pt.readAndClearDirty(Number(from), Number(to - from + 1n), noClear, onDirty);
+    }
     if (!noClear) ctx.env.tlb.flushTag(hwpt.tag);
     ctx.copyToUser(cmd.data, bitmap);
   },
@@ -169,22 +181,28 @@ export const deviceHandlers: DeviceCommandHandlers = {
   invalidate(ctx, cmd, ucmd) {
     val.validateInvalidate(cmd);
     const requested = cmd.entry_num;
+    // iommufd_hwpt_invalidate writes entry_num back on every return: the entries the driver handled,
+    // or the caller's own value when the driver never ran (data_array.entry_num starts as cmd's).
     ucmd.respondOnError = true;
-    cmd.entry_num = 0;
     const o = ctx.objects.get(cmd.hwpt_id, ObjType.ANY);
     if (requested > 1 << 19) fail('EINVAL', 'too many entries');
     if (requested > 0 && cmd.entry_len > PAGE_SIZE) fail('EINVAL', 'entry_len larger than PAGE_SIZE');
-    const entries = requested > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.entry_len * requested) : new Uint8Array(0);
-    let r;
+    let run: (entries: Uint8Array) => { handled: number; error: VendorError | null };
     if (o.type === ObjType.HWPT_NESTED) {
       const n = o as HwptNested;
-      if (!n.ops.invalidate) fail('EOPNOTSUPP', 'the nested domain has no cache_invalidate_user');
-      r = n.ops.invalidate(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb);
+      const op = n.ops.invalidate?.bind(n.ops);
+      if (!op) fail('EOPNOTSUPP', 'the nested domain has no cache_invalidate_user');
+      run = (entries) => op(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb);
     } else if (o.type === ObjType.VIOMMU) {
       const v = o as Viommu;
-      if (!v.ops.invalidate) fail('EOPNOTSUPP', 'the vIOMMU has no cache_invalidate');
-      r = v.ops.invalidate(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb, (virtId) => v.vdevices.get(virtId)?.idev.dev.info);
+      const op = v.ops.invalidate?.bind(v.ops);
+      if (!op) fail('EOPNOTSUPP', 'the vIOMMU has no cache_invalidate');
+      run = (entries) => op(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb, (virtId) => v.vdevices.get(virtId)?.idev.dev.info);
     } else return fail('EINVAL', 'hwpt_id is neither a nested HWPT nor a vIOMMU');
+    // The driver copies the entries in: a fault there ends the command before any entry is handled.
+    cmd.entry_num = 0;
+    const entries = requested > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.entry_len * requested) : new Uint8Array(0);
+    const r = run(entries);
     cmd.entry_num = r.handled;
     if (r.error) vendorFail(r.error);
   },

@@ -322,3 +322,78 @@ describe('dirty tracking', () => {
     expect(G({ hwpt_id: ioas })).toBe(-ERRNO.ENOENT);
   });
 });
+
+describe('regressions found by the uAPI fuzz', () => {
+  it('replacing a paging HWPT by a nested one drops the group reservations from the old IOAS', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const [, parent] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+    const data = f.host.process.mmap(4096);
+    f.host.process.poke(data, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]));
+    const [rc, nested] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: parent.out_hwpt_id, data_type: IOMMU_HWPT_DATA_MOCK, data_len: 16, data_uptr: data });
+    expect(rc).toBe(0);
+    const iopt = () => (f.fd.ctx.objects.peek(ioas) as unknown as { iopt: { reservedRanges(): unknown[] } }).iopt;
+    dev.attachPt(parent.out_hwpt_id);
+    expect(iopt().reservedRanges()).toEqual([{ start: 0xfee00000n, last: 0xfeefffffn }]);
+    dev.attachPt(nested.out_hwpt_id);
+    // The device no longer translates through a paging HWPT of the IOAS: its MSI window is free again.
+    expect(iopt().reservedRanges()).toEqual([]);
+    dev.detachPt();
+    expect(iopt().reservedRanges()).toEqual([]);
+    const va = f.host.process.mmap(4096);
+    f.fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: 0xfee00000n });
+  });
+
+  it('refuses a PASID that is not an integer (EINVAL) instead of attaching at PASID 1.5', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const [, p] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_PASID });
+    for (const pasid of [1.5, NaN, -2]) expect(code(() => dev.attachPt(p.out_hwpt_id, { pasid }))).toBe('EINVAL');
+    expect([...dev.idev!.attachments.keys()]).toEqual([]);
+  });
+
+  it('GET_HW_INFO and HWPT_INVALIDATE with huge lengths over small buffers fault (EFAULT) before allocating', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:02.0');
+    const devId = dev.bindIommufd(f.fd);
+    const buf = f.host.process.mmap(4096);
+    expect(rawIoctl(f.fd, U.IOMMU_GET_HW_INFO, U.iommu_hw_info, { dev_id: devId, data_len: 0xffffffff, data_uptr: buf })[0]).toBe(-ERRNO.EFAULT);
+    const ioas = f.fd.ioas.alloc();
+    const [, parent] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+    f.host.process.poke(buf, new Uint8Array(16));
+    const [, nested] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: parent.out_hwpt_id, data_type: IOMMU_HWPT_DATA_MOCK, data_len: 16, data_uptr: buf });
+    const [rc, out] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, {
+      hwpt_id: nested.out_hwpt_id,
+      data_uptr: buf,
+      data_type: IOMMU_HWPT_INVALIDATE_DATA_MOCK,
+      entry_len: 4096,
+      entry_num: 1 << 19,
+    });
+    expect(rc).toBe(-ERRNO.EFAULT);
+    // entry_num is written back with the entries handled, also on error.
+    expect(out.entry_num).toBe(0);
+  });
+
+  it('HWPT_INVALIDATE leaves entry_num as given when the driver never ran (lookup and type errors)', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:02.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const [, parent] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+    const buf = f.host.process.mmap(4096);
+    const inv = (hwpt_id: number) => rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, { hwpt_id, data_uptr: buf, data_type: IOMMU_HWPT_INVALIDATE_DATA_MOCK, entry_len: 16, entry_num: 3 });
+    // No such object: ENOENT; a nesting parent is neither nested nor a vIOMMU: EINVAL.
+    for (const [id, errno] of [
+      [999, ERRNO.ENOENT],
+      [parent.out_hwpt_id, ERRNO.EINVAL],
+    ]) {
+      const [rc, out] = inv(id);
+      expect(rc).toBe(-errno);
+      expect(out.entry_num).toBe(3);
+    }
+  });
+});

@@ -65,7 +65,7 @@ export class IommufdDevice extends IommufdObject {
 
 function pasidLimitOk(idev: IommufdDevice, pasid: number): boolean {
   const bits = Math.min(idev.dev.info.pasidBits, idev.dev.unitOps.caps.pasidBits);
-  return bits > 0 && pasid >= 0 && pasid < 2 ** bits;
+  return bits > 0 && Number.isInteger(pasid) && pasid >= 0 && pasid < 2 ** bits;
 }
 
 /** The checks of iommufd_hw_pagetable_attach and the driver's attach_dev, without side effects. */
@@ -215,8 +215,11 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
         for (const m of done) newIoas.iopt.removeReserved(m);
         throw e;
       }
-      if (oldIoas) for (const m of members) oldIoas.iopt.removeReserved(m);
     }
+    // The old IOAS stops reserving the group's regions whenever the group leaves it, also for a
+    // HWPT that is not a paging domain (iommufd_device_do_replace removes them unless the new
+    // paging HWPT shares the old IOAS).
+    if (oldIoas && oldIoas !== newIoas) for (const m of members) oldIoas.iopt.removeReserved(m);
     // Commit: every member moves, the hardware switches in one step.
     g.hwpt = h;
     for (const m of members) {

@@ -208,6 +208,8 @@ export class FaultQueue extends IommufdObject {
       write: (b) => this.write(b),
       poll: () => this.poll(),
       release: () => {
+        // The fd number is free again (the next open file may reuse it): forget it.
+        this.fd = -1;
         this.users--;
       },
     };
@@ -308,6 +310,8 @@ export class VEventQueue extends IommufdObject {
       read: (n) => this.read(n),
       poll: () => this.poll(),
       release: () => {
+        // The fd number is free again (the next open file may reuse it): forget it.
+        this.fd = -1;
         this.users--;
       },
     };

@@ -361,3 +361,64 @@ describe('property: IOAS matches a reference address space', () => {
     );
   });
 });
+
+describe('regressions found by the uAPI fuzz', () => {
+  it('IOAS_MAP of a huge length over a small mapping faults (EFAULT) instead of sizing a frame array by it', () => {
+    const { host, fd } = bareFixture();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(4 * 4096);
+    for (const length of [1n << 52n, 1n << 40n, 1n << 32n]) {
+      const [rc] = rawIoctl(fd, U.IOMMU_IOAS_MAP, U.iommu_ioas_map, { flags: 7, ioas_id: ioas, user_va: va, length, iova: 0x100000n });
+      expect(rc).toBe(-ERRNO.EFAULT);
+    }
+    // Read-only memory mapped WRITEABLE: EPERM, as before.
+    const ro = host.process.mmap(4096, { prot: 1 });
+    expect(rawIoctl(fd, U.IOMMU_IOAS_MAP, U.iommu_ioas_map, { flags: 7, ioas_id: ioas, user_va: ro, length: 1n << 52n, iova: 0x100000n })[0]).toBe(-ERRNO.EPERM);
+    expect(host.process.lockedPages).toBe(0);
+    expect(fd.ioas.iovaRanges(ioas).ranges).toHaveLength(1);
+  });
+
+  it('IOAS_ALLOW_IOVAS with a huge num_iovas over a small buffer faults before allocating', () => {
+    const { host, fd } = bareFixture();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(4096);
+    expect(rawIoctl(fd, U.IOMMU_IOAS_ALLOW_IOVAS, U.iommu_ioas_allow_iovas, { ioas_id: ioas, num_iovas: (1 << 26) - 1, allowed_iovas: va })[0]).toBe(-ERRNO.EFAULT);
+  });
+
+  it('IOAS_COPY whose source range overflows is EOVERFLOW (iopt_get_pages check_add_overflow), not ENOENT', () => {
+    const { host, fd } = bareFixture();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(4096);
+    fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: U.U64_MAX - 4095n });
+    const [rc] = rawIoctl(fd, U.IOMMU_IOAS_COPY, U.iommu_ioas_copy, { flags: 6, dst_ioas_id: ioas, src_ioas_id: ioas, src_iova: U.U64_MAX - 4095n, length: 0x2000n });
+    expect(rc).toBe(-ERRNO.EOVERFLOW);
+  });
+
+  it('HUGE_PAGES = 0 is EADDRINUSE while an area starts inside its first page (page_offset misaligned)', () => {
+    const { host, fd } = bareFixture();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(2 * 4096);
+    // A page-aligned IOVA and length, but the user address sits 0x10 into its page.
+    fd.ioas.map({ ioasId: ioas, userVa: va + 0x10n, length: 4096n, iova: 0x1000n });
+    expectErr(() => fd.ioas.setHugePages(ioas, false), 'EADDRINUSE');
+    expect(fd.ioas.getHugePages(ioas)).toBe(true);
+    expect(fd.ioas.iovaRanges(ioas).alignment).toBe(1n);
+  });
+
+  it('the typed API refuses values its C fields cannot hold (EINVAL) instead of wrapping or trusting them', () => {
+    const { host, fd } = bareFixture();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(4096);
+    expectErr(() => fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: -4096n }), 'EINVAL');
+    expectErr(() => fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: 1n << 64n }), 'EINVAL');
+    expectErr(() => fd.ioas.unmap(ioas, -4096n, 8192n), 'EINVAL');
+    expectErr(() => fd.ioas.allowIovas(ioas, [{ start: -4096n, last: 4096n }]), 'EINVAL');
+    // destroy(1.5) must not destroy object 1.
+    expectErr(() => fd.destroy(ioas + 0.5), 'EINVAL');
+    expectErr(() => fd.destroy(-1), 'EINVAL');
+    expectErr(() => fd.ioas.map({ ioasId: NaN, userVa: va, length: 4096n }), 'EINVAL');
+    expect(fd.ctx.objects.peek(ioas)).toBeDefined();
+    expect([...(fd.ctx.objects.peek(ioas) as unknown as { iopt: { iterAreas(): Iterable<unknown> } }).iopt.iterAreas()]).toHaveLength(0);
+    expect(host.process.lockedPages).toBe(0);
+  });
+});

@@ -149,6 +149,8 @@ function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: b
     npages = Number(npagesBig);
     first = Number(uptr / PAGE);
   }
+  // Fault (EFAULT / EPERM) on a range the process does not map before sizing anything by it.
+  ctx.process.checkPages(first, npages, writable);
   const frames = new Float64Array(npages);
   ctx.process.resolvePages(first, npages, writable, frames);
   ctx.process.chargePinned(npages);
@@ -230,6 +232,8 @@ export function iommufdIoasCopy(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>)
   if (cmd.src_iova >= ULONG_MAX) fail('EOVERFLOW', 'src_iova too large');
   if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   const src = getIoas(ctx, cmd.src_ioas_id);
+  // iopt_get_pages: check_add_overflow(src_iova, length - 1).
+  if (cmd.src_iova + cmd.length - 1n > ULONG_MAX) fail('EOVERFLOW', 'src_iova + length overflows');
   const dst = getIoas(ctx, cmd.dst_ioas_id);
   const elements: MapElement[] = src.iopt.getElements(cmd.src_iova, cmd.length);
   if (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE && elements.some((e) => !e.pages.writable)) fail('EPERM', 'source pages are not writable');
@@ -281,7 +285,8 @@ export function iommufdOption(ctx: IommufdCtx, cmd: V<typeof iommu_option>): voi
       const enable = cmd.val64 === 1n;
       if (!enable && ioas.iopt.hugePages && ioas.iopt.domains.length > 0 && ioas.iopt.areaCount > 0) fail('EINVAL', 'cannot disable huge pages while domains hold mappings');
       if (!enable) {
-        for (const a of ioas.iopt.iterAreas()) if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n) fail('EADDRINUSE', 'an existing mapping is not page aligned');
+        // iopt_check_iova_alignment: the IOVA, the length and the offset into the first page.
+        for (const a of ioas.iopt.iterAreas()) if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n || a.pageOffset % PAGE_SIZE !== 0) fail('EADDRINUSE', 'an existing mapping is not page aligned');
       }
       ioas.iopt.hugePages = enable;
       return;

@@ -4,6 +4,7 @@
 import { Errno, IommufdError } from '../uapi/errno.js';
 import * as U from '../uapi/iommufd.js';
 import type { FileOps } from '../memory/process.js';
+import type { FieldLayout } from '../uapi/struct.js';
 import { newUcmd, IommufdCtx } from './context.js';
 import { buildIoctlTable, dispatchIoctl, type IoctlOp } from './dispatch.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
@@ -41,6 +42,30 @@ export interface CopyOptions {
   writeable?: boolean;
 }
 
+function fitsU64(v: unknown): boolean {
+  return typeof v === 'bigint' && v >= 0n && v <= U.U64_MAX;
+}
+
+const FIELD_MAX: Record<string, number> = { u8: 0xff, u16: 0xffff, u32: 0xffff_ffff };
+
+/**
+ * The typed API takes JavaScript values where C has fixed-width fields: a value the field cannot
+ * hold (negative, fractional, NaN, too wide) is EINVAL, never silently wrapped (destroy(1.5) must
+ * not destroy object 1) nor handed to a handler that assumes the C range.
+ */
+function checkFieldTypes(fields: readonly FieldLayout[], v: Record<string, unknown>): void {
+  for (const f of fields) {
+    const xs = f.count > 1 ? (v[f.name] as unknown[]) : [v[f.name]];
+    for (const x of Array.isArray(xs) ? xs : [xs]) {
+      const ok =
+        f.type === 'u64'
+          ? fitsU64(x)
+          : typeof x === 'number' && Number.isInteger(x) && (f.type === 's32' ? x >= -0x8000_0000 && x <= 0x7fff_ffff : x >= 0 && x <= FIELD_MAX[f.type]);
+      if (!ok) throw new Errno('EINVAL', `${f.name} = ${String(x)} does not fit a ${f.type}`);
+    }
+  }
+}
+
 function mapFlags(o: { iova?: bigint; readable?: boolean; writeable?: boolean }): number {
   return (
     (o.iova !== undefined ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0) |
@@ -76,7 +101,11 @@ export class Iommufd {
     unmap: (ioasId: number, iova: bigint, length: bigint): bigint => this.run(U.iommu_ioas_unmap, 'IOAS_UNMAP', { ioas_id: ioasId, iova, length }).length,
     unmapAll: (ioasId: number): bigint => this.run(U.iommu_ioas_unmap, 'IOAS_UNMAP', { ioas_id: ioasId, iova: 0n, length: U.U64_MAX }).length,
     iovaRanges: (ioasId: number): { ranges: IovaRange[]; alignment: bigint } => this.call('IOMMU_IOAS_IOVA_RANGES', () => ioas.ioasIovaRanges(this.ctx, ioasId)),
-    allowIovas: (ioasId: number, ranges: IovaRange[]): void => this.call('IOMMU_IOAS_ALLOW_IOVAS', () => ioas.ioasAllowIovas(this.ctx, ioasId, ranges)),
+    allowIovas: (ioasId: number, ranges: IovaRange[]): void =>
+      this.call('IOMMU_IOAS_ALLOW_IOVAS', () => {
+        for (const r of ranges) if (!fitsU64(r.start) || !fitsU64(r.last)) throw new Errno('EINVAL', 'an IOVA range bound does not fit a u64');
+        ioas.ioasAllowIovas(this.ctx, ioasId, ranges);
+      }),
     getHugePages: (ioasId: number): boolean =>
       this.run(U.iommu_option, 'OPTION', { option_id: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_GET, object_id: ioasId }).val64 === 1n,
     setHugePages: (ioasId: number, enable: boolean): void => {
@@ -154,6 +183,7 @@ export class Iommufd {
     const cmd = (layout.make as (v: unknown) => U.ValueOfLayout<L>)({ size: (layout as unknown as { size: number }).size, ...init });
     const ucmd = newUcmd();
     return this.call(o.name, () => {
+      checkFieldTypes((layout as unknown as { fields: readonly FieldLayout[] }).fields, cmd as Record<string, unknown>);
       try {
         o.handler(this.ctx, cmd as never, ucmd);
       } catch (e) {

@@ -169,8 +169,9 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
       /** Reads and splits vEVENTs: `{ lost, sequence, data }` records. */
       read: (veventqFd: number, length = 4096): { lost: boolean; sequence: number; data: Uint8Array }[] => {
         const q = findQueue<VEventQueue>(fd, veventqFd, ObjType.VEVENTQ);
+        if (!q) throw new IommufdError('EBADF', 'read', `fd ${veventqFd} is not a vEVENTQ of this iommufd`);
         const bytes = fd.ctx.process.read(veventqFd, length);
-        return splitVEvents(bytes, q?.eventDataSize ?? 0);
+        return splitVEvents(bytes, q.eventDataSize);
       },
     },
   };
@@ -214,6 +215,8 @@ export class FaultReader {
 
   /** Reads every group available now (possibly none). */
   readAvailable(maxGroups = 64): PageFaultGroup[] {
+    // Only a fault fd yields whole 40-byte records: refuse any other file (EBADF) before decoding.
+    this.queue();
     const bytes = this.fd.ctx.process.read(this.faultFd, maxGroups * 16 * U.iommu_hwpt_pgfault.size);
     const groups: PageFaultGroup[] = [];
     let cur: PageFaultGroup | null = null;
@@ -237,6 +240,7 @@ export class FaultReader {
   }
 
   respond(group: PageFaultGroup | number, code: 'success' | 'invalid' | number): void {
+    this.queue();
     const b = U.iommu_hwpt_page_response.encode({
       cookie: typeof group === 'number' ? group : group.cookie,
       code: code === 'success' ? U.IOMMUFD_PAGE_RESP_SUCCESS : code === 'invalid' ? U.IOMMUFD_PAGE_RESP_INVALID : code,

@@ -181,6 +181,36 @@ export class HostProcess {
     }
   }
 
+  /**
+   * Checks that user pages [page, page + npages) are mapped (EFAULT) and, for `write`, writable
+   * (EPERM), in the order resolvePages would fail, without faulting anything in or allocating: lets
+   * callers refuse a huge bogus range before sizing buffers by it.
+   */
+  checkPages(page: number, npages: number, write: boolean): void {
+    let done = 0;
+    while (done < npages) {
+      const v = this.vmaAt(page + done);
+      if (!v) throw new Errno('EFAULT', `user address 0x${((page + done) * PAGE_SIZE).toString(16)} is not mapped`);
+      if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
+      done += Math.min(npages - done, v.startPage + v.pages - (page + done));
+    }
+  }
+
+  /** Checks that access() of `length` bytes at `va` cannot fault, without copying or allocating. */
+  checkAccess(va: bigint, length: number, write: boolean): void {
+    if (length <= 0) return;
+    if (va < 0n || va + BigInt(length) > 1n << 57n) throw new Errno('EFAULT', 'bad user address');
+    const first = Number(va / BigInt(PAGE_SIZE));
+    const last = Number((va + BigInt(length) - 1n) / BigInt(PAGE_SIZE));
+    let page = first;
+    while (page <= last) {
+      const v = this.vmaAt(page);
+      if (!v) throw new Errno('EFAULT', `user address 0x${(page * PAGE_SIZE).toString(16)} is not mapped`);
+      if (write && !(v.prot & PROT_WRITE)) throw new Errno('EFAULT', 'write to a read-only mapping');
+      page = v.startPage + v.pages;
+    }
+  }
+
   /** Copies between user memory and `buf`; throws Errno EFAULT on a hole. */
   access(va: bigint, buf: Uint8Array, write: boolean): void {
     if (va < 0n || va + BigInt(buf.length) > 1n << 57n) throw new Errno('EFAULT', 'bad user address');
@@ -204,6 +234,8 @@ export class HostProcess {
 
   /** copy_from_user. */
   copyFromUser(va: bigint, length: number): Uint8Array {
+    // A bogus length must fault (EFAULT) rather than size a buffer larger than the mapping.
+    if (length > PAGE_SIZE) this.checkAccess(va, length, false);
     const buf = new Uint8Array(length);
     if (length > 0) this.access(va, buf, false);
     return buf;

@@ -18,16 +18,24 @@ export const BIND_NESTED = 2;
  * a nested domain over its parent.
  */
 export class Binding {
-  constructor(
-    readonly kind: number,
-    /** IOTLB tag of the entries this binding creates. */
-    readonly tag: number,
-    /** The host-owned table: the paging domain's, or the nested domain's parent (stage 2). */
-    readonly pt: IoPageTable | null,
-    readonly nested: NestedDomainOps | null,
-    /** The core HWPT object behind the binding, for fault routing. */
-    readonly owner: object | null,
-  ) {}
+  // Initialized where declared (not as parameter properties, which compile to fields declared
+  // undefined) so that `kind` and `tag` are small-integer fields: the IOTLB hit path reads both.
+  readonly kind: number = 0;
+  /** IOTLB tag of the entries this binding creates. */
+  readonly tag: number = 0;
+  /** The host-owned table: the paging domain's, or the nested domain's parent (stage 2). */
+  readonly pt: IoPageTable | null = null;
+  readonly nested: NestedDomainOps | null = null;
+  /** The core HWPT object behind the binding, for fault routing. */
+  readonly owner: object | null = null;
+
+  constructor(kind: number, tag: number, pt: IoPageTable | null, nested: NestedDomainOps | null, owner: object | null) {
+    this.kind = kind;
+    this.tag = tag;
+    this.pt = pt;
+    this.nested = nested;
+    this.owner = owner;
+  }
 
   static readonly blocked = new Binding(BIND_BLOCKED, 0, null, null, null);
 }
@@ -76,18 +84,16 @@ export class IommuUnit {
    */
   translate(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
     // Kept small so that the compiler inlines the IOTLB hit into the DMA loop; walks are out of line.
-    if (b.kind !== BIND_BLOCKED) {
-      const tlb = this.iotlb;
-      const hit = tlb.lookup(b.tag, pasid, iovaPfn);
-      // A cached entry without the permission: the hardware re-walks (it may have been upgraded).
-      if (hit >= 0 && (tlb.lastPerm & perm) === perm) {
-        out.pfn = hit;
-        out.perm = tlb.lastPerm;
-        return true;
-      }
-      return this.walk(b, pasid, iovaPfn, perm, out);
-    }
-    return this.fail(out, 'blocked', false, '', b.tag);
+    // (0 is BIND_BLOCKED, written as a literal: a module constant is a cell load with a hole check.)
+    // `=== true` types the result of the out-of-line call as a boolean, so that the caller's test of
+    // the inlined result is one compare instead of a generic truthiness check.
+    if (b.kind !== 0 && this.iotlb.hit(b.tag, pasid, iovaPfn, perm, out)) return true;
+    return this.miss(b, pasid, iovaPfn, perm, out) === true;
+  }
+
+  /** Not a usable IOTLB hit: a blocked binding fails, anything else walks. */
+  private miss(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
+    return b.kind !== BIND_BLOCKED ? this.walk(b, pasid, iovaPfn, perm, out) : this.fail(out, 'blocked', false, '', b.tag);
   }
 
   /** The IOTLB missed: walk the tables, check permissions, fill the IOTLB. */

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { IommufdError } from '../uapi/errno.js';
+import { ObjType } from './objects.js';
+import type { FaultQueue } from './eventq.js';
+import { IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_VIOMMU_TYPE_MOCK } from '../testing/index.js';
+import { mockFixture } from '../__tests__/mock-host.js';
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof IommufdError) return e.code;
+    throw e;
+  }
+  return 'ok';
+}
+
+describe('event queue fds (regressions found by the uAPI fuzz)', () => {
+  it('forgets its fd number on close, so a reused number reaches the new queue, not the old object', async () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const old = f.fd.fault.alloc();
+    f.host.process.close(old.fd);
+    const oldQ = f.fd.ctx.objects.get<FaultQueue>(old.id, ObjType.FAULT);
+    expect(oldQ.fd).toBe(-1);
+    expect(oldQ.users).toBe(1);
+    // The next open file takes the same number.
+    const fresh = f.fd.fault.alloc();
+    expect(fresh.fd).toBe(old.fd);
+    const hwpt = f.fd.hwpt.alloc({ devId, ptId: ioas, faultId: fresh.id });
+    dev.attachPt(hwpt);
+    const dma = dev.dma.read(0x100000n, 8).catch((e: unknown) => e);
+    const ac = new AbortController();
+    // The reader must wait on the queue behind the fd now, not on the closed one.
+    for await (const g of f.fd.fault.reader(fresh.fd).groups(ac.signal)) {
+      expect(g.devId).toBe(devId);
+      f.fd.fault.reader(fresh.fd).respond(g, 'invalid');
+      break;
+    }
+    expect(await dma).toBeInstanceOf(Error);
+    // The old object can now be destroyed: no open file holds it.
+    f.fd.destroy(old.id);
+  });
+
+  it('the typed readers refuse fds that are not their queue (EBADF) instead of decoding other bytes', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const memfd = f.host.process.memfd(4096);
+    f.host.process.write(memfd, new Uint8Array(100).fill(7));
+    f.host.process.ftruncate(memfd, 100);
+    const parent = f.fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+    const viommu = f.fd.viommu.alloc({ devId, type: IOMMU_VIOMMU_TYPE_MOCK, hwptId: parent });
+    const vq = f.fd.veventq.alloc({ viommuId: viommu, type: IOMMU_VEVENTQ_TYPE_MOCK, depth: 2 });
+    const fq = f.fd.fault.alloc();
+    for (const fd of [memfd, vq.fd, f.fd.fd, 999]) {
+      expect(code(() => f.fd.fault.reader(fd).readAvailable())).toBe('EBADF');
+      expect(code(() => f.fd.fault.reader(fd).respond(1, 'success'))).toBe('EBADF');
+    }
+    for (const fd of [memfd, fq.fd, 999]) expect(code(() => f.fd.veventq.read(fd))).toBe('EBADF');
+    expect(f.fd.fault.reader(fq.fd).readAvailable()).toEqual([]);
+    expect(f.fd.veventq.read(vq.fd)).toEqual([]);
+  });
+});

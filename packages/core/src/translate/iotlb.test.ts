@@ -1,0 +1,95 @@
+/**
+ * The IOTLB's key compares: a hit needs the full page number, the tag and the PASID; nothing else may
+ * alias (pages 2^32 apart share a set, keys that are not int32 never hit), and the statistics counters.
+ */
+import { describe, expect, it } from 'vitest';
+import { Iotlb } from './iotlb.js';
+
+const out = () => ({ pfn: 0, perm: 0 });
+
+describe('Iotlb', () => {
+  it('hits only on the same page, tag and PASID, with enough permission', () => {
+    const t = new Iotlb(4);
+    t.insert(7, -1, 0x1234, 0x999, 1);
+    const o = out();
+    expect(t.hit(7, -1, 0x1234, 1, o)).toBe(true);
+    expect(o).toEqual({ pfn: 0x999, perm: 1 });
+    const o2 = out();
+    expect(t.hit(7, -1, 0x1234, 3, o2)).toBe(false); // write not granted: the unit re-walks
+    expect(o2).toEqual({ pfn: 0, perm: 0 });
+    expect(t.hit(8, -1, 0x1234, 1, out())).toBe(false);
+    expect(t.hit(7, 0, 0x1234, 1, out())).toBe(false);
+    expect(t.hit(7, -1, 0x1235, 1, out())).toBe(false);
+    // Same low 32 bits, same set: still a miss, the full page number is compared.
+    expect(t.hit(7, -1, 0x1234 + 2 ** 32, 1, out())).toBe(false);
+    expect(t.lookup(7, -1, 0x1234)).toBe(0x999);
+    expect(t.lastPerm).toBe(1);
+  });
+
+  it('keeps page numbers above 2^32 exact', () => {
+    const t = new Iotlb(4);
+    const big = 2 ** 52 + 2 ** 33 + 5;
+    t.insert(1, 3, big, 2 ** 40 + 1, 3);
+    const o = out();
+    expect(t.hit(1, 3, big, 3, o)).toBe(true);
+    expect(o.pfn).toBe(2 ** 40 + 1);
+    expect(t.hit(1, 3, big - 2 ** 32, 3, out())).toBe(false);
+    expect(t.hit(1, 3, 5, 3, out())).toBe(false);
+    t.flushRange(1, 3, big, 1);
+    expect(t.hit(1, 3, big, 3, out())).toBe(false);
+  });
+
+  it('never caches a tag or PASID that is not an int32, so such keys cannot alias a stored one', () => {
+    const t = new Iotlb(4);
+    t.insert(1, -1, 10, 20, 1);
+    t.insert(2 ** 32 + 1, -1, 10, 30, 1);
+    t.insert(1, 2 ** 32 - 1, 11, 30, 1);
+    expect(t.hit(2 ** 32 + 1, -1, 10, 1, out())).toBe(false);
+    expect(t.hit(1, 2 ** 32 - 1, 10, 1, out())).toBe(false);
+    expect(t.hit(1, 2 ** 32 - 1, 11, 1, out())).toBe(false);
+    expect(t.hit(1.5, -1, 10, 1, out())).toBe(false);
+    const o = out();
+    expect(t.hit(1, -1, 10, 1, o)).toBe(true);
+    expect(o.pfn).toBe(20);
+  });
+
+  it('counts misses always and hits only with statistics on', () => {
+    const t = new Iotlb(4);
+    t.insert(1, -1, 1, 2, 1);
+    t.hit(1, -1, 1, 1, out());
+    t.hit(1, -1, 2, 1, out());
+    expect([t.hits, t.misses]).toEqual([0, 1]);
+    t.statistics = true;
+    expect(t.statistics).toBe(true);
+    t.hit(1, -1, 1, 1, out());
+    t.lookup(1, -1, 1);
+    expect([t.hits, t.misses]).toEqual([2, 1]);
+  });
+
+  it('does nothing while disabled, and invalidations still apply', () => {
+    const t = new Iotlb(4);
+    t.insert(1, -1, 1, 2, 1);
+    t.enabled = false;
+    expect(t.enabled).toBe(false);
+    expect(t.hit(1, -1, 1, 1, out())).toBe(false);
+    expect(t.lookup(1, -1, 1)).toBe(-1);
+    t.insert(1, -1, 3, 4, 1);
+    t.flushTag(1);
+    t.enabled = true;
+    expect(t.hit(1, -1, 1, 1, out())).toBe(false);
+    expect(t.hit(1, -1, 3, 1, out())).toBe(false);
+    expect(t.occupancy).toBe(0);
+  });
+
+  it('flushRange for every PASID, flushTag and flushAll', () => {
+    const t = new Iotlb(6);
+    for (let p = 0; p < 8; p++) t.insert(1, p === 0 ? -1 : 5, 100 + p, p, 1);
+    t.insert(2, -1, 200, 1, 1);
+    t.flushRangeAllPasids(1, 100, 4);
+    expect(t.occupancy).toBe(5);
+    t.flushRange(1, 5, 0, 1 << 20); // whole-array path
+    expect(t.occupancy).toBe(1);
+    t.flushAll();
+    expect(t.occupancy).toBe(0);
+  });
+});
