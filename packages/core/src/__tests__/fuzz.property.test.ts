@@ -328,11 +328,18 @@ function checkConsistent(w: World, ctx: string): void {
       pinned.set(a.pages, (pinned.get(a.pages) ?? 0) + 1);
     }
     expect(i.iopt.areaCount, `${ctx}: IOAS ${i.id} area count`).toBe(n);
-    // Reserved ranges are exactly the regions of the devices attached (RID) to a paging HWPT of this IOAS.
+    // Reserved ranges are exactly the regions of the devices attached (RID) to a HWPT of this IOAS (a
+    // nested HWPT counts through its parent, as find_hwpt_paging does), plus what lies outside the
+    // aperture of every domain of the IOAS (iopt_table_add_domain).
     const want: string[] = [];
     for (const d of w.devs) {
       const h = d.idev?.attachments.get(-1);
-      if (h instanceof HwptPaging && h.ioas === i) for (const r of d.reservedRegions) want.push(`${r.start}-${r.last}`);
+      const paging = h instanceof HwptPaging ? h : h instanceof HwptNested ? h.parent : null;
+      if (paging && paging.ioas === i) for (const r of d.reservedRegions) want.push(`${r.start}-${r.last}`);
+    }
+    for (const dom of i.iopt.domains) {
+      if (dom.apertureStart > 0n) want.push(`0-${dom.apertureStart - 1n}`);
+      if (dom.apertureLast < U.ULONG_MAX) want.push(`${dom.apertureLast + 1n}-${U.ULONG_MAX}`);
     }
     const got = i.iopt.reservedRanges().map((r) => `${r.start}-${r.last}`);
     expect(got.sort(), `${ctx}: reserved ranges of IOAS ${i.id}`).toEqual(want.sort());

@@ -100,8 +100,9 @@ function checkAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number, replacing: 
   if (g && g.hwpt !== hwpt && g.hwpt !== replacing) fail('EINVAL', 'another device of the iommu group is attached to a different HWPT');
 }
 
+/** The IOAS whose reserved regions a RID attach must enforce: the HWPT's, or a nested HWPT's parent's (find_hwpt_paging). */
 function ioasOf(hwpt: Hwpt): Ioas | null {
-  return hwpt instanceof HwptPaging ? hwpt.ioas : null;
+  return hwpt instanceof HwptPaging ? hwpt.ioas : hwpt instanceof HwptNested ? hwpt.parent.ioas : null;
 }
 
 /** Reserves the device's regions in the IOAS for a RID attach of a paging HWPT. */

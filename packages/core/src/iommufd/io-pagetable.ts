@@ -385,8 +385,9 @@ export class IoPagetable {
 
   /** IOAS_IOVA_RANGES: allowed ranges (or everything) minus reserved ranges. */
   usableRanges(): IovaRange[] {
-    const base = this.allowed.length > 0 ? this.allowed : [{ start: 0n, last: ULONG_MAX }];
-    return subtract(base, this.reserved);
+    // The holes of the reserved ranges, as the kernel reports them; the allowed list only restricts
+    // where IOVAs are allocated (and which reservations may be added), it does not narrow this list.
+    return subtract([{ start: 0n, last: ULONG_MAX }], this.reserved);
   }
 
   allowedRanges(): IovaRange[] {
@@ -445,11 +446,17 @@ export class IoPagetable {
   /** Adds a domain and fills it with every area; on failure nothing changes. */
   addDomain(d: IoptDomain): void {
     this.checkDomain(d);
+    // Everything outside the domain's aperture becomes reserved (iopt_table_add_domain).
+    const outside: IovaRange[] = [];
+    if (d.apertureStart > 0n) outside.push({ start: 0n, last: d.apertureStart - 1n });
+    if (d.apertureLast < ULONG_MAX) outside.push({ start: d.apertureLast + 1n, last: ULONG_MAX });
+    this.addReserved(d, outside);
     const done: IoptArea[] = [];
     for (const a of this.allAreas()) {
       const rc = mapAreaInto(d, a, this.hugePages);
       if (rc < 0) {
         for (const m of done) unmapAreaFrom(d, m);
+        this.removeReserved(d);
         fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
       }
       done.push(a);
@@ -464,6 +471,7 @@ export class IoPagetable {
     if (i < 0) return;
     for (const a of this.allAreas()) unmapAreaFrom(d, a);
     this.domains.splice(i, 1);
+    this.removeReserved(d);
     this.alignment = null;
   }
 

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import * as U from '../uapi/iommufd.js';
 import { ERRNO, IommufdError } from '../uapi/errno.js';
 import { bareFixture, rawIoctl } from '../__tests__/helpers.js';
+import { mockFixture } from '../__tests__/mock-host.js';
 
 const MiB = 1n << 20n;
 const PAGE = 4096n;
@@ -137,12 +138,12 @@ describe('IOMMU_IOAS_IOVA_RANGES and ALLOW_IOVAS', () => {
     expect(r.alignment).toBe(1n);
   });
   it('returns EMSGSIZE with the needed count when the array is too small', () => {
-    const { host, fd } = bareFixture();
+    // A device with an MSI window attached: the holes are [0, window) and (window, aperture end].
+    const { host, fd } = mockFixture();
     const ioas = fd.ioas.alloc();
-    fd.ioas.allowIovas(ioas, [
-      { start: 0x1000n, last: 0x1fffn },
-      { start: 0x10000n, last: 0x1ffffn },
-    ]);
+    const dev = host.device('0000:00:01.0');
+    dev.bindIommufd(fd);
+    dev.attachPt(ioas);
     const buf = host.process.mmap(4096);
     const [rc, out] = rawIoctl(fd, U.IOMMU_IOAS_IOVA_RANGES, U.iommu_ioas_iova_ranges, { ioas_id: ioas, num_iovas: 1, allowed_iovas: buf });
     expect(rc).toBe(-ERRNO.EMSGSIZE);
@@ -150,8 +151,11 @@ describe('IOMMU_IOAS_IOVA_RANGES and ALLOW_IOVAS', () => {
     const [rc2, out2] = rawIoctl(fd, U.IOMMU_IOAS_IOVA_RANGES, U.iommu_ioas_iova_ranges, { ioas_id: ioas, num_iovas: 2, allowed_iovas: buf });
     expect(rc2).toBe(0);
     expect(out2.num_iovas).toBe(2);
+    const first = U.iommu_iova_range.decode(host.process.peek(buf, 16));
     const second = U.iommu_iova_range.decode(host.process.peek(buf + 16n, 16));
-    expect(second).toEqual({ start: 0x10000n, last: 0x1ffffn });
+    expect(first).toEqual({ start: 0n, last: 0xfedfffffn });
+    expect(second).toEqual({ start: 0xfef00000n, last: (1n << 39n) - 1n });
+    expect(out2.out_iova_alignment).toBe(4096n);
     expect(rawIoctl(fd, U.IOMMU_IOAS_IOVA_RANGES, U.iommu_ioas_iova_ranges, { ioas_id: ioas, __reserved: 1 })[0]).toBe(-ERRNO.EOPNOTSUPP);
   });
   it('rejects bad allowed lists and keeps the old list', () => {
@@ -167,7 +171,10 @@ describe('IOMMU_IOAS_IOVA_RANGES and ALLOW_IOVAS', () => {
         ]),
       'EINVAL',
     );
-    expect(fd.ioas.iovaRanges(ioas).ranges).toEqual([{ start: 0x1000n, last: 0xffffn }]);
+    const iopt = (fd.ctx.objects.peek(ioas) as unknown as { iopt: { allowedRanges(): unknown[] } }).iopt;
+    expect(iopt.allowedRanges()).toEqual([{ start: 0x1000n, last: 0xffffn }]);
+    // The allowed list restricts allocation, not what IOVA_RANGES reports (the reserved tree's holes).
+    expect(fd.ioas.iovaRanges(ioas).ranges).toEqual([{ start: 0n, last: U.ULONG_MAX }]);
     // Through the raw path with a bad pointer: EFAULT.
     expect(rawIoctl(fd, U.IOMMU_IOAS_ALLOW_IOVAS, U.iommu_ioas_allow_iovas, { ioas_id: ioas, num_iovas: 1, allowed_iovas: 0x10n })[0]).toBe(-ERRNO.EFAULT);
     void host;
