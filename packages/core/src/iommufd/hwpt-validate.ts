@@ -37,8 +37,9 @@ export const HWPT_ALLOC_FLAGS = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_
 
 export function validateHwptAlloc(cmd: V<typeof iommu_hwpt_alloc>): void {
   if (cmd.__reserved !== 0 || cmd.__reserved2 !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
-  if (cmd.data_type === IOMMU_HWPT_DATA_NONE && (cmd.data_len !== 0 || cmd.data_uptr !== 0n)) fail('EINVAL', 'data_len/data_uptr without data_type');
-  if (cmd.data_type !== IOMMU_HWPT_DATA_NONE && (cmd.data_len === 0 || cmd.data_uptr === 0n)) fail('EINVAL', 'data_type needs data_len and data_uptr');
+  // Only data_len is checked here, as the kernel does; a bad data_uptr faults when the data is copied.
+  if (cmd.data_type === IOMMU_HWPT_DATA_NONE && cmd.data_len !== 0) fail('EINVAL', 'data_len without data_type');
+  if (cmd.data_type !== IOMMU_HWPT_DATA_NONE && cmd.data_len === 0) fail('EINVAL', 'data_type needs data_len');
 }
 
 export function validateHwInfo(cmd: V<typeof iommu_hw_info>): void {
