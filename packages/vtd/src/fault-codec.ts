@@ -46,6 +46,7 @@ import {
   PAGE_GRP_RESP_DSC_SIZE,
   PAGE_REQ_DSC_SIZE,
   PRQ_TYPE_PAGE_REQUEST,
+  QI_PGRP_RESP_TYPE,
   QI_RESP_FAILURE,
   QI_RESP_INVALID,
   QI_RESP_SUCCESS,
@@ -54,7 +55,6 @@ import {
   decodePageReqDsc,
   dmarFaultReason,
   encodeFrcd,
-  encodePageGroupResponse,
   encodePageReqDsc,
   frcdForDmaFault,
   type VtdFrcd,
@@ -161,6 +161,34 @@ export function frcdToFault(frcd: VtdFrcd, unit: number): IommuFault {
   };
 }
 
+// Direct paths: the page request descriptor and the page group response are written and read as
+// 32-bit little-endian words, without the intermediate PageReqDsc / PageGroupResponseDsc objects.
+// They produce exactly the bytes (and fields) of encodePageReqDsc / encodePageGroupResponse /
+// decodePageReqDsc / decodePageGroupResponse (faults.ts). A page group response always fits (every
+// field is masked or checked first); a page request whose address is not a bigint in [0, 2^53], a
+// record of the wrong size or type, or an unknown response code takes those general functions,
+// which report the errors.
+
+const TWO_32 = 4294967296;
+/** The largest address converted to a number exactly. */
+const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
+
+function getLe32(b: Uint8Array, off: number): number {
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+}
+
+function putLe32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+  b[off + 2] = (v >>> 16) & 0xff;
+  b[off + 3] = v >>> 24;
+}
+
+/** A 64-bit value from two 32-bit halves. */
+function u64FromHalves(lo: number, hi: number): bigint {
+  return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 export class VtdFaultCodec implements FaultCodec {
   readonly faultRecordSize = FRCD_SIZE;
   readonly pageRequestSize = PAGE_REQ_DSC_SIZE;
@@ -193,6 +221,22 @@ export class VtdFaultCodec implements FaultCodec {
     if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
       throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
     }
+    const addr = a.addr;
+    if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
+      // qw0: type, PASID present, RID, PASID, exe, pm; qw1: rd, wr, LPIG, PRG index, address 63:12.
+      const pasid = a.pasid >= 0 ? a.pasid : 0;
+      const n = Number(addr);
+      const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
+      putLe32(bytes, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
+      putLe32(bytes, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
+      putLe32(
+        bytes,
+        8,
+        ((n % TWO_32) & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3),
+      );
+      putLe32(bytes, 12, Math.floor(n / TWO_32));
+      return bytes;
+    }
     return unwrap(
       encodePageReqDsc({
         type: PRQ_TYPE_PAGE_REQUEST,
@@ -218,6 +262,24 @@ export class VtdFaultCodec implements FaultCodec {
   }
 
   decodePageRequest(record: Uint8Array, unit: number): IommuFault {
+    if (record.byteLength === PAGE_REQ_DSC_SIZE) {
+      const lo0 = getLe32(record, 0);
+      const hi0 = getLe32(record, 4);
+      const lo1 = getLe32(record, 8);
+      return {
+        kind: 'page-request',
+        unit,
+        rid: lo0 >>> 16,
+        pasid: lo0 & 0x100 ? hi0 & 0xfffff : -1,
+        addr: u64FromHalves((lo1 & ~0xfff) >>> 0, getLe32(record, 12)),
+        perm: (lo1 & 1 ? PERM_READ : 0) | (lo1 & 2 ? PERM_WRITE : 0) | (hi0 & (1 << 20) ? PERM_EXEC : 0) | (hi0 & (1 << 21) ? PERM_PRIV : 0),
+        grpid: (lo1 >>> 3) & 0x1ff,
+        last: (lo1 & 4) !== 0,
+        reason: 0,
+        reasonText: 'page request',
+        stage2: false,
+      };
+    }
     const d = unwrap(decodePageReqDsc(record), 'decodePageRequest');
     return {
       kind: 'page-request',
@@ -252,22 +314,28 @@ export class VtdFaultCodec implements FaultCodec {
       default:
         throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
     }
-    return unwrap(
-      encodePageGroupResponse({
-        pasid_present: r.pasid >= 0 ? 1 : 0,
-        pdp: 0,
-        resp_code: code,
-        rid: r.rid & 0xffff,
-        pasid: r.pasid >= 0 ? r.pasid : 0,
-        lpig: 0,
-        prg_index: r.grpid & 0x1ff,
-        priv_data: [0n, 0n],
-      }),
-      'encodePageResponse',
-    );
+    // qw0: type 0x9, PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0); no private data.
+    const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
+    putLe32(bytes, 0, QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16));
+    putLe32(bytes, 4, r.pasid >= 0 ? r.pasid : 0);
+    putLe32(bytes, 8, (r.grpid & 0x1ff) << 3);
+    return bytes;
   }
 
   decodePageResponse(bytes: Uint8Array): PageResponse {
+    if (bytes.byteLength === PAGE_GRP_RESP_DSC_SIZE) {
+      const lo0 = getLe32(bytes, 0);
+      const respCode = (lo0 >>> 12) & 0xf;
+      // The descriptor type is qw0[11:9]:qw0[3:0] (as QEMU reads it); the general path reports errors.
+      if ((((lo0 >>> 5) & 0x70) | (lo0 & 0xf)) === QI_PGRP_RESP_TYPE && (respCode === QI_RESP_SUCCESS || respCode === QI_RESP_INVALID || respCode === QI_RESP_FAILURE)) {
+        return {
+          rid: lo0 >>> 16,
+          pasid: lo0 & 0x10 ? getLe32(bytes, 4) & 0xfffff : -1,
+          grpid: (getLe32(bytes, 8) >>> 3) & 0x1ff,
+          code: respCode === QI_RESP_SUCCESS ? PAGE_RESP_SUCCESS : respCode === QI_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE,
+        };
+      }
+    }
     const d = unwrap(decodePageGroupResponse(bytes), 'decodePageResponse');
     let code: number;
     if (d.resp_code === QI_RESP_SUCCESS) code = PAGE_RESP_SUCCESS;

@@ -45,6 +45,34 @@ interface UnitQueues {
 
 type Waiter = (code: number) => void;
 
+/**
+ * A group key inside one (unit, page request | stall) space: a number when rid < 2^16,
+ * -1 <= pasid < 2^21 - 1 and grpid < 2^16 (53 bits, exact), otherwise a string (never equal to a number).
+ */
+type GroupKey = number | string;
+
+/** The groups of one unit, page requests and stalls in separate name spaces (a PRG index is not a stall tag). */
+class GroupSpace {
+  /** Devices waiting for the response to a group: one waiter (the common case) or several. */
+  readonly waiters = new Map<GroupKey, Waiter | Waiter[]>();
+  /** Partial page requests waiting for their group's LAST request. */
+  readonly partial = new Map<GroupKey, IommuFault[]>();
+  readonly stallWaiters = new Map<GroupKey, Waiter | Waiter[]>();
+  readonly stallPartial = new Map<GroupKey, IommuFault[]>();
+}
+
+/** The resolve function of the promise created last (a shared executor: no closure per promise). */
+let capturedResolve: Waiter | null = null;
+function captureResolve(resolve: Waiter): void {
+  capturedResolve = resolve;
+}
+function waiterPromise(): { promise: Promise<number>; resolve: Waiter } {
+  const promise = new Promise<number>(captureResolve);
+  const resolve = capturedResolve!;
+  capturedResolve = null;
+  return { promise, resolve };
+}
+
 export interface PipelineStats {
   pageRequests: number;
   /** Stalled transactions (stall model), each answered once like a one-request group. */
@@ -60,10 +88,8 @@ export interface PipelineStats {
 
 export class FaultPipeline {
   private readonly queues: UnitQueues[] = [];
-  /** Devices waiting for the response to a group, by group key. */
-  private readonly waiters = new Map<string, Waiter[]>();
-  /** Partial page requests waiting for their group's LAST request. */
-  private readonly partial = new Map<string, IommuFault[]>();
+  /** Waiters and partial groups of each unit, by unit index. */
+  private readonly spaces = new Map<number, GroupSpace>();
   readonly stats: PipelineStats = { pageRequests: 0, stalls: 0, responses: 0, autoResponses: 0, duplicateResponses: 0, faults: 0, vevents: 0, logged: 0, overflows: 0 };
 
   constructor(
@@ -71,6 +97,15 @@ export class FaultPipeline {
     private readonly stages: readonly FaultStage[],
     private readonly log: HostLog,
   ) {}
+
+  private space(unit: number): GroupSpace {
+    let s = this.spaces.get(unit);
+    if (s === undefined) {
+      s = new GroupSpace();
+      this.spaces.set(unit, s);
+    }
+    return s;
+  }
 
   private unitQueues(unit: number): UnitQueues {
     let q = this.queues[unit];
@@ -93,10 +128,15 @@ export class FaultPipeline {
   pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
     if (!codec) return Promise.resolve(PAGE_RESP_INVALID);
-    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid, false);
+    const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.pageRequests++;
     const q = this.unitQueues(dev.unitIndex);
-    const promise = access.last ? new Promise<number>((resolve) => this.addWaiter(key, resolve)) : Promise.resolve(-1);
+    let promise: Promise<number>;
+    if (access.last) {
+      const w = waiterPromise();
+      addWaiter(this.space(dev.unitIndex).waiters, key, w.resolve);
+      promise = w.promise;
+    } else promise = Promise.resolve(-1);
     if (!q.pageRequests.push(codec.encodePageRequest(access))) {
       // Queue full: the request is lost, and the hardware answers the device itself.
       this.stats.overflows++;
@@ -116,10 +156,12 @@ export class FaultPipeline {
   stall(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
     if (!codec?.encodeStall) return Promise.resolve(PAGE_RESP_INVALID);
-    const key = groupKey(dev.unitIndex, access.rid, access.pasid, access.grpid, true);
+    const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.stalls++;
     const q = this.unitQueues(dev.unitIndex);
-    const promise = new Promise<number>((resolve) => this.addWaiter(key, resolve));
+    const w = waiterPromise();
+    addWaiter(this.space(dev.unitIndex).stallWaiters, key, w.resolve);
+    const promise = w.promise;
     if (!q.faults.push(codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true }))) {
       // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
       // is terminated at once rather than left stalled with nobody told.
@@ -184,21 +226,25 @@ export class FaultPipeline {
   /** Page requests and stalls: group, find the handler, or answer INVALID when there is none. */
   private routePageRequest(f: IommuFault): void {
     const stall = f.kind === 'stall';
-    const key = groupKey(f.unit, f.rid, f.pasid, f.grpid, stall);
+    const key = groupKey(f.rid, f.pasid, f.grpid);
     if (!this.runStages(f)) {
       if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
-    let group = this.partial.get(key);
-    if (group) {
-      group.push(f);
-      if (!f.last) return;
-      this.partial.delete(key);
-    } else if (f.last) {
-      // A group of one request (the common case): it never waits in `partial`.
-      group = [f];
-    } else {
-      this.partial.set(key, [f]);
+    const partial = stall ? this.space(f.unit).stallPartial : this.space(f.unit).partial;
+    // A group of one request (LAST, nothing pending: the common case) has no array at all.
+    let rest: IommuFault[] | null = null;
+    if (partial.size > 0) {
+      const pending = partial.get(key);
+      if (pending !== undefined) {
+        pending.push(f);
+        if (!f.last) return;
+        partial.delete(key);
+        rest = pending;
+      }
+    }
+    if (rest === null && !f.last) {
+      partial.set(key, [f]);
       return;
     }
     const dev = this.host.deviceByRid(f.unit, f.rid);
@@ -210,30 +256,15 @@ export class FaultPipeline {
       this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
-    let answered = false;
-    const g: FaultGroup = {
-      devId: idev.id,
-      pasid: f.pasid,
-      handle: { idev, pasid: f.pasid, hwpt },
-      faults: group,
-      cookie: 0,
-      respond: (code, auto = false) => {
-        if (answered) {
-          this.stats.duplicateResponses++;
-          return;
-        }
-        answered = true;
-        this.complete(key, f.unit, f.rid, f.pasid, f.grpid, code, auto, stall);
-      },
-    };
-    fault.addGroup(g);
+    fault.addGroup(new IopfGroup(this, key, f, rest, stall, idev, hwpt));
   }
 
   /**
    * Sends a page response (or, for a stall, the resume command) through the vendor's encoding and
-   * wakes the device; `key` is groupKey(unit, rid, pasid, grpid, stall).
+   * wakes the device; `key` is groupKey(rid, pasid, grpid) in the unit's page request or stall space.
+   * @internal
    */
-  private complete(key: string, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
+  complete(key: GroupKey, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
     if (auto) this.stats.autoResponses++;
     else this.stats.responses++;
     const codec = this.host.codec(unit);
@@ -242,16 +273,14 @@ export class FaultPipeline {
     if (stall) {
       if (codec?.encodeResume && codec.decodeResume) deviceCode = codec.decodeResume(codec.encodeResume(r)).code;
     } else if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse(r)).code;
-    const ws = this.waiters.get(key);
-    if (!ws) return;
-    this.waiters.delete(key);
-    for (const w of ws) w(deviceCode);
-  }
-
-  private addWaiter(key: string, w: Waiter): void {
-    const ws = this.waiters.get(key);
-    if (ws) ws.push(w);
-    else this.waiters.set(key, [w]);
+    const space = this.spaces.get(unit);
+    if (space === undefined) return;
+    const waiters = stall ? space.stallWaiters : space.waiters;
+    const ws = waiters.get(key);
+    if (ws === undefined) return;
+    waiters.delete(key);
+    if (typeof ws === 'function') ws(deviceCode);
+    else for (const w of ws) w(deviceCode);
   }
 
   private routeFault(f: IommuFault): void {
@@ -279,14 +308,80 @@ export class FaultPipeline {
   /** Groups a detach left waiting: nothing recoverable may stay unanswered (see onDetach). */
   get outstanding(): number {
     let n = 0;
-    for (const ws of this.waiters.values()) n += ws.length;
+    for (const space of this.spaces.values()) {
+      for (const ws of space.waiters.values()) n += typeof ws === 'function' ? 1 : ws.length;
+      for (const ws of space.stallWaiters.values()) n += typeof ws === 'function' ? 1 : ws.length;
+    }
     return n;
   }
 }
 
-/** Page request groups and stalls live in separate name spaces (a PRG index is not a stall tag). */
-function groupKey(unit: number, rid: number, pasid: number, grpid: number, stall: boolean): string {
-  return `${stall ? 's' : 'p'}${unit}:${rid}:${pasid}:${grpid}`;
+/**
+ * A delivered page request group (iopf_group), or a stall as a one-request group: what the fault
+ * queue holds until user space answers it. It is its own attach handle (`handle` returns itself).
+ */
+class IopfGroup implements FaultGroup {
+  readonly devId: number;
+  readonly pasid: number;
+  readonly idev: IommufdDevice;
+  readonly hwpt: Hwpt;
+  cookie = 0;
+  private answered = false;
+  private readonly pipeline: FaultPipeline;
+  private readonly key: GroupKey;
+  /** The LAST request; for a group of several, `rest` holds them all in order (LAST included). */
+  private readonly last: IommuFault;
+  private readonly rest: IommuFault[] | null;
+  private readonly stall: boolean;
+
+  constructor(pipeline: FaultPipeline, key: GroupKey, last: IommuFault, rest: IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt) {
+    this.pipeline = pipeline;
+    this.key = key;
+    this.last = last;
+    this.rest = rest;
+    this.stall = stall;
+    this.devId = idev.id;
+    this.pasid = last.pasid;
+    this.idev = idev;
+    this.hwpt = hwpt;
+  }
+
+  get handle(): { readonly idev: object; readonly pasid: number; readonly hwpt: object } {
+    return this;
+  }
+
+  get count(): number {
+    return this.rest === null ? 1 : this.rest.length;
+  }
+
+  fault(i: number): IommuFault {
+    return this.rest === null ? this.last : this.rest[i];
+  }
+
+  respond(code: number, auto = false): void {
+    if (this.answered) {
+      this.pipeline.stats.duplicateResponses++;
+      return;
+    }
+    this.answered = true;
+    const f = this.last;
+    this.pipeline.complete(this.key, f.unit, f.rid, f.pasid, f.grpid, code, auto, this.stall);
+  }
+}
+
+function addWaiter(waiters: Map<GroupKey, Waiter | Waiter[]>, key: GroupKey, w: Waiter): void {
+  const ws = waiters.get(key);
+  if (ws === undefined) waiters.set(key, w);
+  else if (typeof ws === 'function') waiters.set(key, [ws, w]);
+  else ws.push(w);
+}
+
+/** The key of a group inside its unit's page request (or stall) space: see GroupKey. */
+function groupKey(rid: number, pasid: number, grpid: number): GroupKey {
+  const p = pasid + 1;
+  // `(x & mask) === x` holds only for an integer in [0, mask].
+  if ((rid & 0xffff) === rid && (p & 0x1fffff) === p && (grpid & 0xffff) === grpid) return (rid * 0x200000 + p) * 0x10000 + grpid;
+  return `${rid}:${pasid}:${grpid}`;
 }
 
 export function ridToBdf(rid: number, segment = 0): string {

@@ -21,6 +21,13 @@ export interface IoctlOp {
   /** offsetofend of the last member of the first ABI version. */
   readonly minSize: number;
   readonly handler: Handler;
+  /**
+   * Optional fast path on the caller's struct in place (only when it is at least the kernel's size):
+   * returns true when it ran the command successfully (reply written in place), false when it did
+   * nothing and the general handler must run; a thrown Errno is the command's error, exactly as the
+   * handler would have failed. It must create no objects and never set respondOnError.
+   */
+  readonly fast?: (ctx: IommufdCtx, arg: Uint8Array) => boolean;
 }
 
 function op<F extends readonly FieldSpec[]>(
@@ -28,6 +35,7 @@ function op<F extends readonly FieldSpec[]>(
   layout: StructLayout<F>,
   lastMember: F[number][0],
   handler: (ctx: IommufdCtx, cmd: ReturnType<StructLayout<F>['zero']>, ucmd: Ucmd) => void,
+  fast?: (ctx: IommufdCtx, arg: Uint8Array) => boolean,
 ): IoctlOp {
   const nr = U.IOMMUFD_CMD[name];
   return {
@@ -37,6 +45,7 @@ function op<F extends readonly FieldSpec[]>(
     layout: layout as unknown as StructLayout<readonly FieldSpec[]>,
     minSize: layout.offsetofend(lastMember),
     handler: handler as unknown as Handler,
+    fast,
   };
 }
 
@@ -48,8 +57,8 @@ export function buildIoctlTable(dev: DeviceCommandHandlers): IoctlOp[] {
     op('IOAS_ALLOW_IOVAS', U.iommu_ioas_allow_iovas, 'allowed_iovas', ioas.iommufdIoasAllowIovas),
     op('IOAS_COPY', U.iommu_ioas_copy, 'src_iova', ioas.iommufdIoasCopy),
     op('IOAS_IOVA_RANGES', U.iommu_ioas_iova_ranges, 'out_iova_alignment', ioas.iommufdIoasIovaRanges),
-    op('IOAS_MAP', U.iommu_ioas_map, 'iova', ioas.iommufdIoasMap),
-    op('IOAS_UNMAP', U.iommu_ioas_unmap, 'length', ioas.iommufdIoasUnmap),
+    op('IOAS_MAP', U.iommu_ioas_map, 'iova', ioas.iommufdIoasMap, ioas.iommufdIoasMapFast),
+    op('IOAS_UNMAP', U.iommu_ioas_unmap, 'length', ioas.iommufdIoasUnmap, ioas.iommufdIoasUnmapFast),
     op('OPTION', U.iommu_option, 'val64', ioas.iommufdOption),
     op('VFIO_IOAS', U.iommu_vfio_ioas, '__reserved', ioas.iommufdVfioIoas),
     op('HWPT_ALLOC', U.iommu_hwpt_alloc, '__reserved', dev.hwptAlloc),
@@ -95,6 +104,15 @@ export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], reques
   // copy_struct_from_user: a caller struct at least as large as the kernel's is read in place (its
   // tail was just checked to be zero); a shorter one is zero-extended into a kernel copy first.
   const whole = userSize >= kSize;
+  if (whole && o.fast !== undefined) {
+    try {
+      if (o.fast(ctx, arg)) return 0;
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      onError?.(e, o);
+      return -ERRNO[e.code];
+    }
+  }
   let kbuf = arg;
   if (!whole) {
     kbuf = new Uint8Array(kSize);

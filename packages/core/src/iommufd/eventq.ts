@@ -35,13 +35,26 @@ function readU32(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
 }
 
+/** Stores the low 32 bits of `v` little-endian, as DataView.setUint32 would. */
+function writeU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+  b[off + 2] = (v >>> 16) & 0xff;
+  b[off + 3] = v >>> 24;
+}
+
+const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
+const TWO_32 = 4294967296;
+
 /** A page request group (iopf_group): whole groups are delivered and answered with one response. */
 export interface FaultGroup {
   readonly devId: number;
   readonly pasid: number;
   /** The attach handle the group was routed to: (device object, pasid, HWPT). */
   readonly handle: { readonly idev: object; readonly pasid: number; readonly hwpt: object };
-  readonly faults: readonly IommuFault[];
+  /** Number of page requests in the group (1 for a stall), and the i-th one, in order; the last is LAST. */
+  readonly count: number;
+  fault(i: number): IommuFault;
   /**
    * Sends the response to the device through the vendor's page-response path. Called exactly once;
    * `auto` when the kernel answers on its own (the attach handle went away), not user space.
@@ -104,41 +117,54 @@ export class FaultQueue extends IommufdObject {
   /** read(): whole groups of 40-byte records; a group that does not fit stays queued. */
   read(count: number): Uint8Array {
     if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
-    const groups: FaultGroup[] = [];
+    // The groups taken are deliver[first, deliverHead).
+    const first = this.deliverHead;
     let bytes = 0;
     while (this.deliverHead < this.deliver.length) {
       const g = this.deliver[this.deliverHead];
-      if (bytes + g.faults.length * PGFAULT_SIZE > count) break;
-      bytes += g.faults.length * PGFAULT_SIZE;
-      groups.push(g);
+      if (bytes + g.count * PGFAULT_SIZE > count) break;
+      bytes += g.count * PGFAULT_SIZE;
       this.deliverHead++;
     }
-    this.compact();
     const out = new Uint8Array(bytes);
-    if (bytes === 0) return out;
+    if (bytes === 0) {
+      this.compact();
+      return out;
+    }
     // Each record is written field by field (struct iommu_hwpt_pgfault; __reserved and length stay 0).
-    const dv = new DataView(out.buffer);
+    let dv: DataView | null = null;
     let off = 0;
-    for (const g of groups) {
+    for (let gi = first; gi < this.deliverHead; gi++) {
+      const g = this.deliver[gi];
       g.cookie = this.nextCookie;
       this.nextCookie = this.nextCookie >= 0xffff_ffff ? 1 : this.nextCookie + 1;
       this.response.set(g.cookie, g);
       this.delivered++;
-      const faults = g.faults;
-      for (let i = 0; i < faults.length; i++) {
-        const f = faults[i];
-        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === faults.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
-        dv.setUint32(off + PGFAULT_FLAGS, flags, true);
-        dv.setUint32(off + PGFAULT_DEV_ID, g.devId, true);
-        dv.setUint32(off + PGFAULT_PASID, f.pasid >= 0 ? f.pasid : 0, true);
-        dv.setUint32(off + PGFAULT_GRPID, f.grpid, true);
-        dv.setUint32(off + PGFAULT_PERM, pgfaultPerm(f.perm), true);
-        // setBigUint64 stores modulo 2^64, as the struct codec does.
-        dv.setBigUint64(off + PGFAULT_ADDR, f.addr, true);
-        dv.setUint32(off + PGFAULT_COOKIE, g.cookie, true);
+      const n = g.count;
+      for (let i = 0; i < n; i++) {
+        const f = g.fault(i);
+        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === n - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
+        // The u32 fields modulo 2^32, as DataView.setUint32 stores them.
+        writeU32(out, off + PGFAULT_FLAGS, flags);
+        writeU32(out, off + PGFAULT_DEV_ID, g.devId);
+        writeU32(out, off + PGFAULT_PASID, f.pasid >= 0 ? f.pasid : 0);
+        writeU32(out, off + PGFAULT_GRPID, f.grpid);
+        writeU32(out, off + PGFAULT_PERM, pgfaultPerm(f.perm));
+        const addr = f.addr;
+        if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
+          const a = Number(addr);
+          writeU32(out, off + PGFAULT_ADDR, a % TWO_32);
+          writeU32(out, off + PGFAULT_ADDR + 4, Math.floor(a / TWO_32));
+        } else {
+          // setBigUint64 stores modulo 2^64, as the struct codec does.
+          dv ??= new DataView(out.buffer);
+          dv.setBigUint64(off + PGFAULT_ADDR, addr, true);
+        }
+        writeU32(out, off + PGFAULT_COOKIE, g.cookie);
         off += PGFAULT_SIZE;
       }
     }
+    this.compact();
     return out;
   }
 

@@ -569,6 +569,15 @@ export class IoPagetable {
     if (iova === null || start < 0 || len < 0 || start > SAFE - len) {
       return this.mapElements([{ pages, pageIndex, pageOffset, length }], iova, prot, uptrHint);
     }
+    this.mapOneNum(pages, pageIndex, pageOffset, len, start, prot);
+    return iova;
+  }
+
+  /**
+   * mapOne of a fixed range given in numbers, with start >= 0, len >= 0 and start + len - 1 <= 2^53 - 1
+   * (all exact): the same checks in the same order, no BigInt.
+   */
+  mapOneNum(pages: IoptPages, pageIndex: number, pageOffset: number, len: number, start: number, prot: number): void {
     if (len === 0) fail('EINVAL', 'length is zero');
     const align = this.alignNum;
     if (start % align !== 0 || len % align !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${this.iovaAlignment}`);
@@ -589,7 +598,6 @@ export class IoPagetable {
     }
     pages.get();
     this.low.insert(a);
-    return iova;
   }
 
   /**
@@ -606,9 +614,10 @@ export class IoPagetable {
 
   /**
    * unmapRange for a range below 2^53, in numbers: the same checks (ENOENT for nothing mapped or a
-   * crossing area) before anything is removed. Returns the bytes unmapped.
+   * crossing area) before anything is removed. Returns the bytes unmapped. Requires
+   * 0 <= start <= last <= 2^53 - 1.
    */
-  private unmapRangeNum(start: number, last: number): number {
+  unmapRangeNum(start: number, last: number): number {
     const low = this.low;
     const victims = this.victims;
     victims.length = 0;

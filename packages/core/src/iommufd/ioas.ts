@@ -18,6 +18,8 @@ import {
   U64_MAX,
   ULONG_MAX,
   iommu_iova_range,
+  iommu_ioas_map,
+  iommu_ioas_unmap,
   type ValueOfLayout,
   type iommu_destroy,
   type iommu_ioas_alloc,
@@ -25,14 +27,13 @@ import {
   type iommu_ioas_change_process,
   type iommu_ioas_copy,
   type iommu_ioas_iova_ranges,
-  type iommu_ioas_map,
   type iommu_ioas_map_file,
-  type iommu_ioas_unmap,
   type iommu_option,
   type iommu_vfio_ioas,
   type iommu_ioas_noiommu_get_pa,
 } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
+import { setU64Number, u32At, u64NumberAt } from '../uapi/struct.js';
 import { MemFile } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
 import { IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
@@ -131,24 +132,26 @@ function mapProt(flags: number): number {
 
 /** Pins user memory [uptr, uptr + length) and charges it; all or nothing. */
 function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): IoptPages {
-  let first: number;
-  let npages: number;
   const u = Number(uptr);
   const len = Number(length);
-  if (u <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - u) {
-    // Both exact and their sum below 2^53: no overflow, and the page arithmetic is exact in numbers.
-    const pageOffset = u % PAGE_SIZE;
-    npages = Math.ceil((pageOffset + len) / PAGE_SIZE);
-    if (npages > 2 ** 40) fail('ENOMEM', 'mapping larger than physical memory');
-    first = (u - pageOffset) / PAGE_SIZE;
-  } else {
-    if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
-    const pageOffset = Number(uptr % PAGE);
-    const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
-    if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
-    npages = Number(npagesBig);
-    first = Number(uptr / PAGE);
-  }
+  // Both exact and their sum below 2^53: no overflow, and the page arithmetic is exact in numbers.
+  if (u <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - u) return pinUserPagesNum(ctx, u, len, writable);
+  if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
+  const pageOffset = Number(uptr % PAGE);
+  const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
+  if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
+  return pinPages(ctx, Number(uptr / PAGE), Number(npagesBig), writable);
+}
+
+/** pinUserPages of [u, u + len) given as numbers with u + len <= 2^53 - 1 (exact). */
+function pinUserPagesNum(ctx: IommufdCtx, u: number, len: number, writable: boolean): IoptPages {
+  const pageOffset = u % PAGE_SIZE;
+  const npages = Math.ceil((pageOffset + len) / PAGE_SIZE);
+  if (npages > 2 ** 40) fail('ENOMEM', 'mapping larger than physical memory');
+  return pinPages(ctx, (u - pageOffset) / PAGE_SIZE, npages, writable);
+}
+
+function pinPages(ctx: IommufdCtx, first: number, npages: number, writable: boolean): IoptPages {
   // Fault (EFAULT / EPERM) on a range the process does not map before sizing anything by it.
   ctx.process.checkPages(first, npages, writable);
   const frames = new Float64Array(npages);
@@ -178,6 +181,63 @@ export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): 
     if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
     throw e;
   }
+}
+
+const MAP_FLAGS_OFF = iommu_ioas_map.offsetof('flags');
+const MAP_IOAS_ID = iommu_ioas_map.offsetof('ioas_id');
+const MAP_RESERVED = iommu_ioas_map.offsetof('__reserved');
+const MAP_USER_VA = iommu_ioas_map.offsetof('user_va');
+const MAP_LENGTH = iommu_ioas_map.offsetof('length');
+const MAP_IOVA = iommu_ioas_map.offsetof('iova');
+const UNMAP_IOAS_ID = iommu_ioas_unmap.offsetof('ioas_id');
+const UNMAP_IOVA = iommu_ioas_unmap.offsetof('iova');
+const UNMAP_LENGTH = iommu_ioas_unmap.offsetof('length');
+
+/**
+ * IOAS_MAP on the caller's struct in place, for the per-page path a vIOMMU drives: a FIXED_IOVA map
+ * whose user_va + length and iova + length are below 2^53, with valid flags and a zero __reserved.
+ * It runs iommufdIoasMap's steps in the same order with numbers instead of bigints (no decode, no
+ * BigInt) and writes back only `iova`, the one field the handler changes (the same value here).
+ * Returns false, having done nothing, for any other command: the dispatcher then runs the general
+ * handler, which gives the same result and the same errors.
+ */
+export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
+  const flags = u32At(arg, MAP_FLAGS_OFF);
+  if (u32At(arg, MAP_RESERVED) !== 0 || flags & ~MAP_FLAGS || !(flags & IOMMU_IOAS_MAP_FIXED_IOVA) || !(flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) return false;
+  const u = u64NumberAt(arg, MAP_USER_VA);
+  const len = u64NumberAt(arg, MAP_LENGTH);
+  const iova = u64NumberAt(arg, MAP_IOVA);
+  // -1: not below 2^53. Also excluded: a zero length and sums that could pass 2^53 - 1.
+  if (u < 0 || len <= 0 || iova < 0 || len > Number.MAX_SAFE_INTEGER - u || iova > Number.MAX_SAFE_INTEGER - len) return false;
+  const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
+  // checkPlacement, in numbers.
+  const a = ioas.iopt.iovaAlignment;
+  const an = Number(a);
+  if (iova % an !== 0 || len % an !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${a}`);
+  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  const pages = pinUserPagesNum(ctx, u, len, writable);
+  try {
+    ioas.iopt.mapOneNum(pages, 0, u % PAGE_SIZE, len, iova, mapProt(flags));
+  } catch (e) {
+    if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
+    throw e;
+  }
+  setU64Number(arg, MAP_IOVA, iova);
+  return true;
+}
+
+/**
+ * IOAS_UNMAP on the caller's struct in place when iova + length - 1 is below 2^53 and length is not
+ * zero: iommufdIoasUnmap's steps in numbers; writes back `length`. Returns false, having done
+ * nothing, for any other command (the general handler runs).
+ */
+export function iommufdIoasUnmapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
+  const iova = u64NumberAt(arg, UNMAP_IOVA);
+  const len = u64NumberAt(arg, UNMAP_LENGTH);
+  if (iova < 0 || len <= 0 || iova > Number.MAX_SAFE_INTEGER - len + 1) return false;
+  const ioas = getIoas(ctx, u32At(arg, UNMAP_IOAS_ID));
+  setU64Number(arg, UNMAP_LENGTH, ioas.iopt.unmapRangeNum(iova, iova + len - 1));
+  return true;
 }
 
 /** Cheap checks done before pinning so that a doomed fixed map does not fault memory in. */

@@ -241,3 +241,34 @@ function writeScalar(dv: DataView, type: ScalarType, off: number, v: number | bi
 export function defineStruct<const F extends readonly FieldSpec[]>(name: string, size: number, fields: F): StructLayout<F> {
   return new StructLayout(name, fields, size);
 }
+
+// Number views of u64 fields, for handlers that take a fast path when every value is below 2^53.
+
+/**
+ * The u64 at `off` (little-endian) as a number when it is below 2^53 (exact), else -1: a caller that
+ * gets -1 must use the bigint value (`decode`) instead.
+ */
+export function u64NumberAt(bytes: Uint8Array, off: number): number {
+  const lo = (bytes[off] | (bytes[off + 1] << 8) | (bytes[off + 2] << 16) | (bytes[off + 3] << 24)) >>> 0;
+  const hi = (bytes[off + 4] | (bytes[off + 5] << 8) | (bytes[off + 6] << 16) | (bytes[off + 7] << 24)) >>> 0;
+  return hi < 0x200000 ? hi * 4294967296 + lo : -1;
+}
+
+/** Stores a u64 given as an integer in [0, 2^53) (little-endian): the bytes `setBigUint64` would write. */
+export function setU64Number(bytes: Uint8Array, off: number, v: number): void {
+  const lo = v % 4294967296;
+  const hi = (v - lo) / 4294967296;
+  bytes[off] = lo & 0xff;
+  bytes[off + 1] = (lo >>> 8) & 0xff;
+  bytes[off + 2] = (lo >>> 16) & 0xff;
+  bytes[off + 3] = lo >>> 24;
+  bytes[off + 4] = hi & 0xff;
+  bytes[off + 5] = (hi >>> 8) & 0xff;
+  bytes[off + 6] = (hi >>> 16) & 0xff;
+  bytes[off + 7] = hi >>> 24;
+}
+
+/** The u32 at `off` (little-endian), as `decode` reads it. */
+export function u32At(bytes: Uint8Array, off: number): number {
+  return (bytes[off] | (bytes[off + 1] << 8) | (bytes[off + 2] << 16) | (bytes[off + 3] << 24)) >>> 0;
+}
