@@ -11,7 +11,7 @@ export { ObjType } from './iommufd/objects.js';
 export type { IovaRange } from './iommufd/io-pagetable.js';
 export { Host, createHost, HostProfileError, type HostOptions } from './host/host.js';
 export { PciDevice, DmaFault, type DmaOptions } from './host/device.js';
-export { FaultReader, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';
+export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';
 export { FAULT_STAGE, HOST_LOG, RingLog, FaultStatistics, type FaultStage, type HostLog } from './fault/stages.js';
 export { FaultPipeline, ridToBdf, type PipelineStats } from './fault/pipeline.js';
 export { HardwareQueue } from './fault/queue.js';

@@ -67,6 +67,33 @@ export function pgfaultPerm(perm: number): number {
   return (perm & PERM_READ ? 1 : 0) | (perm & PERM_WRITE ? 2 : 0) | (perm & PERM_EXEC ? 4 : 0) | (perm & PERM_PRIV ? 8 : 0);
 }
 
+/** Readers blocked in a poll/read of a queue fd, woken when something is queued. */
+class Readers {
+  private readonly waiters = new Set<() => void>();
+
+  wait(ready: () => boolean, signal?: AbortSignal): Promise<void> {
+    if (ready()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.delete(wake);
+        reject(signal!.reason ?? new Error('aborted'));
+      };
+      const wake = () => {
+        this.waiters.delete(wake);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(wake);
+    });
+  }
+
+  wake(): void {
+    if (this.waiters.size > 0) for (const w of [...this.waiters]) w();
+  }
+}
+
 export class FaultQueue extends IommufdObject {
   readonly type = ObjType.FAULT;
   /** Groups waiting to be read, oldest first. */
@@ -76,7 +103,7 @@ export class FaultQueue extends IommufdObject {
   private readonly response = new Map<number, FaultGroup>();
   private nextCookie = 1;
   fd = -1;
-  private readonly waiters = new Set<() => void>();
+  private readonly readers = new Readers();
   /** Counters for statistics and tests. */
   delivered = 0;
   answered = 0;
@@ -92,26 +119,12 @@ export class FaultQueue extends IommufdObject {
   /** The iopf handler: queues a whole group and wakes readers. */
   addGroup(g: FaultGroup): void {
     this.deliver.push(g);
-    if (this.waiters.size > 0) for (const w of [...this.waiters]) w();
+    this.readers.wake();
   }
 
   /** Resolves when a group is queued (for async readers). */
   waitReadable(signal?: AbortSignal): Promise<void> {
-    if (this.pending > 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiters.delete(wake);
-        reject(signal!.reason ?? new Error('aborted'));
-      };
-      const wake = () => {
-        this.waiters.delete(wake);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(wake);
-    });
+    return this.readers.wait(() => this.pending > 0, signal);
   }
 
   /** read(): whole groups of 40-byte records; a group that does not fit stays queued. */
@@ -272,6 +285,13 @@ export class VEventQueue extends IommufdObject {
     this.viommu.veventqs.set(this.eventType, this);
   }
 
+  private readonly readers = new Readers();
+
+  /** Resolves when an event (or a LOST_EVENTS header) is queued. */
+  waitReadable(signal?: AbortSignal): Promise<void> {
+    return this.readers.wait(() => this.items.length > 0, signal);
+  }
+
   /** iommufd_viommu_report_event. */
   report(data: Uint8Array): void {
     let ev: QueuedEvent;
@@ -287,6 +307,7 @@ export class VEventQueue extends IommufdObject {
     ev.sequence = this.sequence;
     this.sequence = (this.sequence + 1) & INT_MAX;
     this.items.push(ev);
+    this.readers.wake();
   }
 
   get queued(): number {

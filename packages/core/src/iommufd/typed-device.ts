@@ -173,8 +173,46 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
         const bytes = fd.ctx.process.read(veventqFd, length);
         return splitVEvents(bytes, q.eventDataSize);
       },
+      /** An idiomatic reader over a vEVENTQ fd. */
+      reader: (veventqFd: number): VEventReader => new VEventReader(fd, veventqFd),
     },
   };
+}
+
+export interface VEvent {
+  /** A LOST_EVENTS header: events were dropped before this one (see the sequence gap). */
+  lost: boolean;
+  sequence: number;
+  /** The vendor's event (e.g. iommu_vevent_arm_smmuv3), empty for a LOST_EVENTS header. */
+  data: Uint8Array;
+}
+
+/** Reads vEVENTs: `for await (const ev of reader.events(signal))`. */
+export class VEventReader {
+  constructor(
+    private readonly fd: Iommufd,
+    readonly veventqFd: number,
+  ) {}
+
+  private queue(): VEventQueue {
+    const q = findQueue<VEventQueue>(this.fd, this.veventqFd, ObjType.VEVENTQ);
+    if (!q) throw new IommufdError('EBADF', 'read', `fd ${this.veventqFd} is not a vEVENTQ of this iommufd`);
+    return q;
+  }
+
+  /** Every event queued now (possibly none). */
+  readAvailable(maxBytes = 65536): VEvent[] {
+    const q = this.queue();
+    return splitVEvents(this.fd.ctx.process.read(this.veventqFd, maxBytes), q.eventDataSize);
+  }
+
+  /** Waits for events and yields them until `signal` aborts. */
+  async *events(signal?: AbortSignal): AsyncGenerator<VEvent> {
+    for (;;) {
+      await this.queue().waitReadable(signal);
+      for (const ev of this.readAvailable()) yield ev;
+    }
+  }
 }
 
 function findQueue<T>(fd: Iommufd, fileFd: number, type: ObjType): T | undefined {
