@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { encodeSte, decodeSte, encodeCd, decodeCd, validateNestedSte, STE_CFG, encodeStrtabL1Desc, decodeStrtabL1Desc, encodeSteWords } from './ste.js';
+import { encodeSte, decodeSte, encodeCd, decodeCd, validateNestedSte, STE_CFG, encodeStrtabL1Desc, decodeStrtabL1Desc, encodeSteWords, encodeCdWords } from './ste.js';
 import { writeLe64Words } from './registers.js';
 
 describe('STE and CD', () => {
@@ -35,5 +35,11 @@ describe('nested STE validation', () => {
     expect(validateNestedSte([1n, 1n << 19n])).toMatchObject({ ok: false, errno: 'EIO' });
     expect(validateNestedSte([1n | (5n << 1n), 2n << 28n])).toMatchObject({ ok: false, errno: 'EIO' });
     expect(validateNestedSte(new Uint8Array(8))).toMatchObject({ ok: false, errno: 'EINVAL' });
+  });
+  it('puts CD WXN, UWXN and PAN at bits 36, 37 and 40 of dword 0', () => {
+    // SMMUv3 architecture spec, §5.4 CD field descriptions: WXN bit [36], UWXN bit [37], PAN bit [40].
+    expect(encodeCdWords({ WXN: 1 })[0]).toBe(1n << 36n);
+    expect(encodeCdWords({ UWXN: 1 })[0]).toBe(1n << 37n);
+    expect(encodeCdWords({ PAN: 1 })[0]).toBe(1n << 40n);
   });
 });

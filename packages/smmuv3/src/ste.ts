@@ -140,7 +140,7 @@ const CD_FIELDS = {
   V: [0, 31, 31],
   IPS: [0, 34, 32],
   AFFD: [0, 35, 35],
-  // WXN, UWXN and PAN positions follow the spec's CD layout; Linux never sets them.
+  // WXN 36, UWXN 37, PAN 40: checked against the SMMUv3 spec's CD field list (§5.4); Linux never sets them.
   WXN: [0, 36, 36],
   UWXN: [0, 37, 37],
   TBI0: [0, 38, 38],

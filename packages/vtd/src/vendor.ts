@@ -294,13 +294,16 @@ function decodeFrcdRecord(bytes: Uint8Array): Result<DecodeOutput> {
   return ok({ vendor: VENDOR, kind: 'frcd', fields: frcdFields(f), summary, linux: renderFrcdLine(f) });
 }
 
-/** decode_prq_descriptor(): what the intel_iommu prq tracepoints print for a page request. */
+/**
+ * decode_prq_descriptor(): what the intel_iommu prq tracepoints print for a page request. Its addr is
+ * FIELD_GET(GENMASK_ULL(63, 12), dw1): the page number, not the byte address (iommu.h).
+ */
 export function renderPrqDescriptor(qw: readonly [bigint, bigint, bigint, bigint]): string {
   const [dw0, dw1, dw2, dw3] = qw;
   const bit = (w: bigint, b: number) => ((w >> BigInt(b)) & 1n) === 1n;
   const flags = `${bit(dw1, 0) ? 'r' : '-'}${bit(dw1, 1) ? 'w' : '-'}${bit(dw0, 52) ? 'x' : '-'}${bit(dw0, 53) ? 'p' : '-'}${bit(dw1, 2) ? 'l' : '-'}`;
   let s =
-    `rid=0x${((dw0 >> 16n) & 0xffffn).toString(16)} addr=0x${((dw1 >> 12n) << 12n).toString(16)} ${flags} ` +
+    `rid=0x${((dw0 >> 16n) & 0xffffn).toString(16)} addr=0x${(dw1 >> 12n).toString(16)} ${flags} ` +
     `pasid=0x${((dw0 >> 32n) & 0xfffffn).toString(16)} index=0x${((dw1 >> 3n) & 0x1ffn).toString(16)}`;
   if (bit(dw0, 9)) s += ` private=0x${dw2.toString(16)}/0x${dw3.toString(16)}`;
   return s;
