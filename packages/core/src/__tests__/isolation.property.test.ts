@@ -199,8 +199,9 @@ class World {
         }
         let expected = 'ok';
         if (cur < srcStart + o.n) expected = 'ENOENT';
-        else if (o.write && slices.some((s) => s.pages.some((p) => !p.pinWritable))) expected = 'EPERM';
+        // iopt_alloc_area_pages: iopt_check_iova (EEXIST) runs before iopt_insert_area (EPERM).
         else if (this.overlaps(o.dst, dstStart, o.n).length > 0) expected = 'EEXIST';
+        else if (o.write && slices.some((s) => s.pages.some((p) => !p.pinWritable))) expected = 'EPERM';
         const got = outcome(() =>
           fd.ioas.copy({ srcIoasId: this.ioas[o.src], dstIoasId: this.ioas[o.dst], srcIova: BigInt(srcStart) * PAGE, length: BigInt(o.n) * PAGE, dstIova: BigInt(dstStart) * PAGE, readable: o.read, writeable: o.write }),
         );

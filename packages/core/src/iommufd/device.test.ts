@@ -126,6 +126,33 @@ describe('bind / attach / detach', () => {
   });
 });
 
+describe('IOMMU_HWPT_ALLOC order of checks (hw_pagetable.c)', () => {
+  // iommufd_hwpt_alloc: __reserved and data_type/data_len, then dev_id, then pt_id; the flag checks
+  // live in the per-kind allocators; the driver copies the user data after those checks; fault_id is
+  // looked up last, after the HWPT exists. __reserved2 is never checked.
+  it('checks flags after the lookups, copies data after the parent checks, looks fault_id up last', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const A = (init: Partial<ReturnType<typeof U.iommu_hwpt_alloc.zero>>) => rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, ...init });
+    expect(A({ flags: 1 << 4, dev_id: 999 })[0]).toBe(-ERRNO.ENOENT);
+    expect(A({ flags: 1 << 4, pt_id: 999 })[0]).toBe(-ERRNO.EINVAL);
+    const [, plain] = A({});
+    // Not a nesting parent (EINVAL) wins over a data pointer that would fault.
+    expect(A({ pt_id: plain.out_hwpt_id, data_type: IOMMU_HWPT_DATA_MOCK, data_len: 16, data_uptr: 0x10n })[0]).toBe(-ERRNO.EINVAL);
+    // Paging domains take no data: EOPNOTSUPP before the pointer is touched.
+    expect(A({ data_type: IOMMU_HWPT_DATA_MOCK, data_len: 16, data_uptr: 0x10n })[0]).toBe(-ERRNO.EOPNOTSUPP);
+    // A bad fault_id aborts the new HWPT: its id is free again and nothing else changed.
+    const before = [...f.fd.ctx.objects.objects()].length;
+    expect(A({ flags: U.IOMMU_HWPT_FAULT_ID_VALID, fault_id: 999 })[0]).toBe(-ERRNO.ENOENT);
+    expect([...f.fd.ctx.objects.objects()].length).toBe(before);
+    const [rc, next] = A({ __reserved2: 0xdead });
+    expect(rc).toBe(0);
+    expect(next.out_hwpt_id).toBe(plain.out_hwpt_id + 1);
+  });
+});
+
 describe('IOMMU_HWPT_ALLOC errno table', () => {
   it('follows the kernel', () => {
     const f = mockFixture();
@@ -139,7 +166,8 @@ describe('IOMMU_HWPT_ALLOC errno table', () => {
     expect(A({ pt_id: 999 })[0]).toBe(-ERRNO.EINVAL);
     expect(A({ dev_id: ioas })[0]).toBe(-ERRNO.ENOENT);
     expect(A({ pt_id: devId })[0]).toBe(-ERRNO.EINVAL);
-    expect(A({ flags: U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_NEST_PARENT, fault_id: 0 })[0]).toBe(-ERRNO.ENOENT);
+    // iommufd_hwpt_paging_alloc refuses FAULT_ID_VALID | NEST_PARENT before fault_id is looked up.
+    expect(A({ flags: U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_NEST_PARENT, fault_id: 0 })[0]).toBe(-ERRNO.EOPNOTSUPP);
     expect(A({ dev_id: weakId, flags: U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING })[0]).toBe(-ERRNO.EOPNOTSUPP);
     expect(A({ dev_id: weakId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT })[0]).toBe(-ERRNO.EOPNOTSUPP);
     const [, parent] = A({ flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
@@ -251,6 +279,10 @@ describe('vIOMMU, vDEVICE and vEVENTQ', () => {
     expect(V({ type: 7 })[0]).toBe(-ERRNO.EOPNOTSUPP);
     expect(V({ hwpt_id: plain.out_hwpt_id })[0]).toBe(-ERRNO.EINVAL);
     expect(V({ hwpt_id: ioas })[0]).toBe(-ERRNO.ENOENT);
+    // iommufd_viommu_alloc_ioctl checks flags and type only: __reserved is not looked at.
+    const [rrc, rv] = V({ __reserved: 1 });
+    expect(rrc).toBe(0);
+    f.fd.destroy(rv.out_viommu_id);
     const [vrc, viommu] = V({});
     expect(vrc).toBe(0);
     const D = (virt: bigint) => rawIoctl(f.fd, U.IOMMU_VDEVICE_ALLOC, U.iommu_vdevice_alloc, { viommu_id: viommu.out_viommu_id, dev_id: devId, virt_id: virt });
@@ -261,7 +293,12 @@ describe('vIOMMU, vDEVICE and vEVENTQ', () => {
     const [qrc, q] = Q({});
     expect(qrc).toBe(0);
     expect(Q({})[0]).toBe(-ERRNO.EEXIST);
-    expect(Q({ type: 9 })[0]).toBe(-ERRNO.EOPNOTSUPP);
+    // iommufd_veventq_alloc checks flags, __reserved, DEFAULT and the depth only: a type the driver
+    // never reports is accepted (its queue just stays empty).
+    const [orc, other] = Q({ type: 9 });
+    expect(orc).toBe(0);
+    f.host.process.close(other.out_veventq_fd);
+    f.fd.destroy(other.out_veventq_id);
     // Nested HWPT on the vIOMMU whose stage 1 is empty: every DMA faults into the vEVENTQ.
     const data = f.host.process.mmap(4096);
     f.host.process.poke(data, new Uint8Array(16));
@@ -290,6 +327,13 @@ describe('vIOMMU, vDEVICE and vEVENTQ', () => {
     f.fd.destroy(q.out_veventq_id);
     f.fd.destroy(nested.out_hwpt_id);
     f.fd.destroy(viommu.out_viommu_id);
+    // Only the tombstone is left: the xarray is not empty, so RLIMIT_MODE cannot change (EBUSY).
+    f.fd.destroy(parent.out_hwpt_id);
+    f.fd.destroy(plain.out_hwpt_id);
+    f.fd.destroy(ioas);
+    expect(f.fd.ctx.objects.count).toBe(0);
+    const opt = { option_id: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_SET, val64: 1n };
+    expect(rawIoctl(f.fd, U.IOMMU_OPTION, U.iommu_option, opt)[0]).toBe(-ERRNO.EBUSY);
   });
 });
 
@@ -302,7 +346,9 @@ describe('dirty tracking', () => {
     const [, h] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING });
     mapPattern(f, ioas, 0x100000n, 8);
     dev.attachPt(h.out_hwpt_id);
-    expect(rawIoctl(f.fd, U.IOMMU_HWPT_SET_DIRTY_TRACKING, U.iommu_hwpt_set_dirty_tracking, { hwpt_id: h.out_hwpt_id, flags: 1 })[0]).toBe(0);
+    // iommufd_hwpt_set_dirty_tracking checks flags only: a non-zero __reserved is ignored.
+    expect(rawIoctl(f.fd, U.IOMMU_HWPT_SET_DIRTY_TRACKING, U.iommu_hwpt_set_dirty_tracking, { hwpt_id: h.out_hwpt_id, flags: 2 })[0]).toBe(-ERRNO.EOPNOTSUPP);
+    expect(rawIoctl(f.fd, U.IOMMU_HWPT_SET_DIRTY_TRACKING, U.iommu_hwpt_set_dirty_tracking, { hwpt_id: h.out_hwpt_id, flags: 1, __reserved: 7 })[0]).toBe(0);
     await dev.dma.write(0x102000n, new Uint8Array([1]));
     await dev.dma.write(0x105000n, new Uint8Array([1]));
     const bm = f.host.process.mmap(4096);
@@ -379,7 +425,9 @@ describe('regressions found by the uAPI fuzz', () => {
     expect(out.entry_num).toBe(0);
   });
 
-  it('HWPT_INVALIDATE leaves entry_num as given when the driver never ran (lookup and type errors)', () => {
+  // iommufd_hwpt_invalidate: done_num starts at 0 and is written back on every return, so every
+  // error before the driver runs reports 0 entries (selftest alloc_hwpt_nested: assert(!num_inv)).
+  it('HWPT_INVALIDATE writes entry_num 0 when the driver never ran (struct, lookup and type errors)', () => {
     const f = mockFixture();
     const dev = f.host.device('0000:00:02.0');
     const devId = dev.bindIommufd(f.fd);
@@ -394,7 +442,12 @@ describe('regressions found by the uAPI fuzz', () => {
     ]) {
       const [rc, out] = inv(id);
       expect(rc).toBe(-errno);
-      expect(out.entry_num).toBe(3);
+      expect(out.entry_num).toBe(0);
     }
+    // The struct checks answer through the same exit: __reserved (EOPNOTSUPP), no data_uptr (EINVAL).
+    const [rrc, rout] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, { hwpt_id: parent.out_hwpt_id, data_uptr: buf, entry_len: 16, entry_num: 3, __reserved: 1 });
+    expect([rrc, rout.entry_num]).toEqual([-ERRNO.EOPNOTSUPP, 0]);
+    const [nrc, nout] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, { hwpt_id: parent.out_hwpt_id, entry_len: 16, entry_num: 3 });
+    expect([nrc, nout.entry_num]).toEqual([-ERRNO.EINVAL, 0]);
   });
 });

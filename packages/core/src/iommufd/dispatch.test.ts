@@ -52,6 +52,11 @@ describe('ioctl numbers and struct sizes', () => {
     expect(U.iommu_hwpt_pgfault.offsetof('addr')).toBe(24);
     expect(U.iommu_hwpt_pgfault.offsetof('cookie')).toBe(36);
     expect(U.iommu_hw_info_arm_smmuv3.offsetof('iidr')).toBe(32);
+    // The Tegra241 CMDQV payloads of include/uapi/linux/iommufd.h.
+    expect(U.iommu_hw_info_tegra241_cmdqv.size).toBe(8);
+    expect(U.iommu_hw_info_tegra241_cmdqv.offsetof('log2vsids')).toBe(6);
+    expect(U.iommu_viommu_tegra241_cmdqv.offsetof('out_vintf_mmap_length')).toBe(8);
+    expect(U.iommu_vevent_tegra241_cmdqv.size).toBe(16);
   });
 });
 

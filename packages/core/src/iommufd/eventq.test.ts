@@ -65,3 +65,37 @@ describe('event queue fds (regressions found by the uAPI fuzz)', () => {
     expect(f.fd.veventq.read(vq.fd)).toEqual([]);
   });
 });
+
+describe('FAULT cookies (eventq.c: xa_alloc on an XA_FLAGS_ALLOC1 xarray)', () => {
+  // The response xarray hands out the lowest free index from 1: an answered group's cookie is reused.
+  it('gives the lowest free cookie from 1 and reuses answered ones', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { iommu_hwpt_pgfault, iommu_hwpt_page_response, IOMMUFD_PAGE_RESP_SUCCESS } = await import('../uapi/iommufd.js');
+    const q = new FaultQueue();
+    const answered: number[] = [];
+    const group = (n: number) => ({
+      devId: 1,
+      pasid: -1,
+      handle: { idev: {}, pasid: -1, hwpt: {} },
+      count: 1,
+      fault: () => ({ pasid: -1, grpid: n, perm: 0, addr: BigInt(n) * 4096n }) as never,
+      respond: () => answered.push(n),
+      cookie: 0,
+    });
+    const cookiesOf = (bytes: Uint8Array) => {
+      const out: number[] = [];
+      for (let off = 0; off < bytes.length; off += iommu_hwpt_pgfault.size) out.push(iommu_hwpt_pgfault.decode(bytes, off).cookie);
+      return out;
+    };
+    const respond = (cookie: number) => q.write(iommu_hwpt_page_response.encode({ cookie, code: IOMMUFD_PAGE_RESP_SUCCESS }));
+    for (const n of [1, 2, 3]) q.addGroup(group(n));
+    expect(cookiesOf(q.read(3 * iommu_hwpt_pgfault.size))).toEqual([1, 2, 3]);
+    respond(2);
+    respond(1);
+    q.addGroup(group(4));
+    q.addGroup(group(5));
+    q.addGroup(group(6));
+    expect(cookiesOf(q.read(3 * iommu_hwpt_pgfault.size))).toEqual([1, 2, 4]);
+    expect(answered).toEqual([2, 1]);
+  });
+});

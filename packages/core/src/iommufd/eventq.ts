@@ -101,7 +101,12 @@ export class FaultQueue extends IommufdObject {
   private deliverHead = 0;
   /** Groups read and waiting for a response, by cookie. */
   private readonly response = new Map<number, FaultGroup>();
-  private nextCookie = 1;
+  /**
+   * Cookies come from xa_alloc on an XA_FLAGS_ALLOC1 xarray: the lowest free index from 1, so an
+   * answered group's cookie is handed out again. Free = the min-heap below cookieHigh, and all from it.
+   */
+  private readonly freeCookies: number[] = [];
+  private cookieHigh = 1;
   fd = -1;
   private readonly readers = new Readers();
   /** Counters for statistics and tests. */
@@ -149,8 +154,7 @@ export class FaultQueue extends IommufdObject {
     let off = 0;
     for (let gi = first; gi < this.deliverHead; gi++) {
       const g = this.deliver[gi];
-      g.cookie = this.nextCookie;
-      this.nextCookie = this.nextCookie >= 0xffff_ffff ? 1 : this.nextCookie + 1;
+      g.cookie = this.allocCookie();
       this.response.set(g.cookie, g);
       this.delivered++;
       const n = g.count;
@@ -196,6 +200,7 @@ export class FaultQueue extends IommufdObject {
         break;
       }
       this.response.delete(cookie);
+      this.freeCookie(cookie);
       this.answered++;
       g.respond(code);
       done += RESPONSE_SIZE;
@@ -223,10 +228,44 @@ export class FaultQueue extends IommufdObject {
     for (const [cookie, g] of [...this.response]) {
       if (!match(g)) continue;
       this.response.delete(cookie);
+      this.freeCookie(cookie);
       g.respond(IOMMUFD_PAGE_RESP_INVALID, true);
       n++;
     }
     return n;
+  }
+
+  private allocCookie(): number {
+    const h = this.freeCookies;
+    if (h.length === 0) return this.cookieHigh++;
+    const min = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const c = l + 1 < h.length && h[l + 1] < h[l] ? l + 1 : l;
+        if (h[c] >= last) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = last;
+    }
+    return min;
+  }
+
+  private freeCookie(cookie: number): void {
+    const h = this.freeCookies;
+    let i = h.length;
+    h.push(cookie);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p] <= cookie) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = cookie;
   }
 
   private compact(): void {

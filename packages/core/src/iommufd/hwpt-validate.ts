@@ -36,7 +36,8 @@ type V<L> = ValueOfLayout<L>;
 export const HWPT_ALLOC_FLAGS = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
 
 export function validateHwptAlloc(cmd: V<typeof iommu_hwpt_alloc>): void {
-  if (cmd.__reserved !== 0 || cmd.__reserved2 !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  // Only __reserved: iommufd_hwpt_alloc never looks at __reserved2.
+  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
   // Only data_len is checked here, as the kernel does; a bad data_uptr faults when the data is copied.
   if (cmd.data_type === IOMMU_HWPT_DATA_NONE && cmd.data_len !== 0) fail('EINVAL', 'data_len without data_type');
   if (cmd.data_type !== IOMMU_HWPT_DATA_NONE && cmd.data_len === 0) fail('EINVAL', 'data_type needs data_len');
@@ -48,8 +49,8 @@ export function validateHwInfo(cmd: V<typeof iommu_hw_info>): void {
 }
 
 export function validateSetDirtyTracking(cmd: V<typeof iommu_hwpt_set_dirty_tracking>): void {
+  // iommufd_hwpt_set_dirty_tracking checks only flags; __reserved is ignored.
   if (cmd.flags & ~IOMMU_HWPT_DIRTY_TRACKING_ENABLE) fail('EOPNOTSUPP', 'unknown flags');
-  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
 }
 
 export function validateGetDirtyBitmap(cmd: V<typeof iommu_hwpt_get_dirty_bitmap>): void {
@@ -67,8 +68,8 @@ export function validateFaultAlloc(cmd: V<typeof iommu_fault_alloc>): void {
 }
 
 export function validateViommuAlloc(cmd: V<typeof iommu_viommu_alloc>): void {
+  // iommufd_viommu_alloc_ioctl checks flags and type only; __reserved is ignored.
   if (cmd.flags !== 0 || cmd.type === IOMMU_VIOMMU_TYPE_DEFAULT) fail('EOPNOTSUPP', 'flags must be 0 and type not DEFAULT');
-  if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
 }
 
 export function validateVdeviceAlloc(cmd: V<typeof iommu_vdevice_alloc>): void {

@@ -58,6 +58,11 @@ export class IoptPages {
     readonly process: HostProcess,
     /** The memfd behind a MAP_FILE, or null for user memory. */
     readonly file: MemoryObject | null,
+    /**
+     * Address of the first page: its user VA, or its byte offset in the file (pages->uptr or
+     * pages->start). With the byte offset it gives the IOVA allocation hint of an IOAS_COPY.
+     */
+    readonly base = 0n,
   ) {}
 
   get npages(): number {
@@ -261,7 +266,6 @@ export class IoPagetable {
   /** The reserved ranges as numbers (rounded above 2^53), for the number paths. */
   private reservedNum: number[] = [];
   private allowed: IovaRange[] = [];
-  private allowedNum: number[] = [];
   readonly domains: IoptDomain[] = [];
   private huge = true;
   /** iovaAlignment, recomputed only when a domain comes or goes or HUGE_PAGES changes. */
@@ -375,14 +379,6 @@ export class IoPagetable {
     return false;
   }
 
-  /** Whether one allowed range holds [start, last] (true when there are none), exact numbers. */
-  private insideAllowedNum(start: number, last: number): boolean {
-    const r = this.allowedNum;
-    if (r.length === 0) return true;
-    for (let i = 0; i < r.length; i += 2) if (r[i] <= start && r[i + 1] >= last) return true;
-    return false;
-  }
-
   /** IOAS_IOVA_RANGES: allowed ranges (or everything) minus reserved ranges. */
   usableRanges(): IovaRange[] {
     // The holes of the reserved ranges, as the kernel reports them; the allowed list only restricts
@@ -407,7 +403,6 @@ export class IoPagetable {
     for (let i = 1; i < sorted.length; i++) if (sorted[i].start <= sorted[i - 1].last) fail('EINVAL', 'allowed ranges overlap');
     for (const r of sorted) if (this.overlapsReserved(r.start, r.last)) fail('EADDRINUSE', 'allowed range intersects a reserved range');
     this.allowed = sorted;
-    this.allowedNum = rangesAsNumbers(sorted);
   }
 
   /**
@@ -522,17 +517,12 @@ export class IoPagetable {
   mapElements(elements: MapElement[], iova: bigint | null, prot: number, uptrHint?: bigint): bigint {
     let length = 0n;
     for (const e of elements) length += e.length;
-    if (length === 0n) fail('EINVAL', 'length is zero');
-    const align = this.iovaAlignment;
-    const first = elements[0];
-    if (iova === null) iova = this.allocIova(length, uptrHint ?? BigInt(first.pageOffset));
-    if (iova + length - 1n > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
-    if (iova % align !== 0n || length % align !== 0n) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
-    for (const e of elements) if (BigInt(e.pageOffset) % align !== 0n) fail('EINVAL', 'user address offset is not aligned for the attached domains');
-    const last = iova + length - 1n;
-    if (this.overlapsReserved(iova, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
-    if (this.allowed.length > 0 && !this.allowed.some((r) => r.start <= iova && r.last >= last)) fail('EINVAL', 'range is outside the allowed IOVA ranges');
-    if (this.overlapsArea(iova, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    iova = this.placeRange(length, iova, uptrHint ?? BigInt(elements[0].pageOffset));
+    // iopt_insert_area, per element: a writable mapping of read-only pages, then the page offset.
+    for (const e of elements) {
+      if (prot & IOMMU_WRITE && !e.pages.writable) fail('EPERM', 'the pages are not writable');
+      this.checkPageOffset(e.pageOffset);
+    }
 
     const areas: IoptArea[] = [];
     let cur = iova;
@@ -559,6 +549,29 @@ export class IoPagetable {
   }
 
   /**
+   * iopt_alloc_area_pages up to the areas: the length (zero or not a multiple of the IOAS alignment:
+   * EINVAL), then an allocated IOVA, or iopt_check_iova of a fixed one (alignment EINVAL, overflow
+   * EOVERFLOW, reserved EINVAL, an existing area EEXIST). A fixed IOVA may lie outside the allowed
+   * ranges: those only steer allocation. Returns the IOVA; changes nothing.
+   */
+  placeRange(length: bigint, iova: bigint | null, uptrHint: bigint): bigint {
+    const align = this.iovaAlignment;
+    if (length === 0n || length % align !== 0n) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${align}`);
+    if (iova === null) return this.allocIova(length, uptrHint);
+    if (iova % align !== 0n) fail('EINVAL', `iova must be a multiple of the IOAS alignment ${align}`);
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
+    if (this.overlapsReserved(iova, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
+    if (this.overlapsArea(iova, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    return iova;
+  }
+
+  /** iopt_insert_area: the offset into the first page must be aligned like the IOVA. */
+  checkPageOffset(pageOffset: number): void {
+    if (pageOffset % this.alignNum !== 0) fail('EINVAL', 'user address offset is not aligned for the attached domains');
+  }
+
+  /**
    * mapElements of one element: the same checks in the same order, in numbers when the fixed range
    * lies below 2^53 (no array, no BigInt); anything else goes through mapElements.
    */
@@ -578,14 +591,8 @@ export class IoPagetable {
    * (all exact): the same checks in the same order, no BigInt.
    */
   mapOneNum(pages: IoptPages, pageIndex: number, pageOffset: number, len: number, start: number, prot: number): void {
-    if (len === 0) fail('EINVAL', 'length is zero');
-    const align = this.alignNum;
-    if (start % align !== 0 || len % align !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${this.iovaAlignment}`);
-    if (pageOffset % align !== 0) fail('EINVAL', 'user address offset is not aligned for the attached domains');
+    this.checkOneNum(pageOffset, len, start);
     const last = start + len - 1;
-    if (this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
-    if (!this.insideAllowedNum(start, last)) fail('EINVAL', 'range is outside the allowed IOVA ranges');
-    if (this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
     const a = new IoptArea(start, last, pages, pageIndex, pageOffset, prot);
     const domains = this.domains;
     const huge = this.huge;
@@ -598,6 +605,20 @@ export class IoPagetable {
     }
     pages.get();
     this.low.insert(a);
+  }
+
+  /**
+   * placeRange and checkPageOffset of a fixed range in numbers (start + len - 1 <= 2^53 - 1, all
+   * exact), in the kernel's order. Changes nothing.
+   */
+  checkOneNum(pageOffset: number, len: number, start: number): void {
+    const align = this.alignNum;
+    if (len === 0 || len % align !== 0) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${this.iovaAlignment}`);
+    if (start % align !== 0) fail('EINVAL', `iova must be a multiple of the IOAS alignment ${this.iovaAlignment}`);
+    const last = start + len - 1;
+    if (this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
+    if (this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    if (pageOffset % align !== 0) fail('EINVAL', 'user address offset is not aligned for the attached domains');
   }
 
   /**

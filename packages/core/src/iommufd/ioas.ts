@@ -63,6 +63,9 @@ export function getIoas(ctx: IommufdCtx, id: number): Ioas {
 
 export function iommufdDestroy(ctx: IommufdCtx, cmd: V<typeof iommu_destroy>): void {
   ctx.objects.remove(cmd.id);
+  // iommufd_object_remove forgets the VFIO compatibility IOAS when it is the object destroyed, so
+  // an IOAS that later takes the same id is not the compat IOAS.
+  if (cmd.id === ctx.vfioIoasId) ctx.vfioIoasId = 0;
 }
 
 // --- IOAS_ALLOC ----------------------------------------------------------------------------------
@@ -157,7 +160,7 @@ function pinPages(ctx: IommufdCtx, first: number, npages: number, writable: bool
   const frames = new Float64Array(npages);
   ctx.process.resolvePages(first, npages, writable, frames);
   ctx.process.chargePinned(npages);
-  return new IoptPages(frames, writable, ctx.process, null);
+  return new IoptPages(frames, writable, ctx.process, null, BigInt(first) * PAGE);
 }
 
 /** Byte offset of a user address inside its page. */
@@ -172,11 +175,11 @@ export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): 
   const ioas = getIoas(ctx, cmd.ioas_id);
   if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-  checkPlacement(ioas, fixed ? cmd.iova : null, cmd.length);
+  const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.user_va, pageOffsetOf(cmd.user_va));
   const writable = (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
   const pages = pinUserPages(ctx, cmd.user_va, cmd.length, writable);
   try {
-    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffsetOf(cmd.user_va), cmd.length, fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.user_va);
+    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffsetOf(cmd.user_va), cmd.length, iova, mapProt(cmd.flags), cmd.user_va);
   } catch (e) {
     if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
     throw e;
@@ -210,10 +213,8 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   // -1: not below 2^53. Also excluded: a zero length and sums that could pass 2^53 - 1.
   if (u < 0 || len <= 0 || iova < 0 || len > Number.MAX_SAFE_INTEGER - u || iova > Number.MAX_SAFE_INTEGER - len) return false;
   const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
-  // checkPlacement, in numbers.
-  const a = ioas.iopt.iovaAlignment;
-  const an = Number(a);
-  if (iova % an !== 0 || len % an !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${a}`);
+  // placeMap, in numbers: every IOVA check comes before the pages are pinned.
+  ioas.iopt.checkOneNum(u % PAGE_SIZE, len, iova);
   const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
   const pages = pinUserPagesNum(ctx, u, len, writable);
   try {
@@ -240,33 +241,30 @@ export function iommufdIoasUnmapFast(ctx: IommufdCtx, arg: Uint8Array): boolean 
   return true;
 }
 
-/** Cheap checks done before pinning so that a doomed fixed map does not fault memory in. */
-function checkPlacement(ioas: Ioas, iova: bigint | null, length: bigint): void {
-  if (iova === null) return;
-  const align = ioas.iopt.iovaAlignment;
-  const i = Number(iova);
-  const len = Number(length);
-  const a = Number(align);
-  if (i <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - i) {
-    // Exact in numbers, and iova + length - 1 cannot overflow.
-    if (i % a !== 0 || len % a !== 0) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
-    return;
-  }
-  if (iova % align !== 0n || length % align !== 0n) fail('EINVAL', `iova and length must be multiples of the IOAS alignment ${align}`);
-  if (iova + length - 1n > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
+/**
+ * The IOVA side of a map before anything is pinned, in the kernel's order (iopt_alloc_area_pages and
+ * iopt_insert_area run before iopt_fill_domains_pages pins): the length, the allocated or checked
+ * IOVA (EINVAL, EOVERFLOW, EEXIST, ENOSPC), then the page offset. Returns the IOVA to map at.
+ */
+function placeMap(ioas: Ioas, iova: bigint | null, length: bigint, uptrHint: bigint, pageOffset: number): bigint {
+  const at = ioas.iopt.placeRange(length, iova, uptrHint);
+  ioas.iopt.checkPageOffset(pageOffset);
+  return at;
 }
 
 export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map_file>): void {
   checkMapFlags(cmd.flags, cmd.iova, cmd.length);
   const ioas = getIoas(ctx, cmd.ioas_id);
+  // iopt_map_file_pages: a zero length and start + length - 1 overflowing come before the fd.
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  if (cmd.start + cmd.length - 1n > U64_MAX) fail('EOVERFLOW', 'start + length overflows');
   const file = ctx.process.file(cmd.fd);
   if (file === undefined) fail('EBADF', `fd ${cmd.fd} is not open`);
   if (!(file instanceof MemFile)) fail('EINVAL', 'only memfd (and VFIO dma-buf) files can be mapped');
-  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   if (cmd.start + cmd.length > BigInt(file.size)) fail('EINVAL', 'start + length is beyond the end of the file');
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-  checkPlacement(ioas, fixed ? cmd.iova : null, cmd.length);
   const pageOffset = Number(cmd.start % PAGE);
+  const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.start, pageOffset);
   const first = Number(cmd.start / PAGE);
   const npages = Math.ceil((pageOffset + Number(cmd.length)) / PAGE_SIZE);
   const frames = new Float64Array(npages);
@@ -276,9 +274,9 @@ export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map
     frames[i] = pfn;
   }
   ctx.process.chargePinned(npages);
-  const pages = new IoptPages(frames, true, ctx.process, file.object);
+  const pages = new IoptPages(frames, true, ctx.process, file.object, BigInt(first) * PAGE);
   try {
-    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, fixed ? cmd.iova : null, mapProt(cmd.flags), cmd.start);
+    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, iova, mapProt(cmd.flags), cmd.start);
   } catch (e) {
     ctx.process.unchargePinned(npages);
     throw e;
@@ -288,18 +286,23 @@ export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map
 // --- IOAS_COPY -----------------------------------------------------------------------------------
 
 export function iommufdIoasCopy(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>): void {
-  checkMapFlags(cmd.flags, cmd.dst_iova, cmd.length);
-  if (cmd.src_iova >= ULONG_MAX) fail('EOVERFLOW', 'src_iova too large');
-  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  // iommufd_ioas_copy: flags, then all three of length/src_iova/dst_iova against ULONG_MAX, then
+  // READABLE|WRITEABLE; then the source IOAS, iopt_get_pages (zero length EINVAL, overflow, holes
+  // ENOENT), the destination IOAS, and iopt_map_pages (the dst IOVA checks, then EPERM per element).
+  if (cmd.flags & ~MAP_FLAGS) fail('EOPNOTSUPP', 'unknown flags');
+  if (cmd.length >= ULONG_MAX || cmd.src_iova >= ULONG_MAX || cmd.dst_iova >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
+  if (!(cmd.flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) fail('EINVAL', 'neither READABLE nor WRITEABLE');
   const src = getIoas(ctx, cmd.src_ioas_id);
-  // iopt_get_pages: check_add_overflow(src_iova, length - 1).
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   if (cmd.src_iova + cmd.length - 1n > ULONG_MAX) fail('EOVERFLOW', 'src_iova + length overflows');
-  const dst = getIoas(ctx, cmd.dst_ioas_id);
   const elements: MapElement[] = src.iopt.getElements(cmd.src_iova, cmd.length);
-  if (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE && elements.some((e) => !e.pages.writable)) fail('EPERM', 'source pages are not writable');
+  const dst = getIoas(ctx, cmd.dst_ioas_id);
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-  checkPlacement(dst, fixed ? cmd.dst_iova : null, cmd.length);
-  cmd.dst_iova = dst.iopt.mapElements(elements, fixed ? cmd.dst_iova : null, mapProt(cmd.flags), BigInt(elements[0].pageOffset));
+  // The allocation hint is the address of the first copied byte in its pages (user VA or file
+  // offset), as iopt_alloc_area_pages takes it from the first element.
+  const e0 = elements[0];
+  const hint = e0.pages.base + BigInt(e0.pageIndex) * PAGE + BigInt(e0.pageOffset);
+  cmd.dst_iova = dst.iopt.mapElements(elements, fixed ? cmd.dst_iova : null, mapProt(cmd.flags), hint);
 }
 
 // --- IOAS_UNMAP ----------------------------------------------------------------------------------
@@ -321,22 +324,28 @@ export function iommufdIoasUnmap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_unmap
 
 export function iommufdOption(ctx: IommufdCtx, cmd: V<typeof iommu_option>): void {
   if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
-  if (cmd.op !== IOMMU_OPTION_OP_SET && cmd.op !== IOMMU_OPTION_OP_GET) fail('EOPNOTSUPP', 'unknown op');
+  // The op is checked inside each option, after object_id (RLIMIT_MODE) or the IOAS lookup
+  // (HUGE_PAGES: a bad object_id is ENOENT whatever the op).
+  const badOp = cmd.op !== IOMMU_OPTION_OP_SET && cmd.op !== IOMMU_OPTION_OP_GET;
   switch (cmd.option_id) {
     case IOMMU_OPTION_RLIMIT_MODE: {
       if (cmd.object_id !== 0) fail('EOPNOTSUPP', 'RLIMIT_MODE is global: object_id must be 0');
+      if (badOp) fail('EOPNOTSUPP', 'unknown op');
       if (cmd.op === IOMMU_OPTION_OP_GET) {
         cmd.val64 = BigInt(ctx.rlimitMode);
         return;
       }
+      // iommufd_option_rlimit_mode: EPERM, then EBUSY unless the xarray is empty (a tombstone or
+      // an id being created counts), then the value.
       if (!ctx.process.capSysResource) fail('EPERM', 'CAP_SYS_RESOURCE is needed');
+      if (!ctx.objects.empty) fail('EBUSY', 'objects already exist');
       if (cmd.val64 > 1n) fail('EINVAL', 'value must be 0 or 1');
-      if (ctx.objects.count > 0) fail('EBUSY', 'objects already exist');
       ctx.rlimitMode = Number(cmd.val64);
       return;
     }
     case IOMMU_OPTION_HUGE_PAGES: {
       const ioas = getIoas(ctx, cmd.object_id);
+      if (badOp) fail('EOPNOTSUPP', 'unknown op');
       if (cmd.op === IOMMU_OPTION_OP_GET) {
         cmd.val64 = ioas.iopt.hugePages ? 1n : 0n;
         return;

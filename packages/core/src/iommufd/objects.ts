@@ -121,6 +121,12 @@ export class ObjectTable {
     for (const s of this.slots) if (typeof s === 'object') yield s;
   }
 
+  /** xa_empty: no slot holds anything, not even a reserved id or a tombstone. */
+  get empty(): boolean {
+    for (let id = 1; id < this.slots.length; id++) if (this.slots[id] !== undefined) return false;
+    return true;
+  }
+
   get count(): number {
     let n = 0;
     for (const s of this.slots) if (typeof s === 'object') n++;

@@ -413,6 +413,23 @@ export const iommu_viommu_arm_smmuv3_invalidate = defineStruct('iommu_viommu_arm
 
 export const iommu_vevent_arm_smmuv3 = defineStruct('iommu_vevent_arm_smmuv3', 32, [['evt', 'u64', 4]] as const);
 
+// NVIDIA Tegra241 CMDQV (IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV, IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
+// IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV): layouts only, no vendor model uses them yet.
+export const iommu_hw_info_tegra241_cmdqv = defineStruct('iommu_hw_info_tegra241_cmdqv', 8, [
+  ['flags', 'u32'],
+  ['version', 'u8'],
+  ['log2vcmdqs', 'u8'],
+  ['log2vsids', 'u8'],
+  ['__reserved', 'u8'],
+] as const);
+
+export const iommu_viommu_tegra241_cmdqv = defineStruct('iommu_viommu_tegra241_cmdqv', 16, [
+  ['out_vintf_mmap_offset', 'u64'],
+  ['out_vintf_mmap_length', 'u64'],
+] as const);
+
+export const iommu_vevent_tegra241_cmdqv = defineStruct('iommu_vevent_tegra241_cmdqv', 16, [['lvcmdq_err_map', 'u64', 2]] as const);
+
 // --- decoded value types ---------------------------------------------------------------------------
 
 /** The decoded value of a struct layout. */
