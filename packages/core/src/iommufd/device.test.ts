@@ -1,6 +1,7 @@
+import { errCode } from '../__tests__/helpers.js';
 import { describe, expect, it } from 'vitest';
 import * as U from '../uapi/iommufd.js';
-import { ERRNO, IommufdError } from '../uapi/errno.js';
+import { ERRNO } from '../uapi/errno.js';
 import { createHost, HostProfileError } from '../host/host.js';
 import { DmaFault } from '../host/device.js';
 import { mockPlugin, IOMMU_HW_INFO_TYPE_MOCK, IOMMU_HWPT_DATA_MOCK, IOMMU_VIOMMU_TYPE_MOCK, IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_HWPT_INVALIDATE_DATA_MOCK, mockWriteGuestTable } from '../testing/index.js';
@@ -8,15 +9,7 @@ import { rawIoctl } from '../__tests__/helpers.js';
 import { mapPattern, mockFixture, mockProfile } from '../__tests__/mock-host.js';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ } from '../driver/pgtable.js';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
+const code = errCode;
 
 describe('host model', () => {
   it('builds units and devices from a profile and rejects bad profiles precisely', () => {

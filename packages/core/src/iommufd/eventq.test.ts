@@ -1,19 +1,11 @@
+import { errCode } from '../__tests__/helpers.js';
 import { describe, expect, it } from 'vitest';
-import { IommufdError } from '../uapi/errno.js';
 import { ObjType } from './objects.js';
 import type { FaultQueue } from './eventq.js';
 import { IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_VIOMMU_TYPE_MOCK } from '../testing/index.js';
 import { mockFixture } from '../__tests__/mock-host.js';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
+const code = errCode;
 
 describe('event queue fds (regressions found by the uAPI fuzz)', () => {
   it('forgets its fd number on close, so a reused number reaches the new queue, not the old object', async () => {
