@@ -189,6 +189,8 @@ function resolvePt(idev: IommufdDevice, ptId: number, pasid: number, attachFn: (
 
 /** iommufd_device_attach: returns the HWPT id used. */
 export function attach(idev: IommufdDevice, ptId: number, pasid: number): number {
+  // The kernel looks pt_id up before it finds the attach handle taken (iommufd_device_change_pt).
+  idev.ctx.objects.get(ptId, ObjType.ANY);
   if (idev.attachments.has(pasid)) fail('EBUSY', 'already attached: use replace');
   return resolvePt(idev, ptId, pasid, (h) => tryAttach(idev, h, pasid)).id;
 }
