@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { PhysicalMemory } from '@ioasid/core';
+import { PTE_ADDR, SZ_1G, SZ_2M, SZ_4K, rawPte } from './__tests__/fixtures.js';
 import {
   IOMMU_MMIO,
   IOMMU_NOEXEC,
@@ -23,14 +23,9 @@ import {
 import { vtdFirstStage } from './pgtable-fs.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
-const SZ_4K = 1n << 12n;
-const SZ_2M = 1n << 21n;
-const SZ_1G = 1n << 30n;
-const ADDR = 0x000ffffffffff000n;
+const ADDR = PTE_ADDR;
 const XD = 1n << 63n;
 
-/** Table memory that fails every allocation after `limit` of them (shared helper of the kit). */
-const testMemory = testTableMemory;
 
 function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTable {
   const pt = vtdFirstStage.alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 52, ...cfg }, memory);
@@ -38,19 +33,9 @@ function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTa
   return pt;
 }
 
-function rawPte(mem: PhysicalMemory, pt: IoPageTable, iovaPfn: number, level: number): bigint {
-  let table = pt.rootPfn;
-  for (let l = pt.levels - 1; ; l--) {
-    const idx = Number(BigInt(Math.floor(iovaPfn / 512 ** l)) & 511n);
-    const pte = mem.readU64(table, idx);
-    if (l === level) return pte;
-    table = Number((pte & ADDR) >> 12n);
-  }
-}
-
 describe('vtd-fs alloc', () => {
   it('uses 4 or 5 levels and needs FL5LP for 5', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     expect(alloc({}, memory).levels).toBe(4);
     expect(alloc({ ias: 57 }, memory).levels).toBe(5);
     expect(alloc({ ias: 39 }, memory).levels).toBe(4);
@@ -61,7 +46,7 @@ describe('vtd-fs alloc', () => {
   });
 
   it('drops 1G without FL1GP', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const cfg: PageTableConfig = { pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 46, options: { fl1gp: false } };
     const pt = vtdFirstStage.alloc(cfg, memory) as IoPageTable;
     expect(cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
@@ -74,7 +59,7 @@ describe('vtd-fs alloc', () => {
 
 describe('vtd-fs PTE bits', () => {
   it('writes tables as P|RW|US|A and leaves as Linux does', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0x10, 0x123456789, 1, RW);
     pt.map(0x11, 0x2000, 1, IOMMU_READ);
@@ -95,7 +80,7 @@ describe('vtd-fs PTE bits', () => {
   });
 
   it('sets G with options.global and PS on superpages', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ options: { global: true } }, memory);
     pt.map(0x40000, 0x80000, 262144 + 512, RW);
     expect(rawPte(mem, pt, 0x40000, 2)).toBe((0x80000n << 12n) | 0x1e7n);
@@ -103,7 +88,7 @@ describe('vtd-fs PTE bits', () => {
   });
 
   it('applies RW, U/S and XD of every level on a walk', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0, 0x5000, 1, RW);
     const l3 = rawPte(mem, pt, 0, 3);
@@ -114,7 +99,7 @@ describe('vtd-fs PTE bits', () => {
   });
 
   it('reports reserved bits in a large leaf', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0, 0, 512, RW);
     const pde = rawPte(mem, pt, 0, 1);
@@ -131,7 +116,7 @@ describe('vtd-fs PTE bits', () => {
 
 describe('vtd-fs map/unmap/walk', () => {
   it('round-trips near the top of a 57-bit space', () => {
-    const { memory, frames } = testMemory();
+    const { memory, frames } = testTableMemory();
     const pt = alloc({ ias: 57 }, memory);
     const top = 2 ** 45;
     expect(pt.map(top - 513, 2 ** 38, 513, RW)).toBe(0);
@@ -145,11 +130,11 @@ describe('vtd-fs map/unmap/walk', () => {
   });
 
   it('rolls back on -ENOMEM and refuses overlaps with -EEXIST', () => {
-    const { memory, frames } = testMemory(3);
+    const { memory, frames } = testTableMemory(3);
     const pt = alloc({}, memory);
     expect(pt.map(0, 0, 10, RW)).toBe(-12);
     expect(frames.framesInUse).toBe(1);
-    const { memory: m2 } = testMemory();
+    const { memory: m2 } = testTableMemory();
     const pt2 = alloc({}, m2);
     expect(pt2.map(5, 0, 10, RW)).toBe(0);
     expect(pt2.map(0, 0, 6, RW)).toBe(-17);
@@ -160,7 +145,7 @@ describe('vtd-fs map/unmap/walk', () => {
 
 describe('vtd-fs A/D', () => {
   it('starts clean with dirty tracking and lets the hardware set A/D', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ dirtyTracking: true }, memory);
     pt.map(0, 0x5000, 2, RW);
     expect(rawPte(mem, pt, 0, 0)).toBe(0x5000000n | 0x27n);
@@ -177,7 +162,7 @@ describe('vtd-fs A/D', () => {
 
 describe('vtd-fs walkForeign', () => {
   it('walks a guest table through an offset stage 2', () => {
-    const { mem, memory, frames } = testMemory();
+    const { mem, memory, frames } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0x777, 0x4242, 1, IOMMU_READ);
     const OFFSET = 0x300000;
@@ -200,7 +185,7 @@ describe('vtd-fs property', () => {
     const op = fc.record({ map: fc.boolean(), iova: fc.integer({ min: 0, max: 1500 }), n: fc.integer({ min: 1, max: 600 }), pa: fc.integer({ min: 0, max: 2 ** 40 - 1000 }) });
     fc.assert(
       fc.property(fc.array(op, { maxLength: 16 }), (ops) => {
-        const { memory, frames } = testMemory();
+        const { memory, frames } = testTableMemory();
         const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
         const ref = new Map<number, number>();
         for (const o of ops) {

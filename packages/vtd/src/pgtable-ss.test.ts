@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { PhysicalMemory } from '@ioasid/core';
+import { SZ_1G, SZ_2M, SZ_4K, rawPte } from './__tests__/fixtures.js';
 import {
   IOMMU_NOEXEC,
   IOMMU_READ,
@@ -22,13 +22,7 @@ import {
 import { vtdSecondStage } from './pgtable-ss.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
-const SZ_4K = 1n << 12n;
-const SZ_2M = 1n << 21n;
-const SZ_1G = 1n << 30n;
-const ADDR = 0x000ffffffffff000n;
 
-/** Table memory that fails every allocation after `limit` of them (shared helper of the kit). */
-const testMemory = testTableMemory;
 
 function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTable {
   const pt = vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 48, oas: 52, ...cfg }, memory);
@@ -37,19 +31,9 @@ function alloc(cfg: Partial<PageTableConfig>, memory: PageTableMemory): IoPageTa
 }
 
 /** Raw PTE at `level` for `iovaPfn`, following the table pointers from the root. */
-function rawPte(mem: PhysicalMemory, pt: IoPageTable, iovaPfn: number, level: number): bigint {
-  let table = pt.rootPfn;
-  for (let l = pt.levels - 1; ; l--) {
-    const idx = Number(BigInt(Math.floor(iovaPfn / 512 ** l)) & 511n);
-    const pte = mem.readU64(table, idx);
-    if (l === level) return pte;
-    table = Number((pte & ADDR) >> 12n);
-  }
-}
-
 describe('vtd-ss alloc', () => {
   it('picks levels from ias and refuses what SAGAW or the width cannot do', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     expect(alloc({ ias: 39 }, memory).levels).toBe(3);
     expect(alloc({ ias: 48 }, memory).levels).toBe(4);
     expect(alloc({ ias: 57 }, memory).levels).toBe(5);
@@ -62,7 +46,7 @@ describe('vtd-ss alloc', () => {
   });
 
   it('restricts cfg.pgsizeBitmap in and out', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const cfg: PageTableConfig = { pgsizeBitmap: SZ_4K | SZ_2M | (1n << 39n) | (1n << 16n), ias: 48, oas: 46 };
     const pt = vtdSecondStage.alloc(cfg, memory) as IoPageTable;
     expect(cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
@@ -72,14 +56,14 @@ describe('vtd-ss alloc', () => {
   });
 
   it('returns -ENOMEM when even the root cannot be allocated', () => {
-    const { memory } = testMemory(0);
+    const { memory } = testTableMemory(0);
     expect(vtdSecondStage.alloc({ pgsizeBitmap: SZ_4K, ias: 48, oas: 46 }, memory)).toBe(-12);
   });
 });
 
 describe('vtd-ss PTE bits', () => {
   it('writes R|W tables and R/W/SNP leaves', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ coherent: true }, memory);
     expect(pt.map(0x12345, 0x9abcd, 1, RW)).toBe(0);
     for (let level = 3; level >= 1; level--) {
@@ -92,7 +76,7 @@ describe('vtd-ss PTE bits', () => {
   });
 
   it('leaves SNP, X, EMT and IPAT clear unless asked, and encodes PAs above 4 GiB', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     const pa = 0x123456789; // PA 0x123456789000
     expect(pt.map(7, pa, 2, IOMMU_WRITE)).toBe(0);
@@ -105,7 +89,7 @@ describe('vtd-ss PTE bits', () => {
   });
 
   it('sets X only with SLEE and without IOMMU_NOEXEC', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ options: { slee: true } }, memory);
     pt.map(1, 100, 1, RW);
     pt.map(2, 101, 1, RW | IOMMU_NOEXEC);
@@ -119,7 +103,7 @@ describe('vtd-ss PTE bits', () => {
   });
 
   it('refuses read-only maps on a nest parent (ERRATA_772415_SPR17) and maps that grant nothing', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const pt = alloc({ options: { forceWriteable: true } }, memory);
     expect(pt.map(0, 0, 1, IOMMU_READ)).toBe(-22);
     expect(pt.map(0, 0, 1, 0)).toBe(-22);
@@ -129,7 +113,7 @@ describe('vtd-ss PTE bits', () => {
 
 describe('vtd-ss superpages', () => {
   it('uses 1G and 2M leaves where alignment and the bitmap allow', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     const pa = 0x40000; // 1 GiB
     expect(pt.map(0x40000, pa, 262144 + 512 + 3, RW)).toBe(0);
@@ -145,7 +129,7 @@ describe('vtd-ss superpages', () => {
   });
 
   it('falls back to 4K pages when PA and IOVA are not equally aligned or 2M is not allowed', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const out = new WalkResult();
     const pt = alloc({}, memory);
     expect(pt.map(512, 513, 512, RW)).toBe(0);
@@ -159,7 +143,7 @@ describe('vtd-ss superpages', () => {
   });
 
   it('removes a superpage only whole and stops at a partly covered one', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0, 0, 10, RW);
     pt.map(512, 1024, 512, RW);
@@ -174,7 +158,7 @@ describe('vtd-ss superpages', () => {
   });
 
   it('treats PS in a PML4E as reserved', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({}, memory);
     mem.writeU64(pt.rootPfn, 1, (0x1000n << 12n) | 0x83n);
     const out = new WalkResult();
@@ -185,7 +169,7 @@ describe('vtd-ss superpages', () => {
 
 describe('vtd-ss map/unmap/walk', () => {
   it('round-trips near the top of a 57-bit space with PAs above 2^32', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const pt = alloc({ ias: 57 }, memory);
     const top = 2 ** 45;
     const pa = 2 ** 39 + 12345;
@@ -206,7 +190,7 @@ describe('vtd-ss map/unmap/walk', () => {
   });
 
   it('walks 3-level and 4-level tables at every index bit', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const out = new WalkResult();
     for (const ias of [39, 48]) {
       const pt = alloc({ ias, pgsizeBitmap: SZ_4K }, memory);
@@ -223,7 +207,7 @@ describe('vtd-ss map/unmap/walk', () => {
   });
 
   it('refuses with -EEXIST and changes nothing', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const pt = alloc({}, memory);
     expect(pt.map(100, 1000, 10, RW)).toBe(0);
     const pages = pt.tablePages;
@@ -241,7 +225,7 @@ describe('vtd-ss map/unmap/walk', () => {
 
   it('rolls back completely on -ENOMEM', () => {
     for (let limit = 1; limit <= 8; limit++) {
-      const { memory, frames } = testMemory(limit);
+      const { memory, frames } = testTableMemory(limit);
       const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
       const r = pt.map(511, 5000, 2048, RW);
       // root + L3 + L2 + 5 leaf tables
@@ -255,7 +239,7 @@ describe('vtd-ss map/unmap/walk', () => {
   });
 
   it('keeps other mappings when rolling back into shared tables', () => {
-    const { memory, frames } = testMemory(4);
+    const { memory, frames } = testTableMemory(4);
     const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
     expect(pt.map(0, 0, 1, RW)).toBe(0); // root + 3 tables
     expect(pt.map(256, 0, 512, RW)).toBe(-12); // pages 512.. need a 5th table
@@ -266,7 +250,7 @@ describe('vtd-ss map/unmap/walk', () => {
   });
 
   it('frees every table page', () => {
-    const { memory, frames } = testMemory();
+    const { memory, frames } = testTableMemory();
     const pt = alloc({}, memory);
     pt.map(0, 0, 5000, RW);
     pt.map(2 ** 30, 0, 3, RW);
@@ -277,7 +261,7 @@ describe('vtd-ss map/unmap/walk', () => {
   });
 
   it('validates arguments', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const pt = alloc({ oas: 39 }, memory);
     expect(pt.map(0, 0, 0, RW)).toBe(-22);
     expect(pt.map(-1, 0, 1, RW)).toBe(-22);
@@ -289,7 +273,7 @@ describe('vtd-ss map/unmap/walk', () => {
 
 describe('vtd-ss dirty tracking (SLADS)', () => {
   it('sets A/D on hardware access and reads-and-clears D', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ dirtyTracking: true }, memory);
     pt.map(0, 0x100000, 4, RW);
     pt.map(512, 0x200000, 512, RW);
@@ -320,7 +304,7 @@ describe('vtd-ss dirty tracking (SLADS)', () => {
   });
 
   it('does not touch A/D while SSADE is off or without SLADS', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ dirtyTracking: true }, memory);
     pt.map(0, 5, 1, RW);
     pt.setDirtyTracking!(false);
@@ -337,7 +321,7 @@ describe('vtd-ss dirty tracking (SLADS)', () => {
   });
 
   it('does not mark a read-only page dirty on a write', () => {
-    const { mem, memory } = testMemory();
+    const { mem, memory } = testTableMemory();
     const pt = alloc({ dirtyTracking: true }, memory);
     pt.map(0, 5, 1, IOMMU_READ);
     pt.markAccess!(0, true);
@@ -347,7 +331,7 @@ describe('vtd-ss dirty tracking (SLADS)', () => {
 
 describe('vtd-ss walkForeign', () => {
   it('walks a table whose pointers are guest-physical through tableToPhys', () => {
-    const { mem, memory, frames } = testMemory();
+    const { mem, memory, frames } = testTableMemory();
     const pt = alloc({ ias: 48 }, memory);
     pt.map(0x1234567, 0x777, 3, RW);
     pt.map(0, 0x40000, 512, RW);
@@ -399,7 +383,7 @@ describe('vtd-ss property', () => {
   it('matches a reference model of leaves', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 20 }), fc.boolean(), (ops, huge) => {
-        const { memory, frames } = testMemory();
+        const { memory, frames } = testTableMemory();
         const pt = alloc({ pgsizeBitmap: huge ? SZ_4K | SZ_2M : SZ_4K }, memory);
         // Reference: leaves by first page: [pa, size].
         const leaves = new Map<number, [number, number]>();
@@ -453,7 +437,7 @@ describe('vtd-ss property', () => {
 
 describe('vtd-ss paging-structure cache (4-level walk)', () => {
   it('never returns a stale translation after the leaf table is unmapped, freed and reused', () => {
-    const { memory } = testMemory();
+    const { memory } = testTableMemory();
     const a = alloc({ pgsizeBitmap: SZ_4K }, memory);
     const out = new WalkResult();
     expect(a.map(0, 0x1000, 512, RW)).toBe(0);
@@ -504,7 +488,7 @@ describe('vtd-ss paging-structure cache (4-level walk)', () => {
     });
     fc.assert(
       fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.integer({ min: 0, max: 1100 }), { minLength: 1, maxLength: 12 }), (ops, probes) => {
-        const { memory } = testMemory();
+        const { memory } = testTableMemory();
         const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
         const ref = new Map<number, number>();
         const out = new WalkResult();

@@ -64,3 +64,20 @@ export function device(over: Partial<DeviceInfo> = {}): DeviceInfo {
 }
 
 export const NO_FLAGS = { nestParent: false, dirtyTracking: false, pasid: false };
+
+/** Page-size bits of a pgsize bitmap, and the address field of an x86-style 64-bit PTE (bits 51:12). */
+export const SZ_4K = 1n << 12n;
+export const SZ_2M = 1n << 21n;
+export const SZ_1G = 1n << 30n;
+export const PTE_ADDR = 0x000ffffffffff000n;
+
+/** The raw PTE at `level` for `iovaPfn`, following table pointers from the root (both VT-d stages). */
+export function rawPte(mem: PhysicalMemory, pt: { rootPfn: number; levels: number }, iovaPfn: number, level: number): bigint {
+  let table = pt.rootPfn;
+  for (let l = pt.levels - 1; ; l--) {
+    const idx = Number(BigInt(Math.floor(iovaPfn / 512 ** l)) & 511n);
+    const pte = mem.readU64(table, idx);
+    if (l === level) return pte;
+    table = Number((pte & PTE_ADDR) >> 12n);
+  }
+}
