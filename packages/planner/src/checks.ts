@@ -1,6 +1,6 @@
 /**
  * The checks QEMU makes when a vIOMMU meets the host IOMMU behind an assigned (vfio-pci, iommufd)
- * device, in QEMU's order and with QEMU's messages (facts/qemu-viommu-checks.md). One configuration is
+ * device, in QEMU's order and with QEMU's messages (QEMU's realize and plug checks of each vIOMMU model). One configuration is
  * evaluated against every device: each gets a mode and the reasons for it, a refusal names the first
  * failed check the way QEMU would, followed by any further mismatch.
  */

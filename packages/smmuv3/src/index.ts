@@ -22,7 +22,7 @@ export const plugin: IommuPlugin = {
 
 export const smmuv3 = plugin;
 
-/** A register preset as a host profile (DESIGN.md §6): units with raw registers, devices with their StreamIDs. */
+/** A register preset as a host profile: units with raw registers, devices with their StreamIDs. */
 export function presetToHostProfile(p: SmmuPreset): HostProfile {
   return {
     name: p.name,

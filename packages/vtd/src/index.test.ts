@@ -44,7 +44,7 @@ describe('plugin', () => {
       }
       for (const d of p.devices) expect(p.units.some((u) => u.id === d.unit)).toBe(true);
     }
-    // DESIGN.md: every vendor ships a preset with a PRI- and PASID-capable device.
+    // The project rule: every vendor ships a preset with a PRI- and PASID-capable device.
     expect(presets.some((p) => p.devices.some((d) => d.pri && (d.pasidBits ?? 0) > 0))).toBe(true);
   });
 });

@@ -21,11 +21,11 @@ export const plugin: IommuPlugin = {
   },
 };
 
-/** The same plugin under the name DESIGN.md uses. */
+/** The same plugin under its vendor name. */
 export const vtd = plugin;
 
 /**
- * A preset as a host profile (DESIGN.md section 6). The unit's `registers` carry `regBase` too, so that
+ * A preset as a host profile. The unit's `registers` carry `regBase` too, so that
  * the unit's boot line reproduces the one the machine printed.
  */
 export function vtdPresetProfile(p: VtdPreset): HostProfile {

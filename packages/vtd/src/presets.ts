@@ -234,7 +234,7 @@ export function findVtdPreset(id: string): VtdPreset | undefined {
   return vtdPresets.find((p) => p.id === id);
 }
 
-/** The host profile JSON of DESIGN.md section 6 for a preset. */
+/** The host profile JSON (docs/planning.md) for a preset. */
 export interface VtdHostProfile {
   readonly name: string;
   readonly units: Array<{ id: string; vendor: 'vtd'; regBase: string; registers: { ver: string; cap: string; ecap: string } }>;

@@ -6,7 +6,7 @@
  * the leaf attribute bits and where A/D live. Those differences are plain numbers held by one class,
  * so every table is the same hidden class and the hot paths stay monomorphic.
  *
- * Hot-path rules (DESIGN.md section 8): PTEs are read and written as two u32 halves straight out of the
+ * Hot-path rules (docs/performance.md): PTEs are read and written as two u32 halves straight out of the
  * chunk's Uint32Array; no BigInt, no allocation per PTE or per walk; runs of PTEs inside one table page
  * are written in one pass while keeping the position, never re-walking from the root per page.
  * Page numbers may exceed 2^31, so table indices come from `(pfn / 512^level) & 511` (exact for every

@@ -1,7 +1,7 @@
 /**
  * `ioasid bench [--json] [--quick] [--only walk,map_4k] [--runs N] [--cpu-prof DIR]` (and `npm run bench`)
  *
- * Runs the workloads of DESIGN.md section 8, each in its own process (--expose-gc; under tsx with the
+ * Runs the workloads of docs/performance.md, each in its own process (--expose-gc; under tsx with the
  * @ioasid/source condition when running from source), N times one after the other, and reports the
  * median of the runs. With --json, stdout carries exactly one JSON object; progress goes to stderr.
  */

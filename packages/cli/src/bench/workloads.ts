@@ -1,5 +1,5 @@
 /**
- * The workloads of DESIGN.md section 8. Each one builds its machine, warms up on the same code path,
+ * The workloads of docs/performance.md. Each one builds its machine, warms up on the same code path,
  * then measures; `runWorkload` returns the metrics it produced. The orchestrator (run.ts) runs each
  * workload in a fresh process through worker.ts.
  *

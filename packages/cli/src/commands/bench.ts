@@ -1,4 +1,4 @@
-/** `ioasid bench`: the workloads of DESIGN.md section 8, each in its own process. */
+/** `ioasid bench`: the workloads of docs/performance.md, each in its own process. */
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../io.js';

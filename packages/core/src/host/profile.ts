@@ -1,6 +1,6 @@
 /**
  * Host profiles: plain data describing a machine by its IOMMU units (vendor + raw registers) and the
- * PCI devices behind them. The planner reads and writes the same shape (DESIGN.md section 6).
+ * PCI devices behind them. The planner reads and writes the same shape.
  */
 import type { RawRegisters } from '../driver/vendor.js';
 
