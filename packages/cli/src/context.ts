@@ -1,11 +1,15 @@
 /** What every command gets: the streams, colours, the plugin host and the exit code to return. */
 import { PluginHost, PluginContractError, type IommuVendor } from '@ioasid/core/driver';
 import { CliError, colours, type CliIo, type Colours } from './io.js';
+import { loadPluginModule, type LoadedPluginModule } from './plugin-loader.js';
+import type { VendorPresets } from './profiles.js';
 
 export class CommandContext {
   readonly c: Colours;
   exitCode = 0;
   private host: PluginHost | null = null;
+  private pluginSpecs: readonly string[] = [];
+  private modules: Promise<LoadedPluginModule[]> | null = null;
 
   constructor(readonly io: CliIo) {
     this.c = colours(io);
@@ -19,16 +23,36 @@ export class CommandContext {
     this.io.stderr.write(`${line}\n`);
   }
 
+  /** The modules named with --plugin, loaded into every command beside the CLI's own plugins. */
+  usePlugins(specs: readonly string[]): void {
+    this.pluginSpecs = specs;
+    this.modules = null;
+    this.host = null;
+  }
+
+  private thirdParty(): Promise<LoadedPluginModule[]> {
+    this.modules ??= (async () => {
+      const out: LoadedPluginModule[] = [];
+      for (const spec of this.pluginSpecs) out.push(await loadPluginModule(spec, this.io.cwd ?? process.cwd()));
+      return out;
+    })();
+    return this.modules;
+  }
+
   async pluginHost(): Promise<PluginHost> {
     if (this.host) return this.host;
-    const plugins = this.io.plugins ? await this.io.plugins() : (await import('./plugins.js')).allPlugins();
+    const builtin = this.io.plugins ? await this.io.plugins() : (await import('./plugins.js')).allPlugins();
+    const plugins = [...builtin, ...(await this.thirdParty()).flatMap((m) => m.plugins)];
     const host = new PluginHost();
     for (const p of plugins) {
       try {
         host.load(p);
       } catch (e) {
         const why = e instanceof PluginContractError ? e.message : String(e);
-        throw new CliError(`a vendor plugin could not be loaded: ${why}`, 1, 'reinstall @ioasid/cli so that its vendor packages match @ioasid/core');
+        const hint = builtin.includes(p)
+          ? 'reinstall @ioasid/cli so that its vendor packages match @ioasid/core'
+          : 'check the modules given with --plugin: each plugin id once, built for this @ioasid/core';
+        throw new CliError(`a vendor plugin could not be loaded: ${why}`, 1, hint);
       }
     }
     this.host = host;
@@ -37,5 +61,12 @@ export class CommandContext {
 
   async vendors(): Promise<IommuVendor[]> {
     return (await this.pluginHost()).vendors();
+  }
+
+  /** The presets of the shipped vendor packages, then those of every --plugin module. */
+  async presets(): Promise<VendorPresets[]> {
+    const shipped = await (await import('./profiles.js')).shippedPresets();
+    const extra = (await this.thirdParty()).filter((m) => m.presets.length > 0).map((m) => ({ vendor: m.plugins[0].id, presets: m.presets }));
+    return [...shipped, ...extra];
   }
 }

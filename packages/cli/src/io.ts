@@ -17,6 +17,8 @@ export interface CliIo {
   /** The whole of standard input (probe -, plan -). */
   readonly stdin: () => Promise<string>;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where relative paths (files, --plugin modules) are resolved; the process's working directory by default. */
+  readonly cwd?: string;
   /** The vendor plugins to load; the CLI's own set by default. */
   readonly plugins?: () => IommuPlugin[] | Promise<IommuPlugin[]>;
 }

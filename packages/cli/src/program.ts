@@ -14,6 +14,7 @@ import { consoleOutput } from './output.js';
 export function buildProgram(io: CliIo = processIo(), ctx: CommandContext = new CommandContext(io)): Command {
   const program = new Command('ioasid')
     .description('An executable model of the Linux iommufd (/dev/iommu) uAPI and IOMMU hardware')
+    .option('--plugin <package-or-path>', 'load a third-party vendor plugin into every command (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({
@@ -27,6 +28,8 @@ export function buildProgram(io: CliIo = processIo(), ctx: CommandContext = new 
     .action(async () => {
       await runDemo(consoleOutput(io.stdout));
     });
+  // Global options come before the command: `ioasid --plugin ./riscv.js decode riscv-iommu ...`.
+  program.hook('preAction', () => ctx.usePlugins(program.opts<{ plugin: string[] }>().plugin));
   registerRun(program, () => ctx);
   registerBench(program, () => ctx);
   registerProbe(program, () => ctx);

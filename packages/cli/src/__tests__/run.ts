@@ -11,7 +11,7 @@ export interface RunResult {
   stderr: string;
 }
 
-export async function run(argv: string[], opts: { stdin?: string; tty?: boolean; env?: Record<string, string>; plugins?: () => IommuPlugin[] } = {}): Promise<RunResult> {
+export async function run(argv: string[], opts: { stdin?: string; tty?: boolean; env?: Record<string, string>; cwd?: string; plugins?: () => IommuPlugin[] } = {}): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
@@ -19,6 +19,7 @@ export async function run(argv: string[], opts: { stdin?: string; tty?: boolean;
     stderr: { write: (s: string) => (stderr += s) },
     stdin: async () => opts.stdin ?? '',
     env: opts.env ?? {},
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.plugins ? { plugins: opts.plugins } : {}),
   });
   return { code, stdout, stderr };

@@ -4,7 +4,7 @@ import type { HostProfile } from '@ioasid/core';
 import { loadProfile, plan, PlanError, POLICIES, ProfileError, type Plan, type Policy } from '@ioasid/planner';
 import type { CommandContext } from '../context.js';
 import { CliError, readInput, table, toJson } from '../io.js';
-import { builtinProfiles, findBuiltin, shippedPresets, type BuiltinProfile } from '../profiles.js';
+import { builtinProfiles, findBuiltin, type BuiltinProfile } from '../profiles.js';
 
 interface PlanOpts {
   devices?: string;
@@ -62,7 +62,7 @@ export async function resolveProfiles(ctx: CommandContext, args: readonly string
       }
       continue;
     }
-    builtins ??= builtinProfiles(vendors, await shippedPresets());
+    builtins ??= builtinProfiles(vendors, await ctx.presets());
     const hit = findBuiltin(builtins, arg);
     if (!hit) throw new CliError(`no file and no built-in profile named "${arg}"`, 1, 'list the built-in profiles with: ioasid profiles');
     if (Array.isArray(hit)) throw new CliError(`"${arg}" matches several built-in profiles: ${hit.map((h) => h.id).join(', ')}`, 2, 'give one of these ids');

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { table, toJson } from '../io.js';
-import { builtinProfiles, shippedPresets } from '../profiles.js';
+import { builtinProfiles } from '../profiles.js';
 
 export function registerProfiles(program: Command, ctx: () => CommandContext): void {
   program
@@ -12,7 +12,7 @@ export function registerProfiles(program: Command, ctx: () => CommandContext): v
     .addHelpText('after', '\nExamples:\n  $ ioasid profiles\n  $ ioasid plan mixed-vtd\n')
     .action(async (opts: { json?: boolean }) => {
       const c = ctx();
-      const all = builtinProfiles(await c.vendors(), await shippedPresets());
+      const all = builtinProfiles(await c.vendors(), await c.presets());
       if (opts.json) {
         c.io.stdout.write(toJson(all));
         return;
