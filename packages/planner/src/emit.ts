@@ -4,7 +4,7 @@
  * cannot express becomes a warning instead of an invented attribute.
  */
 import type { PlannedDevice, ViommuInstance } from './checks.js';
-import { formatDevice, MODELS, type ViommuProperties, type ViommuSpec } from './models.js';
+import { formatDevice, modelDef, type ViommuProperties, type ViommuSpec } from './models.js';
 
 export interface Emitted {
   readonly qemuArgs: string[];
@@ -20,7 +20,7 @@ function xmlValue(v: unknown): string {
 
 /** The libvirt element; properties without a libvirt attribute are reported back. */
 export function emitLibvirt(spec: ViommuSpec, properties: ViommuProperties, instances: readonly ViommuInstance[]): { xml: string; warnings: string[] } {
-  const m = MODELS[spec.model];
+  const m = modelDef(spec.model);
   const attrs: string[] = [];
   const unsupported: string[] = [];
   for (const [name, value] of Object.entries(properties)) {

@@ -21,13 +21,22 @@ export { plan, checkHotplug, POLICIES, type Plan, type PlanInput, type PlanViomm
 export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState } from './checks.js';
 export {
   MODELS,
+  modelDef,
   parseViommu,
   normalizeSpec,
   formatDevice,
+  qemuRequirements,
+  compareQemuVersions,
   PlanError,
   type ViommuModel,
   type ViommuSpec,
   type ViommuProperties,
   type PropertyValue,
   type PropDef,
+  type ModelDef,
+  type QemuRequirement,
 } from './models.js';
+export { MODEL_DEFS } from './models/registry.js';
+export type { Candidate, CandidateContext, Evaluation, EvaluateOptions } from './models/types.js';
+export { PLANNER_VENDORS, plannerVendor } from './vendors/registry.js';
+export type { PlannerVendor, SysfsSource, VendorFacts, VtdFacts, SmmuFacts, Arch } from './vendors/types.js';

@@ -1,127 +1,38 @@
 /**
- * The QEMU vIOMMU models the planner knows: their properties (QEMU's names and defaults), how to read
- * a `-device` value, and how to write one back.
+ * Reading and writing QEMU vIOMMU `-device` values against the model tables (models/registry.ts):
+ * property names, types and values as QEMU defines them, and the QEMU release each needs.
  */
+import { findModel, MODEL_DEFS } from './models/registry.js';
+import type { ModelDef, PropDef, PropertyValue, QemuRequirement, ViommuModel, ViommuProperties, ViommuSpec } from './models/types.js';
 
-export type ViommuModel = 'intel-iommu' | 'arm-smmuv3' | 'virtio-iommu' | 'amd-iommu';
-export type PropertyValue = string | number | boolean;
-export type ViommuProperties = Record<string, PropertyValue>;
-
-export interface ViommuSpec {
-  readonly model: ViommuModel;
-  /** QEMU property names; booleans print as on/off, 'auto' stays a string. */
-  readonly properties: Readonly<ViommuProperties>;
-}
+export type { ViommuModel, PropertyValue, ViommuProperties, ViommuSpec, PropDef, ModelDef, QemuRequirement };
 
 /** A vIOMMU input the planner cannot use (unknown model or property, bad value). */
 export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
-type PropType = 'bool' | 'uint' | 'onoffauto' | 'string';
+/** Every registered model by id: its -device driver, libvirt model and property table. */
+export const MODELS: Readonly<Record<string, ModelDef>> = Object.fromEntries(MODEL_DEFS.map((m) => [m.id, m]));
 
-export interface PropDef {
-  readonly type: PropType;
-  /** QEMU's default (for the newest QEMU the fact sheet covers). */
-  readonly default?: PropertyValue;
-  /** Accepted values for strings / numbers with a fixed set. */
-  readonly values?: readonly PropertyValue[];
-  /** 'auto' is accepted besides the type (smmuv3 accel properties). */
-  readonly auto?: boolean;
-  /** The libvirt <driver> attribute, when libvirt's schema has one. */
-  readonly libvirt?: string;
-  readonly help: string;
+export function modelDef(name: string): ModelDef {
+  const m = findModel(name);
+  if (!m) {
+    const known = MODEL_DEFS.map((d) => (d.qemuDriver === d.id ? d.id : `${d.id} (${d.qemuDriver})`)).join(', ');
+    throw new PlanError(`unknown vIOMMU model "${name}"; expected one of ${known}`);
+  }
+  return m;
 }
 
-/** Generic -device options every model takes. */
-const DEVICE_OPTIONS: Record<string, PropDef> = {
-  id: { type: 'string', help: 'the device id' },
-  bus: { type: 'string', help: 'the bus the device sits on' },
-  addr: { type: 'string', help: 'the PCI slot of the device' },
-};
-
-export const MODELS: Readonly<Record<ViommuModel, { qemuDriver: string; libvirtModel: string; props: Record<string, PropDef> }>> = {
-  'intel-iommu': {
-    qemuDriver: 'intel-iommu',
-    libvirtModel: 'intel',
-    props: {
-      'aw-bits': { type: 'uint', default: 48, libvirt: 'aw_bits', help: 'guest IOVA width: 39 or 48 (48 only with x-flts); the default was 39 before QEMU 9.2' },
-      'caching-mode': { type: 'bool', default: false, libvirt: 'caching_mode', help: 'CAP.CM: the guest flushes on map, which lets QEMU shadow its tables for assigned devices' },
-      'x-scalable-mode': { type: 'bool', default: false, help: 'scalable-mode translation (ECAP.SMTS)' },
-      'x-flts': { type: 'bool', default: false, help: 'first-stage translation for the guest; assigned devices then need hardware nesting' },
-      'x-pasid-mode': { type: 'bool', default: false, help: 'PASID support for the guest (needs scalable mode)' },
-      pasid: { type: 'bool', default: false, help: 'PASID support (newer name of x-pasid-mode)' },
-      'dma-drain': { type: 'bool', default: true, help: 'DMA read/write draining; scalable mode needs it' },
-      'device-iotlb': { type: 'bool', default: false, libvirt: 'iotlb', help: 'ECAP.DT: device-TLB (ATS) for the guest' },
-      intremap: { type: 'onoffauto', default: 'auto', libvirt: 'intremap', help: 'interrupt remapping (needs kernel-irqchip=split)' },
-      eim: { type: 'onoffauto', default: 'auto', libvirt: 'eim', help: 'extended interrupt mode (x2APIC); needs intremap' },
-      'dma-translation': { type: 'bool', default: true, help: 'DMA translation; off leaves only interrupt remapping' },
-      'snoop-control': { type: 'bool', default: false, help: 'ECAP.SC: snoop control' },
-      fs1gp: { type: 'bool', default: true, help: 'first-stage 1 GiB pages (CAP.FS1GP) with x-flts' },
-      ...DEVICE_OPTIONS,
-    },
-  },
-  'arm-smmuv3': {
-    qemuDriver: 'arm-smmuv3',
-    libvirtModel: 'smmuv3',
-    props: {
-      accel: { type: 'bool', default: false, help: 'back the vSMMU with the host SMMUv3 (iommufd nesting, one vSMMU per host SMMU)' },
-      stage: { type: 'string', default: '1', values: ['1', '2', 'nested'], help: 'translation stages the vSMMU implements' },
-      ril: { type: 'bool', default: true, auto: true, help: 'IDR3.RIL range invalidation' },
-      ats: { type: 'bool', default: false, auto: true, help: 'IDR0.ATS address translation services' },
-      oas: { type: 'uint', default: 44, values: [44, 48], help: 'IDR5.OAS output address size, 44 or 48 bits' },
-      ssidsize: { type: 'uint', default: 0, auto: true, help: 'IDR1.SSIDSIZE SubstreamID (PASID) bits, 0 to 20' },
-      'primary-bus': { type: 'string', help: 'the PCIe root (pcie.0 or a pxb-pcie) the vSMMU translates for' },
-      ...DEVICE_OPTIONS,
-    },
-  },
-  'virtio-iommu': {
-    qemuDriver: 'virtio-iommu-pci',
-    libvirtModel: 'virtio',
-    props: {
-      granule: { type: 'string', default: '4k', values: ['4k', '8k', '16k', '64k', 'host'], help: 'the page_size_mask granule' },
-      'aw-bits': { type: 'uint', help: 'input range width, 32 to 64; machine default 39 on q35, 48 on virt' },
-      'boot-bypass': { type: 'bool', default: true, help: 'DMA bypasses translation until the guest driver attaches' },
-      ...DEVICE_OPTIONS,
-    },
-  },
-  'amd-iommu': {
-    qemuDriver: 'amd-iommu',
-    libvirtModel: 'amd',
-    props: {
-      'dma-remap': { type: 'bool', default: false, help: 'DMA remapping for assigned devices through MAP notifiers' },
-      intremap: { type: 'onoffauto', default: 'auto', libvirt: 'intremap', help: 'interrupt remapping' },
-      xtsup: { type: 'bool', default: false, help: 'x2APIC (XT) support' },
-      'device-iotlb': { type: 'bool', default: false, libvirt: 'iotlb', help: 'device-TLB (ATS) for the guest' },
-      pt: { type: 'bool', default: true, help: 'pass-through mode' },
-      ...DEVICE_OPTIONS,
-    },
-  },
-};
-
-const MODEL_ALIASES: Record<string, ViommuModel> = {
-  'intel-iommu': 'intel-iommu',
-  intel: 'intel-iommu',
-  'arm-smmuv3': 'arm-smmuv3',
-  smmuv3: 'arm-smmuv3',
-  'virtio-iommu': 'virtio-iommu',
-  'virtio-iommu-pci': 'virtio-iommu',
-  virtio: 'virtio-iommu',
-  'amd-iommu': 'amd-iommu',
-  amd: 'amd-iommu',
-};
-
 export function modelOf(name: string): ViommuModel {
-  const m = MODEL_ALIASES[name.trim().toLowerCase()];
-  if (!m) throw new PlanError(`unknown vIOMMU model "${name}"; expected one of intel-iommu, arm-smmuv3, virtio-iommu (virtio-iommu-pci), amd-iommu`);
-  return m;
+  return modelDef(name).id;
 }
 
 const TRUE = new Set(['on', 'true', 'yes', 'y']);
 const FALSE = new Set(['off', 'false', 'no', 'n']);
 
-function parseValue(model: ViommuModel, name: string, def: PropDef, raw: PropertyValue): PropertyValue {
-  const where = `${MODELS[model].qemuDriver}.${name}`;
+function parseValue(model: ModelDef, name: string, def: PropDef, raw: PropertyValue): PropertyValue {
+  const where = `${model.qemuDriver}.${name}`;
   const s = String(raw).trim().toLowerCase();
   if (def.auto && s === 'auto') return 'auto';
   switch (def.type) {
@@ -153,22 +64,21 @@ function parseValue(model: ViommuModel, name: string, def: PropDef, raw: Propert
 
 /** Checks names and values against the model; returns normalized values (booleans, numbers, 'auto'). */
 export function normalizeSpec(spec: { model: string; properties?: Readonly<Record<string, PropertyValue>> }): ViommuSpec {
-  const model = modelOf(spec.model);
-  const defs = MODELS[model].props;
+  const model = modelDef(spec.model);
   const properties: ViommuProperties = {};
   for (const [name, raw] of Object.entries(spec.properties ?? {})) {
-    const def = defs[name];
+    const def = model.props[name];
     if (!def) {
-      const hint = model === 'arm-smmuv3' && name === 'pasid' ? ' (the vSMMU PASID width is ssidsize=N)' : '';
-      throw new PlanError(`Property '${MODELS[model].qemuDriver}.${name}' not found${hint}; ${model} properties: ${Object.keys(defs).join(', ')}`);
+      const hint = model.unknownPropertyHint?.(name) ?? '';
+      throw new PlanError(`Property '${model.qemuDriver}.${name}' not found${hint}; ${model.id} properties: ${Object.keys(model.props).join(', ')}`);
     }
     properties[name] = parseValue(model, name, def, raw);
   }
-  return { model, properties };
+  return { model: model.id, properties };
 }
 
 /** QEMU's option list: comma-separated, ",," is a literal comma. */
-function splitOptions(s: string): string[] {
+export function splitOptions(s: string): string[] {
   const parts: string[] = [];
   let cur = '';
   for (let i = 0; i < s.length; i++) {
@@ -217,11 +127,7 @@ export function parseViommu(text: string): ViommuSpec {
 
 /** The value QEMU would use: given or default. */
 export function effective(spec: ViommuSpec, name: string): PropertyValue | undefined {
-  return name in spec.properties ? spec.properties[name] : MODELS[spec.model].props[name]?.default;
-}
-
-export function isOn(v: PropertyValue | undefined): boolean {
-  return v === true || v === 'on';
+  return name in spec.properties ? spec.properties[name] : modelDef(spec.model).props[name]?.default;
 }
 
 export function qemuValue(v: PropertyValue): string {
@@ -232,8 +138,45 @@ export function qemuValue(v: PropertyValue): string {
 
 /** "intel-iommu,aw-bits=48,caching-mode=on", properties in the model's canonical order. */
 export function formatDevice(spec: ViommuSpec, extra: Readonly<ViommuProperties> = {}): string {
+  const m = modelDef(spec.model);
   const all: ViommuProperties = { ...extra, ...spec.properties };
-  const order = Object.keys(MODELS[spec.model].props);
+  const order = Object.keys(m.props);
   const keys = Object.keys(all).sort((a, b) => order.indexOf(a) - order.indexOf(b));
-  return [MODELS[spec.model].qemuDriver, ...keys.map((k) => `${k}=${qemuValue(all[k])}`)].join(',');
+  return [m.qemuDriver, ...keys.map((k) => `${k}=${qemuValue(all[k])}`)].join(',');
+}
+
+/** Compares QEMU releases "10.2" < "11.0". */
+export function compareQemuVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * The QEMU releases a configuration needs: the model's, each property set (with the release that
+ * introduced it), and what the model adds (its requirements()). Sorted, newest first.
+ */
+export function qemuRequirements(spec: ViommuSpec, assigned: number): QemuRequirement[] {
+  const m = modelDef(spec.model);
+  const out: QemuRequirement[] = [{ version: m.since, why: `-device ${m.qemuDriver}` }];
+  for (const name of Object.keys(spec.properties)) {
+    const def = m.props[name];
+    if (!def) continue;
+    out.push({ version: def.since, why: `${m.qemuDriver} ${name}`, ...(def.approximate ? { approximate: true } : {}) });
+  }
+  out.push(...(m.requirements?.(spec, assigned) ?? []));
+  if (assigned > 0) out.push({ version: '9.0', why: '-object iommufd and vfio-pci iommufd=' });
+  return out.sort((a, b) => compareQemuVersions(b.version, a.version));
+}
+
+/** Properties set that a newer QEMU removed, with the release. */
+export function removedProperties(spec: ViommuSpec): string[] {
+  const m = modelDef(spec.model);
+  return Object.keys(spec.properties)
+    .filter((n) => m.props[n]?.removed)
+    .map((n) => `${m.qemuDriver} ${n} was removed in QEMU ${m.props[n].removed}${m.props[n].approximate ? ' (release approximate)' : ''}: this configuration needs an older QEMU`);
 }

@@ -18,7 +18,7 @@ describe('parseViommu', () => {
   });
 
   it("answers unknown properties as QEMU does, listing the model's", () => {
-    expect(() => parseViommu('intel-iommu,foo=1')).toThrow(/^Property 'intel-iommu.foo' not found; intel-iommu properties: aw-bits, caching-mode/);
+    expect(() => parseViommu('intel-iommu,foo=1')).toThrow(/^Property 'intel-iommu.foo' not found; intel-iommu properties: version, eim, x-buggy-eim, aw-bits, caching-mode/);
     expect(() => parseViommu('arm-smmuv3,pasid=on')).toThrow("Property 'arm-smmuv3.pasid' not found (the vSMMU PASID width is ssidsize=N)");
     expect(() => parseViommu('intel-iommu,caching-mode=maybe')).toThrow("Parameter 'intel-iommu.caching-mode' expects 'on' or 'off', got \"maybe\"");
     expect(() => parseViommu('riscv-iommu')).toThrow(PlanError);
@@ -116,7 +116,7 @@ describe('strict: arm-smmuv3', () => {
       ['smmuv3.1', 'smmu0', true, 20],
       ['smmuv3.2', 'smmu1', false, 16],
     ]);
-    expect(p.qemu).toContain('-device pxb-pcie,id=pcie.1,bus_nr=32,bus=pcie.0 -device arm-smmuv3,accel=on,ril=on,ats=on,oas=44,ssidsize=20,primary-bus=pcie.1,id=smmuv3.1');
+    expect(p.qemu).toContain('-device pxb-pcie,id=pcie.1,bus_nr=32,bus=pcie.0 -device arm-smmuv3,primary-bus=pcie.1,accel=on,ril=on,ats=on,oas=44,ssidsize=20,id=smmuv3.1');
     expect(p.qemu).toContain('-device vfio-pci,host=0004:01:00.0,bus=rp2,iommufd=iommufd0');
     expect(p.warnings.some((w) => w.startsWith('libvirt: one <iommu> element describes one vSMMU'))).toBe(true);
   });
@@ -171,7 +171,7 @@ describe('host policy', () => {
     expect(p.warnings.some((w) => w.startsWith('host policy: the most capable unit is dmar0'))).toBe(true);
     expect(p.warnings.some((w) => w.startsWith('host policy: not intel-iommu with x-flts nesting: it would refuse 1 device(s) (0000:00:14.0: dmar1: MGAW 39 < aw-bits 48'))).toBe(true);
     expect(p.qemu).toBe(
-      '-object iommufd,id=iommufd0 -device intel-iommu,aw-bits=39,caching-mode=on,device-iotlb=on,intremap=on,eim=on -device vfio-pci,host=0000:00:02.0,iommufd=iommufd0 -device vfio-pci,host=0000:00:14.0,iommufd=iommufd0',
+      '-object iommufd,id=iommufd0 -device intel-iommu,eim=on,aw-bits=39,caching-mode=on,intremap=on,device-iotlb=on -device vfio-pci,host=0000:00:02.0,iommufd=iommufd0 -device vfio-pci,host=0000:00:14.0,iommufd=iommufd0',
     );
     expect(p.libvirt).toBe("<iommu model='intel'>\n  <driver caching_mode='on' aw_bits='39' intremap='on' eim='on' iotlb='on'/>\n</iommu>");
   });

@@ -13,16 +13,18 @@ import type { IommuVendor } from '@ioasid/core/driver';
 import { evaluate, type DeviceMode, type Evaluation, type FrozenState, type PlannedDevice, type ViommuInstance } from './checks.js';
 import { emitLibvirt, emitQemu, joinArgs } from './emit.js';
 import { capabilityScore, unitFacts, type DeviceFacts, type UnitFacts } from './facts.js';
-import { normalizeSpec, parseViommu, PlanError, type PropertyValue, type ViommuModel, type ViommuProperties, type ViommuSpec } from './models.js';
+import { normalizeSpec, parseViommu, PlanError, qemuRequirements, removedProperties, type PropertyValue, type QemuRequirement, type ViommuSpec } from './models.js';
+import { MODEL_DEFS } from './models/registry.js';
+import type { Candidate, CandidateContext, Policy } from './models/types.js';
 import { validateProfile } from './profile.js';
 
-export type Policy = 'strict' | 'host' | 'baseline';
+export type { Policy };
 export const POLICIES: readonly Policy[] = ['strict', 'host', 'baseline'];
 
 export interface PlanInput {
   /** One host, or several forming a fleet (baseline). */
   readonly profiles: readonly HostProfile[];
-  /** BDFs of the devices to assign; default: every device of every profile. */
+  /** BDFs of the devices to assign; default (undefined): every device of every profile. An empty list is an error. */
   readonly devices?: readonly string[];
   readonly policy: Policy;
   /** strict: the vIOMMU, as a QEMU -device value or a spec. */
@@ -52,6 +54,8 @@ export interface Plan {
   readonly ok: boolean;
   /** What hot-plugged devices must fit (checkHotplug). */
   readonly frozen: FrozenState;
+  /** The oldest QEMU that takes this configuration, and every reason (newest first). */
+  readonly qemuVersion: { readonly minimum: string; readonly approximate: boolean; readonly requirements: readonly QemuRequirement[] };
 }
 
 export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState };
@@ -62,8 +66,11 @@ export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState };
 
 interface Context {
   hosts: HostProfile[];
+  names: string[];
   units: UnitFacts[];
   devices: DeviceFacts[];
+  /** The user named the devices (--devices): only their units limit the plan. */
+  named: boolean;
   warnings: string[];
   arch: 'x86' | 'arm';
 }
@@ -85,9 +92,15 @@ function buildContext(input: PlanInput): Context {
   const all: DeviceFacts[] = [];
   input.profiles.forEach((p, i) => {
     const checked = validateProfile(p, { vendors: input.vendors, file: names[i] });
+    if (!checked.profile.units.length) {
+      throw new PlanError(`"${names[i]}" has no IOMMU unit: there is nothing to back a vIOMMU with (probe the host again with the IOMMU enabled, or drop the profile)`);
+    }
     const byId = new Map<string, UnitFacts>();
+    const perVendor = new Map<string, number>();
     for (const u of checked.profile.units) {
-      const f = unitFacts(names[i], u.id, checked.units.get(u.id)!, multi);
+      const index = perVendor.get(u.vendor) ?? 0;
+      perVendor.set(u.vendor, index + 1);
+      const f = unitFacts(names[i], u.id, checked.units.get(u.id)!, multi, index);
       byId.set(u.id, f);
       units.push(f);
     }
@@ -98,7 +111,10 @@ function buildContext(input: PlanInput): Context {
   });
   const warnings: string[] = [];
   let devices = all;
-  if (input.devices && input.devices.length) {
+  if (input.devices && !input.devices.length) {
+    throw new PlanError('no device named: --devices needs at least one PCI address (leave it out to assign every device of the profiles)');
+  }
+  if (input.devices) {
     devices = [];
     for (const raw of input.devices) {
       const bdf = normalizeBdf(raw);
@@ -122,13 +138,14 @@ function buildContext(input: PlanInput): Context {
       warnings.push(`${d.label}: IOMMU group ${d.profile.group} also holds ${mates.map((m) => m.bdf).join(', ')}; VFIO needs the whole group bound to vfio-pci (and attached to the same HWPT)`);
     }
   }
-  const considered = devices.length ? [...new Set(devices.map((d) => d.unit))] : units;
+  const named = input.devices !== undefined;
+  const considered = named ? [...new Set(devices.map((d) => d.unit))] : units;
   const arches = new Set(considered.map((u) => u.arch).filter((a) => a === 'x86' || a === 'arm'));
   if (arches.size > 1) {
     throw new PlanError(`the hosts mix x86 and Arm IOMMUs (${considered.map((u) => `${u.label}: ${u.vendor}`).join(', ')}); a VM runs on one architecture: plan them separately`);
   }
   const arch = arches.has('arm') ? 'arm' : 'x86';
-  return { hosts: input.profiles.map((p) => p), units, devices, warnings, arch };
+  return { hosts: input.profiles.map((p) => p), names, units, devices, named, warnings, arch };
 }
 
 function normalizeBdf(raw: string): string {
@@ -142,110 +159,25 @@ function normalizeBdf(raw: string): string {
 // Candidates
 // ---------------------------------------------------------------------------------------------
 
-interface Candidate {
-  spec: ViommuSpec;
-  /** Per host unit (host/unit key) properties for arm-smmuv3 accel (host policy copies each SMMU). */
-  perUnit?: Map<string, ViommuProperties>;
-  label: string;
+/**
+ * The units whose capabilities limit the plan. Under the baseline policy that is every unit of every
+ * host unless the user named devices: a baseline stands for any device the fleet may assign later.
+ * Under the host policy, the units behind the assigned devices (all units when there are none).
+ */
+function limitingUnits(ctx: Context, policy: Policy): UnitFacts[] {
+  if (ctx.named || (policy === 'host' && ctx.devices.length)) return [...new Set(ctx.devices.map((d) => d.unit))];
+  return ctx.units;
 }
 
-const every = <T>(xs: readonly T[], f: (x: T) => boolean) => xs.length > 0 && xs.every(f);
-const min = (xs: number[], dflt: number) => (xs.length ? Math.min(...xs) : dflt);
-
-function intelCandidates(ctx: Context, units: UnitFacts[], best: UnitFacts, policy: Policy): Candidate[] {
-  const out: Candidate[] = [];
-  const devices = ctx.devices;
-  const minAw = min(units.map((u) => u.awBits), 48);
-  const anyAts = devices.some((d) => d.profile.ats);
-  // Emulated features: host copies the most capable unit, baseline wants every unit to have them.
-  const feature = (f: (u: UnitFacts) => boolean) => (policy === 'baseline' ? every(units, f) : f(best));
-  const ir = feature((u) => u.caps.interruptRemapping);
-  const eim = ir && feature((u) => u.caps.features.includes('x2apic-eim'));
-  const common: ViommuProperties = {};
-  if (ir) common.intremap = 'on';
-  if (eim) common.eim = 'on';
-  if (anyAts && feature((u) => u.caps.ats)) common['device-iotlb'] = true;
-  if (units.every((u) => u.vendor === 'vtd') && units.some((u) => u.caps.nesting)) {
-    const props: ViommuProperties = { 'x-scalable-mode': true, 'x-flts': true, 'aw-bits': 48, ...common };
-    props.fs1gp = every(units, (u) => u.vtd?.fs1gp === true);
-    const wantPasid = devices.some((d) => (d.profile.pasidBits ?? 0) > 0);
-    if (wantPasid && every(units, (u) => u.caps.pasidBits > 0)) props['x-pasid-mode'] = true;
-    out.push({ spec: { model: 'intel-iommu', properties: props }, label: 'intel-iommu with x-flts nesting' });
-  }
-  out.push({
-    spec: { model: 'intel-iommu', properties: { 'caching-mode': true, 'aw-bits': minAw >= 48 ? 48 : 39, ...common } },
-    label: 'intel-iommu with caching-mode shadowing',
-  });
-  return out;
-}
-
-function amdCandidate(ctx: Context, units: UnitFacts[], best: UnitFacts, policy: Policy): Candidate {
-  const feature = (f: (u: UnitFacts) => boolean) => (policy === 'baseline' ? every(units, f) : f(best));
-  const props: ViommuProperties = { 'dma-remap': true };
-  if (feature((u) => u.caps.interruptRemapping)) props.intremap = 'on';
-  if (ctx.devices.some((d) => d.profile.ats) && feature((u) => u.caps.ats)) props['device-iotlb'] = true;
-  return { spec: { model: 'amd-iommu', properties: props }, label: 'amd-iommu with dma-remap shadowing' };
-}
-
-function smmuProps(units: UnitFacts[], devices: readonly DeviceFacts[]): ViommuProperties {
-  const s = units.map((u) => u.smmu!);
-  const wantPasid = Math.max(0, ...devices.map((d) => d.profile.pasidBits ?? 0));
-  return {
-    accel: true,
-    ril: s.every((x) => x.ril),
-    ats: s.every((x) => x.ats) && devices.some((d) => d.profile.ats === true),
-    oas: s.every((x) => x.oas >= 48) ? 48 : 44,
-    ssidsize: Math.min(wantPasid, ...s.map((x) => x.ssidSize)),
-  };
-}
-
-function smmuCandidate(ctx: Context, units: UnitFacts[], policy: Policy): Candidate | null {
-  if (!units.every((u) => u.vendor === 'smmuv3' && u.smmu) || !units.some((u) => u.caps.nesting)) return null;
-  if (policy === 'baseline') {
-    const counts = new Set(ctx.hosts.map((_, i) => new Set(ctx.devices.filter((d) => d.host === hostOf(ctx, i)).map((d) => d.unit.id)).size));
-    if (counts.size > 1) {
-      ctx.warnings.push('baseline: the hosts put the devices behind different numbers of SMMUs, so accel=on (one vSMMU per host SMMU) would give each host a different guest topology');
-      return null;
-    }
-    return { spec: { model: 'arm-smmuv3', properties: smmuProps(units, ctx.devices) }, label: 'arm-smmuv3 accel=on nesting' };
-  }
-  const perUnit = new Map<string, ViommuProperties>();
-  for (const u of units) perUnit.set(`${u.host}\u0000${u.id}`, smmuProps([u], ctx.devices.filter((d) => d.unit === u)));
-  return { spec: { model: 'arm-smmuv3', properties: { accel: true } }, perUnit, label: 'arm-smmuv3 accel=on nesting (one vSMMU per host SMMU)' };
-}
-
-function hostOf(ctx: Context, i: number): string {
-  return hostNames(ctx.hosts)[i];
-}
-
-function virtioCandidate(ctx: Context, units: UnitFacts[]): Candidate {
-  const aws = units.map((u) => u.awBits).filter((a) => a > 0);
-  const props: ViommuProperties = { granule: '4k' };
-  const aw = Math.max(32, Math.min(64, min(aws, ctx.arch === 'arm' ? 48 : 39)));
-  props['aw-bits'] = aw;
-  return { spec: { model: 'virtio-iommu', properties: props }, label: 'virtio-iommu' };
-}
-
-function candidates(ctx: Context, policy: Policy): Candidate[] {
-  const units = ctx.devices.length ? [...new Set(ctx.devices.map((d) => d.unit))] : ctx.units;
-  if (!units.length) return [virtioCandidate(ctx, units)];
+/** Every registered model's candidates: the native model of the units first, virtio-iommu (native to none) last. */
+function candidates(ctx: Context, policy: Exclude<Policy, 'strict'>): Candidate[] {
+  const units = limitingUnits(ctx, policy);
   const best = [...units].sort((a, b) => capabilityScore(b) - capabilityScore(a))[0];
+  const cctx: CandidateContext = { policy, arch: ctx.arch, units, best, devices: ctx.devices, hosts: ctx.hosts, hostNames: ctx.names, warnings: ctx.warnings };
   const vendors = new Set(units.map((u) => u.vendor));
-  const out: Candidate[] = [];
-  if (ctx.arch === 'arm') {
-    const smmu = smmuCandidate(ctx, units, policy);
-    if (smmu) out.push(smmu);
-    out.push(virtioCandidate(ctx, units));
-    return out;
-  }
-  if (vendors.has('amd-vi') && !vendors.has('vtd')) {
-    out.push(amdCandidate(ctx, units, best, policy), ...intelCandidates(ctx, units, best, policy));
-  } else {
-    out.push(...intelCandidates(ctx, units, best, policy));
-    if (vendors.has('amd-vi')) out.push(amdCandidate(ctx, units, best, policy));
-  }
-  out.push(virtioCandidate(ctx, units));
-  return out;
+  const rank = (m: (typeof MODEL_DEFS)[number]) => (m.nativeVendors.some((v) => vendors.has(v)) ? 0 : m.nativeVendors.length ? 1 : 2);
+  const models = [...MODEL_DEFS].filter((m) => m.arch === 'any' || m.arch === ctx.arch).sort((a, b) => rank(a) - rank(b));
+  return models.flatMap((m) => (best ? (m.candidates?.(cctx) ?? []) : []));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,18 +195,14 @@ function run(ctx: Context, c: Candidate): Evaluation {
     const group = ctx.devices.filter((d) => `${d.unit.host}\u0000${d.unit.id}` === key);
     if (!group.length) continue;
     const ev = evaluate({ model: c.spec.model, properties: { ...c.spec.properties, ...props } }, group, { arch: ctx.arch });
-    for (const inst of ev.instances) {
-      const n = instances.length + 1;
-      const renamed = { ...inst, id: `smmuv3.${n}`, bus: `pcie.${n}`, properties: { ...props, ...inst.properties } };
-      instances.push(renamed);
-      for (const d of ev.devices) if (d.instance === inst.id) Object.assign(d, { instance: renamed.id });
-    }
+    for (const inst of ev.instances) instances.push({ ...inst, properties: { ...props, ...inst.properties } });
     devices.push(...ev.devices);
     ev.warnings.forEach((w) => warnings.add(w));
     errors.push(...ev.errors);
   }
   const order = new Map(ctx.devices.map((d, i) => [`${d.host}\u0000${d.bdf}`, i]));
   devices.sort((a, b) => order.get(`${a.host}\u0000${a.bdf}`)! - order.get(`${b.host}\u0000${b.bdf}`)!);
+  for (const w of [...warnings]) if (/^accel=on: \d+ vSMMUs/.test(w)) warnings.delete(w);
   if (instances.length > 1) warnings.add(`accel=on: ${instances.length} vSMMUs, one per host SMMU, each on its own pxb-pcie root; put every device on the root of its host SMMU`);
   return { devices, errors, warnings: [...warnings], instances, resolved: {}, frozen: { model: c.spec.model, properties: { ...c.spec.properties }, instances } };
 }
@@ -303,7 +231,9 @@ function finish(policy: Policy, ctx: Context, spec: ViommuSpec, ev: Evaluation, 
   const oneHost = ctx.hosts.length === 1;
   const qemuArgs = emitQemu(spec, properties, ev.devices, ev.instances, oneHost);
   const lv = emitLibvirt(spec, properties, ev.instances);
-  const warnings = [...ctx.warnings, ...extraWarnings, ...ev.warnings, ...lv.warnings];
+  const warnings = [...ctx.warnings, ...extraWarnings, ...ev.warnings, ...lv.warnings, ...removedProperties({ model: spec.model, properties })];
+  const assigned = ev.devices.filter((d) => d.mode !== 'refused').length;
+  const requirements = qemuRequirements({ model: spec.model, properties }, assigned);
   if (!oneHost && ev.devices.some((d) => d.mode !== 'refused')) warnings.push('several hosts: the vfio-pci options are per host and left out of the QEMU line');
   const viommu: PlanViommu = ev.instances.length ? { model: spec.model, properties, instances: ev.instances } : { model: spec.model, properties };
   const p: Plan = {
@@ -318,6 +248,7 @@ function finish(policy: Policy, ctx: Context, spec: ViommuSpec, ev: Evaluation, 
     errors: ev.errors,
     ok: ev.errors.length === 0 && ev.devices.every((d) => d.mode !== 'refused'),
     frozen: { ...ev.frozen, properties: { ...ev.frozen.properties, ...ev.resolved } },
+    qemuVersion: { minimum: requirements[0].version, approximate: requirements[0].approximate === true, requirements },
   };
   return p;
 }
@@ -342,12 +273,13 @@ export function plan(input: PlanInput): Plan {
       throw new PlanError(`the host policy copies one host (${input.profiles.length} profiles given); use --policy baseline to plan a fleet`);
     }
     const cands = candidates(ctx, input.policy);
+    if (!cands.length) throw new PlanError(`no vIOMMU model fits these units (${ctx.units.map((u) => `${u.label}: ${u.vendor}`).join(', ')})`);
     const evs = cands.map((c) => run(ctx, c));
     let bestI = 0;
     for (let i = 1; i < evs.length; i++) if (better(evs[i], evs[bestI])) bestI = i;
     const chosen = cands[bestI];
     const notes: string[] = [];
-    const units = ctx.devices.length ? [...new Set(ctx.devices.map((d) => d.unit))] : ctx.units;
+    const units = limitingUnits(ctx, input.policy);
     if (input.policy === 'host' && units.length) {
       const best = [...units].sort((a, b) => capabilityScore(b) - capabilityScore(a))[0];
       notes.push(`host policy: the most capable unit is ${best.label} (${best.hwId}); what hardware must back is limited by the unit behind each device`);
@@ -387,7 +319,7 @@ export function checkHotplug(frozenPlan: Plan, newDevice: string | DeviceProfile
     typeof newDevice === 'string' || profile.devices.some((d) => d.bdf.toLowerCase() === bdf) ? profile : { ...profile, devices: [...profile.devices, newDevice] };
   const ctx = buildContext({ profiles: [withDevice], devices: [bdf], policy: 'strict', vendors: vs });
   const frozen = frozenPlan.frozen;
-  const spec: ViommuSpec = { model: frozen.model as ViommuModel, properties: frozen.properties };
+  const spec: ViommuSpec = { model: frozen.model, properties: frozen.properties };
   const dev = ctx.devices[0];
   // The frozen instances belong to the host the plan was made for.
   const host = frozenPlan.hosts.length === 1 ? frozenPlan.hosts[0] : dev.host;

@@ -10,9 +10,20 @@ describe('ioasid plan (real VT-d and SMMUv3 plugins)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^vIOMMU for "lab mixed host", host policy: intel-iommu$/m);
     expect(r.stdout).toMatch(/^ {2}0000:00:14\.0 {2}dmar1 {2}emulated$/m);
-    expect(r.stdout).toContain('-device intel-iommu,aw-bits=39,caching-mode=on');
+    expect(r.stdout).toContain('-device intel-iommu,eim=on,aw-bits=39,caching-mode=on');
     expect(r.stdout).toContain("<driver caching_mode='on' aw_bits='39'");
     expect(r.stdout).toContain('note: host policy: not intel-iommu with x-flts nesting: it would refuse 1 device(s) (0000:00:14.0: dmar1: MGAW 39 < aw-bits 48');
+  });
+
+  it('an empty --devices is an error, not every device', async () => {
+    const r = await run(['plan', MIXED, '--devices', '']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('ioasid: no device named: --devices needs at least one PCI address');
+  });
+
+  it('names the oldest QEMU the plan needs', async () => {
+    const r = await run(['plan', MIXED, '--devices', '0000:f2:01.0', '--viommu', 'intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48']);
+    expect(r.stdout).toMatch(/^QEMU: QEMU 10\.2 or newer \(release not confirmed\): x-flts=on with assigned \(iommufd\) devices nested on the host VT-d$/m);
   });
 
   it('strict: names the first mismatch with QEMU\'s message and exits 1', async () => {

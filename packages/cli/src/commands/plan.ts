@@ -92,6 +92,7 @@ export async function runPlan(ctx: CommandContext, args: string[], opts: PlanOpt
 }
 
 function usageHint(message: string): string | undefined {
+  if (message.startsWith('no device named')) return 'give devices as segment:bus:device.function, comma-separated, or leave --devices out';
   if (message.includes('not in')) return 'give devices as segment:bus:device.function, comma-separated, from the profile';
   if (message.startsWith("Property '") || message.startsWith("Parameter '") || message.includes('vIOMMU model')) return 'see ioasid plan --help for examples of --viommu';
   return undefined;
@@ -122,7 +123,8 @@ function printPlan(ctx: CommandContext, p: Plan): void {
     });
   }
   ctx.out();
-  ctx.out(c.bold('QEMU:'));
+  const q = p.qemuVersion;
+  ctx.out(`${c.bold('QEMU:')} ${c.dim(`QEMU ${q.minimum} or newer${q.approximate ? ' (release not confirmed)' : ''}: ${q.requirements.filter((r) => r.version === q.minimum).map((r) => r.why).join('; ')}`)}`);
   const args: string[] = [];
   for (let i = 0; i < p.qemuArgs.length; i += 2) args.push(`${p.qemuArgs[i]} ${p.qemuArgs[i + 1] ?? ''}`.trim());
   args.forEach((a, i) => ctx.out(`  ${a}${i < args.length - 1 ? ' \\' : ''}`));

@@ -1,0 +1,46 @@
+/** Arm SMMUv3: the IDR fields QEMU's accel checks compare, and which of them the source could not give. */
+import { registerField } from './fields.js';
+import type { PlannerVendor } from './types.js';
+
+const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 56];
+
+export const smmuv3Vendor: PlannerVendor = {
+  id: 'smmuv3',
+  name: 'Arm SMMUv3',
+  arch: 'arm',
+  // The SMMU translates unless the firmware leaves it out; Linux's switch is passthrough off.
+  kernelParameter: 'iommu.passthrough=0 (and the SMMU described in the IORT or device tree)',
+  logSignatures: [/^arm-smmu-v3 \S+: /],
+  facts(decoded) {
+    const caps = decoded.caps;
+    const f = (reg: string, field: string) => registerField(decoded, reg, field);
+    const pageSizes = caps.hostStage?.pageSizes ?? caps.userStage?.pageSizes ?? 0n;
+    const oasEnc = f('IDR5', 'OAS');
+    const oas = oasEnc !== undefined && OAS_BITS[oasEnc] !== undefined ? OAS_BITS[oasEnc] : (caps.hostStage?.outputBits ?? caps.userStage?.outputBits ?? 48);
+    const bit = (l: number) => (pageSizes & (1n << BigInt(l))) !== 0n;
+    const g = (name: string, l: number) => {
+      const v = f('IDR5', name);
+      return v === undefined ? bit(l) : v === 1;
+    };
+    const ril = f('IDR3', 'RIL');
+    const ats = f('IDR0', 'ATS');
+    const raw = decoded.profileRegisters as { unknown?: unknown };
+    const unknown = Array.isArray(raw.unknown) ? raw.unknown.filter((x): x is string => typeof x === 'string') : [];
+    return {
+      smmu: {
+        stLevel: f('IDR0', 'ST_LEVEL'),
+        ttEndian: f('IDR0', 'TTENDIAN'),
+        ttf: f('IDR0', 'TTF'),
+        sidSize: f('IDR1', 'SIDSIZE'),
+        ssidSize: f('IDR1', 'SSIDSIZE') ?? caps.pasidBits,
+        ril: ril === undefined ? caps.rangeInvalidation : ril === 1,
+        ats: ats === undefined ? caps.ats : ats === 1,
+        oas,
+        gran4k: g('GRAN4K', 12),
+        gran16k: g('GRAN16K', 14),
+        gran64k: g('GRAN64K', 16),
+        unknown,
+      },
+    };
+  },
+};

@@ -1,0 +1,64 @@
+/**
+ * What the planner knows of a host IOMMU vendor beyond what its plugin decodes: the guest architecture
+ * it implies, the kernel parameter that turns it on, how to recognise its log lines when its plugin is
+ * not loaded, where its registers are in sysfs, and the register fields QEMU's checks read. One entry per
+ * vendor in vendors/registry.ts; a vendor adds itself with one file and one line.
+ */
+import type { DecodedUnit, RawRegisters, Result } from '@ioasid/core/driver';
+
+export type Arch = 'x86' | 'arm' | 'any' | 'other';
+
+export interface VtdFacts {
+  /** CAP.MGAW + 1, when the vendor decoded CAP. */
+  readonly mgaw?: number;
+  /** Widths of the SAGAW bitmap (39/48/57). */
+  readonly sagaw: readonly number[];
+  readonly firstStage: boolean;
+  readonly fs1gp: boolean;
+}
+
+export interface SmmuFacts {
+  readonly stLevel?: number;
+  readonly ttEndian?: number;
+  readonly ttf?: number;
+  readonly sidSize?: number;
+  readonly ssidSize: number;
+  readonly ril: boolean;
+  readonly ats: boolean;
+  readonly oas: number;
+  readonly gran4k: boolean;
+  readonly gran16k: boolean;
+  readonly gran64k: boolean;
+  /** Register fields the source (a boot log) could not give: the checks on them are assumed to pass. */
+  readonly unknown: readonly string[];
+}
+
+/** The vendor-specific facts a QEMU check reads, by the specification's register names. */
+export interface VendorFacts {
+  readonly vtd?: VtdFacts;
+  readonly smmu?: SmmuFacts;
+}
+
+/** The sysfs attribute directory of a unit under /sys/class/iommu/<name>/, and how to read it. */
+export interface SysfsSource {
+  /** e.g. 'intel-iommu' (VT-d), 'amd-iommu' (AMD-Vi). */
+  readonly dir: string;
+  /** The attribute files read (their text, trimmed) into the unit's raw registers. */
+  readonly files: readonly string[];
+  toRegisters(files: Readonly<Record<string, string>>): Result<RawRegisters>;
+}
+
+export interface PlannerVendor {
+  /** The plugin / profile vendor id: 'vtd', 'smmuv3', 'amd-vi'. */
+  readonly id: string;
+  readonly name: string;
+  readonly arch: Arch;
+  /** The kernel parameter that enables DMA remapping on this vendor, for the messages. */
+  readonly kernelParameter: string;
+  /** Log lines only this vendor's driver prints (to name it when its plugin is not loaded). */
+  readonly logSignatures: readonly RegExp[];
+  /** /sys/class/iommu/<name>/<dir>/ files, when the vendor exposes its registers there. */
+  readonly sysfs?: SysfsSource;
+  /** Register fields QEMU's checks compare, read from the decoded unit. */
+  facts?(decoded: DecodedUnit): VendorFacts;
+}
