@@ -1,1 +1,76 @@
-export {};
+/**
+ * @ioasid/virtio-iommu: the virtio-iommu device (virtio device type 23). `createVirtioIommu` builds
+ * the device a VMM exposes to its guest, backed by the iommufd uAPI of a host; `VirtioIommuDevice` is
+ * the same device translating by itself. Importing this module registers nothing.
+ */
+export * from './spec.js';
+export {
+  BASE_CONFIG,
+  DEFAULT_FEATURES,
+  DEFAULT_PROBE_SIZE,
+  LINUX_DRIVER_FEATURES,
+  MAX_PROBE_SIZE,
+  VirtioIommuConfigError,
+  decodeConfig,
+  encodeConfig,
+  negotiateFeatures,
+  resolveConfig,
+  type VirtioIommuConfig,
+  type VirtioIommuConfigInput,
+} from './config.js';
+export { MappingStore, type Mapping } from './mappings.js';
+export {
+  OUT_SIZE,
+  answerStatus,
+  decodeRequest,
+  encodeAttach,
+  encodeDetach,
+  encodeMap,
+  encodeProbe,
+  encodeUnmap,
+  parseProperties,
+  type AttachRequest,
+  type DetachRequest,
+  type MapRequest,
+  type ProbeProperty,
+  type ProbeRequest,
+  type UnmapRequest,
+  type VirtioIommuRequest,
+  type DecodeResult,
+} from './requests.js';
+export { FAULT_REASON_NAMES, decodeFault, encodeFault, linuxReasonString, parseFaultLine, renderFaultLine, type DecodedFault, type VirtioIommuFault } from './faults.js';
+export {
+  MAX_IN_LEN,
+  NO_BACKEND,
+  QEMU_QUIRKS,
+  SPEC_QUIRKS,
+  VirtioIommuDevice,
+  normalizeRegions,
+  type DomainState,
+  type EndpointDesc,
+  type EndpointTarget,
+  type ResvRegion,
+  type Translation,
+  type VirtioIommuBackend,
+  type VirtioIommuDeviceOptions,
+  type VirtioIommuQuirks,
+} from './device.js';
+export { VirtioIommu, createVirtioIommu, ramPieces, type GuestRamRegion, type VirtioIommuOptions } from './vmm.js';
+export {
+  DESC_SIZE,
+  MAX_QUEUE_SIZE,
+  VIRTIO_CONFIG_S_NEEDS_RESET,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  DeviceVirtqueue,
+  VirtioIommuTransport,
+  VirtqueueDriver,
+  VirtqueueError,
+  layoutAt,
+  virtqueueBytes,
+  type Chain,
+  type GuestMemory,
+  type UsedBuffer,
+  type VirtqueueLayout,
+} from './virtqueue.js';

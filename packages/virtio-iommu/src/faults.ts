@@ -1,0 +1,98 @@
+/**
+ * `struct virtio_iommu_fault`, the record the device writes into an event-queue buffer, and the line
+ * the Linux driver prints for it (virtio-iommu.c viommu_fault_handler).
+ */
+import {
+  FAULT_SIZE,
+  VIRTIO_IOMMU_FAULT_F_ADDRESS,
+  VIRTIO_IOMMU_FAULT_F_EXEC,
+  VIRTIO_IOMMU_FAULT_F_READ,
+  VIRTIO_IOMMU_FAULT_F_WRITE,
+  VIRTIO_IOMMU_FAULT_R_DOMAIN,
+  VIRTIO_IOMMU_FAULT_R_MAPPING,
+  le32,
+  le64,
+  put32,
+  put64,
+} from './spec.js';
+
+export interface VirtioIommuFault {
+  /** VIRTIO_IOMMU_FAULT_R_* */
+  reason: number;
+  /** VIRTIO_IOMMU_FAULT_F_* */
+  flags: number;
+  endpoint: number;
+  /** Valid when flags has F_ADDRESS. */
+  address: bigint;
+}
+
+export const FAULT_REASON_NAMES: readonly string[] = ['UNKNOWN', 'DOMAIN', 'MAPPING'];
+
+/** The device side: reserved fields zero, as the device should write them. */
+export function encodeFault(f: VirtioIommuFault): Uint8Array {
+  const b = new Uint8Array(FAULT_SIZE);
+  b[0] = f.reason & 0xff;
+  put32(b, 4, f.flags);
+  put32(b, 8, f.endpoint);
+  put64(b, 16, f.address);
+  return b;
+}
+
+export interface DecodedFault extends VirtioIommuFault {
+  /** reserved[3] is non-zero: the driver must ignore the report. */
+  reservedNonZero: boolean;
+}
+
+/** Decodes a record of at least FAULT_SIZE bytes; null when shorter. */
+export function decodeFault(b: Uint8Array): DecodedFault | null {
+  if (b.length < FAULT_SIZE) return null;
+  return {
+    reason: b[0],
+    flags: le32(b, 4),
+    endpoint: le32(b, 8),
+    address: le64(b, 16),
+    reservedNonZero: (le32(b, 0) & 0xffffff00) !== 0,
+  };
+}
+
+/** Linux's words for the reason: an unknown reason is 'unknown', as the driver should treat it. */
+export function linuxReasonString(reason: number): string {
+  return reason === VIRTIO_IOMMU_FAULT_R_DOMAIN ? 'domain' : reason === VIRTIO_IOMMU_FAULT_R_MAPPING ? 'page' : 'unknown';
+}
+
+/**
+ * The message the Linux driver prints (dev_err_ratelimited on the virtio device), with the
+ * `virtio_iommu <device>: ` prefix when `device` is given. A record with reserved bits set is
+ * ignored by the driver: no line.
+ */
+export function renderFaultLine(f: DecodedFault | VirtioIommuFault, device?: string): string | null {
+  if ('reservedNonZero' in f && f.reservedNonZero) return null;
+  const who = `${linuxReasonString(f.reason)} fault from EP ${f.endpoint >>> 0}`;
+  const msg =
+    f.flags & VIRTIO_IOMMU_FAULT_F_ADDRESS
+      ? `${who} at 0x${f.address.toString(16)} [${f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'R' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'W' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_EXEC ? 'X' : ''}]`
+      : who;
+  return device ? `virtio_iommu ${device}: ${msg}` : msg;
+}
+
+const FAULT_LINE = /^(?:virtio_iommu (\S+): )?(domain|page|unknown) fault from EP (\d+)(?: at 0x([0-9a-f]+) \[(R?)(W?)(X?)\])?$/;
+
+/** Reads a Linux fault line back (after any dmesg timestamp); null when it is not one. */
+export function parseFaultLine(line: string): (VirtioIommuFault & { device: string | null }) | null {
+  const s = line.trim().replace(/^\[\s*\d+\.\d+\]\s*/, '');
+  const m = FAULT_LINE.exec(s);
+  if (!m) return null;
+  const reason = m[2] === 'domain' ? VIRTIO_IOMMU_FAULT_R_DOMAIN : m[2] === 'page' ? VIRTIO_IOMMU_FAULT_R_MAPPING : 0;
+  const endpoint = Number(m[3]);
+  if (endpoint > 0xffff_ffff) return null;
+  let flags = 0;
+  if (m[4] !== undefined) {
+    flags |= VIRTIO_IOMMU_FAULT_F_ADDRESS;
+    if (m[5]) flags |= VIRTIO_IOMMU_FAULT_F_READ;
+    if (m[6]) flags |= VIRTIO_IOMMU_FAULT_F_WRITE;
+    if (m[7]) flags |= VIRTIO_IOMMU_FAULT_F_EXEC;
+  }
+  const address = m[4] !== undefined ? BigInt(`0x${m[4]}`) : 0n;
+  if (address > 0xffff_ffff_ffff_ffffn) return null;
+  return { device: m[1] ?? null, reason, flags, endpoint, address };
+}
