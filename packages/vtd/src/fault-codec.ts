@@ -26,6 +26,7 @@
  * the first-stage codes, anything else ('vtd-ss', a nest parent) the second-stage ones. A table fault
  * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
+import type { Result } from '@ioasid/core/driver';
 import {
   PAGE_RESP_FAILURE,
   PAGE_RESP_INVALID,
@@ -60,7 +61,7 @@ import {
   type VtdFrcd,
 } from './faults.js';
 import { renderDmaFaultLine } from './logs.js';
-import { readLe64, type VtdResult } from './registers.js';
+import { readLe64 } from './registers.js';
 import { VTD_FS_FORMAT } from './pgtable-fs.js';
 
 /** The stage a requester's translation uses: second stage (paging, nest parent) or first stage. */
@@ -132,7 +133,7 @@ export function vtdFaultReasonFor(a: Pick<FailedAccess, 'failure' | 'perm' | 'st
   return (a.stage2 || !firstStage ? SM_SECOND_STAGE : SM_FIRST_STAGE)[a.failure];
 }
 
-function unwrap<T>(r: VtdResult<T>, what: string): T {
+function unwrap<T>(r: Result<T>, what: string): T {
   if (!r.ok) throw new PluginContractError('vtd', `${what}: ${r.error}`);
   return r.value;
 }

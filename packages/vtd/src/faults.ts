@@ -3,17 +3,9 @@
  * (FRCD), the 256-bit page request descriptor (`struct page_req_dsc`) and the page group response
  * descriptor (invalidation-queue type 0x9). Records are little-endian byte arrays of the exact size.
  */
-import {
-  type VtdResult,
-  fail,
-  fitsBits,
-  getBits,
-  hex64,
-  ok,
-  putBits,
-  readLe64,
-  writeLe64,
-} from './registers.js';
+import type { Result } from '@ioasid/core/driver';
+import { err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok } from '@ioasid/core/driver';
+import { hex64, readLe64, writeLe64 } from './registers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fault reasons (dmar.c dmar_get_fault_reason())
@@ -188,26 +180,26 @@ export interface VtdFrcd {
 }
 
 /** Layout of the upper quadword (bits 127:64), relative to bit 64. */
-const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; lsb: number; width: number }> = [
-  { name: 'SID', lsb: 0, width: 16 },
-  { name: 'T2', lsb: 28, width: 1 },
-  { name: 'PRIV', lsb: 29, width: 1 },
-  { name: 'EXE', lsb: 30, width: 1 },
-  { name: 'PP', lsb: 31, width: 1 },
-  { name: 'FR', lsb: 32, width: 8 },
-  { name: 'PV', lsb: 40, width: 20 },
-  { name: 'AT', lsb: 60, width: 2 },
-  { name: 'T1', lsb: 62, width: 1 },
-  { name: 'F', lsb: 63, width: 1 },
+const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; hi: number; lo: number }> = [
+  { name: 'SID', hi: 15, lo: 0 },
+  { name: 'T2', hi: 28, lo: 28 },
+  { name: 'PRIV', hi: 29, lo: 29 },
+  { name: 'EXE', hi: 30, lo: 30 },
+  { name: 'PP', hi: 31, lo: 31 },
+  { name: 'FR', hi: 39, lo: 32 },
+  { name: 'PV', hi: 59, lo: 40 },
+  { name: 'AT', hi: 61, lo: 60 },
+  { name: 'T1', hi: 62, lo: 62 },
+  { name: 'F', hi: 63, lo: 63 },
 ];
 
-export function encodeFrcd(frcd: VtdFrcd): VtdResult<Uint8Array> {
-  if (!fitsBits(frcd.FI, 52)) return fail(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
+export function encodeFrcd(frcd: VtdFrcd): Result<Uint8Array> {
+  if (!fieldFits(frcd.FI, 51, 0)) return fail(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
   let hi = 0n;
   for (const f of FRCD_HI) {
     const v = frcd[f.name];
-    if (!Number.isInteger(v) || !fitsBits(v, f.width)) return fail(`FRCD.${f.name} = ${v} does not fit in ${f.width} bit(s)`);
-    hi |= putBits(BigInt(v), f.lsb, f.width);
+    if (!Number.isInteger(v) || !fieldFits(v, f.hi, f.lo)) return fail(`FRCD.${f.name} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
+    hi |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   const bytes = new Uint8Array(FRCD_SIZE);
   writeLe64(bytes, 0, frcd.FI << 12n);
@@ -215,12 +207,12 @@ export function encodeFrcd(frcd: VtdFrcd): VtdResult<Uint8Array> {
   return ok(bytes);
 }
 
-export function decodeFrcd(bytes: Uint8Array): VtdResult<VtdFrcd> {
+export function decodeFrcd(bytes: Uint8Array): Result<VtdFrcd> {
   if (bytes.byteLength !== FRCD_SIZE) return fail(`a fault recording register is ${FRCD_SIZE} bytes, got ${bytes.byteLength}`);
   const lo = readLe64(bytes, 0);
   const hi = readLe64(bytes, 8);
   const out: Record<string, number | bigint> = { FI: lo >> 12n };
-  for (const f of FRCD_HI) out[f.name] = Number(getBits(hi, f.lsb, f.width));
+  for (const f of FRCD_HI) out[f.name] = Number(fieldGet(hi, f.hi, f.lo));
   return ok(out as unknown as VtdFrcd);
 }
 
@@ -307,35 +299,35 @@ export interface PageReqDsc {
 
 type NumericKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
 
-const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; lsb: number; width: number }> = [
-  { name: 'type', lsb: 0, width: 8 },
-  { name: 'pasid_present', lsb: 8, width: 1 },
-  { name: 'priv_data_present', lsb: 9, width: 1 },
-  { name: 'rid', lsb: 16, width: 16 },
-  { name: 'pasid', lsb: 32, width: 20 },
-  { name: 'exe_req', lsb: 52, width: 1 },
-  { name: 'pm_req', lsb: 53, width: 1 },
+const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
+  { name: 'type', hi: 7, lo: 0 },
+  { name: 'pasid_present', hi: 8, lo: 8 },
+  { name: 'priv_data_present', hi: 9, lo: 9 },
+  { name: 'rid', hi: 31, lo: 16 },
+  { name: 'pasid', hi: 51, lo: 32 },
+  { name: 'exe_req', hi: 52, lo: 52 },
+  { name: 'pm_req', hi: 53, lo: 53 },
 ];
 
-const PRQ_QW1: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; lsb: number; width: number }> = [
-  { name: 'rd_req', lsb: 0, width: 1 },
-  { name: 'wr_req', lsb: 1, width: 1 },
-  { name: 'lpig', lsb: 2, width: 1 },
-  { name: 'prg_index', lsb: 3, width: 9 },
+const PRQ_QW1: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
+  { name: 'rd_req', hi: 0, lo: 0 },
+  { name: 'wr_req', hi: 1, lo: 1 },
+  { name: 'lpig', hi: 2, lo: 2 },
+  { name: 'prg_index', hi: 11, lo: 3 },
 ];
 
 function packFields<T>(
   obj: T,
-  layout: ReadonlyArray<{ name: NumericKeys<T>; lsb: number; width: number }>,
+  layout: ReadonlyArray<{ name: NumericKeys<T>; hi: number; lo: number }>,
   what: string,
-): VtdResult<bigint> {
+): Result<bigint> {
   let word = 0n;
   for (const f of layout) {
     const v = obj[f.name] as unknown as number;
-    if (!Number.isInteger(v) || !fitsBits(v, f.width)) {
-      return fail(`${what}.${String(f.name)} = ${v} does not fit in ${f.width} bit(s)`);
+    if (!Number.isInteger(v) || !fieldFits(v, f.hi, f.lo)) {
+      return fail(`${what}.${String(f.name)} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
     }
-    word |= putBits(BigInt(v), f.lsb, f.width);
+    word |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   return ok(word);
 }
@@ -426,7 +418,7 @@ function encodePageReqDscFast(dsc: PageReqDsc): Uint8Array | null {
   return bytes;
 }
 
-export function encodePageReqDsc(dsc: PageReqDsc): VtdResult<Uint8Array> {
+export function encodePageReqDsc(dsc: PageReqDsc): Result<Uint8Array> {
   const fast = encodePageReqDscFast(dsc);
   if (fast !== null) return ok(fast);
   const qw0 = packFields(dsc, PRQ_QW0, 'page_req_dsc');
@@ -443,7 +435,7 @@ export function encodePageReqDsc(dsc: PageReqDsc): VtdResult<Uint8Array> {
   return ok(bytes);
 }
 
-export function decodePageReqDsc(bytes: Uint8Array): VtdResult<PageReqDsc> {
+export function decodePageReqDsc(bytes: Uint8Array): Result<PageReqDsc> {
   if (bytes.byteLength !== PAGE_REQ_DSC_SIZE) {
     return fail(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
@@ -509,17 +501,17 @@ export interface PageGroupResponseDsc {
   readonly priv_data: readonly [bigint, bigint];
 }
 
-const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; lsb: number; width: number }> = [
-  { name: 'pasid_present', lsb: 4, width: 1 },
-  { name: 'pdp', lsb: 5, width: 1 },
-  { name: 'resp_code', lsb: 12, width: 4 },
-  { name: 'rid', lsb: 16, width: 16 },
-  { name: 'pasid', lsb: 32, width: 20 },
+const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
+  { name: 'pasid_present', hi: 4, lo: 4 },
+  { name: 'pdp', hi: 5, lo: 5 },
+  { name: 'resp_code', hi: 15, lo: 12 },
+  { name: 'rid', hi: 31, lo: 16 },
+  { name: 'pasid', hi: 51, lo: 32 },
 ];
 
-const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; lsb: number; width: number }> = [
-  { name: 'lpig', lsb: 2, width: 1 },
-  { name: 'prg_index', lsb: 3, width: 9 },
+const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
+  { name: 'lpig', hi: 2, lo: 2 },
+  { name: 'prg_index', hi: 11, lo: 3 },
 ];
 
 function encodePageGroupResponseFast(dsc: PageGroupResponseDsc): Uint8Array | null {
@@ -542,7 +534,7 @@ function encodePageGroupResponseFast(dsc: PageGroupResponseDsc): Uint8Array | nu
   return bytes;
 }
 
-export function encodePageGroupResponse(dsc: PageGroupResponseDsc): VtdResult<Uint8Array> {
+export function encodePageGroupResponse(dsc: PageGroupResponseDsc): Result<Uint8Array> {
   const fast = encodePageGroupResponseFast(dsc);
   if (fast !== null) return ok(fast);
   const qw0 = packFields(dsc, PGRP_QW0, 'page_grp_resp');
@@ -557,7 +549,7 @@ export function encodePageGroupResponse(dsc: PageGroupResponseDsc): VtdResult<Ui
   return ok(bytes);
 }
 
-export function decodePageGroupResponse(bytes: Uint8Array): VtdResult<PageGroupResponseDsc> {
+export function decodePageGroupResponse(bytes: Uint8Array): Result<PageGroupResponseDsc> {
   if (bytes.byteLength !== PAGE_GRP_RESP_DSC_SIZE) {
     return fail(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
@@ -602,7 +594,7 @@ export function pageGroupResponseFor(req: PageReqDsc, respCode: number): PageGro
  * Linux copies the core code into the field unchanged, which is right for these two; the core's
  * FAILURE (2) would go out as 2 rather than 0xF, so it is mapped here to the PCIe value.
  */
-export function qiRespCodeFromIommufd(code: number): VtdResult<number> {
+export function qiRespCodeFromIommufd(code: number): Result<number> {
   switch (code) {
     case 0:
       return ok(QI_RESP_SUCCESS);

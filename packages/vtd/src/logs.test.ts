@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stripKernelLogPrefix } from '@ioasid/core/driver';
 import { frcdForDmaFault, frcdForInterruptFault } from './faults.js';
 import {
   formatSourceId,
@@ -9,7 +10,6 @@ import {
   renderFrcdLine,
   renderIntrFaultLine,
   renderVtdBootLine,
-  stripLogPrefixes,
 } from './logs.js';
 
 const BOOT = 'DMAR: dmar0: reg_base_addr fed90000 ver 4:0 cap 1c0000c40660462 ecap 29a00f0505e';
@@ -52,7 +52,7 @@ describe('prefixes', () => {
       `[    9.134709][    T0] ${BOOT}`,
       `<3>${BOOT}`,
     ]) {
-      expect(stripLogPrefixes(line)).toBe(BOOT);
+      expect(stripKernelLogPrefix(line)).toBe(BOOT);
       expect(parseVtdLogLine(line).ok).toBe(true);
     }
   });

@@ -12,8 +12,9 @@
  * `dmesg -T`, journalctl and syslog put in front, and never throws: it says which part of which line
  * is wrong.
  */
+import type { Result } from '@ioasid/core/driver';
 import { dmarFaultReason, type VtdFrcd, frcdFaultAddress } from './faults.js';
-import { type VtdResult, fail, ok } from './registers.js';
+import { err as fail, ok, stripKernelLogPrefix } from '@ioasid/core/driver';
 
 /** Which kernel generation's format a fault line uses. */
 export type VtdFaultLineFormat =
@@ -167,26 +168,6 @@ export function renderFrcdLine(frcd: VtdFrcd, format: VtdFaultLineFormat = 'main
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Prefixes in front of the kernel's text: syslog/journalctl "Nov 25 12:00:00 host kernel: " or an
- * RFC 3339 stamp, an optional "<3>" printk level, dmesg's "[    1.234567]" (optionally followed by a
- * caller id "[    T1]"), and `dmesg -T`'s "[Tue Nov 25 12:00:00 2026]".
- */
-const SYSLOG_PREFIX = /^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?) \S+ kernel: /;
-const LEVEL_PREFIX = /^<\d>/;
-const MONOTONIC_STAMP = /^\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?/;
-const WALLCLOCK_STAMP = /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ?/;
-
-/** The kernel's own text of a log line, without the prefixes dmesg, journalctl or syslog add. */
-export function stripLogPrefixes(line: string): string {
-  let s = line.replace(/\r$/, '');
-  s = s.replace(SYSLOG_PREFIX, '');
-  s = s.replace(LEVEL_PREFIX, '');
-  s = s.replace(MONOTONIC_STAMP, '');
-  s = s.replace(WALLCLOCK_STAMP, '');
-  return s;
-}
-
 /** A cursor over one line that reports what it expected where, for precise errors. */
 class LineCursor {
   private pos = 0;
@@ -263,7 +244,7 @@ function parseReason(c: LineCursor, hexReason: boolean): { reason: number; text:
   return { reason, text: c.rest() };
 }
 
-function parseBootLine(text: string): VtdResult<VtdBootLine> {
+function parseBootLine(text: string): Result<VtdBootLine> {
   const m =
     /^(?:DMAR|dmar): (?:dmar(\d+)|IOMMU (\d+)): reg_base_addr ([0-9a-fA-F]+) ver (\d+):(\d+) cap ([0-9a-fA-F]+) ecap ([0-9a-fA-F]+)\s*$/.exec(
       text,
@@ -303,14 +284,14 @@ function describeBootMismatch(text: string): string {
   return missing ? `: missing or malformed ${missing[1]}` : '';
 }
 
-function parseFaultStatusLine(text: string): VtdResult<VtdFaultStatusLine> {
+function parseFaultStatusLine(text: string): Result<VtdFaultStatusLine> {
   const m = /^DMAR: DRHD: handling fault status reg ([0-9a-fA-F]+)\s*$/.exec(text);
   if (!m) return fail('fault status line does not match "DMAR: DRHD: handling fault status reg %x"');
   if (m[1].length > 8) return fail(`fault status "${m[1]}" is wider than the 32-bit FSTS_REG`);
   return ok({ kind: 'fault-status', status: parseInt(m[1], 16) });
 }
 
-function parseIntrFaultLine(text: string): VtdResult<VtdIntrFaultLine> {
+function parseIntrFaultLine(text: string): Result<VtdIntrFaultLine> {
   const c = new LineCursor(text);
   c.expect('DMAR: [INTR-REMAP] Request device [', 'the interrupt fault header');
   const sid = parseSourceId(c);
@@ -338,7 +319,7 @@ function parseDmaFaultHeader(c: LineCursor): { read: boolean; pasid: number | nu
   return { read: m[1] === 'Read', pasid: m[3] !== undefined ? parseInt(m[3], 16) : null, mainline };
 }
 
-function parseDmaFaultLine(text: string): VtdResult<VtdDmaFaultLine> {
+function parseDmaFaultLine(text: string): Result<VtdDmaFaultLine> {
   const c = new LineCursor(text);
   c.expect(PR_FMT, 'the prefix');
   const header = parseDmaFaultHeader(c);
@@ -375,8 +356,8 @@ function parseDmaFaultLine(text: string): VtdResult<VtdDmaFaultLine> {
 }
 
 /** Parse one line of kernel log. Lines that are not one of the VT-d lines this module knows fail. */
-export function parseVtdLogLine(line: string): VtdResult<VtdLogRecord> {
-  const text = stripLogPrefixes(line).trimEnd();
+export function parseVtdLogLine(line: string): Result<VtdLogRecord> {
+  const text = stripKernelLogPrefix(line).trimEnd();
   if (!/^(?:DMAR|dmar): /.test(text)) return fail('not a VT-d line: missing the "DMAR: " prefix');
   if (text.includes(' reg_base_addr ')) return parseBootLine(text);
   if (text.startsWith('DMAR: DRHD: handling fault status reg')) return parseFaultStatusLine(text);
@@ -408,7 +389,7 @@ export function parseVtdLog(log: string): VtdLogParse {
   const errors: Array<{ line: number; text: string; error: string }> = [];
   let ignored = 0;
   log.split('\n').forEach((raw, i) => {
-    const text = stripLogPrefixes(raw).trimEnd();
+    const text = stripKernelLogPrefix(raw).trimEnd();
     if (!looksLikeVtdLine(text)) {
       ignored++;
       return;

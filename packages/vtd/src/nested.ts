@@ -6,47 +6,30 @@
  * Where the kernel checks what (mainline nested.c / pasid.c):
  * - intel_iommu_domain_alloc_nested(): nested_supported() and hwpt flags ⊆ {ALLOC_PASID}, else
  *   EOPNOTSUPP; data type must be VTD_S1 (EOPNOTSUPP); the parent must be a second-stage paging
- *   domain allocated with NEST_PARENT (EINVAL); then iommu_copy_struct_from_user(): shorter than
- *   offsetofend(__reserved) = 24 → EINVAL, longer with a non-zero tail → E2BIG.
+ *   domain allocated with NEST_PARENT (EINVAL); then iommu_copy_struct_from_user() (core's
+ *   `iommuCopyStructFromUser`): any length other than 24 = offsetofend(__reserved) = sizeof → EINVAL.
  * - intel_pasid_setup_nested(), at attach: addr_width 48 or 57 (57 needs CAP.FL5LP), else EINVAL;
  *   SRE needs ECAP.SRS and EAFE needs ECAP.EAFS, else EINVAL. WPE only takes effect with SRE.
  * - Mainline does not reject unknown `flags` bits, a non-zero `__reserved` or a misaligned
  *   `pgtbl_addr` (pasid_set_flptr() drops the low 12 bits). `strict` adds those checks for callers
  *   that want uAPI hygiene beyond the kernel's.
- * - intel_nested_cache_invalidate_user(): per entry, copy rules as above, then unknown flags or a
+ * - intel_nested_cache_invalidate_user(): per entry, iommu_copy_struct_from_user_array() (the same
+ *   length rules on entry_len), then unknown flags or a
  *   non-zero __reserved → EOPNOTSUPP, misaligned addr or npages = U64_MAX with addr ≠ 0 → EINVAL.
  */
-import { U64_MAX, decodeCap, decodeEcap, hex64, nestedSupported, readLe32, readLe64, writeLe32, writeLe64 } from './registers.js';
+import { err, iommuCopyStructFromUser, iommuCopyStructFromUserArray, ok, uapi, type IommuUserDataArray, type Result, type VendorError } from '@ioasid/core/driver';
+import { U64_MAX, decodeCap, decodeEcap, hex64, nestedSupported } from './registers.js';
 
-export type NestedErrno = 'EINVAL' | 'EOPNOTSUPP' | 'E2BIG' | 'EFAULT';
+const { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_VTD_S1, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, IOMMU_VTD_INV_FLAGS_LEAF, IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE, iommu_hwpt_vtd_s1, iommu_hwpt_vtd_s1_invalidate } = uapi;
 
-export type NestedResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly errno: NestedErrno; readonly reason: string };
+/** A nesting check: the value, or the errno and reason the kernel's path gives. */
+export type NestedResult<T> = Result<T, VendorError>;
 
-function accept<T>(value: T): NestedResult<T> {
-  return { ok: true, value };
+function reject<T>(errno: VendorError['errno'], reason: string): NestedResult<T> {
+  return err({ errno, reason });
 }
 
-function reject<T>(errno: NestedErrno, reason: string): NestedResult<T> {
-  return { ok: false, errno, reason };
-}
-
-export const IOMMU_HWPT_DATA_VTD_S1 = 1;
-export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
-export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
-
-/** enum iommu_hwpt_vtd_s1_flags */
-export const IOMMU_VTD_S1_SRE = 1n << 0n;
-export const IOMMU_VTD_S1_EAFE = 1n << 1n;
-export const IOMMU_VTD_S1_WPE = 1n << 2n;
 const IOMMU_VTD_S1_KNOWN_FLAGS = IOMMU_VTD_S1_SRE | IOMMU_VTD_S1_EAFE | IOMMU_VTD_S1_WPE;
-
-/** enum iommu_hwpt_vtd_s1_invalidate_flags */
-export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0;
-
-export const IOMMU_HWPT_VTD_S1_SIZE = 24;
-export const IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE = 24;
 
 /** First-stage paging depths a guest can ask for (ADDR_WIDTH_4LEVEL / ADDR_WIDTH_5LEVEL). */
 export const ADDR_WIDTH_4LEVEL = 48;
@@ -54,20 +37,11 @@ export const ADDR_WIDTH_5LEVEL = 57;
 
 const VTD_PAGE_SIZE = 4096n;
 
-export interface IommuHwptVtdS1 {
-  readonly flags: bigint;
-  /** Guest-physical address of the first-stage root (PML4 or PML5). */
-  readonly pgtbl_addr: bigint;
-  readonly addr_width: number;
-  readonly __reserved: number;
-}
+/** struct iommu_hwpt_vtd_s1, decoded. */
+export type IommuHwptVtdS1 = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_s1>;
 
-export interface IommuHwptVtdS1Invalidate {
-  readonly addr: bigint;
-  readonly npages: bigint;
-  readonly flags: number;
-  readonly __reserved: number;
-}
+/** struct iommu_hwpt_vtd_s1_invalidate, decoded. */
+export type IommuHwptVtdS1Invalidate = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_s1_invalidate>;
 
 /** The unit's registers, as the driver sees them when it checks a request. */
 export interface VtdUnitRegs {
@@ -75,44 +49,14 @@ export interface VtdUnitRegs {
   readonly ecap: bigint;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Copying user data (iommu_copy_struct_from_user / copy_struct_from_user)
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The kernel's struct copy: a user buffer shorter than the last required member is EINVAL; a longer
- * one is accepted only if every byte past the kernel's struct is zero (E2BIG otherwise).
- */
-function copyStructFromUser(data: Uint8Array, size: number, name: string): NestedResult<Uint8Array> {
-  if (data.byteLength < size) {
-    return reject('EINVAL', `${name}: ${data.byteLength} bytes is shorter than the ${size} up to __reserved`);
-  }
-  for (let i = size; i < data.byteLength; i++) {
-    if (data[i] !== 0) return reject('E2BIG', `${name}: byte ${i} past the ${size}-byte struct is not zero`);
-  }
-  return accept(data.subarray(0, size));
-}
-
 export function encodeHwptVtdS1(s1: IommuHwptVtdS1): Uint8Array {
-  const bytes = new Uint8Array(IOMMU_HWPT_VTD_S1_SIZE);
-  writeLe64(bytes, 0, s1.flags);
-  writeLe64(bytes, 8, s1.pgtbl_addr);
-  writeLe32(bytes, 16, s1.addr_width);
-  writeLe32(bytes, 20, s1.__reserved);
-  return bytes;
+  return iommu_hwpt_vtd_s1.encode({ ...s1 });
 }
 
-/** Copy `struct iommu_hwpt_vtd_s1` from user data with the kernel's length rules; no field checks. */
+/** intel_iommu_domain_alloc_nested(): iommu_copy_struct_from_user(&vtd, user_data, IOMMU_HWPT_DATA_VTD_S1, __reserved); no field checks. */
 export function decodeHwptVtdS1(data: Uint8Array): NestedResult<IommuHwptVtdS1> {
-  const copy = copyStructFromUser(data, IOMMU_HWPT_VTD_S1_SIZE, 'iommu_hwpt_vtd_s1');
-  if (!copy.ok) return copy;
-  const b = copy.value;
-  return accept({
-    flags: readLe64(b, 0),
-    pgtbl_addr: readLe64(b, 8),
-    addr_width: readLe32(b, 16),
-    __reserved: readLe32(b, 20),
-  });
+  const copy = iommuCopyStructFromUser(iommu_hwpt_vtd_s1, { type: IOMMU_HWPT_DATA_VTD_S1, data }, IOMMU_HWPT_DATA_VTD_S1, '__reserved');
+  return copy.ok ? ok(iommu_hwpt_vtd_s1.decode(copy.value)) : copy;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +106,7 @@ export function vtdNestedAttachCheck(s1: IommuHwptVtdS1, unit: VtdUnitRegs): Nes
   if (s1.flags & IOMMU_VTD_S1_EAFE && !ecap.EAFS) {
     return reject('EINVAL', 'No extended access flag support (IOMMU_VTD_S1_EAFE without ECAP.EAFS)');
   }
-  return accept(s1);
+  return ok(s1);
 }
 
 /** Checks mainline does not make; see the module comment. */
@@ -171,7 +115,7 @@ function strictS1Check(s1: IommuHwptVtdS1): NestedResult<IommuHwptVtdS1> {
   if (unknown) return reject('EOPNOTSUPP', `unknown iommu_hwpt_vtd_s1 flags ${hex64(unknown)}`);
   if (s1.__reserved !== 0) return reject('EINVAL', `__reserved is 0x${s1.__reserved.toString(16)}, must be 0`);
   if (s1.pgtbl_addr % VTD_PAGE_SIZE !== 0n) return reject('EINVAL', `pgtbl_addr ${hex64(s1.pgtbl_addr)} is not 4 KiB aligned`);
-  return accept(s1);
+  return ok(s1);
 }
 
 export interface VtdS1ValidateOptions {
@@ -220,12 +164,7 @@ export interface VtdS1Invalidation extends IommuHwptVtdS1Invalidate {
 }
 
 export function encodeHwptVtdS1Invalidate(e: IommuHwptVtdS1Invalidate): Uint8Array {
-  const bytes = new Uint8Array(IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE);
-  writeLe64(bytes, 0, e.addr);
-  writeLe64(bytes, 8, e.npages);
-  writeLe32(bytes, 16, e.flags);
-  writeLe32(bytes, 20, e.__reserved);
-  return bytes;
+  return iommu_hwpt_vtd_s1_invalidate.encode({ ...e });
 }
 
 function invalidateScope(addr: bigint, npages: bigint): VtdS1InvalidateScope {
@@ -237,17 +176,8 @@ function invalidateScope(addr: bigint, npages: bigint): VtdS1InvalidateScope {
   return { kind: 'range', start: addr, last: last > U64_MAX ? U64_MAX : last };
 }
 
-/** One `struct iommu_hwpt_vtd_s1_invalidate` of `entryLen` bytes, checked as the kernel checks it. */
-export function decodeHwptVtdS1Invalidate(entry: Uint8Array): NestedResult<VtdS1Invalidation> {
-  const copy = copyStructFromUser(entry, IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE, 'iommu_hwpt_vtd_s1_invalidate');
-  if (!copy.ok) return copy;
-  const b = copy.value;
-  const e: IommuHwptVtdS1Invalidate = {
-    addr: readLe64(b, 0),
-    npages: readLe64(b, 8),
-    flags: readLe32(b, 16),
-    __reserved: readLe32(b, 20),
-  };
+/** The checks intel_nested_cache_invalidate_user() makes on one copied entry. */
+function checkInvalidation(e: IommuHwptVtdS1Invalidate): NestedResult<VtdS1Invalidation> {
   if (e.flags & ~IOMMU_VTD_INV_FLAGS_LEAF) {
     return reject('EOPNOTSUPP', `unknown invalidation flags 0x${e.flags.toString(16)}`);
   }
@@ -256,7 +186,17 @@ export function decodeHwptVtdS1Invalidate(entry: Uint8Array): NestedResult<VtdS1
   if (e.npages === U64_MAX && e.addr !== 0n) {
     return reject('EINVAL', `npages U64_MAX (invalidate all) needs addr 0, got ${hex64(e.addr)}`);
   }
-  return accept({ ...e, leaf: (e.flags & IOMMU_VTD_INV_FLAGS_LEAF) !== 0, scope: invalidateScope(e.addr, e.npages) });
+  return ok({ ...e, leaf: (e.flags & IOMMU_VTD_INV_FLAGS_LEAF) !== 0, scope: invalidateScope(e.addr, e.npages) });
+}
+
+/** One `struct iommu_hwpt_vtd_s1_invalidate` of any length, copied and checked as the kernel does. */
+export function decodeHwptVtdS1Invalidate(entry: Uint8Array): NestedResult<VtdS1Invalidation> {
+  return copyInvalidation({ type: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, entryLen: entry.byteLength, entryNum: 1, data: entry }, 0);
+}
+
+function copyInvalidation(array: IommuUserDataArray, index: number): NestedResult<VtdS1Invalidation> {
+  const copy = iommuCopyStructFromUserArray(iommu_hwpt_vtd_s1_invalidate, array, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, index, '__reserved');
+  return copy.ok ? checkInvalidation(iommu_hwpt_vtd_s1_invalidate.decode(copy.value)) : copy;
 }
 
 export interface VtdS1InvalidateArrayResult {
@@ -264,12 +204,13 @@ export interface VtdS1InvalidateArrayResult {
   readonly processed: number;
   readonly entries: VtdS1Invalidation[];
   /** The failure that stopped the loop, with the entry index. */
-  readonly error?: { readonly index: number; readonly errno: NestedErrno; readonly reason: string };
+  readonly error?: { readonly index: number; readonly errno: VendorError['errno']; readonly reason: string };
 }
 
 /**
- * intel_nested_cache_invalidate_user(): walk `entryNum` entries of `entryLen` bytes and stop at the
- * first bad one. The data type must be IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 (EINVAL otherwise).
+ * intel_nested_cache_invalidate_user(): for each of `entryNum` entries of `entryLen` bytes,
+ * iommu_copy_struct_from_user_array(..., IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, index, __reserved), then
+ * the field checks; it stops at the first bad entry.
  */
 export function decodeHwptVtdS1InvalidateArray(
   data: Uint8Array,
@@ -278,16 +219,13 @@ export function decodeHwptVtdS1InvalidateArray(
   dataType: number = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
 ): VtdS1InvalidateArrayResult {
   const entries: VtdS1Invalidation[] = [];
+  const array = { type: dataType, entryLen, entryNum, data };
   if (dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) {
     return { processed: 0, entries, error: { index: 0, errno: 'EINVAL', reason: `data_type ${dataType} is not VTD_S1` } };
   }
   for (let index = 0; index < entryNum; index++) {
-    const start = index * entryLen;
-    if (entryLen >= IOMMU_HWPT_VTD_S1_INVALIDATE_SIZE && start + entryLen > data.byteLength) {
-      return { processed: index, entries, error: { index, errno: 'EFAULT', reason: `entry ${index} lies past the user buffer` } };
-    }
-    const r = decodeHwptVtdS1Invalidate(data.subarray(start, Math.min(start + entryLen, data.byteLength)));
-    if (!r.ok) return { processed: index, entries, error: { index, errno: r.errno, reason: r.reason } };
+    const r = copyInvalidation(array, index);
+    if (!r.ok) return { processed: index, entries, error: { index, ...r.error } };
     entries.push(r.value);
   }
   return { processed: entryNum, entries };

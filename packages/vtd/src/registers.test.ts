@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { uapi } from '@ioasid/core/driver';
 import { log2PageSizes } from '@ioasid/core/driver';
 import {
   CAP_LAYOUT,
   ECAP_LAYOUT,
-  IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17,
   capFaultRegOffset,
   capMgaw,
   capNumDomains,
@@ -89,7 +89,7 @@ describe('CAP_REG', () => {
   it('names every bit position once', () => {
     const seen = new Set<number>();
     for (const f of CAP_LAYOUT) {
-      for (let b = f.lsb; b < f.lsb + f.width; b++) {
+      for (let b = f.lo; b <= f.hi; b++) {
         expect(seen.has(b)).toBe(false);
         seen.add(b);
       }
@@ -159,7 +159,7 @@ describe('ECAP_REG', () => {
   it('names every bit position once', () => {
     const seen = new Set<number>();
     for (const f of ECAP_LAYOUT) {
-      for (let b = f.lsb; b < f.lsb + f.width; b++) {
+      for (let b = f.lo; b <= f.hi; b++) {
         expect(seen.has(b)).toBe(false);
         seen.add(b);
       }
@@ -263,7 +263,7 @@ describe('vtdHwId', () => {
 
 describe('iommu_hw_info_vtd', () => {
   it('is 24 little-endian bytes and decodes back', () => {
-    const bytes = encodeHwInfoVtd({ flags: IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, cap: GNR.cap, ecap: GNR.ecap });
+    const bytes = encodeHwInfoVtd({ flags: uapi.IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, cap: GNR.cap, ecap: GNR.ecap });
     expect(bytes.byteLength).toBe(24);
     expect(Array.from(bytes.subarray(0, 8))).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
     expect(Array.from(bytes.subarray(8, 16))).toEqual([0x66, 0x0c, 0x78, 0xee, 0x8c, 0x00, 0xed, 0xf9]);
@@ -280,7 +280,7 @@ describe('iommu_hw_info_vtd', () => {
 
   it('reports the SPR17 erratum on every unit, as intel_iommu_hw_info() does', () => {
     expect(vtdErrata772415Applies(GNR.cap, GNR.ecap)).toBe(true);
-    expect(vtdHwInfoFlags(QEMU_CM.cap, QEMU_CM.ecap)).toBe(IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17);
+    expect(vtdHwInfoFlags(QEMU_CM.cap, QEMU_CM.ecap)).toBe(uapi.IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17);
   });
 });
 

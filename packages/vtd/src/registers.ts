@@ -7,55 +7,9 @@
  * IOMMU_GET_HW_INFO.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { pageSizesFromLog2 } from '@ioasid/core/driver';
+import { U64_MASK, err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
 
-/** Result of decoding untrusted input: never throws, says what was wrong. */
-export type VtdResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-export function ok<T>(value: T): VtdResult<T> {
-  return { ok: true, value };
-}
-
-export function fail<T>(error: string): VtdResult<T> {
-  return { ok: false, error };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bit-field helpers shared by the hardware-format modules of this plugin.
-// ---------------------------------------------------------------------------------------------
-
-/** One named field of a register or descriptor: bits [lsb + width - 1 : lsb]. */
-export interface BitField {
-  readonly name: string;
-  readonly lsb: number;
-  readonly width: number;
-}
-
-export const U64_MAX = (1n << 64n) - 1n;
-
-export function fieldMask(width: number): bigint {
-  return (1n << BigInt(width)) - 1n;
-}
-
-export function getBits(value: bigint, lsb: number, width: number): bigint {
-  return (value >> BigInt(lsb)) & fieldMask(width);
-}
-
-export function putBits(value: bigint, lsb: number, width: number): bigint {
-  return (value & fieldMask(width)) << BigInt(lsb);
-}
-
-export function fitsBits(value: number | bigint, width: number): boolean {
-  const v = typeof value === 'bigint' ? value : BigInt(value);
-  return v >= 0n && v <= fieldMask(width);
-}
-
-/** Bits of a 64-bit register that no field of the layout covers (reserved or unknown to us). */
-export function uncoveredMask(layout: readonly BitField[]): bigint {
-  let covered = 0n;
-  for (const f of layout) covered |= fieldMask(f.width) << BigInt(f.lsb);
-  return U64_MAX & ~covered;
-}
+export const U64_MAX = U64_MASK;
 
 export function readLe64(bytes: Uint8Array, offset: number): bigint {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
@@ -74,7 +28,7 @@ export function writeLe32(bytes: Uint8Array, offset: number, value: number): voi
 }
 
 /** Parse a 64-bit hex value as written in profiles ("0x1c0000c40660462") or in dmesg ("1c0000c40660462"). */
-export function parseHex64(text: string): VtdResult<bigint> {
+export function parseHex64(text: string): Result<bigint> {
   const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(text.trim());
   if (!m) return fail(`"${text}" is not a 64-bit hexadecimal value`);
   return ok(BigInt(`0x${m[1]}`));
@@ -97,20 +51,20 @@ export type RegisterFields<L extends readonly BitField[]> = Partial<DecodedRegis
 
 function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedRegister<L> {
   const out: Record<string, number | bigint> = {};
-  for (const f of layout) out[f.name] = Number(getBits(value, f.lsb, f.width));
+  for (const f of layout) out[f.name] = Number(fieldGet(value, f.hi, f.lo));
   out.reserved = value & uncoveredMask(layout);
   return out as DecodedRegister<L>;
 }
 
-function encodeLayout<L extends readonly BitField[]>(layout: L, fields: RegisterFields<L>, what: string): VtdResult<bigint> {
+function encodeLayout<L extends readonly BitField[]>(layout: L, fields: RegisterFields<L>, what: string): Result<bigint> {
   const values = fields as Partial<Record<string, number | bigint>>;
   let value = 0n;
   for (const f of layout) {
     const v = values[f.name] ?? 0;
-    if (!Number.isInteger(Number(v)) || !fitsBits(v, f.width)) {
-      return fail(`${what}.${f.name} = ${String(v)} does not fit in ${f.width} bit(s)`);
+    if (!Number.isInteger(Number(v)) || !fieldFits(v, f.hi, f.lo)) {
+      return fail(`${what}.${f.name} = ${String(v)} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
     }
-    value |= putBits(BigInt(v), f.lsb, f.width);
+    value |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   const reserved = fields.reserved ?? 0n;
   if ((reserved & ~uncoveredMask(layout)) !== 0n || reserved < 0n) {
@@ -125,8 +79,8 @@ function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Register
 
 /** VER_REG: MAX (major, bits 7:4) and MIN (minor, bits 3:0); bits 31:8 are reserved. */
 export const VER_LAYOUT = [
-  { name: 'MIN', lsb: 0, width: 4 },
-  { name: 'MAX', lsb: 4, width: 4 },
+  { name: 'MIN', hi: 3, lo: 0 },
+  { name: 'MAX', hi: 7, lo: 4 },
 ] as const satisfies readonly BitField[];
 
 export type VtdVer = DecodedRegister<typeof VER_LAYOUT>;
@@ -135,7 +89,7 @@ export function decodeVer(ver: bigint | number): VtdVer {
   return decodeLayout(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
 }
 
-export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): VtdResult<bigint> {
+export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): Result<bigint> {
   const r = encodeLayout(VER_LAYOUT, fields, 'VER');
   if (r.ok && r.value > 0xffffffffn) return fail('VER_REG is a 32-bit register');
   return r;
@@ -153,30 +107,30 @@ export function vtdVersionString(ver: bigint | number): string {
 
 /** CAP_REG fields, bit positions as in the VT-d specification (section 11.4.2) and Linux iommu.h. */
 export const CAP_LAYOUT = [
-  { name: 'ND', lsb: 0, width: 3 },
-  { name: 'AFL', lsb: 3, width: 1 },
-  { name: 'RWBF', lsb: 4, width: 1 },
-  { name: 'PLMR', lsb: 5, width: 1 },
-  { name: 'PHMR', lsb: 6, width: 1 },
-  { name: 'CM', lsb: 7, width: 1 },
-  { name: 'SAGAW', lsb: 8, width: 5 },
-  { name: 'MGAW', lsb: 16, width: 6 },
-  { name: 'ZLR', lsb: 22, width: 1 },
+  { name: 'ND', hi: 2, lo: 0 },
+  { name: 'AFL', hi: 3, lo: 3 },
+  { name: 'RWBF', hi: 4, lo: 4 },
+  { name: 'PLMR', hi: 5, lo: 5 },
+  { name: 'PHMR', hi: 6, lo: 6 },
+  { name: 'CM', hi: 7, lo: 7 },
+  { name: 'SAGAW', hi: 12, lo: 8 },
+  { name: 'MGAW', hi: 21, lo: 16 },
+  { name: 'ZLR', hi: 22, lo: 22 },
   // Linux still reads bit 23 as cap_isoch(); current datasheets show it reserved.
-  { name: 'ISOCH', lsb: 23, width: 1 },
-  { name: 'FRO', lsb: 24, width: 10 },
-  { name: 'SLLPS', lsb: 34, width: 4 },
-  { name: 'PSI', lsb: 39, width: 1 },
-  { name: 'NFR', lsb: 40, width: 8 },
-  { name: 'MAMV', lsb: 48, width: 6 },
-  { name: 'DWD', lsb: 54, width: 1 },
-  { name: 'DRD', lsb: 55, width: 1 },
-  { name: 'FL1GP', lsb: 56, width: 1 },
-  { name: 'PI', lsb: 59, width: 1 },
-  { name: 'FL5LP', lsb: 60, width: 1 },
-  { name: 'ECMDS', lsb: 61, width: 1 },
-  { name: 'ESIRTPS', lsb: 62, width: 1 },
-  { name: 'ESRTPS', lsb: 63, width: 1 },
+  { name: 'ISOCH', hi: 23, lo: 23 },
+  { name: 'FRO', hi: 33, lo: 24 },
+  { name: 'SLLPS', hi: 37, lo: 34 },
+  { name: 'PSI', hi: 39, lo: 39 },
+  { name: 'NFR', hi: 47, lo: 40 },
+  { name: 'MAMV', hi: 53, lo: 48 },
+  { name: 'DWD', hi: 54, lo: 54 },
+  { name: 'DRD', hi: 55, lo: 55 },
+  { name: 'FL1GP', hi: 56, lo: 56 },
+  { name: 'PI', hi: 59, lo: 59 },
+  { name: 'FL5LP', hi: 60, lo: 60 },
+  { name: 'ECMDS', hi: 61, lo: 61 },
+  { name: 'ESIRTPS', hi: 62, lo: 62 },
+  { name: 'ESRTPS', hi: 63, lo: 63 },
 ] as const satisfies readonly BitField[];
 
 export type VtdCap = DecodedRegister<typeof CAP_LAYOUT>;
@@ -186,7 +140,7 @@ export function decodeCap(cap: bigint): VtdCap {
   return decodeLayout(CAP_LAYOUT, BigInt.asUintN(64, cap));
 }
 
-export function encodeCap(fields: RegisterFields<typeof CAP_LAYOUT>): VtdResult<bigint> {
+export function encodeCap(fields: RegisterFields<typeof CAP_LAYOUT>): Result<bigint> {
   return encodeLayout(CAP_LAYOUT, fields, 'CAP');
 }
 
@@ -238,42 +192,42 @@ export function sagawLevels(cap: VtdCap): number[] {
  * confused with the scalable-mode PASID bit 40) and POT (32).
  */
 export const ECAP_LAYOUT = [
-  { name: 'C', lsb: 0, width: 1 },
-  { name: 'QI', lsb: 1, width: 1 },
-  { name: 'DT', lsb: 2, width: 1 },
-  { name: 'IR', lsb: 3, width: 1 },
-  { name: 'EIM', lsb: 4, width: 1 },
-  { name: 'CH', lsb: 5, width: 1 },
-  { name: 'PT', lsb: 6, width: 1 },
-  { name: 'SC', lsb: 7, width: 1 },
-  { name: 'IRO', lsb: 8, width: 10 },
-  { name: 'MHMV', lsb: 20, width: 4 },
-  { name: 'ECS', lsb: 24, width: 1 },
-  { name: 'MTS', lsb: 25, width: 1 },
-  { name: 'NEST', lsb: 26, width: 1 },
-  { name: 'DIS', lsb: 27, width: 1 },
-  { name: 'ECS_PASID', lsb: 28, width: 1 },
-  { name: 'PRS', lsb: 29, width: 1 },
-  { name: 'ERS', lsb: 30, width: 1 },
-  { name: 'SRS', lsb: 31, width: 1 },
-  { name: 'POT', lsb: 32, width: 1 },
-  { name: 'NWFS', lsb: 33, width: 1 },
-  { name: 'EAFS', lsb: 34, width: 1 },
-  { name: 'PSS', lsb: 35, width: 5 },
-  { name: 'PASID', lsb: 40, width: 1 },
-  { name: 'DIT', lsb: 41, width: 1 },
-  { name: 'PDS', lsb: 42, width: 1 },
-  { name: 'SMTS', lsb: 43, width: 1 },
-  { name: 'VCS', lsb: 44, width: 1 },
-  { name: 'SLADS', lsb: 45, width: 1 },
-  { name: 'SLTS', lsb: 46, width: 1 },
-  { name: 'FLTS', lsb: 47, width: 1 },
-  { name: 'SMPWCS', lsb: 48, width: 1 },
-  { name: 'RPS', lsb: 49, width: 1 },
-  { name: 'TDXIO', lsb: 50, width: 1 },
-  { name: 'PMS', lsb: 51, width: 1 },
-  { name: 'ADMS', lsb: 52, width: 1 },
-  { name: 'RPRIVS', lsb: 53, width: 1 },
+  { name: 'C', hi: 0, lo: 0 },
+  { name: 'QI', hi: 1, lo: 1 },
+  { name: 'DT', hi: 2, lo: 2 },
+  { name: 'IR', hi: 3, lo: 3 },
+  { name: 'EIM', hi: 4, lo: 4 },
+  { name: 'CH', hi: 5, lo: 5 },
+  { name: 'PT', hi: 6, lo: 6 },
+  { name: 'SC', hi: 7, lo: 7 },
+  { name: 'IRO', hi: 17, lo: 8 },
+  { name: 'MHMV', hi: 23, lo: 20 },
+  { name: 'ECS', hi: 24, lo: 24 },
+  { name: 'MTS', hi: 25, lo: 25 },
+  { name: 'NEST', hi: 26, lo: 26 },
+  { name: 'DIS', hi: 27, lo: 27 },
+  { name: 'ECS_PASID', hi: 28, lo: 28 },
+  { name: 'PRS', hi: 29, lo: 29 },
+  { name: 'ERS', hi: 30, lo: 30 },
+  { name: 'SRS', hi: 31, lo: 31 },
+  { name: 'POT', hi: 32, lo: 32 },
+  { name: 'NWFS', hi: 33, lo: 33 },
+  { name: 'EAFS', hi: 34, lo: 34 },
+  { name: 'PSS', hi: 39, lo: 35 },
+  { name: 'PASID', hi: 40, lo: 40 },
+  { name: 'DIT', hi: 41, lo: 41 },
+  { name: 'PDS', hi: 42, lo: 42 },
+  { name: 'SMTS', hi: 43, lo: 43 },
+  { name: 'VCS', hi: 44, lo: 44 },
+  { name: 'SLADS', hi: 45, lo: 45 },
+  { name: 'SLTS', hi: 46, lo: 46 },
+  { name: 'FLTS', hi: 47, lo: 47 },
+  { name: 'SMPWCS', hi: 48, lo: 48 },
+  { name: 'RPS', hi: 49, lo: 49 },
+  { name: 'TDXIO', hi: 50, lo: 50 },
+  { name: 'PMS', hi: 51, lo: 51 },
+  { name: 'ADMS', hi: 52, lo: 52 },
+  { name: 'RPRIVS', hi: 53, lo: 53 },
 ] as const satisfies readonly BitField[];
 
 export type VtdEcap = DecodedRegister<typeof ECAP_LAYOUT>;
@@ -283,7 +237,7 @@ export function decodeEcap(ecap: bigint): VtdEcap {
   return decodeLayout(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
 }
 
-export function encodeEcap(fields: RegisterFields<typeof ECAP_LAYOUT>): VtdResult<bigint> {
+export function encodeEcap(fields: RegisterFields<typeof ECAP_LAYOUT>): Result<bigint> {
   return encodeLayout(ECAP_LAYOUT, fields, 'ECAP');
 }
 
@@ -482,17 +436,8 @@ export function vtdHwId(ver: bigint | number, capValue: bigint | VtdCap, ecapVal
 // struct iommu_hw_info_vtd (IOMMU_HW_INFO_TYPE_INTEL_VTD)
 // ---------------------------------------------------------------------------------------------
 
-export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
-/** Disallow read-only mappings on a nest-parent domain (Sapphire Rapids erratum 772415 "SPR17"). */
-export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0;
-export const IOMMU_HW_INFO_VTD_SIZE = 24;
-
-export interface IommuHwInfoVtd {
-  readonly flags: number;
-  readonly __reserved: number;
-  readonly cap_reg: bigint;
-  readonly ecap_reg: bigint;
-}
+/** struct iommu_hw_info_vtd, decoded. */
+export type IommuHwInfoVtd = uapi.ValueOfLayout<typeof uapi.iommu_hw_info_vtd>;
 
 /**
  * Whether intel_iommu_hw_info() reports ERRATA_772415_SPR17. The kernel does not probe the CPU
@@ -506,27 +451,16 @@ export function vtdErrata772415Applies(_cap?: bigint, _ecap?: bigint): boolean {
 
 /** The `flags` word intel_iommu_hw_info() reports for a unit. */
 export function vtdHwInfoFlags(cap?: bigint, ecap?: bigint): number {
-  return vtdErrata772415Applies(cap, ecap) ? IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 : 0;
+  return vtdErrata772415Applies(cap, ecap) ? uapi.IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 : 0;
 }
 
-/** Encode the 24-byte little-endian payload: u32 flags, u32 __reserved (0), u64 cap_reg, u64 ecap_reg. */
+/** The IOMMU_GET_HW_INFO payload: struct iommu_hw_info_vtd (__reserved 0). */
 export function encodeHwInfoVtd(info: { flags: number; cap: bigint; ecap: bigint }): Uint8Array {
-  const bytes = new Uint8Array(IOMMU_HW_INFO_VTD_SIZE);
-  writeLe32(bytes, 0, info.flags);
-  writeLe32(bytes, 4, 0);
-  writeLe64(bytes, 8, info.cap);
-  writeLe64(bytes, 16, info.ecap);
-  return bytes;
+  return uapi.iommu_hw_info_vtd.encode(uapi.iommu_hw_info_vtd.make({ flags: info.flags, cap_reg: info.cap, ecap_reg: info.ecap }));
 }
 
-export function decodeHwInfoVtd(bytes: Uint8Array): VtdResult<IommuHwInfoVtd> {
-  if (bytes.byteLength !== IOMMU_HW_INFO_VTD_SIZE) {
-    return fail(`iommu_hw_info_vtd is ${IOMMU_HW_INFO_VTD_SIZE} bytes, got ${bytes.byteLength}`);
-  }
-  return ok({
-    flags: readLe32(bytes, 0),
-    __reserved: readLe32(bytes, 4),
-    cap_reg: readLe64(bytes, 8),
-    ecap_reg: readLe64(bytes, 16),
-  });
+export function decodeHwInfoVtd(bytes: Uint8Array): Result<IommuHwInfoVtd> {
+  const size = uapi.iommu_hw_info_vtd.size;
+  if (bytes.byteLength !== size) return fail(`iommu_hw_info_vtd is ${size} bytes, got ${bytes.byteLength}`);
+  return ok(uapi.iommu_hw_info_vtd.decode(bytes));
 }

@@ -13,7 +13,6 @@
  *   uses, or cannot force snooping for a domain that does, gets EINVAL (the auto-domain loop retries).
  */
 import {
-  IOMMU_HW_INFO_TYPE_INTEL_VTD,
   capMgaw,
   capNumFaultRegs,
   decodeCap,
@@ -33,8 +32,6 @@ import { renderVtdBootLine } from './logs.js';
 import { VTD_SS_FORMAT, vtdSecondStage } from './pgtable-ss.js';
 import { VTD_FS_FORMAT, vtdFirstStage } from './pgtable-fs.js';
 import {
-  IOMMU_HWPT_DATA_VTD_S1,
-  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
   decodeHwptVtdS1InvalidateArray,
   vtdNestedAttachCheck,
   vtdNestedDomainAlloc,
@@ -61,6 +58,9 @@ import type {
   VendorError,
   WalkResult,
 } from '@ioasid/core/driver';
+import { uapi } from '@ioasid/core/driver';
+
+const { IOMMU_HWPT_DATA_VTD_S1, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, IOMMU_HW_INFO_TYPE_INTEL_VTD } = uapi;
 
 /** The intel-iommu default: 4 KiB, then the superpages SLLPS (second stage) or FL1GP (first stage) allow. */
 const SZ_4K = 1n << 12n;
@@ -239,7 +239,7 @@ export class VtdNestedDomain implements NestedDomainOps {
   /** intel_pasid_setup_nested(): the stage-1 request is checked against the unit at attach time. */
   checkAttach(_dev: DeviceInfo, _hasVdevice: boolean): VendorError | null {
     const r = vtdNestedAttachCheck(this.s1, { cap: this.owner.capValue, ecap: this.owner.ecapValue });
-    if (!r.ok) return vendorError(r.errno, r.reason);
+    if (!r.ok) return vendorError(r.error.errno, r.error.reason);
     return null;
   }
 
@@ -399,7 +399,7 @@ export class VtdUnit implements UnitOps {
       data,
       parentIsNestParent: isParent,
     });
-    if (!r.ok) return vendorError(r.errno, r.reason);
+    if (!r.ok) return vendorError(r.error.errno, r.error.reason);
     if (dataType !== IOMMU_HWPT_DATA_VTD_S1) return vendorError('EOPNOTSUPP', `data_type ${dataType}`);
     const d = new VtdNestedDomain(parent as VtdPagingDomain, this.init.allocTag(), r.value, this);
     this.domains.add(d);

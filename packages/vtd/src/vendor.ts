@@ -3,8 +3,8 @@
  * host profile, builds units, explains register values, fault records and log lines
  * (`ioasid decode vtd ...`) and reads boot lines (`ioasid probe`).
  */
-import { PluginContractError } from '@ioasid/core/driver';
-import type { DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
+import { PluginContractError, stripKernelLogPrefix } from '@ioasid/core/driver';
+import type { BitField, DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
 import {
   CAP_LAYOUT,
   ECAP_LAYOUT,
@@ -24,7 +24,6 @@ import {
   vtdHwId,
   vtdNormalizedCaps,
   vtdVersionString,
-  type BitField,
 } from './registers.js';
 import {
   PAGE_GRP_RESP_DSC_SIZE,
@@ -45,7 +44,6 @@ import {
   renderFrcdLine,
   renderIntrFaultLine,
   renderVtdBootLine,
-  stripLogPrefixes,
   type VtdLogRecord,
 } from './logs.js';
 import { DEFAULT_REG_BASE, VtdUnit, type VtdUnitOptions } from './unit.js';
@@ -440,7 +438,7 @@ export function decodeVtd(what: string, kind?: string): Result<DecodeOutput> {
   const text = what.trim();
   if (text === '') return err(`nothing to decode: ${USAGE}`);
   // A kernel log line.
-  if (/^(?:DMAR|dmar): /.test(stripLogPrefixes(text))) {
+  if (/^(?:DMAR|dmar): /.test(stripKernelLogPrefix(text))) {
     const r = parseVtdLogLine(text);
     if (!r.ok) return err(r.error);
     return ok(decodeLogRecord(r.value));
@@ -489,7 +487,7 @@ export function decodeVtd(what: string, kind?: string): Result<DecodeOutput> {
 
 /** `ioasid probe`: a `DMAR: dmarN: reg_base_addr ... ver ... cap ... ecap ...` line becomes a unit. */
 export function probeVtdLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
-  const text = stripLogPrefixes(line).trimEnd();
+  const text = stripKernelLogPrefix(line).trimEnd();
   if (!/^(?:DMAR|dmar): (?:dmar\d+|IOMMU \d+): reg_base_addr/.test(text)) return null;
   const r = parseVtdLogLine(text);
   if (!r.ok) return err(r.error);

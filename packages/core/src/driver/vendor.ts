@@ -8,11 +8,11 @@ import type { NormalizedCaps } from './caps.js';
 import type { FaultCodec, VendorError } from './fault.js';
 import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from './pgtable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
+import type { Result } from './result.js';
 
 /** Raw registers of one unit as a host profile gives them (hex strings for 64-bit values). */
 export type RawRegisters = Readonly<Record<string, unknown>>;
 
-export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** A register value decoded into the specification's own field names. */
 export interface DecodedRegister {

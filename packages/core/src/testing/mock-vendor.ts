@@ -21,7 +21,8 @@ import {
   type VendorError,
 } from '../driver/fault.js';
 import type { PageTableMemory } from '../driver/pgtable.js';
-import type { DeviceInfo, IommuVendor, NestedDomainOps, PagingDomainOps, RawRegisters, Result, UnitInit, UnitOps, ViommuOps, DecodedUnit, InvalidateResult, IotlbFlush } from '../driver/vendor.js';
+import type { Result } from '../driver/result.js';
+import type { DeviceInfo, IommuVendor, NestedDomainOps, PagingDomainOps, RawRegisters, UnitInit, UnitOps, ViommuOps, DecodedUnit, InvalidateResult, IotlbFlush } from '../driver/vendor.js';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '../driver/plugin.js';
 import { mockFormat } from './mock-format.js';
 import type { PhysicalMemory } from '../memory/physical.js';

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { decodeBitFields, fieldFits, fieldGet, fieldGet32, fieldPrep, genmask, uncoveredMask } from './bitfield.js';
+
+describe('bit fields (bits.h / bitfield.h)', () => {
+  it('GENMASK_ULL matches the literal masks of the kernel headers', () => {
+    // GENMASK_ULL(47, 12) is the address field of a 4 KiB-page PTE; GENMASK_ULL(63, 0) is every bit.
+    expect(genmask(47, 12)).toBe(0x0000_ffff_ffff_f000n);
+    expect(genmask(63, 0)).toBe(0xffff_ffff_ffff_ffffn);
+    expect(genmask(0, 0)).toBe(1n);
+    expect(genmask(63, 63)).toBe(0x8000_0000_0000_0000n);
+  });
+
+  it('FIELD_GET and FIELD_PREP read and place [hi:lo]', () => {
+    // CAP_REG 0x00d2008c40660462, worked by hand: bits 12:8 of 0x0462 = 0b00100, bits 21:16 of 0x40660462 = 0x26, bits 2:0 = 2.
+    const cap = 0x00d2_008c_4066_0462n;
+    expect(fieldGet(cap, 12, 8)).toBe(0b00100n);
+    expect(fieldGet(cap, 21, 16)).toBe(0x26n);
+    expect(fieldGet(cap, 2, 0)).toBe(2n);
+    expect(fieldPrep(0x26n, 21, 16)).toBe(0x26_0000n);
+    // Bits above the field are dropped, not carried into the next field.
+    expect(fieldPrep(0x1ffn, 7, 0)).toBe(0xffn);
+  });
+
+  it('32-bit FIELD_GET handles a full-width field and the top bit', () => {
+    expect(fieldGet32(0x8000_0001, 31, 0)).toBe(0x8000_0001);
+    expect(fieldGet32(0x8000_0001, 31, 31)).toBe(1);
+    expect(fieldGet32(0x0000_0f00, 11, 8)).toBe(0xf);
+  });
+
+  it('fieldFits rejects negatives, fractions and values wider than the field', () => {
+    expect(fieldFits(15, 3, 0)).toBe(true);
+    expect(fieldFits(16, 3, 0)).toBe(false);
+    expect(fieldFits(-1, 3, 0)).toBe(false);
+    expect(fieldFits(1.5, 3, 0)).toBe(false);
+    expect(fieldFits((1n << 64n) - 1n, 63, 0)).toBe(true);
+  });
+
+  it('a layout decodes by name and keeps the bits no field covers', () => {
+    const layout = [
+      { name: 'A', hi: 3, lo: 0 },
+      { name: 'B', hi: 15, lo: 8 },
+    ] as const;
+    expect(decodeBitFields(layout, 0xab_c5n)).toEqual({ A: 5, B: 0xab });
+    expect(uncoveredMask(layout)).toBe(0xffff_ffff_ffff_00f0n);
+  });
+});

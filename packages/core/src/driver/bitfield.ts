@@ -1,0 +1,62 @@
+/**
+ * Register and descriptor bit fields the way Linux writes them (include/linux/bitfield.h, bits.h):
+ * a field is bits [hi:lo] of a 64-bit word, as specifications print them ("47:40"), and `GENMASK_ULL`,
+ * `FIELD_GET`, `FIELD_PREP` work on bigint words. Layouts (`BitField[]`) name the fields of one register
+ * so that decode and encode are table-driven and lossless (`uncoveredMask` keeps what no field names).
+ */
+
+/** One named field: bits [hi:lo] of a register or descriptor word. */
+export interface BitField<N extends string = string> {
+  readonly name: N;
+  readonly hi: number;
+  readonly lo: number;
+}
+
+export const U64_MASK = (1n << 64n) - 1n;
+
+/** GENMASK_ULL(hi, lo): bits hi..lo set. */
+export function genmask(hi: number, lo: number): bigint {
+  return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
+}
+
+/** The number of bits of [hi:lo]. */
+export function fieldWidth(hi: number, lo: number): number {
+  return hi - lo + 1;
+}
+
+/** FIELD_GET(GENMASK_ULL(hi, lo), value). */
+export function fieldGet(value: bigint, hi: number, lo: number): bigint {
+  return (value >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+}
+
+/** FIELD_PREP(GENMASK_ULL(hi, lo), v): bits of `v` above the field are dropped (the kernel would warn at build time). */
+export function fieldPrep(v: bigint, hi: number, lo: number): bigint {
+  return (v & ((1n << BigInt(hi - lo + 1)) - 1n)) << BigInt(lo);
+}
+
+/** FIELD_GET on a 32-bit register held in a number. */
+export function fieldGet32(value: number, hi: number, lo: number): number {
+  const width = hi - lo + 1;
+  return width >= 32 ? value >>> 0 : ((value >>> lo) & ((1 << width) - 1)) >>> 0;
+}
+
+/** Whether `v` is a non-negative integer that fits in [hi:lo] (what FIELD_FIT answers). */
+export function fieldFits(v: number | bigint, hi: number, lo: number): boolean {
+  if (typeof v === 'number' && !Number.isInteger(v)) return false;
+  const b = BigInt(v);
+  return b >= 0n && b < 1n << BigInt(hi - lo + 1);
+}
+
+/** Bits of a 64-bit word that no field of the layout covers (reserved, or unknown to the model). */
+export function uncoveredMask(layout: readonly BitField[]): bigint {
+  let covered = 0n;
+  for (const f of layout) covered |= genmask(f.hi, f.lo);
+  return U64_MASK & ~covered;
+}
+
+/** Every field of `layout` read from `value`, as numbers (fields are at most 53 bits wide). */
+export function decodeBitFields<N extends string>(layout: readonly BitField<N>[], value: bigint): Record<N, number> {
+  const out = {} as Record<N, number>;
+  for (const f of layout) out[f.name] = Number(fieldGet(value, f.hi, f.lo));
+  return out;
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { stripKernelLogPrefix } from './log-prefix.js';
+
+// The same kernel line as each tool prints it.
+const TEXT = 'DMAR: dmar0: reg_base_addr fed90000 ver 4:0 cap d2008c40660462 ecap f050da';
+const CAPTURES = [
+  `[    0.014567] ${TEXT}`,
+  `[    0.014567][    T1] ${TEXT}`,
+  `[Tue Nov 25 12:00:00 2026] ${TEXT}`,
+  `<6>[    0.014567] ${TEXT}`,
+  `<6>${TEXT}`,
+  `kern  :info  : [    0.014567] ${TEXT}`,
+  `Nov 25 12:00:00 host kernel: ${TEXT}`,
+  `Nov  5 12:00:00 host kernel: [    0.014567] ${TEXT}`,
+  `2026-01-02T03:04:05.123456+00:00 host kernel: ${TEXT}`,
+  `${TEXT}\r`,
+];
+
+describe('stripKernelLogPrefix', () => {
+  it.each(CAPTURES)('reads the kernel text of %j', (line) => {
+    expect(stripKernelLogPrefix(line)).toBe(TEXT);
+  });
+
+  it('leaves a line without a prefix, and the leading tab of a continuation line, alone', () => {
+    expect(stripKernelLogPrefix(TEXT)).toBe(TEXT);
+    expect(stripKernelLogPrefix('[    1.000000] \t0x0000000000000010')).toBe('\t0x0000000000000010');
+  });
+});
