@@ -16,7 +16,7 @@ export {
   type ProfileOptions,
   type CheckedProfile,
 } from './profile.js';
-export { probeDmesg, stripKernelLogPrefix, type ProbeResult, type ProbedUnit, type ProbeLineIssue, type ProbeOptions } from './probe.js';
+export { probeDmesg, type ProbeResult, type ProbedUnit, type ProbeLineIssue, type ProbeOptions } from './probe.js';
 export { plan, checkHotplug, POLICIES, type Plan, type PlanInput, type PlanViommu, type Policy, type HotplugResult } from './plan.js';
 export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState } from './checks.js';
 export {

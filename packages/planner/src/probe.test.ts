@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { probeDmesg, stripKernelLogPrefix } from './probe.js';
+import { probeDmesg } from './probe.js';
 import { loadProfile, serializeProfile } from './profile.js';
 import { vendors } from './__tests__/test-vendor.js';
 
@@ -13,17 +13,6 @@ const LOG = [
   '',
   '[    1.000000][    T1] DMAR: Intel(R) Virtualization Technology for Directed I/O',
 ].join('\n');
-
-describe('stripKernelLogPrefix', () => {
-  it('removes dmesg, dmesg -T, journal, syslog, level and caller-id prefixes', () => {
-    expect(stripKernelLogPrefix('[    0.412345] DMAR: x')).toBe('DMAR: x');
-    expect(stripKernelLogPrefix('[Tue Nov 25 12:00:00 2026] DMAR: x')).toBe('DMAR: x');
-    expect(stripKernelLogPrefix('Nov 25 12:00:01 host kernel: DMAR: x')).toBe('DMAR: x');
-    expect(stripKernelLogPrefix('<6>[    1.0][    T1] DMAR: x')).toBe('DMAR: x');
-    expect(stripKernelLogPrefix('kern  :info  : [    1.0] DMAR: x')).toBe('DMAR: x');
-    expect(stripKernelLogPrefix('2026-11-25T12:00:02.1+01:00 h kernel: DMAR: x\r')).toBe('DMAR: x');
-  });
-});
 
 describe('probeDmesg', () => {
   const r = probeDmesg(LOG, vendors, { name: 'laptop' });

@@ -6,7 +6,7 @@
  * read (a truncated capture) are reported with the vendor's reason.
  */
 import { parseBdf, type DeviceProfile, type HostProfile, type UnitProfile } from '@ioasid/core';
-import type { IommuVendor, NormalizedCaps, RawRegisters } from '@ioasid/core/driver';
+import { stripKernelLogPrefix, type IommuVendor, type NormalizedCaps, type RawRegisters } from '@ioasid/core/driver';
 
 export interface ProbeOptions {
   /** The profile's name; defaults to "probed host". */
@@ -43,37 +43,6 @@ export interface ProbeResult {
   /** Every line nothing could use (for --verbose), rejected ones included. */
   readonly unusable: readonly ProbeLineIssue[];
   readonly warnings: readonly string[];
-}
-
-const PREFIXES: readonly RegExp[] = [
-  // journalctl / syslog: "Nov 25 12:00:00 host kernel: ", ISO "2026-01-02T03:04:05.123+00:00 host kernel: "
-  /^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|[+-]\d{2}:?\d{2})?) \S+ kernel: /,
-  // printk level "<6>"
-  /^<\d>/,
-  // dmesg -r facility/level "<6>" and dmesg -x "kern  :info  : "
-  /^[a-z]+\s*:[a-z]+\s*: /,
-  // dmesg -T: "[Tue Nov 25 12:00:00 2026] "
-  /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ?/,
-  // dmesg: "[    1.234567] "
-  /^\[\s*\d+\.\d+\] ?/,
-  // printk caller id: "[    T1] " / "[  C0] "
-  /^\[\s*[TC]\d+\] ?/,
-];
-
-/** The kernel's own text of a log line. */
-export function stripKernelLogPrefix(line: string): string {
-  let s = line.replace(/\r$/, '');
-  for (let again = true; again; ) {
-    again = false;
-    for (const re of PREFIXES) {
-      const m = re.exec(s);
-      if (m && m[0].length > 0) {
-        s = s.slice(m[0].length);
-        again = true;
-      }
-    }
-  }
-  return s;
 }
 
 /** "pci 0000:00:02.0: Adding to iommu group 1" (5.x on) and "iommu: Adding device 0000:00:02.0 to group 1". */

@@ -56,18 +56,18 @@ describe('vSMMU invalidation', () => {
     return r.value;
   };
   it('turns NSNH_ALL into NH_ALL in the vSMMU VMID', () => {
-    expect(validateViommuInvalidation(words('CMD_TLBI_NSNH_ALL', {}), ctx)).toEqual({ ok: true, op: 'CMD_TLBI_NH_ALL', cmd: [0x10n | (9n << 32n), 0n] });
+    expect(validateViommuInvalidation(words('CMD_TLBI_NSNH_ALL', {}), ctx)).toEqual({ ok: true, value: { op: 'CMD_TLBI_NH_ALL', cmd: [0x10n | (9n << 32n), 0n] } });
   });
   it('forces the VMID and translates vSIDs', () => {
     const r = validateViommuInvalidation(words('CMD_TLBI_NH_ASID', { VMID: 1, ASID: 2 }), ctx);
-    expect(r.ok && readLe64Words(new Uint8Array(new BigUint64Array([r.cmd[0], r.cmd[1]]).buffer), 1)[0]).toBe(0x11n | (9n << 32n) | (2n << 48n));
+    expect(r.ok && readLe64Words(new Uint8Array(new BigUint64Array([r.value.cmd[0], r.value.cmd[1]]).buffer), 1)[0]).toBe(0x11n | (9n << 32n) | (2n << 48n));
     const c = validateViommuInvalidation(words('CMD_CFGI_CD', { SID: 1, SSID: 3 }), ctx);
-    expect(c.ok && c.cmd[0]).toBe(0x05n | (3n << 12n) | (0x100n << 32n));
-    expect(validateViommuInvalidation(words('CMD_ATC_INV', { SID: 2 }), ctx)).toMatchObject({ ok: false, errno: 'EIO' });
+    expect(c.ok && c.value.cmd[0]).toBe(0x05n | (3n << 12n) | (0x100n << 32n));
+    expect(validateViommuInvalidation(words('CMD_ATC_INV', { SID: 2 }), ctx)).toMatchObject({ ok: false, error: { errno: 'EIO' } });
   });
   it('rejects other opcodes with EIO', () => {
-    expect(validateViommuInvalidation(words('CMD_CFGI_STE', { SID: 1 }), ctx)).toMatchObject({ ok: false, errno: 'EIO' });
-    expect(validateViommuInvalidation(words('CMD_TLBI_S12_VMALL', {}), ctx)).toMatchObject({ ok: false, errno: 'EIO' });
+    expect(validateViommuInvalidation(words('CMD_CFGI_STE', { SID: 1 }), ctx)).toMatchObject({ ok: false, error: { errno: 'EIO' } });
+    expect(validateViommuInvalidation(words('CMD_TLBI_S12_VMALL', {}), ctx)).toMatchObject({ ok: false, error: { errno: 'EIO' } });
   });
   it('strict mode rejects RES0 bits', () => {
     const strict = { ...ctx, strict: { asidBits: 8, ssidBits: 0, rangeInvalidation: false, ats: true } };

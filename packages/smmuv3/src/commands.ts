@@ -2,8 +2,8 @@
  * SMMUv3 command queue entries (16 bytes = 2 little-endian u64) and the iommufd vSMMU invalidation rules.
  * Field names are the specification's (Arm IHI 0070 §4); bit positions are Linux's CMDQ_* masks.
  */
-import type { Result } from './registers.js';
-import { fieldGet64, fieldPrep64, fitsField, genmask64, readLe64Words, writeLe64Words } from './registers.js';
+import { fieldFits, fieldGet, fieldPrep, genmask, type Result, type VendorError } from '@ioasid/core/driver';
+import { readLe64Words, writeLe64Words } from './registers.js';
 
 export const CMDQ_ENT_BYTES = 16;
 
@@ -74,11 +74,11 @@ export type CommandScalarField = keyof typeof LAYOUT;
 /** Address fields are bigint and keep their in-place bit positions (the low bits are the masked-off zeros). */
 const ADDR_MASK = {
   /** VA / prefetch / ATC address, [63:12]. */
-  Addr: genmask64(63, 12),
+  Addr: genmask(63, 12),
   /** TLBI_S2_IPA, [51:12]. */
-  IPA: genmask64(51, 12),
+  IPA: genmask(51, 12),
   /** CMD_SYNC MSI address, [51:2]. */
-  MSIAddr: genmask64(51, 2),
+  MSIAddr: genmask(51, 2),
 } as const;
 export type CommandAddrField = keyof typeof ADDR_MASK;
 
@@ -134,10 +134,10 @@ export function encodeCommandWords(name: CommandName, fields: CommandFields): Re
       const v = fields[scalar];
       if (v === undefined) continue;
       const [d, hi, lo] = LAYOUT[scalar];
-      if (!Number.isInteger(v) || !fitsField(v, hi, lo)) {
+      if (!Number.isInteger(v) || !fieldFits(v, hi, lo)) {
         return { ok: false, error: `${name}: ${key}=${v} does not fit bits [${hi}:${lo}]` };
       }
-      dw[d] |= fieldPrep64(BigInt(v), hi, lo);
+      dw[d] |= fieldPrep(BigInt(v), hi, lo);
     } else if (layout.addr.includes(addr)) {
       const v = fields[addr];
       if (v === undefined) continue;
@@ -166,7 +166,7 @@ export function decodeCommandWords(dw: readonly bigint[]): Result<SmmuCommand> {
   const fields: Record<string, number | bigint> = {};
   for (const f of layout.scalar) {
     const [d, hi, lo] = LAYOUT[f];
-    fields[f] = Number(fieldGet64(dw[d], hi, lo));
+    fields[f] = Number(fieldGet(dw[d], hi, lo));
   }
   for (const f of layout.addr) fields[f] = dw[1] & ADDR_MASK[f];
   return { ok: true, value: { op, name, fields: fields as CommandFields } };
@@ -295,8 +295,6 @@ export function cmdqConsError(cons: number): number {
 // iommufd vSMMU user invalidation: struct iommu_viommu_arm_smmuv3_invalidate { __aligned_le64 cmd[2]; }
 // ---------------------------------------------------------------------------------------------
 
-export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1;
-
 export interface VsmmuContext {
   /** The VMID of the nesting parent's S2 domain: every guest TLBI is forced into it. */
   readonly vmid: number;
@@ -315,9 +313,8 @@ export interface VsmmuContext {
   };
 }
 
-export type ViommuInvalidationResult =
-  | { readonly ok: true; readonly op: CommandName; readonly cmd: readonly [bigint, bigint] }
-  | { readonly ok: false; readonly errno: 'EIO'; readonly reason: string };
+/** A guest command accepted (as the host command it becomes) or refused with EIO. */
+export type ViommuInvalidationResult = Result<{ readonly op: CommandName; readonly cmd: readonly [bigint, bigint] }, VendorError>;
 
 const USER_OPS: readonly CommandName[] = [
   'CMD_TLBI_NSNH_ALL',
@@ -331,18 +328,18 @@ const USER_OPS: readonly CommandName[] = [
 ];
 
 function eio(reason: string): ViommuInvalidationResult {
-  return { ok: false, errno: 'EIO', reason };
+  return { ok: false, error: { errno: 'EIO', reason } };
 }
 
 const M = (f: CommandScalarField): bigint => {
   const [, hi, lo] = LAYOUT[f];
-  return genmask64(hi, lo);
+  return genmask(hi, lo);
 };
 
 function validateRange(dw: readonly bigint[], ds: boolean): string | undefined {
   const range = (dw[0] & (M('NUM') | M('SCALE'))) !== 0n;
-  const ttl = Number(fieldGet64(dw[1], 9, 8));
-  const tg = Number(fieldGet64(dw[1], 11, 10));
+  const ttl = Number(fieldGet(dw[1], 9, 8));
+  const tg = Number(fieldGet(dw[1], 11, 10));
   if (!tg) return range || ttl ? 'NUM/SCALE/TTL must be 0 when TG is 0' : undefined;
   if (tg === 2 && ttl === 1 && !ds) return 'TTL 1 with a 16K TG needs IDR5.DS';
   if (!range && !ttl) return 'NUM 0, SCALE 0 with TTL 0 is reserved';
@@ -351,7 +348,7 @@ function validateRange(dw: readonly bigint[], ds: boolean): string | undefined {
 
 function allowedBits(name: CommandName, dw: readonly bigint[], s: NonNullable<VsmmuContext['strict']>): [bigint, bigint] | string {
   const a: [bigint, bigint] = [0xffn, 0n];
-  const asidMask = fieldPrep64((1n << BigInt(s.asidBits)) - 1n, 63, 48);
+  const asidMask = fieldPrep((1n << BigInt(s.asidBits)) - 1n, 63, 48);
   switch (name) {
     case 'CMD_TLBI_NSNH_ALL':
       break;
@@ -374,7 +371,7 @@ function allowedBits(name: CommandName, dw: readonly bigint[], s: NonNullable<Vs
       break;
     case 'CMD_ATC_INV':
       if (!s.ats) return 'ATC_INV on an SMMU without ATS';
-      if (fieldGet64(dw[1], 5, 0) > BigInt(ATC_INV_SIZE_ALL)) return 'ATC_INV Size above 52';
+      if (fieldGet(dw[1], 5, 0) > BigInt(ATC_INV_SIZE_ALL)) return 'ATC_INV Size above 52';
       if (s.ssidBits) a[0] |= M('SSV') | M('SSID') | M('Global');
       a[0] |= M('SID');
       a[1] |= M('Size') | ADDR_MASK.Addr;
@@ -414,20 +411,20 @@ export function validateViommuInvalidation(cmd: Uint8Array | readonly [bigint, b
     if (typeof a === 'string') return eio(a);
     if ((dw[0] & ~a[0]) !== 0n || (dw[1] & ~a[1]) !== 0n) return eio(`${name} sets bits outside its fields`);
   }
-  const vmid = fieldPrep64(BigInt(ctx.vmid), 47, 32);
+  const vmid = fieldPrep(BigInt(ctx.vmid), 47, 32);
   switch (name) {
     case 'CMD_TLBI_NSNH_ALL':
-      return { ok: true, op: 'CMD_TLBI_NH_ALL', cmd: [BigInt(CMDQ_OP.CMD_TLBI_NH_ALL) | vmid, 0n] };
+      return { ok: true, value: { op: 'CMD_TLBI_NH_ALL', cmd: [BigInt(CMDQ_OP.CMD_TLBI_NH_ALL) | vmid, 0n] } };
     case 'CMD_TLBI_NH_VA':
     case 'CMD_TLBI_NH_VAA':
     case 'CMD_TLBI_NH_ALL':
     case 'CMD_TLBI_NH_ASID':
-      return { ok: true, op: name, cmd: [(dw[0] & ~M('VMID')) | vmid, dw[1]] };
+      return { ok: true, value: { op: name, cmd: [(dw[0] & ~M('VMID')) | vmid, dw[1]] } };
     default: {
-      const vsid = Number(fieldGet64(dw[0], 63, 32));
+      const vsid = Number(fieldGet(dw[0], 63, 32));
       const sid = ctx.vsidToSid(vsid);
       if (sid === undefined) return eio(`no vDEVICE with virtual SID 0x${vsid.toString(16)}`);
-      return { ok: true, op: name, cmd: [(dw[0] & ~M('SID')) | fieldPrep64(BigInt(sid), 63, 32), dw[1]] };
+      return { ok: true, value: { op: name, cmd: [(dw[0] & ~M('SID')) | fieldPrep(BigInt(sid), 63, 32), dw[1]] } };
     }
   }
 }

@@ -2,8 +2,8 @@
  * SMMUv3 event queue records (32 bytes) and PRI queue entries (16 bytes), plus the vEVENT that iommufd forwards
  * to a vSMMU. Field names follow the Arm SMMUv3 specification (§7.3, §8).
  */
-import type { Result } from './registers.js';
-import { fieldGet64, fieldPrep64, genmask64, readLe64Words, writeLe64Words } from './registers.js';
+import { fieldGet, fieldPrep, genmask, type Result } from '@ioasid/core/driver';
+import { readLe64Words, writeLe64Words } from './registers.js';
 
 export const EVTQ_ENT_BYTES = 32;
 export const PRIQ_ENT_BYTES = 16;
@@ -76,8 +76,8 @@ const F = {
   Span: [1, 63, 52],
 } as const satisfies Record<string, readonly [number, number, number]>;
 
-const EVTQ_3_IPA = genmask64(51, 12);
-const EVTQ_3_FETCH_ADDR = genmask64(51, 3);
+const EVTQ_3_IPA = genmask(51, 12);
+const EVTQ_3_FETCH_ADDR = genmask(51, 3);
 
 export interface SmmuEvent {
   readonly ID: number;
@@ -111,7 +111,7 @@ export function encodeEvent(evt: SmmuEventInit): Uint8Array {
     const v = evt[name];
     if (v === undefined) continue;
     const [d, hi, lo] = F[name];
-    dw[d] |= fieldPrep64(BigInt(v), hi, lo);
+    dw[d] |= fieldPrep(BigInt(v), hi, lo);
   }
   dw[2] = BigInt.asUintN(64, evt.InputAddr ?? 0n);
   dw[3] = ((evt.IPA ?? 0n) & EVTQ_3_IPA) | ((evt.FetchAddr ?? 0n) & EVTQ_3_FETCH_ADDR);
@@ -121,7 +121,7 @@ export function encodeEvent(evt: SmmuEventInit): Uint8Array {
 export function decodeEventWords(dw: readonly bigint[]): SmmuEvent {
   const get = (name: ScalarField): number => {
     const [d, hi, lo] = F[name];
-    return Number(fieldGet64(dw[d], hi, lo));
+    return Number(fieldGet(dw[d], hi, lo));
   };
   return {
     ID: get('ID'),
@@ -203,8 +203,6 @@ export function linuxDecodeEvent(e: SmmuEvent): LinuxDecodedEvent {
 // vEVENT: struct iommu_vevent_arm_smmuv3 { __aligned_le64 evt[4]; }
 // ---------------------------------------------------------------------------------------------
 
-export const IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1;
-
 /** The events the host forwards to a vSMMU for a nested master (the guest owns their cause). */
 export const VEVENT_FORWARDED_IDS: readonly number[] = [
   EVT_ID.C_BAD_STE,
@@ -221,11 +219,11 @@ export const VEVENT_FORWARDED_IDS: readonly number[] = [
 export function encodeVEventArmSmmuv3(record: Uint8Array, vSid: number): Result<Uint8Array> {
   if (record.byteLength < EVTQ_ENT_BYTES) return { ok: false, error: `event record needs ${EVTQ_ENT_BYTES} bytes` };
   const dw = readLe64Words(record, 4);
-  const id = Number(fieldGet64(dw[0], 7, 0));
+  const id = Number(fieldGet(dw[0], 7, 0));
   if (!VEVENT_FORWARDED_IDS.includes(id)) {
     return { ok: false, error: `event 0x${id.toString(16).padStart(2, '0')} (${eventName(id)}) is not forwarded to a vSMMU` };
   }
-  dw[0] = (dw[0] & ~genmask64(63, 32)) | fieldPrep64(BigInt(vSid), 63, 32);
+  dw[0] = (dw[0] & ~genmask(63, 32)) | fieldPrep(BigInt(vSid), 63, 32);
   return { ok: true, value: writeLe64Words(dw) };
 }
 
@@ -260,7 +258,7 @@ const P = {
   PRGIndex: [1, 8, 0],
 } as const satisfies Record<string, readonly [number, number, number]>;
 type PriScalar = keyof typeof P;
-const PRIQ_1_ADDR_MASK = genmask64(63, 12);
+const PRIQ_1_ADDR_MASK = genmask(63, 12);
 
 export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {
   const dw = [0n, 0n];
@@ -268,7 +266,7 @@ export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {
     const v = req[name];
     if (v === undefined) continue;
     const [d, hi, lo] = P[name];
-    dw[d] |= fieldPrep64(BigInt(v), hi, lo);
+    dw[d] |= fieldPrep(BigInt(v), hi, lo);
   }
   dw[1] |= (req.Addr ?? 0n) & PRIQ_1_ADDR_MASK;
   return writeLe64Words(dw);
@@ -281,7 +279,7 @@ export function decodePriRequest(bytes: Uint8Array): Result<PriRequest> {
   const dw = readLe64Words(bytes, 2);
   const get = (name: PriScalar): number => {
     const [d, hi, lo] = P[name];
-    return Number(fieldGet64(dw[d], hi, lo));
+    return Number(fieldGet(dw[d], hi, lo));
   };
   return {
     ok: true,

@@ -41,12 +41,12 @@ import {
   PERM_READ,
   PERM_WRITE,
   PluginContractError,
+  uapi,
 } from '@ioasid/core/driver';
 import {
   EVTQ_1_CLASS,
   EVTQ_ENT_BYTES,
   EVT_ID,
-  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
   PRIQ_ENT_BYTES,
   PRI_RESP,
   VEVENT_FORWARDED_IDS,
@@ -323,6 +323,6 @@ export class SmmuFaultCodec implements FaultCodec {
     // The vSID replaces EVTQ_0_SID, a 32-bit field.
     if (virtId < 0n || virtId > 0xffffffffn) return null;
     const r = encodeVEventArmSmmuv3(eventRecordOfFault(f), Number(virtId));
-    return r.ok ? { type: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, data: r.value } : null;
+    return r.ok ? { type: uapi.IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, data: r.value } : null;
   }
 }

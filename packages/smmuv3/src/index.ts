@@ -53,8 +53,6 @@ export {
   SmmuNestedDomain,
   linuxGranuleLog2,
   MODEL_QUEUE_SHIFT_MAX,
-  IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
-  IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   type ContextFault,
 } from './unit.js';
 export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './faults.js';

@@ -2,7 +2,7 @@
  * The exact lines the Linux arm-smmu-v3 driver prints, rendered from hardware records and parsed back from
  * dmesg / journalctl / syslog captures.
  */
-import type { Result } from './registers.js';
+import { stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
 import { EVT_ID, EVTQ_ENT_BYTES, decodeEventWords, linuxDecodeEvent } from './events.js';
 import type { LinuxDecodedEvent } from './events.js';
 import { readLe64Words } from './registers.js';
@@ -36,32 +36,11 @@ export interface LogLine {
   readonly message: string;
 }
 
-const PREFIXES: readonly RegExp[] = [
-  // journalctl / syslog: "Jan 02 03:04:05 host kernel: " or ISO "2024-01-02T03:04:05.123+00:00 host kernel: "
-  /^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?) \S+ kernel: /,
-  // dmesg -T: "[Tue Jan  2 03:04:05 2024] "
-  /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?/,
-  // dmesg: "[    1.234567] "
-  /^\[\s*\d+\.\d+\] ?/,
-  // printk caller id: "[    T1] " / "[  C0] "
-  /^\[\s*[TC]\d+\] ?/,
-];
-
 const DEVICE_PREFIX = /^arm-smmu-v3 (\S+): /;
 
-/** Strips timestamps and the "arm-smmu-v3 <dev>: " prefix; keeps a leading tab of the message. */
+/** Strips what dmesg / journalctl add (core's stripper) and the "arm-smmu-v3 <dev>: " prefix; keeps a leading tab of the message. */
 export function stripLogPrefix(line: string): LogLine {
-  let s = line.replace(/\r?\n$/, '');
-  for (let again = true; again; ) {
-    again = false;
-    for (const re of PREFIXES) {
-      const m = re.exec(s);
-      if (m) {
-        s = s.slice(m[0].length);
-        again = true;
-      }
-    }
-  }
+  const s = stripKernelLogPrefix(line);
   const d = DEVICE_PREFIX.exec(s);
   if (d) return { device: d[1], message: s.slice(d[0].length) };
   // Bare "arm-smmu-v3: " appears when dev_name is empty in some trees.

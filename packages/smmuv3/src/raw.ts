@@ -4,7 +4,8 @@
  * expected, so that a hand-written profile can be fixed from the message alone.
  */
 import type { RawRegisters } from '@ioasid/core/driver';
-import type { Result, SmmuRawRegisters, SmmuRegisters } from './registers.js';
+import type { Result } from '@ioasid/core/driver';
+import type { SmmuRawRegisters, SmmuRegisters } from './registers.js';
 import { decodeSmmuRegisters } from './registers.js';
 
 const KNOWN_KEYS = ['idr', 'iidr', 'aidr'] as const;

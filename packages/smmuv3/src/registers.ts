@@ -3,41 +3,11 @@
  * field names, encode back, and derive what the Linux driver's probe derives from them.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { pageSizesFromLog2 } from '@ioasid/core/driver';
-
-export type Result<T, E = string> = { ok: true; value: T } | { ok: false; error: E };
+import { fieldGet32, fieldPrep, pageSizesFromLog2, uapi, type BitField, type Result } from '@ioasid/core/driver';
 
 // ---------------------------------------------------------------------------------------------
-// Bit-field helpers shared by the hardware-format modules of this plugin.
+// Little-endian words (queue entries and table entries are LE on the wire).
 // ---------------------------------------------------------------------------------------------
-
-export interface FieldSpec {
-  readonly name: string;
-  readonly hi: number;
-  readonly lo: number;
-}
-
-/** Extract bits [hi:lo] of a 64-bit value. */
-export function fieldGet64(value: bigint, hi: number, lo: number): bigint {
-  const width = BigInt(hi - lo + 1);
-  return (value >> BigInt(lo)) & ((1n << width) - 1n);
-}
-
-/** Place v into bits [hi:lo]; bits of v above the field width are dropped, as FIELD_PREP would warn. */
-export function fieldPrep64(v: bigint, hi: number, lo: number): bigint {
-  const width = BigInt(hi - lo + 1);
-  return (v & ((1n << width) - 1n)) << BigInt(lo);
-}
-
-/** GENMASK_ULL(hi, lo). */
-export function genmask64(hi: number, lo: number): bigint {
-  return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
-}
-
-export function fitsField(v: number | bigint, hi: number, lo: number): boolean {
-  const b = BigInt(v);
-  return b >= 0n && b < 1n << BigInt(hi - lo + 1);
-}
 
 /** Read n little-endian 64-bit words (queue entries and table entries are LE on the wire). */
 export function readLe64Words(bytes: Uint8Array, n: number): bigint[] {
@@ -54,23 +24,18 @@ export function writeLe64Words(words: readonly bigint[]): Uint8Array {
   return bytes;
 }
 
-function fieldGet32(value: number, hi: number, lo: number): number {
-  const width = hi - lo + 1;
-  return width === 32 ? value >>> 0 : (value >>> lo) & ((1 << width) - 1) >>> 0;
-}
+type FieldsOf<L extends readonly BitField[]> = { readonly [K in L[number]['name']]: number };
 
-type FieldsOf<L extends readonly FieldSpec[]> = { readonly [K in L[number]['name']]: number };
-
-function decode32<L extends readonly FieldSpec[]>(layout: L, value: number): FieldsOf<L> {
+function decode32<L extends readonly BitField[]>(layout: L, value: number): FieldsOf<L> {
   const out: Record<string, number> = {};
   for (const f of layout) out[f.name] = fieldGet32(value >>> 0, f.hi, f.lo) >>> 0;
   return out as FieldsOf<L>;
 }
 
-function encode32<L extends readonly FieldSpec[]>(layout: L, fields: FieldsOf<L>): number {
+function encode32<L extends readonly BitField[]>(layout: L, fields: FieldsOf<L>): number {
   let v = 0n;
   const rec = fields as Record<string, number>;
-  for (const f of layout) v |= fieldPrep64(BigInt(rec[f.name] ?? 0), f.hi, f.lo);
+  for (const f of layout) v |= fieldPrep(BigInt(rec[f.name] ?? 0), f.hi, f.lo);
   return Number(v & 0xffffffffn) >>> 0;
 }
 
@@ -104,7 +69,7 @@ export const IDR0_LAYOUT = [
   { name: 'TERM_MODEL', hi: 26, lo: 26 },
   { name: 'ST_LEVEL', hi: 28, lo: 27 },
   { name: 'RME_IMPL', hi: 30, lo: 30 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export const IDR1_LAYOUT = [
   { name: 'SIDSIZE', hi: 5, lo: 0 },
@@ -118,7 +83,7 @@ export const IDR1_LAYOUT = [
   { name: 'QUEUES_PRESET', hi: 29, lo: 29 },
   { name: 'TABLES_PRESET', hi: 30, lo: 30 },
   { name: 'ECMDQ', hi: 31, lo: 31 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export const IDR3_LAYOUT = [
   { name: 'HAD', hi: 2, lo: 2 },
@@ -141,7 +106,7 @@ export const IDR3_LAYOUT = [
   { name: 'THE', hi: 21, lo: 21 },
   { name: 'MTEPERM', hi: 22, lo: 22 },
   { name: 'AIE', hi: 23, lo: 23 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export const IDR5_LAYOUT = [
   { name: 'OAS', hi: 2, lo: 0 },
@@ -152,19 +117,19 @@ export const IDR5_LAYOUT = [
   { name: 'D128', hi: 8, lo: 8 },
   { name: 'VAX', hi: 11, lo: 10 },
   { name: 'STALL_MAX', hi: 31, lo: 16 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export const IIDR_LAYOUT = [
   { name: 'Implementer', hi: 11, lo: 0 },
   { name: 'Revision', hi: 15, lo: 12 },
   { name: 'Variant', hi: 19, lo: 16 },
   { name: 'ProductID', hi: 31, lo: 20 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export const AIDR_LAYOUT = [
   { name: 'ArchMinorRev', hi: 3, lo: 0 },
   { name: 'ArchMajorRev', hi: 7, lo: 4 },
-] as const satisfies readonly FieldSpec[];
+] as const satisfies readonly BitField[];
 
 export type Idr0 = FieldsOf<typeof IDR0_LAYOUT>;
 export type Idr1 = FieldsOf<typeof IDR1_LAYOUT>;
@@ -640,10 +605,7 @@ export function smmuHwId(regs: SmmuRegisters, env: LinuxProbeEnv = {}): string {
 // IOMMU_GET_HW_INFO payload: struct iommu_hw_info_arm_smmuv3 (40 bytes, LE)
 // ---------------------------------------------------------------------------------------------
 
-export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
-export const IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI = 1 << 0;
-export const HW_INFO_ARM_SMMUV3_SIZE = 40;
-
+/** The decoded payload (`__reserved` left out: it is always written as 0). */
 export interface HwInfoArmSmmuv3 {
   readonly flags: number;
   readonly idr: readonly number[];
@@ -651,26 +613,16 @@ export interface HwInfoArmSmmuv3 {
   readonly aidr: number;
 }
 
+const { iommu_hw_info_arm_smmuv3 } = uapi;
+
 export function encodeHwInfoSmmuv3(info: HwInfoArmSmmuv3): Uint8Array {
-  const bytes = new Uint8Array(HW_INFO_ARM_SMMUV3_SIZE);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, info.flags >>> 0, true);
-  view.setUint32(4, 0, true); // __reserved
-  for (let i = 0; i < 6; i++) view.setUint32(8 + i * 4, (info.idr[i] ?? 0) >>> 0, true);
-  view.setUint32(32, info.iidr >>> 0, true);
-  view.setUint32(36, info.aidr >>> 0, true);
-  return bytes;
+  const idr = Array.from({ length: 6 }, (_, i) => (info.idr[i] ?? 0) >>> 0);
+  return iommu_hw_info_arm_smmuv3.encode(iommu_hw_info_arm_smmuv3.make({ flags: info.flags >>> 0, idr, iidr: info.iidr >>> 0, aidr: info.aidr >>> 0 }));
 }
 
 export function decodeHwInfoSmmuv3(bytes: Uint8Array): Result<HwInfoArmSmmuv3> {
-  if (bytes.byteLength < HW_INFO_ARM_SMMUV3_SIZE) {
-    return { ok: false, error: `iommu_hw_info_arm_smmuv3 needs ${HW_INFO_ARM_SMMUV3_SIZE} bytes, got ${bytes.byteLength}` };
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const idr: number[] = [];
-  for (let i = 0; i < 6; i++) idr.push(view.getUint32(8 + i * 4, true));
-  return {
-    ok: true,
-    value: { flags: view.getUint32(0, true), idr, iidr: view.getUint32(32, true), aidr: view.getUint32(36, true) },
-  };
+  const size = iommu_hw_info_arm_smmuv3.size;
+  if (bytes.byteLength < size) return { ok: false, error: `iommu_hw_info_arm_smmuv3 needs ${size} bytes, got ${bytes.byteLength}` };
+  const v = iommu_hw_info_arm_smmuv3.decode(bytes);
+  return { ok: true, value: { flags: v.flags, idr: v.idr, iidr: v.iidr, aidr: v.aidr } };
 }

@@ -30,11 +30,11 @@ describe('nested STE validation', () => {
     expect(validateNestedSte([0n, 0xffn])).toMatchObject({ ok: true, value: { cfg: 'abort', valid: false, ste: [0n, 0n] } });
   });
   it('rejects other bits, configs and EATS values with EIO', () => {
-    expect(validateNestedSte([1n | (6n << 1n), 0n])).toMatchObject({ ok: false, errno: 'EIO' });
-    expect(validateNestedSte([1n | (1n << 52n), 0n])).toMatchObject({ ok: false, errno: 'EIO' });
-    expect(validateNestedSte([1n, 1n << 19n])).toMatchObject({ ok: false, errno: 'EIO' });
-    expect(validateNestedSte([1n | (5n << 1n), 2n << 28n])).toMatchObject({ ok: false, errno: 'EIO' });
-    expect(validateNestedSte(new Uint8Array(8))).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(validateNestedSte([1n | (6n << 1n), 0n])).toMatchObject({ ok: false, error: { errno: 'EIO' } });
+    expect(validateNestedSte([1n | (1n << 52n), 0n])).toMatchObject({ ok: false, error: { errno: 'EIO' } });
+    expect(validateNestedSte([1n, 1n << 19n])).toMatchObject({ ok: false, error: { errno: 'EIO' } });
+    expect(validateNestedSte([1n | (5n << 1n), 2n << 28n])).toMatchObject({ ok: false, error: { errno: 'EIO' } });
+    expect(validateNestedSte(new Uint8Array(8))).toMatchObject({ ok: false, error: { errno: 'EINVAL' } });
   });
   it('puts CD WXN, UWXN and PAN at bits 36, 37 and 40 of dword 0', () => {
     // SMMUv3 architecture spec, §5.4 CD field descriptions: WXN bit [36], UWXN bit [37], PAN bit [40].

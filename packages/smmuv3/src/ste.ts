@@ -2,8 +2,8 @@
  * Stream Table Entries, Context Descriptors and level-1 stream table descriptors (64-byte, LE dwords), and the
  * kernel's validation of the guest STE words that IOMMU_HWPT_ALLOC carries (struct iommu_hwpt_arm_smmuv3).
  */
-import type { Result } from './registers.js';
-import { fieldGet64, fieldPrep64, genmask64, readLe64Words, writeLe64Words } from './registers.js';
+import { fieldGet, fieldPrep, genmask, uapi, type Result, type VendorError } from '@ioasid/core/driver';
+import { readLe64Words, writeLe64Words } from './registers.js';
 
 export const STE_BYTES = 64;
 export const CD_BYTES = 64;
@@ -60,8 +60,8 @@ const STE_FIELDS = {
 } as const satisfies Record<string, Pos>;
 type SteScalar = keyof typeof STE_FIELDS;
 
-const STE_0_S1CTXPTR_MASK = genmask64(51, 6);
-const STE_3_S2TTB_MASK = genmask64(51, 4);
+const STE_0_S1CTXPTR_MASK = genmask(51, 6);
+const STE_3_S2TTB_MASK = genmask(51, 4);
 
 export type Ste = { readonly [K in SteScalar]: number } & {
   /** CD table base (64-byte aligned physical address). */
@@ -76,7 +76,7 @@ function encodeFields<K extends string>(layout: Record<K, Pos>, values: Partial<
     const v = values[name];
     if (v === undefined) continue;
     const [d, hi, lo] = layout[name];
-    dw[d] |= fieldPrep64(BigInt(v), hi, lo);
+    dw[d] |= fieldPrep(BigInt(v), hi, lo);
   }
 }
 
@@ -84,7 +84,7 @@ function decodeFields<K extends string>(layout: Record<K, Pos>, dw: readonly big
   const out = {} as Record<K, number>;
   for (const name of Object.keys(layout) as K[]) {
     const [d, hi, lo] = layout[name];
-    out[name] = Number(fieldGet64(dw[d], hi, lo));
+    out[name] = Number(fieldGet(dw[d], hi, lo));
   }
   return out;
 }
@@ -157,7 +157,7 @@ const CD_FIELDS = {
 } as const satisfies Record<string, Pos>;
 type CdScalar = keyof typeof CD_FIELDS;
 
-const CD_TTB_MASK = genmask64(51, 4);
+const CD_TTB_MASK = genmask(51, 4);
 
 export type Cd = { readonly [K in CdScalar]: number } & {
   readonly TTB0: bigint;
@@ -205,7 +205,7 @@ export const LINUX_LPAE_MAIR = 0x44n | (0xffn << 8n) | (0x04n << 16n) | (0xf4n <
 // ---------------------------------------------------------------------------------------------
 
 const L1_SPAN: Pos = [0, 4, 0];
-const L1_L2PTR_MASK = genmask64(51, 6);
+const L1_L2PTR_MASK = genmask(51, 6);
 
 export interface StrtabL1Desc {
   /** log2(number of STEs in the L2 table) + 1; 0 means invalid. */
@@ -214,11 +214,11 @@ export interface StrtabL1Desc {
 }
 
 export function encodeStrtabL1Desc(d: StrtabL1Desc): bigint {
-  return fieldPrep64(BigInt(d.Span), L1_SPAN[1], L1_SPAN[2]) | (d.L2Ptr & L1_L2PTR_MASK);
+  return fieldPrep(BigInt(d.Span), L1_SPAN[1], L1_SPAN[2]) | (d.L2Ptr & L1_L2PTR_MASK);
 }
 
 export function decodeStrtabL1Desc(v: bigint): StrtabL1Desc {
-  return { Span: Number(fieldGet64(v, L1_SPAN[1], L1_SPAN[2])), L2Ptr: v & L1_L2PTR_MASK };
+  return { Span: Number(fieldGet(v, L1_SPAN[1], L1_SPAN[2])), L2Ptr: v & L1_L2PTR_MASK };
 }
 
 /** Linux's STRTAB_SPLIT: each L2 table holds 2^8 STEs, so it writes Span = 9. */
@@ -228,7 +228,7 @@ export interface CdL1Desc {
   readonly V: number;
   readonly L2Ptr: bigint;
 }
-const CD_L1_L2PTR_MASK = genmask64(51, 12);
+const CD_L1_L2PTR_MASK = genmask(51, 12);
 
 export function encodeCdL1Desc(d: CdL1Desc): bigint {
   return BigInt(d.V & 1) | (d.L2Ptr & CD_L1_L2PTR_MASK);
@@ -242,10 +242,9 @@ export function decodeCdL1Desc(v: bigint): CdL1Desc {
 // Nested guest STE: struct iommu_hwpt_arm_smmuv3 { __aligned_le64 ste[2]; }
 // ---------------------------------------------------------------------------------------------
 
-export const IOMMU_HWPT_DATA_ARM_SMMUV3 = 2;
-export const HWPT_ARM_SMMUV3_SIZE = 16;
+const HWPT_ARM_SMMUV3_SIZE = uapi.iommu_hwpt_arm_smmuv3.size;
 
-const mask = (p: Pos): bigint => genmask64(p[1], p[2]);
+const mask = (p: Pos): bigint => genmask(p[1], p[2]);
 
 /** STRTAB_STE_0_NESTING_ALLOWED: the guest owns only its CD table pointer and format. */
 export const STE_0_NESTING_ALLOWED =
@@ -277,9 +276,7 @@ export interface NestedSte {
   readonly ste: readonly [bigint, bigint];
 }
 
-export type NestedSteResult =
-  | { readonly ok: true; readonly value: NestedSte }
-  | { readonly ok: false; readonly errno: 'EIO' | 'EINVAL'; readonly reason: string };
+export type NestedSteResult = Result<NestedSte, VendorError>;
 
 const CFG_BY_VALUE: Readonly<Record<number, NestedSte['cfg']>> = {
   [STE_CFG.ABORT]: 'abort',
@@ -292,7 +289,7 @@ export function validateNestedSte(data: Uint8Array | readonly [bigint, bigint]):
   let w: [bigint, bigint];
   if (data instanceof Uint8Array) {
     if (data.byteLength < HWPT_ARM_SMMUV3_SIZE) {
-      return { ok: false, errno: 'EINVAL', reason: `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}` };
+      return { ok: false, error: { errno: 'EINVAL', reason: `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}` } };
     }
     const r = readLe64Words(data, 2);
     w = [r[0], r[1]];
@@ -300,17 +297,17 @@ export function validateNestedSte(data: Uint8Array | readonly [bigint, bigint]):
 
   if ((w[0] & 1n) === 0n) return { ok: true, value: nestedValue('abort', false, false, [0n, 0n]) };
   if ((w[0] & ~STE_0_NESTING_ALLOWED) !== 0n) {
-    return { ok: false, errno: 'EIO', reason: `ste[0] sets bits outside V/Config/S1Fmt/S1ContextPtr/S1CDMax: 0x${(w[0] & ~STE_0_NESTING_ALLOWED).toString(16)}` };
+    return { ok: false, error: { errno: 'EIO', reason: `ste[0] sets bits outside V/Config/S1Fmt/S1ContextPtr/S1CDMax: 0x${(w[0] & ~STE_0_NESTING_ALLOWED).toString(16)}` } };
   }
   if ((w[1] & ~STE_1_NESTING_ALLOWED) !== 0n) {
-    return { ok: false, errno: 'EIO', reason: `ste[1] sets bits outside S1DSS/S1CIR/S1COR/S1CSH/S1STALLD/EATS: 0x${(w[1] & ~STE_1_NESTING_ALLOWED).toString(16)}` };
+    return { ok: false, error: { errno: 'EIO', reason: `ste[1] sets bits outside S1DSS/S1CIR/S1COR/S1CSH/S1STALLD/EATS: 0x${(w[1] & ~STE_1_NESTING_ALLOWED).toString(16)}` } };
   }
-  const cfgValue = Number(fieldGet64(w[0], 3, 1));
+  const cfgValue = Number(fieldGet(w[0], 3, 1));
   const cfg = CFG_BY_VALUE[cfgValue];
-  if (!cfg) return { ok: false, errno: 'EIO', reason: `Config 0b${cfgValue.toString(2).padStart(3, '0')} (${steCfgName(cfgValue)}) is not abort, bypass or S1 translate` };
-  const eats = Number(fieldGet64(w[1], 29, 28));
+  if (!cfg) return { ok: false, error: { errno: 'EIO', reason: `Config 0b${cfgValue.toString(2).padStart(3, '0')} (${steCfgName(cfgValue)}) is not abort, bypass or S1 translate` } };
+  const eats = Number(fieldGet(w[1], 29, 28));
   if (eats !== STE_EATS.ABT && eats !== STE_EATS.TRANS) {
-    return { ok: false, errno: 'EIO', reason: `EATS ${eats} is neither ABT nor TRANS` };
+    return { ok: false, error: { errno: 'EIO', reason: `EATS ${eats} is neither ABT nor TRANS` } };
   }
   const kept: [bigint, bigint] = [w[0], w[1] & ~mask(STE_FIELDS.EATS)];
   return { ok: true, value: nestedValue(cfg, true, cfg === 's1' && eats === STE_EATS.TRANS, kept) };
@@ -342,10 +339,10 @@ function nestedValue(cfg: NestedSte['cfg'], valid: boolean, enableAts: boolean, 
 export function makeNestedPhysicalSte(s2Ste: readonly bigint[], nested: NestedSte, atsEnabled: boolean): bigint[] {
   if (!nested.valid || nested.cfg === 'abort') return encodeSteWords({ V: 1, Config: STE_CFG.ABORT });
   const dw = [...s2Ste];
-  const eats = fieldPrep64(BigInt(atsEnabled ? STE_EATS.TRANS : STE_EATS.ABT), 29, 28);
+  const eats = fieldPrep(BigInt(atsEnabled ? STE_EATS.TRANS : STE_EATS.ABT), 29, 28);
   dw[1] = (dw[1] & ~mask(STE_FIELDS.EATS)) | eats;
   if (nested.cfg === 'bypass') return dw;
-  dw[0] = 1n | fieldPrep64(BigInt(STE_CFG.NESTED), 3, 1) | (nested.ste[0] & ~mask(STE_FIELDS.Config));
+  dw[0] = 1n | fieldPrep(BigInt(STE_CFG.NESTED), 3, 1) | (nested.ste[0] & ~mask(STE_FIELDS.Config));
   dw[1] |= nested.ste[1] | mask(STE_FIELDS.MEV);
   return dw;
 }

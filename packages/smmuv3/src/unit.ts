@@ -34,23 +34,29 @@ import type {
   ViommuOps,
   WalkResult,
 } from '@ioasid/core/driver';
-import { PERM_EXEC, PERM_READ, PERM_WRITE, PluginContractError, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
+import { PERM_EXEC, PERM_READ, PERM_WRITE, PluginContractError, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
 import { errnoName } from '@ioasid/core';
 import type { LinuxSmmuProbe, SmmuRegisters } from './registers.js';
 import { OAS_BITS, encodeHwInfoSmmuv3, smmuLinuxProbe } from './registers.js';
 import { parseProfileRegisters } from './raw.js';
 import type { ParsedProfileRegisters } from './raw.js';
-import { CMDQ_ENT_BYTES, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './commands.js';
-import { HWPT_ARM_SMMUV3_SIZE, IOMMU_HWPT_DATA_ARM_SMMUV3, STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
+import { tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './commands.js';
+import { STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
 import type { Cd, NestedSte } from './ste.js';
-import { EVT_ID, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from './events.js';
+import { EVT_ID } from './events.js';
 import { SmmuFaultCodec } from './faults.js';
 import { renderProbeLine, renderQueueAllocLine, withDevicePrefix } from './logs.js';
 import { ARM_LPAE_S1_FORMAT, ARM_LPAE_S2_FORMAT } from './pgtable-lpae.js';
 
-export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3;
-export { IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 };
-export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = uapi.IOMMU_HW_INFO_TYPE_ARM_SMMUV3;
+const {
+  IOMMU_HWPT_DATA_ARM_SMMUV3,
+  IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+  iommu_hwpt_arm_smmuv3,
+  iommu_viommu_arm_smmuv3_invalidate,
+} = uapi;
 
 /** Queue depths of the model: the hardware's (IDR1 EVENTQS / PRIQS, as the kernel caps them), at most 2^8. */
 export const MODEL_QUEUE_SHIFT_MAX = 8;
@@ -277,15 +283,11 @@ export class SmmuViommu implements ViommuOps {
     if (dataType !== IOMMU_HWPT_DATA_ARM_SMMUV3) {
       return err('EOPNOTSUPP', `data type ${dataType} is not IOMMU_HWPT_DATA_ARM_SMMUV3 (${IOMMU_HWPT_DATA_ARM_SMMUV3})`);
     }
-    // iommu_copy_struct_from_user(): short → EINVAL, a longer struct must be zero past the known size.
-    if (data.byteLength < HWPT_ARM_SMMUV3_SIZE) {
-      return err('EINVAL', `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}`);
-    }
-    if (data.subarray(HWPT_ARM_SMMUV3_SIZE).some((b) => b !== 0)) {
-      return err('E2BIG', `iommu_hwpt_arm_smmuv3 has non-zero bytes past its ${HWPT_ARM_SMMUV3_SIZE}`);
-    }
-    const v = validateNestedSte(data.subarray(0, HWPT_ARM_SMMUV3_SIZE));
-    if (!v.ok) return err(v.errno, v.reason);
+    // arm_vsmmu_alloc_domain_nested(): iommu_copy_struct_from_user(&arg, user_data, IOMMU_HWPT_DATA_ARM_SMMUV3, ste).
+    const copy = iommuCopyStructFromUser(iommu_hwpt_arm_smmuv3, { type: dataType, data }, IOMMU_HWPT_DATA_ARM_SMMUV3, 'ste');
+    if (!copy.ok) return copy.error;
+    const v = validateNestedSte(copy.value);
+    if (!v.ok) return v.error;
     const d = new SmmuNestedDomain(this, this.parent, v.value, this.unit.allocTag());
     this.nested.add(d);
     return d;
@@ -346,18 +348,12 @@ export class SmmuViommu implements ViommuOps {
     if (entries.byteLength < entryLen * count) {
       return { handled: 0, error: err('EINVAL', `${count} entries of ${entryLen} bytes need ${entryLen * count} bytes, got ${entries.byteLength}`) };
     }
-    // iommu_copy_struct_from_full_user_array(): the whole array is copied first; a shorter entry is zero-extended
-    // and a longer one must be zero past 16 bytes, else E2BIG before anything is handled.
-    const cmds: Uint8Array[] = [];
-    for (let i = 0; i < count; i++) {
-      const e = entries.subarray(i * entryLen, (i + 1) * entryLen);
-      if (entryLen > CMDQ_ENT_BYTES && e.subarray(CMDQ_ENT_BYTES).some((b) => b !== 0)) {
-        return { handled: 0, error: err('E2BIG', `entry ${i} has non-zero bytes past the 16-byte command`) };
-      }
-      const c = new Uint8Array(CMDQ_ENT_BYTES);
-      c.set(e.subarray(0, Math.min(entryLen, CMDQ_ENT_BYTES)));
-      cmds.push(c);
-    }
+    // arm_vsmmu_cache_invalidate(): iommu_copy_struct_from_full_user_array() copies every entry first (a shorter
+    // one zero-extended, a longer one zero past 16 bytes, else E2BIG) before anything is handled.
+    if (count === 0) return { handled: 0, error: null };
+    const copied = iommuCopyStructFromFullUserArray(iommu_viommu_arm_smmuv3_invalidate, { type: dataType, entryLen, entryNum: count, data: entries }, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3);
+    if (!copied.ok) return { handled: 0, error: copied.error };
+    const cmds = copied.value;
     const caps = this.unit.probe;
     const ctx = {
       vmid: this.vmid,
@@ -372,8 +368,8 @@ export class SmmuViommu implements ViommuOps {
     };
     for (let i = 0; i < count; i++) {
       const r = validateViommuInvalidation(cmds[i], ctx);
-      if (!r.ok) return { handled: i, error: err(r.errno, `entry ${i}: ${r.reason}`) };
-      this.apply(r.cmd, flush);
+      if (!r.ok) return { handled: i, error: err(r.error.errno, `entry ${i}: ${r.error.reason}`) };
+      this.apply(r.value.cmd, flush);
     }
     return { handled: count, error: null };
   }
