@@ -120,3 +120,11 @@ describe('serializeProfile', () => {
     expect(hostProfileSchema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
   });
 });
+
+describe('the published schema file', () => {
+  it('is the same object as the schema the planner validates with', async () => {
+    const { readFileSync } = await import('node:fs');
+    const file: unknown = JSON.parse(readFileSync(new URL('../schema/host-profile.schema.json', import.meta.url), 'utf8'));
+    expect(file).toEqual(hostProfileSchema);
+  });
+});

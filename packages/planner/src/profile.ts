@@ -4,16 +4,14 @@
  * existing units, and each unit's registers as its vendor plugin reads them. Every problem names the
  * file, the line when the text has one, the JSON path and what was expected.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type ScalarTag } from 'yaml';
 import { parseBdf, parseProfileNumber, type HostProfile } from '@ioasid/core';
 import type { DecodedUnit, IommuVendor } from '@ioasid/core/driver';
 
-/** The published schema (draft 2020-12), as a plain object. */
-export const hostProfileSchema: Readonly<Record<string, unknown>> = JSON.parse(
-  readFileSync(new URL('../schema/host-profile.schema.json', import.meta.url), 'utf8'),
-) as Record<string, unknown>;
+import { hostProfileSchema } from './schema.js';
+
+export { hostProfileSchema };
 
 export interface ProfileIssue {
   /** The JSON path, e.g. `units[0].registers`; empty for the document itself. */
@@ -146,8 +144,14 @@ function position(p: Parsed | null, segments: readonly Segment[], key?: string):
 // Schema validation
 // ---------------------------------------------------------------------------------------------
 
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-const validateSchema = ajv.compile(hostProfileSchema);
+let compiled: ValidateFunction | null = null;
+
+/** The schema is compiled on first use: a command that never reads a profile never pays for it. */
+function validateSchema(value: unknown): { ok: boolean; errors: readonly ErrorObject[] } {
+  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(hostProfileSchema);
+  const ok = compiled(value);
+  return { ok, errors: compiled.errors ?? [] };
+}
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -263,8 +267,9 @@ function semanticIssues(profile: HostProfile, vendors: readonly IommuVendor[], p
 
 function check(value: unknown, opts: ProfileOptions, parsed: Parsed | null): CheckedProfile {
   const file = opts.file ?? '<profile>';
-  if (!validateSchema(value)) {
-    const issues = (validateSchema.errors ?? []).map((e) => schemaIssue(e, parsed)).filter((i): i is ProfileIssue => i !== null);
+  const schema = validateSchema(value);
+  if (!schema.ok) {
+    const issues = schema.errors.map((e) => schemaIssue(e, parsed)).filter((i): i is ProfileIssue => i !== null);
     throw new ProfileError(file, dedupe(issues));
   }
   const raw = value as HostProfile & { devices?: HostProfile['devices'] };
