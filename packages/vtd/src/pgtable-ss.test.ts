@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { testTableMemory } from '@ioasid/core/testing';
 import fc from 'fast-check';
-import { SZ_1G, SZ_2M, SZ_4K, rawPte } from './__tests__/fixtures.js';
+import { PTE_ADDR, SZ_1G, SZ_2M, SZ_4K, rawPte } from './__tests__/fixtures.js';
 import {
   IOMMU_NOEXEC,
   IOMMU_READ,
@@ -436,6 +436,27 @@ describe('vtd-ss property', () => {
 });
 
 describe('vtd-ss paging-structure cache (4-level walk)', () => {
+  it('can be switched off: every walk then reads every level, with the same results', () => {
+    const { memory } = testTableMemory();
+    const a = alloc({ pgsizeBitmap: SZ_4K }, memory) as IoPageTable & { pagingStructureCache: boolean };
+    const out = new WalkResult();
+    expect(a.pagingStructureCache).toBe(true);
+    expect(a.map(0, 0x1000, 1024, RW)).toBe(0);
+    expect(a.walk(600, out)).toBe(true); // fills the cache for region 1
+    a.pagingStructureCache = false;
+    expect(a.pagingStructureCache).toBe(false);
+    // A level-2 entry rewritten behind the table's back: only a walk that reads every level sees it.
+    const level1Table = Number((rawPte(memory.mem, a, 600, 2) & PTE_ADDR) >> 12n);
+    memory.mem.writeU64(level1Table, 1, 0n);
+    expect(a.walk(600, out)).toBe(false);
+    expect(out.fault).toBe(WALK_NOT_PRESENT);
+    expect(a.walk(5, out)).toBe(true);
+    expect(out.pfn).toBe(0x1005);
+    a.pagingStructureCache = true;
+    expect(a.walk(5, out)).toBe(true);
+    expect(out.pfn).toBe(0x1005);
+  });
+
   it('never returns a stale translation after the leaf table is unmapped, freed and reused', () => {
     const { memory } = testTableMemory();
     const a = alloc({ pgsizeBitmap: SZ_4K }, memory);

@@ -215,8 +215,8 @@ export class VtdPageTable implements IoPageTable {
   private pscChunk: Uint32Array[] = PSC_NO_CHUNKS;
   /** `exec` as a number (SS_X or 0), for the walk. */
   private readonly execMask: number = 0;
-  /** 3 for a 4-level second-stage table (the walks the cache serves), else 0. */
-  private readonly pscLevels: number = 0;
+  /** 3 for a 4-level second-stage table (the walks the cache serves) with the cache on, else 0. */
+  private pscLevels: number = 0;
 
   constructor(flavor: VtdFlavor, cfg: Readonly<PageTableConfig>, geo: VtdGeometry, memory: PageTableMemory, rootPfn: number) {
     this.format = flavor.format;
@@ -252,6 +252,19 @@ export class VtdPageTable implements IoPageTable {
 
   get tablePages(): number {
     return this.pages;
+  }
+
+  /**
+   * Whether walks of a 4-level second-stage table use the paging-structure cache (on by default).
+   * Off, every walk reads every level from table memory, as a walk after a PSC invalidation does.
+   */
+  get pagingStructureCache(): boolean {
+    return this.pscLevels !== 0;
+  }
+
+  set pagingStructureCache(on: boolean) {
+    this.pscFlush();
+    this.pscLevels = on && !this.fs && this.top === 3 ? 3 : 0;
   }
 
   // ---------------------------------------------------------------- leaf attributes
@@ -544,7 +557,7 @@ export class VtdPageTable implements IoPageTable {
                   if (ci !== cur) c = this.chunks.getIndexed(ci, h * TWO_20 + (lo >>> 12));
                   if (c !== undefined) {
                     const base = (lo >>> 2) & 0x7fc00;
-                    this.pscFill(region, c, base, perm);
+                    if (this.pscLevels === 3) this.pscFill(region, c, base, perm);
                     w = base + ((low & 511) << 1);
                     lo = c[w];
                     perm &= lo;

@@ -5,28 +5,41 @@
  * @ioasid/source condition when running from source), N times one after the other, and reports the
  * median of the runs. With --json, stdout carries exactly one JSON object; progress goes to stderr.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import cliProgress from 'cli-progress';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKERS, type Metric, type WorkloadResult } from './spec.js';
+import { C_REFERENCE_SOURCE } from './c-reference.js';
+import { C_METRICS, WORKERS, type Metric, type WorkloadResult } from './spec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requireFromHere = createRequire(import.meta.url);
 
-/** Metric key -> target and whether bigger is better. */
-const TARGETS: Record<string, { target: number; higher: boolean; label: string }> = {
-  walk: { target: 50e6, higher: true, label: '>= 50 M/s' },
-  iotlb_hit: { target: 100e6, higher: true, label: '>= 100 M/s' },
-  map_4k: { target: 50e6, higher: true, label: '>= 50 M/s' },
-  unmap_4k: { target: 50e6, higher: true, label: '>= 50 M/s' },
+/**
+ * Metric key -> its target: an absolute figure (bigger or smaller is better), or a fraction of the C
+ * reference measured in the same session. Metrics without an entry are reported without a target.
+ */
+const TARGETS: Record<string, { target: number; higher: boolean; label: string; ofC?: boolean }> = {
+  walk: { target: 1 / 3, higher: true, label: '>= 1/3 of C', ofC: true },
+  iotlb_hit: { target: 1 / 3, higher: true, label: '>= 1/3 of C', ofC: true },
+  map_4k: { target: 1 / 4, higher: true, label: '>= 1/4 of C', ofC: true },
+  unmap_4k: { target: 1 / 2, higher: true, label: '>= 1/2 of C', ofC: true },
+  dma_read_4k: { target: 1 / 10, higher: true, label: '>= 1/10 of C', ofC: true },
   ioas_map_4k_calls: { target: 1e6, higher: true, label: '>= 1 M/s' },
+  ioas_map_random_1m_areas: { target: 0.5e6, higher: true, label: '>= 0.5 M/s' },
   fault_roundtrip: { target: 1e6, higher: true, label: '>= 1 M/s' },
   fault_p99_us: { target: 20, higher: false, label: '<= 20 us' },
   bytes_per_mapped_page: { target: 8.5, higher: false, label: '<= 8.5' },
+  bytes_per_mapped_page_uapi: { target: 12, higher: false, label: '<= 12' },
+  map_64g_huge_ms: { target: 50, higher: false, label: '<= 50 ms' },
+  cli_help_ratio: { target: 2.5, higher: false, label: '<= 2.5x' },
 };
+
+/** Figures printed with two decimals (the rest are rates, rounded to integers). */
+const FRACTIONAL = new Set(['fault_p99_us', 'fault_p999_us', 'fault_max_us', 'bytes_per_mapped_page', 'bytes_per_mapped_page_uapi', 'map_64g_huge_ms', 'cli_help_ratio']);
 
 /** Output order of the metrics. */
 const METRICS = Object.values(WORKERS).flat();
@@ -85,6 +98,47 @@ export function parseBenchArgs(argv: readonly string[]): Options {
   return o;
 }
 
+/** Runs one process that prints a WorkloadResult as its last stdout line. */
+function runProcess(label: string, command: string, args: readonly string[]): Promise<WorkloadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`${label} exited with ${code}\n${err}`));
+      try {
+        resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as WorkloadResult);
+      } catch {
+        reject(new Error(`${label} printed no result\n${out}${err}`));
+      }
+    });
+  });
+}
+
+/**
+ * Compiles the C reference into a fresh temporary directory with the first compiler that works ($CC,
+ * else cc, gcc, clang). Returns the directory and binary, or the reason there is none: the bench then
+ * reports no ratios to C, it does not fail.
+ */
+function compileCReference(cc: string | undefined): { dir: string; bin: string } | { reason: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ioasid-bench-c-'));
+  const src = join(dir, 'reference.c');
+  const bin = join(dir, 'reference');
+  writeFileSync(src, C_REFERENCE_SOURCE);
+  const compilers = cc ? [cc] : ['cc', 'gcc', 'clang'];
+  const failures: string[] = [];
+  for (const cc of compilers) {
+    const r = spawnSync(cc, ['-O2', '-std=c11', '-o', bin, src], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    if (r.status === 0) return { dir, bin };
+    failures.push(r.error ? `${cc}: not found` : `${cc}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.status}`}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { reason: `no working C compiler (${failures.join('; ')})` };
+}
+
 function runWorker(name: string, o: Options): Promise<WorkloadResult> {
   // From source (tsx) the worker is a .ts file that needs tsx and the source condition; from the
   // published build it is plain JavaScript.
@@ -96,22 +150,7 @@ function runWorker(name: string, o: Options): Promise<WorkloadResult> {
   }
   args.push(join(here, fromSource ? 'worker.ts' : 'worker.js'), name);
   if (o.quick) args.push('--quick');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`workload ${name} exited with ${code}\n${err}`));
-      try {
-        resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as WorkloadResult);
-      } catch {
-        reject(new Error(`workload ${name} printed no result\n${out}${err}`));
-      }
-    });
-  });
+  return runProcess(`workload ${name}`, process.execPath, args);
 }
 
 function median(xs: readonly number[]): number {
@@ -121,12 +160,12 @@ function median(xs: readonly number[]): number {
 }
 
 function round(key: string, v: number): number {
-  if (key === 'fault_p99_us' || key === 'bytes_per_mapped_page') return Math.round(v * 100) / 100;
+  if (FRACTIONAL.has(key)) return Math.round(v * 100) / 100;
   return Math.round(v);
 }
 
 function human(key: string, v: number): string {
-  if (key === 'fault_p99_us' || key === 'bytes_per_mapped_page') return v.toFixed(2);
+  if (FRACTIONAL.has(key)) return v.toFixed(2);
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
   return v.toFixed(0);
@@ -147,11 +186,14 @@ function table(rows: string[][]): string {
 export interface BenchSink {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown; isTTY?: boolean };
+  /** The environment: `CC` names the C compiler of the reference. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Runs the selected workloads and prints the table (or the JSON object) to `io.stdout`. */
 export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<string, Metric>> {
   const selected = Object.entries(WORKERS).filter(([, keys]) => keys.some((k) => o.only.has(k)));
+  const wantC = C_METRICS.some((k) => o.only.has(k));
   // A progress bar for people on a terminal; plain progress lines otherwise (CI logs, pipes).
   const bar =
     io.stderr.isTTY === true && !process.env.NO_COLOR
@@ -160,52 +202,91 @@ export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<s
           cliProgress.Presets.shades_classic,
         )
       : null;
-  bar?.start(selected.length * o.runs, 0, { workload: '' });
+  bar?.start((selected.length + (wantC ? 1 : 0)) * o.runs, 0, { workload: '' });
   const lines: string[] = [];
   const log = (s: string) => (bar ? lines.push(s) : io.stderr.write(`${s}\n`));
   const samples = new Map<string, number[]>();
+  const cSamples = new Map<string, number[]>();
   const units = new Map<string, string>();
   const extras: string[] = [];
-  for (const [worker, keys] of selected) {
-    for (let run = 1; run <= o.runs; run++) {
-      bar?.update({ workload: `${worker} run ${run}/${o.runs}` });
-      const t0 = performance.now();
-      let r: WorkloadResult;
-      try {
-        r = await runWorker(worker, o);
-      } catch (e) {
-        bar?.stop();
-        throw e;
-      }
-      bar?.increment();
-      for (const [k, m] of Object.entries(r.metrics) as [string, Metric][]) {
-        if (!o.only.has(k)) continue;
-        units.set(k, m.unit);
-        samples.set(k, [...(samples.get(k) ?? []), m.value]);
-      }
-      const took = ((performance.now() - t0) / 1000).toFixed(1);
-      log(`bench: ${worker} run ${run}/${o.runs} (${took} s): ${keys.map((k) => `${k}=${human(k, r.metrics[k].value)}`).join(' ')}  ${fmtExtra(r.extra)}`);
-      if (run === o.runs) extras.push(`${worker}: ${fmtExtra(r.extra)}`);
+  const add = (into: Map<string, number[]>, r: WorkloadResult) => {
+    for (const [k, m] of Object.entries(r.metrics) as [string, Metric][]) {
+      if (!o.only.has(k)) continue;
+      if (into === samples) units.set(k, m.unit);
+      into.set(k, [...(into.get(k) ?? []), m.value]);
     }
+  };
+  let cNote = '';
+  try {
+    // The C reference runs first, `runs` times, in the same session as the workloads it is compared with.
+    const c = wantC ? compileCReference(io.env?.CC) : null;
+    if (c !== null && 'reason' in c) {
+      cNote = `bench: ${c.reason}: ratios to C are not reported`;
+      log(cNote);
+    } else if (c !== null) {
+      try {
+        for (let run = 1; run <= o.runs; run++) {
+          bar?.update({ workload: `C reference run ${run}/${o.runs}` });
+          const r = await runProcess('the C reference', c.bin, o.quick ? ['--quick'] : []);
+          bar?.increment();
+          add(cSamples, r);
+          log(`bench: C reference run ${run}/${o.runs}: ${C_METRICS.filter((k) => r.metrics[k]).map((k) => `${k}=${human(k, r.metrics[k].value)}`).join(' ')}`);
+        }
+      } finally {
+        rmSync(c.dir, { recursive: true, force: true });
+      }
+    }
+    for (const [worker, keys] of selected) {
+      for (let run = 1; run <= o.runs; run++) {
+        bar?.update({ workload: `${worker} run ${run}/${o.runs}` });
+        const t0 = performance.now();
+        const r = await runWorker(worker, o);
+        bar?.increment();
+        add(samples, r);
+        const took = ((performance.now() - t0) / 1000).toFixed(1);
+        const figures = keys.filter((k) => r.metrics[k]).map((k) => `${k}=${human(k, r.metrics[k].value)}`);
+        log(`bench: ${worker} run ${run}/${o.runs} (${took} s): ${figures.join(' ')}  ${fmtExtra(r.extra)}`);
+        if (run === o.runs) extras.push(`${worker}: ${fmtExtra(r.extra)}`);
+      }
+    }
+  } finally {
+    bar?.stop();
   }
-  bar?.stop();
   for (const l of lines) io.stderr.write(`${l}\n`);
   const result: Record<string, Metric> = {};
   for (const k of METRICS) {
     const s = samples.get(k);
-    if (s) result[k] = { value: round(k, median(s)), unit: units.get(k)! };
+    if (!s) continue;
+    const m: Metric = { value: round(k, median(s)), unit: units.get(k)! };
+    const cs = cSamples.get(k);
+    if (cs) {
+      m.c = Math.round(median(cs));
+      m.ratio_to_c = Math.round((median(s) / median(cs)) * 1e4) / 1e4;
+    }
+    result[k] = m;
   }
   if (o.json) {
     io.stdout.write(`${JSON.stringify(result)}\n`);
     return result;
   }
-  const rows = [['workload', 'median', 'unit', 'target', 'status', `runs (${o.runs}${o.quick ? ', quick' : ''})`]];
+  const rows = [['workload', 'median', 'unit', 'C', 'of C', 'target', 'status', `runs (${o.runs}${o.quick ? ', quick' : ''})`]];
   for (const [k, m] of Object.entries(result)) {
-    const t = TARGETS[k];
-    const met = t.higher ? m.value >= t.target : m.value <= t.target;
-    rows.push([k, human(k, m.value), m.unit, t.label, met ? 'met' : 'NOT met', samples.get(k)!.map((v) => human(k, v)).join(', ')]);
+    const t = TARGETS[k] as (typeof TARGETS)[string] | undefined;
+    const v = t?.ofC ? m.ratio_to_c : m.value;
+    const status = !t ? '' : v === undefined ? 'no C' : (t.higher ? v >= t.target : v <= t.target) ? 'met' : 'NOT met';
+    rows.push([
+      k,
+      human(k, m.value),
+      m.unit,
+      m.c === undefined ? '' : human(k, m.c),
+      m.ratio_to_c === undefined ? '' : m.ratio_to_c.toFixed(3),
+      t?.label ?? '',
+      status,
+      samples.get(k)!.map((x) => human(k, x)).join(', '),
+    ]);
   }
   io.stdout.write(`${table(rows)}\n\n${extras.join('\n')}\n`);
-  io.stdout.write('(VT-d second stage, 4 levels; the machine is noisy: compare ratios from one run. Method: docs/performance.md)\n');
+  if (cNote) io.stdout.write(`${cNote}\n`);
+  io.stdout.write('(VT-d second stage, 4 levels; "of C": the fraction of the C reference reached in this run. Method: docs/performance.md)\n');
   return result;
 }

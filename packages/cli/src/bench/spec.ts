@@ -3,6 +3,10 @@
 export interface Metric {
   value: number;
   unit: string;
+  /** The C reference's figure measured in the same session (when it has one and a compiler was found). */
+  c?: number;
+  /** value / c, or c / value for figures where lower is better: the fraction of C's speed reached. */
+  ratio_to_c?: number;
 }
 
 export interface WorkloadResult {
@@ -14,9 +18,18 @@ export interface WorkloadResult {
 /** Worker process name -> the metric keys it produces, in output order. */
 export const WORKERS: Record<string, readonly string[]> = {
   walk: ['walk'],
+  walk_psc: ['walk_psc'],
   iotlb_hit: ['iotlb_hit'],
   map_unmap: ['map_4k', 'unmap_4k'],
+  dma: ['dma_read_4k', 'dma_write_4k'],
   ioas_map_4k_calls: ['ioas_map_4k_calls'],
-  fault_roundtrip: ['fault_roundtrip', 'fault_p99_us'],
+  ioas_map_random_1m_areas: ['ioas_map_random_1m_areas'],
+  fault_roundtrip: ['fault_roundtrip', 'fault_p99_us', 'fault_p999_us', 'fault_max_us'],
   bytes_per_mapped_page: ['bytes_per_mapped_page'],
+  bytes_per_mapped_page_uapi: ['bytes_per_mapped_page_uapi'],
+  map_64g_huge: ['map_64g_huge_ms'],
+  cli_help: ['cli_help_ratio'],
 };
+
+/** Metrics the C reference (c-reference.ts) measures too. */
+export const C_METRICS: readonly string[] = ['walk', 'walk_psc', 'iotlb_hit', 'map_4k', 'unmap_4k', 'dma_read_4k', 'dma_write_4k'];

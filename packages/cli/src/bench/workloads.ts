@@ -9,6 +9,9 @@
 import { BIND_PAGING, Binding, POLLIN, TranslateResult, createHost, uapi, type Host, type IommuUnit, type Iommufd } from '@ioasid/core';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ, type IoPageTable, type PageTableConfig } from '@ioasid/core/driver';
 import { findVtdPreset, plugin as vtdPlugin, vtdPresetProfile, vtdSecondStage } from '@ioasid/vtd';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { WorkloadResult } from './spec.js';
 
 /** 1 GiB of IOVA in 4 KiB pages. */
@@ -27,10 +30,41 @@ export interface Scale {
   mapRounds: number;
   ioasCalls: number;
   faults: number;
+  /** 4 KiB DMA transfers of each direction. */
+  dmaTransfers: number;
+  /** Areas that exist before the random IOAS_MAP / IOAS_UNMAP pairs, and the pairs measured. */
+  randomAreas: number;
+  randomPairs: number;
+  /** GiB of the huge-page IOAS_MAP. */
+  hugeGib: number;
+  /** Process launches of each command (`ioasid --help`, `node -e 0`). */
+  launches: number;
 }
 
-export const FULL: Scale = { translations: 10_000_000, iotlbTranslations: 10_000_000, mapRounds: 8, ioasCalls: 100_000, faults: 100_000 };
-export const QUICK: Scale = { translations: 1_000_000, iotlbTranslations: 2_000_000, mapRounds: 2, ioasCalls: 10_000, faults: 5_000 };
+export const FULL: Scale = {
+  translations: 10_000_000,
+  iotlbTranslations: 10_000_000,
+  mapRounds: 8,
+  ioasCalls: 100_000,
+  faults: 1_000_000,
+  dmaTransfers: 1_000_000,
+  randomAreas: 1_000_000,
+  randomPairs: 200_000,
+  hugeGib: 64,
+  launches: 7,
+};
+export const QUICK: Scale = {
+  translations: 1_000_000,
+  iotlbTranslations: 2_000_000,
+  mapRounds: 2,
+  ioasCalls: 10_000,
+  faults: 5_000,
+  dmaTransfers: 50_000,
+  randomAreas: 50_000,
+  randomPairs: 10_000,
+  hugeGib: 64,
+  launches: 3,
+};
 
 function vtdHost(): Host {
   const preset = findVtdPreset(PRESET);
@@ -53,6 +87,13 @@ function mapGib(pt: IoPageTable): void {
 
 const now = (): number => performance.now();
 
+/** One step of xorshift32 (13, 17, 5) on an int32 state. */
+function xorshift32(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  return x ^ (x << 5);
+}
+
 // ------------------------------------------------------------------------------ walk / iotlb_hit
 
 /**
@@ -65,9 +106,7 @@ function translateLoop(host: Host, b: Binding, count: number, modulo: number, ou
   let x = XORSHIFT_SEED | 0;
   const t0 = now();
   for (let i = 0; i < count; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    x = xorshift32(x);
     // x mod 2^k of the unsigned value is its low k bits.
     const page = x & mask;
     if (!unit.translate(b, -1, page, PERM_READ, out) || out.pfn !== PA_BASE_PFN + page) throw new Error(`translation of page ${page} failed (${out.failure})`);
@@ -92,15 +131,23 @@ function translateSetup(): { host: Host; pt: IoPageTable; b: Binding; out: Trans
   return { host, pt, b, out: new TranslateResult() };
 }
 
-function walk(scale: Scale): WorkloadResult {
-  const { host, b, out } = translateSetup();
+/** The VT-d format's paging-structure cache switch (see VtdPageTable.pagingStructureCache). */
+function setPsc(pt: IoPageTable, on: boolean): void {
+  if (!('pagingStructureCache' in pt)) throw new Error('the vtd-ss table has no paging-structure cache switch');
+  (pt as IoPageTable & { pagingStructureCache: boolean }).pagingStructureCache = on;
+}
+
+/** walk: the full walk (every level read), no paging-structure cache, no IOTLB. walk_psc: with the cache. */
+function walk(scale: Scale, psc: boolean): WorkloadResult {
+  const { host, pt, b, out } = translateSetup();
   const unit = unitOf(host);
   unit.iotlb.enabled = false;
+  setPsc(pt, psc);
   translateLoop(host, b, Math.min(2_000_000, scale.translations), GIB_PAGES, out);
   const walksBefore = unit.walks;
   const ms = translateLoop(host, b, scale.translations, GIB_PAGES, out);
   if (unit.walks - walksBefore !== scale.translations) throw new Error('IOTLB was not bypassed');
-  return { metrics: { walk: { value: (scale.translations / ms) * 1000, unit: 'translations/s' } }, extra: { ns_per_translation: (ms * 1e6) / scale.translations } };
+  return { metrics: { [psc ? 'walk_psc' : 'walk']: { value: (scale.translations / ms) * 1000, unit: 'translations/s' } }, extra: { ns_per_translation: (ms * 1e6) / scale.translations } };
 }
 
 function iotlbHit(scale: Scale): WorkloadResult {
@@ -327,8 +374,208 @@ async function faultRoundtrip(scale: Scale): Promise<WorkloadResult> {
     metrics: {
       fault_roundtrip: { value: (scale.faults / ms) * 1000, unit: 'round trips/s' },
       fault_p99_us: { value: pct(0.99), unit: 'us' },
+      fault_p999_us: { value: pct(0.999), unit: 'us' },
+      fault_max_us: { value: lat[lat.length - 1] * 1000, unit: 'us' },
     },
-    extra: { p50_us: pct(0.5), p90_us: pct(0.9), p999_us: pct(0.999), max_us: lat[lat.length - 1] * 1000 },
+    extra: { faults: scale.faults, p50_us: pct(0.5), p90_us: pct(0.9) },
+  };
+}
+
+// ------------------------------------------------------------------------------ dma_read_4k / dma_write_4k
+
+/** Pages of the DMA workloads' mapping (IOVA 4 GiB, one IOAS_MAP), the same 512 as iotlb_hit. */
+const DMA_PAGES = 512;
+
+async function dma(scale: Scale): Promise<WorkloadResult> {
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  const dev = host.device(PRI_DEVICE);
+  if (dev.attachPt(r.ioasId) <= 0) throw new Error('attach failed');
+  setPageAddr(r.mapView, MAP_USER_VA, r.userVaPfn);
+  setPageAddr(r.mapView, MAP_IOVA, IOVA_BASE_PFN);
+  r.mapView.setUint32(uapi.iommu_ioas_map.offsetof('length'), DMA_PAGES * 4096, true);
+  if (r.fd.ioctl(uapi.IOMMU_IOAS_MAP, r.mapBuf) !== 0) throw new Error(`IOMMU_IOAS_MAP failed: ${r.fd.lastError?.message ?? ''}`);
+  const unit = unitOf(host);
+  unit.iotlb.enabled = true;
+  const iovas: bigint[] = [];
+  for (let i = 0; i < DMA_PAGES; i++) iovas.push(BigInt(IOVA_BASE_PFN + i) * 4096n);
+  const data = new Uint8Array(4096).fill(0x5a);
+  const reads = async (n: number): Promise<number> => {
+    let x = XORSHIFT_SEED | 0;
+    let sum = 0;
+    const t0 = now();
+    for (let i = 0; i < n; i++) {
+      x = xorshift32(x);
+      const got = await dev.dma.read(iovas[x & (DMA_PAGES - 1)], 4096);
+      sum += got[i & 4095];
+    }
+    if (sum === 0) throw new Error('DMA read nothing');
+    return now() - t0;
+  };
+  const writes = async (n: number): Promise<number> => {
+    let x = XORSHIFT_SEED | 0;
+    const t0 = now();
+    for (let i = 0; i < n; i++) {
+      x = xorshift32(x);
+      data[0] = i;
+      await dev.dma.write(iovas[x & (DMA_PAGES - 1)], data);
+    }
+    return now() - t0;
+  };
+  const n = scale.dmaTransfers;
+  await reads(Math.min(n, 100_000));
+  const walks0 = unit.walks;
+  const readMs = await reads(n);
+  await writes(Math.min(n, 100_000));
+  const writeMs = await writes(n);
+  if (unit.walks !== walks0) throw new Error(`${unit.walks - walks0} DMA transfers missed the IOTLB`);
+  return {
+    metrics: {
+      dma_read_4k: { value: ((n * 4096) / readMs) * 1000, unit: 'bytes/s' },
+      dma_write_4k: { value: ((n * 4096) / writeMs) * 1000, unit: 'bytes/s' },
+    },
+    extra: { us_per_read: (readMs * 1000) / n, us_per_write: (writeMs * 1000) / n },
+  };
+}
+
+// ------------------------------------------------------------------------------ ioas_map_random_1m_areas
+
+/**
+ * `randomAreas` single-page areas at every other page from 4 GiB, then `randomPairs` IOAS_MAP +
+ * IOAS_UNMAP pairs of one page in the gap after a random existing area (xorshift32).
+ */
+function ioasMapRandom(scale: Scale): WorkloadResult {
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  if (host.device(PRI_DEVICE).attachPt(r.ioasId) <= 0) throw new Error('attach failed');
+  const areas = scale.randomAreas;
+  const t0 = now();
+  for (let i = 0; i < areas; i++) ioasMap(r, IOVA_BASE_PFN + 2 * i, i % USER_PAGES);
+  const setupMs = now() - t0;
+  const pairs = (n: number): number => {
+    let x = XORSHIFT_SEED | 0;
+    const t = now();
+    for (let i = 0; i < n; i++) {
+      x = xorshift32(x);
+      const gap = IOVA_BASE_PFN + 2 * ((x >>> 0) % areas) + 1;
+      ioasMap(r, gap, i % USER_PAGES);
+      ioasUnmap(r, gap);
+    }
+    return now() - t;
+  };
+  pairs(Math.min(20_000, scale.randomPairs));
+  const ms = pairs(scale.randomPairs);
+  return {
+    metrics: { ioas_map_random_1m_areas: { value: ((2 * scale.randomPairs) / ms) * 1000, unit: 'calls/s' } },
+    extra: { areas, us_per_call: (ms * 1000) / (2 * scale.randomPairs), setup_maps_per_s: (areas / setupMs) * 1000 },
+  };
+}
+
+// ------------------------------------------------------------------------------ bytes_per_mapped_page_uapi
+
+function gcAll(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('memory workloads need node --expose-gc');
+  for (let i = 0; i < 3; i++) gc();
+}
+
+/** An attached VT-d device, an IOAS with IOMMU_OPTION_HUGE_PAGES off, and `bytes` of fresh user memory. */
+function uapiMapRig(bytes: number): { r: IoasRig; userVa: bigint } {
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  r.fd.run(uapi.iommu_option, 'OPTION', { option_id: uapi.IOMMU_OPTION_HUGE_PAGES, op: uapi.IOMMU_OPTION_OP_SET, object_id: r.ioasId, val64: 0n });
+  if (host.device(PRI_DEVICE).attachPt(r.ioasId) <= 0) throw new Error('attach failed');
+  return { r, userVa: host.process.mmap(bytes) };
+}
+
+function mapUser(r: IoasRig, userVa: bigint, bytes: number, iovaPfn: number): void {
+  const v = r.mapView;
+  v.setBigUint64(MAP_USER_VA, userVa, true);
+  setPageAddr(v, MAP_IOVA, iovaPfn);
+  v.setBigUint64(uapi.iommu_ioas_map.offsetof('length'), BigInt(bytes), true);
+  if (r.fd.ioctl(uapi.IOMMU_IOAS_MAP, r.mapBuf) !== 0) throw new Error(`IOMMU_IOAS_MAP of ${bytes} bytes failed: ${r.fd.lastError?.message ?? ''}`);
+}
+
+/**
+ * RSS growth of one IOMMU_IOAS_MAP of 1 GiB in 4 KiB pages (huge pages off) of not yet populated
+ * user memory on an attached VT-d device, per page: page tables, pins, the area, the frames faulted in.
+ */
+function bytesPerMappedPageUapi(): WorkloadResult {
+  // Warm-up on another host with 16 MiB: compiles the path without growing the heap by much.
+  const warm = uapiMapRig(16 << 20);
+  mapUser(warm.r, warm.userVa, 16 << 20, IOVA_BASE_PFN);
+  const { r, userVa } = uapiMapRig(1 << 30);
+  gcAll();
+  const rss0 = process.memoryUsage().rss;
+  mapUser(r, userVa, 1 << 30, IOVA_BASE_PFN);
+  gcAll();
+  const mu = process.memoryUsage();
+  const table = r.host.frames.framesInUse;
+  return {
+    metrics: { bytes_per_mapped_page_uapi: { value: (mu.rss - rss0) / GIB_PAGES, unit: 'bytes' } },
+    extra: { rss_growth_bytes: mu.rss - rss0, heap_used_bytes: mu.heapUsed, array_buffers_bytes: mu.arrayBuffers, frames_in_use: table },
+  };
+}
+
+// ------------------------------------------------------------------------------ map_64g_huge_ms
+
+/** One IOMMU_IOAS_MAP of `hugeGib` GiB of 1 GiB-huge-page memory (MAP_HUGETLB) on an attached device. */
+function map64gHuge(scale: Scale): WorkloadResult {
+  const bytes = scale.hugeGib * 2 ** 30;
+  const warm = vtdHost();
+  const wr = ioasRig(warm, PRI_DEVICE);
+  if (warm.device(PRI_DEVICE).attachPt(wr.ioasId) <= 0) throw new Error('attach failed');
+  mapUser(wr, warm.process.mmap(2 ** 30, { hugePageSize: 2 ** 30 }), 2 ** 30, 0x4000000);
+  const host = vtdHost();
+  const r = ioasRig(host, PRI_DEVICE);
+  if (host.device(PRI_DEVICE).attachPt(r.ioasId) <= 0) throw new Error('attach failed');
+  const userVa = host.process.mmap(bytes, { hugePageSize: 2 ** 30 });
+  gcAll();
+  const rss0 = process.memoryUsage().rss;
+  const t0 = now();
+  mapUser(r, userVa, bytes, 0x4000000);
+  const ms = now() - t0;
+  const rss = process.memoryUsage().rss - rss0;
+  const pt = (host.device(PRI_DEVICE).binding() as unknown as { pt: IoPageTable }).pt;
+  return {
+    metrics: { map_64g_huge_ms: { value: ms, unit: 'ms' } },
+    extra: { gib: scale.hugeGib, rss_growth_mb: rss / 2 ** 20, table_pages: pt.tablePages },
+  };
+}
+
+// ------------------------------------------------------------------------------ cli_help_ratio
+
+/** Median wall time of `launches` runs of `node args`, in ms. */
+function launchMs(args: readonly string[], launches: number): number {
+  const ts: number[] = [];
+  for (let i = 0; i < launches; i++) {
+    const t0 = now();
+    const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ts.push(now() - t0);
+    if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited with ${r.status}: ${String(r.stderr)}`);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[ts.length >> 1];
+}
+
+/**
+ * `ioasid --help` (the built CLI, dist/bin.js, as an installed package runs it) against a bare
+ * `node -e 0`, alternating launches; the ratio of the medians.
+ */
+function cliHelp(scale: Scale): WorkloadResult {
+  const bin = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../dist/bin.js' : '../bin.js', import.meta.url));
+  // Degrades, never fails: from a checkout that is not built there is nothing fair to launch.
+  if (!existsSync(bin)) return { metrics: {}, extra: { skipped: 'the CLI is not built (npm run build)' } };
+  launchMs([bin, '--help'], 1);
+  let help = 0;
+  let bare = 0;
+  for (let i = 0; i < 3; i++) {
+    bare += launchMs(['-e', '0'], scale.launches);
+    help += launchMs([bin, '--help'], scale.launches);
+  }
+  return {
+    metrics: { cli_help_ratio: { value: help / bare, unit: 'x node -e 0' } },
+    extra: { help_ms: help / 3, node_ms: bare / 3 },
   };
 }
 
@@ -337,7 +584,19 @@ async function faultRoundtrip(scale: Scale): Promise<WorkloadResult> {
 export async function runWorkload(name: string, scale: Scale): Promise<WorkloadResult> {
   switch (name) {
     case 'walk':
-      return walk(scale);
+      return walk(scale, false);
+    case 'walk_psc':
+      return walk(scale, true);
+    case 'dma':
+      return dma(scale);
+    case 'ioas_map_random_1m_areas':
+      return ioasMapRandom(scale);
+    case 'bytes_per_mapped_page_uapi':
+      return bytesPerMappedPageUapi();
+    case 'map_64g_huge':
+      return map64gHuge(scale);
+    case 'cli_help':
+      return cliHelp(scale);
     case 'iotlb_hit':
       return iotlbHit(scale);
     case 'map_unmap':

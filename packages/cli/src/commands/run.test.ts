@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run } from '../__tests__/run.js';
 
+const hasCompiler = ['cc', 'gcc', 'clang'].some((cc) => spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
 const SCENARIO = fileURLToPath(new URL('../../scenarios/pri-fault.yaml', import.meta.url));
 
 describe('ioasid run', () => {
@@ -44,6 +46,24 @@ describe('ioasid bench', () => {
     // The value is a measurement (heap growth can even be negative after a GC): only its shape is checked.
     expect(Number.isFinite(j.bytes_per_mapped_page.value)).toBe(true);
     expect(j.bytes_per_mapped_page.unit).toBe('bytes');
+  });
+
+  it.runIf(hasCompiler)('compares with the C reference compiled in the same session', async () => {
+    const r = await run(['bench', '--quick', '--only', 'unmap_4k', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as Record<string, { value: number; unit: string; c: number; ratio_to_c: number }>;
+    expect(Object.keys(j)).toEqual(['unmap_4k']);
+    expect(j.unmap_4k.c).toBeGreaterThan(0);
+    expect(j.unmap_4k.ratio_to_c).toBeCloseTo(j.unmap_4k.value / j.unmap_4k.c, 2);
+  });
+
+  it('without a C compiler it says so on one line and reports no ratios', async () => {
+    const r = await run(['bench', '--quick', '--only', 'unmap_4k', '--json'], { env: { CC: '/nonexistent/cc' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^bench: no working C compiler \(\/nonexistent\/cc: not found\): ratios to C are not reported$/m);
+    const j = JSON.parse(r.stdout) as Record<string, { value: number; c?: number }>;
+    expect(j.unmap_4k.value).toBeGreaterThan(0);
+    expect(j.unmap_4k.c).toBeUndefined();
   });
 
   it('rejects an unknown workload with exit 2', async () => {

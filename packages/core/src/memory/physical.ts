@@ -15,6 +15,8 @@ const CHUNK_WORDS = (FRAMES_PER_CHUNK * PAGE_SIZE) / 4;
 const DENSE_CHUNKS = 1 << 16;
 /** 52-bit physical addresses: the largest page frame number plus one. */
 export const MAX_PFN = 2 ** 40;
+/** The touched flags of a chunk every frame of which is touched: shared, never written (no flag is 0). */
+const ALL_TOUCHED = new Uint8Array(FRAMES_PER_CHUNK).fill(1);
 
 export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
@@ -50,6 +52,32 @@ export class PhysicalMemory {
     if (t[i] === 0) {
       t[i] = 1;
       this.touchedFrames++;
+    }
+  }
+
+  /** markTouched of [pfn, pfn + count): whole chunks at once. */
+  markTouchedRun(pfn: number, count: number): void {
+    const end = pfn + count;
+    while (pfn < end) {
+      const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+      const chunkEnd = Math.min(end, (ci + 1) * FRAMES_PER_CHUNK);
+      if (pfn === ci * FRAMES_PER_CHUNK && chunkEnd - pfn === FRAMES_PER_CHUNK && !this.touched.has(ci)) {
+        this.touched.set(ci, ALL_TOUCHED);
+        this.touchedFrames += FRAMES_PER_CHUNK;
+      } else for (let p = pfn; p < chunkEnd; p++) this.markTouched(p);
+      pfn = chunkEnd;
+    }
+  }
+
+  /** zeroFrame of [pfn, pfn + count), one fill per backed chunk. */
+  zeroRun(pfn: number, count: number): void {
+    const end = pfn + count;
+    while (pfn < end) {
+      const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+      const chunkEnd = Math.min(end, (ci + 1) * FRAMES_PER_CHUNK);
+      const c = this.chunkIfBacked(pfn);
+      if (c !== undefined) c.fill(0, PhysicalMemory.frameWordBase(pfn), PhysicalMemory.frameWordBase(pfn) + (chunkEnd - pfn) * (PAGE_SIZE / 4));
+      pfn = chunkEnd;
     }
   }
 
@@ -175,6 +203,22 @@ export class FrameAllocator {
     this.mem.markTouched(pfn);
     this.inUse++;
     return pfn;
+  }
+
+  /**
+   * `count` contiguous frames aligned to `count` (a power of two: a huge page), taken above every frame
+   * handed out so far; returns the first frame or -1. The frames skipped for alignment go to the free
+   * list. The run is zeroed and counted as touched chunk by chunk, not frame by frame.
+   */
+  allocRun(count: number): number {
+    const first = Math.ceil(this.next / count) * count;
+    if (first + count > this.limitPfn) return -1;
+    for (let p = this.next; p < first; p++) this.free.push(p);
+    this.next = first + count;
+    this.mem.zeroRun(first, count);
+    this.mem.markTouchedRun(first, count);
+    this.inUse += count;
+    return first;
   }
 
   release(pfn: number): void {

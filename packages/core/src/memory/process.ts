@@ -6,22 +6,31 @@
 import { Errno, IommufdError, type ErrnoCode } from '../uapi/errno.js';
 import { PAGE_SHIFT, PAGE_SIZE, type FrameAllocator, type PhysicalMemory } from './physical.js';
 
-/** Pages of memory behind a VMA or a memfd; frame 0 means "not faulted in yet". */
+/**
+ * Pages of memory behind a VMA or a memfd; frame 0 means "not faulted in yet". A huge-page object
+ * (hugetlbfs-like, `hugePages` > 1) faults in one physically contiguous, naturally aligned run of
+ * `hugePages` frames at a time and keeps one entry per huge page.
+ */
 export class MemoryObject {
   frames: Float64Array;
+  private npages: number;
   constructor(
     pages: number,
     readonly kind: 'anon' | 'memfd',
+    /** 4 KiB pages per page of this object: 1, 512 (2 MiB) or 262144 (1 GiB). */
+    readonly hugePages = 1,
   ) {
-    this.frames = new Float64Array(pages);
+    this.npages = pages;
+    this.frames = new Float64Array(Math.ceil(pages / hugePages));
   }
 
   get pages(): number {
-    return this.frames.length;
+    return this.npages;
   }
 
   /** The frame behind page `index`, faulting it in when `alloc`; -1 when memory is exhausted. */
   frame(index: number, frames: FrameAllocator, alloc: boolean): number {
+    if (this.hugePages !== 1) return this.hugeFrame(index, frames, alloc);
     let pfn = this.frames[index];
     if (pfn === 0 && alloc) {
       pfn = frames.alloc();
@@ -31,12 +40,28 @@ export class MemoryObject {
     return pfn;
   }
 
+  private hugeFrame(index: number, frames: FrameAllocator, alloc: boolean): number {
+    const h = Math.floor(index / this.hugePages);
+    let base = this.frames[h];
+    if (base === 0) {
+      if (!alloc) return 0;
+      base = frames.allocRun(this.hugePages);
+      if (base < 0) return -1;
+      this.frames[h] = base;
+    }
+    return base + (index - h * this.hugePages);
+  }
+
   resize(pages: number): void {
-    const next = new Float64Array(pages);
-    next.set(this.frames.subarray(0, Math.min(pages, this.frames.length)));
+    const next = new Float64Array(Math.ceil(pages / this.hugePages));
+    next.set(this.frames.subarray(0, Math.min(next.length, this.frames.length)));
     this.frames = next;
+    this.npages = pages;
   }
 }
+
+/** Sizes `mmap` accepts for `hugePageSize` (MAP_HUGETLB with MAP_HUGE_2MB / MAP_HUGE_1GB). */
+export const HUGE_PAGE_SIZES: readonly number[] = [2 << 20, 1 << 30];
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -115,11 +140,25 @@ export class HostProcess {
 
   // --- address space ---------------------------------------------------------------------------
 
-  /** mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_ANONYMOUS|MAP_PRIVATE) or of a memfd. */
-  mmap(length: number | bigint, opts: { prot?: number; fd?: number; offset?: number | bigint } = {}): bigint {
+  /**
+   * mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_ANONYMOUS|MAP_PRIVATE) or of a memfd. With
+   * `hugePageSize` (anonymous only), MAP_HUGETLB: the length is rounded up to the huge page
+   * (`ksys_mmap_pgoff`), the address is aligned to it and each huge page is one contiguous, aligned run
+   * of frames.
+   */
+  mmap(length: number | bigint, opts: { prot?: number; fd?: number; offset?: number | bigint; hugePageSize?: number } = {}): bigint {
     const len = Number(length);
     if (!(len > 0) || !Number.isSafeInteger(len)) throw new IommufdError('EINVAL', 'mmap', 'length must be a positive integer');
     const pages = Math.ceil(len / PAGE_SIZE);
+    if (opts.hugePageSize !== undefined) {
+      if (opts.fd !== undefined || !HUGE_PAGE_SIZES.includes(opts.hugePageSize)) throw new IommufdError('EINVAL', 'mmap', 'MAP_HUGETLB takes an anonymous mapping of 2 MiB or 1 GiB pages');
+      const huge = opts.hugePageSize / PAGE_SIZE;
+      const hugeLen = Math.ceil(pages / huge) * huge;
+      const startPage = Math.ceil(this.nextMmapPage / huge) * huge;
+      this.nextMmapPage = startPage + hugeLen + 1;
+      this.vmas.push({ startPage, pages: hugeLen, prot: opts.prot ?? PROT_READ | PROT_WRITE, object: new MemoryObject(hugeLen, 'anon', huge), objectPage: 0 });
+      return BigInt(startPage) << BigInt(PAGE_SHIFT);
+    }
     let object: MemoryObject;
     let objectPage = 0;
     if (opts.fd !== undefined) {
