@@ -174,12 +174,8 @@ export class VirtioIommuDevice {
     this.initialBypass = this.cfg.bypass;
     const q = opts.quirks;
     this.quirks = q === 'qemu' ? QEMU_QUIRKS : q === 'spec' || q === undefined ? SPEC_QUIRKS : { ...SPEC_QUIRKS, ...q };
-    for (const e of opts.endpoints) {
-      if (!Number.isInteger(e.id) || e.id < 0 || e.id > 0xffff_ffff) throw new RangeError(`endpoint id ${e.id}: expected a u32`);
-      if (this.endpointInfo.has(e.id)) throw new RangeError(`endpoint id ${e.id} appears twice`);
-      this.endpointInfo.set(e.id, { ...e, reserved: normalizeRegions(e.reserved ?? []) });
-    }
     this.backend = opts.backend ?? NO_BACKEND;
+    for (const e of opts.endpoints) this.registerEndpoint(e);
     this.probePageSizeMask = opts.probePageSizeMask ?? false;
     this.maxPendingEvents = opts.maxPendingEvents ?? 64;
   }
@@ -240,6 +236,18 @@ export class VirtioIommuDevice {
   }
 
   // --- state ---------------------------------------------------------------------------------------
+
+  /** Adds an endpoint the device manages (a device hot-plugged behind it). */
+  addEndpoint(e: EndpointDesc): void {
+    this.registerEndpoint(e);
+    this.backend.setEndpoint(e.id, this.unattachedTarget());
+  }
+
+  private registerEndpoint(e: EndpointDesc): void {
+    if (!Number.isInteger(e.id) || e.id < 0 || e.id > 0xffff_ffff) throw new RangeError(`endpoint id ${e.id}: expected a u32`);
+    if (this.endpointInfo.has(e.id)) throw new RangeError(`endpoint id ${e.id} appears twice`);
+    this.endpointInfo.set(e.id, { ...e, reserved: normalizeRegions(e.reserved ?? []) });
+  }
 
   get endpoints(): number[] {
     return [...this.endpointInfo.keys()];

@@ -74,3 +74,9 @@ export {
   type UsedBuffer,
   type VirtqueueLayout,
 } from './virtqueue.js';
+export { VirtioIommuVendor, decodeVirtio, parseHexBytes } from './vendor.js';
+export { VirtioIommuUnit, VirtioPagingDomain, VirtioDomainTable, type SentRequest } from './unit.js';
+export { REGISTER_KEYS, VENDOR_ID, decodeUnit, linuxProbe, orderBase2, parseRegisters, profileRegistersOf, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
+export { presets, qemuQ35, qemuArmVirt, qemuQ35Vfio, cloudHypervisor } from './presets.js';
+
+export { plugin, virtioIommu } from './plugin.js';

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { createHost, uapi, IommufdError } from '@ioasid/core';
+import { WalkResult } from '@ioasid/core/driver';
+import { VirtioIommuVendor } from './vendor.js';
+import { VirtioIommuUnit, type VirtioPagingDomain } from './unit.js';
+import { cloudHypervisor, presets, qemuQ35, qemuQ35Vfio } from './presets.js';
+import { plugin } from './plugin.js';
+import { decodeRequest } from './requests.js';
+import { VIRTIO_IOMMU_S_OK } from './spec.js';
+
+const vendor = new VirtioIommuVendor();
+
+function rig(profile = qemuQ35) {
+  const host = createHost({ plugins: [plugin], profile });
+  const fd = host.openIommufd();
+  const dev = host.device(profile.devices[0].bdf);
+  const devId = dev.bindIommufd(fd);
+  const unit = dev.unitOps as VirtioIommuUnit;
+  return { host, fd, dev, devId, unit };
+}
+
+describe('virtio-iommu as the host IOMMU: probe', () => {
+  it('refuses what Linux\'s probe refuses, naming the field', () => {
+    expect(vendor.decodeRegisters({ features: '0x4', page_size_mask: '0x1000' })).toMatchObject({ ok: false, error: expect.stringMatching(/VERSION_1.*-ENODEV/) });
+    expect(vendor.decodeRegisters({ features: '0x100000004', page_size_mask: '0x0' })).toMatchObject({ ok: false, error: expect.stringMatching(/page_size_mask/) });
+    expect(vendor.decodeRegisters({ features: '0x100000004', page_size_mask: '0x1000', idr0: 1 })).toMatchObject({ ok: false, error: expect.stringMatching(/unknown key 'idr0'/) });
+    expect(vendor.decodeRegisters({ features: 'zz', page_size_mask: '0x1000' })).toMatchObject({ ok: false, error: expect.stringMatching(/^features:/) });
+  });
+
+  it('derives the capabilities: host stage only, coherent, no nesting, PASID, PRI or dirty tracking', () => {
+    const d = vendor.decodeRegisters(qemuQ35Vfio.units[0].registers);
+    if (!d.ok) throw new Error(d.error);
+    expect(d.value.caps).toMatchObject({
+      vendor: 'virtio-iommu',
+      hostStage: { inputBits: [39], outputBits: 64, pageSizes: 0x40201000n, accessDirty: false },
+      userStage: null,
+      nesting: false,
+      pasidBits: 0,
+      pri: false,
+      dirtyTracking: false,
+      coherent: true,
+    });
+    expect(d.value.hwId).toBe('virtio-iommu (INPUT_RANGE DOMAIN_RANGE MAP_UNMAP PROBE MMIO BYPASS_CONFIG VERSION_1): page mask 0x40201000, 39-bit input, domains 1-4294967295, PROBE 512 bytes, boot bypass');
+  });
+
+  it('prints the driver\'s boot lines: input address bits (order_base_2 of the aperture end) and the page mask', () => {
+    expect(rig().host.log.lines).toEqual(expect.arrayContaining(['virtio_iommu virtio0: input address: 39 bits', 'virtio_iommu virtio0: page mask: 0xfffffffffffff000']));
+    // cloud-hypervisor offers no INPUT_RANGE: the aperture is the whole 64-bit space.
+    expect(rig(cloudHypervisor).host.log.lines).toEqual(expect.arrayContaining(['virtio_iommu virtio0: input address: 64 bits', 'virtio_iommu virtio0: page mask: 0x201000']));
+  });
+
+  it('answers GET_HW_INFO with type NONE, as mainline (no hw_info op) and refuses nesting, dirty tracking and PASID', () => {
+    const { fd, devId } = rig();
+    expect(fd.getHwInfo(devId).type).toBe(uapi.IOMMU_HW_INFO_TYPE_NONE);
+    const ioas = fd.ioas.alloc();
+    for (const flags of [uapi.IOMMU_HWPT_ALLOC_NEST_PARENT, uapi.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, uapi.IOMMU_HWPT_ALLOC_PASID]) {
+      expect(() => fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags })).toThrow(expect.objectContaining({ code: 'EOPNOTSUPP' }));
+    }
+    expect(() => fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: uapi.IOMMU_HWPT_ALLOC_NEST_PARENT })).toThrow(IommufdError);
+  });
+});
+
+describe('virtio-iommu as the host IOMMU: domains are requests to the device', () => {
+  it('keeps the first domain ID for the identity domain with BYPASS_CONFIG and allocates from the next', () => {
+    const { fd, devId, unit } = rig();
+    const ioas = fd.ioas.alloc();
+    const h1 = fd.hwpt.alloc({ devId, ptId: ioas });
+    const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
+    expect(unit.probe.identityDomain).toBe(0);
+    const tags = [h1, h2].map((h) => (fd.ctx.objects.peek(h) as unknown as { tag: number }).tag);
+    expect(tags).toEqual([1, 2]);
+  });
+
+  it('sends ATTACH on attach, MAP and UNMAP for the IOAS, and DMA goes through the device\'s mappings', async () => {
+    const { host, fd, dev, unit } = rig();
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(0x4000);
+    host.process.poke(va + 0x1000n, Uint8Array.of(0x11, 0x22));
+    dev.attachPt(ioas);
+    expect(unit.requests.map((r) => r.type)).toEqual(['ATTACH']);
+    fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x4000n, iova: 0x10_0000n });
+    // One MAP per physically contiguous run of the user pages, covering the four pages.
+    const maps = unit.requests.slice(1);
+    expect(maps.every((r) => r.type === 'MAP' && r.status === VIRTIO_IOMMU_S_OK)).toBe(true);
+    const ranges = maps.map((r) => decodeRequest(r.bytes)).map((d) => (d.ok && d.request.type === 3 ? [d.request.virtStart, d.request.virtEnd] : []));
+    expect(ranges[0][0]).toBe(0x10_0000n);
+    expect(ranges.at(-1)![1]).toBe(0x10_3fffn);
+    expect([...(await dev.dma.read(0x10_1000n, 2))]).toEqual([0x11, 0x22]);
+    fd.ioas.unmap(ioas, 0x10_0000n, 0x4000n);
+    expect(unit.requests.at(-1)).toMatchObject({ type: 'UNMAP', status: VIRTIO_IOMMU_S_OK });
+    await expect(dev.dma.read(0x10_1000n, 2)).rejects.toThrow(/faulted/);
+    expect(unit.device.domains.every((d) => d.mappings.size === 0)).toBe(true);
+  });
+
+  it('replays the mappings of a domain when its first endpoint attaches, and the device detaches implicitly on replace', () => {
+    const { host, fd, dev, devId, unit } = rig();
+    const ioas = fd.ioas.alloc();
+    const h1 = fd.hwpt.alloc({ devId, ptId: ioas });
+    const va = host.process.mmap(0x2000);
+    fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x2000n, iova: 0x20_0000n });
+    // No endpoint yet: the driver keeps the mapping in its tree and sends nothing.
+    expect(unit.requests).toEqual([]);
+    dev.attachPt(h1);
+    expect(unit.requests.map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
+    const d1 = (fd.ctx.objects.peek(h1) as unknown as { ops: VirtioPagingDomain }).ops;
+    expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d1.tag);
+    const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
+    dev.attachPt(h2);
+    const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
+    // One ATTACH moves the endpoint; the old domain is gone from the device, kept by the driver.
+    expect(unit.requests.slice(2).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
+    expect(unit.device.domain(d1.tag)).toBeUndefined();
+    expect(d1.pt.mappings.size).toBe(1);
+    expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d2.tag);
+    // Destroying a domain that still has the endpoint in the device sends DETACH.
+    dev.detachPt();
+    fd.destroy(h2);
+    expect(unit.requests.at(-1)?.type).toBe('DETACH');
+    expect(unit.device.domainOf(dev.info.rid)).toBeUndefined();
+  });
+
+  it('unmaps like Linux: whole mappings, the UNMAP widened to the end of the last one; a split is refused', () => {
+    const { fd, dev, devId, unit } = rig();
+    const ioas = fd.ioas.alloc();
+    const h = fd.hwpt.alloc({ devId, ptId: ioas });
+    dev.attachPt(h);
+    const pt = (fd.ctx.objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
+    expect(pt.map(0x100, 0x500, 1, 3)).toBe(0);
+    expect(pt.map(0x101, 0x600, 2, 3)).toBe(0);
+    expect(pt.map(0x101, 0x700, 1, 3)).toBe(-17);
+    // A range starting inside a mapping removes nothing.
+    expect(pt.unmap(0x102, 1)).toBe(0);
+    expect(pt.mappings.size).toBe(2);
+    // Two pages asked, three removed: the second mapping goes whole.
+    expect(pt.unmap(0x100, 2)).toBe(3);
+    const last = decodeRequest(unit.requests.at(-1)!.bytes);
+    expect(last).toMatchObject({ ok: true, request: { type: 4, virtStart: 0x100000n, virtEnd: 0x102fffn } });
+    const wr = new WalkResult();
+    expect(pt.walk(0x101, wr)).toBe(false);
+  });
+
+  it('refuses an MMIO mapping unless F_MMIO was negotiated (map_flags)', () => {
+    const { fd, dev, devId } = rig(cloudHypervisor);
+    const ioas = fd.ioas.alloc();
+    const h = fd.hwpt.alloc({ devId, ptId: ioas });
+    dev.attachPt(h);
+    const pt = (fd.ctx.objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
+    expect(pt.map(0x100, 0x500, 1, 1 | (1 << 4))).toBe(-22);
+    expect(pt.map(0x100, 0x500, 1, 1)).toBe(0);
+  });
+
+  it('ships presets for QEMU and cloud-hypervisor that all decode', () => {
+    expect(presets.map((p) => p.name)).toHaveLength(4);
+    for (const p of presets) expect(vendor.decodeRegisters(p.units[0].registers).ok).toBe(true);
+  });
+});

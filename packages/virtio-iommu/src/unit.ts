@@ -1,0 +1,307 @@
+/**
+ * virtio-iommu as the host's IOMMU: the unit an L1 guest sees when its VMM (L0) exposes a
+ * virtio-iommu device. The "hardware" is that device (a `VirtioIommuDevice` translating by itself);
+ * the unit is Linux's driver (drivers/iommu/virtio-iommu.c): each paging domain keeps the driver's
+ * mapping tree and turns map and unmap into MAP and UNMAP requests, attach into ATTACH (the device
+ * detaches implicitly), and the first endpoint of a domain replays its mappings.
+ */
+import {
+  ERRNO,
+  IOMMU_MMIO,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  PERM_READ,
+  PERM_WRITE,
+  WALK_NOT_PRESENT,
+  WALK_OK,
+  type DecodedUnit,
+  type DeviceInfo,
+  type IoPageTable,
+  type NormalizedCaps,
+  type PageTableConfig,
+  type PagingAllocFlags,
+  type PagingDomainOps,
+  type UnitInit,
+  type UnitOps,
+  type VendorError,
+  type WalkResult,
+} from '@ioasid/core/driver';
+import { VirtioIommuDevice } from './device.js';
+import { MappingStore, type Mapping } from './mappings.js';
+import { answerStatus, encodeAttach, encodeDetach, encodeMap, encodeUnmap } from './requests.js';
+import { decodeUnit, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
+import {
+  REQUEST_NAMES,
+  VIRTIO_IOMMU_MAP_F_MMIO,
+  VIRTIO_IOMMU_MAP_F_READ,
+  VIRTIO_IOMMU_MAP_F_WRITE,
+  VIRTIO_IOMMU_S_OK,
+  statusErrno,
+} from './spec.js';
+
+/** The Linux page size: a granule above it cannot back a domain (viommu_domain_finalise). */
+const PAGE_SIZE = 4096n;
+const REQUEST_LOG_DEPTH = 256;
+
+/** A request the driver sent and the status the device answered. */
+export interface SentRequest {
+  readonly type: string;
+  readonly bytes: Uint8Array;
+  readonly status: number;
+}
+
+/** The virtio-iommu device: what the L0 VMM runs, here translating by itself. */
+function l0Device(regs: VirtioIommuRegisters, probe: LinuxProbe): VirtioIommuDevice {
+  const dev = new VirtioIommuDevice({ endpoints: [], features: regs.features, config: regs.config });
+  dev.negotiate(probe.negotiated);
+  return dev;
+}
+
+export class VirtioIommuUnit implements UnitOps {
+  readonly vendor = 'virtio-iommu';
+  readonly name: string;
+  readonly decoded: DecodedUnit;
+  readonly caps: NormalizedCaps;
+  readonly probe: LinuxProbe;
+  /** The device behind the unit. */
+  readonly device: VirtioIommuDevice;
+  /** The last requests the driver sent, oldest first. */
+  readonly requests: SentRequest[] = [];
+  private readonly domainIds = new Set<number>();
+  private nextDomainHint: number;
+  /** Endpoint -> the driver's domain it is attached to. */
+  readonly endpointDomain = new Map<number, VirtioPagingDomain>();
+
+  constructor(init: UnitInit) {
+    const d = decodeUnit(init.raw);
+    if (!d.ok) throw new Error(d.error);
+    this.name = init.id;
+    this.decoded = init.decoded;
+    this.caps = init.decoded.caps;
+    this.probe = d.value.probe;
+    this.device = l0Device(d.value.regs, d.value.probe);
+    this.nextDomainHint = this.probe.firstDomain;
+  }
+
+  /** Sends one request synchronously (viommu_send_req_sync); returns the status. */
+  send(out: Uint8Array, inLen = 4): number {
+    const answer = this.device.request(out, inLen);
+    // Used length 0: the driver sets IOERR.
+    const status = answer.length === 0 ? 1 : answerStatus(answer);
+    if (this.requests.length >= REQUEST_LOG_DEPTH) this.requests.shift();
+    this.requests.push({ type: REQUEST_NAMES[out[0]] ?? `type ${out[0]}`, bytes: out, status });
+    return status;
+  }
+
+  /** The driver registers an endpoint on probe_device; here on first use. */
+  endpointOf(dev: DeviceInfo): number {
+    if (this.device.endpoint(dev.rid) === undefined) this.device.addEndpoint({ id: dev.rid });
+    return dev.rid;
+  }
+
+  /** ida_alloc_range(first_domain, last_domain): the lowest free ID; -1 when none is left. */
+  private allocDomainId(): number {
+    const { firstDomain, lastDomain } = this.probe;
+    for (let id = this.nextDomainHint, n = 0; id <= lastDomain && n < 1 << 20; id++, n++) {
+      if (!this.domainIds.has(id)) {
+        this.domainIds.add(id);
+        this.nextDomainHint = id + 1;
+        return id;
+      }
+    }
+    for (let id = firstDomain; id < this.nextDomainHint; id++) {
+      if (!this.domainIds.has(id)) {
+        this.domainIds.add(id);
+        return id;
+      }
+    }
+    return -1;
+  }
+
+  freeDomainId(id: number): void {
+    this.domainIds.delete(id);
+    if (id < this.nextDomainHint) this.nextDomainHint = id;
+  }
+
+  domainAllocPaging(_dev: DeviceInfo, flags: PagingAllocFlags): PagingDomainOps | VendorError {
+    if (flags.nestParent) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has MAP/UNMAP only: no stage a guest could own, so no nesting parent' };
+    if (flags.dirtyTracking) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has no dirty tracking' };
+    if (flags.pasid) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has no PASID support' };
+    const granule = this.probe.pgsizeBitmap & -this.probe.pgsizeBitmap;
+    if (granule > PAGE_SIZE) return { errno: 'ENODEV', reason: `granule 0x${granule.toString(16)} larger than system page size 0x${PAGE_SIZE.toString(16)}` };
+    const id = this.allocDomainId();
+    if (id < 0) return { errno: 'ENOSPC', reason: 'no free domain ID in domain_range' };
+    return new VirtioPagingDomain(this, id);
+  }
+
+  bootLog(): string[] {
+    return [`virtio_iommu ${this.name}: input address: ${this.probe.inputBits} bits`, `virtio_iommu ${this.name}: page mask: 0x${this.probe.pgsizeBitmap.toString(16)}`];
+  }
+}
+
+function errnoOf(status: number): number {
+  const e = statusErrno(status);
+  return e === 'OK' ? 0 : -ERRNO[e];
+}
+
+/** The driver's paging domain (struct viommu_domain): its mapping tree, its ID, its endpoints. */
+export class VirtioPagingDomain implements PagingDomainOps {
+  readonly pt: VirtioDomainTable;
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart: bigint;
+  readonly apertureLast: bigint;
+  readonly enforceCacheCoherency = false;
+  readonly endpoints = new Set<number>();
+
+  constructor(
+    readonly unit: VirtioIommuUnit,
+    readonly tag: number,
+  ) {
+    const p = unit.probe;
+    this.pgsizeBitmap = p.pgsizeBitmap;
+    this.apertureStart = p.apertureStart;
+    this.apertureLast = p.apertureEnd;
+    this.pt = new VirtioDomainTable(this, { pgsizeBitmap: p.pgsizeBitmap, ias: p.inputBits, oas: 64 });
+  }
+
+  get id(): number {
+    return this.tag;
+  }
+
+  /** viommu_attach_dev: ATTACH for the endpoint; the first endpoint replays the mappings. */
+  checkAttach(dev: DeviceInfo, unit: UnitOps): VendorError | null {
+    if (unit !== this.unit) return { errno: 'EINVAL', reason: 'the domain belongs to another virtio-iommu' };
+    const ep = this.unit.endpointOf(dev);
+    if (this.endpoints.has(ep)) return null;
+    const st = this.unit.send(encodeAttach({ domain: this.tag, endpoint: ep }));
+    if (st !== VIRTIO_IOMMU_S_OK) return { errno: statusErrno(st) as VendorError['errno'], reason: `ATTACH of endpoint ${ep} to domain ${this.tag} failed` };
+    const old = this.unit.endpointDomain.get(ep);
+    // The device detached the endpoint from its old domain implicitly.
+    old?.endpoints.delete(ep);
+    const first = this.endpoints.size === 0;
+    this.endpoints.add(ep);
+    this.unit.endpointDomain.set(ep, this);
+    if (first) {
+      for (const m of this.pt.mappings.all()) {
+        const rs = this.unit.send(encodeMap({ domain: this.tag, virtStart: m.start, virtEnd: m.end, physStart: m.phys, flags: m.flags }));
+        if (rs !== VIRTIO_IOMMU_S_OK) return { errno: statusErrno(rs) as VendorError['errno'], reason: `replaying MAP 0x${m.start.toString(16)} failed` };
+      }
+    }
+    return null;
+  }
+
+  /** viommu_domain_free: endpoints still attached are detached, the mappings dropped, the ID freed. */
+  free(): void {
+    for (const ep of [...this.endpoints]) {
+      this.unit.send(encodeDetach({ domain: this.tag, endpoint: ep }));
+      if (this.unit.endpointDomain.get(ep) === this) this.unit.endpointDomain.delete(ep);
+    }
+    this.endpoints.clear();
+    this.pt.mappings.clear();
+    this.unit.freeDomainId(this.tag);
+  }
+}
+
+const PAGE = 4096n;
+
+/**
+ * The io-pgtable view of a virtio-iommu domain. map/unmap are viommu_map_pages /
+ * viommu_unmap_pages on the driver's tree plus MAP/UNMAP requests; a walk asks the device, which
+ * holds the mappings (no page-table memory is involved: the table lives in the VMM).
+ */
+export class VirtioDomainTable implements IoPageTable {
+  readonly format = 'virtio-iommu';
+  readonly rootPfn = 0;
+  readonly levels = 0;
+  readonly tablePages = 0;
+  readonly mappings = new MappingStore();
+
+  constructor(
+    private readonly domain: VirtioPagingDomain,
+    readonly cfg: Readonly<PageTableConfig>,
+  ) {}
+
+  private get unit(): VirtioIommuUnit {
+    return this.domain.unit;
+  }
+
+  map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
+    const flags = (prot & IOMMU_READ ? VIRTIO_IOMMU_MAP_F_READ : 0) | (prot & IOMMU_WRITE ? VIRTIO_IOMMU_MAP_F_WRITE : 0) | (prot & IOMMU_MMIO ? VIRTIO_IOMMU_MAP_F_MMIO : 0);
+    if (flags & ~this.unit.probe.mapFlags) return -ERRNO.EINVAL;
+    const start = BigInt(iovaPfn) * PAGE;
+    const end = start + BigInt(npages) * PAGE - 1n;
+    if (npages <= 0) return -ERRNO.EINVAL;
+    if (this.mappings.overlapping(start, end).length > 0) return -ERRNO.EEXIST;
+    const m: Mapping = { start, end, phys: BigInt(paPfn) * PAGE, flags };
+    this.mappings.insert(m);
+    if (this.domain.endpoints.size > 0) {
+      const st = this.unit.send(encodeMap({ domain: this.domain.tag, virtStart: start, virtEnd: end, physStart: m.phys, flags }));
+      if (st !== VIRTIO_IOMMU_S_OK) {
+        this.mappings.remove(m);
+        return errnoOf(st);
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * viommu_del_mappings: whole mappings from `iovaPfn` on, stopping at one that starts before it;
+   * fewer bytes than asked gives 0 (the removed mappings stay removed from the tree, as in Linux).
+   * Otherwise one UNMAP covers what was removed, which may end past the range.
+   */
+  unmap(iovaPfn: number, npages: number): number {
+    const start = BigInt(iovaPfn) * PAGE;
+    const end = start + BigInt(npages) * PAGE - 1n;
+    let unmapped = 0n;
+    for (const m of this.mappings.overlapping(start, end)) {
+      if (m.start < start) break;
+      unmapped += m.end - m.start + 1n;
+      this.mappings.remove(m);
+    }
+    if (unmapped < BigInt(npages) * PAGE) return 0;
+    if (this.domain.endpoints.size > 0) {
+      const st = this.unit.send(encodeUnmap({ domain: this.domain.tag, virtStart: start, virtEnd: start + unmapped - 1n }));
+      if (st !== VIRTIO_IOMMU_S_OK) return 0;
+    }
+    return Number(unmapped / PAGE);
+  }
+
+  /** The device's translation of the domain's mapping (virtio_iommu_translate). */
+  walk(iovaPfn: number, out: WalkResult): boolean {
+    const addr = BigInt(iovaPfn) * PAGE;
+    const m = this.unit.device.domain(this.domain.tag)?.mappings.lookup(addr);
+    if (!m || !(m.flags & (VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE)) || m.flags & VIRTIO_IOMMU_MAP_F_MMIO) {
+      out.fault = WALK_NOT_PRESENT;
+      return false;
+    }
+    out.fault = WALK_OK;
+    out.level = 0;
+    out.dirty = false;
+    out.perm = (m.flags & VIRTIO_IOMMU_MAP_F_READ ? PERM_READ : 0) | (m.flags & VIRTIO_IOMMU_MAP_F_WRITE ? PERM_WRITE : 0);
+    out.pfn = Number((m.phys + (addr - m.start)) / PAGE);
+    out.pageShift = this.leafShift(m, addr);
+    return true;
+  }
+
+  /** The largest page size of the mask (up to 1 GiB) whose aligned block around `addr` the mapping covers with the same offset. */
+  private leafShift(m: Mapping, addr: bigint): number {
+    let best = 12;
+    for (let s = 13; s <= 30; s++) {
+      const size = 1n << BigInt(s);
+      if (!(this.cfg.pgsizeBitmap & size)) continue;
+      const base = addr & ~(size - 1n);
+      if (base >= m.start && base + size - 1n <= m.end && (m.phys - m.start) % size === 0n) best = s;
+    }
+    return best;
+  }
+
+  free(): void {
+    this.mappings.clear();
+  }
+}
+
+/** The vendor's createUnit. */
+export function createVirtioIommuUnit(init: UnitInit): VirtioIommuUnit {
+  return new VirtioIommuUnit(init);
+}
+
