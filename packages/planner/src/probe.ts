@@ -7,6 +7,8 @@
  */
 import { parseBdf, type DeviceProfile, type HostProfile, type UnitProfile } from '@ioasid/core';
 import { stripKernelLogPrefix, type IommuVendor, type NormalizedCaps, type RawRegisters } from '@ioasid/core/driver';
+import { PLANNER_VENDORS } from './vendors/registry.js';
+import type { LogLine } from './vendors/types.js';
 
 export interface ProbeOptions {
   /** The profile's name; defaults to "probed host". */
@@ -43,6 +45,23 @@ export interface ProbeResult {
   /** Every line nothing could use (for --verbose), rejected ones included. */
   readonly unusable: readonly ProbeLineIssue[];
   readonly warnings: readonly string[];
+  /** Vendors whose driver lines the log has (by their log signatures), plugin loaded or not. */
+  readonly vendorsSeen: readonly string[];
+  /** What to do when no unit was found: the kernel parameter of the vendor the log shows, or of each. */
+  readonly hint: string;
+}
+
+/**
+ * The kernel's own text of a log line: core's prefix stripper, after any blanks or tabs in front (a log
+ * pasted into a mail or an indented report), until nothing more comes off.
+ */
+export function kernelText(line: string): string {
+  let s = line;
+  for (;;) {
+    const next = stripKernelLogPrefix(s.replace(/^[ \t]+/, ''));
+    if (next === s) return s.trimEnd();
+    s = next;
+  }
 }
 
 /** "pci 0000:00:02.0: Adding to iommu group 1" (5.x on) and "iommu: Adding device 0000:00:02.0 to group 1". */
@@ -70,12 +89,15 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
   const warnings: string[] = [];
   let recognized = 0;
   const probers = vendors.filter((v) => typeof v.probeLine === 'function');
+  const stripped: LogLine[] = [];
+  const other = new Map<number, ProbeLineIssue>();
   if (!probers.length) warnings.push(`no vendor can read kernel lines (registered: ${vendors.map((v) => v.id).join(', ') || 'none'})`);
 
   lines.forEach((raw, i) => {
     const n = i + 1;
-    const line = stripKernelLogPrefix(raw);
+    const line = kernelText(raw);
     if (line.trim() === '') return;
+    stripped.push({ n, text: line });
     for (const re of GROUP_LINES) {
       const m = re.exec(line.trim());
       if (m) {
@@ -118,7 +140,7 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
       }
       break;
     }
-    if (!claimed) unusable.push({ line: n, text: raw, reason: 'not an IOMMU line any vendor knows' });
+    if (!claimed) other.set(n, { line: n, text: raw, reason: 'not an IOMMU line any vendor knows' });
   });
 
   const units: ProbedUnit[] = [];
@@ -139,23 +161,65 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
     }
   }
 
-  // dmesg says which group a device is in, not which unit it sits behind, unless there is one unit.
+  // The vendors' other boot lines: truncation, device scope, reserved regions.
+  const placements = new Map<string, string>();
+  let catchAll: string | null = null;
+  const reservedByBdf = new Map<string, NonNullable<DeviceProfile['reservedRegions']>>();
+  for (const pv of PLANNER_VENDORS) {
+    if (!pv.scanLog) continue;
+    const mine = [...found.values()].filter((f) => f.vendor.id === pv.id && profileUnits.some((u) => u.id === f.id && u.vendor === pv.id));
+    const scan = pv.scanLog(stripped, mine.map((f) => ({ id: f.id, registers: f.registers, lines: f.lines })));
+    for (const n of scan.recognized) {
+      if (other.delete(n)) recognized++;
+    }
+    warnings.push(...scan.warnings);
+    for (const pl of scan.placements) {
+      if (pl.bdf === '*') catchAll = pl.unit;
+      else placements.set(pl.bdf, pl.unit);
+    }
+    for (const r of scan.reserved) {
+      const list = reservedByBdf.get(r.bdf) ?? [];
+      list.push({ start: r.start, last: r.last, type: r.type });
+      reservedByBdf.set(r.bdf, list);
+    }
+  }
+  for (const issue of other.values()) unusable.push(issue);
+  unusable.sort((a, b) => a.line - b.line);
+
+  // dmesg says which group a device is in, not which unit it sits behind: the vendor's device scope
+  // lines, an INCLUDE_ALL unit that is the only one, or a single unit place it.
   const devices: DeviceProfile[] = [];
   const seen = new Set<string>();
   const unplaced: string[] = [];
+  const only = profileUnits.length === 1 ? profileUnits[0].id : null;
   for (const g of groups) {
     if (seen.has(g.bdf) || !parseBdf(g.bdf)) continue;
     seen.add(g.bdf);
-    if (profileUnits.length === 1) devices.push({ bdf: g.bdf, unit: profileUnits[0].id, group: g.group });
-    else unplaced.push(g.bdf);
+    const unit = placements.get(g.bdf) ?? catchAll ?? only;
+    if (unit === null) {
+      unplaced.push(g.bdf);
+      continue;
+    }
+    const reservedRegions = reservedByBdf.get(g.bdf);
+    devices.push({ bdf: g.bdf, unit, group: g.group, ...(reservedRegions ? { reservedRegions } : {}) });
   }
   if (unplaced.length && profileUnits.length > 1) {
     warnings.push(
-      `${unplaced.length} device(s) in IOMMU groups (${unplaced.slice(0, 4).join(', ')}${unplaced.length > 4 ? ', …' : ''}) were left out: the log does not say which of the ${profileUnits.length} units each sits behind; add them under devices with unit: set (readlink /sys/bus/pci/devices/<bdf>/iommu)`,
+      `${unplaced.length} device(s) in IOMMU groups (${unplaced.slice(0, 4).join(', ')}${unplaced.length > 4 ? ', …' : ''}) were left out: the log does not say which of the ${profileUnits.length} units each sits behind; probe the host with ioasid probe --sysfs (or add them under devices with unit: set, from readlink /sys/bus/pci/devices/<bdf>/iommu)`,
     );
   }
+  const seenVendors = vendorsIn(stripped);
+  const hint = kernelHint(seenVendors);
   if (!profileUnits.length) {
-    warnings.push('no IOMMU unit found: capture the whole boot log (sudo dmesg, or journalctl -k -b), not a filtered excerpt, and check that the IOMMU is enabled (intel_iommu=on, iommu.passthrough=0)');
+    const loaded = new Set(probers.map((v) => v.id));
+    const unread = seenVendors.filter((s) => s.driver && !loaded.has(s.id));
+    if (unread.length) {
+      for (const u of unread) {
+        warnings.push(`this is an ${u.name} log (line ${u.line}: "${u.text.slice(0, 60)}"), but no loaded vendor plugin reads ${u.name} units (loaded: ${[...loaded].join(', ') || 'none'})`);
+      }
+    } else {
+      warnings.push(`no IOMMU unit found: capture the whole boot log (sudo dmesg, or journalctl -k -b), not a filtered excerpt, and check that the IOMMU is enabled (${hint})`);
+    }
   }
   return {
     profile: { name: opts.name ?? 'probed host', units: profileUnits, devices },
@@ -164,5 +228,51 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
     rejected,
     unusable,
     warnings,
+    vendorsSeen: seenVendors.filter((v) => v.driver).map((v) => v.id),
+    hint,
   };
+}
+
+interface SeenVendor {
+  id: string;
+  name: string;
+  /** Its IOMMU driver printed the line (not only the CPU or firmware). */
+  driver: boolean;
+  line: number;
+  text: string;
+  kernelParameter: string;
+}
+
+/** The CPU or firmware a log shows, for the kernel-parameter hint when its IOMMU driver printed nothing. */
+const HOST_SIGNATURES: ReadonlyArray<[RegExp, string]> = [
+  [/^smpboot: CPU0: Intel/, 'vtd'],
+  [/^smpboot: CPU0: AMD/, 'amd-vi'],
+  [/^(?:ACPI: IORT: |Booting Linux on physical CPU |Machine model: |psci: )/, 'smmuv3'],
+];
+
+function vendorsIn(lines: readonly LogLine[]): SeenVendor[] {
+  const out = new Map<string, SeenVendor>();
+  for (const { n, text } of lines) {
+    for (const pv of PLANNER_VENDORS) {
+      const prev = out.get(pv.id);
+      if (prev?.driver) continue;
+      if (pv.logSignatures.some((re) => re.test(text))) {
+        out.set(pv.id, { id: pv.id, name: pv.name, driver: true, line: n, text, kernelParameter: pv.kernelParameter });
+      }
+    }
+    for (const [re, id] of HOST_SIGNATURES) {
+      const pv = PLANNER_VENDORS.find((v) => v.id === id);
+      if (pv && !out.has(id) && re.test(text)) out.set(id, { id, name: pv.name, driver: false, line: n, text, kernelParameter: pv.kernelParameter });
+    }
+  }
+  return [...out.values()];
+}
+
+/** The kernel parameter to enable the IOMMU the log shows; every vendor's when it shows none. */
+function kernelHint(seen: readonly SeenVendor[]): string {
+  const hw = seen.filter((v) => v.id !== 'virtio-iommu');
+  if (hw.length) return hw.map((v) => `${v.name}: ${v.kernelParameter}`).join('; ');
+  return PLANNER_VENDORS.filter((v) => v.id !== 'virtio-iommu')
+    .map((v) => `${v.name}: ${v.kernelParameter}`)
+    .join('; ');
 }

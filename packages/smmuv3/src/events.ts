@@ -51,6 +51,24 @@ export const TRANSLATION_FAULT_IDS: readonly number[] = [
   EVT_ID.F_ACCESS,
   EVT_ID.F_PERMISSION,
 ];
+/**
+ * Events whose record has an InputAddr in dword 2 (SMMUv3 spec, event records): the translation faults, F_UUT,
+ * F_BAD_ATS_TREQ, F_TRANSL_FORBIDDEN, F_WALK_EABT, F_TLB_CONFLICT and E_PAGE_REQUEST. Configuration errors
+ * (C_BAD_STREAMID, C_BAD_STE, C_BAD_SUBSTREAMID, C_BAD_CD), F_STREAM_DISABLED, F_CFG_CONFLICT and the fetch
+ * aborts carry no input address there.
+ */
+export const INPUT_ADDR_IDS: readonly number[] = [
+  EVT_ID.F_UUT,
+  EVT_ID.F_BAD_ATS_TREQ,
+  EVT_ID.F_TRANSL_FORBIDDEN,
+  EVT_ID.F_WALK_EABT,
+  EVT_ID.F_TRANSLATION,
+  EVT_ID.F_ADDR_SIZE,
+  EVT_ID.F_ACCESS,
+  EVT_ID.F_PERMISSION,
+  EVT_ID.F_TLB_CONFLICT,
+  EVT_ID.E_PAGE_REQUEST,
+];
 /** Events whose dword 3 is a FetchAddr. */
 export const FETCH_FAULT_IDS: readonly number[] = [EVT_ID.F_STE_FETCH, EVT_ID.F_CD_FETCH, EVT_ID.F_VMS_FETCH];
 

@@ -74,16 +74,16 @@ describe('event records', () => {
       'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020800000000',
       'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000ffff0000',
       'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000',
-      'arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:00:01.0 sid: 0x100 ssid: 0 iova: 0xffff0000 ipa: 0',
-      'arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data read s1 "Input address caused fault" stag: 0',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:00:01.0 sid: 0x100 ssid: 0x0 iova: 0xffff0000 ipa: 0x0',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data read s1 "Input address caused fault" stag: 0x0',
     ]);
     const p = codec.decodeFault(codec.encodeFault(access({ failure: 'permission-write', perm: PERM_WRITE, pasid: 3, addr: 0x1000n })), 0);
     expect(codec.renderLog(p, '0000:01:00.0', 'smmu0').slice(5)).toEqual([
-      'arm-smmu-v3 smmu0: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x3 iova: 0x1000 ipa: 0',
-      'arm-smmu-v3 smmu0: unpriv data write s1 "Input address caused fault" stag: 0',
+      'arm-smmu-v3 smmu0: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x3 iova: 0x1000 ipa: 0x0',
+      'arm-smmu-v3 smmu0: unpriv data write s1 "Input address caused fault" stag: 0x0',
     ]);
     const c = codec.decodeFault(codec.encodeFault(access({ failure: 'no-context' })), 0);
-    expect(codec.renderLog(c, '0000:01:00.0', 'smmu0').at(-1)).toBe('arm-smmu-v3 smmu0: event: C_BAD_STE client: 0000:01:00.0 sid: 0x100 ssid: 0');
+    expect(codec.renderLog(c, '0000:01:00.0', 'smmu0').at(-1)).toBe('arm-smmu-v3 smmu0: event: C_BAD_STE client: 0000:01:00.0 sid: 0x100 ssid: 0x0');
     expect(new SmmuFaultCodec({ logStyle: 'raw' }).renderLog(c, '0000:01:00.0', 'smmu0')).toHaveLength(5);
   });
 });

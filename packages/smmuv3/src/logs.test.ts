@@ -12,8 +12,8 @@ describe('event lines', () => {
       '\t0x0000020800000000',
       '\t0x00000000ffff0000',
       '\t0x0000000000000000',
-      'event: F_TRANSLATION client: 0000:00:01.0 sid: 0x100 ssid: 0 iova: 0xffff0000 ipa: 0',
-      'unpriv data read s1 "Input address caused fault" stag: 0',
+      'event: F_TRANSLATION client: 0000:00:01.0 sid: 0x100 ssid: 0x0 iova: 0xffff0000 ipa: 0x0',
+      'unpriv data read s1 "Input address caused fault" stag: 0x0',
     ]);
   });
   it('parses both formats with prefixes', () => {

@@ -9,18 +9,19 @@ import { readLe64Words } from './registers.js';
 import { CMDQ_CERROR_STR } from './commands.js';
 
 // ---------------------------------------------------------------------------------------------
-// printf helpers: C's "%#x" prints a bare 0 for zero, "0x…" otherwise.
+// printk helpers: the kernel's vsnprintf prints "%#x" of zero as "0x0" (lib/vsprintf.c number(): the 0x
+// prefix of base 16 does not depend on the value), unlike C libraries, which print a bare "0".
 // ---------------------------------------------------------------------------------------------
 
 function altHex(v: number | bigint): string {
-  const b = BigInt(v);
-  return b === 0n ? '0' : `0x${b.toString(16)}`;
+  return `0x${BigInt(v).toString(16)}`;
 }
 
 function hex0(v: number | bigint, width: number): string {
   return BigInt(v).toString(16).padStart(width, '0');
 }
 
+/** Reads "%#x" as the kernel prints it ("0x0"); a bare "0" (a line re-typed through a C printf) is read too. */
 function parseAltHex(s: string): bigint | undefined {
   if (s === '0') return 0n;
   return /^0x[0-9a-f]+$/i.test(s) ? BigInt(s) : undefined;

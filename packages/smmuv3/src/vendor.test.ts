@@ -97,9 +97,19 @@ describe('decode', () => {
     expect(r.ok && r.value).toMatchObject({
       kind: 'event',
       fields: { ID: 0x10, StreamID: 0x100, SSV: 0, RnW: 1, CLASS: 2, InputAddr: '0xffff0000', IPA: '0x0' },
-      linux: 'event: F_TRANSLATION client: (unassigned sid) sid: 0x100 ssid: 0 iova: 0xffff0000 ipa: 0\nunpriv data read s1 "Input address caused fault" stag: 0',
+      linux: 'event: F_TRANSLATION client: (unassigned sid) sid: 0x100 ssid: 0x0 iova: 0xffff0000 ipa: 0x0\nunpriv data read s1 "Input address caused fault" stag: 0x0',
     });
     expect(r.ok && r.value.summary).toBe('F_TRANSLATION (0x10) at stage 1: unprivileged data read of IOVA 0xffff0000 by StreamID 0x100; Input address caused fault');
+  });
+
+  it.each([
+    [0x04, 'C_BAD_STE'],
+    [0x0a, 'C_BAD_CD'],
+  ])('a %s record (%s) has no address in its third word', (id, name) => {
+    const words = readLe64Words(encodeEvent({ ID: id, StreamID: 0x100 }), 4);
+    const r = vendor.decode(words.map((w) => `0x${w.toString(16).padStart(16, '0')}`).join(' '));
+    expect(r.ok && r.value.fields).toEqual({ ID: id, SSV: 0, SubstreamID: 0, StreamID: 0x100 });
+    expect(r.ok && r.value.summary).toBe(`${name} (0x${id.toString(16).padStart(2, '0')}) for StreamID 0x100`);
   });
 
   it('a whole older-kernel event dump', () => {
@@ -134,7 +144,7 @@ describe('decode', () => {
     const line = 'Jan 02 03:04:05 grace kernel: arm-smmu-v3 arm-smmu-v3.10.auto: ias 48-bit, oas 48-bit (features 0x001e1fbf)';
     const r = vendor.decode(line);
     expect(r.ok && r.value).toMatchObject({ kind: 'probe', fields: { ias: 48, oas: 48, features: '0x001e1fbf', FEAT_NESTING: true, FEAT_RANGE_INV: false }, linux: line });
-    const e = vendor.decode('arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x5 iova: 0x1000 ipa: 0');
+    const e = vendor.decode('arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x5 iova: 0x1000 ipa: 0x0');
     expect(e.ok && e.value).toMatchObject({ kind: 'event-line', fields: { name: 'F_PERMISSION', StreamID: 0x100, SubstreamID: 5, client: '0000:01:00.0', InputAddr: '0x1000' } });
     const d = vendor.decode('priv data write s2 "Stage 1 translation table fetch" ttd_read stall stag: 0x3');
     expect(d.ok && d.value).toMatchObject({ kind: 'event-detail', fields: { PnU: 1, RnW: 0, S2: 1, CLASS: 1, TTRnW: 1, Stall: 1, STAG: 3 } });

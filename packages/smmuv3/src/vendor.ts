@@ -22,7 +22,7 @@ import {
 } from './registers.js';
 import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './raw.js';
 import { SmmuUnit } from './unit.js';
-import { EVT_ID, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './events.js';
+import { EVT_ID, INPUT_ADDR_IDS, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './events.js';
 import type { PriRequest, SmmuEvent } from './events.js';
 import { decodeCommandWords } from './commands.js';
 import {
@@ -231,7 +231,9 @@ function registerSetOutput(values: Map<RegisterName, number>): Result<DecodeOutp
 
 function eventFields(e: SmmuEvent): Fields {
   const translation = e.ID >= EVT_ID.F_TRANSLATION && e.ID <= EVT_ID.F_PERMISSION;
-  const fields: Fields = { ID: e.ID, SSV: e.SSV, SubstreamID: e.SubstreamID, StreamID: e.StreamID, InputAddr: hex(e.InputAddr) };
+  const fields: Fields = { ID: e.ID, SSV: e.SSV, SubstreamID: e.SubstreamID, StreamID: e.StreamID };
+  // Only the records that have an address in dword 2 get it labelled (C_BAD_STE/C_BAD_CD have none).
+  if (INPUT_ADDR_IDS.includes(e.ID)) fields['InputAddr'] = hex(e.InputAddr);
   if (translation) {
     Object.assign(fields, {
       STAG: e.STAG, Stall: e.Stall, PnU: e.PnU, InD: e.InD, RnW: e.RnW, S2: e.S2, CLASS: e.CLASS, TTRnW: e.TTRnW, NSIPA: e.NSIPA, IPA: hex(e.IPA),

@@ -21,6 +21,13 @@ describe('ioasid plan (real VT-d and SMMUv3 plugins)', () => {
     expect(r.stderr).toContain('ioasid: no device named: --devices needs at least one PCI address');
   });
 
+  it("the Ampere preset: a device on the guest's third PCIe root is behind smmuv3.2", async () => {
+    const r = await run(['plan', 'smmuv3-ampere-altra', '--devices', '0004:01:00.0', '--json']);
+    const p = JSON.parse(r.stdout);
+    expect(p.devices[0].instance).toBe('smmuv3.2');
+    expect(p.viommu.instances.map((i: { id: string; bus: string; hostUnit: string }) => [i.id, i.bus, i.hostUnit])).toEqual([['smmuv3.2', 'pcie.2', 'smmu1']]);
+  });
+
   it('names the oldest QEMU the plan needs', async () => {
     const r = await run(['plan', MIXED, '--devices', '0000:f2:01.0', '--viommu', 'intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48']);
     expect(r.stdout).toMatch(/^QEMU: QEMU 10\.2 or newer \(release not confirmed\): x-flts=on with assigned \(iommufd\) devices nested on the host VT-d$/m);

@@ -100,7 +100,7 @@ export async function runProbe(ctx: CommandContext, file: string, opts: ProbeOpt
     throw new CliError(
       `no IOMMU unit found in ${file === '-' ? 'standard input' : file}`,
       1,
-      'give the whole boot log (sudo dmesg, or journalctl -k -b) with the IOMMU enabled (intel_iommu=on on Intel); --verbose lists the lines that were read',
+      `give the whole boot log (sudo dmesg, or journalctl -k -b) with the IOMMU enabled (${r.hint}); --verbose lists the lines that were read`,
     );
   }
 }

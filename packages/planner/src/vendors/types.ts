@@ -48,6 +48,30 @@ export interface SysfsSource {
   toRegisters(files: Readonly<Record<string, string>>): Result<RawRegisters>;
 }
 
+/** A kernel log line without what dmesg, journalctl or syslog put in front; `n` counts from 1. */
+export interface LogLine {
+  readonly n: number;
+  readonly text: string;
+}
+
+/** A unit the vendor's plugin read from the log. */
+export interface LogScanUnit {
+  readonly id: string;
+  readonly registers: RawRegisters;
+  readonly lines: readonly number[];
+}
+
+/** What a vendor reads from the rest of a log: the lines around its units that its plugin does not parse. */
+export interface LogScan {
+  /** Line numbers used. */
+  readonly recognized: readonly number[];
+  readonly warnings: readonly string[];
+  /** Devices the log places behind a unit (device scope). */
+  readonly placements: ReadonlyArray<{ readonly bdf: string; readonly unit: string; readonly why: string }>;
+  /** Reserved regions of devices (VT-d RMRR with its device scope). */
+  readonly reserved: ReadonlyArray<{ readonly bdf: string; readonly start: string; readonly last: string; readonly type: 'direct' | 'direct-relaxable' }>;
+}
+
 export interface PlannerVendor {
   /** The plugin / profile vendor id: 'vtd', 'smmuv3', 'amd-vi'. */
   readonly id: string;
@@ -61,4 +85,6 @@ export interface PlannerVendor {
   readonly sysfs?: SysfsSource;
   /** Register fields QEMU's checks compare, read from the decoded unit. */
   facts?(decoded: DecodedUnit): VendorFacts;
+  /** Reads the vendor's other boot lines (VT-d DRHD/RMRR/device scope): truncation, placement, reserved regions. */
+  scanLog?(lines: readonly LogLine[], units: readonly LogScanUnit[]): LogScan;
 }

@@ -1,6 +1,7 @@
 /** Intel VT-d: CAP.MGAW/SAGAW/FS1GP for QEMU's checks, intel_iommu=on, and /sys/class/iommu/dmarN/intel-iommu/. */
 import type { RawRegisters, Result } from '@ioasid/core/driver';
 import { registerField, sysfsHex } from './fields.js';
+import { scanVtdLog } from './vtd-log.js';
 import type { PlannerVendor } from './types.js';
 
 const SAGAW_BITS: ReadonlyArray<[number, number]> = [
@@ -30,6 +31,7 @@ export const vtdVendor: PlannerVendor = {
   kernelParameter: 'intel_iommu=on',
   logSignatures: [/^DMAR: /, /^DMAR-IR: /],
   sysfs: { dir: 'intel-iommu', files: ['version', 'cap', 'ecap', 'address'], toRegisters },
+  scanLog: scanVtdLog,
   facts(decoded) {
     const caps = decoded.caps;
     const inputBits = caps.hostStage?.inputBits ?? [];
