@@ -13,7 +13,7 @@ describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
     expect(out.profile.units[0].registers).toMatchObject({ cap: expect.stringMatching(/^0xf9ed008cee780c66$/i), ecap: expect.stringMatching(/^0x3fef9ea6f0efdf$/i) });
     expect(out.units[0].hwId).toMatch(/^Intel VT-d 7\.0, scalable mode/);
     expect(out.counts).toMatchObject({ lines: 22, recognized: 9, rejected: 0 });
-    expect(out.warnings[0]).toMatch(/^3 device\(s\) in IOMMU groups/);
+    expect(out.warnings.at(-1)).toMatch(/^3 device\(s\) in IOMMU groups/);
   });
 
   it('prints a table for people and keeps the other lines for --verbose', async () => {
