@@ -17,6 +17,14 @@ const CAPTURES = [
   `Nov  5 12:00:00 host kernel: [    0.014567] ${TEXT}`,
   `2026-01-02T03:04:05.123456+00:00 host kernel: ${TEXT}`,
   `${TEXT}\r`,
+  `Nov 25 12:00:00.123456 host kernel: ${TEXT}`,
+  `2026-11-25T12:00:00+0100 host kernel: ${TEXT}`,
+  `1732536000.123456 host kernel: ${TEXT}`,
+  `[    2.534421] host kernel: ${TEXT}`,
+  `kernel: ${TEXT}`,
+  `6,339,2534421,-;${TEXT}`,
+  `<30>${TEXT}`,
+  `000: ${TEXT}`,
 ];
 
 describe('stripKernelLogPrefix', () => {
