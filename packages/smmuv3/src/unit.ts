@@ -263,6 +263,7 @@ export class SmmuNestedDomain implements NestedDomainOps {
 export class SmmuViommu implements ViommuOps {
   readonly type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3;
   readonly eventTypes: readonly number[] = [IOMMU_VEVENTQ_TYPE_ARM_SMMUV3];
+  readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_ARM_SMMUV3];
   /** The VMID of the parent S2 domain, forced into every guest TLBI. */
   readonly vmid: number;
   private readonly nested = new Set<SmmuNestedDomain>();

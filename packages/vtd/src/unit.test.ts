@@ -93,12 +93,12 @@ describe('domainAllocPaging', () => {
     expect(skl.tags).toEqual([]);
   });
 
-  it('sizes the second stage from SAGAW/MGAW and SLLPS, preferring 4 levels', () => {
+  it('sizes the second stage from SAGAW/MGAW and SLLPS: the deepest SAGAW table, as mainline', () => {
     const gnr = makeUnit(GNR);
     const d = paging(gnr.unit.domainAllocPaging(device(), NO_FLAGS, gnr.tables));
     expect(d.pt.format).toBe('vtd-ss');
-    expect(d.pt.levels).toBe(4);
-    expect(d.apertureLast).toBe((1n << 48n) - 1n);
+    expect(d.pt.levels).toBe(5);
+    expect(d.apertureLast).toBe((1n << 57n) - 1n);
     expect(d.pgsizeBitmap).toBe((1n << 12n) | (1n << 21n) | (1n << 30n));
     expect(d.enforceCacheCoherency).toBe(true);
     expect(d.tag).toBe(1);
@@ -115,11 +115,13 @@ describe('domainAllocPaging', () => {
   });
 
   it('geometry follows the kernel width choice', () => {
-    expect(vtdSecondStageGeometry(decodeCap(BigInt(GNR.cap)))).toEqual({ levels: 4, ias: 48 });
-    expect(vtdSecondStageGeometry(decodeCap(BigInt(GNR.cap)), 57)).toEqual({ levels: 5, ias: 57 });
-    expect(vtdSecondStageGeometry(decodeCap(BigInt(SPR.cap)), 57)).toEqual({ levels: 4, ias: 48 });
-    const gnr5 = makeUnit(GNR, { vendor: { domainAddressWidth: 57 } });
-    expect(paging(gnr5.unit.domainAllocPaging(device(), NO_FLAGS, gnr5.tables)).pt.levels).toBe(5);
+    // Mainline: the deepest SAGAW table (iommu->agaw), limited to MGAW.
+    expect(vtdSecondStageGeometry(decodeCap(BigInt(GNR.cap)))).toEqual({ levels: 5, ias: 57 });
+    expect(vtdSecondStageGeometry(decodeCap(BigInt(GNR.cap)), 48)).toEqual({ levels: 4, ias: 48 });
+    expect(vtdSecondStageGeometry(decodeCap(BigInt(SPR.cap)))).toEqual({ levels: 4, ias: 48 });
+    expect(paging(makeUnit(GNR).unit.domainAllocPaging(device(), NO_FLAGS, makeUnit(GNR).tables)).pt.levels).toBe(5);
+    const gnr4 = makeUnit(GNR, { vendor: { domainAddressWidth: 48 } });
+    expect(paging(gnr4.unit.domainAllocPaging(device(), NO_FLAGS, gnr4.tables)).pt.levels).toBe(4);
   });
 
   it('maps and walks through PagingDomainOps.pt, with snoop and dirty tracking', () => {

@@ -79,9 +79,10 @@ export const VTD_PRQ_DEPTH = (4096 << 4) / 32;
 
 export interface VtdUnitOptions {
   /**
-   * The guest address width a default domain aims for (DEFAULT_DOMAIN_ADDRESS_WIDTH): 48 prefers a
-   * 4-level table whenever SAGAW has one (what kernels before 5-level support did, and what keeps
-   * walks short), 57 makes the table as deep as SAGAW allows (current mainline's iommu->agaw).
+   * The guest address width a paging domain aims for. Mainline sizes every paging domain with
+   * iommu->agaw, the deepest table SAGAW offers (iommu_calculate_agaw with MAX_AGAW_WIDTH), which is
+   * the default here; 48 prefers a 4-level table whenever SAGAW has one (what kernels before 5-level
+   * support did), 57 is the same as the default.
    */
   readonly domainAddressWidth?: 48 | 57;
 }
@@ -95,8 +96,12 @@ function levelsWidth(levels: number): number {
   return 12 + 9 * levels;
 }
 
-/** Second-stage table geometry for a unit, as paging_domain_alloc() sizes it. */
-export function vtdSecondStageGeometry(cap: VtdCap, domainAddressWidth: 48 | 57 = 48): { levels: number; ias: number } | null {
+/**
+ * Second-stage table geometry for a unit, as paging_domain_alloc() sizes it: the deepest SAGAW table
+ * (iommu->agaw), its width limited to MGAW. `domainAddressWidth` 48 asks for the shallowest table
+ * that covers 48 bits instead.
+ */
+export function vtdSecondStageGeometry(cap: VtdCap, domainAddressWidth: 48 | 57 = 57): { levels: number; ias: number } | null {
   const levels = sagawLevels(cap);
   if (levels.length === 0) return null;
   const mgaw = capMgaw(cap);
@@ -272,6 +277,7 @@ export class VtdNestedDomain implements NestedDomainOps {
 
 export class VtdUnit implements UnitOps {
   readonly vendor = 'vtd';
+  readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_VTD_S1];
   readonly name: string;
   readonly decoded: DecodedUnit;
   readonly caps: NormalizedCaps;
@@ -347,7 +353,7 @@ export class VtdUnit implements UnitOps {
       }
       return this.allocFirstStageDomain(memory);
     }
-    const geo = vtdSecondStageGeometry(cap, this.options.domainAddressWidth ?? 48);
+    const geo = vtdSecondStageGeometry(cap, this.options.domainAddressWidth ?? 57);
     if (geo === null) return vendorError('EOPNOTSUPP', `${this.name} reports no supported address width (SAGAW 0)`);
     const cfg: PageTableConfig = {
       pgsizeBitmap: superpagesSecondStage(cap),

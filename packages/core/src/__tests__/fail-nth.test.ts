@@ -91,7 +91,7 @@ function snapshot(s: Scenario): Snapshot {
   const pfns = samplePfns(s);
   const snap: Snapshot = { objects: objs.map((o) => [o.id, ObjType[o.type], o.users]), areas: {}, domains: {}, translations: [], locked: s.f.host.process.lockedPages };
   for (const o of objs) {
-    if (o.type === ObjType.IOAS) snap.areas[o.id] = [...(o as Ioas).iopt.iterAreas()].map((a) => `${a.iova.toString(16)}-${a.last.toString(16)} prot ${a.prot} frame ${a.pages.frames[a.pageIndex]}`);
+    if (o.type === ObjType.IOAS) snap.areas[o.id] = [...(o as Ioas).iopt.iterAreas()].map((a) => `${a.iova.toString(16)}-${a.last.toString(16)} prot ${a.prot} frame ${a.pages.frame(a.pageIndex)}`);
     if (o.type === ObjType.HWPT_PAGING) snap.domains[o.id] = pfns.map((p) => ((o as HwptPaging).ops.pt.walk(p, wr) ? `${p}:${wr.pfn}:${wr.perm}` : `${p}:-`));
   }
   for (const b of ['0000:00:02.0', '0000:80:00.0']) snap.translations.push(pfns.map((p) => s.f.host.device(b).translatePage(p, 1)));
@@ -109,7 +109,7 @@ function expectDomainsMirrorIoas(s: Scenario): void {
       const a = h.ioas.iopt.areaAt(BigInt(p) * PAGE);
       const mapped = h.ops.pt.walk(p, wr);
       expect(mapped, `HWPT ${h.id} page 0x${p.toString(16)}`).toBe(a !== undefined);
-      if (a) expect(wr.pfn).toBe(a.pages.frames[a.pageIndex + Number((BigInt(p) * PAGE - a.iova) / PAGE)]);
+      if (a) expect(wr.pfn).toBe(a.pages.frame(a.pageIndex + Number((BigInt(p) * PAGE - a.iova) / PAGE)));
     }
   }
 }

@@ -125,6 +125,8 @@ export interface ViommuOps {
   readonly type: number;
   /** Invalidation through the vIOMMU (SMMUv3 CMDQ commands). */
   invalidate?(dataType: number, entryLen: number, entries: Uint8Array, count: number, flush: IotlbFlush, lookupVsid: (virtId: bigint) => DeviceInfo | undefined): InvalidateResult;
+  /** The data_type values allocNested accepts (checked by core before the user data is copied). */
+  readonly nestedDataTypes?: readonly number[];
   /** Allocates a nested domain on this vIOMMU from user data. */
   allocNested(dev: DeviceInfo, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
   /** vEVENTQ types this vIOMMU reports. */
@@ -143,6 +145,11 @@ export interface UnitOps {
   hwInfo?(dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError;
   /** domain_alloc_paging_flags. */
   domainAllocPaging?(dev: DeviceInfo, flags: PagingAllocFlags, memory: PageTableMemory): PagingDomainOps | VendorError;
+  /**
+   * The data_type values domainAllocNested accepts. The drivers check the type before they copy the
+   * user data, so core answers EOPNOTSUPP for any other type before reading data_uptr.
+   */
+  readonly nestedDataTypes?: readonly number[];
   /** domain_alloc_nested on a parent HWPT (VT-d style, no vIOMMU). */
   domainAllocNested?(dev: DeviceInfo, parent: PagingDomainOps, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
   /** vIOMMU types this unit can back, and their init (get_viommu_size + viommu_init). */

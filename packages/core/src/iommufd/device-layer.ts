@@ -25,6 +25,9 @@ function userData(ctx: IommufdCtx, uptr: bigint, len: number): Uint8Array {
   return ctx.copyFromUser(uptr, len);
 }
 
+/** Bytes of invalidation entries copied in per driver call. */
+const INVALIDATE_BATCH_BYTES = 1 << 16;
+
 export const deviceHandlers: DeviceCommandHandlers = {
   hwptAlloc(ctx, cmd, ucmd) {
     // Kernel order (iommufd_hwpt_alloc): __reserved and data_type/data_len, the device, pt_id, then
@@ -67,6 +70,9 @@ export const deviceHandlers: DeviceCommandHandlers = {
       if (cmd.flags & ~(U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID)) fail('EOPNOTSUPP', 'flags not allowed for a nested HWPT');
       if (!hasData) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
       if (!dev.unitOps.domainAllocNested) fail('EOPNOTSUPP', 'the IOMMU driver nests only through a vIOMMU');
+      // The driver refuses an unknown data_type before it copies the data (a bad data_uptr with an
+      // unknown type is EOPNOTSUPP, not EFAULT).
+      if (dev.unitOps.nestedDataTypes && !dev.unitOps.nestedDataTypes.includes(cmd.data_type)) fail('EOPNOTSUPP', `data_type ${cmd.data_type} is not one the driver nests with`);
       if (parent.autoDomain || !parent.nestParent) fail('EINVAL', 'the parent is not a NEST_PARENT HWPT');
       if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
       const data = userData(ctx, cmd.data_uptr, cmd.data_len);
@@ -80,6 +86,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
       if (viommu.unitIndex !== dev.unitIndex) fail('EINVAL', 'the vIOMMU is backed by another physical IOMMU');
       if (cmd.flags & ~(U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID)) fail('EOPNOTSUPP', 'flags not allowed for a nested HWPT');
       if (!hasData) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
+      if (viommu.ops.nestedDataTypes && !viommu.ops.nestedDataTypes.includes(cmd.data_type)) fail('EOPNOTSUPP', `data_type ${cmd.data_type} is not one the vIOMMU nests with`);
       const data = userData(ctx, cmd.data_uptr, cmd.data_len);
       const ops = viommu.ops.allocNested(dev.info, cmd.data_type, data);
       if (isVendorError(ops)) vendorFail(ops);
@@ -191,25 +198,34 @@ export const deviceHandlers: DeviceCommandHandlers = {
     cmd.entry_num = 0;
     val.validateInvalidate({ ...cmd, entry_num: requested });
     const o = ctx.objects.get(cmd.hwpt_id, ObjType.ANY);
-    if (requested > 1 << 19) fail('EINVAL', 'too many entries');
-    if (requested > 0 && cmd.entry_len > PAGE_SIZE) fail('EINVAL', 'entry_len larger than PAGE_SIZE');
-    let run: (entries: Uint8Array) => { handled: number; error: VendorError | null };
+    let run: (entries: Uint8Array, count: number) => { handled: number; error: VendorError | null };
     if (o.type === ObjType.HWPT_NESTED) {
       const n = o as HwptNested;
       const op = n.ops.invalidate?.bind(n.ops);
       if (!op) fail('EOPNOTSUPP', 'the nested domain has no cache_invalidate_user');
-      run = (entries) => op(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb);
+      run = (entries, count) => op(cmd.data_type, cmd.entry_len, entries, count, ctx.env.tlb);
     } else if (o.type === ObjType.VIOMMU) {
       const v = o as Viommu;
       const op = v.ops.invalidate?.bind(v.ops);
       if (!op) fail('EOPNOTSUPP', 'the vIOMMU has no cache_invalidate');
-      run = (entries) => op(cmd.data_type, cmd.entry_len, entries, requested, ctx.env.tlb, (virtId) => v.vdevices.get(virtId)?.idev.dev.info);
+      run = (entries, count) => op(cmd.data_type, cmd.entry_len, entries, count, ctx.env.tlb, (virtId) => v.vdevices.get(virtId)?.idev.dev.info);
     } else return fail('EINVAL', 'hwpt_id is neither a nested HWPT nor a vIOMMU');
-    // The driver copies the entries in: a fault there ends the command before any entry is handled.
-    const entries = requested > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.entry_len * requested) : new Uint8Array(0);
-    const r = run(entries);
-    cmd.entry_num = r.handled;
-    if (r.error) vendorFail(r.error);
+    // The driver copies entry after entry (iommu_copy_struct_from_user_array): an entry it cannot
+    // read faults there, and entry_num reports the entries handled before it. Entries go to the
+    // driver in batches of the readable ones; it handles them in order, so that is the same walk.
+    let handled = 0;
+    const len = cmd.entry_len;
+    const batch = Math.max(1, Math.floor(INVALIDATE_BATCH_BYTES / Math.max(len, 1)));
+    do {
+      const want = Math.min(requested - handled, batch);
+      const base = cmd.data_uptr + BigInt(handled) * BigInt(len);
+      const readable = want === 0 ? 0 : Math.min(want, Math.floor(ctx.process.readableBytes(base, want * len) / len));
+      const r = run(readable > 0 ? ctx.copyFromUser(base, readable * len) : new Uint8Array(0), readable);
+      handled += r.handled;
+      cmd.entry_num = handled;
+      if (r.error) vendorFail(r.error);
+      if (readable < want) fail('EFAULT', `entry ${handled} cannot be read`);
+    } while (handled < requested);
   },
 
   faultQueueAlloc(ctx, cmd, ucmd) {

@@ -406,6 +406,14 @@ describe('regressions found by the uAPI fuzz', () => {
     const [, parent] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
     f.host.process.poke(buf, new Uint8Array(16));
     const [, nested] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: parent.out_hwpt_id, data_type: IOMMU_HWPT_DATA_MOCK, data_len: 16, data_uptr: buf });
+    // Valid mock entries (addr 0x1000, one page) every 16 bytes.
+    const entries = new Uint8Array(4096);
+    const dv = new DataView(entries.buffer);
+    for (let o = 0; o < 4096; o += 16) {
+      dv.setBigUint64(o, 0x1000n, true);
+      dv.setBigUint64(o + 8, 1n, true);
+    }
+    f.host.process.poke(buf, entries.subarray(0, 16));
     const [rc, out] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, {
       hwpt_id: nested.out_hwpt_id,
       data_uptr: buf,
@@ -413,9 +421,34 @@ describe('regressions found by the uAPI fuzz', () => {
       entry_len: 4096,
       entry_num: 1 << 19,
     });
+    // No limit on entry_len or entry_num beyond the kernel's: the first entry (a 4096-byte entry
+    // whose tail past the mock's 16 bytes is zero) is handled, the copy of the second faults, and entry_num says so.
     expect(rc).toBe(-ERRNO.EFAULT);
-    // entry_num is written back with the entries handled, also on error.
-    expect(out.entry_num).toBe(0);
+    expect(out.entry_num).toBe(1);
+    // Entries copied one by one: the third crosses into an unmapped page and faults after two.
+    f.host.process.poke(buf, entries);
+    const tail = buf + 4096n - 32n;
+    const [trc, tout] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, { hwpt_id: nested.out_hwpt_id, data_uptr: tail, data_type: IOMMU_HWPT_INVALIDATE_DATA_MOCK, entry_len: 16, entry_num: 3 });
+    expect([trc, tout.entry_num]).toEqual([-ERRNO.EFAULT, 2]);
+    // A non-zero byte in the tail of a longer entry is E2BIG from the driver's copy, after the
+    // entries before it.
+    f.host.process.poke(buf, new Uint8Array(4096));
+    for (const o of [0n, 32n, 64n]) f.host.process.poke(buf + o, entries.subarray(0, 16));
+    f.host.process.poke(buf + 32n + 20n, new Uint8Array([1]));
+    const [erc, eout] = rawIoctl(f.fd, U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, { hwpt_id: nested.out_hwpt_id, data_uptr: buf, data_type: IOMMU_HWPT_INVALIDATE_DATA_MOCK, entry_len: 32, entry_num: 3 });
+    expect([erc, eout.entry_num]).toEqual([-ERRNO.E2BIG, 1]);
+  });
+
+  it('HWPT_ALLOC nested with an unknown data_type is EOPNOTSUPP from the driver before it copies data_uptr', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:02.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const [, parent] = rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+    const alloc = (data_type: number) => rawIoctl(f.fd, U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, { dev_id: devId, pt_id: parent.out_hwpt_id, data_type, data_len: 16, data_uptr: 0x10n })[0];
+    expect(alloc(IOMMU_HWPT_DATA_MOCK + 7)).toBe(-ERRNO.EOPNOTSUPP);
+    // A known type copies the data: the bad pointer faults.
+    expect(alloc(IOMMU_HWPT_DATA_MOCK)).toBe(-ERRNO.EFAULT);
   });
 
   // iommufd_hwpt_invalidate: done_num starts at 0 and is written back on every return, so every

@@ -10,10 +10,17 @@ import * as btreeModule from 'sorted-btree';
 import { fail } from '../uapi/errno.js';
 import { ULONG_MAX } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
-import type { HostProcess, MemoryObject } from '../memory/process.js';
+import { IoptPages } from './pages.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 
 const PAGE = BigInt(PAGE_SIZE);
+/**
+ * HPAGE_SIZE of an x86-64 kernel with transparent huge pages: iopt_alloc_iova never aligns an
+ * automatically chosen IOVA to more than this.
+ */
+export const HPAGE_SIZE = 2n * 1024n * 1024n;
+
+export { IoptPages };
 
 // sorted-btree is CommonJS with an __esModule default export; Node and bundlers disagree on how a
 // default import of it resolves, so take whichever shape arrives.
@@ -47,37 +54,6 @@ export interface IoptDomain {
   unmapPages(iovaPfn: number, npages: number): void;
 }
 
-/** Pinned memory shared by the areas that map it (iopt_pages). */
-export class IoptPages {
-  /** Areas (in any IOAS) that reference these pages. */
-  users = 0;
-  constructor(
-    /** Physical frame of each page. */
-    readonly frames: Float64Array,
-    readonly writable: boolean,
-    readonly process: HostProcess,
-    /** The memfd behind a MAP_FILE, or null for user memory. */
-    readonly file: MemoryObject | null,
-    /**
-     * Address of the first page: its user VA, or its byte offset in the file (pages->uptr or
-     * pages->start). With the byte offset it gives the IOVA allocation hint of an IOAS_COPY.
-     */
-    readonly base = 0n,
-  ) {}
-
-  get npages(): number {
-    return this.frames.length;
-  }
-
-  get(): void {
-    this.users++;
-  }
-
-  put(): void {
-    if (--this.users === 0) this.process.unchargePinned(this.frames.length);
-  }
-}
-
 /** Largest integer a double holds exactly: IOVAs up to here take the number paths. */
 const SAFE = Number.MAX_SAFE_INTEGER;
 const SAFE_BIG = BigInt(SAFE);
@@ -88,6 +64,8 @@ export class IoptArea {
   readonly lastNum: number;
   /** Pages the area spans. */
   readonly npages: number;
+  /** Pins that emulated-device accesses hold inside this area (area->num_accesses). */
+  numAccesses = 0;
   private bigIova: bigint | undefined;
   private bigLast: bigint | undefined;
 
@@ -396,11 +374,28 @@ export class IoPagetable {
 
   // --- allowed / reserved ------------------------------------------------------------------------
 
-  /** IOAS_ALLOW_IOVAS: replaces the allowed list atomically. */
-  setAllowed(ranges: IovaRange[]): void {
-    for (const r of ranges) if (r.start >= r.last) fail('EINVAL', 'allowed range start must be below last');
-    const sorted = [...ranges].sort((a, b) => cmpBig(a.start, b.start));
-    for (let i = 1; i < sorted.length; i++) if (sorted[i].start <= sorted[i - 1].last) fail('EINVAL', 'allowed ranges overlap');
+  /**
+   * IOAS_ALLOW_IOVAS: replaces the allowed list atomically. The ranges are loaded one by one
+   * (iommufd_ioas_load_iovas): `range(i)` reads range i (a user copy may fault there), then
+   * start >= last or an overlap with an earlier range is EINVAL; finally iopt_set_allow_iova
+   * refuses a range that intersects a reserved one (EADDRINUSE).
+   */
+  setAllowed(count: number, range: (i: number) => IovaRange): void {
+    const sorted: IovaRange[] = [];
+    for (let i = 0; i < count; i++) {
+      const r = range(i);
+      if (r.start >= r.last) fail('EINVAL', 'allowed range start must be below last');
+      // Binary search for the insertion point; the neighbours tell whether it overlaps.
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid].start < r.start) lo = mid + 1;
+        else hi = mid;
+      }
+      if ((lo > 0 && sorted[lo - 1].last >= r.start) || (lo < sorted.length && sorted[lo].start <= r.last)) fail('EINVAL', 'allowed ranges overlap');
+      sorted.splice(lo, 0, { start: r.start, last: r.last });
+    }
     for (const r of sorted) if (this.overlapsReserved(r.start, r.last)) fail('EADDRINUSE', 'allowed range intersects a reserved range');
     this.allowed = sorted;
   }
@@ -438,7 +433,11 @@ export class IoPagetable {
     }
   }
 
-  /** Adds a domain and fills it with every area; on failure nothing changes. */
+  /**
+   * iopt_table_add_domain: adds a domain and fills it with every area (iopt_fill_domain). The first
+   * domain pins the pages of every area (EFAULT, ENOMEM surface here, not at MAP). On failure nothing
+   * changes.
+   */
   addDomain(d: IoptDomain): void {
     this.checkDomain(d);
     // Everything outside the domain's aperture becomes reserved (iopt_table_add_domain).
@@ -446,12 +445,20 @@ export class IoPagetable {
     if (d.apertureStart > 0n) outside.push({ start: 0n, last: d.apertureStart - 1n });
     if (d.apertureLast < ULONG_MAX) outside.push({ start: d.apertureLast + 1n, last: ULONG_MAX });
     this.addReserved(d, outside);
+    const first = this.domains.length === 0;
     const done: IoptArea[] = [];
     for (const a of this.allAreas()) {
-      const rc = mapAreaInto(d, a, this.hugePages);
+      let rc = 0;
+      try {
+        if (first) a.pages.pin(a.pageIndex, a.npages);
+      } catch (e) {
+        this.undoFill(d, done, first);
+        throw e;
+      }
+      rc = mapAreaInto(d, a, this.hugePages);
       if (rc < 0) {
-        for (const m of done) unmapAreaFrom(d, m);
-        this.removeReserved(d);
+        if (first) a.pages.unpin(a.pageIndex, a.npages);
+        this.undoFill(d, done, first);
         fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
       }
       done.push(a);
@@ -460,11 +467,23 @@ export class IoPagetable {
     this.alignment = null;
   }
 
-  /** Removes a domain, unmapping every area from it. */
+  private undoFill(d: IoptDomain, done: readonly IoptArea[], unpin: boolean): void {
+    for (const m of done) {
+      unmapAreaFrom(d, m);
+      if (unpin) m.pages.unpin(m.pageIndex, m.npages);
+    }
+    this.removeReserved(d);
+  }
+
+  /** Removes a domain, unmapping every area from it; the last domain unpins the areas' pages. */
   removeDomain(d: IoptDomain): void {
     const i = this.domains.indexOf(d);
     if (i < 0) return;
-    for (const a of this.allAreas()) unmapAreaFrom(d, a);
+    const last = this.domains.length === 1;
+    for (const a of this.allAreas()) {
+      unmapAreaFrom(d, a);
+      if (last) a.pages.unpin(a.pageIndex, a.npages);
+    }
     this.domains.splice(i, 1);
     this.removeReserved(d);
     this.alignment = null;
@@ -473,39 +492,48 @@ export class IoPagetable {
   // --- IOVA allocation ---------------------------------------------------------------------------
 
   /**
-   * iopt_alloc_iova: the lowest hole inside the allowed ranges (or [PAGE_SIZE, ULONG_MAX - PAGE_SIZE])
-   * that avoids reserved ranges and areas, aligned to min(roundup_pow_of_two(length), lowest set bit
-   * of uptr) and never below the IOAS alignment, keeping the sub-page offset of the user address.
+   * iopt_alloc_iova: the alignment is min(roundup_pow_of_two(length), lowest set bit of the address)
+   * (roundup_pow_of_two(length) for address 0), capped at HPAGE_SIZE, and never below the IOAS
+   * alignment (EINVAL). Candidates are the holes between reserved ranges and areas inside each
+   * allowed range (or [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]), each clamped to that default window; in
+   * each hole the start is ALIGN(hole start, alignment) | (address % PAGE_SIZE) and must leave
+   * `length` bytes before the hole's last byte (__alloc_iova_check_range). Does not return 0.
    */
   allocIova(length: bigint, uptr: bigint): bigint {
     if (length === 0n || length >= ULONG_MAX / 2n) fail('EOVERFLOW', 'length too large to allocate');
     let align = roundupPow2(length);
     if (uptr !== 0n) align = minBig(align, lowestBit(uptr));
+    if (align >= HPAGE_SIZE) align = HPAGE_SIZE;
     if (align < this.iovaAlignment) fail('EINVAL', 'user address is not aligned enough for the attached domains');
     const pageOffset = uptr % PAGE;
-    const windows = this.allowed.length > 0 ? this.allowed : [{ start: PAGE, last: ULONG_MAX - PAGE }];
+    const lo = PAGE;
+    const hi = ULONG_MAX - PAGE;
+    const windows: IovaRange[] = [];
+    if (this.allowed.length === 0) windows.push({ start: lo, last: hi });
+    for (const w of this.allowed) {
+      const start = w.start > lo ? w.start : lo;
+      const last = w.last < hi ? w.last : hi;
+      if (start <= last) windows.push({ start, last });
+    }
     for (const w of subtract(windows, this.reserved)) {
       let cursor = w.start;
-      while (cursor <= w.last) {
-        const start = this.alignedStart(cursor === 0n ? 1n : cursor, align, pageOffset);
-        const last = start + length - 1n;
-        if (last > w.last) break;
-        const hit = this.floorArea(last);
-        if (hit && hit.last >= start) {
-          cursor = hit.last + 1n;
+      for (;;) {
+        // The hole from `cursor` to the next area (or the end of the window).
+        const next = this.iterAreas(cursor, w.last).next();
+        const area = next.done ? undefined : next.value;
+        if (area !== undefined && area.iova <= cursor) {
+          if (area.last >= w.last) break;
+          cursor = area.last + 1n;
           continue;
         }
-        return start;
+        const holeLast = area === undefined ? w.last : area.iova - 1n;
+        const start = alignUp(cursor, align) | pageOffset;
+        if (start < holeLast && holeLast - start >= length - 1n) return start;
+        if (area === undefined || area.last >= w.last) break;
+        cursor = area.last + 1n;
       }
     }
     return fail('ENOSPC', 'no free IOVA range large enough');
-  }
-
-  /** Lowest address >= cursor aligned to `align` that keeps the user address's sub-page offset. */
-  private alignedStart(cursor: bigint, align: bigint, pageOffset: bigint): bigint {
-    if (align >= PAGE) return alignUp(cursor, align);
-    const base = cursor > pageOffset ? alignUp(cursor - pageOffset, PAGE) : 0n;
-    return base + pageOffset;
   }
 
   // --- map / unmap -------------------------------------------------------------------------------
@@ -530,15 +558,13 @@ export class IoPagetable {
       areas.push(new IoptArea(cur, cur + e.length - 1n, e.pages, e.pageIndex, e.pageOffset, prot));
       cur += e.length;
     }
-    const mapped: [IoptDomain, IoptArea][] = [];
-    for (const d of this.domains) {
-      for (const a of areas) {
-        const rc = mapAreaInto(d, a, this.hugePages);
-        if (rc < 0) {
-          for (const [md, ma] of mapped) unmapAreaFrom(md, ma);
-          fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
-        }
-        mapped.push([d, a]);
+    // iopt_fill_domains_pages: each area pins its pages and maps them into every domain.
+    for (let i = 0; i < areas.length; i++) {
+      try {
+        this.fillArea(areas[i]);
+      } catch (e) {
+        for (let j = 0; j < i; j++) this.unfillArea(areas[j]);
+        throw e;
       }
     }
     for (const a of areas) {
@@ -594,15 +620,7 @@ export class IoPagetable {
     this.checkOneNum(pageOffset, len, start);
     const last = start + len - 1;
     const a = new IoptArea(start, last, pages, pageIndex, pageOffset, prot);
-    const domains = this.domains;
-    const huge = this.huge;
-    for (let i = 0; i < domains.length; i++) {
-      const rc = mapAreaInto(domains[i], a, huge);
-      if (rc < 0) {
-        for (let j = 0; j < i; j++) unmapAreaFrom(domains[j], a);
-        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
-      }
-    }
+    this.fillArea(a);
     pages.get();
     this.low.insert(a);
   }
@@ -622,78 +640,111 @@ export class IoPagetable {
   }
 
   /**
-   * Unmaps every area inside [start, last]. An area crossing either end makes the whole call fail
-   * with ENOENT (no split), as does a range holding nothing. Returns the bytes unmapped.
+   * iopt_area_fill_domains: with domains attached, pins the area's pages (EFAULT, ENOMEM) and maps
+   * them into every domain; all or nothing. Without domains nothing is pinned (lazy pinning).
    */
-  unmapRange(start: bigint, last: bigint): bigint {
-    if (last <= SAFE_BIG) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
-    const victims = [...this.iterAreas(start, last)];
-    if (victims.length === 0) fail('ENOENT', 'nothing is mapped in the range');
-    for (const a of victims) if (a.iova < start || a.last > last) fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
-    return this.removeAreas(victims);
+  private fillArea(a: IoptArea): void {
+    const domains = this.domains;
+    if (domains.length === 0) return;
+    a.pages.pin(a.pageIndex, a.npages);
+    const huge = this.huge;
+    for (let i = 0; i < domains.length; i++) {
+      const rc = mapAreaInto(domains[i], a, huge);
+      if (rc < 0) {
+        for (let j = 0; j < i; j++) unmapAreaFrom(domains[j], a);
+        a.pages.unpin(a.pageIndex, a.npages);
+        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+      }
+    }
+  }
+
+  /** iopt_area_unfill_domains: unmaps the area from every domain and drops its pins. */
+  private unfillArea(a: IoptArea): void {
+    const domains = this.domains;
+    if (domains.length === 0) return;
+    for (let d = 0; d < domains.length; d++) unmapAreaFrom(domains[d], a);
+    a.pages.unpin(a.pageIndex, a.npages);
   }
 
   /**
-   * unmapRange for a range below 2^53, in numbers: the same checks (ENOENT for nothing mapped or a
-   * crossing area) before anything is removed. Returns the bytes unmapped. Requires
+   * iopt_unmap_iova_range: removes, in IOVA order, every area inside [start, last]. Meeting an area
+   * that crosses either end stops with ENOENT, the areas before it already removed (the kernel does
+   * not roll them back). An area an access still pins is first notified (`notifyUnmap`), as
+   * iommufd_access_notify_unmap; an access still pinning it afterwards would make the kernel retry
+   * 100 times and give up with EDEADLK, which the model returns at once. Returns the bytes unmapped (0 when nothing was mapped: the caller decides whether that is
+   * an error).
+   */
+  unmapRange(start: bigint, last: bigint): bigint {
+    if (last <= SAFE_BIG && this.accessCount === 0) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
+    let bytes = 0n;
+    for (;;) {
+      const next = this.iterAreas(start, last).next();
+      if (next.done) break;
+      const a = next.value;
+      if (a.iova < start || a.last > last) {
+        this.lastUnmapped = bytes;
+        fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
+      }
+      if (a.numAccesses > 0) {
+        this.notifyUnmap?.(a.iova, a.length);
+        if (a.numAccesses > 0) {
+          this.lastUnmapped = bytes;
+          fail('EDEADLK', 'an access did not unpin the range it was told to unmap');
+        }
+      }
+      this.removeArea(a);
+      bytes += a.length;
+    }
+    return bytes;
+  }
+
+  /**
+   * unmapRange for a range below 2^53 without accesses, in numbers. Requires
    * 0 <= start <= last <= 2^53 - 1.
    */
   unmapRangeNum(start: number, last: number): number {
     const low = this.low;
-    const victims = this.victims;
-    victims.length = 0;
-    const floor = low.locate(start);
-    let c = low.posChunk;
-    let i = low.posIndex;
-    // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
-    if (floor === undefined || floor.lastNum < start) i++;
+    let bytes = 0;
     for (;;) {
+      const floor = low.locate(start);
+      let c = low.posChunk;
+      let i = low.posIndex;
+      // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
+      if (floor === undefined || floor.lastNum < start) i++;
       if (i >= low.chunkLength(c)) {
-        if (low.at(c + 1, 0) === undefined) break;
         c++;
         i = 0;
       }
-      const a = low.at(c, i)!;
-      if (a.iovaNum > last) break;
-      victims.push(a);
-      i++;
-    }
-    if (victims.length === 0) fail('ENOENT', 'nothing is mapped in the range');
-    for (const a of victims) {
+      const a = low.at(c, i);
+      if (a === undefined || a.iovaNum > last) break;
       if (a.iovaNum < start || a.lastNum > last) {
-        victims.length = 0;
+        this.lastUnmapped = BigInt(bytes);
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
-    }
-    let bytes = 0;
-    const domains = this.domains;
-    for (const a of victims) {
-      for (let d = 0; d < domains.length; d++) unmapAreaFrom(domains[d], a);
+      this.unfillArea(a);
       low.delete(a);
       a.pages.put();
       bytes += a.lastNum - a.iovaNum + 1;
     }
-    victims.length = 0;
     return bytes;
   }
 
-  /** Scratch list of unmapRangeNum. */
-  private readonly victims: IoptArea[] = [];
+  /** Bytes removed by the last unmapRange that failed part-way (the kernel's `unmapped`). */
+  lastUnmapped = 0n;
+  /** Accesses attached to this IOAS (iopt->access_list): unmaps go the notifying way while any is. */
+  accessCount = 0;
+  /** iommufd_access_notify_unmap: asks every access to unpin what it pinned in [iova, iova + length). */
+  notifyUnmap: ((iova: bigint, length: bigint) => void) | null = null;
 
   /** Unmaps everything; returns the bytes unmapped (0 for an empty IOAS). */
   unmapAll(): bigint {
-    return this.removeAreas([...this.allAreas()]);
+    return this.unmapRange(0n, ULONG_MAX);
   }
 
-  private removeAreas(victims: IoptArea[]): bigint {
-    let bytes = 0n;
-    for (const a of victims) {
-      for (const d of this.domains) unmapAreaFrom(d, a);
-      this.deleteArea(a);
-      a.pages.put();
-      bytes += a.length;
-    }
-    return bytes;
+  private removeArea(a: IoptArea): void {
+    this.unfillArea(a);
+    this.deleteArea(a);
+    a.pages.put();
   }
 
   /**
@@ -723,8 +774,14 @@ function firstPfn(a: IoptArea): number {
   return a.iovaNum <= SAFE ? Math.floor(a.iovaNum / PAGE_SIZE) : Number(a.iova / PAGE);
 }
 
+/** Scratch for the frames of one area while it is mapped into a domain. */
+let areaFrames = new Float64Array(64);
+
+/** Maps a pinned area into a domain (iopt_area_fill_domain). */
 function mapAreaInto(d: IoptDomain, a: IoptArea, allowHuge: boolean): number {
-  return d.mapPages(firstPfn(a), a.pages.frames, a.pageIndex, a.npages, a.prot, allowHuge);
+  if (areaFrames.length < a.npages) areaFrames = new Float64Array(Math.max(a.npages, 2 * areaFrames.length));
+  a.pages.framesOf(a.pageIndex, a.npages, areaFrames);
+  return d.mapPages(firstPfn(a), areaFrames, 0, a.npages, a.prot, allowHuge);
 }
 
 function unmapAreaFrom(d: IoptDomain, a: IoptArea): void {

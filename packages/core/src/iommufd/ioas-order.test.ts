@@ -100,13 +100,18 @@ describe('IOMMU_VFIO_IOAS after DESTROY (main.c iommufd_object_remove)', () => {
 });
 
 describe('IOAS_MAP_FILE order (io_pagetable.c iopt_map_file_pages)', () => {
-  it('zero length (EINVAL) and start overflow (EOVERFLOW) before a bad fd (EBADF)', () => {
-    const { fd } = bareFixture();
+  it('looks the fd up first (EBADF), before the zero length (EINVAL) and start overflow (EOVERFLOW)', () => {
+    const { host, fd } = bareFixture();
     const ioas = fd.ioas.alloc();
     const F = (init: Partial<ReturnType<typeof U.iommu_ioas_map_file.zero>>) =>
       rawIoctl(fd, U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, { ioas_id: ioas, flags: RW, fd: 999, length: PAGE, ...init })[0];
     expect(F({})).toBe(-ERRNO.EBADF);
-    expect(F({ length: 0n })).toBe(-ERRNO.EINVAL);
-    expect(F({ start: U.U64_MAX - 10n })).toBe(-ERRNO.EOVERFLOW);
+    expect(F({ length: 0n })).toBe(-ERRNO.EBADF);
+    expect(F({ start: U.U64_MAX - 10n })).toBe(-ERRNO.EBADF);
+    const mfd = host.process.memfd(2 * 4096);
+    expect(F({ fd: mfd, length: 0n })).toBe(-ERRNO.EINVAL);
+    expect(F({ fd: mfd, start: U.U64_MAX - 10n })).toBe(-ERRNO.EOVERFLOW);
+    // The IOAS lookup still comes before the fd.
+    expect(F({ ioas_id: 77 })).toBe(-ERRNO.ENOENT);
   });
 });

@@ -104,21 +104,19 @@ export function iommufdIoasIovaRanges(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_
 // --- IOAS_ALLOW_IOVAS ----------------------------------------------------------------------------
 
 export function ioasAllowIovas(ctx: IommufdCtx, ioasId: number, ranges: IovaRange[]): void {
-  getIoas(ctx, ioasId).iopt.setAllowed(ranges);
+  getIoas(ctx, ioasId).iopt.setAllowed(ranges.length, (i) => ranges[i]);
 }
 
 export function iommufdIoasAllowIovas(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_allow_iovas>): void {
   if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
   const ioas = getIoas(ctx, cmd.ioas_id);
   const size = iommu_iova_range.size;
-  if (cmd.num_iovas > (1 << 26)) fail('EINVAL', 'too many ranges');
-  const bytes = ctx.copyFromUser(cmd.allowed_iovas, cmd.num_iovas * size);
-  const ranges: IovaRange[] = [];
-  for (let i = 0; i < cmd.num_iovas; i++) {
-    const r = iommu_iova_range.decode(bytes, i * size);
-    ranges.push({ start: r.start, last: r.last });
-  }
-  ioas.iopt.setAllowed(ranges);
+  // iommufd_ioas_load_iovas copies each range in turn: a bad range is EINVAL even when a later one
+  // is unreadable (EFAULT only when the copy of the range itself faults).
+  ioas.iopt.setAllowed(cmd.num_iovas, (i) => {
+    const r = iommu_iova_range.decode(ctx.copyFromUser(cmd.allowed_iovas + BigInt(i * size), size), 0);
+    return { start: r.start, last: r.last };
+  });
 }
 
 // --- IOAS_MAP / MAP_FILE -------------------------------------------------------------------------
@@ -133,34 +131,30 @@ function mapProt(flags: number): number {
   return protFromMapFlags((flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, (flags & IOMMU_IOAS_MAP_READABLE) !== 0);
 }
 
-/** Pins user memory [uptr, uptr + length) and charges it; all or nothing. */
-function pinUserPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): IoptPages {
+/**
+ * iopt_alloc_user_pages: the pages object of user memory [uptr, uptr + length). Nothing is pinned
+ * yet (pages are pinned when a domain or an access needs them). uptr + length past ULONG_MAX is
+ * EOVERFLOW; then iopt_alloc_pages refuses a zero length (and one within a page of SIZE_MAX) with
+ * EINVAL.
+ */
+function userPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: boolean): IoptPages {
   const u = Number(uptr);
   const len = Number(length);
   // Both exact and their sum below 2^53: no overflow, and the page arithmetic is exact in numbers.
-  if (u <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - u) return pinUserPagesNum(ctx, u, len, writable);
-  if (uptr + length - 1n > U64_MAX) fail('EOVERFLOW', 'user_va + length overflows');
-  const pageOffset = Number(uptr % PAGE);
-  const npagesBig = (BigInt(pageOffset) + length + PAGE - 1n) / PAGE;
-  if (npagesBig > 1n << 40n) fail('ENOMEM', 'mapping larger than physical memory');
-  return pinPages(ctx, Number(uptr / PAGE), Number(npagesBig), writable);
+  if (u <= Number.MAX_SAFE_INTEGER && len <= Number.MAX_SAFE_INTEGER - u) return userPagesNum(ctx, u, len, writable);
+  if (uptr + length > ULONG_MAX) fail('EOVERFLOW', 'user_va + length overflows');
+  if (length === 0n || length > ULONG_MAX - PAGE) fail('EINVAL', 'bad length');
+  const pageOffset = uptr % PAGE;
+  const npages = Number((pageOffset + length + PAGE - 1n) / PAGE);
+  return new IoptPages(npages, writable, ctx.process, { kind: 'user', mm: ctx.process, firstPage: Number(uptr / PAGE) });
 }
 
-/** pinUserPages of [u, u + len) given as numbers with u + len <= 2^53 - 1 (exact). */
-function pinUserPagesNum(ctx: IommufdCtx, u: number, len: number, writable: boolean): IoptPages {
+/** userPages of [u, u + len) given as numbers with u + len <= 2^53 - 1 (exact). */
+function userPagesNum(ctx: IommufdCtx, u: number, len: number, writable: boolean): IoptPages {
+  if (len === 0) fail('EINVAL', 'length is zero');
   const pageOffset = u % PAGE_SIZE;
   const npages = Math.ceil((pageOffset + len) / PAGE_SIZE);
-  if (npages > 2 ** 40) fail('ENOMEM', 'mapping larger than physical memory');
-  return pinPages(ctx, (u - pageOffset) / PAGE_SIZE, npages, writable);
-}
-
-function pinPages(ctx: IommufdCtx, first: number, npages: number, writable: boolean): IoptPages {
-  // Fault (EFAULT / EPERM) on a range the process does not map before sizing anything by it.
-  ctx.process.checkPages(first, npages, writable);
-  const frames = new Float64Array(npages);
-  ctx.process.resolvePages(first, npages, writable, frames);
-  ctx.process.chargePinned(npages);
-  return new IoptPages(frames, writable, ctx.process, null, BigInt(first) * PAGE);
+  return new IoptPages(npages, writable, ctx.process, { kind: 'user', mm: ctx.process, firstPage: (u - pageOffset) / PAGE_SIZE });
 }
 
 /** Byte offset of a user address inside its page. */
@@ -173,17 +167,20 @@ export function iommufdIoasMap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map>): 
   if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
   checkMapFlags(cmd.flags, cmd.iova, cmd.length);
   const ioas = getIoas(ctx, cmd.ioas_id);
-  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-  const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.user_va, pageOffsetOf(cmd.user_va));
-  const writable = (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
-  const pages = pinUserPages(ctx, cmd.user_va, cmd.length, writable);
-  try {
-    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffsetOf(cmd.user_va), cmd.length, iova, mapProt(cmd.flags), cmd.user_va);
-  } catch (e) {
-    if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
-    throw e;
-  }
+  cmd.iova = mapUser(ctx, ioas, cmd.user_va, cmd.length, fixed ? cmd.iova : null, cmd.flags);
+}
+
+/**
+ * iopt_map_user_pages: the pages object (EOVERFLOW, EINVAL), then the IOVA side (length alignment,
+ * allocation or fixed-IOVA checks, page offset), then the fill of the attached domains, which pins
+ * (EFAULT, ENOMEM). Returns the IOVA.
+ */
+export function mapUser(ctx: IommufdCtx, ioas: Ioas, userVa: bigint, length: bigint, iova: bigint | null, flags: number): bigint {
+  const pages = userPages(ctx, userVa, length, (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0);
+  const pageOffset = pageOffsetOf(userVa);
+  const at = placeMap(ioas, iova, length, userVa, pageOffset);
+  return ioas.iopt.mapOne(pages, 0, pageOffset, length, at, mapProt(flags), userVa);
 }
 
 const MAP_FLAGS_OFF = iommu_ioas_map.offsetof('flags');
@@ -213,16 +210,8 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   // -1: not below 2^53. Also excluded: a zero length and sums that could pass 2^53 - 1.
   if (u < 0 || len <= 0 || iova < 0 || len > Number.MAX_SAFE_INTEGER - u || iova > Number.MAX_SAFE_INTEGER - len) return false;
   const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
-  // placeMap, in numbers: every IOVA check comes before the pages are pinned.
-  ioas.iopt.checkOneNum(u % PAGE_SIZE, len, iova);
-  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
-  const pages = pinUserPagesNum(ctx, u, len, writable);
-  try {
-    ioas.iopt.mapOneNum(pages, 0, u % PAGE_SIZE, len, iova, mapProt(flags));
-  } catch (e) {
-    if (pages.users === 0) ctx.process.unchargePinned(pages.npages);
-    throw e;
-  }
+  const pages = userPagesNum(ctx, u, len, (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0);
+  ioas.iopt.mapOneNum(pages, 0, u % PAGE_SIZE, len, iova, mapProt(flags));
   setU64Number(arg, MAP_IOVA, iova);
   return true;
 }
@@ -237,7 +226,11 @@ export function iommufdIoasUnmapFast(ctx: IommufdCtx, arg: Uint8Array): boolean 
   const len = u64NumberAt(arg, UNMAP_LENGTH);
   if (iova < 0 || len <= 0 || iova > Number.MAX_SAFE_INTEGER - len + 1) return false;
   const ioas = getIoas(ctx, u32At(arg, UNMAP_IOAS_ID));
-  setU64Number(arg, UNMAP_LENGTH, ioas.iopt.unmapRangeNum(iova, iova + len - 1));
+  if (ioas.iopt.accessCount > 0) return false;
+  const bytes = ioas.iopt.unmapRangeNum(iova, iova + len - 1);
+  // iommufd_ioas_unmap: an empty range is ENOENT here (the VFIO compat unmap accepts it).
+  if (bytes === 0) fail('ENOENT', 'nothing is mapped in the range');
+  setU64Number(arg, UNMAP_LENGTH, bytes);
   return true;
 }
 
@@ -255,32 +248,21 @@ function placeMap(ioas: Ioas, iova: bigint | null, length: bigint, uptrHint: big
 export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map_file>): void {
   checkMapFlags(cmd.flags, cmd.iova, cmd.length);
   const ioas = getIoas(ctx, cmd.ioas_id);
-  // iopt_map_file_pages: a zero length and start + length - 1 overflowing come before the fd.
-  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
-  if (cmd.start + cmd.length - 1n > U64_MAX) fail('EOVERFLOW', 'start + length overflows');
+  // iopt_map_file_pages: the fd first (EBADF), then iopt_alloc_file_pages (a zero length EINVAL),
+  // then the IOVA side.
   const file = ctx.process.file(cmd.fd);
   if (file === undefined) fail('EBADF', `fd ${cmd.fd} is not open`);
+  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
+  if (cmd.start + cmd.length - 1n > U64_MAX) fail('EOVERFLOW', 'start + length overflows');
   if (!(file instanceof MemFile)) fail('EINVAL', 'only memfd (and VFIO dma-buf) files can be mapped');
   if (cmd.start + cmd.length > BigInt(file.size)) fail('EINVAL', 'start + length is beyond the end of the file');
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
   const pageOffset = Number(cmd.start % PAGE);
-  const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.start, pageOffset);
   const first = Number(cmd.start / PAGE);
   const npages = Math.ceil((pageOffset + Number(cmd.length)) / PAGE_SIZE);
-  const frames = new Float64Array(npages);
-  for (let i = 0; i < npages; i++) {
-    const pfn = file.object.frame(first + i, ctx.frames, true);
-    if (pfn < 0) fail('ENOMEM', 'out of physical memory');
-    frames[i] = pfn;
-  }
-  ctx.process.chargePinned(npages);
-  const pages = new IoptPages(frames, true, ctx.process, file.object, BigInt(first) * PAGE);
-  try {
-    cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, iova, mapProt(cmd.flags), cmd.start);
-  } catch (e) {
-    ctx.process.unchargePinned(npages);
-    throw e;
-  }
+  const pages = new IoptPages(npages, (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, ctx.process, { kind: 'file', object: file.object, firstPage: first, alloc: ctx.frames });
+  const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.start, pageOffset);
+  cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, iova, mapProt(cmd.flags), cmd.start);
 }
 
 // --- IOAS_COPY -----------------------------------------------------------------------------------
@@ -314,10 +296,21 @@ export function iommufdIoasUnmap(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_unmap
     return;
   }
   if (cmd.iova >= ULONG_MAX || cmd.length >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
-  if (cmd.length === 0n) fail('EINVAL', 'length is zero');
-  const last = cmd.iova + cmd.length - 1n;
+  const bytes = unmapIova(ioas, cmd.iova, cmd.length);
+  // An empty range is ENOENT for IOAS_UNMAP (the VFIO compat unmap accepts it).
+  if (bytes === 0n) fail('ENOENT', 'nothing is mapped in the range');
+  cmd.length = bytes;
+}
+
+/**
+ * iopt_unmap_iova: zero length EINVAL, iova + length - 1 past ULONG_MAX EOVERFLOW, then
+ * iopt_unmap_iova_range (ENOENT for an area crossing the range, with the areas before it removed).
+ */
+export function unmapIova(ioas: Ioas, iova: bigint, length: bigint): bigint {
+  if (length === 0n) fail('EINVAL', 'length is zero');
+  const last = iova + length - 1n;
   if (last > ULONG_MAX) fail('EOVERFLOW', 'iova + length overflows');
-  cmd.length = ioas.iopt.unmapRange(cmd.iova, last);
+  return ioas.iopt.unmapRange(iova, last);
 }
 
 // --- OPTION --------------------------------------------------------------------------------------
@@ -388,13 +381,30 @@ export function iommufdVfioIoas(ctx: IommufdCtx, cmd: V<typeof iommu_vfio_ioas>)
 
 // --- IOAS_CHANGE_PROCESS -------------------------------------------------------------------------
 
+/**
+ * iommufd_ioas_change_process: every area of every IOAS must map a file (EINVAL otherwise); the pins
+ * of every pages object charged elsewhere move to the calling process, charged to it all at once
+ * first (ENOMEM, nothing moved) and then uncharged from their old process (change_mm).
+ */
 export function iommufdIoasChangeProcess(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_change_process>): void {
   if (cmd.__reserved !== 0) fail('EOPNOTSUPP', '__reserved must be 0');
+  const all = new Set<IoptPages>();
   for (const o of ctx.objects.objects()) {
     if (o.type !== ObjType.IOAS) continue;
-    for (const a of (o as Ioas).iopt.iterAreas()) if (a.pages.file === null) fail('EINVAL', 'only IOMMU_IOAS_MAP_FILE mappings can change process');
+    for (const a of (o as Ioas).iopt.iterAreas()) {
+      if (a.pages.file === null) fail('EINVAL', 'only IOMMU_IOAS_MAP_FILE mappings can change process');
+      all.add(a.pages);
+    }
   }
-  // One simulated process: the charge already sits with the caller, so nothing moves.
+  const current = ctx.process;
+  let npinned = 0;
+  for (const p of all) if (p.account !== current) npinned += p.npinned;
+  if (npinned > 0) current.chargePinned(npinned);
+  for (const p of all) {
+    if (p.account === current) continue;
+    p.account.unchargePinned(p.npinned);
+    p.account = current;
+  }
 }
 
 // --- IOAS_NOIOMMU_GET_PA -------------------------------------------------------------------------
@@ -407,11 +417,12 @@ export function iommufdIoasNoiommuGetPa(ctx: IommufdCtx, cmd: V<typeof iommu_ioa
   if (!area) fail('ENOENT', 'iova is not mapped');
   const byte = Number(cmd.iova - area.iova) + area.pageOffset;
   let idx = area.pageIndex + Math.floor(byte / PAGE_SIZE);
-  const phys = BigInt(area.pages.frames[idx]) * PAGE + BigInt(byte % PAGE_SIZE);
+  const pages = area.pages;
+  const phys = BigInt(pages.sourceFrame(idx)) * PAGE + BigInt(byte % PAGE_SIZE);
   // Extend while the next page is physically contiguous and still inside the area.
   let contiguous = BigInt(PAGE_SIZE - (byte % PAGE_SIZE));
   const areaEnd = area.last + 1n - cmd.iova;
-  while (contiguous < cmd.length && contiguous < areaEnd && idx + 1 < area.pages.npages && area.pages.frames[idx + 1] === area.pages.frames[idx] + 1) {
+  while (contiguous < cmd.length && contiguous < areaEnd && idx + 1 < pages.npages && pages.sourceFrame(idx + 1) === pages.sourceFrame(idx) + 1) {
     contiguous += PAGE;
     idx++;
   }

@@ -235,6 +235,21 @@ export class HostProcess {
     }
   }
 
+  /** How many bytes from `va` (at most `max`) can be read without a fault. */
+  readableBytes(va: bigint, max: number): number {
+    if (max <= 0 || va <= 0n || va >= 1n << 57n) return 0;
+    const start = Number(va);
+    let page = Math.floor(start / PAGE_SIZE);
+    let end = start;
+    while (end - start < max) {
+      const v = this.vmaAt(page);
+      if (!v) break;
+      page = v.startPage + v.pages;
+      end = page * PAGE_SIZE;
+    }
+    return Math.min(max, end - start);
+  }
+
   /** Checks that access() of `length` bytes at `va` cannot fault, without copying or allocating. */
   checkAccess(va: bigint, length: number, write: boolean): void {
     if (length <= 0) return;

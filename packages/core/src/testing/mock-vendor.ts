@@ -207,6 +207,7 @@ class MockUnit implements UnitOps {
   readonly name: string;
   readonly faults: FaultCodec = mockCodec;
   readonly viommuTypes: readonly number[];
+  readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_MOCK];
   readonly faultQueueDepth: number;
   readonly pageRequestQueueDepth: number;
 
@@ -268,6 +269,7 @@ class MockUnit implements UnitOps {
     return {
       type,
       eventTypes: [IOMMU_VEVENTQ_TYPE_MOCK],
+      nestedDataTypes: [IOMMU_HWPT_DATA_MOCK],
       allocNested: (_dev, dataType, data) => {
         const n = this.nested(parent, dataType, data, true);
         if ('tag' in n) nestedTags.add(n.tag);
