@@ -1,1 +1,35 @@
-export {};
+/**
+ * @ioasid/amd-vi: the AMD-Vi (AMD IOMMU) plugin. Importing this module registers nothing; pass
+ * `plugin` (or its alias `amdVi`) to `createHost({ plugins: [plugin], profile })`.
+ */
+import type { DependencyContainer } from 'tsyringe';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import type { HostProfile } from '@ioasid/core';
+import { AmdVendor } from './vendor.js';
+import { amdV1, amdV2 } from './pgtable.js';
+import { amdPresets, amdPresetProfile } from './presets.js';
+
+export const plugin: IommuPlugin = {
+  id: 'amd-vi',
+  coreApi: '^1.0.0',
+  description: 'AMD-Vi: EFR/EFR2 decoding, v1 and v2 page tables, dirty tracking, event log, PPR log and command buffer, Linux lines',
+  register(c: DependencyContainer): void {
+    c.register(IOMMU_VENDOR, { useValue: new AmdVendor() });
+    c.register(PAGE_TABLE_FORMAT, { useValue: amdV1 });
+    c.register(PAGE_TABLE_FORMAT, { useValue: amdV2 });
+  },
+};
+
+export const amdVi = plugin;
+
+/** Host profiles of real machines (EFR/EFR2 from their boot logs; see presets.ts). */
+export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);
+
+export { AmdVendor, type AmdVendorOptions, decodeAmd, probeAmdLine, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
+export { AmdUnit, AmdPagingDomain, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
+export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
+export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
+export * from './registers.js';
+export * from './events.js';
+export * from './logs.js';
+export { amdPresets, amdPresetProfile, findAmdPreset, type AmdPreset, type AmdPresetUnit } from './presets.js';

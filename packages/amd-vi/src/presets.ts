@@ -1,0 +1,124 @@
+/**
+ * AMD IOMMUs of real machines: the EFR / EFR2 values their kernels printed in "AMD-Vi: Extended
+ * features (...)" (public boot logs of the parts named), with the era of the kernel that printed them.
+ * EFR is fixed by the die, so one value stands for every SKU of a generation. Devices are typical of
+ * each platform; their BDFs and PCIe capabilities are illustrative, not from the same logs.
+ */
+import type { DeviceProfile, HostProfile } from '@ioasid/core';
+import { hex } from './bits.js';
+import { DEFAULT_CAP_PTR, type AmdBootEra } from './logs.js';
+
+export interface AmdPresetUnit {
+  /** The kernel's name of the instance: ivhd0, ivhd1, ... */
+  readonly id: string;
+  readonly efr: bigint;
+  readonly efr2: bigint;
+  /** The IOMMU's PCI function (the "Found IOMMU" line). */
+  readonly pciAddress: string;
+}
+
+export interface AmdPreset {
+  readonly name: string;
+  readonly description: string;
+  /** The microarchitecture and platform, e.g. 'Zen 3 EPYC (Milan)'. */
+  readonly generation: string;
+  /** The form of the boot lines the source log shows. */
+  readonly bootEra: AmdBootEra;
+  /** What the source log printed, for the tests that reproduce it. */
+  readonly printed: readonly string[];
+  readonly units: readonly AmdPresetUnit[];
+  readonly devices: readonly DeviceProfile[];
+}
+
+const clientDevices = (unit: string): DeviceProfile[] => [
+  { bdf: '0000:01:00.0', unit, group: 14, description: 'NVMe SSD' },
+  { bdf: '0000:0a:00.0', unit, group: 17, ats: true, pri: true, pasidBits: 16, pasidExec: false, pasidPriv: false, description: 'Radeon GPU (ATS, PRI, PASID)' },
+  { bdf: '0000:0b:00.0', unit, group: 19, description: 'Ethernet controller' },
+];
+
+export const amdPresets: readonly AmdPreset[] = [
+  {
+    name: 'amd-zen1-ryzen',
+    description: 'AMD Zen 1 client (first-generation AM4 Ryzen; the CPU model is not in the source log) on a 4.x kernel: "Found IOMMU at ... cap 0x40" and the one-register features line',
+    generation: 'Zen 1 client (Summit Ridge)',
+    bootEra: 'v4',
+    printed: ['AMD-Vi: Found IOMMU at 0000:00:00.2 cap 0x40', 'AMD-Vi: Extended features (0xf77ef22294ada):'],
+    units: [{ id: 'ivhd0', efr: 0xf77ef22294adan, efr2: 0n, pciAddress: '0000:00:00.2' }],
+    devices: clientDevices('ivhd0'),
+  },
+  {
+    name: 'amd-zen3-vermeer',
+    description: 'AMD Zen 3 desktop (Ryzen 5000 "Vermeer", B550): PPR NX GT IA PC GA_vAPIC, no x2APIC',
+    generation: 'Zen 3 client (Vermeer)',
+    bootEra: 'v5',
+    printed: ['pci 0000:00:00.2: AMD-Vi: Found IOMMU cap 0x40', 'AMD-Vi: Extended features (0x58f77ef22294a5a): PPR NX GT IA PC GA_vAPIC'],
+    units: [{ id: 'ivhd0', efr: 0x58f77ef22294a5an, efr2: 0n, pciAddress: '0000:00:00.2' }],
+    devices: clientDevices('ivhd0'),
+  },
+  {
+    name: 'amd-zen3-cezanne',
+    description: 'AMD Zen 3 APU (Ryzen 5000G/U "Cezanne") on a 5.x kernel printing the split pr_cont form',
+    generation: 'Zen 3 client APU (Cezanne)',
+    bootEra: 'v5-split',
+    printed: ['pci 0000:00:00.2: AMD-Vi: Found IOMMU cap 0x40', 'pci 0000:00:00.2: AMD-Vi: Extended features (0x206d73ef22254ade):', ' PPR X2APIC NX GT IA GA PC GA_vAPIC'],
+    units: [{ id: 'ivhd0', efr: 0x206d73ef22254aden, efr2: 0n, pciAddress: '0000:00:00.2' }],
+    devices: clientDevices('ivhd0'),
+  },
+  {
+    name: 'amd-zen4-raphael',
+    description: 'AMD Zen 4 desktop (Ryzen 7000 "Raphael") on a 6.x kernel: the global EFR line with EFR2',
+    generation: 'Zen 4 client (Raphael)',
+    bootEra: 'v6',
+    printed: ['AMD-Vi: Extended features (0x246577efa2254afa, 0x0): PPR NX GT [5] IA GA PC GA_vAPIC'],
+    units: [{ id: 'ivhd0', efr: 0x246577efa2254afan, efr2: 0n, pciAddress: '0000:00:00.2' }],
+    devices: clientDevices('ivhd0'),
+  },
+  {
+    name: 'amd-zen3-milan-epyc',
+    description: 'AMD EPYC 7003 (Zen 3 "Milan", Dell R6515 with an EPYC 7513, SEV-SNP BIOS): four IOMMUs, one per root complex, HDSup, no GT',
+    generation: 'Zen 3 EPYC (Milan)',
+    bootEra: 'v5',
+    printed: [
+      'pci 0000:c0:00.2: AMD-Vi: Found IOMMU cap 0x40',
+      'AMD-Vi: Extended features (0x841f77e022094ace): PPR X2APIC NX IA GA PC',
+    ],
+    units: [
+      { id: 'ivhd0', efr: 0x841f77e022094acen, efr2: 0n, pciAddress: '0000:c0:00.2' },
+      { id: 'ivhd1', efr: 0x841f77e022094acen, efr2: 0n, pciAddress: '0000:80:00.2' },
+      { id: 'ivhd2', efr: 0x841f77e022094acen, efr2: 0n, pciAddress: '0000:40:00.2' },
+      { id: 'ivhd3', efr: 0x841f77e022094acen, efr2: 0n, pciAddress: '0000:00:00.2' },
+    ],
+    devices: [
+      { bdf: '0000:c1:00.0', unit: 'ivhd0', group: 56, ats: true, description: 'Mellanox ConnectX-6 Dx' },
+      { bdf: '0000:81:00.0', unit: 'ivhd1', group: 40, description: 'NVMe SSD' },
+      { bdf: '0000:41:00.0', unit: 'ivhd2', group: 30, description: 'NVMe SSD' },
+      { bdf: '0000:01:00.0', unit: 'ivhd3', group: 12, description: 'BMC VGA' },
+    ],
+  },
+  {
+    name: 'amd-zen4-epyc-snp',
+    description: 'AMD EPYC SEV-SNP host (Zen 4 class, 6.9 snp-host kernel): SNP, HDSup, EFR2 0x1d with GCR3 TRP mode, no GT',
+    generation: 'Zen 4 EPYC (SNP host)',
+    bootEra: 'v6',
+    printed: ['AMD-Vi: Extended features (0xa5bf7320a2294aee, 0x1d): PPR X2APIC NX [5] IA GA PC GA_vAPIC SNP'],
+    units: [{ id: 'ivhd0', efr: 0xa5bf7320a2294aeen, efr2: 0x1dn, pciAddress: '0000:00:00.2' }],
+    devices: [
+      { bdf: '0000:01:00.0', unit: 'ivhd0', group: 20, ats: true, description: 'Broadcom NetXtreme-E' },
+      { bdf: '0000:02:00.0', unit: 'ivhd0', group: 21, description: 'NVMe SSD' },
+    ],
+  },
+];
+
+/** A preset as a host profile: each unit's registers as a profile holds them. */
+export function amdPresetProfile(p: AmdPreset): HostProfile {
+  return {
+    name: p.name,
+    description: p.description,
+    units: p.units.map((u) => ({ id: u.id, vendor: 'amd-vi', registers: { efr: hex(u.efr), efr2: hex(u.efr2), pciAddress: u.pciAddress, capPtr: hex(DEFAULT_CAP_PTR) } })),
+    devices: p.devices.map((d) => ({ ...d })),
+  };
+}
+
+export function findAmdPreset(name: string): AmdPreset | undefined {
+  return amdPresets.find((p) => p.name === name);
+}

@@ -1,0 +1,371 @@
+/**
+ * AMD-Vi identification registers: the Extended Feature Register (EFR, MMIO 0x30) and EFR2 (MMIO
+ * 0x1A0). Every field is named as in the AMD I/O Virtualization Technology (IOMMU) specification
+ * (pub. 48882); what the Linux amd_iommu driver derives from them (init.c iommu_init_features(),
+ * amd_iommu.h check_feature()) is mirrored by the predicates below, and feeds core's normalized
+ * capabilities, the rolled-up HW ID and `struct iommu_hw_info_amd` (IOMMU_HW_INFO_TYPE_AMD).
+ */
+import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
+import { pageSizesFromLog2 } from '@ioasid/core/driver';
+import { fail, fieldMask, getBits, hex, ok, putBits, readLe64, uncoveredMask, writeLe64, type BitField, type Result } from './bits.js';
+
+/**
+ * EFR fields. Bits 27:26 and 30 are reserved. Bits 47, 53 and 56-62 were renamed between
+ * specification revisions; the newer names are used (47 SnoopAttrSup, 53 V2HDDisSup, 55 ViommuSup,
+ * 56 VmGuardIOSup, 60:57 VmTableSize, 61 GAUpdateDisSup, 62 ForcePhyDestSup).
+ */
+export const EFR_LAYOUT = [
+  { name: 'PreFSup', lsb: 0, width: 1 },
+  { name: 'PPRSup', lsb: 1, width: 1 },
+  { name: 'XTSup', lsb: 2, width: 1 },
+  { name: 'NXSup', lsb: 3, width: 1 },
+  { name: 'GTSup', lsb: 4, width: 1 },
+  { name: 'GAPPISup', lsb: 5, width: 1 },
+  { name: 'IASup', lsb: 6, width: 1 },
+  { name: 'GASup', lsb: 7, width: 1 },
+  { name: 'HESup', lsb: 8, width: 1 },
+  { name: 'PCSup', lsb: 9, width: 1 },
+  { name: 'HATS', lsb: 10, width: 2 },
+  { name: 'GATS', lsb: 12, width: 2 },
+  { name: 'GLXSup', lsb: 14, width: 2 },
+  { name: 'SmiFSup', lsb: 16, width: 2 },
+  { name: 'SmiFRC', lsb: 18, width: 3 },
+  { name: 'GAMSup', lsb: 21, width: 3 },
+  { name: 'DualPprLogSup', lsb: 24, width: 2 },
+  { name: 'DualEventLogSup', lsb: 28, width: 2 },
+  { name: 'SATSSup', lsb: 31, width: 1 },
+  { name: 'PASmax', lsb: 32, width: 5 },
+  { name: 'USSup', lsb: 37, width: 1 },
+  { name: 'DevTblSegSup', lsb: 38, width: 2 },
+  { name: 'PPREarlySup', lsb: 40, width: 1 },
+  { name: 'PPRAutoRspSup', lsb: 41, width: 1 },
+  { name: 'MarcSup', lsb: 42, width: 2 },
+  { name: 'BlkStopMrkSup', lsb: 44, width: 1 },
+  { name: 'PerfOptSup', lsb: 45, width: 1 },
+  { name: 'MsiCapMmioSup', lsb: 46, width: 1 },
+  { name: 'SnoopAttrSup', lsb: 47, width: 1 },
+  { name: 'GIoSup', lsb: 48, width: 1 },
+  { name: 'HASup', lsb: 49, width: 1 },
+  { name: 'EPHSup', lsb: 50, width: 1 },
+  { name: 'AttrFWSup', lsb: 51, width: 1 },
+  { name: 'HDSup', lsb: 52, width: 1 },
+  { name: 'V2HDDisSup', lsb: 53, width: 1 },
+  { name: 'InvIotlbTypeSup', lsb: 54, width: 1 },
+  { name: 'ViommuSup', lsb: 55, width: 1 },
+  { name: 'VmGuardIOSup', lsb: 56, width: 1 },
+  { name: 'VmTableSize', lsb: 57, width: 4 },
+  { name: 'GAUpdateDisSup', lsb: 61, width: 1 },
+  { name: 'ForcePhyDestSup', lsb: 62, width: 1 },
+  { name: 'SNPSup', lsb: 63, width: 1 },
+] as const satisfies readonly BitField[];
+
+/**
+ * EFR2 fields Linux knows (amd_iommu_types.h FEATURE_*): SEV-TIO (1), GCR3 table root pointer mode
+ * for nest parents (3), GAPPI disable (4), SNP AVIC modes (7:5), interrupt remapping table sizes
+ * (9:8), HT range ignore (11). The other bits are kept in `reserved`.
+ */
+export const EFR2_LAYOUT = [
+  { name: 'SEVSNPIOSup', lsb: 1, width: 1 },
+  { name: 'GCR3TRPModeSup', lsb: 3, width: 1 },
+  { name: 'GAPPIDisSup', lsb: 4, width: 1 },
+  { name: 'SNPAVICSup', lsb: 5, width: 3 },
+  { name: 'NumIntRemapSup', lsb: 8, width: 2 },
+  { name: 'HTRangeIgnoreSup', lsb: 11, width: 1 },
+] as const satisfies readonly BitField[];
+
+type FieldName<L extends readonly BitField[]> = L[number]['name'];
+
+/** A decoded register: every field by its specification name, plus the bits no field covers. */
+export type DecodedFields<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & { readonly reserved: bigint };
+
+export type AmdEfr = DecodedFields<typeof EFR_LAYOUT>;
+export type AmdEfr2 = DecodedFields<typeof EFR2_LAYOUT>;
+export type AmdEfrField = FieldName<typeof EFR_LAYOUT>;
+export type AmdEfr2Field = FieldName<typeof EFR2_LAYOUT>;
+
+function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedFields<L> {
+  const v = BigInt.asUintN(64, value);
+  const out: Record<string, number | bigint> = {};
+  for (const f of layout) out[f.name] = Number(getBits(v, f.lsb, f.width));
+  out.reserved = v & uncoveredMask(layout);
+  return out as DecodedFields<L>;
+}
+
+function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedFields<L>>, what: string): Result<bigint> {
+  const values = fields as Partial<Record<string, number | bigint>>;
+  let value = 0n;
+  for (const f of layout) {
+    const v = values[f.name] ?? 0;
+    if (!Number.isInteger(Number(v)) || BigInt(v) < 0n || BigInt(v) > fieldMask(f.width)) return fail(`${what}.${f.name} = ${String(v)} does not fit in ${f.width} bit(s)`);
+    value |= putBits(BigInt(v), f.lsb, f.width);
+  }
+  const reserved = fields.reserved ?? 0n;
+  if (reserved < 0n || (reserved & ~uncoveredMask(layout)) !== 0n) return fail(`${what}.reserved ${hex(reserved)} overlaps named fields`);
+  return ok(value | reserved);
+}
+
+export function decodeEfr(efr: bigint): AmdEfr {
+  return decodeLayout(EFR_LAYOUT, efr);
+}
+
+export function encodeEfr(fields: Partial<AmdEfr>): Result<bigint> {
+  return encodeLayout(EFR_LAYOUT, fields, 'EFR');
+}
+
+export function decodeEfr2(efr2: bigint): AmdEfr2 {
+  return decodeLayout(EFR2_LAYOUT, efr2);
+}
+
+export function encodeEfr2(fields: Partial<AmdEfr2>): Result<bigint> {
+  return encodeLayout(EFR2_LAYOUT, fields, 'EFR2');
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the Linux driver derives (init.c, amd_iommu.h)
+// ---------------------------------------------------------------------------------------------
+
+/** PAGE_MODE_4_LEVEL .. PAGE_MODE_6_LEVEL. */
+export const PAGE_MODE_4_LEVEL = 4;
+export const PAGE_MODE_5_LEVEL = 5;
+export const PAGE_MODE_6_LEVEL = 6;
+
+/**
+ * The deepest v1 host table the unit walks: HATS + 4 (0 → 4, 1 → 5, 2 → 6 levels); HATS == 3 is
+ * invalid and Linux disables host translation (amd_iommu_hatdis, FW_BUG "Disable host address
+ * translation due to invalid translation level"), returned here as 0.
+ */
+export function hostLevels(efr: AmdEfr): number {
+  return efr.HATS === 3 ? 0 : efr.HATS + PAGE_MODE_4_LEVEL;
+}
+
+/** The v2 (guest) table depth: GATS 0 → 4-level, 1 → 5-level (GUEST_PGTABLE_5_LEVEL); others reserved. */
+export function guestLevels(efr: AmdEfr): number {
+  return efr.GATS === 1 ? PAGE_MODE_5_LEVEL : PAGE_MODE_4_LEVEL;
+}
+
+/** IOVA width of a v1 table with `levels` levels: 12 + 9 per level, 64 at most (the 6th level decodes bits 63:57). */
+export function v1LevelsWidth(levels: number): number {
+  return Math.min(64, 12 + 9 * levels);
+}
+
+/** PASID width: PASmax holds the width minus one (max_pasids = (1 << (PASmax + 1)) - 1); only with GT. */
+export function pasidBits(efr: AmdEfr): number {
+  return efr.GTSup ? efr.PASmax + 1 : 0;
+}
+
+/** amd_iommu_gt_ppr_supported(): IOPF / SVA need GT, PPR and enhanced PPR handling. */
+export function gtPprSupported(efr: AmdEfr): boolean {
+  return efr.GTSup === 1 && efr.PPRSup === 1 && efr.EPHSup === 1;
+}
+
+/** amd_iommu_v2_pgtbl_supported(): the v2 table for DMA needs GT and guest I/O protection. */
+export function v2Supported(efr: AmdEfr): boolean {
+  return efr.GTSup === 1 && efr.GIoSup === 1;
+}
+
+/** A nest parent (IOMMU_HWPT_ALLOC_NEST_PARENT) needs GT, GIoSup and EFR2 GCR3 TRP mode. */
+export function nestParentSupported(efr: AmdEfr, efr2: AmdEfr2): boolean {
+  return v2Supported(efr) && efr2.GCR3TRPModeSup === 1;
+}
+
+/** amd_iommu_hd_support(): dirty tracking needs HDSup and host translation. */
+export function dirtyTrackingSupported(efr: AmdEfr): boolean {
+  return efr.HDSup === 1 && hostLevels(efr) > 0;
+}
+
+/** The GLX values the unit accepts: GLXSup holds the largest (0: one level, 1: two levels of GCR3 table). */
+export function maxGlx(efr: AmdEfr): number {
+  return efr.GLXSup;
+}
+
+/**
+ * Page sizes of the v1 format: AMD_IOMMU_PGSIZES = GENMASK_ULL(51, 12) ^ SZ_512G ("512GB Pages are
+ * not supported due to a hardware bug"). Every power of two from 4K is encodable: the level's
+ * default size with NextLevel 0, the sizes in between with NextLevel 7 and the size encoding.
+ */
+export const AMD_IOMMU_PGSIZES = (fieldMask(40) << 12n) ^ (1n << 39n);
+/** AMD_IOMMU_PGSIZES_V2: 4K, 2M, 1G. */
+export const AMD_IOMMU_PGSIZES_V2 = pageSizesFromLog2(12, 21, 30);
+/**
+ * What the normalized capabilities report for the v1 stage: the format's sizes up to 4T. Larger
+ * encodings exist (up to 2^51) but no planner or VMM compares them.
+ */
+const NORMALIZED_V1_SIZES = AMD_IOMMU_PGSIZES & fieldMask(43);
+
+// ---------------------------------------------------------------------------------------------
+// The feature names Linux prints (init.c print_iommu_info())
+// ---------------------------------------------------------------------------------------------
+
+/** feat_str[]: EFR bits 0..9 in order; bit 5 has no name and prints as "[5]". */
+export const LINUX_FEATURE_NAMES = ['PreF', 'PPR', 'X2APIC', 'NX', 'GT', '[5]', 'IA', 'GA', 'HE', 'PC'] as const;
+
+/** The tokens after "Extended features (...):" for these registers, as a kernel of `era` prints them. */
+export function linuxFeatureTokens(efr: bigint, efr2: bigint, era: 'v4' | 'v5' | 'v6' | 'newest' = 'newest'): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < LINUX_FEATURE_NAMES.length; i++) if ((efr >> BigInt(i)) & 1n) out.push(LINUX_FEATURE_NAMES[i]);
+  // FEATURE_GAM_VAPIC is BIT_ULL(21): GAMSup == 1 (and any odd value).
+  if ((efr >> 21n) & 1n) out.push('GA_vAPIC');
+  if (era === 'v6' || era === 'newest') {
+    if ((efr >> 63n) & 1n) out.push('SNP');
+  }
+  if (era === 'newest' && (efr2 >> 1n) & 1n) out.push('SEV-TIO');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalized capabilities and the rolled-up HW ID
+// ---------------------------------------------------------------------------------------------
+
+function asEfr(v: bigint | AmdEfr): AmdEfr {
+  return typeof v === 'bigint' ? decodeEfr(v) : v;
+}
+
+function asEfr2(v: bigint | AmdEfr2): AmdEfr2 {
+  return typeof v === 'bigint' ? decodeEfr2(v) : v;
+}
+
+function hostStageCaps(efr: AmdEfr): StageCaps | null {
+  const max = hostLevels(efr);
+  if (max === 0) return null;
+  // Linux starts a v1 domain at 3 levels and grows it up to the HATS limit.
+  const inputBits: number[] = [];
+  for (let l = 3; l <= max; l++) inputBits.push(v1LevelsWidth(l));
+  return { inputBits, outputBits: 52, pageSizes: NORMALIZED_V1_SIZES, accessDirty: efr.HASup === 1 || efr.HDSup === 1 };
+}
+
+function userStageCaps(efr: AmdEfr): StageCaps | null {
+  if (!efr.GTSup) return null;
+  return {
+    inputBits: efr.GATS === 1 ? [48, 57] : [48],
+    outputBits: 52,
+    pageSizes: AMD_IOMMU_PGSIZES_V2,
+    // The v2 format is the x86-64 one: the IOMMU sets A and D unless GAUpdateDis is in use.
+    accessDirty: true,
+  };
+}
+
+function amdFeatures(efr: AmdEfr, efr2: AmdEfr2): string[] {
+  const f: string[] = [];
+  const add = (cond: unknown, name: string) => {
+    if (cond) f.push(name);
+  };
+  add(efr.PreFSup, 'prefetch');
+  add(efr.XTSup, 'x2apic');
+  add(efr.NXSup, 'no-execute');
+  add(efr.GTSup, 'guest-translation');
+  add(efr.GIoSup, 'guest-io-protection');
+  add(efr.IASup, 'invalidate-all');
+  add(efr.GASup, 'guest-apic');
+  add(efr.GAMSup & 1, 'ga-vapic');
+  add(efr.HESup, 'hardware-errors');
+  add(efr.PCSup, 'perf-counters');
+  add(efr.USSup, 'user-supervisor');
+  add(efr.EPHSup, 'enhanced-ppr');
+  add(efr.HASup, 'host-access-bit');
+  add(efr.HDSup, 'host-dirty-bit');
+  add(efr.ViommuSup, 'hw-viommu');
+  add(efr.SNPSup, 'sev-snp');
+  add(efr2.SEVSNPIOSup, 'sev-tio');
+  add(efr2.GCR3TRPModeSup, 'gcr3-trp-mode');
+  return f;
+}
+
+/** Core's normalized capabilities of one AMD IOMMU. */
+export function amdNormalizedCaps(efrValue: bigint | AmdEfr, efr2Value: bigint | AmdEfr2 = 0n): NormalizedCaps {
+  const efr = asEfr(efrValue);
+  const efr2 = asEfr2(efr2Value);
+  return {
+    vendor: 'amd-vi',
+    // EFR-era parts implement the IOMMU v2 architecture (PPR, GT); parts without either are v1.
+    version: efr.GTSup || efr.PPRSup ? '2' : '1',
+    hostStage: hostStageCaps(efr),
+    userStage: userStageCaps(efr),
+    pasidBits: pasidBits(efr),
+    pri: gtPprSupported(efr),
+    stall: false,
+    // Every AMD IOMMU translates ATS requests (IVHD IotlbSup); Linux enables ATS per device.
+    ats: true,
+    nesting: nestParentSupported(efr, efr2),
+    dirtyTracking: dirtyTrackingSupported(efr),
+    // amd_iommu_capable(IOMMU_CAP_CACHE_COHERENCY) is true; FC forces coherence per PTE.
+    coherent: true,
+    cachingMode: false,
+    // INVALIDATE_IOMMU_PAGES takes a naturally aligned power-of-two range (S bit).
+    rangeInvalidation: true,
+    interruptRemapping: true,
+    features: amdFeatures(efr, efr2),
+  };
+}
+
+function sizeRange(bitmap: bigint): string {
+  const l: number[] = [];
+  for (let i = 12; i < 64; i++) if ((bitmap >> BigInt(i)) & 1n) l.push(i);
+  const name = (n: number) => (n >= 40 ? `${2 ** (n - 40)}T` : n >= 30 ? `${2 ** (n - 30)}G` : n >= 20 ? `${2 ** (n - 20)}M` : `${2 ** (n - 10)}K`);
+  if (l.length <= 3) return l.map(name).join('/');
+  return `${name(l[0])}-${name(l[l.length - 1])}`;
+}
+
+/**
+ * Rolled-up HW ID, e.g. "AMD-Vi IOMMU v2, v1 6-level 64-bit 4K-4T, v2 4-level, PASID 16-bit, PPR,
+ * GA, x2APIC": the one line a VMM compares to pick a vIOMMU model.
+ */
+export function amdHwId(efrValue: bigint | AmdEfr, efr2Value: bigint | AmdEfr2 = 0n): string {
+  const efr = asEfr(efrValue);
+  const efr2 = asEfr2(efr2Value);
+  const caps = amdNormalizedCaps(efr, efr2);
+  const parts = [`AMD-Vi IOMMU v${caps.version}`];
+  const hl = hostLevels(efr);
+  parts.push(hl ? `v1 ${hl}-level ${v1LevelsWidth(hl)}-bit ${sizeRange(NORMALIZED_V1_SIZES)}` : 'no host translation (HATS 3)');
+  if (caps.userStage) parts.push(`v2 ${guestLevels(efr)}-level${v2Supported(efr) ? '' : ' (PASID only, no GIoSup)'}`);
+  if (caps.pasidBits) parts.push(`PASID ${caps.pasidBits}-bit`);
+  if (efr.PPRSup) parts.push(caps.pri ? 'PPR' : 'PPR (no EPHSup: no IOPF)');
+  if (caps.nesting) parts.push('nesting');
+  if (caps.dirtyTracking) parts.push('dirty tracking');
+  if (efr.GASup) parts.push(efr.GAMSup & 1 ? 'GA vAPIC' : 'GA');
+  if (efr.XTSup) parts.push('x2APIC');
+  if (efr.SNPSup) parts.push('SNP');
+  if (efr2.SEVSNPIOSup) parts.push('SEV-TIO');
+  return parts.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// struct iommu_hw_info_amd (IOMMU_HW_INFO_TYPE_AMD)
+// ---------------------------------------------------------------------------------------------
+
+export const IOMMU_HW_INFO_TYPE_AMD = 4;
+export const IOMMU_HW_INFO_AMD_SIZE = 16;
+
+export interface IommuHwInfoAmd {
+  readonly efr: bigint;
+  readonly efr2: bigint;
+}
+
+/**
+ * The EFR fields the uAPI documents as meaningful to a VMM (include/uapi/linux/iommufd.h): GTSup,
+ * GASup, GIoSup, PPRSup, EPHSup, GATS, GLX (GLXSup), PASmax. amd_iommufd_hw_info() reports the raw
+ * registers; a VMM building a vIOMMU must mask the others.
+ */
+export const HW_INFO_AMD_VMM_FIELDS = ['GTSup', 'GASup', 'GIoSup', 'PPRSup', 'EPHSup', 'GATS', 'GLXSup', 'PASmax'] as const satisfies readonly AmdEfrField[];
+
+/** The EFR value with only the VMM-usable fields kept. */
+export function vmmVisibleEfr(efr: bigint): bigint {
+  let mask = 0n;
+  for (const name of HW_INFO_AMD_VMM_FIELDS) {
+    const f = EFR_LAYOUT.find((x) => x.name === name)!;
+    mask |= fieldMask(f.width) << BigInt(f.lsb);
+  }
+  return BigInt.asUintN(64, efr) & mask;
+}
+
+/** amd_iommufd_hw_info(): u64 efr, u64 efr2, little endian. */
+export function encodeHwInfoAmd(info: IommuHwInfoAmd): Uint8Array {
+  const b = new Uint8Array(IOMMU_HW_INFO_AMD_SIZE);
+  writeLe64(b, 0, info.efr);
+  writeLe64(b, 8, info.efr2);
+  return b;
+}
+
+export function decodeHwInfoAmd(bytes: Uint8Array): Result<IommuHwInfoAmd> {
+  if (bytes.byteLength !== IOMMU_HW_INFO_AMD_SIZE) return fail(`iommu_hw_info_amd is ${IOMMU_HW_INFO_AMD_SIZE} bytes, got ${bytes.byteLength}`);
+  return ok({ efr: readLe64(bytes, 0), efr2: readLe64(bytes, 8) });
+}

@@ -1,0 +1,225 @@
+/**
+ * One AMD IOMMU (struct amd_iommu + the iommu_ops of the amd_iommu driver): GET_HW_INFO, paging
+ * domains on the v1 or v2 format, attach compatibility, the event/PPR log formats and boot lines.
+ *
+ * Where the kernel decides what (drivers/iommu/amd/iommu.c, iommufd.c):
+ * - amd_iommufd_hw_info(): IOMMU_HW_INFO_TYPE_AMD (or the default type) with the raw EFR and EFR2;
+ *   another requested type is EOPNOTSUPP.
+ * - amd_iommu_domain_alloc_paging_flags(): DIRTY_TRACKING and NEST_PARENT get a v1 table (dirty
+ *   tracking needs HDSup, a nest parent GT + GIoSup + EFR2 GCR3TRPMode); PASID gets a v2 table (needs
+ *   GT + GIoSup); no flag gets the default v1 table; anything else is EOPNOTSUPP.
+ * - The v1 table is as deep as HATS allows (4 + HATS levels); its aperture is the table's reach.
+ */
+import type {
+  DecodedUnit,
+  DeviceInfo,
+  FaultCodec,
+  IoPageTable,
+  NormalizedCaps,
+  PageTableConfig,
+  PagingAllocFlags,
+  PagingDomainOps,
+  PageTableMemory,
+  UnitInit,
+  UnitOps,
+  VendorError,
+} from '@ioasid/core/driver';
+import { hex } from './bits.js';
+import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './events.js';
+import { AmdFaultCodec } from './fault-codec.js';
+import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, renderAmdBootLines, type AmdBootEra, type AmdEventEra } from './logs.js';
+import { AMD_V1_FORMAT, AMD_V2_FORMAT, amdV1, amdV2 } from './pgtable.js';
+import {
+  AMD_IOMMU_PGSIZES,
+  AMD_IOMMU_PGSIZES_V2,
+  IOMMU_HW_INFO_TYPE_AMD,
+  decodeEfr,
+  decodeEfr2,
+  dirtyTrackingSupported,
+  encodeHwInfoAmd,
+  guestLevels,
+  hostLevels,
+  nestParentSupported,
+  v1LevelsWidth,
+  v2Supported,
+  type AmdEfr,
+  type AmdEfr2,
+} from './registers.js';
+
+export interface AmdUnitRegisters {
+  readonly efr: bigint;
+  readonly efr2: bigint;
+  readonly pciAddress: string;
+  readonly capPtr: number;
+}
+
+export interface AmdUnitOptions {
+  /** Which kernel's boot and event lines the unit prints (default: 'v6' boot lines, 'v6' events). */
+  readonly bootEra?: AmdBootEra;
+  readonly eventEra?: AmdEventEra;
+}
+
+function vendorError(errno: VendorError['errno'], reason: string): VendorError {
+  return { errno, reason };
+}
+
+/** A protection domain (struct protection_domain) on the v1 or v2 format. */
+export class AmdPagingDomain implements PagingDomainOps {
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart = 0n;
+  readonly apertureLast: bigint;
+  readonly setDirtyTracking?: (enable: boolean) => VendorError | null;
+  private freed = false;
+
+  constructor(
+    readonly pt: IoPageTable,
+    readonly tag: number,
+    readonly mode: 'v1' | 'v2',
+    readonly enforceCacheCoherency: boolean,
+    readonly nestParent: boolean,
+    readonly dirtyTracking: boolean,
+    private readonly owner: AmdUnit,
+  ) {
+    this.pgsizeBitmap = pt.cfg.pgsizeBitmap;
+    // v2 on PASID 0 has no sign extension: Linux uses 47/56 bits (iommu.c), the lower half.
+    const width = mode === 'v2' ? pt.cfg.ias - 1 : pt.cfg.ias;
+    this.apertureLast = (1n << BigInt(width)) - 1n;
+    if (dirtyTracking) {
+      this.setDirtyTracking = (enable: boolean) => {
+        // amd_iommu_set_dirty_tracking(): sets or clears the DTE's HAD bits of every attached device.
+        pt.setDirtyTracking?.(enable);
+        return null;
+      };
+    }
+  }
+
+  checkAttach(dev: DeviceInfo, unit: UnitOps): VendorError | null {
+    if (!(unit instanceof AmdUnit)) return vendorError('EINVAL', `unit ${unit.name} is not an AMD IOMMU`);
+    if (this.mode === 'v1') {
+      if (this.pt.levels > hostLevels(unit.efr)) return vendorError('EINVAL', `${unit.name} walks at most ${hostLevels(unit.efr)} host levels (HATS ${unit.efr.HATS})`);
+      if (this.dirtyTracking && !dirtyTrackingSupported(unit.efr)) return vendorError('EINVAL', `${unit.name} has no dirty tracking (HDSup)`);
+      if (this.nestParent && !nestParentSupported(unit.efr, unit.efr2)) return vendorError('EINVAL', `${unit.name} cannot nest`);
+    } else {
+      if (!v2Supported(unit.efr)) return vendorError('EINVAL', `${unit.name} has no v2 table for DMA (GTSup and GIoSup)`);
+      if (this.pt.levels > guestLevels(unit.efr)) return vendorError('EINVAL', `${unit.name} walks 4-level v2 tables only (GATS ${unit.efr.GATS})`);
+    }
+    if (this.enforceCacheCoherency && dev.noSnoop) return vendorError('EINVAL', 'the domain forces coherence (FC), which the device cannot honour');
+    return null;
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.pt.free();
+    this.owner.noteFree(this);
+  }
+}
+
+export class AmdUnit implements UnitOps {
+  readonly vendor = 'amd-vi';
+  readonly name: string;
+  readonly decoded: DecodedUnit;
+  readonly caps: NormalizedCaps;
+  readonly efrValue: bigint;
+  readonly efr2Value: bigint;
+  readonly efr: AmdEfr;
+  readonly efr2: AmdEfr2;
+  readonly pciAddress: string;
+  readonly capPtr: number;
+  readonly faults: FaultCodec;
+  /** The event log: 512 entries of 16 bytes (EVTLOG_LEN_MASK_DEF). */
+  readonly faultQueueDepth = EVT_LOG_ENTRIES;
+  readonly pageRequestQueueDepth?: number;
+  private readonly domains = new Set<AmdPagingDomain>();
+
+  constructor(
+    private readonly init: UnitInit,
+    regs: AmdUnitRegisters,
+    private readonly options: AmdUnitOptions = {},
+  ) {
+    this.name = init.id;
+    this.decoded = init.decoded;
+    this.caps = init.decoded.caps;
+    this.efrValue = regs.efr;
+    this.efr2Value = regs.efr2;
+    this.efr = decodeEfr(regs.efr);
+    this.efr2 = decodeEfr2(regs.efr2);
+    this.pciAddress = regs.pciAddress;
+    this.capPtr = regs.capPtr;
+    const ivhd = /^ivhd(\d+)$/.exec(init.id);
+    this.faults = new AmdFaultCodec({
+      era: options.eventEra ?? 'v6',
+      ivhd: ivhd ? Number(ivhd[1]) : init.index,
+      segment: parseInt(regs.pciAddress.slice(0, 4), 16),
+      iommuPciAddress: regs.pciAddress,
+    });
+    if (this.caps.pri) this.pageRequestQueueDepth = PPR_LOG_ENTRIES;
+  }
+
+  get domainCount(): number {
+    return this.domains.size;
+  }
+
+  /** @internal */
+  noteFree(d: AmdPagingDomain): void {
+    this.domains.delete(d);
+  }
+
+  /** amd_iommufd_hw_info(). */
+  hwInfo(_dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError {
+    if (requestedType !== 0 && requestedType !== IOMMU_HW_INFO_TYPE_AMD) return vendorError('EOPNOTSUPP', `hw_info type ${requestedType} is not IOMMU_HW_INFO_TYPE_AMD`);
+    return { type: IOMMU_HW_INFO_TYPE_AMD, data: encodeHwInfoAmd({ efr: this.efrValue, efr2: this.efr2Value }) };
+  }
+
+  /** amd_iommu_domain_alloc_paging_flags(). */
+  domainAllocPaging(dev: DeviceInfo, flags: PagingAllocFlags, memory: PageTableMemory): PagingDomainOps | VendorError {
+    if (hostLevels(this.efr) === 0 && !flags.pasid) return vendorError('EOPNOTSUPP', `${this.name}: host translation is disabled (HATS 3)`);
+    if (flags.pasid) {
+      if (flags.dirtyTracking || flags.nestParent) return vendorError('EOPNOTSUPP', 'PASID-capable domains use the v2 table, which has neither dirty tracking nor nesting');
+      if (!v2Supported(this.efr)) return vendorError('EOPNOTSUPP', `${this.name} has no v2 table (needs GTSup and GIoSup)`);
+      return this.allocV2(memory);
+    }
+    if (flags.dirtyTracking && !dirtyTrackingSupported(this.efr)) return vendorError('EOPNOTSUPP', `${this.name} has no dirty tracking (needs HDSup)`);
+    if (flags.nestParent && !nestParentSupported(this.efr, this.efr2)) {
+      return vendorError('EOPNOTSUPP', `${this.name} cannot be a nest parent (needs GTSup, GIoSup and EFR2 GCR3TRPModeSup)`);
+    }
+    const levels = hostLevels(this.efr);
+    const coherent = !dev.noSnoop;
+    const cfg: PageTableConfig = {
+      pgsizeBitmap: AMD_IOMMU_PGSIZES,
+      ias: v1LevelsWidth(levels),
+      oas: 52,
+      levels,
+      dirtyTracking: flags.dirtyTracking,
+      coherent,
+    };
+    const pt = amdV1.alloc(cfg, memory);
+    if (typeof pt === 'number') return this.allocError(pt, AMD_V1_FORMAT);
+    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v1', coherent, flags.nestParent, flags.dirtyTracking, this);
+    this.domains.add(d);
+    return d;
+  }
+
+  private allocV2(memory: PageTableMemory): PagingDomainOps | VendorError {
+    const levels = guestLevels(this.efr);
+    const pt = amdV2.alloc({ pgsizeBitmap: AMD_IOMMU_PGSIZES_V2, ias: 12 + 9 * levels, oas: 52, levels }, memory);
+    if (typeof pt === 'number') return this.allocError(pt, AMD_V2_FORMAT);
+    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v2', false, false, false, this);
+    this.domains.add(d);
+    return d;
+  }
+
+  private allocError(rc: number, format: string): VendorError {
+    return rc === -12 ? vendorError('ENOMEM', `no memory for the ${format} root table`) : vendorError('EINVAL', `the ${format} format refused the configuration of ${this.name} (${rc})`);
+  }
+
+  bootLog(): string[] {
+    return renderAmdBootLines({ efr: this.efrValue, efr2: this.efr2Value, pciAddress: this.pciAddress, capPtr: this.capPtr }, this.options.bootEra ?? 'v6', this.init.index === 0);
+  }
+
+  toString(): string {
+    return `${this.name} (AMD-Vi at ${this.pciAddress}, EFR ${hex(this.efrValue)}, EFR2 ${hex(this.efr2Value)})`;
+  }
+}
+
+export { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF };
