@@ -1,42 +1,7 @@
 /**
- * Small bit-field and little-endian helpers for the AMD-Vi hardware formats. Kept local and tiny on
- * purpose: when @ioasid/core/driver gains its shared FIELD_GET/GENMASK module these are swapped for it.
+ * Little-endian access and the hex formats of the AMD-Vi records. Bit fields, Result and the log-prefix
+ * stripper come from @ioasid/core/driver.
  */
-
-/** One named field of a register or record: bits [lsb + width - 1 : lsb]. */
-export interface BitField {
-  readonly name: string;
-  readonly lsb: number;
-  readonly width: number;
-}
-
-export const U64_MAX = (1n << 64n) - 1n;
-
-/** GENMASK_ULL(lsb + width - 1, lsb) >> lsb. */
-export function fieldMask(width: number): bigint {
-  return (1n << BigInt(width)) - 1n;
-}
-
-/** FIELD_GET. */
-export function getBits(value: bigint, lsb: number, width: number): bigint {
-  return (value >> BigInt(lsb)) & fieldMask(width);
-}
-
-/** FIELD_PREP (the value is truncated to the field). */
-export function putBits(value: bigint | number, lsb: number, width: number): bigint {
-  return (BigInt(value) & fieldMask(width)) << BigInt(lsb);
-}
-
-export function bit(value: bigint, n: number): number {
-  return Number((value >> BigInt(n)) & 1n);
-}
-
-/** Bits of a 64-bit value that no field of the layout covers. */
-export function uncoveredMask(layout: readonly BitField[]): bigint {
-  let covered = 0n;
-  for (const f of layout) covered |= fieldMask(f.width) << BigInt(f.lsb);
-  return U64_MAX & ~covered;
-}
 
 export function readLe64(bytes: Uint8Array, offset: number): bigint {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
@@ -80,12 +45,3 @@ export function hexPad(value: bigint | number, digits: number): string {
   return `0x${BigInt.asUintN(64, BigInt(value)).toString(16).padStart(digits, '0')}`;
 }
 
-export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-export function ok<T>(value: T): Result<T> {
-  return { ok: true, value };
-}
-
-export function fail<T>(error: string): Result<T> {
-  return { ok: false, error };
-}

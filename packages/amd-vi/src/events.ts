@@ -9,7 +9,8 @@
  *
  * Every decoder takes untrusted bytes and returns a Result; every encoder checks its operands.
  */
-import { fail, ok, readLe32, readLe64, writeLe32, writeLe64, type Result } from './bits.js';
+import { err, ok, type Result } from '@ioasid/core/driver';
+import { readLe32, readLe64, writeLe32, writeLe64 } from './bits.js';
 
 export const EVTLOG_ENTRY_SIZE = 16;
 export const PPRLOG_ENTRY_SIZE = 16;
@@ -122,7 +123,7 @@ export function encodeEvent(e: AmdEventFields): Uint8Array {
 }
 
 export function decodeEvent(bytes: Uint8Array): Result<AmdEvent> {
-  if (bytes.byteLength !== EVTLOG_ENTRY_SIZE) return fail(`an event log entry is ${EVTLOG_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== EVTLOG_ENTRY_SIZE) return err(`an event log entry is ${EVTLOG_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
   const words = [readLe32(bytes, 0), readLe32(bytes, 4), readLe32(bytes, 8), readLe32(bytes, 12)] as const;
   return ok({
     code: (words[1] >>> 28) & 0xf,
@@ -197,7 +198,7 @@ export function encodePprEntry(p: { devid: number; pasid: number; tag: number; l
 }
 
 export function decodePprEntry(bytes: Uint8Array): Result<AmdPprEntry> {
-  if (bytes.byteLength !== PPRLOG_ENTRY_SIZE) return fail(`a PPR log entry is ${PPRLOG_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== PPRLOG_ENTRY_SIZE) return err(`a PPR log entry is ${PPRLOG_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
   const q0 = readLe64(bytes, 0);
   return ok({
     devid: Number(q0 & 0xffffn),
@@ -332,7 +333,7 @@ export function encodeCommand(c: AmdCommand): Uint8Array {
 }
 
 export function decodeCommand(bytes: Uint8Array): Result<AmdCommand> {
-  if (bytes.byteLength !== CMD_ENTRY_SIZE) return fail(`a command is ${CMD_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== CMD_ENTRY_SIZE) return err(`a command is ${CMD_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
   const d0 = readLe32(bytes, 0);
   const d1 = readLe32(bytes, 4);
   const d2 = readLe32(bytes, 8);
@@ -378,7 +379,7 @@ export function decodeCommand(bytes: Uint8Array): Result<AmdCommand> {
       return ok({ op: 'RESET_VMMIO', words: [d0, d1, d2, d3] });
     default:
       // The IOMMU reports ILLEGAL_COMMAND_ERROR for an opcode it does not know.
-      return fail(`opcode 0x${op.toString(16)} is not an AMD-Vi command (the IOMMU logs ILLEGAL_COMMAND_ERROR)`);
+      return err(`opcode 0x${op.toString(16)} is not an AMD-Vi command (the IOMMU logs ILLEGAL_COMMAND_ERROR)`);
   }
 }
 

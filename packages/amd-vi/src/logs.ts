@@ -19,7 +19,8 @@
  * - 6.x:   other events through the IOMMU's own device, `iommu ivhd0: AMD-Vi: Event logged [...]`, with
  *          segment-qualified devices (`device=0000:01:00.0`) and the PASID.
  */
-import { fail, hex, hexPad, ok, type Result } from './bits.js';
+import { err, ok, stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
+import { hex, hexPad } from './bits.js';
 import { AMD_EVENT, invalidPprFields, rmpFields, type AmdEvent } from './events.js';
 import { LINUX_FEATURE_NAMES, linuxFeatureTokens } from './registers.js';
 
@@ -165,19 +166,12 @@ export function renderAmdEventLines(e: AmdEvent, opts: AmdEventRenderOptions = {
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
-const SYSLOG_PREFIX = /^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?) \S+ kernel: /;
-const LEVEL_PREFIX = /^<\d>/;
-const MONOTONIC_STAMP = /^\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?/;
-const WALLCLOCK_STAMP = /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ?/;
-
 /**
- * The kernel's text without what dmesg / journalctl / syslog put in front. One space after a dmesg
- * stamp belongs to the stamp; a pr_cont continuation keeps its own leading space.
+ * The kernel's text without what dmesg / journalctl / syslog put in front (core's stripper). A pr_cont
+ * continuation keeps its own leading space: dmesg's stamp owns exactly one.
  */
 export function stripAmdLogPrefixes(line: string): string {
-  let s = line.replace(/\r$/, '');
-  s = s.replace(SYSLOG_PREFIX, '').replace(LEVEL_PREFIX, '').replace(MONOTONIC_STAMP, '').replace(WALLCLOCK_STAMP, '');
-  return s;
+  return stripKernelLogPrefix(line);
 }
 
 export type AmdLogRecord =
@@ -221,7 +215,7 @@ const KNOWN_NAMES = new Set<string>([...LINUX_FEATURE_NAMES, 'GA_vAPIC', 'SNP', 
 
 function parseNames(text: string): Result<string[]> {
   const names = text.trim() === '' ? [] : text.trim().split(/\s+/);
-  for (const n of names) if (!KNOWN_NAMES.has(n)) return fail(`"${n}" is not a feature name Linux prints (${[...KNOWN_NAMES].join(' ')})`);
+  for (const n of names) if (!KNOWN_NAMES.has(n)) return err(`"${n}" is not a feature name Linux prints (${[...KNOWN_NAMES].join(' ')})`);
   return ok(names);
 }
 
@@ -258,20 +252,20 @@ const EVENT_NAME_CODES: Readonly<Record<string, number>> = { ...AMD_EVENT, UNKNO
 
 function parseEventBody(body: string): Result<{ code: number; name: string; fields: Record<string, bigint>; device: string | null; padded: boolean }> {
   const m = /^([A-Z_]+)(?: (.*?))?\]?$/.exec(body.trim());
-  if (!m) return fail(`"${body}" is not an AMD-Vi event body`);
+  if (!m) return err(`"${body}" is not an AMD-Vi event body`);
   const name = m[1];
-  if (!(name in EVENT_NAME_CODES)) return fail(`${name} is not an event Linux prints`);
+  if (!(name in EVENT_NAME_CODES)) return err(`${name} is not an event Linux prints`);
   const fields: Record<string, bigint> = {};
   let device: string | null = null;
   let padded = false;
   for (const part of (m[2] ?? '').split(/,? /).filter(Boolean)) {
     const kv = /^([a-z_]+(?:\[\d\])?)=(.+)$/.exec(part);
-    if (!kv) return fail(`"${part}" in "${body}" is not key=value`);
+    if (!kv) return err(`"${part}" in "${body}" is not key=value`);
     if (kv[1] === 'device') {
       device = kv[2];
       continue;
     }
-    if (!/^0x[0-9a-fA-F]+$/.test(kv[2])) return fail(`${kv[1]}=${kv[2]} is not a hex value`);
+    if (!/^0x[0-9a-fA-F]+$/.test(kv[2])) return err(`${kv[1]}=${kv[2]} is not a hex value`);
     if (kv[1] === 'address' && kv[2].length === 18) padded = true;
     fields[kv[1]] = BigInt(kv[2]);
   }
@@ -291,12 +285,12 @@ export function parseAmdLogLine(line: string): Result<AmdLogRecord> {
   if (m) {
     const efr = BigInt(m[2]);
     const efr2 = m[3] === undefined ? null : BigInt(m[3]);
-    if (efr >= 1n << 64n || (efr2 ?? 0n) >= 1n << 64n) return fail('the register values do not fit in 64 bits');
+    if (efr >= 1n << 64n || (efr2 ?? 0n) >= 1n << 64n) return err('the register values do not fit in 64 bits');
     const names = parseNames(m[4]);
     if (!names.ok) return names;
     if (names.value.length) {
       const bad = checkFeatureNames(efr, efr2, names.value);
-      if (bad) return fail(bad);
+      if (bad) return err(bad);
     }
     return ok({ kind: 'features', pciAddress: m[1] ? m[1].toLowerCase() : null, efr, efr2, names: names.value });
   }
@@ -311,7 +305,7 @@ export function parseAmdLogLine(line: string): Result<AmdLogRecord> {
   if (/^[A-Z_]+ device=/.test(text)) return parseEventLine(null, null, text, true);
   m = CONT_RE.exec(text);
   if (m) return ok({ kind: 'features-cont', names: m[1].split(' ') });
-  return fail(`not an AMD-Vi line this model knows: "${text.slice(0, 80)}"`);
+  return err(`not an AMD-Vi line this model knows: "${text.slice(0, 80)}"`);
 }
 
 function parseEventLine(driver: string | null, source: string | null, body: string, splitTail = false): Result<AmdLogRecord> {
@@ -319,7 +313,7 @@ function parseEventLine(driver: string | null, source: string | null, body: stri
   if (!r.ok) return r;
   const { code, name, fields, padded } = r.value;
   let device = r.value.device === null ? null : parseDevice(r.value.device);
-  if (r.value.device !== null && device === null) return fail(`device=${r.value.device} is not a PCI address`);
+  if (r.value.device !== null && device === null) return err(`device=${r.value.device} is not a PCI address`);
   if (device === null && driver !== null && driver !== 'iommu' && source !== null) device = parseDevice(source);
   let era: AmdEventEra;
   if (splitTail) era = 'v4-split';

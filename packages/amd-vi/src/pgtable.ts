@@ -104,7 +104,10 @@ function firstZeroAddrBit(lo: number, hi: number): number {
 
 type Flavor = 'v1' | 'v2';
 
-/** Index width of the top level: a 6-level v1 table decodes 7 bits (63:57) there. */
+/**
+ * Index of `iovaPfn` in a table at `level`. The top of a 6-level v1 table decodes only IOVA bits 63:57;
+ * page numbers stop below 2^52, so the quotient is already below 128 there.
+ */
 function indexAt(iovaPfn: number, level: number): number {
   return Math.floor(iovaPfn / LEVEL_SPAN[level]) % 512;
 }

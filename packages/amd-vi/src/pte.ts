@@ -52,11 +52,6 @@ export function addrHi(pfn: number): number {
   return Math.floor(pfn / TWO_20) & 0xfffff;
 }
 
-/** Index of `iovaPfn` in a table at `level`. */
-export function levelIndex(iovaPfn: number, level: number, topBits = 9): number {
-  return Math.floor(iovaPfn / LEVEL_SPAN[level]) % 2 ** topBits;
-}
-
 export function isPfn(x: number): boolean {
   return Number.isInteger(x) && x >= 0 && x < 2 ** 52;
 }

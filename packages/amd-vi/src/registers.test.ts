@@ -23,7 +23,7 @@ describe('EFR', () => {
   it('names every bit position once, reserved 27:26 and 30 aside', () => {
     let covered = 0n;
     for (const f of EFR_LAYOUT) {
-      const m = ((1n << BigInt(f.width)) - 1n) << BigInt(f.lsb);
+      const m = ((1n << BigInt(f.hi - f.lo + 1)) - 1n) << BigInt(f.lo);
       expect(covered & m, f.name).toBe(0n);
       covered |= m;
     }
@@ -32,8 +32,8 @@ describe('EFR', () => {
 
   it('decodes each field at its specification position', () => {
     for (const f of EFR_LAYOUT) {
-      const max = 2 ** f.width - 1;
-      const d = decodeEfr(BigInt(max) << BigInt(f.lsb)) as unknown as Record<string, number>;
+      const max = 2 ** (f.hi - f.lo + 1) - 1;
+      const d = decodeEfr(BigInt(max) << BigInt(f.lo)) as unknown as Record<string, number>;
       for (const g of EFR_LAYOUT) expect(d[g.name], `${f.name} set, ${g.name}`).toBe(g.name === f.name ? max : 0);
     }
     const d = decodeEfr(0x58f77ef22294a5an);

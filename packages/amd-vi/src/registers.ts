@@ -7,7 +7,8 @@
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
 import { pageSizesFromLog2 } from '@ioasid/core/driver';
-import { fail, fieldMask, getBits, hex, ok, putBits, readLe64, uncoveredMask, writeLe64, type BitField, type Result } from './bits.js';
+import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { hex, readLe64, writeLe64 } from './bits.js';
 
 /**
  * EFR fields. Bits 27:26 and 30 are reserved. Bits 47, 53 and 56-62 were renamed between
@@ -15,48 +16,48 @@ import { fail, fieldMask, getBits, hex, ok, putBits, readLe64, uncoveredMask, wr
  * 56 VmGuardIOSup, 60:57 VmTableSize, 61 GAUpdateDisSup, 62 ForcePhyDestSup).
  */
 export const EFR_LAYOUT = [
-  { name: 'PreFSup', lsb: 0, width: 1 },
-  { name: 'PPRSup', lsb: 1, width: 1 },
-  { name: 'XTSup', lsb: 2, width: 1 },
-  { name: 'NXSup', lsb: 3, width: 1 },
-  { name: 'GTSup', lsb: 4, width: 1 },
-  { name: 'GAPPISup', lsb: 5, width: 1 },
-  { name: 'IASup', lsb: 6, width: 1 },
-  { name: 'GASup', lsb: 7, width: 1 },
-  { name: 'HESup', lsb: 8, width: 1 },
-  { name: 'PCSup', lsb: 9, width: 1 },
-  { name: 'HATS', lsb: 10, width: 2 },
-  { name: 'GATS', lsb: 12, width: 2 },
-  { name: 'GLXSup', lsb: 14, width: 2 },
-  { name: 'SmiFSup', lsb: 16, width: 2 },
-  { name: 'SmiFRC', lsb: 18, width: 3 },
-  { name: 'GAMSup', lsb: 21, width: 3 },
-  { name: 'DualPprLogSup', lsb: 24, width: 2 },
-  { name: 'DualEventLogSup', lsb: 28, width: 2 },
-  { name: 'SATSSup', lsb: 31, width: 1 },
-  { name: 'PASmax', lsb: 32, width: 5 },
-  { name: 'USSup', lsb: 37, width: 1 },
-  { name: 'DevTblSegSup', lsb: 38, width: 2 },
-  { name: 'PPREarlySup', lsb: 40, width: 1 },
-  { name: 'PPRAutoRspSup', lsb: 41, width: 1 },
-  { name: 'MarcSup', lsb: 42, width: 2 },
-  { name: 'BlkStopMrkSup', lsb: 44, width: 1 },
-  { name: 'PerfOptSup', lsb: 45, width: 1 },
-  { name: 'MsiCapMmioSup', lsb: 46, width: 1 },
-  { name: 'SnoopAttrSup', lsb: 47, width: 1 },
-  { name: 'GIoSup', lsb: 48, width: 1 },
-  { name: 'HASup', lsb: 49, width: 1 },
-  { name: 'EPHSup', lsb: 50, width: 1 },
-  { name: 'AttrFWSup', lsb: 51, width: 1 },
-  { name: 'HDSup', lsb: 52, width: 1 },
-  { name: 'V2HDDisSup', lsb: 53, width: 1 },
-  { name: 'InvIotlbTypeSup', lsb: 54, width: 1 },
-  { name: 'ViommuSup', lsb: 55, width: 1 },
-  { name: 'VmGuardIOSup', lsb: 56, width: 1 },
-  { name: 'VmTableSize', lsb: 57, width: 4 },
-  { name: 'GAUpdateDisSup', lsb: 61, width: 1 },
-  { name: 'ForcePhyDestSup', lsb: 62, width: 1 },
-  { name: 'SNPSup', lsb: 63, width: 1 },
+  { name: 'PreFSup', hi: 0, lo: 0 },
+  { name: 'PPRSup', hi: 1, lo: 1 },
+  { name: 'XTSup', hi: 2, lo: 2 },
+  { name: 'NXSup', hi: 3, lo: 3 },
+  { name: 'GTSup', hi: 4, lo: 4 },
+  { name: 'GAPPISup', hi: 5, lo: 5 },
+  { name: 'IASup', hi: 6, lo: 6 },
+  { name: 'GASup', hi: 7, lo: 7 },
+  { name: 'HESup', hi: 8, lo: 8 },
+  { name: 'PCSup', hi: 9, lo: 9 },
+  { name: 'HATS', hi: 11, lo: 10 },
+  { name: 'GATS', hi: 13, lo: 12 },
+  { name: 'GLXSup', hi: 15, lo: 14 },
+  { name: 'SmiFSup', hi: 17, lo: 16 },
+  { name: 'SmiFRC', hi: 20, lo: 18 },
+  { name: 'GAMSup', hi: 23, lo: 21 },
+  { name: 'DualPprLogSup', hi: 25, lo: 24 },
+  { name: 'DualEventLogSup', hi: 29, lo: 28 },
+  { name: 'SATSSup', hi: 31, lo: 31 },
+  { name: 'PASmax', hi: 36, lo: 32 },
+  { name: 'USSup', hi: 37, lo: 37 },
+  { name: 'DevTblSegSup', hi: 39, lo: 38 },
+  { name: 'PPREarlySup', hi: 40, lo: 40 },
+  { name: 'PPRAutoRspSup', hi: 41, lo: 41 },
+  { name: 'MarcSup', hi: 43, lo: 42 },
+  { name: 'BlkStopMrkSup', hi: 44, lo: 44 },
+  { name: 'PerfOptSup', hi: 45, lo: 45 },
+  { name: 'MsiCapMmioSup', hi: 46, lo: 46 },
+  { name: 'SnoopAttrSup', hi: 47, lo: 47 },
+  { name: 'GIoSup', hi: 48, lo: 48 },
+  { name: 'HASup', hi: 49, lo: 49 },
+  { name: 'EPHSup', hi: 50, lo: 50 },
+  { name: 'AttrFWSup', hi: 51, lo: 51 },
+  { name: 'HDSup', hi: 52, lo: 52 },
+  { name: 'V2HDDisSup', hi: 53, lo: 53 },
+  { name: 'InvIotlbTypeSup', hi: 54, lo: 54 },
+  { name: 'ViommuSup', hi: 55, lo: 55 },
+  { name: 'VmGuardIOSup', hi: 56, lo: 56 },
+  { name: 'VmTableSize', hi: 60, lo: 57 },
+  { name: 'GAUpdateDisSup', hi: 61, lo: 61 },
+  { name: 'ForcePhyDestSup', hi: 62, lo: 62 },
+  { name: 'SNPSup', hi: 63, lo: 63 },
 ] as const satisfies readonly BitField[];
 
 /**
@@ -65,12 +66,12 @@ export const EFR_LAYOUT = [
  * (9:8), HT range ignore (11). The other bits are kept in `reserved`.
  */
 export const EFR2_LAYOUT = [
-  { name: 'SEVSNPIOSup', lsb: 1, width: 1 },
-  { name: 'GCR3TRPModeSup', lsb: 3, width: 1 },
-  { name: 'GAPPIDisSup', lsb: 4, width: 1 },
-  { name: 'SNPAVICSup', lsb: 5, width: 3 },
-  { name: 'NumIntRemapSup', lsb: 8, width: 2 },
-  { name: 'HTRangeIgnoreSup', lsb: 11, width: 1 },
+  { name: 'SEVSNPIOSup', hi: 1, lo: 1 },
+  { name: 'GCR3TRPModeSup', hi: 3, lo: 3 },
+  { name: 'GAPPIDisSup', hi: 4, lo: 4 },
+  { name: 'SNPAVICSup', hi: 7, lo: 5 },
+  { name: 'NumIntRemapSup', hi: 9, lo: 8 },
+  { name: 'HTRangeIgnoreSup', hi: 11, lo: 11 },
 ] as const satisfies readonly BitField[];
 
 type FieldName<L extends readonly BitField[]> = L[number]['name'];
@@ -85,10 +86,7 @@ export type AmdEfr2Field = FieldName<typeof EFR2_LAYOUT>;
 
 function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedFields<L> {
   const v = BigInt.asUintN(64, value);
-  const out: Record<string, number | bigint> = {};
-  for (const f of layout) out[f.name] = Number(getBits(v, f.lsb, f.width));
-  out.reserved = v & uncoveredMask(layout);
-  return out as DecodedFields<L>;
+  return { ...decodeBitFields(layout, v), reserved: v & uncoveredMask(layout) } as DecodedFields<L>;
 }
 
 function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedFields<L>>, what: string): Result<bigint> {
@@ -96,11 +94,11 @@ function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<
   let value = 0n;
   for (const f of layout) {
     const v = values[f.name] ?? 0;
-    if (!Number.isInteger(Number(v)) || BigInt(v) < 0n || BigInt(v) > fieldMask(f.width)) return fail(`${what}.${f.name} = ${String(v)} does not fit in ${f.width} bit(s)`);
-    value |= putBits(BigInt(v), f.lsb, f.width);
+    if (!fieldFits(v, f.hi, f.lo)) return err(`${what}.${f.name} = ${String(v)} does not fit in bits ${f.hi}:${f.lo}`);
+    value |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   const reserved = fields.reserved ?? 0n;
-  if (reserved < 0n || (reserved & ~uncoveredMask(layout)) !== 0n) return fail(`${what}.reserved ${hex(reserved)} overlaps named fields`);
+  if (reserved < 0n || (reserved & ~uncoveredMask(layout)) !== 0n) return err(`${what}.reserved ${hex(reserved)} overlaps named fields`);
   return ok(value | reserved);
 }
 
@@ -183,14 +181,14 @@ export function maxGlx(efr: AmdEfr): number {
  * not supported due to a hardware bug"). Every power of two from 4K is encodable: the level's
  * default size with NextLevel 0, the sizes in between with NextLevel 7 and the size encoding.
  */
-export const AMD_IOMMU_PGSIZES = (fieldMask(40) << 12n) ^ (1n << 39n);
+export const AMD_IOMMU_PGSIZES = genmask(51, 12) ^ (1n << 39n);
 /** AMD_IOMMU_PGSIZES_V2: 4K, 2M, 1G. */
 export const AMD_IOMMU_PGSIZES_V2 = pageSizesFromLog2(12, 21, 30);
 /**
  * What the normalized capabilities report for the v1 stage: the format's sizes up to 4T. Larger
  * encodings exist (up to 2^51) but no planner or VMM compares them.
  */
-const NORMALIZED_V1_SIZES = AMD_IOMMU_PGSIZES & fieldMask(43);
+const NORMALIZED_V1_SIZES = AMD_IOMMU_PGSIZES & genmask(42, 0);
 
 // ---------------------------------------------------------------------------------------------
 // The feature names Linux prints (init.c print_iommu_info())
@@ -352,7 +350,7 @@ export function vmmVisibleEfr(efr: bigint): bigint {
   let mask = 0n;
   for (const name of HW_INFO_AMD_VMM_FIELDS) {
     const f = EFR_LAYOUT.find((x) => x.name === name)!;
-    mask |= fieldMask(f.width) << BigInt(f.lsb);
+    mask |= genmask(f.hi, f.lo);
   }
   return BigInt.asUintN(64, efr) & mask;
 }
@@ -366,6 +364,6 @@ export function encodeHwInfoAmd(info: IommuHwInfoAmd): Uint8Array {
 }
 
 export function decodeHwInfoAmd(bytes: Uint8Array): Result<IommuHwInfoAmd> {
-  if (bytes.byteLength !== IOMMU_HW_INFO_AMD_SIZE) return fail(`iommu_hw_info_amd is ${IOMMU_HW_INFO_AMD_SIZE} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== IOMMU_HW_INFO_AMD_SIZE) return err(`iommu_hw_info_amd is ${IOMMU_HW_INFO_AMD_SIZE} bytes, got ${bytes.byteLength}`);
   return ok({ efr: readLe64(bytes, 0), efr2: readLe64(bytes, 8) });
 }

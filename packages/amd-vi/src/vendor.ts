@@ -5,7 +5,8 @@
  */
 import { PluginContractError } from '@ioasid/core/driver';
 import type { DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, UnitInit, UnitOps } from '@ioasid/core/driver';
-import { bytesToQwords, fail, hex, hexPad, ok, qwordsToBytes, writeLe32, type Result } from './bits.js';
+import { err, ok, type BitField, type Result } from '@ioasid/core/driver';
+import { bytesToQwords, hex, hexPad, qwordsToBytes, writeLe32 } from './bits.js';
 import {
   AMD_EVENT,
   CMD_ENTRY_SIZE,
@@ -26,7 +27,6 @@ import {
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, formatDevid, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, amdNormalizedCaps, decodeEfr, decodeEfr2 } from './registers.js';
 import { AmdUnit, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
-import type { BitField } from './bits.js';
 
 const VENDOR = 'amd-vi';
 const KNOWN_REGISTERS = ['efr', 'efr2', 'pciAddress', 'capPtr'];
@@ -49,23 +49,23 @@ function parseRegister(name: string, v: unknown, bits: number, example: string):
   else if (typeof v === 'number' && Number.isSafeInteger(v)) value = BigInt(v);
   else if (typeof v === 'string') {
     const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(v.trim());
-    if (!m) return fail(expected);
+    if (!m) return err(expected);
     value = BigInt(`0x${m[1]}`);
-  } else return fail(expected);
-  if (value < 0n || value >= 1n << BigInt(bits)) return fail(`${expected} (the value does not fit in ${bits} bits)`);
+  } else return err(expected);
+  if (value < 0n || value >= 1n << BigInt(bits)) return err(`${expected} (the value does not fit in ${bits} bits)`);
   return ok(value);
 }
 
 /** Validates `{ efr, efr2?, pciAddress?, capPtr? }` from a host profile. */
 export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return fail(`registers: expected an object { efr, efr2 }, got ${describe(raw)}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return err(`registers: expected an object { efr, efr2 }, got ${describe(raw)}`);
   for (const key of Object.keys(raw)) {
-    if (!KNOWN_REGISTERS.includes(key)) return fail(`registers.${key}: not an AMD-Vi register (expected efr, and optionally efr2, pciAddress, capPtr)`);
+    if (!KNOWN_REGISTERS.includes(key)) return err(`registers.${key}: not an AMD-Vi register (expected efr, and optionally efr2, pciAddress, capPtr)`);
   }
   const efr = parseRegister('efr', raw['efr'], 64, '0x58f77ef22294a5a');
   if (!efr.ok) return efr;
   // An IOMMU without EFR (IOMMU_CAP_EFR clear) predates everything iommufd can use.
-  if (efr.value === 0n) return fail('registers.efr: 0 means no Extended Feature Register; Linux prints no "Extended features" line and iommufd needs one');
+  if (efr.value === 0n) return err('registers.efr: 0 means no Extended Feature Register; Linux prints no "Extended features" line and iommufd needs one');
   let efr2 = 0n;
   if (raw['efr2'] !== undefined) {
     const r = parseRegister('efr2', raw['efr2'], 64, '0x0');
@@ -76,7 +76,7 @@ export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
   if (raw['pciAddress'] !== undefined) {
     const v = raw['pciAddress'];
     if (typeof v !== 'string' || !/^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]$/.test(v)) {
-      return fail(`registers.pciAddress: expected the IOMMU's PCI function like 0000:00:00.2, got ${describe(v)}`);
+      return err(`registers.pciAddress: expected the IOMMU's PCI function like 0000:00:00.2, got ${describe(v)}`);
     }
     pciAddress = v.toLowerCase();
   }
@@ -84,7 +84,7 @@ export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
   if (raw['capPtr'] !== undefined) {
     const r = parseRegister('capPtr', raw['capPtr'], 8, '0x40');
     if (!r.ok) return r;
-    if (r.value < 0x40n || (r.value & 3n) !== 0n) return fail(`registers.capPtr: ${hex(r.value)} is not a PCI capability offset (dword aligned, 0x40 or above)`);
+    if (r.value < 0x40n || (r.value & 3n) !== 0n) return err(`registers.capPtr: ${hex(r.value)} is not a PCI capability offset (dword aligned, 0x40 or above)`);
     capPtr = Number(r.value);
   }
   return ok({ efr: efr.value, efr2, pciAddress, capPtr });
@@ -187,7 +187,7 @@ function decodeEventRecord(bytes: Uint8Array): Result<DecodeOutput> {
   const r = decodeEvent(bytes);
   if (!r.ok) return r;
   const e = r.value;
-  if (e.code === 0) return fail('event code 0: no event written (Linux waits, then prints "No event written to event log")');
+  if (e.code === 0) return err('event code 0: no event written (Linux waits, then prints "No event written to event log")');
   return ok({ vendor: VENDOR, kind: 'event', fields: eventFields(e), summary: eventSummary(e), linux: renderAmdEventLines(e, { era: 'v6', deviceKnown: false }).join('\n') });
 }
 
@@ -265,7 +265,7 @@ function decodeLine(text: string): Result<DecodeOutput> {
     case 'features-cont':
       return ok({ vendor: VENDOR, kind: 'features', fields: Object.fromEntries(rec.names.map((n) => [n, 1])), summary: `the feature names of a split "Extended features" line: ${rec.names.join(' ')}`, linux: stripAmdLogPrefixes(text) });
     case 'event': {
-      if (rec.era === 'v4-split-head') return fail('"AMD-Vi: Event logged [" is the first half of a 4.x event: decode the line that follows it');
+      if (rec.era === 'v4-split-head') return err('"AMD-Vi: Event logged [" is the first half of a 4.x event: decode the line that follows it');
       const f = rec.fields;
       const devid = rec.device?.devid ?? 0;
       const pd = Number(f['domain'] ?? f['pasid'] ?? f['vmg_tag'] ?? 0n);
@@ -292,14 +292,14 @@ const USAGE =
 /** `ioasid decode amd-vi <what>`. */
 export function decodeAmd(what: string, kind?: string): Result<DecodeOutput> {
   const text = what.trim();
-  if (text === '') return fail(`nothing to decode: ${USAGE}`);
+  if (text === '') return err(`nothing to decode: ${USAGE}`);
   if (/AMD-Vi:|^[A-Z_]+ device=|^ ?(?:PPR|PreF|NX|GT|IA) /.test(stripAmdLogPrefixes(text))) return decodeLine(text);
   const parts = text.split(/[\s,]+/).filter(Boolean);
   if (parts.some((p) => p.includes('='))) {
     const regs: Record<string, string> = {};
     for (const p of parts) {
       const m = /^(efr|efr2)=(.+)$/i.exec(p);
-      if (!m) return fail(`"${p}": ${USAGE}`);
+      if (!m) return err(`"${p}": ${USAGE}`);
       regs[m[1].toLowerCase()] = m[2];
     }
     if (regs['efr'] === undefined) {
@@ -311,28 +311,28 @@ export function decodeAmd(what: string, kind?: string): Result<DecodeOutput> {
     if (!r.ok) return r;
     return ok(decodeUnitValues(r.value.efr, r.value.efr2));
   }
-  if (!parts.every((w) => HEX_WORD.test(w))) return fail(`"${text.slice(0, 60)}": ${USAGE}`);
+  if (!parts.every((w) => HEX_WORD.test(w))) return err(`"${text.slice(0, 60)}": ${USAGE}`);
   const words = parts.map((w) => BigInt(w.toLowerCase().startsWith('0x') ? w : `0x${w}`));
   const k = kind?.toLowerCase();
   if (words.length === 1) {
     if (k === 'efr' || k === undefined) {
-      if (words[0] === 0n) return fail('EFR 0: no Extended Feature Register');
+      if (words[0] === 0n) return err('EFR 0: no Extended Feature Register');
       return ok(decodeUnitValues(words[0], 0n));
     }
     if (k === 'efr2') return ok(decodeEfr2Value(words[0]));
-    return fail(`a single value is an EFR or EFR2 register (kind efr|efr2), not ${k}`);
+    return err(`a single value is an EFR or EFR2 register (kind efr|efr2), not ${k}`);
   }
   let bytes: Uint8Array;
   if (words.length === 2) bytes = qwordsToBytes(words);
   else if (words.length === 4 && words.every((w) => w < 1n << 32n)) {
     bytes = new Uint8Array(16);
     words.forEach((w, i) => writeLe32(bytes, i * 4, Number(w)));
-  } else return fail(`${words.length} value(s): an AMD-Vi record is 128 bits (two qwords or four 32-bit words)`);
-  if (bytes.length !== CMD_ENTRY_SIZE) return fail(USAGE);
+  } else return err(`${words.length} value(s): an AMD-Vi record is 128 bits (two qwords or four 32-bit words)`);
+  if (bytes.length !== CMD_ENTRY_SIZE) return err(USAGE);
   if (k === undefined || k === 'event') return decodeEventRecord(bytes);
   if (k === 'ppr' || k === 'page-request') return decodePprRecord(bytes);
   if (k === 'command' || k === 'cmd') return decodeCommandRecord(bytes);
-  return fail(`kind ${k}: expected event, ppr or command for a 128-bit record`);
+  return err(`kind ${k}: expected event, ppr or command for a 128-bit record`);
 }
 
 /**
