@@ -169,7 +169,7 @@ function limitingUnits(ctx: Context, policy: Policy): UnitFacts[] {
   return ctx.units;
 }
 
-/** Every registered model's candidates: the native model of the units first, virtio-iommu (native to none) last. */
+/** Every registered model's candidates: the native model of the units first, then the others (virtio-iommu, native only to virtio-iommu hosts, last). */
 function candidates(ctx: Context, policy: Exclude<Policy, 'strict'>): Candidate[] {
   const units = limitingUnits(ctx, policy);
   const best = [...units].sort((a, b) => capabilityScore(b) - capabilityScore(a))[0];

@@ -29,29 +29,29 @@ const DEVICES = [
 ];
 
 export const qemuQ35: HostProfile = {
-  name: 'QEMU q35 guest with virtio-iommu-pci (granule=4k, aw-bits=39, boot-bypass=on)',
-  description: 'The defaults of -device virtio-iommu-pci on a 9.0+ q35 machine without VFIO devices: every page size from 4 KiB, a 39-bit input range, 32-bit domain IDs, a 512-byte PROBE buffer, boot bypass.',
+  name: 'QEMU q35 guest',
+  description: 'An L1 guest of QEMU with the defaults of -device virtio-iommu-pci (granule=4k, aw-bits=39, boot-bypass=on) on a 9.0+ q35 machine without VFIO devices: every page size from 4 KiB, a 39-bit input range, 32-bit domain IDs, a 512-byte PROBE buffer, boot bypass.',
   units: [qemuUnit(39n, '0xfffffffffffff000')],
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };
 
 export const qemuArmVirt: HostProfile = {
-  name: 'QEMU Arm virt guest with virtio-iommu-pci (granule=4k, aw-bits=48)',
-  description: 'The defaults of -device virtio-iommu-pci on a 9.0+ Arm virt machine: a 48-bit input range, otherwise as on q35.',
+  name: 'QEMU Arm virt guest',
+  description: 'An L1 guest of QEMU with the defaults of -device virtio-iommu-pci on a 9.0+ Arm virt machine (granule=4k, aw-bits=48): a 48-bit input range, otherwise as on q35.',
   units: [qemuUnit(48n, '0xfffffffffffff000')],
   devices: DEVICES,
 };
 
 export const qemuQ35Vfio: HostProfile = {
-  name: 'QEMU q35 guest with virtio-iommu-pci over VT-d VFIO devices',
-  description: 'With a VFIO device behind it QEMU intersects the page-size mask with the host IOMMU\'s: 4K, 2M and 1G on VT-d.',
+  name: 'QEMU q35 guest over VT-d VFIO',
+  description: 'An L1 guest of QEMU (q35, virtio-iommu-pci) whose devices are VFIO devices of a VT-d host: QEMU intersects the page-size mask with the host IOMMU\'s: 4K, 2M and 1G on VT-d.',
   units: [qemuUnit(39n, '0x40201000')],
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };
 
 export const cloudHypervisor: HostProfile = {
-  name: 'cloud-hypervisor guest with --platform iommu (virtio-iommu)',
-  description: 'cloud-hypervisor\'s device: MAP_UNMAP, PROBE and BYPASS_CONFIG, 4K and 2M pages, a 24-byte PROBE buffer (one MSI RESV_MEM), no input or domain range, bypass presented as 0.',
+  name: 'cloud-hypervisor guest',
+  description: 'An L1 guest of cloud-hypervisor with --platform iommu: its virtio-iommu device offers MAP_UNMAP, PROBE and BYPASS_CONFIG, 4K and 2M pages, a 24-byte PROBE buffer (one MSI RESV_MEM), no input or domain range, bypass presented as 0.',
   units: [{ id: 'virtio0', vendor: 'virtio-iommu', registers: { features: CH_FEATURES, page_size_mask: '0x201000', probe_size: 24, bypass: 0 } }],
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };

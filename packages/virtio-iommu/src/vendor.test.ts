@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeVirtio, parseHexBytes } from './vendor.js';
+import { VirtioIommuVendor, decodeVirtio, parseHexBytes } from './vendor.js';
 import { encodeAttach, encodeMap, encodeProbe } from './requests.js';
 import { encodeFault } from './faults.js';
 import { encodeConfig, BASE_CONFIG } from './config.js';
@@ -50,5 +50,21 @@ describe('ioasid decode virtio-iommu', () => {
     expect(decodeVirtio('00', 'bogus')).toMatchObject({ ok: false, error: expect.stringMatching(/unknown kind/) });
     expect(decodeVirtio('hello world')).toMatchObject({ ok: false });
     expect(decodeVirtio('00 00', 'fault')).toMatchObject({ ok: false, error: expect.stringMatching(/24 bytes/) });
+  });
+});
+
+describe('ioasid probe: the driver\'s boot lines', () => {
+  it('reads the unit back from "input address" and "page mask"', () => {
+    const v = new VirtioIommuVendor();
+    expect(v.probeLine('[    0.901234] virtio_iommu virtio0: input address: 39 bits')).toEqual({
+      ok: true,
+      value: { id: 'virtio0', registers: { features: '0x100000005', input_start: '0x0', input_end: '0x7fffffffff' } },
+    });
+    expect(v.probeLine('virtio_iommu virtio0: page mask: 0x40201000')).toEqual({ ok: true, value: { id: 'virtio0', registers: { page_size_mask: '0x40201000' } } });
+    expect(v.probeLine('virtio_iommu virtio1: input address: 64 bits')).toEqual({ ok: true, value: { id: 'virtio1', registers: { features: '0x100000004' } } });
+    expect(v.probeLine('virtio_iommu virtio0: input address: 99 bits')).toMatchObject({ ok: false });
+    expect(v.probeLine('DMAR: IOMMU enabled')).toBeNull();
+    const merged = { features: '0x100000005', input_start: '0x0', input_end: '0x7fffffffff', page_size_mask: '0x40201000' };
+    expect(v.decodeRegisters(merged)).toMatchObject({ ok: true, value: { caps: { hostStage: { inputBits: [39], pageSizes: 0x40201000n } } } });
   });
 });

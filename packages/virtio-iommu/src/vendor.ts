@@ -21,6 +21,10 @@ import {
   VIRTIO_IOMMU_MAP_F_MMIO,
   VIRTIO_IOMMU_MAP_F_READ,
   VIRTIO_IOMMU_MAP_F_WRITE,
+  VIRTIO_F_VERSION_1,
+  VIRTIO_IOMMU_F_INPUT_RANGE,
+  VIRTIO_IOMMU_F_MAP_UNMAP,
+  bit,
   statusErrno,
 } from './spec.js';
 import { VirtioIommuUnit } from './unit.js';
@@ -126,7 +130,7 @@ function configOutput(bytes: Uint8Array): DecodeOutput {
   };
 }
 
-const BOOT_LINE = /^(?:\[\s*\d+\.\d+\]\s*)?(?:virtio_iommu (\S+): )?(?:input address: (\d+) bits|page mask: (0x[0-9a-f]+))$/;
+const BOOT_LINE = /^(?:\[\s*\d+\.\d+\]\s*)?(?:virtio_iommu (\S+): )?(?:input address: (\d+) bits|page mask: (0x[0-9a-f]{1,16}))$/;
 
 function lineOutput(text: string): Result<DecodeOutput> | null {
   const fault = parseFaultLine(text);
@@ -194,4 +198,28 @@ export class VirtioIommuVendor implements IommuVendor {
   decode(what: string, kind?: string): Result<DecodeOutput> {
     return decodeVirtio(what, kind);
   }
+
+  /**
+   * The two lines viommu_probe prints. "input address: N bits" says the probe succeeded (VERSION_1 and
+   * MAP_UNMAP were offered) and, below 64 bits, that INPUT_RANGE was: input_end is taken as 2^N - 1, the
+   * largest end order_base_2 maps to N. "page mask" gives page_size_mask. Other features do not show.
+   */
+  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+    const m = BOOT_LINE.exec(stripTimestamp(line));
+    if (!m || m[1] === undefined) return null;
+    if (m[2] !== undefined) {
+      const bits = Number(m[2]);
+      if (bits < 1 || bits > 64) return { ok: false, error: `input address: ${bits} bits is outside 1..64` };
+      const features = bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_IOMMU_F_MAP_UNMAP) | (bits < 64 ? bit(VIRTIO_IOMMU_F_INPUT_RANGE) : 0n);
+      const registers: RawRegisters = bits < 64 ? { features: hex(features), input_start: '0x0', input_end: hex((1n << BigInt(bits)) - 1n) } : { features: hex(features) };
+      return { ok: true, value: { id: m[1], registers } };
+    }
+    const mask = BigInt(m[3]);
+    if (mask === 0n || mask > 0xffff_ffff_ffff_ffffn) return { ok: false, error: `page mask ${m[3]} is not a non-zero u64` };
+    return { ok: true, value: { id: m[1], registers: { page_size_mask: hex(mask) } } };
+  }
+}
+
+function stripTimestamp(line: string): string {
+  return line.trim().replace(/^\[\s*\d+\.\d+\]\s*/, '');
 }

@@ -13,6 +13,16 @@ describe('ioasid decode', () => {
     expect(d.fields).toHaveProperty('SAGAW');
   });
 
+  it('decode virtio-iommu: a MAP request, a fault record and the driver\'s fault line', async () => {
+    const map = await run(['decode', 'virtio-iommu', '03 00 00 00 01 00 00 00 00 10 00 00 00 00 00 00 ff 1f 00 00 00 00 00 00 00 a0 00 00 00 00 00 00 01 00 00 00']);
+    expect(map.code).toBe(0);
+    expect(map.stdout).toMatch(/^virtio-iommu request MAP: MAP domain 1: IOVA 0x1000-0x1fff \(4096 bytes\) -> 0xa000 READ$/m);
+    const fault = await run(['decode', 'virtio-iommu', '020000000201000010000000000000000050341200000000', '--kind', 'fault', '--json']);
+    expect(JSON.parse(fault.stdout)).toMatchObject({ kind: 'fault', fields: { reason: 2, endpoint: 16, address: '0x12345000' }, linux: 'page fault from EP 16 at 0x12345000 [W]' });
+    const line = await run(['decode', 'virtio-iommu', 'virtio_iommu', 'virtio0:', 'domain', 'fault', 'from', 'EP', '8']);
+    expect(line.stdout).toContain('DOMAIN fault from endpoint 8');
+  });
+
   it('joins an unquoted log line and prints a field table', async () => {
     const line = 'DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c40660462 ecap f050da'.split(' ');
     const r = await run(['decode', 'vtd', ...line]);
@@ -23,7 +33,7 @@ describe('ioasid decode', () => {
   it('unknown vendor: exit 2 with the registered ones; undecodable: exit 1', async () => {
     const r = await run(['decode', 'riscv', '0x1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3\n');
+    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3, virtio-iommu\n');
     const bad = await run(['decode', 'smmuv3', 'not-a-value']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^ioasid: smmuv3 could not decode "not-a-value": /);

@@ -1,12 +1,14 @@
 /**
  * `ioasid demo`: a guided tour printed for people. It walks the IOAS uAPI, then a real VT-d server
  * (registers from a real boot log) with a PRI device whose page fault travels the whole pipeline as
- * VT-d records, then an Arm SMMUv3 host where a guest owns stage 1 through a vIOMMU.
+ * VT-d records, then an Arm SMMUv3 host where a guest owns stage 1 through a vIOMMU, then the
+ * virtio-iommu device a VMM exposes, its guest's MAP reaching the device's DMA through iommufd.
  */
 import { createHost, uapi, ERRNO, errnoName, DmaFault, PhysicalMemory, FrameAllocator, type Host, type HostProfile } from '@ioasid/core';
 import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, pageSizesFromLog2 } from '@ioasid/core/driver';
 import * as vtd from '@ioasid/vtd';
 import * as smmu from '@ioasid/smmuv3';
+import * as virtio from '@ioasid/virtio-iommu';
 import { PluginHost } from '@ioasid/core/driver';
 import { plan, probeDmesg } from '@ioasid/planner';
 import type { Output } from '../output.js';
@@ -20,9 +22,9 @@ export interface DemoResult {
 }
 
 export async function runDemo(out: Output): Promise<DemoResult> {
-  const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out)];
+  const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out), await virtioTour(out)];
   out.heading('Done');
-  out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`.');
+  out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`, `ioasid decode virtio-iommu <request bytes>`.');
   return { hosts };
 }
 
@@ -212,6 +214,67 @@ async function smmuTour(out: Output): Promise<Host> {
     const dv = new DataView(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength);
     const w0 = ev.data.length >= 8 ? dv.getBigUint64(0, true) : 0n;
     out.line(`vEVENT seq ${ev.sequence}: event id ${hex(Number(w0 & 0xffn))}, StreamID ${hex(w0 >> 32n)} (the virtual SID the guest knows), raw ${bytesHex(ev.data.subarray(0, 16))}…`);
+  }
+  return host;
+}
+
+/**
+ * The VMM side of virtio-iommu: the guest's driver sends requests through a virtqueue in guest memory,
+ * the device turns a MAP into IOMMU_IOAS_MAP at a fixed IOVA, and the assigned device's DMA reaches
+ * the guest page; after UNMAP the DMA faults and the fault arrives on the event queue.
+ */
+async function virtioTour(out: Output): Promise<Host> {
+  const profile = vtd.presets[0];
+  const host = createHost({ plugins: [vtd.plugin], profile });
+  const bdf = profile.devices[0].bdf;
+  out.heading(`7. virtio-iommu: the VMM's vIOMMU on ${profile.name}, backed by iommufd`);
+  const p = plan({ profiles: [profile], devices: [bdf], policy: 'strict', viommu: 'virtio-iommu-pci,granule=4k,aw-bits=39', vendors: host.plugins.vendors() });
+  out.line(`plan: -device ${p.qemuArgs.find((a) => a.startsWith('virtio-iommu-pci')) ?? p.viommu.model}; libvirt ${p.libvirt.split('\n').find((l) => l.includes('<iommu')) ?? ''}`.trim());
+  const ramSize = 64n << 20n;
+  const ram = host.process.mmap(ramSize);
+  const EP = 0x10;
+  const viommu = virtio.createVirtioIommu(host, { endpoints: { [EP]: bdf }, guestRam: [{ gpa: 0n, va: ram, size: ramSize }], config: { bypass: 0 } });
+  const cfg = viommu.configValues;
+  out.line(`endpoint ${hex(EP)} = ${bdf}, bound to iommufd ${viommu.iommufd.fd}; config: page_size_mask ${hex(cfg.page_size_mask)} (the host's page sizes), input_range ${hex(cfg.input_range.start)}-${hex(cfg.input_range.end)}, probe_size ${cfg.probe_size}, bypass ${cfg.bypass}`);
+  out.line(`the guest's Linux prints: virtio_iommu virtio0: input address: ${virtio.orderBase2(cfg.input_range.end)} bits / page mask: ${hex(cfg.page_size_mask)}`);
+  viommu.negotiate(virtio.LINUX_DRIVER_FEATURES);
+  const transport = new virtio.VirtioIommuTransport(viommu, viommu);
+  const reqq = virtio.layoutAt(0x10_0000n, 64);
+  const evtq = virtio.layoutAt(0x11_0000n, 64);
+  const driver = new virtio.VirtqueueDriver(viommu, reqq, { gpa: 0x12_0000n, size: 0x1_0000n });
+  const events = new virtio.VirtqueueDriver(viommu, evtq, { gpa: 0x13_0000n, size: 0x1_0000n });
+  transport.setQueue(0, reqq);
+  transport.setQueue(1, evtq);
+  for (let i = 0; i < 4; i++) events.add(new Uint8Array(0), virtio.FAULT_SIZE);
+  transport.notify(1);
+  const send = (req: Uint8Array, inLen = 4): Uint8Array => {
+    driver.add(req, inLen);
+    transport.notify(0);
+    return driver.collect()[0]?.data ?? new Uint8Array(0);
+  };
+  const probe = send(virtio.encodeProbe({ endpoint: EP }), cfg.probe_size + 4);
+  const props = virtio.parseProperties(probe.subarray(0, cfg.probe_size));
+  out.line(`PROBE -> ${virtio.statusName(virtio.answerStatus(probe))}: ${props.map((x) => ('subtype' in x ? `RESV_MEM ${x.subtype === virtio.VIRTIO_IOMMU_RESV_MEM_T_MSI ? 'MSI' : 'RESERVED'} ${hex(x.start)}-${hex(x.end)}` : `property ${x.type}`)).join(', ') || 'no property'}`);
+  const st = (b: Uint8Array) => virtio.statusName(virtio.answerStatus(b));
+  out.line(`ATTACH endpoint ${hex(EP)} to domain 1 -> ${st(send(virtio.encodeAttach({ domain: 1, endpoint: EP })))}: domain 1 is IOAS ${viommu.domain(1)?.handle}`);
+  const iova = 0x8000_0000n;
+  const gpa = 0x20_0000n;
+  const map = virtio.encodeMap({ domain: 1, virtStart: iova, virtEnd: iova + 0xfffn, physStart: gpa, flags: virtio.VIRTIO_IOMMU_MAP_F_READ | virtio.VIRTIO_IOMMU_MAP_F_WRITE });
+  out.line(`MAP ${bytesHex(map)} -> ${st(send(map))}: IOMMU_IOAS_MAP(FIXED_IOVA ${hex(iova)}, user_va ${hex(ram + gpa)})`);
+  viommu.writeGuest(gpa, new TextEncoder().encode('guest page'));
+  const ep = viommu.dma(EP);
+  out.line(`device DMA read at IOVA ${hex(iova)} -> ${JSON.stringify(new TextDecoder().decode(await ep.read(iova, 10)))} (guest-physical ${hex(gpa)})`);
+  await ep.write(iova + 0x10n, new TextEncoder().encode('from the device'));
+  out.line(`device DMA write at ${hex(iova + 0x10n)} -> the guest reads ${JSON.stringify(new TextDecoder().decode(viommu.readGuest(gpa + 0x10n, 15)))} at GPA ${hex(gpa + 0x10n)}`);
+  out.line(`UNMAP -> ${st(send(virtio.encodeUnmap({ domain: 1, virtStart: iova, virtEnd: iova + 0xfffn })))}: IOMMU_IOAS_UNMAP`);
+  try {
+    await ep.read(iova, 4);
+  } catch (e) {
+    out.line(`device DMA at ${hex(iova)} again -> ${(e as DmaFault).fault.reasonText}`);
+  }
+  for (const ev of events.collect()) {
+    const f = virtio.decodeFault(ev.data);
+    if (f) out.line(`event queue: virtio_iommu_fault ${bytesHex(ev.data)} -> the guest's Linux prints "${virtio.renderFaultLine(f, 'virtio0')}"`);
   }
   return host;
 }

@@ -15,6 +15,19 @@ describe('ioasid plan (real VT-d and SMMUv3 plugins)', () => {
     expect(r.stdout).toContain('note: host policy: not intel-iommu with x-flts nesting: it would refuse 1 device(s) (0000:00:14.0: dmar1: MGAW 39 < aw-bits 48');
   });
 
+  it('host policy on a guest whose own IOMMU is virtio-iommu: virtio-iommu again, page mask and reserved regions carried over', async () => {
+    const r = await run(['plan', 'virtio-iommu-qemu-q35-guest-over-vt-d-vfio', '--json']);
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.viommu).toMatchObject({ model: 'virtio-iommu', properties: { granule: '4k', 'aw-bits': 39 } });
+    expect(p.devices.map((d: { mode: string }) => d.mode)).toEqual(['virtio', 'virtio']);
+    expect(p.qemu).toContain('-device virtio-iommu-pci,granule=4k,aw-bits=39');
+    expect(p.libvirt).toContain("<iommu model='virtio'/>");
+    // cloud-hypervisor offers no INPUT_RANGE: a 64-bit input range.
+    const ch = JSON.parse((await run(['plan', 'virtio-iommu-cloud-hypervisor-guest', '--json'])).stdout);
+    expect(ch.viommu.properties['aw-bits']).toBe(64);
+  });
+
   it('an empty --devices is an error, not every device', async () => {
     const r = await run(['plan', MIXED, '--devices', '']);
     expect(r.code).toBe(2);

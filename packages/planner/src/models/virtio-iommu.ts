@@ -132,7 +132,8 @@ export const virtioIommu: ModelDef = {
   libvirtModel: 'virtio',
   since: '5.0',
   arch: 'any',
-  nativeVendors: [],
+  // A guest whose own IOMMU is virtio-iommu (a nested setup) copies it: nothing else can nest on it.
+  nativeVendors: ['virtio-iommu'],
   props: PROPS,
   evaluate,
   candidates,
