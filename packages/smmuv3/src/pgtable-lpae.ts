@@ -315,8 +315,11 @@ export class LpaePageTable implements IoPageTable {
   private readonly stage2: boolean;
   private readonly s2fwb: boolean;
   private readonly trackDirty: boolean;
-  /** HTTU: the SMMU updates AF and, with DBM, the write permission (CD.HA/HD, STE.S2HA/S2HD). */
-  private hwDirty: boolean;
+  /**
+   * HTTU: the SMMU updates AF and, with DBM, the write permission (CD.HA/HD, STE.S2HA/S2HD). Linux sets
+   * HD for the life of a dirty-tracking domain (arm_smmu_set_dirty_tracking switches nothing).
+   */
+  private readonly hwDirty: boolean;
   private limitPfn: number;
   private frames: number;
   private freed = false;
@@ -568,12 +571,6 @@ export class LpaePageTable implements IoPageTable {
   }
 
   // ---------------------------------------------------------------- A/D
-
-  setDirtyTracking(enable: boolean): void {
-    // Linux keeps HD on for the life of a dirty-tracking domain; the switch is modelled so that a
-    // disabled domain sees no hardware updates. Only a domain allocated for tracking can enable it.
-    this.hwDirty = enable && this.trackDirty;
-  }
 
   markAccess(iovaPfn: number, write: boolean): void {
     if (this.freed || !(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return;

@@ -107,10 +107,9 @@ export class SmmuPagingDomain implements PagingDomainOps {
     this.enforceCacheCoherency = owner.caps.coherent;
     this.granuleLog2 = Math.log2(pt.cfg.granule ?? 4096);
     if (dirtyTracking) {
-      this.setDirtyTracking = (enable: boolean) => {
-        this.pt.setDirtyTracking?.(enable);
-        return null;
-      };
+      // arm_smmu_set_dirty_tracking: nothing to switch. HD and DBM stay on for the life of the domain
+      // (a cleaned writable leaf must stay writable), and iommufd cleans the dirty state before enabling.
+      this.setDirtyTracking = () => null;
     }
   }
 

@@ -3,7 +3,7 @@
  * handlers the user process they act for.
  */
 import { ObjectTable, type IommufdObject } from './objects.js';
-import type { HostProcess } from '../memory/process.js';
+import type { FileOps, HostProcess } from '../memory/process.js';
 import type { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { Errno, fail } from '../uapi/errno.js';
 import type { DeviceEnv } from './device.js';
@@ -26,7 +26,17 @@ export class IommufdCtx {
   rlimitMode = 0;
   /** The IOAS used by the VFIO compatibility container, 0 when none. */
   vfioIoasId = 0;
+  /** The /dev/iommu fd was closed: no more ioctls. The context lives on while `refs` > 0. */
   closed = false;
+  /**
+   * References on the context (iommufd_ctx_get): the /dev/iommu file and every open event-queue file
+   * (eventq.c iommufd_eventq_init). The objects are torn down when the last one goes.
+   */
+  private refs = 1;
+  /** Set once the last reference went and every object was destroyed. */
+  released = false;
+  /** Objects the teardown could not destroy (a reference-count bug), for diagnostics and tests. */
+  leaks: string[] = [];
 
   constructor(
     readonly process: HostProcess,
@@ -41,6 +51,39 @@ export class IommufdCtx {
     this.objects.reserve(obj);
     ucmd.newObjects.push(obj);
     return obj;
+  }
+
+  /**
+   * An event-queue file: holds a reference on the context until its last close, so that closing
+   * /dev/iommu first defers the teardown to that close instead of leaking what the queue pins.
+   */
+  holdFile(ops: FileOps): FileOps {
+    this.refs++;
+    let open = true;
+    return {
+      ...ops,
+      release: () => {
+        ops.release();
+        if (open) {
+          open = false;
+          this.put();
+        }
+      },
+    };
+  }
+
+  /** Close of the /dev/iommu file itself. */
+  closeFile(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.put();
+  }
+
+  /** iommufd_ctx_put: the last reference destroys every object (iommufd_fops_release). */
+  private put(): void {
+    if (--this.refs > 0) return;
+    this.leaks = this.objects.destroyAll();
+    this.released = true;
   }
 
   /** copy_from_user with EFAULT on a bad pointer. */

@@ -167,6 +167,9 @@ export const deviceHandlers: DeviceCommandHandlers = {
     if (!pt.readAndClearDirty) fail('EOPNOTSUPP', 'the domain has no dirty bits');
     const nbits = cmd.length / cmd.page_size;
     const nbytes = Number((nbits + 63n) / 64n) * 8;
+    // iova_bitmap_get pins the user bitmap writable before any dirty bit is read (and cleared): a bitmap
+    // that cannot be written fails the command with every dirty bit still in the table.
+    ctx.checkUser(cmd.data, nbytes, true);
     const bitmap = ctx.copyFromUser(cmd.data, nbytes);
     const page = BigInt(PAGE_SIZE);
     const noClear = (cmd.flags & U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
@@ -233,7 +236,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     const fault = ctx.newObject(ucmd, new FaultQueue());
     // The open file holds a reference on the object: destroy is EBUSY until the fd is closed.
     fault.users++;
-    fault.fd = ctx.process.installFile(fault.fileOps());
+    fault.fd = ctx.process.installFile(ctx.holdFile(fault.fileOps()));
     cmd.out_fault_id = fault.id;
     cmd.out_fault_fd = fault.fd;
   },
@@ -277,7 +280,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     q.link();
     ctx.newObject(ucmd, q);
     q.users++;
-    q.fd = ctx.process.installFile(q.fileOps());
+    q.fd = ctx.process.installFile(ctx.holdFile(q.fileOps()));
     cmd.out_veventq_id = q.id;
     cmd.out_veventq_fd = q.fd;
   },

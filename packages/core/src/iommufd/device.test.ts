@@ -310,7 +310,7 @@ describe('vIOMMU, vDEVICE and vEVENTQ', () => {
     expect(dv.getUint32(48, true)).toBe(U.IOMMU_VEVENTQ_FLAG_LOST_EVENTS);
     expect(dv.getUint32(52, true)).toBe(3);
     expect(bytes.length).toBe(56);
-    expect(code(() => f.host.process.read(q.out_veventq_fd, 4))).toBe('EINVAL');
+    expect(f.host.process.read(q.out_veventq_fd, 4).length).toBe(0);
     expect(code(() => f.host.process.write(q.out_veventq_fd, new Uint8Array(8)))).toBe('EINVAL');
     // Unbind with a live vDEVICE leaves a tombstone.
     dev.unbind();

@@ -1,7 +1,7 @@
 import { errCode } from '../__tests__/helpers.js';
 import { describe, expect, it } from 'vitest';
 import { ObjType } from './objects.js';
-import type { FaultQueue } from './eventq.js';
+import type { FaultQueue, VEventQueue } from './eventq.js';
 import { IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_VIOMMU_TYPE_MOCK } from '../testing/index.js';
 import { mockFixture } from '../__tests__/mock-host.js';
 
@@ -89,5 +89,89 @@ describe('FAULT cookies (eventq.c: xa_alloc on an XA_FLAGS_ALLOC1 xarray)', () =
     q.addGroup(group(6));
     expect(cookiesOf(q.read(3 * iommu_hwpt_pgfault.size))).toEqual([1, 2, 4]);
     expect(answered).toEqual([2, 1]);
+  });
+});
+
+describe('queue fds hold the iommufd context (eventq.c iommufd_eventq_init takes iommufd_ctx_get)', () => {
+  /** Pinned pages, page-table frames, a FAULT fd and a vEVENTQ fd: everything a close can leak. */
+  function loaded() {
+    const f = mockFixture();
+    const va = f.host.process.mmap(16 * 4096);
+    f.host.process.poke(va, new Uint8Array(16 * 4096).fill(1));
+    const base = { frames: f.host.frames.framesInUse, locked: f.host.process.lockedPages, fds: f.host.process.openFds.length };
+    const fd = f.host.openIommufd();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(fd);
+    const ioas = fd.ioas.alloc();
+    const fq = fd.fault.alloc();
+    const hwpt = fd.hwpt.alloc({ devId, ptId: ioas, faultId: fq.id });
+    const parent = fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+    const viommu = fd.viommu.alloc({ devId, type: IOMMU_VIOMMU_TYPE_MOCK, hwptId: parent });
+    const vq = fd.veventq.alloc({ viommuId: viommu, type: IOMMU_VEVENTQ_TYPE_MOCK, depth: 4 });
+    fd.ioas.map({ ioasId: ioas, userVa: va, length: 16n * 4096n, iova: 1n << 20n });
+    dev.attachPt(hwpt);
+    expect(f.host.process.lockedPages).toBeGreaterThan(base.locked);
+    expect(f.host.frames.framesInUse).toBeGreaterThan(base.frames);
+    return { f, fd, dev, base, files: { iommufd: fd.fd, fault: fq.fd, veventq: vq.fd } };
+  }
+
+  const orders: (keyof ReturnType<typeof loaded>['files'])[][] = [
+    ['iommufd', 'fault', 'veventq'],
+    ['iommufd', 'veventq', 'fault'],
+    ['fault', 'iommufd', 'veventq'],
+    ['fault', 'veventq', 'iommufd'],
+    ['veventq', 'iommufd', 'fault'],
+    ['veventq', 'fault', 'iommufd'],
+  ];
+
+  it.each(orders)('closing %s, %s, %s ends with no pin, no table frame, no object, no fd', (...order) => {
+    const { f, fd, base, files } = loaded();
+    for (const [i, name] of order.entries()) {
+      f.host.process.close(files[name]);
+      // The context is released exactly when its last file goes.
+      expect(fd.ctx.released).toBe(i === order.length - 1);
+    }
+    expect(fd.ctx.leaks).toEqual([]);
+    expect(fd.ctx.objects.empty).toBe(true);
+    expect(f.host.process.lockedPages).toBe(base.locked);
+    expect(f.host.frames.framesInUse).toBe(base.frames);
+    expect(f.host.process.openFds.length).toBe(base.fds);
+  });
+
+  it('after /dev/iommu is closed the fault fd still reads and answers, and ioctls are EBADF', async () => {
+    const { f, fd, dev, files } = loaded();
+    const dma = dev.dma.read(0x4000_0000n, 8).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 0));
+    f.host.process.close(files.iommufd);
+    expect(code(() => fd.ioas.alloc())).toBe('EBADF');
+    // Closing /dev/iommu unbound the device (see architecture.md): its group was answered INVALID.
+    expect(await dma).toBeInstanceOf(Error);
+    expect(f.host.process.read(files.fault, 40).length).toBe(0);
+    expect(fd.ctx.released).toBe(false);
+  });
+});
+
+describe('read() shorter than one record', () => {
+  it('a vEVENTQ returns 0 bytes and keeps the event (iommufd_veventq_fops_read), a FAULT fd ESPIPE unless 0', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const parent = f.fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+    const viommu = f.fd.viommu.alloc({ devId, type: IOMMU_VIOMMU_TYPE_MOCK, hwptId: parent });
+    const vq = f.fd.veventq.alloc({ viommuId: viommu, type: IOMMU_VEVENTQ_TYPE_MOCK, depth: 2 });
+    const q = f.fd.ctx.objects.get<VEventQueue>(vq.id, ObjType.VEVENTQ);
+    q.report(new Uint8Array(8).fill(3));
+    for (const n of [0, 1, 7, 15]) expect(f.host.process.read(vq.fd, n).length).toBe(0);
+    expect(q.queued).toBe(1);
+    expect(f.host.process.read(vq.fd, 16).length).toBe(16);
+    // Overflow: two events then the LOST_EVENTS header; the header alone (8 bytes) fits a read of 8.
+    for (let i = 0; i < 3; i++) q.report(new Uint8Array(8));
+    expect(f.host.process.read(vq.fd, 8).length).toBe(0);
+    expect(f.host.process.read(vq.fd, 32).length).toBe(32);
+    expect(f.fd.veventq.read(vq.fd, 8)).toEqual([{ lost: true, sequence: 3, data: new Uint8Array(0) }]);
+    const fq = f.fd.fault.alloc();
+    expect(f.host.process.read(fq.fd, 0).length).toBe(0);
+    for (const n of [1, 39, 41]) expect(code(() => f.host.process.read(fq.fd, n))).toBe('ESPIPE');
   });
 });

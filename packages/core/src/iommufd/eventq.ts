@@ -354,7 +354,8 @@ export class VEventQueue extends IommufdObject {
   }
 
   read(count: number): Uint8Array {
-    if (count < 8) fail('EINVAL', 'count is smaller than struct iommufd_vevent_header');
+    // iommufd_veventq_fops_read: a count that cannot hold the next header (or header + data) reads
+    // nothing and returns 0, leaving the event queued; it is not an error.
     const parts: Uint8Array[] = [];
     let bytes = 0;
     while (this.items.length > 0) {

@@ -207,7 +207,6 @@ export class Iommufd {
   }
 
   private release(): void {
-    this.ctx.closed = true;
-    this.ctx.objects.destroyAll();
+    this.ctx.closeFile();
   }
 }
