@@ -207,6 +207,81 @@ describe('page request group indexes', () => {
   });
 });
 
+describe('PRI flow control (PCIe: Outstanding Page Request Allocation, no reuse of an outstanding group index)', () => {
+  it('1,022 concurrent faulting DMAs answered half SUCCESS, half INVALID: each gets its own answer (511 complete, 511 fail)', async () => {
+    const e = setup();
+    const dev = e.devs[0];
+    const n = 1022;
+    const base = 0x1000_0000n;
+    const dmas = Array.from({ length: n }, (_, i) => track(dev.dma.read(base + BigInt(i) * PAGE, 4)));
+    let answered = 0;
+    while (answered < n) {
+      await settle();
+      const recs = readFaults(e, e.fault, 512 * REC);
+      // Every group read and not yet answered holds its own index.
+      expect(new Set(recs.map((r) => r.grpid)).size).toBe(recs.length);
+      expect(dev.pri.outstandingGroups).toBeLessThanOrEqual(511);
+      expect(dev.pri.outstandingRequests).toBeLessThanOrEqual(dev.pri.allocation);
+      for (const r of recs) {
+        const page = (r.addr - base) / PAGE;
+        if (page % 2n === 0n) mapAt(e, r.addr, Number(page % 200n) + 1);
+        respond(e, r.cookie, page % 2n === 0n ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID);
+        answered++;
+      }
+    }
+    const results = await Promise.all(dmas.map((d) => d.result));
+    let ok = 0;
+    results.forEach((r, i) => {
+      if (i % 2 === 0) {
+        expect(r).toEqual(new Uint8Array(4).fill((i % 200) + 1));
+        ok++;
+      } else expect((r as DmaFault).outcome).toBe('page-response');
+    });
+    expect(ok).toBe(511);
+    expect(dev.pri.stalled).toBeGreaterThan(0);
+    expect(dev.pri.outstandingRequests).toBe(0);
+    expect(e.host.faults.outstanding).toBe(0);
+    expect(e.host.faults.stats.duplicateResponses).toBe(0);
+  });
+
+  it('a function out of credit stalls (no fault, no record) until a response frees credit', async () => {
+    const e = setup();
+    const dev = e.devs[0];
+    dev.pri.setAllocation(3);
+    const dmas = Array.from({ length: 5 }, (_, i) => track(dev.dma.read(0x200000n + BigInt(i) * PAGE, 1)));
+    await settle();
+    let recs = readFaults(e);
+    expect(recs.length).toBe(3);
+    expect(dev.pri.waitingRequests).toBe(2);
+    expect(dmas.some((d) => d.settled)).toBe(false);
+    expect(e.host.faults.stats.overflows).toBe(0);
+    respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    await settle();
+    recs = readFaults(e);
+    expect(recs.map((r) => r.addr)).toEqual([0x203000n]);
+    expect(dev.pri.waitingRequests).toBe(1);
+  });
+
+  it('requestPages refuses an outstanding index (EBUSY) and a group larger than the allocation (EINVAL)', async () => {
+    const e = setup();
+    const dev = e.devs[0];
+    const first = track(dev.requestPages([{ addr: 0x400000n, perm: PERM_READ }], { grpid: 9 }));
+    await expect(dev.requestPages([{ addr: 0x401000n, perm: PERM_READ }], { grpid: 9 })).rejects.toMatchObject({ code: 'EBUSY' });
+    await expect(dev.requestPages([{ addr: 0x401000n, perm: PERM_READ }], { grpid: 512 })).rejects.toMatchObject({ code: 'EINVAL' });
+    dev.pri.setAllocation(2);
+    await expect(dev.requestPages([0, 1, 2].map((i) => ({ addr: 0x500000n + BigInt(i) * PAGE, perm: PERM_READ })))).rejects.toMatchObject({ code: 'EINVAL' });
+    await settle();
+    const [r] = readFaults(e);
+    respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+    expect(await first.result).toBe(PAGE_RESP_INVALID);
+    // Answered: the index is free again.
+    const again = track(dev.requestPages([{ addr: 0x401000n, perm: PERM_READ }], { grpid: 9 }));
+    await settle();
+    respond(e, readFaults(e)[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS);
+    expect(await again.result).toBe(PAGE_RESP_SUCCESS);
+  });
+});
+
 describe('fault fd errno rules', () => {
   it('ESPIPE, EINVAL, partial writes, poll and EBUSY on destroy', async () => {
     const e = setup();
@@ -325,6 +400,10 @@ describe('pending groups when the attachment goes away', () => {
 describe('hardware page request queue overflow', () => {
   it('drops what does not fit, the hardware answers the dropped requests, nothing is left waiting', async () => {
     const e = setup({ pageRequestQueueDepth: 2 });
+    // The OS sized the PRI allocation to the queue (2): a function on its own would wait, not overflow.
+    // An allocation larger than the queue (or several functions sharing it) overflows.
+    expect(e.devs[0].pri.allocation).toBe(2);
+    e.devs[0].pri.setAllocation(512);
     const dmas = Array.from({ length: 10 }, (_, i) => track(e.devs[0].dma.read(0x200000n + BigInt(i) * PAGE, 4)));
     await settle();
     const q = e.host.faults.hardwareQueues(e.devs[0].unitIndex).pageRequests;

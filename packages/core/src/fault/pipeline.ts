@@ -53,11 +53,14 @@ type GroupKey = number | string;
 
 /** The groups of one unit, page requests and stalls in separate name spaces (a PRG index is not a stall tag). */
 class GroupSpace {
-  /** Devices waiting for the response to a group: one waiter (the common case) or several. */
-  readonly waiters = new Map<GroupKey, Waiter | Waiter[]>();
+  /**
+   * The device waiting for the response to each outstanding group. One per key: a function never reuses
+   * an outstanding PRG index (PCIe) or stall tag, so a response reaches exactly the request it answers.
+   */
+  readonly waiters = new Map<GroupKey, Waiter>();
   /** Partial page requests waiting for their group's LAST request. */
   readonly partial = new Map<GroupKey, IommuFault[]>();
-  readonly stallWaiters = new Map<GroupKey, Waiter | Waiter[]>();
+  readonly stallWaiters = new Map<GroupKey, Waiter>();
   readonly stallPartial = new Map<GroupKey, IommuFault[]>();
 }
 
@@ -276,11 +279,10 @@ export class FaultPipeline {
     const space = this.spaces.get(unit);
     if (space === undefined) return;
     const waiters = stall ? space.stallWaiters : space.waiters;
-    const ws = waiters.get(key);
-    if (ws === undefined) return;
+    const w = waiters.get(key);
+    if (w === undefined) return;
     waiters.delete(key);
-    if (typeof ws === 'function') ws(deviceCode);
-    else for (const w of ws) w(deviceCode);
+    w(deviceCode);
   }
 
   private routeFault(f: IommuFault): void {
@@ -309,8 +311,7 @@ export class FaultPipeline {
   get outstanding(): number {
     let n = 0;
     for (const space of this.spaces.values()) {
-      for (const ws of space.waiters.values()) n += typeof ws === 'function' ? 1 : ws.length;
-      for (const ws of space.stallWaiters.values()) n += typeof ws === 'function' ? 1 : ws.length;
+      n += space.waiters.size + space.stallWaiters.size;
     }
     return n;
   }
@@ -369,11 +370,14 @@ class IopfGroup implements FaultGroup {
   }
 }
 
-function addWaiter(waiters: Map<GroupKey, Waiter | Waiter[]>, key: GroupKey, w: Waiter): void {
-  const ws = waiters.get(key);
-  if (ws === undefined) waiters.set(key, w);
-  else if (typeof ws === 'function') waiters.set(key, [ws, w]);
-  else ws.push(w);
+/**
+ * Registers the device waiting for a group's response. A second request under an outstanding
+ * (RID, PASID, index) breaks the PCIe rule the device model keeps (host/pri.ts): refused loudly, since
+ * its response could not be told apart from the first one's.
+ */
+function addWaiter(waiters: Map<GroupKey, Waiter>, key: GroupKey, w: Waiter): void {
+  if (waiters.has(key)) throw new RangeError(`page request group ${String(key)} is already outstanding: a group index is never reused before its response`);
+  waiters.set(key, w);
 }
 
 /** The key of a group inside its unit's page request (or stall) space: see GroupKey. */

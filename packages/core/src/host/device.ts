@@ -14,6 +14,7 @@ import { IommufdDevice, NO_PASID, attach, detach, replace, type BoundDevice, typ
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
 import type { Host } from './host.js';
+import { PRG_INDEX_LAST, PriFlowControl } from './pri.js';
 
 /** A DMA that the IOMMU refused; carries the normalized fault. */
 export class DmaFault extends Error {
@@ -57,8 +58,9 @@ export class PciDevice implements BoundDevice {
   idev: IommufdDevice | null = null;
   private boundFd: Iommufd | null = null;
   private readonly tr = new TranslateResult();
-  private nextGrpid = 1;
   private nextStag = 0;
+  /** Stall tags of transactions stalled in the IOMMU: never handed out twice while outstanding. */
+  private readonly stagsOutstanding = new Set<number>();
 
   readonly dma = {
     read: (iova: bigint, length: number, opts: DmaOptions = {}): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
@@ -73,6 +75,8 @@ export class PciDevice implements BoundDevice {
     readonly group: DeviceGroup,
     readonly reservedRegions: readonly IovaRange[],
     readonly description = '',
+    /** PRI flow control: credit and group indexes (see pri.ts). */
+    readonly pri: PriFlowControl = new PriFlowControl(512, 512),
   ) {
     this.unitIndex = unit.index;
   }
@@ -191,7 +195,7 @@ export class PciDevice implements BoundDevice {
         if (access.recoverable && retries < maxRetries) {
           const stall = access.kind === 'stall';
           // A stalled transaction waits in the IOMMU for CMD_RESUME; a PRI device waits for its page response.
-          const code = stall ? await this.host.faults.stall(this, access) : await this.host.faults.pageRequest(this, access);
+          const code = stall ? await this.stallFor(access) : await this.pageRequestFor(access);
           if (code === PAGE_RESP_SUCCESS) {
             retries++;
             continue;
@@ -223,7 +227,6 @@ export class PciDevice implements BoundDevice {
     // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
     const stall = fixable && this.info.stall && ops.caps.stall && codecStalls(ops.faults);
     const recoverable = stall || (fixable && this.info.pri && ops.caps.pri);
-    const grpid = stall ? this.allocStag() : this.allocGrpid();
     return {
       unit: this.unitIndex,
       rid: this.info.rid,
@@ -234,7 +237,8 @@ export class PciDevice implements BoundDevice {
       stage2: tr.stage2,
       recoverable,
       kind: stall ? 'stall' : 'page-request',
-      grpid,
+      // The PRG index or stall tag is taken when the request is actually sent (pageRequestFor/stallFor).
+      grpid: 0,
       last: true,
       format: tr.format,
       tag: tr.tag,
@@ -242,18 +246,33 @@ export class PciDevice implements BoundDevice {
     };
   }
 
-  /** The next stall tag: 16 bits (EVTQ_1_STAG); the model hands them out per device in turn. */
-  private allocStag(): number {
-    const stag = this.nextStag;
-    this.nextStag = (stag + 1) & 0xffff;
-    return stag;
+  /**
+   * One page request for a failed access: waits (the transaction stalls in the function, it does not
+   * fault) until PRI credit and a free group index are there, and gives both back with the response.
+   */
+  private async pageRequestFor(access: FailedAccess): Promise<number> {
+    const g = this.pri.acquire(1);
+    access.grpid = typeof g === 'number' ? g : await g;
+    try {
+      return await this.host.faults.pageRequest(this, access);
+    } finally {
+      this.pri.release(access.grpid);
+    }
   }
 
-  /** The next Page Request Group Index: PCIe PRI carries 9 bits, and 0 is left unused. */
-  private allocGrpid(): number {
-    const grpid = this.nextGrpid;
-    this.nextGrpid = (grpid % 511) + 1;
-    return grpid;
+  /** A stalled transaction, under a 16-bit stall tag (EVTQ_1_STAG) no other stalled one holds. */
+  private async stallFor(access: FailedAccess): Promise<number> {
+    if (this.stagsOutstanding.size > 0xffff) throw new IommufdError('EBUSY', 'dma', 'every stall tag is outstanding');
+    let stag = this.nextStag;
+    while (this.stagsOutstanding.has(stag)) stag = (stag + 1) & 0xffff;
+    this.nextStag = (stag + 1) & 0xffff;
+    this.stagsOutstanding.add(stag);
+    access.grpid = stag;
+    try {
+      return await this.host.faults.stall(this, access);
+    } finally {
+      this.stagsOutstanding.delete(stag);
+    }
   }
 
   private normalized(a: FailedAccess): IommuFault {
@@ -269,7 +288,17 @@ export class PciDevice implements BoundDevice {
    */
   async requestPages(pages: readonly { addr: bigint; perm: number }[], opts: { pasid?: number; grpid?: number } = {}): Promise<number> {
     const pasid = opts.pasid ?? NO_PASID;
-    const grpid = opts.grpid ?? this.allocGrpid();
+    if (pages.length === 0 || pages.length > this.pri.allocation) throw new IommufdError('EINVAL', 'page request', `a group must hold 1 to ${this.pri.allocation} requests (the PRI allocation)`);
+    let grpid: number;
+    if (opts.grpid !== undefined) {
+      // A caller-chosen index: PCIe forbids reusing one that is outstanding.
+      if (!Number.isInteger(opts.grpid) || opts.grpid < 1 || opts.grpid > PRG_INDEX_LAST) throw new IommufdError('EINVAL', 'page request', 'the PRG index must be from 1 to 511');
+      if (!this.pri.acquireIndex(opts.grpid, pages.length)) throw new IommufdError('EBUSY', 'page request', `PRG index ${opts.grpid} is outstanding or the PRI allocation is used up`);
+      grpid = opts.grpid;
+    } else {
+      const g = this.pri.acquire(pages.length);
+      grpid = typeof g === 'number' ? g : await g;
+    }
     const b = this.binding(pasid);
     const format = b.kind === BIND_NESTED ? (b.nested!.format ?? '') : (b.pt?.format ?? '');
     let result: Promise<number> = Promise.resolve(-1);
@@ -292,7 +321,11 @@ export class PciDevice implements BoundDevice {
       const r = this.host.faults.pageRequest(this, a);
       if (a.last) result = r;
     });
-    return result;
+    try {
+      return await result;
+    } finally {
+      this.pri.release(grpid);
+    }
   }
 
   get boundIommufd(): Iommufd | null {

@@ -21,6 +21,7 @@ import { IommuUnit } from '../translate/unit.js';
 import { FaultPipeline, type PipelineHost } from '../fault/pipeline.js';
 import { FAULT_STAGE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
 import { PciDevice } from './device.js';
+import { PriFlowControl } from './pri.js';
 import { BARE_PROFILE, parseBdf, parseProfileNumber, type HostProfile } from './profile.js';
 
 /** A host profile that cannot be built: names the path and what was expected. */
@@ -154,7 +155,12 @@ export class Host implements PipelineHost, DeviceEnv {
         isVf: d.vf ?? false,
         stall: d.stall ?? false,
       };
-      const dev = new PciDevice(this, d.bdf, info, unit, group, reserved, d.description ?? '');
+      const priCapacity = d.priCapacity ?? 512;
+      if (!Number.isSafeInteger(priCapacity) || priCapacity < 1 || priCapacity > 0xffff_ffff) throw new HostProfileError(`${path}.priCapacity`, 'expected an integer from 1 to 2^32 - 1');
+      // The OS programs the allocation when it enables PRI; Linux's VT-d driver asks for its page
+      // request queue depth, so that one function can never overflow the queue on its own.
+      const pri = new PriFlowControl(priCapacity, this.queueDepths(unit.index).pageRequests);
+      const dev = new PciDevice(this, d.bdf, info, unit, group, reserved, d.description ?? '', pri);
       group.devices.push(dev);
       this.devices.set(d.bdf, dev);
       this.devicesByRid.set(unit.index * 0x10000 + info.rid, dev);

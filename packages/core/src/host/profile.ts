@@ -42,6 +42,8 @@ export interface DeviceProfile {
   vf?: boolean;
   /** Stall-capable (SMMUv3 platform devices). */
   stall?: boolean;
+  /** PRI Outstanding Page Request Capacity (default 512): the page requests the function can track at once. */
+  priCapacity?: number;
   reservedRegions?: ReservedRegionProfile[];
   /** Free-form description, e.g. 'Intel DSA'. */
   description?: string;
