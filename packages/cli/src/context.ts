@@ -1,5 +1,5 @@
 /** What every command gets: the streams, colours, the plugin host and the exit code to return. */
-import { PluginHost, PluginContractError, type IommuVendor } from '@ioasid/core/driver';
+import type { PluginHost, IommuVendor } from '@ioasid/core/driver';
 import { CliError, colours, type CliIo, type Colours } from './io.js';
 import { loadPluginModule, type LoadedPluginModule } from './plugin-loader.js';
 import type { VendorPresets } from './profiles.js';
@@ -43,6 +43,8 @@ export class CommandContext {
     if (this.host) return this.host;
     const builtin = this.io.plugins ? await this.io.plugins() : (await import('./plugins.js')).allPlugins();
     const plugins = [...builtin, ...(await this.thirdParty()).flatMap((m) => m.plugins)];
+    // Loaded here, not at import: `ioasid --help` and commands without vendors never need it.
+    const { PluginHost, PluginContractError } = await import('@ioasid/core/driver');
     const host = new PluginHost();
     for (const p of plugins) {
       try {

@@ -2,7 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
 import { FIXTURES, run } from './__tests__/run.js';
+import { CommandContext } from './context.js';
+import { processIo } from './io.js';
+import { COMMANDS } from './program.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/src/bin.ts');
@@ -26,6 +30,27 @@ describe('ioasid help', () => {
     expect(r.stdout).toMatch(/^mixed-vtd +2 +3 +mixed VT-d host/m);
     expect(r.stdout).toMatch(/^arm-multi-smmu +3 +3 +Arm host with several SMMUv3/m);
     expect(r.stdout).toMatch(/^vtd-dell-poweredge-r770/m);
+  });
+
+  it('lists every command by the summary its module registers', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    for (const entry of COMMANDS) {
+      const full = new Command('ioasid');
+      (await entry.load())(full, () => new CommandContext(processIo()));
+      const registered = full.commands.find((c) => c.name() === entry.name);
+      expect(registered?.description()).toBe(entry.summary);
+      expect(top.stdout).toContain(entry.name);
+    }
+  });
+
+  it('shows the full help of a command through help <command>, and checks its options', async () => {
+    const r = await run(['help', 'plan']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--policy <policy>');
+    const bad = await run(['profiles', '--frobnicate']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("unknown option '--frobnicate'");
   });
 
   it('an unknown command is bad usage', async () => {
