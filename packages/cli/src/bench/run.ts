@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { C_REFERENCE_SOURCE } from './c-reference.js';
-import { C_METRICS, WORKERS, type Metric, type WorkloadResult } from './spec.js';
+import { C_COUNTERPART, C_METRICS, WORKERS, type Metric, type WorkloadResult } from './spec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requireFromHere = createRequire(import.meta.url);
@@ -28,6 +28,7 @@ const TARGETS: Record<string, { target: number; higher: boolean; label: string; 
   map_4k: { target: 1 / 4, higher: true, label: '>= 1/4 of C', ofC: true },
   unmap_4k: { target: 1 / 2, higher: true, label: '>= 1/2 of C', ofC: true },
   dma_read_4k: { target: 1 / 10, higher: true, label: '>= 1/10 of C', ofC: true },
+  dma_read_4k_sync: { target: 1 / 10, higher: true, label: '>= 1/10 of C', ofC: true },
   ioas_map_4k_calls: { target: 1e6, higher: true, label: '>= 1 M/s' },
   ioas_map_random_1m_areas: { target: 0.5e6, higher: true, label: '>= 0.5 M/s' },
   fault_roundtrip: { target: 1e6, higher: true, label: '>= 1 M/s' },
@@ -193,7 +194,8 @@ export interface BenchSink {
 /** Runs the selected workloads and prints the table (or the JSON object) to `io.stdout`. */
 export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<string, Metric>> {
   const selected = Object.entries(WORKERS).filter(([, keys]) => keys.some((k) => o.only.has(k)));
-  const wantC = C_METRICS.some((k) => o.only.has(k));
+  const cKey = (k: string): string => C_COUNTERPART[k] ?? k;
+  const wantC = METRICS.some((k) => o.only.has(k) && C_METRICS.includes(cKey(k)));
   // A progress bar for people on a terminal; plain progress lines otherwise (CI logs, pipes).
   const bar =
     io.stderr.isTTY === true && !process.env.NO_COLOR
@@ -211,7 +213,7 @@ export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<s
   const extras: string[] = [];
   const add = (into: Map<string, number[]>, r: WorkloadResult) => {
     for (const [k, m] of Object.entries(r.metrics) as [string, Metric][]) {
-      if (!o.only.has(k)) continue;
+      if (into === samples ? !o.only.has(k) : !METRICS.some((ours) => o.only.has(ours) && cKey(ours) === k)) continue;
       if (into === samples) units.set(k, m.unit);
       into.set(k, [...(into.get(k) ?? []), m.value]);
     }
@@ -258,7 +260,7 @@ export async function runBench(o: BenchOptions, io: BenchSink): Promise<Record<s
     const s = samples.get(k);
     if (!s) continue;
     const m: Metric = { value: round(k, median(s)), unit: units.get(k)! };
-    const cs = cSamples.get(k);
+    const cs = cSamples.get(cKey(k));
     if (cs) {
       m.c = Math.round(median(cs));
       m.ratio_to_c = Math.round((median(s) / median(cs)) * 1e4) / 1e4;

@@ -21,7 +21,7 @@ export const WORKERS: Record<string, readonly string[]> = {
   walk_psc: ['walk_psc'],
   iotlb_hit: ['iotlb_hit'],
   map_unmap: ['map_4k', 'unmap_4k'],
-  dma: ['dma_read_4k', 'dma_write_4k'],
+  dma: ['dma_read_4k', 'dma_write_4k', 'dma_read_4k_sync', 'dma_write_4k_sync'],
   ioas_map_4k_calls: ['ioas_map_4k_calls'],
   ioas_map_random_1m_areas: ['ioas_map_random_1m_areas'],
   fault_roundtrip: ['fault_roundtrip', 'fault_p99_us', 'fault_p999_us', 'fault_max_us'],
@@ -33,3 +33,6 @@ export const WORKERS: Record<string, readonly string[]> = {
 
 /** Metrics the C reference (c-reference.ts) measures too. */
 export const C_METRICS: readonly string[] = ['walk', 'walk_psc', 'iotlb_hit', 'map_4k', 'unmap_4k', 'dma_read_4k', 'dma_write_4k'];
+
+/** Our metric -> the C reference's figure it is compared with (itself unless listed here). */
+export const C_COUNTERPART: Readonly<Record<string, string>> = { dma_read_4k_sync: 'dma_read_4k', dma_write_4k_sync: 'dma_write_4k' };

@@ -1,16 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { IommufdError } from '../uapi/errno.js';
+import * as U from '../uapi/iommufd.js';
+import { POLLIN } from '../memory/process.js';
 import { DmaFault } from './device.js';
 import { mapPattern, mockFixture } from '../__tests__/mock-host.js';
 
+/** The mock PRI device attached to an IOAS that maps one pattern page (0x5a) at 0x100000. */
+function attachedWithOnePage() {
+  const f = mockFixture();
+  const dev = f.host.device('0000:00:01.0');
+  dev.bindIommufd(f.fd);
+  const ioas = f.fd.ioas.alloc();
+  mapPattern(f, ioas, 0x100000n, 1);
+  dev.attachPt(ioas);
+  return { f, dev, ioas };
+}
+
 describe('PciDevice DMA arguments (regressions found by the uAPI fuzz)', () => {
   it('refuses a transaction the bus cannot carry with EINVAL instead of a RangeError', async () => {
-    const f = mockFixture();
-    const dev = f.host.device('0000:00:01.0');
-    dev.bindIommufd(f.fd);
-    const ioas = f.fd.ioas.alloc();
-    mapPattern(f, ioas, 0x100000n, 1);
-    dev.attachPt(ioas);
+    const { f, dev } = attachedWithOnePage();
     const einval = async (p: Promise<unknown>) => {
       const e = await p.then(
         () => null,
@@ -28,5 +36,57 @@ describe('PciDevice DMA arguments (regressions found by the uAPI fuzz)', () => {
     // Valid arguments still work, and an unmapped IOVA is still a DmaFault.
     expect((await dev.dma.read(0x100000n, 4)).every((b) => b === 0x5a)).toBe(true);
     await expect(dev.dma.read(0x200000n, 4)).rejects.toBeInstanceOf(DmaFault);
+  });
+});
+
+describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
+  it('moves bytes across pages into and out of the caller buffer, as the async path does', async () => {
+    const { f, dev, ioas } = attachedWithOnePage();
+    mapPattern(f, ioas, 0x101000n, 2);
+    const data = new Uint8Array(6000).map((_, i) => i * 7);
+    // Unaligned start, a whole page in the middle, a partial last page.
+    expect(dev.dma.writeSync(0x100123n, data)).toBe(6000);
+    const out = new Uint8Array(6000);
+    expect(dev.dma.readSync(0x100123n, out)).toBe(6000);
+    expect(out).toEqual(data);
+    expect(await dev.dma.read(0x100123n, 6000)).toEqual(data);
+    // A whole aligned page through the cached frame view, then the bytes around it are untouched.
+    const page = new Uint8Array(4096).fill(0xc3);
+    expect(dev.dma.writeSync(0x102000n, page)).toBe(4096);
+    const back = new Uint8Array(4096);
+    expect(dev.dma.readSync(0x102000n, back)).toBe(4096);
+    expect(back.every((b) => b === 0xc3)).toBe(true);
+    expect((await dev.dma.read(0x101fffn, 1))[0]).toBe(0x5a);
+  });
+
+  it('reports and throws an unrecoverable fault like read(), after moving the pages before it', () => {
+    const { f, dev } = attachedWithOnePage();
+    const out = new Uint8Array(8192);
+    expect(() => dev.dma.readSync(0x100000n, out)).toThrow(DmaFault);
+    expect(out[0]).toBe(0x5a);
+    expect(out[4096]).toBe(0);
+    expect(() => dev.dma.readSync(-1n, out)).toThrow(IommufdError);
+  });
+
+  it('stops short at a recoverable fault without sending a page request; read() then resolves it', async () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    const devId = dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    const fault = f.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+    const hwpt = f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_FAULT_ID_VALID, fault_id: fault.out_fault_id }).out_hwpt_id;
+    dev.attachPt(hwpt);
+    mapPattern(f, ioas, 0x100000n, 1);
+    const out = new Uint8Array(8192);
+    expect(dev.dma.readSync(0x100000n, out)).toBe(4096);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(f.host.process.poll(fault.out_fault_fd) & POLLIN).toBe(0);
+    // The async read sends the request; the handler maps the page and answers SUCCESS.
+    const rest = dev.dma.read(0x101000n, 4096);
+    while ((f.host.process.poll(fault.out_fault_fd) & POLLIN) === 0) await new Promise((r) => setTimeout(r, 0));
+    const rec = U.iommu_hwpt_pgfault.decode(f.host.process.read(fault.out_fault_fd, U.iommu_hwpt_pgfault.size), 0);
+    mapPattern(f, ioas, 0x101000n, 1, 0x77);
+    f.host.process.write(fault.out_fault_fd, U.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: U.IOMMUFD_PAGE_RESP_SUCCESS }));
+    expect((await rest).every((b) => b === 0x77)).toBe(true);
   });
 });

@@ -39,6 +39,8 @@ export interface DmaOptions {
 }
 
 const PAGE = BigInt(PAGE_SIZE);
+const TWO_53 = 2n ** 53n;
+const NO_OPTIONS: DmaOptions = Object.freeze({});
 
 /**
  * A transaction the bus cannot carry (a 64-bit address, a length, a 20-bit PASID) is refused as
@@ -63,8 +65,19 @@ export class PciDevice implements BoundDevice {
   private readonly stagsOutstanding = new Set<number>();
 
   readonly dma = {
-    read: (iova: bigint, length: number, opts: DmaOptions = {}): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
-    write: (iova: bigint, data: Uint8Array, opts: DmaOptions = {}): Promise<void> => this.dmaWrite(iova, data, opts),
+    read: (iova: bigint, length: number, opts: DmaOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    write: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
+    /**
+     * Synchronous read into the caller's buffer, for simulators that issue millions of transfers:
+     * `out.length` bytes from `iova`, nothing allocated. Returns the bytes moved, `out.length` when
+     * every page translated. At a page that does not translate it stops: a fault the IOMMU can only
+     * report (no PRI, no stall) is reported and thrown as a DmaFault, as by read(); a recoverable one
+     * is not raised here: the short count tells the caller to go on with the async read(), which
+     * sends the page request and waits for the response.
+     */
+    readSync: (iova: bigint, out: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, out, false, opts),
+    /** Synchronous write of `data` to `iova`; returns the bytes moved, as readSync. */
+    writeSync: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, data, true, opts),
   };
 
   constructor(
@@ -166,22 +179,80 @@ export class PciDevice implements BoundDevice {
   private async dmaRead(iova: bigint, length: number, opts: DmaOptions): Promise<Uint8Array> {
     checkDmaArgs(iova, length, opts);
     const out = new Uint8Array(length);
-    await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n));
+    // Every page translating (the common case) completes here without a closure or a second promise.
+    const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
+    if (done < length) await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n), done);
     return out;
   }
 
   private async dmaWrite(iova: bigint, data: Uint8Array, opts: DmaOptions): Promise<void> {
     checkDmaArgs(iova, data.length, opts);
-    await this.transfer(iova, data.length, PERM_WRITE, opts, (pa, off, n) => this.host.mem.write(pa, data, off, n));
+    const done = this.copyPages(iova, data, data.length, true, opts.pasid ?? NO_PASID);
+    if (done < data.length) await this.transfer(iova, data.length, PERM_WRITE, opts, (pa, off, n) => this.host.mem.write(pa, data, off, n), done);
   }
 
-  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, move: (pa: number, off: number, n: number) => void): Promise<void> {
+  private dmaSync(iova: bigint, buf: Uint8Array, write: boolean, opts: DmaOptions): number {
+    checkDmaArgs(iova, buf.length, opts);
+    const pasid = opts.pasid ?? NO_PASID;
+    const done = this.copyPages(iova, buf, buf.length, write, pasid);
+    if (done === buf.length) return done;
+    const access = this.failedAccess(BigInt(this.firstPfn + Math.floor((this.firstOff + done) / PAGE_SIZE)) * PAGE, write ? PERM_WRITE : PERM_READ, pasid);
+    if (access.recoverable) return done;
+    this.host.faults.reportFault(this, { ...access, recoverable: false });
+    throw new DmaFault(this.normalized(access), 'reported');
+  }
+
+  /** Page number and offset of the last copyPages() start address. */
+  private firstPfn = 0;
+  private firstOff = 0;
+
+  /**
+   * Moves bytes between `buf` and memory page by page while the pages translate (translate, copy,
+   * A/D update, as the async path does for each page). Returns the bytes moved: `length`, or where
+   * the first page that did not translate begins. Nothing is allocated for an IOVA below 2^53.
+   */
+  private copyPages(iova: bigint, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
+    let iovaPfn: number;
+    let off: number;
+    if (iova < TWO_53) {
+      const a = Number(iova);
+      iovaPfn = Math.floor(a / PAGE_SIZE);
+      off = a - iovaPfn * PAGE_SIZE;
+    } else {
+      iovaPfn = Number(iova / PAGE);
+      off = Number(iova % PAGE);
+    }
+    this.firstPfn = iovaPfn;
+    this.firstOff = off;
+    const b = this.binding(pasid);
+    const unit = this.unit;
+    const mem = this.host.mem;
+    const tr = this.tr;
+    const perm = write ? PERM_WRITE : PERM_READ;
+    const pt = b.kind === BIND_PAGING ? b.pt : null;
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      if (!unit.translate(b, pasid, iovaPfn, perm, tr)) return done;
+      if (write) mem.write(tr.pfn * PAGE_SIZE + off, buf, done, n);
+      else mem.read(tr.pfn * PAGE_SIZE + off, buf, done, n);
+      if (pt !== null && pt.markAccess) pt.markAccess(iovaPfn, write);
+      done += n;
+      iovaPfn++;
+      off = 0;
+    }
+    return done;
+  }
+
+  /** The page-at-a-time path that waits for page responses, from byte `start` on. */
+  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, move: (pa: number, off: number, n: number) => void, start = 0): Promise<void> {
     const pasid = opts.pasid ?? NO_PASID;
     const maxRetries = opts.maxRetries ?? 3;
     // Page numbers of a 64-bit IOVA are below 2^52: plain numbers from here on, no BigInt per page.
-    let iovaPfn = Number(iova / PAGE);
-    let off = Number(iova % PAGE);
-    let done = 0;
+    const off0 = Number(iova % PAGE);
+    let iovaPfn = Number(iova / PAGE) + Math.floor((off0 + start) / PAGE_SIZE);
+    let off = (off0 + start) % PAGE_SIZE;
+    let done = start;
     while (done < length) {
       const n = Math.min(PAGE_SIZE - off, length - done);
       let retries = 0;

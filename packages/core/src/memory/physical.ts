@@ -21,6 +21,11 @@ const ALL_TOUCHED = new Uint8Array(FRAMES_PER_CHUNK).fill(1);
 export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
   private readonly sparse = new Map<number, Uint32Array>();
+  /**
+   * Byte views of whole frames, made on a frame's first whole-page copy and kept (per chunk, 512
+   * slots): a 4 KiB DMA copies through them with no new view per page.
+   */
+  private readonly frameViews = new Map<number, (Uint8Array | undefined)[]>();
   private allocatedChunks = 0;
   /** One flag per frame of each chunk: the frame was handed out or written. */
   private readonly touched = new Map<number, Uint8Array>();
@@ -132,6 +137,20 @@ export class PhysicalMemory {
     c.fill(0, w, w + PAGE_SIZE / 4);
   }
 
+  /** The byte view of the whole frame `pfn` of chunk `c` (made once, then reused). */
+  private frameBytes(c: Uint32Array, pfn: number): Uint8Array {
+    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+    let views = this.frameViews.get(ci);
+    if (views === undefined) {
+      views = new Array<Uint8Array | undefined>(FRAMES_PER_CHUNK).fill(undefined);
+      this.frameViews.set(ci, views);
+    }
+    const i = pfn - ci * FRAMES_PER_CHUNK;
+    let v = views[i];
+    if (v === undefined) views[i] = v = new Uint8Array(c.buffer, i * PAGE_SIZE, PAGE_SIZE);
+    return v;
+  }
+
   /** Copies `length` bytes starting at physical address `pa` into `out[outOffset..]`. */
   read(pa: number, out: Uint8Array, outOffset = 0, length = out.length - outOffset): void {
     let done = 0;
@@ -142,10 +161,8 @@ export class PhysicalMemory {
       const n = Math.min(PAGE_SIZE - off, length - done);
       const c = this.chunkIfBacked(pfn);
       if (c === undefined) out.fill(0, outOffset + done, outOffset + done + n);
-      else {
-        const bytes = new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n);
-        out.set(bytes, outOffset + done);
-      }
+      else if (n === PAGE_SIZE) out.set(this.frameBytes(c, pfn), outOffset + done);
+      else out.set(new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
       done += n;
     }
   }
@@ -160,9 +177,9 @@ export class PhysicalMemory {
       const n = Math.min(PAGE_SIZE - off, length - done);
       this.markTouched(pfn);
       const c = this.chunkWords(pfn);
-      new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(
-        src.subarray(srcOffset + done, srcOffset + done + n),
-      );
+      const from = srcOffset + done;
+      if (n === PAGE_SIZE) this.frameBytes(c, pfn).set(from === 0 && src.length === PAGE_SIZE ? src : src.subarray(from, from + n));
+      else new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(src.subarray(from, from + n));
       done += n;
     }
   }
