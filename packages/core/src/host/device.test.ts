@@ -18,7 +18,7 @@ function attachedWithOnePage() {
 
 describe('PciDevice DMA arguments (regressions found by the uAPI fuzz)', () => {
   it('refuses a transaction the bus cannot carry with EINVAL instead of a RangeError', async () => {
-    const { f, dev } = attachedWithOnePage();
+    const { dev } = attachedWithOnePage();
     const einval = async (p: Promise<unknown>) => {
       const e = await p.then(
         () => null,
@@ -60,7 +60,7 @@ describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
   });
 
   it('reports and throws an unrecoverable fault like read(), after moving the pages before it', () => {
-    const { f, dev } = attachedWithOnePage();
+    const { dev } = attachedWithOnePage();
     const out = new Uint8Array(8192);
     expect(() => dev.dma.readSync(0x100000n, out)).toThrow(DmaFault);
     expect(out[0]).toBe(0x5a);
