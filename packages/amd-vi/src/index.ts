@@ -30,6 +30,8 @@ export { AmdUnit, AmdPagingDomain, type AmdUnitOptions, type AmdUnitRegisters } 
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
 export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
 export * from './registers.js';
+export * from './dte.js';
+export * from './nested.js';
 export * from './events.js';
 export * from './logs.js';
 export { amdPresets, amdPresetProfile, findAmdPreset, type AmdPreset, type AmdPresetUnit } from './presets.js';

@@ -9,6 +9,8 @@
  *   tracking needs HDSup, a nest parent GT + GIoSup + EFR2 GCR3TRPMode); PASID gets a v2 table (needs
  *   GT + GIoSup); no flag gets the default v1 table; anything else is EOPNOTSUPP.
  * - The v1 table is as deep as HATS allows (4 + HATS levels); its aperture is the table's reach.
+ * - amd_iommufd_get_viommu_size() / viommu_init(): IOMMU_VIOMMU_TYPE_AMD on a v1 nest parent; nested
+ *   domains are allocated on the vIOMMU only (nested.ts), never on the parent HWPT.
  */
 import type {
   DecodedUnit,
@@ -23,12 +25,14 @@ import type {
   UnitInit,
   UnitOps,
   VendorError,
+  ViommuOps,
 } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './events.js';
 import { AmdFaultCodec } from './fault-codec.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, renderAmdBootLines, type AmdBootEra, type AmdEventEra } from './logs.js';
 import { AMD_V1_FORMAT, AMD_V2_FORMAT, amdV1, amdV2 } from './pgtable.js';
+import { AmdViommu, IOMMU_VIOMMU_TYPE_AMD, parseViommuAmdData } from './nested.js';
 import {
   AMD_IOMMU_PGSIZES,
   AMD_IOMMU_PGSIZES_V2,
@@ -130,6 +134,8 @@ export class AmdUnit implements UnitOps {
   /** The event log: 512 entries of 16 bytes (EVTLOG_LEN_MASK_DEF). */
   readonly faultQueueDepth = EVT_LOG_ENTRIES;
   readonly pageRequestQueueDepth?: number;
+  /** IOMMU_VIOMMU_TYPE_AMD when the unit can nest (GT, GIoSup, EFR2 GCR3TRPMode). */
+  readonly viommuTypes: readonly number[];
   private readonly domains = new Set<AmdPagingDomain>();
 
   constructor(
@@ -154,6 +160,7 @@ export class AmdUnit implements UnitOps {
       iommuPciAddress: regs.pciAddress,
     });
     if (this.caps.pri) this.pageRequestQueueDepth = PPR_LOG_ENTRIES;
+    this.viommuTypes = this.caps.nesting ? [IOMMU_VIOMMU_TYPE_AMD] : [];
   }
 
   get domainCount(): number {
@@ -211,6 +218,15 @@ export class AmdUnit implements UnitOps {
 
   private allocError(rc: number, format: string): VendorError {
     return rc === -12 ? vendorError('ENOMEM', `no memory for the ${format} root table`) : vendorError('EINVAL', `the ${format} format refused the configuration of ${this.name} (${rc})`);
+  }
+
+  /** get_viommu_size() + amd_iommufd_viommu_init(): nested domains come from this vIOMMU. */
+  viommuAlloc(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError {
+    if (type !== IOMMU_VIOMMU_TYPE_AMD || !this.caps.nesting) return vendorError('EOPNOTSUPP', `${this.name} cannot back vIOMMU type ${type}`);
+    if (!(parent instanceof AmdPagingDomain) || parent.mode !== 'v1' || !parent.nestParent) return vendorError('EINVAL', 'the parent is not a v1 nest parent of this driver');
+    const d = parseViommuAmdData(data);
+    if ('errno' in d) return d;
+    return new AmdViommu(parent, d.iommuDevid, () => this.init.allocTag(), guestLevels(this.efr));
   }
 
   bootLog(): string[] {

@@ -50,6 +50,8 @@ export interface ConformanceNestedOptions {
   viommuType?: number;
   /** virt_id of the vDEVICE created when `viommuType` is set (default 1). */
   virtId?: bigint;
+  /** The vIOMMU type's user data (IOMMU_VIOMMU_ALLOC data_uptr/data_len), when the type needs one. */
+  viommuData?: () => Uint8Array;
 }
 
 export interface ConformanceOptions {
@@ -522,7 +524,10 @@ export function describeConformance(options: ConformanceOptions): void {
       e.fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 16n * PAGE, iova: 0n });
       let ptId = parent;
       if (n.viommuType !== undefined) {
-        ptId = e.fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: n.viommuType, hwpt_id: parent }).out_viommu_id;
+        const vdata = n.viommuData?.() ?? new Uint8Array(0);
+        const vptr = vdata.length ? e.host.process.mmap(vdata.length) : 0n;
+        if (vdata.length) e.host.process.poke(vptr, vdata);
+        ptId = e.fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: n.viommuType, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
         e.fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: ptId, dev_id: e.devId, virt_id: n.virtId ?? 1n });
       }
       const bytes = n.data({ host: e.host, device: e.dev, rootGpa: 1 });

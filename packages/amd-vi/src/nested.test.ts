@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { createHost, uapi, type Host } from '@ioasid/core';
+import { describeConformance } from '@ioasid/core/testing';
+import { DmaFault } from '@ioasid/core';
+import { plugin } from './index.js';
+import { IOMMU_VIOMMU_TYPE_AMD, validateGuestDte, GuestDomainIds } from './nested.js';
+import { decodeDte } from './dte.js';
+import { guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
+import { AmdUnit } from './unit.js';
+
+const PAGE = 4096n;
+
+function errCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+  return 'ok';
+}
+
+/** A host with a nest parent mapping 64 guest pages at GPA 0, a vIOMMU and a vDEVICE. */
+function nestedEnv() {
+  const host: Host = createHost({ plugins: [plugin], profile: nestProfile });
+  const fd = host.openIommufd();
+  const dev = host.device('0000:0a:00.0');
+  const devId = dev.bindIommufd(fd);
+  const ioas = fd.ioas.alloc();
+  const parent = fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: uapi.IOMMU_HWPT_ALLOC_NEST_PARENT }).out_hwpt_id;
+  const gmem = host.process.mmap(64 * 4096);
+  host.process.poke(gmem, new Uint8Array(64 * 4096));
+  fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 64n * PAGE, iova: 0n });
+  const vdata = viommuAmdData();
+  const vptr = host.process.mmap(vdata.length);
+  host.process.poke(vptr, vdata);
+  const viommu = fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: devId, type: IOMMU_VIOMMU_TYPE_AMD, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
+  fd.run(uapi.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: viommu, dev_id: devId, virt_id: 0x10n });
+  /** Writes a guest u64 at guest page `gpa`, entry `idx`. */
+  const gwrite = (gpa: number, idx: number, v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    host.process.poke(gmem + BigInt(gpa) * PAGE + BigInt(idx * 8), b);
+  };
+  const nested = (bytes: Uint8Array, dataType: number = uapi.IOMMU_HWPT_DATA_AMD_GUEST) => {
+    const p = host.process.mmap(Math.max(bytes.length, 1));
+    host.process.poke(p, bytes);
+    return fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: viommu, data_type: dataType, data_len: bytes.length, data_uptr: p }).out_hwpt_id;
+  };
+  return { host, fd, dev, devId, ioas, parent, viommu, gmem, gwrite, nested };
+}
+
+describe('IOMMU_HWPT_DATA_AMD_GUEST as mainline validates it', () => {
+  it('refuses what validate_gdte_nested() refuses, with its errno', () => {
+    const e = nestedEnv();
+    const base = { V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 1 };
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, Mode: 3 })))).toBe('EINVAL');
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, hostRoot: 0x5000n })))).toBe('EINVAL');
+    expect(errCode(() => e.nested(guestDteBytes({ V: 1, GV: 1, DomainID: 1 })))).toBe('EINVAL');
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, GuestPagingMode: 2 })))).toBe('EINVAL');
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, GLX: 3 })))).toBe('EINVAL');
+    // A 5-level guest table on a host whose v2 is 4-level (GATS 0).
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, GuestPagingMode: 1 })))).toBe('EOPNOTSUPP');
+    // Size rules of iommu_copy_struct_from_user(): short or longer than the struct is EINVAL.
+    expect(errCode(() => e.nested(guestDteBytes(base).subarray(0, 24)))).toBe('EINVAL');
+    expect(errCode(() => e.nested(new Uint8Array(40)))).toBe('EINVAL');
+    expect(errCode(() => e.nested(guestDteBytes(base), uapi.IOMMU_HWPT_DATA_VTD_S1))).toBe('EOPNOTSUPP');
+    // V clear with no GCR3 root, and fields a VMM cannot set (IR/IW, interrupt bits) are accepted and ignored.
+    expect(errCode(() => e.nested(guestDteBytes({ GV: 1, DomainID: 2 })))).toBe('ok');
+    expect(errCode(() => e.nested(guestDteBytes({ ...base, IR: 1, IW: 1, IV: 1, IntCtl: 2 })))).toBe('ok');
+  });
+
+  it('validateGuestDte() alone', () => {
+    expect(validateGuestDte(decodeDte([1n | (1n << 55n) | (1n << 58n), 0n, 0n, 0n]), 4)).toBeNull();
+    expect(validateGuestDte(decodeDte([1n | (1n << 55n), 0n, 0n, 0n]), 4)?.errno).toBe('EINVAL');
+  });
+
+  it('needs a vIOMMU: no nested HWPT on the parent, no vIOMMU without its data', () => {
+    const e = nestedEnv();
+    const p = e.host.process.mmap(32);
+    e.host.process.poke(p, guestDteBytes({ GV: 1, DomainID: 1 }));
+    expect(errCode(() => e.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: e.devId, pt_id: e.parent, data_type: uapi.IOMMU_HWPT_DATA_AMD_GUEST, data_len: 32, data_uptr: p }))).toBe('EOPNOTSUPP');
+    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: IOMMU_VIOMMU_TYPE_AMD, hwpt_id: e.parent }))).toBe('EINVAL');
+    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, hwpt_id: e.parent }))).toBe('EOPNOTSUPP');
+  });
+});
+
+describe('guest v2 over host v1', () => {
+  /** GCR3 table at GPA 1 (GLX 0); v2 root at GPA 2, PDPT 3, PD 4, PT 5; IOVA page 5 → GPA 10. */
+  function guestTables(e: ReturnType<typeof nestedEnv>) {
+    const tbl = 1n | 2n | 4n;
+    e.gwrite(1, 0, (2n << 12n) | 1n);
+    e.gwrite(2, 0, (3n << 12n) | tbl);
+    e.gwrite(3, 0, (4n << 12n) | tbl);
+    e.gwrite(4, 0, (5n << 12n) | tbl);
+    e.gwrite(5, 5, (10n << 12n) | tbl);
+    e.host.process.poke(e.gmem + 10n * PAGE, new TextEncoder().encode('guest page ten'));
+  }
+
+  it('walks the GCR3 table and the guest table, every pointer through the parent', async () => {
+    const e = nestedEnv();
+    guestTables(e);
+    const h = e.nested(guestDteBytes({ V: 1, GV: 1, GIoV: 1, GLX: 0, gcr3Root: 0x1000n, DomainID: 7 }));
+    expect(e.dev.attachPt(h)).toBe(h);
+    expect(new TextDecoder().decode(await e.dev.dma.read(0x5000n, 14))).toBe('guest page ten');
+    // An IOVA the guest did not map faults with the guest's format.
+    await expect(e.dev.dma.read(0x6000n, 1)).rejects.toBeInstanceOf(DmaFault);
+    // The host unmapping guest memory (the tables with it) is a table fault in the parent.
+    e.fd.ioas.unmap(e.ioas, 0n, 64n * PAGE);
+    await expect(e.dev.dma.read(0x5000n, 1)).rejects.toBeInstanceOf(DmaFault);
+  });
+
+  it('without GIoV a request without a PASID is translated by the parent only; GV clear bypasses', async () => {
+    const e = nestedEnv();
+    guestTables(e);
+    const h = e.nested(guestDteBytes({ V: 1, GV: 1, GLX: 0, gcr3Root: 0x1000n, DomainID: 7 }));
+    e.dev.attachPt(h);
+    expect(new TextDecoder().decode(await e.dev.dma.read(10n * PAGE, 14))).toBe('guest page ten');
+    e.dev.detachPt();
+    const b = e.nested(guestDteBytes({ V: 1, DomainID: 8 }));
+    e.dev.attachPt(b);
+    expect(new TextDecoder().decode(await e.dev.dma.read(10n * PAGE, 14))).toBe('guest page ten');
+  });
+
+  it('maps each gDomID to one hDomID per vIOMMU, shared and released with its last domain', () => {
+    const e = nestedEnv();
+    const a = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
+    const b = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x2000n, DomainID: 5 }));
+    const c = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 6 }));
+    const tag = (id: number) => (e.fd.ctx.objects.peek(id) as unknown as { ops: { tag: number } }).ops.tag;
+    expect(tag(a)).toBe(tag(b));
+    expect(tag(a)).not.toBe(tag(c));
+    const ids = new GuestDomainIds((() => { let n = 100; return () => n++; })());
+    expect([ids.get(5), ids.get(5), ids.get(6)]).toEqual([100, 100, 101]);
+    ids.put(5);
+    expect(ids.peek(5)).toBe(100);
+    ids.put(5);
+    expect(ids.peek(5)).toBeUndefined();
+    expect(ids.size).toBe(1);
+  });
+
+  it('has no user cache invalidation, as mainline', () => {
+    const e = nestedEnv();
+    const h = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
+    expect(errCode(() => e.fd.run(uapi.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: h, data_type: 0, entry_len: 16, entry_num: 0 }))).toBe('EOPNOTSUPP');
+    expect((e.host.units[0].ops as AmdUnit).viommuTypes).toEqual([IOMMU_VIOMMU_TYPE_AMD]);
+  });
+});
+
+describeConformance({
+  plugin,
+  profile: nestProfile,
+  device: '0000:0a:00.0',
+  priDevice: '0000:0a:00.0',
+  nested: {
+    dataType: uapi.IOMMU_HWPT_DATA_AMD_GUEST,
+    data: ({ rootGpa }) => guestDteBytes({ V: 1, GV: 1, GIoV: 1, GLX: 0, gcr3Root: BigInt(rootGpa) << 12n, DomainID: 1 }),
+    viommuType: IOMMU_VIOMMU_TYPE_AMD,
+    viommuData: viommuAmdData,
+  },
+});

@@ -1,0 +1,244 @@
+/**
+ * Nested translation on AMD-Vi: a guest's v2 (x86-64) table, found through the guest's GCR3 table,
+ * walked over the host's v1 nest parent. As in mainline (drivers/iommu/amd/nested.c, iommufd.c), a
+ * nested domain is allocated on an AMD vIOMMU (IOMMU_VIOMMU_TYPE_AMD) from `struct
+ * iommu_hwpt_amd_guest`, the guest's 256-bit Device Table Entry:
+ *
+ * - validate_gdte_nested(): Mode and the host table root must be zero; with V and GV set the GCR3
+ *   table root must not be zero; the guest paging mode must be 4- or 5-level; GLX 3 is reserved
+ *   (EINVAL each); a 5-level guest table on a host without 5-level v2 is EOPNOTSUPP.
+ * - set_dte_nested(): the host builds the DTE from the parent (v1 root, Mode, IR/IW, the host domain ID)
+ *   and takes from the guest DTE only PPR, GLX, GIoV, the GCR3 table root and the guest paging mode;
+ *   everything else the guest wrote is ignored. GV is always set.
+ * - The guest's DomainID (gDomID) maps to one host domain ID (hDomID) per vIOMMU, shared by every
+ *   nested domain of that gDomID and released with the last one, so the IOTLB tag of (gDomID, PASID)
+ *   never aliases between guests.
+ *
+ * Mainline has no cache_invalidate_user for AMD nested domains (the hardware vIOMMU takes the guest's
+ * commands), so IOMMU_HWPT_INVALIDATE on them is EOPNOTSUPP.
+ */
+import {
+  PERM_EXEC,
+  PERM_PRIV,
+  PERM_READ,
+  PERM_WRITE,
+  WALK_CONTEXT_INVALID,
+  WALK_OK,
+  WALK_TABLE_FAULT,
+  copyStructFromUser,
+  iommuCopyStructFromUser,
+  uapi,
+  type DeviceInfo,
+  type NestedDomainOps,
+  type PageTableConfig,
+  type PhysicalMemory,
+  type VendorError,
+  type ViommuOps,
+  type WalkResult,
+} from '@ioasid/core/driver';
+import { bytesToQwords, readLe32 } from './bits.js';
+import { decodeDte, type AmdDte } from './dte.js';
+import { AMD_EVENT } from './events.js';
+import { AMD_IOMMU_PGSIZES_V2 } from './registers.js';
+import { AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
+import { walkFail } from './pte.js';
+
+/** IOMMU_VIOMMU_TYPE_AMD: the AMD vIOMMU type of the AMD nested-translation series. */
+export const IOMMU_VIOMMU_TYPE_AMD = 3;
+export const IOMMU_HWPT_DATA_AMD_GUEST = uapi.IOMMU_HWPT_DATA_AMD_GUEST;
+/**
+ * struct iommu_viommu_amd as the AMD vIOMMU series defines it: u32 iommu_devid, viommu_devid,
+ * trans_devid, out_gid; u64 out_vfmmio_mmap_offset; u32 reserved (the last member the kernel requires).
+ */
+export const IOMMU_VIOMMU_AMD_SIZE = 32;
+export const IOMMU_VIOMMU_AMD_MIN_SIZE = 28;
+
+/** GUEST_PGTABLE_4_LEVEL / _5_LEVEL. */
+export const GUEST_PGTABLE_4_LEVEL = 0;
+export const GUEST_PGTABLE_5_LEVEL = 1;
+
+function vendorError(errno: VendorError['errno'], reason: string): VendorError {
+  return { errno, reason };
+}
+
+/** validate_gdte_nested(), with the host's v2 depth (amd_iommu_gpt_level). */
+export function validateGuestDte(d: AmdDte, hostGuestLevels: number): VendorError | null {
+  if (d.Mode !== 0 || d.HostPageTableRootPtr !== 0) return vendorError('EINVAL', 'the guest DTE sets Mode or the host table root, which belong to the host');
+  if (d.V === 1 && d.GV === 1 && d.gcr3Root === 0n) return vendorError('EINVAL', 'the guest DTE has V and GV set but no GCR3 table root');
+  if (d.GuestPagingMode !== GUEST_PGTABLE_4_LEVEL && d.GuestPagingMode !== GUEST_PGTABLE_5_LEVEL) return vendorError('EINVAL', `guest paging mode ${d.GuestPagingMode} is reserved (0: 4-level, 1: 5-level)`);
+  if (d.GLX === 3) return vendorError('EINVAL', 'GLX 3 is reserved');
+  if (d.GuestPagingMode === GUEST_PGTABLE_5_LEVEL && hostGuestLevels < 5) return vendorError('EOPNOTSUPP', 'a 5-level guest table needs a host with 5-level v2 tables (EFR GATS 1)');
+  return null;
+}
+
+/** What the host takes from the guest DTE (set_dte_nested()). */
+export interface GuestDteView {
+  readonly gdomId: number;
+  readonly ppr: boolean;
+  readonly gv: boolean;
+  readonly giov: boolean;
+  readonly glx: number;
+  readonly gcr3Root: bigint;
+  readonly guestLevels: number;
+}
+
+export function guestDteView(d: AmdDte): GuestDteView {
+  return {
+    gdomId: d.DomainID,
+    ppr: d.PPR === 1,
+    gv: d.GV === 1,
+    giov: d.GIoV === 1,
+    glx: d.GLX,
+    gcr3Root: d.gcr3Root,
+    guestLevels: d.GuestPagingMode === GUEST_PGTABLE_5_LEVEL ? 5 : 4,
+  };
+}
+
+/** The gDomID → hDomID table of one vIOMMU (the gdomid_array xarray). */
+export class GuestDomainIds {
+  private readonly map = new Map<number, { hdom: number; users: number }>();
+
+  constructor(private readonly allocTag: () => number) {}
+
+  get(gdom: number): number {
+    const e = this.map.get(gdom);
+    if (e) {
+      e.users++;
+      return e.hdom;
+    }
+    const hdom = this.allocTag();
+    this.map.set(gdom, { hdom, users: 1 });
+    return hdom;
+  }
+
+  put(gdom: number): void {
+    const e = this.map.get(gdom);
+    if (!e) return;
+    if (--e.users === 0) this.map.delete(gdom);
+  }
+
+  /** The hDomID a gDomID maps to now, if any. */
+  peek(gdom: number): number | undefined {
+    return this.map.get(gdom)?.hdom;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** A guest-owned v2 translation nested on a v1 parent. */
+export class AmdNestedDomain implements NestedDomainOps {
+  readonly guestPasidTable = true;
+  readonly format = AMD_V2_FORMAT;
+  readonly mode: 'translate' | 'bypass';
+  readonly view: GuestDteView;
+  private readonly cfg: Readonly<PageTableConfig>;
+  private freed = false;
+
+  constructor(
+    readonly parent: NestedDomainOps['parent'],
+    readonly tag: number,
+    readonly dte: AmdDte,
+    private readonly ids: GuestDomainIds,
+  ) {
+    this.view = guestDteView(dte);
+    // GV clear: no guest table, DMA is translated by the parent only.
+    this.mode = this.view.gv ? 'translate' : 'bypass';
+    const levels = this.view.guestLevels;
+    this.cfg = Object.freeze({ pgsizeBitmap: AMD_IOMMU_PGSIZES_V2, ias: 12 + 9 * levels, oas: 52, levels });
+  }
+
+  /**
+   * GCR3 table (GLX + 1 levels of 512 8-byte entries, bit 0 valid, bits 51:12 the next table or the
+   * guest CR3), then the guest's v2 table. A request without a PASID uses GCR3[0] when GIoV is set and
+   * the parent alone otherwise.
+   */
+  walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean {
+    let p = pasid;
+    if (p < 0) {
+      if (!this.view.giov) {
+        out.pfn = iovaPfn;
+        out.perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
+        out.pageShift = 12;
+        out.level = 0;
+        out.dirty = false;
+        out.fault = WALK_OK;
+        return true;
+      }
+      p = 0;
+    }
+    const levels = this.view.glx + 1;
+    if (p >= 2 ** (9 * levels)) {
+      out.contextFault = AMD_EVENT.INVALID_DEVICE_REQUEST;
+      return walkFail(out, WALK_CONTEXT_INVALID, 0);
+    }
+    let table = Number(this.view.gcr3Root >> 12n);
+    for (let l = levels - 1; l >= 0; l--) {
+      const phys = tableToPhys(table);
+      if (phys < 0) {
+        out.tablePfn = table;
+        return walkFail(out, WALK_TABLE_FAULT, 0);
+      }
+      const e = mem.readU64(phys, Math.floor(p / 2 ** (9 * l)) % 512);
+      if ((e & 1n) === 0n) {
+        // No guest table for this PASID: the IOMMU logs an IO_PAGE_FAULT with GN.
+        out.contextFault = AMD_EVENT.IO_PAGE_FAULT;
+        return walkFail(out, WALK_CONTEXT_INVALID, 0);
+      }
+      table = Number((e >> 12n) & ((1n << 40n) - 1n));
+    }
+    return walkForeignV2(this.cfg, table, mem, iovaPfn, out, tableToPhys);
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.ids.put(this.view.gdomId);
+  }
+}
+
+/** An AMD vIOMMU (struct amd_iommu_viommu): the parent and the gDomID table. */
+export class AmdViommu implements ViommuOps {
+  readonly type = IOMMU_VIOMMU_TYPE_AMD;
+  readonly eventTypes: readonly number[] = [];
+  readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_AMD_GUEST];
+  readonly ids: GuestDomainIds;
+
+  constructor(
+    readonly parent: NestedDomainOps['parent'],
+    readonly iommuDevid: number,
+    allocTag: () => number,
+    private readonly hostGuestLevels: number,
+  ) {
+    this.ids = new GuestDomainIds(allocTag);
+  }
+
+  /** amd_iommu_alloc_domain_nested(). */
+  allocNested(_dev: DeviceInfo, dataType: number, data: Uint8Array): NestedDomainOps | VendorError {
+    if (dataType !== IOMMU_HWPT_DATA_AMD_GUEST) return vendorError('EOPNOTSUPP', `data_type ${dataType} is not IOMMU_HWPT_DATA_AMD_GUEST`);
+    const copy = iommuCopyStructFromUser(uapi.iommu_hwpt_amd_guest, { type: dataType, data }, IOMMU_HWPT_DATA_AMD_GUEST, 'dte');
+    if (!copy.ok) return copy.error;
+    const q = bytesToQwords(copy.value);
+    const dte = decodeDte([q[0], q[1], q[2], q[3]]);
+    const bad = validateGuestDte(dte, this.hostGuestLevels);
+    if (bad) return bad;
+    const hdom = this.ids.get(dte.DomainID);
+    return new AmdNestedDomain(this.parent, hdom, dte, this.ids);
+  }
+
+  destroy(): void {}
+}
+
+/**
+ * amd_iommufd_viommu_init(): the user data is required (no data is EINVAL) and copied with the
+ * struct's size rules; iommu_devid names the host IOMMU.
+ */
+export function parseViommuAmdData(data: Uint8Array): { iommuDevid: number } | VendorError {
+  if (data.byteLength === 0) return vendorError('EINVAL', 'IOMMU_VIOMMU_TYPE_AMD needs struct iommu_viommu_amd');
+  if (data.byteLength < IOMMU_VIOMMU_AMD_MIN_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is shorter than the ${IOMMU_VIOMMU_AMD_MIN_SIZE} up to reserved`);
+  if (data.byteLength > IOMMU_VIOMMU_AMD_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is longer than the kernel's ${IOMMU_VIOMMU_AMD_SIZE}`);
+  const copy = copyStructFromUser(IOMMU_VIOMMU_AMD_SIZE, data, 'iommu_viommu_amd');
+  if (!copy.ok) return copy.error;
+  return { iommuDevid: readLe32(copy.value, 0) & 0xffff };
+}
