@@ -5,10 +5,12 @@ export { PhysicalMemory, FrameAllocator, PAGE_SHIFT, PAGE_SIZE, MAX_PFN } from '
 export { HostProcess, MemoryObject, MemFile, HUGE_PAGE_SIZES, PROT_READ, PROT_WRITE, POLLIN, POLLOUT, POLLRDNORM, type FileOps } from './memory/process.js';
 export { ERRNO, ERRNO_TEXT, IommufdError, PluginContractError, errnoName, type ErrnoCode } from './uapi/errno.js';
 export * as uapi from './uapi/iommufd.js';
+export * as vfioUapi from './uapi/vfio.js';
 export { defineStruct, StructLayout, type FieldSpec, type StructValue } from './uapi/struct.js';
 export { Iommufd, type MapOptions, type MapFileOptions, type CopyOptions } from './iommufd/iommufd.js';
 export { ObjType } from './iommufd/objects.js';
 export type { IovaRange } from './iommufd/io-pagetable.js';
+export type { VfioIommuInfo, VfioMapDma } from './iommufd/vfio-api.js';
 export { Host, createHost, HostProfileError, type HostOptions } from './host/host.js';
 export { PciDevice, DmaFault, type DmaOptions } from './host/device.js';
 export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';

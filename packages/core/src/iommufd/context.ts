@@ -26,6 +26,8 @@ export class IommufdCtx {
   rlimitMode = 0;
   /** The IOAS used by the VFIO compatibility container, 0 when none. */
   vfioIoasId = 0;
+  /** ictx->no_iommu_mode: a no-IOMMU VFIO device joined the container (only VFIO_NOIOMMU_IOMMU then). */
+  noIommuMode = false;
   /** The /dev/iommu fd was closed: no more ioctls. The context lives on while `refs` > 0. */
   closed = false;
   /**

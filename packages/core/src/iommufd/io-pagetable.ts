@@ -282,6 +282,49 @@ export class IoPagetable {
     return this.alignment === null ? Number(this.iovaAlignment) : this.alignmentNum;
   }
 
+  /**
+   * iopt_disable_large_pages (IOMMU_OPTION_HUGE_PAGES = 0, VFIO_SET_IOMMU of VFIO_TYPE1_IOMMU):
+   * refused (EINVAL) while domains hold mappings; then every area must be page aligned in IOVA,
+   * length and offset into its first page (iopt_check_iova_alignment, EADDRINUSE).
+   */
+  disableLargePages(): void {
+    if (!this.huge) return;
+    if (this.domains.length > 0 && this.areaCount > 0) fail('EINVAL', 'cannot disable huge pages while domains hold mappings');
+    for (const a of this.allAreas()) {
+      if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n || a.pageOffset % PAGE_SIZE !== 0) fail('EADDRINUSE', 'an existing mapping is not page aligned');
+    }
+    this.hugePages = false;
+  }
+
+  /**
+   * iopt_cut_iova: splits the area holding each IOVA so that a new area starts right after it (an
+   * IOVA that is already an area's last byte, or in no area, is left alone). iopt_area_split refuses
+   * an area an access pins (EBUSY), a cut not aligned to the IOAS alignment in IOVA or in its pages
+   * (EINVAL), and a cut through an area already mapped into domains with large pages (EINVAL).
+   */
+  cutIova(iovas: readonly bigint[]): void {
+    for (const iova of iovas) {
+      const a = this.areaAt(iova);
+      if (a === undefined || a.last === iova) continue;
+      if (a.numAccesses > 0) fail('EBUSY', 'an access pins the area');
+      const newStart = iova + 1n;
+      const align = this.iovaAlignment;
+      const startByte = newStart - a.iova + BigInt(a.pageOffset);
+      if (newStart % align !== 0n || startByte % align !== 0n) fail('EINVAL', 'cut not aligned');
+      if (this.domains.length > 0 && this.huge) fail('EINVAL', 'the area is mapped with large pages');
+      // Both halves reference the same pages; a page-aligned cut keeps every page in exactly one
+      // half, so the pins the area held are exactly the pins the halves hold.
+      const rhsIndex = a.pageIndex + Number(startByte / PAGE);
+      const rhsOffset = Number(startByte % PAGE);
+      const lhs = new IoptArea(a.iova, iova, a.pages, a.pageIndex, a.pageOffset, a.prot);
+      const rhs = new IoptArea(newStart, a.last, a.pages, rhsIndex, rhsOffset, a.prot);
+      this.deleteArea(a);
+      this.insertArea(lhs);
+      this.insertArea(rhs);
+      a.pages.get();
+    }
+  }
+
   // --- the area index ----------------------------------------------------------------------------
 
   /** The area with the greatest start <= iova. */

@@ -344,13 +344,8 @@ export function iommufdOption(ctx: IommufdCtx, cmd: V<typeof iommu_option>): voi
         return;
       }
       if (cmd.val64 > 1n) fail('EINVAL', 'value must be 0 or 1');
-      const enable = cmd.val64 === 1n;
-      if (!enable && ioas.iopt.hugePages && ioas.iopt.domains.length > 0 && ioas.iopt.areaCount > 0) fail('EINVAL', 'cannot disable huge pages while domains hold mappings');
-      if (!enable) {
-        // iopt_check_iova_alignment: the IOVA, the length and the offset into the first page.
-        for (const a of ioas.iopt.iterAreas()) if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n || a.pageOffset % PAGE_SIZE !== 0) fail('EADDRINUSE', 'an existing mapping is not page aligned');
-      }
-      ioas.iopt.hugePages = enable;
+      if (cmd.val64 === 1n) ioas.iopt.hugePages = true;
+      else ioas.iopt.disableLargePages();
       return;
     }
     default:

@@ -1,12 +1,14 @@
 /**
  * An open /dev/iommu: the raw `ioctl(request, bytes)` entry and a typed API over the same handlers.
  */
-import { Errno, IommufdError } from '../uapi/errno.js';
+import { Errno, ERRNO, IommufdError } from '../uapi/errno.js';
 import * as U from '../uapi/iommufd.js';
 import type { FileOps } from '../memory/process.js';
 import type { FieldLayout } from '../uapi/struct.js';
 import { newUcmd, IommufdCtx } from './context.js';
-import { buildIoctlTable, dispatchIoctl, type IoctlOp } from './dispatch.js';
+import { buildIoctlTable, dispatchIoctl, ioctlName, type IoctlOp } from './dispatch.js';
+import { bufferArg, valueArg, vfioIoctl } from './vfio-compat.js';
+import { vfioApi } from './vfio-api.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
 import * as ioas from './ioas.js';
 import type { IovaRange } from './io-pagetable.js';
@@ -133,6 +135,9 @@ export class Iommufd {
     },
   };
 
+  /** The VFIO type1 container ioctls on this fd (vfio_compat.c). */
+  readonly vfio: ReturnType<typeof vfioApi>;
+
   private readonly dev: ReturnType<typeof deviceApi>;
   /** IOMMU_HWPT_ALLOC, HWPT_INVALIDATE, dirty tracking. */
   get hwpt() {
@@ -159,17 +164,64 @@ export class Iommufd {
   constructor(ctx: IommufdCtx, devHandlers: DeviceCommandHandlers, installFd: (ops: FileOps) => number) {
     this.ctx = ctx;
     this.dev = deviceApi(this, new UserScratch(ctx.process));
+    this.vfio = vfioApi(ctx);
     this.table = buildIoctlTable(devHandlers);
     this.fd = installFd({ kind: 'iommufd', release: () => this.release() });
   }
 
-  /** ioctl(fd, request, arg): 0 or a negative errno; outputs are written back into `arg`. */
-  ioctl(request: number, arg: Uint8Array): number {
+  /**
+   * ioctl(fd, request, arg): 0 (or the value the command returns, such as VFIO_CHECK_EXTENSION's 1)
+   * or a negative errno. `arg` is the caller's struct as bytes (outputs are written back into it),
+   * or an integer: VFIO_CHECK_EXTENSION's and VFIO_SET_IOMMU's type, or for every other command a
+   * pointer into the calling process's memory (0 faults).
+   */
+  ioctl(request: number, arg: Uint8Array | number | bigint = 0n): number {
     if (this.ctx.closed) return -9; // EBADF
     this.lastError = null;
-    return dispatchIoctl(this.ctx, this.table, request >>> 0, arg, (e, o) => {
-      this.lastError = new IommufdError(e.code, o?.name ?? 'ioctl', e.detail);
-    });
+    const req = request >>> 0;
+    const nr = req & 0xff;
+    const onError = (e: Errno, name: string) => {
+      this.lastError = new IommufdError(e.code, name, e.detail);
+    };
+    // iommufd_fops_ioctl: a number outside the iommufd table goes to the VFIO compatibility layer.
+    if (nr < U.IOMMUFD_CMD_BASE || nr - U.IOMMUFD_CMD_BASE >= this.table.length) {
+      try {
+        return vfioIoctl(this.ctx, req, arg instanceof Uint8Array ? bufferArg(arg) : valueArg(this.ctx, BigInt(arg)));
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+        onError(e, `ioctl 0x${req.toString(16)}`);
+        return -ERRNO[e.code];
+      }
+    }
+    if (arg instanceof Uint8Array) return dispatchIoctl(this.ctx, this.table, req, arg, (e, o) => onError(e, o?.name ?? 'ioctl'));
+    return this.ioctlAt(req, BigInt(arg), onError);
+  }
+
+  /** ioctl with a pointer argument: the struct is read from the calling process and written back. */
+  private ioctlAt(req: number, ptr: bigint, onError: (e: Errno, name: string) => void): number {
+    const proc = this.ctx.process;
+    let buf: Uint8Array;
+    try {
+      // copy_struct_from_user reads `size` first, then as many bytes as it says.
+      const head = this.ctx.copyFromUser(ptr, 4);
+      const size = (head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24)) >>> 0;
+      buf = this.ctx.copyFromUser(ptr, Math.max(4, Math.min(size, proc.readableBytes(ptr, size))));
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      onError(e, ioctlName(this.table, req));
+      return -ERRNO[e.code];
+    }
+    const before = buf.slice();
+    const rc = dispatchIoctl(this.ctx, this.table, req, buf, (e, o) => onError(e, o?.name ?? 'ioctl'));
+    if (buf.some((b, i) => b !== before[i])) {
+      try {
+        this.ctx.copyToUser(ptr, buf);
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+        return -ERRNO.EFAULT;
+      }
+    }
+    return rc;
   }
 
   /** IOMMU_DESTROY. */

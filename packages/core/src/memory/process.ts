@@ -124,6 +124,8 @@ export class HostProcess {
   rlimitMemlock = Number.POSITIVE_INFINITY;
   /** CAP_SYS_RESOURCE, needed to change IOMMU_OPTION_RLIMIT_MODE. */
   capSysResource = true;
+  /** CAP_SYS_RAWIO, needed for VFIO_SET_IOMMU of VFIO_NOIOMMU_IOMMU. */
+  capSysRawio = true;
   /** Pages currently pinned and charged to this process / user. */
   lockedPages = 0;
   private readonly vmas: Vma[] = [];
