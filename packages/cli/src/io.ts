@@ -79,6 +79,14 @@ export async function readInput(io: CliIo, path: string): Promise<string> {
   }
 }
 
+export async function writeBytes(path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, bytes);
+  } catch (e) {
+    throw new CliError(`cannot write ${path}: ${(e as Error).message}`, 1, 'check that the directory exists and is writable');
+  }
+}
+
 export async function writeOutput(path: string, text: string): Promise<void> {
   try {
     await writeFile(path, text, 'utf8');

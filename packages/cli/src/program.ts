@@ -38,6 +38,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/bench.js')).registerBench,
   },
   { name: 'probe', summary: 'read a kernel log (dmesg, dmesg -T, journalctl -k) and build a host profile of its IOMMUs', load: async () => (await import('./commands/probe.js')).registerProbe },
+  {
+    name: 'capture',
+    summary: "collect this host's IOMMU files (sysfs, PCI config, kernel log) into one archive for ioasid probe --sysfs elsewhere",
+    load: async () => (await import('./commands/capture.js')).registerCapture,
+  },
   { name: 'plan', summary: 'choose the vIOMMU for a VM: model, properties, how each device is backed, QEMU and libvirt options', load: async () => (await import('./commands/plan.js')).registerPlan },
   {
     name: 'decode',

@@ -17,6 +17,8 @@ export {
   type CheckedProfile,
 } from './profile.js';
 export { probeDmesg, type ProbeResult, type ProbedUnit, type ProbeLineIssue, type ProbeOptions } from './probe.js';
+export { probeSysfs, parseHwInfo, type SysfsReader, type SysfsProbeOptions, type SysfsProbeResult, type SysfsUnit, type HwInfoLine } from './sysfs.js';
+export { readIommuCaps, type PciIommuCaps } from './pci-config.js';
 export { plan, checkHotplug, POLICIES, type Plan, type PlanInput, type PlanViommu, type Policy, type HotplugResult } from './plan.js';
 export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState } from './checks.js';
 export {

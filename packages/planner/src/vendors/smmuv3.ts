@@ -11,6 +11,17 @@ export const smmuv3Vendor: PlannerVendor = {
   // The SMMU translates unless the firmware leaves it out; Linux's switch is passthrough off.
   kernelParameter: 'iommu.passthrough=0 (and the SMMU described in the IORT or device tree)',
   logSignatures: [/^arm-smmu-v3 \S+: /],
+  sysfsName: /^smmu3\.0x[0-9a-f]+$/i,
+  // struct iommu_hw_info_arm_smmuv3 { __u32 flags; __u32 __reserved; __u32 idr[6]; __u32 iidr; __u32 aidr; }
+  hwInfo: {
+    type: 2,
+    toRegisters(data) {
+      if (data.length < 40) return { ok: false, error: `iommu_hw_info_arm_smmuv3 is 40 bytes, got ${data.length}` };
+      const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      const w = (i: number) => `0x${v.getUint32(8 + 4 * i, true).toString(16).padStart(8, '0')}`;
+      return { ok: true, value: { idr: [0, 1, 2, 3, 4, 5].map(w), iidr: w(6), aidr: w(7) } };
+    },
+  },
   facts(decoded) {
     const caps = decoded.caps;
     const f = (reg: string, field: string) => registerField(decoded, reg, field);

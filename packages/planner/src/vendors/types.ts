@@ -72,6 +72,13 @@ export interface LogScan {
   readonly reserved: ReadonlyArray<{ readonly bdf: string; readonly start: string; readonly last: string; readonly type: 'direct' | 'direct-relaxable' }>;
 }
 
+/** IOMMU_GET_HW_INFO: the out_data_type of this vendor and its payload as raw registers. */
+export interface HwInfoSource {
+  /** enum iommu_hw_info_type: 1 INTEL_VTD, 2 ARM_SMMUV3, 4 AMD. */
+  readonly type: number;
+  toRegisters(data: Uint8Array): Result<RawRegisters>;
+}
+
 export interface PlannerVendor {
   /** The plugin / profile vendor id: 'vtd', 'smmuv3', 'amd-vi'. */
   readonly id: string;
@@ -83,6 +90,10 @@ export interface PlannerVendor {
   readonly logSignatures: readonly RegExp[];
   /** /sys/class/iommu/<name>/<dir>/ files, when the vendor exposes its registers there. */
   readonly sysfs?: SysfsSource;
+  /** The IOMMU_GET_HW_INFO payload of this vendor. */
+  readonly hwInfo?: HwInfoSource;
+  /** How the unit is named in /sys/class/iommu when it has no attribute directory there (SMMUv3: smmu3.0x…). */
+  readonly sysfsName?: RegExp;
   /** Register fields QEMU's checks compare, read from the decoded unit. */
   facts?(decoded: DecodedUnit): VendorFacts;
   /** Reads the vendor's other boot lines (VT-d DRHD/RMRR/device scope): truncation, placement, reserved regions. */

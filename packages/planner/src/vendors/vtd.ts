@@ -32,6 +32,15 @@ export const vtdVendor: PlannerVendor = {
   logSignatures: [/^DMAR: /, /^DMAR-IR: /],
   sysfs: { dir: 'intel-iommu', files: ['version', 'cap', 'ecap', 'address'], toRegisters },
   scanLog: scanVtdLog,
+  // struct iommu_hw_info_vtd { __u32 flags; __u32 __reserved; __aligned_u64 cap_reg; __aligned_u64 ecap_reg; }
+  hwInfo: {
+    type: 1,
+    toRegisters(data) {
+      if (data.length < 24) return { ok: false, error: `iommu_hw_info_vtd is 24 bytes, got ${data.length}` };
+      const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      return { ok: true, value: { cap: `0x${v.getBigUint64(8, true).toString(16)}`, ecap: `0x${v.getBigUint64(16, true).toString(16)}` } };
+    },
+  },
   facts(decoded) {
     const caps = decoded.caps;
     const inputBits = caps.hostStage?.inputBits ?? [];

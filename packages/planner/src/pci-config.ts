@@ -1,0 +1,56 @@
+/**
+ * The PCIe extended capabilities of a device that matter to a vIOMMU (ATS, PRI, PASID), read from its
+ * config space as /sys/bus/pci/devices/<bdf>/config gives it (little-endian; 64 bytes without
+ * CAP_SYS_ADMIN, 256 or 4096 with it). The walk follows drivers/pci/pci.c pci_find_next_ext_capability:
+ * start at 0x100, stop at a zero or all-ones header, a next pointer below 0x100, or after 480 steps.
+ */
+export const PCI_EXT_CAP_ID_ATS = 0x0f;
+export const PCI_EXT_CAP_ID_PRI = 0x13;
+export const PCI_EXT_CAP_ID_PASID = 0x1b;
+const PCI_CFG_SPACE_SIZE = 0x100;
+const PCI_CFG_SPACE_EXP_SIZE = 0x1000;
+const MAX_STEPS = (PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE) / 8;
+
+export interface PciIommuCaps {
+  readonly ats: boolean;
+  readonly pri: boolean;
+  /** Max PASID Width (PCI_PASID_CAP bits 12:8); 0 without the capability. */
+  readonly pasidBits: number;
+  readonly pasidExec: boolean;
+  readonly pasidPriv: boolean;
+}
+
+export type ConfigRead = { readonly ok: true; readonly caps: PciIommuCaps } | { readonly ok: false; readonly reason: string };
+
+export function readIommuCaps(config: Uint8Array): ConfigRead {
+  if (config.length <= PCI_CFG_SPACE_SIZE) {
+    return {
+      ok: false,
+      reason: `config space is ${config.length} bytes: the extended capabilities (ATS, PRI, PASID) start at 0x100 and need root to read (CAP_SYS_ADMIN), or the device is conventional PCI`,
+    };
+  }
+  const dv = new DataView(config.buffer, config.byteOffset, config.byteLength);
+  const u32 = (o: number) => (o + 4 <= config.length ? dv.getUint32(o, true) : 0);
+  const u16 = (o: number) => (o + 2 <= config.length ? dv.getUint16(o, true) : 0);
+  let ats = false;
+  let pri = false;
+  let pasidBits = 0;
+  let pasidExec = false;
+  let pasidPriv = false;
+  let pos = PCI_CFG_SPACE_SIZE;
+  for (let steps = 0; steps < MAX_STEPS && pos >= PCI_CFG_SPACE_SIZE; steps++) {
+    const hdr = u32(pos);
+    if (hdr === 0 || hdr === 0xffffffff) break;
+    const id = hdr & 0xffff;
+    if (id === PCI_EXT_CAP_ID_ATS) ats = true;
+    else if (id === PCI_EXT_CAP_ID_PRI) pri = true;
+    else if (id === PCI_EXT_CAP_ID_PASID) {
+      const cap = u16(pos + 4);
+      pasidExec = (cap & 0x0002) !== 0;
+      pasidPriv = (cap & 0x0004) !== 0;
+      pasidBits = (cap >> 8) & 0x1f;
+    }
+    pos = (hdr >>> 20) & 0xffc;
+  }
+  return { ok: true, caps: { ats, pri, pasidBits, pasidExec, pasidPriv } };
+}
