@@ -68,6 +68,6 @@ describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
     expect(missing.stderr).toMatch(/cannot read .*nope\.txt: no such file/);
     const usage = await run(['probe']);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("error: missing required argument 'file'");
+    expect(usage.stderr).toContain('ioasid: give a log file (or - for standard input), or --sysfs [root]');
   });
 });
