@@ -18,7 +18,7 @@ import type { IommufdDevice } from '../iommufd/device.js';
 import type { FaultGroup, FaultQueue } from '../iommufd/eventq.js';
 import type { Vdevice } from '../iommufd/viommu.js';
 import { HardwareQueue } from './queue.js';
-import type { FaultStage, HostLog } from './stages.js';
+import type { FaultStage, FaultTrace, HostLog } from './stages.js';
 
 /** A device as the pipeline sees it. */
 export interface PipelineDevice {
@@ -99,6 +99,8 @@ export class FaultPipeline {
     private readonly host: PipelineHost,
     private readonly stages: readonly FaultStage[],
     private readonly log: HostLog,
+    /** Tools that watch the pipeline (FAULT_TRACE); null on the hot path. */
+    private readonly trace: FaultTrace | null = null,
   ) {}
 
   private space(unit: number): GroupSpace {
@@ -140,13 +142,16 @@ export class FaultPipeline {
       addWaiter(this.space(dev.unitIndex).waiters, key, w.resolve);
       promise = w.promise;
     } else promise = Promise.resolve(-1);
-    if (!q.pageRequests.push(codec.encodePageRequest(access))) {
+    const record = codec.encodePageRequest(access);
+    if (!q.pageRequests.push(record)) {
       // Queue full: the request is lost, and the hardware answers the device itself.
+      this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'page-request' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
       if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, false);
       return promise;
     }
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record });
     this.schedule(dev.unitIndex);
     return promise;
   }
@@ -165,14 +170,17 @@ export class FaultPipeline {
     const w = waiterPromise();
     addWaiter(this.space(dev.unitIndex).stallWaiters, key, w.resolve);
     const promise = w.promise;
-    if (!q.faults.push(codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true }))) {
+    const record = codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true });
+    if (!q.faults.push(record)) {
       // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
       // is terminated at once rather than left stalled with nobody told.
+      this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'fault' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: fault queue overflow, stalled transaction from ${dev.bdf} terminated`);
       this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, true);
       return promise;
     }
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'fault', record });
     this.schedule(dev.unitIndex);
     return promise;
   }
@@ -187,11 +195,14 @@ export class FaultPipeline {
       return;
     }
     const q = this.unitQueues(dev.unitIndex);
-    if (!q.faults.push(codec.encodeFault(access))) {
+    const record = codec.encodeFault(access);
+    if (!q.faults.push(record)) {
+      this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'fault' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: fault queue overflow, fault from ${dev.bdf} lost`);
       return;
     }
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'fault', record });
     this.schedule(dev.unitIndex);
   }
 
@@ -209,11 +220,16 @@ export class FaultPipeline {
     const codec = this.host.codec(unit)!;
     for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) {
       const f = codec.decodeFault(rec, unit);
+      this.trace?.event({ step: 'decoded', fault: f });
       // A stalled transaction is recoverable: it takes the page-request route (arm_smmu_handle_event -> iopf).
       if (f.kind === 'stall') this.routePageRequest(f);
       else this.routeFault(f);
     }
-    for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) this.routePageRequest(codec.decodePageRequest(rec, unit));
+    for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
+      const f = codec.decodePageRequest(rec, unit);
+      this.trace?.event({ step: 'decoded', fault: f });
+      this.routePageRequest(f);
+    }
     if (q.faults.overflow || q.pageRequests.overflow) {
       // The driver clears the sticky overflow bits after reporting them.
       q.faults.overflow = false;
@@ -231,6 +247,7 @@ export class FaultPipeline {
     const stall = f.kind === 'stall';
     const key = groupKey(f.rid, f.pasid, f.grpid);
     if (!this.runStages(f)) {
+      this.trace?.event({ step: 'routed', fault: f, sink: 'dropped' });
       if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
@@ -256,9 +273,11 @@ export class FaultPipeline {
     const fault = (hwpt?.fault ?? null) as FaultQueue | null;
     if (!idev || !hwpt || !fault) {
       // No iopf handler: the driver answers the device itself (a stall is resumed with Abort).
+      this.trace?.event({ step: 'routed', fault: f, sink: 'no-handler' });
       this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
+    this.trace?.event({ step: 'routed', fault: f, sink: 'fault-queue' });
     fault.addGroup(new IopfGroup(this, key, f, rest, stall, idev, hwpt));
   }
 
@@ -273,9 +292,17 @@ export class FaultPipeline {
     const codec = this.host.codec(unit);
     let deviceCode = code;
     const r = { rid, pasid, grpid, code };
+    let record: Uint8Array | null = null;
     if (stall) {
-      if (codec?.encodeResume && codec.decodeResume) deviceCode = codec.decodeResume(codec.encodeResume(r)).code;
-    } else if (codec) deviceCode = codec.decodePageResponse(codec.encodePageResponse(r)).code;
+      if (codec?.encodeResume && codec.decodeResume) {
+        record = codec.encodeResume(r);
+        deviceCode = codec.decodeResume(record).code;
+      }
+    } else if (codec) {
+      record = codec.encodePageResponse(r);
+      deviceCode = codec.decodePageResponse(record).code;
+    }
+    this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record });
     const space = this.spaces.get(unit);
     if (space === undefined) return;
     const waiters = stall ? space.stallWaiters : space.waiters;
@@ -286,7 +313,10 @@ export class FaultPipeline {
   }
 
   private routeFault(f: IommuFault): void {
-    if (!this.runStages(f)) return;
+    if (!this.runStages(f)) {
+      this.trace?.event({ step: 'routed', fault: f, sink: 'dropped' });
+      return;
+    }
     const dev = this.host.deviceByRid(f.unit, f.rid);
     const idev = dev?.idev ?? null;
     const hwpt: Hwpt | null = idev?.attachments.get(f.pasid) ?? idev?.attachments.get(-1) ?? null;
@@ -297,12 +327,14 @@ export class FaultPipeline {
         const ev = codec.encodeVEvent(f, vdev.virtId);
         const q = ev ? (vdev.viommu.veventqs.get(ev.type) as { report(d: Uint8Array): void } | undefined) : undefined;
         if (ev && q) {
+          this.trace?.event({ step: 'routed', fault: f, sink: 'vevent' });
           q.report(ev.data);
           this.stats.vevents++;
           return;
         }
       }
     }
+    this.trace?.event({ step: 'routed', fault: f, sink: 'log' });
     for (const line of codec.renderLog(f, dev?.bdf ?? ridToBdf(f.rid), this.host.unitName(f.unit))) this.log.write(line);
     this.stats.logged++;
   }

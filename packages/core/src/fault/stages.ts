@@ -14,6 +14,42 @@ export interface FaultStage {
 
 export const FAULT_STAGE: InjectionToken<FaultStage> = Symbol.for('ioasid.FaultStage');
 
+/**
+ * What the pipeline did with one record, for tools that show a fault's journey (the web page's
+ * page-request view, `ioasid run` traces). Records are the vendor's real bytes, as the hardware wrote
+ * them or as the driver wrote the response.
+ */
+export type FaultTraceEvent =
+  /** The unit wrote a record into its fault/event queue or page request queue. */
+  | { readonly step: 'record'; readonly unit: number; readonly queue: 'fault' | 'page-request'; readonly record: Uint8Array }
+  /** The queue was full: the record was lost (a page request is answered by the hardware itself). */
+  | { readonly step: 'overflow'; readonly unit: number; readonly queue: 'fault' | 'page-request' }
+  /** The driver's interrupt thread decoded a record. */
+  | { readonly step: 'decoded'; readonly fault: Readonly<IommuFault> }
+  /** Where the fault went: a HWPT's fault queue (as a group), a vEVENTQ, the kernel log, or nowhere (no handler: answered INVALID). */
+  | { readonly step: 'routed'; readonly fault: Readonly<IommuFault>; readonly sink: 'fault-queue' | 'vevent' | 'log' | 'no-handler' | 'dropped' }
+  /** A page response (or resume command) on its way to the device, in the vendor's encoding. */
+  | {
+      readonly step: 'response';
+      readonly unit: number;
+      readonly rid: number;
+      readonly pasid: number;
+      readonly grpid: number;
+      /** The code user space (or the kernel, when `auto`) answered, and what the device decoded from the record. */
+      readonly code: number;
+      readonly deviceCode: number;
+      readonly auto: boolean;
+      readonly stall: boolean;
+      readonly record: Uint8Array | null;
+    };
+
+/** Receives every FaultTraceEvent of a host's pipeline; register one under FAULT_TRACE. */
+export interface FaultTrace {
+  event(e: FaultTraceEvent): void;
+}
+
+export const FAULT_TRACE: InjectionToken<FaultTrace> = Symbol.for('ioasid.FaultTrace');
+
 /** Where unrecoverable faults nobody else takes end up: the kernel log. */
 export interface HostLog {
   write(line: string): void;

@@ -19,7 +19,7 @@ import type { FaultCodec } from '../driver/fault.js';
 import type { FormatRegistry } from '../driver/vendor.js';
 import { IommuUnit } from '../translate/unit.js';
 import { FaultPipeline, type PipelineHost } from '../fault/pipeline.js';
-import { FAULT_STAGE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
+import { FAULT_STAGE, FAULT_TRACE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
 import { PciDevice } from './device.js';
 import { PriFlowControl } from './pri.js';
 import { BARE_PROFILE, parseBdf, parseProfileNumber, type HostProfile } from './profile.js';
@@ -88,7 +88,7 @@ export class Host implements PipelineHost, DeviceEnv {
     const c = this.plugins.container;
     this.log = c.isRegistered(HOST_LOG, true) ? c.resolve(HOST_LOG) : new RingLog();
     const stages: FaultStage[] = c.isRegistered(FAULT_STAGE, true) ? c.resolveAll(FAULT_STAGE) : [];
-    this.faults = new FaultPipeline(this, stages, this.log);
+    this.faults = new FaultPipeline(this, stages, this.log, c.isRegistered(FAULT_TRACE, true) ? c.resolve(FAULT_TRACE) : null);
     for (const f of this.plugins.formats()) this.formats.set(f.id, f);
     this.profile = opts.profile ?? BARE_PROFILE;
     this.build(this.profile);
