@@ -31,7 +31,7 @@ describe('struct virtio_iommu_fault', () => {
     expect(renderFaultLine(decodeFault(b)!)).toBeNull();
   });
 
-  it('parses a Linux fault line back, with a dmesg timestamp', () => {
+  it('parses a Linux fault line back, after a dmesg or journalctl prefix', () => {
     expect(parseFaultLine('[   12.345678] virtio_iommu virtio0: page fault from EP 16 at 0xabc000 [RW]')).toEqual({
       device: 'virtio0',
       reason: VIRTIO_IOMMU_FAULT_R_MAPPING,
@@ -40,6 +40,7 @@ describe('struct virtio_iommu_fault', () => {
       address: 0xabc000n,
     });
     expect(parseFaultLine('domain fault from EP 3')).toMatchObject({ device: null, reason: VIRTIO_IOMMU_FAULT_R_DOMAIN, flags: 0 });
+    expect(parseFaultLine('Dec 04 23:00:00 guest kernel: virtio_iommu virtio0: page fault from EP 8 at 0x1000 [R]')).toMatchObject({ device: 'virtio0', endpoint: 8 });
     expect(parseFaultLine('DMAR: fault')).toBeNull();
     expect(parseFaultLine('page fault from EP 99999999999')).toBeNull();
   });

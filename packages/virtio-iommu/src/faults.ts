@@ -2,6 +2,7 @@
  * `struct virtio_iommu_fault`, the record the device writes into an event-queue buffer, and the line
  * the Linux driver prints for it (virtio-iommu.c viommu_fault_handler).
  */
+import { stripKernelLogPrefix } from '@ioasid/core/driver';
 import {
   FAULT_SIZE,
   VIRTIO_IOMMU_FAULT_F_ADDRESS,
@@ -77,9 +78,9 @@ export function renderFaultLine(f: DecodedFault | VirtioIommuFault, device?: str
 
 const FAULT_LINE = /^(?:virtio_iommu (\S+): )?(domain|page|unknown) fault from EP (\d+)(?: at 0x([0-9a-f]+) \[(R?)(W?)(X?)\])?$/;
 
-/** Reads a Linux fault line back (after any dmesg timestamp); null when it is not one. */
+/** Reads a Linux fault line back (after any dmesg / journalctl prefix); null when it is not one. */
 export function parseFaultLine(line: string): (VirtioIommuFault & { device: string | null }) | null {
-  const s = line.trim().replace(/^\[\s*\d+\.\d+\]\s*/, '');
+  const s = stripKernelLogPrefix(line.trim()).trim();
   const m = FAULT_LINE.exec(s);
   if (!m) return null;
   const reason = m[2] === 'domain' ? VIRTIO_IOMMU_FAULT_R_DOMAIN : m[2] === 'page' ? VIRTIO_IOMMU_FAULT_R_MAPPING : 0;

@@ -3,7 +3,7 @@
  * `ioasid decode virtio-iommu` explains: requests, fault records, configuration bytes, statuses and
  * the driver's log lines.
  */
-import type { DecodeOutput, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
+import { stripKernelLogPrefix, type DecodeOutput, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit } from '@ioasid/core/driver';
 import { decodeConfig } from './config.js';
 import { FAULT_REASON_NAMES, decodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './faults.js';
 import { OUT_SIZE, decodeRequest, type VirtioIommuRequest } from './requests.js';
@@ -130,12 +130,12 @@ function configOutput(bytes: Uint8Array): DecodeOutput {
   };
 }
 
-const BOOT_LINE = /^(?:\[\s*\d+\.\d+\]\s*)?(?:virtio_iommu (\S+): )?(?:input address: (\d+) bits|page mask: (0x[0-9a-f]{1,16}))$/;
+const BOOT_LINE = /^(?:virtio_iommu (\S+): )?(?:input address: (\d+) bits|page mask: (0x[0-9a-f]{1,16}))$/;
 
 function lineOutput(text: string): Result<DecodeOutput> | null {
   const fault = parseFaultLine(text);
   if (fault) return { ok: true, value: { ...faultOutput(fault), kind: 'fault line', linux: text.trim() } };
-  const m = BOOT_LINE.exec(text.trim());
+  const m = BOOT_LINE.exec(stripKernelLogPrefix(text.trim()).trim());
   if (!m) return null;
   if (m[2] !== undefined) {
     return { ok: true, value: { vendor: VENDOR_ID, kind: 'probe', fields: { inputBits: Number(m[2]) }, summary: `${m[1] ?? 'virtio-iommu'}: the aperture ends at 2^${m[2]} - 1 (order_base_2 of input_range.end)`, linux: text.trim() } };
@@ -205,7 +205,7 @@ export class VirtioIommuVendor implements IommuVendor {
    * largest end order_base_2 maps to N. "page mask" gives page_size_mask. Other features do not show.
    */
   probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
-    const m = BOOT_LINE.exec(stripTimestamp(line));
+    const m = BOOT_LINE.exec(stripKernelLogPrefix(line.trim()).trim());
     if (!m || m[1] === undefined) return null;
     if (m[2] !== undefined) {
       const bits = Number(m[2]);
@@ -220,6 +220,3 @@ export class VirtioIommuVendor implements IommuVendor {
   }
 }
 
-function stripTimestamp(line: string): string {
-  return line.trim().replace(/^\[\s*\d+\.\d+\]\s*/, '');
-}

@@ -101,4 +101,25 @@ describe('split virtqueues in guest memory', () => {
       expect(transport.notify(0)).toBe(0);
     }
   });
+
+  it('never throws on random descriptor tables and rings: it completes requests or needs a reset', () => {
+    let x = 0x1234567;
+    const next = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    for (let round = 0; round < 40; round++) {
+      const { dev, transport, driver, req } = rig(8);
+      for (let i = 0; i < 3; i++) driver.add(encodeAttach({ domain: 1, endpoint: EP }), 4);
+      // Scribble over a few bytes of the descriptor table or the available ring.
+      for (let k = 0; k < 4; k++) {
+        const base = next() & 1 ? req.desc : req.avail;
+        dev.writeGuest(base + BigInt(next() % 128), Uint8Array.of(next() & 0xff));
+      }
+      expect(() => transport.notify(0)).not.toThrow();
+      expect(transport.needsReset || transport.completed <= 8).toBe(true);
+    }
+  });
 });
