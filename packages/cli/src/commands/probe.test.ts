@@ -16,6 +16,21 @@ describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
     expect(out.warnings.at(-1)).toMatch(/^3 device\(s\) in IOMMU groups/);
   });
 
+  it('reads a guest\'s virtio-iommu boot lines into a profile the planner plans with virtio-iommu', async () => {
+    const r = await run(['probe', join(FIXTURES, 'dmesg-virtio-iommu.txt'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.profile.units).toEqual([
+      { id: 'virtio0', vendor: 'virtio-iommu', registers: { features: '0x100000005', input_start: '0x0', input_end: '0x7fffffffff', page_size_mask: '0x40201000' } },
+    ]);
+    expect(out.profile.devices.map((d: { bdf: string }) => d.bdf)).toEqual(['0000:00:03.0', '0000:00:04.0']);
+    const dir = await mkdtemp(join(tmpdir(), 'ioasid-virtio-'));
+    const file = join(dir, 'guest.json');
+    expect((await run(['probe', join(FIXTURES, 'dmesg-virtio-iommu.txt'), '--out', file])).code).toBe(0);
+    const p = JSON.parse((await run(['plan', file, '--json'])).stdout);
+    expect(p.viommu).toMatchObject({ model: 'virtio-iommu', properties: { 'aw-bits': 39 } });
+  });
+
   it('prints a table for people and keeps the other lines for --verbose', async () => {
     const r = await run(['probe', join(FIXTURES, 'dmesg-vtd.txt'), '--verbose']);
     expect(r.stdout).toMatch(/^ {2}UNIT {3}VENDOR {2}LINE {2}HW ID$/m);
