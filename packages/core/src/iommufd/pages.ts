@@ -26,13 +26,24 @@ export type PagesSource =
   /** IOPT_ADDRESS_FILE: a memfd from page `firstPage` of the file. */
   | { readonly kind: 'file'; readonly object: MemoryObject; readonly firstPage: number; readonly alloc: FrameAllocator };
 
+/**
+ * Chunks of at most this many pages keep their frames and pin counts in plain arrays: a typed array
+ * is an ArrayBuffer that every garbage collection has to track, and the commonest pages object (one
+ * 4 KiB IOAS_MAP) needs one page; with a million such areas, two typed arrays each dominated GC.
+ */
+const SMALL = 64;
+/** Scratch for resolving at most SMALL pages (pin and sourceFrame run synchronously, never nested). */
+const scratch = new Float64Array(SMALL);
+
 class PinChunk {
   /** Frame of each pinned page, 0 while unpinned. */
-  readonly frames: Float64Array;
-  readonly pins: Uint32Array;
+  readonly frames: Float64Array | number[];
+  readonly pins: Uint32Array | number[];
+  /** Pages of the chunk with a pin count above zero (so that unpin need not scan the chunk). */
+  live = 0;
   constructor(n: number) {
-    this.frames = new Float64Array(n);
-    this.pins = new Uint32Array(n);
+    this.frames = n <= SMALL ? new Array<number>(n).fill(0) : new Float64Array(n);
+    this.pins = n <= SMALL ? new Array<number>(n).fill(0) : new Uint32Array(n);
   }
 }
 
@@ -43,7 +54,10 @@ export class IoptPages {
   npinned = 0;
   /** The process whose RLIMIT_MEMLOCK the pins are charged to (pages->source_user / source_mm). */
   account: HostProcess;
-  private readonly chunks = new Map<number, PinChunk>();
+  /** Chunk 0 (all of a pages object of at most CHUNK pages), kept out of the map. */
+  private chunk0: PinChunk | undefined = undefined;
+  /** Chunks 1 and up, made when first needed. */
+  private chunks: Map<number, PinChunk> | null = null;
 
   constructor(
     /** Pages the object spans (pages->npages). */
@@ -76,9 +90,19 @@ export class IoptPages {
     this.users--;
   }
 
+  private chunkAt(ci: number): PinChunk | undefined {
+    return ci === 0 ? this.chunk0 : this.chunks?.get(ci);
+  }
+
+  private setChunk(ci: number, c: PinChunk | undefined): void {
+    if (ci === 0) this.chunk0 = c;
+    else if (c !== undefined) (this.chunks ??= new Map()).set(ci, c);
+    else this.chunks?.delete(ci);
+  }
+
   /** The frame of pinned page `index`, 0 when it is not pinned. */
   frame(index: number): number {
-    const c = this.chunks.get(Math.floor(index / CHUNK));
+    const c = this.chunkAt(Math.floor(index / CHUNK));
     return c === undefined ? 0 : c.frames[index % CHUNK];
   }
 
@@ -89,14 +113,13 @@ export class IoptPages {
   sourceFrame(index: number): number {
     const f = this.frame(index);
     if (f !== 0) return f;
-    const out = new Float64Array(1);
-    this.resolveRun(index, 1, out, 0);
-    return out[0];
+    this.resolveRun(index, 1, scratch, 0);
+    return scratch[0];
   }
 
   /** Pin count of page `index`. */
   pinCount(index: number): number {
-    const c = this.chunks.get(Math.floor(index / CHUNK));
+    const c = this.chunkAt(Math.floor(index / CHUNK));
     return c === undefined ? 0 : c.pins[index % CHUNK];
   }
 
@@ -107,10 +130,12 @@ export class IoptPages {
     let i = 0;
     while (i < n) {
       const idx = start + i;
-      const c = this.chunks.get(Math.floor(idx / CHUNK))!;
+      const c = this.chunkAt(Math.floor(idx / CHUNK))!;
       const off = idx % CHUNK;
       const k = Math.min(n - i, CHUNK - off);
-      out.set(c.frames.subarray(off, off + k), outOffset + i);
+      const frames = c.frames;
+      if (frames instanceof Float64Array) out.set(frames.subarray(off, off + k), outOffset + i);
+      else for (let j = 0; j < k; j++) out[outOffset + i + j] = frames[off + j];
       i += k;
     }
   }
@@ -131,7 +156,7 @@ export class IoptPages {
       const idx = start + i;
       const off = idx % CHUNK;
       const k = Math.min(n - i, CHUNK - off);
-      const c = this.chunks.get(Math.floor(idx / CHUNK));
+      const c = this.chunkAt(Math.floor(idx / CHUNK));
       let j = 0;
       while (j < k) {
         if (c !== undefined && c.pins[off + j] > 0) {
@@ -140,7 +165,7 @@ export class IoptPages {
         }
         let run = 1;
         while (j + run < k && (c === undefined || c.pins[off + j + run] === 0)) run++;
-        resolved ??= new Float64Array(n);
+        resolved ??= n <= SMALL ? scratch : new Float64Array(n);
         this.resolveRun(idx + j, run, resolved, i + j);
         fresh += run;
         j += run;
@@ -154,13 +179,16 @@ export class IoptPages {
       const ci = Math.floor(idx / CHUNK);
       const off = idx % CHUNK;
       const k = Math.min(n - i, CHUNK - off);
-      let c = this.chunks.get(ci);
+      let c = this.chunkAt(ci);
       if (c === undefined) {
         c = new PinChunk(Math.min(CHUNK, this.npages - ci * CHUNK));
-        this.chunks.set(ci, c);
+        this.setChunk(ci, c);
       }
       for (let j = 0; j < k; j++) {
-        if (c.pins[off + j]++ === 0) c.frames[off + j] = resolved![i + j];
+        if (c.pins[off + j]++ === 0) {
+          c.frames[off + j] = resolved![i + j];
+          c.live++;
+        }
       }
       i += k;
     }
@@ -175,19 +203,18 @@ export class IoptPages {
       const idx = start + i;
       const ci = Math.floor(idx / CHUNK);
       const off = idx % CHUNK;
-      const c = this.chunks.get(ci);
+      const c = this.chunkAt(ci);
       const k = Math.min(n - i, CHUNK - off);
       if (c !== undefined) {
-        let live = false;
         for (let j = 0; j < k; j++) {
           if (c.pins[off + j] === 0) continue;
           if (--c.pins[off + j] === 0) {
             c.frames[off + j] = 0;
+            c.live--;
             freed++;
           }
         }
-        for (let j = 0; j < c.pins.length && !live; j++) live = c.pins[j] > 0;
-        if (!live) this.chunks.delete(ci);
+        if (c.live === 0) this.setChunk(ci, undefined);
       }
       i += k;
     }
