@@ -77,10 +77,10 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const va = host.process.mmap(0x4000);
     host.process.poke(va + 0x1000n, Uint8Array.of(0x11, 0x22));
     dev.attachPt(ioas);
-    expect(unit.requests.map((r) => r.type)).toEqual(['ATTACH']);
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH']);
     fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x4000n, iova: 0x10_0000n });
     // One MAP per physically contiguous run of the user pages, covering the four pages.
-    const maps = unit.requests.slice(1);
+    const maps = unit.requests.slice(2);
     expect(maps.every((r) => r.type === 'MAP' && r.status === VIRTIO_IOMMU_S_OK)).toBe(true);
     const ranges = maps.map((r) => decodeRequest(r.bytes)).map((d) => (d.ok && d.request.type === 3 ? [d.request.virtStart, d.request.virtEnd] : []));
     expect(ranges[0][0]).toBe(0x10_0000n);
@@ -99,16 +99,16 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const va = host.process.mmap(0x2000);
     fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x2000n, iova: 0x20_0000n });
     // No endpoint yet: the driver keeps the mapping in its tree and sends nothing.
-    expect(unit.requests).toEqual([]);
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE']);
     dev.attachPt(h1);
-    expect(unit.requests.map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH', 'MAP']);
     const d1 = (fd.ctx.objects.peek(h1) as unknown as { ops: VirtioPagingDomain }).ops;
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d1.tag);
     const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
     dev.attachPt(h2);
     const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
     // One ATTACH moves the endpoint; the old domain is gone from the device, kept by the driver.
-    expect(unit.requests.slice(2).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
+    expect(unit.requests.slice(3).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
     expect(unit.device.domain(d1.tag)).toBeUndefined();
     expect(d1.pt.mappings.size).toBe(1);
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d2.tag);

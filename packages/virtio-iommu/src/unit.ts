@@ -28,10 +28,11 @@ import {
 } from '@ioasid/core/driver';
 import { VirtioIommuDevice } from './device.js';
 import { MappingStore, type Mapping } from './mappings.js';
-import { answerStatus, encodeAttach, encodeDetach, encodeMap, encodeUnmap } from './requests.js';
+import { answerStatus, encodeAttach, encodeDetach, encodeMap, encodeProbe, encodeUnmap, parseProperties, type ProbeProperty } from './requests.js';
 import { decodeUnit, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
 import {
   REQUEST_NAMES,
+  VIRTIO_IOMMU_PROBE_T_RESV_MEM,
   VIRTIO_IOMMU_MAP_F_MMIO,
   VIRTIO_IOMMU_MAP_F_READ,
   VIRTIO_IOMMU_MAP_F_WRITE,
@@ -88,15 +89,35 @@ export class VirtioIommuUnit implements UnitOps {
     const answer = this.device.request(out, inLen);
     // Used length 0: the driver sets IOERR.
     const status = answer.length === 0 ? 1 : answerStatus(answer);
-    if (this.requests.length >= REQUEST_LOG_DEPTH) this.requests.shift();
-    this.requests.push({ type: REQUEST_NAMES[out[0]] ?? `type ${out[0]}`, bytes: out, status });
+    this.logRequest(out, status);
     return status;
   }
 
-  /** The driver registers an endpoint on probe_device; here on first use. */
+  /** Reserved regions each endpoint's PROBE reported (viommu_add_resv_mem). */
+  readonly resvRegions = new Map<number, ProbeProperty[]>();
+
+  /**
+   * The driver meets an endpoint on probe_device; here on first use. With F_PROBE it sends PROBE
+   * (viommu_probe_endpoint) with a properties buffer of exactly probe_size and keeps the RESV_MEM regions.
+   */
   endpointOf(dev: DeviceInfo): number {
-    if (this.device.endpoint(dev.rid) === undefined) this.device.addEndpoint({ id: dev.rid });
-    return dev.rid;
+    const ep = dev.rid;
+    if (this.device.endpoint(ep) !== undefined) return ep;
+    this.device.addEndpoint({ id: ep });
+    const size = this.probe.probeSize;
+    if (size > 0) {
+      const out = encodeProbe({ endpoint: ep });
+      const answer = this.device.request(out, size + 4);
+      const status = answer.length === 0 ? 1 : answerStatus(answer);
+      this.logRequest(out, status);
+      if (status === VIRTIO_IOMMU_S_OK) this.resvRegions.set(ep, parseProperties(answer.subarray(0, size)).filter((p) => p.type === VIRTIO_IOMMU_PROBE_T_RESV_MEM));
+    }
+    return ep;
+  }
+
+  private logRequest(out: Uint8Array, status: number): void {
+    if (this.requests.length >= REQUEST_LOG_DEPTH) this.requests.shift();
+    this.requests.push({ type: REQUEST_NAMES[out[0]] ?? `type ${out[0]}`, bytes: out, status });
   }
 
   /** ida_alloc_range(first_domain, last_domain): the lowest free ID; -1 when none is left. */
@@ -123,7 +144,9 @@ export class VirtioIommuUnit implements UnitOps {
     if (id < this.nextDomainHint) this.nextDomainHint = id;
   }
 
-  domainAllocPaging(_dev: DeviceInfo, flags: PagingAllocFlags): PagingDomainOps | VendorError {
+  domainAllocPaging(dev: DeviceInfo, flags: PagingAllocFlags): PagingDomainOps | VendorError {
+    // The first op for a device: Linux probed it (PROBE) long before any domain.
+    this.endpointOf(dev);
     if (flags.nestParent) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has MAP/UNMAP only: no stage a guest could own, so no nesting parent' };
     if (flags.dirtyTracking) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has no dirty tracking' };
     if (flags.pasid) return { errno: 'EOPNOTSUPP', reason: 'virtio-iommu has no PASID support' };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DmaFault, IommufdError } from '@ioasid/core';
+import { DmaFault, IommufdError, createHost } from '@ioasid/core';
+import { mockPlugin } from '@ioasid/core/testing';
 import { LINUX_DRIVER_FEATURES, VirtioIommuConfigError } from './config.js';
 import { decodeFault } from './faults.js';
 import { encodeProbe, parseProperties } from './requests.js';
@@ -20,6 +21,7 @@ import {
   VIRTIO_IOMMU_S_FAULT,
   VIRTIO_IOMMU_S_OK,
   VIRTIO_IOMMU_S_RANGE,
+  VIRTIO_IOMMU_S_UNSUPP,
 } from './spec.js';
 import { createVirtioIommu, ramPieces } from './vmm.js';
 import { attach, detach, map, mockHost, unmap, vmm } from './__tests__/rig.js';
@@ -181,5 +183,26 @@ describe('createVirtioIommu over iommufd', () => {
     expect(map(dev, 1, 0x1000n, 0x1fffn, 0x9000n, VIRTIO_IOMMU_MAP_F_WRITE)).toBe(VIRTIO_IOMMU_S_OK);
     await dev.dma(EP).write(0x1000n, Uint8Array.of(5));
     expect(dev.readGuest(0x9000n, 1)[0]).toBe(5);
+  });
+
+  it('refuses with UNSUPP to put two endpoints of one host IOMMU group in different domains (they cannot be isolated)', () => {
+    const host = createHost({
+      plugins: [mockPlugin()],
+      profile: {
+        name: 'one group, two functions',
+        units: [{ id: 'mock0', vendor: 'mock', registers: {} }],
+        devices: [
+          { bdf: '0000:00:05.0', unit: 'mock0', group: 7 },
+          { bdf: '0000:00:05.1', unit: 'mock0', group: 7 },
+        ],
+      },
+    });
+    const va = host.process.mmap(1 << 20);
+    const dev = createVirtioIommu(host, { endpoints: { 0x28: '0000:00:05.0', 0x29: '0000:00:05.1' }, guestRam: [{ gpa: 0n, va, size: 1n << 20n }], config: { bypass: 0 } });
+    dev.negotiate(LINUX_DRIVER_FEATURES);
+    expect(attach(dev, 1, 0x28)).toBe(VIRTIO_IOMMU_S_OK);
+    expect(attach(dev, 2, 0x29)).toBe(VIRTIO_IOMMU_S_UNSUPP);
+    expect(dev.domain(2)).toBeUndefined();
+    expect(attach(dev, 1, 0x29)).toBe(VIRTIO_IOMMU_S_OK);
   });
 });
