@@ -11,6 +11,7 @@ export { Iommufd, type MapOptions, type MapFileOptions, type CopyOptions } from 
 export { ObjType } from './iommufd/objects.js';
 export type { IovaRange } from './iommufd/io-pagetable.js';
 export type { VfioIommuInfo, VfioMapDma } from './iommufd/vfio-api.js';
+export { IommufdAccess, type AccessOps, type AccessRwOptions } from './iommufd/access.js';
 export { Host, createHost, HostProfileError, type HostOptions } from './host/host.js';
 export { PciDevice, DmaFault, type DmaOptions } from './host/device.js';
 export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';

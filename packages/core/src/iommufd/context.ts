@@ -41,7 +41,8 @@ export class IommufdCtx {
   leaks: string[] = [];
 
   constructor(
-    readonly process: HostProcess,
+    /** The calling process (current); Iommufd.asProcess runs commands as another one. */
+    public process: HostProcess,
     readonly mem: PhysicalMemory,
     readonly frames: FrameAllocator,
     /** Host services for the device-side commands. */

@@ -38,6 +38,14 @@ const btreeDefault = (btreeModule as unknown as { default: BTreeCtor | { default
 const BTreeImpl: BTreeCtor = 'default' in btreeDefault ? btreeDefault.default : btreeDefault;
 const cmpBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** An emulated-device access attached to the IOAS (struct iommufd_access, as the iopt sees it). */
+export interface IoptAccess {
+  /** PAGE_SIZE for an access that pins pages, 1 for one that only reads and writes. */
+  readonly iovaAlignment: bigint;
+  /** ops->unmap: the access must unpin whatever it pinned in [iova, iova + length). */
+  notifyUnmap(iova: bigint, length: bigint): void;
+}
+
 /** A domain (HWPT_PAGING) that mirrors this IOAS. */
 export interface IoptDomain {
   /** Page sizes the domain maps; its smallest sets the IOAS alignment. */
@@ -272,6 +280,7 @@ export class IoPagetable {
       const min = lowestBit(d.pgsizeBitmap);
       if (min > a) a = min;
     }
+    for (const acc of this.accesses) if (acc.iovaAlignment > a) a = acc.iovaAlignment;
     this.alignment = a;
     this.alignmentNum = Number(a);
     return a;
@@ -712,13 +721,13 @@ export class IoPagetable {
   /**
    * iopt_unmap_iova_range: removes, in IOVA order, every area inside [start, last]. Meeting an area
    * that crosses either end stops with ENOENT, the areas before it already removed (the kernel does
-   * not roll them back). An area an access still pins is first notified (`notifyUnmap`), as
-   * iommufd_access_notify_unmap; an access still pinning it afterwards would make the kernel retry
-   * 100 times and give up with EDEADLK, which the model returns at once. Returns the bytes unmapped (0 when nothing was mapped: the caller decides whether that is
-   * an error).
+   * not roll them back). An area an access still pins is first notified to every access of the IOAS
+   * (iommufd_access_notify_unmap); an access still pinning it afterwards would make the kernel retry
+   * 100 times and give up with EDEADLK, which the model returns at once. Returns the bytes unmapped
+   * (0 when nothing was mapped: the caller decides whether that is an error).
    */
   unmapRange(start: bigint, last: bigint): bigint {
-    if (last <= SAFE_BIG && this.accessCount === 0) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
+    if (last <= SAFE_BIG && this.accesses.size === 0) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
     let bytes = 0n;
     for (;;) {
       const next = this.iterAreas(start, last).next();
@@ -729,7 +738,7 @@ export class IoPagetable {
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
       if (a.numAccesses > 0) {
-        this.notifyUnmap?.(a.iova, a.length);
+        for (const acc of [...this.accesses]) acc.notifyUnmap(a.iova, a.length);
         if (a.numAccesses > 0) {
           this.lastUnmapped = bytes;
           fail('EDEADLK', 'an access did not unpin the range it was told to unmap');
@@ -774,10 +783,30 @@ export class IoPagetable {
 
   /** Bytes removed by the last unmapRange that failed part-way (the kernel's `unmapped`). */
   lastUnmapped = 0n;
-  /** Accesses attached to this IOAS (iopt->access_list): unmaps go the notifying way while any is. */
-  accessCount = 0;
-  /** iommufd_access_notify_unmap: asks every access to unpin what it pinned in [iova, iova + length). */
-  notifyUnmap: ((iova: bigint, length: bigint) => void) | null = null;
+  /** Accesses attached to this IOAS (iopt->access_list). */
+  readonly accesses = new Set<IoptAccess>();
+
+  /**
+   * iopt_add_access: the access's alignment joins the IOAS alignment (iopt_calculate_iova_alignment:
+   * EADDRINUSE when an existing area does not meet it).
+   */
+  addAccess(acc: IoptAccess): void {
+    this.accesses.add(acc);
+    this.alignment = null;
+    const align = this.iovaAlignment;
+    for (const a of this.allAreas()) {
+      if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) {
+        this.accesses.delete(acc);
+        this.alignment = null;
+        fail('EADDRINUSE', 'an existing mapping is not aligned for the access');
+      }
+    }
+  }
+
+  removeAccess(acc: IoptAccess): void {
+    this.accesses.delete(acc);
+    this.alignment = null;
+  }
 
   /** Unmaps everything; returns the bytes unmapped (0 for an empty IOAS). */
   unmapAll(): bigint {

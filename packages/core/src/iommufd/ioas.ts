@@ -226,7 +226,7 @@ export function iommufdIoasUnmapFast(ctx: IommufdCtx, arg: Uint8Array): boolean 
   const len = u64NumberAt(arg, UNMAP_LENGTH);
   if (iova < 0 || len <= 0 || iova > Number.MAX_SAFE_INTEGER - len + 1) return false;
   const ioas = getIoas(ctx, u32At(arg, UNMAP_IOAS_ID));
-  if (ioas.iopt.accessCount > 0) return false;
+  if (ioas.iopt.accesses.size > 0) return false;
   const bytes = ioas.iopt.unmapRangeNum(iova, iova + len - 1);
   // iommufd_ioas_unmap: an empty range is ENOENT here (the VFIO compat unmap accepts it).
   if (bytes === 0) fail('ENOENT', 'nothing is mapped in the range');

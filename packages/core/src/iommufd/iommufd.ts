@@ -3,7 +3,8 @@
  */
 import { Errno, ERRNO, IommufdError } from '../uapi/errno.js';
 import * as U from '../uapi/iommufd.js';
-import type { FileOps } from '../memory/process.js';
+import type { FileOps, HostProcess } from '../memory/process.js';
+import { createAccess, type AccessOps, type IommufdAccess } from './access.js';
 import type { FieldLayout } from '../uapi/struct.js';
 import { newUcmd, IommufdCtx } from './context.js';
 import { buildIoctlTable, dispatchIoctl, ioctlName, type IoctlOp } from './dispatch.js';
@@ -134,6 +135,26 @@ export class Iommufd {
       this.run(U.iommu_vfio_ioas, 'VFIO_IOAS', { op: U.IOMMU_VFIO_IOAS_CLEAR });
     },
   };
+
+  /** Emulated-device accesses (IOMMUFD_OBJ_ACCESS), as an mdev-like device model creates them. */
+  readonly access = {
+    /** iommufd_access_create: `ops.unmap` makes it an access that may pin pages. */
+    create: (ops: AccessOps = {}): IommufdAccess => this.call('iommufd_access_create', () => createAccess(this.ctx, ops)),
+  };
+
+  /**
+   * Runs `fn` with `proc` as the calling process (current): its memory is what user pointers and
+   * user_va point into, and new pins are charged to it. For a forked child using the same fd.
+   */
+  asProcess<T>(proc: HostProcess, fn: () => T): T {
+    const prev = this.ctx.process;
+    this.ctx.process = proc;
+    try {
+      return fn();
+    } finally {
+      this.ctx.process = prev;
+    }
+  }
 
   /** The VFIO type1 container ioctls on this fd (vfio_compat.c). */
   readonly vfio: ReturnType<typeof vfioApi>;

@@ -74,6 +74,8 @@ interface Vma {
   object: MemoryObject;
   /** Page offset into `object`. */
   objectPage: number;
+  /** MAP_SHARED (or a memfd): a fork shares the memory instead of copying it. */
+  shared?: boolean;
 }
 
 /** What an fd in the process's file table refers to. */
@@ -148,7 +150,7 @@ export class HostProcess {
    * (`ksys_mmap_pgoff`), the address is aligned to it and each huge page is one contiguous, aligned run
    * of frames.
    */
-  mmap(length: number | bigint, opts: { prot?: number; fd?: number; offset?: number | bigint; hugePageSize?: number } = {}): bigint {
+  mmap(length: number | bigint, opts: { prot?: number; fd?: number; offset?: number | bigint; hugePageSize?: number; shared?: boolean } = {}): bigint {
     const len = Number(length);
     if (!(len > 0) || !Number.isSafeInteger(len)) throw new IommufdError('EINVAL', 'mmap', 'length must be a positive integer');
     const pages = Math.ceil(len / PAGE_SIZE);
@@ -176,8 +178,63 @@ export class HostProcess {
     const startPage = this.nextMmapPage;
     // One guard page between mappings so an off-by-one overrun faults.
     this.nextMmapPage += pages + 1;
-    this.vmas.push({ startPage, pages, prot: opts.prot ?? PROT_READ | PROT_WRITE, object, objectPage });
+    this.vmas.push({ startPage, pages, prot: opts.prot ?? PROT_READ | PROT_WRITE, object, objectPage, shared: opts.shared === true || opts.fd !== undefined });
     return BigInt(startPage) << BigInt(PAGE_SHIFT);
+  }
+
+  /** The process has exited: its address space is gone (a later pin of its memory faults). */
+  get exited(): boolean {
+    return this.dead;
+  }
+  private dead = false;
+  private static nextPid = 2000;
+
+  /**
+   * fork(): a child with a copy of the address space and the same open files. Private anonymous
+   * memory is copied (eagerly: the model has no copy-on-write); shared mappings, memfds and huge
+   * pages (MAP_SHARED | MAP_HUGETLB, as the kernel selftest maps them) are the same memory in both.
+   * Pins taken before the fork stay on the parent's frames.
+   */
+  fork(): HostProcess {
+    const child = new HostProcess(this.mem, this.frames, HostProcess.nextPid++);
+    child.rlimitMemlock = this.rlimitMemlock;
+    child.capSysResource = this.capSysResource;
+    child.capSysRawio = this.capSysRawio;
+    child.nextMmapPage = this.nextMmapPage;
+    const copies = new Map<MemoryObject, MemoryObject>();
+    for (const v of this.vmas) {
+      let object = v.object;
+      if (!v.shared && object.kind === 'anon' && object.hugePages === 1) {
+        let copy = copies.get(object);
+        if (!copy) {
+          copy = new MemoryObject(object.pages, 'anon');
+          const page = new Uint8Array(PAGE_SIZE);
+          for (let i = 0; i < object.pages; i++) {
+            const src = object.frames[i];
+            if (src === 0) continue;
+            const dst = copy.frame(i, this.frames, true);
+            if (dst < 0) throw new IommufdError('ENOMEM', 'fork', 'out of physical memory');
+            this.mem.read(src * PAGE_SIZE, page);
+            this.mem.write(dst * PAGE_SIZE, page);
+          }
+          copies.set(object, copy);
+        }
+        object = copy;
+      }
+      child.vmas.push({ ...v, object });
+    }
+    for (const [fd, e] of this.files) {
+      e.refs++;
+      child.files.set(fd, e);
+    }
+    return child;
+  }
+
+  /** exit(): closes every fd and drops the address space. */
+  exit(): void {
+    for (const fd of [...this.files.keys()]) this.close(fd);
+    this.vmas.length = 0;
+    this.dead = true;
   }
 
   /** munmap: removes whole pages of the range from the address space; pins taken earlier stay. */
