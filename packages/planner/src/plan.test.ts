@@ -116,7 +116,10 @@ describe('strict: arm-smmuv3', () => {
       ['smmuv3.1', 'smmu0', true, 20],
       ['smmuv3.2', 'smmu1', false, 16],
     ]);
-    expect(p.qemu).toContain('-device pxb-pcie,id=pcie.1,bus_nr=32,bus=pcie.0 -device arm-smmuv3,primary-bus=pcie.1,accel=on,ril=on,ats=on,oas=44,ssidsize=20,id=smmuv3.1');
+    expect(p.qemu).toContain(
+      '-device pxb-pcie,id=pcie.1,bus_nr=32,bus=pcie.0 -device arm-smmuv3,primary-bus=pcie.1,accel=on,ril=on,ats=on,oas=44,ssidsize=20,id=smmuv3.1 -device pcie-root-port,id=rp1,bus=pcie.1,addr=0x0.0x0,chassis=1 -device vfio-pci,host=0000:01:00.0,bus=rp1,iommufd=iommufd0 -device pxb-pcie,id=pcie.2,bus_nr=34,bus=pcie.0',
+    );
+    expect(p.qemuArgs.slice(0, 2)).toEqual(['-machine', 'virt,accel=kvm,gic-version=3']);
     expect(p.qemu).toContain('-device vfio-pci,host=0004:01:00.0,bus=rp2,iommufd=iommufd0');
     expect(p.warnings.some((w) => w.startsWith('libvirt: one <iommu> element describes one vSMMU'))).toBe(true);
   });
@@ -171,9 +174,11 @@ describe('host policy', () => {
     expect(p.warnings.some((w) => w.startsWith('host policy: the most capable unit is dmar0'))).toBe(true);
     expect(p.warnings.some((w) => w.startsWith('host policy: not intel-iommu with x-flts nesting: it would refuse 1 device(s) (0000:00:14.0: dmar1: MGAW 39 < aw-bits 48'))).toBe(true);
     expect(p.qemu).toBe(
-      '-object iommufd,id=iommufd0 -device intel-iommu,eim=on,aw-bits=39,caching-mode=on,intremap=on,device-iotlb=on -device vfio-pci,host=0000:00:02.0,iommufd=iommufd0 -device vfio-pci,host=0000:00:14.0,iommufd=iommufd0',
+      '-machine q35,accel=kvm,kernel-irqchip=split -object iommufd,id=iommufd0 -device intel-iommu,eim=on,aw-bits=39,caching-mode=on,intremap=on,device-iotlb=on,id=iommu0 -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x2.0x0,chassis=1,multifunction=on -device vfio-pci,host=0000:00:02.0,bus=rp1,iommufd=iommufd0 -device pcie-root-port,id=rp2,bus=pcie.0,addr=0x2.0x1,chassis=2 -device vfio-pci,host=0000:00:14.0,bus=rp2,iommufd=iommufd0',
     );
-    expect(p.libvirt).toBe("<iommu model='intel'>\n  <driver caching_mode='on' aw_bits='39' intremap='on' eim='on' iotlb='on'/>\n</iommu>");
+    expect(p.libvirt).toContain("    <iommu model='intel'>\n      <driver caching_mode='on' aw_bits='39' intremap='on' eim='on' iotlb='on'/>\n    </iommu>");
+    expect(p.libvirt).toContain("<features><acpi/><ioapic driver='qemu'/></features>");
+    expect(p.libvirt).toContain("<source><address domain='0x0000' bus='0x00' slot='0x14' function='0x0'/></source>");
   });
 
   it('nests every device when every unit can', () => {
@@ -223,7 +228,7 @@ describe('baseline policy', () => {
     expect(p.viommu.properties).toEqual({ 'caching-mode': true, 'aw-bits': 39, intremap: 'on' });
     expect(p.devices).toHaveLength(4);
     expect(p.devices.every((d) => d.mode === 'emulated')).toBe(true);
-    expect(p.qemu).toBe('-device intel-iommu,aw-bits=39,caching-mode=on,intremap=on');
+    expect(p.qemu).toBe('-machine q35,accel=kvm,kernel-irqchip=split -device intel-iommu,aw-bits=39,caching-mode=on,intremap=on,id=iommu0');
     expect(p.warnings).toContain('several hosts: the vfio-pci options are per host and left out of the QEMU line');
   });
 

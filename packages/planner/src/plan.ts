@@ -229,9 +229,12 @@ const VENDORS = new WeakMap<Plan, readonly IommuVendor[]>();
 function finish(policy: Policy, ctx: Context, spec: ViommuSpec, ev: Evaluation, extraWarnings: string[]): Plan {
   const properties = { ...spec.properties, ...ev.resolved };
   const oneHost = ctx.hosts.length === 1;
-  const qemuArgs = emitQemu(spec, properties, ev.devices, ev.instances, oneHost);
-  const lv = emitLibvirt(spec, properties, ev.instances);
+  const line = emitQemu(spec, properties, ev.devices, ev.instances, oneHost, ctx.arch);
+  const qemuArgs = line.args;
+  const vsmmuArgs = qemuArgs.slice(2);
+  const lv = emitLibvirt(spec, properties, ev.instances, oneHost ? ev.devices : [], vsmmuArgs);
   const warnings = [...ctx.warnings, ...extraWarnings, ...ev.warnings, ...lv.warnings, ...removedProperties({ model: spec.model, properties })];
+  const errors = [...ev.errors, ...line.errors];
   const assigned = ev.devices.filter((d) => d.mode !== 'refused').length;
   const requirements = qemuRequirements({ model: spec.model, properties }, assigned);
   if (!oneHost && ev.devices.some((d) => d.mode !== 'refused')) warnings.push('several hosts: the vfio-pci options are per host and left out of the QEMU line');
@@ -245,8 +248,8 @@ function finish(policy: Policy, ctx: Context, spec: ViommuSpec, ev: Evaluation, 
     qemuArgs,
     libvirt: lv.xml,
     warnings: [...new Set(warnings)],
-    errors: ev.errors,
-    ok: ev.errors.length === 0 && ev.devices.every((d) => d.mode !== 'refused'),
+    errors,
+    ok: errors.length === 0 && ev.devices.every((d) => d.mode !== 'refused'),
     frozen: { ...ev.frozen, properties: { ...ev.frozen.properties, ...ev.resolved } },
     qemuVersion: { minimum: requirements[0].version, approximate: requirements[0].approximate === true, requirements },
   };

@@ -107,3 +107,58 @@ describe('nothing to plan is an error', () => {
     expect(() => plan({ profiles: [host], policy: 'host', vendors, devices: [] })).toThrow(/^no device named: --devices needs at least one PCI address/);
   });
 });
+
+describe('the whole QEMU command line', () => {
+  const many = (n: number): HostProfile => ({
+    name: 'big',
+    units: [vtdUnit('dmar0')],
+    devices: Array.from({ length: n }, (_, i) => ({ bdf: `0000:${(0x10 + Math.floor(i / 32)).toString(16).padStart(2, '0')}:${(i % 32).toString(16).padStart(2, '0')}.0`, unit: 'dmar0' })),
+  });
+
+  it('puts each device behind its own root port, eight per slot, never more than pcie.0 has', () => {
+    const p = plan({ profiles: [many(20)], policy: 'strict', vendors, viommu: 'intel-iommu,caching-mode=on,aw-bits=48' });
+    const ports = p.qemuArgs.filter((a) => a.startsWith('pcie-root-port,'));
+    expect(ports).toHaveLength(20);
+    expect(ports[0]).toBe('pcie-root-port,id=rp1,bus=pcie.0,addr=0x2.0x0,chassis=1,multifunction=on');
+    expect(ports[8]).toBe('pcie-root-port,id=rp9,bus=pcie.0,addr=0x3.0x0,chassis=9,multifunction=on');
+    expect(ports[19]).toBe('pcie-root-port,id=rp20,bus=pcie.0,addr=0x4.0x3,chassis=20');
+    expect(p.qemuArgs.slice(0, 2)).toEqual(['-machine', 'q35,accel=kvm']);
+    expect(p.ok).toBe(true);
+  });
+
+  it('refuses a plan whose devices do not fit one PCI domain', () => {
+    const p = plan({ profiles: [many(300)], policy: 'strict', vendors, viommu: 'intel-iommu,caching-mode=on,aw-bits=48' });
+    expect(p.ok).toBe(false);
+    expect(p.errors).toEqual([
+      'pcie.0 has 29 free slots of 8 functions (232 root ports); 300 devices need one root port each',
+    ]);
+    expect(p.qemuArgs.filter((a) => a.startsWith('vfio-pci,'))).toHaveLength(232);
+  });
+
+  it('libvirt: <hostdev>s, and what libvirt cannot say as <qemu:override>', () => {
+    const host: HostProfile = { name: 'h', units: [vtdUnit('dmar0')], devices: [{ bdf: '0000:6a:01.0', unit: 'dmar0' }] };
+    const p = plan({ profiles: [host], policy: 'strict', vendors, viommu: 'intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48' });
+    expect(p.libvirt).toContain("<driver aw_bits='48'/>");
+    expect(p.libvirt).toContain("<qemu:device alias='iommu0'>");
+    expect(p.libvirt).toContain("<qemu:property name='x-scalable-mode' type='bool' value='true'/>");
+    expect(p.libvirt).toContain("<qemu:property name='x-flts' type='bool' value='true'/>");
+    expect(p.libvirt).toContain("<driver name='vfio' iommufd='yes'/>");
+    expect(p.libvirt).toContain("<source><address domain='0x0000' bus='0x6a' slot='0x01' function='0x0'/></source>");
+  });
+});
+
+describe('VT-d plans say what the guest sees of PRI, PASID and ATS', () => {
+  const host: HostProfile = { name: 'h', units: [vtdUnit('dmar0')], devices: [{ bdf: '0000:6a:01.0', unit: 'dmar0', ats: true, pri: true, pasidBits: 20 }] };
+  it('nested with x-pasid-mode', () => {
+    const p = plan({ profiles: [host], policy: 'strict', vendors, viommu: 'intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48,x-pasid-mode=on' });
+    expect(p.devices[0].reasons).toContain(
+      'device has ATS, PASID (20 bits), PRI: the guest sees PASID; not ATS, PRI (device-iotlb=off hides ATS; intel-iommu has no page-request (PRS) emulation for assigned devices)',
+    );
+  });
+  it('shadowed', () => {
+    const p = plan({ profiles: [host], policy: 'strict', vendors, viommu: 'intel-iommu,caching-mode=on,aw-bits=48,device-iotlb=on' });
+    expect(p.devices[0].reasons).toContain(
+      'device has ATS, PASID (20 bits), PRI: the guest sees ATS; not PASID, PRI (a shadowed device has no nested first stage, which PASID and PRI need (x-flts=on nesting))',
+    );
+  });
+});

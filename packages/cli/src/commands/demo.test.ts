@@ -15,7 +15,7 @@ describe('ioasid demo', () => {
     expect(text).toContain('"guest data via S1+S2"');
     expect(text).toMatch(/vEVENT seq 0: event id 0x10, StreamID 0x8/);
     // virtio-iommu: the guest's MAP reaches the device's DMA through IOMMU_IOAS_MAP; the fault comes back on the event queue.
-    expect(text).toContain("plan: -device virtio-iommu-pci,granule=4k,aw-bits=39; libvirt <iommu model='virtio'/>");
+    expect(text).toContain("plan: -device virtio-iommu-pci,granule=4k,aw-bits=39,id=iommu0; libvirt <iommu model='virtio'/>");
     expect(text).toContain('PROBE -> OK: RESV_MEM MSI 0xfee00000-0xfeefffff');
     expect(text).toContain('device DMA read at IOVA 0x80000000 -> "guest page" (guest-physical 0x200000)');
     expect(text).toContain('the guest reads "from the device" at GPA 0x200010');

@@ -229,7 +229,7 @@ async function virtioTour(out: Output): Promise<Host> {
   const bdf = profile.devices[0].bdf;
   out.heading(`7. virtio-iommu: the VMM's vIOMMU on ${profile.name}, backed by iommufd`);
   const p = plan({ profiles: [profile], devices: [bdf], policy: 'strict', viommu: 'virtio-iommu-pci,granule=4k,aw-bits=39', vendors: host.plugins.vendors() });
-  out.line(`plan: -device ${p.qemuArgs.find((a) => a.startsWith('virtio-iommu-pci')) ?? p.viommu.model}; libvirt ${p.libvirt.split('\n').find((l) => l.includes('<iommu')) ?? ''}`.trim());
+  out.line(`plan: -device ${p.qemuArgs.find((a) => a.startsWith('virtio-iommu-pci')) ?? p.viommu.model}; libvirt ${p.libvirt.split('\n').find((l) => l.includes('<iommu'))?.trim() ?? ''}`.trim());
   const ramSize = 64n << 20n;
   const ram = host.process.mmap(ramSize);
   const EP = 0x10;

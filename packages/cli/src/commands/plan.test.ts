@@ -1,5 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES, run } from '../__tests__/run.js';
 
 const MIXED = join(FIXTURES, 'mixed-host.yaml');
@@ -124,5 +126,32 @@ describe('ioasid plan (real VT-d and SMMUv3 plugins)', () => {
   it('colours only a TTY without NO_COLOR', async () => {
     expect((await run(['plan', MIXED], { tty: true })).stdout).toContain('\u001b[');
     expect((await run(['plan', MIXED], { tty: true, env: { NO_COLOR: '1' } })).stdout).not.toContain('\u001b[');
+  });
+});
+
+describe('ioasid plan --hotplug <bdf> --against plan.json', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ioasid-hotplug-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('checks a device added to a running VM against the frozen vIOMMU', async () => {
+    const planned = await run(['plan', MIXED, '--devices', '0000:f2:01.0', '--viommu', 'intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48', '--json']);
+    const file = join(tmp, 'plan.json');
+    writeFileSync(file, planned.stdout);
+    const weak = await run(['plan', MIXED, '--hotplug', '0000:00:14.0', '--against', file]);
+    expect(weak.code).toBe(1);
+    expect(weak.stdout).toMatch(/^hot plug 0000:00:14\.0 \(dmar1\) into the running intel-iommu: refused$/m);
+    expect(weak.stdout).toContain('dmar1: MGAW 39 < aw-bits 48');
+    const ok = JSON.parse((await run(['plan', MIXED, '--hotplug', '0000:f2:01.0', '--against', file, '--json'])).stdout);
+    expect(ok.ok).toBe(true);
+    expect(ok.device.mode).toBe('nested');
+  });
+
+  it('needs --against, one profile, and a plan file', async () => {
+    expect((await run(['plan', MIXED, '--hotplug', '0000:00:14.0'])).code).toBe(2);
+    const notPlan = join(tmp, 'x.json');
+    writeFileSync(notPlan, '{"a":1}');
+    const r = await run(['plan', MIXED, '--hotplug', '0000:00:14.0', '--against', notPlan]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is not a plan');
   });
 });

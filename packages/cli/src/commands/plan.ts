@@ -1,7 +1,7 @@
 /** `ioasid plan <profile...>`: the vIOMMU for a VM on these hosts. */
 import { Option, type Command } from 'commander';
 import type { HostProfile } from '@ioasid/core';
-import { loadProfile, plan, PlanError, POLICIES, ProfileError, type Plan, type Policy } from '@ioasid/planner';
+import { checkHotplug, loadProfile, plan, PlanError, POLICIES, ProfileError, type Plan, type Policy } from '@ioasid/planner';
 import type { CommandContext } from '../context.js';
 import { CliError, readInput, table, toJson } from '../io.js';
 import { builtinProfiles, findBuiltin, type BuiltinProfile } from '../profiles.js';
@@ -11,6 +11,8 @@ interface PlanOpts {
   policy?: Policy;
   viommu?: string;
   json?: boolean;
+  hotplug?: string;
+  against?: string;
 }
 
 export function registerPlan(program: Command, ctx: () => CommandContext): void {
@@ -22,6 +24,8 @@ export function registerPlan(program: Command, ctx: () => CommandContext): void 
     .addOption(new Option('-p, --policy <policy>', 'strict (check --viommu), host (like -cpu host) or baseline (migration-safe)').choices(POLICIES))
     .option('--viommu <device>', 'the vIOMMU to check, as a QEMU -device value (implies --policy strict)')
     .option('--json', 'print the plan as JSON')
+    .option('--hotplug <bdf>', 'check a device hot-plugged into a running VM (with --against)')
+    .option('--against <plan.json>', 'the plan the VM was started with (ioasid plan … --json > plan.json)')
     .addHelpText(
       'after',
       `
@@ -36,6 +40,7 @@ Examples:
   $ ioasid plan host.yaml --viommu "intel-iommu,aw-bits=48,caching-mode=on"
   $ ioasid plan arm-multi-smmu --viommu "arm-smmuv3,accel=on,ril=off,ssidsize=20"
   $ ioasid plan rack1.yaml rack2.yaml rack3.yaml --policy baseline --json
+  $ ioasid plan host.yaml --json > plan.json && ioasid plan host.yaml --hotplug 0000:6a:02.0 --against plan.json
 
 Exit status: 0 when every device is backed, 1 when QEMU would refuse the vIOMMU or a device, 2 on bad usage.`,
     )
@@ -71,7 +76,51 @@ export async function resolveProfiles(ctx: CommandContext, args: readonly string
   return out;
 }
 
+/** The parts of a plan.json checkHotplug reads, checked before use. */
+function readFrozenPlan(text: string, file: string): Plan {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${file} is not JSON: ${(e as Error).message}`, 1, 'write it with: ioasid plan <profile> --json > plan.json');
+  }
+  const p = v as Partial<Plan> | null;
+  const frozen = p?.frozen as Partial<Plan['frozen']> | undefined;
+  if (!p || typeof p !== 'object' || !Array.isArray(p.hosts) || !frozen || typeof frozen.model !== 'string' || typeof frozen.properties !== 'object' || !Array.isArray(frozen.instances)) {
+    throw new CliError(`${file} is not a plan: it needs hosts and frozen { model, properties, instances } as ioasid plan --json writes them`, 1);
+  }
+  return p as Plan;
+}
+
+async function runHotplug(ctx: CommandContext, args: string[], opts: PlanOpts): Promise<void> {
+  if (!opts.against) throw new CliError('--hotplug needs --against <plan.json>, the plan the VM was started with', 2);
+  if (args.length !== 1) throw new CliError(`--hotplug checks a device of one host: give its profile (${args.length} given)`, 2);
+  const [profile] = await resolveProfiles(ctx, args);
+  const frozen = readFrozenPlan(await readInput(ctx.io, opts.against), opts.against);
+  let r: ReturnType<typeof checkHotplug>;
+  try {
+    r = checkHotplug(frozen, opts.hotplug!, profile, await ctx.vendors());
+  } catch (e) {
+    if (e instanceof PlanError) throw new CliError(e.message, 2, usageHint(e.message));
+    throw e;
+  }
+  if (opts.json) ctx.io.stdout.write(toJson(r));
+  else {
+    const { c } = ctx;
+    const d = r.device;
+    ctx.out(`${c.bold('hot plug')} ${d.bdf} (${d.unit}) into the running ${frozen.viommu?.model ?? frozen.frozen.model}: ${r.ok ? c.green(d.mode) : c.red('refused')}`);
+    for (const why of d.reasons) ctx.out(`  ${why}`);
+    if (r.ok) {
+      ctx.out();
+      ctx.out(`QEMU monitor: device_add vfio-pci,host=${d.bdf},iommufd=iommufd0,bus=<a free hot-plug pcie-root-port${d.instance ? ` below ${d.instance}'s root` : ''}>`);
+    }
+  }
+  if (!r.ok) ctx.exitCode = 1;
+}
+
 export async function runPlan(ctx: CommandContext, args: string[], opts: PlanOpts): Promise<void> {
+  if (opts.hotplug !== undefined) return runHotplug(ctx, args, opts);
+  if (opts.against) throw new CliError('--against goes with --hotplug <bdf>', 2);
   const profiles = await resolveProfiles(ctx, args);
   const policy: Policy = opts.policy ?? (opts.viommu ? 'strict' : profiles.length > 1 ? 'baseline' : 'host');
   const devices = opts.devices

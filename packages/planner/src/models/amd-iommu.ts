@@ -58,6 +58,7 @@ export const amdIommu: ModelDef = {
   arch: 'x86',
   nativeVendors: ['amd-vi'],
   props: PROPS,
+  machine: (spec) => (eff(spec, 'intremap') === 'on' ? 'q35,accel=kvm,kernel-irqchip=split' : 'q35,accel=kvm'),
   evaluate: (spec, devices) => evaluate(spec, devices),
   candidates,
   requirements: () => [],

@@ -193,6 +193,9 @@ export const armSmmuv3: ModelDef = {
   arch: 'arm',
   nativeVendors: ['smmuv3'],
   props: PROPS,
+  // The vSMMUs are -device arm-smmuv3 (one per pxb-pcie root with accel=on, on pcie.0 without), which excludes
+  // the machine's own iommu=smmuv3 ("virt machine already has … set").
+  machine: () => 'virt,accel=kvm,gic-version=3',
   unknownPropertyHint: (name) => (name === 'pasid' ? ' (the vSMMU PASID width is ssidsize=N)' : undefined),
   evaluate: (spec, devices, opts) => evaluate(spec, devices, opts.frozen),
   candidates,

@@ -169,6 +169,7 @@ export const intelIommu: ModelDef = {
   arch: 'x86',
   nativeVendors: ['vtd'],
   props: PROPS,
+  machine: (spec) => (eff(spec, 'intremap') === 'on' ? 'q35,accel=kvm,kernel-irqchip=split' : 'q35,accel=kvm'),
   evaluate: (spec, devices) => evaluate(spec, devices),
   candidates,
   requirements,

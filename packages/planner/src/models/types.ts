@@ -152,6 +152,8 @@ export interface ModelDef {
   evaluate(spec: ViommuSpec, devices: readonly DeviceFacts[], opts: EvaluateOptions): Evaluation;
   /** Configurations the host and baseline policies try for these units; none when the model does not fit. */
   candidates?(ctx: CandidateContext): Candidate[];
+  /** The -machine value this model needs on the guest architecture (q35 with split irqchip for intremap…). */
+  machine(spec: ViommuSpec, arch: 'x86' | 'arm'): string;
   /** What else than the properties' own releases the configuration needs. */
   requirements?(spec: ViommuSpec, assigned: number): QemuRequirement[];
 }

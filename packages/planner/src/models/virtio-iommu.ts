@@ -135,6 +135,7 @@ export const virtioIommu: ModelDef = {
   // A guest whose own IOMMU is virtio-iommu (a nested setup) copies it: nothing else can nest on it.
   nativeVendors: ['virtio-iommu'],
   props: PROPS,
+  machine: (_spec, arch) => (arch === 'arm' ? 'virt,accel=kvm,gic-version=3' : 'q35,accel=kvm'),
   evaluate,
   candidates,
   requirements: () => [],
