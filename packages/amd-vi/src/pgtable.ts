@@ -33,7 +33,10 @@ import {
   type PageTableFormat,
   type PageTableMemory,
   type PhysicalMemory,
+  type WalkStep,
+  traceRadix,
 } from '@ioasid/core/driver';
+import { amdTraceSpec } from './pgtable-trace.js';
 import {
   EEXIST,
   EINVAL,
@@ -235,6 +238,10 @@ class AmdPageTable implements IoPageTable {
 
   get tablePages(): number {
     return this.pages;
+  }
+
+  trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, amdTraceSpec(this.flavor, this.top), iovaPfn);
   }
 
   walk(iovaPfn: number, out: WalkResult): boolean {

@@ -14,6 +14,7 @@ export type { VfioIommuInfo, VfioMapDma } from './iommufd/vfio-api.js';
 export { IommufdAccess, type AccessOps, type AccessRwOptions } from './iommufd/access.js';
 export { Host, createHost, HostProfileError, type HostOptions } from './host/host.js';
 export { PciDevice, DmaFault, type DmaOptions } from './host/device.js';
+export type { ExplainedTranslation, StageTrace } from './translate/explain.js';
 export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';
 export { FAULT_STAGE, FAULT_TRACE, HOST_LOG, RingLog, FaultStatistics, type FaultStage, type FaultTrace, type FaultTraceEvent, type HostLog } from './fault/stages.js';
 export { FaultPipeline, ridToBdf, type PipelineStats } from './fault/pipeline.js';

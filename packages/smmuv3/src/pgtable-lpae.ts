@@ -39,7 +39,10 @@ import {
   type PageTableFormat,
   type PageTableMemory,
   type WalkResult,
+  type WalkStep,
+  traceRadix,
 } from '@ioasid/core/driver';
+import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 
 const EINVAL = 22;
 const ENOMEM = 12;
@@ -564,6 +567,10 @@ export class LpaePageTable implements IoPageTable {
   }
 
   // ---------------------------------------------------------------- walk
+
+  trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, lpaeTraceSpec(this.geometry), iovaPfn);
+  }
 
   walk(iovaPfn: number, out: WalkResult): boolean {
     if (!(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return walkFault(out, WALK_ADDRESS_SIZE, this.geometry.top);

@@ -35,7 +35,10 @@ import {
   type PageTableConfig,
   type PageTableMemory,
   type WalkResult,
+  type WalkStep,
+  traceRadix,
 } from '@ioasid/core/driver';
+import { vtdTraceSpec } from './pgtable-trace.js';
 
 export const EINVAL = 22;
 export const ENOMEM = 12;
@@ -487,6 +490,10 @@ export class VtdPageTable implements IoPageTable {
     out.dirty = (lo & SS_D) !== 0;
     out.fault = WALK_OK;
     return true;
+  }
+
+  trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, vtdTraceSpec(this.top, this.presentMask), iovaPfn);
   }
 
   walk(iovaPfn: number, out: WalkResult): boolean {

@@ -10,6 +10,7 @@ export * from './result.js';
 export * from './bitfield.js';
 export * from './user-copy.js';
 export * from './log-prefix.js';
+export * from './walk-trace.js';
 export { Errno, fail, PluginContractError, IommufdError, ERRNO, type ErrnoCode } from '../uapi/errno.js';
 export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';

@@ -8,6 +8,7 @@
  */
 import type { PageSizeBitmap } from './caps.js';
 import type { PhysicalMemory } from '../memory/physical.js';
+import type { WalkStep } from './walk-trace.js';
 
 /** Protection flags, numbered as the kernel's IOMMU_READ / IOMMU_WRITE / ... */
 export const IOMMU_READ = 1 << 0;
@@ -113,6 +114,11 @@ export interface IoPageTable {
   unmap(iovaPfn: number, npages: number): number;
   /** Translates one page; true when `out.fault === WALK_OK`. Never allocates. */
   walk(iovaPfn: number, out: WalkResult): boolean;
+  /**
+   * Every entry the walk of `iovaPfn` reads, root first (see walk-trace.ts); for tools, not the DMA path.
+   * Absent when the format cannot show its levels.
+   */
+  trace?(iovaPfn: number): WalkStep[];
   /**
    * Calls `onDirty(iovaPfn, npages)` for every dirty leaf in the range, clearing the dirty bits unless
    * `noClear`. Absent when the format has no dirty bits.

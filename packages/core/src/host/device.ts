@@ -9,6 +9,7 @@ import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
 import { PAGE_RESP_SUCCESS, codecStalls } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
+import { explainTranslation, type ExplainedTranslation } from '../translate/explain.js';
 import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
 import { IommufdDevice, NO_PASID, attach, detach, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
@@ -171,6 +172,21 @@ export class PciDevice implements BoundDevice {
     return pasid === NO_PASID ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
   }
 
+  /**
+   * Explains one access of this device for a person: IOTLB hit or miss, each table entry every stage's
+   * walk reads, the result, and for a failure the record the unit would write and the Linux lines.
+   * Nothing is queued or logged; the translation fills the IOTLB as a DMA would.
+   */
+  explain(iova: bigint, opts: { write?: boolean; pasid?: number } = {}): ExplainedTranslation {
+    const pasid = opts.pasid ?? NO_PASID;
+    return explainTranslation(
+      { unit: this.unit, binding: this.binding(pasid), bdf: this.bdf, mem: this.host.mem, failedAccess: (addr, perm, p, tr) => this.failedAccessOf(addr, perm, p, tr) },
+      iova,
+      pasid,
+      opts.write ?? false,
+    );
+  }
+
   /** Translates one page as the device's transactions would, without moving data. */
   translatePage(iovaPfn: number, perm: number, pasid = NO_PASID): number {
     return this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr) ? this.tr.pfn : -1;
@@ -288,9 +304,13 @@ export class PciDevice implements BoundDevice {
   }
 
   private failedAccess(addr: bigint, perm: number, pasid: number): FailedAccess {
+    return this.failedAccessOf(addr, perm, pasid, this.tr);
+  }
+
+  /** What the device reports for an access that failed with `tr` (the last translation's result). */
+  private failedAccessOf(addr: bigint, perm: number, pasid: number, tr: TranslateResult): FailedAccess {
     const b = this.binding(pasid);
     const hwpt = b.owner as Hwpt | null;
-    const tr = this.tr;
     const ops = this.unit.ops;
     // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
     // or invalid context is a configuration error that no page-in repairs.
