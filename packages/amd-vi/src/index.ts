@@ -25,7 +25,7 @@ export const amdVi = plugin;
 /** Host profiles of real machines (EFR/EFR2 from their boot logs; see presets.ts). */
 export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);
 
-export { AmdVendor, type AmdVendorOptions, decodeAmd, probeAmdLine, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
+export { AmdVendor, type AmdVendorOptions, decodeAmd, probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
 export { AmdUnit, AmdPagingDomain, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
 export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
@@ -34,4 +34,4 @@ export * from './dte.js';
 export * from './nested.js';
 export * from './events.js';
 export * from './logs.js';
-export { amdPresets, amdPresetProfile, findAmdPreset, type AmdPreset, type AmdPresetUnit } from './presets.js';
+export { amdPresets, amdPresetProfile, findAmdPreset, amdPresetById, type AmdPreset, type AmdPresetUnit } from './presets.js';

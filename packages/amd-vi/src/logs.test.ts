@@ -32,7 +32,7 @@ describe('boot lines', () => {
   it('reproduces what every preset machine printed', () => {
     for (const p of amdPresets) {
       const lines = p.units.flatMap((unit, i) => renderAmdBootLines({ ...unit, capPtr: 0x40 }, p.bootEra, i === 0));
-      for (const printed of p.printed) expect(lines, p.name).toContain(printed);
+      for (const printed of p.printed) expect(lines, p.id).toContain(printed);
     }
   });
 

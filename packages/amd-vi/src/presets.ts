@@ -18,6 +18,8 @@ export interface AmdPresetUnit {
 }
 
 export interface AmdPreset {
+  /** A stable id, e.g. 'amd-zen3-milan-epyc'. */
+  readonly id: string;
   readonly name: string;
   readonly description: string;
   /** The microarchitecture and platform, e.g. 'Zen 3 EPYC (Milan)'. */
@@ -38,7 +40,8 @@ const clientDevices = (unit: string): DeviceProfile[] => [
 
 export const amdPresets: readonly AmdPreset[] = [
   {
-    name: 'amd-zen1-ryzen',
+    id: 'amd-zen1-ryzen',
+    name: 'Ryzen desktop (Zen 1, AM4) on a 4.x kernel',
     description: 'AMD Zen 1 client (first-generation AM4 Ryzen; the CPU model is not in the source log) on a 4.x kernel: "Found IOMMU at ... cap 0x40" and the one-register features line',
     generation: 'Zen 1 client (Summit Ridge)',
     bootEra: 'v4',
@@ -47,7 +50,8 @@ export const amdPresets: readonly AmdPreset[] = [
     devices: clientDevices('ivhd0'),
   },
   {
-    name: 'amd-zen3-vermeer',
+    id: 'amd-zen3-vermeer',
+    name: 'Ryzen 5000 desktop (Zen 3 Vermeer)',
     description: 'AMD Zen 3 desktop (Ryzen 5000 "Vermeer", B550): PPR NX GT IA PC GA_vAPIC, no x2APIC',
     generation: 'Zen 3 client (Vermeer)',
     bootEra: 'v5',
@@ -56,7 +60,8 @@ export const amdPresets: readonly AmdPreset[] = [
     devices: clientDevices('ivhd0'),
   },
   {
-    name: 'amd-zen3-cezanne',
+    id: 'amd-zen3-cezanne',
+    name: 'Ryzen 5000G APU (Zen 3 Cezanne)',
     description: 'AMD Zen 3 APU (Ryzen 5000G/U "Cezanne") on a 5.x kernel printing the split pr_cont form',
     generation: 'Zen 3 client APU (Cezanne)',
     bootEra: 'v5-split',
@@ -65,7 +70,8 @@ export const amdPresets: readonly AmdPreset[] = [
     devices: clientDevices('ivhd0'),
   },
   {
-    name: 'amd-zen4-raphael',
+    id: 'amd-zen4-raphael',
+    name: 'Ryzen 7000 desktop (Zen 4 Raphael)',
     description: 'AMD Zen 4 desktop (Ryzen 7000 "Raphael") on a 6.x kernel: the global EFR line with EFR2',
     generation: 'Zen 4 client (Raphael)',
     bootEra: 'v6',
@@ -74,7 +80,8 @@ export const amdPresets: readonly AmdPreset[] = [
     devices: clientDevices('ivhd0'),
   },
   {
-    name: 'amd-zen3-milan-epyc',
+    id: 'amd-zen3-milan-epyc',
+    name: 'Dell PowerEdge R6515, EPYC 7513 (Zen 3 Milan)',
     description: 'AMD EPYC 7003 (Zen 3 "Milan", Dell R6515 with an EPYC 7513, SEV-SNP BIOS): four IOMMUs, one per root complex, HDSup, no GT',
     generation: 'Zen 3 EPYC (Milan)',
     bootEra: 'v5',
@@ -96,7 +103,8 @@ export const amdPresets: readonly AmdPreset[] = [
     ],
   },
   {
-    name: 'amd-zen4-epyc-snp',
+    id: 'amd-zen4-epyc-snp',
+    name: 'EPYC SEV-SNP host (Zen 4 class)',
     description: 'AMD EPYC SEV-SNP host (Zen 4 class, 6.9 snp-host kernel): SNP, HDSup, EFR2 0x1d with GCR3 TRP mode, no GT',
     generation: 'Zen 4 EPYC (SNP host)',
     bootEra: 'v6',
@@ -119,6 +127,14 @@ export function amdPresetProfile(p: AmdPreset): HostProfile {
   };
 }
 
-export function findAmdPreset(name: string): AmdPreset | undefined {
-  return amdPresets.find((p) => p.name === name);
+/** A preset by id ('amd-zen3-milan-epyc') or exact name. */
+export function findAmdPreset(idOrName: string): AmdPreset | undefined {
+  return amdPresets.find((p) => p.id === idOrName || p.name === idOrName);
+}
+
+/** The host profile of a preset, by id or name; throws for an unknown one (a programming error). */
+export function amdPresetById(idOrName: string): HostProfile {
+  const p = findAmdPreset(idOrName);
+  if (!p) throw new RangeError(`no AMD-Vi preset ${idOrName} (${amdPresets.map((x) => x.id).join(', ')})`);
+  return amdPresetProfile(p);
 }

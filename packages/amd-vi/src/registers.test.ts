@@ -95,7 +95,7 @@ describe('what Linux derives', () => {
       if (!line) continue;
       const printed = line.slice(line.indexOf('): ') + 3).split(' ');
       const era = p.bootEra === 'v6' ? 'v6' : 'v5';
-      expect(linuxFeatureTokens(p.units[0].efr, p.units[0].efr2, era), p.name).toEqual(printed);
+      expect(linuxFeatureTokens(p.units[0].efr, p.units[0].efr2, era), p.id).toEqual(printed);
     }
   });
 });

@@ -3,8 +3,8 @@ import { createHost, uapi } from '@ioasid/core';
 import { AMD_EVENT, encodeCommand, encodeEvent, encodePprEntry, PPR_FLAG } from './events.js';
 import { bytesToQwords, hex } from './bits.js';
 import { AmdUnit } from './unit.js';
-import { decodeAmd, parseAmdRegisters, probeAmdLine } from './vendor.js';
-import { plugin, presets } from './index.js';
+import { completeAmdProbedUnits, decodeAmd, parseAmdRegisters, probeAmdLine } from './vendor.js';
+import { amdPresetById, plugin } from './index.js';
 
 function words(b: Uint8Array): string {
   return bytesToQwords(b).map((q) => hex(q)).join(' ');
@@ -98,11 +98,33 @@ describe('ioasid probe', () => {
     const bad = probeAmdLine('AMD-Vi: Extended features (0x58f77ef22294a5a, 0x0): PPR X2APIC');
     expect(bad?.ok).toBe(false);
   });
+
+  it('names IOMMUs by their PCI function and gives them the host-wide EFR', () => {
+    const lines = [
+      'pci 0000:c0:00.2: AMD-Vi: Found IOMMU cap 0x40',
+      'pci 0000:80:00.2: AMD-Vi: Found IOMMU cap 0x40',
+      'AMD-Vi: Extended features (0x841f77e022094ace, 0x0): PPR X2APIC NX IA GA PC SNP',
+    ];
+    const units = lines.map((l, i) => {
+      const r = probeAmdLine(l);
+      if (!r?.ok) throw new Error(String(r));
+      return { ...r.value, lines: [i + 1] };
+    });
+    expect(units.map((u) => u.id)).toEqual(['ivhd@0000:c0:00.2', 'ivhd@0000:80:00.2', 'ivhd0']);
+    expect(completeAmdProbedUnits(units)).toEqual([
+      { id: 'ivhd0', registers: { pciAddress: '0000:c0:00.2', capPtr: '0x40', efr: '0x841f77e022094ace', efr2: '0x0' }, lines: [1, 3] },
+      { id: 'ivhd1', registers: { pciAddress: '0000:80:00.2', capPtr: '0x40', efr: '0x841f77e022094ace', efr2: '0x0' }, lines: [2] },
+    ]);
+    // The 5.x split form names the function on the features line.
+    const split = probeAmdLine('pci 0000:00:00.2: AMD-Vi: Extended features (0x206d73ef22254ade):');
+    expect(split?.ok && split.value).toEqual({ id: 'ivhd@0000:00:00.2', registers: { efr: '0x206d73ef22254ade', pciAddress: '0000:00:00.2' } });
+    expect(completeAmdProbedUnits([{ id: 'ivhd0', registers: { efr: '0x1' }, lines: [1] }])).toEqual([{ id: 'ivhd0', registers: { efr: '0x1' }, lines: [1] }]);
+  });
 });
 
 describe('the unit', () => {
   it('reports iommu_hw_info_amd and refuses other hw_info types', () => {
-    const host = createHost({ plugins: [plugin], profile: presets.find((p) => p.name === 'amd-zen4-epyc-snp')! });
+    const host = createHost({ plugins: [plugin], profile: amdPresetById('amd-zen4-epyc-snp') });
     const unit = host.units[0].ops as AmdUnit;
     const dev = host.device(host.profile.devices[0].bdf);
     const info = unit.hwInfo(dev.info, 0);
@@ -111,7 +133,7 @@ describe('the unit', () => {
   });
 
   it('prints the boot lines of its kernel era, the global line once', () => {
-    const host = createHost({ plugins: [plugin], profile: presets.find((p) => p.name === 'amd-zen3-milan-epyc')! });
+    const host = createHost({ plugins: [plugin], profile: amdPresetById('amd-zen3-milan-epyc') });
     expect(host.units.map((u) => u.ops.bootLog!())).toEqual([
       ['pci 0000:c0:00.2: AMD-Vi: Found IOMMU cap 0x40', 'AMD-Vi: Extended features (0x841f77e022094ace, 0x0): PPR X2APIC NX IA GA PC SNP'],
       ['pci 0000:80:00.2: AMD-Vi: Found IOMMU cap 0x40'],

@@ -336,18 +336,53 @@ export function decodeAmd(what: string, kind?: string): Result<DecodeOutput> {
 }
 
 /**
- * `ioasid probe`: an "Extended features" line is a unit with its EFR (and EFR2). A line that names
- * its PCI function (the 5.x split form) is keyed by it; a one-line form is the host's first IOMMU
- * (client parts have one). "Found IOMMU" lines alone carry no registers and return null.
+ * `ioasid probe`, one line at a time. "Found IOMMU" names an IOMMU by its PCI function: the unit
+ * `ivhd@<bdf>` with `pciAddress` and `capPtr`. An "Extended features" line that names its function (the
+ * 5.x split form) adds EFR to that unit; one that does not (5.13+ and the 6.x host-wide line) is the unit
+ * `ivhd0` with EFR and EFR2: the only IOMMU of a client part that prints nothing else, or the registers
+ * every IOMMU shares, which `completeAmdProbedUnits()` gives to the `ivhd@` units.
  */
 export function probeAmdLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
   const text = stripAmdLogPrefixes(line).trimEnd();
-  if (!/AMD-Vi: Extended features \(/.test(text)) return null;
+  if (!/AMD-Vi: (?:Extended features \(|Found IOMMU )/.test(text)) return null;
   const r = parseAmdLogLine(text);
   if (!r.ok) return r;
-  if (r.value.kind !== 'features') return null;
-  const f = r.value;
-  return ok({ id: 'ivhd0', registers: { efr: hex(f.efr), efr2: hex(f.efr2 ?? 0n), ...(f.pciAddress ? { pciAddress: f.pciAddress } : {}) } });
+  const rec = r.value;
+  if (rec.kind === 'found-iommu') return ok({ id: `ivhd@${rec.pciAddress}`, registers: { pciAddress: rec.pciAddress, capPtr: hex(rec.capPtr) } });
+  if (rec.kind !== 'features') return null;
+  const regs = { efr: hex(rec.efr), ...(rec.efr2 !== null ? { efr2: hex(rec.efr2) } : {}) };
+  if (rec.pciAddress) return ok({ id: `ivhd@${rec.pciAddress}`, registers: { ...regs, pciAddress: rec.pciAddress } });
+  return ok({ id: 'ivhd0', registers: regs });
+}
+
+/** A unit as probeAmdLine() left it, with the lines it came from. */
+export interface AmdProbedUnit {
+  readonly id: string;
+  readonly registers: RawRegisters;
+  readonly lines: readonly number[];
+}
+
+/**
+ * Completes the units probeAmdLine() read from one log: every `ivhd@<bdf>` unit (in the order the
+ * kernel printed them, which is its IVHD order) becomes `ivhdN`; those without EFR take the host-wide
+ * EFR/EFR2 of the `ivhd0` features line, which then disappears. Without "Found IOMMU" lines the units
+ * are returned as they are.
+ */
+export function completeAmdProbedUnits(units: readonly AmdProbedUnit[]): AmdProbedUnit[] {
+  const named = units.filter((u) => u.id.startsWith('ivhd@')).sort((a, b) => (a.lines[0] ?? 0) - (b.lines[0] ?? 0));
+  if (!named.length) return [...units];
+  const global = units.find((u) => u.id === 'ivhd0');
+  const out: AmdProbedUnit[] = named.map((u, i) => {
+    const regs: Record<string, unknown> = { ...u.registers };
+    if (regs['efr'] === undefined && global) {
+      regs['efr'] = global.registers['efr'];
+      if (global.registers['efr2'] !== undefined) regs['efr2'] = global.registers['efr2'];
+    }
+    const lines = i === 0 && global ? [...u.lines, ...global.lines].sort((a, b) => a - b) : [...u.lines];
+    return { id: `ivhd${i}`, registers: regs, lines };
+  });
+  for (const u of units) if (u.id !== 'ivhd0' && !u.id.startsWith('ivhd@')) out.push(u);
+  return out;
 }
 
 export type AmdVendorOptions = AmdUnitOptions;
@@ -378,6 +413,10 @@ export class AmdVendor implements IommuVendor {
 
   probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
     return probeAmdLine(line);
+  }
+
+  completeProbe(units: readonly AmdProbedUnit[]): AmdProbedUnit[] {
+    return completeAmdProbedUnits(units);
   }
 }
 

@@ -1,14 +1,15 @@
 /**
  * Every vendor plugin the CLI ships. The planner never imports a vendor: the CLI loads these into a
- * PluginHost and hands the planner `host.vendors()`. (amd-vi exports no plugin yet.)
+ * PluginHost and hands the planner `host.vendors()`.
  */
 import { PluginHost, type IommuPlugin } from '@ioasid/core/driver';
 import { plugin as vtd } from '@ioasid/vtd';
 import { plugin as smmuv3 } from '@ioasid/smmuv3';
 import { plugin as virtioIommu } from '@ioasid/virtio-iommu';
+import { plugin as amdVi } from '@ioasid/amd-vi';
 
 export function allPlugins(): IommuPlugin[] {
-  return [vtd, smmuv3, virtioIommu];
+  return [vtd, smmuv3, amdVi, virtioIommu];
 }
 
 /** A PluginHost with the given plugins loaded (all of them by default). */

@@ -143,6 +143,22 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
     if (!claimed) other.set(n, { line: n, text: raw, reason: 'not an IOMMU line any vendor knows' });
   });
 
+  // A driver that prints per-unit and host-wide lines apart (AMD-Vi) completes its units.
+  for (const v of probers) {
+    if (typeof v.completeProbe !== 'function') continue;
+    const mine = [...found.entries()].filter(([, f]) => f.vendor === v);
+    if (!mine.length) continue;
+    let done: ReturnType<NonNullable<IommuVendor['completeProbe']>>;
+    try {
+      done = v.completeProbe(mine.map(([, f]) => ({ id: f.id, registers: f.registers, lines: f.lines })));
+    } catch (e) {
+      warnings.push(`the ${v.id} plugin threw completing its units: ${(e as Error).message}`);
+      continue;
+    }
+    for (const [k] of mine) found.delete(k);
+    for (const u of done) found.set(`${v.id}\u0000${u.id}`, { id: u.id, vendor: v, registers: { ...u.registers }, lines: [...u.lines], conflict: false });
+  }
+
   const units: ProbedUnit[] = [];
   const profileUnits: UnitProfile[] = [];
   for (const f of found.values()) {

@@ -20,6 +20,13 @@ describe('ioasid demo', () => {
     expect(text).toContain('device DMA read at IOVA 0x80000000 -> "guest page" (guest-physical 0x200000)');
     expect(text).toContain('the guest reads "from the device" at GPA 0x200010');
     expect(text).toContain('"virtio_iommu virtio0: page fault from EP 16 at 0x80000000 [R]"');
+    // AMD: four IOMMUs probed from their boot lines, dirty tracking, an IO_PAGE_FAULT line, a mixed fleet.
+    expect(text).toContain('boot: AMD-Vi: Extended features (0x841f77e022094ace, 0x0): PPR X2APIC NX IA GA PC SNP');
+    expect(text).toMatch(/probe: ivhd3 -> AMD-Vi IOMMU v2/);
+    expect(text).toContain('plan (policy host): amd-iommu dma-remap=true,intremap=on,xtsup=true,device-iotlb=true');
+    expect(text).toMatch(/IOMMU_HWPT_GET_DIRTY_BITMAP -> 0000(?:1|11)000? \(page\(s\) (?:2, )?3:/);
+    expect(text).toMatch(/kernel log: vfio-pci 0000:c1:00\.0: AMD-Vi: Event logged \[IO_PAGE_FAULT domain=0x0001 address=0x20000000 flags=0x0000\]/);
+    expect(text).toMatch(/policy baseline\): intel-iommu /);
     expect(hosts[0].process.lockedPages).toBe(0);
     expect(hosts[1].faults.stats.duplicateResponses).toBe(0);
     expect(hosts[1].faults.outstanding).toBe(0);

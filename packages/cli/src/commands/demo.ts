@@ -2,13 +2,17 @@
  * `ioasid demo`: a guided tour printed for people. It walks the IOAS uAPI, then a real VT-d server
  * (registers from a real boot log) with a PRI device whose page fault travels the whole pipeline as
  * VT-d records, then an Arm SMMUv3 host where a guest owns stage 1 through a vIOMMU, then the
- * virtio-iommu device a VMM exposes, its guest's MAP reaching the device's DMA through iommufd.
+ * virtio-iommu device a VMM exposes, its guest's MAP reaching the device's DMA through iommufd, then an
+ * AMD EPYC server (four IOMMUs, EFR from its boot log) with dirty tracking, an event log entry and a
+ * plan for a fleet that mixes it with an Intel server.
  */
 import { createHost, uapi, ERRNO, errnoName, DmaFault, PhysicalMemory, FrameAllocator, type Host, type HostProfile } from '@ioasid/core';
 import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, pageSizesFromLog2 } from '@ioasid/core/driver';
 import * as vtd from '@ioasid/vtd';
 import * as smmu from '@ioasid/smmuv3';
 import * as virtio from '@ioasid/virtio-iommu';
+import * as amd from '@ioasid/amd-vi';
+import type { IommuPlugin } from '@ioasid/core/driver';
 import { PluginHost } from '@ioasid/core/driver';
 import { plan, probeDmesg } from '@ioasid/planner';
 import type { Output } from '../output.js';
@@ -22,9 +26,9 @@ export interface DemoResult {
 }
 
 export async function runDemo(out: Output): Promise<DemoResult> {
-  const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out), await virtioTour(out)];
+  const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out), await virtioTour(out), await amdTour(out)];
   out.heading('Done');
-  out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`, `ioasid decode virtio-iommu <request bytes>`.');
+  out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`, `ioasid decode amd-vi <EFR | event | line>`, `ioasid decode virtio-iommu <request bytes>`.');
   return { hosts };
 }
 
@@ -74,7 +78,7 @@ async function vtdTour(out: Output): Promise<Host> {
   const host = createHost({ plugins: [vtd.plugin], profile });
   out.heading(`2. An Intel VT-d host: ${profile.name}`);
   for (const line of host.log.lines) out.line(`boot: ${line}`);
-  probeAndPlan(out, host.log.lines, profile);
+  probeAndPlan(out, host.log.lines, profile, vtd.plugin);
   const dev = host.device(bdf);
   const fd = host.openIommufd();
   const devId = dev.bindIommufd(fd);
@@ -137,9 +141,9 @@ async function vtdTour(out: Output): Promise<Host> {
  * What `ioasid probe` and `ioasid plan` do: read the boot lines back into a host profile through the
  * registered vendors, then choose the vIOMMU a VMM should expose for the host's devices.
  */
-function probeAndPlan(out: Output, bootLines: readonly string[], real: HostProfile): void {
+function probeAndPlan(out: Output, bootLines: readonly string[], real: HostProfile, plugin: IommuPlugin): void {
   const plugins = new PluginHost();
-  plugins.load(vtd.plugin);
+  plugins.load(plugin);
   const vendors = plugins.vendors();
   const probed = probeDmesg(bootLines.join('\n'), vendors, { name: real.name });
   for (const u of probed.units) out.line(`probe: ${u.id} -> ${u.hwId}`);
@@ -276,5 +280,55 @@ async function virtioTour(out: Output): Promise<Host> {
     const f = virtio.decodeFault(ev.data);
     if (f) out.line(`event queue: virtio_iommu_fault ${bytesHex(ev.data)} -> the guest's Linux prints "${virtio.renderFaultLine(f, 'virtio0')}"`);
   }
+  return host;
+}
+
+/**
+ * An AMD EPYC server: its boot lines probed back into four IOMMUs, DMA through the v1 table, dirty
+ * tracking (HDSup), an IO_PAGE_FAULT as the event log entry and the Linux line, and a migration-safe
+ * vIOMMU for a fleet of this host and an Intel server.
+ */
+async function amdTour(out: Output): Promise<Host> {
+  const profile = amd.amdPresetById('amd-zen3-milan-epyc');
+  const host = createHost({ plugins: [amd.plugin], profile });
+  out.heading(`8. An AMD EPYC host: ${profile.name}`);
+  for (const line of host.log.lines) out.line(`boot: ${line}`);
+  probeAndPlan(out, host.log.lines, profile, amd.plugin);
+  const bdf = profile.devices[0].bdf;
+  const dev = host.device(bdf);
+  const fd = host.openIommufd();
+  const devId = dev.bindIommufd(fd);
+  const info = fd.getHwInfo(devId);
+  out.line(`IOMMU_GET_HW_INFO: type ${info.type} (AMD), ${info.dataLen} bytes: iommu_hw_info_amd { efr, efr2 }, capabilities ${hex(info.capabilities)} (dirty tracking)`);
+  const ioas = fd.ioas.alloc();
+  const va = host.process.mmap(1 << 20);
+  fd.ioas.map({ ioasId: ioas, userVa: va, length: 1n << 20n, iova: 0x1000_0000n });
+  const hwpt = fd.hwpt.alloc({ devId, ptId: ioas, dirtyTracking: true });
+  dev.attachPt(hwpt);
+  fd.hwpt.setDirtyTracking(hwpt, true);
+  await dev.dma.write(0x1000_3000n, new TextEncoder().encode('dirty'));
+  const bitmap = fd.hwpt.getDirtyBitmap(hwpt, { iova: 0x1000_0000n, length: 0x10000n });
+  const dirty = [...Array(8).keys()].filter((i) => (bitmap[0] >> i) & 1);
+  out.line(
+    `IOMMU_HWPT_ALLOC(DIRTY_TRACKING) on the v1 table, DMA write at 0x10003000; IOMMU_HWPT_GET_DIRTY_BITMAP -> ${bitmap[0].toString(2).padStart(8, '0')} ` +
+      `(page(s) ${dirty.join(', ')}: the D bit of the leaf that took the write covers every 4K page it maps)`,
+  );
+  try {
+    await dev.dma.read(0x2000_0000n, 4);
+  } catch (e) {
+    out.line(`${bdf} DMA read of an unmapped IOVA -> ${(e as DmaFault).fault.reasonText}`);
+  }
+  await tick();
+  const codec = dev.unit.ops.faults!;
+  const rec = codec.encodeFault({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: 0x2000_0000n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true, tag: 1 });
+  out.line(`the IOMMU wrote a 128-bit event log entry: ${bytesHex(rec)}`);
+  out.line(`kernel log: ${host.log.lines[host.log.lines.length - 1]}`);
+  // A fleet mixing this host with an Intel server: the baseline plan is a vIOMMU both can back.
+  const plugins = new PluginHost();
+  plugins.load(vtd.plugin);
+  plugins.load(amd.plugin);
+  const intel = vtd.presets.find((p) => p.name.includes('R770')) ?? vtd.presets[0];
+  const fleet = plan({ profiles: [intel, profile], policy: 'baseline', vendors: plugins.vendors() });
+  out.line(`plan for ${intel.name} + ${profile.name} (policy baseline): ${fleet.viommu.model} ${Object.entries(fleet.viommu.properties).map(([k, v]) => `${k}=${String(v)}`).join(',')}`);
   return host;
 }

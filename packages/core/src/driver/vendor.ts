@@ -186,6 +186,13 @@ export interface DecodeOutput {
   readonly linux: string;
 }
 
+/** A unit `ioasid probe` read, with the 1-based line numbers it came from. */
+export interface ProbedUnitLines {
+  readonly id: string;
+  readonly registers: RawRegisters;
+  readonly lines: readonly number[];
+}
+
 /** A vendor family (the driver, struct iommu_ops). */
 export interface IommuVendor {
   /** Matches the profile's `vendor` and the plugin id: 'vtd', 'smmuv3', ... */
@@ -200,6 +207,12 @@ export interface IommuVendor {
   decode?(what: string, kind?: string): Result<DecodeOutput>;
   /** Reads kernel boot lines into units (`ioasid probe`); lines it does not know return null. */
   probeLine?(line: string): Result<{ id: string; registers: RawRegisters }> | null;
+  /**
+   * Completes the units probeLine() read from one log, for a driver that prints per-unit and host-wide
+   * lines apart (AMD-Vi: "Found IOMMU" per unit, the EFR once): it may rename, merge or fill them.
+   * Absent: the units stand as read.
+   */
+  completeProbe?(units: readonly ProbedUnitLines[]): ProbedUnitLines[];
 }
 
 /** The open registry of page-table formats, filled by plugins. */

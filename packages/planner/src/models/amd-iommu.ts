@@ -9,7 +9,7 @@ import { DEVICE_OPTIONS, X86_IOMMU_PROPS } from './intel-iommu.js';
 import type { Candidate, CandidateContext, Evaluation, ModelDef, PlannedDevice, PropDef, ViommuProperties, ViommuSpec } from './types.js';
 
 const PROPS: Readonly<Record<string, PropDef>> = {
-  xtsup: { type: 'bool', default: false, since: '9.0', help: 'x2APIC (XT) support for more than 255 vCPUs' },
+  xtsup: { type: 'bool', default: false, since: '9.0', libvirt: 'xtsup', help: 'x2APIC (XT) support for more than 255 vCPUs' },
   'pci-id': { type: 'string', since: '10.1', approximate: true, help: 'id of a user-created AMDVI-PCI device (needed for migration)' },
   'dma-remap': { type: 'bool', default: false, since: '10.1', approximate: true, help: 'DMA remapping for assigned devices through MAP notifiers' },
   numint2k: { type: 'bool', default: false, since: '10.2', approximate: true, help: '2048-entry interrupt remapping tables' },
@@ -45,6 +45,9 @@ function candidates(ctx: CandidateContext): Candidate[] {
   const feature = (f: (u: UnitFacts) => boolean) => (ctx.policy === 'baseline' ? every(f) : f(ctx.best));
   const props: ViommuProperties = { 'dma-remap': true };
   if (feature((u) => u.caps.interruptRemapping)) props.intremap = 'on';
+  // XTSup: the host IOMMU remaps x2APIC interrupts, so the guest may have more than 255 vCPUs
+  // ("AMD IOMMU with x2APIC configuration requires xtsup=on"); it needs interrupt remapping.
+  if (props.intremap === 'on' && feature((u) => u.caps.features.includes('x2apic'))) props.xtsup = true;
   if ((ctx.devices.some((d) => d.profile.ats) || (ctx.policy === 'baseline' && !ctx.devices.length)) && feature((u) => u.caps.ats)) props['device-iotlb'] = true;
   return [{ spec: { model: 'amd-iommu', properties: props }, label: 'amd-iommu with dma-remap shadowing' }];
 }
