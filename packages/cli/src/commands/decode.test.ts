@@ -33,7 +33,7 @@ describe('ioasid decode', () => {
   it('unknown vendor: exit 2 with the registered ones; undecodable: exit 1', async () => {
     const r = await run(['decode', 'riscv', '0x1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3, virtio-iommu\n');
+    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3, amd-vi, virtio-iommu\n');
     const bad = await run(['decode', 'smmuv3', 'not-a-value']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^ioasid: smmuv3 could not decode "not-a-value": /);
