@@ -10,7 +10,6 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   PERM_EXEC,
-  PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
   WALK_ADDRESS_SIZE,
@@ -21,6 +20,7 @@ import {
   type PageTableFormat,
   type PageTableMemory,
 } from '@ioasid/core/driver';
+import { grantBoth, PERM_PRIV_READ, PERM_PRIV_WRITE, PERM_PRIV_EXEC } from '@ioasid/core/driver';
 import { LpaePageTable, armLpaeS1, armLpaeS2 } from './pgtable-lpae.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -118,13 +118,14 @@ describe('arm-lpae descriptor bits', () => {
     expect(rawPte(mem, pt, 4, 0)).toBe((0x12348n << 12n) | 0xe03n);
     const out = new WalkResult();
     pt.walk(1, out);
-    expect([out.pfn, out.perm, out.dirty]).toEqual([0x12345, PERM_READ | PERM_WRITE | PERM_EXEC, false]);
+    expect([out.pfn, out.perm, out.dirty]).toEqual([0x12345, PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV_READ | PERM_PRIV_WRITE, false]);
     pt.walk(2, out);
-    expect(out.perm).toBe(PERM_READ | PERM_EXEC);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_EXEC));
     pt.walk(3, out);
-    expect(out.perm).toBe(PERM_READ | PERM_WRITE);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_WRITE));
+    // AP[1] clear: privileged only.
     pt.walk(4, out);
-    expect(out.perm).toBe(PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV);
+    expect(out.perm).toBe(PERM_PRIV_READ | PERM_PRIV_WRITE | PERM_PRIV_EXEC);
   });
 
   it('stage 2 leaves: S2AP, MemAttr, SH, AF, XN', () => {
@@ -141,9 +142,9 @@ describe('arm-lpae descriptor bits', () => {
     expect(rawPte(mem, fwb, 1, 0)).toBe((0x12345n << 12n) | 0x7dbn);
     const out = new WalkResult();
     pt.walk(2, out);
-    expect(out.perm).toBe(PERM_READ | PERM_EXEC);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_EXEC));
     pt.walk(3, out);
-    expect(out.perm).toBe(PERM_WRITE);
+    expect(out.perm).toBe(grantBoth(PERM_WRITE));
   });
 
   it('maps nothing, successfully, for a prot without read or write', () => {
@@ -319,7 +320,7 @@ describe('arm-lpae walkForeign', () => {
       const out = new WalkResult();
       const toPhys = (g: number) => OFFSET + 2 * g;
       expect(armLpaeS1.walkForeign!(pt.cfg, pt.rootPfn, mem, 2 ** 20 + 4, out, toPhys)).toBe(true);
-      expect([out.pfn, out.perm]).toEqual([2 ** 30 + 4, PERM_READ | PERM_EXEC]);
+      expect([out.pfn, out.perm]).toEqual([2 ** 30 + 4, grantBoth(PERM_READ | PERM_EXEC)]);
       expect(armLpaeS1.walkForeign!(pt.cfg, pt.rootPfn, mem, 2 ** 21, out, toPhys)).toBe(false);
       expect(out.fault).toBe(WALK_NOT_PRESENT);
       expect(armLpaeS1.walkForeign!(pt.cfg, pt.rootPfn, mem, 2 ** 20, out, () => -1)).toBe(false);
@@ -335,7 +336,8 @@ describe('arm-lpae walkForeign', () => {
     mem.writeU64(pt.rootPfn, 0, top | (1n << 62n) | (1n << 60n));
     const out = new WalkResult();
     pt.walk(0, out);
-    expect(out.perm).toBe(PERM_READ);
+    // APTable read-only and UXNTable: no writes at all, no unprivileged execute.
+    expect(out.perm).toBe(PERM_READ | PERM_PRIV_READ | PERM_PRIV_EXEC);
   });
 });
 

@@ -11,8 +11,7 @@
  *
  * Page numbers are 4 KiB units whatever the granule; with 16K/64K a map of misaligned page numbers or
  * length is -EINVAL. A table of a 16K/64K granule spans 4/16 contiguous, size-aligned 4 KiB frames; the
- * concatenated stage-2 PGD up to 256. PageTableMemory hands out single frames, so such tables are
- * assembled from frames until an aligned run is found (see allocFrames).
+ * concatenated stage-2 PGD up to 256, allocated as aligned runs (core's allocTableFrames).
  *
  * Internally levels are numbered as the rest of ioasid numbers them: 0 is the page level (Arm level
  * 3), `top` is the start level (Arm level 3 - top).
@@ -26,7 +25,6 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   PERM_EXEC,
-  PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
   WALK_ADDRESS_SIZE,
@@ -41,13 +39,18 @@ import {
   type WalkResult,
   type WalkStep,
   traceRadix,
+  ChunkCache,
+  ERRNO,
+  allocTableFrames,
+  isPfn,
+  releaseTableFrames,
 } from '@ioasid/core/driver';
 import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 
-const EINVAL = 22;
-const ENOMEM = 12;
-const EEXIST = 17;
-const ERANGE = 34;
+const EINVAL = ERRNO.EINVAL;
+const ENOMEM = ERRNO.ENOMEM;
+const EEXIST = ERRNO.EEXIST;
+const ERANGE = ERRNO.ERANGE;
 
 export const ARM_LPAE_S1_FORMAT = 'arm-lpae-s1';
 export const ARM_LPAE_S2_FORMAT = 'arm-lpae-s2';
@@ -100,45 +103,8 @@ const HI_TABLE_CONTROLS = LPAE_HI_PXNTABLE | LPAE_HI_UXNTABLE | LPAE_HI_APTABLE_
 const HI_ADDR_MASK = 0xffff;
 const TWO_20 = 1048576;
 const TWO_36 = 68719476736;
-const INV_512 = 1 / 512;
-const CHUNK_CACHE_SLOTS = 16;
-const NO_CHUNK = new Uint32Array(0);
 /** ARM_LPAE_S2_MAX_CONCAT_PAGES. */
 const S2_MAX_CONCAT = 16;
-
-function isPfn(x: number): boolean {
-  return Number.isInteger(x) && x >= 0 && x < 2 ** 52;
-}
-
-/**
- * Chunk references from `PhysicalMemory.chunkIfBacked`, by chunk index. A backed chunk is never
- * replaced, so a cached reference cannot go stale; this avoids chunkIfBacked's division per level.
- */
-class ChunkCache {
-  private mem: PhysicalMemory | null = null;
-  private readonly tags = new Int32Array(CHUNK_CACHE_SLOTS).fill(-1);
-  private readonly chunks: Uint32Array[] = new Array<Uint32Array>(CHUNK_CACHE_SLOTS).fill(NO_CHUNK);
-
-  bind(mem: PhysicalMemory): void {
-    if (mem !== this.mem) {
-      this.mem = mem;
-      this.tags.fill(-1);
-      this.chunks.fill(NO_CHUNK);
-    }
-  }
-
-  get(pfn: number): Uint32Array | undefined {
-    const ci = (pfn * INV_512) | 0;
-    const slot = ci & (CHUNK_CACHE_SLOTS - 1);
-    if (this.tags[slot] === ci) return this.chunks[slot];
-    const c = this.mem!.chunkIfBacked(pfn);
-    if (c !== undefined) {
-      this.tags[slot] = ci;
-      this.chunks[slot] = c;
-    }
-    return c;
-  }
-}
 
 /** Everything that follows from (stage, granule, ias, oas, levels): validated once. */
 export class LpaeGeometry {
@@ -279,29 +245,6 @@ function defaultGranule(bitmap: bigint): number {
   return 0;
 }
 
-/**
- * `count` contiguous frames aligned to `count` (a power of two), or -1. PageTableMemory only gives
- * single frames (a contract gap for 16K/64K granules and concatenated PGDs): take frames until an
- * aligned run is complete, then give the others back.
- */
-function allocFrames(memory: PageTableMemory, count: number): number {
-  if (count === 1) return memory.allocTable();
-  const got = new Set<number>();
-  let base = -1;
-  const budget = 64 * count + 1024;
-  for (let i = 0; i < budget && base < 0; i++) {
-    const f = memory.allocTable();
-    if (f < 0) break;
-    got.add(f);
-    const b = f - (f % count);
-    let j = 0;
-    while (j < count && got.has(b + j)) j++;
-    if (j === count) base = b;
-  }
-  for (const f of got) if (base < 0 || f < base || f >= base + count) memory.releaseTable(f);
-  return base;
-}
-
 // ------------------------------------------------------------------ the table
 
 export class LpaePageTable implements IoPageTable {
@@ -354,11 +297,11 @@ export class LpaePageTable implements IoPageTable {
   // ---------------------------------------------------------------- frames
 
   private allocFrames(count: number): number {
-    return allocFrames(this.memory, count);
+    return allocTableFrames(this.memory, count);
   }
 
   private releaseFrames(base: number, count: number): void {
-    for (let i = 0; i < count; i++) this.memory.releaseTable(base + i);
+    releaseTableFrames(this.memory, base, count);
   }
 
   // ---------------------------------------------------------------- leaf attributes
@@ -680,7 +623,7 @@ function walkFault(out: WalkResult, reason: number, level: number): boolean {
 
 /**
  * One walk from the top table. Stage 1 applies the table descriptors' APTable/XNTable controls
- * hierarchically; PERM_PRIV in the result means "privileged only" (AP[1] clear or APTable[0] set).
+ * hierarchically; a privileged-only page (AP[1] clear or APTable[0] set) grants only privileged requests.
  * A DBM leaf counts as writable when hardware dirty management is on.
  */
 function lpaeWalk(
@@ -731,16 +674,21 @@ function lpaeWalk(
     let perm: number;
     let dirty: boolean;
     if (stage2) {
-      perm = ((lo & LPAE_HAP_READ) !== 0 ? PERM_READ : 0) | ((lo & LPAE_HAP_WRITE) !== 0 || (dbm && hwDirty) ? PERM_WRITE : 0);
-      if ((hi & LPAE_HI_UXN) === 0) perm |= PERM_EXEC;
+      // Stage 2 has no privilege levels: both get the same (permission.ts).
+      let p = ((lo & LPAE_HAP_READ) !== 0 ? PERM_READ : 0) | ((lo & LPAE_HAP_WRITE) !== 0 || (dbm && hwDirty) ? PERM_WRITE : 0);
+      if ((hi & LPAE_HI_UXN) === 0) p |= PERM_EXEC;
+      perm = p | (p << 4);
       dirty = dbm && (lo & LPAE_HAP_WRITE) !== 0;
     } else {
-      const privOnly = (lo & LPAE_AP_UNPRIV) === 0 || (tableHi & LPAE_HI_APTABLE_NOEL0) !== 0;
-      perm = PERM_READ;
-      if (((lo & LPAE_AP_RDONLY) === 0 || (dbm && hwDirty)) && (tableHi & LPAE_HI_APTABLE_RDONLY) === 0) perm |= PERM_WRITE;
-      const xn = privOnly ? (hi | tableHi) & (LPAE_HI_PXN | LPAE_HI_PXNTABLE) : (hi | tableHi) & (LPAE_HI_UXN | LPAE_HI_UXNTABLE);
-      if (xn === 0) perm |= PERM_EXEC;
-      if (privOnly) perm |= PERM_PRIV;
+      // AP[1] (or APTable[0]) decides whether unprivileged requests get anything; PXN and UXN (and
+      // their table forms) take execute away from one level each. A page writable by unprivileged
+      // requests is never privileged-executable (the architecture's implicit PXN).
+      const userOk = (lo & LPAE_AP_UNPRIV) !== 0 && (tableHi & LPAE_HI_APTABLE_NOEL0) === 0;
+      const xhi = hi | tableHi;
+      const rw = PERM_READ | (((lo & LPAE_AP_RDONLY) === 0 || (dbm && hwDirty)) && (tableHi & LPAE_HI_APTABLE_RDONLY) === 0 ? PERM_WRITE : 0);
+      const userRwx = userOk ? rw | ((xhi & (LPAE_HI_UXN | LPAE_HI_UXNTABLE)) === 0 ? PERM_EXEC : 0) : 0;
+      const privX = (xhi & (LPAE_HI_PXN | LPAE_HI_PXNTABLE)) === 0 && (userRwx & PERM_WRITE) === 0 ? PERM_EXEC : 0;
+      perm = userRwx | ((rw | privX) << 4);
       dirty = dbm && (lo & LPAE_AP_RDONLY) === 0;
     }
     out.perm = perm;
@@ -765,7 +713,7 @@ function makeFormat(stage: 1 | 2): PageTableFormat {
     alloc(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | number {
       const geo = lpaeGeometry(cfg, stage);
       if (typeof geo === 'number') return geo;
-      const root = allocFrames(memory, geo.rootFrames);
+      const root = allocTableFrames(memory, geo.rootFrames);
       if (root < 0) return -ENOMEM;
       // io_pgtable_cfg is in/out: report the sizes (and output size) actually provided.
       cfg.pgsizeBitmap = geo.pgsizeBitmap;

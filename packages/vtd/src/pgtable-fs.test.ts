@@ -9,7 +9,6 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   PERM_EXEC,
-  PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
   WALK_ADDRESS_SIZE,
@@ -20,6 +19,7 @@ import {
   type PageTableConfig,
   type PageTableMemory,
 } from '@ioasid/core/driver';
+import { grantBoth, PERM_PRIV_READ, PERM_PRIV_WRITE } from '@ioasid/core/driver';
 import { vtdFirstStage } from './pgtable-fs.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -72,11 +72,12 @@ describe('vtd-fs PTE bits', () => {
     expect(rawPte(mem, pt, 0x13, 0)).toBe(0x2002000n | 0x7fn);
     const out = new WalkResult();
     pt.walk(0x10, out);
-    expect([out.pfn, out.perm, out.dirty]).toEqual([0x123456789, PERM_READ | PERM_WRITE | PERM_EXEC, true]);
+    expect([out.pfn, out.perm, out.dirty]).toEqual([0x123456789, grantBoth(PERM_READ | PERM_WRITE | PERM_EXEC), true]);
     pt.walk(0x11, out);
-    expect(out.perm).toBe(PERM_READ | PERM_EXEC);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_EXEC));
     pt.walk(0x12, out);
-    expect(out.perm).toBe(PERM_READ | PERM_WRITE | PERM_PRIV);
+    // Supervisor-only (U/S clear): nothing for unprivileged requests.
+    expect(out.perm).toBe(PERM_PRIV_READ | PERM_PRIV_WRITE);
   });
 
   it('sets G with options.global and PS on superpages', () => {
@@ -95,7 +96,7 @@ describe('vtd-fs PTE bits', () => {
     mem.writeU64(pt.rootPfn, 0, (l3 & ~0x6n) | XD); // PML4E: read-only, supervisor, no-exec
     const out = new WalkResult();
     expect(pt.walk(0, out)).toBe(true);
-    expect(out.perm).toBe(PERM_READ | PERM_PRIV);
+    expect(out.perm).toBe(PERM_PRIV_READ);
   });
 
   it('reports reserved bits in a large leaf', () => {
@@ -174,7 +175,7 @@ describe('vtd-fs walkForeign', () => {
     }
     const out = new WalkResult();
     expect(vtdFirstStage.walkForeign!(pt.cfg, pt.rootPfn, mem, 0x777, out, (g) => g + OFFSET)).toBe(true);
-    expect([out.pfn, out.perm]).toEqual([0x4242, PERM_READ | PERM_EXEC]);
+    expect([out.pfn, out.perm]).toEqual([0x4242, grantBoth(PERM_READ | PERM_EXEC)]);
     expect(vtdFirstStage.walkForeign!(pt.cfg, pt.rootPfn, mem, 0x777, out, (g) => (g === pt.rootPfn ? -1 : g))).toBe(false);
     expect([out.fault, out.tablePfn]).toEqual([WALK_TABLE_FAULT, pt.rootPfn]);
   });

@@ -19,6 +19,7 @@ import {
   type PageTableConfig,
   type PageTableMemory,
 } from '@ioasid/core/driver';
+import { grantBoth } from '@ioasid/core/driver';
 import { vtdSecondStage } from './pgtable-ss.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -85,7 +86,7 @@ describe('vtd-ss PTE bits', () => {
     const out = new WalkResult();
     expect(pt.walk(8, out)).toBe(true);
     expect(out.pfn).toBe(pa + 1);
-    expect(out.perm).toBe(PERM_WRITE);
+    expect(out.perm).toBe(grantBoth(PERM_WRITE));
   });
 
   it('sets X only with SLEE and without IOMMU_NOEXEC', () => {
@@ -97,9 +98,9 @@ describe('vtd-ss PTE bits', () => {
     expect(rawPte(mem, pt, 2, 0)).toBe((101n << 12n) | 0x3n);
     const out = new WalkResult();
     pt.walk(1, out);
-    expect(out.perm).toBe(PERM_READ | PERM_WRITE | PERM_EXEC);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_WRITE | PERM_EXEC));
     pt.walk(2, out);
-    expect(out.perm).toBe(PERM_READ | PERM_WRITE);
+    expect(out.perm).toBe(grantBoth(PERM_READ | PERM_WRITE));
   });
 
   it('refuses read-only maps on a nest parent (ERRATA_772415_SPR17) and maps that grant nothing', () => {

@@ -23,7 +23,6 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   PERM_EXEC,
-  PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
   WALK_ADDRESS_SIZE,
@@ -37,13 +36,16 @@ import {
   type WalkResult,
   type WalkStep,
   traceRadix,
+  ChunkCache,
+  ERRNO,
+  isPfn,
 } from '@ioasid/core/driver';
 import { vtdTraceSpec } from './pgtable-trace.js';
 
-export const EINVAL = 22;
-export const ENOMEM = 12;
-export const EEXIST = 17;
-export const ERANGE = 34;
+export const EINVAL = ERRNO.EINVAL;
+export const ENOMEM = ERRNO.ENOMEM;
+export const EEXIST = ERRNO.EEXIST;
+export const ERANGE = ERRNO.ERANGE;
 
 /** 512^level: the number of 4 KiB pages one entry at `level` covers. */
 export const LEVEL_SPAN: readonly number[] = [1, 512, 262144, 134217728, 68719476736, 35184372088832];
@@ -73,8 +75,6 @@ export const FS_XD_HI = 0x80000000 | 0;
 const HI_ADDR_MASK = 0xfffff;
 const TWO_20 = 1048576;
 const INV_2_27 = 1 / 134217728;
-const INV_512 = 1 / 512;
-const CHUNK_CACHE_SLOTS = 16;
 const NO_CHUNK = new Uint32Array(0);
 /**
  * Paging-structure cache (see VtdPageTable.walk): direct-mapped, one slot per 2 MiB region of IOVA,
@@ -90,47 +90,6 @@ const PSC_NO_CHUNKS: Uint32Array[] = new Array<Uint32Array>(PSC_SLOTS).fill(NO_C
 export const SZ_4K = 1n << 12n;
 export const SZ_2M = 1n << 21n;
 export const SZ_1G = 1n << 30n;
-
-/**
- * Chunk references by chunk index, filled from `PhysicalMemory.chunkIfBacked`. A backed chunk is
- * never replaced or dropped, so a cached reference can never go stale; only backed chunks are cached.
- * This saves the float division and keyed load of chunkIfBacked on every level of every walk.
- */
-export class ChunkCache {
-  private mem: PhysicalMemory | null = null;
-  private readonly tags = new Int32Array(CHUNK_CACHE_SLOTS).fill(-1);
-  private readonly chunks: Uint32Array[] = new Array<Uint32Array>(CHUNK_CACHE_SLOTS).fill(NO_CHUNK);
-
-  bind(mem: PhysicalMemory): void {
-    if (mem !== this.mem) {
-      this.mem = mem;
-      this.tags.fill(-1);
-      this.chunks.fill(NO_CHUNK);
-    }
-  }
-
-  /** The backed chunk of table frame `pfn` (< 2^40), or undefined. */
-  get(pfn: number): Uint32Array | undefined {
-    // pfn < 2^40, so the chunk index is below 2^31 and `| 0` truncates it exactly.
-    return this.getIndexed((pfn * INV_512) | 0, pfn);
-  }
-
-  /** As get(), with the chunk index `ci` = floor(pfn / 512) already known. */
-  getIndexed(ci: number, pfn: number): Uint32Array | undefined {
-    const slot = ci & (CHUNK_CACHE_SLOTS - 1);
-    if (this.tags[slot] === ci) return this.chunks[slot];
-    const c = this.mem!.chunkIfBacked(pfn);
-    if (c !== undefined) {
-      this.tags[slot] = ci;
-      this.chunks[slot] = c;
-    }
-    return c;
-  }
-}
-
-export function isPfn(x: number): boolean {
-  return Number.isInteger(x) && x >= 0 && x < 2 ** 52;
-}
 
 /** Bit `level` set when a leaf may sit at that level (0 = 4K, 1 = 2M, 2 = 1G). */
 export function leafLevelsFromBitmap(bitmap: bigint): number {
@@ -484,7 +443,9 @@ export class VtdPageTable implements IoPageTable {
   private leafOut(out: WalkResult, lo: number, hiWord: number, perm: number): true {
     const h = hiWord & HI_ADDR_MASK;
     out.pfn = h === 0 ? lo >>> 12 : h * TWO_20 + (lo >>> 12);
-    out.perm = this.execMask !== 0 ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    const p = this.execMask !== 0 ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    // No privilege levels in the second stage: both get the same (permission.ts).
+    out.perm = p | (p << 4);
     out.pageShift = 12;
     out.level = 0;
     out.dirty = (lo & SS_D) !== 0;
@@ -741,7 +702,8 @@ export function walkSecondStage(
       continue;
     }
     // Without SLEE the X bit is ignored and instruction fetches are allowed wherever reads are.
-    out.perm = executeEnable ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    const p = executeEnable ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    out.perm = p | (p << 4);
     out.level = level;
     out.dirty = (lo & SS_D) !== 0;
     out.fault = WALK_OK;
@@ -750,8 +712,8 @@ export function walkSecondStage(
 }
 
 /**
- * First-stage (IA-32e) walk: RW and U/S are ANDed and XD ORed over the levels, as the CPU does.
- * PERM_PRIV in the result means "supervisor-only" (U/S clear somewhere on the path).
+ * First-stage (IA-32e) walk: RW and U/S are ANDed and XD ORed over the levels, as the CPU does. A
+ * supervisor-only page (U/S clear somewhere on the path) grants only privileged requests.
  */
 export function walkFirstStage(
   chunks: ChunkCache,
@@ -792,8 +754,9 @@ export function walkFirstStage(
         if (((leafLevels >> level) & 1) === 0 || (pfn & mask & ~1) !== 0) return fault(out, WALK_RESERVED_BITS, level);
         out.pfn = pfn - (pfn & mask) + (iovaPfn & mask);
       } else out.pfn = pfn;
-      out.perm =
-        PERM_READ | ((and & FS_RW) !== 0 ? PERM_WRITE : 0) | ((orHi & FS_XD_HI) === 0 ? PERM_EXEC : 0) | ((and & FS_US) === 0 ? PERM_PRIV : 0);
+      // Supervisor requests may use user pages; user requests get nothing from a supervisor page.
+      const rwx = PERM_READ | ((and & FS_RW) !== 0 ? PERM_WRITE : 0) | ((orHi & FS_XD_HI) === 0 ? PERM_EXEC : 0);
+      out.perm = (and & FS_US) === 0 ? rwx << 4 : rwx | (rwx << 4);
       out.pageShift = 12 + 9 * level;
       out.level = level;
       out.dirty = (lo & FS_D) !== 0;

@@ -3,6 +3,10 @@
  */
 export * from './caps.js';
 export * from './pgtable.js';
+export { PERM_PRIV_READ, PERM_PRIV_WRITE, PERM_PRIV_EXEC, PERM_RWX, PERM_GRANT_ALL, grantBoth, permNeeded, permAllowed, permAtLevel, permFailure, type PermissionFailure } from './permission.js';
+export * from './radix.js';
+export * from './table-frames.js';
+export { ChunkCache, isPfn } from '../memory/chunk-cache.js';
 export * from './fault.js';
 export * from './vendor.js';
 export * from './plugin.js';

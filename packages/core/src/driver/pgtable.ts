@@ -18,11 +18,11 @@ export const IOMMU_NOEXEC = 1 << 3;
 export const IOMMU_MMIO = 1 << 4;
 export const IOMMU_PRIV = 1 << 5;
 
-/** Access permissions reported by a walk (and requested by a DMA). */
-export const PERM_READ = 1 << 0;
-export const PERM_WRITE = 1 << 1;
-export const PERM_EXEC = 1 << 2;
-export const PERM_PRIV = 1 << 3;
+/**
+ * Access permissions: request bits of a DMA and grant bits of a walk (see permission.ts for the model
+ * of privileged and unprivileged grants).
+ */
+export { PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV } from './permission.js';
 
 /** Why a walk stopped. */
 export const WALK_OK = 0;
@@ -44,7 +44,10 @@ export const WALK_CONTEXT_INVALID = 5;
 export class WalkResult {
   /** Output page number (4 KiB units) of the IOVA page that was walked. */
   pfn = 0;
-  /** PERM_* bits the leaf grants. */
+  /**
+   * Grant bits (permission.ts): PERM_READ / PERM_WRITE / PERM_EXEC for unprivileged requests and
+   * PERM_PRIV_READ / PERM_PRIV_WRITE / PERM_PRIV_EXEC for privileged ones; check with permAllowed.
+   */
   perm = 0;
   /** log2 of the size of the leaf mapping (12, 21, 30 for 4K, 2M, 1G...). */
   pageShift = 12;
@@ -88,6 +91,13 @@ export interface PageTableMemory {
   /** A zeroed frame for a table page, or -1 when memory is exhausted (the map fails with ENOMEM). */
   allocTable(): number;
   releaseTable(pfn: number): void;
+  /**
+   * `frames` zeroed, contiguous frames aligned to `frames` (a power of two), or -1: tables larger than
+   * a frame (see table-frames.ts). Optional: allocTableFrames assembles runs from allocTable without it.
+   */
+  allocTables?(frames: number): number;
+  /** Gives back a run from allocTables. */
+  releaseTables?(pfn: number, frames: number): void;
 }
 
 /** A live page table (io_pgtable_ops). */

@@ -68,6 +68,13 @@ export class Host implements PipelineHost, DeviceEnv {
       return this.frames.alloc();
     },
     releaseTable: (pfn) => this.frames.release(pfn),
+    allocTables: (frames) => {
+      if (this.failNthAllocation > 0 && --this.failNthAllocation === 0) return -1;
+      return this.frames.allocRun(frames);
+    },
+    releaseTables: (pfn, frames) => {
+      for (let i = 0; i < frames; i++) this.frames.release(pfn + i);
+    },
   };
 
   readonly tlb: TlbInvalidator = {

@@ -223,7 +223,7 @@ export class FrameAllocator {
   }
 
   /**
-   * `count` contiguous frames aligned to `count` (a power of two: a huge page), taken above every frame
+   * `count` contiguous frames aligned to `count` (a power of two: a huge page, or a table larger than one frame), taken above every frame
    * handed out so far; returns the first frame or -1. The frames skipped for alignment go to the free
    * list. The run is zeroed and counted as touched chunk by chunk, not frame by frame.
    */

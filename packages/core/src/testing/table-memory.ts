@@ -28,6 +28,14 @@ export function testTableMemory(limit = Number.POSITIVE_INFINITY): TestTableMemo
     releaseTable(pfn) {
       frames.release(pfn);
     },
+    allocTables(count) {
+      if (allocations >= limit) return -1;
+      allocations++;
+      return frames.allocRun(count);
+    },
+    releaseTables(pfn, count) {
+      for (let i = 0; i < count; i++) frames.release(pfn + i);
+    },
   };
   return {
     mem,

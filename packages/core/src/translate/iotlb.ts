@@ -86,7 +86,7 @@ export class Iotlb {
 
   /**
    * The hit path, small enough to be inlined into the DMA loop: when an entry matches the full page
-   * number, the tag and the PASID and grants every bit of `perm`, writes its output page and
+   * number, the tag and the PASID and grants `perm` (request bits, see permission.ts), writes its output page and
    * permissions to `out` and returns true. Otherwise returns false (a miss, or a cached entry without
    * the permission: the hardware re-walks, it may have been upgraded) and `out` is untouched.
    */
@@ -98,7 +98,9 @@ export class Iotlb {
       const w = this.w;
       if (f[e >> 1] === iovaPfn && w[e | 2] === tag && w[e | 3] === pasid) {
         const granted = w[e | 6];
-        if ((granted & perm) === perm) {
+        // permNeeded(perm), inline: a privileged request (PERM_PRIV, 8) needs the privileged grant bits.
+        const need = perm < 8 ? perm : (perm & 7) << 4;
+        if ((granted & need) === need) {
           if (this.countHits !== 0) this.hits++;
           out.pfn = f[(e >> 1) | 2];
           out.perm = granted;

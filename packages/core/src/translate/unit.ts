@@ -3,7 +3,8 @@
  * requester (and PASID). Vendors supply the table formats and the guest stage-1 walk; the unit caches
  * the result, checks permissions and reports why a translation failed.
  */
-import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WALK_TABLE_FAULT, WALK_ADDRESS_SIZE, WALK_CONTEXT_INVALID, WalkResult, type IoPageTable } from '../driver/pgtable.js';
+import { PERM_EXEC, PERM_PRIV_EXEC, PERM_GRANT_ALL, permAllowed, permFailure } from '../driver/permission.js';
+import { PERM_READ, PERM_WRITE, WALK_TABLE_FAULT, WALK_ADDRESS_SIZE, WALK_CONTEXT_INVALID, WalkResult, type IoPageTable } from '../driver/pgtable.js';
 import type { TranslationFailure } from '../driver/fault.js';
 import type { NestedDomainOps, UnitOps } from '../driver/vendor.js';
 import type { PhysicalMemory } from '../memory/physical.js';
@@ -109,7 +110,7 @@ export class IommuUnit {
       const n = b.nested!;
       const pt = b.pt!;
       let gpaPfn = iovaPfn;
-      granted = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
+      granted = PERM_GRANT_ALL;
       if (n.mode === 'abort') return this.fail(out, 'blocked', false, '', b.tag);
       if (n.mode === 'translate') {
         this.s2 = pt;
@@ -126,16 +127,15 @@ export class IommuUnit {
       }
       if (!pt.walk(gpaPfn, this.wr2)) return this.walkFailed(out, this.wr2, true, pt.format, b.tag);
       pfn = this.wr2.pfn;
-      granted &= this.wr2.perm | PERM_EXEC | PERM_PRIV;
+      // Stage 2 restricts read and write for both privilege levels; execute and privilege are stage 1's.
+      granted &= this.wr2.perm | PERM_EXEC | PERM_PRIV_EXEC;
       if ((perm & ~this.wr2.perm & (PERM_READ | PERM_WRITE)) !== 0) {
         return this.fail(out, perm & PERM_WRITE && !(this.wr2.perm & PERM_WRITE) ? 'permission-write' : 'permission-read', true, pt.format, b.tag);
       }
     }
-    if ((granted & perm) !== perm) {
-      const missing = perm & ~granted;
-      const failure = missing & PERM_WRITE ? 'permission-write' : missing & PERM_READ ? 'permission-read' : missing & PERM_EXEC ? 'permission-exec' : 'permission-priv';
-      // Stage 2 grants exec/priv to everything, so a missing permission here is the first stage's.
-      return this.fail(out, failure, false, b.kind === BIND_PAGING ? b.pt!.format : (b.nested!.format ?? ''), b.tag);
+    if (!permAllowed(granted, perm)) {
+      // Stage 2 grants exec and both privilege levels to everything, so a missing permission here is the first stage's.
+      return this.fail(out, permFailure(granted, perm), false, b.kind === BIND_PAGING ? b.pt!.format : (b.nested!.format ?? ''), b.tag);
     }
     this.iotlb.insert(b.tag, pasid, iovaPfn, pfn, granted);
     out.pfn = pfn;

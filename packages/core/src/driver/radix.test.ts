@@ -1,0 +1,201 @@
+/**
+ * The radix engine's rules, checked on the mock codec (and geometries of real formats: a 16 KiB root
+ * like Sv39x4, a 16K granule like Arm) against a reference of what is mapped: largest page that fits,
+ * all-or-nothing EEXIST, ENOMEM at every depth rolled back without a leaked table, superpages removed
+ * only whole, live-entry counts, free with exact accounting.
+ */
+import { describe, expect, it } from 'vitest';
+import { IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WalkResult, WALK_NOT_PRESENT, WALK_ADDRESS_SIZE } from './pgtable.js';
+import { PERM_PRIV_EXEC, PERM_PRIV_READ, PERM_PRIV_WRITE, permAllowed, permFailure, grantBoth } from './permission.js';
+import { RadixLayout, RadixPageTable, type RadixGeometry } from './radix.js';
+import { allocTableFrames } from './table-frames.js';
+import { mockCodec } from '../testing/mock-format.js';
+import { testTableMemory } from '../testing/table-memory.js';
+
+const RW = IOMMU_READ | IOMMU_WRITE;
+const MOCK: RadixGeometry = { levels: 3, entryBits: [9, 9, 9], spanShift: [0, 9, 18], leafLevels: 0b11, ias: 39, oas: 52 };
+
+function table(geometry: RadixGeometry = MOCK, limit = Number.POSITIVE_INFINITY) {
+  const tm = testTableMemory(limit);
+  const layout = new RadixLayout(geometry);
+  const root = RadixPageTable.rootFor(tm.memory, layout);
+  if (root < 0) throw new Error('no root');
+  const pt = new RadixPageTable('test', { pgsizeBitmap: 0n, ias: geometry.ias, oas: geometry.oas }, mockCodec, layout, tm.memory, root);
+  return { pt, tm };
+}
+
+function walk(pt: RadixPageTable, pfn: number): WalkResult {
+  const out = new WalkResult();
+  pt.walk(pfn, out);
+  return out;
+}
+
+describe('radix engine: map', () => {
+  it('uses the largest leaf that alignment and length allow, 4K around it', () => {
+    const { pt } = table();
+    // [511, 511 + 514): one 4K page, one 2M block at 512, then one 4K page.
+    expect(pt.map(511, 0x10000 - 1, 514, RW)).toBe(0);
+    expect(walk(pt, 511)).toMatchObject({ pageShift: 12, level: 0, pfn: 0xffff });
+    expect(walk(pt, 512)).toMatchObject({ pageShift: 21, level: 1, pfn: 0x10000 });
+    expect(walk(pt, 1023)).toMatchObject({ pageShift: 21, pfn: 0x10000 + 511 });
+    expect(walk(pt, 1024)).toMatchObject({ pageShift: 12, pfn: 0x10000 + 512 });
+    expect(walk(pt, 1025).fault).toBe(WALK_NOT_PRESENT);
+    // Misaligned PA: no block even though the IOVA is aligned.
+    expect(pt.map(4096, 0x20001, 512, RW)).toBe(0);
+    expect(walk(pt, 4096).pageShift).toBe(12);
+  });
+
+  it('refuses an overlap with EEXIST before writing or allocating anything', () => {
+    const { pt, tm } = table();
+    expect(pt.map(700, 5000, 1, RW)).toBe(0);
+    const pages = pt.tablePages;
+    const allocs = tm.allocations;
+    // The range starts in an empty 2M region (would allocate) and ends on the mapped page.
+    expect(pt.map(0, 9000, 701, RW)).toBe(-17);
+    expect(pt.tablePages).toBe(pages);
+    expect(tm.allocations).toBe(allocs);
+    for (const p of [0, 300, 699]) expect(walk(pt, p).fault).toBe(WALK_NOT_PRESENT);
+    expect(walk(pt, 700).pfn).toBe(5000);
+    // A block over part of a mapped region, and a page inside a block.
+    expect(pt.map(1024, 1 << 20, 512, RW)).toBe(0);
+    expect(walk(pt, 1024).pageShift).toBe(21);
+    expect(pt.map(1024 - 512, 1 << 21, 1024, RW)).toBe(-17);
+    expect(pt.map(1300, 1 << 21, 1, RW)).toBe(-17);
+  });
+
+  it('rolls an ENOMEM back at every depth: nothing mapped, no table leaked', () => {
+    // [1, 1537) as 4K pages needs a level-1 table and 4 leaf tables: let the Kth of them fail, for
+    // every K (the root and a first mapping's 2 tables take 3 allocations).
+    for (let k = 0; k < 5; k++) {
+      const { pt, tm } = table(MOCK, 3 + k);
+      expect(pt.map(1 << 18, 77, 1, RW)).toBe(0);
+      const before = { pages: pt.tablePages, inUse: tm.frames.framesInUse, tables: pt.tableCount, root: pt.liveEntries(pt.rootPfn) };
+      expect(pt.map(1, 1000, 3 * 512, RW)).toBe(-12);
+      expect({ pages: pt.tablePages, inUse: tm.frames.framesInUse, tables: pt.tableCount, root: pt.liveEntries(pt.rootPfn) }).toEqual(before);
+      for (const p of [1, 512, 1536]) expect(walk(pt, p).fault).toBe(WALK_NOT_PRESENT);
+      expect(walk(pt, 1 << 18).pfn).toBe(77);
+    }
+  });
+
+  it('refuses page numbers beyond the input or output size with ERANGE, bad arguments with EINVAL', () => {
+    const { pt } = table();
+    expect(pt.map(2 ** 27 - 1, 0, 2, RW)).toBe(-34);
+    expect(pt.map(0, 2 ** 40 - 1, 2, RW)).toBe(-34);
+    expect(pt.map(-1, 0, 1, RW)).toBe(-22);
+    expect(pt.map(0, 0.5, 1, RW)).toBe(-22);
+    expect(pt.map(0, 0, 0, RW)).toBe(-22);
+    expect(walk(pt, 2 ** 27).fault).toBe(WALK_ADDRESS_SIZE);
+  });
+});
+
+describe('radix engine: unmap and free', () => {
+  it('removes a superpage only whole: a partial range stops there', () => {
+    const { pt } = table();
+    expect(pt.map(0, 0, 1024, RW)).toBe(0);
+    expect(pt.map(2048, 4096, 1, RW)).toBe(0);
+    // [256, 2049) starts inside the first block: nothing removed, everything still mapped.
+    expect(pt.unmap(256, 1793)).toBe(0);
+    expect(walk(pt, 0).pageShift).toBe(21);
+    expect(walk(pt, 600).pageShift).toBe(21);
+    expect(walk(pt, 2048).pfn).toBe(4096);
+    // [512, 1536) covers the second block whole, then half of nothing: removes 512 pages.
+    expect(pt.unmap(512, 1024)).toBe(512);
+    expect(walk(pt, 512).fault).toBe(WALK_NOT_PRESENT);
+    expect(walk(pt, 0).pageShift).toBe(21);
+  });
+
+  it('keeps a live-entry count per table and releases a table the moment it empties', () => {
+    const { pt, tm } = table();
+    expect(pt.map(10, 100, 3, RW)).toBe(0);
+    expect(pt.tablePages).toBe(3);
+    expect(pt.liveEntries(pt.rootPfn)).toBe(1);
+    expect(pt.unmap(11, 1)).toBe(1);
+    expect(pt.tablePages).toBe(3);
+    expect(pt.unmap(0, 11)).toBe(1);
+    expect(pt.unmap(12, 1)).toBe(1);
+    expect(pt.tablePages).toBe(1);
+    expect(pt.liveEntries(pt.rootPfn)).toBe(0);
+    expect(tm.frames.framesInUse).toBe(1);
+    expect(pt.unmap(0, 2 ** 40)).toBe(0);
+  });
+
+  it('frees every table with exact accounting', () => {
+    const { pt, tm } = table();
+    expect(pt.map(0, 0, 1 << 18, RW)).toBe(0);
+    expect(pt.map(1 << 18, 3, 700, RW)).toBe(0);
+    expect(pt.tablePages).toBe(tm.frames.framesInUse);
+    pt.free();
+    expect(pt.tablePages).toBe(0);
+    expect(tm.frames.framesInUse).toBe(0);
+    expect(pt.map(0, 0, 1, RW)).toBe(-22);
+    expect(walk(pt, 0).fault).toBe(WALK_ADDRESS_SIZE);
+  });
+});
+
+describe('radix engine: tables of several frames', () => {
+  it('allocates a 16 KiB root (Sv39x4-like: 2048 entries) contiguous and aligned', () => {
+    const geo: RadixGeometry = { levels: 3, entryBits: [9, 9, 11], spanShift: [0, 9, 18], leafLevels: 0b11, ias: 41, oas: 52 };
+    const { pt, tm } = table(geo);
+    expect(pt.rootPfn % 4).toBe(0);
+    expect(pt.tablePages).toBe(4);
+    // The last root entry lives in the root's fourth frame.
+    const last = 2 ** 29 - 1;
+    expect(pt.map(last, 42, 1, RW)).toBe(0);
+    expect(walk(pt, last).pfn).toBe(42);
+    expect(tm.mem.readU64(pt.rootPfn + 3, 511) & 1n).toBe(1n);
+    pt.free();
+    expect(tm.frames.framesInUse).toBe(0);
+  });
+
+  it('maps a 16K granule (4 frames per table, 4-page leaves) and refuses misaligned pages', () => {
+    const geo: RadixGeometry = { levels: 3, entryBits: [11, 11, 11], spanShift: [2, 13, 24], leafLevels: 0b11, ias: 47, oas: 48 };
+    const { pt, tm } = table(geo);
+    expect(pt.map(1, 0, 4, RW)).toBe(-22);
+    expect(pt.map(0, 4, 6, RW)).toBe(-22);
+    expect(pt.map(4, 8, 8, RW)).toBe(0);
+    expect(walk(pt, 7)).toMatchObject({ pfn: 11, pageShift: 14 });
+    expect(pt.map(1 << 13, 1 << 13, 1 << 13, RW)).toBe(0);
+    expect(walk(pt, (1 << 13) + 5)).toMatchObject({ pfn: (1 << 13) + 5, pageShift: 25 });
+    expect(pt.tablePages).toBe(12);
+    expect(pt.unmap(4, 8)).toBe(8);
+    expect(pt.tablePages).toBe(8);
+    pt.free();
+    expect(tm.frames.framesInUse).toBe(0);
+  });
+
+  it('assembles an aligned run from single frames when the memory has no allocTables', () => {
+    const tm = testTableMemory();
+    const single = { mem: tm.mem, allocTable: () => tm.memory.allocTable(), releaseTable: (p: number) => tm.memory.releaseTable(p) };
+    tm.memory.allocTable(); // offsets the next frame from any alignment
+    const run = allocTableFrames(single, 16);
+    expect(run % 16).toBe(0);
+    expect(tm.frames.framesInUse).toBe(17);
+  });
+});
+
+describe('permission model', () => {
+  it('keeps privileged and unprivileged grants apart (user page vs supervisor page)', () => {
+    const { pt } = table();
+    expect(pt.map(0, 0, 1, RW)).toBe(0);
+    expect(pt.map(1, 1, 1, RW | IOMMU_PRIV)).toBe(0);
+    const user = walk(pt, 0).perm;
+    const sup = walk(pt, 1).perm;
+    expect(user).toBe(PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV_READ | PERM_PRIV_WRITE);
+    expect(sup).toBe(PERM_PRIV_READ | PERM_PRIV_WRITE | PERM_PRIV_EXEC);
+    expect(permAllowed(user, PERM_WRITE)).toBe(true);
+    expect(permAllowed(user, PERM_WRITE | PERM_PRIV)).toBe(true);
+    // No privileged execute on a user page (SMEP-like), and no user access to a supervisor page.
+    expect(permAllowed(user, PERM_EXEC | PERM_PRIV)).toBe(false);
+    expect(permFailure(user, PERM_EXEC | PERM_PRIV)).toBe('permission-priv');
+    expect(permAllowed(sup, PERM_READ)).toBe(false);
+    expect(permFailure(sup, PERM_READ)).toBe('permission-priv');
+    expect(permAllowed(sup, PERM_EXEC | PERM_PRIV)).toBe(true);
+  });
+
+  it('names the missing access when the privilege is not the reason', () => {
+    const ro = grantBoth(PERM_READ);
+    expect(permFailure(ro, PERM_WRITE)).toBe('permission-write');
+    expect(permFailure(ro, PERM_EXEC | PERM_PRIV)).toBe('permission-exec');
+    expect(permFailure(0, PERM_READ)).toBe('permission-read');
+  });
+});

@@ -1,0 +1,671 @@
+/**
+ * The radix page-table engine: map, unmap, free, walk, A/D for any tree of 64-bit entries, so that a
+ * format supplies only its geometry and its entry encoding (a `RadixCodec`).
+ *
+ * What the engine guarantees (the io-pgtable rules every format must keep, written once):
+ * - map uses the largest leaf that alignment of IOVA and PA, the remaining length and the codec's leaf
+ *   levels allow;
+ * - map is all-or-nothing: EEXIST is found by a read-only pre-check before anything is written or
+ *   allocated, and a map that runs out of table memory (ENOMEM) at any level is rolled back, the
+ *   tables it allocated released, so the table is exactly as it was;
+ * - unmap removes a leaf above level 0 (a superpage) only when the range covers it whole; a range that
+ *   covers part of one stops there and returns what it removed so far (the kernel's unmap_pages);
+ * - every table keeps a count of its live entries; a table whose count drops to 0 is released at once
+ *   (so no empty table is ever left behind), and `tablePages` is exact at every moment;
+ * - free releases every table; a freed table maps nothing and walks fault.
+ *
+ * Levels are numbered from the leaf: level 0 holds the smallest pages, `levels - 1` is the root. Page
+ * numbers are 4 KiB units whatever the granule (see pgtable.ts). A table at a level may span several
+ * contiguous frames (16K/64K granules, concatenated or 16 KiB roots; see table-frames.ts).
+ *
+ * Hot-path rules: entries are read and written as two u32 halves straight out of PhysicalMemory's
+ * chunk arrays; runs of entries inside one table are written in one pass without re-walking from the
+ * root; no allocation per entry or per walk. Table indices come from multiplying by the exact
+ * reciprocal of a power-of-two span, so page numbers above 2^31 stay exact.
+ */
+import { ERRNO } from '../uapi/errno.js';
+import type { PhysicalMemory } from '../memory/physical.js';
+import { ChunkCache, isPfn } from '../memory/chunk-cache.js';
+import {
+  WALK_ADDRESS_SIZE,
+  WALK_NOT_PRESENT,
+  WALK_OK,
+  WALK_RESERVED_BITS,
+  WALK_TABLE_FAULT,
+  type IoPageTable,
+  type PageTableConfig,
+  type PageTableMemory,
+  type WalkResult,
+} from './pgtable.js';
+import { PERM_GRANT_ALL } from './permission.js';
+import { allocTableFrames, MAX_TABLE_FRAMES, releaseTableFrames } from './table-frames.js';
+
+const EINVAL = ERRNO.EINVAL;
+const ENOMEM = ERRNO.ENOMEM;
+const EEXIST = ERRNO.EEXIST;
+const ERANGE = ERRNO.ERANGE;
+
+/** The shape of a tree, fixed when a table is allocated. */
+export interface RadixGeometry {
+  /** Levels in use (1..6). */
+  readonly levels: number;
+  /** Per level (index 0 = leaf level): log2 of the entries of a table at that level (9 for 512). */
+  readonly entryBits: readonly number[];
+  /** Per level: log2 of the 4 KiB pages one entry at that level covers (0, 9, 18 for 4K, 2M, 1G). */
+  readonly spanShift: readonly number[];
+  /** Bit `l` set when a leaf may be written at level `l`; bit 0 must be set. */
+  readonly leafLevels: number;
+  /** Input size in bits: IOVA page numbers at or above 2^(ias-12) are refused (ERANGE) and fault. */
+  readonly ias: number;
+  /** Output size in bits: output page numbers at or above 2^(oas-12) are refused (ERANGE). */
+  readonly oas: number;
+}
+
+/** Scratch for `RadixCodec.leafBits`: the attribute bits of a leaf, without address and type bits. */
+export class LeafBits {
+  lo = 0;
+  hi = 0;
+}
+
+/**
+ * The entry encoding of a format. Properties are plain numbers so that the engine's loops test bits
+ * inline; the methods run once per map (leafBits) or once per walk level.
+ */
+export interface RadixCodec {
+  /** Low-word bits any of which marks an entry present (x86 P, Arm valid, VT-d second stage R|W). */
+  readonly presentMask: number;
+  /**
+   * A present entry above level 0 points to a table when `(lo & tableMask) === tableValue[level]`,
+   * otherwise it is a leaf (x86/VT-d: PS clear; Arm: type 0b11; RISC-V: R, W and X clear).
+   */
+  readonly tableMask: number;
+  readonly tableValue: readonly number[];
+  /** Per level: the non-address bits of a table entry (low and high word). */
+  readonly tableLo: readonly number[];
+  readonly tableHi: readonly number[];
+  /** Per level: the bits that make a leaf at that level (x86 PS, Arm page/block type), low word. */
+  readonly leafTypeLo: readonly number[];
+  /** Bit of the 64-bit entry where the output page number starts (12; RISC-V 10). */
+  readonly addrShift: number;
+  /** Address bits of the high word, e.g. 0xfffff for entry bits 51:32. */
+  readonly addrHiMask: number;
+  /**
+   * Writes into `bits` the leaf attribute bits for IOMMU_* `prot` (permissions, memory type, preset
+   * A/D), without address and type bits. Returns 0, or a negative errno for a `prot` the format
+   * refuses (the map then fails with it and changes nothing).
+   */
+  leafBits(prot: number, bits: LeafBits): number;
+  /** Grant bits (permission.ts) of a leaf, before the tables above it restrict them. */
+  leafGrant(lo: number, hi: number, level: number): number;
+  /**
+   * Grant bits a table entry leaves to everything below it; the walk ANDs them (x86 R/W and U/S,
+   * Arm APTable / XNTable, VT-d second-stage R/W/X). Absent: tables restrict nothing.
+   */
+  tableGrant?(lo: number, hi: number, level: number): number;
+  /** True when a leaf at `level` with output page `pfn` has reserved bits set (the walk faults). */
+  leafReserved?(lo: number, hi: number, level: number, pfn: number): boolean;
+  /** The leaf is dirty (written since its dirty state was last cleared). Absent: no dirty tracking. */
+  leafDirty?(lo: number, hi: number): boolean;
+  /** Low word of a dirty leaf once its dirty state is cleared. */
+  leafClean?(lo: number, hi: number): number;
+  /** Low word of a leaf after a hardware access (accessed, and dirty for a write); `hwDirty` whether hardware updates D. */
+  leafAccessed?(lo: number, hi: number, write: boolean, hwDirty: boolean): number;
+  /** Low word of a table entry a walk went through with hardware A/D updates on. */
+  tableAccessed?(lo: number, hi: number): number;
+  /**
+   * A custom address encoding (Arm FEAT_LPA keeps PA[51:48] in bits 15:12). When present, all three
+   * are used instead of `addrShift` / `addrHiMask`.
+   */
+  encodeAddrLo?(pfn: number): number;
+  encodeAddrHi?(pfn: number): number;
+  decodeAddr?(lo: number, hi: number): number;
+}
+
+/** Numbers derived once from a geometry, shared by a table and by walks of foreign tables. */
+export class RadixLayout {
+  readonly levels: number;
+  readonly top: number;
+  readonly leafLevels: number;
+  /** Per level: 4 KiB pages per entry, its reciprocal, entries - 1, frames per table. */
+  readonly span: Float64Array;
+  readonly invSpan: Float64Array;
+  readonly entryMask: Int32Array;
+  readonly tableFrames: Int32Array;
+  /** Per level: log2 of the bytes a leaf there maps (WalkResult.pageShift). */
+  readonly pageShift: Int32Array;
+  readonly limitPfn: number;
+  readonly oaLimitPfn: number;
+  /** 4 KiB pages of the smallest leaf: page numbers and lengths must be multiples of it. */
+  readonly granulePages: number;
+
+  constructor(readonly geometry: RadixGeometry) {
+    const { levels, entryBits, spanShift } = geometry;
+    if (!Number.isInteger(levels) || levels < 1 || levels > 6) throw new RangeError(`radix table of ${levels} levels`);
+    if ((geometry.leafLevels & 1) === 0) throw new RangeError('a radix table needs leaves at level 0');
+    this.levels = levels;
+    this.top = levels - 1;
+    this.leafLevels = geometry.leafLevels;
+    this.span = new Float64Array(levels);
+    this.invSpan = new Float64Array(levels);
+    this.entryMask = new Int32Array(levels);
+    this.tableFrames = new Int32Array(levels);
+    this.pageShift = new Int32Array(levels);
+    for (let l = 0; l < levels; l++) {
+      const e = entryBits[l];
+      if (!Number.isInteger(e) || e < 1 || e > 18) throw new RangeError(`level ${l}: 2^${e} entries`);
+      if (l > 0 && spanShift[l] !== spanShift[l - 1] + entryBits[l - 1]) throw new RangeError(`level ${l}: span does not follow from the level below`);
+      this.span[l] = 2 ** spanShift[l];
+      this.pageShift[l] = 12 + spanShift[l];
+      this.invSpan[l] = 1 / this.span[l];
+      this.entryMask[l] = (1 << e) - 1;
+      this.tableFrames[l] = Math.max(1, (1 << e) / 512);
+      if (this.tableFrames[l] > MAX_TABLE_FRAMES) throw new RangeError(`level ${l}: a table of ${this.tableFrames[l]} frames`);
+    }
+    this.granulePages = this.span[0];
+    this.limitPfn = Math.min(2 ** Math.max(0, geometry.ias - 12), 2 ** (spanShift[this.top] + entryBits[this.top]));
+    this.oaLimitPfn = 2 ** Math.max(0, geometry.oas - 12);
+  }
+
+  /** Index of the entry for `pfn` in a table at `level`. */
+  index(pfn: number, level: number): number {
+    return (pfn * this.invSpan[level]) & this.entryMask[level];
+  }
+}
+
+function walkFault(out: WalkResult, reason: number, level: number): false {
+  out.fault = reason;
+  out.level = level;
+  out.perm = 0;
+  out.dirty = false;
+  return false;
+}
+
+/**
+ * Walks a radix table: the page table's own walk (tableToPhys null) and a foreign (guest) table's.
+ * Grants are the leaf's AND every table entry's on the path; a leaf at a level the geometry does not
+ * allow, or one the codec finds reserved bits in, is WALK_RESERVED_BITS.
+ */
+export function radixWalk(
+  codec: RadixCodec,
+  layout: RadixLayout,
+  chunks: ChunkCache,
+  rootPfn: number,
+  iovaPfn: number,
+  out: WalkResult,
+  tableToPhys: ((pfn: number) => number) | null,
+): boolean {
+  if (!(iovaPfn >= 0 && iovaPfn < layout.limitPfn)) return walkFault(out, WALK_ADDRESS_SIZE, layout.top);
+  const pm = codec.presentMask;
+  const tm = codec.tableMask;
+  const custom = codec.decodeAddr !== undefined;
+  const shift = codec.addrShift;
+  const hiScale = 2 ** (32 - shift);
+  const hiMask = codec.addrHiMask;
+  let table = rootPfn;
+  let grant = PERM_GRANT_ALL;
+  for (let level = layout.top; level >= 0; level--) {
+    const idx = (iovaPfn * layout.invSpan[level]) & layout.entryMask[level];
+    // A multi-frame table: go to the frame holding the entry (a guest's frames are translated one by one).
+    let frame = table + (idx >>> 9);
+    if (tableToPhys !== null) {
+      const h = tableToPhys(frame);
+      if (h < 0) {
+        out.tablePfn = frame;
+        return walkFault(out, WALK_TABLE_FAULT, level);
+      }
+      frame = h;
+    }
+    const c = chunks.get(frame);
+    if (c === undefined) return walkFault(out, WALK_NOT_PRESENT, level);
+    const w = ((frame & 511) << 10) + ((idx & 511) << 1);
+    const lo = c[w];
+    if ((lo & pm) === 0) return walkFault(out, WALK_NOT_PRESENT, level);
+    const hi = c[w + 1];
+    const pfn = custom ? codec.decodeAddr!(lo, hi) : (hi & hiMask) * hiScale + (lo >>> shift);
+    if (level > 0 && (lo & tm) === codec.tableValue[level]) {
+      if (codec.tableGrant !== undefined) grant &= codec.tableGrant(lo, hi, level);
+      table = pfn;
+      continue;
+    }
+    if (((layout.leafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
+    if (codec.leafReserved !== undefined && codec.leafReserved(lo, hi, level, pfn)) return walkFault(out, WALK_RESERVED_BITS, level);
+    const span = layout.span[level];
+    out.pfn = span === 1 ? pfn : pfn - (pfn % span) + (iovaPfn % span);
+    out.perm = grant & codec.leafGrant(lo, hi, level);
+    out.pageShift = layout.pageShift[level];
+    out.level = level;
+    out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi);
+    out.fault = WALK_OK;
+    return true;
+  }
+  return walkFault(out, WALK_NOT_PRESENT, 0);
+}
+
+/**
+ * A live radix table. A format allocates one with its codec and geometry; it may extend the class to
+ * add a faster walk for its common case (the engine's walk stays the reference) or format state.
+ */
+export class RadixPageTable implements IoPageTable {
+  readonly levels: number;
+  readonly layout: RadixLayout;
+  protected readonly mem: PhysicalMemory;
+  protected readonly chunks: ChunkCache;
+  protected readonly top: number;
+  protected limitPfn: number;
+  protected freed = false;
+  /** Hardware A/D updates are on (see setDirtyTracking). */
+  protected hwDirty: boolean;
+
+  private readonly oaLimitPfn: number;
+  private readonly granule: number;
+  private readonly pm: number;
+  private readonly tm: number;
+  private readonly custom: boolean;
+  private readonly shift: number;
+  private readonly hiScale: number;
+  private readonly hiMask: number;
+  private readonly bits = new LeafBits();
+  /** Live entries of every table (the root included), by table page number. */
+  private readonly live = new Map<number, number>();
+  private frames: number;
+  /** Pages the current map has written, so that a failure rolls back exactly them. */
+  private done = 0;
+  /** Set by unmapLevel when it meets a leaf the range only partly covers (the kernel stops there). */
+  private stop = false;
+
+  constructor(
+    readonly format: string,
+    readonly cfg: Readonly<PageTableConfig>,
+    readonly codec: RadixCodec,
+    geometry: RadixGeometry | RadixLayout,
+    protected readonly memory: PageTableMemory,
+    readonly rootPfn: number,
+  ) {
+    const layout = geometry instanceof RadixLayout ? geometry : new RadixLayout(geometry);
+    this.layout = layout;
+    this.levels = layout.levels;
+    this.top = layout.top;
+    this.mem = memory.mem;
+    this.chunks = new ChunkCache(memory.mem);
+    this.limitPfn = layout.limitPfn;
+    this.oaLimitPfn = layout.oaLimitPfn;
+    this.granule = layout.granulePages;
+    this.pm = codec.presentMask;
+    this.tm = codec.tableMask;
+    this.custom = codec.decodeAddr !== undefined;
+    this.shift = codec.addrShift;
+    this.hiScale = 2 ** (32 - codec.addrShift);
+    this.hiMask = codec.addrHiMask;
+    this.frames = layout.tableFrames[layout.top];
+    this.live.set(rootPfn, 0);
+    this.hwDirty = cfg.dirtyTracking === true;
+  }
+
+  /**
+   * Allocates the root (`rootFrames` contiguous frames, aligned) and the table; a negative errno
+   * (-ENOMEM) when the root cannot be allocated.
+   */
+  static rootFor(memory: PageTableMemory, layout: RadixLayout): number {
+    const root = allocTableFrames(memory, layout.tableFrames[layout.top]);
+    return root < 0 ? -ENOMEM : root;
+  }
+
+  get tablePages(): number {
+    return this.frames;
+  }
+
+  /** Live entries of the table at `tablePfn`, or -1 when it is not one of this table's (for tests and checks). */
+  liveEntries(tablePfn: number): number {
+    return this.live.get(tablePfn) ?? -1;
+  }
+
+  /** Number of tables (root included) currently held. */
+  get tableCount(): number {
+    return this.live.size;
+  }
+
+  // ---------------------------------------------------------------- entries
+
+  private decode(lo: number, hi: number): number {
+    return this.custom ? this.codec.decodeAddr!(lo, hi) : (hi & this.hiMask) * this.hiScale + (lo >>> this.shift);
+  }
+
+  private encLo(pfn: number): number {
+    return this.custom ? this.codec.encodeAddrLo!(pfn) : pfn << this.shift;
+  }
+
+  private encHi(pfn: number): number {
+    return this.custom ? this.codec.encodeAddrHi!(pfn) : (pfn / this.hiScale) & this.hiMask;
+  }
+
+  private isTable(lo: number, level: number): boolean {
+    return level > 0 && (lo & this.tm) === this.codec.tableValue[level];
+  }
+
+  private wordOf(table: number, pfn: number, level: number): number {
+    return ((table & 511) << 10) + (((pfn * this.layout.invSpan[level]) & this.layout.entryMask[level]) << 1);
+  }
+
+  private addLive(table: number, delta: number): number {
+    const n = (this.live.get(table) ?? 0) + delta;
+    this.live.set(table, n);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- map
+
+  map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
+    if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
+    const g = this.granule;
+    if (g !== 1 && (iovaPfn % g !== 0 || paPfn % g !== 0 || npages % g !== 0)) return -EINVAL;
+    if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.oaLimitPfn) return -ERANGE;
+    const bits = this.bits;
+    const r0 = this.codec.leafBits(prot, bits);
+    if (r0 !== 0) return r0 < 0 ? r0 : -EINVAL;
+    if (this.anyLeaf(this.rootPfn, this.top, iovaPfn, npages)) return -EEXIST;
+    this.done = 0;
+    const r = this.mapLevel(this.rootPfn, this.top, iovaPfn, paPfn, npages, bits.lo, bits.hi);
+    if (r !== 0) {
+      // ENOMEM: [iova, iova + done) is ours; tables allocated on the failing path were released on the
+      // way out of mapLevel, and the unmap releases every table that becomes empty.
+      if (this.done > 0) this.unmapLevel(this.rootPfn, this.top, iovaPfn, this.done);
+      this.stop = false;
+      this.tablesChanged();
+    }
+    return r;
+  }
+
+  /** The pre-check: is anything mapped in [iova, iova + n)? Reads only. */
+  private anyLeaf(table: number, level: number, iova: number, n: number): boolean {
+    const c = this.chunks.get(table);
+    if (c === undefined) return false;
+    const pm = this.pm;
+    let w = this.wordOf(table, iova, level);
+    if (level === 0) {
+      const end = w + (n / this.granule) * 2;
+      for (; w < end; w += 2) if ((c[w] & pm) !== 0) return true;
+      return false;
+    }
+    const span = this.layout.span[level];
+    while (n > 0) {
+      const off = iova % span;
+      const take = n < span - off ? n : span - off;
+      const lo = c[w];
+      if ((lo & pm) !== 0) {
+        if (!this.isTable(lo, level)) return true;
+        if (this.anyLeaf(this.decode(lo, c[w + 1]), level - 1, iova, take)) return true;
+      }
+      iova += take;
+      n -= take;
+      w += 2;
+    }
+    return false;
+  }
+
+  /**
+   * Maps [iova, iova + n), inside the span of `table` at `level`, with the largest leaves alignment
+   * allows; leaves of one table are written in one run. `this.done` counts pages written.
+   */
+  private mapLevel(table: number, level: number, iova: number, pa: number, n: number, lo: number, hi: number): number {
+    const c = this.mem.chunkWords(table);
+    let w = this.wordOf(table, iova, level);
+    const codec = this.codec;
+    if (level === 0) {
+      const g = this.granule;
+      const count = n / g;
+      const end = w + count * 2;
+      const l0 = lo | codec.leafTypeLo[0];
+      let p = pa;
+      if (!this.custom) {
+        const shift = this.shift;
+        const scale = this.hiScale;
+        const hm = this.hiMask;
+        const carry = scale - 1;
+        let h = ((p / scale) & hm) | hi;
+        for (; w < end; w += 2) {
+          c[w] = (p << shift) | l0;
+          c[w + 1] = h;
+          p += g;
+          // Crossing into the next high-word value carries into the high word.
+          if ((p & carry) < g) h = ((p / scale) & hm) | hi;
+        }
+      } else {
+        for (; w < end; w += 2) {
+          c[w] = codec.encodeAddrLo!(p) | l0;
+          c[w + 1] = codec.encodeAddrHi!(p) | hi;
+          p += g;
+        }
+      }
+      this.addLive(table, count);
+      this.done += n;
+      return 0;
+    }
+    const layout = this.layout;
+    const span = layout.span[level];
+    const canLeaf = ((layout.leafLevels >> level) & 1) !== 0;
+    const pm = this.pm;
+    while (n > 0) {
+      const e = c[w];
+      const off = iova % span;
+      if (canLeaf && off === 0 && n >= span && pa % span === 0) {
+        // The pre-check found nothing mapped here, and tables are never empty, so this slot is free.
+        if ((e & pm) !== 0) return -EEXIST;
+        c[w] = this.encLo(pa) | lo | codec.leafTypeLo[level];
+        c[w + 1] = this.encHi(pa) | hi;
+        this.addLive(table, 1);
+        this.done += span;
+        iova += span;
+        pa += span;
+        n -= span;
+        w += 2;
+        continue;
+      }
+      let child: number;
+      let fresh = false;
+      if ((e & pm) === 0) {
+        const frames = layout.tableFrames[level - 1];
+        child = allocTableFrames(this.memory, frames);
+        if (child < 0) return -ENOMEM;
+        this.frames += frames;
+        this.live.set(child, 0);
+        c[w] = this.encLo(child) | codec.tableLo[level];
+        c[w + 1] = this.encHi(child) | codec.tableHi[level];
+        this.addLive(table, 1);
+        fresh = true;
+      } else if (!this.isTable(e, level)) {
+        return -EEXIST;
+      } else {
+        child = this.decode(e, c[w + 1]);
+      }
+      const take = n < span - off ? n : span - off;
+      const r = this.mapLevel(child, level - 1, iova, pa, take, lo, hi);
+      if (r !== 0) {
+        // A table allocated on the failing path that received nothing goes back at once.
+        if (fresh && this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
+        return r;
+      }
+      iova += take;
+      pa += take;
+      n -= take;
+      w += 2;
+    }
+    return 0;
+  }
+
+  /** Clears the entry at word `w` of `table` that points to the (empty) `child` at `childLevel`, and releases it. */
+  private dropTable(c: Uint32Array, w: number, table: number, child: number, childLevel: number): void {
+    c[w] = 0;
+    c[w + 1] = 0;
+    this.addLive(table, -1);
+    this.live.delete(child);
+    const frames = this.layout.tableFrames[childLevel];
+    releaseTableFrames(this.memory, child, frames);
+    this.frames -= frames;
+  }
+
+  // ---------------------------------------------------------------- unmap
+
+  unmap(iovaPfn: number, npages: number): number {
+    if (this.freed || !(iovaPfn >= 0) || !(npages > 0) || iovaPfn >= this.limitPfn) return 0;
+    const g = this.granule;
+    const iova = Math.floor(iovaPfn);
+    // A range that is not granule aligned cannot be unmapped (arm_lpae_unmap_pages WARNs, returns 0).
+    if (g !== 1 && iova % g !== 0) return 0;
+    // unmap-all passes U64_MAX-sized ranges: clip to what the table can hold.
+    let n = Math.min(Math.floor(npages), this.limitPfn - iova);
+    if (g !== 1) n -= n % g;
+    if (n === 0) return 0;
+    this.stop = false;
+    const frames = this.frames;
+    const removed = this.unmapLevel(this.rootPfn, this.top, iova, n);
+    this.stop = false;
+    if (this.frames !== frames) this.tablesChanged();
+    return removed;
+  }
+
+  private unmapLevel(table: number, level: number, iova: number, n: number): number {
+    const c = this.chunks.get(table);
+    if (c === undefined) return 0;
+    const pm = this.pm;
+    let w = this.wordOf(table, iova, level);
+    if (level === 0) {
+      const g = this.granule;
+      const end = w + (n / g) * 2;
+      let cnt = 0;
+      for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) cnt++;
+      c.fill(0, w, end);
+      if (cnt !== 0) this.addLive(table, -cnt);
+      return cnt * g;
+    }
+    const span = this.layout.span[level];
+    let removed = 0;
+    while (n > 0) {
+      const off = iova % span;
+      const take = n < span - off ? n : span - off;
+      const e = c[w];
+      if ((e & pm) !== 0) {
+        if (!this.isTable(e, level)) {
+          // A superpage goes only as a whole (iommu unmap_pages); a partial hit stops the unmap here.
+          if (take !== span) {
+            this.stop = true;
+            return removed;
+          }
+          c[w] = 0;
+          c[w + 1] = 0;
+          this.addLive(table, -1);
+          removed += span;
+        } else {
+          const child = this.decode(e, c[w + 1]);
+          removed += this.unmapLevel(child, level - 1, iova, take);
+          if (this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
+          if (this.stop) return removed;
+        }
+      }
+      iova += take;
+      n -= take;
+      w += 2;
+    }
+    return removed;
+  }
+
+  /**
+   * Called after a table was released (by unmap or a rolled-back map): a subclass that caches table
+   * pointers (a paging-structure cache) drops them here.
+   */
+  protected tablesChanged(): void {}
+
+  // ---------------------------------------------------------------- walk
+
+  walk(iovaPfn: number, out: WalkResult): boolean {
+    if (this.freed) return walkFault(out, WALK_ADDRESS_SIZE, this.top);
+    return radixWalk(this.codec, this.layout, this.chunks, this.rootPfn, iovaPfn, out, null);
+  }
+
+  // ---------------------------------------------------------------- A/D
+
+  /** Turns hardware A/D updates on or off; only a table allocated with `cfg.dirtyTracking` can turn them on. */
+  setDirtyTracking(enable: boolean): void {
+    this.hwDirty = enable && this.cfg.dirtyTracking === true;
+  }
+
+  /** Records a hardware access to the leaf of `iovaPfn`: the codec's accessed / dirty updates, on the tables too. */
+  markAccess(iovaPfn: number, write: boolean): void {
+    const codec = this.codec;
+    if (this.freed || codec.leafAccessed === undefined || !(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return;
+    let table = this.rootPfn;
+    for (let level = this.top; level >= 0; level--) {
+      const c = this.chunks.get(table);
+      if (c === undefined) return;
+      const w = this.wordOf(table, iovaPfn, level);
+      const lo = c[w];
+      if ((lo & this.pm) === 0) return;
+      if (!this.isTable(lo, level)) {
+        c[w] = codec.leafAccessed(lo, c[w + 1], write, this.hwDirty);
+        return;
+      }
+      if (codec.tableAccessed !== undefined) c[w] = codec.tableAccessed(lo, c[w + 1]);
+      table = this.decode(lo, c[w + 1]);
+    }
+  }
+
+  /** Reports every dirty leaf in the range (whole leaves, as iommu_dirty_bitmap_record), clearing them unless `noClear`. */
+  readAndClearDirty(iovaPfn: number, npages: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
+    if (this.freed || this.codec.leafDirty === undefined || !(iovaPfn >= 0) || !(npages > 0) || iovaPfn >= this.limitPfn) return;
+    const n = Math.min(Math.floor(npages), this.limitPfn - Math.floor(iovaPfn));
+    this.dirtyLevel(this.rootPfn, this.top, Math.floor(iovaPfn), n, noClear, onDirty);
+  }
+
+  private dirtyLevel(table: number, level: number, iova: number, n: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
+    const c = this.chunks.get(table);
+    if (c === undefined) return;
+    const codec = this.codec;
+    const span = this.layout.span[level];
+    let w = this.wordOf(table, iova, level);
+    while (n > 0) {
+      const off = iova % span;
+      const take = n < span - off ? n : span - off;
+      const e = c[w];
+      if ((e & this.pm) !== 0) {
+        if (this.isTable(e, level)) this.dirtyLevel(this.decode(e, c[w + 1]), level - 1, iova, take, noClear, onDirty);
+        else if (codec.leafDirty!(e, c[w + 1])) {
+          onDirty(iova - off, span);
+          if (!noClear && codec.leafClean !== undefined) c[w] = codec.leafClean(e, c[w + 1]);
+        }
+      }
+      iova += take;
+      n -= take;
+      w += 2;
+    }
+  }
+
+  // ---------------------------------------------------------------- free
+
+  /** Releases every table page; the table maps nothing afterwards and every walk faults. */
+  free(): void {
+    if (this.freed) return;
+    this.freeLevel(this.rootPfn, this.top);
+    releaseTableFrames(this.memory, this.rootPfn, this.layout.tableFrames[this.top]);
+    this.live.clear();
+    this.frames = 0;
+    this.freed = true;
+    this.limitPfn = 0;
+    this.tablesChanged();
+  }
+
+  private freeLevel(table: number, level: number): void {
+    if (level === 0) return;
+    const c = this.chunks.get(table);
+    if (c === undefined) return;
+    const w0 = (table & 511) << 10;
+    const end = w0 + (this.layout.entryMask[level] + 1) * 2;
+    for (let w = w0; w < end; w += 2) {
+      const e = c[w];
+      if ((e & this.pm) === 0 || !this.isTable(e, level)) continue;
+      const child = this.decode(e, c[w + 1]);
+      this.freeLevel(child, level - 1);
+      c[w] = 0;
+      c[w + 1] = 0;
+      releaseTableFrames(this.memory, child, this.layout.tableFrames[level - 1]);
+    }
+  }
+}
