@@ -18,10 +18,7 @@
  * commands), so IOMMU_HWPT_INVALIDATE on them is EOPNOTSUPP.
  */
 import {
-  PERM_EXEC,
-  PERM_PRIV,
-  PERM_READ,
-  PERM_WRITE,
+  PERM_GRANT_ALL,
   WALK_CONTEXT_INVALID,
   WALK_OK,
   WALK_TABLE_FAULT,
@@ -159,7 +156,7 @@ export class AmdNestedDomain implements NestedDomainOps {
     if (p < 0) {
       if (!this.view.giov) {
         out.pfn = iovaPfn;
-        out.perm = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
+        out.perm = PERM_GRANT_ALL;
         out.pageShift = 12;
         out.level = 0;
         out.dirty = false;

@@ -22,7 +22,7 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   PERM_EXEC,
-  PERM_PRIV,
+  grantBoth,
   PERM_READ,
   PERM_WRITE,
   WALK_OK,
@@ -176,7 +176,8 @@ function walkTable(
       out.pfn = base + (iovaPfn % pages);
       out.pageShift = leaf.shift;
       out.level = level;
-      out.perm = perm & (PERM_READ | PERM_WRITE) ? perm | PERM_PRIV | (flavor === 'v1' ? PERM_EXEC : 0) : 0;
+      // No privilege levels modelled here: both get the same grants (core's permission model).
+      out.perm = perm & (PERM_READ | PERM_WRITE) ? grantBoth(perm | (flavor === 'v1' ? PERM_EXEC : 0)) : 0;
       out.dirty = (lo & (flavor === 'v1' ? V1_D : V2_D)) !== 0;
       out.fault = WALK_OK;
       if (pos) {

@@ -14,6 +14,7 @@ import {
   PERM_WRITE,
   WALK_NOT_PRESENT,
   WALK_OK,
+  grantBoth,
   type DecodedUnit,
   type DeviceInfo,
   type IoPageTable,
@@ -300,7 +301,7 @@ export class VirtioDomainTable implements IoPageTable {
     out.fault = WALK_OK;
     out.level = 0;
     out.dirty = false;
-    out.perm = (m.flags & VIRTIO_IOMMU_MAP_F_READ ? PERM_READ : 0) | (m.flags & VIRTIO_IOMMU_MAP_F_WRITE ? PERM_WRITE : 0);
+    out.perm = grantBoth((m.flags & VIRTIO_IOMMU_MAP_F_READ ? PERM_READ : 0) | (m.flags & VIRTIO_IOMMU_MAP_F_WRITE ? PERM_WRITE : 0));
     out.pfn = Number((m.phys + (addr - m.start)) / PAGE);
     out.pageShift = this.leafShift(m, addr);
     return true;
