@@ -38,6 +38,7 @@ import {
   type WalkResult,
 } from './pgtable.js';
 import { PERM_GRANT_ALL } from './permission.js';
+import { traceRadix, type RadixTraceSpec, type WalkStep } from './walk-trace.js';
 import { allocTableFrames, MAX_TABLE_FRAMES, releaseTableFrames } from './table-frames.js';
 
 const EINVAL = ERRNO.EINVAL;
@@ -178,6 +179,25 @@ function walkFault(out: WalkResult, reason: number, level: number): false {
   out.perm = 0;
   out.dirty = false;
   return false;
+}
+
+/** The trace of a radix table (walk-trace.ts): the same entry selection and classification as radixWalk. */
+export function radixTraceSpec(codec: RadixCodec, layout: RadixLayout): RadixTraceSpec {
+  const shift = codec.addrShift;
+  const hiScale = 2 ** (32 - shift);
+  return {
+    top: layout.top,
+    index: (iovaPfn, level) => Math.floor(iovaPfn / layout.span[level]) % (layout.entryMask[level] + 1),
+    classify(entry, level) {
+      const lo = Number(entry & 0xffffffffn) | 0;
+      const hi = Number(entry >> 32n) | 0;
+      if ((lo & codec.presentMask) === 0) return { kind: 'invalid', pfn: 0 };
+      const pfn = codec.decodeAddr !== undefined ? codec.decodeAddr(lo, hi) : (hi & codec.addrHiMask) * hiScale + (lo >>> shift);
+      if (level > 0 && (lo & codec.tableMask) === codec.tableValue[level]) return { kind: 'table', pfn };
+      const allowed = ((layout.leafLevels >> level) & 1) === 1 && !(codec.leafReserved?.(lo, hi, level, pfn) ?? false);
+      return allowed ? { kind: 'leaf', pfn } : { kind: 'invalid', pfn: 0 };
+    },
+  };
 }
 
 /**
@@ -575,6 +595,10 @@ export class RadixPageTable implements IoPageTable {
   protected tablesChanged(): void {}
 
   // ---------------------------------------------------------------- walk
+
+  trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, radixTraceSpec(this.codec, this.layout), iovaPfn);
+  }
 
   walk(iovaPfn: number, out: WalkResult): boolean {
     if (this.freed) return walkFault(out, WALK_ADDRESS_SIZE, this.top);

@@ -31,6 +31,12 @@ describe('PciDevice.explain', () => {
     expect(e.perm! & PERM_READ).toBe(PERM_READ);
     expect(e.pa! & 0xfffn).toBe(0x123n);
     expect(e.stages.map((s) => s.stage)).toEqual(['paging']);
+    // The mock format is on the radix engine, whose trace follows the same entries the walk reads.
+    const steps = e.stages[0].steps!;
+    expect(steps.at(-1)!.kind).toBe('leaf');
+    for (let i = 0; i + 1 < steps.length; i++) expect(steps[i]).toMatchObject({ kind: 'table', pfn: steps[i + 1].tablePfn });
+    expect(BigInt(steps.at(-1)!.pfn) * 4096n + 0x123n).toBe(e.pa);
+    expect(dev.explain(0x7_0000n).stages[0].steps!.at(-1)!.kind).toBe('invalid');
   });
 
   it('a PRI device with a fault queue would send a page request: recoverable, the request record, no log line', () => {
