@@ -1,8 +1,8 @@
 /**
  * `struct virtio_iommu_config` and feature negotiation.
  */
+import { virtio_iommu_config } from './layouts.js';
 import {
-  CONFIG_OFFSET,
   CONFIG_SIZE,
   U32_MAX,
   U64_MAX,
@@ -17,10 +17,6 @@ import {
   bit,
   featureNames,
   hasFeature,
-  le32,
-  le64,
-  put32,
-  put64,
 } from './spec.js';
 
 /** The configuration fields, under the specification's names. */
@@ -109,25 +105,29 @@ export const BASE_CONFIG: VirtioIommuConfig = {
 
 /** The 40 configuration bytes as the driver reads them. */
 export function encodeConfig(c: VirtioIommuConfig): Uint8Array {
-  const b = new Uint8Array(CONFIG_SIZE);
-  put64(b, CONFIG_OFFSET.page_size_mask, c.page_size_mask);
-  put64(b, CONFIG_OFFSET.input_range_start, c.input_range.start);
-  put64(b, CONFIG_OFFSET.input_range_end, c.input_range.end);
-  put32(b, CONFIG_OFFSET.domain_range_start, c.domain_range.start);
-  put32(b, CONFIG_OFFSET.domain_range_end, c.domain_range.end);
-  put32(b, CONFIG_OFFSET.probe_size, c.probe_size);
-  b[CONFIG_OFFSET.bypass] = c.bypass;
-  return b;
+  const L = virtio_iommu_config;
+  return L.encode(
+    L.make({
+      page_size_mask: c.page_size_mask,
+      input_range_start: c.input_range.start,
+      input_range_end: c.input_range.end,
+      domain_range_start: c.domain_range.start,
+      domain_range_end: c.domain_range.end,
+      probe_size: c.probe_size,
+      bypass: c.bypass,
+    }),
+  );
 }
 
 export function decodeConfig(b: Uint8Array): VirtioIommuConfig | null {
   if (b.length < CONFIG_SIZE) return null;
+  const v = virtio_iommu_config.decode(b);
   return {
-    page_size_mask: le64(b, CONFIG_OFFSET.page_size_mask),
-    input_range: { start: le64(b, CONFIG_OFFSET.input_range_start), end: le64(b, CONFIG_OFFSET.input_range_end) },
-    domain_range: { start: le32(b, CONFIG_OFFSET.domain_range_start), end: le32(b, CONFIG_OFFSET.domain_range_end) },
-    probe_size: le32(b, CONFIG_OFFSET.probe_size),
-    bypass: b[CONFIG_OFFSET.bypass],
+    page_size_mask: v.page_size_mask,
+    input_range: { start: v.input_range_start, end: v.input_range_end },
+    domain_range: { start: v.domain_range_start, end: v.domain_range_end },
+    probe_size: v.probe_size,
+    bypass: v.bypass,
   };
 }
 

@@ -11,11 +11,8 @@ import {
   VIRTIO_IOMMU_FAULT_F_WRITE,
   VIRTIO_IOMMU_FAULT_R_DOMAIN,
   VIRTIO_IOMMU_FAULT_R_MAPPING,
-  le32,
-  le64,
-  put32,
-  put64,
 } from './spec.js';
+import { virtio_iommu_fault } from './layouts.js';
 
 export interface VirtioIommuFault {
   /** VIRTIO_IOMMU_FAULT_R_* */
@@ -31,12 +28,7 @@ export const FAULT_REASON_NAMES: readonly string[] = ['UNKNOWN', 'DOMAIN', 'MAPP
 
 /** The device side: reserved fields zero, as the device should write them. */
 export function encodeFault(f: VirtioIommuFault): Uint8Array {
-  const b = new Uint8Array(FAULT_SIZE);
-  b[0] = f.reason & 0xff;
-  put32(b, 4, f.flags);
-  put32(b, 8, f.endpoint);
-  put64(b, 16, f.address);
-  return b;
+  return virtio_iommu_fault.encode(virtio_iommu_fault.make({ reason: f.reason & 0xff, flags: f.flags, endpoint: f.endpoint, address: f.address }));
 }
 
 export interface DecodedFault extends VirtioIommuFault {
@@ -47,13 +39,8 @@ export interface DecodedFault extends VirtioIommuFault {
 /** Decodes a record of at least FAULT_SIZE bytes; null when shorter. */
 export function decodeFault(b: Uint8Array): DecodedFault | null {
   if (b.length < FAULT_SIZE) return null;
-  return {
-    reason: b[0],
-    flags: le32(b, 4),
-    endpoint: le32(b, 8),
-    address: le64(b, 16),
-    reservedNonZero: (le32(b, 0) & 0xffffff00) !== 0,
-  };
+  const v = virtio_iommu_fault.decode(b);
+  return { reason: v.reason, flags: v.flags, endpoint: v.endpoint, address: v.address, reservedNonZero: v.reserved.some((x) => x !== 0) };
 }
 
 /** Linux's words for the reason: an unknown reason is 'unknown', as the driver should treat it. */

@@ -19,6 +19,7 @@ export {
   type VirtioIommuConfigInput,
 } from './config.js';
 export { MappingStore, type Mapping } from './mappings.js';
+export * from './layouts.js';
 export {
   OUT_SIZE,
   answerStatus,

@@ -20,13 +20,11 @@ import {
   VIRTIO_IOMMU_T_PROBE,
   VIRTIO_IOMMU_T_UNMAP,
   TAIL_SIZE,
+  PAGE_SIZE_MASK_LENGTH,
+  RESV_MEM_LENGTH,
   le16,
-  le32,
-  le64,
-  put16,
-  put32,
-  put64,
 } from './spec.js';
+import { virtio_iommu_probe_page_size_mask, virtio_iommu_probe_resv_mem, virtio_iommu_req_attach, virtio_iommu_req_detach, virtio_iommu_req_map, virtio_iommu_req_probe, virtio_iommu_req_unmap } from './layouts.js';
 
 export interface AttachRequest {
   type: typeof VIRTIO_IOMMU_T_ATTACH;
@@ -74,50 +72,40 @@ export const OUT_SIZE: Readonly<Record<number, number>> = {
   [VIRTIO_IOMMU_T_PROBE]: PROBE_OUT_SIZE,
 };
 
-function head(type: number, size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  b[0] = type;
-  return b;
+/** The device-readable part of a request: the struct encoded, cut before its tail. */
+function readable(bytes: Uint8Array, size: number): Uint8Array {
+  return bytes.slice(0, size);
 }
 
 export function encodeAttach(r: { domain: number; endpoint: number; flags?: number; reserved?: number }): Uint8Array {
-  const b = head(VIRTIO_IOMMU_T_ATTACH, ATTACH_OUT_SIZE);
-  put32(b, 4, r.domain);
-  put32(b, 8, r.endpoint);
-  put32(b, 12, r.flags ?? 0);
-  put32(b, 16, r.reserved ?? 0);
-  return b;
+  const L = virtio_iommu_req_attach;
+  return readable(L.encode(L.make({ type: VIRTIO_IOMMU_T_ATTACH, domain: r.domain, endpoint: r.endpoint, flags: r.flags ?? 0, reserved: r.reserved ?? 0 })), ATTACH_OUT_SIZE);
 }
 
 export function encodeDetach(r: { domain: number; endpoint: number }): Uint8Array {
-  const b = head(VIRTIO_IOMMU_T_DETACH, DETACH_OUT_SIZE);
-  put32(b, 4, r.domain);
-  put32(b, 8, r.endpoint);
-  return b;
+  const L = virtio_iommu_req_detach;
+  return readable(L.encode(L.make({ type: VIRTIO_IOMMU_T_DETACH, domain: r.domain, endpoint: r.endpoint })), DETACH_OUT_SIZE);
 }
 
 export function encodeMap(r: { domain: number; virtStart: bigint; virtEnd: bigint; physStart: bigint; flags: number }): Uint8Array {
-  const b = head(VIRTIO_IOMMU_T_MAP, MAP_OUT_SIZE);
-  put32(b, 4, r.domain);
-  put64(b, 8, r.virtStart);
-  put64(b, 16, r.virtEnd);
-  put64(b, 24, r.physStart);
-  put32(b, 32, r.flags);
-  return b;
+  const L = virtio_iommu_req_map;
+  return readable(L.encode(L.make({ type: VIRTIO_IOMMU_T_MAP, domain: r.domain, virt_start: r.virtStart, virt_end: r.virtEnd, phys_start: r.physStart, flags: r.flags })), MAP_OUT_SIZE);
 }
 
 export function encodeUnmap(r: { domain: number; virtStart: bigint; virtEnd: bigint; reserved?: number }): Uint8Array {
-  const b = head(VIRTIO_IOMMU_T_UNMAP, UNMAP_OUT_SIZE);
-  put32(b, 4, r.domain);
-  put64(b, 8, r.virtStart);
-  put64(b, 16, r.virtEnd);
-  put32(b, 24, r.reserved ?? 0);
-  return b;
+  const L = virtio_iommu_req_unmap;
+  return readable(L.encode(L.make({ type: VIRTIO_IOMMU_T_UNMAP, domain: r.domain, virt_start: r.virtStart, virt_end: r.virtEnd, reserved: r.reserved ?? 0 })), UNMAP_OUT_SIZE);
 }
 
 export function encodeProbe(r: { endpoint: number }): Uint8Array {
-  const b = head(VIRTIO_IOMMU_T_PROBE, PROBE_OUT_SIZE);
-  put32(b, 4, r.endpoint);
+  const L = virtio_iommu_req_probe;
+  return L.encode(L.make({ type: VIRTIO_IOMMU_T_PROBE, endpoint: r.endpoint }));
+}
+
+/** `out` padded to the whole struct (the tail is not the driver's to write), for the codec. */
+function padded(out: Uint8Array, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  b.set(out.subarray(0, size));
   return b;
 }
 
@@ -135,16 +123,24 @@ export function decodeRequest(out: Uint8Array): DecodeResult {
   if (size === undefined) return { ok: false, reason: 'unknown-type', type };
   if (out.length < size) return { ok: false, reason: 'short', type };
   switch (type) {
-    case VIRTIO_IOMMU_T_ATTACH:
-      return { ok: true, request: { type, domain: le32(out, 4), endpoint: le32(out, 8), flags: le32(out, 12), reserved: le32(out, 16) } };
-    case VIRTIO_IOMMU_T_DETACH:
-      return { ok: true, request: { type, domain: le32(out, 4), endpoint: le32(out, 8), reservedNonZero: out.subarray(12, 20).some((x) => x !== 0) } };
-    case VIRTIO_IOMMU_T_MAP:
-      return { ok: true, request: { type, domain: le32(out, 4), virtStart: le64(out, 8), virtEnd: le64(out, 16), physStart: le64(out, 24), flags: le32(out, 32) } };
-    case VIRTIO_IOMMU_T_UNMAP:
-      return { ok: true, request: { type, domain: le32(out, 4), virtStart: le64(out, 8), virtEnd: le64(out, 16), reserved: le32(out, 24) } };
+    case VIRTIO_IOMMU_T_ATTACH: {
+      const v = virtio_iommu_req_attach.decode(padded(out, virtio_iommu_req_attach.size));
+      return { ok: true, request: { type, domain: v.domain, endpoint: v.endpoint, flags: v.flags, reserved: v.reserved } };
+    }
+    case VIRTIO_IOMMU_T_DETACH: {
+      const v = virtio_iommu_req_detach.decode(padded(out, virtio_iommu_req_detach.size));
+      return { ok: true, request: { type, domain: v.domain, endpoint: v.endpoint, reservedNonZero: v.reserved.some((x) => x !== 0) } };
+    }
+    case VIRTIO_IOMMU_T_MAP: {
+      const v = virtio_iommu_req_map.decode(padded(out, virtio_iommu_req_map.size));
+      return { ok: true, request: { type, domain: v.domain, virtStart: v.virt_start, virtEnd: v.virt_end, physStart: v.phys_start, flags: v.flags } };
+    }
+    case VIRTIO_IOMMU_T_UNMAP: {
+      const v = virtio_iommu_req_unmap.decode(padded(out, virtio_iommu_req_unmap.size));
+      return { ok: true, request: { type, domain: v.domain, virtStart: v.virt_start, virtEnd: v.virt_end, reserved: v.reserved } };
+    }
     default:
-      return { ok: true, request: { type: VIRTIO_IOMMU_T_PROBE, endpoint: le32(out, 4) } };
+      return { ok: true, request: { type: VIRTIO_IOMMU_T_PROBE, endpoint: virtio_iommu_req_probe.decode(out).endpoint } };
   }
 }
 
@@ -161,25 +157,21 @@ export type ProbeProperty =
 /** Encodes one property at `off`; returns the bytes it took. */
 export function putProperty(buf: Uint8Array, off: number, p: ProbeProperty): number {
   if (p.type === VIRTIO_IOMMU_PROBE_T_RESV_MEM && 'subtype' in p) {
-    put16(buf, off, p.type);
-    put16(buf, off + 2, 20);
-    buf[off + 4] = p.subtype;
-    put64(buf, off + 8, p.start);
-    put64(buf, off + 16, p.end);
-    return 24;
+    const L = virtio_iommu_probe_resv_mem;
+    L.encode(L.make({ type: p.type, length: RESV_MEM_LENGTH, subtype: p.subtype, start: p.start, end: p.end }), buf, off);
+    return L.size;
   }
   if (p.type === VIRTIO_IOMMU_PROBE_T_PAGE_SIZE_MASK && 'mask' in p) {
-    put16(buf, off, p.type);
-    put16(buf, off + 2, 12);
-    put64(buf, off + 8, p.mask);
-    return 16;
+    const L = virtio_iommu_probe_page_size_mask;
+    L.encode(L.make({ type: p.type, length: PAGE_SIZE_MASK_LENGTH, mask: p.mask }), buf, off);
+    return L.size;
   }
   throw new RangeError(`cannot encode probe property type ${p.type}`);
 }
 
 /** The encoded size of a property. */
 export function propertySize(p: ProbeProperty): number {
-  return p.type === VIRTIO_IOMMU_PROBE_T_RESV_MEM ? 24 : 16;
+  return PROBE_PROPERTY_HEAD_SIZE + (p.type === VIRTIO_IOMMU_PROBE_T_RESV_MEM ? RESV_MEM_LENGTH : PAGE_SIZE_MASK_LENGTH);
 }
 
 /**
@@ -198,10 +190,11 @@ export function parseProperties(props: Uint8Array): ProbeProperty[] {
     const end = cur + PROBE_PROPERTY_HEAD_SIZE + length;
     if (end > props.length) break;
     const reservedBits = word >> 12;
-    if (reservedBits === 0 && type === VIRTIO_IOMMU_PROBE_T_RESV_MEM && length >= 20) {
-      out.push({ type, subtype: props[cur + 4], start: le64(props, cur + 8), end: le64(props, cur + 16) });
-    } else if (reservedBits === 0 && type === VIRTIO_IOMMU_PROBE_T_PAGE_SIZE_MASK && length >= 12) {
-      out.push({ type, mask: le64(props, cur + 8) });
+    if (reservedBits === 0 && type === VIRTIO_IOMMU_PROBE_T_RESV_MEM && length >= RESV_MEM_LENGTH) {
+      const v = virtio_iommu_probe_resv_mem.decode(props, cur);
+      out.push({ type, subtype: v.subtype, start: v.start, end: v.end });
+    } else if (reservedBits === 0 && type === VIRTIO_IOMMU_PROBE_T_PAGE_SIZE_MASK && length >= PAGE_SIZE_MASK_LENGTH) {
+      out.push({ type, mask: virtio_iommu_probe_page_size_mask.decode(props, cur).mask });
     } else out.push({ type, length, reservedBits });
     cur = end;
   }

@@ -168,25 +168,11 @@ export const CONFIG_OFFSET = {
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
 export const U32_MAX = 0xffff_ffff;
 
-// --- little-endian helpers over a byte array -------------------------------------------------------
+// --- little-endian helpers for the 16-bit ring indices and property headers -----------------------
 export function le16(b: Uint8Array, off: number): number {
   return b[off] | (b[off + 1] << 8);
-}
-export function le32(b: Uint8Array, off: number): number {
-  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
-}
-export function le64(b: Uint8Array, off: number): bigint {
-  return BigInt(le32(b, off)) | (BigInt(le32(b, off + 4)) << 32n);
 }
 export function put16(b: Uint8Array, off: number, v: number): void {
   b[off] = v & 0xff;
   b[off + 1] = (v >>> 8) & 0xff;
-}
-export function put32(b: Uint8Array, off: number, v: number): void {
-  put16(b, off, v & 0xffff);
-  put16(b, off + 2, (v >>> 16) & 0xffff);
-}
-export function put64(b: Uint8Array, off: number, v: bigint): void {
-  put32(b, off, Number(v & 0xffff_ffffn));
-  put32(b, off + 4, Number((v >> 32n) & 0xffff_ffffn));
 }

@@ -5,7 +5,8 @@
  * puts fault records into the event queue's buffers. `VirtqueueDriver` is the driver side (the
  * guest), for tests, the host-IOMMU plugin and the demo.
  */
-import { TAIL_SIZE, VIOMMU_EVENT_VQ, VIOMMU_REQUEST_VQ, le16, le32, le64, put16, put32, put64 } from './spec.js';
+import { TAIL_SIZE, VIOMMU_EVENT_VQ, VIOMMU_REQUEST_VQ, le16, put16 } from './spec.js';
+import { virtq_desc, virtq_used_elem } from './layouts.js';
 import type { VirtioIommuDevice } from './device.js';
 
 export const VIRTQ_DESC_F_NEXT = 1;
@@ -109,10 +110,7 @@ export class DeviceVirtqueue {
     for (let n = 0; ; n++) {
       if (i >= this.layout.size) throw new VirtqueueError(`descriptor index ${i} is past the table (size ${this.layout.size})`);
       if (n >= this.layout.size) throw new VirtqueueError('descriptor chain loops');
-      const d = this.mem.readGuest(this.layout.desc + BigInt(DESC_SIZE * i), DESC_SIZE);
-      const addr = le64(d, 0);
-      const len = le32(d, 8);
-      const flags = le16(d, 12);
+      const { addr, len, flags, next } = virtq_desc.decode(this.mem.readGuest(this.layout.desc + BigInt(DESC_SIZE * i), DESC_SIZE));
       if (flags & VIRTQ_DESC_F_INDIRECT) throw new VirtqueueError('indirect descriptor without VIRTIO_F_INDIRECT_DESC');
       if (flags & VIRTQ_DESC_F_WRITE) writable.push({ gpa: addr, len });
       else {
@@ -122,7 +120,7 @@ export class DeviceVirtqueue {
         readable.push(this.mem.readGuest(addr, len));
       }
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
-      i = le16(d, 14);
+      i = next;
     }
     const out = new Uint8Array(readableLen);
     let off = 0;
@@ -148,9 +146,7 @@ export class DeviceVirtqueue {
   /** Returns the chain to the driver with the used length (bytes written). */
   push(head: number, len: number): void {
     const usedIdx = le16(this.mem.readGuest(this.layout.used + 2n, 2), 0);
-    const entry = new Uint8Array(8);
-    put32(entry, 0, head);
-    put32(entry, 4, len);
+    const entry = virtq_used_elem.encode({ id: head, len });
     this.mem.writeGuest(this.layout.used + 4n + BigInt(8 * (usedIdx % this.layout.size)), entry);
     const idx = new Uint8Array(2);
     put16(idx, 0, (usedIdx + 1) & 0xffff);
@@ -265,12 +261,7 @@ export class VirtqueueDriver {
   }
 
   private writeDesc(i: number, addr: bigint, len: number, flags: number, next: number): void {
-    const d = new Uint8Array(DESC_SIZE);
-    put64(d, 0, addr);
-    put32(d, 8, len);
-    put16(d, 12, flags);
-    put16(d, 14, next);
-    this.mem.writeGuest(this.layout.desc + BigInt(DESC_SIZE * i), d);
+    this.mem.writeGuest(this.layout.desc + BigInt(DESC_SIZE * i), virtq_desc.encode({ addr, len, flags, next }));
   }
 
   private allocData(n: number): bigint {
@@ -323,9 +314,7 @@ export class VirtqueueDriver {
     const out: UsedBuffer[] = [];
     const usedIdx = le16(this.mem.readGuest(this.layout.used + 2n, 2), 0);
     while (this.lastUsed !== usedIdx) {
-      const e = this.mem.readGuest(this.layout.used + 4n + BigInt(8 * (this.lastUsed % this.layout.size)), 8);
-      const id = le32(e, 0);
-      const len = le32(e, 4);
+      const { id, len } = virtq_used_elem.decode(this.mem.readGuest(this.layout.used + 4n + BigInt(8 * (this.lastUsed % this.layout.size)), 8));
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
       const f = this.inflight.get(id);
       if (!f) continue;
