@@ -1,0 +1,102 @@
+/** The decode view: paste lines, registers or records; see fields, meaning and the Linux line, grouped by device. */
+import { decodeText, groupByDevice, type DecodedItem } from '../logic/decode.js';
+import { vendors } from '../logic/plugins.js';
+import type { PageState } from '../logic/fragment.js';
+import { copyButton, h, table } from '../dom.js';
+
+export interface ViewContext {
+  readonly state: PageState;
+  /** Records the view's input in the URL fragment (without a new history entry per keystroke). */
+  save(input: string, params: Record<string, string>): void;
+  /** The current page URL, for "copy link". */
+  link(): string;
+}
+
+const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
+  ['VT-d read fault', 'DMAR: [DMA Read NO_PASID] Request device [5c:00.0] fault addr 0x7ff000 [fault reason 0x06] PTE Read access is not set'],
+  ['VT-d CAP register', '0xd2008c40660462'],
+  [
+    'SMMUv3 event',
+    [
+      'arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020800000000',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000ffff0000',
+      'arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000',
+    ].join('\n'),
+  ],
+];
+
+function fieldValue(v: string | number | boolean): string {
+  if (typeof v === 'number') return v > 9 ? `${v} (0x${v.toString(16)})` : String(v);
+  return String(v);
+}
+
+function itemView(item: DecodedItem): HTMLElement {
+  if (!item.ok || !item.output) {
+    return h(
+      'article',
+      { class: 'item error' },
+      h('pre', { class: 'source' }, item.source),
+      h('p', {}, 'No plugin could decode this:'),
+      h('ul', {}, ...(item.errors ?? []).map((e) => h('li', {}, h('strong', {}, e.vendor), `: ${e.error}`))),
+    );
+  }
+  const o = item.output;
+  const fields = Object.entries(o.fields);
+  return h(
+    'article',
+    { class: 'item', 'data-vendor': o.vendor, 'data-kind': o.kind },
+    h('p', { class: 'summary' }, h('span', { class: 'badge' }, `${o.vendor} · ${o.kind}`), ' ', o.summary),
+    fields.length ? table(['Field', 'Value'], fields.map(([k, v]) => [h('code', {}, k), fieldValue(v)]), 'Fields, by the specification\'s names') : null,
+    o.linux ? h('div', { class: 'linux' }, h('p', {}, 'What Linux prints for it:'), h('pre', {}, o.linux)) : null,
+    h('details', {}, h('summary', {}, 'Input'), h('pre', { class: 'source' }, item.source)),
+  );
+}
+
+export function renderDecode(root: HTMLElement, ctx: ViewContext): void {
+  const all = vendors().filter((v) => v.decode);
+  const input = h('textarea', { id: 'decode-input', rows: '6', spellcheck: 'false', placeholder: 'Paste a kernel log line, a register value or a raw record; several lines at once are fine.' });
+  input.value = ctx.state.input;
+  const vendor = h('select', { id: 'decode-vendor' }, h('option', { value: '' }, 'any vendor (detect)'), ...all.map((v) => h('option', { value: v.id }, v.name)));
+  vendor.value = ctx.state.params.vendor ?? '';
+  const kind = h('input', { id: 'decode-kind', type: 'text', size: '10', placeholder: 'e.g. cap, idr0' });
+  kind.value = ctx.state.params.kind ?? '';
+  const out = h('section', { id: 'decode-results', 'aria-live': 'polite' });
+
+  const run = () => {
+    const items = decodeText({ text: input.value, vendor: vendor.value || undefined, kind: kind.value.trim() || undefined }, all);
+    ctx.save(input.value, { vendor: vendor.value, kind: kind.value.trim() });
+    out.replaceChildren();
+    if (items.length === 0) return;
+    const groups = groupByDevice(items);
+    const decoded = items.filter((i) => i.ok).length;
+    out.append(h('p', { class: 'count' }, `${decoded} of ${items.length} decoded${groups.length > 1 ? `, ${groups.length} devices` : ''}.`));
+    for (const g of groups) {
+      out.append(h('section', { class: 'group', 'data-device': g.device }, h('h3', {}, g.device === '' ? 'No device named' : `Device ${g.device}`), ...g.items.map(itemView)));
+    }
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, 200);
+  });
+  vendor.addEventListener('change', run);
+  kind.addEventListener('change', run);
+
+  root.append(
+    h('h2', {}, 'Decode'),
+    h('p', {}, 'A DMAR or arm-smmu-v3 line from dmesg, a capability register, or a fault record: each is explained field by field, with the line Linux prints for it.'),
+    h(
+      'form',
+      { class: 'controls', onsubmit: ((e: Event) => (e.preventDefault(), run())) as EventListener },
+      h('label', { for: 'decode-input' }, 'Input'),
+      input,
+      h('div', { class: 'row' }, h('label', {}, 'Vendor ', vendor), h('label', {}, 'Kind ', kind), h('button', { type: 'submit' }, 'Decode'), copyButton('Copy link', ctx.link)),
+      h('p', { class: 'examples' }, 'Examples: ', ...EXAMPLES.flatMap(([label, text], i) => [i ? ' · ' : '', h('button', { type: 'button', class: 'link', onclick: (() => ((input.value = text), run())) as EventListener }, label)])),
+    ),
+    out,
+  );
+  if (input.value.trim() !== '') run();
+}
