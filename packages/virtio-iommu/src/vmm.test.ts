@@ -205,4 +205,23 @@ describe('createVirtioIommu over iommufd', () => {
     expect(dev.domain(2)).toBeUndefined();
     expect(attach(dev, 1, 0x29)).toBe(VIRTIO_IOMMU_S_OK);
   });
+
+  it('hot-plugs an endpoint: bound, unattached (blocked without bypass), refused when its IOMMU cannot map the frozen granule', async () => {
+    const host = mockHost();
+    const va = host.process.mmap(1 << 20);
+    const dev = createVirtioIommu(host, { endpoints: { [EP]: '0000:00:02.0' }, guestRam: [{ gpa: 0n, va, size: 1n << 20n }], config: { bypass: 0 } });
+    dev.negotiate(LINUX_DRIVER_FEATURES);
+    dev.hotplug(0x18, '0000:00:03.0');
+    expect(dev.endpointDevice(0x18)?.idev).not.toBeNull();
+    await expect(dev.dma(0x18).read(0n, 1)).rejects.toBeInstanceOf(DmaFault);
+    expect(attach(dev, 1, 0x18)).toBe(VIRTIO_IOMMU_S_OK);
+    expect(() => dev.hotplug(0x18, '0000:00:03.0')).toThrow(/exists/);
+    // The mock IOMMU maps 4K and 2M pages: a guest that booted with either granule takes it, one with 1G pages only does not.
+    const fine = createVirtioIommu(mockHost(), { endpoints: {}, guestRam: [], config: { page_size_mask: 0x1000n } });
+    expect(() => fine.hotplug(0x10, '0000:00:02.0')).not.toThrow();
+    const coarse = createVirtioIommu(mockHost(), { endpoints: {}, guestRam: [], config: { page_size_mask: 0x200000n } });
+    expect(() => coarse.hotplug(0x10, '0000:00:02.0')).not.toThrow();
+    const odd = createVirtioIommu(mockHost(), { endpoints: {}, guestRam: [], config: { page_size_mask: 0x40000000n } });
+    expect(() => odd.hotplug(0x10, '0000:00:02.0')).toThrow(/frozen granule 0x40000000/);
+  });
 });

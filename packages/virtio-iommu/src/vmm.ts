@@ -209,13 +209,13 @@ function hostInputBits(dev: PciDevice): number {
 }
 
 export class VirtioIommu extends VirtioIommuDevice {
-  private readonly devices: ReadonlyMap<number, PciDevice>;
+  private readonly devices: Map<number, PciDevice>;
 
   constructor(
     readonly host: Host,
     readonly iommufd: Iommufd,
     readonly guestRam: readonly GuestRamRegion[],
-    devices: ReadonlyMap<number, PciDevice>,
+    devices: Map<number, PciDevice>,
     opts: VirtioIommuDeviceOptions,
   ) {
     super(opts);
@@ -225,6 +225,26 @@ export class VirtioIommu extends VirtioIommuDevice {
   /** The host device behind an endpoint. */
   endpointDevice(endpoint: number): PciDevice | undefined {
     return this.devices.get(endpoint);
+  }
+
+  /**
+   * Hot-plugs a host device as a new endpoint. The page-size mask the guest read at boot is frozen: a
+   * device whose host IOMMU cannot map the granule is refused, as QEMU refuses it ("virtio-iommu does not
+   * support frozen granule").
+   */
+  hotplug(endpoint: number, bdf: string): void {
+    if (this.endpoint(endpoint) !== undefined) throw new VirtioIommuConfigError(`endpoint ${endpoint} exists`);
+    const dev = this.host.device(bdf);
+    const mask = this.configValues.page_size_mask;
+    const granule = mask & -mask;
+    const pageSizes = dev.unitOps.caps.hostStage?.pageSizes ?? mask;
+    if ((pageSizes & mask) === 0n || ((pageSizes & mask) & -(pageSizes & mask)) !== granule) {
+      throw new VirtioIommuConfigError(`virtio-iommu does not support frozen granule 0x${granule.toString(16)} (${bdf} maps 0x${pageSizes.toString(16)})`);
+    }
+    if (dev.idev === null) dev.bindIommufd(this.iommufd);
+    else if (dev.boundIommufd !== this.iommufd) throw new VirtioIommuConfigError(`${bdf} is bound to another iommufd`);
+    this.devices.set(endpoint, dev);
+    this.addEndpoint({ id: endpoint, reserved: hostReservedRegions(this.host, dev), pageSizeMask: pageSizes });
   }
 
   /**
