@@ -114,13 +114,17 @@ function xorshift32(x: number): number {
 function translateLoop(host: Host, b: Binding, count: number, modulo: number, out: TranslateResult): number {
   const unit = unitOf(host);
   const mask = modulo - 1;
+  // Locals rather than imported or module bindings inside the loop: the C reference's loop has the
+  // same constants as immediates.
+  const perm = PERM_READ;
+  const base = PA_BASE_PFN;
   let x = XORSHIFT_SEED | 0;
   const t0 = now();
   for (let i = 0; i < count; i++) {
     x = xorshift32(x);
     // x mod 2^k of the unsigned value is its low k bits.
     const page = x & mask;
-    if (!unit.translate(b, -1, page, PERM_READ, out) || out.pfn !== PA_BASE_PFN + page) throw new Error(`translation of page ${page} failed (${out.failure})`);
+    if (!unit.translate(b, -1, page, perm, out) || out.pfn !== base + page) throw new Error(`translation of page ${page} failed (${out.failure})`);
   }
   return now() - t0;
 }
