@@ -42,7 +42,7 @@ import {
   encodePprEntry,
   type AmdEvent,
 } from './events.js';
-import { renderAmdEventLines, type AmdEventEra } from './logs.js';
+import { renderAmdEventLines, renderAmdLogRestartLine, type AmdEventEra } from './logs.js';
 
 /** The normalized fault with what the event carries beyond it (the printed domain and flags). */
 export interface AmdIommuFault extends IommuFault {
@@ -179,6 +179,14 @@ export class AmdFaultCodec implements FaultCodec {
     const c = r.value;
     const code = c.status === PAGE_RESP_SUCCESS ? PAGE_RESP_SUCCESS : c.status === PAGE_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
     return { rid: c.devid, pasid: c.gn ? c.pasid : -1, grpid: c.tag, code };
+  }
+
+  /**
+   * Log overflow: the IOMMU sets EVT_OVERFLOW / PPR_OVERFLOW and stops logging; the interrupt thread
+   * restarts the log (amd_iommu_restart_event_logging(), amd_iommu_restart_ppr_log()).
+   */
+  renderOverflow(queue: 'fault' | 'page-request', _unitName: string): string[] {
+    return [renderAmdLogRestartLine(queue === 'fault' ? 'Event' : 'PPR')];
   }
 
   renderLog(f: IommuFault, device: string, _unitName: string): string[] {

@@ -162,6 +162,14 @@ export function renderAmdEventLines(e: AmdEvent, opts: AmdEventRenderOptions = {
   return [`${prefix}AMD-Vi: Event logged [${eventBody(e, era, segment, true)}`];
 }
 
+/**
+ * amd_iommu_restart_log(): what the driver prints when it finds a log overflowed and restarts it
+ * (pr_info_ratelimited "IOMMU %s log restarting"): "Event", "PPR" or "GA".
+ */
+export function renderAmdLogRestartLine(log: 'Event' | 'PPR' | 'GA'): string {
+  return `AMD-Vi: IOMMU ${log} log restarting`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +195,7 @@ export type AmdLogRecord =
       readonly names: readonly string[];
     }
   | { readonly kind: 'features-cont'; readonly names: readonly string[] }
+  | { readonly kind: 'log-restart'; readonly log: 'Event' | 'PPR' | 'GA' }
   | {
       readonly kind: 'event';
       readonly era: AmdEventEra | 'v4-split-head';
@@ -294,6 +303,8 @@ export function parseAmdLogLine(line: string): Result<AmdLogRecord> {
     }
     return ok({ kind: 'features', pciAddress: m[1] ? m[1].toLowerCase() : null, efr, efr2, names: names.value });
   }
+  m = /^AMD-Vi: IOMMU (Event|PPR|GA) log restarting$/.exec(text);
+  if (m) return ok({ kind: 'log-restart', log: m[1] as 'Event' | 'PPR' | 'GA' });
   m = EVENT_RE.exec(text);
   if (m) {
     const driver = m[1] ?? null;

@@ -262,6 +262,8 @@ function decodeLine(text: string): Result<DecodeOutput> {
       return ok({ ...decodeUnitValues(rec.efr, rec.efr2 ?? 0n, rec.pciAddress ?? DEFAULT_IOMMU_BDF), linux: stripAmdLogPrefixes(text).trimEnd() });
     case 'found-iommu':
       return ok({ vendor: VENDOR, kind: 'found-iommu', fields: { pciAddress: rec.pciAddress, capPtr: hex(rec.capPtr) }, summary: `an AMD IOMMU at PCI ${rec.pciAddress}, capability at ${hex(rec.capPtr)}`, linux: stripAmdLogPrefixes(text).trimEnd() });
+    case 'log-restart':
+      return ok({ vendor: VENDOR, kind: 'log-restart', fields: { log: rec.log }, summary: `the ${rec.log} log overflowed: entries were lost and the driver restarted it`, linux: stripAmdLogPrefixes(text).trimEnd() });
     case 'features-cont':
       return ok({ vendor: VENDOR, kind: 'features', fields: Object.fromEntries(rec.names.map((n) => [n, 1])), summary: `the feature names of a split "Extended features" line: ${rec.names.join(' ')}`, linux: stripAmdLogPrefixes(text) });
     case 'event': {

@@ -127,7 +127,13 @@ export interface FaultCodec {
   decodeResume?(bytes: Uint8Array): PageResponse;
   /** The exact line(s) Linux prints for an unrecoverable fault, with `device` like '0000:00:02.0'. */
   renderLog(f: IommuFault, device: string, unitName: string): string[];
-  /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
+  /**
+   * The lines the driver prints when it finds a queue overflowed (its sticky overflow status) and
+   * restarts it, once per drain: `'fault'` for the fault/event queue, `'page-request'` for the page
+   * request queue. Optional: without it only core's own overflow line is logged.
+   */
+  renderOverflow?(queue: 'fault' | 'page-request', unitName: string): string[];
+    /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
   encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
 }
 

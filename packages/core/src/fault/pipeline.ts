@@ -231,7 +231,12 @@ export class FaultPipeline {
       this.routePageRequest(f);
     }
     if (q.faults.overflow || q.pageRequests.overflow) {
-      // The driver clears the sticky overflow bits after reporting them.
+      // The driver clears the sticky overflow bits after reporting them, with its own lines when it has some
+      // (AMD-Vi: "IOMMU Event log restarting").
+      if (codec.renderOverflow) {
+        if (q.faults.overflow) for (const line of codec.renderOverflow('fault', this.host.unitName(unit))) this.log.write(line);
+        if (q.pageRequests.overflow) for (const line of codec.renderOverflow('page-request', this.host.unitName(unit))) this.log.write(line);
+      }
       q.faults.overflow = false;
       q.pageRequests.overflow = false;
     }
