@@ -114,7 +114,7 @@ describe('iommufd', () => {
 
   it('global_options', () => {
     const f = mockFixture();
-    const opt = (init: Parameters<typeof rawIoctl<typeof U.iommu_option.fields>>[3]) => rawIoctl(f.fd, U.IOMMU_OPTION, U.iommu_option, { option_id: U.IOMMU_OPTION_RLIMIT_MODE, ...init });
+    const opt = (init: Partial<ReturnType<typeof U.iommu_option.zero>>) => rawIoctl(f.fd, U.IOMMU_OPTION, U.iommu_option, { option_id: U.IOMMU_OPTION_RLIMIT_MODE, ...init });
     let [rc, out] = opt({ op: U.IOMMU_OPTION_OP_GET, val64: 1n });
     expect([rc, out.val64]).toEqual([0, 0n]);
     // This requires root (CAP_SYS_RESOURCE).
