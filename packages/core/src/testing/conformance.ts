@@ -14,8 +14,10 @@ import { describe, expect, it } from 'vitest';
 import { CORE_API_VERSION, PluginHost, satisfies, type IommuPlugin } from '../driver/plugin.js';
 import { log2PageSizes, type NormalizedCaps, type StageCaps } from '../driver/caps.js';
 import {
+  IOMMU_NOEXEC,
   IOMMU_READ,
   IOMMU_WRITE,
+  PERM_EXEC,
   PERM_READ,
   PERM_WRITE,
   WALK_OK,
@@ -27,6 +29,7 @@ import {
 } from '../driver/pgtable.js';
 import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecStalls, type FailedAccess, type FaultCodec } from '../driver/fault.js';
 import type { DecodedUnit } from '../driver/vendor.js';
+import { permAllowed } from '../driver/permission.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
 import { POLLIN } from '../memory/process.js';
 import { IommufdError } from '../uapi/errno.js';
@@ -134,9 +137,11 @@ class CountingMemory implements PageTableMemory {
   readonly mem = new PhysicalMemory();
   private readonly frames = new FrameAllocator(this.mem);
   live = 0;
-  failNext = false;
+  /** Allocations still allowed before allocTable fails (ENOMEM paths); Infinity: never fails. */
+  allowed = Number.POSITIVE_INFINITY;
   allocTable(): number {
-    if (this.failNext) return -1;
+    if (this.allowed <= 0) return -1;
+    this.allowed--;
     const pfn = this.frames.alloc();
     if (pfn >= 0) this.live++;
     return pfn;
@@ -198,13 +203,62 @@ interface Env {
   caps: NormalizedCaps;
 }
 
+/** One check of the kit: `optional` names the optional op (or capability) it needs, `absent` says it is missing. */
+export interface ConformanceCheck {
+  readonly name: string;
+  /** The optional operation or capability the check exercises ('hw_info', 'nesting', 'dirty tracking', ...). */
+  readonly optional: string | null;
+  /** True when that optional part is absent: the check is reported as skipped, by name. */
+  readonly absent: boolean;
+  run(): unknown;
+}
+
+/** What the plugin offers of the optional parts, read from a host built on the profile. */
+interface OptionalParts {
+  hwInfo: boolean;
+  bootLog: boolean;
+  dirty: boolean;
+  nesting: boolean;
+  codec: boolean;
+  pri: boolean;
+}
+
+function probeOptional(options: ConformanceOptions): OptionalParts {
+  try {
+    const host = createHost({ plugins: [options.plugin], profile: options.profile });
+    const dev = host.device(options.device);
+    const ops = dev.unitOps;
+    let pri = false;
+    if (options.priDevice) {
+      const p = host.device(options.priDevice);
+      pri = p.unitOps.caps.pri && p.info.pri;
+    }
+    return {
+      hwInfo: typeof ops.hwInfo === 'function',
+      bootLog: host.units.some((u) => typeof u.ops.bootLog === 'function'),
+      dirty: ops.caps.dirtyTracking,
+      nesting: ops.caps.nesting && options.nested !== undefined,
+      codec: ops.faults !== undefined,
+      pri,
+    };
+  } catch {
+    // A plugin that cannot even build its host fails the mandatory checks; run every optional one too.
+    return { hwInfo: true, bootLog: true, dirty: true, nesting: true, codec: true, pri: true };
+  }
+}
+
 /**
- * Registers the conformance suite for `plugin` on `profile`. Each test builds its own host, so tests
- * are independent and can run in any order.
+ * The checks of the kit for `plugin` on `profile`, in order. Each builds its own host, so they are
+ * independent and can run in any order; a check throws (vitest's expect) when the plugin breaks the
+ * contract. describeConformance registers them as tests; runConformance runs them directly.
  */
-export function describeConformance(options: ConformanceOptions): void {
+export function conformanceChecks(options: ConformanceOptions): ConformanceCheck[] {
   const { plugin, profile } = options;
-  const title = options.name ?? `conformance: ${plugin.id} on ${profile.name}`;
+  const parts = probeOptional(options);
+  const checks: ConformanceCheck[] = [];
+  const check = (name: string, run: () => unknown, optional: string | null = null, present = true): void => {
+    checks.push({ name: optional ? `${optional}: ${name}` : name, optional, absent: !present, run });
+  };
 
   const newHost = (): Host => createHost({ plugins: [plugin], profile });
   const env = (bdf = options.device): Env => {
@@ -231,8 +285,8 @@ export function describeConformance(options: ConformanceOptions): void {
   };
   const unitProfiles = profile.units;
 
-  describe(title, () => {
-    it('is a well-formed plugin that registers its vendor', () => {
+  {
+    check('is a well-formed plugin that registers its vendor', () => {
       expect(typeof plugin.id === 'string' && plugin.id.length > 0).toBe(true);
       expect(typeof plugin.register).toBe('function');
       expect(satisfies(CORE_API_VERSION, plugin.coreApi), `coreApi '${plugin.coreApi}' does not accept core ${CORE_API_VERSION}`).toBe(true);
@@ -246,7 +300,7 @@ export function describeConformance(options: ConformanceOptions): void {
       expect(profile.devices.some((d) => d.bdf === options.device), `device ${options.device} is not in the profile`).toBe(true);
     });
 
-    it('decodes the profile registers into sane normalized capabilities', () => {
+    check('decodes the profile registers into sane normalized capabilities', () => {
       const ph = new PluginHost();
       ph.load(plugin);
       for (const u of unitProfiles) {
@@ -266,12 +320,37 @@ export function describeConformance(options: ConformanceOptions): void {
         const again = vendor.decodeRegisters(d.profileRegisters);
         if (!again.ok) throw new Error(`${u.id}: profileRegisters do not decode: ${again.error}`);
         expect(again.value.caps).toEqual(d.caps);
-        // Bad input is a Result, never an exception.
-        expect(() => vendor.decodeRegisters({ __conformance__: 'not a register' })).not.toThrow();
+        // Bad input is a Result, never an exception: a failure names what is wrong; a vendor that
+        // ignores unknown names still decodes sane capabilities.
+        const bad = vendor.decodeRegisters({ __conformance__: 'not a register' });
+        expect(typeof bad === 'object' && bad !== null && typeof bad.ok === 'boolean', `${u.id}: decodeRegisters did not return a Result`).toBe(true);
+        if (!bad.ok) expect(typeof bad.error === 'string' && bad.error.length > 0, `${u.id}: a refused register set needs a reason`).toBe(true);
+        else checkCaps(bad.value.caps, u.vendor);
       }
     });
 
-    it('builds named units with their boot lines', () => {
+    check(
+      "writes each unit's boot lines to the host log",
+      () => {
+        const host = newHost();
+        let units = 0;
+        for (const unit of host.units) {
+          if (!unit.ops.bootLog) continue;
+          units++;
+          const lines = unit.ops.bootLog();
+          expect(Array.isArray(lines) && lines.length > 0, `unit ${unit.id}: bootLog gave no line`).toBe(true);
+          for (const l of lines) {
+            expect(typeof l === 'string' && l.length > 0, `unit ${unit.id}: empty boot line`).toBe(true);
+            expect(host.log.lines).toContain(l);
+          }
+        }
+        expect(units).toBeGreaterThan(0);
+      },
+      'boot log',
+      parts.bootLog,
+    );
+
+    check('builds named units', () => {
       const host = newHost();
       expect(host.units.length).toBe(unitProfiles.length);
       for (const unit of host.units) {
@@ -279,44 +358,45 @@ export function describeConformance(options: ConformanceOptions): void {
         expect(ops.vendor).toBe(unitProfiles[unit.index].vendor);
         expect(typeof ops.name === 'string' && ops.name.length > 0, `unit ${unit.id} has no name`).toBe(true);
         expect(ops.caps).toEqual(ops.decoded.caps);
-        if (ops.bootLog) {
-          const lines = ops.bootLog();
-          expect(Array.isArray(lines)).toBe(true);
-          for (const l of lines) {
-            expect(typeof l === 'string' && l.length > 0, `unit ${unit.id}: empty boot line`).toBe(true);
-            expect(host.log.lines).toContain(l);
-          }
-        }
         if (ops.faultQueueDepth !== undefined) expect(Number.isInteger(ops.faultQueueDepth) && ops.faultQueueDepth >= 0).toBe(true);
         if (ops.pageRequestQueueDepth !== undefined) expect(Number.isInteger(ops.pageRequestQueueDepth) && ops.pageRequestQueueDepth >= 0).toBe(true);
         if (ops.caps.pri && ops.faults) expect(ops.pageRequestQueueDepth ?? 512, `unit ${unit.id}: PRI without a page request queue`).toBeGreaterThan(0);
       }
     });
 
-    it('reports hw_info through IOMMU_GET_HW_INFO', () => {
+    check('answers IOMMU_GET_HW_INFO with the PASID width and capabilities (type NONE without hw_info)', () => {
       const e = env();
-      const ops = e.dev.unitOps;
       const buf = e.host.process.mmap(4096);
       const out = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, data_len: 4096, data_uptr: buf });
       expect(out.out_max_pasid_log2).toBe(Math.min(e.caps.pasidBits, e.dev.info.pasidBits));
       expect((out.out_capabilities & U.IOMMU_HW_CAP_DIRTY_TRACKING) !== 0n).toBe(e.caps.dirtyTracking);
-      if (!ops.hwInfo) {
-        expect(out.data_type).toBe(U.IOMMU_HW_INFO_TYPE_NONE);
-        return;
-      }
-      const direct = ops.hwInfo(e.dev.info, 0);
-      if ('errno' in direct) throw new Error(`hwInfo(default) failed: ${direct.errno} ${direct.reason}`);
-      expect(direct.type, 'hw_info type must be non-zero').not.toBe(0);
-      expect(direct.data.length).toBeGreaterThan(0);
-      expect(out.data_type).toBe(direct.type);
-      expect(out.data_len).toBe(direct.data.length);
-      expect([...e.host.process.peek(buf, direct.data.length)]).toEqual([...direct.data]);
-      // Asking for the type it reports explicitly works too.
-      const typed = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, flags: U.IOMMU_HW_INFO_FLAG_INPUT_TYPE, data_type: direct.type });
-      expect(typed.data_type).toBe(direct.type);
+      if (!e.dev.unitOps.hwInfo) expect(out.data_type).toBe(U.IOMMU_HW_INFO_TYPE_NONE);
+      else expect(out.data_type).not.toBe(U.IOMMU_HW_INFO_TYPE_NONE);
     });
 
-    it('allocates paging domains and DMA reaches exactly the mapped bytes', async () => {
+    check(
+      'reports its hw_info data through IOMMU_GET_HW_INFO',
+      () => {
+        const e = env();
+        const ops = e.dev.unitOps;
+        const buf = e.host.process.mmap(4096);
+        const out = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, data_len: 4096, data_uptr: buf });
+        const direct = ops.hwInfo!(e.dev.info, 0);
+        if ('errno' in direct) throw new Error(`hwInfo(default) failed: ${direct.errno} ${direct.reason}`);
+        expect(direct.type, 'hw_info type must be non-zero').not.toBe(0);
+        expect(direct.data.length).toBeGreaterThan(0);
+        expect(out.data_type).toBe(direct.type);
+        expect(out.data_len).toBe(direct.data.length);
+        expect([...e.host.process.peek(buf, direct.data.length)]).toEqual([...direct.data]);
+        // Asking for the type it reports explicitly works too.
+        const typed = e.fd.run(U.iommu_hw_info, 'GET_HW_INFO', { dev_id: e.devId, flags: U.IOMMU_HW_INFO_FLAG_INPUT_TYPE, data_type: direct.type });
+        expect(typed.data_type).toBe(direct.type);
+      },
+      'hw_info',
+      parts.hwInfo,
+    );
+
+    check('allocates paging domains and DMA reaches exactly the mapped bytes', async () => {
       const e = env();
       expect(e.dev.unitOps.domainAllocPaging, 'domainAllocPaging is required').toBeTypeOf('function');
       const ioas = e.fd.ioas.alloc();
@@ -353,7 +433,7 @@ export function describeConformance(options: ConformanceOptions): void {
       e.fd.destroy(ioas);
     });
 
-    it('attaches to an IOAS through an automatic domain', async () => {
+    check('attaches to an IOAS through an automatic domain', async () => {
       const e = env();
       const ioas = e.fd.ioas.alloc();
       const before = mapFresh(e, ioas, pattern(2 * PAGE_SIZE, 4));
@@ -367,7 +447,7 @@ export function describeConformance(options: ConformanceOptions): void {
       expect(e.fd.ctx.objects.peek(hwpt), 'the automatic domain is freed by the last detach').toBeUndefined();
     });
 
-    it('maps 2 MiB aligned huge mappings correctly and unmaps them whole', async () => {
+    check('maps 2 MiB aligned huge mappings correctly and unmaps them whole', async () => {
       const e = env();
       const ioas = e.fd.ioas.alloc();
       const hwptId = hwptAlloc(e, ioas);
@@ -403,7 +483,7 @@ export function describeConformance(options: ConformanceOptions): void {
       await expect(e.dev.dma.read(iova + 0x80000n, 1)).rejects.toBeInstanceOf(DmaFault);
     });
 
-    it('has page-table formats that round-trip map / walk / unmap on their own', () => {
+    check('has page-table formats that round-trip map / walk / unmap on their own', () => {
       const ph = new PluginHost();
       ph.load(plugin);
       const formats = ph.formats();
@@ -449,8 +529,11 @@ export function describeConformance(options: ConformanceOptions): void {
             expect(pt.walk(c.pfn + i, wr), `${f.id}: walk(0x${(c.pfn + i).toString(16)})`).toBe(true);
             expect(wr.fault).toBe(WALK_OK);
             expect(wr.pfn).toBe(c.pa + i);
-            expect(wr.perm & PERM_READ).toBe(PERM_READ);
-            expect(wr.perm & PERM_WRITE).toBe(c.prot & IOMMU_WRITE ? PERM_WRITE : 0);
+            // A mapping without IOMMU_PRIV serves unprivileged requests; one without IOMMU_NOEXEC
+            // lets them execute (permission.ts: grant bits per privilege level).
+            expect(permAllowed(wr.perm, PERM_READ), `${f.id}: an unprivileged read of a page mapped without IOMMU_PRIV`).toBe(true);
+            expect(permAllowed(wr.perm, PERM_WRITE), `${f.id}: an unprivileged write, prot ${c.prot}`).toBe((c.prot & IOMMU_WRITE) !== 0);
+            expect(permAllowed(wr.perm, PERM_EXEC), `${f.id}: an unprivileged execute of a page mapped without IOMMU_NOEXEC`).toBe(true);
           }
           // Something mapped there already: EEXIST, and nothing changes.
           expect(pt.map(c.pfn, 0x70000, unit, c.prot)).toBe(-17);
@@ -458,17 +541,35 @@ export function describeConformance(options: ConformanceOptions): void {
         }
         expect(pt.walk(unit * 16 + unit * 3, wr), `${f.id}: the page after a mapping is not present`).toBe(false);
         expect(pt.walk(unit * 15, wr)).toBe(false);
-        // ENOMEM leaves the table as it was.
-        const before = memory.live;
-        memory.failNext = true;
+        // IOMMU_NOEXEC takes execute away where the format can express it, and never read.
+        const nx = unit * 2000;
+        expect(pt.map(nx, 0x58000, unit, IOMMU_READ | IOMMU_NOEXEC)).toBe(0);
+        expect(pt.walk(nx, wr) && permAllowed(wr.perm, PERM_READ), `${f.id}: IOMMU_NOEXEC took read away`).toBe(true);
+        expect(pt.unmap(nx, unit)).toBe(unit);
+        // A superpage goes only whole: a range covering part of one removes nothing of it.
+        const big = cases[3];
+        if (big) {
+          const removed = pt.unmap(big.pfn + unit, unit);
+          expect(removed, `${f.id}: unmap of one page inside a ${big.n}-page leaf`).toBe(0);
+          for (const i of [0, unit, big.n - 1]) expect(pt.walk(big.pfn + i, wr) && wr.pfn === big.pa + i, `${f.id}: the superpage lost page ${i}`).toBe(true);
+        }
+        // ENOMEM at any depth leaves the table exactly as it was: let the 1st, 2nd, ... table
+        // allocation of a map far from everything fail, until the map needs no more.
         const far = 2 ** Math.min(ias - 13, 40);
-        const rc = pt.map(far, 0x80000, unit, IOMMU_READ);
-        memory.failNext = false;
-        if (rc !== 0) {
+        for (let k = 0; k < 16; k++) {
+          const before = memory.live;
+          memory.allowed = k;
+          const rc = pt.map(far, 0x80000, unit, IOMMU_READ);
+          memory.allowed = Number.POSITIVE_INFINITY;
+          if (rc === 0) {
+            expect(pt.unmap(far, unit)).toBe(unit);
+            break;
+          }
           expect(rc, `${f.id}: a failed table allocation is -ENOMEM`).toBe(-12);
           expect(pt.walk(far, wr)).toBe(false);
-          expect(memory.live).toBeLessThanOrEqual(before + 0);
-        } else pt.unmap(far, unit);
+          expect(memory.live, `${f.id}: a map failing at table allocation ${k + 1} leaked table pages`).toBe(before);
+          expect(pt.tablePages, `${f.id}: tablePages after a failed map`).toBe(memory.live);
+        }
         for (const c of cases) expect(pt.walk(c.pfn, wr) && wr.pfn === c.pa).toBe(true);
         // Unmap removes exactly what was mapped.
         for (const c of cases) {
@@ -483,7 +584,7 @@ export function describeConformance(options: ConformanceOptions): void {
       }
     });
 
-    it('refuses HWPT flags the capabilities deny with EOPNOTSUPP and accepts the others', async () => {
+    check('refuses HWPT flags the capabilities deny with EOPNOTSUPP and accepts the others', async () => {
       const e = env();
       const ioas = e.fd.ioas.alloc();
       const alloc = (flags: number) => errCode(() => hwptAlloc(e, ioas, flags));
@@ -491,57 +592,71 @@ export function describeConformance(options: ConformanceOptions): void {
       expect(alloc(U.IOMMU_HWPT_ALLOC_NEST_PARENT)).toBe(e.caps.nesting ? 'ok' : 'EOPNOTSUPP');
       expect(alloc(U.IOMMU_HWPT_ALLOC_PASID)).toBe(e.caps.pasidBits > 0 ? 'ok' : 'EOPNOTSUPP');
       expect(alloc(1 << 30)).toBe('EOPNOTSUPP');
-      if (!e.caps.dirtyTracking) return;
-      // Dirty tracking works end to end: a DMA write shows up in the bitmap.
-      const h = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
-      e.dev.attachPt(h);
-      const { iova } = mapFresh(e, ioas, pattern(4 * PAGE_SIZE, 7));
-      e.fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: h, flags: U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE });
-      await e.dev.dma.write(iova + 2n * PAGE + 5n, new Uint8Array([1]));
-      const bm = e.host.process.mmap(4096);
-      e.fd.run(U.iommu_hwpt_get_dirty_bitmap, 'HWPT_GET_DIRTY_BITMAP', { hwpt_id: h, iova, length: 4n * PAGE, page_size: PAGE, data: bm });
-      // The dirty bit lives in the leaf: a format that maps the pages with a larger page (AMD v1's
-      // 8K/16K sizes) reports every 4K page of that leaf, as the hardware does.
-      const wr = new WalkResult();
-      expect((e.fd.ctx.objects.peek(h) as HwptPaging).ops.pt.walk(Number(iova / PAGE) + 2, wr)).toBe(true);
-      const leafPages = 2 ** (wr.pageShift - 12);
-      const first = Math.floor(2 / leafPages) * leafPages;
-      let expected = 0;
-      for (let p = first; p < Math.min(first + leafPages, 4); p++) expected |= 1 << p;
-      expect(e.host.process.peek(bm, 1)[0] & 0b1111).toBe(expected);
     });
 
-    it('allocates nested HWPTs from vendor data when the unit nests', () => {
-      const e = env();
-      if (!e.caps.nesting || !options.nested) return;
-      const n = options.nested;
-      const ioas = e.fd.ioas.alloc();
-      const parent = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_NEST_PARENT);
-      // Guest memory: 16 zeroed pages at GPA 0.
-      const align = e.fd.ioas.iovaRanges(ioas).alignment;
-      const gmem = alignedBuffer(e.host, 16n * PAGE, align);
-      e.host.process.poke(gmem, new Uint8Array(16 * PAGE_SIZE));
-      e.fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 16n * PAGE, iova: 0n });
-      let ptId = parent;
-      if (n.viommuType !== undefined) {
-        const vdata = n.viommuData?.() ?? new Uint8Array(0);
-        const vptr = vdata.length ? e.host.process.mmap(vdata.length) : 0n;
-        if (vdata.length) e.host.process.poke(vptr, vdata);
-        ptId = e.fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: n.viommuType, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
-        e.fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: ptId, dev_id: e.devId, virt_id: n.virtId ?? 1n });
-      }
-      const bytes = n.data({ host: e.host, device: e.dev, rootGpa: 1 });
-      const uptr = e.host.process.mmap(Math.max(bytes.length, 1));
-      e.host.process.poke(uptr, bytes);
-      const nested = (dataType: number) => hwptAlloc(e, ptId, 0, { data_type: dataType, data_len: bytes.length, data_uptr: uptr });
-      expect(errCode(() => nested(0x7ffe_fffe))).toBe('EOPNOTSUPP');
-      const id = nested(n.dataType);
-      expect(e.fd.ctx.objects.peek(id)?.type).toBe(ObjType.HWPT_NESTED);
-      expect(errCode(() => e.fd.destroy(parent))).toBe('EBUSY');
-      expect(e.dev.attachPt(id)).toBe(id);
-      e.dev.detachPt();
-      e.fd.destroy(id);
-    });
+    check(
+      'reports exactly the pages a DMA wrote, whole leaves, through GET_DIRTY_BITMAP',
+      async () => {
+        const e = env();
+        const ioas = e.fd.ioas.alloc();
+        const h = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+        e.dev.attachPt(h);
+        const { iova } = mapFresh(e, ioas, pattern(4 * PAGE_SIZE, 7));
+        e.fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: h, flags: U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE });
+        // A read dirties nothing; the write below dirties its leaf.
+        await e.dev.dma.read(iova, 4 * PAGE_SIZE);
+        await e.dev.dma.write(iova + 2n * PAGE + 5n, new Uint8Array([1]));
+        const bm = e.host.process.mmap(4096);
+        e.fd.run(U.iommu_hwpt_get_dirty_bitmap, 'HWPT_GET_DIRTY_BITMAP', { hwpt_id: h, iova, length: 4n * PAGE, page_size: PAGE, data: bm });
+        // The dirty bit lives in the leaf: a format that maps the pages with a larger page (AMD v1's
+        // 8K/16K sizes) reports every 4K page of that leaf, as the hardware does.
+        const wr = new WalkResult();
+        expect((e.fd.ctx.objects.peek(h) as HwptPaging).ops.pt.walk(Number(iova / PAGE) + 2, wr)).toBe(true);
+        const leafPages = 2 ** (wr.pageShift - 12);
+        const first = Math.floor(2 / leafPages) * leafPages;
+        let expected = 0;
+        for (let p = first; p < Math.min(first + leafPages, 4); p++) expected |= 1 << p;
+        expect(e.host.process.peek(bm, 1)[0] & 0b1111).toBe(expected);
+      },
+      'dirty tracking',
+      parts.dirty,
+    );
+
+    check(
+      'allocates nested HWPTs from vendor data',
+      () => {
+        const e = env();
+        const n = options.nested!;
+        const ioas = e.fd.ioas.alloc();
+        const parent = hwptAlloc(e, ioas, U.IOMMU_HWPT_ALLOC_NEST_PARENT);
+        // Guest memory: 16 zeroed pages at GPA 0.
+        const align = e.fd.ioas.iovaRanges(ioas).alignment;
+        const gmem = alignedBuffer(e.host, 16n * PAGE, align);
+        e.host.process.poke(gmem, new Uint8Array(16 * PAGE_SIZE));
+        e.fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 16n * PAGE, iova: 0n });
+        let ptId = parent;
+        if (n.viommuType !== undefined) {
+          const vdata = n.viommuData?.() ?? new Uint8Array(0);
+          const vptr = vdata.length ? e.host.process.mmap(vdata.length) : 0n;
+          if (vdata.length) e.host.process.poke(vptr, vdata);
+          ptId = e.fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: n.viommuType, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
+          e.fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: ptId, dev_id: e.devId, virt_id: n.virtId ?? 1n });
+        }
+        const bytes = n.data({ host: e.host, device: e.dev, rootGpa: 1 });
+        const uptr = e.host.process.mmap(Math.max(bytes.length, 1));
+        e.host.process.poke(uptr, bytes);
+        const nested = (dataType: number) => hwptAlloc(e, ptId, 0, { data_type: dataType, data_len: bytes.length, data_uptr: uptr });
+        expect(errCode(() => nested(0x7ffe_fffe))).toBe('EOPNOTSUPP');
+        const id = nested(n.dataType);
+        expect(e.fd.ctx.objects.peek(id)?.type).toBe(ObjType.HWPT_NESTED);
+        expect(errCode(() => e.fd.destroy(parent))).toBe('EBUSY');
+        expect(e.dev.attachPt(id)).toBe(id);
+        e.dev.detachPt();
+        e.fd.destroy(id);
+      },
+      'nesting',
+      parts.nesting,
+    );
 
     const codecOf = (): { codec: FaultCodec | undefined; rid: number; pasidBits: number; inputBits: number; unit: number } => {
       const host = newHost();
@@ -550,83 +665,91 @@ export function describeConformance(options: ConformanceOptions): void {
       return { codec: dev.unitOps.faults, rid: dev.info.rid, pasidBits: caps.pasidBits, inputBits: Math.max(...caps.hostStage!.inputBits), unit: dev.unitIndex };
     };
 
-    it('has a fault codec whose records round-trip', () => {
-      const { codec, rid, pasidBits, inputBits, unit } = codecOf();
-      if (!codec) return;
-      expect(codec.faultRecordSize).toBeGreaterThan(0);
-      expect(codec.pageRequestSize).toBeGreaterThan(0);
-      const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
-      const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
-      const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true };
-      for (const pasid of pasids) {
-        for (const addr of addrs) {
-          for (const perm of [PERM_READ, PERM_WRITE]) {
-            const a: FailedAccess = { ...base, pasid, addr: addr + 0x123n, perm };
-            const rec = codec.encodeFault(a);
-            expect(rec.length).toBe(codec.faultRecordSize);
-            const f = codec.decodeFault(rec, unit);
-            const what = `fault pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm}`;
-            expect(f.kind, what).toBe('dma');
-            expect(f.unit, what).toBe(unit);
-            expect(f.rid, what).toBe(rid);
-            expect(f.pasid, what).toBe(pasid);
-            expect(f.addr >> 12n, what).toBe(addr >> 12n);
-            expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
-            expect(typeof f.reasonText === 'string' && f.reasonText.length > 0, `${what}: empty reasonText`).toBe(true);
-            const lines = codec.renderLog(f, options.device, 'unit0');
-            expect(lines.length, `${what}: renderLog gave no line`).toBeGreaterThan(0);
-            for (const l of lines) expect(typeof l === 'string' && l.length > 0).toBe(true);
-          }
-          for (const perm of [PERM_READ, PERM_WRITE, PERM_READ | PERM_WRITE]) {
-            for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
-              const a: FailedAccess = { ...base, pasid, addr, perm, recoverable: true, grpid, last };
-              const rec = codec.encodePageRequest(a);
-              expect(rec.length).toBe(codec.pageRequestSize);
-              const f = codec.decodePageRequest(rec, unit);
-              const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
-              expect(f.kind, what).toBe('page-request');
+    check(
+      'has a fault codec whose records round-trip and tell a blocked DMA from an unmapped page',
+      () => {
+        const { codec: present, rid, pasidBits, inputBits, unit } = codecOf();
+        const codec = present!;
+        expect(codec.faultRecordSize).toBeGreaterThan(0);
+        expect(codec.pageRequestSize).toBeGreaterThan(0);
+        const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
+        const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
+        const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true };
+        for (const pasid of pasids) {
+          for (const addr of addrs) {
+            for (const perm of [PERM_READ, PERM_WRITE]) {
+              const a: FailedAccess = { ...base, pasid, addr: addr + 0x123n, perm };
+              const rec = codec.encodeFault(a);
+              expect(rec.length).toBe(codec.faultRecordSize);
+              const f = codec.decodeFault(rec, unit);
+              const what = `fault pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm}`;
+              expect(f.kind, what).toBe('dma');
               expect(f.unit, what).toBe(unit);
               expect(f.rid, what).toBe(rid);
               expect(f.pasid, what).toBe(pasid);
               expect(f.addr >> 12n, what).toBe(addr >> 12n);
               expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
-              expect(f.grpid, what).toBe(grpid);
-              expect(f.last, what).toBe(last);
+              expect(typeof f.reasonText === 'string' && f.reasonText.length > 0, `${what}: empty reasonText`).toBe(true);
+              const lines = codec.renderLog(f, options.device, 'unit0');
+              expect(lines.length, `${what}: renderLog gave no line`).toBeGreaterThan(0);
+              for (const l of lines) expect(typeof l === 'string' && l.length > 0).toBe(true);
             }
-          }
-          if (codecStalls(codec)) {
-            // Stall model: the stalled record decodes as kind 'stall' with its tag; a resume carries
-            // SUCCESS back as a retry and INVALID as a termination.
-            for (const stag of [0, 0x1234, 0xffff]) {
-              const a: FailedAccess = { ...base, pasid, addr, perm: PERM_READ, recoverable: true, kind: 'stall', grpid: stag, last: true };
-              const rec = codec.encodeStall!(a);
-              expect(rec.length).toBe(codec.faultRecordSize);
-              const f = codec.decodeFault(rec, unit);
-              const what = `stall pasid ${pasid} addr 0x${addr.toString(16)} stag ${stag}`;
-              expect(f.kind, what).toBe('stall');
-              expect(f.rid, what).toBe(rid);
-              expect(f.pasid, what).toBe(pasid);
-              expect(f.addr >> 12n, what).toBe(addr >> 12n);
-              expect(f.grpid, what).toBe(stag);
-              expect(f.last, what).toBe(true);
-              expect(codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_SUCCESS })).code, what).toBe(PAGE_RESP_SUCCESS);
-              const abort = codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_INVALID }));
-              expect(abort.code, what).not.toBe(PAGE_RESP_SUCCESS);
-              expect(abort.grpid, what).toBe(stag);
+            for (const perm of [PERM_READ, PERM_WRITE, PERM_READ | PERM_WRITE]) {
+              for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
+                const a: FailedAccess = { ...base, pasid, addr, perm, recoverable: true, grpid, last };
+                const rec = codec.encodePageRequest(a);
+                expect(rec.length).toBe(codec.pageRequestSize);
+                const f = codec.decodePageRequest(rec, unit);
+                const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
+                expect(f.kind, what).toBe('page-request');
+                expect(f.unit, what).toBe(unit);
+                expect(f.rid, what).toBe(rid);
+                expect(f.pasid, what).toBe(pasid);
+                expect(f.addr >> 12n, what).toBe(addr >> 12n);
+                expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
+                expect(f.grpid, what).toBe(grpid);
+                expect(f.last, what).toBe(last);
+              }
             }
-          }
-          for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
-            const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
-            expect(r.code).toBe(code);
-            expect(r.rid).toBe(rid);
-            expect(r.grpid).toBe(0x1a3);
-            if (pasid >= 0) expect(r.pasid).toBe(pasid);
+            if (codecStalls(codec)) {
+              // Stall model: the stalled record decodes as kind 'stall' with its tag; a resume carries
+              // SUCCESS back as a retry and INVALID as a termination.
+              for (const stag of [0, 0x1234, 0xffff]) {
+                const a: FailedAccess = { ...base, pasid, addr, perm: PERM_READ, recoverable: true, kind: 'stall', grpid: stag, last: true };
+                const rec = codec.encodeStall!(a);
+                expect(rec.length).toBe(codec.faultRecordSize);
+                const f = codec.decodeFault(rec, unit);
+                const what = `stall pasid ${pasid} addr 0x${addr.toString(16)} stag ${stag}`;
+                expect(f.kind, what).toBe('stall');
+                expect(f.rid, what).toBe(rid);
+                expect(f.pasid, what).toBe(pasid);
+                expect(f.addr >> 12n, what).toBe(addr >> 12n);
+                expect(f.grpid, what).toBe(stag);
+                expect(f.last, what).toBe(true);
+                expect(codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_SUCCESS })).code, what).toBe(PAGE_RESP_SUCCESS);
+                const abort = codec.decodeResume!(codec.encodeResume!({ rid, pasid, grpid: stag, code: PAGE_RESP_INVALID }));
+                expect(abort.code, what).not.toBe(PAGE_RESP_SUCCESS);
+                expect(abort.grpid, what).toBe(stag);
+              }
+            }
+            for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
+              const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
+              expect(r.code).toBe(code);
+              expect(r.rid).toBe(rid);
+              expect(r.grpid).toBe(0x1a3);
+              if (pasid >= 0) expect(r.pasid).toBe(pasid);
+            }
           }
         }
-      }
-    });
+        // A blocked DMA and an unmapped page are different causes in every IOMMU's records.
+        const access: FailedAccess = { ...base, addr: 0x4000n, tag: 7 };
+        expect([...codec.encodeFault({ ...access, failure: 'blocked' })], 'a blocked DMA is recorded exactly as a not-present page').not.toEqual([...codec.encodeFault({ ...access, failure: 'not-present' })]);
+      },
+      'fault codec',
+      parts.codec,
+    );
 
-    it('routes an unrecoverable DMA fault to the host log as the vendor renders it', async () => {
+    check('routes an unrecoverable DMA fault to the host log as the vendor renders it', async () => {
       const e = env();
       const ioas = e.fd.ioas.alloc();
       e.dev.attachPt(ioas);
@@ -646,54 +769,108 @@ export function describeConformance(options: ConformanceOptions): void {
       }
     });
 
-    it('completes a page request round trip through the fault pipeline (PRI)', async () => {
-      if (!options.priDevice) return;
-      const e = env(options.priDevice);
-      if (!e.caps.pri || !e.dev.info.pri) return;
-      expect(e.dev.unitOps.faults, 'a PRI-capable unit needs a fault codec').toBeDefined();
-      const ioas = e.fd.ioas.alloc();
-      const fault = e.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
-      const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID, { fault_id: fault.out_fault_id });
-      e.dev.attachPt(hwpt);
-      // A known-usable IOVA: map and unmap one page there.
-      const data = pattern(PAGE_SIZE, 9);
-      const { iova, va, length } = mapFresh(e, ioas, data);
-      e.fd.ioas.unmap(ioas, iova, length);
-      const ffd = fault.out_fault_fd;
-      expect(e.host.process.poll(ffd) & POLLIN).toBe(0);
-      let settled = false;
-      const dma = e.dev.dma.read(iova + 16n, 32).finally(() => {
-        settled = true;
-      });
-      await settle();
-      expect(settled, 'the DMA waits for its page response').toBe(false);
-      expect(e.host.process.poll(ffd) & POLLIN).toBe(POLLIN);
-      const rec = e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size);
-      expect(rec.length).toBe(U.iommu_hwpt_pgfault.size);
-      const [pf] = readPgfaults(rec);
-      expect(pf.dev_id).toBe(e.devId);
-      expect(pf.addr >> 12n).toBe(iova >> 12n);
-      expect(pf.perm & U.IOMMU_PGFAULT_PERM_READ).toBe(U.IOMMU_PGFAULT_PERM_READ);
-      expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE).toBe(U.IOMMU_PGFAULT_FLAGS_LAST_PAGE);
-      expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0);
-      expect(pf.cookie).not.toBe(0);
-      // The handler maps the page and answers SUCCESS: the device retries and completes.
-      e.fd.ioas.map({ ioasId: ioas, userVa: va, length, iova });
-      expect(e.host.process.write(ffd, responseBytes(pf.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(8);
-      expect([...(await dma)]).toEqual([...data.subarray(16, 48)]);
-      // A second fault answered INVALID aborts the DMA.
-      e.fd.ioas.unmap(ioas, iova, length);
-      const bad = e.dev.dma.write(iova, new Uint8Array([1]));
-      const badResult = bad.catch((x: unknown) => x);
-      await settle();
-      const [pf2] = readPgfaults(e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size));
-      expect(pf2.perm & U.IOMMU_PGFAULT_PERM_WRITE).toBe(U.IOMMU_PGFAULT_PERM_WRITE);
-      e.host.process.write(ffd, responseBytes(pf2.cookie, U.IOMMUFD_PAGE_RESP_INVALID));
-      const err = await badResult;
-      expect(err).toBeInstanceOf(DmaFault);
-      expect((err as DmaFault).outcome).toBe('page-response');
-      expect(e.host.faults.outstanding).toBe(0);
-      expect(e.host.faults.stats.duplicateResponses).toBe(0);
+    check(
+      'completes a page request round trip through the fault pipeline',
+      async () => {
+        const e = env(options.priDevice);
+        expect(e.dev.unitOps.faults, 'a PRI-capable unit needs a fault codec').toBeDefined();
+        const ioas = e.fd.ioas.alloc();
+        const fault = e.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+        const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID, { fault_id: fault.out_fault_id });
+        e.dev.attachPt(hwpt);
+        // A known-usable IOVA: map and unmap one page there.
+        const data = pattern(PAGE_SIZE, 9);
+        const { iova, va, length } = mapFresh(e, ioas, data);
+        e.fd.ioas.unmap(ioas, iova, length);
+        const ffd = fault.out_fault_fd;
+        expect(e.host.process.poll(ffd) & POLLIN).toBe(0);
+        let settled = false;
+        const dma = e.dev.dma.read(iova + 16n, 32).finally(() => {
+          settled = true;
+        });
+        await settle();
+        expect(settled, 'the DMA waits for its page response').toBe(false);
+        expect(e.host.process.poll(ffd) & POLLIN).toBe(POLLIN);
+        const rec = e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size);
+        expect(rec.length).toBe(U.iommu_hwpt_pgfault.size);
+        const [pf] = readPgfaults(rec);
+        expect(pf.dev_id).toBe(e.devId);
+        expect(pf.addr >> 12n).toBe(iova >> 12n);
+        expect(pf.perm & U.IOMMU_PGFAULT_PERM_READ).toBe(U.IOMMU_PGFAULT_PERM_READ);
+        expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE).toBe(U.IOMMU_PGFAULT_FLAGS_LAST_PAGE);
+        expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0);
+        expect(pf.cookie).not.toBe(0);
+        // The handler maps the page and answers SUCCESS: the device retries and completes.
+        e.fd.ioas.map({ ioasId: ioas, userVa: va, length, iova });
+        expect(e.host.process.write(ffd, responseBytes(pf.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(8);
+        expect([...(await dma)]).toEqual([...data.subarray(16, 48)]);
+        // A second fault answered INVALID aborts the DMA.
+        e.fd.ioas.unmap(ioas, iova, length);
+        const bad = e.dev.dma.write(iova, new Uint8Array([1]));
+        const badResult = bad.catch((x: unknown) => x);
+        await settle();
+        const [pf2] = readPgfaults(e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size));
+        expect(pf2.perm & U.IOMMU_PGFAULT_PERM_WRITE).toBe(U.IOMMU_PGFAULT_PERM_WRITE);
+        e.host.process.write(ffd, responseBytes(pf2.cookie, U.IOMMUFD_PAGE_RESP_INVALID));
+        const err = await badResult;
+        expect(err).toBeInstanceOf(DmaFault);
+        expect((err as DmaFault).outcome).toBe('page-response');
+        expect(e.host.faults.outstanding).toBe(0);
+        expect(e.host.faults.stats.duplicateResponses).toBe(0);
+      },
+      'PRI',
+      parts.pri,
+    );
+  }
+  return checks;
+}
+
+
+/**
+ * Registers the conformance suite for `plugin` on `profile` as vitest tests. A check whose optional
+ * part the plugin lacks (hw_info, boot log, dirty tracking, nesting, fault codec, PRI) is registered
+ * with its name and reported as skipped, never passed without checking.
+ */
+export function describeConformance(options: ConformanceOptions): void {
+  const title = options.name ?? `conformance: ${options.plugin.id} on ${options.profile.name}`;
+  const checks = conformanceChecks(options);
+  describe(title, () => {
+    for (const c of checks) it.skipIf(c.absent)(c.name, async () => {
+      await c.run();
     });
   });
+}
+
+export interface ConformanceResult {
+  readonly name: string;
+  readonly status: 'passed' | 'failed' | 'skipped';
+  /** The failure's message, for a failed check. */
+  readonly error?: string;
+}
+
+/**
+ * Runs every check outside a test runner's collection (tools, and the kit's own mutation test). A
+ * check that does not settle within `timeoutMs` (a DMA that waits forever on a broken plugin) fails.
+ */
+export async function runConformance(options: ConformanceOptions, timeoutMs = 5000): Promise<ConformanceResult[]> {
+  const results: ConformanceResult[] = [];
+  for (const c of conformanceChecks(options)) {
+    if (c.absent) {
+      results.push({ name: c.name, status: 'skipped' });
+      continue;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.resolve().then(() => c.run()), timeout]);
+      results.push({ name: c.name, status: 'passed' });
+    } catch (e) {
+      results.push({ name: c.name, status: 'failed', error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return results;
 }

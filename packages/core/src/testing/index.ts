@@ -3,5 +3,5 @@
  */
 export * from './mock-vendor.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
-export { describeConformance, type ConformanceOptions, type ConformanceNestedOptions } from './conformance.js';
+export { describeConformance, conformanceChecks, runConformance, type ConformanceOptions, type ConformanceNestedOptions, type ConformanceCheck, type ConformanceResult } from './conformance.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
