@@ -170,7 +170,9 @@ export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: 
     }
     if (decoded.ok) {
       units.push({ id: f.id, vendor: f.vendor.id, registers: f.registers, caps: decoded.value.caps, hwId: decoded.value.hwId, lines: f.lines });
-      profileUnits.push({ id: f.id, vendor: f.vendor.id, registers: f.registers });
+      // A vendor that rebuilt registers from derived values lists what it could not know; the profile keeps that list.
+      const unknown = (decoded.value.profileRegisters as { unknown?: unknown }).unknown;
+      profileUnits.push({ id: f.id, vendor: f.vendor.id, registers: Array.isArray(unknown) ? { ...f.registers, unknown } : f.registers });
     } else {
       units.push({ id: f.id, vendor: f.vendor.id, registers: f.registers, error: decoded.error, lines: f.lines });
       warnings.push(`${f.id} (line ${f.lines[0]}): its registers do not decode (${decoded.error}); left out of the profile`);

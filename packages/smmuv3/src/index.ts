@@ -57,6 +57,7 @@ export {
 } from './unit.js';
 export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './faults.js';
 export { parseProfileRegisters, profileRegistersOf, type ParsedProfileRegisters } from './raw.js';
+export { unitFromLinux, LINUX_FORM_KEYS, type LinuxFormUnit } from './linux-unit.js';
 /** The register-level presets behind `presets`. */
 export { presets as smmuPresets } from './presets.js';
 export {

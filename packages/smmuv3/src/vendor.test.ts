@@ -155,14 +155,38 @@ describe('decode', () => {
 });
 
 describe('probeLine', () => {
-  it('explains which registers the probe line lacks', () => {
-    const r = vendor.probeLine('[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: ias 48-bit, oas 48-bit (features 0x00001fff)');
-    expect(r && !r.ok && r.error).toMatch(/^arm-smmu-v3 arm-smmu-v3\.0\.auto: "ias 48-bit, oas 48-bit \(features 0x00001fff\)" gives only values Linux derived/);
-    expect(r && !r.ok && r.error).toContain('IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR and AIDR are not printed');
+  it('builds a unit from the probe lines, with what Linux does not print marked unknown', () => {
+    const lines = [
+      '[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: option mask 0x0',
+      '[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: ias 48-bit, oas 48-bit (features 0x00001fff)',
+      '[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: allocated 262144 entries for cmdq',
+      '[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: allocated 131072 entries for evtq',
+      '[    1.000000] arm-smmu-v3 arm-smmu-v3.0.auto: allocated 262144 entries for priq',
+    ];
+    const registers: Record<string, unknown> = {};
+    for (const l of lines) {
+      const r = vendor.probeLine(l);
+      expect(r?.ok && r.value.id).toBe('arm-smmu-v3.0.auto');
+      if (r?.ok) Object.assign(registers, r.value.registers);
+    }
+    expect(registers).toEqual({ options: '0x0', ias: 48, oas: 48, features: '0x00001fff', cmdqEntries: 262144, evtqEntries: 131072, priqEntries: 262144 });
+    const d = vendor.decodeRegisters(registers);
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.value.caps).toMatchObject({ nesting: true, pri: true, ats: true, stall: true });
+    expect(d.value.profileRegisters).toMatchObject({
+      features: '0x00001fff',
+      unknown: ['IDR0.ASID16', 'IDR0.VMID16', 'IDR1.SIDSIZE', 'IDR1.SSIDSIZE', 'IDR5.GRAN4K', 'IDR5.GRAN16K', 'IDR5.GRAN64K', 'IDR5.STALL_MAX', 'IIDR', 'AIDR', 'IDR3.BBML'],
+    });
+    expect(d.value.hwId).toMatch(/\[from the boot log; unknown: IDR0\.ASID16, /);
+    // Every feature the log printed comes back from the rebuilt registers.
+    const decoded = vendor.decode(`idr=${(d.value.registers.slice(0, 6).map((r) => `0x${r.value.toString(16)}`)).join(',')} iidr=0x0 aidr=0x0`);
+    const probe = decoded.ok ? /features 0x([0-9a-f]{8})/.exec(decoded.value.linux) : null;
+    expect(probe && (Number.parseInt(probe[1], 16) & 0x1fff)).toBe(0x1fff);
+    expect(vendor.decodeRegisters({ cmdqEntries: 256 }).ok).toBe(false);
   });
   it('ignores other lines and reads a register dump line', () => {
     expect(vendor.probeLine('[    1.0] pci 0000:00:00.0: something')).toBeNull();
-    expect(vendor.probeLine('arm-smmu-v3 arm-smmu-v3.0.auto: allocated 262144 entries for cmdq')).toBeNull();
     const u = mmu700Platform.units[0];
     const r = vendor.probeLine(`arm-smmu-v3 arm-smmu-v3.0.auto: idr=${u.idr.join(',')} iidr=${u.iidr} aidr=${u.aidr}`);
     expect(r).toEqual({ ok: true, value: { id: 'arm-smmu-v3.0.auto', registers: { idr: [...u.idr], iidr: u.iidr, aidr: u.aidr } } });

@@ -3,13 +3,14 @@
  * the explanations behind `ioasid decode smmuv3 …` and `ioasid probe`.
  */
 import type { DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
-import type { SmmuRegisters } from './registers.js';
+import type { SmmuRawRegisters, SmmuRegisters } from './registers.js';
 import {
   ARM_SMMU_FEAT,
   IDR3_LAYOUT,
   OAS_BITS,
   archVersion,
   decodeAidr,
+  decodeSmmuRegisters,
   decodeIdr0,
   decodeIdr1,
   decodeIdr3,
@@ -21,6 +22,7 @@ import {
   writeLe64Words,
 } from './registers.js';
 import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './raw.js';
+import { LINUX_FORM_KEYS, unitFromLinux } from './linux-unit.js';
 import { SmmuUnit } from './unit.js';
 import { EVT_ID, INPUT_ADDR_IDS, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './events.js';
 import type { PriRequest, SmmuEvent } from './events.js';
@@ -408,23 +410,49 @@ function normalizeKind(kind: string | undefined): string | undefined {
 // The vendor
 // ---------------------------------------------------------------------------------------------
 
+interface UnitRegisters {
+  readonly raw: SmmuRawRegisters;
+  readonly regs: SmmuRegisters;
+  /** Fields the source could not give (a unit read from the boot log). */
+  readonly unknown: readonly string[];
+  /** The profile form to write back when it is not the idr/iidr/aidr one. */
+  readonly form?: Readonly<Record<string, unknown>>;
+}
+
+/** A profile's registers: the idr/iidr/aidr dump, or the values of the boot log's probe lines. */
+function readUnitRegisters(raw: RawRegisters): Result<UnitRegisters> {
+  const given = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
+  if (given && given['idr'] === undefined && given['features'] !== undefined) {
+    const lin = unitFromLinux(given);
+    if (!lin.ok) return lin;
+    const regs = decodeSmmuRegisters(lin.value.raw);
+    if (!regs.ok) return fail(`smmuv3 registers: ${regs.error}`);
+    return ok({ raw: lin.value.raw, regs: regs.value, unknown: lin.value.unknown, form: lin.value.form });
+  }
+  // A register dump wins over the probe line's values when a log has both.
+  const dump = given && given['idr'] !== undefined ? Object.fromEntries(Object.entries(given).filter(([k]) => !(LINUX_FORM_KEYS as readonly string[]).includes(k))) : raw;
+  const parsed = parseProfileRegisters(dump);
+  if (!parsed.ok) return parsed;
+  return ok({ raw: parsed.value.raw, regs: parsed.value.regs, unknown: [] });
+}
+
 export class SmmuV3Vendor implements IommuVendor {
   readonly id = VENDOR;
   readonly name = 'Arm SMMUv3';
 
   decodeRegisters(raw: RawRegisters): Result<DecodedUnit> {
-    const parsed = parseProfileRegisters(raw);
-    if (!parsed.ok) return parsed;
-    const regs: SmmuRegisters = parsed.value.regs;
+    const read = readUnitRegisters(raw);
+    if (!read.ok) return read;
+    const { regs, raw: rawRegs, unknown, form } = read.value;
     // A host cannot hold an SMMU the driver refuses to probe.
     const probe = smmuLinuxProbe(regs);
     if (!probe.ok) return fail(`smmuv3 registers: Linux refuses this SMMU: "${probe.error}"`);
     return ok({
       vendor: VENDOR,
       caps: smmuNormalizedCaps(regs),
-      hwId: smmuHwId(regs),
-      registers: decodedRegisters(parsed.value.raw),
-      profileRegisters: profileRegistersOf(parsed.value.raw),
+      hwId: unknown.length ? `${smmuHwId(regs)} [from the boot log; unknown: ${unknown.join(', ')}]` : smmuHwId(regs),
+      registers: decodedRegisters(rawRegs),
+      profileRegisters: form ?? profileRegistersOf(rawRegs),
     });
   }
 
@@ -500,16 +528,16 @@ export class SmmuV3Vendor implements IommuVendor {
   probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
     const { device, message } = stripLogPrefix(line);
     const msg = message.trim();
+    // The probe's own lines give a unit with the fields Linux does not print marked unknown (linux-unit.ts);
+    // the planner merges the lines of one device.
+    const id = device ?? 'arm-smmu-v3';
     const probe = parseProbeLine(line);
-    if (probe.ok) {
-      const p = probe.value;
-      return fail(
-        `arm-smmu-v3${device ? ` ${device}` : ''}: "${renderProbeLine(p)}" gives only values Linux derived at probe ` +
-          `(IAS ${p.ias}, OAS ${p.oas}, ARM_SMMU_FEAT_* 0x${hex32(p.features).slice(2)}); the registers IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, ` +
-          'IIDR and AIDR are not printed, and SIDSIZE, SSIDSIZE, the granules, STALL_MAX, the implementer and the architecture ' +
-          'revision cannot be recovered from it. Take the raw values from IOMMU_GET_HW_INFO (iommu_hw_info_arm_smmuv3) or a register ' +
-          'dump, or start from an @ioasid/smmuv3 preset.',
-      );
+    if (probe.ok) return ok({ id, registers: { ias: probe.value.ias, oas: probe.value.oas, features: hex32(probe.value.features) } });
+    if (device !== undefined) {
+      const q = parseQueueAllocLine(line);
+      if (q.ok && ['cmdq', 'evtq', 'priq'].includes(q.value.queue)) return ok({ id, registers: { [`${q.value.queue}Entries`]: q.value.entries } });
+      const o = parseOptionMaskLine(line);
+      if (o.ok) return ok({ id, registers: { options: `0x${o.value.options.toString(16)}` } });
     }
     if (device === undefined || !/^(idr[0-5]?|iidr|aidr)\s*[=:]/i.test(msg)) return null;
     const pairs = parseRegisterPairs(msg);

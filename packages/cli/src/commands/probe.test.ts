@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,13 +40,42 @@ describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
     expect(r.stdout).not.toContain('\u001b[');
   });
 
-  it('reads SMMUv3 register dumps and explains why the probe summary line is not enough', async () => {
+  it('reads SMMUv3 register dumps, which win over the probe lines of the same SMMU', async () => {
     const r = await run(['probe', join(FIXTURES, 'dmesg-smmuv3.txt'), '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.profile.units.map((u: { id: string }) => u.id)).toEqual(['arm-smmu-v3.0.auto', 'arm-smmu-v3.1.auto']);
-    expect(out.rejected).toHaveLength(2);
-    expect(out.rejected[0].reason).toMatch(/^smmuv3: .*ias 48-bit, oas 48-bit/);
+    expect(out.rejected).toEqual([]);
+    expect(out.units[0].hwId).not.toContain('unknown');
+  });
+
+  it('builds Arm units from what Linux prints, and plans say which conclusions rest on the unknown fields', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ioasid-probe-'));
+    const file = join(dir, 'altra.json');
+    const r = await run(['probe', join(FIXTURES, 'dmesg-altra-5.4.txt'), '--out', file, '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.profile.units[0]).toEqual({
+      id: 'arm-smmu-v3.0.auto',
+      vendor: 'smmuv3',
+      registers: {
+        options: '0x0',
+        ias: 48,
+        oas: 48,
+        features: '0x00001fff',
+        cmdqEntries: 262144,
+        evtqEntries: 131072,
+        priqEntries: 262144,
+        unknown: ['IDR0.ASID16', 'IDR0.VMID16', 'IDR1.SIDSIZE', 'IDR1.SSIDSIZE', 'IDR5.GRAN4K', 'IDR5.GRAN16K', 'IDR5.GRAN64K', 'IDR5.STALL_MAX', 'IIDR', 'AIDR', 'IDR3.BBML'],
+      },
+    });
+    // Two SMMUs: the log does not place the devices; say where one sits, as readlink …/iommu would.
+    await writeFile(file, JSON.stringify({ ...out.profile, devices: [{ bdf: '0000:01:00.0', unit: 'arm-smmu-v3.0.auto' }] }));
+    const p = JSON.parse((await run(['plan', file, '--viommu', 'arm-smmuv3,accel=on,ril=off', '--json'])).stdout);
+    expect(p.devices[0].mode).toBe('nested');
+    expect(p.devices[0].reasons).toContain(
+      'arm-smmu-v3.0.auto: IDR1.SSIDSIZE is unknown (Linux does not print it): the ssidsize=0 check is assumed to pass; IOMMU_GET_HW_INFO output (ioasid probe --sysfs --hw-info) settles it',
+    );
   });
 
   it('reports the truncated line of a cut capture and still writes what it found', async () => {

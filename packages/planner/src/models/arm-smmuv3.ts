@@ -86,7 +86,17 @@ function accelChecks(u: UnitFacts, p: ViommuProperties, v: Verdict): void {
   for (const g of VSMMU.granules) {
     if (!have[g]) v.fail(`${u.label}: IDR5.GRAN${g} 0, the vSMMU advertises 4K/16K/64K (${quoteQemu(`Host SMMUv3 doesn't support ${g} translation granule`)})`);
   }
-  for (const f of s.unknown) v.note(`${u.label}: ${f} is not known (the log does not print it): the ${f} check is assumed to pass; read the ID registers (ioasid probe --hw-info) to be sure`);
+  const checked: Record<string, string> = {
+    'IDR0.ST_LEVEL': 'stream table format',
+    'IDR1.SIDSIZE': 'StreamID width',
+    'IDR1.SSIDSIZE': `ssidsize=${ssid}`,
+    'IDR5.GRAN4K': '4K granule',
+    'IDR5.GRAN16K': '16K granule',
+    'IDR5.GRAN64K': '64K granule',
+  };
+  for (const f of s.unknown.filter((x) => x in checked)) {
+    v.note(`${u.label}: ${f} is unknown (Linux does not print it): the ${checked[f]} check is assumed to pass; IOMMU_GET_HW_INFO output (ioasid probe --sysfs --hw-info) settles it`);
+  }
 }
 
 export const QEMU_ACCEL_EMULATED = 'accel=on: emulated devices cannot sit behind an accelerated vSMMU ("Emulated endpoint devices are not allowed when using arm-smmuv3,accel=on"); keep them on pcie.0';

@@ -33,23 +33,26 @@ export const smmuv3Vendor: PlannerVendor = {
       const v = f('IDR5', name);
       return v === undefined ? bit(l) : v === 1;
     };
-    const ril = f('IDR3', 'RIL');
-    const ats = f('IDR0', 'ATS');
     const raw = decoded.profileRegisters as { unknown?: unknown };
     const unknown = Array.isArray(raw.unknown) ? raw.unknown.filter((x): x is string => typeof x === 'string') : [];
+    const ril = f('IDR3', 'RIL');
+    const ats = f('IDR0', 'ATS');
+    // A field the source could not give (a unit from the boot log) is taken as passing QEMU's check on it,
+    // and the check says so (models/arm-smmuv3.ts).
+    const known = (name: string) => !unknown.includes(name);
     return {
       smmu: {
-        stLevel: f('IDR0', 'ST_LEVEL'),
+        stLevel: known('IDR0.ST_LEVEL') ? f('IDR0', 'ST_LEVEL') : undefined,
         ttEndian: f('IDR0', 'TTENDIAN'),
         ttf: f('IDR0', 'TTF'),
-        sidSize: f('IDR1', 'SIDSIZE'),
-        ssidSize: f('IDR1', 'SSIDSIZE') ?? caps.pasidBits,
+        sidSize: known('IDR1.SIDSIZE') ? f('IDR1', 'SIDSIZE') : undefined,
+        ssidSize: known('IDR1.SSIDSIZE') ? (f('IDR1', 'SSIDSIZE') ?? caps.pasidBits) : 20,
         ril: ril === undefined ? caps.rangeInvalidation : ril === 1,
         ats: ats === undefined ? caps.ats : ats === 1,
         oas,
-        gran4k: g('GRAN4K', 12),
-        gran16k: g('GRAN16K', 14),
-        gran64k: g('GRAN64K', 16),
+        gran4k: known('IDR5.GRAN4K') ? g('GRAN4K', 12) : true,
+        gran16k: known('IDR5.GRAN16K') ? g('GRAN16K', 14) : true,
+        gran64k: known('IDR5.GRAN64K') ? g('GRAN64K', 16) : true,
         unknown,
       },
     };
