@@ -565,3 +565,53 @@ describe.each([
     }
   });
 });
+
+// --- FIXTURE(iommufd_dirty_tracking) -------------------------------------------------------------
+
+// The cases below do not depend on the fixture's buffer size, so they run once instead of once per
+// domain_dirty* variant; get_dirty_bitmap[_no_clear] (which need IOMMU_TEST_OP_DIRTY) are not ported.
+describe('iommufd_dirty_tracking', () => {
+  const setup = () => iommufdIoas(1);
+
+  it('enforce_dirty', () => {
+    const f = setup();
+    // Regular case: a dirty-tracking HWPT takes a device of a unit with dirty tracking.
+    const [rc, hwpt] = hwptAlloc(f, f.stdevId, f.ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+    expect(rc).toBe('ok');
+    const d = f.host.device('0000:00:03.1');
+    d.bindIommufd(f.fd);
+    d.attachPt(hwpt);
+    d.unbind();
+    f.fd.destroy(hwpt);
+    // The IOMMU of the other device has no dirty tracking (MOCK_FLAGS_DEVICE_NO_DIRTY).
+    const ioas = f.fd.ioas.alloc();
+    const nd = f.host.device('0000:80:00.0');
+    const idevId = nd.bindIommufd(f.fd);
+    nd.attachPt(ioas);
+    expect(hwptAlloc(f, idevId, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING)[0]).toBe('EOPNOTSUPP');
+  });
+
+  it('set_dirty_tracking', () => {
+    const f = setup();
+    const [, hwpt] = hwptAlloc(f, f.stdevId, f.ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+    const d = f.host.device('0000:00:03.1');
+    d.bindIommufd(f.fd);
+    d.attachPt(hwpt);
+    const set = (flags: number) => raw(f, U.IOMMU_HWPT_SET_DIRTY_TRACKING, U.iommu_hwpt_set_dirty_tracking, { hwpt_id: hwpt, flags });
+    expect(set(U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE)).toBe(0);
+    expect(set(0)).toBe(0);
+    d.unbind();
+    f.fd.destroy(hwpt);
+  });
+
+  it('device_dirty_capability', () => {
+    const f = setup();
+    const [, hwpt] = hwptAlloc(f, f.stdevId, f.ioas, 0);
+    const d = f.host.device('0000:00:03.1');
+    d.bindIommufd(f.fd);
+    d.attachPt(hwpt);
+    expect(f.fd.getHwInfo(f.stdevId).capabilities & U.IOMMU_HW_CAP_DIRTY_TRACKING).toBe(U.IOMMU_HW_CAP_DIRTY_TRACKING);
+    d.unbind();
+    f.fd.destroy(hwpt);
+  });
+});
