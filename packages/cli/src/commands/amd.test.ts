@@ -37,6 +37,17 @@ describe('AMD hosts in the CLI', () => {
     expect(out.rejected[0].reason).toMatch(/amd-vi: the line names X2APIC but EFR bit 2 is clear/);
   });
 
+  it('probe --sysfs: /sys/class/iommu/ivhdN/amd-iommu/features ("EFR:EFR2") gives the units', async () => {
+    const r = await run(['probe', '--sysfs', join(FIXTURES, 'sysfs-amd'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as ProbedJson;
+    expect(out.profile.units).toEqual([
+      { id: 'ivhd0', vendor: 'amd-vi', registers: { efr: '0x841f77e022094ace', efr2: '0x0' } },
+      { id: 'ivhd1', vendor: 'amd-vi', registers: { efr: '0x841f77e022094ace', efr2: '0x0' } },
+    ]);
+    expect(out.profile.devices.map((d) => `${d.bdf}>${d.unit}`)).toEqual(['0000:00:02.0>ivhd0', '0000:00:14.0>ivhd1', '0000:6a:01.0>ivhd1']);
+  });
+
   it('decode amd-vi: EFR, an event entry and a kernel line as JSON with the specification names', async () => {
     const efr = JSON.parse((await run(['decode', 'amd-vi', 'efr=0x841f77e022094ace', '--json'])).stdout);
     expect(Object.keys(efr)).toEqual(['vendor', 'kind', 'fields', 'summary', 'linux']);
