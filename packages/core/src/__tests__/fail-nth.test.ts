@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import * as U from '../uapi/iommufd.js';
 import { IommufdError } from '../uapi/errno.js';
 import { WalkResult } from '../driver/pgtable.js';
+import { FailNth } from '../driver/inject.js';
 import { ObjType } from '../iommufd/objects.js';
 import type { HwptPaging } from '../iommufd/hwpt.js';
 import type { Ioas } from '../iommufd/ioas.js';
@@ -133,7 +134,8 @@ describe('fail-nth: every table allocation of a scenario failing in turn', () =>
     for (let n = 1; ; n++) {
       expect(n, 'the scenario never completes').toBeLessThan(500);
       const s = newScenario();
-      s.f.host.failNthAllocation = n;
+      const inj = new FailNth(n, ['table-alloc']);
+      s.f.host.injector = inj;
       let failed = false;
       for (const [name, run] of STEPS) {
         const before = snapshot(s);
@@ -149,7 +151,7 @@ describe('fail-nth: every table allocation of a scenario failing in turn', () =>
         failedAt.push(name);
         expect(err, `run ${n}, ${name}: ${String(err)}`).toBeInstanceOf(IommufdError);
         expect((err as IommufdError).code, `run ${n}, ${name}`).toBe('ENOMEM');
-        expect(s.f.host.failNthAllocation).toBe(0);
+        expect(inj.hitSite).toBe('table-alloc');
         expect(snapshot(s), `run ${n}: ${name} changed state although it failed`).toEqual(before);
         expectDomainsMirrorIoas(s);
         // The state is clean: the same command succeeds now.
@@ -159,7 +161,7 @@ describe('fail-nth: every table allocation of a scenario failing in turn', () =>
       expect(teardown(s), `run ${n} leaked table pages`).toBe(framesAfterClean);
       if (!failed) {
         // N is past the last allocation: the injector never fired.
-        expect(s.f.host.failNthAllocation).toBeGreaterThan(0);
+        expect(inj.hit).toBe(false);
         break;
       }
     }

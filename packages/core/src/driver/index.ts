@@ -15,6 +15,7 @@ export * from './bitfield.js';
 export * from './user-copy.js';
 export * from './log-prefix.js';
 export * from './walk-trace.js';
+export * from './inject.js';
 export { Errno, fail, PluginContractError, IommufdError, ERRNO, type ErrnoCode } from '../uapi/errno.js';
 export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';

@@ -105,6 +105,7 @@ export class PciDevice implements BoundDevice {
       if (this.idev) throw new Errno('EBUSY', `${this.bdf} is already bound to an iommufd`);
       if (fd.ctx.closed) throw new Errno('EBADF', 'the iommufd is closed');
       if (!this.unit.ops.caps.coherent && this.info.noSnoop) throw new Errno('EINVAL', 'the IOMMU cannot enforce cache coherency for this device');
+      fd.ctx.inject('object-alloc');
       const idev = new IommufdDevice(fd.ctx, this, fd.ctx.env);
       fd.ctx.objects.reserve(idev);
       fd.ctx.objects.finalize(idev);

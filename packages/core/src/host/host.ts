@@ -17,6 +17,7 @@ import { PluginHost, type IommuPlugin } from '../driver/plugin.js';
 import type { PageTableFormat, PageTableMemory } from '../driver/pgtable.js';
 import type { FaultCodec } from '../driver/fault.js';
 import type { FormatRegistry } from '../driver/vendor.js';
+import { FAULT_INJECTOR, NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import { IommuUnit } from '../translate/unit.js';
 import { FaultPipeline, type PipelineHost } from '../fault/pipeline.js';
 import { FAULT_STAGE, FAULT_TRACE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
@@ -58,13 +59,12 @@ export class Host implements PipelineHost, DeviceEnv {
   private readonly devicesByRid = new Map<number, PciDevice>();
   private readonly formats = new Map<string, PageTableFormat>();
   private nextTag = 1;
-  /** Fail-nth: when > 0, the Nth table-page allocation from now fails (ENOMEM), for error-path tests. */
-  failNthAllocation = 0;
+  private faultInjector: FaultInjector = NO_FAULT_INJECTION;
 
   readonly tableMemory: PageTableMemory = {
     mem: this.mem,
     allocTable: () => {
-      if (this.failNthAllocation > 0 && --this.failNthAllocation === 0) return -1;
+      if (this.faultInjector.shouldFail('table-alloc')) return -1;
       return this.frames.alloc();
     },
     releaseTable: (pfn) => this.frames.release(pfn),
@@ -94,11 +94,25 @@ export class Host implements PipelineHost, DeviceEnv {
     for (const p of opts.plugins ?? []) this.plugins.load(p);
     const c = this.plugins.container;
     this.log = c.isRegistered(HOST_LOG, true) ? c.resolve(HOST_LOG) : new RingLog();
+    if (c.isRegistered(FAULT_INJECTOR, true)) this.injector = c.resolve(FAULT_INJECTOR);
     const stages: FaultStage[] = c.isRegistered(FAULT_STAGE, true) ? c.resolveAll(FAULT_STAGE) : [];
     this.faults = new FaultPipeline(this, stages, this.log, c.isRegistered(FAULT_TRACE, true) ? c.resolve(FAULT_TRACE) : null);
     for (const f of this.plugins.formats()) this.formats.set(f.id, f);
     this.profile = opts.profile ?? BARE_PROFILE;
     this.build(this.profile);
+  }
+
+  /**
+   * The fault injector asked at every allocation and fallible vendor operation (see driver/inject.ts):
+   * FAULT_INJECTOR from the container, or set here (tests, `ioasid run`).
+   */
+  get injector(): FaultInjector {
+    return this.faultInjector;
+  }
+
+  set injector(i: FaultInjector) {
+    this.faultInjector = i;
+    this.process.injector = i;
   }
 
   get name(): string {

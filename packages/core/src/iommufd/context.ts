@@ -7,6 +7,7 @@ import type { FileOps, HostProcess } from '../memory/process.js';
 import type { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { Errno, fail } from '../uapi/errno.js';
 import type { DeviceEnv } from './device.js';
+import { INJECT_SITES, type InjectSite } from '../driver/inject.js';
 
 /** Per-command state (struct iommufd_ucmd). */
 export interface Ucmd {
@@ -51,6 +52,11 @@ export class IommufdCtx {
 
   /** Reserves an id for a new object created by `ucmd`; the dispatcher finalizes or aborts it. */
   newObject<T extends IommufdObject>(ucmd: Ucmd, obj: T): T {
+    if (this.env.injector.shouldFail('object-alloc')) {
+      // iommufd_object_alloc failed: undo what the caller set up for the object, which has no id yet.
+      obj.abort();
+      fail('ENOMEM', 'iommufd_object_alloc failed (injected)');
+    }
     this.objects.reserve(obj);
     ucmd.newObjects.push(obj);
     return obj;
@@ -93,6 +99,7 @@ export class IommufdCtx {
   copyFromUser(uptr: bigint, length: number): Uint8Array {
     if (length === 0) return new Uint8Array(0);
     if (uptr === 0n) fail('EFAULT', 'NULL user pointer');
+    this.injectUserCopy();
     return this.process.copyFromUser(uptr, length);
   }
 
@@ -100,13 +107,24 @@ export class IommufdCtx {
   checkUser(uptr: bigint, length: number, write: boolean): void {
     if (length === 0) return;
     if (uptr === 0n) fail('EFAULT', 'NULL user pointer');
+    this.injectUserCopy();
     this.process.checkAccess(uptr, length, write);
   }
 
   copyToUser(uptr: bigint, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     if (uptr === 0n) fail('EFAULT', 'NULL user pointer');
+    this.injectUserCopy();
     this.process.copyToUser(uptr, bytes);
+  }
+
+  private injectUserCopy(): void {
+    if (this.env.injector.shouldFail('user-copy')) fail('EFAULT', 'user copy failed (injected)');
+  }
+
+  /** Asks the injector about `site` and fails with its errno (INJECT_SITES) when told to. */
+  inject(site: InjectSite): void {
+    if (this.env.injector.shouldFail(site)) fail(INJECT_SITES[site], `${site} failed (injected)`);
   }
 }
 

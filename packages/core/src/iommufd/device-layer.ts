@@ -45,6 +45,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
       if (cmd.flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dev.unitOps.caps.dirtyTracking) fail('EOPNOTSUPP', 'the IOMMU has no dirty tracking');
       if (!dev.unitOps.domainAllocPaging) fail('EOPNOTSUPP', 'the IOMMU driver has no domain_alloc_paging_flags');
       if (hasData) fail('EOPNOTSUPP', 'paging domains take no driver data');
+      ctx.inject('domain-alloc');
       const ops = dev.unitOps.domainAllocPaging(
         dev.info,
         {
@@ -55,7 +56,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
         ctx.env.tableMemory,
       );
       if (isVendorError(ops)) vendorFail(ops);
-      const paging = new HwptPaging(pt as Ioas, ops, dev.unitIndex, dev.unitOps.vendor, ctx.env.tlb);
+      const paging = new HwptPaging(pt as Ioas, ops, dev.unitIndex, dev.unitOps.vendor, ctx.env.tlb, ctx.env);
       paging.nestParent = (cmd.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
       paging.dirtyTrackingAllowed = (cmd.flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
       try {
@@ -76,6 +77,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
       if (parent.autoDomain || !parent.nestParent) fail('EINVAL', 'the parent is not a NEST_PARENT HWPT');
       if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
       const data = userData(ctx, cmd.data_uptr, cmd.data_len);
+      ctx.inject('domain-alloc');
       const ops = dev.unitOps.domainAllocNested(dev.info, parent.ops, cmd.data_type, data);
       if (isVendorError(ops)) vendorFail(ops);
       const nested = new HwptNested(parent, ops, null, ctx.env.tlb);
@@ -88,6 +90,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
       if (!hasData) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
       if (viommu.ops.nestedDataTypes && !viommu.ops.nestedDataTypes.includes(cmd.data_type)) fail('EOPNOTSUPP', `data_type ${cmd.data_type} is not one the vIOMMU nests with`);
       const data = userData(ctx, cmd.data_uptr, cmd.data_len);
+      ctx.inject('domain-alloc');
       const ops = viommu.ops.allocNested(dev.info, cmd.data_type, data);
       if (isVendorError(ops)) vendorFail(ops);
       const nested = new HwptNested(viommu.parent, ops, viommu, ctx.env.tlb);
@@ -223,6 +226,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
       const want = Math.min(requested - handled, batch);
       const base = cmd.data_uptr + BigInt(handled) * BigInt(len);
       const readable = want === 0 ? 0 : Math.min(want, Math.floor(ctx.process.readableBytes(base, want * len) / len));
+      ctx.inject('invalidate');
       const r = run(readable > 0 ? ctx.copyFromUser(base, readable * len) : new Uint8Array(0), readable);
       handled += r.handled;
       cmd.entry_num = handled;
@@ -234,6 +238,9 @@ export const deviceHandlers: DeviceCommandHandlers = {
   faultQueueAlloc(ctx, cmd, ucmd) {
     val.validateFaultAlloc(cmd);
     const fault = ctx.newObject(ucmd, new FaultQueue());
+    // iommufd_eventq_init: the file, then the fd number; a failure aborts the object.
+    ctx.inject('queue-alloc');
+    ctx.inject('fd-alloc');
     // The open file holds a reference on the object: destroy is EBUSY until the fd is closed.
     fault.users++;
     fault.fd = ctx.process.installFile(ctx.holdFile(fault.fileOps()));
@@ -250,6 +257,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     if (!parent.nestParent) fail('EINVAL', 'the HWPT is not a nesting parent');
     if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
     const data = cmd.data_len > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.data_len) : new Uint8Array(0);
+    ctx.inject('viommu-alloc');
     const ops = dev.unitOps.viommuAlloc(cmd.type, parent.ops, data);
     if (isVendorError(ops)) vendorFail(ops);
     const viommu = new Viommu(parent, ops, dev.unitIndex);
@@ -265,6 +273,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     if (idev.dev.unitIndex !== viommu.unitIndex) fail('EINVAL', 'the device sits behind another physical IOMMU');
     if (idev.vdevice) fail('EEXIST', 'the device already has a vDEVICE');
     if (viommu.vdevices.has(cmd.virt_id)) fail('EEXIST', `virt_id ${cmd.virt_id} is already used on this vIOMMU`);
+    ctx.inject('vdevice-alloc');
     const vdev = new Vdevice(viommu, idev, cmd.virt_id);
     vdev.link();
     ctx.newObject(ucmd, vdev);
@@ -279,6 +288,8 @@ export const deviceHandlers: DeviceCommandHandlers = {
     const q = new VEventQueue(viommu, cmd.type, cmd.veventq_depth);
     q.link();
     ctx.newObject(ucmd, q);
+    ctx.inject('queue-alloc');
+    ctx.inject('fd-alloc');
     q.users++;
     q.fd = ctx.process.installFile(ctx.holdFile(q.fileOps()));
     cmd.out_veventq_id = q.id;

@@ -2,6 +2,7 @@
  * iommufd_device (device.c): the object a driver's bind creates, and attach / replace / detach of a
  * (device, PASID) to an IOAS or a HWPT, with the group and PASID rules of the kernel.
  */
+import type { FaultInjector } from '../driver/inject.js';
 import { fail, Errno } from '../uapi/errno.js';
 import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
 import { IommufdObject, ObjType } from './objects.js';
@@ -38,6 +39,8 @@ export class DeviceGroup {
 export interface DeviceEnv {
   readonly tlb: TlbInvalidator;
   readonly tableMemory: PageTableMemory;
+  /** Asked at every allocation and fallible driver operation (driver/inject.ts). */
+  readonly injector: FaultInjector;
   /** Called when an attachment ends, so pending page requests of it are answered INVALID. */
   onDetach(idev: IommufdDevice, pasid: number, hwpt: Hwpt): void;
 }
@@ -98,6 +101,8 @@ function checkAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number, replacing: 
   }
   const g = dev.group.attach.get(pasid);
   if (g && g.hwpt !== hwpt && g.hwpt !== replacing) fail('EINVAL', 'another device of the iommu group is attached to a different HWPT');
+  // The driver's attach_dev can still fail (context entries, STE memory): before anything changed.
+  idev.ctx.inject('attach');
 }
 
 /** The IOAS whose reserved regions a RID attach must enforce: the HWPT's, or a nested HWPT's parent's (find_hwpt_paging). */
@@ -136,9 +141,12 @@ function tryAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
 function allocAutoHwpt(idev: IommufdDevice, ioas: Ioas): HwptPaging {
   const dev = idev.dev;
   if (!dev.unitOps.domainAllocPaging) fail('EOPNOTSUPP', 'the IOMMU driver cannot allocate paging domains');
+  // iommufd_hwpt_paging_alloc: the object first, then the driver's domain.
+  idev.ctx.inject('object-alloc');
+  idev.ctx.inject('domain-alloc');
   const ops = dev.unitOps.domainAllocPaging(dev.info, { nestParent: false, dirtyTracking: false, pasid: false }, idev.env.tableMemory);
   if (isVendorError(ops)) vendorFail(ops);
-  const hwpt = new HwptPaging(ioas, ops, dev.unitIndex, dev.unitOps.vendor, idev.env.tlb);
+  const hwpt = new HwptPaging(ioas, ops, dev.unitIndex, dev.unitOps.vendor, idev.env.tlb, idev.env);
   hwpt.autoDomain = true;
   idev.ctx.objects.reserve(hwpt);
   try {

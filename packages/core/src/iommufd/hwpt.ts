@@ -4,6 +4,7 @@
  */
 import { fail, type ErrnoCode } from '../uapi/errno.js';
 import { IOMMU_CACHE } from '../driver/pgtable.js';
+import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import type { IotlbFlush, NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
 import type { VendorError } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
@@ -16,6 +17,8 @@ export interface TlbInvalidator extends IotlbFlush {
   /** Invalidate [iovaPfn, iovaPfn + npages) of `tag` for every PASID. */
   flushRange(tag: number, iovaPfn: number, npages: number): void;
 }
+
+const NO_INJECTION = { injector: NO_FAULT_INJECTION };
 
 export function vendorFail(e: VendorError): never {
   fail(e.errno, e.reason);
@@ -53,6 +56,8 @@ export class HwptPaging extends Hwpt implements IoptDomain {
     readonly unitIndex: number,
     readonly vendor: string,
     private readonly tlb: TlbInvalidator,
+    /** Whose injector is asked before each iommu_map into this domain (read at each map: it may change). */
+    private readonly injection: { readonly injector: FaultInjector } = NO_INJECTION,
   ) {
     super();
   }
@@ -80,6 +85,7 @@ export class HwptPaging extends Hwpt implements IoptDomain {
   mapPages(iovaPfn: number, frames: Float64Array, frameStart: number, npages: number, prot: number, allowHuge: boolean): number {
     const pt = this.ops.pt;
     const p = prot | (this.ops.enforceCacheCoherency ? IOMMU_CACHE : 0);
+    if (this.injection.injector.shouldFail('map')) return -12; // -ENOMEM
     let i = 0;
     while (i < npages) {
       // Physically contiguous runs map as one call, so the format can use huge pages.

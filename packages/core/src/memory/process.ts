@@ -3,6 +3,7 @@
  * uAPI structs point into) and its file table (the fds that IOMMU_FAULT_QUEUE_ALLOC and
  * IOMMU_VEVENTQ_ALLOC return). Memory is faulted in on first touch, like anonymous memory.
  */
+import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import { Errno, IommufdError, type ErrnoCode } from '../uapi/errno.js';
 import { PAGE_SHIFT, PAGE_SIZE, type FrameAllocator, type PhysicalMemory } from './physical.js';
 
@@ -128,6 +129,8 @@ export class HostProcess {
   capSysResource = true;
   /** CAP_SYS_RAWIO, needed for VFIO_SET_IOMMU of VFIO_NOIOMMU_IOMMU. */
   capSysRawio = true;
+  /** Asked before every pin (see driver/inject.ts); the host keeps it in step with its own. */
+  injector: FaultInjector = NO_FAULT_INJECTION;
   /** Pages currently pinned and charged to this process / user. */
   lockedPages = 0;
   private readonly vmas: Vma[] = [];
@@ -468,6 +471,7 @@ export class HostProcess {
 
   /** Charges `pages` pinned pages against RLIMIT_MEMLOCK; ENOMEM when it would be exceeded. */
   chargePinned(pages: number): void {
+    if (this.injector.shouldFail('pin')) throw new Errno('ENOMEM', 'pin_user_pages failed (injected)');
     if ((this.lockedPages + pages) * PAGE_SIZE > this.rlimitMemlock) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
     this.lockedPages += pages;
   }
