@@ -2,7 +2,7 @@
  * What the commands write to and read from, so that tests run them through main(argv) and capture
  * everything; plus errors with an exit code and a hint, tables and colour (TTY only, never with NO_COLOR).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import pc from 'picocolors';
 import type { IommuPlugin } from '@ioasid/core/driver';
 
@@ -23,10 +23,37 @@ export interface CliIo {
   readonly plugins?: () => IommuPlugin[] | Promise<IommuPlugin[]>;
 }
 
+/** Input files and standard input larger than this are refused: every input the CLI reads is text. */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Text from `bytes`, or a one-line CliError for input that is not text (a NUL byte, or bytes that are
+ * not UTF-8): its contents are never echoed back to the terminal.
+ */
+export function textOf(what: string, bytes: Uint8Array): string {
+  if (bytes.includes(0)) throw new CliError(`${what} is a binary file (it contains NUL bytes); expected text`, 1);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CliError(`${what} is not UTF-8 text`, 1);
+  }
+}
+
+function tooLarge(what: string): CliError {
+  return new CliError(`${what} is larger than the ${MAX_INPUT_BYTES / 2 ** 20} MiB input limit`, 1);
+}
+
 async function readAll(stream: NodeJS.ReadStream): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  let n = 0;
+  for await (const c of stream) {
+    const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+    n += b.length;
+    // Stop reading at the cap rather than holding an unbounded stream in memory.
+    if (n > MAX_INPUT_BYTES) throw tooLarge('standard input');
+    chunks.push(b);
+  }
+  return textOf('standard input', Buffer.concat(chunks));
 }
 
 export function processIo(): CliIo {
@@ -69,14 +96,25 @@ export function toJson(value: unknown): string {
 /** A file's text, or stdin for "-". */
 export async function readInput(io: CliIo, path: string): Promise<string> {
   if (path === '-') return io.stdin();
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    const f = await open(path, 'r');
+    try {
+      // The size is checked before anything is read: a 100 MB file is refused, not loaded.
+      if ((await f.stat()).size > MAX_INPUT_BYTES) throw tooLarge(path);
+      bytes = await f.readFile();
+    } finally {
+      await f.close();
+    }
   } catch (e) {
+    if (e instanceof CliError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new CliError(`cannot read ${path}: no such file`, 1, 'check the path, or use - to read standard input');
     if (code === 'EISDIR') throw new CliError(`cannot read ${path}: it is a directory`, 1);
     throw new CliError(`cannot read ${path}: ${(e as Error).message}`, 1);
   }
+  if (bytes.length > MAX_INPUT_BYTES) throw tooLarge(path);
+  return textOf(path, bytes);
 }
 
 export async function writeBytes(path: string, bytes: Uint8Array): Promise<void> {

@@ -3,3 +3,6 @@ export * from './hosts.js';
 export * from './snapshot.js';
 export * from './scenario.js';
 export * from './fail-nth.js';
+export * from './fuzz.js';
+export * from './campaign.js';
+export * from './storm.js';

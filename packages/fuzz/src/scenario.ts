@@ -6,7 +6,7 @@
 import { uapi as U, type Host, type Iommufd, type PciDevice } from '@ioasid/core';
 import { IOMMU_HWPT_DATA_MOCK, IOMMU_HWPT_INVALIDATE_DATA_MOCK, IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_VIOMMU_TYPE_MOCK, MOCK_HWPT_DATA_SIZE, MOCK_INVALIDATE_SIZE } from '@ioasid/core/testing';
 import { mainDevice, type VendorHost } from './hosts.js';
-import type { Baseline } from './snapshot.js';
+import { openMeasured, type Baseline } from './snapshot.js';
 
 const PAGE = 4096n;
 const MiB = 1n << 20n;
@@ -52,16 +52,7 @@ export function newScenario(vh: VendorHost): Scn {
   host.process.poke(va, new Uint8Array(Number(3n * MiB)).fill(0x11));
   const memfd = host.process.memfd(Number(16n * PAGE));
   host.process.write(memfd, new Uint8Array(Number(16n * PAGE)).fill(0x22));
-  const openFds = host.process.openFds.length;
-  const fd = host.openIommufd();
-  // Fault the typed API's scratch buffer in (64 KiB) before anything is measured: a failing call that
-  // first touched it would otherwise look like a leak. The call itself fails (no HWPT 0).
-  try {
-    fd.hwpt.getDirtyBitmap(0, { iova: 0n, length: 1n << 31n });
-  } catch {
-    // ENOENT, as intended.
-  }
-  const base = { lockedPages: host.process.lockedPages, framesInUse: host.frames.framesInUse, openFds };
+  const { fd, base } = openMeasured(host);
   return { vh, host, fd, dev: host.device(mainDevice(host)), va, memfd, ids: {}, queueFds: [], base };
 }
 

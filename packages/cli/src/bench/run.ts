@@ -84,7 +84,7 @@ export function parseBenchArgs(argv: readonly string[]): Options {
     else if (flag === '--quick') o.quick = true;
     else if (flag === '--runs') {
       o.runs = Number(value());
-      if (!Number.isInteger(o.runs) || o.runs < 1) usage('--runs takes a positive integer');
+      if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 100) usage('--runs takes an integer from 1 to 100');
     } else if (flag === '--only') {
       const names = value()
         .split(',')

@@ -13,7 +13,7 @@
  *     - ioas_unmap: { ioas: $ioas, iova: 0x100000, length: 0x1000, expect: { errno: ENOENT } }
  */
 import { createHost, DmaFault, IommufdError, uapi, type Host, type HostProfile, type Iommufd, type PageFaultGroup } from '@ioasid/core';
-import type { IommuPlugin } from '@ioasid/core/driver';
+import { FailNth, INJECT_SITES, NO_FAULT_INJECTION, type InjectSite, type IommuPlugin } from '@ioasid/core/driver';
 
 export interface ScenarioStep {
   [op: string]: unknown;
@@ -79,7 +79,8 @@ export function checkScenario(s: unknown): Scenario {
   steps.forEach((st, i) => {
     if (!st || typeof st !== 'object' || Object.keys(st).length !== 1) throw new Error(`scenario.steps[${i}]: expected one operation, like "- ioas_alloc: { as: ioas }"`);
     const op = Object.keys(st)[0];
-    if (!(op in OPS)) throw new Error(`scenario.steps[${i}]: unknown operation '${op}' (known: ${Object.keys(OPS).join(', ')})`);
+    // Own properties only: 'constructor', '__proto__' or 'toString' are unknown steps, not Object's methods.
+    if (!Object.hasOwn(OPS, op)) throw new Error(`scenario.steps[${i}]: unknown operation '${op}' (known: ${Object.keys(OPS).join(', ')})`);
   });
   return s as Scenario;
 }
@@ -104,10 +105,20 @@ function resolve(vars: Vars, v: unknown): unknown {
   return v;
 }
 
+/** The most bytes one step may carry (poke data, DMA reads): a scenario is a script, not a memory test. */
+export const MAX_STEP_BYTES = 64 * 1024 * 1024;
+
+/** A byte count from the scenario, refused past MAX_STEP_BYTES before anything is sized by it. */
+function byteCount(v: unknown, what: string): number {
+  const n = num(v, what);
+  if (n > BigInt(MAX_STEP_BYTES)) throw new Error(`${what}: ${n} bytes is more than a step may carry (${MAX_STEP_BYTES / 2 ** 20} MiB)`);
+  return Number(n);
+}
+
 function bytesOf(a: Record<string, unknown>): Uint8Array {
   if (typeof a.text === 'string') return new TextEncoder().encode(a.text);
   if (typeof a.hex === 'string') return Uint8Array.from(a.hex.replace(/\s+/g, '').match(/../g) ?? [], (h) => parseInt(h, 16));
-  if (a.fill !== undefined) return new Uint8Array(Number(num(a.length, 'length'))).fill(Number(a.fill));
+  if (a.fill !== undefined) return new Uint8Array(byteCount(a.length, 'length')).fill(Number(a.fill));
   throw new Error('give the data as text:, hex: or fill: with length:');
 }
 
@@ -120,6 +131,23 @@ const OPS: Record<string, Op> = {
     const data = bytesOf(a);
     c.host.process.poke(num(a.va, 'va'), data);
     return `${data.length} bytes at ${hex(num(a.va, 'va'))}`;
+  },
+  /**
+   * Fault injection (`fail_nth: { n: 3, sites: [map, table-alloc] }`, `fail_nth: { off: true }`): the
+   * n-th operation at those sites (all by default) from here on fails with the kernel's errno.
+   */
+  fail_nth: (c, a) => {
+    if (flag(a.off)) {
+      c.host.injector = NO_FAULT_INJECTION;
+      return 'fault injection off';
+    }
+    const n = Number(num(a.n, 'n'));
+    const known = Object.keys(INJECT_SITES);
+    const sites = a.sites === undefined ? undefined : (Array.isArray(a.sites) ? a.sites : [a.sites]).map(String);
+    for (const s of sites ?? []) if (!Object.hasOwn(INJECT_SITES, s)) throw new Error(`fail_nth: unknown site '${s}' (known: ${known.join(', ')})`);
+    if (!(n >= 1 && n <= 1_000_000)) throw new Error('fail_nth: n must be from 1 to 1000000');
+    c.host.injector = new FailNth(n, sites as InjectSite[] | undefined);
+    return `operation ${n} at ${sites?.join(', ') ?? 'any site'} will fail`;
   },
   memfd: (c, a) => {
     const fd = c.host.process.memfd(num(a.size, 'size'));
@@ -199,7 +227,7 @@ const OPS: Record<string, Op> = {
     return `closed fd ${a.fd}`;
   },
   dma_read: async (c, a) => {
-    const data = await c.host.device(String(a.device)).dma.read(num(a.iova, 'iova'), Number(num(a.length, 'length')), { pasid: a.pasid !== undefined ? Number(a.pasid) : undefined });
+    const data = await c.host.device(String(a.device)).dma.read(num(a.iova, 'iova'), byteCount(a.length, 'length'), { pasid: a.pasid !== undefined ? Number(a.pasid) : undefined });
     checkData(a, data);
     return `read ${data.length} bytes: ${preview(data)}`;
   },
@@ -211,7 +239,7 @@ const OPS: Record<string, Op> = {
   /** Starts a DMA that is expected to wait for a page response; `wait` collects it later. */
   dma_start: (c, a) => {
     const dev = c.host.device(String(a.device));
-    const p = a.write ? dev.dma.write(num(a.iova, 'iova'), bytesOf(a)) : dev.dma.read(num(a.iova, 'iova'), Number(num(a.length, 'length')));
+    const p = a.write ? dev.dma.write(num(a.iova, 'iova'), bytesOf(a)) : dev.dma.read(num(a.iova, 'iova'), byteCount(a.length, 'length'));
     p.catch(() => undefined);
     c.pending.set(String(a.as ?? 'dma'), p);
     return `DMA ${a.write ? 'write' : 'read'} at ${hex(num(a.iova, 'iova'))} in flight`;
@@ -242,7 +270,7 @@ const OPS: Record<string, Op> = {
   },
   log: (c, a) => {
     const lines = c.host.log.lines;
-    const n = Number(a.last ?? 1);
+    const n = Math.min(Number(num(a.last ?? 1, 'last')), lines.length);
     const tail = lines.slice(-n);
     if (typeof a.expect_contains === 'string' && !tail.some((l) => l.includes(String(a.expect_contains)))) throw new Error(`no log line contains '${a.expect_contains}'`);
     return tail.join(' | ');

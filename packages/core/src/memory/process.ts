@@ -111,7 +111,10 @@ export class MemFile implements FileOps {
   }
   write(bytes: Uint8Array): number {
     const end = this.position + bytes.length;
-    if (end > this.size) this.proc.truncate(this, end);
+    if (end > this.size) {
+      checkObjectPages(Math.ceil(end / PAGE_SIZE), 'write');
+      this.proc.truncate(this, end);
+    }
     this.proc.copyObject(this.object, this.position, bytes, true);
     this.position = end;
     return bytes.length;
@@ -120,6 +123,17 @@ export class MemFile implements FileOps {
 }
 
 const MMAP_BASE_PAGE = 0x7f00_0000_0000 / PAGE_SIZE;
+/** TASK_SIZE of x86-64 with 4-level paging: mappings end below it (get_unmapped_area gives ENOMEM). */
+const TASK_SIZE_PAGE = 0x7fff_ffff_f000 / PAGE_SIZE;
+/**
+ * The most 4 KiB pages one memory object (anonymous mapping or memfd) may have: its page index is a
+ * dense array, so a larger one would take gigabytes of the simulator's own memory. 64 GiB.
+ */
+export const MAX_OBJECT_PAGES = 2 ** 24;
+
+function checkObjectPages(pages: number, command: string): void {
+  if (pages > MAX_OBJECT_PAGES) throw new IommufdError('ENOMEM', command, `the model backs at most ${MAX_OBJECT_PAGES * (PAGE_SIZE / 2 ** 20) / 1024} GiB of 4 KiB pages in one object`);
+}
 
 export class HostProcess {
   readonly pid: number;
@@ -157,6 +171,8 @@ export class HostProcess {
     const len = Number(length);
     if (!(len > 0) || !Number.isSafeInteger(len)) throw new IommufdError('EINVAL', 'mmap', 'length must be a positive integer');
     const pages = Math.ceil(len / PAGE_SIZE);
+    // get_unmapped_area: no room below TASK_SIZE is ENOMEM.
+    if (this.nextMmapPage + pages > TASK_SIZE_PAGE) throw new IommufdError('ENOMEM', 'mmap', 'no room left in the address space');
     if (opts.hugePageSize !== undefined) {
       if (opts.fd !== undefined || !HUGE_PAGE_SIZES.includes(opts.hugePageSize)) throw new IommufdError('EINVAL', 'mmap', 'MAP_HUGETLB takes an anonymous mapping of 2 MiB or 1 GiB pages');
       const huge = opts.hugePageSize / PAGE_SIZE;
@@ -176,8 +192,12 @@ export class HostProcess {
       if (off % PAGE_SIZE !== 0) throw new IommufdError('EINVAL', 'mmap', 'offset not page aligned');
       object = f.object;
       objectPage = off / PAGE_SIZE;
+      checkObjectPages(objectPage + pages, 'mmap');
       if (objectPage + pages > object.pages) object.resize(objectPage + pages);
-    } else object = new MemoryObject(pages, 'anon');
+    } else {
+      checkObjectPages(pages, 'mmap');
+      object = new MemoryObject(pages, 'anon');
+    }
     const startPage = this.nextMmapPage;
     // One guard page between mappings so an off-by-one overrun faults.
     this.nextMmapPage += pages + 1;
@@ -402,6 +422,7 @@ export class HostProcess {
   memfd(size: number | bigint): number {
     const sz = Number(size);
     if (!(sz >= 0) || !Number.isSafeInteger(sz)) throw new IommufdError('EINVAL', 'memfd_create', 'bad size');
+    checkObjectPages(Math.ceil(sz / PAGE_SIZE), 'memfd_create');
     const obj = new MemoryObject(Math.ceil(sz / PAGE_SIZE), 'memfd');
     return this.installFile(new MemFile(obj, this, sz));
   }
@@ -411,7 +432,10 @@ export class HostProcess {
     const f = this.files.get(fd)?.ops;
     if (!f) throw new IommufdError('EBADF', 'ftruncate');
     if (!(f instanceof MemFile)) throw new IommufdError('EINVAL', 'ftruncate');
-    this.truncate(f, Number(size));
+    const sz = Number(size);
+    if (!(sz >= 0) || !Number.isSafeInteger(sz)) throw new IommufdError('EINVAL', 'ftruncate', 'bad size');
+    checkObjectPages(Math.ceil(sz / PAGE_SIZE), 'ftruncate');
+    this.truncate(f, sz);
   }
 
   truncate(f: MemFile, size: number): void {
