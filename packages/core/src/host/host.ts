@@ -69,7 +69,8 @@ export class Host implements PipelineHost, DeviceEnv {
     },
     releaseTable: (pfn) => this.frames.release(pfn),
     allocTables: (frames) => {
-      if (this.failNthAllocation > 0 && --this.failNthAllocation === 0) return -1;
+      // One contiguous multi-frame table is one allocation: one question to the injector.
+      if (this.faultInjector.shouldFail('table-alloc')) return -1;
       return this.frames.allocRun(frames);
     },
     releaseTables: (pfn, frames) => {
