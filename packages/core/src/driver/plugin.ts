@@ -17,6 +17,12 @@ export interface IommuPlugin {
   /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^1.0.0'. */
   readonly coreApi: string;
   readonly description?: string;
+  /**
+   * What this plugin deliberately replaces: `vendor:<id>` or `format:<id>` owned by another plugin,
+   * `service:<name>` for a core service (`service:ioasid.HostLog`). Anything else it registers under an
+   * id or a core token someone already owns is refused with a PluginContractError naming both.
+   */
+  readonly overrides?: readonly string[];
   register(container: DependencyContainer): void;
 }
 
@@ -25,10 +31,46 @@ export const IOMMU_VENDOR: InjectionToken<IommuVendor> = Symbol.for('ioasid.Iomm
 /** Page-table formats (multi-registered). */
 export const PAGE_TABLE_FORMAT: InjectionToken<PageTableFormat> = Symbol.for('ioasid.PageTableFormat');
 
+/** Core tokens plugins contribute to (multi-registered); every other `ioasid.*` token is a core service. */
+const CONTRIBUTIONS: ReadonlySet<unknown> = new Set<unknown>([IOMMU_VENDOR, PAGE_TABLE_FORMAT, Symbol.for('ioasid.FaultStage')]);
+
+type Registration = (c: DependencyContainer) => void;
+
+/**
+ * The container a plugin's register() sees: registrations go to a scratch child container (so that
+ * they can be checked before they take effect) and are recorded for replay into the real one.
+ */
+function recordingContainer(real: DependencyContainer, scratch: DependencyContainer, log: { token: InjectionToken<unknown>; replay: Registration }[]): DependencyContainer {
+  const methods = new Set(['register', 'registerInstance', 'registerSingleton', 'registerType']);
+  const proxy: DependencyContainer = new Proxy(real, {
+    get(target, prop) {
+      if (typeof prop === 'string' && methods.has(prop)) {
+        return (token: InjectionToken<unknown>, ...rest: unknown[]) => {
+          const call = (c: DependencyContainer) => (c as unknown as Record<string, (...a: unknown[]) => unknown>)[prop](token, ...rest);
+          call(scratch);
+          log.push({ token, replay: call });
+          return proxy;
+        };
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return proxy;
+}
+
+function tokenName(token: InjectionToken<unknown>): string {
+  if (typeof token === 'symbol') return Symbol.keyFor(token) ?? token.toString();
+  if (typeof token === 'function') return token.name;
+  return String(token);
+}
+
 /** Loads plugins into a fresh child container and answers what they registered. */
 export class PluginHost {
   readonly container: DependencyContainer;
   private readonly loaded = new Map<string, IommuPlugin>();
+  /** Who registered each vendor id, format id and core service ('core' for the host's own). */
+  private readonly owners = new Map<string, string>();
 
   constructor(parent: DependencyContainer = rootContainer) {
     this.container = parent.createChildContainer();
@@ -42,8 +84,43 @@ export class PluginHost {
     if (!satisfies(CORE_API_VERSION, plugin.coreApi)) {
       throw new PluginContractError(plugin.id, `needs core API ${plugin.coreApi}, this core implements ${CORE_API_VERSION}`);
     }
-    plugin.register(this.container);
+    const log: { token: InjectionToken<unknown>; replay: Registration }[] = [];
+    const scratch = this.container.createChildContainer();
+    plugin.register(recordingContainer(this.container, scratch, log));
+    // Check everything before any of it takes effect.
+    const claims: [string, IommuVendor | PageTableFormat | null][] = [];
+    const own = <T>(token: InjectionToken<T>): T[] => (scratch.isRegistered(token, false) ? scratch.resolveAll(token) : []);
+    const vendors = own(IOMMU_VENDOR);
+    const formats = own(PAGE_TABLE_FORMAT);
+    for (const v of vendors) claims.push([`vendor:${v.id}`, v]);
+    for (const f of formats) claims.push([`format:${f.id}`, f]);
+    for (const { token } of log) {
+      if (CONTRIBUTIONS.has(token) || typeof token !== 'symbol' || !Symbol.keyFor(token)?.startsWith('ioasid.')) continue;
+      const key = `service:${tokenName(token)}`;
+      if (!this.owners.has(key) && this.container.isRegistered(token, true)) this.owners.set(key, 'core');
+      claims.push([key, null]);
+    }
+    const overrides = new Set(plugin.overrides ?? []);
+    const seen = new Set<string>();
+    for (const [key] of claims) {
+      if (seen.has(key)) throw new PluginContractError(plugin.id, `registers ${key} twice`);
+      seen.add(key);
+      const owner = this.owners.get(key) ?? (key.startsWith('service:') ? 'core' : undefined);
+      if (owner !== undefined && !overrides.has(key)) {
+        throw new PluginContractError(plugin.id, `${key} belongs to ${owner === 'core' ? 'core' : `plugin '${owner}'`}; plugin '${plugin.id}' may only replace it by listing '${key}' in overrides`);
+      }
+    }
+    // Vendors and formats as the instances just checked; everything else as it was registered.
+    for (const v of vendors) this.container.register(IOMMU_VENDOR, { useValue: v });
+    for (const f of formats) this.container.register(PAGE_TABLE_FORMAT, { useValue: f });
+    for (const { token, replay } of log) if (token !== IOMMU_VENDOR && token !== PAGE_TABLE_FORMAT) replay(this.container);
+    for (const [key] of claims) this.owners.set(key, plugin.id);
     this.loaded.set(plugin.id, plugin);
+  }
+
+  /** The plugin (or 'core') that owns `vendor:<id>`, `format:<id>` or `service:<token>`. */
+  owner(key: string): string | undefined {
+    return this.owners.get(key);
   }
 
   get plugins(): IommuPlugin[] {
@@ -54,8 +131,9 @@ export class PluginHost {
     return this.container.isRegistered(IOMMU_VENDOR, true) ? this.container.resolveAll(IOMMU_VENDOR) : [];
   }
 
+  /** The vendor registered last under `id` (an override replaces the vendor it names). */
   vendor(id: string): IommuVendor | undefined {
-    return this.vendors().find((v) => v.id === id);
+    return this.vendors().findLast((v) => v.id === id);
   }
 
   formats(): PageTableFormat[] {

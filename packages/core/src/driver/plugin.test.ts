@@ -1,0 +1,72 @@
+/**
+ * Registrations are checked before they take effect: a vendor id, format id or core service another
+ * plugin (or core) owns is refused with an error naming both, unless the plugin lists it in overrides.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DependencyContainer } from 'tsyringe';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, PluginHost, type IommuPlugin } from './plugin.js';
+import { MockVendor, mockPlugin } from '../testing/mock-vendor.js';
+import { mockFormat } from '../testing/mock-format.js';
+import { HOST_LOG, RingLog } from '../fault/stages.js';
+import { PluginContractError } from '../uapi/errno.js';
+
+function plugin(id: string, register: (c: DependencyContainer) => void, overrides?: string[]): IommuPlugin {
+  return { id, coreApi: '^1.0.0', register, ...(overrides ? { overrides } : {}) };
+}
+
+const otherMock = (overrides?: string[]) =>
+  plugin('other', (c) => c.register(IOMMU_VENDOR, { useValue: Object.assign(new MockVendor(), { name: 'Other mock' }) }), overrides);
+
+function refusal(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof PluginContractError) return e.message;
+    throw e;
+  }
+  return 'loaded';
+}
+
+describe('plugin registrations', () => {
+  it("refuses a vendor id another plugin owns, naming both, and registers nothing of it", () => {
+    const ph = new PluginHost();
+    ph.load(mockPlugin());
+    const msg = refusal(() => ph.load(otherMock()));
+    expect(msg).toMatch(/other/);
+    expect(msg).toMatch(/vendor:mock belongs to plugin 'mock'/);
+    expect(ph.vendors().length).toBe(1);
+    expect(ph.plugins.map((p) => p.id)).toEqual(['mock']);
+  });
+
+  it('lets a plugin that says so override a vendor; the override is the one found', () => {
+    const ph = new PluginHost();
+    ph.load(mockPlugin());
+    ph.load(otherMock(['vendor:mock']));
+    expect(ph.vendor('mock')?.name).toBe('Other mock');
+    expect(ph.owner('vendor:mock')).toBe('other');
+  });
+
+  it('refuses a format id another plugin owns', () => {
+    const ph = new PluginHost();
+    ph.load(mockPlugin());
+    expect(refusal(() => ph.load(plugin('fmt', (c) => c.register(PAGE_TABLE_FORMAT, { useValue: mockFormat }))))).toMatch(/format:mock-pt belongs to plugin 'mock'/);
+    expect(ph.formats().length).toBe(1);
+  });
+
+  it('refuses to replace a core service unless declared', () => {
+    const ph = new PluginHost();
+    const logger = (overrides?: string[]) => plugin('logger', (c) => c.register(HOST_LOG, { useValue: new RingLog() }), overrides);
+    expect(refusal(() => ph.load(logger()))).toMatch(/service:ioasid.HostLog belongs to core/);
+    expect(ph.container.isRegistered(HOST_LOG, true)).toBe(false);
+    ph.load(logger(['service:ioasid.HostLog']));
+    expect(ph.container.isRegistered(HOST_LOG, true)).toBe(true);
+  });
+
+  it('refuses the same vendor twice from one plugin', () => {
+    const twice = plugin('twice', (c) => {
+      c.register(IOMMU_VENDOR, { useValue: new MockVendor() });
+      c.register(IOMMU_VENDOR, { useValue: new MockVendor() });
+    });
+    expect(refusal(() => new PluginHost().load(twice))).toMatch(/registers vendor:mock twice/);
+  });
+});
