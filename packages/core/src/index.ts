@@ -16,11 +16,8 @@ export { Host, createHost, HostProfileError, type HostOptions } from './host/hos
 export { PciDevice, DmaFault, type DmaOptions } from './host/device.js';
 export type { ExplainedTranslation, StageTrace } from './translate/explain.js';
 export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';
-export { FAULT_STAGE, FAULT_TRACE, HOST_LOG, RingLog, FaultStatistics, type FaultStage, type FaultTrace, type FaultTraceEvent, type HostLog } from './fault/stages.js';
-export { FaultPipeline, ridToBdf, type PipelineStats } from './fault/pipeline.js';
-export { HardwareQueue } from './fault/queue.js';
-export { IommuUnit, Binding, TranslateResult, BIND_BLOCKED, BIND_PAGING, BIND_NESTED } from './translate/unit.js';
-export { Iotlb } from './translate/iotlb.js';
+export { FAULT_STAGE, FAULT_TRACE, HOST_LOG, FaultStatistics, type FaultStage, type FaultTrace, type FaultTraceEvent, type HostLog } from './fault/stages.js';
+export type { PipelineStats } from './fault/pipeline.js';
 export {
   BARE_PROFILE,
   parseBdf,

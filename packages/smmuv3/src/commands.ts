@@ -286,10 +286,6 @@ export function cmdqErrorName(code: number): CmdqErrorName | 'UNKNOWN' {
   return n ?? 'UNKNOWN';
 }
 
-/** SMMU_CMDQ_CONS.ERR, bits [30:24]. */
-export function cmdqConsError(cons: number): number {
-  return (cons >>> 24) & 0x7f;
-}
 
 // ---------------------------------------------------------------------------------------------
 // iommufd vSMMU user invalidation: struct iommu_viommu_arm_smmuv3_invalidate { __aligned_le64 cmd[2]; }

@@ -1,5 +1,5 @@
 /** The core conformance kit on every SMMUv3 preset, with nesting through the vIOMMU. */
-import { describeConformance } from '@ioasid/core/testing';
+import { describeConformance } from '@ioasid/core/conformance';
 import { uapi } from '@ioasid/core';
 import { plugin, presets, encodeSteWords, STE_CFG } from './index.js';
 

@@ -324,8 +324,3 @@ export function isStopMarker(req: PriRequest): boolean {
 /** CMD_PRI_RESP Resp values (Linux enum pri_resp). */
 export const PRI_RESP = { DENY: 0, FAIL: 1, SUCC: 2 } as const;
 export type PriRespName = keyof typeof PRI_RESP;
-
-export function priRespName(code: number): PriRespName | 'RESERVED' {
-  const n = (Object.keys(PRI_RESP) as PriRespName[]).find((k) => PRI_RESP[k] === code);
-  return n ?? 'RESERVED';
-}

@@ -313,10 +313,6 @@ export function parseQueueAllocLine(line: string): Result<{ entries: number; que
   return { ok: true, value: { ...(device ? { device } : {}), entries: Number(m[1]), queue: m[2] } };
 }
 
-export function renderOptionMaskLine(options: number): string {
-  return `option mask 0x${(options >>> 0).toString(16)}`;
-}
-
 export function parseOptionMaskLine(line: string): Result<{ options: number; device?: string }> {
   const { device, message } = stripLogPrefix(line);
   const m = /^option mask 0x([0-9a-f]+)$/i.exec(message.trim());

@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import {
   decodeIdr0, encodeIdr0, decodeIdr1, encodeIdr1, decodeIdr5, encodeIdr5, decodeIidr, parseSmmuRegistersHex,
-  smmuLinuxProbe, smmuNormalizedCaps, smmuHwId, encodeHwInfoSmmuv3, decodeHwInfoSmmuv3, encodeSmmuRegisters, decodeSmmuRegisters,
+  encodeHwInfoSmmuv3, decodeHwInfoSmmuv3, encodeSmmuRegisters, decodeSmmuRegisters,
 } from './registers.js';
+import { smmuLinuxProbe, smmuNormalizedCaps, smmuHwId } from './probe.js';
 import { nvidiaGrace, qemuVirtSmmuv3, mmu700Platform, presets } from './presets.js';
 
 const regsOf = (u: { idr: readonly string[]; iidr: string; aidr: string }) => {

@@ -4,7 +4,8 @@ import { IOMMU_READ, IOMMU_WRITE, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, W
 import type { IoPageTable, IotlbFlush, PageTableMemory, VendorError } from '@ioasid/core/driver';
 import { NO_FLAGS, device, rigFor } from './__tests__/rig.js';
 import { ampereAltraMmu600, mmu700Platform, nvidiaGrace, qemuVirtSmmuv3 } from './presets.js';
-import { SmmuNestedDomain, SmmuPagingDomain, SmmuViommu } from './unit.js';
+import { SmmuPagingDomain } from './unit.js';
+import { SmmuNestedDomain, SmmuViommu } from './nested.js';
 import { armLpaeS1 } from './pgtable-lpae.js';
 import { STE_CFG, STE_S1DSS, STE_S1FMT, encodeCd, encodeCdL1Desc, encodeSteWords } from './ste.js';
 import { decodeHwInfoSmmuv3, writeLe64Words } from './registers.js';

@@ -4,8 +4,8 @@
  */
 import type { DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
 import type { SmmuRawRegisters, SmmuRegisters } from './registers.js';
+import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe, smmuNormalizedCaps } from './probe.js';
 import {
-  ARM_SMMU_FEAT,
   IDR3_LAYOUT,
   OAS_BITS,
   archVersion,
@@ -16,9 +16,6 @@ import {
   decodeIdr3,
   decodeIdr5,
   decodeIidr,
-  smmuHwId,
-  smmuLinuxProbe,
-  smmuNormalizedCaps,
   writeLe64Words,
 } from './registers.js';
 import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './raw.js';

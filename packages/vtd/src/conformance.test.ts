@@ -1,6 +1,6 @@
 /** The core conformance kit on every VT-d preset: what any vendor plugin must do, checked for ours. */
 import { uapi } from '@ioasid/core';
-import { describeConformance } from '@ioasid/core/testing';
+import { describeConformance } from '@ioasid/core/conformance';
 import { plugin, presets } from './index.js';
 
 /** iommu_hwpt_vtd_s1 for a 4-level guest first-stage table rooted at the guest page `rootGpa`. */

@@ -6,7 +6,8 @@
  * All workloads use the VT-d second-stage format, 4 levels (48-bit input), 4 KiB pages only where the
  * workload says "huge pages off".
  */
-import { BIND_PAGING, Binding, POLLIN, TranslateResult, createHost, uapi, type Host, type IommuUnit, type Iommufd } from '@ioasid/core';
+import { POLLIN, createHost, uapi, type Host, type Iommufd } from '@ioasid/core';
+import { BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '@ioasid/core/internal';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ, type IoPageTable, type PageTableConfig } from '@ioasid/core/driver';
 import { findVtdPreset, plugin as vtdPlugin, vtdPresetProfile, vtdSecondStage } from '@ioasid/vtd';
 import { spawnSync } from 'node:child_process';

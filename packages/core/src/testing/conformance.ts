@@ -2,7 +2,7 @@
  * The plugin conformance kit: the contract every IOMMU plugin, ours or a third party's, must meet,
  * as a vitest suite. A vendor package runs it from one test file:
  *
- *   import { describeConformance } from '@ioasid/core/testing';
+ *   import { describeConformance } from '@ioasid/core/conformance';
  *   import { plugin, presets } from '../src/index.js';
  *   describeConformance({ plugin, profile: presets[0], device: '0000:00:02.0' });
  *
