@@ -46,8 +46,7 @@ export function presetToHostProfile(p: SmmuPreset): HostProfile {
 export const presets: HostProfile[] = smmuPresets.map(presetToHostProfile);
 
 export { SmmuV3Vendor, REGISTER_NAMES, type RegisterName } from './vendor.js';
-export { SmmuUnit, SmmuPagingDomain, linuxGranuleLog2, MODEL_QUEUE_SHIFT_MAX } from './unit.js';
-export { SmmuViommu, SmmuNestedDomain, type ContextFault } from './nested.js';
+export { type ContextFault } from './nested.js';
 export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './faults.js';
 export { parseProfileRegisters, profileRegistersOf, type ParsedProfileRegisters } from './raw.js';
 export { unitFromLinux, LINUX_FORM_KEYS, type LinuxFormUnit } from './linux-unit.js';

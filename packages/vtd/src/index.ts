@@ -8,7 +8,7 @@ import type { HostProfile } from '@ioasid/core';
 import { VtdVendor } from './vendor.js';
 import { vtdSecondStage } from './pgtable-ss.js';
 import { vtdFirstStage } from './pgtable-fs.js';
-import { vtdPresets, type VtdPreset } from './presets.js';
+import { vtdPresetProfile, vtdPresets } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'vtd',
@@ -24,27 +24,13 @@ export const plugin: IommuPlugin = {
 /** The same plugin under its vendor name. */
 export const vtd = plugin;
 
-/**
- * A preset as a host profile. The unit's `registers` carry `regBase` too, so that
- * the unit's boot line reproduces the one the machine printed.
- */
-export function vtdPresetProfile(p: VtdPreset): HostProfile {
-  return {
-    name: p.name,
-    description: p.description,
-    units: p.units.map((u) => ({ id: u.id, vendor: 'vtd', registers: { ver: u.ver, cap: u.cap, ecap: u.ecap, regBase: u.regBase } })),
-    devices: p.devices.map((d) => ({
-      ...d,
-      ...(d.reservedRegions ? { reservedRegions: d.reservedRegions.map((r) => ({ ...r })) } : {}),
-    })),
-  };
-}
-
 /** Host profiles of real machines (values from real dmesg output; sources in presets.ts). */
 export const presets: HostProfile[] = vtdPresets.map(vtdPresetProfile);
 
-export { VtdVendor, type VtdVendorOptions, type VtdRawRegisters, decodeVtd, probeVtdLine, parseVtdRegisters, decodeVtdUnit, renderPrqDescriptor } from './vendor.js';
-export { VtdUnit, VtdPagingDomain, VtdNestedDomain, vtdSecondStageGeometry, VTD_PRQ_DEPTH, DEFAULT_REG_BASE, type VtdUnitOptions } from './unit.js';
+export { VtdVendor, type VtdVendorOptions } from './vendor.js';
+export { type VtdRawRegisters, probeVtdLine, parseVtdRegisters, decodeVtdUnit } from './probe.js';
+export { decodeVtd, renderPrqDescriptor } from './decode.js';
+export { VTD_PRQ_DEPTH, type VtdUnitOptions } from './unit.js';
 export { VtdFaultCodec, vtdFaultReasonFor, frcdToFault, type VtdAttachedStage, type VtdFaultCodecOptions } from './fault-codec.js';
 
 export { vtdSecondStage, VTD_SS_FORMAT } from './pgtable-ss.js';
@@ -165,4 +151,4 @@ export {
   type VtdS1ValidateOptions,
 } from './nested.js';
 
-export { vtdPresets, findVtdPreset, checkVtdPreset, vtdPresetToHostProfile, type VtdPreset, type VtdPresetUnit, type VtdPresetDevice, type VtdHostProfile } from './presets.js';
+export { vtdPresets, findVtdPreset, checkVtdPreset, vtdPresetProfile, type VtdPreset, type VtdPresetUnit, type VtdPresetDevice } from './presets.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkVtdPreset, findVtdPreset, vtdPresetToHostProfile, vtdPresets } from './presets.js';
+import { checkVtdPreset, findVtdPreset, vtdPresetProfile, vtdPresets } from './presets.js';
 import { decodeEcap, parseHex64, vtdNormalizedCaps } from './registers.js';
 import { parseVtdLogLine, renderVtdBootLine } from './logs.js';
 
@@ -76,15 +76,14 @@ describe('VT-d presets', () => {
     ).toBe('DMAR: dmar0: reg_base_addr cbfe0000 ver 7:0 cap f9ed008cee780c66 ecap 3fef9ea6f0efdf');
   });
 
-  it('converts to the host profile shape', () => {
+  it('converts to the host profile shape, regBase among the registers the vendor reads', () => {
     const p = findVtdPreset('skylake-h-client');
     if (!p) throw new Error('missing preset');
-    const profile = vtdPresetToHostProfile(p);
+    const profile = vtdPresetProfile(p);
     expect(profile.units[0]).toEqual({
       id: 'dmar0',
       vendor: 'vtd',
-      regBase: '0xfed90000',
-      registers: { ver: '0x10', cap: '0x1c0000c40660462', ecap: '0x7e3ff0501e' },
+      registers: { ver: '0x10', cap: '0x1c0000c40660462', ecap: '0x7e3ff0501e', regBase: '0xfed90000' },
     });
     expect(JSON.parse(JSON.stringify(profile))).toEqual(profile);
   });

@@ -6,6 +6,7 @@
  * PASID and PRI only behind a unit with scalable mode, ECAP.PASID and ECAP.PRS, ATS only behind
  * ECAP.DT.
  */
+import type { HostProfile } from '@ioasid/core';
 import { decodeEcap, parseHex64, pasidSupported, smSupported } from './registers.js';
 
 export interface VtdPresetUnit {
@@ -234,23 +235,19 @@ export function findVtdPreset(id: string): VtdPreset | undefined {
   return vtdPresets.find((p) => p.id === id);
 }
 
-/** The host profile JSON (docs/planning.md) for a preset. */
-export interface VtdHostProfile {
-  readonly name: string;
-  readonly units: Array<{ id: string; vendor: 'vtd'; regBase: string; registers: { ver: string; cap: string; ecap: string } }>;
-  readonly devices: VtdPresetDevice[];
-}
-
-export function vtdPresetToHostProfile(preset: VtdPreset): VtdHostProfile {
+/**
+ * A preset as a host profile: the one path from a preset to what `createHost` and the CLI load. The unit's
+ * `registers` carry `regBase` too, so that the unit's boot line reproduces the one the machine printed.
+ */
+export function vtdPresetProfile(p: VtdPreset): HostProfile {
   return {
-    name: preset.name,
-    units: preset.units.map((u) => ({
-      id: u.id,
-      vendor: 'vtd',
-      regBase: u.regBase,
-      registers: { ver: u.ver, cap: u.cap, ecap: u.ecap },
+    name: p.name,
+    description: p.description,
+    units: p.units.map((u) => ({ id: u.id, vendor: 'vtd', registers: { ver: u.ver, cap: u.cap, ecap: u.ecap, regBase: u.regBase } })),
+    devices: p.devices.map((d) => ({
+      ...d,
+      ...(d.reservedRegions ? { reservedRegions: d.reservedRegions.map((r) => ({ ...r })) } : {}),
     })),
-    devices: preset.devices.map((d) => ({ ...d })),
   };
 }
 

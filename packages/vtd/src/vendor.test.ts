@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { VtdVendor, decodeVtd, probeVtdLine } from './vendor.js';
+import { VtdVendor } from './vendor.js';
+import { decodeVtd } from './decode.js';
+import { probeVtdLine } from './probe.js';
 import { GNR, SKL } from './__tests__/fixtures.js';
 import { encodeFrcd, frcdForDmaFault } from './faults.js';
 import { readLe64 } from './registers.js';

@@ -1,4 +1,4 @@
-import { IommufdError } from '../uapi/errno.js';
+
 import { createHost, type Host } from '../host/host.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { StructLayout, FieldSpec, StructValue } from '../uapi/struct.js';
@@ -25,13 +25,4 @@ export function rawIoctl<F extends readonly FieldSpec[]>(fd: Iommufd, request: n
   return [rc, layout.decode(buf)];
 }
 
-/** The errno code an IommufdError-throwing call ends with, or 'ok'. */
-export function errCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
+export { errCode } from '../testing/err-code.js';

@@ -8,8 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as U from '../uapi/iommufd.js';
-import { IommufdError } from '../uapi/errno.js';
+
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import { errCode } from '../testing/err-code.js';
 import { DmaFault, type PciDevice } from '../host/device.js';
 import { IOMMU_HWPT_DATA_MOCK, IOMMU_HWPT_INVALIDATE_DATA_MOCK, MOCK_HWPT_DATA_SIZE } from '../testing/mock-vendor.js';
 import { mockFixture, type MockFixture } from './mock-host.js';
@@ -70,16 +71,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 0, max: DEVICES.length - 1 }).map((dev): Op => ({ op: 'detach', dev })) },
   { weight: 1, arbitrary: fc.record({ ioas: ioasIdx, start: winStart, n: fc.integer({ min: 1, max: 8 }), all: fc.boolean() }).map((r): Op => ({ op: 'invalidate', ...r })) },
 );
-
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-}
 
 class World {
   readonly f: MockFixture = mockFixture();
@@ -152,7 +143,7 @@ class World {
         const read = o.op === 'map' ? o.read : true;
         const write = o.op === 'map' ? o.write : true;
         const expected = this.overlaps(o.ioas, start, pages.length).length > 0 ? 'EEXIST' : 'ok';
-        const got = outcome(() =>
+        const got = errCode(() =>
           fd.ioas.map({ ioasId: this.ioas[o.ioas], userVa: pages[0].va, length: BigInt(pages.length) * PAGE, iova: BigInt(start) * PAGE, readable: read, writeable: write }),
         );
         expect(got, JSON.stringify(o)).toBe(expected);
@@ -170,7 +161,7 @@ class World {
         const crossing = victims.some((a) => a.start < start || a.start + a.pages.length > start + n);
         const expected = victims.length === 0 || crossing ? 'ENOENT' : 'ok';
         let bytes = -1n;
-        const got = outcome(() => (bytes = fd.ioas.unmap(this.ioas[o.ioas], BigInt(start) * PAGE, BigInt(n) * PAGE)));
+        const got = errCode(() => (bytes = fd.ioas.unmap(this.ioas[o.ioas], BigInt(start) * PAGE, BigInt(n) * PAGE)));
         expect(got, JSON.stringify(o)).toBe(expected);
         if (got === 'ok') {
           expect(bytes).toBe(BigInt(victims.reduce((s, a) => s + a.pages.length, 0)) * PAGE);
@@ -202,7 +193,7 @@ class World {
         // iopt_alloc_area_pages: iopt_check_iova (EEXIST) runs before iopt_insert_area (EPERM).
         else if (this.overlaps(o.dst, dstStart, o.n).length > 0) expected = 'EEXIST';
         else if (o.write && slices.some((s) => s.pages.some((p) => !p.pinWritable))) expected = 'EPERM';
-        const got = outcome(() =>
+        const got = errCode(() =>
           fd.ioas.copy({ srcIoasId: this.ioas[o.src], dstIoasId: this.ioas[o.dst], srcIova: BigInt(srcStart) * PAGE, length: BigInt(o.n) * PAGE, dstIova: BigInt(dstStart) * PAGE, readable: o.read, writeable: o.write }),
         );
         expect(got, JSON.stringify(o)).toBe(expected);
@@ -219,12 +210,12 @@ class World {
         const ioas = o.target % 2;
         const kind = Math.floor(o.target / 2);
         const pt = kind === 0 ? this.ioas[ioas] : this.hwpts[ioas][kind - 1];
-        expect(outcome(() => this.devs[o.dev].attachPt(pt)), JSON.stringify(o)).toBe('ok');
+        expect(errCode(() => this.devs[o.dev].attachPt(pt)), JSON.stringify(o)).toBe('ok');
         this.attached[o.dev] = ioas;
         return;
       }
       case 'detach':
-        expect(outcome(() => this.devs[o.dev].detachPt())).toBe('ok');
+        expect(errCode(() => this.devs[o.dev].detachPt())).toBe('ok');
         this.attached[o.dev] = -1;
         return;
       case 'invalidate': {

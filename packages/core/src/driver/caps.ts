@@ -62,11 +62,3 @@ export function log2PageSizes(bitmap: PageSizeBitmap): number[] {
   return out;
 }
 
-/** 4096 -> "4K", 2 MiB -> "2M", 1 GiB -> "1G", 512 GiB -> "512G". */
-export function formatPageSize(log2: number): string {
-  if (log2 >= 40) return `${2 ** (log2 - 40)}T`;
-  if (log2 >= 30) return `${2 ** (log2 - 30)}G`;
-  if (log2 >= 20) return `${2 ** (log2 - 20)}M`;
-  if (log2 >= 10) return `${2 ** (log2 - 10)}K`;
-  return `${2 ** log2}`;
-}

@@ -36,10 +36,6 @@ export interface IommuFault {
   stage2: boolean;
 }
 
-export function emptyFault(): IommuFault {
-  return { kind: 'dma', unit: 0, rid: 0, pasid: -1, addr: 0n, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
-}
-
 /** Why a walk failed, in core's words; vendors map it to their reason codes. */
 export type TranslationFailure =
   | 'not-present'

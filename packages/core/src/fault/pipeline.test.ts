@@ -7,8 +7,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import * as U from '../uapi/iommufd.js';
-import { IommufdError } from '../uapi/errno.js';
+
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import { errCode } from '../testing/err-code.js';
 import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, type FailedAccess } from '../driver/fault.js';
 import { POLLIN, POLLOUT, POLLRDNORM } from '../memory/process.js';
 import { createHost, type Host } from '../host/host.js';
@@ -39,16 +40,6 @@ interface Env {
   fault: Fault;
   /** A fault-capable HWPT on `ioas` using `fault`. */
   hwpt: number;
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
 }
 
 function settle(): Promise<void> {
@@ -168,7 +159,7 @@ describe('PRI through the fault fd', () => {
     expect(respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS)).toBe(8);
     expect(await group.result).toBe(PAGE_RESP_SUCCESS);
     // The group is complete: its cookie is gone.
-    expect(code(() => respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+    expect(errCode(() => respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
     expect(e.host.faults.stats.responses).toBe(1);
     expect(e.host.faults.stats.duplicateResponses).toBe(0);
     expect(e.host.faults.outstanding).toBe(0);
@@ -288,12 +279,12 @@ describe('fault fd errno rules', () => {
     const f = e.fault.fd;
     const p = e.host.process;
     expect(p.poll(f)).toBe(POLLOUT);
-    expect(code(() => p.read(f, REC - 1))).toBe('ESPIPE');
-    expect(code(() => p.read(f, REC + 1))).toBe('ESPIPE');
+    expect(errCode(() => p.read(f, REC - 1))).toBe('ESPIPE');
+    expect(errCode(() => p.read(f, REC + 1))).toBe('ESPIPE');
     expect(p.read(f, 0).length).toBe(0);
-    expect(code(() => p.write(f, new Uint8Array(7)))).toBe('ESPIPE');
-    expect(code(() => p.write(f, new Uint8Array(12)))).toBe('ESPIPE');
-    expect(code(() => respond(e, 12345, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+    expect(errCode(() => p.write(f, new Uint8Array(7)))).toBe('ESPIPE');
+    expect(errCode(() => p.write(f, new Uint8Array(12)))).toBe('ESPIPE');
+    expect(errCode(() => respond(e, 12345, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
 
     const dmas = [0x200000n, 0x201000n, 0x202000n].map((a) => track(e.devs[0].dma.read(a, 1)));
     await settle();
@@ -302,7 +293,7 @@ describe('fault fd errno rules', () => {
     expect(recs.length).toBe(3);
     expect(p.poll(f)).toBe(POLLOUT);
     // A bad code is EINVAL and consumes nothing.
-    expect(code(() => respond(e, recs[0].cookie, 2))).toBe('EINVAL');
+    expect(errCode(() => respond(e, recs[0].cookie, 2))).toBe('EINVAL');
     // Bytes consumed before the first error are returned: the first response is taken, the rest not.
     const batch = new Uint8Array(24);
     batch.set(U.iommu_hwpt_page_response.encode({ cookie: recs[0].cookie, code: U.IOMMUFD_PAGE_RESP_INVALID }), 0);
@@ -319,12 +310,12 @@ describe('fault fd errno rules', () => {
     for (const d of dmas) expect(await d.result).toBeInstanceOf(DmaFault);
 
     // The FAULT object is held by the open fd and by the HWPT.
-    expect(code(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
+    expect(errCode(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
     e.devs[0].detachPt();
     e.fd.destroy(e.hwpt);
-    expect(code(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
+    expect(errCode(() => e.fd.destroy(e.fault.id))).toBe('EBUSY');
     p.close(f);
-    expect(code(() => p.read(f, REC))).toBe('EBADF');
+    expect(errCode(() => p.read(f, REC))).toBe('EBADF');
     e.fd.destroy(e.fault.id);
     expect(e.host.faults.stats.duplicateResponses).toBe(0);
     expect(e.host.faults.outstanding).toBe(0);
@@ -371,7 +362,7 @@ describe('pending groups when the attachment goes away', () => {
       }
       expect(await group.result).toBe(PAGE_RESP_INVALID);
       // A late response to a group already answered is refused, not sent twice.
-      if (name !== 'close of the iommufd') expect(code(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+      if (name !== 'close of the iommufd') expect(errCode(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
       await settle();
       expect(e.host.faults.stats.responses).toBe(0);
       expect(e.host.faults.stats.duplicateResponses).toBe(0);
@@ -576,7 +567,7 @@ describe('stall model', () => {
       action(e);
       for (const d of dmas) expect(((await d.result) as DmaFault).outcome).toBe('stall-abort');
       expect(e.host.faults.stats.autoResponses).toBe(3);
-      if (name !== 'unbind') expect(code(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
+      if (name !== 'unbind') expect(errCode(() => respond(e, read[0].cookie, U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe('EINVAL');
       expect(e.host.faults.stats).toMatchObject({ responses: 0, duplicateResponses: 0 });
       expect(e.host.faults.outstanding).toBe(0);
     });
@@ -704,9 +695,9 @@ class Storm {
         const g = this.groups[o.pick % this.groups.length];
         const f = this.faults[g.q];
         if (o.success && o.map) {
-          for (const a of g.addrs) if (!e.fd.ctx.closed && e.fd.ioas.iovaRanges(e.ioas) && code(() => mapAt(e, a, 0x5c)) !== 'ok') break;
+          for (const a of g.addrs) if (!e.fd.ctx.closed && e.fd.ioas.iovaRanges(e.ioas) && errCode(() => mapAt(e, a, 0x5c)) !== 'ok') break;
         }
-        const rc = code(() => respond(e, g.cookie, o.success ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID, f));
+        const rc = errCode(() => respond(e, g.cookie, o.success ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID, f));
         expect(rc, `response to cookie ${g.cookie} (answered before: ${g.answered})`).toBe(g.answered ? 'EINVAL' : 'ok');
         g.answered = true;
         return;
@@ -742,7 +733,7 @@ class Storm {
       case 'recycle': {
         const h = this.hwpts[o.which];
         const busy = this.attachedTo.includes(h);
-        expect(code(() => e.fd.destroy(h))).toBe(busy ? 'EBUSY' : 'ok');
+        expect(errCode(() => e.fd.destroy(h))).toBe(busy ? 'EBUSY' : 'ok');
         if (!busy) {
           const devId = this.devId(0) || this.devId(1);
           this.hwpts[o.which] = hwptAlloc(e.fd, devId, e.ioas, this.faults[o.which]);
@@ -751,7 +742,7 @@ class Storm {
       }
       case 'destroyFault':
         // Held by its open fd and its HWPT.
-        expect(code(() => e.fd.destroy(this.faults[o.q].id))).toBe('EBUSY');
+        expect(errCode(() => e.fd.destroy(this.faults[o.q].id))).toBe('EBUSY');
         return;
       case 'tick':
         if (o.macro) await settle();

@@ -1,8 +1,7 @@
 /**
  * The up-front validation of the device-side commands (HWPT, hw_info, dirty tracking, invalidation,
  * fault queues, vIOMMU, vDEVICE, vEVENTQ, HW queues): flags and reserved fields exactly as the kernel
- * checks them before it looks up any object. The handlers in hwpt.ts, device.ts, fault.ts and viommu.ts
- * call these first.
+ * checks them before it looks up any object. The handlers of device-layer.ts call these first.
  */
 import { fail } from '../uapi/errno.js';
 import {

@@ -7,7 +7,6 @@ import { IOMMU_CACHE } from '../driver/pgtable.js';
 import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import type { IotlbFlush, NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
 import type { VendorError } from '../driver/fault.js';
-import { PAGE_SIZE } from '../memory/physical.js';
 import { IommufdObject, ObjType } from './objects.js';
 import type { IoptDomain } from './io-pagetable.js';
 import type { Ioas } from './ioas.js';
@@ -171,8 +170,6 @@ export function checkDirtyRange(iova: bigint, length: bigint, pageSize: bigint, 
   if (pageSize === 0n) fail('EINVAL', 'page_size is zero');
   if (iova % pageSize !== 0n || (last + 1n) % pageSize !== 0n) fail('EINVAL', 'range not aligned to page_size');
 }
-
-export const PAGE_BIG = BigInt(PAGE_SIZE);
 
 export function errnoOf(e: VendorError): ErrnoCode {
   return e.errno;

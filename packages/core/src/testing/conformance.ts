@@ -11,6 +11,7 @@
  * and fault codec on their own. vitest is an optional peer of @ioasid/core: only this module needs it.
  */
 import { describe, expect, it } from 'vitest';
+import { errCode } from './err-code.js';
 import { CORE_API_VERSION, PluginHost, satisfies, type IommuPlugin } from '../driver/plugin.js';
 import { log2PageSizes, type NormalizedCaps, type StageCaps } from '../driver/caps.js';
 import {
@@ -32,7 +33,7 @@ import type { DecodedUnit } from '../driver/vendor.js';
 import { permAllowed } from '../driver/permission.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
 import { POLLIN } from '../memory/process.js';
-import { IommufdError } from '../uapi/errno.js';
+
 import * as U from '../uapi/iommufd.js';
 import { createHost, type Host } from '../host/host.js';
 import { DmaFault, type PciDevice } from '../host/device.js';
@@ -75,17 +76,6 @@ export interface ConformanceOptions {
 
 const PAGE = BigInt(PAGE_SIZE);
 const SZ_2M = 2n << 20n;
-
-/** The errno code an IommufdError-throwing call ends with, or 'ok'. */
-function errCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
 
 /** A user buffer of `bytes` whose start is aligned to `align` (mmap over-allocates and trims nothing). */
 function alignedBuffer(host: Host, bytes: bigint, align: bigint): bigint {

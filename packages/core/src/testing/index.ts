@@ -5,3 +5,4 @@
 export * from './mock-vendor.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
+export { errCode } from './err-code.js';
