@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHost, uapi, type Host } from '@ioasid/core';
-import { describeConformance } from '@ioasid/core/testing';
+import { describeConformance } from '@ioasid/core/conformance';
 import { DmaFault } from '@ioasid/core';
 import { plugin } from './index.js';
 import { IOMMU_VIOMMU_TYPE_AMD, validateGuestDte, GuestDomainIds } from './nested.js';

@@ -80,6 +80,12 @@ export function buildIoctlTable(dev: DeviceCommandHandlers): IoctlOp[] {
   return table;
 }
 
+/** Ioctl name for a request number, for error messages. */
+export function ioctlName(table: readonly IoctlOp[], request: number): string {
+  const o = table[(request & 0xff) - U.IOMMUFD_CMD_BASE];
+  return o && o.ioctl === request ? o.name : `ioctl 0x${request.toString(16)}`;
+}
+
 /**
  * Runs one ioctl against `arg`, the user's buffer. Returns 0 or a negative errno; never throws for
  * bad input. `onError` sees the Errno for diagnostics.
