@@ -7,7 +7,6 @@
  */
 import type { Result } from '@ioasid/core/driver';
 import {
-  ARM_SMMU_FEAT,
   IDR0_HTTU,
   IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
@@ -20,6 +19,7 @@ import {
   oasEncoding,
   type SmmuRawRegisters,
 } from './registers.js';
+import { ARM_SMMU_FEAT } from './probe.js';
 import { parseU32 } from './raw.js';
 
 /** The keys of a unit read from the boot log, as a host profile holds them. */
