@@ -70,3 +70,17 @@ describe('plugin registrations', () => {
     expect(refusal(() => new PluginHost().load(twice))).toMatch(/registers vendor:mock twice/);
   });
 });
+
+describe('coreApi ranges', () => {
+  it("follow npm's semver rules", async () => {
+    const { satisfies } = await import('./plugin.js');
+    expect(satisfies('1.2.3', '^1.0.0')).toBe(true);
+    expect(satisfies('2.0.0', '^1.0.0')).toBe(false);
+    expect(satisfies('0.2.0', '^0.1.0')).toBe(false);
+    expect(satisfies('1.4.0', '>=1.2.0 <2.0.0')).toBe(true);
+    expect(satisfies('1.4.0', '1.x || 2.x')).toBe(true);
+    expect(satisfies('1.4.0', '~1.3.0')).toBe(false);
+    expect(satisfies('1.4.0', 'not a range')).toBe(false);
+    expect(satisfies('one', '*')).toBe(false);
+  });
+});

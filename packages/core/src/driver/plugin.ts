@@ -3,6 +3,7 @@
  * classes to the container it is given, under core's tokens. One child container per host.
  */
 import 'reflect-metadata';
+import semver from 'semver';
 import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { IommuVendor } from './vendor.js';
 import type { PageTableFormat } from './pgtable.js';
@@ -141,34 +142,10 @@ export class PluginHost {
   }
 }
 
-/** Minimal semver range check: '^x.y.z', '~x.y.z', '>=x.y.z', 'x.y.z' and '*'. */
+/**
+ * Whether `version` is inside the semver `range` (npm's own rules, from the `semver` package); an
+ * invalid version or range is not.
+ */
 export function satisfies(version: string, range: string): boolean {
-  const v = parse(version);
-  if (!v) return false;
-  const r = range.trim();
-  if (r === '*' || r === '') return true;
-  const m = /^(\^|~|>=)?\s*(\d+)\.(\d+)\.(\d+)$/.exec(r);
-  if (!m) return false;
-  const want = [Number(m[2]), Number(m[3]), Number(m[4])];
-  const cmp = compare(v, want);
-  switch (m[1]) {
-    case '^':
-      return cmp >= 0 && (want[0] > 0 ? v[0] === want[0] : v[0] === 0 && v[1] === want[1]);
-    case '~':
-      return cmp >= 0 && v[0] === want[0] && v[1] === want[1];
-    case '>=':
-      return cmp >= 0;
-    default:
-      return cmp === 0;
-  }
-}
-
-function parse(s: string): number[] | null {
-  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(s);
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
-}
-
-function compare(a: number[], b: number[]): number {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
+  return semver.valid(version) !== null && semver.validRange(range) !== null && semver.satisfies(version, range);
 }
