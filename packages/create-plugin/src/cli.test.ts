@@ -41,6 +41,7 @@ describe('generatePlugin', () => {
       'README.md',
       'package.json',
       'src/conformance.test.ts',
+      'src/faults.ts',
       'src/ids.ts',
       'src/index.ts',
       'src/pgtable.ts',

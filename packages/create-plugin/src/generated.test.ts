@@ -49,7 +49,7 @@ describe.runIf(repo !== null)('a generated plugin (--in-repo)', () => {
     expect(r.stdout).toBe('');
   }, 120_000);
 
-  it('passes its tests: register decode and the conformance kit on every preset', async () => {
+  it('passes its tests: register decode and the conformance kit on every preset, fault codec included', async () => {
     const r = await run(bin('vitest'), ['run', '--reporter=verbose', '--color=false'], { cwd: dir, env: { ...childEnv(), NO_COLOR: '1' } }).catch((e: { stdout?: string; stderr?: string }) => {
       throw new Error(`vitest failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     });
@@ -58,6 +58,7 @@ describe.runIf(repo !== null)('a generated plugin (--in-repo)', () => {
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU server');
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU embedded');
     expect(out).not.toMatch(/\bfailed\b/);
+    expect(out).toMatch(/✓ [^\n]*fault codec: has a fault codec whose records round-trip/);
     const passed = /Tests\s+(\d+) passed/.exec(out);
     expect(Number(passed?.[1])).toBeGreaterThanOrEqual(30);
   }, 120_000);

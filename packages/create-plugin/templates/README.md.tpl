@@ -2,7 +2,7 @@
 
 The __NAME__ IOMMU plugin for [ioasid](https://github.com/ioasid/ioasid), the executable model of the
 Linux iommufd uAPI. It registers the `__ID__` vendor (its capability register, units and paging domains)
-and the `__ID__-pt` page-table format, and ships host profiles (`presets`) with __NAME__ units.
+and the `__ID__-pt` page-table format, its fault records, and ships host profiles (`presets`) with __NAME__ units.
 
 ESM only, Node.js 20.19 or later.
 

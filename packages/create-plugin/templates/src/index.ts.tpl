@@ -23,4 +23,5 @@ export { Vendor } from './vendor.js';
 export { Unit, PagingDomain } from './unit.js';
 export { codec, format, layoutFor, FORMAT_PAGE_SIZES } from './pgtable.js';
 export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, decodeUnitRegisters, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';
+export { FAULT_FIELDS, FAULT_REASONS, PAGE_REQUEST_FIELDS, PAGE_RESPONSE_FIELDS, faultCodec } from './faults.js';
 export { EMBEDDED_CAP, SERVER_CAP, embeddedPreset, presets, serverPreset } from './presets.js';

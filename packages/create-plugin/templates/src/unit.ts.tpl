@@ -1,6 +1,6 @@
 /**
  * One __NAME__ instance (the kernel's struct iommu_device with its per-device ops): paging domains on
- * the '__ID__-pt' format, sized by the unit's CAP register. Operations the hardware lacks (nesting,
+ * the '__ID__-pt' format, sized by the unit's CAP register, and its fault records. Operations the hardware lacks (nesting,
  * PASID, a vIOMMU) are absent or refused with EOPNOTSUPP, which core turns into the uAPI's answer.
  */
 import type {
@@ -12,9 +12,11 @@ import type {
   PagingAllocFlags,
   PagingDomainOps,
   UnitInit,
+  FaultCodec,
   UnitOps,
   VendorError,
 } from '@ioasid/core/driver';
+import { faultCodec } from './faults.js';
 import { VENDOR_ID } from './ids.js';
 import { format } from './pgtable.js';
 import { capPageSizes, type CapFields } from './registers.js';
@@ -49,6 +51,7 @@ export class Unit implements UnitOps {
   readonly vendor = VENDOR_ID;
   readonly caps: NormalizedCaps;
   readonly name: string;
+  readonly faults: FaultCodec = faultCodec;
 
   constructor(
     private readonly init: UnitInit,
