@@ -42,7 +42,7 @@ A unit's profile holds one register, `cap` (64 bits, a hex string):
 
 ## Tests
 
-`src/conformance.test.ts` runs core's conformance kit (`describeConformance` from `@ioasid/core/testing`)
+`src/conformance.test.ts` runs core's conformance kit (`describeConformance` from `@ioasid/core/conformance`)
 on every preset; `src/registers.test.ts` checks the register decode.
 
 ## License
