@@ -6,3 +6,14 @@ export * from './mock-vendor.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
 export { errCode } from './err-code.js';
+export {
+  IsolationWorld,
+  isolationOp,
+  ISOLATION_OP_WORDS,
+  WINDOW_START,
+  WINDOW_PAGES,
+  HUGE_SLOTS,
+  type IsolationOp,
+  type IsolationOptions,
+  type IsolationNested,
+} from './isolation.js';
