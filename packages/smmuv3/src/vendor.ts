@@ -2,11 +2,16 @@
  * The Arm SMMUv3 vendor family (the arm-smmu-v3 driver's iommu_ops): profile validation, unit creation, and
  * the explanations behind `ioasid decode smmuv3 …` and `ioasid probe`.
  */
-import type { DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
+import type { BitField, DecodeOutput, DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
 import type { SmmuRawRegisters, SmmuRegisters } from './registers.js';
 import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe, smmuNormalizedCaps } from './probe.js';
 import {
+  AIDR_LAYOUT,
+  IDR0_LAYOUT,
+  IDR1_LAYOUT,
   IDR3_LAYOUT,
+  IDR5_LAYOUT,
+  IIDR_LAYOUT,
   OAS_BITS,
   archVersion,
   decodeAidr,
@@ -202,8 +207,26 @@ function parseRegisterPairs(text: string): Result<Map<RegisterName, number>> | n
   return ok(out);
 }
 
+/** The field layouts of the registers the model names fields in (IDR2 and IDR4 have none it uses). */
+const REGISTER_LAYOUTS: Partial<Record<RegisterName, readonly BitField[]>> = {
+  IDR0: IDR0_LAYOUT,
+  IDR1: IDR1_LAYOUT,
+  IDR3: IDR3_LAYOUT,
+  IDR5: IDR5_LAYOUT,
+  IIDR: IIDR_LAYOUT,
+  AIDR: AIDR_LAYOUT,
+};
+
 function registerOutput(name: RegisterName, value: number): DecodeOutput {
-  return { vendor: VENDOR, kind: name, fields: registerFields(name, value), summary: registerSummary(name, value), linux: '' };
+  const layout = REGISTER_LAYOUTS[name];
+  return {
+    vendor: VENDOR,
+    kind: name,
+    fields: registerFields(name, value),
+    summary: registerSummary(name, value),
+    linux: '',
+    ...(layout ? { words: [{ name, value: BigInt(value >>> 0), width: 32, layout }] } : {}),
+  };
 }
 
 function registerSetOutput(values: Map<RegisterName, number>): Result<DecodeOutput> {

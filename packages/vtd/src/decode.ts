@@ -119,6 +119,7 @@ function decodeRegisterValue(kind: 'ver' | 'cap' | 'ecap', value: bigint): Resul
         fields: registerFields(VER_LAYOUT, v),
         summary: `VT-d architecture ${vtdVersionString(value)}`,
         linux: `ver ${v.MAX}:${v.MIN}`,
+        words: [{ name: 'VER_REG', value, width: 32, layout: VER_LAYOUT }],
       });
     }
     case 'cap':
@@ -128,6 +129,7 @@ function decodeRegisterValue(kind: 'ver' | 'cap' | 'ecap', value: bigint): Resul
         fields: registerFields(CAP_LAYOUT, decodeCap(value)),
         summary: capSummary(value),
         linux: `cap ${hexNoPrefix(value)}`,
+        words: [{ name: 'CAP_REG', value, width: 64, layout: CAP_LAYOUT }],
       });
     case 'ecap':
       return ok({
@@ -136,6 +138,7 @@ function decodeRegisterValue(kind: 'ver' | 'cap' | 'ecap', value: bigint): Resul
         fields: registerFields(ECAP_LAYOUT, decodeEcap(value)),
         summary: ecapSummary(value),
         linux: `ecap ${hexNoPrefix(value)}`,
+        words: [{ name: 'ECAP_REG', value, width: 64, layout: ECAP_LAYOUT }],
       });
   }
 }

@@ -57,3 +57,15 @@ describe('VT-d walk trace (PciDevice.explain)', () => {
     expect(e.linux?.[0]).toMatch(/^DMAR: \[DMA Write NO_PASID\] Request device \[[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\] fault addr 0x70000000 \[fault reason 0x79\] SM: Read\/Write permission error in second-level paging entry$/);
   });
 });
+
+describe('decode words', () => {
+  it('a register value carries its word and layout for a bit diagram', async () => {
+    const { VtdVendor } = await import('./vendor.js');
+    const r = new VtdVendor().decode('0xd2008c40660462', 'cap');
+    expect(r.ok).toBe(true);
+    const w = r.ok ? r.value.words?.[0] : undefined;
+    expect(w).toMatchObject({ name: 'CAP_REG', value: 0xd2008c40660462n, width: 64 });
+    const mgaw = w!.layout.find((f) => f.name === 'MGAW');
+    expect(mgaw).toEqual({ name: 'MGAW', hi: 21, lo: 16 });
+  });
+});

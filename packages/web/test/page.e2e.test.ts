@@ -73,6 +73,10 @@ describe.skipIf(!CHROMIUM)('the page in Chromium', () => {
     await page.waitForSelector('.item');
     expect(await page.inputValue('#decode-input')).toBe('0xd2008c40660462');
     expect(await page.locator('.item').getAttribute('data-kind')).toBe('cap');
+    // The register as a bit diagram: MGAW (bits 21:16) of this real client CAP is 0x26, SAGAW (12:8) is 4.
+    expect(await page.locator('.bits .field[data-field=MGAW] .value').innerText()).toBe('0x26');
+    expect(await page.locator('.bits .field[data-field=SAGAW] .value').innerText()).toBe('4');
+    await page.screenshot({ path: join(ARTIFACTS, 'decode-register.png'), fullPage: true });
     await page.close();
   });
 

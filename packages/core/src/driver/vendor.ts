@@ -8,6 +8,7 @@ import type { NormalizedCaps } from './caps.js';
 import type { FaultCodec, VendorError } from './fault.js';
 import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from './pgtable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
+import type { BitField } from './bitfield.js';
 import type { Result } from './result.js';
 
 /** Raw registers of one unit as a host profile gives them (hex strings for 64-bit values). */
@@ -177,6 +178,16 @@ export interface UnitInit {
   allocTag(): number;
 }
 
+/** A register or record word and the layout of its fields, for a bit diagram (the web page draws it). */
+export interface DecodedWord {
+  /** The register's or word's name in the specification (CAP_REG, IDR0, dword 0). */
+  readonly name: string;
+  readonly value: bigint;
+  /** Bits in the word: 32 or 64. */
+  readonly width: number;
+  readonly layout: readonly BitField[];
+}
+
 /** What `ioasid decode` prints. */
 export interface DecodeOutput {
   readonly vendor: string;
@@ -184,6 +195,8 @@ export interface DecodeOutput {
   readonly fields: Readonly<Record<string, string | number | boolean>>;
   readonly summary: string;
   readonly linux: string;
+  /** The decoded words with their field layouts, where the input was a register value or a raw record. */
+  readonly words?: readonly DecodedWord[];
 }
 
 /** A unit `ioasid probe` read, with the 1-based line numbers it came from. */

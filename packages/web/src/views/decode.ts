@@ -1,4 +1,6 @@
 /** The decode view: paste lines, registers or records; see fields, meaning and the Linux line, grouped by device. */
+import type { DecodedWord } from '@ioasid/core/driver';
+import { bitSegments } from '../logic/bits.js';
 import { decodeText, groupByDevice, type DecodedItem } from '../logic/decode.js';
 import { vendors } from '../logic/plugins.js';
 import type { PageState } from '../logic/fragment.js';
@@ -32,6 +34,29 @@ function fieldValue(v: string | number | boolean): string {
   return String(v);
 }
 
+/** A word as a row of its fields from the top bit down, each as wide as its bits; unnamed runs are reserved. */
+function wordView(w: DecodedWord): HTMLElement {
+  const segs = bitSegments(w.value, w.width, w.layout);
+  return h(
+    'figure',
+    { class: 'word' },
+    h('figcaption', {}, `${w.name} = 0x${w.value.toString(16)}`),
+    h(
+      'div',
+      { class: 'bits', role: 'img', 'aria-label': `${w.name}: ${segs.filter((s) => s.name).map((s) => `${s.name} ${s.hi === s.lo ? s.hi : `${s.hi}:${s.lo}`} = ${s.value}`).join(', ')}` },
+      ...segs.map((s) =>
+        h(
+          'span',
+          { class: `field${s.value !== 0n ? ' set' : ''}${s.name ? '' : ' reserved'}`, style: `flex-grow: ${s.hi - s.lo + 1}`, title: `${s.name || 'reserved'} [${s.hi}:${s.lo}] = 0x${s.value.toString(16)}`, 'data-field': s.name },
+          h('span', { class: 'name' }, s.name || '—'),
+          h('span', { class: 'range' }, s.hi === s.lo ? String(s.hi) : `${s.hi}:${s.lo}`),
+          h('span', { class: 'value' }, s.value > 9n ? `0x${s.value.toString(16)}` : String(s.value)),
+        ),
+      ),
+    ),
+  );
+}
+
 function itemView(item: DecodedItem): HTMLElement {
   if (!item.ok || !item.output) {
     return h(
@@ -48,6 +73,7 @@ function itemView(item: DecodedItem): HTMLElement {
     'article',
     { class: 'item', 'data-vendor': o.vendor, 'data-kind': o.kind },
     h('p', { class: 'summary' }, h('span', { class: 'badge' }, `${o.vendor} · ${o.kind}`), ' ', o.summary),
+    ...(o.words ?? []).map(wordView),
     fields.length ? table(['Field', 'Value'], fields.map(([k, v]) => [h('code', {}, k), fieldValue(v)]), 'Fields, by the specification\'s names') : null,
     o.linux ? h('div', { class: 'linux' }, h('p', {}, 'What Linux prints for it:'), h('pre', {}, o.linux)) : null,
     h('details', {}, h('summary', {}, 'Input'), h('pre', { class: 'source' }, item.source)),
