@@ -11,7 +11,7 @@ import { amdPresets, amdPresetProfile } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'amd-vi',
-  coreApi: '^1.0.0',
+  coreApi: '^2.0.0',
   description: 'AMD-Vi: EFR/EFR2 decoding, v1 and v2 page tables, dirty tracking, event log, PPR log and command buffer, Linux lines',
   register(c: DependencyContainer): void {
     c.register(IOMMU_VENDOR, { useValue: new AmdVendor() });

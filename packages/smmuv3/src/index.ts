@@ -11,7 +11,7 @@ import { presets as smmuPresets, type SmmuPreset } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'smmuv3',
-  coreApi: '^1.0.0',
+  coreApi: '^2.0.0',
   description: 'Arm SMMUv3: IDR0-5/IIDR/AIDR decoding, VMSAv8-64 stage 1 and 2 tables, vSMMU nesting, event and PRI queues',
   register(c) {
     c.register(IOMMU_VENDOR, { useValue: new SmmuV3Vendor() });

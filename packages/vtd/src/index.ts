@@ -12,7 +12,7 @@ import { vtdPresetProfile, vtdPresets } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'vtd',
-  coreApi: '^1.0.0',
+  coreApi: '^2.0.0',
   description: 'Intel VT-d: CAP/ECAP decoding, second- and first-stage page tables, nesting, fault recording and page requests',
   register(c: DependencyContainer): void {
     c.register(IOMMU_VENDOR, { useValue: new VtdVendor() });

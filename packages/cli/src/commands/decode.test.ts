@@ -49,7 +49,7 @@ describe('ioasid decode', () => {
       },
       decode: (what) => ({ ok: true, value: { vendor: 'toy', kind: 'reg', fields: { EN: what === '1' }, summary: 'enabled', linux: 'toy: on' } }),
     };
-    const toy: IommuPlugin = { id: 'toy', coreApi: '^1.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
+    const toy: IommuPlugin = { id: 'toy', coreApi: '^2.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
     const r = await run(['decode', 'toy', '1'], { plugins: () => [toy] });
     expect(r.stdout).toBe('toy reg: enabled\n\n  FIELD  VALUE\n  EN     1\n\nlinux: toy: on\n');
   });

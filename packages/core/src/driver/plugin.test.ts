@@ -11,7 +11,7 @@ import { HOST_LOG, RingLog } from '../fault/stages.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 function plugin(id: string, register: (c: DependencyContainer) => void, overrides?: string[]): IommuPlugin {
-  return { id, coreApi: '^1.0.0', register, ...(overrides ? { overrides } : {}) };
+  return { id, coreApi: '^2.0.0', register, ...(overrides ? { overrides } : {}) };
 }
 
 const otherMock = (overrides?: string[]) =>

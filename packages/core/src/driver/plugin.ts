@@ -10,12 +10,12 @@ import type { PageTableFormat } from './pgtable.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 /** The version of the plugin contract this core implements. Plugins state the range they need. */
-export const CORE_API_VERSION = '1.0.0';
+export const CORE_API_VERSION = '2.0.0';
 
 export interface IommuPlugin {
   /** Unique id, e.g. 'vtd'. */
   readonly id: string;
-  /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^1.0.0'. */
+  /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^2.0.0'. */
   readonly coreApi: string;
   readonly description?: string;
   /**

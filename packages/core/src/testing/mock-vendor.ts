@@ -375,7 +375,7 @@ export const mockCodec: FaultCodec = {
 export function mockPlugin(): IommuPlugin {
   return {
     id: 'mock',
-    coreApi: '^1.0.0',
+    coreApi: '^2.0.0',
     description: 'Mock IOMMU for testing core and plugins (the selftest mock driver idea)',
     register(c: DependencyContainer) {
       c.register(IOMMU_VENDOR, { useValue: new MockVendor() });

@@ -10,7 +10,7 @@ import { Vendor } from './vendor.js';
 
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^1.0.0',
+  coreApi: '^2.0.0',
   description: VENDOR_NAME,
   register(container: DependencyContainer): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
