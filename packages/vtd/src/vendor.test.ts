@@ -62,6 +62,7 @@ describe('decode (ioasid decode vtd ...)', () => {
           'MGAW 57-bit, SAGAW 4/5-level, second-stage pages 4K/2M/1G, 65536 domain ids, 1 fault recording register(s) at 0xee0, ' +
           'page-selective invalidation (MAMV 45), first-stage 1G, first-stage 5-level, posted interrupts',
         linux: 'cap f9ed008cee780c66',
+        words: [expect.objectContaining({ name: 'CAP_REG', value: 0xf9ed008cee780c66n, width: 64 })],
       },
     });
     expect(vendor.decode!('0xf9ed008cee780c66', 'cap')).toEqual(r);
@@ -73,7 +74,14 @@ describe('decode (ioasid decode vtd ...)', () => {
     expect(e.ok && e.value.linux).toBe('ecap 3fef9ea6f0efdf');
     expect(decodeVtd('0x60', 'ver')).toEqual({
       ok: true,
-      value: { vendor: 'vtd', kind: 'ver', fields: { MIN: 0, MAX: 6 }, summary: 'VT-d architecture 6.0', linux: 'ver 6:0' },
+      value: {
+        vendor: 'vtd',
+        kind: 'ver',
+        fields: { MIN: 0, MAX: 6 },
+        summary: 'VT-d architecture 6.0',
+        linux: 'ver 6:0',
+        words: [expect.objectContaining({ name: 'VER_REG', value: 0x60n, width: 32 })],
+      },
     });
     expect(decodeVtd('0x60')).toMatchObject({ ok: false });
   });
