@@ -1,19 +1,11 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { createHost } from '@ioasid/core';
+import { mappedDevice } from '@ioasid/core/testing';
 import { plugin, presets } from './index.js';
 
 describe('AMD-Vi walk trace (PciDevice.explain)', () => {
   it('reads the v1 entries root to leaf; each PDE names the next level and points at the next table', () => {
-    const profile = presets[0];
-    const host = createHost({ plugins: [plugin], profile });
-    const dev = host.device(profile.devices[0].bdf);
-    const fd = host.openIommufd();
-    dev.bindIommufd(fd);
-    const ioas = fd.ioas.alloc();
-    const va = host.process.mmap(4096);
-    fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: 0x1_2345_6000n });
-    dev.attachPt(ioas);
+    const { dev } = mappedDevice({ plugins: [plugin], profile: presets[0], iova: 0x1_2345_6000n, length: 4096n });
     const e = dev.explain(0x1_2345_6abcn);
     expect(e.ok).toBe(true);
     const steps = e.stages[0].steps!;

@@ -1,19 +1,11 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { createHost } from '@ioasid/core';
+import { mappedDevice } from '@ioasid/core/testing';
 import { plugin, presets } from './index.js';
 
 describe('SMMUv3 walk trace (PciDevice.explain)', () => {
   it('reads the descriptors of a 4K-granule walk: tables with type 0b11, the page with its output address', () => {
-    const profile = presets[0];
-    const host = createHost({ plugins: [plugin], profile });
-    const dev = host.device(profile.devices[0].bdf);
-    const fd = host.openIommufd();
-    dev.bindIommufd(fd);
-    const ioas = fd.ioas.alloc();
-    const va = host.process.mmap(4096);
-    fd.ioas.map({ ioasId: ioas, userVa: va, length: 4096n, iova: 0x4020_3000n });
-    dev.attachPt(ioas);
+    const { dev } = mappedDevice({ plugins: [plugin], profile: presets[0], iova: 0x4020_3000n, length: 4096n });
     const e = dev.explain(0x4020_3010n);
     expect(e.ok).toBe(true);
     const steps = e.stages[0].steps!;

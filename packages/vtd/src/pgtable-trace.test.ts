@@ -1,20 +1,12 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { createHost } from '@ioasid/core';
+import { mappedDevice } from '@ioasid/core/testing';
 import { plugin, presets } from './index.js';
 
 // A VT-d server preset (scalable mode, 4-level second stage), a device attached to an IOAS.
 function attached() {
   const profile = presets.find((p) => p.name.includes('Sapphire Rapids')) ?? presets[0];
-  const host = createHost({ plugins: [plugin], profile });
-  const dev = host.device(profile.devices[0].bdf);
-  const fd = host.openIommufd();
-  dev.bindIommufd(fd);
-  const ioas = fd.ioas.alloc();
-  const va = host.process.mmap(8192);
-  fd.ioas.map({ ioasId: ioas, userVa: va, length: 8192n, iova: 0x12345000n });
-  dev.attachPt(ioas);
-  return { host, dev };
+  return mappedDevice({ plugins: [plugin], profile, iova: 0x12345000n, length: 8192n });
 }
 
 describe('VT-d walk trace (PciDevice.explain)', () => {

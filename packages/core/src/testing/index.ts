@@ -6,6 +6,7 @@ export * from './mock-vendor.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
 export { errCode } from './err-code.js';
+export { mappedDevice, type MappedDevice } from './mapped-device.js';
 export {
   IsolationWorld,
   isolationOp,

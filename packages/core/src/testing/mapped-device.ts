@@ -1,0 +1,30 @@
+/**
+ * A host with one device bound to /dev/iommu and attached to an IOAS that maps `length` bytes of fresh
+ * user memory at `iova`: the setup of a test that translates or walks one mapping.
+ */
+import { createHost, type Host } from '../host/host.js';
+import type { HostProfile } from '../host/profile.js';
+import type { PciDevice } from '../host/device.js';
+import type { Iommufd } from '../iommufd/iommufd.js';
+import type { IommuPlugin } from '../driver/plugin.js';
+
+export interface MappedDevice {
+  readonly host: Host;
+  readonly fd: Iommufd;
+  readonly dev: PciDevice;
+  readonly ioas: number;
+  /** The user address of the mapped memory. */
+  readonly va: bigint;
+}
+
+export function mappedDevice(opts: { plugins: readonly IommuPlugin[]; profile: HostProfile; iova: bigint; length: bigint; bdf?: string }): MappedDevice {
+  const host = createHost({ plugins: opts.plugins, profile: opts.profile });
+  const dev = host.device(opts.bdf ?? opts.profile.devices[0].bdf);
+  const fd = host.openIommufd();
+  dev.bindIommufd(fd);
+  const ioas = fd.ioas.alloc();
+  const va = host.process.mmap(Number(opts.length));
+  fd.ioas.map({ ioasId: ioas, userVa: va, length: opts.length, iova: opts.iova });
+  dev.attachPt(ioas);
+  return { host, fd, dev, ioas, va };
+}
