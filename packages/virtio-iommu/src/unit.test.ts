@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createHost, uapi, IommufdError } from '@ioasid/core';
-import { WalkResult } from '@ioasid/core/driver';
+import { FailNth, NO_FAULT_INJECTION, WalkResult } from '@ioasid/core/driver';
 import { VirtioIommuVendor } from './vendor.js';
 import { VirtioIommuUnit, type VirtioPagingDomain } from './unit.js';
 import { cloudHypervisor, presets, qemuQ35, qemuQ35Vfio } from './presets.js';
 import { plugin } from './plugin.js';
 import { decodeRequest } from './requests.js';
-import { VIRTIO_IOMMU_S_OK } from './spec.js';
+import { TAIL_SIZE, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_T_MAP } from './spec.js';
 
 const vendor = new VirtioIommuVendor();
 
@@ -17,6 +17,17 @@ function rig(profile = qemuQ35) {
   const devId = dev.bindIommufd(fd);
   const unit = dev.unitOps as VirtioIommuUnit;
   return { host, fd, dev, devId, unit };
+}
+
+/** The rig with a byte 0x42 mapped at IOVA 0x10_0000 of an IOAS the device is attached to. */
+function attachedRig() {
+  const r = rig();
+  const ioas = r.fd.ioas.alloc();
+  const va = r.host.process.mmap(0x1000);
+  r.host.process.poke(va, Uint8Array.of(0x42));
+  r.fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x1000n, iova: 0x10_0000n });
+  r.dev.attachPt(ioas);
+  return { ...r, ioas };
 }
 
 describe('virtio-iommu as the host IOMMU: probe', () => {
@@ -112,11 +123,71 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     expect(unit.device.domain(d1.tag)).toBeUndefined();
     expect(d1.pt.mappings.size).toBe(1);
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d2.tag);
-    // Destroying a domain that still has the endpoint in the device sends DETACH.
+    // Detach moves the endpoint to the empty blocking domain: one more ATTACH, and d2 is gone from the device.
     dev.detachPt();
+    expect(unit.requests.at(-1)?.type).toBe('ATTACH');
+    const blocking = unit.device.domainOf(dev.info.rid);
+    expect(blocking?.id).not.toBe(d2.tag);
+    expect(blocking?.mappings.size).toBe(0);
+    expect(unit.device.domain(d2.tag)).toBeUndefined();
+    // Destroying the detached domain sends nothing: no endpoint of it is left in the device.
+    const sent = unit.requests.length;
     fd.destroy(h2);
-    expect(unit.requests.at(-1)?.type).toBe('DETACH');
-    expect(unit.device.domainOf(dev.info.rid)).toBeUndefined();
+    expect(unit.requests.length).toBe(sent);
+  });
+
+  it('blocks a detached endpoint even when the device bypasses unattached ones (boot bypass): an empty domain, not DETACH', async () => {
+    const { host, fd, dev, unit } = rig(qemuQ35);
+    expect(unit.device.unattachedBypass).toBe(true);
+    const ioas = fd.ioas.alloc();
+    const va = host.process.mmap(0x1000);
+    fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x1000n, iova: 0x10_0000n });
+    dev.attachPt(ioas);
+    await dev.dma.read(0x10_0000n, 1);
+    dev.detachPt();
+    expect(unit.requests.some((r) => r.type === 'DETACH')).toBe(false);
+    await expect(dev.dma.read(0x10_0000n, 1)).rejects.toThrow(/faulted/);
+    // A second attach leaves the blocking domain with one ATTACH and replays the IOAS's mappings.
+    dev.attachPt(ioas);
+    expect([...(await dev.dma.read(0x10_0000n, 1))]).toHaveLength(1);
+  });
+
+  it('sends nothing for an attach that fails after the checks: the device stays on the old domain (fail-nth at attach_dev)', async () => {
+    const { host, fd, dev, devId, unit, ioas } = attachedRig();
+    const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
+    const before = unit.requests.length;
+    const onDevice = unit.device.domainOf(dev.info.rid)?.id;
+    host.injector = new FailNth(1, ['attach']);
+    expect(() => dev.attachPt(h2)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    host.injector = NO_FAULT_INJECTION;
+    expect(unit.requests.length).toBe(before);
+    expect(unit.device.domainOf(dev.info.rid)?.id).toBe(onDevice);
+    expect([...(await dev.dma.read(0x10_0000n, 1))]).toEqual([0x42]);
+  });
+
+  it('puts the endpoint back on its old domain when the device refuses the replay of the new one', async () => {
+    const { host, fd, dev, devId, unit } = attachedRig();
+    const ioas2 = fd.ioas.alloc();
+    const h2 = fd.hwpt.alloc({ devId, ptId: ioas2 });
+    fd.ioas.map({ ioasId: ioas2, userVa: host.process.mmap(0x1000), length: 0x1000n, iova: 0x20_0000n });
+    const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
+    // The device refuses MAPs into d2 (a VMM out of memory): the replay of d2 fails after its ATTACH.
+    const request = unit.device.request.bind(unit.device);
+    unit.device.request = (out: Uint8Array, inLen: number) => {
+      const d = decodeRequest(out);
+      if (out[0] !== VIRTIO_IOMMU_T_MAP || !d.ok || d.request.type !== VIRTIO_IOMMU_T_MAP || d.request.domain !== d2.tag) return request(out, inLen);
+      const answer = new Uint8Array(inLen);
+      answer[inLen - TAIL_SIZE] = VIRTIO_IOMMU_S_NOMEM;
+      return answer;
+    };
+    expect(() => dev.attachPt(h2)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    unit.device.request = request;
+    const types = unit.requests.slice(-4).map((r) => r.type);
+    // ATTACH to d2, its refused replay, then ATTACH back to the old domain and its replay.
+    expect(types).toEqual(['ATTACH', 'MAP', 'ATTACH', 'MAP']);
+    expect(unit.requests.slice(-4).map((r) => r.status)).toEqual([VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_S_OK]);
+    expect(unit.device.domainOf(dev.info.rid)?.id).not.toBe(d2.tag);
+    expect([...(await dev.dma.read(0x10_0000n, 1))]).toEqual([0x42]);
   });
 
   it('unmaps like Linux: whole mappings, the UNMAP widened to the end of the last one; a split is refused', () => {

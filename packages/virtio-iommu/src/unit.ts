@@ -3,7 +3,9 @@
  * virtio-iommu device. The "hardware" is that device (a `VirtioIommuDevice` translating by itself);
  * the unit is Linux's driver (drivers/iommu/virtio-iommu.c): each paging domain keeps the driver's
  * mapping tree and turns map and unmap into MAP and UNMAP requests, attach into ATTACH (the device
- * detaches implicitly), and the first endpoint of a domain replays its mappings.
+ * detaches implicitly), and the first endpoint of a domain replays its mappings. The requests go out from
+ * the domain's `attachDev` / `detachDev` hooks, which core calls only once the attach can no longer be
+ * refused, so that the device never runs ahead of iommufd.
  */
 import {
   ERRNO,
@@ -140,6 +142,22 @@ export class VirtioIommuUnit implements UnitOps {
     return -1;
   }
 
+  /**
+   * The empty paging domain that blocks DMA. Linux's virtio-iommu has no blocked domain op, so iommu.c
+   * __iommu_group_alloc_blocking_domain gives it an empty paging domain; a DETACH would instead let the
+   * endpoint bypass when the device's `bypass` is set. Allocated on first use; null when domain_range has
+   * no ID left for it.
+   */
+  private blocking: VirtioPagingDomain | null = null;
+
+  blockingDomain(): VirtioPagingDomain | null {
+    if (this.blocking === null) {
+      const id = this.allocDomainId();
+      if (id >= 0) this.blocking = new VirtioPagingDomain(this, id);
+    }
+    return this.blocking;
+  }
+
   freeDomainId(id: number): void {
     this.domainIds.delete(id);
     if (id < this.nextDomainHint) this.nextDomainHint = id;
@@ -192,15 +210,24 @@ export class VirtioPagingDomain implements PagingDomainOps {
     return this.tag;
   }
 
-  /** viommu_attach_dev: ATTACH for the endpoint; the first endpoint replays the mappings. */
-  checkAttach(dev: DeviceInfo, unit: UnitOps): VendorError | null {
+  /** The check half of viommu_attach_dev: a domain serves the virtio-iommu it was allocated on. No request goes out. */
+  checkAttach(_dev: DeviceInfo, unit: UnitOps): VendorError | null {
+    return unit === this.unit ? null : { errno: 'EINVAL', reason: 'the domain belongs to another virtio-iommu' };
+  }
+
+  /**
+   * viommu_attach_dev: ATTACH for the endpoint (the device detaches it from its old domain, and drops that
+   * domain's mappings when it was the last endpoint); the first endpoint replays the mappings
+   * (viommu_replay_mappings). A refused ATTACH leaves the endpoint where it was; a failed replay leaves it
+   * here, and core re-attaches the previous domain, whose first endpoint replays it in turn.
+   */
+  attachDev(dev: DeviceInfo, unit: UnitOps): VendorError | null {
     if (unit !== this.unit) return { errno: 'EINVAL', reason: 'the domain belongs to another virtio-iommu' };
     const ep = this.unit.endpointOf(dev);
-    if (this.endpoints.has(ep)) return null;
+    const old = this.unit.endpointDomain.get(ep);
+    if (old === this) return null;
     const st = this.unit.send(encodeAttach({ domain: this.tag, endpoint: ep }));
     if (st !== VIRTIO_IOMMU_S_OK) return { errno: statusErrno(st) as VendorError['errno'], reason: `ATTACH of endpoint ${ep} to domain ${this.tag} failed` };
-    const old = this.unit.endpointDomain.get(ep);
-    // The device detached the endpoint from its old domain implicitly.
     old?.endpoints.delete(ep);
     const first = this.endpoints.size === 0;
     this.endpoints.add(ep);
@@ -212,6 +239,20 @@ export class VirtioPagingDomain implements PagingDomainOps {
       }
     }
     return null;
+  }
+
+  /**
+   * The endpoint leaves for blocked DMA: ATTACH to the unit's empty blocking domain. Only when no domain
+   * ID is left for it does the driver fall back to DETACH (viommu_detach_dev).
+   */
+  detachDev(dev: DeviceInfo, unit: UnitOps): void {
+    const ep = this.unit.endpointOf(dev);
+    if (this.unit.endpointDomain.get(ep) !== this) return;
+    const blocking = this.unit.blockingDomain();
+    if (blocking !== null && blocking.attachDev(dev, unit) === null) return;
+    this.unit.send(encodeDetach({ domain: this.tag, endpoint: ep }));
+    this.endpoints.delete(ep);
+    this.unit.endpointDomain.delete(ep);
   }
 
   /** viommu_domain_free: endpoints still attached are detached, the mappings dropped, the ID freed. */

@@ -60,8 +60,34 @@ export interface PagingAllocFlags {
   pasid: boolean;
 }
 
+/**
+ * What a domain does to the hardware when a device starts or stops using it: the kernel's
+ * `attach_dev` / `set_dev_pasid` of the domain's ops, and the blocking domain's attach. Checks belong in
+ * `checkAttach`, which must stay free of side effects (core may ask it and then refuse the attach for a
+ * reason of its own). Core calls `attachDev` only once every check passed and its own fallible
+ * preparations are done, for each device of the iommu group, in the order of iommu.c
+ * __iommu_group_set_domain_internal: when one fails, core puts every device it already moved, the
+ * failing one included, back on its previous domain (`attachDev` of that domain, or `detachDev` of the
+ * new one when the group had none) before the error reaches user space. Both are optional: a vendor whose
+ * context entries core's binding stands for has nothing to do here.
+ */
+export interface DomainAttachHooks {
+  /**
+   * attach_dev (`pasid` -1) or set_dev_pasid: `dev` on `unit` now translates through this domain, leaving
+   * whatever domain it used before. On failure the device may be half moved: core re-attaches the previous
+   * domain, which must then succeed.
+   */
+  attachDev?(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null;
+  /**
+   * The device leaves this domain for blocked DMA (the blocking domain's attach_dev, remove_dev_pasid).
+   * It must not fail: a driver without a blocked domain attaches an empty paging domain, as iommu.c
+   * __iommu_group_alloc_blocking_domain does for it.
+   */
+  detachDev?(dev: DeviceInfo, unit: UnitOps, pasid: number): void;
+}
+
 /** An iommu_domain of type paging, built by the vendor on one of its page-table formats. */
-export interface PagingDomainOps {
+export interface PagingDomainOps extends DomainAttachHooks {
   readonly pt: IoPageTable;
   readonly pgsizeBitmap: bigint;
   /** Inclusive IOVA aperture. */
@@ -73,7 +99,8 @@ export interface PagingDomainOps {
   readonly tag: number;
   /**
    * EINVAL when `dev` on `unit` cannot use this domain (the auto-domain loop then tries the next
-   * one); another code aborts the attach.
+   * one); another code aborts the attach. A pure check: what the attach does to the hardware belongs in
+   * `attachDev` (DomainAttachHooks).
    */
   checkAttach?(dev: DeviceInfo, unit: UnitOps): VendorError | null;
   /** set_dirty_tracking; absent when the domain has no dirty tracking. */
@@ -96,7 +123,7 @@ export interface InvalidateResult {
 }
 
 /** A user-managed stage-1 domain nested on a paging parent (HWPT_NESTED). */
-export interface NestedDomainOps {
+export interface NestedDomainOps extends DomainAttachHooks {
   readonly parent: PagingDomainOps;
   /** Tag of the guest stage-1 entries in the IOTLB. */
   readonly tag: number;
@@ -113,7 +140,7 @@ export interface NestedDomainOps {
   walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean;
   /** Whether the guest owns the PASID table (SMMUv3 CD table, AMD GCR3) rather than one table for all. */
   readonly guestPasidTable: boolean;
-  /** Guest-visible attach rules, e.g. SMMUv3 needs a vDEVICE for Cfg=translate. */
+  /** Guest-visible attach rules, e.g. SMMUv3 needs a vDEVICE for Cfg=translate. A pure check, as for paging domains. */
   checkAttach?(dev: DeviceInfo, hasVdevice: boolean): VendorError | null;
   /** Whether DMA is blocked (abort) or bypasses stage 1 (uses the parent only). */
   readonly mode: 'translate' | 'bypass' | 'abort';

@@ -4,7 +4,7 @@
  */
 import type { FaultInjector } from '../driver/inject.js';
 import { fail, Errno } from '../uapi/errno.js';
-import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
+import type { DeviceInfo, DomainAttachHooks, UnitOps } from '../driver/vendor.js';
 import { IommufdObject, ObjType } from './objects.js';
 import { Hwpt, HwptNested, HwptPaging, isVendorError, vendorFail, type TlbInvalidator } from './hwpt.js';
 import type { Ioas } from './ioas.js';
@@ -76,13 +76,8 @@ function checkAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number, replacing: 
   const dev = idev.dev;
   if (hwpt.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the domain belongs to another IOMMU driver');
   const paging = hwpt instanceof HwptPaging ? hwpt : (hwpt as HwptNested).parent;
-  if (paging.unitIndex !== dev.unitIndex) {
-    const e = paging.ops.checkAttach?.(dev.info, dev.unitOps);
-    if (e) vendorFail(e);
-  } else {
-    const e = paging.ops.checkAttach?.(dev.info, dev.unitOps);
-    if (e) vendorFail(e);
-  }
+  const e = paging.ops.checkAttach?.(dev.info, dev.unitOps);
+  if (e) vendorFail(e);
   if (paging.dirtyTrackingAllowed && !dev.unitOps.caps.dirtyTracking) fail('EINVAL', 'the IOMMU of the device has no dirty tracking');
   if (paging.ops.enforceCacheCoherency && dev.info.noSnoop) fail('EINVAL', 'the domain enforces cache coherency but the device can issue non-snooped DMA');
   if (hwpt.fault && dev.info.isVf && dev.info.pri) fail('EINVAL', 'PRI is a PF-shared resource: a VF cannot use a fault-capable domain');
@@ -101,8 +96,51 @@ function checkAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number, replacing: 
   }
   const g = dev.group.attach.get(pasid);
   if (g && g.hwpt !== hwpt && g.hwpt !== replacing) fail('EINVAL', 'another device of the iommu group is attached to a different HWPT');
-  // The driver's attach_dev can still fail (context entries, STE memory): before anything changed.
-  idev.ctx.inject('attach');
+}
+
+/** The domain ops of a HWPT, whose attach hooks the driver implements. */
+function hooksOf(hwpt: Hwpt): DomainAttachHooks {
+  return hwpt instanceof HwptPaging ? hwpt.ops : (hwpt as HwptNested).ops;
+}
+
+/** Puts `d` on `old` again, or on blocked DMA when there was none (a path that must not fail). */
+function restoreDomain(d: BoundDevice, pasid: number, failed: Hwpt, old: Hwpt | null): void {
+  if (old) {
+    const e = hooksOf(old).attachDev?.(d.info, d.unitOps, pasid);
+    if (!e) return;
+    // __iommu_device_set_domain with IOMMU_SET_DOMAIN_MUST_SUCCEED falls back to the blocking domain.
+  }
+  hooksOf(failed).detachDev?.(d.info, d.unitOps, pasid);
+}
+
+/**
+ * The driver side of moving the group's `pasid` from `old` (null: blocked) to `hwpt`: attach_dev for every
+ * device of the group, in order (iommu.c __iommu_group_set_domain_internal). A failure, injected or the
+ * driver's own, puts every device already moved (the failing one included) back on `old` and is thrown
+ * with nothing changed.
+ */
+function driverAttachGroup(idev: IommufdDevice, hwpt: Hwpt, pasid: number, old: Hwpt | null): void {
+  const devices = idev.dev.group.devices;
+  const hooks = hooksOf(hwpt);
+  const undo = (moved: number) => {
+    for (let j = 0; j < moved; j++) restoreDomain(devices[j], pasid, hwpt, old);
+  };
+  for (let i = 0; i < devices.length; i++) {
+    const d = devices[i];
+    try {
+      // The driver's attach_dev can fail (context entries, STE memory), here before it touched anything.
+      idev.ctx.inject('attach');
+    } catch (err) {
+      undo(i);
+      throw err;
+    }
+    const e = hooks.attachDev?.(d.info, d.unitOps, pasid);
+    if (e) {
+      // The failing device may be half moved: it goes back too.
+      undo(i + 1);
+      vendorFail(e);
+    }
+  }
 }
 
 /** The IOAS whose reserved regions a RID attach must enforce: the HWPT's, or a nested HWPT's parent's (find_hwpt_paging). */
@@ -125,15 +163,27 @@ function commitAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
   if (!g) {
     g = { hwpt, devices: new Set() };
     group.attach.set(pasid, g);
-    // The first device of the group performs the real attach, for every device of the group.
     for (const d of group.devices) d.setHardwareBinding(pasid, hwpt);
   }
   g.devices.add(idev);
 }
 
+/**
+ * iommufd_hw_pagetable_attach: the checks, the reserved regions of a RID attach, then the driver's
+ * attach_dev, only for the first device of the group (the others follow its attachment); a driver
+ * failure gives the reserved regions back (err_unresv).
+ */
 function tryAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
   checkAttach(idev, hwpt, pasid, null);
-  reserveRegions(idev, hwpt, pasid);
+  const ioas = reserveRegions(idev, hwpt, pasid);
+  if (!idev.dev.group.attach.has(pasid)) {
+    try {
+      driverAttachGroup(idev, hwpt, pasid, null);
+    } catch (e) {
+      if (ioas && idev.dev.reservedRegions.length > 0) ioas.iopt.removeReserved(idev);
+      throw e;
+    }
+  }
   commitAttach(idev, hwpt, pasid);
 }
 
@@ -215,21 +265,31 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
     for (const m of members) checkAttach(m, h, pasid, old);
     const oldIoas = pasid === NO_PASID ? ioasOf(old) : null;
     const newIoas = pasid === NO_PASID ? ioasOf(h) : null;
+    const done: IommufdDevice[] = [];
+    const unreserve = () => {
+      for (const m of done) newIoas!.iopt.removeReserved(m);
+    };
     if (newIoas && newIoas !== oldIoas) {
-      const done: IommufdDevice[] = [];
       try {
         for (const m of members) {
           if (m.dev.reservedRegions.length > 0) newIoas.iopt.addReserved(m, [...m.dev.reservedRegions]);
           done.push(m);
         }
       } catch (e) {
-        for (const m of done) newIoas.iopt.removeReserved(m);
+        unreserve();
         throw e;
       }
     }
+    // iommufd_hwpt_replace_device: the driver moves the group; on failure the new reservations go (err_unresv).
+    try {
+      driverAttachGroup(idev, h, pasid, old);
+    } catch (e) {
+      unreserve();
+      throw e;
+    }
     // The old IOAS stops reserving the group's regions whenever the group leaves it, also for a
-    // HWPT that is not a paging domain (iommufd_device_do_replace removes them unless the new
-    // paging HWPT shares the old IOAS).
+    // HWPT that is not a paging domain (iommufd_device_do_replace removes them, after the driver
+    // replaced the domain, unless the new paging HWPT shares the old IOAS).
     if (oldIoas && oldIoas !== newIoas) for (const m of members) oldIoas.iopt.removeReserved(m);
     // Commit: every member moves, the hardware switches in one step.
     g.hwpt = h;
@@ -256,7 +316,12 @@ export function detach(idev: IommufdDevice, pasid: number): void {
     g.devices.delete(idev);
     if (g.devices.size === 0) {
       group.attach.delete(pasid);
-      for (const d of group.devices) d.setHardwareBinding(pasid, null);
+      // The last device of the group leaves: the group goes to the blocking domain (iommu_detach_group).
+      const hooks = hooksOf(hwpt);
+      for (const d of group.devices) {
+        hooks.detachDev?.(d.info, d.unitOps, pasid);
+        d.setHardwareBinding(pasid, null);
+      }
     }
   }
   idev.attachments.delete(pasid);
