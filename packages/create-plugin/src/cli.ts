@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { generatePlugin, type GenerateOptions } from './generate.js';
 import type { Result } from './result.js';
 
+/** The help text `create-ioasid-plugin --help` prints, and prints after a usage error. */
 export const USAGE = `usage: create-ioasid-plugin <dir> --id <vendor-id> --name "<Vendor name>" [--package <npm name>] [--in-repo]
 
   <dir>           where the package goes (absent or empty)

@@ -30,6 +30,7 @@ export interface GenerateOptions {
 export interface GenerateResult {
   /** The absolute directory written. */
   dir: string;
+  /** The npm name written into the generated package.json (`--package`, or the default for where it was written). */
   packageName: string;
   /** Files written, relative to `dir`, sorted. */
   files: string[];
