@@ -109,6 +109,29 @@ describe('guest v2 over host v1', () => {
     await expect(e.dev.dma.read(0x5000n, 1)).rejects.toBeInstanceOf(DmaFault);
   });
 
+  it('PciDevice.explain shows both stages: the GCR3 entry and the guest levels, each page through the v1 parent', () => {
+    const e = nestedEnv();
+    guestTables(e);
+    const h = e.nested(guestDteBytes({ V: 1, GV: 1, GIoV: 1, GLX: 0, gcr3Root: 0x1000n, DomainID: 7 }));
+    e.dev.attachPt(h);
+    const x = e.dev.explain(0x5000n);
+    expect(x).toMatchObject({ binding: 'nested', ok: true });
+    expect(x.stages.map((s) => [s.stage, s.format])).toEqual([['stage 1', 'amd-v2'], ['stage 2', 'amd-v1']]);
+    const s1 = x.stages[0].steps!;
+    expect(s1.map((st) => [st.tableGpaPfn, st.kind])).toEqual([[1, 'table'], [2, 'table'], [3, 'table'], [4, 'table'], [5, 'leaf']]);
+    expect(s1[0].context).toBe('GCR3 entry of PASID 0 (guest CR3)');
+    expect(s1.slice(1).every((st) => st.context === undefined)).toBe(true);
+    // Each table page is where the parent's own walk of its GPA ends.
+    for (const st of s1) expect(st.stage2!.at(-1)).toMatchObject({ kind: 'leaf', pfn: st.tablePfn });
+    expect(s1[4].pfn).toBe(10);
+    expect(x.stages[1].inputPfn).toBe(10);
+    // An IOVA the guest did not map: a stage-1 fault, the trace ends on the empty entry, no stage 2.
+    const miss = e.dev.explain(0x6000n);
+    expect(miss).toMatchObject({ ok: false, stage2: false });
+    expect(miss.stages.map((s) => s.stage)).toEqual(['stage 1']);
+    expect(miss.stages[0].steps!.at(-1)).toMatchObject({ level: 0, index: 6, kind: 'invalid' });
+  });
+
   it('without GIoV a request without a PASID is translated by the parent only; GV clear bypasses', async () => {
     const e = nestedEnv();
     guestTables(e);

@@ -24,14 +24,18 @@ import {
   WALK_TABLE_FAULT,
   copyStructFromUser,
   iommuCopyStructFromUser,
+  traceNestedEntry,
+  traceRadixNested,
   uapi,
   type DeviceInfo,
   type NestedDomainOps,
   type PageTableConfig,
   type PhysicalMemory,
   type VendorError,
+  type Stage2Tracer,
   type ViommuOps,
   type WalkResult,
+  type WalkStep,
 } from '@ioasid/core/driver';
 import { bytesToQwords, readLe32 } from './bits.js';
 import { decodeDte, type AmdDte } from './dte.js';
@@ -39,6 +43,7 @@ import { AMD_EVENT } from './events.js';
 import { AMD_IOMMU_PGSIZES_V2 } from './registers.js';
 import { AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
 import { walkFail } from './pte.js';
+import { amdTraceSpec } from './pgtable-trace.js';
 
 /** IOMMU_VIOMMU_TYPE_AMD: the AMD vIOMMU type of the AMD nested-translation series. */
 export const IOMMU_VIOMMU_TYPE_AMD = 3;
@@ -124,6 +129,9 @@ export class GuestDomainIds {
   }
 }
 
+/** GCR3 table entry bits 51:12, as a page number: the next GCR3 level or the guest CR3. */
+const GCR3_ADDR_PAGES = (1n << 40n) - 1n;
+
 /** A guest-owned v2 translation nested on a v1 parent. */
 export class AmdNestedDomain implements NestedDomainOps {
   readonly guestPasidTable = true;
@@ -183,9 +191,35 @@ export class AmdNestedDomain implements NestedDomainOps {
         out.contextFault = AMD_EVENT.IO_PAGE_FAULT;
         return walkFail(out, WALK_CONTEXT_INVALID, 0);
       }
-      table = Number((e >> 12n) & ((1n << 40n) - 1n));
+      table = Number((e >> 12n) & GCR3_ADDR_PAGES);
     }
     return walkForeignV2(this.cfg, table, mem, iovaPfn, out, tableToPhys);
+  }
+
+  /**
+   * What walkStage1 reads: the GCR3 table entries (one per GLX level) for the PASID, then the guest's
+   * v2 levels, every page through the parent. A request without a PASID and without GIoV reads nothing.
+   */
+  traceStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, stage2: Stage2Tracer): WalkStep[] {
+    if (this.mode !== 'translate' || (pasid < 0 && !this.view.giov)) return [];
+    const p = pasid < 0 ? 0 : pasid;
+    const levels = this.view.glx + 1;
+    if (p >= 2 ** (9 * levels)) return [];
+    const steps: WalkStep[] = [];
+    let table = Number(this.view.gcr3Root >> 12n);
+    for (let l = levels - 1; l >= 0; l--) {
+      const st = traceNestedEntry(mem, table, Math.floor(p / 2 ** (9 * l)) % 512, l, stage2, l === 0 ? `GCR3 entry of PASID ${p} (guest CR3)` : `GCR3 level ${l}`, (e) =>
+        (e & 1n) === 1n ? { kind: 'table', pfn: Number((e >> 12n) & GCR3_ADDR_PAGES) } : { kind: 'invalid', pfn: 0 },
+      );
+      steps.push(st);
+      if (st.kind !== 'table') return steps;
+      table = st.pfn;
+    }
+    // walkForeignV2's geometry: 4 levels unless the guest asked for 5.
+    const v2Levels = this.cfg.levels === 5 ? 5 : 4;
+    if (!(iovaPfn >= 0 && iovaPfn < 2 ** (9 * v2Levels))) return steps;
+    steps.push(...traceRadixNested(mem, table, amdTraceSpec('v2', v2Levels - 1), iovaPfn, stage2));
+    return steps;
   }
 
   free(): void {

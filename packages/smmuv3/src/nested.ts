@@ -22,9 +22,12 @@ import type {
   PageTableFormat,
   PhysicalMemory,
   VendorError,
+  Stage2Tracer,
   ViommuOps,
   WalkResult,
+  WalkStep,
 } from '@ioasid/core/driver';
+import { traceNestedEntry, traceRadixNested } from '@ioasid/core/driver';
 import { PERM_EXEC, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
 import type { SmmuPagingDomain, SmmuUnit } from './unit.js';
 import { OAS_BITS } from './registers.js';
@@ -32,7 +35,8 @@ import { tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './
 import { STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
 import type { Cd, NestedSte } from './ste.js';
 import { EVT_ID } from './events.js';
-import { ARM_LPAE_S1_FORMAT } from './pgtable-lpae.js';
+import { ARM_LPAE_S1_FORMAT, lpaeGeometry } from './pgtable-lpae.js';
+import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 
 const {
   IOMMU_HWPT_DATA_ARM_SMMUV3,
@@ -42,6 +46,9 @@ const {
   iommu_hwpt_arm_smmuv3,
   iommu_viommu_arm_smmuv3_invalidate,
 } = uapi;
+
+/** L1 CD descriptor bits 51:12: the CD leaf table's address. */
+const L1CD_ADDR = 0x000ffffffffff000n;
 
 /** Every 4 KiB page of a 64-bit space: the "whole address space" of a flush. */
 const ALL_PAGES = 2 ** 52;
@@ -144,7 +151,7 @@ export class SmmuNestedDomain implements NestedDomainOps {
         this.contextFault(out, 'C_BAD_SUBSTREAMID');
         return null;
       }
-      cdAddr = (l1[0] & 0x000ffffffffff000n) + BigInt(ssid & ((1 << split) - 1)) * 64n;
+      cdAddr = (l1[0] & L1CD_ADDR) + BigInt(ssid & ((1 << split) - 1)) * 64n;
     } else {
       this.contextFault(out, 'C_BAD_STE');
       return null;
@@ -153,25 +160,30 @@ export class SmmuNestedDomain implements NestedDomainOps {
     return dw ? decodeCdWords(dw) : null;
   }
 
+  /** The CD a request selects (its SubstreamID or 0), 'bypass' (STE.S1DSS), or the configuration error it raises. */
+  private substream(pasid: number): number | 'bypass' | Exclude<ContextFault, 'F_CD_FETCH'> {
+    const v = this.vste;
+    const cdMax = v.S1CDMax;
+    if (pasid < 0) {
+      // Transactions without a substream use CD 0 unless the CD table has substreams, then S1DSS decides.
+      if (cdMax === 0) return 0;
+      if (v.S1DSS === STE_S1DSS.SSID0) return 0;
+      if (v.S1DSS === STE_S1DSS.BYPASS) return 'bypass';
+      return 'F_STREAM_DISABLED';
+    }
+    // SSV = 1: no substreams at all, an SSID beyond 2^S1CDMax, or SSID 0 when CD 0 serves S1DSS = SSID0.
+    if (cdMax === 0 || pasid >= 2 ** cdMax) return 'C_BAD_SUBSTREAMID';
+    if (pasid === 0 && v.S1DSS === STE_S1DSS.SSID0) return 'C_BAD_SUBSTREAMID';
+    return pasid;
+  }
+
   walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean {
     this.lastContextFault = null;
     if (this.mode === 'abort') return this.contextFault(out, 'C_BAD_STE');
     if (this.mode === 'bypass') return bypassStage1(iovaPfn, out);
-    const v = this.vste;
-    const cdMax = v.S1CDMax;
-    let ssid: number;
-    if (pasid < 0) {
-      // Transactions without a substream use CD 0 unless the CD table has substreams, then S1DSS decides.
-      if (cdMax === 0) ssid = 0;
-      else if (v.S1DSS === STE_S1DSS.SSID0) ssid = 0;
-      else if (v.S1DSS === STE_S1DSS.BYPASS) return bypassStage1(iovaPfn, out);
-      else return this.contextFault(out, 'F_STREAM_DISABLED');
-    } else {
-      // SSV = 1: no substreams at all, an SSID beyond 2^S1CDMax, or SSID 0 when CD 0 serves S1DSS = SSID0.
-      if (cdMax === 0 || pasid >= 2 ** cdMax) return this.contextFault(out, 'C_BAD_SUBSTREAMID');
-      if (pasid === 0 && v.S1DSS === STE_S1DSS.SSID0) return this.contextFault(out, 'C_BAD_SUBSTREAMID');
-      ssid = pasid;
-    }
+    const ssid = this.substream(pasid);
+    if (ssid === 'bypass') return bypassStage1(iovaPfn, out);
+    if (typeof ssid === 'string') return this.contextFault(out, ssid);
     const cd = this.fetchCd(ssid, mem, out, tableToPhys);
     if (!cd) return false;
     const cfg = this.viommu.cdWalkConfig(cd);
@@ -185,6 +197,50 @@ export class SmmuNestedDomain implements NestedDomainOps {
     this.viommu.noteAsid(cd.ASID, this.tag, pasid);
     const ok = this.viommu.s1Format.walkForeign!(cfg, Number(cd.TTB0 >> 12n), mem, iovaPfn, out, tableToPhys);
     return ok;
+  }
+
+  /**
+   * What walkStage1 reads, without its side effects: the L1 CD descriptor (two-level CD tables), the
+   * CD (shown by dword 1, TTB0), then the stage-1 levels, each table page through stage 2. Nothing is
+   * read when the STE or the SubstreamID selects no CD.
+   */
+  traceStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, stage2: Stage2Tracer): WalkStep[] {
+    const ssid = this.mode === 'translate' ? this.substream(pasid) : 'bypass';
+    if (typeof ssid !== 'number') return [];
+    const v = this.vste;
+    const steps: WalkStep[] = [];
+    let cdAddr: bigint;
+    if (v.S1CDMax === 0 || v.S1Fmt === STE_S1FMT.LINEAR) {
+      cdAddr = v.S1ContextPtr + BigInt(ssid) * 64n;
+    } else if (v.S1Fmt === STE_S1FMT['4K_L2'] || v.S1Fmt === STE_S1FMT['64K_L2']) {
+      const split = v.S1Fmt === STE_S1FMT['4K_L2'] ? 6 : 10;
+      const l1Addr = v.S1ContextPtr + BigInt(ssid >>> split) * 8n;
+      const l1 = traceNestedEntry(mem, Number(l1Addr >> 12n), Number(l1Addr & 0xfffn) / 8, 1, stage2, `L1 CD descriptor ${ssid >>> split}`, (e) =>
+        (e & 1n) === 1n ? { kind: 'table', pfn: Number((e & L1CD_ADDR) >> 12n) } : { kind: 'invalid', pfn: 0 },
+      );
+      steps.push(l1);
+      if (l1.kind !== 'table') return steps;
+      cdAddr = (l1.entry & L1CD_ADDR) + BigInt(ssid & ((1 << split) - 1)) * 64n;
+    } else return steps;
+    const page = Number(cdAddr >> 12n);
+    const first = Number(cdAddr & 0xfffn) / 8;
+    const s2 = stage2(page);
+    if (s2.pfn < 0) {
+      steps.push({ level: 0, tablePfn: -1, index: first + 1, entry: 0n, kind: 'invalid', pfn: 0, tableGpaPfn: page, stage2: s2.steps, context: `CD ${ssid}` });
+      return steps;
+    }
+    const dw: bigint[] = [];
+    for (let i = 0; i < 8; i++) dw.push(mem.readU64(s2.pfn, first + i));
+    const cd = decodeCdWords(dw);
+    const cfg = this.viommu.cdWalkConfig(cd);
+    const why = typeof cfg === 'string' ? `: ${cfg}` : cd.EPD0 ? ': EPD0 set, TTB0 walks disabled' : '';
+    const ttb0 = Number(cd.TTB0 >> 12n);
+    steps.push({ level: 0, tablePfn: s2.pfn, index: first + 1, entry: dw[1], kind: why === '' ? 'table' : 'invalid', pfn: why === '' ? ttb0 : 0, tableGpaPfn: page, stage2: s2.steps, context: `CD ${ssid}, dword 1 (TTB0), ASID ${cd.ASID}${why}` });
+    if (typeof cfg === 'string' || why !== '') return steps;
+    const geo = lpaeGeometry(cfg, 1);
+    if (typeof geo === 'number' || !(iovaPfn >= 0 && iovaPfn < geo.limitPfn)) return steps;
+    steps.push(...traceRadixNested(mem, ttb0, lpaeTraceSpec(geo), iovaPfn, stage2));
+    return steps;
   }
 
   free(): void {

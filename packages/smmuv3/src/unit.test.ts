@@ -287,6 +287,37 @@ describe('nested stage-1 walk through the guest CD table', () => {
     expect(d.lastContextFault).toBe('C_BAD_SUBSTREAMID');
   });
 
+  it('traces what the walk reads: the L1 CD descriptor, the CD, then the stage-1 levels, each page through stage 2', () => {
+    const { rig, viommu } = nestParent();
+    const g = guest();
+    const l1 = 0x60 * 4096;
+    const l2 = 0x61 * 4096;
+    g.mem.write(l1 + 8, writeLe64Words([encodeCdL1Desc({ V: 1, L2Ptr: BigInt(l2) })]));
+    const pt = guestTable(g, 0x20, 0x8000);
+    writeCd(g, l2 + (65 & 63) * 64, pt, 0x21);
+    const toPhys = install(g, rig.mem);
+    const d = must(viommu.allocNested(device(), 2, vste({ V: 1, Config: STE_CFG.S1_TRANS, S1ContextPtr: BigInt(l1), S1CDMax: 7, S1Fmt: STE_S1FMT['4K_L2'], S1DSS: STE_S1DSS.SSID0 }))) as SmmuNestedDomain;
+    const s2 = (gpa: number) => ({ pfn: toPhys(gpa), steps: [] });
+    const steps = d.traceStage1(0x20, 65, rig.mem, s2);
+    expect(steps.map((st) => [st.context !== undefined, st.kind])).toEqual([[true, 'table'], [true, 'table'], [false, 'table'], [false, 'table'], [false, 'leaf']]);
+    expect(steps[0]).toMatchObject({ tableGpaPfn: 0x60, index: 1, pfn: 0x61, tablePfn: 0x60 + OFFSET });
+    expect(steps[1]).toMatchObject({ tableGpaPfn: 0x61, index: 1 * 8 + 1, pfn: pt.rootPfn });
+    expect(steps[1].context).toContain('ASID 33');
+    expect(steps[2].tableGpaPfn).toBe(pt.rootPfn);
+    for (const st of steps) expect(st.tablePfn).toBe(st.tableGpaPfn! + OFFSET);
+    expect(steps[4].pfn).toBe(0x8000);
+    // The trace leaves the walk's bookkeeping alone.
+    expect(d.lastContextFault).toBeNull();
+    // An L1 descriptor that is not valid stops it (SSID 3 is under L1 entry 0, never written); a
+    // SubstreamID the STE refuses reads nothing.
+    expect(d.traceStage1(0x20, 3, rig.mem, s2).map((st) => st.kind)).toEqual(['invalid']);
+    expect(d.traceStage1(0x20, 129, rig.mem, s2)).toEqual([]);
+    // The CD table's page outside stage 2: the first step names the guest page and has no host page.
+    expect(d.traceStage1(0x20, 65, rig.mem, () => ({ pfn: -1, steps: null }))).toEqual([
+      { level: 1, tablePfn: -1, index: 1, entry: 0n, kind: 'invalid', pfn: 0, tableGpaPfn: 0x60, stage2: null, context: 'L1 CD descriptor 1' },
+    ]);
+  });
+
   it('bypass and abort vSTEs', () => {
     const { rig, viommu } = nestParent();
     const out = new WalkResult();

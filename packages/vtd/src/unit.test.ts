@@ -208,7 +208,7 @@ describe('nested (IOMMU_HWPT_DATA_VTD_S1)', () => {
     expect(ok.parent).toBe(parent);
   });
 
-  it('walks a guest first-stage table through an offset stage 2', () => {
+  it('walks and traces a guest first-stage table through an offset stage 2', () => {
     // The guest builds its table in guest-physical memory; the host keeps guest page g at host page g + OFFSET.
     const OFFSET = 0x80000;
     const guestMem = new PhysicalMemory();
@@ -249,6 +249,22 @@ describe('nested (IOMMU_HWPT_DATA_VTD_S1)', () => {
     // Stage 2 refuses the root table pointer: a table fault naming the guest page.
     expect(n.walkStage1(0x12345, -1, gnr.mem, out, () => -1)).toBe(false);
     expect([out.fault, out.tablePfn]).toEqual([WALK_TABLE_FAULT, gpt.rootPfn]);
+
+    // The trace reads the same four levels, each table page where stage 2 puts it.
+    const s2 = (g: number) => ({ pfn: g + OFFSET, steps: [] });
+    const steps = n.traceStage1!(0x12345, -1, gnr.mem, s2);
+    expect(steps.map((st) => [st.level, st.kind])).toEqual([[3, 'table'], [2, 'table'], [1, 'table'], [0, 'leaf']]);
+    expect(steps[0].tableGpaPfn).toBe(gpt.rootPfn);
+    for (let i = 0; i < steps.length; i++) {
+      expect(steps[i].tablePfn).toBe(steps[i].tableGpaPfn! + OFFSET);
+      if (i > 0) expect(steps[i].tableGpaPfn).toBe(steps[i - 1].pfn);
+    }
+    expect(steps[3].pfn).toBe(0x777);
+    // A 2M first-stage leaf ends the trace at level 1; a refused table page ends it at the root.
+    expect(n.traceStage1!(0x2ff, -1, gnr.mem, s2).map((st) => [st.level, st.kind, st.pfn])).toEqual([[3, 'table', expect.any(Number)], [2, 'table', expect.any(Number)], [1, 'leaf', 0x4000]]);
+    expect(n.traceStage1!(0x12345, -1, gnr.mem, () => ({ pfn: -1, steps: null }))).toEqual([
+      { level: 3, tablePfn: -1, index: 0, entry: 0n, kind: 'invalid', pfn: 0, tableGpaPfn: gpt.rootPfn, stage2: null },
+    ]);
   });
 
   describe('invalidate (iommu_hwpt_vtd_s1_invalidate)', () => {

@@ -53,12 +53,15 @@ import type {
   PagingDomainOps,
   PageTableMemory,
   PhysicalMemory,
+  Stage2Tracer,
   UnitInit,
   UnitOps,
   VendorError,
   WalkResult,
+  WalkStep,
 } from '@ioasid/core/driver';
-import { uapi } from '@ioasid/core/driver';
+import { traceRadixNested, uapi } from '@ioasid/core/driver';
+import { vtdTraceSpec } from './pgtable-trace.js';
 
 const { IOMMU_HWPT_DATA_VTD_S1, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, IOMMU_HW_INFO_TYPE_INTEL_VTD } = uapi;
 
@@ -239,6 +242,11 @@ export class VtdNestedDomain implements NestedDomainOps {
 
   walkStage1(iovaPfn: number, _pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean {
     return vtdFirstStage.walkForeign!(this.cfg, this.rootPfn, mem, iovaPfn, out, tableToPhys);
+  }
+
+  /** The first-stage levels from FSPTPTR, each table page through the second stage (P is bit 0). */
+  traceStage1(iovaPfn: number, _pasid: number, mem: PhysicalMemory, stage2: Stage2Tracer): WalkStep[] {
+    return traceRadixNested(mem, this.rootPfn, vtdTraceSpec(this.cfg.levels! - 1, 1), iovaPfn, stage2);
   }
 
   /** intel_pasid_setup_nested(): the stage-1 request is checked against the unit at attach time. */

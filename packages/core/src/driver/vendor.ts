@@ -8,6 +8,7 @@ import type { NormalizedCaps } from './caps.js';
 import type { FaultCodec, VendorError } from './fault.js';
 import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from './pgtable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
+import type { Stage2Tracer, WalkStep } from './walk-trace.js';
 import type { BitField } from './bitfield.js';
 import type { Result } from './result.js';
 
@@ -138,6 +139,13 @@ export interface NestedDomainOps extends DomainAttachHooks {
    * table (bad CD / SSID, disabled stream) stops with WALK_CONTEXT_INVALID and `out.contextFault`.
    */
   walkStage1(iovaPfn: number, pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean;
+  /**
+   * Every entry the stage-1 walk of (iovaPfn, pasid) reads, in the order the unit reads them: the
+   * descriptors it fetches to find the table (`WalkStep.context`) then the table's levels, each with
+   * the stage-2 walk of its guest-physical page (`stage2`, from core's tracer; see walk-trace.ts
+   * `traceRadixNested`). For tools (`PciDevice.explain`), never the DMA path. Absent: stage 1 is not shown.
+   */
+  traceStage1?(iovaPfn: number, pasid: number, mem: PhysicalMemory, stage2: Stage2Tracer): WalkStep[];
   /** Whether the guest owns the PASID table (SMMUv3 CD table, AMD GCR3) rather than one table for all. */
   readonly guestPasidTable: boolean;
   /** Guest-visible attach rules, e.g. SMMUv3 needs a vDEVICE for Cfg=translate. A pure check, as for paging domains. */

@@ -19,7 +19,31 @@ export interface WalkStep {
   readonly kind: 'table' | 'leaf' | 'invalid';
   /** For a table entry, the next table's page number; for a leaf, the output page number; else 0. */
   readonly pfn: number;
+  /**
+   * Set only in a nested domain's stage-1 trace, whose tables live in guest-physical memory: the
+   * guest-physical page number of the table page. `tablePfn` is then the host-physical page stage 2
+   * gave for it, or -1 when stage 2 did not translate it (the walk stopped there: `entry` 0, kind
+   * 'invalid'), and `pfn` is guest-physical too.
+   */
+  readonly tableGpaPfn?: number;
+  /** Set with `tableGpaPfn`: the stage-2 walk that translated it (null when that format has no trace). */
+  readonly stage2?: readonly WalkStep[] | null;
+  /**
+   * Set when the entry is not a page-table entry but a descriptor the unit reads to find the table
+   * (an SMMUv3 CD, an AMD-Vi GCR3 table entry): its name, e.g. 'CD 0 (TTB0)'.
+   */
+  readonly context?: string;
 }
+
+/** Where stage 2 puts one guest-physical page, and the walk that found it. */
+export interface Stage2Lookup {
+  /** The host-physical page number, or -1 when stage 2 does not grant the table read. */
+  readonly pfn: number;
+  readonly steps: readonly WalkStep[] | null;
+}
+
+/** Translates a guest-physical page through stage 2, explaining it (for stage-1 traces). */
+export type Stage2Tracer = (gpaPfn: number) => Stage2Lookup;
 
 /** How a radix format reads one level: which entry an IOVA page selects and what an entry is. */
 export interface RadixTraceSpec {
@@ -42,15 +66,55 @@ const MAX_STEPS = 8;
  * leaf, an invalid entry, or a table pointer outside memory.
  */
 export function traceRadix(mem: PhysicalMemory, rootPfn: number, spec: RadixTraceSpec, iovaPfn: number): WalkStep[] {
+  return follow(mem, rootPfn, spec, iovaPfn, null);
+}
+
+/**
+ * The trace of a guest-owned table (a nested domain's stage 1) rooted at guest-physical `rootGpaPfn`:
+ * as hardware does, every table page is first translated by stage 2, and each step carries that
+ * stage-2 walk. Stops where stage 2 fails, like the walk's WALK_TABLE_FAULT.
+ */
+export function traceRadixNested(mem: PhysicalMemory, rootGpaPfn: number, spec: RadixTraceSpec, iovaPfn: number, stage2: Stage2Tracer): WalkStep[] {
+  return follow(mem, rootGpaPfn, spec, iovaPfn, stage2);
+}
+
+/**
+ * Reads entry `index` of the guest-physical table page `gpaPfn` through stage 2: the step for a
+ * descriptor a unit fetches before the page table (`context` names it). `classify` says what it
+ * points to; a page stage 2 does not translate gives the stopping step.
+ */
+export function traceNestedEntry(
+  mem: PhysicalMemory,
+  gpaPfn: number,
+  index: number,
+  level: number,
+  stage2: Stage2Tracer,
+  context: string,
+  classify: (entry: bigint) => { kind: WalkStep['kind']; pfn: number },
+): WalkStep {
+  const s2 = stage2(gpaPfn);
+  if (s2.pfn < 0) return { level, tablePfn: -1, index, entry: 0n, kind: 'invalid', pfn: 0, tableGpaPfn: gpaPfn, stage2: s2.steps, context };
+  const entry = mem.readU64(s2.pfn, index);
+  const c = classify(entry);
+  return { level, tablePfn: s2.pfn, index, entry, kind: c.kind, pfn: c.kind === 'invalid' ? 0 : c.pfn, tableGpaPfn: gpaPfn, stage2: s2.steps, context };
+}
+
+function follow(mem: PhysicalMemory, rootPfn: number, spec: RadixTraceSpec, iovaPfn: number, stage2: Stage2Tracer | null): WalkStep[] {
   const steps: WalkStep[] = [];
   let table = rootPfn;
   let level = spec.top;
   while (steps.length < MAX_STEPS && level >= 0) {
     const index = spec.index(iovaPfn, level);
     const page = table + Math.floor(index / 512);
-    const entry = mem.readU64(page, index % 512);
+    const s2 = stage2 === null ? null : stage2(page);
+    if (s2 !== null && s2.pfn < 0) {
+      steps.push({ level, tablePfn: -1, index, entry: 0n, kind: 'invalid', pfn: 0, tableGpaPfn: page, stage2: s2.steps });
+      break;
+    }
+    const entry = mem.readU64(s2 === null ? page : s2.pfn, index % 512);
     const c = spec.classify(entry, level);
-    steps.push({ level, tablePfn: page, index, entry, kind: c.kind, pfn: c.kind === 'invalid' ? 0 : c.pfn });
+    const pfn = c.kind === 'invalid' ? 0 : c.pfn;
+    steps.push(s2 === null ? { level, tablePfn: page, index, entry, kind: c.kind, pfn } : { level, tablePfn: s2.pfn, index, entry, kind: c.kind, pfn, tableGpaPfn: page, stage2: s2.steps });
     if (c.kind !== 'table') break;
     table = c.pfn;
     level = c.nextLevel ?? level - 1;

@@ -22,7 +22,8 @@ import {
   type PageTableFormat,
 } from '../driver/pgtable.js';
 import { ChunkCache } from '../memory/chunk-cache.js';
-import { LeafBits, RadixLayout, RadixPageTable, radixWalk, type RadixCodec } from '../driver/radix.js';
+import { LeafBits, RadixLayout, RadixPageTable, radixTraceSpec, radixWalk, type RadixCodec } from '../driver/radix.js';
+import { traceRadixNested, type Stage2Tracer, type WalkStep } from '../driver/walk-trace.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 
 const P = 1;
@@ -102,6 +103,11 @@ export const mockFormat: PageTableFormat = {
     return radixWalk(mockCodec, LAYOUT_2M, foreignChunks, rootPfn, iovaPfn, out, tableToPhys);
   },
 };
+
+/** The trace of a foreign (guest-owned) mock table, every table page through stage 2. */
+export function mockTraceForeign(mem: PhysicalMemory, rootPfn: number, iovaPfn: number, stage2: Stage2Tracer): WalkStep[] {
+  return traceRadixNested(mem, rootPfn, radixTraceSpec(mockCodec, LAYOUT_2M), iovaPfn, stage2);
+}
 
 /** Writes a leaf directly into a foreign (guest-owned) mock table: used by tests to build guest stage 1. */
 export function mockWriteGuestTable(mem: PhysicalMemory, allocGuestTable: () => number, root: number, iovaPfn: number, outPfn: number, prot: number, gpaToHpa: (gpa: number) => number): void {

@@ -24,7 +24,8 @@ import type { PageTableMemory } from '../driver/pgtable.js';
 import type { Result } from '../driver/result.js';
 import type { DeviceInfo, IommuVendor, NestedDomainOps, PagingDomainOps, RawRegisters, UnitInit, UnitOps, ViommuOps, DecodedUnit, InvalidateResult, IotlbFlush } from '../driver/vendor.js';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '../driver/plugin.js';
-import { mockFormat } from './mock-format.js';
+import { mockFormat, mockTraceForeign } from './mock-format.js';
+import type { Stage2Tracer, WalkStep } from '../driver/walk-trace.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 import type { WalkResult, IoPageTable } from '../driver/pgtable.js';
 
@@ -174,6 +175,9 @@ class MockNestedDomain implements NestedDomainOps {
   ) {}
   walkStage1(iovaPfn: number, _pasid: number, mem: PhysicalMemory, out: WalkResult, tableToPhys: (gpaPfn: number) => number): boolean {
     return mockFormat.walkForeign!(this.parent.pt.cfg, this.root, mem, iovaPfn, out, tableToPhys);
+  }
+  traceStage1(iovaPfn: number, _pasid: number, mem: PhysicalMemory, stage2: Stage2Tracer): WalkStep[] {
+    return mockTraceForeign(mem, this.root, iovaPfn, stage2);
   }
   checkAttach(_dev: DeviceInfo, hasVdevice: boolean): VendorError | null {
     return this.needsVdevice && !hasVdevice && this.mode === 'translate' ? { errno: 'ENOENT', reason: 'a vDEVICE is needed before attach' } : null;

@@ -5,7 +5,7 @@
  */
 import type { FailedAccess, TranslationFailure } from '../driver/fault.js';
 import { PERM_READ, PERM_WRITE, WalkResult, type IoPageTable } from '../driver/pgtable.js';
-import type { WalkStep } from '../driver/walk-trace.js';
+import type { Stage2Lookup, WalkStep } from '../driver/walk-trace.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_PAGING, TranslateResult, type Binding, type IommuUnit } from './unit.js';
 
@@ -16,7 +16,11 @@ export interface StageTrace {
   readonly format: string;
   /** The input page number of this stage's walk (IOVA for paging/stage 1, guest-physical for stage 2). */
   readonly inputPfn: number;
-  /** Every entry the walk read, root first; null when the format has no trace. */
+  /**
+   * Every entry the walk read, root first; null when the format has no trace. For a nested domain's
+   * stage 1, the unit's own reads (`WalkStep.context`) come first and each step carries the stage-2
+   * walk of its guest-physical table page (`WalkStep.tableGpaPfn`, `WalkStep.stage2`).
+   */
   readonly steps: readonly WalkStep[] | null;
 }
 
@@ -57,6 +61,16 @@ function stage(name: StageTrace['stage'], pt: IoPageTable, inputPfn: number): St
   return { stage: name, format: pt.format, inputPfn, steps: pt.trace ? pt.trace(inputPfn) : null };
 }
 
+/**
+ * A stage-1 table read through stage 2: the host page of guest-physical `gpaPfn` when stage 2 grants
+ * read (the unit reads tables), with the stage-2 walk that found it.
+ */
+function stage2Read(parent: IoPageTable, gpaPfn: number): Stage2Lookup {
+  const s2 = new WalkResult();
+  const pfn = parent.walk(gpaPfn, s2) && (s2.perm & PERM_READ) !== 0 ? s2.pfn : -1;
+  return { pfn, steps: parent.trace ? parent.trace(gpaPfn) : null };
+}
+
 export function explainTranslation(ctx: ExplainContext, iova: bigint, pasid: number, write: boolean): ExplainedTranslation {
   const { unit, binding: b } = ctx;
   const perm = write ? PERM_WRITE : PERM_READ;
@@ -67,15 +81,14 @@ export function explainTranslation(ctx: ExplainContext, iova: bigint, pasid: num
   const kind = b.kind === BIND_BLOCKED ? 'blocked' : b.kind === BIND_PAGING ? 'paging' : 'nested';
   if (b.kind === BIND_PAGING && b.pt) stages.push(stage('paging', b.pt, iovaPfn));
   else if (b.nested && b.pt) {
-    // The guest's stage 1 is walked by the vendor through stage 2; its output (guest-physical) is then
-    // walked in the host's stage 2, which is what a trace can show level by level.
+    // The guest's stage 1 is walked (and traced, when the vendor can) by the vendor, every table page
+    // through stage 2; its output (guest-physical) is then walked in the host's stage 2.
     if (b.nested.mode === 'translate') {
       const wr = new WalkResult();
-      const s2 = new WalkResult();
       const parent = b.pt;
-      const tableToPhys = (g: number) => (parent.walk(g, s2) && (s2.perm & PERM_READ) !== 0 ? s2.pfn : -1);
-      const ok = b.nested.walkStage1(iovaPfn, pasid, ctx.mem, wr, tableToPhys);
-      stages.push({ stage: 'stage 1', format: b.nested.format ?? '', inputPfn: iovaPfn, steps: null });
+      const ok = b.nested.walkStage1(iovaPfn, pasid, ctx.mem, wr, (g) => stage2Read(parent, g).pfn);
+      const steps = b.nested.traceStage1 ? b.nested.traceStage1(iovaPfn, pasid, ctx.mem, (g) => stage2Read(parent, g)) : null;
+      stages.push({ stage: 'stage 1', format: b.nested.format ?? '', inputPfn: iovaPfn, steps });
       if (ok) stages.push(stage('stage 2', b.pt, wr.pfn));
     } else if (b.nested.mode === 'bypass') stages.push(stage('stage 2', b.pt, iovaPfn));
   }
