@@ -117,6 +117,31 @@ describe.skipIf(!CHROMIUM)('the page in Chromium', () => {
     await page.close();
   });
 
+  it('walks a nested domain: both stages, each stage-1 table page with its own stage-2 walk', async () => {
+    for (const [preset, first] of [['vtd:4', 'Level 3'], ['smmuv3:2', 'CD 0, dword 1 (TTB0), ASID 7']] as const) {
+      const page = await open(`#walk&preset=${preset}&domain=nested`);
+      await page.waitForSelector('.stage[data-stage="stage 2"]');
+      expect(await page.inputValue('#walk-domain')).toBe('nested');
+      expect(await page.locator('#walk-info').innerText()).toContain('nested domain');
+      const s1 = page.locator('.stage[data-stage="stage 1"] > ol.levels > li');
+      const kinds = await s1.evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+      expect(kinds.at(-1)).toBe('leaf');
+      expect(kinds.slice(0, -1).every((k) => k === 'table')).toBe(true);
+      expect(await s1.first().locator(':scope > p > strong').innerText()).toBe(first);
+      // Every stage-1 table page is found by a stage-2 walk that ends on a leaf; open the first one.
+      const walks = page.locator('.stage[data-stage="stage 1"] details.stage2-of');
+      expect(await walks.count()).toBe(kinds.length);
+      for (const last of await walks.evaluateAll((els) => els.map((d) => d.querySelector('ol > li:last-child')?.getAttribute('data-kind')))) expect(last).toBe('leaf');
+      await walks.first().locator('summary').click();
+      expect(await walks.first().locator('ol.nested > li').first().isVisible()).toBe(true);
+      const s2 = await page.$$eval('.stage[data-stage="stage 2"] > ol.levels > li', (els) => els.map((e) => e.getAttribute('data-kind')));
+      expect(s2.at(-1)).toBe('leaf');
+      expect(await page.locator('.result.ok').innerText()).toMatch(/^0x40001000 -> physical 0x[0-9a-f]+/);
+      await page.screenshot({ path: join(ARTIFACTS, `walk-nested-${preset.split(':')[0]}.png`), fullPage: true });
+      await page.close();
+    }
+  });
+
   it('follows a page request from the device to its retry', async () => {
     const page = await open('#pipeline');
     await page.waitForSelector('#pipeline-steps li:has-text("The device retries")');
