@@ -39,6 +39,7 @@ export interface WalkStep {
 export interface Stage2Lookup {
   /** The host-physical page number, or -1 when stage 2 does not grant the table read. */
   readonly pfn: number;
+  /** The stage-2 walk of the page (its table's `trace`), null when the stage-2 format has no trace. */
   readonly steps: readonly WalkStep[] | null;
 }
 
