@@ -117,7 +117,10 @@ function report(dir: string, pkg: PackageJson, entries: Entry[]): string {
     lines.push(`## ${pkg.name}${e.subpath === '.' ? '' : e.subpath.slice(1)}`, '', '```ts');
     for (const s of [...syms].sort((a, b) => a.name.localeCompare(b.name))) {
       const target = resolveAlias(s);
-      const alias = target.name !== s.name && target.name !== 'default' ? ` (as ${target.name})` : '';
+      // A namespace re-export (`export * as uapi`) is named by its module's quoted path: keep it relative to
+      // packages/, so the report does not depend on where the repository is checked out.
+      const targetName = target.name.startsWith('"') ? `"${relative(join(ROOT, 'packages'), target.name.slice(1, -1)).replace(/\/dist\//, '/')}"` : target.name;
+      const alias = targetName !== s.name && targetName !== 'default' ? ` (as ${targetName})` : '';
       lines.push(`// ${s.name}${alias}`, ...blocks(s), '');
     }
     lines.push('```', '');
