@@ -56,14 +56,16 @@ export function linuxReasonString(reason: number): string {
 export function renderFaultLine(f: DecodedFault | VirtioIommuFault, device?: string): string | null {
   if ('reservedNonZero' in f && f.reservedNonZero) return null;
   const who = `${linuxReasonString(f.reason)} fault from EP ${f.endpoint >>> 0}`;
+  // %#llx: printf's alternate form gives no 0x for zero.
+  const addr = f.address === 0n ? '0' : `0x${f.address.toString(16)}`;
   const msg =
     f.flags & VIRTIO_IOMMU_FAULT_F_ADDRESS
-      ? `${who} at 0x${f.address.toString(16)} [${f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'R' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'W' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_EXEC ? 'X' : ''}]`
+      ? `${who} at ${addr} [${f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'R' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'W' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_EXEC ? 'X' : ''}]`
       : who;
   return device ? `virtio_iommu ${device}: ${msg}` : msg;
 }
 
-const FAULT_LINE = /^(?:virtio_iommu (\S+): )?(domain|page|unknown) fault from EP (\d+)(?: at 0x([0-9a-f]+) \[(R?)(W?)(X?)\])?$/;
+const FAULT_LINE = /^(?:virtio_iommu (\S+): )?(domain|page|unknown) fault from EP (\d+)(?: at (?:0|0x([0-9a-f]+)) \[(R?)(W?)(X?)\])?$/;
 
 /** Reads a Linux fault line back (after any dmesg / journalctl prefix); null when it is not one. */
 export function parseFaultLine(line: string): (VirtioIommuFault & { device: string | null }) | null {
@@ -74,7 +76,8 @@ export function parseFaultLine(line: string): (VirtioIommuFault & { device: stri
   const endpoint = Number(m[3]);
   if (endpoint > 0xffff_ffff) return null;
   let flags = 0;
-  if (m[4] !== undefined) {
+  // The [RWX] group takes part exactly when the line has an address.
+  if (m[5] !== undefined) {
     flags |= VIRTIO_IOMMU_FAULT_F_ADDRESS;
     if (m[5]) flags |= VIRTIO_IOMMU_FAULT_F_READ;
     if (m[6]) flags |= VIRTIO_IOMMU_FAULT_F_WRITE;

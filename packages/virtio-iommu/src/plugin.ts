@@ -6,7 +6,7 @@ import { VirtioIommuVendor } from './vendor.js';
 /** virtio-iommu as a host IOMMU (an L1 guest's): hand it to `createHost({ plugins: [plugin], profile })`. */
 export const plugin: IommuPlugin = {
   id: 'virtio-iommu',
-  coreApi: '^2.1.0',
+  coreApi: '^2.3.0',
   description: 'virtio-iommu: the paravirtual IOMMU (MAP/UNMAP requests to the VMM\'s device), Linux driver semantics and log lines, QEMU and cloud-hypervisor presets',
   register(c) {
     c.register(IOMMU_VENDOR, { useValue: new VirtioIommuVendor() });

@@ -30,6 +30,7 @@ import {
   type WalkResult,
 } from '@ioasid/core/driver';
 import { VirtioIommuDevice } from './device.js';
+import { VirtioFaultCodec } from './fault-codec.js';
 import { MappingStore, type Mapping } from './mappings.js';
 import { answerStatus, encodeAttach, encodeDetach, encodeMap, encodeProbe, encodeUnmap, parseProperties, type ProbeProperty } from './requests.js';
 import { decodeUnit, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
@@ -75,6 +76,8 @@ export class VirtioIommuUnit implements UnitOps {
   private nextDomainHint: number;
   /** Endpoint -> the driver's domain it is attached to. */
   readonly endpointDomain = new Map<number, VirtioPagingDomain>();
+  /** The event queue's fault records and the driver's line for them; no page requests. */
+  readonly faults: VirtioFaultCodec = new VirtioFaultCodec({ onBlockingDomain: (ep) => this.blocking !== null && this.endpointDomain.get(ep) === this.blocking });
 
   constructor(init: UnitInit) {
     const d = decodeUnit(init.raw);

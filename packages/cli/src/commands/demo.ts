@@ -7,7 +7,7 @@
  * plan for a fleet that mixes it with an Intel server.
  */
 import { createHost, uapi, ERRNO, errnoName, DmaFault, PhysicalMemory, FrameAllocator, type Host, type HostProfile } from '@ioasid/core';
-import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, pageSizesFromLog2 } from '@ioasid/core/driver';
+import { PERM_READ, PERM_WRITE, IOMMU_READ, IOMMU_WRITE, codecPageRequests, pageSizesFromLog2 } from '@ioasid/core/driver';
 import * as vtd from '@ioasid/vtd';
 import * as smmu from '@ioasid/smmuv3';
 import * as virtio from '@ioasid/virtio-iommu';
@@ -104,7 +104,8 @@ async function vtdTour(out: Output): Promise<Host> {
   const pending = dev.dma.read(iova, 16);
   pending.catch(() => undefined);
   await tick();
-  const codec = dev.unit.ops.faults!;
+  const codec = dev.unit.ops.faults;
+  if (!codecPageRequests(codec)) throw new Error('the VT-d fault codec has page requests');
   const prq = codec.encodePageRequest({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: iova, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 1, last: true });
   out.line(`the device found IOVA ${hex(iova)} unmapped and sent a page request; the IOMMU queued a 256-bit page request descriptor:`);
   out.line(`  ${bytesHex(prq)}`);
@@ -319,7 +320,8 @@ async function amdTour(out: Output): Promise<Host> {
     out.line(`${bdf} DMA read of an unmapped IOVA -> ${(e as DmaFault).fault.reasonText}`);
   }
   await tick();
-  const codec = dev.unit.ops.faults!;
+  const codec = dev.unit.ops.faults;
+  if (!codecPageRequests(codec)) throw new Error('the VT-d fault codec has page requests');
   const rec = codec.encodeFault({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: 0x2000_0000n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true, tag: 1 });
   out.line(`the IOMMU wrote a 128-bit event log entry: ${bytesHex(rec)}`);
   out.line(`kernel log: ${host.log.lines[host.log.lines.length - 1]}`);

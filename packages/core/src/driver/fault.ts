@@ -96,21 +96,34 @@ export interface PageResponse {
   code: number;
 }
 
-/** Hardware record formats of a vendor: the encode/decode side of the fault pipeline. */
-export interface FaultCodec {
-  /** Size in bytes of one hardware record of each queue. */
-  readonly faultRecordSize: number;
+/**
+ * The page-request half of a fault codec (PCIe PRI): the request record the unit queues and the response
+ * the driver sends back. Hardware without page requests (virtio-iommu, whose event queue carries faults
+ * only) has none; a codec has all five members or none (`codecPageRequests`).
+ */
+export interface PageRequestCodec {
+  /** Size in bytes of one page request record. */
   readonly pageRequestSize: number;
-  /** Encodes a failed access as the hardware writes it (fault recording register, event record...). */
-  encodeFault(a: FailedAccess): Uint8Array;
   /** Encodes a page request (page request descriptor, PRI queue entry, PPR log entry). */
   encodePageRequest(a: FailedAccess): Uint8Array;
-  /** Decodes either kind of record back to the normalized fault. */
-  decodeFault(record: Uint8Array, unit: number): IommuFault;
   decodePageRequest(record: Uint8Array, unit: number): IommuFault;
-  /** Encodes the response the IOMMU driver sends the device (page group response, CMD_PRI_RESP...). */
+  /** Encodes the response the IOMMU driver sends the device (page group response, CMD_PRI_RESP, COMPLETE_PPR...). */
   encodePageResponse(r: PageResponse): Uint8Array;
   decodePageResponse(bytes: Uint8Array): PageResponse;
+}
+
+/**
+ * Hardware record formats of a vendor: the encode/decode side of the fault pipeline. The page-request
+ * members are optional, all or none (PageRequestCodec): without them the unit has no page request queue,
+ * and core answers a page request INVALID as it does for a unit without a codec.
+ */
+export interface FaultCodec extends Partial<PageRequestCodec> {
+  /** Size in bytes of one fault/event record. */
+  readonly faultRecordSize: number;
+  /** Encodes a failed access as the hardware writes it (fault recording register, event record...). */
+  encodeFault(a: FailedAccess): Uint8Array;
+  /** Decodes a fault/event record (a stall record included) back to the normalized fault. */
+  decodeFault(record: Uint8Array, unit: number): IommuFault;
   /**
    * Stall model (SMMUv3), all three or none: `encodeStall` writes the record of a stalled transaction
    * into the fault/event queue (`faultRecordSize` bytes; SMMUv3: an event with Stall = 1 and STAG =
@@ -131,6 +144,18 @@ export interface FaultCodec {
   renderOverflow?(queue: 'fault' | 'page-request', unitName: string): string[];
     /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
   encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
+}
+
+/** Whether a codec has the page-request half (all of PageRequestCodec's members). */
+export function codecPageRequests(codec: FaultCodec | undefined): codec is FaultCodec & PageRequestCodec {
+  return (
+    codec !== undefined &&
+    Number.isInteger(codec.pageRequestSize) &&
+    typeof codec.encodePageRequest === 'function' &&
+    typeof codec.decodePageRequest === 'function' &&
+    typeof codec.encodePageResponse === 'function' &&
+    typeof codec.decodePageResponse === 'function'
+  );
 }
 
 /** Whether a codec implements the stall model (all of encodeStall, encodeResume, decodeResume). */

@@ -11,7 +11,7 @@
  *     otherwise: the exact Linux line in the host log.
  * Every page request and every stall is answered exactly once, whatever happens to its domain.
  */
-import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, codecPageRequests, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
 import type { DeviceInfo } from '../driver/vendor.js';
 import { HwptNested, type Hwpt } from '../iommufd/hwpt.js';
 import type { IommufdDevice } from '../iommufd/device.js';
@@ -132,7 +132,8 @@ export class FaultPipeline {
    */
   pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
-    if (!codec) return Promise.resolve(PAGE_RESP_INVALID);
+    // No codec, or one without page requests (virtio-iommu): nothing can carry the request.
+    if (!codecPageRequests(codec)) return Promise.resolve(PAGE_RESP_INVALID);
     const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.pageRequests++;
     const q = this.unitQueues(dev.unitIndex);
@@ -225,10 +226,13 @@ export class FaultPipeline {
       if (f.kind === 'stall') this.routePageRequest(f);
       else this.routeFault(f);
     }
-    for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
-      const f = codec.decodePageRequest(rec, unit);
-      this.trace?.event({ step: 'decoded', fault: f });
-      this.routePageRequest(f);
+    // Only a codec with page requests ever queues one (pageRequest above).
+    if (codecPageRequests(codec)) {
+      for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
+        const f = codec.decodePageRequest(rec, unit);
+        this.trace?.event({ step: 'decoded', fault: f });
+        this.routePageRequest(f);
+      }
     }
     if (q.faults.overflow || q.pageRequests.overflow) {
       // The driver clears the sticky overflow bits after reporting them, with its own lines when it has some
@@ -303,7 +307,7 @@ export class FaultPipeline {
         record = codec.encodeResume(r);
         deviceCode = codec.decodeResume(record).code;
       }
-    } else if (codec) {
+    } else if (codecPageRequests(codec)) {
       record = codec.encodePageResponse(r);
       deviceCode = codec.decodePageResponse(record).code;
     }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import * as U from '../uapi/iommufd.js';
-import { PAGE_RESP_SUCCESS } from '../driver/fault.js';
+import { PAGE_RESP_SUCCESS, codecPageRequests } from '../driver/fault.js';
 import { createHost } from '../host/host.js';
 import { mockPlugin } from '../testing/mock-vendor.js';
 import { mockProfile } from '../__tests__/mock-host.js';
@@ -32,7 +32,8 @@ describe('FAULT_TRACE', () => {
 
     const pending = dev.dma.read(0x200000n, 8);
     await settle();
-    const codec = dev.unitOps.faults!;
+    const codec = dev.unitOps.faults;
+    if (!codecPageRequests(codec)) throw new Error('the mock codec has page requests');
     expect(events.map((e) => e.step)).toEqual(['record', 'decoded', 'routed']);
     const [record, decoded, routed] = events;
     if (record.step !== 'record' || decoded.step !== 'decoded' || routed.step !== 'routed') throw new Error('steps');

@@ -28,7 +28,7 @@ import {
   type PageTableFormat,
   type PageTableMemory,
 } from '../driver/pgtable.js';
-import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecStalls, type FailedAccess, type FaultCodec } from '../driver/fault.js';
+import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecPageRequests, codecStalls, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
 import type { DecodedUnit } from '../driver/vendor.js';
 import { permAllowed } from '../driver/permission.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
@@ -210,6 +210,8 @@ interface OptionalParts {
   dirty: boolean;
   nesting: boolean;
   codec: boolean;
+  /** The codec has the page-request half (PageRequestCodec). */
+  pageRequests: boolean;
   pri: boolean;
 }
 
@@ -229,11 +231,12 @@ function probeOptional(options: ConformanceOptions): OptionalParts {
       dirty: ops.caps.dirtyTracking,
       nesting: ops.caps.nesting && options.nested !== undefined,
       codec: ops.faults !== undefined,
+      pageRequests: codecPageRequests(ops.faults),
       pri,
     };
   } catch {
     // A plugin that cannot even build its host fails the mandatory checks; run every optional one too.
-    return { hwInfo: true, bootLog: true, dirty: true, nesting: true, codec: true, pri: true };
+    return { hwInfo: true, bootLog: true, dirty: true, nesting: true, codec: true, pageRequests: true, pri: true };
   }
 }
 
@@ -350,7 +353,10 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect(ops.caps).toEqual(ops.decoded.caps);
         if (ops.faultQueueDepth !== undefined) expect(Number.isInteger(ops.faultQueueDepth) && ops.faultQueueDepth >= 0).toBe(true);
         if (ops.pageRequestQueueDepth !== undefined) expect(Number.isInteger(ops.pageRequestQueueDepth) && ops.pageRequestQueueDepth >= 0).toBe(true);
-        if (ops.caps.pri && ops.faults) expect(ops.pageRequestQueueDepth ?? 512, `unit ${unit.id}: PRI without a page request queue`).toBeGreaterThan(0);
+        if (ops.caps.pri && ops.faults) {
+          expect(ops.pageRequestQueueDepth ?? 512, `unit ${unit.id}: PRI without a page request queue`).toBeGreaterThan(0);
+          expect(codecPageRequests(ops.faults), `unit ${unit.id}: PRI without the page-request half of its fault codec`).toBe(true);
+        }
       }
     });
 
@@ -648,6 +654,16 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
       parts.nesting,
     );
 
+    /** A decoded record names the access it was encoded from: who, where (to the page) and read/write. */
+    const expectDecoded = (f: IommuFault, what: string, want: Pick<IommuFault, 'kind' | 'unit' | 'rid' | 'pasid' | 'addr' | 'perm'>): void => {
+      expect(f.kind, what).toBe(want.kind);
+      expect(f.unit, what).toBe(want.unit);
+      expect(f.rid, what).toBe(want.rid);
+      expect(f.pasid, what).toBe(want.pasid);
+      expect(f.addr >> 12n, what).toBe(want.addr >> 12n);
+      expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(want.perm);
+    };
+
     const codecOf = (): { codec: FaultCodec | undefined; rid: number; pasidBits: number; inputBits: number; unit: number } => {
       const host = newHost();
       const dev = host.device(options.device);
@@ -661,7 +677,9 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         const { codec: present, rid, pasidBits, inputBits, unit } = codecOf();
         const codec = present!;
         expect(codec.faultRecordSize).toBeGreaterThan(0);
-        expect(codec.pageRequestSize).toBeGreaterThan(0);
+        // The page-request half is all or nothing.
+        const prMembers = [codec.pageRequestSize, codec.encodePageRequest, codec.decodePageRequest, codec.encodePageResponse, codec.decodePageResponse];
+        expect(prMembers.every((m) => m === undefined) || codecPageRequests(codec), 'the page-request members of a FaultCodec are all present or all absent').toBe(true);
         const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
         const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
         const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true };
@@ -673,33 +691,11 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
               expect(rec.length).toBe(codec.faultRecordSize);
               const f = codec.decodeFault(rec, unit);
               const what = `fault pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm}`;
-              expect(f.kind, what).toBe('dma');
-              expect(f.unit, what).toBe(unit);
-              expect(f.rid, what).toBe(rid);
-              expect(f.pasid, what).toBe(pasid);
-              expect(f.addr >> 12n, what).toBe(addr >> 12n);
-              expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
+              expectDecoded(f, what, { kind: 'dma', unit, rid, pasid, addr, perm });
               expect(typeof f.reasonText === 'string' && f.reasonText.length > 0, `${what}: empty reasonText`).toBe(true);
               const lines = codec.renderLog(f, options.device, 'unit0');
               expect(lines.length, `${what}: renderLog gave no line`).toBeGreaterThan(0);
               for (const l of lines) expect(typeof l === 'string' && l.length > 0).toBe(true);
-            }
-            for (const perm of [PERM_READ, PERM_WRITE, PERM_READ | PERM_WRITE]) {
-              for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
-                const a: FailedAccess = { ...base, pasid, addr, perm, recoverable: true, grpid, last };
-                const rec = codec.encodePageRequest(a);
-                expect(rec.length).toBe(codec.pageRequestSize);
-                const f = codec.decodePageRequest(rec, unit);
-                const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
-                expect(f.kind, what).toBe('page-request');
-                expect(f.unit, what).toBe(unit);
-                expect(f.rid, what).toBe(rid);
-                expect(f.pasid, what).toBe(pasid);
-                expect(f.addr >> 12n, what).toBe(addr >> 12n);
-                expect(f.perm & (PERM_READ | PERM_WRITE), what).toBe(perm);
-                expect(f.grpid, what).toBe(grpid);
-                expect(f.last, what).toBe(last);
-              }
             }
             if (codecStalls(codec)) {
               // Stall model: the stalled record decodes as kind 'stall' with its tag; a resume carries
@@ -722,13 +718,6 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
                 expect(abort.grpid, what).toBe(stag);
               }
             }
-            for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
-              const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
-              expect(r.code).toBe(code);
-              expect(r.rid).toBe(rid);
-              expect(r.grpid).toBe(0x1a3);
-              if (pasid >= 0) expect(r.pasid).toBe(pasid);
-            }
           }
         }
         // A blocked DMA and an unmapped page are different causes in every IOMMU's records.
@@ -737,6 +726,44 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
       },
       'fault codec',
       parts.codec,
+    );
+
+    check(
+      'has page request and page response records that round-trip',
+      () => {
+        const { codec: present, rid, pasidBits, inputBits, unit } = codecOf();
+        const codec = present!;
+        expect(codecPageRequests(codec), 'a codec with page requests has every member of PageRequestCodec').toBe(true);
+        if (!codecPageRequests(codec)) return;
+        expect(codec.pageRequestSize).toBeGreaterThan(0);
+        const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
+        const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
+        const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 0, last: true };
+        for (const pasid of pasids) {
+          for (const addr of addrs) {
+            for (const perm of [PERM_READ, PERM_WRITE, PERM_READ | PERM_WRITE]) {
+              for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
+                const rec = codec.encodePageRequest({ ...base, pasid, addr, perm, grpid, last });
+                expect(rec.length).toBe(codec.pageRequestSize);
+                const f = codec.decodePageRequest(rec, unit);
+                const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
+                expectDecoded(f, what, { kind: 'page-request', unit, rid, pasid, addr, perm });
+                expect(f.grpid, what).toBe(grpid);
+                expect(f.last, what).toBe(last);
+              }
+            }
+          }
+          for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
+            const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
+            expect(r.code).toBe(code);
+            expect(r.rid).toBe(rid);
+            expect(r.grpid).toBe(0x1a3);
+            if (pasid >= 0) expect(r.pasid).toBe(pasid);
+          }
+        }
+      },
+      'page-request codec',
+      parts.pageRequests,
     );
 
     check('routes an unrecoverable DMA fault to the host log as the vendor renders it', async () => {
@@ -763,7 +790,7 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
       'completes a page request round trip through the fault pipeline',
       async () => {
         const e = env(options.priDevice);
-        expect(e.dev.unitOps.faults, 'a PRI-capable unit needs a fault codec').toBeDefined();
+        expect(codecPageRequests(e.dev.unitOps.faults), 'a PRI-capable unit needs a fault codec with page requests').toBe(true);
         const ioas = e.fd.ioas.alloc();
         const fault = e.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
         const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID, { fault_id: fault.out_fault_id });
@@ -818,7 +845,7 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
 
 /**
  * Registers the conformance suite for `plugin` on `profile` as vitest tests. A check whose optional
- * part the plugin lacks (hw_info, boot log, dirty tracking, nesting, fault codec, PRI) is registered
+ * part the plugin lacks (hw_info, boot log, dirty tracking, nesting, fault codec, page-request codec, PRI) is registered
  * with its name and reported as skipped, never passed without checking.
  */
 export function describeConformance(options: ConformanceOptions): void {

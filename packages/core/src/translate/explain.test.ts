@@ -4,6 +4,7 @@ import * as U from '../uapi/iommufd.js';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ } from '../driver/pgtable.js';
 import { rawIoctl } from '../__tests__/helpers.js';
 import { IOMMU_HWPT_DATA_MOCK, mockWriteGuestTable } from '../testing/index.js';
+import { codecPageRequests } from '../driver/fault.js';
 import { mockFixture } from '../__tests__/mock-host.js';
 
 describe('PciDevice.explain', () => {
@@ -51,7 +52,8 @@ describe('PciDevice.explain', () => {
     dev.attachPt(hwpt);
     const e = dev.explain(0x9000n);
     expect(e).toMatchObject({ ok: false, failure: 'not-present', recoverable: true });
-    const codec = dev.unitOps.faults!;
+    const codec = dev.unitOps.faults;
+    if (!codecPageRequests(codec)) throw new Error('the mock codec has page requests');
     expect(codec.decodePageRequest(e.record!, dev.unitIndex).addr).toBe(0x9000n);
     expect(e.linux).toBeUndefined();
   });

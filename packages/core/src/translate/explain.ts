@@ -3,7 +3,7 @@
  * read, the result, and for a failure the record the unit would write and the lines Linux would print.
  * Nothing is queued or logged; the translation itself is done exactly as a DMA does (it fills the IOTLB).
  */
-import type { FailedAccess, TranslationFailure } from '../driver/fault.js';
+import { codecPageRequests, type FailedAccess, type TranslationFailure } from '../driver/fault.js';
 import { PERM_READ, PERM_WRITE, WalkResult, type IoPageTable } from '../driver/pgtable.js';
 import type { Stage2Lookup, WalkStep } from '../driver/walk-trace.js';
 import type { PhysicalMemory } from '../memory/physical.js';
@@ -102,8 +102,8 @@ export function explainTranslation(ctx: ExplainContext, iova: bigint, pasid: num
   const out = { ...base, ok: false, failure: tr.failure, stage2: tr.stage2, recoverable: access.recoverable };
   if (!codec) return out;
   if (access.recoverable) {
-    const record = access.kind === 'stall' && codec.encodeStall ? codec.encodeStall(access) : codec.encodePageRequest(access);
-    return { ...out, record };
+    if (access.kind === 'stall' && codec.encodeStall) return { ...out, record: codec.encodeStall(access) };
+    return codecPageRequests(codec) ? { ...out, record: codec.encodePageRequest(access) } : out;
   }
   const record = codec.encodeFault({ ...access, recoverable: false });
   return { ...out, record, linux: codec.renderLog(codec.decodeFault(record, unit.index), ctx.bdf, unit.ops.name) };
