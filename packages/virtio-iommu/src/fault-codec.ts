@@ -20,6 +20,7 @@ import {
 
 /** What the codec needs from its unit: whether an endpoint sits on the driver's empty blocking domain. */
 export interface BlockingState {
+  /** True when the driver parked `endpoint` on its empty blocking domain (after a detach). */
   onBlockingDomain(endpoint: number): boolean;
 }
 
@@ -41,9 +42,12 @@ function reasonOf(a: FailedAccess, state: BlockingState): number {
   }
 }
 
+/** The virtio-iommu unit's FaultCodec: the event queue's fault record, no page-request half. */
 export class VirtioFaultCodec implements FaultCodec {
+  /** sizeof(struct virtio_iommu_fault): 24 bytes. */
   readonly faultRecordSize = FAULT_SIZE;
 
+  /** `state` tells the codec where the driver parked an endpoint (the unit's blocking domain). */
   constructor(private readonly state: BlockingState) {}
 
   /** The device knows the address it translated: F_ADDRESS is always set, with the access's direction. */

@@ -40,6 +40,7 @@ export {
   type DecodeResult,
 } from './requests.js';
 export { FAULT_REASON_NAMES, decodeFault, encodeFault, linuxReasonString, parseFaultLine, renderFaultLine, type DecodedFault, type VirtioIommuFault } from './faults.js';
+export { VirtioFaultCodec, type BlockingState } from './fault-codec.js';
 export {
   MAX_IN_LEN,
   NO_BACKEND,

@@ -106,9 +106,11 @@ export interface PageRequestCodec {
   readonly pageRequestSize: number;
   /** Encodes a page request (page request descriptor, PRI queue entry, PPR log entry). */
   encodePageRequest(a: FailedAccess): Uint8Array;
+  /** Decodes a page request record back to the normalized fault (kind 'page-request'). */
   decodePageRequest(record: Uint8Array, unit: number): IommuFault;
   /** Encodes the response the IOMMU driver sends the device (page group response, CMD_PRI_RESP, COMPLETE_PPR...). */
   encodePageResponse(r: PageResponse): Uint8Array;
+  /** Decodes a page response back (what the device is told). */
   decodePageResponse(bytes: Uint8Array): PageResponse;
 }
 
@@ -117,13 +119,23 @@ export interface PageRequestCodec {
  * members are optional, all or none (PageRequestCodec): without them the unit has no page request queue,
  * and core answers a page request INVALID as it does for a unit without a codec.
  */
-export interface FaultCodec extends Partial<PageRequestCodec> {
+export interface FaultCodec {
   /** Size in bytes of one fault/event record. */
   readonly faultRecordSize: number;
   /** Encodes a failed access as the hardware writes it (fault recording register, event record...). */
   encodeFault(a: FailedAccess): Uint8Array;
   /** Decodes a fault/event record (a stall record included) back to the normalized fault. */
   decodeFault(record: Uint8Array, unit: number): IommuFault;
+  /** PageRequestCodec.pageRequestSize, when the hardware has page requests. */
+  readonly pageRequestSize?: number;
+  /** PageRequestCodec.encodePageRequest, when the hardware has page requests. */
+  encodePageRequest?(a: FailedAccess): Uint8Array;
+  /** PageRequestCodec.decodePageRequest, when the hardware has page requests. */
+  decodePageRequest?(record: Uint8Array, unit: number): IommuFault;
+  /** PageRequestCodec.encodePageResponse, when the hardware has page requests. */
+  encodePageResponse?(r: PageResponse): Uint8Array;
+  /** PageRequestCodec.decodePageResponse, when the hardware has page requests. */
+  decodePageResponse?(bytes: Uint8Array): PageResponse;
   /**
    * Stall model (SMMUv3), all three or none: `encodeStall` writes the record of a stalled transaction
    * into the fault/event queue (`faultRecordSize` bytes; SMMUv3: an event with Stall = 1 and STAG =
