@@ -12,7 +12,7 @@
  */
 import type { PhysicalMemory } from '@ioasid/core';
 import type { IoPageTable, PageTableConfig, PageTableFormat, PageTableMemory, WalkResult } from '@ioasid/core/driver';
-import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, foreignChunkCache, foreignGeometry, leafLevelsFromBitmap, outOfRange, walkFirstStage } from './pte.js';
+import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, leafLevelsFromBitmap, walkForeignVtd } from './pte.js';
 
 export const VTD_FS_FORMAT = 'vtd-fs';
 
@@ -50,9 +50,7 @@ function walkForeignFirstStage(
   out: WalkResult,
   tableToPhys: (pfn: number) => number,
 ): boolean {
-  const g = foreignGeometry(cfg, true);
-  if (g === null || !(iovaPfn >= 0 && iovaPfn < g.limitPfn)) return outOfRange(out, g === null ? 0 : g.top);
-  return walkFirstStage(foreignChunkCache(mem), rootPfn, g.top, cfg.options?.['fl1gp'] === false ? g.leafLevels & 3 : g.leafLevels, iovaPfn, out, tableToPhys);
+  return walkForeignVtd(cfg, true, cfg.options?.['fl1gp'] === false ? 3 : 7, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
 export const vtdFirstStage: PageTableFormat = {

@@ -16,7 +16,7 @@
  */
 import type { PhysicalMemory } from '@ioasid/core';
 import type { IoPageTable, PageTableConfig, PageTableFormat, PageTableMemory, WalkResult } from '@ioasid/core/driver';
-import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, foreignChunkCache, foreignGeometry, leafLevelsFromBitmap, outOfRange, walkSecondStage } from './pte.js';
+import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, leafLevelsFromBitmap, walkForeignVtd } from './pte.js';
 
 export const VTD_SS_FORMAT = 'vtd-ss';
 
@@ -62,9 +62,7 @@ function walkForeignSecondStage(
   out: WalkResult,
   tableToPhys: (pfn: number) => number,
 ): boolean {
-  const g = foreignGeometry(cfg, false);
-  if (g === null || !(iovaPfn >= 0 && iovaPfn < g.limitPfn)) return outOfRange(out, g === null ? 0 : g.top);
-  return walkSecondStage(foreignChunkCache(mem), rootPfn, g.top, g.leafLevels, cfg.options?.['slee'] === true, iovaPfn, out, tableToPhys);
+  return walkForeignVtd(cfg, false, 7, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
 export const vtdSecondStage: PageTableFormat = {

@@ -14,6 +14,16 @@
  *   (so no empty table is ever left behind), and `tablePages` is exact at every moment;
  * - free releases every table; a freed table maps nothing and walks fault.
  *
+ * What a format may add beyond a plain tree (all optional, so that simple formats stay simple):
+ * - replicated leaves: a page size between two levels' spans written as 2^k identical entries at the
+ *   lower level (AMD v1 NextLevel 7, Arm contiguous-style sizes), chosen like native leaves, removed
+ *   only whole, dirty when any replica is;
+ * - level skipping: a table entry that names the level of the table it points to (AMD v1 NextLevel),
+ *   honoured by the walk (the skipped levels' IOVA bits must be zero); the engine never writes one;
+ * - per-format accessed/dirty bits and a per-format invalid-leaf test (Arm's page type at level 3);
+ * - hierarchical permissions: the walk hands the leaf's grant function the AND of the table entries'
+ *   low words and the OR of their high words (x86 R/W, U/S and XD; Arm APTable/XNTable; AMD IR/IW).
+ *
  * Levels are numbered from the leaf: level 0 holds the smallest pages, `levels - 1` is the root. Page
  * numbers are 4 KiB units whatever the granule (see pgtable.ts). A table at a level may span several
  * contiguous frames (16K/64K granules, concatenated or 16 KiB roots; see table-frames.ts).
@@ -56,11 +66,27 @@ export interface RadixGeometry {
   readonly spanShift: readonly number[];
   /** Bit `l` set when a leaf may be written at level `l`; bit 0 must be set. */
   readonly leafLevels: number;
+  /**
+   * Bit `l` set when a walk accepts a leaf at level `l` (default `leafLevels`): a format whose hardware
+   * reads leaves the mapper never writes (AMD v1 takes NextLevel 0 at any level).
+   */
+  readonly walkLeafLevels?: number;
+  /**
+   * Per level: bit `k` (k >= 1) set when a leaf of 2^k entries' span may be written as 2^k replicated
+   * entries at that level (needs `RadixCodec.replicaPfn` and `leafPages`). Absent: none.
+   */
+  readonly replicated?: readonly number[];
   /** Input size in bits: IOVA page numbers at or above 2^(ias-12) are refused (ERANGE) and fault. */
   readonly ias: number;
   /** Output size in bits: output page numbers at or above 2^(oas-12) are refused (ERANGE). */
   readonly oas: number;
 }
+
+/** `RadixCodec.leafBits` result: the request is valid and maps nothing (io-pgtable-arm without R or W). */
+export const MAP_NOTHING = 1;
+/** `RadixCodec.nextLevel` results besides a level: the entry is a leaf / has a reserved encoding. */
+export const NEXT_LEAF = -1;
+export const NEXT_RESERVED = -2;
 
 /** Scratch for `RadixCodec.leafBits`: the attribute bits of a leaf, without address and type bits. */
 export class LeafBits {
@@ -86,6 +112,12 @@ export interface RadixCodec {
   readonly tableHi: readonly number[];
   /** Per level: the bits that make a leaf at that level (x86 PS, Arm page/block type), low word. */
   readonly leafTypeLo: readonly number[];
+  /**
+   * When set, a present entry that is not a table is a valid leaf only if `(lo & leafTypeMask) ===
+   * leafTypeLo[level]` (or `replicaTypeLo[level]`); otherwise the walk finds it not present (Arm: a
+   * block descriptor at level 3 is invalid).
+   */
+  readonly leafTypeMask?: number;
   /** Bit of the 64-bit entry where the output page number starts (12; RISC-V 10). */
   readonly addrShift: number;
   /** Address bits of the high word, e.g. 0xfffff for entry bits 51:32. */
@@ -93,11 +125,17 @@ export interface RadixCodec {
   /**
    * Writes into `bits` the leaf attribute bits for IOMMU_* `prot` (permissions, memory type, preset
    * A/D), without address and type bits. Returns 0, or a negative errno for a `prot` the format
-   * refuses (the map then fails with it and changes nothing).
+   * refuses (the map then fails with it and changes nothing), or MAP_NOTHING for a valid request
+   * that maps nothing (the map then returns 0 after its range checks). A negative errno is returned
+   * before the range checks (ERANGE), as VT-d checks the permission first.
    */
   leafBits(prot: number, bits: LeafBits): number;
-  /** Grant bits (permission.ts) of a leaf, before the tables above it restrict them. */
-  leafGrant(lo: number, hi: number, level: number): number;
+  /**
+   * Grant bits (permission.ts) of a leaf. `tablesLo` is the AND of the low words of the table entries
+   * the walk went through (all ones when none), `tablesHi` the OR of their high words (0 when none):
+   * formats whose tables restrict access hierarchically decide here, on the whole path.
+   */
+  leafGrant(lo: number, hi: number, level: number, tablesLo: number, tablesHi: number): number;
   /**
    * Grant bits a table entry leaves to everything below it; the walk ANDs them (x86 R/W and U/S,
    * Arm APTable / XNTable, VT-d second-stage R/W/X). Absent: tables restrict nothing.
@@ -106,11 +144,11 @@ export interface RadixCodec {
   /** True when a leaf at `level` with output page `pfn` has reserved bits set (the walk faults). */
   leafReserved?(lo: number, hi: number, level: number, pfn: number): boolean;
   /** The leaf is dirty (written since its dirty state was last cleared). Absent: no dirty tracking. */
-  leafDirty?(lo: number, hi: number): boolean;
+  leafDirty?(lo: number, hi: number, level: number): boolean;
   /** Low word of a dirty leaf once its dirty state is cleared. */
   leafClean?(lo: number, hi: number): number;
   /** Low word of a leaf after a hardware access (accessed, and dirty for a write); `hwDirty` whether hardware updates D. */
-  leafAccessed?(lo: number, hi: number, write: boolean, hwDirty: boolean): number;
+  leafAccessed?(lo: number, hi: number, write: boolean, hwDirty: boolean, level: number): number;
   /** Low word of a table entry a walk went through with hardware A/D updates on. */
   tableAccessed?(lo: number, hi: number): number;
   /**
@@ -120,6 +158,20 @@ export interface RadixCodec {
   encodeAddrLo?(pfn: number): number;
   encodeAddrHi?(pfn: number): number;
   decodeAddr?(lo: number, hi: number): number;
+  /**
+   * Level skipping: for a present entry above level 0 that is not a plain table entry of this level
+   * (`tableValue`), the level of the table it points to (below `level`), NEXT_LEAF, or NEXT_RESERVED.
+   */
+  nextLevel?(lo: number, hi: number, level: number): number;
+  /**
+   * Replicated leaves: the 4 KiB pages a leaf at `level` maps (the level's span for a native leaf), or
+   * 0 when its size encoding is reserved (the walk faults).
+   */
+  leafPages?(lo: number, hi: number, level: number): number;
+  /** The output page number to encode in each replica of a leaf of `pages` pages at `pfn` (AMD PAGE_SIZE_PTE). */
+  replicaPfn?(pfn: number, pages: number): number;
+  /** Per level: the type bits of a replicated leaf (AMD NextLevel 7), low word. */
+  readonly replicaTypeLo?: readonly number[];
 }
 
 /** Numbers derived once from a geometry, shared by a table and by walks of foreign tables. */
@@ -127,6 +179,11 @@ export class RadixLayout {
   readonly levels: number;
   readonly top: number;
   readonly leafLevels: number;
+  readonly walkLeafLevels: number;
+  /** Per level: bit k set when a replicated leaf of 2^k entries may be written (0 when none). */
+  readonly replicated: Int32Array;
+  /** Any level has replicated leaves. */
+  readonly hasReplicas: boolean;
   /** Per level: 4 KiB pages per entry, its reciprocal, entries - 1, frames per table. */
   readonly span: Float64Array;
   readonly invSpan: Float64Array;
@@ -146,6 +203,17 @@ export class RadixLayout {
     this.levels = levels;
     this.top = levels - 1;
     this.leafLevels = geometry.leafLevels;
+    this.walkLeafLevels = geometry.walkLeafLevels ?? geometry.leafLevels;
+    this.replicated = new Int32Array(levels);
+    let replicas = false;
+    for (let l = 0; l < levels; l++) {
+      const r = geometry.replicated?.[l] ?? 0;
+      // k = 0 is the native leaf; k must stay below the level's entry bits.
+      if (!Number.isInteger(r) || r < 0 || (r & 1) !== 0 || r >= 2 ** entryBits[l]) throw new RangeError(`level ${l}: replicated sizes ${r}`);
+      this.replicated[l] = r;
+      if (r !== 0) replicas = true;
+    }
+    this.hasReplicas = replicas;
     this.span = new Float64Array(levels);
     this.invSpan = new Float64Array(levels);
     this.entryMask = new Int32Array(levels);
@@ -181,6 +249,19 @@ function walkFault(out: WalkResult, reason: number, level: number): false {
   return false;
 }
 
+/** Whether `lo` is a table entry of `level` by its type bits (level skipping aside). */
+function isTableType(codec: RadixCodec, lo: number, level: number): boolean {
+  return level > 0 && (lo & codec.tableMask) === codec.tableValue[level];
+}
+
+/** A present non-table entry at `level` has the type bits of a leaf there (always, without leafTypeMask). */
+function leafTypeOk(codec: RadixCodec, lo: number, level: number): boolean {
+  const m = codec.leafTypeMask;
+  if (m === undefined) return true;
+  const t = lo & m;
+  return t === codec.leafTypeLo[level] || (codec.replicaTypeLo !== undefined && t === codec.replicaTypeLo[level]);
+}
+
 /** The trace of a radix table (walk-trace.ts): the same entry selection and classification as radixWalk. */
 export function radixTraceSpec(codec: RadixCodec, layout: RadixLayout): RadixTraceSpec {
   const shift = codec.addrShift;
@@ -193,8 +274,17 @@ export function radixTraceSpec(codec: RadixCodec, layout: RadixLayout): RadixTra
       const hi = Number(entry >> 32n) | 0;
       if ((lo & codec.presentMask) === 0) return { kind: 'invalid', pfn: 0 };
       const pfn = codec.decodeAddr !== undefined ? codec.decodeAddr(lo, hi) : (hi & codec.addrHiMask) * hiScale + (lo >>> shift);
-      if (level > 0 && (lo & codec.tableMask) === codec.tableValue[level]) return { kind: 'table', pfn };
-      const allowed = ((layout.leafLevels >> level) & 1) === 1 && !(codec.leafReserved?.(lo, hi, level, pfn) ?? false);
+      if (isTableType(codec, lo, level)) return { kind: 'table', pfn };
+      if (level > 0 && codec.nextLevel !== undefined) {
+        const next = codec.nextLevel(lo, hi, level);
+        if (next === NEXT_RESERVED) return { kind: 'invalid', pfn: 0 };
+        if (next >= 0) return { kind: 'table', pfn, nextLevel: next };
+      }
+      if (!leafTypeOk(codec, lo, level)) return { kind: 'invalid', pfn: 0 };
+      const allowed =
+        ((layout.walkLeafLevels >> level) & 1) === 1 &&
+        !(codec.leafReserved?.(lo, hi, level, pfn) ?? false) &&
+        (codec.leafPages === undefined || codec.leafPages(lo, hi, level) !== 0);
       return allowed ? { kind: 'leaf', pfn } : { kind: 'invalid', pfn: 0 };
     },
   };
@@ -202,8 +292,10 @@ export function radixTraceSpec(codec: RadixCodec, layout: RadixLayout): RadixTra
 
 /**
  * Walks a radix table: the page table's own walk (tableToPhys null) and a foreign (guest) table's.
- * Grants are the leaf's AND every table entry's on the path; a leaf at a level the geometry does not
- * allow, or one the codec finds reserved bits in, is WALK_RESERVED_BITS.
+ * The leaf's grant is decided by the codec on the whole path (leafGrant gets the AND of the table
+ * entries' low words and the OR of their high words; a codec with tableGrant has those ANDed in too).
+ * A leaf at a level the geometry does not allow, or one the codec finds reserved bits in, is
+ * WALK_RESERVED_BITS; an entry whose leaf type is invalid at its level is WALK_NOT_PRESENT.
  */
 export function radixWalk(
   codec: RadixCodec,
@@ -223,7 +315,10 @@ export function radixWalk(
   const hiMask = codec.addrHiMask;
   let table = rootPfn;
   let grant = PERM_GRANT_ALL;
-  for (let level = layout.top; level >= 0; level--) {
+  let andLo = -1;
+  let orHi = 0;
+  let level = layout.top;
+  for (;;) {
     const idx = (iovaPfn * layout.invSpan[level]) & layout.entryMask[level];
     // A multi-frame table: go to the frame holding the entry (a guest's frames are translated one by one).
     let frame = table + (idx >>> 9);
@@ -242,23 +337,44 @@ export function radixWalk(
     if ((lo & pm) === 0) return walkFault(out, WALK_NOT_PRESENT, level);
     const hi = c[w + 1];
     const pfn = custom ? codec.decodeAddr!(lo, hi) : (hi & hiMask) * hiScale + (lo >>> shift);
-    if (level > 0 && (lo & tm) === codec.tableValue[level]) {
-      if (codec.tableGrant !== undefined) grant &= codec.tableGrant(lo, hi, level);
-      table = pfn;
-      continue;
+    if (level > 0) {
+      let next = (lo & tm) === codec.tableValue[level] ? level - 1 : NEXT_LEAF;
+      if (next === NEXT_LEAF && codec.nextLevel !== undefined) {
+        next = codec.nextLevel(lo, hi, level);
+        if (next === NEXT_RESERVED) return walkFault(out, WALK_RESERVED_BITS, level);
+        // The levels a table entry skips decode no IOVA bits: they must be zero.
+        for (let s = next + 1; s < level; s++) if (((iovaPfn * layout.invSpan[s]) & layout.entryMask[s]) !== 0) return walkFault(out, WALK_NOT_PRESENT, s);
+      }
+      if (next >= 0) {
+        if (codec.tableGrant !== undefined) grant &= codec.tableGrant(lo, hi, level);
+        andLo &= lo;
+        orHi |= hi;
+        table = pfn;
+        level = next;
+        continue;
+      }
     }
-    if (((layout.leafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
+    if (!leafTypeOk(codec, lo, level)) return walkFault(out, WALK_NOT_PRESENT, level);
+    if (((layout.walkLeafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
     if (codec.leafReserved !== undefined && codec.leafReserved(lo, hi, level, pfn)) return walkFault(out, WALK_RESERVED_BITS, level);
-    const span = layout.span[level];
+    let span = layout.span[level];
+    let pageShift = layout.pageShift[level];
+    if (codec.leafPages !== undefined) {
+      const pages = codec.leafPages(lo, hi, level);
+      if (pages === 0) return walkFault(out, WALK_RESERVED_BITS, level);
+      if (pages !== span) {
+        span = pages;
+        pageShift = 12 + Math.round(Math.log2(pages));
+      }
+    }
     out.pfn = span === 1 ? pfn : pfn - (pfn % span) + (iovaPfn % span);
-    out.perm = grant & codec.leafGrant(lo, hi, level);
-    out.pageShift = layout.pageShift[level];
+    out.perm = grant & codec.leafGrant(lo, hi, level, andLo, orHi);
+    out.pageShift = pageShift;
     out.level = level;
-    out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi);
+    out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi, level);
     out.fault = WALK_OK;
     return true;
   }
-  return walkFault(out, WALK_NOT_PRESENT, 0);
 }
 
 /**
@@ -362,6 +478,36 @@ export class RadixPageTable implements IoPageTable {
     return level > 0 && (lo & this.tm) === this.codec.tableValue[level];
   }
 
+  /** The largest k of `replicas` whose 2^k-entry leaf starts at `iova` and `pa` and fits in `n`, or 0. */
+  private replicaFor(replicas: number, span: number, iova: number, pa: number, n: number): number {
+    for (let k = 31 - Math.clz32(replicas); k > 0; k--) {
+      if (((replicas >> k) & 1) === 0) continue;
+      const pages = span * 2 ** k;
+      if (n >= pages && iova % pages === 0 && pa % pages === 0) return k;
+    }
+    return 0;
+  }
+
+  /**
+   * The level of the table a present entry at `level` points to, or -1 for a leaf (a reserved
+   * level-skipping encoding counts as a leaf here: the engine never writes one).
+   */
+  private childLevel(lo: number, hi: number, level: number): number {
+    if (level === 0) return -1;
+    if ((lo & this.tm) === this.codec.tableValue[level]) return level - 1;
+    if (this.codec.nextLevel === undefined) return -1;
+    const next = this.codec.nextLevel(lo, hi, level);
+    return next >= 0 && next < level ? next : -1;
+  }
+
+  /** 4 KiB pages a present leaf at `level` maps. */
+  private leafPagesOf(lo: number, hi: number, level: number): number {
+    const span = this.layout.span[level];
+    if (this.codec.leafPages === undefined) return span;
+    const p = this.codec.leafPages(lo, hi, level);
+    return p > span ? p : span;
+  }
+
   private wordOf(table: number, pfn: number, level: number): number {
     return ((table & 511) << 10) + (((pfn * this.layout.invSpan[level]) & this.layout.entryMask[level]) << 1);
   }
@@ -378,10 +524,12 @@ export class RadixPageTable implements IoPageTable {
     if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
     const g = this.granule;
     if (g !== 1 && (iovaPfn % g !== 0 || paPfn % g !== 0 || npages % g !== 0)) return -EINVAL;
-    if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.oaLimitPfn) return -ERANGE;
     const bits = this.bits;
     const r0 = this.codec.leafBits(prot, bits);
-    if (r0 !== 0) return r0 < 0 ? r0 : -EINVAL;
+    if (r0 < 0) return r0;
+    if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.oaLimitPfn) return -ERANGE;
+    if (r0 === MAP_NOTHING) return 0;
+    if (r0 !== 0) return -EINVAL;
     if (this.anyLeaf(this.rootPfn, this.top, iovaPfn, npages)) return -EEXIST;
     this.done = 0;
     const r = this.mapLevel(this.rootPfn, this.top, iovaPfn, paPfn, npages, bits.lo, bits.hi);
@@ -430,7 +578,9 @@ export class RadixPageTable implements IoPageTable {
     const c = this.mem.chunkWords(table);
     let w = this.wordOf(table, iova, level);
     const codec = this.codec;
-    if (level === 0) {
+    const layout = this.layout;
+    const replicas = layout.replicated[level];
+    if (level === 0 && replicas === 0) {
       const g = this.granule;
       const count = n / g;
       const end = w + count * 2;
@@ -460,13 +610,34 @@ export class RadixPageTable implements IoPageTable {
       this.done += n;
       return 0;
     }
-    const layout = this.layout;
     const span = layout.span[level];
     const canLeaf = ((layout.leafLevels >> level) & 1) !== 0;
     const pm = this.pm;
     while (n > 0) {
       const e = c[w];
       const off = iova % span;
+      if (replicas !== 0 && off === 0) {
+        const k = this.replicaFor(replicas, span, iova, pa, n);
+        if (k > 0) {
+          const count = 2 ** k;
+          const pages = span * count;
+          const rp = codec.replicaPfn!(pa, pages);
+          const rlo = this.encLo(rp) | lo | codec.replicaTypeLo![level];
+          const rhi = this.encHi(rp) | hi;
+          const end = w + 2 * count;
+          for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) return -EEXIST;
+          for (; w < end; w += 2) {
+            c[w] = rlo;
+            c[w + 1] = rhi;
+          }
+          this.addLive(table, count);
+          this.done += pages;
+          iova += pages;
+          pa += pages;
+          n -= pages;
+          continue;
+        }
+      }
       if (canLeaf && off === 0 && n >= span && pa % span === 0) {
         // The pre-check found nothing mapped here, and tables are never empty, so this slot is free.
         if ((e & pm) !== 0) return -EEXIST;
@@ -548,7 +719,8 @@ export class RadixPageTable implements IoPageTable {
     if (c === undefined) return 0;
     const pm = this.pm;
     let w = this.wordOf(table, iova, level);
-    if (level === 0) {
+    const replicas = this.layout.hasReplicas;
+    if (level === 0 && !replicas) {
       const g = this.granule;
       const end = w + (n / g) * 2;
       let cnt = 0;
@@ -565,6 +737,22 @@ export class RadixPageTable implements IoPageTable {
       const e = c[w];
       if ((e & pm) !== 0) {
         if (!this.isTable(e, level)) {
+          const pages = replicas ? this.leafPagesOf(e, c[w + 1], level) : span;
+          if (pages !== span) {
+            // A replicated leaf: all its entries go, and only when the range covers it whole.
+            if (iova % pages !== 0 || n < pages) {
+              this.stop = true;
+              return removed;
+            }
+            const count = pages / span;
+            c.fill(0, w, w + 2 * count);
+            this.addLive(table, -count);
+            removed += pages;
+            iova += pages;
+            n -= pages;
+            w += 2 * count;
+            continue;
+          }
           // A superpage goes only as a whole (iommu unmap_pages); a partial hit stops the unmap here.
           if (take !== span) {
             this.stop = true;
@@ -623,12 +811,14 @@ export class RadixPageTable implements IoPageTable {
       const w = this.wordOf(table, iovaPfn, level);
       const lo = c[w];
       if ((lo & this.pm) === 0) return;
-      if (!this.isTable(lo, level)) {
-        c[w] = codec.leafAccessed(lo, c[w + 1], write, this.hwDirty);
+      const next = this.childLevel(lo, c[w + 1], level);
+      if (next < 0) {
+        c[w] = codec.leafAccessed(lo, c[w + 1], write, this.hwDirty, level);
         return;
       }
       if (codec.tableAccessed !== undefined) c[w] = codec.tableAccessed(lo, c[w + 1]);
       table = this.decode(lo, c[w + 1]);
+      level = next + 1;
     }
   }
 
@@ -651,9 +841,31 @@ export class RadixPageTable implements IoPageTable {
       const e = c[w];
       if ((e & this.pm) !== 0) {
         if (this.isTable(e, level)) this.dirtyLevel(this.decode(e, c[w + 1]), level - 1, iova, take, noClear, onDirty);
-        else if (codec.leafDirty!(e, c[w + 1])) {
-          onDirty(iova - off, span);
-          if (!noClear && codec.leafClean !== undefined) c[w] = codec.leafClean(e, c[w + 1]);
+        else {
+          const pages = this.layout.hasReplicas ? this.leafPagesOf(e, c[w + 1], level) : span;
+          if (pages !== span) {
+            // A replicated leaf is dirty when any replica is (the hardware sets D in the one it used).
+            const inGroup = Math.floor((iova % pages) / span);
+            const count = pages / span;
+            const w0 = w - 2 * inGroup;
+            let dirty = false;
+            for (let i = 0; i < count; i++) {
+              const x = w0 + 2 * i;
+              if (!codec.leafDirty!(c[x], c[x + 1], level)) continue;
+              dirty = true;
+              if (!noClear && codec.leafClean !== undefined) c[x] = codec.leafClean(c[x], c[x + 1]);
+            }
+            if (dirty) onDirty(iova - (iova % pages), pages);
+            const adv = iova - (iova % pages) + pages - iova;
+            iova += adv;
+            n -= adv;
+            w += 2 * (count - inGroup);
+            continue;
+          }
+          if (codec.leafDirty!(e, c[w + 1], level)) {
+            onDirty(iova - off, span);
+            if (!noClear && codec.leafClean !== undefined) c[w] = codec.leafClean(e, c[w + 1]);
+          }
         }
       }
       iova += take;
@@ -684,12 +896,14 @@ export class RadixPageTable implements IoPageTable {
     const end = w0 + (this.layout.entryMask[level] + 1) * 2;
     for (let w = w0; w < end; w += 2) {
       const e = c[w];
-      if ((e & this.pm) === 0 || !this.isTable(e, level)) continue;
+      if ((e & this.pm) === 0) continue;
+      const next = this.childLevel(e, c[w + 1], level);
+      if (next < 0) continue;
       const child = this.decode(e, c[w + 1]);
-      this.freeLevel(child, level - 1);
+      this.freeLevel(child, next);
       c[w] = 0;
       c[w + 1] = 0;
-      releaseTableFrames(this.memory, child, this.layout.tableFrames[level - 1]);
+      releaseTableFrames(this.memory, child, this.layout.tableFrames[next]);
     }
   }
 }
