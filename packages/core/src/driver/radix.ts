@@ -49,7 +49,7 @@ import {
 } from './pgtable.js';
 import { PERM_GRANT_ALL } from './permission.js';
 import { traceRadix, type RadixTraceSpec, type WalkStep } from './walk-trace.js';
-import { allocTableFrames, MAX_TABLE_FRAMES, releaseTableFrames } from './table-frames.js';
+import { allocTableFrames, LiveCounts, MAX_TABLE_FRAMES, releaseTableFrames } from './table-frames.js';
 
 const EINVAL = ERRNO.EINVAL;
 const ENOMEM = ERRNO.ENOMEM;
@@ -402,7 +402,7 @@ export class RadixPageTable implements IoPageTable {
   private readonly hiMask: number;
   private readonly bits = new LeafBits();
   /** Live entries of every table (the root included), by table page number. */
-  private readonly live = new Map<number, number>();
+  private readonly live = new LiveCounts();
   private frames: number;
   /** Pages the current map has written, so that a failure rolls back exactly them. */
   private done = 0;
@@ -433,7 +433,7 @@ export class RadixPageTable implements IoPageTable {
     this.hiScale = 2 ** (32 - codec.addrShift);
     this.hiMask = codec.addrHiMask;
     this.frames = layout.tableFrames[layout.top];
-    this.live.set(rootPfn, 0);
+    this.live.add(rootPfn);
     this.hwDirty = cfg.dirtyTracking === true;
   }
 
@@ -452,7 +452,7 @@ export class RadixPageTable implements IoPageTable {
 
   /** Live entries of the table at `tablePfn`, or -1 when it is not one of this table's (for tests and checks). */
   liveEntries(tablePfn: number): number {
-    return this.live.get(tablePfn) ?? -1;
+    return this.live.get(tablePfn);
   }
 
   /** Number of tables (root included) currently held. */
@@ -513,9 +513,7 @@ export class RadixPageTable implements IoPageTable {
   }
 
   private addLive(table: number, delta: number): number {
-    const n = (this.live.get(table) ?? 0) + delta;
-    this.live.set(table, n);
-    return n;
+    return this.live.change(table, delta);
   }
 
   // ---------------------------------------------------------------- map
@@ -658,7 +656,7 @@ export class RadixPageTable implements IoPageTable {
         child = allocTableFrames(this.memory, frames);
         if (child < 0) return -ENOMEM;
         this.frames += frames;
-        this.live.set(child, 0);
+        this.live.add(child);
         c[w] = this.encLo(child) | codec.tableLo[level];
         c[w + 1] = this.encHi(child) | codec.tableHi[level];
         this.addLive(table, 1);

@@ -44,3 +44,80 @@ export function releaseTableFrames(memory: PageTableMemory, pfn: number, frames:
   else if (memory.releaseTables) memory.releaseTables(pfn, frames);
   else for (let i = 0; i < frames; i++) memory.releaseTable(pfn + i);
 }
+
+const COUNT_CHUNK_FRAMES = 512;
+const INV_COUNT_CHUNK = 1 / COUNT_CHUNK_FRAMES;
+
+/**
+ * Live-entry counts of a table's tables, by table page number: one Int32Array per 2 MiB of table
+ * memory (tables are allocated close together), with the last chunk used kept at hand, so that a
+ * count update on the map/unmap path is two array accesses and no hashing. -1 marks a page that is
+ * not one of the table's tables.
+ */
+export class LiveCounts {
+  private readonly chunks = new Map<number, Int32Array>();
+  private lastIndex = -1;
+  private last: Int32Array = new Int32Array(0);
+  private tables = 0;
+
+  private chunk(pfn: number, create: boolean): Int32Array | undefined {
+    const ci = Math.floor(pfn * INV_COUNT_CHUNK);
+    if (ci === this.lastIndex) return this.last;
+    let c = this.chunks.get(ci);
+    if (c === undefined) {
+      if (!create) return undefined;
+      c = new Int32Array(COUNT_CHUNK_FRAMES).fill(-1);
+      this.chunks.set(ci, c);
+    }
+    this.lastIndex = ci;
+    this.last = c;
+    return c;
+  }
+
+  /** The count of table `pfn`, or -1 when it is not a table. */
+  get(pfn: number): number {
+    const c = this.chunk(pfn, false);
+    return c === undefined ? -1 : c[pfn & (COUNT_CHUNK_FRAMES - 1)];
+  }
+
+  /** Registers `pfn` as a table with no live entries. */
+  add(pfn: number): void {
+    const c = this.chunk(pfn, true)!;
+    const i = pfn & (COUNT_CHUNK_FRAMES - 1);
+    if (c[i] < 0) this.tables++;
+    c[i] = 0;
+  }
+
+  /** Adds `delta` to the count of table `pfn` and returns the new count. */
+  change(pfn: number, delta: number): number {
+    const c = this.chunk(pfn, true)!;
+    const i = pfn & (COUNT_CHUNK_FRAMES - 1);
+    if (c[i] < 0) {
+      c[i] = 0;
+      this.tables++;
+    }
+    return (c[i] += delta);
+  }
+
+  /** Forgets table `pfn`. */
+  delete(pfn: number): void {
+    const c = this.chunk(pfn, false);
+    const i = pfn & (COUNT_CHUNK_FRAMES - 1);
+    if (c !== undefined && c[i] >= 0) {
+      c[i] = -1;
+      this.tables--;
+    }
+  }
+
+  /** Number of tables registered. */
+  get size(): number {
+    return this.tables;
+  }
+
+  clear(): void {
+    this.chunks.clear();
+    this.lastIndex = -1;
+    this.last = new Int32Array(0);
+    this.tables = 0;
+  }
+}
