@@ -84,8 +84,9 @@ export interface RadixGeometry {
 
 /** `RadixCodec.leafBits` result: the request is valid and maps nothing (io-pgtable-arm without R or W). */
 export const MAP_NOTHING = 1;
-/** `RadixCodec.nextLevel` results besides a level: the entry is a leaf / has a reserved encoding. */
+/** `RadixCodec.nextLevel` result: the entry is a leaf. */
 export const NEXT_LEAF = -1;
+/** `RadixCodec.nextLevel` result: the entry's next-level encoding is reserved (the walk faults). */
 export const NEXT_RESERVED = -2;
 
 /** Scratch for `RadixCodec.leafBits`: the attribute bits of a leaf, without address and type bits. */
@@ -179,6 +180,7 @@ export class RadixLayout {
   readonly levels: number;
   readonly top: number;
   readonly leafLevels: number;
+  /** Bit `l` set when a walk accepts a leaf at level `l` (RadixGeometry.walkLeafLevels). */
   readonly walkLeafLevels: number;
   /** Per level: bit k set when a replicated leaf of 2^k entries may be written (0 when none). */
   readonly replicated: Int32Array;

@@ -114,6 +114,7 @@ export class LiveCounts {
     return this.tables;
   }
 
+  /** Forgets every table. */
   clear(): void {
     this.chunks.clear();
     this.lastIndex = -1;
