@@ -569,7 +569,7 @@ describe.each([
 // --- FIXTURE(iommufd_dirty_tracking) -------------------------------------------------------------
 
 // The cases below do not depend on the fixture's buffer size, so they run once instead of once per
-// domain_dirty* variant; get_dirty_bitmap[_no_clear] (which need IOMMU_TEST_OP_DIRTY) are not ported.
+// domain_dirty* variant; get_dirty_bitmap[_no_clear] run per variant further down.
 describe('iommufd_dirty_tracking', () => {
   const setup = () => iommufdIoas(1);
 
@@ -614,4 +614,101 @@ describe('iommufd_dirty_tracking', () => {
     d.unbind();
     f.fd.destroy(hwpt);
   });
+});
+
+/**
+ * get_dirty_bitmap and get_dirty_bitmap_no_clear, per FIXTURE_VARIANT(iommufd_dirty_tracking). The
+ * kernel marks every other mock PTE dirty with IOMMU_TEST_OP_DIRTY; here the device writes one byte
+ * through every other leaf (the mock unit sets D on a write with tracking on), so the test also
+ * covers the IOTLB: each of the three rounds dirties the same leaves again after the previous read
+ * cleared them. The bitmap is read at a page-aligned address, at 2 KiB past it and at 0xff1 past it
+ * (not u64 aligned), with the mock's 4 KiB page as the bitmap's page_size; the leaves are 4 KiB, or
+ * 2 MiB for the huge variants (the kernel mock's huge IOVA pages are 1 MiB).
+ */
+const DIRTY_VARIANTS = [
+  ['domain_dirty8k', 8n << 10n, false],
+  ['domain_dirty16k', 16n << 10n, false],
+  ['domain_dirty128k', 128n << 10n, false],
+  ['domain_dirty256k', 256n << 10n, false],
+  ['domain_dirty640k', 640n << 10n, false],
+  ['domain_dirty128M', 128n << 20n, false],
+  ['domain_dirty128M_huge', 128n << 20n, true],
+  ['domain_dirty256M', 256n << 20n, false],
+  ['domain_dirty256M_huge', 256n << 20n, true],
+] as const;
+
+/**
+ * The 128 MiB and 256 MiB variants with 4 KiB leaves take seconds each (tens of thousands of leaves
+ * mapped, written and read three times): they run with KERNEL_SELFTEST_LONG=1 only.
+ */
+const LONG = process.env.KERNEL_SELFTEST_LONG === '1';
+
+describe.each(DIRTY_VARIANTS)('iommufd_dirty_tracking (%s)', (_variant, bufferSize, hugepages) => {
+  const HUGE = 2n << 20n;
+  const runs = LONG || hugepages || bufferSize < 1n << 20n;
+  const setup = () => {
+    const f = iommufdIoas(1);
+    const buffer = f.host.process.mmap(bufferSize, hugepages ? { hugePageSize: Number(HUGE) } : { shared: true });
+    const nbits = Number(bufferSize / MOCK_PAGE);
+    // Room for the bitmap at the three offsets the kernel test uses.
+    const bitmap = f.host.process.mmap(Math.ceil(nbits / 8) + 2 * 4096);
+    // A second IOAS with the buffer at MOCK_APERTURE_START and a dirty-tracking HWPT on it; the
+    // fixture's device moves to it, so that its writes reach the HWPT's leaves.
+    const ioas = f.fd.ioas.alloc();
+    f.fd.ioas.map({ ioasId: ioas, userVa: buffer, length: bufferSize, iova: MOCK_APERTURE_START });
+    const [rc, hwpt] = hwptAlloc(f, f.stdevId, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+    expect(rc).toBe('ok');
+    f.devs[0].attachPt(hwpt);
+    f.fd.hwpt.setDirtyTracking(hwpt, true);
+    return { f, hwpt, nbits, bitmap };
+  };
+
+  /** test_mock_dirty_bitmaps: dirty every other leaf, read twice, check both reads bit by bit. */
+  const dirtyBitmaps = (s: ReturnType<typeof setup>, bitmap: bigint, flags: number) => {
+    const { f, hwpt, nbits } = s;
+    const pteSize = hugepages ? HUGE : MOCK_PAGE;
+    const npte = Number(pteSize / MOCK_PAGE);
+    const dev = f.devs[0];
+    const one = new Uint8Array([0xd1]);
+    for (let iova = MOCK_APERTURE_START; iova < MOCK_APERTURE_START + bufferSize; iova += 2n * pteSize) expect(dev.dma.writeSync(iova, one)).toBe(1);
+    const bytes = Math.ceil(nbits / 8);
+    const read = () => {
+      f.host.process.poke(bitmap, new Uint8Array(bytes));
+      const rc = raw(f, U.IOMMU_HWPT_GET_DIRTY_BITMAP, U.iommu_hwpt_get_dirty_bitmap, { hwpt_id: hwpt, flags, iova: MOCK_APERTURE_START, length: bufferSize, page_size: MOCK_PAGE, data: bitmap });
+      expect(rc).toBe(0);
+      return f.host.process.peek(bitmap, bytes);
+    };
+    /** The bits that differ from `want(bit)`, as a short list for the failure message. */
+    const wrongBits = (got: Uint8Array, want: (bit: number) => boolean) => {
+      const wrong: number[] = [];
+      for (let i = 0; i < nbits && wrong.length < 8; i++) if (((got[i >> 3] >> (i & 7)) & 1) !== (want(i) ? 1 : 0)) wrong.push(i);
+      return wrong;
+    };
+    const dirtied = (bit: number) => Math.floor(bit / npte) % 2 === 0;
+    // Every page of every dirtied leaf, none of the others.
+    expect(wrongBits(read(), dirtied)).toEqual([]);
+    // Read again: cleared by the first read, unless it did not clear.
+    const noClear = (flags & U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
+    expect(wrongBits(read(), (bit) => noClear && dirtied(bit))).toEqual([]);
+    if (noClear) {
+      // Leave the leaves clean for the next round, as the kernel's next IOMMU_TEST_OP_DIRTY starts over.
+      raw(f, U.IOMMU_HWPT_GET_DIRTY_BITMAP, U.iommu_hwpt_get_dirty_bitmap, { hwpt_id: hwpt, flags: 0, iova: MOCK_APERTURE_START, length: bufferSize, page_size: MOCK_PAGE, data: bitmap });
+    }
+  };
+
+  for (const [name, flags] of [
+    ['get_dirty_bitmap', 0],
+    ['get_dirty_bitmap_no_clear', U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR],
+  ] as const) {
+    it.runIf(runs)(name, () => {
+      const s = setup();
+      dirtyBitmaps(s, s.bitmap, flags);
+      // PAGE_SIZE unaligned bitmap.
+      dirtyBitmaps(s, s.bitmap + 2048n, flags);
+      // u64 unaligned bitmap.
+      dirtyBitmaps(s, s.bitmap + 0xff1n, flags);
+      s.f.devs[0].attachPt(s.f.ioas);
+      s.f.fd.destroy(s.hwpt);
+    });
+  }
 });

@@ -10,6 +10,8 @@ import type { InjectionToken } from 'tsyringe';
 export const INJECT_SITES = {
   /** iommufd_object_alloc: the object's memory. */
   'object-alloc': 'ENOMEM',
+  /** Any other kernel allocation the model counts (iopt_area_add_access's iopt_pages_access record). */
+  alloc: 'ENOMEM',
   /** A page-table page (the vendor sees its allocation fail). */
   'table-alloc': 'ENOMEM',
   /** The driver's domain_alloc_paging / domain_alloc_nested / the vIOMMU's alloc_domain_nested. */

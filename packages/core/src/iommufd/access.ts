@@ -158,6 +158,8 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
           checkProt(a, opts);
           const first = a.pageIndex + Number(startByte / PAGE);
           const n = Number(endByte / PAGE) - Number(startByte / PAGE) + 1;
+          // iopt_area_add_access: the kzalloc of the access record, then the pins (iopt_pages_fill_xarray).
+          this.ctx.inject('alloc');
           a.pages.pin(first, n);
           a.numAccesses++;
           taken.push([a, first, n]);
@@ -202,6 +204,9 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
       this.pieces(iova, BigInt(data.length), (p) => {
         const a = p.area;
         checkProt(a, opts);
+        // iopt_pages_rw_access: the copy to or from the memory's owner (copy_{to,from}_user, or the
+        // slow path's pin) can fault; the pieces before it were already copied.
+        this.ctx.inject('user-copy');
         const n = Number(p.last - p.start + 1n);
         let byte = Number(p.start - a.iova) + a.pageOffset;
         let left = n;
@@ -247,6 +252,8 @@ function checkProt(a: IoptArea, opts: AccessRwOptions): void {
  * kernel WARNs and refuses otherwise, the model gives EINVAL from pinPages.
  */
 export function createAccess(ctx: IommufdCtx, ops: AccessOps): IommufdAccess {
+  // iommufd_object_alloc can fail (ENOMEM) before anything exists.
+  ctx.inject('object-alloc');
   const access = new IommufdAccess(ctx, ops);
   ctx.objects.reserve(access);
   ctx.objects.finalize(access);

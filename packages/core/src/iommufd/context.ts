@@ -15,10 +15,16 @@ export interface Ucmd {
   respondOnError: boolean;
   /** Objects created by this command: finalized on success, aborted on failure. */
   readonly newObjects: IommufdObject[];
+  /**
+   * Steps the kernel only takes once the reply reached the user (fd_install after
+   * iommufd_ucmd_respond): the model takes them early and undoes them, newest first, when the
+   * command fails after all.
+   */
+  readonly undo: (() => void)[];
 }
 
 export function newUcmd(): Ucmd {
-  return { respondOnError: false, newObjects: [] };
+  return { respondOnError: false, newObjects: [], undo: [] };
 }
 
 export class IommufdCtx {

@@ -14,7 +14,7 @@ import type { IommufdDevice } from './device.js';
 import type { Ioas } from './ioas.js';
 import { Vdevice, Viommu } from './viommu.js';
 import { FaultQueue, VEventQueue } from './eventq.js';
-import type { IommufdCtx } from './context.js';
+import type { IommufdCtx, Ucmd } from './context.js';
 import type { VendorError } from '../driver/fault.js';
 
 function getDevice(ctx: IommufdCtx, id: number): IommufdDevice {
@@ -244,6 +244,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     // The open file holds a reference on the object: destroy is EBUSY until the fd is closed.
     fault.users++;
     fault.fd = ctx.process.installFile(ctx.holdFile(fault.fileOps()));
+    closeIfFailed(ctx, ucmd, fault.fd);
     cmd.out_fault_id = fault.id;
     cmd.out_fault_fd = fault.fd;
   },
@@ -292,6 +293,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     ctx.inject('fd-alloc');
     q.users++;
     q.fd = ctx.process.installFile(ctx.holdFile(q.fileOps()));
+    closeIfFailed(ctx, ucmd, q.fd);
     cmd.out_veventq_id = q.id;
     cmd.out_veventq_fd = q.fd;
   },
@@ -302,3 +304,12 @@ export const deviceHandlers: DeviceCommandHandlers = {
     fail('EOPNOTSUPP', 'no modelled vIOMMU has hardware-accelerated queues');
   },
 };
+
+/**
+ * eventq.c: the kernel installs the queue's fd only after the reply reached the user, so a failed
+ * copy-out leaves no fd behind; the model installs it at once and closes it if the command fails.
+ */
+function closeIfFailed(ctx: IommufdCtx, ucmd: Ucmd, fd: number): void {
+  const proc = ctx.process;
+  ucmd.undo.push(() => proc.close(fd));
+}

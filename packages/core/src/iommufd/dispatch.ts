@@ -90,7 +90,14 @@ export function ioctlName(table: readonly IoctlOp[], request: number): string {
  * Runs one ioctl against `arg`, the user's buffer. Returns 0 or a negative errno; never throws for
  * bad input. `onError` sees the Errno for diagnostics.
  */
-export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], request: number, arg: Uint8Array, onError?: (e: Errno, op: IoctlOp | undefined) => void): number {
+export function dispatchIoctl(
+  ctx: IommufdCtx,
+  table: readonly IoctlOp[],
+  request: number,
+  arg: Uint8Array,
+  onError?: (e: Errno, op: IoctlOp | undefined) => void,
+  respond?: (reply: Uint8Array) => void,
+): number {
   const nr = request & 0xff;
   const o = (request >>> 8) === U.IOMMUFD_TYPE && nr >= U.IOMMUFD_CMD_BASE ? table[nr - U.IOMMUFD_CMD_BASE] : undefined;
   if (!o || o.ioctl !== request) return -ERRNO.ENOTTY;
@@ -106,7 +113,10 @@ export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], reques
   const whole = userSize >= kSize;
   if (whole && o.fast !== undefined) {
     try {
-      if (o.fast(ctx, arg)) return 0;
+      if (o.fast(ctx, arg)) {
+        respond?.(arg);
+        return 0;
+      }
     } catch (e) {
       if (!(e instanceof Errno)) throw e;
       onError?.(e, o);
@@ -120,27 +130,36 @@ export function dispatchIoctl(ctx: IommufdCtx, table: readonly IoctlOp[], reques
   }
   const cmd = o.layout.decode(kbuf);
   const ucmd = newUcmd();
-  let rc = 0;
-  try {
-    o.handler(ctx, cmd as never, ucmd);
-  } catch (e) {
-    if (!(e instanceof Errno)) {
-      abortNew(ctx, ucmd);
-      throw e;
+  // One step of the command: 0, or the negative errno it failed with (anything else aborts and rethrows).
+  const step = (fn: () => void): number => {
+    try {
+      fn();
+      return 0;
+    } catch (e) {
+      if (!(e instanceof Errno)) {
+        abortNew(ctx, ucmd);
+        throw e;
+      }
+      onError?.(e, o);
+      return -ERRNO[e.code];
     }
-    onError?.(e, o);
-    rc = -ERRNO[e.code];
+  };
+  let rc = step(() => o.handler(ctx, cmd as never, ucmd));
+  if (rc === 0 || ucmd.respondOnError) {
+    // iommufd_ucmd_respond: copy_to_user of min(user size, kernel size) bytes, inside the handler,
+    // so that a fault there aborts the command's new objects (main.c iommufd_fops_ioctl aborts
+    // ucmd->new_obj when execute fails) and overrides the command's own errno.
+    if (whole) o.layout.encode(cmd, arg);
+    else arg.set(o.layout.encode(cmd).subarray(0, userSize));
+    if (respond) rc = step(() => respond(arg)) || rc;
   }
   if (rc === 0) for (const obj of ucmd.newObjects) ctx.objects.finalize(obj);
   else abortNew(ctx, ucmd);
-  if (rc === 0 || ucmd.respondOnError) {
-    // copy_to_user of min(user size, kernel size) bytes.
-    if (whole) o.layout.encode(cmd, arg);
-    else arg.set(o.layout.encode(cmd).subarray(0, userSize));
-  }
   return rc;
 }
 
-function abortNew(ctx: IommufdCtx, ucmd: Ucmd): void {
+/** A failed command: undo its early steps, then abort the objects it created (iommufd_object_abort_and_destroy). */
+export function abortNew(ctx: IommufdCtx, ucmd: Ucmd): void {
+  for (let i = ucmd.undo.length - 1; i >= 0; i--) ucmd.undo[i]();
   for (let i = ucmd.newObjects.length - 1; i >= 0; i--) ctx.objects.abort(ucmd.newObjects[i], true);
 }

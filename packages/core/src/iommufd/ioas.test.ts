@@ -292,12 +292,24 @@ describe('accounting, options, VFIO_IOAS, MAP_FILE', () => {
     fd.vfioIoas.clear();
     expectErr(() => fd.vfioIoas.get(), 'ENODEV');
   });
-  it('maps memfds with MAP_FILE and refuses reads past the end', () => {
+  it('maps memfds with MAP_FILE; a range past the end fails only when it is pinned (memfd_pin_folios)', () => {
     const { host, fd } = bareFixture();
     const ioas = fd.ioas.alloc();
     const mfd = host.process.memfd(8 * 4096);
     expect(fd.ioas.mapFile({ ioasId: ioas, fd: mfd, start: 0n, length: 8n * PAGE, iova: 0x200000n })).toBe(0x200000n);
-    expectErr(() => fd.ioas.mapFile({ ioasId: ioas, fd: mfd, start: 4096n, length: 8n * PAGE }), 'EINVAL');
+    // Without a domain nothing is pinned: past the end of the file maps, and so does a file that is
+    // not a memfd (here the iommufd itself); an access pin of them then fails with EINVAL.
+    const past = fd.ioas.mapFile({ ioasId: ioas, fd: mfd, start: 4096n, length: 8n * PAGE });
+    const notMemfd = fd.ioas.mapFile({ ioasId: ioas, fd: fd.fd, start: 0n, length: PAGE });
+    const access = fd.access.create({ unmap: () => undefined });
+    access.attach(ioas);
+    expectErr(() => access.pinPages(past, 8n * PAGE), 'EINVAL');
+    expectErr(() => access.pinPages(notMemfd, PAGE), 'EINVAL');
+    access.pinPages(past, 7n * PAGE);
+    access.unpinPages(past, 7n * PAGE);
+    fd.destroy(access.id);
+    fd.ioas.unmap(ioas, past, 8n * PAGE);
+    fd.ioas.unmap(ioas, notMemfd, PAGE);
     expectErr(() => fd.ioas.mapFile({ ioasId: ioas, fd: 99, start: 0n, length: PAGE }), 'EBADF');
     fd.ioas.changeProcess();
     const va = host.process.mmap(4096);

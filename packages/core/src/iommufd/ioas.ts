@@ -34,7 +34,7 @@ import {
 } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { setU64Number, u32At, u64NumberAt } from '../uapi/struct.js';
-import { MemFile } from '../memory/process.js';
+import { MemFile, MemoryObject } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
 import { IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
 import type { IommufdCtx, Ucmd } from './context.js';
@@ -248,19 +248,23 @@ function placeMap(ioas: Ioas, iova: bigint | null, length: bigint, uptrHint: big
 export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map_file>): void {
   checkMapFlags(cmd.flags, cmd.iova, cmd.length);
   const ioas = getIoas(ctx, cmd.ioas_id);
-  // iopt_map_file_pages: the fd first (EBADF), then iopt_alloc_file_pages (a zero length EINVAL),
-  // then the IOVA side.
-  const file = ctx.process.file(cmd.fd);
-  if (file === undefined) fail('EBADF', `fd ${cmd.fd} is not open`);
+  // io_pagetable.c iopt_map_file_pages (since it takes dma-bufs too): a zero length (EINVAL) and
+  // start + length overflowing (EOVERFLOW) come before the fd is looked up (dma_buf_get, then fget:
+  // EBADF). iopt_alloc_file_pages takes any file and checks nothing against its size: a file that is
+  // not a memfd, or a range past its end, fails only when the pages are pinned (memfd_pin_folios
+  // refuses other files, shmem_get_folio an index past i_size: EINVAL), which is at map time only
+  // when a domain is attached, and at attach or access pin time otherwise.
   if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   if (cmd.start + cmd.length - 1n > U64_MAX) fail('EOVERFLOW', 'start + length overflows');
-  if (!(file instanceof MemFile)) fail('EINVAL', 'only memfd (and VFIO dma-buf) files can be mapped');
-  if (cmd.start + cmd.length > BigInt(file.size)) fail('EINVAL', 'start + length is beyond the end of the file');
+  const file = ctx.process.file(cmd.fd);
+  if (file === undefined) fail('EBADF', `fd ${cmd.fd} is not open`);
+  // Not a memfd: no page of it can ever be pinned, as an empty memfd's.
+  const object = file instanceof MemFile ? file.object : new MemoryObject(0, 'memfd');
   const fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
   const pageOffset = Number(cmd.start % PAGE);
   const first = Number(cmd.start / PAGE);
   const npages = Math.ceil((pageOffset + Number(cmd.length)) / PAGE_SIZE);
-  const pages = new IoptPages(npages, (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, ctx.process, { kind: 'file', object: file.object, firstPage: first, alloc: ctx.frames });
+  const pages = new IoptPages(npages, (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, ctx.process, { kind: 'file', object, firstPage: first, alloc: ctx.frames });
   const iova = placeMap(ioas, fixed ? cmd.iova : null, cmd.length, cmd.start, pageOffset);
   cmd.iova = ioas.iopt.mapOne(pages, 0, pageOffset, cmd.length, iova, mapProt(cmd.flags), cmd.start);
 }

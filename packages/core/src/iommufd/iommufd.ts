@@ -7,7 +7,7 @@ import type { FileOps, HostProcess } from '../memory/process.js';
 import { createAccess, type AccessOps, type IommufdAccess } from './access.js';
 import type { FieldLayout } from '../uapi/struct.js';
 import { newUcmd, IommufdCtx } from './context.js';
-import { buildIoctlTable, dispatchIoctl, ioctlName, type IoctlOp } from './dispatch.js';
+import { abortNew, buildIoctlTable, dispatchIoctl, ioctlName, type IoctlOp } from './dispatch.js';
 import { bufferArg, valueArg, vfioIoctl } from './vfio-compat.js';
 import { vfioApi } from './vfio-api.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
@@ -233,16 +233,18 @@ export class Iommufd {
       return -ERRNO[e.code];
     }
     const before = buf.slice();
-    const rc = dispatchIoctl(this.ctx, this.table, req, buf, (e, o) => onError(e, o?.name ?? 'ioctl'));
-    if (buf.some((b, i) => b !== before[i])) {
-      try {
-        this.ctx.copyToUser(ptr, buf);
-      } catch (e) {
-        if (!(e instanceof Errno)) throw e;
-        return -ERRNO.EFAULT;
-      }
-    }
-    return rc;
+    // The reply goes back to the process inside the command (dispatchIoctl's `respond`), only the
+    // bytes the command changed: nothing is copied for a command that answers nothing.
+    return dispatchIoctl(
+      this.ctx,
+      this.table,
+      req,
+      buf,
+      (e, o) => onError(e, o?.name ?? 'ioctl'),
+      (reply) => {
+        if (reply.some((b, i) => b !== before[i])) this.ctx.copyToUser(ptr, reply);
+      },
+    );
   }
 
   /** IOMMU_DESTROY. */
@@ -260,7 +262,7 @@ export class Iommufd {
       try {
         o.handler(this.ctx, cmd as never, ucmd);
       } catch (e) {
-        for (let i = ucmd.newObjects.length - 1; i >= 0; i--) this.ctx.objects.abort(ucmd.newObjects[i], true);
+        abortNew(this.ctx, ucmd);
         throw e;
       }
       for (const obj of ucmd.newObjects) this.ctx.objects.finalize(obj);

@@ -238,6 +238,9 @@ export class IoptPages {
       s.mm.resolvePages(s.firstPage + first, n, this.writable, out, at);
       return;
     }
+    // memfd_pin_folios: a page at or past the end of the file cannot be pinned (shmem_get_folio
+    // refuses an index past i_size with EINVAL); the file may have shrunk since IOAS_MAP_FILE.
+    if (s.firstPage + first + n > s.object.pages) throw new Errno('EINVAL', 'the range reaches past the end of the file');
     for (let i = 0; i < n; i++) {
       const pfn = s.object.frame(s.firstPage + first + i, s.alloc, true);
       if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
