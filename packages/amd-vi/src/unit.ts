@@ -180,7 +180,13 @@ export class AmdUnit implements UnitOps {
 
   /** amd_iommu_domain_alloc_paging_flags(). */
   domainAllocPaging(dev: DeviceInfo, flags: PagingAllocFlags, memory: PageTableMemory): PagingDomainOps | VendorError {
-    if (hostLevels(this.efr) === 0 && !flags.pasid) return vendorError('EOPNOTSUPP', `${this.name}: host translation is disabled (HATS 3)`);
+    if (hostLevels(this.efr) === 0 && !flags.pasid) {
+      // init.c early_amd_iommu_init: with the host (v1) table disabled (amd_iommu_hatdis) the default
+      // table becomes v2 when the unit has one, so a domain asking for nothing in particular is v2
+      // (iommu.c amd_iommu_domain_alloc_paging_flags, flags 0: the amd_iommu_pgtable default).
+      if (!flags.dirtyTracking && !flags.nestParent && v2Supported(this.efr)) return this.allocV2(memory);
+      return vendorError('EOPNOTSUPP', `${this.name}: host translation is disabled (HATS 3)`);
+    }
     if (flags.pasid) {
       if (flags.dirtyTracking || flags.nestParent) return vendorError('EOPNOTSUPP', 'PASID-capable domains use the v2 table, which has neither dirty tracking nor nesting');
       if (!v2Supported(this.efr)) return vendorError('EOPNOTSUPP', `${this.name} has no v2 table (needs GTSup and GIoSup)`);
