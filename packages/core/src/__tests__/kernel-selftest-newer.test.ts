@@ -326,7 +326,9 @@ describe.each([
   ['one_domain_file', 1],
   ['two_domains_file', 2],
 ] as const)('iommufd_mock_domain (%s)', (_variant, domains) => {
-  it('basic', () => {
+  const BUF_SIZE = 8n * PAGE;
+  /** FIXTURE_SETUP with `file`: mock domains on an IOAS and a memfd of BUF_SIZE, filled through a mapping of it. */
+  const setup = () => {
     const f = mockFixture();
     const ioas = f.fd.ioas.alloc();
     const devs = ['0000:00:02.0', '0000:00:03.1'].slice(0, domains).map((bdf) => {
@@ -335,22 +337,60 @@ describe.each([
       d.attachPt(ioas);
       return d;
     });
-    const bufSize = 8n * PAGE;
-    const mfd = f.host.process.memfd(bufSize);
-    const view = f.host.process.mmap(bufSize, { fd: mfd, shared: true });
-    f.host.process.poke(view, new Uint8Array(Number(bufSize)).fill(0x3c));
+    const mfd = f.host.process.memfd(BUF_SIZE);
+    const view = f.host.process.mmap(BUF_SIZE, { fd: mfd, shared: true });
+    f.host.process.poke(view, new Uint8Array(Number(BUF_SIZE)).fill(0x3c));
+    return { f, ioas, devs, mfd, view };
+  };
+  /** check_mock_iova on every domain: each page of [iova, iova + length) reaches the memfd's page at `start`. */
+  const checkMockIova = (s: ReturnType<typeof setup>, devs: PciDevice[], start: bigint, iova: bigint, length: bigint) => {
+    const first = Number(start / PAGE);
+    const n = Number((start + length - 1n) / PAGE) - first + 1;
+    const frames = new Float64Array(n);
+    s.f.host.process.resolvePages(Number(s.view / PAGE) + first, n, false, frames);
+    for (const d of devs) for (let i = 0; i < n; i++) expect(d.translatePage(Number(iova / PAGE) + i, 1)).toBe(frames[i]);
+  };
+
+  it('basic', () => {
+    const s = setup();
+    const { f, ioas } = s;
     // A simple one-page map: every domain translates it to the memfd's page.
-    const iova = f.fd.ioas.mapFile({ ioasId: ioas, fd: mfd, start: 0n, length: PAGE });
-    const frame = new Float64Array(1);
-    f.host.process.resolvePages(Number(view / PAGE), 1, false, frame);
-    for (const d of devs) expect(d.translatePage(Number(iova / PAGE), 1)).toBe(frame[0]);
+    const iova = f.fd.ioas.mapFile({ ioasId: ioas, fd: s.mfd, start: 0n, length: PAGE });
+    checkMockIova(s, s.devs, 0n, iova, PAGE);
     // With domains attached the pages are pinned at map time: past the end of the file, or a file
     // truncated to nothing, is EINVAL there (memfd_pin_folios).
-    const tmp = f.host.process.memfd(bufSize);
-    expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: bufSize + 1n }))).toBe('EINVAL');
+    const tmp = f.host.process.memfd(BUF_SIZE);
+    expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: BUF_SIZE + 1n }))).toBe('EINVAL');
     f.host.process.ftruncate(tmp, 0);
-    expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: bufSize }))).toBe('EINVAL');
+    expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: BUF_SIZE }))).toBe('EINVAL');
     f.host.process.close(tmp);
     expect(f.fd.ioas.unmap(ioas, iova, PAGE)).toBe(PAGE);
   });
+
+  /** Maps every page-aligned start and length of the memfd in turn, runs `check`, unmaps; nothing stays pinned. */
+  const everyAlignment = (check: (s: ReturnType<typeof setup>, start: bigint, iova: bigint, length: bigint) => void) => {
+    const s = setup();
+    const { f, ioas } = s;
+    for (let start = 0n; start < BUF_SIZE; start += PAGE) {
+      for (let end = start + PAGE; end <= BUF_SIZE; end += PAGE) {
+        const length = end - start;
+        const iova = f.fd.ioas.mapFile({ ioasId: ioas, fd: s.mfd, start, length });
+        check(s, start, iova, length);
+        f.fd.ioas.unmap(ioas, iova, length);
+      }
+    }
+    expect(f.host.process.lockedPages).toBe(0);
+  };
+
+  it('all_aligns', () => everyAlignment((s, start, iova, length) => checkMockIova(s, s.devs, start, iova, length)));
+
+  it('all_aligns_copy', () =>
+    everyAlignment((s, start, iova, length) => {
+      // Add and destroy a domain while the area exists: it is filled from the memfd's pages.
+      const d = s.f.host.device('0000:00:01.0');
+      d.bindIommufd(s.f.fd);
+      d.attachPt(s.ioas);
+      checkMockIova(s, [...s.devs, d], start, iova, length);
+      d.unbind();
+    }));
 });
