@@ -16,7 +16,6 @@
  * Internally levels are numbered as the rest of ioasid numbers them: 0 is the page level (Arm level
  * 3), `top` is the start level (Arm level 3 - top).
  */
-import type { PhysicalMemory } from '@ioasid/core';
 import {
   IOMMU_CACHE,
   IOMMU_MMIO,
@@ -28,29 +27,26 @@ import {
   PERM_READ,
   PERM_WRITE,
   WALK_ADDRESS_SIZE,
-  WALK_NOT_PRESENT,
-  WALK_OK,
-  WALK_RESERVED_BITS,
-  WALK_TABLE_FAULT,
   type IoPageTable,
   type PageTableConfig,
   type PageTableFormat,
   type PageTableMemory,
+  type RadixCodec,
   type WalkResult,
   type WalkStep,
   traceRadix,
   ChunkCache,
   ERRNO,
-  allocTableFrames,
-  isPfn,
-  releaseTableFrames,
+  LeafBits,
+  MAP_NOTHING,
+  RadixLayout,
+  RadixPageTable,
+  radixWalk,
 } from '@ioasid/core/driver';
 import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 
 const EINVAL = ERRNO.EINVAL;
 const ENOMEM = ERRNO.ENOMEM;
-const EEXIST = ERRNO.EEXIST;
-const ERANGE = ERRNO.ERANGE;
 
 export const ARM_LPAE_S1_FORMAT = 'arm-lpae-s1';
 export const ARM_LPAE_S2_FORMAT = 'arm-lpae-s2';
@@ -182,7 +178,26 @@ export class LpaeGeometry {
   encodeHi(pfn: number): number {
     return (pfn / TWO_20) & HI_ADDR_MASK;
   }
+
+  /** The radix engine's view of this geometry (entry bits and spans per level, the root's own size), shared. */
+  get layout(): RadixLayout {
+    const key = `${this.g}:${this.levels}:${this.rootEntries}:${this.ias}:${this.oas}:${this.leafLevels}`;
+    let layout = layouts.get(key);
+    if (layout === undefined) {
+      const entryBits: number[] = [];
+      const spanShift: number[] = [];
+      for (let l = 0; l < this.levels; l++) {
+        entryBits.push(l === this.top ? Math.log2(this.rootEntries) : this.bitsPerLevel);
+        spanShift.push(this.g + this.bitsPerLevel * l);
+      }
+      layout = new RadixLayout({ levels: this.levels, entryBits, spanShift, leafLevels: this.leafLevels, ias: this.ias, oas: this.oas });
+      layouts.set(key, layout);
+    }
+    return layout;
+  }
 }
+
+const layouts = new Map<string, RadixLayout>();
 
 /** Architecture block sizes per granule, as internal-level bits: 4K 2M+1G, 16K 32M, 64K 512M (+4T with LPA). */
 function archLeafLevels(g: number, oas: number): number {
@@ -245,71 +260,56 @@ function defaultGranule(bitmap: bigint): number {
   return 0;
 }
 
-// ------------------------------------------------------------------ the table
 
-export class LpaePageTable implements IoPageTable {
-  readonly format: string;
-  readonly cfg: Readonly<PageTableConfig>;
-  readonly rootPfn: number;
-  readonly levels: number;
-  /** The geometry (granule, levels, concatenation) in use; e.g. for the STE S2SL0 / CD TCR fields. */
-  readonly geometry: LpaeGeometry;
+// ------------------------------------------------------------------ the entry encoding
 
-  private readonly memory: PageTableMemory;
-  private readonly mem: PhysicalMemory;
-  private readonly chunks = new ChunkCache();
-  private readonly stage2: boolean;
-  private readonly s2fwb: boolean;
-  private readonly trackDirty: boolean;
+const FOUR = [0, 0, 0, 0];
+const TABLE_TYPES = [LPAE_TYPE_TABLE, LPAE_TYPE_TABLE, LPAE_TYPE_TABLE, LPAE_TYPE_TABLE];
+/** Level 0 (Arm level 3) holds pages (0b11), the levels above blocks (0b01). */
+const LEAF_TYPES = [LPAE_TYPE_PAGE, LPAE_TYPE_BLOCK, LPAE_TYPE_BLOCK, LPAE_TYPE_BLOCK];
+
+/** What the codec needs to know about a table: fixed at alloc (or per walkForeign configuration). */
+export interface LpaeCodecOptions {
+  readonly stage2: boolean;
+  /** Stage 2 with FEAT_S2FWB: cacheable leaves get MemAttr 0b0110. */
+  readonly s2fwb: boolean;
   /**
    * HTTU: the SMMU updates AF and, with DBM, the write permission (CD.HA/HD, STE.S2HA/S2HD). Linux sets
    * HD for the life of a dirty-tracking domain (arm_smmu_set_dirty_tracking switches nothing).
    */
+  readonly hwDirty: boolean;
+}
+
+/**
+ * VMSAv8-64 descriptors for core's radix engine: valid bit 0, type bits 1:0 (0b11 table or page, 0b01
+ * block), output address bits 47:12 (with LPA, see LpaeLpaCodec).
+ */
+export class LpaeCodec implements RadixCodec {
+  readonly presentMask = LPAE_VALID;
+  readonly tableMask = 3;
+  readonly tableValue: readonly number[] = TABLE_TYPES;
+  readonly tableLo: readonly number[] = TABLE_TYPES;
+  readonly tableHi: readonly number[] = FOUR;
+  readonly leafTypeLo: readonly number[] = LEAF_TYPES;
+  /** A block descriptor at level 3 is invalid: the walk finds nothing there. */
+  readonly leafTypeMask = 3;
+  readonly addrShift = 12;
+  readonly addrHiMask = HI_ADDR_MASK;
+  private readonly stage2: boolean;
+  private readonly s2fwb: boolean;
   private readonly hwDirty: boolean;
-  private limitPfn: number;
-  private frames: number;
-  private freed = false;
-  private done = 0;
-  private stop = false;
 
-  constructor(stage2: boolean, cfg: Readonly<PageTableConfig>, geo: LpaeGeometry, memory: PageTableMemory, rootPfn: number) {
-    this.format = stage2 ? ARM_LPAE_S2_FORMAT : ARM_LPAE_S1_FORMAT;
-    this.cfg = cfg;
-    this.geometry = geo;
-    this.memory = memory;
-    this.mem = memory.mem;
-    this.chunks.bind(memory.mem);
-    this.rootPfn = rootPfn;
-    this.levels = geo.levels;
-    this.stage2 = stage2;
-    this.s2fwb = cfg.options?.['s2fwb'] === true;
-    this.trackDirty = cfg.dirtyTracking === true;
-    this.hwDirty = this.trackDirty;
-    this.limitPfn = geo.limitPfn;
-    this.frames = geo.rootFrames;
+  constructor(opts: LpaeCodecOptions) {
+    this.stage2 = opts.stage2;
+    this.s2fwb = opts.s2fwb;
+    this.hwDirty = opts.hwDirty;
   }
 
-  /** 4 KiB frames holding table pages (a 64K-granule table counts 16). */
-  get tablePages(): number {
-    return this.frames;
-  }
-
-  // ---------------------------------------------------------------- frames
-
-  private allocFrames(count: number): number {
-    return allocTableFrames(this.memory, count);
-  }
-
-  private releaseFrames(base: number, count: number): void {
-    releaseTableFrames(this.memory, base, count);
-  }
-
-  // ---------------------------------------------------------------- leaf attributes
-
-  private leafLo(prot: number): number {
+  /** arm_lpae_prot_to_pte(); io-pgtable-arm maps nothing, successfully, without read or write. */
+  leafBits(prot: number, bits: LeafBits): number {
+    if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) return MAP_NOTHING;
     let lo = LPAE_AF;
     if (!this.stage2) {
-      // arm_lpae_prot_to_pte(), stage 1.
       lo |= LPAE_NG;
       if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) lo |= LPAE_AP_RDONLY;
       if (!(prot & IOMMU_PRIV)) lo |= LPAE_AP_UNPRIV;
@@ -324,294 +324,104 @@ export class LpaePageTable implements IoPageTable {
       else lo |= LPAE_MEMATTR_NC;
     }
     lo |= prot & IOMMU_CACHE ? LPAE_SH_IS : LPAE_SH_OS;
-    return lo;
-  }
-
-  private leafHi(prot: number): number {
     let hi = 0;
     // With HTTU HD a writable leaf carries DBM and starts writable-dirty, as Linux maps it; dirty
     // tracking then begins with a read-and-clear that makes it writable-clean.
-    if (this.trackDirty && prot & IOMMU_WRITE) hi |= LPAE_HI_DBM;
+    if (this.hwDirty && prot & IOMMU_WRITE) hi |= LPAE_HI_DBM;
     if (prot & IOMMU_NOEXEC) hi |= LPAE_HI_XN;
-    return hi;
-  }
-
-  // ---------------------------------------------------------------- map
-
-  map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
-    if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
-    const gm = this.geometry.tableFrames - 1;
-    if ((iovaPfn & gm) !== 0 || (paPfn & gm) !== 0 || (npages & gm) !== 0) return -EINVAL;
-    if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.geometry.oaLimitPfn) return -ERANGE;
-    // io-pgtable-arm maps nothing, successfully, when neither read nor write is asked for.
-    if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) return 0;
-    this.done = 0;
-    const r = this.mapLevel(this.rootPfn, this.geometry.top, iovaPfn, paPfn, npages, this.leafLo(prot), this.leafHi(prot));
-    if (r !== 0) {
-      const end = r === -ENOMEM ? this.done + this.geometry.tableFrames : this.done;
-      if (end > 0) this.unmapLevel(this.rootPfn, this.geometry.top, iovaPfn, end);
-      this.stop = false;
-    }
-    return r;
-  }
-
-  private mapLevel(table: number, level: number, iova: number, pa: number, n: number, lo: number, hi: number): number {
-    const geo = this.geometry;
-    const c = this.mem.chunkWords(table);
-    const base = (table & 511) << 10;
-    if (level === 0) {
-      const g = geo.g;
-      const step = 1 << g;
-      let w = base + (((iova >>> 0) >>> g) & (geo.entriesAt(0) - 1)) * 2;
-      const end = w + (n >>> g) * 2;
-      const start = w;
-      let p = pa;
-      lo |= LPAE_TYPE_PAGE;
-      if (!geo.lpa) {
-        let h = ((p / TWO_20) & HI_ADDR_MASK) | hi;
-        for (; w < end; w += 2) {
-          if ((c[w] & LPAE_VALID) !== 0) {
-            this.done += ((w - start) >> 1) << g;
-            return -EEXIST;
-          }
-          c[w] = (p << 12) | lo;
-          c[w + 1] = h;
-          p += step;
-          if ((p & 0xfffff) === 0) h = ((p / TWO_20) & HI_ADDR_MASK) | hi;
-        }
-      } else {
-        for (; w < end; w += 2) {
-          if ((c[w] & LPAE_VALID) !== 0) {
-            this.done += ((w - start) >> 1) << g;
-            return -EEXIST;
-          }
-          c[w] = geo.encodeLo(p) | lo;
-          c[w + 1] = geo.encodeHi(p) | hi;
-          p += step;
-        }
-      }
-      this.done += n;
-      return 0;
-    }
-    const span = geo.span[level];
-    const canLeaf = ((geo.leafLevels >> level) & 1) !== 0;
-    let w = base + ((iova * geo.invSpan[level]) & (geo.entriesAt(level) - 1)) * 2;
-    while (n > 0) {
-      const e = c[w];
-      const off = iova % span;
-      if (canLeaf && off === 0 && n >= span && pa % span === 0) {
-        if ((e & LPAE_VALID) !== 0) return -EEXIST;
-        c[w] = geo.encodeLo(pa) | lo | LPAE_TYPE_BLOCK;
-        c[w + 1] = geo.encodeHi(pa) | hi;
-        this.done += span;
-        iova += span;
-        pa += span;
-        n -= span;
-        w += 2;
-        continue;
-      }
-      let child: number;
-      if ((e & LPAE_VALID) === 0) {
-        child = this.allocFrames(geo.tableFrames);
-        if (child < 0) return -ENOMEM;
-        this.frames += geo.tableFrames;
-        c[w] = geo.encodeLo(child) | LPAE_TYPE_TABLE;
-        c[w + 1] = geo.encodeHi(child);
-      } else if ((e & 3) === LPAE_TYPE_BLOCK) {
-        return -EEXIST;
-      } else {
-        child = geo.decode(e, c[w + 1]);
-      }
-      const take = n < span - off ? n : span - off;
-      const r = this.mapLevel(child, level - 1, iova, pa, take, lo, hi);
-      if (r !== 0) return r;
-      iova += take;
-      pa += take;
-      n -= take;
-      w += 2;
-    }
+    bits.lo = lo;
+    bits.hi = hi;
     return 0;
   }
 
-  // ---------------------------------------------------------------- unmap
-
-  unmap(iovaPfn: number, npages: number): number {
-    if (this.freed || !(iovaPfn >= 0) || !(npages > 0) || iovaPfn >= this.limitPfn) return 0;
-    const gm = this.geometry.tableFrames - 1;
-    const iova = Math.floor(iovaPfn);
-    // A range that is not granule aligned cannot be unmapped (arm_lpae_unmap_pages WARNs, returns 0).
-    if ((iova & gm) !== 0) return 0;
-    let n = Math.min(Math.floor(npages), this.limitPfn - iova);
-    n -= n & gm;
-    if (n === 0) return 0;
-    this.stop = false;
-    const removed = this.unmapLevel(this.rootPfn, this.geometry.top, iova, n);
-    this.stop = false;
-    return removed;
-  }
-
-  private unmapLevel(table: number, level: number, iova: number, n: number): number {
-    const c = this.mem.chunkIfBacked(table);
-    if (c === undefined) return 0;
-    const geo = this.geometry;
-    const base = (table & 511) << 10;
-    if (level === 0) {
-      const g = geo.g;
-      const start = base + (((iova >>> 0) >>> g) & (geo.entriesAt(0) - 1)) * 2;
-      const end = start + (n >>> g) * 2;
-      let cnt = 0;
-      for (let w = start; w < end; w += 2) if ((c[w] & LPAE_VALID) !== 0) cnt++;
-      c.fill(0, start, end);
-      return cnt << g;
+  /**
+   * Stage 1 applies the table descriptors' APTable/XNTable controls hierarchically; a privileged-only
+   * page (AP[1] clear or APTable[0] set) grants only privileged requests. A DBM leaf counts as
+   * writable when hardware dirty management is on.
+   */
+  leafGrant(lo: number, hi: number, _level: number, _tablesLo: number, tablesHi: number): number {
+    const dbm = (hi & LPAE_HI_DBM) !== 0;
+    if (this.stage2) {
+      // Stage 2 has no privilege levels: both get the same (permission.ts).
+      let p = ((lo & LPAE_HAP_READ) !== 0 ? PERM_READ : 0) | ((lo & LPAE_HAP_WRITE) !== 0 || (dbm && this.hwDirty) ? PERM_WRITE : 0);
+      if ((hi & LPAE_HI_UXN) === 0) p |= PERM_EXEC;
+      return p | (p << 4);
     }
-    const span = geo.span[level];
-    let w = base + ((iova * geo.invSpan[level]) & (geo.entriesAt(level) - 1)) * 2;
-    let removed = 0;
-    while (n > 0) {
-      const off = iova % span;
-      const take = n < span - off ? n : span - off;
-      const e = c[w];
-      if ((e & LPAE_VALID) !== 0) {
-        if ((e & 3) === LPAE_TYPE_BLOCK) {
-          // Split-on-unmap is gone from Linux: a block goes whole or the unmap stops there.
-          if (take !== span) {
-            this.stop = true;
-            return removed;
-          }
-          c[w] = 0;
-          c[w + 1] = 0;
-          removed += span;
-        } else {
-          const child = geo.decode(e, c[w + 1]);
-          removed += this.unmapLevel(child, level - 1, iova, take);
-          if ((take === span && !this.stop) || this.tableEmpty(child)) {
-            c[w] = 0;
-            c[w + 1] = 0;
-            this.releaseFrames(child, geo.tableFrames);
-            this.frames -= geo.tableFrames;
-          }
-          if (this.stop) return removed;
-        }
-      }
-      iova += take;
-      n -= take;
-      w += 2;
-    }
-    return removed;
+    // AP[1] (or APTable[0]) decides whether unprivileged requests get anything; PXN and UXN (and
+    // their table forms) take execute away from one level each. A page writable by unprivileged
+    // requests is never privileged-executable (the architecture's implicit PXN).
+    const tableHi = tablesHi & HI_TABLE_CONTROLS;
+    const userOk = (lo & LPAE_AP_UNPRIV) !== 0 && (tableHi & LPAE_HI_APTABLE_NOEL0) === 0;
+    const xhi = hi | tableHi;
+    const rw = PERM_READ | (((lo & LPAE_AP_RDONLY) === 0 || (dbm && this.hwDirty)) && (tableHi & LPAE_HI_APTABLE_RDONLY) === 0 ? PERM_WRITE : 0);
+    const userRwx = userOk ? rw | ((xhi & (LPAE_HI_UXN | LPAE_HI_UXNTABLE)) === 0 ? PERM_EXEC : 0) : 0;
+    const privX = (xhi & (LPAE_HI_PXN | LPAE_HI_PXNTABLE)) === 0 && (userRwx & PERM_WRITE) === 0 ? PERM_EXEC : 0;
+    return userRwx | ((rw | privX) << 4);
   }
 
-  private tableEmpty(table: number): boolean {
-    const c = this.mem.chunkIfBacked(table);
-    if (c === undefined) return true;
-    const base = (table & 511) << 10;
-    const end = base + this.geometry.entries * 2;
-    for (let w = base; w < end; w += 2) if ((c[w] & LPAE_VALID) !== 0) return false;
-    return true;
+  /** Writable-dirty: DBM set and the write permission granted (arm_lpae_read_and_clear_dirty). */
+  leafDirty(lo: number, hi: number, level: number): boolean {
+    if (level === 0 && (lo & 3) !== LPAE_TYPE_PAGE) return false;
+    return (hi & LPAE_HI_DBM) !== 0 && (this.stage2 ? (lo & LPAE_HAP_WRITE) !== 0 : (lo & LPAE_AP_RDONLY) === 0);
   }
 
-  // ---------------------------------------------------------------- walk
-
-  trace(iovaPfn: number): WalkStep[] {
-    return traceRadix(this.mem, this.rootPfn, lpaeTraceSpec(this.geometry), iovaPfn);
+  /** Writable-clean: the write permission taken away again (DBM stays). */
+  leafClean(lo: number): number {
+    return this.stage2 ? lo & ~LPAE_HAP_WRITE : lo | LPAE_AP_RDONLY;
   }
 
-  walk(iovaPfn: number, out: WalkResult): boolean {
-    if (!(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return walkFault(out, WALK_ADDRESS_SIZE, this.geometry.top);
-    return lpaeWalk(this.geometry, this.stage2, this.hwDirty, this.chunks, this.rootPfn, iovaPfn, out, null);
-  }
-
-  // ---------------------------------------------------------------- A/D
-
-  markAccess(iovaPfn: number, write: boolean): void {
-    if (this.freed || !(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return;
-    const geo = this.geometry;
-    let table = this.rootPfn;
-    for (let level = geo.top; level >= 0; level--) {
-      const c = this.chunks.get(table);
-      if (c === undefined) return;
-      const w = ((table & 511) << 10) + ((iovaPfn * geo.invSpan[level]) & (geo.entriesAt(level) - 1)) * 2;
-      const lo = c[w];
-      if ((lo & LPAE_VALID) === 0) return;
-      const leaf = level === 0 ? (lo & 3) === LPAE_TYPE_PAGE : (lo & 3) === LPAE_TYPE_BLOCK;
-      if (leaf) {
-        // HTTU: AF on any access (HA); a write through a DBM leaf makes it writable-dirty (HD).
-        let v = lo | LPAE_AF;
-        if (write && this.hwDirty && (c[w + 1] & LPAE_HI_DBM) !== 0) v = this.stage2 ? v | LPAE_HAP_WRITE : v & ~LPAE_AP_RDONLY;
-        c[w] = v;
-        return;
-      }
-      if (level === 0) return;
-      table = geo.decode(lo, c[w + 1]);
-    }
-  }
-
-  readAndClearDirty(iovaPfn: number, npages: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
-    if (this.freed || !(iovaPfn >= 0) || !(npages > 0) || iovaPfn >= this.limitPfn) return;
-    const n = Math.min(Math.floor(npages), this.limitPfn - Math.floor(iovaPfn));
-    this.dirtyLevel(this.rootPfn, this.geometry.top, Math.floor(iovaPfn), n, noClear, onDirty);
-  }
-
-  private dirtyLevel(table: number, level: number, iova: number, n: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
-    const c = this.chunks.get(table);
-    if (c === undefined) return;
-    const geo = this.geometry;
-    const span = geo.span[level];
-    let w = ((table & 511) << 10) + ((iova * geo.invSpan[level]) & (geo.entriesAt(level) - 1)) * 2;
-    while (n > 0) {
-      const off = iova % span;
-      const take = n < span - off ? n : span - off;
-      const e = c[w];
-      if ((e & LPAE_VALID) !== 0) {
-        if (level === 0 || (e & 3) === LPAE_TYPE_BLOCK) {
-          if (level !== 0 || (e & 3) === LPAE_TYPE_PAGE) {
-            // Writable-dirty: DBM set and the write permission granted (arm_lpae_read_and_clear_dirty).
-            const hi = c[w + 1];
-            if ((hi & LPAE_HI_DBM) !== 0 && (this.stage2 ? (e & LPAE_HAP_WRITE) !== 0 : (e & LPAE_AP_RDONLY) === 0)) {
-              onDirty(iova - off, span);
-              if (!noClear) c[w] = this.stage2 ? e & ~LPAE_HAP_WRITE : e | LPAE_AP_RDONLY;
-            }
-          }
-        } else {
-          this.dirtyLevel(geo.decode(e, c[w + 1]), level - 1, iova, take, noClear, onDirty);
-        }
-      }
-      iova += take;
-      n -= take;
-      w += 2;
-    }
-  }
-
-  // ---------------------------------------------------------------- free
-
-  free(): void {
-    if (this.freed) return;
-    this.freeLevel(this.rootPfn, this.geometry.top);
-    this.releaseFrames(this.rootPfn, this.geometry.rootFrames);
-    this.frames = 0;
-    this.freed = true;
-    this.limitPfn = 0;
-  }
-
-  private freeLevel(table: number, level: number): void {
-    if (level === 0) return;
-    const c = this.mem.chunkIfBacked(table);
-    if (c === undefined) return;
-    const geo = this.geometry;
-    const base = (table & 511) << 10;
-    const end = base + geo.entriesAt(level) * 2;
-    for (let w = base; w < end; w += 2) {
-      const e = c[w];
-      if ((e & 3) !== LPAE_TYPE_TABLE) continue;
-      const child = geo.decode(e, c[w + 1]);
-      this.freeLevel(child, level - 1);
-      c[w] = 0;
-      c[w + 1] = 0;
-      this.releaseFrames(child, geo.tableFrames);
-    }
+  /** HTTU: AF on any access (HA); a write through a DBM leaf makes it writable-dirty (HD). */
+  leafAccessed(lo: number, hi: number, write: boolean, _hwDirty: boolean, level: number): number {
+    if (level === 0 && (lo & 3) !== LPAE_TYPE_PAGE) return lo;
+    let v = lo | LPAE_AF;
+    if (write && this.hwDirty && (hi & LPAE_HI_DBM) !== 0) v = this.stage2 ? v | LPAE_HAP_WRITE : v & ~LPAE_AP_RDONLY;
+    return v;
   }
 }
 
-// ------------------------------------------------------------------ walker
+/** 64K granule with a 52-bit output (FEAT_LPA): PA[51:48] in descriptor bits [15:12]. */
+export class LpaeLpaCodec extends LpaeCodec {
+  encodeAddrLo(pfn: number): number {
+    return ((pfn & 0xffff0) << 12) | (((pfn / TWO_36) & 0xf) << 12);
+  }
+
+  encodeAddrHi(pfn: number): number {
+    return (pfn / TWO_20) & HI_ADDR_MASK;
+  }
+
+  decodeAddr(lo: number, hi: number): number {
+    return (hi & HI_ADDR_MASK) * TWO_20 + ((lo >>> 16) << 4) + ((lo >>> 12) & 0xf) * TWO_36;
+  }
+}
+
+function lpaeCodec(geo: LpaeGeometry, opts: LpaeCodecOptions): LpaeCodec {
+  return geo.lpa ? new LpaeLpaCodec(opts) : new LpaeCodec(opts);
+}
+
+// ------------------------------------------------------------------ the table
+
+/** An LPAE table: core's radix engine with the LPAE codec and geometry. */
+export class LpaePageTable extends RadixPageTable {
+  /** The geometry (granule, levels, concatenation) in use; e.g. for the STE S2SL0 / CD TCR fields. */
+  readonly geometry: LpaeGeometry;
+
+  constructor(stage2: boolean, cfg: Readonly<PageTableConfig>, geo: LpaeGeometry, memory: PageTableMemory, rootPfn: number) {
+    const hwDirty = cfg.dirtyTracking === true;
+    const codec = lpaeCodec(geo, { stage2, s2fwb: cfg.options?.['s2fwb'] === true, hwDirty });
+    super(stage2 ? ARM_LPAE_S2_FORMAT : ARM_LPAE_S1_FORMAT, cfg, codec, geo.layout, memory, rootPfn);
+    this.geometry = geo;
+  }
+
+  override trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, lpaeTraceSpec(this.geometry), iovaPfn);
+  }
+
+  /** HD is set for the life of a dirty-tracking domain (arm_smmu_set_dirty_tracking switches nothing). */
+  override setDirtyTracking(_enable: boolean): void {}
+}
+
+const foreignChunks = new ChunkCache();
+const foreignCodecs = new Map<string, LpaeCodec>();
 
 function walkFault(out: WalkResult, reason: number, level: number): boolean {
   out.fault = reason;
@@ -620,87 +430,6 @@ function walkFault(out: WalkResult, reason: number, level: number): boolean {
   out.dirty = false;
   return false;
 }
-
-/**
- * One walk from the top table. Stage 1 applies the table descriptors' APTable/XNTable controls
- * hierarchically; a privileged-only page (AP[1] clear or APTable[0] set) grants only privileged requests.
- * A DBM leaf counts as writable when hardware dirty management is on.
- */
-function lpaeWalk(
-  geo: LpaeGeometry,
-  stage2: boolean,
-  hwDirty: boolean,
-  chunks: ChunkCache,
-  rootPfn: number,
-  iovaPfn: number,
-  out: WalkResult,
-  tableToPhys: ((pfn: number) => number) | null,
-): boolean {
-  let table = rootPfn;
-  let level = geo.top;
-  let tableHi = 0;
-  for (;;) {
-    const idx = (iovaPfn * geo.invSpan[level]) & (geo.entriesAt(level) - 1);
-    // A 16K/64K table or a concatenated PGD spans several frames: go to the one holding the entry
-    // (a guest's frames need not be contiguous in host memory, so each is translated on its own).
-    let frame = table + (idx >>> 9);
-    if (tableToPhys !== null) {
-      const hpfn = tableToPhys(frame);
-      if (hpfn < 0) {
-        out.tablePfn = frame;
-        return walkFault(out, WALK_TABLE_FAULT, level);
-      }
-      frame = hpfn;
-    }
-    const c = chunks.get(frame);
-    if (c === undefined) return walkFault(out, WALK_NOT_PRESENT, level);
-    const w = ((frame & 511) << 10) + ((idx & 511) << 1);
-    const lo = c[w];
-    if ((lo & LPAE_VALID) === 0) return walkFault(out, WALK_NOT_PRESENT, level);
-    const hi = c[w + 1];
-    const type = lo & 3;
-    if (level !== 0 && type === LPAE_TYPE_TABLE) {
-      if (!stage2) tableHi |= hi & HI_TABLE_CONTROLS;
-      table = geo.decode(lo, hi);
-      level--;
-      continue;
-    }
-    if (level === 0 && type !== LPAE_TYPE_PAGE) return walkFault(out, WALK_NOT_PRESENT, level);
-    if (level !== 0 && ((geo.leafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
-    const pfn = geo.decode(lo, hi);
-    const mask = geo.span[level] - 1;
-    out.pfn = pfn - (pfn & mask) + (iovaPfn & mask);
-    const dbm = (hi & LPAE_HI_DBM) !== 0;
-    let perm: number;
-    let dirty: boolean;
-    if (stage2) {
-      // Stage 2 has no privilege levels: both get the same (permission.ts).
-      let p = ((lo & LPAE_HAP_READ) !== 0 ? PERM_READ : 0) | ((lo & LPAE_HAP_WRITE) !== 0 || (dbm && hwDirty) ? PERM_WRITE : 0);
-      if ((hi & LPAE_HI_UXN) === 0) p |= PERM_EXEC;
-      perm = p | (p << 4);
-      dirty = dbm && (lo & LPAE_HAP_WRITE) !== 0;
-    } else {
-      // AP[1] (or APTable[0]) decides whether unprivileged requests get anything; PXN and UXN (and
-      // their table forms) take execute away from one level each. A page writable by unprivileged
-      // requests is never privileged-executable (the architecture's implicit PXN).
-      const userOk = (lo & LPAE_AP_UNPRIV) !== 0 && (tableHi & LPAE_HI_APTABLE_NOEL0) === 0;
-      const xhi = hi | tableHi;
-      const rw = PERM_READ | (((lo & LPAE_AP_RDONLY) === 0 || (dbm && hwDirty)) && (tableHi & LPAE_HI_APTABLE_RDONLY) === 0 ? PERM_WRITE : 0);
-      const userRwx = userOk ? rw | ((xhi & (LPAE_HI_UXN | LPAE_HI_UXNTABLE)) === 0 ? PERM_EXEC : 0) : 0;
-      const privX = (xhi & (LPAE_HI_PXN | LPAE_HI_PXNTABLE)) === 0 && (userRwx & PERM_WRITE) === 0 ? PERM_EXEC : 0;
-      perm = userRwx | ((rw | privX) << 4);
-      dirty = dbm && (lo & LPAE_AP_RDONLY) === 0;
-    }
-    out.perm = perm;
-    out.pageShift = 12 + geo.g + geo.bitsPerLevel * level;
-    out.level = level;
-    out.dirty = dirty;
-    out.fault = WALK_OK;
-    return true;
-  }
-}
-
-const foreignChunks = new ChunkCache();
 
 function makeFormat(stage: 1 | 2): PageTableFormat {
   const id = stage === 1 ? ARM_LPAE_S1_FORMAT : ARM_LPAE_S2_FORMAT;
@@ -713,7 +442,7 @@ function makeFormat(stage: 1 | 2): PageTableFormat {
     alloc(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | number {
       const geo = lpaeGeometry(cfg, stage);
       if (typeof geo === 'number') return geo;
-      const root = allocTableFrames(memory, geo.rootFrames);
+      const root = RadixPageTable.rootFor(memory, geo.layout);
       if (root < 0) return -ENOMEM;
       // io_pgtable_cfg is in/out: report the sizes (and output size) actually provided.
       cfg.pgsizeBitmap = geo.pgsizeBitmap;
@@ -731,8 +460,15 @@ function makeFormat(stage: 1 | 2): PageTableFormat {
       const geo = lpaeGeometry(cfg, stage);
       if (typeof geo === 'number') return walkFault(out, WALK_ADDRESS_SIZE, 0);
       if (!(iovaPfn >= 0 && iovaPfn < geo.limitPfn)) return walkFault(out, WALK_ADDRESS_SIZE, geo.top);
+      const hwDirty = cfg.dirtyTracking === true;
+      const key = `${stage}:${hwDirty}:${geo.lpa}`;
+      let codec = foreignCodecs.get(key);
+      if (codec === undefined) {
+        codec = lpaeCodec(geo, { stage2: stage === 2, s2fwb: false, hwDirty });
+        foreignCodecs.set(key, codec);
+      }
       foreignChunks.bind(mem);
-      return lpaeWalk(geo, stage === 2, cfg.dirtyTracking === true, foreignChunks, rootPfn, iovaPfn, out, tableToPhys);
+      return radixWalk(codec, geo.layout, foreignChunks, rootPfn, iovaPfn, out, tableToPhys);
     },
   };
 }
