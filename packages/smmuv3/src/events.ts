@@ -94,6 +94,9 @@ const F = {
   Span: [1, 63, 52],
 } as const satisfies Record<string, readonly [number, number, number]>;
 
+/** Field positions of an event record (dword, hi, lo), for bit diagrams (record-words.ts). */
+export const EVENT_FIELD_POSITIONS: Readonly<Record<string, readonly [number, number, number]>> = F;
+
 const EVTQ_3_IPA = genmask(51, 12);
 const EVTQ_3_FETCH_ADDR = genmask(51, 3);
 
@@ -276,6 +279,8 @@ const P = {
   PRGIndex: [1, 8, 0],
 } as const satisfies Record<string, readonly [number, number, number]>;
 type PriScalar = keyof typeof P;
+/** Field positions of a PRI queue entry (dword, hi, lo), for bit diagrams (record-words.ts). */
+export const PRI_FIELD_POSITIONS: Readonly<Record<string, readonly [number, number, number]>> = P;
 const PRIQ_1_ADDR_MASK = genmask(63, 12);
 
 export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {

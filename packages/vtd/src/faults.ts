@@ -180,7 +180,7 @@ export interface VtdFrcd {
 }
 
 /** Layout of the upper quadword (bits 127:64), relative to bit 64. */
-const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; hi: number; lo: number }> = [
+export const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; hi: number; lo: number }> = [
   { name: 'SID', hi: 15, lo: 0 },
   { name: 'T2', hi: 28, lo: 28 },
   { name: 'PRIV', hi: 29, lo: 29 },
@@ -299,7 +299,7 @@ export interface PageReqDsc {
 
 type NumericKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
 
-const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
+export const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
   { name: 'type', hi: 7, lo: 0 },
   { name: 'pasid_present', hi: 8, lo: 8 },
   { name: 'priv_data_present', hi: 9, lo: 9 },
@@ -309,7 +309,7 @@ const PRQ_QW0: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: nu
   { name: 'pm_req', hi: 53, lo: 53 },
 ];
 
-const PRQ_QW1: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
+export const PRQ_QW1: ReadonlyArray<{ name: NumericKeys<PageReqDsc>; hi: number; lo: number }> = [
   { name: 'rd_req', hi: 0, lo: 0 },
   { name: 'wr_req', hi: 1, lo: 1 },
   { name: 'lpig', hi: 2, lo: 2 },
@@ -501,7 +501,7 @@ export interface PageGroupResponseDsc {
   readonly priv_data: readonly [bigint, bigint];
 }
 
-const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
+export const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
   { name: 'pasid_present', hi: 4, lo: 4 },
   { name: 'pdp', hi: 5, lo: 5 },
   { name: 'resp_code', hi: 15, lo: 12 },
@@ -509,7 +509,7 @@ const PGRP_QW0: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: num
   { name: 'pasid', hi: 51, lo: 32 },
 ];
 
-const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
+export const PGRP_QW1: ReadonlyArray<{ name: NumericKeys<PageGroupResponseDsc>; hi: number; lo: number }> = [
   { name: 'lpig', hi: 2, lo: 2 },
   { name: 'prg_index', hi: 11, lo: 3 },
 ];

@@ -20,3 +20,4 @@ export { Errno, fail, PluginContractError, IommufdError, ERRNO, ERRNO_TEXT, errn
 export { parseProfileNumber, parseBdf, type HostProfile, type UnitProfile, type DeviceProfile, type ReservedRegionProfile } from '../host/profile.js';
 export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';
+export * from './record-words.js';
