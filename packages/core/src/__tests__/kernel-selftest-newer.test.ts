@@ -100,36 +100,16 @@ describe.each([
     const f = iommufdViommu(viommu, PRI_DEV);
     const d = f.host.device(f.bdf);
     const fault = f.fd.fault.alloc();
-    const iopf = (faultId: number, extraFlags = 0) =>
-      errCode(() =>
-        f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', {
-          flags: (U.IOMMU_HWPT_FAULT_ID_VALID | extraFlags) >>> 0,
-          dev_id: f.devId,
-          pt_id: f.viommuId,
-          fault_id: faultId,
-          data_type: IOMMU_HWPT_DATA_MOCK,
-          data_len: MOCK_HWPT_DATA_SIZE,
-          data_uptr: putUser(f, new Uint8Array(MOCK_HWPT_DATA_SIZE)),
-        }),
-      );
+    const iopf = (faultId: number, extraFlags = 0) => iopfAlloc(f, f.devId, f.viommuId, faultId, U.IOMMU_HWPT_FAULT_ID_VALID | extraFlags);
     expect(iopf(0xffff_ffff)).toBe('ENOENT');
-    expect(iopf(fault.id, 1 << 31)).toBe('EOPNOTSUPP');
+    expect(iopf(fault.id, 0x8000_0000)).toBe('EOPNOTSUPP');
     const iopfHwpt = f.fd.hwpt.alloc({ devId: f.devId, ptId: f.viommuId, faultId: fault.id, data: NESTED_DATA });
     // A vDEVICE must exist before the attach to a nested HWPT of the vIOMMU.
     expect(errCode(() => d.attachPt(iopfHwpt))).toBe('ENOENT');
     f.fd.vdevice.alloc({ viommuId: f.viommuId, devId: f.devId, virtId: 0x99n });
     d.attachPt(iopfHwpt);
     expect(errCode(() => f.fd.destroy(iopfHwpt))).toBe('EBUSY');
-    // test_cmd_trigger_iopf: the DMA's page request reaches the fault fd; the response ends it.
-    const dma = d.dma.read(0x2000n, 8).catch((e: unknown) => e);
-    await drained();
-    const reader = f.fd.fault.reader(fault.fd);
-    const groups = reader.readAvailable();
-    expect(groups.length).toBe(1);
-    expect(groups[0].devId).toBe(f.devId);
-    expect(groups[0].faults[0].addr).toBe(0x2000n);
-    reader.respond(groups[0], 'invalid');
-    expect(await dma).toBeInstanceOf(Error);
+    await triggerIopf(f, d, fault.fd, f.devId, 0x2000n);
     d.attachPt(f.ioas);
     f.fd.destroy(iopfHwpt);
     f.host.process.close(fault.fd);
@@ -222,12 +202,81 @@ describe.each([
   });
 });
 
+/**
+ * test_cmd_trigger_iopf: the device's DMA at `iova` faults, its page request reaches the fault fd as
+ * one group from `devId`, and the INVALID response ends the DMA with an error.
+ */
+async function triggerIopf(f: MockFixture, d: PciDevice, faultFd: number, devId: number, iova: bigint): Promise<void> {
+  const dma = d.dma.read(iova, 8).catch((e: unknown) => e);
+  await drained();
+  const reader = f.fd.fault.reader(faultFd);
+  const groups = reader.readAvailable();
+  expect(groups.map((g) => [g.devId, g.faults[0].addr])).toEqual([[devId, iova]]);
+  reader.respond(groups[0], 'invalid');
+  expect(await dma).toBeInstanceOf(Error);
+}
+
+/** test_cmd_hwpt_alloc_iopf as a raw HWPT_ALLOC on `ptId` (a nesting parent or a vIOMMU): its errno or 'ok'. */
+function iopfAlloc(f: MockFixture, devId: number, ptId: number, faultId: number, flags: number): string {
+  return errCode(() =>
+    f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', {
+      flags: flags >>> 0,
+      dev_id: devId,
+      pt_id: ptId,
+      fault_id: faultId,
+      data_type: IOMMU_HWPT_DATA_MOCK,
+      data_len: MOCK_HWPT_DATA_SIZE,
+      data_uptr: putUser(f, new Uint8Array(MOCK_HWPT_DATA_SIZE)),
+    }),
+  );
+}
+
 /** Copies bytes into a fresh page of the process and returns its address (a C test's stack array). */
 function putUser(f: MockFixture, bytes: Uint8Array): bigint {
   const va = f.host.process.mmap(Math.max(4096, bytes.length));
   f.host.process.poke(va, bytes);
   return va;
 }
+
+// --- FIXTURE(iommufd_ioas): the fault-queue part of alloc_hwpt_nested ---------------------------
+
+describe.each([
+  ['mock_domain', 1],
+  ['two_mock_domain', 2],
+] as const)('iommufd_ioas (%s)', (_variant, domains) => {
+  /**
+   * The IOPF steps upstream added to alloc_hwpt_nested (the rest of the case is in
+   * kernel-selftest.test.ts): a nested HWPT with a fault queue on a nesting parent of the IOAS, ENOENT
+   * for a bad fault_id, EOPNOTSUPP for an unknown flag, EBUSY while attached, and a page request read
+   * from the fault fd (IOMMU_TEST_OP_TRIGGER_IOPF).
+   */
+  it('alloc_hwpt_nested (the fault-queue part)', async () => {
+    const f = mockFixture();
+    const ioas = f.fd.ioas.alloc();
+    const d = f.host.device(PRI_DEV);
+    const devId = d.bindIommufd(f.fd);
+    d.attachPt(ioas);
+    if (domains === 2) {
+      // The second mock domain: a device of the other mock unit on the same IOAS.
+      const other = f.host.device('0000:80:00.0');
+      other.bindIommufd(f.fd);
+      other.attachPt(ioas);
+    }
+    const parent = f.fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
+    const fault = f.fd.fault.alloc();
+    const iopf = (faultId: number, flags: number) => iopfAlloc(f, devId, parent, faultId, flags);
+    expect(iopf(0xffff_ffff, U.IOMMU_HWPT_FAULT_ID_VALID)).toBe('ENOENT');
+    expect(iopf(fault.id, U.IOMMU_HWPT_FAULT_ID_VALID | 0x8000_0000)).toBe('EOPNOTSUPP');
+    const iopfHwpt = f.fd.hwpt.alloc({ devId, ptId: parent, faultId: fault.id, data: NESTED_DATA });
+    d.attachPt(iopfHwpt);
+    expect(errCode(() => f.fd.destroy(iopfHwpt))).toBe('EBUSY');
+    await triggerIopf(f, d, fault.fd, devId, 0x3000n);
+    d.attachPt(parent);
+    f.fd.destroy(iopfHwpt);
+    f.host.process.close(fault.fd);
+    f.fd.destroy(fault.id);
+  });
+});
 
 // --- FIXTURE(iommufd_device_pasid) ---------------------------------------------------------------
 
