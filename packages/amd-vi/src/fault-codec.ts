@@ -22,8 +22,10 @@ import {
   PERM_WRITE,
   PluginContractError,
   type FailedAccess,
+  type DeviceInfo,
   type FaultCodec,
   type IommuFault,
+  type PageRequestVerdict,
   type PageResponse,
 } from '@ioasid/core/driver';
 import {
@@ -66,6 +68,8 @@ export interface AmdFaultCodecOptions {
   /** N of the unit's ivhdN device. */
   readonly ivhd?: number;
   readonly iommuPciAddress?: string;
+  /** amd_iommu_max_pasid: (1 << (PASmax + 1)) - 1 with GTSup, 0 without (no PASID is valid then). */
+  readonly maxPasid?: number;
 }
 
 function errEvent(bytes: Uint8Array, what: string): never {
@@ -165,6 +169,20 @@ export class AmdFaultCodec implements FaultCodec {
       reasonText: 'PPR_REQ_FAULT',
       stage2: false,
     };
+  }
+
+  /**
+   * ppr.c iommu_call_iopf_notifier(): a request without a PASID (GN=0, ppr_is_valid(): "Request ignored due to
+   * GN=0", dev_dbg only) or with PASID 0 or one at or past the device's max_pasids ("Invalid PASID", PASID 0
+   * being what requests without a PASID use) never reaches the iopf queue: the driver completes it with
+   * FAILURE (amd_iommu_complete_ppr()). max_pasids = min(amd_iommu_max_pasid, the device's 1 << PASID width).
+   */
+  screenPageRequest(f: IommuFault, dev: DeviceInfo | undefined): PageRequestVerdict | null {
+    if (dev === undefined) return null;
+    if (f.pasid < 0) return { code: PAGE_RESP_FAILURE, lines: [] };
+    const maxPasids = dev.pasidBits > 0 ? Math.min(this.options.maxPasid ?? 0, 2 ** dev.pasidBits) : 0;
+    if (f.pasid === 0 || f.pasid >= maxPasids) return { code: PAGE_RESP_FAILURE, lines: [`AMD-Vi: Invalid PASID : 0x${f.pasid.toString(16)}, device : 0x${f.rid.toString(16)}`] };
+    return null;
   }
 
   /** build_complete_ppr(): status = the core code (SUCCESS 0, INVALID 1, FAILURE 2), GN only with a PASID. */

@@ -174,6 +174,8 @@ describeConformance({
   profile: nestProfile,
   device: '0000:0a:00.0',
   priDevice: '0000:0a:00.0',
+  // AMD IOPF needs a PASID: the driver answers a request without one FAILURE itself (ppr.c).
+  priPasid: 1,
   nested: {
     dataType: uapi.IOMMU_HWPT_DATA_AMD_GUEST,
     data: ({ rootGpa }) => guestDteBytes({ V: 1, GV: 1, GIoV: 1, GLX: 0, gcr3Root: BigInt(rootGpa) << 12n, DomainID: 1 }),

@@ -158,6 +158,7 @@ export class AmdUnit implements UnitOps {
       ivhd: ivhd ? Number(ivhd[1]) : init.index,
       segment: parseInt(regs.pciAddress.slice(0, 4), 16),
       iommuPciAddress: regs.pciAddress,
+      maxPasid: this.efr.GTSup ? 2 ** (this.efr.PASmax + 1) - 1 : 0,
     });
     if (this.caps.pri) this.pageRequestQueueDepth = PPR_LOG_ENTRIES;
     this.viommuTypes = this.caps.nesting ? [IOMMU_VIOMMU_TYPE_AMD] : [];

@@ -2,6 +2,7 @@
  * The normalized fault: what every vendor's fault record, event or page request decodes to, and what
  * core routes by (device, PASID).
  */
+import type { DeviceInfo } from './vendor.js';
 import type { ErrnoCode } from '../uapi/errno.js';
 
 export type FaultKind =
@@ -137,6 +138,14 @@ export interface FaultCodec {
   /** PageRequestCodec.decodePageResponse, when the hardware has page requests. */
   decodePageResponse?(bytes: Uint8Array): PageResponse;
   /**
+   * The driver's own check of a page request it decoded, before the request reaches the iopf queue (AMD-Vi
+   * ppr.c iommu_call_iopf_notifier refuses a request without a PASID, or with PASID 0 or one past the device's
+   * PASIDs). A verdict makes core answer the request at once with `code` (the driver's own page response) and
+   * log `lines`; the request never reaches user space. null lets it through. `dev` is the requester, when
+   * the host has it.
+   */
+  screenPageRequest?(f: IommuFault, dev: DeviceInfo | undefined, unitName: string): PageRequestVerdict | null;
+  /**
    * Stall model (SMMUv3), all three or none: `encodeStall` writes the record of a stalled transaction
    * into the fault/event queue (`faultRecordSize` bytes; SMMUv3: an event with Stall = 1 and STAG =
    * `a.grpid`), which `decodeFault` must decode with kind 'stall', grpid = the tag and last = true.
@@ -156,6 +165,14 @@ export interface FaultCodec {
   renderOverflow?(queue: 'fault' | 'page-request', unitName: string): string[];
     /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
   encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
+}
+
+/** What a driver does with a page request it refuses itself (FaultCodec.screenPageRequest). */
+export interface PageRequestVerdict {
+  /** The page response the driver sends (PAGE_RESP_*). */
+  readonly code: number;
+  /** What the driver prints for it (none when it only logs at debug level). */
+  readonly lines: readonly string[];
 }
 
 /** Whether a codec has the page-request half (all of PageRequestCodec's members). */

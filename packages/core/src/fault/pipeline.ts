@@ -231,6 +231,7 @@ export class FaultPipeline {
       for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
         const f = codec.decodePageRequest(rec, unit);
         this.trace?.event({ step: 'decoded', fault: f });
+        if (codec.screenPageRequest && this.refusedByDriver(codec, f)) continue;
         this.routePageRequest(f);
       }
     }
@@ -252,6 +253,19 @@ export class FaultPipeline {
   }
 
   /** Page requests and stalls: group, find the handler, or answer INVALID when there is none. */
+  /**
+   * The driver's own verdict on a page request (FaultCodec.screenPageRequest): a refused request is answered
+   * at once with the driver's code, for every request of a group (AMD-Vi completes each PPR entry).
+   */
+  private refusedByDriver(codec: FaultCodec, f: IommuFault): boolean {
+    const verdict = codec.screenPageRequest?.(f, this.host.deviceByRid(f.unit, f.rid)?.info, this.host.unitName(f.unit)) ?? null;
+    if (verdict === null) return false;
+    for (const line of verdict.lines) this.log.write(line);
+    this.trace?.event({ step: 'routed', fault: f, sink: 'refused' });
+    this.complete(groupKey(f.rid, f.pasid, f.grpid), f.unit, f.rid, f.pasid, f.grpid, verdict.code, true, false);
+    return true;
+  }
+
   private routePageRequest(f: IommuFault): void {
     const stall = f.kind === 'stall';
     const key = groupKey(f.rid, f.pasid, f.grpid);

@@ -27,7 +27,7 @@ export type FaultTraceEvent =
   /** The driver's interrupt thread decoded a record. */
   | { readonly step: 'decoded'; readonly fault: Readonly<IommuFault> }
   /** Where the fault went: a HWPT's fault queue (as a group), a vEVENTQ, the kernel log, or nowhere (no handler: answered INVALID). */
-  | { readonly step: 'routed'; readonly fault: Readonly<IommuFault>; readonly sink: 'fault-queue' | 'vevent' | 'log' | 'no-handler' | 'dropped' }
+  | { readonly step: 'routed'; readonly fault: Readonly<IommuFault>; readonly sink: 'fault-queue' | 'vevent' | 'log' | 'no-handler' | 'dropped' | 'refused' }
   /** A page response (or resume command) on its way to the device, in the vendor's encoding. */
   | {
       readonly step: 'response';

@@ -66,6 +66,11 @@ export interface ConformanceOptions {
   device: string;
   /** BDF of a device with PASID + PRI, if the hardware has one: enables the page-request round trip. */
   priDevice?: string;
+  /**
+   * Run the page-request round trip with this PASID, on a HWPT allocated with IOMMU_HWPT_ALLOC_PASID and
+   * attached at it, for a driver that refuses page requests without a PASID itself (AMD-Vi: FAILURE).
+   */
+  priPasid?: number;
   /** The vendor's nested data builder: enables the nesting check when the unit can nest. */
   nested?: ConformanceNestedOptions;
   /** Page-table configurations to try first, by format id (the kit otherwise derives them from caps). */
@@ -793,8 +798,10 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect(codecPageRequests(e.dev.unitOps.faults), 'a PRI-capable unit needs a fault codec with page requests').toBe(true);
         const ioas = e.fd.ioas.alloc();
         const fault = e.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
-        const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID, { fault_id: fault.out_fault_id });
-        e.dev.attachPt(hwpt);
+        const pasid = options.priPasid;
+        const dmaOpts = pasid === undefined ? {} : { pasid };
+        const hwpt = hwptAlloc(e, ioas, U.IOMMU_HWPT_FAULT_ID_VALID | (pasid === undefined ? 0 : U.IOMMU_HWPT_ALLOC_PASID), { fault_id: fault.out_fault_id });
+        e.dev.attachPt(hwpt, dmaOpts);
         // A known-usable IOVA: map and unmap one page there.
         const data = pattern(PAGE_SIZE, 9);
         const { iova, va, length } = mapFresh(e, ioas, data);
@@ -802,7 +809,7 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         const ffd = fault.out_fault_fd;
         expect(e.host.process.poll(ffd) & POLLIN).toBe(0);
         let settled = false;
-        const dma = e.dev.dma.read(iova + 16n, 32).finally(() => {
+        const dma = e.dev.dma.read(iova + 16n, 32, dmaOpts).finally(() => {
           settled = true;
         });
         await settle();
@@ -815,7 +822,11 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect(pf.addr >> 12n).toBe(iova >> 12n);
         expect(pf.perm & U.IOMMU_PGFAULT_PERM_READ).toBe(U.IOMMU_PGFAULT_PERM_READ);
         expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE).toBe(U.IOMMU_PGFAULT_FLAGS_LAST_PAGE);
-        expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0);
+        if (pasid === undefined) expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0);
+        else {
+          expect(pf.flags & U.IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(U.IOMMU_PGFAULT_FLAGS_PASID_VALID);
+          expect(pf.pasid).toBe(pasid);
+        }
         expect(pf.cookie).not.toBe(0);
         // The handler maps the page and answers SUCCESS: the device retries and completes.
         e.fd.ioas.map({ ioasId: ioas, userVa: va, length, iova });
@@ -823,7 +834,7 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect([...(await dma)]).toEqual([...data.subarray(16, 48)]);
         // A second fault answered INVALID aborts the DMA.
         e.fd.ioas.unmap(ioas, iova, length);
-        const bad = e.dev.dma.write(iova, new Uint8Array([1]));
+        const bad = e.dev.dma.write(iova, new Uint8Array([1]), dmaOpts);
         const badResult = bad.catch((x: unknown) => x);
         await settle();
         const [pf2] = readPgfaults(e.host.process.read(ffd, 64 * U.iommu_hwpt_pgfault.size));
