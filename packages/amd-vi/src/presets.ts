@@ -50,6 +50,31 @@ export const amdPresets: readonly AmdPreset[] = [
     devices: clientDevices('ivhd0'),
   },
   {
+    // Source: iommu mailing list, 2020-12-03, "AMD-Vi: Event logged [IO_PAGE_FAULT device=42:00.0 ...]",
+    // https://lore.kernel.org/all/CAH6h+heGo0bV20LRV5dP2VvH1j-kD_DMSK=aHr4ZpbBuuHT1DA@mail.gmail.com/
+    // (amd_iommu_dump=1 boot lines of a Supermicro H12SSW-NT, RHEL 7.8 3.10 kernel). The board is
+    // single-socket SP3 for EPYC 7002/7003; the post predates the EPYC 7003 (Milan) launch of March 2021,
+    // and its EFR differs from the Milan preset's, so the CPU is an EPYC 7002 (the model is not in the log).
+    id: 'amd-zen2-rome-epyc',
+    name: 'Supermicro H12SSW-NT, EPYC 7002 (Zen 2 Rome)',
+    description: 'AMD EPYC 7002 (Zen 2 "Rome", single socket, Supermicro H12SSW-NT) on a RHEL 7 3.10 kernel: four IOMMUs, one per root complex, "Found IOMMU at ... cap 0x40" and the pr_cont feature names; GT and x2APIC, no HDSup',
+    generation: 'Zen 2 EPYC (Rome)',
+    bootEra: 'v4',
+    printed: ['AMD-Vi: Found IOMMU at 0000:c0:00.2 cap 0x40', 'AMD-Vi: Extended features (0x58f77ef22294ade):', ' PPR X2APIC NX GT IA GA PC GA_vAPIC', 'AMD-Vi: Found IOMMU at 0000:00:00.2 cap 0x40'],
+    units: [
+      { id: 'ivhd0', efr: 0x58f77ef22294aden, efr2: 0n, pciAddress: '0000:c0:00.2' },
+      { id: 'ivhd1', efr: 0x58f77ef22294aden, efr2: 0n, pciAddress: '0000:80:00.2' },
+      { id: 'ivhd2', efr: 0x58f77ef22294aden, efr2: 0n, pciAddress: '0000:40:00.2' },
+      { id: 'ivhd3', efr: 0x58f77ef22294aden, efr2: 0n, pciAddress: '0000:00:00.2' },
+    ],
+    // The three devices the log's IO_PAGE_FAULT lines name, behind the IOMMU of their root complex.
+    devices: [
+      { bdf: '0000:c8:02.0', unit: 'ivhd0', group: 60, ats: true, description: 'Ethernet function passed to a VM (SR-IOV)' },
+      { bdf: '0000:42:00.0', unit: 'ivhd2', group: 30, description: 'PCIe device passed to a VM' },
+      { bdf: '0000:01:00.0', unit: 'ivhd3', group: 12, description: 'PCIe device passed to a VM' },
+    ],
+  },
+  {
     id: 'amd-zen3-vermeer',
     name: 'Ryzen 5000 desktop (Zen 3 Vermeer)',
     description: 'AMD Zen 3 desktop (Ryzen 5000 "Vermeer", B550): PPR NX GT IA PC GA_vAPIC, no x2APIC',
@@ -78,6 +103,24 @@ export const amdPresets: readonly AmdPreset[] = [
     printed: ['AMD-Vi: Extended features (0x246577efa2254afa, 0x0): PPR NX GT [5] IA GA PC GA_vAPIC'],
     units: [{ id: 'ivhd0', efr: 0x246577efa2254afan, efr2: 0n, pciAddress: '0000:00:00.2' }],
     devices: clientDevices('ivhd0'),
+  },
+  {
+    // Source: https://github.com/elatov/elatov.github.io (the post "Migrating To Proxmox Server and Using AMD GPUs
+    // with ollama", _posts/): an HP Z2 Mini G1a with a Strix Halo APU (Radeon 8060S at c4:00.0), Proxmox 6.x
+    // kernel, "Using global IVHD EFR:0x246577efa2254afa, EFR2:0x10". The SKU (Ryzen AI Max / Max PRO) is not in
+    // the log. The EFR is Raphael's; EFR2 sets GAPPIDisSup.
+    id: 'amd-zen5-strix-halo',
+    name: 'HP Z2 Mini G1a, Ryzen AI Max (Zen 5 Strix Halo)',
+    description: 'AMD Zen 5 APU ("Strix Halo", HP Z2 Mini G1a) on a 6.x kernel: the global IVHD EFR with EFR2 0x10 (GAPPIDisSup)',
+    generation: 'Zen 5 client APU (Strix Halo)',
+    bootEra: 'v6',
+    printed: ['AMD-Vi: Extended features (0x246577efa2254afa, 0x10): PPR NX GT [5] IA GA PC GA_vAPIC'],
+    units: [{ id: 'ivhd0', efr: 0x246577efa2254afan, efr2: 0x10n, pciAddress: '0000:00:00.2' }],
+    devices: [
+      { bdf: '0000:c4:00.0', unit: 'ivhd0', group: 22, ats: true, pri: true, pasidBits: 16, pasidExec: false, pasidPriv: false, description: 'Radeon 8060S iGPU (ATS, PRI, PASID)' },
+      { bdf: '0000:c4:00.1', unit: 'ivhd0', group: 23, description: 'HD Audio controller' },
+      { bdf: '0000:c1:00.0', unit: 'ivhd0', group: 15, description: 'NVMe SSD' },
+    ],
   },
   {
     id: 'amd-zen3-milan-epyc',
