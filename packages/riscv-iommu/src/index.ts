@@ -1,0 +1,27 @@
+/**
+ * RISC-V IOMMU plugin for ioasid. Importing it has no side effects: `plugin.register(container)` adds the
+ * vendor and its page-table format to the container core gives it (one per host).
+ */
+import type { DependencyContainer } from 'tsyringe';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import { VENDOR_ID, VENDOR_NAME } from './ids.js';
+import { format } from './pgtable.js';
+import { Vendor } from './vendor.js';
+
+export const plugin: IommuPlugin = {
+  id: VENDOR_ID,
+  coreApi: '^2.0.0',
+  description: VENDOR_NAME,
+  register(container: DependencyContainer): void {
+    container.register(IOMMU_VENDOR, { useValue: new Vendor() });
+    container.register(PAGE_TABLE_FORMAT, { useValue: format });
+  },
+};
+
+export { VENDOR_ID, VENDOR_NAME, FORMAT_ID } from './ids.js';
+export { Vendor } from './vendor.js';
+export { Unit, PagingDomain } from './unit.js';
+export { codec, format, layoutFor, FORMAT_PAGE_SIZES } from './pgtable.js';
+export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, decodeUnitRegisters, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';
+export { FAULT_FIELDS, FAULT_REASONS, PAGE_REQUEST_FIELDS, PAGE_RESPONSE_FIELDS, faultCodec } from './faults.js';
+export { EMBEDDED_CAP, SERVER_CAP, embeddedPreset, presets, serverPreset } from './presets.js';
