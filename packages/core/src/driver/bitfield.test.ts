@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBitFields, fieldFits, fieldGet, fieldGet32, fieldPrep, genmask, uncoveredMask } from './bitfield.js';
+import { decodeBitFields, encodeBitFields, fieldFits, fieldGet, fieldGet32, fieldPrep, genmask, uncoveredMask } from './bitfield.js';
 
 describe('bit fields (bits.h / bitfield.h)', () => {
   it('GENMASK_ULL matches the literal masks of the kernel headers', () => {
@@ -42,5 +42,20 @@ describe('bit fields (bits.h / bitfield.h)', () => {
     ] as const;
     expect(decodeBitFields(layout, 0xab_c5n)).toEqual({ A: 5, B: 0xab });
     expect(uncoveredMask(layout)).toBe(0xffff_ffff_ffff_00f0n);
+  });
+
+  it('encodeBitFields is the inverse of decodeBitFields and ignores what the layout does not name', () => {
+    const layout = [
+      { name: 'V', hi: 0, lo: 0 },
+      { name: 'MODE', hi: 63, lo: 60 },
+      { name: 'PPN', hi: 43, lo: 0 },
+    ];
+    // MODE 9 in 63:60 and PPN 0x12345 in 43:0, written out by hand.
+    expect(encodeBitFields(layout.slice(1), { MODE: 9, PPN: 0x12345, other: 'ignored' })).toBe(0x9000_0000_0001_2345n);
+    expect(encodeBitFields(layout.slice(1), { MODE: 9n })).toBe(0x9000_0000_0000_0000n);
+    expect(encodeBitFields(layout.slice(1), {})).toBe(0n);
+    expect(decodeBitFields(layout.slice(1), 0x9000_0000_0001_2345n)).toEqual({ MODE: 9, PPN: 0x12345 });
+    // A value wider than its field is truncated as FIELD_PREP truncates it.
+    expect(encodeBitFields([{ name: 'V', hi: 0, lo: 0 }], { V: 3 })).toBe(1n);
   });
 });

@@ -60,3 +60,18 @@ export function decodeBitFields<N extends string>(layout: readonly BitField<N>[]
   for (const f of layout) out[f.name] = Number(fieldGet(value, f.hi, f.lo));
   return out;
 }
+
+/**
+ * The word `layout` describes with `values` in its fields (the inverse of decodeBitFields): each field is
+ * FIELD_PREP'd, a field without a value (or with one that is not a number or bigint) is 0, and members
+ * of `values` the layout does not name are ignored, so a record object can be passed as it is.
+ */
+export function encodeBitFields(layout: readonly BitField[], values: object): bigint {
+  const rec = values as Readonly<Record<string, unknown>>;
+  let w = 0n;
+  for (const f of layout) {
+    const x = rec[f.name];
+    if (typeof x === 'number' || typeof x === 'bigint') w |= fieldPrep(BigInt(x), f.hi, f.lo);
+  }
+  return w;
+}
