@@ -1,175 +1,308 @@
 /**
- * The RISC-V IOMMU fault records, page requests and page responses, and the kernel log lines the driver
- * prints for a fault. Records are little-endian 64-bit words whose fields are [hi:lo] layouts read with
- * core's bitfield helpers; word 1 of a record is the faulting address.
+ * The fault queue record, the page-request queue record, and the page response (the ATS.PRGR command the
+ * driver queues), as RISC-V IOMMU 1.0 lays them out; the Linux fault line.
  *
- * Fault record (16 bytes), word 0: [15:0] RID, [23:16] REASON (FAULT_REASONS), [24] WR, [25] EXE,
- * [26] PRIV, [27] PV (a PASID is present), [47:28] PASID, [63:60] TYPE = 1.
- * Page request (16 bytes), word 0: [15:0] RID, [24:16] PRGI, [25] RD, [26] WR, [27] LAST, [28] PV,
- * [48:29] PASID, [63:60] TYPE = 2; word 1: the page address.
- * Page response (8 bytes): [15:0] RID, [24:16] PRGI, [28:25] CODE, [29] PV, [49:30] PASID.
+ * Fault record (32 bytes): dw0 = 11:0 CAUSE, 31:12 PID, 32 PV, 33 PRIV, 39:34 TTYP, 63:40 DID; dw1 =
+ * 31:0 custom, 63:32 reserved; dw2 = iotval (the IOVA); dw3 = iotval2 (the GPA of a guest-page fault,
+ * bit 0 set when an implicit first-stage access faulted, bit 1 when that access was a write).
+ * Page request (16 bytes): dw0 = 31:12 PID, 32 PV, 33 PRIV, 34 EXEC, 63:40 DID; dw1 = the PCIe message
+ * payload: 0 R, 1 W, 2 L (last of its group), 11:3 PRGI, 63:12 the page address.
  */
 import {
+  PAGE_RESP_FAILURE,
+  PAGE_RESP_INVALID,
+  PAGE_RESP_SUCCESS,
   PERM_EXEC,
   PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
   decodeBitFields,
-  fieldPrep,
+  encodeBitFields,
   type BitField,
   type FailedAccess,
   type FaultCodec,
   type IommuFault,
   type PageResponse,
-  type TranslationFailure,
 } from '@ioasid/core/driver';
-import { VENDOR_ID } from './ids.js';
+import { PRG_RESP_FAILURE, PRG_RESP_INVALID, PRG_RESP_SUCCESS, decodeCommand, encodeCommand } from './commands.js';
+import { faultLine, faultQueueErrorLine } from './logs.js';
 
-export const FAULT_FIELDS = [
-  { name: 'RID', hi: 15, lo: 0 },
-  { name: 'REASON', hi: 23, lo: 16 },
-  { name: 'WR', hi: 24, lo: 24 },
-  { name: 'EXE', hi: 25, lo: 25 },
-  { name: 'PRIV', hi: 26, lo: 26 },
-  { name: 'PV', hi: 27, lo: 27 },
-  { name: 'PASID', hi: 47, lo: 28 },
-  { name: 'TYPE', hi: 63, lo: 60 },
+export const FQ_RECORD_SIZE = 32;
+export const PQ_RECORD_SIZE = 16;
+
+export const FQ_DW0_FIELDS = [
+  { name: 'CAUSE', hi: 11, lo: 0 },
+  { name: 'PID', hi: 31, lo: 12 },
+  { name: 'PV', hi: 32, lo: 32 },
+  { name: 'PRIV', hi: 33, lo: 33 },
+  { name: 'TTYP', hi: 39, lo: 34 },
+  { name: 'DID', hi: 63, lo: 40 },
 ] as const satisfies readonly BitField[];
 
-export const PAGE_REQUEST_FIELDS = [
-  { name: 'RID', hi: 15, lo: 0 },
-  { name: 'PRGI', hi: 24, lo: 16 },
-  { name: 'RD', hi: 25, lo: 25 },
-  { name: 'WR', hi: 26, lo: 26 },
-  { name: 'LAST', hi: 27, lo: 27 },
-  { name: 'PV', hi: 28, lo: 28 },
-  { name: 'PASID', hi: 48, lo: 29 },
-  { name: 'TYPE', hi: 63, lo: 60 },
+export const PQ_DW0_FIELDS = [
+  { name: 'PID', hi: 31, lo: 12 },
+  { name: 'PV', hi: 32, lo: 32 },
+  { name: 'PRIV', hi: 33, lo: 33 },
+  { name: 'EXEC', hi: 34, lo: 34 },
+  { name: 'DID', hi: 63, lo: 40 },
 ] as const satisfies readonly BitField[];
 
-export const PAGE_RESPONSE_FIELDS = [
-  { name: 'RID', hi: 15, lo: 0 },
-  { name: 'PRGI', hi: 24, lo: 16 },
-  { name: 'CODE', hi: 28, lo: 25 },
-  { name: 'PV', hi: 29, lo: 29 },
-  { name: 'PASID', hi: 49, lo: 30 },
+export const PQ_DW1_FIELDS = [
+  { name: 'R', hi: 0, lo: 0 },
+  { name: 'W', hi: 1, lo: 1 },
+  { name: 'L', hi: 2, lo: 2 },
+  { name: 'PRGI', hi: 11, lo: 3 },
+  { name: 'ADDR', hi: 63, lo: 12 },
 ] as const satisfies readonly BitField[];
 
-export const RECORD_TYPE_FAULT = 1;
-export const RECORD_TYPE_PAGE_REQUEST = 2;
-export const RECORD_SIZE = 16;
-export const PAGE_RESPONSE_SIZE = 8;
+/** Fault causes (the CAUSE field) by the specification's name. */
+export const CAUSE_NAMES: Readonly<Record<number, string>> = {
+  1: 'Instruction access fault',
+  4: 'Read address misaligned',
+  5: 'Read access fault',
+  6: 'Write/AMO address misaligned',
+  7: 'Write/AMO access fault',
+  12: 'Instruction page fault',
+  13: 'Read page fault',
+  15: 'Write/AMO page fault',
+  20: 'Instruction guest page fault',
+  21: 'Read guest-page fault',
+  23: 'Write/AMO guest-page fault',
+  256: 'All inbound transactions disallowed',
+  257: 'DDT entry load access fault',
+  258: 'DDT entry not valid',
+  259: 'DDT entry misconfigured',
+  260: 'Transaction type disallowed',
+  261: 'MSI PTE load access fault',
+  262: 'MSI PTE not valid',
+  263: 'MSI PTE misconfigured',
+  264: 'MRIF access fault',
+  265: 'PDT entry load access fault',
+  266: 'PDT entry not valid',
+  267: 'PDT entry misconfigured',
+  268: 'DDT data corruption',
+  269: 'PDT data corruption',
+  270: 'MSI PT data corruption',
+  271: 'MSI MRIF data corruption',
+  272: 'Internal data path error',
+  273: 'IOMMU MSI write access fault',
+  274: 'First/second-stage PT data corruption',
+};
 
-/** REASON codes: the index in this list plus one (0 is never written). */
-export const FAULT_REASONS: readonly TranslationFailure[] = ['not-present', 'permission-read', 'permission-write', 'permission-exec', 'permission-priv', 'address-size', 'table-fault', 'blocked', 'no-context'];
+/** Causes reported even when the device context sets DTF (disable translation fault reporting). */
+export const CAUSES_REPORTED_WITH_DTF: readonly number[] = [256, 257, 258, 259, 268, 272, 273];
 
-type Layout = readonly BitField[];
-
-function pack(layout: Layout, values: Readonly<Record<string, number>>): bigint {
-  let w = 0n;
-  for (const f of layout) w |= fieldPrep(BigInt(values[f.name] ?? 0), f.hi, f.lo);
-  return w;
+/** The name of a cause, including the reserved and custom ranges. */
+export function causeName(cause: number): string {
+  return CAUSE_NAMES[cause] ?? (cause >= 2048 && cause <= 4095 ? `custom cause ${cause}` : `reserved cause ${cause}`);
 }
 
-function record(word0: bigint, word1: bigint, size: number): Uint8Array {
-  const b = new Uint8Array(size);
+/** Transaction types (TTYP). */
+export const TTYP_NONE = 0;
+export const TTYP_UNTRANSLATED_EXEC = 1;
+export const TTYP_UNTRANSLATED_READ = 2;
+export const TTYP_UNTRANSLATED_WRITE = 3;
+export const TTYP_TRANSLATED_EXEC = 5;
+export const TTYP_TRANSLATED_READ = 6;
+export const TTYP_TRANSLATED_WRITE = 7;
+export const TTYP_ATS_TRANSLATION = 8;
+export const TTYP_MESSAGE = 9;
+
+export const TTYP_NAMES: Readonly<Record<number, string>> = {
+  0: 'none (not caused by an inbound transaction)',
+  1: 'Untranslated read for execute',
+  2: 'Untranslated read',
+  3: 'Untranslated write/AMO',
+  5: 'Translated read for execute',
+  6: 'Translated read',
+  7: 'Translated write/AMO',
+  8: 'PCIe ATS Translation Request',
+  9: 'PCIe Message Request',
+};
+
+export function ttypName(ttyp: number): string {
+  return TTYP_NAMES[ttyp] ?? (ttyp >= 32 ? `custom type ${ttyp}` : `reserved type ${ttyp}`);
+}
+
+/** The access of a (untranslated) transaction type as PERM_* bits. */
+function permOfTtyp(ttyp: number): number {
+  switch (ttyp) {
+    case TTYP_UNTRANSLATED_EXEC:
+    case TTYP_TRANSLATED_EXEC:
+      return PERM_READ | PERM_EXEC;
+    case TTYP_UNTRANSLATED_WRITE:
+    case TTYP_TRANSLATED_WRITE:
+      return PERM_WRITE;
+    case TTYP_UNTRANSLATED_READ:
+    case TTYP_TRANSLATED_READ:
+    case TTYP_ATS_TRANSLATION:
+      return PERM_READ;
+    default:
+      return 0;
+  }
+}
+
+/** The untranslated TTYP of an access. */
+export function ttypOf(perm: number): number {
+  return perm & PERM_EXEC ? TTYP_UNTRANSLATED_EXEC : perm & PERM_WRITE ? TTYP_UNTRANSLATED_WRITE : TTYP_UNTRANSLATED_READ;
+}
+
+/**
+ * The CAUSE the IOMMU reports for a failed access. The first-stage walk faults are page faults (12 / 13
+ * / 15 by access), the same in the second stage are guest-page faults (20 / 21 / 23); a table the walk
+ * could not read is an access fault (1 / 5 / 7). DMA from a device whose context is not valid (Linux's
+ * blocking domain clears DC.tc.V) is 258; a PASID without a valid process context is 266.
+ */
+export function causeOf(a: FailedAccess): number {
+  const byAccess = (exec: number, read: number, write: number): number => (a.perm & PERM_EXEC ? exec : a.perm & PERM_WRITE ? write : read);
+  switch (a.failure) {
+    case 'blocked':
+      return 258;
+    case 'no-context':
+      return 266;
+    case 'table-fault':
+      return a.stage2 ? byAccess(20, 21, 23) : byAccess(1, 5, 7);
+    default:
+      return a.stage2 ? byAccess(20, 21, 23) : byAccess(12, 13, 15);
+  }
+}
+
+function words(rec: Uint8Array, n: number): bigint[] {
+  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) out.push(rec.byteLength >= (i + 1) * 8 ? dv.getBigUint64(i * 8, true) : 0n);
+  return out;
+}
+
+function record(ws: readonly bigint[]): Uint8Array {
+  const b = new Uint8Array(ws.length * 8);
   const dv = new DataView(b.buffer);
-  dv.setBigUint64(0, word0, true);
-  if (size >= 16) dv.setBigUint64(8, word1 & 0xffff_ffff_ffff_ffffn, true);
+  ws.forEach((w, i) => dv.setBigUint64(i * 8, w & 0xffff_ffff_ffff_ffffn, true));
   return b;
 }
 
-function words(rec: Uint8Array): [bigint, bigint] {
-  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-  return [rec.byteLength >= 8 ? dv.getBigUint64(0, true) : 0n, rec.byteLength >= 16 ? dv.getBigUint64(8, true) : 0n];
+/** A fault record's fields. */
+export interface FaultRecord {
+  readonly CAUSE: number;
+  readonly PID: number;
+  readonly PV: number;
+  readonly PRIV: number;
+  readonly TTYP: number;
+  readonly DID: number;
+  readonly custom: number;
+  readonly iotval: bigint;
+  readonly iotval2: bigint;
 }
 
-function pasidOf(pv: number, pasid: number): number {
-  return pv ? pasid : -1;
+export function encodeFaultRecord(r: FaultRecord): Uint8Array {
+  return record([encodeBitFields(FQ_DW0_FIELDS, { ...r }), BigInt(r.custom >>> 0), r.iotval, r.iotval2]);
+}
+
+export function decodeFaultRecord(rec: Uint8Array): FaultRecord {
+  const [dw0, dw1, iotval, iotval2] = words(rec, 4);
+  return { ...decodeBitFields(FQ_DW0_FIELDS, dw0), custom: Number(dw1 & 0xffff_ffffn), iotval, iotval2 };
+}
+
+/** The record the IOMMU writes for `a`. PV = 0 forces PID = PRIV = 0; the IOVA goes in iotval. */
+export function faultRecordOf(a: FailedAccess): FaultRecord {
+  const pv = a.pasid >= 0 ? 1 : 0;
+  return {
+    CAUSE: causeOf(a),
+    PID: pv ? a.pasid : 0,
+    PV: pv,
+    PRIV: pv && a.perm & PERM_PRIV ? 1 : 0,
+    TTYP: ttypOf(a.perm),
+    DID: a.rid,
+    custom: 0,
+    iotval: a.addr,
+    iotval2: 0n,
+  };
+}
+
+const STAGE2_CAUSES = new Set([20, 21, 23]);
+
+/** PCIe PRG response code of core's PAGE_RESP_* and back (unknown codes are failures). */
+export function prgCodeOf(code: number): number {
+  return code === PAGE_RESP_SUCCESS ? PRG_RESP_SUCCESS : code === PAGE_RESP_INVALID ? PRG_RESP_INVALID : PRG_RESP_FAILURE;
+}
+export function pageRespOfPrg(code: number): number {
+  return code === PRG_RESP_SUCCESS ? PAGE_RESP_SUCCESS : code === PRG_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
 }
 
 export const faultCodec: FaultCodec = {
-  faultRecordSize: RECORD_SIZE,
-  pageRequestSize: RECORD_SIZE,
+  faultRecordSize: FQ_RECORD_SIZE,
+  pageRequestSize: PQ_RECORD_SIZE,
 
   encodeFault(a: FailedAccess): Uint8Array {
-    const word0 = pack(FAULT_FIELDS, {
-      RID: a.rid,
-      REASON: FAULT_REASONS.indexOf(a.failure) + 1,
-      WR: a.perm & PERM_WRITE ? 1 : 0,
-      EXE: a.perm & PERM_EXEC ? 1 : 0,
-      PRIV: a.perm & PERM_PRIV ? 1 : 0,
-      PV: a.pasid >= 0 ? 1 : 0,
-      PASID: Math.max(a.pasid, 0),
-      TYPE: RECORD_TYPE_FAULT,
-    });
-    return record(word0, a.addr, RECORD_SIZE);
+    return encodeFaultRecord(faultRecordOf(a));
   },
 
   decodeFault(rec: Uint8Array, unit: number): IommuFault {
-    const [w0, w1] = words(rec);
-    const f = decodeBitFields(FAULT_FIELDS, w0);
-    const failure = FAULT_REASONS[f.REASON - 1];
+    const r = decodeFaultRecord(rec);
     return {
       kind: 'dma',
       unit,
-      rid: f.RID,
-      pasid: pasidOf(f.PV, f.PASID),
-      addr: w1,
-      perm: (f.WR ? PERM_WRITE : PERM_READ) | (f.EXE ? PERM_EXEC : 0) | (f.PRIV ? PERM_PRIV : 0),
+      rid: r.DID,
+      pasid: r.PV ? r.PID : -1,
+      addr: r.iotval,
+      perm: permOfTtyp(r.TTYP) | (r.PRIV ? PERM_PRIV : 0),
       grpid: 0,
       last: true,
-      reason: f.REASON,
-      reasonText: failure ?? `reason ${f.REASON}`,
-      stage2: false,
+      reason: r.CAUSE,
+      reasonText: causeName(r.CAUSE),
+      stage2: STAGE2_CAUSES.has(r.CAUSE),
     };
   },
 
   encodePageRequest(a: FailedAccess): Uint8Array {
-    const word0 = pack(PAGE_REQUEST_FIELDS, {
-      RID: a.rid,
-      PRGI: a.grpid,
-      RD: a.perm & PERM_READ ? 1 : 0,
-      WR: a.perm & PERM_WRITE ? 1 : 0,
-      LAST: a.last ? 1 : 0,
-      PV: a.pasid >= 0 ? 1 : 0,
-      PASID: Math.max(a.pasid, 0),
-      TYPE: RECORD_TYPE_PAGE_REQUEST,
-    });
-    return record(word0, a.addr & ~0xfffn, RECORD_SIZE);
+    const pv = a.pasid >= 0 ? 1 : 0;
+    const dw0 = encodeBitFields(PQ_DW0_FIELDS, { PID: pv ? a.pasid : 0, PV: pv, PRIV: pv && a.perm & PERM_PRIV ? 1 : 0, EXEC: pv && a.perm & PERM_EXEC ? 1 : 0, DID: a.rid });
+    const dw1 = encodeBitFields(PQ_DW1_FIELDS, { R: a.perm & PERM_READ ? 1 : 0, W: a.perm & PERM_WRITE ? 1 : 0, L: a.last ? 1 : 0, PRGI: a.grpid, ADDR: a.addr >> 12n });
+    return record([dw0, dw1]);
   },
 
   decodePageRequest(rec: Uint8Array, unit: number): IommuFault {
-    const [w0, w1] = words(rec);
-    const f = decodeBitFields(PAGE_REQUEST_FIELDS, w0);
+    const [dw0, dw1] = words(rec, 2);
+    const h = decodeBitFields(PQ_DW0_FIELDS, dw0);
+    const p = decodeBitFields(PQ_DW1_FIELDS, dw1);
     return {
       kind: 'page-request',
       unit,
-      rid: f.RID,
-      pasid: pasidOf(f.PV, f.PASID),
-      addr: w1,
-      perm: (f.RD ? PERM_READ : 0) | (f.WR ? PERM_WRITE : 0),
-      grpid: f.PRGI,
-      last: f.LAST === 1,
+      rid: h.DID,
+      pasid: h.PV ? h.PID : -1,
+      addr: BigInt(p.ADDR) << 12n,
+      perm: (p.R ? PERM_READ : 0) | (p.W ? PERM_WRITE : 0) | (h.EXEC ? PERM_EXEC : 0) | (h.PRIV ? PERM_PRIV : 0),
+      grpid: p.PRGI,
+      last: p.L === 1,
       reason: 0,
-      reasonText: 'page request',
+      reasonText: p.L && !p.R && !p.W && h.PV ? 'stop marker' : 'page request',
       stage2: false,
     };
   },
 
+  /** ATS.PRGR to the requester: the PASID goes with it when the request had one. */
   encodePageResponse(r: PageResponse): Uint8Array {
-    const word0 = pack(PAGE_RESPONSE_FIELDS, { RID: r.rid, PRGI: r.grpid, CODE: r.code, PV: r.pasid >= 0 ? 1 : 0, PASID: Math.max(r.pasid, 0) });
-    return record(word0, 0n, PAGE_RESPONSE_SIZE);
+    const pv = r.pasid >= 0 ? 1 : 0;
+    return encodeCommand({ op: 'ATS.PRGR', PID: pv ? r.pasid : 0, PV: pv, DSV: 0, RID: r.rid, DSEG: 0, PRGI: r.grpid, RESP_CODE: prgCodeOf(r.code), DST_ID: r.rid });
   },
 
   decodePageResponse(bytes: Uint8Array): PageResponse {
-    const f = decodeBitFields(PAGE_RESPONSE_FIELDS, words(bytes)[0]);
-    return { rid: f.RID, pasid: pasidOf(f.PV, f.PASID), grpid: f.PRGI, code: f.CODE };
+    const c = decodeCommand(bytes);
+    if (!c.ok || c.value.op !== 'ATS.PRGR') return { rid: 0, pasid: -1, grpid: 0, code: PAGE_RESP_FAILURE };
+    return { rid: c.value.RID, pasid: c.value.PV ? c.value.PID : -1, grpid: c.value.PRGI, code: pageRespOfPrg(c.value.RESP_CODE) };
   },
 
-  renderLog(f: IommuFault, device: string, unitName: string): string[] {
-    const access = f.perm & PERM_WRITE ? 'write' : 'read';
-    const pasid = f.pasid >= 0 ? ` PASID 0x${f.pasid.toString(16)}` : '';
-    return [`${VENDOR_ID} ${unitName}: DMA ${access} fault from ${device}${pasid} at 0x${f.addr.toString(16)}: reason ${f.reason} (${f.reasonText})`];
+  renderLog(f: IommuFault, _device: string, unitName: string): string[] {
+    // riscv_iommu_fault prints only records with a non-zero cause, and only CAUSE, DID and the two values.
+    if (f.reason === 0) return [];
+    return [faultLine(unitName, f.reason, f.rid, f.addr, 0n)];
+  },
+
+  renderOverflow(queue: 'fault' | 'page-request', unitName: string): string[] {
+    // The page-request queue is never enabled by the driver.
+    return queue === 'fault' ? [faultQueueErrorLine(unitName, false, true)] : [];
   },
 };
+
+
+

@@ -1,27 +1,33 @@
 /**
- * RISC-V IOMMU plugin for ioasid. Importing it has no side effects: `plugin.register(container)` adds the
- * vendor and its page-table format to the container core gives it (one per host).
+ * RISC-V IOMMU (specification 1.0) plugin for ioasid, modelled on what mainline Linux's
+ * drivers/iommu/riscv does with it. Importing it has no side effects: `plugin.register(container)` adds
+ * the vendor and the six page-table formats (Sv39/48/57, Sv39x4/48x4/57x4) to the container core gives it.
  */
 import type { DependencyContainer } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
-import { format } from './pgtable.js';
+import { formats } from './pgtable.js';
 import { Vendor } from './vendor.js';
 
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^2.0.0',
+  coreApi: '^2.1.0',
   description: VENDOR_NAME,
   register(container: DependencyContainer): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
-    container.register(PAGE_TABLE_FORMAT, { useValue: format });
+    for (const f of formats) container.register(PAGE_TABLE_FORMAT, { useValue: f });
   },
 };
 
-export { VENDOR_ID, VENDOR_NAME, FORMAT_ID } from './ids.js';
+export { VENDOR_ID, VENDOR_NAME } from './ids.js';
 export { Vendor } from './vendor.js';
-export { Unit, PagingDomain } from './unit.js';
-export { codec, format, layoutFor, FORMAT_PAGE_SIZES } from './pgtable.js';
-export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, decodeUnitRegisters, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';
-export { FAULT_FIELDS, FAULT_REASONS, PAGE_REQUEST_FIELDS, PAGE_RESPONSE_FIELDS, faultCodec } from './faults.js';
-export { EMBEDDED_CAP, SERVER_CAP, embeddedPreset, presets, serverPreset } from './presets.js';
+export { Unit, PagingDomain, MAX_PSCID, LINUX_CQ_ENTRIES, LINUX_FQ_ENTRIES } from './unit.js';
+export * from './registers.js';
+export { capsFromCap, hwIdOf, decodeUnitRegisters, linuxPageSizes, linuxPagingWidth, PROFILE_REGISTERS } from './probe.js';
+export * from './pgtable.js';
+export * from './context.js';
+export * from './commands.js';
+export * from './faults.js';
+export * from './logs.js';
+export { decodeRiscv, DECODE_KINDS } from './decode.js';
+export { QEMU_PCI_CAP, QEMU_SYS_CAP, ZDL_RTL_DEFAULT_CAP, presets, qemuPciPreset, qemuSysPreset } from './presets.js';

@@ -1,120 +1,213 @@
 /**
- * The RISC-V IOMMU capability register (CAP, 64 bits): what one IOMMU instance can do, as the hardware
- * reports it. Fields are [hi:lo] the way a specification prints them and are read with core's
- * bitfield helpers, so decode and encode are table-driven and bits no field names must be zero.
+ * The RISC-V IOMMU 1.0 registers a driver reads to learn what an instance can do: `capabilities` (offset
+ * 0x0, 64 bits, read-only), `fctl` (0x8, 32 bits) and `ddtp` (0x10, 64 bits). Fields are [hi:lo] as the
+ * specification's register chapter prints them and are read with core's bitfield helpers, so decode and
+ * encode are table-driven and a bit no field names is reserved.
  *
- * | field | bits | meaning |
- * | --- | --- | --- |
- * | VER_MINOR, VER_MAJOR | 3:0, 7:4 | architecture version |
- * | IAS | 13:8 | input (IOVA) address width: 39 (3 levels) or 48 (4 levels) |
- * | OAS | 19:14 | output address width, 32 to 52 |
- * | PS2M, PS1G | 20, 21 | 2 MiB and 1 GiB blocks |
- * | AD | 22 | hardware access and dirty bits (dirty tracking) |
- * | COH | 23 | DMA can be forced cache-coherent |
- * | IR | 24 | interrupt remapping |
- * | RI | 25 | range invalidation |
+ * `capabilities` carries the ratified v1.0 fields and the ratified extensions of later revisions that
+ * implementations already set (Svrsw60t59b at bit 14, which QEMU advertises with its G-stage; QOSID, NL
+ * and S at 41..43). Bits 63:56 are for custom use and are kept, not refused.
  */
-import { parseProfileNumber } from '@ioasid/core';
 import {
   U64_MASK,
   decodeBitFields,
   err,
-  fieldPrep,
+  encodeBitFields,
   ok,
-  pageSizesFromLog2,
   uncoveredMask,
   type BitField,
-  type DecodedUnit,
-  type NormalizedCaps,
-  type RawRegisters,
   type Result,
 } from '@ioasid/core/driver';
-import { VENDOR_ID, VENDOR_NAME } from './ids.js';
+
+/** Register offsets in the 4 KiB register page (the `RISCV_IOMMU_REG_*` of the Linux driver header). */
+export const REG = {
+  capabilities: 0x000,
+  fctl: 0x008,
+  ddtp: 0x010,
+  cqb: 0x018,
+  cqh: 0x020,
+  cqt: 0x024,
+  fqb: 0x028,
+  fqh: 0x030,
+  fqt: 0x034,
+  pqb: 0x038,
+  pqh: 0x040,
+  pqt: 0x044,
+  cqcsr: 0x048,
+  fqcsr: 0x04c,
+  pqcsr: 0x050,
+  ipsr: 0x054,
+  iocountovf: 0x058,
+  iocountinh: 0x05c,
+  iohpmcycles: 0x060,
+  iohpmctr1: 0x068,
+  iohpmevt1: 0x160,
+  tr_req_iova: 0x258,
+  tr_req_ctl: 0x260,
+  tr_response: 0x268,
+  icvec: 0x2f8,
+  msi_cfg_tbl: 0x300,
+} as const;
+
+/** Size of the register page. */
+export const REG_SIZE = 0x1000;
 
 export const CAP_FIELDS = [
-  { name: 'VER_MINOR', hi: 3, lo: 0 },
-  { name: 'VER_MAJOR', hi: 7, lo: 4 },
-  { name: 'IAS', hi: 13, lo: 8 },
-  { name: 'OAS', hi: 19, lo: 14 },
-  { name: 'PS2M', hi: 20, lo: 20 },
-  { name: 'PS1G', hi: 21, lo: 21 },
-  { name: 'AD', hi: 22, lo: 22 },
-  { name: 'COH', hi: 23, lo: 23 },
-  { name: 'IR', hi: 24, lo: 24 },
-  { name: 'RI', hi: 25, lo: 25 },
+  { name: 'version', hi: 7, lo: 0 },
+  { name: 'Sv32', hi: 8, lo: 8 },
+  { name: 'Sv39', hi: 9, lo: 9 },
+  { name: 'Sv48', hi: 10, lo: 10 },
+  { name: 'Sv57', hi: 11, lo: 11 },
+  { name: 'Svrsw60t59b', hi: 14, lo: 14 },
+  { name: 'Svpbmt', hi: 15, lo: 15 },
+  { name: 'Sv32x4', hi: 16, lo: 16 },
+  { name: 'Sv39x4', hi: 17, lo: 17 },
+  { name: 'Sv48x4', hi: 18, lo: 18 },
+  { name: 'Sv57x4', hi: 19, lo: 19 },
+  { name: 'AMO_MRIF', hi: 21, lo: 21 },
+  { name: 'MSI_FLAT', hi: 22, lo: 22 },
+  { name: 'MSI_MRIF', hi: 23, lo: 23 },
+  { name: 'AMO_HWAD', hi: 24, lo: 24 },
+  { name: 'ATS', hi: 25, lo: 25 },
+  { name: 'T2GPA', hi: 26, lo: 26 },
+  { name: 'END', hi: 27, lo: 27 },
+  { name: 'IGS', hi: 29, lo: 28 },
+  { name: 'HPM', hi: 30, lo: 30 },
+  { name: 'DBG', hi: 31, lo: 31 },
+  { name: 'PAS', hi: 37, lo: 32 },
+  { name: 'PD8', hi: 38, lo: 38 },
+  { name: 'PD17', hi: 39, lo: 39 },
+  { name: 'PD20', hi: 40, lo: 40 },
+  { name: 'QOSID', hi: 41, lo: 41 },
+  { name: 'NL', hi: 42, lo: 42 },
+  { name: 'S', hi: 43, lo: 43 },
+  { name: 'custom', hi: 63, lo: 56 },
 ] as const satisfies readonly BitField[];
 
 export type CapFieldName = (typeof CAP_FIELDS)[number]['name'];
-/** CAP decoded: every field by its name. */
+/** `capabilities` decoded: every field by its specification name. */
 export type CapFields = Readonly<Record<CapFieldName, number>>;
 
-/** Bits of CAP that no field names: reserved, must be zero. */
+/** Reserved bits of `capabilities` (13:12, 20, 55:44). */
 export const CAP_RESERVED = uncoveredMask(CAP_FIELDS);
 
-/** Decodes and validates CAP. */
+/** capabilities.IGS: which interrupt generation the IOMMU supports. */
+export const IGS_MSI = 0;
+export const IGS_WSI = 1;
+export const IGS_BOTH = 2;
+export const IGS_NAMES = ['MSI', 'WSI', 'BOTH', 'reserved'] as const;
+
+export const FCTL_FIELDS = [
+  { name: 'BE', hi: 0, lo: 0 },
+  { name: 'WSI', hi: 1, lo: 1 },
+  { name: 'GXL', hi: 2, lo: 2 },
+  { name: 'custom', hi: 31, lo: 16 },
+] as const satisfies readonly BitField[];
+export type FctlFields = Readonly<Record<(typeof FCTL_FIELDS)[number]['name'], number>>;
+/** Reserved bits of `fctl` (15:3 and everything above the 32-bit register). */
+export const FCTL_RESERVED = uncoveredMask(FCTL_FIELDS);
+
+export const DDTP_FIELDS = [
+  { name: 'iommu_mode', hi: 3, lo: 0 },
+  { name: 'busy', hi: 4, lo: 4 },
+  { name: 'PPN', hi: 53, lo: 10 },
+] as const satisfies readonly BitField[];
+export type DdtpFields = Readonly<Record<(typeof DDTP_FIELDS)[number]['name'], number>>;
+export const DDTP_RESERVED = uncoveredMask(DDTP_FIELDS);
+
+/** ddtp.iommu_mode encodings. */
+export const DDTP_MODE_OFF = 0;
+export const DDTP_MODE_BARE = 1;
+export const DDTP_MODE_1LVL = 2;
+export const DDTP_MODE_2LVL = 3;
+export const DDTP_MODE_3LVL = 4;
+export const DDTP_MODE_NAMES: Readonly<Record<number, string>> = { 0: 'Off', 1: 'Bare', 2: '1LVL', 3: '2LVL', 4: '3LVL', 14: 'custom', 15: 'custom' };
+
+/** Decodes `capabilities`. Only reserved bits and the reserved IGS encoding are refused: the rest is what the hardware says. */
 export function decodeCap(value: bigint): Result<CapFields> {
-  if (value < 0n || value > U64_MASK) return err(`CAP: expected a 64-bit value, got 0x${value.toString(16)}`);
+  if (value < 0n || value > U64_MASK) return err(`capabilities: expected a 64-bit value, got 0x${value.toString(16)}`);
   const reserved = value & CAP_RESERVED;
-  if (reserved !== 0n) return err(`CAP: reserved bits set (0x${reserved.toString(16)})`);
+  if (reserved !== 0n) return err(`capabilities: reserved bits set (0x${reserved.toString(16)})`);
   const f = decodeBitFields(CAP_FIELDS, value);
-  if (f.VER_MAJOR === 0) return err('CAP.VER_MAJOR: expected 1 or above, got 0');
-  if (f.IAS !== 39 && f.IAS !== 48) return err(`CAP.IAS: expected 39 or 48, got ${f.IAS}`);
-  if (f.OAS < 32 || f.OAS > 52) return err(`CAP.OAS: expected 32 to 52, got ${f.OAS}`);
+  if (f.IGS === 3) return err('capabilities.IGS: 3 is reserved (0 MSI, 1 WSI, 2 BOTH)');
   return ok(f);
 }
 
-/** Builds a CAP value from its fields (the inverse of decodeCap). */
-export function encodeCap(f: CapFields): bigint {
-  let v = 0n;
-  for (const field of CAP_FIELDS) v |= fieldPrep(BigInt(f[field.name]), field.hi, field.lo);
-  return v;
+/** Builds `capabilities` from its fields (the inverse of decodeCap). */
+export function encodeCap(f: Partial<CapFields>): bigint {
+  return encodeBitFields(CAP_FIELDS, f);
 }
 
-/** The page sizes CAP allows: 4 KiB always, 2 MiB and 1 GiB blocks when PS2M / PS1G are set. */
-export function capPageSizes(f: CapFields): bigint {
-  return pageSizesFromLog2(12, ...(f.PS2M ? [21] : []), ...(f.PS1G ? [30] : []));
+/** Decodes `fctl` (a 32-bit register): reserved bits 15:3 refused. */
+export function decodeFctl(value: bigint): Result<FctlFields> {
+  if (value < 0n || value > 0xffff_ffffn) return err(`fctl: expected a 32-bit value, got 0x${value.toString(16)}`);
+  const reserved = value & FCTL_RESERVED;
+  if (reserved !== 0n) return err(`fctl: reserved bits set (0x${reserved.toString(16)})`);
+  return ok(decodeBitFields(FCTL_FIELDS, value));
 }
 
-/** CAP in core's normalized capability vocabulary. */
-export function capsFromCap(f: CapFields): NormalizedCaps {
-  return {
-    vendor: VENDOR_ID,
-    version: `${f.VER_MAJOR}.${f.VER_MINOR}`,
-    hostStage: { inputBits: [f.IAS], outputBits: f.OAS, pageSizes: capPageSizes(f), accessDirty: f.AD === 1 },
-    userStage: null,
-    pasidBits: 0,
-    pri: false,
-    stall: false,
-    ats: false,
-    nesting: false,
-    dirtyTracking: f.AD === 1,
-    coherent: f.COH === 1,
-    cachingMode: false,
-    rangeInvalidation: f.RI === 1,
-    interruptRemapping: f.IR === 1,
-    features: [...(f.PS1G ? ['1g-blocks'] : [])],
-  };
+export function encodeFctl(f: Partial<FctlFields>): bigint {
+  return encodeBitFields(FCTL_FIELDS, f);
 }
 
-/** The one-line summary a boot log and `ioasid` tools print for a unit. */
-export function hwIdOf(f: CapFields): string {
-  const extras = [f.AD ? 'dirty tracking' : '', f.COH ? 'coherent' : '', f.IR ? 'IR' : ''].filter((s) => s !== '');
-  return `${VENDOR_NAME} ${f.VER_MAJOR}.${f.VER_MINOR}, ${f.IAS}-bit IOVA, ${f.OAS}-bit PA${extras.length ? `, ${extras.join(', ')}` : ''}`;
+/** Decodes `ddtp`: reserved bits (9:5, 63:54) and the reserved modes 5..13 refused. */
+export function decodeDdtp(value: bigint): Result<DdtpFields> {
+  if (value < 0n || value > U64_MASK) return err(`ddtp: expected a 64-bit value, got 0x${value.toString(16)}`);
+  const reserved = value & DDTP_RESERVED;
+  if (reserved !== 0n) return err(`ddtp: reserved bits set (0x${reserved.toString(16)})`);
+  const f = decodeBitFields(DDTP_FIELDS, value);
+  if (f.iommu_mode >= 5 && f.iommu_mode <= 13) return err(`ddtp.iommu_mode: ${f.iommu_mode} is reserved`);
+  return ok(f);
 }
 
-/** A profile's raw registers (`{ cap: '0x...' }`) decoded into a unit; errors name the register. */
-export function decodeUnitRegisters(raw: RawRegisters): Result<DecodedUnit> {
-  const regs = raw ?? {};
-  for (const k of Object.keys(regs)) if (k !== 'cap') return err(`unknown register '${k}' (known: cap)`);
-  const value = parseProfileNumber(regs.cap);
-  if (value === null) return err(`cap: expected a 64-bit number such as '0x3fd3010', got ${JSON.stringify(regs.cap) ?? 'nothing'}`);
-  const f = decodeCap(value);
-  if (!f.ok) return f;
-  return ok({
-    vendor: VENDOR_ID,
-    caps: capsFromCap(f.value),
-    hwId: hwIdOf(f.value),
-    registers: [{ name: 'CAP', value, fields: { ...f.value } }],
-    profileRegisters: { cap: `0x${value.toString(16)}` },
-  });
+export function encodeDdtp(f: Partial<DdtpFields>): bigint {
+  return encodeBitFields(DDTP_FIELDS, f);
 }
+
+/** Queue base registers (cqb, fqb, pqb): LOG2SZ-1 in 4:0, the queue's PPN in 53:10. */
+export const QUEUE_BASE_FIELDS = [
+  { name: 'LOG2SZ_1', hi: 4, lo: 0 },
+  { name: 'PPN', hi: 53, lo: 10 },
+] as const satisfies readonly BitField[];
+
+/** cqcsr / fqcsr / pqcsr: enable, interrupt enable, the error bits, on and busy. */
+export const CQCSR_FIELDS = [
+  { name: 'cqen', hi: 0, lo: 0 },
+  { name: 'cie', hi: 1, lo: 1 },
+  { name: 'cqmf', hi: 8, lo: 8 },
+  { name: 'cmd_to', hi: 9, lo: 9 },
+  { name: 'cmd_ill', hi: 10, lo: 10 },
+  { name: 'fence_w_ip', hi: 11, lo: 11 },
+  { name: 'cqon', hi: 16, lo: 16 },
+  { name: 'busy', hi: 17, lo: 17 },
+] as const satisfies readonly BitField[];
+export const FQCSR_FIELDS = [
+  { name: 'fqen', hi: 0, lo: 0 },
+  { name: 'fie', hi: 1, lo: 1 },
+  { name: 'fqmf', hi: 8, lo: 8 },
+  { name: 'fqof', hi: 9, lo: 9 },
+  { name: 'fqon', hi: 16, lo: 16 },
+  { name: 'busy', hi: 17, lo: 17 },
+] as const satisfies readonly BitField[];
+
+/** The first-stage modes (iosatp.MODE, SXL=0) capabilities allow, largest last: 39, 48, 57. */
+export function firstStageWidths(f: CapFields): number[] {
+  return [f.Sv39 ? 39 : 0, f.Sv48 ? 48 : 0, f.Sv57 ? 57 : 0].filter((w) => w !== 0);
+}
+
+/** The second-stage modes (iohgatp.MODE, GXL=0) capabilities allow: 41 (Sv39x4), 50, 59. */
+export function secondStageWidths(f: CapFields): number[] {
+  return [f.Sv39x4 ? 41 : 0, f.Sv48x4 ? 50 : 0, f.Sv57x4 ? 59 : 0].filter((w) => w !== 0);
+}
+
+/** The rules between fields the specification states: what makes a `capabilities` value impossible. */
+export function capConsistency(f: CapFields): string | null {
+  if (f.version >> 4 !== 1) return `capabilities.version: 0x${f.version.toString(16)}, expected major version 1 (0x10 for 1.0)`;
+  if (f.Sv48 && !f.Sv39) return 'capabilities: Sv48 without Sv39 (Sv48 implies Sv39)';
+  if (f.Sv57 && !f.Sv48) return 'capabilities: Sv57 without Sv48 (Sv57 implies Sv48)';
+  if (f.Sv48x4 && !f.Sv39x4) return 'capabilities: Sv48x4 without Sv39x4';
+  if (f.Sv57x4 && !f.Sv48x4) return 'capabilities: Sv57x4 without Sv48x4';
+  if (f.PAS < 32 || f.PAS > 56) return `capabilities.PAS: ${f.PAS}, expected 32 to 56 (the PPN fields hold 44 bits)`;
+  return null;
+}
+

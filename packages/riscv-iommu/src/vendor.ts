@@ -1,7 +1,13 @@
-/** The RISC-V IOMMU vendor (the kernel's struct iommu_ops): decodes a unit's registers and builds its units. */
-import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
+/**
+ * The RISC-V IOMMU vendor (the kernel's riscv_iommu_ops): validates a unit's registers, builds its units,
+ * and hands `ioasid decode` / `ioasid probe` to decode.ts and logs.ts.
+ */
+import { err, ok, type DecodeOutput, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit, type UnitOps } from '@ioasid/core/driver';
+import { decodeRiscv } from './decode.js';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
-import { decodeCap, decodeUnitRegisters } from './registers.js';
+import { parseBootLine } from './logs.js';
+import { decodeUnitRegisters } from './probe.js';
+import { decodeCap, encodeFctl } from './registers.js';
 import { Unit } from './unit.js';
 
 export class Vendor implements IommuVendor {
@@ -13,9 +19,24 @@ export class Vendor implements IommuVendor {
   }
 
   createUnit(init: UnitInit): UnitOps {
-    // Core decodes the registers before it builds a unit, so CAP is valid here.
+    // Core decodes the registers before it builds a unit, so capabilities is valid here.
     const cap = decodeCap(init.decoded.registers[0].value);
     if (!cap.ok) throw new Error(`${init.id}: ${cap.error}`);
     return new Unit(init, cap.value);
+  }
+
+  decode(what: string, kind?: string): Result<DecodeOutput> {
+    return decodeRiscv(what, kind);
+  }
+
+  /**
+   * The platform probe's interrupt line names a unit and its fctl.WSI; no line carries `capabilities`,
+   * so a unit read from a log alone does not decode (its profile needs the register from elsewhere).
+   */
+  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+    const b = parseBootLine(line);
+    if (b === null) return null;
+    if (b.unit.length > 200) return err('device name too long');
+    return ok({ id: b.unit, registers: { fctl: `0x${encodeFctl({ WSI: b.wsi ? 1 : 0 }).toString(16)}` } });
   }
 }
