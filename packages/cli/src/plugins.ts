@@ -7,9 +7,10 @@ import { plugin as vtd } from '@ioasid/vtd';
 import { plugin as smmuv3 } from '@ioasid/smmuv3';
 import { plugin as virtioIommu } from '@ioasid/virtio-iommu';
 import { plugin as amdVi } from '@ioasid/amd-vi';
+import { plugin as riscvIommu } from '@ioasid/riscv-iommu';
 
 export function allPlugins(): IommuPlugin[] {
-  return [vtd, smmuv3, amdVi, virtioIommu];
+  return [vtd, smmuv3, amdVi, virtioIommu, riscvIommu];
 }
 
 /** A PluginHost with the given plugins loaded (all of them by default). */

@@ -129,12 +129,13 @@ export function builtinProfiles(vendors: readonly IommuVendor[], sets: readonly 
 
 /** The presets of the vendor packages the CLI ships. */
 export async function shippedPresets(): Promise<VendorPresets[]> {
-  const [vtd, smmuv3, amd, virtio] = await Promise.all([import('@ioasid/vtd'), import('@ioasid/smmuv3'), import('@ioasid/amd-vi'), import('@ioasid/virtio-iommu')]);
+  const [vtd, smmuv3, amd, virtio, riscv] = await Promise.all([import('@ioasid/vtd'), import('@ioasid/smmuv3'), import('@ioasid/amd-vi'), import('@ioasid/virtio-iommu'), import('@ioasid/riscv-iommu')]);
   return [
     { vendor: 'vtd', presets: vtd.presets ?? [] },
     { vendor: 'smmuv3', presets: smmuv3.presets ?? [] },
     { vendor: 'amd-vi', presets: amd.presets ?? [] },
     { vendor: 'virtio-iommu', presets: virtio.presets ?? [] },
+    { vendor: 'riscv-iommu', presets: riscv.presets ?? [] },
   ];
 }
 

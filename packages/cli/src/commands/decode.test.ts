@@ -23,6 +23,18 @@ describe('ioasid decode', () => {
     expect(line.stdout).toContain('DOMAIN fault from endpoint 8');
   });
 
+  it('decode riscv-iommu: the QEMU capabilities, a fault record and the driver\'s fault line', async () => {
+    const cap = await run(['decode', 'riscv-iommu', '0x78c2cf4f10', '--json']);
+    expect(cap.code).toBe(0);
+    expect(JSON.parse(cap.stdout)).toMatchObject({ vendor: 'riscv-iommu', kind: 'capabilities', fields: { PAS: 56, Sv57: 1, Sv57x4: 1, ATS: 1, IGS: '0 (MSI)' } });
+    const rec = await run(['decode', 'riscv-iommu', '0d000000081000000000000000000000004000000000000000000000000000000', '--kind', 'fault']);
+    expect(rec.code).toBe(1);
+    const fault = await run(['decode', 'riscv-iommu', '0d00000008100000000000000000000000400000000000000000000000000000', '--json']);
+    expect(JSON.parse(fault.stdout)).toMatchObject({ kind: 'fault', linux: 'Fault 13 devid: 0x10 iotval: 4000 iotval2: 0' });
+    const line = await run(['decode', 'riscv-iommu', 'iommu_pci', '0000:00:01.0:', 'Fault', '258', 'devid:', '0x10', 'iotval:', '5000', 'iotval2:', '0']);
+    expect(line.stdout).toMatch(/^riscv-iommu fault: DDT entry not valid \(cause 258\) from device 0x10 \(00:02.0\) at 0x5000 on 0000:00:01.0$/m);
+  });
+
   it('joins an unquoted log line and prints a field table', async () => {
     const line = 'DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c40660462 ecap f050da'.split(' ');
     const r = await run(['decode', 'vtd', ...line]);
@@ -33,7 +45,7 @@ describe('ioasid decode', () => {
   it('unknown vendor: exit 2 with the registered ones; undecodable: exit 1', async () => {
     const r = await run(['decode', 'riscv', '0x1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3, amd-vi, virtio-iommu\n');
+    expect(r.stderr).toBe('ioasid: unknown vendor "riscv"\n  hint: registered vendors: vtd, smmuv3, amd-vi, virtio-iommu, riscv-iommu\n');
     const bad = await run(['decode', 'smmuv3', 'not-a-value']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^ioasid: smmuv3 could not decode "not-a-value": /);
