@@ -11,7 +11,7 @@ import { Vendor } from './vendor.js';
 
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^2.1.0',
+  coreApi: '^2.5.0',
   description: VENDOR_NAME,
   register(container: DependencyContainer): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });

@@ -10,7 +10,7 @@ import type { PageTableFormat } from './pgtable.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 /** The version of the plugin contract this core implements. Plugins state the range they need. */
-export const CORE_API_VERSION = '2.4.0';
+export const CORE_API_VERSION = '2.5.0';
 
 export interface IommuPlugin {
   /** Unique id, e.g. 'vtd'. */
