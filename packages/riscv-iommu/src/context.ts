@@ -16,9 +16,10 @@
  * Non-leaf DDT / PDT entry: 0 V, 53:10 PPN.
  */
 import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { layout } from './fields.js';
 import { IGS_BOTH, type CapFields, type FctlFields } from './registers.js';
 
-export const TC_FIELDS = [
+export const TC_FIELDS = layout([
   { name: 'V', hi: 0, lo: 0 },
   { name: 'EN_ATS', hi: 1, lo: 1 },
   { name: 'EN_PRI', hi: 2, lo: 2 },
@@ -32,29 +33,29 @@ export const TC_FIELDS = [
   { name: 'SBE', hi: 10, lo: 10 },
   { name: 'SXL', hi: 11, lo: 11 },
   { name: 'custom', hi: 31, lo: 24 },
-] as const satisfies readonly BitField[];
-export const IOHGATP_FIELDS = [
+]);
+export const IOHGATP_FIELDS = layout([
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'GSCID', hi: 59, lo: 44 },
   { name: 'MODE', hi: 63, lo: 60 },
-] as const satisfies readonly BitField[];
-export const DC_TA_FIELDS = [{ name: 'PSCID', hi: 31, lo: 12 }] as const satisfies readonly BitField[];
+]);
+export const DC_TA_FIELDS = layout([{ name: 'PSCID', hi: 31, lo: 12 }]);
 /** iosatp, pdtp and msiptp share this shape: 43:0 PPN, 63:60 MODE. */
-export const ATP_FIELDS = [
+export const ATP_FIELDS = layout([
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'MODE', hi: 63, lo: 60 },
-] as const satisfies readonly BitField[];
-export const MSI_ADDR_FIELDS = [{ name: 'ADDR', hi: 51, lo: 0 }] as const satisfies readonly BitField[];
-export const PC_TA_FIELDS = [
+]);
+export const MSI_ADDR_FIELDS = layout([{ name: 'ADDR', hi: 51, lo: 0 }]);
+export const PC_TA_FIELDS = layout([
   { name: 'V', hi: 0, lo: 0 },
   { name: 'ENS', hi: 1, lo: 1 },
   { name: 'SUM', hi: 2, lo: 2 },
   { name: 'PSCID', hi: 31, lo: 12 },
-] as const satisfies readonly BitField[];
-export const DIR_ENTRY_FIELDS = [
+]);
+export const DIR_ENTRY_FIELDS = layout([
   { name: 'V', hi: 0, lo: 0 },
   { name: 'PPN', hi: 53, lo: 10 },
-] as const satisfies readonly BitField[];
+]);
 
 export const IOSATP_BARE = 0;
 export const IOSATP_SV39 = 8;
@@ -72,7 +73,13 @@ export const MSIPTP_OFF = 0;
 export const MSIPTP_FLAT = 1;
 
 export type TcFields = Readonly<Record<(typeof TC_FIELDS)[number]['name'], number>>;
-type Atp = { readonly PPN: number; readonly MODE: number };
+/** The shape iosatp, pdtp, msiptp (and iohgatp without GSCID) share: a root page number and a MODE. */
+export interface Atp {
+  /** The root table's page number (bits 43:0). */
+  readonly PPN: number;
+  /** The mode encoding (bits 63:60). */
+  readonly MODE: number;
+}
 
 export interface DeviceContext {
   readonly tc: TcFields;

@@ -18,6 +18,7 @@ import {
   type BitField,
   type Result,
 } from '@ioasid/core/driver';
+import { layout } from './fields.js';
 
 /** Register offsets in the 4 KiB register page (the `RISCV_IOMMU_REG_*` of the Linux driver header). */
 export const REG = {
@@ -52,7 +53,7 @@ export const REG = {
 /** Size of the register page. */
 export const REG_SIZE = 0x1000;
 
-export const CAP_FIELDS = [
+export const CAP_FIELDS = layout([
   { name: 'version', hi: 7, lo: 0 },
   { name: 'Sv32', hi: 8, lo: 8 },
   { name: 'Sv39', hi: 9, lo: 9 },
@@ -82,7 +83,7 @@ export const CAP_FIELDS = [
   { name: 'NL', hi: 42, lo: 42 },
   { name: 'S', hi: 43, lo: 43 },
   { name: 'custom', hi: 63, lo: 56 },
-] as const satisfies readonly BitField[];
+]);
 
 export type CapFieldName = (typeof CAP_FIELDS)[number]['name'];
 /** `capabilities` decoded: every field by its specification name. */
@@ -97,21 +98,21 @@ export const IGS_WSI = 1;
 export const IGS_BOTH = 2;
 export const IGS_NAMES = ['MSI', 'WSI', 'BOTH', 'reserved'] as const;
 
-export const FCTL_FIELDS = [
+export const FCTL_FIELDS = layout([
   { name: 'BE', hi: 0, lo: 0 },
   { name: 'WSI', hi: 1, lo: 1 },
   { name: 'GXL', hi: 2, lo: 2 },
   { name: 'custom', hi: 31, lo: 16 },
-] as const satisfies readonly BitField[];
+]);
 export type FctlFields = Readonly<Record<(typeof FCTL_FIELDS)[number]['name'], number>>;
 /** Reserved bits of `fctl` (15:3 and everything above the 32-bit register). */
 export const FCTL_RESERVED = uncoveredMask(FCTL_FIELDS);
 
-export const DDTP_FIELDS = [
+export const DDTP_FIELDS = layout([
   { name: 'iommu_mode', hi: 3, lo: 0 },
   { name: 'busy', hi: 4, lo: 4 },
   { name: 'PPN', hi: 53, lo: 10 },
-] as const satisfies readonly BitField[];
+]);
 export type DdtpFields = Readonly<Record<(typeof DDTP_FIELDS)[number]['name'], number>>;
 export const DDTP_RESERVED = uncoveredMask(DDTP_FIELDS);
 
@@ -165,13 +166,13 @@ export function encodeDdtp(f: Partial<DdtpFields>): bigint {
 }
 
 /** Queue base registers (cqb, fqb, pqb): LOG2SZ-1 in 4:0, the queue's PPN in 53:10. */
-export const QUEUE_BASE_FIELDS = [
+export const QUEUE_BASE_FIELDS = layout([
   { name: 'LOG2SZ_1', hi: 4, lo: 0 },
   { name: 'PPN', hi: 53, lo: 10 },
-] as const satisfies readonly BitField[];
+]);
 
 /** cqcsr / fqcsr / pqcsr: enable, interrupt enable, the error bits, on and busy. */
-export const CQCSR_FIELDS = [
+export const CQCSR_FIELDS = layout([
   { name: 'cqen', hi: 0, lo: 0 },
   { name: 'cie', hi: 1, lo: 1 },
   { name: 'cqmf', hi: 8, lo: 8 },
@@ -180,15 +181,15 @@ export const CQCSR_FIELDS = [
   { name: 'fence_w_ip', hi: 11, lo: 11 },
   { name: 'cqon', hi: 16, lo: 16 },
   { name: 'busy', hi: 17, lo: 17 },
-] as const satisfies readonly BitField[];
-export const FQCSR_FIELDS = [
+]);
+export const FQCSR_FIELDS = layout([
   { name: 'fqen', hi: 0, lo: 0 },
   { name: 'fie', hi: 1, lo: 1 },
   { name: 'fqmf', hi: 8, lo: 8 },
   { name: 'fqof', hi: 9, lo: 9 },
   { name: 'fqon', hi: 16, lo: 16 },
   { name: 'busy', hi: 17, lo: 17 },
-] as const satisfies readonly BitField[];
+]);
 
 /** The first-stage modes (iosatp.MODE, SXL=0) capabilities allow, largest last: 39, 48, 57. */
 export function firstStageWidths(f: CapFields): number[] {
