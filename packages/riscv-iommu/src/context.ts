@@ -15,7 +15,7 @@
  * PC (16 bytes): dw0 `ta`: 0 V, 1 ENS, 2 SUM, 31:12 PSCID; dw1 `fsc`: the iosatp of the process.
  * Non-leaf DDT / PDT entry: 0 V, 53:10 PPN.
  */
-import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type Result } from '@ioasid/core/driver';
 import { layout } from './fields.js';
 import { IGS_BOTH, type CapFields, type FctlFields } from './registers.js';
 

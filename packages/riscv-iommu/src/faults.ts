@@ -18,7 +18,6 @@ import {
   PERM_WRITE,
   decodeBitFields,
   encodeBitFields,
-  type BitField,
   type FailedAccess,
   type FaultCodec,
   type IommuFault,

@@ -15,7 +15,6 @@ import {
   encodeBitFields,
   ok,
   uncoveredMask,
-  type BitField,
   type Result,
 } from '@ioasid/core/driver';
 import { layout } from './fields.js';
