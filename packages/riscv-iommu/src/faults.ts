@@ -20,6 +20,7 @@ import {
   encodeBitFields,
   type FailedAccess,
   type FaultCodec,
+  type PageRequestCodec,
   type IommuFault,
   type PageResponse,
 } from '@ioasid/core/driver';
@@ -229,7 +230,7 @@ export function pageRespOfPrg(code: number): number {
   return code === PRG_RESP_SUCCESS ? PAGE_RESP_SUCCESS : code === PRG_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
 }
 
-export const faultCodec: FaultCodec = {
+export const faultCodec: FaultCodec & PageRequestCodec = {
   faultRecordSize: FQ_RECORD_SIZE,
   pageRequestSize: PQ_RECORD_SIZE,
 

@@ -12,8 +12,9 @@
  * - a leaf with W and no R (xwr 010 / 110) is reserved; so are PBMT = 3, PBMT without Svpbmt, reserved
  *   bits, N at a level above 0, N at level 0 with PPN[3:0] other than 1000b, and a misaligned superpage
  *   (PPN bits below the level's span not zero): each is a page fault;
- * - a non-leaf entry with A, D or U set, or PBMT, N or reserved bits, is a page fault; at level 0 a
- *   valid entry with R = W = X = 0 is one too;
+ * - a non-leaf entry with A, D or U set is a page fault (core's `nextLevel` answers NEXT_RESERVED); one with
+ *   PBMT, N or reserved bits makes the leaf below grant nothing (`leafGrant` sees the path's high words),
+ *   which the IOMMU reports as the same page fault; at level 0 a valid entry with R = W = X = 0 faults;
  * - A/D: the Linux driver leaves DC.tc.SADE / GADE at 0 (no hardware updating), so a leaf with A = 0,
  *   or a store to a leaf with D = 0, faults. Linux writes A on every leaf and D on every writable one.
  * - privilege (first stage): a U = 1 page serves user requests; a supervisor request may read or write it
@@ -21,8 +22,8 @@
  *   requests only. Requests without a PASID are user requests.
  * - second stage: every access is checked as a user access (U must be 1), G is ignored, and the input
  *   is a guest-physical address whose root table has 2048 entries (16 KiB, 16 KiB aligned).
- * - Svnapot: a level-0 leaf with N = 1 and PPN[3:0] = 1000b translates a 64 KiB run; the low four bits
- *   of the output page come from the IOVA.
+ * - Svnapot: a level-0 leaf with N = 1 and PPN[3:0] = 1000b translates a 64 KiB run (core's `leafPages`);
+ *   the low four bits of the output page come from the IOVA.
  */
 import {
   ERRNO,
@@ -34,6 +35,8 @@ import {
   PERM_WRITE,
   RadixLayout,
   RadixPageTable,
+  NEXT_LEAF,
+  NEXT_RESERVED,
   ChunkCache,
   radixWalk,
   type PhysicalMemory,
@@ -113,18 +116,15 @@ function hiReservedMask(o: CodecOptions): number {
   return o.svrsw60t59b ? PTE_HI_RESERVED & ~PTE_HI_RSW60T59B : PTE_HI_RESERVED;
 }
 
-/** log2 of a Svnapot run: 4 (64 KiB) for a level-0 leaf with N and PPN[3:0] = 1000b. */
-function napotLog2(lo: number, hi: number, level: number): number {
-  return level === 0 && (hi & PTE_HI_N) !== 0 && ((lo >>> 10) & 0xf) === 0b1000 ? 4 : 0;
-}
-
 /** The entry encoding of one stage with `o`: what the radix engine needs to know. */
 export function makeCodec(stage: Stage, o: CodecOptions = DEFAULT_CODEC_OPTIONS): RadixCodec {
   const reservedHi = hiReservedMask(o);
+  const nonLeafHi = reservedHi | PTE_HI_PBMT | PTE_HI_N;
   const levels = [0, 0, 0, 0, 0];
   return {
     presentMask: PTE_V,
-    tableMask: XWR,
+    // A, D and U in the mask: an entry without R/W/X that carries them is not a table (see nextLevel).
+    tableMask: XWR | PTE_A | PTE_D | PTE_U,
     tableValue: levels,
     tableLo: [PTE_V, PTE_V, PTE_V, PTE_V, PTE_V],
     tableHi: levels,
@@ -132,7 +132,9 @@ export function makeCodec(stage: Stage, o: CodecOptions = DEFAULT_CODEC_OPTIONS)
     addrShift: 10,
     addrHiMask: PTE_HI_PPN,
     leafBits,
-    leafGrant(lo: number): number {
+    leafGrant(lo: number, _hi: number, _level: number, _tablesLo: number, tablesHi: number): number {
+      // A non-leaf entry on the path with PBMT, N or reserved bits is a page fault: nothing is granted.
+      if ((tablesHi & nonLeafHi) !== 0) return 0;
       const rwx = accessRwx(lo);
       // The second stage checks every access as a user access and ignores G.
       if (stage === 2) return lo & PTE_U ? grantBoth(rwx) : 0;
@@ -145,16 +147,19 @@ export function makeCodec(stage: Stage, o: CodecOptions = DEFAULT_CODEC_OPTIONS)
       if ((hi & reservedHi) !== 0) return true;
       const pbmt = (hi & PTE_HI_PBMT) >>> PTE_HI_PBMT_SHIFT;
       if (pbmt === 3 || (pbmt !== 0 && !o.svpbmt)) return true;
-      if (hi & PTE_HI_N) {
-        if (level > 0 || ((lo >>> 10) & 0xf) !== 0b1000) return true;
-      }
+      if (hi & PTE_HI_N && level > 0) return true;
       // A superpage's PPN must be aligned to its size.
       return level > 0 && pfn % 2 ** (9 * level) !== 0;
     },
-    tableReserved(lo: number, hi: number): boolean {
-      return (lo & (PTE_A | PTE_D | PTE_U)) !== 0 || (hi & (reservedHi | PTE_HI_PBMT | PTE_HI_N)) !== 0;
+    // A valid entry with R = W = X = 0 but A, D or U set is a non-leaf entry with bits it must not have.
+    nextLevel(lo: number): number {
+      return (lo & XWR) === 0 ? NEXT_RESERVED : NEXT_LEAF;
     },
-    leafContigLog2: napotLog2,
+    // Svnapot: a level-0 leaf with N maps 16 pages when PPN[3:0] = 1000b; any other N encoding faults.
+    leafPages(lo: number, hi: number, level: number): number {
+      if ((hi & PTE_HI_N) === 0) return 2 ** (9 * level);
+      return level === 0 && ((lo >>> 10) & 0xf) === 0b1000 ? 16 : 0;
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import type {
   DecodedUnit,
   DeviceInfo,
   FaultCodec,
+  PageRequestCodec,
   IoPageTable,
   NormalizedCaps,
   PageTableMemory,
@@ -71,7 +72,7 @@ export class Unit implements UnitOps {
   readonly vendor = VENDOR_ID;
   readonly caps: NormalizedCaps;
   readonly name: string;
-  readonly faults: FaultCodec = faultCodec;
+  readonly faults: FaultCodec & PageRequestCodec = faultCodec;
   readonly faultQueueDepth = LINUX_FQ_ENTRIES;
   /** The page-request queue is never enabled by the driver. */
   readonly pageRequestQueueDepth = 0;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WalkResult, WALK_NOT_PRESENT, WALK_ADDRESS_SIZE } from './pgtable.js';
 import { PERM_PRIV_EXEC, PERM_PRIV_READ, PERM_PRIV_WRITE, permAllowed, permFailure, grantBoth } from './permission.js';
-import { RadixLayout, RadixPageTable, type RadixGeometry } from './radix.js';
+import { NEXT_LEAF, RadixLayout, RadixPageTable, type RadixGeometry } from './radix.js';
 import { allocTableFrames } from './table-frames.js';
 import { mockCodec } from '../testing/mock-format.js';
 import { testTableMemory } from '../testing/table-memory.js';
@@ -197,5 +197,19 @@ describe('permission model', () => {
     expect(permFailure(ro, PERM_WRITE)).toBe('permission-write');
     expect(permFailure(ro, PERM_EXEC | PERM_PRIV)).toBe('permission-exec');
     expect(permFailure(0, PERM_READ)).toBe('permission-read');
+  });
+});
+
+describe('radix engine: nextLevel', () => {
+  it('a codec whose nextLevel answers NEXT_LEAF still walks a block at any offset inside it', () => {
+    // The mock's block bit (7) already says leaf; a nextLevel that confirms it must not make the walk
+    // treat the levels below the block as skipped table levels.
+    const codec = { ...mockCodec, nextLevel: () => NEXT_LEAF };
+    const tm = testTableMemory();
+    const layout = new RadixLayout(MOCK);
+    const root = RadixPageTable.rootFor(tm.memory, layout);
+    const pt = new RadixPageTable('test', { pgsizeBitmap: 0n, ias: 39, oas: 52 }, codec, layout, tm.memory, root);
+    expect(pt.map(512, 0x40000, 512, RW)).toBe(0);
+    expect(walk(pt, 512 + 7)).toMatchObject({ fault: 0, pfn: 0x40007, pageShift: 21 });
   });
 });

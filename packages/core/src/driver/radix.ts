@@ -344,8 +344,8 @@ export function radixWalk(
       if (next === NEXT_LEAF && codec.nextLevel !== undefined) {
         next = codec.nextLevel(lo, hi, level);
         if (next === NEXT_RESERVED) return walkFault(out, WALK_RESERVED_BITS, level);
-        // The levels a table entry skips decode no IOVA bits: they must be zero.
-        for (let s = next + 1; s < level; s++) if (((iovaPfn * layout.invSpan[s]) & layout.entryMask[s]) !== 0) return walkFault(out, WALK_NOT_PRESENT, s);
+        // The levels a table entry skips decode no IOVA bits: they must be zero (a leaf skips nothing).
+        if (next >= 0) for (let s = next + 1; s < level; s++) if (((iovaPfn * layout.invSpan[s]) & layout.entryMask[s]) !== 0) return walkFault(out, WALK_NOT_PRESENT, s);
       }
       if (next >= 0) {
         if (codec.tableGrant !== undefined) grant &= codec.tableGrant(lo, hi, level);
