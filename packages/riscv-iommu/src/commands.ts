@@ -15,7 +15,6 @@
  * without ATS, NL / S without the extension) is unsupported, which stops the queue the same way.
  */
 import { decodeBitFields, encodeBitFields, err, genmask, ok, type BitField, type Result } from '@ioasid/core/driver';
-import { layout } from './fields.js';
 import type { CapFields } from './registers.js';
 
 export const CMD_SIZE = 16;
@@ -38,16 +37,16 @@ const HEAD = [
   { name: 'func3', hi: 9, lo: 7 },
 ] as const;
 
-export const IOTINVAL_DW0 = layout([...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'PSCID', hi: 31, lo: 12 }, { name: 'PSCV', hi: 32, lo: 32 }, { name: 'GV', hi: 33, lo: 33 }, { name: 'NL', hi: 34, lo: 34 }, { name: 'GSCID', hi: 59, lo: 44 }]);
-export const IOTINVAL_DW1 = layout([{ name: 'S', hi: 9, lo: 9 }, { name: 'ADDR', hi: 61, lo: 10 }]);
-export const IOFENCE_DW0 = layout([...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'WSI', hi: 11, lo: 11 }, { name: 'PR', hi: 12, lo: 12 }, { name: 'PW', hi: 13, lo: 13 }, { name: 'DATA', hi: 63, lo: 32 }]);
-export const IOFENCE_DW1 = layout([{ name: 'ADDR', hi: 61, lo: 0 }]);
-export const IODIR_DW0 = layout([...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'DV', hi: 33, lo: 33 }, { name: 'DID', hi: 63, lo: 40 }]);
-export const ATS_DW0 = layout([...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'PV', hi: 32, lo: 32 }, { name: 'DSV', hi: 33, lo: 33 }, { name: 'RID', hi: 55, lo: 40 }, { name: 'DSEG', hi: 63, lo: 56 }]);
+export const IOTINVAL_DW0: readonly BitField<'opcode' | 'func3' | 'AV' | 'PSCID' | 'PSCV' | 'GV' | 'NL' | 'GSCID'>[] = [...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'PSCID', hi: 31, lo: 12 }, { name: 'PSCV', hi: 32, lo: 32 }, { name: 'GV', hi: 33, lo: 33 }, { name: 'NL', hi: 34, lo: 34 }, { name: 'GSCID', hi: 59, lo: 44 }];
+export const IOTINVAL_DW1: readonly BitField<'S' | 'ADDR'>[] = [{ name: 'S', hi: 9, lo: 9 }, { name: 'ADDR', hi: 61, lo: 10 }];
+export const IOFENCE_DW0: readonly BitField<'opcode' | 'func3' | 'AV' | 'WSI' | 'PR' | 'PW' | 'DATA'>[] = [...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'WSI', hi: 11, lo: 11 }, { name: 'PR', hi: 12, lo: 12 }, { name: 'PW', hi: 13, lo: 13 }, { name: 'DATA', hi: 63, lo: 32 }];
+export const IOFENCE_DW1: readonly BitField<'ADDR'>[] = [{ name: 'ADDR', hi: 61, lo: 0 }];
+export const IODIR_DW0: readonly BitField<'opcode' | 'func3' | 'PID' | 'DV' | 'DID'>[] = [...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'DV', hi: 33, lo: 33 }, { name: 'DID', hi: 63, lo: 40 }];
+export const ATS_DW0: readonly BitField<'opcode' | 'func3' | 'PID' | 'PV' | 'DSV' | 'RID' | 'DSEG'>[] = [...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'PV', hi: 32, lo: 32 }, { name: 'DSV', hi: 33, lo: 33 }, { name: 'RID', hi: 55, lo: 40 }, { name: 'DSEG', hi: 63, lo: 56 }];
 /** ATS.INVAL payload: the PCIe Invalidation Request's bytes 8..15. */
-export const ATS_INVAL_DW1 = layout([{ name: 'G', hi: 0, lo: 0 }, { name: 'S', hi: 11, lo: 11 }, { name: 'ADDR', hi: 63, lo: 12 }]);
+export const ATS_INVAL_DW1: readonly BitField<'G' | 'S' | 'ADDR'>[] = [{ name: 'G', hi: 0, lo: 0 }, { name: 'S', hi: 11, lo: 11 }, { name: 'ADDR', hi: 63, lo: 12 }];
 /** ATS.PRGR payload: the PCIe PRG Response's bytes 8..15 (destination ID as v1.0 lays it out). */
-export const ATS_PRGR_DW1 = layout([{ name: 'PRGI', hi: 40, lo: 32 }, { name: 'RESP_CODE', hi: 47, lo: 44 }, { name: 'DST_ID', hi: 63, lo: 48 }]);
+export const ATS_PRGR_DW1: readonly BitField<'PRGI' | 'RESP_CODE' | 'DST_ID'>[] = [{ name: 'PRGI', hi: 40, lo: 32 }, { name: 'RESP_CODE', hi: 47, lo: 44 }, { name: 'DST_ID', hi: 63, lo: 48 }];
 
 /** PCIe PRG Response Codes carried by ATS.PRGR. */
 export const PRG_RESP_SUCCESS = 0x0;

@@ -15,11 +15,10 @@
  * PC (16 bytes): dw0 `ta`: 0 V, 1 ENS, 2 SUM, 31:12 PSCID; dw1 `fsc`: the iosatp of the process.
  * Non-leaf DDT / PDT entry: 0 V, 53:10 PPN.
  */
-import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type Result } from '@ioasid/core/driver';
-import { layout } from './fields.js';
+import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
 import { IGS_BOTH, type CapFields, type FctlFields } from './registers.js';
 
-export const TC_FIELDS = layout([
+export const TC_FIELDS: readonly BitField<'V' | 'EN_ATS' | 'EN_PRI' | 'T2GPA' | 'DTF' | 'PDTV' | 'PRPR' | 'GADE' | 'SADE' | 'DPE' | 'SBE' | 'SXL' | 'custom'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'EN_ATS', hi: 1, lo: 1 },
   { name: 'EN_PRI', hi: 2, lo: 2 },
@@ -33,29 +32,29 @@ export const TC_FIELDS = layout([
   { name: 'SBE', hi: 10, lo: 10 },
   { name: 'SXL', hi: 11, lo: 11 },
   { name: 'custom', hi: 31, lo: 24 },
-]);
-export const IOHGATP_FIELDS = layout([
+];
+export const IOHGATP_FIELDS: readonly BitField<'PPN' | 'GSCID' | 'MODE'>[] = [
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'GSCID', hi: 59, lo: 44 },
   { name: 'MODE', hi: 63, lo: 60 },
-]);
-export const DC_TA_FIELDS = layout([{ name: 'PSCID', hi: 31, lo: 12 }]);
+];
+export const DC_TA_FIELDS: readonly BitField<'PSCID'>[] = [{ name: 'PSCID', hi: 31, lo: 12 }];
 /** iosatp, pdtp and msiptp share this shape: 43:0 PPN, 63:60 MODE. */
-export const ATP_FIELDS = layout([
+export const ATP_FIELDS: readonly BitField<'PPN' | 'MODE'>[] = [
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'MODE', hi: 63, lo: 60 },
-]);
-export const MSI_ADDR_FIELDS = layout([{ name: 'ADDR', hi: 51, lo: 0 }]);
-export const PC_TA_FIELDS = layout([
+];
+export const MSI_ADDR_FIELDS: readonly BitField<'ADDR'>[] = [{ name: 'ADDR', hi: 51, lo: 0 }];
+export const PC_TA_FIELDS: readonly BitField<'V' | 'ENS' | 'SUM' | 'PSCID'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'ENS', hi: 1, lo: 1 },
   { name: 'SUM', hi: 2, lo: 2 },
   { name: 'PSCID', hi: 31, lo: 12 },
-]);
-export const DIR_ENTRY_FIELDS = layout([
+];
+export const DIR_ENTRY_FIELDS: readonly BitField<'V' | 'PPN'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'PPN', hi: 53, lo: 10 },
-]);
+];
 
 export const IOSATP_BARE = 0;
 export const IOSATP_SV39 = 8;

@@ -8,7 +8,6 @@
  * (64 digits: fault record, 32: command); a single value is taken as `capabilities`.
  */
 import { err, ok, parseProfileNumber, PERM_WRITE, type BitField, type DecodeOutput, type DecodedWord, type Result } from '@ioasid/core/driver';
-import { layout } from './fields.js';
 import { commandLayouts, decodeCommand, type Command } from './commands.js';
 import { FQ_DW0_FIELDS, PQ_DW0_FIELDS, PQ_DW1_FIELDS, causeName, decodeFaultRecord, faultCodec, ttypName } from './faults.js';
 import { VENDOR_ID } from './ids.js';
@@ -142,7 +141,7 @@ function decodeCommandKind(bytes: Uint8Array): Result<DecodeOutput> {
   return ok({ vendor: VENDOR_ID, kind: 'command', fields, summary: commandSummary(c.value), linux: '', words: [word('dw0', dv.getBigUint64(0, true), l0), word('dw1', dv.getBigUint64(8, true), l1)] });
 }
 
-const PTE_LAYOUT = layout([
+const PTE_LAYOUT: readonly BitField<'V' | 'R' | 'W' | 'X' | 'U' | 'G' | 'A' | 'D' | 'RSW' | 'PPN' | 'PBMT' | 'N'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'R', hi: 1, lo: 1 },
   { name: 'W', hi: 2, lo: 2 },
@@ -155,7 +154,7 @@ const PTE_LAYOUT = layout([
   { name: 'PPN', hi: 53, lo: 10 },
   { name: 'PBMT', hi: 62, lo: 61 },
   { name: 'N', hi: 63, lo: 63 },
-]);
+];
 
 function decodePte(s: string): Result<DecodeOutput> {
   const v = value64(s, 'pte');

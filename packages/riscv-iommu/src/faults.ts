@@ -19,42 +19,42 @@ import {
   decodeBitFields,
   encodeBitFields,
   type FailedAccess,
+  type BitField,
   type FaultCodec,
   type PageRequestCodec,
   type IommuFault,
   type PageResponse,
 } from '@ioasid/core/driver';
-import { layout } from './fields.js';
 import { PRG_RESP_FAILURE, PRG_RESP_INVALID, PRG_RESP_SUCCESS, decodeCommand, encodeCommand } from './commands.js';
 import { faultLine, faultQueueErrorLine } from './logs.js';
 
 export const FQ_RECORD_SIZE = 32;
 export const PQ_RECORD_SIZE = 16;
 
-export const FQ_DW0_FIELDS = layout([
+export const FQ_DW0_FIELDS: readonly BitField<'CAUSE' | 'PID' | 'PV' | 'PRIV' | 'TTYP' | 'DID'>[] = [
   { name: 'CAUSE', hi: 11, lo: 0 },
   { name: 'PID', hi: 31, lo: 12 },
   { name: 'PV', hi: 32, lo: 32 },
   { name: 'PRIV', hi: 33, lo: 33 },
   { name: 'TTYP', hi: 39, lo: 34 },
   { name: 'DID', hi: 63, lo: 40 },
-]);
+];
 
-export const PQ_DW0_FIELDS = layout([
+export const PQ_DW0_FIELDS: readonly BitField<'PID' | 'PV' | 'PRIV' | 'EXEC' | 'DID'>[] = [
   { name: 'PID', hi: 31, lo: 12 },
   { name: 'PV', hi: 32, lo: 32 },
   { name: 'PRIV', hi: 33, lo: 33 },
   { name: 'EXEC', hi: 34, lo: 34 },
   { name: 'DID', hi: 63, lo: 40 },
-]);
+];
 
-export const PQ_DW1_FIELDS = layout([
+export const PQ_DW1_FIELDS: readonly BitField<'R' | 'W' | 'L' | 'PRGI' | 'ADDR'>[] = [
   { name: 'R', hi: 0, lo: 0 },
   { name: 'W', hi: 1, lo: 1 },
   { name: 'L', hi: 2, lo: 2 },
   { name: 'PRGI', hi: 11, lo: 3 },
   { name: 'ADDR', hi: 63, lo: 12 },
-]);
+];
 
 /** Fault causes (the CAUSE field) by the specification's name. */
 export const CAUSE_NAMES: Readonly<Record<number, string>> = {

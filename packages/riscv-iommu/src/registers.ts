@@ -15,9 +15,9 @@ import {
   encodeBitFields,
   ok,
   uncoveredMask,
+  type BitField,
   type Result,
 } from '@ioasid/core/driver';
-import { layout } from './fields.js';
 
 /** Register offsets in the 4 KiB register page (the `RISCV_IOMMU_REG_*` of the Linux driver header). */
 export const REG = {
@@ -52,7 +52,7 @@ export const REG = {
 /** Size of the register page. */
 export const REG_SIZE = 0x1000;
 
-export const CAP_FIELDS = layout([
+export const CAP_FIELDS: readonly BitField<'version' | 'Sv32' | 'Sv39' | 'Sv48' | 'Sv57' | 'Svrsw60t59b' | 'Svpbmt' | 'Sv32x4' | 'Sv39x4' | 'Sv48x4' | 'Sv57x4' | 'AMO_MRIF' | 'MSI_FLAT' | 'MSI_MRIF' | 'AMO_HWAD' | 'ATS' | 'T2GPA' | 'END' | 'IGS' | 'HPM' | 'DBG' | 'PAS' | 'PD8' | 'PD17' | 'PD20' | 'QOSID' | 'NL' | 'S' | 'custom'>[] = [
   { name: 'version', hi: 7, lo: 0 },
   { name: 'Sv32', hi: 8, lo: 8 },
   { name: 'Sv39', hi: 9, lo: 9 },
@@ -82,7 +82,7 @@ export const CAP_FIELDS = layout([
   { name: 'NL', hi: 42, lo: 42 },
   { name: 'S', hi: 43, lo: 43 },
   { name: 'custom', hi: 63, lo: 56 },
-]);
+];
 
 export type CapFieldName = (typeof CAP_FIELDS)[number]['name'];
 /** `capabilities` decoded: every field by its specification name. */
@@ -97,21 +97,21 @@ export const IGS_WSI = 1;
 export const IGS_BOTH = 2;
 export const IGS_NAMES = ['MSI', 'WSI', 'BOTH', 'reserved'] as const;
 
-export const FCTL_FIELDS = layout([
+export const FCTL_FIELDS: readonly BitField<'BE' | 'WSI' | 'GXL' | 'custom'>[] = [
   { name: 'BE', hi: 0, lo: 0 },
   { name: 'WSI', hi: 1, lo: 1 },
   { name: 'GXL', hi: 2, lo: 2 },
   { name: 'custom', hi: 31, lo: 16 },
-]);
+];
 export type FctlFields = Readonly<Record<(typeof FCTL_FIELDS)[number]['name'], number>>;
 /** Reserved bits of `fctl` (15:3 and everything above the 32-bit register). */
 export const FCTL_RESERVED = uncoveredMask(FCTL_FIELDS);
 
-export const DDTP_FIELDS = layout([
+export const DDTP_FIELDS: readonly BitField<'iommu_mode' | 'busy' | 'PPN'>[] = [
   { name: 'iommu_mode', hi: 3, lo: 0 },
   { name: 'busy', hi: 4, lo: 4 },
   { name: 'PPN', hi: 53, lo: 10 },
-]);
+];
 export type DdtpFields = Readonly<Record<(typeof DDTP_FIELDS)[number]['name'], number>>;
 export const DDTP_RESERVED = uncoveredMask(DDTP_FIELDS);
 
@@ -165,13 +165,13 @@ export function encodeDdtp(f: Partial<DdtpFields>): bigint {
 }
 
 /** Queue base registers (cqb, fqb, pqb): LOG2SZ-1 in 4:0, the queue's PPN in 53:10. */
-export const QUEUE_BASE_FIELDS = layout([
+export const QUEUE_BASE_FIELDS: readonly BitField<'LOG2SZ_1' | 'PPN'>[] = [
   { name: 'LOG2SZ_1', hi: 4, lo: 0 },
   { name: 'PPN', hi: 53, lo: 10 },
-]);
+];
 
 /** cqcsr / fqcsr / pqcsr: enable, interrupt enable, the error bits, on and busy. */
-export const CQCSR_FIELDS = layout([
+export const CQCSR_FIELDS: readonly BitField<'cqen' | 'cie' | 'cqmf' | 'cmd_to' | 'cmd_ill' | 'fence_w_ip' | 'cqon' | 'busy'>[] = [
   { name: 'cqen', hi: 0, lo: 0 },
   { name: 'cie', hi: 1, lo: 1 },
   { name: 'cqmf', hi: 8, lo: 8 },
@@ -180,15 +180,15 @@ export const CQCSR_FIELDS = layout([
   { name: 'fence_w_ip', hi: 11, lo: 11 },
   { name: 'cqon', hi: 16, lo: 16 },
   { name: 'busy', hi: 17, lo: 17 },
-]);
-export const FQCSR_FIELDS = layout([
+];
+export const FQCSR_FIELDS: readonly BitField<'fqen' | 'fie' | 'fqmf' | 'fqof' | 'fqon' | 'busy'>[] = [
   { name: 'fqen', hi: 0, lo: 0 },
   { name: 'fie', hi: 1, lo: 1 },
   { name: 'fqmf', hi: 8, lo: 8 },
   { name: 'fqof', hi: 9, lo: 9 },
   { name: 'fqon', hi: 16, lo: 16 },
   { name: 'busy', hi: 17, lo: 17 },
-]);
+];
 
 /** The first-stage modes (iosatp.MODE, SXL=0) capabilities allow, largest last: 39, 48, 57. */
 export function firstStageWidths(f: CapFields): number[] {
