@@ -16,7 +16,9 @@ afterEach(() => {
 
 describe('validation', () => {
   it('accepts lowercase npm-safe ids and refuses the rest with the reason', () => {
-    for (const id of ['acme', 'acme-iommu', 'riscv-iommu', 'x2']) expect(validateId(id)).toEqual({ ok: true, value: id });
+    for (const id of ['acme', 'acme-iommu', 'sifive-iommu', 'x2']) expect(validateId(id)).toEqual({ ok: true, value: id });
+    // The RISC-V IOMMU plugin is ioasid's own now.
+    expect(validateId('riscv-iommu')).toEqual({ ok: false, error: "--id 'riscv-iommu' is taken by a plugin of ioasid itself" });
     for (const id of ['', 'Acme', 'acme_iommu', '-acme', 'acme-', 'acme--iommu', '2acme', 'a'.repeat(41), 'ac me', '../x']) expect(validateId(id).ok, id).toBe(false);
     expect(validateId('vtd')).toEqual({ ok: false, error: "--id 'vtd' is taken by a plugin of ioasid itself" });
   });
@@ -84,7 +86,12 @@ describe('generatePlugin', () => {
     expect(Object.keys(pkg.exports['.'])).toEqual(['types', '@ioasid/source', 'import', 'default']);
     expect(pkg.repository.directory).toBe('packages/acme');
     expect(pkg.devDependencies).toEqual({ '@ioasid/core': '*' });
-    expect(JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')).extends).toBe('../../tsconfig.base.json');
+    // The workspace layout nx sync maintains: a solution tsconfig.json, the library referencing core's.
+    const solution = JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8'));
+    expect(solution).toEqual({ extends: '../../tsconfig.base.json', files: [], include: [], references: [{ path: './tsconfig.lib.json' }, { path: './tsconfig.spec.json' }] });
+    expect(JSON.parse(readFileSync(join(dir, 'tsconfig.lib.json'), 'utf8')).references).toEqual([{ path: '../core/tsconfig.lib.json' }]);
+    expect(JSON.parse(readFileSync(join(dir, 'tsconfig.spec.json'), 'utf8')).references).toEqual([{ path: './tsconfig.lib.json' }]);
+    expect(existsSync(join(dir, 'typedoc.json'))).toBe(true);
     expect(readFileSync(join(dir, 'vitest.config.ts'), 'utf8')).toContain("from '../../vitest.shared.ts'");
     expect(existsSync(join(dir, '.gitignore'))).toBe(false);
   });

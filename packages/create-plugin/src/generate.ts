@@ -135,13 +135,45 @@ const STANDALONE_COMPILER_OPTIONS = {
   forceConsistentCasingInFileNames: true,
 };
 
+/**
+ * Inside the repository a package has the workspace's TypeScript layout, so that `nx sync` keeps its
+ * project references (and those of its dependents) up to date: a solution tsconfig.json referencing
+ * tsconfig.lib.json (the composite build of src, referencing core's) and tsconfig.spec.json (the tests,
+ * referencing the library), and a typedoc.json like every published package's.
+ */
+function inRepoTsconfigs(dir: string, repoRoot: string): Record<string, string> {
+  const base = rel(dir, join(repoRoot, 'tsconfig.base.json'));
+  return {
+    'tsconfig.json': json({ extends: base, files: [], include: [], references: [{ path: './tsconfig.lib.json' }, { path: './tsconfig.spec.json' }] }),
+    'tsconfig.lib.json': json({
+      extends: base,
+      compilerOptions: { rootDir: 'src', outDir: 'dist', tsBuildInfoFile: 'dist/tsconfig.lib.tsbuildinfo', types: ['node'] },
+      include: ['src/**/*.ts'],
+      exclude: ['src/**/*.test.ts'],
+      references: [{ path: rel(dir, join(repoRoot, 'packages/core/tsconfig.lib.json')) }],
+    }),
+    'tsconfig.spec.json': json({
+      extends: base,
+      compilerOptions: { outDir: './out-tsc/vitest', types: ['node'], tsBuildInfoFile: './out-tsc/vitest/tsconfig.tsbuildinfo' },
+      include: ['src/**/*.test.ts'],
+      references: [{ path: './tsconfig.lib.json' }],
+    }),
+    'typedoc.json': json({
+      $schema: 'https://typedoc.org/schema.json',
+      entryPoints: ['src/index.ts'],
+      tsconfig: 'tsconfig.lib.json',
+      includeVersion: true,
+      readme: 'README.md',
+      validation: { notExported: true, invalidLink: true, notDocumented: true },
+      compilerOptions: { customConditions: ['@ioasid/source'] },
+    }),
+  };
+}
+
 function configFiles(dir: string, inRepo: boolean, repoRoot: string | null): Record<string, string> {
-  const base = inRepo ? { extends: rel(dir, join(repoRoot!, 'tsconfig.base.json')) } : {};
-  const own = inRepo ? {} : STANDALONE_COMPILER_OPTIONS;
   // tsconfig.json checks everything (tests too) and emits only into out-tsc; tsconfig.lib.json builds dist.
   const check = {
-    ...base,
-    compilerOptions: { ...own, composite: false, rootDir: 'src', outDir: 'out-tsc/check', types: ['node'] },
+    compilerOptions: { ...STANDALONE_COMPILER_OPTIONS, composite: false, rootDir: 'src', outDir: 'out-tsc/check', types: ['node'] },
     include: ['src/**/*.ts'],
   };
   const lib = {
@@ -163,11 +195,12 @@ function configFiles(dir: string, inRepo: boolean, repoRoot: string | null): Rec
         "export default defineConfig({ test: { include: ['src/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } });",
         '',
       ].join('\n');
+  if (inRepo) return { ...inRepoTsconfigs(dir, repoRoot!), 'vitest.config.ts': vitest };
   return {
     'tsconfig.json': json(check),
     'tsconfig.lib.json': json(lib),
     'vitest.config.ts': vitest,
-    ...(inRepo ? {} : { '.gitignore': 'node_modules/\ndist/\nout-tsc/\n*.tsbuildinfo\n' }),
+    '.gitignore': 'node_modules/\ndist/\nout-tsc/\n*.tsbuildinfo\n',
   };
 }
 

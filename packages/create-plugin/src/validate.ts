@@ -2,7 +2,7 @@
 import type { Result } from './result.js';
 
 /** Vendor ids of the plugins in this repository, and the mock: a third party must not reuse them. */
-export const RESERVED_IDS: readonly string[] = ['vtd', 'smmuv3', 'amd-vi', 'virtio-iommu', 'mock', 'core', 'cli', 'planner', 'web'];
+export const RESERVED_IDS: readonly string[] = ['vtd', 'smmuv3', 'amd-vi', 'virtio-iommu', 'riscv-iommu', 'mock', 'core', 'cli', 'planner', 'web'];
 
 const ID_RE = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9 .,()+&-]*$/;
