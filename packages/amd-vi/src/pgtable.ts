@@ -15,46 +15,36 @@
  * `amd-v2` (guest/GCR3, the x86-64 long-mode format; io_pgtable_v2.c): P, RW, US, PWT, PCD, A, D,
  * PS (2M at level 1, 1G at level 2), NX (63); 4 or 5 levels (48/57-bit). The IOMMU always sets A/D.
  *
- * Table pages come from PageTableMemory; a failed map leaves the table as it was.
+ * Both run on core's radix engine: this module supplies the entry encodings (AmdV1Codec with level
+ * skipping and replicated NextLevel-7 leaves, AmdV2Codec) and the geometries. Table pages come from
+ * PageTableMemory; a failed map leaves the table as it was.
  */
 import {
   IOMMU_NOEXEC,
   IOMMU_READ,
   IOMMU_WRITE,
+  NEXT_LEAF,
+  NEXT_RESERVED,
   PERM_EXEC,
-  grantBoth,
   PERM_READ,
   PERM_WRITE,
-  WALK_OK,
-  WALK_TABLE_FAULT,
-  WalkResult,
+  ChunkCache,
+  LeafBits,
+  RadixLayout,
+  RadixPageTable,
+  radixWalk,
   type IoPageTable,
   type PageTableConfig,
   type PageTableFormat,
   type PageTableMemory,
   type PhysicalMemory,
+  type RadixCodec,
+  type WalkResult,
   type WalkStep,
   traceRadix,
 } from '@ioasid/core/driver';
 import { amdTraceSpec } from './pgtable-trace.js';
-import {
-  EEXIST,
-  EINVAL,
-  ENOMEM,
-  LEVEL_SPAN,
-  WALK_ADDRESS_SIZE,
-  WALK_NOT_PRESENT,
-  WALK_RESERVED_BITS,
-  addrHi,
-  addrLo,
-  isPfn,
-  pte,
-  pteAddrPfn,
-  readPte,
-  tableEmpty,
-  walkFail,
-  writePte,
-} from './pte.js';
+import { EINVAL, ENOMEM, WALK_ADDRESS_SIZE, walkFail } from './pte.js';
 import { AMD_IOMMU_PGSIZES, AMD_IOMMU_PGSIZES_V2 } from './registers.js';
 
 export const AMD_V1_FORMAT = 'amd-v1';
@@ -84,19 +74,10 @@ export const V2_D = 1 << 6;
 export const V2_PS = 1 << 7;
 export const V2_HI_NX = 0x80000000 | 0;
 
-const PFN_LIMIT = 2 ** 40;
-
-/** A decoded leaf: its size (log2 bytes), first output page number, permissions, dirty. */
-interface Leaf {
-  shift: number;
-  basePfn: number;
-  perm: number;
-  dirty: boolean;
-  /** Entries this leaf occupies in its table (NextLevel 7 replicas). */
-  count: number;
-}
-
-const leaf: Leaf = { shift: 12, basePfn: 0, perm: 0, dirty: false, count: 1 };
+/** Output page numbers below 2^40 (52-bit addresses) for both formats. */
+const OAS = 52;
+const SIX = [0, 0, 0, 0, 0, 0];
+const NL_FIELD = 7 << V1_NL_SHIFT;
 
 /** First zero bit at or above bit 12 of the entry's address field (ffz(pte | 0xfff)). */
 function firstZeroAddrBit(lo: number, hi: number): number {
@@ -105,358 +86,184 @@ function firstZeroAddrBit(lo: number, hi: number): number {
   return 52;
 }
 
-type Flavor = 'v1' | 'v2';
-
 /**
- * Index of `iovaPfn` in a table at `level`. The top of a 6-level v1 table decodes only IOVA bits 63:57;
- * page numbers stop below 2^52, so the quotient is already below 128 there.
+ * v1 entries. A PDE's NextLevel is the (1-based) level of the table it points to: equal to this
+ * entry's level for the tables Linux (and the engine) builds, smaller when it skips levels, reserved
+ * when not below it. NextLevel 0 is a leaf of the level's size, 7 a leaf whose size is encoded in the
+ * address (the bits below the size's top bit set, that bit clear), replicated over its entries.
+ * Permissions: IR/IW ANDed along the walk; execute wherever read or write is granted.
  */
-function indexAt(iovaPfn: number, level: number): number {
-  return Math.floor(iovaPfn / LEVEL_SPAN[level]) % 512;
-}
+export class AmdV1Codec implements RadixCodec {
+  readonly presentMask = V1_PR;
+  readonly tableMask = NL_FIELD;
+  readonly tableValue: readonly number[] = [0, 1 << V1_NL_SHIFT, 2 << V1_NL_SHIFT, 3 << V1_NL_SHIFT, 4 << V1_NL_SHIFT, 5 << V1_NL_SHIFT];
+  readonly tableLo: readonly number[] = [V1_PR, V1_PR | (1 << V1_NL_SHIFT), V1_PR | (2 << V1_NL_SHIFT), V1_PR | (3 << V1_NL_SHIFT), V1_PR | (4 << V1_NL_SHIFT), V1_PR | (5 << V1_NL_SHIFT)];
+  /** Table PDEs carry IR|IW: the leaf decides. */
+  readonly tableHi: readonly number[] = [V1_HI_IR | V1_HI_IW, V1_HI_IR | V1_HI_IW, V1_HI_IR | V1_HI_IW, V1_HI_IR | V1_HI_IW, V1_HI_IR | V1_HI_IW, V1_HI_IR | V1_HI_IW];
+  readonly leafTypeLo: readonly number[] = SIX;
+  readonly replicaTypeLo: readonly number[] = [NL_FIELD, NL_FIELD, NL_FIELD, NL_FIELD, NL_FIELD, NL_FIELD];
+  readonly addrShift = 12;
+  readonly addrHiMask = 0xfffff;
+  private readonly coherent: boolean;
 
-/**
- * Walks either format from `rootPfn` (a table at level `top`, 0 = the 4K-PTE table). `tableToPhys`
- * translates every table pointer (nested walks); `leafOut` receives the leaf's position.
- */
-function walkTable(
-  flavor: Flavor,
-  mem: PhysicalMemory,
-  rootPfn: number,
-  top: number,
-  iovaPfn: number,
-  out: WalkResult,
-  tableToPhys: ((pfn: number) => number) | null,
-  pos?: { table: number; idx: number; level: number },
-): boolean {
-  let table = rootPfn;
-  let level = top;
-  let perm = flavor === 'v1' ? PERM_READ | PERM_WRITE : PERM_READ | PERM_WRITE | PERM_EXEC;
-  for (;;) {
-    const idx = indexAt(iovaPfn, level);
-    readPte(mem, table, idx);
-    const lo = pte.lo;
-    const hi = pte.hi;
-    if ((lo & 1) === 0) return walkFail(out, WALK_NOT_PRESENT, level);
-    let isLeaf: boolean;
-    let nextLevel = level - 1;
-    if (flavor === 'v1') {
-      const nl = (lo >>> V1_NL_SHIFT) & 7;
-      perm &= (hi & V1_HI_IR ? PERM_READ : 0) | (hi & V1_HI_IW ? PERM_WRITE : 0);
-      isLeaf = nl === 0 || nl === V1_NL_SIZE;
-      if (!isLeaf) {
-        // NextLevel names the level (1-based) of the next table; it must be lower than this one.
-        if (nl > level) return walkFail(out, WALK_RESERVED_BITS, level);
-        for (let s = nl; s < level; s++) if (indexAt(iovaPfn, s) !== 0) return walkFail(out, WALK_NOT_PRESENT, s);
-        nextLevel = nl - 1;
-      } else if (level === 0 || nl === 0) {
-        leaf.shift = 12 + 9 * level;
-        leaf.count = 1;
-      } else {
-        leaf.shift = 0;
-      }
-      if (isLeaf && nl === V1_NL_SIZE) {
-        const shift = firstZeroAddrBit(lo, hi) + 1;
-        // The encoded size lies between this level's default size and the level above's.
-        if (shift <= 12 + 9 * level || shift >= 12 + 9 * (level + 1)) return walkFail(out, WALK_RESERVED_BITS, level);
-        leaf.shift = shift;
-        leaf.count = 2 ** (shift - 12 - 9 * level);
-      }
-    } else {
-      perm &= (hi & V2_HI_NX ? ~PERM_EXEC : -1) & (lo & V2_RW ? -1 : ~PERM_WRITE);
-      isLeaf = level === 0 || (lo & V2_PS) !== 0;
-      if (isLeaf && level > 2) return walkFail(out, WALK_RESERVED_BITS, level);
-      leaf.shift = 12 + 9 * level;
-      leaf.count = 1;
-    }
-    if (isLeaf) {
-      const pages = 2 ** (leaf.shift - 12);
-      const addr = pteAddrPfn(lo, hi);
-      const base = Math.floor(addr / pages) * pages;
-      out.pfn = base + (iovaPfn % pages);
-      out.pageShift = leaf.shift;
-      out.level = level;
-      // No privilege levels modelled here: both get the same grants (core's permission model).
-      out.perm = perm & (PERM_READ | PERM_WRITE) ? grantBoth(perm | (flavor === 'v1' ? PERM_EXEC : 0)) : 0;
-      out.dirty = (lo & (flavor === 'v1' ? V1_D : V2_D)) !== 0;
-      out.fault = WALK_OK;
-      if (pos) {
-        pos.table = table;
-        pos.idx = idx;
-        pos.level = level;
-      }
-      return true;
-    }
-    let next = pteAddrPfn(lo, hi);
-    if (tableToPhys) {
-      next = tableToPhys(next);
-      if (next < 0) {
-        out.tablePfn = pteAddrPfn(lo, hi);
-        return walkFail(out, WALK_TABLE_FAULT, level);
-      }
-    }
-    table = next;
-    level = nextLevel;
+  constructor(coherent: boolean) {
+    this.coherent = coherent;
+  }
+
+  /** Leaves get FC when the domain forces coherence. */
+  leafBits(prot: number, bits: LeafBits): number {
+    bits.lo = V1_PR;
+    bits.hi = (prot & IOMMU_READ ? V1_HI_IR : 0) | (prot & IOMMU_WRITE ? V1_HI_IW : 0) | (this.coherent ? V1_HI_FC : 0);
+    return 0;
+  }
+
+  leafGrant(_lo: number, hi: number, _level: number, _tablesLo: number, _tablesHi: number, tablesHiAnd: number): number {
+    const and = hi & tablesHiAnd;
+    const rw = (and & V1_HI_IR ? PERM_READ : 0) | (and & V1_HI_IW ? PERM_WRITE : 0);
+    // No privilege levels modelled here: both get the same grants (core's permission model).
+    if (rw === 0) return 0;
+    const p = rw | PERM_EXEC;
+    return p | (p << 4);
+  }
+
+  nextLevel(lo: number, _hi: number, level: number): number {
+    const nl = (lo >>> V1_NL_SHIFT) & 7;
+    if (nl === 0 || nl === V1_NL_SIZE) return NEXT_LEAF;
+    return nl > level ? NEXT_RESERVED : nl - 1;
+  }
+
+  leafPages(lo: number, hi: number, level: number): number {
+    const nl = (lo >>> V1_NL_SHIFT) & 7;
+    if (nl === 0) return 2 ** (9 * level);
+    // A level-0 entry naming a table level is reserved.
+    if (nl !== V1_NL_SIZE) return 0;
+    const shift = firstZeroAddrBit(lo, hi) + 1;
+    // The encoded size lies between this level's default size and the level above's.
+    if (shift <= 12 + 9 * level || shift >= 12 + 9 * (level + 1)) return 0;
+    return 2 ** (shift - 12);
+  }
+
+  /** PAGE_SIZE_PTE(): (pa | (size - 1)) & ~(size >> 1), i.e. the low half of the size's pages set. */
+  replicaPfn(pfn: number, pages: number): number {
+    return pfn + pages / 2 - 1;
+  }
+
+  leafDirty(lo: number): boolean {
+    return (lo & V1_D) !== 0;
+  }
+
+  leafClean(lo: number): number {
+    return lo & ~V1_D;
+  }
+
+  leafAccessed(lo: number, _hi: number, write: boolean): number {
+    return lo | V1_A | (write ? V1_D : 0);
   }
 }
 
-interface Geometry {
-  levels: number;
-  ias: number;
-  /** log2 sizes usable, largest first. */
-  sizes: number[];
-  coherent: boolean;
+/**
+ * v2 entries (x86-64 long mode, io_pgtable_v2.c set_pte_attr()): present, user (always), accessed and
+ * dirty preset, RW when writeable, NX for no-exec. RW is ANDed and NX ORed along the walk; U/S is not
+ * checked. The IOMMU always sets A/D.
+ */
+export class AmdV2Codec implements RadixCodec {
+  readonly presentMask = V2_P;
+  readonly tableMask = V2_PS;
+  readonly tableValue: readonly number[] = SIX;
+  readonly tableLo: readonly number[] = [V2_P | V2_RW | V2_US | V2_A, V2_P | V2_RW | V2_US | V2_A, V2_P | V2_RW | V2_US | V2_A, V2_P | V2_RW | V2_US | V2_A, V2_P | V2_RW | V2_US | V2_A, V2_P | V2_RW | V2_US | V2_A];
+  readonly tableHi: readonly number[] = SIX;
+  readonly leafTypeLo: readonly number[] = [0, V2_PS, V2_PS, V2_PS, V2_PS, V2_PS];
+  readonly addrShift = 12;
+  readonly addrHiMask = 0xfffff;
+
+  leafBits(prot: number, bits: LeafBits): number {
+    bits.lo = V2_P | V2_US | V2_A | V2_D | (prot & IOMMU_WRITE ? V2_RW : 0);
+    bits.hi = prot & IOMMU_NOEXEC ? V2_HI_NX : 0;
+    return 0;
+  }
+
+  leafGrant(lo: number, hi: number, _level: number, tablesLo: number, tablesHi: number): number {
+    const p = PERM_READ | ((lo & tablesLo & V2_RW) !== 0 ? PERM_WRITE : 0) | (((hi | tablesHi) & V2_HI_NX) === 0 ? PERM_EXEC : 0);
+    return p | (p << 4);
+  }
+
+  leafDirty(lo: number): boolean {
+    return (lo & V2_D) !== 0;
+  }
+
+  leafClean(lo: number): number {
+    return lo & ~V2_D;
+  }
+
+  leafAccessed(lo: number, _hi: number, write: boolean): number {
+    return lo | V2_A | (write ? V2_D : 0);
+  }
 }
 
-class AmdPageTable implements IoPageTable {
-  readonly format: string;
-  readonly cfg: Readonly<PageTableConfig>;
-  readonly rootPfn: number;
-  readonly levels: number;
-  private pages = 1;
-  private readonly top: number;
-  private readonly limitPfn: number;
-  private readonly mem: PhysicalMemory;
+const v1Codecs = [new AmdV1Codec(false), new AmdV1Codec(true)];
+const v2Codec = new AmdV2Codec();
+const layouts = new Map<string, RadixLayout>();
+
+/**
+ * 512-entry tables, `levels` deep. v1: a leaf of the level's size wherever the bitmap has it, the
+ * sizes in between as NextLevel-7 replicas, and any NextLevel-0 leaf accepted by the walk. v2: 4K,
+ * 2M, 1G.
+ */
+function amdLayout(flavor: 'v1' | 'v2', levels: number, ias: number, bitmap: bigint): RadixLayout {
+  const key = `${flavor}:${levels}:${ias}:${bitmap}`;
+  let layout = layouts.get(key);
+  if (layout !== undefined) return layout;
+  const entryBits: number[] = [];
+  const spanShift: number[] = [];
+  const replicated: number[] = [];
+  let leafLevels = 0;
+  for (let l = 0; l < levels; l++) {
+    entryBits.push(9);
+    spanShift.push(9 * l);
+    if ((bitmap >> BigInt(12 + 9 * l)) & 1n) leafLevels |= 1 << l;
+    let r = 0;
+    if (flavor === 'v1') for (let k = 1; k < 9; k++) if ((bitmap >> BigInt(12 + 9 * l + k)) & 1n) r |= 1 << k;
+    replicated.push(r);
+  }
+  const walkLeafLevels = flavor === 'v1' ? (1 << levels) - 1 : Math.min(7, (1 << levels) - 1);
+  layout = new RadixLayout({ levels, entryBits, spanShift, leafLevels: leafLevels | 1, walkLeafLevels, replicated, ias: Math.min(ias, 64), oas: OAS });
+  layouts.set(key, layout);
+  return layout;
+}
+
+/** An AMD-Vi table: core's radix engine with the v1 or v2 codec. */
+class AmdPageTable extends RadixPageTable {
+  /** v1: the DTE's HAD bits (setDirtyTracking); v2 hardware always updates A/D. */
   private dirtyOn = false;
-  private freed = false;
-  private readonly pos = { table: 0, idx: 0, level: 0 };
+  private readonly v1: boolean;
 
-  constructor(
-    private readonly flavor: Flavor,
-    cfg: Readonly<PageTableConfig>,
-    private readonly g: Geometry,
-    private readonly memory: PageTableMemory,
-    root: number,
-  ) {
-    this.format = flavor === 'v1' ? AMD_V1_FORMAT : AMD_V2_FORMAT;
-    this.cfg = cfg;
-    this.rootPfn = root;
-    this.levels = g.levels;
-    this.top = g.levels - 1;
-    this.limitPfn = 2 ** (g.ias - 12);
-    this.mem = memory.mem;
+  constructor(flavor: 'v1' | 'v2', cfg: Readonly<PageTableConfig>, layout: RadixLayout, memory: PageTableMemory, root: number) {
+    super(flavor === 'v1' ? AMD_V1_FORMAT : AMD_V2_FORMAT, cfg, flavor === 'v1' ? v1Codecs[cfg.coherent === true ? 1 : 0] : v2Codec, layout, memory, root);
+    this.v1 = flavor === 'v1';
   }
 
-  get tablePages(): number {
-    return this.pages;
+  override trace(iovaPfn: number): WalkStep[] {
+    return traceRadix(this.mem, this.rootPfn, amdTraceSpec(this.v1 ? 'v1' : 'v2', this.top), iovaPfn);
   }
 
-  trace(iovaPfn: number): WalkStep[] {
-    return traceRadix(this.mem, this.rootPfn, amdTraceSpec(this.flavor, this.top), iovaPfn);
-  }
-
-  walk(iovaPfn: number, out: WalkResult): boolean {
-    if (!(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return walkFail(out, WALK_ADDRESS_SIZE, this.top);
-    return walkTable(this.flavor, this.mem, this.rootPfn, this.top, iovaPfn, out, null);
-  }
-
-  private leafBits(prot: number): { lo: number; hi: number } {
-    if (this.flavor === 'v1') {
-      // Table PDEs carry IR|IW (ANDed with the leaf); leaves get FC when the domain forces coherence.
-      return { lo: V1_PR, hi: (prot & IOMMU_READ ? V1_HI_IR : 0) | (prot & IOMMU_WRITE ? V1_HI_IW : 0) | (this.g.coherent ? V1_HI_FC : 0) };
-    }
-    // set_pte_attr(): present, user (always), accessed and dirty preset, RW when writeable, NX for no-exec.
-    return { lo: V2_P | V2_US | V2_A | V2_D | (prot & IOMMU_WRITE ? V2_RW : 0), hi: prot & IOMMU_NOEXEC ? V2_HI_NX : 0 };
-  }
-
-  private tableEntry(level: number, childPfn: number): { lo: number; hi: number } {
-    if (this.flavor === 'v1') return { lo: V1_PR | (level << V1_NL_SHIFT) | addrLo(childPfn), hi: addrHi(childPfn) | V1_HI_IR | V1_HI_IW };
-    return { lo: V2_P | V2_RW | V2_US | V2_A | addrLo(childPfn), hi: addrHi(childPfn) };
-  }
-
-  map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
-    if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
-    if (iovaPfn + npages > this.limitPfn || paPfn + npages > PFN_LIMIT) return -34;
-    let done = 0;
-    while (done < npages) {
-      const iv = iovaPfn + done;
-      const pa = paPfn + done;
-      const rem = npages - done;
-      let shift = 12;
-      for (const s of this.g.sizes) {
-        const p = 2 ** (s - 12);
-        if (p <= rem && iv % p === 0 && pa % p === 0) {
-          shift = s;
-          break;
-        }
-      }
-      const rc = this.mapOne(iv, pa, shift, prot);
-      if (rc < 0) {
-        if (done) this.unmap(iovaPfn, done);
-        this.prune(iv);
-        return rc;
-      }
-      done += 2 ** (shift - 12);
-    }
-    return 0;
-  }
-
-  private mapOne(iv: number, pa: number, shift: number, prot: number): number {
-    const L = Math.floor((shift - 12) / 9);
-    const count = 2 ** (shift - 12 - 9 * L);
-    let table = this.rootPfn;
-    for (let level = this.top; level > L; level--) {
-      const idx = indexAt(iv, level);
-      readPte(this.mem, table, idx);
-      if ((pte.lo & 1) === 0) {
-        const child = this.memory.allocTable();
-        if (child < 0) return -ENOMEM;
-        this.pages++;
-        const e = this.tableEntry(level, child);
-        writePte(this.mem, table, idx, e.lo, e.hi);
-        table = child;
-        continue;
-      }
-      if (this.isLeafEntry(pte.lo, level)) return -EEXIST;
-      table = pteAddrPfn(pte.lo, pte.hi);
-    }
-    const idx0 = indexAt(iv, L);
-    for (let k = 0; k < count; k++) {
-      readPte(this.mem, table, idx0 + k);
-      if (pte.lo & 1) return -EEXIST;
-    }
-    const bits = this.leafBits(prot);
-    let encPfn = pa;
-    let nl = 0;
-    if (count > 1) {
-      // PAGE_SIZE_PTE(): (pa | (size - 1)) & ~(size >> 1), i.e. the low half of the size's pages set.
-      encPfn = pa + 2 ** (shift - 13) - 1;
-      nl = V1_NL_SIZE;
-    }
-    let lo = bits.lo | addrLo(encPfn);
-    if (this.flavor === 'v1') lo |= nl << V1_NL_SHIFT;
-    else if (L > 0) lo |= V2_PS;
-    const hi = bits.hi | addrHi(encPfn);
-    for (let k = 0; k < count; k++) writePte(this.mem, table, idx0 + k, lo, hi);
-    return 0;
-  }
-
-  private isLeafEntry(lo: number, level: number): boolean {
-    if (this.flavor === 'v1') {
-      const nl = (lo >>> V1_NL_SHIFT) & 7;
-      return nl === 0 || nl === V1_NL_SIZE;
-    }
-    return level === 0 || (lo & V2_PS) !== 0;
-  }
-
-  /** Frees the empty tables on the path to `iovaPfn`, deepest first. */
-  private prune(iovaPfn: number): void {
-    const path: Array<{ table: number; idx: number }> = [];
-    let table = this.rootPfn;
-    for (let level = this.top; level > 0; level--) {
-      const idx = indexAt(iovaPfn, level);
-      readPte(this.mem, table, idx);
-      if ((pte.lo & 1) === 0 || this.isLeafEntry(pte.lo, level)) break;
-      path.push({ table, idx });
-      table = pteAddrPfn(pte.lo, pte.hi);
-    }
-    for (let i = path.length - 1; i >= 0; i--) {
-      readPte(this.mem, path[i].table, path[i].idx);
-      const child = pteAddrPfn(pte.lo, pte.hi);
-      if (!tableEmpty(this.mem, child)) break;
-      writePte(this.mem, path[i].table, path[i].idx, 0, 0);
-      this.memory.releaseTable(child);
-      this.pages--;
-    }
-  }
-
-  /**
-   * Visits the leaves in [iovaPfn, iovaPfn + npages): `fn(table, idx, level, leafBasePfn, pages, count)`
-   * returns false to stop. Holes are skipped a whole entry at a time.
-   */
-  private forLeaves(iovaPfn: number, npages: number, fn: (table: number, idx: number, level: number, base: number, pages: number, count: number) => boolean): void {
-    const end = Math.min(iovaPfn + npages, this.limitPfn);
-    let p = iovaPfn;
-    const wr = new WalkResult();
-    while (p < end) {
-      if (!walkTable(this.flavor, this.mem, this.rootPfn, this.top, p, wr, null, this.pos)) {
-        const span = LEVEL_SPAN[wr.level];
-        p = (Math.floor(p / span) + 1) * span;
-        continue;
-      }
-      const pages = 2 ** (wr.pageShift - 12);
-      const base = Math.floor(p / pages) * pages;
-      const count = 2 ** (wr.pageShift - 12 - 9 * this.pos.level);
-      const idx0 = this.pos.idx - (this.pos.idx % count);
-      if (!fn(this.pos.table, idx0, this.pos.level, base, pages, count)) return;
-      p = base + pages;
-    }
-  }
-
-  unmap(iovaPfn: number, npages: number): number {
-    if (this.freed || !isPfn(iovaPfn) || !Number.isInteger(npages) || npages <= 0) return 0;
-    const end = iovaPfn + npages;
-    let removed = 0;
-    this.forLeaves(iovaPfn, npages, (table, idx0, _level, base, pages, count) => {
-      // A huge page only goes whole: the kernel stops at one the range only partly covers.
-      if (base < iovaPfn || base + pages > end) return false;
-      for (let k = 0; k < count; k++) writePte(this.mem, table, idx0 + k, 0, 0);
-      removed += pages;
-      this.prune(base);
-      return true;
-    });
-    return removed;
-  }
-
-  readAndClearDirty(iovaPfn: number, npages: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
-    const dbit = this.flavor === 'v1' ? V1_D : V2_D;
-    const end = iovaPfn + npages;
-    this.forLeaves(iovaPfn, npages, (table, idx0, _level, base, pages, count) => {
-      let dirty = false;
-      for (let k = 0; k < count; k++) {
-        readPte(this.mem, table, idx0 + k);
-        if (pte.lo & dbit) {
-          dirty = true;
-          if (!noClear) writePte(this.mem, table, idx0 + k, pte.lo & ~dbit, pte.hi);
-        }
-      }
-      if (dirty) {
-        const first = Math.max(base, iovaPfn);
-        onDirty(first, Math.min(base + pages, end) - first);
-      }
-      return true;
-    });
-  }
-
-  setDirtyTracking(enable: boolean): void {
+  override setDirtyTracking(enable: boolean): void {
     this.dirtyOn = enable;
   }
 
-  markAccess(iovaPfn: number, write: boolean): void {
-    // v1 updates A/D only when the DTE's HAD bits are set (dirty tracking on); v2 always does.
-    if (this.flavor === 'v1' && !this.dirtyOn) return;
-    const wr = new WalkResult();
-    if (!walkTable(this.flavor, this.mem, this.rootPfn, this.top, iovaPfn, wr, null, this.pos)) return;
-    readPte(this.mem, this.pos.table, this.pos.idx);
-    const bits = (this.flavor === 'v1' ? V1_A : V2_A) | (write ? (this.flavor === 'v1' ? V1_D : V2_D) : 0);
-    if ((pte.lo & bits) !== bits) writePte(this.mem, this.pos.table, this.pos.idx, pte.lo | bits, pte.hi);
+  /** v1 updates A/D only when the DTE's HAD bits are set (dirty tracking on); v2 always does. */
+  override markAccess(iovaPfn: number, write: boolean): void {
+    if (this.v1 && !this.dirtyOn) return;
+    super.markAccess(iovaPfn, write);
   }
 
-  free(): void {
-    if (this.freed) return;
-    this.freed = true;
-    this.freeTable(this.rootPfn, this.top);
-    this.pages = 0;
+  /** Reports each dirty leaf once (its replicas ORed), clipped to the range asked for. */
+  override readAndClearDirty(iovaPfn: number, npages: number, noClear: boolean, onDirty: (iovaPfn: number, npages: number) => void): void {
+    const end = iovaPfn + npages;
+    super.readAndClearDirty(iovaPfn, npages, noClear, (base, pages) => {
+      const first = Math.max(base, iovaPfn);
+      onDirty(first, Math.min(base + pages, end) - first);
+    });
   }
-
-  private freeTable(table: number, level: number): void {
-    if (level > 0) {
-      for (let i = 0; i < 512; i++) {
-        readPte(this.mem, table, i);
-        if ((pte.lo & 1) === 0 || this.isLeafEntry(pte.lo, level)) continue;
-        const nl = this.flavor === 'v1' ? (pte.lo >>> V1_NL_SHIFT) & 7 : level;
-        this.freeTable(pteAddrPfn(pte.lo, pte.hi), nl - 1);
-      }
-    }
-    this.mem.zeroFrame(table);
-    this.memory.releaseTable(table);
-  }
-}
-
-function sizesOf(bitmap: bigint): number[] {
-  const out: number[] = [];
-  for (let s = 51; s >= 12; s--) if ((bitmap >> BigInt(s)) & 1n) out.push(s);
-  return out;
 }
 
 /**
@@ -477,7 +284,7 @@ function allocV1(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | n
   if (root < 0) return -ENOMEM;
   cfg.pgsizeBitmap = bitmap;
   const eff: Readonly<PageTableConfig> = Object.freeze({ ...cfg, pgsizeBitmap: bitmap, levels, options: Object.freeze({ ...(cfg.options ?? {}) }) });
-  return new AmdPageTable('v1', eff, { levels, ias, sizes: sizesOf(bitmap), coherent: cfg.coherent === true }, memory, root);
+  return new AmdPageTable('v1', eff, amdLayout('v1', levels, ias, bitmap), memory, root);
 }
 
 /** v2: 4 levels (48-bit) or 5 (57-bit); 4K, 2M and 1G pages. */
@@ -493,30 +300,32 @@ function allocV2(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | n
   if (root < 0) return -ENOMEM;
   cfg.pgsizeBitmap = bitmap;
   const eff: Readonly<PageTableConfig> = Object.freeze({ ...cfg, pgsizeBitmap: bitmap, levels, options: Object.freeze({ ...(cfg.options ?? {}) }) });
-  return new AmdPageTable('v2', eff, { levels, ias, sizes: sizesOf(bitmap), coherent: false }, memory, root);
+  return new AmdPageTable('v2', eff, amdLayout('v2', levels, ias, bitmap), memory, root);
+}
+
+const foreignChunks = new ChunkCache();
+
+/**
+ * A foreign table's walk: every table page, the root first, goes through `tableToPhys`; a page the
+ * host stage refuses is a table fault naming the guest page, at the level of the table being read.
+ */
+function walkForeign(flavor: 'v1' | 'v2', levels: number, ias: number, rootPfn: number, mem: PhysicalMemory, iovaPfn: number, out: WalkResult, tableToPhys: (pfn: number) => number): boolean {
+  const layout = amdLayout(flavor, levels, ias, 1n << 12n);
+  if (!(iovaPfn >= 0 && iovaPfn < layout.limitPfn)) return walkFail(out, WALK_ADDRESS_SIZE, levels - 1);
+  foreignChunks.bind(mem);
+  return radixWalk(flavor === 'v1' ? v1Codecs[0] : v2Codec, layout, foreignChunks, rootPfn, iovaPfn, out, tableToPhys);
 }
 
 function walkForeignV1(cfg: Readonly<PageTableConfig>, rootPfn: number, mem: PhysicalMemory, iovaPfn: number, out: WalkResult, tableToPhys: (pfn: number) => number): boolean {
   const levels = cfg.levels ?? Math.max(1, Math.ceil((cfg.ias - 12) / 9));
   if (!(iovaPfn >= 0 && iovaPfn < 2 ** (Math.min(cfg.ias, 64) - 12)) || levels < 1 || levels > 6) return walkFail(out, WALK_ADDRESS_SIZE, levels - 1);
-  const root = tableToPhys(rootPfn);
-  if (root < 0) {
-    out.tablePfn = rootPfn;
-    return walkFail(out, WALK_TABLE_FAULT, levels - 1);
-  }
-  return walkTable('v1', mem, root, levels - 1, iovaPfn, out, tableToPhys);
+  return walkForeign('v1', levels, Math.min(cfg.ias, 64), rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
 /** A guest v2 table in guest-physical memory: every table pointer goes through the host stage. */
 export function walkForeignV2(cfg: Readonly<PageTableConfig>, rootPfn: number, mem: PhysicalMemory, iovaPfn: number, out: WalkResult, tableToPhys: (pfn: number) => number): boolean {
   const levels = cfg.levels === 5 ? 5 : 4;
-  if (!(iovaPfn >= 0 && iovaPfn < 2 ** (12 + 9 * levels - 12))) return walkFail(out, WALK_ADDRESS_SIZE, levels - 1);
-  const root = tableToPhys(rootPfn);
-  if (root < 0) {
-    out.tablePfn = rootPfn;
-    return walkFail(out, WALK_TABLE_FAULT, levels - 1);
-  }
-  return walkTable('v2', mem, root, levels - 1, iovaPfn, out, tableToPhys);
+  return walkForeign('v2', levels, 12 + 9 * levels, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
 export const amdV1: PageTableFormat = {

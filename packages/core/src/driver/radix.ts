@@ -135,8 +135,9 @@ export interface RadixCodec {
    * Grant bits (permission.ts) of a leaf. `tablesLo` is the AND of the low words of the table entries
    * the walk went through (all ones when none), `tablesHi` the OR of their high words (0 when none):
    * formats whose tables restrict access hierarchically decide here, on the whole path.
+   * `tablesHiAnd` is the AND of their high words (all ones when none: AMD v1 IR/IW live there).
    */
-  leafGrant(lo: number, hi: number, level: number, tablesLo: number, tablesHi: number): number;
+  leafGrant(lo: number, hi: number, level: number, tablesLo: number, tablesHi: number, tablesHiAnd: number): number;
   /**
    * Grant bits a table entry leaves to everything below it; the walk ANDs them (x86 R/W and U/S,
    * Arm APTable / XNTable, VT-d second-stage R/W/X). Absent: tables restrict nothing.
@@ -319,6 +320,7 @@ export function radixWalk(
   let grant = PERM_GRANT_ALL;
   let andLo = -1;
   let orHi = 0;
+  let andHi = -1;
   let level = layout.top;
   for (;;) {
     const idx = (iovaPfn * layout.invSpan[level]) & layout.entryMask[level];
@@ -351,6 +353,7 @@ export function radixWalk(
         if (codec.tableGrant !== undefined) grant &= codec.tableGrant(lo, hi, level);
         andLo &= lo;
         orHi |= hi;
+        andHi &= hi;
         table = pfn;
         level = next;
         continue;
@@ -370,7 +373,7 @@ export function radixWalk(
       }
     }
     out.pfn = span === 1 ? pfn : pfn - (pfn % span) + (iovaPfn % span);
-    out.perm = grant & codec.leafGrant(lo, hi, level, andLo, orHi);
+    out.perm = grant & codec.leafGrant(lo, hi, level, andLo, orHi, andHi);
     out.pageShift = pageShift;
     out.level = level;
     out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi, level);
