@@ -17,19 +17,31 @@
 import { decodeBitFields, encodeBitFields, err, genmask, ok, type BitField, type Result } from '@ioasid/core/driver';
 import type { CapFields } from './registers.js';
 
+/** Bytes of one command in the command queue. */
 export const CMD_SIZE = 16;
 
+/** Opcode of IOTINVAL (IOMMU page-table cache invalidation). */
 export const OPCODE_IOTINVAL = 1;
+/** Opcode of IOFENCE (command queue fence). */
 export const OPCODE_IOFENCE = 2;
+/** Opcode of IODIR (directory cache invalidation). */
 export const OPCODE_IODIR = 3;
+/** Opcode of the ATS commands (PCIe invalidation and page request group responses). */
 export const OPCODE_ATS = 4;
 
+/** func3 of IOTINVAL.VMA: first-stage (and VS-stage) entries. */
 export const FUNC_IOTINVAL_VMA = 0;
+/** func3 of IOTINVAL.GVMA: second-stage entries. */
 export const FUNC_IOTINVAL_GVMA = 1;
+/** func3 of IOFENCE.C. */
 export const FUNC_IOFENCE_C = 0;
+/** func3 of IODIR.INVAL_DDT: device directory entries. */
 export const FUNC_IODIR_INVAL_DDT = 0;
+/** func3 of IODIR.INVAL_PDT: process directory entries of one device. */
 export const FUNC_IODIR_INVAL_PDT = 1;
+/** func3 of ATS.INVAL: a PCIe Invalidation Request. */
 export const FUNC_ATS_INVAL = 0;
+/** func3 of ATS.PRGR: a PCIe Page Request Group Response. */
 export const FUNC_ATS_PRGR = 1;
 
 const HEAD = [
@@ -37,11 +49,17 @@ const HEAD = [
   { name: 'func3', hi: 9, lo: 7 },
 ] as const;
 
+/** IOTINVAL dword 0. */
 export const IOTINVAL_DW0: readonly BitField<'opcode' | 'func3' | 'AV' | 'PSCID' | 'PSCV' | 'GV' | 'NL' | 'GSCID'>[] = [...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'PSCID', hi: 31, lo: 12 }, { name: 'PSCV', hi: 32, lo: 32 }, { name: 'GV', hi: 33, lo: 33 }, { name: 'NL', hi: 34, lo: 34 }, { name: 'GSCID', hi: 59, lo: 44 }];
+/** IOTINVAL dword 1: ADDR[63:12] (and S with the range extension). */
 export const IOTINVAL_DW1: readonly BitField<'S' | 'ADDR'>[] = [{ name: 'S', hi: 9, lo: 9 }, { name: 'ADDR', hi: 61, lo: 10 }];
+/** IOFENCE.C dword 0. */
 export const IOFENCE_DW0: readonly BitField<'opcode' | 'func3' | 'AV' | 'WSI' | 'PR' | 'PW' | 'DATA'>[] = [...HEAD, { name: 'AV', hi: 10, lo: 10 }, { name: 'WSI', hi: 11, lo: 11 }, { name: 'PR', hi: 12, lo: 12 }, { name: 'PW', hi: 13, lo: 13 }, { name: 'DATA', hi: 63, lo: 32 }];
+/** IOFENCE.C dword 1: ADDR[63:2] of the optional 4-byte write. */
 export const IOFENCE_DW1: readonly BitField<'ADDR'>[] = [{ name: 'ADDR', hi: 61, lo: 0 }];
+/** IODIR dword 0 (dword 1 is reserved). */
 export const IODIR_DW0: readonly BitField<'opcode' | 'func3' | 'PID' | 'DV' | 'DID'>[] = [...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'DV', hi: 33, lo: 33 }, { name: 'DID', hi: 63, lo: 40 }];
+/** ATS.INVAL / ATS.PRGR dword 0. */
 export const ATS_DW0: readonly BitField<'opcode' | 'func3' | 'PID' | 'PV' | 'DSV' | 'RID' | 'DSEG'>[] = [...HEAD, { name: 'PID', hi: 31, lo: 12 }, { name: 'PV', hi: 32, lo: 32 }, { name: 'DSV', hi: 33, lo: 33 }, { name: 'RID', hi: 55, lo: 40 }, { name: 'DSEG', hi: 63, lo: 56 }];
 /** ATS.INVAL payload: the PCIe Invalidation Request's bytes 8..15. */
 export const ATS_INVAL_DW1: readonly BitField<'G' | 'S' | 'ADDR'>[] = [{ name: 'G', hi: 0, lo: 0 }, { name: 'S', hi: 11, lo: 11 }, { name: 'ADDR', hi: 63, lo: 12 }];
@@ -50,14 +68,22 @@ export const ATS_PRGR_DW1: readonly BitField<'PRGI' | 'RESP_CODE' | 'DST_ID'>[] 
 
 /** PCIe PRG Response Codes carried by ATS.PRGR. */
 export const PRG_RESP_SUCCESS = 0x0;
+/** PCIe PRG Response Code: Invalid Request. */
 export const PRG_RESP_INVALID = 0x1;
+/** PCIe PRG Response Code: Response Failure. */
 export const PRG_RESP_FAILURE = 0xf;
 
+/** IOTINVAL.VMA / IOTINVAL.GVMA. */
 export type IotinvalCommand = { readonly op: 'IOTINVAL.VMA' | 'IOTINVAL.GVMA'; readonly AV: number; readonly PSCID: number; readonly PSCV: number; readonly GV: number; readonly NL: number; readonly GSCID: number; readonly S: number; readonly ADDR: bigint };
+/** IOFENCE.C. */
 export type IofenceCommand = { readonly op: 'IOFENCE.C'; readonly AV: number; readonly WSI: number; readonly PR: number; readonly PW: number; readonly DATA: number; readonly ADDR: bigint };
+/** IODIR.INVAL_DDT / IODIR.INVAL_PDT. */
 export type IodirCommand = { readonly op: 'IODIR.INVAL_DDT' | 'IODIR.INVAL_PDT'; readonly PID: number; readonly DV: number; readonly DID: number };
+/** ATS.INVAL. */
 export type AtsInvalCommand = { readonly op: 'ATS.INVAL'; readonly PID: number; readonly PV: number; readonly DSV: number; readonly RID: number; readonly DSEG: number; readonly G: number; readonly S: number; readonly ADDR: bigint };
+/** ATS.PRGR. */
 export type AtsPrgrCommand = { readonly op: 'ATS.PRGR'; readonly PID: number; readonly PV: number; readonly DSV: number; readonly RID: number; readonly DSEG: number; readonly PRGI: number; readonly RESP_CODE: number; readonly DST_ID: number };
+/** Any command of the queue. */
 export type Command = IotinvalCommand | IofenceCommand | IodirCommand | AtsInvalCommand | AtsPrgrCommand;
 
 /** The two doublewords of `c`. Fields are truncated to their widths (the caller's values are trusted). */

@@ -18,6 +18,7 @@
 import { decodeBitFields, encodeBitFields, err, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
 import { IGS_BOTH, type CapFields, type FctlFields } from './registers.js';
 
+/** DC `tc` (translation control), dword 0. */
 export const TC_FIELDS: readonly BitField<'V' | 'EN_ATS' | 'EN_PRI' | 'T2GPA' | 'DTF' | 'PDTV' | 'PRPR' | 'GADE' | 'SADE' | 'DPE' | 'SBE' | 'SXL' | 'custom'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'EN_ATS', hi: 1, lo: 1 },
@@ -33,44 +34,64 @@ export const TC_FIELDS: readonly BitField<'V' | 'EN_ATS' | 'EN_PRI' | 'T2GPA' | 
   { name: 'SXL', hi: 11, lo: 11 },
   { name: 'custom', hi: 31, lo: 24 },
 ];
+/** DC `iohgatp`: the second-stage root, its GSCID and mode. */
 export const IOHGATP_FIELDS: readonly BitField<'PPN' | 'GSCID' | 'MODE'>[] = [
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'GSCID', hi: 59, lo: 44 },
   { name: 'MODE', hi: 63, lo: 60 },
 ];
+/** DC `ta`: the PSCID used when PDTV = 0. */
 export const DC_TA_FIELDS: readonly BitField<'PSCID'>[] = [{ name: 'PSCID', hi: 31, lo: 12 }];
 /** iosatp, pdtp and msiptp share this shape: 43:0 PPN, 63:60 MODE. */
 export const ATP_FIELDS: readonly BitField<'PPN' | 'MODE'>[] = [
   { name: 'PPN', hi: 43, lo: 0 },
   { name: 'MODE', hi: 63, lo: 60 },
 ];
+/** DC `msi_addr_mask` / `msi_addr_pattern`: 51:0. */
 export const MSI_ADDR_FIELDS: readonly BitField<'ADDR'>[] = [{ name: 'ADDR', hi: 51, lo: 0 }];
+/** PC `ta`: valid, ENS, SUM and the PSCID. */
 export const PC_TA_FIELDS: readonly BitField<'V' | 'ENS' | 'SUM' | 'PSCID'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'ENS', hi: 1, lo: 1 },
   { name: 'SUM', hi: 2, lo: 2 },
   { name: 'PSCID', hi: 31, lo: 12 },
 ];
+/** A non-leaf DDT or PDT entry. */
 export const DIR_ENTRY_FIELDS: readonly BitField<'V' | 'PPN'>[] = [
   { name: 'V', hi: 0, lo: 0 },
   { name: 'PPN', hi: 53, lo: 10 },
 ];
 
+/** iosatp.MODE Bare: no first stage. */
 export const IOSATP_BARE = 0;
+/** iosatp.MODE Sv39. */
 export const IOSATP_SV39 = 8;
+/** iosatp.MODE Sv48. */
 export const IOSATP_SV48 = 9;
+/** iosatp.MODE Sv57. */
 export const IOSATP_SV57 = 10;
+/** iohgatp.MODE Bare: no second stage. */
 export const IOHGATP_BARE = 0;
+/** iohgatp.MODE Sv39x4. */
 export const IOHGATP_SV39X4 = 8;
+/** iohgatp.MODE Sv48x4. */
 export const IOHGATP_SV48X4 = 9;
+/** iohgatp.MODE Sv57x4. */
 export const IOHGATP_SV57X4 = 10;
+/** pdtp.MODE Bare: no process directory. */
 export const PDTP_BARE = 0;
+/** pdtp.MODE PD8: one level, 8-bit process_id. */
 export const PDTP_PD8 = 1;
+/** pdtp.MODE PD17: two levels, 17-bit process_id. */
 export const PDTP_PD17 = 2;
+/** pdtp.MODE PD20: three levels, 20-bit process_id. */
 export const PDTP_PD20 = 3;
+/** msiptp.MODE Off: no MSI translation. */
 export const MSIPTP_OFF = 0;
+/** msiptp.MODE Flat: a flat MSI page table. */
 export const MSIPTP_FLAT = 1;
 
+/** DC `tc` decoded. */
 export type TcFields = Readonly<Record<(typeof TC_FIELDS)[number]['name'], number>>;
 /** The shape iosatp, pdtp, msiptp (and iohgatp without GSCID) share: a root page number and a MODE. */
 export interface Atp {
@@ -80,6 +101,7 @@ export interface Atp {
   readonly MODE: number;
 }
 
+/** A device context, field by field. */
 export interface DeviceContext {
   readonly tc: TcFields;
   readonly iohgatp: Atp & { readonly GSCID: number };
@@ -92,6 +114,7 @@ export interface DeviceContext {
   readonly msi_addr_pattern?: bigint;
 }
 
+/** A process context, field by field. */
 export interface ProcessContext {
   readonly V: number;
   readonly ENS: number;
@@ -114,6 +137,7 @@ export function encodeDeviceContext(dc: DeviceContext, extended: boolean): bigin
   return out;
 }
 
+/** A device context from its doublewords (4: base format, 8: extended), without checks. */
 export function decodeDeviceContext(dw: readonly bigint[]): DeviceContext {
   const base: DeviceContext = {
     tc: decodeBitFields(TC_FIELDS, dw[0]),
@@ -125,10 +149,12 @@ export function decodeDeviceContext(dw: readonly bigint[]): DeviceContext {
   return { ...base, msiptp: decodeBitFields(ATP_FIELDS, dw[4]), msi_addr_mask: dw[5] & ((1n << 52n) - 1n), msi_addr_pattern: dw[6] & ((1n << 52n) - 1n) };
 }
 
+/** A process context as its two doublewords (ta, fsc). */
 export function encodeProcessContext(pc: ProcessContext): [bigint, bigint] {
   return [encodeBitFields(PC_TA_FIELDS, pc), encodeBitFields(ATP_FIELDS, pc.fsc)];
 }
 
+/** A process context from its ta and fsc doublewords, without checks. */
 export function decodeProcessContext(ta: bigint, fsc: bigint): ProcessContext {
   return { ...decodeBitFields(PC_TA_FIELDS, ta), fsc: decodeBitFields(ATP_FIELDS, fsc) };
 }

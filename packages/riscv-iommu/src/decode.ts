@@ -16,6 +16,7 @@ import { PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X } from './pgtabl
 import { hwIdOf } from './probe.js';
 import { CAP_FIELDS, DDTP_FIELDS, DDTP_MODE_NAMES, FCTL_FIELDS, IGS_NAMES, capConsistency, decodeCap, decodeDdtp, decodeFctl } from './registers.js';
 
+/** The kinds `decodeRiscv` accepts. */
 export const DECODE_KINDS = ['capabilities', 'fctl', 'ddtp', 'fault', 'page-request', 'command', 'pte'] as const;
 
 const KIND_ALIASES: Readonly<Record<string, (typeof DECODE_KINDS)[number]>> = { caps: 'capabilities', cap: 'capabilities', capabilities: 'capabilities', fctl: 'fctl', ddtp: 'ddtp', fault: 'fault', fq: 'fault', 'page-request': 'page-request', pq: 'page-request', command: 'command', cmd: 'command', pte: 'pte' };

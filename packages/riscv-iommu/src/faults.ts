@@ -28,9 +28,12 @@ import {
 import { PRG_RESP_FAILURE, PRG_RESP_INVALID, PRG_RESP_SUCCESS, decodeCommand, encodeCommand } from './commands.js';
 import { faultLine, faultQueueErrorLine } from './logs.js';
 
+/** Bytes of one fault queue record. */
 export const FQ_RECORD_SIZE = 32;
+/** Bytes of one page-request queue record. */
 export const PQ_RECORD_SIZE = 16;
 
+/** Fault record dword 0. */
 export const FQ_DW0_FIELDS: readonly BitField<'CAUSE' | 'PID' | 'PV' | 'PRIV' | 'TTYP' | 'DID'>[] = [
   { name: 'CAUSE', hi: 11, lo: 0 },
   { name: 'PID', hi: 31, lo: 12 },
@@ -40,6 +43,7 @@ export const FQ_DW0_FIELDS: readonly BitField<'CAUSE' | 'PID' | 'PV' | 'PRIV' | 
   { name: 'DID', hi: 63, lo: 40 },
 ];
 
+/** Page-request record dword 0. */
 export const PQ_DW0_FIELDS: readonly BitField<'PID' | 'PV' | 'PRIV' | 'EXEC' | 'DID'>[] = [
   { name: 'PID', hi: 31, lo: 12 },
   { name: 'PV', hi: 32, lo: 32 },
@@ -48,6 +52,7 @@ export const PQ_DW0_FIELDS: readonly BitField<'PID' | 'PV' | 'PRIV' | 'EXEC' | '
   { name: 'DID', hi: 63, lo: 40 },
 ];
 
+/** Page-request record dword 1: the PCIe Page Request payload. */
 export const PQ_DW1_FIELDS: readonly BitField<'R' | 'W' | 'L' | 'PRGI' | 'ADDR'>[] = [
   { name: 'R', hi: 0, lo: 0 },
   { name: 'W', hi: 1, lo: 1 },
@@ -100,15 +105,24 @@ export function causeName(cause: number): string {
 
 /** Transaction types (TTYP). */
 export const TTYP_NONE = 0;
+/** TTYP: untranslated read for execute. */
 export const TTYP_UNTRANSLATED_EXEC = 1;
+/** TTYP: untranslated read. */
 export const TTYP_UNTRANSLATED_READ = 2;
+/** TTYP: untranslated write or AMO. */
 export const TTYP_UNTRANSLATED_WRITE = 3;
+/** TTYP: translated read for execute. */
 export const TTYP_TRANSLATED_EXEC = 5;
+/** TTYP: translated read. */
 export const TTYP_TRANSLATED_READ = 6;
+/** TTYP: translated write or AMO. */
 export const TTYP_TRANSLATED_WRITE = 7;
+/** TTYP: PCIe ATS Translation Request. */
 export const TTYP_ATS_TRANSLATION = 8;
+/** TTYP: PCIe Message Request. */
 export const TTYP_MESSAGE = 9;
 
+/** Transaction type names by TTYP. */
 export const TTYP_NAMES: Readonly<Record<number, string>> = {
   0: 'none (not caused by an inbound transaction)',
   1: 'Untranslated read for execute',
@@ -121,6 +135,7 @@ export const TTYP_NAMES: Readonly<Record<number, string>> = {
   9: 'PCIe Message Request',
 };
 
+/** The name of a transaction type, reserved and custom ranges included. */
 export function ttypName(ttyp: number): string {
   return TTYP_NAMES[ttyp] ?? (ttyp >= 32 ? `custom type ${ttyp}` : `reserved type ${ttyp}`);
 }
@@ -195,10 +210,12 @@ export interface FaultRecord {
   readonly iotval2: bigint;
 }
 
+/** The 32 bytes of a fault record. */
 export function encodeFaultRecord(r: FaultRecord): Uint8Array {
   return record([encodeBitFields(FQ_DW0_FIELDS, { ...r }), BigInt(r.custom >>> 0), r.iotval, r.iotval2]);
 }
 
+/** A fault record's fields from its 32 bytes. */
 export function decodeFaultRecord(rec: Uint8Array): FaultRecord {
   const [dw0, dw1, iotval, iotval2] = words(rec, 4);
   return { ...decodeBitFields(FQ_DW0_FIELDS, dw0), custom: Number(dw1 & 0xffff_ffffn), iotval, iotval2 };
@@ -226,10 +243,12 @@ const STAGE2_CAUSES = new Set([20, 21, 23]);
 export function prgCodeOf(code: number): number {
   return code === PAGE_RESP_SUCCESS ? PRG_RESP_SUCCESS : code === PAGE_RESP_INVALID ? PRG_RESP_INVALID : PRG_RESP_FAILURE;
 }
+/** Core's PAGE_RESP_* code of a PCIe PRG response code. */
 export function pageRespOfPrg(code: number): number {
   return code === PRG_RESP_SUCCESS ? PAGE_RESP_SUCCESS : code === PRG_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
 }
 
+/** The fault codec of every unit: fault records, page requests and ATS.PRGR responses, the driver's lines. */
 export const faultCodec: FaultCodec & PageRequestCodec = {
   faultRecordSize: FQ_RECORD_SIZE,
   pageRequestSize: PQ_RECORD_SIZE,

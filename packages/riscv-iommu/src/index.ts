@@ -9,6 +9,7 @@ import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { formats } from './pgtable.js';
 import { Vendor } from './vendor.js';
 
+/** The RISC-V IOMMU plugin: pass it to `createHost`. */
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
   coreApi: '^2.5.0',

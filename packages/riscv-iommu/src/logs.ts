@@ -16,7 +16,9 @@ import { err, ok, stripKernelLogPrefix, type Result } from '@ioasid/core/driver'
 
 /** The sysfs name prefix of a unit (iommu_device_sysfs_add(..., "riscv-iommu@%s", dev_name)). */
 export const SYSFS_PREFIX = 'riscv-iommu@';
+/** The platform driver's name, the prefix of a device-tree or ACPI unit's lines. */
 export const PLATFORM_DRIVER = 'riscv,iommu';
+/** The PCI driver's name (its module name), the prefix of a PCI unit's lines. */
 export const PCI_DRIVER = 'iommu_pci';
 
 const BDF_RE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;

@@ -50,14 +50,23 @@ import {
 } from '@ioasid/core/driver';
 
 // Low word of a PTE.
+/** PTE bit 0, V: valid. */
 export const PTE_V = 1 << 0;
+/** PTE bit 1, R: readable. */
 export const PTE_R = 1 << 1;
+/** PTE bit 2, W: writable. */
 export const PTE_W = 1 << 2;
+/** PTE bit 3, X: executable. */
 export const PTE_X = 1 << 3;
+/** PTE bit 4, U: accessible to user (and, in the second stage, to every) request. */
 export const PTE_U = 1 << 4;
+/** PTE bit 5, G: global mapping. */
 export const PTE_G = 1 << 5;
+/** PTE bit 6, A: accessed. */
 export const PTE_A = 1 << 6;
+/** PTE bit 7, D: dirty. */
 export const PTE_D = 1 << 7;
+/** PTE bits 9:8, RSW: for software. */
 export const PTE_RSW = 3 << 8;
 // High word of a PTE (bit n of the entry is bit n - 32 here).
 /** PPN[43:22] in entry bits 53:32. */
@@ -68,12 +77,16 @@ export const PTE_HI_RESERVED = 0x7f << 22;
 export const PTE_HI_RSW60T59B = 3 << 27;
 /** Entry bits 62:61, PBMT: 0 PMA, 1 NC, 2 IO, 3 reserved. */
 export const PTE_HI_PBMT_SHIFT = 29;
+/** PTE bits 62:61 (in the high word), PBMT. */
 export const PTE_HI_PBMT = 3 << PTE_HI_PBMT_SHIFT;
 /** Entry bit 63, N (Svnapot). */
 export const PTE_HI_N = 1 << 31;
 
+/** PBMT 0: the physical memory attributes apply. */
 export const PBMT_PMA = 0;
+/** PBMT 1: non-cacheable, idempotent, weakly ordered. */
 export const PBMT_NC = 1;
+/** PBMT 2: non-cacheable, non-idempotent, strongly ordered (I/O). */
 export const PBMT_IO = 2;
 
 const XWR = PTE_R | PTE_W | PTE_X;
@@ -91,6 +104,7 @@ export interface CodecOptions {
   readonly sum: boolean;
 }
 
+/** No Svpbmt, no Svrsw60t59b, SUM clear. */
 export const DEFAULT_CODEC_OPTIONS: CodecOptions = { svpbmt: false, svrsw60t59b: false, sum: false };
 
 /** IOMMU_* prot to leaf bits, as Linux's generic_pt riscv format writes them (riscvpt_iommu_set_prot). */
@@ -175,12 +189,19 @@ export interface SvMode {
   readonly ias: number;
 }
 
+/** Sv39: three levels, 39-bit IOVA. */
 export const SV39: SvMode = { id: 'riscv-sv39', name: 'Sv39', stage: 1, mode: 8, levels: 3, ias: 39 };
+/** Sv48: four levels, 48-bit IOVA. */
 export const SV48: SvMode = { id: 'riscv-sv48', name: 'Sv48', stage: 1, mode: 9, levels: 4, ias: 48 };
+/** Sv57: five levels, 57-bit IOVA. */
 export const SV57: SvMode = { id: 'riscv-sv57', name: 'Sv57', stage: 1, mode: 10, levels: 5, ias: 57 };
+/** Sv39x4: three levels, 41-bit guest-physical input, 16 KiB root. */
 export const SV39X4: SvMode = { id: 'riscv-sv39x4', name: 'Sv39x4', stage: 2, mode: 8, levels: 3, ias: 41 };
+/** Sv48x4: four levels, 50-bit guest-physical input, 16 KiB root. */
 export const SV48X4: SvMode = { id: 'riscv-sv48x4', name: 'Sv48x4', stage: 2, mode: 9, levels: 4, ias: 50 };
+/** Sv57x4: five levels, 59-bit guest-physical input, 16 KiB root. */
 export const SV57X4: SvMode = { id: 'riscv-sv57x4', name: 'Sv57x4', stage: 2, mode: 10, levels: 5, ias: 59 };
+/** Every mode the plugin has a format for. */
 export const SV_MODES: readonly SvMode[] = [SV39, SV48, SV57, SV39X4, SV48X4, SV57X4];
 
 /** The largest PA the PPN can hold: 44 bits of page number. */
@@ -273,6 +294,7 @@ export function svFormat(m: SvMode): PageTableFormat {
   };
 }
 
+/** The six page-table formats the plugin registers, one per mode. */
 export const formats: readonly PageTableFormat[] = SV_MODES.map(svFormat);
 
 /** The mode of a first-stage width (39/48/57) or second-stage width (41/50/59). */

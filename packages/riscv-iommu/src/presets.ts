@@ -65,4 +65,5 @@ export const qemuSysPreset: HostProfile = {
   ],
 };
 
+/** Every preset of the package. */
 export const presets: readonly HostProfile[] = [qemuPciPreset, qemuSysPreset];

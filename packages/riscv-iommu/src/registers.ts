@@ -52,6 +52,7 @@ export const REG = {
 /** Size of the register page. */
 export const REG_SIZE = 0x1000;
 
+/** Every field of `capabilities`. */
 export const CAP_FIELDS: readonly BitField<'version' | 'Sv32' | 'Sv39' | 'Sv48' | 'Sv57' | 'Svrsw60t59b' | 'Svpbmt' | 'Sv32x4' | 'Sv39x4' | 'Sv48x4' | 'Sv57x4' | 'AMO_MRIF' | 'MSI_FLAT' | 'MSI_MRIF' | 'AMO_HWAD' | 'ATS' | 'T2GPA' | 'END' | 'IGS' | 'HPM' | 'DBG' | 'PAS' | 'PD8' | 'PD17' | 'PD20' | 'QOSID' | 'NL' | 'S' | 'custom'>[] = [
   { name: 'version', hi: 7, lo: 0 },
   { name: 'Sv32', hi: 8, lo: 8 },
@@ -84,6 +85,7 @@ export const CAP_FIELDS: readonly BitField<'version' | 'Sv32' | 'Sv39' | 'Sv48' 
   { name: 'custom', hi: 63, lo: 56 },
 ];
 
+/** The name of a `capabilities` field. */
 export type CapFieldName = (typeof CAP_FIELDS)[number]['name'];
 /** `capabilities` decoded: every field by its specification name. */
 export type CapFields = Readonly<Record<CapFieldName, number>>;
@@ -93,34 +95,47 @@ export const CAP_RESERVED = uncoveredMask(CAP_FIELDS);
 
 /** capabilities.IGS: which interrupt generation the IOMMU supports. */
 export const IGS_MSI = 0;
+/** capabilities.IGS 1: wired interrupts only. */
 export const IGS_WSI = 1;
+/** capabilities.IGS 2: MSIs and wired interrupts. */
 export const IGS_BOTH = 2;
+/** IGS encodings by value. */
 export const IGS_NAMES = ['MSI', 'WSI', 'BOTH', 'reserved'] as const;
 
+/** The fields of `fctl`. */
 export const FCTL_FIELDS: readonly BitField<'BE' | 'WSI' | 'GXL' | 'custom'>[] = [
   { name: 'BE', hi: 0, lo: 0 },
   { name: 'WSI', hi: 1, lo: 1 },
   { name: 'GXL', hi: 2, lo: 2 },
   { name: 'custom', hi: 31, lo: 16 },
 ];
+/** `fctl` decoded. */
 export type FctlFields = Readonly<Record<(typeof FCTL_FIELDS)[number]['name'], number>>;
 /** Reserved bits of `fctl` (15:3 and everything above the 32-bit register). */
 export const FCTL_RESERVED = uncoveredMask(FCTL_FIELDS);
 
+/** The fields of `ddtp`. */
 export const DDTP_FIELDS: readonly BitField<'iommu_mode' | 'busy' | 'PPN'>[] = [
   { name: 'iommu_mode', hi: 3, lo: 0 },
   { name: 'busy', hi: 4, lo: 4 },
   { name: 'PPN', hi: 53, lo: 10 },
 ];
+/** `ddtp` decoded. */
 export type DdtpFields = Readonly<Record<(typeof DDTP_FIELDS)[number]['name'], number>>;
+/** Reserved bits of `ddtp` (9:5, 63:54). */
 export const DDTP_RESERVED = uncoveredMask(DDTP_FIELDS);
 
 /** ddtp.iommu_mode encodings. */
 export const DDTP_MODE_OFF = 0;
+/** ddtp.iommu_mode Bare: untranslated requests pass. */
 export const DDTP_MODE_BARE = 1;
+/** ddtp.iommu_mode 1LVL: a one-level device directory. */
 export const DDTP_MODE_1LVL = 2;
+/** ddtp.iommu_mode 2LVL: a two-level device directory. */
 export const DDTP_MODE_2LVL = 3;
+/** ddtp.iommu_mode 3LVL: a three-level device directory. */
 export const DDTP_MODE_3LVL = 4;
+/** ddtp.iommu_mode names by value. */
 export const DDTP_MODE_NAMES: Readonly<Record<number, string>> = { 0: 'Off', 1: 'Bare', 2: '1LVL', 3: '2LVL', 4: '3LVL', 14: 'custom', 15: 'custom' };
 
 /** Decodes `capabilities`. Only reserved bits and the reserved IGS encoding are refused: the rest is what the hardware says. */
@@ -146,6 +161,7 @@ export function decodeFctl(value: bigint): Result<FctlFields> {
   return ok(decodeBitFields(FCTL_FIELDS, value));
 }
 
+/** Builds `fctl` from its fields. */
 export function encodeFctl(f: Partial<FctlFields>): bigint {
   return encodeBitFields(FCTL_FIELDS, f);
 }
@@ -160,6 +176,7 @@ export function decodeDdtp(value: bigint): Result<DdtpFields> {
   return ok(f);
 }
 
+/** Builds `ddtp` from its fields. */
 export function encodeDdtp(f: Partial<DdtpFields>): bigint {
   return encodeBitFields(DDTP_FIELDS, f);
 }
@@ -181,6 +198,7 @@ export const CQCSR_FIELDS: readonly BitField<'cqen' | 'cie' | 'cqmf' | 'cmd_to' 
   { name: 'cqon', hi: 16, lo: 16 },
   { name: 'busy', hi: 17, lo: 17 },
 ];
+/** The fields of `fqcsr` (pqcsr has the same shape). */
 export const FQCSR_FIELDS: readonly BitField<'fqen' | 'fie' | 'fqmf' | 'fqof' | 'fqon' | 'busy'>[] = [
   { name: 'fqen', hi: 0, lo: 0 },
   { name: 'fie', hi: 1, lo: 1 },

@@ -68,6 +68,7 @@ export class PagingDomain implements PagingDomainOps {
   }
 }
 
+/** A RISC-V IOMMU unit as the Linux driver drives it (`UnitOps`). */
 export class Unit implements UnitOps {
   readonly vendor = VENDOR_ID;
   readonly caps: NormalizedCaps;

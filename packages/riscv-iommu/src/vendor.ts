@@ -10,6 +10,7 @@ import { decodeUnitRegisters } from './probe.js';
 import { decodeCap, encodeFctl } from './registers.js';
 import { Unit } from './unit.js';
 
+/** The vendor: decodes profile registers, builds units, decodes values and reads probe lines. */
 export class Vendor implements IommuVendor {
   readonly id = VENDOR_ID;
   readonly name = VENDOR_NAME;
