@@ -114,4 +114,15 @@ describe('ioasid probe (real VT-d and SMMUv3 plugins)', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('ioasid: give a log file (or - for standard input), or --sysfs [root]');
   });
+
+  it('finds a RISC-V IOMMU by its probe line and says it cannot decode it: Linux prints no capabilities', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ioasid-riscv-'));
+    const file = join(dir, 'dmesg.txt');
+    await writeFile(file, '[    0.412345] riscv,iommu 3010000.iommu: using wire-signaled interrupts\n');
+    const r = await run(['probe', file, '--json']);
+    const out = JSON.parse(r.stdout);
+    expect(out.units).toEqual([expect.objectContaining({ id: 'riscv-iommu@3010000.iommu', vendor: 'riscv-iommu', registers: { fctl: '0x2' } })]);
+    expect(out.units[0].error).toMatch(/^capabilities: expected a 64-bit number/);
+    expect(out.profile.units).toEqual([]);
+  });
 });
