@@ -6,12 +6,14 @@ import type { DependencyContainer } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { AmdVendor } from './vendor.js';
+import { amdDecoder } from './decode.js';
 import { amdV1, amdV2 } from './pgtable.js';
 import { amdPresets, amdPresetProfile } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'amd-vi',
-  coreApi: '^2.0.0',
+  coreApi: '^3.0.0',
+  decoder: amdDecoder,
   description: 'AMD-Vi: EFR/EFR2 decoding, v1 and v2 page tables, dirty tracking, event log, PPR log and command buffer, Linux lines',
   register(c: DependencyContainer): void {
     c.register(IOMMU_VENDOR, { useValue: new AmdVendor() });
@@ -25,7 +27,8 @@ export const amdVi = plugin;
 /** Host profiles of real machines (EFR/EFR2 from their boot logs; see presets.ts). */
 export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);
 
-export { AmdVendor, type AmdVendorOptions, decodeAmd, probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
+export { amdDecoder, decodeAmd } from './decode.js';
+export { AmdVendor, type AmdVendorOptions, probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
 export { AmdUnit, AmdPagingDomain, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
 export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';

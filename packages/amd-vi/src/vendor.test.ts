@@ -3,7 +3,8 @@ import { createHost, uapi } from '@ioasid/core';
 import { AMD_EVENT, encodeCommand, encodeEvent, encodePprEntry, PPR_FLAG } from './events.js';
 import { bytesToQwords, hex } from './bits.js';
 import { AmdUnit } from './unit.js';
-import { completeAmdProbedUnits, decodeAmd, parseAmdRegisters, probeAmdLine } from './vendor.js';
+import { completeAmdProbedUnits, parseAmdRegisters, probeAmdLine } from './vendor.js';
+import { decodeAmd } from './decode.js';
 import { amdPresetById, plugin } from './index.js';
 
 function words(b: Uint8Array): string {

@@ -43,6 +43,8 @@ describe('generatePlugin', () => {
       'README.md',
       'package.json',
       'src/conformance.test.ts',
+      'src/decode.test.ts',
+      'src/decode.ts',
       'src/faults.ts',
       'src/ids.ts',
       'src/index.ts',

@@ -56,7 +56,7 @@ describe.runIf(repo !== null)('a generated plugin (--in-repo)', () => {
       throw new Error(`vitest failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     });
     const out = r.stdout;
-    expect(out).toMatch(/Test Files\s+2 passed \(2\)/);
+    expect(out).toMatch(/Test Files\s+3 passed \(3\)/);
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU server');
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU embedded');
     expect(out).not.toMatch(/\bfailed\b/);

@@ -23,7 +23,9 @@ for (const unit of host.units) console.log(unit.ops.name, unit.ops.decoded.hwId)
 ```
 
 Importing the package has no side effects: `plugin.register(container)` adds the vendor and the format
-to the container core gives it, one per host.
+to the container core gives it, one per host. `plugin.decoder` (src/decode.ts) is the optional part that
+explains a CAP value or a fault record for people (`ioasid decode __ID__ 0x3fd3010 --kind cap`); a plugin
+without it works for everything but decode.
 
 ## Registers
 
@@ -43,7 +45,7 @@ A unit's profile holds one register, `cap` (64 bits, a hex string):
 ## Tests
 
 `src/conformance.test.ts` runs core's conformance kit (`describeConformance` from `@ioasid/core/conformance`)
-on every preset; `src/registers.test.ts` checks the register decode.
+on every preset; `src/registers.test.ts` checks the register decode and `src/decode.test.ts` the decoder.
 
 ## License
 

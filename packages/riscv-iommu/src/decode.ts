@@ -7,7 +7,7 @@
  * first-stage PTE). Without a kind a fault line is recognized by its text and hex input by its length
  * (64 digits: fault record, 32: command); a single value is taken as `capabilities`.
  */
-import { err, ok, parseProfileNumber, PERM_WRITE, type BitField, type DecodeOutput, type DecodedWord, type Result } from '@ioasid/core/driver';
+import { err, ok, parseProfileNumber, PERM_WRITE, type BitField, type DecodeOutput, type DecodedWord, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { commandLayouts, decodeCommand, type Command } from './commands.js';
 import { FQ_DW0_FIELDS, PQ_DW0_FIELDS, PQ_DW1_FIELDS, causeName, decodeFaultRecord, faultCodec, ttypName } from './faults.js';
 import { VENDOR_ID } from './ids.js';
@@ -212,3 +212,6 @@ export function decodeRiscv(what: string, kind?: string): Result<DecodeOutput> {
     }
   }
 }
+
+/** The RISC-V IOMMU plugin's decoder (`IommuPlugin.decoder`). */
+export const riscvDecoder: IommuDecoder = { vendor: VENDOR_ID, decode: decodeRiscv };

@@ -8,11 +8,13 @@ import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { formats } from './pgtable.js';
 import { Vendor } from './vendor.js';
+import { riscvDecoder } from './decode.js';
 
 /** The RISC-V IOMMU plugin: pass it to `createHost`. */
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^2.5.0',
+  coreApi: '^3.0.0',
+  decoder: riscvDecoder,
   description: VENDOR_NAME,
   register(container: DependencyContainer): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
@@ -30,5 +32,5 @@ export * from './context.js';
 export * from './commands.js';
 export * from './faults.js';
 export * from './logs.js';
-export { decodeRiscv, DECODE_KINDS } from './decode.js';
+export { decodeRiscv, riscvDecoder, DECODE_KINDS } from './decode.js';
 export { QEMU_PCI_CAP, QEMU_SYS_CAP, ZDL_RTL_DEFAULT_CAP, presets, qemuPciPreset, qemuSysPreset } from './presets.js';

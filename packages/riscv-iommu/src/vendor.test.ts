@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHost, DmaFault } from '@ioasid/core';
 import { uapi as U } from '@ioasid/core/driver';
-import { Vendor, plugin, qemuPciPreset, qemuSysPreset } from './index.js';
+import { Vendor, plugin, qemuPciPreset, qemuSysPreset, riscvDecoder } from './index.js';
 
 describe('units on the QEMU presets', () => {
   it('answers GET_HW_INFO as mainline: type NONE (the driver has no hw_info op), no PASID, no dirty tracking', () => {
@@ -49,22 +49,22 @@ describe('decode and probe', () => {
   const v = new Vendor();
 
   it('decodes capabilities, a fault record, a fault line, a command, a PTE', () => {
-    const cap = v.decode('0x78c2cf4f10');
+    const cap = riscvDecoder.decode('0x78c2cf4f10');
     expect(cap.ok && cap.value.kind).toBe('capabilities');
     expect(cap.ok && cap.value.fields.PAS).toBe(56);
-    const rec = v.decode('0d00000008100000 0000000000000000 0040000000000000 0000000000000000'.replace(/ /g, ''), 'fault');
+    const rec = riscvDecoder.decode('0d00000008100000 0000000000000000 0040000000000000 0000000000000000'.replace(/ /g, ''), 'fault');
     if (!rec.ok) throw new Error(rec.error);
     expect(rec.value.summary).toBe('Read page fault (cause 13) on an untranslated read (read) from device 0x10 at 0x4000');
     expect(rec.value.linux).toBe('Fault 13 devid: 0x10 iotval: 4000 iotval2: 0');
-    const line = v.decode('[   12.345678] iommu_pci 0000:00:01.0: Fault 21 devid: 0x10 iotval: 1000 iotval2: 80001001');
+    const line = riscvDecoder.decode('[   12.345678] iommu_pci 0000:00:01.0: Fault 21 devid: 0x10 iotval: 1000 iotval2: 80001001');
     if (!line.ok) throw new Error(line.error);
     expect(line.value.summary).toBe('Read guest-page fault (cause 21) from device 0x10 (00:02.0) at 0x1000, guest-physical 0x80001000 during an implicit first-stage access on 0000:00:01.0');
-    const cmd = v.decode('0154000001000000 00148d0400000000'.replace(/ /g, ''), 'command');
+    const cmd = riscvDecoder.decode('0154000001000000 00148d0400000000'.replace(/ /g, ''), 'command');
     expect(cmd.ok && cmd.value.summary).toBe('IOTINVAL.VMA: address 0x12345000, PSCID 5');
-    const pte = v.decode('0x48d14df', 'pte');
+    const pte = riscvDecoder.decode('0x48d14df', 'pte');
     expect(pte.ok && pte.value.summary).toBe('leaf RWXUAD at 0x12345000');
-    expect(v.decode('0x1', 'bogus').ok).toBe(false);
-    expect(v.decode('zz').ok).toBe(false);
+    expect(riscvDecoder.decode('0x1', 'bogus').ok).toBe(false);
+    expect(riscvDecoder.decode('zz').ok).toBe(false);
   });
 
   it('reads the platform probe line; no line carries capabilities', () => {

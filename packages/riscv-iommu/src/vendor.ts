@@ -1,9 +1,8 @@
 /**
  * The RISC-V IOMMU vendor (the kernel's riscv_iommu_ops): validates a unit's registers, builds its units,
- * and hands `ioasid decode` / `ioasid probe` to decode.ts and logs.ts.
+ * and hands `ioasid probe` to logs.ts. `ioasid decode` is the plugin's decoder (decode.ts).
  */
-import { err, ok, type DecodeOutput, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit, type UnitOps } from '@ioasid/core/driver';
-import { decodeRiscv } from './decode.js';
+import { err, ok, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit, type UnitOps } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { parseBootLine } from './logs.js';
 import { decodeUnitRegisters } from './probe.js';
@@ -24,10 +23,6 @@ export class Vendor implements IommuVendor {
     const cap = decodeCap(init.decoded.registers[0].value);
     if (!cap.ok) throw new Error(`${init.id}: ${cap.error}`);
     return new Unit(init, cap.value);
-  }
-
-  decode(what: string, kind?: string): Result<DecodeOutput> {
-    return decodeRiscv(what, kind);
   }
 
   /**

@@ -6,13 +6,15 @@ import type { IommuPlugin } from '@ioasid/core/driver';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT } from '@ioasid/core/driver';
 import type { DeviceProfile, HostProfile } from '@ioasid/core';
 import { SmmuV3Vendor } from './vendor.js';
+import { smmuDecoder } from './decode.js';
 import { armLpaeS1, armLpaeS2 } from './pgtable-lpae.js';
 import { presets as smmuPresets, type SmmuPreset } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'smmuv3',
-  coreApi: '^2.0.0',
+  coreApi: '^3.0.0',
   description: 'Arm SMMUv3: IDR0-5/IIDR/AIDR decoding, VMSAv8-64 stage 1 and 2 tables, vSMMU nesting, event and PRI queues',
+  decoder: smmuDecoder,
   register(c) {
     c.register(IOMMU_VENDOR, { useValue: new SmmuV3Vendor() });
     c.register(PAGE_TABLE_FORMAT, { useValue: armLpaeS1 });
@@ -46,6 +48,7 @@ export function presetToHostProfile(p: SmmuPreset): HostProfile {
 export const presets: HostProfile[] = smmuPresets.map(presetToHostProfile);
 
 export { SmmuV3Vendor, REGISTER_NAMES, type RegisterName } from './vendor.js';
+export { smmuDecoder, decodeSmmu } from './decode.js';
 export { type ContextFault } from './nested.js';
 export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './faults.js';
 export { parseProfileRegisters, profileRegistersOf, type ParsedProfileRegisters } from './raw.js';

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { SmmuV3Vendor } from './vendor.js';
+import { smmuDecoder } from './decode.js';
 import { mmu700Platform, nvidiaGrace, presets, qemuVirtSmmuv3 } from './presets.js';
 import { encodeEvent } from './events.js';
 import { encodeCommandWords } from './commands.js';
@@ -72,28 +73,28 @@ describe('decodeRegisters', () => {
 
 describe('decode', () => {
   it('one register by name=value, or bare with a kind', () => {
-    const r = vendor.decode('idr0=0x0d44101a');
+    const r = smmuDecoder.decode('idr0=0x0d44101a');
     expect(r.ok && r.value).toMatchObject({ vendor: 'smmuv3', kind: 'IDR0', fields: { S1P: 1, S2P: 0, TTF: 2, STALL_MODEL: 1 }, linux: '' });
     expect(r.ok && r.value.summary).toMatch(/^IDR0: S1, AArch64 tables, little-endian, 2-level stream table, no stall/);
-    const b = vendor.decode('0x00000075', 'idr5');
+    const b = smmuDecoder.decode('0x00000075', 'idr5');
     expect(b.ok && b.value).toMatchObject({ kind: 'IDR5', fields: { OAS: 5, GRAN4K: 1, GRAN16K: 1, GRAN64K: 1 }, summary: 'IDR5: 48-bit OAS, 4K/16K/64K granules, 48-bit VA, STALL_MAX 0' });
-    const i = vendor.decode('0x4871143b', 'IIDR');
+    const i = smmuDecoder.decode('0x4871143b', 'IIDR');
     expect(i.ok && i.value.summary).toBe('IIDR: Arm MMU-700 r1p1');
     expect(i.ok && i.value.fields).toEqual({ Implementer: 0x43b, Revision: 1, Variant: 1, ProductID: 0x487 });
-    expect(errorOf(vendor.decode('0x75'))).toMatch(/^a bare value needs a kind: idr0..idr5, iidr or aidr/);
+    expect(errorOf(smmuDecoder.decode('0x75'))).toMatch(/^a bare value needs a kind: idr0..idr5, iidr or aidr/);
   });
 
   it('a whole register set gives the HW ID and the probe line', () => {
     const u = nvidiaGrace.units[0];
-    const r = vendor.decode(`idr=${u.idr.join(',')} iidr=${u.iidr} aidr=${u.aidr}`);
+    const r = smmuDecoder.decode(`idr=${u.idr.join(',')} iidr=${u.iidr} aidr=${u.aidr}`);
     expect(r.ok && r.value).toMatchObject({ kind: 'registers', linux: 'ias 48-bit, oas 48-bit (features 0x001e1fbf)', fields: { SSIDSIZE: 20, OAS: 5, PRI: 1 } });
     expect(r.ok && r.value.summary).toMatch(/^Arm SMMUv3\.1 \(vendor 0x36b product 0x0\), S1\+S2/);
-    expect(errorOf(vendor.decode('idr0=0x1 idr1=0x2'))).toBe('registers: missing IDR2, IDR3, IDR4, IDR5, IIDR, AIDR; give one register, or all of IDR0..IDR5, IIDR and AIDR');
+    expect(errorOf(smmuDecoder.decode('idr0=0x1 idr1=0x2'))).toBe('registers: missing IDR2, IDR3, IDR4, IDR5, IIDR, AIDR; give one register, or all of IDR0..IDR5, IIDR and AIDR');
   });
 
   it('an event record as four raw dwords', () => {
     const words = readLe64Words(encodeEvent({ ID: 0x10, StreamID: 0x100, RnW: 1, CLASS: 2, InputAddr: 0xffff0000n }), 4);
-    const r = vendor.decode(words.map((w) => `0x${w.toString(16).padStart(16, '0')}`).join('\n'.replace('\n', ' ')));
+    const r = smmuDecoder.decode(words.map((w) => `0x${w.toString(16).padStart(16, '0')}`).join('\n'.replace('\n', ' ')));
     expect(r.ok && r.value).toMatchObject({
       kind: 'event',
       fields: { ID: 0x10, StreamID: 0x100, SSV: 0, RnW: 1, CLASS: 2, InputAddr: '0xffff0000', IPA: '0x0' },
@@ -107,7 +108,7 @@ describe('decode', () => {
     [0x0a, 'C_BAD_CD'],
   ])('a %s record (%s) has no address in its third word', (id, name) => {
     const words = readLe64Words(encodeEvent({ ID: id, StreamID: 0x100 }), 4);
-    const r = vendor.decode(words.map((w) => `0x${w.toString(16).padStart(16, '0')}`).join(' '));
+    const r = smmuDecoder.decode(words.map((w) => `0x${w.toString(16).padStart(16, '0')}`).join(' '));
     expect(r.ok && r.value.fields).toEqual({ ID: id, SSV: 0, SubstreamID: 0, StreamID: 0x100 });
     expect(r.ok && r.value.summary).toBe(`${name} (0x${id.toString(16).padStart(2, '0')}) for StreamID 0x100`);
   });
@@ -120,7 +121,7 @@ describe('decode', () => {
       '[  12.345681] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000ffff0000',
       '[  12.345682] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000',
     ].join('\n');
-    const r = vendor.decode(dump);
+    const r = smmuDecoder.decode(dump);
     expect(r.ok && r.value.kind).toBe('event');
     expect(r.ok && r.value.fields['StreamID']).toBe(0x100);
   });
@@ -128,11 +129,11 @@ describe('decode', () => {
   it('a command and a PRI entry as two dwords', () => {
     const c = encodeCommandWords('CMD_TLBI_NH_VA', { VMID: 3, ASID: 7, Addr: 0x1234000n, TG: 1, NUM: 3 });
     if (!c.ok) throw new TypeError(c.error);
-    const r = vendor.decode(c.value.map((w) => `0x${w.toString(16)}`).join(' '));
+    const r = smmuDecoder.decode(c.value.map((w) => `0x${w.toString(16)}`).join(' '));
     expect(r.ok && r.value).toMatchObject({ kind: 'command', fields: { op: 0x12, VMID: 3, ASID: 7, NUM: 3, TG: 1, Addr: '0x1234000' }, linux: '' });
     expect(r.ok && r.value.summary).toBe('CMD_TLBI_NH_VA (0x12) VMID=3 ASID=7 NUM=3 TG=1 Addr=0x1234000');
     const pri = readLe64Words(encodePriRequest({ SID: 0x100, SSID: 0x42, SSV: 1, READ: 1, WRITE: 1, LAST: 1, PRGIndex: 3, Addr: 0x7000n }), 2);
-    const p = vendor.decode(pri.map((w) => w.toString(16)).join(','), 'pri');
+    const p = smmuDecoder.decode(pri.map((w) => w.toString(16)).join(','), 'pri');
     expect(p.ok && p.value).toMatchObject({
       kind: 'pri',
       fields: { SID: 0x100, SSID: 0x42, SSV: 1, READ: 1, WRITE: 1, LAST: 1, PRGIndex: 3, Addr: '0x7000' },
@@ -142,15 +143,15 @@ describe('decode', () => {
 
   it('kernel log lines', () => {
     const line = 'Jan 02 03:04:05 grace kernel: arm-smmu-v3 arm-smmu-v3.10.auto: ias 48-bit, oas 48-bit (features 0x001e1fbf)';
-    const r = vendor.decode(line);
+    const r = smmuDecoder.decode(line);
     expect(r.ok && r.value).toMatchObject({ kind: 'probe', fields: { ias: 48, oas: 48, features: '0x001e1fbf', FEAT_NESTING: true, FEAT_RANGE_INV: false }, linux: line });
-    const e = vendor.decode('arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x5 iova: 0x1000 ipa: 0x0');
+    const e = smmuDecoder.decode('arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x5 iova: 0x1000 ipa: 0x0');
     expect(e.ok && e.value).toMatchObject({ kind: 'event-line', fields: { name: 'F_PERMISSION', StreamID: 0x100, SubstreamID: 5, client: '0000:01:00.0', InputAddr: '0x1000' } });
-    const d = vendor.decode('priv data write s2 "Stage 1 translation table fetch" ttd_read stall stag: 0x3');
+    const d = smmuDecoder.decode('priv data write s2 "Stage 1 translation table fetch" ttd_read stall stag: 0x3');
     expect(d.ok && d.value).toMatchObject({ kind: 'event-detail', fields: { PnU: 1, RnW: 0, S2: 1, CLASS: 1, TTRnW: 1, Stall: 1, STAG: 3 } });
-    expect(vendor.decode('allocated 262144 entries for cmdq')).toMatchObject({ ok: true, value: { kind: 'queue', fields: { entries: 262144, queue: 'cmdq' } } });
-    expect(vendor.decode('CMDQ error (cons 0x01000005): Illegal command')).toMatchObject({ ok: true, value: { kind: 'cmdq-error', fields: { ERR: 1 } } });
-    expect(errorOf(vendor.decode('hello world'))).toBe('not an SMMUv3 register, record or arm-smmu-v3 log line: hello world');
+    expect(smmuDecoder.decode('allocated 262144 entries for cmdq')).toMatchObject({ ok: true, value: { kind: 'queue', fields: { entries: 262144, queue: 'cmdq' } } });
+    expect(smmuDecoder.decode('CMDQ error (cons 0x01000005): Illegal command')).toMatchObject({ ok: true, value: { kind: 'cmdq-error', fields: { ERR: 1 } } });
+    expect(errorOf(smmuDecoder.decode('hello world'))).toBe('not an SMMUv3 register, record or arm-smmu-v3 log line: hello world');
   });
 });
 
@@ -180,7 +181,7 @@ describe('probeLine', () => {
     });
     expect(d.value.hwId).toMatch(/\[from the boot log; unknown: IDR0\.ASID16, /);
     // Every feature the log printed comes back from the rebuilt registers.
-    const decoded = vendor.decode(`idr=${(d.value.registers.slice(0, 6).map((r) => `0x${r.value.toString(16)}`)).join(',')} iidr=0x0 aidr=0x0`);
+    const decoded = smmuDecoder.decode(`idr=${(d.value.registers.slice(0, 6).map((r) => `0x${r.value.toString(16)}`)).join(',')} iidr=0x0 aidr=0x0`);
     const probe = decoded.ok ? /features 0x([0-9a-f]{8})/.exec(decoded.value.linux) : null;
     expect(probe && (Number.parseInt(probe[1], 16) & 0x1fff)).toBe(0x1fff);
     expect(vendor.decodeRegisters({ cmdqEntries: 256 }).ok).toBe(false);

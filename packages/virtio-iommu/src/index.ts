@@ -76,7 +76,8 @@ export {
   type UsedBuffer,
   type VirtqueueLayout,
 } from './virtqueue.js';
-export { VirtioIommuVendor, decodeVirtio, parseHexBytes } from './vendor.js';
+export { VirtioIommuVendor } from './vendor.js';
+export { virtioDecoder, decodeVirtio, parseHexBytes } from './decode.js';
 export { VirtioIommuUnit, VirtioPagingDomain, VirtioDomainTable, type SentRequest } from './unit.js';
 export { REGISTER_KEYS, VENDOR_ID, decodeUnit, linuxProbe, orderBase2, parseRegisters, profileRegistersOf, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
 export { presets, qemuQ35, qemuArmVirt, qemuQ35Vfio, cloudHypervisor } from './presets.js';

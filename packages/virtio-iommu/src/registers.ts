@@ -220,3 +220,6 @@ export function decodeUnit(raw: RawRegisters): Result<DecodedUnit & { regs: Virt
     },
   };
 }
+
+/** The two lines viommu_probe prints (dev_info "input address: %u bits", "page mask: 0x%llx"). */
+export const BOOT_LINE = /^(?:virtio_iommu (\S+): )?(?:input address: (\d+) bits|page mask: (0x[0-9a-f]{1,16}))$/;

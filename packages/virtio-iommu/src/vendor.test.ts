@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { VirtioIommuVendor, decodeVirtio, parseHexBytes } from './vendor.js';
+import { VirtioIommuVendor } from './vendor.js';
+import { decodeVirtio, parseHexBytes } from './decode.js';
 import { encodeAttach, encodeMap, encodeProbe } from './requests.js';
 import { encodeFault } from './faults.js';
 import { encodeConfig, BASE_CONFIG } from './config.js';

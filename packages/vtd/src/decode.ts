@@ -3,7 +3,7 @@
  * lines explained field by field. An optional tool of the plugin: no unit needs it.
  */
 import { stripKernelLogPrefix } from '@ioasid/core/driver';
-import type { BitField, DecodeOutput, Result } from '@ioasid/core/driver';
+import type { BitField, DecodeOutput, IommuDecoder, Result } from '@ioasid/core/driver';
 import {
   CAP_LAYOUT,
   ECAP_LAYOUT,
@@ -380,3 +380,6 @@ export function decodeVtd(what: string, kind?: string): Result<DecodeOutput> {
       `descriptor ${PAGE_REQ_DSC_SIZE / 8}, a page group response ${PAGE_GRP_RESP_DSC_SIZE / 8} (kind page-response)`,
   );
 }
+
+/** The VT-d plugin's decoder (`IommuPlugin.decoder`). */
+export const vtdDecoder: IommuDecoder = { vendor: 'vtd', decode: decodeVtd };

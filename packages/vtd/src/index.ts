@@ -6,13 +6,15 @@ import type { DependencyContainer } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { VtdVendor } from './vendor.js';
+import { vtdDecoder } from './decode.js';
 import { vtdSecondStage } from './pgtable-ss.js';
 import { vtdFirstStage } from './pgtable-fs.js';
 import { vtdPresetProfile, vtdPresets } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'vtd',
-  coreApi: '^2.0.0',
+  coreApi: '^3.0.0',
+  decoder: vtdDecoder,
   description: 'Intel VT-d: CAP/ECAP decoding, second- and first-stage page tables, nesting, fault recording and page requests',
   register(c: DependencyContainer): void {
     c.register(IOMMU_VENDOR, { useValue: new VtdVendor() });
@@ -29,7 +31,7 @@ export const presets: HostProfile[] = vtdPresets.map(vtdPresetProfile);
 
 export { VtdVendor, type VtdVendorOptions } from './vendor.js';
 export { type VtdRawRegisters, probeVtdLine, parseVtdRegisters, decodeVtdUnit } from './probe.js';
-export { decodeVtd, renderPrqDescriptor } from './decode.js';
+export { vtdDecoder, decodeVtd, renderPrqDescriptor } from './decode.js';
 export { VTD_PRQ_DEPTH, type VtdUnitOptions } from './unit.js';
 export { VtdFaultCodec, vtdFaultReasonFor, frcdToFault, type VtdAttachedStage, type VtdFaultCodecOptions } from './fault-codec.js';
 

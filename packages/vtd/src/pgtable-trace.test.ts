@@ -52,8 +52,8 @@ describe('VT-d walk trace (PciDevice.explain)', () => {
 
 describe('decode words', () => {
   it('a register value carries its word and layout for a bit diagram', async () => {
-    const { VtdVendor } = await import('./vendor.js');
-    const r = new VtdVendor().decode('0xd2008c40660462', 'cap');
+    const { vtdDecoder } = await import('./decode.js');
+    const r = vtdDecoder.decode('0xd2008c40660462', 'cap');
     expect(r.ok).toBe(true);
     const w = r.ok ? r.value.words?.[0] : undefined;
     expect(w).toMatchObject({ name: 'CAP_REG', value: 0xd2008c40660462n, width: 64 });

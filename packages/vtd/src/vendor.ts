@@ -1,12 +1,12 @@
 /**
  * The VT-d vendor family (the intel-iommu driver's iommu_ops): validates a unit's registers from a host
- * profile (probe.ts) and builds units; `decode` and `probeLine` hand over to decode.ts and probe.ts.
+ * profile (probe.ts) and builds units; `probeLine` hands over to probe.ts. `ioasid decode` is the plugin's
+ * decoder (decode.ts), not a vendor op.
  */
 import { PluginContractError, ok } from '@ioasid/core/driver';
-import type { DecodeOutput, DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
+import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
 import { VtdUnit, type VtdUnitOptions } from './unit.js';
 import { decodeVtdUnit, parseVtdRegisters, probeVtdLine } from './probe.js';
-import { decodeVtd } from './decode.js';
 
 const VENDOR = 'vtd';
 
@@ -31,10 +31,6 @@ export class VtdVendor implements IommuVendor {
     if (!r.ok) r = parseVtdRegisters(init.decoded.profileRegisters);
     if (!r.ok) throw new PluginContractError(VENDOR, `unit ${init.id}: ${r.error}`);
     return new VtdUnit(init, r.value, this.options);
-  }
-
-  decode(what: string, kind?: string): Result<DecodeOutput> {
-    return decodeVtd(what, kind);
   }
 
   probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { IOMMU_VENDOR, type IommuPlugin, type IommuVendor } from '@ioasid/core/driver';
+import { IOMMU_VENDOR, type IommuPlugin, type IommuDecoder, type IommuVendor } from '@ioasid/core/driver';
 import { run } from '../__tests__/run.js';
+
+/** A vendor that only the decode command sees (it builds no unit). */
+function toyVendor(id: string): Pick<IommuVendor, 'id' | 'name' | 'decodeRegisters' | 'createUnit'> {
+  return {
+    id,
+    name: `${id} IOMMU`,
+    decodeRegisters: () => ({ ok: false, error: 'no registers' }),
+    createUnit: () => {
+      throw new Error('unused');
+    },
+  };
+}
 
 describe('ioasid decode', () => {
   it('prints DecodeOutput JSON with the specification\'s field names (VT-d CAP)', async () => {
@@ -52,17 +64,26 @@ describe('ioasid decode', () => {
   });
 
   it('works with any plugin the host loads (DI, no vendor import)', async () => {
-    const vendor: Pick<IommuVendor, 'id' | 'name' | 'decodeRegisters' | 'createUnit' | 'decode'> = {
-      id: 'toy',
-      name: 'toy IOMMU',
-      decodeRegisters: () => ({ ok: false, error: 'no registers' }),
-      createUnit: () => {
-        throw new Error('unused');
-      },
-      decode: (what) => ({ ok: true, value: { vendor: 'toy', kind: 'reg', fields: { EN: what === '1' }, summary: 'enabled', linux: 'toy: on' } }),
+    const vendor = toyVendor('toy');
+    const decoder: IommuDecoder = {
+      vendor: 'toy',
+      decode: (what) => ({
+        ok: true,
+        value: { vendor: 'toy', kind: 'reg', fields: { EN: what === '1' }, summary: 'enabled', linux: 'toy: on', advice: { causes: ['the driver enabled it'], checks: ['dmesg for toy lines'] } },
+      }),
     };
-    const toy: IommuPlugin = { id: 'toy', coreApi: '^2.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
+    const toy: IommuPlugin = { id: 'toy', coreApi: '^3.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }), decoder };
     const r = await run(['decode', 'toy', '1'], { plugins: () => [toy] });
-    expect(r.stdout).toBe('toy reg: enabled\n\n  FIELD  VALUE\n  EN     1\n\nlinux: toy: on\n');
+    expect(r.stdout).toBe('toy reg: enabled\n\n  FIELD  VALUE\n  EN     1\n\nlinux: toy: on\n\nusual causes:\n  - the driver enabled it\n\ncheck next:\n  - dmesg for toy lines\n');
+    const json = await run(['decode', 'toy', '1', '--json'], { plugins: () => [toy] });
+    expect(JSON.parse(json.stdout)).toMatchObject({ advice: { causes: ['the driver enabled it'], checks: ['dmesg for toy lines'] } });
+  });
+
+  it('a plugin without a decoder loads and runs, and decode says it has none', async () => {
+    const vendor = toyVendor('bare');
+    const bare: IommuPlugin = { id: 'bare', coreApi: '^3.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
+    const r = await run(['decode', 'bare', '1'], { plugins: () => [bare] });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('ioasid: the bare plugin has no decoder\n');
   });
 });

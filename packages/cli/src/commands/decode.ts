@@ -15,7 +15,7 @@ export function registerDecode(program: Command, ctx: () => CommandContext): voi
     .argument('<vendor>', 'the vendor plugin id: vtd, smmuv3, ...')
     .argument('<what...>', 'a register value, record words, or a whole log line (quoted or not)')
     .option('-k, --kind <kind>', 'what the value is (e.g. cap, ecap, idr0, event, frcd); guessed when left out')
-    .option('--json', 'print { "vendor", "kind", "fields", "summary", "linux" }')
+    .option('--json', 'print { "vendor", "kind", "fields", "summary", "linux", "advice"? }')
     .addHelpText(
       'after',
       `
@@ -30,16 +30,19 @@ Exit status: 0 decoded, 1 the vendor could not decode it, 2 on bad usage (unknow
 }
 
 export async function runDecode(ctx: CommandContext, vendorId: string, what: string[], opts: DecodeOpts): Promise<void> {
-  const vendors = await ctx.vendors();
+  const host = await ctx.pluginHost();
+  const vendors = host.vendors();
   const vendor = vendors.find((v) => v.id === vendorId.toLowerCase());
   if (!vendor) throw new CliError(`unknown vendor "${vendorId}"`, 2, `registered vendors: ${vendors.map((v) => v.id).join(', ') || '(none)'}`);
-  if (!vendor.decode) throw new CliError(`the ${vendor.id} plugin cannot decode values yet`, 1);
+  // Decoding is the plugin's optional presentation part, not a vendor op.
+  const decoder = host.decoder(vendor.id);
+  if (!decoder) throw new CliError(`the ${vendor.id} plugin has no decoder`, 1);
   const input = what.join(' ').trim();
-  const r = vendor.decode(input, opts.kind);
+  const r = decoder.decode(input, opts.kind);
   if (!r.ok) throw new CliError(`${vendor.id} could not decode "${input}": ${r.error}`, 1, opts.kind ? undefined : 'name what it is with --kind');
   const d = r.value;
   if (opts.json) {
-    ctx.io.stdout.write(toJson({ vendor: d.vendor, kind: d.kind, fields: d.fields, summary: d.summary, linux: d.linux }));
+    ctx.io.stdout.write(toJson({ vendor: d.vendor, kind: d.kind, fields: d.fields, summary: d.summary, linux: d.linux, ...(d.advice ? { advice: d.advice } : {}) }));
     return;
   }
   const { c } = ctx;
@@ -52,5 +55,13 @@ export async function runDecode(ctx: CommandContext, vendorId: string, what: str
   if (d.linux) {
     ctx.out();
     ctx.out(`${c.bold('linux:')} ${d.linux}`);
+  }
+  if (d.advice) {
+    for (const [title, items] of [['usual causes:', d.advice.causes], ['check next:', d.advice.checks]] as const) {
+      if (!items.length) continue;
+      ctx.out();
+      ctx.out(c.bold(title));
+      for (const item of items) ctx.out(`  - ${item}`);
+    }
   }
 }

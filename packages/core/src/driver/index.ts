@@ -9,6 +9,7 @@ export * from './table-frames.js';
 export { ChunkCache, isPfn } from '../memory/chunk-cache.js';
 export * from './fault.js';
 export * from './vendor.js';
+export * from './decoder.js';
 export * from './plugin.js';
 export * from './result.js';
 export * from './bitfield.js';

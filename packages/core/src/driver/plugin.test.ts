@@ -11,7 +11,7 @@ import { HOST_LOG, RingLog } from '../fault/stages.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 function plugin(id: string, register: (c: DependencyContainer) => void, overrides?: string[]): IommuPlugin {
-  return { id, coreApi: '^2.0.0', register, ...(overrides ? { overrides } : {}) };
+  return { id, coreApi: '^3.0.0', register, ...(overrides ? { overrides } : {}) };
 }
 
 const otherMock = (overrides?: string[]) =>
@@ -68,6 +68,32 @@ describe('plugin registrations', () => {
       c.register(IOMMU_VENDOR, { useValue: new MockVendor() });
     });
     expect(refusal(() => new PluginHost().load(twice))).toMatch(/registers vendor:mock twice/);
+  });
+});
+
+describe('decoders', () => {
+  const decoder = (vendor: string, name: string) => ({ vendor, decode: () => ({ ok: false as const, error: name }) });
+
+  it('a plugin without a decoder loads and works; decoder(id) is then undefined', () => {
+    const ph = new PluginHost();
+    ph.load(plugin('bare', (c) => c.register(IOMMU_VENDOR, { useValue: Object.assign(new MockVendor(), { id: 'bare' }) })));
+    expect(ph.vendor('bare')?.id).toBe('bare');
+    expect(ph.decoder('bare')).toBeUndefined();
+    expect(ph.decoders()).toEqual([]);
+  });
+
+  it("refuses a decoder for a vendor whose decoder another plugin brings, unless it overrides 'decoder:<id>'", () => {
+    const ph = new PluginHost();
+    ph.load(mockPlugin());
+    expect(refusal(() => ph.load({ ...plugin('explainer', () => {}), decoder: decoder('mock', 'explainer') }))).toMatch(/decoder:mock belongs to plugin 'mock'/);
+    ph.load({ ...plugin('explainer', () => {}, ['decoder:mock']), decoder: decoder('mock', 'explainer') });
+    expect(ph.decoder('mock')?.decode('')).toEqual({ ok: false, error: 'explainer' });
+    expect(ph.owner('decoder:mock')).toBe('explainer');
+  });
+
+  it('refuses a decoder without a vendor id or decode()', () => {
+    const bad = { ...plugin('bad', () => {}), decoder: { vendor: 'x' } } as unknown as IommuPlugin;
+    expect(refusal(() => new PluginHost().load(bad))).toMatch(/decoder: needs a vendor id and decode\(\)/);
   });
 });
 

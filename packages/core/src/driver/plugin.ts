@@ -7,15 +7,16 @@ import semver from 'semver';
 import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { IommuVendor } from './vendor.js';
 import type { PageTableFormat } from './pgtable.js';
+import type { IommuDecoder } from './decoder.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 /** The version of the plugin contract this core implements. Plugins state the range they need. */
-export const CORE_API_VERSION = '2.5.0';
+export const CORE_API_VERSION = '3.0.0';
 
 export interface IommuPlugin {
   /** Unique id, e.g. 'vtd'. */
   readonly id: string;
-  /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^2.0.0'. */
+  /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^3.0.0'. */
   readonly coreApi: string;
   readonly description?: string;
   /**
@@ -25,6 +26,11 @@ export interface IommuPlugin {
    */
   readonly overrides?: readonly string[];
   register(container: DependencyContainer): void;
+  /**
+   * The optional presentation part: explains its vendor's registers, records and log lines
+   * (`ioasid decode`, the web page). Claimed as `decoder:<vendor>` like a vendor id.
+   */
+  readonly decoder?: IommuDecoder;
 }
 
 /** Vendor families (multi-registered; found with resolveAll). */
@@ -72,6 +78,8 @@ export class PluginHost {
   private readonly loaded = new Map<string, IommuPlugin>();
   /** Who registered each vendor id, format id and core service ('core' for the host's own). */
   private readonly owners = new Map<string, string>();
+  /** Decoders by vendor id; an override replaces the one it names. */
+  private readonly decoderById = new Map<string, IommuDecoder>();
 
   constructor(parent: DependencyContainer = rootContainer) {
     this.container = parent.createChildContainer();
@@ -95,6 +103,13 @@ export class PluginHost {
     const formats = own(PAGE_TABLE_FORMAT);
     for (const v of vendors) claims.push([`vendor:${v.id}`, v]);
     for (const f of formats) claims.push([`format:${f.id}`, f]);
+    const decoder = plugin.decoder;
+    if (decoder !== undefined) {
+      if (typeof decoder !== 'object' || decoder === null || typeof decoder.vendor !== 'string' || typeof decoder.decode !== 'function') {
+        throw new PluginContractError(plugin.id, 'decoder: needs a vendor id and decode()');
+      }
+      claims.push([`decoder:${decoder.vendor}`, null]);
+    }
     for (const { token } of log) {
       if (CONTRIBUTIONS.has(token) || typeof token !== 'symbol' || !Symbol.keyFor(token)?.startsWith('ioasid.')) continue;
       const key = `service:${tokenName(token)}`;
@@ -116,6 +131,7 @@ export class PluginHost {
     for (const f of formats) this.container.register(PAGE_TABLE_FORMAT, { useValue: f });
     for (const { token, replay } of log) if (token !== IOMMU_VENDOR && token !== PAGE_TABLE_FORMAT) replay(this.container);
     for (const [key] of claims) this.owners.set(key, plugin.id);
+    if (decoder !== undefined) this.decoderById.set(decoder.vendor, decoder);
     this.loaded.set(plugin.id, plugin);
   }
 
@@ -135,6 +151,16 @@ export class PluginHost {
   /** The vendor registered last under `id` (an override replaces the vendor it names). */
   vendor(id: string): IommuVendor | undefined {
     return this.vendors().findLast((v) => v.id === id);
+  }
+
+  /** Every loaded plugin's decoder, one per vendor id. */
+  decoders(): IommuDecoder[] {
+    return [...this.decoderById.values()];
+  }
+
+  /** The decoder of vendor `id`, or undefined when no plugin brings one. */
+  decoder(id: string): IommuDecoder | undefined {
+    return this.decoderById.get(id);
   }
 
   formats(): PageTableFormat[] {

@@ -9,7 +9,6 @@ import type { FaultCodec, VendorError } from './fault.js';
 import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from './pgtable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 import type { Stage2Tracer, WalkStep } from './walk-trace.js';
-import type { BitField } from './bitfield.js';
 import type { Result } from './result.js';
 
 /** Raw registers of one unit as a host profile gives them (hex strings for 64-bit values). */
@@ -213,27 +212,6 @@ export interface UnitInit {
   allocTag(): number;
 }
 
-/** A register or record word and the layout of its fields, for a bit diagram (the web page draws it). */
-export interface DecodedWord {
-  /** The register's or word's name in the specification (CAP_REG, IDR0, dword 0). */
-  readonly name: string;
-  readonly value: bigint;
-  /** Bits in the word: 32 or 64. */
-  readonly width: number;
-  readonly layout: readonly BitField[];
-}
-
-/** What `ioasid decode` prints. */
-export interface DecodeOutput {
-  readonly vendor: string;
-  readonly kind: string;
-  readonly fields: Readonly<Record<string, string | number | boolean>>;
-  readonly summary: string;
-  readonly linux: string;
-  /** The decoded words with their field layouts, where the input was a register value or a raw record. */
-  readonly words?: readonly DecodedWord[];
-}
-
 /** A unit `ioasid probe` read, with the 1-based line numbers it came from. */
 export interface ProbedUnitLines {
   readonly id: string;
@@ -241,7 +219,10 @@ export interface ProbedUnitLines {
   readonly lines: readonly number[];
 }
 
-/** A vendor family (the driver, struct iommu_ops). */
+/**
+ * A vendor family (the driver, struct iommu_ops). Explaining values for people (`ioasid decode`, the
+ * web page) is not a driver op: it is the plugin's optional `decoder` (decoder.ts).
+ */
 export interface IommuVendor {
   /** Matches the profile's `vendor` and the plugin id: 'vtd', 'smmuv3', ... */
   readonly id: string;
@@ -251,8 +232,6 @@ export interface IommuVendor {
   decodeRegisters(raw: RawRegisters): Result<DecodedUnit>;
   /** Builds the unit driver for one instance. */
   createUnit(init: UnitInit): UnitOps;
-  /** Explains a register value, record or log line (`ioasid decode`). */
-  decode?(what: string, kind?: string): Result<DecodeOutput>;
   /** Reads kernel boot lines into units (`ioasid probe`); lines it does not know return null. */
   probeLine?(line: string): Result<{ id: string; registers: RawRegisters }> | null;
   /**

@@ -59,7 +59,7 @@ function hookedMock(driver: Driver): IommuPlugin {
   };
   return {
     id: 'mock',
-    coreApi: '^2.1.0',
+    coreApi: '^3.0.0',
     register(c: DependencyContainer) {
       c.register(IOMMU_VENDOR, { useValue: vendor });
       c.register(PAGE_TABLE_FORMAT, { useValue: mockFormat });

@@ -3,6 +3,7 @@
  * test runner: the conformance kit, which runs under vitest, is its own entry, `@ioasid/core/conformance`.
  */
 export * from './mock-vendor.js';
+export { mockDecoder, MOCK_RECORD_WORDS } from './mock-decoder.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
 export { errCode } from './err-code.js';

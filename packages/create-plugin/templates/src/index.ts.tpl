@@ -1,17 +1,20 @@
 /**
  * __NAME__ plugin for ioasid. Importing it has no side effects: `plugin.register(container)` adds the
- * vendor and its page-table format to the container core gives it (one per host).
+ * vendor and its page-table format to the container core gives it (one per host). `decoder` is the
+ * optional part that explains values for people (`ioasid decode`).
  */
 import type { DependencyContainer } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { format } from './pgtable.js';
 import { Vendor } from './vendor.js';
+import { decoder } from './decode.js';
 
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^2.0.0',
+  coreApi: '^3.0.0',
   description: VENDOR_NAME,
+  decoder,
   register(container: DependencyContainer): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
     container.register(PAGE_TABLE_FORMAT, { useValue: format });
@@ -20,6 +23,7 @@ export const plugin: IommuPlugin = {
 
 export { VENDOR_ID, VENDOR_NAME, FORMAT_ID } from './ids.js';
 export { Vendor } from './vendor.js';
+export { decoder, decode } from './decode.js';
 export { Unit, PagingDomain } from './unit.js';
 export { codec, format, layoutFor, FORMAT_PAGE_SIZES } from './pgtable.js';
 export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, decodeUnitRegisters, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';

@@ -55,9 +55,6 @@ export function testVendor(id: string): IommuVendor {
     createUnit() {
       throw new Error('not used by the planner');
     },
-    decode(what: string, kind?: string) {
-      return { ok: true, value: { vendor: id, kind: kind ?? 'value', fields: { VALUE: what }, summary: `test ${what}`, linux: '' } };
-    },
     probeLine(line: string) {
       const m = /^TESTIOMMU (\S+) (\S+): (.*)$/.exec(line);
       if (!m || m[1] !== id) return null;

@@ -1,8 +1,8 @@
 /**
  * The decode view's logic: which vendor and kind a pasted text is, each line's decoding, and lines
- * grouped by the device they name. Everything comes from the vendor plugins' own decoders.
+ * grouped by the device they name. Everything comes from the plugins' decoders (`IommuPlugin.decoder`).
  */
-import type { DecodeOutput, IommuVendor } from '@ioasid/core/driver';
+import type { DecodeOutput, IommuDecoder } from '@ioasid/core/driver';
 
 export interface DecodeRequest {
   readonly text: string;
@@ -20,13 +20,12 @@ export interface DecodedItem {
   readonly errors?: ReadonlyArray<{ vendor: string; error: string }>;
 }
 
-function tryVendors(text: string, list: readonly IommuVendor[], kind: string | undefined): DecodedItem {
+function tryVendors(text: string, list: readonly IommuDecoder[], kind: string | undefined): DecodedItem {
   const errors: Array<{ vendor: string; error: string }> = [];
-  for (const v of list) {
-    if (!v.decode) continue;
-    const r = v.decode(text, kind);
+  for (const d of list) {
+    const r = d.decode(text, kind);
     if (r.ok) return { source: text, ok: true, output: r.value };
-    errors.push({ vendor: v.id, error: r.error });
+    errors.push({ vendor: d.vendor, error: r.error });
   }
   return { source: text, ok: false, errors };
 }
@@ -40,10 +39,10 @@ const MAX_RECORD_LINES = 8;
  * smallest such run of lines is one item. Decoders are lenient about trailing text, so the smallest
  * run that changes the kind is the record, not the largest that still decodes.
  */
-export function decodeText(req: DecodeRequest, all: readonly IommuVendor[]): DecodedItem[] {
+export function decodeText(req: DecodeRequest, all: readonly IommuDecoder[]): DecodedItem[] {
   const text = req.text.replace(/\r\n?/g, '\n').trim();
   if (text === '') return [];
-  const list = req.vendor ? all.filter((v) => v.id === req.vendor) : all;
+  const list = req.vendor ? all.filter((d) => d.vendor === req.vendor) : all;
   if (list.length === 0) return [{ source: text, ok: false, errors: [{ vendor: req.vendor ?? '', error: 'no such vendor plugin' }] }];
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const out: DecodedItem[] = [];

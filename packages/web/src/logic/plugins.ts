@@ -2,7 +2,7 @@
  * The vendor plugins the page ships, loaded into one PluginHost exactly as a VMM or the CLI would.
  * Built on first use: importing this module registers nothing.
  */
-import { PluginHost, type IommuPlugin, type IommuVendor } from '@ioasid/core/driver';
+import { PluginHost, type IommuDecoder, type IommuPlugin, type IommuVendor } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { plugin as vtd, presets as vtdPresets } from '@ioasid/vtd';
 import { plugin as smmuv3, presets as smmuPresets } from '@ioasid/smmuv3';
@@ -33,6 +33,11 @@ export function pluginHost(): PluginHost {
 
 export function vendors(): IommuVendor[] {
   return pluginHost().vendors();
+}
+
+/** The plugins' decoders (their optional presentation part), one per vendor that has one. */
+export function decoders(): IommuDecoder[] {
+  return pluginHost().decoders();
 }
 
 /** Every preset of every shipped vendor, with a stable id for links (`vtd:0`). */

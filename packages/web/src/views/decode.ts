@@ -2,7 +2,7 @@
 import type { DecodedWord } from '@ioasid/core/driver';
 import { bitSegments } from '../logic/bits.js';
 import { decodeText, groupByDevice, type DecodedItem } from '../logic/decode.js';
-import { vendors } from '../logic/plugins.js';
+import { decoders, vendors } from '../logic/plugins.js';
 import type { PageState } from '../logic/fragment.js';
 import { copyButton, h, table } from '../dom.js';
 
@@ -81,10 +81,11 @@ function itemView(item: DecodedItem): HTMLElement {
 }
 
 export function renderDecode(root: HTMLElement, ctx: ViewContext): void {
-  const all = vendors().filter((v) => v.decode);
+  const all = decoders();
+  const names = new Map(vendors().map((v) => [v.id, v.name]));
   const input = h('textarea', { id: 'decode-input', rows: '6', spellcheck: 'false', placeholder: 'Paste a kernel log line, a register value or a raw record; several lines at once are fine.' });
   input.value = ctx.state.input;
-  const vendor = h('select', { id: 'decode-vendor' }, h('option', { value: '' }, 'any vendor (detect)'), ...all.map((v) => h('option', { value: v.id }, v.name)));
+  const vendor = h('select', { id: 'decode-vendor' }, h('option', { value: '' }, 'any vendor (detect)'), ...all.map((d) => h('option', { value: d.vendor }, names.get(d.vendor) ?? d.vendor)));
   vendor.value = ctx.state.params.vendor ?? '';
   const kind = h('input', { id: 'decode-kind', type: 'text', size: '10', placeholder: 'e.g. cap, idr0' });
   kind.value = ctx.state.params.kind ?? '';
