@@ -2,7 +2,7 @@
  * The words of a multi-word record (a fault record, an event queue entry, a page request) with the
  * layout of each, for a bit diagram (`DecodeOutput.words`): vendors list their fields once, by word.
  */
-import type { DecodedWord } from './vendor.js';
+import type { DecodedWord } from './decoder.js';
 
 /** One field of a record: the index of the word it is in, its name, and its bits [hi:lo] in that word. */
 export type RecordField = readonly [word: number, name: string, hi: number, lo: number];
