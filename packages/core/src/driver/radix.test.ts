@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, WalkResult, WALK_NOT_PRESENT, WALK_ADDRESS_SIZE } from './pgtable.js';
 import { PERM_PRIV_EXEC, PERM_PRIV_READ, PERM_PRIV_WRITE, permAllowed, permFailure, grantBoth } from './permission.js';
-import { NEXT_LEAF, RadixLayout, RadixPageTable, type RadixGeometry } from './radix.js';
+import { NEXT_LEAF, RadixLayout, RadixPageTable, type RadixCodec, type RadixGeometry } from './radix.js';
 import { allocTableFrames } from './table-frames.js';
 import { mockCodec } from '../testing/mock-format.js';
 import { testTableMemory } from '../testing/table-memory.js';
@@ -211,5 +211,76 @@ describe('radix engine: nextLevel', () => {
     const pt = new RadixPageTable('test', { pgsizeBitmap: 0n, ias: 39, oas: 52 }, codec, layout, tm.memory, root);
     expect(pt.map(512, 0x40000, 512, RW)).toBe(0);
     expect(walk(pt, 512 + 7)).toMatchObject({ fault: 0, pfn: 0x40007, pageShift: 21 });
+  });
+});
+
+describe('radix engine: replicated leaves and level skipping', () => {
+  // The mock encoding plus REP (bit 8): a leaf of 2^k entries' span, each replica holding
+  // pfn + pages/2 - 1 (the size is one more than the address's trailing ones, as AMD v1 NextLevel 7);
+  // SKIP (bit 9) on a BLOCK-typed entry: a pointer straight to the level-0 table.
+  const REP = 1 << 8;
+  const SKIP = 1 << 9;
+  const BLOCK = 128;
+  const codec: RadixCodec = {
+    ...mockCodec,
+    replicaTypeLo: [REP, REP | BLOCK, REP | BLOCK],
+    replicaPfn: (pfn, pages) => pfn + pages / 2 - 1,
+    leafPages(lo, _hi, level) {
+      if ((lo & REP) === 0) return 512 ** level;
+      let ones = 0;
+      while ((lo >>> (12 + ones)) & 1) ones++;
+      return 2 ** (ones + 1);
+    },
+    nextLevel: (lo) => ((lo & SKIP) !== 0 ? 0 : NEXT_LEAF),
+  };
+  const geometry: RadixGeometry = { ...MOCK, replicated: [0b110, 0b10, 0] };
+
+  function repTable() {
+    const tm = testTableMemory();
+    const layout = new RadixLayout(geometry);
+    const root = RadixPageTable.rootFor(tm.memory, layout);
+    return { tm, pt: new RadixPageTable('rep', { pgsizeBitmap: 0n, ias: 39, oas: 52, dirtyTracking: true }, codec, layout, tm.memory, root) };
+  }
+
+  it('writes the largest replicated size that fits, walks it, and removes it only whole', () => {
+    const { pt } = repTable();
+    // 16K at 0 (four level-0 replicas), then 8K, then 4K.
+    expect(pt.map(0, 0x1000, 7, RW)).toBe(0);
+    expect(walk(pt, 3)).toMatchObject({ pfn: 0x1003, pageShift: 14, level: 0 });
+    expect(walk(pt, 5)).toMatchObject({ pfn: 0x1005, pageShift: 13 });
+    expect(walk(pt, 6)).toMatchObject({ pfn: 0x1006, pageShift: 12 });
+    // 4M at 1024: two level-1 replicas.
+    expect(pt.map(1024, 0x10000, 1024, RW)).toBe(0);
+    expect(walk(pt, 2047)).toMatchObject({ pfn: 0x10000 + 1023, pageShift: 22, level: 1 });
+    expect(pt.liveEntries(pt.rootPfn)).toBe(1);
+    expect(pt.unmap(1024, 512)).toBe(0);
+    expect(pt.unmap(1024, 1024)).toBe(1024);
+    expect(walk(pt, 1536).fault).toBe(WALK_NOT_PRESENT);
+    expect(pt.unmap(1, 3)).toBe(0);
+    expect(pt.unmap(0, 7)).toBe(7);
+    expect(pt.tablePages).toBe(1);
+  });
+
+  it('reports a replicated leaf dirty once when any replica is dirty, and clears them all', () => {
+    const { pt } = repTable();
+    expect(pt.map(0, 0x1000, 4, RW)).toBe(0);
+    pt.markAccess(2, true);
+    const seen: number[][] = [];
+    pt.readAndClearDirty(0, 4, false, (p, n) => seen.push([p, n]));
+    expect(seen).toEqual([[0, 4]]);
+    pt.readAndClearDirty(0, 4, false, (p, n) => seen.push([p, n]));
+    expect(seen).toHaveLength(1);
+  });
+
+  it('follows a level-skipping entry when the skipped IOVA bits are zero, and frees its table', () => {
+    const { pt, tm } = repTable();
+    const leafTable = tm.memory.allocTable();
+    tm.mem.writeU64(pt.rootPfn, 0, (BigInt(leafTable) << 12n) | BigInt(1 | BLOCK | SKIP));
+    tm.mem.writeU64(leafTable, 5, (0x777n << 12n) | 3n);
+    expect(walk(pt, 5)).toMatchObject({ fault: 0, pfn: 0x777, level: 0 });
+    expect(walk(pt, 512 + 5)).toMatchObject({ fault: WALK_NOT_PRESENT, level: 1 });
+    const inUse = tm.frames.framesInUse;
+    pt.free();
+    expect(tm.frames.framesInUse).toBe(inUse - 2);
   });
 });
