@@ -9,7 +9,7 @@ import { decodeUnitRegisters } from './probe.js';
 import { decodeCap, encodeFctl } from './registers.js';
 import { Unit } from './unit.js';
 
-/** The vendor: decodes profile registers, builds units, decodes values and reads probe lines. */
+/** The vendor: decodes profile registers, builds units and reads probe lines (`ioasid decode` goes to the plugin's decoder). */
 export class Vendor implements IommuVendor {
   readonly id = VENDOR_ID;
   readonly name = VENDOR_NAME;
