@@ -12,7 +12,6 @@ import { amdPresets, amdPresetProfile } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'amd-vi',
-  coreApi: '^3.0.0',
   decoder: amdDecoder,
   description: 'AMD-Vi: EFR/EFR2 decoding, v1 and v2 page tables, dirty tracking, event log, PPR log and command buffer, Linux lines',
   register(c: DependencyContainer): void {

@@ -37,6 +37,12 @@ describe('ioasid --plugin', () => {
     expect(empty.stderr).toContain('exports no IommuPlugin');
   });
 
+  it("refuses a plugin package whose @ioasid/core peer range excludes the running core, naming both", async () => {
+    const r = await run(['--plugin', join(FIXTURES, 'plugin-for-old-core', 'index.mjs'), 'profiles']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ioasid-plugin-for-old-core needs @ioasid\/core \^0\.0\.1, this core is \d+\.\d+\.\d+/);
+  });
+
   it('refuses a plugin whose id is already loaded, naming it', async () => {
     const r = await run(['--plugin', PLUGIN, '--plugin', PLUGIN, 'profiles']);
     expect(r.code).toBe(1);

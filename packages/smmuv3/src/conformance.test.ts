@@ -16,6 +16,7 @@ for (const profile of presets) {
   const pri = profile.devices.find((d) => d.pri && (d.pasidBits ?? 0) > 0);
   describeConformance({
     plugin,
+    packageJson: new URL('../package.json', import.meta.url),
     profile,
     device: profile.devices[0].bdf,
     ...(pri ? { priDevice: pri.bdf } : {}),

@@ -12,7 +12,6 @@ import { presets as smmuPresets, type SmmuPreset } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'smmuv3',
-  coreApi: '^3.0.0',
   description: 'Arm SMMUv3: IDR0-5/IIDR/AIDR decoding, VMSAv8-64 stage 1 and 2 tables, vSMMU nesting, event and PRI queues',
   decoder: smmuDecoder,
   register(c) {

@@ -8,7 +8,6 @@ import { virtioDecoder } from './decode.js';
 /** virtio-iommu as a host IOMMU (an L1 guest's): hand it to `createHost({ plugins: [plugin], profile })`. */
 export const plugin: IommuPlugin = {
   id: 'virtio-iommu',
-  coreApi: '^3.0.0',
   decoder: virtioDecoder,
   description: 'virtio-iommu: the paravirtual IOMMU (MAP/UNMAP requests to the VMM\'s device), Linux driver semantics and log lines, QEMU and cloud-hypervisor presets',
   register(c) {

@@ -13,7 +13,6 @@ import { vtdPresetProfile, vtdPresets } from './presets.js';
 
 export const plugin: IommuPlugin = {
   id: 'vtd',
-  coreApi: '^3.0.0',
   decoder: vtdDecoder,
   description: 'Intel VT-d: CAP/ECAP decoding, second- and first-stage page tables, nesting, fault recording and page requests',
   register(c: DependencyContainer): void {

@@ -72,7 +72,7 @@ describe('ioasid decode', () => {
         value: { vendor: 'toy', kind: 'reg', fields: { EN: what === '1' }, summary: 'enabled', linux: 'toy: on', advice: { causes: ['the driver enabled it'], checks: ['dmesg for toy lines'] } },
       }),
     };
-    const toy: IommuPlugin = { id: 'toy', coreApi: '^3.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }), decoder };
+    const toy: IommuPlugin = { id: 'toy', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }), decoder };
     const r = await run(['decode', 'toy', '1'], { plugins: () => [toy] });
     expect(r.stdout).toBe('toy reg: enabled\n\n  FIELD  VALUE\n  EN     1\n\nlinux: toy: on\n\nusual causes:\n  - the driver enabled it\n\ncheck next:\n  - dmesg for toy lines\n');
     const json = await run(['decode', 'toy', '1', '--json'], { plugins: () => [toy] });
@@ -81,7 +81,7 @@ describe('ioasid decode', () => {
 
   it('a plugin without a decoder loads and runs, and decode says it has none', async () => {
     const vendor = toyVendor('bare');
-    const bare: IommuPlugin = { id: 'bare', coreApi: '^3.0.0', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
+    const bare: IommuPlugin = { id: 'bare', register: (c) => c.register(IOMMU_VENDOR, { useValue: vendor }) };
     const r = await run(['decode', 'bare', '1'], { plugins: () => [bare] });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('ioasid: the bare plugin has no decoder\n');

@@ -11,7 +11,7 @@ import { HOST_LOG, RingLog } from '../fault/stages.js';
 import { PluginContractError } from '../uapi/errno.js';
 
 function plugin(id: string, register: (c: DependencyContainer) => void, overrides?: string[]): IommuPlugin {
-  return { id, coreApi: '^3.0.0', register, ...(overrides ? { overrides } : {}) };
+  return { id, register, ...(overrides ? { overrides } : {}) };
 }
 
 const otherMock = (overrides?: string[]) =>
@@ -97,7 +97,21 @@ describe('decoders', () => {
   });
 });
 
-describe('coreApi ranges', () => {
+describe('the @ioasid/core peer range of a plugin package', () => {
+  it('accepts a range that includes the core version and says why it refuses the others', async () => {
+    const { checkCorePeerRange } = await import('./plugin.js');
+    const pkg = (range?: unknown) => ({ name: 'ioasid-acme', peerDependencies: range === undefined ? { tsyringe: '^4' } : { '@ioasid/core': range } });
+    expect(checkCorePeerRange(pkg('^0.1.0'), '0.1.3')).toEqual({ ok: true, value: '^0.1.0' });
+    expect(checkCorePeerRange(pkg('>=0.1.0 <0.3.0'), '0.2.0')).toEqual({ ok: true, value: '>=0.1.0 <0.3.0' });
+    expect(checkCorePeerRange(pkg('^0.1.0'), '0.2.0')).toEqual({ ok: false, error: 'ioasid-acme needs @ioasid/core ^0.1.0, this core is 0.2.0' });
+    expect(checkCorePeerRange(pkg(), '0.1.0')).toMatchObject({ ok: false, error: expect.stringMatching(/ioasid-acme declares no peerDependencies\["@ioasid\/core"\]/) });
+    expect(checkCorePeerRange(pkg('soon'), '0.1.0')).toMatchObject({ ok: false, error: expect.stringMatching(/is not a semver range: 'soon'/) });
+    expect(checkCorePeerRange(pkg(7), '0.1.0').ok).toBe(false);
+    expect(checkCorePeerRange(null, '0.1.0')).toMatchObject({ ok: false, error: expect.stringMatching(/^the plugin package declares no/) });
+  });
+});
+
+describe('semver ranges', () => {
   it("follow npm's semver rules", async () => {
     const { satisfies } = await import('./plugin.js');
     expect(satisfies('1.2.3', '^1.0.0')).toBe(true);

@@ -9,15 +9,18 @@ import type { IommuVendor } from './vendor.js';
 import type { PageTableFormat } from './pgtable.js';
 import type { IommuDecoder } from './decoder.js';
 import { PluginContractError } from '../uapi/errno.js';
+import { err, ok, type Result } from './result.js';
 
-/** The version of the plugin contract this core implements. Plugins state the range they need. */
-export const CORE_API_VERSION = '3.0.0';
-
+/**
+ * A vendor plugin: an object whose `register` adds the vendor's classes to the container it is given.
+ * Which cores it works with is not part of the object: it is the plugin package's
+ * `peerDependencies['@ioasid/core']` range (the one version axis, docs/versioning.md), which npm checks at
+ * install, `ioasid --plugin` checks at load ({@link checkCorePeerRange}) and the conformance kit checks.
+ */
 export interface IommuPlugin {
   /** Unique id, e.g. 'vtd'. */
   readonly id: string;
-  /** Semver range of CORE_API_VERSION the plugin was written against, e.g. '^3.0.0'. */
-  readonly coreApi: string;
+  /** One line for `ioasid plugins` and error messages. */
   readonly description?: string;
   /**
    * What this plugin deliberately replaces: `vendor:<id>` or `format:<id>` owned by another plugin,
@@ -87,12 +90,9 @@ export class PluginHost {
 
   load(plugin: IommuPlugin): void {
     if (!plugin || typeof plugin.id !== 'string' || typeof plugin.register !== 'function') {
-      throw new PluginContractError(String((plugin as { id?: unknown } | undefined)?.id ?? '?'), 'not an IommuPlugin: needs id, coreApi and register()');
+      throw new PluginContractError(String((plugin as { id?: unknown } | undefined)?.id ?? '?'), 'not an IommuPlugin: needs id and register()');
     }
     if (this.loaded.has(plugin.id)) throw new PluginContractError(plugin.id, 'a plugin with this id is already loaded');
-    if (!satisfies(CORE_API_VERSION, plugin.coreApi)) {
-      throw new PluginContractError(plugin.id, `needs core API ${plugin.coreApi}, this core implements ${CORE_API_VERSION}`);
-    }
     const log: { token: InjectionToken<unknown>; replay: Registration }[] = [];
     const scratch = this.container.createChildContainer();
     plugin.register(recordingContainer(this.container, scratch, log));
@@ -174,4 +174,20 @@ export class PluginHost {
  */
 export function satisfies(version: string, range: string): boolean {
   return semver.valid(version) !== null && semver.validRange(range) !== null && semver.satisfies(version, range);
+}
+
+/**
+ * Whether a plugin package works with the core of version `coreVersion`: its package.json (`pkg`, as parsed)
+ * must name `@ioasid/core` in `peerDependencies` with a semver range that includes `coreVersion`. The error
+ * says what is missing or which range excludes which version.
+ */
+export function checkCorePeerRange(pkg: unknown, coreVersion: string): Result<string> {
+  const p = (typeof pkg === 'object' && pkg !== null ? pkg : {}) as { name?: unknown; peerDependencies?: unknown };
+  const name = typeof p.name === 'string' ? p.name : 'the plugin package';
+  const peers = (typeof p.peerDependencies === 'object' && p.peerDependencies !== null ? p.peerDependencies : {}) as Record<string, unknown>;
+  const range = peers['@ioasid/core'];
+  if (typeof range !== 'string') return err(`${name} declares no peerDependencies["@ioasid/core"]: a plugin states the cores it works with there`);
+  if (semver.validRange(range) === null) return err(`${name}: peerDependencies["@ioasid/core"] is not a semver range: '${range}'`);
+  if (!satisfies(coreVersion, range)) return err(`${name} needs @ioasid/core ${range}, this core is ${coreVersion}`);
+  return ok(range);
 }

@@ -59,7 +59,6 @@ function hookedMock(driver: Driver): IommuPlugin {
   };
   return {
     id: 'mock',
-    coreApi: '^3.0.0',
     register(c: DependencyContainer) {
       c.register(IOMMU_VENDOR, { useValue: vendor });
       c.register(PAGE_TABLE_FORMAT, { useValue: mockFormat });

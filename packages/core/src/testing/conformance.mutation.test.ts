@@ -126,7 +126,6 @@ function mutantPlugin(m: Mutation): IommuPlugin {
   };
   return {
     id: 'mock',
-    coreApi: '^3.0.0',
     register(c: DependencyContainer) {
       c.register(IOMMU_VENDOR, { useValue: vendor });
       c.register(PAGE_TABLE_FORMAT, { useValue: format });

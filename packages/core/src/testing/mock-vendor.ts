@@ -281,7 +281,6 @@ class MockUnit implements UnitOps {
 export function mockPlugin(): IommuPlugin {
   return {
     id: 'mock',
-    coreApi: '^3.0.0',
     description: 'Mock IOMMU for testing core and plugins (the selftest mock driver idea)',
     decoder: mockDecoder,
     register(c: DependencyContainer) {

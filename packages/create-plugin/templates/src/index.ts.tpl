@@ -12,7 +12,6 @@ import { decoder } from './decode.js';
 
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^3.0.0',
   description: VENDOR_NAME,
   decoder,
   register(container: DependencyContainer): void {
