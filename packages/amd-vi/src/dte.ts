@@ -4,11 +4,11 @@
  * follow the specification; the Linux macros are in the comments. Bits no field names (data[3], the
  * vIOMMU fields, and the reserved ones) are kept so that decode → encode is lossless.
  */
-import { decodeBitFields, err, fieldFits, fieldPrep, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, err, fieldFits, fieldPrep, ok, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 
 /** data[0]. */
-export const DTE0_LAYOUT = [
+export const DTE0_LAYOUT = bitLayout([
   { name: 'V', hi: 0, lo: 0 }, // DTE_FLAG_V
   { name: 'TV', hi: 1, lo: 1 }, // DTE_FLAG_TV
   { name: 'HAD', hi: 8, lo: 7 }, // DTE_FLAG_HAD: host access/dirty updates
@@ -22,10 +22,10 @@ export const DTE0_LAYOUT = [
   { name: 'GCR3TRP_14_12', hi: 60, lo: 58 }, // DTE_GCR3_14_12
   { name: 'IR', hi: 61, lo: 61 },
   { name: 'IW', hi: 62, lo: 62 },
-] as const satisfies readonly BitField[];
+]);
 
 /** data[1]. */
-export const DTE1_LAYOUT = [
+export const DTE1_LAYOUT = bitLayout([
   { name: 'DomainID', hi: 15, lo: 0 }, // DTE_DOMID_MASK
   { name: 'GCR3TRP_30_15', hi: 31, lo: 16 }, // DTE_GCR3_30_15
   { name: 'I', hi: 32, lo: 32 }, // DTE_FLAG_IOTLB: ATS
@@ -37,10 +37,10 @@ export const DTE1_LAYOUT = [
   { name: 'EX', hi: 39, lo: 39 }, // DEV_ENTRY_EX
   { name: 'SysMgt', hi: 41, lo: 40 }, // DTE_DATA1_SYSMGT_MASK
   { name: 'GCR3TRP_51_31', hi: 63, lo: 43 }, // DTE_GCR3_51_31
-] as const satisfies readonly BitField[];
+]);
 
 /** data[2]. */
-export const DTE2_LAYOUT = [
+export const DTE2_LAYOUT = bitLayout([
   { name: 'IV', hi: 0, lo: 0 }, // DTE_IRQ_REMAP_ENABLE
   { name: 'IntTabLen', hi: 4, lo: 1 }, // 2^n entries: 9 → 512, 11 → 2048
   { name: 'IG', hi: 5, lo: 5 },
@@ -52,7 +52,7 @@ export const DTE2_LAYOUT = [
   { name: 'IntCtl', hi: 61, lo: 60 }, // 0 abort, 1 pass through, 2 remapped
   { name: 'Lint0Pass', hi: 62, lo: 62 },
   { name: 'Lint1Pass', hi: 63, lo: 63 },
-] as const satisfies readonly BitField[];
+]);
 
 type Names<L extends readonly BitField[]> = L[number]['name'];
 export type DteFieldName = Names<typeof DTE0_LAYOUT> | Names<typeof DTE1_LAYOUT> | Names<typeof DTE2_LAYOUT>;

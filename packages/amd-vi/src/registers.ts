@@ -7,7 +7,7 @@
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
 import { pageSizesFromLog2 } from '@ioasid/core/driver';
-import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 import { hex, readLe64, writeLe64 } from './bits.js';
 
 /**
@@ -15,7 +15,7 @@ import { hex, readLe64, writeLe64 } from './bits.js';
  * specification revisions; the newer names are used (47 SnoopAttrSup, 53 V2HDDisSup, 55 ViommuSup,
  * 56 VmGuardIOSup, 60:57 VmTableSize, 61 GAUpdateDisSup, 62 ForcePhyDestSup).
  */
-export const EFR_LAYOUT = [
+export const EFR_LAYOUT = bitLayout([
   { name: 'PreFSup', hi: 0, lo: 0 },
   { name: 'PPRSup', hi: 1, lo: 1 },
   { name: 'XTSup', hi: 2, lo: 2 },
@@ -58,21 +58,21 @@ export const EFR_LAYOUT = [
   { name: 'GAUpdateDisSup', hi: 61, lo: 61 },
   { name: 'ForcePhyDestSup', hi: 62, lo: 62 },
   { name: 'SNPSup', hi: 63, lo: 63 },
-] as const satisfies readonly BitField[];
+]);
 
 /**
  * EFR2 fields Linux knows (amd_iommu_types.h FEATURE_*): SEV-TIO (1), GCR3 table root pointer mode
  * for nest parents (3), GAPPI disable (4), SNP AVIC modes (7:5), interrupt remapping table sizes
  * (9:8), HT range ignore (11). The other bits are kept in `reserved`.
  */
-export const EFR2_LAYOUT = [
+export const EFR2_LAYOUT = bitLayout([
   { name: 'SEVSNPIOSup', hi: 1, lo: 1 },
   { name: 'GCR3TRPModeSup', hi: 3, lo: 3 },
   { name: 'GAPPIDisSup', hi: 4, lo: 4 },
   { name: 'SNPAVICSup', hi: 7, lo: 5 },
   { name: 'NumIntRemapSup', hi: 9, lo: 8 },
   { name: 'HTRangeIgnoreSup', hi: 11, lo: 11 },
-] as const satisfies readonly BitField[];
+]);
 
 type FieldName<L extends readonly BitField[]> = L[number]['name'];
 

@@ -4,7 +4,7 @@
  * from them is in probe.ts.
  */
 
-import { fieldGet32, fieldPrep, uapi, type BitField, type Result } from '@ioasid/core/driver';
+import { fieldGet32, fieldPrep, uapi, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 
 // ---------------------------------------------------------------------------------------------
 // Little-endian words (queue entries and table entries are LE on the wire).
@@ -44,7 +44,8 @@ function encode32<L extends readonly BitField[]>(layout: L, fields: FieldsOf<L>)
 // Layouts (Arm IHI 0070, §6.3). Order is low bit first.
 // ---------------------------------------------------------------------------------------------
 
-export const IDR0_LAYOUT = [
+/** SMMU_IDR0 (offset 0x0): the stages, table formats, ATS/PRI/stall support and stream-table levels the SMMU implements; what `arm_smmu_device_hw_probe` reads first. */
+export const IDR0_LAYOUT = bitLayout([
   { name: 'S2P', hi: 0, lo: 0 },
   { name: 'S1P', hi: 1, lo: 1 },
   { name: 'TTF', hi: 3, lo: 2 },
@@ -70,9 +71,10 @@ export const IDR0_LAYOUT = [
   { name: 'TERM_MODEL', hi: 26, lo: 26 },
   { name: 'ST_LEVEL', hi: 28, lo: 27 },
   { name: 'RME_IMPL', hi: 30, lo: 30 },
-] as const satisfies readonly BitField[];
+]);
 
-export const IDR1_LAYOUT = [
+/** SMMU_IDR1 (offset 0x4): StreamID and SubstreamID widths (SIDSIZE, SSIDSIZE, in bits) and the log2 sizes of the command, event and PRI queues; the fixed-table and attribute-override flags. */
+export const IDR1_LAYOUT = bitLayout([
   { name: 'SIDSIZE', hi: 5, lo: 0 },
   { name: 'SSIDSIZE', hi: 10, lo: 6 },
   { name: 'PRIQS', hi: 15, lo: 11 },
@@ -84,9 +86,10 @@ export const IDR1_LAYOUT = [
   { name: 'QUEUES_PRESET', hi: 29, lo: 29 },
   { name: 'TABLES_PRESET', hi: 30, lo: 30 },
   { name: 'ECMDQ', hi: 31, lo: 31 },
-] as const satisfies readonly BitField[];
+]);
 
-export const IDR3_LAYOUT = [
+/** SMMU_IDR3 (offset 0xc): optional architecture features (range invalidation RIL, BBML, stage-1 page-based hardware attributes, ...). */
+export const IDR3_LAYOUT = bitLayout([
   { name: 'HAD', hi: 2, lo: 2 },
   { name: 'PBHA', hi: 3, lo: 3 },
   { name: 'XNX', hi: 4, lo: 4 },
@@ -107,9 +110,10 @@ export const IDR3_LAYOUT = [
   { name: 'THE', hi: 21, lo: 21 },
   { name: 'MTEPERM', hi: 22, lo: 22 },
   { name: 'AIE', hi: 23, lo: 23 },
-] as const satisfies readonly BitField[];
+]);
 
-export const IDR5_LAYOUT = [
+/** SMMU_IDR5 (offset 0x14): the output address size (OAS), the translation granules (GRAN4K/16K/64K) and the maximum number of outstanding stalled transactions (STALL_MAX). */
+export const IDR5_LAYOUT = bitLayout([
   { name: 'OAS', hi: 2, lo: 0 },
   { name: 'GRAN4K', hi: 4, lo: 4 },
   { name: 'GRAN16K', hi: 5, lo: 5 },
@@ -118,19 +122,21 @@ export const IDR5_LAYOUT = [
   { name: 'D128', hi: 8, lo: 8 },
   { name: 'VAX', hi: 11, lo: 10 },
   { name: 'STALL_MAX', hi: 31, lo: 16 },
-] as const satisfies readonly BitField[];
+]);
 
-export const IIDR_LAYOUT = [
+/** SMMU_IIDR (offset 0x18): who made the implementation: JEP106 implementer code, revision, variant and product id. */
+export const IIDR_LAYOUT = bitLayout([
   { name: 'Implementer', hi: 11, lo: 0 },
   { name: 'Revision', hi: 15, lo: 12 },
   { name: 'Variant', hi: 19, lo: 16 },
   { name: 'ProductID', hi: 31, lo: 20 },
-] as const satisfies readonly BitField[];
+]);
 
-export const AIDR_LAYOUT = [
+/** SMMU_AIDR (offset 0x1c): the architecture version the SMMU implements (ArchMajorRev, ArchMinorRev: 3.0 to 3.3). */
+export const AIDR_LAYOUT = bitLayout([
   { name: 'ArchMinorRev', hi: 3, lo: 0 },
   { name: 'ArchMajorRev', hi: 7, lo: 4 },
-] as const satisfies readonly BitField[];
+]);
 
 export type Idr0 = FieldsOf<typeof IDR0_LAYOUT>;
 export type Idr1 = FieldsOf<typeof IDR1_LAYOUT>;

@@ -7,7 +7,7 @@
  * IOMMU_GET_HW_INFO.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { U64_MASK, err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, type BitField, type Result } from '@ioasid/core/driver';
+import { U64_MASK, err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 
 export const U64_MAX = U64_MASK;
 
@@ -78,10 +78,10 @@ function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Register
 // ---------------------------------------------------------------------------------------------
 
 /** VER_REG: MAX (major, bits 7:4) and MIN (minor, bits 3:0); bits 31:8 are reserved. */
-export const VER_LAYOUT = [
+export const VER_LAYOUT = bitLayout([
   { name: 'MIN', hi: 3, lo: 0 },
   { name: 'MAX', hi: 7, lo: 4 },
-] as const satisfies readonly BitField[];
+]);
 
 export type VtdVer = DecodedRegister<typeof VER_LAYOUT>;
 
@@ -106,7 +106,7 @@ export function vtdVersionString(ver: bigint | number): string {
 // ---------------------------------------------------------------------------------------------
 
 /** CAP_REG fields, bit positions as in the VT-d specification (section 11.4.2) and Linux iommu.h. */
-export const CAP_LAYOUT = [
+export const CAP_LAYOUT = bitLayout([
   { name: 'ND', hi: 2, lo: 0 },
   { name: 'AFL', hi: 3, lo: 3 },
   { name: 'RWBF', hi: 4, lo: 4 },
@@ -131,7 +131,7 @@ export const CAP_LAYOUT = [
   { name: 'ECMDS', hi: 61, lo: 61 },
   { name: 'ESIRTPS', hi: 62, lo: 62 },
   { name: 'ESRTPS', hi: 63, lo: 63 },
-] as const satisfies readonly BitField[];
+]);
 
 export type VtdCap = DecodedRegister<typeof CAP_LAYOUT>;
 export type VtdCapField = FieldName<typeof CAP_LAYOUT>;
@@ -191,7 +191,7 @@ export function sagawLevels(cap: VtdCap): number[] {
  * extended-context PASID bit 28 (Linux: ecap_broken_pasid, named ECS_PASID here so it cannot be
  * confused with the scalable-mode PASID bit 40) and POT (32).
  */
-export const ECAP_LAYOUT = [
+export const ECAP_LAYOUT = bitLayout([
   { name: 'C', hi: 0, lo: 0 },
   { name: 'QI', hi: 1, lo: 1 },
   { name: 'DT', hi: 2, lo: 2 },
@@ -228,7 +228,7 @@ export const ECAP_LAYOUT = [
   { name: 'PMS', hi: 51, lo: 51 },
   { name: 'ADMS', hi: 52, lo: 52 },
   { name: 'RPRIVS', hi: 53, lo: 53 },
-] as const satisfies readonly BitField[];
+]);
 
 export type VtdEcap = DecodedRegister<typeof ECAP_LAYOUT>;
 export type VtdEcapField = FieldName<typeof ECAP_LAYOUT>;

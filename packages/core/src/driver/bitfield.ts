@@ -12,6 +12,15 @@ export interface BitField<N extends string = string> {
   readonly lo: number;
 }
 
+/**
+ * A layout: the fields of one register or descriptor word, low bit first. The identity at run time; its type
+ * keeps each field's name as a literal, so that a decoder built on the layout returns a record keyed by exactly
+ * those names (`decodeBitFields(IDR0_LAYOUT, v).S2P`) and a misspelt name is a type error.
+ */
+export function bitLayout<N extends string>(fields: readonly BitField<N>[]): readonly BitField<N>[] {
+  return fields;
+}
+
 export const U64_MASK = (1n << 64n) - 1n;
 
 /** GENMASK_ULL(hi, lo): bits hi..lo set. */
