@@ -59,8 +59,22 @@ function statementOf(decl: ts.Declaration): ts.Node {
 
 /** A declaration as it reads in the .d.ts, without comments, `export declare`, or private members (not API). */
 function print(node: ts.Node): string {
+  const sf = node.getSourceFile();
+  // tsc writes an inferred union in the order the checker happened to create its members, which can differ
+  // between a fresh and an incremental build: sort union members so that the report depends on the surface only.
+  const sortUnions = (ctx: ts.TransformationContext) => {
+    const visit = (n: ts.Node): ts.Node => {
+      const v = ts.visitEachChild(n, visit, ctx);
+      if (!ts.isUnionTypeNode(v)) return v;
+      const text = (t: ts.TypeNode) => printer.printNode(ts.EmitHint.Unspecified, t, sf);
+      const sorted = [...v.types].sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
+      return ctx.factory.updateUnionTypeNode(v, ctx.factory.createNodeArray(sorted));
+    };
+    return (root: ts.Node) => ts.visitNode(root, visit);
+  };
+  const normalized = ts.transform(node, [sortUnions]).transformed[0];
   return printer
-    .printNode(ts.EmitHint.Unspecified, node, node.getSourceFile())
+    .printNode(ts.EmitHint.Unspecified, normalized, sf)
     .replace(/^export /, '')
     .replace(/^declare /, '')
     .replace(/^ +private [^\n]*;\n/gm, '');
