@@ -2,4 +2,4 @@
 import { describeConformance } from '@ioasid/core/conformance';
 import { plugin, presets } from './index.js';
 
-for (const profile of presets) describeConformance({ plugin, profile, device: profile.devices[0].bdf });
+for (const profile of presets) describeConformance({ plugin, profile, device: profile.devices[0].bdf, packageJson: new URL('../package.json', import.meta.url) });

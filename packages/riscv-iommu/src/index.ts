@@ -13,7 +13,6 @@ import { riscvDecoder } from './decode.js';
 /** The RISC-V IOMMU plugin: pass it to `createHost`. */
 export const plugin: IommuPlugin = {
   id: VENDOR_ID,
-  coreApi: '^3.0.0',
   decoder: riscvDecoder,
   description: VENDOR_NAME,
   register(container: DependencyContainer): void {
