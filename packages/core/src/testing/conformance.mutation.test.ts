@@ -133,8 +133,11 @@ function mutantPlugin(m: Mutation): IommuPlugin {
   };
 }
 
+/** The package.json of a plugin package whose @ioasid/core peer range includes every core from 0.1.0 on. */
+const PACKAGE_JSON = new URL('../__tests__/plugin-package/package.json', import.meta.url);
+
 function run(m: Mutation): Promise<ConformanceResult[]> {
-  return runConformance({ plugin: mutantPlugin(m), profile: capableMockProfile, device: '0000:00:02.0', priDevice: '0000:00:04.0', nested: mockNestedOptions });
+  return runConformance({ plugin: mutantPlugin(m), packageJson: PACKAGE_JSON, profile: capableMockProfile, device: '0000:00:02.0', priDevice: '0000:00:04.0', nested: mockNestedOptions });
 }
 
 const failed = (rs: ConformanceResult[]): string[] => rs.filter((r) => r.status === 'failed').map((r) => r.name);
@@ -164,9 +167,17 @@ describe('conformance kit mutation test', () => {
     });
   }
 
+  it("fails a plugin package whose @ioasid/core peer range excludes the running core, and skips the check without a package.json", async () => {
+    const old = await runConformance({ plugin: mutantPlugin('none'), packageJson: new URL('../__tests__/plugin-package/for-old-core.json', import.meta.url), profile: capableMockProfile, device: '0000:00:02.0' });
+    expect(old.find((r) => r.name.startsWith('package.json:'))).toMatchObject({ status: 'failed', error: expect.stringMatching(/ioasid-mock-plugin-for-old-core needs @ioasid\/core \^0\.0\.1, this core is \d/) });
+    const none = await runConformance({ plugin: mutantPlugin('none'), profile: capableMockProfile, device: '0000:00:02.0' });
+    expect(none.find((r) => r.name.startsWith('package.json:'))?.status).toBe('skipped');
+  });
+
   it('reports absent optional parts as skipped, by name', async () => {
     const rs = await runConformance({
       plugin: mutantPlugin('none'),
+      packageJson: PACKAGE_JSON,
       profile: { ...capableMockProfile, units: [{ id: 'mock0', vendor: 'mock', registers: { pri: false, dirty: false, nesting: false } }], devices: capableMockProfile.devices.filter((d) => d.unit === 'mock0') },
       device: '0000:00:02.0',
       priDevice: '0000:00:04.0',
