@@ -1,7 +1,7 @@
 /**
  * @ioasid/core: the iommufd uAPI and object model, simulated memory, and the host model.
  */
-export { PhysicalMemory, FrameAllocator, PAGE_SHIFT, PAGE_SIZE, MAX_PFN } from './memory/physical.js';
+export { PhysicalMemory, FrameAllocator, FrameRuns, PAGE_SHIFT, PAGE_SIZE, MAX_PFN } from './memory/physical.js';
 export { HostProcess, MemoryObject, MemFile, HUGE_PAGE_SIZES, PROT_READ, PROT_WRITE, POLLIN, POLLOUT, POLLRDNORM, type FileOps } from './memory/process.js';
 export { ERRNO, ERRNO_TEXT, IommufdError, PluginContractError, errnoName, type ErrnoCode } from './uapi/errno.js';
 export * as uapi from './uapi/iommufd.js';

@@ -543,14 +543,20 @@ function bytesPerMappedPageUapi(): WorkloadResult {
   mapUser(warm.r, warm.userVa, 16 << 20, IOVA_BASE_PFN);
   const { r, userVa } = uapiMapRig(1 << 30);
   gcAll();
-  const rss0 = process.memoryUsage().rss;
+  const mu0 = process.memoryUsage();
+  const rss0 = mu0.rss;
   mapUser(r, userVa, 1 << 30, IOVA_BASE_PFN);
   gcAll();
   const mu = process.memoryUsage();
   const table = r.host.frames.framesInUse;
   return {
     metrics: { bytes_per_mapped_page_uapi: { value: (mu.rss - rss0) / GIB_PAGES, unit: 'bytes' } },
-    extra: { rss_growth_bytes: mu.rss - rss0, heap_used_bytes: mu.heapUsed, array_buffers_bytes: mu.arrayBuffers, frames_in_use: table },
+    extra: {
+      rss_growth_bytes: mu.rss - rss0,
+      heap_growth_bytes: mu.heapUsed - mu0.heapUsed,
+      array_buffers_growth_bytes: mu.arrayBuffers - mu0.arrayBuffers,
+      frames_in_use: table,
+    },
   };
 }
 

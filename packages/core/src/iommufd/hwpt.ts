@@ -7,6 +7,7 @@ import { IOMMU_CACHE } from '../driver/pgtable.js';
 import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import type { IotlbFlush, NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
 import type { VendorError } from '../driver/fault.js';
+import type { FrameRuns } from '../memory/physical.js';
 import { IommufdObject, ObjType } from './objects.js';
 import type { IoptDomain } from './io-pagetable.js';
 import type { Ioas } from './ioas.js';
@@ -81,21 +82,24 @@ export class HwptPaging extends Hwpt implements IoptDomain {
     this.ioas.users++;
   }
 
-  mapPages(iovaPfn: number, frames: Float64Array, frameStart: number, npages: number, prot: number, allowHuge: boolean): number {
+  mapPages(iovaPfn: number, runs: FrameRuns, prot: number, allowHuge: boolean): number {
     const pt = this.ops.pt;
     const p = prot | (this.ops.enforceCacheCoherency ? IOMMU_CACHE : 0);
     if (this.injection.injector.shouldFail('map')) return -12; // -ENOMEM
     let i = 0;
-    while (i < npages) {
-      // Physically contiguous runs map as one call, so the format can use huge pages.
-      let run = 1;
-      if (allowHuge) while (i + run < npages && frames[frameStart + i + run] === frames[frameStart + i] + run) run++;
-      const rc = pt.map(iovaPfn + i, frames[frameStart + i], run, p);
-      if (rc < 0) {
-        if (i > 0) this.unmapPages(iovaPfn, i);
-        return rc;
+    for (let r = 0; r < runs.length; r++) {
+      const first = runs.first[r];
+      const count = runs.count[r];
+      // A physically contiguous run maps as one call, so the format can use huge pages; without
+      // huge pages, one call per 4 KiB page.
+      for (let j = 0; j < count; j += allowHuge ? count : 1) {
+        const rc = pt.map(iovaPfn + i, first + j, allowHuge ? count : 1, p);
+        if (rc < 0) {
+          if (i > 0) this.unmapPages(iovaPfn, i);
+          return rc;
+        }
+        i += allowHuge ? count : 1;
       }
-      i += run;
     }
     return 0;
   }

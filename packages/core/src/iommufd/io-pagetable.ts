@@ -9,7 +9,7 @@
 import * as btreeModule from 'sorted-btree';
 import { fail } from '../uapi/errno.js';
 import { ULONG_MAX } from '../uapi/iommufd.js';
-import { PAGE_SIZE } from '../memory/physical.js';
+import { PAGE_SIZE, FrameRuns } from '../memory/physical.js';
 import { IoptPages } from './pages.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 
@@ -54,10 +54,10 @@ export interface IoptDomain {
   readonly apertureStart: bigint;
   readonly apertureLast: bigint;
   /**
-   * Maps [iovaPfn, iovaPfn + npages) onto frames[frameStart..]; returns 0 or a negative errno, with
-   * nothing left mapped on failure. `allowHuge` is false when IOMMU_OPTION_HUGE_PAGES is 0.
+   * Maps [iovaPfn, iovaPfn + runs.pages) onto the frames of `runs` in order; returns 0 or a negative
+   * errno, with nothing left mapped on failure. `allowHuge` is false when IOMMU_OPTION_HUGE_PAGES is 0.
    */
-  mapPages(iovaPfn: number, frames: Float64Array, frameStart: number, npages: number, prot: number, allowHuge: boolean): number;
+  mapPages(iovaPfn: number, runs: FrameRuns, prot: number, allowHuge: boolean): number;
   /** Unmaps the range and invalidates every IOTLB holding it before returning. Never fails. */
   unmapPages(iovaPfn: number, npages: number): void;
 }
@@ -846,14 +846,14 @@ function firstPfn(a: IoptArea): number {
   return a.iovaNum <= SAFE ? Math.floor(a.iovaNum / PAGE_SIZE) : Number(a.iova / PAGE);
 }
 
-/** Scratch for the frames of one area while it is mapped into a domain. */
-let areaFrames = new Float64Array(64);
+/** Scratch for the frame runs of one area while it is mapped into a domain. */
+const areaRuns = new FrameRuns();
 
 /** Maps a pinned area into a domain (iopt_area_fill_domain). */
 function mapAreaInto(d: IoptDomain, a: IoptArea, allowHuge: boolean): number {
-  if (areaFrames.length < a.npages) areaFrames = new Float64Array(Math.max(a.npages, 2 * areaFrames.length));
-  a.pages.framesOf(a.pageIndex, a.npages, areaFrames);
-  return d.mapPages(firstPfn(a), areaFrames, 0, a.npages, a.prot, allowHuge);
+  areaRuns.clear();
+  a.pages.pinnedRuns(a.pageIndex, a.npages, areaRuns);
+  return d.mapPages(firstPfn(a), areaRuns, a.prot, allowHuge);
 }
 
 function unmapAreaFrom(d: IoptDomain, a: IoptArea): void {

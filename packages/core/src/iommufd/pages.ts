@@ -9,15 +9,16 @@
  * one per filled area covering it, one per access pin; at zero it is unpinned and uncharged, so
  * memory no area or access still holds is given back (the kernel unpins per index range too).
  *
- * Storage is sparse (chunks of CHUNK pages) because a pages object may describe far more memory
- * than is ever pinned (a MAP of a huge, mostly unmapped VA range with no domain attached).
+ * Pins are kept as segments, not per page: [start, start + len) of page indexes with the same pin
+ * count whose frames are contiguous from `frame`. A 1 GiB huge page, or any memory faulted in order,
+ * is one segment however many pages it spans; a single-page IOAS_MAP is one segment of four numbers.
+ * Pages outside every segment are not pinned.
  */
 import { Errno } from '../uapi/errno.js';
-import { PAGE_SIZE, type FrameAllocator } from '../memory/physical.js';
+import { PAGE_SIZE, FrameRuns, type FrameAllocator } from '../memory/physical.js';
 import type { HostProcess, MemoryObject } from '../memory/process.js';
 
 const PAGE = BigInt(PAGE_SIZE);
-const CHUNK = 4096;
 
 /** Where the pages come from (iopt_pages->type). */
 export type PagesSource =
@@ -26,26 +27,12 @@ export type PagesSource =
   /** IOPT_ADDRESS_FILE: a memfd from page `firstPage` of the file. */
   | { readonly kind: 'file'; readonly object: MemoryObject; readonly firstPage: number; readonly alloc: FrameAllocator };
 
-/**
- * Chunks of at most this many pages keep their frames and pin counts in plain arrays: a typed array
- * is an ArrayBuffer that every garbage collection has to track, and the commonest pages object (one
- * 4 KiB IOAS_MAP) needs one page; with a million such areas, two typed arrays each dominated GC.
- */
-const SMALL = 64;
-/** Scratch for resolving at most SMALL pages (pin and sourceFrame run synchronously, never nested). */
-const scratch = new Float64Array(SMALL);
-
-class PinChunk {
-  /** Frame of each pinned page, 0 while unpinned. */
-  readonly frames: Float64Array | number[];
-  readonly pins: Uint32Array | number[];
-  /** Pages of the chunk with a pin count above zero (so that unpin need not scan the chunk). */
-  live = 0;
-  constructor(n: number) {
-    this.frames = n <= SMALL ? new Array<number>(n).fill(0) : new Float64Array(n);
-    this.pins = n <= SMALL ? new Array<number>(n).fill(0) : new Uint32Array(n);
-  }
-}
+/** Numbers per segment in `IoptPages.segs`: start, len, pins, frame. */
+const SEG = 4;
+/** Frames resolved by pin() or sourceFrame() before they are recorded (runs synchronously, never nested). */
+const resolved = new FrameRuns();
+/** Segments built by pin() / unpin() for the window they replace. */
+let built: number[] = [];
 
 export class IoptPages {
   /** Areas (in any IOAS) that reference these pages (the kref). */
@@ -54,11 +41,8 @@ export class IoptPages {
   npinned = 0;
   /** The process whose RLIMIT_MEMLOCK the pins are charged to (pages->source_user / source_mm). */
   account: HostProcess;
-  /** Chunk 0 (all of a pages object of at most CHUNK pages), kept out of the map. */
-  private chunk0: PinChunk | undefined = undefined;
-  /** Chunks 1 and up, made when first needed. */
-  private chunks: Map<number, PinChunk> | null = null;
-
+  /** Pin segments, SEG numbers each, sorted by start, non-overlapping (see the file comment). */
+  private segs: number[] = [];
   constructor(
     /** Pages the object spans (pages->npages). */
     readonly npages: number,
@@ -90,20 +74,29 @@ export class IoptPages {
     this.users--;
   }
 
-  private chunkAt(ci: number): PinChunk | undefined {
-    return ci === 0 ? this.chunk0 : this.chunks?.get(ci);
+  /** Index (in segments) of the first segment that ends after page `index`. */
+  private segAfter(index: number): number {
+    const s = this.segs;
+    let lo = 0;
+    let hi = s.length / SEG;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid * SEG] + s[mid * SEG + 1] <= index) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
-  private setChunk(ci: number, c: PinChunk | undefined): void {
-    if (ci === 0) this.chunk0 = c;
-    else if (c !== undefined) (this.chunks ??= new Map()).set(ci, c);
-    else this.chunks?.delete(ci);
+  /** Segments in use (for tests and tools: how compact the pin state is). */
+  get segments(): number {
+    return this.segs.length / SEG;
   }
 
   /** The frame of pinned page `index`, 0 when it is not pinned. */
   frame(index: number): number {
-    const c = this.chunkAt(Math.floor(index / CHUNK));
-    return c === undefined ? 0 : c.frames[index % CHUNK];
+    const s = this.segs;
+    const k = this.segAfter(index) * SEG;
+    return k < s.length && s[k] <= index ? s[k + 3] + (index - s[k]) : 0;
   }
 
   /**
@@ -113,30 +106,29 @@ export class IoptPages {
   sourceFrame(index: number): number {
     const f = this.frame(index);
     if (f !== 0) return f;
-    this.resolveRun(index, 1, scratch, 0);
-    return scratch[0];
+    resolved.clear();
+    this.resolveRun(index, 1, resolved);
+    return resolved.first[0];
   }
 
   /** Pin count of page `index`. */
   pinCount(index: number): number {
-    const c = this.chunkAt(Math.floor(index / CHUNK));
-    return c === undefined ? 0 : c.pins[index % CHUNK];
+    const s = this.segs;
+    const k = this.segAfter(index) * SEG;
+    return k < s.length && s[k] <= index ? s[k + 2] : 0;
   }
 
   /**
-   * Copies the frames of pinned pages [start, start + n) into `out`. Every page must be pinned.
+   * Appends the frames of pinned pages [start, start + n) to `out` as runs (contiguous frames across
+   * segments merge). Every page must be pinned.
    */
-  framesOf(start: number, n: number, out: Float64Array, outOffset = 0): void {
-    let i = 0;
-    while (i < n) {
-      const idx = start + i;
-      const c = this.chunkAt(Math.floor(idx / CHUNK))!;
-      const off = idx % CHUNK;
-      const k = Math.min(n - i, CHUNK - off);
-      const frames = c.frames;
-      if (frames instanceof Float64Array) out.set(frames.subarray(off, off + k), outOffset + i);
-      else for (let j = 0; j < k; j++) out[outOffset + i + j] = frames[off + j];
-      i += k;
+  pinnedRuns(start: number, n: number, out: FrameRuns): void {
+    const s = this.segs;
+    const end = start + n;
+    for (let k = this.segAfter(start) * SEG; k < s.length && s[k] < end; k += SEG) {
+      const from = Math.max(start, s[k]);
+      const to = Math.min(end, s[k] + s[k + 1]);
+      out.push(s[k + 3] + (from - s[k]), to - from);
     }
   }
 
@@ -148,84 +140,101 @@ export class IoptPages {
    */
   pin(start: number, n: number): void {
     if (n <= 0) return;
-    // Resolve every page that is not pinned yet, in runs, before changing anything.
-    let fresh = 0;
-    let resolved: Float64Array | null = null;
-    let i = 0;
-    while (i < n) {
-      const idx = start + i;
-      const off = idx % CHUNK;
-      const k = Math.min(n - i, CHUNK - off);
-      const c = this.chunkAt(Math.floor(idx / CHUNK));
-      let j = 0;
-      while (j < k) {
-        if (c !== undefined && c.pins[off + j] > 0) {
-          j++;
-          continue;
-        }
-        let run = 1;
-        while (j + run < k && (c === undefined || c.pins[off + j + run] === 0)) run++;
-        resolved ??= n <= SMALL ? scratch : new Float64Array(n);
-        this.resolveRun(idx + j, run, resolved, i + j);
-        fresh += run;
-        j += run;
-      }
-      i += k;
+    const s = this.segs;
+    const end = start + n;
+    const k0 = this.segAfter(start);
+    // Resolve every page that is not pinned yet (the gaps between segments), before changing anything.
+    resolved.clear();
+    let k1 = k0;
+    let cur = start;
+    while (cur < end) {
+      const segStart = k1 * SEG < s.length ? s[k1 * SEG] : end;
+      if (segStart > cur) this.resolveRun(cur, Math.min(segStart, end) - cur, resolved);
+      if (segStart >= end) break;
+      cur = segStart + s[k1 * SEG + 1];
+      k1++;
     }
+    const fresh = resolved.pages;
     if (fresh > 0) this.account.chargePinned(fresh);
-    i = 0;
-    while (i < n) {
-      const idx = start + i;
-      const ci = Math.floor(idx / CHUNK);
-      const off = idx % CHUNK;
-      const k = Math.min(n - i, CHUNK - off);
-      let c = this.chunkAt(ci);
-      if (c === undefined) {
-        c = new PinChunk(Math.min(CHUNK, this.npages - ci * CHUNK));
-        this.setChunk(ci, c);
-      }
-      for (let j = 0; j < k; j++) {
-        if (c.pins[off + j]++ === 0) {
-          c.frames[off + j] = resolved![i + j];
-          c.live++;
+    // Rebuild segments k0 .. k1 - 1 (those meeting the range) with one more pin, the gaps as new
+    // segments of one pin taking the resolved runs in order.
+    const out = built;
+    out.length = 0;
+    let r = 0;
+    let rUsed = 0;
+    cur = start;
+    for (let k = k0; ; k++) {
+      const segStart = k < k1 ? s[k * SEG] : end;
+      while (cur < Math.min(segStart, end)) {
+        const take = Math.min(resolved.count[r] - rUsed, Math.min(segStart, end) - cur);
+        emit(out, cur, take, 1, resolved.first[r] + rUsed);
+        cur += take;
+        rUsed += take;
+        if (rUsed === resolved.count[r]) {
+          r++;
+          rUsed = 0;
         }
       }
-      i += k;
+      if (k >= k1) break;
+      splitSegment(out, s, k * SEG, start, end, 1);
+      cur = Math.min(segStart + s[k * SEG + 1], end);
     }
+    this.replace(k0, k1, out);
     this.npinned += fresh;
   }
 
   /** Drops one pin on every page of [start, start + n); pages reaching zero are unpinned and uncharged. */
   unpin(start: number, n: number): void {
+    if (n <= 0) return;
+    const s = this.segs;
+    const end = start + n;
+    const k0 = this.segAfter(start);
+    let k1 = k0;
+    while (k1 * SEG < s.length && s[k1 * SEG] < end) k1++;
+    if (k1 === k0) return;
+    const out = built;
+    out.length = 0;
     let freed = 0;
-    let i = 0;
-    while (i < n) {
-      const idx = start + i;
-      const ci = Math.floor(idx / CHUNK);
-      const off = idx % CHUNK;
-      const c = this.chunkAt(ci);
-      const k = Math.min(n - i, CHUNK - off);
-      if (c !== undefined) {
-        for (let j = 0; j < k; j++) {
-          if (c.pins[off + j] === 0) continue;
-          if (--c.pins[off + j] === 0) {
-            c.frames[off + j] = 0;
-            c.live--;
-            freed++;
-          }
-        }
-        if (c.live === 0) this.setChunk(ci, undefined);
-      }
-      i += k;
-    }
+    for (let k = k0; k < k1; k++) freed += splitSegment(out, s, k * SEG, start, end, -1);
+    this.replace(k0, k1, out);
     if (freed > 0) {
       this.npinned -= freed;
       this.account.unchargePinned(freed);
     }
   }
 
-  /** Faults in pages [first, first + n) of the source into out[at..] without pinning them; throws Errno. */
-  private resolveRun(first: number, n: number, out: Float64Array, at: number): void {
+  /**
+   * Replaces segments [k0, k1) by `out`, merging across both edges with the neighbours where the
+   * pages, frames and pin counts continue.
+   */
+  private replace(k0: number, k1: number, out: number[]): void {
+    const s = this.segs;
+    let from = k0 * SEG;
+    let to = k1 * SEG;
+    // Merge with the segment before and the one after.
+    if (from > 0 && out.length > 0 && continues(s, from - SEG, out, 0)) {
+      from -= SEG;
+      out[0] = s[from];
+      out[1] += s[from + 1];
+      out[3] = s[from + 3];
+    }
+    if (to < s.length && out.length > 0 && continues(out, out.length - SEG, s, to)) {
+      out[out.length - SEG + 1] += s[to + 1];
+      to += SEG;
+    }
+    const del = to - from;
+    if (out.length === del) {
+      for (let i = 0; i < del; i++) s[from + i] = out[i];
+    } else if (s.length - del + out.length < 4096 || out.length < 64) {
+      s.splice(from, del, ...out);
+    } else {
+      this.segs = s.slice(0, from).concat(out, s.slice(to));
+    }
+    if (built.length > 1024) built = [];
+  }
+
+  /** Faults in pages [first, first + n) of the source, appending their frames to `out`, without pinning them; throws Errno. */
+  private resolveRun(first: number, n: number, out: FrameRuns): void {
     const s = this.source;
     if (s.kind === 'user') {
       // pin_user_pages(FOLL_WRITE) on a read-only VMA fails with EFAULT (check_vma_flags).
@@ -235,16 +244,47 @@ export class IoptPages {
         if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
         throw e;
       }
-      s.mm.resolvePages(s.firstPage + first, n, this.writable, out, at);
+      s.mm.resolveRuns(s.firstPage + first, n, this.writable, out);
       return;
     }
     // memfd_pin_folios: a page at or past the end of the file cannot be pinned (shmem_get_folio
     // refuses an index past i_size with EINVAL); the file may have shrunk since IOAS_MAP_FILE.
     if (s.firstPage + first + n > s.object.pages) throw new Errno('EINVAL', 'the range reaches past the end of the file');
-    for (let i = 0; i < n; i++) {
-      const pfn = s.object.frame(s.firstPage + first + i, s.alloc, true);
-      if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
-      out[at + i] = pfn;
-    }
+    if (!s.object.faultRuns(s.firstPage + first, n, s.alloc, out)) throw new Errno('ENOMEM', 'out of physical memory');
   }
+}
+
+/**
+ * Appends segment `s[i..]` to `out` with `delta` added to the pin count of its pages inside
+ * [start, end) (the parts outside keep theirs); pages whose count reaches 0 are left out. Returns how
+ * many pages were left out.
+ */
+function splitSegment(out: number[], s: readonly number[], i: number, start: number, end: number, delta: number): number {
+  const segStart = s[i];
+  const segEnd = segStart + s[i + 1];
+  const pins = s[i + 2];
+  const frame = s[i + 3];
+  if (segStart < start) emit(out, segStart, start - segStart, pins, frame);
+  const from = Math.max(segStart, start);
+  const to = Math.min(segEnd, end);
+  const dropped = pins + delta === 0 ? to - from : 0;
+  if (dropped === 0) emit(out, from, to - from, pins + delta, frame + (from - segStart));
+  if (segEnd > end) emit(out, end, segEnd - end, pins, frame + (end - segStart));
+  return dropped;
+}
+
+/** Appends a segment to `out`, merged into the previous one when it continues it. */
+function emit(out: number[], start: number, len: number, pins: number, frame: number): void {
+  if (len <= 0) return;
+  const n = out.length;
+  if (n > 0 && out[n - 4] + out[n - 3] === start && out[n - 2] === pins && out[n - 1] + out[n - 3] === frame) {
+    out[n - 3] += len;
+    return;
+  }
+  out.push(start, len, pins, frame);
+}
+
+/** Segment `b[j..]` continues segment `a[i..]`: adjacent pages, same pins, contiguous frames. */
+function continues(a: readonly number[], i: number, b: readonly number[], j: number): boolean {
+  return a[i] + a[i + 1] === b[j] && a[i + 2] === b[j + 2] && a[i + 3] + a[i + 1] === b[j + 3];
 }

@@ -15,8 +15,58 @@ const CHUNK_WORDS = (FRAMES_PER_CHUNK * PAGE_SIZE) / 4;
 const DENSE_CHUNKS = 1 << 16;
 /** 52-bit physical addresses: the largest page frame number plus one. */
 export const MAX_PFN = 2 ** 40;
-/** The touched flags of a chunk every frame of which is touched: shared, never written (no flag is 0). */
-const ALL_TOUCHED = new Uint8Array(FRAMES_PER_CHUNK).fill(1);
+/** 32-bit words of a chunk's touched bitmap (one bit per frame). */
+const TOUCHED_WORDS = FRAMES_PER_CHUNK / 32;
+/** The touched bitmap of a chunk every frame of which is touched: shared, never written (no bit is clear). */
+const ALL_TOUCHED = new Uint32Array(TOUCHED_WORDS).fill(0xffffffff);
+
+/**
+ * Runs of physically contiguous frames, (first frame, count) pairs in order, in growable typed arrays:
+ * what resolving or pinning a range of pages produces instead of one frame per page, so that a
+ * 1 GiB huge page is one entry. `push` merges a run that continues the previous one. Reused (`clear`)
+ * rather than reallocated.
+ */
+export class FrameRuns {
+  first = new Float64Array(16);
+  count = new Float64Array(16);
+  length = 0;
+  /** Pages in all runs. */
+  pages = 0;
+
+  clear(): void {
+    this.length = 0;
+    this.pages = 0;
+  }
+
+  push(first: number, count: number): void {
+    const n = this.length;
+    this.pages += count;
+    if (n > 0 && this.first[n - 1] + this.count[n - 1] === first) {
+      this.count[n - 1] += count;
+      return;
+    }
+    if (n === this.first.length) {
+      const f = new Float64Array(2 * n);
+      f.set(this.first);
+      this.first = f;
+      const c = new Float64Array(2 * n);
+      c.set(this.count);
+      this.count = c;
+    }
+    this.first[n] = first;
+    this.count[n] = count;
+    this.length = n + 1;
+  }
+
+  /** The frame of the `index`-th page of the runs (a linear scan: for tests and small lists). */
+  frameAt(index: number): number {
+    for (let i = 0; i < this.length; i++) {
+      if (index < this.count[i]) return this.first[i] + index;
+      index -= this.count[i];
+    }
+    return 0;
+  }
+}
 
 export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
@@ -27,8 +77,8 @@ export class PhysicalMemory {
    */
   private readonly frameViews = new Map<number, (Uint8Array | undefined)[]>();
   private allocatedChunks = 0;
-  /** One flag per frame of each chunk: the frame was handed out or written. */
-  private readonly touched = new Map<number, Uint8Array>();
+  /** One bit per frame of each chunk: the frame was handed out or written. */
+  private readonly touched = new Map<number, Uint32Array>();
   private touchedFrames = 0;
 
   /**
@@ -50,26 +100,48 @@ export class PhysicalMemory {
     const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
     let t = this.touched.get(ci);
     if (t === undefined) {
-      t = new Uint8Array(FRAMES_PER_CHUNK);
+      t = new Uint32Array(TOUCHED_WORDS);
       this.touched.set(ci, t);
     }
     const i = pfn - ci * FRAMES_PER_CHUNK;
-    if (t[i] === 0) {
-      t[i] = 1;
+    const bit = 1 << (i & 31);
+    if ((t[i >>> 5] & bit) === 0) {
+      t[i >>> 5] |= bit;
       this.touchedFrames++;
     }
   }
 
-  /** markTouched of [pfn, pfn + count): whole chunks at once. */
+  /** markTouched of [pfn, pfn + count): whole chunks at once, whole bitmap words inside a chunk. */
   markTouchedRun(pfn: number, count: number): void {
     const end = pfn + count;
     while (pfn < end) {
       const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
       const chunkEnd = Math.min(end, (ci + 1) * FRAMES_PER_CHUNK);
-      if (pfn === ci * FRAMES_PER_CHUNK && chunkEnd - pfn === FRAMES_PER_CHUNK && !this.touched.has(ci)) {
+      let t = this.touched.get(ci);
+      if (t === undefined && pfn === ci * FRAMES_PER_CHUNK && chunkEnd - pfn === FRAMES_PER_CHUNK) {
         this.touched.set(ci, ALL_TOUCHED);
         this.touchedFrames += FRAMES_PER_CHUNK;
-      } else for (let p = pfn; p < chunkEnd; p++) this.markTouched(p);
+      } else if (t !== ALL_TOUCHED) {
+        if (t === undefined) {
+          t = new Uint32Array(TOUCHED_WORDS);
+          this.touched.set(ci, t);
+        }
+        let i = pfn - ci * FRAMES_PER_CHUNK;
+        const stop = chunkEnd - ci * FRAMES_PER_CHUNK;
+        while (i < stop) {
+          const w = i >>> 5;
+          const hi = Math.min(stop, (w + 1) * 32);
+          // Bits [i, hi) of word w.
+          const span = hi - i;
+          const mask = span === 32 ? 0xffffffff : ((1 << span) - 1) << (i & 31);
+          const fresh = (mask & ~t[w]) >>> 0;
+          if (fresh !== 0) {
+            t[w] |= fresh;
+            this.touchedFrames += popcount32(fresh);
+          }
+          i = hi;
+        }
+      }
       pfn = chunkEnd;
     }
   }
@@ -238,9 +310,44 @@ export class FrameAllocator {
     return first;
   }
 
+  /**
+   * Up to `max` zeroed frames in one contiguous run, as `max` calls of `alloc` would hand them out
+   * when the free list is empty (one frame from the free list otherwise): returns the first frame and
+   * leaves the count in `lastCount`; -1 when physical memory is exhausted. Faulting in a large range
+   * of user memory takes its frames this way, zeroed and counted as touched per run, not per frame.
+   */
+  allocContiguous(max: number): number {
+    if (max <= 1 || this.free.length > 0) {
+      const pfn = this.alloc();
+      this.lastCount = pfn < 0 ? 0 : 1;
+      return pfn;
+    }
+    const n = Math.min(max, this.limitPfn - this.next);
+    if (n <= 0) {
+      this.lastCount = 0;
+      return -1;
+    }
+    const first = this.next;
+    this.next += n;
+    this.mem.zeroRun(first, n);
+    this.mem.markTouchedRun(first, n);
+    this.inUse += n;
+    this.lastCount = n;
+    return first;
+  }
+
+  /** Frames handed out by the last allocContiguous. */
+  lastCount = 0;
+
   release(pfn: number): void {
     this.mem.zeroFrame(pfn);
     this.free.push(pfn);
     this.inUse--;
   }
+}
+
+function popcount32(v: number): number {
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }

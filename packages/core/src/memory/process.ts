@@ -5,15 +5,37 @@
  */
 import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import { Errno, IommufdError, type ErrnoCode } from '../uapi/errno.js';
-import { PAGE_SHIFT, PAGE_SIZE, type FrameAllocator, type PhysicalMemory } from './physical.js';
+import { PAGE_SHIFT, PAGE_SIZE, FrameRuns, type FrameAllocator, type PhysicalMemory } from './physical.js';
+
+/** Object pages per block of a MemoryObject's page index. */
+const BLOCK = 512;
 
 /**
- * Pages of memory behind a VMA or a memfd; frame 0 means "not faulted in yet". A huge-page object
- * (hugetlbfs-like, `hugePages` > 1) faults in one physically contiguous, naturally aligned run of
- * `hugePages` frames at a time and keeps one entry per huge page.
+ * A block whose faulted-in pages are offsets [lo, hi), page `o` at frame `base + o`: what faulting a
+ * block in order from a fresh allocator produces, one small record instead of 512 frame numbers.
+ */
+class RunBlock {
+  constructor(
+    public base: number,
+    public lo: number,
+    public hi: number,
+  ) {}
+}
+
+/** A block of the page index: nothing faulted in, one run, or one frame per page (0: not faulted in). */
+type Block = RunBlock | Float64Array | undefined;
+
+/**
+ * Pages of memory behind a VMA or a memfd. The page index is kept in blocks of 512 pages, each
+ * either empty, a single run of frames (the usual case: memory faulted in order takes consecutive
+ * frames) or one frame per page, so that resolving memory costs far less than 8 bytes per page of
+ * bookkeeping. A huge-page object (hugetlbfs-like, `hugePages` > 1) faults in one physically
+ * contiguous, naturally aligned run of `hugePages` frames at a time and keeps one entry per huge page.
  */
 export class MemoryObject {
-  frames: Float64Array;
+  private blocks: Block[];
+  /** First frame of each huge page (huge-page objects only), 0 while not faulted in. */
+  private hugeBases: Float64Array;
   private npages: number;
   constructor(
     pages: number,
@@ -22,7 +44,8 @@ export class MemoryObject {
     readonly hugePages = 1,
   ) {
     this.npages = pages;
-    this.frames = new Float64Array(Math.ceil(pages / hugePages));
+    this.blocks = hugePages === 1 ? new Array<Block>(Math.ceil(pages / BLOCK)).fill(undefined) : [];
+    this.hugeBases = new Float64Array(hugePages === 1 ? 0 : Math.ceil(pages / hugePages));
   }
 
   get pages(): number {
@@ -32,33 +55,134 @@ export class MemoryObject {
   /** The frame behind page `index`, faulting it in when `alloc`; -1 when memory is exhausted. */
   frame(index: number, frames: FrameAllocator, alloc: boolean): number {
     if (this.hugePages !== 1) return this.hugeFrame(index, frames, alloc);
-    let pfn = this.frames[index];
-    if (pfn === 0 && alloc) {
-      pfn = frames.alloc();
-      if (pfn < 0) return -1;
-      this.frames[index] = pfn;
+    const b = Math.floor(index / BLOCK);
+    const off = index - b * BLOCK;
+    const pfn = blockFrame(this.blocks[b], off);
+    if (pfn !== 0 || !alloc) return pfn;
+    const got = frames.alloc();
+    if (got < 0) return -1;
+    this.setRun(b, off, got, 1);
+    return got;
+  }
+
+  /**
+   * Faults in pages [first, first + n) and appends their frames to `out` as runs; pages not faulted in
+   * yet take consecutive frames where the allocator has them (FrameAllocator.allocContiguous). False
+   * when memory ran out (the pages faulted in before stay, as after a partial fault-in).
+   */
+  faultRuns(first: number, n: number, frames: FrameAllocator, out: FrameRuns): boolean {
+    const end = first + n;
+    if (this.hugePages !== 1) {
+      const h = this.hugePages;
+      let i = first;
+      while (i < end) {
+        const k = Math.min(end - i, (Math.floor(i / h) + 1) * h - i);
+        const pfn = this.hugeFrame(i, frames, true);
+        if (pfn < 0) return false;
+        out.push(pfn, k);
+        i += k;
+      }
+      return true;
     }
-    return pfn;
+    let i = first;
+    while (i < end) {
+      const b = Math.floor(i / BLOCK);
+      const off = i - b * BLOCK;
+      const stop = Math.min(end, (b + 1) * BLOCK) - b * BLOCK;
+      const blk = this.blocks[b];
+      if (blk instanceof RunBlock && off >= blk.lo && off < blk.hi) {
+        const k = Math.min(stop, blk.hi) - off;
+        out.push(blk.base + off, k);
+        i += k;
+        continue;
+      }
+      const pfn = blockFrame(blk, off);
+      if (pfn !== 0) {
+        out.push(pfn, 1);
+        i++;
+        continue;
+      }
+      // Not faulted in: the stretch up to the next faulted page (or the end of the block or range).
+      let k = 1;
+      if (blk === undefined) k = stop - off;
+      else if (blk instanceof RunBlock) k = (blk.lo > off ? Math.min(stop, blk.lo) : stop) - off;
+      else while (off + k < stop && blk[off + k] === 0) k++;
+      const got = frames.allocContiguous(k);
+      if (got < 0) return false;
+      const c = frames.lastCount;
+      this.setRun(b, off, got, c);
+      out.push(got, c);
+      i += c;
+    }
+    return true;
+  }
+
+  /** Records pages [off, off + c) of block `b` at frames [pfn, pfn + c). */
+  private setRun(b: number, off: number, pfn: number, c: number): void {
+    const blk = this.blocks[b];
+    if (blk === undefined) {
+      this.blocks[b] = new RunBlock(pfn - off, off, off + c);
+      return;
+    }
+    if (blk instanceof RunBlock) {
+      if (pfn - off === blk.base && (off === blk.hi || off + c === blk.lo)) {
+        if (off === blk.hi) blk.hi += c;
+        else blk.lo = off;
+        return;
+      }
+      const dense = new Float64Array(BLOCK);
+      for (let o = blk.lo; o < blk.hi; o++) dense[o] = blk.base + o;
+      this.blocks[b] = dense;
+      for (let j = 0; j < c; j++) dense[off + j] = pfn + j;
+      return;
+    }
+    for (let j = 0; j < c; j++) blk[off + j] = pfn + j;
   }
 
   private hugeFrame(index: number, frames: FrameAllocator, alloc: boolean): number {
     const h = Math.floor(index / this.hugePages);
-    let base = this.frames[h];
+    let base = this.hugeBases[h];
     if (base === 0) {
       if (!alloc) return 0;
       base = frames.allocRun(this.hugePages);
       if (base < 0) return -1;
-      this.frames[h] = base;
+      this.hugeBases[h] = base;
     }
     return base + (index - h * this.hugePages);
   }
 
   resize(pages: number): void {
-    const next = new Float64Array(Math.ceil(pages / this.hugePages));
-    next.set(this.frames.subarray(0, Math.min(next.length, this.frames.length)));
-    this.frames = next;
+    if (this.hugePages !== 1) {
+      const next = new Float64Array(Math.ceil(pages / this.hugePages));
+      next.set(this.hugeBases.subarray(0, Math.min(next.length, this.hugeBases.length)));
+      this.hugeBases = next;
+    } else {
+      const nb = Math.ceil(pages / BLOCK);
+      const old = this.blocks;
+      this.blocks = new Array<Block>(nb).fill(undefined);
+      for (let b = 0; b < Math.min(nb, old.length); b++) this.blocks[b] = old[b];
+      // Pages past the new end of a partial last block are gone.
+      const tail = pages - (nb - 1) * BLOCK;
+      const last = nb > 0 ? this.blocks[nb - 1] : undefined;
+      if (pages < this.npages && last !== undefined && tail < BLOCK) {
+        if (last instanceof RunBlock) {
+          if (last.lo >= tail) this.blocks[nb - 1] = undefined;
+          else this.blocks[nb - 1] = new RunBlock(last.base, last.lo, Math.min(last.hi, tail));
+        } else {
+          const copy = last.slice();
+          copy.fill(0, tail);
+          this.blocks[nb - 1] = copy;
+        }
+      }
+    }
     this.npages = pages;
   }
+}
+
+function blockFrame(blk: Block, off: number): number {
+  if (blk === undefined) return 0;
+  if (blk instanceof RunBlock) return off >= blk.lo && off < blk.hi ? blk.base + off : 0;
+  return blk[off];
 }
 
 /** Sizes `mmap` accepts for `hugePageSize` (MAP_HUGETLB with MAP_HUGE_2MB / MAP_HUGE_1GB). */
@@ -233,7 +357,7 @@ export class HostProcess {
           copy = new MemoryObject(object.pages, 'anon');
           const page = new Uint8Array(PAGE_SIZE);
           for (let i = 0; i < object.pages; i++) {
-            const src = object.frames[i];
+            const src = object.frame(i, this.frames, false);
             if (src === 0) continue;
             const dst = copy.frame(i, this.frames, true);
             if (dst < 0) throw new IommufdError('ENOMEM', 'fork', 'out of physical memory');
@@ -286,18 +410,27 @@ export class HostProcess {
    * PROT_WRITE (EPERM otherwise, as pin_user_pages on a read-only mapping). EFAULT for a hole.
    */
   resolvePages(page: number, npages: number, write: boolean, out: Float64Array, outOffset = 0): void {
+    const runs = new FrameRuns();
+    this.resolveRuns(page, npages, write, runs);
+    let at = outOffset;
+    for (let r = 0; r < runs.length; r++) {
+      const first = runs.first[r];
+      for (let j = 0; j < runs.count[r]; j++) out[at++] = first + j;
+    }
+  }
+
+  /**
+   * resolvePages that appends the frames to `out` as runs of contiguous frames (what pinning uses:
+   * no per-page array). Pages resolved before an error stay faulted in.
+   */
+  resolveRuns(page: number, npages: number, write: boolean, out: FrameRuns): void {
     let done = 0;
     while (done < npages) {
       const v = this.vmaAt(page + done);
       if (!v) throw new Errno('EFAULT', `user address 0x${((page + done) * PAGE_SIZE).toString(16)} is not mapped`);
       if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
       const inVma = Math.min(npages - done, v.startPage + v.pages - (page + done));
-      for (let i = 0; i < inVma; i++) {
-        const idx = v.objectPage + (page + done + i - v.startPage);
-        const pfn = v.object.frame(idx, this.frames, true);
-        if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
-        out[outOffset + done + i] = pfn;
-      }
+      if (!v.object.faultRuns(v.objectPage + (page + done - v.startPage), inVma, this.frames, out)) throw new Errno('ENOMEM', 'out of physical memory');
       done += inVma;
     }
   }
