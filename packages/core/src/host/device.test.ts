@@ -59,6 +59,23 @@ describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
     expect((await dev.dma.read(0x101fffn, 1))[0]).toBe(0x5a);
   });
 
+  it('reads into the caller buffer with `into` and refuses one of the wrong length', async () => {
+    const { f, dev, ioas } = attachedWithOnePage();
+    mapPattern(f, ioas, 0x101000n, 1);
+    const buf = new Uint8Array(4100);
+    const opts = { into: buf };
+    const got = await dev.dma.read(0x100ffcn, 4100, opts);
+    expect(got).toBe(buf);
+    expect(buf.every((b) => b === 0x5a)).toBe(true);
+    for (const into of [new Uint8Array(4), new Uint8Array(4101)]) {
+      await expect(dev.dma.read(0x100000n, 4100, { into })).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+    // A fault still rejects; the bytes before the faulting page are in the buffer.
+    const two = new Uint8Array(8192);
+    await expect(dev.dma.read(0x101000n, 8192, { into: two })).rejects.toBeInstanceOf(DmaFault);
+    expect(two[4095]).toBe(0x5a);
+  });
+
   it('reports and throws an unrecoverable fault like read(), after moving the pages before it', () => {
     const { dev } = attachedWithOnePage();
     const out = new Uint8Array(8192);

@@ -39,6 +39,16 @@ export interface DmaOptions {
   maxRetries?: number;
 }
 
+/** Options of `dma.read`. */
+export interface DmaReadOptions extends DmaOptions {
+  /**
+   * Read into this buffer instead of a new one: exactly `length` bytes long (EINVAL otherwise); the
+   * promise resolves to it. A simulator that reads millions of times reuses one buffer (and one
+   * options object) and the read allocates nothing but its promise.
+   */
+  into?: Uint8Array;
+}
+
 const PAGE = BigInt(PAGE_SIZE);
 const TWO_53 = 2n ** 53n;
 const NO_OPTIONS: DmaOptions = Object.freeze({});
@@ -66,7 +76,7 @@ export class PciDevice implements BoundDevice {
   private readonly stagsOutstanding = new Set<number>();
 
   readonly dma = {
-    read: (iova: bigint, length: number, opts: DmaOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    read: (iova: bigint, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
     write: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
     /**
      * Synchronous read into the caller's buffer, for simulators that issue millions of transfers:
@@ -193,9 +203,11 @@ export class PciDevice implements BoundDevice {
     return this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr) ? this.tr.pfn : -1;
   }
 
-  private async dmaRead(iova: bigint, length: number, opts: DmaOptions): Promise<Uint8Array> {
+  private async dmaRead(iova: bigint, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
     checkDmaArgs(iova, length, opts);
-    const out = new Uint8Array(length);
+    const into = opts.into;
+    if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
+    const out = into ?? new Uint8Array(length);
     // Every page translating (the common case) completes here without a closure or a second promise.
     const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
     if (done < length) await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n), done);
