@@ -27,17 +27,22 @@ const ALL_TOUCHED = new Uint32Array(TOUCHED_WORDS).fill(0xffffffff);
  * rather than reallocated.
  */
 export class FrameRuns {
+  /** First frame of each run (entries [0, length) are valid). */
   first = new Float64Array(16);
+  /** Frames in each run. */
   count = new Float64Array(16);
+  /** Runs held. */
   length = 0;
   /** Pages in all runs. */
   pages = 0;
 
+  /** Empties the list, keeping its storage. */
   clear(): void {
     this.length = 0;
     this.pages = 0;
   }
 
+  /** Appends a run of `count` frames from `first` (merged into the last run when it continues it). */
   push(first: number, count: number): void {
     const n = this.length;
     this.pages += count;
