@@ -117,13 +117,18 @@ export class IoptArea {
 
 /**
  * The areas whose first byte is below 2^53, keyed by that byte as a number: a sorted list of sorted
- * chunks of at most CHUNK areas (a two-level B-tree). Lookups are two binary searches; an insert or
- * delete moves at most CHUNK entries, plus the chunk index when a chunk splits or empties.
+ * chunks of at most 2 * CHUNK areas (a two-level B-tree). Each chunk keeps its keys in a Float64Array
+ * beside its areas, so a search compares numbers in one small array instead of loading an area per
+ * step. locate() leaves the position it found, and insertAt() / deleteAt() take it, so that a map or
+ * an unmap call searches once.
  */
 const CHUNK = 64;
+const CHUNK_CAPACITY = 2 * CHUNK + 1;
 class AreaIndex {
   private chunks: IoptArea[][] = [];
-  /** Key (iovaNum) of the first area of each chunk. */
+  /** Keys of each chunk's areas (iovaNum), in the first chunk.length slots. */
+  private keys: Float64Array[] = [];
+  /** Key of the first area of each chunk. */
   private firsts: number[] = [];
   size = 0;
   /** Set by locate(): the chunk and index of the area found, index -1 when none is below the key. */
@@ -145,20 +150,20 @@ class AreaIndex {
       if (firsts[mid] <= k) lo = mid;
       else hi = mid - 1;
     }
-    const chunk = this.chunks[lo];
+    const keys = this.keys[lo];
     let a = 0;
-    let b = chunk.length - 1;
+    let b = this.chunks[lo].length - 1;
     while (a < b) {
       const mid = (a + b + 1) >>> 1;
-      if (chunk[mid].iovaNum <= k) a = mid;
+      if (keys[mid] <= k) a = mid;
       else b = mid - 1;
     }
     this.posChunk = lo;
     this.posIndex = a;
-    return chunk[a];
+    return this.chunks[lo][a];
   }
 
-  /** The area after position (c, i), moving the position; i = -1 means before the first area. */
+  /** The area at position (c, i), if any. */
   at(c: number, i: number): IoptArea | undefined {
     const chunk = this.chunks[c];
     return chunk === undefined ? undefined : chunk[i];
@@ -175,41 +180,69 @@ class AreaIndex {
   }
 
   insert(area: IoptArea): void {
+    const found = this.locate(area.iovaNum);
+    this.insertAt(this.posChunk, found === undefined ? 0 : this.posIndex + 1, area);
+  }
+
+  /**
+   * Inserts `area` at index i of chunk c: the place after the area locate() found for a key just
+   * below the area's (index 0 of chunk 0 when it found none). Nothing may have changed the index since.
+   */
+  insertAt(c: number, i: number, area: IoptArea): void {
     const k = area.iovaNum;
     this.size++;
     if (this.chunks.length === 0) {
+      const keys = new Float64Array(CHUNK_CAPACITY);
+      keys[0] = k;
       this.chunks.push([area]);
+      this.keys.push(keys);
       this.firsts.push(k);
       return;
     }
-    const found = this.locate(k);
-    const c = this.posChunk;
     const chunk = this.chunks[c];
-    const i = found === undefined ? 0 : this.posIndex + 1;
-    if (i === chunk.length) chunk.push(area);
-    else chunk.splice(i, 0, area);
+    const keys = this.keys[c];
+    const n = chunk.length;
+    if (i === n) chunk.push(area);
+    else {
+      chunk.splice(i, 0, area);
+      keys.copyWithin(i + 1, i, n);
+    }
+    keys[i] = k;
     if (i === 0) this.firsts[c] = k;
-    if (chunk.length > 2 * CHUNK) {
+    if (n + 1 === CHUNK_CAPACITY) {
       const tail = chunk.splice(CHUNK);
+      const tailKeys = new Float64Array(CHUNK_CAPACITY);
+      tailKeys.set(keys.subarray(CHUNK, n + 1));
       this.chunks.splice(c + 1, 0, tail);
-      this.firsts.splice(c + 1, 0, tail[0].iovaNum);
+      this.keys.splice(c + 1, 0, tailKeys);
+      this.firsts.splice(c + 1, 0, tailKeys[0]);
     }
   }
 
   delete(area: IoptArea): void {
-    if (this.locate(area.iovaNum) !== area) return;
-    const c = this.posChunk;
+    if (this.locate(area.iovaNum) === area) this.deleteAt(this.posChunk, this.posIndex);
+  }
+
+  /**
+   * Removes the area at (c, i). The area after it is then at (c, i), or at (c + 1, 0) when i was the
+   * chunk's last index (at (c, 0) when the chunk emptied and went away).
+   */
+  deleteAt(c: number, i: number): void {
     const chunk = this.chunks[c];
-    const i = this.posIndex;
     this.size--;
     if (chunk.length === 1) {
       this.chunks.splice(c, 1);
+      this.keys.splice(c, 1);
       this.firsts.splice(c, 1);
       return;
     }
-    if (i === chunk.length - 1) chunk.pop();
-    else chunk.splice(i, 1);
-    if (i === 0) this.firsts[c] = chunk[0].iovaNum;
+    const n = chunk.length;
+    if (i === n - 1) chunk.pop();
+    else {
+      chunk.splice(i, 1);
+      this.keys[c].copyWithin(i, i + 1, n);
+    }
+    if (i === 0) this.firsts[c] = this.keys[c][0];
   }
 
   /** Areas in key order, starting with the one at or below `k` (from the first when none is). */
@@ -670,11 +703,17 @@ export class IoPagetable {
    */
   mapOneNum(pages: IoptPages, pageIndex: number, pageOffset: number, len: number, start: number, prot: number): void {
     this.checkOneNum(pageOffset, len, start);
+    // The overlap check located the area with the greatest start <= last; with no overlap it is the
+    // one before `start`, so the new area goes right after it: no second search. fillArea does not
+    // change the index.
+    const low = this.low;
+    const c = low.posChunk;
+    const i = low.posIndex + 1;
     const last = start + len - 1;
     const a = new IoptArea(start, last, pages, pageIndex, pageOffset, prot);
     this.fillArea(a);
     pages.get();
-    this.low.insert(a);
+    low.insertAt(c, i, a);
   }
 
   /**
@@ -757,12 +796,13 @@ export class IoPagetable {
   unmapRangeNum(start: number, last: number): number {
     const low = this.low;
     let bytes = 0;
+    // One search; then each removal leaves the next area at the same position (deleteAt).
+    const floor = low.locate(start);
+    let c = low.posChunk;
+    let i = low.posIndex;
+    // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
+    if (floor === undefined || floor.lastNum < start) i++;
     for (;;) {
-      const floor = low.locate(start);
-      let c = low.posChunk;
-      let i = low.posIndex;
-      // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
-      if (floor === undefined || floor.lastNum < start) i++;
       if (i >= low.chunkLength(c)) {
         c++;
         i = 0;
@@ -773,8 +813,9 @@ export class IoPagetable {
         this.lastUnmapped = BigInt(bytes);
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
+      // unfillArea touches the domains and the pins, never the index, so (c, i) stays valid.
       this.unfillArea(a);
-      low.delete(a);
+      low.deleteAt(c, i);
       a.pages.put();
       bytes += a.lastNum - a.iovaNum + 1;
     }

@@ -196,14 +196,18 @@ export class Iommufd {
    * or an integer: VFIO_CHECK_EXTENSION's and VFIO_SET_IOMMU's type, or for every other command a
    * pointer into the calling process's memory (0 faults).
    */
+  /** Records a failed command as `lastError` (made once: a closure per call would be garbage per ioctl). */
+  private readonly onError = (e: Errno, name: string): void => {
+    this.lastError = new IommufdError(e.code, name, e.detail);
+  };
+  private readonly onDispatchError = (e: Errno, o: IoctlOp | undefined): void => this.onError(e, o?.name ?? 'ioctl');
+
   ioctl(request: number, arg: Uint8Array | number | bigint = 0n): number {
     if (this.ctx.closed) return -9; // EBADF
     this.lastError = null;
     const req = request >>> 0;
     const nr = req & 0xff;
-    const onError = (e: Errno, name: string) => {
-      this.lastError = new IommufdError(e.code, name, e.detail);
-    };
+    const onError = this.onError;
     // iommufd_fops_ioctl: a number outside the iommufd table goes to the VFIO compatibility layer.
     if (nr < U.IOMMUFD_CMD_BASE || nr - U.IOMMUFD_CMD_BASE >= this.table.length) {
       try {
@@ -214,7 +218,7 @@ export class Iommufd {
         return -ERRNO[e.code];
       }
     }
-    if (arg instanceof Uint8Array) return dispatchIoctl(this.ctx, this.table, req, arg, (e, o) => onError(e, o?.name ?? 'ioctl'));
+    if (arg instanceof Uint8Array) return dispatchIoctl(this.ctx, this.table, req, arg, this.onDispatchError);
     return this.ioctlAt(req, BigInt(arg), onError);
   }
 

@@ -31,6 +31,8 @@ export type PagesSource =
 const SEG = 4;
 /** Frames resolved by pin() or sourceFrame() before they are recorded (runs synchronously, never nested). */
 const resolved = new FrameRuns();
+/** The segment list of a pages object with nothing pinned: shared, never written (see replace). */
+const NO_SEGS: number[] = [];
 /** Segments built by pin() / unpin() for the window they replace. */
 let built: number[] = [];
 
@@ -42,7 +44,7 @@ export class IoptPages {
   /** The process whose RLIMIT_MEMLOCK the pins are charged to (pages->source_user / source_mm). */
   account: HostProcess;
   /** Pin segments, SEG numbers each, sorted by start, non-overlapping (see the file comment). */
-  private segs: number[] = [];
+  private segs: number[] = NO_SEGS;
   constructor(
     /** Pages the object spans (pages->npages). */
     readonly npages: number,
@@ -223,7 +225,10 @@ export class IoptPages {
       to += SEG;
     }
     const del = to - from;
-    if (out.length === del) {
+    if (from === 0 && to === s.length) {
+      // The whole list (always so for a pages object of one segment): an exact-size copy, no slack.
+      this.segs = out.length === 0 ? NO_SEGS : out.slice();
+    } else if (out.length === del) {
       for (let i = 0; i < del; i++) s[from + i] = out[i];
     } else if (s.length - del + out.length < 4096 || out.length < 64) {
       s.splice(from, del, ...out);
