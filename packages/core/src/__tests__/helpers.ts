@@ -26,3 +26,14 @@ export function rawIoctl<F extends readonly FieldSpec[]>(fd: Iommufd, request: n
 }
 
 export { errCode } from '../testing/err-code.js';
+
+/** A xorshift32 generator from `seed`: each call returns an integer in [0, m). */
+export function xorshiftRandom(seed: number): (m: number) => number {
+  let x = seed | 0;
+  return (m) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % m;
+  };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bareFixture } from '../__tests__/helpers.js';
+import { bareFixture, xorshiftRandom } from '../__tests__/helpers.js';
 import { IommufdError } from '../uapi/errno.js';
 import { getIoas } from './ioas.js';
 
@@ -10,13 +10,7 @@ describe('IOAS area index over many chunks', () => {
     const va = f.host.process.mmap(4096);
     const slots = 4000;
     const mapped = new Array<boolean>(slots).fill(false);
-    let x = 2463534242;
-    const rnd = (m: number): number => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) % m;
-    };
+    const rnd = xorshiftRandom(2463534242);
     const iovaOf = (slot: number) => 0x100000n + BigInt(slot) * 4096n;
     for (let step = 0; step < 6000; step++) {
       const slot = rnd(slots);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameAllocator, FrameRuns, PhysicalMemory } from '../memory/physical.js';
 import { HostProcess } from '../memory/process.js';
 import { IoptPages } from './pages.js';
+import { xorshiftRandom } from '../__tests__/helpers.js';
 
 function userPages(npages: number): { pages: IoptPages; proc: HostProcess } {
   const mem = new PhysicalMemory();
@@ -108,13 +109,7 @@ describe('IoptPages pin segments', () => {
     const n = 300;
     const { pages, proc } = userPages(n);
     const model = new Array<number>(n).fill(0);
-    let x = 2463534242;
-    const rnd = (m: number): number => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) % m;
-    };
+    const rnd = xorshiftRandom(2463534242);
     const frameOf = Array.from({ length: n }, (_, i) => (rnd(3) === 0 ? pages.sourceFrame(i) : 0));
     for (let step = 0; step < 2000; step++) {
       const start = rnd(n);
