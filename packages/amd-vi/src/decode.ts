@@ -3,10 +3,13 @@
  * lines explained field by field (the plugin's optional decoder: no unit needs it).
  */
 import { err, ok, type BitField, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
-import { hex, hexPad, qwordsToBytes, writeLe32 } from './bits.js';
+import { amdEventAdvice } from './advice.js';
+import { eventLogWords, pprLogWords } from './record-words.js';
+import { hex, hexPad, qwordsToBytes, readLe64, writeLe32 } from './bits.js';
 import {
   AMD_EVENT,
   CMD_ENTRY_SIZE,
+  EVENT_FLAG,
   EVTLOG_ENTRY_SIZE,
   PPR_FLAG,
   amdEventName,
@@ -99,7 +102,21 @@ function decodeEventRecord(bytes: Uint8Array): Result<DecodeOutput> {
   if (!r.ok) return r;
   const e = r.value;
   if (e.code === 0) return err('event code 0: no event written (Linux waits, then prints "No event written to event log")');
-  return ok({ vendor: VENDOR, kind: 'event', fields: eventFields(e), summary: eventSummary(e), linux: renderAmdEventLines(e, { era: 'v6', deviceKnown: false }).join('\n') });
+  return ok({ vendor: VENDOR, kind: 'event', fields: eventFields(e), summary: eventSummary(e), linux: renderAmdEventLines(e, { era: 'v6', deviceKnown: false }).join('\n'), ...eventExtras(e) });
+}
+
+/** The entry as words, and the advice for its event code and flags (GN: the PASID is in the domain field). */
+function eventExtras(e: AmdEvent): Pick<DecodeOutput, 'words' | 'advice'> {
+  const w = e.words;
+  const words = eventLogWords([(BigInt(w[1]) << 32n) | BigInt(w[0]), (BigInt(w[3]) << 32n) | BigInt(w[2])]);
+  const gn = e.code === AMD_EVENT.IO_PAGE_FAULT && (e.flags & EVENT_FLAG.GN) !== 0;
+  const advice = amdEventAdvice(e.code, e.flags, {
+    device: formatDevid(e.devid, null),
+    address: e.address,
+    access: e.code === AMD_EVENT.IO_PAGE_FAULT ? (e.flags & EVENT_FLAG.RW ? 'write' : 'read') : '',
+    pasid: gn ? e.pasidOrDomain : -1,
+  });
+  return { words, ...(advice ? { advice } : {}) };
 }
 
 function decodePprRecord(bytes: Uint8Array): Result<DecodeOutput> {
@@ -119,6 +136,7 @@ function decodePprRecord(bytes: Uint8Array): Result<DecodeOutput> {
     fields: { DeviceID: formatDevid(p.devid, null), PASID: p.pasid, Tag: p.tag, LastPage: p.last ? 1 : 0, Flags: hexPad(p.flags, 3), ...flags, Type: p.type, Address: hex(p.address) },
     summary,
     linux: `PPR logged [device=${dev} pasid=${hexPad(p.pasid, 5)} address=${hex(p.address)} flags=${hexPad(p.flags, 4)} tag=${hexPad(p.tag, 3)}]`,
+    words: pprLogWords([readLe64(bytes, 0), readLe64(bytes, 8)]),
   });
 }
 
@@ -192,7 +210,14 @@ function decodeLine(text: string): Result<DecodeOutput> {
           : encodeEvent({ code: rec.code, devid, pasidOrDomain: pd, flags: Number(f['flags'] ?? 0n), address: f['address'] ?? f['gpa'] ?? f['spa'] ?? 0n, word0High: rec.code === AMD_EVENT.RMP_PAGE_FAULT ? Number(f['flags_rmp'] ?? 0n) >> 4 : 0 }),
       );
       if (!e.ok) return e;
-      return ok({ vendor: VENDOR, kind: 'event', fields: { ...eventFields(e.value), era: rec.era, ...(rec.source ? { printedBy: `${rec.driver} ${rec.source}` } : {}) }, summary: eventSummary(e.value), linux: stripAmdLogPrefixes(text).trimEnd() });
+      return ok({
+        vendor: VENDOR,
+        kind: 'event',
+        fields: { ...eventFields(e.value), era: rec.era, ...(rec.source ? { printedBy: `${rec.driver} ${rec.source}` } : {}) },
+        summary: eventSummary(e.value),
+        linux: stripAmdLogPrefixes(text).trimEnd(),
+        ...eventExtras(e.value),
+      });
     }
   }
 }

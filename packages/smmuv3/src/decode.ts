@@ -3,7 +3,9 @@
  * explained field by field (the plugin's optional decoder: no unit needs it).
  */
 import { err, ok } from '@ioasid/core/driver';
-import type { BitField, DecodeOutput, IommuDecoder, Result } from '@ioasid/core/driver';
+import type { BitField, DecodeOutput, FaultSubject, IommuDecoder, Result } from '@ioasid/core/driver';
+import { smmuEventAdvice } from './advice.js';
+import { eventRecordWords, priRecordWords } from './record-words.js';
 import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe } from './probe.js';
 import {
   AIDR_LAYOUT,
@@ -41,6 +43,7 @@ import {
   renderProbeLine,
   renderUnexpectedPriLines,
   stripLogPrefix,
+  type EventSummaryLine,
 } from './logs.js';
 import { REGISTER_KEY, REGISTER_NAMES, decodedRegisters, parseRegisterPairs, registerFields, type RegisterName } from './vendor.js';
 
@@ -201,11 +204,30 @@ function eventSummary(e: SmmuEvent): string {
   return `${name} (0x${e.ID.toString(16).padStart(2, '0')}) for ${who}`;
 }
 
+/**
+ * Who faulted and where, for the advice: the StreamID, the input address (the IPA of a stage-2 fault,
+ * the address stage 2 refused) and RnW.
+ */
+function eventSubject(e: SmmuEvent): FaultSubject {
+  const translation = e.ID >= EVT_ID.F_TRANSLATION && e.ID <= EVT_ID.F_PERMISSION;
+  const s2 = translation && e.S2 === 1;
+  return {
+    device: `StreamID 0x${e.StreamID.toString(16)}`,
+    address: s2 ? e.IPA : FETCH_IDS.includes(e.ID) ? e.FetchAddr : e.InputAddr,
+    access: translation ? (e.RnW ? 'read' : 'write') : '',
+    pasid: e.SSV ? e.SubstreamID : -1,
+    stage2: s2,
+  };
+}
+
+const FETCH_IDS: readonly number[] = [EVT_ID.F_STE_FETCH, EVT_ID.F_CD_FETCH, EVT_ID.F_VMS_FETCH];
+
 function eventOutput(words: readonly bigint[]): DecodeOutput {
   const e = decodeEventWords(words);
   // The decoded lines a ≈v6.15+ kernel prints after the raw dump, for a SID bound to no device.
   const lines = renderEventLines(words).slice(5);
-  return { vendor: VENDOR, kind: 'event', fields: eventFields(e), summary: eventSummary(e), linux: lines.join('\n') };
+  const advice = smmuEventAdvice(e.ID, eventSubject(e));
+  return { vendor: VENDOR, kind: 'event', fields: eventFields(e), summary: eventSummary(e), linux: lines.join('\n'), words: eventRecordWords(words), ...(advice ? { advice } : {}) };
 }
 
 function priOutput(words: readonly bigint[]): DecodeOutput {
@@ -224,6 +246,7 @@ function priOutput(words: readonly bigint[]): DecodeOutput {
     fields: { SID: q.SID, SSID: q.SSID, SSV: q.SSV, PRIV: q.PRIV, EXEC: q.EXEC, READ: q.READ, WRITE: q.WRITE, LAST: q.LAST, PRGIndex: q.PRGIndex, Addr: hex(q.Addr) },
     summary,
     linux,
+    words: priRecordWords(words),
   };
 }
 
@@ -247,6 +270,19 @@ function featureFields(features: number): Fields {
   const out: Fields = {};
   for (const [name, bit] of Object.entries(ARM_SMMU_FEAT)) out[`FEAT_${name}`] = (features & (1 << bit)) !== 0;
   return out;
+}
+
+/** The advice for a decoded "event: F_... client: ..." line (it does not say read or write, nor the stage). */
+function lineAdvice(s: EventSummaryLine): Pick<DecodeOutput, 'advice'> {
+  const id = (EVT_ID as Readonly<Record<string, number>>)[s.name];
+  if (id === undefined) return {};
+  const advice = smmuEventAdvice(id, {
+    device: s.client ?? `StreamID 0x${s.sid.toString(16)}`,
+    address: s.iova ?? s.fetchAddr ?? 0n,
+    access: '',
+    pasid: s.ssid !== 0 ? s.ssid : -1,
+  });
+  return advice ? { advice } : {};
 }
 
 function logLineOutput(text: string): Result<DecodeOutput> | null {
@@ -283,6 +319,7 @@ function logLineOutput(text: string): Result<DecodeOutput> | null {
       fields,
       summary: `${s.name} for StreamID 0x${s.sid.toString(16)} (${s.client ?? 'no device bound'})${s.iova !== undefined ? ` at IOVA ${hex(s.iova)}` : ''}`,
       linux,
+      ...lineAdvice(s),
     });
   }
   const det = parseEventDetailLine(text);

@@ -4,7 +4,9 @@
  */
 import { stripKernelLogPrefix, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { decodeConfig } from './config.js';
-import { FAULT_REASON_NAMES, decodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './faults.js';
+import { FAULT_REASON_NAMES, decodeFault, encodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './faults.js';
+import { virtioFaultAdvice } from './advice.js';
+import { faultReportWords } from './record-words.js';
 import { OUT_SIZE, decodeRequest, type VirtioIommuRequest } from './requests.js';
 import { BOOT_LINE, VENDOR_ID, orderBase2 } from './registers.js';
 import {
@@ -88,7 +90,8 @@ function requestOutput(r: VirtioIommuRequest, tail: number | null): DecodeOutput
   return { vendor: VENDOR_ID, kind: `request ${name}`, fields, summary, linux: '' };
 }
 
-function faultOutput(f: VirtioIommuFault & { reservedNonZero?: boolean }): DecodeOutput {
+/** A fault report; `bytes` when it was given raw (its reserved bits too), else it is re-encoded for the diagram. */
+function faultOutput(f: VirtioIommuFault & { reservedNonZero?: boolean }, bytes?: Uint8Array): DecodeOutput {
   const flags = [
     f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'READ' : '',
     f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'WRITE' : '',
@@ -97,12 +100,20 @@ function faultOutput(f: VirtioIommuFault & { reservedNonZero?: boolean }): Decod
   ].filter(Boolean);
   const reason = FAULT_REASON_NAMES[f.reason] ?? `unknown reason ${f.reason} (treated as UNKNOWN)`;
   const what = f.flags & VIRTIO_IOMMU_FAULT_F_ADDRESS ? ` at ${hex(f.address)}` : '';
+  const advice = virtioFaultAdvice(f.reason, {
+    device: `endpoint ${f.endpoint}`,
+    address: f.address,
+    access: f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'write' : f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'read' : '',
+    pasid: -1,
+  });
   return {
     vendor: VENDOR_ID,
     kind: 'fault',
     fields: { reason: f.reason, flags: hex(f.flags), endpoint: f.endpoint, address: hex(f.address) },
     summary: `${reason} fault from endpoint ${f.endpoint}${what}${flags.length ? ` [${flags.join(' ')}]` : ''}${f.reservedNonZero ? '; reserved bits set: the driver ignores it' : ''}`,
     linux: renderFaultLine(f) ?? '',
+    words: faultReportWords(bytes ?? encodeFault(f)),
+    ...(advice ? { advice } : {}),
   };
 }
 
@@ -165,11 +176,11 @@ export function decodeVirtio(what: string, kind?: string): Result<DecodeOutput> 
     return { ok: true, value: requestOutput(r.request, tail) };
   };
   if (k === 'request') return asRequest();
-  if (k === 'fault') return bytes.length >= FAULT_SIZE ? { ok: true, value: faultOutput(decodeFault(bytes)!) } : { ok: false, error: `a fault record is ${FAULT_SIZE} bytes, got ${bytes.length}` };
+  if (k === 'fault') return bytes.length >= FAULT_SIZE ? { ok: true, value: faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE)) } : { ok: false, error: `a fault record is ${FAULT_SIZE} bytes, got ${bytes.length}` };
   if (k === 'config') return bytes.length >= CONFIG_SIZE ? { ok: true, value: configOutput(bytes) } : { ok: false, error: `the configuration is ${CONFIG_SIZE} bytes, got ${bytes.length}` };
   // Guessing by size: the requests' own sizes, 24 for a fault record, 40 for the configuration.
   if (Object.values(OUT_SIZE).includes(bytes.length)) return asRequest();
-  if (bytes.length === FAULT_SIZE) return { ok: true, value: faultOutput(decodeFault(bytes)!) };
+  if (bytes.length === FAULT_SIZE) return { ok: true, value: faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE)) };
   if (bytes.length === CONFIG_SIZE) return { ok: true, value: configOutput(bytes) };
   return { ok: false, error: `${bytes.length} bytes are no request, fault record (24) or configuration (40): name it with --kind` };
 }

@@ -3,7 +3,9 @@
  * lines explained field by field. An optional tool of the plugin: no unit needs it.
  */
 import { stripKernelLogPrefix } from '@ioasid/core/driver';
-import type { BitField, DecodeOutput, IommuDecoder, Result } from '@ioasid/core/driver';
+import type { BitField, DecodeAdvice, DecodedWord, DecodeOutput, FaultSubject, IommuDecoder, Result } from '@ioasid/core/driver';
+import { vtdFaultAdvice } from './advice.js';
+import { frcdWords, pageRequestWords, pageResponseWords } from './record-words.js';
 import {
   CAP_LAYOUT,
   ECAP_LAYOUT,
@@ -22,6 +24,7 @@ import {
   smSupported,
   vtdHwId,
   vtdVersionString,
+  readLe64,
 } from './registers.js';
 import {
   PAGE_GRP_RESP_DSC_SIZE,
@@ -32,6 +35,7 @@ import {
   decodePageReqDsc,
   dmarFaultReason,
   frcdFaultAddress,
+  encodeFrcd,
   type VtdFrcd,
 } from './faults.js';
 import {
@@ -185,7 +189,16 @@ function decodeFrcdRecord(bytes: Uint8Array): Result<DecodeOutput> {
       ? `interrupt request from ${who} (index 0x${(addr >> 48n).toString(16)}) blocked: ${reason.text}`
       : `${f.T1 ? 'DMA read' : 'DMA write'} from ${who}${f.PP ? ` with PASID 0x${f.PV.toString(16)}` : ''} at 0x${addr.toString(16)} ` +
         `faulted: reason 0x${f.FR.toString(16).padStart(2, '0')} ${reason.text}${f.F ? '' : ' (F clear: the record is not pending)'}`;
-  return ok({ vendor: VENDOR, kind: 'frcd', fields: frcdFields(f), summary, linux: renderFrcdLine(f) });
+  const subject = frcdSubject(f.SID, reason.type === 'intr-remap' ? addr >> 48n : addr, f.T1 === 1, f.PP ? f.PV : -1);
+  return ok({
+    vendor: VENDOR,
+    kind: 'frcd',
+    fields: frcdFields(f),
+    summary,
+    linux: renderFrcdLine(f),
+    words: frcdWords([readLe64(bytes, 0), readLe64(bytes, 8)]),
+    ...optional(vtdFaultAdvice(f.FR, subject)),
+  });
 }
 
 /**
@@ -232,6 +245,7 @@ function decodePageRequestRecord(bytes: Uint8Array, qw: readonly [bigint, bigint
     },
     summary,
     linux: renderPrqDescriptor(qw),
+    words: pageRequestWords(qw),
   });
 }
 
@@ -247,6 +261,7 @@ function decodePageResponseRecord(bytes: Uint8Array): Result<DecodeOutput> {
     summary: `page group response to ${formatSourceId(d.rid)}${d.pasid_present ? ` PASID 0x${d.pasid.toString(16)}` : ''}, group ${d.prg_index}: ${codes[d.resp_code] ?? `reserved code 0x${d.resp_code.toString(16)}`}`,
     // intel_iommu_page_response() queues it silently; QI errors name it "Page Group Response".
     linux: `DMAR: QI HEAD: Page Group Response qw0 = 0x${readQw(bytes, 0)}, qw1 = 0x${readQw(bytes, 1)}`,
+    words: pageResponseWords([0, 1, 2, 3].map((i) => readLe64(bytes, i * 8))),
   });
 }
 
@@ -259,6 +274,21 @@ function qwordsToBytes(qws: readonly bigint[]): Uint8Array {
   const dv = new DataView(bytes.buffer);
   qws.forEach((q, i) => dv.setBigUint64(i * 8, q, true));
   return bytes;
+}
+
+/** Who faulted and where, for the advice: the requester as a bus:device.function. */
+function frcdSubject(sid: number, address: bigint, read: boolean, pasid: number): FaultSubject {
+  return { device: formatSourceId(sid), address, access: read ? 'read' : 'write', pasid };
+}
+
+function optional(advice: DecodeAdvice | undefined): { advice?: DecodeAdvice } {
+  return advice ? { advice } : {};
+}
+
+/** The fault recording register a log line was printed from, as words (fields the line lacks are 0). */
+function lineRecord(f: Pick<VtdFrcd, 'FI' | 'SID' | 'PP' | 'PV' | 'FR' | 'T1'>): { words?: DecodedWord[] } {
+  const r = encodeFrcd({ T2: 0, PRIV: 0, EXE: 0, AT: 0, F: 1, ...f });
+  return r.ok ? { words: frcdWords([readLe64(r.value, 0), readLe64(r.value, 8)]) } : {};
 }
 
 function decodeLogRecord(rec: VtdLogRecord): DecodeOutput {
@@ -284,6 +314,9 @@ function decodeLogRecord(rec: VtdLogRecord): DecodeOutput {
           `at 0x${rec.addr.toString(16)} faulted: ${reason.text}` +
           (rec.reasonText && rec.reasonText !== reason.text ? ` (the line says "${rec.reasonText}")` : ''),
         linux: renderDmaFaultLine({ read: rec.read, pasid: rec.pasid, sid: rec.sid, addr: rec.addr, reason: rec.reason }),
+        // The record the unit wrote for it (what the line does not say is 0: T2, PRIV, EXE, AT).
+        ...lineRecord({ FI: rec.addr >> 12n, SID: rec.sid, PP: rec.pasid === null ? 0 : 1, PV: rec.pasid ?? 0, FR: rec.reason, T1: rec.read ? 1 : 0 }),
+        ...optional(vtdFaultAdvice(rec.reason, frcdSubject(rec.sid, rec.addr, rec.read, rec.pasid ?? -1))),
       };
     }
     case 'intr-fault': {
@@ -294,6 +327,8 @@ function decodeLogRecord(rec: VtdLogRecord): DecodeOutput {
         fields: { SID: rec.sid, FR: rec.reason, FI: hex64(rec.index << 36n) },
         summary: `interrupt request from ${formatSourceId(rec.sid)} (index 0x${rec.index.toString(16)}) blocked: ${reason.text}`,
         linux: renderIntrFaultLine({ sid: rec.sid, index: rec.index, reason: rec.reason }),
+        ...lineRecord({ FI: rec.index << 36n, SID: rec.sid, PP: 0, PV: 0, FR: rec.reason, T1: 0 }),
+        ...optional(vtdFaultAdvice(rec.reason, frcdSubject(rec.sid, rec.index, false, -1))),
       };
     }
     case 'fault-status': {

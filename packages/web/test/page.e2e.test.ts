@@ -68,6 +68,30 @@ describe.skipIf(!CHROMIUM)('the page in Chromium', () => {
     await page.close();
   });
 
+  it('a pasted fault shows the record the hardware wrote as a bit diagram, and what to check next', async () => {
+    const amd = 'nvme 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e address=0xfffd0000 flags=0x0020]';
+    const page = await open(`#decode=${encodeURIComponent(`${VTD_READ}\n${amd}`)}`);
+    await page.waitForSelector('.item .advice');
+    const vtd = page.locator('.item[data-vendor=vtd]');
+    // The fault recording register: FR (bits 103:96, so 39:32 of the upper qword) is 6, T1 (read) is 1.
+    expect(await vtd.locator('figure.word figcaption').allInnerTexts()).toEqual([expect.stringMatching(/^FRCD qword 0/), expect.stringMatching(/^FRCD qword 1/)]);
+    expect(await vtd.locator('.bits .field[data-field=FR] .value').innerText()).toBe('6');
+    expect(await vtd.locator('.bits .field[data-field=T1] .value').innerText()).toBe('1');
+    const checks = await vtd.locator('.advice ol.checks li').allInnerTexts();
+    expect(checks[0]).toContain('lspci -vvs 5c:00.0');
+    expect(checks[1]).toBe('Which address: 0x7ff000, a read without a PASID.');
+    const causes = (await vtd.locator('.advice ul.causes li').allInnerTexts()).join('\n');
+    expect(causes).toMatch(/no present bit/);
+    expect(causes).toMatch(/already freed or unmapped/);
+    // The AMD-Vi line: the event log entry with its flags, RW set and PR clear.
+    const a = page.locator('.item[data-vendor=amd-vi]');
+    expect(await a.locator('.bits .field[data-field=RW] .value').innerText()).toBe('1');
+    expect(await a.locator('.bits .field[data-field=PR] .value').innerText()).toBe('0');
+    expect(await a.locator('.advice ul.causes li').first().innerText()).toMatch(/^PR clear/);
+    await page.screenshot({ path: join(ARTIFACTS, 'decode-fault-advice.png'), fullPage: true });
+    await page.close();
+  });
+
   it('restores a decoded line from a shared link', async () => {
     const page = await open(`#decode=${encodeURIComponent('0xd2008c40660462')}&vendor=vtd&kind=cap`);
     await page.waitForSelector('.item');

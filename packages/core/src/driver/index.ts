@@ -22,3 +22,4 @@ export { parseProfileNumber, parseBdf, type HostProfile, type UnitProfile, type 
 export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';
 export * from './record-words.js';
+export * from './advice.js';

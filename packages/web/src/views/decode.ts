@@ -1,5 +1,5 @@
 /** The decode view: paste lines, registers or records; see fields, meaning and the Linux line, grouped by device. */
-import type { DecodedWord } from '@ioasid/core/driver';
+import type { DecodeAdvice, DecodedWord } from '@ioasid/core/driver';
 import { bitSegments } from '../logic/bits.js';
 import { decodeText, groupByDevice, type DecodedItem } from '../logic/decode.js';
 import { decoders, vendors } from '../logic/plugins.js';
@@ -57,6 +57,18 @@ function wordView(w: DecodedWord): HTMLElement {
   );
 }
 
+/** For a fault: what to check next, in order, then the usual causes, most likely first. */
+function adviceView(a: DecodeAdvice): HTMLElement {
+  return h(
+    'section',
+    { class: 'advice' },
+    h('h4', {}, 'What to check next'),
+    h('ol', { class: 'checks' }, ...a.checks.map((c) => h('li', {}, c))),
+    h('h4', {}, 'Usual causes'),
+    h('ul', { class: 'causes' }, ...a.causes.map((c) => h('li', {}, c))),
+  );
+}
+
 function itemView(item: DecodedItem): HTMLElement {
   if (!item.ok || !item.output) {
     return h(
@@ -73,6 +85,7 @@ function itemView(item: DecodedItem): HTMLElement {
     'article',
     { class: 'item', 'data-vendor': o.vendor, 'data-kind': o.kind },
     h('p', { class: 'summary' }, h('span', { class: 'badge' }, `${o.vendor} · ${o.kind}`), ' ', o.summary),
+    o.advice ? adviceView(o.advice) : null,
     ...(o.words ?? []).map(wordView),
     fields.length ? table(['Field', 'Value'], fields.map(([k, v]) => [h('code', {}, k), fieldValue(v)]), 'Fields, by the specification\'s names') : null,
     o.linux ? h('div', { class: 'linux' }, h('p', {}, 'What Linux prints for it:'), h('pre', {}, o.linux)) : null,
