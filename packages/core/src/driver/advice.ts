@@ -7,6 +7,9 @@
 import type { DecodeAdvice } from './decoder.js';
 import type { TranslationFailure } from './fault.js';
 
+/** The access a fault record names: 'read', 'write', or '' when it does not say. */
+export type FaultAccess = 'read' | 'write' | '';
+
 /** What a fault record says about the access. */
 export interface FaultSubject {
   /** The requester as the record names it, e.g. '0000:5c:00.0' or 'StreamID 0x100'. */
@@ -14,7 +17,7 @@ export interface FaultSubject {
   /** The faulting address (an IOVA; for a stage-2 fault of a nested domain, the guest-physical address). */
   readonly address: bigint;
   /** 'read', 'write', or '' when the record does not say. */
-  readonly access: 'read' | 'write' | '';
+  readonly access: FaultAccess;
   /** The PASID / SubstreamID the request carried, -1 without one. */
   readonly pasid: number;
   /** The fault is in stage 2 of a nested domain (the host's table), when the record says so. */
