@@ -2,8 +2,7 @@
  * @ioasid/amd-vi: the AMD-Vi (AMD IOMMU) plugin. Importing this module registers nothing; pass
  * `plugin` (or its alias `amdVi`) to `createHost({ plugins: [plugin], profile })`.
  */
-import type { DependencyContainer } from 'tsyringe';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { AmdVendor } from './vendor.js';
 import { amdDecoder } from './decode.js';
@@ -14,7 +13,7 @@ export const plugin: IommuPlugin = {
   id: 'amd-vi',
   decoder: amdDecoder,
   description: 'AMD-Vi: EFR/EFR2 decoding, v1 and v2 page tables, dirty tracking, event log, PPR log and command buffer, Linux lines',
-  register(c: DependencyContainer): void {
+  register(c: PluginRegistrar): void {
     c.register(IOMMU_VENDOR, { useValue: new AmdVendor() });
     c.register(PAGE_TABLE_FORMAT, { useValue: amdV1 });
     c.register(PAGE_TABLE_FORMAT, { useValue: amdV2 });

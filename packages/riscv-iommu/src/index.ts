@@ -3,8 +3,7 @@
  * drivers/iommu/riscv does with it. Importing it has no side effects: `plugin.register(container)` adds
  * the vendor and the six page-table formats (Sv39/48/57, Sv39x4/48x4/57x4) to the container core gives it.
  */
-import type { DependencyContainer } from 'tsyringe';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { formats } from './pgtable.js';
 import { Vendor } from './vendor.js';
@@ -15,7 +14,7 @@ export const plugin: IommuPlugin = {
   id: VENDOR_ID,
   decoder: riscvDecoder,
   description: VENDOR_NAME,
-  register(container: DependencyContainer): void {
+  register(container: PluginRegistrar): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
     for (const f of formats) container.register(PAGE_TABLE_FORMAT, { useValue: f });
   },

@@ -2,8 +2,7 @@
  * @ioasid/vtd: the Intel VT-d plugin. Importing this module registers nothing; pass `plugin` (or its
  * alias `vtd`) to `createHost({ plugins: [plugin], profile })`, which calls `register(container)`.
  */
-import type { DependencyContainer } from 'tsyringe';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { VtdVendor } from './vendor.js';
 import { vtdDecoder } from './decode.js';
@@ -15,7 +14,7 @@ export const plugin: IommuPlugin = {
   id: 'vtd',
   decoder: vtdDecoder,
   description: 'Intel VT-d: CAP/ECAP decoding, second- and first-stage page tables, nesting, fault recording and page requests',
-  register(c: DependencyContainer): void {
+  register(c: PluginRegistrar): void {
     c.register(IOMMU_VENDOR, { useValue: new VtdVendor() });
     c.register(PAGE_TABLE_FORMAT, { useValue: vtdSecondStage });
     c.register(PAGE_TABLE_FORMAT, { useValue: vtdFirstStage });

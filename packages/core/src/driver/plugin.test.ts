@@ -3,14 +3,13 @@
  * plugin (or core) owns is refused with an error naming both, unless the plugin lists it in overrides.
  */
 import { describe, expect, it } from 'vitest';
-import type { DependencyContainer } from 'tsyringe';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, PluginHost, type IommuPlugin } from './plugin.js';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, PluginHost, type IommuPlugin, type PluginRegistrar } from './plugin.js';
 import { MockVendor, mockPlugin } from '../testing/mock-vendor.js';
 import { mockFormat } from '../testing/mock-format.js';
 import { HOST_LOG, RingLog } from '../fault/stages.js';
 import { PluginContractError } from '../uapi/errno.js';
 
-function plugin(id: string, register: (c: DependencyContainer) => void, overrides?: string[]): IommuPlugin {
+function plugin(id: string, register: (c: PluginRegistrar) => void, overrides?: string[]): IommuPlugin {
   return { id, register, ...(overrides ? { overrides } : {}) };
 }
 
@@ -68,6 +67,25 @@ describe('plugin registrations', () => {
       c.register(IOMMU_VENDOR, { useValue: new MockVendor() });
     });
     expect(refusal(() => new PluginHost().load(twice))).toMatch(/registers vendor:mock twice/);
+  });
+});
+
+describe('PluginRegistrar', () => {
+  it('is all register() gets; tsyringe containers satisfy it, and what it adds lands in the host', () => {
+    const seen: string[] = [];
+    const p = plugin('narrow', (c: PluginRegistrar) => {
+      c.register(IOMMU_VENDOR, { useValue: Object.assign(new MockVendor(), { id: 'narrow' }) });
+      c.registerInstance(PAGE_TABLE_FORMAT, { ...mockFormat, id: 'narrow-pt' });
+      seen.push(typeof (c as unknown as { resolve?: unknown }).resolve);
+    });
+    const ph = new PluginHost();
+    ph.load(p);
+    expect(ph.vendor('narrow')?.id).toBe('narrow');
+    expect(ph.formats().map((f) => f.id)).toEqual(['narrow-pt']);
+    // A child container is a PluginRegistrar (the type check is the compile of this line).
+    const child: PluginRegistrar = ph.container.createChildContainer();
+    expect(typeof child.register).toBe('function');
+    expect(seen).toEqual(['function']);
   });
 });
 

@@ -4,12 +4,29 @@
  */
 import 'reflect-metadata';
 import semver from 'semver';
-import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
+import { container as rootContainer, type ClassProvider, type DependencyContainer, type FactoryProvider, type InjectionToken, type RegistrationOptions, type ValueProvider } from 'tsyringe';
 import type { IommuVendor } from './vendor.js';
 import type { PageTableFormat } from './pgtable.js';
 import type { IommuDecoder } from './decoder.js';
 import { PluginContractError } from '../uapi/errno.js';
 import { err, ok, type Result } from './result.js';
+
+/**
+ * What a plugin's `register()` may do with the container core hands it: add values, classes and factories
+ * under core's tokens, nothing else (no resolving, no child containers, no disposal). It is a narrow view of
+ * tsyringe's `DependencyContainer`, which satisfies it, so the host passes its own container (through a
+ * recording proxy, see PluginHost.load) and a test may pass any child container.
+ */
+export interface PluginRegistrar {
+  /** Adds `provider.useValue` under `token` (the usual form: `{ useValue: new Vendor() }`). */
+  register<T>(token: InjectionToken<T>, provider: ValueProvider<T>): unknown;
+  /** Adds what `provider.useFactory` builds under `token`. */
+  register<T>(token: InjectionToken<T>, provider: FactoryProvider<T>): unknown;
+  /** Adds `provider.useClass` under `token`; its constructor parameters need explicit `@inject(TOKEN)`. */
+  register<T>(token: InjectionToken<T>, provider: ClassProvider<T>, options?: RegistrationOptions): unknown;
+  /** Adds `instance` under `token` (the same as `register(token, { useValue: instance })`). */
+  registerInstance<T>(token: InjectionToken<T>, instance: T): unknown;
+}
 
 /**
  * A vendor plugin: an object whose `register` adds the vendor's classes to the container it is given.
@@ -28,7 +45,8 @@ export interface IommuPlugin {
    * id or a core token someone already owns is refused with a PluginContractError naming both.
    */
   readonly overrides?: readonly string[];
-  register(container: DependencyContainer): void;
+  /** Adds the plugin's vendors, formats and stages to the host's container under core's tokens. */
+  register(container: PluginRegistrar): void;
   /**
    * The optional presentation part: explains its vendor's registers, records and log lines
    * (`ioasid decode`, the web page). Claimed as `decoder:<vendor>` like a vendor id.

@@ -4,12 +4,11 @@
  * iommu.c __iommu_group_set_domain_internal; detachDev runs when the group goes to blocked DMA.
  */
 import { describe, expect, it } from 'vitest';
-import type { DependencyContainer } from 'tsyringe';
 import { createHost } from '../host/host.js';
 import { MockVendor } from '../testing/mock-vendor.js';
 import { mockFormat } from '../testing/mock-format.js';
 import { mockProfile } from '../__tests__/mock-host.js';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '../driver/plugin.js';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '../driver/plugin.js';
 import type { DeviceInfo, IommuVendor, PagingDomainOps, UnitOps } from '../driver/vendor.js';
 import { FailNth, NO_FAULT_INJECTION } from '../driver/inject.js';
 import { errCode } from '../testing/err-code.js';
@@ -59,7 +58,7 @@ function hookedMock(driver: Driver): IommuPlugin {
   };
   return {
     id: 'mock',
-    register(c: DependencyContainer) {
+    register(c: PluginRegistrar) {
       c.register(IOMMU_VENDOR, { useValue: vendor });
       c.register(PAGE_TABLE_FORMAT, { useValue: mockFormat });
     },

@@ -4,9 +4,8 @@
  * passes, so a failure is the mutation's doing and not the wrapping's.
  */
 import { describe, expect, it } from 'vitest';
-import type { DependencyContainer } from 'tsyringe';
 import { IOMMU_NOEXEC, IOMMU_PRIV, WalkResult, type IoPageTable, type PageTableFormat, type PageTableMemory } from '../driver/pgtable.js';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '../driver/plugin.js';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '../driver/plugin.js';
 import type { FailedAccess, FaultCodec } from '../driver/fault.js';
 import type { IommuVendor, PagingDomainOps, UnitOps } from '../driver/vendor.js';
 import { runConformance, type ConformanceResult } from './conformance.js';
@@ -126,7 +125,7 @@ function mutantPlugin(m: Mutation): IommuPlugin {
   };
   return {
     id: 'mock',
-    register(c: DependencyContainer) {
+    register(c: PluginRegistrar) {
       c.register(IOMMU_VENDOR, { useValue: vendor });
       c.register(PAGE_TABLE_FORMAT, { useValue: format });
     },

@@ -7,13 +7,12 @@
  * viommu (offer the mock vIOMMU type), stall (the stall model: stall-capable devices stall on faults
  * and are resumed, like SMMUv3 with STALL_MODEL = 0), faultQueueDepth, pageRequestQueueDepth.
  */
-import type { DependencyContainer } from 'tsyringe';
 import { pageSizesFromLog2, type NormalizedCaps } from '../driver/caps.js';
 import type { FaultCodec, VendorError } from '../driver/fault.js';
 import type { PageTableMemory } from '../driver/pgtable.js';
 import type { Result } from '../driver/result.js';
 import type { DeviceInfo, IommuVendor, NestedDomainOps, PagingDomainOps, RawRegisters, UnitInit, UnitOps, ViommuOps, DecodedUnit, InvalidateResult, IotlbFlush } from '../driver/vendor.js';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '../driver/plugin.js';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '../driver/plugin.js';
 import { mockFormat, mockTraceForeign } from './mock-format.js';
 import type { Stage2Tracer, WalkStep } from '../driver/walk-trace.js';
 import { mockDecoder } from './mock-decoder.js';
@@ -283,7 +282,7 @@ export function mockPlugin(): IommuPlugin {
     id: 'mock',
     description: 'Mock IOMMU for testing core and plugins (the selftest mock driver idea)',
     decoder: mockDecoder,
-    register(c: DependencyContainer) {
+    register(c: PluginRegistrar) {
       c.register(IOMMU_VENDOR, { useValue: new MockVendor() });
       c.register(PAGE_TABLE_FORMAT, { useValue: mockFormat });
     },

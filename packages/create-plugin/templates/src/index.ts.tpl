@@ -3,8 +3,7 @@
  * vendor and its page-table format to the container core gives it (one per host). `decoder` is the
  * optional part that explains values for people (`ioasid decode`).
  */
-import type { DependencyContainer } from 'tsyringe';
-import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin } from '@ioasid/core/driver';
+import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { format } from './pgtable.js';
 import { Vendor } from './vendor.js';
@@ -14,7 +13,7 @@ export const plugin: IommuPlugin = {
   id: VENDOR_ID,
   description: VENDOR_NAME,
   decoder,
-  register(container: DependencyContainer): void {
+  register(container: PluginRegistrar): void {
     container.register(IOMMU_VENDOR, { useValue: new Vendor() });
     container.register(PAGE_TABLE_FORMAT, { useValue: format });
   },
