@@ -190,18 +190,18 @@ export class Iommufd {
     this.fd = installFd({ kind: 'iommufd', release: () => this.release() });
   }
 
-  /**
-   * ioctl(fd, request, arg): 0 (or the value the command returns, such as VFIO_CHECK_EXTENSION's 1)
-   * or a negative errno. `arg` is the caller's struct as bytes (outputs are written back into it),
-   * or an integer: VFIO_CHECK_EXTENSION's and VFIO_SET_IOMMU's type, or for every other command a
-   * pointer into the calling process's memory (0 faults).
-   */
   /** Records a failed command as `lastError` (made once: a closure per call would be garbage per ioctl). */
   private readonly onError = (e: Errno, name: string): void => {
     this.lastError = new IommufdError(e.code, name, e.detail);
   };
   private readonly onDispatchError = (e: Errno, o: IoctlOp | undefined): void => this.onError(e, o?.name ?? 'ioctl');
 
+  /**
+   * ioctl(fd, request, arg): 0 (or the value the command returns, such as VFIO_CHECK_EXTENSION's 1)
+   * or a negative errno. `arg` is the caller's struct as bytes (outputs are written back into it),
+   * or an integer: VFIO_CHECK_EXTENSION's and VFIO_SET_IOMMU's type, or for every other command a
+   * pointer into the calling process's memory (0 faults).
+   */
   ioctl(request: number, arg: Uint8Array | number | bigint = 0n): number {
     if (this.ctx.closed) return -9; // EBADF
     this.lastError = null;
