@@ -33,11 +33,13 @@ import {
   type PhysicalMemory,
   type VendorError,
   type Stage2Tracer,
+  type UnitOps,
   type ViommuOps,
   type WalkResult,
   type WalkStep,
 } from '@ioasid/core/driver';
 import { bytesToQwords, readLe32 } from './bits.js';
+import { deviceTableOf } from './device-table.js';
 import { decodeDte, type AmdDte } from './dte.js';
 import { AMD_EVENT } from './events.js';
 import { AMD_IOMMU_PGSIZES_V2 } from './registers.js';
@@ -220,6 +222,12 @@ export class AmdNestedDomain implements NestedDomainOps {
     if (!(iovaPfn >= 0 && iovaPfn < 2 ** (9 * v2Levels))) return steps;
     steps.push(...traceRadixNested(mem, table, amdTraceSpec('v2', v2Levels - 1), iovaPfn, stage2));
     return steps;
+  }
+
+  /** The device's DTE is now the guest's merged one, which the device table does not model: drop the v1 entry. */
+  attachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null {
+    if (pasid === -1) deviceTableOf(unit)?.forget(dev, null);
+    return null;
   }
 
   free(): void {

@@ -231,15 +231,43 @@ function amdLayout(flavor: 'v1' | 'v2', levels: number, ias: number, bitmap: big
   return layout;
 }
 
+/** Called after a v1 table grew: the new root and level count, for the DTEs that point to it. */
+export type AmdTopChange = (rootPfn: number, levels: number) => void;
+
 /** An AMD-Vi table: core's radix engine with the v1 or v2 codec. */
-class AmdPageTable extends RadixPageTable {
+export class AmdPageTable extends RadixPageTable {
   /** v1: the DTE's HAD bits (setDirtyTracking); v2 hardware always updates A/D. */
   private dirtyOn = false;
   private readonly v1: boolean;
+  /** v1: the depth the table may grow to (cfg.levels); v2 never grows. */
+  readonly maxLevels: number;
+  /** Set by the domain: told after every growth (amd_iommu_change_top). */
+  onTopChange: AmdTopChange | null = null;
 
   constructor(flavor: 'v1' | 'v2', cfg: Readonly<PageTableConfig>, layout: RadixLayout, memory: PageTableMemory, root: number) {
     super(flavor === 'v1' ? AMD_V1_FORMAT : AMD_V2_FORMAT, cfg, flavor === 'v1' ? v1Codecs[cfg.coherent === true ? 1 : 0] : v2Codec, layout, memory, root);
     this.v1 = flavor === 'v1';
+    this.maxLevels = cfg.levels ?? layout.levels;
+  }
+
+  /**
+   * v1 with a dynamic top (generic_pt amdv1, PT_FEAT_DYNAMIC_TOP): a mapping above the current reach
+   * first adds the levels it needs, up to maxLevels (iommu_pt.h increase_top), then maps. An ENOMEM
+   * while growing leaves the table as it was; a range beyond maxLevels is ERANGE as before.
+   */
+  override map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
+    const end = iovaPfn + npages;
+    if (this.v1 && this.levels < this.maxLevels && end > this.limitPfn && Number.isInteger(iovaPfn) && iovaPfn >= 0 && Number.isInteger(paPfn) && paPfn >= 0 && Number.isInteger(npages) && npages > 0) {
+      let levels = this.levels + 1;
+      while (levels < this.maxLevels && v1Layout(this, levels).limitPfn < end) levels++;
+      const deeper = v1Layout(this, levels);
+      if (end <= deeper.limitPfn && paPfn + npages <= deeper.oaLimitPfn) {
+        const rc = this.growTop(deeper);
+        if (rc < 0) return rc;
+        this.onTopChange?.(this.rootPfn, this.levels);
+      }
+    }
+    return super.map(iovaPfn, paPfn, npages, prot);
   }
 
   override trace(iovaPfn: number): WalkStep[] {
@@ -266,9 +294,17 @@ class AmdPageTable extends RadixPageTable {
   }
 }
 
+/** The v1 geometry of `t` at `levels` (its full IOVA width at maxLevels, the levels' reach below). */
+function v1Layout(t: AmdPageTable, levels: number): RadixLayout {
+  const ias = levels === t.maxLevels ? t.cfg.ias : Math.min(64, 12 + 9 * levels);
+  return amdLayout('v1', levels, ias, t.cfg.pgsizeBitmap);
+}
+
 /**
  * v1: `cfg.levels` 1..6 (default: enough for `cfg.ias`), `cfg.ias` ≤ 12 + 9·levels (64 at most);
- * every size of AMD_IOMMU_PGSIZES the bitmap asks for up to the table's reach.
+ * every size of AMD_IOMMU_PGSIZES the bitmap asks for up to the table's reach. `options.startLevels`
+ * (1..levels, default levels) builds a shallower table that grows on demand up to `levels`, as
+ * Linux's v1 domains do (they start at 3 levels).
  */
 function allocV1(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | number {
   const ias = cfg.ias;
@@ -277,6 +313,8 @@ function allocV1(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | n
   if (!Number.isInteger(levels) || levels < 1 || levels > 6 || ias > Math.min(64, 12 + 9 * levels)) return -EINVAL;
   if (!Number.isInteger(cfg.oas) || cfg.oas < 32 || cfg.oas > 52) return -EINVAL;
   // Page numbers stay exact below 2^53: a 64-bit IOVA space is 2^52 pages.
+  const start = cfg.options?.startLevels ?? levels;
+  if (typeof start !== 'number' || !Number.isInteger(start) || start < 1 || start > levels) return -EINVAL;
   const reach = 12 + 9 * levels;
   const bitmap = cfg.pgsizeBitmap & AMD_IOMMU_PGSIZES & ((1n << BigInt(Math.min(reach, 52))) - 1n);
   if ((bitmap & (1n << 12n)) === 0n) return -EINVAL;
@@ -284,7 +322,8 @@ function allocV1(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | n
   if (root < 0) return -ENOMEM;
   cfg.pgsizeBitmap = bitmap;
   const eff: Readonly<PageTableConfig> = Object.freeze({ ...cfg, pgsizeBitmap: bitmap, levels, options: Object.freeze({ ...(cfg.options ?? {}) }) });
-  return new AmdPageTable('v1', eff, amdLayout('v1', levels, ias, bitmap), memory, root);
+  const first = start === levels ? amdLayout('v1', levels, ias, bitmap) : amdLayout('v1', start, Math.min(64, 12 + 9 * start), bitmap);
+  return new AmdPageTable('v1', eff, first, memory, root);
 }
 
 /** v2: 4 levels (48-bit) or 5 (57-bit); 4K, 2M and 1G pages. */

@@ -8,7 +8,10 @@
  * - amd_iommu_domain_alloc_paging_flags(): DIRTY_TRACKING and NEST_PARENT get a v1 table (dirty
  *   tracking needs HDSup, a nest parent GT + GIoSup + EFR2 GCR3TRPMode); PASID gets a v2 table (needs
  *   GT + GIoSup); no flag gets the default v1 table; anything else is EOPNOTSUPP.
- * - The v1 table is as deep as HATS allows (4 + HATS levels); its aperture is the table's reach.
+ * - A v1 table starts at 3 levels (amd_iommu_domain_alloc_paging_v1: generic_pt starting_level 2, the
+ *   old PAGE_MODE_3_LEVEL) and grows its top when a mapping needs a higher IOVA, up to the depth HATS
+ *   allows (4 + HATS levels); its aperture is that full reach. A growth rewrites the DTE (Mode, host
+ *   root) of every device attached to the domain, then flushes them (amd_iommu_change_top).
  * - amd_iommufd_get_viommu_size() / viommu_init(): IOMMU_VIOMMU_TYPE_AMD on a v1 nest parent; nested
  *   domains are allocated on the vIOMMU only (nested.ts), never on the parent HWPT.
  */
@@ -31,7 +34,10 @@ import { hex } from './bits.js';
 import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './events.js';
 import { AmdFaultCodec } from './fault-codec.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, renderAmdBootLines, type AmdBootEra, type AmdEventEra } from './logs.js';
-import { AMD_V1_FORMAT, AMD_V2_FORMAT, amdV1, amdV2 } from './pgtable.js';
+import { AmdDeviceTable, type DteWords } from './device-table.js';
+import { encodeDte } from './dte.js';
+import type { AmdCommand } from './events.js';
+import { AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, amdV1, amdV2 } from './pgtable.js';
 import { AmdViommu, IOMMU_VIOMMU_TYPE_AMD, parseViommuAmdData } from './nested.js';
 import {
   AMD_IOMMU_PGSIZES,
@@ -63,6 +69,9 @@ export interface AmdUnitOptions {
   readonly eventEra?: AmdEventEra;
 }
 
+/** A fresh v1 table's depth: Linux's PAGE_MODE_3_LEVEL (generic_pt `starting_level = 2`). */
+export const V1_START_LEVELS = 3;
+
 function vendorError(errno: VendorError['errno'], reason: string): VendorError {
   return { errno, reason };
 }
@@ -73,7 +82,12 @@ export class AmdPagingDomain implements PagingDomainOps {
   readonly apertureStart = 0n;
   readonly apertureLast: bigint;
   readonly setDirtyTracking?: (enable: boolean) => VendorError | null;
+  /** The depth the v1 table may grow to (HATS of the allocating unit); the v2 table's fixed depth. */
+  readonly maxLevels: number;
   private freed = false;
+  private hadOn = false;
+  /** Units with a DTE pointing to this domain (unit.dteOwner tells which devices still do). */
+  private readonly units = new Set<AmdUnit>();
 
   constructor(
     readonly pt: IoPageTable,
@@ -88,19 +102,64 @@ export class AmdPagingDomain implements PagingDomainOps {
     // v2 on PASID 0 has no sign extension: Linux uses 47/56 bits (iommu.c), the lower half.
     const width = mode === 'v2' ? pt.cfg.ias - 1 : pt.cfg.ias;
     this.apertureLast = (1n << BigInt(width)) - 1n;
+    this.maxLevels = pt instanceof AmdPageTable ? pt.maxLevels : pt.levels;
+    if (pt instanceof AmdPageTable && mode === 'v1') pt.onTopChange = () => this.changeTop();
     if (dirtyTracking) {
       this.setDirtyTracking = (enable: boolean) => {
         // amd_iommu_set_dirty_tracking(): sets or clears the DTE's HAD bits of every attached device.
         pt.setDirtyTracking?.(enable);
+        this.hadOn = enable;
         return null;
       };
     }
   }
 
+  /** The v1 DTE of `dev` on this domain (set_dte_entry): translation on, Mode = levels, host root, IR/IW. */
+  dteFor(dev: DeviceInfo): DteWords {
+    const r = encodeDte({ V: 1, TV: 1, Mode: this.pt.levels, hostRoot: BigInt(this.pt.rootPfn) * 4096n, IR: 1, IW: 1, HAD: this.hadOn ? 3 : 0, DomainID: this.tag & 0xffff, I: dev.ats ? 1 : 0 });
+    if (!r.ok) throw new RangeError(r.error);
+    return r.value;
+  }
+
+  /** attach_dev of a v1 domain: the device's DTE now points to this table (amd_iommu_update_dte: write, flush, wait). */
+  attachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null {
+    if (pasid !== -1 || !(unit instanceof AmdUnit)) return null;
+    const table = unit.deviceTable;
+    if (this.mode !== 'v1') {
+      table.forget(dev, null);
+      return null;
+    }
+    this.units.add(unit);
+    table.write(dev, this, this.dteFor(dev));
+    table.issue({ op: 'INVALIDATE_DEVTAB_ENTRY', devid: dev.rid & 0xffff });
+    table.completionWait();
+    return null;
+  }
+
+  detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
+    if (pasid === -1 && unit instanceof AmdUnit) unit.deviceTable.forget(dev, this);
+  }
+
+  /**
+   * amd_iommu_change_top(): the table grew, so every DTE pointing to it gets the new Mode and root,
+   * then each is invalidated (device_flush_dte) and each unit waits (domain_flush_complete).
+   */
+  private changeTop(): void {
+    const flushed: Array<[AmdDeviceTable, number]> = [];
+    for (const unit of this.units) {
+      for (const dev of unit.deviceTable.devicesOf(this)) {
+        unit.deviceTable.write(dev, this, this.dteFor(dev));
+        flushed.push([unit.deviceTable, dev.rid & 0xffff]);
+      }
+    }
+    for (const [table, devid] of flushed) table.issue({ op: 'INVALIDATE_DEVTAB_ENTRY', devid });
+    for (const unit of this.units) if (unit.deviceTable.devicesOf(this).length > 0) unit.deviceTable.completionWait();
+  }
+
   checkAttach(dev: DeviceInfo, unit: UnitOps): VendorError | null {
     if (!(unit instanceof AmdUnit)) return vendorError('EINVAL', `unit ${unit.name} is not an AMD IOMMU`);
     if (this.mode === 'v1') {
-      if (this.pt.levels > hostLevels(unit.efr)) return vendorError('EINVAL', `${unit.name} walks at most ${hostLevels(unit.efr)} host levels (HATS ${unit.efr.HATS})`);
+      if (this.maxLevels > hostLevels(unit.efr)) return vendorError('EINVAL', `${unit.name} walks at most ${hostLevels(unit.efr)} host levels (HATS ${unit.efr.HATS})`);
       if (this.dirtyTracking && !dirtyTrackingSupported(unit.efr)) return vendorError('EINVAL', `${unit.name} has no dirty tracking (HDSup)`);
       if (this.nestParent && !nestParentSupported(unit.efr, unit.efr2)) return vendorError('EINVAL', `${unit.name} cannot nest`);
     } else {
@@ -115,6 +174,7 @@ export class AmdPagingDomain implements PagingDomainOps {
     if (this.freed) return;
     this.freed = true;
     this.pt.free();
+    this.units.clear();
     this.owner.noteFree(this);
   }
 }
@@ -137,6 +197,8 @@ export class AmdUnit implements UnitOps {
   /** IOMMU_VIOMMU_TYPE_AMD when the unit can nest (GT, GIoSup, EFR2 GCR3TRPMode). */
   readonly viommuTypes: readonly number[];
   private readonly domains = new Set<AmdPagingDomain>();
+  /** The device table and command buffer as the model writes them (device-table.ts). */
+  readonly deviceTable = new AmdDeviceTable();
 
   constructor(
     private readonly init: UnitInit,
@@ -173,6 +235,19 @@ export class AmdUnit implements UnitOps {
     this.domains.delete(d);
   }
 
+  /**
+   * The DTE of DeviceID `devid` when it is attached to a v1 domain, as set_dte_entry writes it; null
+   * otherwise (v2, nested and blocked attachments are not modelled in the device table).
+   */
+  deviceTableEntry(devid: number): DteWords | null {
+    return this.deviceTable.entry(devid);
+  }
+
+  /** The commands the model has queued on this unit, oldest first (the last CMD_BUFFER_ENTRIES). */
+  get commandBuffer(): readonly AmdCommand[] {
+    return this.deviceTable.commands;
+  }
+
   /** amd_iommufd_hw_info(). */
   hwInfo(_dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError {
     if (requestedType !== 0 && requestedType !== IOMMU_HW_INFO_TYPE_AMD) return vendorError('EOPNOTSUPP', `hw_info type ${requestedType} is not IOMMU_HW_INFO_TYPE_AMD`);
@@ -206,6 +281,7 @@ export class AmdUnit implements UnitOps {
       levels,
       dirtyTracking: flags.dirtyTracking,
       coherent,
+      options: { startLevels: Math.min(V1_START_LEVELS, levels) },
     };
     const pt = amdV1.alloc(cfg, memory);
     if (typeof pt === 'number') return this.allocError(pt, AMD_V1_FORMAT);

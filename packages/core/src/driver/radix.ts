@@ -387,11 +387,12 @@ export function radixWalk(
  * add a faster walk for its common case (the engine's walk stays the reference) or format state.
  */
 export class RadixPageTable implements IoPageTable {
-  readonly levels: number;
-  readonly layout: RadixLayout;
   protected readonly mem: PhysicalMemory;
   protected readonly chunks: ChunkCache;
-  protected readonly top: number;
+  /** The root's level (levels - 1); growTop raises it. */
+  protected top: number;
+  private curLayout: RadixLayout;
+  private curRoot: number;
   protected limitPfn: number;
   protected freed = false;
   /** Hardware A/D updates are on (see setDirtyTracking). */
@@ -420,11 +421,11 @@ export class RadixPageTable implements IoPageTable {
     readonly codec: RadixCodec,
     geometry: RadixGeometry | RadixLayout,
     protected readonly memory: PageTableMemory,
-    readonly rootPfn: number,
+    rootPfn: number,
   ) {
     const layout = geometry instanceof RadixLayout ? geometry : new RadixLayout(geometry);
-    this.layout = layout;
-    this.levels = layout.levels;
+    this.curLayout = layout;
+    this.curRoot = rootPfn;
     this.top = layout.top;
     this.mem = memory.mem;
     this.chunks = new ChunkCache(memory.mem);
@@ -451,8 +452,60 @@ export class RadixPageTable implements IoPageTable {
     return root < 0 ? -ENOMEM : root;
   }
 
+  /** The root table's page number (a new one after growTop). */
+  get rootPfn(): number {
+    return this.curRoot;
+  }
+
+  get levels(): number {
+    return this.curLayout.levels;
+  }
+
+  get layout(): RadixLayout {
+    return this.curLayout;
+  }
+
   get tablePages(): number {
     return this.frames;
+  }
+
+  /**
+   * Adds levels above the root, as a format with a dynamic top does when a mapping needs a higher IOVA
+   * (generic_pt iommu_pt.h increase_top): each new top table's entry 0 points to the table below it,
+   * so every translation keeps its IOVA. `deeper` is the geometry with the new level count, equal to
+   * the current one below the old top. All new tables are allocated first: 0, or -ENOMEM with the
+   * table unchanged; -EINVAL when `deeper` is not deeper or the table was freed.
+   */
+  protected growTop(deeper: RadixLayout): number {
+    const from = this.top;
+    if (this.freed || deeper.levels <= this.levels) return -EINVAL;
+    const tables: number[] = [];
+    for (let level = from + 1; level <= deeper.top; level++) {
+      const t = allocTableFrames(this.memory, deeper.tableFrames[level]);
+      if (t < 0) {
+        tables.forEach((pfn, i) => releaseTableFrames(this.memory, pfn, deeper.tableFrames[from + 1 + i]));
+        return -ENOMEM;
+      }
+      tables.push(t);
+    }
+    let below = this.curRoot;
+    for (let level = from + 1; level <= deeper.top; level++) {
+      const t = tables[level - from - 1];
+      const c = this.chunks.get(t);
+      if (c === undefined) throw new RangeError(`table page ${t} is outside physical memory`);
+      const w = (t & 511) << 10;
+      c[w] = this.encLo(below) | this.codec.tableLo[level];
+      c[w + 1] = this.encHi(below) | this.codec.tableHi[level];
+      this.live.add(t);
+      this.addLive(t, 1);
+      this.frames += deeper.tableFrames[level];
+      below = t;
+    }
+    this.curLayout = deeper;
+    this.curRoot = below;
+    this.top = deeper.top;
+    this.limitPfn = deeper.limitPfn;
+    return 0;
   }
 
   /** Live entries of the table at `tablePfn`, or -1 when it is not one of this table's (for tests and checks). */
