@@ -5,11 +5,9 @@
  * entry here: their DTEs (GCR3 tables, guest fields) are not modelled.
  */
 import type { DeviceInfo } from '@ioasid/core/driver';
-import type { AmdCommand } from './events.js';
+import { CMD_BUFFER_ENTRIES, type AmdCommand } from './events.js';
 
-/** The command buffer keeps its last 512 commands (CMD_BUFFER_SIZE: 8 KiB of 16-byte entries). */
-export const CMD_BUFFER_ENTRIES = 512;
-
+/** A DTE's four 64-bit words, data[0] first. */
 export type DteWords = readonly [bigint, bigint, bigint, bigint];
 
 interface DteSlot {
@@ -19,6 +17,7 @@ interface DteSlot {
   readonly dte: DteWords;
 }
 
+/** One unit's modelled device table (by DeviceID) and command buffer. */
 export class AmdDeviceTable {
   private readonly slots = new Map<number, DteSlot>();
   private readonly cmds: AmdCommand[] = [];
@@ -39,6 +38,7 @@ export class AmdDeviceTable {
     return this.cmds;
   }
 
+  /** set_dte_entry(): `dev`'s DTE now points to `owner`. */
   write(dev: DeviceInfo, owner: object, dte: DteWords): void {
     this.slots.set(dev.rid & 0xffff, { dev, owner, dte });
   }
@@ -57,6 +57,7 @@ export class AmdDeviceTable {
     return out;
   }
 
+  /** Queues a command; the oldest drop out past CMD_BUFFER_ENTRIES (the ring wraps). */
   issue(cmd: AmdCommand): void {
     this.cmds.push(cmd);
     if (this.cmds.length > CMD_BUFFER_ENTRIES) this.cmds.splice(0, this.cmds.length - CMD_BUFFER_ENTRIES);

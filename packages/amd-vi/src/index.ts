@@ -28,7 +28,7 @@ export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);
 export { amdDecoder, decodeAmd } from './decode.js';
 export { AmdVendor, type AmdVendorOptions, probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
 export { AmdUnit, AmdPagingDomain, V1_START_LEVELS, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
-export { AmdDeviceTable, CMD_BUFFER_ENTRIES, type DteWords } from './device-table.js';
+export { AmdDeviceTable, type DteWords } from './device-table.js';
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
 export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, walkForeignV2, type AmdTopChange } from './pgtable.js';
 export * from './registers.js';

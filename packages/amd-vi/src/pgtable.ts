@@ -270,6 +270,7 @@ export class AmdPageTable extends RadixPageTable {
     return super.map(iovaPfn, paPfn, npages, prot);
   }
 
+  /** The entries a walk of `iovaPfn` reads, from the current root (after any growth). */
   override trace(iovaPfn: number): WalkStep[] {
     return traceRadix(this.mem, this.rootPfn, amdTraceSpec(this.v1 ? 'v1' : 'v2', this.top), iovaPfn);
   }
