@@ -26,7 +26,8 @@ import {
 } from './events.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, formatDevid, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, decodeEfr, decodeEfr2 } from './registers.js';
-import { parseAmdRegisters, parseRegister } from './vendor.js';
+import { parseAmdRegisters } from './vendor.js';
+import { parseProfileRegister } from '@ioasid/core/driver';
 
 const VENDOR = 'amd-vi';
 
@@ -241,7 +242,7 @@ export function decodeAmd(what: string, kind?: string): Result<DecodeOutput> {
       regs[m[1].toLowerCase()] = m[2];
     }
     if (regs['efr'] === undefined) {
-      const r = parseRegister('efr2', regs['efr2'], 64, '0x0');
+      const r = parseProfileRegister('efr2', regs['efr2'], 64, '0x0');
       if (!r.ok) return r;
       return ok(decodeEfr2Value(r.value));
     }

@@ -5,7 +5,7 @@
  */
 import { PluginContractError } from '@ioasid/core/driver';
 import type { DecodedRegister, DecodedUnit, IommuVendor, RawRegisters, UnitInit, UnitOps } from '@ioasid/core/driver';
-import { err, ok, type BitField, type Result } from '@ioasid/core/driver';
+import { describeProfileValue, parseProfileRegister, err, ok, type BitField, type Result } from '@ioasid/core/driver';
 import { bytesToQwords, hex } from './bits.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, parseAmdLogLine, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, amdNormalizedCaps, decodeEfr, decodeEfr2 } from './registers.js';
@@ -14,44 +14,20 @@ import { AmdUnit, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
 const VENDOR = 'amd-vi';
 const KNOWN_REGISTERS = ['efr', 'efr2', 'pciAddress', 'capPtr'];
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v === undefined) return 'nothing';
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
-export function parseRegister(name: string, v: unknown, bits: number, example: string): Result<bigint> {
-  const expected = `registers.${name}: expected a ${bits}-bit hex string like ${example}, got ${describe(v)}`;
-  let value: bigint;
-  if (typeof v === 'bigint') value = v;
-  else if (typeof v === 'number' && Number.isSafeInteger(v)) value = BigInt(v);
-  else if (typeof v === 'string') {
-    const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(v.trim());
-    if (!m) return err(expected);
-    value = BigInt(`0x${m[1]}`);
-  } else return err(expected);
-  if (value < 0n || value >= 1n << BigInt(bits)) return err(`${expected} (the value does not fit in ${bits} bits)`);
-  return ok(value);
-}
 
 /** Validates `{ efr, efr2?, pciAddress?, capPtr? }` from a host profile. */
 export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return err(`registers: expected an object { efr, efr2 }, got ${describe(raw)}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return err(`registers: expected an object { efr, efr2 }, got ${describeProfileValue(raw)}`);
   for (const key of Object.keys(raw)) {
     if (!KNOWN_REGISTERS.includes(key)) return err(`registers.${key}: not an AMD-Vi register (expected efr, and optionally efr2, pciAddress, capPtr)`);
   }
-  const efr = parseRegister('efr', raw['efr'], 64, '0x58f77ef22294a5a');
+  const efr = parseProfileRegister('efr', raw['efr'], 64, '0x58f77ef22294a5a');
   if (!efr.ok) return efr;
   // An IOMMU without EFR (IOMMU_CAP_EFR clear) predates everything iommufd can use.
   if (efr.value === 0n) return err('registers.efr: 0 means no Extended Feature Register; Linux prints no "Extended features" line and iommufd needs one');
   let efr2 = 0n;
   if (raw['efr2'] !== undefined) {
-    const r = parseRegister('efr2', raw['efr2'], 64, '0x0');
+    const r = parseProfileRegister('efr2', raw['efr2'], 64, '0x0');
     if (!r.ok) return r;
     efr2 = r.value;
   }
@@ -59,13 +35,13 @@ export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
   if (raw['pciAddress'] !== undefined) {
     const v = raw['pciAddress'];
     if (typeof v !== 'string' || !/^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]$/.test(v)) {
-      return err(`registers.pciAddress: expected the IOMMU's PCI function like 0000:00:00.2, got ${describe(v)}`);
+      return err(`registers.pciAddress: expected the IOMMU's PCI function like 0000:00:00.2, got ${describeProfileValue(v)}`);
     }
     pciAddress = v.toLowerCase();
   }
   let capPtr = DEFAULT_CAP_PTR;
   if (raw['capPtr'] !== undefined) {
-    const r = parseRegister('capPtr', raw['capPtr'], 8, '0x40');
+    const r = parseProfileRegister('capPtr', raw['capPtr'], 8, '0x40');
     if (!r.ok) return r;
     if (r.value < 0x40n || (r.value & 3n) !== 0n) return err(`registers.capPtr: ${hex(r.value)} is not a PCI capability offset (dword aligned, 0x40 or above)`);
     capPtr = Number(r.value);

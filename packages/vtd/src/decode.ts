@@ -50,7 +50,8 @@ import {
 } from './logs.js';
 import { DEFAULT_REG_BASE } from './unit.js';
 import { err, ok } from '@ioasid/core/driver';
-import { parseRegister, parseVtdRegisters, type VtdRawRegisters } from './probe.js';
+import { parseVtdRegisters, type VtdRawRegisters } from './probe.js';
+import { parseProfileRegister } from '@ioasid/core/driver';
 
 const VENDOR = 'vtd';
 
@@ -386,7 +387,7 @@ export function decodeVtd(what: string, kind?: string): Result<DecodeOutput> {
     }
     const names = Object.keys(regs);
     if (names.length === 1 && names[0] !== 'regBase') {
-      const r = parseRegister(names[0], regs[names[0]], names[0] === 'ver' ? 32 : 64, names[0] === 'ver' ? '0x60' : '0x19ed008c40780c66');
+      const r = parseProfileRegister(names[0], regs[names[0]], names[0] === 'ver' ? 32 : 64, names[0] === 'ver' ? '0x60' : '0x19ed008c40780c66');
       if (!r.ok) return r;
       return decodeRegisterValue(names[0] as 'ver' | 'cap' | 'ecap', r.value);
     }

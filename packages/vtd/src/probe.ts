@@ -17,7 +17,7 @@ import {
   vtdNormalizedCaps,
 } from './registers.js';
 import { parseVtdLogLine } from './logs.js';
-import { err, ok } from '@ioasid/core/driver';
+import { describeProfileValue, parseProfileRegister, err, ok } from '@ioasid/core/driver';
 
 /** The registers of one unit, parsed. */
 export interface VtdRawRegisters {
@@ -32,52 +32,28 @@ const VENDOR = 'vtd';
 
 const KNOWN_REGISTERS = ['ver', 'cap', 'ecap', 'regBase'];
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v === undefined) return 'nothing';
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
 /**
  * A register value from a profile: a hex string ("0x19ed008c40780c66", or without 0x as dmesg prints
  * it), or a bigint; `bits` bounds it.
  */
-export function parseRegister(name: string, v: unknown, bits: 32 | 64, example: string): Result<bigint> {
-  const expected = `registers.${name}: expected a ${bits}-bit hex string like ${example}, got ${describe(v)}`;
-  let value: bigint;
-  if (typeof v === 'bigint') value = v;
-  else if (typeof v === 'number' && bits === 32 && Number.isSafeInteger(v)) value = BigInt(v);
-  else if (typeof v === 'string') {
-    const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(v.trim());
-    if (!m) return err(expected);
-    value = BigInt(`0x${m[1]}`);
-  } else return err(expected);
-  if (value < 0n || value >= 1n << BigInt(bits)) return err(`${expected} (the value does not fit in ${bits} bits)`);
-  return ok(value);
-}
 
 /** Validates `{ ver, cap, ecap, regBase? }` from a host profile, with the kernel's own sanity checks. */
 export function parseVtdRegisters(raw: RawRegisters): Result<VtdRawRegisters> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return err(`registers: expected an object { ver, cap, ecap }, got ${describe(raw)}`);
+    return err(`registers: expected an object { ver, cap, ecap }, got ${describeProfileValue(raw)}`);
   }
   for (const key of Object.keys(raw)) {
     if (!KNOWN_REGISTERS.includes(key)) return err(`registers.${key}: not a VT-d register (expected ver, cap, ecap and optionally regBase)`);
   }
-  const ver = parseRegister('ver', raw['ver'], 32, '0x60');
+  const ver = parseProfileRegister('ver', raw['ver'], 32, '0x60');
   if (!ver.ok) return ver;
-  const cap = parseRegister('cap', raw['cap'], 64, '0x19ed008c40780c66');
+  const cap = parseProfileRegister('cap', raw['cap'], 64, '0x19ed008c40780c66');
   if (!cap.ok) return cap;
-  const ecap = parseRegister('ecap', raw['ecap'], 64, '0x3ee9e86f050df');
+  const ecap = parseProfileRegister('ecap', raw['ecap'], 64, '0x3ee9e86f050df');
   if (!ecap.ok) return ecap;
   let regBase: bigint | undefined;
   if (raw['regBase'] !== undefined) {
-    const r = parseRegister('regBase', raw['regBase'], 64, '0xfed90000');
+    const r = parseProfileRegister('regBase', raw['regBase'], 64, '0xfed90000');
     if (!r.ok) return r;
     if (r.value & 0xfffn) return err(`registers.regBase: ${hex64(r.value)} is not 4 KiB aligned (a DRHD register set is page aligned)`);
     regBase = r.value;

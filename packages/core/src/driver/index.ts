@@ -23,3 +23,4 @@ export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';
 export * from './record-words.js';
 export * from './advice.js';
+export * from './profile-register.js';
