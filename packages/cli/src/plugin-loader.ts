@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HostProfile } from '@ioasid/core';
-import { checkCorePeerRange, type IommuPlugin } from '@ioasid/core/driver';
+import type { IommuPlugin } from '@ioasid/core/driver';
 import { CliError } from './io.js';
 
 export interface LoadedPluginModule {
@@ -74,10 +74,15 @@ function coreVersion(): string {
   return (createRequire(import.meta.url)('@ioasid/core/package.json') as { version: string }).version;
 }
 
-/** Refuses a plugin module whose package states a @ioasid/core peer range that excludes the running core. */
-function checkCoreRange(spec: string, url: string): void {
+/**
+ * Refuses a plugin module whose package states a @ioasid/core peer range that excludes the running core. Core's
+ * driver entry is imported here, not at the top: every command (and `--help`) loads this module, and only
+ * `--plugin` needs the check.
+ */
+async function checkCoreRange(spec: string, url: string): Promise<void> {
   const pkg = packageJsonOf(url) as { peerDependencies?: Record<string, unknown> } | undefined;
   if (pkg?.peerDependencies?.['@ioasid/core'] === undefined) return;
+  const { checkCorePeerRange } = await import('@ioasid/core/driver');
   const r = checkCorePeerRange(pkg, coreVersion());
   if (!r.ok) throw new CliError(`--plugin ${spec}: ${r.error}`, 1, 'install a release of the plugin built for this core, or the core release the plugin names');
 }
@@ -100,7 +105,7 @@ export async function loadPluginModule(spec: string, cwd: string): Promise<Loade
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new CliError(`--plugin ${spec}: cannot import it: ${why}`, 2, 'give an installed package name or a path to the plugin module (./my-plugin/dist/index.js)');
   }
-  checkCoreRange(spec, url.startsWith('file:') ? url : resolvedFromCli(spec));
+  await checkCoreRange(spec, url.startsWith('file:') ? url : resolvedFromCli(spec));
   const plugins: IommuPlugin[] = [];
   const add = (v: unknown) => {
     if (isPlugin(v) && !plugins.includes(v)) plugins.push(v);
