@@ -5,7 +5,7 @@
  * own causes.
  */
 import { faultAdvice, recordAdvice, type DecodeAdvice, type FaultSubject } from '@ioasid/core/driver';
-import { AMD_EVENT, EVENT_FLAG } from './events.js';
+import { AMD_EVENT, EVENT_FLAG } from './records.js';
 
 /** Advice for event `code` with `flags` about `subject`, or undefined for an event with none. */
 export function amdEventAdvice(code: number, flags: number, subject: FaultSubject): DecodeAdvice | undefined {

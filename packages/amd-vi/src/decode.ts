@@ -6,27 +6,11 @@ import { err, ok, type BitField, type DecodeOutput, type IommuDecoder, type Resu
 import { amdEventAdvice } from './advice.js';
 import { eventLogWords, pprLogWords } from './record-words.js';
 import { hex, hexPad, qwordsToBytes, readLe64, writeLe32 } from './bits.js';
-import {
-  AMD_EVENT,
-  CMD_ENTRY_SIZE,
-  EVENT_FLAG,
-  EVTLOG_ENTRY_SIZE,
-  PPR_FLAG,
-  amdEventName,
-  decodeCommand,
-  decodeEvent,
-  decodePprEntry,
-  encodeEvent,
-  invalidPprFields,
-  invRange,
-  linuxDecodesEvent,
-  rmpFields,
-  splitEventFlags,
-  type AmdEvent,
-} from './events.js';
+import { AMD_EVENT, EVENT_FLAG, EVTLOG_ENTRY_SIZE, PPR_FLAG, amdEventName, decodeEvent, decodePprEntry, encodeEvent, invalidPprFields, linuxDecodesEvent, rmpFields, splitEventFlags, type AmdEvent } from './records.js';
+import { CMD_ENTRY_SIZE, decodeCommand, invRange } from './commands.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, formatDevid, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, decodeEfr, decodeEfr2 } from './registers.js';
-import { parseAmdRegisters } from './vendor.js';
+import { parseAmdRegisters } from './probe.js';
 import { parseProfileRegister } from '@ioasid/core/driver';
 
 const VENDOR = 'amd-vi';

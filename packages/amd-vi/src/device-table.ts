@@ -5,7 +5,7 @@
  * entry here: their DTEs (GCR3 tables, guest fields) are not modelled.
  */
 import type { DeviceInfo } from '@ioasid/core/driver';
-import { CMD_BUFFER_ENTRIES, type AmdCommand } from './events.js';
+import { CMD_BUFFER_ENTRIES, type AmdCommand } from './commands.js';
 
 /** A DTE's four 64-bit words, data[0] first. */
 export type DteWords = readonly [bigint, bigint, bigint, bigint];

@@ -28,22 +28,8 @@ import {
   type PageRequestVerdict,
   type PageResponse,
 } from '@ioasid/core/driver';
-import {
-  AMD_EVENT,
-  CMD_ENTRY_SIZE,
-  EVENT_FLAG,
-  EVTLOG_ENTRY_SIZE,
-  PPRLOG_ENTRY_SIZE,
-  PPR_FLAG,
-  amdEventName,
-  decodeCommand,
-  decodeEvent,
-  decodePprEntry,
-  encodeCommand,
-  encodeEvent,
-  encodePprEntry,
-  type AmdEvent,
-} from './events.js';
+import { AMD_EVENT, EVENT_FLAG, EVTLOG_ENTRY_SIZE, PPRLOG_ENTRY_SIZE, PPR_FLAG, amdEventName, decodeEvent, decodePprEntry, encodeEvent, encodePprEntry, type AmdEvent } from './records.js';
+import { CMD_ENTRY_SIZE, decodeCommand, encodeCommand } from './commands.js';
 import { renderAmdEventLines, renderAmdLogRestartLine, type AmdEventEra } from './logs.js';
 
 /** The normalized fault with what the event carries beyond it (the printed domain and flags). */

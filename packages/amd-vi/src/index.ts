@@ -26,7 +26,8 @@ export const amdVi = plugin;
 export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);
 
 export { amdDecoder, decodeAmd } from './decode.js';
-export { AmdVendor, type AmdVendorOptions, probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './vendor.js';
+export { AmdVendor, type AmdVendorOptions } from './vendor.js';
+export { probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './probe.js';
 export { AmdUnit, AmdPagingDomain, V1_START_LEVELS, type AmdUnitOptions, type AmdUnitRegisters } from './unit.js';
 export { AmdDeviceTable, type DteWords } from './device-table.js';
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';
@@ -34,6 +35,7 @@ export { amdV1, amdV2, AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, walkForeignV2
 export * from './registers.js';
 export * from './dte.js';
 export * from './nested.js';
-export * from './events.js';
+export * from './records.js';
+export * from './commands.js';
 export * from './logs.js';
 export { amdPresets, amdPresetProfile, findAmdPreset, amdPresetById, type AmdPreset, type AmdPresetUnit } from './presets.js';

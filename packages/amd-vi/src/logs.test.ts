@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AMD_EVENT, decodeEvent, encodeEvent, type AmdEvent } from './events.js';
+import { AMD_EVENT, decodeEvent, encodeEvent, type AmdEvent } from './records.js';
 import { checkFeatureNames, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes, type AmdEventEra } from './logs.js';
 import { amdPresets } from './presets.js';
 

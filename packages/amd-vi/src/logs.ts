@@ -21,7 +21,7 @@
  */
 import { err, ok, stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
 import { hex, hexPad } from './bits.js';
-import { AMD_EVENT, invalidPprFields, rmpFields, type AmdEvent } from './events.js';
+import { AMD_EVENT, invalidPprFields, rmpFields, type AmdEvent } from './records.js';
 import { LINUX_FEATURE_NAMES, linuxFeatureTokens } from './registers.js';
 
 export type AmdBootEra = 'v4' | 'v5-split' | 'v5' | 'v6' | 'newest';

@@ -41,7 +41,7 @@ import {
 import { bytesToQwords, readLe32 } from './bits.js';
 import { deviceTableOf } from './device-table.js';
 import { decodeDte, type AmdDte } from './dte.js';
-import { AMD_EVENT } from './events.js';
+import { AMD_EVENT } from './records.js';
 import { AMD_IOMMU_PGSIZES_V2 } from './registers.js';
 import { AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
 import { walkFail } from './pte.js';

@@ -9,7 +9,7 @@ import { container } from 'tsyringe';
 import { createHost, DmaFault, FAULT_TRACE, uapi as U, type FaultTraceEvent } from '@ioasid/core';
 import { PAGE_RESP_FAILURE, PAGE_RESP_SUCCESS } from '@ioasid/core/driver';
 import { amdPresetById, plugin } from './index.js';
-import { decodeCommand } from './events.js';
+import { decodeCommand } from './commands.js';
 
 const GPU = '0000:0a:00.0';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { wordField } from '@ioasid/core/driver';
-import { AMD_EVENT, EVENT_FLAG, encodeEvent, encodePprEntry, PPR_FLAG } from './events.js';
+import { AMD_EVENT, EVENT_FLAG, encodeEvent, encodePprEntry, PPR_FLAG } from './records.js';
 import { eventLogWords, pprLogWords } from './record-words.js';
 import { readLe64 } from './bits.js';
 

@@ -4,7 +4,7 @@
  * at the positions events.ts encodes and decodes (qword 0 = bits 63:0, qword 1 = the address).
  */
 import { recordWords, type DecodedWord, type RecordField } from '@ioasid/core/driver';
-import { AMD_EVENT, EVENT_FLAG, PPR_FLAG } from './events.js';
+import { AMD_EVENT, EVENT_FLAG, PPR_FLAG } from './records.js';
 
 const qword = (i: number) => `qword ${i} (bits ${64 * i + 63}:${64 * i})`;
 

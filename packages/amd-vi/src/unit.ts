@@ -31,12 +31,12 @@ import type {
   ViommuOps,
 } from '@ioasid/core/driver';
 import { hex } from './bits.js';
-import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './events.js';
+import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './records.js';
 import { AmdFaultCodec } from './fault-codec.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, renderAmdBootLines, type AmdBootEra, type AmdEventEra } from './logs.js';
 import { AmdDeviceTable, type DteWords } from './device-table.js';
 import { encodeDte } from './dte.js';
-import type { AmdCommand } from './events.js';
+import type { AmdCommand } from './commands.js';
 import { AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, amdV1, amdV2 } from './pgtable.js';
 import { AmdViommu, IOMMU_VIOMMU_TYPE_AMD, parseViommuAmdData } from './nested.js';
 import {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createHost, uapi } from '@ioasid/core';
-import { AMD_EVENT, encodeCommand, encodeEvent, encodePprEntry, PPR_FLAG } from './events.js';
+import { AMD_EVENT, encodeEvent, encodePprEntry, PPR_FLAG } from './records.js';
+import { encodeCommand } from './commands.js';
 import { bytesToQwords, hex } from './bits.js';
 import { AmdUnit } from './unit.js';
-import { completeAmdProbedUnits, parseAmdRegisters, probeAmdLine } from './vendor.js';
+import { completeAmdProbedUnits, parseAmdRegisters, probeAmdLine } from './probe.js';
 import { decodeAmd } from './decode.js';
 import { amdPresetById, plugin } from './index.js';
 

@@ -9,7 +9,8 @@
  */
 import { err, ok, parseProfileNumber, PERM_WRITE, type BitField, type DecodeOutput, type DecodedWord, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { commandLayouts, decodeCommand, type Command } from './commands.js';
-import { FQ_DW0_FIELDS, PQ_DW0_FIELDS, PQ_DW1_FIELDS, causeName, decodeFaultRecord, faultCodec, ttypName } from './faults.js';
+import { FQ_DW0_FIELDS, PQ_DW0_FIELDS, PQ_DW1_FIELDS, causeName, decodeFaultRecord, ttypName } from './records.js';
+import { faultCodec } from './fault-codec.js';
 import { VENDOR_ID } from './ids.js';
 import { faultText, parseFaultLine } from './logs.js';
 import { PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X } from './pgtable.js';

@@ -28,7 +28,8 @@ export { capsFromCap, hwIdOf, decodeUnitRegisters, linuxPageSizes, linuxPagingWi
 export * from './pgtable.js';
 export * from './context.js';
 export * from './commands.js';
-export * from './faults.js';
+export * from './records.js';
+export { faultCodec } from './fault-codec.js';
 export * from './logs.js';
 export { decodeRiscv, riscvDecoder, DECODE_KINDS } from './decode.js';
 export { QEMU_PCI_CAP, QEMU_SYS_CAP, ZDL_RTL_DEFAULT_CAP, presets, qemuPciPreset, qemuSysPreset } from './presets.js';

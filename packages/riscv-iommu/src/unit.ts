@@ -20,7 +20,7 @@ import type {
   VendorError,
 } from '@ioasid/core/driver';
 import { linuxPagingContext, type DeviceContext } from './context.js';
-import { faultCodec } from './faults.js';
+import { faultCodec } from './fault-codec.js';
 import { VENDOR_ID } from './ids.js';
 import { bootLines } from './logs.js';
 import { SV39, SV48, SV57, svFormat, type SvMode } from './pgtable.js';

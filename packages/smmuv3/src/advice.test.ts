@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { wordField, type DecodeOutput } from '@ioasid/core/driver';
 import { decodeSmmu } from './decode.js';
-import { EVT_ID, encodeEvent, eventWords } from './events.js';
+import { EVT_ID, encodeEvent, eventWords } from './records.js';
 
 function decoded(text: string, kind?: string): DecodeOutput {
   const r = decodeSmmu(text, kind);

@@ -5,7 +5,7 @@
  * to the SMMU (the Access flag, the STE and CD, stage 2 in S2) is added here.
  */
 import { faultAdvice, recordAdvice, type DecodeAdvice, type FaultSubject } from '@ioasid/core/driver';
-import { EVT_ID } from './events.js';
+import { EVT_ID } from './records.js';
 
 const GUEST_CONFIG = 'For a device in a VM with a nested (vSMMU) stage 1: the guest wrote this STE or CD itself, so its own SMMU driver chose the configuration.';
 

@@ -6,7 +6,7 @@ import { err, ok } from '@ioasid/core/driver';
 import type { BitField, DecodeOutput, FaultSubject, IommuDecoder, Result } from '@ioasid/core/driver';
 import { smmuEventAdvice } from './advice.js';
 import { eventRecordWords, priRecordWords } from './record-words.js';
-import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe } from './probe.js';
+import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe } from './features.js';
 import {
   AIDR_LAYOUT,
   IDR0_LAYOUT,
@@ -24,9 +24,9 @@ import {
   decodeIidr,
   writeLe64Words,
 } from './registers.js';
-import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './raw.js';
-import { EVT_ID, INPUT_ADDR_IDS, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './events.js';
-import type { PriRequest, SmmuEvent } from './events.js';
+import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './probe.js';
+import { EVT_ID, INPUT_ADDR_IDS, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './records.js';
+import type { PriRequest, SmmuEvent } from './records.js';
 import { decodeCommandWords } from './commands.js';
 import {
   EVENT_CLASS_STR,
@@ -45,7 +45,7 @@ import {
   stripLogPrefix,
   type EventSummaryLine,
 } from './logs.js';
-import { REGISTER_KEY, REGISTER_NAMES, decodedRegisters, parseRegisterPairs, registerFields, type RegisterName } from './vendor.js';
+import { REGISTER_KEY, REGISTER_NAMES, decodedRegisters, parseRegisterPairs, registerFields, type RegisterName } from './probe.js';
 
 const VENDOR = 'smmuv3';
 const fail = err;

@@ -46,12 +46,13 @@ export function presetToHostProfile(p: SmmuPreset): HostProfile {
 /** Host profiles of real SMMUv3 machines (see docs/vendors/smmuv3.md for where each value comes from). */
 export const presets: HostProfile[] = smmuPresets.map(presetToHostProfile);
 
-export { SmmuV3Vendor, REGISTER_NAMES, type RegisterName } from './vendor.js';
+export { SmmuV3Vendor } from './vendor.js';
+export { REGISTER_NAMES, type RegisterName } from './probe.js';
 export { smmuDecoder, decodeSmmu } from './decode.js';
 export { type ContextFault } from './nested.js';
-export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './faults.js';
-export { parseProfileRegisters, profileRegistersOf, type ParsedProfileRegisters } from './raw.js';
-export { unitFromLinux, LINUX_FORM_KEYS, type LinuxFormUnit } from './linux-unit.js';
+export { SmmuFaultCodec, eventIdForFailure, eventRecordOfFault, type SmmuFaultCodecOptions } from './fault-codec.js';
+export { parseProfileRegisters, profileRegistersOf, type ParsedProfileRegisters } from './probe.js';
+export { unitFromLinux, LINUX_FORM_KEYS, type LinuxFormUnit } from './probe.js';
 /** The register-level presets behind `presets`. */
 export { presets as smmuPresets } from './presets.js';
 export {
@@ -127,7 +128,7 @@ export {
   type ArmSmmuOption,
   type LinuxProbeEnv,
   type LinuxSmmuProbe,
-} from './probe.js';
+} from './features.js';
 
 // Event and PRI queue records, vEVENTs.
 export {
@@ -155,7 +156,7 @@ export {
   type LinuxDecodedEvent,
   type PriRequest,
   type PriRespName,
-} from './events.js';
+} from './records.js';
 
 // Command queue entries and the vSMMU invalidation rules.
 export {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { renderEventLines, parseEventLines, parseEventLog, parseProbeLine, renderProbeLine, stripLogPrefix, renderUnexpectedPriLines, parseUnexpectedPriLine, renderCmdqErrorLine, parseCmdqErrorLine } from './logs.js';
-import { encodeEvent } from './events.js';
+import { encodeEvent } from './records.js';
 
 const evt = encodeEvent({ ID: 0x10, StreamID: 0x100, RnW: 1, CLASS: 2, InputAddr: 0xffff0000n });
 

@@ -3,8 +3,8 @@
  * dmesg / journalctl / syslog captures.
  */
 import { stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
-import { EVT_ID, EVTQ_ENT_BYTES, decodeEventWords, linuxDecodeEvent } from './events.js';
-import type { LinuxDecodedEvent } from './events.js';
+import { EVT_ID, EVTQ_ENT_BYTES, decodeEventWords, linuxDecodeEvent } from './records.js';
+import type { LinuxDecodedEvent } from './records.js';
 import { readLe64Words } from './registers.js';
 import { CMDQ_CERROR_STR } from './commands.js';
 

@@ -34,7 +34,7 @@ import { OAS_BITS } from './registers.js';
 import { tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './commands.js';
 import { STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
 import type { Cd, NestedSte } from './ste.js';
-import { EVT_ID } from './events.js';
+import { EVT_ID } from './records.js';
 import { ARM_LPAE_S1_FORMAT, lpaeGeometry } from './pgtable-lpae.js';
 import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { presets } from './presets.js';
 import { parseSmmuRegistersHex } from './registers.js';
-import { smmuNormalizedCaps } from './probe.js';
+import { smmuNormalizedCaps } from './features.js';
 
 describe('presets', () => {
   it('have six hex IDRs per unit and decodable registers', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { wordField } from '@ioasid/core/driver';
-import { EVT_ID, encodeEvent, encodePriRequest, eventWords } from './events.js';
+import { EVT_ID, encodeEvent, encodePriRequest, eventWords } from './records.js';
 import { eventRecordWords, priRecordWords } from './record-words.js';
 import { readLe64Words } from './registers.js';
 

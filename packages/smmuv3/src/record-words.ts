@@ -4,7 +4,7 @@
  * entry (two dwords) all of its fields, at the positions events.ts encodes and decodes.
  */
 import { recordWords, type DecodedWord, type RecordField } from '@ioasid/core/driver';
-import { EVENT_FIELD_POSITIONS, EVT_ID, FETCH_FAULT_IDS, INPUT_ADDR_IDS, PRI_FIELD_POSITIONS, TRANSLATION_FAULT_IDS } from './events.js';
+import { EVENT_FIELD_POSITIONS, EVT_ID, FETCH_FAULT_IDS, INPUT_ADDR_IDS, PRI_FIELD_POSITIONS, TRANSLATION_FAULT_IDS } from './records.js';
 
 const pick = (table: Readonly<Record<string, readonly [number, number, number]>>, names: readonly string[]): RecordField[] =>
   names.map((n) => [table[n][0], n, table[n][1], table[n][2]] as const);

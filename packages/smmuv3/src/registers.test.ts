@@ -3,7 +3,7 @@ import {
   decodeIdr0, encodeIdr0, decodeIdr1, encodeIdr1, decodeIdr5, encodeIdr5, decodeIidr, parseSmmuRegistersHex,
   encodeHwInfoSmmuv3, decodeHwInfoSmmuv3, encodeSmmuRegisters, decodeSmmuRegisters,
 } from './registers.js';
-import { smmuLinuxProbe, smmuNormalizedCaps, smmuHwId } from './probe.js';
+import { smmuLinuxProbe, smmuNormalizedCaps, smmuHwId } from './features.js';
 import { nvidiaGrace, qemuVirtSmmuv3, mmu700Platform, presets } from './presets.js';
 
 const regsOf = (u: { idr: readonly string[]; iidr: string; aidr: string }) => {

@@ -10,10 +10,10 @@ import { DmaFault, createHost, uapi, type Host } from '@ioasid/core';
 import { errCode } from '@ioasid/core/testing';
 import { plugin, presetToHostProfile } from './index.js';
 import { kunpeng920 } from './presets.js';
-import { EVT_ID, decodeEvent, eventWords } from './events.js';
+import { EVT_ID, decodeEvent, eventWords } from './records.js';
 import { CMDQ_RESUME_0_RESP, decodeCommand } from './commands.js';
 import { STE_CFG, encodeCd, encodeSteWords } from './ste.js';
-import type { SmmuFaultCodec } from './faults.js';
+import type { SmmuFaultCodec } from './fault-codec.js';
 
 const ACC = '0000:75:00.0';
 const PCIE = '0000:7d:00.0';

@@ -9,7 +9,7 @@ import { SmmuNestedDomain, SmmuViommu } from './nested.js';
 import { armLpaeS1 } from './pgtable-lpae.js';
 import { STE_CFG, STE_S1DSS, STE_S1FMT, encodeCd, encodeCdL1Desc, encodeSteWords } from './ste.js';
 import { decodeHwInfoSmmuv3, writeLe64Words } from './registers.js';
-import { EVT_ID } from './events.js';
+import { EVT_ID } from './records.js';
 import { encodeCommand, type CommandFields, type CommandName } from './commands.js';
 
 function isErr(x: unknown): x is VendorError {

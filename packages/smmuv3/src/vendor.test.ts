@@ -2,9 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { SmmuV3Vendor } from './vendor.js';
 import { smmuDecoder } from './decode.js';
 import { mmu700Platform, nvidiaGrace, presets, qemuVirtSmmuv3 } from './presets.js';
-import { encodeEvent } from './events.js';
+import { encodeEvent } from './records.js';
 import { encodeCommandWords } from './commands.js';
-import { encodePriRequest } from './events.js';
+import { encodePriRequest } from './records.js';
 import { readLe64Words } from './registers.js';
 
 const vendor = new SmmuV3Vendor();

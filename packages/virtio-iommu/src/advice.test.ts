@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { wordField, type DecodeOutput } from '@ioasid/core/driver';
 import { decodeVirtio } from './decode.js';
-import { encodeFault, renderFaultLine } from './faults.js';
+import { encodeFault, renderFaultLine } from './records.js';
 import { VIRTIO_IOMMU_FAULT_F_ADDRESS, VIRTIO_IOMMU_FAULT_F_WRITE, VIRTIO_IOMMU_FAULT_R_DOMAIN, VIRTIO_IOMMU_FAULT_R_MAPPING } from './spec.js';
 
 function decoded(text: string, kind?: string): DecodeOutput {

@@ -4,7 +4,7 @@
  */
 import { stripKernelLogPrefix, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { decodeConfig } from './config.js';
-import { FAULT_REASON_NAMES, decodeFault, encodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './faults.js';
+import { FAULT_REASON_NAMES, decodeFault, encodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './records.js';
 import { virtioFaultAdvice } from './advice.js';
 import { faultReportWords } from './record-words.js';
 import { OUT_SIZE, decodeRequest, type VirtioIommuRequest } from './requests.js';

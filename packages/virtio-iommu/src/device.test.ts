@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtioIommuDevice, normalizeRegions, type ResvRegion } from './device.js';
 import { DEFAULT_FEATURES, LINUX_DRIVER_FEATURES, VirtioIommuConfigError } from './config.js';
 import { encodeAttach, encodeDetach, encodeMap, encodeProbe, encodeUnmap, parseProperties } from './requests.js';
-import { decodeFault } from './faults.js';
+import { decodeFault } from './records.js';
 import {
   CONFIG_OFFSET,
   VIRTIO_F_VERSION_1,

@@ -45,7 +45,7 @@ import {
 import { BASE_CONFIG, DEFAULT_FEATURES, checkOffered, encodeConfig, negotiateFeatures, resolveConfig, type VirtioIommuConfig, type VirtioIommuConfigInput } from './config.js';
 import { MappingStore, type Mapping } from './mappings.js';
 import { decodeRequest, propertySize, putProperty, type AttachRequest, type DetachRequest, type MapRequest, type ProbeProperty, type ProbeRequest, type UnmapRequest } from './requests.js';
-import { encodeFault, type VirtioIommuFault } from './faults.js';
+import { encodeFault, type VirtioIommuFault } from './records.js';
 
 /** A reserved IOVA region of an endpoint, as PROBE reports it (end inclusive). */
 export interface ResvRegion {

@@ -4,7 +4,7 @@ import { codecPageRequests, codecStalls, PERM_READ, PERM_WRITE, type FailedAcces
 import { runConformance } from '@ioasid/core/conformance';
 import { plugin } from './plugin.js';
 import { presets, qemuQ35 } from './presets.js';
-import { decodeFault, parseFaultLine } from './faults.js';
+import { decodeFault, parseFaultLine } from './records.js';
 import type { VirtioIommuUnit } from './unit.js';
 import { VIRTIO_IOMMU_FAULT_F_ADDRESS, VIRTIO_IOMMU_FAULT_F_READ, VIRTIO_IOMMU_FAULT_F_WRITE, VIRTIO_IOMMU_FAULT_R_DOMAIN, VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_UNKNOWN } from './spec.js';
 

@@ -6,7 +6,7 @@
  * page-request checks as skipped.
  */
 import { PERM_EXEC, PERM_READ, PERM_WRITE, type FailedAccess, type FaultCodec, type IommuFault } from '@ioasid/core/driver';
-import { FAULT_REASON_NAMES, decodeFault, encodeFault, renderFaultLine } from './faults.js';
+import { FAULT_REASON_NAMES, decodeFault, encodeFault, renderFaultLine } from './records.js';
 import {
   FAULT_SIZE,
   VIRTIO_IOMMU_FAULT_F_ADDRESS,

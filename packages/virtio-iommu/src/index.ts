@@ -39,7 +39,7 @@ export {
   type VirtioIommuRequest,
   type DecodeResult,
 } from './requests.js';
-export { FAULT_REASON_NAMES, decodeFault, encodeFault, linuxReasonString, parseFaultLine, renderFaultLine, type DecodedFault, type VirtioIommuFault } from './faults.js';
+export { FAULT_REASON_NAMES, decodeFault, encodeFault, linuxReasonString, parseFaultLine, renderFaultLine, type DecodedFault, type VirtioIommuFault } from './records.js';
 export { VirtioFaultCodec, type BlockingState } from './fault-codec.js';
 export {
   MAX_IN_LEN,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { wordField } from '@ioasid/core/driver';
-import { encodeFault } from './faults.js';
+import { encodeFault } from './records.js';
 import { faultReportWords } from './record-words.js';
 import { VIRTIO_IOMMU_FAULT_F_ADDRESS, VIRTIO_IOMMU_FAULT_F_WRITE, VIRTIO_IOMMU_FAULT_R_MAPPING } from './spec.js';
 

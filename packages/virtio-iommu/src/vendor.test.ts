@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtioIommuVendor } from './vendor.js';
 import { decodeVirtio, parseHexBytes } from './decode.js';
 import { encodeAttach, encodeMap, encodeProbe } from './requests.js';
-import { encodeFault } from './faults.js';
+import { encodeFault } from './records.js';
 import { encodeConfig, BASE_CONFIG } from './config.js';
 
 const hexOf = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DmaFault } from '@ioasid/core';
 import { LINUX_DRIVER_FEATURES } from './config.js';
-import { decodeFault, renderFaultLine } from './faults.js';
+import { decodeFault, renderFaultLine } from './records.js';
 import { answerStatus, encodeAttach, encodeMap, encodeProbe, parseProperties } from './requests.js';
 import { FAULT_SIZE, VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_S_OK } from './spec.js';
 import { DESC_SIZE, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VirtioIommuTransport, VirtqueueDriver, VirtqueueError, layoutAt, virtqueueBytes } from './virtqueue.js';

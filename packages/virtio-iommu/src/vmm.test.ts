@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DmaFault, IommufdError, createHost } from '@ioasid/core';
 import { mockPlugin } from '@ioasid/core/testing';
 import { LINUX_DRIVER_FEATURES, VirtioIommuConfigError } from './config.js';
-import { decodeFault } from './faults.js';
+import { decodeFault } from './records.js';
 import { encodeProbe, parseProperties } from './requests.js';
 import {
   CONFIG_OFFSET,

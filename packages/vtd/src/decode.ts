@@ -37,7 +37,7 @@ import {
   frcdFaultAddress,
   encodeFrcd,
   type VtdFrcd,
-} from './faults.js';
+} from './records.js';
 import {
   formatSourceId,
   parseVtdLogLine,

@@ -59,7 +59,7 @@ import {
   encodePageReqDsc,
   frcdForDmaFault,
   type VtdFrcd,
-} from './faults.js';
+} from './records.js';
 import { renderDmaFaultLine } from './logs.js';
 import { readLe64 } from './registers.js';
 import { VTD_FS_FORMAT } from './pgtable-fs.js';

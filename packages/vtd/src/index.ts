@@ -107,7 +107,7 @@ export {
   type VtdFrcd,
   type PageReqDsc,
   type PageGroupResponseDsc,
-} from './faults.js';
+} from './records.js';
 
 export {
   formatSourceId,

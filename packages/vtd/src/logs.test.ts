@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { stripKernelLogPrefix } from '@ioasid/core/driver';
-import { frcdForDmaFault, frcdForInterruptFault } from './faults.js';
+import { frcdForDmaFault, frcdForInterruptFault } from './records.js';
 import {
   formatSourceId,
   parseVtdLog,

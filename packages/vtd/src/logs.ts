@@ -13,7 +13,7 @@
  * is wrong.
  */
 import type { Result } from '@ioasid/core/driver';
-import { dmarFaultReason, type VtdFrcd, frcdFaultAddress } from './faults.js';
+import { dmarFaultReason, type VtdFrcd, frcdFaultAddress } from './records.js';
 import { err as fail, ok, stripKernelLogPrefix } from '@ioasid/core/driver';
 
 /** Which kernel generation's format a fault line uses. */

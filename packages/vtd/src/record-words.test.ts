@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { wordField } from '@ioasid/core/driver';
-import { encodeFrcd, encodePageGroupResponse, encodePageReqDsc } from './faults.js';
+import { encodeFrcd, encodePageGroupResponse, encodePageReqDsc } from './records.js';
 import { frcdWords, pageRequestWords, pageResponseWords } from './record-words.js';
 import { readLe64 } from './registers.js';
 

@@ -4,7 +4,7 @@
  * response descriptor (256 bits each), in the positions faults.ts encodes and decodes.
  */
 import { recordWords, type DecodedWord, type RecordField } from '@ioasid/core/driver';
-import { FRCD_HI, PGRP_QW0, PGRP_QW1, PRQ_QW0, PRQ_QW1 } from './faults.js';
+import { FRCD_HI, PGRP_QW0, PGRP_QW1, PRQ_QW0, PRQ_QW1 } from './records.js';
 
 const at = (word: number, layout: ReadonlyArray<{ name: string; hi: number; lo: number }>): RecordField[] => layout.map((f) => [word, f.name, f.hi, f.lo] as const);
 const qword = (i: number) => `qword ${i} (bits ${64 * i + 63}:${64 * i})`;

@@ -3,7 +3,7 @@ import { VtdVendor } from './vendor.js';
 import { decodeVtd, vtdDecoder } from './decode.js';
 import { probeVtdLine } from './probe.js';
 import { GNR, SKL } from './__tests__/fixtures.js';
-import { encodeFrcd, frcdForDmaFault } from './faults.js';
+import { encodeFrcd, frcdForDmaFault } from './records.js';
 import { readLe64 } from './registers.js';
 
 const vendor = new VtdVendor();

@@ -1,26 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AMD_CMD,
-  AMD_EVENT,
-  CMD_INV_IOMMU_ALL_PAGES_ADDRESS,
-  EVENT_FLAG,
-  PPR_FLAG,
-  amdCommandName,
-  amdEventName,
-  decodeCommand,
-  decodeEvent,
-  decodePprEntry,
-  encodeCommand,
-  encodeEvent,
-  encodePprEntry,
-  invAddress,
-  invRange,
-  invalidPprFields,
-  linuxDecodesEvent,
-  rmpFields,
-  splitEventFlags,
-  type AmdCommand,
-} from './events.js';
+import { AMD_EVENT, EVENT_FLAG, PPR_FLAG, amdEventName, decodeEvent, decodePprEntry, encodeEvent, encodePprEntry, invalidPprFields, linuxDecodesEvent, rmpFields, splitEventFlags } from './records.js';
+import { AMD_CMD, CMD_INV_IOMMU_ALL_PAGES_ADDRESS, amdCommandName, decodeCommand, encodeCommand, invAddress, invRange, type AmdCommand } from './commands.js';
 import { readLe32 } from './bits.js';
 
 describe('event log entries', () => {

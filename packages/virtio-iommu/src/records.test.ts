@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFault, encodeFault, parseFaultLine, renderFaultLine } from './faults.js';
+import { decodeFault, encodeFault, parseFaultLine, renderFaultLine } from './records.js';
 import { decodeRequest, encodeAttach, encodeDetach, encodeMap, encodeProbe, encodeUnmap, parseProperties } from './requests.js';
 import {
   VIRTIO_IOMMU_FAULT_F_ADDRESS,

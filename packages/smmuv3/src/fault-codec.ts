@@ -58,7 +58,7 @@ import {
   eventName,
   isStopMarker,
   type SmmuEventInit,
-} from './events.js';
+} from './records.js';
 import { CMDQ_RESUME_0_RESP, decodeCommand, encodeCommand } from './commands.js';
 import { renderEventLines, renderUnexpectedPriLines, withDevicePrefix } from './logs.js';
 

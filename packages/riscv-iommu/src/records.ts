@@ -1,6 +1,6 @@
 /**
- * The fault queue record, the page-request queue record, and the page response (the ATS.PRGR command the
- * driver queues), as RISC-V IOMMU 1.0 lays them out; the Linux fault line.
+ * The fault queue record, the page-request queue record, and the page response codes (the ATS.PRGR command the
+ * driver queues is in commands.ts), as RISC-V IOMMU 1.0 lays them out. The FaultCodec is fault-codec.ts.
  *
  * Fault record (32 bytes): dw0 = 11:0 CAUSE, 31:12 PID, 32 PV, 33 PRIV, 39:34 TTYP, 63:40 DID; dw1 =
  * 31:0 custom, 63:32 reserved; dw2 = iotval (the IOVA); dw3 = iotval2 (the GPA of a guest-page fault,
@@ -20,13 +20,8 @@ import {
   encodeBitFields,
   type FailedAccess,
   type BitField,
-  type FaultCodec,
-  type PageRequestCodec,
-  type IommuFault,
-  type PageResponse,
 } from '@ioasid/core/driver';
-import { PRG_RESP_FAILURE, PRG_RESP_INVALID, PRG_RESP_SUCCESS, decodeCommand, encodeCommand } from './commands.js';
-import { faultLine, faultQueueErrorLine } from './logs.js';
+import { PRG_RESP_FAILURE, PRG_RESP_INVALID, PRG_RESP_SUCCESS } from './commands.js';
 
 /** Bytes of one fault queue record. */
 export const FQ_RECORD_SIZE = 32;
@@ -140,8 +135,8 @@ export function ttypName(ttyp: number): string {
   return TTYP_NAMES[ttyp] ?? (ttyp >= 32 ? `custom type ${ttyp}` : `reserved type ${ttyp}`);
 }
 
-/** The access of a (untranslated) transaction type as PERM_* bits. */
-function permOfTtyp(ttyp: number): number {
+/** The access of a transaction type as PERM_* bits (0 for a type that is not an access). */
+export function permOfTtyp(ttyp: number): number {
   switch (ttyp) {
     case TTYP_UNTRANSLATED_EXEC:
     case TTYP_TRANSLATED_EXEC:
@@ -237,7 +232,41 @@ export function faultRecordOf(a: FailedAccess): FaultRecord {
   };
 }
 
-const STAGE2_CAUSES = new Set([20, 21, 23]);
+/** A page request record's fields (dw0 header and the PCIe message payload in dw1). */
+export interface PageRequestRecord {
+  /** The PASID (with PV = 1). */
+  readonly PID: number;
+  /** 1 when the request carries a PASID. */
+  readonly PV: number;
+  /** Privileged mode requested (with PV = 1). */
+  readonly PRIV: number;
+  /** Execute requested (with PV = 1). */
+  readonly EXEC: number;
+  /** The requester's device ID. */
+  readonly DID: number;
+  /** Read access requested. */
+  readonly R: number;
+  /** Write access requested. */
+  readonly W: number;
+  /** Last request of its page request group. */
+  readonly L: number;
+  /** The page request group index. */
+  readonly PRGI: number;
+  /** The page address >> 12. */
+  readonly ADDR: bigint;
+}
+
+/** The 16 bytes of a page request record. */
+export function encodePageRequestRecord(r: PageRequestRecord): Uint8Array {
+  return record([encodeBitFields(PQ_DW0_FIELDS, { ...r }), encodeBitFields(PQ_DW1_FIELDS, { ...r })]);
+}
+
+/** A page request record's fields from its 16 bytes. */
+export function decodePageRequestRecord(rec: Uint8Array): PageRequestRecord {
+  const [dw0, dw1] = words(rec, 2);
+  const p = decodeBitFields(PQ_DW1_FIELDS, dw1);
+  return { ...decodeBitFields(PQ_DW0_FIELDS, dw0), R: p.R, W: p.W, L: p.L, PRGI: p.PRGI, ADDR: BigInt(p.ADDR) };
+}
 
 /** PCIe PRG response code of core's PAGE_RESP_* and back (unknown codes are failures). */
 export function prgCodeOf(code: number): number {
@@ -247,82 +276,3 @@ export function prgCodeOf(code: number): number {
 export function pageRespOfPrg(code: number): number {
   return code === PRG_RESP_SUCCESS ? PAGE_RESP_SUCCESS : code === PRG_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
 }
-
-/** The fault codec of every unit: fault records, page requests and ATS.PRGR responses, the driver's lines. */
-export const faultCodec: FaultCodec & PageRequestCodec = {
-  faultRecordSize: FQ_RECORD_SIZE,
-  pageRequestSize: PQ_RECORD_SIZE,
-
-  encodeFault(a: FailedAccess): Uint8Array {
-    return encodeFaultRecord(faultRecordOf(a));
-  },
-
-  decodeFault(rec: Uint8Array, unit: number): IommuFault {
-    const r = decodeFaultRecord(rec);
-    return {
-      kind: 'dma',
-      unit,
-      rid: r.DID,
-      pasid: r.PV ? r.PID : -1,
-      addr: r.iotval,
-      perm: permOfTtyp(r.TTYP) | (r.PRIV ? PERM_PRIV : 0),
-      grpid: 0,
-      last: true,
-      reason: r.CAUSE,
-      reasonText: causeName(r.CAUSE),
-      stage2: STAGE2_CAUSES.has(r.CAUSE),
-    };
-  },
-
-  encodePageRequest(a: FailedAccess): Uint8Array {
-    const pv = a.pasid >= 0 ? 1 : 0;
-    const dw0 = encodeBitFields(PQ_DW0_FIELDS, { PID: pv ? a.pasid : 0, PV: pv, PRIV: pv && a.perm & PERM_PRIV ? 1 : 0, EXEC: pv && a.perm & PERM_EXEC ? 1 : 0, DID: a.rid });
-    const dw1 = encodeBitFields(PQ_DW1_FIELDS, { R: a.perm & PERM_READ ? 1 : 0, W: a.perm & PERM_WRITE ? 1 : 0, L: a.last ? 1 : 0, PRGI: a.grpid, ADDR: a.addr >> 12n });
-    return record([dw0, dw1]);
-  },
-
-  decodePageRequest(rec: Uint8Array, unit: number): IommuFault {
-    const [dw0, dw1] = words(rec, 2);
-    const h = decodeBitFields(PQ_DW0_FIELDS, dw0);
-    const p = decodeBitFields(PQ_DW1_FIELDS, dw1);
-    return {
-      kind: 'page-request',
-      unit,
-      rid: h.DID,
-      pasid: h.PV ? h.PID : -1,
-      addr: BigInt(p.ADDR) << 12n,
-      perm: (p.R ? PERM_READ : 0) | (p.W ? PERM_WRITE : 0) | (h.EXEC ? PERM_EXEC : 0) | (h.PRIV ? PERM_PRIV : 0),
-      grpid: p.PRGI,
-      last: p.L === 1,
-      reason: 0,
-      reasonText: p.L && !p.R && !p.W && h.PV ? 'stop marker' : 'page request',
-      stage2: false,
-    };
-  },
-
-  /** ATS.PRGR to the requester: the PASID goes with it when the request had one. */
-  encodePageResponse(r: PageResponse): Uint8Array {
-    const pv = r.pasid >= 0 ? 1 : 0;
-    return encodeCommand({ op: 'ATS.PRGR', PID: pv ? r.pasid : 0, PV: pv, DSV: 0, RID: r.rid, DSEG: 0, PRGI: r.grpid, RESP_CODE: prgCodeOf(r.code), DST_ID: r.rid });
-  },
-
-  decodePageResponse(bytes: Uint8Array): PageResponse {
-    const c = decodeCommand(bytes);
-    if (!c.ok || c.value.op !== 'ATS.PRGR') return { rid: 0, pasid: -1, grpid: 0, code: PAGE_RESP_FAILURE };
-    return { rid: c.value.RID, pasid: c.value.PV ? c.value.PID : -1, grpid: c.value.PRGI, code: pageRespOfPrg(c.value.RESP_CODE) };
-  },
-
-  renderLog(f: IommuFault, _device: string, unitName: string): string[] {
-    // riscv_iommu_fault prints only records with a non-zero cause, and only CAUSE, DID and the two values.
-    if (f.reason === 0) return [];
-    return [faultLine(unitName, f.reason, f.rid, f.addr, 0n)];
-  },
-
-  renderOverflow(queue: 'fault' | 'page-request', unitName: string): string[] {
-    // The page-request queue is never enabled by the driver.
-    return queue === 'fault' ? [faultQueueErrorLine(unitName, false, true)] : [];
-  },
-};
-
-
-

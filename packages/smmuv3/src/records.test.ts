@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { encodeEvent, decodeEvent, eventName, encodePriRequest, decodePriRequest, encodeVEventArmSmmuv3, PRI_RESP, eventWords } from './events.js';
+import { encodeEvent, decodeEvent, eventName, encodePriRequest, decodePriRequest, encodeVEventArmSmmuv3, PRI_RESP, eventWords } from './records.js';
 
 describe('event records', () => {
   it('encodes fields at the Linux EVTQ_* positions', () => {

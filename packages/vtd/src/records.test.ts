@@ -25,7 +25,7 @@ import {
   pageReqFlags,
   pageReqPerm,
   qiRespCodeFromIommufd,
-} from './faults.js';
+} from './records.js';
 
 function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(r.error);
