@@ -21,16 +21,33 @@ import {
 
 /** The configuration fields, under the specification's names. */
 export interface VirtioIommuConfig {
+  /** Page sizes the device can map, one bit per size; the lowest set bit is the granule every MAP must be aligned to. */
   page_size_mask: bigint;
-  input_range: { start: bigint; end: bigint };
-  domain_range: { start: number; end: number };
+  /** The IOVA window MAP and UNMAP may use (valid with `VIRTIO_IOMMU_F_INPUT_RANGE`); Linux makes it the domain aperture. */
+  input_range: {
+    /** First usable IOVA. */
+    start: bigint;
+    /** Last usable IOVA (inclusive). */
+    end: bigint;
+  };
+  /** The domain IDs the driver may use (valid with `VIRTIO_IOMMU_F_DOMAIN_RANGE`); Linux allocates its IDs from it. */
+  domain_range: {
+    /** First usable domain ID. */
+    start: number;
+    /** Last usable domain ID (inclusive). */
+    end: number;
+  };
+  /** Bytes of the `properties` buffer in a PROBE request (valid with `VIRTIO_IOMMU_F_PROBE`). */
   probe_size: number;
   /** 0 or 1. */
   bypass: number;
 }
 
 /** What `options.config` may override. */
-export type VirtioIommuConfigInput = Partial<Omit<VirtioIommuConfig, 'bypass'>> & { bypass?: number | boolean };
+export type VirtioIommuConfigInput = Partial<Omit<VirtioIommuConfig, 'bypass'>> & {
+  /** The initial `bypass` byte: 1 or true lets unattached endpoints through, 0 or false blocks them. */
+  bypass?: number | boolean;
+};
 
 /** QEMU's PROBE buffer size (VIOMMU_PROBE_SIZE). */
 export const DEFAULT_PROBE_SIZE = 512;
@@ -94,6 +111,7 @@ export function resolveConfig(base: VirtioIommuConfig, input: VirtioIommuConfigI
   return c;
 }
 
+/** The configuration a device presents unless overridden: QEMU's 4 KiB granule, the full 64-bit input range, every 32-bit domain ID, a 512-byte PROBE buffer and boot bypass on. */
 export const BASE_CONFIG: VirtioIommuConfig = {
   // QEMU's 4 KiB granule: every power of two from 4 KiB up.
   page_size_mask: U64_MAX & ~0xfffn,
@@ -119,6 +137,7 @@ export function encodeConfig(c: VirtioIommuConfig): Uint8Array {
   );
 }
 
+/** Reads `struct virtio_iommu_config` from the 40 configuration bytes; null when fewer are given. */
 export function decodeConfig(b: Uint8Array): VirtioIommuConfig | null {
   if (b.length < CONFIG_SIZE) return null;
   const v = virtio_iommu_config.decode(b);

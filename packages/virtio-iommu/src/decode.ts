@@ -151,6 +151,7 @@ function lineOutput(text: string): Result<DecodeOutput> | null {
 
 const KINDS = ['request', 'fault', 'config', 'status', 'line'];
 
+/** Explains a virtio-iommu input for `ioasid decode virtio-iommu`: a Linux log line, or hex bytes of a request, a fault record or the configuration (guessed by length unless `kind` is `request`, `fault`, `config`, `status` or `line`). */
 export function decodeVirtio(what: string, kind?: string): Result<DecodeOutput> {
   const k = kind?.toLowerCase();
   if (k !== undefined && !KINDS.includes(k)) return { ok: false, error: `unknown kind '${kind}' (known: ${KINDS.join(', ')})` };

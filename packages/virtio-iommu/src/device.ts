@@ -49,12 +49,15 @@ import { encodeFault, type VirtioIommuFault } from './records.js';
 
 /** A reserved IOVA region of an endpoint, as PROBE reports it (end inclusive). */
 export interface ResvRegion {
+  /** First IOVA of the region. */
   start: bigint;
+  /** Last IOVA of the region (inclusive). */
   end: bigint;
   /** VIRTIO_IOMMU_RESV_MEM_T_RESERVED or _MSI. */
   subtype: number;
 }
 
+/** An endpoint behind the device, as the VMM describes it: its ID and what PROBE reports for it. */
 export interface EndpointDesc {
   /** The endpoint ID (the guest's view: PCI RID or platform ID). */
   id: number;
@@ -84,20 +87,41 @@ export interface VirtioIommuQuirks {
   faultAccessFlags: 'spec' | 'qemu';
 }
 
+/** Every behaviour as the specification says (the default). */
 export const SPEC_QUIRKS: Readonly<VirtioIommuQuirks> = { unknownRequest: 'spec', unmapSplit: 'spec', mapChecks: 'spec', attachReserved: 'spec', faultAccessFlags: 'spec' };
+/** Every behaviour as QEMU's hw/virtio/virtio-iommu.c has it (`quirks: 'qemu'`). */
 export const QEMU_QUIRKS: Readonly<VirtioIommuQuirks> = { unknownRequest: 'qemu', unmapSplit: 'qemu', mapChecks: 'qemu', attachReserved: 'qemu', faultAccessFlags: 'qemu' };
 
+/** A domain as the device holds it: created by the first ATTACH naming its ID, destroyed with its mappings when the last endpoint leaves. */
 export interface DomainState {
+  /** The domain ID the driver chose. */
   readonly id: number;
+  /** Created with `VIRTIO_IOMMU_ATTACH_F_BYPASS`: its endpoints get identity translation and MAP/UNMAP on it are refused. */
   readonly bypass: boolean;
+  /** Endpoint IDs attached to the domain. */
   readonly endpoints: Set<number>;
+  /** The domain's mappings, one per accepted MAP request. */
   readonly mappings: MappingStore;
   /** Backend data (the IOAS id of the iommufd backend). */
   handle: number;
 }
 
 /** Where an endpoint's DMA goes. */
-export type EndpointTarget = { kind: 'domain'; domain: DomainState } | { kind: 'bypass' } | { kind: 'blocked' };
+export type EndpointTarget =
+  | {
+      /** Translated through a paging domain's mappings. */
+      kind: 'domain';
+      /** The domain the endpoint is attached to. */
+      domain: DomainState;
+    }
+  | {
+      /** Identity: unattached with bypass on, or attached to a bypass domain. */
+      kind: 'bypass';
+    }
+  | {
+      /** Every access faults: unattached with bypass off. */
+      kind: 'blocked';
+    };
 
 /**
  * What the device's state changes do outside it. Every method returns a VIRTIO_IOMMU_S_* status and
@@ -110,7 +134,9 @@ export interface VirtioIommuBackend {
   destroyDomain(d: DomainState): void;
   /** Points the endpoint's DMA at a domain, identity (bypass) or nowhere (blocked). */
   setEndpoint(endpoint: number, target: EndpointTarget): number;
+  /** A MAP was accepted: make `m` reachable through the domain; returns a `VIRTIO_IOMMU_S_*` status (OK, or the one the device answers). */
   map(d: DomainState, m: Mapping): number;
+  /** An UNMAP removed `m` (a whole mapping) from the domain. */
   unmap(d: DomainState, m: Mapping): void;
 }
 
@@ -123,21 +149,40 @@ export const NO_BACKEND: VirtioIommuBackend = {
   unmap: () => {},
 };
 
+/** How to build a {@link VirtioIommuDevice}: its endpoints, features, configuration, deviations and backend. */
 export interface VirtioIommuDeviceOptions {
+  /** The endpoints behind the device at start; more may be added with `addEndpoint`. */
   endpoints: readonly EndpointDesc[];
+  /** Configuration fields to present instead of {@link BASE_CONFIG}'s. */
   config?: VirtioIommuConfigInput;
   /** The offered feature bits (default: QEMU's set). */
   features?: bigint;
+  /** Where to behave as QEMU rather than the specification: `'qemu'` for all, or per behaviour (default `'spec'`). */
   quirks?: Partial<VirtioIommuQuirks> | 'qemu' | 'spec';
   /** Emit the draft PAGE_SIZE_MASK property in PROBE answers (off: Linux logs it as unknown). */
   probePageSizeMask?: boolean;
+  /** What the device's state changes drive outside it (default {@link NO_BACKEND}: the device translates by itself). */
   backend?: VirtioIommuBackend;
   /** Event records kept while the event queue has no buffer (then dropped and counted). */
   maxPendingEvents?: number;
 }
 
 /** The outcome of translating one access. */
-export type Translation = { ok: true; pa: bigint; flags: number } | { ok: false; fault: VirtioIommuFault };
+export type Translation =
+  | {
+      /** The access goes through. */
+      ok: true;
+      /** Guest-physical address the access reaches. */
+      pa: bigint;
+      /** `VIRTIO_IOMMU_MAP_F_*` of the mapping (READ and WRITE for bypass, WRITE for an MSI region). */
+      flags: number;
+    }
+  | {
+      /** The access faults. */
+      ok: false;
+      /** The record the device would post on the event queue. */
+      fault: VirtioIommuFault;
+    };
 
 /** Largest device-writable part `request` accepts: a PROBE answer of the largest probe_size, and slack. */
 export const MAX_IN_LEN = (1 << 16) + (1 << 12);
@@ -148,8 +193,11 @@ function overlaps(aStart: bigint, aEnd: bigint, bStart: bigint, bEnd: bigint): b
   return aStart <= bEnd && bStart <= aEnd;
 }
 
+/** The virtio-iommu device a VMM exposes: configuration and feature negotiation, the request queue's ATTACH/DETACH/MAP/UNMAP/PROBE handling with the specification's statuses, bypass, translation of endpoint accesses and fault records for the event queue. */
 export class VirtioIommuDevice {
+  /** The feature bits the device offers. */
   readonly features: bigint;
+  /** The behaviours in effect, resolved from the options. */
   readonly quirks: Readonly<VirtioIommuQuirks>;
   private cfg: VirtioIommuConfig;
   private readonly initialBypass: number;
@@ -249,10 +297,12 @@ export class VirtioIommuDevice {
     this.endpointInfo.set(e.id, { ...e, reserved: normalizeRegions(e.reserved ?? []) });
   }
 
+  /** IDs of every endpoint behind the device. */
   get endpoints(): number[] {
     return [...this.endpointInfo.keys()];
   }
 
+  /** An endpoint's description (its reserved regions sorted and merged), or undefined when the device has no such endpoint. */
   endpoint(id: number): EndpointDesc | undefined {
     return this.endpointInfo.get(id);
   }
@@ -262,10 +312,12 @@ export class VirtioIommuDevice {
     return this.attachedTo.get(endpoint);
   }
 
+  /** The domain with this ID, or undefined when no endpoint is attached to one with that ID. */
   domain(id: number): DomainState | undefined {
     return this.domainMap.get(id);
   }
 
+  /** Every domain that exists now. */
   get domains(): DomainState[] {
     return [...this.domainMap.values()];
   }
@@ -550,6 +602,7 @@ export class VirtioIommuDevice {
     return this.pending.splice(0, this.pending.length);
   }
 
+  /** Fault records waiting for an event-queue buffer. */
   get pendingEvents(): number {
     return this.pending.length;
   }

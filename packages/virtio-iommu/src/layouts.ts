@@ -5,6 +5,7 @@
  */
 import { defineStruct } from '@ioasid/core';
 
+/** Codec of `struct virtio_iommu_req_attach` (24 bytes): head, le32 `domain`, le32 `endpoint`, le32 `flags`, `reserved[4]`, tail. */
 export const virtio_iommu_req_attach = defineStruct('virtio_iommu_req_attach', 24, [
   ['type', 'u8'],
   ['head_reserved', 'u8', 3],
@@ -16,6 +17,7 @@ export const virtio_iommu_req_attach = defineStruct('virtio_iommu_req_attach', 2
   ['tail_reserved', 'u8', 3],
 ] as const);
 
+/** Codec of `struct virtio_iommu_req_detach` (24 bytes): head, le32 `domain`, le32 `endpoint`, `reserved[8]`, tail. */
 export const virtio_iommu_req_detach = defineStruct('virtio_iommu_req_detach', 24, [
   ['type', 'u8'],
   ['head_reserved', 'u8', 3],
@@ -26,6 +28,7 @@ export const virtio_iommu_req_detach = defineStruct('virtio_iommu_req_detach', 2
   ['tail_reserved', 'u8', 3],
 ] as const);
 
+/** Codec of `struct virtio_iommu_req_map` (40 bytes): head, le32 `domain`, le64 `virt_start`, `virt_end` (inclusive) and `phys_start`, le32 `flags`, tail. */
 export const virtio_iommu_req_map = defineStruct('virtio_iommu_req_map', 40, [
   ['type', 'u8'],
   ['head_reserved', 'u8', 3],
@@ -38,6 +41,7 @@ export const virtio_iommu_req_map = defineStruct('virtio_iommu_req_map', 40, [
   ['tail_reserved', 'u8', 3],
 ] as const);
 
+/** Codec of `struct virtio_iommu_req_unmap` (32 bytes): head, le32 `domain`, le64 `virt_start` and `virt_end` (inclusive), `reserved[4]`, tail. */
 export const virtio_iommu_req_unmap = defineStruct('virtio_iommu_req_unmap', 32, [
   ['type', 'u8'],
   ['head_reserved', 'u8', 3],
@@ -57,6 +61,7 @@ export const virtio_iommu_req_probe = defineStruct('virtio_iommu_req_probe', 72,
   ['reserved', 'u8', 64],
 ] as const);
 
+/** Codec of the RESV_MEM property `struct virtio_iommu_probe_resv_mem` (24 bytes with its header): `subtype`, `reserved[3]`, le64 `start` and `end` (inclusive). */
 export const virtio_iommu_probe_resv_mem = defineStruct('virtio_iommu_probe_resv_mem', 24, [
   ['type', 'u16'],
   ['length', 'u16'],
@@ -66,6 +71,7 @@ export const virtio_iommu_probe_resv_mem = defineStruct('virtio_iommu_probe_resv
   ['end', 'u64'],
 ] as const);
 
+/** Codec of `struct virtio_iommu_fault` (24 bytes), the event-queue record: `reason`, `reserved[3]`, le32 `flags`, `endpoint`, `reserved1`, le64 `address`. */
 export const virtio_iommu_fault = defineStruct('virtio_iommu_fault', 24, [
   ['reason', 'u8'],
   ['reserved', 'u8', 3],
@@ -75,6 +81,7 @@ export const virtio_iommu_fault = defineStruct('virtio_iommu_fault', 24, [
   ['address', 'u64'],
 ] as const);
 
+/** Codec of `struct virtio_iommu_config` (40 bytes), the ranges split into their start and end fields. */
 export const virtio_iommu_config = defineStruct('virtio_iommu_config', 40, [
   ['page_size_mask', 'u64'],
   ['input_range_start', 'u64'],

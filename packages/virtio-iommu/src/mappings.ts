@@ -4,17 +4,21 @@
  */
 
 export interface Mapping {
+  /** First IOVA of the mapping (`virt_start`). */
   readonly start: bigint;
   /** Inclusive. */
   readonly end: bigint;
+  /** Guest-physical address `start` translates to (`phys_start`). */
   readonly phys: bigint;
   /** VIRTIO_IOMMU_MAP_F_* */
   readonly flags: number;
 }
 
+/** The mappings of one domain, ordered by IOVA, as the device keeps them between MAP and UNMAP requests (Linux's driver keeps the same set in an interval tree, `viommu_add_mapping` / `viommu_del_mappings`). */
 export class MappingStore {
   private readonly items: Mapping[] = [];
 
+  /** Number of mappings held. */
   get size(): number {
     return this.items.length;
   }
@@ -49,15 +53,18 @@ export class MappingStore {
     this.items.splice(this.firstEndingAtOrAfter(m.start), 0, m);
   }
 
+  /** Removes exactly this mapping object; nothing happens if it is not held. */
   remove(m: Mapping): void {
     const i = this.firstEndingAtOrAfter(m.start);
     if (this.items[i] === m) this.items.splice(i, 1);
   }
 
+  /** Every mapping in address order (the live array: do not modify it). */
   all(): readonly Mapping[] {
     return this.items;
   }
 
+  /** Removes every mapping, as when the domain is destroyed. */
   clear(): void {
     this.items.length = 0;
   }

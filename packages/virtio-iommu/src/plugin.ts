@@ -15,4 +15,5 @@ export const plugin: IommuPlugin = {
   },
 };
 
+/** The same plugin object as `plugin`, under the vendor's name (for importing several vendor plugins side by side). */
 export const virtioIommu = plugin;

@@ -28,6 +28,7 @@ const DEVICES = [
   { bdf: '0000:00:04.0', unit: 'virtio0', group: 2, description: 'an assigned NIC (VFIO in the L0 VMM)' },
 ];
 
+/** Host profile of a guest on QEMU 9.0+ q35 with a default `-device virtio-iommu-pci`: 4 KiB granule, 39-bit input range, boot bypass, MSI window 0xfee00000-0xfeefffff reported as RESV_MEM. */
 export const qemuQ35: HostProfile = {
   name: 'QEMU q35 guest',
   description: 'An L1 guest of QEMU with the defaults of -device virtio-iommu-pci (granule=4k, aw-bits=39, boot-bypass=on) on a 9.0+ q35 machine without VFIO devices: every page size from 4 KiB, a 39-bit input range, 32-bit domain IDs, a 512-byte PROBE buffer, boot bypass.',
@@ -35,6 +36,7 @@ export const qemuQ35: HostProfile = {
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };
 
+/** Host profile of a guest on QEMU 9.0+ Arm virt with a default `-device virtio-iommu-pci`: as {@link qemuQ35} with a 48-bit input range and no reserved regions. */
 export const qemuArmVirt: HostProfile = {
   name: 'QEMU Arm virt guest',
   description: 'An L1 guest of QEMU with the defaults of -device virtio-iommu-pci on a 9.0+ Arm virt machine (granule=4k, aw-bits=48): a 48-bit input range, otherwise as on q35.',
@@ -42,6 +44,7 @@ export const qemuArmVirt: HostProfile = {
   devices: DEVICES,
 };
 
+/** Host profile of a q35 guest whose devices are VFIO devices of a VT-d host: QEMU narrows `page_size_mask` to the host's 4 KiB, 2 MiB and 1 GiB. */
 export const qemuQ35Vfio: HostProfile = {
   name: 'QEMU q35 guest over VT-d VFIO',
   description: 'An L1 guest of QEMU (q35, virtio-iommu-pci) whose devices are VFIO devices of a VT-d host: QEMU intersects the page-size mask with the host IOMMU\'s: 4K, 2M and 1G on VT-d.',
@@ -49,6 +52,7 @@ export const qemuQ35Vfio: HostProfile = {
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };
 
+/** Host profile of a cloud-hypervisor guest (`--platform iommu`): MAP_UNMAP, PROBE and BYPASS_CONFIG only, 4 KiB and 2 MiB pages, a 24-byte PROBE buffer, bypass 0. */
 export const cloudHypervisor: HostProfile = {
   name: 'cloud-hypervisor guest',
   description: 'An L1 guest of cloud-hypervisor with --platform iommu: its virtio-iommu device offers MAP_UNMAP, PROBE and BYPASS_CONFIG, 4K and 2M pages, a 24-byte PROBE buffer (one MSI RESV_MEM), no input or domain range, bypass presented as 0.',
@@ -56,4 +60,5 @@ export const cloudHypervisor: HostProfile = {
   devices: DEVICES.map((d) => ({ ...d, reservedRegions: [{ start: '0xfee00000', last: '0xfeefffff', type: 'msi' as const }] })),
 };
 
+/** Every virtio-iommu preset of the package: q35, Arm virt, q35 over VT-d VFIO, cloud-hypervisor. */
 export const presets: HostProfile[] = [qemuQ35, qemuArmVirt, qemuQ35Vfio, cloudHypervisor];

@@ -14,16 +14,19 @@ import {
 } from './spec.js';
 import { virtio_iommu_fault } from './layouts.js';
 
+/** `struct virtio_iommu_fault` as read from an event-queue buffer, reserved fields left out. */
 export interface VirtioIommuFault {
   /** VIRTIO_IOMMU_FAULT_R_* */
   reason: number;
   /** VIRTIO_IOMMU_FAULT_F_* */
   flags: number;
+  /** Endpoint ID of the device whose access faulted (its PCI requester ID or platform ID). */
   endpoint: number;
   /** Valid when flags has F_ADDRESS. */
   address: bigint;
 }
 
+/** Short name of each fault reason (`UNKNOWN`, `DOMAIN`, `MAPPING`), indexed by `virtio_iommu_fault.reason`. */
 export const FAULT_REASON_NAMES: readonly string[] = ['UNKNOWN', 'DOMAIN', 'MAPPING'];
 
 /** The device side: reserved fields zero, as the device should write them. */
@@ -31,6 +34,7 @@ export function encodeFault(f: VirtioIommuFault): Uint8Array {
   return virtio_iommu_fault.encode(virtio_iommu_fault.make({ reason: f.reason & 0xff, flags: f.flags, endpoint: f.endpoint, address: f.address }));
 }
 
+/** A decoded fault record, with whether its reserved bytes make the driver drop it. */
 export interface DecodedFault extends VirtioIommuFault {
   /** reserved[3] is non-zero: the driver must ignore the report. */
   reservedNonZero: boolean;
@@ -68,7 +72,10 @@ export function renderFaultLine(f: DecodedFault | VirtioIommuFault, device?: str
 const FAULT_LINE = /^(?:virtio_iommu (\S+): )?(domain|page|unknown) fault from EP (\d+)(?: at (?:0|0x([0-9a-f]+)) \[(R?)(W?)(X?)\])?$/;
 
 /** Reads a Linux fault line back (after any dmesg / journalctl prefix); null when it is not one. */
-export function parseFaultLine(line: string): (VirtioIommuFault & { device: string | null }) | null {
+export function parseFaultLine(line: string): (VirtioIommuFault & {
+  /** The virtio device name of the `virtio_iommu <device>: ` prefix, or null when the line has none. */
+  device: string | null;
+}) | null {
   const s = stripKernelLogPrefix(line.trim()).trim();
   const m = FAULT_LINE.exec(s);
   if (!m) return null;

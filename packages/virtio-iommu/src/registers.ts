@@ -22,6 +22,7 @@ import {
   hasFeature,
 } from './spec.js';
 
+/** The vendor id of virtio-iommu units in host profiles and decoders (`vendor: 'virtio-iommu'`). */
 export const VENDOR_ID = 'virtio-iommu';
 
 /** The profile keys: the offered features and the configuration fields under the specification's names. */
@@ -29,7 +30,9 @@ export const REGISTER_KEYS = ['features', 'page_size_mask', 'input_start', 'inpu
 
 /** What the device offers and presents. */
 export interface VirtioIommuRegisters {
+  /** The 64-bit feature word the device offers. */
   features: bigint;
+  /** The configuration fields the device presents. */
   config: VirtioIommuConfig;
 }
 
@@ -37,10 +40,15 @@ export interface VirtioIommuRegisters {
 export interface LinuxProbe {
   /** The features the driver accepts: the offered ones in its feature table. */
   negotiated: bigint;
+  /** The domain's page sizes: `page_size_mask` as the driver copies it into `pgsize_bitmap`. */
   pgsizeBitmap: bigint;
+  /** First IOVA of the domain aperture: `input_range.start`, or 0 without `VIRTIO_IOMMU_F_INPUT_RANGE`. */
   apertureStart: bigint;
+  /** Last IOVA of the aperture (inclusive): `input_range.end`, or 2^64 - 1 without `VIRTIO_IOMMU_F_INPUT_RANGE`. */
   apertureEnd: bigint;
+  /** First domain ID the driver allocates (`domain_range.start`, plus one when it keeps that ID for its identity domain). */
   firstDomain: number;
+  /** Last domain ID the driver allocates: `domain_range.end`, or 2^32 - 1 without `VIRTIO_IOMMU_F_DOMAIN_RANGE`. */
   lastDomain: number;
   /** 0 without F_PROBE. */
   probeSize: number;
@@ -202,7 +210,13 @@ export function decodedRegisters(r: VirtioIommuRegisters): DecodedRegister[] {
   ];
 }
 
-export function decodeUnit(raw: RawRegisters): Result<DecodedUnit & { regs: VirtioIommuRegisters; probe: LinuxProbe }> {
+/** Reads a virtio-iommu unit of a host profile and runs Linux's probe on it; fails with the reason viommu_probe would (or a malformed field). */
+export function decodeUnit(raw: RawRegisters): Result<DecodedUnit & {
+  /** The features and configuration as the profile gives them. */
+  regs: VirtioIommuRegisters;
+  /** What viommu_probe derives from them. */
+  probe: LinuxProbe;
+}> {
   const r = parseRegisters(raw);
   if (!r.ok) return r;
   const p = linuxProbe(r.value);

@@ -50,8 +50,11 @@ const REQUEST_LOG_DEPTH = 256;
 
 /** A request the driver sent and the status the device answered. */
 export interface SentRequest {
+  /** The request's short name (`MAP`, `ATTACH`, ...), or `type N` for an unknown type byte. */
   readonly type: string;
+  /** The device-readable bytes the driver put on the request queue. */
   readonly bytes: Uint8Array;
+  /** `virtio_iommu_req_tail.status` the device wrote; `VIRTIO_IOMMU_S_IOERR` (1) when the used length was 0. */
   readonly status: number;
 }
 
@@ -62,11 +65,16 @@ function l0Device(regs: VirtioIommuRegisters, probe: LinuxProbe): VirtioIommuDev
   return dev;
 }
 
+/** The unit an L1 guest's iommufd sees on a virtio-iommu: Linux's virtio-iommu driver (viommu_probe, viommu_domain_alloc_paging, viommu_attach_dev) talking to a {@link VirtioIommuDevice} over its request queue. */
 export class VirtioIommuUnit implements UnitOps {
+  /** Always `'virtio-iommu'`. */
   readonly vendor = 'virtio-iommu';
   readonly name: string;
+  /** The unit as decoded from its host profile. */
   readonly decoded: DecodedUnit;
+  /** Capabilities in core's vocabulary: MAP/UNMAP only, so no user stage, nesting, PASID or dirty tracking. */
   readonly caps: NormalizedCaps;
+  /** What viommu_probe derived from the features and configuration. */
   readonly probe: LinuxProbe;
   /** The device behind the unit. */
   readonly device: VirtioIommuDevice;
@@ -153,6 +161,7 @@ export class VirtioIommuUnit implements UnitOps {
    */
   private blocking: VirtioPagingDomain | null = null;
 
+  /** The unit's blocking domain (an empty paging domain), allocated on first use; null when `domain_range` has no ID left for it. */
   blockingDomain(): VirtioPagingDomain | null {
     if (this.blocking === null) {
       const id = this.allocDomainId();
@@ -161,6 +170,7 @@ export class VirtioIommuUnit implements UnitOps {
     return this.blocking;
   }
 
+  /** Returns a domain ID to the allocator (ida_free), once its domain is freed. */
   freeDomainId(id: number): void {
     this.domainIds.delete(id);
     if (id < this.nextDomainHint) this.nextDomainHint = id;
@@ -191,15 +201,21 @@ function errnoOf(status: number): number {
 
 /** The driver's paging domain (struct viommu_domain): its mapping tree, its ID, its endpoints. */
 export class VirtioPagingDomain implements PagingDomainOps {
+  /** The driver's mapping tree for this domain, seen as core's page-table interface. */
   readonly pt: VirtioDomainTable;
+  /** Page sizes of the domain: the device's `page_size_mask`. */
   readonly pgsizeBitmap: bigint;
   readonly apertureStart: bigint;
+  /** Last IOVA of the aperture (inclusive): `input_range.end`, or 2^64 - 1 without `VIRTIO_IOMMU_F_INPUT_RANGE`. */
   readonly apertureLast: bigint;
   readonly enforceCacheCoherency = false;
+  /** Endpoint IDs attached to this domain; the first one to arrive makes the driver replay every mapping as MAP requests. */
   readonly endpoints = new Set<number>();
 
   constructor(
+    /** The unit the domain was allocated on; attaching a device of another unit fails with EINVAL. */
     readonly unit: VirtioIommuUnit,
+    /** The domain ID the driver allocated from `domain_range` and puts in ATTACH, DETACH, MAP and UNMAP. */
     readonly tag: number,
   ) {
     const p = unit.probe;
@@ -209,6 +225,7 @@ export class VirtioPagingDomain implements PagingDomainOps {
     this.pt = new VirtioDomainTable(this, { pgsizeBitmap: p.pgsizeBitmap, ias: p.inputBits, oas: 64 });
   }
 
+  /** The domain ID (the same as `tag`). */
   get id(): number {
     return this.tag;
   }
@@ -278,14 +295,17 @@ const PAGE = 4096n;
  * holds the mappings (no page-table memory is involved: the table lives in the VMM).
  */
 export class VirtioDomainTable implements IoPageTable {
+  /** Always `'virtio-iommu'`: there is no page-table format, the mappings live in the device. */
   readonly format = 'virtio-iommu';
   readonly rootPfn = 0;
   readonly levels = 0;
   readonly tablePages = 0;
+  /** The driver's mapping tree (viommu_domain.mappings), kept even while no endpoint is attached. */
   readonly mappings = new MappingStore();
 
   constructor(
     private readonly domain: VirtioPagingDomain,
+    /** Page sizes and address widths taken from the unit's probe (`ias` is the aperture's bit count, `oas` 64). */
     readonly cfg: Readonly<PageTableConfig>,
   ) {}
 

@@ -9,6 +9,7 @@ import { VirtioIommuUnit } from './unit.js';
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
+/** The virtio-iommu vendor (`IommuVendor`): reads units from host profiles, creates units and recognises viommu_probe's boot lines. */
 export class VirtioIommuVendor implements IommuVendor {
   readonly id = VENDOR_ID;
   readonly name = 'virtio-iommu';
@@ -29,7 +30,12 @@ export class VirtioIommuVendor implements IommuVendor {
    * MAP_UNMAP were offered) and, below 64 bits, that INPUT_RANGE was: input_end is taken as 2^N - 1, the
    * largest end order_base_2 maps to N. "page mask" gives page_size_mask. Other features do not show.
    */
-  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+  probeLine(line: string): Result<{
+    /** The virtio device name in the line's `virtio_iommu <device>: ` prefix, used as the unit id. */
+    id: string;
+    /** The profile registers the line implies. */
+    registers: RawRegisters;
+  }> | null {
     const m = BOOT_LINE.exec(stripKernelLogPrefix(line.trim()).trim());
     if (!m || m[1] === undefined) return null;
     if (m[2] !== undefined) {

@@ -9,9 +9,13 @@ import { TAIL_SIZE, VIOMMU_EVENT_VQ, VIOMMU_REQUEST_VQ, le16, put16 } from './sp
 import { virtq_desc, virtq_used_elem } from './layouts.js';
 import type { VirtioIommuDevice } from './device.js';
 
+/** `virtq_desc.flags` bit: the chain continues at the descriptor in `next`. */
 export const VIRTQ_DESC_F_NEXT = 1;
+/** `virtq_desc.flags` bit: the buffer is device-writable (otherwise device-readable). */
 export const VIRTQ_DESC_F_WRITE = 2;
+/** `virtq_desc.flags` bit: the buffer holds a table of descriptors; this device does not offer VIRTIO_F_INDIRECT_DESC and stops on it. */
 export const VIRTQ_DESC_F_INDIRECT = 4;
+/** Bytes of one `struct virtq_desc`: le64 `addr`, le32 `len`, le16 `flags`, le16 `next`. */
 export const DESC_SIZE = 16;
 /** Largest queue size of a split virtqueue. */
 export const MAX_QUEUE_SIZE = 32768;
@@ -20,20 +24,35 @@ export const VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
 
 /** Guest-physical memory as the device reaches it. */
 export interface GuestMemory {
+  /** Reads `length` bytes at a guest-physical address. */
   readGuest(gpa: bigint, length: number): Uint8Array;
+  /** Writes bytes at a guest-physical address. */
   writeGuest(gpa: bigint, bytes: Uint8Array): void;
 }
 
 /** Where a queue lives (queue_desc, queue_driver, queue_device) and its size. */
 export interface VirtqueueLayout {
+  /** Number of descriptors (`queue_size`): a power of two up to 32768. */
   size: number;
+  /** Guest-physical address of the descriptor table (`queue_desc`, 16-byte aligned). */
   desc: bigint;
+  /** Guest-physical address of the available ring (`queue_driver`, 2-byte aligned). */
   avail: bigint;
+  /** Guest-physical address of the used ring (`queue_device`, 4-byte aligned). */
   used: bigint;
 }
 
 /** Bytes a queue of `size` entries takes: descriptors, available ring, used ring (aligned to 4). */
-export function virtqueueBytes(size: number): { desc: number; avail: number; used: number; total: number } {
+export function virtqueueBytes(size: number): {
+  /** Bytes of the descriptor table (16 per entry). */
+  desc: number;
+  /** Bytes of the available ring: flags, idx, ring[size], used_event. */
+  avail: number;
+  /** Bytes of the used ring: flags, idx, ring[size] of 8-byte elements, avail_event. */
+  used: number;
+  /** Bytes of the whole queue laid out contiguously, the used ring aligned to 4. */
+  total: number;
+} {
   const desc = DESC_SIZE * size;
   const avail = 6 + 2 * size;
   const usedOff = Math.ceil((desc + avail) / 4) * 4;
@@ -47,6 +66,7 @@ export function layoutAt(base: bigint, size: number): VirtqueueLayout {
   return { size, desc: base, avail: base + BigInt(b.desc), used: base + BigInt(Math.ceil((b.desc + b.avail) / 4) * 4) };
 }
 
+/** A malformed virtqueue (bad layout, descriptor index past the table, a loop, a full queue): on the device side it sets DEVICE_NEEDS_RESET. */
 export class VirtqueueError extends Error {
   constructor(message: string) {
     super(message);
@@ -61,12 +81,19 @@ function checkLayout(l: VirtqueueLayout): void {
   if (l.desc % 16n !== 0n || l.avail % 2n !== 0n || l.used % 4n !== 0n) throw new VirtqueueError('queue addresses misaligned (desc 16, avail 2, used 4)');
 }
 
+/** A descriptor chain the device popped from the available ring. */
 export interface Chain {
+  /** Index of the chain's first descriptor: the `id` the device puts in the used ring. */
   head: number;
   /** The device-readable buffers, concatenated. */
   readable: Uint8Array;
   /** The device-writable buffers, in order. */
-  writable: Array<{ gpa: bigint; len: number }>;
+  writable: Array<{
+    /** Guest-physical address of the buffer. */
+    gpa: bigint;
+    /** Bytes of the buffer. */
+    len: number;
+  }>;
 }
 
 /** Largest readable part the device copies out of one chain. */
@@ -78,6 +105,7 @@ export class DeviceVirtqueue {
 
   constructor(
     private readonly mem: GuestMemory,
+    /** Where the queue lives and its size. */
     readonly layout: VirtqueueLayout,
   ) {
     checkLayout(layout);
@@ -87,6 +115,7 @@ export class DeviceVirtqueue {
     return le16(this.mem.readGuest(this.layout.avail + 2n, 2), 0);
   }
 
+  /** Whether the driver made a chain available that the device has not popped yet. */
   get hasAvailable(): boolean {
     return this.availIdx() !== this.lastAvail;
   }
@@ -165,6 +194,7 @@ export class VirtioIommuTransport {
   completed = 0;
 
   constructor(
+    /** The device the request queue's chains go to and whose fault records fill the event queue. */
     readonly device: VirtioIommuDevice,
     private readonly mem: GuestMemory,
   ) {
@@ -225,6 +255,7 @@ export class VirtioIommuTransport {
 
 /** A completed buffer as the driver collects it from the used ring. */
 export interface UsedBuffer {
+  /** Head descriptor index of the chain, as `add` returned it. */
   id: number;
   /** Used length: bytes the device wrote. */
   len: number;
@@ -246,6 +277,7 @@ export class VirtqueueDriver {
 
   constructor(
     private readonly mem: GuestMemory,
+    /** Where the queue lives and its size. */
     readonly layout: VirtqueueLayout,
     private readonly data: { gpa: bigint; size: bigint },
   ) {
@@ -331,6 +363,7 @@ export class VirtqueueDriver {
     return out;
   }
 
+  /** Buffers added and not yet collected. */
   get pending(): number {
     return this.inflight.size;
   }

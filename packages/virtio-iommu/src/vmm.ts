@@ -30,15 +30,21 @@ import type { Mapping } from './mappings.js';
 
 /** One region of guest RAM: guest-physical address, the VMM's user VA in `host.process`, size in bytes. */
 export interface GuestRamRegion {
+  /** Guest-physical address of the region's first byte (page aligned). */
   gpa: bigint;
+  /** The VMM's user virtual address of that byte in `host.process` (page aligned). */
   va: bigint;
+  /** Bytes in the region (a multiple of the host page size). */
   size: bigint;
 }
 
+/** How {@link createVirtioIommu} builds the VMM's device: which host device is behind each endpoint, where guest RAM is, and the device options. */
 export interface VirtioIommuOptions extends Omit<VirtioIommuDeviceOptions, 'endpoints' | 'backend' | 'config'> {
   /** Endpoint ID (the guest's view) -> BDF of the host device behind it. */
   endpoints: Readonly<Record<number, string>> | ReadonlyMap<number, string>;
+  /** Guest RAM, non-overlapping: MAP's `phys_start` must fall in it, and the bypass IOAS maps all of it at IOVA = GPA. */
   guestRam: readonly GuestRamRegion[];
+  /** Configuration fields that override those derived from the endpoints' host IOMMUs. */
   config?: VirtioIommuConfigInput;
   /** An open /dev/iommu to use (default: the device opens its own). */
   iommufd?: Iommufd;
@@ -165,7 +171,16 @@ class IommufdBackend implements VirtioIommuBackend {
 }
 
 /** Splits [gpa, gpa + length) into guest RAM pieces (user VA + length); null when part of it is not RAM. */
-export function ramPieces(ram: readonly GuestRamRegion[], gpa: bigint, length: bigint): Array<{ va: bigint; length: bigint }> | null {
+export function ramPieces(
+  ram: readonly GuestRamRegion[],
+  gpa: bigint,
+  length: bigint,
+): Array<{
+  /** The VMM's user VA of the piece. */
+  va: bigint;
+  /** Bytes in the piece. */
+  length: bigint;
+}> | null {
   const out: Array<{ va: bigint; length: bigint }> = [];
   let cur = gpa;
   const end = gpa + length;
@@ -208,12 +223,16 @@ function hostInputBits(dev: PciDevice): number {
   return Math.max(...bits);
 }
 
+/** The virtio-iommu device of a VMM whose endpoints are host devices bound to an iommufd: every domain is an IOAS, MAP is IOMMU_IOAS_MAP at the guest page's user VA, bypass is an identity IOAS of all guest RAM. Built by {@link createVirtioIommu}. */
 export class VirtioIommu extends VirtioIommuDevice {
   private readonly devices: Map<number, PciDevice>;
 
   constructor(
+    /** The host whose devices sit behind the endpoints. */
     readonly host: Host,
+    /** The iommufd every endpoint's host device is bound to and every domain's IOAS lives in. */
     readonly iommufd: Iommufd,
+    /** Guest RAM regions as given in the options. */
     readonly guestRam: readonly GuestRamRegion[],
     devices: Map<number, PciDevice>,
     opts: VirtioIommuDeviceOptions,
@@ -251,7 +270,12 @@ export class VirtioIommu extends VirtioIommuDevice {
    * The endpoint's DMA engine: the host device's DMA through the IOMMU; an access the IOMMU refuses
    * is reported on the event queue as a virtio_iommu_fault before the DmaFault is rethrown.
    */
-  dma(endpoint: number): { read(iova: bigint, length: number): Promise<Uint8Array>; write(iova: bigint, data: Uint8Array): Promise<void> } {
+  dma(endpoint: number): {
+    /** Reads `length` bytes at `iova` as the endpoint's DMA. */
+    read(iova: bigint, length: number): Promise<Uint8Array>;
+    /** Writes `data` at `iova` as the endpoint's DMA. */
+    write(iova: bigint, data: Uint8Array): Promise<void>;
+  } {
     const dev = this.devices.get(endpoint);
     if (!dev) throw new RangeError(`no endpoint ${endpoint}`);
     const guard = async <T>(iova: bigint, write: boolean, op: () => Promise<T>): Promise<T> => {
@@ -291,6 +315,7 @@ export class VirtioIommu extends VirtioIommuDevice {
     return out;
   }
 
+  /** Writes guest-physical memory (through the VMM's mapping of guest RAM); RangeError outside RAM. */
   writeGuest(gpa: bigint, bytes: Uint8Array): void {
     const pieces = ramPieces(this.guestRam, gpa, BigInt(bytes.length));
     if (!pieces) throw new RangeError(`guest-physical 0x${gpa.toString(16)}+${bytes.length} is not guest RAM`);
