@@ -74,15 +74,96 @@ export const PRG_RESP_INVALID = 0x1;
 export const PRG_RESP_FAILURE = 0xf;
 
 /** IOTINVAL.VMA / IOTINVAL.GVMA. */
-export type IotinvalCommand = { readonly op: 'IOTINVAL.VMA' | 'IOTINVAL.GVMA'; readonly AV: number; readonly PSCID: number; readonly PSCV: number; readonly GV: number; readonly NL: number; readonly GSCID: number; readonly S: number; readonly ADDR: bigint };
+export type IotinvalCommand = {
+  /** `IOTINVAL.VMA` (func3 0, first-stage entries) or `IOTINVAL.GVMA` (func3 1, second-stage entries). */
+  readonly op: 'IOTINVAL.VMA' | 'IOTINVAL.GVMA';
+  /** dw0 bit 10: 1 limits the invalidation to leaf entries for `ADDR`; 0 covers the whole address space. */
+  readonly AV: number;
+  /** dw0 bits 31:12: the process soft-context ID to invalidate, when `PSCV` is 1. */
+  readonly PSCID: number;
+  /** dw0 bit 32: `PSCID` is valid (global mappings are then spared); must be 0 for IOTINVAL.GVMA. */
+  readonly PSCV: number;
+  /** dw0 bit 33: `GSCID` is valid (a VM's address spaces); 0 targets the host's, whose second stage is Bare. */
+  readonly GV: number;
+  /** dw0 bit 34: also drop non-leaf entries for `ADDR`; needs `capabilities.NL`. */
+  readonly NL: number;
+  /** dw0 bits 59:44: the guest soft-context ID (the VM), when `GV` is 1. */
+  readonly GSCID: number;
+  /** dw1 bit 9: `ADDR` encodes a NAPOT range rather than one 4 KiB page; needs `capabilities.S`. */
+  readonly S: number;
+  /** The IOVA (VMA) or GPA (GVMA) to invalidate, 4 KiB aligned; dw1 bits 61:10 hold ADDR[63:12]. */
+  readonly ADDR: bigint;
+};
 /** IOFENCE.C. */
-export type IofenceCommand = { readonly op: 'IOFENCE.C'; readonly AV: number; readonly WSI: number; readonly PR: number; readonly PW: number; readonly DATA: number; readonly ADDR: bigint };
+export type IofenceCommand = {
+  /** Always `IOFENCE.C` (opcode 2, func3 0). */
+  readonly op: 'IOFENCE.C';
+  /** dw0 bit 10: on completion, write the 4 bytes of `DATA` at `ADDR`. */
+  readonly AV: number;
+  /** dw0 bit 11: on completion, set `cqcsr.fence_w_ip` (a wired interrupt); illegal when `fctl.WSI` is 0. */
+  readonly WSI: number;
+  /** dw0 bit 12: earlier device reads are ordered before the fence completes. */
+  readonly PR: number;
+  /** dw0 bit 13: earlier device writes are ordered before the fence completes. */
+  readonly PW: number;
+  /** dw0 bits 63:32: the 32-bit value written at `ADDR` when `AV` is 1. */
+  readonly DATA: number;
+  /** 4-byte aligned address of that write; dw1 bits 61:0 hold ADDR[63:2]. */
+  readonly ADDR: bigint;
+};
 /** IODIR.INVAL_DDT / IODIR.INVAL_PDT. */
-export type IodirCommand = { readonly op: 'IODIR.INVAL_DDT' | 'IODIR.INVAL_PDT'; readonly PID: number; readonly DV: number; readonly DID: number };
+export type IodirCommand = {
+  /** `IODIR.INVAL_DDT` (func3 0, device contexts) or `IODIR.INVAL_PDT` (func3 1, one device's process contexts). */
+  readonly op: 'IODIR.INVAL_DDT' | 'IODIR.INVAL_PDT';
+  /** dw0 bits 31:12: the process_id whose context INVAL_PDT drops; must be 0 for INVAL_DDT. */
+  readonly PID: number;
+  /** dw0 bit 33: `DID` is valid; INVAL_DDT with 0 drops every cached DDT and PDT entry, INVAL_PDT requires 1. */
+  readonly DV: number;
+  /** dw0 bits 63:40: the device_id whose cached context is dropped. */
+  readonly DID: number;
+};
 /** ATS.INVAL. */
-export type AtsInvalCommand = { readonly op: 'ATS.INVAL'; readonly PID: number; readonly PV: number; readonly DSV: number; readonly RID: number; readonly DSEG: number; readonly G: number; readonly S: number; readonly ADDR: bigint };
+export type AtsInvalCommand = {
+  /** Always `ATS.INVAL` (opcode 4, func3 0): send a PCIe Invalidation Request to the device's ATC. */
+  readonly op: 'ATS.INVAL';
+  /** dw0 bits 31:12: the PASID the request carries when `PV` is 1. */
+  readonly PID: number;
+  /** dw0 bit 32: the request carries the PASID in `PID`. */
+  readonly PV: number;
+  /** dw0 bit 33: `DSEG` is valid. */
+  readonly DSV: number;
+  /** dw0 bits 55:40: PCIe requester ID (bus:dev.fn) of the device to invalidate. */
+  readonly RID: number;
+  /** dw0 bits 63:56: PCIe segment of the device, when `DSV` is 1. */
+  readonly DSEG: number;
+  /** Payload bit 0: Global Invalidate, for every PASID of the device. */
+  readonly G: number;
+  /** Payload bit 11: the PCIe Size bit; `ADDR` then encodes a range larger than 4 KiB. */
+  readonly S: number;
+  /** Untranslated address to invalidate, 4 KiB aligned; payload bits 63:12 hold ADDR[63:12]. */
+  readonly ADDR: bigint;
+};
 /** ATS.PRGR. */
-export type AtsPrgrCommand = { readonly op: 'ATS.PRGR'; readonly PID: number; readonly PV: number; readonly DSV: number; readonly RID: number; readonly DSEG: number; readonly PRGI: number; readonly RESP_CODE: number; readonly DST_ID: number };
+export type AtsPrgrCommand = {
+  /** Always `ATS.PRGR` (opcode 4, func3 1): send a PCIe Page Request Group Response. */
+  readonly op: 'ATS.PRGR';
+  /** dw0 bits 31:12: the PASID the response carries when `PV` is 1. */
+  readonly PID: number;
+  /** dw0 bit 32: the response carries the PASID in `PID`. */
+  readonly PV: number;
+  /** dw0 bit 33: `DSEG` is valid. */
+  readonly DSV: number;
+  /** dw0 bits 55:40: PCIe requester ID of the device the response goes to. */
+  readonly RID: number;
+  /** dw0 bits 63:56: PCIe segment of the device, when `DSV` is 1. */
+  readonly DSEG: number;
+  /** Payload bits 40:32: the Page Request Group Index the response completes. */
+  readonly PRGI: number;
+  /** Payload bits 47:44: the PRG Response Code (`PRG_RESP_SUCCESS`, `PRG_RESP_INVALID`, `PRG_RESP_FAILURE`). */
+  readonly RESP_CODE: number;
+  /** Payload bits 63:48: the destination ID as v1.0 lays it out. */
+  readonly DST_ID: number;
+};
 /** Any command of the queue. */
 export type Command = IotinvalCommand | IofenceCommand | IodirCommand | AtsInvalCommand | AtsPrgrCommand;
 
@@ -120,6 +201,7 @@ export function encodeCommand(c: Command): Uint8Array {
 
 /** The unit state a command's legality depends on; absent: everything the commands can use is supported. */
 export interface CommandContext {
+  /** `capabilities.ATS`, `.NL` and `.S`: without them ATS.* commands, and NL or S in IOTINVAL, are unsupported. */
   readonly caps?: Pick<CapFields, 'ATS' | 'NL' | 'S'>;
   /** fctl.WSI: IOFENCE.C with WSI = 1 is legal only with wired interrupts. */
   readonly fctlWsi?: boolean;

@@ -103,23 +103,36 @@ export interface Atp {
 
 /** A device context, field by field. */
 export interface DeviceContext {
+  /** dw0 translation control: V, EN_ATS, EN_PRI, T2GPA, DTF, PDTV, PRPR, GADE, SADE, DPE, SBE, SXL. */
   readonly tc: TcFields;
-  readonly iohgatp: Atp & { readonly GSCID: number };
+  /** dw1: the second-stage root page and mode (Bare, Sv39x4, Sv48x4, Sv57x4) and the guest soft-context ID. */
+  readonly iohgatp: Atp & {
+    /** The guest soft-context ID (bits 59:44) that tags the second stage's cached entries and IOTINVAL.GVMA targets. */
+    readonly GSCID: number;
+  };
+  /** dw2 `ta` bits 31:12: the process soft-context ID that tags first-stage entries when PDTV = 0. */
   readonly PSCID: number;
   /** iosatp (PDTV = 0) or pdtp (PDTV = 1). */
   readonly fsc: Atp;
   /** Extended format only. */
   readonly msiptp?: Atp;
+  /** Extended format only: the page-number bits (51:0) left out of the `msi_addr_pattern` match; they select the interrupt file. */
   readonly msi_addr_mask?: bigint;
+  /** Extended format only: the GPA page number (51:0) that, outside the masked bits, marks an access to a virtual interrupt file. */
   readonly msi_addr_pattern?: bigint;
 }
 
 /** A process context, field by field. */
 export interface ProcessContext {
+  /** `ta` bit 0: the context is valid; 0 makes a request with this process_id fault (cause 266). */
   readonly V: number;
+  /** `ta` bit 1: Enable Supervisor requests; with 0 a request with Priv = 1 faults (cause 260). */
   readonly ENS: number;
+  /** `ta` bit 2: supervisor requests may read and write U = 1 pages (never execute them). */
   readonly SUM: number;
+  /** `ta` bits 31:12: the process soft-context ID tagging this address space's cached entries. */
   readonly PSCID: number;
+  /** The process's first-stage `iosatp`: root page and mode (Bare, Sv39, Sv48, Sv57). */
   readonly fsc: Atp;
 }
 

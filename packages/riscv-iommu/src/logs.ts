@@ -69,11 +69,17 @@ export function bootLines(unitName: string, wsi: boolean): string[] {
 
 /** A fault line read back. */
 export interface ParsedFaultLine {
+  /** The driver name the line starts with: `riscv,iommu` (platform) or `iommu_pci` (PCI). */
   readonly driver: string;
+  /** The IOMMU's device name after the driver name (`3010000.iommu`, `0000:00:01.0`). */
   readonly device: string;
+  /** The record's CAUSE, printed in decimal. */
   readonly cause: number;
+  /** The record's DID: the faulting device's device_id (`devid: 0x...`). */
   readonly did: number;
+  /** The record's iotval: usually the faulting IOVA. */
   readonly iotval: bigint;
+  /** The record's iotval2: the GPA of a guest-page fault, else 0 or implementation-defined. */
   readonly iotval2: bigint;
 }
 
@@ -94,7 +100,12 @@ export function parseFaultLine(line: string): Result<ParsedFaultLine> | null {
 const BOOT_RE = /^(riscv,iommu) (\S+): (using MSIs|using wire-signaled interrupts)$/;
 
 /** Reads a platform probe line: the unit's sysfs name and how it signals interrupts; null otherwise. */
-export function parseBootLine(line: string): { unit: string; wsi: boolean } | null {
+export function parseBootLine(line: string): {
+  /** The unit's name, `riscv-iommu@<device>`. */
+  unit: string;
+  /** The driver settled on wired interrupts (`fctl.WSI` = 1) rather than MSIs. */
+  wsi: boolean;
+} | null {
   const m = BOOT_RE.exec(stripKernelLogPrefix(line).trim());
   return m ? { unit: `${SYSFS_PREFIX}${m[2]}`, wsi: m[3] !== 'using MSIs' } : null;
 }

@@ -179,11 +179,15 @@ export function makeCodec(stage: Stage, o: CodecOptions = DEFAULT_CODEC_OPTIONS)
 
 /** One paging mode: its iosatp / iohgatp MODE encoding and geometry. */
 export interface SvMode {
+  /** The page-table format id core registers it under (`riscv-sv39`, `riscv-sv48x4`, ...). */
   readonly id: string;
+  /** The specification's name of the mode: `Sv39`, `Sv48`, `Sv57`, `Sv39x4`, `Sv48x4`, `Sv57x4`. */
   readonly name: string;
+  /** 1: first stage (iosatp, IOVA or GVA input); 2: second stage (iohgatp, guest-physical input). */
   readonly stage: Stage;
   /** iosatp.MODE (first stage) or iohgatp.MODE (second stage). */
   readonly mode: number;
+  /** Levels of the walk: 3 (Sv39, Sv39x4), 4 (Sv48, Sv48x4) or 5 (Sv57, Sv57x4). */
   readonly levels: number;
   /** Input bits: 39/48/57, or 41/50/59 for the x4 (guest-physical) forms. */
   readonly ias: number;

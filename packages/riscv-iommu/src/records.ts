@@ -194,14 +194,23 @@ function record(ws: readonly bigint[]): Uint8Array {
 
 /** A fault record's fields. */
 export interface FaultRecord {
+  /** dw0 bits 11:0: the fault cause, e.g. 13 read page fault, 15 write/AMO page fault, 21 read guest-page fault, 258 DDT entry not valid, 260 transaction type disallowed. */
   readonly CAUSE: number;
+  /** dw0 bits 31:12: the process_id (PASID) of the request, when `PV` is 1. */
   readonly PID: number;
+  /** dw0 bit 32: the request carried a process_id; 0 forces `PID` and `PRIV` to 0. */
   readonly PV: number;
+  /** dw0 bit 33: the request was a supervisor (privileged) one. */
   readonly PRIV: number;
+  /** dw0 bits 39:34: transaction type: 0 none, 1/2/3 untranslated exec/read/write, 5/6/7 translated exec/read/write, 8 ATS translation request, 9 PCIe message. */
   readonly TTYP: number;
+  /** dw0 bits 63:40: device_id of the requester (for PCIe, segment and requester ID). */
   readonly DID: number;
+  /** dw1 bits 31:0: implementation-defined. */
   readonly custom: number;
+  /** dw2: the faulting IOVA for a transaction (the page offset may read 0), the message code for a PCIe message. */
   readonly iotval: bigint;
+  /** dw3: for a guest-page fault, the GPA (bits 63:2), with bit 0 set when an implicit first-stage access faulted and bit 1 when that access was a write. */
   readonly iotval2: bigint;
 }
 

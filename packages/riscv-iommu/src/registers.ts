@@ -21,31 +21,57 @@ import {
 
 /** Register offsets in the 4 KiB register page (the `RISCV_IOMMU_REG_*` of the Linux driver header). */
 export const REG = {
+  /** 64-bit, read-only: what the IOMMU implements (version, Sv39/48/57 and Sv39x4/48x4/57x4 modes, ATS, IGS, PAS, PD8/17/20, ...). */
   capabilities: 0x000,
+  /** 32-bit features control: BE (big-endian structures), WSI (wired interrupts instead of MSI), GXL. */
   fctl: 0x008,
+  /** 64-bit device-directory-table pointer: `iommu_mode` (Off, Bare, 1LVL, 2LVL, 3LVL), busy, root PPN. */
   ddtp: 0x010,
+  /** 64-bit command-queue base: LOG2SZ-1 and PPN. */
   cqb: 0x018,
+  /** 32-bit command-queue head (read-only): the next command the IOMMU fetches. */
   cqh: 0x020,
+  /** 32-bit command-queue tail, written by software after queueing commands. */
   cqt: 0x024,
+  /** 64-bit fault-queue base: LOG2SZ-1 and PPN. */
   fqb: 0x028,
+  /** 32-bit fault-queue head, written by software after consuming records. */
   fqh: 0x030,
+  /** 32-bit fault-queue tail (read-only): where the IOMMU writes the next record. */
   fqt: 0x034,
+  /** 64-bit page-request-queue base: LOG2SZ-1 and PPN (with `capabilities.ATS`). */
   pqb: 0x038,
+  /** 32-bit page-request-queue head, written by software. */
   pqh: 0x040,
+  /** 32-bit page-request-queue tail (read-only). */
   pqt: 0x044,
+  /** 32-bit command-queue control and status: cqen, cie, cqmf, cmd_to, cmd_ill, fence_w_ip, cqon, busy. */
   cqcsr: 0x048,
+  /** 32-bit fault-queue control and status: fqen, fie, fqmf, fqof, fqon, busy. */
   fqcsr: 0x04c,
+  /** 32-bit page-request-queue control and status: pqen, pie, pqmf, pqof, pqon, busy. */
   pqcsr: 0x050,
+  /** 32-bit interrupt-pending status (write 1 to clear): cip, fip, pmip, pip. */
   ipsr: 0x054,
+  /** 32-bit HPM overflow status (read-only): bit 0 for `iohpmcycles`, bit X for counter X. */
   iocountovf: 0x058,
+  /** 32-bit HPM count inhibit: bit 0 stops `iohpmcycles`, bit X counter X. */
   iocountinh: 0x05c,
+  /** 64-bit HPM cycle counter (bit 63 is OF). */
   iohpmcycles: 0x060,
+  /** First of the 64-bit HPM event counters `iohpmctr1..31`, 8 bytes apart. */
   iohpmctr1: 0x068,
+  /** First of the 64-bit HPM event selectors `iohpmevt1..31`, 8 bytes apart. */
   iohpmevt1: 0x160,
+  /** 64-bit debug translation request: the IOVA page to translate (with `capabilities.DBG`). */
   tr_req_iova: 0x258,
+  /** 64-bit debug translation request control: Go/Busy, Priv, Exe, NW, PID, PV, DID. */
   tr_req_ctl: 0x260,
+  /** 64-bit debug translation response (read-only): fault, PBMT, S, PPN. */
   tr_response: 0x268,
+  /** 64-bit interrupt cause to vector: civ, fiv, pmiv, piv. */
   icvec: 0x2f8,
+  /** MSI configuration table: 16 entries of 16 bytes (`msi_addr_x`, `msi_data_x`, `msi_vec_ctl_x`). */
   msi_cfg_tbl: 0x300,
 } as const;
 

@@ -39,17 +39,22 @@ const MODE_BY_WIDTH: Readonly<Record<number, SvMode>> = { 39: SV39, 48: SV48, 57
 /** A paging domain: a first-stage table, its iosatp mode and its PSCID (the IOTLB tag). */
 export class PagingDomain implements PagingDomainOps {
   readonly apertureStart = 0n;
+  /** Last IOVA of the aperture: 2^(VA-1) - 1, the lower half of the sign-extended IOVA space. */
   readonly apertureLast: bigint;
   /** Linux's domains do not implement enforce_cache_coherency. */
   readonly enforceCacheCoherency = false;
   constructor(
+    /** The first-stage table of the domain. */
     readonly pt: IoPageTable,
+    /** The first-stage mode: the largest the unit has (Sv57, Sv48 or Sv39). */
     readonly mode: SvMode,
+    /** The domain's PSCID, written to the device context's `ta.PSCID` and used in IOTINVAL.VMA. */
     readonly tag: number,
   ) {
     // The IOVA is sign-extended from bit VA-1: iommufd gets the lower half.
     this.apertureLast = (1n << BigInt(mode.ias - 1)) - 1n;
   }
+  /** Page sizes the domain maps, as Linux sets them: 4 KiB, 2 MiB, 1 GiB, and 512 GiB in Sv48 and Sv57. */
   get pgsizeBitmap(): bigint {
     return this.pt.cfg.pgsizeBitmap;
   }
@@ -63,6 +68,7 @@ export class PagingDomain implements PagingDomainOps {
   deviceContext(): DeviceContext {
     return linuxPagingContext(this.mode.mode, this.pt.rootPfn, this.tag);
   }
+  /** Frees the domain's page table (riscv_iommu_free_paging_domain). */
   free(): void {
     this.pt.free();
   }
@@ -70,7 +76,9 @@ export class PagingDomain implements PagingDomainOps {
 
 /** A RISC-V IOMMU unit as the Linux driver drives it (`UnitOps`). */
 export class Unit implements UnitOps {
+  /** Always `'riscv-iommu'`. */
   readonly vendor = VENDOR_ID;
+  /** Capabilities in core's vocabulary, from the decoded `capabilities` register. */
   readonly caps: NormalizedCaps;
   readonly name: string;
   readonly faults: FaultCodec & PageRequestCodec = faultCodec;
@@ -82,6 +90,7 @@ export class Unit implements UnitOps {
 
   constructor(
     private readonly init: UnitInit,
+    /** Every field of the unit's `capabilities` register. */
     readonly cap: CapFields,
   ) {
     this.caps = init.decoded.caps;
@@ -90,6 +99,7 @@ export class Unit implements UnitOps {
     if (lines.length) this.bootLog = () => [...lines];
   }
 
+  /** The unit as decoded from its host profile. */
   get decoded(): DecodedUnit {
     return this.init.decoded;
   }

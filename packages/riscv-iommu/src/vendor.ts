@@ -29,7 +29,12 @@ export class Vendor implements IommuVendor {
    * The platform probe's interrupt line names a unit and its fctl.WSI; no line carries `capabilities`,
    * so a unit read from a log alone does not decode (its profile needs the register from elsewhere).
    */
-  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+  probeLine(line: string): Result<{
+    /** The unit's name, `riscv-iommu@<device>`. */
+    id: string;
+    /** The registers the line tells: `fctl` with only WSI set as the line says. */
+    registers: RawRegisters;
+  }> | null {
     const b = parseBootLine(line);
     if (b === null) return null;
     if (b.unit.length > 200) return err('device name too long');
