@@ -27,6 +27,7 @@ export interface AccessOps {
 
 /** IOMMUFD_ACCESS_RW_* flags of iommufd_access_rw. */
 export interface AccessRwOptions {
+  /** IOMMUFD_ACCESS_RW_WRITE: copy into the IOAS's memory instead of out of it. */
   write?: boolean;
 }
 
@@ -38,12 +39,24 @@ interface Piece {
   last: bigint;
 }
 
+/**
+ * An emulated-device access (struct iommufd_access) made by {@link Iommufd.access}: attach it to an IOAS,
+ * then pin pages or read and write through it (iommufd_access_pin_pages, iommufd_access_rw).
+ */
 export class IommufdAccess extends IommufdObject implements IoptAccess {
+  /** Always IOMMUFD_OBJ_ACCESS. */
   readonly type = ObjType.ACCESS;
   readonly iovaAlignment: bigint;
+  /** The IOAS it is attached to, null when detached. */
   ioas: Ioas | null = null;
 
-  constructor(private readonly ctx: IommufdCtx, readonly ops: AccessOps) {
+  /** Use {@link Iommufd.access}.create: it also registers the object. */
+  constructor(
+    private readonly ctx: IommufdCtx,
+    /** The device model's callbacks (struct iommufd_access_ops). */
+    readonly ops: AccessOps,
+  ) {
+
     super();
     // iommufd_access_create: a model that pins pages works in whole pages.
     this.iovaAlignment = ops.unmap ? PAGE : 1n;

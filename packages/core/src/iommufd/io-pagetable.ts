@@ -258,8 +258,11 @@ class AreaIndex {
   }
 }
 
+/** A range of IOVAs in bytes, both ends inclusive (struct iommu_iova_range). */
 export interface IovaRange {
+  /** First IOVA of the range. */
   start: bigint;
+
   /** Inclusive. */
   last: bigint;
 }

@@ -4,19 +4,32 @@
  */
 import { fail } from '../uapi/errno.js';
 
+/** Object types of the per-fd table, numbered as the kernel's enum iommufd_object_type (IOMMUFD_OBJ_*). */
 export enum ObjType {
+  /** IOMMUFD_OBJ_ANY: a lookup that accepts any type (never an object's own type). */
   ANY = 0,
+  /** IOMMUFD_OBJ_DEVICE: a bound VFIO device (struct iommufd_device). */
   DEVICE = 1,
+  /** IOMMUFD_OBJ_HWPT_PAGING: a page table mirroring an IOAS (struct iommufd_hwpt_paging). */
   HWPT_PAGING = 2,
+  /** IOMMUFD_OBJ_HWPT_NESTED: a user-owned stage-1 table over a parent (struct iommufd_hwpt_nested). */
   HWPT_NESTED = 3,
+  /** IOMMUFD_OBJ_IOAS: an I/O address space (struct iommufd_ioas). */
   IOAS = 4,
+  /** IOMMUFD_OBJ_ACCESS: an emulated device's access to an IOAS (struct iommufd_access). */
   ACCESS = 5,
+  /** IOMMUFD_OBJ_FAULT: a fault queue with its fd (struct iommufd_fault). */
   FAULT = 6,
+  /** IOMMUFD_OBJ_VIOMMU: a virtual IOMMU instance (struct iommufd_viommu). */
   VIOMMU = 7,
+  /** IOMMUFD_OBJ_VDEVICE: a device as a vIOMMU knows it (struct iommufd_vdevice). */
   VDEVICE = 8,
+  /** IOMMUFD_OBJ_VEVENTQ: a vIOMMU event queue with its fd (struct iommufd_veventq). */
   VEVENTQ = 9,
+  /** IOMMUFD_OBJ_HW_QUEUE: a guest-owned hardware queue of a vIOMMU (struct iommufd_hw_queue). */
   HW_QUEUE = 10,
 }
+
 
 export abstract class IommufdObject {
   abstract readonly type: ObjType;

@@ -44,47 +44,81 @@ export class UserScratch {
   }
 }
 
+/** Arguments of {@link Iommufd.hwpt}.alloc, the typed IOMMU_HWPT_ALLOC (struct iommu_hwpt_alloc). */
 export interface HwptAllocOptions {
+  /** Device object id whose IOMMU builds the HWPT (`dev_id`); the device need not be attached. */
   devId: number;
   /** IOAS, nesting-parent HWPT or vIOMMU. */
   ptId: number;
+  /** IOMMU_HWPT_ALLOC_NEST_PARENT: a paging HWPT that nested (stage-1) HWPTs may use as their parent. */
   nestParent?: boolean;
+  /** IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the domain must support dirty tracking (EOPNOTSUPP otherwise). */
   dirtyTracking?: boolean;
+  /** IOMMU_HWPT_ALLOC_PASID: the HWPT may be attached to a PASID of the device. */
   pasid?: boolean;
   /** A FAULT object: the HWPT reports recoverable faults there. */
   faultId?: number;
   /** Vendor data for nested HWPTs: IOMMU_HWPT_DATA_* type and the struct bytes. */
-  data?: { type: number; bytes: Uint8Array };
+  data?: {
+    /** `data_type`, an IOMMU_HWPT_DATA_* value (e.g. IOMMU_HWPT_DATA_VTD_S1). */
+    type: number;
+    /** The vendor struct as little-endian bytes (`data_uptr`, `data_len`). */
+    bytes: Uint8Array;
+  };
 }
 
+/** Result of {@link Iommufd.getHwInfo}, the typed IOMMU_GET_HW_INFO (struct iommu_hw_info). */
 export interface HwInfo {
+  /** `out_data_type`: the IOMMU_HW_INFO_TYPE_* of `data` (e.g. INTEL_VTD, ARM_SMMUV3). */
   type: number;
+  /** The vendor's info struct as copied out, at most the requested length. */
   data: Uint8Array;
   /** The kernel's length of the vendor data (may exceed what was copied). */
   dataLen: number;
+  /** `out_max_pasid_log2`: PASID width the device supports, in bits (0: no PASID). */
   maxPasidLog2: number;
+  /** `out_capabilities`: IOMMU_HW_CAP_* bits (dirty tracking, PCI ATS and PRI support, ...). */
   capabilities: bigint;
 }
 
+/** Arguments of an invalidation, the typed IOMMU_HWPT_INVALIDATE (struct iommu_hwpt_invalidate). */
 export interface InvalidateOptions {
+  /** `data_type`: IOMMU_HWPT_INVALIDATE_DATA_* of every entry (e.g. VTD_S1, ARM_SMMUV3). */
   dataType: number;
+  /** `entry_len`: bytes per entry; shorter than the vendor struct's required fields or longer than the kernel's struct is EINVAL. */
+
   entryLen: number;
+  /** The entries back to back, `entryNum * entryLen` bytes. */
   entries: Uint8Array;
+  /** `entry_num`: how many entries to process. */
   entryNum: number;
 }
 
 /** A page fault group as read from a fault queue. */
 export interface PageFaultGroup {
+  /** Kernel-assigned cookie of the group; the response echoes it (`iommu_hwpt_page_response.cookie`). */
   cookie: number;
+  /** Device object id that faulted (`dev_id`). */
   devId: number;
+  /** PASID of the request, or null when IOMMU_PGFAULT_FLAGS_PASID_VALID is clear. */
   pasid: number | null;
+  /** PRI page request group index (`grpid`). */
   grpid: number;
-  faults: { addr: bigint; perm: number; flags: number }[];
+  /** The group's requests in arrival order, one per struct iommu_hwpt_pgfault; the last carries IOMMU_PGFAULT_FLAGS_LAST_PAGE. */
+  faults: {
+    /** Faulting address (`addr`), page aligned. */
+    addr: bigint;
+    /** IOMMU_PGFAULT_PERM_* bits the access wanted (READ, WRITE, EXEC, PRIV). */
+    perm: number;
+    /** IOMMU_PGFAULT_FLAGS_* bits of the record (PASID_VALID, LAST_PAGE). */
+    flags: number;
+  }[];
 }
 
 export function deviceApi(fd: Iommufd, scratch: UserScratch) {
   return {
     hwpt: {
+      /** IOMMU_HWPT_ALLOC: a paging HWPT on an IOAS, or a nested one on a parent HWPT or vIOMMU; returns `out_hwpt_id`. */
       alloc: (o: HwptAllocOptions): number => {
         const flags =
           (o.nestParent ? U.IOMMU_HWPT_ALLOC_NEST_PARENT : 0) |
@@ -107,6 +141,7 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
         const uptr = scratch.put(o.entries);
         return fd.run(U.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: hwptId, data_uptr: uptr, data_type: o.dataType, entry_len: o.entryLen, entry_num: o.entryNum }).entry_num;
       },
+      /** IOMMU_HWPT_SET_DIRTY_TRACKING: starts or stops dirty tracking on a paging HWPT allocated with dirtyTracking. */
       setDirtyTracking: (hwptId: number, enable: boolean): void => {
         fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: hwptId, flags: enable ? U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0 });
       },
@@ -140,7 +175,12 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
     },
     fault: {
       /** IOMMU_FAULT_QUEUE_ALLOC: the object id and its fd in the process. */
-      alloc: (): { id: number; fd: number } => {
+      alloc: (): {
+        /** FAULT object id (`out_fault_id`), to pass as HwptAllocOptions.faultId. */
+        id: number;
+        /** File descriptor to read faults from and write responses to (`out_fault_fd`). */
+        fd: number;
+      } => {
         const r = fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
         return { id: r.out_fault_id, fd: r.out_fault_fd };
       },
@@ -148,26 +188,45 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
       reader: (faultFd: number): FaultReader => new FaultReader(fd, faultFd),
     },
     viommu: {
+      /** IOMMU_VIOMMU_ALLOC: a vIOMMU of `type` (IOMMU_VIOMMU_TYPE_*) over a nesting-parent HWPT, for the device's IOMMU; returns `out_viommu_id`. */
       alloc: (o: { devId: number; type: number; hwptId: number; data?: Uint8Array }): number => {
         const data = o.data ?? new Uint8Array(0);
         return fd.run(U.iommu_viommu_alloc, 'VIOMMU_ALLOC', { type: o.type, dev_id: o.devId, hwpt_id: o.hwptId, data_len: data.length, data_uptr: scratch.put(data) }).out_viommu_id;
       },
+      /** IOMMU_HWPT_INVALIDATE with a vIOMMU id in `hwpt_id` (device cache invalidations); returns the entries handled. */
       invalidate: (viommuId: number, o: InvalidateOptions): number => {
         const uptr = scratch.put(o.entries);
         return fd.run(U.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: viommuId, data_uptr: uptr, data_type: o.dataType, entry_len: o.entryLen, entry_num: o.entryNum }).entry_num;
       },
     },
     vdevice: {
+      /** IOMMU_VDEVICE_ALLOC: binds a device to a vIOMMU with the guest's ID for it (`virt_id`, e.g. a vSID or vRID); returns `out_vdevice_id`. */
       alloc: (o: { viommuId: number; devId: number; virtId: bigint }): number =>
         fd.run(U.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: o.viommuId, dev_id: o.devId, virt_id: o.virtId }).out_vdevice_id,
     },
     veventq: {
-      alloc: (o: { viommuId: number; type: number; depth: number }): { id: number; fd: number } => {
+      /** IOMMU_VEVENTQ_ALLOC: an event queue of `type` (IOMMU_VEVENTQ_TYPE_*) on a vIOMMU holding up to `depth` events. */
+      alloc: (o: { viommuId: number; type: number; depth: number }): {
+        /** VEVENTQ object id (`out_veventq_id`). */
+        id: number;
+        /** File descriptor the events are read from (`out_veventq_fd`). */
+        fd: number;
+      } => {
         const r = fd.run(U.iommu_veventq_alloc, 'VEVENTQ_ALLOC', { viommu_id: o.viommuId, type: o.type, veventq_depth: o.depth });
         return { id: r.out_veventq_id, fd: r.out_veventq_fd };
       },
       /** Reads and splits vEVENTs: `{ lost, sequence, data }` records. */
-      read: (veventqFd: number, length = 4096): { lost: boolean; sequence: number; data: Uint8Array }[] => {
+      read: (
+        veventqFd: number,
+        length = 4096,
+      ): {
+        /** A LOST_EVENTS header: events were dropped before the next one. */
+        lost: boolean;
+        /** `sequence` of the struct iommufd_vevent_header, incremented per event (wraps at 2^31). */
+        sequence: number;
+        /** The vendor's event struct, empty for a LOST_EVENTS header. */
+        data: Uint8Array;
+      }[] => {
         const q = findQueue<VEventQueue>(fd, veventqFd, ObjType.VEVENTQ);
         if (!q) throw new IommufdError('EBADF', 'read', `fd ${veventqFd} is not a vEVENTQ of this iommufd`);
         const bytes = fd.ctx.process.read(veventqFd, length);
@@ -179,9 +238,11 @@ export function deviceApi(fd: Iommufd, scratch: UserScratch) {
   };
 }
 
+/** One record read from a vEVENTQ fd (struct iommufd_vevent_header plus the vendor's event). */
 export interface VEvent {
   /** A LOST_EVENTS header: events were dropped before this one (see the sequence gap). */
   lost: boolean;
+  /** The header's `sequence`: consecutive per queue, so a gap shows how many events were lost. */
   sequence: number;
   /** The vendor's event (e.g. iommu_vevent_arm_smmuv3), empty for a LOST_EVENTS header. */
   data: Uint8Array;
@@ -191,6 +252,7 @@ export interface VEvent {
 export class VEventReader {
   constructor(
     private readonly fd: Iommufd,
+    /** The vEVENTQ file descriptor this reader reads. */
     readonly veventqFd: number,
   ) {}
 
@@ -242,6 +304,7 @@ function splitVEvents(bytes: Uint8Array, dataSize: number): { lost: boolean; seq
 export class FaultReader {
   constructor(
     private readonly fd: Iommufd,
+    /** The fault queue file descriptor this reader reads and answers on. */
     readonly faultFd: number,
   ) {}
 
@@ -277,7 +340,13 @@ export class FaultReader {
     }
   }
 
+  /**
+   * Answers a group by writing a struct iommu_hwpt_page_response to the fault fd (iommufd_fault_fops_write):
+   * `group` is the group or its cookie, `code` IOMMUFD_PAGE_RESP_SUCCESS / _INVALID or a raw code.
+   * The device's pending PRI group completes with that code.
+   */
   respond(group: PageFaultGroup | number, code: 'success' | 'invalid' | number): void {
+
     this.queue();
     const b = U.iommu_hwpt_page_response.encode({
       cookie: typeof group === 'number' ? group : group.cookie,

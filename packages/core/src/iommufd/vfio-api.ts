@@ -8,7 +8,9 @@ import type { IovaRange } from './io-pagetable.js';
 import type { IommufdCtx } from './context.js';
 import { bufferArg, valueArg, vfioCompatIoasCreate, vfioIoctl } from './vfio-compat.js';
 
+/** Result of the typed VFIO_IOMMU_GET_INFO (struct vfio_iommu_type1_info and its capability chain). */
 export interface VfioIommuInfo {
+  /** VFIO_IOMMU_INFO_* flags as returned (VFIO_IOMMU_INFO_PGSIZES, VFIO_IOMMU_INFO_CAPS). */
   flags: number;
   /** Page sizes every domain of the compat IOAS maps (VFIO_IOMMU_INFO_PGSIZES). */
   iovaPgsizes: bigint;
@@ -18,10 +20,15 @@ export interface VfioIommuInfo {
   iovaRanges: IovaRange[];
 }
 
+/** Arguments of the typed VFIO_IOMMU_MAP_DMA (struct vfio_iommu_type1_dma_map). */
 export interface VfioMapDma {
+  /** Start of the process memory to map, in bytes (`vaddr`). */
   vaddr: bigint;
+  /** IOVA to map at, in bytes; always fixed in type1 (`iova`). */
   iova: bigint;
+  /** Bytes to map (`size`). */
   size: bigint;
+
   /** VFIO_DMA_MAP_FLAG_READ, default true. */
   read?: boolean;
   /** VFIO_DMA_MAP_FLAG_WRITE, default true. */

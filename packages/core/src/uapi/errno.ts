@@ -102,10 +102,14 @@ export const ERRNO_TEXT: Record<ErrnoCode, string> = {
  * operation that failed (e.g. 'IOMMU_IOAS_MAP', 'read').
  */
 export class IommufdError extends Error {
+  /** The positive errno number of `code` (EINVAL is 22); a raw ioctl returns its negation. */
   readonly errno: number;
   constructor(
+    /** The errno's symbolic name, e.g. 'EINVAL'. */
     readonly code: ErrnoCode,
+    /** The ioctl or file operation that failed, e.g. 'IOMMU_IOAS_MAP' or 'read'. */
     readonly command: string,
+    /** Why the model refused, in words (which check failed); not part of the kernel's answer. */
     readonly detail?: string,
   ) {
     super(`${command}: ${code} (${ERRNO_TEXT[code]})${detail ? `: ${detail}` : ''}`);
@@ -117,6 +121,7 @@ export class IommufdError extends Error {
 /** A vendor plugin broke the contract (a driver bug, the kernel's WARN_ON). */
 export class PluginContractError extends Error {
   constructor(
+    /** Name of the plugin at fault (its `name` as registered). */
     readonly plugin: string,
     message: string,
   ) {
@@ -131,7 +136,9 @@ export class PluginContractError extends Error {
  */
 export class Errno extends Error {
   constructor(
+    /** The errno's symbolic name, e.g. 'ENOENT'. */
     readonly code: ErrnoCode,
+    /** Why, in words, for diagnostics; carried into the IommufdError. */
     readonly detail?: string,
   ) {
     super(detail ? `${code}: ${detail}` : code);
@@ -139,6 +146,8 @@ export class Errno extends Error {
   }
 }
 
+/** Throws an {@link Errno}: how handlers and vendor ops return a kernel error code (`return -EINVAL;` in the kernel). */
 export function fail(code: ErrnoCode, detail?: string): never {
+
   throw new Errno(code, detail);
 }

@@ -576,4 +576,10 @@ export const iommu_vevent_tegra241_cmdqv = defineStruct('iommu_vevent_tegra241_c
 // --- decoded value types ---------------------------------------------------------------------------
 
 /** The decoded value of a struct layout. */
-export type ValueOfLayout<L> = L extends { zero(): infer V } ? V : never;
+export type ValueOfLayout<L> = L extends {
+  /** The layout's all-zero value, whose type is the result. */
+  zero(): infer V;
+}
+  ? V
+  : never;
+

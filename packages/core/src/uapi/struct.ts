@@ -5,6 +5,7 @@
  */
 
 export type ScalarType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
+/** One field of a {@link defineStruct} declaration: its C name, its C type and, for an array, its element count. */
 export type FieldSpec = readonly [name: string, type: ScalarType, count?: number];
 
 type ValueOf<T extends ScalarType> = T extends 'u64' ? bigint : number;
@@ -23,12 +24,21 @@ export interface FieldLayout {
   readonly count: number;
 }
 
+/**
+ * The layout of one C struct, made by {@link defineStruct}: field offsets by the C ABI's natural alignment,
+ * and a little-endian codec between the struct's bytes and a plain object with one property per field
+ * (u64 fields as bigint, the rest as number).
+ */
 export class StructLayout<F extends readonly FieldSpec[]> {
+  /** Every field with its computed byte offset, in declaration order. */
   readonly fields: readonly FieldLayout[];
+  /** sizeof(struct), in bytes, including tail padding; equal to the size given to the constructor. */
   readonly size: number;
   private readonly byName: Map<string, FieldLayout>;
 
+  /** Throws when the computed size differs from `expectedSize` (a mistyped field list). */
   constructor(
+    /** The C struct name, e.g. 'iommu_ioas_map'. */
     readonly name: string,
     specs: F,
     expectedSize: number,
@@ -56,6 +66,7 @@ export class StructLayout<F extends readonly FieldSpec[]> {
     return f.offset + SIZES[f.type] * f.count;
   }
 
+  /** Byte offset of `field`: the kernel's offsetof(). */
   offsetof(field: F[number][0]): number {
     const f = this.byName.get(field);
     if (!f) throw new Error(`struct ${this.name} has no field ${field}`);
@@ -87,6 +98,7 @@ export class StructLayout<F extends readonly FieldSpec[]> {
     return (this.compiled ??= compile(this.fields));
   }
 
+  /** Reads the struct at `bytes[offset]`; a buffer shorter than `size` from there throws a RangeError. */
   decode(bytes: Uint8Array, offset = 0): StructValue<F> {
     const c = this.codec();
     const dv = viewOf(bytes, offset, this.size);
@@ -112,6 +124,7 @@ export class StructLayout<F extends readonly FieldSpec[]> {
     return v as StructValue<F>;
   }
 
+  /** Writes `value` at `out[offset]` (a new `size`-byte buffer when `out` is omitted) and returns the buffer; u64 values are stored modulo 2^64. */
   encode(value: StructValue<F>, out?: Uint8Array, offset = 0): Uint8Array {
     const c = this.codec();
     const buf = out ?? new Uint8Array(this.size);
@@ -238,6 +251,7 @@ function writeScalar(dv: DataView, type: ScalarType, off: number, v: number | bi
   }
 }
 
+/** Declares a C struct layout; `size` is the sizeof() the kernel header gives, checked against the computed layout. */
 export function defineStruct<const F extends readonly FieldSpec[]>(name: string, size: number, fields: F): StructLayout<F> {
   return new StructLayout(name, fields, size);
 }
