@@ -7,8 +7,11 @@
 
 /** One named field: bits [hi:lo] of a register or descriptor word. */
 export interface BitField<N extends string = string> {
+  /** The field's name as the specification prints it, e.g. 'S2P'. */
   readonly name: N;
+  /** Highest bit of the field, inclusive (63 at most). */
   readonly hi: number;
+  /** Lowest bit of the field. */
   readonly lo: number;
 }
 
@@ -21,7 +24,9 @@ export function bitLayout<N extends string>(fields: readonly BitField<N>[]): rea
   return fields;
 }
 
+/** 2^64 - 1: every bit of a 64-bit word, the kernel's GENMASK_ULL(63, 0). */
 export const U64_MASK = (1n << 64n) - 1n;
+
 
 /** GENMASK_ULL(hi, lo): bits hi..lo set. */
 export function genmask(hi: number, lo: number): bigint {

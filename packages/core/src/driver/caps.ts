@@ -6,6 +6,7 @@
 /** Page sizes are expressed as a bitmap of log2 sizes, like the kernel's pgsize_bitmap (bit n = 2^n bytes). */
 export type PageSizeBitmap = bigint;
 
+/** What one translation stage of an IOMMU can do (a host stage or a guest-owned stage). */
 export interface StageCaps {
   /** Input (IOVA) address widths in bits this stage can translate, e.g. [39, 48, 57]. */
   readonly inputBits: readonly number[];
@@ -17,6 +18,7 @@ export interface StageCaps {
   readonly accessDirty: boolean;
 }
 
+/** A unit's capabilities in vendor-neutral terms, decoded from its registers (DecodedUnit.caps). */
 export interface NormalizedCaps {
   /** Vendor family id, the plugin id: 'vtd', 'smmuv3', 'amd-vi', 'virtio-iommu', or a third party's. */
   readonly vendor: string;
@@ -50,13 +52,16 @@ export interface NormalizedCaps {
   readonly features: readonly string[];
 }
 
+/** A page-size bitmap with bit n set for each n given: `pageSizesFromLog2(12, 21, 30)` is 4K | 2M | 1G. */
 export function pageSizesFromLog2(...log2: number[]): PageSizeBitmap {
   let m = 0n;
   for (const l of log2) m |= 1n << BigInt(l);
   return m;
 }
 
+/** The log2 page sizes in a bitmap, ascending: the inverse of pageSizesFromLog2. */
 export function log2PageSizes(bitmap: PageSizeBitmap): number[] {
+
   const out: number[] = [];
   for (let i = 0; i < 64; i++) if ((bitmap >> BigInt(i)) & 1n) out.push(i);
   return out;

@@ -11,9 +11,11 @@ import type { Result } from './result.js';
 export interface DecodedWord {
   /** The register's or word's name in the specification (CAP_REG, IDR0, dword 0). */
   readonly name: string;
+  /** The word's raw value. */
   readonly value: bigint;
   /** Bits in the word: 32 or 64. */
   readonly width: number;
+  /** Its fields, low bit first, so a tool can draw the word bit by bit. */
   readonly layout: readonly BitField[];
 }
 
@@ -27,7 +29,9 @@ export interface DecodeAdvice {
 
 /** What a decoder answers: what `ioasid decode` prints and the web page shows. */
 export interface DecodeOutput {
+  /** Id of the vendor whose decoder produced it. */
   readonly vendor: string;
+
   /** What the input was: a register name (cap, idr0), a record (frcd, event) or a log line. */
   readonly kind: string;
   /** Every field under the specification's name. */

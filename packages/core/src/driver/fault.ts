@@ -5,6 +5,7 @@
 import type { DeviceInfo } from './vendor.js';
 import type { ErrnoCode } from '../uapi/errno.js';
 
+/** Which of the three fault paths a record belongs to. */
 export type FaultKind =
   /** An unrecoverable translation fault (VT-d fault recording, SMMUv3 event, AMD IO_PAGE_FAULT). */
   | 'dma'
@@ -13,7 +14,9 @@ export type FaultKind =
   /** A stalled transaction (SMMUv3 stall model), answered with CMD_RESUME. */
   | 'stall';
 
+/** A vendor fault, event or page-request record decoded into vendor-neutral fields (core routes it by device and PASID). */
 export interface IommuFault {
+  /** Unrecoverable fault, page request or stall. */
   kind: FaultKind;
   /** Index of the IOMMU unit in the host. */
   unit: number;
@@ -52,13 +55,21 @@ export type TranslationFailure =
 /** How a device reports an access it can wait on: a PCIe PRI page request, or a stalled transaction. */
 export type RecoverableKind = 'page-request' | 'stall';
 
+/** A DMA that did not translate, as core hands it to a vendor's FaultCodec to encode as that hardware's record. */
 export interface FailedAccess {
+  /** Index of the IOMMU unit in the host. */
   unit: number;
+  /** PCI requester id (bus << 8 | devfn) or StreamID of the device. */
   rid: number;
+  /** PASID / SubstreamID of the access, -1 without one. */
   pasid: number;
+  /** The IOVA accessed, in bytes. */
   addr: bigint;
+  /** PERM_* bits the access needed. */
   perm: number;
+  /** Why the walk failed. */
   failure: TranslationFailure;
+  /** The failing walk was the stage-2 (nesting parent) one. */
   stage2: boolean;
   /** The device waits for a response (PRI page request or stall) rather than reporting an error. */
   recoverable: boolean;
@@ -69,6 +80,7 @@ export interface FailedAccess {
   kind?: RecoverableKind;
   /** PRG index of a page request; the stall tag (STAG) of a stall. */
   grpid: number;
+  /** Last request of its page request group (PCIe PRI Last bit); true for a stall. */
   last: boolean;
   /**
    * `IoPageTable.format` of the table whose walk failed: the paging domain's table; the nested
@@ -83,11 +95,17 @@ export interface FailedAccess {
   contextFault?: number;
 }
 
+/** Page response code (enum iommu_page_response_code IOMMU_PAGE_RESP_SUCCESS): the page is mapped now, retry the access. */
 export const PAGE_RESP_SUCCESS = 0;
+/** IOMMU_PAGE_RESP_INVALID: the request is refused; the device must not retry this address. */
 export const PAGE_RESP_INVALID = 1;
+/** IOMMU_PAGE_RESP_FAILURE: a catastrophic failure (PCIe Response Failure): the function stops sending page requests. */
+
 export const PAGE_RESP_FAILURE = 2;
 
+/** A response to a page request or stall, in vendor-neutral fields, that a FaultCodec encodes. */
 export interface PageResponse {
+  /** Requester id (or StreamID) of the device answered. */
   rid: number;
   /** -1 without a PASID (and from `decodeResume`: CMD_RESUME carries none). */
   pasid: number;
@@ -153,7 +171,9 @@ export interface FaultCodec {
    * transaction, anything else terminates it; `decodeResume` returns SUCCESS only for a retry.
    */
   encodeStall?(a: FailedAccess): Uint8Array;
+  /** Encodes the response to a stall (SMMUv3 CMD_RESUME with its STAG); see encodeStall. */
   encodeResume?(r: PageResponse): Uint8Array;
+  /** Decodes a stall response back; `code` is PAGE_RESP_SUCCESS only for a retry. */
   decodeResume?(bytes: Uint8Array): PageResponse;
   /** The exact line(s) Linux prints for an unrecoverable fault, with `device` like '0000:00:02.0'. */
   renderLog(f: IommuFault, device: string, unitName: string): string[];
@@ -164,7 +184,15 @@ export interface FaultCodec {
    */
   renderOverflow?(queue: 'fault' | 'page-request', unitName: string): string[];
     /** vEVENT payload for an unrecoverable fault, with the virtual device id (SMMUv3). */
-  encodeVEvent?(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null;
+  encodeVEvent?(
+    f: IommuFault,
+    virtId: bigint,
+  ): {
+    /** The IOMMU_VEVENTQ_TYPE_* queue it goes to (e.g. IOMMU_VEVENTQ_TYPE_ARM_SMMUV3). */
+    type: number;
+    /** The vendor's event struct (e.g. struct iommu_vevent_arm_smmuv3) as little-endian bytes. */
+    data: Uint8Array;
+  } | null;
 }
 
 /** What a driver does with a page request it refuses itself (FaultCodec.screenPageRequest). */
@@ -194,6 +222,9 @@ export function codecStalls(codec: FaultCodec | undefined): boolean {
 
 /** A vendor-level error that the uAPI reports as `code`. */
 export interface VendorError {
+  /** The errno the command fails with, e.g. 'EOPNOTSUPP'. */
   errno: ErrnoCode;
+  /** Why, in words; it becomes the IommufdError's detail. */
   reason: string;
 }
+

@@ -36,13 +36,16 @@ export const INJECT_SITES = {
   'user-copy': 'EFAULT',
 } as const;
 
+/** A point where an injected failure can happen: a key of INJECT_SITES. */
 export type InjectSite = keyof typeof INJECT_SITES;
 
+/** Decides, operation by operation, whether an allocation or fallible op fails (the kernel's fault-injection framework). */
 export interface FaultInjector {
   /** True when the operation at `site` must fail now. Asked once per operation, in program order. */
   shouldFail(site: InjectSite): boolean;
 }
 
+/** tsyringe token of the host's FaultInjector (NO_FAULT_INJECTION unless one is registered). */
 export const FAULT_INJECTOR: InjectionToken<FaultInjector> = Symbol('ioasid.FaultInjector');
 
 /** The default: nothing fails. */
@@ -59,7 +62,9 @@ export class FailNth implements FaultInjector {
   hitSite: InjectSite | null = null;
   private readonly sites: ReadonlySet<InjectSite> | null;
 
+  /** A RangeError when `nth` is not a positive safe integer. */
   constructor(
+    /** 1-based index of the counted operation that fails. */
     readonly nth: number,
     sites?: readonly InjectSite[],
   ) {
@@ -67,7 +72,9 @@ export class FailNth implements FaultInjector {
     this.sites = sites ? new Set(sites) : null;
   }
 
+  /** Whether the nth operation came (a failure was injected); false means the scenario has fewer failure points. */
   get hit(): boolean {
+
     return this.hitSite !== null;
   }
 

@@ -23,7 +23,9 @@ export const PERM_EXEC = 1 << 2;
 export const PERM_PRIV = 1 << 3;
 /** Grant bits for privileged requests. */
 export const PERM_PRIV_READ = 1 << 4;
+/** Grant bit: privileged requests may write the page. */
 export const PERM_PRIV_WRITE = 1 << 5;
+/** Grant bit: privileged requests may execute from the page. */
 export const PERM_PRIV_EXEC = 1 << 6;
 
 /** Read, write and execute (either set). */
@@ -52,7 +54,9 @@ export function permAtLevel(granted: number, request: number): number {
   return ((request & PERM_PRIV) !== 0 ? granted >>> 4 : granted) & PERM_RWX;
 }
 
+/** The TranslationFailure values a refused permission gives (see permFailure). */
 export type PermissionFailure = 'permission-read' | 'permission-write' | 'permission-exec' | 'permission-priv';
+
 
 /**
  * Why `request` is refused by `granted` (call only when permAllowed is false): 'permission-priv' when

@@ -12,10 +12,15 @@ import type { WalkStep } from './walk-trace.js';
 
 /** Protection flags, numbered as the kernel's IOMMU_READ / IOMMU_WRITE / ... */
 export const IOMMU_READ = 1 << 0;
+/** IOMMU_WRITE: devices may write through the mapping. */
 export const IOMMU_WRITE = 1 << 1;
+/** IOMMU_CACHE: DMA is cache coherent (snooped); set when the domain enforces cache coherency. */
 export const IOMMU_CACHE = 1 << 2;
+/** IOMMU_NOEXEC: instruction fetches through the mapping are refused (for formats with an execute-never bit). */
 export const IOMMU_NOEXEC = 1 << 3;
+/** IOMMU_MMIO: the mapping is device memory (Arm Device-nGnRE attributes), e.g. an MSI doorbell. */
 export const IOMMU_MMIO = 1 << 4;
+/** IOMMU_PRIV: only privileged (supervisor) accesses may use the mapping. */
 export const IOMMU_PRIV = 1 << 5;
 
 /**
@@ -26,6 +31,7 @@ export { PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV } from './permission.js';
 
 /** Why a walk stopped. */
 export const WALK_OK = 0;
+/** An entry on the path (or the leaf) is not present. */
 export const WALK_NOT_PRESENT = 1;
 /** The IOVA is wider than the table's input size. */
 export const WALK_ADDRESS_SIZE = 2;
@@ -66,6 +72,7 @@ export class WalkResult {
   dirty = false;
 }
 
+/** The io_pgtable_cfg a table is allocated with; the format narrows it to what it provides (IoPageTable.cfg). */
 export interface PageTableConfig {
   /** Page and block sizes the table may use (in); the subset the format supports (out). */
   pgsizeBitmap: PageSizeBitmap;
@@ -87,9 +94,11 @@ export interface PageTableConfig {
 
 /** Memory a page table lives in and takes its table pages from. */
 export interface PageTableMemory {
+  /** The physical memory the tables' frames are in. */
   readonly mem: PhysicalMemory;
   /** A zeroed frame for a table page, or -1 when memory is exhausted (the map fails with ENOMEM). */
   allocTable(): number;
+  /** Gives back a frame from allocTable once the table is empty or freed. */
   releaseTable(pfn: number): void;
   /**
    * `frames` zeroed, contiguous frames aligned to `frames` (a power of two), or -1: tables larger than
@@ -102,6 +111,7 @@ export interface PageTableMemory {
 
 /** A live page table (io_pgtable_ops). */
 export interface IoPageTable {
+  /** Id of the format that built it (PageTableFormat.id). */
   readonly format: string;
   /** The configuration the format actually provides. */
   readonly cfg: Readonly<PageTableConfig>;
@@ -144,7 +154,9 @@ export interface IoPageTable {
 
 /** io_pgtable_init_fns: one per format id. */
 export interface PageTableFormat {
+  /** Registry key, e.g. 'vtd-ss', 'arm-lpae-s2', 'amd-v1'; listed in UnitInit.formats. */
   readonly id: string;
+
   /** Sizes, widths and levels this format can ever provide, for error messages and planning. */
   readonly describe: string;
   /** Allocates an empty table, or returns a negative errno (-EINVAL for a configuration it cannot do). */

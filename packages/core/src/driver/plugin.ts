@@ -95,6 +95,7 @@ function tokenName(token: InjectionToken<unknown>): string {
 
 /** Loads plugins into a fresh child container and answers what they registered. */
 export class PluginHost {
+  /** The child container every plugin registers into; the host resolves vendors, formats and services from it. */
   readonly container: DependencyContainer;
   private readonly loaded = new Map<string, IommuPlugin>();
   /** Who registered each vendor id, format id and core service ('core' for the host's own). */
@@ -106,6 +107,11 @@ export class PluginHost {
     this.container = parent.createChildContainer();
   }
 
+  /**
+   * Runs `plugin.register` on a recording proxy, checks every registration (a second plugin with the same id,
+   * a vendor, format, decoder or core service another plugin owns without `overrides`) and only then applies
+   * them: a refused plugin leaves the host unchanged. Throws PluginContractError naming both plugins.
+   */
   load(plugin: IommuPlugin): void {
     if (!plugin || typeof plugin.id !== 'string' || typeof plugin.register !== 'function') {
       throw new PluginContractError(String((plugin as { id?: unknown } | undefined)?.id ?? '?'), 'not an IommuPlugin: needs id and register()');
@@ -158,10 +164,12 @@ export class PluginHost {
     return this.owners.get(key);
   }
 
+  /** The loaded plugins, in load order. */
   get plugins(): IommuPlugin[] {
     return [...this.loaded.values()];
   }
 
+  /** Every vendor registered under IOMMU_VENDOR, in registration order (overridden ones included). */
   vendors(): IommuVendor[] {
     return this.container.isRegistered(IOMMU_VENDOR, true) ? this.container.resolveAll(IOMMU_VENDOR) : [];
   }
@@ -181,7 +189,9 @@ export class PluginHost {
     return this.decoderById.get(id);
   }
 
+  /** Every page-table format registered under PAGE_TABLE_FORMAT, in registration order. */
   formats(): PageTableFormat[] {
+
     return this.container.isRegistered(PAGE_TABLE_FORMAT, true) ? this.container.resolveAll(PAGE_TABLE_FORMAT) : [];
   }
 }

@@ -91,7 +91,9 @@ export const NEXT_RESERVED = -2;
 
 /** Scratch for `RadixCodec.leafBits`: the attribute bits of a leaf, without address and type bits. */
 export class LeafBits {
+  /** Bits 31:0 of the leaf entry. */
   lo = 0;
+  /** Bits 63:32 of the leaf entry. */
   hi = 0;
 }
 
@@ -107,9 +109,11 @@ export interface RadixCodec {
    * otherwise it is a leaf (x86/VT-d: PS clear; Arm: type 0b11; RISC-V: R, W and X clear).
    */
   readonly tableMask: number;
+  /** Per level: the value of `lo & tableMask` that marks a table entry (see tableMask). */
   readonly tableValue: readonly number[];
   /** Per level: the non-address bits of a table entry (low and high word). */
   readonly tableLo: readonly number[];
+  /** Per level: the non-address bits of a table entry's high word (bits 63:32). */
   readonly tableHi: readonly number[];
   /** Per level: the bits that make a leaf at that level (x86 PS, Arm page/block type), low word. */
   readonly leafTypeLo: readonly number[];
@@ -158,7 +162,9 @@ export interface RadixCodec {
    * are used instead of `addrShift` / `addrHiMask`.
    */
   encodeAddrLo?(pfn: number): number;
+  /** High-word address bits for output page `pfn` (custom encoding; see encodeAddrLo). */
   encodeAddrHi?(pfn: number): number;
+  /** The output page number an entry holds (custom encoding; see encodeAddrLo). */
   decodeAddr?(lo: number, hi: number): number;
   /**
    * Level skipping: for a present entry above level 0 that is not a plain table entry of this level
@@ -178,8 +184,11 @@ export interface RadixCodec {
 
 /** Numbers derived once from a geometry, shared by a table and by walks of foreign tables. */
 export class RadixLayout {
+  /** Levels of the tree (RadixGeometry.levels). */
   readonly levels: number;
+  /** Level of the root table, `levels - 1`. */
   readonly top: number;
+  /** Bit `l` set when the mapper may write a leaf at level `l` (RadixGeometry.leafLevels). */
   readonly leafLevels: number;
   /** Bit `l` set when a walk accepts a leaf at level `l` (RadixGeometry.walkLeafLevels). */
   readonly walkLeafLevels: number;
@@ -189,17 +198,26 @@ export class RadixLayout {
   readonly hasReplicas: boolean;
   /** Per level: 4 KiB pages per entry, its reciprocal, entries - 1, frames per table. */
   readonly span: Float64Array;
+  /** Per level: 1 / span, exact since spans are powers of two; indices are computed by multiplying with it. */
   readonly invSpan: Float64Array;
+  /** Per level: entries per table minus one, the mask of a table index. */
   readonly entryMask: Int32Array;
+  /** Per level: 4 KiB frames one table occupies (1 for up to 512 entries; more for 16K/64K granules and concatenated roots). */
   readonly tableFrames: Int32Array;
   /** Per level: log2 of the bytes a leaf there maps (WalkResult.pageShift). */
   readonly pageShift: Int32Array;
+  /** First IOVA page number the tree cannot map: the smaller of 2^(ias-12) and the root's reach. */
   readonly limitPfn: number;
+  /** First output page number a leaf cannot hold, 2^(oas-12). */
   readonly oaLimitPfn: number;
   /** 4 KiB pages of the smallest leaf: page numbers and lengths must be multiples of it. */
   readonly granulePages: number;
 
-  constructor(readonly geometry: RadixGeometry) {
+  /** Derives the numbers; a RangeError for a geometry outside the engine's limits (1..6 levels, no leaves at level 0, spans that do not chain). */
+  constructor(
+    /** The geometry it was derived from. */
+    readonly geometry: RadixGeometry,
+  ) {
     const { levels, entryBits, spanShift } = geometry;
     if (!Number.isInteger(levels) || levels < 1 || levels > 6) throw new RangeError(`radix table of ${levels} levels`);
     if ((geometry.leafLevels & 1) === 0) throw new RangeError('a radix table needs leaves at level 0');
@@ -387,13 +405,17 @@ export function radixWalk(
  * add a faster walk for its common case (the engine's walk stays the reference) or format state.
  */
 export class RadixPageTable implements IoPageTable {
+  /** Physical memory holding the tables (memory.mem). */
   protected readonly mem: PhysicalMemory;
+  /** Direct access to `mem`'s chunk arrays, for reading and writing entries as u32 halves. */
   protected readonly chunks: ChunkCache;
   /** The root's level (levels - 1); growTop raises it. */
   protected top: number;
   private curLayout: RadixLayout;
   private curRoot: number;
+  /** First IOVA page number out of reach (RadixLayout.limitPfn of the current layout). */
   protected limitPfn: number;
+  /** Set by free(): every later map fails with EINVAL and every walk faults. */
   protected freed = false;
   /** Hardware A/D updates are on (see setDirtyTracking). */
   protected hwDirty: boolean;
@@ -415,11 +437,16 @@ export class RadixPageTable implements IoPageTable {
   /** Set by unmapLevel when it meets a leaf the range only partly covers (the kernel stops there). */
   private stop = false;
 
+  /** A table over the root already allocated at `rootPfn` (see rootFor). */
   constructor(
+    /** The format id it reports (IoPageTable.format), e.g. 'vtd-ss'. */
     readonly format: string,
+    /** The configuration the table was allocated with. */
     readonly cfg: Readonly<PageTableConfig>,
+    /** The format's entry encoding. */
     readonly codec: RadixCodec,
     geometry: RadixGeometry | RadixLayout,
+    /** Where tables come from and go back to, with their accounting. */
     protected readonly memory: PageTableMemory,
     rootPfn: number,
   ) {
@@ -461,7 +488,9 @@ export class RadixPageTable implements IoPageTable {
     return this.curLayout.levels;
   }
 
+  /** The layout of the current tree (a deeper one after growTop). */
   get layout(): RadixLayout {
+
     return this.curLayout;
   }
 

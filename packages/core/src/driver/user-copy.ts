@@ -12,19 +12,27 @@ import { err, ok, type Result } from './result.js';
 
 /** struct iommu_user_data: the payload type and the bytes user space passed. */
 export interface IommuUserData {
+  /** `type`: the IOMMU_HWPT_DATA_* / IOMMU_VIOMMU_TYPE_* value the user says the bytes are. */
   readonly type: number;
+  /** The user buffer's bytes (`uptr`, `len` bytes long), as user space wrote them. */
   readonly data: Uint8Array;
 }
 
 /** struct iommu_user_data_array: `entryNum` entries of `entryLen` bytes each. */
 export interface IommuUserDataArray {
+  /** `type`: the IOMMU_HWPT_INVALIDATE_DATA_* value of every entry. */
   readonly type: number;
+  /** `entry_len`: bytes per entry in user space (may differ from the kernel's struct size). */
   readonly entryLen: number;
+  /** `entry_num`: entries in the array. */
   readonly entryNum: number;
+  /** The array's bytes, `entryNum * entryLen` long. */
   readonly data: Uint8Array;
 }
 
+/** A copy helper's answer: the kernel-side struct image, or the errno the copy fails with (EINVAL, E2BIG, EFAULT). */
 export type UserCopyResult = Result<Uint8Array, VendorError>;
+
 
 function fault(errno: VendorError['errno'], reason: string): { readonly ok: false; readonly error: VendorError } {
   return err({ errno, reason });

@@ -17,16 +17,23 @@ export type RawRegisters = Readonly<Record<string, unknown>>;
 
 /** A register value decoded into the specification's own field names. */
 export interface DecodedRegister {
+  /** Register name as the specification spells it, e.g. 'CAP_REG', 'IDR0', 'EFR'. */
   readonly name: string;
+  /** The raw register value (64 bits at most). */
   readonly value: bigint;
+  /** Each field of the register by its specification name, with its value. */
   readonly fields: Readonly<Record<string, number | bigint | boolean>>;
 }
 
+/** One IOMMU unit's registers validated and decoded by {@link IommuVendor.decodeRegisters}. */
 export interface DecodedUnit {
+  /** Id of the vendor that decoded it (IommuVendor.id). */
   readonly vendor: string;
+  /** The vendor-neutral capabilities derived from the registers. */
   readonly caps: NormalizedCaps;
   /** Rolled-up HW ID, e.g. "Intel VT-d 6.0, scalable mode, ...". */
   readonly hwId: string;
+  /** Each register read, decoded field by field, in the specification's order. */
   readonly registers: readonly DecodedRegister[];
   /** Normalized register values to write back into a host profile. */
   readonly profileRegisters: RawRegisters;
@@ -34,14 +41,21 @@ export interface DecodedUnit {
 
 /** The device facts a vendor needs (a slice of the PCI device). */
 export interface DeviceInfo {
+  /** PCI address as the profile spells it, e.g. '0000:3b:00.0'. */
   readonly bdf: string;
   /** PCI requester id: bus << 8 | devfn (or the StreamID on Arm). */
   readonly rid: number;
+  /** Arm SMMU StreamID of the device (the profile's `streamId`, the requester id when absent). */
   readonly streamId: number;
+  /** The function has the PCIe ATS capability (it may cache translations and needs ATC invalidation). */
   readonly ats: boolean;
+  /** The function has the PCIe PRI capability (it can send page requests instead of failing). */
   readonly pri: boolean;
+  /** Width of the PASIDs it can send, in bits (0: no PASID capability; at most 20). */
   readonly pasidBits: number;
+  /** PASID capability's Execute Permission Supported bit. */
   readonly pasidExec: boolean;
+  /** PASID capability's Privileged Mode Supported bit. */
   readonly pasidPriv: boolean;
   /** The device does not snoop (it cannot be forced coherent). */
   readonly noSnoop: boolean;
@@ -54,9 +68,13 @@ export interface DeviceInfo {
   readonly stall: boolean;
 }
 
+/** The IOMMU_HWPT_ALLOC_* flags core passes to {@link UnitOps.domainAllocPaging} (domain_alloc_paging_flags). */
 export interface PagingAllocFlags {
+  /** IOMMU_HWPT_ALLOC_NEST_PARENT: build a stage-2 table usable as a nesting parent. */
   nestParent: boolean;
+  /** IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the domain must support dirty tracking, or the vendor answers EOPNOTSUPP. */
   dirtyTracking: boolean;
+  /** IOMMU_HWPT_ALLOC_PASID: the domain may be attached to PASIDs. */
   pasid: boolean;
 }
 
@@ -88,10 +106,13 @@ export interface DomainAttachHooks {
 
 /** An iommu_domain of type paging, built by the vendor on one of its page-table formats. */
 export interface PagingDomainOps extends DomainAttachHooks {
+  /** The page table core maps and unmaps the IOAS into (io_pgtable_ops). */
   readonly pt: IoPageTable;
+  /** Page sizes in bytes the domain can map, one bit per size (pgsize_bitmap); its lowest bit sets the IOAS alignment. */
   readonly pgsizeBitmap: bigint;
   /** Inclusive IOVA aperture. */
   readonly apertureStart: bigint;
+  /** Last IOVA the domain translates, inclusive (geometry.aperture_end); IOVAs above it are reserved in the IOAS. */
   readonly apertureLast: bigint;
   /** The domain forces snooped DMA (enforce_cache_coherency). */
   readonly enforceCacheCoherency: boolean;
@@ -105,6 +126,8 @@ export interface PagingDomainOps extends DomainAttachHooks {
   checkAttach?(dev: DeviceInfo, unit: UnitOps): VendorError | null;
   /** set_dirty_tracking; absent when the domain has no dirty tracking. */
   setDirtyTracking?(enable: boolean): VendorError | null;
+  /** Releases the domain (ops->free) when its HWPT is destroyed, after core removed it from its IOAS and flushed its tag. */
+
   free(): void;
 }
 
@@ -116,14 +139,17 @@ export interface IotlbFlush {
   flushTag(tag: number): void;
 }
 
+/** Outcome of a cache_invalidate_user op: how far it got and why it stopped. */
 export interface InvalidateResult {
   /** Entries handled before an error (written back to entry_num). */
   handled: number;
+  /** The error on entry `handled`, or null when every entry was handled. */
   error: VendorError | null;
 }
 
 /** A user-managed stage-1 domain nested on a paging parent (HWPT_NESTED). */
 export interface NestedDomainOps extends DomainAttachHooks {
+  /** The stage-2 paging domain the guest table's addresses translate through. */
   readonly parent: PagingDomainOps;
   /** Tag of the guest stage-1 entries in the IOTLB. */
   readonly tag: number;
@@ -153,10 +179,13 @@ export interface NestedDomainOps extends DomainAttachHooks {
   readonly mode: 'translate' | 'bypass' | 'abort';
   /** IOMMU_HWPT_INVALIDATE on this HWPT. */
   invalidate?(dataType: number, entryLen: number, entries: Uint8Array, count: number, flush: IotlbFlush): InvalidateResult;
+  /** Releases the domain when its HWPT is destroyed. */
   free(): void;
 }
 
+/** A vendor's vIOMMU (struct iommufd_viommu with its driver ops), made by {@link UnitOps.viommuAlloc}. */
 export interface ViommuOps {
+  /** Its IOMMU_VIOMMU_TYPE_* (e.g. IOMMU_VIOMMU_TYPE_ARM_SMMUV3). */
   readonly type: number;
   /** Invalidation through the vIOMMU (SMMUv3 CMDQ commands). */
   invalidate?(dataType: number, entryLen: number, entries: Uint8Array, count: number, flush: IotlbFlush, lookupVsid: (virtId: bigint) => DeviceInfo | undefined): InvalidateResult;
@@ -166,18 +195,32 @@ export interface ViommuOps {
   allocNested(dev: DeviceInfo, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
   /** vEVENTQ types this vIOMMU reports. */
   readonly eventTypes: readonly number[];
+  /** Releases the vIOMMU (viommu_ops->destroy) when its object is destroyed. */
   destroy(): void;
 }
 
 /** The unit (iommu_device + iommu_ops) a vendor builds for each IOMMU instance of a host. */
 export interface UnitOps {
+  /** The vendor's id (IommuVendor.id). */
   readonly vendor: string;
+  /** The unit's decoded registers, as given in UnitInit. */
   readonly decoded: DecodedUnit;
+  /** The vendor-neutral capabilities core checks requests against. */
   readonly caps: NormalizedCaps;
   /** The Linux name of the instance, e.g. 'dmar0', 'arm-smmu-v3.0.auto', 'AMD-Vi0'. */
   readonly name: string;
   /** iommu_hw_info payload. `requestedType` 0 means the default type. */
-  hwInfo?(dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError;
+  hwInfo?(
+    dev: DeviceInfo,
+    requestedType: number,
+  ):
+    | {
+        /** The IOMMU_HW_INFO_TYPE_* of `data`. */
+        type: number;
+        /** The vendor's info struct (e.g. struct iommu_hw_info_vtd) as little-endian bytes. */
+        data: Uint8Array;
+      }
+    | VendorError;
   /** domain_alloc_paging_flags. */
   domainAllocPaging?(dev: DeviceInfo, flags: PagingAllocFlags, memory: PageTableMemory): PagingDomainOps | VendorError;
   /**
@@ -189,24 +232,31 @@ export interface UnitOps {
   domainAllocNested?(dev: DeviceInfo, parent: PagingDomainOps, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
   /** vIOMMU types this unit can back, and their init (get_viommu_size + viommu_init). */
   readonly viommuTypes?: readonly number[];
+  /** Builds a vIOMMU of `type` over a nesting-parent domain from the user's driver data (`data_uptr`, empty when none). */
   viommuAlloc?(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError;
   /** The hardware fault and page-request record formats. */
   readonly faults?: FaultCodec;
   /** Depth of the hardware fault/event queue and page-request queue (records). */
   readonly faultQueueDepth?: number;
+  /** Depth of the page-request queue in records (core uses 512 when absent). */
   readonly pageRequestQueueDepth?: number;
   /** The exact Linux boot/probe lines for this unit. */
   bootLog?(): string[];
 }
 
+/** What core hands {@link IommuVendor.createUnit} for one IOMMU instance of a host. */
 export interface UnitInit {
   /** Index in the host's unit list. */
   readonly index: number;
   /** The profile's id for it, e.g. 'dmar0'. */
   readonly id: string;
+  /** The result of decodeRegisters on `raw`. */
   readonly decoded: DecodedUnit;
+  /** The unit's registers as the host profile gives them. */
   readonly raw: RawRegisters;
+  /** The host's physical memory: where the unit's tables, queues and DMA live. */
   readonly mem: PhysicalMemory;
+  /** Every page-table format the loaded plugins registered, by id. */
   readonly formats: FormatRegistry;
   /** Allocates a fresh hardware tag (domain id / ASID / VMID) on this unit. */
   allocTag(): number;
@@ -214,8 +264,11 @@ export interface UnitInit {
 
 /** A unit `ioasid probe` read, with the 1-based line numbers it came from. */
 export interface ProbedUnitLines {
+  /** Unit id as the log names it, e.g. 'dmar0'. */
   readonly id: string;
+  /** Registers read from the log, in a host profile's shape. */
   readonly registers: RawRegisters;
+  /** 1-based numbers of the log lines that gave them. */
   readonly lines: readonly number[];
 }
 
@@ -233,7 +286,12 @@ export interface IommuVendor {
   /** Builds the unit driver for one instance. */
   createUnit(init: UnitInit): UnitOps;
   /** Reads kernel boot lines into units (`ioasid probe`); lines it does not know return null. */
-  probeLine?(line: string): Result<{ id: string; registers: RawRegisters }> | null;
+  probeLine?(line: string): Result<{
+    /** Unit id the line belongs to, e.g. 'dmar0'. */
+    id: string;
+    /** The registers the line gives for that unit. */
+    registers: RawRegisters;
+  }> | null;
   /**
    * Completes the units probeLine() read from one log, for a driver that prints per-unit and host-wide
    * lines apart (AMD-Vi: "Found IOMMU" per unit, the EFR once): it may rename, merge or fill them.
@@ -244,6 +302,9 @@ export interface IommuVendor {
 
 /** The open registry of page-table formats, filled by plugins. */
 export interface FormatRegistry {
+  /** The format registered as `id`, undefined when no plugin registered it. */
   get(id: string): PageTableFormat | undefined;
+  /** Every registered format id. */
   ids(): string[];
 }
+

@@ -56,7 +56,18 @@ export interface RadixTraceSpec {
    * What `entry` at `level` is. A table entry gives the next table's page number and, for formats
    * that skip levels (AMD v1 next-level), the next table's level (default level - 1).
    */
-  classify(entry: bigint, level: number): { kind: 'table' | 'leaf' | 'invalid'; pfn: number; nextLevel?: number };
+  classify(
+    entry: bigint,
+    level: number,
+  ): {
+    /** A pointer to a next-level table, a leaf mapping, or an entry the walk stops at. */
+    kind: 'table' | 'leaf' | 'invalid';
+    /** Page number (4 KiB units) of the next table or of the leaf's output; ignored for 'invalid'. */
+    pfn: number;
+    /** Level of the next table, for a table entry that skips levels. */
+    nextLevel?: number;
+  };
+
 }
 
 /** At most one step per level of the deepest format (six levels), whatever a corrupt table says. */
