@@ -6,16 +6,23 @@ import { open, writeFile } from 'node:fs/promises';
 import pc from 'picocolors';
 import type { IommuPlugin } from '@ioasid/core/driver';
 
+/** Where the CLI writes text: process.stdout / stderr, or a test's collector. */
 export interface Stream {
+  /** Writes `text` as is (the caller adds newlines). */
   write(text: string): unknown;
+  /** A terminal: colour is used only then (and never with NO_COLOR). */
   isTTY?: boolean;
 }
 
+/** The CLI's connection to the outside world; main(argv, io) takes one so that tests capture everything. */
 export interface CliIo {
+  /** Normal output. */
   readonly stdout: Stream;
+  /** Errors, hints and warnings. */
   readonly stderr: Stream;
   /** The whole of standard input (probe -, plan -). */
   readonly stdin: () => Promise<string>;
+  /** Environment variables (NO_COLOR and the like). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Where relative paths (files, --plugin modules) are resolved; the process's working directory by default. */
   readonly cwd?: string;
@@ -56,18 +63,23 @@ async function readAll(stream: NodeJS.ReadStream): Promise<string> {
   return textOf('standard input', Buffer.concat(chunks));
 }
 
+/** The real process's streams, standard input and environment. */
 export function processIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, stdin: () => readAll(process.stdin), env: process.env };
 }
 
 /** A failure the user can act on: exit code 1 (failed) or 2 (bad usage), and what to do about it. */
 export class CliError extends Error {
+  /** Always 'CliError'. */
   override readonly name = 'CliError';
   constructor(
     message: string,
+    /** The process exit code: 1 when the command failed, 2 for bad usage. */
     readonly exitCode: 1 | 2 = 1,
+    /** What to try instead, printed after the message. */
     readonly hint?: string,
   ) {
+
     super(message);
   }
 }

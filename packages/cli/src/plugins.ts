@@ -9,7 +9,9 @@ import { plugin as virtioIommu } from '@ioasid/virtio-iommu';
 import { plugin as amdVi } from '@ioasid/amd-vi';
 import { plugin as riscvIommu } from '@ioasid/riscv-iommu';
 
+/** The vendor plugins the CLI ships with: VT-d, SMMUv3, AMD-Vi, virtio-iommu and RISC-V IOMMU. */
 export function allPlugins(): IommuPlugin[] {
+
   return [vtd, smmuv3, amdVi, virtioIommu, riscvIommu];
 }
 

@@ -7,18 +7,25 @@
 import type { DeviceProfile, HostProfile, UnitProfile } from '@ioasid/core';
 import type { IommuVendor, NormalizedCaps } from '@ioasid/core/driver';
 
+/** A host profile `ioasid plan` knows by name. */
 export interface BuiltinProfile {
+
   /** What `ioasid plan <id>` accepts. */
   readonly id: string;
+  /** The host profile itself. */
   readonly profile: HostProfile;
   /** Where it comes from: the vendor package, or "built from presets". */
   readonly source: string;
 }
 
+/** The preset host profiles one vendor package ships. */
 export interface VendorPresets {
+  /** The vendor id, e.g. 'vtd'. */
   readonly vendor: string;
+  /** Its presets, as the package exports them. */
   readonly presets: readonly HostProfile[];
 }
+
 
 export function slug(name: string): string {
   return name

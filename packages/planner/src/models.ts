@@ -9,13 +9,16 @@ export type { ViommuModel, PropertyValue, ViommuProperties, ViommuSpec, PropDef,
 
 /** A vIOMMU input the planner cannot use (unknown model or property, bad value). */
 export class PlanError extends Error {
+  /** Always 'PlanError'. */
   override readonly name = 'PlanError';
 }
 
 /** Every registered model by id: its -device driver, libvirt model and property table. */
 export const MODELS: Readonly<Record<string, ModelDef>> = Object.fromEntries(MODEL_DEFS.map((m) => [m.id, m]));
 
+/** The model of an id, -device driver name or alias; throws PlanError listing the known models when there is none. */
 export function modelDef(name: string): ModelDef {
+
   const m = findModel(name);
   if (!m) {
     const known = MODEL_DEFS.map((d) => (d.qemuDriver === d.id ? d.id : `${d.id} (${d.qemuDriver})`)).join(', ');

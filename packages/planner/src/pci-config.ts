@@ -11,18 +11,28 @@ const PCI_CFG_SPACE_SIZE = 0x100;
 const PCI_CFG_SPACE_EXP_SIZE = 0x1000;
 const MAX_STEPS = (PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE) / 8;
 
+/** What a device's config space says about ATS, PRI and PASID (see readIommuCaps). */
 export interface PciIommuCaps {
+  /** An ATS extended capability (PCI_EXT_CAP_ID_ATS) is present. */
   readonly ats: boolean;
+  /** A PRI extended capability (PCI_EXT_CAP_ID_PRI) is present. */
   readonly pri: boolean;
   /** Max PASID Width (PCI_PASID_CAP bits 12:8); 0 without the capability. */
   readonly pasidBits: number;
+  /** PASID capability bit 1, Execute Permission Supported (PCI_PASID_CAP_EXEC). */
   readonly pasidExec: boolean;
+  /** PASID capability bit 2, Privileged Mode Supported (PCI_PASID_CAP_PRIV). */
   readonly pasidPriv: boolean;
 }
 
 export type ConfigRead = { readonly ok: true; readonly caps: PciIommuCaps } | { readonly ok: false; readonly reason: string };
 
+/**
+ * Walks the extended capability list of `config` (a sysfs config file's bytes); not ok, with the reason, when the
+ * bytes stop before 0x100 (unprivileged read or conventional PCI). Capabilities it does not find read as absent.
+ */
 export function readIommuCaps(config: Uint8Array): ConfigRead {
+
   if (config.length <= PCI_CFG_SPACE_SIZE) {
     return {
       ok: false,

@@ -19,34 +19,53 @@ import type { Candidate, CandidateContext, Policy } from './models/types.js';
 import { validateProfile } from './profile.js';
 
 export type { Policy };
+/** Every policy, in the order `ioasid plan --policy` lists them. */
 export const POLICIES: readonly Policy[] = ['strict', 'host', 'baseline'];
 
+/** What {@link plan} plans for. */
 export interface PlanInput {
   /** One host, or several forming a fleet (baseline). */
   readonly profiles: readonly HostProfile[];
   /** BDFs of the devices to assign; default (undefined): every device of every profile. An empty list is an error. */
   readonly devices?: readonly string[];
+  /** How to choose the vIOMMU. */
   readonly policy: Policy;
   /** strict: the vIOMMU, as a QEMU -device value or a spec. */
-  readonly viommu?: string | { model: string; properties?: Readonly<Record<string, PropertyValue>> };
+  readonly viommu?:
+    | string
+    | {
+        /** Model id, -device driver name or alias, e.g. 'intel-iommu'. */
+        model: string;
+        /** QEMU properties; values are checked and normalized as on the command line. */
+        properties?: Readonly<Record<string, PropertyValue>>;
+      };
   /** The registered vendors (PluginHost.vendors()). */
   readonly vendors: readonly IommuVendor[];
 }
 
+/** The vIOMMU a plan chose: model, properties and, for arm-smmuv3 accel, its vSMMU instances. */
 export interface PlanViommu extends ViommuSpec {
   /** arm-smmuv3 accel=on: one vSMMU per host SMMU. */
   readonly instances?: readonly ViommuInstance[];
 }
 
+/** A vIOMMU plan: the configuration, each device's verdict, and the QEMU and libvirt text to start the VM with it. */
 export interface Plan {
+  /** The policy that made it. */
   readonly policy: Policy;
+  /** Names of the host profiles planned for (duplicates numbered). */
   readonly hosts: readonly string[];
+  /** The chosen vIOMMU. */
   readonly viommu: PlanViommu;
+  /** One verdict per assigned device. */
   readonly devices: readonly PlannedDevice[];
   /** The QEMU options as one line, and as an argument list. */
   readonly qemu: string;
+  /** The same QEMU options, one argument per element (no shell quoting needed). */
   readonly qemuArgs: readonly string[];
+  /** A libvirt domain XML fragment with the <iommu> element (and qemu:arg lines for what libvirt cannot say). */
   readonly libvirt: string;
+  /** Notes: why candidates were rejected, slow paths, regions the guest cannot see. */
   readonly warnings: readonly string[];
   /** QEMU would refuse the configuration itself: the VM does not start. */
   readonly errors: readonly string[];
@@ -55,7 +74,14 @@ export interface Plan {
   /** What hot-plugged devices must fit (checkHotplug). */
   readonly frozen: FrozenState;
   /** The oldest QEMU that takes this configuration, and every reason (newest first). */
-  readonly qemuVersion: { readonly minimum: string; readonly approximate: boolean; readonly requirements: readonly QemuRequirement[] };
+  readonly qemuVersion: {
+    /** The newest of the requirements' releases, e.g. '10.1'. */
+    readonly minimum: string;
+    /** That release is inferred, not read from a QEMU tag. */
+    readonly approximate: boolean;
+    /** Every requirement, newest first. */
+    readonly requirements: readonly QemuRequirement[];
+  };
 }
 
 export type { DeviceMode, PlannedDevice, ViommuInstance, FrozenState };
@@ -304,10 +330,14 @@ export function plan(input: PlanInput): Plan {
   return result;
 }
 
+/** What {@link checkHotplug} says about one device. */
 export interface HotplugResult {
+  /** The device fits the running guest's vIOMMU. */
   readonly ok: boolean;
+  /** Its verdict, with the reasons. */
   readonly device: PlannedDevice;
 }
+
 
 /**
  * Whether a device hot-plugged after the guest started still fits the frozen vIOMMU: the same checks

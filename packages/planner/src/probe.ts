@@ -10,17 +10,23 @@ import { stripKernelLogPrefix, type IommuVendor, type NormalizedCaps, type RawRe
 import { PLANNER_VENDORS } from './vendors/registry.js';
 import type { LogLine } from './vendors/types.js';
 
+/** Options of {@link probeDmesg}. */
 export interface ProbeOptions {
   /** The profile's name; defaults to "probed host". */
   readonly name?: string;
 }
 
+/** One IOMMU unit found in the log, whether or not its registers decode. */
 export interface ProbedUnit {
+  /** The unit's id as the log names it, e.g. 'dmar0'. */
   readonly id: string;
+  /** Id of the vendor that read it. */
   readonly vendor: string;
+  /** Its registers as printed, in a host profile's shape. */
   readonly registers: RawRegisters;
   /** Set when the vendor decoded the registers. */
   readonly caps?: NormalizedCaps;
+  /** The vendor's one-line hardware id (DecodedUnit.hwId), when the registers decode. */
   readonly hwId?: string;
   /** Why the unit is not in the profile (its registers do not decode). */
   readonly error?: string;
@@ -28,22 +34,38 @@ export interface ProbedUnit {
   readonly lines: readonly number[];
 }
 
+/** A log line the probe could not use. */
 export interface ProbeLineIssue {
   /** 1-based line number in the input. */
   readonly line: number;
+  /** The line's kernel text (log prefixes stripped). */
   readonly text: string;
+  /** Why: the vendor's reason for a claimed line, or that no vendor knows it. */
   readonly reason: string;
 }
 
+/** What {@link probeDmesg} read from a kernel log. */
 export interface ProbeResult {
   /** Units that decoded, and the devices the log placed behind them. */
   readonly profile: HostProfile;
+  /** Every unit found, the ones left out of the profile included (with `error`). */
   readonly units: readonly ProbedUnit[];
-  readonly counts: { readonly lines: number; readonly recognized: number; readonly rejected: number; readonly unusable: number };
+  /** Line counts of the input. */
+  readonly counts: {
+    /** Lines read. */
+    readonly lines: number;
+    /** Lines some vendor (or the iommu group scan) used. */
+    readonly recognized: number;
+    /** Lines a vendor claimed but could not read. */
+    readonly rejected: number;
+    /** Lines nothing could use, rejected ones included. */
+    readonly unusable: number;
+  };
   /** Lines a vendor claimed but could not read. */
   readonly rejected: readonly ProbeLineIssue[];
   /** Every line nothing could use (for --verbose), rejected ones included. */
   readonly unusable: readonly ProbeLineIssue[];
+  /** Problems worth telling: conflicting repeats, units that do not decode, no unit found and what to check. */
   readonly warnings: readonly string[];
   /** Vendors whose driver lines the log has (by their log signatures), plugin loaded or not. */
   readonly vendorsSeen: readonly string[];
@@ -79,7 +101,13 @@ function sameRegisters(a: RawRegisters, b: RawRegisters): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * Builds a host profile from kernel log text (dmesg, journalctl -k, syslog): each line goes to every vendor's
+ * probeLine, units are completed by completeProbe and decoded, and "Adding to iommu group" lines place devices.
+ * Never throws on bad input: what it cannot use is counted and reported.
+ */
 export function probeDmesg(text: string, vendors: readonly IommuVendor[], opts: ProbeOptions = {}): ProbeResult {
+
   const lines = text.split('\n');
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const found = new Map<string, Found>();

@@ -16,17 +16,22 @@ export { hostProfileSchema };
 export interface ProfileIssue {
   /** The JSON path, e.g. `units[0].registers`; empty for the document itself. */
   readonly path: string;
+  /** What is wrong, e.g. 'expected a hex string'. */
   readonly message: string;
   /** 1-based position in the source text, when known. */
   readonly line?: number;
+  /** 1-based column of that position, when known. */
   readonly column?: number;
 }
 
 /** A profile that cannot be used; `issues` lists every problem found, `message` one per line. */
 export class ProfileError extends Error {
+  /** Always 'ProfileError'. */
   override readonly name = 'ProfileError';
   constructor(
+    /** The file name the messages start with (ProfileOptions.file, `<profile>` by default). */
     readonly file: string,
+    /** Every problem found, in document order. */
     readonly issues: readonly ProfileIssue[],
   ) {
     super(issues.map((i) => formatIssue(file, i)).join('\n'));
@@ -47,9 +52,12 @@ export interface ProfileOptions {
 
 /** A valid profile and each unit decoded by its vendor (in the profile's unit order). */
 export interface CheckedProfile {
+  /** The validated profile. */
   readonly profile: HostProfile;
+  /** Each unit's decoded registers, by unit id. */
   readonly units: ReadonlyMap<string, DecodedUnit>;
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // Parsing

@@ -18,14 +18,19 @@ import type { PlannerVendor } from './vendors/types.js';
 
 /** Read access to a host's files, relative to its root ("sys/class/iommu"); null when absent or unreadable. */
 export interface SysfsReader {
+  /** The names in directory `path` (readdir, without . and ..). */
   list(path: string): string[] | null;
+  /** The file's content as UTF-8 text. */
   readText(path: string): string | null;
+  /** The file's raw bytes (PCI config space). */
   readBytes(path: string): Uint8Array | null;
   /** The target of a symbolic link as readlink(2) gives it; null when the path is not a link. */
   readlink(path: string): string | null;
 }
 
+/** Options of {@link probeSysfs}. */
 export interface SysfsProbeOptions {
+  /** The profile's name. */
   readonly name?: string;
   /** A boot log of the same boot (dmesg.txt of a capture is read when this is absent). */
   readonly dmesg?: string;
@@ -33,21 +38,33 @@ export interface SysfsProbeOptions {
   readonly hwInfo?: string;
 }
 
+/** One /sys/class/iommu entry as the probe read it. */
 export interface SysfsUnit {
+  /** The class entry's name, e.g. 'dmar0', 'ivhd0', 'smmu3.0x0000000009050000'. */
   readonly id: string;
+  /** Id of the vendor that recognised it. */
   readonly vendor: string;
+  /** The registers read, in a host profile's shape; absent when none could be read. */
   readonly registers?: RawRegisters;
   /** Where the registers came from: sysfs, hw-info (IOMMU_GET_HW_INFO), dmesg. */
   readonly source?: 'sysfs' | 'hw-info' | 'dmesg';
+  /** The decoded capabilities, when the registers decode. */
   readonly caps?: NormalizedCaps;
+  /** The vendor's one-line hardware id, when the registers decode. */
   readonly hwId?: string;
+  /** Why the unit is not in the profile (no registers, or they do not decode). */
   readonly error?: string;
+  /** BDFs the kernel lists under the unit's devices/ directory. */
   readonly devices: readonly string[];
 }
 
+/** What {@link probeSysfs} read. */
 export interface SysfsProbeResult {
+  /** Units with usable registers and their devices, groups and reserved regions. */
   readonly profile: HostProfile;
+  /** Every unit found, the unusable ones included (with `error`). */
   readonly units: readonly SysfsUnit[];
+  /** What was missing or could not be read, and what it means for the profile. */
   readonly warnings: readonly string[];
   /** The files read, for `ioasid capture`'s manifest and --verbose. */
   readonly read: readonly string[];
@@ -59,16 +76,27 @@ const PCI = 'sys/bus/pci/devices';
 
 /** One IOMMU_GET_HW_INFO result: `iommu_hw_info <bdf> type=<n> capabilities=0x… max_pasid_log2=<n> data=<hex>`. */
 export interface HwInfoLine {
+  /** The device queried, lower case. */
   readonly bdf: string;
+  /** `out_data_type`: IOMMU_HW_INFO_TYPE_* of `data`. */
   readonly type: number;
+  /** `out_capabilities`: IOMMU_HW_CAP_* bits. */
   readonly capabilities: bigint;
+  /** `out_max_pasid_log2`. */
   readonly maxPasidLog2: number;
+  /** The vendor's info struct bytes (at most 256). */
   readonly data: Uint8Array;
 }
 
 const HW_INFO = /^iommu_hw_info ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) type=(\d+) capabilities=0x([0-9a-f]+) max_pasid_log2=(\d+) data=([0-9a-f]*)$/i;
 
-export function parseHwInfo(text: string): { lines: HwInfoLine[]; errors: string[] } {
+/** Reads hw-info text: one HwInfoLine per line; blank and `#` lines are skipped, malformed ones reported. */
+export function parseHwInfo(text: string): {
+  /** The lines that parsed, in order. */
+  lines: HwInfoLine[];
+  /** One message per malformed line, with its line number. */
+  errors: string[];
+} {
   const lines: HwInfoLine[] = [];
   const errors: string[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -108,7 +136,9 @@ interface Pending {
   parent?: string;
 }
 
+/** Builds a host profile from a sysfs tree (see the module comment for the files read); missing files become warnings, never exceptions. */
 export function probeSysfs(fs: SysfsReader, vendors: readonly IommuVendor[], opts: SysfsProbeOptions = {}): SysfsProbeResult {
+
   const warnings: string[] = [];
   const read: string[] = [];
   const text = (p: string) => {

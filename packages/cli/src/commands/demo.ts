@@ -25,7 +25,9 @@ export interface DemoResult {
   hosts: Host[];
 }
 
+/** Prints the tour (see the module comment) to `out`; resolves with the hosts it built so that tests can inspect them. */
 export async function runDemo(out: Output): Promise<DemoResult> {
+
   const hosts = [ioasTour(out), await vtdTour(out), await smmuTour(out), await virtioTour(out), await amdTour(out)];
   out.heading('Done');
   out.line('Next: `ioasid probe <dmesg>` on a real boot log, `ioasid plan <profile>` for the vIOMMU, `ioasid decode vtd <value>`, `ioasid decode amd-vi <EFR | event | line>`, `ioasid decode virtio-iommu <request bytes>`.');

@@ -76,18 +76,30 @@ function waiterPromise(): { promise: Promise<number>; resolve: Waiter } {
   return { promise, resolve };
 }
 
+/** Counters of a host's fault pipeline since it was created (FaultPipeline.stats). */
 export interface PipelineStats {
+  /** Page requests devices sent, whether or not they fit the page request queue. */
   pageRequests: number;
   /** Stalled transactions (stall model), each answered once like a one-request group. */
   stalls: number;
+  /** Responses user space (or a tool) sent for a group or stall. */
   responses: number;
+  /** Responses the kernel sent on its own: queue overflow, no handler, a dropped or refused request, groups of a detaching device. */
+
+
   autoResponses: number;
+  /** Responses to a group already answered, ignored. */
   duplicateResponses: number;
+  /** Unrecoverable faults devices reported. */
   faults: number;
+  /** Faults delivered as vEVENTs to a vIOMMU's queue. */
   vevents: number;
+  /** Faults written to the host log (no vEVENTQ took them). */
   logged: number;
+  /** Records lost because the fault/event or page request queue was full. */
   overflows: number;
 }
+
 
 export class FaultPipeline {
   private readonly queues: UnitQueues[] = [];

@@ -20,6 +20,7 @@ import { PRG_INDEX_LAST, PriFlowControl } from './pri.js';
 /** A DMA that the IOMMU refused; carries the normalized fault. */
 export class DmaFault extends Error {
   constructor(
+    /** The fault as the vendor's record decodes it (reason, address, PASID, stage). */
     readonly fault: IommuFault,
     /**
      * How it ended: 'page-response' (a PRI page request answered INVALID/FAILURE), 'stall-abort' (a
@@ -32,6 +33,7 @@ export class DmaFault extends Error {
   }
 }
 
+/** Options of a device DMA (`dma.read`, `dma.write` and their synchronous forms). */
 export interface DmaOptions {
   /** The PASID tagging the transactions; omitted for requests without PASID. */
   pasid?: number;
@@ -64,10 +66,17 @@ function checkDmaArgs(iova: bigint, length: number, opts: DmaOptions): void {
   if (pasid !== undefined && pasid !== NO_PASID && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
 }
 
+/**
+ * A PCI function of a {@link Host}, behind one IOMMU unit: VFIO's device-side calls (bind to an iommufd,
+ * attach to an IOAS or HWPT, detach, for the RID or a PASID) and its DMA engine, which translates through the
+ * unit, faults, and with PRI or stall waits for the page response.
+ */
 export class PciDevice implements BoundDevice {
+  /** Index of its IOMMU unit in Host.units. */
   readonly unitIndex: number;
   private ridBinding: Binding = Binding.blocked;
   private readonly pasidBindings = new Map<number, Binding>();
+  /** The iommufd device object (struct iommufd_device) while bound, else null. */
   idev: IommufdDevice | null = null;
   private boundFd: Iommufd | null = null;
   private readonly tr = new TranslateResult();
@@ -75,8 +84,11 @@ export class PciDevice implements BoundDevice {
   /** Stall tags of transactions stalled in the IOMMU: never handed out twice while outstanding. */
   private readonly stagsOutstanding = new Set<number>();
 
+  /** The device's DMA engine: transfers from the device's point of view, translated by the IOMMU unit. */
   readonly dma = {
+    /** Reads `length` bytes at `iova`; rejects with DmaFault when a page does not translate (after PRI or stall, when the device has them). */
     read: (iova: bigint, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    /** Writes `data` at `iova`; rejects with DmaFault as read does. */
     write: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
     /**
      * Synchronous read into the caller's buffer, for simulators that issue millions of transfers:
@@ -92,12 +104,19 @@ export class PciDevice implements BoundDevice {
   };
 
   constructor(
+    /** The host it belongs to. */
     readonly host: Host,
+    /** PCI address, e.g. '0000:00:02.0'. */
     readonly bdf: string,
+    /** The facts the vendor sees (requester id, ATS, PRI, PASID width, ...). */
     readonly info: DeviceInfo,
+    /** The IOMMU unit that translates its DMA. */
     readonly unit: IommuUnit,
+    /** Its iommu group. */
     readonly group: DeviceGroup,
+    /** IOVA ranges the device cannot use (e.g. the MSI window), reserved in every IOAS it attaches to. */
     readonly reservedRegions: readonly IovaRange[],
+    /** Free text from the profile, e.g. the device model. */
     readonly description = '',
     /** PRI flow control: credit and group indexes (see pri.ts). */
     readonly pri: PriFlowControl = new PriFlowControl(512, 512),
@@ -105,6 +124,7 @@ export class PciDevice implements BoundDevice {
     this.unitIndex = unit.index;
   }
 
+  /** The vendor's driver for its unit. */
   get unitOps(): UnitOps {
     return this.unit.ops;
   }
@@ -179,6 +199,7 @@ export class PciDevice implements BoundDevice {
     else this.pasidBindings.set(pasid, b);
   }
 
+  /** What the unit uses for (this device, pasid): blocked, a paging table or a nested one; NO_PASID (-1) for the RID. */
   binding(pasid = NO_PASID): Binding {
     return pasid === NO_PASID ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
   }
@@ -432,7 +453,9 @@ export class PciDevice implements BoundDevice {
     }
   }
 
+  /** The iommufd it is bound to, null when unbound. */
   get boundIommufd(): Iommufd | null {
+
     return this.boundFd;
   }
 }

@@ -28,6 +28,7 @@ import { BARE_PROFILE, parseBdf, parseProfileNumber, type HostProfile } from './
 /** A host profile that cannot be built: names the path and what was expected. */
 export class HostProfileError extends Error {
   constructor(
+    /** Where in the profile the problem is, e.g. 'units[0].vendor' or 'devices[2].pasidBits'. */
     readonly path: string,
     message: string,
   ) {
@@ -36,6 +37,7 @@ export class HostProfileError extends Error {
   }
 }
 
+/** What {@link createHost} builds a host from. */
 export interface HostOptions {
   /** Vendor plugins to load (each registers into this host's own DI container). */
   plugins?: readonly IommuPlugin[];
@@ -45,22 +47,38 @@ export interface HostOptions {
   container?: DependencyContainer;
 }
 
+/**
+ * A simulated machine built from a {@link HostProfile}: physical memory, one user process, the IOMMU units the
+ * plugins' vendors drive, the PCI devices behind them with their iommu groups, the fault pipeline and the
+ * kernel log. `openIommufd()` opens /dev/iommu on it.
+ */
 export class Host implements PipelineHost, DeviceEnv {
+  /** The host's physical memory (page tables, queues and DMA target live here). */
   readonly mem = new PhysicalMemory();
+  /** Allocator of free 4 KiB frames of `mem` (page tables, pinned pages). */
   readonly frames = new FrameAllocator(this.mem);
+  /** The user process that opens /dev/iommu: its mappings are what IOAS_MAP pins. */
   readonly process = new HostProcess(this.mem, this.frames);
+  /** The loaded plugins and their DI container. */
   readonly plugins: PluginHost;
+  /** One per profile unit, in profile order (IommuFault.unit indexes this). */
   readonly units: IommuUnit[] = [];
+  /** Devices by BDF, e.g. '0000:00:02.0'. */
   readonly devices = new Map<string, PciDevice>();
+  /** iommu groups by number; devices of one group share every attach. */
   readonly groups = new Map<number, DeviceGroup>();
+  /** The profile the host was built from (BARE_PROFILE when none was given). */
   readonly profile: HostProfile;
+  /** The kernel log: driver boot lines, fault lines, overflow lines. */
   readonly log: HostLog;
+  /** Carries device faults and page requests through the vendor's records to user space and back. */
   readonly faults: FaultPipeline;
   private readonly devicesByRid = new Map<number, PciDevice>();
   private readonly formats = new Map<string, PageTableFormat>();
   private nextTag = 1;
   private faultInjector: FaultInjector = NO_FAULT_INJECTION;
 
+  /** Where every domain's page tables come from: frames of `frames`, asked to the injector as 'table-alloc'. */
   readonly tableMemory: PageTableMemory = {
     mem: this.mem,
     allocTable: () => {
@@ -78,6 +96,7 @@ export class Host implements PipelineHost, DeviceEnv {
     },
   };
 
+  /** IOTLB invalidation by tag, applied to every unit's IOTLB. */
   readonly tlb: TlbInvalidator = {
     flushRange: (tag, iovaPfn, npages) => {
       for (const u of this.units) u.iotlb.flushRange(tag, -1, iovaPfn, npages);
@@ -116,6 +135,7 @@ export class Host implements PipelineHost, DeviceEnv {
     this.process.injector = i;
   }
 
+  /** The profile's name. */
   get name(): string {
     return this.profile.name;
   }
@@ -223,24 +243,36 @@ export class Host implements PipelineHost, DeviceEnv {
 
   // --- PipelineHost ------------------------------------------------------------------------------
 
+  /** The fault codec of unit `unit` (its UnitOps.faults), undefined when it has none. */
   codec(unit: number): FaultCodec | undefined {
     return this.units[unit]?.ops.faults;
   }
 
+  /** The Linux name of unit `unit` (UnitOps.name), `iommu<n>` when unknown. */
   unitName(unit: number): string {
     return this.units[unit]?.ops.name ?? `iommu${unit}`;
   }
 
+  /** The device behind `unit` with requester id (or StreamID) `rid`. */
   deviceByRid(unit: number, rid: number): PciDevice | undefined {
     return this.devicesByRid.get(unit * 0x10000 + rid);
   }
 
-  queueDepths(unit: number): { faults: number; pageRequests: number } {
+  /** The depths of unit `unit`'s hardware queues, as the fault pipeline sizes them. */
+  queueDepths(unit: number): {
+
+    /** Records the fault/event queue holds (UnitOps.faultQueueDepth, 256 by default). */
+    faults: number;
+    /** Records the page request queue holds (UnitOps.pageRequestQueueDepth, 512 by default). */
+    pageRequests: number;
+  } {
     const ops = this.units[unit]?.ops;
     return { faults: ops?.faultQueueDepth ?? 256, pageRequests: ops?.pageRequestQueueDepth ?? 512 };
   }
 }
 
+/** Builds a {@link Host}; throws HostProfileError for a profile it cannot build, PluginContractError for a bad plugin. */
 export function createHost(opts: HostOptions = {}): Host {
+
   return new Host(opts);
 }

@@ -4,6 +4,7 @@
  */
 import type { RawRegisters } from '../driver/vendor.js';
 
+/** A device's reserved IOVA region in a profile (as the kernel lists in /sys/kernel/iommu_groups/N/reserved_regions). */
 export interface ReservedRegionProfile {
   /** Hex string or number. */
   start: string | number;
@@ -13,14 +14,17 @@ export interface ReservedRegionProfile {
   type: 'msi' | 'direct' | 'direct-relaxable' | 'reserved';
 }
 
+/** One IOMMU instance of a host profile. */
 export interface UnitProfile {
   /** The kernel's name of the instance, e.g. 'dmar0'. */
   id: string;
   /** Plugin id: 'vtd', 'smmuv3', 'amd-vi', 'virtio-iommu'. */
   vendor: string;
+  /** The unit's raw registers, keyed as the vendor's decodeRegisters expects (hex strings for 64-bit values). */
   registers: RawRegisters;
 }
 
+/** One PCI function of a host profile. */
 export interface DeviceProfile {
   /** segment:bus:device.function, e.g. '0000:00:02.0'. */
   bdf: string;
@@ -28,11 +32,15 @@ export interface DeviceProfile {
   unit: string;
   /** IOMMU group number; devices of one group share their attachments. */
   group?: number;
+  /** Has the PCIe ATS capability (default false). */
   ats?: boolean;
+  /** Has the PCIe PRI capability (default false). */
   pri?: boolean;
   /** PASID width in bits (0 = no PASID capability). */
   pasidBits?: number;
+  /** PASID capability: Execute Permission Supported (default false). */
   pasidExec?: boolean;
+  /** PASID capability: Privileged Mode Supported (default false). */
   pasidPriv?: boolean;
   /** Arm StreamID (defaults to the requester id). */
   streamId?: number;
@@ -44,15 +52,21 @@ export interface DeviceProfile {
   stall?: boolean;
   /** PRI Outstanding Page Request Capacity (default 512): the page requests the function can track at once. */
   priCapacity?: number;
+  /** IOVA ranges the device must not use; reserved in any IOAS it attaches to. */
   reservedRegions?: ReservedRegionProfile[];
   /** Free-form description, e.g. 'Intel DSA'. */
   description?: string;
 }
 
+/** A machine as plain JSON-able data: its IOMMU units and the PCI devices behind them. Built by createHost. */
 export interface HostProfile {
+  /** Short name, e.g. a preset id or the probed host's name. */
   name: string;
+  /** One line about the machine. */
   description?: string;
+  /** IOMMU units, in the order Host.units gets them. */
   units: UnitProfile[];
+  /** PCI functions, each naming its unit. */
   devices: DeviceProfile[];
 }
 
@@ -62,7 +76,19 @@ export const BARE_PROFILE: HostProfile = { name: 'bare host', units: [], devices
 const BDF_RE = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$/;
 
 /** Parses '0000:00:02.0' into its parts; null when malformed. */
-export function parseBdf(bdf: string): { segment: number; bus: number; dev: number; fn: number; rid: number } | null {
+export function parseBdf(bdf: string): {
+  /** PCI segment (domain), 16 bits. */
+  segment: number;
+  /** Bus number, 8 bits. */
+  bus: number;
+  /** Device number, 0 to 31. */
+  dev: number;
+  /** Function number, 0 to 7. */
+  fn: number;
+  /** Requester id: bus << 8 | dev << 3 | fn. */
+  rid: number;
+} | null {
+
   const m = BDF_RE.exec(bdf);
   if (!m) return null;
   const bus = parseInt(m[2], 16);

@@ -198,6 +198,7 @@ export class PhysicalMemory {
     return (BigInt(c[w + 1]) << 32n) | BigInt(c[w]);
   }
 
+  /** Writes 64-bit little-endian entry `index` of frame `pfn` (byte offset index * 8), as a table walker's write would. */
   writeU64(pfn: number, index: number, value: bigint): void {
     this.markTouched(pfn);
     const c = this.chunkWords(pfn);
@@ -281,6 +282,7 @@ export class FrameAllocator {
     this.next = firstPfn;
   }
 
+  /** Frames allocated and not yet released. */
   get framesInUse(): number {
     return this.inUse;
   }
@@ -344,7 +346,9 @@ export class FrameAllocator {
   /** Frames handed out by the last allocContiguous. */
   lastCount = 0;
 
+  /** Frees frame `pfn`, zeroing it first so that the next allocation gets a clean page. */
   release(pfn: number): void {
+
     this.mem.zeroFrame(pfn);
     this.free.push(pfn);
     this.inUse--;

@@ -39,6 +39,7 @@ export class MemoryObject {
   private npages: number;
   constructor(
     pages: number,
+    /** Anonymous memory (mmap MAP_ANONYMOUS) or the pages of a memfd. */
     readonly kind: 'anon' | 'memfd',
     /** 4 KiB pages per page of this object: 1, 512 (2 MiB) or 262144 (1 GiB). */
     readonly hugePages = 1,
@@ -48,6 +49,7 @@ export class MemoryObject {
     this.hugeBases = new Float64Array(hugePages === 1 ? 0 : Math.ceil(pages / hugePages));
   }
 
+  /** Size of the object in 4 KiB pages. */
   get pages(): number {
     return this.npages;
   }
@@ -151,6 +153,7 @@ export class MemoryObject {
     return base + (index - h * this.hugePages);
   }
 
+  /** Grows or shrinks the object to `pages` 4 KiB pages (ftruncate of a memfd); pages cut off are forgotten. */
   resize(pages: number): void {
     if (this.hugePages !== 1) {
       const next = new Float64Array(Math.ceil(pages / this.hugePages));
@@ -188,7 +191,9 @@ function blockFrame(blk: Block, off: number): number {
 /** Sizes `mmap` accepts for `hugePageSize` (MAP_HUGETLB with MAP_HUGE_2MB / MAP_HUGE_1GB). */
 export const HUGE_PAGE_SIZES: readonly number[] = [2 << 20, 1 << 30];
 
+/** mmap's PROT_READ: the process may read the mapping. */
 export const PROT_READ = 1;
+/** mmap's PROT_WRITE: the process may write the mapping (needed for a writeable pin). */
 export const PROT_WRITE = 2;
 
 interface Vma {
@@ -205,8 +210,11 @@ interface Vma {
 
 /** What an fd in the process's file table refers to. */
 export interface FileOps {
+  /** What the file is, for messages: 'iommufd', 'memfd', 'fault', 'veventq', ... */
   readonly kind: string;
+  /** read(2): up to `length` bytes; absent when the file is not readable (EINVAL). */
   read?(length: number): Uint8Array;
+  /** write(2): returns the bytes consumed; absent when the file is not writable (EINVAL). */
   write?(bytes: Uint8Array): number;
   /** POLLIN / POLLOUT style readiness bits. */
   poll?(): number;
@@ -214,18 +222,27 @@ export interface FileOps {
   release(): void;
 }
 
+/** poll(2) POLLIN: there is data to read. */
 export const POLLIN = 0x001;
+/** poll(2) POLLOUT: writing would not block. */
 export const POLLOUT = 0x004;
+/** poll(2) POLLRDNORM: normal data to read (fault and vEVENTQ fds set it with POLLIN). */
 export const POLLRDNORM = 0x040;
 
+/** An open memfd (memfd_create): a file over a MemoryObject that IOAS_MAP_FILE can map. */
 export class MemFile implements FileOps {
+  /** Always 'memfd'. */
   readonly kind = 'memfd';
+  /** The file offset read and write use and advance, in bytes. */
   position = 0;
   constructor(
+    /** The pages behind the file. */
     readonly object: MemoryObject,
     private readonly proc: HostProcess,
+    /** File size in bytes (ftruncate). */
     public size: number,
   ) {}
+  /** Reads up to `length` bytes from `position`, stopping at `size`. */
   read(length: number): Uint8Array {
     const n = Math.max(0, Math.min(length, this.size - this.position));
     const out = new Uint8Array(n);
@@ -233,6 +250,7 @@ export class MemFile implements FileOps {
     this.position += n;
     return out;
   }
+  /** Writes at `position`, growing the file when the write ends past `size`. */
   write(bytes: Uint8Array): number {
     const end = this.position + bytes.length;
     if (end > this.size) {
@@ -259,7 +277,13 @@ function checkObjectPages(pages: number, command: string): void {
   if (pages > MAX_OBJECT_PAGES) throw new IommufdError('ENOMEM', command, `the model backs at most ${MAX_OBJECT_PAGES * (PAGE_SIZE / 2 ** 20) / 1024} GiB of 4 KiB pages in one object`);
 }
 
+/**
+ * The user process that calls into iommufd: its address space (mmap, munmap, fork), the memory user
+ * pointers point into (copy_from_user / copy_to_user), its file table (the iommufd, memfds, fault and
+ * vEVENTQ fds) and the pinned-page accounting against RLIMIT_MEMLOCK.
+ */
 export class HostProcess {
+  /** Process id (1000 unless given; each fork gets a new one). */
   readonly pid: number;
   /** RLIMIT_MEMLOCK in bytes; Infinity as for a VMM started with `ulimit -l unlimited`. */
   rlimitMemlock = Number.POSITIVE_INFINITY;
@@ -571,6 +595,7 @@ export class HostProcess {
     this.truncate(f, sz);
   }
 
+  /** Sets a memfd's size in bytes and resizes its pages, without the checks of ftruncate. */
   truncate(f: MemFile, size: number): void {
     f.size = size;
     f.object.resize(Math.ceil(size / PAGE_SIZE));
@@ -586,10 +611,12 @@ export class HostProcess {
     return fd;
   }
 
+  /** The open file at `fd`, undefined when none. */
   file(fd: number): FileOps | undefined {
     return this.files.get(fd)?.ops;
   }
 
+  /** read(2) on `fd`: EBADF for no such fd, EINVAL for a file that cannot be read or a bad length. */
   read(fd: number, length: number): Uint8Array {
     const f = this.fileOr(fd, 'read');
     if (!f.read) throw new IommufdError('EINVAL', 'read', `${f.kind} is not readable`);
@@ -597,17 +624,20 @@ export class HostProcess {
     return runFileOp(() => f.read!(length), 'read');
   }
 
+  /** write(2) on `fd`: EBADF for no such fd, EINVAL for a file that cannot be written. */
   write(fd: number, bytes: Uint8Array): number {
     const f = this.fileOr(fd, 'write');
     if (!f.write) throw new IommufdError('EINVAL', 'write', `${f.kind} is not writable`);
     return runFileOp(() => f.write!(bytes), 'write');
   }
 
+  /** poll(2) readiness bits of `fd` (POLLIN | POLLOUT for a file without its own poll); EBADF for no such fd. */
   poll(fd: number): number {
     const f = this.fileOr(fd, 'poll');
     return f.poll ? f.poll() : POLLIN | POLLOUT;
   }
 
+  /** close(2): EBADF for no such fd; the file's release runs on its last close. */
   close(fd: number): void {
     const e = this.files.get(fd);
     if (!e) throw new IommufdError('EBADF', 'close');
@@ -633,7 +663,9 @@ export class HostProcess {
     this.lockedPages += pages;
   }
 
+  /** Returns `pages` pinned pages to the RLIMIT_MEMLOCK budget (unpin). */
   unchargePinned(pages: number): void {
+
     this.lockedPages -= pages;
   }
 }

@@ -43,6 +43,7 @@ import type { Iommufd } from '../iommufd/iommufd.js';
 import { ObjType } from '../iommufd/objects.js';
 import type { HwptPaging } from '../iommufd/hwpt.js';
 
+/** How the kit builds a nested HWPT for a vendor that supports nesting (ConformanceOptions.nested). */
 export interface ConformanceNestedOptions {
   /** The IOMMU_HWPT_DATA_* type of the vendor's nested user data. */
   dataType: number;
@@ -59,6 +60,7 @@ export interface ConformanceNestedOptions {
   viommuData?: () => Uint8Array;
 }
 
+/** What the conformance kit runs against: the plugin, a host profile for it and the devices to use. */
 export interface ConformanceOptions {
   /** The plugin under test. */
   plugin: IommuPlugin;
@@ -207,12 +209,15 @@ interface Env {
 }
 
 /** One check of the kit: `optional` names the optional op (or capability) it needs, `absent` says it is missing. */
+/** One check of the kit, as conformanceChecks lists it. */
 export interface ConformanceCheck {
+  /** The check's title, prefixed with its optional part ('nesting: ...') when it has one. */
   readonly name: string;
   /** The optional operation or capability the check exercises ('hw_info', 'nesting', 'dirty tracking', ...). */
   readonly optional: string | null;
   /** True when that optional part is absent: the check is reported as skipped, by name. */
   readonly absent: boolean;
+  /** Runs the check; it throws (or its promise rejects) on failure. */
   run(): unknown;
 }
 
@@ -889,9 +894,13 @@ export function describeConformance(options: ConformanceOptions): void {
   });
 }
 
+/** The outcome of one check in runConformance. */
 export interface ConformanceResult {
+  /** The check's name (ConformanceCheck.name). */
   readonly name: string;
+  /** 'skipped' when its optional part is absent; 'failed' also for a check that timed out. */
   readonly status: 'passed' | 'failed' | 'skipped';
+
   /** The failure's message, for a failed check. */
   readonly error?: string;
 }

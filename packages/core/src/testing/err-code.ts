@@ -4,7 +4,9 @@
  */
 import { IommufdError } from '../uapi/errno.js';
 
+/** 'ok' when `fn` returns, the errno name (e.g. 'EINVAL') when it throws an IommufdError; rethrows anything else. */
 export function errCode(fn: () => unknown): string {
+
   try {
     fn();
   } catch (e) {

@@ -21,6 +21,7 @@ import { errCode } from './err-code.js';
 const PAGE = 4096n;
 /** The small-page window: IOVA pages [WINDOW_START, WINDOW_START + WINDOW_PAGES); it crosses a 2 MiB boundary. */
 export const WINDOW_START = 0x1e8;
+/** Length of the small-page window, in 4 KiB pages. */
 export const WINDOW_PAGES = 48;
 /** Two 2 MiB slots for huge mappings (IOVA pages). */
 export const HUGE_SLOTS = [0x40000, 0x40200] as const;
@@ -28,30 +29,119 @@ const HUGE_SAMPLE = [0, 1, 256, 511];
 
 /** One step. Positions are relative to the window; `target` picks the IOAS (target % 2) and the kind (IOAS, paging HWPT, nested or nest-parent HWPT). */
 export type IsolationOp =
-  | { op: 'map'; ioas: number; start: number; n: number; read: boolean; write: boolean }
-  | { op: 'mapHuge'; ioas: number; slot: number }
-  | { op: 'unmap'; ioas: number; start: number; n: number }
-  | { op: 'unmapHuge'; ioas: number; slot: number }
-  | { op: 'unmapAll'; ioas: number }
-  | { op: 'copy'; src: number; dst: number; srcStart: number; n: number; dstStart: number; read: boolean; write: boolean }
-  | { op: 'attach'; dev: number; target: number }
-  | { op: 'detach'; dev: number }
-  | { op: 'invalidate'; ioas: number; start: number; n: number; all: boolean };
+  | {
+      /** IOMMU_IOAS_MAP of fresh user pages at a fixed IOVA in the window (EEXIST expected over an existing area). */
+      op: 'map';
+      /** Which of the world's two IOAS: 0 or 1. */
+      ioas: number;
+      /** First page, relative to WINDOW_START. */
+      start: number;
+      /** Pages to map (1 to 8). */
+      n: number;
+      /** IOMMU_IOAS_MAP_READABLE. */
+      read: boolean;
+      /** IOMMU_IOAS_MAP_WRITEABLE. */
+      write: boolean;
+    }
+  | {
+      /** IOMMU_IOAS_MAP of a physically contiguous 2 MiB buffer into a huge slot, read/write. */
+      op: 'mapHuge';
+      /** Which of the two IOAS. */
+      ioas: number;
+      /** Index into HUGE_SLOTS. */
+      slot: number;
+    }
+  | {
+      /** IOMMU_IOAS_UNMAP of a window range (ENOENT expected when it cuts an area or finds nothing). */
+      op: 'unmap';
+      /** Which of the two IOAS. */
+      ioas: number;
+      /** First page, relative to WINDOW_START. */
+      start: number;
+      /** Pages to unmap (1 to 16). */
+      n: number;
+    }
+  | {
+      /** IOMMU_IOAS_UNMAP of a whole huge slot. */
+      op: 'unmapHuge';
+      /** Which of the two IOAS. */
+      ioas: number;
+      /** Index into HUGE_SLOTS. */
+      slot: number;
+    }
+  | {
+      /** IOMMU_IOAS_UNMAP of everything (iova 0, length U64_MAX). */
+      op: 'unmapAll';
+      /** Which of the two IOAS. */
+      ioas: number;
+    }
+  | {
+      /** IOMMU_IOAS_COPY between window ranges (ENOENT, EEXIST or EPERM expected as the kernel checks them). */
+      op: 'copy';
+      /** Source IOAS: 0 or 1. */
+      src: number;
+      /** Destination IOAS: 0 or 1 (may equal `src`). */
+      dst: number;
+      /** First source page, relative to WINDOW_START. */
+      srcStart: number;
+      /** Pages to copy (1 to 6). */
+      n: number;
+      /** First destination page, relative to WINDOW_START. */
+      dstStart: number;
+      /** IOMMU_IOAS_MAP_READABLE on the copy. */
+      read: boolean;
+      /** IOMMU_IOAS_MAP_WRITEABLE on the copy (EPERM when a source page was pinned read-only). */
+      write: boolean;
+    }
+  | {
+      /** VFIO_DEVICE_ATTACH_IOMMUFD_PT (attach or replace); must succeed. */
+      op: 'attach';
+      /** Index of the device in IsolationOptions.devices. */
+      dev: number;
+      /** 0 to 5: IOAS `target % 2`, as the IOAS itself, its paging HWPT, or its nested (or nest-parent) HWPT. */
+      target: number;
+    }
+  | {
+      /** VFIO_DEVICE_DETACH_IOMMUFD_PT; must succeed. */
+      op: 'detach';
+      /** Index of the device. */
+      dev: number;
+    }
+  | {
+      /** IOMMU_HWPT_INVALIDATE of one entry on the IOAS's nested HWPT; nothing without IsolationOptions.nested. */
+      op: 'invalidate';
+      /** Which of the two IOAS. */
+      ioas: number;
+      /** First page, relative to WINDOW_START. */
+      start: number;
+      /** Pages to invalidate (1 to 8). */
+      n: number;
+      /** Invalidate everything instead of the range. */
+      all: boolean;
+    };
 
 /** A nested HWPT that bypasses stage 1 (so stage 2 alone decides), and how to invalidate it. */
 export interface IsolationNested {
+  /** IOMMU_HWPT_DATA_* of the nested HWPT's payload. */
   readonly dataType: number;
+  /** The vendor struct (e.g. a stage-1 bypass STE or PASID entry) passed as HWPT_ALLOC data. */
   readonly data: Uint8Array;
+  /** How to build an IOMMU_HWPT_INVALIDATE entry for it; absent: `invalidate` steps do nothing. */
   readonly invalidate?: {
+    /** IOMMU_HWPT_INVALIDATE_DATA_* of the entry. */
     readonly dataType: number;
+    /** Bytes of one entry (`entry_len`). */
     readonly entryLen: number;
     /** One entry: everything (`all`), or `npages` pages at `iova`. */
     entry(all: boolean, iova: bigint, npages: number): Uint8Array;
   };
 }
 
+/** How to build an {@link IsolationWorld}: the vendor under test and a host with three devices on it. */
 export interface IsolationOptions {
+  /** Plugins the host loads (the vendor under test). */
   readonly plugins: readonly IommuPlugin[];
+  /** A host profile with at least the three devices. */
   readonly profile: HostProfile;
   /** Three devices (BDFs); the first allocates the HWPTs. */
   readonly devices: readonly string[];
@@ -149,10 +239,18 @@ function same(got: unknown, want: unknown, what: string): void {
   if (got !== want) throw new Error(`isolation: ${what}: got ${String(got)}, expected ${String(want)}`);
 }
 
+/**
+ * Three devices bound to one iommufd with two IOAS, each IOAS with a paging HWPT and a nested (or nest-parent)
+ * HWPT, plus a reference model of what every device must reach; see the module comment.
+ */
 export class IsolationWorld {
+  /** The host built from IsolationOptions. */
   readonly host: Host;
+  /** The iommufd every device is bound to. */
   readonly fd: Iommufd;
+  /** The three devices, in IsolationOptions.devices order. */
   readonly devs: PciDevice[];
+  /** The two IOAS ids. */
   readonly ioas: number[];
   /** Per IOAS: the explicit attach targets [paging, nested or nest parent]. */
   readonly hwpts: number[][] = [];
@@ -215,6 +313,7 @@ export class IsolationWorld {
     return this.areas[ioas].filter((a) => a.start < start + n && a.start + a.pages.length > start);
   }
 
+  /** Runs one step on the model and on the reference; throws when the errno differs from the reference's. */
   apply(step: IsolationOp): void {
     const o = (step.op === 'map' || step.op === 'copy') && this.opts.writeOnly === false && step.write && !step.read ? { ...step, read: true } : step;
     const { fd } = this;
@@ -330,7 +429,18 @@ export class IsolationWorld {
   }
 
   /** What device `d` should reach at IOVA page `pfn`: the user page and permissions, or null. */
-  expected(d: number, pfn: number): { page: RefPage; read: boolean; write: boolean } | null {
+  expected(
+    d: number,
+    pfn: number,
+  ): {
+    /** The user page the IOVA maps. */
+    page: RefPage;
+    /** The mapping is readable. */
+    read: boolean;
+    /** The mapping is writeable. */
+    write: boolean;
+  } | null {
+
     const ioas = this.attached[d];
     if (ioas < 0) return null;
     for (const a of this.areas[ioas]) if (pfn >= a.start && pfn < a.start + a.pages.length) return { page: a.pages[pfn - a.start], read: a.read, write: a.write };

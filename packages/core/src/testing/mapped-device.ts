@@ -8,16 +8,26 @@ import type { PciDevice } from '../host/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IommuPlugin } from '../driver/plugin.js';
 
+/** What {@link mappedDevice} set up. */
 export interface MappedDevice {
+  /** The host built from the options. */
   readonly host: Host;
+  /** The iommufd the device is bound to. */
   readonly fd: Iommufd;
+  /** The device, bound and attached to `ioas`. */
   readonly dev: PciDevice;
+  /** The IOAS id holding the one mapping. */
   readonly ioas: number;
   /** The user address of the mapped memory. */
   readonly va: bigint;
 }
 
-export function mappedDevice(opts: { plugins: readonly IommuPlugin[]; profile: HostProfile; iova: bigint; length: bigint; bdf?: string }): MappedDevice {
+/**
+ * Builds a host, binds the device `bdf` (the profile's first device by default), allocates an IOAS, maps
+ * `length` bytes of new user memory at `iova` and attaches the device to the IOAS; any failure throws.
+ */
+export function mappedDevice(
+opts: { plugins: readonly IommuPlugin[]; profile: HostProfile; iova: bigint; length: bigint; bdf?: string }): MappedDevice {
   const host = createHost({ plugins: opts.plugins, profile: opts.profile });
   const dev = host.device(opts.bdf ?? opts.profile.devices[0].bdf);
   const fd = host.openIommufd();

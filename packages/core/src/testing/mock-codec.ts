@@ -19,8 +19,11 @@ export const IOMMU_VEVENTQ_TYPE_MOCK = 0xbeefbeef;
 export const MOCK_RECORD_SIZE = 32;
 /** Mock resume command: u32 opcode (MOCK_RESUME_OP), u32 rid, u32 tag, u32 action (MOCK_RESUME_*). */
 export const MOCK_RESUME_SIZE = 16;
+/** Opcode in the first u32 of a mock resume command. */
 export const MOCK_RESUME_OP = 0x44;
+/** Resume action: retry the stalled transaction (a PAGE_RESP_SUCCESS response). */
 export const MOCK_RESUME_RETRY = 1;
+/** Resume action: terminate the stalled transaction (any other response). */
 export const MOCK_RESUME_ABORT = 2;
 
 const FAILURE_CODES: TranslationFailure[] = ['not-present', 'permission-read', 'permission-write', 'permission-exec', 'permission-priv', 'address-size', 'table-fault', 'blocked', 'no-context'];
@@ -59,7 +62,9 @@ function decodeRecord(rec: Uint8Array, unit: number): IommuFault {
   };
 }
 
+/** The mock vendor's FaultCodec: every record kind, the stall model and the log line, in a simple made-up layout. */
 export const mockCodec: FaultCodec = {
+
   faultRecordSize: MOCK_RECORD_SIZE,
   pageRequestSize: MOCK_RECORD_SIZE,
   encodeFault: (a) => encodeRecord(0, a),

@@ -83,7 +83,9 @@ const LAYOUT_2M = mockLayout(true);
 const LAYOUT_4K = mockLayout(false);
 const foreignChunks = new ChunkCache();
 
+/** The 'mock-pt' PageTableFormat (see the module comment for its entry bits). */
 export const mockFormat: PageTableFormat = {
+
   id: 'mock-pt',
   describe: 'mock 3-level radix table: 39-bit input, 4K pages, 2M blocks',
   alloc(cfg, memory) {

@@ -24,8 +24,11 @@ import type { WalkResult, IoPageTable } from '../driver/pgtable.js';
 
 /** Selftest-style data types (include/uapi and iommufd_test.h use 0xdead / 0xdeadbeef). */
 export const IOMMU_HWPT_DATA_MOCK = 0xdead;
+/** The mock's IOMMU_HWPT_INVALIDATE data_type: entries are struct mock_invalidate (MOCK_INVALIDATE_SIZE). */
 export const IOMMU_HWPT_INVALIDATE_DATA_MOCK = 0xdeadbeef;
+/** The mock's vIOMMU type for IOMMU_VIOMMU_ALLOC (offered when the `viommu` register is true). */
 export const IOMMU_VIOMMU_TYPE_MOCK = 0xdeadbeef;
+/** The mock's IOMMU_GET_HW_INFO type; its payload is MOCK_HW_INFO_SIZE bytes. */
 export const IOMMU_HW_INFO_TYPE_MOCK = 0xfeedbeef;
 /** The mock's hw_info payload: u32 test_reg (0xdeadbeef), u32 pasid_bits. */
 export const MOCK_HW_INFO_SIZE = 8;
@@ -34,21 +37,35 @@ export const MOCK_HWPT_DATA_SIZE = 16;
 /** struct mock_invalidate: u64 addr, u64 npages (addr 0 + npages U64_MAX = all). */
 export const MOCK_INVALIDATE_SIZE = 16;
 
+/** The mock unit's "registers": each capability it offers, set per unit in a host profile. */
 export interface MockCaps {
+  /** PASID width in bits, 0 to 20. */
   pasidBits: number;
+  /** Page requests (PRI) are supported. */
   pri: boolean;
+  /** Hardware dirty tracking (IOMMU_HWPT_ALLOC_DIRTY_TRACKING accepted). */
   dirty: boolean;
+  /** Nesting: NEST_PARENT and nested HWPTs (IOMMU_HWPT_DATA_MOCK) are accepted. */
   nesting: boolean;
+  /** The unit can enforce cache coherency (a no-snoop device may then bind). */
   coherent: boolean;
+  /** Devices may use ATS. */
   ats: boolean;
+  /** Caching mode: non-present entries may be cached (NormalizedCaps.cachingMode). */
   cachingMode: boolean;
+  /** Offer IOMMU_VIOMMU_TYPE_MOCK. */
   viommu: boolean;
+  /** The stall model: stall-capable devices stall on faults and are resumed. */
   stall: boolean;
+  /** Fault queue depth, in records. */
   faultQueueDepth: number;
+  /** Page request queue depth, in records. */
   pageRequestQueueDepth: number;
 }
 
+/** The capabilities of a mock unit whose profile gives no registers: everything on except caching mode and stall. */
 export const DEFAULT_MOCK_CAPS: MockCaps = {
+
   pasidBits: 20,
   pri: true,
   dirty: true,

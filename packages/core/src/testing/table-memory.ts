@@ -5,10 +5,15 @@
 import { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import type { PageTableMemory } from '../driver/pgtable.js';
 
+/** A PageTableMemory for format tests, with what is behind it (see testTableMemory). */
 export interface TestTableMemory {
+  /** The fresh physical memory the tables live in. */
   mem: PhysicalMemory;
+  /** Its frame allocator (count live frames with framesInUse). */
   frames: FrameAllocator;
+  /** What to pass to PageTableFormat.alloc: allocTable / allocTables fail (-1) once the limit is reached. */
   memory: PageTableMemory;
+
   /** Table pages handed out so far. */
   readonly allocations: number;
 }

@@ -9,6 +9,7 @@ import type { Stage2Lookup, WalkStep } from '../driver/walk-trace.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_PAGING, TranslateResult, type Binding, type IommuUnit } from './unit.js';
 
+/** One translation stage's walk within an {@link ExplainedTranslation}. */
 export interface StageTrace {
   /** 'paging' for a single-stage domain; 'stage 1' (guest-owned) and 'stage 2' for a nested one. */
   readonly stage: 'paging' | 'stage 1' | 'stage 2';
@@ -24,22 +25,31 @@ export interface StageTrace {
   readonly steps: readonly WalkStep[] | null;
 }
 
+/** What `PciDevice.explain` found for one access: for people and tools, never the DMA path. */
 export interface ExplainedTranslation {
+  /** The IOVA explained, in bytes. */
   readonly iova: bigint;
+  /** The PASID of the access, -1 for none. */
   readonly pasid: number;
+  /** A write access (a read otherwise). */
   readonly write: boolean;
   /** What the context (and PASID) entry selects. */
   readonly binding: 'blocked' | 'paging' | 'nested';
   /** Whether the IOTLB already held a translation with these permissions. */
   readonly iotlb: 'hit' | 'miss';
+  /** The walks of each stage, in order (empty for blocked DMA). */
   readonly stages: readonly StageTrace[];
+  /** The access translates with the permissions it needs. */
   readonly ok: boolean;
   /** The physical address of `iova` when it translates. */
   readonly pa?: bigint;
   /** PERM_* bits granted. */
   readonly perm?: number;
+  /** Why it failed, when it did. */
   readonly failure?: TranslationFailure;
+  /** The failure came from the stage-2 (parent) walk. */
   readonly stage2?: boolean;
+
   /** Whether the device would send a page request or stall (a handler can fix it) rather than fault. */
   readonly recoverable?: boolean;
   /** The record the unit writes for the failure (page request, stall or fault record), when it has a codec. */

@@ -8,7 +8,9 @@ import { intelIommu } from './intel-iommu.js';
 import type { ModelDef } from './types.js';
 import { virtioIommu } from './virtio-iommu.js';
 
+/** Every vIOMMU model the planner knows, in the order the policies prefer them (virtio-iommu last). */
 export const MODEL_DEFS: readonly ModelDef[] = [intelIommu, amdIommu, armSmmuv3, virtioIommu];
+
 
 const BY_NAME = new Map<string, ModelDef>();
 for (const m of MODEL_DEFS) for (const n of [m.id, m.qemuDriver, ...m.aliases]) BY_NAME.set(n, m);

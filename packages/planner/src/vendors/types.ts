@@ -6,28 +6,45 @@
  */
 import type { DecodedUnit, RawRegisters, Result } from '@ioasid/core/driver';
 
+/** The guest architecture a host vendor implies: 'any' for virtio-iommu, 'other' for a vendor the planner cannot place. */
 export type Arch = 'x86' | 'arm' | 'any' | 'other';
 
+/** VT-d register facts the intel-iommu checks read. */
 export interface VtdFacts {
   /** CAP.MGAW + 1, when the vendor decoded CAP. */
   readonly mgaw?: number;
   /** Widths of the SAGAW bitmap (39/48/57). */
   readonly sagaw: readonly number[];
+  /** The unit has a stage a guest can own (NormalizedCaps.userStage, the VT-d first stage): x-flts nesting is possible. */
   readonly firstStage: boolean;
+  /** That stage maps 1 GiB pages (CAP.FS1GP). */
+
   readonly fs1gp: boolean;
 }
 
+/** SMMUv3 ID register facts the arm-smmuv3 checks read; undefined where the source did not give the field. */
 export interface SmmuFacts {
+  /** IDR0.ST_LEVEL: stream table format (0 linear, 1 two-level). */
   readonly stLevel?: number;
+  /** IDR0.TTENDIAN: table endianness support. */
   readonly ttEndian?: number;
+  /** IDR0.TTF: translation table formats (AArch32 / AArch64). */
   readonly ttf?: number;
+  /** IDR1.SIDSIZE: StreamID width in bits. */
   readonly sidSize?: number;
+  /** IDR1.SSIDSIZE: SubstreamID width in bits (20 when unknown). */
   readonly ssidSize: number;
+  /** IDR3.RIL: range invalidation. */
   readonly ril: boolean;
+  /** IDR0.ATS: PCIe ATS supported. */
   readonly ats: boolean;
+  /** IDR5.OAS as a width in bits (e.g. 48). */
   readonly oas: number;
+  /** IDR5.GRAN4K: 4 KiB translation granule. */
   readonly gran4k: boolean;
+  /** IDR5.GRAN16K: 16 KiB translation granule. */
   readonly gran16k: boolean;
+  /** IDR5.GRAN64K: 64 KiB translation granule. */
   readonly gran64k: boolean;
   /** Register fields the source (a boot log) could not give: the checks on them are assumed to pass. */
   readonly unknown: readonly string[];
@@ -35,7 +52,9 @@ export interface SmmuFacts {
 
 /** The vendor-specific facts a QEMU check reads, by the specification's register names. */
 export interface VendorFacts {
+  /** Set by the VT-d vendor. */
   readonly vtd?: VtdFacts;
+  /** Set by the SMMUv3 vendor. */
   readonly smmu?: SmmuFacts;
 }
 
@@ -45,6 +64,7 @@ export interface SysfsSource {
   readonly dir: string;
   /** The attribute files read (their text, trimmed) into the unit's raw registers. */
   readonly files: readonly string[];
+  /** The unit's raw registers from the files read (name to trimmed text); an error for values it cannot read. */
   toRegisters(files: Readonly<Record<string, string>>): Result<RawRegisters>;
 }
 
@@ -79,11 +99,15 @@ export interface HwInfoSource {
   toRegisters(data: Uint8Array): Result<RawRegisters>;
 }
 
+/** The planner's knowledge of one host IOMMU vendor (see the module comment). */
 export interface PlannerVendor {
   /** The plugin / profile vendor id: 'vtd', 'smmuv3', 'amd-vi'. */
   readonly id: string;
+  /** Human name for messages, e.g. 'Intel VT-d'. */
   readonly name: string;
+  /** The guest architecture it implies. */
   readonly arch: Arch;
+
   /** The kernel parameter that enables DMA remapping on this vendor, for the messages. */
   readonly kernelParameter: string;
   /** Log lines only this vendor's driver prints (to name it when its plugin is not loaded). */
