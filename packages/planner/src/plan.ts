@@ -63,7 +63,8 @@ export interface Plan {
   readonly qemu: string;
   /** The same QEMU options, one argument per element (no shell quoting needed). */
   readonly qemuArgs: readonly string[];
-  /** A libvirt domain XML fragment with the <iommu> element (and qemu:arg lines for what libvirt cannot say). */
+  /** A libvirt domain XML fragment with the `<iommu>` element (and `<qemu:arg>` lines for what libvirt cannot say). */
+
   readonly libvirt: string;
   /** Notes: why candidates were rejected, slow paths, regions the guest cannot see. */
   readonly warnings: readonly string[];

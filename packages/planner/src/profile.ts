@@ -16,7 +16,7 @@ export { hostProfileSchema };
 export interface ProfileIssue {
   /** The JSON path, e.g. `units[0].registers`; empty for the document itself. */
   readonly path: string;
-  /** What is wrong, e.g. 'expected a hex string'. */
+  /** What is wrong, e.g. 'missing required property "bdf"'. */
   readonly message: string;
   /** 1-based position in the source text, when known. */
   readonly line?: number;

@@ -136,7 +136,8 @@ interface Pending {
   parent?: string;
 }
 
-/** Builds a host profile from a sysfs tree (see the module comment for the files read); missing files become warnings, never exceptions. */
+/** Builds a host profile from a sysfs tree (see the module comment for the files read); missing or unreadable files become warnings. */
+
 export function probeSysfs(fs: SysfsReader, vendors: readonly IommuVendor[], opts: SysfsProbeOptions = {}): SysfsProbeResult {
 
   const warnings: string[] = [];

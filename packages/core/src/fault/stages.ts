@@ -25,7 +25,7 @@ export const FAULT_STAGE: InjectionToken<FaultStage> = Symbol.for('ioasid.FaultS
 export type FaultTraceEvent =
   /** The unit wrote a record into its fault/event queue or page request queue. */
   | {
-      /** Discriminant. */
+      /** Which step of the journey this event reports. */
       readonly step: 'record';
       /** Index of the IOMMU unit in the host. */
       readonly unit: number;
@@ -36,7 +36,7 @@ export type FaultTraceEvent =
     }
   /** The queue was full: the record was lost (a page request is answered by the hardware itself). */
   | {
-      /** Discriminant. */
+      /** Which step of the journey this event reports. */
       readonly step: 'overflow';
       /** Index of the IOMMU unit in the host. */
       readonly unit: number;
@@ -45,23 +45,23 @@ export type FaultTraceEvent =
     }
   /** The driver's interrupt thread decoded a record. */
   | {
-      /** Discriminant. */
+      /** Which step of the journey this event reports. */
       readonly step: 'decoded';
       /** The record in vendor-neutral form. */
       readonly fault: Readonly<IommuFault>;
     }
   /** Where the fault went: a HWPT's fault queue (as a group), a vEVENTQ, the kernel log, or nowhere (no handler: answered INVALID). */
   | {
-      /** Discriminant. */
+      /** Which step of the journey this event reports. */
       readonly step: 'routed';
-      /** The fault routed. */
+      /** The decoded fault or page request that was routed. */
       readonly fault: Readonly<IommuFault>;
       /** Its destination; 'dropped' by a FaultStage, 'refused' by the driver's screenPageRequest. */
       readonly sink: 'fault-queue' | 'vevent' | 'log' | 'no-handler' | 'dropped' | 'refused';
     }
   /** A page response (or resume command) on its way to the device, in the vendor's encoding. */
   | {
-      /** Discriminant. */
+      /** Which step of the journey this event reports. */
       readonly step: 'response';
       /** Index of the IOMMU unit in the host. */
       readonly unit: number;

@@ -77,7 +77,8 @@ export interface HwInfo {
   dataLen: number;
   /** `out_max_pasid_log2`: PASID width the device supports, in bits (0: no PASID). */
   maxPasidLog2: number;
-  /** `out_capabilities`: IOMMU_HW_CAP_* bits (dirty tracking, PCI ATS and PRI support, ...). */
+  /** `out_capabilities`: IOMMU_HW_CAP_* bits (DIRTY_TRACKING, PCI_PASID_EXEC, PCI_PASID_PRIV, PCI_ATS_NOT_SUPPORTED). */
+
   capabilities: bigint;
 }
 

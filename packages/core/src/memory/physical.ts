@@ -198,7 +198,8 @@ export class PhysicalMemory {
     return (BigInt(c[w + 1]) << 32n) | BigInt(c[w]);
   }
 
-  /** Writes 64-bit little-endian entry `index` of frame `pfn` (byte offset index * 8), as a table walker's write would. */
+  /** Writes `value` as the 64-bit little-endian entry `index` (0..511) of frame `pfn`, at byte offset index * 8. */
+
   writeU64(pfn: number, index: number, value: bigint): void {
     this.markTouched(pfn);
     const c = this.chunkWords(pfn);
