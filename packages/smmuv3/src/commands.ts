@@ -5,41 +5,68 @@
 import { fieldFits, fieldGet, fieldPrep, genmask, type Result, type VendorError } from '@ioasid/core/driver';
 import { readLe64Words, writeLe64Words } from './registers.js';
 
+/** Size of one command queue entry in bytes (two little-endian 64-bit words; Linux CMDQ_ENT_DWORDS = 2). */
 export const CMDQ_ENT_BYTES = 16;
 
+/** SMMUv3 command opcodes (CMD_* in Arm IHI 0070 §4, Linux `CMDQ_OP_*`): the low byte of command word 0. */
 export const CMDQ_OP = {
+  /** Prefetch the configuration (STE/CD) of a StreamID/SubstreamID into the SMMU's caches. */
   CMD_PREFETCH_CONFIG: 0x01,
+  /** Prefetch translations for an address range of a StreamID/SubstreamID. */
   CMD_PREFETCH_ADDR: 0x02,
+  /** Invalidate the cached STE of one StreamID (Leaf = 1: the STE only); Linux arm_smmu_sync_ste_for_sid. */
   CMD_CFGI_STE: 0x03,
   /** CMD_CFGI_ALL is CFGI_STE_RANGE with Range = 31. */
   CMD_CFGI_STE_RANGE: 0x04,
+  /** Invalidate the cached CD of one StreamID/SubstreamID pair; Linux arm_smmu_sync_cd. */
   CMD_CFGI_CD: 0x05,
+  /** Invalidate every cached CD of one StreamID. */
   CMD_CFGI_CD_ALL: 0x06,
+  /** Invalidate all stage-1 (non-hypervisor) TLB entries of a VMID. */
   CMD_TLBI_NH_ALL: 0x10,
+  /** Invalidate the stage-1 TLB entries of one ASID in a VMID; Linux arm_smmu_tlb_inv_asid. */
   CMD_TLBI_NH_ASID: 0x11,
+  /** Invalidate stage-1 TLB entries by VA (and ASID), optionally as a range; Linux arm_smmu_tlb_inv_range_asid. */
   CMD_TLBI_NH_VA: 0x12,
+  /** Invalidate stage-1 TLB entries by VA for every ASID (global mappings). */
   CMD_TLBI_NH_VAA: 0x13,
+  /** Invalidate all EL3 TLB entries (Secure state only). */
   CMD_TLBI_EL3_ALL: 0x18,
+  /** Invalidate EL3 TLB entries by VA (Secure state only). */
   CMD_TLBI_EL3_VA: 0x1a,
+  /** Invalidate all EL2 TLB entries (SMMU_IDR0.HYP; Linux uses it for E2H domains). */
   CMD_TLBI_EL2_ALL: 0x20,
+  /** Invalidate EL2 TLB entries of one ASID (E2H). */
   CMD_TLBI_EL2_ASID: 0x21,
+  /** Invalidate EL2 TLB entries by VA and ASID (E2H). */
   CMD_TLBI_EL2_VA: 0x22,
+  /** Invalidate EL2 TLB entries by VA for every ASID (E2H). */
   CMD_TLBI_EL2_VAA: 0x23,
+  /** Invalidate every stage-1 and stage-2 TLB entry of a VMID; Linux arm_smmu_tlb_inv_context for an S2 domain. */
   CMD_TLBI_S12_VMALL: 0x28,
+  /** Invalidate stage-2 TLB entries by IPA in a VMID, optionally as a range. */
   CMD_TLBI_S2_IPA: 0x2a,
+  /** Invalidate every non-secure, non-hypervisor TLB entry (all VMIDs and ASIDs); Linux uses it at reset. */
   CMD_TLBI_NSNH_ALL: 0x30,
+  /** Invalidate a PCIe device's ATC (ATS translation cache) for an address span; Linux arm_smmu_atc_inv_domain. */
   CMD_ATC_INV: 0x40,
+  /** Respond to a PCIe PRI page request group (GRPID) with Success, Invalid or Failure. */
   CMD_PRI_RESP: 0x41,
+  /** Resume or terminate a stalled transaction identified by StreamID and STAG. */
   CMD_RESUME: 0x44,
+  /** Terminate every stalled transaction of a StreamID. */
   CMD_STALL_TERM: 0x45,
+  /** Wait until all earlier commands complete; CS selects the completion signal (none, MSI/IRQ, SEV). */
   CMD_SYNC: 0x46,
 } as const;
+/** The name of a command opcode, `CMD_*` as the specification spells it. */
 export type CommandName = keyof typeof CMDQ_OP;
 
 const NAME_BY_OP = new Map<number, CommandName>(
   (Object.keys(CMDQ_OP) as CommandName[]).map((n) => [CMDQ_OP[n], n] as const),
 );
 
+/** The command name of an opcode byte, or undefined for an opcode the SMMU would reject with CERROR_ILL. */
 export function commandName(op: number): CommandName | undefined {
   return NAME_BY_OP.get(op);
 }
@@ -69,6 +96,9 @@ const LAYOUT = {
   MSIAttr: [0, 27, 24],
   MSIData: [0, 63, 32],
 } as const satisfies Record<string, readonly [number, number, number]>;
+/**
+ * A non-address field of a command, by the specification's name (`SID`, `SSID`, `VMID`, `ASID`, `NUM`, `SCALE`, ...).
+ */
 export type CommandScalarField = keyof typeof LAYOUT;
 
 /** Address fields are bigint and keep their in-place bit positions (the low bits are the masked-off zeros). */
@@ -80,6 +110,7 @@ const ADDR_MASK = {
   /** CMD_SYNC MSI address, [51:2]. */
   MSIAddr: genmask(51, 2),
 } as const;
+/** An address field of a command: `Addr` (VA/ATC address [63:12]), `IPA` ([51:12]) or `MSIAddr` ([51:2]). */
 export type CommandAddrField = keyof typeof ADDR_MASK;
 
 const RANGE_VA: readonly CommandScalarField[] = ['NUM', 'SCALE', 'Leaf', 'TTL', 'TG'];
@@ -111,19 +142,29 @@ const FIELDS_BY_OP: Record<CommandName, { scalar: readonly CommandScalarField[];
   CMD_SYNC: { scalar: ['CS', 'MSH', 'MSIAttr', 'MSIData'], addr: ['MSIAddr'] },
 };
 
+/** The fields of one command: scalar fields as numbers, address fields as bigint at their in-place bit positions. */
 export type CommandFields = { readonly [K in CommandScalarField]?: number } & { readonly [K in CommandAddrField]?: bigint };
 
+/** One decoded command queue entry. */
 export interface SmmuCommand {
+  /** Opcode byte (command word 0 bits [7:0]). */
   readonly op: number;
+  /** Command name for `op`. */
   readonly name: CommandName;
+  /** The fields the opcode defines, each decoded from its bit position (unused bits are not reported). */
   readonly fields: CommandFields;
 }
 
+/** The field names an opcode defines, scalar fields first, then address fields. */
 export function commandFieldNames(name: CommandName): readonly string[] {
   const f = FIELDS_BY_OP[name];
   return [...f.scalar, ...f.addr];
 }
 
+/**
+ * Encode a command into its two 64-bit words; fails when a field does not fit, has stray low bits or does not belong to
+ * the opcode.
+ */
 export function encodeCommandWords(name: CommandName, fields: CommandFields): Result<[bigint, bigint]> {
   const layout = FIELDS_BY_OP[name];
   const dw: [bigint, bigint] = [BigInt(CMDQ_OP[name]), 0n];
@@ -152,11 +193,13 @@ export function encodeCommandWords(name: CommandName, fields: CommandFields): Re
   return { ok: true, value: dw };
 }
 
+/** Encode a command into its 16-byte little-endian queue entry (see `encodeCommandWords`). */
 export function encodeCommand(name: CommandName, fields: CommandFields = {}): Result<Uint8Array> {
   const r = encodeCommandWords(name, fields);
   return r.ok ? { ok: true, value: writeLe64Words(r.value) } : r;
 }
 
+/** Decode two command words; an opcode the SMMU does not implement fails as CERROR_ILL would. */
 export function decodeCommandWords(dw: readonly bigint[]): Result<SmmuCommand> {
   const op = Number(dw[0] & 0xffn);
   const name = commandName(op);
@@ -172,6 +215,7 @@ export function decodeCommandWords(dw: readonly bigint[]): Result<SmmuCommand> {
   return { ok: true, value: { op, name, fields: fields as CommandFields } };
 }
 
+/** Decode a 16-byte command queue entry (see `decodeCommandWords`). */
 export function decodeCommand(bytes: Uint8Array): Result<SmmuCommand> {
   if (bytes.byteLength < CMDQ_ENT_BYTES) {
     return { ok: false, error: `command needs ${CMDQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
@@ -185,12 +229,31 @@ export function decodeCommand(bytes: Uint8Array): Result<SmmuCommand> {
 
 /** TG → log2 of the translation granule. */
 export const TLBI_TG_LOG2: Readonly<Record<number, number>> = { 1: 12, 2: 14, 3: 16 };
+/** Largest NUM field of a range TLBI (5 bits): one command covers at most (31 + 1) × 2^SCALE granules. */
 export const CMDQ_TLBI_RANGE_NUM_MAX = 31;
 
+/** What a TLBI by address covers: a single address (TG = 0) or a range of granules (TG ≠ 0, SMMU_IDR3.RIL). */
 export type TlbiCoverage =
   /** TG = 0: the legacy form, every entry of any size that holds Addr. */
-  | { readonly kind: 'address'; readonly addr: bigint }
-  | { readonly kind: 'range'; readonly start: bigint; readonly last: bigint; readonly granuleLog2: number; readonly ttl: number };
+  | {
+      /** No TG: a single-address invalidation. */
+      readonly kind: 'address';
+      /** The address every matching entry must hold. */
+      readonly addr: bigint;
+    }
+  /** TG ≠ 0: a range invalidation of (NUM + 1) × 2^SCALE granules. */
+  | {
+      /** A range invalidation. */
+      readonly kind: 'range';
+      /** First byte covered (Addr aligned down to the granule). */
+      readonly start: bigint;
+      /** Last byte covered (inclusive). */
+      readonly last: bigint;
+      /** log2 of the translation granule TG selects (12, 14 or 16). */
+      readonly granuleLog2: number;
+      /** TTL hint: the table level of the leaf entries, 0 when unknown. */
+      readonly ttl: number;
+    };
 
 /** The IOVA (or IPA) range a TLBI_*_VA / S2_IPA command covers: (NUM + 1) × 2^SCALE granules from Addr. */
 export function tlbiCoverage(f: { Addr?: bigint; IPA?: bigint; NUM?: number; SCALE?: number; TG?: number; TTL?: number }): TlbiCoverage {
@@ -203,11 +266,17 @@ export function tlbiCoverage(f: { Addr?: bigint; IPA?: bigint; NUM?: number; SCA
   return { kind: 'range', start, last: start + size - 1n, granuleLog2: g, ttl: f.TTL ?? 0 };
 }
 
+/** One range invalidation command's address fields, as Linux __arm_smmu_tlb_inv_range() fills them. */
 export interface TlbiRangeChunk {
+  /** Start address, aligned to the granule. */
   readonly Addr: bigint;
+  /** Granule count minus one, in units of 2^SCALE granules. */
   readonly NUM: number;
+  /** Power-of-two multiplier of NUM. */
   readonly SCALE: number;
+  /** Translation granule: 1 = 4 KiB, 2 = 16 KiB, 3 = 64 KiB. */
   readonly TG: number;
+  /** Translation table level of the leaf entries (0 = any level). */
   readonly TTL: number;
 }
 
@@ -241,10 +310,16 @@ function lowestSetBit(v: bigint): number {
   return n;
 }
 
+/** CMD_ATC_INV Size value that invalidates the whole address space of the StreamID/SubstreamID. */
 export const ATC_INV_SIZE_ALL = 52;
 
 /** The range a CMD_ATC_INV covers: 4 KiB × 2^Size, aligned to its own size; Size 52 is the whole space. */
-export function atcInvCoverage(f: { Addr?: bigint; Size?: number }): { start: bigint; last: bigint } {
+export function atcInvCoverage(f: { Addr?: bigint; Size?: number }): {
+  /** First byte invalidated. */
+  start: bigint;
+  /** Last byte invalidated (inclusive). */
+  last: bigint;
+} {
   const size = f.Size ?? 0;
   if (size >= ATC_INV_SIZE_ALL) return { start: 0n, last: (1n << 64n) - 1n };
   const span = 1n << BigInt(12 + size);
@@ -253,7 +328,12 @@ export function atcInvCoverage(f: { Addr?: bigint; Size?: number }): { start: bi
 }
 
 /** Linux arm_smmu_atc_inv_to_cmd(): the smallest aligned span covering [iova, iova + size). */
-export function linuxAtcInvFields(iova: bigint, size: bigint): { Addr: bigint; Size: number } {
+export function linuxAtcInvFields(iova: bigint, size: bigint): {
+  /** CMD_ATC_INV Addr: the span's start, aligned to its size. */
+  Addr: bigint;
+  /** CMD_ATC_INV Size: log2 of the span in 4 KiB pages (52 = everything). */
+  Size: number;
+} {
   if (size === 0n) return { Addr: 0n, Size: ATC_INV_SIZE_ALL };
   let pageStart = iova >> 12n;
   const pageEnd = (iova + size - 1n) >> 12n;
@@ -267,10 +347,37 @@ export function linuxAtcInvFields(iova: bigint, size: bigint): { Addr: bigint; S
 // CMD_RESUME / CMD_SYNC encodings and CMDQ errors
 // ---------------------------------------------------------------------------------------------
 
-export const CMDQ_RESUME_0_RESP = { TERM: 0, RETRY: 1, ABORT: 2 } as const;
-export const CMDQ_SYNC_0_CS = { NONE: 0, IRQ: 1, SEV: 2 } as const;
+/** CMD_RESUME response field (Linux `CMDQ_RESUME_0_RESP_*`, bits [13:12] of word 0). */
+export const CMDQ_RESUME_0_RESP = {
+  /** Terminate the stalled transaction without an abort (Ac = 0, Ab = 0); Linux never sends it. */
+  TERM: 0,
+  /** Retry the transaction (Ac = 1): the fault was resolved (IOMMU_PAGE_RESP_SUCCESS). */
+  RETRY: 1,
+  /** Terminate the transaction with an abort to the device (Ab = 1): Linux's answer to INVALID and FAILURE. */
+  ABORT: 2,
+} as const;
+/** CMD_SYNC completion signal CS (Linux `CMDQ_SYNC_0_CS_*`, bits [13:12] of word 0). */
+export const CMDQ_SYNC_0_CS = {
+  /** No completion signal: software polls SMMU_CMDQ_CONS. */
+  NONE: 0,
+  /** Signal completion by an interrupt: the MSI write the command describes (Linux with ARM_SMMU_OPT_MSIPOLL). */
+  IRQ: 1,
+  /** Signal completion with a send-event (SEV) that wakes a WFE wait; Linux's choice when it does not poll an MSI. */
+  SEV: 2,
+} as const;
 
-export const CMDQ_CERROR = { CERROR_NONE: 0, CERROR_ILL: 1, CERROR_ABT: 2, CERROR_ATC_INV_SYNC: 3 } as const;
+/** SMMU_GERROR CMDQ_ERR reasons reported in SMMU_CMDQ_CONS.ERR (Linux `CMDQ_ERR_CERROR_*_IDX`). */
+export const CMDQ_CERROR = {
+  /** No error. */
+  CERROR_NONE: 0,
+  /** Illegal command: unknown opcode or a reserved field set; the queue stops at it. */
+  CERROR_ILL: 1,
+  /** An abort on reading the command from memory. */
+  CERROR_ABT: 2,
+  /** A CMD_SYNC followed an ATC invalidation that timed out (the endpoint did not complete it). */
+  CERROR_ATC_INV_SYNC: 3,
+} as const;
+/** A CMDQ error name, `CERROR_*`. */
 export type CmdqErrorName = keyof typeof CMDQ_CERROR;
 
 /** Linux cerror_str[], printed as "CMDQ error (cons 0x%08x): %s". */
@@ -281,6 +388,7 @@ export const CMDQ_CERROR_STR: readonly string[] = [
   'ATC invalidate timeout',
 ];
 
+/** The name of a SMMU_CMDQ_CONS.ERR code, or 'UNKNOWN' for a value the specification does not define. */
 export function cmdqErrorName(code: number): CmdqErrorName | 'UNKNOWN' {
   const n = (Object.keys(CMDQ_CERROR) as CmdqErrorName[]).find((k) => CMDQ_CERROR[k] === code);
   return n ?? 'UNKNOWN';
@@ -291,6 +399,10 @@ export function cmdqErrorName(code: number): CmdqErrorName | 'UNKNOWN' {
 // iommufd vSMMU user invalidation: struct iommu_viommu_arm_smmuv3_invalidate { __aligned_le64 cmd[2]; }
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The vSMMU state a guest invalidation command is checked against and rewritten with (iommufd IOMMU_HWPT_INVALIDATE on
+ * a vIOMMU).
+ */
 export interface VsmmuContext {
   /** The VMID of the nesting parent's S2 domain: every guest TLBI is forced into it. */
   readonly vmid: number;
@@ -301,16 +413,29 @@ export interface VsmmuContext {
    * which keep a guest from wedging the shared CMDQ with a CERROR_ILL.
    */
   readonly strict?: {
+    /** Width of a guest ASID in bits (8 or 16, SMMU_IDR0.ASID16). */
     readonly asidBits: number;
+    /** SubstreamID width of the SMMU (SMMU_IDR1.SSIDSIZE); 0 forbids SSV/SSID in commands. */
     readonly ssidBits: number;
+    /** Whether range invalidation (SMMU_IDR3.RIL) is accepted: NUM, SCALE, TG and TTL may be set. */
     readonly rangeInvalidation: boolean;
+    /** Whether the SMMU has ATS (SMMU_IDR0.ATS): CMD_ATC_INV is accepted only then. */
     readonly ats: boolean;
+    /** Whether SMMU_IDR5.DS (52-bit with 4K/16K granules) is present: allows TTL 1 with a 16 KiB TG. */
     readonly ds?: boolean;
   };
 }
 
 /** A guest command accepted (as the host command it becomes) or refused with EIO. */
-export type ViommuInvalidationResult = Result<{ readonly op: CommandName; readonly cmd: readonly [bigint, bigint] }, VendorError>;
+export type ViommuInvalidationResult = Result<
+  {
+    /** The command the host issues (NSNH_ALL becomes NH_ALL). */
+    readonly op: CommandName;
+    /** The rewritten command words with the host VMID or physical SID. */
+    readonly cmd: readonly [bigint, bigint];
+  },
+  VendorError
+>;
 
 const USER_OPS: readonly CommandName[] = [
   'CMD_TLBI_NSNH_ALL',

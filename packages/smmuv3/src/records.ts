@@ -5,31 +5,74 @@
 import { fieldGet, fieldPrep, genmask, type Result } from '@ioasid/core/driver';
 import { readLe64Words, writeLe64Words } from './registers.js';
 
+/** Size of one event queue record in bytes (four 64-bit words; Linux EVTQ_ENT_DWORDS = 4). */
 export const EVTQ_ENT_BYTES = 32;
+/** Size of one PRI queue entry in bytes (two 64-bit words; Linux PRIQ_ENT_DWORDS = 2). */
 export const PRIQ_ENT_BYTES = 16;
 
 /** Spec event IDs. */
 export const EVT_ID = {
+  /** Unsupported upstream transaction: a transaction type or attribute the SMMU does not accept. */
   F_UUT: 0x01,
+  /**
+   * The StreamID is at or above 2^SMMU_STRTAB_BASE_CFG.LOG2SIZE, or beyond its level-1 descriptor's Span (recorded when
+   * SMMU_CR2.RECINVSID = 1).
+   */
   C_BAD_STREAMID: 0x02,
+  /** An external abort while fetching the STE. */
   F_STE_FETCH: 0x03,
+  /**
+   * The STE is invalid: V = 0, a reserved Config, or an illegal field combination (Linux's blocking/abort STE does not
+   * record it).
+   */
   C_BAD_STE: 0x04,
+  /**
+   * A PCIe ATS Translation Request that is not allowed: SMMU disabled, or effective STE.EATS = ABT (also for a bypass
+   * Config).
+   */
   F_BAD_ATS_TREQ: 0x05,
+  /**
+   * A transaction without a SubstreamID met STE.S1DSS = TERMINATE (with S1CDMax > 0), or SubstreamID 0 met S1DSS =
+   * SSID0.
+   */
   F_STREAM_DISABLED: 0x06,
+  /**
+   * An ATS-Translated transaction while SMMU_CR0.ATSCHK = 1 and the STE disallows it (STE.EATS, or Config bypasses both
+   * stages).
+   */
   F_TRANSL_FORBIDDEN: 0x07,
+  /**
+   * A SubstreamID where none is allowed (stage 1 off, S1CDMax = 0), at or above 2^STE.S1CDMax, or under a level-1 CD
+   * descriptor with V = 0.
+   */
   C_BAD_SUBSTREAMID: 0x08,
+  /** An external abort while fetching the CD. */
   F_CD_FETCH: 0x09,
+  /** The CD is invalid: V = 0 (how Linux blocks a PASID) or an illegal field combination. */
   C_BAD_CD: 0x0a,
+  /** An external abort during a translation table walk (the table address is not backed by memory). */
   F_WALK_EABT: 0x0b,
+  /** Translation fault: no valid descriptor for the input address, or the address lies outside the TxSZ range. */
   F_TRANSLATION: 0x10,
+  /**
+   * Address size fault: an output or table address above the configured size (CD.IPS / STE.S2PS, capped by
+   * SMMU_IDR5.OAS).
+   */
   F_ADDR_SIZE: 0x11,
+  /** Access flag fault: a descriptor with AF = 0 and no hardware Access flag update. */
   F_ACCESS: 0x12,
+  /** Permission fault: the access (read, write, execute, privilege) is not granted by the descriptor. */
   F_PERMISSION: 0x13,
+  /** Several TLB entries matched the address (broken break-before-make by software). */
   F_TLB_CONFLICT: 0x20,
+  /** Several configuration cache entries matched (conflicting STE/CD caching). */
   F_CFG_CONFLICT: 0x21,
+  /** A speculative page request hint carrying an address and a Span. */
   E_PAGE_REQUEST: 0x24,
+  /** An external abort while fetching a Virtual Machine Structure (SMMUv3.2 VMS). */
   F_VMS_FETCH: 0x25,
 } as const;
+/** The specification name of an event ID, `F_*`, `C_*` or `E_*`. */
 export type EventName = keyof typeof EVT_ID;
 
 const NAME_BY_ID = new Map<number, EventName>(
@@ -72,7 +115,17 @@ export const INPUT_ADDR_IDS: readonly number[] = [
 /** Events whose dword 3 is a FetchAddr. */
 export const FETCH_FAULT_IDS: readonly number[] = [EVT_ID.F_STE_FETCH, EVT_ID.F_CD_FETCH, EVT_ID.F_VMS_FETCH];
 
-export const EVTQ_1_CLASS = { CD: 0, TT: 1, IN: 2, RESERVED: 3 } as const;
+/** Event record CLASS (word 1 bits [41:40]): what the SMMU was accessing when a translation fault happened. */
+export const EVTQ_1_CLASS = {
+  /** The fault happened while fetching the CD (stage-2 translation of the CD address). */
+  CD: 0,
+  /** A stage-1 translation table descriptor fetch faulted (at stage 2 in a nested walk; F_WALK_EABT also at stage 1). */
+  TT: 1,
+  /** The input address of the transaction itself faulted. */
+  IN: 2,
+  /** Reserved encoding. */
+  RESERVED: 3,
+} as const;
 
 /** Field positions (dword, hi, lo), Linux EVTQ_* masks. */
 const F = {
@@ -100,21 +153,37 @@ export const EVENT_FIELD_POSITIONS: Readonly<Record<string, readonly [number, nu
 const EVTQ_3_IPA = genmask(51, 12);
 const EVTQ_3_FETCH_ADDR = genmask(51, 3);
 
+/** One decoded event queue record (32 bytes), fields named as in the SMMUv3 specification's event records. */
 export interface SmmuEvent {
+  /** Event ID (word 0 bits [7:0]), an `EVT_ID` value. */
   readonly ID: number;
+  /** SubstreamID valid: the transaction carried a SubstreamID (PASID). */
   readonly SSV: number;
+  /** SubstreamID (PASID) of the faulting transaction; meaningful only when SSV = 1. */
   readonly SubstreamID: number;
+  /** StreamID of the faulting transaction (for PCIe, the requester ID as the root complex maps it). */
   readonly StreamID: number;
+  /** Stall tag: identifies a stalled transaction to CMD_RESUME; meaningful only when Stall = 1. */
   readonly STAG: number;
+  /** 1 when the transaction is stalled and waits for CMD_RESUME or CMD_STALL_TERM. */
   readonly Stall: number;
+  /** 1 for a privileged access, 0 for an unprivileged one. */
   readonly PnU: number;
+  /** 1 for an instruction fetch, 0 for a data access. */
   readonly InD: number;
+  /** 1 for a read, 0 for a write. */
   readonly RnW: number;
+  /** 1 when the fault was raised at stage 2, 0 for stage 1. */
   readonly S2: number;
+  /** What was being accessed, an `EVTQ_1_CLASS` value (CD fetch, table walk or the input address). */
   readonly CLASS: number;
+  /** For CLASS = TT: 1 when the walk access was a read, 0 for a hardware update write. */
   readonly TTRnW: number;
+  /** For a stage-2 fault: 1 when the IPA is a Non-secure IPA. */
   readonly NSIPA: number;
+  /** E_PAGE_REQUEST: the number of pages the hint covers. */
   readonly Span: number;
+  /** Input address of the faulting transaction (the IOVA), word 2 as recorded. */
   readonly InputAddr: bigint;
   /** dword 3 & [51:12], as Linux reads it for translation faults. */
   readonly IPA: bigint;
@@ -122,10 +191,12 @@ export interface SmmuEvent {
   readonly FetchAddr: bigint;
 }
 
+/** The fields of an event record to encode: ID is required, absent fields are 0. */
 export type SmmuEventInit = Partial<SmmuEvent> & { readonly ID: number };
 
 type ScalarField = keyof typeof F;
 
+/** Encode an event record into its 32-byte little-endian form. */
 export function encodeEvent(evt: SmmuEventInit): Uint8Array {
   const dw = [0n, 0n, 0n, 0n];
   for (const name of Object.keys(F) as ScalarField[]) {
@@ -139,6 +210,7 @@ export function encodeEvent(evt: SmmuEventInit): Uint8Array {
   return writeLe64Words(dw);
 }
 
+/** Decode the four 64-bit words of an event record (every field is read, whether the event ID defines it or not). */
 export function decodeEventWords(dw: readonly bigint[]): SmmuEvent {
   const get = (name: ScalarField): number => {
     const [d, hi, lo] = F[name];
@@ -165,6 +237,7 @@ export function decodeEventWords(dw: readonly bigint[]): SmmuEvent {
   };
 }
 
+/** Decode a 32-byte event record; fails only when fewer bytes are given. */
 export function decodeEvent(bytes: Uint8Array): Result<SmmuEvent> {
   if (bytes.byteLength < EVTQ_ENT_BYTES) {
     return { ok: false, error: `event record needs ${EVTQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
@@ -172,6 +245,7 @@ export function decodeEvent(bytes: Uint8Array): Result<SmmuEvent> {
   return { ok: true, value: decodeEventWords(readLe64Words(bytes, 4)) };
 }
 
+/** The four little-endian 64-bit words of an event record, for hex dumps as Linux prints them. */
 export function eventWords(bytes: Uint8Array): bigint[] {
   return readLe64Words(bytes, 4);
 }
@@ -181,24 +255,41 @@ export function eventWords(bytes: Uint8Array): bigint[] {
  * table-walk direction only means something for a permission fault of CLASS TT.
  */
 export interface LinuxDecodedEvent {
+  /** Event ID. */
   readonly id: number;
+  /** StreamID. */
   readonly sid: number;
+  /** Whether a SubstreamID was given. */
   readonly ssv: boolean;
+  /** SubstreamID, 0 (IOMMU_NO_PASID) when SSV = 0. */
   readonly ssid: number;
+  /** Privileged access (PnU). */
   readonly privileged: boolean;
+  /** Instruction fetch (InD). */
   readonly instruction: boolean;
+  /** Read access (RnW). */
   readonly read: boolean;
+  /** Stage-2 fault (S2). */
   readonly s2: boolean;
+  /** Stall tag. */
   readonly stag: number;
+  /** Stalled transaction (Stall). */
   readonly stall: boolean;
+  /** CLASS, an `EVTQ_1_CLASS` value. */
   readonly class: number;
+  /** True only for F_PERMISSION with CLASS = TT: the table walk itself was denied. */
   readonly classTt: boolean;
+  /** Table-walk direction (TTRnW), meaningful only with `classTt`. */
   readonly ttrnw: boolean;
+  /** Faulting input address (InputAddr). */
   readonly iova: bigint;
+  /** Faulting IPA (word 3 [51:12]) for stage-2 faults. */
   readonly ipa: bigint;
+  /** Address of the failed STE/CD/VMS fetch (word 3 [51:3]). */
   readonly fetchAddr: bigint;
 }
 
+/** Reduce a decoded event to the fields Linux's arm_smmu_decode_event() keeps. */
 export function linuxDecodeEvent(e: SmmuEvent): LinuxDecodedEvent {
   return {
     id: e.ID,
@@ -252,16 +343,25 @@ export function encodeVEventArmSmmuv3(record: Uint8Array, vSid: number): Result<
 // PRI queue (§8)
 // ---------------------------------------------------------------------------------------------
 
+/** One PRI queue entry: a PCIe Page Request (ATS PRI) the SMMU queued for software. */
 export interface PriRequest {
   /** StreamID (the PCI RID). */
   readonly SID: number;
+  /** SubstreamID (PASID) of the request; meaningful only when SSV = 1. */
   readonly SSID: number;
+  /** PASID valid. */
   readonly SSV: number;
+  /** Privileged-mode access requested. */
   readonly PRIV: number;
+  /** Execute access requested. */
   readonly EXEC: number;
+  /** Read access requested. */
   readonly READ: number;
+  /** Write access requested. */
   readonly WRITE: number;
+  /** Last request of its page request group: software answers the group with CMD_PRI_RESP after it. */
   readonly LAST: number;
+  /** Page Request Group Index (9 bits), echoed in CMD_PRI_RESP GRPID. */
   readonly PRGIndex: number;
   /** Page address: bits [63:12]. */
   readonly Addr: bigint;
@@ -283,6 +383,7 @@ type PriScalar = keyof typeof P;
 export const PRI_FIELD_POSITIONS: Readonly<Record<string, readonly [number, number, number]>> = P;
 const PRIQ_1_ADDR_MASK = genmask(63, 12);
 
+/** Encode a PRI queue entry into its 16-byte little-endian form; absent fields are 0. */
 export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {
   const dw = [0n, 0n];
   for (const name of Object.keys(P) as PriScalar[]) {
@@ -295,6 +396,7 @@ export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {
   return writeLe64Words(dw);
 }
 
+/** Decode a 16-byte PRI queue entry; fails only when fewer bytes are given. */
 export function decodePriRequest(bytes: Uint8Array): Result<PriRequest> {
   if (bytes.byteLength < PRIQ_ENT_BYTES) {
     return { ok: false, error: `PRI queue entry needs ${PRIQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
@@ -327,5 +429,13 @@ export function isStopMarker(req: PriRequest): boolean {
 }
 
 /** CMD_PRI_RESP Resp values (Linux enum pri_resp). */
-export const PRI_RESP = { DENY: 0, FAIL: 1, SUCC: 2 } as const;
+export const PRI_RESP = {
+  /** PCIe Response Failure: catastrophic, the function stops issuing page requests (IOMMU_PAGE_RESP_FAILURE). */
+  DENY: 0,
+  /** PCIe Invalid Request: the pages cannot be made present (IOMMU_PAGE_RESP_INVALID). */
+  FAIL: 1,
+  /** PCIe Success: the pages are present, the function retries (IOMMU_PAGE_RESP_SUCCESS). */
+  SUCC: 2,
+} as const;
+/** The name of a CMD_PRI_RESP response. */
 export type PriRespName = keyof typeof PRI_RESP;

@@ -18,6 +18,7 @@ export function readLe64Words(bytes: Uint8Array, n: number): bigint[] {
   return out;
 }
 
+/** Write 64-bit words as little-endian bytes, 8 per word (the inverse of `readLe64Words`). */
 export function writeLe64Words(words: readonly bigint[]): Uint8Array {
   const bytes = new Uint8Array(words.length * 8);
   const view = new DataView(bytes.buffer);
@@ -44,7 +45,10 @@ function encode32<L extends readonly BitField[]>(layout: L, fields: FieldsOf<L>)
 // Layouts (Arm IHI 0070, §6.3). Order is low bit first.
 // ---------------------------------------------------------------------------------------------
 
-/** SMMU_IDR0 (offset 0x0): the stages, table formats, ATS/PRI/stall support and stream-table levels the SMMU implements; what `arm_smmu_device_hw_probe` reads first. */
+/**
+ * SMMU_IDR0 (offset 0x0): the stages, table formats, ATS/PRI/stall support and stream-table levels the SMMU implements;
+ * what `arm_smmu_device_hw_probe` reads first.
+ */
 export const IDR0_LAYOUT = bitLayout([
   { name: 'S2P', hi: 0, lo: 0 },
   { name: 'S1P', hi: 1, lo: 1 },
@@ -73,7 +77,10 @@ export const IDR0_LAYOUT = bitLayout([
   { name: 'RME_IMPL', hi: 30, lo: 30 },
 ]);
 
-/** SMMU_IDR1 (offset 0x4): StreamID and SubstreamID widths (SIDSIZE, SSIDSIZE, in bits) and the log2 sizes of the command, event and PRI queues; the fixed-table and attribute-override flags. */
+/**
+ * SMMU_IDR1 (offset 0x4): StreamID and SubstreamID widths (SIDSIZE, SSIDSIZE, in bits) and the log2 sizes of the
+ * command, event and PRI queues; the fixed-table and attribute-override flags.
+ */
 export const IDR1_LAYOUT = bitLayout([
   { name: 'SIDSIZE', hi: 5, lo: 0 },
   { name: 'SSIDSIZE', hi: 10, lo: 6 },
@@ -88,7 +95,10 @@ export const IDR1_LAYOUT = bitLayout([
   { name: 'ECMDQ', hi: 31, lo: 31 },
 ]);
 
-/** SMMU_IDR3 (offset 0xc): optional architecture features (range invalidation RIL, BBML, stage-1 page-based hardware attributes, ...). */
+/**
+ * SMMU_IDR3 (offset 0xc): optional architecture features (range invalidation RIL, BBML, stage-1 page-based hardware
+ * attributes, ...).
+ */
 export const IDR3_LAYOUT = bitLayout([
   { name: 'HAD', hi: 2, lo: 2 },
   { name: 'PBHA', hi: 3, lo: 3 },
@@ -112,7 +122,10 @@ export const IDR3_LAYOUT = bitLayout([
   { name: 'AIE', hi: 23, lo: 23 },
 ]);
 
-/** SMMU_IDR5 (offset 0x14): the output address size (OAS), the translation granules (GRAN4K/16K/64K) and the maximum number of outstanding stalled transactions (STALL_MAX). */
+/**
+ * SMMU_IDR5 (offset 0x14): the output address size (OAS), the translation granules (GRAN4K/16K/64K) and the maximum
+ * number of outstanding stalled transactions (STALL_MAX).
+ */
 export const IDR5_LAYOUT = bitLayout([
   { name: 'OAS', hi: 2, lo: 0 },
   { name: 'GRAN4K', hi: 4, lo: 4 },
@@ -138,40 +151,113 @@ export const AIDR_LAYOUT = bitLayout([
   { name: 'ArchMajorRev', hi: 7, lo: 4 },
 ]);
 
+/**
+ * Decoded SMMU_IDR0: one number per field of `IDR0_LAYOUT` (S2P, S1P, TTF, HTTU, ATS, PRI, STALL_MODEL, ST_LEVEL, ...).
+ */
 export type Idr0 = FieldsOf<typeof IDR0_LAYOUT>;
+/**
+ * Decoded SMMU_IDR1: one number per field of `IDR1_LAYOUT` (SIDSIZE, SSIDSIZE and the queue sizes in log2 entries,
+ * ...).
+ */
 export type Idr1 = FieldsOf<typeof IDR1_LAYOUT>;
+/** Decoded SMMU_IDR3: one number per field of `IDR3_LAYOUT` (RIL, BBML, FWB, ...). */
 export type Idr3 = FieldsOf<typeof IDR3_LAYOUT>;
+/** Decoded SMMU_IDR5: one number per field of `IDR5_LAYOUT` (OAS encoding, GRAN4K/16K/64K, VAX, STALL_MAX). */
 export type Idr5 = FieldsOf<typeof IDR5_LAYOUT>;
+/** Decoded SMMU_IIDR: Implementer (JEP106), Revision, Variant, ProductID. */
 export type Iidr = FieldsOf<typeof IIDR_LAYOUT>;
+/** Decoded SMMU_AIDR: ArchMajorRev and ArchMinorRev. */
 export type Aidr = FieldsOf<typeof AIDR_LAYOUT>;
 
+/** Split a raw SMMU_IDR0 value into its fields. */
 export const decodeIdr0 = (v: number): Idr0 => decode32(IDR0_LAYOUT, v);
+/** Split a raw SMMU_IDR1 value into its fields. */
 export const decodeIdr1 = (v: number): Idr1 => decode32(IDR1_LAYOUT, v);
+/** Split a raw SMMU_IDR3 value into its fields. */
 export const decodeIdr3 = (v: number): Idr3 => decode32(IDR3_LAYOUT, v);
+/** Split a raw SMMU_IDR5 value into its fields. */
 export const decodeIdr5 = (v: number): Idr5 => decode32(IDR5_LAYOUT, v);
+/** Split a raw SMMU_IIDR value into its fields. */
 export const decodeIidr = (v: number): Iidr => decode32(IIDR_LAYOUT, v);
+/** Split a raw SMMU_AIDR value into its fields. */
 export const decodeAidr = (v: number): Aidr => decode32(AIDR_LAYOUT, v);
+/** Build a raw SMMU_IDR0 value from its fields (each field masked to its width). */
 export const encodeIdr0 = (f: Idr0): number => encode32(IDR0_LAYOUT, f);
+/** Build a raw SMMU_IDR1 value from its fields. */
 export const encodeIdr1 = (f: Idr1): number => encode32(IDR1_LAYOUT, f);
+/** Build a raw SMMU_IDR3 value from its fields. */
 export const encodeIdr3 = (f: Idr3): number => encode32(IDR3_LAYOUT, f);
+/** Build a raw SMMU_IDR5 value from its fields. */
 export const encodeIdr5 = (f: Idr5): number => encode32(IDR5_LAYOUT, f);
+/** Build a raw SMMU_IIDR value from its fields. */
 export const encodeIidr = (f: Iidr): number => encode32(IIDR_LAYOUT, f);
+/** Build a raw SMMU_AIDR value from its fields. */
 export const encodeAidr = (f: Aidr): number => encode32(AIDR_LAYOUT, f);
 
 /** Field values with their meaning, for the encodings Linux names. */
-export const IDR0_ST_LEVEL = { LINEAR: 0, TWO_LEVEL: 1 } as const;
-export const IDR0_STALL_MODEL = { STALL: 0, NO_STALL: 1, FORCE: 2 } as const;
-export const IDR0_TTENDIAN = { MIXED: 0, LE: 2, BE: 3 } as const;
-export const IDR0_HTTU = { NONE: 0, ACCESS: 1, ACCESS_DIRTY: 2, ACCESS_DIRTY_HAFT: 3 } as const;
-export const IDR0_TTF = { AARCH32: 1, AARCH64: 2, AARCH32_64: 3 } as const;
+export const IDR0_ST_LEVEL = {
+  /** Only a linear stream table. */
+  LINEAR: 0,
+  /** A 2-level stream table is supported (Linux ARM_SMMU_FEAT_2_LVL_STRTAB). */
+  TWO_LEVEL: 1,
+} as const;
+/** SMMU_IDR0.STALL_MODEL: whether stalling faults are supported, absent or forced (Linux `IDR0_STALL_MODEL_*`). */
+export const IDR0_STALL_MODEL = {
+  /** Stall and terminate fault models are both supported (Linux ARM_SMMU_FEAT_STALLS). */
+  STALL: 0,
+  /** Stalls are not supported: every fault terminates the transaction. */
+  NO_STALL: 1,
+  /** Stalling is forced for every stream (Linux ARM_SMMU_FEAT_STALL_FORCE makes every master stall-enabled). */
+  FORCE: 2,
+} as const;
+/** SMMU_IDR0.TTENDIAN: the translation table endianness the SMMU walks (Linux `IDR0_TTENDIAN_*`); 0b01 is reserved. */
+export const IDR0_TTENDIAN = {
+  /** Both endiannesses, chosen per context (CD.ENDI, STE.S2ENDI). */
+  MIXED: 0,
+  /** Little-endian tables only. */
+  LE: 2,
+  /** Big-endian tables only. */
+  BE: 3,
+} as const;
+/** SMMU_IDR0.HTTU: hardware update of the Access flag and dirty state in translation tables. */
+export const IDR0_HTTU = {
+  /** No hardware table updates. */
+  NONE: 0,
+  /** Hardware sets the Access flag (Linux ARM_SMMU_FEAT_HA). */
+  ACCESS: 1,
+  /** Hardware sets the Access flag and the dirty state (Linux ARM_SMMU_FEAT_HA and HD; needed for dirty tracking). */
+  ACCESS_DIRTY: 2,
+  /** Access flag, dirty state and the Access flag in table descriptors (HAFT). */
+  ACCESS_DIRTY_HAFT: 3,
+} as const;
+/** SMMU_IDR0.TTF: the translation table formats supported; 0 is reserved. */
+export const IDR0_TTF = {
+  /** AArch32 (LPAE) tables only: Linux refuses such an SMMU. */
+  AARCH32: 1,
+  /** AArch64 tables only. */
+  AARCH64: 2,
+  /** Both AArch32 and AArch64 tables. */
+  AARCH32_64: 3,
+} as const;
+/** SMMU_IDR5.VAX value for 52-bit virtual addresses (Linux IDR5_VAX_52_BIT); 0 means 48-bit. */
 export const IDR5_VAX_52_BIT = 1;
+/** SMMU_IIDR.Implementer of Arm Ltd (JEP106 0x43B; Linux IIDR_IMPLEMENTER_ARM), used for erratum matching. */
 export const IIDR_IMPLEMENTER_ARM = 0x43b;
+/**
+ * SMMU_IIDR.ProductID of the Arm CoreLink MMU-600 (Linux IIDR_PRODUCTID_ARM_MMU_600, arm_smmu_device_iidr_probe
+ * errata).
+ */
 export const IIDR_PRODUCTID_ARM_MMU_600 = 0x483;
+/**
+ * SMMU_IIDR.ProductID of the Arm CoreLink MMU-700 (Linux IIDR_PRODUCTID_ARM_MMU_700, arm_smmu_device_iidr_probe
+ * errata).
+ */
 export const IIDR_PRODUCTID_ARM_MMU_700 = 0x487;
 
 /** IDR5.OAS encoding → bits; 7 (56-bit) is a later-architecture value Linux does not know. */
 export const OAS_BITS: readonly number[] = [32, 36, 40, 42, 44, 48, 52, 56];
 
+/** The SMMU_IDR5.OAS encoding of an output address size in bits, or undefined for a size the field cannot express. */
 export function oasEncoding(bits: number): number | undefined {
   const i = OAS_BITS.indexOf(bits);
   return i < 0 ? undefined : i;
@@ -183,21 +269,31 @@ export function oasEncoding(bits: number): number | undefined {
 
 /** Raw values, as iommu_hw_info_arm_smmuv3 carries them. */
 export interface SmmuRawRegisters {
+  /** SMMU_IDR0..SMMU_IDR5, six 32-bit values in register order. */
   readonly idr: readonly number[];
+  /** SMMU_IIDR, 32 bits. */
   readonly iidr: number;
+  /** SMMU_AIDR, 32 bits. */
   readonly aidr: number;
 }
 
+/** The identification registers decoded into fields. */
 export interface SmmuRegisters {
+  /** SMMU_IDR0 fields. */
   readonly idr0: Idr0;
+  /** SMMU_IDR1 fields. */
   readonly idr1: Idr1;
   /** IDR2 (VATOS page offset) is kept raw: nothing in Linux reads it. */
   readonly idr2: number;
+  /** SMMU_IDR3 fields. */
   readonly idr3: Idr3;
   /** IDR4 is IMPLEMENTATION DEFINED. */
   readonly idr4: number;
+  /** SMMU_IDR5 fields. */
   readonly idr5: Idr5;
+  /** SMMU_IIDR fields. */
   readonly iidr: Iidr;
+  /** SMMU_AIDR fields. */
   readonly aidr: Aidr;
 }
 
@@ -205,6 +301,10 @@ function isU32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
+/**
+ * Decode six IDR values plus IIDR and AIDR; fails unless there are exactly six IDRs and every value is an unsigned
+ * 32-bit integer.
+ */
 export function decodeSmmuRegisters(raw: SmmuRawRegisters): Result<SmmuRegisters> {
   if (raw.idr.length !== 6) return { ok: false, error: `expected 6 IDR values (IDR0..IDR5), got ${raw.idr.length}` };
   for (let i = 0; i < 6; i++) {
@@ -227,6 +327,7 @@ export function decodeSmmuRegisters(raw: SmmuRawRegisters): Result<SmmuRegisters
   };
 }
 
+/** Encode decoded registers back to raw values (the inverse of `decodeSmmuRegisters`). */
 export function encodeSmmuRegisters(regs: SmmuRegisters): SmmuRawRegisters {
   return {
     idr: [
@@ -263,6 +364,7 @@ export function parseSmmuRegistersHex(hex: { idr: readonly string[]; iidr: strin
   return decodeSmmuRegisters({ idr, iidr: iidr.value, aidr: aidr.value });
 }
 
+/** The architecture version SMMU_AIDR names, as "3.minor" (for example "3.1"), as Linux prints it. */
 export function archVersion(aidr: Aidr): string {
   // ArchMajorRev 0 means SMMUv3; the minor revision is the ".x".
   return `${3 + aidr.ArchMajorRev}.${aidr.ArchMinorRev}`;
@@ -274,19 +376,25 @@ export function archVersion(aidr: Aidr): string {
 
 /** The decoded payload (`__reserved` left out: it is always written as 0). */
 export interface HwInfoArmSmmuv3 {
+  /** iommu_hw_info_arm_smmuv3.flags: no flag is defined yet, so the kernel reports 0. */
   readonly flags: number;
+  /** SMMU_IDR0..SMMU_IDR5 as the kernel copies them from the hardware. */
   readonly idr: readonly number[];
+  /** SMMU_IIDR. */
   readonly iidr: number;
+  /** SMMU_AIDR. */
   readonly aidr: number;
 }
 
 const { iommu_hw_info_arm_smmuv3 } = uapi;
 
+/** Encode the 40-byte IOMMU_GET_HW_INFO payload of an SMMUv3 (IOMMU_HW_INFO_TYPE_ARM_SMMUV3); missing IDRs are 0. */
 export function encodeHwInfoSmmuv3(info: HwInfoArmSmmuv3): Uint8Array {
   const idr = Array.from({ length: 6 }, (_, i) => (info.idr[i] ?? 0) >>> 0);
   return iommu_hw_info_arm_smmuv3.encode(iommu_hw_info_arm_smmuv3.make({ flags: info.flags >>> 0, idr, iidr: info.iidr >>> 0, aidr: info.aidr >>> 0 }));
 }
 
+/** Decode the IOMMU_GET_HW_INFO payload of an SMMUv3; fails when fewer than 40 bytes are given. */
 export function decodeHwInfoSmmuv3(bytes: Uint8Array): Result<HwInfoArmSmmuv3> {
   const size = iommu_hw_info_arm_smmuv3.size;
   if (bytes.byteLength < size) return { ok: false, error: `iommu_hw_info_arm_smmuv3 needs ${size} bytes, got ${bytes.byteLength}` };

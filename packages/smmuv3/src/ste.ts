@@ -5,20 +5,66 @@
 import { fieldGet, fieldPrep, genmask, uapi, type Result, type VendorError } from '@ioasid/core/driver';
 import { readLe64Words, writeLe64Words } from './registers.js';
 
+/** Size of a Stream Table Entry in bytes (eight 64-bit words; Linux STRTAB_STE_DWORDS = 8). */
 export const STE_BYTES = 64;
+/** Size of a Context Descriptor in bytes (eight 64-bit words; Linux CTXDESC_CD_DWORDS = 8). */
 export const CD_BYTES = 64;
 
 type Pos = readonly [dword: number, hi: number, lo: number];
 
 /** STE.Config values (STRTAB_STE_0_CFG_*). */
-export const STE_CFG = { ABORT: 0b000, BYPASS: 0b100, S1_TRANS: 0b101, S2_TRANS: 0b110, NESTED: 0b111 } as const;
+export const STE_CFG = {
+  /** Abort every transaction of the stream (no event is recorded). */
+  ABORT: 0b000,
+  /** Bypass both stages: addresses pass through untranslated. */
+  BYPASS: 0b100,
+  /** Stage 1 translates, stage 2 bypasses. */
+  S1_TRANS: 0b101,
+  /** Stage 2 translates, stage 1 bypasses. */
+  S2_TRANS: 0b110,
+  /** Both stages translate (nested); requires SMMU_IDR0.S1P and S2P. */
+  NESTED: 0b111,
+} as const;
+/** The name of an STE.Config value. */
 export type SteCfgName = keyof typeof STE_CFG;
-export const STE_S1FMT = { LINEAR: 0, '4K_L2': 1, '64K_L2': 2 } as const;
-export const STE_S1DSS = { TERMINATE: 0, BYPASS: 1, SSID0: 2 } as const;
-export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2 } as const;
-export const STE_STRW = { NSEL1: 0, EL2: 2 } as const;
+/** STE.S1Fmt: the format of the CD table STE.S1ContextPtr points to (Linux `STRTAB_STE_0_S1FMT_*`). */
+export const STE_S1FMT = {
+  /** A linear array of 2^S1CDMax CDs. */
+  LINEAR: 0,
+  /** Two levels with 4 KiB level-2 tables (64 CDs each), indexed by SubstreamID[S1CDMax-1:6]. */
+  '4K_L2': 1,
+  /** Two levels with 64 KiB level-2 tables (1024 CDs each). */
+  '64K_L2': 2,
+} as const;
+/** STE.S1DSS: what a transaction without a SubstreamID gets when STE.S1CDMax ≠ 0 (Linux `STRTAB_STE_1_S1DSS_*`). */
+export const STE_S1DSS = {
+  /** Abort the transaction and record F_STREAM_DISABLED. */
+  TERMINATE: 0,
+  /** Bypass stage 1 (stage 2, if enabled, still applies). */
+  BYPASS: 1,
+  /** Translate with CD 0, as if SubstreamID 0 was given (Linux's choice when SSID 0 holds the DMA domain). */
+  SSID0: 2,
+} as const;
+/** STE.EATS: whether the StreamID's PCIe ATS translation requests are served (Linux `STRTAB_STE_1_EATS_*`). */
+export const STE_EATS = {
+  /** ATS translation requests are aborted: the device's ATS is not enabled. */
+  ABT: 0,
+  /** Full ATS: translation requests are answered with the complete translation. */
+  TRANS: 1,
+  /** Split-stage ATS: stage 1 only in the answer, stage 2 checked on the translated transaction. */
+  S1CHK: 2,
+} as const;
+/** STE.STRW: the translation regime stage 1 uses (Linux `STRTAB_STE_1_STRW_*`). */
+export const STE_STRW = {
+  /** Non-secure EL1 regime (ASID and VMID tagged): Linux's default. */
+  NSEL1: 0,
+  /** EL2 regime: Linux uses it for stage-1 domains when the kernel runs at EL2 with E2H (ARM_SMMU_FEAT_E2H). */
+  EL2: 2,
+} as const;
+/** STE.SHCFG "use the incoming shareability" (Linux STRTAB_STE_1_SHCFG_INCOMING), which Linux's bypass STE sets. */
 export const STE_SHCFG_INCOMING = 1;
 
+/** The name of an STE.Config value; the reserved encodings (0b001..0b011) are 'RESERVED' and behave as abort. */
 export function steCfgName(cfg: number): SteCfgName | 'RESERVED' {
   const n = (Object.keys(STE_CFG) as SteCfgName[]).find((k) => STE_CFG[k] === cfg);
   // 0b0xx other than 0b000 are reserved encodings that behave as abort.
@@ -63,12 +109,17 @@ type SteScalar = keyof typeof STE_FIELDS;
 const STE_0_S1CTXPTR_MASK = genmask(51, 6);
 const STE_3_S2TTB_MASK = genmask(51, 4);
 
+/**
+ * A decoded STE: every scalar field under its specification name (V, Config, S1Fmt, S2VMID, S2T0SZ, ...), plus the two
+ * table pointers.
+ */
 export type Ste = { readonly [K in SteScalar]: number } & {
   /** CD table base (64-byte aligned physical address). */
   readonly S1ContextPtr: bigint;
   /** Stage-2 translation table base. */
   readonly S2TTB: bigint;
 };
+/** The STE fields to encode; absent fields are 0. */
 export type SteInit = Partial<Ste>;
 
 function encodeFields<K extends string>(layout: Record<K, Pos>, values: Partial<Record<K, number>>, dw: bigint[]): void {
@@ -89,6 +140,7 @@ function decodeFields<K extends string>(layout: Record<K, Pos>, dw: readonly big
   return out;
 }
 
+/** Encode an STE into its eight 64-bit words (pointers masked to their fields, other bits 0). */
 export function encodeSteWords(ste: SteInit): bigint[] {
   const dw = new Array<bigint>(8).fill(0n);
   encodeFields<SteScalar>(STE_FIELDS, ste, dw);
@@ -97,10 +149,12 @@ export function encodeSteWords(ste: SteInit): bigint[] {
   return dw;
 }
 
+/** Encode an STE into its 64-byte little-endian form (see `encodeSteWords`). */
 export function encodeSte(ste: SteInit): Uint8Array {
   return writeLe64Words(encodeSteWords(ste));
 }
 
+/** Decode the eight words of an STE into its fields (no validity check: V and Config are reported as found). */
 export function decodeSteWords(dw: readonly bigint[]): Ste {
   return {
     ...decodeFields(STE_FIELDS, dw),
@@ -109,6 +163,7 @@ export function decodeSteWords(dw: readonly bigint[]): Ste {
   };
 }
 
+/** Decode a 64-byte STE; fails only when fewer than 64 bytes are given. */
 export function decodeSte(bytes: Uint8Array): Result<Ste> {
   if (bytes.byteLength < STE_BYTES) return { ok: false, error: `STE needs ${STE_BYTES} bytes, got ${bytes.byteLength}` };
   return { ok: true, value: decodeSteWords(readLe64Words(bytes, 8)) };
@@ -159,15 +214,24 @@ type CdScalar = keyof typeof CD_FIELDS;
 
 const CD_TTB_MASK = genmask(51, 4);
 
+/**
+ * A decoded Context Descriptor: the scalar fields of CD word 0 (T0SZ, TG0, EPD0, ASID, AA64, V, ...) plus TTB0/TTB1 and
+ * the attribute registers.
+ */
 export type Cd = { readonly [K in CdScalar]: number } & {
+  /** CD.TTB0: stage-1 table base for the lower VA range (bits [51:4]). */
   readonly TTB0: bigint;
+  /** CD.TTB1: stage-1 table base for the upper VA range (bits [51:4]); Linux leaves it 0 and sets EPD1. */
   readonly TTB1: bigint;
   /** MAIR0 in the low 32 bits, MAIR1 in the high 32 bits. */
   readonly MAIR: bigint;
+  /** CD.AMAIR: implementation-defined memory attributes (64 bits), 0 in Linux. */
   readonly AMAIR: bigint;
 };
+/** The CD fields to encode; absent fields are 0. */
 export type CdInit = Partial<Cd>;
 
+/** Encode a CD into its eight 64-bit words (word 1 TTB0, word 2 TTB1, word 3 MAIR, word 4 AMAIR). */
 export function encodeCdWords(cd: CdInit): bigint[] {
   const dw = new Array<bigint>(8).fill(0n);
   encodeFields<CdScalar>(CD_FIELDS, cd, dw);
@@ -178,10 +242,12 @@ export function encodeCdWords(cd: CdInit): bigint[] {
   return dw;
 }
 
+/** Encode a CD into its 64-byte little-endian form (see `encodeCdWords`). */
 export function encodeCd(cd: CdInit): Uint8Array {
   return writeLe64Words(encodeCdWords(cd));
 }
 
+/** Decode the eight words of a CD into its fields (no validity check: V is reported as found). */
 export function decodeCdWords(dw: readonly bigint[]): Cd {
   return {
     ...decodeFields(CD_FIELDS, dw),
@@ -192,6 +258,7 @@ export function decodeCdWords(dw: readonly bigint[]): Cd {
   };
 }
 
+/** Decode a 64-byte CD; fails only when fewer than 64 bytes are given. */
 export function decodeCd(bytes: Uint8Array): Result<Cd> {
   if (bytes.byteLength < CD_BYTES) return { ok: false, error: `CD needs ${CD_BYTES} bytes, got ${bytes.byteLength}` };
   return { ok: true, value: decodeCdWords(readLe64Words(bytes, 8)) };
@@ -207,16 +274,22 @@ export const LINUX_LPAE_MAIR = 0x44n | (0xffn << 8n) | (0x04n << 16n) | (0xf4n <
 const L1_SPAN: Pos = [0, 4, 0];
 const L1_L2PTR_MASK = genmask(51, 6);
 
+/**
+ * A level-1 stream table descriptor (one 64-bit word) of a 2-level stream table (SMMU_STRTAB_BASE_CFG.FMT = 2-level).
+ */
 export interface StrtabL1Desc {
   /** log2(number of STEs in the L2 table) + 1; 0 means invalid. */
   readonly Span: number;
+  /** Physical address of the level-2 STE array, 64-byte aligned (bits [51:6]). */
   readonly L2Ptr: bigint;
 }
 
+/** Encode a level-1 stream table descriptor word. */
 export function encodeStrtabL1Desc(d: StrtabL1Desc): bigint {
   return fieldPrep(BigInt(d.Span), L1_SPAN[1], L1_SPAN[2]) | (d.L2Ptr & L1_L2PTR_MASK);
 }
 
+/** Decode a level-1 stream table descriptor word. */
 export function decodeStrtabL1Desc(v: bigint): StrtabL1Desc {
   return { Span: Number(fieldGet(v, L1_SPAN[1], L1_SPAN[2])), L2Ptr: v & L1_L2PTR_MASK };
 }
@@ -224,16 +297,21 @@ export function decodeStrtabL1Desc(v: bigint): StrtabL1Desc {
 /** Linux's STRTAB_SPLIT: each L2 table holds 2^8 STEs, so it writes Span = 9. */
 export const STRTAB_SPLIT = 8;
 
+/** A level-1 CD table descriptor (one 64-bit word) of a 2-level CD table (STE.S1Fmt = 4K_L2 or 64K_L2). */
 export interface CdL1Desc {
+  /** Valid bit: 0 means the level-2 CD table is absent (a lookup through it raises C_BAD_SUBSTREAMID). */
   readonly V: number;
+  /** Physical address of the level-2 CD table, 4 KiB aligned (bits [51:12]). */
   readonly L2Ptr: bigint;
 }
 const CD_L1_L2PTR_MASK = genmask(51, 12);
 
+/** Encode a level-1 CD table descriptor word. */
 export function encodeCdL1Desc(d: CdL1Desc): bigint {
   return BigInt(d.V & 1) | (d.L2Ptr & CD_L1_L2PTR_MASK);
 }
 
+/** Decode a level-1 CD table descriptor word. */
 export function decodeCdL1Desc(v: bigint): CdL1Desc {
   return { V: Number(v & 1n), L2Ptr: v & CD_L1_L2PTR_MASK };
 }
@@ -258,24 +336,38 @@ export const STE_1_NESTING_ALLOWED =
   mask(STE_FIELDS.S1STALLD) |
   mask(STE_FIELDS.EATS);
 
+/** A guest STE accepted by arm_smmu_validate_vste() for IOMMU_HWPT_ALLOC of a nested domain, decoded. */
 export interface NestedSte {
+  /** What the guest asked for: STE.Config abort, bypass or stage-1 translate. */
   readonly cfg: 'abort' | 'bypass' | 's1';
   /** V was 0: the kernel zeroes the words and installs an abort STE so the guest sees C_BAD_STE. */
   readonly valid: boolean;
   /** EATS = TRANS with Config = S1 translate: the master's ATS is enabled. */
   readonly enableAts: boolean;
+  /** STE.S1Fmt: linear or 2-level guest CD table. */
   readonly S1Fmt: number;
+  /** STE.S1ContextPtr: guest IPA of the guest's CD table. */
   readonly S1ContextPtr: bigint;
+  /** STE.S1CDMax: log2 of the number of CDs (SubstreamIDs) the guest table holds. */
   readonly S1CDMax: number;
+  /** STE.S1DSS: behaviour for transactions without a SubstreamID. */
   readonly S1DSS: number;
+  /** STE.S1CIR: inner cacheability of CD table fetches. */
   readonly S1CIR: number;
+  /** STE.S1COR: outer cacheability of CD table fetches. */
   readonly S1COR: number;
+  /** STE.S1CSH: shareability of CD table fetches. */
   readonly S1CSH: number;
+  /** STE.S1STALLD: 1 forbids stalling faults for this stream. */
   readonly S1STALLD: number;
   /** The two words as the kernel keeps them (EATS cleared: the host sets it itself). */
   readonly ste: readonly [bigint, bigint];
 }
 
+/**
+ * The result of validating a guest STE: the decoded STE, or EINVAL (short data) / EIO (invalid STE bits), as the kernel
+ * answers.
+ */
 export type NestedSteResult = Result<NestedSte, VendorError>;
 
 const CFG_BY_VALUE: Readonly<Record<number, NestedSte['cfg']>> = {
