@@ -10,6 +10,10 @@ import { smmuDecoder } from './decode.js';
 import { armLpaeS1, armLpaeS2 } from './pgtable-lpae.js';
 import { presets as smmuPresets, type SmmuPreset } from './presets.js';
 
+/**
+ * The SMMUv3 plugin: registers the SMMUv3 vendor and the stage-1 and stage-2 page table formats into the container it
+ * is given.
+ */
 export const plugin: IommuPlugin = {
   id: 'smmuv3',
   description: 'Arm SMMUv3: IDR0-5/IIDR/AIDR decoding, VMSAv8-64 stage 1 and 2 tables, vSMMU nesting, event and PRI queues',
@@ -21,6 +25,7 @@ export const plugin: IommuPlugin = {
   },
 };
 
+/** Alias of `plugin`. */
 export const smmuv3 = plugin;
 
 /** A register preset as a host profile: units with raw registers, devices with their StreamIDs. */

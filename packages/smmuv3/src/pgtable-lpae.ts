@@ -48,7 +48,11 @@ import { lpaeTraceSpec } from './pgtable-lpae-trace.js';
 const EINVAL = ERRNO.EINVAL;
 const ENOMEM = ERRNO.ENOMEM;
 
+/**
+ * Format id of the Arm VMSAv8-64 stage-1 page table (io-pgtable-arm ARM_64_LPAE_S1), the table a CD's TTB0 points to.
+ */
 export const ARM_LPAE_S1_FORMAT = 'arm-lpae-s1';
+/** Format id of the Arm VMSAv8-64 stage-2 page table (io-pgtable-arm ARM_64_LPAE_S2), the table STE.S2TTB points to. */
 export const ARM_LPAE_S2_FORMAT = 'arm-lpae-s2';
 
 // ------------------------------------------------------------------ descriptor bits (low word)
@@ -473,5 +477,10 @@ function makeFormat(stage: 1 | 2): PageTableFormat {
   };
 }
 
+/** The VMSAv8-64 stage-1 format (4K/16K/64K granules), as io-pgtable-arm builds it for an SMMUv3 S1 domain. */
 export const armLpaeS1: PageTableFormat = makeFormat(1);
+/**
+ * The VMSAv8-64 stage-2 format (4K/16K/64K granules, concatenated roots), as io-pgtable-arm builds it for an SMMUv3 S2
+ * domain.
+ */
 export const armLpaeS2: PageTableFormat = makeFormat(2);

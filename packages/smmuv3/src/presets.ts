@@ -4,32 +4,63 @@
  * lines of real kernel logs; each preset says which fields are derived.
  */
 
+/** One SMMUv3 instance of a preset with its identification register values. */
 export interface SmmuPresetUnit {
+  /** Unit name, as devices refer to it. */
   readonly id: string;
+  /**
+   * MMIO base address of the SMMU's register page 0, hex (Linux prints the SMMU as `arm-smmu-v3.N.auto` or by this
+   * address).
+   */
   readonly base: string;
   /** IDR0..IDR5 as hex u32. */
   readonly idr: readonly string[];
+  /** SMMU_IIDR, hex u32. */
   readonly iidr: string;
+  /** SMMU_AIDR, hex u32. */
   readonly aidr: string;
 }
 
+/** One device of a preset, the SMMU it is behind and the StreamID it issues. */
 export interface SmmuPresetDevice {
+  /** PCI address `domain:bus:device.function`. */
   readonly bdf: string;
+  /** `id` of the SMMU the device's StreamID reaches. */
   readonly unit: string;
+  /** IOMMU group number (devices that cannot be isolated from each other share one). */
   readonly group: number;
+  /** StreamID: for PCI the requester ID (bus << 8 | devfn) through a 1:1 IORT/DT mapping. */
   readonly streamId: number;
+  /** The device has ATS enabled (needs SMMU_IDR0.ATS; Linux sets STE.EATS = TRANS). */
   readonly ats?: boolean;
+  /** The device can issue PCIe page requests (PRI; needs ATS and SMMU_IDR0.PRI). */
   readonly pri?: boolean;
+  /** SubstreamID (PASID) width in bits the device supports, at most SMMU_IDR1.SSIDSIZE. */
   readonly pasidBits?: number;
+  /** The device tolerates stalled transactions (firmware `dma-can-stall`): faults stall instead of terminating. */
   readonly stall?: boolean;
-  readonly reservedRegions?: ReadonlyArray<{ readonly start: string; readonly last: string; readonly type: 'msi' | 'direct' | 'reserved' }>;
+  /** Reserved IOVA ranges (`start`/`last` inclusive, hex) as /sys/kernel/iommu_groups/N/reserved_regions lists them. */
+  readonly reservedRegions?: ReadonlyArray<{
+    /** First IOVA of the range, hex. */
+    readonly start: string;
+    /** Last IOVA of the range (inclusive), hex. */
+    readonly last: string;
+    /** `msi`: the software MSI window (IOMMU_RESV_SW_MSI); `direct`: an identity mapping (IORT RMR); `reserved`: never mapped. */
+    readonly type: 'msi' | 'direct' | 'reserved';
+  }>;
 }
 
+/** A real SMMUv3 system: its SMMUs with their register values and an illustrative device list. */
 export interface SmmuPreset {
+  /** Short identifier of the preset. */
   readonly id: string;
+  /** Human-readable system name. */
   readonly name: string;
+  /** What the SMMUs implement, in one sentence. */
   readonly description: string;
+  /** The SMMU instances. */
   readonly units: readonly SmmuPresetUnit[];
+  /** The devices and the SMMU each sits behind. */
   readonly devices: readonly SmmuPresetDevice[];
 }
 
@@ -92,6 +123,7 @@ export const qemuVirtSmmuv3Nested: SmmuPreset = {
  */
 const MMU600_UNIT_IDR = ['0x080d76bb', '0x02739d10', '0x00000000', '0x00000000', '0x00000000', '0x00000075'];
 
+/** Ampere Altra: two MMU-600 (SMMUv3.1) instances in front of PCIe root complexes, register values as derived above. */
 export const ampereAltraMmu600: SmmuPreset = {
   id: 'ampere-altra-mmu600',
   name: 'Ampere Altra (Arm MMU-600)',
@@ -107,6 +139,9 @@ export const ampereAltraMmu600: SmmuPreset = {
   ],
 };
 
+/**
+ * Arm Neoverse N1 SDP: MMU-600 in front of the PCIe and CCIX root complexes (same register values as the Altra preset).
+ */
 export const neoverseN1Sdp: SmmuPreset = {
   id: 'neoverse-n1sdp',
   name: 'Arm Neoverse N1 SDP (MMU-600)',

@@ -10,6 +10,10 @@ import { vtdSecondStage } from './pgtable-ss.js';
 import { vtdFirstStage } from './pgtable-fs.js';
 import { vtdPresetProfile, vtdPresets } from './presets.js';
 
+/**
+ * The VT-d plugin: registers the VT-d vendor and the second- and first-stage page table formats into the container it
+ * is given.
+ */
 export const plugin: IommuPlugin = {
   id: 'vtd',
   decoder: vtdDecoder,

@@ -27,18 +27,25 @@ export type VtdFaultLineFormat =
 
 /** The unit boot line. `legacy` is the pre-4.x `dmar: IOMMU %d:` naming. */
 export interface VtdBootLine {
+  /** Discriminant: a unit boot line (alloc_iommu). */
   readonly kind: 'boot';
   /** seq_id: N of "dmarN". */
   readonly seq: number;
+  /** DRHD register base address, as printed. */
   readonly regBase: bigint;
   /** VER_REG value rebuilt from the printed major:minor. */
   readonly ver: bigint;
+  /** CAP_REG, as printed. */
   readonly cap: bigint;
+  /** ECAP_REG, as printed. */
   readonly ecap: bigint;
+  /** `current` for `DMAR: dmarN:`, `legacy` for the pre-4.x `dmar: IOMMU N:` form. */
   readonly format: 'current' | 'legacy';
 }
 
+/** A parsed DMA remapping fault line (dmar.c dmar_fault_do_one). */
 export interface VtdDmaFaultLine {
+  /** Discriminant: a DMA remapping fault. */
   readonly kind: 'dma-fault';
   /** FRCD.T1: the kernel prints "DMA Read" for 1 (read or AtomicOp), "DMA Write" for 0. */
   readonly read: boolean;
@@ -46,28 +53,41 @@ export interface VtdDmaFaultLine {
   readonly pasid: number | null;
   /** Source id: bus << 8 | devfn. */
   readonly sid: number;
+  /** Faulting address (FRCD.FI), page aligned as the hardware records it. */
   readonly addr: bigint;
+  /** Fault reason number (FRCD.FR), a `VTD_FR` value. */
   readonly reason: number;
+  /** The reason text as printed (dmar_get_fault_reason). */
   readonly reasonText: string;
+  /** The kernel generation whose format the line uses. */
   readonly format: VtdFaultLineFormat;
 }
 
+/** A parsed interrupt remapping fault line (`[INTR-REMAP]`: dmar_fault_do_one for a reason 0x20..0x26). */
 export interface VtdIntrFaultLine {
+  /** Discriminant: an interrupt remapping fault. */
   readonly kind: 'intr-fault';
+  /** Source id of the interrupt request: bus << 8 | devfn. */
   readonly sid: number;
   /** Interrupt index (FI bits 63:48). */
   readonly index: bigint;
+  /** Fault reason number, in the interrupt-remapping range 0x20..0x26. */
   readonly reason: number;
+  /** The reason text as printed. */
   readonly reasonText: string;
+  /** The kernel generation whose format the line uses. */
   readonly format: VtdFaultLineFormat;
 }
 
+/** A parsed `DMAR: DRHD: handling fault status reg %x` line (dmar.c dmar_fault). */
 export interface VtdFaultStatusLine {
+  /** Discriminant: the fault status line. */
   readonly kind: 'fault-status';
   /** FSTS_REG as printed. */
   readonly status: number;
 }
 
+/** Any VT-d line `parseVtdLogLine` recognizes, told apart by `kind`. */
 export type VtdLogRecord = VtdBootLine | VtdDmaFaultLine | VtdIntrFaultLine | VtdFaultStatusLine;
 
 const PR_FMT = 'DMAR: ';
@@ -107,11 +127,17 @@ export function renderFaultStatusLine(status: number): string {
   return `${PR_FMT}DRHD: handling fault status reg ${(status >>> 0).toString(16)}`;
 }
 
+/** One DMA remapping fault, as `renderDmaFaultLine` prints it. */
 export interface VtdDmaFault {
+  /** The access was a read (prints `DMA Read`), else a write. */
   readonly read: boolean;
+  /** PASID of the request, or null without one. */
   readonly pasid: number | null;
+  /** Source id: bus << 8 | devfn. */
   readonly sid: number;
+  /** Faulting address. */
   readonly addr: bigint;
+  /** Fault reason number, a `VTD_FR` value. */
   readonly reason: number;
 }
 
@@ -366,10 +392,24 @@ export function parseVtdLogLine(line: string): Result<VtdLogRecord> {
   return fail(`not a VT-d boot, fault status or fault line: "${text.slice(0, 60)}"`);
 }
 
+/** The result of `parseVtdLog`: the VT-d lines found, the malformed ones and a count of the others. */
 export interface VtdLogParse {
-  readonly records: Array<{ readonly line: number; readonly record: VtdLogRecord }>;
+  /** Every VT-d line parsed, with its 1-based line number. */
+  readonly records: Array<{
+    /** 1-based line number in the capture. */
+    readonly line: number;
+    /** The parsed line. */
+    readonly record: VtdLogRecord;
+  }>;
   /** Lines that look like VT-d boot or fault lines but are malformed; `line` counts from 1. */
-  readonly errors: Array<{ readonly line: number; readonly text: string; readonly error: string }>;
+  readonly errors: Array<{
+    /** 1-based line number in the capture. */
+    readonly line: number;
+    /** The line as given. */
+    readonly text: string;
+    /** Which part of the line is wrong. */
+    readonly error: string;
+  }>;
   /** Lines that are not VT-d boot or fault lines (other DMAR messages, other drivers). */
   readonly ignored: number;
 }

@@ -53,7 +53,10 @@ export function encodeHwptVtdS1(s1: IommuHwptVtdS1): Uint8Array {
   return iommu_hwpt_vtd_s1.encode({ ...s1 });
 }
 
-/** intel_iommu_domain_alloc_nested(): iommu_copy_struct_from_user(&vtd, user_data, IOMMU_HWPT_DATA_VTD_S1, __reserved); no field checks. */
+/**
+ * intel_iommu_domain_alloc_nested(): iommu_copy_struct_from_user(&vtd, user_data, IOMMU_HWPT_DATA_VTD_S1, __reserved);
+ * no field checks.
+ */
 export function decodeHwptVtdS1(data: Uint8Array): NestedResult<IommuHwptVtdS1> {
   const copy = iommuCopyStructFromUser(iommu_hwpt_vtd_s1, { type: IOMMU_HWPT_DATA_VTD_S1, data }, IOMMU_HWPT_DATA_VTD_S1, '__reserved');
   return copy.ok ? ok(iommu_hwpt_vtd_s1.decode(copy.value)) : copy;

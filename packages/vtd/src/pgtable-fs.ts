@@ -14,6 +14,7 @@ import type { PhysicalMemory } from '@ioasid/core';
 import type { IoPageTable, PageTableConfig, PageTableFormat, PageTableMemory, WalkResult } from '@ioasid/core/driver';
 import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, leafLevelsFromBitmap, walkForeignVtd } from './pte.js';
 
+/** Format id of the VT-d first-stage (IA-32e, PASID entry PGTT = 001b) page table. */
 export const VTD_FS_FORMAT = 'vtd-fs';
 
 function allocFirstStage(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | number {
@@ -53,6 +54,10 @@ function walkForeignFirstStage(
   return walkForeignVtd(cfg, true, cfg.options?.['fl1gp'] === false ? 3 : 7, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
+/**
+ * The VT-d first-stage page table format: x86-64 paging entries reached through a scalable-mode PASID entry (Linux
+ * intel/pasid.c first-level setup).
+ */
 export const vtdFirstStage: PageTableFormat = {
   id: VTD_FS_FORMAT,
   describe: 'Intel VT-d first-stage (IA-32e): 4K pages, 2M and 1G (FL1GP) superpages, 48/57-bit input (4/5 levels, FL5LP), up to 52-bit output',

@@ -18,6 +18,7 @@ import type { PhysicalMemory } from '@ioasid/core';
 import type { IoPageTable, PageTableConfig, PageTableFormat, PageTableMemory, WalkResult } from '@ioasid/core/driver';
 import { EINVAL, ENOMEM, SZ_1G, SZ_2M, SZ_4K, VtdPageTable, leafLevelsFromBitmap, walkForeignVtd } from './pte.js';
 
+/** Format id of the VT-d second-stage page table (legacy context entry, or PASID entry PGTT = 010b). */
 export const VTD_SS_FORMAT = 'vtd-ss';
 
 function allocSecondStage(cfg: PageTableConfig, memory: PageTableMemory): IoPageTable | number {
@@ -65,6 +66,10 @@ function walkForeignSecondStage(
   return walkForeignVtd(cfg, false, 7, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
+/**
+ * The VT-d second-stage page table format: SAGAW-sized tables from a legacy context entry or a scalable-mode PASID
+ * entry.
+ */
 export const vtdSecondStage: PageTableFormat = {
   id: VTD_SS_FORMAT,
   describe: 'Intel VT-d second-stage: 4K pages, 2M/1G superpages (SLLPS), 39/48/57-bit input (3/4/5 levels, SAGAW), up to 52-bit output',

@@ -9,6 +9,7 @@
 import type { HostProfile } from '@ioasid/core';
 import { decodeEcap, parseHex64, pasidSupported, smSupported } from './registers.js';
 
+/** One VT-d remapping unit (DRHD) of a preset, with the register values its boot line printed. */
 export interface VtdPresetUnit {
   /** "dmar0": the name Linux gives the unit (seq id in DRHD order). */
   readonly id: string;
@@ -16,25 +17,48 @@ export interface VtdPresetUnit {
   readonly regBase: string;
   /** VER_REG, CAP_REG, ECAP_REG as hex strings. */
   readonly ver: string;
+  /** CAP_REG, hex. */
   readonly cap: string;
+  /** ECAP_REG, hex. */
   readonly ecap: string;
 }
 
+/** One PCI device of a preset and the unit that translates its DMA. */
 export interface VtdPresetDevice {
+  /** PCI address, `domain:bus:device.function`. */
   readonly bdf: string;
+  /** `id` of the unit whose DRHD scope holds the device. */
   readonly unit: string;
+  /** IOMMU group number (devices that cannot be isolated from each other share one). */
   readonly group: number;
+  /** The device has ATS enabled (needs ECAP.DT). */
   readonly ats?: boolean;
+  /** The device can issue PCIe page requests (PRI; needs ATS and ECAP.PRS in scalable mode). */
   readonly pri?: boolean;
+  /** PASID width in bits the device supports (needs scalable mode with ECAP.PASID; at most PSS + 1). */
   readonly pasidBits?: number;
-  readonly reservedRegions?: Array<{ start: string; last: string; type: 'msi' | 'direct' | 'reserved' }>;
+  /** Reserved IOVA ranges (`start`/`last` inclusive, hex) as /sys/kernel/iommu_groups/N/reserved_regions lists them. */
+  readonly reservedRegions?: Array<{
+    /** First IOVA of the range, hex. */
+    start: string;
+    /** Last IOVA of the range (inclusive), hex. */
+    last: string;
+    /** `msi`: the interrupt window; `direct`: an RMRR identity mapping; `reserved`: never mapped. */
+    type: 'msi' | 'direct' | 'reserved';
+  }>;
 }
 
+/** A real VT-d machine: its units with their exact register values and an illustrative device list. */
 export interface VtdPreset {
+  /** Short identifier, as `findVtdPreset` takes it. */
   readonly id: string;
+  /** Human-readable machine name. */
   readonly name: string;
+  /** What is notable about the machine's units. */
   readonly description: string;
+  /** The remapping units, in DRHD order. */
   readonly units: VtdPresetUnit[];
+  /** The PCI devices and the unit each sits behind. */
   readonly devices: VtdPresetDevice[];
 }
 
@@ -50,6 +74,7 @@ function withRmrr(start: string, last: string): Array<{ start: string; last: str
   return [{ start, last, type: 'direct' }, { ...MSI_WINDOW }];
 }
 
+/** Every VT-d preset, each unit's values copied from a public boot log. */
 export const vtdPresets: readonly VtdPreset[] = [
   {
     id: 'skylake-h-client',
@@ -231,6 +256,7 @@ export const vtdPresets: readonly VtdPreset[] = [
   },
 ];
 
+/** The preset with this `id`, or undefined. */
 export function findVtdPreset(id: string): VtdPreset | undefined {
   return vtdPresets.find((p) => p.id === id);
 }

@@ -83,12 +83,15 @@ export const VER_LAYOUT = bitLayout([
   { name: 'MAX', hi: 7, lo: 4 },
 ]);
 
+/** Decoded VER_REG (offset 0x0): MAX and MIN, the architecture version the unit implements. */
 export type VtdVer = DecodedRegister<typeof VER_LAYOUT>;
 
+/** Decode VER_REG into MAX and MIN (only the low 32 bits are read). */
 export function decodeVer(ver: bigint | number): VtdVer {
   return decodeLayout(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
 }
 
+/** Encode VER_REG from MAX and MIN; fails when a field does not fit or the value exceeds 32 bits. */
 export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): Result<bigint> {
   const r = encodeLayout(VER_LAYOUT, fields, 'VER');
   if (r.ok && r.value > 0xffffffffn) return fail('VER_REG is a 32-bit register');
@@ -133,13 +136,20 @@ export const CAP_LAYOUT = bitLayout([
   { name: 'ESRTPS', hi: 63, lo: 63 },
 ]);
 
+/**
+ * Decoded CAP_REG (offset 0x8): one number per field of `CAP_LAYOUT` (ND, SAGAW, MGAW, FRO, NFR, SLLPS, ...), plus
+ * `reserved`.
+ */
 export type VtdCap = DecodedRegister<typeof CAP_LAYOUT>;
+/** The name of a CAP_REG field, as the VT-d specification spells it. */
 export type VtdCapField = FieldName<typeof CAP_LAYOUT>;
 
+/** Decode a 64-bit CAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeCap(cap: bigint): VtdCap {
   return decodeLayout(CAP_LAYOUT, BigInt.asUintN(64, cap));
 }
 
+/** Encode CAP_REG from its fields; fails when a field does not fit its width or `reserved` overlaps a named field. */
 export function encodeCap(fields: RegisterFields<typeof CAP_LAYOUT>): Result<bigint> {
   return encodeLayout(CAP_LAYOUT, fields, 'CAP');
 }
@@ -230,13 +240,20 @@ export const ECAP_LAYOUT = bitLayout([
   { name: 'RPRIVS', hi: 53, lo: 53 },
 ]);
 
+/**
+ * Decoded ECAP_REG (offset 0x10): one number per field of `ECAP_LAYOUT` (QI, IR, PT, SMTS, PASID, PSS, NEST, FLTS,
+ * SLTS, ...), plus `reserved`.
+ */
 export type VtdEcap = DecodedRegister<typeof ECAP_LAYOUT>;
+/** The name of an ECAP_REG field, as the VT-d specification spells it. */
 export type VtdEcapField = FieldName<typeof ECAP_LAYOUT>;
 
+/** Decode a 64-bit ECAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeEcap(ecap: bigint): VtdEcap {
   return decodeLayout(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
 }
 
+/** Encode ECAP_REG from its fields; fails when a field does not fit its width or `reserved` overlaps a named field. */
 export function encodeEcap(fields: RegisterFields<typeof ECAP_LAYOUT>): Result<bigint> {
   return encodeLayout(ECAP_LAYOUT, fields, 'ECAP');
 }
@@ -286,6 +303,7 @@ function firstStageAvailable(ecap: VtdEcap): boolean {
   return smSupported(ecap) && ecap.FLTS === 1;
 }
 
+/** Options for deriving a unit's normalized capabilities from CAP_REG/ECAP_REG. */
 export interface VtdCapsOptions {
   /**
    * "Host address width" from the ACPI DMAR table (the `DMAR: Host address width 46` line). VT-d has
@@ -459,6 +477,10 @@ export function encodeHwInfoVtd(info: { flags: number; cap: bigint; ecap: bigint
   return uapi.iommu_hw_info_vtd.encode(uapi.iommu_hw_info_vtd.make({ flags: info.flags, cap_reg: info.cap, ecap_reg: info.ecap }));
 }
 
+/**
+ * Decode the IOMMU_GET_HW_INFO payload of a VT-d unit (struct iommu_hw_info_vtd: flags, cap_reg, ecap_reg); fails
+ * unless exactly its size.
+ */
 export function decodeHwInfoVtd(bytes: Uint8Array): Result<IommuHwInfoVtd> {
   const size = uapi.iommu_hw_info_vtd.size;
   if (bytes.byteLength !== size) return fail(`iommu_hw_info_vtd is ${size} bytes, got ${bytes.byteLength}`);

@@ -80,6 +80,7 @@ export const DEFAULT_REG_BASE = 0xfed90000n;
  */
 export const VTD_PRQ_DEPTH = (4096 << 4) / 32;
 
+/** Options of a VT-d unit (and of `VtdVendor`, which passes them to every unit it creates). */
 export interface VtdUnitOptions {
   /**
    * The guest address width a paging domain aims for. Mainline sizes every paging domain with

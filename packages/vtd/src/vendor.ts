@@ -10,6 +10,7 @@ import { decodeVtdUnit, parseVtdRegisters, probeVtdLine } from './probe.js';
 
 const VENDOR = 'vtd';
 
+/** Options of `VtdVendor`, handed to every unit it creates. */
 export type VtdVendorOptions = VtdUnitOptions;
 
 /** The Intel VT-d family. Plain class: register it with `useValue`. */
@@ -33,7 +34,12 @@ export class VtdVendor implements IommuVendor {
     return new VtdUnit(init, r.value, this.options);
   }
 
-  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+  probeLine(line: string): Result<{
+    /** The unit's name from the line (`dmarN`). */
+    id: string;
+    /** VER/CAP/ECAP and the register base the line prints, in host profile form. */
+    registers: RawRegisters;
+  }> | null {
     return probeVtdLine(line);
   }
 }
