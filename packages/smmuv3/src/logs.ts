@@ -31,15 +31,20 @@ function parseAltHex(s: string): bigint | undefined {
 // Line prefixes
 // ---------------------------------------------------------------------------------------------
 
+/** A kernel log line with the arm-smmu-v3 device prefix taken off. */
 export interface LogLine {
   /** The device name after the driver name, e.g. "arm-smmu-v3.0.auto" or "2b400000.iommu". */
   readonly device?: string;
+  /** The message after the prefixes. */
   readonly message: string;
 }
 
 const DEVICE_PREFIX = /^arm-smmu-v3 (\S+): /;
 
-/** Strips what dmesg / journalctl add (core's stripper) and the "arm-smmu-v3 <dev>: " prefix; keeps a leading tab of the message. */
+/**
+ * Strips what dmesg / journalctl add (core's stripper) and the "arm-smmu-v3 <dev>: " prefix; keeps a leading tab of the
+ * message.
+ */
 export function stripLogPrefix(line: string): LogLine {
   const s = stripKernelLogPrefix(line);
   const d = DEVICE_PREFIX.exec(s);
@@ -49,6 +54,10 @@ export function stripLogPrefix(line: string): LogLine {
   return { message: s };
 }
 
+/**
+ * Prepend "arm-smmu-v3 <device>: " to a message, as dev_err/dev_info print it; without a device the message is returned
+ * as is.
+ */
 export function withDevicePrefix(device: string | undefined, message: string): string {
   return device ? `arm-smmu-v3 ${device}: ${message}` : message;
 }
@@ -73,10 +82,15 @@ const LINUX_EVENT_STR: ReadonlyMap<number, string> = new Map([
   [EVT_ID.F_VMS_FETCH, 'F_VMS_FETCH'],
 ]);
 
+/**
+ * The name Linux's event_str[] prints for an event ID, "UNKNOWN" for the IDs it does not list (F_UUT, F_BAD_ATS_TREQ,
+ * ...).
+ */
 export function linuxEventStr(id: number): string {
   return LINUX_EVENT_STR.get(id) ?? 'UNKNOWN';
 }
 
+/** Linux's event_class_str[]: the text printed for each event record CLASS value (`EVTQ_1_CLASS` order). */
 export const EVENT_CLASS_STR: readonly string[] = [
   'CD fetch',
   'Stage 1 translation table fetch',
@@ -86,13 +100,16 @@ export const EVENT_CLASS_STR: readonly string[] = [
 
 const UNASSIGNED = '(unassigned sid)';
 
+/** How a kernel prints an event record (arm_smmu_evtq_thread → arm_smmu_dump_event). */
 export type EventLogStyle =
   /** ≈v6.15+: dev_err, raw dump followed by the decoded lines. */
   | 'decoded'
   /** ≈v4.x–v6.14: dev_info, raw dump only. */
   | 'raw';
 
+/** Options of `renderEventLines`. */
 export interface RenderEventOptions {
+  /** Which kernel generation's format to print; 'decoded' by default. */
   readonly style?: EventLogStyle;
   /** dev_name() of the master owning the SID; "(unassigned sid)" when absent. */
   readonly client?: string;
@@ -108,6 +125,10 @@ function isFetchFault(id: number): boolean {
   return id === EVT_ID.F_STE_FETCH || id === EVT_ID.F_CD_FETCH || id === EVT_ID.F_VMS_FETCH;
 }
 
+/**
+ * The lines the kernel prints for one event record: "event 0x%02x received:", four raw dwords and, in the decoded
+ * style, the arm_smmu_dump_event summary and detail lines.
+ */
 export function renderEventLines(record: Uint8Array | readonly bigint[], opts: RenderEventOptions = {}): string[] {
   const raw = record instanceof Uint8Array ? readLe64Words(record, EVTQ_ENT_BYTES / 8) : [...record];
   const e = linuxDecodeEvent(decodeEventWords(raw));
@@ -132,18 +153,26 @@ function renderDecodedEventLines(e: LinuxDecodedEvent, client: string | undefine
 
 /** "event: %s client: %s sid: %#x ssid: %#x[ iova: %#llx ipa: %#llx | fetch_addr: %#llx]" */
 export interface EventSummaryLine {
+  /** Event name from event_str[] ("UNKNOWN" for IDs Linux does not name). */
   readonly name: string;
+  /** dev_name() of the master owning the StreamID, null for "(unassigned sid)". */
   readonly client: string | null;
+  /** StreamID. */
   readonly sid: number;
+  /** SubstreamID (0 when the event had none). */
   readonly ssid: number;
+  /** Input address, printed for translation faults (F_TRANSLATION..F_PERMISSION). */
   readonly iova?: bigint;
+  /** Faulting IPA, printed for translation faults. */
   readonly ipa?: bigint;
+  /** Address of the failed STE/CD/VMS fetch, printed for fetch aborts. */
   readonly fetchAddr?: bigint;
 }
 
 const SUMMARY_RE =
   /^event: (\S+) client: (.+?) sid: (0|0x[0-9a-f]+) ssid: (0|0x[0-9a-f]+)(?: iova: (0|0x[0-9a-f]+) ipa: (0|0x[0-9a-f]+)| fetch_addr: (0|0x[0-9a-f]+))?$/i;
 
+/** Parse the "event: … client: … sid: … ssid: …" line of a decoded event dump. */
 export function parseEventSummaryLine(line: string): Result<EventSummaryLine> {
   const { message } = stripLogPrefix(line);
   const m = SUMMARY_RE.exec(message.trim());
@@ -161,18 +190,27 @@ export function parseEventSummaryLine(line: string): Result<EventSummaryLine> {
 
 /** "%s %s %s %s \"%s\"%s%s stag: %#x" */
 export interface EventDetailLine {
+  /** "priv" (PnU = 1) rather than "unpriv". */
   readonly privileged: boolean;
+  /** "inst" (InD = 1) rather than "data". */
   readonly instruction: boolean;
+  /** "read" (RnW = 1) rather than "write". */
   readonly read: boolean;
+  /** "s2": the fault was at stage 2. */
   readonly s2: boolean;
+  /** CLASS, an index into `EVENT_CLASS_STR`. */
   readonly class: number;
+  /** "ttd_read" / "ttd_write": the table-walk access of an F_PERMISSION with CLASS TT. */
   readonly ttd?: 'read' | 'write';
+  /** "stall": the transaction is stalled. */
   readonly stall: boolean;
+  /** Stall tag. */
   readonly stag: number;
 }
 
 const DETAIL_RE = /^(priv|unpriv) (inst|data) (read|write) (s1|s2) "([^"]*)"( ttd_read| ttd_write)?( stall)? stag: (0|0x[0-9a-f]+)$/i;
 
+/** Parse the second decoded line of a translation fault (access attributes, class, stall and STAG). */
 export function parseEventDetailLine(line: string): Result<EventDetailLine> {
   const { message } = stripLogPrefix(line);
   const m = DETAIL_RE.exec(message.trim());
@@ -194,12 +232,17 @@ export function parseEventDetailLine(line: string): Result<EventDetailLine> {
   };
 }
 
+/** One event as parsed from a kernel log: the raw record and, on newer kernels, its decoded lines. */
 export interface ParsedEventLog {
+  /** The SMMU device name from the line prefix, when present. */
   readonly device?: string;
+  /** Event ID from the "event 0x%02x received:" header. */
   readonly id: number;
   /** The four raw dwords. */
   readonly raw: readonly bigint[];
+  /** The decoded summary line, when the kernel printed one. */
   readonly summary?: EventSummaryLine;
+  /** The decoded detail line (translation faults only), when printed. */
   readonly detail?: EventDetailLine;
   /** How many input lines the event used. */
   readonly consumed: number;
@@ -276,19 +319,30 @@ export function parseEventLog(lines: readonly string[]): ParsedEventLog[] {
 // Probe lines
 // ---------------------------------------------------------------------------------------------
 
+/** The values of arm_smmu_device_hw_probe's "ias %lu-bit, oas %lu-bit (features 0x%08x)" line. */
 export interface ProbeLine {
+  /** Input address size in bits (the largest of the VA and IPA sizes the SMMU accepts). */
   readonly ias: number;
+  /** Output address size in bits, from SMMU_IDR5.OAS. */
   readonly oas: number;
+  /** The ARM_SMMU_FEAT_* mask the driver derived from the ID registers. */
   readonly features: number;
 }
 
+/** Print the probe's "ias …-bit, oas …-bit (features 0x%08x)" line. */
 export function renderProbeLine(p: ProbeLine): string {
   return `ias ${p.ias}-bit, oas ${p.oas}-bit (features 0x${hex0(p.features >>> 0, 8)})`;
 }
 
 const PROBE_RE = /^ias (\d+)-bit, oas (\d+)-bit \(features 0x([0-9a-f]{8,})\)$/i;
 
-export function parseProbeLine(line: string): Result<ProbeLine & { device?: string }> {
+/** Parse the probe's "ias …-bit, oas …-bit (features 0x%08x)" line; the device comes from the line prefix. */
+export function parseProbeLine(line: string): Result<
+  ProbeLine & {
+    /** The SMMU device name from the line prefix, when present. */
+    device?: string;
+  }
+> {
   const { device, message } = stripLogPrefix(line);
   const m = PROBE_RE.exec(message.trim());
   if (!m) return { ok: false, error: `not an "ias %lu-bit, oas %lu-bit (features 0x%08x)" line: ${message}` };
@@ -298,22 +352,38 @@ export function parseProbeLine(line: string): Result<ProbeLine & { device?: stri
   };
 }
 
+/** A queue the driver allocates: command, event or PRI queue. */
 export type QueueName = 'cmdq' | 'evtq' | 'priq';
 
+/** Print arm_smmu_init_one_queue's "allocated %u entries for %s" line. */
 export function renderQueueAllocLine(entries: number, queue: QueueName | string): string {
   return `allocated ${entries} entries for ${queue}`;
 }
 
 const QUEUE_RE = /^allocated (\d+) entries for (\S+)$/;
 
-export function parseQueueAllocLine(line: string): Result<{ entries: number; queue: string; device?: string }> {
+/** Parse an "allocated %u entries for %s" line. */
+export function parseQueueAllocLine(line: string): Result<{
+  /** The number of entries allocated (a power of two). */
+  entries: number;
+  /** The queue's name as printed (`cmdq`, `evtq`, `priq`, or a vendor queue). */
+  queue: string;
+  /** The SMMU device name from the line prefix, when present. */
+  device?: string;
+}> {
   const { device, message } = stripLogPrefix(line);
   const m = QUEUE_RE.exec(message.trim());
   if (!m) return { ok: false, error: `not an "allocated %u entries for %s" line: ${message}` };
   return { ok: true, value: { ...(device ? { device } : {}), entries: Number(m[1]), queue: m[2] } };
 }
 
-export function parseOptionMaskLine(line: string): Result<{ options: number; device?: string }> {
+/** Parse the probe's "option mask 0x%x" line: the ARM_SMMU_OPT_* quirks the firmware description selected. */
+export function parseOptionMaskLine(line: string): Result<{
+  /** The ARM_SMMU_OPT_* mask. */
+  options: number;
+  /** The SMMU device name from the line prefix, when present. */
+  device?: string;
+}> {
   const { device, message } = stripLogPrefix(line);
   const m = /^option mask 0x([0-9a-f]+)$/i.exec(message.trim());
   if (!m) return { ok: false, error: `not an "option mask 0x%x" line: ${message}` };
@@ -338,18 +408,32 @@ export const PROBE_MESSAGES: readonly string[] = [
 // PRI and CMDQ error lines
 // ---------------------------------------------------------------------------------------------
 
+/** The fields arm_smmu_handle_ppr prints for a PRI request it does not expect. */
 export interface PriLogFields {
+  /** StreamID. */
   readonly sid: number;
+  /** SubstreamID (PASID). */
   readonly ssid: number;
+  /** Page Request Group Index. */
   readonly grpid: number;
+  /** Last request of its group (printed as an "L" after the index). */
   readonly last: boolean;
+  /** Privileged access requested. */
   readonly privileged: boolean;
+  /** Read access requested. */
   readonly read: boolean;
+  /** Write access requested. */
   readonly write: boolean;
+  /** Execute access requested. */
   readonly exec: boolean;
+  /** Requested page address. */
   readonly iova: bigint;
 }
 
+/**
+ * The two lines arm_smmu_handle_ppr prints for an unexpected PRI request ("unexpected PRI request received:" and the
+ * request).
+ */
 export function renderUnexpectedPriLines(p: PriLogFields): string[] {
   return [
     'unexpected PRI request received:',
@@ -360,6 +444,7 @@ export function renderUnexpectedPriLines(p: PriLogFields): string[] {
 
 const PRI_RE = /^\s*sid 0x([0-9a-f]{8,})\.0x([0-9a-f]{5,}): \[(\d+)(L?)\] (un)?privileged (R?)(W?)(X?) access at iova 0x([0-9a-f]{16})$/i;
 
+/** Parse the request line (`\tsid 0x%08x.0x%05x: [%u%s] …`) of an unexpected PRI request. */
 export function parseUnexpectedPriLine(line: string): Result<PriLogFields> {
   const { message } = stripLogPrefix(line);
   const m = PRI_RE.exec(message);
@@ -380,12 +465,24 @@ export function parseUnexpectedPriLine(line: string): Result<PriLogFields> {
   };
 }
 
+/**
+ * The line arm_smmu_cmdq_skip_err prints: "CMDQ error (cons 0x%08x): %s", the reason from SMMU_CMDQ_CONS.ERR (bits
+ * [30:24]).
+ */
 export function renderCmdqErrorLine(cons: number): string {
   const idx = (cons >>> 24) & 0x7f;
   return `CMDQ error (cons 0x${hex0(cons >>> 0, 8)}): ${CMDQ_CERROR_STR[idx] ?? 'Unknown'}`;
 }
 
-export function parseCmdqErrorLine(line: string): Result<{ cons: number; error: number; text: string }> {
+/** Parse a "CMDQ error (cons 0x%08x): %s" line. */
+export function parseCmdqErrorLine(line: string): Result<{
+  /** SMMU_CMDQ_CONS as printed. */
+  cons: number;
+  /** The CERROR code, SMMU_CMDQ_CONS bits [30:24]. */
+  error: number;
+  /** The reason text as printed. */
+  text: string;
+}> {
   const { message } = stripLogPrefix(line);
   const m = /^CMDQ error \(cons 0x([0-9a-f]{8})\): (.+)$/i.exec(message.trim());
   if (!m) return { ok: false, error: `not a "CMDQ error (cons 0x%08x): %s" line: ${message}` };
