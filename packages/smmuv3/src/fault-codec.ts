@@ -164,11 +164,16 @@ function priToRespCode(resp: number): number {
   throw new PluginContractError(PLUGIN, `CMD_PRI_RESP Resp ${resp} is reserved`);
 }
 
+/** Options of `SmmuFaultCodec`. */
 export interface SmmuFaultCodecOptions {
   /** Kernel log style: 'decoded' (≈v6.15+, the default) or 'raw' (older kernels: the dump only). */
   readonly logStyle?: 'decoded' | 'raw';
 }
 
+/**
+ * The SMMUv3 fault codec: DMA faults as 32-byte event records, page requests as PRI queue entries, responses as
+ * CMD_PRI_RESP or, for stalled transactions, CMD_RESUME; kernel log lines as arm_smmu_dump_event prints them.
+ */
 export class SmmuFaultCodec implements FaultCodec {
   readonly faultRecordSize = EVTQ_ENT_BYTES;
   readonly pageRequestSize = PRIQ_ENT_BYTES;
@@ -293,6 +298,10 @@ export class SmmuFaultCodec implements FaultCodec {
     return enc.value;
   }
 
+  /**
+   * Read a CMD_RESUME back into a page response (RETRY → SUCCESS, ABORT → INVALID, TERM → FAILURE); throws on any other
+   * command.
+   */
   decodeResume(bytes: Uint8Array): PageResponse {
     const c = decodeCommand(bytes);
     if (!c.ok) throw new PluginContractError(PLUGIN, c.error);
@@ -318,7 +327,15 @@ export class SmmuFaultCodec implements FaultCodec {
     return renderEventLines(eventRecordOfFault(f), { style: this.options.logStyle ?? 'decoded', client: device || undefined, device: unitName });
   }
 
-  encodeVEvent(f: IommuFault, virtId: bigint): { type: number; data: Uint8Array } | null {
+  encodeVEvent(
+    f: IommuFault,
+    virtId: bigint,
+  ): {
+    /** IOMMU_VEVENTQ_TYPE_ARM_SMMUV3. */
+    type: number;
+    /** The event record with the StreamID replaced by the virtual SID (struct iommu_vevent_arm_smmuv3). */
+    data: Uint8Array;
+  } | null {
     if (f.kind === 'page-request' || !VEVENT_FORWARDED_IDS.includes(f.reason)) return null;
     // The vSID replaces EVTQ_0_SID, a 32-bit field.
     if (virtId < 0n || virtId > 0xffffffffn) return null;

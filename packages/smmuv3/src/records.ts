@@ -192,7 +192,10 @@ export interface SmmuEvent {
 }
 
 /** The fields of an event record to encode: ID is required, absent fields are 0. */
-export type SmmuEventInit = Partial<SmmuEvent> & { readonly ID: number };
+export type SmmuEventInit = Partial<SmmuEvent> & {
+  /** Event ID, an `EVT_ID` value. */
+  readonly ID: number;
+};
 
 type ScalarField = keyof typeof F;
 

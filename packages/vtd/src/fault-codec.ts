@@ -108,6 +108,7 @@ function isSecondStageReason(fr: number): boolean {
   return (fr >= 0x74 && fr <= 0x7c) || fr === 0x84;
 }
 
+/** Options of `VtdFaultCodec`. */
 export interface VtdFaultCodecOptions {
   /** The unit runs in scalable mode (ECAP.SMTS): SM reason codes. */
   readonly scalableMode: boolean;
@@ -190,9 +191,14 @@ function u64FromHalves(lo: number, hi: number): bigint {
   return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
+/**
+ * The VT-d fault codec: DMA faults as fault recording registers (FRCD) with the reason the unit's mode reports, page
+ * requests as page request descriptors, and responses as page group response descriptors.
+ */
 export class VtdFaultCodec implements FaultCodec {
   readonly faultRecordSize = FRCD_SIZE;
   readonly pageRequestSize = PAGE_REQ_DSC_SIZE;
+  /** A page group response descriptor is 32 bytes. */
   readonly pageResponseSize = PAGE_GRP_RESP_DSC_SIZE;
 
   constructor(private readonly opts: VtdFaultCodecOptions) {}

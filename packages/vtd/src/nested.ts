@@ -33,6 +33,7 @@ const IOMMU_VTD_S1_KNOWN_FLAGS = IOMMU_VTD_S1_SRE | IOMMU_VTD_S1_EAFE | IOMMU_VT
 
 /** First-stage paging depths a guest can ask for (ADDR_WIDTH_4LEVEL / ADDR_WIDTH_5LEVEL). */
 export const ADDR_WIDTH_4LEVEL = 48;
+/** First-stage input width of 5-level paging (iommu_hwpt_vtd_s1.addr_width 57); needs CAP_REG.FL5LP. */
 export const ADDR_WIDTH_5LEVEL = 57;
 
 const VTD_PAGE_SIZE = 4096n;
@@ -45,10 +46,13 @@ export type IommuHwptVtdS1Invalidate = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_
 
 /** The unit's registers, as the driver sees them when it checks a request. */
 export interface VtdUnitRegs {
+  /** CAP_REG value. */
   readonly cap: bigint;
+  /** ECAP_REG value. */
   readonly ecap: bigint;
 }
 
+/** Encode a `struct iommu_hwpt_vtd_s1` (IOMMU_HWPT_DATA_VTD_S1) as user space passes it to IOMMU_HWPT_ALLOC. */
 export function encodeHwptVtdS1(s1: IommuHwptVtdS1): Uint8Array {
   return iommu_hwpt_vtd_s1.encode({ ...s1 });
 }
@@ -66,6 +70,7 @@ export function decodeHwptVtdS1(data: Uint8Array): NestedResult<IommuHwptVtdS1> 
 // IOMMU_HWPT_ALLOC of a nested (first-stage) domain
 // ---------------------------------------------------------------------------------------------
 
+/** An IOMMU_HWPT_ALLOC of a nested VT-d first-stage domain: the request, its data and the unit it targets. */
 export interface VtdNestedAllocRequest extends VtdUnitRegs {
   /** iommu_hwpt_alloc.flags. */
   readonly flags: number;
@@ -121,6 +126,7 @@ function strictS1Check(s1: IommuHwptVtdS1): NestedResult<IommuHwptVtdS1> {
   return ok(s1);
 }
 
+/** Options of `validateHwptVtdS1`. */
 export interface VtdS1ValidateOptions {
   /** Also reject unknown flags, a non-zero __reserved and a misaligned pgtbl_addr (mainline does not). */
   readonly strict?: boolean;
@@ -156,16 +162,31 @@ export function vtdS1WriteProtectEnabled(s1: IommuHwptVtdS1): boolean {
 
 /** What one accepted entry invalidates. */
 export type VtdS1InvalidateScope =
-  | { readonly kind: 'all' }
-  | { readonly kind: 'range'; readonly start: bigint; readonly last: bigint }
-  | { readonly kind: 'none' };
+  | {
+      /** npages = U64_MAX with addr 0: the whole address space. */
+      readonly kind: 'all';
+    }
+  | {
+      /** `npages` 4 KiB pages from `addr`. */
+      readonly kind: 'range';
+      /** First byte invalidated. */
+      readonly start: bigint;
+      /** Last byte invalidated (inclusive), clamped to the top of the 64-bit space. */
+      readonly last: bigint;
+    }
+  | {
+      /** npages = 0: nothing. */
+      readonly kind: 'none';
+    };
 
 export interface VtdS1Invalidation extends IommuHwptVtdS1Invalidate {
   /** Only leaf entries were changed: paging-structure caches may be kept. */
   readonly leaf: boolean;
+  /** The address range the entry invalidates. */
   readonly scope: VtdS1InvalidateScope;
 }
 
+/** Encode a `struct iommu_hwpt_vtd_s1_invalidate` entry as user space passes it to IOMMU_HWPT_INVALIDATE. */
 export function encodeHwptVtdS1Invalidate(e: IommuHwptVtdS1Invalidate): Uint8Array {
   return iommu_hwpt_vtd_s1_invalidate.encode({ ...e });
 }
@@ -202,12 +223,21 @@ function copyInvalidation(array: IommuUserDataArray, index: number): NestedResul
   return copy.ok ? checkInvalidation(iommu_hwpt_vtd_s1_invalidate.decode(copy.value)) : copy;
 }
 
+/** The result of the kernel's invalidation loop over an IOMMU_HWPT_INVALIDATE array. */
 export interface VtdS1InvalidateArrayResult {
   /** Entries handled before the first failure: what the kernel writes back to entry_num. */
   readonly processed: number;
+  /** The entries accepted, in order. */
   readonly entries: VtdS1Invalidation[];
   /** The failure that stopped the loop, with the entry index. */
-  readonly error?: { readonly index: number; readonly errno: VendorError['errno']; readonly reason: string };
+  readonly error?: {
+    /** Index of the entry that failed. */
+    readonly index: number;
+    /** The errno the ioctl returns (EINVAL, EOPNOTSUPP, EFAULT, ...). */
+    readonly errno: VendorError['errno'];
+    /** Why the entry was refused. */
+    readonly reason: string;
+  };
 }
 
 /**

@@ -21,8 +21,11 @@ import { describeProfileValue, parseProfileRegister, err, ok } from '@ioasid/cor
 
 /** The registers of one unit, parsed. */
 export interface VtdRawRegisters {
+  /** VER_REG value. */
   readonly ver: bigint;
+  /** CAP_REG value. */
   readonly cap: bigint;
+  /** ECAP_REG value. */
   readonly ecap: bigint;
   /** DRHD register base (the `reg_base_addr` of the boot line), when the profile gives it. */
   readonly regBase?: bigint;
@@ -97,7 +100,12 @@ export function decodeVtdUnit(r: VtdRawRegisters): DecodedUnit {
 }
 
 /** `ioasid probe`: a `DMAR: dmarN: reg_base_addr ... ver ... cap ... ecap ...` line becomes a unit. */
-export function probeVtdLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+export function probeVtdLine(line: string): Result<{
+  /** The unit's name, `dmarN`. */
+  id: string;
+  /** VER/CAP/ECAP and the register base the line prints, as hex strings in host profile form. */
+  registers: RawRegisters;
+}> | null {
   const text = stripKernelLogPrefix(line).trimEnd();
   if (!/^(?:DMAR|dmar): (?:dmar\d+|IOMMU \d+): reg_base_addr/.test(text)) return null;
   const r = parseVtdLogLine(text);

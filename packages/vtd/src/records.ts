@@ -103,9 +103,13 @@ export const DMA_REMAP_SM_FAULT_REASONS: readonly string[] = (() => {
 /** Which dmar_fault_do_one() format the kernel uses: INTR-REMAP only for the IR table, DMA otherwise. */
 export type VtdFaultType = 'dma' | 'intr-remap' | 'unknown';
 
+/** A fault reason as dmar_get_fault_reason() classifies it. */
 export interface VtdFaultReason {
+  /** Fault reason number (FRCD.FR), 8 bits. */
   readonly code: number;
+  /** The reason string the kernel prints ("Unknown" for a code it has no text for). */
   readonly text: string;
+  /** Which line format the kernel prints it with: DMA remapping, interrupt remapping or unknown. */
   readonly type: VtdFaultType;
 }
 
@@ -127,26 +131,47 @@ export function dmarFaultReason(code: number): VtdFaultReason {
 
 /** Fault reasons a translation model raises, by what went wrong (legacy and scalable-mode codes). */
 export const VTD_FR = {
+  /** Legacy 0x01: the root entry of the request's bus has P = 0. */
   ROOT_ENTRY_P: 0x01,
+  /** Legacy 0x02: the context entry of the device has P = 0 (no domain attached). */
   CONTEXT_ENTRY_P: 0x02,
+  /** Legacy 0x03: the context entry is invalid (reserved bits, unsupported AW or TT). */
   CONTEXT_ENTRY_INV: 0x03,
+  /** Legacy 0x04: the address is above the guest address width (MGAW / the domain's AGAW). */
   ADDR_BEYOND_MGAW: 0x04,
+  /** Legacy 0x05: a write to a page whose second-stage entry lacks W. */
   WRITE: 0x05,
+  /** Legacy 0x06: a read to a page whose second-stage entry lacks R. */
   READ: 0x06,
+  /** Legacy 0x07: reading the next-level table a paging entry points to failed (an address above HAW, or an error). */
   PAGING_ENTRY_INV: 0x07,
+  /** Legacy 0x0C: reserved bits set in a second-stage paging entry. */
   PAGING_ENTRY_RSVD: 0x0c,
+  /** Interrupt remapping 0x21: the interrupt index is beyond the IRTA_REG table size. */
   IR_INDEX_OVER: 0x21,
+  /** Interrupt remapping 0x22: the IRTE for the index has P = 0. */
   IR_ENTRY_P: 0x22,
+  /** Interrupt remapping 0x26: the request's source id failed the IRTE's SID/SQ/SVT check. */
   IR_SID_ERR: 0x26,
+  /** Scalable mode 0x41: the scalable-mode context entry has P = 0. */
   SM_CONTEXT_ENTRY_P: 0x41,
+  /** Scalable mode 0x51: the PASID directory entry has P = 0. */
   SM_PASID_DIR_ENTRY_P: 0x51,
+  /** Scalable mode 0x59: the PASID table entry has P = 0. */
   SM_PASID_ENTRY_P: 0x59,
+  /** Scalable mode 0x71: a first-stage paging entry has P = 0. */
   SM_FS_PAGING_ENTRY_P: 0x71,
+  /** Scalable mode 0x79: a second-stage paging entry denies the read or write. */
   SM_SS_RW_PERMISSION: 0x79,
+  /** Scalable mode 0x80: the first-stage input address is not canonical. */
   SM_FS_NON_CANONICAL: 0x80,
+  /** Scalable mode 0x81: a user-mode request met a first-stage entry with U/S = 0. */
   SM_FS_US: 0x81,
+  /** Scalable mode 0x83: the address is beyond the hardware's maximum (MGAW). */
   SM_ADDR_BEYOND_MAX: 0x83,
+  /** Scalable mode 0x85: a write or AtomicOp without write permission. */
   SM_WRITE: 0x85,
+  /** Scalable mode 0x86: a read or AtomicOp without read permission. */
   SM_READ: 0x86,
 } as const;
 
@@ -154,6 +179,7 @@ export const VTD_FR = {
 // Fault Recording Register (FRCD), 128 bits at FRO·16 + 16·i
 // ---------------------------------------------------------------------------------------------
 
+/** Size of one fault recording register in bytes (128 bits); CAP_REG.NFR + 1 of them start at CAP_REG.FRO × 16. */
 export const FRCD_SIZE = 16;
 
 /**
@@ -164,14 +190,21 @@ export const FRCD_SIZE = 16;
 export interface VtdFrcd {
   /** Fault info: bits 63:12 of the faulting page address (for interrupt faults, 63:48 = interrupt index). */
   readonly FI: bigint;
+  /** Source id of the faulting request: bus << 8 | devfn. */
   readonly SID: number;
   /** Type bit 2: with T1 = 0, 0 = write, 1 = page request; with T1 = 1, 0 = read, 1 = AtomicOp. */
   readonly T2: number;
+  /** Privilege Mode Requested: the request was in supervisor mode (with PP). */
   readonly PRIV: number;
+  /** Execute Permission Requested (with PP). */
   readonly EXE: number;
+  /** PASID Present: PV holds the request's PASID. */
   readonly PP: number;
+  /** Fault reason number, a `VTD_FR` value. */
   readonly FR: number;
+  /** PASID Value of the request when PP = 1. */
   readonly PV: number;
+  /** Address Type of the request (PCIe AT: 0 untranslated, 1 translation request, 2 translated). */
   readonly AT: number;
   /** Type bit 1: 1 = read (or AtomicOp), 0 = write: Linux's dma_frcd_type(). */
   readonly T1: number;
@@ -193,6 +226,7 @@ export const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; hi: nu
   { name: 'F', hi: 63, lo: 63 },
 ];
 
+/** Encode a fault record into its 16 bytes; fails when a field does not fit. */
 export function encodeFrcd(frcd: VtdFrcd): Result<Uint8Array> {
   if (!fieldFits(frcd.FI, 51, 0)) return fail(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
   let hi = 0n;
@@ -207,6 +241,7 @@ export function encodeFrcd(frcd: VtdFrcd): Result<Uint8Array> {
   return ok(bytes);
 }
 
+/** Decode a 16-byte fault recording register; fails on any other length. */
 export function decodeFrcd(bytes: Uint8Array): Result<VtdFrcd> {
   if (bytes.byteLength !== FRCD_SIZE) return fail(`a fault recording register is ${FRCD_SIZE} bytes, got ${bytes.byteLength}`);
   const lo = readLe64(bytes, 0);
@@ -272,28 +307,38 @@ export function frcdForInterruptFault(f: { index: number; sid: number; reason: n
 // Page request descriptor (struct page_req_dsc), 256 bits
 // ---------------------------------------------------------------------------------------------
 
+/** Size of a page request descriptor in bytes (256 bits). */
 export const PAGE_REQ_DSC_SIZE = 32;
 /** Descriptor type of a page request (qw0 bits 7:0). Linux does not check it. */
 export const PRQ_TYPE_PAGE_REQUEST = 0x1;
 
 /** A page request, with Linux's field names. */
 export interface PageReqDsc {
+  /** Descriptor type, qw0 bits 7:0 (`PRQ_TYPE_PAGE_REQUEST` = 1). */
   readonly type: number;
+  /** PASID Present (qw0 bit 8): `pasid` is valid. */
   readonly pasid_present: number;
   /** PDP, qw0 bit 9: private data present (named priv_data_present in older kernels). */
   readonly priv_data_present: number;
+  /** Requester id of the device: bus << 8 | devfn. */
   readonly rid: number;
+  /** PASID of the request (20 bits), valid with pasid_present. */
   readonly pasid: number;
+  /** Execute access requested. */
   readonly exe_req: number;
   /** Privileged-mode request. */
   readonly pm_req: number;
+  /** Read access requested. */
   readonly rd_req: number;
+  /** Write access requested. */
   readonly wr_req: number;
   /** Last page in group; with rd_req = wr_req = 0 it is a Stop Marker, which gets no response. */
   readonly lpig: number;
+  /** Page Request Group Index (9 bits), echoed in the page group response. */
   readonly prg_index: number;
   /** Page address: the struct's 52-bit addr field shifted by 12 (Linux: `req->addr << VTD_PAGE_SHIFT`). */
   readonly addr: bigint;
+  /** Private data (two qwords) the device attached, echoed in the response when priv_data_present. */
   readonly priv_data: readonly [bigint, bigint];
 }
 
@@ -418,6 +463,10 @@ function encodePageReqDscFast(dsc: PageReqDsc): Uint8Array | null {
   return bytes;
 }
 
+/**
+ * Encode a page request descriptor into its 32 bytes; fails when a field does not fit or the address is not 4 KiB
+ * aligned.
+ */
 export function encodePageReqDsc(dsc: PageReqDsc): Result<Uint8Array> {
   const fast = encodePageReqDscFast(dsc);
   if (fast !== null) return ok(fast);
@@ -435,6 +484,7 @@ export function encodePageReqDsc(dsc: PageReqDsc): Result<Uint8Array> {
   return ok(bytes);
 }
 
+/** Decode a 32-byte page request descriptor (prq.c `struct page_req_dsc`); fails on any other length. */
 export function decodePageReqDsc(bytes: Uint8Array): Result<PageReqDsc> {
   if (bytes.byteLength !== PAGE_REQ_DSC_SIZE) {
     return fail(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
@@ -479,25 +529,38 @@ export function pageReqFlags(dsc: PageReqDsc): number {
 // Page group response descriptor (QI type 0x9)
 // ---------------------------------------------------------------------------------------------
 
+/** Invalidation queue descriptor type of a page group response (QI_PGRP_RESP_TYPE). */
 export const QI_PGRP_RESP_TYPE = 0x9;
+/** Size of a page group response descriptor in bytes (256 bits). */
 export const PAGE_GRP_RESP_DSC_SIZE = 32;
 
 /** Response codes (PCIe PRG Response): Success, Invalid Request, Response Failure. */
 export const QI_RESP_SUCCESS = 0x0;
+/** PCIe PRG Response "Invalid Request": the page cannot be made present; the device does not retry. */
 export const QI_RESP_INVALID = 0x1;
+/** PCIe PRG Response "Response Failure": catastrophic, the device stops issuing page requests. */
 export const QI_RESP_FAILURE = 0xf;
 
+/**
+ * A page group response descriptor (invalidation queue type 0x9) that answers a page request group, with Linux's field
+ * names.
+ */
 export interface PageGroupResponseDsc {
+  /** PASID Present: `pasid` is valid. */
   readonly pasid_present: number;
   /** PDP (bit 5): private data present. Dropped from the newest kernels' headers. */
   readonly pdp: number;
+  /** Response code: `QI_RESP_SUCCESS`, `QI_RESP_INVALID` or `QI_RESP_FAILURE`. */
   readonly resp_code: number;
   /** Requester id (Linux's macro is QI_PGRP_DID but the value is the RID). */
   readonly rid: number;
+  /** PASID of the request being answered. */
   readonly pasid: number;
   /** qw1 bit 2: once LPIG, reserved since specification 4.0 (Linux stopped setting it). */
   readonly lpig: number;
+  /** Page Request Group Index of the request being answered. */
   readonly prg_index: number;
+  /** Private data echoed from the request (when pdp = 1). */
   readonly priv_data: readonly [bigint, bigint];
 }
 
@@ -534,6 +597,7 @@ function encodePageGroupResponseFast(dsc: PageGroupResponseDsc): Uint8Array | nu
   return bytes;
 }
 
+/** Encode a page group response into its 32 bytes (type 0x9); fails when a field does not fit. */
 export function encodePageGroupResponse(dsc: PageGroupResponseDsc): Result<Uint8Array> {
   const fast = encodePageGroupResponseFast(dsc);
   if (fast !== null) return ok(fast);
@@ -549,6 +613,7 @@ export function encodePageGroupResponse(dsc: PageGroupResponseDsc): Result<Uint8
   return ok(bytes);
 }
 
+/** Decode a 32-byte page group response; fails on another length or a descriptor type other than 0x9. */
 export function decodePageGroupResponse(bytes: Uint8Array): Result<PageGroupResponseDsc> {
   if (bytes.byteLength !== PAGE_GRP_RESP_DSC_SIZE) {
     return fail(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
