@@ -27,41 +27,74 @@ import {
 
 /** ARM_SMMU_FEAT_* bit numbers. */
 export const ARM_SMMU_FEAT = {
+  /** SMMU_IDR0.ST_LEVEL = 2-level, and SIDSIZE above STRTAB_SPLIT (8): the driver builds a 2-level stream table. */
   '2_LVL_STRTAB': 0,
+  /** SMMU_IDR0.CD2L: 2-level CD tables are supported. */
   '2_LVL_CDTAB': 1,
+  /** Little-endian translation tables (SMMU_IDR0.TTENDIAN mixed or LE). */
   TT_LE: 2,
+  /** Big-endian translation tables (SMMU_IDR0.TTENDIAN mixed or BE). */
   TT_BE: 3,
+  /** PCIe PRI (SMMU_IDR0.PRI, with CONFIG_PCI_PRI): the PRI queue is set up. */
   PRI: 4,
+  /** PCIe ATS (SMMU_IDR0.ATS, with CONFIG_PCI_ATS): masters may enable ATS. */
   ATS: 5,
+  /** SMMU_IDR0.SEV: the SMMU sends an event to wake WFE waiters (CMD_SYNC completion). */
   SEV: 6,
+  /** SMMU_IDR0.MSI: MSIs for the queues and GERROR instead of wired interrupts. */
   MSI: 7,
+  /** Coherent table and queue accesses (SMMU_IDR0.COHACC, or the firmware's override). */
   COHERENCY: 8,
+  /** Stage 1 translation (SMMU_IDR0.S1P). */
   TRANS_S1: 9,
+  /** Stage 2 translation (SMMU_IDR0.S2P). */
   TRANS_S2: 10,
+  /** Stalling faults are supported (SMMU_IDR0.STALL_MODEL stall or forced). */
   STALLS: 11,
+  /** SMMU_IDR0.HYP: EL2 translation regimes (and the EL2 TLBI commands). */
   HYP: 12,
+  /** Stalling is forced (SMMU_IDR0.STALL_MODEL = 0b10): every master is stall-enabled. */
   STALL_FORCE: 13,
+  /** 52-bit virtual addresses (SMMU_IDR5.VAX = 1). */
   VAX: 14,
+  /** Range invalidation (SMMU_IDR3.RIL): TLBI commands with NUM/SCALE/TG/TTL. */
   RANGE_INV: 15,
+  /** Broadcast TLB maintenance (SMMU_IDR0.BTM): CPU TLBIs reach the SMMU (cleared by the MMU-700 erratum 2812531). */
   BTM: 16,
+  /** Shared virtual addressing: stage 1, coherent, the CPU page size, PA width and ASID width all supported. */
   SVA: 17,
+  /** SMMU_IDR0.HYP on a VHE host: stage-1 domains use the EL2 (E2H) regime. */
   E2H: 18,
+  /** Both stages, so nesting (iommufd nesting parents and vSMMU) is possible; cleared by MMU-600/700 errata. */
   NESTING: 19,
+  /** SMMU_IDR1.ATTR_TYPES_OVR: the STE can override incoming memory attributes. */
   ATTR_TYPES_OVR: 20,
+  /** Hardware Access flag updates (SMMU_IDR0.HTTU ≥ 1). */
   HA: 21,
+  /** Hardware dirty state updates (SMMU_IDR0.HTTU ≥ 2): dirty tracking is possible. */
   HD: 22,
+  /** SMMU_IDR3.FWB: stage-2 forced write-back (STE.S2FWB). */
   S2FWB: 23,
+  /** SMMU_IDR3.BBML = 2: break-before-make level 2, changing block sizes without an invalid step. */
   BBML2: 24,
 } as const;
+/** The name of an ARM_SMMU_FEAT_* feature bit. */
 export type ArmSmmuFeature = keyof typeof ARM_SMMU_FEAT;
 
+/** ARM_SMMU_OPT_* bit numbers: quirks and driver choices outside the ID registers. */
 export const ARM_SMMU_OPT = {
+  /** The SMMU mishandles CMD_PREFETCH_*: the driver does not issue them (HiSilicon Hi161x). */
   SKIP_PREFETCH: 0,
+  /** Only register page 0 is implemented: page-1 registers are used at page-0 offsets (Cavium CN99xx). */
   PAGE0_REGS_ONLY: 1,
+  /** Poll CMD_SYNC completion through its MSI write (MSI-capable, coherent SMMU). */
   MSIPOLL: 2,
+  /** A full command batch is issued with its CMD_SYNC (set for the MMU-700, erratum 2812531). */
   CMDQ_FORCE_SYNC: 3,
+  /** The NVIDIA Tegra241 CMDQ-V virtual command queues are present. */
   TEGRA241_CMDQV: 4,
 } as const;
+/** The name of an ARM_SMMU_OPT_* option bit. */
 export type ArmSmmuOption = keyof typeof ARM_SMMU_OPT;
 
 /** What the firmware and the CPU contribute to the probe; defaults describe a DT-probed VHE host with 4K pages. */
@@ -74,11 +107,15 @@ export interface LinuxProbeEnv {
   readonly vhe?: boolean;
   /** CONFIG_PCI_PRI / CONFIG_PCI_ATS. */
   readonly pciPri?: boolean;
+  /** CONFIG_PCI_ATS. */
   readonly pciAts?: boolean;
   /** CONFIG_ARM_SMMU_V3_SVA and a CPU the SMMU can share page tables with. */
   readonly sva?: boolean;
+  /** The CPU's PAGE_SHIFT (12 for 4K pages): SVA needs the SMMU to support that page size. */
   readonly cpuPageShift?: number;
+  /** The CPU's physical address width: SVA needs an OAS at least as wide. */
   readonly cpuPaBits?: number;
+  /** The CPU's ASID width: SVA needs as many SMMU ASID bits. */
   readonly cpuAsidBits?: number;
   /** PAGE_SHIFT + MAX_PAGE_ORDER: bounds the queue sizes the driver allocates. */
   readonly qMaxSzShift?: number;
@@ -86,21 +123,37 @@ export interface LinuxProbeEnv {
   readonly cmdqBatchEntries?: number;
 }
 
+/** The result of replaying arm_smmu_device_hw_probe (and the IIDR errata) on a set of ID registers. */
 export interface LinuxSmmuProbe {
+  /** The ARM_SMMU_FEAT_* mask the driver sets (the "features 0x%08x" of its probe line). */
   readonly features: number;
+  /** The same features by name. */
   readonly featureNames: readonly ArmSmmuFeature[];
+  /** The ARM_SMMU_OPT_* mask. */
   readonly options: number;
+  /** The same options by name. */
   readonly optionNames: readonly ArmSmmuOption[];
+  /** Input address size in bits (the probe line's "ias"). */
   readonly ias: number;
+  /** Output address size in bits from SMMU_IDR5.OAS (the probe line's "oas"; 48 when unknown). */
   readonly oas: number;
+  /** ASID width: 16 with SMMU_IDR0.ASID16, else 8. */
   readonly asidBits: number;
+  /** VMID width: 16 with SMMU_IDR0.VMID16, else 8. */
   readonly vmidBits: number;
+  /** SubstreamID (PASID) width, SMMU_IDR1.SSIDSIZE. */
   readonly ssidBits: number;
+  /** StreamID width, SMMU_IDR1.SIDSIZE. */
   readonly sidBits: number;
+  /** The page and block sizes the granules offer (pgsize_bitmap), one bit per size. */
   readonly pgsizeBitmap: bigint;
+  /** SMMU_IDR5.STALL_MAX: outstanding stalled transactions the SMMU supports. */
   readonly maxStalls: number;
+  /** log2 of the command queue entries (SMMU_IDR1.CMDQS, capped by the largest allocation). */
   readonly cmdqShift: number;
+  /** log2 of the event queue entries (SMMU_IDR1.EVENTQS, capped likewise). */
   readonly evtqShift: number;
+  /** log2 of the PRI queue entries (SMMU_IDR1.PRIQS, capped likewise). */
   readonly priqShift: number;
   /** Non-fatal lines the probe prints (dev_info / dev_warn), in order. */
   readonly messages: readonly string[];
@@ -288,6 +341,10 @@ function has(features: readonly ArmSmmuFeature[], f: ArmSmmuFeature): boolean {
   return features.includes(f);
 }
 
+/**
+ * Core's normalized capabilities of an SMMU: stages, address widths, page sizes, PASID, ATS/PRI, dirty tracking and
+ * nesting, from the probe replay.
+ */
 export function smmuNormalizedCaps(regs: SmmuRegisters, env: LinuxProbeEnv = {}): NormalizedCaps {
   const probe = smmuLinuxProbe(regs, env);
   const { idr0, idr1, idr3, idr5 } = regs;

@@ -71,8 +71,11 @@ export function hex32(v: number): string {
   return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/** A host profile's `registers` read back: the raw values and their decoded fields. */
 export interface ParsedProfileRegisters {
+  /** The raw IDR0..5, IIDR and AIDR values. */
   readonly raw: SmmuRawRegisters;
+  /** The same values decoded into fields. */
   readonly regs: SmmuRegisters;
 }
 
@@ -110,7 +113,14 @@ export function parseProfileRegisters(raw: RawRegisters): Result<ParsedProfileRe
 }
 
 /** The normalized form written back into a profile: 8-digit lowercase hex strings. */
-export function profileRegistersOf(raw: SmmuRawRegisters): { idr: string[]; iidr: string; aidr: string } {
+export function profileRegistersOf(raw: SmmuRawRegisters): {
+  /** SMMU_IDR0..5 as 0x-prefixed 8-digit hex. */
+  idr: string[];
+  /** SMMU_IIDR as 0x-prefixed 8-digit hex. */
+  iidr: string;
+  /** SMMU_AIDR as 0x-prefixed 8-digit hex. */
+  aidr: string;
+} {
   return { idr: raw.idr.map(hex32), iidr: hex32(raw.iidr), aidr: hex32(raw.aidr) };
 }
 
@@ -121,8 +131,11 @@ export function profileRegistersOf(raw: SmmuRawRegisters): { idr: string[]; iidr
 /** The keys of a unit read from the boot log, as a host profile holds them. */
 export const LINUX_FORM_KEYS = ['ias', 'oas', 'features', 'options', 'cmdqEntries', 'evtqEntries', 'priqEntries', 'unknown'] as const;
 
+/** A unit rebuilt from the arm-smmu-v3 probe's log lines rather than from a register dump. */
 export interface LinuxFormUnit {
+  /** IDR0..5, IIDR and AIDR rebuilt from the printed features, address sizes and queue sizes. */
   readonly raw: SmmuRawRegisters;
+  /** The fields the log lines do not determine (`IDR0.ASID16`, `IIDR`, ...), holding the architectural default. */
   readonly unknown: readonly string[];
   /** The profile form, written back as read. */
   readonly form: Readonly<Record<string, unknown>>;
@@ -225,7 +238,9 @@ export function unitFromLinux(raw: Readonly<Record<string, unknown>>): Result<Li
 // Registers
 // ---------------------------------------------------------------------------------------------
 
+/** The name of an SMMUv3 identification register the vendor decodes. */
 export type RegisterName = 'IDR0' | 'IDR1' | 'IDR2' | 'IDR3' | 'IDR4' | 'IDR5' | 'IIDR' | 'AIDR';
+/** The registers the vendor decodes, in offset order (SMMU_IDR0 at 0x0 ... SMMU_AIDR at 0x1c). */
 export const REGISTER_NAMES: readonly RegisterName[] = ['IDR0', 'IDR1', 'IDR2', 'IDR3', 'IDR4', 'IDR5', 'IIDR', 'AIDR'];
 
 export function registerFields(name: RegisterName, value: number): Record<string, number> {
@@ -321,7 +336,10 @@ function readUnitRegisters(raw: RawRegisters): Result<UnitRegisters> {
   return ok({ raw: parsed.value.raw, regs: parsed.value.regs, unknown: [] });
 }
 
-/** The DecodedUnit of a profile's registers (a dump or the probe lines' values); an SMMU Linux refuses to probe is an error. */
+/**
+ * The DecodedUnit of a profile's registers (a dump or the probe lines' values); an SMMU Linux refuses to probe is an
+ * error.
+ */
 export function decodeSmmuUnit(raw: RawRegisters): Result<DecodedUnit> {
   const read = readUnitRegisters(raw);
   if (!read.ok) return read;
@@ -345,7 +363,12 @@ export function decodeSmmuUnit(raw: RawRegisters): Result<DecodedUnit> {
  * `arm-smmu-v3 <dev>: idr=0x…,0x…,0x…,0x…,0x…,0x… iidr=0x… aidr=0x…` (a register dump appended to a log, e.g.
  * from IOMMU_GET_HW_INFO) is read into a unit.
  */
-export function probeSmmuLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+export function probeSmmuLine(line: string): Result<{
+  /** The unit's name: the device the log line names, or `arm-smmu-v3`. */
+  id: string;
+  /** The register values (or the probe's derived values) the line carries, in host profile form. */
+  registers: RawRegisters;
+}> | null {
   const { device, message } = stripLogPrefix(line);
   const msg = message.trim();
   // The probe's own lines give a unit with the fields Linux does not print marked unknown (unitFromLinux);

@@ -6,6 +6,10 @@ import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@
 import { decodeSmmuUnit, probeSmmuLine } from './probe.js';
 import { SmmuUnit } from './unit.js';
 
+/**
+ * The Arm SMMUv3 vendor: decodes a unit's IDR0..5/IIDR/AIDR (refusing an SMMU that arm_smmu_device_hw_probe would
+ * refuse), derives its capabilities, creates units and reads units back from boot log lines.
+ */
 export class SmmuV3Vendor implements IommuVendor {
   readonly id = 'smmuv3';
   readonly name = 'Arm SMMUv3';
@@ -25,7 +29,12 @@ export class SmmuV3Vendor implements IommuVendor {
    * `arm-smmu-v3 <dev>: idr=0x…,0x…,0x…,0x…,0x…,0x… iidr=0x… aidr=0x…` (a register dump appended to a log, e.g.
    * from IOMMU_GET_HW_INFO) is read into a unit.
    */
-  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+  probeLine(line: string): Result<{
+    /** The unit's name: the device the log line names, or `arm-smmu-v3`. */
+    id: string;
+    /** The register values (or the probe's derived values) the line carries, in host profile form. */
+    registers: RawRegisters;
+  }> | null {
     return probeSmmuLine(line);
   }
 }

@@ -155,9 +155,7 @@ export class VtdFsCodec implements RadixCodec {
     return (and & FS_US) === 0 ? rwx << 4 : rwx | (rwx << 4);
   }
 
-  /**
-   * PS is reserved in PML4E/PML5E (the geometry's leaf levels), bits 20:13 / 29:13 of a large leaf too (bit 12 is PAT).
-   */
+  /** PS is reserved in PML4E/PML5E (the geometry's leaf levels), bits 20:13 / 29:13 of a large leaf too (bit 12 is PAT). */
   leafReserved(_lo: number, _hi: number, level: number, pfn: number): boolean {
     return level !== 0 && (pfn & LEVEL_MASK[level] & ~1) !== 0;
   }
