@@ -4,8 +4,7 @@
  * COMPLETE_PPR_REQUEST, the page response. Every decoder takes untrusted bytes and returns a Result;
  * every encoder checks its operands.
  */
-import { err, ok, type Result } from '@ioasid/core/driver';
-import { readLe32, writeLe32 } from './bits.js';
+import { readLe32, writeLe32, err, ok, type Result } from '@ioasid/core/driver';
 
 export const CMD_ENTRY_SIZE = 16;
 /** Default command buffer size: 8 KiB = 512 entries (MMIO_CMD_SIZE_512 = 0x9 << 56). */

@@ -2,10 +2,10 @@
  * `ioasid decode amd-vi ...`: EFR/EFR2 values, event and PPR log entries, commands and amd_iommu kernel
  * lines explained field by field (the plugin's optional decoder: no unit needs it).
  */
-import { err, ok, type BitField, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
+import { readLe64, writeLe32, writeLe64Words, err, ok, type BitField, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { amdEventAdvice } from './advice.js';
 import { eventLogWords, pprLogWords } from './record-words.js';
-import { hex, hexPad, qwordsToBytes, readLe64, writeLe32 } from './bits.js';
+import { hex, hexPad } from './bits.js';
 import { AMD_EVENT, EVENT_FLAG, EVTLOG_ENTRY_SIZE, PPR_FLAG, amdEventName, decodeEvent, decodePprEntry, encodeEvent, invalidPprFields, linuxDecodesEvent, rmpFields, splitEventFlags, type AmdEvent } from './records.js';
 import { CMD_ENTRY_SIZE, decodeCommand, invRange } from './commands.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, formatDevid, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes } from './logs.js';
@@ -246,7 +246,7 @@ export function decodeAmd(what: string, kind?: string): Result<DecodeOutput> {
     return err(`a single value is an EFR or EFR2 register (kind efr|efr2), not ${k}`);
   }
   let bytes: Uint8Array;
-  if (words.length === 2) bytes = qwordsToBytes(words);
+  if (words.length === 2) bytes = writeLe64Words(words);
   else if (words.length === 4 && words.every((w) => w < 1n << 32n)) {
     bytes = new Uint8Array(16);
     words.forEach((w, i) => writeLe32(bytes, i * 4, Number(w)));

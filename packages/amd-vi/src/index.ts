@@ -1,6 +1,6 @@
 /**
  * @ioasid/amd-vi: the AMD-Vi (AMD IOMMU) plugin. Importing this module registers nothing; pass
- * `plugin` (or its alias `amdVi`) to `createHost({ plugins: [plugin], profile })`.
+ * `plugin` to `createHost({ plugins: [plugin], profile })`.
  */
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
@@ -19,8 +19,6 @@ export const plugin: IommuPlugin = {
     c.register(PAGE_TABLE_FORMAT, { useValue: amdV2 });
   },
 };
-
-export const amdVi = plugin;
 
 /** Host profiles of real machines (EFR/EFR2 from their boot logs; see presets.ts). */
 export const presets: HostProfile[] = amdPresets.map(amdPresetProfile);

@@ -17,28 +17,7 @@
  * Mainline has no cache_invalidate_user for AMD nested domains (the hardware vIOMMU takes the guest's
  * commands), so IOMMU_HWPT_INVALIDATE on them is EOPNOTSUPP.
  */
-import {
-  PERM_GRANT_ALL,
-  WALK_CONTEXT_INVALID,
-  WALK_OK,
-  WALK_TABLE_FAULT,
-  copyStructFromUser,
-  iommuCopyStructFromUser,
-  traceNestedEntry,
-  traceRadixNested,
-  uapi,
-  type DeviceInfo,
-  type NestedDomainOps,
-  type PageTableConfig,
-  type PhysicalMemory,
-  type VendorError,
-  type Stage2Tracer,
-  type UnitOps,
-  type ViommuOps,
-  type WalkResult,
-  type WalkStep,
-} from '@ioasid/core/driver';
-import { bytesToQwords, readLe32 } from './bits.js';
+import { readLe32, readLe64Words, PERM_GRANT_ALL, WALK_CONTEXT_INVALID, WALK_OK, WALK_TABLE_FAULT, copyStructFromUser, iommuCopyStructFromUser, traceNestedEntry, traceRadixNested, uapi, type DeviceInfo, type NestedDomainOps, type PageTableConfig, type PhysicalMemory, type VendorError, type Stage2Tracer, type UnitOps, type ViommuOps, type WalkResult, type WalkStep } from '@ioasid/core/driver';
 import { deviceTableOf } from './device-table.js';
 import { decodeDte, type AmdDte } from './dte.js';
 import { AMD_EVENT } from './records.js';
@@ -258,7 +237,7 @@ export class AmdViommu implements ViommuOps {
     if (dataType !== IOMMU_HWPT_DATA_AMD_GUEST) return vendorError('EOPNOTSUPP', `data_type ${dataType} is not IOMMU_HWPT_DATA_AMD_GUEST`);
     const copy = iommuCopyStructFromUser(uapi.iommu_hwpt_amd_guest, { type: dataType, data }, IOMMU_HWPT_DATA_AMD_GUEST, 'dte');
     if (!copy.ok) return copy.error;
-    const q = bytesToQwords(copy.value);
+    const q = readLe64Words(copy.value);
     const dte = decodeDte([q[0], q[1], q[2], q[3]]);
     const bad = validateGuestDte(dte, this.hostGuestLevels);
     if (bad) return bad;

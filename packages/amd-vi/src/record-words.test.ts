@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { wordField } from '@ioasid/core/driver';
+import { readLe64, wordField } from '@ioasid/core/driver';
 import { AMD_EVENT, EVENT_FLAG, encodeEvent, encodePprEntry, PPR_FLAG } from './records.js';
 import { eventLogWords, pprLogWords } from './record-words.js';
-import { readLe64 } from './bits.js';
 
 const q = (b: Uint8Array): [bigint, bigint] => [readLe64(b, 0), readLe64(b, 8)];
 

@@ -1,7 +1,7 @@
+import { readLe32 } from '@ioasid/core/driver';
 import { describe, expect, it } from 'vitest';
 import { AMD_EVENT, EVENT_FLAG, PPR_FLAG, amdEventName, decodeEvent, decodePprEntry, encodeEvent, encodePprEntry, invalidPprFields, linuxDecodesEvent, rmpFields, splitEventFlags } from './records.js';
 import { AMD_CMD, CMD_INV_IOMMU_ALL_PAGES_ADDRESS, amdCommandName, decodeCommand, encodeCommand, invAddress, invRange, type AmdCommand } from './commands.js';
-import { readLe32 } from './bits.js';
 
 describe('event log entries', () => {
   it('put every field where iommu_print_event() reads it', () => {

@@ -7,8 +7,7 @@
  *
  * Every decoder takes untrusted bytes and returns a Result; every encoder checks its operands.
  */
-import { err, ok, type Result } from '@ioasid/core/driver';
-import { readLe32, readLe64, writeLe32, writeLe64 } from './bits.js';
+import { readLe32, readLe64, writeLe32, writeLe64, err, ok, type Result } from '@ioasid/core/driver';
 
 export const EVTLOG_ENTRY_SIZE = 16;
 export const PPRLOG_ENTRY_SIZE = 16;

@@ -6,9 +6,9 @@
  * capabilities, the rolled-up HW ID and `struct iommu_hw_info_amd` (IOMMU_HW_INFO_TYPE_AMD).
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { pageSizesFromLog2 } from '@ioasid/core/driver';
+import { readLe64, writeLe64, pageSizesFromLog2 } from '@ioasid/core/driver';
 import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
-import { hex, readLe64, writeLe64 } from './bits.js';
+import { hex } from './bits.js';
 
 /**
  * EFR fields. Bits 27:26 and 30 are reserved. Bits 47, 53 and 56-62 were renamed between

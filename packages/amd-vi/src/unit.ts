@@ -30,6 +30,7 @@ import type {
   VendorError,
   ViommuOps,
 } from '@ioasid/core/driver';
+import { PluginContractError } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './records.js';
 import { AmdFaultCodec } from './fault-codec.js';
@@ -117,7 +118,8 @@ export class AmdPagingDomain implements PagingDomainOps {
   /** The v1 DTE of `dev` on this domain (set_dte_entry): translation on, Mode = levels, host root, IR/IW. */
   dteFor(dev: DeviceInfo): DteWords {
     const r = encodeDte({ V: 1, TV: 1, Mode: this.pt.levels, hostRoot: BigInt(this.pt.rootPfn) * 4096n, IR: 1, IW: 1, HAD: this.hadOn ? 3 : 0, DomainID: this.tag & 0xffff, I: dev.ats ? 1 : 0 });
-    if (!r.ok) throw new RangeError(r.error);
+    // Every field comes from this domain and the unit's own checks: a refusal is a bug, not input.
+    if (!r.ok) throw new PluginContractError('amd-vi', `dteFor: ${r.error}`);
     return r.value;
   }
 

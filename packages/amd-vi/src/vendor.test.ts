@@ -1,15 +1,16 @@
+import { readLe64Words } from '@ioasid/core/driver';
 import { describe, expect, it } from 'vitest';
 import { createHost, uapi } from '@ioasid/core';
 import { AMD_EVENT, encodeEvent, encodePprEntry, PPR_FLAG } from './records.js';
 import { encodeCommand } from './commands.js';
-import { bytesToQwords, hex } from './bits.js';
+import { hex } from './bits.js';
 import { AmdUnit } from './unit.js';
 import { completeAmdProbedUnits, parseAmdRegisters, probeAmdLine } from './probe.js';
 import { decodeAmd } from './decode.js';
 import { amdPresetById, plugin } from './index.js';
 
 function words(b: Uint8Array): string {
-  return bytesToQwords(b).map((q) => hex(q)).join(' ');
+  return readLe64Words(b).map((q) => hex(q)).join(' ');
 }
 
 describe('registers from a profile', () => {

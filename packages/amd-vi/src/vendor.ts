@@ -6,7 +6,6 @@
 import { PluginContractError } from '@ioasid/core/driver';
 import type { DecodedUnit, IommuVendor, RawRegisters, UnitInit, UnitOps } from '@ioasid/core/driver';
 import { ok, type Result } from '@ioasid/core/driver';
-import { bytesToQwords } from './bits.js';
 import { completeAmdProbedUnits, decodeAmdUnit, parseAmdRegisters, probeAmdLine, type AmdProbedUnit } from './probe.js';
 import { AmdUnit, type AmdUnitOptions } from './unit.js';
 
@@ -43,4 +42,3 @@ export class AmdVendor implements IommuVendor {
   }
 }
 
-export { bytesToQwords };

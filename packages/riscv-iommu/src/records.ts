@@ -18,6 +18,8 @@ import {
   PERM_WRITE,
   decodeBitFields,
   encodeBitFields,
+  readLe64Words,
+  writeLe64Words,
   type FailedAccess,
   type BitField,
 } from '@ioasid/core/driver';
@@ -178,20 +180,6 @@ export function causeOf(a: FailedAccess): number {
   }
 }
 
-function words(rec: Uint8Array, n: number): bigint[] {
-  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) out.push(rec.byteLength >= (i + 1) * 8 ? dv.getBigUint64(i * 8, true) : 0n);
-  return out;
-}
-
-function record(ws: readonly bigint[]): Uint8Array {
-  const b = new Uint8Array(ws.length * 8);
-  const dv = new DataView(b.buffer);
-  ws.forEach((w, i) => dv.setBigUint64(i * 8, w & 0xffff_ffff_ffff_ffffn, true));
-  return b;
-}
-
 /** A fault record's fields. */
 export interface FaultRecord {
   /** dw0 bits 11:0: the fault cause, e.g. 13 read page fault, 15 write/AMO page fault, 21 read guest-page fault, 258 DDT entry not valid, 260 transaction type disallowed. */
@@ -216,12 +204,12 @@ export interface FaultRecord {
 
 /** The 32 bytes of a fault record. */
 export function encodeFaultRecord(r: FaultRecord): Uint8Array {
-  return record([encodeBitFields(FQ_DW0_FIELDS, { ...r }), BigInt(r.custom >>> 0), r.iotval, r.iotval2]);
+  return writeLe64Words([encodeBitFields(FQ_DW0_FIELDS, { ...r }), BigInt(r.custom >>> 0), r.iotval, r.iotval2]);
 }
 
 /** A fault record's fields from its 32 bytes. */
 export function decodeFaultRecord(rec: Uint8Array): FaultRecord {
-  const [dw0, dw1, iotval, iotval2] = words(rec, 4);
+  const [dw0, dw1, iotval, iotval2] = readLe64Words(rec, 4);
   return { ...decodeBitFields(FQ_DW0_FIELDS, dw0), custom: Number(dw1 & 0xffff_ffffn), iotval, iotval2 };
 }
 
@@ -267,12 +255,12 @@ export interface PageRequestRecord {
 
 /** The 16 bytes of a page request record. */
 export function encodePageRequestRecord(r: PageRequestRecord): Uint8Array {
-  return record([encodeBitFields(PQ_DW0_FIELDS, { ...r }), encodeBitFields(PQ_DW1_FIELDS, { ...r })]);
+  return writeLe64Words([encodeBitFields(PQ_DW0_FIELDS, { ...r }), encodeBitFields(PQ_DW1_FIELDS, { ...r })]);
 }
 
 /** A page request record's fields from its 16 bytes. */
 export function decodePageRequestRecord(rec: Uint8Array): PageRequestRecord {
-  const [dw0, dw1] = words(rec, 2);
+  const [dw0, dw1] = readLe64Words(rec, 2);
   const p = decodeBitFields(PQ_DW1_FIELDS, dw1);
   return { ...decodeBitFields(PQ_DW0_FIELDS, dw0), R: p.R, W: p.W, L: p.L, PRGI: p.PRGI, ADDR: BigInt(p.ADDR) };
 }

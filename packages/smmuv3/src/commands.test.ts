@@ -1,6 +1,6 @@
+import { readLe64Words } from '@ioasid/core/driver';
 import { describe, it, expect } from 'vitest';
 import { encodeCommand, decodeCommand, encodeCommandWords, tlbiCoverage, linuxTlbiRangeChunks, atcInvCoverage, linuxAtcInvFields, validateViommuInvalidation, cmdqErrorName, CMDQ_OP } from './commands.js';
-import { readLe64Words } from './registers.js';
 
 describe('command encode/decode', () => {
   it('places TLBI_NH_VA fields', () => {

@@ -2,8 +2,7 @@
  * SMMUv3 command queue entries (16 bytes = 2 little-endian u64) and the iommufd vSMMU invalidation rules.
  * Field names are the specification's (Arm IHI 0070 §4); bit positions are Linux's CMDQ_* masks.
  */
-import { fieldFits, fieldGet, fieldPrep, genmask, type Result, type VendorError } from '@ioasid/core/driver';
-import { readLe64Words, writeLe64Words } from './registers.js';
+import { readLe64Words, writeLe64Words, ok, err, fieldFits, fieldGet, fieldPrep, genmask, type Result, type VendorError } from '@ioasid/core/driver';
 
 /** Size of one command queue entry in bytes (two little-endian 64-bit words; Linux CMDQ_ENT_DWORDS = 2). */
 export const CMDQ_ENT_BYTES = 16;
@@ -176,27 +175,27 @@ export function encodeCommandWords(name: CommandName, fields: CommandFields): Re
       if (v === undefined) continue;
       const [d, hi, lo] = LAYOUT[scalar];
       if (!Number.isInteger(v) || !fieldFits(v, hi, lo)) {
-        return { ok: false, error: `${name}: ${key}=${v} does not fit bits [${hi}:${lo}]` };
+        return err(`${name}: ${key}=${v} does not fit bits [${hi}:${lo}]`);
       }
       dw[d] |= fieldPrep(BigInt(v), hi, lo);
     } else if (layout.addr.includes(addr)) {
       const v = fields[addr];
       if (v === undefined) continue;
       if ((v & ~ADDR_MASK[addr]) !== 0n) {
-        return { ok: false, error: `${name}: ${key}=0x${v.toString(16)} has bits outside its field` };
+        return err(`${name}: ${key}=0x${v.toString(16)} has bits outside its field`);
       }
       dw[1] |= v;
     } else {
-      return { ok: false, error: `${name} has no field ${key}` };
+      return err(`${name} has no field ${key}`);
     }
   }
-  return { ok: true, value: dw };
+  return ok(dw);
 }
 
 /** Encode a command into its 16-byte little-endian queue entry (see `encodeCommandWords`). */
 export function encodeCommand(name: CommandName, fields: CommandFields = {}): Result<Uint8Array> {
   const r = encodeCommandWords(name, fields);
-  return r.ok ? { ok: true, value: writeLe64Words(r.value) } : r;
+  return r.ok ? ok(writeLe64Words(r.value)) : r;
 }
 
 /** Decode two command words; an opcode the SMMU does not implement fails as CERROR_ILL would. */
@@ -204,7 +203,7 @@ export function decodeCommandWords(dw: readonly bigint[]): Result<SmmuCommand> {
   const op = Number(dw[0] & 0xffn);
   const name = commandName(op);
   // Hardware raises CERROR_ILL for an opcode it does not implement.
-  if (!name) return { ok: false, error: `illegal command opcode 0x${op.toString(16).padStart(2, '0')} (CERROR_ILL)` };
+  if (!name) return err(`illegal command opcode 0x${op.toString(16).padStart(2, '0')} (CERROR_ILL)`);
   const layout = FIELDS_BY_OP[name];
   const fields: Record<string, number | bigint> = {};
   for (const f of layout.scalar) {
@@ -212,13 +211,13 @@ export function decodeCommandWords(dw: readonly bigint[]): Result<SmmuCommand> {
     fields[f] = Number(fieldGet(dw[d], hi, lo));
   }
   for (const f of layout.addr) fields[f] = dw[1] & ADDR_MASK[f];
-  return { ok: true, value: { op, name, fields: fields as CommandFields } };
+  return ok({ op, name, fields: fields as CommandFields });
 }
 
 /** Decode a 16-byte command queue entry (see `decodeCommandWords`). */
 export function decodeCommand(bytes: Uint8Array): Result<SmmuCommand> {
   if (bytes.byteLength < CMDQ_ENT_BYTES) {
-    return { ok: false, error: `command needs ${CMDQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
+    return err(`command needs ${CMDQ_ENT_BYTES} bytes, got ${bytes.byteLength}`);
   }
   return decodeCommandWords(readLe64Words(bytes, 2));
 }
@@ -449,7 +448,7 @@ const USER_OPS: readonly CommandName[] = [
 ];
 
 function eio(reason: string): ViommuInvalidationResult {
-  return { ok: false, error: { errno: 'EIO', reason } };
+  return err({ errno: 'EIO', reason });
 }
 
 const M = (f: CommandScalarField): bigint => {
@@ -535,17 +534,17 @@ export function validateViommuInvalidation(cmd: Uint8Array | readonly [bigint, b
   const vmid = fieldPrep(BigInt(ctx.vmid), 47, 32);
   switch (name) {
     case 'CMD_TLBI_NSNH_ALL':
-      return { ok: true, value: { op: 'CMD_TLBI_NH_ALL', cmd: [BigInt(CMDQ_OP.CMD_TLBI_NH_ALL) | vmid, 0n] } };
+      return ok({ op: 'CMD_TLBI_NH_ALL', cmd: [BigInt(CMDQ_OP.CMD_TLBI_NH_ALL) | vmid, 0n] });
     case 'CMD_TLBI_NH_VA':
     case 'CMD_TLBI_NH_VAA':
     case 'CMD_TLBI_NH_ALL':
     case 'CMD_TLBI_NH_ASID':
-      return { ok: true, value: { op: name, cmd: [(dw[0] & ~M('VMID')) | vmid, dw[1]] } };
+      return ok({ op: name, cmd: [(dw[0] & ~M('VMID')) | vmid, dw[1]] });
     default: {
       const vsid = Number(fieldGet(dw[0], 63, 32));
       const sid = ctx.vsidToSid(vsid);
       if (sid === undefined) return eio(`no vDEVICE with virtual SID 0x${vsid.toString(16)}`);
-      return { ok: true, value: { op: name, cmd: [(dw[0] & ~M('SID')) | fieldPrep(BigInt(sid), 63, 32), dw[1]] } };
+      return ok({ op: name, cmd: [(dw[0] & ~M('SID')) | fieldPrep(BigInt(sid), 63, 32), dw[1]] });
     }
   }
 }

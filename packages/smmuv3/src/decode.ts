@@ -2,28 +2,12 @@
  * `ioasid decode smmuv3 …`: register values, event / PRI queue records, commands and arm-smmu-v3 log lines
  * explained field by field (the plugin's optional decoder: no unit needs it).
  */
-import { err, ok } from '@ioasid/core/driver';
+import { writeLe64Words, err, ok } from '@ioasid/core/driver';
 import type { BitField, DecodeOutput, FaultSubject, IommuDecoder, Result } from '@ioasid/core/driver';
 import { smmuEventAdvice } from './advice.js';
 import { eventRecordWords, priRecordWords } from './record-words.js';
 import { ARM_SMMU_FEAT, smmuHwId, smmuLinuxProbe } from './features.js';
-import {
-  AIDR_LAYOUT,
-  IDR0_LAYOUT,
-  IDR1_LAYOUT,
-  IDR3_LAYOUT,
-  IDR5_LAYOUT,
-  IIDR_LAYOUT,
-  OAS_BITS,
-  archVersion,
-  decodeAidr,
-  decodeIdr0,
-  decodeIdr1,
-  decodeIdr3,
-  decodeIdr5,
-  decodeIidr,
-  writeLe64Words,
-} from './registers.js';
+import { AIDR_LAYOUT, IDR0_LAYOUT, IDR1_LAYOUT, IDR3_LAYOUT, IDR5_LAYOUT, IIDR_LAYOUT, OAS_BITS, archVersion, decodeAidr, decodeIdr0, decodeIdr1, decodeIdr3, decodeIdr5, decodeIidr } from './registers.js';
 import { hex32, parseProfileRegisters, parseU32, profileRegistersOf } from './probe.js';
 import { EVT_ID, INPUT_ADDR_IDS, decodeEventWords, decodePriRequest, eventName, isStopMarker } from './records.js';
 import type { PriRequest, SmmuEvent } from './records.js';
@@ -48,7 +32,6 @@ import {
 import { REGISTER_KEY, REGISTER_NAMES, decodedRegisters, parseRegisterPairs, registerFields, type RegisterName } from './probe.js';
 
 const VENDOR = 'smmuv3';
-const fail = err;
 
 type Fields = Record<string, string | number | boolean>;
 
@@ -156,7 +139,7 @@ function registerOutput(name: RegisterName, value: number): DecodeOutput {
 function registerSetOutput(values: Map<RegisterName, number>): Result<DecodeOutput> {
   const missing = REGISTER_NAMES.filter((n) => !values.has(n));
   if (missing.length > 0) {
-    return fail(`registers: missing ${missing.join(', ')}; give one register, or all of IDR0..IDR5, IIDR and AIDR`);
+    return err(`registers: missing ${missing.join(', ')}; give one register, or all of IDR0..IDR5, IIDR and AIDR`);
   }
   const raw = { idr: REGISTER_NAMES.slice(0, 6).map((n) => values.get(n)!), iidr: values.get('IIDR')!, aidr: values.get('AIDR')! };
   const parsed = parseProfileRegisters(profileRegistersOf(raw));
@@ -363,9 +346,9 @@ const HEX_TOKEN = /^(0x)?[0-9a-f]+$/i;
 function parseDwords(tokens: readonly string[]): Result<bigint[]> {
   const out: bigint[] = [];
   for (const t of tokens) {
-    if (!HEX_TOKEN.test(t)) return fail(`'${t}' is not a hex value`);
+    if (!HEX_TOKEN.test(t)) return err(`'${t}' is not a hex value`);
     const v = BigInt(t.toLowerCase().startsWith('0x') ? t : `0x${t}`);
-    if (v > 0xffffffffffffffffn) return fail(`'${t}' is wider than 64 bits`);
+    if (v > 0xffffffffffffffffn) return err(`'${t}' is wider than 64 bits`);
     out.push(v);
   }
   return ok(out);
@@ -396,13 +379,13 @@ function normalizeKind(kind: string | undefined): string | undefined {
 export function decodeSmmu(what: string, kind?: string): Result<DecodeOutput> {
   const k = normalizeKind(kind);
   const text = what.trim();
-  if (!text) return fail('nothing to decode');
+  if (!text) return err('nothing to decode');
 
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length > 1) {
     const ev = parseEventLines(lines);
     if (ev.ok) return ok({ ...eventOutput(ev.value.raw), linux: renderEventLines(ev.value.raw).slice(5).join('\n') });
-    return fail(`multi-line input is read as an "event 0x.. received:" dump: ${ev.error}`);
+    return err(`multi-line input is read as an "event 0x.. received:" dump: ${ev.error}`);
   }
 
   const pairs = parseRegisterPairs(text);
@@ -419,7 +402,7 @@ export function decodeSmmu(what: string, kind?: string): Result<DecodeOutput> {
   if (tokens.every((t) => HEX_TOKEN.test(t)) && k !== 'log') {
     if (tokens.length === 1) {
       if (!k || !REGISTER_NAMES.includes(k as RegisterName)) {
-        return fail(`a bare value needs a kind: idr0..idr5, iidr or aidr (got ${kind === undefined ? 'none' : `'${kind}'`}); an event record is 4 dwords, a PRI entry or command 2`);
+        return err(`a bare value needs a kind: idr0..idr5, iidr or aidr (got ${kind === undefined ? 'none' : `'${kind}'`}); an event record is 4 dwords, a PRI entry or command 2`);
       }
       const v = parseU32(tokens[0], k);
       if (!v.ok) return v;
@@ -434,12 +417,12 @@ export function decodeSmmu(what: string, kind?: string): Result<DecodeOutput> {
       const cmd = commandOutput(dw.value);
       return cmd.ok ? cmd : ok(priOutput(dw.value));
     }
-    return fail(`${tokens.length} hex values: expected 1 (a register, with its kind), 2 (a command or PRI entry) or 4 (an event record)`);
+    return err(`${tokens.length} hex values: expected 1 (a register, with its kind), 2 (a command or PRI entry) or 4 (an event record)`);
   }
 
   const line = logLineOutput(text);
   if (line) return line;
-  return fail(`not an SMMUv3 register, record or arm-smmu-v3 log line: ${text}`);
+  return err(`not an SMMUv3 register, record or arm-smmu-v3 log line: ${text}`);
 }
 
 /** The SMMUv3 plugin's decoder (`IommuPlugin.decoder`). */

@@ -1,10 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '@ioasid/core/driver';
+import { readLe64Words, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '@ioasid/core/driver';
 import type { FailedAccess, TranslationFailure } from '@ioasid/core/driver';
 import { SmmuFaultCodec } from './fault-codec.js';
 import { EVT_ID, decodeEvent, eventWords } from './records.js';
 import { CMDQ_RESUME_0_RESP, decodeCommand } from './commands.js';
-import { readLe64Words } from './registers.js';
 
 const codec = new SmmuFaultCodec();
 

@@ -3,7 +3,7 @@
  * from the ID registers: features, options, queue sizes, page sizes, and core's normalized capabilities.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { pageSizesFromLog2, type Result } from '@ioasid/core/driver';
+import { err, pageSizesFromLog2, type Result } from '@ioasid/core/driver';
 import {
   IDR0_HTTU,
   IDR0_ST_LEVEL,
@@ -230,7 +230,7 @@ export function smmuLinuxProbe(regs: SmmuRegisters, env: LinuxProbeEnv = {}): Re
     set(ARM_SMMU_FEAT.TT_LE);
     set(ARM_SMMU_FEAT.TT_BE);
   } else if (idr0.TTENDIAN === IDR0_TTENDIAN.LE) set(ARM_SMMU_FEAT.TT_LE);
-  else return { ok: false, error: 'unknown/unsupported TT endianness!' };
+  else return err('unknown/unsupported TT endianness!');
 
   if ((env.pciPri ?? true) && idr0.PRI) set(ARM_SMMU_FEAT.PRI);
   if ((env.pciAts ?? true) && idr0.ATS) set(ARM_SMMU_FEAT.ATS);
@@ -259,23 +259,23 @@ export function smmuLinuxProbe(regs: SmmuRegisters, env: LinuxProbeEnv = {}): Re
   } else if (idr0.STALL_MODEL === IDR0_STALL_MODEL.STALL) set(ARM_SMMU_FEAT.STALLS);
   if (idr0.S1P) set(ARM_SMMU_FEAT.TRANS_S1);
   if (idr0.S2P) set(ARM_SMMU_FEAT.TRANS_S2);
-  if (!idr0.S1P && !idr0.S2P) return { ok: false, error: 'no translation support!' };
+  if (!idr0.S1P && !idr0.S2P) return err('no translation support!');
 
   let ias = 0;
   if (idr0.TTF === IDR0_TTF.AARCH32_64) ias = 40;
-  else if (idr0.TTF !== IDR0_TTF.AARCH64) return { ok: false, error: 'AArch64 table format not supported!' };
+  else if (idr0.TTF !== IDR0_TTF.AARCH64) return err('AArch64 table format not supported!');
   const asidBits = idr0.ASID16 ? 16 : 8;
   const vmidBits = idr0.VMID16 ? 16 : 8;
 
   if (idr1.TABLES_PRESET || idr1.QUEUES_PRESET || idr1.REL) {
-    return { ok: false, error: 'embedded implementation not supported' };
+    return err('embedded implementation not supported');
   }
   if (idr1.ATTR_TYPES_OVR) set(ARM_SMMU_FEAT.ATTR_TYPES_OVR);
   const qMax = env.qMaxSzShift ?? 22;
   const batch = env.cmdqBatchEntries ?? 64;
   const cmdqShift = Math.min(qMax - Q_ENT_SHIFT.cmdq, idr1.CMDQS);
   if (cmdqShift <= Math.log2(batch)) {
-    return { ok: false, error: `command queue size <= ${batch} entries not supported` };
+    return err(`command queue size <= ${batch} entries not supported`);
   }
   const evtqShift = Math.min(qMax - Q_ENT_SHIFT.evtq, idr1.EVENTQS);
   const priqShift = Math.min(qMax - Q_ENT_SHIFT.priq, idr1.PRIQS);

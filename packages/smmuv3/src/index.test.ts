@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import { container } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, PluginHost } from '@ioasid/core/driver';
 import * as pkg from './index.js';
-import { plugin, presets, smmuv3 } from './index.js';
+import { plugin, presets } from './index.js';
 
 describe('plugin', () => {
   it('registers the vendor and both VMSAv8-64 formats into the container it is given', () => {
@@ -13,7 +13,6 @@ describe('plugin', () => {
     expect(vendors.map((v) => [v.id, v.name])).toEqual([['smmuv3', 'Arm SMMUv3']]);
     expect(c.resolveAll(PAGE_TABLE_FORMAT).map((f) => f.id)).toEqual(['arm-lpae-s1', 'arm-lpae-s2']);
     expect(container.isRegistered(IOMMU_VENDOR, false)).toBe(false);
-    expect(smmuv3).toBe(plugin);
   });
 
   it('loads into a PluginHost', () => {

@@ -25,9 +25,6 @@ export const plugin: IommuPlugin = {
   },
 };
 
-/** Alias of `plugin`. */
-export const smmuv3 = plugin;
-
 /** A register preset as a host profile: units with raw registers, devices with their StreamIDs. */
 export function presetToHostProfile(p: SmmuPreset): HostProfile {
   return {

@@ -2,10 +2,9 @@
  * The exact lines the Linux arm-smmu-v3 driver prints, rendered from hardware records and parsed back from
  * dmesg / journalctl / syslog captures.
  */
-import { stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
+import { readLe64Words, ok, err, stripKernelLogPrefix, type Result } from '@ioasid/core/driver';
 import { EVT_ID, EVTQ_ENT_BYTES, decodeEventWords, linuxDecodeEvent } from './records.js';
 import type { LinuxDecodedEvent } from './records.js';
-import { readLe64Words } from './registers.js';
 import { CMDQ_CERROR_STR } from './commands.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +175,7 @@ const SUMMARY_RE =
 export function parseEventSummaryLine(line: string): Result<EventSummaryLine> {
   const { message } = stripLogPrefix(line);
   const m = SUMMARY_RE.exec(message.trim());
-  if (!m) return { ok: false, error: `not an "event: … client: … sid: … ssid: …" line: ${message}` };
+  if (!m) return err(`not an "event: … client: … sid: … ssid: …" line: ${message}`);
   const value: EventSummaryLine = {
     name: m[1],
     client: m[2] === UNASSIGNED ? null : m[2],
@@ -214,9 +213,9 @@ const DETAIL_RE = /^(priv|unpriv) (inst|data) (read|write) (s1|s2) "([^"]*)"( tt
 export function parseEventDetailLine(line: string): Result<EventDetailLine> {
   const { message } = stripLogPrefix(line);
   const m = DETAIL_RE.exec(message.trim());
-  if (!m) return { ok: false, error: `not a "priv|unpriv inst|data read|write s1|s2 \\"class\\" … stag:" line: ${message}` };
+  if (!m) return err(`not a "priv|unpriv inst|data read|write s1|s2 \\"class\\" … stag:" line: ${message}`);
   const cls = EVENT_CLASS_STR.indexOf(m[5]);
-  if (cls < 0) return { ok: false, error: `unknown event class string "${m[5]}"` };
+  if (cls < 0) return err(`unknown event class string "${m[5]}"`);
   return {
     ok: true,
     value: {
@@ -256,21 +255,21 @@ const RAW_RE = /^\s*0x([0-9a-f]{16})$/i;
  * the optional decoded lines of newer kernels.
  */
 export function parseEventLines(lines: readonly string[]): Result<ParsedEventLog> {
-  if (lines.length === 0) return { ok: false, error: 'no lines' };
+  if (lines.length === 0) return err('no lines');
   const head = stripLogPrefix(lines[0]);
   const hm = RECEIVED_RE.exec(head.message.trim());
-  if (!hm) return { ok: false, error: `line 1 is not "event 0x%02x received:": ${head.message}` };
+  if (!hm) return err(`line 1 is not "event 0x%02x received:": ${head.message}`);
   const id = Number.parseInt(hm[1], 16);
   const raw: bigint[] = [];
   for (let i = 1; i <= 4; i++) {
-    if (i >= lines.length) return { ok: false, error: `missing raw dword ${i - 1} of 4 (line ${i + 1})` };
+    if (i >= lines.length) return err(`missing raw dword ${i - 1} of 4 (line ${i + 1})`);
     const m = RAW_RE.exec(stripLogPrefix(lines[i]).message);
-    if (!m) return { ok: false, error: `line ${i + 1} is not a raw dword "\\t0x%016llx": ${lines[i]}` };
+    if (!m) return err(`line ${i + 1} is not a raw dword "\\t0x%016llx": ${lines[i]}`);
     raw.push(BigInt(`0x${m[1]}`));
   }
   const recordId = Number(raw[0] & 0xffn);
   if (recordId !== id) {
-    return { ok: false, error: `header says event 0x${hex0(id, 2)} but dword 0 holds ID 0x${hex0(recordId, 2)}` };
+    return err(`header says event 0x${hex0(id, 2)} but dword 0 holds ID 0x${hex0(recordId, 2)}`);
   }
   let consumed = 5;
   let summary: EventSummaryLine | undefined;
@@ -345,7 +344,7 @@ export function parseProbeLine(line: string): Result<
 > {
   const { device, message } = stripLogPrefix(line);
   const m = PROBE_RE.exec(message.trim());
-  if (!m) return { ok: false, error: `not an "ias %lu-bit, oas %lu-bit (features 0x%08x)" line: ${message}` };
+  if (!m) return err(`not an "ias %lu-bit, oas %lu-bit (features 0x%08x)" line: ${message}`);
   return {
     ok: true,
     value: { ...(device ? { device } : {}), ias: Number(m[1]), oas: Number(m[2]), features: Number.parseInt(m[3], 16) >>> 0 },
@@ -373,8 +372,8 @@ export function parseQueueAllocLine(line: string): Result<{
 }> {
   const { device, message } = stripLogPrefix(line);
   const m = QUEUE_RE.exec(message.trim());
-  if (!m) return { ok: false, error: `not an "allocated %u entries for %s" line: ${message}` };
-  return { ok: true, value: { ...(device ? { device } : {}), entries: Number(m[1]), queue: m[2] } };
+  if (!m) return err(`not an "allocated %u entries for %s" line: ${message}`);
+  return ok({ ...(device ? { device } : {}), entries: Number(m[1]), queue: m[2] });
 }
 
 /** Parse the probe's "option mask 0x%x" line: the ARM_SMMU_OPT_* quirks the firmware description selected. */
@@ -386,8 +385,8 @@ export function parseOptionMaskLine(line: string): Result<{
 }> {
   const { device, message } = stripLogPrefix(line);
   const m = /^option mask 0x([0-9a-f]+)$/i.exec(message.trim());
-  if (!m) return { ok: false, error: `not an "option mask 0x%x" line: ${message}` };
-  return { ok: true, value: { ...(device ? { device } : {}), options: Number.parseInt(m[1], 16) } };
+  if (!m) return err(`not an "option mask 0x%x" line: ${message}`);
+  return ok({ ...(device ? { device } : {}), options: Number.parseInt(m[1], 16) });
 }
 
 /** The probe's one-line refusals and warnings, matched verbatim. */
@@ -448,7 +447,7 @@ const PRI_RE = /^\s*sid 0x([0-9a-f]{8,})\.0x([0-9a-f]{5,}): \[(\d+)(L?)\] (un)?p
 export function parseUnexpectedPriLine(line: string): Result<PriLogFields> {
   const { message } = stripLogPrefix(line);
   const m = PRI_RE.exec(message);
-  if (!m) return { ok: false, error: `not a "\\tsid 0x%08x.0x%05x: [%u%s] …" PRI line: ${message}` };
+  if (!m) return err(`not a "\\tsid 0x%08x.0x%05x: [%u%s] …" PRI line: ${message}`);
   return {
     ok: true,
     value: {
@@ -485,7 +484,7 @@ export function parseCmdqErrorLine(line: string): Result<{
 }> {
   const { message } = stripLogPrefix(line);
   const m = /^CMDQ error \(cons 0x([0-9a-f]{8})\): (.+)$/i.exec(message.trim());
-  if (!m) return { ok: false, error: `not a "CMDQ error (cons 0x%08x): %s" line: ${message}` };
+  if (!m) return err(`not a "CMDQ error (cons 0x%08x): %s" line: ${message}`);
   const cons = Number.parseInt(m[1], 16) >>> 0;
-  return { ok: true, value: { cons, error: (cons >>> 24) & 0x7f, text: m[2] } };
+  return ok({ cons, error: (cons >>> 24) & 0x7f, text: m[2] });
 }

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { wordField } from '@ioasid/core/driver';
+import { readLe64Words, wordField } from '@ioasid/core/driver';
 import { EVT_ID, encodeEvent, encodePriRequest, eventWords } from './records.js';
 import { eventRecordWords, priRecordWords } from './record-words.js';
-import { readLe64Words } from './registers.js';
 
 describe('SMMUv3 record words', () => {
   it('a translation fault shows dword 1 and the IPA; a configuration error only what dword 0 holds', () => {

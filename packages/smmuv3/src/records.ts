@@ -2,8 +2,7 @@
  * SMMUv3 event queue records (32 bytes) and PRI queue entries (16 bytes), plus the vEVENT that iommufd forwards
  * to a vSMMU. Field names follow the Arm SMMUv3 specification (§7.3, §8).
  */
-import { fieldGet, fieldPrep, genmask, type Result } from '@ioasid/core/driver';
-import { readLe64Words, writeLe64Words } from './registers.js';
+import { readLe64Words, writeLe64Words, ok, err, fieldGet, fieldPrep, genmask, type Result } from '@ioasid/core/driver';
 
 /** Size of one event queue record in bytes (four 64-bit words; Linux EVTQ_ENT_DWORDS = 4). */
 export const EVTQ_ENT_BYTES = 32;
@@ -243,9 +242,9 @@ export function decodeEventWords(dw: readonly bigint[]): SmmuEvent {
 /** Decode a 32-byte event record; fails only when fewer bytes are given. */
 export function decodeEvent(bytes: Uint8Array): Result<SmmuEvent> {
   if (bytes.byteLength < EVTQ_ENT_BYTES) {
-    return { ok: false, error: `event record needs ${EVTQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
+    return err(`event record needs ${EVTQ_ENT_BYTES} bytes, got ${bytes.byteLength}`);
   }
-  return { ok: true, value: decodeEventWords(readLe64Words(bytes, 4)) };
+  return ok(decodeEventWords(readLe64Words(bytes, 4)));
 }
 
 /** The four little-endian 64-bit words of an event record, for hex dumps as Linux prints them. */
@@ -332,14 +331,14 @@ export const VEVENT_FORWARDED_IDS: readonly number[] = [
 
 /** Rewrites the StreamID to the guest's virtual SID, the rest of the record travels unchanged. */
 export function encodeVEventArmSmmuv3(record: Uint8Array, vSid: number): Result<Uint8Array> {
-  if (record.byteLength < EVTQ_ENT_BYTES) return { ok: false, error: `event record needs ${EVTQ_ENT_BYTES} bytes` };
+  if (record.byteLength < EVTQ_ENT_BYTES) return err(`event record needs ${EVTQ_ENT_BYTES} bytes`);
   const dw = readLe64Words(record, 4);
   const id = Number(fieldGet(dw[0], 7, 0));
   if (!VEVENT_FORWARDED_IDS.includes(id)) {
-    return { ok: false, error: `event 0x${id.toString(16).padStart(2, '0')} (${eventName(id)}) is not forwarded to a vSMMU` };
+    return err(`event 0x${id.toString(16).padStart(2, '0')} (${eventName(id)}) is not forwarded to a vSMMU`);
   }
   dw[0] = (dw[0] & ~genmask(63, 32)) | fieldPrep(BigInt(vSid), 63, 32);
-  return { ok: true, value: writeLe64Words(dw) };
+  return ok(writeLe64Words(dw));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +401,7 @@ export function encodePriRequest(req: Partial<PriRequest>): Uint8Array {
 /** Decode a 16-byte PRI queue entry; fails only when fewer bytes are given. */
 export function decodePriRequest(bytes: Uint8Array): Result<PriRequest> {
   if (bytes.byteLength < PRIQ_ENT_BYTES) {
-    return { ok: false, error: `PRI queue entry needs ${PRIQ_ENT_BYTES} bytes, got ${bytes.byteLength}` };
+    return err(`PRI queue entry needs ${PRIQ_ENT_BYTES} bytes, got ${bytes.byteLength}`);
   }
   const dw = readLe64Words(bytes, 2);
   const get = (name: PriScalar): number => {

@@ -4,27 +4,7 @@
  * from them is in probe.ts.
  */
 
-import { fieldGet32, fieldPrep, uapi, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
-
-// ---------------------------------------------------------------------------------------------
-// Little-endian words (queue entries and table entries are LE on the wire).
-// ---------------------------------------------------------------------------------------------
-
-/** Read n little-endian 64-bit words (queue entries and table entries are LE on the wire). */
-export function readLe64Words(bytes: Uint8Array, n: number): bigint[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) out.push(view.getBigUint64(i * 8, true));
-  return out;
-}
-
-/** Write 64-bit words as little-endian bytes, 8 per word (the inverse of `readLe64Words`). */
-export function writeLe64Words(words: readonly bigint[]): Uint8Array {
-  const bytes = new Uint8Array(words.length * 8);
-  const view = new DataView(bytes.buffer);
-  words.forEach((w, i) => view.setBigUint64(i * 8, BigInt.asUintN(64, w), true));
-  return bytes;
-}
+import { ok, err, fieldGet32, fieldPrep, uapi, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 
 type FieldsOf<L extends readonly BitField[]> = { readonly [K in L[number]['name']]: number };
 
@@ -306,12 +286,12 @@ function isU32(v: unknown): v is number {
  * 32-bit integer.
  */
 export function decodeSmmuRegisters(raw: SmmuRawRegisters): Result<SmmuRegisters> {
-  if (raw.idr.length !== 6) return { ok: false, error: `expected 6 IDR values (IDR0..IDR5), got ${raw.idr.length}` };
+  if (raw.idr.length !== 6) return err(`expected 6 IDR values (IDR0..IDR5), got ${raw.idr.length}`);
   for (let i = 0; i < 6; i++) {
-    if (!isU32(raw.idr[i])) return { ok: false, error: `IDR${i} is not a 32-bit unsigned value` };
+    if (!isU32(raw.idr[i])) return err(`IDR${i} is not a 32-bit unsigned value`);
   }
-  if (!isU32(raw.iidr)) return { ok: false, error: 'IIDR is not a 32-bit unsigned value' };
-  if (!isU32(raw.aidr)) return { ok: false, error: 'AIDR is not a 32-bit unsigned value' };
+  if (!isU32(raw.iidr)) return err('IIDR is not a 32-bit unsigned value');
+  if (!isU32(raw.aidr)) return err('AIDR is not a 32-bit unsigned value');
   return {
     ok: true,
     value: {
@@ -345,8 +325,8 @@ export function encodeSmmuRegisters(regs: SmmuRegisters): SmmuRawRegisters {
 
 function parseHexU32(s: string, what: string): Result<number> {
   const t = s.trim();
-  if (!/^(0x)?[0-9a-f]{1,8}$/i.test(t)) return { ok: false, error: `${what}: '${s}' is not a 32-bit hex value` };
-  return { ok: true, value: Number.parseInt(t.replace(/^0x/i, ''), 16) >>> 0 };
+  if (!/^(0x)?[0-9a-f]{1,8}$/i.test(t)) return err(`${what}: '${s}' is not a 32-bit hex value`);
+  return ok(Number.parseInt(t.replace(/^0x/i, ''), 16) >>> 0);
 }
 
 /** Host profiles store registers as hex strings. */
@@ -397,7 +377,7 @@ export function encodeHwInfoSmmuv3(info: HwInfoArmSmmuv3): Uint8Array {
 /** Decode the IOMMU_GET_HW_INFO payload of an SMMUv3; fails when fewer than 40 bytes are given. */
 export function decodeHwInfoSmmuv3(bytes: Uint8Array): Result<HwInfoArmSmmuv3> {
   const size = iommu_hw_info_arm_smmuv3.size;
-  if (bytes.byteLength < size) return { ok: false, error: `iommu_hw_info_arm_smmuv3 needs ${size} bytes, got ${bytes.byteLength}` };
+  if (bytes.byteLength < size) return err(`iommu_hw_info_arm_smmuv3 needs ${size} bytes, got ${bytes.byteLength}`);
   const v = iommu_hw_info_arm_smmuv3.decode(bytes);
-  return { ok: true, value: { flags: v.flags, idr: v.idr, iidr: v.iidr, aidr: v.aidr } };
+  return ok({ flags: v.flags, idr: v.idr, iidr: v.iidr, aidr: v.aidr });
 }

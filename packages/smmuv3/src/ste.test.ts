@@ -1,6 +1,6 @@
+import { writeLe64Words } from '@ioasid/core/driver';
 import { describe, it, expect } from 'vitest';
 import { encodeSte, decodeSte, encodeCd, decodeCd, validateNestedSte, STE_CFG, encodeStrtabL1Desc, decodeStrtabL1Desc, encodeSteWords, encodeCdWords } from './ste.js';
-import { writeLe64Words } from './registers.js';
 
 describe('STE and CD', () => {
   it('round-trips an S2 STE', () => {

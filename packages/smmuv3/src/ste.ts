@@ -2,8 +2,7 @@
  * Stream Table Entries, Context Descriptors and level-1 stream table descriptors (64-byte, LE dwords), and the
  * kernel's validation of the guest STE words that IOMMU_HWPT_ALLOC carries (struct iommu_hwpt_arm_smmuv3).
  */
-import { fieldGet, fieldPrep, genmask, uapi, type Result, type VendorError } from '@ioasid/core/driver';
-import { readLe64Words, writeLe64Words } from './registers.js';
+import { readLe64Words, writeLe64Words, ok, err, fieldGet, fieldPrep, genmask, uapi, type Result, type VendorError } from '@ioasid/core/driver';
 
 /** Size of a Stream Table Entry in bytes (eight 64-bit words; Linux STRTAB_STE_DWORDS = 8). */
 export const STE_BYTES = 64;
@@ -165,8 +164,8 @@ export function decodeSteWords(dw: readonly bigint[]): Ste {
 
 /** Decode a 64-byte STE; fails only when fewer than 64 bytes are given. */
 export function decodeSte(bytes: Uint8Array): Result<Ste> {
-  if (bytes.byteLength < STE_BYTES) return { ok: false, error: `STE needs ${STE_BYTES} bytes, got ${bytes.byteLength}` };
-  return { ok: true, value: decodeSteWords(readLe64Words(bytes, 8)) };
+  if (bytes.byteLength < STE_BYTES) return err(`STE needs ${STE_BYTES} bytes, got ${bytes.byteLength}`);
+  return ok(decodeSteWords(readLe64Words(bytes, 8)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,8 +259,8 @@ export function decodeCdWords(dw: readonly bigint[]): Cd {
 
 /** Decode a 64-byte CD; fails only when fewer than 64 bytes are given. */
 export function decodeCd(bytes: Uint8Array): Result<Cd> {
-  if (bytes.byteLength < CD_BYTES) return { ok: false, error: `CD needs ${CD_BYTES} bytes, got ${bytes.byteLength}` };
-  return { ok: true, value: decodeCdWords(readLe64Words(bytes, 8)) };
+  if (bytes.byteLength < CD_BYTES) return err(`CD needs ${CD_BYTES} bytes, got ${bytes.byteLength}`);
+  return ok(decodeCdWords(readLe64Words(bytes, 8)));
 }
 
 /** The MAIR value io-pgtable-arm programs: NC, WB-RWA, Device-nGnRE, inner-NC/outer-WB. */
@@ -381,28 +380,28 @@ export function validateNestedSte(data: Uint8Array | readonly [bigint, bigint]):
   let w: [bigint, bigint];
   if (data instanceof Uint8Array) {
     if (data.byteLength < HWPT_ARM_SMMUV3_SIZE) {
-      return { ok: false, error: { errno: 'EINVAL', reason: `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}` } };
+      return err({ errno: 'EINVAL', reason: `iommu_hwpt_arm_smmuv3 needs ${HWPT_ARM_SMMUV3_SIZE} bytes, got ${data.byteLength}` });
     }
     const r = readLe64Words(data, 2);
     w = [r[0], r[1]];
   } else w = [data[0], data[1]];
 
-  if ((w[0] & 1n) === 0n) return { ok: true, value: nestedValue('abort', false, false, [0n, 0n]) };
+  if ((w[0] & 1n) === 0n) return ok(nestedValue('abort', false, false, [0n, 0n]));
   if ((w[0] & ~STE_0_NESTING_ALLOWED) !== 0n) {
-    return { ok: false, error: { errno: 'EIO', reason: `ste[0] sets bits outside V/Config/S1Fmt/S1ContextPtr/S1CDMax: 0x${(w[0] & ~STE_0_NESTING_ALLOWED).toString(16)}` } };
+    return err({ errno: 'EIO', reason: `ste[0] sets bits outside V/Config/S1Fmt/S1ContextPtr/S1CDMax: 0x${(w[0] & ~STE_0_NESTING_ALLOWED).toString(16)}` });
   }
   if ((w[1] & ~STE_1_NESTING_ALLOWED) !== 0n) {
-    return { ok: false, error: { errno: 'EIO', reason: `ste[1] sets bits outside S1DSS/S1CIR/S1COR/S1CSH/S1STALLD/EATS: 0x${(w[1] & ~STE_1_NESTING_ALLOWED).toString(16)}` } };
+    return err({ errno: 'EIO', reason: `ste[1] sets bits outside S1DSS/S1CIR/S1COR/S1CSH/S1STALLD/EATS: 0x${(w[1] & ~STE_1_NESTING_ALLOWED).toString(16)}` });
   }
   const cfgValue = Number(fieldGet(w[0], 3, 1));
   const cfg = CFG_BY_VALUE[cfgValue];
-  if (!cfg) return { ok: false, error: { errno: 'EIO', reason: `Config 0b${cfgValue.toString(2).padStart(3, '0')} (${steCfgName(cfgValue)}) is not abort, bypass or S1 translate` } };
+  if (!cfg) return err({ errno: 'EIO', reason: `Config 0b${cfgValue.toString(2).padStart(3, '0')} (${steCfgName(cfgValue)}) is not abort, bypass or S1 translate` });
   const eats = Number(fieldGet(w[1], 29, 28));
   if (eats !== STE_EATS.ABT && eats !== STE_EATS.TRANS) {
-    return { ok: false, error: { errno: 'EIO', reason: `EATS ${eats} is neither ABT nor TRANS` } };
+    return err({ errno: 'EIO', reason: `EATS ${eats} is neither ABT nor TRANS` });
   }
   const kept: [bigint, bigint] = [w[0], w[1] & ~mask(STE_FIELDS.EATS)];
-  return { ok: true, value: nestedValue(cfg, true, cfg === 's1' && eats === STE_EATS.TRANS, kept) };
+  return ok(nestedValue(cfg, true, cfg === 's1' && eats === STE_EATS.TRANS, kept));
 }
 
 function nestedValue(cfg: NestedSte['cfg'], valid: boolean, enableAts: boolean, ste: [bigint, bigint]): NestedSte {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
-import { IOMMU_READ, IOMMU_WRITE, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, WalkResult, pageSizesFromLog2 } from '@ioasid/core/driver';
+import { writeLe64Words, IOMMU_READ, IOMMU_WRITE, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, WalkResult, pageSizesFromLog2 } from '@ioasid/core/driver';
 import type { IoPageTable, IotlbFlush, PageTableMemory, VendorError } from '@ioasid/core/driver';
 import { NO_FLAGS, device, rigFor } from './__tests__/rig.js';
 import { ampereAltraMmu600, mmu700Platform, nvidiaGrace, qemuVirtSmmuv3 } from './presets.js';
@@ -8,7 +8,7 @@ import { SmmuPagingDomain } from './unit.js';
 import { SmmuNestedDomain, SmmuViommu } from './nested.js';
 import { armLpaeS1 } from './pgtable-lpae.js';
 import { STE_CFG, STE_S1DSS, STE_S1FMT, encodeCd, encodeCdL1Desc, encodeSteWords } from './ste.js';
-import { decodeHwInfoSmmuv3, writeLe64Words } from './registers.js';
+import { decodeHwInfoSmmuv3 } from './registers.js';
 import { EVT_ID } from './records.js';
 import { encodeCommand, type CommandFields, type CommandName } from './commands.js';
 

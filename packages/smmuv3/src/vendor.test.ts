@@ -1,3 +1,4 @@
+import { readLe64Words } from '@ioasid/core/driver';
 import { describe, it, expect } from 'vitest';
 import { SmmuV3Vendor } from './vendor.js';
 import { smmuDecoder } from './decode.js';
@@ -5,7 +6,6 @@ import { mmu700Platform, nvidiaGrace, presets, qemuVirtSmmuv3 } from './presets.
 import { encodeEvent } from './records.js';
 import { encodeCommandWords } from './commands.js';
 import { encodePriRequest } from './records.js';
-import { readLe64Words } from './registers.js';
 
 const vendor = new SmmuV3Vendor();
 const q = qemuVirtSmmuv3.units[0];

@@ -2,7 +2,7 @@
  * `ioasid decode virtio-iommu`: requests, fault records, configuration bytes, statuses and the driver's
  * log lines explained field by field (the plugin's optional decoder: no unit needs it).
  */
-import { stripKernelLogPrefix, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
+import { ok, err, stripKernelLogPrefix, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { decodeConfig } from './config.js';
 import { FAULT_REASON_NAMES, decodeFault, encodeFault, parseFaultLine, renderFaultLine, type VirtioIommuFault } from './records.js';
 import { virtioFaultAdvice } from './advice.js';
@@ -139,14 +139,14 @@ function configOutput(bytes: Uint8Array): DecodeOutput {
 
 function lineOutput(text: string): Result<DecodeOutput> | null {
   const fault = parseFaultLine(text);
-  if (fault) return { ok: true, value: { ...faultOutput(fault), kind: 'fault line', linux: text.trim() } };
+  if (fault) return ok({ ...faultOutput(fault), kind: 'fault line', linux: text.trim() });
   const m = BOOT_LINE.exec(stripKernelLogPrefix(text.trim()).trim());
   if (!m) return null;
   if (m[2] !== undefined) {
-    return { ok: true, value: { vendor: VENDOR_ID, kind: 'probe', fields: { inputBits: Number(m[2]) }, summary: `${m[1] ?? 'virtio-iommu'}: the aperture ends at 2^${m[2]} - 1 (order_base_2 of input_range.end)`, linux: text.trim() } };
+    return ok({ vendor: VENDOR_ID, kind: 'probe', fields: { inputBits: Number(m[2]) }, summary: `${m[1] ?? 'virtio-iommu'}: the aperture ends at 2^${m[2]} - 1 (order_base_2 of input_range.end)`, linux: text.trim() });
   }
   const mask = BigInt(m[3]);
-  return { ok: true, value: { vendor: VENDOR_ID, kind: 'probe', fields: { page_size_mask: hex(mask), granule: hex(mask & -mask) }, summary: `${m[1] ?? 'virtio-iommu'}: page sizes ${hex(mask)}, granule ${hex(mask & -mask)}`, linux: text.trim() } };
+  return ok({ vendor: VENDOR_ID, kind: 'probe', fields: { page_size_mask: hex(mask), granule: hex(mask & -mask) }, summary: `${m[1] ?? 'virtio-iommu'}: page sizes ${hex(mask)}, granule ${hex(mask & -mask)}`, linux: text.trim() });
 }
 
 const KINDS = ['request', 'fault', 'config', 'status', 'line'];
@@ -154,36 +154,36 @@ const KINDS = ['request', 'fault', 'config', 'status', 'line'];
 /** Explains a virtio-iommu input for `ioasid decode virtio-iommu`: a Linux log line, or hex bytes of a request, a fault record or the configuration (guessed by length unless `kind` is `request`, `fault`, `config`, `status` or `line`). */
 export function decodeVirtio(what: string, kind?: string): Result<DecodeOutput> {
   const k = kind?.toLowerCase();
-  if (k !== undefined && !KINDS.includes(k)) return { ok: false, error: `unknown kind '${kind}' (known: ${KINDS.join(', ')})` };
+  if (k !== undefined && !KINDS.includes(k)) return err(`unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
   if (k === 'status') {
     const n = Number(what.trim());
-    if (!Number.isInteger(n) || n < 0 || n > 255) return { ok: false, error: 'status: expected a number from 0 to 255' };
+    if (!Number.isInteger(n) || n < 0 || n > 255) return err('status: expected a number from 0 to 255');
     const e = statusErrno(n);
-    return { ok: true, value: { vendor: VENDOR_ID, kind: 'status', fields: { status: n, name: STATUS_NAMES[n] ?? 'undefined' }, summary: `VIRTIO_IOMMU_S_${STATUS_NAMES[n] ?? '?'}: Linux returns ${e === 'OK' ? '0' : `-${e}`}`, linux: '' } };
+    return ok({ vendor: VENDOR_ID, kind: 'status', fields: { status: n, name: STATUS_NAMES[n] ?? 'undefined' }, summary: `VIRTIO_IOMMU_S_${STATUS_NAMES[n] ?? '?'}: Linux returns ${e === 'OK' ? '0' : `-${e}`}`, linux: '' });
   }
   if (k === undefined || k === 'line') {
     const line = lineOutput(what);
     if (line) return line;
-    if (k === 'line') return { ok: false, error: 'not a virtio_iommu log line (fault, "input address" or "page mask")' };
+    if (k === 'line') return err('not a virtio_iommu log line (fault, "input address" or "page mask")');
   }
   const bytes = parseHexBytes(what);
-  if (!bytes) return { ok: false, error: 'expected hex bytes (e.g. "03 00 00 00 01 00 00 00 ...") or a virtio_iommu log line' };
+  if (!bytes) return err('expected hex bytes (e.g. "03 00 00 00 01 00 00 00 ...") or a virtio_iommu log line');
   const asRequest = (): Result<DecodeOutput> => {
     const r = decodeRequest(bytes);
-    if (!r.ok) return { ok: false, error: r.reason === 'unknown-type' ? `unknown request type ${r.type}: the device returns it unwritten` : `a ${REQUEST_NAMES[r.type] ?? 'request'} needs ${OUT_SIZE[r.type]} bytes, got ${bytes.length}` };
+    if (!r.ok) return err(r.reason === 'unknown-type' ? `unknown request type ${r.type}: the device returns it unwritten` : `a ${REQUEST_NAMES[r.type] ?? 'request'} needs ${OUT_SIZE[r.type]} bytes, got ${bytes.length}`);
     const size = OUT_SIZE[r.request.type];
     // The tail may follow the device-readable part (PROBE: after the properties).
     const tail = bytes.length >= size + 4 ? bytes[bytes.length - 4] : null;
-    return { ok: true, value: requestOutput(r.request, tail) };
+    return ok(requestOutput(r.request, tail));
   };
   if (k === 'request') return asRequest();
-  if (k === 'fault') return bytes.length >= FAULT_SIZE ? { ok: true, value: faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE)) } : { ok: false, error: `a fault record is ${FAULT_SIZE} bytes, got ${bytes.length}` };
-  if (k === 'config') return bytes.length >= CONFIG_SIZE ? { ok: true, value: configOutput(bytes) } : { ok: false, error: `the configuration is ${CONFIG_SIZE} bytes, got ${bytes.length}` };
+  if (k === 'fault') return bytes.length >= FAULT_SIZE ? ok(faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE))) : err(`a fault record is ${FAULT_SIZE} bytes, got ${bytes.length}`);
+  if (k === 'config') return bytes.length >= CONFIG_SIZE ? ok(configOutput(bytes)) : err(`the configuration is ${CONFIG_SIZE} bytes, got ${bytes.length}`);
   // Guessing by size: the requests' own sizes, 24 for a fault record, 40 for the configuration.
   if (Object.values(OUT_SIZE).includes(bytes.length)) return asRequest();
-  if (bytes.length === FAULT_SIZE) return { ok: true, value: faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE)) };
-  if (bytes.length === CONFIG_SIZE) return { ok: true, value: configOutput(bytes) };
-  return { ok: false, error: `${bytes.length} bytes are no request, fault record (24) or configuration (40): name it with --kind` };
+  if (bytes.length === FAULT_SIZE) return ok(faultOutput(decodeFault(bytes)!, bytes.subarray(0, FAULT_SIZE)));
+  if (bytes.length === CONFIG_SIZE) return ok(configOutput(bytes));
+  return err(`${bytes.length} bytes are no request, fault record (24) or configuration (40): name it with --kind`);
 }
 
 

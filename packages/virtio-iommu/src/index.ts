@@ -82,4 +82,4 @@ export { VirtioIommuUnit, VirtioPagingDomain, VirtioDomainTable, type SentReques
 export { REGISTER_KEYS, VENDOR_ID, decodeUnit, linuxProbe, orderBase2, parseRegisters, profileRegistersOf, type LinuxProbe, type VirtioIommuRegisters } from './registers.js';
 export { presets, qemuQ35, qemuArmVirt, qemuQ35Vfio, cloudHypervisor } from './presets.js';
 
-export { plugin, virtioIommu } from './plugin.js';
+export { plugin } from './plugin.js';

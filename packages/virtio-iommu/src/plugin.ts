@@ -14,6 +14,3 @@ export const plugin: IommuPlugin = {
     c.register(IOMMU_VENDOR, { useValue: new VirtioIommuVendor() });
   },
 };
-
-/** The same plugin object as `plugin`, under the vendor's name (for importing several vendor plugins side by side). */
-export const virtioIommu = plugin;

@@ -4,6 +4,7 @@
  * negotiated features, the aperture, the domain ID range, the capabilities in core's vocabulary.
  */
 import type { DecodedRegister, DecodedUnit, NormalizedCaps, RawRegisters, Result } from '@ioasid/core/driver';
+import { ok, err } from '@ioasid/core/driver';
 import { LINUX_DRIVER_FEATURES, resolveConfig, BASE_CONFIG, VirtioIommuConfigError, type VirtioIommuConfig } from './config.js';
 import {
   U32_MAX,
@@ -62,31 +63,31 @@ export interface LinuxProbe {
 
 function parseU64(v: unknown, field: string): Result<bigint> {
   const expected = `${field}: expected a 64-bit value as a hex string such as '0x1000'`;
-  if (typeof v === 'bigint') return v >= 0n && v <= U64_MAX ? { ok: true, value: v } : { ok: false, error: `${expected}, got ${v}n` };
-  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? { ok: true, value: BigInt(v) } : { ok: false, error: `${expected}, got ${v}` };
-  if (typeof v !== 'string' || !/^(0x)?[0-9a-f]{1,16}$/i.test(v.trim())) return { ok: false, error: `${expected}, got ${typeof v === 'string' ? `'${v}'` : String(v)}` };
+  if (typeof v === 'bigint') return v >= 0n && v <= U64_MAX ? ok(v) : err(`${expected}, got ${v}n`);
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? ok(BigInt(v)) : err(`${expected}, got ${v}`);
+  if (typeof v !== 'string' || !/^(0x)?[0-9a-f]{1,16}$/i.test(v.trim())) return err(`${expected}, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
   const s = v.trim();
-  return { ok: true, value: BigInt(s.toLowerCase().startsWith('0x') ? s : `0x${s}`) };
+  return ok(BigInt(s.toLowerCase().startsWith('0x') ? s : `0x${s}`));
 }
 
 function parseU32(v: unknown, field: string): Result<number> {
   const r = parseU64(v, field);
   if (!r.ok) return r;
-  return r.value <= BigInt(U32_MAX) ? { ok: true, value: Number(r.value) } : { ok: false, error: `${field}: expected a 32-bit value, got 0x${r.value.toString(16)}` };
+  return r.value <= BigInt(U32_MAX) ? ok(Number(r.value)) : err(`${field}: expected a 32-bit value, got 0x${r.value.toString(16)}`);
 }
 
 /** Validates a profile's `registers`; absent configuration fields take the device defaults. */
 export function parseRegisters(raw: RawRegisters): Result<VirtioIommuRegisters> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, error: 'virtio-iommu registers: expected an object' };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return err('virtio-iommu registers: expected an object');
   for (const k of Object.keys(raw)) {
-    if (!(REGISTER_KEYS as readonly string[]).includes(k)) return { ok: false, error: `virtio-iommu registers: unknown key '${k}' (known: ${REGISTER_KEYS.join(', ')})` };
+    if (!(REGISTER_KEYS as readonly string[]).includes(k)) return err(`virtio-iommu registers: unknown key '${k}' (known: ${REGISTER_KEYS.join(', ')})`);
   }
   const features = parseU64(raw['features'], 'features');
   if (!features.ok) return features;
   const mask = parseU64(raw['page_size_mask'], 'page_size_mask');
   if (!mask.ok) return mask;
-  const get64 = (k: string, d: bigint): Result<bigint> => (raw[k] === undefined ? { ok: true, value: d } : parseU64(raw[k], k));
-  const get32 = (k: string, d: number): Result<number> => (raw[k] === undefined ? { ok: true, value: d } : parseU32(raw[k], k));
+  const get64 = (k: string, d: bigint): Result<bigint> => (raw[k] === undefined ? ok(d) : parseU64(raw[k], k));
+  const get32 = (k: string, d: number): Result<number> => (raw[k] === undefined ? ok(d) : parseU32(raw[k], k));
   const inStart = get64('input_start', BASE_CONFIG.input_range.start);
   const inEnd = get64('input_end', BASE_CONFIG.input_range.end);
   const domStart = get32('domain_start', BASE_CONFIG.domain_range.start);
@@ -102,9 +103,9 @@ export function parseRegisters(raw: RawRegisters): Result<VirtioIommuRegisters> 
       probe_size: (probeSize as { value: number }).value,
       bypass: (bypass as { value: number }).value,
     });
-    return { ok: true, value: { features: features.value, config } };
+    return ok({ features: features.value, config });
   } catch (e) {
-    if (e instanceof VirtioIommuConfigError) return { ok: false, error: `virtio-iommu registers: ${e.message}` };
+    if (e instanceof VirtioIommuConfigError) return err(`virtio-iommu registers: ${e.message}`);
     throw e;
   }
 }
@@ -133,7 +134,7 @@ export function orderBase2(n: bigint): number {
 /** viommu_probe: refuses a device without VERSION_1 and MAP_UNMAP (-ENODEV) or with an empty page mask (-EINVAL). */
 export function linuxProbe(r: VirtioIommuRegisters): Result<LinuxProbe> {
   if (!hasFeature(r.features, VIRTIO_F_VERSION_1) || !hasFeature(r.features, VIRTIO_IOMMU_F_MAP_UNMAP)) {
-    return { ok: false, error: 'virtio-iommu registers: the device offers no VIRTIO_F_VERSION_1 or no VIRTIO_IOMMU_F_MAP_UNMAP: viommu_probe fails with -ENODEV' };
+    return err('virtio-iommu registers: the device offers no VIRTIO_F_VERSION_1 or no VIRTIO_IOMMU_F_MAP_UNMAP: viommu_probe fails with -ENODEV');
   }
   const n = r.features & LINUX_DRIVER_FEATURES;
   const c = r.config;

@@ -2,7 +2,7 @@
  * The virtio-iommu vendor family (the virtio_iommu driver): profile validation, units and the boot lines
  * `ioasid probe` reads. What `ioasid decode virtio-iommu` explains is the plugin's decoder (decode.ts).
  */
-import { stripKernelLogPrefix, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit } from '@ioasid/core/driver';
+import { ok, err, stripKernelLogPrefix, type DecodedUnit, type IommuVendor, type RawRegisters, type Result, type UnitInit } from '@ioasid/core/driver';
 import { BOOT_LINE, VENDOR_ID, decodeUnit } from './registers.js';
 import { VIRTIO_F_VERSION_1, VIRTIO_IOMMU_F_INPUT_RANGE, VIRTIO_IOMMU_F_MAP_UNMAP, bit } from './spec.js';
 import { VirtioIommuUnit } from './unit.js';
@@ -18,7 +18,7 @@ export class VirtioIommuVendor implements IommuVendor {
     const d = decodeUnit(raw);
     if (!d.ok) return d;
     const { regs: _regs, probe: _probe, ...unit } = d.value;
-    return { ok: true, value: unit };
+    return ok(unit);
   }
 
   createUnit(init: UnitInit): VirtioIommuUnit {
@@ -40,14 +40,14 @@ export class VirtioIommuVendor implements IommuVendor {
     if (!m || m[1] === undefined) return null;
     if (m[2] !== undefined) {
       const bits = Number(m[2]);
-      if (bits < 1 || bits > 64) return { ok: false, error: `input address: ${bits} bits is outside 1..64` };
+      if (bits < 1 || bits > 64) return err(`input address: ${bits} bits is outside 1..64`);
       const features = bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_IOMMU_F_MAP_UNMAP) | (bits < 64 ? bit(VIRTIO_IOMMU_F_INPUT_RANGE) : 0n);
       const registers: RawRegisters = bits < 64 ? { features: hex(features), input_start: '0x0', input_end: hex((1n << BigInt(bits)) - 1n) } : { features: hex(features) };
-      return { ok: true, value: { id: m[1], registers } };
+      return ok({ id: m[1], registers });
     }
     const mask = BigInt(m[3]);
-    if (mask === 0n || mask > 0xffff_ffff_ffff_ffffn) return { ok: false, error: `page mask ${m[3]} is not a non-zero u64` };
-    return { ok: true, value: { id: m[1], registers: { page_size_mask: hex(mask) } } };
+    if (mask === 0n || mask > 0xffff_ffff_ffff_ffffn) return err(`page mask ${m[3]} is not a non-zero u64`);
+    return ok({ id: m[1], registers: { page_size_mask: hex(mask) } });
   }
 }
 

@@ -2,30 +2,11 @@
  * `ioasid decode vtd ...`: register values, fault records, page request and response descriptors and log
  * lines explained field by field. An optional tool of the plugin: no unit needs it.
  */
-import { stripKernelLogPrefix } from '@ioasid/core/driver';
+import { readLe64, writeLe64Words, stripKernelLogPrefix } from '@ioasid/core/driver';
 import type { BitField, DecodeAdvice, DecodedWord, DecodeOutput, FaultSubject, IommuDecoder, Result } from '@ioasid/core/driver';
 import { vtdFaultAdvice } from './advice.js';
 import { frcdWords, pageRequestWords, pageResponseWords } from './record-words.js';
-import {
-  CAP_LAYOUT,
-  ECAP_LAYOUT,
-  VER_LAYOUT,
-  capFaultRegOffset,
-  capMgaw,
-  capNumDomains,
-  capNumFaultRegs,
-  decodeCap,
-  decodeEcap,
-  decodeVer,
-  ecapIotlbOffset,
-  ecapPasidBits,
-  hex64,
-  sagawLevels,
-  smSupported,
-  vtdHwId,
-  vtdVersionString,
-  readLe64,
-} from './registers.js';
+import { CAP_LAYOUT, ECAP_LAYOUT, VER_LAYOUT, capFaultRegOffset, capMgaw, capNumDomains, capNumFaultRegs, decodeCap, decodeEcap, decodeVer, ecapIotlbOffset, ecapPasidBits, hex64, sagawLevels, smSupported, vtdHwId, vtdVersionString } from './registers.js';
 import {
   PAGE_GRP_RESP_DSC_SIZE,
   PAGE_REQ_DSC_SIZE,
@@ -261,20 +242,9 @@ function decodePageResponseRecord(bytes: Uint8Array): Result<DecodeOutput> {
     fields: { TYPE: 9, PP: d.pasid_present, PDP: d.pdp, RC: d.resp_code, RID: d.rid, PASID: d.pasid, PRGI: d.prg_index },
     summary: `page group response to ${formatSourceId(d.rid)}${d.pasid_present ? ` PASID 0x${d.pasid.toString(16)}` : ''}, group ${d.prg_index}: ${codes[d.resp_code] ?? `reserved code 0x${d.resp_code.toString(16)}`}`,
     // intel_iommu_page_response() queues it silently; QI errors name it "Page Group Response".
-    linux: `DMAR: QI HEAD: Page Group Response qw0 = 0x${readQw(bytes, 0)}, qw1 = 0x${readQw(bytes, 1)}`,
+    linux: `DMAR: QI HEAD: Page Group Response qw0 = 0x${readLe64(bytes, 0).toString(16)}, qw1 = 0x${readLe64(bytes, 8).toString(16)}`,
     words: pageResponseWords([0, 1, 2, 3].map((i) => readLe64(bytes, i * 8))),
   });
-}
-
-function readQw(bytes: Uint8Array, i: number): string {
-  return new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(i * 8, true).toString(16);
-}
-
-function qwordsToBytes(qws: readonly bigint[]): Uint8Array {
-  const bytes = new Uint8Array(qws.length * 8);
-  const dv = new DataView(bytes.buffer);
-  qws.forEach((q, i) => dv.setBigUint64(i * 8, q, true));
-  return bytes;
 }
 
 /** Who faulted and where, for the advice: the requester as a bus:device.function. */
@@ -403,13 +373,13 @@ export function decodeVtd(what: string, kind?: string): Result<DecodeOutput> {
     return err(`a bare value needs a kind (cap, ecap or ver), or write it as cap=${pairs[0]}`);
   }
   if (words.length === 2 && (k === undefined || k === 'frcd' || k === 'fault')) {
-    return decodeFrcdRecord(qwordsToBytes(words));
+    return decodeFrcdRecord(writeLe64Words(words));
   }
   if (words.length === 4 && (k === 'page-response' || k === 'response')) {
-    return decodePageResponseRecord(qwordsToBytes(words));
+    return decodePageResponseRecord(writeLe64Words(words));
   }
   if (words.length === 4 && (k === undefined || k === 'page-request' || k === 'prq')) {
-    return decodePageRequestRecord(qwordsToBytes(words), [words[0], words[1], words[2], words[3]]);
+    return decodePageRequestRecord(writeLe64Words(words), [words[0], words[1], words[2], words[3]]);
   }
   return err(
     `${words.length} value(s)${k ? ` of kind ${k}` : ''}: a fault recording register is ${FRCD_SIZE / 8} qwords, a page request ` +

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { uapi } from '@ioasid/core/driver';
+import { readLe64, uapi } from '@ioasid/core/driver';
 import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PluginContractError, type FailedAccess } from '@ioasid/core/driver';
 import { VtdFaultCodec, vtdFaultReasonFor } from './fault-codec.js';
 import { DmaFault, createHost } from '@ioasid/core';
 import { GNR, SKL, makeUnit } from './__tests__/fixtures.js';
-import { readLe64 } from './registers.js';
 import { encodeHwptVtdS1 } from './nested.js';
 
 const { IOMMU_HWPT_DATA_VTD_S1 } = uapi;

@@ -27,21 +27,7 @@
  * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
 import type { Result } from '@ioasid/core/driver';
-import {
-  PAGE_RESP_FAILURE,
-  PAGE_RESP_INVALID,
-  PAGE_RESP_SUCCESS,
-  PERM_EXEC,
-  PERM_PRIV,
-  PERM_READ,
-  PERM_WRITE,
-  PluginContractError,
-  type FailedAccess,
-  type FaultCodec,
-  type IommuFault,
-  type PageResponse,
-  type TranslationFailure,
-} from '@ioasid/core/driver';
+import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
 import {
   FRCD_SIZE,
   PAGE_GRP_RESP_DSC_SIZE,
@@ -61,7 +47,6 @@ import {
   type VtdFrcd,
 } from './records.js';
 import { renderDmaFaultLine } from './logs.js';
-import { readLe64 } from './registers.js';
 import { VTD_FS_FORMAT } from './pgtable-fs.js';
 
 /** The stage a requester's translation uses: second stage (paging, nest parent) or first stage. */

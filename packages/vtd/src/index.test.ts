@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from 'vitest';
 import { container, type DependencyContainer } from 'tsyringe';
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, PluginHost } from '@ioasid/core/driver';
-import { plugin, presets, vtd, VtdVendor } from './index.js';
+import { plugin, presets, VtdVendor } from './index.js';
 import { vtdPresets } from './presets.js';
 
 describe('plugin', () => {
@@ -26,7 +26,7 @@ describe('plugin', () => {
 
   it('loads through core\'s PluginHost', () => {
     const host = new PluginHost(container);
-    host.load(vtd);
+    host.load(plugin);
     expect(host.vendor('vtd')?.name).toBe('Intel VT-d');
     expect(host.formats().map((f) => f.id).sort()).toEqual(['vtd-fs', 'vtd-ss']);
   });

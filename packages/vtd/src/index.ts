@@ -1,6 +1,6 @@
 /**
- * @ioasid/vtd: the Intel VT-d plugin. Importing this module registers nothing; pass `plugin` (or its
- * alias `vtd`) to `createHost({ plugins: [plugin], profile })`, which calls `register(container)`.
+ * @ioasid/vtd: the Intel VT-d plugin. Importing this module registers nothing; pass `plugin` to
+ * `createHost({ plugins: [plugin], profile })`, which calls `register(container)`.
  */
 import { IOMMU_VENDOR, PAGE_TABLE_FORMAT, type IommuPlugin, type PluginRegistrar } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
@@ -24,9 +24,6 @@ export const plugin: IommuPlugin = {
     c.register(PAGE_TABLE_FORMAT, { useValue: vtdFirstStage });
   },
 };
-
-/** The same plugin under its vendor name. */
-export const vtd = plugin;
 
 /** Host profiles of real machines (values from real dmesg output; sources in presets.ts). */
 export const presets: HostProfile[] = vtdPresets.map(vtdPresetProfile);
@@ -145,7 +142,6 @@ export {
   encodeHwptVtdS1Invalidate,
   decodeHwptVtdS1Invalidate,
   decodeHwptVtdS1InvalidateArray,
-  type NestedResult,
   type IommuHwptVtdS1,
   type IommuHwptVtdS1Invalidate,
   type VtdS1Invalidation,

@@ -14,7 +14,7 @@
  */
 import type { Result } from '@ioasid/core/driver';
 import { dmarFaultReason, type VtdFrcd, frcdFaultAddress } from './records.js';
-import { err as fail, ok, stripKernelLogPrefix } from '@ioasid/core/driver';
+import { err, ok, stripKernelLogPrefix } from '@ioasid/core/driver';
 
 /** Which kernel generation's format a fault line uses. */
 export type VtdFaultLineFormat =
@@ -276,16 +276,16 @@ function parseBootLine(text: string): Result<VtdBootLine> {
       text,
     );
   if (!m) {
-    return fail(
+    return err(
       'boot line does not match "DMAR: dmar%d: reg_base_addr %llx ver %d:%d cap %llx ecap %llx"' + describeBootMismatch(text),
     );
   }
   const major = Number(m[4]);
   const minor = Number(m[5]);
-  if (major > 0xf || minor > 0xf) return fail(`version ${major}:${minor} does not fit VER_REG's 4-bit fields`);
+  if (major > 0xf || minor > 0xf) return err(`version ${major}:${minor} does not fit VER_REG's 4-bit fields`);
   const values = [m[3], m[6], m[7]];
   const tooWide = values.find((v) => v.length > 16);
-  if (tooWide) return fail(`"${tooWide}" is wider than 64 bits`);
+  if (tooWide) return err(`"${tooWide}" is wider than 64 bits`);
   return ok({
     kind: 'boot',
     seq: Number(m[1] ?? m[2]),
@@ -312,8 +312,8 @@ function describeBootMismatch(text: string): string {
 
 function parseFaultStatusLine(text: string): Result<VtdFaultStatusLine> {
   const m = /^DMAR: DRHD: handling fault status reg ([0-9a-fA-F]+)\s*$/.exec(text);
-  if (!m) return fail('fault status line does not match "DMAR: DRHD: handling fault status reg %x"');
-  if (m[1].length > 8) return fail(`fault status "${m[1]}" is wider than the 32-bit FSTS_REG`);
+  if (!m) return err('fault status line does not match "DMAR: DRHD: handling fault status reg %x"');
+  if (m[1].length > 8) return err(`fault status "${m[1]}" is wider than the 32-bit FSTS_REG`);
   return ok({ kind: 'fault-status', status: parseInt(m[1], 16) });
 }
 
@@ -326,7 +326,7 @@ function parseIntrFaultLine(text: string): Result<VtdIntrFaultLine> {
   if (hexIndex) c.expect('0x', 'the 0x of the index');
   const index = c.match(HEX, 'a hexadecimal interrupt index');
   const reason = parseReason(c, hexIndex);
-  if (c.error || sid === null || !index || !reason) return fail(`interrupt-remapping fault line: ${c.error}`);
+  if (c.error || sid === null || !index || !reason) return err(`interrupt-remapping fault line: ${c.error}`);
   return ok({
     kind: 'intr-fault',
     sid,
@@ -366,9 +366,9 @@ function parseDmaFaultLine(text: string): Result<VtdDmaFaultLine> {
   if (format === 'mainline') c.expect('0x', 'the 0x of the address');
   const addr = c.match(HEX, 'a hexadecimal fault address');
   const reason = parseReason(c, format === 'mainline');
-  if (c.error || !header || sid === null || !addr || !reason) return fail(`DMA fault line: ${c.error}`);
-  if (addr[0].length > 16) return fail(`DMA fault line: address "${addr[0]}" is wider than 64 bits`);
-  if (pasid !== null && pasid > 0xfffff) return fail(`DMA fault line: PASID 0x${pasid.toString(16)} is wider than 20 bits`);
+  if (c.error || !header || sid === null || !addr || !reason) return err(`DMA fault line: ${c.error}`);
+  if (addr[0].length > 16) return err(`DMA fault line: address "${addr[0]}" is wider than 64 bits`);
+  if (pasid !== null && pasid > 0xfffff) return err(`DMA fault line: PASID 0x${pasid.toString(16)} is wider than 20 bits`);
   return ok({
     kind: 'dma-fault',
     read: header.read,
@@ -384,12 +384,12 @@ function parseDmaFaultLine(text: string): Result<VtdDmaFaultLine> {
 /** Parse one line of kernel log. Lines that are not one of the VT-d lines this module knows fail. */
 export function parseVtdLogLine(line: string): Result<VtdLogRecord> {
   const text = stripKernelLogPrefix(line).trimEnd();
-  if (!/^(?:DMAR|dmar): /.test(text)) return fail('not a VT-d line: missing the "DMAR: " prefix');
+  if (!/^(?:DMAR|dmar): /.test(text)) return err('not a VT-d line: missing the "DMAR: " prefix');
   if (text.includes(' reg_base_addr ')) return parseBootLine(text);
   if (text.startsWith('DMAR: DRHD: handling fault status reg')) return parseFaultStatusLine(text);
   if (text.startsWith('DMAR: [INTR-REMAP]')) return parseIntrFaultLine(text);
   if (text.startsWith('DMAR: [DMA ')) return parseDmaFaultLine(text);
-  return fail(`not a VT-d boot, fault status or fault line: "${text.slice(0, 60)}"`);
+  return err(`not a VT-d boot, fault status or fault line: "${text.slice(0, 60)}"`);
 }
 
 /** The result of `parseVtdLog`: the VT-d lines found, the malformed ones and a count of the others. */

@@ -22,10 +22,7 @@ import { U64_MAX, decodeCap, decodeEcap, hex64, nestedSupported } from './regist
 
 const { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_VTD_S1, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, IOMMU_VTD_INV_FLAGS_LEAF, IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE, iommu_hwpt_vtd_s1, iommu_hwpt_vtd_s1_invalidate } = uapi;
 
-/** A nesting check: the value, or the errno and reason the kernel's path gives. */
-export type NestedResult<T> = Result<T, VendorError>;
-
-function reject<T>(errno: VendorError['errno'], reason: string): NestedResult<T> {
+function reject<T>(errno: VendorError['errno'], reason: string): Result<T, VendorError> {
   return err({ errno, reason });
 }
 
@@ -61,7 +58,7 @@ export function encodeHwptVtdS1(s1: IommuHwptVtdS1): Uint8Array {
  * intel_iommu_domain_alloc_nested(): iommu_copy_struct_from_user(&vtd, user_data, IOMMU_HWPT_DATA_VTD_S1, __reserved);
  * no field checks.
  */
-export function decodeHwptVtdS1(data: Uint8Array): NestedResult<IommuHwptVtdS1> {
+export function decodeHwptVtdS1(data: Uint8Array): Result<IommuHwptVtdS1, VendorError> {
   const copy = iommuCopyStructFromUser(iommu_hwpt_vtd_s1, { type: IOMMU_HWPT_DATA_VTD_S1, data }, IOMMU_HWPT_DATA_VTD_S1, '__reserved');
   return copy.ok ? ok(iommu_hwpt_vtd_s1.decode(copy.value)) : copy;
 }
@@ -83,7 +80,7 @@ export interface VtdNestedAllocRequest extends VtdUnitRegs {
 }
 
 /** intel_iommu_domain_alloc_nested(): what allocation itself accepts or rejects. */
-export function vtdNestedDomainAlloc(req: VtdNestedAllocRequest): NestedResult<IommuHwptVtdS1> {
+export function vtdNestedDomainAlloc(req: VtdNestedAllocRequest): Result<IommuHwptVtdS1, VendorError> {
   if (!nestedSupported(decodeEcap(req.ecap))) {
     return reject('EOPNOTSUPP', 'the IOMMU has no nested translation in scalable mode (ECAP.SMTS and ECAP.NEST)');
   }
@@ -100,7 +97,7 @@ export function vtdNestedDomainAlloc(req: VtdNestedAllocRequest): NestedResult<I
 }
 
 /** intel_pasid_setup_nested(): the checks made when the nested domain is attached to a device. */
-export function vtdNestedAttachCheck(s1: IommuHwptVtdS1, unit: VtdUnitRegs): NestedResult<IommuHwptVtdS1> {
+export function vtdNestedAttachCheck(s1: IommuHwptVtdS1, unit: VtdUnitRegs): Result<IommuHwptVtdS1, VendorError> {
   const cap = decodeCap(unit.cap);
   const ecap = decodeEcap(unit.ecap);
   if (s1.addr_width === ADDR_WIDTH_5LEVEL) {
@@ -118,7 +115,7 @@ export function vtdNestedAttachCheck(s1: IommuHwptVtdS1, unit: VtdUnitRegs): Nes
 }
 
 /** Checks mainline does not make; see the module comment. */
-function strictS1Check(s1: IommuHwptVtdS1): NestedResult<IommuHwptVtdS1> {
+function strictS1Check(s1: IommuHwptVtdS1): Result<IommuHwptVtdS1, VendorError> {
   const unknown = s1.flags & ~IOMMU_VTD_S1_KNOWN_FLAGS;
   if (unknown) return reject('EOPNOTSUPP', `unknown iommu_hwpt_vtd_s1 flags ${hex64(unknown)}`);
   if (s1.__reserved !== 0) return reject('EINVAL', `__reserved is 0x${s1.__reserved.toString(16)}, must be 0`);
@@ -136,7 +133,7 @@ export interface VtdS1ValidateOptions {
 export function validateHwptVtdS1(
   req: VtdNestedAllocRequest,
   opts: VtdS1ValidateOptions = {},
-): NestedResult<IommuHwptVtdS1> {
+): Result<IommuHwptVtdS1, VendorError> {
   const alloc = vtdNestedDomainAlloc(req);
   if (!alloc.ok) return alloc;
   if (opts.strict) {
@@ -201,7 +198,7 @@ function invalidateScope(addr: bigint, npages: bigint): VtdS1InvalidateScope {
 }
 
 /** The checks intel_nested_cache_invalidate_user() makes on one copied entry. */
-function checkInvalidation(e: IommuHwptVtdS1Invalidate): NestedResult<VtdS1Invalidation> {
+function checkInvalidation(e: IommuHwptVtdS1Invalidate): Result<VtdS1Invalidation, VendorError> {
   if (e.flags & ~IOMMU_VTD_INV_FLAGS_LEAF) {
     return reject('EOPNOTSUPP', `unknown invalidation flags 0x${e.flags.toString(16)}`);
   }
@@ -214,11 +211,11 @@ function checkInvalidation(e: IommuHwptVtdS1Invalidate): NestedResult<VtdS1Inval
 }
 
 /** One `struct iommu_hwpt_vtd_s1_invalidate` of any length, copied and checked as the kernel does. */
-export function decodeHwptVtdS1Invalidate(entry: Uint8Array): NestedResult<VtdS1Invalidation> {
+export function decodeHwptVtdS1Invalidate(entry: Uint8Array): Result<VtdS1Invalidation, VendorError> {
   return copyInvalidation({ type: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, entryLen: entry.byteLength, entryNum: 1, data: entry }, 0);
 }
 
-function copyInvalidation(array: IommuUserDataArray, index: number): NestedResult<VtdS1Invalidation> {
+function copyInvalidation(array: IommuUserDataArray, index: number): Result<VtdS1Invalidation, VendorError> {
   const copy = iommuCopyStructFromUserArray(iommu_hwpt_vtd_s1_invalidate, array, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, index, '__reserved');
   return copy.ok ? checkInvalidation(iommu_hwpt_vtd_s1_invalidate.decode(copy.value)) : copy;
 }

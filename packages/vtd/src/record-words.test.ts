@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { wordField } from '@ioasid/core/driver';
+import { readLe64, wordField } from '@ioasid/core/driver';
 import { encodeFrcd, encodePageGroupResponse, encodePageReqDsc } from './records.js';
 import { frcdWords, pageRequestWords, pageResponseWords } from './record-words.js';
-import { readLe64 } from './registers.js';
 
 const qwords = (b: Uint8Array) => Array.from({ length: b.length / 8 }, (_, i) => readLe64(b, i * 8));
 const must = <T>(r: { ok: true; value: T } | { ok: false; error: string }): T => {

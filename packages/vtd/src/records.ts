@@ -4,8 +4,8 @@
  * descriptor (invalidation-queue type 0x9). Records are little-endian byte arrays of the exact size.
  */
 import type { Result } from '@ioasid/core/driver';
-import { err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok } from '@ioasid/core/driver';
-import { hex64, readLe64, writeLe64 } from './registers.js';
+import { readLe32, readLe64, writeLe32, writeLe64, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok } from '@ioasid/core/driver';
+import { hex64 } from './registers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fault reasons (dmar.c dmar_get_fault_reason())
@@ -228,11 +228,11 @@ export const FRCD_HI: ReadonlyArray<{ name: Exclude<keyof VtdFrcd, 'FI'>; hi: nu
 
 /** Encode a fault record into its 16 bytes; fails when a field does not fit. */
 export function encodeFrcd(frcd: VtdFrcd): Result<Uint8Array> {
-  if (!fieldFits(frcd.FI, 51, 0)) return fail(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
+  if (!fieldFits(frcd.FI, 51, 0)) return err(`FRCD.FI ${hex64(frcd.FI)} does not fit in bits 63:12`);
   let hi = 0n;
   for (const f of FRCD_HI) {
     const v = frcd[f.name];
-    if (!Number.isInteger(v) || !fieldFits(v, f.hi, f.lo)) return fail(`FRCD.${f.name} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
+    if (!Number.isInteger(v) || !fieldFits(v, f.hi, f.lo)) return err(`FRCD.${f.name} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
     hi |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   const bytes = new Uint8Array(FRCD_SIZE);
@@ -243,7 +243,7 @@ export function encodeFrcd(frcd: VtdFrcd): Result<Uint8Array> {
 
 /** Decode a 16-byte fault recording register; fails on any other length. */
 export function decodeFrcd(bytes: Uint8Array): Result<VtdFrcd> {
-  if (bytes.byteLength !== FRCD_SIZE) return fail(`a fault recording register is ${FRCD_SIZE} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== FRCD_SIZE) return err(`a fault recording register is ${FRCD_SIZE} bytes, got ${bytes.byteLength}`);
   const lo = readLe64(bytes, 0);
   const hi = readLe64(bytes, 8);
   const out: Record<string, number | bigint> = { FI: lo >> 12n };
@@ -370,7 +370,7 @@ function packFields<T>(
   for (const f of layout) {
     const v = obj[f.name] as unknown as number;
     if (!Number.isInteger(v) || !fieldFits(v, f.hi, f.lo)) {
-      return fail(`${what}.${String(f.name)} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
+      return err(`${what}.${String(f.name)} = ${v} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
     }
     word |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
@@ -394,17 +394,6 @@ function fitsNum(v: unknown, max: number): v is number {
   return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max;
 }
 
-function readLe32At(b: Uint8Array, off: number): number {
-  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
-}
-
-function writeLe32At(b: Uint8Array, off: number, v: number): void {
-  b[off] = v & 0xff;
-  b[off + 1] = (v >>> 8) & 0xff;
-  b[off + 2] = (v >>> 16) & 0xff;
-  b[off + 3] = v >>> 24;
-}
-
 /** Writes the private data words, or leaves the (zeroed) bytes alone when both are 0. */
 function writePrivData(bytes: Uint8Array, priv: readonly [bigint, bigint]): void {
   if (priv[0] !== 0n) writeLe64(bytes, 16, priv[0]);
@@ -413,8 +402,8 @@ function writePrivData(bytes: Uint8Array, priv: readonly [bigint, bigint]): void
 
 /** Bytes 16..31 as the two private data words, without BigInt arithmetic when they are zero. */
 function readPrivData(bytes: Uint8Array): readonly [bigint, bigint] {
-  const p0 = readLe32At(bytes, 16) === 0 && readLe32At(bytes, 20) === 0 ? 0n : readLe64(bytes, 16);
-  const p1 = readLe32At(bytes, 24) === 0 && readLe32At(bytes, 28) === 0 ? 0n : readLe64(bytes, 24);
+  const p0 = readLe32(bytes, 16) === 0 && readLe32(bytes, 20) === 0 ? 0n : readLe64(bytes, 16);
+  const p1 = readLe32(bytes, 24) === 0 && readLe32(bytes, 28) === 0 ? 0n : readLe64(bytes, 24);
   return [p0, p1] as const;
 }
 
@@ -450,12 +439,12 @@ function encodePageReqDscFast(dsc: PageReqDsc): Uint8Array | null {
   const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
   if (addr <= SAFE_ADDR) {
     const n = Number(addr);
-    writeLe32At(bytes, 8, n % TWO_32);
-    writeLe32At(bytes, 12, Math.floor(n / TWO_32));
+    writeLe32(bytes, 8, n % TWO_32);
+    writeLe32(bytes, 12, Math.floor(n / TWO_32));
   } else writeLe64(bytes, 8, addr);
   if ((bytes[8] | (bytes[9] << 8)) & 0xfff) return null; // not 4 KiB aligned: the general path reports it
-  writeLe32At(bytes, 0, dsc.type | (dsc.pasid_present << 8) | (dsc.priv_data_present << 9) | (dsc.rid << 16));
-  writeLe32At(bytes, 4, dsc.pasid | (dsc.exe_req << 20) | (dsc.pm_req << 21));
+  writeLe32(bytes, 0, dsc.type | (dsc.pasid_present << 8) | (dsc.priv_data_present << 9) | (dsc.rid << 16));
+  writeLe32(bytes, 4, dsc.pasid | (dsc.exe_req << 20) | (dsc.pm_req << 21));
   const lo = bytes[8] | dsc.rd_req | (dsc.wr_req << 1) | (dsc.lpig << 2) | (dsc.prg_index << 3);
   bytes[8] = lo & 0xff;
   bytes[9] |= lo >>> 8;
@@ -475,7 +464,7 @@ export function encodePageReqDsc(dsc: PageReqDsc): Result<Uint8Array> {
   const qw1 = packFields(dsc, PRQ_QW1, 'page_req_dsc');
   if (!qw1.ok) return qw1;
   const bad = checkPageAddress(dsc.addr, 'page_req_dsc.addr');
-  if (bad) return fail(bad);
+  if (bad) return err(bad);
   const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
   writeLe64(bytes, 0, qw0.value);
   writeLe64(bytes, 8, qw1.value | dsc.addr);
@@ -487,11 +476,11 @@ export function encodePageReqDsc(dsc: PageReqDsc): Result<Uint8Array> {
 /** Decode a 32-byte page request descriptor (prq.c `struct page_req_dsc`); fails on any other length. */
 export function decodePageReqDsc(bytes: Uint8Array): Result<PageReqDsc> {
   if (bytes.byteLength !== PAGE_REQ_DSC_SIZE) {
-    return fail(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
+    return err(`a page request descriptor is ${PAGE_REQ_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
-  const lo0 = readLe32At(bytes, 0);
-  const hi0 = readLe32At(bytes, 4);
-  const lo1 = readLe32At(bytes, 8);
+  const lo0 = readLe32(bytes, 0);
+  const hi0 = readLe32(bytes, 4);
+  const lo1 = readLe32(bytes, 8);
   const dsc: PageReqDsc = {
     type: lo0 & 0xff,
     pasid_present: (lo0 >>> 8) & 1,
@@ -504,7 +493,7 @@ export function decodePageReqDsc(bytes: Uint8Array): Result<PageReqDsc> {
     wr_req: (lo1 >>> 1) & 1,
     lpig: (lo1 >>> 2) & 1,
     prg_index: (lo1 >>> 3) & 0x1ff,
-    addr: u64FromHalves((lo1 & ~0xfff) >>> 0, readLe32At(bytes, 12)),
+    addr: u64FromHalves((lo1 & ~0xfff) >>> 0, readLe32(bytes, 12)),
     priv_data: readPrivData(bytes),
   };
   return ok(dsc);
@@ -590,9 +579,9 @@ function encodePageGroupResponseFast(dsc: PageGroupResponseDsc): Uint8Array | nu
     return null;
   }
   const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
-  writeLe32At(bytes, 0, QI_PGRP_RESP_TYPE | (dsc.pasid_present << 4) | (dsc.pdp << 5) | (dsc.resp_code << 12) | (dsc.rid << 16));
-  writeLe32At(bytes, 4, dsc.pasid);
-  writeLe32At(bytes, 8, (dsc.lpig << 2) | (dsc.prg_index << 3));
+  writeLe32(bytes, 0, QI_PGRP_RESP_TYPE | (dsc.pasid_present << 4) | (dsc.pdp << 5) | (dsc.resp_code << 12) | (dsc.rid << 16));
+  writeLe32(bytes, 4, dsc.pasid);
+  writeLe32(bytes, 8, (dsc.lpig << 2) | (dsc.prg_index << 3));
   writePrivData(bytes, dsc.priv_data);
   return bytes;
 }
@@ -616,19 +605,19 @@ export function encodePageGroupResponse(dsc: PageGroupResponseDsc): Result<Uint8
 /** Decode a 32-byte page group response; fails on another length or a descriptor type other than 0x9. */
 export function decodePageGroupResponse(bytes: Uint8Array): Result<PageGroupResponseDsc> {
   if (bytes.byteLength !== PAGE_GRP_RESP_DSC_SIZE) {
-    return fail(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
+    return err(`a page group response descriptor is ${PAGE_GRP_RESP_DSC_SIZE} bytes, got ${bytes.byteLength}`);
   }
-  const lo0 = readLe32At(bytes, 0);
+  const lo0 = readLe32(bytes, 0);
   // QEMU reads the descriptor type as qw0[11:9]:qw0[3:0]; both parts must name type 0x9.
   const type = ((lo0 >>> 5) & 0x70) | (lo0 & 0xf);
-  if (type !== QI_PGRP_RESP_TYPE) return fail(`descriptor type ${hex64(BigInt(type))} is not a page group response (0x9)`);
-  const lo1 = readLe32At(bytes, 8);
+  if (type !== QI_PGRP_RESP_TYPE) return err(`descriptor type ${hex64(BigInt(type))} is not a page group response (0x9)`);
+  const lo1 = readLe32(bytes, 8);
   const dsc: PageGroupResponseDsc = {
     pasid_present: (lo0 >>> 4) & 1,
     pdp: (lo0 >>> 5) & 1,
     resp_code: (lo0 >>> 12) & 0xf,
     rid: lo0 >>> 16,
-    pasid: readLe32At(bytes, 4) & 0xfffff,
+    pasid: readLe32(bytes, 4) & 0xfffff,
     lpig: (lo1 >>> 2) & 1,
     prg_index: (lo1 >>> 3) & 0x1ff,
     priv_data: readPrivData(bytes),
@@ -668,6 +657,6 @@ export function qiRespCodeFromIommufd(code: number): Result<number> {
     case 2:
       return ok(QI_RESP_FAILURE);
     default:
-      return fail(`page response code ${code} is not SUCCESS (0) or INVALID (1)`);
+      return err(`page response code ${code} is not SUCCESS (0) or INVALID (1)`);
   }
 }

@@ -7,30 +7,14 @@
  * IOMMU_GET_HW_INFO.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { U64_MASK, err as fail, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
+import { U64_MASK, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
 
 export const U64_MAX = U64_MASK;
-
-export function readLe64(bytes: Uint8Array, offset: number): bigint {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
-}
-
-export function writeLe64(bytes: Uint8Array, offset: number, value: bigint): void {
-  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigUint64(offset, BigInt.asUintN(64, value), true);
-}
-
-export function readLe32(bytes: Uint8Array, offset: number): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(offset, true);
-}
-
-export function writeLe32(bytes: Uint8Array, offset: number, value: number): void {
-  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(offset, value >>> 0, true);
-}
 
 /** Parse a 64-bit hex value as written in profiles ("0x1c0000c40660462") or in dmesg ("1c0000c40660462"). */
 export function parseHex64(text: string): Result<bigint> {
   const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(text.trim());
-  if (!m) return fail(`"${text}" is not a 64-bit hexadecimal value`);
+  if (!m) return err(`"${text}" is not a 64-bit hexadecimal value`);
   return ok(BigInt(`0x${m[1]}`));
 }
 
@@ -62,13 +46,13 @@ function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Register
   for (const f of layout) {
     const v = values[f.name] ?? 0;
     if (!Number.isInteger(Number(v)) || !fieldFits(v, f.hi, f.lo)) {
-      return fail(`${what}.${f.name} = ${String(v)} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
+      return err(`${what}.${f.name} = ${String(v)} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
     }
     value |= fieldPrep(BigInt(v), f.hi, f.lo);
   }
   const reserved = fields.reserved ?? 0n;
   if ((reserved & ~uncoveredMask(layout)) !== 0n || reserved < 0n) {
-    return fail(`${what}.reserved ${hex64(reserved)} overlaps named fields`);
+    return err(`${what}.reserved ${hex64(reserved)} overlaps named fields`);
   }
   return ok(value | reserved);
 }
@@ -94,7 +78,7 @@ export function decodeVer(ver: bigint | number): VtdVer {
 /** Encode VER_REG from MAX and MIN; fails when a field does not fit or the value exceeds 32 bits. */
 export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): Result<bigint> {
   const r = encodeLayout(VER_LAYOUT, fields, 'VER');
-  if (r.ok && r.value > 0xffffffffn) return fail('VER_REG is a 32-bit register');
+  if (r.ok && r.value > 0xffffffffn) return err('VER_REG is a 32-bit register');
   return r;
 }
 
@@ -483,6 +467,6 @@ export function encodeHwInfoVtd(info: { flags: number; cap: bigint; ecap: bigint
  */
 export function decodeHwInfoVtd(bytes: Uint8Array): Result<IommuHwInfoVtd> {
   const size = uapi.iommu_hw_info_vtd.size;
-  if (bytes.byteLength !== size) return fail(`iommu_hw_info_vtd is ${size} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength !== size) return err(`iommu_hw_info_vtd is ${size} bytes, got ${bytes.byteLength}`);
   return ok(uapi.iommu_hw_info_vtd.decode(bytes));
 }

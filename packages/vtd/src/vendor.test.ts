@@ -1,10 +1,10 @@
+import { readLe64 } from '@ioasid/core/driver';
 import { describe, expect, it } from 'vitest';
 import { VtdVendor } from './vendor.js';
 import { decodeVtd, vtdDecoder } from './decode.js';
 import { probeVtdLine } from './probe.js';
 import { GNR, SKL } from './__tests__/fixtures.js';
 import { encodeFrcd, frcdForDmaFault } from './records.js';
-import { readLe64 } from './registers.js';
 
 const vendor = new VtdVendor();
 

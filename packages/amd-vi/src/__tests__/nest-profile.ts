@@ -3,10 +3,10 @@
  * GIoSup and EFR2 GCR3TRPModeSup together, so this is the Zen 3 "Vermeer" EFR with EFR2 bit 3 set and
  * HDSup added, labelled as synthetic.
  */
+import { writeLe64 } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { encodeDte } from '../dte.js';
 import { IOMMU_VIOMMU_AMD_SIZE } from '../nested.js';
-import { writeLe64 } from '../bits.js';
 
 export const NEST_EFR = 0x58f77ef22294a5an | (1n << 52n);
 export const NEST_EFR2 = 0x8n;

@@ -13,6 +13,7 @@ export * from './decoder.js';
 export * from './plugin.js';
 export * from './result.js';
 export * from './bitfield.js';
+export * from './le.js';
 export * from './user-copy.js';
 export * from './log-prefix.js';
 export * from './walk-trace.js';

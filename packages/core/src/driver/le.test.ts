@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { readLe32, readLe64, readLe64Words, writeLe32, writeLe64, writeLe64Words } from './le.js';
+
+describe('little-endian record access', () => {
+  it('reads the byte order the hardware writes (least significant byte first)', () => {
+    const b = Uint8Array.of(0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, 0xff);
+    expect(readLe32(b, 0)).toBe(0x89abcdef);
+    expect(readLe64(b, 0)).toBe(0x0123456789abcdefn);
+    expect(readLe32(b, 5)).toBe(0xff012345);
+  });
+
+  it('writes what it reads, and takes values modulo the width', () => {
+    const b = new Uint8Array(12);
+    writeLe64(b, 2, 0xfedcba9876543210n);
+    expect([...b]).toEqual([0, 0, 0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0, 0]);
+    writeLe64(b, 0, -1n);
+    expect(readLe64(b, 0)).toBe(0xffff_ffff_ffff_ffffn);
+    writeLe32(b, 8, 0x1_0000_0001);
+    expect(readLe32(b, 8)).toBe(1);
+  });
+
+  it('reads from a view at an offset into a larger buffer', () => {
+    const backing = new Uint8Array(24);
+    backing.set([1, 0, 0, 0, 0, 0, 0, 0x80], 8);
+    expect(readLe64(backing.subarray(8), 0)).toBe(0x8000_0000_0000_0001n);
+  });
+
+  it('word lists: whole words by default, zeros past the end', () => {
+    const b = writeLe64Words([1n, 2n ** 63n]);
+    expect(b.length).toBe(16);
+    expect(readLe64Words(b)).toEqual([1n, 2n ** 63n]);
+    expect(readLe64Words(b.subarray(0, 12))).toEqual([1n]);
+    expect(readLe64Words(b.subarray(0, 12), 3)).toEqual([1n, 0n, 0n]);
+  });
+});
