@@ -6,26 +6,40 @@
  */
 import { readLe32, writeLe32, err, ok, type Result } from '@ioasid/core/driver';
 
+/** Bytes of one command-buffer entry (128 bits, data[0..3]). */
 export const CMD_ENTRY_SIZE = 16;
 /** Default command buffer size: 8 KiB = 512 entries (MMIO_CMD_SIZE_512 = 0x9 << 56). */
 export const CMD_BUFFER_ENTRIES = 512;
 
+/** Command opcodes (data[1] bits 31:28), under the names of AMD IOMMU spec 48882. */
 export const AMD_CMD = {
+  /** Linux CMD_COMPL_WAIT: completes once every earlier command has; may store a value and/or raise an interrupt. */
   COMPLETION_WAIT: 0x01,
+  /** Linux CMD_INV_DEV_ENTRY: drop the cached DTE of one DeviceID. */
   INVALIDATE_DEVTAB_ENTRY: 0x02,
+  /** Linux CMD_INV_IOMMU_PAGES: drop IOTLB entries of a DomainID (and PASID with GN) for an address range. */
   INVALIDATE_IOMMU_PAGES: 0x03,
+  /** Linux CMD_INV_IOTLB_PAGES: send an ATS invalidation to the device's own IOTLB. */
   INVALIDATE_IOTLB_PAGES: 0x04,
+  /** Linux CMD_INV_IRT: drop the cached interrupt remapping table of one DeviceID. */
   INVALIDATE_INTERRUPT_TABLE: 0x05,
+  /** Load translations into the IOTLB ahead of use (EFR `PreFSup`); Linux does not send it. */
   PREFETCH_IOMMU_PAGES: 0x06,
+  /** Linux CMD_COMPLETE_PPR: the response to a peripheral page request (PRI PRG response). */
   COMPLETE_PPR_REQUEST: 0x07,
+  /** Linux CMD_INV_ALL: drop every cached DTE, IRT and translation (EFR `IASup`). */
   INVALIDATE_IOMMU_ALL: 0x08,
+  /** vIOMMU: put an event into a guest's event log; Linux does not send it. */
   INSERT_GUEST_EVENT: 0x09,
+  /** vIOMMU: reset a guest's virtualized MMIO state; Linux does not send it. */
   RESET_VMMIO: 0x0a,
 } as const;
 
+/** The name of a command opcode (`'COMPLETION_WAIT'`, ...). */
 export type AmdCommandName = keyof typeof AMD_CMD;
 const CMD_NAMES: Record<number, AmdCommandName> = Object.fromEntries(Object.entries(AMD_CMD).map(([k, v]) => [v, k as AmdCommandName]));
 
+/** The name of a 4-bit opcode, or null for one the IOMMU does not define (it would log ILLEGAL_COMMAND_ERROR). */
 export function amdCommandName(op: number): AmdCommandName | null {
   return CMD_NAMES[op] ?? null;
 }
@@ -35,15 +49,102 @@ export const CMD_INV_IOMMU_ALL_PAGES_ADDRESS = 0x7ffffffffffff000n;
 
 /** The commands, decoded. Addresses are byte addresses; `size` is the S bit. */
 export type AmdCommand =
-  | { readonly op: 'COMPLETION_WAIT'; readonly store: boolean; readonly interrupt: boolean; readonly flush: boolean; readonly storeAddress: bigint; readonly storeData: bigint }
-  | { readonly op: 'INVALIDATE_DEVTAB_ENTRY'; readonly devid: number }
-  | { readonly op: 'INVALIDATE_IOMMU_PAGES'; readonly domainId: number; readonly pasid: number; readonly gn: boolean; readonly pde: boolean; readonly size: boolean; readonly address: bigint }
-  | { readonly op: 'INVALIDATE_IOTLB_PAGES'; readonly devid: number; readonly maxPending: number; readonly queueId: number; readonly pasid: number; readonly gn: boolean; readonly size: boolean; readonly address: bigint }
-  | { readonly op: 'INVALIDATE_INTERRUPT_TABLE'; readonly devid: number }
-  | { readonly op: 'PREFETCH_IOMMU_PAGES'; readonly devid: number; readonly pasid: number; readonly gn: boolean; readonly address: bigint }
-  | { readonly op: 'COMPLETE_PPR_REQUEST'; readonly devid: number; readonly pasid: number; readonly gn: boolean; readonly tag: number; readonly status: number }
-  | { readonly op: 'INVALIDATE_IOMMU_ALL' }
-  | { readonly op: 'INSERT_GUEST_EVENT' | 'RESET_VMMIO'; readonly words: readonly [number, number, number, number] };
+  | {
+      /** Opcode 0x01. */
+      readonly op: 'COMPLETION_WAIT';
+      /** data[0] bit 0 (S): store `storeData` at `storeAddress` on completion. */
+      readonly store: boolean;
+      /** data[0] bit 1 (I): raise the completion-wait interrupt (MMIO status ComWaitInt) on completion. */
+      readonly interrupt: boolean;
+      /** data[0] bit 2 (F): flush queue. */
+      readonly flush: boolean;
+      /** 8-byte aligned system physical address of the store (data[0] 31:3, data[1] 51:32). */
+      readonly storeAddress: bigint;
+      /** The 64-bit value stored (data[2..3]); Linux writes an increasing sequence number, `cmd_sem_val`. */
+      readonly storeData: bigint;
+    }
+  | {
+      /** Opcode 0x02. */
+      readonly op: 'INVALIDATE_DEVTAB_ENTRY';
+      /** data[0] 15:0: the DeviceID (bus:dev.fn) whose DTE is dropped. */
+      readonly devid: number;
+    }
+  | {
+      /** Opcode 0x03. */
+      readonly op: 'INVALIDATE_IOMMU_PAGES';
+      /** data[1] 15:0: the DomainID (DTE `DomainID`) whose entries are dropped. */
+      readonly domainId: number;
+      /** data[0] 19:0: the PASID, meaningful with `gn`. */
+      readonly pasid: number;
+      /** data[2] bit 2 (GN): guest (PASID-tagged, GCR3) translations rather than host ones. */
+      readonly gn: boolean;
+      /** data[2] bit 1 (PDE): also drop cached page directory entries. */
+      readonly pde: boolean;
+      /** data[2] bit 0 (S): `address` encodes a power-of-two range (see {@link invRange}), not one page. */
+      readonly size: boolean;
+      /** The IOVA, 4 KiB aligned (data[2] 31:12, data[3]). */
+      readonly address: bigint;
+    }
+  | {
+      /** Opcode 0x04. */
+      readonly op: 'INVALIDATE_IOTLB_PAGES';
+      /** data[0] 15:0: the DeviceID of the ATS device. */
+      readonly devid: number;
+      /** data[0] 31:24 (Maxpend): invalidations the device may have outstanding; Linux writes its ATS queue depth. */
+      readonly maxPending: number;
+      /** data[1] 15:0: the QueueID; Linux writes the DeviceID. */
+      readonly queueId: number;
+      /** The PASID, split over data[0] 23:16 (bits 15:8) and data[1] 23:16 (bits 7:0); meaningful with `gn`. */
+      readonly pasid: number;
+      /** data[2] bit 2 (GN): invalidate the PASID's translations. */
+      readonly gn: boolean;
+      /** data[2] bit 0 (S): `address` encodes a power-of-two range. */
+      readonly size: boolean;
+      /** The address, 4 KiB aligned (data[2] 31:12, data[3]). */
+      readonly address: bigint;
+    }
+  | {
+      /** Opcode 0x05. */
+      readonly op: 'INVALIDATE_INTERRUPT_TABLE';
+      /** data[0] 15:0: the DeviceID whose interrupt remapping table is dropped. */
+      readonly devid: number;
+    }
+  | {
+      /** Opcode 0x06. */
+      readonly op: 'PREFETCH_IOMMU_PAGES';
+      /** data[0] 15:0: the DeviceID whose translation is loaded. */
+      readonly devid: number;
+      /** data[1] 19:0: the PASID, meaningful with `gn`. */
+      readonly pasid: number;
+      /** data[2] bit 2 (GN): a guest (PASID) translation. */
+      readonly gn: boolean;
+      /** The IOVA to prefetch, 4 KiB aligned. */
+      readonly address: bigint;
+    }
+  | {
+      /** Opcode 0x07. */
+      readonly op: 'COMPLETE_PPR_REQUEST';
+      /** data[0] 15:0: the DeviceID that sent the page request. */
+      readonly devid: number;
+      /** data[1] 19:0: the PASID of the request; Linux writes it only with `gn`. */
+      readonly pasid: number;
+      /** data[2] bit 2 (GN): the response is for a PASID request. */
+      readonly gn: boolean;
+      /** data[3] 8:0: the page request group index (the PPR log entry's tag). */
+      readonly tag: number;
+      /** data[3] 15:12: the response code (see {@link PPR_STATUS}). */
+      readonly status: number;
+    }
+  | {
+      /** Opcode 0x08: no operands. */
+      readonly op: 'INVALIDATE_IOMMU_ALL';
+    }
+  | {
+      /** Opcode 0x09 or 0x0a, vIOMMU commands kept as raw words. */
+      readonly op: 'INSERT_GUEST_EVENT' | 'RESET_VMMIO';
+      /** data[0..3] as read, the opcode still in data[1] 31:28. */
+      readonly words: readonly [number, number, number, number];
+    };
 
 function cmdWords(op: number, d0: number, d1: number, d2: number, d3: number): Uint8Array {
   const b = new Uint8Array(CMD_ENTRY_SIZE);
@@ -61,7 +162,15 @@ const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
  * build_inv_address(): a naturally aligned power-of-two range as one address with S set (the bits
  * below the range's highest differing bit are 1), or a single page without S.
  */
-export function invAddress(address: bigint, size: bigint): { address: bigint; size: boolean } {
+export function invAddress(
+  address: bigint,
+  size: bigint,
+): {
+  /** The address field to send: the range's base with the low bits set, or the single page. */
+  address: bigint;
+  /** The S bit. */
+  size: boolean;
+} {
   const end = address + size - 1n;
   let msb = 63;
   while (msb > 0 && (((address ^ end) >> BigInt(msb)) & 1n) === 0n) msb--;
@@ -73,7 +182,15 @@ export function invAddress(address: bigint, size: bigint): { address: bigint; si
 }
 
 /** The byte range an INVALIDATE_*_PAGES address/S pair covers: [first, last]. */
-export function invRange(address: bigint, size: boolean): { first: bigint; last: bigint } {
+export function invRange(
+  address: bigint,
+  size: boolean,
+): {
+  /** First byte the command covers. */
+  first: bigint;
+  /** Last byte the command covers (inclusive). */
+  last: bigint;
+} {
   const page = address & ~0xfffn;
   if (!size) return { first: page, last: page + 0xfffn };
   // The size is 2^(n+1) pages where n is the number of trailing ones from bit 12.
@@ -85,6 +202,7 @@ export function invRange(address: bigint, size: boolean): { first: bigint; last:
   return { first, last: first + bytes - 1n };
 }
 
+/** The 16 bytes of a command as Linux's build_* helpers (iommu.c) lay it out, opcode in data[1] 31:28. */
 export function encodeCommand(c: AmdCommand): Uint8Array {
   switch (c.op) {
     case 'COMPLETION_WAIT': {
@@ -127,6 +245,7 @@ export function encodeCommand(c: AmdCommand): Uint8Array {
   }
 }
 
+/** Decodes 16 command-buffer bytes; an unknown opcode is an error (the IOMMU would log ILLEGAL_COMMAND_ERROR). */
 export function decodeCommand(bytes: Uint8Array): Result<AmdCommand> {
   if (bytes.byteLength !== CMD_ENTRY_SIZE) return err(`a command is ${CMD_ENTRY_SIZE} bytes, got ${bytes.byteLength}`);
   const d0 = readLe32(bytes, 0);
@@ -179,4 +298,11 @@ export function decodeCommand(bytes: Uint8Array): Result<AmdCommand> {
 }
 
 /** PPR response status codes Linux passes (enum iommu_page_response_code): SUCCESS 0, INVALID 1, FAILURE 2. */
-export const PPR_STATUS = { SUCCESS: 0, INVALID: 1, FAILURE: 2 } as const;
+export const PPR_STATUS = {
+  /** PCIe Success: the pages are mapped; the device may retry its translation request. */
+  SUCCESS: 0,
+  /** PCIe Invalid Request: the pages will not be made available; the device's access fails. */
+  INVALID: 1,
+  /** PCIe Response Failure: a catastrophic error; the device stops sending page requests. */
+  FAILURE: 2,
+} as const;

@@ -55,20 +55,24 @@ export const DTE2_LAYOUT = bitLayout([
 ]);
 
 type Names<L extends readonly BitField[]> = L[number]['name'];
+/** The name of a DTE field of data[0..2] (`V`, `Mode`, `DomainID`, `IntCtl`, ...). */
 export type DteFieldName = Names<typeof DTE0_LAYOUT> | Names<typeof DTE1_LAYOUT> | Names<typeof DTE2_LAYOUT>;
 
 /** A decoded DTE: every field, the GCR3 table root assembled, and what no field covers. */
 export type AmdDte = { readonly [K in DteFieldName]: number } & {
   /** Guest CR3 table root, the byte address assembled from its three pieces (51:12). */
   readonly gcr3Root: bigint;
+  /** Host (v1) page table root, the byte address of HostPageTableRootPtr (51:12). */
   readonly hostRoot: bigint;
   /** Unnamed bits of data[0..2] and all of data[3]. */
   readonly reserved: readonly [bigint, bigint, bigint, bigint];
 };
 
+/** Bytes of one device table entry (256 bits, data[0..3]). */
 export const DTE_SIZE = 32;
 const LAYOUTS = [DTE0_LAYOUT, DTE1_LAYOUT, DTE2_LAYOUT] as const;
 
+/** Splits the four qwords of a DTE into its named fields, the two table roots and the leftover bits. */
 export function decodeDte(qw: readonly [bigint, bigint, bigint, bigint]): AmdDte {
   const f = { ...decodeBitFields(DTE0_LAYOUT, qw[0]), ...decodeBitFields(DTE1_LAYOUT, qw[1]), ...decodeBitFields(DTE2_LAYOUT, qw[2]) };
   const gcr3Pfn = BigInt(f.GCR3TRP_14_12) | (BigInt(f.GCR3TRP_30_15) << 3n) | (BigInt(f.GCR3TRP_51_31) << 19n);
@@ -80,11 +84,13 @@ export function decodeDte(qw: readonly [bigint, bigint, bigint, bigint]): AmdDte
   };
 }
 
+/** The DTE fields {@link encodeDte} writes; absent ones are 0. */
 export type DteFields = Partial<Record<DteFieldName, number>> & {
   /** Sets GCR3TRP_14_12 / _30_15 / _51_31 from one 4 KiB-aligned address. */
   gcr3Root?: bigint;
   /** Sets HostPageTableRootPtr from a 4 KiB-aligned address. */
   hostRoot?: bigint;
+  /** data[3] as a whole (vIOMMU and reserved bits). */
   data3?: bigint;
 };
 

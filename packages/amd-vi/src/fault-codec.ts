@@ -42,10 +42,12 @@ export interface AmdIommuFault extends IommuFault {
   readonly event: AmdEvent;
 }
 
+/** Whether a fault decoded by core came from this codec, so its event entry and flags can be read. */
 export function isAmdIommuFault(f: IommuFault): f is AmdIommuFault {
   return typeof (f as Partial<AmdIommuFault>).flags === 'number' && typeof (f as Partial<AmdIommuFault>).event === 'object';
 }
 
+/** How {@link AmdFaultCodec} renders the unit's lines. */
 export interface AmdFaultCodecOptions {
   /** Which kernel's lines renderLog produces (default 'v6'). */
   readonly era?: AmdEventEra;
@@ -53,6 +55,7 @@ export interface AmdFaultCodecOptions {
   readonly segment?: number;
   /** N of the unit's ivhdN device. */
   readonly ivhd?: number;
+  /** The IOMMU's PCI function, printed in 5.x event lines (default `0000:00:00.2`). */
   readonly iommuPciAddress?: string;
   /** amd_iommu_max_pasid: (1 << (PASmax + 1)) - 1 with GTSup, 0 without (no PASID is valid then). */
   readonly maxPasid?: number;
@@ -74,6 +77,7 @@ export function eventFlagsFor(a: FailedAccess): number {
   return flags;
 }
 
+/** The AMD IOMMU's fault codec (core's `FaultCodec`): event log entries, PPR log entries, COMPLETE_PPR_REQUEST, and iommu_print_event's lines. */
 export class AmdFaultCodec implements FaultCodec {
   readonly faultRecordSize = EVTLOG_ENTRY_SIZE;
   readonly pageRequestSize = PPRLOG_ENTRY_SIZE;

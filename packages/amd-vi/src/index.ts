@@ -9,6 +9,7 @@ import { amdDecoder } from './decode.js';
 import { amdV1, amdV2 } from './pgtable.js';
 import { amdPresets, amdPresetProfile } from './presets.js';
 
+/** The AMD-Vi plugin: registers the AMD vendor and the v1 and v2 page-table formats into the container it is given. */
 export const plugin: IommuPlugin = {
   id: 'amd-vi',
   decoder: amdDecoder,

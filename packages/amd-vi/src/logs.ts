@@ -24,7 +24,15 @@ import { hex, hexPad } from './bits.js';
 import { AMD_EVENT, invalidPprFields, rmpFields, type AmdEvent } from './records.js';
 import { LINUX_FEATURE_NAMES, linuxFeatureTokens } from './registers.js';
 
+/**
+ * Which kernel's boot lines (init.c print_iommu_info): `v4` "Found IOMMU at", `v5-split` the pr_cont feature
+ * list (up to 5.12), `v5` one feature line, `v6` the global EFR/EFR2 line, `newest` without "Found IOMMU".
+ */
 export type AmdBootEra = 'v4' | 'v5-split' | 'v5' | 'v6' | 'newest';
+/**
+ * Which kernel's event lines (iommu.c iommu_print_event): `v4-split` two printks, `v4` one line with a padded
+ * address, `v5` pci_err on the device or the IOMMU's PCI function, `v6` through `iommu ivhdN` with segments.
+ */
 export type AmdEventEra = 'v4-split' | 'v4' | 'v5' | 'v6';
 
 /** The IOMMU's PCI function when a profile does not say (every AMD part so far: 00:00.2 of its segment/root). */
@@ -32,11 +40,15 @@ export const DEFAULT_IOMMU_BDF = '0000:00:00.2';
 /** The capability offset "Found IOMMU ... cap 0x40" prints (iommu->cap_ptr). */
 export const DEFAULT_CAP_PTR = 0x40;
 
+/** What the boot lines of one IOMMU print. */
 export interface AmdBootInfo {
+  /** The Extended Feature Register (MMIO 0x30). */
   readonly efr: bigint;
+  /** The Extended Feature 2 Register (MMIO 0x1A0); printed from 6.x on. */
   readonly efr2: bigint;
   /** The IOMMU's PCI function, '0000:00:00.2'. */
   readonly pciAddress: string;
+  /** Offset of the IOMMU's PCI capability block (`cap 0x40`). */
   readonly capPtr: number;
 }
 
@@ -81,12 +93,15 @@ export function formatDevid(devid: number, segment: number | null): string {
   return segment === null ? `${b}:${d}.${f}` : `${segment.toString(16).padStart(4, '0')}:${b}:${d}.${f}`;
 }
 
+/** How {@link renderAmdEventLines} prints an event. */
 export interface AmdEventRenderOptions {
+  /** The kernel era of the lines (default `v6`). */
   readonly era?: AmdEventEra;
   /** The faulting device is known to the kernel (pci_err with its driver), for IO_PAGE_FAULT. */
   readonly deviceKnown?: boolean;
   /** Driver name in the pci_err prefix ('vfio-pci' for a device assigned through VFIO/iommufd). */
   readonly driver?: string;
+  /** PCI segment of the faulting device (default 0), printed by 6.x kernels. */
   readonly segment?: number;
   /** N of the IOMMU's `ivhdN` device (6.x prefix). */
   readonly ivhd?: number;
@@ -182,30 +197,63 @@ export function stripAmdLogPrefixes(line: string): string {
   return stripKernelLogPrefix(line);
 }
 
+/** One amd_iommu kernel line, read back by {@link parseAmdLogLine}. */
 export type AmdLogRecord =
-  | { readonly kind: 'found-iommu'; readonly pciAddress: string; readonly capPtr: number; readonly era: 'v4' | 'v5' }
   | {
+      /** `Found IOMMU ... cap 0x40` (4.x and 5.x/6.x forms). */
+      readonly kind: 'found-iommu';
+      /** The IOMMU's PCI function. */
+      readonly pciAddress: string;
+      /** The capability offset the line prints. */
+      readonly capPtr: number;
+      /** `v4`: "Found IOMMU at <bdf>"; `v5`: the `pci <bdf>:` prefix. */
+      readonly era: 'v4' | 'v5';
+    }
+  | {
+      /** `Extended features (...)`, with or without the names. */
       readonly kind: 'features';
       /** The PCI function the line names (split 5.x form), else null. */
       readonly pciAddress: string | null;
+      /** The EFR value printed. */
       readonly efr: bigint;
       /** null when the line predates EFR2 (one register printed). */
       readonly efr2: bigint | null;
       /** The names on the line; empty for the split form (they follow on a continuation line). */
       readonly names: readonly string[];
     }
-  | { readonly kind: 'features-cont'; readonly names: readonly string[] }
-  | { readonly kind: 'log-restart'; readonly log: 'Event' | 'PPR' | 'GA' }
   | {
+      /** The pr_cont line of feature names after a split `Extended features` line. */
+      readonly kind: 'features-cont';
+      /** The feature names (`PPR`, `NX`, `GT`, ...). */
+      readonly names: readonly string[];
+    }
+  | {
+      /** `IOMMU <log> log restarting` (amd_iommu_restart_log after an overflow). */
+      readonly kind: 'log-restart';
+      /** Which log overflowed. */
+      readonly log: 'Event' | 'PPR' | 'GA';
+    }
+  | {
+      /** `Event logged [...]`. */
       readonly kind: 'event';
+      /** The kernel era the line's shape belongs to; `v4-split-head` is the bare `Event logged [` first half. */
       readonly era: AmdEventEra | 'v4-split-head';
+      /** The EventCode the name stands for (for UNKNOWN, taken from event[1] when printed). */
       readonly code: number;
+      /** The event name as printed (`IO_PAGE_FAULT`, `UNKNOWN`, ...). */
       readonly name: string;
       /** Who printed it: `vfio-pci 0000:01:00.0`, `iommu ivhd0`, `pci 0000:00:00.2`, or null. */
       readonly driver: string | null;
+      /** The device name of the prefix (`0000:01:00.0`, `ivhd0`), or null for a line without one. */
       readonly source: string | null;
       /** The requester: from device= or, for pci_err lines, from the prefix. */
-      readonly device: { readonly segment: number | null; readonly devid: number } | null;
+      readonly device: {
+        /** PCI segment, or null when the line has the pre-segment `bb:dd.f` form. */
+        readonly segment: number | null;
+        /** DeviceID: bus << 8 | device << 3 | function. */
+        readonly devid: number;
+      } | null;
+      /** Every `key=0x...` of the line (`domain`, `address`, `flags`, `pasid`, `tag`, ...). */
       readonly fields: Readonly<Record<string, bigint>>;
     };
 

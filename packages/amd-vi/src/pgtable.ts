@@ -47,7 +47,9 @@ import { amdTraceSpec } from './pgtable-trace.js';
 import { EINVAL, ENOMEM, WALK_ADDRESS_SIZE, walkFail } from './pte.js';
 import { AMD_IOMMU_PGSIZES, AMD_IOMMU_PGSIZES_V2 } from './registers.js';
 
+/** Format id of the v1 (host) page table: DTE Mode 1-6, the IOMMU's own format. */
 export const AMD_V1_FORMAT = 'amd-v1';
+/** Format id of the v2 (guest) page table: x86-64 long-mode format, 4 or 5 levels, rooted in a GCR3 table. */
 export const AMD_V2_FORMAT = 'amd-v2';
 
 // v1 bits: low word.
@@ -368,6 +370,7 @@ export function walkForeignV2(cfg: Readonly<PageTableConfig>, rootPfn: number, m
   return walkForeign('v2', levels, 12 + 9 * levels, rootPfn, mem, iovaPfn, out, tableToPhys);
 }
 
+/** The v1 page-table format (io_pgtable AMD_IOMMU_V1): levels from the DTE Mode, NextLevel 7 for non-default page sizes, IR/IW/FC bits. */
 export const amdV1: PageTableFormat = {
   id: AMD_V1_FORMAT,
   describe: 'AMD-Vi v1 (host): 1-6 levels up to 64-bit IOVA, 52-bit output, every power-of-two page from 4K (NextLevel 7 size encoding) except 512G, IR/IW/FC, A/D with HASup/HDSup',
@@ -375,6 +378,7 @@ export const amdV1: PageTableFormat = {
   walkForeign: walkForeignV1,
 };
 
+/** The v2 page-table format (io_pgtable AMD_IOMMU_V2): x86-64 long-mode entries with P/RW/US/A/D/PS/NX, 4 KiB, 2 MiB and 1 GiB pages. */
 export const amdV2: PageTableFormat = {
   id: AMD_V2_FORMAT,
   describe: 'AMD-Vi v2 (guest, x86-64 long mode): 4 or 5 levels (48/57-bit), 4K/2M/1G pages, P/RW/US/A/D/PS/NX',

@@ -8,19 +8,25 @@ import type { DeviceProfile, HostProfile } from '@ioasid/core';
 import { hex } from './bits.js';
 import { DEFAULT_CAP_PTR, type AmdBootEra } from './logs.js';
 
+/** One IOMMU of a preset machine. */
 export interface AmdPresetUnit {
   /** The kernel's name of the instance: ivhd0, ivhd1, ... */
   readonly id: string;
+  /** The Extended Feature Register value the machine's boot log printed. */
   readonly efr: bigint;
+  /** The EFR2 value the log printed (0 when its kernel printed only EFR). */
   readonly efr2: bigint;
   /** The IOMMU's PCI function (the "Found IOMMU" line). */
   readonly pciAddress: string;
 }
 
+/** A real AMD machine: its IOMMUs' registers from a public boot log, and some devices behind them. */
 export interface AmdPreset {
   /** A stable id, e.g. 'amd-zen3-milan-epyc'. */
   readonly id: string;
+  /** A short human name (the host profile's `name`). */
   readonly name: string;
+  /** What the machine is and what its log shows (the host profile's `description`). */
   readonly description: string;
   /** The microarchitecture and platform, e.g. 'Zen 3 EPYC (Milan)'. */
   readonly generation: string;
@@ -28,7 +34,9 @@ export interface AmdPreset {
   readonly bootEra: AmdBootEra;
   /** What the source log printed, for the tests that reproduce it. */
   readonly printed: readonly string[];
+  /** The machine's IOMMUs (one per ivhd). */
   readonly units: readonly AmdPresetUnit[];
+  /** Devices placed behind the IOMMUs for the profile. */
   readonly devices: readonly DeviceProfile[];
 }
 
@@ -38,6 +46,7 @@ const clientDevices = (unit: string): DeviceProfile[] => [
   { bdf: '0000:0b:00.0', unit, group: 19, description: 'Ethernet controller' },
 ];
 
+/** Every AMD-Vi preset (Zen 1 to Zen 5, client and EPYC), each with the kernel era of its source log. */
 export const amdPresets: readonly AmdPreset[] = [
   {
     id: 'amd-zen1-ryzen',

@@ -76,7 +76,12 @@ export function decodeAmdUnit(r: AmdUnitRegisters): DecodedUnit {
  * `ivhd0` with EFR and EFR2: the only IOMMU of a client part that prints nothing else, or the registers
  * every IOMMU shares, which `completeAmdProbedUnits()` gives to the `ivhd@` units.
  */
-export function probeAmdLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+export function probeAmdLine(line: string): Result<{
+  /** `ivhd@<bdf>` for a line that names the IOMMU's PCI function, else `ivhd0`. */
+  id: string;
+  /** The registers the line gives: `pciAddress` and `capPtr`, or `efr` (and `efr2`). */
+  registers: RawRegisters;
+}> | null {
   const text = stripAmdLogPrefixes(line).trimEnd();
   if (!/AMD-Vi: (?:Extended features \(|Found IOMMU )/.test(text)) return null;
   const r = parseAmdLogLine(text);
@@ -91,8 +96,11 @@ export function probeAmdLine(line: string): Result<{ id: string; registers: RawR
 
 /** A unit as probeAmdLine() left it, with the lines it came from. */
 export interface AmdProbedUnit {
+  /** `ivhd@<bdf>`, `ivhd0` or, after {@link completeAmdProbedUnits}, `ivhdN`. */
   readonly id: string;
+  /** The registers gathered from the unit's lines. */
   readonly registers: RawRegisters;
+  /** 1-based numbers of the log lines the unit came from. */
   readonly lines: readonly number[];
 }
 

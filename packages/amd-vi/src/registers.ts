@@ -77,11 +77,18 @@ export const EFR2_LAYOUT = bitLayout([
 type FieldName<L extends readonly BitField[]> = L[number]['name'];
 
 /** A decoded register: every field by its specification name, plus the bits no field covers. */
-export type DecodedFields<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & { readonly reserved: bigint };
+export type DecodedFields<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & {
+  /** The register's bits that no named field covers, in place. */
+  readonly reserved: bigint;
+};
 
+/** The Extended Feature Register (MMIO 0x30) decoded: `PPRSup`, `GTSup`, `HATS`, `GATS`, `PASmax`, `HDSup`, ... */
 export type AmdEfr = DecodedFields<typeof EFR_LAYOUT>;
+/** The Extended Feature 2 Register (MMIO 0x1A0) decoded. */
 export type AmdEfr2 = DecodedFields<typeof EFR2_LAYOUT>;
+/** The specification name of an EFR field. */
 export type AmdEfrField = FieldName<typeof EFR_LAYOUT>;
+/** The specification name of an EFR2 field. */
 export type AmdEfr2Field = FieldName<typeof EFR2_LAYOUT>;
 
 function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedFields<L> {
@@ -102,18 +109,22 @@ function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<
   return ok(value | reserved);
 }
 
+/** Splits a 64-bit EFR value into its fields. */
 export function decodeEfr(efr: bigint): AmdEfr {
   return decodeLayout(EFR_LAYOUT, efr);
 }
 
+/** Builds an EFR value from fields (absent ones 0); fails when a value does not fit its field. */
 export function encodeEfr(fields: Partial<AmdEfr>): Result<bigint> {
   return encodeLayout(EFR_LAYOUT, fields, 'EFR');
 }
 
+/** Splits a 64-bit EFR2 value into its fields. */
 export function decodeEfr2(efr2: bigint): AmdEfr2 {
   return decodeLayout(EFR2_LAYOUT, efr2);
 }
 
+/** Builds an EFR2 value from fields (absent ones 0); fails when a value does not fit its field. */
 export function encodeEfr2(fields: Partial<AmdEfr2>): Result<bigint> {
   return encodeLayout(EFR2_LAYOUT, fields, 'EFR2');
 }
@@ -124,7 +135,9 @@ export function encodeEfr2(fields: Partial<AmdEfr2>): Result<bigint> {
 
 /** PAGE_MODE_4_LEVEL .. PAGE_MODE_6_LEVEL. */
 export const PAGE_MODE_4_LEVEL = 4;
+/** DTE Mode 5: a five-level v1 table (57-bit IOVA). */
 export const PAGE_MODE_5_LEVEL = 5;
+/** DTE Mode 6: a six-level v1 table (64-bit IOVA). */
 export const PAGE_MODE_6_LEVEL = 6;
 
 /**
@@ -330,11 +343,16 @@ export function amdHwId(efrValue: bigint | AmdEfr, efr2Value: bigint | AmdEfr2 =
 // struct iommu_hw_info_amd (IOMMU_HW_INFO_TYPE_AMD)
 // ---------------------------------------------------------------------------------------------
 
+/** `enum iommu_hw_info_type` value IOMMU_GET_HW_INFO reports for an AMD IOMMU. */
 export const IOMMU_HW_INFO_TYPE_AMD = 4;
+/** Bytes of `struct iommu_hw_info_amd`. */
 export const IOMMU_HW_INFO_AMD_SIZE = 16;
 
+/** `struct iommu_hw_info_amd` (include/uapi/linux/iommufd.h), what IOMMU_GET_HW_INFO returns for an AMD IOMMU. */
 export interface IommuHwInfoAmd {
+  /** The raw EFR; a VMM should use only {@link HW_INFO_AMD_VMM_FIELDS}. */
   readonly efr: bigint;
+  /** The raw EFR2. */
   readonly efr2: bigint;
 }
 
@@ -363,6 +381,7 @@ export function encodeHwInfoAmd(info: IommuHwInfoAmd): Uint8Array {
   return b;
 }
 
+/** Reads the 16 bytes of `struct iommu_hw_info_amd`; fails on any other length. */
 export function decodeHwInfoAmd(bytes: Uint8Array): Result<IommuHwInfoAmd> {
   if (bytes.byteLength !== IOMMU_HW_INFO_AMD_SIZE) return err(`iommu_hw_info_amd is ${IOMMU_HW_INFO_AMD_SIZE} bytes, got ${bytes.byteLength}`);
   return ok({ efr: readLe64(bytes, 0), efr2: readLe64(bytes, 8) });

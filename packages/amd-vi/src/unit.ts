@@ -57,16 +57,23 @@ import {
   type AmdEfr2,
 } from './registers.js';
 
+/** An AMD IOMMU's registers as a host profile gives them (validated by {@link parseAmdRegisters}). */
 export interface AmdUnitRegisters {
+  /** The Extended Feature Register (MMIO 0x30). */
   readonly efr: bigint;
+  /** The Extended Feature 2 Register (MMIO 0x1A0); 0 when the profile has none. */
   readonly efr2: bigint;
+  /** The IOMMU's PCI function (default `0000:00:00.2`). */
   readonly pciAddress: string;
+  /** Offset of the IOMMU's PCI capability block (default 0x40). */
   readonly capPtr: number;
 }
 
+/** Which kernel the unit imitates in the lines it prints. */
 export interface AmdUnitOptions {
   /** Which kernel's boot and event lines the unit prints (default: 'v6' boot lines, 'v6' events). */
   readonly bootEra?: AmdBootEra;
+  /** Which kernel's event lines the unit prints (default 'v6'). */
   readonly eventEra?: AmdEventEra;
 }
 
@@ -78,9 +85,12 @@ function vendorError(errno: VendorError['errno'], reason: string): VendorError {
 }
 
 /** A protection domain (struct protection_domain) on the v1 or v2 format. */
+/** A paging domain of an AMD IOMMU (struct protection_domain): a v1 host table or a v2 guest-format table, with its DomainID. */
 export class AmdPagingDomain implements PagingDomainOps {
+  /** Page sizes of the table: every power of two from 4 KiB except 512 GiB (v1), or 4 KiB, 2 MiB and 1 GiB (v2). */
   readonly pgsizeBitmap: bigint;
   readonly apertureStart = 0n;
+  /** Last IOVA: 2^width - 1 of the v1 table's levels; for v2 the lower half of the 48- or 57-bit space. */
   readonly apertureLast: bigint;
   readonly setDirtyTracking?: (enable: boolean) => VendorError | null;
   /** The depth the v1 table may grow to (HATS of the allocating unit); the v2 table's fixed depth. */
@@ -91,11 +101,17 @@ export class AmdPagingDomain implements PagingDomainOps {
   private readonly units = new Set<AmdUnit>();
 
   constructor(
+    /** The domain's page table. */
     readonly pt: IoPageTable,
+    /** The DomainID written to the DTE (data[1] 15:0) and used by INVALIDATE_IOMMU_PAGES. */
     readonly tag: number,
+    /** `v1`: the host page table (DTE Mode); `v2`: the x86-64 format table (GCR3). */
     readonly mode: 'v1' | 'v2',
+    /** Leaf entries set FC (force coherent): DMA snoops even when the device asks for no-snoop. */
     readonly enforceCacheCoherency: boolean,
+    /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT: may be the parent of nested guest domains. */
     readonly nestParent: boolean,
+    /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the DTE's HAD bits can turn dirty tracking on. */
     readonly dirtyTracking: boolean,
     private readonly owner: AmdUnit,
   ) {
@@ -172,6 +188,7 @@ export class AmdPagingDomain implements PagingDomainOps {
     return null;
   }
 
+  /** Frees the page table and forgets the domain on its unit; a second call does nothing. */
   free(): void {
     if (this.freed) return;
     this.freed = true;
@@ -181,20 +198,31 @@ export class AmdPagingDomain implements PagingDomainOps {
   }
 }
 
+/** One AMD IOMMU (an IVHD: Linux's struct amd_iommu) as the amd_iommu driver drives it. */
 export class AmdUnit implements UnitOps {
+  /** Always `'amd-vi'`. */
   readonly vendor = 'amd-vi';
   readonly name: string;
+  /** The unit as decoded from its host profile. */
   readonly decoded: DecodedUnit;
+  /** Capabilities in core's vocabulary, derived from EFR and EFR2. */
   readonly caps: NormalizedCaps;
+  /** The raw EFR value. */
   readonly efrValue: bigint;
+  /** The raw EFR2 value. */
   readonly efr2Value: bigint;
+  /** EFR decoded. */
   readonly efr: AmdEfr;
+  /** EFR2 decoded. */
   readonly efr2: AmdEfr2;
+  /** The IOMMU's PCI function. */
   readonly pciAddress: string;
+  /** Offset of the IOMMU's PCI capability block. */
   readonly capPtr: number;
   readonly faults: FaultCodec;
   /** The event log: 512 entries of 16 bytes (EVTLOG_LEN_MASK_DEF). */
   readonly faultQueueDepth = EVT_LOG_ENTRIES;
+  /** The PPR log: 512 entries when the unit can take page requests (GTSup, PPRSup and EPHSup: amd_iommu_gt_ppr_supported), absent otherwise. */
   readonly pageRequestQueueDepth?: number;
   /** IOMMU_VIOMMU_TYPE_AMD when the unit can nest (GT, GIoSup, EFR2 GCR3TRPMode). */
   readonly viommuTypes: readonly number[];
@@ -228,11 +256,15 @@ export class AmdUnit implements UnitOps {
     this.viommuTypes = this.caps.nesting ? [IOMMU_VIOMMU_TYPE_AMD] : [];
   }
 
+  /** Paging domains allocated on this unit and not yet freed. */
   get domainCount(): number {
     return this.domains.size;
   }
 
-  /** @internal */
+  /**
+   * Forgets a freed domain (called by the domain's `free`).
+   * @internal
+   */
   noteFree(d: AmdPagingDomain): void {
     this.domains.delete(d);
   }
@@ -251,7 +283,17 @@ export class AmdUnit implements UnitOps {
   }
 
   /** amd_iommufd_hw_info(). */
-  hwInfo(_dev: DeviceInfo, requestedType: number): { type: number; data: Uint8Array } | VendorError {
+  hwInfo(
+    _dev: DeviceInfo,
+    requestedType: number,
+  ):
+    | {
+        /** Always IOMMU_HW_INFO_TYPE_AMD. */
+        type: number;
+        /** `struct iommu_hw_info_amd`: the raw EFR and EFR2. */
+        data: Uint8Array;
+      }
+    | VendorError {
     if (requestedType !== 0 && requestedType !== IOMMU_HW_INFO_TYPE_AMD) return vendorError('EOPNOTSUPP', `hw_info type ${requestedType} is not IOMMU_HW_INFO_TYPE_AMD`);
     return { type: IOMMU_HW_INFO_TYPE_AMD, data: encodeHwInfoAmd({ efr: this.efrValue, efr2: this.efr2Value }) };
   }

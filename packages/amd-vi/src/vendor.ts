@@ -11,6 +11,7 @@ import { AmdUnit, type AmdUnitOptions } from './unit.js';
 
 const VENDOR = 'amd-vi';
 
+/** Options of {@link AmdVendor}, passed to every unit it creates: the kernel eras of the lines. */
 export type AmdVendorOptions = AmdUnitOptions;
 
 /** The AMD-Vi family. Plain class: register it with `useValue`. */
@@ -33,7 +34,12 @@ export class AmdVendor implements IommuVendor {
     return new AmdUnit(init, r.value, this.options);
   }
 
-  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+  probeLine(line: string): Result<{
+    /** The unit id (see {@link probeAmdLine}). */
+    id: string;
+    /** The registers the line gives. */
+    registers: RawRegisters;
+  }> | null {
     return probeAmdLine(line);
   }
 
