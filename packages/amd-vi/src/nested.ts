@@ -28,16 +28,19 @@ import { amdTraceSpec } from './pgtable-trace.js';
 
 /** IOMMU_VIOMMU_TYPE_AMD: the AMD vIOMMU type of the AMD nested-translation series. */
 export const IOMMU_VIOMMU_TYPE_AMD = 3;
+/** `enum iommu_hwpt_data_type` value of `struct iommu_hwpt_amd_guest` (the guest's DTE) in IOMMU_HWPT_ALLOC. */
 export const IOMMU_HWPT_DATA_AMD_GUEST = uapi.IOMMU_HWPT_DATA_AMD_GUEST;
 /**
  * struct iommu_viommu_amd as the AMD vIOMMU series defines it: u32 iommu_devid, viommu_devid,
  * trans_devid, out_gid; u64 out_vfmmio_mmap_offset; u32 reserved (the last member the kernel requires).
  */
 export const IOMMU_VIOMMU_AMD_SIZE = 32;
+/** The shortest `struct iommu_viommu_amd` accepted: up to and including `reserved`. */
 export const IOMMU_VIOMMU_AMD_MIN_SIZE = 28;
 
 /** GUEST_PGTABLE_4_LEVEL / _5_LEVEL. */
 export const GUEST_PGTABLE_4_LEVEL = 0;
+/** DTE GuestPagingMode 1: a five-level (57-bit) guest v2 table. */
 export const GUEST_PGTABLE_5_LEVEL = 1;
 
 function vendorError(errno: VendorError['errno'], reason: string): VendorError {
@@ -56,15 +59,23 @@ export function validateGuestDte(d: AmdDte, hostGuestLevels: number): VendorErro
 
 /** What the host takes from the guest DTE (set_dte_nested()). */
 export interface GuestDteView {
+  /** The guest's DomainID (gDomID), mapped to a host DomainID per vIOMMU. */
   readonly gdomId: number;
+  /** DTE PPR: the device's page requests are logged. */
   readonly ppr: boolean;
+  /** DTE GV: guest translation is on; clear, DMA goes through the parent table only. */
   readonly gv: boolean;
+  /** DTE GIoV: requests without a PASID are translated through GCR3 table entry 0. */
   readonly giov: boolean;
+  /** DTE GLX: levels of the GCR3 table minus one (0: one level, 1: two; 3 is reserved). */
   readonly glx: number;
+  /** The guest-physical address of the GCR3 table's root. */
   readonly gcr3Root: bigint;
+  /** Levels of the guest's v2 tables: 4, or 5 with GuestPagingMode 1. */
   readonly guestLevels: number;
 }
 
+/** The fields the host takes from a guest DTE (set_dte_nested). */
 export function guestDteView(d: AmdDte): GuestDteView {
   return {
     gdomId: d.DomainID,
@@ -83,6 +94,7 @@ export class GuestDomainIds {
 
   constructor(private readonly allocTag: () => number) {}
 
+  /** The hDomID of a gDomID, allocated on its first use; each call takes a reference. */
   get(gdom: number): number {
     const e = this.map.get(gdom);
     if (e) {
@@ -94,6 +106,7 @@ export class GuestDomainIds {
     return hdom;
   }
 
+  /** Drops a reference taken by `get`; the last one frees the mapping. */
   put(gdom: number): void {
     const e = this.map.get(gdom);
     if (!e) return;
@@ -105,6 +118,7 @@ export class GuestDomainIds {
     return this.map.get(gdom)?.hdom;
   }
 
+  /** gDomIDs mapped now. */
   get size(): number {
     return this.map.size;
   }
@@ -118,13 +132,17 @@ export class AmdNestedDomain implements NestedDomainOps {
   readonly guestPasidTable = true;
   readonly format = AMD_V2_FORMAT;
   readonly mode: 'translate' | 'bypass';
+  /** The guest DTE fields the host uses. */
   readonly view: GuestDteView;
   private readonly cfg: Readonly<PageTableConfig>;
   private freed = false;
 
   constructor(
+    /** The v1 nest parent that translates guest-physical addresses. */
     readonly parent: NestedDomainOps['parent'],
+    /** The host DomainID (hDomID) the guest's gDomID maps to. */
     readonly tag: number,
+    /** The guest's DTE as given in `struct iommu_hwpt_amd_guest`. */
     readonly dte: AmdDte,
     private readonly ids: GuestDomainIds,
   ) {
@@ -221,10 +239,13 @@ export class AmdViommu implements ViommuOps {
   readonly type = IOMMU_VIOMMU_TYPE_AMD;
   readonly eventTypes: readonly number[] = [];
   readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_AMD_GUEST];
+  /** The vIOMMU's gDomID to hDomID table. */
   readonly ids: GuestDomainIds;
 
   constructor(
+    /** The v1 nest parent the vIOMMU was created on. */
     readonly parent: NestedDomainOps['parent'],
+    /** `iommu_viommu_amd.iommu_devid`: the DeviceID of the host IOMMU. */
     readonly iommuDevid: number,
     allocTag: () => number,
     private readonly hostGuestLevels: number,
@@ -252,7 +273,12 @@ export class AmdViommu implements ViommuOps {
  * amd_iommufd_viommu_init(): the user data is required (no data is EINVAL) and copied with the
  * struct's size rules; iommu_devid names the host IOMMU.
  */
-export function parseViommuAmdData(data: Uint8Array): { iommuDevid: number } | VendorError {
+export function parseViommuAmdData(data: Uint8Array):
+  | {
+      /** `iommu_devid`: the DeviceID of the host IOMMU. */
+      iommuDevid: number;
+    }
+  | VendorError {
   if (data.byteLength === 0) return vendorError('EINVAL', 'IOMMU_VIOMMU_TYPE_AMD needs struct iommu_viommu_amd');
   if (data.byteLength < IOMMU_VIOMMU_AMD_MIN_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is shorter than the ${IOMMU_VIOMMU_AMD_MIN_SIZE} up to reserved`);
   if (data.byteLength > IOMMU_VIOMMU_AMD_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is longer than the kernel's ${IOMMU_VIOMMU_AMD_SIZE}`);
