@@ -5,8 +5,8 @@
  * What the engine guarantees (the io-pgtable rules every format must keep, written once):
  * - map uses the largest leaf that alignment of IOVA and PA, the remaining length and the codec's leaf
  *   levels allow;
- * - map is all-or-nothing: EEXIST is found by a read-only pre-check before anything is written or
- *   allocated, and a map that runs out of table memory (ENOMEM) at any level is rolled back, the
+ * - map is all-or-nothing: EEXIST is found before anything is written or allocated (by a read-only
+ *   pre-check, which a range inside one leaf table does not need), and a map that runs out of table memory (ENOMEM) at any level is rolled back, the
  *   tables it allocated released, so the table is exactly as it was;
  * - unmap removes a leaf above level 0 (a superpage) only when the range covers it whole; a range that
  *   covers part of one stops there and returns what it removed so far (the kernel's unmap_pages);
@@ -615,7 +615,12 @@ export class RadixPageTable implements IoPageTable {
     if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.oaLimitPfn) return -ERANGE;
     if (r0 === MAP_NOTHING) return 0;
     if (r0 !== 0) return -EINVAL;
-    if (this.anyLeaf(this.rootPfn, this.top, iovaPfn, npages)) return -EEXIST;
+    // A range inside one leaf table needs no pre-walk: on its single path from the root a missing table
+    // means nothing is mapped below it (allocating it cannot meet EEXIST), a superpage is refused before
+    // anything is allocated under it, and the leaf run is checked whole before it is written.
+    const leafSpan = this.layout.span[1];
+    const oneLeafTable = this.top > 0 && this.layout.replicated[0] === 0 && Math.floor(iovaPfn / leafSpan) === Math.floor((iovaPfn + npages - 1) / leafSpan);
+    if (!oneLeafTable && this.anyLeaf(this.rootPfn, this.top, iovaPfn, npages)) return -EEXIST;
     this.done = 0;
     const r = this.mapLevel(this.rootPfn, this.top, iovaPfn, paPfn, npages, bits.lo, bits.hi);
     if (r !== 0) {
@@ -669,6 +674,8 @@ export class RadixPageTable implements IoPageTable {
       const g = this.granule;
       const count = n / g;
       const end = w + count * 2;
+      // Nothing is written unless the whole run is free (map() may have skipped its pre-walk).
+      for (let i = w; i < end; i += 2) if ((c[i] & this.pm) !== 0) return -EEXIST;
       const l0 = lo | codec.leafTypeLo[0];
       let p = pa;
       if (!this.custom) {
@@ -724,7 +731,7 @@ export class RadixPageTable implements IoPageTable {
         }
       }
       if (canLeaf && off === 0 && n >= span && pa % span === 0) {
-        // The pre-check found nothing mapped here, and tables are never empty, so this slot is free.
+        // A present entry here (a leaf, or a table, which is never empty) maps something already.
         if ((e & pm) !== 0) return -EEXIST;
         c[w] = this.encLo(pa) | lo | codec.leafTypeLo[level];
         c[w + 1] = this.encHi(pa) | hi;

@@ -41,6 +41,8 @@ interface UnitQueues {
   faults: HardwareQueue;
   pageRequests: HardwareQueue;
   scheduled: boolean;
+  /** The interrupt thread's entry for this unit, made once: no closure per scheduled drain. */
+  drain: () => void;
 }
 
 type Waiter = (code: number) => void;
@@ -51,16 +53,49 @@ type Waiter = (code: number) => void;
  */
 type GroupKey = number | string;
 
+/**
+ * The waiting device of each outstanding group. A Map whose answered keys keep a null value instead of
+ * being deleted: Map.delete reallocates the table as it shrinks, which would be one allocation per
+ * response; a key is reused by the next group under the same (RID, PASID, index), and the nulls are
+ * dropped once they outnumber the live entries.
+ */
+class WaiterTable {
+  private readonly map = new Map<GroupKey, Waiter | null>();
+  /** Live (non-null) entries. */
+  size = 0;
+
+  has(key: GroupKey): boolean {
+    return (this.map.get(key) ?? null) !== null;
+  }
+
+  set(key: GroupKey, w: Waiter): void {
+    this.map.set(key, w);
+    this.size++;
+  }
+
+  /** The waiter of `key`, forgotten; null when there is none. */
+  take(key: GroupKey): Waiter | null {
+    const w = this.map.get(key) ?? null;
+    if (w === null) return null;
+    this.map.set(key, null);
+    this.size--;
+    if (this.map.size > 1024 && this.map.size > 4 * this.size) {
+      for (const [k, v] of this.map) if (v === null) this.map.delete(k);
+    }
+    return w;
+  }
+}
+
 /** The groups of one unit, page requests and stalls in separate name spaces (a PRG index is not a stall tag). */
 class GroupSpace {
   /**
    * The device waiting for the response to each outstanding group. One per key: a function never reuses
    * an outstanding PRG index (PCIe) or stall tag, so a response reaches exactly the request it answers.
    */
-  readonly waiters = new Map<GroupKey, Waiter>();
+  readonly waiters = new WaiterTable();
   /** Partial page requests waiting for their group's LAST request. */
   readonly partial = new Map<GroupKey, IommuFault[]>();
-  readonly stallWaiters = new Map<GroupKey, Waiter>();
+  readonly stallWaiters = new WaiterTable();
   readonly stallPartial = new Map<GroupKey, IommuFault[]>();
 }
 
@@ -69,11 +104,13 @@ let capturedResolve: Waiter | null = null;
 function captureResolve(resolve: Waiter): void {
   capturedResolve = resolve;
 }
-function waiterPromise(): { promise: Promise<number>; resolve: Waiter } {
+/** A promise whose resolve function is registered as the waiter of `key` (see addWaiter). */
+function waiterPromise(waiters: WaiterTable, key: GroupKey): Promise<number> {
   const promise = new Promise<number>(captureResolve);
   const resolve = capturedResolve!;
   capturedResolve = null;
-  return { promise, resolve };
+  addWaiter(waiters, key, resolve);
+  return promise;
 }
 
 /** Counters of a host's fault pipeline since it was created (FaultPipeline.stats). */
@@ -128,7 +165,7 @@ export class FaultPipeline {
     let q = this.queues[unit];
     if (!q) {
       const d = this.host.queueDepths(unit);
-      q = { faults: new HardwareQueue('fault', d.faults), pageRequests: new HardwareQueue('page-request', d.pageRequests), scheduled: false };
+      q = { faults: new HardwareQueue('fault', d.faults), pageRequests: new HardwareQueue('page-request', d.pageRequests), scheduled: false, drain: () => this.drain(unit) };
       this.queues[unit] = q;
     }
     return q;
@@ -149,12 +186,7 @@ export class FaultPipeline {
     const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.pageRequests++;
     const q = this.unitQueues(dev.unitIndex);
-    let promise: Promise<number>;
-    if (access.last) {
-      const w = waiterPromise();
-      addWaiter(this.space(dev.unitIndex).waiters, key, w.resolve);
-      promise = w.promise;
-    } else promise = Promise.resolve(-1);
+    const promise = access.last ? waiterPromise(this.space(dev.unitIndex).waiters, key) : Promise.resolve(-1);
     const record = codec.encodePageRequest(access);
     if (!q.pageRequests.push(record)) {
       // Queue full: the request is lost, and the hardware answers the device itself.
@@ -180,9 +212,7 @@ export class FaultPipeline {
     const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.stalls++;
     const q = this.unitQueues(dev.unitIndex);
-    const w = waiterPromise();
-    addWaiter(this.space(dev.unitIndex).stallWaiters, key, w.resolve);
-    const promise = w.promise;
+    const promise = waiterPromise(this.space(dev.unitIndex).stallWaiters, key);
     const record = codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true });
     if (!q.faults.push(record)) {
       // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
@@ -223,7 +253,7 @@ export class FaultPipeline {
     const q = this.unitQueues(unit);
     if (q.scheduled) return;
     q.scheduled = true;
-    queueMicrotask(() => this.drain(unit));
+    queueMicrotask(q.drain);
   }
 
   /** The driver's interrupt thread: decode every queued record and route it. */
@@ -341,9 +371,8 @@ export class FaultPipeline {
     const space = this.spaces.get(unit);
     if (space === undefined) return;
     const waiters = stall ? space.stallWaiters : space.waiters;
-    const w = waiters.get(key);
-    if (w === undefined) return;
-    waiters.delete(key);
+    const w = waiters.take(key);
+    if (w === null) return;
     w(deviceCode);
   }
 
@@ -442,7 +471,7 @@ class IopfGroup implements FaultGroup {
  * (RID, PASID, index) breaks the PCIe rule the device model keeps (host/pri.ts): refused loudly, since
  * its response could not be told apart from the first one's.
  */
-function addWaiter(waiters: Map<GroupKey, Waiter>, key: GroupKey, w: Waiter): void {
+function addWaiter(waiters: WaiterTable, key: GroupKey, w: Waiter): void {
   if (waiters.has(key)) throw new RangeError(`page request group ${String(key)} is already outstanding: a group index is never reused before its response`);
   waiters.set(key, w);
 }

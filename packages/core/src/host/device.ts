@@ -224,21 +224,29 @@ export class PciDevice implements BoundDevice {
     return this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr) ? this.tr.pfn : -1;
   }
 
-  private async dmaRead(iova: bigint, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
-    checkDmaArgs(iova, length, opts);
-    const into = opts.into;
-    if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
-    const out = into ?? new Uint8Array(length);
-    // Every page translating (the common case) completes here without a closure or a second promise.
-    const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
-    if (done < length) await this.transfer(iova, length, PERM_READ, opts, (pa, off, n) => this.host.mem.read(pa, out, off, n), done);
-    return out;
+  /**
+   * Not an async function (one promise per read, not two when a page faults): errors become
+   * rejections as an async function's would, and a read that needs page requests is the promise of
+   * transfer(), which resolves to `out`.
+   */
+  private dmaRead(iova: bigint, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
+    try {
+      checkDmaArgs(iova, length, opts);
+      const into = opts.into;
+      if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
+      const out = into ?? new Uint8Array(length);
+      // Every page translating (the common case) completes here without a closure or a second promise.
+      const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
+      return done < length ? this.transfer(iova, length, PERM_READ, opts, out, done) : Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   private async dmaWrite(iova: bigint, data: Uint8Array, opts: DmaOptions): Promise<void> {
     checkDmaArgs(iova, data.length, opts);
     const done = this.copyPages(iova, data, data.length, true, opts.pasid ?? NO_PASID);
-    if (done < data.length) await this.transfer(iova, data.length, PERM_WRITE, opts, (pa, off, n) => this.host.mem.write(pa, data, off, n), done);
+    if (done < data.length) await this.transfer(iova, data.length, PERM_WRITE, opts, data, done);
   }
 
   private dmaSync(iova: bigint, buf: Uint8Array, write: boolean, opts: DmaOptions): number {
@@ -294,29 +302,52 @@ export class PciDevice implements BoundDevice {
     return done;
   }
 
-  /** The page-at-a-time path that waits for page responses, from byte `start` on. */
-  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, move: (pa: number, off: number, n: number) => void, start = 0): Promise<void> {
+  /**
+   * The page-at-a-time path that waits for page responses, from byte `start` on: the page holding it
+   * is the one copyPages() just failed to translate, so `this.tr` still holds that failure and the
+   * first page is not walked again. Moves bytes between `buf` and memory (`perm` says which way);
+   * resolves to `buf`.
+   */
+  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
     const pasid = opts.pasid ?? NO_PASID;
     const maxRetries = opts.maxRetries ?? 3;
+    const write = (perm & PERM_WRITE) !== 0;
+    const mem = this.host.mem;
     // Page numbers of a 64-bit IOVA are below 2^52: plain numbers from here on, no BigInt per page.
-    const off0 = Number(iova % PAGE);
-    let iovaPfn = Number(iova / PAGE) + Math.floor((off0 + start) / PAGE_SIZE);
-    let off = (off0 + start) % PAGE_SIZE;
+    let iovaPfn = this.firstPfn + Math.floor((this.firstOff + start) / PAGE_SIZE);
+    let off = (this.firstOff + start) % PAGE_SIZE;
     let done = start;
+    let failed = true;
     while (done < length) {
       const n = Math.min(PAGE_SIZE - off, length - done);
       let retries = 0;
       for (;;) {
-        if (this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr)) {
-          move(this.tr.pfn * PAGE_SIZE + off, done, n);
+        if (!failed && this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr)) {
+          const pa = this.tr.pfn * PAGE_SIZE + off;
+          if (write) mem.write(pa, buf, done, n);
+          else mem.read(pa, buf, done, n);
           this.markAccess(pasid, iovaPfn, perm);
           break;
         }
+        failed = false;
         const access = this.failedAccess(BigInt(iovaPfn) * PAGE, perm, pasid);
         if (access.recoverable && retries < maxRetries) {
           const stall = access.kind === 'stall';
-          // A stalled transaction waits in the IOMMU for CMD_RESUME; a PRI device waits for its page response.
-          const code = stall ? await this.stallFor(access) : await this.pageRequestFor(access);
+          // A stalled transaction waits in the IOMMU for CMD_RESUME; a PRI device waits for its page
+          // response (no async frame of its own per request).
+          let code: number;
+          if (stall) code = await this.stallFor(access);
+          else {
+            // The transaction stalls in the function, it does not fault, until PRI credit and a free
+            // group index are there; both are given back with the response.
+            const g = this.pri.acquire(1);
+            access.grpid = typeof g === 'number' ? g : await g;
+            try {
+              code = await this.host.faults.pageRequest(this, access);
+            } finally {
+              this.pri.release(access.grpid);
+            }
+          }
           if (code === PAGE_RESP_SUCCESS) {
             retries++;
             continue;
@@ -330,6 +361,7 @@ export class PciDevice implements BoundDevice {
       iovaPfn++;
       off = 0;
     }
+    return buf;
   }
 
   private markAccess(pasid: number, iovaPfn: number, perm: number): void {
@@ -362,27 +394,13 @@ export class PciDevice implements BoundDevice {
       stage2: tr.stage2,
       recoverable,
       kind: stall ? 'stall' : 'page-request',
-      // The PRG index or stall tag is taken when the request is actually sent (pageRequestFor/stallFor).
+      // The PRG index or stall tag is taken when the request is actually sent (transfer/stallFor).
       grpid: 0,
       last: true,
       format: tr.format,
       tag: tr.tag,
       contextFault: tr.contextFault,
     };
-  }
-
-  /**
-   * One page request for a failed access: waits (the transaction stalls in the function, it does not
-   * fault) until PRI credit and a free group index are there, and gives both back with the response.
-   */
-  private async pageRequestFor(access: FailedAccess): Promise<number> {
-    const g = this.pri.acquire(1);
-    access.grpid = typeof g === 'number' ? g : await g;
-    try {
-      return await this.host.faults.pageRequest(this, access);
-    } finally {
-      this.pri.release(access.grpid);
-    }
   }
 
   /** A stalled transaction, under a 16-bit stall tag (EVTQ_1_STAG) no other stalled one holds. */

@@ -20,8 +20,12 @@ export class PriFlowControl {
   private alloc: number;
   /** Page requests sent and not yet answered. */
   private inFlight = 0;
-  /** Outstanding groups: PRG index -> page requests it holds. */
-  private readonly groups = new Map<number, number>();
+  /**
+   * Outstanding groups: page requests held by each PRG index, 0 when it is free (a typed array: taking
+   * and giving back an index allocates nothing, where a Map's delete reallocates its table as it shrinks).
+   */
+  private readonly groups = new Int32Array(PRG_INDEX_LAST + 1);
+  private groupCount = 0;
   /** The next index to try: handed out in turn, skipping the outstanding ones. */
   private next = 1;
   /** Requests waiting for credit or an index, oldest first. */
@@ -56,7 +60,7 @@ export class PriFlowControl {
   }
 
   get outstandingGroups(): number {
-    return this.groups.size;
+    return this.groupCount;
   }
 
   /** Requests waiting for credit or a free group index. */
@@ -65,7 +69,7 @@ export class PriFlowControl {
   }
 
   isOutstanding(grpid: number): boolean {
-    return this.groups.has(grpid);
+    return this.pagesOf(grpid) !== 0;
   }
 
   /**
@@ -83,16 +87,17 @@ export class PriFlowControl {
 
   /** Takes credit under an index the caller chose; false when the index is outstanding or no credit. */
   acquireIndex(grpid: number, pages: number): boolean {
-    if (this.groups.has(grpid) || this.inFlight + pages > this.alloc) return false;
+    if (this.pagesOf(grpid) !== 0 || this.inFlight + pages > this.alloc) return false;
     this.take(grpid, pages);
     return true;
   }
 
   /** The group's response arrived: its credit and its index are free again. */
   release(grpid: number): void {
-    const pages = this.groups.get(grpid);
-    if (pages === undefined) return;
-    this.groups.delete(grpid);
+    const pages = this.pagesOf(grpid);
+    if (pages === 0) return;
+    this.groups[grpid] = 0;
+    this.groupCount--;
     this.inFlight -= pages;
     this.wake();
   }
@@ -113,16 +118,22 @@ export class PriFlowControl {
 
   /** A free index with credit for `pages`, taken; 0 when either is missing. */
   private tryTake(pages: number): number {
-    if (this.inFlight + pages > this.alloc || this.groups.size >= PRG_INDEX_LAST) return 0;
+    if (this.inFlight + pages > this.alloc || this.groupCount >= PRG_INDEX_LAST) return 0;
     let g = this.next;
-    while (this.groups.has(g)) g = g === PRG_INDEX_LAST ? 1 : g + 1;
+    while (this.groups[g] !== 0) g = g === PRG_INDEX_LAST ? 1 : g + 1;
     this.next = g === PRG_INDEX_LAST ? 1 : g + 1;
     this.take(g, pages);
     return g;
   }
 
+  /** Page requests outstanding under `grpid`; 0 when it is free or not an index (1 to 511). */
+  private pagesOf(grpid: number): number {
+    return (grpid | 0) === grpid && grpid >= 1 && grpid <= PRG_INDEX_LAST ? this.groups[grpid] : 0;
+  }
+
   private take(grpid: number, pages: number): void {
-    this.groups.set(grpid, pages);
+    this.groups[grpid] = pages;
+    this.groupCount++;
     this.inFlight += pages;
     if (this.inFlight > this.peak) this.peak = this.inFlight;
   }

@@ -175,3 +175,55 @@ describe('read() shorter than one record', () => {
     for (const n of [1, 39, 41]) expect(code(() => f.host.process.read(fq.fd, n))).toBe('ESPIPE');
   });
 });
+
+describe('readInto (read(2) into the caller buffer)', () => {
+  it('a FAULT fd writes the same records as read() into a reused buffer, whole groups only', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { iommu_hwpt_pgfault } = await import('../uapi/iommufd.js');
+    const group = (n: number, count = 1) => ({
+      devId: 7,
+      pasid: n % 2 === 0 ? -1 : n,
+      handle: { idev: {}, pasid: -1, hwpt: {} },
+      count,
+      fault: (i: number) => ({ pasid: n % 2 === 0 ? -1 : n, grpid: n, perm: 1, addr: BigInt(n * 16 + i) * 4096n }) as never,
+      respond: () => undefined,
+      cookie: 0,
+    });
+    const a = new FaultQueue();
+    const b = new FaultQueue();
+    for (const [n, count] of [[1, 1], [2, 2], [3, 1]]) {
+      a.addGroup(group(n, count));
+      b.addGroup(group(n, count));
+    }
+    const size = iommu_hwpt_pgfault.size;
+    // A buffer with stale bytes: every field of each record is written, __reserved and length included.
+    const buf = new Uint8Array(2 * size).fill(0xee);
+    expect(b.readInto(buf)).toBe(size);
+    expect(buf.subarray(0, size)).toEqual(a.read(size));
+    // The next group (two records) fits exactly; the one after it stays queued.
+    expect(b.readInto(buf)).toBe(2 * size);
+    expect(buf).toEqual(a.read(2 * size));
+    expect(b.pending).toBe(1);
+    expect(b.readInto(new Uint8Array(0))).toBe(0);
+    expect(() => b.readInto(new Uint8Array(size + 1))).toThrow(/ESPIPE/);
+    expect(b.pending).toBe(1);
+  });
+
+  it('HostProcess.readInto reaches the file through its readInto, or copies what read() returns, with read()\'s errors', () => {
+    const f = mockFixture();
+    const memfd = f.host.process.memfd(4096);
+    f.host.process.write(memfd, new Uint8Array([1, 2, 3, 4, 5]));
+    f.host.process.ftruncate(memfd, 5);
+    const fq = f.fd.fault.alloc();
+    const buf = new Uint8Array(40).fill(9);
+    expect(f.host.process.readInto(fq.fd, buf)).toBe(0);
+    expect(code(() => f.host.process.readInto(fq.fd, new Uint8Array(39)))).toBe('ESPIPE');
+    expect(code(() => f.host.process.readInto(999, buf))).toBe('EBADF');
+    expect(code(() => f.host.process.readInto(fq.fd, [] as unknown as Uint8Array))).toBe('EINVAL');
+    // A memfd has no readInto: read() from the file position, copied.
+    const pos = f.host.process.file(memfd) as { position: number };
+    pos.position = 0;
+    expect(f.host.process.readInto(memfd, buf)).toBe(5);
+    expect([...buf.subarray(0, 6)]).toEqual([1, 2, 3, 4, 5, 9]);
+  });
+});

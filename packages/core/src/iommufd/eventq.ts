@@ -30,6 +30,8 @@ const PGFAULT_GRPID = iommu_hwpt_pgfault.offsetof('grpid');
 const PGFAULT_PERM = iommu_hwpt_pgfault.offsetof('perm');
 const PGFAULT_ADDR = iommu_hwpt_pgfault.offsetof('addr');
 const PGFAULT_COOKIE = iommu_hwpt_pgfault.offsetof('cookie');
+const PGFAULT_RESERVED = iommu_hwpt_pgfault.offsetof('__reserved');
+const PGFAULT_LENGTH = iommu_hwpt_pgfault.offsetof('length');
 
 function readU32(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
@@ -99,8 +101,12 @@ export class FaultQueue extends IommufdObject {
   /** Groups waiting to be read, oldest first. */
   private deliver: FaultGroup[] = [];
   private deliverHead = 0;
-  /** Groups read and waiting for a response, by cookie. */
-  private readonly response = new Map<number, FaultGroup>();
+  /**
+   * Groups read and waiting for a response, indexed by cookie (cookies are small: the lowest free from
+   * 1). An array, not a Map: a Map's delete reallocates its table as it shrinks, once per response.
+   */
+  private readonly response: (FaultGroup | undefined)[] = [undefined];
+  private responseCount = 0;
   /**
    * Cookies come from xa_alloc on an XA_FLAGS_ALLOC1 xarray: the lowest free index from 1, so an
    * answered group's cookie is handed out again. Free = the min-heap below cookieHigh, and all from it.
@@ -118,7 +124,7 @@ export class FaultQueue extends IommufdObject {
   }
 
   get awaitingResponse(): number {
-    return this.response.size;
+    return this.responseCount;
   }
 
   /** The iopf handler: queues a whole group and wakes readers. */
@@ -135,27 +141,33 @@ export class FaultQueue extends IommufdObject {
   /** read(): whole groups of 40-byte records; a group that does not fit stays queued. */
   read(count: number): Uint8Array {
     if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
+    const out = new Uint8Array(this.fitting(count));
+    this.readInto(out);
+    return out;
+  }
+
+  /**
+   * read(2) into the caller's buffer: whole groups of 40-byte records up to `out.length` bytes (a group
+   * that does not fit stays queued); returns the bytes written. Nothing is allocated.
+   */
+  readInto(out: Uint8Array): number {
+    const count = out.length;
+    if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
     // The groups taken are deliver[first, deliverHead).
     const first = this.deliverHead;
-    let bytes = 0;
-    while (this.deliverHead < this.deliver.length) {
-      const g = this.deliver[this.deliverHead];
-      if (bytes + g.count * PGFAULT_SIZE > count) break;
-      bytes += g.count * PGFAULT_SIZE;
-      this.deliverHead++;
-    }
-    const out = new Uint8Array(bytes);
+    const bytes = this.fitting(count);
+    this.deliverHead = first + this.taken;
     if (bytes === 0) {
       this.compact();
-      return out;
+      return 0;
     }
-    // Each record is written field by field (struct iommu_hwpt_pgfault; __reserved and length stay 0).
+    // Each record is written field by field (struct iommu_hwpt_pgfault; __reserved and length are 0).
     let dv: DataView | null = null;
     let off = 0;
     for (let gi = first; gi < this.deliverHead; gi++) {
       const g = this.deliver[gi];
       g.cookie = this.allocCookie();
-      this.response.set(g.cookie, g);
+      this.setResponse(g.cookie, g);
       this.delivered++;
       const n = g.count;
       for (let i = 0; i < n; i++) {
@@ -167,6 +179,7 @@ export class FaultQueue extends IommufdObject {
         writeU32(out, off + PGFAULT_PASID, f.pasid >= 0 ? f.pasid : 0);
         writeU32(out, off + PGFAULT_GRPID, f.grpid);
         writeU32(out, off + PGFAULT_PERM, pgfaultPerm(f.perm));
+        writeU32(out, off + PGFAULT_RESERVED, 0);
         const addr = f.addr;
         if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
           const a = Number(addr);
@@ -174,15 +187,33 @@ export class FaultQueue extends IommufdObject {
           writeU32(out, off + PGFAULT_ADDR + 4, Math.floor(a / TWO_32));
         } else {
           // setBigUint64 stores modulo 2^64, as the struct codec does.
-          dv ??= new DataView(out.buffer);
+          dv ??= new DataView(out.buffer, out.byteOffset, out.byteLength);
           dv.setBigUint64(off + PGFAULT_ADDR, addr, true);
         }
+        writeU32(out, off + PGFAULT_LENGTH, 0);
         writeU32(out, off + PGFAULT_COOKIE, g.cookie);
         off += PGFAULT_SIZE;
       }
     }
     this.compact();
-    return out;
+    return bytes;
+  }
+
+  /** Groups that fit the last fitting() call's count. */
+  private taken = 0;
+
+  /** Bytes of the whole groups, from the oldest queued one, that fit in `count` (their number in `taken`). */
+  private fitting(count: number): number {
+    let bytes = 0;
+    let i = this.deliverHead;
+    while (i < this.deliver.length) {
+      const g = this.deliver[i];
+      if (bytes + g.count * PGFAULT_SIZE > count) break;
+      bytes += g.count * PGFAULT_SIZE;
+      i++;
+    }
+    this.taken = i - this.deliverHead;
+    return bytes;
   }
 
   /** write(): 8-byte responses; returns the bytes consumed before the first error. */
@@ -193,14 +224,13 @@ export class FaultQueue extends IommufdObject {
       // struct iommu_hwpt_page_response { u32 cookie; u32 code; }, read in place.
       const cookie = readU32(bytes, done + RESPONSE_COOKIE);
       const code = readU32(bytes, done + RESPONSE_CODE);
-      const g = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? undefined : this.response.get(cookie);
+      const g = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? undefined : this.responseOf(cookie);
       if (g === undefined) {
         const err = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? 'unknown response code' : `unknown cookie ${cookie}`;
         if (done === 0) fail('EINVAL', err);
         break;
       }
-      this.response.delete(cookie);
-      this.freeCookie(cookie);
+      this.takeResponse(cookie);
       this.answered++;
       g.respond(code);
       done += RESPONSE_SIZE;
@@ -225,14 +255,32 @@ export class FaultQueue extends IommufdObject {
     }
     this.deliver = keep;
     this.deliverHead = 0;
-    for (const [cookie, g] of [...this.response]) {
-      if (!match(g)) continue;
-      this.response.delete(cookie);
-      this.freeCookie(cookie);
+    // In cookie order, as xa_for_each walks the response xarray (iommufd_auto_response_faults).
+    for (let cookie = 1; cookie < this.response.length; cookie++) {
+      const g = this.response[cookie];
+      if (g === undefined || !match(g)) continue;
+      this.takeResponse(cookie);
       g.respond(IOMMUFD_PAGE_RESP_INVALID, true);
       n++;
     }
     return n;
+  }
+
+  private responseOf(cookie: number): FaultGroup | undefined {
+    return cookie >= 1 && cookie < this.response.length ? this.response[cookie] : undefined;
+  }
+
+  private setResponse(cookie: number, g: FaultGroup): void {
+    while (this.response.length <= cookie) this.response.push(undefined);
+    this.response[cookie] = g;
+    this.responseCount++;
+  }
+
+  /** Forgets the group waiting under `cookie` and frees the cookie. */
+  private takeResponse(cookie: number): void {
+    this.response[cookie] = undefined;
+    this.responseCount--;
+    this.freeCookie(cookie);
   }
 
   private allocCookie(): number {
@@ -283,6 +331,7 @@ export class FaultQueue extends IommufdObject {
     return {
       kind: '[iommufd-pgfault]',
       read: (n) => this.read(n),
+      readInto: (out) => this.readInto(out),
       write: (b) => this.write(b),
       poll: () => this.poll(),
       release: () => {

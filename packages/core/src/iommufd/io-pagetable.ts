@@ -202,9 +202,11 @@ class AreaIndex {
     const chunk = this.chunks[c];
     const keys = this.keys[c];
     const n = chunk.length;
-    if (i === n) chunk.push(area);
-    else {
-      chunk.splice(i, 0, area);
+    // Shifted by hand: splice() would allocate the (empty) array of removed elements on every call.
+    chunk.push(area);
+    if (i !== n) {
+      for (let j = n; j > i; j--) chunk[j] = chunk[j - 1];
+      chunk[i] = area;
       keys.copyWithin(i + 1, i, n);
     }
     keys[i] = k;
@@ -237,11 +239,12 @@ class AreaIndex {
       return;
     }
     const n = chunk.length;
-    if (i === n - 1) chunk.pop();
-    else {
-      chunk.splice(i, 1);
+    if (i !== n - 1) {
+      // By hand, as in insertAt: splice() would allocate the array of the removed area.
+      for (let j = i; j < n - 1; j++) chunk[j] = chunk[j + 1];
       this.keys[c].copyWithin(i, i + 1, n);
     }
+    chunk.pop();
     if (i === 0) this.firsts[c] = this.keys[c][0];
   }
 

@@ -241,7 +241,12 @@ export class PhysicalMemory {
       const c = this.chunkIfBacked(pfn);
       if (c === undefined) out.fill(0, outOffset + done, outOffset + done + n);
       else if (n === PAGE_SIZE) out.set(this.frameBytes(c, pfn), outOffset + done);
-      else out.set(new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
+      else if (n <= SMALL_COPY) {
+        // A few bytes (a descriptor, a DMA of a word): copied through the frame's cached view, no new view.
+        const fb = this.frameBytes(c, pfn);
+        const o = outOffset + done;
+        for (let i = 0; i < n; i++) out[o + i] = fb[off + i];
+      } else out.set(new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
       done += n;
     }
   }
@@ -258,11 +263,17 @@ export class PhysicalMemory {
       const c = this.chunkWords(pfn);
       const from = srcOffset + done;
       if (n === PAGE_SIZE) this.frameBytes(c, pfn).set(from === 0 && src.length === PAGE_SIZE ? src : src.subarray(from, from + n));
-      else new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(src.subarray(from, from + n));
+      else if (n <= SMALL_COPY) {
+        const fb = this.frameBytes(c, pfn);
+        for (let i = 0; i < n; i++) fb[off + i] = src[from + i];
+      } else new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(src.subarray(from, from + n));
       done += n;
     }
   }
 }
+
+/** Copies of at most this many bytes inside one frame are done byte by byte rather than through a new view. */
+const SMALL_COPY = 64;
 
 /**
  * Hands out physical frames: page-table pages for IOMMU drivers and the frames that back user memory.
