@@ -221,7 +221,7 @@ describe('readInto (read(2) into the caller buffer)', () => {
     expect(code(() => f.host.process.readInto(999, buf))).toBe('EBADF');
     expect(code(() => f.host.process.readInto(fq.fd, [] as unknown as Uint8Array))).toBe('EINVAL');
     // A memfd has no readInto: read() from the file position, copied.
-    const pos = f.host.process.file(memfd) as { position: number };
+    const pos = f.host.process.file(memfd) as unknown as { position: number };
     pos.position = 0;
     expect(f.host.process.readInto(memfd, buf)).toBe(5);
     expect([...buf.subarray(0, 6)]).toEqual([1, 2, 3, 4, 5, 9]);
