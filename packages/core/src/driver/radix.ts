@@ -436,6 +436,8 @@ export class RadixPageTable implements IoPageTable {
   private done = 0;
   /** Set by unmapLevel when it meets a leaf the range only partly covers (the kernel stops there). */
   private stop = false;
+  /** The current map skipped its pre-walk (a range inside one leaf table): mapLevel checks the leaf run. */
+  private scanLeaves = false;
 
   /** A table over the root already allocated at `rootPfn` (see rootFor). */
   constructor(
@@ -621,6 +623,7 @@ export class RadixPageTable implements IoPageTable {
     const leafSpan = this.layout.span[1];
     const oneLeafTable = this.top > 0 && this.layout.replicated[0] === 0 && Math.floor(iovaPfn / leafSpan) === Math.floor((iovaPfn + npages - 1) / leafSpan);
     if (!oneLeafTable && this.anyLeaf(this.rootPfn, this.top, iovaPfn, npages)) return -EEXIST;
+    this.scanLeaves = oneLeafTable;
     this.done = 0;
     const r = this.mapLevel(this.rootPfn, this.top, iovaPfn, paPfn, npages, bits.lo, bits.hi);
     if (r !== 0) {
@@ -674,8 +677,8 @@ export class RadixPageTable implements IoPageTable {
       const g = this.granule;
       const count = n / g;
       const end = w + count * 2;
-      // Nothing is written unless the whole run is free (map() may have skipped its pre-walk).
-      for (let i = w; i < end; i += 2) if ((c[i] & this.pm) !== 0) return -EEXIST;
+      // Nothing is written unless the whole run is free, when map() skipped its pre-walk.
+      if (this.scanLeaves) for (let i = w; i < end; i += 2) if ((c[i] & this.pm) !== 0) return -EEXIST;
       const l0 = lo | codec.leafTypeLo[0];
       let p = pa;
       if (!this.custom) {

@@ -128,6 +128,8 @@ class AreaIndex {
   private chunks: IoptArea[][] = [];
   /** Keys of each chunk's areas (iovaNum), in the first chunk.length slots. */
   private keys: Float64Array[] = [];
+  /** Last bytes of each chunk's areas (lastNum), beside `keys`: an overlap check loads no area. */
+  private lasts: Float64Array[] = [];
   /** Key of the first area of each chunk. */
   private firsts: number[] = [];
   size = 0;
@@ -137,18 +139,31 @@ class AreaIndex {
 
   /** The area with the greatest key <= k (position in posChunk / posIndex). */
   locate(k: number): IoptArea | undefined {
+    return this.find(k) ? this.chunks[this.posChunk][this.posIndex] : undefined;
+  }
+
+  /**
+   * Sets posChunk / posIndex to the area with the greatest key <= k; false (posIndex -1) when there is
+   * none. The chunk of the previous search is tried first (an unmap right after a map at the same
+   * place, or a run of calls in order, skips the search over the chunks).
+   */
+  find(k: number): boolean {
     const firsts = this.firsts;
     let lo = 0;
     let hi = firsts.length - 1;
     if (hi < 0 || firsts[0] > k) {
       this.posChunk = 0;
       this.posIndex = -1;
-      return undefined;
+      return false;
     }
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (firsts[mid] <= k) lo = mid;
-      else hi = mid - 1;
+    const f = this.posChunk;
+    if (f <= hi && firsts[f] <= k && (f === hi || firsts[f + 1] > k)) lo = f;
+    else {
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (firsts[mid] <= k) lo = mid;
+        else hi = mid - 1;
+      }
     }
     const keys = this.keys[lo];
     let a = 0;
@@ -160,7 +175,12 @@ class AreaIndex {
     }
     this.posChunk = lo;
     this.posIndex = a;
-    return this.chunks[lo][a];
+    return true;
+  }
+
+  /** lastNum of the area at (c, i), which must exist. */
+  lastAt(c: number, i: number): number {
+    return this.lasts[c][i];
   }
 
   /** The area at position (c, i), if any. */
@@ -193,14 +213,18 @@ class AreaIndex {
     this.size++;
     if (this.chunks.length === 0) {
       const keys = new Float64Array(CHUNK_CAPACITY);
+      const lasts = new Float64Array(CHUNK_CAPACITY);
       keys[0] = k;
+      lasts[0] = area.lastNum;
       this.chunks.push([area]);
       this.keys.push(keys);
+      this.lasts.push(lasts);
       this.firsts.push(k);
       return;
     }
     const chunk = this.chunks[c];
     const keys = this.keys[c];
+    const lasts = this.lasts[c];
     const n = chunk.length;
     // Shifted by hand: splice() would allocate the (empty) array of removed elements on every call.
     chunk.push(area);
@@ -208,15 +232,20 @@ class AreaIndex {
       for (let j = n; j > i; j--) chunk[j] = chunk[j - 1];
       chunk[i] = area;
       keys.copyWithin(i + 1, i, n);
+      lasts.copyWithin(i + 1, i, n);
     }
     keys[i] = k;
+    lasts[i] = area.lastNum;
     if (i === 0) this.firsts[c] = k;
     if (n + 1 === CHUNK_CAPACITY) {
       const tail = chunk.splice(CHUNK);
       const tailKeys = new Float64Array(CHUNK_CAPACITY);
       tailKeys.set(keys.subarray(CHUNK, n + 1));
+      const tailLasts = new Float64Array(CHUNK_CAPACITY);
+      tailLasts.set(lasts.subarray(CHUNK, n + 1));
       this.chunks.splice(c + 1, 0, tail);
       this.keys.splice(c + 1, 0, tailKeys);
+      this.lasts.splice(c + 1, 0, tailLasts);
       this.firsts.splice(c + 1, 0, tailKeys[0]);
     }
   }
@@ -235,6 +264,7 @@ class AreaIndex {
     if (chunk.length === 1) {
       this.chunks.splice(c, 1);
       this.keys.splice(c, 1);
+      this.lasts.splice(c, 1);
       this.firsts.splice(c, 1);
       return;
     }
@@ -243,6 +273,7 @@ class AreaIndex {
       // By hand, as in insertAt: splice() would allocate the array of the removed area.
       for (let j = i; j < n - 1; j++) chunk[j] = chunk[j + 1];
       this.keys[c].copyWithin(i, i + 1, n);
+      this.lasts[c].copyWithin(i, i + 1, n);
     }
     chunk.pop();
     if (i === 0) this.firsts[c] = this.keys[c][0];
@@ -434,8 +465,8 @@ export class IoPagetable {
 
   /** overlapsArea for exact numbers (last <= 2^53 - 1): a rounded bound compares right against them. */
   private overlapsAreaNum(start: number, last: number): boolean {
-    const a = this.low.locate(last);
-    return a !== undefined && a.lastNum >= start;
+    const low = this.low;
+    return low.find(last) && low.lastAt(low.posChunk, low.posIndex) >= start;
   }
 
   private overlapsReserved(start: bigint, last: bigint): boolean {
@@ -803,11 +834,11 @@ export class IoPagetable {
     const low = this.low;
     let bytes = 0;
     // One search; then each removal leaves the next area at the same position (deleteAt).
-    const floor = low.locate(start);
+    const found = low.find(start);
     let c = low.posChunk;
     let i = low.posIndex;
     // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
-    if (floor === undefined || floor.lastNum < start) i++;
+    if (!found || low.lastAt(c, i) < start) i++;
     for (;;) {
       if (i >= low.chunkLength(c)) {
         c++;

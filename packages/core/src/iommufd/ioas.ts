@@ -34,9 +34,10 @@ import {
 } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { setU64Number, u32At, u64NumberAt } from '../uapi/struct.js';
-import { MemFile, MemoryObject } from '../memory/process.js';
+import { MemFile, MemoryObject, type HostProcess } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
 import { IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
+import type { PagesSource } from './pages.js';
 import type { IommufdCtx, Ucmd } from './context.js';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -149,12 +150,19 @@ function userPages(ctx: IommufdCtx, uptr: bigint, length: bigint, writable: bool
   return new IoptPages(npages, writable, ctx.process, { kind: 'user', mm: ctx.process, firstPage: Number(uptr / PAGE) });
 }
 
+/** The source record of userPagesNum, reused: IoptPages copies it and keeps nothing of it. */
+const userSource: { kind: 'user'; mm: HostProcess | null; firstPage: number } = { kind: 'user', mm: null, firstPage: 0 };
+
 /** userPages of [u, u + len) given as numbers with u + len <= 2^53 - 1 (exact). */
 function userPagesNum(ctx: IommufdCtx, u: number, len: number, writable: boolean): IoptPages {
   if (len === 0) fail('EINVAL', 'length is zero');
   const pageOffset = u % PAGE_SIZE;
   const npages = Math.ceil((pageOffset + len) / PAGE_SIZE);
-  return new IoptPages(npages, writable, ctx.process, { kind: 'user', mm: ctx.process, firstPage: (u - pageOffset) / PAGE_SIZE });
+  userSource.mm = ctx.process;
+  userSource.firstPage = (u - pageOffset) / PAGE_SIZE;
+  const pages = new IoptPages(npages, writable, ctx.process, userSource as PagesSource);
+  userSource.mm = null;
+  return pages;
 }
 
 /** Byte offset of a user address inside its page. */

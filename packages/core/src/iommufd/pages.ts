@@ -33,8 +33,23 @@ const SEG = 4;
 const resolved = new FrameRuns();
 /** The segment list of a pages object with nothing pinned: shared, never written (see replace). */
 const NO_SEGS: number[] = [];
-/** Segments built by pin() / unpin() for the window they replace. */
-let built: number[] = [];
+/**
+ * Marks a pages object whose one segment is kept in its own fields (seg0..seg3), not in an array:
+ * every single-page IOAS_MAP has exactly one, and a million areas would otherwise carry a million
+ * small arrays for the garbage collector to trace. Shared, never written.
+ */
+const INLINE: number[] = [];
+/** The inline segment as a list, filled by list(): read-only, valid until the next list() call. */
+const ONE = [0, 0, 0, 0];
+/**
+ * Segments built by pin() / unpin() for the window they replace: numbers [0, n) of `v`, reused from
+ * call to call (emptying an array with `length = 0` would drop its storage, one allocation per call).
+ */
+class SegBuf {
+  v: number[] = [];
+  n = 0;
+}
+const built = new SegBuf();
 
 export class IoptPages {
   /** Areas (in any IOAS) that reference these pages (the kref). */
@@ -45,19 +60,51 @@ export class IoptPages {
   account: HostProcess;
   /** Pin segments, SEG numbers each, sorted by start, non-overlapping (see the file comment). */
   private segs: number[] = NO_SEGS;
+  /** The one segment when `segs` is INLINE: start, len, pins, frame. */
+  private seg0 = 0;
+  private seg1 = 0;
+  private seg2 = 0;
+  private seg3 = 0;
+  /**
+   * The source, kept as fields rather than the record it came in (one object less per pages object:
+   * a million single-page areas are a million pages objects for the garbage collector to trace).
+   */
+  private readonly srcMm: HostProcess | null;
+  private readonly srcObject: MemoryObject | null;
+  private readonly srcAlloc: FrameAllocator | null;
+  private readonly srcFirst: number;
+
   constructor(
     /** Pages the object spans (pages->npages). */
     readonly npages: number,
     readonly writable: boolean,
     account: HostProcess,
-    readonly source: PagesSource,
+    /** Copied: the record is not kept, and may be reused by the caller. */
+    source: PagesSource,
   ) {
     this.account = account;
+    this.srcFirst = source.firstPage;
+    if (source.kind === 'user') {
+      this.srcMm = source.mm;
+      this.srcObject = null;
+      this.srcAlloc = null;
+    } else {
+      this.srcMm = null;
+      this.srcObject = source.object;
+      this.srcAlloc = source.alloc;
+    }
+  }
+
+  /** Where the pages come from (a new record on each call). */
+  get source(): PagesSource {
+    return this.srcMm !== null
+      ? { kind: 'user', mm: this.srcMm, firstPage: this.srcFirst }
+      : { kind: 'file', object: this.srcObject!, firstPage: this.srcFirst, alloc: this.srcAlloc! };
   }
 
   /** The memfd behind a MAP_FILE, or null for user memory. */
   get file(): MemoryObject | null {
-    return this.source.kind === 'file' ? this.source.object : null;
+    return this.srcObject;
   }
 
   /**
@@ -65,7 +112,7 @@ export class IoptPages {
    * pages->start). With the byte offset it gives the IOVA allocation hint of an IOAS_COPY.
    */
   get base(): bigint {
-    return BigInt(this.source.firstPage) * PAGE;
+    return BigInt(this.srcFirst) * PAGE;
   }
 
   get(): void {
@@ -78,7 +125,7 @@ export class IoptPages {
 
   /** Index (in segments) of the first segment that ends after page `index`. */
   private segAfter(index: number): number {
-    const s = this.segs;
+    const s = this.list();
     let lo = 0;
     let hi = s.length / SEG;
     while (lo < hi) {
@@ -91,12 +138,12 @@ export class IoptPages {
 
   /** Segments in use (for tests and tools: how compact the pin state is). */
   get segments(): number {
-    return this.segs.length / SEG;
+    return this.list().length / SEG;
   }
 
   /** The frame of pinned page `index`, 0 when it is not pinned. */
   frame(index: number): number {
-    const s = this.segs;
+    const s = this.list();
     const k = this.segAfter(index) * SEG;
     return k < s.length && s[k] <= index ? s[k + 3] + (index - s[k]) : 0;
   }
@@ -115,7 +162,7 @@ export class IoptPages {
 
   /** Pin count of page `index`. */
   pinCount(index: number): number {
-    const s = this.segs;
+    const s = this.list();
     const k = this.segAfter(index) * SEG;
     return k < s.length && s[k] <= index ? s[k + 2] : 0;
   }
@@ -125,7 +172,7 @@ export class IoptPages {
    * segments merge). Every page must be pinned.
    */
   pinnedRuns(start: number, n: number, out: FrameRuns): void {
-    const s = this.segs;
+    const s = this.list();
     const end = start + n;
     for (let k = this.segAfter(start) * SEG; k < s.length && s[k] < end; k += SEG) {
       const from = Math.max(start, s[k]);
@@ -142,7 +189,7 @@ export class IoptPages {
    */
   pin(start: number, n: number): void {
     if (n <= 0) return;
-    const s = this.segs;
+    const s = this.list();
     const end = start + n;
     const k0 = this.segAfter(start);
     // Resolve every page that is not pinned yet (the gaps between segments), before changing anything.
@@ -161,7 +208,7 @@ export class IoptPages {
     // Rebuild segments k0 .. k1 - 1 (those meeting the range) with one more pin, the gaps as new
     // segments of one pin taking the resolved runs in order.
     const out = built;
-    out.length = 0;
+    out.n = 0;
     let r = 0;
     let rUsed = 0;
     cur = start;
@@ -188,14 +235,14 @@ export class IoptPages {
   /** Drops one pin on every page of [start, start + n); pages reaching zero are unpinned and uncharged. */
   unpin(start: number, n: number): void {
     if (n <= 0) return;
-    const s = this.segs;
+    const s = this.list();
     const end = start + n;
     const k0 = this.segAfter(start);
     let k1 = k0;
     while (k1 * SEG < s.length && s[k1 * SEG] < end) k1++;
     if (k1 === k0) return;
     const out = built;
-    out.length = 0;
+    out.n = 0;
     let freed = 0;
     for (let k = k0; k < k1; k++) freed += splitSegment(out, s, k * SEG, start, end, -1);
     this.replace(k0, k1, out);
@@ -209,53 +256,87 @@ export class IoptPages {
    * Replaces segments [k0, k1) by `out`, merging across both edges with the neighbours where the
    * pages, frames and pin counts continue.
    */
-  private replace(k0: number, k1: number, out: number[]): void {
-    const s = this.segs;
+  private replace(k0: number, k1: number, buf: SegBuf): void {
+    const s = this.list();
+    const out = buf.v;
+    const n = buf.n;
     let from = k0 * SEG;
     let to = k1 * SEG;
     // Merge with the segment before and the one after.
-    if (from > 0 && out.length > 0 && continues(s, from - SEG, out, 0)) {
+    if (from > 0 && n > 0 && continues(s, from - SEG, out, 0)) {
       from -= SEG;
       out[0] = s[from];
       out[1] += s[from + 1];
       out[3] = s[from + 3];
     }
-    if (to < s.length && out.length > 0 && continues(out, out.length - SEG, s, to)) {
-      out[out.length - SEG + 1] += s[to + 1];
+    if (to < s.length && n > 0 && continues(out, n - SEG, s, to)) {
+      out[n - SEG + 1] += s[to + 1];
       to += SEG;
     }
     const del = to - from;
     if (from === 0 && to === s.length) {
-      // The whole list (always so for a pages object of one segment): an exact-size copy, no slack.
-      this.segs = out.length === 0 ? NO_SEGS : out.slice();
-    } else if (out.length === del) {
-      for (let i = 0; i < del; i++) s[from + i] = out[i];
-    } else if (s.length - del + out.length < 4096 || out.length < 64) {
-      s.splice(from, del, ...out);
+      // The whole list (always so for a pages object of one segment): none, one kept inline, or an
+      // exact-size copy, no slack.
+      this.setList(out, n);
     } else {
-      this.segs = s.slice(0, from).concat(out, s.slice(to));
+      // Part of a list: a one-segment list kept inline becomes an array first (ONE is only a view).
+      const list = this.segs === INLINE ? s.slice() : s;
+      if (n === del) {
+        for (let i = 0; i < del; i++) list[from + i] = out[i];
+        this.segs = list;
+      } else if (list.length - del + n < 4096 || n < 64) {
+        list.splice(from, del, ...out.slice(0, n));
+        this.segs = list;
+      } else {
+        this.segs = list.slice(0, from).concat(out.slice(0, n), list.slice(to));
+      }
     }
-    if (built.length > 1024) built = [];
+    if (out.length > 1024) buf.v = [];
+  }
+
+  /** The segment list (see INLINE): the array itself, or the inline segment through ONE. */
+  private list(): number[] {
+    const s = this.segs;
+    if (s !== INLINE) return s;
+    ONE[0] = this.seg0;
+    ONE[1] = this.seg1;
+    ONE[2] = this.seg2;
+    ONE[3] = this.seg3;
+    return ONE;
+  }
+
+  /** Makes `out[0, n)` the whole segment list: none, one segment inline, or an exact-size copy. */
+  private setList(out: readonly number[], n: number): void {
+    if (n === 0) this.segs = NO_SEGS;
+    else if (n === SEG) {
+      this.seg0 = out[0];
+      this.seg1 = out[1];
+      this.seg2 = out[2];
+      this.seg3 = out[3];
+      this.segs = INLINE;
+    } else this.segs = out.slice(0, n);
   }
 
   /** Faults in pages [first, first + n) of the source, appending their frames to `out`, without pinning them; throws Errno. */
   private resolveRun(first: number, n: number, out: FrameRuns): void {
-    const s = this.source;
-    if (s.kind === 'user') {
+    const mm = this.srcMm;
+    const page = this.srcFirst + first;
+    if (mm !== null) {
       // pin_user_pages(FOLL_WRITE) on a read-only VMA fails with EFAULT (check_vma_flags).
       try {
-        s.mm.checkPages(s.firstPage + first, n, this.writable);
+        mm.checkPages(page, n, this.writable);
       } catch (e) {
         if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
         throw e;
       }
-      s.mm.resolveRuns(s.firstPage + first, n, this.writable, out);
+      mm.resolveRuns(page, n, this.writable, out);
       return;
     }
+    const object = this.srcObject!;
     // memfd_pin_folios: a page at or past the end of the file cannot be pinned (shmem_get_folio
     // refuses an index past i_size with EINVAL); the file may have shrunk since IOAS_MAP_FILE.
-    if (s.firstPage + first + n > s.object.pages) throw new Errno('EINVAL', 'the range reaches past the end of the file');
-    if (!s.object.faultRuns(s.firstPage + first, n, s.alloc, out)) throw new Errno('ENOMEM', 'out of physical memory');
+    if (page + n > object.pages) throw new Errno('EINVAL', 'the range reaches past the end of the file');
+    if (!object.faultRuns(page, n, this.srcAlloc!, out)) throw new Errno('ENOMEM', 'out of physical memory');
   }
 }
 
@@ -264,7 +345,7 @@ export class IoptPages {
  * [start, end) (the parts outside keep theirs); pages whose count reaches 0 are left out. Returns how
  * many pages were left out.
  */
-function splitSegment(out: number[], s: readonly number[], i: number, start: number, end: number, delta: number): number {
+function splitSegment(out: SegBuf, s: readonly number[], i: number, start: number, end: number, delta: number): number {
   const segStart = s[i];
   const segEnd = segStart + s[i + 1];
   const pins = s[i + 2];
@@ -279,14 +360,22 @@ function splitSegment(out: number[], s: readonly number[], i: number, start: num
 }
 
 /** Appends a segment to `out`, merged into the previous one when it continues it. */
-function emit(out: number[], start: number, len: number, pins: number, frame: number): void {
+function emit(buf: SegBuf, start: number, len: number, pins: number, frame: number): void {
   if (len <= 0) return;
-  const n = out.length;
+  const out = buf.v;
+  const n = buf.n;
   if (n > 0 && out[n - 4] + out[n - 3] === start && out[n - 2] === pins && out[n - 1] + out[n - 3] === frame) {
     out[n - 3] += len;
     return;
   }
-  out.push(start, len, pins, frame);
+  if (n === out.length) out.push(start, len, pins, frame);
+  else {
+    out[n] = start;
+    out[n + 1] = len;
+    out[n + 2] = pins;
+    out[n + 3] = frame;
+  }
+  buf.n = n + SEG;
 }
 
 /** Segment `b[j..]` continues segment `a[i..]`: adjacent pages, same pins, contiguous frames. */
