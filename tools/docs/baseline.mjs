@@ -4,12 +4,24 @@
 // undocumented today. The lists only ever shrink: CI runs TypeDoc with warnings as errors, so a new public symbol
 // without TSDoc fails, and so does a listed symbol that has been documented since (TypeDoc reports unused names).
 // Run it after documenting symbols: `node tools/docs/baseline.mjs`, then commit the shorter lists.
+// It writes nothing when TypeDoc reports an error (a comment that does not parse would otherwise hide every warning
+// and empty every list) or when a list would gain a name (a new public symbol needs its comment, not a list entry).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const root = JSON.parse(readFileSync('typedoc.json', 'utf8'));
 const pkgs = root.entryPoints.map((p) => p.replace(/^packages\//, ''));
 const files = ['typedoc.json', ...pkgs.map((p) => `packages/${p}/typedoc.json`)];
+const before = new Map(
+  files.map((f) => {
+    const j = JSON.parse(readFileSync(f, 'utf8'));
+    return [f, { names: new Set(j.intentionallyNotDocumented ?? []), hidden: new Set(j.intentionallyNotExported ?? []) }];
+  }),
+);
+const originals = new Map(files.map((f) => [f, readFileSync(f, 'utf8')]));
+const restore = () => {
+  for (const [f, text] of originals) writeFileSync(f, text);
+};
 const write = (f, names, hidden) => {
   const j = JSON.parse(readFileSync(f, 'utf8'));
   if (names.length) j.intentionallyNotDocumented = names;
@@ -24,6 +36,13 @@ const run = spawnSync('npx', ['typedoc', '--emit', 'none', '--treatWarningsAsErr
 const log = `${run.stdout}\n${run.stderr}`;
 // eslint-disable-next-line no-control-regex
 const lines = log.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+const errors = lines.filter((l) => l.startsWith('[error]'));
+if (run.status !== 0 || errors.length > 0) {
+  restore();
+  console.error(errors.join('\n') || `typedoc exited with status ${run.status}`);
+  console.error('docs:baseline: TypeDoc failed; no list was rewritten');
+  process.exit(1);
+}
 const by = new Map(files.map((f) => [f, new Set()]));
 const notExported = new Map(files.map((f) => [f, new Set()]));
 // Warnings, not names: one name (a layout's `X.__type.name`) can stand for many undocumented symbols.
@@ -40,6 +59,18 @@ for (const line of lines) {
   if (!by.has(file)) throw new Error(`undocumented symbol in a package typedoc.json does not list: ${line}`);
   by.get(file).add(m[1]);
   warnings.set(file, warnings.get(file) + 1);
+}
+const grown = [];
+for (const [f, names] of by) {
+  const was = before.get(f);
+  for (const n of names) if (!was.names.has(n)) grown.push(`${f}: ${n} has no documentation`);
+  for (const n of notExported.get(f)) if (!was.hidden.has(n)) grown.push(`${f}: ${n} is used by a public signature but not exported`);
+}
+if (grown.length > 0) {
+  restore();
+  console.error(grown.join('\n'));
+  console.error('docs:baseline: the lists only shrink; document or export the names above. No list was rewritten');
+  process.exit(1);
 }
 let total = 0;
 for (const [f, names] of by) {
