@@ -27,7 +27,7 @@ export const CMDQ_OP = {
   CMD_TLBI_NH_ASID: 0x11,
   /** Invalidate stage-1 TLB entries by VA (and ASID), optionally as a range; Linux arm_smmu_tlb_inv_range_asid. */
   CMD_TLBI_NH_VA: 0x12,
-  /** Invalidate stage-1 TLB entries by VA for every ASID (global mappings). */
+  /** Invalidate stage-1 TLB entries by VA whatever their ASID, in a VMID. */
   CMD_TLBI_NH_VAA: 0x13,
   /** Invalidate all EL3 TLB entries (Secure state only). */
   CMD_TLBI_EL3_ALL: 0x18,

@@ -133,7 +133,7 @@ export interface LinuxSmmuProbe {
   readonly options: number;
   /** The same options by name. */
   readonly optionNames: readonly ArmSmmuOption[];
-  /** Input address size in bits (the probe line's "ias"). */
+  /** Input address size in bits (the probe line's "ias"): the OAS, or 40 if larger and AArch32 tables are supported. */
   readonly ias: number;
   /** Output address size in bits from SMMU_IDR5.OAS (the probe line's "oas"; 48 when unknown). */
   readonly oas: number;

@@ -156,7 +156,7 @@ export interface EventSummaryLine {
   readonly name: string;
   /** dev_name() of the master owning the StreamID, null for "(unassigned sid)". */
   readonly client: string | null;
-  /** StreamID. */
+  /** StreamID, printed as `sid: %#x`. */
   readonly sid: number;
   /** SubstreamID (0 when the event had none). */
   readonly ssid: number;
@@ -203,7 +203,7 @@ export interface EventDetailLine {
   readonly ttd?: 'read' | 'write';
   /** "stall": the transaction is stalled. */
   readonly stall: boolean;
-  /** Stall tag. */
+  /** Stall tag, the `stag: %#x` a CMD_RESUME must echo. */
   readonly stag: number;
 }
 
@@ -320,7 +320,7 @@ export function parseEventLog(lines: readonly string[]): ParsedEventLog[] {
 
 /** The values of arm_smmu_device_hw_probe's "ias %lu-bit, oas %lu-bit (features 0x%08x)" line. */
 export interface ProbeLine {
-  /** Input address size in bits (the largest of the VA and IPA sizes the SMMU accepts). */
+  /** Input address size in bits as the probe derived it (the OAS, or 40 with AArch32 tables if larger). */
   readonly ias: number;
   /** Output address size in bits, from SMMU_IDR5.OAS. */
   readonly oas: number;
@@ -409,11 +409,11 @@ export const PROBE_MESSAGES: readonly string[] = [
 
 /** The fields arm_smmu_handle_ppr prints for a PRI request it does not expect. */
 export interface PriLogFields {
-  /** StreamID. */
+  /** StreamID (PRIQ_0_SID), printed as `sid 0x%08x`. */
   readonly sid: number;
-  /** SubstreamID (PASID). */
+  /** SubstreamID (PASID), printed after the dot as `0x%05x`; 0 without one. */
   readonly ssid: number;
-  /** Page Request Group Index. */
+  /** Page Request Group Index (PRIQ_1_PRG_IDX), printed in brackets. */
   readonly grpid: number;
   /** Last request of its group (printed as an "L" after the index). */
   readonly last: boolean;
@@ -425,7 +425,7 @@ export interface PriLogFields {
   readonly write: boolean;
   /** Execute access requested. */
   readonly exec: boolean;
-  /** Requested page address. */
+  /** Requested page address (PRIQ_1_ADDR), printed as `iova 0x%016llx`. */
   readonly iova: bigint;
 }
 

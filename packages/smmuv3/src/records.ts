@@ -64,7 +64,7 @@ export const EVT_ID = {
   F_PERMISSION: 0x13,
   /** Several TLB entries matched the address (broken break-before-make by software). */
   F_TLB_CONFLICT: 0x20,
-  /** Several configuration cache entries matched (conflicting STE/CD caching). */
+  /** Several configuration cache entries matched (an STE.CONT range overlapping a different STE). */
   F_CFG_CONFLICT: 0x21,
   /** A speculative page request hint carrying an address and a Span. */
   E_PAGE_REQUEST: 0x24,
@@ -118,7 +118,9 @@ export const FETCH_FAULT_IDS: readonly number[] = [EVT_ID.F_STE_FETCH, EVT_ID.F_
 export const EVTQ_1_CLASS = {
   /** The fault happened while fetching the CD (stage-2 translation of the CD address). */
   CD: 0,
-  /** A stage-1 translation table descriptor fetch faulted (at stage 2 in a nested walk; F_WALK_EABT also at stage 1). */
+  /**
+   * A stage-1 translation table descriptor fetch faulted (at stage 2 in a nested walk; F_WALK_EABT also at stage 1).
+   */
   TT: 1,
   /** The input address of the transaction itself faulted. */
   IN: 2,
@@ -257,25 +259,25 @@ export function eventWords(bytes: Uint8Array): bigint[] {
  * table-walk direction only means something for a permission fault of CLASS TT.
  */
 export interface LinuxDecodedEvent {
-  /** Event ID. */
+  /** Event ID (EVTQ_0_ID), an `EVT_ID` value. */
   readonly id: number;
-  /** StreamID. */
+  /** StreamID of the faulting master (EVTQ_0_SID): the master Linux looks up for the report. */
   readonly sid: number;
   /** Whether a SubstreamID was given. */
   readonly ssv: boolean;
   /** SubstreamID, 0 (IOMMU_NO_PASID) when SSV = 0. */
   readonly ssid: number;
-  /** Privileged access (PnU). */
+  /** Privileged access (PnU = 1). */
   readonly privileged: boolean;
-  /** Instruction fetch (InD). */
+  /** Instruction fetch (InD = 1), else a data access. */
   readonly instruction: boolean;
-  /** Read access (RnW). */
+  /** Read access (RnW = 1), else a write. */
   readonly read: boolean;
-  /** Stage-2 fault (S2). */
+  /** The fault was raised at stage 2 (S2 = 1): `ipa` is valid. */
   readonly s2: boolean;
-  /** Stall tag. */
+  /** Stall tag (EVTQ_1_STAG): the STAG a CMD_RESUME for this transaction must carry. */
   readonly stag: number;
-  /** Stalled transaction (Stall). */
+  /** The transaction is stalled (EVTQ_1_STALL) and waits for CMD_RESUME. */
   readonly stall: boolean;
   /** CLASS, an `EVTQ_1_CLASS` value. */
   readonly class: number;
@@ -349,19 +351,19 @@ export function encodeVEventArmSmmuv3(record: Uint8Array, vSid: number): Result<
 export interface PriRequest {
   /** StreamID (the PCI RID). */
   readonly SID: number;
-  /** SubstreamID (PASID) of the request; meaningful only when SSV = 1. */
+  /** SubstreamID (PASID) of the request, word 0 bits [51:32]; meaningful only when SSV = 1. */
   readonly SSID: number;
-  /** PASID valid. */
+  /** PASID valid (word 0 bit 63): the request carried a PASID TLP prefix. */
   readonly SSV: number;
-  /** Privileged-mode access requested. */
+  /** Privileged-mode access requested (word 0 bit 58). */
   readonly PRIV: number;
-  /** Execute access requested. */
+  /** Execute access requested (word 0 bit 59). */
   readonly EXEC: number;
-  /** Read access requested. */
+  /** Read access requested (word 0 bit 60). */
   readonly READ: number;
-  /** Write access requested. */
+  /** Write access requested (word 0 bit 61). */
   readonly WRITE: number;
-  /** Last request of its page request group: software answers the group with CMD_PRI_RESP after it. */
+  /** Last request of its page request group (word 0 bit 62): software answers the group with CMD_PRI_RESP after it. */
   readonly LAST: number;
   /** Page Request Group Index (9 bits), echoed in CMD_PRI_RESP GRPID. */
   readonly PRGIndex: number;

@@ -344,7 +344,7 @@ export function parseSmmuRegistersHex(hex: { idr: readonly string[]; iidr: strin
   return decodeSmmuRegisters({ idr, iidr: iidr.value, aidr: aidr.value });
 }
 
-/** The architecture version SMMU_AIDR names, as "3.minor" (for example "3.1"), as Linux prints it. */
+/** The architecture version SMMU_AIDR names, as "3.minor" (for example "3.1"). */
 export function archVersion(aidr: Aidr): string {
   // ArchMajorRev 0 means SMMUv3; the minor revision is the ".x".
   return `${3 + aidr.ArchMajorRev}.${aidr.ArchMinorRev}`;

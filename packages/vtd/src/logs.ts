@@ -135,7 +135,7 @@ export interface VtdDmaFault {
   readonly pasid: number | null;
   /** Source id: bus << 8 | devfn. */
   readonly sid: number;
-  /** Faulting address. */
+  /** Faulting address (FRCD.FI << 12), printed as `fault addr 0x%llx`. */
   readonly addr: bigint;
   /** Fault reason number, a `VTD_FR` value. */
   readonly reason: number;

@@ -43,9 +43,9 @@ export type IommuHwptVtdS1Invalidate = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_
 
 /** The unit's registers, as the driver sees them when it checks a request. */
 export interface VtdUnitRegs {
-  /** CAP_REG value. */
+  /** CAP_REG (offset 0x8): FL5LP is checked when the request asks for 57-bit (5-level) first-stage paging. */
   readonly cap: bigint;
-  /** ECAP_REG value. */
+  /** ECAP_REG (offset 0x10): SMTS and NEST for nesting at all, SRS and EAFS for the SRE and EAFE flags. */
   readonly ecap: bigint;
 }
 

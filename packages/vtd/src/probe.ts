@@ -21,11 +21,11 @@ import { describeProfileValue, parseProfileRegister, err, ok } from '@ioasid/cor
 
 /** The registers of one unit, parsed. */
 export interface VtdRawRegisters {
-  /** VER_REG value. */
+  /** VER_REG (offset 0x0), 32 bits. */
   readonly ver: bigint;
-  /** CAP_REG value. */
+  /** CAP_REG (offset 0x8), 64 bits. */
   readonly cap: bigint;
-  /** ECAP_REG value. */
+  /** ECAP_REG (offset 0x10), 64 bits. */
   readonly ecap: bigint;
   /** DRHD register base (the `reg_base_addr` of the boot line), when the profile gives it. */
   readonly regBase?: bigint;
