@@ -132,6 +132,11 @@ describe('the unit', () => {
     const dev = host.device(host.profile.devices[0].bdf);
     const info = unit.hwInfo(dev.info, 0);
     expect('data' in info && uapi.iommu_hw_info_amd.decode(info.data, 0)).toEqual({ efr: 0xa5bf7320a2294aeen, efr2: 0x1dn });
+    // struct iommu_hw_info_amd (include/uapi/linux/iommufd.h), byte by byte: __aligned_u64 efr @0, efr2 @8, 16
+    // bytes, little-endian; the preset's EFR / EFR2 as amd_iommufd_hw_info() copies them.
+    if (!('data' in info)) throw new Error('no hw_info');
+    expect(info.data.byteLength).toBe(16);
+    expect([...info.data]).toEqual([0xee, 0x4a, 0x29, 0xa2, 0x20, 0x73, 0xbf, 0xa5, 0x1d, 0, 0, 0, 0, 0, 0, 0]);
     expect('errno' in unit.hwInfo(dev.info, uapi.IOMMU_HW_INFO_TYPE_INTEL_VTD)).toBe(true);
   });
 

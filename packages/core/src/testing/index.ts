@@ -7,6 +7,7 @@ export { mockDecoder, MOCK_RECORD_WORDS } from './mock-decoder.js';
 export { mockFormat, mockWriteGuestTable } from './mock-format.js';
 export { testTableMemory, type TestTableMemory } from './table-memory.js';
 export { errCode } from './err-code.js';
+export { kernelPrintf, type PrintkArg } from './printk.js';
 export { mappedDevice, type MappedDevice } from './mapped-device.js';
 export {
   IsolationWorld,
