@@ -31,18 +31,23 @@ describe('virtio-iommu fault codec: struct virtio_iommu_fault on the event queue
     const rec = decodeFault(unit.faults.encodeFault(a));
     expect(rec).toEqual({ reason: VIRTIO_IOMMU_FAULT_R_MAPPING, flags: VIRTIO_IOMMU_FAULT_F_ADDRESS | VIRTIO_IOMMU_FAULT_F_WRITE, endpoint: dev.info.rid, address: 0x1234_5678n, reservedNonZero: false });
     const reasons = (['not-present', 'address-size', 'table-fault', 'no-context', 'blocked'] as const).map((failure) => decodeFault(unit.faults.encodeFault({ ...a, failure }))!.reason);
-    expect(reasons).toEqual([VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_UNKNOWN, VIRTIO_IOMMU_FAULT_R_UNKNOWN, VIRTIO_IOMMU_FAULT_R_DOMAIN]);
+    // The bound device sits on the blocking domain: blocked DMA finds no mapping there.
+    expect(reasons).toEqual([VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_UNKNOWN, VIRTIO_IOMMU_FAULT_R_UNKNOWN, VIRTIO_IOMMU_FAULT_R_MAPPING]);
+    // An endpoint the driver never attached reaches no domain.
+    expect(decodeFault(unit.faults.encodeFault({ ...a, rid: 0xfff0, failure: 'blocked' }))!.reason).toBe(VIRTIO_IOMMU_FAULT_R_DOMAIN);
     const f = unit.faults.decodeFault(unit.faults.encodeFault({ ...a, perm: PERM_READ }), 0);
     expect(f).toMatchObject({ kind: 'dma', rid: dev.info.rid, pasid: -1, addr: 0x1234_5678n, perm: PERM_READ, reason: VIRTIO_IOMMU_FAULT_R_MAPPING, reasonText: 'VIRTIO_IOMMU_FAULT_R_MAPPING' });
   });
 
-  it('logs an unmapped DMA as Linux does, on the virtio device, and a blocked one as a domain fault until the endpoint is parked on the blocking domain', async () => {
+  it('logs an unmapped DMA as Linux does, on the virtio device, and a blocked one as a page fault in the blocking domain from the bind on', async () => {
     const { host, fd, dev, unit } = rig();
     const ep = dev.info.rid;
-    // Bound, never attached: the device has no domain for the endpoint.
+    // Bound, never attached: iommufd_device_bind claimed the DMA ownership, which parked the endpoint on
+    // the driver's empty blocking domain (a paging domain: virtio-iommu has no blocked domain op).
     await expect(dev.dma.read(0x10_0000n, 4)).rejects.toBeInstanceOf(DmaFault);
     await new Promise((r) => setTimeout(r, 0));
-    expect(host.log.lines).toContain(`virtio_iommu ${unit.name}: domain fault from EP ${ep} at 0x100000 [R]`);
+    expect(host.log.lines).toContain(`virtio_iommu ${unit.name}: page fault from EP ${ep} at 0x100000 [R]`);
+    expect(host.log.lines.some((l) => l.includes('domain fault'))).toBe(false);
     const ioas = fd.ioas.alloc();
     dev.attachPt(ioas);
     await expect(dev.dma.write(0x20_0000n, Uint8Array.of(1))).rejects.toBeInstanceOf(DmaFault);

@@ -20,15 +20,17 @@ import {
 
 /** What the codec needs from its unit: whether an endpoint sits on the driver's empty blocking domain. */
 export interface BlockingState {
-  /** True when the driver parked `endpoint` on its empty blocking domain (after a detach). */
+  /** True when the driver parked `endpoint` on its empty blocking domain (from the bind on, and after every detach). */
   onBlockingDomain(endpoint: number): boolean;
 }
 
 /**
- * The reason the device gives. A missing or too weak mapping is R_MAPPING. DMA that core blocks reaches
- * no domain of the device (R_DOMAIN: endpoint not attached), except after a detach, when the driver parks
- * the endpoint on its empty blocking domain and the device finds no mapping there (R_MAPPING). A failure
- * of a table or a context has no counterpart in a device without tables: R_UNKNOWN.
+ * The reason the device gives. A missing or too weak mapping is R_MAPPING. DMA that core blocks finds the
+ * endpoint on the driver's empty blocking domain once the device is bound to an iommufd (the bind claims
+ * the DMA ownership, which attaches it; a detach parks it there again), and the device finds no mapping
+ * there: R_MAPPING. Only an endpoint the driver never attached (a device never bound, whose default
+ * domain the model does not have) reaches no domain: R_DOMAIN. A failure of a table or a context has no
+ * counterpart in a device without tables: R_UNKNOWN.
  */
 function reasonOf(a: FailedAccess, state: BlockingState): number {
   switch (a.failure) {

@@ -6,7 +6,7 @@ import { VirtioIommuUnit, type VirtioPagingDomain } from './unit.js';
 import { cloudHypervisor, presets, qemuQ35, qemuQ35Vfio } from './presets.js';
 import { plugin } from './plugin.js';
 import { decodeRequest } from './requests.js';
-import { TAIL_SIZE, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_T_MAP } from './spec.js';
+import { TAIL_SIZE, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_T_ATTACH, VIRTIO_IOMMU_T_MAP } from './spec.js';
 
 const vendor = new VirtioIommuVendor();
 
@@ -72,14 +72,16 @@ describe('virtio-iommu as the host IOMMU: probe', () => {
 });
 
 describe('virtio-iommu as the host IOMMU: domains are requests to the device', () => {
-  it('keeps the first domain ID for the identity domain with BYPASS_CONFIG and allocates from the next', () => {
-    const { fd, devId, unit } = rig();
+  it('keeps the first domain ID for the identity domain with BYPASS_CONFIG and allocates from the next (the bind\'s blocking domain first)', () => {
+    const { fd, devId, unit, dev } = rig();
     const ioas = fd.ioas.alloc();
     const h1 = fd.hwpt.alloc({ devId, ptId: ioas });
     const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
     expect(unit.probe.identityDomain).toBe(0);
+    // iommufd_device_bind claimed the DMA ownership: the empty blocking domain took ID 1 and holds the endpoint.
+    expect(unit.device.domainOf(dev.info.rid)?.id).toBe(1);
     const tags = [h1, h2].map((h) => (fd.ctx.objects.peek(h) as unknown as { tag: number }).tag);
-    expect(tags).toEqual([1, 2]);
+    expect(tags).toEqual([2, 3]);
   });
 
   it('sends ATTACH on attach, MAP and UNMAP for the IOAS, and DMA goes through the device\'s mappings', async () => {
@@ -88,10 +90,11 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const va = host.process.mmap(0x4000);
     host.process.poke(va + 0x1000n, Uint8Array.of(0x11, 0x22));
     dev.attachPt(ioas);
-    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH']);
+    // The bind's ATTACH to the blocking domain, then the attach's.
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH', 'ATTACH']);
     fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x4000n, iova: 0x10_0000n });
     // One MAP per physically contiguous run of the user pages, covering the four pages.
-    const maps = unit.requests.slice(2);
+    const maps = unit.requests.slice(3);
     expect(maps.every((r) => r.type === 'MAP' && r.status === VIRTIO_IOMMU_S_OK)).toBe(true);
     const ranges = maps.map((r) => decodeRequest(r.bytes)).map((d) => (d.ok && d.request.type === 3 ? [d.request.virtStart, d.request.virtEnd] : []));
     expect(ranges[0][0]).toBe(0x10_0000n);
@@ -109,17 +112,17 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const h1 = fd.hwpt.alloc({ devId, ptId: ioas });
     const va = host.process.mmap(0x2000);
     fd.ioas.map({ ioasId: ioas, userVa: va, length: 0x2000n, iova: 0x20_0000n });
-    // No endpoint yet: the driver keeps the mapping in its tree and sends nothing.
-    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE']);
+    // No endpoint yet: the driver keeps the mapping in its tree and sends nothing (the ATTACH is the bind's, to the blocking domain).
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH']);
     dev.attachPt(h1);
-    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH', 'MAP']);
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH', 'ATTACH', 'MAP']);
     const d1 = (fd.ctx.objects.peek(h1) as unknown as { ops: VirtioPagingDomain }).ops;
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d1.tag);
     const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
     dev.attachPt(h2);
     const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
     // One ATTACH moves the endpoint; the old domain is gone from the device, kept by the driver.
-    expect(unit.requests.slice(3).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
+    expect(unit.requests.slice(4).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
     expect(unit.device.domain(d1.tag)).toBeUndefined();
     expect(d1.pt.mappings.size).toBe(1);
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d2.tag);
@@ -188,6 +191,43 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     expect(unit.requests.slice(-4).map((r) => r.status)).toEqual([VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_S_OK]);
     expect(unit.device.domainOf(dev.info.rid)?.id).not.toBe(d2.tag);
     expect([...(await dev.dma.read(0x10_0000n, 1))]).toEqual([0x42]);
+  });
+
+  it('binding parks the endpoint on the blocking domain, and a bind the driver cannot do that for fails', () => {
+    // iommufd_device_bind -> iommu_device_claim_dma_owner: an empty paging domain (no blocked domain op)
+    // and an ATTACH to it; the second device of another group shares the model's one blocking domain.
+    const { fd, dev, unit, host } = rig();
+    expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH']);
+    const blocking = unit.device.domainOf(dev.info.rid);
+    expect(blocking?.mappings.size).toBe(0);
+    const other = host.device(qemuQ35.devices[1].bdf);
+    other.bindIommufd(fd);
+    expect(unit.device.domainOf(other.info.rid)?.id).toBe(blocking?.id);
+
+    // No domain ID left for the blocking domain: viommu_domain_alloc_paging's ida_alloc_range, ENOSPC.
+    const full = structuredClone(qemuQ35);
+    full.units[0].registers = { ...full.units[0].registers, domain_start: 0, domain_end: 0 };
+    const f = createHost({ plugins: [plugin], profile: full });
+    const d = f.device(full.devices[0].bdf);
+    expect(() => d.bindIommufd(f.openIommufd())).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(d.idev).toBeNull();
+
+    // The device refuses the ATTACH: the bind fails with its status, and nothing is bound.
+    const g = createHost({ plugins: [plugin], profile: qemuQ35 });
+    const gd = g.device(qemuQ35.devices[0].bdf);
+    const gu = gd.unitOps as VirtioIommuUnit;
+    const request = gu.device.request.bind(gu.device);
+    gu.device.request = (out: Uint8Array, inLen: number) => {
+      if (out[0] !== VIRTIO_IOMMU_T_ATTACH) return request(out, inLen);
+      const answer = new Uint8Array(inLen);
+      answer[inLen - TAIL_SIZE] = VIRTIO_IOMMU_S_NOMEM;
+      return answer;
+    };
+    const gfd = g.openIommufd();
+    expect(() => gd.bindIommufd(gfd)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(gd.idev).toBeNull();
+    gu.device.request = request;
+    expect(() => gd.bindIommufd(gfd)).not.toThrow();
   });
 
   it('unmaps like Linux: whole mappings, the UNMAP widened to the end of the last one; a split is refused', () => {

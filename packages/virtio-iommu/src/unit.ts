@@ -156,16 +156,22 @@ export class VirtioIommuUnit implements UnitOps {
   /**
    * The empty paging domain that blocks DMA. Linux's virtio-iommu has no blocked domain op, so iommu.c
    * __iommu_group_alloc_blocking_domain gives it an empty paging domain; a DETACH would instead let the
-   * endpoint bypass when the device's `bypass` is set. Allocated on first use; null when domain_range has
-   * no ID left for it.
+   * endpoint bypass when the device's `bypass` is set. Allocated on first use (Linux allocates one per
+   * iommu group; the model shares one per unit).
    */
   private blocking: VirtioPagingDomain | null = null;
 
-  /** The unit's blocking domain (an empty paging domain), allocated on first use; null when `domain_range` has no ID left for it. */
-  blockingDomain(): VirtioPagingDomain | null {
+  /**
+   * UnitOps.blockingDomain: the empty paging domain a bound device is parked on (iommufd_device_bind
+   * claims the DMA ownership, which ATTACHes the endpoint to it). ENOSPC when domain_range has no ID
+   * left for it (viommu_domain_alloc_paging's ida_alloc_range), which fails the bind.
+   */
+  blockingDomain(dev: DeviceInfo): VirtioPagingDomain | VendorError {
+    this.endpointOf(dev);
     if (this.blocking === null) {
       const id = this.allocDomainId();
-      if (id >= 0) this.blocking = new VirtioPagingDomain(this, id);
+      if (id < 0) return { errno: 'ENOSPC', reason: 'no free domain ID in domain_range for the blocking domain' };
+      this.blocking = new VirtioPagingDomain(this, id);
     }
     return this.blocking;
   }
@@ -268,8 +274,8 @@ export class VirtioPagingDomain implements PagingDomainOps {
   detachDev(dev: DeviceInfo, unit: UnitOps): void {
     const ep = this.unit.endpointOf(dev);
     if (this.unit.endpointDomain.get(ep) !== this) return;
-    const blocking = this.unit.blockingDomain();
-    if (blocking !== null && blocking.attachDev(dev, unit) === null) return;
+    const blocking = this.unit.blockingDomain(dev);
+    if (blocking instanceof VirtioPagingDomain && blocking.attachDev(dev, unit) === null) return;
     this.unit.send(encodeDetach({ domain: this.tag, endpoint: ep }));
     this.endpoints.delete(ep);
     this.unit.endpointDomain.delete(ep);

@@ -308,6 +308,15 @@ describe('iommufd_device_pasid', () => {
     // Attach does not overwrite (replace does): another HWPT is EBUSY.
     expect(attachAt(pasid, nested[0])).toBe('EBUSY');
     expect(hwptAt(pasid)).toBe(s2);
+    // The same HWPT again is EBUSY too (iommufd_hw_pagetable_attach: the device is already in the
+    // attach's device_array), and changes nothing: one detach below ends the attachment.
+    const users = f.fd.ctx.objects.peek(s2)!.users;
+    expect(attachAt(pasid, s2)).toBe('EBUSY');
+    expect(f.fd.ctx.objects.peek(s2)!.users).toBe(users);
+    // VFIO_DEVICE_ATTACH_IOMMUFD_PT on an attached PASID is a replace (vfio_iommufd_physical_pasid_attach_ioas):
+    // to the same HWPT it succeeds and changes nothing (iommufd_device_do_replace, hwpt == old_hwpt).
+    expect(d.attachPt(s2, { pasid })).toBe(s2);
+    expect(f.fd.ctx.objects.peek(s2)!.users).toBe(users);
     detach(pasid);
     expect(hwptAt(pasid)).toBe(0);
     expect(attachAt(pasid, nested[0])).toBe('ok');

@@ -234,6 +234,17 @@ export interface UnitOps {
   readonly viommuTypes?: readonly number[];
   /** Builds a vIOMMU of `type` over a nesting-parent domain from the user's driver data (`data_uptr`, empty when none). */
   viommuAlloc?(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError;
+  /**
+   * The blocking domain `dev` moves to when it is bound to an iommufd (iommu.c
+   * iommu_device_claim_dma_owner: __iommu_group_alloc_blocking_domain, then the group is set to it) and
+   * whose hooks core calls once per iommu group, before the device object exists. It is the driver's
+   * static blocked domain, or for a driver without one the empty paging domain iommu.c allocates instead;
+   * a VendorError (no domain ID left, ...) fails the bind with its errno, and so does a failing
+   * `attachDev`. Absent: core's blocked binding is the whole of the blocked state (VT-d clears the
+   * context / PASID entry, SMMUv3 writes an abort STE, AMD-Vi a DTE without translation: nothing the
+   * model keeps beyond that binding).
+   */
+  blockingDomain?(dev: DeviceInfo): DomainAttachHooks | VendorError;
   /** The hardware fault and page-request record formats. */
   readonly faults?: FaultCodec;
   /** Depth of the hardware fault/event queue and page-request queue (records). */

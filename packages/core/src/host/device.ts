@@ -11,7 +11,7 @@ import { PAGE_SIZE } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
 import { explainTranslation, type ExplainedTranslation } from '../translate/explain.js';
 import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
-import { IommufdDevice, NO_PASID, attach, detach, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
+import { IommufdDevice, NO_PASID, attach, claimDmaOwner, detach, releaseDmaOwner, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
 import type { Host } from './host.js';
@@ -135,8 +135,17 @@ export class PciDevice implements BoundDevice {
       if (this.idev) throw new Errno('EBUSY', `${this.bdf} is already bound to an iommufd`);
       if (fd.ctx.closed) throw new Errno('EBADF', 'the iommufd is closed');
       if (!this.unit.ops.caps.coherent && this.info.noSnoop) throw new Errno('EINVAL', 'the IOMMU cannot enforce cache coherency for this device');
-      fd.ctx.inject('object-alloc');
-      const idev = new IommufdDevice(fd.ctx, this, fd.ctx.env);
+      // iommufd_device_bind: the DMA ownership (the group moves to the blocking domain) before the
+      // object; a failed object allocation gives the ownership back (out_release_owner).
+      claimDmaOwner(fd.ctx, this);
+      let idev: IommufdDevice;
+      try {
+        fd.ctx.inject('object-alloc');
+        idev = new IommufdDevice(fd.ctx, this, fd.ctx.env);
+      } catch (e) {
+        releaseDmaOwner(this);
+        throw e;
+      }
       fd.ctx.objects.reserve(idev);
       fd.ctx.objects.finalize(idev);
       this.idev = idev;
@@ -151,6 +160,8 @@ export class PciDevice implements BoundDevice {
     if (!idev) return;
     if (idev.vdevice) idev.vdevice.tombstone();
     idev.ctx.objects.removeInternal(idev);
+    // iommufd_device_destroy: iommu_device_release_dma_owner.
+    releaseDmaOwner(this);
     this.idev = null;
     this.boundFd = null;
   }

@@ -23,6 +23,8 @@ interface Driver {
   readonly context: Map<string, number>;
   /** attachDev of `bdf` onto `tag` fails when this says so. */
   refuse: (bdf: string, tag: number) => boolean;
+  /** The blocking domain's attachDev of `bdf` fails when this says so (`block <bdf>` in `calls`). */
+  refuseBlock?: (bdf: string) => boolean;
 }
 
 /** The mock vendor whose paging domains program a context per device in attachDev / detachDev. */
@@ -48,11 +50,20 @@ function hookedMock(driver: Driver): IommuPlugin {
     createUnit(init) {
       const unit = inner.createUnit(init);
       const alloc = unit.domainAllocPaging!.bind(unit);
+      // The driver's blocked domain: the context of a bound device is cleared (tag 0 here).
+      const blocked = {
+        attachDev(dev: DeviceInfo) {
+          driver.calls.push(`block ${dev.bdf}`);
+          driver.context.set(dev.bdf, 0);
+          return driver.refuseBlock?.(dev.bdf) ? { errno: 'EIO' as const, reason: 'the blocked context could not be written' } : null;
+        },
+      };
       return Object.assign(Object.create(unit) as UnitOps, {
         domainAllocPaging: (...args: Parameters<NonNullable<UnitOps['domainAllocPaging']>>) => {
           const d = alloc(...args);
           return 'errno' in d ? d : hook(d);
         },
+        ...(driver.refuseBlock ? { blockingDomain: () => blocked } : {}),
       });
     },
   };
@@ -160,5 +171,65 @@ describe('attach hooks: attach_dev after the checks, rollback on failure', () =>
     a.attachPt(ioas);
     host.injector = NO_FAULT_INJECTION;
     expect(inj.hit).toBe(false);
+  });
+});
+
+/** A rig whose driver has a blocked domain, nothing bound yet. */
+function blockingRig() {
+  const driver: Driver = { calls: [], context: new Map(), refuse: () => false, refuseBlock: () => false };
+  const host = createHost({ plugins: [hookedMock(driver)], profile: mockProfile() });
+  return { driver, host, fd: host.openIommufd(), a: host.device(A), b: host.device(B) };
+}
+
+describe('bind claims the DMA ownership: iommu_device_claim_dma_owner', () => {
+  it('the first bound device moves its whole group to the blocking domain; the second only counts', () => {
+    const { driver, fd, a, b } = blockingRig();
+    a.bindIommufd(fd);
+    expect(driver.calls).toEqual([`block ${A}`, `block ${B}`]);
+    b.bindIommufd(fd);
+    expect(driver.calls).toHaveLength(2);
+    // A detach puts the group back on the blocking domain (the domain's detachDev).
+    const h = a.attachPt(fd.ioas.alloc());
+    a.detachPt();
+    expect(driver.calls.slice(2).map((c) => c.split(' ')[0])).toEqual(['attach', 'attach', 'detach', 'detach']);
+    expect(fd.ctx.objects.peek(h)).toBeUndefined();
+  });
+
+  it('a group owned by another iommufd is EPERM until its last device is unbound', () => {
+    const { host, fd, a, b } = blockingRig();
+    const other = host.openIommufd();
+    a.bindIommufd(fd);
+    expect(errCode(() => b.bindIommufd(other))).toBe('EPERM');
+    expect(b.idev).toBeNull();
+    b.bindIommufd(fd);
+    a.unbind();
+    // 00:03.1 still holds the group for `fd`.
+    expect(errCode(() => a.bindIommufd(other))).toBe('EPERM');
+    b.unbind();
+    expect(() => a.bindIommufd(other)).not.toThrow();
+  });
+
+  it('a blocking domain the driver cannot attach fails the bind with its errno and claims nothing', () => {
+    const { driver, host, fd, a } = blockingRig();
+    driver.refuseBlock = (bdf) => bdf === B;
+    expect(errCode(() => a.bindIommufd(fd))).toBe('EIO');
+    expect(a.idev).toBeNull();
+    expect(fd.ctx.objects.empty).toBe(true);
+    driver.refuseBlock = () => false;
+    // Not owned: another iommufd binds the group.
+    expect(() => a.bindIommufd(host.openIommufd())).not.toThrow();
+  });
+
+  it('an injected failure at the blocking attach or at the object allocation leaves the group unowned', () => {
+    const { host, fd, a } = blockingRig();
+    for (const site of ['attach', 'object-alloc'] as const) {
+      host.injector = new FailNth(1, [site]);
+      expect(errCode(() => a.bindIommufd(fd))).toBe('ENOMEM');
+      host.injector = NO_FAULT_INJECTION;
+      expect(a.idev).toBeNull();
+      expect(a.group.owner).toBeNull();
+    }
+    a.bindIommufd(fd);
+    expect(a.group.ownerCount).toBe(1);
   });
 });

@@ -32,7 +32,56 @@ export class DeviceGroup {
   readonly devices: BoundDevice[] = [];
   /** pasid -> the HWPT and the bound devices that attached it. */
   readonly attach = new Map<number, { hwpt: Hwpt; devices: Set<IommufdDevice> }>();
+  /** The iommufd that owns the group's DMA (iommu_group owner), null while no device of it is bound. */
+  owner: IommufdCtx | null = null;
+  /** Bound devices of the group (owner_cnt). */
+  ownerCount = 0;
   constructor(readonly id: number) {}
+}
+
+/**
+ * iommu_device_claim_dma_owner(dev, ictx), as iommufd_device_bind calls it before the device object
+ * exists: a group owned by another iommufd is EPERM; the first device bound moves the group from its
+ * default domain to the blocking domain (__iommu_take_dma_ownership), whose allocation or attach can
+ * fail the bind; a later device of the same group only counts.
+ */
+export function claimDmaOwner(ctx: IommufdCtx, dev: BoundDevice): void {
+  const group = dev.group;
+  if (group.owner !== null) {
+    if (group.owner !== ctx) fail('EPERM', 'a device of the iommu group is bound to another iommufd');
+    group.ownerCount++;
+    return;
+  }
+  const unit = dev.unitOps;
+  if (unit.blockingDomain) {
+    const blocking = unit.blockingDomain(dev.info);
+    if (isVendorError(blocking)) vendorFail(blocking);
+    // __iommu_group_set_domain: attach_dev of the blocking domain for every device of the group; a
+    // failure puts the ones already moved back on their default domain (not modelled: see below).
+    for (const d of group.devices) {
+      ctx.inject('attach');
+      const e = blocking.attachDev?.(d.info, d.unitOps, NO_PASID);
+      if (e) vendorFail(e);
+    }
+  }
+  group.owner = ctx;
+  group.ownerCount = 1;
+}
+
+/**
+ * iommu_device_release_dma_owner: the last bound device of the group gives the ownership up. The
+ * kernel then sets the group back to its default domain (the DMA API's or identity); the model has no
+ * kernel driver doing DMA and so no default domain: the vendor keeps the device where the blocking
+ * domain put it, and core's binding stays blocked.
+ */
+export function releaseDmaOwner(dev: BoundDevice): void {
+  const group = dev.group;
+  if (group.ownerCount > 1) {
+    group.ownerCount--;
+    return;
+  }
+  group.ownerCount = 0;
+  group.owner = null;
 }
 
 /** Everything the attach code needs from the host. */
@@ -249,6 +298,10 @@ function resolvePt(idev: IommufdDevice, ptId: number, pasid: number, attachFn: (
 export function attach(idev: IommufdDevice, ptId: number, pasid: number): number {
   // The kernel looks pt_id up before it finds the attach handle taken (iommufd_device_change_pt).
   idev.ctx.objects.get(ptId, ObjType.ANY);
+  // iommufd_hw_pagetable_attach inserts the device into the (group, pasid) attach's device_array first:
+  // a device already there is EBUSY, for the HWPT it is attached to as for any other (the same HWPT
+  // twice is not a no-op: only iommufd_device_do_replace returns early for hwpt == old_hwpt, which is
+  // what VFIO_DEVICE_ATTACH_IOMMUFD_PT does for an attached device, see PciDevice.attachPt).
   if (idev.attachments.has(pasid)) fail('EBUSY', 'already attached: use replace');
   return resolvePt(idev, ptId, pasid, (h) => tryAttach(idev, h, pasid)).id;
 }
