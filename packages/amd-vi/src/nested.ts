@@ -53,7 +53,7 @@ export function validateGuestDte(d: AmdDte, hostGuestLevels: number): VendorErro
   if (d.V === 1 && d.GV === 1 && d.gcr3Root === 0n) return vendorError('EINVAL', 'the guest DTE has V and GV set but no GCR3 table root');
   if (d.GuestPagingMode !== GUEST_PGTABLE_4_LEVEL && d.GuestPagingMode !== GUEST_PGTABLE_5_LEVEL) return vendorError('EINVAL', `guest paging mode ${d.GuestPagingMode} is reserved (0: 4-level, 1: 5-level)`);
   if (d.GLX === 3) return vendorError('EINVAL', 'GLX 3 is reserved');
-  if (d.GuestPagingMode === GUEST_PGTABLE_5_LEVEL && hostGuestLevels < 5) return vendorError('EOPNOTSUPP', 'a 5-level guest table needs a host with 5-level v2 tables (EFR GATS 1)');
+  if (d.GuestPagingMode === GUEST_PGTABLE_5_LEVEL && hostGuestLevels < 5) return vendorError('EOPNOTSUPP', 'a 5-level guest table needs a host with 5-level v2 tables (EFR GATS 1 and 5-level CPU paging: amd_iommu_gpt_level)');
   return null;
 }
 

@@ -154,6 +154,14 @@ export function guestLevels(efr: AmdEfr): number {
   return efr.GATS === 1 ? PAGE_MODE_5_LEVEL : PAGE_MODE_4_LEVEL;
 }
 
+/**
+ * amd_iommu_gpt_level (init.c early_amd_iommu_init): the v2 depth the driver uses, 5 only when the unit
+ * walks 5-level v2 tables (GATS 1) and the CPU runs 5-level paging; 4 otherwise.
+ */
+export function gptLevel(efr: AmdEfr, cpuFiveLevelPaging: boolean): number {
+  return cpuFiveLevelPaging && guestLevels(efr) === PAGE_MODE_5_LEVEL ? PAGE_MODE_5_LEVEL : PAGE_MODE_4_LEVEL;
+}
+
 /** IOVA width of a v1 table with `levels` levels: 12 + 9 per level, 64 at most (the 6th level decodes bits 63:57). */
 export function v1LevelsWidth(levels: number): number {
   return Math.min(64, 12 + 9 * levels);

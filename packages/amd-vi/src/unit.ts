@@ -48,7 +48,7 @@ import {
   decodeEfr2,
   dirtyTrackingSupported,
   encodeHwInfoAmd,
-  guestLevels,
+  gptLevel,
   hostLevels,
   nestParentSupported,
   v1LevelsWidth,
@@ -182,7 +182,7 @@ export class AmdPagingDomain implements PagingDomainOps {
       if (this.nestParent && !nestParentSupported(unit.efr, unit.efr2)) return vendorError('EINVAL', `${unit.name} cannot nest`);
     } else {
       if (!v2Supported(unit.efr)) return vendorError('EINVAL', `${unit.name} has no v2 table for DMA (GTSup and GIoSup)`);
-      if (this.pt.levels > guestLevels(unit.efr)) return vendorError('EINVAL', `${unit.name} walks 4-level v2 tables only (GATS ${unit.efr.GATS})`);
+      if (this.pt.levels > unit.gptLevel) return vendorError('EINVAL', `${unit.name} builds ${unit.gptLevel}-level v2 tables (GATS ${unit.efr.GATS}, amd_iommu_gpt_level)`);
     }
     if (this.enforceCacheCoherency && dev.noSnoop) return vendorError('EINVAL', 'the domain forces coherence (FC), which the device cannot honour');
     return null;
@@ -207,6 +207,8 @@ export class AmdUnit implements UnitOps {
   readonly decoded: DecodedUnit;
   /** Capabilities in core's vocabulary, derived from EFR and EFR2. */
   readonly caps: NormalizedCaps;
+  /** amd_iommu_gpt_level: the depth of the v2 tables the driver builds (5 only with 5-level CPU paging). */
+  readonly gptLevel: number;
   /** The raw EFR value. */
   readonly efrValue: bigint;
   /** The raw EFR2 value. */
@@ -237,11 +239,15 @@ export class AmdUnit implements UnitOps {
   ) {
     this.name = init.id;
     this.decoded = init.decoded;
-    this.caps = init.decoded.caps;
     this.efrValue = regs.efr;
     this.efr2Value = regs.efr2;
     this.efr = decodeEfr(regs.efr);
     this.efr2 = decodeEfr2(regs.efr2);
+    const cpuFiveLevel = init.cpu?.fiveLevelPaging ?? false;
+    this.gptLevel = gptLevel(this.efr, cpuFiveLevel);
+    // amd_iommu_pasid_supported: with 5-level CPU paging the v2 table must be 5-level too, or no device
+    // gets PASIDs (amd_iommu_probe_device leaves max_pasids 0).
+    this.caps = cpuFiveLevel && this.gptLevel !== 5 ? { ...init.decoded.caps, pasidBits: 0 } : init.decoded.caps;
     this.pciAddress = regs.pciAddress;
     this.capPtr = regs.capPtr;
     const ivhd = /^ivhd(\d+)$/.exec(init.id);
@@ -335,7 +341,7 @@ export class AmdUnit implements UnitOps {
   }
 
   private allocV2(memory: PageTableMemory): PagingDomainOps | VendorError {
-    const levels = guestLevels(this.efr);
+    const levels = this.gptLevel;
     const pt = amdV2.alloc({ pgsizeBitmap: AMD_IOMMU_PGSIZES_V2, ias: 12 + 9 * levels, oas: 52, levels }, memory);
     if (typeof pt === 'number') return this.allocError(pt, AMD_V2_FORMAT);
     const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v2', false, false, false, this);
@@ -353,7 +359,7 @@ export class AmdUnit implements UnitOps {
     if (!(parent instanceof AmdPagingDomain) || parent.mode !== 'v1' || !parent.nestParent) return vendorError('EINVAL', 'the parent is not a v1 nest parent of this driver');
     const d = parseViommuAmdData(data);
     if ('errno' in d) return d;
-    return new AmdViommu(parent, d.iommuDevid, () => this.init.allocTag(), guestLevels(this.efr));
+    return new AmdViommu(parent, d.iommuDevid, () => this.init.allocTag(), this.gptLevel);
   }
 
   bootLog(): string[] {

@@ -23,6 +23,7 @@ export {
   parseBdf,
   parseProfileNumber,
   type HostProfile,
+  type CpuProfile,
   type UnitProfile,
   type DeviceProfile,
   type ReservedRegionProfile,

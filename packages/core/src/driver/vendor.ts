@@ -271,6 +271,11 @@ export interface UnitInit {
   readonly formats: FormatRegistry;
   /** Allocates a fresh hardware tag (domain id / ASID / VMID) on this unit. */
   allocTag(): number;
+  /**
+   * The host CPU as the profile describes it (`HostProfile.cpu`); core always sets it, absent only in
+   * a UnitInit built by hand (read it as 4-level paging).
+   */
+  readonly cpu?: { readonly fiveLevelPaging: boolean };
 }
 
 /** A unit `ioasid probe` read, with the 1-based line numbers it came from. */

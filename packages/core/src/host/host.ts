@@ -144,6 +144,10 @@ export class Host implements PipelineHost, DeviceEnv {
     if (!profile || typeof profile !== 'object') throw new HostProfileError('profile', 'expected an object with units and devices');
     if (!Array.isArray(profile.units)) throw new HostProfileError('units', 'expected an array');
     if (!Array.isArray(profile.devices)) throw new HostProfileError('devices', 'expected an array');
+    const cpu = profile.cpu ?? {};
+    if (typeof cpu !== 'object' || cpu === null) throw new HostProfileError('cpu', 'expected an object');
+    if (cpu.fiveLevelPaging !== undefined && typeof cpu.fiveLevelPaging !== 'boolean') throw new HostProfileError('cpu.fiveLevelPaging', 'expected a boolean');
+    const cpuInfo = Object.freeze({ fiveLevelPaging: cpu.fiveLevelPaging ?? false });
     const registry: FormatRegistry = { get: (id) => this.formats.get(id), ids: () => [...this.formats.keys()] };
     const unitById = new Map<string, IommuUnit>();
     profile.units.forEach((u, index) => {
@@ -157,7 +161,7 @@ export class Host implements PipelineHost, DeviceEnv {
       }
       const decoded = vendor.decodeRegisters(u.registers ?? {});
       if (!decoded.ok) throw new HostProfileError(`${path}.registers`, decoded.error);
-      const ops = vendor.createUnit({ index, id: u.id, decoded: decoded.value, raw: u.registers ?? {}, mem: this.mem, formats: registry, allocTag: () => this.nextTag++ });
+      const ops = vendor.createUnit({ index, id: u.id, decoded: decoded.value, raw: u.registers ?? {}, mem: this.mem, formats: registry, allocTag: () => this.nextTag++, cpu: cpuInfo });
       const unit = new IommuUnit(index, u.id, ops, this.mem);
       this.units.push(unit);
       unitById.set(u.id, unit);

@@ -58,12 +58,24 @@ export interface DeviceProfile {
   description?: string;
 }
 
+/** The host CPU, as far as IOMMU drivers read it. */
+export interface CpuProfile {
+  /**
+   * The kernel runs 5-level CPU paging (x86 LA57: `la57` in the flags of /proc/cpuinfo, and the kernel
+   * not booted with `no5lvl`; the kernel's pgtable_l5_enabled()). Default false, as on most hosts. AMD-Vi
+   * uses 5-level v2 tables only then (init.c early_amd_iommu_init, amd_iommu_gpt_level).
+   */
+  fiveLevelPaging?: boolean;
+}
+
 /** A machine as plain JSON-able data: its IOMMU units and the PCI devices behind them. Built by createHost. */
 export interface HostProfile {
   /** Short name, e.g. a preset id or the probed host's name. */
   name: string;
   /** One line about the machine. */
   description?: string;
+  /** The CPU's paging mode; absent: 4-level paging. */
+  cpu?: CpuProfile;
   /** IOMMU units, in the order Host.units gets them. */
   units: UnitProfile[];
   /** PCI functions, each naming its unit. */
