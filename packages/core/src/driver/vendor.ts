@@ -275,7 +275,13 @@ export interface UnitInit {
    * The host CPU as the profile describes it (`HostProfile.cpu`); core always sets it, absent only in
    * a UnitInit built by hand (read it as 4-level paging).
    */
-  readonly cpu?: { readonly fiveLevelPaging: boolean };
+  readonly cpu?: HostCpu;
+}
+
+/** The host CPU as core hands it to a unit (from the host profile's `cpu`). */
+export interface HostCpu {
+  /** The kernel runs 5-level CPU paging (x86 LA57, pgtable_l5_enabled()); false by default. */
+  readonly fiveLevelPaging: boolean;
 }
 
 /** A unit `ioasid probe` read, with the 1-based line numbers it came from. */
