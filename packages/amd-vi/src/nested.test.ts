@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHost, uapi, type Host } from '@ioasid/core';
 import { describeConformance } from '@ioasid/core/conformance';
 import { DmaFault } from '@ioasid/core';
+import { errCode } from '@ioasid/core/testing';
 import { plugin } from './index.js';
 import { IOMMU_VIOMMU_TYPE_AMD, validateGuestDte, GuestDomainIds } from './nested.js';
 import { decodeDte } from './dte.js';
@@ -10,14 +11,6 @@ import { AmdUnit } from './unit.js';
 
 const PAGE = 4096n;
 
-function errCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-  return 'ok';
-}
 
 /** A host with a nest parent mapping 64 guest pages at GPA 0, a vIOMMU and a vDEVICE. */
 function nestedEnv() {

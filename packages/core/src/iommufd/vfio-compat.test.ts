@@ -264,13 +264,13 @@ describe('VFIO compatibility end to end', () => {
     expect(await dev.dma.read(iova + 0x1000n, 64)).toEqual(pattern);
     await dev.dma.write(iova + 0x3000n, Uint8Array.of(0xde, 0xad));
     expect(host.process.peek(va + 0x3000n, 2)).toEqual(Uint8Array.of(0xde, 0xad));
-    // A read-only map refuses device writes.
+    // A read-only map refuses device writes: a DMA fault for the write (PERM_WRITE 2) at that address.
     const ro = host.process.mmap(PAGE);
     vfio.mapDma({ vaddr: ro, iova: iova + HUGEPAGE, size: PAGE, write: false });
-    await expect(dev.dma.write(iova + HUGEPAGE, Uint8Array.of(1))).rejects.toThrow();
+    await expect(dev.dma.write(iova + HUGEPAGE, Uint8Array.of(1))).rejects.toMatchObject({ fault: { kind: 'dma', addr: iova + HUGEPAGE, perm: 2 } });
 
     expect(vfio.unmapDma(iova, HUGEPAGE)).toBe(HUGEPAGE);
-    await expect(dev.dma.read(iova, 4)).rejects.toThrow();
+    await expect(dev.dma.read(iova, 4)).rejects.toMatchObject({ fault: { kind: 'dma', addr: iova } });
     // Unmapping an empty range succeeds with 0 bytes (VFIO type1 semantics).
     expect(vfio.unmapDma(iova, HUGEPAGE)).toBe(0n);
     // Errno of the underlying map: an overlapping fixed IOVA is EEXIST.
