@@ -381,10 +381,14 @@ function pasidOp(op: typeof attach, d: PciDevice, pt: number, pasid: number): st
 // --- FIXTURE(iommufd_mock_domain), the memfd variants --------------------------------------------
 
 describe.each([
-  ['one_domain_file', 1],
-  ['two_domains_file', 2],
-] as const)('iommufd_mock_domain (%s)', (_variant, domains) => {
-  const BUF_SIZE = 8n * PAGE;
+  ['one_domain_file', 1, false],
+  ['two_domains_file', 2, false],
+  ['one_domain_hugepage_file', 1, true],
+  ['two_domains_hugepage_file', 2, true],
+] as const)('iommufd_mock_domain (%s)', (_variant, domains, hugepages) => {
+  // The hugepage variants: a memfd_create(MFD_HUGETLB) file of two 2 MiB pages, as the fixture's memfd_mmap.
+  const BUF_SIZE = hugepages ? 4n << 20n : 8n * PAGE;
+  const memfdOpts = hugepages ? { hugePageSize: 2 << 20 } : {};
   /** FIXTURE_SETUP with `file`: mock domains on an IOAS and a memfd of BUF_SIZE, filled through a mapping of it. */
   const setup = () => {
     const f = mockFixture();
@@ -395,7 +399,7 @@ describe.each([
       d.attachPt(ioas);
       return d;
     });
-    const mfd = f.host.process.memfd(BUF_SIZE);
+    const mfd = f.host.process.memfd(BUF_SIZE, memfdOpts);
     const view = f.host.process.mmap(BUF_SIZE, { fd: mfd, shared: true });
     f.host.process.poke(view, new Uint8Array(Number(BUF_SIZE)).fill(0x3c));
     return { f, ioas, devs, mfd, view };
@@ -417,7 +421,7 @@ describe.each([
     checkMockIova(s, s.devs, 0n, iova, PAGE);
     // With domains attached the pages are pinned at map time: past the end of the file, or a file
     // truncated to nothing, is EINVAL there (memfd_pin_folios).
-    const tmp = f.host.process.memfd(BUF_SIZE);
+    const tmp = f.host.process.memfd(BUF_SIZE, memfdOpts);
     expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: BUF_SIZE + 1n }))).toBe('EINVAL');
     f.host.process.ftruncate(tmp, 0);
     expect(errCode(() => f.fd.ioas.mapFile({ ioasId: ioas, fd: tmp, start: 0n, length: BUF_SIZE }))).toBe('EINVAL');
@@ -429,8 +433,14 @@ describe.each([
   const everyAlignment = (check: (s: ReturnType<typeof setup>, start: bigint, iova: bigint, length: bigint) => void) => {
     const s = setup();
     const { f, ioas } = s;
-    for (let start = 0n; start < BUF_SIZE; start += PAGE) {
-      for (let end = start + PAGE; end <= BUF_SIZE; end += PAGE) {
+    // Every page-aligned start and length; on the huge file a start every 1/16 of it, each with one page
+    // and with the rest of the file (the anonymous hugepage variants are stepped the same way).
+    const step = hugepages ? BUF_SIZE / 16n : PAGE;
+    for (let start = 0n; start < BUF_SIZE; start += step) {
+      const ends: bigint[] = [];
+      if (hugepages) ends.push(...new Set([start + PAGE, BUF_SIZE]));
+      else for (let end = start + PAGE; end <= BUF_SIZE; end += PAGE) ends.push(end);
+      for (const end of ends) {
         const length = end - start;
         const iova = f.fd.ioas.mapFile({ ioasId: ioas, fd: s.mfd, start, length });
         check(s, start, iova, length);

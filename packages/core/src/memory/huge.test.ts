@@ -57,3 +57,49 @@ describe('MAP_HUGETLB memory', () => {
     expect(got[0]).toBe(0);
   });
 });
+
+describe('memfd_create(MFD_HUGETLB)', () => {
+  const HUGE = 2 << 20;
+  const rig = () => {
+    const mem = new PhysicalMemory();
+    const frames = new FrameAllocator(mem);
+    return { frames, proc: new HostProcess(mem, frames) };
+  };
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e instanceof IommufdError ? e.code : String(e);
+    }
+    return 'ok';
+  };
+
+  it('is sized, truncated and mapped in whole huge pages, and not written with write(2)', () => {
+    const { proc } = rig();
+    expect(code(() => proc.memfd(HUGE + 4096, { hugePageSize: HUGE }))).toBe('EINVAL');
+    expect(code(() => proc.memfd(HUGE, { hugePageSize: 64 << 10 }))).toBe('EINVAL');
+    const fd = proc.memfd(2 * HUGE, { hugePageSize: HUGE });
+    expect(code(() => proc.ftruncate(fd, HUGE / 2))).toBe('EINVAL');
+    expect(code(() => proc.ftruncate(fd, HUGE))).toBe('ok');
+    expect(code(() => proc.write(fd, Uint8Array.of(1)))).toBe('EINVAL');
+    expect(code(() => proc.mmap(HUGE, { fd, offset: 4096 }))).toBe('EINVAL');
+    // A writable mapping past the end grows the file, in huge pages.
+    const va = proc.mmap(4096, { fd, offset: HUGE });
+    expect(va % BigInt(HUGE)).toBe(0n);
+    proc.poke(va + 8n, Uint8Array.of(7));
+    expect([...proc.read(fd, 16)].length).toBe(16);
+  });
+
+  it('backs each huge page with one aligned run of frames, shared by every mapping of the file', () => {
+    const { proc } = rig();
+    const fd = proc.memfd(2 * HUGE, { hugePageSize: HUGE });
+    const a = proc.mmap(2 * HUGE, { fd });
+    const b = proc.mmap(HUGE, { fd, offset: HUGE });
+    proc.poke(b + 4096n, Uint8Array.of(0x5a));
+    expect([...proc.peek(a + BigInt(HUGE) + 4096n, 1)]).toEqual([0x5a]);
+    const out = new Float64Array(2);
+    proc.resolvePages(Number(a / 4096n) + 512, 2, true, out);
+    expect(out[0] % 512).toBe(0);
+    expect(out[1]).toBe(out[0] + 1);
+  });
+});

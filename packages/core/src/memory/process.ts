@@ -252,8 +252,12 @@ export class MemFile implements FileOps {
     this.position += n;
     return out;
   }
-  /** Writes at `position`, growing the file when the write ends past `size`. */
+  /**
+   * Writes at `position`, growing the file when the write ends past `size`. A hugetlbfs memfd
+   * (MFD_HUGETLB) has no write op: EINVAL, as write(2) on hugetlbfs answers.
+   */
   write(bytes: Uint8Array): number {
+    if (this.object.hugePages !== 1) throw new IommufdError('EINVAL', 'write', 'a hugetlbfs file cannot be written: map it');
     const end = this.position + bytes.length;
     if (end > this.size) {
       checkObjectPages(Math.ceil(end / PAGE_SIZE), 'write');
@@ -342,6 +346,7 @@ export class HostProcess {
       if (off % PAGE_SIZE !== 0) throw new IommufdError('EINVAL', 'mmap', 'offset not page aligned');
       object = f.object;
       objectPage = off / PAGE_SIZE;
+      if (object.hugePages !== 1) return this.mmapHugeFile(f, pages, objectPage, opts.prot);
       checkObjectPages(objectPage + pages, 'mmap');
       if (objectPage + pages > object.pages) object.resize(objectPage + pages);
     } else {
@@ -352,6 +357,28 @@ export class HostProcess {
     // One guard page between mappings so an off-by-one overrun faults.
     this.nextMmapPage += pages + 1;
     this.vmas.push({ startPage, pages, prot: opts.prot ?? PROT_READ | PROT_WRITE, object, objectPage, shared: opts.shared === true || opts.fd !== undefined });
+    return BigInt(startPage) << BigInt(PAGE_SHIFT);
+  }
+
+  /**
+   * mmap of a hugetlbfs memfd (MFD_HUGETLB): the offset must be a multiple of the huge page
+   * (hugetlb_file_mmap_prepare: EINVAL), the length is rounded up to it and the address aligned to it;
+   * a writable mapping past the end of the file grows it (hugetlbfs_file_mmap).
+   */
+  private mmapHugeFile(f: MemFile, pages: number, objectPage: number, prot: number | undefined): bigint {
+    const huge = f.object.hugePages;
+    if (objectPage % huge !== 0) throw new IommufdError('EINVAL', 'mmap', 'the offset into a hugetlbfs file must be a multiple of its huge page size');
+    const hugeLen = Math.ceil(pages / huge) * huge;
+    checkObjectPages(objectPage + hugeLen, 'mmap');
+    const startPage = Math.ceil(this.nextMmapPage / huge) * huge;
+    if (startPage + hugeLen > TASK_SIZE_PAGE) throw new IommufdError('ENOMEM', 'mmap', 'no room left in the address space');
+    this.nextMmapPage = startPage + hugeLen + 1;
+    const p = prot ?? PROT_READ | PROT_WRITE;
+    if (objectPage + hugeLen > f.object.pages) {
+      if (p & PROT_WRITE) this.truncate(f, (objectPage + hugeLen) * PAGE_SIZE);
+      else f.object.resize(objectPage + hugeLen);
+    }
+    this.vmas.push({ startPage, pages: hugeLen, prot: p, object: f.object, objectPage, shared: true });
     return BigInt(startPage) << BigInt(PAGE_SHIFT);
   }
 
@@ -577,12 +604,22 @@ export class HostProcess {
 
   // --- memfd --------------------------------------------------------------------------------------
 
-  /** memfd_create + ftruncate(size). */
-  memfd(size: number | bigint): number {
+  /**
+   * memfd_create + ftruncate(size). With `hugePageSize` (2 MiB or 1 GiB), MFD_HUGETLB: a hugetlbfs file
+   * whose every huge page is one contiguous, naturally aligned run of frames; its size is a multiple of
+   * the huge page (EINVAL otherwise, as hugetlbfs_setattr), it is mapped at huge-page offsets and cannot
+   * be written with write(2).
+   */
+  memfd(size: number | bigint, opts: { hugePageSize?: number } = {}): number {
     const sz = Number(size);
     if (!(sz >= 0) || !Number.isSafeInteger(sz)) throw new IommufdError('EINVAL', 'memfd_create', 'bad size');
+    const huge = opts.hugePageSize;
+    if (huge !== undefined) {
+      if (!HUGE_PAGE_SIZES.includes(huge)) throw new IommufdError('EINVAL', 'memfd_create', 'MFD_HUGETLB takes 2 MiB or 1 GiB pages');
+      if (sz % huge !== 0) throw new IommufdError('EINVAL', 'ftruncate', 'a hugetlbfs file size is a multiple of its huge page size');
+    }
     checkObjectPages(Math.ceil(sz / PAGE_SIZE), 'memfd_create');
-    const obj = new MemoryObject(Math.ceil(sz / PAGE_SIZE), 'memfd');
+    const obj = new MemoryObject(Math.ceil(sz / PAGE_SIZE), 'memfd', huge === undefined ? 1 : huge / PAGE_SIZE);
     return this.installFile(new MemFile(obj, this, sz));
   }
 
@@ -593,6 +630,8 @@ export class HostProcess {
     if (!(f instanceof MemFile)) throw new IommufdError('EINVAL', 'ftruncate');
     const sz = Number(size);
     if (!(sz >= 0) || !Number.isSafeInteger(sz)) throw new IommufdError('EINVAL', 'ftruncate', 'bad size');
+    // hugetlbfs_setattr: a hugetlbfs file is sized in whole huge pages.
+    if (f.object.hugePages !== 1 && sz % (f.object.hugePages * PAGE_SIZE) !== 0) throw new IommufdError('EINVAL', 'ftruncate', 'a hugetlbfs file size is a multiple of its huge page size');
     checkObjectPages(Math.ceil(sz / PAGE_SIZE), 'ftruncate');
     this.truncate(f, sz);
   }
