@@ -70,6 +70,11 @@ export type AmdDte = { readonly [K in DteFieldName]: number } & {
 
 /** Bytes of one device table entry (256 bits, data[0..3]). */
 export const DTE_SIZE = 32;
+
+/** DTE GuestPagingMode values (GUEST_PGTABLE_4_LEVEL / _5_LEVEL): a 4- or 5-level v2 table. */
+export const GUEST_PGTABLE_4_LEVEL = 0;
+/** See GUEST_PGTABLE_4_LEVEL. */
+export const GUEST_PGTABLE_5_LEVEL = 1;
 const LAYOUTS = [DTE0_LAYOUT, DTE1_LAYOUT, DTE2_LAYOUT] as const;
 
 /** Splits the four qwords of a DTE into its named fields, the two table roots and the leftover bits. */

@@ -9,6 +9,8 @@ const PAGE = 4096n;
 /** 0000:01:00.0 on the Raphael preset (one IOMMU, HATS 2: 6 host levels). */
 const DEVID = 0x100;
 const HIGH = 1n << 50n;
+const INV_DTE = { op: 'INVALIDATE_DEVTAB_ENTRY', devid: DEVID } as const;
+const wait = (n: bigint) => ({ op: 'COMPLETION_WAIT', store: true, interrupt: false, flush: false, storeAddress: 0n, storeData: n }) as const;
 
 function env() {
   const host = createHost({ plugins: [plugin], profile: amdPresetById('amd-zen4-raphael') });
@@ -45,10 +47,8 @@ describe('v1 dynamic top (generic_pt amdv1 PT_FEAT_DYNAMIC_TOP)', () => {
     const d = e.dte();
     expect([d.V, d.TV, d.Mode, d.IR, d.IW]).toEqual([1, 1, 3, 1, 1]);
     expect(d.hostRoot).toBe(BigInt(e.domain.pt.rootPfn) * PAGE);
-    expect(e.unit.commandBuffer.slice(-2)).toEqual([
-      { op: 'INVALIDATE_DEVTAB_ENTRY', devid: DEVID },
-      { op: 'COMPLETION_WAIT', store: true, interrupt: false, flush: false, storeAddress: 0n, storeData: 1n },
-    ]);
+    // amd_iommu_update_dte(): update_dte256()'s flush and wait, device_flush_dte(), the final wait.
+    expect(e.unit.commandBuffer).toEqual([INV_DTE, wait(1n), INV_DTE, wait(2n)]);
   });
 
   it('grows for a high IOVA: new root whose entry 0 is the old root, DTE Mode and root rewritten and flushed', () => {
@@ -67,9 +67,18 @@ describe('v1 dynamic top (generic_pt amdv1 PT_FEAT_DYNAMIC_TOP)', () => {
     const d = e.dte();
     expect(d.Mode).toBe(5);
     expect(d.hostRoot).toBe(BigInt(e.domain.pt.rootPfn) * PAGE);
+    // set_dte_entry() (amd_iommu_update_dte(), then the flush of the DomainID the old DTE held, here the
+    // domain's own), then device_flush_dte() and domain_flush_complete().
+    const tag = e.domain.tag;
     expect(e.unit.commandBuffer.slice(before)).toEqual([
-      { op: 'INVALIDATE_DEVTAB_ENTRY', devid: DEVID },
-      { op: 'COMPLETION_WAIT', store: true, interrupt: false, flush: false, storeAddress: 0n, storeData: 2n },
+      INV_DTE,
+      wait(3n),
+      INV_DTE,
+      wait(4n),
+      { op: 'INVALIDATE_IOMMU_PAGES', domainId: tag, pasid: 0, gn: false, pde: true, size: true, address: 0x7ffffffffffff000n },
+      wait(5n),
+      INV_DTE,
+      wait(6n),
     ]);
     // The walk reads the new root, then entry 0 of the level below points to the old root.
     const steps = e.domain.pt.trace?.(1) ?? [];

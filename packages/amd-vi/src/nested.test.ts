@@ -3,18 +3,21 @@ import { createHost, uapi, type Host } from '@ioasid/core';
 import { describeConformance } from '@ioasid/core/conformance';
 import { DmaFault } from '@ioasid/core';
 import { errCode } from '@ioasid/core/testing';
-import { plugin } from './index.js';
-import { IOMMU_VIOMMU_TYPE_AMD, validateGuestDte, GuestDomainIds } from './nested.js';
+import { createAmdViPlugin, plugin } from './index.js';
+import { validateGuestDte, GuestDomainIds, AmdViommu } from './nested.js';
 import { decodeDte } from './dte.js';
-import { guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
+import { ANY_VIOMMU_TYPE, guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
 import { AmdUnit } from './unit.js';
+
+/** The posted series' vIOMMU, which allocates nested domains (mainline's does not). */
+const seriesPlugin = createAmdViPlugin({ nestedOnViommu: true });
 
 const PAGE = 4096n;
 
 
 /** A host with a nest parent mapping 64 guest pages at GPA 0, a vIOMMU and a vDEVICE. */
-function nestedEnv() {
-  const host: Host = createHost({ plugins: [plugin], profile: nestProfile });
+function nestedEnv(p = seriesPlugin, vdata: Uint8Array = viommuAmdData(), type = ANY_VIOMMU_TYPE) {
+  const host: Host = createHost({ plugins: [p], profile: nestProfile });
   const fd = host.openIommufd();
   const dev = host.device('0000:0a:00.0');
   const devId = dev.bindIommufd(fd);
@@ -23,11 +26,10 @@ function nestedEnv() {
   const gmem = host.process.mmap(64 * 4096);
   host.process.poke(gmem, new Uint8Array(64 * 4096));
   fd.ioas.map({ ioasId: ioas, userVa: gmem, length: 64n * PAGE, iova: 0n });
-  const vdata = viommuAmdData();
-  const vptr = host.process.mmap(vdata.length);
+  const vptr = host.process.mmap(Math.max(vdata.length, 1));
   host.process.poke(vptr, vdata);
-  const viommu = fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: devId, type: IOMMU_VIOMMU_TYPE_AMD, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
-  fd.run(uapi.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: viommu, dev_id: devId, virt_id: 0x10n });
+  const viommu = fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: devId, type, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
+  const vdev = fd.run(uapi.iommu_vdevice_alloc, 'VDEVICE_ALLOC', { viommu_id: viommu, dev_id: devId, virt_id: 0x10n }).out_vdevice_id;
   /** Writes a guest u64 at guest page `gpa`, entry `idx`. */
   const gwrite = (gpa: number, idx: number, v: bigint) => {
     const b = new Uint8Array(8);
@@ -39,7 +41,7 @@ function nestedEnv() {
     host.process.poke(p, bytes);
     return fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: viommu, data_type: dataType, data_len: bytes.length, data_uptr: p }).out_hwpt_id;
   };
-  return { host, fd, dev, devId, ioas, parent, viommu, gmem, gwrite, nested };
+  return { host, fd, dev, devId, ioas, parent, viommu, vdev, gmem, gwrite, nested };
 }
 
 describe('IOMMU_HWPT_DATA_AMD_GUEST as mainline validates it', () => {
@@ -67,13 +69,62 @@ describe('IOMMU_HWPT_DATA_AMD_GUEST as mainline validates it', () => {
     expect(validateGuestDte(decodeDte([1n | (1n << 55n), 0n, 0n, 0n]), 4)?.errno).toBe('EINVAL');
   });
 
-  it('needs a vIOMMU: no nested HWPT on the parent, no vIOMMU without its data', () => {
+  it('needs a vIOMMU: no nested HWPT on the parent HWPT (amd_iommu_ops has no domain_alloc_nested)', () => {
     const e = nestedEnv();
     const p = e.host.process.mmap(32);
     e.host.process.poke(p, guestDteBytes({ GV: 1, DomainID: 1 }));
     expect(errCode(() => e.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: e.devId, pt_id: e.parent, data_type: uapi.IOMMU_HWPT_DATA_AMD_GUEST, data_len: 32, data_uptr: p }))).toBe('EOPNOTSUPP');
-    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: IOMMU_VIOMMU_TYPE_AMD, hwpt_id: e.parent }))).toBe('EINVAL');
-    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, hwpt_id: e.parent }))).toBe('EOPNOTSUPP');
+  });
+});
+
+describe('the AMD vIOMMU as mainline has it (iommufd.c)', () => {
+  it('amd_iommufd_get_viommu_size() answers for every type: any type but DEFAULT, with or without data, gets a vIOMMU', () => {
+    for (const type of [uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, 2, ANY_VIOMMU_TYPE, 0x7fff_ffff]) {
+      const e = nestedEnv(plugin, new Uint8Array(0), type);
+      const v = e.fd.ctx.objects.peek(e.viommu) as unknown as { ops: AmdViommu };
+      expect(v.ops).toBeInstanceOf(AmdViommu);
+      expect(v.ops.type).toBe(type);
+    }
+    // amd_iommufd_viommu_init() never reads the user data: any length and content is accepted.
+    expect(() => nestedEnv(plugin, new Uint8Array(7).fill(0xff))).not.toThrow();
+    const e = nestedEnv(plugin);
+    // Core's own checks (iommufd_viommu_alloc_ioctl): DEFAULT and flags are EOPNOTSUPP, a parent that is not NEST_PARENT is EINVAL.
+    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: 0, hwpt_id: e.parent }))).toBe('EOPNOTSUPP');
+    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, flags: 1, type: ANY_VIOMMU_TYPE, hwpt_id: e.parent }))).toBe('EOPNOTSUPP');
+    const plain = e.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: e.devId, pt_id: e.ioas, flags: 0 }).out_hwpt_id;
+    expect(errCode(() => e.fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: e.devId, type: ANY_VIOMMU_TYPE, hwpt_id: plain }))).toBe('EINVAL');
+  });
+
+  it('amd_viommu_ops has no alloc_domain_nested: IOMMU_HWPT_ALLOC on the vIOMMU is EOPNOTSUPP, valid guest DTE or not', () => {
+    const e = nestedEnv(plugin);
+    expect(errCode(() => e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 })))).toBe('EOPNOTSUPP');
+    expect(errCode(() => e.nested(guestDteBytes({ V: 1, GV: 1, Mode: 3, DomainID: 5 })))).toBe('EOPNOTSUPP');
+    // A vDEVICE is the core's (iommufd_vdevice_alloc_ioctl) and works.
+    expect(e.fd.ctx.objects.peek(e.viommu)).toBeDefined();
+    // HWPT_INVALIDATE on the vIOMMU: no cache_invalidate.
+    expect(errCode(() => e.fd.run(uapi.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: e.viommu, data_type: 0, entry_len: 16, entry_num: 0 }))).toBe('EOPNOTSUPP');
+  });
+
+  it('links the vIOMMU to its parent: a flush of the parent flushes each host domain ID (iommu_flush_pages_v1_hdom_ids)', () => {
+    const e = nestedEnv();
+    const a = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
+    const hdom = (e.fd.ctx.objects.peek(a) as unknown as { ops: { tag: number } }).ops.tag;
+    const unit = e.host.units[0].ops as AmdUnit;
+    const parentTag = (e.fd.ctx.objects.peek(e.parent) as unknown as { ops: { tag: number } }).ops.tag;
+    // Detaching the device from the parent flushes the parent's domain ID, then every hDomID of its vIOMMUs.
+    e.dev.attachPt(e.parent);
+    const before = unit.commandBuffer.length;
+    e.dev.detachPt();
+    const flushed = unit.commandBuffer.slice(before).flatMap((c) => (c.op === 'INVALIDATE_IOMMU_PAGES' ? [c.domainId] : []));
+    expect(flushed).toEqual([parentTag, hdom]);
+    // Destroying the vIOMMU unlinks it (amd_iommufd_viommu_destroy).
+    e.fd.destroy(a);
+    e.fd.destroy(e.vdev);
+    e.fd.destroy(e.viommu);
+    e.dev.attachPt(e.parent);
+    const b2 = unit.commandBuffer.length;
+    e.dev.detachPt();
+    expect(unit.commandBuffer.slice(b2).flatMap((c) => (c.op === 'INVALIDATE_IOMMU_PAGES' ? [c.domainId] : []))).toEqual([parentTag]);
   });
 });
 
@@ -158,12 +209,12 @@ describe('guest v2 over host v1', () => {
     const e = nestedEnv();
     const h = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
     expect(errCode(() => e.fd.run(uapi.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: h, data_type: 0, entry_len: 16, entry_num: 0 }))).toBe('EOPNOTSUPP');
-    expect((e.host.units[0].ops as AmdUnit).viommuTypes).toEqual([IOMMU_VIOMMU_TYPE_AMD]);
+    expect((e.host.units[0].ops as AmdUnit).viommuTypeSupported(ANY_VIOMMU_TYPE)).toBe(true);
   });
 });
 
 describeConformance({
-  plugin,
+  plugin: seriesPlugin,
   profile: nestProfile,
   device: '0000:0a:00.0',
   priDevice: '0000:0a:00.0',
@@ -172,7 +223,7 @@ describeConformance({
   nested: {
     dataType: uapi.IOMMU_HWPT_DATA_AMD_GUEST,
     data: ({ rootGpa }) => guestDteBytes({ V: 1, GV: 1, GIoV: 1, GLX: 0, gcr3Root: BigInt(rootGpa) << 12n, DomainID: 1 }),
-    viommuType: IOMMU_VIOMMU_TYPE_AMD,
+    viommuType: ANY_VIOMMU_TYPE,
     viommuData: viommuAmdData,
   },
 });

@@ -1,8 +1,7 @@
 /**
  * Nested translation on AMD-Vi: a guest's v2 (x86-64) table, found through the guest's GCR3 table,
- * walked over the host's v1 nest parent. As in mainline (drivers/iommu/amd/nested.c, iommufd.c), a
- * nested domain is allocated on an AMD vIOMMU (IOMMU_VIOMMU_TYPE_AMD) from `struct
- * iommu_hwpt_amd_guest`, the guest's 256-bit Device Table Entry:
+ * walked over the host's v1 nest parent, from `struct iommu_hwpt_amd_guest` (the guest's 256-bit Device
+ * Table Entry), as drivers/iommu/amd/nested.c builds it:
  *
  * - validate_gdte_nested(): Mode and the host table root must be zero; with V and GV set the GCR3
  *   table root must not be zero; the guest paging mode must be 4- or 5-level; GLX 3 is reserved
@@ -12,36 +11,30 @@
  *   everything else the guest wrote is ignored. GV is always set.
  * - The guest's DomainID (gDomID) maps to one host domain ID (hDomID) per vIOMMU, shared by every
  *   nested domain of that gDomID and released with the last one, so the IOTLB tag of (gDomID, PASID)
- *   never aliases between guests.
+ *   never aliases between guests; a flush of the parent flushes every hDomID (domain_flush_pages_v1).
  *
- * Mainline has no cache_invalidate_user for AMD nested domains (the hardware vIOMMU takes the guest's
- * commands), so IOMMU_HWPT_INVALIDATE on them is EOPNOTSUPP.
+ * What mainline offers of it (iommufd.c): amd_iommufd_get_viommu_size() answers for every vIOMMU type
+ * (there is no AMD type in the uAPI: any type but DEFAULT gets an AMD vIOMMU), amd_iommufd_viommu_init()
+ * ignores the user data and links the vIOMMU to its nest parent, and amd_viommu_ops has only `destroy`:
+ * nothing calls amd_iommu_alloc_domain_nested(), so IOMMU_HWPT_ALLOC on the vIOMMU (and on the parent,
+ * amd_iommu_ops having no domain_alloc_nested) is EOPNOTSUPP. The nested-translation series as posted
+ * put it in amd_viommu_ops.alloc_domain_nested; the unit option `nestedOnViommu` models that.
+ *
+ * Mainline has no cache_invalidate_user for AMD (the hardware vIOMMU would take the guest's commands),
+ * so IOMMU_HWPT_INVALIDATE on a nested domain or the vIOMMU is EOPNOTSUPP.
  */
-import { readLe32, readLe64Words, PERM_GRANT_ALL, WALK_CONTEXT_INVALID, WALK_OK, WALK_TABLE_FAULT, copyStructFromUser, iommuCopyStructFromUser, traceNestedEntry, traceRadixNested, uapi, type DeviceInfo, type NestedDomainOps, type PageTableConfig, type PhysicalMemory, type VendorError, type Stage2Tracer, type UnitOps, type ViommuOps, type WalkResult, type WalkStep } from '@ioasid/core/driver';
-import { deviceTableOf } from './device-table.js';
-import { decodeDte, type AmdDte } from './dte.js';
+import { readLe64Words, PERM_GRANT_ALL, WALK_CONTEXT_INVALID, WALK_OK, WALK_TABLE_FAULT, iommuCopyStructFromUser, traceNestedEntry, traceRadixNested, uapi, type DeviceInfo, type NestedDomainOps, type PageTableConfig, type PhysicalMemory, type VendorError, type Stage2Tracer, type UnitOps, type ViommuOps, type WalkResult, type WalkStep } from '@ioasid/core/driver';
+import { deviceTableOf, type DteWords } from './device-table.js';
+import { decodeDte, GUEST_PGTABLE_4_LEVEL, GUEST_PGTABLE_5_LEVEL, type AmdDte } from './dte.js';
+import { nestedDte, type V1TableInfo } from './dte-build.js';
 import { AMD_EVENT } from './records.js';
 import { AMD_IOMMU_PGSIZES_V2 } from './registers.js';
 import { AMD_V2_FORMAT, walkForeignV2 } from './pgtable.js';
 import { walkFail } from './pte.js';
 import { amdTraceSpec } from './pgtable-trace.js';
 
-/** IOMMU_VIOMMU_TYPE_AMD: the AMD vIOMMU type of the AMD nested-translation series. */
-export const IOMMU_VIOMMU_TYPE_AMD = 3;
 /** `enum iommu_hwpt_data_type` value of `struct iommu_hwpt_amd_guest` (the guest's DTE) in IOMMU_HWPT_ALLOC. */
 export const IOMMU_HWPT_DATA_AMD_GUEST = uapi.IOMMU_HWPT_DATA_AMD_GUEST;
-/**
- * struct iommu_viommu_amd as the AMD vIOMMU series defines it: u32 iommu_devid, viommu_devid,
- * trans_devid, out_gid; u64 out_vfmmio_mmap_offset; u32 reserved (the last member the kernel requires).
- */
-export const IOMMU_VIOMMU_AMD_SIZE = 32;
-/** The shortest `struct iommu_viommu_amd` accepted: up to and including `reserved`. */
-export const IOMMU_VIOMMU_AMD_MIN_SIZE = 28;
-
-/** GUEST_PGTABLE_4_LEVEL / _5_LEVEL. */
-export const GUEST_PGTABLE_4_LEVEL = 0;
-/** DTE GuestPagingMode 1: a five-level (57-bit) guest v2 table. */
-export const GUEST_PGTABLE_5_LEVEL = 1;
 
 function vendorError(errno: VendorError['errno'], reason: string): VendorError {
   return { errno, reason };
@@ -113,6 +106,11 @@ export class GuestDomainIds {
     if (--e.users === 0) this.map.delete(gdom);
   }
 
+  /** Every hDomID in use. */
+  hostIds(): number[] {
+    return [...this.map.values()].map((e) => e.hdom);
+  }
+
   /** The hDomID a gDomID maps to now, if any. */
   peek(gdom: number): number | undefined {
     return this.map.get(gdom)?.hdom;
@@ -145,6 +143,7 @@ export class AmdNestedDomain implements NestedDomainOps {
     /** The guest's DTE as given in `struct iommu_hwpt_amd_guest`. */
     readonly dte: AmdDte,
     private readonly ids: GuestDomainIds,
+    private readonly parentInfo: () => V1TableInfo,
   ) {
     this.view = guestDteView(dte);
     // GV clear: no guest table, DMA is translated by the parent only.
@@ -221,10 +220,29 @@ export class AmdNestedDomain implements NestedDomainOps {
     return steps;
   }
 
-  /** The device's DTE is now the guest's merged one, which the device table does not model: drop the v1 entry. */
+  /** The host DTE of `dev` on this domain: set_dte_nested() (the DomainID is the hDomID). */
+  dteFor(ats: boolean): DteWords {
+    return nestedDte(this.parentInfo(), this.tag, ats, this.dte);
+  }
+
+  /**
+   * nested_attach_device(): the merged DTE, written with amd_iommu_update_dte(). The device's paging
+   * domain (dev_data->domain) stays as it was: the driver does not detach it here.
+   */
   attachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null {
-    if (pasid === -1) deviceTableOf(unit)?.forget(dev, null);
+    const table = pasid === -1 ? deviceTableOf(unit) : null;
+    if (!table) return null;
+    const ats = table.devData(dev).ats;
+    table.update(dev, this, this.dteFor(ats), ats);
     return null;
+  }
+
+  /** The blocked domain's attach_dev: detach_device() of the device's paging domain, then the cleared DTE. */
+  detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
+    const table = pasid === -1 ? deviceTableOf(unit) : null;
+    if (!table) return;
+    table.devData(dev).domain?.detachDevice(dev, table);
+    table.block(dev);
   }
 
   free(): void {
@@ -234,27 +252,45 @@ export class AmdNestedDomain implements NestedDomainOps {
   }
 }
 
-/** An AMD vIOMMU (struct amd_iommu_viommu): the parent and the gDomID table. */
+/** An AMD vIOMMU (struct amd_iommu_viommu): the nest parent and the gDomID table. */
 export class AmdViommu implements ViommuOps {
-  readonly type = IOMMU_VIOMMU_TYPE_AMD;
   readonly eventTypes: readonly number[] = [];
-  readonly nestedDataTypes: readonly number[] = [IOMMU_HWPT_DATA_AMD_GUEST];
+  /** Empty in mainline (no alloc_domain_nested); IOMMU_HWPT_DATA_AMD_GUEST with `nestedOnViommu`. */
+  readonly nestedDataTypes: readonly number[];
   /** The vIOMMU's gDomID to hDomID table. */
   readonly ids: GuestDomainIds;
 
+  /**
+   * @param allocTag - amd_iommu_pdom_id_alloc(), for the host domain IDs.
+   * @param hostGuestLevels - the host's v2 depth (amd_iommu_gpt_level), for validate_gdte_nested().
+   * @param parentInfo - the parent's v1 table as a DTE needs it (set_dte_nested()).
+   */
   constructor(
+    /** Whatever non-DEFAULT type user space asked for: mainline accepts them all. */
+    readonly type: number,
     /** The v1 nest parent the vIOMMU was created on. */
     readonly parent: NestedDomainOps['parent'],
-    /** `iommu_viommu_amd.iommu_devid`: the DeviceID of the host IOMMU. */
-    readonly iommuDevid: number,
     allocTag: () => number,
     private readonly hostGuestLevels: number,
+    private readonly parentInfo: () => V1TableInfo,
+    /** amd_iommu_alloc_domain_nested() is hooked in, as the posted series did (mainline: not). */
+    readonly nestedOnViommu: boolean,
   ) {
     this.ids = new GuestDomainIds(allocTag);
+    this.nestedDataTypes = nestedOnViommu ? [IOMMU_HWPT_DATA_AMD_GUEST] : [];
   }
 
-  /** amd_iommu_alloc_domain_nested(). */
+  /** The host domain IDs in use (what a flush of the parent also flushes: iommu_flush_pages_v1_hdom_ids). */
+  hostDomainIds(): number[] {
+    return this.ids.hostIds();
+  }
+
+  /**
+   * amd_iommu_alloc_domain_nested() when hooked in; otherwise the vIOMMU has no alloc_domain_nested and
+   * iommufd_viommu_alloc_hwpt_nested() answers EOPNOTSUPP (core already did, from `nestedDataTypes`).
+   */
   allocNested(_dev: DeviceInfo, dataType: number, data: Uint8Array): NestedDomainOps | VendorError {
+    if (!this.nestedOnViommu) return vendorError('EOPNOTSUPP', 'mainline amd_viommu_ops has no alloc_domain_nested');
     if (dataType !== IOMMU_HWPT_DATA_AMD_GUEST) return vendorError('EOPNOTSUPP', `data_type ${dataType} is not IOMMU_HWPT_DATA_AMD_GUEST`);
     const copy = iommuCopyStructFromUser(uapi.iommu_hwpt_amd_guest, { type: dataType, data }, IOMMU_HWPT_DATA_AMD_GUEST, 'dte');
     if (!copy.ok) return copy.error;
@@ -263,26 +299,14 @@ export class AmdViommu implements ViommuOps {
     const bad = validateGuestDte(dte, this.hostGuestLevels);
     if (bad) return bad;
     const hdom = this.ids.get(dte.DomainID);
-    return new AmdNestedDomain(this.parent, hdom, dte, this.ids);
+    return new AmdNestedDomain(this.parent, hdom, dte, this.ids, this.parentInfo);
   }
 
-  destroy(): void {}
-}
+  /** amd_iommufd_viommu_destroy(): unlinked from the parent by its owner (unit.ts). */
+  destroy(): void {
+    this.onDestroy?.();
+  }
 
-/**
- * amd_iommufd_viommu_init(): the user data is required (no data is EINVAL) and copied with the
- * struct's size rules; iommu_devid names the host IOMMU.
- */
-export function parseViommuAmdData(data: Uint8Array):
-  | {
-      /** `iommu_devid`: the DeviceID of the host IOMMU. */
-      iommuDevid: number;
-    }
-  | VendorError {
-  if (data.byteLength === 0) return vendorError('EINVAL', 'IOMMU_VIOMMU_TYPE_AMD needs struct iommu_viommu_amd');
-  if (data.byteLength < IOMMU_VIOMMU_AMD_MIN_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is shorter than the ${IOMMU_VIOMMU_AMD_MIN_SIZE} up to reserved`);
-  if (data.byteLength > IOMMU_VIOMMU_AMD_SIZE) return vendorError('EINVAL', `struct iommu_viommu_amd: ${data.byteLength} bytes is longer than the kernel's ${IOMMU_VIOMMU_AMD_SIZE}`);
-  const copy = copyStructFromUser(IOMMU_VIOMMU_AMD_SIZE, data, 'iommu_viommu_amd');
-  if (!copy.ok) return copy.error;
-  return { iommuDevid: readLe32(copy.value, 0) & 0xffff };
+  /** Set by the unit that links the vIOMMU to its parent. */
+  onDestroy?: () => void;
 }

@@ -12,8 +12,9 @@
  *   old PAGE_MODE_3_LEVEL) and grows its top when a mapping needs a higher IOVA, up to the depth HATS
  *   allows (4 + HATS levels); its aperture is that full reach. A growth rewrites the DTE (Mode, host
  *   root) of every device attached to the domain, then flushes them (amd_iommu_change_top).
- * - amd_iommufd_get_viommu_size() / viommu_init(): IOMMU_VIOMMU_TYPE_AMD on a v1 nest parent; nested
- *   domains are allocated on the vIOMMU only (nested.ts), never on the parent HWPT.
+ * - amd_iommufd_get_viommu_size() / viommu_init(): a vIOMMU of any type but DEFAULT on a v1 nest parent,
+ *   the user data ignored; mainline's vIOMMU allocates no nested domain (nested.ts says why), and there
+ *   is no nested domain on the parent HWPT either.
  */
 import type {
   DecodedUnit,
@@ -35,11 +36,11 @@ import { hex } from './bits.js';
 import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './records.js';
 import { AmdFaultCodec } from './fault-codec.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, renderAmdBootLines, type AmdBootEra, type AmdEventEra } from './logs.js';
-import { AmdDeviceTable, type DteWords } from './device-table.js';
-import { encodeDte } from './dte.js';
-import type { AmdCommand } from './commands.js';
+import { AmdDeviceTable, CLEAR_DTE, type AmdDevData, type AmdDevDomain, type AmdGcr3Table, type DteWords } from './device-table.js';
+import { gcr3Dte, gcr3Levels, v1Dte, type V1TableInfo } from './dte-build.js';
+import { CMD_INV_IOMMU_ALL_PAGES_ADDRESS, type AmdCommand } from './commands.js';
 import { AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, amdV1, amdV2 } from './pgtable.js';
-import { AmdViommu, IOMMU_VIOMMU_TYPE_AMD, parseViommuAmdData } from './nested.js';
+import { AmdViommu } from './nested.js';
 import {
   AMD_IOMMU_PGSIZES,
   AMD_IOMMU_PGSIZES_V2,
@@ -49,7 +50,9 @@ import {
   dirtyTrackingSupported,
   encodeHwInfoAmd,
   gptLevel,
+  gtPprSupported,
   hostLevels,
+  maxGlx,
   nestParentSupported,
   v1LevelsWidth,
   v2Supported,
@@ -75,6 +78,20 @@ export interface AmdUnitOptions {
   readonly bootEra?: AmdBootEra;
   /** Which kernel's event lines the unit prints (default 'v6'). */
   readonly eventEra?: AmdEventEra;
+  /**
+   * The vIOMMU allocates nested domains from IOMMU_HWPT_DATA_AMD_GUEST (amd_iommu_alloc_domain_nested()
+   * in amd_viommu_ops.alloc_domain_nested, as the posted nested-translation series had it). Off by
+   * default: mainline's amd_viommu_ops has only `destroy`, so nested HWPT allocation is EOPNOTSUPP.
+   */
+  readonly nestedOnViommu?: boolean;
+}
+
+/** A vIOMMU on a nest parent's viommu_list. */
+export interface AmdViommuLink {
+  /** The host domain IDs its nested domains use now. */
+  readonly hostDomainIds: () => Iterable<number>;
+  /** The unit backing it, whose command buffer takes the flushes. */
+  readonly unit: AmdUnit;
 }
 
 /** A fresh v1 table's depth: Linux's PAGE_MODE_3_LEVEL (generic_pt `starting_level = 2`). */
@@ -86,7 +103,7 @@ function vendorError(errno: VendorError['errno'], reason: string): VendorError {
 
 /** A protection domain (struct protection_domain) on the v1 or v2 format. */
 /** A paging domain of an AMD IOMMU (struct protection_domain): a v1 host table or a v2 guest-format table, with its DomainID. */
-export class AmdPagingDomain implements PagingDomainOps {
+export class AmdPagingDomain implements PagingDomainOps, AmdDevDomain {
   /** Page sizes of the table: every power of two from 4 KiB except 512 GiB (v1), or 4 KiB, 2 MiB and 1 GiB (v2). */
   readonly pgsizeBitmap: bigint;
   readonly apertureStart = 0n;
@@ -97,8 +114,10 @@ export class AmdPagingDomain implements PagingDomainOps {
   readonly maxLevels: number;
   private freed = false;
   private hadOn = false;
-  /** Units with a DTE pointing to this domain (unit.dteOwner tells which devices still do). */
-  private readonly units = new Set<AmdUnit>();
+  /** pdom->dev_list: the devices attached (dev_data->domain is this), with their unit. */
+  private readonly devList = new Map<DeviceInfo, AmdUnit>();
+  /** vIOMMUs on this nest parent (pdom->viommu_list): their host domain IDs are flushed with it. */
+  readonly viommus = new Set<AmdViommuLink>();
 
   constructor(
     /** The domain's page table. */
@@ -114,6 +133,7 @@ export class AmdPagingDomain implements PagingDomainOps {
     /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the DTE's HAD bits can turn dirty tracking on. */
     readonly dirtyTracking: boolean,
     private readonly owner: AmdUnit,
+    private readonly memory: PageTableMemory,
   ) {
     this.pgsizeBitmap = pt.cfg.pgsizeBitmap;
     // v2 on PASID 0 has no sign extension: Linux uses 47/56 bits (iommu.c), the lower half.
@@ -131,47 +151,153 @@ export class AmdPagingDomain implements PagingDomainOps {
     }
   }
 
-  /** The v1 DTE of `dev` on this domain (set_dte_entry): translation on, Mode = levels, host root, IR/IW. */
-  dteFor(dev: DeviceInfo): DteWords {
-    const r = encodeDte({ V: 1, TV: 1, Mode: this.pt.levels, hostRoot: BigInt(this.pt.rootPfn) * 4096n, IR: 1, IW: 1, HAD: this.hadOn ? 3 : 0, DomainID: this.tag & 0xffff, I: dev.ats ? 1 : 0 });
-    // Every field comes from this domain and the unit's own checks: a refusal is a bug, not input.
-    if (!r.ok) throw new PluginContractError('amd-vi', `dteFor: ${r.error}`);
-    return r.value;
+  /** pt_iommu_amdv1_hw_info(): what a DTE needs of the v1 table. */
+  get v1Info(): V1TableInfo {
+    return { levels: this.pt.levels, root: BigInt(this.pt.rootPfn) * 4096n, dirtyTracking: this.hadOn };
   }
 
-  /** attach_dev of a v1 domain: the device's DTE now points to this table (amd_iommu_update_dte: write, flush, wait). */
-  attachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null {
-    if (pasid !== -1 || !(unit instanceof AmdUnit)) return null;
-    const table = unit.deviceTable;
-    if (this.mode !== 'v1') {
-      table.forget(dev, null);
-      return null;
-    }
-    this.units.add(unit);
-    table.write(dev, this, this.dteFor(dev));
-    table.issue({ op: 'INVALIDATE_DEVTAB_ENTRY', devid: dev.rid & 0xffff });
-    table.completionWait();
-    return null;
-  }
-
-  detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
-    if (pasid === -1 && unit instanceof AmdUnit) unit.deviceTable.forget(dev, this);
+  /** The DTE of `dev` on this domain, as set_dte_entry() builds it from the device's state. */
+  dteFor(dev: DeviceInfo, data: AmdDevData): DteWords {
+    if (data.gcr3) return gcr3Dte(data.gcr3, { v2: this.mode === 'v2', ppr: data.ppr, ats: data.ats, fiveLevel: this.pt.levels === 5 });
+    return v1Dte(this.v1Info, this.tag, data.ats);
   }
 
   /**
-   * amd_iommu_change_top(): the table grew, so every DTE pointing to it gets the new Mode and root,
-   * then each is invalidated (device_flush_dte) and each unit waits (domain_flush_complete).
+   * amd_iommu_attach_device(): nothing when the device's current paging domain is this one; otherwise
+   * detach_device() from that one, then attach_device(): a GCR3 table for a v2 domain (GCR3[0] pointing
+   * to the v2 table), ATS (and PRI for a v2 domain), and set_dte_entry() (the DTE, its flushes, and a
+   * flush of the DomainID the old DTE held).
+   */
+  attachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): VendorError | null {
+    if (pasid !== -1 || !(unit instanceof AmdUnit)) return null;
+    const table = unit.deviceTable;
+    const data = table.devData(dev);
+    if (data.domain === this) return null;
+    data.domain?.detachDevice(dev, table);
+    if (this.mode === 'v2') {
+      const g = this.initGcr3Table(dev, unit);
+      if ('errno' in g) return g;
+      data.gcr3 = g;
+    }
+    this.devList.set(dev, unit);
+    // pdev_enable_caps() / pdev_enable_cap_ats(); PRI (and so IOPF, dev_data->ppr) only on a v2 domain.
+    data.ats = dev.ats;
+    data.ppr = this.mode === 'v2' && dev.ats && dev.pri && gtPprSupported(unit.efr);
+    data.domain = this;
+    const oldDomid = Number(table.entry(dev.rid)[1] & 0xffffn);
+    table.update(dev, this, this.dteFor(dev, data), data.ats);
+    if (oldDomid !== 0) {
+      // set_dte_entry(): the TLB entries of the DomainID that was overwritten (amd_iommu_flush_tlb_domid).
+      table.flushDomain(oldDomid);
+      table.completionWait();
+    }
+    return null;
+  }
+
+  /**
+   * init_gcr3_table(): a GCR3 table for the PASIDs the device can use (min of the unit's and the
+   * device's, at least one; more GCR3 levels than EFR GLXSup allows is EINVAL), its own domain ID, and
+   * GCR3[0] = the v2 table (update_gcr3(): each missing level allocated on the way).
+   */
+  private initGcr3Table(dev: DeviceInfo, unit: AmdUnit): AmdGcr3Table | VendorError {
+    // amd_iommu_probe_device(): max_pasids only when PASIDs are supported at all (amd_iommu_pasid_supported(),
+    // which 5-level CPU paging on a 4-level v2 unit turns off: caps.pasidBits 0).
+    const maxPasids = gtPprSupported(unit.efr) && unit.caps.pasidBits > 0 && dev.pasidBits > 0 ? Math.min(2 ** (unit.efr.PASmax + 1) - 1, 2 ** dev.pasidBits) : 0;
+    const glx = gcr3Levels(maxPasids > 0 ? maxPasids : 1);
+    if (glx > maxGlx(unit.efr)) return vendorError('EINVAL', `${dev.bdf} needs ${glx + 1} GCR3 levels, ${unit.name} walks ${maxGlx(unit.efr) + 1}`);
+    const pages: number[] = [];
+    const release = () => {
+      for (const p of pages) this.memory.releaseTable(p);
+    };
+    for (let l = 0; l <= glx; l++) {
+      const p = this.memory.allocTable();
+      if (p < 0) {
+        release();
+        return vendorError('ENOMEM', 'no memory for a GCR3 table');
+      }
+      pages.push(p);
+    }
+    // Index 0 at every level: the path of PASID 0.
+    for (let l = 0; l < glx; l++) this.memory.mem.writeU64(pages[l], 0, (BigInt(pages[l + 1]) << 12n) | 1n);
+    this.memory.mem.writeU64(pages[glx], 0, (BigInt(this.pt.rootPfn) << 12n) | 1n);
+    return { root: BigInt(pages[0]) << 12n, glx, domid: this.owner.allocDomainId(), pages };
+  }
+
+  /**
+   * detach_device(): the DTE cleared and flushed (ATS already off), the whole domain flushed
+   * (amd_iommu_domain_flush_all(): v1 by the domain's ID on every unit and each vIOMMU's host domain
+   * IDs, v2 by each device's GCR3 domain ID with GN), the GCR3 table cleared and freed.
+   */
+  detachDevice(dev: DeviceInfo, table: AmdDeviceTable): void {
+    const data = table.devData(dev);
+    if (data.domain !== this) return;
+    data.ats = false;
+    data.ppr = false;
+    table.update(dev, null, CLEAR_DTE, false);
+    // Still on dev_list for the flush (list_del() comes after it).
+    this.flushAll();
+    if (data.gcr3) {
+      // destroy_gcr3_table(): update_gcr3(PASID 0, clear) and its flush (dev_flush_pasid_all).
+      this.memory.mem.writeU64(data.gcr3.pages[data.gcr3.glx], 0, 0n);
+      table.flushDomain(data.gcr3.domid, 0);
+      table.completionWait();
+      for (const p of data.gcr3.pages) this.memory.releaseTable(p);
+      data.gcr3 = null;
+    }
+    data.domain = null;
+    this.devList.delete(dev);
+  }
+
+  /** pdom->iommu_array: the units with a device on this domain. */
+  private get units(): Set<AmdUnit> {
+    return new Set(this.devList.values());
+  }
+
+  /** amd_iommu_domain_flush_all(): the whole address space of the domain on every unit, then the waits. */
+  private flushAll(): void {
+    if (this.mode === 'v2') {
+      // domain_flush_pages_v2(): each device by its GCR3 domain ID, GN set, no PASID.
+      for (const [d, unit] of this.devList) {
+        const g = unit.deviceTable.devData(d).gcr3;
+        if (g) unit.deviceTable.flushDomain(g.domid, 0);
+      }
+    } else {
+      for (const unit of this.units) unit.deviceTable.flushDomain(this.tag);
+      for (const v of this.viommus) for (const hdom of v.hostDomainIds()) v.unit.deviceTable.flushDomain(hdom);
+    }
+    // The IOTLB of every ATS device still on the domain.
+    for (const [d, unit] of this.devList) {
+      if (unit.deviceTable.devData(d).ats) unit.deviceTable.issue({ op: 'INVALIDATE_IOTLB_PAGES', devid: d.rid & 0xffff, maxPending: 0, queueId: d.rid & 0xffff, pasid: 0, gn: this.mode === 'v2', size: true, address: CMD_INV_IOMMU_ALL_PAGES_ADDRESS });
+    }
+    for (const unit of this.units) unit.deviceTable.completionWait();
+  }
+
+  /** The blocked domain's attach_dev: detach_device() when the device is on this domain, then the cleared DTE. */
+  detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
+    if (pasid !== -1 || !(unit instanceof AmdUnit)) return;
+    const table = unit.deviceTable;
+    table.devData(dev).domain?.detachDevice(dev, table);
+    table.block(dev);
+  }
+
+  /**
+   * amd_iommu_change_top(): the table grew, so every DTE pointing to it gets the new Mode and root
+   * (set_dte_entry(), with its flushes), then each device's DTE is flushed again (device_flush_dte)
+   * and each unit waits (domain_flush_complete).
    */
   private changeTop(): void {
-    const flushed: Array<[AmdDeviceTable, number]> = [];
-    for (const unit of this.units) {
-      for (const dev of unit.deviceTable.devicesOf(this)) {
-        unit.deviceTable.write(dev, this, this.dteFor(dev));
-        flushed.push([unit.deviceTable, dev.rid & 0xffff]);
+    for (const [dev, unit] of this.devList) {
+      const t = unit.deviceTable;
+      const data = t.devData(dev);
+      const oldDomid = Number(t.entry(dev.rid)[1] & 0xffffn);
+      t.update(dev, this, this.dteFor(dev, data), data.ats);
+      if (oldDomid !== 0) {
+        t.flushDomain(oldDomid);
+        t.completionWait();
       }
     }
-    for (const [table, devid] of flushed) table.issue({ op: 'INVALIDATE_DEVTAB_ENTRY', devid });
-    for (const unit of this.units) if (unit.deviceTable.devicesOf(this).length > 0) unit.deviceTable.completionWait();
+    for (const [dev, unit] of this.devList) unit.deviceTable.flushDeviceDte(dev, unit.deviceTable.devData(dev).ats);
+    for (const unit of this.units) unit.deviceTable.completionWait();
   }
 
   checkAttach(dev: DeviceInfo, unit: UnitOps): VendorError | null {
@@ -193,7 +319,7 @@ export class AmdPagingDomain implements PagingDomainOps {
     if (this.freed) return;
     this.freed = true;
     this.pt.free();
-    this.units.clear();
+    this.devList.clear();
     this.owner.noteFree(this);
   }
 }
@@ -226,8 +352,6 @@ export class AmdUnit implements UnitOps {
   readonly faultQueueDepth = EVT_LOG_ENTRIES;
   /** The PPR log: 512 entries when the unit can take page requests (GTSup, PPRSup and EPHSup: amd_iommu_gt_ppr_supported), absent otherwise. */
   readonly pageRequestQueueDepth?: number;
-  /** IOMMU_VIOMMU_TYPE_AMD when the unit can nest (GT, GIoSup, EFR2 GCR3TRPMode). */
-  readonly viommuTypes: readonly number[];
   private readonly domains = new Set<AmdPagingDomain>();
   /** The device table and command buffer as the model writes them (device-table.ts). */
   readonly deviceTable = new AmdDeviceTable();
@@ -259,12 +383,16 @@ export class AmdUnit implements UnitOps {
       maxPasid: this.efr.GTSup ? 2 ** (this.efr.PASmax + 1) - 1 : 0,
     });
     if (this.caps.pri) this.pageRequestQueueDepth = PPR_LOG_ENTRIES;
-    this.viommuTypes = this.caps.nesting ? [IOMMU_VIOMMU_TYPE_AMD] : [];
   }
 
   /** Paging domains allocated on this unit and not yet freed. */
   get domainCount(): number {
     return this.domains.size;
+  }
+
+  /** amd_iommu_pdom_id_alloc(): a domain ID from the same space as the domains' (GCR3 tables, host domain IDs). */
+  allocDomainId(): number {
+    return this.init.allocTag();
   }
 
   /**
@@ -275,11 +403,8 @@ export class AmdUnit implements UnitOps {
     this.domains.delete(d);
   }
 
-  /**
-   * The DTE of DeviceID `devid` when it is attached to a v1 domain, as set_dte_entry writes it; null
-   * otherwise (v2, nested and blocked attachments are not modelled in the device table).
-   */
-  deviceTableEntry(devid: number): DteWords | null {
+  /** The DTE of DeviceID `devid` as the driver last wrote it (the boot-time blocked entry before that). */
+  deviceTableEntry(devid: number): DteWords {
     return this.deviceTable.entry(devid);
   }
 
@@ -335,7 +460,7 @@ export class AmdUnit implements UnitOps {
     };
     const pt = amdV1.alloc(cfg, memory);
     if (typeof pt === 'number') return this.allocError(pt, AMD_V1_FORMAT);
-    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v1', coherent, flags.nestParent, flags.dirtyTracking, this);
+    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v1', coherent, flags.nestParent, flags.dirtyTracking, this, memory);
     this.domains.add(d);
     return d;
   }
@@ -344,7 +469,7 @@ export class AmdUnit implements UnitOps {
     const levels = this.gptLevel;
     const pt = amdV2.alloc({ pgsizeBitmap: AMD_IOMMU_PGSIZES_V2, ias: 12 + 9 * levels, oas: 52, levels }, memory);
     if (typeof pt === 'number') return this.allocError(pt, AMD_V2_FORMAT);
-    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v2', false, false, false, this);
+    const d = new AmdPagingDomain(pt, this.init.allocTag(), 'v2', false, false, false, this, memory);
     this.domains.add(d);
     return d;
   }
@@ -353,13 +478,26 @@ export class AmdUnit implements UnitOps {
     return rc === -12 ? vendorError('ENOMEM', `no memory for the ${format} root table`) : vendorError('EINVAL', `the ${format} format refused the configuration of ${this.name} (${rc})`);
   }
 
-  /** get_viommu_size() + amd_iommufd_viommu_init(): nested domains come from this vIOMMU. */
-  viommuAlloc(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError {
-    if (type !== IOMMU_VIOMMU_TYPE_AMD || !this.caps.nesting) return vendorError('EOPNOTSUPP', `${this.name} cannot back vIOMMU type ${type}`);
+  /**
+   * amd_iommufd_get_viommu_size(): the size of struct amd_iommu_viommu whatever the type, so every type
+   * core lets through (all but DEFAULT) gets an AMD vIOMMU.
+   */
+  viommuTypeSupported(_type: number): boolean {
+    return true;
+  }
+
+  /**
+   * amd_iommufd_viommu_init(): the vIOMMU takes the nest parent and joins its viommu_list (so that the
+   * parent's flushes reach its host domain IDs); the user data is not read.
+   */
+  viommuAlloc(type: number, parent: PagingDomainOps, _data: Uint8Array): ViommuOps | VendorError {
+    // Core let only a NEST_PARENT HWPT of this driver through, which is always a v1 domain here.
     if (!(parent instanceof AmdPagingDomain) || parent.mode !== 'v1' || !parent.nestParent) return vendorError('EINVAL', 'the parent is not a v1 nest parent of this driver');
-    const d = parseViommuAmdData(data);
-    if ('errno' in d) return d;
-    return new AmdViommu(parent, d.iommuDevid, () => this.init.allocTag(), this.gptLevel);
+    const v = new AmdViommu(type, parent, () => this.allocDomainId(), this.gptLevel, () => parent.v1Info, this.options.nestedOnViommu ?? false);
+    const link: AmdViommuLink = { hostDomainIds: () => v.hostDomainIds(), unit: this };
+    parent.viommus.add(link);
+    v.onDestroy = () => parent.viommus.delete(link);
+    return v;
   }
 
   bootLog(): string[] {

@@ -6,7 +6,6 @@
 import { writeLe64 } from '@ioasid/core/driver';
 import type { HostProfile } from '@ioasid/core';
 import { encodeDte } from '../dte.js';
-import { IOMMU_VIOMMU_AMD_SIZE } from '../nested.js';
 
 export const NEST_EFR = 0x58f77ef22294a5an | (1n << 52n);
 export const NEST_EFR2 = 0x8n;
@@ -29,9 +28,15 @@ export function guestDteBytes(fields: Parameters<typeof encodeDte>[0]): Uint8Arr
   return b;
 }
 
-/** struct iommu_viommu_amd naming the host IOMMU 00:00.2. */
+/**
+ * What a VMM might pass as vIOMMU data: mainline's amd_iommufd_viommu_init() never reads it (these 32
+ * bytes are the out-of-tree AMD HW-vIOMMU series' struct iommu_viommu_amd naming the IOMMU 00:00.2).
+ */
 export function viommuAmdData(): Uint8Array {
-  const b = new Uint8Array(IOMMU_VIOMMU_AMD_SIZE);
+  const b = new Uint8Array(32);
   b[0] = 0x02;
   return b;
 }
+
+/** A vIOMMU type for tests: mainline has no AMD one and accepts any but IOMMU_VIOMMU_TYPE_DEFAULT. */
+export const ANY_VIOMMU_TYPE = 3;

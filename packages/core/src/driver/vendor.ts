@@ -232,6 +232,12 @@ export interface UnitOps {
   domainAllocNested?(dev: DeviceInfo, parent: PagingDomainOps, dataType: number, data: Uint8Array): NestedDomainOps | VendorError;
   /** vIOMMU types this unit can back, and their init (get_viommu_size + viommu_init). */
   readonly viommuTypes?: readonly number[];
+  /**
+   * get_viommu_size(type) != 0, for a driver whose types are not a fixed list (AMD-Vi answers for any
+   * type): when present core asks it instead of looking in `viommuTypes`. Never called with
+   * IOMMU_VIOMMU_TYPE_DEFAULT, which core refuses first.
+   */
+  viommuTypeSupported?(type: number): boolean;
   /** Builds a vIOMMU of `type` over a nesting-parent domain from the user's driver data (`data_uptr`, empty when none). */
   viommuAlloc?(type: number, parent: PagingDomainOps, data: Uint8Array): ViommuOps | VendorError;
   /**

@@ -253,15 +253,18 @@ export const deviceHandlers: DeviceCommandHandlers = {
     val.validateViommuAlloc(cmd);
     const idev = getDevice(ctx, cmd.dev_id);
     const dev = idev.dev;
-    if (!dev.unitOps.viommuAlloc || !dev.unitOps.viommuTypes?.includes(cmd.type)) fail('EOPNOTSUPP', `the IOMMU cannot back vIOMMU type ${cmd.type}`);
+    // iommufd_viommu_alloc_ioctl: no get_viommu_size/viommu_init, or get_viommu_size() 0 for the type.
+    const ops = dev.unitOps;
+    const typeOk = ops.viommuTypeSupported ? ops.viommuTypeSupported(cmd.type) : (ops.viommuTypes?.includes(cmd.type) ?? false);
+    if (!ops.viommuAlloc || !typeOk) fail('EOPNOTSUPP', `the IOMMU cannot back vIOMMU type ${cmd.type}`);
     const parent = ctx.objects.get<HwptPaging>(cmd.hwpt_id, ObjType.HWPT_PAGING);
     if (!parent.nestParent) fail('EINVAL', 'the HWPT is not a nesting parent');
     if (parent.vendor !== dev.unitOps.vendor) fail('EINVAL', 'the parent belongs to another IOMMU driver');
     const data = cmd.data_len > 0 ? ctx.copyFromUser(cmd.data_uptr, cmd.data_len) : new Uint8Array(0);
     ctx.inject('viommu-alloc');
-    const ops = dev.unitOps.viommuAlloc(cmd.type, parent.ops, data);
-    if (isVendorError(ops)) vendorFail(ops);
-    const viommu = new Viommu(parent, ops, dev.unitIndex);
+    const vops = ops.viommuAlloc(cmd.type, parent.ops, data);
+    if (isVendorError(vops)) vendorFail(vops);
+    const viommu = new Viommu(parent, vops, dev.unitIndex);
     viommu.link();
     ctx.newObject(ucmd, viommu);
     cmd.out_viommu_id = viommu.id;
