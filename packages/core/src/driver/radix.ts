@@ -522,8 +522,8 @@ export class RadixPageTable implements IoPageTable {
     let below = this.curRoot;
     for (let level = from + 1; level <= deeper.top; level++) {
       const t = tables[level - from - 1];
-      const c = this.chunks.get(t);
-      if (c === undefined) throw new RangeError(`table page ${t} is outside physical memory`);
+      // A fresh frame's chunk may not be backed yet (nothing wrote to it): back it, as mapLevel does.
+      const c = this.mem.chunkWords(t);
       const w = (t & 511) << 10;
       c[w] = this.encLo(below) | this.codec.tableLo[level];
       c[w + 1] = this.encHi(below) | this.codec.tableHi[level];
