@@ -31,7 +31,6 @@ import type {
   VendorError,
   ViommuOps,
 } from '@ioasid/core/driver';
-import { PluginContractError } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 import { PPR_LOG_ENTRIES, EVT_LOG_ENTRIES } from './records.js';
 import { AmdFaultCodec } from './fault-codec.js';
