@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHost, uapi, type HostProfile } from '@ioasid/core';
-import { plugin } from './index.js';
+import { createAmdViPlugin, plugin } from './index.js';
 import { decodeEfr, gptLevel } from './registers.js';
-import { NEST_EFR, guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
-import { IOMMU_VIOMMU_TYPE_AMD } from './nested.js';
+import { ANY_VIOMMU_TYPE, NEST_EFR, guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
+
+/** Nested domains need the posted series' vIOMMU hook (mainline's has none). */
+const seriesPlugin = createAmdViPlugin({ nestedOnViommu: true });
 
 /** The nest-capable unit with GATS = 1 (5-level v2 tables), on a CPU with or without 5-level paging. */
 function profile(gats: number, fiveLevelPaging?: boolean): HostProfile {
@@ -21,7 +23,7 @@ function profile(gats: number, fiveLevelPaging?: boolean): HostProfile {
 }
 
 function rig(p: HostProfile) {
-  const host = createHost({ plugins: [plugin], profile: p });
+  const host = createHost({ plugins: [seriesPlugin], profile: p });
   const fd = host.openIommufd();
   const dev = host.device('0000:0a:00.0');
   const devId = dev.bindIommufd(fd);
@@ -37,7 +39,7 @@ function rig(p: HostProfile) {
     const vdata = viommuAmdData();
     const vptr = host.process.mmap(vdata.length);
     host.process.poke(vptr, vdata);
-    const viommu = fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: devId, type: IOMMU_VIOMMU_TYPE_AMD, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
+    const viommu = fd.run(uapi.iommu_viommu_alloc, 'VIOMMU_ALLOC', { dev_id: devId, type: ANY_VIOMMU_TYPE, hwpt_id: parent, data_len: vdata.length, data_uptr: vptr }).out_viommu_id;
     const bytes = guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 1, GuestPagingMode: guestPagingMode });
     const p = host.process.mmap(bytes.length);
     host.process.poke(p, bytes);
