@@ -1,14 +1,20 @@
 /**
  * `npm run lint` runs this after ESLint: no import cycles among the source modules of any package.
- * Type-only imports (`import type`, `export type`) are erased at build time and do not count; only
- * relative imports are followed (packages depend on each other one way, through their entry points).
- * A cycle is reported as the chain of files that closes it; the exit code is 1 when there is one.
+ * Every kind of import counts: value imports, type-only ones (`import type`, `export type`, inline
+ * `type` specifiers), re-exports, `import('...')` (dynamic, or as a type). Type-only imports are erased
+ * at build time, but a type cycle still means two modules each know the other, so the layers no longer
+ * read one way. Only relative imports are followed (packages depend on each other one way, through
+ * their entry points). A cycle is reported as the files of one strongly connected component; the exit
+ * code is 1 when there is one.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
-const IMPORT = /^\s*(?:import|export)\s+(?!type\b)(?:[^'"]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]/gm;
+/** Static imports and re-exports, type-only or not, with or without bindings. */
+const STATIC = /^\s*(?:import|export)\s+(?:[^'"]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]/gm;
+/** `import('./x.js')`: a dynamic import, or a type query such as `import('./x.js').T`. */
+const DYNAMIC = /\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 function sources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -23,7 +29,7 @@ function sources(dir: string, out: string[] = []): string[] {
 function edges(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
-  for (const m of text.matchAll(IMPORT)) {
+  for (const m of [...text.matchAll(STATIC), ...text.matchAll(DYNAMIC)]) {
     const target = resolve(dirname(file), m[1].replace(/\.js$/, '.ts'));
     out.push(target);
   }
@@ -78,6 +84,6 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
 const found = cycles(graph);
 for (const c of found) console.error(`import cycle: ${c.map((f) => relative(root, f)).join(' -> ')} -> ${relative(root, c[0])}`);
 if (found.length > 0) {
-  console.error(`${found.length} import cycle(s): make the layers import one way (move the shared part down, or import a type only).`);
+  console.error(`${found.length} import cycle(s): make the layers import one way: move the shared part down, or let the lower module declare the interface it needs.`);
   process.exitCode = 1;
 } else console.log(`import cycles: none in ${graph.size} modules`);

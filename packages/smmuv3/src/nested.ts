@@ -20,6 +20,7 @@ import type {
   NestedDomainOps,
   PageTableConfig,
   PageTableFormat,
+  PagingDomainOps,
   PhysicalMemory,
   VendorError,
   Stage2Tracer,
@@ -29,7 +30,8 @@ import type {
 } from '@ioasid/core/driver';
 import { traceNestedEntry, traceRadixNested } from '@ioasid/core/driver';
 import { PERM_EXEC, PERM_READ, PERM_WRITE, WALK_CONTEXT_INVALID, WALK_NOT_PRESENT, WALK_OK, WALK_TABLE_FAULT, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser, pageSizesFromLog2, uapi } from '@ioasid/core/driver';
-import type { SmmuPagingDomain, SmmuUnit } from './unit.js';
+import type { SmmuRegisters } from './registers.js';
+import type { LinuxSmmuProbe } from './features.js';
 import { OAS_BITS } from './registers.js';
 import { tlbiCoverage, validateViommuInvalidation, decodeCommandWords } from './commands.js';
 import { STE_S1DSS, STE_S1FMT, TG0_LOG2, decodeCdWords, validateNestedSte } from './ste.js';
@@ -46,6 +48,20 @@ const {
   iommu_hwpt_arm_smmuv3,
   iommu_viommu_arm_smmuv3_invalidate,
 } = uapi;
+
+/**
+ * The stage-2 paging domain a nested domain or a vSMMU sits on (unit.ts SmmuPagingDomain): its table
+ * and its VMID. Declared here, as what this module needs, so that unit.ts (which creates vSMMUs) is the
+ * only one of the two to import the other.
+ */
+export type SmmuNestParent = PagingDomainOps & { readonly tag: number };
+
+/** What a vSMMU needs of the physical SMMU that creates it (unit.ts SmmuUnit). */
+export interface SmmuViommuOwner {
+  readonly regs: SmmuRegisters;
+  readonly probe: LinuxSmmuProbe;
+  allocTag(): number;
+}
 
 /** L1 CD descriptor bits 51:12: the CD leaf table's address. */
 const L1CD_ADDR = 0x000ffffffffff000n;
@@ -95,7 +111,7 @@ export class SmmuNestedDomain implements NestedDomainOps {
 
   constructor(
     readonly viommu: SmmuViommu,
-    readonly parent: SmmuPagingDomain,
+    readonly parent: SmmuNestParent,
     readonly vste: NestedSte,
     readonly tag: number,
   ) {
@@ -260,8 +276,8 @@ export class SmmuViommu implements ViommuOps {
   private destroyed = false;
 
   constructor(
-    readonly unit: SmmuUnit,
-    readonly parent: SmmuPagingDomain,
+    readonly unit: SmmuViommuOwner,
+    readonly parent: SmmuNestParent,
     readonly s1Format: PageTableFormat,
   ) {
     this.vmid = parent.tag;

@@ -5,9 +5,25 @@
  * clear is invalid.
  */
 import type { RadixTraceSpec } from '@ioasid/core/driver';
-import type { LpaeGeometry } from './pgtable-lpae.js';
 
-export function lpaeTraceSpec(geo: LpaeGeometry): RadixTraceSpec {
+/**
+ * The parts of a validated geometry (pgtable-lpae.ts LpaeGeometry) the trace reads, declared here so
+ * that the format module can use the trace without the two importing each other.
+ */
+export interface LpaeTraceGeometry {
+  /** Internal index of the top level. */
+  readonly top: number;
+  /** IOVA pages one entry spans, per internal level. */
+  readonly span: Float64Array;
+  /** Internal levels that may hold a block or page, as a bit set. */
+  readonly leafLevels: number;
+  /** Entries of the table at `level` (the top may be concatenated). */
+  entriesAt(level: number): number;
+  /** The output frame of a descriptor given as its low and high words. */
+  decode(lo: number, hi: number): number;
+}
+
+export function lpaeTraceSpec(geo: LpaeTraceGeometry): RadixTraceSpec {
   return {
     top: geo.top,
     index: (iovaPfn, level) => Math.floor(iovaPfn / geo.span[level]) % geo.entriesAt(level),

@@ -2,7 +2,7 @@
  * The normalized fault: what every vendor's fault record, event or page request decodes to, and what
  * core routes by (device, PASID).
  */
-import type { DeviceInfo } from './vendor.js';
+import type { DeviceInfo } from './device-info.js';
 import type { ErrnoCode } from '../uapi/errno.js';
 
 /** Which of the three fault paths a record belongs to. */

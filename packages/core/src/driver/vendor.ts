@@ -10,6 +10,9 @@ import type { IoPageTable, PageTableFormat, PageTableMemory, WalkResult } from '
 import type { PhysicalMemory } from '../memory/physical.js';
 import type { Stage2Tracer, WalkStep } from './walk-trace.js';
 import type { Result } from './result.js';
+import type { DeviceInfo } from './device-info.js';
+
+export type { DeviceInfo };
 
 /** Raw registers of one unit as a host profile gives them (hex strings for 64-bit values). */
 export type RawRegisters = Readonly<Record<string, unknown>>;
@@ -37,35 +40,6 @@ export interface DecodedUnit {
   readonly registers: readonly DecodedRegister[];
   /** Normalized register values to write back into a host profile. */
   readonly profileRegisters: RawRegisters;
-}
-
-/** The device facts a vendor needs (a slice of the PCI device). */
-export interface DeviceInfo {
-  /** PCI address as the profile spells it, e.g. '0000:3b:00.0'. */
-  readonly bdf: string;
-  /** PCI requester id: bus << 8 | devfn (or the StreamID on Arm). */
-  readonly rid: number;
-  /** Arm SMMU StreamID of the device (the profile's `streamId`, the requester id when absent). */
-  readonly streamId: number;
-  /** The function has the PCIe ATS capability (it may cache translations and needs ATC invalidation). */
-  readonly ats: boolean;
-  /** The function has the PCIe PRI capability (it can send page requests instead of failing). */
-  readonly pri: boolean;
-  /** Width of the PASIDs it can send, in bits (0: no PASID capability; at most 20). */
-  readonly pasidBits: number;
-  /** PASID capability's Execute Permission Supported bit. */
-  readonly pasidExec: boolean;
-  /** PASID capability's Privileged Mode Supported bit. */
-  readonly pasidPriv: boolean;
-  /** The device does not snoop (it cannot be forced coherent). */
-  readonly noSnoop: boolean;
-  /** A PCI virtual function (PRI is then a PF-shared resource). */
-  readonly isVf: boolean;
-  /**
-   * The device can wait on a stalled transaction (firmware `dma-can-stall`, SMMUv3 platform devices):
-   * behind a unit with `caps.stall` and a HWPT with a fault queue, its faults stall instead of failing.
-   */
-  readonly stall: boolean;
 }
 
 /** The IOMMU_HWPT_ALLOC_* flags core passes to {@link UnitOps.domainAllocPaging} (domain_alloc_paging_flags). */

@@ -403,7 +403,7 @@ export class FaultPipeline {
     this.stats.logged++;
   }
 
-  /** Groups a detach left waiting: nothing recoverable may stay unanswered (see onDetach). */
+  /** Groups a detach left waiting: nothing recoverable may stay unanswered (see device.ts autoRespondFaults). */
   get outstanding(): number {
     let n = 0;
     for (const space of this.spaces.values()) {

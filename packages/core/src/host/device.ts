@@ -14,7 +14,8 @@ import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
 import { IommufdDevice, NO_PASID, attach, claimDmaOwner, detach, releaseDmaOwner, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
-import type { Host } from './host.js';
+import type { PhysicalMemory } from '../memory/physical.js';
+import type { FaultPipeline } from '../fault/pipeline.js';
 import { PRG_INDEX_LAST, PriFlowControl } from './pri.js';
 
 /** A DMA that the IOMMU refused; carries the normalized fault. */
@@ -54,6 +55,18 @@ export interface DmaReadOptions extends DmaOptions {
 const PAGE = BigInt(PAGE_SIZE);
 const TWO_53 = 2n ** 53n;
 const NO_OPTIONS: DmaOptions = Object.freeze({});
+
+/**
+ * What a PCI device uses of the host it sits in: the memory its DMA reaches and the fault pipeline its
+ * failed accesses go to. The host (host.ts), which creates the devices, implements it; declaring it
+ * here keeps this module below host.ts.
+ */
+export interface DeviceHost {
+  /** The host's physical memory, which DMA reads and writes after translation. */
+  readonly mem: PhysicalMemory;
+  /** Where failed accesses, page requests and stalls are reported. */
+  readonly faults: FaultPipeline;
+}
 
 /**
  * A transaction the bus cannot carry (a 64-bit address, a length, a 20-bit PASID) is refused as
@@ -105,7 +118,7 @@ export class PciDevice implements BoundDevice {
 
   constructor(
     /** The host it belongs to. */
-    readonly host: Host,
+    readonly host: DeviceHost,
     /** PCI address, e.g. '0000:00:02.0'. */
     readonly bdf: string,
     /** The facts the vendor sees (requester id, ATS, PRI, PASID width, ...). */

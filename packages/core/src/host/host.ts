@@ -7,12 +7,10 @@ import 'reflect-metadata';
 import type { DependencyContainer } from 'tsyringe';
 import { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { HostProcess } from '../memory/process.js';
-import { IommufdCtx } from '../iommufd/context.js';
+import { IommufdCtx, type IommufdEnv, type TlbInvalidator } from '../iommufd/context.js';
 import { Iommufd } from '../iommufd/iommufd.js';
 import { deviceHandlers } from '../iommufd/device-layer.js';
-import { DeviceGroup, type DeviceEnv, type IommufdDevice } from '../iommufd/device.js';
-import type { Hwpt, TlbInvalidator } from '../iommufd/hwpt.js';
-import type { FaultQueue } from '../iommufd/eventq.js';
+import { DeviceGroup } from '../iommufd/device.js';
 import { PluginHost, type IommuPlugin } from '../driver/plugin.js';
 import type { PageTableFormat, PageTableMemory } from '../driver/pgtable.js';
 import type { FaultCodec } from '../driver/fault.js';
@@ -52,7 +50,7 @@ export interface HostOptions {
  * plugins' vendors drive, the PCI devices behind them with their iommu groups, the fault pipeline and the
  * kernel log. `openIommufd()` opens /dev/iommu on it.
  */
-export class Host implements PipelineHost, DeviceEnv {
+export class Host implements PipelineHost, IommufdEnv {
   /** The host's physical memory (page tables, queues and DMA target live here). */
   readonly mem = new PhysicalMemory();
   /** Allocator of free 4 KiB frames of `mem` (page tables, pinned pages). */
@@ -236,13 +234,6 @@ export class Host implements PipelineHost, DeviceEnv {
     const d = this.devices.get(bdf);
     if (!d) throw new HostProfileError('devices', `no device ${bdf} on ${this.name} (devices: ${[...this.devices.keys()].join(', ') || 'none'})`);
     return d;
-  }
-
-  // --- DeviceEnv ---------------------------------------------------------------------------------
-
-  onDetach(idev: IommufdDevice, pasid: number, hwpt: Hwpt): void {
-    const fault = hwpt.fault as FaultQueue | null;
-    if (fault) fault.autoRespond((g) => g.handle.idev === idev && g.handle.pasid === pasid);
   }
 
   // --- PipelineHost ------------------------------------------------------------------------------

@@ -6,8 +6,26 @@ import { ObjectTable, type IommufdObject } from './objects.js';
 import type { FileOps, HostProcess } from '../memory/process.js';
 import type { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { Errno, fail } from '../uapi/errno.js';
-import type { DeviceEnv } from './device.js';
-import { INJECT_SITES, type InjectSite } from '../driver/inject.js';
+import { INJECT_SITES, type InjectSite, type FaultInjector } from '../driver/inject.js';
+import type { IotlbFlush } from '../driver/vendor.js';
+import type { PageTableMemory } from '../driver/pgtable.js';
+
+/** How a HWPT reaches the IOTLBs of every unit its tags may be cached in. */
+export interface TlbInvalidator extends IotlbFlush {
+  /** Invalidate [iovaPfn, iovaPfn + npages) of `tag` for every PASID. */
+  flushRange(tag: number, iovaPfn: number, npages: number): void;
+}
+
+/**
+ * The host services the commands of a context run on (the host implements it). Declared here, at the
+ * bottom of the iommufd layer, so that every layer above can take it without importing upwards.
+ */
+export interface IommufdEnv {
+  readonly tlb: TlbInvalidator;
+  readonly tableMemory: PageTableMemory;
+  /** Asked at every allocation and fallible driver operation (driver/inject.ts). */
+  readonly injector: FaultInjector;
+}
 
 /** Per-command state (struct iommufd_ucmd). */
 export interface Ucmd {
@@ -53,7 +71,7 @@ export class IommufdCtx {
     readonly mem: PhysicalMemory,
     readonly frames: FrameAllocator,
     /** Host services for the device-side commands. */
-    readonly env: DeviceEnv,
+    readonly env: IommufdEnv,
   ) {}
 
   /** Reserves an id for a new object created by `ucmd`; the dispatcher finalizes or aborts it. */

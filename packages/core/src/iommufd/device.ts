@@ -2,15 +2,13 @@
  * iommufd_device (device.c): the object a driver's bind creates, and attach / replace / detach of a
  * (device, PASID) to an IOAS or a HWPT, with the group and PASID rules of the kernel.
  */
-import type { FaultInjector } from '../driver/inject.js';
 import { fail, Errno } from '../uapi/errno.js';
 import type { DeviceInfo, DomainAttachHooks, UnitOps } from '../driver/vendor.js';
 import { IommufdObject, ObjType } from './objects.js';
-import { Hwpt, HwptNested, HwptPaging, isVendorError, vendorFail, type TlbInvalidator } from './hwpt.js';
+import { Hwpt, HwptNested, HwptPaging, isVendorError, vendorFail } from './hwpt.js';
 import type { Ioas } from './ioas.js';
-import type { IommufdCtx } from './context.js';
+import type { IommufdCtx, IommufdEnv } from './context.js';
 import type { IovaRange } from './io-pagetable.js';
-import type { PageTableMemory } from '../driver/pgtable.js';
 
 export const NO_PASID = -1;
 
@@ -84,16 +82,6 @@ export function releaseDmaOwner(dev: BoundDevice): void {
   group.owner = null;
 }
 
-/** Everything the attach code needs from the host. */
-export interface DeviceEnv {
-  readonly tlb: TlbInvalidator;
-  readonly tableMemory: PageTableMemory;
-  /** Asked at every allocation and fallible driver operation (driver/inject.ts). */
-  readonly injector: FaultInjector;
-  /** Called when an attachment ends, so pending page requests of it are answered INVALID. */
-  onDetach(idev: IommufdDevice, pasid: number, hwpt: Hwpt): void;
-}
-
 export class IommufdDevice extends IommufdObject {
   readonly type = ObjType.DEVICE;
   readonly attachments = new Map<number, Hwpt>();
@@ -103,7 +91,7 @@ export class IommufdDevice extends IommufdObject {
   constructor(
     readonly ctx: IommufdCtx,
     readonly dev: BoundDevice,
-    readonly env: DeviceEnv,
+    readonly env: IommufdEnv,
   ) {
     super();
     // The table's reference plus the binding driver's: IOMMU_DESTROY on a device is EBUSY.
@@ -352,7 +340,7 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
     }
     for (const d of group.devices) d.setHardwareBinding(pasid, h);
     for (const m of members) {
-      m.env.onDetach(m, pasid, old);
+      autoRespondFaults(old, m, pasid);
       releaseHwpt(m.ctx, old);
     }
   });
@@ -380,6 +368,15 @@ export function detach(idev: IommufdDevice, pasid: number): void {
   idev.attachments.delete(pasid);
   const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
   if (ioas) ioas.iopt.removeReserved(idev);
-  idev.env.onDetach(idev, pasid, hwpt);
+  autoRespondFaults(hwpt, idev, pasid);
   releaseHwpt(idev.ctx, hwpt);
+}
+
+/**
+ * An attach handle goes away (detach, or the old side of a replace): the page requests it still has
+ * in the HWPT's FAULT queue, delivered or not, are answered INVALID so that no device waits for ever
+ * (iommufd_hwpt_detach_device / iommufd_hwpt_replace_device -> iommufd_auto_response_faults).
+ */
+function autoRespondFaults(hwpt: Hwpt, idev: IommufdDevice, pasid: number): void {
+  hwpt.fault?.autoRespond((g) => g.handle.idev === idev && g.handle.pasid === pasid);
 }

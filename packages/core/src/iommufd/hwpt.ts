@@ -5,17 +5,21 @@
 import { fail, type ErrnoCode } from '../uapi/errno.js';
 import { IOMMU_CACHE } from '../driver/pgtable.js';
 import { NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
-import type { IotlbFlush, NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
+import type { NestedDomainOps, PagingDomainOps } from '../driver/vendor.js';
 import type { VendorError } from '../driver/fault.js';
 import type { FrameRuns } from '../memory/physical.js';
 import { IommufdObject, ObjType } from './objects.js';
 import type { IoptDomain } from './io-pagetable.js';
+import type { TlbInvalidator } from './context.js';
 import type { Ioas } from './ioas.js';
 
-/** How a HWPT reaches the IOTLBs of every unit its tags may be cached in. */
-export interface TlbInvalidator extends IotlbFlush {
-  /** Invalidate [iovaPfn, iovaPfn + npages) of `tag` for every PASID. */
-  flushRange(tag: number, iovaPfn: number, npages: number): void;
+/**
+ * The FAULT object of a HWPT as the attach code sees it (eventq.ts FaultQueue): declared here so that
+ * the device layer answers a leaving attach handle's faults without importing the event queues.
+ */
+export interface HwptFault extends IommufdObject {
+  /** Answers INVALID every group (queued or read) whose attach handle `match` selects; returns how many. */
+  autoRespond(match: (g: { readonly handle: { readonly idev: object; readonly pasid: number } }) => boolean): number;
 }
 
 const NO_INJECTION = { injector: NO_FAULT_INJECTION };
@@ -31,7 +35,7 @@ export function isVendorError(v: unknown): v is VendorError {
 /** Common part of both HWPT kinds. */
 export abstract class Hwpt extends IommufdObject {
   /** The FAULT object that receives this domain's recoverable faults (FAULT_ID_VALID). */
-  fault: IommufdObject | null = null;
+  fault: HwptFault | null = null;
   /** Usable on PASIDs (IOMMU_HWPT_ALLOC_PASID). */
   pasidCompat = false;
   /** Index of the unit (vendor instance) the domain was allocated for. */

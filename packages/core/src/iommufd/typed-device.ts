@@ -8,7 +8,16 @@ import { IommufdError } from '../uapi/errno.js';
 import type { HostProcess } from '../memory/process.js';
 import { ObjType } from './objects.js';
 import type { FaultQueue, VEventQueue } from './eventq.js';
-import type { Iommufd } from './iommufd.js';
+import type { IommufdCtx } from './context.js';
+
+/**
+ * What the typed device API needs of an Iommufd (iommufd.ts, which builds this API and so sits above
+ * it): the context and the typed command runner.
+ */
+export interface CommandRunner {
+  readonly ctx: IommufdCtx;
+  run<L extends { zero(): object; make(v: never): object }>(layout: L, name: keyof typeof U.IOMMUFD_CMD, init: Partial<U.ValueOfLayout<L>>): U.ValueOfLayout<L>;
+}
 
 /** A scratch area in the process for the typed API's user pointers. */
 export class UserScratch {
@@ -116,7 +125,7 @@ export interface PageFaultGroup {
   }[];
 }
 
-export function deviceApi(fd: Iommufd, scratch: UserScratch) {
+export function deviceApi(fd: CommandRunner, scratch: UserScratch) {
   return {
     hwpt: {
       /** IOMMU_HWPT_ALLOC: a paging HWPT on an IOAS, or a nested one on a parent HWPT or vIOMMU; returns `out_hwpt_id`. */
@@ -252,7 +261,7 @@ export interface VEvent {
 /** Reads vEVENTs: `for await (const ev of reader.events(signal))`. */
 export class VEventReader {
   constructor(
-    private readonly fd: Iommufd,
+    private readonly fd: CommandRunner,
     /** The vEVENTQ file descriptor this reader reads. */
     readonly veventqFd: number,
   ) {}
@@ -278,7 +287,7 @@ export class VEventReader {
   }
 }
 
-function findQueue<T>(fd: Iommufd, fileFd: number, type: ObjType): T | undefined {
+function findQueue<T>(fd: CommandRunner, fileFd: number, type: ObjType): T | undefined {
   for (const o of fd.ctx.objects.objects()) if (o.type === type && (o as unknown as { fd: number }).fd === fileFd) return o as unknown as T;
   return undefined;
 }
@@ -304,7 +313,7 @@ function splitVEvents(bytes: Uint8Array, dataSize: number): { lost: boolean; seq
  */
 export class FaultReader {
   constructor(
-    private readonly fd: Iommufd,
+    private readonly fd: CommandRunner,
     /** The fault queue file descriptor this reader reads and answers on. */
     readonly faultFd: number,
   ) {}
