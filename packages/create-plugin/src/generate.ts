@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Result } from './result.js';
 import { validateId, validateName, validatePackageName } from './validate.js';
-import { VERSIONS } from './versions.js';
+import { pluginVersions, type PluginVersions } from './versions.js';
 
 export interface GenerateOptions {
   /** Where the package goes; created when absent, refused when it exists and is not empty. */
@@ -87,12 +87,13 @@ function fill(text: string, vars: Readonly<Record<string, string>>): string {
   return out;
 }
 
-function packageJson(o: { packageName: string; name: string; inRepo: boolean; relFromRepo: string }): Record<string, unknown> {
+function packageJson(o: { packageName: string; name: string; inRepo: boolean; relFromRepo: string; versions: PluginVersions }): Record<string, unknown> {
   const entry: Record<string, string> = { types: './dist/index.d.ts' };
   if (o.inRepo) entry['@ioasid/source'] = './src/index.ts';
   entry.import = './dist/index.js';
   entry.default = './dist/index.js';
-  const peers = { '@ioasid/core': VERSIONS.core, tsyringe: VERSIONS.tsyringe, 'reflect-metadata': VERSIONS.reflectMetadata };
+  const v = o.versions;
+  const peers = { '@ioasid/core': v.core, tsyringe: v.tsyringe, 'reflect-metadata': v.reflectMetadata };
   return {
     name: o.packageName,
     version: '0.1.0',
@@ -114,7 +115,7 @@ function packageJson(o: { packageName: string; name: string; inRepo: boolean; re
     peerDependencies: peers,
     devDependencies: o.inRepo
       ? { '@ioasid/core': '*' }
-      : { ...peers, '@types/node': VERSIONS.typesNode, typescript: VERSIONS.typescript, vitest: VERSIONS.vitest },
+      : { ...peers, '@types/node': v.typesNode, typescript: v.typescript, vitest: v.vitest },
   };
 }
 
@@ -230,11 +231,18 @@ export function generatePlugin(options: GenerateOptions): Result<GenerateResult>
   if (inRepo && !repoRoot) return { ok: false, error: `--in-repo: no ioasid monorepo (package.json with workspaces, tsconfig.base.json, vitest.shared.ts) above ${dir}` };
   if (repoRoot && !dir.startsWith(repoRoot + sep)) return { ok: false, error: `--in-repo: ${dir} is not inside ${repoRoot}` };
 
+  let versions: PluginVersions;
+  try {
+    versions = pluginVersions();
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+
   const vars = { ID: options.id, NAME: options.name, PACKAGE: packageName };
   const files: Record<string, string> = {};
   for (const t of templateFiles(TEMPLATES)) files[t.slice(0, -'.tpl'.length)] = fill(readFileSync(join(TEMPLATES, t), 'utf8'), vars);
   files['LICENSE'] = readFileSync(join(PACKAGE_ROOT, 'LICENSE'), 'utf8');
-  files['package.json'] = json(packageJson({ packageName, name: options.name, inRepo, relFromRepo: repoRoot ? rel(repoRoot, dir).replace(/^\.\//, '') : '' }));
+  files['package.json'] = json(packageJson({ packageName, name: options.name, inRepo, relFromRepo: repoRoot ? rel(repoRoot, dir).replace(/^\.\//, '') : '', versions }));
   Object.assign(files, configFiles(dir, inRepo, repoRoot));
 
   for (const [path, text] of Object.entries(files)) {

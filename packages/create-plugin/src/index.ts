@@ -5,5 +5,5 @@
 export { generatePlugin, findRepoRoot, type GenerateOptions, type GenerateResult } from './generate.js';
 export { main, parseCommandLine, USAGE } from './cli.js';
 export { validateId, validateName, validatePackageName, RESERVED_IDS } from './validate.js';
-export { VERSIONS } from './versions.js';
+export { pluginVersions, loadPluginVersions, versionsFromRepository, type PluginVersions, type VersionSources, type PackageManifest } from './versions.js';
 export type { Result } from './result.js';
