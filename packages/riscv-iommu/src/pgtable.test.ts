@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PhysicalMemory, WALK_OK, WALK_RESERVED_BITS, WalkResult, permAllowed, type IoPageTable, type PageTableMemory } from '@ioasid/core/driver';
 import { SV39, SV39X4, SV48, SV57, svFormat } from './index.js';
+import { linuxPageSizes } from './probe.js';
 
 function memory(): PageTableMemory & { frames: number } {
   const mem = new PhysicalMemory();
@@ -170,6 +171,83 @@ describe('the walk on entries Linux does not write', () => {
     expect(walk(pt, 0x10).pfn).toBe(0x400);
     expect(walk(pt, 0x1b).pfn).toBe(0x40b);
     expect(walk(patched((1n << 63n) | (0x404n << 10n) | 0xd3n).pt, 0x10).fault).toBe(WALK_RESERVED_BITS);
+  });
+});
+
+describe('Svnapot runs as Linux writes them (riscvpt_install_leaf_entry, PT_FEAT_RISCV_SVNAPOT_64K)', () => {
+  /** A Sv39 table with the page sizes of the Linux domain: 4K, 64K, 2M, 1G. */
+  function napotSv() {
+    const m = memory();
+    const pt = svFormat(SV39).alloc({ pgsizeBitmap: linuxPageSizes(39), ias: 39, oas: 56 }, m);
+    if (typeof pt === 'number') throw new Error(`alloc ${pt}`);
+    return { pt, m };
+  }
+  const N = 1n << 63n;
+  const bits = (e: bigint) => ({ n: e >> 63n, ppn: (e >> 10n) & ((1n << 44n) - 1n), flags: e & 0x3ffn });
+
+  it('writes a 64 KiB-aligned 64 KiB range as 16 identical entries: N, PPN[3:0] = 1000b, D A U X W R V', () => {
+    const { pt, m } = napotSv();
+    expect(pt.map(0x30, 0x4560, 16, IOMMU_READ | IOMMU_WRITE)).toBe(0);
+    const t = leafTable(pt, 0x30);
+    // PPN 0x4560 with 1000b in its low bits is 0x4568; 0x4568 << 10 = 0x115a000; flags 0xdf; bit 63 N.
+    for (let i = 0x30; i < 0x40; i++) expect(entry(m, t, i), `entry ${i}`).toBe(N | 0x115a0dfn);
+    expect(bits(entry(m, t, 0x30))).toEqual({ n: 1n, ppn: 0x4568n, flags: 0xdfn });
+    // The neighbours stay empty, and every page of the run translates with its own low bits.
+    expect([entry(m, t, 0x2f), entry(m, t, 0x40)]).toEqual([0n, 0n]);
+    for (let i = 0; i < 16; i++) {
+      const w = walk(pt, 0x30 + i);
+      expect([w.fault, w.pfn, w.pageShift]).toEqual([WALK_OK, 0x4560 + i, 16]);
+    }
+    expect(pt.tablePages).toBe(3);
+  });
+
+  it('uses runs only where IOVA and output are both 64 KiB-aligned, plain pages elsewhere, and 2 MiB leaves first', () => {
+    const { pt, m } = napotSv();
+    // IOVA 0x1f..0x3f (33 pages) to 0x8ff..: page 0x1f alone, then runs at 0x20 and 0x30 (output 0x900, 0x910).
+    expect(pt.map(0x1f, 0x8ff, 33, IOMMU_READ)).toBe(0);
+    const t = leafTable(pt, 0x1f);
+    expect(bits(entry(m, t, 0x1f))).toEqual({ n: 0n, ppn: 0x8ffn, flags: 0x5bn });
+    expect(bits(entry(m, t, 0x20))).toEqual({ n: 1n, ppn: 0x908n, flags: 0x5bn });
+    expect(bits(entry(m, t, 0x3f))).toEqual({ n: 1n, ppn: 0x918n, flags: 0x5bn });
+    // The same IOVA alignment with an output off by one page: no run, 16 plain pages.
+    expect(pt.map(0x100, 0x1001, 16, IOMMU_READ)).toBe(0);
+    for (let i = 0x100; i < 0x110; i++) expect(bits(entry(m, leafTable(pt, 0x100), i)).n).toBe(0n);
+    // A 2 MiB-aligned 2 MiB range is one level-1 leaf, not 32 runs.
+    expect(pt.map(0x200, 0x40000, 512, IOMMU_READ)).toBe(0);
+    expect(walk(pt, 0x210).pageShift).toBe(21);
+  });
+
+  it('removes a run only whole: a range covering part of one stops there and changes nothing', () => {
+    const { pt, m } = napotSv();
+    pt.map(0x30, 0x4560, 32, IOMMU_READ);
+    const t = leafTable(pt, 0x30);
+    expect(pt.unmap(0x30, 1)).toBe(0);
+    expect(pt.unmap(0x38, 8)).toBe(0);
+    // One whole run, then a partial one: the first goes, the unmap stops at the second.
+    expect(pt.unmap(0x30, 20)).toBe(16);
+    for (let i = 0x30; i < 0x40; i++) expect(entry(m, t, i)).toBe(0n);
+    for (let i = 0x40; i < 0x50; i++) expect(entry(m, t, i)).toBe(N | (0x4578n << 10n) | 0x5bn);
+    expect(walk(pt, 0x45).pfn).toBe(0x4575);
+    // The last run goes whole, and the empty tables with it.
+    expect(pt.unmap(0x40, 16)).toBe(16);
+    expect(pt.tablePages).toBe(1);
+  });
+
+  it('refuses a map over any page of a run (EEXIST) and writes nothing', () => {
+    const { pt, m } = napotSv();
+    pt.map(0x30, 0x4560, 16, IOMMU_READ);
+    const t = leafTable(pt, 0x30);
+    expect(pt.map(0x3f, 0x9000, 1, IOMMU_READ)).toBe(-17);
+    expect(pt.map(0x20, 0x9000, 32, IOMMU_READ)).toBe(-17);
+    expect(entry(m, t, 0x20)).toBe(0n);
+    expect(entry(m, t, 0x3f)).toBe(N | (0x4568n << 10n) | 0x5bn);
+  });
+
+  it('writes no run when the page sizes leave 64 KiB out', () => {
+    const { pt, m } = allocSv();
+    pt.map(0x30, 0x4560, 16, IOMMU_READ);
+    const t = leafTable(pt, 0x30);
+    for (let i = 0; i < 16; i++) expect(bits(entry(m, t, 0x30 + i))).toEqual({ n: 0n, ppn: BigInt(0x4560 + i), flags: 0x5bn });
   });
 });
 

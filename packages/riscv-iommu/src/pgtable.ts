@@ -24,6 +24,17 @@
  *   is a guest-physical address whose root table has 2048 entries (16 KiB, 16 KiB aligned).
  * - Svnapot: a level-0 leaf with N = 1 and PPN[3:0] = 1000b translates a 64 KiB run (core's `leafPages`);
  *   the low four bits of the output page come from the IOVA.
+ *
+ * Map (what the table writes): Linux's leaf bits (generic_pt riscvpt_iommu_set_prot) and, when the page
+ * sizes given to `alloc` include 64 KiB, Svnapot runs: a 64 KiB-aligned IOVA range of at least 64 KiB whose
+ * output is 64 KiB-aligned too becomes 16 identical level-0 entries with N = 1 and PPN = the run's first page
+ * with PPN[3:0] = 1000b (riscvpt_install_leaf_entry with PT_FEAT_RISCV_SVNAPOT_64K; core's replicated
+ * leaves). The driver always asks for it (riscv_iommu_alloc_paging_domain: the IOMMU specification makes
+ * Svnapot mandatory, so `capabilities` has no bit for it). A larger aligned leaf still wins (2 MiB and up).
+ * Unmap removes a run only whole: a range covering part of one stops there, as for a superpage (core's rule
+ * for every format). Mainline's generic_pt differs at the edges: an unmap starting at a run's first page
+ * removes the whole run even if shorter and reports 64 KiB, one starting inside a run fails; iommufd never
+ * asks either, since it unmaps what it mapped.
  */
 import {
   ERRNO,
@@ -81,6 +92,10 @@ export const PTE_HI_PBMT_SHIFT = 29;
 export const PTE_HI_PBMT = 3 << PTE_HI_PBMT_SHIFT;
 /** Entry bit 63, N (Svnapot). */
 export const PTE_HI_N = 1 << 31;
+/** Pages of a Svnapot run: 64 KiB, the only size the specification defines (PPN[3:0] = 1000b). */
+export const NAPOT_PAGES = 16;
+/** The page size bit of a Svnapot run in a page-size bitmap. */
+export const SZ_64K = 1n << 16n;
 
 /** PBMT 0: the physical memory attributes apply. */
 export const PBMT_PMA = 0;
@@ -172,8 +187,15 @@ export function makeCodec(stage: Stage, o: CodecOptions = DEFAULT_CODEC_OPTIONS)
     // Svnapot: a level-0 leaf with N maps 16 pages when PPN[3:0] = 1000b; any other N encoding faults.
     leafPages(lo: number, hi: number, level: number): number {
       if ((hi & PTE_HI_N) === 0) return 2 ** (9 * level);
-      return level === 0 && ((lo >>> 10) & 0xf) === 0b1000 ? 16 : 0;
+      return level === 0 && ((lo >>> 10) & 0xf) === 0b1000 ? NAPOT_PAGES : 0;
     },
+    // A Svnapot run's 16 entries each hold the run's first page with PPN[3:0] = 1000b (64 KiB-aligned, so
+    // those bits are 0 before) and N; the layout allows runs at level 0 only (`replicated`).
+    replicaPfn(pfn: number, pages: number): number {
+      return pfn + pages / 2;
+    },
+    replicaTypeLo: levels,
+    replicaTypeHi: [PTE_HI_N, 0, 0, 0, 0],
   };
 }
 
@@ -211,24 +233,27 @@ export const SV_MODES: readonly SvMode[] = [SV39, SV48, SV57, SV39X4, SV48X4, SV
 /** The largest PA the PPN can hold: 44 bits of page number. */
 export const MAX_OAS = 56;
 
-/** Leaf sizes of a mode: 4K, 2M, 1G, 512G, 256T up to its root level. */
+/** Leaf sizes of a mode: 4K, 64K (Svnapot), 2M, 1G, 512G, 256T up to its root level. */
 export function modePageSizes(m: SvMode): bigint {
-  return pageSizesFromLog2(...Array.from({ length: m.levels }, (_, l) => 12 + 9 * l));
+  return pageSizesFromLog2(...Array.from({ length: m.levels }, (_, l) => 12 + 9 * l)) | SZ_64K;
 }
 
 const layouts = new Map<string, RadixLayout>();
 
-/** The geometry of `m` with leaves where `pgsizeBitmap` allows them (4 KiB always). */
+/** The geometry of `m` with leaves where `pgsizeBitmap` allows them (4 KiB always, Svnapot runs with 64 KiB). */
 export function layoutFor(m: SvMode, pgsizeBitmap: bigint, oas: number): RadixLayout {
   let leafLevels = 1;
   for (let l = 1; l < m.levels; l++) if (pgsizeBitmap & (1n << BigInt(12 + 9 * l))) leafLevels |= 1 << l;
-  const key = `${m.id}:${leafLevels}:${oas}`;
+  const napot = (pgsizeBitmap & SZ_64K) !== 0n;
+  const key = `${m.id}:${leafLevels}:${oas}:${+napot}`;
   let layout = layouts.get(key);
   if (!layout) {
     // The x4 root has two more index bits: 2048 entries, four contiguous frames.
     const entryBits = Array.from({ length: m.levels }, (_, l) => (m.stage === 2 && l === m.levels - 1 ? 11 : 9));
     const spanShift = Array.from({ length: m.levels }, (_, l) => 9 * l);
-    layout = new RadixLayout({ levels: m.levels, entryBits, spanShift, leafLevels, ias: m.ias, oas });
+    // Bit 4 at level 0: a Svnapot run is 2^4 replicated level-0 entries.
+    const replicated = Array.from({ length: m.levels }, (_, l) => (l === 0 && napot ? 1 << 4 : 0));
+    layout = new RadixLayout({ levels: m.levels, entryBits, spanShift, leafLevels, replicated, ias: m.ias, oas });
     layouts.set(key, layout);
   }
   return layout;

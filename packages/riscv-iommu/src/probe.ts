@@ -10,9 +10,14 @@ import { err, ok, pageSizesFromLog2, parseProfileNumber, type DecodedUnit, type 
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
 import { IGS_MSI, IGS_NAMES, IGS_WSI, capConsistency, decodeCap, decodeFctl, firstStageWidths, secondStageWidths, type CapFields } from './registers.js';
 
-/** The page sizes Linux maps with on a first stage of `vaBits`: 4K, 2M, 1G, and 512G from Sv48 on. */
+/**
+ * The page sizes Linux maps with on a first stage of `vaBits` (the domain's pgsize_bitmap, generic_pt's
+ * get_info over the riscv format): 4K and the 64K Svnapot run at level 0 (PT_FEAT_RISCV_SVNAPOT_64K, which
+ * riscv_iommu_alloc_paging_domain always sets), then a leaf at every level up to the top: 2M, 1G, 512G from
+ * Sv48 on, 256T with Sv57.
+ */
 export function linuxPageSizes(vaBits: number): bigint {
-  return pageSizesFromLog2(12, 21, 30, ...(vaBits >= 48 ? [39] : []));
+  return pageSizesFromLog2(12, 16, 21, 30, ...(vaBits >= 48 ? [39] : []), ...(vaBits >= 57 ? [48] : []));
 }
 
 /** The first-stage width the driver picks: the largest the unit supports (riscv_iommu_alloc_paging_domain). */

@@ -51,8 +51,9 @@ describe('capabilities', () => {
     if (!r.ok) throw new Error(r.error);
     const caps = capsFromCap(r.value);
     expect(caps.version).toBe('1.0');
-    // First stage only, all three widths; 4K/2M/1G/512G leaves for the Sv57 domain Linux picks.
-    expect(caps.hostStage).toEqual({ inputBits: [39, 48, 57], outputBits: 56, pageSizes: (1n << 12n) | (1n << 21n) | (1n << 30n) | (1n << 39n), accessDirty: false });
+    // First stage only, all three widths; for the Sv57 domain Linux picks, generic_pt's sizes: 4K, the 64K
+    // Svnapot run, and a leaf at every level (2M/1G/512G/256T).
+    expect(caps.hostStage).toEqual({ inputBits: [39, 48, 57], outputBits: 56, pageSizes: (1n << 12n) | (1n << 16n) | (1n << 21n) | (1n << 30n) | (1n << 39n) | (1n << 48n), accessDirty: false });
     expect([caps.userStage, caps.pasidBits, caps.pri, caps.ats, caps.nesting, caps.dirtyTracking, caps.interruptRemapping, caps.coherent]).toEqual([null, 0, false, false, false, false, false, true]);
     expect(caps.features).toEqual(expect.arrayContaining(['sv39x4', 'sv57x4', 'msi-flat', 'ats', 'hpm', 'dbg', 'pd8', 'igs-msi']));
   });

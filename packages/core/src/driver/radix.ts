@@ -16,8 +16,8 @@
  *
  * What a format may add beyond a plain tree (all optional, so that simple formats stay simple):
  * - replicated leaves: a page size between two levels' spans written as 2^k identical entries at the
- *   lower level (AMD v1 NextLevel 7, Arm contiguous-style sizes), chosen like native leaves, removed
- *   only whole, dirty when any replica is;
+ *   lower level (AMD v1 NextLevel 7, RISC-V Svnapot, Arm contiguous-style sizes), chosen like native
+ *   leaves, removed only whole, dirty when any replica is;
  * - level skipping: a table entry that names the level of the table it points to (AMD v1 NextLevel),
  *   honoured by the walk (the skipped levels' IOVA bits must be zero); the engine never writes one;
  * - per-format accessed/dirty bits and a per-format invalid-leaf test (Arm's page type at level 3);
@@ -180,6 +180,8 @@ export interface RadixCodec {
   replicaPfn?(pfn: number, pages: number): number;
   /** Per level: the type bits of a replicated leaf (AMD NextLevel 7), low word. */
   readonly replicaTypeLo?: readonly number[];
+  /** Per level: the type bits of a replicated leaf in the high word (RISC-V Svnapot's N, bit 63). Absent: none. */
+  readonly replicaTypeHi?: readonly number[];
 }
 
 /** Numbers derived once from a geometry, shared by a table and by walks of foreign tables. */
@@ -718,7 +720,7 @@ export class RadixPageTable implements IoPageTable {
           const pages = span * count;
           const rp = codec.replicaPfn!(pa, pages);
           const rlo = this.encLo(rp) | lo | codec.replicaTypeLo![level];
-          const rhi = this.encHi(rp) | hi;
+          const rhi = this.encHi(rp) | hi | (codec.replicaTypeHi !== undefined ? codec.replicaTypeHi[level] : 0);
           const end = w + 2 * count;
           for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) return -EEXIST;
           for (; w < end; w += 2) {
