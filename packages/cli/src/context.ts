@@ -4,21 +4,27 @@ import { CliError, colours, type CliIo, type Colours } from './io.js';
 import { loadPluginModule, type LoadedPluginModule } from './plugin-loader.js';
 import type { VendorPresets } from './profiles.js';
 
+/** The state one `ioasid` invocation shares between its commands (`buildProgram` makes one per run). */
 export class CommandContext {
+  /** Colour functions, plain when the output is not a terminal or NO_COLOR is set. */
   readonly c: Colours;
+  /** The exit code the run returns (a command sets it on failure). */
   exitCode = 0;
   private host: PluginHost | null = null;
   private pluginSpecs: readonly string[] = [];
   private modules: Promise<LoadedPluginModule[]> | null = null;
 
+  /** @param io - the streams, environment and working directory the commands use. */
   constructor(readonly io: CliIo) {
     this.c = colours(io);
   }
 
+  /** Writes `line` and a newline to stdout. */
   out(line = ''): void {
     this.io.stdout.write(`${line}\n`);
   }
 
+  /** Writes `line` and a newline to stderr. */
   err(line: string): void {
     this.io.stderr.write(`${line}\n`);
   }
@@ -39,6 +45,10 @@ export class CommandContext {
     return this.modules;
   }
 
+  /**
+   * The plugin host with the CLI's vendor plugins and those of every `--plugin` module, loaded on first use;
+   * a plugin that cannot be loaded is a CliError naming it.
+   */
   async pluginHost(): Promise<PluginHost> {
     if (this.host) return this.host;
     const builtin = this.io.plugins ? await this.io.plugins() : (await import('./plugins.js')).allPlugins();
@@ -61,6 +71,7 @@ export class CommandContext {
     return host;
   }
 
+  /** The vendors of {@link CommandContext.pluginHost}'s plugins. */
   async vendors(): Promise<IommuVendor[]> {
     return (await this.pluginHost()).vendors();
   }

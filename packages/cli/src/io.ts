@@ -84,6 +84,7 @@ export class CliError extends Error {
   }
 }
 
+/** The colour functions of one run (picocolors' `createColors`), identity functions when colour is off. */
 export type Colours = ReturnType<typeof pc.createColors>;
 
 export function colours(io: CliIo): Colours {

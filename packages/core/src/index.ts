@@ -6,7 +6,7 @@ export { HostProcess, MemoryObject, MemFile, HUGE_PAGE_SIZES, PROT_READ, PROT_WR
 export { ERRNO, ERRNO_TEXT, IommufdError, PluginContractError, errnoName, type ErrnoCode } from './uapi/errno.js';
 export * as uapi from './uapi/iommufd.js';
 export * as vfioUapi from './uapi/vfio.js';
-export { defineStruct, StructLayout, type FieldSpec, type StructValue } from './uapi/struct.js';
+export { defineStruct, StructLayout, type FieldSpec, type StructValue, type FieldLayout, type ScalarType, type ValueOf } from './uapi/struct.js';
 export { Iommufd, type MapOptions, type MapFileOptions, type CopyOptions } from './iommufd/iommufd.js';
 export { ObjType } from './iommufd/objects.js';
 export type { IovaRange } from './iommufd/io-pagetable.js';

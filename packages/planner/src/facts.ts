@@ -14,33 +14,51 @@ import type { Arch, SmmuFacts, VtdFacts } from './vendors/types.js';
 export type { Arch, SmmuFacts, VtdFacts };
 export { registerField } from './vendors/fields.js';
 
+/** What the planner knows of one host IOMMU unit: its identity, its decoded capabilities and the facts the QEMU checks read. */
 export interface UnitFacts {
+  /** The host profile's name. */
   readonly host: string;
+  /** The unit's id in the host profile, e.g. 'dmar0'. */
   readonly id: string;
   /** Position among the host's units of the same vendor (0-based): names per-unit vIOMMU instances. */
   readonly index: number;
   /** `dmar0`, or `host/dmar0` when several hosts are planned together. */
   readonly label: string;
+  /** The vendor id, e.g. 'vtd'. */
   readonly vendor: string;
+  /** The guest architecture the vendor implies. */
   readonly arch: Arch;
+  /** The unit's capabilities in core's normalized vocabulary. */
   readonly caps: NormalizedCaps;
+  /** The rolled-up hardware id the vendor's decoder gives, e.g. 'Intel VT-d 6.0, scalable mode, ...'. */
   readonly hwId: string;
+  /** The unit's registers as the vendor's decoder read them. */
   readonly decoded: DecodedUnit;
   /** IOVA width of a kernel-managed domain: what QEMU reads as the host aw-bits. */
   readonly awBits: number;
   /** Page sizes of the kernel-managed stage (bitmap of log2 sizes). */
   readonly pageSizes: bigint;
+  /** log2 of the smallest of those page sizes (12 for 4 KiB). */
   readonly minPageLog2: number;
+  /** The VT-d register facts, for a VT-d unit. */
   readonly vtd?: VtdFacts;
+  /** The SMMUv3 register facts, for an SMMUv3 unit. */
   readonly smmu?: SmmuFacts;
 }
 
+/** A device to plan: where it is, what its profile says, and the unit it sits behind. */
 export interface DeviceFacts {
+  /** The host profile's name. */
   readonly host: string;
+  /** PCI address, e.g. '0000:3b:00.0'. */
   readonly bdf: string;
+  /** `0000:3b:00.0`, or `host/0000:3b:00.0` when several hosts are planned together. */
   readonly label: string;
+  /** The device as the host profile describes it. */
   readonly profile: DeviceProfile;
+  /** The unit the device sits behind. */
   readonly unit: UnitFacts;
+  /** The whole host profile the device comes from. */
   readonly hostProfile: HostProfile;
 }
 

@@ -25,7 +25,20 @@ export interface PciIommuCaps {
   readonly pasidPriv: boolean;
 }
 
-export type ConfigRead = { readonly ok: true; readonly caps: PciIommuCaps } | { readonly ok: false; readonly reason: string };
+/** `readIommuCaps`'s answer: the capabilities read, or why the configuration space could not be read. */
+export type ConfigRead =
+  | {
+      /** The extended capabilities were read. */
+      readonly ok: true;
+      /** What they say. */
+      readonly caps: PciIommuCaps;
+    }
+  | {
+      /** The bytes stop before the extended configuration space. */
+      readonly ok: false;
+      /** Why, for the user. */
+      readonly reason: string;
+    };
 
 /**
  * Walks the extended capability list of `config` (a sysfs config file's bytes); not ok, with the reason, when the

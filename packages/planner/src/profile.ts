@@ -113,7 +113,8 @@ function parseText(text: string, file: string): Parsed {
 // Paths and positions
 // ---------------------------------------------------------------------------------------------
 
-type Segment = string | number;
+/** One step of a path into a profile document: a property name or an array index. */
+export type Segment = string | number;
 
 function segmentsOf(instancePath: string): Segment[] {
   if (!instancePath) return [];

@@ -21,7 +21,9 @@ const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 const bytesHex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
+/** What the demo leaves behind for inspection. */
 export interface DemoResult {
+  /** The hosts the tour built, in the order it printed them. */
   hosts: Host[];
 }
 

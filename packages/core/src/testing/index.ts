@@ -19,4 +19,6 @@ export {
   type IsolationOp,
   type IsolationOptions,
   type IsolationNested,
+  type RefArea,
+  type RefPage,
 } from './isolation.js';

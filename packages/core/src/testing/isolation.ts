@@ -219,19 +219,27 @@ export function isolationOp(w: readonly number[], devices = 3): IsolationOp {
   }
 }
 
-interface RefPage {
+/** The reference model's view of one mapped page: which frame backs it and what it holds. */
+export interface RefPage {
+  /** The physical frame the page is pinned to. */
   frame: number;
   /** The tag written at the start of the user page. */
   tag: number;
   /** The pin is writable (the pages were first mapped WRITEABLE). */
   pinWritable: boolean;
+  /** The user address the page was mapped from. */
   va: bigint;
 }
 
-interface RefArea {
+/** The reference model's view of one area of an IOAS (a successful map, possibly cut by later unmaps). */
+export interface RefArea {
+  /** First IOVA page of the area (4 KiB units inside the window). */
   start: number;
+  /** Its pages, in IOVA order. */
   pages: RefPage[];
+  /** Mapped IOMMU_IOAS_MAP_READABLE. */
   read: boolean;
+  /** Mapped IOMMU_IOAS_MAP_WRITEABLE. */
   write: boolean;
 }
 

@@ -4,11 +4,13 @@
  * total size is checked against the size the kernel header has, so a typo cannot silently shift a field.
  */
 
+/** The C types a struct field may have: `__u8`, `__u16`, `__u32`, `__s32` and `__aligned_u64`. */
 export type ScalarType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
 /** One field of a {@link defineStruct} declaration: its C name, its C type and, for an array, its element count. */
 export type FieldSpec = readonly [name: string, type: ScalarType, count?: number];
 
-type ValueOf<T extends ScalarType> = T extends 'u64' ? bigint : number;
+/** The JavaScript type a field of C type `T` decodes to: bigint for u64, number for the rest. */
+export type ValueOf<T extends ScalarType> = T extends 'u64' ? bigint : number;
 
 /** Maps a list of field specs to the decoded object type. */
 export type StructValue<F extends readonly FieldSpec[]> = {
@@ -17,10 +19,15 @@ export type StructValue<F extends readonly FieldSpec[]> = {
 
 const SIZES: Record<ScalarType, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
 
+/** One field of a {@link StructLayout}, placed. */
 export interface FieldLayout {
+  /** The C field name. */
   readonly name: string;
+  /** Its C type. */
   readonly type: ScalarType;
+  /** Byte offset from the start of the struct. */
   readonly offset: number;
+  /** Elements: 1 for a scalar, the array length for an array. */
   readonly count: number;
 }
 

@@ -23,6 +23,7 @@ export interface ViommuSpec {
   readonly properties: Readonly<ViommuProperties>;
 }
 
+/** How a QEMU property's value is written: on/off, an unsigned number, on/off/auto, or a string. */
 export type PropType = 'bool' | 'uint' | 'onoffauto' | 'string';
 
 /** A QEMU release, "9.2". */

@@ -70,14 +70,19 @@ export interface SysfsSource {
 
 /** A kernel log line without what dmesg, journalctl or syslog put in front; `n` counts from 1. */
 export interface LogLine {
+  /** Line number in the log, from 1. */
   readonly n: number;
+  /** The message, without the timestamp and facility prefix. */
   readonly text: string;
 }
 
 /** A unit the vendor's plugin read from the log. */
 export interface LogScanUnit {
+  /** The unit's id, e.g. 'dmar0'. */
   readonly id: string;
+  /** The raw registers its plugin read from the log. */
   readonly registers: RawRegisters;
+  /** The line numbers they came from. */
   readonly lines: readonly number[];
 }
 
@@ -85,17 +90,35 @@ export interface LogScanUnit {
 export interface LogScan {
   /** Line numbers used. */
   readonly recognized: readonly number[];
+  /** What the scan could not use, one message each. */
   readonly warnings: readonly string[];
   /** Devices the log places behind a unit (device scope). */
-  readonly placements: ReadonlyArray<{ readonly bdf: string; readonly unit: string; readonly why: string }>;
+  readonly placements: ReadonlyArray<{
+    /** The device's PCI address. */
+    readonly bdf: string;
+    /** The unit id it sits behind. */
+    readonly unit: string;
+    /** The log evidence, for the user. */
+    readonly why: string;
+  }>;
   /** Reserved regions of devices (VT-d RMRR with its device scope). */
-  readonly reserved: ReadonlyArray<{ readonly bdf: string; readonly start: string; readonly last: string; readonly type: 'direct' | 'direct-relaxable' }>;
+  readonly reserved: ReadonlyArray<{
+    /** The device's PCI address. */
+    readonly bdf: string;
+    /** First address of the region, hex. */
+    readonly start: string;
+    /** Last address of the region (inclusive), hex. */
+    readonly last: string;
+    /** IOMMU_RESV_DIRECT or IOMMU_RESV_DIRECT_RELAXABLE (an RMRR of a USB or graphics device). */
+    readonly type: 'direct' | 'direct-relaxable';
+  }>;
 }
 
 /** IOMMU_GET_HW_INFO: the out_data_type of this vendor and its payload as raw registers. */
 export interface HwInfoSource {
   /** enum iommu_hw_info_type: 1 INTEL_VTD, 2 ARM_SMMUV3, 4 AMD. */
   readonly type: number;
+  /** The unit's raw registers from the hw_info payload (struct iommu_hw_info_vtd and the like), or why not. */
   toRegisters(data: Uint8Array): Result<RawRegisters>;
 }
 
