@@ -14,11 +14,13 @@ import {
   decodeFrcd,
   decodePageGroupResponse,
   decodePageReqDsc,
-  dmarFaultReason,
   frcdFaultAddress,
   encodeFrcd,
   type VtdFrcd,
 } from './records.js';
+import {
+  dmarFaultReason,
+} from './fault-reasons.js';
 import {
   formatSourceId,
   parseVtdLogLine,

@@ -40,12 +40,14 @@ import {
   decodeFrcd,
   decodePageGroupResponse,
   decodePageReqDsc,
-  dmarFaultReason,
   encodeFrcd,
   encodePageReqDsc,
   frcdForDmaFault,
   type VtdFrcd,
 } from './records.js';
+import {
+  dmarFaultReason,
+} from './fault-reasons.js';
 import { renderDmaFaultLine } from './logs.js';
 import { VTD_FS_FORMAT } from './pgtable-fs.js';
 

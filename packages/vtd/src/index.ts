@@ -75,11 +75,6 @@ export {
 } from './registers.js';
 
 export {
-  DMA_REMAP_FAULT_REASONS,
-  IRQ_REMAP_FAULT_REASONS,
-  DMA_REMAP_SM_FAULT_REASONS,
-  VTD_FR,
-  dmarFaultReason,
   FRCD_SIZE,
   encodeFrcd,
   decodeFrcd,
@@ -103,12 +98,20 @@ export {
   decodePageGroupResponse,
   pageGroupResponseFor,
   qiRespCodeFromIommufd,
-  type VtdFaultType,
-  type VtdFaultReason,
   type VtdFrcd,
   type PageReqDsc,
   type PageGroupResponseDsc,
 } from './records.js';
+
+export {
+  DMA_REMAP_FAULT_REASONS,
+  IRQ_REMAP_FAULT_REASONS,
+  DMA_REMAP_SM_FAULT_REASONS,
+  VTD_FR,
+  dmarFaultReason,
+  type VtdFaultType,
+  type VtdFaultReason,
+} from './fault-reasons.js';
 
 export {
   formatSourceId,

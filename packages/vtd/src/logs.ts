@@ -13,7 +13,8 @@
  * is wrong.
  */
 import type { Result } from '@ioasid/core/driver';
-import { dmarFaultReason, type VtdFrcd, frcdFaultAddress } from './records.js';
+import { type VtdFrcd, frcdFaultAddress } from './records.js';
+import { dmarFaultReason } from './fault-reasons.js';
 import { err, ok, stripKernelLogPrefix } from '@ioasid/core/driver';
 
 /** Which kernel generation's format a fault line uses. */

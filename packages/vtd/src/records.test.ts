@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DMA_REMAP_FAULT_REASONS,
-  DMA_REMAP_SM_FAULT_REASONS,
-  IRQ_REMAP_FAULT_REASONS,
   type PageGroupResponseDsc,
   type PageReqDsc,
   QI_RESP_FAILURE,
@@ -12,7 +9,6 @@ import {
   decodeFrcd,
   decodePageGroupResponse,
   decodePageReqDsc,
-  dmarFaultReason,
   encodeFrcd,
   encodePageGroupResponse,
   encodePageReqDsc,
@@ -26,6 +22,12 @@ import {
   pageReqPerm,
   qiRespCodeFromIommufd,
 } from './records.js';
+import {
+  DMA_REMAP_FAULT_REASONS,
+  DMA_REMAP_SM_FAULT_REASONS,
+  IRQ_REMAP_FAULT_REASONS,
+  dmarFaultReason,
+} from './fault-reasons.js';
 
 function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(r.error);
