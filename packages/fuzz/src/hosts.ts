@@ -25,8 +25,9 @@ function slug(s: string): string {
     .replace(/^-|-$/g, '');
 }
 
+// Every preset binds, as a VMM does on a platform without interrupt remapping: iommufd.allow_unsafe_interrupts=1.
 export function vendorHost(vendor: string, plugin: IommuPlugin, profile: HostProfile): VendorHost {
-  return { vendor, name: `${vendor}/${slug(profile.name)}`, profile, plugin, make: () => createHost({ plugins: [plugin], profile }) };
+  return { vendor, name: `${vendor}/${slug(profile.name)}`, profile, plugin, make: () => createHost({ plugins: [plugin], profile, allowUnsafeInterrupts: true }) };
 }
 
 /** Every preset of every real vendor (tests add the mock vendor: see mock-host.ts). */

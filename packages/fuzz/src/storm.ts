@@ -72,7 +72,8 @@ export async function pageRequestStorm(o: StormOptions): Promise<StormReport> {
     units: [o.unit],
     devices: Array.from({ length: nDev }, (_, i) => ({ bdf: `0000:${(0x10 + i).toString(16).padStart(2, '0')}:00.0`, unit: o.unit.id, group: 100 + i, ats: true, pri: true, pasidBits: 20 })),
   };
-  const host: Host = createHost({ plugins: [o.plugin], profile });
+  // Bound as a VMM binds on a platform without interrupt remapping (iommufd.allow_unsafe_interrupts=1).
+  const host: Host = createHost({ plugins: [o.plugin], profile, allowUnsafeInterrupts: true });
   const fd: Iommufd = host.openIommufd();
   const devs: PciDevice[] = [...host.devices.values()];
   const devIds = devs.map((d) => d.bindIommufd(fd));

@@ -6,7 +6,7 @@ import { Vendor, plugin, qemuPciPreset, qemuSysPreset, riscvDecoder } from './in
 
 describe('units on the QEMU presets', () => {
   it('answers GET_HW_INFO as mainline: type NONE (the driver has no hw_info op), no PASID, no dirty tracking', () => {
-    const host = createHost({ plugins: [plugin], profile: qemuPciPreset });
+    const host = createHost({ plugins: [plugin], profile: qemuPciPreset, allowUnsafeInterrupts: true });
     const fd = host.openIommufd();
     const dev = host.device('0000:00:02.0');
     const devId = dev.bindIommufd(fd);
@@ -16,7 +16,7 @@ describe('units on the QEMU presets', () => {
   });
 
   it('gives paging domains an Sv57 table, the lower half of the sign-extended IOVA space and PSCIDs from 1', () => {
-    const host = createHost({ plugins: [plugin], profile: qemuPciPreset });
+    const host = createHost({ plugins: [plugin], profile: qemuPciPreset, allowUnsafeInterrupts: true });
     const fd = host.openIommufd();
     const dev = host.device('0000:00:02.0');
     dev.bindIommufd(fd);
@@ -27,7 +27,7 @@ describe('units on the QEMU presets', () => {
   });
 
   it('logs a DMA to an unmapped page as cause 13 and a blocked device as cause 258', async () => {
-    const host = createHost({ plugins: [plugin], profile: qemuSysPreset });
+    const host = createHost({ plugins: [plugin], profile: qemuSysPreset, allowUnsafeInterrupts: true });
     expect(host.log.lines).toContain('riscv,iommu 3010000.iommu: using wire-signaled interrupts');
     const fd = host.openIommufd();
     const dev = host.device('0000:00:01.0');

@@ -384,6 +384,9 @@ export function smmuNormalizedCaps(regs: SmmuRegisters, env: LinuxProbeEnv = {})
     rangeInvalidation: idr3.RIL === 1,
     // On Arm, MSI isolation comes from the GIC ITS (device ID tagging), not from the SMMU itself.
     interruptRemapping: false,
+    // The GICv3 ITS sets IRQ_DOMAIN_FLAG_ISOLATED_MSI (irq-gic-v3-its.c): the SMMUv3 platforms the
+    // model describes have one. A GICv2m host (no ITS) says so with the unit profile's msiIsolated.
+    isolatedMsi: true,
     features: feats,
   };
 }

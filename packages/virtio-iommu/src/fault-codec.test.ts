@@ -9,7 +9,7 @@ import type { VirtioIommuUnit } from './unit.js';
 import { VIRTIO_IOMMU_FAULT_F_ADDRESS, VIRTIO_IOMMU_FAULT_F_READ, VIRTIO_IOMMU_FAULT_F_WRITE, VIRTIO_IOMMU_FAULT_R_DOMAIN, VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_R_UNKNOWN } from './spec.js';
 
 function rig() {
-  const host = createHost({ plugins: [plugin], profile: qemuQ35 });
+  const host = createHost({ plugins: [plugin], profile: qemuQ35, allowUnsafeInterrupts: true });
   const fd = host.openIommufd();
   const dev = host.device(qemuQ35.devices[0].bdf);
   dev.bindIommufd(fd);

@@ -11,7 +11,7 @@ import { TAIL_SIZE, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_T_ATTA
 const vendor = new VirtioIommuVendor();
 
 function rig(profile = qemuQ35) {
-  const host = createHost({ plugins: [plugin], profile });
+  const host = createHost({ plugins: [plugin], profile, allowUnsafeInterrupts: true });
   const fd = host.openIommufd();
   const dev = host.device(profile.devices[0].bdf);
   const devId = dev.bindIommufd(fd);
@@ -207,13 +207,13 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     // No domain ID left for the blocking domain: viommu_domain_alloc_paging's ida_alloc_range, ENOSPC.
     const full = structuredClone(qemuQ35);
     full.units[0].registers = { ...full.units[0].registers, domain_start: 0, domain_end: 0 };
-    const f = createHost({ plugins: [plugin], profile: full });
+    const f = createHost({ plugins: [plugin], profile: full, allowUnsafeInterrupts: true });
     const d = f.device(full.devices[0].bdf);
     expect(() => d.bindIommufd(f.openIommufd())).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
     expect(d.idev).toBeNull();
 
     // The device refuses the ATTACH: the bind fails with its status, and nothing is bound.
-    const g = createHost({ plugins: [plugin], profile: qemuQ35 });
+    const g = createHost({ plugins: [plugin], profile: qemuQ35, allowUnsafeInterrupts: true });
     const gd = g.device(qemuQ35.devices[0].bdf);
     const gu = gd.unitOps as VirtioIommuUnit;
     const request = gu.device.request.bind(gu.device);

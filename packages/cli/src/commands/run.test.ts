@@ -30,6 +30,16 @@ describe('ioasid run', () => {
     expect(r.stdout).not.toContain('  3 ');
   });
 
+  it('binds on a virtio-iommu guest only with --allow-unsafe-interrupts, as iommufd_device_bind does', async () => {
+    const refused = 'host: virtio-iommu-qemu-q35-guest\nsteps:\n  - bind: { device: "0000:00:03.0", expect: { errno: EPERM } }\n';
+    expect((await run(['run', '-'], { stdin: refused })).code).toBe(0);
+    const bound = 'host: virtio-iommu-qemu-q35-guest\nsteps:\n  - bind: { device: "0000:00:03.0", as: dev }\n';
+    expect((await run(['run', '-'], { stdin: bound })).code).toBe(1);
+    const r = await run(['run', '-', '--allow-unsafe-interrupts'], { stdin: bound });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('all 1 steps behaved as expected');
+  });
+
   it('explains a malformed scenario', async () => {
     const r = await run(['run', '-'], { stdin: 'host: granite\nsteps:\n  - frobnicate: {}\n' });
     expect(r.code).toBe(1);

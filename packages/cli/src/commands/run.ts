@@ -9,6 +9,7 @@ import { resolveProfiles } from './plan.js';
 interface RunOpts {
   json?: boolean;
   host?: string;
+  allowUnsafeInterrupts?: boolean;
 }
 
 export function registerRun(program: Command, ctx: () => CommandContext): void {
@@ -18,6 +19,7 @@ export function registerRun(program: Command, ctx: () => CommandContext): void {
     .argument('<scenario>', 'a YAML or JSON scenario file, or - for standard input')
     .option('--host <profile>', 'host profile file or built-in id (overrides the scenario\'s `host:`)')
     .option('--json', 'print the trace as JSON')
+    .option('--allow-unsafe-interrupts', 'set iommufd.allow_unsafe_interrupts=1: bind devices whose MSIs the platform cannot isolate (virtio-iommu, RISC-V guests) instead of EPERM')
     .addHelpText(
       'after',
       `
@@ -67,7 +69,7 @@ export async function runRun(c: CommandContext, file: string, opts: RunOpts): Pr
     c.out(`${String(t.step).padStart(3)} ${mark} ${t.op.padEnd(14)} ${t.result}`);
   };
   if (!opts.json) c.out(`${scenario.name ?? file} on ${profile.name}`);
-  const r = await runScenario(scenario, { plugins, profile, onTrace: show });
+  const r = await runScenario(scenario, { plugins, profile, onTrace: show, allowUnsafeInterrupts: opts.allowUnsafeInterrupts === true });
   if (opts.json) c.io.stdout.write(toJson({ scenario: scenario.name ?? file, host: profile.name, ok: r.failed === null, trace: r.trace }));
   else c.out(r.failed ? c.c.red(`step ${r.failed.step} (${r.failed.op}) did not behave as expected`) : c.c.green(`all ${r.trace.length} steps behaved as expected`));
   if (r.failed) c.exitCode = 1;

@@ -63,6 +63,8 @@ export interface RunOptions {
   plugins: readonly IommuPlugin[];
   profile: HostProfile;
   onTrace?: (t: TraceEntry) => void;
+  /** iommufd's allow_unsafe_interrupts module parameter (HostOptions.allowUnsafeInterrupts). */
+  allowUnsafeInterrupts?: boolean;
 }
 
 export interface RunResult {
@@ -337,7 +339,7 @@ function checkData(a: Record<string, unknown>, data: Uint8Array): void {
 /** Runs a scenario; stops at the first step whose outcome differs from its expectation. */
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunResult> {
   checkScenario(s);
-  const host = createHost({ plugins: opts.plugins, profile: opts.profile });
+  const host = createHost({ plugins: opts.plugins, profile: opts.profile, allowUnsafeInterrupts: opts.allowUnsafeInterrupts ?? false });
   const c: Ctx = { host, fd: host.openIommufd(), vars: new Map(), pending: new Map() };
   const trace: TraceEntry[] = [];
   for (let i = 0; i < s.steps.length; i++) {

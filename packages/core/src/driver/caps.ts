@@ -48,6 +48,13 @@ export interface NormalizedCaps {
   readonly rangeInvalidation: boolean;
   /** Interrupt remapping / isolated MSI. */
   readonly interruptRemapping: boolean;
+  /**
+   * The platform isolates the MSIs of the devices behind the unit (the kernel's
+   * iommu_group_has_isolated_msi: an MSI irq domain with IRQ_DOMAIN_FLAG_ISOLATED_MSI), when that is
+   * not the unit's own interrupt remapping: on Arm the GICv3 ITS tags each MSI with the device ID,
+   * the SMMU remaps nothing. Absent: `interruptRemapping` decides (x86 VT-d / AMD-Vi IR).
+   */
+  readonly isolatedMsi?: boolean;
   /** Vendor flags that do not fit the above, for display (e.g. 'scalable-mode', 'httu', 'vmid16'). */
   readonly features: readonly string[];
 }

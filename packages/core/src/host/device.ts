@@ -79,6 +79,13 @@ function checkDmaArgs(iova: bigint, length: number, opts: DmaOptions): void {
   if (pasid !== undefined && pasid !== NO_PASID && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
 }
 
+/** The mock vendor's id: its devices are the kernel selftest's mock devices. */
+const MOCK_VENDOR = 'mock';
+
+/** The dev_warn of iommufd_device_bind for a device bound with unisolated MSIs (the kernel's text). */
+const UNSAFE_MSI_WARNING =
+  'MSI interrupts are not secure, they cannot be isolated by the platform. Check that platform features like interrupt remapping are enabled. Use the "allow_unsafe_interrupts" module parameter to override';
+
 /**
  * A PCI function of a {@link Host}, behind one IOMMU unit: VFIO's device-side calls (bind to an iommufd,
  * attach to an IOAS or HWPT, detach, for the RID or a PASID) and its DMA engine, which translates through the
@@ -148,6 +155,9 @@ export class PciDevice implements BoundDevice {
       if (this.idev) throw new Errno('EBUSY', `${this.bdf} is already bound to an iommufd`);
       if (fd.ctx.closed) throw new Errno('EBADF', 'the iommufd is closed');
       if (!this.unit.ops.caps.coherent && this.info.noSnoop) throw new Errno('EINVAL', 'the IOMMU cannot enforce cache coherency for this device');
+      // iommufd_device_bind: after the coherency check and iommufd_get_group, before the DMA ownership
+      // is claimed, so that a refusal leaves the group as it was.
+      this.checkIsolatedMsi();
       // iommufd_device_bind: the DMA ownership (the group moves to the blocking domain) before the
       // object; a failed object allocation gives the ownership back (out_release_owner).
       claimDmaOwner(fd.ctx, this);
@@ -165,6 +175,20 @@ export class PciDevice implements BoundDevice {
       this.boundFd = fd;
       return idev.id;
     });
+  }
+
+  /**
+   * device.c iommufd_device_bind: a device whose group cannot isolate MSIs (iommu_group_has_isolated_msi,
+   * every device of the group) is EPERM unless the `allow_unsafe_interrupts` module parameter is set;
+   * then bind goes on and the kernel warns (dev_warn, as the device's driver, vfio-pci). The selftest's
+   * mock devices are exempt (iommufd_selftest_is_mock_dev): here, the mock vendor's.
+   */
+  private checkIsolatedMsi(): void {
+    if (this.unit.ops.vendor === MOCK_VENDOR) return;
+    const isolated = this.group.devices.every((d) => !(d instanceof PciDevice) || d.unit.msiIsolated);
+    if (isolated) return;
+    if (!this.host.allowUnsafeInterrupts) throw new Errno('EPERM', 'the platform cannot isolate the MSIs of the iommu group (no interrupt remapping) and iommufd.allow_unsafe_interrupts is not set');
+    this.host.log.write(`vfio-pci ${this.bdf}: ${UNSAFE_MSI_WARNING}`);
   }
 
   /** Closing the VFIO device fd: detaches everything, tombstones the vDEVICE, destroys the object. */

@@ -43,6 +43,12 @@ export interface HostOptions {
   profile?: HostProfile;
   /** Parent container; the host always works in a child of it. */
   container?: DependencyContainer;
+  /**
+   * iommufd's `allow_unsafe_interrupts` module parameter (`iommufd.allow_unsafe_interrupts=1`): bind
+   * accepts a device whose MSIs the platform cannot isolate, with a warning in the kernel log, instead
+   * of EPERM. Default false, as the kernel's. Changeable later through Host.allowUnsafeInterrupts.
+   */
+  allowUnsafeInterrupts?: boolean;
 }
 
 /**
@@ -71,6 +77,12 @@ export class Host implements PipelineHost, IommufdEnv {
   readonly log: HostLog;
   /** Carries device faults and page requests through the vendor's records to user space and back. */
   readonly faults: FaultPipeline;
+  /**
+   * iommufd's `allow_unsafe_interrupts` module parameter, writable at run time as
+   * /sys/module/iommufd/parameters/allow_unsafe_interrupts is: read by every bind (device.c
+   * iommufd_device_bind).
+   */
+  allowUnsafeInterrupts: boolean;
   private readonly devicesByRid = new Map<number, PciDevice>();
   private readonly formats = new Map<string, PageTableFormat>();
   private nextTag = 1;
@@ -116,6 +128,7 @@ export class Host implements PipelineHost, IommufdEnv {
     const stages: FaultStage[] = c.isRegistered(FAULT_STAGE, true) ? c.resolveAll(FAULT_STAGE) : [];
     this.faults = new FaultPipeline(this, stages, this.log, c.isRegistered(FAULT_TRACE, true) ? c.resolve(FAULT_TRACE) : null);
     for (const f of this.plugins.formats()) this.formats.set(f.id, f);
+    this.allowUnsafeInterrupts = opts.allowUnsafeInterrupts ?? false;
     this.profile = opts.profile ?? BARE_PROFILE;
     this.build(this.profile);
   }
@@ -160,7 +173,8 @@ export class Host implements PipelineHost, IommufdEnv {
       const decoded = vendor.decodeRegisters(u.registers ?? {});
       if (!decoded.ok) throw new HostProfileError(`${path}.registers`, decoded.error);
       const ops = vendor.createUnit({ index, id: u.id, decoded: decoded.value, raw: u.registers ?? {}, mem: this.mem, formats: registry, allocTag: () => this.nextTag++, cpu: cpuInfo });
-      const unit = new IommuUnit(index, u.id, ops, this.mem);
+      if (u.msiIsolated !== undefined && typeof u.msiIsolated !== 'boolean') throw new HostProfileError(`${path}.msiIsolated`, 'expected a boolean');
+      const unit = new IommuUnit(index, u.id, ops, this.mem, u.msiIsolated ?? ops.caps.isolatedMsi ?? ops.caps.interruptRemapping);
       this.units.push(unit);
       unitById.set(u.id, unit);
       for (const line of ops.bootLog?.() ?? []) this.log.write(line);

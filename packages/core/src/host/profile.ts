@@ -22,6 +22,15 @@ export interface UnitProfile {
   vendor: string;
   /** The unit's raw registers, keyed as the vendor's decodeRegisters expects (hex strings for 64-bit values). */
   registers: RawRegisters;
+  /**
+   * Whether the platform isolates the MSIs of the devices behind this unit (the kernel's
+   * iommu_group_has_isolated_msi, which iommufd's bind requires unless `allow_unsafe_interrupts`
+   * is set). Absent: derived from the unit: x86 interrupt remapping enabled (VT-d ECAP.IR, AMD-Vi),
+   * an Arm GICv3 ITS for SMMUv3; not isolated for virtio-iommu and RISC-V. Set false for a host
+   * booted with `intremap=off` or an Arm host with a GICv2m, true where the platform isolates MSIs
+   * by other means.
+   */
+  msiIsolated?: boolean;
 }
 
 /** One PCI function of a host profile. */

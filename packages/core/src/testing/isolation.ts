@@ -270,7 +270,9 @@ export class IsolationWorld {
   private readonly invData: bigint;
 
   constructor(private readonly opts: IsolationOptions) {
-    this.host = createHost({ plugins: [...opts.plugins], profile: opts.profile });
+    // These check the vendor, not the platform's MSI isolation: bind as a VMM does on a host without
+    // interrupt remapping (virtio-iommu, RISC-V), with iommufd.allow_unsafe_interrupts=1.
+    this.host = createHost({ plugins: [...opts.plugins], profile: opts.profile, allowUnsafeInterrupts: true });
     this.fd = this.host.openIommufd();
     const { host, fd } = this;
     this.devs = opts.devices.map((b) => host.device(b));

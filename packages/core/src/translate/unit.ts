@@ -67,6 +67,11 @@ export class IommuUnit {
     readonly id: string,
     readonly ops: UnitOps,
     private readonly mem: PhysicalMemory,
+    /**
+     * MSIs of the devices behind the unit are isolated by the platform (iommu_group_has_isolated_msi):
+     * the profile's `msiIsolated`, else the vendor's caps (isolatedMsi, else interruptRemapping).
+     */
+    readonly msiIsolated: boolean = ops.caps.isolatedMsi ?? ops.caps.interruptRemapping,
   ) {
     this.tableToPhys = (gpaPfn: number) => {
       const pt = this.s2;

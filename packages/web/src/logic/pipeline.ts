@@ -60,7 +60,8 @@ export async function runPageRequest(presetId: string | undefined, answer: 'succ
   const events: FaultTraceEvent[] = [];
   const parent = container.createChildContainer();
   parent.register(FAULT_TRACE, { useValue: { event: (e: FaultTraceEvent) => events.push(e) } });
-  const host = createHost({ plugins: VENDOR_SETS.map((s) => s.plugin), profile: chosen.profile, container: parent });
+  // Every preset binds, virtio-iommu and RISC-V too: as a VMM with iommufd.allow_unsafe_interrupts=1.
+  const host = createHost({ plugins: VENDOR_SETS.map((s) => s.plugin), profile: chosen.profile, container: parent, allowUnsafeInterrupts: true });
   const steps: PipelineStep[] = [];
   const take = () => events.splice(0, events.length);
 

@@ -52,7 +52,8 @@ export function nestable(presetId: string): boolean {
 export function openWalk(presetId: string | undefined, domain: WalkDomain = 'paging'): WalkSession {
   const all = walkPresets();
   const chosen = all.find((p) => p.id === presetId) ?? all[0];
-  const host = createHost({ plugins: VENDOR_SETS.map((s) => s.plugin), profile: chosen.profile });
+  // Every preset binds, virtio-iommu and RISC-V too: as a VMM with iommufd.allow_unsafe_interrupts=1.
+  const host = createHost({ plugins: VENDOR_SETS.map((s) => s.plugin), profile: chosen.profile, allowUnsafeInterrupts: true });
   const fd = host.openIommufd();
   const dev: PciDevice = host.device(chosen.profile.devices[0].bdf);
   const devId = dev.bindIommufd(fd);
