@@ -16,6 +16,7 @@ import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
 import type { FaultPipeline } from '../fault/pipeline.js';
+import type { HostLog } from '../fault/stages.js';
 import { PRG_INDEX_LAST, PriFlowControl } from './pri.js';
 
 /** A DMA that the IOMMU refused; carries the normalized fault. */
@@ -66,6 +67,10 @@ export interface DeviceHost {
   readonly mem: PhysicalMemory;
   /** Where failed accesses, page requests and stalls are reported. */
   readonly faults: FaultPipeline;
+  /** The kernel log, where bind warns about MSIs that are not isolated. */
+  readonly log: HostLog;
+  /** iommufd's `allow_unsafe_interrupts` module parameter, read by every bind. */
+  readonly allowUnsafeInterrupts: boolean;
 }
 
 /**
