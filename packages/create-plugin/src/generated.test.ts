@@ -45,18 +45,23 @@ describe.runIf(repo !== null)('a generated plugin (--in-repo)', () => {
     // The repository's layout: a solution tsconfig.json referencing tsconfig.lib.json (which references
     // core's) and tsconfig.spec.json, so that `nx sync` maintains the references.
     for (const f of ['tsconfig.json', 'tsconfig.lib.json', 'tsconfig.spec.json', 'typedoc.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+    // The file roles of docs/plugin-contract.md, as every vendor package in the repository has them.
+    for (const f of ['registers.ts', 'probe.ts', 'pgtable.ts', 'unit.ts', 'records.ts', 'fault-codec.ts', 'presets.ts', 'decode.ts', 'vendor.ts', 'index.ts']) {
+      expect(existsSync(join(dir, 'src', f)), `src/${f}`).toBe(true);
+    }
+    expect(existsSync(join(dir, 'src', 'faults.ts')), 'src/faults.ts (split into records.ts and fault-codec.ts)').toBe(false);
     const r = await run(bin('tsc'), ['-b', dir], { cwd: dir, env: childEnv() }).catch((e: { stdout?: string; stderr?: string }) => {
       throw new Error(`tsc failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     });
     expect(r.stdout).toBe('');
   }, 120_000);
 
-  it('passes its tests: register decode and the conformance kit on every preset, fault codec included', async () => {
+  it('passes its tests: register decode, the probe line, records and the conformance kit on every preset, fault codec included', async () => {
     const r = await run(bin('vitest'), ['run', '--reporter=verbose', '--color=false'], { cwd: dir, env: { ...childEnv(), NO_COLOR: '1' } }).catch((e: { stdout?: string; stderr?: string }) => {
       throw new Error(`vitest failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     });
     const out = r.stdout;
-    expect(out).toMatch(/Test Files\s+3 passed \(3\)/);
+    expect(out).toMatch(/Test Files\s+4 passed \(4\)/);
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU server');
     expect(out).toContain('conformance: acme-iommu on Acme IOMMU embedded');
     expect(out).not.toMatch(/\bfailed\b/);

@@ -42,10 +42,22 @@ A unit's profile holds one register, `cap` (64 bits, a hex string):
 | IR | 24 | interrupt remapping |
 | RI | 25 | range invalidation |
 
+A booting driver prints `__ID__ <unit>: CAP 0x<value>` for each unit; `probeLine` (src/probe.ts) reads such
+lines back into a unit's registers (`ioasid probe`).
+
+## Files
+
+The package has the file roles every ioasid vendor package has: `registers.ts` (the CAP layout, decode and
+encode), `probe.ts` (a unit from a host profile or from its probe line), `pgtable.ts` (the page-table format),
+`unit.ts` (the unit and its paging domains), `records.ts` (the fault, page-request and page-response records
+and their encode / decode), `fault-codec.ts` (the `FaultCodec` over those records and the fault line),
+`presets.ts`, `decode.ts` (the decoder), `vendor.ts` and `index.ts`.
+
 ## Tests
 
 `src/conformance.test.ts` runs core's conformance kit (`describeConformance` from `@ioasid/core/conformance`)
-on every preset; `src/registers.test.ts` checks the register decode and `src/decode.test.ts` the decoder.
+on every preset; `src/registers.test.ts` checks the register decode and the probe line, `src/records.test.ts`
+the records and the fault codec, and `src/decode.test.ts` the decoder.
 
 ## License
 

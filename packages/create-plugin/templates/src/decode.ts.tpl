@@ -9,7 +9,8 @@
 import { decodeBitFields, err, ok, type DecodeAdvice, type DecodeOutput, type IommuDecoder, type Result } from '@ioasid/core/driver';
 import { VENDOR_ID } from './ids.js';
 import { CAP_FIELDS, decodeCap, hwIdOf } from './registers.js';
-import { FAULT_FIELDS, FAULT_REASONS, RECORD_SIZE, faultCodec } from './faults.js';
+import { faultCodec } from './fault-codec.js';
+import { FAULT_FIELDS, FAULT_REASONS, RECORD_SIZE, decodeFaultRecord } from './records.js';
 
 /** What to tell a reader about each REASON: the usual causes and what to check next. Replace with the hardware's. */
 const ADVICE: Partial<Record<string, DecodeAdvice>> = {
@@ -45,8 +46,10 @@ function decodeFaultWords(w0: bigint, w1: bigint): Result<DecodeOutput> {
   const dv = new DataView(rec.buffer);
   dv.setBigUint64(0, w0, true);
   dv.setBigUint64(8, w1, true);
+  // The record is refused here, with what is wrong, before the codec (which trusts its records) reads it.
+  const checked = decodeFaultRecord(rec);
+  if (!checked.ok) return checked;
   const fields = decodeBitFields(FAULT_FIELDS, w0);
-  if (fields.TYPE !== 1) return err(`not a fault record: TYPE is ${fields.TYPE}, a fault is 1`);
   const f = faultCodec.decodeFault(rec, 0);
   const rid = `${(f.rid >> 8).toString(16).padStart(2, '0')}:${((f.rid >> 3) & 0x1f).toString(16).padStart(2, '0')}.${f.rid & 7}`;
   const advice = ADVICE[FAULT_REASONS[fields.REASON - 1] ?? ''];

@@ -24,6 +24,24 @@ export { Vendor } from './vendor.js';
 export { decoder, decode } from './decode.js';
 export { Unit, PagingDomain } from './unit.js';
 export { codec, format, layoutFor, FORMAT_PAGE_SIZES } from './pgtable.js';
-export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, decodeUnitRegisters, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';
-export { FAULT_FIELDS, FAULT_REASONS, PAGE_REQUEST_FIELDS, PAGE_RESPONSE_FIELDS, faultCodec } from './faults.js';
+export { CAP_FIELDS, CAP_RESERVED, capPageSizes, capsFromCap, decodeCap, encodeCap, hwIdOf, type CapFieldName, type CapFields } from './registers.js';
+export { decodeUnitRegisters, probeLine, renderProbeLine } from './probe.js';
+export {
+  FAULT_FIELDS,
+  FAULT_REASONS,
+  PAGE_REQUEST_FIELDS,
+  PAGE_RESPONSE_FIELDS,
+  PAGE_RESPONSE_SIZE,
+  RECORD_SIZE,
+  decodeFaultRecord,
+  decodePageRequestRecord,
+  decodePageResponseRecord,
+  encodeFaultRecord,
+  encodePageRequestRecord,
+  encodePageResponseRecord,
+  type FaultRecord,
+  type PageRequestRecord,
+  type PageResponseRecord,
+} from './records.js';
+export { faultCodec } from './fault-codec.js';
 export { EMBEDDED_CAP, SERVER_CAP, embeddedPreset, presets, serverPreset } from './presets.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CAP_RESERVED, decodeCap, decodeUnitRegisters, encodeCap, EMBEDDED_CAP, SERVER_CAP, type CapFields } from './index.js';
+import { CAP_RESERVED, decodeCap, decodeUnitRegisters, encodeCap, EMBEDDED_CAP, SERVER_CAP, Vendor, presets, probeLine, renderProbeLine, type CapFields } from './index.js';
 
 const SERVER: CapFields = { VER_MINOR: 0, VER_MAJOR: 1, IAS: 48, OAS: 52, PS2M: 1, PS1G: 1, AD: 1, COH: 1, IR: 1, RI: 1 };
 
@@ -45,5 +45,29 @@ describe('CAP', () => {
     expect(decodeUnitRegisters({ cap: '0x3fd3010', ecap: 1 })).toEqual({ ok: false, error: "unknown register 'ecap' (known: cap)" });
     expect(decodeUnitRegisters({})).toEqual({ ok: false, error: "cap: expected a 64-bit number such as '0x3fd3010', got nothing" });
     expect(decodeUnitRegisters({ cap: 'zz' }).ok).toBe(false);
+  });
+});
+
+describe('probe line', () => {
+  it('reads back the line the driver prints, with or without a dmesg timestamp', () => {
+    const line = renderProbeLine('__ID__0', SERVER_CAP);
+    expect(line).toBe('__ID__ __ID__0: CAP 0x3fd3010');
+    expect(probeLine(line)).toEqual({ ok: true, value: { id: '__ID__0', registers: { cap: '0x3fd3010' } } });
+    expect(probeLine(`[    0.412345] ${line}`)).toEqual(probeLine(line));
+  });
+
+  it('gives the registers of every preset unit back, through the vendor', () => {
+    const vendor = new Vendor();
+    for (const p of presets) {
+      for (const u of p.units) {
+        const cap = BigInt(String(u.registers.cap));
+        expect(vendor.probeLine(renderProbeLine(u.id, cap))).toEqual({ ok: true, value: { id: u.id, registers: { cap: `0x${cap.toString(16)}` } } });
+      }
+    }
+  });
+
+  it('ignores other lines and refuses a CAP the hardware cannot have', () => {
+    expect(probeLine('pci 0000:00:02.0: enabling device')).toBeNull();
+    expect(probeLine('__ID__ __ID__0: CAP 0x8000000000000000')).toEqual({ ok: false, error: '__ID__0: CAP: reserved bits set (0x8000000000000000)' });
   });
 });

@@ -14,7 +14,6 @@
  * | IR | 24 | interrupt remapping |
  * | RI | 25 | range invalidation |
  */
-import { parseProfileNumber } from '@ioasid/core';
 import {
   U64_MASK,
   decodeBitFields,
@@ -24,9 +23,7 @@ import {
   pageSizesFromLog2,
   uncoveredMask,
   type BitField,
-  type DecodedUnit,
   type NormalizedCaps,
-  type RawRegisters,
   type Result,
 } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
@@ -100,21 +97,4 @@ export function capsFromCap(f: CapFields): NormalizedCaps {
 export function hwIdOf(f: CapFields): string {
   const extras = [f.AD ? 'dirty tracking' : '', f.COH ? 'coherent' : '', f.IR ? 'IR' : ''].filter((s) => s !== '');
   return `${VENDOR_NAME} ${f.VER_MAJOR}.${f.VER_MINOR}, ${f.IAS}-bit IOVA, ${f.OAS}-bit PA${extras.length ? `, ${extras.join(', ')}` : ''}`;
-}
-
-/** A profile's raw registers (`{ cap: '0x...' }`) decoded into a unit; errors name the register. */
-export function decodeUnitRegisters(raw: RawRegisters): Result<DecodedUnit> {
-  const regs = raw ?? {};
-  for (const k of Object.keys(regs)) if (k !== 'cap') return err(`unknown register '${k}' (known: cap)`);
-  const value = parseProfileNumber(regs.cap);
-  if (value === null) return err(`cap: expected a 64-bit number such as '0x3fd3010', got ${JSON.stringify(regs.cap) ?? 'nothing'}`);
-  const f = decodeCap(value);
-  if (!f.ok) return f;
-  return ok({
-    vendor: VENDOR_ID,
-    caps: capsFromCap(f.value),
-    hwId: hwIdOf(f.value),
-    registers: [{ name: 'CAP', value, fields: { ...f.value } }],
-    profileRegisters: { cap: `0x${value.toString(16)}` },
-  });
 }

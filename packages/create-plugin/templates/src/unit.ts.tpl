@@ -16,7 +16,7 @@ import type {
   UnitOps,
   VendorError,
 } from '@ioasid/core/driver';
-import { faultCodec } from './faults.js';
+import { faultCodec } from './fault-codec.js';
 import { VENDOR_ID } from './ids.js';
 import { format } from './pgtable.js';
 import { capPageSizes, type CapFields } from './registers.js';

@@ -1,7 +1,8 @@
 /** The __NAME__ vendor (the kernel's struct iommu_ops): decodes a unit's registers and builds its units. */
 import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
 import { VENDOR_ID, VENDOR_NAME } from './ids.js';
-import { decodeCap, decodeUnitRegisters } from './registers.js';
+import { decodeUnitRegisters, probeLine } from './probe.js';
+import { decodeCap } from './registers.js';
 import { Unit } from './unit.js';
 
 export class Vendor implements IommuVendor {
@@ -10,6 +11,10 @@ export class Vendor implements IommuVendor {
 
   decodeRegisters(raw: RawRegisters): Result<DecodedUnit> {
     return decodeUnitRegisters(raw);
+  }
+
+  probeLine(line: string): Result<{ id: string; registers: RawRegisters }> | null {
+    return probeLine(line);
   }
 
   createUnit(init: UnitInit): UnitOps {
