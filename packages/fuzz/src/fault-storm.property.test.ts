@@ -5,26 +5,13 @@
  * SMMUv3 with PRI), with an "exactly once" judge that reads the response records in the vendor's own hardware
  * layout. Short runs here; STORM_RUNS and STORM_SEED lengthen or replay one.
  */
-import { describe, expect, it } from "vitest";
-import fc from "fast-check";
-import {
-  createHost,
-  uapi as U,
-  type Host,
-  type HostProfile,
-  type Iommufd,
-  type PciDevice,
-} from "@ioasid/core";
-import {
-  PERM_READ,
-  type FailedAccess,
-  type FaultCodec,
-  type IommuPlugin,
-  type PageResponse,
-} from "@ioasid/core/driver";
-import { errCode, mockPlugin } from "@ioasid/core/testing";
-import { plugin as vtdPlugin, presets as vtdPresets } from "@ioasid/vtd";
-import { plugin as smmuPlugin, presets as smmuPresets } from "@ioasid/smmuv3";
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { createHost, uapi as U, type Host, type HostProfile, type Iommufd, type PciDevice } from '@ioasid/core';
+import { PERM_READ, type FailedAccess, type FaultCodec, type IommuPlugin, type PageResponse } from '@ioasid/core/driver';
+import { errCode, mockPlugin } from '@ioasid/core/testing';
+import { plugin as vtdPlugin, presets as vtdPresets } from '@ioasid/vtd';
+import { plugin as smmuPlugin, presets as smmuPresets } from '@ioasid/smmuv3';
 
 const PAGE = 4096n;
 const REC = U.iommu_hwpt_pgfault.size;
@@ -33,87 +20,68 @@ const REC = U.iommu_hwpt_pgfault.size;
 interface StormVendor {
   name: string;
   plugin: IommuPlugin;
-  unit: HostProfile["units"][number];
+  unit: HostProfile['units'][number];
   /** `rid/pasid/grpid` (pasid -1 when none) of a page response record, read from the hardware layout. */
   responseKey(bytes: Uint8Array): string;
 }
 
 function qword(bytes: Uint8Array, i: number): bigint {
-  return new DataView(
-    bytes.buffer,
-    bytes.byteOffset,
-    bytes.byteLength
-  ).getBigUint64(i * 8, true);
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(i * 8, true);
 }
 
 function bits(v: bigint, hi: number, lo: number): number {
   return Number((v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
 }
 
-function presetUnit(
-  presets: readonly HostProfile[],
-  name: string,
-  unit: string
-): HostProfile["units"][number] {
-  const u = presets
-    .find((p) => p.name.startsWith(name))
-    ?.units.find((x) => x.id === unit);
+function presetUnit(presets: readonly HostProfile[], name: string, unit: string): HostProfile['units'][number] {
+  const u = presets.find((p) => p.name.startsWith(name))?.units.find((x) => x.id === unit);
   if (!u) throw new Error(`no preset unit ${name} ${unit}`);
   return u;
 }
 
 const VENDORS: StormVendor[] = [
   {
-    name: "mock",
+    name: 'mock',
     plugin: mockPlugin(),
-    unit: { id: "mock0", vendor: "mock", registers: {} },
+    unit: { id: 'mock0', vendor: 'mock', registers: {} },
     // The mock's page response: u32 rid, s32 pasid, u32 grpid, u32 code.
     responseKey: (b) => {
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      return `${dv.getUint32(0, true)}/${dv.getInt32(4, true)}/${dv.getUint32(
-        8,
-        true
-      )}`;
+      return `${dv.getUint32(0, true)}/${dv.getInt32(4, true)}/${dv.getUint32(8, true)}`;
     },
   },
   {
     // Scalable mode, 20-bit PASID, page requests (ECAP.PRS).
-    name: "vtd granite rapids",
+    name: 'vtd granite rapids',
     plugin: vtdPlugin,
-    unit: presetUnit(vtdPresets, "Dell PowerEdge R770", "dmar1"),
+    unit: presetUnit(vtdPresets, 'Dell PowerEdge R770', 'dmar1'),
     // VT-d page group response descriptor (intel-iommu.h QI_PGRP_*): qw0 type 0x9 in bits 3:0, PASID present
     // bit 4, response code 15:12, RID 31:16, PASID 51:32; qw1 PRG index 11:3.
     responseKey: (b) => {
       const q0 = qword(b, 0);
       const q1 = qword(b, 1);
-      if (bits(q0, 3, 0) !== 0x9)
-        return `not a page group response (type ${bits(q0, 3, 0)})`;
-      return `${bits(q0, 31, 16)}/${
-        bits(q0, 4, 4) ? bits(q0, 51, 32) : -1
-      }/${bits(q1, 11, 3)}`;
+      if (bits(q0, 3, 0) !== 0x9) return `not a page group response (type ${bits(q0, 3, 0)})`;
+      return `${bits(q0, 31, 16)}/${bits(q0, 4, 4) ? bits(q0, 51, 32) : -1}/${bits(q1, 11, 3)}`;
     },
   },
   {
     // SMMU_IDR0.PRI, SSID 20 bits, no stall model.
-    name: "smmuv3 mmu-700",
+    name: 'smmuv3 mmu-700',
     plugin: smmuPlugin,
-    unit: presetUnit(smmuPresets, "Neoverse V2 class server", "smmu0"),
+    unit: presetUnit(smmuPresets, 'Neoverse V2 class server', 'smmu0'),
     // CMD_PRI_RESP (arm-smmu-v3.h CMDQ_PRI_*): dw0 opcode 0x41 in 7:0, SSV bit 11, SSID 31:12, SID 63:32;
     // dw1 PRG index 8:0, response 13:12.
     responseKey: (b) => {
       const d0 = qword(b, 0);
       const d1 = qword(b, 1);
-      if (bits(d0, 7, 0) !== 0x41)
-        return `not CMD_PRI_RESP (opcode ${bits(d0, 7, 0)})`;
-      return `${bits(d0, 63, 32)}/${
-        bits(d0, 11, 11) ? bits(d0, 31, 12) : -1
-      }/${bits(d1, 8, 0)}`;
+      if (bits(d0, 7, 0) !== 0x41) return `not CMD_PRI_RESP (opcode ${bits(d0, 7, 0)})`;
+      return `${bits(d0, 63, 32)}/${bits(d0, 11, 11) ? bits(d0, 31, 12) : -1}/${bits(d1, 8, 0)}`;
     },
   },
 ];
 
 /** A fault queue: its object id and its fd. */
-type Fault = ReturnType<Iommufd["fault"]["alloc"]>;
+type Fault = ReturnType<Iommufd['fault']['alloc']>;
 
 interface Env {
   host: Host;
@@ -135,7 +103,7 @@ function setup(v: StormVendor): Env {
   const profile: HostProfile = {
     name: `fault storm on ${v.name}`,
     units: [v.unit],
-    devices: ["0000:00:01.0", "0000:00:05.0"].map((bdf, i) => ({
+    devices: ['0000:00:01.0', '0000:00:05.0'].map((bdf, i) => ({
       bdf,
       unit: v.unit.id,
       group: i + 1,
@@ -159,16 +127,8 @@ function setup(v: StormVendor): Env {
   return { host, fd, ioas, devs, devIds, fault, hwpt };
 }
 
-function respond(
-  e: Env,
-  cookie: number,
-  c: number,
-  f: Fault = e.fault
-): number {
-  return e.host.process.write(
-    f.fd,
-    U.iommu_hwpt_page_response.encode({ cookie, code: c })
-  );
+function respond(e: Env, cookie: number, c: number, f: Fault = e.fault): number {
+  return e.host.process.write(f.fd, U.iommu_hwpt_page_response.encode({ cookie, code: c }));
 }
 
 /** One page of fresh user memory filled with `fill`, mapped at `iova` (a handler resolving the fault). */
@@ -192,16 +152,16 @@ function track<T>(p: Promise<T>): {
 }
 
 type StormOp =
-  | { op: "dma"; dev: number; page: number; write: boolean }
-  | { op: "group"; dev: number; n: number }
-  | { op: "read"; q: number; groups: number }
-  | { op: "respond"; pick: number; success: boolean; map: boolean }
-  | { op: "attach"; dev: number; target: number }
-  | { op: "detach"; dev: number }
-  | { op: "rebind"; dev: number }
-  | { op: "recycle"; which: number }
-  | { op: "destroyFault"; q: number }
-  | { op: "tick"; macro: boolean };
+  | { op: 'dma'; dev: number; page: number; write: boolean }
+  | { op: 'group'; dev: number; n: number }
+  | { op: 'read'; q: number; groups: number }
+  | { op: 'respond'; pick: number; success: boolean; map: boolean }
+  | { op: 'attach'; dev: number; target: number }
+  | { op: 'detach'; dev: number }
+  | { op: 'rebind'; dev: number }
+  | { op: 'recycle'; which: number }
+  | { op: 'destroyFault'; q: number }
+  | { op: 'tick'; macro: boolean };
 
 const dev01 = fc.integer({ min: 0, max: 1 });
 const stormOp: fc.Arbitrary<StormOp> = fc.oneof(
@@ -213,51 +173,43 @@ const stormOp: fc.Arbitrary<StormOp> = fc.oneof(
         page: fc.integer({ min: 0, max: 31 }),
         write: fc.boolean(),
       })
-      .map((r): StormOp => ({ op: "dma", ...r })),
+      .map((r): StormOp => ({ op: 'dma', ...r })),
   },
   {
     weight: 3,
-    arbitrary: fc
-      .record({ dev: dev01, n: fc.integer({ min: 1, max: 3 }) })
-      .map((r): StormOp => ({ op: "group", ...r })),
+    arbitrary: fc.record({ dev: dev01, n: fc.integer({ min: 1, max: 3 }) }).map((r): StormOp => ({ op: 'group', ...r })),
   },
   {
     weight: 4,
-    arbitrary: fc
-      .record({ q: dev01, groups: fc.integer({ min: 1, max: 4 }) })
-      .map((r): StormOp => ({ op: "read", ...r })),
+    arbitrary: fc.record({ q: dev01, groups: fc.integer({ min: 1, max: 4 }) }).map((r): StormOp => ({ op: 'read', ...r })),
   },
   {
     weight: 5,
-    arbitrary: fc
-      .record({ pick: fc.nat(), success: fc.boolean(), map: fc.boolean() })
-      .map((r): StormOp => ({ op: "respond", ...r })),
+    arbitrary: fc.record({ pick: fc.nat(), success: fc.boolean(), map: fc.boolean() }).map((r): StormOp => ({ op: 'respond', ...r })),
   },
   {
     weight: 2,
-    arbitrary: fc
-      .record({ dev: dev01, target: fc.integer({ min: 0, max: 3 }) })
-      .map((r): StormOp => ({ op: "attach", ...r })),
+    arbitrary: fc.record({ dev: dev01, target: fc.integer({ min: 0, max: 3 }) }).map((r): StormOp => ({ op: 'attach', ...r })),
   },
   {
     weight: 1,
-    arbitrary: dev01.map((dev): StormOp => ({ op: "detach", dev })),
+    arbitrary: dev01.map((dev): StormOp => ({ op: 'detach', dev })),
   },
   {
     weight: 1,
-    arbitrary: dev01.map((dev): StormOp => ({ op: "rebind", dev })),
+    arbitrary: dev01.map((dev): StormOp => ({ op: 'rebind', dev })),
   },
   {
     weight: 1,
-    arbitrary: dev01.map((which): StormOp => ({ op: "recycle", which })),
+    arbitrary: dev01.map((which): StormOp => ({ op: 'recycle', which })),
   },
   {
     weight: 1,
-    arbitrary: dev01.map((q): StormOp => ({ op: "destroyFault", q })),
+    arbitrary: dev01.map((q): StormOp => ({ op: 'destroyFault', q })),
   },
   {
     weight: 4,
-    arbitrary: fc.boolean().map((macro): StormOp => ({ op: "tick", macro })),
+    arbitrary: fc.boolean().map((macro): StormOp => ({ op: 'tick', macro })),
   }
 );
 
@@ -288,11 +240,7 @@ class ResponseTap {
   install(host: Host, unit: number): void {
     const ops = host.units[unit].ops as { faults: FaultCodec | undefined };
     const inner = ops.faults;
-    if (
-      inner?.encodePageRequest === undefined ||
-      inner.encodePageResponse === undefined
-    )
-      throw new Error("the unit has no page-request codec");
+    if (inner?.encodePageRequest === undefined || inner.encodePageResponse === undefined) throw new Error('the unit has no page-request codec');
     const encodeRequest = inner.encodePageRequest.bind(inner);
     const encodeResponse = inner.encodePageResponse.bind(inner);
     // The codecs are class instances: the tap inherits from the vendor's (a spread would drop its prototype
@@ -310,8 +258,7 @@ class ResponseTap {
       const bytes = encodeResponse(r);
       const key = this.responseKey(bytes);
       const n = this.waiting.get(key) ?? 0;
-      if (n === 0)
-        this.errors.push(`response to ${key}, which no group is waiting for`);
+      if (n === 0) this.errors.push(`response to ${key}, which no group is waiting for`);
       else this.waiting.set(key, n - 1);
       this.responses++;
       return bytes;
@@ -321,9 +268,7 @@ class ResponseTap {
 
   /** Groups that never got their response. */
   unanswered(): string[] {
-    return [...this.waiting]
-      .filter(([, n]) => n > 0)
-      .map(([k, n]) => `${k} x${n}`);
+    return [...this.waiting].filter(([, n]) => n > 0).map(([k, n]) => `${k} x${n}`);
   }
 }
 
@@ -373,15 +318,13 @@ class Storm {
   async apply(o: StormOp): Promise<void> {
     const e = this.e;
     switch (o.op) {
-      case "dma": {
+      case 'dma': {
         const iova = 0x1000000n + BigInt(o.page) * PAGE;
-        const p: Promise<unknown> = o.write
-          ? e.devs[o.dev].dma.write(iova, new Uint8Array([o.page]))
-          : e.devs[o.dev].dma.read(iova, 2);
+        const p: Promise<unknown> = o.write ? e.devs[o.dev].dma.write(iova, new Uint8Array([o.page])) : e.devs[o.dev].dma.read(iova, 2);
         this.pending.push(track(p));
         return;
       }
-      case "group": {
+      case 'group': {
         const pages = Array.from({ length: o.n }, (_, i) => ({
           addr: 0x2000000n + BigInt(i) * PAGE,
           perm: PERM_READ,
@@ -390,7 +333,7 @@ class Storm {
         this.pending.push(track(e.devs[o.dev].requestPages(pages)));
         return;
       }
-      case "read": {
+      case 'read': {
         const f = this.faults[o.q];
         if (e.host.process.file(f.fd) === undefined) return;
         const bytes = e.host.process.read(f.fd, o.groups * 3 * REC);
@@ -411,53 +354,26 @@ class Storm {
           cur.addrs.push(r.addr);
           if (r.flags & U.IOMMU_PGFAULT_FLAGS_LAST_PAGE) cur = null;
         }
-        expect(cur, "a read returned part of a group").toBeNull();
+        expect(cur, 'a read returned part of a group').toBeNull();
         return;
       }
-      case "respond": {
+      case 'respond': {
         if (this.groups.length === 0) return;
         const g = this.groups[o.pick % this.groups.length];
         const f = this.faults[g.q];
         if (o.success && o.map) {
-          for (const a of g.addrs)
-            if (
-              !e.fd.ctx.closed &&
-              e.fd.ioas.iovaRanges(e.ioas) &&
-              errCode(() => mapPage(e, a, 0x5c)) !== "ok"
-            )
-              break;
+          for (const a of g.addrs) if (!e.fd.ctx.closed && e.fd.ioas.iovaRanges(e.ioas) && errCode(() => mapPage(e, a, 0x5c)) !== 'ok') break;
         }
-        const rc = errCode(() =>
-          respond(
-            e,
-            g.cookie,
-            o.success
-              ? U.IOMMUFD_PAGE_RESP_SUCCESS
-              : U.IOMMUFD_PAGE_RESP_INVALID,
-            f
-          )
-        );
+        const rc = errCode(() => respond(e, g.cookie, o.success ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID, f));
         // The response goes to whichever group holds the cookie on that queue now: an answered group's cookie
         // is free again and may be a newer group's (fault.c: xa_alloc / xa_load on fault->response).
-        const live = this.groups.find(
-          (x) => x.q === g.q && x.cookie === g.cookie && !x.answered
-        );
-        expect(
-          rc,
-          `response to cookie ${g.cookie} (a group holds it: ${
-            live !== undefined
-          })`
-        ).toBe(live ? "ok" : "EINVAL");
+        const live = this.groups.find((x) => x.q === g.q && x.cookie === g.cookie && !x.answered);
+        expect(rc, `response to cookie ${g.cookie} (a group holds it: ${live !== undefined})`).toBe(live ? 'ok' : 'EINVAL');
         if (live) live.answered = true;
         return;
       }
-      case "attach": {
-        const target =
-          o.target < 2
-            ? this.hwpts[o.target]
-            : o.target === 2
-            ? this.plain
-            : e.ioas;
+      case 'attach': {
+        const target = o.target < 2 ? this.hwpts[o.target] : o.target === 2 ? this.plain : e.ioas;
         const id = this.devId(o.dev);
         if (id === 0) return;
         const old = this.attachedTo[o.dev];
@@ -466,7 +382,7 @@ class Storm {
         this.attachedTo[o.dev] = used;
         return;
       }
-      case "detach": {
+      case 'detach': {
         const id = this.devId(o.dev);
         if (id === 0) return;
         e.devs[o.dev].detachPt();
@@ -474,7 +390,7 @@ class Storm {
         this.attachedTo[o.dev] = 0;
         return;
       }
-      case "rebind": {
+      case 'rebind': {
         const id = this.devId(o.dev);
         if (id !== 0) {
           e.devs[o.dev].unbind();
@@ -484,10 +400,10 @@ class Storm {
         e.devs[o.dev].bindIommufd(e.fd);
         return;
       }
-      case "recycle": {
+      case 'recycle': {
         const h = this.hwpts[o.which];
         const busy = this.attachedTo.includes(h);
-        expect(errCode(() => e.fd.destroy(h))).toBe(busy ? "EBUSY" : "ok");
+        expect(errCode(() => e.fd.destroy(h))).toBe(busy ? 'EBUSY' : 'ok');
         if (!busy) {
           const devId = this.devId(0) || this.devId(1);
           this.hwpts[o.which] = e.fd.hwpt.alloc({
@@ -498,11 +414,11 @@ class Storm {
         }
         return;
       }
-      case "destroyFault":
+      case 'destroyFault':
         // Held by its open fd and its HWPT.
-        expect(errCode(() => e.fd.destroy(this.faults[o.q].id))).toBe("EBUSY");
+        expect(errCode(() => e.fd.destroy(this.faults[o.q].id))).toBe('EBUSY');
         return;
-      case "tick":
+      case 'tick':
         if (o.macro) await settle();
         else await Promise.resolve();
         return;
@@ -513,52 +429,42 @@ class Storm {
     const e = this.e;
     if (closeIommufd) e.host.process.close(e.fd.fd);
     else for (const d of e.devs) d.detachPt();
-    for (let i = 0; i < 20 && this.pending.some((p) => !p.settled); i++)
-      await settle();
+    for (let i = 0; i < 20 && this.pending.some((p) => !p.settled); i++) await settle();
   }
 }
 
 const RUNS = Number(process.env.STORM_RUNS ?? 60);
 
-describe("fault storm (property)", () => {
-  it.each(VENDORS.map((v) => [v.name, v] as const))(
-    "%s: answers every page request exactly once and settles every DMA, whatever happens",
-    async (_name, v) => {
-      let tappedGroups = 0;
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(stormOp, { minLength: 1, maxLength: 40 }),
-          fc.boolean(),
-          async (ops, closeIommufd) => {
-            const s = new Storm(v);
-            for (const o of ops) await s.apply(o);
-            await s.finish(closeIommufd);
-            const st = s.e.host.faults.stats;
-            expect(
-              s.pending.every((p) => p.settled),
-              "a DMA or page request group never settled"
-            ).toBe(true);
-            expect(s.e.host.faults.outstanding).toBe(0);
-            expect(st.duplicateResponses).toBe(0);
-            // One response (by the handler, or automatic) per group, i.e. per LAST request.
-            expect(st.responses + st.autoResponses).toBe(
-              st.pageRequests - s.nonLast
-            );
-            expect(st.overflows).toBe(0);
-            // The same, judged from the records the vendor codec wrote rather than from the counters above.
-            expect(s.tap.errors).toEqual([]);
-            expect(s.tap.unanswered()).toEqual([]);
-            expect(s.tap.responses).toBe(s.tap.lastRequests);
-            tappedGroups += s.tap.lastRequests;
-          }
-        ),
-        {
-          numRuns: RUNS,
-          seed: Number(process.env.STORM_SEED ?? Date.now() % 2 ** 31),
-        }
-      );
-      // The tap saw page request groups go through the codec (it would pass vacuously otherwise).
-      expect(tappedGroups).toBeGreaterThan(0);
-    }
-  );
+describe('fault storm (property)', () => {
+  it.each(VENDORS.map((v) => [v.name, v] as const))('%s: answers every page request exactly once and settles every DMA, whatever happens', async (_name, v) => {
+    let tappedGroups = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(stormOp, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, closeIommufd) => {
+        const s = new Storm(v);
+        for (const o of ops) await s.apply(o);
+        await s.finish(closeIommufd);
+        const st = s.e.host.faults.stats;
+        expect(
+          s.pending.every((p) => p.settled),
+          'a DMA or page request group never settled'
+        ).toBe(true);
+        expect(s.e.host.faults.outstanding).toBe(0);
+        expect(st.duplicateResponses).toBe(0);
+        // One response (by the handler, or automatic) per group, i.e. per LAST request.
+        expect(st.responses + st.autoResponses).toBe(st.pageRequests - s.nonLast);
+        expect(st.overflows).toBe(0);
+        // The same, judged from the records the vendor codec wrote rather than from the counters above.
+        expect(s.tap.errors).toEqual([]);
+        expect(s.tap.unanswered()).toEqual([]);
+        expect(s.tap.responses).toBe(s.tap.lastRequests);
+        tappedGroups += s.tap.lastRequests;
+      }),
+      {
+        numRuns: RUNS,
+        seed: Number(process.env.STORM_SEED ?? Date.now() % 2 ** 31),
+      }
+    );
+    // The tap saw page request groups go through the codec (it would pass vacuously otherwise).
+    expect(tappedGroups).toBeGreaterThan(0);
+  });
 });
