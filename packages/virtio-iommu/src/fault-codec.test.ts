@@ -57,7 +57,7 @@ describe('virtio-iommu fault codec: struct virtio_iommu_fault on the event queue
     dev.detachPt();
     await expect(dev.dma.read(0n, 4)).rejects.toBeInstanceOf(DmaFault);
     await new Promise((r) => setTimeout(r, 0));
-    const line = `virtio_iommu ${unit.name}: page fault from EP ${ep} at 0 [R]`;
+    const line = `virtio_iommu ${unit.name}: page fault from EP ${ep} at 0x0 [R]`;
     expect(host.log.lines).toContain(line);
     expect(parseFaultLine(line)).toEqual({ device: unit.name, reason: VIRTIO_IOMMU_FAULT_R_MAPPING, flags: VIRTIO_IOMMU_FAULT_F_ADDRESS | VIRTIO_IOMMU_FAULT_F_READ, endpoint: ep, address: 0n });
   });

@@ -60,8 +60,8 @@ export function linuxReasonString(reason: number): string {
 export function renderFaultLine(f: DecodedFault | VirtioIommuFault, device?: string): string | null {
   if ('reservedNonZero' in f && f.reservedNonZero) return null;
   const who = `${linuxReasonString(f.reason)} fault from EP ${f.endpoint >>> 0}`;
-  // %#llx: printf's alternate form gives no 0x for zero.
-  const addr = f.address === 0n ? '0' : `0x${f.address.toString(16)}`;
+  // %#llx: the kernel's vsprintf (number(), SPECIAL with base 16) prints the 0x for zero too, unlike C libraries.
+  const addr = `0x${f.address.toString(16)}`;
   const msg =
     f.flags & VIRTIO_IOMMU_FAULT_F_ADDRESS
       ? `${who} at ${addr} [${f.flags & VIRTIO_IOMMU_FAULT_F_READ ? 'R' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? 'W' : ''}${f.flags & VIRTIO_IOMMU_FAULT_F_EXEC ? 'X' : ''}]`
