@@ -10,7 +10,8 @@ import { ULONG_MAX } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 import { IommufdObject, ObjType } from './objects.js';
-import type { IoptAccess, IoptArea } from './io-pagetable.js';
+import type { IoptAccess } from './io-pagetable.js';
+import type { IoptArea } from './area-index.js';
 import type { Ioas } from './ioas.js';
 import type { IommufdCtx } from './context.js';
 
