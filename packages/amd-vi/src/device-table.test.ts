@@ -26,20 +26,33 @@ function env(p = plugin) {
   const fd = host.openIommufd();
   const dev = host.device('0000:0a:00.0');
   const devId = dev.bindIommufd(fd);
+  /** Commands queued by bind (the blocked domain's DTE). */
+  const bound = unit.commandBuffer.length;
   const ioas = fd.ioas.alloc();
   const hwpt = (flags: number) => fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags }).out_hwpt_id;
   const domainOf = (id: number) => (fd.ctx.objects.peek(id) as unknown as { ops: AmdPagingDomain }).ops;
   const dte = () => decodeDte(unit.deviceTableEntry(DEVID));
   const since = (n: number) => shape(unit.commandBuffer.slice(n));
-  return { host, unit, fd, dev, devId, ioas, hwpt, domainOf, dte, since };
+  return { host, unit, fd, dev, devId, ioas, hwpt, domainOf, dte, since, bound };
 }
 
 describe('device table entries for every domain kind (set_dte_entry and friends)', () => {
-  it('holds the boot-time entry (V, TV, no permission) before any attach', () => {
-    const e = env();
-    expect(e.unit.deviceTableEntry(DEVID)).toEqual(INITIAL_DTE);
-    expect(e.unit.deviceTableEntry(0xffff)).toEqual(INITIAL_DTE);
-    expect(e.unit.deviceTable.domainOf(DEVID)).toBeNull();
+  it('holds the boot-time entry (V, TV, no permission) before bind, and the blocked domain\'s cleared DTE after it', () => {
+    const host = createHost({ plugins: [plugin], profile: nestProfile });
+    const unit = host.units[0].ops as AmdUnit;
+    const dev = host.device('0000:0a:00.0');
+    expect(unit.deviceTableEntry(DEVID)).toEqual(INITIAL_DTE);
+    expect(unit.commandBuffer).toEqual([]);
+    dev.bindIommufd(host.openIommufd());
+    // iommu_device_claim_dma_owner(): the group moves to the blocked domain, whose attach writes
+    // amd_iommu_make_clear_dte() through amd_iommu_update_dte() (no ATS yet: no IOTLB flush).
+    expect(unit.deviceTableEntry(DEVID)).toEqual(CLEAR_DTE);
+    const d = decodeDte(unit.deviceTableEntry(DEVID));
+    expect([d.V, d.TV, d.Mode, d.IR, d.IW, d.DomainID]).toEqual([1, 0, 0, 0, 0, 0]);
+    expect(shape(unit.commandBuffer)).toEqual([invDte(), WAIT, invDte(), WAIT]);
+    expect(unit.deviceTable.domainOf(DEVID)).toBeNull();
+    // Other DeviceIDs keep the boot-time entry.
+    expect(unit.deviceTableEntry(0xffff)).toEqual(INITIAL_DTE);
   });
 
   it('v1: TV, Mode = levels, host root, IR/IW, DomainID = the domain, I for an ATS device; no guest fields', () => {
@@ -53,7 +66,7 @@ describe('device table entries for every domain kind (set_dte_entry and friends)
     expect(d.DomainID).toBe(dom.tag);
     expect([d.GV, d.GIoV, d.GLX, d.PPR, d.gcr3Root]).toEqual([0, 0, 0, 0, 0n]);
     // update_dte256 (flush, wait), device_flush_dte (DTE, then the IOTLB of the ATS device), wait.
-    expect(e.since(0)).toEqual([invDte(), WAIT, invDte(), iotlbAll(), WAIT]);
+    expect(e.since(e.bound)).toEqual([invDte(), WAIT, invDte(), iotlbAll(), WAIT]);
   });
 
   it('v1 with dirty tracking on: HAD = 3 once enabled', () => {
@@ -83,7 +96,7 @@ describe('device table entries for every domain kind (set_dte_entry and friends)
     const l1 = mem.readU64(Number(d.gcr3Root >> 12n), 0);
     expect(l1 & 1n).toBe(1n);
     expect(mem.readU64(Number(l1 >> 12n), 0)).toBe((BigInt(dom.pt.rootPfn) << 12n) | 1n);
-    expect(e.since(0)).toEqual([invDte(), WAIT, invDte(), iotlbAll(), WAIT]);
+    expect(e.since(e.bound)).toEqual([invDte(), WAIT, invDte(), iotlbAll(), WAIT]);
   });
 
   it('blocked (detach): the cleared DTE (V only) after detach_device flushed the domain; v2 frees the GCR3 table', () => {

@@ -47,8 +47,9 @@ describe('v1 dynamic top (generic_pt amdv1 PT_FEAT_DYNAMIC_TOP)', () => {
     const d = e.dte();
     expect([d.V, d.TV, d.Mode, d.IR, d.IW]).toEqual([1, 1, 3, 1, 1]);
     expect(d.hostRoot).toBe(BigInt(e.domain.pt.rootPfn) * PAGE);
-    // amd_iommu_update_dte(): update_dte256()'s flush and wait, device_flush_dte(), the final wait.
-    expect(e.unit.commandBuffer).toEqual([INV_DTE, wait(1n), INV_DTE, wait(2n)]);
+    // amd_iommu_update_dte() twice: the blocked domain's cleared DTE at bind, then the v1 DTE at attach;
+    // each is update_dte256()'s flush and wait, device_flush_dte(), the final wait.
+    expect(e.unit.commandBuffer).toEqual([INV_DTE, wait(1n), INV_DTE, wait(2n), INV_DTE, wait(3n), INV_DTE, wait(4n)]);
   });
 
   it('grows for a high IOVA: new root whose entry 0 is the old root, DTE Mode and root rewritten and flushed', () => {
@@ -72,13 +73,13 @@ describe('v1 dynamic top (generic_pt amdv1 PT_FEAT_DYNAMIC_TOP)', () => {
     const tag = e.domain.tag;
     expect(e.unit.commandBuffer.slice(before)).toEqual([
       INV_DTE,
-      wait(3n),
-      INV_DTE,
-      wait(4n),
-      { op: 'INVALIDATE_IOMMU_PAGES', domainId: tag, pasid: 0, gn: false, pde: true, size: true, address: 0x7ffffffffffff000n },
       wait(5n),
       INV_DTE,
       wait(6n),
+      { op: 'INVALIDATE_IOMMU_PAGES', domainId: tag, pasid: 0, gn: false, pde: true, size: true, address: 0x7ffffffffffff000n },
+      wait(7n),
+      INV_DTE,
+      wait(8n),
     ]);
     // The walk reads the new root, then entry 0 of the level below points to the old root.
     const steps = e.domain.pt.trace?.(1) ?? [];

@@ -25,6 +25,7 @@
  */
 import { readLe64Words, PERM_GRANT_ALL, WALK_CONTEXT_INVALID, WALK_OK, WALK_TABLE_FAULT, iommuCopyStructFromUser, traceNestedEntry, traceRadixNested, uapi, type DeviceInfo, type NestedDomainOps, type PageTableConfig, type PhysicalMemory, type VendorError, type Stage2Tracer, type UnitOps, type ViommuOps, type WalkResult, type WalkStep } from '@ioasid/core/driver';
 import { deviceTableOf, type DteWords } from './device-table.js';
+import { AMD_BLOCKED_DOMAIN } from './blocked.js';
 import { decodeDte, GUEST_PGTABLE_4_LEVEL, GUEST_PGTABLE_5_LEVEL, type AmdDte } from './dte.js';
 import { nestedDte, type V1TableInfo } from './dte-build.js';
 import { AMD_EVENT } from './records.js';
@@ -239,10 +240,7 @@ export class AmdNestedDomain implements NestedDomainOps {
 
   /** The blocked domain's attach_dev: detach_device() of the device's paging domain, then the cleared DTE. */
   detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
-    const table = pasid === -1 ? deviceTableOf(unit) : null;
-    if (!table) return;
-    table.devData(dev).domain?.detachDevice(dev, table);
-    table.block(dev);
+    AMD_BLOCKED_DOMAIN.attachDev(dev, unit, pasid);
   }
 
   free(): void {

@@ -40,6 +40,7 @@ import { gcr3Dte, gcr3Levels, v1Dte, type V1TableInfo } from './dte-build.js';
 import { CMD_INV_IOMMU_ALL_PAGES_ADDRESS, type AmdCommand } from './commands.js';
 import { AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, amdV1, amdV2 } from './pgtable.js';
 import { AmdViommu } from './nested.js';
+import { AMD_BLOCKED_DOMAIN, type AmdBlockedDomain } from './blocked.js';
 import {
   AMD_IOMMU_PGSIZES,
   AMD_IOMMU_PGSIZES_V2,
@@ -271,12 +272,9 @@ export class AmdPagingDomain implements PagingDomainOps, AmdDevDomain {
     for (const unit of this.units) unit.deviceTable.completionWait();
   }
 
-  /** The blocked domain's attach_dev: detach_device() when the device is on this domain, then the cleared DTE. */
+  /** The blocked domain's attach_dev (blocked.ts): detach_device() when the device is on this domain, then the cleared DTE. */
   detachDev(dev: DeviceInfo, unit: UnitOps, pasid: number): void {
-    if (pasid !== -1 || !(unit instanceof AmdUnit)) return;
-    const table = unit.deviceTable;
-    table.devData(dev).domain?.detachDevice(dev, table);
-    table.block(dev);
+    AMD_BLOCKED_DOMAIN.attachDev(dev, unit, pasid);
   }
 
   /**
@@ -410,6 +408,16 @@ export class AmdUnit implements UnitOps {
   /** The commands the model has queued on this unit, oldest first (the last CMD_BUFFER_ENTRIES). */
   get commandBuffer(): readonly AmdCommand[] {
     return this.deviceTable.commands;
+  }
+
+  /**
+   * UnitOps.blockingDomain: the driver's static blocked domain (iommu.c `blocked_domain`), which
+   * iommu_device_claim_dma_owner() attaches when the first device of a group is bound to an iommufd.
+   * Its attach writes the cleared DTE (V only), so between bind and the first attach DMA is blocked by
+   * the DTE and logs IO_PAGE_FAULT.
+   */
+  blockingDomain(_dev: DeviceInfo): AmdBlockedDomain {
+    return AMD_BLOCKED_DOMAIN;
   }
 
   /** amd_iommufd_hw_info(). */
