@@ -4,7 +4,7 @@
  * follow the specification; the Linux macros are in the comments. Bits no field names (data[3], the
  * vIOMMU fields, and the reserved ones) are kept so that decode → encode is lossless.
  */
-import { decodeBitFields, err, fieldFits, fieldPrep, ok, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, err, fieldFits, fieldPrep, ok, uncoveredMask, bitLayout, type BitFieldName, type Result } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 
 /** data[0]. */
@@ -54,9 +54,8 @@ export const DTE2_LAYOUT = bitLayout([
   { name: 'Lint1Pass', hi: 63, lo: 63 },
 ]);
 
-type Names<L extends readonly BitField[]> = L[number]['name'];
 /** The name of a DTE field of data[0..2] (`V`, `Mode`, `DomainID`, `IntCtl`, ...). */
-export type DteFieldName = Names<typeof DTE0_LAYOUT> | Names<typeof DTE1_LAYOUT> | Names<typeof DTE2_LAYOUT>;
+export type DteFieldName = BitFieldName<typeof DTE0_LAYOUT> | BitFieldName<typeof DTE1_LAYOUT> | BitFieldName<typeof DTE2_LAYOUT>;
 
 /** A decoded DTE: every field, the GCR3 table root assembled, and what no field covers. */
 export type AmdDte = { readonly [K in DteFieldName]: number } & {

@@ -7,7 +7,7 @@
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
 import { readLe64, writeLe64, pageSizesFromLog2 } from '@ioasid/core/driver';
-import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type BitFieldName, type Result } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 
 /**
@@ -74,10 +74,8 @@ export const EFR2_LAYOUT = bitLayout([
   { name: 'HTRangeIgnoreSup', hi: 11, lo: 11 },
 ]);
 
-type FieldName<L extends readonly BitField[]> = L[number]['name'];
-
 /** A decoded register: every field by its specification name, plus the bits no field covers. */
-export type DecodedFields<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & {
+export type DecodedFields<L extends readonly BitField[]> = { readonly [K in BitFieldName<L>]: number } & {
   /** The register's bits that no named field covers, in place. */
   readonly reserved: bigint;
 };
@@ -87,9 +85,9 @@ export type AmdEfr = DecodedFields<typeof EFR_LAYOUT>;
 /** The Extended Feature 2 Register (MMIO 0x1A0) decoded. */
 export type AmdEfr2 = DecodedFields<typeof EFR2_LAYOUT>;
 /** The specification name of an EFR field. */
-export type AmdEfrField = FieldName<typeof EFR_LAYOUT>;
+export type AmdEfrField = BitFieldName<typeof EFR_LAYOUT>;
 /** The specification name of an EFR2 field. */
-export type AmdEfr2Field = FieldName<typeof EFR2_LAYOUT>;
+export type AmdEfr2Field = BitFieldName<typeof EFR2_LAYOUT>;
 
 function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedFields<L> {
   const v = BigInt.asUintN(64, value);

@@ -70,8 +70,38 @@ export function commandName(op: number): CommandName | undefined {
   return NAME_BY_OP.get(op);
 }
 
-/** Field positions as [dword, hi, lo]. Several names share bits; an opcode uses only its own subset. */
-const LAYOUT = {
+/**
+ * A non-address field of a command, by the specification's name: the stream and substream (`SID`, `SSV`, `SSID`),
+ * the TLB tags (`VMID`, `ASID`), the range invalidation fields (`NUM`, `SCALE`, `TTL`, `TG`, `Leaf`, `Range`), the
+ * prefetch, ATC and PRI response fields, and CMD_SYNC's completion signal (`CS`, `MSH`, `MSIAttr`, `MSIData`).
+ * Several names share bits; an opcode uses only its own subset ({@link commandFieldNames}).
+ */
+export type CommandScalarField =
+  | 'SSV'
+  | 'SSID'
+  | 'SID'
+  | 'Leaf'
+  | 'Range'
+  | 'NUM'
+  | 'SCALE'
+  | 'VMID'
+  | 'ASID'
+  | 'TTL'
+  | 'TG'
+  | 'Global'
+  | 'Size'
+  | 'PrefetchSize'
+  | 'GRPID'
+  | 'PriResp'
+  | 'Resp'
+  | 'STAG'
+  | 'CS'
+  | 'MSH'
+  | 'MSIAttr'
+  | 'MSIData';
+
+/** Field positions as [dword, hi, lo]. */
+const LAYOUT: Readonly<Record<CommandScalarField, readonly [dword: number, hi: number, lo: number]>> = {
   SSV: [0, 11, 11],
   SSID: [0, 31, 12],
   SID: [0, 63, 32],
@@ -94,23 +124,21 @@ const LAYOUT = {
   MSH: [0, 23, 22],
   MSIAttr: [0, 27, 24],
   MSIData: [0, 63, 32],
-} as const satisfies Record<string, readonly [number, number, number]>;
-/**
- * A non-address field of a command, by the specification's name (`SID`, `SSID`, `VMID`, `ASID`, `NUM`, `SCALE`, ...).
- */
-export type CommandScalarField = keyof typeof LAYOUT;
+};
 
-/** Address fields are bigint and keep their in-place bit positions (the low bits are the masked-off zeros). */
-const ADDR_MASK = {
-  /** VA / prefetch / ATC address, [63:12]. */
+/**
+ * An address field of a command: `Addr` (VA, prefetch or ATC address, bits [63:12]), `IPA` (CMD_TLBI_S2_IPA, [51:12])
+ * or `MSIAddr` (CMD_SYNC's MSI address, [51:2]). Address fields are bigint and keep their in-place bit positions: the
+ * low bits below the field are zero.
+ */
+export type CommandAddrField = 'Addr' | 'IPA' | 'MSIAddr';
+
+/** The bits of word 1 each address field occupies. */
+const ADDR_MASK: Readonly<Record<CommandAddrField, bigint>> = {
   Addr: genmask(63, 12),
-  /** TLBI_S2_IPA, [51:12]. */
   IPA: genmask(51, 12),
-  /** CMD_SYNC MSI address, [51:2]. */
   MSIAddr: genmask(51, 2),
-} as const;
-/** An address field of a command: `Addr` (VA/ATC address [63:12]), `IPA` ([51:12]) or `MSIAddr` ([51:2]). */
-export type CommandAddrField = keyof typeof ADDR_MASK;
+};
 
 const RANGE_VA: readonly CommandScalarField[] = ['NUM', 'SCALE', 'Leaf', 'TTL', 'TG'];
 

@@ -4,17 +4,15 @@
  * from them is in probe.ts.
  */
 
-import { ok, err, fieldGet32, fieldPrep, uapi, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
+import { ok, err, fieldGet32, fieldPrep, uapi, bitLayout, type BitField, type BitFieldValues, type Result } from '@ioasid/core/driver';
 
-type FieldsOf<L extends readonly BitField[]> = { readonly [K in L[number]['name']]: number };
-
-function decode32<L extends readonly BitField[]>(layout: L, value: number): FieldsOf<L> {
+function decode32<L extends readonly BitField[]>(layout: L, value: number): BitFieldValues<L> {
   const out: Record<string, number> = {};
   for (const f of layout) out[f.name] = fieldGet32(value >>> 0, f.hi, f.lo) >>> 0;
-  return out as FieldsOf<L>;
+  return out as BitFieldValues<L>;
 }
 
-function encode32<L extends readonly BitField[]>(layout: L, fields: FieldsOf<L>): number {
+function encode32<L extends readonly BitField[]>(layout: L, fields: BitFieldValues<L>): number {
   let v = 0n;
   const rec = fields as Record<string, number>;
   for (const f of layout) v |= fieldPrep(BigInt(rec[f.name] ?? 0), f.hi, f.lo);
@@ -134,20 +132,20 @@ export const AIDR_LAYOUT = bitLayout([
 /**
  * Decoded SMMU_IDR0: one number per field of `IDR0_LAYOUT` (S2P, S1P, TTF, HTTU, ATS, PRI, STALL_MODEL, ST_LEVEL, ...).
  */
-export type Idr0 = FieldsOf<typeof IDR0_LAYOUT>;
+export type Idr0 = BitFieldValues<typeof IDR0_LAYOUT>;
 /**
  * Decoded SMMU_IDR1: one number per field of `IDR1_LAYOUT` (SIDSIZE, SSIDSIZE and the queue sizes in log2 entries,
  * ...).
  */
-export type Idr1 = FieldsOf<typeof IDR1_LAYOUT>;
+export type Idr1 = BitFieldValues<typeof IDR1_LAYOUT>;
 /** Decoded SMMU_IDR3: one number per field of `IDR3_LAYOUT` (RIL, BBML, FWB, ...). */
-export type Idr3 = FieldsOf<typeof IDR3_LAYOUT>;
+export type Idr3 = BitFieldValues<typeof IDR3_LAYOUT>;
 /** Decoded SMMU_IDR5: one number per field of `IDR5_LAYOUT` (OAS encoding, GRAN4K/16K/64K, VAX, STALL_MAX). */
-export type Idr5 = FieldsOf<typeof IDR5_LAYOUT>;
+export type Idr5 = BitFieldValues<typeof IDR5_LAYOUT>;
 /** Decoded SMMU_IIDR: Implementer (JEP106), Revision, Variant, ProductID. */
-export type Iidr = FieldsOf<typeof IIDR_LAYOUT>;
+export type Iidr = BitFieldValues<typeof IIDR_LAYOUT>;
 /** Decoded SMMU_AIDR: ArchMajorRev and ArchMinorRev. */
-export type Aidr = FieldsOf<typeof AIDR_LAYOUT>;
+export type Aidr = BitFieldValues<typeof AIDR_LAYOUT>;
 
 /** Split a raw SMMU_IDR0 value into its fields. */
 export const decodeIdr0 = (v: number): Idr0 => decode32(IDR0_LAYOUT, v);

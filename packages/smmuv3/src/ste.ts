@@ -70,7 +70,44 @@ export function steCfgName(cfg: number): SteCfgName | 'RESERVED' {
   return n ?? 'RESERVED';
 }
 
-const STE_FIELDS = {
+/**
+ * A scalar field of a stream table entry, by the specification's name (`V`, `Config`, `S1Fmt`, `S1CDMax`, `S1DSS`,
+ * `EATS`, `STRW`, `S2VMID`, `S2T0SZ`, `S2TG`, `S2PS`, ...); the two table pointers are separate (`S1ContextPtr`, `S2TTB`).
+ */
+export type SteScalarField =
+  | 'V'
+  | 'Config'
+  | 'S1Fmt'
+  | 'S1CDMax'
+  | 'S1DSS'
+  | 'S1CIR'
+  | 'S1COR'
+  | 'S1CSH'
+  | 'MEV'
+  | 'S2FWB'
+  | 'S1STALLD'
+  | 'EATS'
+  | 'STRW'
+  | 'SHCFG'
+  | 'INSTCFG'
+  | 'S2VMID'
+  | 'S2T0SZ'
+  | 'S2SL0'
+  | 'S2IR0'
+  | 'S2OR0'
+  | 'S2SH0'
+  | 'S2TG'
+  | 'S2PS'
+  | 'S2AA64'
+  | 'S2ENDI'
+  | 'S2AFFD'
+  | 'S2PTW'
+  | 'S2HD'
+  | 'S2HA'
+  | 'S2S'
+  | 'S2R';
+
+const STE_FIELDS: Readonly<Record<SteScalarField, Pos>> = {
   V: [0, 0, 0],
   Config: [0, 3, 1],
   S1Fmt: [0, 5, 4],
@@ -102,8 +139,7 @@ const STE_FIELDS = {
   S2HA: [2, 56, 56],
   S2S: [2, 57, 57],
   S2R: [2, 58, 58],
-} as const satisfies Record<string, Pos>;
-type SteScalar = keyof typeof STE_FIELDS;
+};
 
 const STE_0_S1CTXPTR_MASK = genmask(51, 6);
 const STE_3_S2TTB_MASK = genmask(51, 4);
@@ -112,7 +148,7 @@ const STE_3_S2TTB_MASK = genmask(51, 4);
  * A decoded STE: every scalar field under its specification name (V, Config, S1Fmt, S2VMID, S2T0SZ, ...), plus the two
  * table pointers.
  */
-export type Ste = { readonly [K in SteScalar]: number } & {
+export type Ste = { readonly [K in SteScalarField]: number } & {
   /** CD table base (64-byte aligned physical address). */
   readonly S1ContextPtr: bigint;
   /** Stage-2 translation table base. */
@@ -142,7 +178,7 @@ function decodeFields<K extends string>(layout: Record<K, Pos>, dw: readonly big
 /** Encode an STE into its eight 64-bit words (pointers masked to their fields, other bits 0). */
 export function encodeSteWords(ste: SteInit): bigint[] {
   const dw = new Array<bigint>(8).fill(0n);
-  encodeFields<SteScalar>(STE_FIELDS, ste, dw);
+  encodeFields<SteScalarField>(STE_FIELDS, ste, dw);
   dw[0] |= (ste.S1ContextPtr ?? 0n) & STE_0_S1CTXPTR_MASK;
   dw[3] |= (ste.S2TTB ?? 0n) & STE_3_S2TTB_MASK;
   return dw;
@@ -177,7 +213,42 @@ export const TG0_LOG2: Readonly<Record<number, number>> = { 0: 12, 1: 16, 2: 14 
 /** CD.TG1 uses the TCR_EL1.TG1 encoding: 1 = 16K, 2 = 4K, 3 = 64K. */
 export const TG1_LOG2: Readonly<Record<number, number>> = { 1: 14, 2: 12, 3: 16 };
 
-const CD_FIELDS = {
+/**
+ * A field of context descriptor word 0, by the specification's name (`T0SZ`, `TG0`, `IRGN0`, `ORGN0`, `SH0`, `EPD0`,
+ * `EPD1`, `V`, `IPS`, `AA64`, `ASET`, `ASID`, ...); the table bases and attribute registers are separate.
+ */
+export type CdScalarField =
+  | 'T0SZ'
+  | 'TG0'
+  | 'IRGN0'
+  | 'ORGN0'
+  | 'SH0'
+  | 'EPD0'
+  | 'ENDI'
+  | 'T1SZ'
+  | 'TG1'
+  | 'IRGN1'
+  | 'ORGN1'
+  | 'SH1'
+  | 'EPD1'
+  | 'V'
+  | 'IPS'
+  | 'AFFD'
+  | 'WXN'
+  | 'UWXN'
+  | 'TBI0'
+  | 'TBI1'
+  | 'PAN'
+  | 'AA64'
+  | 'HD'
+  | 'HA'
+  | 'S'
+  | 'R'
+  | 'A'
+  | 'ASET'
+  | 'ASID';
+
+const CD_FIELDS: Readonly<Record<CdScalarField, Pos>> = {
   T0SZ: [0, 5, 0],
   TG0: [0, 7, 6],
   IRGN0: [0, 9, 8],
@@ -208,8 +279,7 @@ const CD_FIELDS = {
   A: [0, 46, 46],
   ASET: [0, 47, 47],
   ASID: [0, 63, 48],
-} as const satisfies Record<string, Pos>;
-type CdScalar = keyof typeof CD_FIELDS;
+};
 
 const CD_TTB_MASK = genmask(51, 4);
 
@@ -217,7 +287,7 @@ const CD_TTB_MASK = genmask(51, 4);
  * A decoded Context Descriptor: the scalar fields of CD word 0 (T0SZ, TG0, EPD0, ASID, AA64, V, ...) plus TTB0/TTB1 and
  * the attribute registers.
  */
-export type Cd = { readonly [K in CdScalar]: number } & {
+export type Cd = { readonly [K in CdScalarField]: number } & {
   /** CD.TTB0: stage-1 table base for the lower VA range (bits [51:4]). */
   readonly TTB0: bigint;
   /** CD.TTB1: stage-1 table base for the upper VA range (bits [51:4]); Linux leaves it 0 and sets EPD1. */
@@ -233,7 +303,7 @@ export type CdInit = Partial<Cd>;
 /** Encode a CD into its eight 64-bit words (word 1 TTB0, word 2 TTB1, word 3 MAIR, word 4 AMAIR). */
 export function encodeCdWords(cd: CdInit): bigint[] {
   const dw = new Array<bigint>(8).fill(0n);
-  encodeFields<CdScalar>(CD_FIELDS, cd, dw);
+  encodeFields<CdScalarField>(CD_FIELDS, cd, dw);
   dw[1] = (cd.TTB0 ?? 0n) & CD_TTB_MASK;
   dw[2] = (cd.TTB1 ?? 0n) & CD_TTB_MASK;
   dw[3] = BigInt.asUintN(64, cd.MAIR ?? 0n);

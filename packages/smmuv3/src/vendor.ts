@@ -2,7 +2,7 @@
  * The Arm SMMUv3 vendor family (the arm-smmu-v3 driver's iommu_ops): profile validation and the boot lines
  * `ioasid probe` reads (probe.ts), unit creation. The explanations of `ioasid decode smmuv3 …` are decode.ts.
  */
-import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit } from '@ioasid/core/driver';
+import type { DecodedUnit, IommuVendor, RawRegisters, Result, UnitInit, UnitOps } from '@ioasid/core/driver';
 import { decodeSmmuUnit, probeSmmuLine } from './probe.js';
 import { SmmuUnit } from './unit.js';
 
@@ -18,7 +18,7 @@ export class SmmuV3Vendor implements IommuVendor {
     return decodeSmmuUnit(raw);
   }
 
-  createUnit(init: UnitInit): SmmuUnit {
+  createUnit(init: UnitInit): UnitOps {
     return new SmmuUnit(init);
   }
 

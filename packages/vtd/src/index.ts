@@ -151,6 +151,7 @@ export {
   type VtdS1InvalidateScope,
   type VtdS1InvalidateArrayResult,
   type VtdNestedAllocRequest,
+  type VtdUnitRegs,
   type VtdS1ValidateOptions,
 } from './nested.js';
 

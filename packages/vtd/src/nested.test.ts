@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { uapi } from '@ioasid/core/driver';
 import {
   type IommuHwptVtdS1,
+  type IommuHwptVtdS1Invalidate,
+  type VtdS1Invalidation,
   type VtdNestedAllocRequest,
   decodeHwptVtdS1,
   decodeHwptVtdS1Invalidate,
@@ -167,5 +169,24 @@ describe('struct iommu_hwpt_vtd_s1_invalidate', () => {
     expect(decodeHwptVtdS1InvalidateArray(good, 24, 2).error).toMatchObject({ index: 1, errno: 'EFAULT' });
     expect(decodeHwptVtdS1InvalidateArray(good, 24, 1, 1).error).toMatchObject({ errno: 'EINVAL' });
     expect(decodeHwptVtdS1InvalidateArray(new Uint8Array(0), 24, 0)).toEqual({ processed: 0, entries: [] });
+  });
+});
+
+describe('the declared uAPI shapes match core\'s uapi layouts', () => {
+  // Compile-time half (npm run typecheck): each declared interface and the value type core's layout decodes are
+  // assignable both ways, so a field added, renamed or retyped on either side fails the build.
+  expectTypeOf<IommuHwptVtdS1>().toExtend<uapi.ValueOfLayout<typeof uapi.iommu_hwpt_vtd_s1>>();
+  expectTypeOf<uapi.ValueOfLayout<typeof uapi.iommu_hwpt_vtd_s1>>().toExtend<IommuHwptVtdS1>();
+  expectTypeOf<IommuHwptVtdS1Invalidate>().toExtend<uapi.ValueOfLayout<typeof uapi.iommu_hwpt_vtd_s1_invalidate>>();
+  expectTypeOf<uapi.ValueOfLayout<typeof uapi.iommu_hwpt_vtd_s1_invalidate>>().toExtend<IommuHwptVtdS1Invalidate>();
+  expectTypeOf<VtdS1Invalidation>().toExtend<IommuHwptVtdS1Invalidate>();
+
+  it('names exactly the fields of struct iommu_hwpt_vtd_s1 and struct iommu_hwpt_vtd_s1_invalidate', () => {
+    const s1: IommuHwptVtdS1 = uapi.iommu_hwpt_vtd_s1.zero();
+    const inv: IommuHwptVtdS1Invalidate = uapi.iommu_hwpt_vtd_s1_invalidate.zero();
+    expect(Object.keys(s1)).toEqual(['flags', 'pgtbl_addr', 'addr_width', '__reserved']);
+    expect(Object.keys(inv)).toEqual(['addr', 'npages', 'flags', '__reserved']);
+    const entry = decodeHwptVtdS1Invalidate(encodeHwptVtdS1Invalidate({ addr: 0x5000n, npages: 2n, flags: IOMMU_VTD_INV_FLAGS_LEAF, __reserved: 0 }));
+    expect(entry.ok && entry.value).toMatchObject({ addr: 0x5000n, npages: 2n, flags: IOMMU_VTD_INV_FLAGS_LEAF, __reserved: 0, leaf: true });
   });
 });

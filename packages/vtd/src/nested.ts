@@ -35,11 +35,37 @@ export const ADDR_WIDTH_5LEVEL = 57;
 
 const VTD_PAGE_SIZE = 4096n;
 
-/** struct iommu_hwpt_vtd_s1, decoded. */
-export type IommuHwptVtdS1 = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_s1>;
+/**
+ * `struct iommu_hwpt_vtd_s1` (IOMMU_HWPT_DATA_VTD_S1), decoded: the guest's first-stage page table that a nested
+ * HWPT translates through before the parent's second stage. Field for field what core's `uapi.iommu_hwpt_vtd_s1`
+ * layout encodes and decodes.
+ */
+export interface IommuHwptVtdS1 {
+  /** IOMMU_VTD_S1_SRE (supervisor requests), IOMMU_VTD_S1_EAFE (extended access flag), IOMMU_VTD_S1_WPE (write protect). */
+  flags: bigint;
+  /** Guest physical address of the first-stage page table root (pasid_set_flptr() uses bits 63:12). */
+  pgtbl_addr: bigint;
+  /** The guest's input address width: 48 for 4-level or 57 for 5-level paging ({@link ADDR_WIDTH_4LEVEL}, {@link ADDR_WIDTH_5LEVEL}). */
+  addr_width: number;
+  /** Must be 0 in the uAPI; mainline does not check it (`strict` validation does). */
+  __reserved: number;
+}
 
-/** struct iommu_hwpt_vtd_s1_invalidate, decoded. */
-export type IommuHwptVtdS1Invalidate = uapi.ValueOfLayout<typeof iommu_hwpt_vtd_s1_invalidate>;
+/**
+ * `struct iommu_hwpt_vtd_s1_invalidate` (IOMMU_HWPT_INVALIDATE_DATA_VTD_S1), decoded: one entry of an
+ * IOMMU_HWPT_INVALIDATE array, a first-stage cache invalidation the guest asks for. Field for field what core's
+ * `uapi.iommu_hwpt_vtd_s1_invalidate` layout encodes and decodes.
+ */
+export interface IommuHwptVtdS1Invalidate {
+  /** First byte to invalidate; 4 KiB aligned, and 0 when `npages` is U64_MAX. */
+  addr: bigint;
+  /** Number of 4 KiB pages from `addr`; U64_MAX (with `addr` 0) invalidates the whole address space, 0 nothing. */
+  npages: bigint;
+  /** IOMMU_VTD_INV_FLAGS_LEAF: only leaf entries changed, so paging-structure caches may be kept; no other bit is accepted. */
+  flags: number;
+  /** Must be 0 (EOPNOTSUPP otherwise). */
+  __reserved: number;
+}
 
 /** The unit's registers, as the driver sees them when it checks a request. */
 export interface VtdUnitRegs {
@@ -176,6 +202,7 @@ export type VtdS1InvalidateScope =
       readonly kind: 'none';
     };
 
+/** One invalidation entry that passed intel_nested_cache_invalidate_user()'s checks: the entry and what it invalidates. */
 export interface VtdS1Invalidation extends IommuHwptVtdS1Invalidate {
   /** Only leaf entries were changed: paging-structure caches may be kept. */
   readonly leaf: boolean;

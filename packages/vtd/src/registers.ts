@@ -7,7 +7,7 @@
  * IOMMU_GET_HW_INFO.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { U64_MASK, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type Result } from '@ioasid/core/driver';
+import { U64_MASK, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
 
 export const U64_MAX = U64_MASK;
 
@@ -22,25 +22,14 @@ export function hex64(value: bigint): string {
   return `0x${BigInt.asUintN(64, value).toString(16)}`;
 }
 
-type FieldName<L extends readonly BitField[]> = L[number]['name'];
-
-/** A decoded register: every field by its specification name, plus the bits no field covers. */
-export type DecodedRegister<L extends readonly BitField[]> = { readonly [K in FieldName<L>]: number } & {
-  /** Bits outside every named field, kept so that decode → encode is lossless. */
-  readonly reserved: bigint;
-};
-
-/** Fields to encode: missing fields are 0, as on hardware that does not implement them. */
-export type RegisterFields<L extends readonly BitField[]> = Partial<DecodedRegister<L>>;
-
-function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedRegister<L> {
+function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedBitFields<L> {
   const out: Record<string, number | bigint> = {};
   for (const f of layout) out[f.name] = Number(fieldGet(value, f.hi, f.lo));
   out.reserved = value & uncoveredMask(layout);
-  return out as DecodedRegister<L>;
+  return out as DecodedBitFields<L>;
 }
 
-function encodeLayout<L extends readonly BitField[]>(layout: L, fields: RegisterFields<L>, what: string): Result<bigint> {
+function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedBitFields<L>>, what: string): Result<bigint> {
   const values = fields as Partial<Record<string, number | bigint>>;
   let value = 0n;
   for (const f of layout) {
@@ -68,15 +57,15 @@ export const VER_LAYOUT = bitLayout([
 ]);
 
 /** Decoded VER_REG (offset 0x0): MAX and MIN, the architecture version the unit implements. */
-export type VtdVer = DecodedRegister<typeof VER_LAYOUT>;
+export type VtdVer = DecodedBitFields<typeof VER_LAYOUT>;
 
 /** Decode VER_REG into MAX and MIN (only the low 32 bits are read). */
 export function decodeVer(ver: bigint | number): VtdVer {
   return decodeLayout(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
 }
 
-/** Encode VER_REG from MAX and MIN; fails when a field does not fit or the value exceeds 32 bits. */
-export function encodeVer(fields: RegisterFields<typeof VER_LAYOUT>): Result<bigint> {
+/** Encode VER_REG from MAX and MIN (an absent field is 0); fails when a field does not fit or the value exceeds 32 bits. */
+export function encodeVer(fields: Partial<VtdVer>): Result<bigint> {
   const r = encodeLayout(VER_LAYOUT, fields, 'VER');
   if (r.ok && r.value > 0xffffffffn) return err('VER_REG is a 32-bit register');
   return r;
@@ -124,17 +113,20 @@ export const CAP_LAYOUT = bitLayout([
  * Decoded CAP_REG (offset 0x8): one number per field of `CAP_LAYOUT` (ND, SAGAW, MGAW, FRO, NFR, SLLPS, ...), plus
  * `reserved`.
  */
-export type VtdCap = DecodedRegister<typeof CAP_LAYOUT>;
+export type VtdCap = DecodedBitFields<typeof CAP_LAYOUT>;
 /** The name of a CAP_REG field, as the VT-d specification spells it. */
-export type VtdCapField = FieldName<typeof CAP_LAYOUT>;
+export type VtdCapField = BitFieldName<typeof CAP_LAYOUT>;
 
 /** Decode a 64-bit CAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeCap(cap: bigint): VtdCap {
   return decodeLayout(CAP_LAYOUT, BigInt.asUintN(64, cap));
 }
 
-/** Encode CAP_REG from its fields; fails when a field does not fit its width or `reserved` overlaps a named field. */
-export function encodeCap(fields: RegisterFields<typeof CAP_LAYOUT>): Result<bigint> {
+/**
+ * Encode CAP_REG from its fields (an absent field is 0, as on hardware that does not implement it); fails when a field
+ * does not fit its width or `reserved` overlaps a named field.
+ */
+export function encodeCap(fields: Partial<VtdCap>): Result<bigint> {
   return encodeLayout(CAP_LAYOUT, fields, 'CAP');
 }
 
@@ -228,17 +220,20 @@ export const ECAP_LAYOUT = bitLayout([
  * Decoded ECAP_REG (offset 0x10): one number per field of `ECAP_LAYOUT` (QI, IR, PT, SMTS, PASID, PSS, NEST, FLTS,
  * SLTS, ...), plus `reserved`.
  */
-export type VtdEcap = DecodedRegister<typeof ECAP_LAYOUT>;
+export type VtdEcap = DecodedBitFields<typeof ECAP_LAYOUT>;
 /** The name of an ECAP_REG field, as the VT-d specification spells it. */
-export type VtdEcapField = FieldName<typeof ECAP_LAYOUT>;
+export type VtdEcapField = BitFieldName<typeof ECAP_LAYOUT>;
 
 /** Decode a 64-bit ECAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeEcap(ecap: bigint): VtdEcap {
   return decodeLayout(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
 }
 
-/** Encode ECAP_REG from its fields; fails when a field does not fit its width or `reserved` overlaps a named field. */
-export function encodeEcap(fields: RegisterFields<typeof ECAP_LAYOUT>): Result<bigint> {
+/**
+ * Encode ECAP_REG from its fields (an absent field is 0, as on hardware that does not implement it); fails when a field
+ * does not fit its width or `reserved` overlaps a named field.
+ */
+export function encodeEcap(fields: Partial<VtdEcap>): Result<bigint> {
   return encodeLayout(ECAP_LAYOUT, fields, 'ECAP');
 }
 

@@ -24,6 +24,21 @@ export function bitLayout<N extends string>(fields: readonly BitField<N>[]): rea
   return fields;
 }
 
+/** The names of a layout's fields, a union of string literals (`BitFieldName<typeof IDR5_LAYOUT>` is `'OAS' | 'GRAN4K' | ...`). */
+export type BitFieldName<L extends readonly BitField[]> = L[number]['name'];
+
+/** A word decoded by its layout: one number per field, under the field's specification name. */
+export type BitFieldValues<L extends readonly BitField[]> = { readonly [K in BitFieldName<L>]: number };
+
+/**
+ * A word decoded losslessly: every field of the layout, plus the bits no field covers, so that encoding the
+ * decoded value gives back the same word.
+ */
+export type DecodedBitFields<L extends readonly BitField[]> = BitFieldValues<L> & {
+  /** The word's bits that no field of the layout covers (`uncoveredMask`), in place: reserved or unknown to the model. */
+  readonly reserved: bigint;
+};
+
 /** 2^64 - 1: every bit of a 64-bit word, the kernel's GENMASK_ULL(63, 0). */
 export const U64_MASK = (1n << 64n) - 1n;
 

@@ -1,11 +1,11 @@
 /**
- * Builds SMMUv3 units the way a host would (decodeRegisters, then createUnit), for the unit-level tests.
+ * Builds SMMUv3 units the way a host would (decodeRegisters, then the unit createUnit returns), for the unit-level tests.
  * Not exported from the package.
  */
 import { FrameAllocator, PhysicalMemory } from '@ioasid/core';
 import type { DeviceInfo, FormatRegistry, PageTableMemory } from '@ioasid/core/driver';
 import { SmmuV3Vendor } from '../vendor.js';
-import type { SmmuUnit } from '../unit.js';
+import { SmmuUnit } from '../unit.js';
 import { armLpaeS1, armLpaeS2 } from '../pgtable-lpae.js';
 import type { SmmuPresetUnit } from '../presets.js';
 
@@ -32,7 +32,8 @@ export function rigFor(u: SmmuPresetUnit, id = 'arm-smmu-v3.0.auto', shared?: { 
     memory = { mem, allocTable: () => frames.alloc(), releaseTable: (pfn) => frames.release(pfn) };
   }
   const tags = shared?.tags ?? { n: 0 };
-  const unit = vendor.createUnit({ index: 0, id, decoded: d.value, raw, mem, formats, allocTag: () => ++tags.n });
+  // What SmmuV3Vendor.createUnit() builds, typed as the unit class so that tests reach the model's state.
+  const unit = new SmmuUnit({ index: 0, id, decoded: d.value, raw, mem, formats, allocTag: () => ++tags.n });
   return { unit, mem, memory };
 }
 
