@@ -107,6 +107,11 @@ export class AmdDeviceTable {
     return d;
   }
 
+  /** The driver has set up a device with requester ID `devid` (its iommu_dev_data exists). */
+  hasDevData(devid: number): boolean {
+    return this.devs.has(devid & 0xffff);
+  }
+
   /** DeviceIDs written for `dev` itself (not as an alias of another device) so far. */
   isDevice(devid: number): boolean {
     const s = this.slots.get(devid & 0xffff);

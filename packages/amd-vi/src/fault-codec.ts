@@ -59,6 +59,17 @@ export interface AmdFaultCodecOptions {
   readonly iommuPciAddress?: string;
   /** amd_iommu_max_pasid: (1 << (PASmax + 1)) - 1 with GTSup, 0 without (no PASID is valid then). */
   readonly maxPasid?: number;
+  /**
+   * The DeviceID the IOMMU sees for a requester ID (the IVRS alias table): what an event log entry
+   * carries. Absent: the requester ID itself.
+   */
+  readonly ivrsAlias?: (rid: number) => number;
+  /**
+   * Whether the kernel finds a device with driver data at a DeviceID (amd_iommu_report_page_fault()'s
+   * pci_get_domain_bus_and_slot() and dev_iommu_priv_get()): its IO_PAGE_FAULT line then has the
+   * device's prefix, otherwise `device=` inside the brackets. Absent: always.
+   */
+  readonly deviceKnown?: (devid: number) => boolean;
 }
 
 function errEvent(bytes: Uint8Array, what: string): never {
@@ -84,19 +95,24 @@ export class AmdFaultCodec implements FaultCodec {
 
   constructor(private readonly options: AmdFaultCodecOptions = {}) {}
 
+  /**
+   * The event log entry of a failed access, under the DeviceID the IOMMU saw (the requester's IVRS alias):
+   * a device behind an alias is reported as its alias.
+   */
   encodeFault(a: FailedAccess): Uint8Array {
+    const devid = this.options.ivrsAlias?.(a.rid) ?? a.rid;
     const pasidField = a.pasid >= 0 ? a.pasid & 0xfffff : (a.tag ?? 0) & 0xffff;
     if (a.failure === 'no-context') {
       return encodeEvent({
         code: a.pasid >= 0 ? AMD_EVENT.INVALID_DEVICE_REQUEST : AMD_EVENT.ILLEGAL_DEV_TABLE_ENTRY,
-        devid: a.rid,
+        devid,
         pasidOrDomain: pasidField,
         flags: eventFlagsFor(a) & (EVENT_FLAG.GN | EVENT_FLAG.RW | EVENT_FLAG.US | EVENT_FLAG.NX),
         address: a.addr,
       });
     }
     const domain = a.failure === 'blocked' ? (a.pasid >= 0 ? a.pasid : 0) : pasidField;
-    return encodeEvent({ code: AMD_EVENT.IO_PAGE_FAULT, devid: a.rid, pasidOrDomain: domain, flags: eventFlagsFor(a), address: a.addr });
+    return encodeEvent({ code: AMD_EVENT.IO_PAGE_FAULT, devid, pasidOrDomain: domain, flags: eventFlagsFor(a), address: a.addr });
   }
 
   decodeFault(record: Uint8Array, unit: number): AmdIommuFault {
@@ -214,10 +230,12 @@ export class AmdFaultCodec implements FaultCodec {
       if (!r.ok) return [`AMD-Vi: ${r.error}`];
       e = r.value;
     }
-    const segment = /^([0-9a-fA-F]{4}):/.exec(device);
+    // A DeviceID without a device (an alias) is printed in the IOMMU's segment (iommu->pci_seg->id).
+    const known = this.options.deviceKnown?.(e.devid) ?? true;
+    const segment = known ? /^([0-9a-fA-F]{4}):/.exec(device) : null;
     return renderAmdEventLines(e, {
       era: this.options.era ?? 'v6',
-      deviceKnown: true,
+      deviceKnown: known,
       segment: segment ? parseInt(segment[1], 16) : (this.options.segment ?? 0),
       ivhd: this.options.ivhd ?? 0,
       iommuPciAddress: this.options.iommuPciAddress,

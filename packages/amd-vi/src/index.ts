@@ -37,6 +37,7 @@ export { AmdVendor, type AmdVendorOptions } from './vendor.js';
 export { probeAmdLine, completeAmdProbedUnits, type AmdProbedUnit, parseAmdRegisters, decodeAmdUnit } from './probe.js';
 export { AmdUnit, AmdPagingDomain, V1_START_LEVELS, type AmdUnitOptions, type AmdUnitRegisters, type AmdViommuLink } from './unit.js';
 export { AmdBlockedDomain, AMD_BLOCKED_DOMAIN } from './blocked.js';
+export { IvrsAliasTable, parseIvrsAliases, ivrsAliasesToProfile, parseIvhdDumpLine, ivrsAliasesFromDump, devidToBdf, MAX_IVRS_ALIASES, type AmdIvrsAlias, type IvrsAliasProfile, type IvhdDumpEntry } from './ivrs.js';
 export { AmdDeviceTable, INITIAL_DTE, CLEAR_DTE, type DteWords, type AmdDevData, type AmdDevDomain, type AmdGcr3Table } from './device-table.js';
 export { v1Dte, v1DteFields, gcr3Dte, nestedDte, gcr3Levels, type V1TableInfo, type Gcr3Info, type GuestDteFields } from './dte-build.js';
 export { AmdFaultCodec, isAmdIommuFault, eventFlagsFor, type AmdIommuFault, type AmdFaultCodecOptions } from './fault-codec.js';

@@ -8,16 +8,25 @@ import { describeProfileValue, parseProfileRegister, err, ok, type BitField, typ
 import { hex } from './bits.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, parseAmdLogLine, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, amdNormalizedCaps, decodeEfr, decodeEfr2 } from './registers.js';
+import { ivrsAliasesFromDump, ivrsAliasesToProfile, parseIvhdDumpLine, parseIvrsAliases, type AmdIvrsAlias, type IvhdDumpEntry } from './ivrs.js';
 import type { AmdUnitRegisters } from './unit.js';
 
-const VENDOR = 'amd-vi';
-const KNOWN_REGISTERS = ['efr', 'efr2', 'pciAddress', 'capPtr'];
+/** The PCI segment of a `ssss:bb:dd.f` address. */
+function segmentOf(pciAddress: string): number {
+  return parseInt(pciAddress.slice(0, 4), 16);
+}
 
-/** Validates `{ efr, efr2?, pciAddress?, capPtr? }` from a host profile. */
+/** Id prefix of the pseudo-units probeAmdLine() makes of `amd_iommu_dump` entries; completeAmdProbedUnits() folds them into the units. */
+const IVHD_DUMP_ID = 'ivrs-dump:';
+
+const VENDOR = 'amd-vi';
+const KNOWN_REGISTERS = ['efr', 'efr2', 'pciAddress', 'capPtr', 'ivrsAliases'];
+
+/** Validates `{ efr, efr2?, pciAddress?, capPtr?, ivrsAliases? }` from a host profile. */
 export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return err(`registers: expected an object { efr, efr2 }, got ${describeProfileValue(raw)}`);
   for (const key of Object.keys(raw)) {
-    if (!KNOWN_REGISTERS.includes(key)) return err(`registers.${key}: not an AMD-Vi register (expected efr, and optionally efr2, pciAddress, capPtr)`);
+    if (!KNOWN_REGISTERS.includes(key)) return err(`registers.${key}: not an AMD-Vi register (expected efr, and optionally efr2, pciAddress, capPtr, ivrsAliases)`);
   }
   const efr = parseProfileRegister('efr', raw['efr'], 64, '0x58f77ef22294a5a');
   if (!efr.ok) return efr;
@@ -44,7 +53,13 @@ export function parseAmdRegisters(raw: RawRegisters): Result<AmdUnitRegisters> {
     if (r.value < 0x40n || (r.value & 3n) !== 0n) return err(`registers.capPtr: ${hex(r.value)} is not a PCI capability offset (dword aligned, 0x40 or above)`);
     capPtr = Number(r.value);
   }
-  return ok({ efr: efr.value, efr2, pciAddress, capPtr });
+  let ivrsAliases: AmdIvrsAlias[] = [];
+  if (raw['ivrsAliases'] !== undefined) {
+    const r = parseIvrsAliases(raw['ivrsAliases'], segmentOf(pciAddress));
+    if (!r.ok) return r;
+    ivrsAliases = r.value;
+  }
+  return ok({ efr: efr.value, efr2, pciAddress, capPtr, ivrsAliases });
 }
 
 function layoutFields(layout: readonly BitField[], decoded: object): Record<string, number> {
@@ -65,7 +80,13 @@ export function decodeAmdUnit(r: AmdUnitRegisters): DecodedUnit {
     caps: amdNormalizedCaps(r.efr, r.efr2),
     hwId: amdHwId(r.efr, r.efr2),
     registers,
-    profileRegisters: { efr: hex(r.efr), efr2: hex(r.efr2), pciAddress: r.pciAddress, capPtr: hex(r.capPtr) },
+    profileRegisters: {
+      efr: hex(r.efr),
+      efr2: hex(r.efr2),
+      pciAddress: r.pciAddress,
+      capPtr: hex(r.capPtr),
+      ...(r.ivrsAliases?.length ? { ivrsAliases: ivrsAliasesToProfile(r.ivrsAliases, segmentOf(r.pciAddress)) } : {}),
+    },
   };
 }
 
@@ -83,6 +104,14 @@ export function probeAmdLine(line: string): Result<{
   registers: RawRegisters;
 }> | null {
   const text = stripAmdLogPrefixes(line).trimEnd();
+  const dump = parseIvhdDumpLine(text);
+  if (dump !== null) {
+    if (!dump.ok) return dump;
+    // One pseudo-unit per distinct entry (the same line printed again, e.g. by a second IVHD, adds its line number).
+    const e = dump.value;
+    const key = `${e.kind}:${e.segment ?? '-'}:${e.devid}${'alias' in e ? `:${e.alias}` : ''}`;
+    return ok({ id: `${IVHD_DUMP_ID}${key}`, registers: { ivhdEntry: e } });
+  }
   if (!/AMD-Vi: (?:Extended features \(|Found IOMMU )/.test(text)) return null;
   const r = parseAmdLogLine(text);
   if (!r.ok) return r;
@@ -108,21 +137,44 @@ export interface AmdProbedUnit {
  * Completes the units probeAmdLine() read from one log: every `ivhd@<bdf>` unit (in the order the
  * kernel printed them, which is its IVHD order) becomes `ivhdN`; those without EFR take the host-wide
  * EFR/EFR2 of the `ivhd0` features line, which then disappears. Without "Found IOMMU" lines the units
- * are returned as they are.
+ * are returned as they are. The `amd_iommu_dump` entries are replayed in log order into each PCI
+ * segment's alias table (init_iommu_from_acpi()), which every unit of that segment gets as
+ * `ivrsAliases` (Linux's alias table is the segment's, `pci_seg->alias_table`); without a unit they are dropped.
  */
 export function completeAmdProbedUnits(units: readonly AmdProbedUnit[]): AmdProbedUnit[] {
-  const named = units.filter((u) => u.id.startsWith('ivhd@')).sort((a, b) => (a.lines[0] ?? 0) - (b.lines[0] ?? 0));
-  if (!named.length) return [...units];
-  const global = units.find((u) => u.id === 'ivhd0');
-  const out: AmdProbedUnit[] = named.map((u, i) => {
-    const regs: Record<string, unknown> = { ...u.registers };
-    if (regs['efr'] === undefined && global) {
-      regs['efr'] = global.registers['efr'];
-      if (global.registers['efr2'] !== undefined) regs['efr2'] = global.registers['efr2'];
-    }
-    const lines = i === 0 && global ? [...u.lines, ...global.lines].sort((a, b) => a - b) : [...u.lines];
-    return { id: `ivhd${i}`, registers: regs, lines };
+  const dump = units.filter((u) => u.id.startsWith(IVHD_DUMP_ID));
+  const rest = units.filter((u) => !u.id.startsWith(IVHD_DUMP_ID));
+  const named = rest.filter((u) => u.id.startsWith('ivhd@')).sort((a, b) => (a.lines[0] ?? 0) - (b.lines[0] ?? 0));
+  let out: AmdProbedUnit[];
+  if (!named.length) out = rest.map((u) => ({ id: u.id, registers: { ...u.registers }, lines: [...u.lines] }));
+  else {
+    const global = rest.find((u) => u.id === 'ivhd0');
+    out = named.map((u, i) => {
+      const regs: Record<string, unknown> = { ...u.registers };
+      if (regs['efr'] === undefined && global) {
+        regs['efr'] = global.registers['efr'];
+        if (global.registers['efr2'] !== undefined) regs['efr2'] = global.registers['efr2'];
+      }
+      const lines = i === 0 && global ? [...u.lines, ...global.lines].sort((a, b) => a - b) : [...u.lines];
+      return { id: `ivhd${i}`, registers: regs, lines };
+    });
+    for (const u of rest) if (u.id !== 'ivhd0' && !u.id.startsWith('ivhd@')) out.push(u);
+  }
+  return dump.length ? withDumpedAliases(out, dump) : out;
+}
+
+/** The units with the alias table of their segment, replayed from the dump entries' lines in log order. */
+function withDumpedAliases(units: AmdProbedUnit[], dump: readonly AmdProbedUnit[]): AmdProbedUnit[] {
+  const events: Array<{ n: number; entry: IvhdDumpEntry }> = [];
+  for (const u of dump) for (const n of u.lines) events.push({ n, entry: u.registers['ivhdEntry'] as IvhdDumpEntry });
+  events.sort((a, b) => a.n - b.n);
+  const bySegment = ivrsAliasesFromDump(events.map((e) => e.entry));
+  return units.map((u) => {
+    const a = u.registers['pciAddress'];
+    const segment = typeof a === 'string' && /^[0-9a-f]{4}:/i.test(a) ? segmentOf(a) : 0;
+    const list = bySegment.get(segment);
+    if (!list) return u;
+    const lines = [...u.lines, ...events.filter((e) => (e.entry.segment ?? 0) === segment).map((e) => e.n)].sort((x, y) => x - y);
+    return { id: u.id, registers: { ...u.registers, ivrsAliases: ivrsAliasesToProfile(list, segment) }, lines };
   });
-  for (const u of units) if (u.id !== 'ivhd0' && !u.id.startsWith('ivhd@')) out.push(u);
-  return out;
 }

@@ -41,6 +41,7 @@ import { CMD_INV_IOMMU_ALL_PAGES_ADDRESS, type AmdCommand } from './commands.js'
 import { AMD_V1_FORMAT, AMD_V2_FORMAT, AmdPageTable, amdV1, amdV2 } from './pgtable.js';
 import { AmdViommu } from './nested.js';
 import { AMD_BLOCKED_DOMAIN, type AmdBlockedDomain } from './blocked.js';
+import { IvrsAliasTable, type AmdIvrsAlias } from './ivrs.js';
 import {
   AMD_IOMMU_PGSIZES,
   AMD_IOMMU_PGSIZES_V2,
@@ -70,6 +71,8 @@ export interface AmdUnitRegisters {
   readonly pciAddress: string;
   /** Offset of the IOMMU's PCI capability block (default 0x40). */
   readonly capPtr: number;
+  /** The IVRS alias entries of the unit's PCI segment (ivrs.ts); none when absent or empty. */
+  readonly ivrsAliases?: readonly AmdIvrsAlias[];
 }
 
 /** Which kernel the unit imitates in the lines it prints. */
@@ -351,7 +354,9 @@ export class AmdUnit implements UnitOps {
   readonly pageRequestQueueDepth?: number;
   private readonly domains = new Set<AmdPagingDomain>();
   /** The device table and command buffer as the model writes them (device-table.ts). */
-  readonly deviceTable = new AmdDeviceTable();
+  readonly deviceTable: AmdDeviceTable;
+  /** The IVRS alias table of the unit's PCI segment (pci_seg->alias_table). */
+  readonly aliasTable: IvrsAliasTable;
 
   constructor(
     private readonly init: UnitInit,
@@ -371,8 +376,17 @@ export class AmdUnit implements UnitOps {
     this.caps = cpuFiveLevel && this.gptLevel !== 5 ? { ...init.decoded.caps, pasidBits: 0 } : init.decoded.caps;
     this.pciAddress = regs.pciAddress;
     this.capPtr = regs.capPtr;
+    const aliases = new IvrsAliasTable(regs.ivrsAliases ?? []);
+    this.aliasTable = aliases;
+    const table = new AmdDeviceTable((devid) => aliases.aliasOf(devid));
+    this.deviceTable = table;
     const ivhd = /^ivhd(\d+)$/.exec(init.id);
     this.faults = new AmdFaultCodec({
+      ivrsAlias: (devid) => aliases.aliasOf(devid),
+      // amd_iommu_report_page_fault() finds a pci_dev with driver data at the DeviceID of the event: a
+      // device's own DeviceID always (only devices do DMA), an alias DeviceID once a device with that
+      // requester ID has been set up by the driver (bound or attached).
+      deviceKnown: (devid) => table.hasDevData(devid) || !aliases.isAliasTarget(devid),
       era: options.eventEra ?? 'v6',
       ivhd: ivhd ? Number(ivhd[1]) : init.index,
       segment: parseInt(regs.pciAddress.slice(0, 4), 16),
@@ -403,6 +417,19 @@ export class AmdUnit implements UnitOps {
   /** The DTE of DeviceID `devid` as the driver last wrote it (the boot-time blocked entry before that). */
   deviceTableEntry(devid: number): DteWords {
     return this.deviceTable.entry(devid);
+  }
+
+  /** The DeviceID the IOMMU sees for requests of requester ID `rid`: its IVRS alias, or itself. */
+  deviceIdOf(rid: number): number {
+    return this.aliasTable.aliasOf(rid);
+  }
+
+  /**
+   * The DTE the IOMMU reads for a request of requester ID `rid`: the one at its DeviceID
+   * ({@link deviceIdOf}), which the driver keeps equal to the device's own (clone_aliases()).
+   */
+  requestDte(rid: number): DteWords {
+    return this.deviceTable.entry(this.deviceIdOf(rid));
   }
 
   /** The commands the model has queued on this unit, oldest first (the last CMD_BUFFER_ENTRIES). */

@@ -15,7 +15,7 @@ function words(b: Uint8Array): string {
 
 describe('registers from a profile', () => {
   it('accepts efr alone and fills the defaults', () => {
-    expect(parseAmdRegisters({ efr: '58f77ef22294a5a' })).toEqual({ ok: true, value: { efr: 0x58f77ef22294a5an, efr2: 0n, pciAddress: '0000:00:00.2', capPtr: 0x40 } });
+    expect(parseAmdRegisters({ efr: '58f77ef22294a5a' })).toEqual({ ok: true, value: { efr: 0x58f77ef22294a5an, efr2: 0n, pciAddress: '0000:00:00.2', capPtr: 0x40, ivrsAliases: [] } });
   });
 
   it('says what is wrong with bad input', () => {

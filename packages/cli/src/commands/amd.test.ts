@@ -31,6 +31,24 @@ describe('AMD hosts in the CLI', () => {
     expect(six.counts).toMatchObject({ lines: 5, recognized: 5, rejected: 0 });
   });
 
+  it('probe: the IVRS alias entries an amd_iommu_dump boot prints become the unit\'s ivrsAliases', async () => {
+    const log = [
+      'AMD-Vi: Extended features (0x246577efa2254afa, 0x0): PPR NX GT [5] IA GA PC GA_vAPIC',
+      // init.c DUMP_printk after the IVRS debug clean-up (tabs as printed), then the older segment form.
+      'AMD-Vi:   DEV_ALIAS\t\t\tdevid: 0000:01:00.0 flags: 0x0 devid_to: 00:14.4',
+      'AMD-Vi: AMD-Vi:   DEV_ALIAS_RANGE\t\t devid: 0000:05:00.0 flags: 00 devid_to: 0000:04:00.0',
+      'AMD-Vi: AMD-Vi:   DEV_RANGE_END\t\t devid: 0000:05:1f.7',
+      'pci 0000:05:03.0: Adding to iommu group 9',
+    ].join('\n');
+    const out = JSON.parse((await run(['probe', '-', '--json'], { stdin: `${log}\n` })).stdout) as ProbedJson & { profile: { units: Array<{ registers: Record<string, unknown> }> } };
+    expect(out.profile.units).toHaveLength(1);
+    expect(out.profile.units[0].registers['ivrsAliases']).toEqual([
+      { device: '0000:01:00.0', alias: '0000:00:14.4' },
+      { first: '0000:05:00.0', last: '0000:05:1f.7', alias: '0000:04:00.0' },
+    ]);
+    expect(out.counts).toMatchObject({ lines: 5, recognized: 5, rejected: 0 });
+  });
+
   it('probe: a features line whose names contradict its EFR is rejected with the reason', async () => {
     const r = await run(['probe', '-', '--json'], { stdin: 'AMD-Vi: Extended features (0x58f77ef22294a5a, 0x0): PPR X2APIC NX GT IA PC GA_vAPIC\n' });
     const out = JSON.parse(r.stdout) as ProbedJson & { rejected: Array<{ reason: string }> };
