@@ -20,6 +20,7 @@ import {
   PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
+  permOf,
   PluginContractError,
   type FailedAccess,
   type DeviceInfo,
@@ -157,11 +158,7 @@ export class AmdFaultCodec implements FaultCodec {
     const r = decodePprEntry(record);
     if (!r.ok) errEvent(record, 'PPR log entry');
     const p = r.value;
-    let perm = 0;
-    if (p.flags & PPR_FLAG.READ) perm |= PERM_READ;
-    if (p.flags & PPR_FLAG.WRITE) perm |= PERM_WRITE;
-    if (p.flags & PPR_FLAG.EXEC) perm |= PERM_EXEC;
-    if (!(p.flags & PPR_FLAG.US)) perm |= PERM_PRIV;
+    const perm = permOf({ read: p.flags & PPR_FLAG.READ, write: p.flags & PPR_FLAG.WRITE, exec: p.flags & PPR_FLAG.EXEC, priv: !(p.flags & PPR_FLAG.US) });
     return {
       kind: 'page-request',
       unit,

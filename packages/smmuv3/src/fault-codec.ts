@@ -40,6 +40,7 @@ import {
   PERM_PRIV,
   PERM_READ,
   PERM_WRITE,
+  permOf,
   PluginContractError,
   uapi,
 } from '@ioasid/core/driver';
@@ -262,7 +263,7 @@ export class SmmuFaultCodec implements FaultCodec {
       rid: q.SID,
       pasid: q.SSV ? q.SSID : -1,
       addr: q.Addr,
-      perm: (q.READ ? PERM_READ : 0) | (q.WRITE ? PERM_WRITE : 0) | (q.EXEC ? PERM_EXEC : 0) | (q.PRIV ? PERM_PRIV : 0),
+      perm: permOf({ read: q.READ, write: q.WRITE, exec: q.EXEC, priv: q.PRIV }),
       grpid: q.PRGIndex,
       last: q.LAST === 1,
       reason: 0,

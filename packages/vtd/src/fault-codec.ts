@@ -27,7 +27,7 @@
  * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
 import type { Result } from '@ioasid/core/driver';
-import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
+import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, permOf, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
 import {
   FRCD_SIZE,
   PAGE_GRP_RESP_DSC_SIZE,
@@ -266,7 +266,7 @@ export class VtdFaultCodec implements FaultCodec {
         rid: lo0 >>> 16,
         pasid: lo0 & 0x100 ? hi0 & 0xfffff : -1,
         addr: u64FromHalves((lo1 & ~0xfff) >>> 0, getLe32(record, 12)),
-        perm: (lo1 & 1 ? PERM_READ : 0) | (lo1 & 2 ? PERM_WRITE : 0) | (hi0 & (1 << 20) ? PERM_EXEC : 0) | (hi0 & (1 << 21) ? PERM_PRIV : 0),
+        perm: permOf({ read: lo1 & 1, write: lo1 & 2, exec: hi0 & (1 << 20), priv: hi0 & (1 << 21) }),
         grpid: (lo1 >>> 3) & 0x1ff,
         last: (lo1 & 4) !== 0,
         reason: 0,
@@ -281,7 +281,7 @@ export class VtdFaultCodec implements FaultCodec {
       rid: d.rid,
       pasid: d.pasid_present ? d.pasid : -1,
       addr: d.addr,
-      perm: (d.rd_req ? PERM_READ : 0) | (d.wr_req ? PERM_WRITE : 0) | (d.exe_req ? PERM_EXEC : 0) | (d.pm_req ? PERM_PRIV : 0),
+      perm: permOf({ read: d.rd_req, write: d.wr_req, exec: d.exe_req, priv: d.pm_req }),
       grpid: d.prg_index,
       last: d.lpig === 1,
       reason: 0,

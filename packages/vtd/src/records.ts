@@ -4,7 +4,7 @@
  * descriptor (invalidation-queue type 0x9). Records are little-endian byte arrays of the exact size.
  */
 import type { Result } from '@ioasid/core/driver';
-import { readLe32, readLe64, writeLe32, writeLe64, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok } from '@ioasid/core/driver';
+import { readLe32, readLe64, writeLe32, writeLe64, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, permOf } from '@ioasid/core/driver';
 import { hex64 } from './registers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ export function isStopMarker(dsc: PageReqDsc): boolean {
 
 /** iommufd's IOMMU_PGFAULT_PERM_* bits for a request (rd → READ, wr → WRITE, exe → EXEC, pm → PRIV). */
 export function pageReqPerm(dsc: PageReqDsc): number {
-  return (dsc.rd_req ? 1 : 0) | (dsc.wr_req ? 2 : 0) | (dsc.exe_req ? 4 : 0) | (dsc.pm_req ? 8 : 0);
+  return permOf({ read: dsc.rd_req, write: dsc.wr_req, exec: dsc.exe_req, priv: dsc.pm_req });
 }
 
 /** iommufd's IOMMU_PGFAULT_FLAGS_*: PASID_VALID when PP is set, LAST_PAGE when LPIG is set. */

@@ -3,7 +3,7 @@
  */
 export * from './caps.js';
 export * from './pgtable.js';
-export { PERM_PRIV_READ, PERM_PRIV_WRITE, PERM_PRIV_EXEC, PERM_RWX, PERM_GRANT_ALL, grantBoth, permNeeded, permAllowed, permAtLevel, permFailure, type PermissionFailure } from './permission.js';
+export { PERM_PRIV_READ, PERM_PRIV_WRITE, PERM_PRIV_EXEC, PERM_RWX, PERM_GRANT_ALL, grantBoth, permNeeded, permAllowed, permAtLevel, permFailure, permOf, type PermissionFailure, type PermRequestFlags } from './permission.js';
 export * from './radix.js';
 export * from './table-frames.js';
 export { ChunkCache, isPfn } from '../memory/chunk-cache.js';

@@ -38,6 +38,29 @@ export function grantBoth(rwx: number): number {
   return (rwx & PERM_RWX) | ((rwx & PERM_RWX) << 4);
 }
 
+/**
+ * The accesses one request asks for, as a fault record or page request descriptor spells them: each member is a
+ * flag, set when `true` or non-zero (a record's 1-bit field can be passed as it is) and clear when absent.
+ */
+export interface PermRequestFlags {
+  /** The request reads (PERM_READ). */
+  readonly read?: boolean | number;
+  /** The request writes (PERM_WRITE). */
+  readonly write?: boolean | number;
+  /** The request fetches instructions (PERM_EXEC). */
+  readonly exec?: boolean | number;
+  /** The request is privileged, a supervisor access (PERM_PRIV). */
+  readonly priv?: boolean | number;
+}
+
+/**
+ * The PERM_* request bits of a request given as flags, what a codec's decodePageRequest and decodeFault report in
+ * `IommuFault.perm`: `permOf({ read: d.rd_req, write: d.wr_req, exec: d.exe_req, priv: d.pm_req })`.
+ */
+export function permOf(flags: PermRequestFlags): number {
+  return (flags.read ? PERM_READ : 0) | (flags.write ? PERM_WRITE : 0) | (flags.exec ? PERM_EXEC : 0) | (flags.priv ? PERM_PRIV : 0);
+}
+
 /** The grant bits a request needs: its R/W/X, moved to the privileged set when PERM_PRIV is set. */
 export function permNeeded(request: number): number {
   return (request & PERM_PRIV) !== 0 ? (request & PERM_RWX) << 4 : request & PERM_RWX;
