@@ -11,6 +11,7 @@ import { CMD_ENTRY_SIZE, decodeCommand, invRange } from './commands.js';
 import { DEFAULT_CAP_PTR, DEFAULT_IOMMU_BDF, formatDevid, parseAmdLogLine, renderAmdBootLines, renderAmdEventLines, stripAmdLogPrefixes } from './logs.js';
 import { EFR2_LAYOUT, EFR_LAYOUT, amdHwId, decodeEfr, decodeEfr2 } from './registers.js';
 import { parseAmdRegisters } from './probe.js';
+import { parseIvhdDumpLine, type IvhdDumpEntry } from './ivrs.js';
 import { parseProfileRegister } from '@ioasid/core/driver';
 
 const VENDOR = 'amd-vi';
@@ -167,7 +168,26 @@ function decodeCommandRecord(bytes: Uint8Array): Result<DecodeOutput> {
   return ok({ vendor: VENDOR, kind: 'command', fields, summary, linux: words.join('\n') });
 }
 
+/** An `amd_iommu_dump` IVHD entry line (ivrs.ts) that the alias table depends on. */
+function decodeDumpEntry(e: IvhdDumpEntry, text: string): DecodeOutput {
+  const dev = (devid: number) => formatDevid(devid, e.segment);
+  const linux = stripAmdLogPrefixes(text).trimEnd();
+  const base = { vendor: VENDOR, linux };
+  switch (e.kind) {
+    case 'alias':
+      return { ...base, kind: 'ivhd-alias-select', fields: { type: '0x42', DeviceID: dev(e.devid), flags: hex(e.flags), alias: dev(e.alias) }, summary: `requests of ${dev(e.devid)} reach the IOMMU as DeviceID ${dev(e.alias)} (IVHD alias select): the driver writes the device's DTE at both` };
+    case 'alias-range':
+      return { ...base, kind: 'ivhd-alias-range', fields: { type: '0x43', DeviceID: dev(e.devid), flags: hex(e.flags), alias: dev(e.alias) }, summary: `requests of the devices from ${dev(e.devid)} to the next DEV_RANGE_END reach the IOMMU as DeviceID ${dev(e.alias)} (IVHD alias range)` };
+    case 'range-start':
+      return { ...base, kind: 'ivhd-range-start', fields: { DeviceID: dev(e.devid) }, summary: `a device range without alias starts at ${dev(e.devid)}` };
+    case 'range-end':
+      return { ...base, kind: 'ivhd-range-end', fields: { type: '0x04', DeviceID: dev(e.devid) }, summary: `the device range that started last ends at ${dev(e.devid)}` };
+  }
+}
+
 function decodeLine(text: string): Result<DecodeOutput> {
+  const dump = parseIvhdDumpLine(stripAmdLogPrefixes(text));
+  if (dump !== null) return dump.ok ? ok(decodeDumpEntry(dump.value, text)) : dump;
   const r = parseAmdLogLine(text);
   if (!r.ok) return r;
   const rec = r.value;

@@ -14,6 +14,7 @@ import {
   MAX_IVRS_ALIASES,
   amdPresetById,
   completeAmdProbedUnits,
+  decodeAmd,
   decodeDte,
   isAmdIommuFault,
   parseAmdRegisters,
@@ -384,5 +385,19 @@ describe('amd_iommu_dump alias entries read back by ioasid probe', () => {
     expect(units[0].registers['ivrsAliases']).toBeUndefined();
     expect(probe([other])).toEqual([]);
     expect(completeAmdProbedUnits([])).toEqual([]);
+  });
+});
+
+describe('ioasid decode amd-vi on an amd_iommu_dump alias entry', () => {
+  it('explains an alias select, an alias range and a range end', () => {
+    const sel = decodeAmd(`[    0.215173] AMD-Vi:   ${kernelPrintf(NEWEST.alias.trimStart(), 0, 1, 0, 0, 0, 0, 0x14, 4)}`);
+    expect(sel.ok && sel.value).toMatchObject({ vendor: 'amd-vi', kind: 'ivhd-alias-select', fields: { type: '0x42', DeviceID: '0000:01:00.0', flags: '0x0', alias: '0000:00:14.4' } });
+    expect(sel.ok && sel.value.summary).toBe('requests of 0000:01:00.0 reach the IOMMU as DeviceID 0000:00:14.4 (IVHD alias select): the driver writes the device\'s DTE at both');
+    const range = decodeAmd(PRE_SEGMENT.prefix + kernelPrintf(PRE_SEGMENT.aliasRange, 0xff, 0, 0, 0, 0, 0x14, 4));
+    expect(range.ok && range.value).toMatchObject({ kind: 'ivhd-alias-range', fields: { DeviceID: 'ff:00.0', alias: '00:14.4' } });
+    const end = decodeAmd(PRE_SEGMENT.prefix + kernelPrintf(PRE_SEGMENT.rangeEnd, 0xff, 0x1f, 7));
+    expect(end.ok && end.value.summary).toBe('the device range that started last ends at ff:1f.7');
+    const bad = decodeAmd('AMD-Vi:   DEV_ALIAS\t\t\tdevid: 0000:01:20.0 flags: 0x0 devid_to: 00:14.4');
+    expect(!bad.ok && bad.error).toBe('DEV_ALIAS: device 20 of bus 01 is past 0x1f');
   });
 });
