@@ -1,10 +1,12 @@
 /**
  * The areas of an IOAS (io_pagetable.h struct iopt_area) and the index that finds them by IOVA: an area
  * maps [iova, last] onto a run of an IoptPages, and the index keeps areas whose first byte a double
- * holds exactly in sorted chunks of numbers, so that one IOAS call searches once.
+ * holds exactly as records in sorted chunks of a Float64Array, so that one IOAS call searches once and
+ * the common area (user memory mapped by a raw IOAS_MAP) is no heap object at all (see AreaIndex).
  */
 import { PAGE_SIZE } from '../memory/physical.js';
-import type { IoptPages } from './pages.js';
+import type { HostProcess } from '../memory/process.js';
+import { IoptPages } from './pages.js';
 
 /** Largest integer a double holds exactly: IOVAs up to here take the number paths. */
 export const SAFE = Number.MAX_SAFE_INTEGER;
@@ -60,31 +62,61 @@ export class IoptArea {
   }
 }
 
-/**
- * The areas whose first byte is below 2^53, keyed by that byte as a number: a sorted list of sorted
- * chunks of at most 2 * CHUNK areas (a two-level B-tree). Each chunk keeps its keys in a Float64Array
- * beside its areas, so a search compares numbers in one small array instead of loading an area per
- * step. locate() leaves the position it found, and insertAt() / deleteAt() take it, so that a map or
- * an unmap call searches once.
+/*
+ * The index of the areas whose first byte is below 2^53, keyed by that byte as a number: a sorted list
+ * of chunks (a two-level B-tree), each chunk a Float64Array of records of STRIDE numbers held in
+ * slots [start, end) of CAP slots, so that an entry goes in or out by one copyWithin of the shorter
+ * side (an unmap of the first or the last area of a chunk moves nothing).
+ *
+ * A record is either
+ * - a compact area: [iova, last, user page, frame, meta]: page-aligned user memory [page, page + n)
+ *   of one process mapped at [iova, last] whose pages, when pinned, are one run of frames from
+ *   `frame` with one pin each (an area filling its domains), and that nothing else references (its
+ *   pages object would be used by this area only). meta holds the prot, the write flag, the pinned
+ *   flag and the index of the process in `procs`. A raw single-page IOAS_MAP makes one: the call
+ *   allocates nothing, and a million such areas are no million objects for the collector to trace;
+ * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova.
+ *
+ * Every caller that asks for an IoptArea (locate, at, from, lastArea: everything but the map and
+ * unmap paths of IoPagetable) gets one: a compact record is turned into an object area for good on
+ * the way (materialize), with the IoptPages its state implies (iopt_pages of npages with one pin per
+ * page when pinned, users 1), so an area has one identity from then on.
  */
-const CHUNK = 64;
-const CHUNK_CAPACITY = 2 * CHUNK + 1;
+const STRIDE = 5;
+const R_LAST = 1;
+const R_PAGE = 2;
+const R_FRAME = 3;
+const R_META = 4;
+/** Records a chunk holds. */
+const CAP = 128;
+/** meta of an object area. */
+const OBJECT = -1;
+const META_WRITE = 4;
+const META_PINNED = 8;
+const META_PROC_SHIFT = 4;
+
 export class AreaIndex {
-  private chunks: IoptArea[][] = [];
-  /** Keys of each chunk's areas (iovaNum), in the first chunk.length slots. */
-  private keys: Float64Array[] = [];
-  /** Last bytes of each chunk's areas (lastNum), beside `keys`: an overlap check loads no area. */
-  private lasts: Float64Array[] = [];
+  private recs: Float64Array[] = [];
+  /** First and past-the-last used slot of each chunk. */
+  private starts: number[] = [];
+  private ends: number[] = [];
   /** Key of the first area of each chunk. */
   private firsts: number[] = [];
+  /** The object areas, by iova. */
+  private readonly objects = new Map<number, IoptArea>();
+  /** Processes whose memory compact areas map (the index in meta). */
+  private readonly procs: HostProcess[] = [];
   size = 0;
-  /** Set by locate(): the chunk and index of the area found, index -1 when none is below the key. */
+  /**
+   * Set by find(): the chunk and the index in it (from 0) of the area found, index -1 when none is
+   * below the key.
+   */
   posChunk = 0;
   posIndex = -1;
 
   /** The area with the greatest key <= k (position in posChunk / posIndex). */
   locate(k: number): IoptArea | undefined {
-    return this.find(k) ? this.chunks[this.posChunk][this.posIndex] : undefined;
+    return this.find(k) ? this.at(this.posChunk, this.posIndex) : undefined;
   }
 
   /**
@@ -110,89 +142,164 @@ export class AreaIndex {
         else hi = mid - 1;
       }
     }
-    const keys = this.keys[lo];
-    let a = 0;
-    let b = this.chunks[lo].length - 1;
+    const r = this.recs[lo];
+    const s = this.starts[lo];
+    let a = s;
+    let b = this.ends[lo] - 1;
     while (a < b) {
       const mid = (a + b + 1) >>> 1;
-      if (keys[mid] <= k) a = mid;
+      if (r[mid * STRIDE] <= k) a = mid;
       else b = mid - 1;
     }
     this.posChunk = lo;
-    this.posIndex = a;
+    this.posIndex = a - s;
     return true;
+  }
+
+  /** Offset in recs[c] of the record at (c, i), which must exist. */
+  private off(c: number, i: number): number {
+    return (this.starts[c] + i) * STRIDE;
+  }
+
+  /** iovaNum of the area at (c, i), which must exist. */
+  keyAt(c: number, i: number): number {
+    return this.recs[c][this.off(c, i)];
   }
 
   /** lastNum of the area at (c, i), which must exist. */
   lastAt(c: number, i: number): number {
-    return this.lasts[c][i];
+    return this.recs[c][this.off(c, i) + R_LAST];
   }
 
-  /** The area at position (c, i), if any. */
+  /** Whether the area at (c, i), which must exist, is a compact record (no IoptArea yet). */
+  isCompact(c: number, i: number): boolean {
+    return this.recs[c][this.off(c, i) + R_META] !== OBJECT;
+  }
+
+  /** The first frame of the compact area at (c, i) when it is pinned, else -1. */
+  compactFrame(c: number, i: number): number {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    return (r[o + R_META] & META_PINNED) !== 0 ? r[o + R_FRAME] : -1;
+  }
+
+  /** The process whose memory the compact area at (c, i) maps (its pins are charged to it). */
+  compactProcess(c: number, i: number): HostProcess {
+    return this.procs[this.recs[c][this.off(c, i) + R_META] >>> META_PROC_SHIFT];
+  }
+
+  /** The area at position (c, i), if any (a compact one becomes an object area). */
   at(c: number, i: number): IoptArea | undefined {
-    const chunk = this.chunks[c];
-    return chunk === undefined ? undefined : chunk[i];
+    if (c >= this.recs.length || i < 0 || i >= this.ends[c] - this.starts[c]) return undefined;
+    return this.materialize(c, i);
   }
 
   chunkLength(c: number): number {
-    const chunk = this.chunks[c];
-    return chunk === undefined ? 0 : chunk.length;
+    return c < this.recs.length ? this.ends[c] - this.starts[c] : 0;
   }
 
   lastArea(): IoptArea | undefined {
-    const chunk = this.chunks[this.chunks.length - 1];
-    return chunk === undefined ? undefined : chunk[chunk.length - 1];
+    const c = this.recs.length - 1;
+    return c < 0 ? undefined : this.materialize(c, this.ends[c] - this.starts[c] - 1);
+  }
+
+  /** lastNum of the last area, -1 when there is none. */
+  maxLast(): number {
+    const c = this.recs.length - 1;
+    return c < 0 ? -1 : this.recs[c][(this.ends[c] - 1) * STRIDE + R_LAST];
   }
 
   insert(area: IoptArea): void {
-    const found = this.locate(area.iovaNum);
-    this.insertAt(this.posChunk, found === undefined ? 0 : this.posIndex + 1, area);
+    const found = this.find(area.iovaNum);
+    this.insertAt(this.posChunk, found ? this.posIndex + 1 : 0, area);
   }
 
   /**
-   * Inserts `area` at index i of chunk c: the place after the area locate() found for a key just
-   * below the area's (index 0 of chunk 0 when it found none). Nothing may have changed the index since.
+   * Inserts the object area `area` at index i of chunk c: the place after the area find() found for a
+   * key just below the area's (index 0 of chunk 0 when it found none). Nothing may have changed the
+   * index since.
    */
   insertAt(c: number, i: number, area: IoptArea): void {
-    const k = area.iovaNum;
+    const o = this.open(c, i, area.iovaNum);
+    const r = this.recs[this.posChunk];
+    r[o + R_LAST] = area.lastNum;
+    r[o + R_META] = OBJECT;
+    this.objects.set(area.iovaNum, area);
+  }
+
+  /**
+   * Inserts a compact area (see the file comment) at index i of chunk c, as insertAt: user pages
+   * [page, page + (last - iova + 1) / PAGE_SIZE) of `mm`, pinned from `frame` with one pin per page
+   * when `frame` >= 0, unpinned when it is -1.
+   */
+  insertCompactAt(c: number, i: number, iova: number, last: number, mm: HostProcess, page: number, writable: boolean, frame: number, prot: number): void {
+    let p = 0;
+    const procs = this.procs;
+    while (p < procs.length && procs[p] !== mm) p++;
+    if (p === procs.length) procs.push(mm);
+    const o = this.open(c, i, iova);
+    const r = this.recs[this.posChunk];
+    r[o + R_LAST] = last;
+    r[o + R_PAGE] = page;
+    r[o + R_FRAME] = frame < 0 ? 0 : frame;
+    r[o + R_META] = prot | (writable ? META_WRITE : 0) | (frame >= 0 ? META_PINNED : 0) | (p << META_PROC_SHIFT);
+  }
+
+  /**
+   * Makes room for a record with key k at index i of chunk c and writes the key; returns the record's
+   * offset in recs[posChunk] (posChunk / posIndex are left at it: a split may move it to the next chunk).
+   */
+  private open(c: number, i: number, k: number): number {
     this.size++;
-    if (this.chunks.length === 0) {
-      const keys = new Float64Array(CHUNK_CAPACITY);
-      const lasts = new Float64Array(CHUNK_CAPACITY);
-      keys[0] = k;
-      lasts[0] = area.lastNum;
-      this.chunks.push([area]);
-      this.keys.push(keys);
-      this.lasts.push(lasts);
+    if (this.recs.length === 0) {
+      this.recs.push(new Float64Array(CAP * STRIDE));
+      this.starts.push(0);
+      this.ends.push(0);
       this.firsts.push(k);
-      return;
+      c = 0;
+      i = 0;
+    } else if (this.ends[c] - this.starts[c] === CAP) {
+      // Full: an append to the last chunk starts a new one (areas mapped in order fill chunks whole);
+      // anything else splits the chunk in halves.
+      const whole = c === this.recs.length - 1 && i === CAP;
+      const keep = whole ? CAP : CAP / 2;
+      const old = this.recs[c];
+      const s = this.starts[c];
+      const tail = new Float64Array(CAP * STRIDE);
+      tail.set(old.subarray((s + keep) * STRIDE, (s + CAP) * STRIDE));
+      this.recs.splice(c + 1, 0, tail);
+      this.starts.splice(c + 1, 0, 0);
+      this.ends.splice(c + 1, 0, CAP - keep);
+      this.firsts.splice(c + 1, 0, whole ? k : tail[0]);
+      this.ends[c] = s + keep;
+      if (i > keep) {
+        c++;
+        i -= keep;
+      } else if (whole) {
+        c++;
+        i = 0;
+      }
     }
-    const chunk = this.chunks[c];
-    const keys = this.keys[c];
-    const lasts = this.lasts[c];
-    const n = chunk.length;
-    // Shifted by hand: splice() would allocate the (empty) array of removed elements on every call.
-    chunk.push(area);
-    if (i !== n) {
-      for (let j = n; j > i; j--) chunk[j] = chunk[j - 1];
-      chunk[i] = area;
-      keys.copyWithin(i + 1, i, n);
-      lasts.copyWithin(i + 1, i, n);
+    const r = this.recs[c];
+    const s = this.starts[c];
+    const e = this.ends[c];
+    const at = s + i;
+    let slot: number;
+    if (e < CAP && (s === 0 || e - at <= at - s)) {
+      if (at < e) r.copyWithin((at + 1) * STRIDE, at * STRIDE, e * STRIDE);
+      this.ends[c] = e + 1;
+      slot = at;
+    } else {
+      if (at > s) r.copyWithin((s - 1) * STRIDE, s * STRIDE, at * STRIDE);
+      this.starts[c] = s - 1;
+      slot = at - 1;
     }
-    keys[i] = k;
-    lasts[i] = area.lastNum;
+    const o = slot * STRIDE;
+    r[o] = k;
     if (i === 0) this.firsts[c] = k;
-    if (n + 1 === CHUNK_CAPACITY) {
-      const tail = chunk.splice(CHUNK);
-      const tailKeys = new Float64Array(CHUNK_CAPACITY);
-      tailKeys.set(keys.subarray(CHUNK, n + 1));
-      const tailLasts = new Float64Array(CHUNK_CAPACITY);
-      tailLasts.set(lasts.subarray(CHUNK, n + 1));
-      this.chunks.splice(c + 1, 0, tail);
-      this.keys.splice(c + 1, 0, tailKeys);
-      this.lasts.splice(c + 1, 0, tailLasts);
-      this.firsts.splice(c + 1, 0, tailKeys[0]);
-    }
+    this.posChunk = c;
+    this.posIndex = i;
+    return o;
   }
 
   delete(area: IoptArea): void {
@@ -204,35 +311,59 @@ export class AreaIndex {
    * chunk's last index (at (c, 0) when the chunk emptied and went away).
    */
   deleteAt(c: number, i: number): void {
-    const chunk = this.chunks[c];
+    const r = this.recs[c];
+    const s = this.starts[c];
+    const e = this.ends[c];
+    const at = s + i;
+    if (r[at * STRIDE + R_META] === OBJECT) this.objects.delete(r[at * STRIDE]);
     this.size--;
-    if (chunk.length === 1) {
-      this.chunks.splice(c, 1);
-      this.keys.splice(c, 1);
-      this.lasts.splice(c, 1);
+    if (e - s === 1) {
+      this.recs.splice(c, 1);
+      this.starts.splice(c, 1);
+      this.ends.splice(c, 1);
       this.firsts.splice(c, 1);
+      if (this.size === 0) this.procs.length = 0;
       return;
     }
-    const n = chunk.length;
-    if (i !== n - 1) {
-      // By hand, as in insertAt: splice() would allocate the array of the removed area.
-      for (let j = i; j < n - 1; j++) chunk[j] = chunk[j + 1];
-      this.keys[c].copyWithin(i, i + 1, n);
-      this.lasts[c].copyWithin(i, i + 1, n);
+    // The shorter side moves by one.
+    if (at - s < e - 1 - at) {
+      if (at > s) r.copyWithin((s + 1) * STRIDE, s * STRIDE, at * STRIDE);
+      this.starts[c] = s + 1;
+    } else {
+      if (at < e - 1) r.copyWithin(at * STRIDE, (at + 1) * STRIDE, e * STRIDE);
+      this.ends[c] = e - 1;
     }
-    chunk.pop();
-    if (i === 0) this.firsts[c] = this.keys[c][0];
+    if (i === 0) this.firsts[c] = r[this.starts[c] * STRIDE];
   }
 
   /** Areas in key order, starting with the one at or below `k` (from the first when none is). */
   *from(k: number): IterableIterator<IoptArea> {
-    this.locate(k);
+    this.find(k);
     let c = this.posChunk;
     let i = this.posIndex < 0 ? 0 : this.posIndex;
-    const chunks = this.chunks;
-    for (; c < chunks.length; c++, i = 0) {
-      const chunk = chunks[c];
-      for (; i < chunk.length; i++) yield chunk[i];
+    for (; c < this.recs.length; c++, i = 0) {
+      for (; i < this.ends[c] - this.starts[c]; i++) yield this.materialize(c, i);
     }
+  }
+
+  /** The IoptArea of the record at (c, i), which must exist: a compact record becomes an object area. */
+  private materialize(c: number, i: number): IoptArea {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    const iova = r[o];
+    const meta = r[o + R_META];
+    if (meta === OBJECT) return this.objects.get(iova)!;
+    const last = r[o + R_LAST];
+    const npages = (last - iova + 1) / PAGE_SIZE;
+    const mm = this.procs[meta >>> META_PROC_SHIFT];
+    // What iopt_alloc_user_pages + iopt_area_fill_domains would have left: a pages object of the
+    // user range, referenced by this area, one pin on each page when the area is filled.
+    const pages = new IoptPages(npages, (meta & META_WRITE) !== 0, mm, { kind: 'user', mm, firstPage: r[o + R_PAGE] });
+    if ((meta & META_PINNED) !== 0) pages.adoptPinnedRun(r[o + R_FRAME]);
+    pages.get();
+    const area = new IoptArea(iova, last, pages, 0, 0, meta & 3);
+    r[o + R_META] = OBJECT;
+    this.objects.set(iova, area);
+    return area;
   }
 }

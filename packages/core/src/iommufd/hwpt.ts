@@ -113,7 +113,7 @@ export class HwptPaging extends Hwpt implements IoptDomain {
     // The IOTLB is invalidated before the unmap returns: for this domain and every nested domain
     // whose combined translations went through it.
     this.tlb.flushRange(this.tag, iovaPfn, npages);
-    for (const c of this.children) this.tlb.flushTag(c.tag);
+    if (this.children.size !== 0) for (const c of this.children) this.tlb.flushTag(c.tag);
   }
 
   destroy(): void {

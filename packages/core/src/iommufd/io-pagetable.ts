@@ -10,7 +10,8 @@ import * as btreeModule from 'sorted-btree';
 import { fail } from '../uapi/errno.js';
 import { ULONG_MAX } from '../uapi/iommufd.js';
 import { PAGE_SIZE, FrameRuns } from '../memory/physical.js';
-import { IoptPages } from './pages.js';
+import type { HostProcess } from '../memory/process.js';
+import { IoptPages, resolveUserRun } from './pages.js';
 import { AreaIndex, IoptArea, SAFE, SAFE_BIG } from './area-index.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 
@@ -525,6 +526,52 @@ export class IoPagetable {
   }
 
   /**
+   * mapOneNum of page-aligned user memory: [page, page + len / PAGE_SIZE) of `mm` at the fixed IOVA
+   * `start` (len a non-zero multiple of PAGE_SIZE, start + len - 1 <= 2^53 - 1), without a pages object:
+   * the area goes into the index as a compact record (area-index.ts) when its pages are one run of
+   * frames, which holds whenever they are unpinned or a single page. The steps and errors are
+   * mapOneNum's, in the kernel's order: iopt_map_pages (iopt_alloc_area_pages: the length, alignment,
+   * reserved and EEXIST checks, then the page offset, which is 0 here), then iopt_fill_domains_pages
+   * (pfn_reader_user_pin faults the pages in: EFAULT; incr_user_locked_vm charges them: ENOMEM; then
+   * iopt_area_fill_domain for each domain, undone on failure).
+   */
+  mapUserNum(mm: HostProcess, page: number, writable: boolean, len: number, start: number, prot: number): void {
+    this.checkOneNum(0, len, start);
+    const low = this.low;
+    const c = low.posChunk;
+    const i = low.posIndex + 1;
+    const last = start + len - 1;
+    const npages = len / PAGE_SIZE;
+    const domains = this.domains;
+    if (domains.length === 0) {
+      // Lazy pinning: nothing is pinned until a domain or an access needs the pages.
+      low.insertCompactAt(c, i, start, last, mm, page, writable, -1, prot);
+      return;
+    }
+    const runs = pinRuns;
+    runs.clear();
+    resolveUserRun(mm, page, npages, writable, runs);
+    if (runs.length !== 1) {
+      // Frames in several runs: a pages object with its segments (pin() resolves the same frames again).
+      this.mapOneNum(new IoptPages(npages, writable, mm, { kind: 'user', mm, firstPage: page }), 0, 0, len, start, prot);
+      return;
+    }
+    const frame = runs.first[0];
+    mm.chargePinned(npages);
+    const huge = this.huge;
+    const pfn = start / PAGE_SIZE;
+    for (let d = 0; d < domains.length; d++) {
+      const rc = domains[d].mapPages(pfn, runs, prot, huge);
+      if (rc < 0) {
+        for (let j = 0; j < d; j++) domains[j].unmapPages(pfn, npages);
+        mm.unchargePinned(npages);
+        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+      }
+    }
+    low.insertCompactAt(c, i, start, last, mm, page, writable, frame, prot);
+  }
+
+  /**
    * placeRange and checkPageOffset of a fixed range in numbers (start + len - 1 <= 2^53 - 1, all
    * exact), in the kernel's order. Changes nothing.
    */
@@ -574,8 +621,14 @@ export class IoPagetable {
    * (0 when nothing was mapped: the caller decides whether that is an error).
    */
   unmapRange(start: bigint, last: bigint): bigint {
-    if (last <= SAFE_BIG && this.accesses.size === 0) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
     let bytes = 0n;
+    if (this.accesses.size === 0 && start <= SAFE_BIG) {
+      if (last <= SAFE_BIG) return BigInt(this.unmapRangeNum(Number(start), Number(last)));
+      // A range past 2^53 (unmap-all): the areas below 2^53 in numbers first (compact ones stay
+      // records) when none of them reaches past 2^53 - 1, then the rest as below; the order is the
+      // same, IOVA order.
+      if (this.low.maxLast() <= SAFE) bytes = BigInt(this.unmapRangeNum(Number(start), SAFE));
+    }
     for (;;) {
       const next = this.iterAreas(start, last).next();
       if (next.done) break;
@@ -615,17 +668,31 @@ export class IoPagetable {
         c++;
         i = 0;
       }
-      const a = low.at(c, i);
-      if (a === undefined || a.iovaNum > last) break;
-      if (a.iovaNum < start || a.lastNum > last) {
+      if (i >= low.chunkLength(c)) break;
+      const iova = low.keyAt(c, i);
+      const areaLast = low.lastAt(c, i);
+      if (iova > last) break;
+      if (iova < start || areaLast > last) {
         this.lastUnmapped = BigInt(bytes);
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
-      // unfillArea touches the domains and the pins, never the index, so (c, i) stays valid.
-      this.unfillArea(a);
-      low.deleteAt(c, i);
-      a.pages.put();
-      bytes += a.lastNum - a.iovaNum + 1;
+      // Unfilling touches the domains and the pins, never the index, so (c, i) stays valid.
+      if (low.isCompact(c, i)) {
+        // iopt_area_unfill_domains of a compact area: out of every domain, then its pins dropped
+        // (one per page, so every page is unpinned and uncharged).
+        const domains = this.domains;
+        const frame = low.compactFrame(c, i);
+        const npages = (areaLast - iova + 1) / PAGE_SIZE;
+        for (let d = 0; d < domains.length; d++) domains[d].unmapPages(iova / PAGE_SIZE, npages);
+        if (frame >= 0) low.compactProcess(c, i).unchargePinned(npages);
+        low.deleteAt(c, i);
+      } else {
+        const a = low.at(c, i)!;
+        this.unfillArea(a);
+        low.deleteAt(c, i);
+        a.pages.put();
+      }
+      bytes += areaLast - iova + 1;
     }
     return bytes;
   }
@@ -697,6 +764,8 @@ function firstPfn(a: IoptArea): number {
 
 /** Scratch for the frame runs of one area while it is mapped into a domain. */
 const areaRuns = new FrameRuns();
+/** Scratch for the frames mapUserNum pins. */
+const pinRuns = new FrameRuns();
 
 /** Maps a pinned area into a domain (iopt_area_fill_domain). */
 function mapAreaInto(d: IoptDomain, a: IoptArea, allowHuge: boolean): number {

@@ -218,8 +218,11 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   // -1: not below 2^53. Also excluded: a zero length and sums that could pass 2^53 - 1.
   if (u < 0 || len <= 0 || iova < 0 || len > Number.MAX_SAFE_INTEGER - u || iova > Number.MAX_SAFE_INTEGER - len) return false;
   const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
-  const pages = userPagesNum(ctx, u, len, (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0);
-  ioas.iopt.mapOneNum(pages, 0, u % PAGE_SIZE, len, iova, mapProt(flags));
+  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  // Page-aligned memory needs no pages object up front (iopt_alloc_user_pages checks nothing more
+  // for it): the IOAS keeps such an area as a compact record.
+  if (u % PAGE_SIZE === 0 && len % PAGE_SIZE === 0) ioas.iopt.mapUserNum(ctx.process, u / PAGE_SIZE, writable, len, iova, mapProt(flags));
+  else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, u % PAGE_SIZE, len, iova, mapProt(flags));
   setU64Number(arg, MAP_IOVA, iova);
   return true;
 }

@@ -232,6 +232,20 @@ export class IoptPages {
     this.npinned += fresh;
   }
 
+  /**
+   * Records the state a pin() of every page left when the pages, already faulted in and charged, are
+   * the frames [frame, frame + npages): one segment, one pin each. For a pages object that has no pins
+   * yet (the IOAS index turning a compact area into objects), nothing is charged again.
+   */
+  adoptPinnedRun(frame: number): void {
+    this.seg0 = 0;
+    this.seg1 = this.npages;
+    this.seg2 = 1;
+    this.seg3 = frame;
+    this.segs = INLINE;
+    this.npinned = this.npages;
+  }
+
   /** Drops one pin on every page of [start, start + n); pages reaching zero are unpinned and uncharged. */
   unpin(start: number, n: number): void {
     if (n <= 0) return;
@@ -322,14 +336,7 @@ export class IoptPages {
     const mm = this.srcMm;
     const page = this.srcFirst + first;
     if (mm !== null) {
-      // pin_user_pages(FOLL_WRITE) on a read-only VMA fails with EFAULT (check_vma_flags).
-      try {
-        mm.checkPages(page, n, this.writable);
-      } catch (e) {
-        if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
-        throw e;
-      }
-      mm.resolveRuns(page, n, this.writable, out);
+      resolveUserRun(mm, page, n, this.writable, out);
       return;
     }
     const object = this.srcObject!;
@@ -338,6 +345,21 @@ export class IoptPages {
     if (page + n > object.pages) throw new Errno('EINVAL', 'the range reaches past the end of the file');
     if (!object.faultRuns(page, n, this.srcAlloc!, out)) throw new Errno('ENOMEM', 'out of physical memory');
   }
+}
+
+/**
+ * Faults in user pages [page, page + n) of `mm` for a pin and appends their frames to `out`, without
+ * pinning or charging them (the pin_user_pages part of pfn_reader_user_pin); throws Errno. A write pin
+ * of a read-only VMA fails with EFAULT (check_vma_flags), a hole with EFAULT.
+ */
+export function resolveUserRun(mm: HostProcess, page: number, n: number, writable: boolean, out: FrameRuns): void {
+  try {
+    mm.checkPages(page, n, writable);
+  } catch (e) {
+    if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
+    throw e;
+  }
+  mm.resolveRuns(page, n, writable, out);
 }
 
 /**

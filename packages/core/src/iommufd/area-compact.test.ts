@@ -1,0 +1,156 @@
+/**
+ * Compact areas (area-index.ts): page-aligned user memory mapped by a raw IOAS_MAP is kept as a record
+ * of numbers, not as an IoptArea and an IoptPages. Everything observable must be what the general
+ * handlers give: each op's errno and bytes, the pins charged, the domain's page table, and the areas,
+ * their pages and pins once something asks for them as objects. The same ops run on two hosts, one
+ * with the IOAS_MAP / IOAS_UNMAP fast paths and one without, over more areas than a chunk of the
+ * index holds, so that chunks split, fill from either side and go away.
+ */
+import { describe, expect, it } from 'vitest';
+import * as U from '../uapi/iommufd.js';
+import { xorshiftRandom } from '../__tests__/helpers.js';
+import { mockFixture } from '../__tests__/mock-host.js';
+import type { IoctlOp } from './dispatch.js';
+import type { HwptPaging } from './hwpt.js';
+import { getIoas } from './ioas.js';
+
+const PAGE = 4096;
+const BASE_IOVA = 1 << 24;
+const USER_PAGES = 64;
+const DEVICE = '0000:00:02.0';
+
+function side(fast: boolean) {
+  const f = mockFixture();
+  if (!fast) {
+    const t = (f.fd as unknown as { table: IoctlOp[] }).table;
+    for (let i = 0; i < t.length; i++) if (t[i]?.fast) t[i] = { ...t[i], fast: undefined };
+  }
+  const ioas = f.fd.ioas.alloc();
+  const dev = f.host.device(DEVICE);
+  dev.bindIommufd(f.fd);
+  const va = f.host.process.mmap(USER_PAGES * PAGE);
+  // A read-only page: a writeable map of it fails with EFAULT when it is pinned.
+  const roVa = f.host.process.mmap(PAGE, { prot: 1 });
+  const mapBuf = new Uint8Array(U.iommu_ioas_map.size);
+  const unmapBuf = new Uint8Array(U.iommu_ioas_unmap.size);
+  const map = (iova: number, userVa: bigint, pages: number, flags = U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE): string => {
+    U.iommu_ioas_map.encode(U.iommu_ioas_map.make({ size: U.iommu_ioas_map.size, flags, ioas_id: ioas, user_va: userVa, length: BigInt(pages * PAGE), iova: BigInt(iova) }), mapBuf);
+    const rc = f.fd.ioctl(U.IOMMU_IOAS_MAP, mapBuf);
+    return `${rc} ${f.fd.lastError?.code ?? ''}`;
+  };
+  const unmap = (iova: number, length: number): string => {
+    U.iommu_ioas_unmap.encode(U.iommu_ioas_unmap.make({ size: U.iommu_ioas_unmap.size, ioas_id: ioas, iova: BigInt(iova), length: BigInt(length) }), unmapBuf);
+    const rc = f.fd.ioctl(U.IOMMU_IOAS_UNMAP, unmapBuf);
+    return `${rc} ${f.fd.lastError?.code ?? ''} ${rc === 0 ? U.iommu_ioas_unmap.decode(unmapBuf).length : ''}`;
+  };
+  const iopt = () => getIoas(f.fd.ctx, ioas).iopt;
+  /** The areas as objects (compact ones become objects here), with their pages' state. */
+  const areas = () =>
+    [...iopt().iterAreas()].map((a) => [a.iova, a.last, a.prot, a.pageIndex, a.pageOffset, a.npages, a.pages.users, a.pages.npinned, a.pages.segments, a.pages.frame(a.pageIndex), a.pages.pinCount(a.pageIndex), a.pages.base, a.pages.writable]);
+  /** What the domain translates each page of the window to. */
+  const table = (slots: number) => {
+    const d = iopt().domains[0] as HwptPaging | undefined;
+    if (d === undefined) return [];
+    const out: string[] = [];
+    for (let s = 0; s < slots; s++) {
+      const steps = d.ops.pt.trace(BASE_IOVA / PAGE + s);
+      const leaf = steps[steps.length - 1];
+      out.push(leaf.kind === 'leaf' ? leaf.entry.toString(16) : '-');
+    }
+    return out;
+  };
+  return { f, ioas, dev, va, roVa, map, unmap, iopt, areas, table };
+}
+
+describe('compact IOAS areas', () => {
+  it('give the errors, bytes, pins, page table and areas of the general handlers over many chunks', () => {
+    const a = side(true);
+    const b = side(false);
+    const rnd = xorshiftRandom(2463534242);
+    const slots = 1200;
+    // Every random draw is made outside `fn`, which runs once per side.
+    const both = <T>(fn: (s: ReturnType<typeof side>) => T): T | string => {
+      const call = (s: ReturnType<typeof side>): T | string => {
+        try {
+          return fn(s);
+        } catch (e) {
+          return `thrown ${(e as { code?: string }).code ?? String(e)}`;
+        }
+      };
+      const x = call(a);
+      expect(x).toEqual(call(b));
+      expect(a.f.host.process.lockedPages).toBe(b.f.host.process.lockedPages);
+      return x;
+    };
+    const step = (n: number, attached: boolean) => {
+      for (let k = 0; k < n; k++) {
+        const slot = rnd(slots);
+        const iova = BASE_IOVA + slot * PAGE;
+        const r = rnd(20);
+        if (r < 11) {
+          // One page: the compact case.
+          const user = rnd(USER_PAGES);
+          both((s) => s.map(iova, s.va + BigInt(user * PAGE), 1));
+        } else if (r < 12) {
+          // Several pages: frames of pages faulted in at different times are not one run.
+          const user = rnd(USER_PAGES - 4);
+          const pages = 1 + rnd(4);
+          both((s) => s.map(iova, s.va + BigInt(user * PAGE), pages));
+        } else if (r < 13) {
+          if (!attached) continue;
+          // A read-only page mapped writeable: EFAULT when a domain pins it.
+          both((s) => s.map(iova, s.roVa, 1));
+        } else if (r < 14) {
+          if (!attached) continue;
+          // Unaligned user memory (EINVAL with a domain: an area left by it would block the attach
+          // below), or not FIXED_IOVA (the general handler).
+          both((s) => s.map(iova, s.va + 512n, 1));
+          both((s) => s.map(0, s.va, 1, U.IOMMU_IOAS_MAP_READABLE));
+        } else if (r < 19) {
+          // A range of slots; ENOENT when it cuts an area or holds none.
+          const pages = 1 + rnd(6);
+          both((s) => s.unmap(iova, pages * PAGE));
+        } else {
+          // A range that starts inside an area.
+          both((s) => s.unmap(iova + PAGE, 2 * PAGE));
+        }
+      }
+    };
+    // Without a domain nothing is pinned; attaching pins every area (compact ones become objects).
+    step(800, false);
+    both((s) => s.iopt().areaCount);
+    expect(both((s) => s.dev.attachPt(s.ioas) > 0)).toBe(true);
+    step(3000, true);
+    expect(both((s) => s.iopt().areaCount)).toBeGreaterThan(300);
+    both((s) => s.table(slots));
+    // Asking for the areas turns compact ones into objects: the same areas, pages and pins.
+    both((s) => s.areas());
+    step(1500, true);
+    both((s) => s.table(slots));
+    both((s) => s.areas());
+    // Detaching unpins everything; the areas stay.
+    both((s) => s.dev.detachPt());
+    expect(a.f.host.process.lockedPages).toBe(0);
+    step(500, false);
+    both((s) => s.areas());
+    both((s) => s.unmap(0, 1 << 30));
+    expect(both((s) => s.iopt().areaCount)).toBe(0);
+  });
+
+  it('charge one pin per page and give every pin back on unmap', () => {
+    const s = side(true);
+    s.dev.attachPt(s.ioas);
+    const proc = s.f.host.process;
+    for (let i = 0; i < 300; i++) expect(s.map(BASE_IOVA + 2 * i * PAGE, s.va + BigInt((i % USER_PAGES) * PAGE), 1)).toBe('0 ');
+    expect(proc.lockedPages).toBe(300);
+    // Areas mapped in order fill whole chunks; unmapping from the front and from the back empties them.
+    for (let i = 0; i < 100; i++) expect(s.unmap(BASE_IOVA + 2 * i * PAGE, PAGE)).toBe(`0  ${PAGE}`);
+    for (let i = 299; i >= 200; i--) expect(s.unmap(BASE_IOVA + 2 * i * PAGE, PAGE)).toBe(`0  ${PAGE}`);
+    expect(proc.lockedPages).toBe(100);
+    expect(s.iopt().areaCount).toBe(100);
+    expect(s.table(600).filter((e) => e !== '-')).toHaveLength(100);
+    expect(s.unmap(BASE_IOVA, 600 * PAGE)).toBe(`0  ${100 * PAGE}`);
+    expect(proc.lockedPages).toBe(0);
+    expect(s.table(600).filter((e) => e !== '-')).toHaveLength(0);
+  });
+});
