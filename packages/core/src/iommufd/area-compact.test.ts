@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as U from '../uapi/iommufd.js';
+import { WalkResult } from '../driver/pgtable.js';
 import { xorshiftRandom } from '../__tests__/helpers.js';
 import { mockFixture } from '../__tests__/mock-host.js';
 import type { IoctlOp } from './dispatch.js';
@@ -52,11 +53,8 @@ function side(fast: boolean) {
     const d = iopt().domains[0] as HwptPaging | undefined;
     if (d === undefined) return [];
     const out: string[] = [];
-    for (let s = 0; s < slots; s++) {
-      const steps = d.ops.pt.trace(BASE_IOVA / PAGE + s);
-      const leaf = steps[steps.length - 1];
-      out.push(leaf.kind === 'leaf' ? leaf.entry.toString(16) : '-');
-    }
+    const wr = new WalkResult();
+    for (let s = 0; s < slots; s++) out.push(d.ops.pt.walk(BASE_IOVA / PAGE + s, wr) ? `${wr.pfn}:${wr.perm}` : '-');
     return out;
   };
   return { f, ioas, dev, va, roVa, map, unmap, iopt, areas, table };
