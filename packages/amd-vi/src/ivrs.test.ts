@@ -53,6 +53,9 @@ function env(extraDevices: HostProfile['devices'] = []) {
   return { host, unit, fd };
 }
 
+/** amd_iommu_report_page_fault()'s two formats (iommu.c): pci_err() with a device, pr_err_ratelimited() without. */
+const KNOWN_DEVICE_FAULT = 'Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]';
+const UNKNOWN_DEVICE_FAULT = 'Event logged [IO_PAGE_FAULT device=%04x:%02x:%02x.%x domain=0x%04x address=0x%llx flags=0x%04x]';
 const cmdText = (c: AmdCommand) => (c.op === 'INVALIDATE_DEVTAB_ENTRY' ? `DTE ${c.devid.toString(16)}` : c.op === 'COMPLETION_WAIT' ? 'WAIT' : c.op);
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
@@ -207,8 +210,9 @@ describe('events under the DeviceID the IOMMU saw, and where the kernel reports 
     expect(f.rid).toBe(ALIAS);
     expect(isAmdIommuFault(f) && f.event.devid).toBe(ALIAS);
     await settle();
-    // amd_iommu_report_page_fault(): no pci_dev at 00:14.4, so pr_err with the segment-qualified DeviceID.
+    // amd_iommu_report_page_fault(): no pci_dev at 00:14.4, so pr_err with the DeviceID in the IOMMU's segment.
     expect(e.host.log.lines.at(-1)).toBe('AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:14.4 domain=0x0000 address=0x3000 flags=0x0000]');
+    expect(e.host.log.lines.at(-1)).toBe(`AMD-Vi: ${kernelPrintf(UNKNOWN_DEVICE_FAULT, 0, 0x00, 0x14, 4, 0, 0x3000n, 0)}`);
     expect(e.host.log.lines.join('\n')).not.toContain('0000:01:00.0: AMD-Vi: Event logged');
   });
 
@@ -219,8 +223,9 @@ describe('events under the DeviceID the IOMMU saw, and where the kernel reports 
     dev.bindIommufd(e.fd);
     await dev.dma.write(0x5000n, new Uint8Array(4)).catch(() => undefined);
     await settle();
-    // pci_get_domain_bus_and_slot() finds 00:14.4 and its dev_data: pci_err() on that device.
+    // pci_get_domain_bus_and_slot() finds 00:14.4 and its dev_data: pci_err() on that device (dev_fmt adds "AMD-Vi: ").
     expect(e.host.log.lines.at(-1)).toBe('vfio-pci 0000:00:14.4: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0x5000 flags=0x0020]');
+    expect(e.host.log.lines.at(-1)).toBe(`vfio-pci 0000:00:14.4: AMD-Vi: ${kernelPrintf(KNOWN_DEVICE_FAULT, 0, 0x5000n, 0x20)}`);
   });
 
   it('prints a DeviceID without a device in the IOMMU\'s own PCI segment', async () => {
