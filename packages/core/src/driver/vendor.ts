@@ -221,8 +221,9 @@ export interface UnitOps {
    * static blocked domain, or for a driver without one the empty paging domain iommu.c allocates instead;
    * a VendorError (no domain ID left, ...) fails the bind with its errno, and so does a failing
    * `attachDev`. Absent: core's blocked binding is the whole of the blocked state (VT-d clears the
-   * context / PASID entry, SMMUv3 writes an abort STE, AMD-Vi a DTE without translation: nothing the
-   * model keeps beyond that binding).
+   * context / PASID entry, SMMUv3 writes an abort STE: nothing the model keeps beyond that binding).
+   * virtio-iommu (an ATTACH to its empty domain) and AMD-Vi (the cleared DTE in its modelled device
+   * table) implement it.
    */
   blockingDomain?(dev: DeviceInfo): DomainAttachHooks | VendorError;
   /** The hardware fault and page-request record formats. */
