@@ -7,7 +7,7 @@
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
 import { readLe64, writeLe64, pageSizesFromLog2 } from '@ioasid/core/driver';
-import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type BitFieldName, type Result } from '@ioasid/core/driver';
+import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
 import { hex } from './bits.js';
 
 /**
@@ -74,27 +74,21 @@ export const EFR2_LAYOUT = bitLayout([
   { name: 'HTRangeIgnoreSup', hi: 11, lo: 11 },
 ]);
 
-/** A decoded register: every field by its specification name, plus the bits no field covers. */
-export type DecodedFields<L extends readonly BitField[]> = { readonly [K in BitFieldName<L>]: number } & {
-  /** The register's bits that no named field covers, in place. */
-  readonly reserved: bigint;
-};
-
 /** The Extended Feature Register (MMIO 0x30) decoded: `PPRSup`, `GTSup`, `HATS`, `GATS`, `PASmax`, `HDSup`, ... */
-export type AmdEfr = DecodedFields<typeof EFR_LAYOUT>;
+export type AmdEfr = DecodedBitFields<typeof EFR_LAYOUT>;
 /** The Extended Feature 2 Register (MMIO 0x1A0) decoded. */
-export type AmdEfr2 = DecodedFields<typeof EFR2_LAYOUT>;
+export type AmdEfr2 = DecodedBitFields<typeof EFR2_LAYOUT>;
 /** The specification name of an EFR field. */
 export type AmdEfrField = BitFieldName<typeof EFR_LAYOUT>;
 /** The specification name of an EFR2 field. */
 export type AmdEfr2Field = BitFieldName<typeof EFR2_LAYOUT>;
 
-function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedFields<L> {
+function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedBitFields<L> {
   const v = BigInt.asUintN(64, value);
-  return { ...decodeBitFields(layout, v), reserved: v & uncoveredMask(layout) } as DecodedFields<L>;
+  return { ...decodeBitFields(layout, v), reserved: v & uncoveredMask(layout) } as DecodedBitFields<L>;
 }
 
-function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedFields<L>>, what: string): Result<bigint> {
+function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedBitFields<L>>, what: string): Result<bigint> {
   const values = fields as Partial<Record<string, number | bigint>>;
   let value = 0n;
   for (const f of layout) {
