@@ -244,26 +244,47 @@ class ResponseTap {
     const encodeRequest = inner.encodePageRequest.bind(inner);
     const encodeResponse = inner.encodePageResponse.bind(inner);
     // The codecs are class instances: the tap inherits from the vendor's (a spread would drop its prototype
-    // methods) and overrides the two encoders.
+    // methods) and overrides the encoders, the in-place ones (PageRequestInPlace, which core prefers) too.
     const tapped = Object.create(inner) as FaultCodec;
     tapped.encodePageRequest = (a: FailedAccess): Uint8Array => {
-      if (a.last) {
-        const key = `${a.rid}/${a.pasid}/${a.grpid}`;
-        this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);
-        this.lastRequests++;
-      }
+      this.request(a);
       return encodeRequest(a);
     };
     tapped.encodePageResponse = (r: PageResponse): Uint8Array => {
       const bytes = encodeResponse(r);
-      const key = this.responseKey(bytes);
-      const n = this.waiting.get(key) ?? 0;
-      if (n === 0) this.errors.push(`response to ${key}, which no group is waiting for`);
-      else this.waiting.set(key, n - 1);
-      this.responses++;
+      this.response(bytes);
       return bytes;
     };
+    const requestInto = inner.encodePageRequestInto?.bind(inner);
+    if (requestInto) {
+      tapped.encodePageRequestInto = (a: FailedAccess, out: Uint8Array): void => {
+        this.request(a);
+        requestInto(a, out);
+      };
+    }
+    const responseInto = inner.encodePageResponseInto?.bind(inner);
+    if (responseInto) {
+      tapped.encodePageResponseInto = (r: PageResponse, out: Uint8Array): void => {
+        responseInto(r, out);
+        this.response(out);
+      };
+    }
     ops.faults = tapped;
+  }
+
+  private request(a: FailedAccess): void {
+    if (!a.last) return;
+    const key = `${a.rid}/${a.pasid}/${a.grpid}`;
+    this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);
+    this.lastRequests++;
+  }
+
+  private response(bytes: Uint8Array): void {
+    const key = this.responseKey(bytes);
+    const n = this.waiting.get(key) ?? 0;
+    if (n === 0) this.errors.push(`response to ${key}, which no group is waiting for`);
+    else this.waiting.set(key, n - 1);
+    this.responses++;
   }
 
   /** Groups that never got their response. */

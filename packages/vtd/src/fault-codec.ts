@@ -211,43 +211,49 @@ export class VtdFaultCodec implements FaultCodec {
   }
 
   encodePageRequest(a: FailedAccess): Uint8Array {
+    const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
+    this.encodePageRequestInto(a, bytes);
+    return bytes;
+  }
+
+  /** encodePageRequest into the first 32 bytes of `out` (a slot of the page request queue), every byte written. */
+  encodePageRequestInto(a: FailedAccess, out: Uint8Array): void {
     checkPasid(a.pasid, 'encodePageRequest');
     if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
       throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
     }
     const addr = a.addr;
     if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
-      // qw0: type, PASID present, RID, PASID, exe, pm; qw1: rd, wr, LPIG, PRG index, address 63:12.
+      // qw0: type, PASID present, RID, PASID, exe, pm; qw1: rd, wr, LPIG, PRG index, address 63:12;
+      // qw2, qw3: no private data.
       const pasid = a.pasid >= 0 ? a.pasid : 0;
       const n = Number(addr);
-      const bytes = new Uint8Array(PAGE_REQ_DSC_SIZE);
-      putLe32(bytes, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
-      putLe32(bytes, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
-      putLe32(
-        bytes,
-        8,
-        ((n % TWO_32) & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3),
-      );
-      putLe32(bytes, 12, Math.floor(n / TWO_32));
-      return bytes;
+      putLe32(out, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
+      putLe32(out, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
+      putLe32(out, 8, ((n % TWO_32) & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3));
+      putLe32(out, 12, Math.floor(n / TWO_32));
+      for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
+      return;
     }
-    return unwrap(
-      encodePageReqDsc({
-        type: PRQ_TYPE_PAGE_REQUEST,
-        pasid_present: a.pasid >= 0 ? 1 : 0,
-        priv_data_present: 0,
-        rid: a.rid & 0xffff,
-        pasid: a.pasid >= 0 ? a.pasid : 0,
-        exe_req: a.perm & PERM_EXEC ? 1 : 0,
-        pm_req: a.perm & PERM_PRIV ? 1 : 0,
-        rd_req: a.perm & PERM_READ ? 1 : 0,
-        wr_req: a.perm & PERM_WRITE ? 1 : 0,
-        lpig: a.last ? 1 : 0,
-        prg_index: a.grpid,
-        addr: BigInt.asUintN(64, a.addr) & ~0xfffn,
-        priv_data: [0n, 0n],
-      }),
-      'encodePageRequest',
+    out.set(
+      unwrap(
+        encodePageReqDsc({
+          type: PRQ_TYPE_PAGE_REQUEST,
+          pasid_present: a.pasid >= 0 ? 1 : 0,
+          priv_data_present: 0,
+          rid: a.rid & 0xffff,
+          pasid: a.pasid >= 0 ? a.pasid : 0,
+          exe_req: a.perm & PERM_EXEC ? 1 : 0,
+          pm_req: a.perm & PERM_PRIV ? 1 : 0,
+          rd_req: a.perm & PERM_READ ? 1 : 0,
+          wr_req: a.perm & PERM_WRITE ? 1 : 0,
+          lpig: a.last ? 1 : 0,
+          prg_index: a.grpid,
+          addr: BigInt.asUintN(64, a.addr) & ~0xfffn,
+          priv_data: [0n, 0n],
+        }),
+        'encodePageRequest',
+      ),
     );
   }
 
@@ -292,6 +298,13 @@ export class VtdFaultCodec implements FaultCodec {
 
   /** intel_iommu_page_response(): a page group response descriptor (QI type 0x9). */
   encodePageResponse(r: PageResponse): Uint8Array {
+    const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
+    this.encodePageResponseInto(r, bytes);
+    return bytes;
+  }
+
+  /** encodePageResponse into the first 32 bytes of `out`, every byte written. */
+  encodePageResponseInto(r: PageResponse, out: Uint8Array): void {
     checkPasid(r.pasid, 'encodePageResponse');
     let code: number;
     switch (r.code) {
@@ -309,25 +322,30 @@ export class VtdFaultCodec implements FaultCodec {
         throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
     }
     // qw0: type 0x9, PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0); no private data.
-    const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
-    putLe32(bytes, 0, QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16));
-    putLe32(bytes, 4, r.pasid >= 0 ? r.pasid : 0);
-    putLe32(bytes, 8, (r.grpid & 0x1ff) << 3);
-    return bytes;
+    putLe32(out, 0, QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16));
+    putLe32(out, 4, r.pasid >= 0 ? r.pasid : 0);
+    putLe32(out, 8, (r.grpid & 0x1ff) << 3);
+    for (let off = 12; off < PAGE_GRP_RESP_DSC_SIZE; off += 4) putLe32(out, off, 0);
   }
 
   decodePageResponse(bytes: Uint8Array): PageResponse {
+    const r: PageResponse = { rid: 0, pasid: 0, grpid: 0, code: 0 };
+    this.decodePageResponseInto(bytes, r);
+    return r;
+  }
+
+  /** decodePageResponse into `out`'s fields. */
+  decodePageResponseInto(bytes: Uint8Array, out: PageResponse): void {
     if (bytes.byteLength === PAGE_GRP_RESP_DSC_SIZE) {
       const lo0 = getLe32(bytes, 0);
       const respCode = (lo0 >>> 12) & 0xf;
       // The descriptor type is qw0[11:9]:qw0[3:0] (as QEMU reads it); the general path reports errors.
       if ((((lo0 >>> 5) & 0x70) | (lo0 & 0xf)) === QI_PGRP_RESP_TYPE && (respCode === QI_RESP_SUCCESS || respCode === QI_RESP_INVALID || respCode === QI_RESP_FAILURE)) {
-        return {
-          rid: lo0 >>> 16,
-          pasid: lo0 & 0x10 ? getLe32(bytes, 4) & 0xfffff : -1,
-          grpid: (getLe32(bytes, 8) >>> 3) & 0x1ff,
-          code: respCode === QI_RESP_SUCCESS ? PAGE_RESP_SUCCESS : respCode === QI_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE,
-        };
+        out.rid = lo0 >>> 16;
+        out.pasid = lo0 & 0x10 ? getLe32(bytes, 4) & 0xfffff : -1;
+        out.grpid = (getLe32(bytes, 8) >>> 3) & 0x1ff;
+        out.code = respCode === QI_RESP_SUCCESS ? PAGE_RESP_SUCCESS : respCode === QI_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
+        return;
       }
     }
     const d = unwrap(decodePageGroupResponse(bytes), 'decodePageResponse');
@@ -336,7 +354,10 @@ export class VtdFaultCodec implements FaultCodec {
     else if (d.resp_code === QI_RESP_INVALID) code = PAGE_RESP_INVALID;
     else if (d.resp_code === QI_RESP_FAILURE) code = PAGE_RESP_FAILURE;
     else throw new PluginContractError('vtd', `decodePageResponse: response code 0x${d.resp_code.toString(16)} is not Success, Invalid Request or Response Failure`);
-    return { rid: d.rid, pasid: d.pasid_present ? d.pasid : -1, grpid: d.prg_index, code };
+    out.rid = d.rid;
+    out.pasid = d.pasid_present ? d.pasid : -1;
+    out.grpid = d.prg_index;
+    out.code = code;
   }
 
   /**

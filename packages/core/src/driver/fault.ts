@@ -134,6 +134,24 @@ export interface PageRequestCodec {
 }
 
 /**
+ * The page-request half without allocation, for a unit that sees millions of page requests: core writes
+ * each page request into a record slot of its hardware queue and each response into one reused buffer.
+ * Optional beside PageRequestCodec: its three methods all or none, with `pageResponseSize` (`codecPageRequestsInPlace`). Each gives
+ * exactly what its allocating twin gives (the conformance suite compares them), and throws what it throws.
+ * Core owns `out` and reuses it after the call: a codec must not keep it.
+ */
+export interface PageRequestInPlace {
+  /** Size in bytes of one page response record (what encodePageResponse returns). */
+  readonly pageResponseSize: number;
+  /** Writes encodePageRequest(a)'s `pageRequestSize` bytes at the start of `out`. */
+  encodePageRequestInto(a: FailedAccess, out: Uint8Array): void;
+  /** Writes encodePageResponse(r)'s `pageResponseSize` bytes at the start of `out`. */
+  encodePageResponseInto(r: PageResponse, out: Uint8Array): void;
+  /** Sets every field of `out` to what decodePageResponse(bytes) returns. */
+  decodePageResponseInto(bytes: Uint8Array, out: PageResponse): void;
+}
+
+/**
  * Hardware record formats of a vendor: the encode/decode side of the fault pipeline. The page-request
  * members are optional, all or none (PageRequestCodec): without them the unit has no page request queue,
  * and core answers a page request INVALID as it does for a unit without a codec.
@@ -155,6 +173,14 @@ export interface FaultCodec {
   encodePageResponse?(r: PageResponse): Uint8Array;
   /** PageRequestCodec.decodePageResponse, when the hardware has page requests. */
   decodePageResponse?(bytes: Uint8Array): PageResponse;
+  /** PageRequestInPlace.pageResponseSize, when the codec has the in-place page-request members. */
+  readonly pageResponseSize?: number;
+  /** PageRequestInPlace.encodePageRequestInto, when the codec has the in-place page-request members. */
+  encodePageRequestInto?(a: FailedAccess, out: Uint8Array): void;
+  /** PageRequestInPlace.encodePageResponseInto, when the codec has the in-place page-request members. */
+  encodePageResponseInto?(r: PageResponse, out: Uint8Array): void;
+  /** PageRequestInPlace.decodePageResponseInto, when the codec has the in-place page-request members. */
+  decodePageResponseInto?(bytes: Uint8Array, out: PageResponse): void;
   /**
    * The driver's own check of a page request it decoded, before the request reaches the iopf queue (AMD-Vi
    * ppr.c iommu_call_iopf_notifier refuses a request without a PASID, or with PASID 0 or one past the device's
@@ -212,6 +238,17 @@ export function codecPageRequests(codec: FaultCodec | undefined): codec is Fault
     typeof codec.decodePageRequest === 'function' &&
     typeof codec.encodePageResponse === 'function' &&
     typeof codec.decodePageResponse === 'function'
+  );
+}
+
+/** Whether a codec has the page-request half and its in-place members (PageRequestInPlace). */
+export function codecPageRequestsInPlace(codec: FaultCodec | undefined): codec is FaultCodec & PageRequestCodec & PageRequestInPlace {
+  return (
+    codecPageRequests(codec) &&
+    Number.isInteger(codec.pageResponseSize) &&
+    typeof codec.encodePageRequestInto === 'function' &&
+    typeof codec.encodePageResponseInto === 'function' &&
+    typeof codec.decodePageResponseInto === 'function'
   );
 }
 

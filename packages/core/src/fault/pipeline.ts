@@ -11,7 +11,7 @@
  *     otherwise: the exact Linux line in the host log.
  * Every page request and every stall is answered exactly once, whatever happens to its domain.
  */
-import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, codecPageRequests, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, codecPageRequests, codecPageRequestsInPlace, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse } from '../driver/fault.js';
 import type { DeviceInfo } from '../driver/vendor.js';
 import { HwptNested, type Hwpt } from '../iommufd/hwpt.js';
 import type { IommufdDevice } from '../iommufd/device.js';
@@ -45,7 +45,21 @@ interface UnitQueues {
   drain: () => void;
 }
 
-type Waiter = (code: number) => void;
+/**
+ * A device transfer waiting for the response to its page request group: told the code the device read
+ * back from the vendor's response record, from a microtask (as a promise's continuation would be), never
+ * from inside the call that answered the group.
+ */
+export interface PageResponseSink {
+  /** The group was answered: `code` is PAGE_RESP_* as the device decoded it. */
+  pageResponse(code: number): void;
+}
+
+/** A promise's resolve function (called at once: the promise defers), or a sink (deferred by the pipeline). */
+type Waiter = ((code: number) => void) | PageResponseSink;
+
+/** Every microtask of the pipeline hangs off this promise: `then` queues one job, without the AsyncResource and bound function Node's queueMicrotask makes per call. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * A group key inside one (unit, page request | stall) space: a number when rid < 2^16,
@@ -177,29 +191,100 @@ export class FaultPipeline {
 
   /**
    * Device side of PRI: sends one page request and resolves with the response code when its group is
-   * answered. Records are drained by the interrupt thread in a microtask, like a threaded IRQ.
+   * answered (-1 at once for a request that is not LAST). Records are drained by the interrupt thread in a
+   * microtask, like a threaded IRQ.
    */
   pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
-    const codec = this.host.codec(dev.unitIndex);
     // No codec, or one without page requests (virtio-iommu): nothing can carry the request.
-    if (!codecPageRequests(codec)) return Promise.resolve(PAGE_RESP_INVALID);
+    if (!codecPageRequests(this.host.codec(dev.unitIndex))) return Promise.resolve(PAGE_RESP_INVALID);
+    if (!access.last) {
+      this.sendRequest(dev, access, null);
+      return Promise.resolve(-1);
+    }
+    const promise = new Promise<number>(captureResolve);
+    const resolve = capturedResolve!;
+    capturedResolve = null;
+    this.sendRequest(dev, access, resolve);
+    return promise;
+  }
+
+  /**
+   * pageRequest for a device's own DMA engine: the LAST request of a group whose response goes to `sink`
+   * (from a microtask) instead of resolving a promise, so that a faulting transfer allocates no promise
+   * per page request. Throws what pageRequest would reject with.
+   */
+  sendPageRequest(dev: PipelineDevice, access: FailedAccess & { readonly last: true }, sink: PageResponseSink): void {
+    if (!codecPageRequests(this.host.codec(dev.unitIndex))) {
+      this.deferResponse(sink, PAGE_RESP_INVALID);
+      return;
+    }
+    this.sendRequest(dev, access, sink);
+  }
+
+  /** Queues the page request record; `waiter` (LAST requests only) hears the group's response. */
+  private sendRequest(dev: PipelineDevice, access: FailedAccess, waiter: Waiter | null): void {
+    const codec = this.host.codec(dev.unitIndex)!;
     const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.pageRequests++;
     const q = this.unitQueues(dev.unitIndex);
-    const promise = access.last ? waiterPromise(this.space(dev.unitIndex).waiters, key) : Promise.resolve(-1);
-    const record = codec.encodePageRequest(access);
+    if (waiter !== null) addWaiter(this.space(dev.unitIndex).waiters, key, waiter);
+    // The record goes straight into a slot of the queue when the codec can write in place.
+    const inPlace = codecPageRequestsInPlace(codec);
+    let record: Uint8Array;
+    if (inPlace) {
+      record = q.pageRequests.slot(codec.pageRequestSize);
+      codec.encodePageRequestInto(access, record);
+    } else record = codec.encodePageRequest!(access);
     if (!q.pageRequests.push(record)) {
       // Queue full: the request is lost, and the hardware answers the device itself.
       this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'page-request' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
       if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, false);
-      return promise;
+      return;
     }
-    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record });
+    // A tool may keep what it is shown: a copy of a slot, which the queue reuses.
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: inPlace ? record.slice() : record });
     this.schedule(dev.unitIndex);
-    return promise;
   }
+
+  /** Responses waiting for their sinks' microtask: a ring of [sink, code] pairs that only grows. */
+  private readonly deferredSinks: (PageResponseSink | null)[] = [];
+  private readonly deferredCodes: number[] = [];
+  private deferredHead = 0;
+  private deferredTail = 0;
+  private deferredScheduled = false;
+
+  /** Tells `sink` its code from a microtask; every response queued before that microtask runs goes in the same hop. */
+  private deferResponse(sink: PageResponseSink, code: number): void {
+    this.deferredSinks[this.deferredTail] = sink;
+    this.deferredCodes[this.deferredTail] = code;
+    this.deferredTail++;
+    if (this.deferredScheduled) return;
+    this.deferredScheduled = true;
+    void RESOLVED.then(this.deliverDeferred);
+  }
+
+  /** The responses queued so far, in order; those their sinks cause are left for the next microtask. */
+  private readonly deliverDeferred = (): void => {
+    this.deferredScheduled = false;
+    const end = this.deferredTail;
+    try {
+      while (this.deferredHead < end) {
+        const i = this.deferredHead++;
+        const sink = this.deferredSinks[i]!;
+        this.deferredSinks[i] = null;
+        sink.pageResponse(this.deferredCodes[i]);
+      }
+    } finally {
+      // A sink that threw leaves the rest for the next hop: none is ever dropped.
+      if (this.deferredHead === this.deferredTail) this.deferredHead = this.deferredTail = 0;
+      else if (!this.deferredScheduled) {
+        this.deferredScheduled = true;
+        void RESOLVED.then(this.deliverDeferred);
+      }
+    }
+  };
 
   /**
    * Device side of the stall model: the transaction stalls, the unit writes a stall record (event with
@@ -253,7 +338,7 @@ export class FaultPipeline {
     const q = this.unitQueues(unit);
     if (q.scheduled) return;
     q.scheduled = true;
-    queueMicrotask(q.drain);
+    void RESOLVED.then(q.drain);
   }
 
   /** The driver's interrupt thread: decode every queued record and route it. */
@@ -356,25 +441,52 @@ export class FaultPipeline {
     else this.stats.responses++;
     const codec = this.host.codec(unit);
     let deviceCode = code;
-    const r = { rid, pasid, grpid, code };
+    // One response record in flight at a time: the codec reads it synchronously.
+    const r = this.response;
+    r.rid = rid;
+    r.pasid = pasid;
+    r.grpid = grpid;
+    r.code = code;
     let record: Uint8Array | null = null;
     if (stall) {
       if (codec?.encodeResume && codec.decodeResume) {
         record = codec.encodeResume(r);
         deviceCode = codec.decodeResume(record).code;
       }
+    } else if (codecPageRequestsInPlace(codec)) {
+      // Encoded into one reused buffer and decoded into one reused object; the trace gets a copy.
+      let buf = this.responseRecord;
+      if (buf.length !== codec.pageResponseSize) this.responseRecord = buf = new Uint8Array(codec.pageResponseSize);
+      codec.encodePageResponseInto(r, buf);
+      codec.decodePageResponseInto(buf, this.deviceView);
+      deviceCode = this.deviceView.code;
+      this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record: buf.slice() });
+      this.wake(key, unit, stall, deviceCode);
+      return;
     } else if (codecPageRequests(codec)) {
       record = codec.encodePageResponse(r);
       deviceCode = codec.decodePageResponse(record).code;
     }
     this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record });
+    this.wake(key, unit, stall, deviceCode);
+  }
+
+  /** Tells the device waiting for group `key` (if any) the code it decoded from the response. */
+  private wake(key: GroupKey, unit: number, stall: boolean, deviceCode: number): void {
     const space = this.spaces.get(unit);
     if (space === undefined) return;
     const waiters = stall ? space.stallWaiters : space.waiters;
     const w = waiters.take(key);
     if (w === null) return;
-    w(deviceCode);
+    if (typeof w === 'function') w(deviceCode);
+    else this.deferResponse(w, deviceCode);
   }
+
+  /** The response complete() hands the codec (reused: nothing allocated per response). */
+  private readonly response: PageResponse = { rid: 0, pasid: 0, grpid: 0, code: 0 };
+  /** The response record of an in-place codec (PageRequestInPlace), and what the device decodes from it. */
+  private responseRecord = new Uint8Array(0);
+  private readonly deviceView: PageResponse = { rid: 0, pasid: 0, grpid: 0, code: 0 };
 
   private routeFault(f: IommuFault): void {
     if (!this.runStages(f)) {

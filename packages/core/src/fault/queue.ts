@@ -23,6 +23,30 @@ export class HardwareQueue {
     return this.count;
   }
 
+  /** Record buffers the queue owns (see slot), by ring position; position `depth` stands in while the queue is full. */
+  private slots: (Uint8Array | undefined)[] = [];
+  private slotSize = 0;
+
+  /**
+   * Hardware side: the queue's own buffer for the next record, `size` bytes, which the unit writes the
+   * record into and then pushes, so that a queued record allocates nothing. A popped slot stays as it
+   * is until the ring comes round to its position again (the driver decodes each record as it pops
+   * it). While the queue is full this is a spare that the push then drops.
+   */
+  slot(size: number): Uint8Array {
+    if (size !== this.slotSize) {
+      this.slots = [];
+      this.slotSize = size;
+    }
+    const i = this.count === this.depth ? this.depth : (this.head + this.count) % this.depth;
+    let b = this.slots[i];
+    if (b === undefined) {
+      b = new Uint8Array(size);
+      this.slots[i] = b;
+    }
+    return b;
+  }
+
   /** Hardware side: false when the record was dropped because the queue is full. */
   push(record: Uint8Array): boolean {
     this.total++;

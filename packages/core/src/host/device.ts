@@ -15,7 +15,7 @@ import { IommufdDevice, NO_PASID, attach, claimDmaOwner, detach, releaseDmaOwner
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
-import type { FaultPipeline } from '../fault/pipeline.js';
+import type { FaultPipeline, PageResponseSink } from '../fault/pipeline.js';
 import type { HostLog } from '../fault/stages.js';
 import { PRG_INDEX_LAST, PriFlowControl } from './pri.js';
 
@@ -56,6 +56,46 @@ export interface DmaReadOptions extends DmaOptions {
 const PAGE = BigInt(PAGE_SIZE);
 const TWO_53 = 2n ** 53n;
 const NO_OPTIONS: DmaOptions = Object.freeze({});
+
+/** Finished transfers a device keeps for reuse. */
+const TRANSFER_POOL = 16;
+
+/**
+ * A DMA waiting for page responses, between its page requests: what the loop of an async transfer
+ * would keep in its frame. The pipeline calls `pageResponse` (from a microtask) when the group is
+ * answered. Pooled per device, so a faulting read allocates its promise and little else.
+ */
+class DmaTransfer implements PageResponseSink {
+  buf: Uint8Array | null = null;
+  length = 0;
+  perm = 0;
+  pasid = 0;
+  maxRetries = 0;
+  iovaPfn = 0;
+  off = 0;
+  done = 0;
+  retries = 0;
+  /** The first page has not been translated again since copyPages() failed on it. */
+  failed = false;
+  /** The access the outstanding page request (or stall) was sent for. */
+  access: FailedAccess | null = null;
+  resolve: ((buf: Uint8Array) => void) | null = null;
+  reject: ((e: unknown) => void) | null = null;
+
+  constructor(private readonly resume: (t: DmaTransfer, code: number) => void) {}
+
+  pageResponse(code: number): void {
+    this.resume(this, code);
+  }
+}
+
+/** The settling functions of the promise created last (a shared executor: no closure per promise). */
+let capturedResolve: ((buf: Uint8Array) => void) | null = null;
+let capturedReject: ((e: unknown) => void) | null = null;
+function captureSettlers(resolve: (buf: Uint8Array) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
 
 /**
  * What a PCI device uses of the host it sits in: the memory its DMA reaches and the fault pipeline its
@@ -355,66 +395,127 @@ export class PciDevice implements BoundDevice {
     return done;
   }
 
+  /** Transfers that waited for page responses and finished, kept for the next one (see DmaTransfer). */
+  private readonly transferPool: DmaTransfer[] = [];
+  /** The sink side of every DmaTransfer of this device: one function, not a closure per transfer. */
+  private readonly resumeFn = (t: DmaTransfer, code: number): void => this.resumeTransfer(t, code);
+
   /**
    * The page-at-a-time path that waits for page responses, from byte `start` on: the page holding it
    * is the one copyPages() just failed to translate, so `this.tr` still holds that failure and the
    * first page is not walked again. Moves bytes between `buf` and memory (`perm` says which way);
-   * resolves to `buf`.
+   * resolves to `buf`. Its state between page requests is a pooled DmaTransfer that the pipeline
+   * calls back with the response (no async frame and no promise per page request).
    */
-  private async transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
-    const pasid = opts.pasid ?? NO_PASID;
-    const maxRetries = opts.maxRetries ?? 3;
-    const write = (perm & PERM_WRITE) !== 0;
-    const mem = this.host.mem;
+  private transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
+    const t = this.transferPool.pop() ?? new DmaTransfer(this.resumeFn);
+    t.buf = buf;
+    t.length = length;
+    t.perm = perm;
+    t.pasid = opts.pasid ?? NO_PASID;
+    t.maxRetries = opts.maxRetries ?? 3;
     // Page numbers of a 64-bit IOVA are below 2^52: plain numbers from here on, no BigInt per page.
-    let iovaPfn = this.firstPfn + Math.floor((this.firstOff + start) / PAGE_SIZE);
-    let off = (this.firstOff + start) % PAGE_SIZE;
-    let done = start;
-    let failed = true;
-    while (done < length) {
-      const n = Math.min(PAGE_SIZE - off, length - done);
-      let retries = 0;
-      for (;;) {
-        if (!failed && this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr)) {
-          const pa = this.tr.pfn * PAGE_SIZE + off;
-          if (write) mem.write(pa, buf, done, n);
-          else mem.read(pa, buf, done, n);
-          this.markAccess(pasid, iovaPfn, perm);
-          break;
+    t.iovaPfn = this.firstPfn + Math.floor((this.firstOff + start) / PAGE_SIZE);
+    t.off = (this.firstOff + start) % PAGE_SIZE;
+    t.done = start;
+    t.retries = 0;
+    t.failed = true;
+    const promise = new Promise<Uint8Array>(captureSettlers);
+    t.resolve = capturedResolve;
+    t.reject = capturedReject;
+    capturedResolve = capturedReject = null;
+    this.runTransfer(t);
+    return promise;
+  }
+
+  /** Moves pages until the transfer is done (settles it) or waits for a response (returns; the response resumes it). */
+  private runTransfer(t: DmaTransfer): void {
+    try {
+      const write = (t.perm & PERM_WRITE) !== 0;
+      const mem = this.host.mem;
+      while (t.done < t.length) {
+        const n = Math.min(PAGE_SIZE - t.off, t.length - t.done);
+        if (!t.failed && this.unit.translate(this.binding(t.pasid), t.pasid, t.iovaPfn, t.perm, this.tr)) {
+          const pa = this.tr.pfn * PAGE_SIZE + t.off;
+          if (write) mem.write(pa, t.buf!, t.done, n);
+          else mem.read(pa, t.buf!, t.done, n);
+          this.markAccess(t.pasid, t.iovaPfn, t.perm);
+          t.done += n;
+          t.iovaPfn++;
+          t.off = 0;
+          t.retries = 0;
+          continue;
         }
-        failed = false;
-        const access = this.failedAccess(BigInt(iovaPfn) * PAGE, perm, pasid);
-        if (access.recoverable && retries < maxRetries) {
-          const stall = access.kind === 'stall';
-          // A stalled transaction waits in the IOMMU for CMD_RESUME; a PRI device waits for its page
-          // response (no async frame of its own per request).
-          let code: number;
-          if (stall) code = await this.stallFor(access);
-          else {
-            // The transaction stalls in the function, it does not fault, until PRI credit and a free
-            // group index are there; both are given back with the response.
-            const g = this.pri.acquire(1);
-            access.grpid = typeof g === 'number' ? g : await g;
-            try {
-              code = await this.host.faults.pageRequest(this, access);
-            } finally {
-              this.pri.release(access.grpid);
-            }
+        t.failed = false;
+        const access = this.failedAccess(BigInt(t.iovaPfn) * PAGE, t.perm, t.pasid);
+        if (access.recoverable && t.retries < t.maxRetries) {
+          t.access = access;
+          if (access.kind === 'stall') {
+            // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
+            this.stallFor(access).then(
+              (code) => this.resumeTransfer(t, code),
+              (e: unknown) => this.settleTransfer(t, e),
+            );
+            return;
           }
-          if (code === PAGE_RESP_SUCCESS) {
-            retries++;
-            continue;
-          }
-          throw new DmaFault(this.normalized(access), stall ? 'stall-abort' : 'page-response');
+          // The transaction stalls in the function, it does not fault, until PRI credit and a free group
+          // index are there; both are given back with the response.
+          const g = this.pri.acquire(1);
+          if (typeof g === 'number') this.sendPageRequest(t, g);
+          else void g.then((grpid) => this.sendPageRequest(t, grpid));
+          return;
         }
         this.host.faults.reportFault(this, { ...access, recoverable: false });
         throw new DmaFault(this.normalized(access), 'reported');
       }
-      done += n;
-      iovaPfn++;
-      off = 0;
+      this.settleTransfer(t, null);
+    } catch (e) {
+      this.settleTransfer(t, e);
     }
-    return buf;
+  }
+
+  private sendPageRequest(t: DmaTransfer, grpid: number): void {
+    const access = t.access!;
+    access.grpid = grpid;
+    try {
+      this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
+    } catch (e) {
+      this.pri.release(grpid);
+      this.settleTransfer(t, e);
+    }
+  }
+
+  /** The response to the transfer's page request (or the resume of its stall) came back: retry, or fail. */
+  private resumeTransfer(t: DmaTransfer, code: number): void {
+    const access = t.access!;
+    const stall = access.kind === 'stall';
+    if (!stall) this.pri.release(access.grpid);
+    if (code === PAGE_RESP_SUCCESS) {
+      t.retries++;
+      this.runTransfer(t);
+      return;
+    }
+    let err: unknown;
+    try {
+      err = new DmaFault(this.normalized(access), stall ? 'stall-abort' : 'page-response');
+    } catch (e) {
+      err = e;
+    }
+    this.settleTransfer(t, err);
+  }
+
+  /** Resolves the transfer's promise with its buffer (`error` null) or rejects it, and pools the transfer. */
+  private settleTransfer(t: DmaTransfer, error: unknown): void {
+    const resolve = t.resolve!;
+    const reject = t.reject!;
+    const buf = t.buf!;
+    t.buf = null;
+    t.access = null;
+    t.resolve = null;
+    t.reject = null;
+    if (this.transferPool.length < TRANSFER_POOL) this.transferPool.push(t);
+    if (error === null) resolve(buf);
+    else reject(error);
   }
 
   private markAccess(pasid: number, iovaPfn: number, perm: number): void {

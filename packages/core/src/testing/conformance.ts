@@ -29,7 +29,7 @@ import {
   type PageTableFormat,
   type PageTableMemory,
 } from '../driver/pgtable.js';
-import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecPageRequests, codecStalls, type FailedAccess, type FaultCodec, type IommuFault } from '../driver/fault.js';
+import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecPageRequests, codecPageRequestsInPlace, codecStalls, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse } from '../driver/fault.js';
 import type { DecodedUnit } from '../driver/vendor.js';
 import { permAllowed } from '../driver/permission.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
@@ -771,6 +771,10 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect(codecPageRequests(codec), 'a codec with page requests has every member of PageRequestCodec').toBe(true);
         if (!codecPageRequests(codec)) return;
         expect(codec.pageRequestSize).toBeGreaterThan(0);
+        // The in-place members (PageRequestInPlace) are all or nothing, and give what the allocating ones give.
+        const inPlaceMembers = [codec.encodePageRequestInto, codec.encodePageResponseInto, codec.decodePageResponseInto];
+        const inPlace = codecPageRequestsInPlace(codec);
+        expect(inPlace || inPlaceMembers.every((m) => m === undefined), 'the in-place page-request methods of a FaultCodec are all absent, or all present with pageResponseSize').toBe(true);
         const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
         const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
         const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 0, last: true };
@@ -780,6 +784,12 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
               for (const [grpid, last] of [[1, true], [0x1ff, false], [0x42, true]] as const) {
                 const rec = codec.encodePageRequest({ ...base, pasid, addr, perm, grpid, last });
                 expect(rec.length).toBe(codec.pageRequestSize);
+                if (inPlace) {
+                  // Into a dirty buffer: every byte of the record is written.
+                  const slot = new Uint8Array(codec.pageRequestSize).fill(0xee);
+                  codec.encodePageRequestInto({ ...base, pasid, addr, perm, grpid, last }, slot);
+                  expect([...slot], 'encodePageRequestInto writes what encodePageRequest returns').toEqual([...rec]);
+                }
                 const f = codec.decodePageRequest(rec, unit);
                 const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
                 expectDecoded(f, what, { kind: 'page-request', unit, rid, pasid, addr, perm });
@@ -789,7 +799,17 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
             }
           }
           for (const code of [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID]) {
-            const r = codec.decodePageResponse(codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code }));
+            const bytes = codec.encodePageResponse({ rid, pasid, grpid: 0x1a3, code });
+            const r = codec.decodePageResponse(bytes);
+            if (inPlace) {
+              expect(bytes.length).toBe(codec.pageResponseSize);
+              const buf = new Uint8Array(codec.pageResponseSize).fill(0xee);
+              codec.encodePageResponseInto({ rid, pasid, grpid: 0x1a3, code }, buf);
+              expect([...buf], 'encodePageResponseInto writes what encodePageResponse returns').toEqual([...bytes]);
+              const into: PageResponse = { rid: -2, pasid: -2, grpid: -2, code: -2 };
+              codec.decodePageResponseInto(buf, into);
+              expect(into, 'decodePageResponseInto gives what decodePageResponse returns').toEqual(r);
+            }
             expect(r.code).toBe(code);
             expect(r.rid).toBe(rid);
             expect(r.grpid).toBe(0x1a3);
