@@ -7,8 +7,7 @@
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
 import { readLe64, writeLe64, pageSizesFromLog2 } from '@ioasid/core/driver';
-import { decodeBitFields, err, fieldFits, fieldPrep, genmask, ok, uncoveredMask, bitLayout, type BitField, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
-import { hex } from './bits.js';
+import { decodeBitFieldsLossless, encodeBitFieldsLossless, err, ok, genmask, bitLayout, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
 
 /**
  * EFR fields. Bits 27:26 and 30 are reserved. Bits 47, 53 and 56-62 were renamed between
@@ -83,42 +82,24 @@ export type AmdEfrField = BitFieldName<typeof EFR_LAYOUT>;
 /** The specification name of an EFR2 field. */
 export type AmdEfr2Field = BitFieldName<typeof EFR2_LAYOUT>;
 
-function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedBitFields<L> {
-  const v = BigInt.asUintN(64, value);
-  return { ...decodeBitFields(layout, v), reserved: v & uncoveredMask(layout) } as DecodedBitFields<L>;
-}
-
-function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedBitFields<L>>, what: string): Result<bigint> {
-  const values = fields as Partial<Record<string, number | bigint>>;
-  let value = 0n;
-  for (const f of layout) {
-    const v = values[f.name] ?? 0;
-    if (!fieldFits(v, f.hi, f.lo)) return err(`${what}.${f.name} = ${String(v)} does not fit in bits ${f.hi}:${f.lo}`);
-    value |= fieldPrep(BigInt(v), f.hi, f.lo);
-  }
-  const reserved = fields.reserved ?? 0n;
-  if (reserved < 0n || (reserved & ~uncoveredMask(layout)) !== 0n) return err(`${what}.reserved ${hex(reserved)} overlaps named fields`);
-  return ok(value | reserved);
-}
-
 /** Splits a 64-bit EFR value into its fields. */
 export function decodeEfr(efr: bigint): AmdEfr {
-  return decodeLayout(EFR_LAYOUT, efr);
+  return decodeBitFieldsLossless(EFR_LAYOUT, efr);
 }
 
 /** Builds an EFR value from fields (absent ones 0); fails when a value does not fit its field. */
 export function encodeEfr(fields: Partial<AmdEfr>): Result<bigint> {
-  return encodeLayout(EFR_LAYOUT, fields, 'EFR');
+  return encodeBitFieldsLossless(EFR_LAYOUT, fields, 'EFR');
 }
 
 /** Splits a 64-bit EFR2 value into its fields. */
 export function decodeEfr2(efr2: bigint): AmdEfr2 {
-  return decodeLayout(EFR2_LAYOUT, efr2);
+  return decodeBitFieldsLossless(EFR2_LAYOUT, efr2);
 }
 
 /** Builds an EFR2 value from fields (absent ones 0); fails when a value does not fit its field. */
 export function encodeEfr2(fields: Partial<AmdEfr2>): Result<bigint> {
-  return encodeLayout(EFR2_LAYOUT, fields, 'EFR2');
+  return encodeBitFieldsLossless(EFR2_LAYOUT, fields, 'EFR2');
 }
 
 // ---------------------------------------------------------------------------------------------

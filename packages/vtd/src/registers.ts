@@ -7,7 +7,7 @@
  * IOMMU_GET_HW_INFO.
  */
 import type { NormalizedCaps, StageCaps } from '@ioasid/core/driver';
-import { U64_MASK, err, fieldFits, fieldGet, fieldPrep, fieldWidth, ok, pageSizesFromLog2, uapi, uncoveredMask, bitLayout, type BitField, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
+import { U64_MASK, decodeBitFieldsLossless, encodeBitFieldsLossless, err, ok, pageSizesFromLog2, uapi, bitLayout, type BitFieldName, type DecodedBitFields, type Result } from '@ioasid/core/driver';
 
 export const U64_MAX = U64_MASK;
 
@@ -20,30 +20,6 @@ export function parseHex64(text: string): Result<bigint> {
 
 export function hex64(value: bigint): string {
   return `0x${BigInt.asUintN(64, value).toString(16)}`;
-}
-
-function decodeLayout<L extends readonly BitField[]>(layout: L, value: bigint): DecodedBitFields<L> {
-  const out: Record<string, number | bigint> = {};
-  for (const f of layout) out[f.name] = Number(fieldGet(value, f.hi, f.lo));
-  out.reserved = value & uncoveredMask(layout);
-  return out as DecodedBitFields<L>;
-}
-
-function encodeLayout<L extends readonly BitField[]>(layout: L, fields: Partial<DecodedBitFields<L>>, what: string): Result<bigint> {
-  const values = fields as Partial<Record<string, number | bigint>>;
-  let value = 0n;
-  for (const f of layout) {
-    const v = values[f.name] ?? 0;
-    if (!Number.isInteger(Number(v)) || !fieldFits(v, f.hi, f.lo)) {
-      return err(`${what}.${f.name} = ${String(v)} does not fit in ${fieldWidth(f.hi, f.lo)} bit(s)`);
-    }
-    value |= fieldPrep(BigInt(v), f.hi, f.lo);
-  }
-  const reserved = fields.reserved ?? 0n;
-  if ((reserved & ~uncoveredMask(layout)) !== 0n || reserved < 0n) {
-    return err(`${what}.reserved ${hex64(reserved)} overlaps named fields`);
-  }
-  return ok(value | reserved);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,12 +37,12 @@ export type VtdVer = DecodedBitFields<typeof VER_LAYOUT>;
 
 /** Decode VER_REG into MAX and MIN (only the low 32 bits are read). */
 export function decodeVer(ver: bigint | number): VtdVer {
-  return decodeLayout(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
+  return decodeBitFieldsLossless(VER_LAYOUT, BigInt(ver) & 0xffffffffn);
 }
 
 /** Encode VER_REG from MAX and MIN (an absent field is 0); fails when a field does not fit or the value exceeds 32 bits. */
 export function encodeVer(fields: Partial<VtdVer>): Result<bigint> {
-  const r = encodeLayout(VER_LAYOUT, fields, 'VER');
+  const r = encodeBitFieldsLossless(VER_LAYOUT, fields, 'VER');
   if (r.ok && r.value > 0xffffffffn) return err('VER_REG is a 32-bit register');
   return r;
 }
@@ -119,7 +95,7 @@ export type VtdCapField = BitFieldName<typeof CAP_LAYOUT>;
 
 /** Decode a 64-bit CAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeCap(cap: bigint): VtdCap {
-  return decodeLayout(CAP_LAYOUT, BigInt.asUintN(64, cap));
+  return decodeBitFieldsLossless(CAP_LAYOUT, BigInt.asUintN(64, cap));
 }
 
 /**
@@ -127,7 +103,7 @@ export function decodeCap(cap: bigint): VtdCap {
  * does not fit its width or `reserved` overlaps a named field.
  */
 export function encodeCap(fields: Partial<VtdCap>): Result<bigint> {
-  return encodeLayout(CAP_LAYOUT, fields, 'CAP');
+  return encodeBitFieldsLossless(CAP_LAYOUT, fields, 'CAP');
 }
 
 /** SAGAW bit → (levels, address width): bit 1 = 3-level/39-bit, bit 2 = 4-level/48-bit, bit 3 = 5-level/57-bit. */
@@ -226,7 +202,7 @@ export type VtdEcapField = BitFieldName<typeof ECAP_LAYOUT>;
 
 /** Decode a 64-bit ECAP_REG value into its fields; the bits no field names are kept in `reserved`. */
 export function decodeEcap(ecap: bigint): VtdEcap {
-  return decodeLayout(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
+  return decodeBitFieldsLossless(ECAP_LAYOUT, BigInt.asUintN(64, ecap));
 }
 
 /**
@@ -234,7 +210,7 @@ export function decodeEcap(ecap: bigint): VtdEcap {
  * does not fit its width or `reserved` overlaps a named field.
  */
 export function encodeEcap(fields: Partial<VtdEcap>): Result<bigint> {
-  return encodeLayout(ECAP_LAYOUT, fields, 'ECAP');
+  return encodeBitFieldsLossless(ECAP_LAYOUT, fields, 'ECAP');
 }
 
 /** ecap_iotlb_offset(): IRO counts 16-byte units from the register base. */

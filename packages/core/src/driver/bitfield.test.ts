@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBitFields, encodeBitFields, fieldFits, fieldGet, fieldGet32, fieldPrep, genmask, uncoveredMask } from './bitfield.js';
+import { bitLayout, decodeBitFields, decodeBitFieldsLossless, encodeBitFields, encodeBitFieldsLossless, fieldFits, fieldGet, fieldGet32, fieldPrep, genmask, uncoveredMask } from './bitfield.js';
 
 describe('bit fields (bits.h / bitfield.h)', () => {
   it('GENMASK_ULL matches the literal masks of the kernel headers', () => {
@@ -57,5 +57,27 @@ describe('bit fields (bits.h / bitfield.h)', () => {
     expect(decodeBitFields(layout.slice(1), 0x9000_0000_0001_2345n)).toEqual({ MODE: 9, PPN: 0x12345 });
     // A value wider than its field is truncated as FIELD_PREP truncates it.
     expect(encodeBitFields([{ name: 'V', hi: 0, lo: 0 }], { V: 3 })).toBe(1n);
+  });
+
+  it('lossless decode keeps the uncovered bits in reserved, and encode gives the same word back', () => {
+    const layout = bitLayout([
+      { name: 'MIN', hi: 3, lo: 0 },
+      { name: 'MAX', hi: 7, lo: 4 },
+    ]);
+    const word = 0x8000_0000_0000_1261n;
+    const decoded = decodeBitFieldsLossless(layout, word);
+    expect(decoded).toEqual({ MIN: 1, MAX: 6, reserved: 0x8000_0000_0000_1200n });
+    expect(encodeBitFieldsLossless(layout, decoded, 'VER')).toEqual({ ok: true, value: word });
+    // Bits above 63 are not part of a 64-bit register.
+    expect(decodeBitFieldsLossless(layout, (1n << 64n) | 0x21n)).toEqual({ MIN: 1, MAX: 2, reserved: 0n });
+  });
+
+  it('lossless encode refuses a value that does not fit and a reserved bit a field covers, naming them', () => {
+    const layout = bitLayout([{ name: 'HATS', hi: 11, lo: 10 }]);
+    expect(encodeBitFieldsLossless(layout, { HATS: 4 }, 'EFR')).toEqual({ ok: false, error: 'EFR.HATS = 4 does not fit in bits 11:10' });
+    expect(encodeBitFieldsLossless(layout, { HATS: 1.5 }, 'EFR').ok).toBe(false);
+    expect(encodeBitFieldsLossless(layout, { reserved: 0x400n }, 'EFR')).toEqual({ ok: false, error: 'EFR.reserved 0x400 overlaps named fields' });
+    expect(encodeBitFieldsLossless(layout, { reserved: -1n }, 'EFR').ok).toBe(false);
+    expect(encodeBitFieldsLossless(layout, {}, 'EFR')).toEqual({ ok: true, value: 0n });
   });
 });

@@ -5,6 +5,8 @@
  * so that decode and encode are table-driven and lossless (`uncoveredMask` keeps what no field names).
  */
 
+import { err, ok, type Result } from './result.js';
+
 /** One named field: bits [hi:lo] of a register or descriptor word. */
 export interface BitField<N extends string = string> {
   /** The field's name as the specification prints it, e.g. 'S2P'. */
@@ -103,4 +105,39 @@ export function encodeBitFields(layout: readonly BitField[], values: object): bi
     if (typeof x === 'number' || typeof x === 'bigint') w |= fieldPrep(BigInt(x), f.hi, f.lo);
   }
   return w;
+}
+
+/**
+ * A 64-bit word decoded losslessly by its layout: every field, plus the bits no field covers in `reserved`,
+ * so that `encodeBitFieldsLossless` of the result gives back the same word. Bits above 63 are dropped.
+ */
+export function decodeBitFieldsLossless<L extends readonly BitField[]>(layout: L, value: bigint): DecodedBitFields<L> {
+  const word = BigInt.asUintN(64, value);
+  const out: Record<string, number | bigint> = decodeBitFields(layout, word);
+  out.reserved = word & uncoveredMask(layout);
+  return out as DecodedBitFields<L>;
+}
+
+/**
+ * The word a decoded register describes: each named field (absent ones 0) put in place, plus `reserved`.
+ * Fails, naming `what` and the field, when a value is not a non-negative integer that fits its bits, or when
+ * `reserved` sets a bit a named field covers (the same bit cannot be given twice).
+ */
+export function encodeBitFieldsLossless<L extends readonly BitField[]>(
+  layout: L,
+  fields: Partial<DecodedBitFields<L>>,
+  what: string,
+): Result<bigint> {
+  const values = fields as Partial<Record<string, number | bigint>>;
+  let word = 0n;
+  for (const f of layout) {
+    const v = values[f.name] ?? 0;
+    if (!fieldFits(v, f.hi, f.lo)) return err(`${what}.${f.name} = ${String(v)} does not fit in bits ${f.hi}:${f.lo}`);
+    word |= fieldPrep(BigInt(v), f.hi, f.lo);
+  }
+  const reserved = fields.reserved ?? 0n;
+  if (reserved < 0n || (reserved & ~uncoveredMask(layout)) !== 0n) {
+    return err(`${what}.reserved 0x${reserved.toString(16)} overlaps named fields`);
+  }
+  return ok(word | reserved);
 }
