@@ -529,7 +529,8 @@ export class IoPagetable {
    * mapOneNum of page-aligned user memory: [page, page + len / PAGE_SIZE) of `mm` at the fixed IOVA
    * `start` (len a non-zero multiple of PAGE_SIZE, start + len - 1 <= 2^53 - 1), without a pages object:
    * the area goes into the index as a compact record (area-index.ts) when its pages are one run of
-   * frames, which holds whenever they are unpinned or a single page. The steps and errors are
+   * frames, which holds whenever they are unpinned or a single page; otherwise it gets a pages object
+   * whose pin segments are the runs just resolved. The steps and errors are
    * mapOneNum's, in the kernel's order: iopt_map_pages (iopt_alloc_area_pages: the length, alignment,
    * reserved and EEXIST checks, then the page offset, which is 0 here), then iopt_fill_domains_pages
    * (pfn_reader_user_pin faults the pages in: EFAULT; incr_user_locked_vm charges them: ENOMEM; then
@@ -551,12 +552,6 @@ export class IoPagetable {
     const runs = pinRuns;
     runs.clear();
     resolveUserRun(mm, page, npages, writable, runs);
-    if (runs.length !== 1) {
-      // Frames in several runs: a pages object with its segments (pin() resolves the same frames again).
-      this.mapOneNum(new IoptPages(npages, writable, mm, { kind: 'user', mm, firstPage: page }), 0, 0, len, start, prot);
-      return;
-    }
-    const frame = runs.first[0];
     mm.chargePinned(npages);
     const huge = this.huge;
     const pfn = start / PAGE_SIZE;
@@ -568,7 +563,15 @@ export class IoPagetable {
         fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
       }
     }
-    low.insertCompactAt(c, i, start, last, mm, page, writable, frame, prot);
+    if (runs.length === 1) {
+      low.insertCompactAt(c, i, start, last, mm, page, writable, runs.first[0], prot);
+      return;
+    }
+    // Frames in several runs: a pages object holding them as its pin segments, as pin() builds them.
+    const pages = new IoptPages(npages, writable, mm, { kind: 'user', mm, firstPage: page });
+    pages.adoptPinnedRuns(runs);
+    pages.get();
+    low.insertAt(c, i, new IoptArea(start, last, pages, 0, 0, prot));
   }
 
   /**

@@ -246,6 +246,22 @@ export class IoptPages {
     this.npinned = this.npages;
   }
 
+  /**
+   * adoptPinnedRun for pages whose frames are `runs` in order (runs.pages === npages): the segments
+   * pin() would have built, one pin each; nothing is charged.
+   */
+  adoptPinnedRuns(runs: FrameRuns): void {
+    const out = built;
+    out.n = 0;
+    let cur = 0;
+    for (let r = 0; r < runs.length; r++) {
+      emit(out, cur, runs.count[r], 1, runs.first[r]);
+      cur += runs.count[r];
+    }
+    this.setList(out.v, out.n);
+    this.npinned = this.npages;
+  }
+
   /** Drops one pin on every page of [start, start + n); pages reaching zero are unpinned and uncharged. */
   unpin(start: number, n: number): void {
     if (n <= 0) return;
