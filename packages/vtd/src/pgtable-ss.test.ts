@@ -15,9 +15,14 @@ import {
   WALK_RESERVED_BITS,
   WALK_TABLE_FAULT,
   WalkResult,
+  ChunkCache,
+  PhysicalMemory,
+  radixWalk,
   type IoPageTable,
   type PageTableConfig,
   type PageTableMemory,
+  type RadixCodec,
+  type RadixLayout,
 } from '@ioasid/core/driver';
 import { grantBoth } from '@ioasid/core/driver';
 import { vtdSecondStage } from './pgtable-ss.js';
@@ -48,7 +53,11 @@ describe('vtd-ss alloc', () => {
 
   it('restricts cfg.pgsizeBitmap in and out', () => {
     const { memory } = testTableMemory();
-    const cfg: PageTableConfig = { pgsizeBitmap: SZ_4K | SZ_2M | (1n << 39n) | (1n << 16n), ias: 48, oas: 46 };
+    const cfg: PageTableConfig = {
+      pgsizeBitmap: SZ_4K | SZ_2M | (1n << 39n) | (1n << 16n),
+      ias: 48,
+      oas: 46,
+    };
     const pt = vtdSecondStage.alloc(cfg, memory) as IoPageTable;
     expect(cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
     expect(pt.cfg.pgsizeBitmap).toBe(SZ_4K | SZ_2M);
@@ -439,7 +448,9 @@ describe('vtd-ss property', () => {
 describe('vtd-ss paging-structure cache (4-level walk)', () => {
   it('can be switched off: every walk then reads every level, with the same results', () => {
     const { memory } = testTableMemory();
-    const a = alloc({ pgsizeBitmap: SZ_4K }, memory) as IoPageTable & { pagingStructureCache: boolean };
+    const a = alloc({ pgsizeBitmap: SZ_4K }, memory) as IoPageTable & {
+      pagingStructureCache: boolean;
+    };
     const out = new WalkResult();
     expect(a.pagingStructureCache).toBe(true);
     expect(a.map(0, 0x1000, 1024, RW)).toBe(0);
@@ -509,36 +520,139 @@ describe('vtd-ss paging-structure cache (4-level walk)', () => {
       pa: fc.integer({ min: 0, max: 2 ** 30 }),
     });
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.integer({ min: 0, max: 1100 }), { minLength: 1, maxLength: 12 }), (ops, probes) => {
-        const { memory } = testTableMemory();
-        const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
-        const ref = new Map<number, number>();
-        const out = new WalkResult();
-        const check = () => {
-          for (const base of bases)
-            for (const d of [0, 1, 2, 511, 512, ...probes]) {
-              const p = base + d;
-              const want = ref.get(p);
-              expect(pt.walk(p, out)).toBe(want !== undefined);
-              if (want !== undefined) expect(out.pfn).toBe(want);
+      fc.property(
+        fc.array(op, { maxLength: 25 }),
+        fc.array(fc.integer({ min: 0, max: 1100 }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        (ops, probes) => {
+          const { memory } = testTableMemory();
+          const pt = alloc({ pgsizeBitmap: SZ_4K }, memory);
+          const ref = new Map<number, number>();
+          const out = new WalkResult();
+          const check = () => {
+            for (const base of bases)
+              for (const d of [0, 1, 2, 511, 512, ...probes]) {
+                const p = base + d;
+                const want = ref.get(p);
+                expect(pt.walk(p, out)).toBe(want !== undefined);
+                if (want !== undefined) expect(out.pfn).toBe(want);
+              }
+          };
+          for (const o of ops) {
+            const iova = o.base + o.off;
+            if (o.unmap) {
+              let expected = 0;
+              for (let i = 0; i < o.n; i++) if (ref.delete(iova + i)) expected++;
+              expect(pt.unmap(iova, o.n)).toBe(expected);
+            } else {
+              let clash = false;
+              for (let i = 0; i < o.n; i++) if (ref.has(iova + i)) clash = true;
+              expect(pt.map(iova, o.pa, o.n, RW)).toBe(clash ? -17 : 0);
+              if (!clash) for (let i = 0; i < o.n; i++) ref.set(iova + i, o.pa + i);
             }
-        };
-        for (const o of ops) {
-          const iova = o.base + o.off;
-          if (o.unmap) {
-            let expected = 0;
-            for (let i = 0; i < o.n; i++) if (ref.delete(iova + i)) expected++;
-            expect(pt.unmap(iova, o.n)).toBe(expected);
-          } else {
-            let clash = false;
-            for (let i = 0; i < o.n; i++) if (ref.has(iova + i)) clash = true;
-            expect(pt.map(iova, o.pa, o.n, RW)).toBe(clash ? -17 : 0);
-            if (!clash) for (let i = 0; i < o.n; i++) ref.set(iova + i, o.pa + i);
+            check();
           }
-          check();
-        }
-      }),
+        },
+      ),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('vtd-ss straight walks over slabs of table memory', () => {
+  /**
+   * Table memory whose frames come from several places: the root's slab, another slab, a slab whose
+   * frames have address bits in the entry's high word (frame >= 2^20), and the sparse region above
+   * 128 GiB that has no slab, chosen per allocation by `pick`.
+   */
+  function scatteredMemory(pick: () => number, rootRegion: number): { memory: PageTableMemory; mem: PhysicalMemory } {
+    const mem = new PhysicalMemory();
+    const bases = [0x100, 5 * 8192, 300 * 8192, 2 ** 33];
+    const next = bases.slice();
+    const free: number[][] = bases.map(() => []);
+    let first = true;
+    const memory: PageTableMemory = {
+      mem,
+      allocTable() {
+        const r = first ? rootRegion : pick();
+        first = false;
+        const pfn = free[r].pop() ?? next[r]++;
+        mem.zeroFrame(pfn);
+        return pfn;
+      },
+      releaseTable(pfn) {
+        const r = bases.findLastIndex((b) => pfn >= b);
+        free[r].push(pfn);
+      },
+    };
+    return { memory, mem };
+  }
+
+  it('agree with the engine walk wherever the tables are, the paging-structure cache on and off', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.array(
+          fc.record({
+            iova: fc.integer({ min: 0, max: 2 ** 36 - 2048 }),
+            n: fc.integer({ min: 1, max: 1100 }),
+            huge: fc.boolean(),
+            ro: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        fc.array(fc.integer({ min: 0, max: 2 ** 36 - 1 }), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        (rootRegion, picks, maps, probes) => {
+          let k = 0;
+          const { memory, mem } = scatteredMemory(() => picks[k++ % picks.length], rootRegion);
+          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G }, memory) as IoPageTable & {
+            pagingStructureCache: boolean;
+            codec: RadixCodec;
+            layout: RadixLayout;
+          };
+          const pages: number[] = [...probes];
+          for (const m of maps) {
+            const iova = m.huge ? m.iova - (m.iova % 512) : m.iova;
+            pt.map(iova, 0x100000 + (iova % 2 ** 20), m.huge ? 1024 : m.n, m.ro ? IOMMU_READ : RW);
+            pages.push(iova, iova + 1, iova + (m.huge ? 700 : m.n - 1), iova + (m.huge ? 1024 : m.n));
+          }
+          const chunks = new ChunkCache(mem);
+          const ours = new WalkResult();
+          const ref = new WalkResult();
+          for (const psc of [false, true, false]) {
+            pt.pagingStructureCache = psc;
+            for (const p of [...pages, ...pages]) {
+              const a = pt.walk(p, ours);
+              const b = radixWalk(pt.codec, pt.layout, chunks, pt.rootPfn, p, ref, null);
+              expect(a).toBe(b);
+              expect(ours.fault).toBe(ref.fault);
+              expect(ours.level).toBe(ref.level);
+              if (b)
+                expect({
+                  pfn: ours.pfn,
+                  perm: ours.perm,
+                  pageShift: ours.pageShift,
+                  dirty: ours.dirty,
+                }).toEqual({
+                  pfn: ref.pfn,
+                  perm: ref.perm,
+                  pageShift: ref.pageShift,
+                  dirty: ref.dirty,
+                });
+            }
+          }
+        },
+      ),
+      { numRuns: 120 },
     );
   });
 });

@@ -12,13 +12,10 @@ import type { PhysicalMemory } from '@ioasid/core';
 import {
   ChunkCache,
   ERRNO,
-  PERM_READ,
-  PERM_WRITE,
-  PERM_EXEC,
   RadixLayout,
   RadixPageTable,
+  SLAB_FRAME_BITS,
   WALK_ADDRESS_SIZE,
-  WALK_OK,
   radixWalk,
   traceRadix,
   type PageTableConfig,
@@ -30,7 +27,7 @@ import {
 import { VtdFsCodec, VtdSsCodec } from './codec.js';
 import { hardwareUpdatesAD } from './dirty.js';
 import { PagingStructureCache } from './psc.js';
-import { HI_ADDR_MASK, SS_D, SS_PS, SS_R, SS_W, SS_X, leafLevelsFromBitmap } from './pte-bits.js';
+import { HI_ADDR_MASK, SS_PS, SS_R, SS_W, SS_X, leafLevelsFromBitmap } from './pte-bits.js';
 import { vtdTraceSpec } from './pgtable-trace.js';
 
 export { SZ_1G, SZ_2M, SZ_4K, leafLevelsFromBitmap } from './pte-bits.js';
@@ -38,8 +35,15 @@ export { SZ_1G, SZ_2M, SZ_4K, leafLevelsFromBitmap } from './pte-bits.js';
 export const EINVAL = ERRNO.EINVAL;
 export const ENOMEM = ERRNO.ENOMEM;
 
-const TWO_20 = 1048576;
 const INV_2_27 = 1 / 134217728;
+const SLAB_FRAMES = 2 ** SLAB_FRAME_BITS;
+/** A table entry's slab index is (hi & HI_ADDR_MASK) << SLAB_HI_SHIFT | lo >>> SLAB_LO_SHIFT (frame >> SLAB_FRAME_BITS). */
+const SLAB_HI_SHIFT = 20 - SLAB_FRAME_BITS;
+const SLAB_LO_SHIFT = 12 + SLAB_FRAME_BITS;
+/** The word offset of a table entry's frame in its slab, from the low word: (lo >>> 2) & SLAB_WORD_MASK. */
+const SLAB_WORD_MASK = (SLAB_FRAMES - 1) << 10;
+/** The slab of a table that is not backed: every read is undefined, which no present test passes. */
+const NO_SLAB = new Uint32Array(0);
 
 /** What distinguishes the two VT-d formats; fixed at alloc time. */
 export interface VtdFlavor {
@@ -78,7 +82,14 @@ export function vtdLayout(levels: number, ias: number, oas: number, leafLevels: 
       entryBits.push(9);
       spanShift.push(9 * l);
     }
-    layout = new RadixLayout({ levels, entryBits, spanShift, leafLevels, ias, oas });
+    layout = new RadixLayout({
+      levels,
+      entryBits,
+      spanShift,
+      leafLevels,
+      ias,
+      oas,
+    });
     layouts.set(key, layout);
   }
   return layout;
@@ -95,24 +106,53 @@ export class VtdPageTable extends RadixPageTable {
   private pscLevels: number = 0;
   /** `executeEnable` as a number (SS_X or 0), for the walk. */
   private readonly execMask: number = 0;
-  /** The root table's chunk once it is backed (the root never moves), and its word offset. */
-  private rootChunk: Uint32Array | undefined = undefined;
-  private readonly rootWordBase: number = 0;
-  private readonly rootChunkIndex: number = 0;
+  /** A 4-level second-stage table whose root is in a slab: walks take the straight-line paths. */
+  private readonly straight: boolean = false;
+  /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
+  private fast = 0;
+  /** The root table's slab once it is backed (the root never moves), its index and the root's word offset in it. */
+  private readonly rootSlab: Uint32Array = NO_SLAB;
+  private readonly rootSlabWord: number = 0;
+  private readonly rootSlabIndex: number = 0;
+  /** What a table entry pointing into the root's slab holds in its high word, and in its low word's bits 31:25. */
+  private readonly slabHi: number = 0;
+  private readonly slabLo: number = 0;
   private readonly presentBits: number;
 
   constructor(flavor: VtdFlavor, cfg: Readonly<PageTableConfig>, geo: VtdGeometry, memory: PageTableMemory, rootPfn: number) {
     const codec: RadixCodec = flavor.firstStage
-      ? new VtdFsCodec({ trackDirty: cfg.dirtyTracking === true, global: flavor.global })
-      : new VtdSsCodec({ executeEnable: flavor.executeEnable, snoop: flavor.snoop, forceWriteable: flavor.forceWriteable });
+      ? new VtdFsCodec({
+          trackDirty: cfg.dirtyTracking === true,
+          global: flavor.global,
+        })
+      : new VtdSsCodec({
+          executeEnable: flavor.executeEnable,
+          snoop: flavor.snoop,
+          forceWriteable: flavor.forceWriteable,
+        });
     super(flavor.format, cfg, codec, vtdLayout(geo.levels, geo.ias, geo.oas, geo.leafLevels), memory, rootPfn);
     this.fs = flavor.firstStage;
     this.trackDirty = cfg.dirtyTracking === true;
     this.hwAccessDirty = hardwareUpdatesAD(flavor.firstStage, this.trackDirty, this.trackDirty);
     this.pscLevels = !flavor.firstStage && this.top === 3 ? 3 : 0;
     this.execMask = flavor.executeEnable ? SS_X : 0;
-    this.rootWordBase = (rootPfn & 511) << 10;
-    this.rootChunkIndex = Math.floor(rootPfn / 512);
+    // `| 0` everywhere: these fields must hold small integers, not doubles (2 ** k is a double, and a
+    // double field makes every compare of the walk a float compare). rootPfn < 2^40.
+    this.rootSlabWord = ((rootPfn % SLAB_FRAMES) * 1024) | 0;
+    this.rootSlabIndex = Math.floor(rootPfn / SLAB_FRAMES) | 0;
+    if (!flavor.firstStage && this.top === 3) {
+      // Back the root's chunk now (the first map would), so that the straight walk's slab is there
+      // from the start and its loads never go out of bounds.
+      this.mem.chunkWords(rootPfn);
+      const slab = this.mem.slabWords(this.rootSlabIndex);
+      // The straight walks write the slab geometry as literals (SLAB_FRAME_BITS 13).
+      if (slab !== undefined && SLAB_FRAME_BITS === 13) {
+        this.rootSlab = slab;
+        this.straight = true;
+      }
+    }
+    this.slabHi = this.rootSlabIndex >>> SLAB_HI_SHIFT;
+    this.slabLo = this.rootSlabIndex & ((1 << SLAB_HI_SHIFT) - 1);
     this.presentBits = codec.presentMask;
   }
 
@@ -127,6 +167,7 @@ export class VtdPageTable extends RadixPageTable {
   set pagingStructureCache(on: boolean) {
     this.psc.flush();
     this.pscLevels = on && !this.fs && this.top === 3 ? 3 : 0;
+    this.fast = this.straight && this.pscLevels === 0 ? 1 : 0;
   }
 
   /** A table was released: its pointer may sit in the paging-structure cache. */
@@ -142,33 +183,114 @@ export class VtdPageTable extends RadixPageTable {
 
   /** The leaf of a successful 4K walk: `lo`/`hiWord` the leaf entry, `perm` the AND of every level's low word. */
   private leafOut(out: WalkResult, lo: number, hiWord: number, perm: number): true {
-    const h = hiWord & HI_ADDR_MASK;
-    out.pfn = h === 0 ? lo >>> 12 : h * TWO_20 + (lo >>> 12);
-    const p = this.execMask !== 0 ? perm & (PERM_READ | PERM_WRITE | PERM_EXEC) : (perm & (PERM_READ | PERM_WRITE)) | ((perm & SS_R) << 2);
+    // Literals, not the named constants: a module constant is a cell load with a hole check on every
+    // use in compiled code. 0xfffff is HI_ADDR_MASK, 1 SS_R / PERM_READ, 3 R|W, 7 R|W|X, 512 SS_D.
+    const h = hiWord & 0xfffff;
+    out.pfn = h === 0 ? lo >>> 12 : h * 1048576 + (lo >>> 12);
+    const p = this.execMask !== 0 ? perm & 7 : (perm & 3) | ((perm & 1) << 2);
     // No privilege levels in the second stage: both get the same (permission.ts).
     out.perm = p | (p << 4);
     out.pageShift = 12;
     out.level = 0;
-    out.dirty = (lo & SS_D) !== 0;
-    out.fault = WALK_OK;
+    out.dirty = (lo & 512) !== 0;
+    out.fault = 0;
     return true;
   }
 
+  /**
+   * The walk. Its common case, a 4-level second-stage table of 4K leaves walked without the
+   * paging-structure cache, is written out here whole, over the flat slab of table memory that holds
+   * the root (PhysicalMemory.slabWords): each table entry on the path must point into that slab (its
+   * low word's bits 31:25 and its high word are those of the slab: two compares), and then the next
+   * table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same array, which the compiled code keeps
+   * in a register. Every level is still read from table memory. Anything else (the cache on, a table
+   * in another slab, a superpage, a missing entry, an IOVA out of range) goes to walkOther, which
+   * walks again and reports it.
+   *
+   * Why it is one function with literals: a walk's leaf load usually misses the caches, and the
+   * processor overlaps the next walks' loads with it only when the code between them is short. Every
+   * call (a leaf helper, a second walk function), and code in branches that never run, made the
+   * compiled walk 2 to 3 times slower in the benchmark; a module constant is a cell load with a hole
+   * check in compiled code. The literals: 3 is SS_R | SS_W, 128 SS_PS, 25 SLAB_LO_SHIFT (12 +
+   * SLAB_FRAME_BITS), 0x7ffc00 SLAB_WORD_MASK (the constructor checks SLAB_FRAME_BITS), 7.45e-9
+   * 2^-27, 0xfffff HI_ADDR_MASK, 512 SS_D, 0 WALK_OK.
+   */
   override walk(iovaPfn: number, out: WalkResult): boolean {
-    // Small enough to be inlined into the caller: the paging-structure cache hit of a 4-level
-    // second-stage table goes straight to the leaf table; the leaf entry itself is read now.
-    if (this.pscLevels === 3 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+    if (this.fast !== 0 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+      const s = this.rootSlab;
+      const hiE = this.slabHi;
+      const loE = this.slabLo;
+      const low = iovaPfn & 0x7ffffff;
+      let w = this.rootSlabWord + ((((iovaPfn - low) * 7.450580596923828e-9) & 511) << 1);
+      let lo = s[w];
+      let level = 3;
+      let perm = lo;
+      if ((lo & 3) !== 0) {
+        if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkOther(iovaPfn, out);
+        w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 18) & 511) << 1);
+        lo = s[w];
+        level = 2;
+        perm &= lo;
+        if ((lo & 3) !== 0) {
+          if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkOther(iovaPfn, out);
+          w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 9) & 511) << 1);
+          lo = s[w];
+          level = 1;
+          perm &= lo;
+          if ((lo & 3) !== 0) {
+            if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkOther(iovaPfn, out);
+            w = ((lo >>> 2) & 0x7ffc00) + ((low & 511) << 1);
+            lo = s[w];
+            level = 0;
+            if ((lo & 3) !== 0) {
+              const h = s[w + 1] & 0xfffff;
+              out.pfn = h === 0 ? lo >>> 12 : h * 1048576 + (lo >>> 12);
+              perm &= lo;
+              // leafOut's permission bits, written out.
+              const p = this.execMask !== 0 ? perm & 7 : (perm & 3) | ((perm & 1) << 2);
+              out.perm = p | (p << 4);
+              out.pageShift = 12;
+              out.level = 0;
+              out.dirty = (lo & 512) !== 0;
+              out.fault = 0;
+              return true;
+            }
+          }
+        }
+      }
+      // A missing entry, reported as the engine's walk does (1 is WALK_NOT_PRESENT).
+      out.fault = 1;
+      out.level = level;
+      out.perm = 0;
+      out.dirty = false;
+      return false;
+    }
+    return this.walkOther(iovaPfn, out);
+  }
+
+  /** Every walk the fast path of walk() does not finish. */
+  private walkOther(iovaPfn: number, out: WalkResult): boolean {
+    return this.pscLevels === 3 ? this.walkPsc(iovaPfn, out) : this.walkTables(iovaPfn, out);
+  }
+
+  /**
+   * A walk with the paging-structure cache on: a hit goes straight to the leaf table; the leaf entry
+   * itself is read now.
+   */
+  private walkPsc(iovaPfn: number, out: WalkResult): boolean {
+    if (iovaPfn >= 0 && iovaPfn < this.limitPfn) {
       const low = iovaPfn & 0x7ffffff;
       // The 2 MiB region: iovaPfn < 2^36 here, so the region number is below 2^27.
-      const region = ((((iovaPfn - low) * INV_2_27) & 511) << 18) | (low >>> 9);
+      const region = ((((iovaPfn - low) * 7.450580596923828e-9) & 511) << 18) | (low >>> 9);
       const psc = this.psc;
       const s = region & 1023;
       if (psc.key[s] === region) {
         const v = psc.word[s];
-        const lc = psc.chunk[s];
-        const lw = (v & 0x7fc00) + ((low & 511) << 1);
+        const lc = psc.slab[s];
+        // Literals as in leafOut: 7.45e-9 is 2^-27, 0x7ffc00 SLAB_WORD_MASK, 3 SS_R | SS_W.
+        const lw = (v & 0x7ffc00) + ((low & 511) << 1);
         const leaf = lc[lw];
-        if ((leaf & (SS_R | SS_W)) !== 0) return this.leafOut(out, leaf, lc[lw + 1], v & leaf);
+        if ((leaf & 3) !== 0) return this.leafOut(out, leaf, lc[lw + 1], v & leaf);
         // Not present: the full walk reports it.
       }
     }
@@ -183,63 +305,42 @@ export class VtdPageTable extends RadixPageTable {
       out.dirty = false;
       return false;
     }
-    if (!this.fs && this.top === 3) {
-      // Straight-line 4-level second-stage walk of 4K leaves, the case the DMA hot path hits. The
-      // next table's chunk index ((hi << 11) | (lo >>> 21)) and word offset ((lo >>> 2) & 0x7fc00)
-      // come from the entry halves with int32 operations only, and the chunk is looked up only when
-      // it changes. Anything unusual (a superpage, a missing entry, an unbacked chunk) falls through
-      // to the engine's walk, which reports it. A walk that reaches a leaf table fills the
-      // paging-structure cache.
-      const low = iovaPfn & 0x7ffffff;
-      const top9 = ((iovaPfn - low) * INV_2_27) & 511;
-      const region = (top9 << 18) | (low >>> 9);
-      let c = this.rootChunk;
-      if (c === undefined) c = this.rootChunk = this.chunks.get(this.rootPfn);
-      if (c !== undefined) {
-        let cur = this.rootChunkIndex;
-        let w = this.rootWordBase + (top9 << 1);
-        let lo = c[w];
-        let perm = lo;
-        if ((lo & (SS_R | SS_W)) !== 0 && (lo & SS_PS) === 0) {
-          let h = c[w + 1] & HI_ADDR_MASK;
-          let ci = (h << 11) | (lo >>> 21);
-          if (ci !== cur) {
-            c = this.chunks.getIndexed(ci, h * TWO_20 + (lo >>> 12));
-            cur = ci;
-          }
-          if (c !== undefined) {
-            w = ((lo >>> 2) & 0x7fc00) + (((low >>> 18) & 511) << 1);
-            lo = c[w];
-            perm &= lo;
-            if ((lo & (SS_R | SS_W)) !== 0 && (lo & SS_PS) === 0) {
-              h = c[w + 1] & HI_ADDR_MASK;
-              ci = (h << 11) | (lo >>> 21);
-              if (ci !== cur) {
-                c = this.chunks.getIndexed(ci, h * TWO_20 + (lo >>> 12));
-                cur = ci;
-              }
-              if (c !== undefined) {
-                w = ((lo >>> 2) & 0x7fc00) + (((low >>> 9) & 511) << 1);
-                lo = c[w];
-                perm &= lo;
-                if ((lo & (SS_R | SS_W)) !== 0 && (lo & SS_PS) === 0) {
-                  h = c[w + 1] & HI_ADDR_MASK;
-                  ci = (h << 11) | (lo >>> 21);
-                  if (ci !== cur) c = this.chunks.getIndexed(ci, h * TWO_20 + (lo >>> 12));
-                  if (c !== undefined) {
-                    const base = (lo >>> 2) & 0x7fc00;
-                    if (this.pscLevels === 3) this.psc.fill(region, c, base, perm);
-                    w = base + ((low & 511) << 1);
-                    lo = c[w];
-                    perm &= lo;
-                    if ((lo & (SS_R | SS_W)) !== 0) return this.leafOut(out, lo, c[w + 1], perm);
-                  }
-                }
-              }
-            }
-          }
-        }
+    if (this.straight) return this.walkSlabs(iovaPfn, out);
+    return radixWalk(this.codec, this.layout, this.chunks, this.rootPfn, iovaPfn, out, null);
+  }
+
+  /**
+   * The straight-line walk of a table whose tables lie in more than one slab: the same walk, with the
+   * slab looked up whenever the next table is in another one ((hi << 7) | (lo >>> 25) is its index).
+   */
+  private walkSlabs(iovaPfn: number, out: WalkResult): boolean {
+    const low = iovaPfn & 0x7ffffff;
+    const top9 = ((iovaPfn - low) * INV_2_27) & 511;
+    let s = this.rootSlab;
+    let cur = this.rootSlabIndex;
+    let w = this.rootSlabWord + (top9 << 1);
+    let lo = s[w];
+    let perm = lo;
+    for (let level = 3; level > 0; level--) {
+      if ((lo & (SS_R | SS_W)) === 0 || (lo & SS_PS) !== 0) break;
+      const si = ((s[w + 1] & HI_ADDR_MASK) << SLAB_HI_SHIFT) | (lo >>> SLAB_LO_SHIFT);
+      if (si !== cur) {
+        s = this.mem.slabWords(si) ?? NO_SLAB;
+        // A table outside the dense slabs: the engine's walk reads it.
+        if (s === NO_SLAB) break;
+        cur = si;
       }
+      const base = (lo >>> 2) & SLAB_WORD_MASK;
+      if (level === 1) {
+        if (this.pscLevels === 3) this.psc.fill((top9 << 18) | (low >>> 9), s, base, perm);
+        w = base + ((low & 511) << 1);
+        lo = s[w];
+        if ((lo & (SS_R | SS_W)) !== 0) return this.leafOut(out, lo, s[w + 1], perm & lo);
+        break;
+      }
+      w = base + (((low >>> (9 * (level - 1))) & 511) << 1);
+      lo = s[w];
+      perm &= lo;
     }
     return radixWalk(this.codec, this.layout, this.chunks, this.rootPfn, iovaPfn, out, null);
   }

@@ -20,7 +20,7 @@ export * from './walk-trace.js';
 export * from './inject.js';
 export { Errno, fail, PluginContractError, IommufdError, ERRNO, ERRNO_TEXT, errnoName, type ErrnoCode } from '../uapi/errno.js';
 export { parseProfileNumber, parseBdf, type HostProfile, type CpuProfile, type UnitProfile, type DeviceProfile, type ReservedRegionProfile } from '../host/profile.js';
-export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT } from '../memory/physical.js';
+export { PhysicalMemory, PAGE_SIZE, PAGE_SHIFT, SLAB_FRAME_BITS } from '../memory/physical.js';
 export * as uapi from '../uapi/iommufd.js';
 export * from './record-words.js';
 export * from './advice.js';

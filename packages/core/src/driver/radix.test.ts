@@ -45,6 +45,18 @@ describe('radix engine: map', () => {
     expect(walk(pt, 4096).pageShift).toBe(12);
   });
 
+  it('writes a run of leaves whose output address carries into the high word, and output pages above 2^31', () => {
+    const { pt } = table();
+    // 4K pages only (PA misaligned for a block); the run crosses PA 4 GiB (pfn 2^20) at entry 100,
+    // and a second run sits above 2^31 pages, crossing 2^32 pages.
+    expect(pt.map(0, 2 ** 20 - 100, 512, RW)).toBe(0);
+    expect(pt.map(1024, 2 ** 32 - 3, 600, RW)).toBe(0);
+    for (const p of [0, 99, 100, 101, 511]) expect(walk(pt, p)).toMatchObject({ pageShift: 12, pfn: 2 ** 20 - 100 + p });
+    for (const p of [1024, 1026, 1027, 1535, 1536, 1623]) expect(walk(pt, p)).toMatchObject({ pageShift: 12, pfn: 2 ** 32 - 3 + (p - 1024) });
+    expect(pt.unmap(0, 2048)).toBe(1112);
+    expect(pt.tablePages).toBe(1);
+  });
+
   it('refuses an overlap with EEXIST before writing or allocating anything', () => {
     const { pt, tm } = table();
     expect(pt.map(700, 5000, 1, RW)).toBe(0);

@@ -264,6 +264,31 @@ export class RadixLayout {
   }
 }
 
+/** True when an entry in words [w, end) (step 2) has a bit of `pm` set. */
+function anyPresent(c: Uint32Array, w: number, end: number, pm: number): boolean {
+  for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) return true;
+  return false;
+}
+
+/** The entries in words [w, end) (step 2) with a bit of `pm` set. */
+function countPresent(c: Uint32Array, w: number, end: number, pm: number): number {
+  let n = 0;
+  for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) n++;
+  return n;
+}
+
+/**
+ * Writes entries [w, end) (word indices, step 2): low words `lo`, `lo + step`, ... (int32 adds; the
+ * caller cuts the run before the address field would carry out of the low word), high words `hi`.
+ */
+function writeRun(c: Uint32Array, w: number, end: number, lo: number, hi: number, step: number): void {
+  for (; w < end; w += 2) {
+    c[w] = lo;
+    c[w + 1] = hi;
+    lo = (lo + step) | 0;
+  }
+}
+
 function walkFault(out: WalkResult, reason: number, level: number): false {
   out.fault = reason;
   out.level = level;
@@ -666,47 +691,60 @@ export class RadixPageTable implements IoPageTable {
   }
 
   /**
+   * Maps [iova, iova + n) at level 0 (no replicated leaves) inside one leaf table: a run of entries
+   * written from a template. The low word is the template plus `g << shift` per entry (int32 adds),
+   * the high word is constant until the output address carries into it, so the run is cut there.
+   * Its own method so that it stays small and monomorphic: mapLevel, which handles every upper
+   * level, is generic and is optimized late.
+   */
+  private mapLeaves(table: number, iova: number, pa: number, n: number, lo: number, hi: number): number {
+    const c = this.mem.chunkWords(table);
+    const w = this.wordOf(table, iova, 0);
+    const g = this.granule;
+    const count = n / g;
+    const end = w + count * 2;
+    // Nothing is written unless the whole run is free, when map() skipped its pre-walk.
+    if (this.scanLeaves && anyPresent(c, w, end, this.pm)) return -EEXIST;
+    const l0 = lo | this.codec.leafTypeLo[0];
+    if (!this.custom) {
+      const shift = this.shift;
+      const scale = this.hiScale;
+      const step = g << shift;
+      let p = pa;
+      let from = w;
+      while (from < end) {
+        // Entries before the output page number reaches the next multiple of 2^(32 - shift).
+        const room = (scale - (p % scale)) / g;
+        const to = end - from <= 2 * room ? end : from + 2 * room;
+        writeRun(c, from, to, (p << shift) | l0, ((p / scale) & this.hiMask) | hi, step);
+        p += ((to - from) / 2) * g;
+        from = to;
+      }
+    } else {
+      const codec = this.codec;
+      let p = pa;
+      for (let i = w; i < end; i += 2) {
+        c[i] = codec.encodeAddrLo!(p) | l0;
+        c[i + 1] = codec.encodeAddrHi!(p) | hi;
+        p += g;
+      }
+    }
+    this.addLive(table, count);
+    this.done += n;
+    return 0;
+  }
+
+  /**
    * Maps [iova, iova + n), inside the span of `table` at `level`, with the largest leaves alignment
    * allows; leaves of one table are written in one run. `this.done` counts pages written.
    */
   private mapLevel(table: number, level: number, iova: number, pa: number, n: number, lo: number, hi: number): number {
+    const layout = this.layout;
+    const replicas = layout.replicated[level];
+    if (level === 0 && replicas === 0) return this.mapLeaves(table, iova, pa, n, lo, hi);
     const c = this.mem.chunkWords(table);
     let w = this.wordOf(table, iova, level);
     const codec = this.codec;
-    const layout = this.layout;
-    const replicas = layout.replicated[level];
-    if (level === 0 && replicas === 0) {
-      const g = this.granule;
-      const count = n / g;
-      const end = w + count * 2;
-      // Nothing is written unless the whole run is free, when map() skipped its pre-walk.
-      if (this.scanLeaves) for (let i = w; i < end; i += 2) if ((c[i] & this.pm) !== 0) return -EEXIST;
-      const l0 = lo | codec.leafTypeLo[0];
-      let p = pa;
-      if (!this.custom) {
-        const shift = this.shift;
-        const scale = this.hiScale;
-        const hm = this.hiMask;
-        const carry = scale - 1;
-        let h = ((p / scale) & hm) | hi;
-        for (; w < end; w += 2) {
-          c[w] = (p << shift) | l0;
-          c[w + 1] = h;
-          p += g;
-          // Crossing into the next high-word value carries into the high word.
-          if ((p & carry) < g) h = ((p / scale) & hm) | hi;
-        }
-      } else {
-        for (; w < end; w += 2) {
-          c[w] = codec.encodeAddrLo!(p) | l0;
-          c[w + 1] = codec.encodeAddrHi!(p) | hi;
-          p += g;
-        }
-      }
-      this.addLive(table, count);
-      this.done += n;
-      return 0;
-    }
     const span = layout.span[level];
     const canLeaf = ((layout.leafLevels >> level) & 1) !== 0;
     const pm = this.pm;
@@ -766,7 +804,7 @@ export class RadixPageTable implements IoPageTable {
         child = this.decode(e, c[w + 1]);
       }
       const take = n < span - off ? n : span - off;
-      const r = this.mapLevel(child, level - 1, iova, pa, take, lo, hi);
+      const r = level === 1 && layout.replicated[0] === 0 ? this.mapLeaves(child, iova, pa, take, lo, hi) : this.mapLevel(child, level - 1, iova, pa, take, lo, hi);
       if (r !== 0) {
         // A table allocated on the failing path that received nothing goes back at once.
         if (fresh && this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
@@ -811,21 +849,31 @@ export class RadixPageTable implements IoPageTable {
     return removed;
   }
 
+  /**
+   * Unmaps [iova, iova + n) inside one leaf table (level 0, no replicated leaves): one `fill(0)`. The
+   * table's live count says how many entries were present when the range covers the whole table, so
+   * only a partly covered table is scanned.
+   */
+  private unmapLeaves(table: number, iova: number, n: number): number {
+    const c = this.chunks.get(table);
+    if (c === undefined) return 0;
+    const g = this.granule;
+    const w = this.wordOf(table, iova, 0);
+    const count = n / g;
+    const end = w + count * 2;
+    const cnt = count === this.layout.entryMask[0] + 1 ? this.live.get(table) : countPresent(c, w, end, this.pm);
+    c.fill(0, w, end);
+    if (cnt > 0) this.addLive(table, -cnt);
+    return cnt * g;
+  }
+
   private unmapLevel(table: number, level: number, iova: number, n: number): number {
+    const replicas = this.layout.hasReplicas;
+    if (level === 0 && !replicas) return this.unmapLeaves(table, iova, n);
     const c = this.chunks.get(table);
     if (c === undefined) return 0;
     const pm = this.pm;
     let w = this.wordOf(table, iova, level);
-    const replicas = this.layout.hasReplicas;
-    if (level === 0 && !replicas) {
-      const g = this.granule;
-      const end = w + (n / g) * 2;
-      let cnt = 0;
-      for (let i = w; i < end; i += 2) if ((c[i] & pm) !== 0) cnt++;
-      c.fill(0, w, end);
-      if (cnt !== 0) this.addLive(table, -cnt);
-      return cnt * g;
-    }
     const span = this.layout.span[level];
     let removed = 0;
     while (n > 0) {
@@ -861,7 +909,7 @@ export class RadixPageTable implements IoPageTable {
           removed += span;
         } else {
           const child = this.decode(e, c[w + 1]);
-          removed += this.unmapLevel(child, level - 1, iova, take);
+          removed += level === 1 && !replicas ? this.unmapLeaves(child, iova, take) : this.unmapLevel(child, level - 1, iova, take);
           if (this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
           if (this.stop) return removed;
         }

@@ -1,10 +1,17 @@
 /**
  * Host physical memory: a sparse 52-bit physical address space of 4 KiB frames.
  *
- * Frames are grouped in 2 MiB chunks (512 frames) whose backing ArrayBuffer is allocated on the first
+ * Frames are grouped in 2 MiB chunks (512 frames) whose backing store is allocated on the first
  * write; reads of untouched memory return zeros, as a freshly scrubbed page would. Page-table walkers
  * read PTEs as two 32-bit halves straight out of a chunk's Uint32Array (see `chunkWords`), so the hot
  * path never creates BigInts or views.
+ *
+ * Below 128 GiB, chunks are views into slabs: one zero-filled ArrayBuffer per 32 MiB (16 chunks, 8192
+ * frames), allocated when its first chunk is. A walker reads a table entry at word `(frame & 8191) <<
+ * 10` of the slab (`slabWords`): the tables of a domain sit in one slab, so a walk reads every level
+ * from one flat array, with no lookup of the next table's chunk. A slab of 32 MiB is mapped by the C
+ * library straight from the OS (at or above its mmap threshold), so its untouched pages cost nothing
+ * resident and freeing it returns them.
  */
 
 export const PAGE_SHIFT = 12;
@@ -13,6 +20,15 @@ export const FRAMES_PER_CHUNK = 512;
 const CHUNK_WORDS = (FRAMES_PER_CHUNK * PAGE_SIZE) / 4;
 /** Chunks below this index live in a dense array (128 GiB of physical space); the rest in a Map. */
 const DENSE_CHUNKS = 1 << 16;
+/**
+ * log2 of the frames of a slab (8192 frames, 32 MiB, 16 chunks): frame `pfn` is at word
+ * `(pfn & 8191) << 10` of `PhysicalMemory.slabWords(pfn >> 13)`.
+ */
+export const SLAB_FRAME_BITS = 13;
+/** Chunks per slab. */
+const SLAB_CHUNKS = 1 << (SLAB_FRAME_BITS - 9);
+/** Slabs of the dense region. */
+const DENSE_SLABS = DENSE_CHUNKS / SLAB_CHUNKS;
 /** 52-bit physical addresses: the largest page frame number plus one. */
 export const MAX_PFN = 2 ** 40;
 /** 32-bit words of a chunk's touched bitmap (one bit per frame). */
@@ -75,6 +91,8 @@ export class FrameRuns {
 
 export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
+  /** Slabs of the dense region by slab index (frame >> SLAB_FRAME_BITS); every dense chunk is a view into one. */
+  private readonly slabs: (Uint32Array | undefined)[] = [];
   private readonly sparse = new Map<number, Uint32Array>();
   /**
    * Byte views of whole frames, made on a frame's first whole-page copy and kept (per chunk, 512
@@ -95,7 +113,7 @@ export class PhysicalMemory {
     return this.touchedFrames * PAGE_SIZE;
   }
 
-  /** Bytes of chunk buffers allocated (virtual size; only touched frames are resident). */
+  /** Bytes of the chunks backed so far, 2 MiB each (virtual size: only touched frames are resident; a slab reserves the address space of its 16 chunks at once). */
   get reservedBytes(): number {
     return this.allocatedChunks * FRAMES_PER_CHUNK * PAGE_SIZE;
   }
@@ -175,14 +193,32 @@ export class PhysicalMemory {
     let c = ci < DENSE_CHUNKS ? this.dense[ci] : this.sparse.get(ci);
     if (c === undefined) {
       if (pfn < 0 || pfn >= MAX_PFN || !Number.isInteger(pfn)) throw new RangeError(`pfn ${pfn} outside the 52-bit physical address space`);
-      c = new Uint32Array(CHUNK_WORDS);
       if (ci < DENSE_CHUNKS) {
+        const si = Math.floor(ci / SLAB_CHUNKS);
+        while (this.slabs.length < si) this.slabs.push(undefined);
+        let slab = this.slabs[si];
+        if (slab === undefined) this.slabs[si] = slab = new Uint32Array(SLAB_CHUNKS * CHUNK_WORDS);
+        const from = (ci - si * SLAB_CHUNKS) * CHUNK_WORDS;
+        c = slab.subarray(from, from + CHUNK_WORDS);
         while (this.dense.length < ci) this.dense.push(undefined);
         this.dense[ci] = c;
-      } else this.sparse.set(ci, c);
+      } else {
+        c = new Uint32Array(CHUNK_WORDS);
+        this.sparse.set(ci, c);
+      }
       this.allocatedChunks++;
     }
     return c;
+  }
+
+  /**
+   * The words of slab `si` (frames [si << SLAB_FRAME_BITS, (si + 1) << SLAB_FRAME_BITS)), or undefined
+   * when no chunk of it was ever backed or it is outside the dense region. Frame `pfn` of the slab
+   * starts at word `(pfn & (2^SLAB_FRAME_BITS - 1)) << 10`. Words of chunks not yet backed read as zero
+   * (nothing writes them before they are backed), as unbacked memory does.
+   */
+  slabWords(si: number): Uint32Array | undefined {
+    return si >= 0 && si < DENSE_SLABS ? this.slabs[si] : undefined;
   }
 
   /** Word index of the first 32-bit word of `pfn` inside its chunk. */
@@ -226,7 +262,7 @@ export class PhysicalMemory {
     }
     const i = pfn - ci * FRAMES_PER_CHUNK;
     let v = views[i];
-    if (v === undefined) views[i] = v = new Uint8Array(c.buffer, i * PAGE_SIZE, PAGE_SIZE);
+    if (v === undefined) views[i] = v = new Uint8Array(c.buffer, c.byteOffset + i * PAGE_SIZE, PAGE_SIZE);
     return v;
   }
 
@@ -246,7 +282,7 @@ export class PhysicalMemory {
         const fb = this.frameBytes(c, pfn);
         const o = outOffset + done;
         for (let i = 0; i < n; i++) out[o + i] = fb[off + i];
-      } else out.set(new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
+      } else out.set(new Uint8Array(c.buffer, c.byteOffset + PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
       done += n;
     }
   }
@@ -266,7 +302,7 @@ export class PhysicalMemory {
       else if (n <= SMALL_COPY) {
         const fb = this.frameBytes(c, pfn);
         for (let i = 0; i < n; i++) fb[off + i] = src[from + i];
-      } else new Uint8Array(c.buffer, PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(src.subarray(from, from + n));
+      } else new Uint8Array(c.buffer, c.byteOffset + PhysicalMemory.frameWordBase(pfn) * 4 + off, n).set(src.subarray(from, from + n));
       done += n;
     }
   }

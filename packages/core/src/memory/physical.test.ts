@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { PAGE_SIZE, PhysicalMemory, SLAB_FRAME_BITS } from './physical.js';
+
+const SLAB_FRAMES = 2 ** SLAB_FRAME_BITS;
+
+describe('PhysicalMemory slabs', () => {
+  it('backs the chunks of one slab with one array: slabWords sees what chunkWords and write put there', () => {
+    const mem = new PhysicalMemory();
+    expect(mem.slabWords(0)).toBeUndefined();
+    // Frame 1000 is in chunk 1 of slab 0; frame 3 * 8192 + 700 in chunk 1 of slab 3.
+    for (const pfn of [1000, 3 * SLAB_FRAMES + 700]) {
+      const c = mem.chunkWords(pfn);
+      const base = PhysicalMemory.frameWordBase(pfn);
+      c[base + 6] = 0xdeadbeef;
+      const slab = mem.slabWords(Math.floor(pfn / SLAB_FRAMES))!;
+      expect(slab).toBeDefined();
+      const w = (pfn % SLAB_FRAMES) * 1024;
+      expect(slab[w + 6]).toBe(0xdeadbeef);
+      slab[w + 7] = 0x12345678;
+      expect(mem.readU64(pfn, 3)).toBe(0x12345678deadbeefn);
+    }
+    // Chunks of a slab that nothing backed yet read as zero through the slab, and still report unbacked.
+    expect(mem.chunkIfBacked(2 * 512)).toBeUndefined();
+    expect(mem.slabWords(0)![2 * 512 * 1024]).toBe(0);
+    expect(mem.slabWords(1)).toBeUndefined();
+    expect(mem.slabWords(-1)).toBeUndefined();
+    expect(mem.slabWords(2 ** 40)).toBeUndefined();
+  });
+
+  it('copies whole and partial frames of a chunk at an offset inside its slab', () => {
+    const mem = new PhysicalMemory();
+    // Frame 513 sits 1 frame into chunk 1, which starts 2 MiB into slab 0.
+    const pa = 513 * PAGE_SIZE;
+    const page = new Uint8Array(PAGE_SIZE).map((_, i) => (i * 7) & 255);
+    mem.write(pa, page);
+    const back = new Uint8Array(PAGE_SIZE);
+    mem.read(pa, back);
+    expect(back).toEqual(page);
+    // A partial copy (more than the byte-by-byte limit) across two frames of the chunk.
+    const part = new Uint8Array(300).fill(0x5a);
+    mem.write(pa + PAGE_SIZE - 100, part);
+    const got = new Uint8Array(300);
+    mem.read(pa + PAGE_SIZE - 100, got);
+    expect(got).toEqual(part);
+    // The neighbouring frames of chunk 0 and the bytes before the write are untouched.
+    const before = new Uint8Array(PAGE_SIZE - 100);
+    mem.read(pa, before);
+    expect(before).toEqual(page.subarray(0, PAGE_SIZE - 100));
+    const prev = new Uint8Array(PAGE_SIZE);
+    mem.read(512 * PAGE_SIZE - PAGE_SIZE, prev);
+    expect(prev.every((b) => b === 0)).toBe(true);
+    expect(mem.reservedBytes).toBe(2 * 1024 * 1024);
+  });
+});
