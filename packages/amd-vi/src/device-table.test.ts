@@ -7,6 +7,7 @@ import { gcr3Levels } from './dte-build.js';
 import { AmdPagingDomain, AmdUnit } from './unit.js';
 import { ANY_VIOMMU_TYPE, guestDteBytes, nestProfile } from './__tests__/nest-profile.js';
 import type { AmdCommand } from './commands.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 const PAGE = 4096n;
 /** 0000:0a:00.0 of the nest profile: ATS, PRI, 16 PASID bits. */
@@ -30,7 +31,7 @@ function env(p = plugin) {
   const bound = unit.commandBuffer.length;
   const ioas = fd.ioas.alloc();
   const hwpt = (flags: number) => fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags }).out_hwpt_id;
-  const domainOf = (id: number) => (fd.ctx.objects.peek(id) as unknown as { ops: AmdPagingDomain }).ops;
+  const domainOf = (id: number) => (iommufdCtx(fd).objects.peek(id) as unknown as { ops: AmdPagingDomain }).ops;
   const dte = () => decodeDte(unit.deviceTableEntry(DEVID));
   const since = (n: number) => shape(unit.commandBuffer.slice(n));
   return { host, unit, fd, dev, devId, ioas, hwpt, domainOf, dte, since, bound };
@@ -150,7 +151,7 @@ describe('device table entries for every domain kind (set_dte_entry and friends)
     const p = e.host.process.mmap(32);
     e.host.process.poke(p, guest);
     const n = e.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: e.devId, pt_id: viommu, data_type: uapi.IOMMU_HWPT_DATA_AMD_GUEST, data_len: 32, data_uptr: p }).out_hwpt_id;
-    const hdom = (e.fd.ctx.objects.peek(n) as unknown as { ops: { tag: number } }).ops.tag;
+    const hdom = (iommufdCtx(e.fd).objects.peek(n) as unknown as { ops: { tag: number } }).ops.tag;
     const pdom = e.domainOf(parent);
     const before = e.unit.commandBuffer.length;
     e.dev.attachPt(n);

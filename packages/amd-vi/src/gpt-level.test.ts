@@ -8,6 +8,7 @@ import { createHost, uapi, type HostProfile } from '@ioasid/core';
 import { createAmdViPlugin, plugin } from './index.js';
 import { decodeEfr, gptLevel } from './registers.js';
 import { ANY_VIOMMU_TYPE, NEST_EFR, guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 /** Nested domains need the posted series' vIOMMU hook (mainline's has none). */
 const seriesPlugin = createAmdViPlugin({ nestedOnViommu: true });
@@ -31,7 +32,7 @@ function rig(p: HostProfile) {
   /** The depth of a PASID-capable (v2) domain. */
   const v2Levels = () => {
     const h = fd.hwpt.alloc({ devId, ptId: ioas, pasid: true });
-    return (fd.ctx.objects.peek(h) as unknown as { ops: { pt: { levels: number } } }).ops.pt.levels;
+    return (iommufdCtx(fd).objects.peek(h) as unknown as { ops: { pt: { levels: number } } }).ops.pt.levels;
   };
   /** HWPT_ALLOC of a nested domain from a guest DTE with the given GuestPagingMode. */
   const nested = (guestPagingMode: number) => {

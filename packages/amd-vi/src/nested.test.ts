@@ -8,6 +8,7 @@ import { validateGuestDte, GuestDomainIds, AmdViommu } from './nested.js';
 import { decodeDte } from './dte.js';
 import { ANY_VIOMMU_TYPE, guestDteBytes, nestProfile, viommuAmdData } from './__tests__/nest-profile.js';
 import { AmdUnit } from './unit.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 /** The posted series' vIOMMU, which allocates nested domains (mainline's does not). */
 const seriesPlugin = createAmdViPlugin({ nestedOnViommu: true });
@@ -81,7 +82,7 @@ describe('the AMD vIOMMU as mainline has it (iommufd.c)', () => {
   it('amd_iommufd_get_viommu_size() answers for every type: any type but DEFAULT, with or without data, gets a vIOMMU', () => {
     for (const type of [uapi.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, 2, ANY_VIOMMU_TYPE, 0x7fff_ffff]) {
       const e = nestedEnv(plugin, new Uint8Array(0), type);
-      const v = e.fd.ctx.objects.peek(e.viommu) as unknown as { ops: AmdViommu };
+      const v = iommufdCtx(e.fd).objects.peek(e.viommu) as unknown as { ops: AmdViommu };
       expect(v.ops).toBeInstanceOf(AmdViommu);
       expect(v.ops.type).toBe(type);
     }
@@ -100,7 +101,7 @@ describe('the AMD vIOMMU as mainline has it (iommufd.c)', () => {
     expect(errCode(() => e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 })))).toBe('EOPNOTSUPP');
     expect(errCode(() => e.nested(guestDteBytes({ V: 1, GV: 1, Mode: 3, DomainID: 5 })))).toBe('EOPNOTSUPP');
     // A vDEVICE is the core's (iommufd_vdevice_alloc_ioctl) and works.
-    expect(e.fd.ctx.objects.peek(e.viommu)).toBeDefined();
+    expect(iommufdCtx(e.fd).objects.peek(e.viommu)).toBeDefined();
     // HWPT_INVALIDATE on the vIOMMU: no cache_invalidate.
     expect(errCode(() => e.fd.run(uapi.iommu_hwpt_invalidate, 'HWPT_INVALIDATE', { hwpt_id: e.viommu, data_type: 0, entry_len: 16, entry_num: 0 }))).toBe('EOPNOTSUPP');
   });
@@ -108,9 +109,9 @@ describe('the AMD vIOMMU as mainline has it (iommufd.c)', () => {
   it('links the vIOMMU to its parent: a flush of the parent flushes each host domain ID (iommu_flush_pages_v1_hdom_ids)', () => {
     const e = nestedEnv();
     const a = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
-    const hdom = (e.fd.ctx.objects.peek(a) as unknown as { ops: { tag: number } }).ops.tag;
+    const hdom = (iommufdCtx(e.fd).objects.peek(a) as unknown as { ops: { tag: number } }).ops.tag;
     const unit = e.host.units[0].ops as AmdUnit;
-    const parentTag = (e.fd.ctx.objects.peek(e.parent) as unknown as { ops: { tag: number } }).ops.tag;
+    const parentTag = (iommufdCtx(e.fd).objects.peek(e.parent) as unknown as { ops: { tag: number } }).ops.tag;
     // Detaching the device from the parent flushes the parent's domain ID, then every hDomID of its vIOMMUs.
     e.dev.attachPt(e.parent);
     const before = unit.commandBuffer.length;
@@ -193,7 +194,7 @@ describe('guest v2 over host v1', () => {
     const a = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 5 }));
     const b = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x2000n, DomainID: 5 }));
     const c = e.nested(guestDteBytes({ V: 1, GV: 1, gcr3Root: 0x1000n, DomainID: 6 }));
-    const tag = (id: number) => (e.fd.ctx.objects.peek(id) as unknown as { ops: { tag: number } }).ops.tag;
+    const tag = (id: number) => (iommufdCtx(e.fd).objects.peek(id) as unknown as { ops: { tag: number } }).ops.tag;
     expect(tag(a)).toBe(tag(b));
     expect(tag(a)).not.toBe(tag(c));
     const ids = new GuestDomainIds((() => { let n = 100; return () => n++; })());

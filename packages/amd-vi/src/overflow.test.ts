@@ -18,7 +18,7 @@ describe('event log overflow', () => {
     const lines = host.log.lines;
     expect(lines.filter((l) => l === 'AMD-Vi: IOMMU Event log restarting')).toHaveLength(1);
     expect(lines.filter((l) => l.includes('Event logged [IO_PAGE_FAULT')).length).toBe(512);
-    expect(host.faults.stats.overflows).toBe(40);
+    expect(host.faultStats.overflows).toBe(40);
     const r = parseAmdLogLine('[ 12.5] AMD-Vi: IOMMU PPR log restarting');
     expect(r.ok && r.value).toEqual({ kind: 'log-restart', log: 'PPR' });
   });

@@ -52,7 +52,7 @@ describe('AMD-Vi: page requests the driver refuses itself (ppr.c)', () => {
     expect(events.filter((e) => e.step === 'routed').map((e) => e.step === 'routed' && e.sink)).toEqual(['refused']);
     expect(completions(events)).toEqual([{ op: 'COMPLETE_PPR_REQUEST', devid: dev.info.rid, pasid: 0, gn: false, tag: expect.any(Number), status: PAGE_RESP_FAILURE }]);
     expect(host.log.lines.length).toBe(lines);
-    expect(host.faults.outstanding).toBe(0);
+    expect(host.outstandingFaults).toBe(0);
   });
 
   it('answers PASID 0 and a PASID past the device\'s FAILURE with the driver\'s "Invalid PASID" line', async () => {

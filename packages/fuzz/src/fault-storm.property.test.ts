@@ -12,6 +12,7 @@ import { PERM_READ, type FailedAccess, type FaultCodec, type IommuPlugin, type P
 import { errCode, mockPlugin } from '@ioasid/core/testing';
 import { plugin as vtdPlugin, presets as vtdPresets } from '@ioasid/vtd';
 import { plugin as smmuPlugin, presets as smmuPresets } from '@ioasid/smmuv3';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 const PAGE = 4096n;
 const REC = U.iommu_hwpt_pgfault.size;
@@ -328,7 +329,7 @@ class Storm {
   }
 
   private devId(d: number): number {
-    return this.e.devs[d].idev?.id ?? 0;
+    return this.e.devs[d].devId ?? 0;
   }
 
   /** Groups of `devId` read but unanswered become invalid when its attachment goes away. */
@@ -383,7 +384,7 @@ class Storm {
         const g = this.groups[o.pick % this.groups.length];
         const f = this.faults[g.q];
         if (o.success && o.map) {
-          for (const a of g.addrs) if (!e.fd.ctx.closed && e.fd.ioas.iovaRanges(e.ioas) && errCode(() => mapPage(e, a, 0x5c)) !== 'ok') break;
+          for (const a of g.addrs) if (!iommufdCtx(e.fd).closed && e.fd.ioas.iovaRanges(e.ioas) && errCode(() => mapPage(e, a, 0x5c)) !== 'ok') break;
         }
         const rc = errCode(() => respond(e, g.cookie, o.success ? U.IOMMUFD_PAGE_RESP_SUCCESS : U.IOMMUFD_PAGE_RESP_INVALID, f));
         // The response goes to whichever group holds the cookie on that queue now: an answered group's cookie
@@ -464,12 +465,12 @@ describe('fault storm (property)', () => {
         const s = new Storm(v);
         for (const o of ops) await s.apply(o);
         await s.finish(closeIommufd);
-        const st = s.e.host.faults.stats;
+        const st = s.e.host.faultStats;
         expect(
           s.pending.every((p) => p.settled),
           'a DMA or page request group never settled'
         ).toBe(true);
-        expect(s.e.host.faults.outstanding).toBe(0);
+        expect(s.e.host.outstandingFaults).toBe(0);
         expect(st.duplicateResponses).toBe(0);
         // One response (by the handler, or automatic) per group, i.e. per LAST request.
         expect(st.responses + st.autoResponses).toBe(st.pageRequests - s.nonLast);

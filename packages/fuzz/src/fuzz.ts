@@ -137,7 +137,7 @@ const big = (v: number | string) => BigInt(v);
 const num = (v: number | string) => Number(v);
 
 function devId(s: Session, i: number): number {
-  return s.devs[i]?.idev?.id ?? 0xffff;
+  return s.devs[i]?.devId ?? 0xffff;
 }
 
 /** Answers every group waiting on the session's fault fds: SUCCESS, INVALID, or a mix. */

@@ -5,6 +5,7 @@
  */
 import { ObjType, type Host, type Iommufd } from '@ioasid/core';
 import { WalkResult, type IoPageTable } from '@ioasid/core/driver';
+import { iommufdCtx, iommufdDevice, objectUsers } from '@ioasid/core/internal';
 
 /** The parts of core's objects a snapshot reads (core keeps the classes internal). */
 interface IoasLike {
@@ -25,7 +26,7 @@ const PAGE = 4096;
 /** Pages around the edges and middle of every area, plus a few fixed probes. */
 function samplePages(fd: Iommufd): number[] {
   const out = new Set<number>([0, 0x100, 0x40000]);
-  for (const o of fd.ctx.objects.objects()) {
+  for (const o of iommufdCtx(fd).objects.objects()) {
     if (o.type !== ObjType.IOAS) continue;
     for (const a of (o as unknown as IoasLike).iopt.iterAreas()) {
       const first = Math.floor(a.iovaNum / PAGE);
@@ -51,9 +52,9 @@ export function snapshot(host: Host, fd: Iommufd): Snapshot {
   const wr = new WalkResult();
   const pages = samplePages(fd);
   const s: Snapshot = { objects: [], areas: [], translations: [], lockedPages: host.process.lockedPages, framesInUse: host.frames.framesInUse, openFds: [...host.process.openFds].sort((a, b) => a - b), attachments: [], queues: [] };
-  if (fd.ctx.released) return s;
-  for (const o of fd.ctx.objects.objects()) {
-    s.objects.push(`${o.id}:${ObjType[o.type]}:${o.users}`);
+  if (iommufdCtx(fd).released) return s;
+  for (const o of iommufdCtx(fd).objects.objects()) {
+    s.objects.push(`${o.id}:${ObjType[o.type]}:${objectUsers(o)}`);
     if (o.type === ObjType.IOAS) for (const a of (o as unknown as IoasLike).iopt.iterAreas()) s.areas.push(`${o.id}:${a.iovaNum}-${a.lastNum}:${a.prot}`);
     if (o.type === ObjType.HWPT_PAGING) {
       const h = o as unknown as PagingLike;
@@ -66,8 +67,9 @@ export function snapshot(host: Host, fd: Iommufd): Snapshot {
     }
   }
   for (const [bdf, d] of host.devices) {
-    if (d.idev?.ctx !== fd.ctx) continue;
-    for (const [pasid, h] of d.idev.attachments) s.attachments.push(`${bdf}@${pasid}:${h.id}`);
+    const idev = iommufdDevice(d);
+    if (idev === null || idev.ctx !== iommufdCtx(fd)) continue;
+    for (const [pasid, h] of idev.attachments) s.attachments.push(`${bdf}@${pasid}:${h.id}`);
   }
   return s;
 }
@@ -97,13 +99,14 @@ export function openMeasured(host: Host): { fd: Iommufd; base: Baseline } {
 /** After every file of an iommufd is closed: what is still held, as readable lines (empty = clean). */
 export function leakCheck(host: Host, fd: Iommufd, base: Baseline): string[] {
   const out: string[] = [];
-  if (!fd.ctx.released) out.push('the iommufd context was never released');
-  if (fd.ctx.leaks.length > 0) out.push(`objects leaked at teardown: ${fd.ctx.leaks.join(', ')}`);
-  if (!fd.ctx.objects.empty) out.push('the object table is not empty');
+  const ctx = iommufdCtx(fd);
+  if (!ctx.released) out.push('the iommufd context was never released');
+  if (ctx.leaks.length > 0) out.push(`objects leaked at teardown: ${ctx.leaks.join(', ')}`);
+  if (!ctx.objects.empty) out.push('the object table is not empty');
   if (host.process.lockedPages !== base.lockedPages) out.push(`pinned pages: ${host.process.lockedPages}, expected ${base.lockedPages}`);
   if (host.frames.framesInUse !== base.framesInUse) out.push(`frames in use: ${host.frames.framesInUse}, expected ${base.framesInUse}`);
   if (host.process.openFds.length !== base.openFds) out.push(`open fds: ${host.process.openFds.length}, expected ${base.openFds}`);
-  if (host.faults.outstanding !== 0) out.push(`${host.faults.outstanding} page request(s) never answered`);
+  if (host.outstandingFaults !== 0) out.push(`${host.outstandingFaults} page request(s) never answered`);
   return out;
 }
 

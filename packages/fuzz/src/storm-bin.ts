@@ -9,6 +9,7 @@ import { createHost, ObjType, uapi as U } from '@ioasid/core';
 import { plugin as vtdPlugin, presets as vtdPresets } from '@ioasid/vtd';
 import { plugin as smmuPlugin, presets as smmuPresets } from '@ioasid/smmuv3';
 import { pageRequestStorm, veventqStorm } from './storm.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 function bounded(name: string, v: string | undefined, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -57,7 +58,7 @@ const devId = host.device(bdf).bindIommufd(fd);
 const parent = fd.hwpt.alloc({ devId, ptId: fd.ioas.alloc(), nestParent: true });
 const viommu = fd.viommu.alloc({ devId, type: U.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, hwptId: parent });
 const vq = fd.veventq.alloc({ viommuId: viommu, type: U.IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, depth: 64 });
-const q = fd.ctx.objects.get(vq.id, ObjType.VEVENTQ) as unknown as { report(d: Uint8Array): void };
+const q = iommufdCtx(fd).objects.get(vq.id, ObjType.VEVENTQ) as unknown as { report(d: Uint8Array): void };
 const started = performance.now();
 const ve = veventqStorm(q, (n) => host.process.read(vq.fd, n), 64, events, seed);
 process.stdout.write(`vEVENTQ: ${ve.events.toLocaleString('en')} events, ${ve.reads.toLocaleString('en')} reads, ${ve.lostHeaders.toLocaleString('en')} LOST_EVENTS headers in ${((performance.now() - started) / 1000).toFixed(1)} s; ${ve.violations.length} violation(s)\n`);

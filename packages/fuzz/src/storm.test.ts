@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mockPlugin, IOMMU_VEVENTQ_TYPE_MOCK, IOMMU_VIOMMU_TYPE_MOCK } from '@ioasid/core/testing';
 import { createHost, ObjType } from '@ioasid/core';
 import { pageRequestStorm, veventqStorm } from './storm.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 describe('page request storm', () => {
   it('every device gets exactly its own answer exactly once, through overflow, detach, replace and destroy', async () => {
@@ -27,7 +28,7 @@ describe('vEVENTQ flood', () => {
     const parent = fd.hwpt.alloc({ devId, ptId: ioas, nestParent: true });
     const viommu = fd.viommu.alloc({ devId, type: IOMMU_VIOMMU_TYPE_MOCK, hwptId: parent });
     const vq = fd.veventq.alloc({ viommuId: viommu, type: IOMMU_VEVENTQ_TYPE_MOCK, depth: 16 });
-    const q = fd.ctx.objects.get(vq.id, ObjType.VEVENTQ) as unknown as { report(d: Uint8Array): void };
+    const q = iommufdCtx(fd).objects.get(vq.id, ObjType.VEVENTQ) as unknown as { report(d: Uint8Array): void };
     const rep = veventqStorm(q, (n) => host.process.read(vq.fd, n), 16, 50_000);
     expect(rep.violations).toEqual([]);
     expect(rep.lostHeaders).toBeGreaterThan(0);

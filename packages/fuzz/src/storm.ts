@@ -13,6 +13,7 @@
 import { createHost, uapi as U, type Host, type HostProfile, type Iommufd, type PciDevice } from '@ioasid/core';
 import type { IommuPlugin } from '@ioasid/core/driver';
 import { rng } from './fuzz.js';
+import { iommufdCtx, devicePri } from '@ioasid/core/internal';
 
 const PAGE = 4096n;
 const SUCCESS = 0;
@@ -225,10 +226,11 @@ export async function pageRequestStorm(o: StormOptions): Promise<StormReport> {
     if (q.answered === -2 && q.got !== INVALID) v(`request ${id} was left to the kernel but got ${q.got}, not INVALID`);
     if (q.answered === -1 && q.got !== INVALID && q.got !== FAILURE) v(`request ${id} never reached a handler but got ${q.got}`);
   });
-  for (const d of devs) if (d.pri.outstandingRequests !== 0) v(`${d.bdf} still has ${d.pri.outstandingRequests} PRI credit(s) in use`);
+  for (const d of devs) if (devicePri(d).outstandingRequests !== 0) v(`${d.bdf} still has ${devicePri(d).outstandingRequests} PRI credit(s) in use`);
   for (const q of queues) host.process.close(q.fd);
   host.process.close(fd.fd);
-  if (!fd.ctx.released || fd.ctx.leaks.length > 0) v(`teardown: released ${fd.ctx.released}, leaks ${fd.ctx.leaks.join(', ')}`);
+  const ctx = iommufdCtx(fd);
+  if (!ctx.released || ctx.leaks.length > 0) v(`teardown: released ${ctx.released}, leaks ${ctx.leaks.join(', ')}`);
   return rep;
 }
 

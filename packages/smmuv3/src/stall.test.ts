@@ -74,7 +74,7 @@ describe('Kunpeng 920: stall-capable accelerator', () => {
     if (!rec.ok) throw new TypeError(rec.error);
     expect(rec.value).toMatchObject({ ID: EVT_ID.F_TRANSLATION, Stall: 1, StreamID: 0x7500, SSV: 0, RnW: 1, InputAddr: 0x4000_0000n });
     const stag = rec.value.STAG;
-    expect(e.host.faults.stats).toMatchObject({ stalls: 1, pageRequests: 0, logged: 0 });
+    expect(e.host.faultStats).toMatchObject({ stalls: 1, pageRequests: 0, logged: 0 });
     // Nothing went to the kernel log: the event was handled as an iopf.
     expect(e.host.log.lines.some((l) => l.includes('event 0x10 received'))).toBe(false);
 
@@ -93,7 +93,7 @@ describe('Kunpeng 920: stall-capable accelerator', () => {
     const cmd = decodeCommand(resume.mock.results[0].value as Uint8Array);
     if (!cmd.ok) throw new TypeError(cmd.error);
     expect(cmd.value).toMatchObject({ name: 'CMD_RESUME', fields: { SID: 0x7500, STAG: stag, Resp: CMDQ_RESUME_0_RESP.RETRY } });
-    expect(e.host.faults.outstanding).toBe(0);
+    expect(e.host.outstandingFaults).toBe(0);
     stall.mockRestore();
     resume.mockRestore();
   });
@@ -124,8 +124,8 @@ describe('Kunpeng 920: stall-capable accelerator', () => {
     expect(((await dma) as DmaFault).outcome).toBe('stall-abort');
     // iommufd_fault_fops_write(): the group was answered automatically, its cookie is gone: EINVAL.
     expect(errCode(() => e.reader.respond(g, 'success'))).toBe('EINVAL');
-    expect(e.host.faults.stats).toMatchObject({ autoResponses: 1, responses: 0, duplicateResponses: 0 });
-    expect(e.host.faults.outstanding).toBe(0);
+    expect(e.host.faultStats).toMatchObject({ autoResponses: 1, responses: 0, duplicateResponses: 0 });
+    expect(e.host.outstandingFaults).toBe(0);
   });
 
   it('without a fault queue the device does not stall: the event is logged without Stall', async () => {
@@ -137,7 +137,7 @@ describe('Kunpeng 920: stall-capable accelerator', () => {
     const err = await dev.dma.read(0x4000_0000n, 4).catch((x: unknown) => x);
     expect((err as DmaFault).outcome).toBe('reported');
     await settle();
-    expect(host.faults.stats.stalls).toBe(0);
+    expect(host.faultStats.stalls).toBe(0);
     const lines = host.log.lines.filter((l) => l.includes('smmu-acc'));
     expect(lines).toContain('arm-smmu-v3 smmu-acc: event: F_TRANSLATION client: 0000:75:00.0 sid: 0x7500 ssid: 0x0 iova: 0x40000000 ipa: 0x0');
     expect(lines).toContain('arm-smmu-v3 smmu-acc: unpriv data read s1 "Input address caused fault" stag: 0x0');
@@ -147,7 +147,7 @@ describe('Kunpeng 920: stall-capable accelerator', () => {
     const e = stallEnv(PCIE);
     const err = await e.dev.dma.read(0x4000_0000n, 4).catch((x: unknown) => x);
     expect((err as DmaFault).outcome).toBe('reported');
-    expect(e.host.faults.stats.stalls).toBe(0);
+    expect(e.host.faultStats.stalls).toBe(0);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IommufdError, createHost } from '@ioasid/core';
 import { plugin } from './plugin.js';
 import { qemuQ35 } from './presets.js';
+import { deviceGroup } from '@ioasid/core/internal';
 
 // device.c iommufd_device_bind in an x86 guest with virtio-iommu: no interrupt remapping, so the
 // guest's MSIs are not isolated and iommufd binds only with allow_unsafe_interrupts set.
@@ -24,8 +25,8 @@ describe('virtio-iommu on q35: MSIs not isolated', () => {
     }
     expect(err).toBeInstanceOf(IommufdError);
     expect(err).toMatchObject({ code: 'EPERM', errno: 1 });
-    expect(dev.idev).toBeNull();
-    expect(dev.group.owner).toBeNull();
+    expect(dev.devId).toBeNull();
+    expect(deviceGroup(dev).owner).toBeNull();
     expect(host.log.lines.some((l) => l.includes('MSI interrupts'))).toBe(false);
   });
 
@@ -34,7 +35,7 @@ describe('virtio-iommu on q35: MSIs not isolated', () => {
     const fd = host.openIommufd();
     const dev = host.device(bdf);
     const id = dev.bindIommufd(fd);
-    expect(dev.idev?.id).toBe(id);
+    expect(dev.devId).toBe(id);
     expect(host.log.lines.filter((l) => l === `vfio-pci ${bdf}: ${WARNING}`)).toHaveLength(1);
     dev.unbind();
     dev.bindIommufd(fd);

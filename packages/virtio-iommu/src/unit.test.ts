@@ -7,6 +7,7 @@ import { cloudHypervisor, presets, qemuQ35, qemuQ35Vfio } from './presets.js';
 import { plugin } from './plugin.js';
 import { decodeRequest } from './requests.js';
 import { TAIL_SIZE, VIRTIO_IOMMU_S_NOMEM, VIRTIO_IOMMU_S_OK, VIRTIO_IOMMU_T_ATTACH, VIRTIO_IOMMU_T_MAP } from './spec.js';
+import { iommufdCtx } from '@ioasid/core/internal';
 
 const vendor = new VirtioIommuVendor();
 
@@ -80,7 +81,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     expect(unit.probe.identityDomain).toBe(0);
     // iommufd_device_bind claimed the DMA ownership: the empty blocking domain took ID 1 and holds the endpoint.
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(1);
-    const tags = [h1, h2].map((h) => (fd.ctx.objects.peek(h) as unknown as { tag: number }).tag);
+    const tags = [h1, h2].map((h) => (iommufdCtx(fd).objects.peek(h) as unknown as { tag: number }).tag);
     expect(tags).toEqual([2, 3]);
   });
 
@@ -116,11 +117,11 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH']);
     dev.attachPt(h1);
     expect(unit.requests.map((r) => r.type)).toEqual(['PROBE', 'ATTACH', 'ATTACH', 'MAP']);
-    const d1 = (fd.ctx.objects.peek(h1) as unknown as { ops: VirtioPagingDomain }).ops;
+    const d1 = (iommufdCtx(fd).objects.peek(h1) as unknown as { ops: VirtioPagingDomain }).ops;
     expect(unit.device.domainOf(dev.info.rid)?.id).toBe(d1.tag);
     const h2 = fd.hwpt.alloc({ devId, ptId: ioas });
     dev.attachPt(h2);
-    const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
+    const d2 = (iommufdCtx(fd).objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
     // One ATTACH moves the endpoint; the old domain is gone from the device, kept by the driver.
     expect(unit.requests.slice(4).map((r) => r.type)).toEqual(['ATTACH', 'MAP']);
     expect(unit.device.domain(d1.tag)).toBeUndefined();
@@ -173,7 +174,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const ioas2 = fd.ioas.alloc();
     const h2 = fd.hwpt.alloc({ devId, ptId: ioas2 });
     fd.ioas.map({ ioasId: ioas2, userVa: host.process.mmap(0x1000), length: 0x1000n, iova: 0x20_0000n });
-    const d2 = (fd.ctx.objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
+    const d2 = (iommufdCtx(fd).objects.peek(h2) as unknown as { ops: VirtioPagingDomain }).ops;
     // The device refuses MAPs into d2 (a VMM out of memory): the replay of d2 fails after its ATTACH.
     const request = unit.device.request.bind(unit.device);
     unit.device.request = (out: Uint8Array, inLen: number) => {
@@ -210,7 +211,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const f = createHost({ plugins: [plugin], profile: full, allowUnsafeInterrupts: true });
     const d = f.device(full.devices[0].bdf);
     expect(() => d.bindIommufd(f.openIommufd())).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-    expect(d.idev).toBeNull();
+    expect(d.devId).toBeNull();
 
     // The device refuses the ATTACH: the bind fails with its status, and nothing is bound.
     const g = createHost({ plugins: [plugin], profile: qemuQ35, allowUnsafeInterrupts: true });
@@ -225,7 +226,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     };
     const gfd = g.openIommufd();
     expect(() => gd.bindIommufd(gfd)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
-    expect(gd.idev).toBeNull();
+    expect(gd.devId).toBeNull();
     gu.device.request = request;
     expect(() => gd.bindIommufd(gfd)).not.toThrow();
   });
@@ -235,7 +236,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const ioas = fd.ioas.alloc();
     const h = fd.hwpt.alloc({ devId, ptId: ioas });
     dev.attachPt(h);
-    const pt = (fd.ctx.objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
+    const pt = (iommufdCtx(fd).objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
     expect(pt.map(0x100, 0x500, 1, 3)).toBe(0);
     expect(pt.map(0x101, 0x600, 2, 3)).toBe(0);
     expect(pt.map(0x101, 0x700, 1, 3)).toBe(-17);
@@ -255,7 +256,7 @@ describe('virtio-iommu as the host IOMMU: domains are requests to the device', (
     const ioas = fd.ioas.alloc();
     const h = fd.hwpt.alloc({ devId, ptId: ioas });
     dev.attachPt(h);
-    const pt = (fd.ctx.objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
+    const pt = (iommufdCtx(fd).objects.peek(h) as unknown as { ops: VirtioPagingDomain }).ops.pt;
     expect(pt.map(0x100, 0x500, 1, 1 | (1 << 4))).toBe(-22);
     expect(pt.map(0x100, 0x500, 1, 1)).toBe(0);
   });

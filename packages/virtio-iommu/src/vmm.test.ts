@@ -43,7 +43,7 @@ describe('createVirtioIommu over iommufd', () => {
 
   it('binds the endpoints and lets unattached endpoints bypass into guest RAM at IOVA = GPA', async () => {
     const { host, dev } = vmm();
-    expect(dev.endpointDevice(EP)?.idev).not.toBeNull();
+    expect(dev.endpointDevice(EP)?.devId).not.toBeNull();
     host.process.poke(dev.guestRam[0].va + 0x5000n, Uint8Array.of(1, 2, 3));
     expect([...(await dev.dma(EP).read(0x5000n, 3))]).toEqual([1, 2, 3]);
   });
@@ -212,7 +212,7 @@ describe('createVirtioIommu over iommufd', () => {
     const dev = createVirtioIommu(host, { endpoints: { [EP]: '0000:00:02.0' }, guestRam: [{ gpa: 0n, va, size: 1n << 20n }], config: { bypass: 0 } });
     dev.negotiate(LINUX_DRIVER_FEATURES);
     dev.hotplug(0x18, '0000:00:03.0');
-    expect(dev.endpointDevice(0x18)?.idev).not.toBeNull();
+    expect(dev.endpointDevice(0x18)?.devId).not.toBeNull();
     await expect(dev.dma(0x18).read(0n, 1)).rejects.toBeInstanceOf(DmaFault);
     expect(attach(dev, 1, 0x18)).toBe(VIRTIO_IOMMU_S_OK);
     expect(() => dev.hotplug(0x18, '0000:00:03.0')).toThrow(/exists/);

@@ -260,7 +260,7 @@ export class VirtioIommu extends VirtioIommuDevice {
     if ((pageSizes & mask) === 0n || ((pageSizes & mask) & -(pageSizes & mask)) !== granule) {
       throw new VirtioIommuConfigError(`virtio-iommu does not support frozen granule 0x${granule.toString(16)} (${bdf} maps 0x${pageSizes.toString(16)})`);
     }
-    if (dev.idev === null) dev.bindIommufd(this.iommufd);
+    if (dev.devId === null) dev.bindIommufd(this.iommufd);
     else if (dev.boundIommufd !== this.iommufd) throw new VirtioIommuConfigError(`${bdf} is bound to another iommufd`);
     this.devices.set(endpoint, dev);
     this.addEndpoint({ id: endpoint, reserved: hostReservedRegions(this.host, dev), pageSizeMask: pageSizes });
@@ -357,7 +357,7 @@ export function createVirtioIommu(host: Host, options: VirtioIommuOptions): Virt
   const granule = (config.page_size_mask ?? mask) & -(config.page_size_mask ?? mask);
   if (granule !== 0n && granule < HOST_PAGE) throw new VirtioIommuConfigError(`page_size_mask: a ${granule}-byte granule is smaller than the host page size (IOMMU_IOAS_MAP maps whole pages)`);
   for (const dev of devices.values()) {
-    if (dev.idev === null) dev.bindIommufd(fd);
+    if (dev.devId === null) dev.bindIommufd(fd);
     else if (dev.boundIommufd !== fd) throw new VirtioIommuConfigError(`${dev.bdf} is bound to another iommufd`);
   }
   const backend = new IommufdBackend(fd, devices, options.guestRam);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HostProfileError, createHost, type HostProfile } from '@ioasid/core';
 import { errCode } from '@ioasid/core/testing';
 import { plugin } from './index.js';
+import { iommufdCtx, deviceGroup } from '@ioasid/core/internal';
 
 // device.c iommufd_device_bind on VT-d: MSI isolation is the unit's interrupt remapping (ECAP.IR),
 // which intel_irq_remapping marks IRQ_DOMAIN_FLAG_ISOLATED_MSI.
@@ -36,13 +37,13 @@ describe('VT-d: iommufd_device_bind refuses a device whose MSIs are not isolated
     const ioas = fd.ioas.alloc();
     expect(errCode(() => dev.bindIommufd(fd))).toBe('EPERM');
     // Refused before iommu_device_claim_dma_owner and before the object exists.
-    expect(dev.idev).toBeNull();
-    expect(dev.group.owner).toBeNull();
-    expect(dev.group.ownerCount).toBe(0);
+    expect(dev.devId).toBeNull();
+    expect(deviceGroup(dev).owner).toBeNull();
+    expect(deviceGroup(dev).ownerCount).toBe(0);
     expect(host.log.lines.some((l) => l.includes('MSI interrupts are not secure'))).toBe(false);
     host.allowUnsafeInterrupts = true;
     expect(dev.bindIommufd(fd)).toBe(ioas + 1);
-    expect(dev.group.owner).toBe(fd.ctx);
+    expect(deviceGroup(dev).owner).toBe(iommufdCtx(fd));
     expect(host.log.lines.filter((l) => l === `vfio-pci ${BDF}: ${WARNING}`)).toHaveLength(1);
   });
 

@@ -8,6 +8,7 @@ import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import { FAULT_TRACE, createHost, uapi, type FaultTraceEvent } from '@ioasid/core';
 import { PAGE_RESP_SUCCESS, codecPageRequestsInPlace } from '@ioasid/core/driver';
+import { devicePri } from '@ioasid/core/internal';
 import { plugin } from './index.js';
 import { findVtdPreset, vtdPresetProfile } from './presets.js';
 
@@ -40,7 +41,7 @@ describe('VT-d page requests through the queue slots', () => {
     const codec = dev.unitOps.faults;
     if (!codecPageRequestsInPlace(codec)) throw new Error('the VT-d codec writes page requests in place');
     // Enough rounds to go round the 2048-slot page request queue: later rounds rewrite the first rounds' slots.
-    const n = Math.min(128, dev.pri.allocation);
+    const n = Math.min(128, devicePri(dev).allocation);
     const rounds = Math.ceil(2100 / n);
     const baseOf = (round: number) => 0x40000000n + BigInt(round) * 0x1000000n;
     for (let round = 0; round < rounds; round++) {
@@ -60,9 +61,9 @@ describe('VT-d page requests through the queue slots', () => {
       expect(host.process.write(faultFd, responses)).toBe(responses.length);
       for (const d of dmas) expect([...(await d)]).toEqual(new Array(8).fill(0x5a));
     }
-    expect(host.faults.stats.pageRequests).toBe(rounds * n);
-    expect(host.faults.stats.responses).toBe(rounds * n);
-    expect(host.faults.outstanding).toBe(0);
+    expect(host.faultStats.pageRequests).toBe(rounds * n);
+    expect(host.faultStats.responses).toBe(rounds * n);
+    expect(host.outstandingFaults).toBe(0);
     // The trace's records are copies: each still decodes to the request it was written for.
     const records = events.filter((e) => e.step === 'record');
     expect(records.length).toBe(rounds * n);

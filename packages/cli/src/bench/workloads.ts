@@ -7,7 +7,7 @@
  * workload says "huge pages off".
  */
 import { POLLIN, createHost, uapi, type Host, type Iommufd } from '@ioasid/core';
-import { BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '@ioasid/core/internal';
+import { BIND_PAGING, Binding, TranslateResult, deviceBinding, hostUnits, type IommuUnit } from '@ioasid/core/internal';
 import { IOMMU_READ, IOMMU_WRITE, PERM_READ, type IoPageTable, type PageTableConfig } from '@ioasid/core/driver';
 import { findVtdPreset, plugin as vtdPlugin, vtdPresetProfile, vtdSecondStage } from '@ioasid/vtd';
 import { spawnSync } from 'node:child_process';
@@ -130,12 +130,9 @@ function translateLoop(host: Host, b: Binding, count: number, modulo: number, ou
   return now() - t0;
 }
 
-/**
- * Unit 0 typed from core's source: at run time it is the same class, but a type checker that resolves
- * '@ioasid/core' to its built declarations sees two distinct Binding types.
- */
+/** The translation engine of unit 0 (the public Host.units lists only what applications see of a unit). */
 function unitOf(host: Host): IommuUnit {
-  return host.units[0] as unknown as IommuUnit;
+  return hostUnits(host)[0];
 }
 
 function translateSetup(): { host: Host; pt: IoPageTable; b: Binding; out: TranslateResult } {
@@ -610,7 +607,8 @@ function map64gHuge(scale: Scale): WorkloadResult {
   mapUser(r, userVa, bytes, 0x4000000);
   const ms = now() - t0;
   const rss = process.memoryUsage().rss - rss0;
-  const pt = (host.device(PRI_DEVICE).binding() as unknown as { pt: IoPageTable }).pt;
+  const pt = deviceBinding(host.device(PRI_DEVICE)).pt;
+  if (pt === null) throw new Error('the device has no paging table after attach');
   return {
     metrics: { map_64g_huge_ms: { value: ms, unit: 'ms' } },
     extra: { gib: scale.hugeGib, rss_growth_mb: rss / 2 ** 20, table_pages: pt.tablePages },

@@ -28,7 +28,7 @@ describe('ioasid demo', () => {
     expect(text).toMatch(/kernel log: vfio-pci 0000:c1:00\.0: AMD-Vi: Event logged \[IO_PAGE_FAULT domain=0x0001 address=0x20000000 flags=0x0000\]/);
     expect(text).toMatch(/policy baseline\): intel-iommu /);
     expect(hosts[0].process.lockedPages).toBe(0);
-    expect(hosts[1].faults.stats.duplicateResponses).toBe(0);
-    expect(hosts[1].faults.outstanding).toBe(0);
+    expect(hosts[1].faultStats.duplicateResponses).toBe(0);
+    expect(hosts[1].outstandingFaults).toBe(0);
   });
 });

@@ -108,7 +108,7 @@ async function vtdTour(out: Output): Promise<Host> {
   const pending = dev.dma.read(iova, 16);
   pending.catch(() => undefined);
   await tick();
-  const codec = dev.unit.ops.faults;
+  const codec = dev.unitOps.faults;
   if (!codecPageRequests(codec)) throw new Error('the VT-d fault codec has page requests');
   const prq = codec.encodePageRequest({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: iova, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 1, last: true });
   out.line(`the device found IOVA ${hex(iova)} unmapped and sent a page request; the IOMMU queued a 256-bit page request descriptor:`);
@@ -126,7 +126,7 @@ async function vtdTour(out: Output): Promise<Host> {
   out.line(`the handler mapped the page and wrote {cookie ${g.cookie}, SUCCESS}; the driver sent a page group response descriptor:`);
   out.line(`  ${bytesHex(resp)}`);
   out.line(`the device retried: DMA read -> ${JSON.stringify(new TextDecoder().decode(await pending))}`);
-  out.line(`pipeline: ${host.faults.stats.pageRequests} page request(s), ${host.faults.stats.responses} response(s), ${host.faults.stats.duplicateResponses} duplicates`);
+  out.line(`pipeline: ${host.faultStats.pageRequests} page request(s), ${host.faultStats.responses} response(s), ${host.faultStats.duplicateResponses} duplicates`);
 
   out.heading('5. An unrecoverable fault, as the Linux log line');
   const plain = host.devices.get(profile.devices.find((d) => !d.pri)!.bdf)!;
@@ -172,7 +172,7 @@ async function smmuTour(out: Output): Promise<Host> {
   const d0 = profile.devices[0];
   const dev = host.device(d0.bdf);
   out.heading(`6. An Arm SMMUv3 host: ${profile.name}`);
-  out.line(`${dev.unit.id}: ${dev.unit.ops.decoded.hwId}`);
+  out.line(`${host.units[dev.unitIndex].id}: ${dev.unitOps.decoded.hwId}`);
   const fd = host.openIommufd();
   const devId = dev.bindIommufd(fd);
   const ioas = fd.ioas.alloc();
@@ -324,7 +324,7 @@ async function amdTour(out: Output): Promise<Host> {
     out.line(`${bdf} DMA read of an unmapped IOVA -> ${(e as DmaFault).fault.reasonText}`);
   }
   await tick();
-  const codec = dev.unit.ops.faults;
+  const codec = dev.unitOps.faults;
   if (!codecPageRequests(codec)) throw new Error('the VT-d fault codec has page requests');
   const rec = codec.encodeFault({ unit: dev.unitIndex, rid: dev.info.rid, pasid: -1, addr: 0x2000_0000n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: false, grpid: 0, last: true, tag: 1 });
   out.line(`the IOMMU wrote a 128-bit event log entry: ${bytesHex(rec)}`);

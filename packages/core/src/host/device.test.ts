@@ -107,3 +107,49 @@ describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
     expect((await rest).every((b) => b === 0x77)).toBe(true);
   });
 });
+
+describe('what the public Host and PciDevice expose instead of the object graph', () => {
+  it('devId and groupId: the dev_id while bound (null otherwise) and the iommu group number', () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:03.1');
+    expect(dev.devId).toBeNull();
+    expect(dev.groupId).toBe(3);
+    const id = dev.bindIommufd(f.fd);
+    expect(dev.devId).toBe(id);
+    expect(dev.boundIommufd).toBe(f.fd);
+    dev.unbind();
+    expect(dev.devId).toBeNull();
+    expect(dev.boundIommufd).toBeNull();
+  });
+
+  it('units: one HostUnit per profile unit, in profile order, the one a device sits behind at its unitIndex', () => {
+    const { host } = mockFixture();
+    expect(host.units.map((u) => [u.index, u.id, u.vendor])).toEqual([
+      [0, 'mock0', 'mock'],
+      [1, 'mock1', 'mock'],
+    ]);
+    const dev = host.device('0000:80:00.0');
+    expect(host.units[dev.unitIndex].id).toBe('mock1');
+    expect(host.units[dev.unitIndex].ops).toBe(dev.unitOps);
+    // The mock devices are the selftest's: exempt from the MSI check, but the unit still reports the fact.
+    expect(typeof host.units[0].msiIsolated).toBe('boolean');
+  });
+
+  it('faultStats and outstandingFaults: a page request answered INVALID is counted and leaves nothing waiting', async () => {
+    const { f, dev, ioas } = attachedWithOnePage();
+    const queue = f.fd.fault.alloc();
+    dev.attachPt(f.fd.hwpt.alloc({ devId: dev.devId!, ptId: ioas, faultId: queue.id }));
+    const before = { ...f.host.faultStats };
+    const pending = dev.dma.read(0x300000n, 8).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await Promise.resolve();
+    expect(f.host.faultStats.pageRequests).toBe(before.pageRequests + 1);
+    expect(f.host.outstandingFaults).toBe(1);
+    dev.detachPt();
+    expect(await pending).toBeInstanceOf(DmaFault);
+    expect(f.host.outstandingFaults).toBe(0);
+    expect(f.host.faultStats.autoResponses).toBe(before.autoResponses + 1);
+  });
+});

@@ -11,7 +11,7 @@ import { PAGE_SIZE } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
 import { explainTranslation, type ExplainedTranslation } from '../translate/explain.js';
 import { HwptNested, HwptPaging, type Hwpt } from '../iommufd/hwpt.js';
-import { IommufdDevice, NO_PASID, attach, claimDmaOwner, detach, releaseDmaOwner, replace, type BoundDevice, type DeviceGroup } from '../iommufd/device.js';
+import { IommufdDevice, NO_PASID, attach, claimDmaOwner, detach, releaseDmaOwner, replace, type DeviceGroup } from '../iommufd/device.js';
 import type { Iommufd } from '../iommufd/iommufd.js';
 import type { IovaRange } from '../iommufd/io-pagetable.js';
 import type { PhysicalMemory } from '../memory/physical.js';
@@ -105,7 +105,10 @@ function captureSettlers(resolve: (buf: Uint8Array) => void, reject: (e: unknown
 export interface DeviceHost {
   /** The host's physical memory, which DMA reads and writes after translation. */
   readonly mem: PhysicalMemory;
-  /** Where failed accesses, page requests and stalls are reported. */
+  /**
+   * Where failed accesses, page requests and stalls are reported.
+   * @internal
+   */
   readonly faults: FaultPipeline;
   /** The kernel log, where bind warns about MSIs that are not isolated. */
   readonly log: HostLog;
@@ -136,12 +139,15 @@ const UNSAFE_MSI_WARNING =
  * attach to an IOAS or HWPT, detach, for the RID or a PASID) and its DMA engine, which translates through the
  * unit, faults, and with PRI or stall waits for the page response.
  */
-export class PciDevice implements BoundDevice {
+export class PciDevice {
   /** Index of its IOMMU unit in Host.units. */
   readonly unitIndex: number;
   private ridBinding: Binding = Binding.blocked;
   private readonly pasidBindings = new Map<number, Binding>();
-  /** The iommufd device object (struct iommufd_device) while bound, else null. */
+  /**
+   * The iommufd device object (struct iommufd_device) while bound, else null.
+   * @internal
+   */
   idev: IommufdDevice | null = null;
   private boundFd: Iommufd | null = null;
   private readonly tr = new TranslateResult();
@@ -168,6 +174,10 @@ export class PciDevice implements BoundDevice {
     writeSync: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, data, true, opts),
   };
 
+  /**
+   * Made by the {@link Host} from its profile.
+   * @internal
+   */
   constructor(
     /** The host it belongs to. */
     readonly host: DeviceHost,
@@ -175,15 +185,24 @@ export class PciDevice implements BoundDevice {
     readonly bdf: string,
     /** The facts the vendor sees (requester id, ATS, PRI, PASID width, ...). */
     readonly info: DeviceInfo,
-    /** The IOMMU unit that translates its DMA. */
+    /**
+     * The IOMMU unit that translates its DMA.
+     * @internal
+     */
     readonly unit: IommuUnit,
-    /** Its iommu group. */
+    /**
+     * Its iommu group.
+     * @internal
+     */
     readonly group: DeviceGroup,
     /** IOVA ranges the device cannot use (e.g. the MSI window), reserved in every IOAS it attaches to. */
     readonly reservedRegions: readonly IovaRange[],
     /** Free text from the profile, e.g. the device model. */
     readonly description = '',
-    /** PRI flow control: credit and group indexes (see pri.ts). */
+    /**
+     * PRI flow control: credit and group indexes (see pri.ts).
+     * @internal
+     */
     readonly pri: PriFlowControl = new PriFlowControl(512, 512),
   ) {
     this.unitIndex = unit.index;
@@ -282,7 +301,10 @@ export class PciDevice implements BoundDevice {
     }
   }
 
-  /** The unit's context entry for (this device, pasid). */
+  /**
+   * The unit's context entry for (this device, pasid).
+   * @internal
+   */
   setHardwareBinding(pasid: number, hwpt: Hwpt | null): void {
     let b = Binding.blocked;
     if (hwpt instanceof HwptPaging) b = new Binding(BIND_PAGING, hwpt.tag, hwpt.ops.pt, null, hwpt);
@@ -292,7 +314,10 @@ export class PciDevice implements BoundDevice {
     else this.pasidBindings.set(pasid, b);
   }
 
-  /** What the unit uses for (this device, pasid): blocked, a paging table or a nested one; NO_PASID (-1) for the RID. */
+  /**
+   * What the unit uses for (this device, pasid): blocked, a paging table or a nested one; NO_PASID (-1) for the RID.
+   * @internal
+   */
   binding(pasid = NO_PASID): Binding {
     return pasid === NO_PASID ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
   }
@@ -623,6 +648,16 @@ export class PciDevice implements BoundDevice {
     } finally {
       this.pri.release(grpid);
     }
+  }
+
+  /** The iommufd device id (`dev_id`, what VFIO_DEVICE_BIND_IOMMUFD returned) while bound, null when unbound. */
+  get devId(): number | null {
+    return this.idev?.id ?? null;
+  }
+
+  /** The number of its iommu group (the profile's `group`): devices of one group share every attach. */
+  get groupId(): number {
+    return this.group.id;
   }
 
   /** The iommufd it is bound to, null when unbound. */

@@ -7,17 +7,17 @@ import 'reflect-metadata';
 import type { DependencyContainer } from 'tsyringe';
 import { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { HostProcess } from '../memory/process.js';
-import { IommufdCtx, type IommufdEnv, type TlbInvalidator } from '../iommufd/context.js';
+import { IommufdCtx, type TlbInvalidator } from '../iommufd/context.js';
 import { Iommufd } from '../iommufd/iommufd.js';
 import { deviceHandlers } from '../iommufd/device-layer.js';
 import { DeviceGroup } from '../iommufd/device.js';
 import { PluginHost, type IommuPlugin } from '../driver/plugin.js';
 import type { PageTableFormat, PageTableMemory } from '../driver/pgtable.js';
 import type { FaultCodec } from '../driver/fault.js';
-import type { FormatRegistry } from '../driver/vendor.js';
+import type { FormatRegistry, UnitOps } from '../driver/vendor.js';
 import { FAULT_INJECTOR, NO_FAULT_INJECTION, type FaultInjector } from '../driver/inject.js';
 import { IommuUnit } from '../translate/unit.js';
-import { FaultPipeline, type PipelineHost } from '../fault/pipeline.js';
+import { FaultPipeline, type PipelineStats } from '../fault/pipeline.js';
 import { FAULT_STAGE, FAULT_TRACE, HOST_LOG, RingLog, type FaultStage, type HostLog } from '../fault/stages.js';
 import { PciDevice } from './device.js';
 import { PriFlowControl } from './pri.js';
@@ -52,11 +52,33 @@ export interface HostOptions {
 }
 
 /**
+ * An IOMMU unit of a {@link Host} as applications and tools see it: which unit it is, the vendor driver that
+ * runs it, and the platform facts bind reads. `Host.units` lists them in profile order; a device's unit is
+ * `host.units[dev.unitIndex]`. The translation engine behind it (IOTLB, walks) is not part of the API.
+ */
+export interface HostUnit {
+  /** Its index in `Host.units`, the profile's order; `IommuFault.unit` and `PciDevice.unitIndex` use it. */
+  readonly index: number;
+  /** The profile's unit id, e.g. 'dmar0'. */
+  readonly id: string;
+  /** The vendor id of the plugin that drives it, e.g. 'vtd' (`ops.vendor`). */
+  readonly vendor: string;
+  /** The vendor's driver instance for the unit (its caps, decoded registers, fault codec, boot log lines). */
+  readonly ops: UnitOps;
+  /**
+   * Whether the platform isolates the MSIs of the devices behind it (iommu_group_has_isolated_msi): the
+   * profile's `msiIsolated`, else the vendor's caps (isolatedMsi, else interruptRemapping). Bind refuses a
+   * device that is not isolated (EPERM) unless `Host.allowUnsafeInterrupts` is set.
+   */
+  readonly msiIsolated: boolean;
+}
+
+/**
  * A simulated machine built from a {@link HostProfile}: physical memory, one user process, the IOMMU units the
  * plugins' vendors drive, the PCI devices behind them with their iommu groups, the fault pipeline and the
  * kernel log. `openIommufd()` opens /dev/iommu on it.
  */
-export class Host implements PipelineHost, IommufdEnv {
+export class Host {
   /** The host's physical memory (page tables, queues and DMA target live here). */
   readonly mem = new PhysicalMemory();
   /** Allocator of free 4 KiB frames of `mem` (page tables, pinned pages). */
@@ -65,17 +87,26 @@ export class Host implements PipelineHost, IommufdEnv {
   readonly process = new HostProcess(this.mem, this.frames);
   /** The loaded plugins and their DI container. */
   readonly plugins: PluginHost;
-  /** One per profile unit, in profile order (IommuFault.unit indexes this). */
-  readonly units: IommuUnit[] = [];
+  /**
+   * The translation engines of the units, one per profile unit, in profile order (IommuFault.unit indexes this).
+   * @internal
+   */
+  readonly iommuUnits: IommuUnit[] = [];
   /** Devices by BDF, e.g. '0000:00:02.0'. */
   readonly devices = new Map<string, PciDevice>();
-  /** iommu groups by number; devices of one group share every attach. */
+  /**
+   * iommu groups by number; devices of one group share every attach.
+   * @internal
+   */
   readonly groups = new Map<number, DeviceGroup>();
   /** The profile the host was built from (BARE_PROFILE when none was given). */
   readonly profile: HostProfile;
   /** The kernel log: driver boot lines, fault lines, overflow lines. */
   readonly log: HostLog;
-  /** Carries device faults and page requests through the vendor's records to user space and back. */
+  /**
+   * Carries device faults and page requests through the vendor's records to user space and back.
+   * @internal
+   */
   readonly faults: FaultPipeline;
   /**
    * iommufd's `allow_unsafe_interrupts` module parameter, writable at run time as
@@ -106,16 +137,19 @@ export class Host implements PipelineHost, IommufdEnv {
     },
   };
 
-  /** IOTLB invalidation by tag, applied to every unit's IOTLB. */
+  /**
+   * IOTLB invalidation by tag, applied to every unit's IOTLB.
+   * @internal
+   */
   readonly tlb: TlbInvalidator = {
     flushRange: (tag, iovaPfn, npages) => {
-      for (const u of this.units) u.iotlb.flushRange(tag, -1, iovaPfn, npages);
+      for (const u of this.iommuUnits) u.iotlb.flushRange(tag, -1, iovaPfn, npages);
     },
     flushStage1: (tag, pasid, iovaPfn, npages) => {
-      for (const u of this.units) u.iotlb.flushRange(tag, pasid, iovaPfn, npages);
+      for (const u of this.iommuUnits) u.iotlb.flushRange(tag, pasid, iovaPfn, npages);
     },
     flushTag: (tag) => {
-      for (const u of this.units) u.iotlb.flushTag(tag);
+      for (const u of this.iommuUnits) u.iotlb.flushTag(tag);
     },
   };
 
@@ -141,6 +175,7 @@ export class Host implements PipelineHost, IommufdEnv {
     return this.faultInjector;
   }
 
+  /** Replaces the fault injector, for the host's tables, commands and process alike. */
   set injector(i: FaultInjector) {
     this.faultInjector = i;
     this.process.injector = i;
@@ -149,6 +184,28 @@ export class Host implements PipelineHost, IommufdEnv {
   /** The profile's name. */
   get name(): string {
     return this.profile.name;
+  }
+
+  /** The IOMMU units, one per profile unit, in profile order (`IommuFault.unit` and `PciDevice.unitIndex` index it). */
+  get units(): readonly HostUnit[] {
+    return this.iommuUnits;
+  }
+
+  /**
+   * Counters of the fault pipeline since the host was built: page requests and stalls devices sent, responses
+   * from user space and from the kernel itself, unrecoverable faults and where they went, queue overflows.
+   * The object is live: it keeps counting.
+   */
+  get faultStats(): Readonly<PipelineStats> {
+    return this.faults.stats;
+  }
+
+  /**
+   * Page request groups and stalled transactions still waiting for a response, on every unit: 0 once every
+   * recoverable fault has been answered (by user space, by auto-response or by a detach).
+   */
+  get outstandingFaults(): number {
+    return this.faults.outstanding;
   }
 
   private build(profile: HostProfile): void {
@@ -175,7 +232,7 @@ export class Host implements PipelineHost, IommufdEnv {
       const ops = vendor.createUnit({ index, id: u.id, decoded: decoded.value, raw: u.registers ?? {}, mem: this.mem, formats: registry, allocTag: () => this.nextTag++, cpu: cpuInfo });
       if (u.msiIsolated !== undefined && typeof u.msiIsolated !== 'boolean') throw new HostProfileError(`${path}.msiIsolated`, 'expected a boolean');
       const unit = new IommuUnit(index, u.id, ops, this.mem, u.msiIsolated ?? ops.caps.isolatedMsi ?? ops.caps.interruptRemapping);
-      this.units.push(unit);
+      this.iommuUnits.push(unit);
       unitById.set(u.id, unit);
       for (const line of ops.bootLog?.() ?? []) this.log.write(line);
     });
@@ -252,22 +309,34 @@ export class Host implements PipelineHost, IommufdEnv {
 
   // --- PipelineHost ------------------------------------------------------------------------------
 
-  /** The fault codec of unit `unit` (its UnitOps.faults), undefined when it has none. */
+  /**
+   * The fault codec of unit `unit` (its UnitOps.faults), undefined when it has none.
+   * @internal
+   */
   codec(unit: number): FaultCodec | undefined {
-    return this.units[unit]?.ops.faults;
+    return this.iommuUnits[unit]?.ops.faults;
   }
 
-  /** The Linux name of unit `unit` (UnitOps.name), `iommu<n>` when unknown. */
+  /**
+   * The Linux name of unit `unit` (UnitOps.name), `iommu<n>` when unknown.
+   * @internal
+   */
   unitName(unit: number): string {
-    return this.units[unit]?.ops.name ?? `iommu${unit}`;
+    return this.iommuUnits[unit]?.ops.name ?? `iommu${unit}`;
   }
 
-  /** The device behind `unit` with requester id (or StreamID) `rid`. */
+  /**
+   * The device behind `unit` with requester id (or StreamID) `rid`.
+   * @internal
+   */
   deviceByRid(unit: number, rid: number): PciDevice | undefined {
     return this.devicesByRid.get(unit * 0x10000 + rid);
   }
 
-  /** The depths of unit `unit`'s hardware queues, as the fault pipeline sizes them. */
+  /**
+   * The depths of unit `unit`'s hardware queues, as the fault pipeline sizes them.
+   * @internal
+   */
   queueDepths(unit: number): {
 
     /** Records the fault/event queue holds (UnitOps.faultQueueDepth, 256 by default). */
@@ -275,7 +344,7 @@ export class Host implements PipelineHost, IommufdEnv {
     /** Records the page request queue holds (UnitOps.pageRequestQueueDepth, 512 by default). */
     pageRequests: number;
   } {
-    const ops = this.units[unit]?.ops;
+    const ops = this.iommuUnits[unit]?.ops;
     return { faults: ops?.faultQueueDepth ?? 256, pageRequests: ops?.pageRequestQueueDepth ?? 512 };
   }
 }

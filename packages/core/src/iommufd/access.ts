@@ -10,7 +10,6 @@ import { ULONG_MAX } from '../uapi/iommufd.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 import { IommufdObject, ObjType } from './objects.js';
-import type { IoptAccess } from './io-pagetable.js';
 import type { IoptArea } from './area-index.js';
 import type { Ioas } from './ioas.js';
 import type { IommufdCtx } from './context.js';
@@ -44,14 +43,25 @@ interface Piece {
  * An emulated-device access (struct iommufd_access) made by {@link Iommufd.access}: attach it to an IOAS,
  * then pin pages or read and write through it (iommufd_access_pin_pages, iommufd_access_rw).
  */
-export class IommufdAccess extends IommufdObject implements IoptAccess {
+export class IommufdAccess extends IommufdObject {
   /** Always IOMMUFD_OBJ_ACCESS. */
   readonly type = ObjType.ACCESS;
+  /**
+   * What IOVAs and lengths of the IOAS must be multiples of for this access (struct iommufd_access's
+   * iova_alignment): a page for a model that pins, 1 otherwise.
+   * @internal
+   */
   readonly iovaAlignment: bigint;
-  /** The IOAS it is attached to, null when detached. */
+  /**
+   * The IOAS it is attached to, null when detached.
+   * @internal
+   */
   ioas: Ioas | null = null;
 
-  /** Use {@link Iommufd.access}.create: it also registers the object. */
+  /**
+   * Use {@link Iommufd.access}.create: it also registers the object.
+   * @internal
+   */
   constructor(
     private readonly ctx: IommufdCtx,
     /** The device model's callbacks (struct iommufd_access_ops). */
@@ -63,6 +73,10 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
     this.iovaAlignment = ops.unmap ? PAGE : 1n;
   }
 
+  /**
+   * iommufd_access_notify_unmap: the IOAS is about to unmap [iova, iova + length).
+   * @internal
+   */
   notifyUnmap(iova: bigint, length: bigint): void {
     this.ops.unmap?.(iova, length);
   }
@@ -240,6 +254,11 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
     });
   }
 
+  /**
+   * The teardown IOMMU_DESTROY of its id runs (iommufd_access_destroy): detaches it. Destroy it with
+   * `fd.destroy(access.id)`, which also frees the id.
+   * @internal
+   */
   destroy(): void {
     this.detach();
   }

@@ -9,7 +9,7 @@ import type { FieldLayout } from '../uapi/struct.js';
 import { newUcmd, IommufdCtx } from './context.js';
 import { abortNew, buildIoctlTable, dispatchIoctl, ioctlName, type IoctlOp } from './dispatch.js';
 import { bufferArg, valueArg, vfioIoctl } from './vfio-compat.js';
-import { vfioApi } from './vfio-api.js';
+import { vfioApi, type VfioContainer } from './vfio-api.js';
 import type { DeviceCommandHandlers } from './device-commands.js';
 import * as ioas from './ioas.js';
 import type { IovaRange } from './io-pagetable.js';
@@ -108,7 +108,10 @@ function mapFlags(o: { iova?: bigint; readable?: boolean; writeable?: boolean })
 export class Iommufd {
   /** This open file's number in the process's file table. */
   readonly fd: number;
-  /** The per-file state (struct iommufd_ctx): object table, owning process, rlimit mode, VFIO compat IOAS. */
+  /**
+   * The per-file state (struct iommufd_ctx): object table, owning process, rlimit mode, VFIO compat IOAS.
+   * @internal
+   */
   readonly ctx: IommufdCtx;
   private readonly table: IoctlOp[];
   /** The last error a raw ioctl returned, with the kernel-side reason, for diagnostics. */
@@ -210,7 +213,7 @@ export class Iommufd {
   }
 
   /** The VFIO type1 container ioctls on this fd (vfio_compat.c). */
-  readonly vfio: ReturnType<typeof vfioApi>;
+  readonly vfio: VfioContainer;
 
   private readonly dev: ReturnType<typeof deviceApi>;
   /** IOMMU_HWPT_ALLOC, HWPT_INVALIDATE, dirty tracking. */
@@ -238,6 +241,10 @@ export class Iommufd {
     return this.dev.getHwInfo(devId, opts);
   }
 
+  /**
+   * Opened by `Host.openIommufd()`.
+   * @internal
+   */
   constructor(ctx: IommufdCtx, devHandlers: DeviceCommandHandlers, installFd: (ops: FileOps) => number) {
     this.ctx = ctx;
     this.dev = deviceApi(this, new UserScratch(ctx.process));

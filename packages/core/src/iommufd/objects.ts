@@ -30,20 +30,29 @@ export enum ObjType {
   HW_QUEUE = 10,
 }
 
-
+/**
+ * An object of an iommufd's object table (struct iommufd_object): what an object id names. The typed API
+ * hands out ids for most objects; an {@link IommufdAccess} is handed out as the object itself.
+ */
 export abstract class IommufdObject {
+  /** Its IOMMUFD_OBJ_* type. */
   abstract readonly type: ObjType;
-  /** 0 until the id is reserved. */
+  /** Its object id in the iommufd's table (what IOMMU_DESTROY takes); 0 until the id is reserved. */
   id = 0;
   /**
    * Long-term references. The table holds one while the object is published; dependants (a HWPT on
    * its IOAS, an open fd on its FAULT...) hold the others. IOMMU_DESTROY needs users === 1.
+   * @internal
    */
   users = 1;
-  /** Undo everything the object holds. Never fails (the kernel's "destroy never fails"). */
+  /**
+   * Undo everything the object holds. Never fails (the kernel's "destroy never fails").
+   * @internal
+   */
   abstract destroy(): void;
   /**
    * Called instead of destroy when creation failed after the object was set up; defaults to destroy.
+   * @internal
    */
   abort(): void {
     this.destroy();

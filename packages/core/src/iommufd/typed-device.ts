@@ -260,6 +260,10 @@ export interface VEvent {
 
 /** Reads vEVENTs: `for await (const ev of reader.events(signal))`. */
 export class VEventReader {
+  /**
+   * Made by the `reader()` of `Iommufd.veventq` / `Iommufd.fault`.
+   * @internal
+   */
   constructor(
     private readonly fd: CommandRunner,
     /** The vEVENTQ file descriptor this reader reads. */
@@ -312,6 +316,10 @@ function splitVEvents(bytes: Uint8Array, dataSize: number): { lost: boolean; seq
  * then `reader.respond(g, 'success')`.
  */
 export class FaultReader {
+  /**
+   * Made by the `reader()` of `Iommufd.veventq` / `Iommufd.fault`.
+   * @internal
+   */
   constructor(
     private readonly fd: CommandRunner,
     /** The fault queue file descriptor this reader reads and answers on. */

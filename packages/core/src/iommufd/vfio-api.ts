@@ -44,7 +44,35 @@ const NAMES: Record<number, string> = {
   [V.VFIO_IOMMU_UNMAP_DMA]: 'VFIO_IOMMU_UNMAP_DMA',
 };
 
-export function vfioApi(ctx: IommufdCtx) {
+/**
+ * The VFIO type1 container ioctls on an iommufd (vfio_compat.c), typed: what a DPDK-style container user
+ * calls, through the same handlers as the raw `ioctl`. Every call throws {@link IommufdError} with the
+ * kernel's errno. Reached as `Iommufd.vfio`.
+ */
+export interface VfioContainer {
+  /** VFIO_GET_API_VERSION: VFIO_API_VERSION (0). */
+  apiVersion(): number;
+  /** VFIO_CHECK_EXTENSION: 1 when the extension `type` (VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, ...) is supported, 0 when not. */
+  checkExtension(type: number): number;
+  /** VFIO_SET_IOMMU (VFIO_TYPE1_IOMMU or VFIO_TYPE1v2_IOMMU): selects the IOMMU model of the container. */
+  setIommu(type: number): void;
+  /** VFIO_IOMMU_GET_INFO with the whole capability chain (asks for its size first, as users do). */
+  getInfo(): VfioIommuInfo;
+  /** VFIO_IOMMU_MAP_DMA at a fixed IOVA. */
+  mapDma(o: VfioMapDma): void;
+  /** VFIO_IOMMU_UNMAP_DMA of `size` bytes at `iova`; returns the bytes unmapped (0 for an empty range). */
+  unmapDma(iova: bigint, size: bigint): bigint;
+  /** VFIO_IOMMU_UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_ALL; returns the bytes unmapped. */
+  unmapAll(): bigint;
+  /**
+   * iommufd_vfio_compat_ioas_create, what VFIO_GROUP_SET_CONTAINER does on an iommufd-backed container:
+   * the compat IOAS id (created when there is none).
+   */
+  compatIoas(): number;
+}
+
+/** The typed VFIO container calls on the iommufd `ctx`. */
+export function vfioApi(ctx: IommufdCtx): VfioContainer {
   const call = (request: number, arg: bigint | Uint8Array): number => {
     const name = NAMES[request] ?? 'VFIO';
     if (ctx.closed) throw new IommufdError('EBADF', name, 'the iommufd is closed');
