@@ -9,7 +9,8 @@
  *
  * For each entry: every exported name with its declaration(s), then every declaration a public signature
  * reaches that no entry of the package exports (a change there changes the public contract too). Needs the
- * packages built (`npm run build`, or `node tools/docs/types.mjs`).
+ * packages built (`npm run build`, or `node tools/docs/types.mjs`). Before any report, every package's built
+ * declarations must type-check as a consumer reads them (skipLibCheck off).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -186,7 +187,38 @@ function breaking(before: string, after: string): string[] {
   return [...a.keys()].filter((k) => b.get(k) !== a.get(k));
 }
 
+/**
+ * Type errors inside a package's own built declarations (every `exports` entry, `./internal` included), read
+ * as a consumer reads them (no skipLibCheck). A declaration file that names a type it does not import (tsc's
+ * stripInternal drops an import whose leading comment mentions the internal tag) compiles for the package
+ * itself and fails for every consumer with skipLibCheck off.
+ */
+function declarationErrors(dir: string, pkg: PackageJson): string[] {
+  const files = Object.values(pkg.exports ?? {}).flatMap((t) => (typeof t === 'object' && t.types ? [join(ROOT, 'packages', dir, t.types)] : []));
+  const program = ts.createProgram(files, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2023.d.ts'],
+    types: ['node'],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+  });
+  const home = join(ROOT, 'packages', dir, 'dist') + '/';
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.file?.fileName.startsWith(home))
+    .map((d) => `${pkg.name}: ${relative(ROOT, d.file!.fileName)}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+}
+
 mkdirSync(OUT, { recursive: true });
+const invalid = publishedPackages().flatMap(({ dir, pkg }) => declarationErrors(dir, pkg));
+if (invalid.length) {
+  for (const e of invalid) console.error(`api-report: ${e}`);
+  console.error('api-report: the built declarations above do not type-check for a consumer (skipLibCheck off)');
+  process.exit(1);
+}
 const stale: string[] = [];
 const refused: string[] = [];
 const changesets = check ? new Map<string, string>() : pendingChangesets();

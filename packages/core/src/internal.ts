@@ -6,7 +6,8 @@
  * Not a supported API: these names may change in any release without a major version. Applications and
  * plugins use `@ioasid/core` (the uAPI, the host, devices) and `@ioasid/core/driver` (the plugin contract).
  * The public classes reach their internals only through the accessors below: the members behind them are
- * `@internal`, absent from the published declarations.
+ * tagged internal and absent from the published declarations. (No tag may appear in this header: tsc's
+ * stripInternal would take it for the first import's and drop that import from the declarations.)
  */
 import type { Host } from './host/host.js';
 import type { PciDevice } from './host/device.js';
