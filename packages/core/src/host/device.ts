@@ -57,6 +57,11 @@ const PAGE = BigInt(PAGE_SIZE);
 const TWO_53 = 2n ** 53n;
 const NO_OPTIONS: DmaOptions = Object.freeze({});
 
+/** The byte address of an IOVA page as a bigint: one BigInt made, not two, below 2^53. */
+function pageAddress(iovaPfn: number): bigint {
+  return iovaPfn < 2 ** 41 ? BigInt(iovaPfn * PAGE_SIZE) : BigInt(iovaPfn) * PAGE;
+}
+
 /** Finished transfers a device keeps for reuse. */
 const TRANSFER_POOL = 16;
 
@@ -77,8 +82,23 @@ class DmaTransfer implements PageResponseSink {
   retries = 0;
   /** The first page has not been translated again since copyPages() failed on it. */
   failed = false;
-  /** The access the outstanding page request (or stall) was sent for. */
-  access: FailedAccess | null = null;
+  /** The access the outstanding page request (or stall) was sent for, refilled for each page that faults. */
+  readonly access: FailedAccess = {
+    unit: 0,
+    rid: 0,
+    pasid: 0,
+    addr: 0n,
+    perm: 0,
+    failure: 'not-present',
+    stage2: false,
+    recoverable: false,
+    kind: 'page-request',
+    grpid: 0,
+    last: true,
+    format: '',
+    tag: 0,
+    contextFault: 0,
+  };
   resolve: ((buf: Uint8Array) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
 
@@ -472,9 +492,9 @@ export class PciDevice {
           continue;
         }
         t.failed = false;
-        const access = this.failedAccess(BigInt(t.iovaPfn) * PAGE, t.perm, t.pasid);
+        // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of it.
+        const access = this.fillFailedAccess(t.access, pageAddress(t.iovaPfn), t.perm, t.pasid, this.tr);
         if (access.recoverable && t.retries < t.maxRetries) {
-          t.access = access;
           if (access.kind === 'stall') {
             // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
             this.stallFor(access).then(
@@ -500,7 +520,7 @@ export class PciDevice {
   }
 
   private sendPageRequest(t: DmaTransfer, grpid: number): void {
-    const access = t.access!;
+    const access = t.access;
     access.grpid = grpid;
     try {
       this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
@@ -512,7 +532,7 @@ export class PciDevice {
 
   /** The response to the transfer's page request (or the resume of its stall) came back: retry, or fail. */
   private resumeTransfer(t: DmaTransfer, code: number): void {
-    const access = t.access!;
+    const access = t.access;
     const stall = access.kind === 'stall';
     if (!stall) this.pri.release(access.grpid);
     if (code === PAGE_RESP_SUCCESS) {
@@ -535,7 +555,6 @@ export class PciDevice {
     const reject = t.reject!;
     const buf = t.buf!;
     t.buf = null;
-    t.access = null;
     t.resolve = null;
     t.reject = null;
     if (this.transferPool.length < TRANSFER_POOL) this.transferPool.push(t);
@@ -554,6 +573,12 @@ export class PciDevice {
 
   /** What the device reports for an access that failed with `tr` (the last translation's result). */
   private failedAccessOf(addr: bigint, perm: number, pasid: number, tr: TranslateResult): FailedAccess {
+    const a = {} as FailedAccess;
+    return this.fillFailedAccess(a, addr, perm, pasid, tr);
+  }
+
+  /** failedAccessOf into `a`: every field set, in one order. */
+  private fillFailedAccess(a: FailedAccess, addr: bigint, perm: number, pasid: number, tr: TranslateResult): FailedAccess {
     const b = this.binding(pasid);
     const hwpt = b.owner as Hwpt | null;
     const ops = this.unit.ops;
@@ -563,23 +588,22 @@ export class PciDevice {
     // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
     const stall = fixable && this.info.stall && ops.caps.stall && codecStalls(ops.faults);
     const recoverable = stall || (fixable && this.info.pri && ops.caps.pri);
-    return {
-      unit: this.unitIndex,
-      rid: this.info.rid,
-      pasid,
-      addr,
-      perm,
-      failure: tr.failure,
-      stage2: tr.stage2,
-      recoverable,
-      kind: stall ? 'stall' : 'page-request',
-      // The PRG index or stall tag is taken when the request is actually sent (transfer/stallFor).
-      grpid: 0,
-      last: true,
-      format: tr.format,
-      tag: tr.tag,
-      contextFault: tr.contextFault,
-    };
+    a.unit = this.unitIndex;
+    a.rid = this.info.rid;
+    a.pasid = pasid;
+    a.addr = addr;
+    a.perm = perm;
+    a.failure = tr.failure;
+    a.stage2 = tr.stage2;
+    a.recoverable = recoverable;
+    a.kind = stall ? 'stall' : 'page-request';
+    // The PRG index or stall tag is taken when the request is actually sent (transfer/stallFor).
+    a.grpid = 0;
+    a.last = true;
+    a.format = tr.format;
+    a.tag = tr.tag;
+    a.contextFault = tr.contextFault;
+    return a;
   }
 
   /** A stalled transaction, under a 16-bit stall tag (EVTQ_1_STAG) no other stalled one holds. */
