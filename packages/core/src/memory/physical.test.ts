@@ -51,4 +51,32 @@ describe('PhysicalMemory slabs', () => {
     expect(prev.every((b) => b === 0)).toBe(true);
     expect(mem.reservedBytes).toBe(2 * 1024 * 1024);
   });
+
+  it('zeroRun clears every written frame of a run, in stretches around frames never touched', () => {
+    const mem = new PhysicalMemory();
+    const page = new Uint8Array(PAGE_SIZE).fill(0xa5);
+    // Frames 600, 601 and 640 written; 602..639 never touched, in the same chunk.
+    for (const pfn of [600, 601, 640]) mem.write(pfn * PAGE_SIZE, page);
+    const backed = mem.backedBytes;
+    mem.zeroRun(590, 60);
+    const got = new Uint8Array(PAGE_SIZE);
+    for (const pfn of [600, 601, 620, 640]) {
+      mem.read(pfn * PAGE_SIZE, got);
+      expect(got.every((b) => b === 0)).toBe(true);
+    }
+    // Zeroing is not a write: nothing became touched.
+    expect(mem.backedBytes).toBe(backed);
+    // A written frame at the run's first and last position, and a single frame, are cleared too.
+    mem.write(590 * PAGE_SIZE, page);
+    mem.write(649 * PAGE_SIZE, page);
+    mem.zeroRun(590, 60);
+    mem.read(590 * PAGE_SIZE, got);
+    expect(got.every((b) => b === 0)).toBe(true);
+    mem.read(649 * PAGE_SIZE, got);
+    expect(got.every((b) => b === 0)).toBe(true);
+    mem.write(700 * PAGE_SIZE, page);
+    mem.zeroFrame(700);
+    mem.read(700 * PAGE_SIZE, got);
+    expect(got.every((b) => b === 0)).toBe(true);
+  });
 });

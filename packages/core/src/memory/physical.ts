@@ -169,16 +169,44 @@ export class PhysicalMemory {
     }
   }
 
-  /** zeroFrame of [pfn, pfn + count), one fill per backed chunk. */
+  /**
+   * zeroFrame of [pfn, pfn + count): one fill per stretch of touched frames. A frame never touched was
+   * never written (every write marks its frame; tables are written only after their frame was handed
+   * out, which marks it), so it already reads as zero. Filling it anyway would make the OS commit pages
+   * that nothing uses: a fresh run of user memory that shares a chunk with page tables did, 1 MiB per GiB
+   * faulted in.
+   */
   zeroRun(pfn: number, count: number): void {
     const end = pfn + count;
     while (pfn < end) {
       const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
       const chunkEnd = Math.min(end, (ci + 1) * FRAMES_PER_CHUNK);
       const c = this.chunkIfBacked(pfn);
-      if (c !== undefined) c.fill(0, PhysicalMemory.frameWordBase(pfn), PhysicalMemory.frameWordBase(pfn) + (chunkEnd - pfn) * (PAGE_SIZE / 4));
+      const t = this.touched.get(ci);
+      if (c !== undefined && t !== undefined) {
+        const base = ci * FRAMES_PER_CHUNK;
+        let i = pfn - base;
+        const stop = chunkEnd - base;
+        while (i < stop) {
+          // The stretch of frames from i with the same touched state; only touched stretches are filled.
+          const on = (t[i >>> 5] >>> (i & 31)) & 1;
+          let j = i + 1;
+          while (j < stop && ((t[j >>> 5] >>> (j & 31)) & 1) === on) j++;
+          if (on === 1) c.fill(0, i << (PAGE_SHIFT - 2), j << (PAGE_SHIFT - 2));
+          i = j;
+        }
+      }
       pfn = chunkEnd;
     }
+  }
+
+  /** Whether frame `pfn` was ever handed out or written (an untouched frame reads as zero). */
+  private isTouched(pfn: number): boolean {
+    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
+    const t = this.touched.get(ci);
+    if (t === undefined) return false;
+    const i = pfn - ci * FRAMES_PER_CHUNK;
+    return ((t[i >>> 5] >>> (i & 31)) & 1) === 1;
   }
 
   /** The chunk holding `pfn`, or undefined when it was never written. */
@@ -244,10 +272,10 @@ export class PhysicalMemory {
     c[w + 1] = Number((value >> 32n) & 0xffffffffn);
   }
 
-  /** Zero-fills a frame (used when a page-table page is allocated or freed). */
+  /** Zero-fills a frame (used when a page-table page is allocated or freed); an untouched frame already reads as zero (see zeroRun). */
   zeroFrame(pfn: number): void {
     const c = this.chunkIfBacked(pfn);
-    if (c === undefined) return;
+    if (c === undefined || !this.isTouched(pfn)) return;
     const w = PhysicalMemory.frameWordBase(pfn);
     c.fill(0, w, w + PAGE_SIZE / 4);
   }
