@@ -45,7 +45,7 @@ export interface Scale {
 export const FULL: Scale = {
   translations: 10_000_000,
   iotlbTranslations: 10_000_000,
-  mapRounds: 8,
+  mapRounds: 40,
   ioasCalls: 100_000,
   faults: 1_000_000,
   dmaTransfers: 1_000_000,
@@ -181,7 +181,7 @@ function mapUnmap(scale: Scale): WorkloadResult {
   const host = vtdHost();
   const pt = ssTable(host);
   // Warm-up: the first map also backs the table chunks; later rounds recycle the same frames.
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 10; i++) {
     mapGib(pt);
     if (pt.unmap(0, GIB_PAGES) !== GIB_PAGES) throw new Error('unmap did not remove every page');
   }
