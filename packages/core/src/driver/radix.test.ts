@@ -131,6 +131,30 @@ describe('radix engine: unmap and free', () => {
     expect(pt.unmap(0, 2 ** 40)).toBe(0);
   });
 
+  it('releases leaf tables a range covers whole by their live counts, and a table taken again maps only what it is given', () => {
+    const { pt, tm } = table();
+    // Three leaf tables: a full one (an unaligned output, so no 2 MiB leaf), one with 3 pages, one with a single page at its end.
+    expect(pt.map(0, 4097, 512, RW)).toBe(0);
+    expect(pt.map(512 + 7, 9000, 3, RW)).toBe(0);
+    expect(pt.map(1024 + 511, 9100, 1, RW)).toBe(0);
+    expect(pt.tablePages).toBe(5);
+    // [1, 1536): the first table partly (511 of its pages), the other two whole.
+    expect(pt.unmap(1, 1535)).toBe(511 + 3 + 1);
+    expect(pt.tablePages).toBe(3);
+    expect(walk(pt, 0).pfn).toBe(4097);
+    expect(pt.unmap(0, 1536)).toBe(1);
+    expect(pt.tablePages).toBe(1);
+    expect(tm.frames.framesInUse).toBe(1);
+    // The released frames come back as tables holding nothing but the new page.
+    expect(pt.map(512 + 100, 7000, 1, RW)).toBe(0);
+    expect(pt.map(1024, 7001, 1, RW)).toBe(0);
+    for (const p of [0, 1, 512, 512 + 7, 512 + 8, 512 + 9, 1024 + 511, 1025]) expect(walk(pt, p).fault).toBe(WALK_NOT_PRESENT);
+    expect(walk(pt, 512 + 100).pfn).toBe(7000);
+    expect(walk(pt, 1024).pfn).toBe(7001);
+    expect(pt.unmap(0, 2048)).toBe(2);
+    expect(pt.tablePages).toBe(1);
+  });
+
   it('frees every table with exact accounting', () => {
     const { pt, tm } = table();
     expect(pt.map(0, 0, 1 << 18, RW)).toBe(0);

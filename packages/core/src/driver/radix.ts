@@ -909,9 +909,18 @@ export class RadixPageTable implements IoPageTable {
           removed += span;
         } else {
           const child = this.decode(e, c[w + 1]);
-          removed += level === 1 && !replicas ? this.unmapLeaves(child, iova, take) : this.unmapLevel(child, level - 1, iova, take);
-          if (this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
-          if (this.stop) return removed;
+          if (level === 1 && !replicas && take === span) {
+            // The range covers the whole leaf table: its live count is what it maps, and it goes back to
+            // table memory as it is, as free() releases leaf tables (allocTable hands out zeroed frames,
+            // and the host's allocator scrubs a frame it gets back): clearing its entries first would
+            // zero the same 4 KiB twice. The kernel frees a table an unmap covers whole the same way.
+            removed += this.live.get(child) * this.granule;
+            this.dropTable(c, w, table, child, 0);
+          } else {
+            removed += level === 1 && !replicas ? this.unmapLeaves(child, iova, take) : this.unmapLevel(child, level - 1, iova, take);
+            if (this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
+            if (this.stop) return removed;
+          }
         }
       }
       iova += take;
