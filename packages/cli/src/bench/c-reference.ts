@@ -12,7 +12,9 @@
  *   0x9e3779b1, key page + tag + PASID, permission test) over 512 pages.
  * - map_4k / unmap_4k: one map of 1 GiB in 4 KiB pages written in runs per table page (tables taken
  *   from a free list and zeroed), and one range unmap that clears runs and releases emptied tables
- *   (a table partly covered is scanned for live entries, as the format does).
+ *   (a table partly covered is scanned for live entries, as the format does; a leaf table covered
+ *   whole is counted from its live count and released without clearing it first, released tables
+ *   are zeroed, as the engine and its frame allocator do).
  * - dma_read_4k / dma_write_4k: an IOTLB hit and a 4 KiB memcpy between simulated memory and the
  *   caller's buffer, at random pages of a 512-page mapping.
  * The random pages come from the same xorshift32 (seed 2463534242) as the TypeScript workloads.
@@ -119,8 +121,15 @@ static uint64_t unmap_level(uint64_t table, int level, uint64_t iova, uint64_t n
     uint64_t e = t[idx];
     if (e & (PTE_R | PTE_W)) {
       uint64_t child = (e & ADDR_MASK) >> 12;
-      removed += unmap_level(child, level - 1, iova, take);
-      if (take == span || table_empty(child)) { t[idx] = 0; live[table]--; release_table(child); }
+      if (level == 1 && take == span) {
+        /* A leaf table covered whole: its live count is what it maps, and it is released without
+         * clearing its entries first (release_table scrubs it), as the engine does. */
+        removed += live[child];
+        t[idx] = 0; live[table]--; release_table(child);
+      } else {
+        removed += unmap_level(child, level - 1, iova, take);
+        if (take == span || table_empty(child)) { t[idx] = 0; live[table]--; release_table(child); }
+      }
     }
     iova += take; n -= take; idx++;
   }
