@@ -14,6 +14,8 @@ import { mockFixture } from '../__tests__/mock-host.js';
 import type { IoctlOp } from './dispatch.js';
 import type { HwptPaging } from './hwpt.js';
 import { getIoas } from './ioas.js';
+import type { AreaIndex } from './area-index.js';
+import { FailNth, NO_FAULT_INJECTION } from '../driver/inject.js';
 
 const PAGE = 4096;
 const BASE_IOVA = 1 << 24;
@@ -28,7 +30,7 @@ function side(fast: boolean) {
   }
   const ioas = f.fd.ioas.alloc();
   const dev = f.host.device(DEVICE);
-  dev.bindIommufd(f.fd);
+  const devId = dev.bindIommufd(f.fd);
   const va = f.host.process.mmap(USER_PAGES * PAGE);
   // A read-only page: a writeable map of it fails with EFAULT when it is pinned.
   const roVa = f.host.process.mmap(PAGE, { prot: 1 });
@@ -49,72 +51,91 @@ function side(fast: boolean) {
   const areas = () =>
     [...iopt().iterAreas()].map((a) => [a.iova, a.last, a.prot, a.pageIndex, a.pageOffset, a.npages, a.pages.users, a.pages.npinned, a.pages.segments, a.pages.frame(a.pageIndex), a.pages.pinCount(a.pageIndex), a.pages.base, a.pages.writable]);
   /** What the domain translates each page of the window to. */
-  const table = (slots: number) => {
-    const d = iopt().domains[0] as HwptPaging | undefined;
+  const table = (slots: number, domain = 0) => {
+    const d = iopt().domains[domain] as HwptPaging | undefined;
     if (d === undefined) return [];
     const out: string[] = [];
     const wr = new WalkResult();
     for (let s = 0; s < slots; s++) out.push(d.ops.pt.walk(BASE_IOVA / PAGE + s, wr) ? `${wr.pfn}:${wr.perm}` : '-');
     return out;
   };
-  return { f, ioas, dev, va, roVa, map, unmap, iopt, areas, table };
+  return { f, ioas, dev, devId, va, roVa, map, unmap, iopt, areas, table };
+}
+
+type Side = ReturnType<typeof side>;
+
+/** Compact records left in the IOAS's index (white box: how many areas are still no objects). */
+function compactCount(s: Side): number {
+  const low = (s.iopt() as unknown as { low: AreaIndex }).low;
+  let n = 0;
+  for (let c = 0; c < low.chunkCount; c++) for (let i = 0; i < low.chunkLength(c); i++) if (low.isCompact(c, i)) n++;
+  return n;
+}
+
+/**
+ * The same random ops on a side with the fast handlers and one without (`step`), every result and the
+ * pins compared (`both`); `slots` pages of IOVA from BASE_IOVA.
+ */
+function differential(slots: number) {
+  const a = side(true);
+  const b = side(false);
+  const rnd = xorshiftRandom(2463534242);
+  // Every random draw is made outside `fn`, which runs once per side.
+  const both = <T>(fn: (s: Side) => T): T | string => {
+    const call = (s: Side): T | string => {
+      try {
+        return fn(s);
+      } catch (e) {
+        return `thrown ${(e as { code?: string }).code ?? String(e)}`;
+      }
+    };
+    const x = call(a);
+    expect(x).toEqual(call(b));
+    expect(a.f.host.process.lockedPages).toBe(b.f.host.process.lockedPages);
+    return x;
+  };
+  const step = (n: number, attached: boolean) => {
+    for (let k = 0; k < n; k++) {
+      const slot = rnd(slots);
+      const iova = BASE_IOVA + slot * PAGE;
+      const r = rnd(20);
+      if (r < 11) {
+        // One page: the compact case.
+        const user = rnd(USER_PAGES);
+        both((s) => s.map(iova, s.va + BigInt(user * PAGE), 1));
+      } else if (r < 12) {
+        // Several pages: frames of pages faulted in at different times are not one run.
+        const user = rnd(USER_PAGES - 4);
+        const pages = 1 + rnd(4);
+        both((s) => s.map(iova, s.va + BigInt(user * PAGE), pages));
+      } else if (r < 13) {
+        if (!attached) continue;
+        // A read-only page mapped writeable: EFAULT when a domain pins it.
+        both((s) => s.map(iova, s.roVa, 1));
+      } else if (r < 14) {
+        if (!attached) continue;
+        // Unaligned user memory (EINVAL with a domain: an area left by it would block the attach
+        // below), or not FIXED_IOVA (the general handler).
+        both((s) => s.map(iova, s.va + 512n, 1));
+        both((s) => s.map(0, s.va, 1, U.IOMMU_IOAS_MAP_READABLE));
+      } else if (r < 19) {
+        // A range of slots; ENOENT when it cuts an area or holds none.
+        const pages = 1 + rnd(6);
+        both((s) => s.unmap(iova, pages * PAGE));
+      } else {
+        // A range that starts inside an area.
+        both((s) => s.unmap(iova + PAGE, 2 * PAGE));
+      }
+    }
+  };
+  return { a, b, rnd, both, step };
 }
 
 describe('compact IOAS areas', () => {
   it('give the errors, bytes, pins, page table and areas of the general handlers over many chunks', () => {
-    const a = side(true);
-    const b = side(false);
-    const rnd = xorshiftRandom(2463534242);
     const slots = 1200;
-    // Every random draw is made outside `fn`, which runs once per side.
-    const both = <T>(fn: (s: ReturnType<typeof side>) => T): T | string => {
-      const call = (s: ReturnType<typeof side>): T | string => {
-        try {
-          return fn(s);
-        } catch (e) {
-          return `thrown ${(e as { code?: string }).code ?? String(e)}`;
-        }
-      };
-      const x = call(a);
-      expect(x).toEqual(call(b));
-      expect(a.f.host.process.lockedPages).toBe(b.f.host.process.lockedPages);
-      return x;
-    };
-    const step = (n: number, attached: boolean) => {
-      for (let k = 0; k < n; k++) {
-        const slot = rnd(slots);
-        const iova = BASE_IOVA + slot * PAGE;
-        const r = rnd(20);
-        if (r < 11) {
-          // One page: the compact case.
-          const user = rnd(USER_PAGES);
-          both((s) => s.map(iova, s.va + BigInt(user * PAGE), 1));
-        } else if (r < 12) {
-          // Several pages: frames of pages faulted in at different times are not one run.
-          const user = rnd(USER_PAGES - 4);
-          const pages = 1 + rnd(4);
-          both((s) => s.map(iova, s.va + BigInt(user * PAGE), pages));
-        } else if (r < 13) {
-          if (!attached) continue;
-          // A read-only page mapped writeable: EFAULT when a domain pins it.
-          both((s) => s.map(iova, s.roVa, 1));
-        } else if (r < 14) {
-          if (!attached) continue;
-          // Unaligned user memory (EINVAL with a domain: an area left by it would block the attach
-          // below), or not FIXED_IOVA (the general handler).
-          both((s) => s.map(iova, s.va + 512n, 1));
-          both((s) => s.map(0, s.va, 1, U.IOMMU_IOAS_MAP_READABLE));
-        } else if (r < 19) {
-          // A range of slots; ENOENT when it cuts an area or holds none.
-          const pages = 1 + rnd(6);
-          both((s) => s.unmap(iova, pages * PAGE));
-        } else {
-          // A range that starts inside an area.
-          both((s) => s.unmap(iova + PAGE, 2 * PAGE));
-        }
-      }
-    };
-    // Without a domain nothing is pinned; attaching pins every area (compact ones become objects).
+    const { a, both, step } = differential(slots);
+    // Without a domain nothing is pinned; attaching pins every area (compact ones stay records).
     step(800, false);
     both((s) => s.iopt().areaCount);
     expect(both((s) => s.dev.attachPt(s.ioas) > 0)).toBe(true);
@@ -131,6 +152,67 @@ describe('compact IOAS areas', () => {
     expect(a.f.host.process.lockedPages).toBe(0);
     step(500, false);
     both((s) => s.areas());
+    both((s) => s.unmap(0, 1 << 30));
+    expect(both((s) => s.iopt().areaCount)).toBe(0);
+  });
+
+  it('stay records through attach and detach, with the errors and partial effects of the object path', () => {
+    const slots = 700;
+    const { a, b, both, step } = differential(slots);
+    const all = [a, b];
+    step(500, false);
+    expect(compactCount(a)).toBeGreaterThan(128);
+    for (let round = 0; round < 3; round++) {
+      // iopt_table_add_domain / iopt_fill_domain over the records: pinned, charged and mapped.
+      expect(both((s) => s.dev.attachPt(s.ioas) > 0)).toBe(true);
+      both((s) => s.table(slots));
+      step(300, true);
+      both((s) => s.table(slots));
+      // A second domain on the same IOAS is filled from the records' frames (no new pins), and
+      // destroying it takes them out of it and leaves the pins to the first.
+      const hwpt = both((s) => s.f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: s.devId, pt_id: s.ioas }).out_hwpt_id);
+      both((s) => s.table(slots, 1));
+      step(100, true);
+      both((s) => s.table(slots, 1));
+      both((s) => s.f.fd.destroy(hwpt as number));
+      both((s) => s.table(slots));
+      // iopt_unfill_domain of the last domain: every pin given back, the areas kept.
+      both((s) => s.dev.detachPt());
+      expect(a.f.host.process.lockedPages).toBe(0);
+      step(200, false);
+    }
+    expect(compactCount(a)).toBeGreaterThan(128);
+    // A record that cannot be pinned (a read-only page mapped writeable while nothing pinned it):
+    // the attach fails with EFAULT there and takes every area before it out of the domain again.
+    const slot = BASE_IOVA + (slots + 10) * PAGE;
+    both((s) => s.map(slot, s.roVa, 1));
+    expect(both((s) => s.dev.attachPt(s.ioas))).toBe('thrown EFAULT');
+    expect(a.f.host.process.lockedPages).toBe(0);
+    both((s) => s.table(slots + 20));
+    both((s) => s.unmap(slot, PAGE));
+    // A record at an IOVA no domain can map (EADDRINUSE before anything is pinned).
+    both((s) => s.map(slot + 512, s.va, 1));
+    expect(both((s) => s.dev.attachPt(s.ioas))).toBe('thrown EADDRINUSE');
+    both((s) => s.unmap(slot + 512, PAGE));
+    // Each pin, map and table page of the attach failing in turn: ENOMEM, nothing left pinned or
+    // mapped, the same on both sides; then the attach goes through.
+    for (let n = 1; ; n++) {
+      expect(n).toBeLessThan(4 * slots);
+      const inj = all.map((s) => (s.f.host.injector = new FailNth(n, ['pin', 'map', 'table-alloc'])));
+      const rc = both((s) => s.dev.attachPt(s.ioas) > 0);
+      expect(inj[0].hitSite).toBe(inj[1].hitSite);
+      for (const s of all) s.f.host.injector = NO_FAULT_INJECTION;
+      if (!inj[0].hit) {
+        expect(rc).toBe(true);
+        break;
+      }
+      expect(rc).toBe('thrown ENOMEM');
+      expect(a.f.host.process.lockedPages).toBe(0);
+    }
+    both((s) => s.table(slots));
+    expect(compactCount(a)).toBeGreaterThan(128);
+    both((s) => s.areas());
+    both((s) => s.dev.detachPt());
     both((s) => s.unmap(0, 1 << 30));
     expect(both((s) => s.iopt().areaCount)).toBe(0);
   });

@@ -4,7 +4,7 @@
  * holds exactly as records in sorted chunks of a Float64Array, so that one IOAS call searches once and
  * the common area (user memory mapped by a raw IOAS_MAP) is no heap object at all (see AreaIndex).
  */
-import { PAGE_SIZE } from '../memory/physical.js';
+import { PAGE_SIZE, type FrameRuns } from '../memory/physical.js';
 import type { HostProcess } from '../memory/process.js';
 import { IoptPages } from './pages.js';
 
@@ -77,10 +77,14 @@ export class IoptArea {
  *   allocates nothing, and a million such areas are no million objects for the collector to trace;
  * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova.
  *
- * Every caller that asks for an IoptArea (locate, at, from, lastArea: everything but the map and
- * unmap paths of IoPagetable) gets one: a compact record is turned into an object area for good on
- * the way (materialize), with the IoptPages its state implies (iopt_pages of npages with one pin per
- * page when pinned, users 1), so an area has one identity from then on.
+ * Every caller that asks for an IoptArea (locate, at, from, lastArea) gets one: a compact record is
+ * turned into an object area for good on the way (materialize), with the IoptPages its state implies
+ * (iopt_pages of npages with one pin per page when pinned, users 1), so an area has one identity from
+ * then on. IoPagetable reads records by position instead wherever it needs no object: its map and
+ * unmap paths, and the walks over every area (filling a domain at attach, emptying it at detach, the
+ * alignment and aperture checks, IOVA allocation), which pin, unpin and map a compact area from its
+ * record (setCompactFrame); only pins in several runs of frames, which a record cannot hold, make one
+ * an object (adoptPinnedRuns).
  */
 const STRIDE = 5;
 const R_LAST = 1;
@@ -144,8 +148,10 @@ export class AreaIndex {
     }
     const r = this.recs[lo];
     const s = this.starts[lo];
-    let a = s;
     let b = this.ends[lo] - 1;
+    // At or past the chunk's last key (calls in increasing IOVA order, a fault handler mapping page
+    // after page): no search.
+    let a = r[b * STRIDE] <= k ? b : s;
     while (a < b) {
       const mid = (a + b + 1) >>> 1;
       if (r[mid * STRIDE] <= k) a = mid;
@@ -186,6 +192,48 @@ export class AreaIndex {
   /** The process whose memory the compact area at (c, i) maps (its pins are charged to it). */
   compactProcess(c: number, i: number): HostProcess {
     return this.procs[this.recs[c][this.off(c, i) + R_META] >>> META_PROC_SHIFT];
+  }
+
+  /** The first user page (of compactProcess) that the compact area at (c, i) maps. */
+  compactPage(c: number, i: number): number {
+    return this.recs[c][this.off(c, i) + R_PAGE];
+  }
+
+  /** Whether the compact area at (c, i) maps its memory for writing (a write pin). */
+  compactWritable(c: number, i: number): boolean {
+    return (this.recs[c][this.off(c, i) + R_META] & META_WRITE) !== 0;
+  }
+
+  /** IOMMU_READ | IOMMU_WRITE of the compact area at (c, i). */
+  compactProt(c: number, i: number): number {
+    return this.recs[c][this.off(c, i) + R_META] & 3;
+  }
+
+  /**
+   * Records the pin state of the compact area at (c, i): its pages pinned as the frames from `frame`
+   * with one pin each, or not pinned when `frame` is -1. The caller has charged or uncharged them.
+   */
+  setCompactFrame(c: number, i: number, frame: number): void {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    r[o + R_FRAME] = frame < 0 ? 0 : frame;
+    r[o + R_META] = (r[o + R_META] & ~META_PINNED) | (frame >= 0 ? META_PINNED : 0);
+  }
+
+  /**
+   * The compact area at (c, i), not pinned, whose pages have just been pinned (and charged) as
+   * `runs`, in several runs of frames, which a record cannot hold: it becomes an object area whose
+   * pages object has those runs as its pin segments (what pin() would have built). Returns it.
+   */
+  adoptPinnedRuns(c: number, i: number, runs: FrameRuns): IoptArea {
+    const area = this.materialize(c, i);
+    area.pages.adoptPinnedRuns(runs);
+    return area;
+  }
+
+  /** Chunks in the index (positions (c, i) run over c in [0, chunkCount), i in [0, chunkLength(c))). */
+  get chunkCount(): number {
+    return this.recs.length;
   }
 
   /** The area at position (c, i), if any (a compact one becomes an object area). */

@@ -141,9 +141,7 @@ export class IoPagetable {
   disableLargePages(): void {
     if (!this.huge) return;
     if (this.domains.length > 0 && this.areaCount > 0) fail('EINVAL', 'cannot disable huge pages while domains hold mappings');
-    for (const a of this.allAreas()) {
-      if (a.iova % PAGE !== 0n || (a.last + 1n) % PAGE !== 0n || a.pageOffset % PAGE_SIZE !== 0) fail('EADDRINUSE', 'an existing mapping is not page aligned');
-    }
+    if (this.badArea(PAGE, null) !== 0) fail('EADDRINUSE', 'an existing mapping is not page aligned');
     this.hugePages = false;
   }
 
@@ -195,12 +193,6 @@ export class IoPagetable {
     else this.high.delete(a.iova);
   }
 
-  /** Every area in IOVA order. */
-  private *allAreas(): IterableIterator<IoptArea> {
-    yield* this.low.from(-1);
-    yield* this.high.values();
-  }
-
   // --- queries -----------------------------------------------------------------------------------
 
   *iterAreas(start = 0n, last = ULONG_MAX): IterableIterator<IoptArea> {
@@ -224,6 +216,61 @@ export class IoPagetable {
     }
   }
 
+  /** First and last byte of the area firstSpan found. */
+  private spanIova = 0n;
+  private spanLast = 0n;
+
+  /**
+   * The bounds of the first area iterAreas(start, last) gives, in spanIova / spanLast, without making
+   * a compact area an object (iopt_alloc_iova steps from hole to hole over every area it meets);
+   * false when there is none.
+   */
+  private firstSpan(start: bigint, last: bigint): boolean {
+    const low = this.low;
+    if (start <= SAFE_BIG) {
+      // The area at or below `start` if it reaches `start`, else the one after it.
+      const found = low.find(Number(start));
+      let c = found ? low.posChunk : 0;
+      let i = found ? low.posIndex : 0;
+      for (let k = 0; k < 2; k++) {
+        if (i >= low.chunkLength(c)) {
+          c++;
+          i = 0;
+        }
+        if (c >= low.chunkCount) break;
+        if (low.keyAt(c, i) > last) return false;
+        if (this.lowReaches(c, i, start)) return this.setSpan(c, i);
+        i++;
+      }
+    } else {
+      const c = low.chunkCount - 1;
+      if (c >= 0 && this.lowReaches(c, low.chunkLength(c) - 1, start)) {
+        if (low.keyAt(c, low.chunkLength(c) - 1) > last) return false;
+        return this.setSpan(c, low.chunkLength(c) - 1);
+      }
+    }
+    const first = start > SAFE_BIG ? this.high.getPairOrNextLower(start) : undefined;
+    const from = first && first[1].last >= start ? first[0] : start > SAFE_BIG ? start : SAFE_BIG;
+    for (const [, a] of this.high.entries(from)) {
+      if (a.iova > last) break;
+      if (a.last >= start) {
+        this.spanIova = a.iova;
+        this.spanLast = a.last;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Sets spanIova / spanLast to the bounds of the area at (c, i) of the low index; true. */
+  private setSpan(c: number, i: number): boolean {
+    const low = this.low;
+    const lastNum = low.lastAt(c, i);
+    this.spanIova = BigInt(low.keyAt(c, i));
+    this.spanLast = lastNum <= SAFE ? BigInt(lastNum) : low.at(c, i)!.last;
+    return true;
+  }
+
   /** The area containing `iova`, if any. */
   areaAt(iova: bigint): IoptArea | undefined {
     const a = this.floorArea(iova);
@@ -231,8 +278,52 @@ export class IoPagetable {
   }
 
   private overlapsArea(start: bigint, last: bigint): boolean {
-    const a = this.floorArea(last);
-    return a !== undefined && a.last >= start;
+    // The area with the greatest start <= last (floorArea), read without making it an object.
+    const low = this.low;
+    if (last <= SAFE_BIG) return low.find(Number(last)) && this.lowReaches(low.posChunk, low.posIndex, start);
+    const p = this.high.getPairOrNextLower(last);
+    if (p !== undefined) return p[1].last >= start;
+    const c = low.chunkCount - 1;
+    return c >= 0 && this.lowReaches(c, low.chunkLength(c) - 1, start);
+  }
+
+  /** Whether the area at (c, i) of the low index ends at or after `x`, exactly. */
+  private lowReaches(c: number, i: number, x: bigint): boolean {
+    const lastNum = this.low.lastAt(c, i);
+    // A number compares exactly with a bigint; only an object area can end past 2^53 - 1 (rounded).
+    return lastNum <= SAFE ? lastNum >= x : this.low.at(c, i)!.last >= x;
+  }
+
+  /**
+   * The first area, in IOVA order, whose IOVA, end or offset into its first page is not a multiple of
+   * `align` (a power of two, at most PAGE_SIZE): 1; or, with an aperture [start, last], that lies
+   * outside it: 2; 0 when there is none (iopt_check_iova_alignment and the aperture checks of
+   * iopt_table_add_domain, per area in that order). Compact areas are read as records.
+   */
+  private badArea(align: bigint, aperture: IovaRange | null): 0 | 1 | 2 {
+    const low = this.low;
+    const alignNum = Number(align);
+    const apStart = aperture === null ? 0n : aperture.start;
+    const apLast = aperture === null ? ULONG_MAX : aperture.last;
+    for (let c = 0; c < low.chunkCount; c++) {
+      for (let i = 0, n = low.chunkLength(c); i < n; i++) {
+        if (!low.isCompact(c, i)) {
+          const bad = objectBad(low.at(c, i)!, align, apStart, apLast);
+          if (bad !== 0) return bad;
+          continue;
+        }
+        // A compact area: exact numbers below 2^53, its memory page aligned (offset 0).
+        const iova = low.keyAt(c, i);
+        const last = low.lastAt(c, i);
+        if (notMultiple(iova, alignNum) || notMultiple(last + 1, alignNum)) return 1;
+        if (iova < apStart || last > apLast) return 2;
+      }
+    }
+    for (const a of this.high.values()) {
+      const bad = objectBad(a, align, apStart, apLast);
+      if (bad !== 0) return bad;
+    }
+    return 0;
   }
 
   /** overlapsArea for exact numbers (last <= 2^53 - 1): a rounded bound compares right against them. */
@@ -321,10 +412,9 @@ export class IoPagetable {
   checkDomain(d: IoptDomain): void {
     const align = maxBig(this.iovaAlignment, lowestBit(d.pgsizeBitmap));
     if (align > PAGE) fail('EINVAL', 'domain page size is larger than PAGE_SIZE');
-    for (const a of this.allAreas()) {
-      if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) fail('EADDRINUSE', 'an existing mapping is not aligned for the domain');
-      if (a.iova < d.apertureStart || a.last > d.apertureLast) fail('EADDRINUSE', 'an existing mapping lies outside the domain aperture');
-    }
+    const bad = this.badArea(align, { start: d.apertureStart, last: d.apertureLast });
+    if (bad === 1) fail('EADDRINUSE', 'an existing mapping is not aligned for the domain');
+    if (bad === 2) fail('EADDRINUSE', 'an existing mapping lies outside the domain aperture');
   }
 
   /**
@@ -340,44 +430,108 @@ export class IoPagetable {
     if (d.apertureLast < ULONG_MAX) outside.push({ start: d.apertureLast + 1n, last: ULONG_MAX });
     this.addReserved(d, outside);
     const first = this.domains.length === 0;
-    const done: IoptArea[] = [];
-    for (const a of this.allAreas()) {
-      let rc = 0;
-      try {
-        if (first) a.pages.pin(a.pageIndex, a.npages);
-      } catch (e) {
-        this.undoFill(d, done, first);
-        throw e;
+    const low = this.low;
+    // iopt_fill_domain: each area in IOVA order (the low index, then the areas past 2^53) is pinned
+    // when this is the first domain and mapped into it (iopt_area_fill_domain); on a failure the areas
+    // before it are taken out of the domain again (out_unfill) and the reservations dropped.
+    let c = 0;
+    let i = 0;
+    let high = 0;
+    try {
+      for (; c < low.chunkCount; c++, i = 0) for (; i < low.chunkLength(c); i++) this.fillPosition(d, c, i, first);
+      for (const a of this.high.values()) {
+        this.fillObject(d, a, first);
+        high++;
       }
-      rc = mapAreaInto(d, a, this.hugePages);
-      if (rc < 0) {
-        if (first) a.pages.unpin(a.pageIndex, a.npages);
-        this.undoFill(d, done, first);
-        fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
-      }
-      done.push(a);
+    } catch (e) {
+      this.unfillDomain(d, c, i, high, first);
+      this.removeReserved(d);
+      throw e;
     }
     this.domains.push(d);
     this.alignment = null;
   }
 
-  private undoFill(d: IoptDomain, done: readonly IoptArea[], unpin: boolean): void {
-    for (const m of done) {
-      unmapAreaFrom(d, m);
-      if (unpin) m.pages.unpin(m.pageIndex, m.npages);
+  /**
+   * iopt_area_fill_domain of the area at (c, i) of the low index into `d`, pinning it first when `d`
+   * is the first domain (then a failure leaves it unpinned). A compact area stays a record: its
+   * pages are resolved and charged as pin() would (pfn_reader_user_pin: EFAULT; the charge: ENOMEM),
+   * and mapped from the run of frames; frames in several runs make it an object area.
+   */
+  private fillPosition(d: IoptDomain, c: number, i: number, first: boolean): void {
+    const low = this.low;
+    if (!low.isCompact(c, i)) {
+      this.fillObject(d, low.at(c, i)!, first);
+      return;
     }
-    this.removeReserved(d);
+    const iova = low.keyAt(c, i);
+    const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
+    const mm = low.compactProcess(c, i);
+    const runs = areaRuns;
+    runs.clear();
+    if (first) {
+      resolveUserRun(mm, low.compactPage(c, i), npages, low.compactWritable(c, i), runs);
+      mm.chargePinned(npages);
+    } else runs.push(low.compactFrame(c, i), npages);
+    const rc = d.mapPages(Math.floor(iova / PAGE_SIZE), runs, low.compactProt(c, i), this.huge);
+    if (rc < 0) {
+      if (first) mm.unchargePinned(npages);
+      fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+    }
+    if (!first) return;
+    if (runs.length === 1) low.setCompactFrame(c, i, runs.first[0]);
+    else low.adoptPinnedRuns(c, i, runs);
   }
 
-  /** Removes a domain, unmapping every area from it; the last domain unpins the areas' pages. */
+  /** fillPosition of an object area. */
+  private fillObject(d: IoptDomain, a: IoptArea, first: boolean): void {
+    if (first) a.pages.pin(a.pageIndex, a.npages);
+    const rc = mapAreaInto(d, a, this.huge);
+    if (rc < 0) {
+      if (first) a.pages.unpin(a.pageIndex, a.npages);
+      fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+    }
+  }
+
+  /**
+   * Takes the areas before position (cEnd, iEnd) of the low index, then the first `highEnd` areas past
+   * 2^53, out of `d` (iopt_area_unmap_domain), in IOVA order, and with `unpin` drops the pins their
+   * domains held (iopt_area_unfill_domain, the last domain going; a compact area's pages have one pin
+   * each, so all of them are unpinned and uncharged). Compact areas stay records.
+   */
+  private unfillDomain(d: IoptDomain, cEnd: number, iEnd: number, highEnd: number, unpin: boolean): void {
+    const low = this.low;
+    for (let c = 0; c <= cEnd && c < low.chunkCount; c++) {
+      const n = c === cEnd ? iEnd : low.chunkLength(c);
+      for (let i = 0; i < n; i++) {
+        if (!low.isCompact(c, i)) {
+          const a = low.at(c, i)!;
+          unmapAreaFrom(d, a);
+          if (unpin) a.pages.unpin(a.pageIndex, a.npages);
+          continue;
+        }
+        const iova = low.keyAt(c, i);
+        const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
+        d.unmapPages(Math.floor(iova / PAGE_SIZE), npages);
+        if (unpin) {
+          low.compactProcess(c, i).unchargePinned(npages);
+          low.setCompactFrame(c, i, -1);
+        }
+      }
+    }
+    let h = 0;
+    for (const a of this.high.values()) {
+      if (h++ >= highEnd) break;
+      unmapAreaFrom(d, a);
+      if (unpin) a.pages.unpin(a.pageIndex, a.npages);
+    }
+  }
+
+  /** Removes a domain, unmapping every area from it; the last domain unpins the areas' pages (iopt_unfill_domain). */
   removeDomain(d: IoptDomain): void {
     const i = this.domains.indexOf(d);
     if (i < 0) return;
-    const last = this.domains.length === 1;
-    for (const a of this.allAreas()) {
-      unmapAreaFrom(d, a);
-      if (last) a.pages.unpin(a.pageIndex, a.npages);
-    }
+    this.unfillDomain(d, this.low.chunkCount, 0, Infinity, this.domains.length === 1);
     this.domains.splice(i, 1);
     this.removeReserved(d);
     this.alignment = null;
@@ -413,18 +567,19 @@ export class IoPagetable {
       let cursor = w.start;
       for (;;) {
         // The hole from `cursor` to the next area (or the end of the window).
-        const next = this.iterAreas(cursor, w.last).next();
-        const area = next.done ? undefined : next.value;
-        if (area !== undefined && area.iova <= cursor) {
-          if (area.last >= w.last) break;
-          cursor = area.last + 1n;
+        const area = this.firstSpan(cursor, w.last);
+        const areaIova = this.spanIova;
+        const areaLast = this.spanLast;
+        if (area && areaIova <= cursor) {
+          if (areaLast >= w.last) break;
+          cursor = areaLast + 1n;
           continue;
         }
-        const holeLast = area === undefined ? w.last : area.iova - 1n;
+        const holeLast = !area ? w.last : areaIova - 1n;
         const start = alignUp(cursor, align) | pageOffset;
         if (start < holeLast && holeLast - start >= length - 1n) return start;
-        if (area === undefined || area.last >= w.last) break;
-        cursor = area.last + 1n;
+        if (!area || areaLast >= w.last) break;
+        cursor = areaLast + 1n;
       }
     }
     return fail('ENOSPC', 'no free IOVA range large enough');
@@ -580,12 +735,12 @@ export class IoPagetable {
    */
   checkOneNum(pageOffset: number, len: number, start: number): void {
     const align = this.alignNum;
-    if (len === 0 || len % align !== 0) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${this.iovaAlignment}`);
-    if (start % align !== 0) fail('EINVAL', `iova must be a multiple of the IOAS alignment ${this.iovaAlignment}`);
+    if (len === 0 || notMultiple(len, align)) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${this.iovaAlignment}`);
+    if (notMultiple(start, align)) fail('EINVAL', `iova must be a multiple of the IOAS alignment ${this.iovaAlignment}`);
     const last = start + len - 1;
     if (this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
     if (this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
-    if (pageOffset % align !== 0) fail('EINVAL', 'user address offset is not aligned for the attached domains');
+    if (notMultiple(pageOffset, align)) fail('EINVAL', 'user address offset is not aligned for the attached domains');
   }
 
   /**
@@ -712,13 +867,10 @@ export class IoPagetable {
   addAccess(acc: IoptAccess): void {
     this.accesses.add(acc);
     this.alignment = null;
-    const align = this.iovaAlignment;
-    for (const a of this.allAreas()) {
-      if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) {
-        this.accesses.delete(acc);
-        this.alignment = null;
-        fail('EADDRINUSE', 'an existing mapping is not aligned for the access');
-      }
+    if (this.badArea(this.iovaAlignment, null) !== 0) {
+      this.accesses.delete(acc);
+      this.alignment = null;
+      fail('EADDRINUSE', 'an existing mapping is not aligned for the access');
     }
   }
 
@@ -758,6 +910,21 @@ export class IoPagetable {
     if (expect <= last) fail('ENOENT', 'the source range is not fully mapped');
     return out;
   }
+}
+
+/**
+ * x % align !== 0 for an integer 0 <= x < 2^53 and a power of two `align` (every IOAS alignment is
+ * one): the quotient by a power of two and its floor are exact, and unlike `%` of a value past 2^31
+ * (a double modulo, a call into the C library in compiled code) this stays inline.
+ */
+function notMultiple(x: number, align: number): boolean {
+  return x - Math.floor(x / align) * align !== 0;
+}
+
+/** badArea's test of one object area. */
+function objectBad(a: IoptArea, align: bigint, apStart: bigint, apLast: bigint): 0 | 1 | 2 {
+  if (a.iova % align !== 0n || (a.last + 1n) % align !== 0n || BigInt(a.pageOffset) % align !== 0n) return 1;
+  return a.iova < apStart || a.last > apLast ? 2 : 0;
 }
 
 /** The 4 KiB page holding the area's first byte (a domain maps only IOVAs below 2^53). */

@@ -205,7 +205,8 @@ const UNMAP_LENGTH = iommu_ioas_unmap.offsetof('length');
  * IOAS_MAP on the caller's struct in place, for the per-page path a vIOMMU drives: a FIXED_IOVA map
  * whose user_va + length and iova + length are below 2^53, with valid flags and a zero __reserved.
  * It runs iommufdIoasMap's steps in the same order with numbers instead of bigints (no decode, no
- * BigInt) and writes back only `iova`, the one field the handler changes (the same value here).
+ * BigInt) and writes nothing back: the general handler's response rewrites `iova` with the value it
+ * read, so the caller's bytes stay as they are.
  * Returns false, having done nothing, for any other command: the dispatcher then runs the general
  * handler, which gives the same result and the same errors.
  */
@@ -220,11 +221,16 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
   const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
   // Page-aligned memory needs no pages object up front (iopt_alloc_user_pages checks nothing more
-  // for it): the IOAS keeps such an area as a compact record.
-  if (u % PAGE_SIZE === 0 && len % PAGE_SIZE === 0) ioas.iopt.mapUserNum(ctx.process, u / PAGE_SIZE, writable, len, iova, mapProt(flags));
-  else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, u % PAGE_SIZE, len, iova, mapProt(flags));
-  setU64Number(arg, MAP_IOVA, iova);
+  // for it): the IOAS keeps such an area as a compact record. Alignment is read from the low bytes (a
+  // `%` of a value past 2^31 is a double modulo, a call into the C library in compiled code).
+  if ((low12(arg, MAP_USER_VA) | low12(arg, MAP_LENGTH)) === 0) ioas.iopt.mapUserNum(ctx.process, u / PAGE_SIZE, writable, len, iova, mapProt(flags));
+  else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, low12(arg, MAP_USER_VA), len, iova, mapProt(flags));
   return true;
+}
+
+/** The low 12 bits of the little-endian integer at `off`: its offset inside a 4 KiB page. */
+function low12(arg: Uint8Array, off: number): number {
+  return arg[off] | ((arg[off + 1] & 0x0f) << 8);
 }
 
 /**

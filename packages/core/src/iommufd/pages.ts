@@ -370,12 +370,14 @@ export class IoptPages {
  */
 export function resolveUserRun(mm: HostProcess, page: number, n: number, writable: boolean, out: FrameRuns): void {
   try {
-    mm.checkPages(page, n, writable);
+    // The whole range is checked before anything is faulted in. One page lies in one VMA, which
+    // resolveRuns checks the same way (EFAULT, then EPERM) before faulting it in.
+    if (n !== 1) mm.checkPages(page, n, writable);
+    mm.resolveRuns(page, n, writable, out);
   } catch (e) {
     if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
     throw e;
   }
-  mm.resolveRuns(page, n, writable, out);
 }
 
 /**

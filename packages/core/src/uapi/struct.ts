@@ -277,8 +277,10 @@ export function u64NumberAt(bytes: Uint8Array, off: number): number {
 
 /** Stores a u64 given as an integer in [0, 2^53) (little-endian): the bytes `setBigUint64` would write. */
 export function setU64Number(bytes: Uint8Array, off: number, v: number): void {
-  const lo = v % 4294967296;
-  const hi = (v - lo) / 4294967296;
+  // Not `v % 2^32`: a double modulo is a call into the C library in compiled code; the floor of an
+  // exact quotient by a power of two is exact.
+  const hi = Math.floor(v / 4294967296);
+  const lo = v - hi * 4294967296;
   bytes[off] = lo & 0xff;
   bytes[off + 1] = (lo >>> 8) & 0xff;
   bytes[off + 2] = (lo >>> 16) & 0xff;
