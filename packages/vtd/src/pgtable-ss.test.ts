@@ -563,13 +563,14 @@ describe('vtd-ss paging-structure cache (4-level walk)', () => {
 
 describe('vtd-ss straight walks over slabs of table memory', () => {
   /**
-   * Table memory whose frames come from several places: the root's slab, another slab, a slab whose
+   * Table memory whose frames come from several places: the root's slab, another slab, slabs whose
    * frames have address bits in the entry's high word (frame >= 2^20), and the sparse region above
    * 128 GiB that has no slab, chosen per allocation by `pick`.
    */
   function scatteredMemory(pick: () => number, rootRegion: number): { memory: PageTableMemory; mem: PhysicalMemory } {
     const mem = new PhysicalMemory();
-    const bases = [0x100, 5 * 8192, 300 * 8192, 2 ** 33];
+    // Slab 133 has slab 5's low bits 31:25 in an entry's low word but 1 in its high word.
+    const bases = [0x100, 5 * 8192, 300 * 8192, 2 ** 33, 133 * 8192];
     const next = bases.slice();
     const free: number[][] = bases.map(() => []);
     let first = true;
@@ -588,6 +589,48 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
       },
     };
     return { memory, mem };
+  }
+
+  type SlabTable = IoPageTable & { pagingStructureCache: boolean; codec: RadixCodec; layout: RadixLayout };
+  interface MapOp {
+    iova: number;
+    n: number;
+    huge: boolean;
+    ro: boolean;
+  }
+
+  /** Maps each op (1024 pages from a 2M boundary when huge) and returns pages at and around their edges. */
+  function mapOps(pt: SlabTable, maps: readonly MapOp[]): number[] {
+    const pages: number[] = [];
+    for (const m of maps) {
+      const iova = m.huge ? m.iova - (m.iova % 512) : m.iova;
+      pt.map(iova, 0x100000 + (iova % 2 ** 20), m.huge ? 1024 : m.n, m.ro ? IOMMU_READ : RW);
+      pages.push(iova, iova + 1, iova + (m.huge ? 700 : m.n - 1), iova + (m.huge ? 1024 : m.n));
+    }
+    return pages;
+  }
+
+  /** Every page walks as the engine's walk does, with the paging-structure cache off, on and off again. */
+  function expectEngineWalk(pt: SlabTable, mem: PhysicalMemory, pages: readonly number[]): void {
+    const chunks = new ChunkCache(mem);
+    const ours = new WalkResult();
+    const ref = new WalkResult();
+    for (const psc of [false, true, false]) {
+      pt.pagingStructureCache = psc;
+      for (const p of [...pages, ...pages]) {
+        const a = pt.walk(p, ours);
+        const b = radixWalk(pt.codec, pt.layout, chunks, pt.rootPfn, p, ref, null);
+        expect(a).toBe(b);
+        expect([ours.fault, ours.level]).toEqual([ref.fault, ref.level]);
+        if (b)
+          expect({ pfn: ours.pfn, perm: ours.perm, pageShift: ours.pageShift, dirty: ours.dirty }).toEqual({
+            pfn: ref.pfn,
+            perm: ref.perm,
+            pageShift: ref.pageShift,
+            dirty: ref.dirty,
+          });
+      }
+    }
   }
 
   it('agree with the engine walk wherever the tables are, the paging-structure cache on and off', () => {
@@ -614,45 +657,90 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
         (rootRegion, picks, maps, probes) => {
           let k = 0;
           const { memory, mem } = scatteredMemory(() => picks[k++ % picks.length], rootRegion);
-          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G }, memory) as IoPageTable & {
-            pagingStructureCache: boolean;
-            codec: RadixCodec;
-            layout: RadixLayout;
-          };
-          const pages: number[] = [...probes];
-          for (const m of maps) {
-            const iova = m.huge ? m.iova - (m.iova % 512) : m.iova;
-            pt.map(iova, 0x100000 + (iova % 2 ** 20), m.huge ? 1024 : m.n, m.ro ? IOMMU_READ : RW);
-            pages.push(iova, iova + 1, iova + (m.huge ? 700 : m.n - 1), iova + (m.huge ? 1024 : m.n));
-          }
-          const chunks = new ChunkCache(mem);
-          const ours = new WalkResult();
-          const ref = new WalkResult();
-          for (const psc of [false, true, false]) {
-            pt.pagingStructureCache = psc;
-            for (const p of [...pages, ...pages]) {
-              const a = pt.walk(p, ours);
-              const b = radixWalk(pt.codec, pt.layout, chunks, pt.rootPfn, p, ref, null);
-              expect(a).toBe(b);
-              expect(ours.fault).toBe(ref.fault);
-              expect(ours.level).toBe(ref.level);
-              if (b)
-                expect({
-                  pfn: ours.pfn,
-                  perm: ours.perm,
-                  pageShift: ours.pageShift,
-                  dirty: ours.dirty,
-                }).toEqual({
-                  pfn: ref.pfn,
-                  perm: ref.perm,
-                  pageShift: ref.pageShift,
-                  dirty: ref.dirty,
-                });
-            }
-          }
+          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G }, memory) as SlabTable;
+          expectEngineWalk(pt, mem, [...probes, ...mapOps(pt, maps)]);
         },
       ),
       { numRuns: 120 },
+    );
+  });
+
+  it('the compact walk leaves every table entry it cannot follow to the full walk', () => {
+    // Every table in the root's slab (5), the case the compact walk serves; one bit of one table entry
+    // on the path flipped at a time: not present, PS, a table elsewhere in the slab, in slab 5 + 128
+    // (same low-word bits, high word 1), in slab 5 + 1 or above 2^32 frames.
+    for (const slee of [false, true]) {
+      const { memory, mem } = scatteredMemory(() => 1, 1);
+      const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M, options: { slee } }, memory) as SlabTable;
+      const pages = mapOps(pt, [
+        { iova: 0x3fff_0000, n: 600, huge: false, ro: false },
+        { iova: 7, n: 3, huge: false, ro: true },
+      ]);
+      for (const page of [0x3fff_0001, 8]) {
+        let table = pt.rootPfn;
+        for (let level = 3; level > 0; level--) {
+          const idx = Math.floor(page / 512 ** level) % 512;
+          const pte = mem.readU64(table, idx);
+          for (const bit of [0, 1, 7, 12, 25, 32, 52]) {
+            mem.writeU64(table, idx, pte ^ (1n << BigInt(bit)));
+            expectEngineWalk(pt, mem, pages);
+          }
+          mem.writeU64(table, idx, pte);
+          table = Number((pte & PTE_ADDR) >> 12n);
+        }
+      }
+      expectEngineWalk(pt, mem, pages);
+    }
+  });
+
+  it('the compact walk below 2^30 pages agrees with the engine walk, with table entries rewritten behind the table', () => {
+    // Each rewrite flips one bit of one entry on the path of a mapped page: R/W/X, PS, D, the address
+    // bits inside and above the slab (the low word's bits 31:25, the high word), ignored high bits.
+    const bits = [0, 1, 2, 7, 9, 11, 12, 20, 24, 25, 28, 31, 32, 33, 45, 51, 52, 62, 63];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(
+          fc.record({
+            iova: fc.oneof(fc.integer({ min: 0, max: 2 ** 30 + 4096 }), fc.integer({ min: 2 ** 30 - 2048, max: 2 ** 30 + 2048 })),
+            n: fc.integer({ min: 1, max: 1100 }),
+            huge: fc.boolean(),
+            ro: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        fc.array(fc.record({ page: fc.nat(), level: fc.integer({ min: 0, max: 3 }), bit: fc.constantFrom(...bits) }), { maxLength: 4 }),
+        (rootRegion, picks, together, slee, maps, rewrites) => {
+          let k = 0;
+          // `together`: every table in the root's slab, the case the compact walk serves.
+          const { memory, mem } = scatteredMemory(() => (together ? rootRegion : picks[k++ % picks.length]), rootRegion);
+          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M, options: { slee } }, memory) as SlabTable;
+          const pages = mapOps(pt, maps);
+          expectEngineWalk(pt, mem, pages);
+          for (const r of rewrites) {
+            // The entry at `level` on the path of one of the pages, if the walk gets there.
+            const page = pages[r.page % pages.length];
+            let table = pt.rootPfn;
+            for (let level = 3; level >= 0; level--) {
+              if (!(page >= 0 && page < 2 ** 36)) break;
+              const idx = Math.floor(page / 512 ** level) % 512;
+              const pte = mem.readU64(table, idx);
+              if (level === r.level) {
+                mem.writeU64(table, idx, pte ^ (1n << BigInt(r.bit)));
+                break;
+              }
+              if ((pte & 3n) === 0n || (pte & 0x80n) !== 0n) break;
+              table = Number((pte & PTE_ADDR) >> 12n);
+              if (table >= 2 ** 34) break;
+            }
+            expectEngineWalk(pt, mem, pages);
+          }
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 });

@@ -24,7 +24,7 @@ import {
   type WalkResult,
   type WalkStep,
 } from '@ioasid/core/driver';
-import { VtdFsCodec, VtdSsCodec } from './codec.js';
+import { VtdFsCodec, VtdSsCodec, ssGrant } from './codec.js';
 import { hardwareUpdatesAD } from './dirty.js';
 import { PagingStructureCache } from './psc.js';
 import { HI_ADDR_MASK, SS_PS, SS_R, SS_W, SS_X, leafLevelsFromBitmap } from './pte-bits.js';
@@ -44,6 +44,8 @@ const SLAB_LO_SHIFT = 12 + SLAB_FRAME_BITS;
 const SLAB_WORD_MASK = (SLAB_FRAMES - 1) << 10;
 /** The slab of a table that is not backed: every read is undefined, which no present test passes. */
 const NO_SLAB = new Uint32Array(0);
+const NO_SLAB32 = new Int32Array(0);
+const NO_GRANTS = new Int32Array(8);
 
 /** What distinguishes the two VT-d formats; fixed at alloc time. */
 export interface VtdFlavor {
@@ -106,10 +108,21 @@ export class VtdPageTable extends RadixPageTable {
   private pscLevels: number = 0;
   /** `executeEnable` as a number (SS_X or 0), for the walk. */
   private readonly execMask: number = 0;
+  /** The grant bits (both privilege levels) of a leaf by the AND of the walk's R/W/X bits: leafOut's rule as a table, for walk(). */
+  private readonly grants: Int32Array = NO_GRANTS;
   /** A 4-level second-stage table whose root is in a slab: walks take the straight-line paths. */
   private readonly straight: boolean = false;
   /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
   private fast = 0;
+  /**
+   * walk()'s compact path serves the pages below this: min(limitPfn, 2^30) while `fast`, else 0. A
+   * small integer (2^30 is the largest page a field keeps as one), so the page compares as an int32.
+   */
+  private fastLimit = 0;
+  /** `rootSlab` as int32 words (the same memory), for walk(). */
+  private readonly slab32: Int32Array = NO_SLAB32;
+  /** `slabLo << 25` as an int32: the bits 31:25 of a table entry's low word that points into the root's slab. */
+  private readonly slabTag: number = 0;
   /** The root table's slab once it is backed (the root never moves), its index and the root's word offset in it. */
   private readonly rootSlab: Uint32Array = NO_SLAB;
   private readonly rootSlabWord: number = 0;
@@ -136,6 +149,8 @@ export class VtdPageTable extends RadixPageTable {
     this.hwAccessDirty = hardwareUpdatesAD(flavor.firstStage, this.trackDirty, this.trackDirty);
     this.pscLevels = !flavor.firstStage && this.top === 3 ? 3 : 0;
     this.execMask = flavor.executeEnable ? SS_X : 0;
+    this.grants = new Int32Array(8);
+    for (let rwx = 0; rwx < 8; rwx++) this.grants[rwx] = ssGrant(rwx, flavor.executeEnable);
     // `| 0` everywhere: these fields must hold small integers, not doubles (2 ** k is a double, and a
     // double field makes every compare of the walk a float compare). rootPfn < 2^40.
     this.rootSlabWord = ((rootPfn % SLAB_FRAMES) * 1024) | 0;
@@ -148,11 +163,13 @@ export class VtdPageTable extends RadixPageTable {
       // The straight walks write the slab geometry as literals (SLAB_FRAME_BITS 13).
       if (slab !== undefined && SLAB_FRAME_BITS === 13) {
         this.rootSlab = slab;
+        this.slab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
         this.straight = true;
       }
     }
     this.slabHi = this.rootSlabIndex >>> SLAB_HI_SHIFT;
     this.slabLo = this.rootSlabIndex & ((1 << SLAB_HI_SHIFT) - 1);
+    this.slabTag = (this.slabLo << 25) | 0;
     this.presentBits = codec.presentMask;
   }
 
@@ -168,6 +185,7 @@ export class VtdPageTable extends RadixPageTable {
     this.psc.flush();
     this.pscLevels = on && !this.fs && this.top === 3 ? 3 : 0;
     this.fast = this.straight && this.pscLevels === 0 ? 1 : 0;
+    this.fastLimit = this.fast !== 0 ? Math.min(this.limitPfn, 2 ** 30) | 0 : 0;
   }
 
   /** A table was released: its pointer may sit in the paging-structure cache. */
@@ -199,13 +217,74 @@ export class VtdPageTable extends RadixPageTable {
 
   /**
    * The walk. Its common case, a 4-level second-stage table of 4K leaves walked without the
-   * paging-structure cache, is written out here whole, over the flat slab of table memory that holds
-   * the root (PhysicalMemory.slabWords): each table entry on the path must point into that slab (its
-   * low word's bits 31:25 and its high word are those of the slab: two compares), and then the next
-   * table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same array, which the compiled code keeps
-   * in a register. Every level is still read from table memory. Anything else (the cache on, a table
-   * in another slab, a superpage, a missing entry, an IOVA out of range) goes to walkOther, which
+   * paging-structure cache to a present leaf, is written out here whole and small, over the flat slab
+   * of table memory that holds the root (PhysicalMemory.slabWords, read as int32): each table entry
+   * on the path must point into that slab (its low word's bits 31:25 and its high word are those of
+   * the slab, and its PS bit is clear: `((lo & 0xfe000080) ^ slabTag) | (hi ^ slabHi)` is 0), and
+   * then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same array. Every level is
+   * still read from table memory. Anything else (the cache on, a table in another slab, a superpage,
+   * a missing entry, an IOVA at or above 2^30 pages or out of range) goes to walkStraight, which
    * walks again and reports it.
+   *
+   * Why it is this small: a walk's leaf load usually misses the caches, and the processor overlaps
+   * the next walks' loads with it only when the code between them is short; and below V8's inlining
+   * limit (460 bytes of bytecode) the unit's translate inlines this walk into the caller's loop, which
+   * saves the call, its frame and the checks of its arguments. So: no failure reporting here; int32
+   * loads (no uint32-to-number checks); one test for the whole walk, not one per level: the slab
+   * checks of the three table entries are ORed into `bad` and the R/W bits of every level ANDed into
+   * `perm` (R or W in all four means each one is present), and a walk that went wrong reads words
+   * elsewhere in the slab (always in bounds: the masks keep every index below its length) and is
+   * thrown away; the page as an int32 (no float split); the leaf's grant from a table; fields that
+   * are small integers and literals instead of module constants (a module constant is a cell load
+   * with a hole check in compiled code). The literals: 3 is SS_R | SS_W, 7 R|W|X, 0xfe000080 (as
+   * int32 -33554304) the slab bits of a low word with SS_PS, 0x7ffc00 SLAB_WORD_MASK (the
+   * constructor checks SLAB_FRAME_BITS), 0xfffff HI_ADDR_MASK, 512 SS_D, 0 WALK_OK.
+   */
+  override walk(iovaPfn: number, out: WalkResult): boolean {
+    if (iovaPfn >= 0 && iovaPfn < this.fastLimit) {
+      // Masks in locals: the compiled code is the same (they are constants), the bytecode shorter.
+      const slabBits = -33554304;
+      const tableWords = 0x7ffc00;
+      const s = this.slab32;
+      const tag = this.slabTag;
+      const hiE = this.slabHi;
+      let w = this.rootSlabWord + ((iovaPfn >>> 27) << 1);
+      let lo = s[w];
+      let perm = lo;
+      let bad = ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 18) & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 9) & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + ((iovaPfn & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      if (bad === 0 && (perm & 3) !== 0) {
+        // Integer arithmetic up to 2^31 pages (8 TiB), as the compiler speculates from what it saw.
+        out.pfn = (s[w + 1] & 0xfffff) * 1048576 + (lo >>> 12);
+        out.perm = this.grants[perm & 7];
+        out.pageShift = 12;
+        out.level = 0;
+        out.dirty = (lo & 512) !== 0;
+        out.fault = 0;
+        return true;
+      }
+    }
+    return this.walkStraight(iovaPfn, out);
+  }
+
+  /**
+   * The walk when walk()'s compact path did not finish it: the same 4-level walk over the root's slab
+   * with the paging-structure cache off, which also reports a missing entry (the level it stopped at,
+   * as the engine's walk does) and serves pages from 2^30 up to the limit. Each table entry on the
+   * path must point into that slab (its low word's bits 31:25 and its high word are those of the
+   * slab: two compares), and then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same
+   * array. Anything else (the cache on, a table in another slab, a superpage, an IOVA out of range)
+   * goes to walkOther, which walks again and reports it.
    *
    * Why it is one function with literals: a walk's leaf load usually misses the caches, and the
    * processor overlaps the next walks' loads with it only when the code between them is short. Every
@@ -215,7 +294,7 @@ export class VtdPageTable extends RadixPageTable {
    * SLAB_FRAME_BITS), 0x7ffc00 SLAB_WORD_MASK (the constructor checks SLAB_FRAME_BITS), 7.45e-9
    * 2^-27, 0xfffff HI_ADDR_MASK, 512 SS_D, 0 WALK_OK.
    */
-  override walk(iovaPfn: number, out: WalkResult): boolean {
+  private walkStraight(iovaPfn: number, out: WalkResult): boolean {
     if (this.fast !== 0 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
       const s = this.rootSlab;
       const hiE = this.slabHi;
