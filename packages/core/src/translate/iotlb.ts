@@ -89,26 +89,33 @@ export class Iotlb {
    * number, the tag and the PASID and grants `perm` (request bits, see permission.ts), writes its output page and
    * permissions to `out` and returns true. Otherwise returns false (a miss, or a cached entry without
    * the permission: the hardware re-walks, it may have been upgraded) and `out` is untouched.
+   *
+   * Only the enabled test is here; the lookup is `probe`. Where the IOTLB is off, `probe` is never
+   * called, so the compiler does not inline it into the caller (a call site that never ran has no
+   * target to inline) and the caller's inlining budget goes to the walk instead.
    */
   hit(tag: number, pasid: number, iovaPfn: number, perm: number, out: { pfn: number; perm: number }): boolean {
-    if (this.on !== 0) {
-      // Int32 index of the entry; e is a multiple of 8, so `e | k` is e + k without an overflow check.
-      const e = this.slot(tag, iovaPfn) << 3;
-      const f = this.f;
-      const w = this.w;
-      if (f[e >> 1] === iovaPfn && w[e | 2] === tag && w[e | 3] === pasid) {
-        const granted = w[e | 6];
-        // permNeeded(perm), inline: a privileged request (PERM_PRIV, 8) needs the privileged grant bits.
-        const need = perm < 8 ? perm : (perm & 7) << 4;
-        if ((granted & need) === need) {
-          if (this.countHits !== 0) this.hits++;
-          out.pfn = f[(e >> 1) | 2];
-          out.perm = granted;
-          return true;
-        }
+    return this.on !== 0 && this.probe(tag, pasid, iovaPfn, perm, out);
+  }
+
+  /** `hit` of an enabled IOTLB. */
+  private probe(tag: number, pasid: number, iovaPfn: number, perm: number, out: { pfn: number; perm: number }): boolean {
+    // Int32 index of the entry; e is a multiple of 8, so `e | k` is e + k without an overflow check.
+    const e = this.slot(tag, iovaPfn) << 3;
+    const f = this.f;
+    const w = this.w;
+    if (f[e >> 1] === iovaPfn && w[e | 2] === tag && w[e | 3] === pasid) {
+      const granted = w[e | 6];
+      // permNeeded(perm), inline: a privileged request (PERM_PRIV, 8) needs the privileged grant bits.
+      const need = perm < 8 ? perm : (perm & 7) << 4;
+      if ((granted & need) === need) {
+        if (this.countHits !== 0) this.hits++;
+        out.pfn = f[(e >> 1) | 2];
+        out.perm = granted;
+        return true;
       }
-      this.misses++;
     }
+    this.misses++;
     return false;
   }
 
@@ -125,8 +132,13 @@ export class Iotlb {
     return -1;
   }
 
+  /** Caches a translation (ignored while disabled; see `hit` for why the body is a second function). */
   insert(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
-    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid) return;
+    if (this.on !== 0) this.store(tag, pasid, iovaPfn, outPfn, perm);
+  }
+
+  private store(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
+    if ((tag | 0) !== tag || (pasid | 0) !== pasid) return;
     const s = this.slot(tag, iovaPfn);
     this.f[s << 2] = iovaPfn;
     this.w[(s << 3) + 2] = tag;

@@ -89,3 +89,40 @@ describe('translation failures', () => {
     expect(new Binding(BIND_PAGING, 1, parent.pt, null, null).kind).toBe(BIND_PAGING);
   });
 });
+
+describe('paging walks', () => {
+  it('count one walk per IOTLB miss, fill the IOTLB only while it is on, and report failures as before', () => {
+    const { f, dev, hwpt, unit } = pagingEnv();
+    const va = f.host.process.mmap(2 * 4096);
+    f.fd.ioas.map({ ioasId: hwpt.ioas.id, userVa: va, length: 4096n, iova: 0x200000n, readable: true, writeable: true });
+    f.fd.ioas.map({ ioasId: hwpt.ioas.id, userVa: va + 4096n, length: 4096n, iova: 0x201000n, readable: true, writeable: false });
+    const b = dev.binding();
+    const tr = new TranslateResult();
+    unit.iotlb.flushAll();
+    const walks = unit.walks;
+    expect(unit.translate(b, -1, 0x200, PERM_WRITE, tr)).toBe(true);
+    const pfn = tr.pfn;
+    expect(tr.perm & PERM_WRITE).toBe(PERM_WRITE);
+    expect(unit.walks).toBe(walks + 1);
+    expect(unit.iotlb.occupancy).toBe(1);
+    // The second access hits.
+    tr.pfn = 0;
+    expect(unit.translate(b, -1, 0x200, PERM_READ, tr)).toBe(true);
+    expect([tr.pfn, unit.walks]).toEqual([pfn, walks + 1]);
+    // A write to the read-only page: one walk, a permission failure, nothing cached.
+    expect(unit.translate(b, -1, 0x201, PERM_WRITE, tr)).toBe(false);
+    expect(tr).toMatchObject({ failure: 'permission-write', stage2: false, format: 'mock-pt', tag: hwpt.tag });
+    expect([unit.walks, unit.iotlb.occupancy]).toEqual([walks + 2, 1]);
+    // With the IOTLB off every translation walks once and nothing is cached.
+    unit.iotlb.enabled = false;
+    unit.iotlb.flushAll();
+    for (let i = 0; i < 3; i++) {
+      expect(unit.translate(b, -1, 0x200, PERM_READ, tr)).toBe(true);
+      expect(tr.pfn).toBe(pfn);
+    }
+    expect(unit.translate(b, -1, 0x202, PERM_READ, tr)).toBe(false);
+    expect(tr).toMatchObject({ failure: 'not-present', format: 'mock-pt', tag: hwpt.tag, contextFault: 0 });
+    expect([unit.walks, unit.iotlb.occupancy]).toEqual([walks + 6, 0]);
+    unit.iotlb.enabled = true;
+  });
+});

@@ -94,6 +94,34 @@ export class IommuUnit {
     // `=== true` types the result of the out-of-line call as a boolean, so that the caller's test of
     // the inlined result is one compare instead of a generic truthiness check.
     if (b.kind !== 0 && this.iotlb.hit(b.tag, pasid, iovaPfn, perm, out)) return true;
+    return this.walkPaging(b, pasid, iovaPfn, perm, out) === true;
+  }
+
+  /**
+   * Not an IOTLB hit, first try: a paging binding's walk that succeeds with the permission, straight
+   * from here to the table (1 is BIND_PAGING; the permission test is miss's, inline). Anything else,
+   * including a walk that fails or lacks the permission, goes to miss, which walks again and reports
+   * it. Small on purpose: where walks are hot (IOTLB off, or misses) the compiler inlines it with
+   * translate into the caller's loop, which leaves one call, into the table's walk (or none, when the
+   * walk is small enough too); where IOTLB hits are hot it is rarely called, and stays a call out of
+   * the loop, so the inlined hit path does not grow.
+   */
+  private walkPaging(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
+    if (b.kind === 1) {
+      const wr = this.wr;
+      if (b.pt!.walk(iovaPfn, wr) === true) {
+        const granted = wr.perm;
+        const need = (perm & 8) !== 0 ? (perm & 7) << 4 : perm & 7;
+        if ((granted & need) === need) {
+          this.walks++;
+          const pfn = wr.pfn;
+          this.iotlb.insert(b.tag, pasid, iovaPfn, pfn, granted);
+          out.pfn = pfn;
+          out.perm = granted;
+          return true;
+        }
+      }
+    }
     return this.miss(b, pasid, iovaPfn, perm, out) === true;
   }
 
