@@ -52,6 +52,25 @@ describe('PhysicalMemory slabs', () => {
     expect(mem.reservedBytes).toBe(2 * 1024 * 1024);
   });
 
+  it('small reads (a word of DMA) take the bytes from the chunk words at any offset and length, as a view would', () => {
+    const mem = new PhysicalMemory();
+    const pfn = 3 * SLAB_FRAMES + 77;
+    const page = new Uint8Array(PAGE_SIZE).map((_, i) => (i * 13 + 5) & 255);
+    mem.write(pfn * PAGE_SIZE, page);
+    // Every offset in the first and last words of the frame, every length up to past the byte-by-byte limit.
+    for (const off of [0, 1, 2, 3, 5, 4090, 4093, 4095]) {
+      for (let n = 1; n <= Math.min(70, PAGE_SIZE - off); n++) {
+        const out = new Uint8Array(n + 2).fill(0xee);
+        mem.read(pfn * PAGE_SIZE + off, out, 1, n);
+        expect([...out], `offset ${off}, ${n} bytes`).toEqual([0xee, ...page.subarray(off, off + n), 0xee]);
+      }
+    }
+    // A few bytes across a frame boundary, one frame never written (it reads as zero).
+    const edge = new Uint8Array(8);
+    mem.read((pfn + 1) * PAGE_SIZE - 4, edge);
+    expect([...edge]).toEqual([...page.subarray(PAGE_SIZE - 4), 0, 0, 0, 0]);
+  });
+
   it('zeroRun clears every written frame of a run, in stretches around frames never touched', () => {
     const mem = new PhysicalMemory();
     const page = new Uint8Array(PAGE_SIZE).fill(0xa5);

@@ -306,10 +306,14 @@ export class PhysicalMemory {
       if (c === undefined) out.fill(0, outOffset + done, outOffset + done + n);
       else if (n === PAGE_SIZE) out.set(this.frameBytes(c, pfn), outOffset + done);
       else if (n <= SMALL_COPY) {
-        // A few bytes (a descriptor, a DMA of a word): copied through the frame's cached view, no new view.
-        const fb = this.frameBytes(c, pfn);
+        // A few bytes (a descriptor, a DMA of a word): taken from the chunk's 32-bit words (little-endian
+        // bytes), with no view and no lookup beyond the chunk's.
+        const w = PhysicalMemory.frameWordBase(pfn);
         const o = outOffset + done;
-        for (let i = 0; i < n; i++) out[o + i] = fb[off + i];
+        for (let i = 0; i < n; i++) {
+          const b = off + i;
+          out[o + i] = c[w + (b >>> 2)] >>> ((b & 3) << 3);
+        }
       } else out.set(new Uint8Array(c.buffer, c.byteOffset + PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
       done += n;
     }
