@@ -13,7 +13,7 @@ export type { IovaRange } from './iommufd/io-pagetable.js';
 export type { VfioIommuInfo, VfioMapDma, VfioContainer } from './iommufd/vfio-api.js';
 export { IommufdAccess, type AccessOps, type AccessRwOptions } from './iommufd/access.js';
 export { Host, createHost, HostProfileError, type HostOptions, type HostUnit } from './host/host.js';
-export { PciDevice, DmaFault, type DeviceHost, type DmaOptions, type DmaReadOptions } from './host/device.js';
+export { PciDevice, DmaFault, type DeviceHost, type DmaAddress, type DmaOptions, type DmaReadOptions } from './host/device.js';
 export type { ExplainedTranslation, StageTrace } from './translate/explain.js';
 export { FaultReader, VEventReader, type VEvent, type PageFaultGroup, type HwInfo, type HwptAllocOptions, type InvalidateOptions } from './iommufd/typed-device.js';
 export { FAULT_STAGE, FAULT_TRACE, HOST_LOG, FaultStatistics, type FaultStage, type FaultTrace, type FaultTraceEvent, type HostLog } from './fault/stages.js';

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createHost, uapi as U, type Host, type HostProfile, type Iommufd, type PciDevice } from '@ioasid/core';
-import { PERM_READ, type FailedAccess, type FaultCodec, type IommuPlugin, type PageResponse } from '@ioasid/core/driver';
+import { PERM_READ, type FailedAccess, type FaultCodec, type IommuPlugin, type PageRequestFields, type PageResponse } from '@ioasid/core/driver';
 import { errCode, mockPlugin } from '@ioasid/core/testing';
 import { plugin as vtdPlugin, presets as vtdPresets } from '@ioasid/vtd';
 import { plugin as smmuPlugin, presets as smmuPresets } from '@ioasid/smmuv3';
@@ -245,7 +245,7 @@ class ResponseTap {
     const encodeRequest = inner.encodePageRequest.bind(inner);
     const encodeResponse = inner.encodePageResponse.bind(inner);
     // The codecs are class instances: the tap inherits from the vendor's (a spread would drop its prototype
-    // methods) and overrides the encoders, the in-place ones (PageRequestInPlace, which core prefers) too.
+    // methods) and overrides the encoders, the in-place ones (PageRequestInPlace) and those in numbers too.
     const tapped = Object.create(inner) as FaultCodec;
     tapped.encodePageRequest = (a: FailedAccess): Uint8Array => {
       this.request(a);
@@ -263,6 +263,14 @@ class ResponseTap {
         requestInto(a, out);
       };
     }
+    const requestFields = inner.encodePageRequestFields?.bind(inner);
+    if (requestFields) {
+      // The members in numbers (PageRequestFieldsCodec), which core prefers over both.
+      tapped.encodePageRequestFields = (f: Readonly<PageRequestFields>, out: Uint8Array): void => {
+        this.request(f);
+        requestFields(f, out);
+      };
+    }
     const responseInto = inner.encodePageResponseInto?.bind(inner);
     if (responseInto) {
       tapped.encodePageResponseInto = (r: PageResponse, out: Uint8Array): void => {
@@ -273,7 +281,7 @@ class ResponseTap {
     ops.faults = tapped;
   }
 
-  private request(a: FailedAccess): void {
+  private request(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'grpid' | 'last'>>): void {
     if (!a.last) return;
     const key = `${a.rid}/${a.pasid}/${a.grpid}`;
     this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);

@@ -27,7 +27,7 @@
  * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
 import type { Result } from '@ioasid/core/driver';
-import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, permOf, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
+import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, pageRequestFault, pageRequestFieldsOf, permOf, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageRequestFields, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
 import {
   FRCD_SIZE,
   PAGE_GRP_RESP_DSC_SIZE,
@@ -173,9 +173,29 @@ function putLe32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v >>> 24;
 }
 
-/** A 64-bit value from two 32-bit halves. */
-function u64FromHalves(lo: number, hi: number): bigint {
-  return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+/** IommuFault.reasonText of every VT-d page request. */
+const PAGE_REQUEST_TEXT = 'page request';
+
+/** What the fast encoders of a page request refuse, as encodePageRequest does. */
+function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): void {
+  checkPasid(a.pasid, 'encodePageRequest');
+  if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
+    throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
+  }
+}
+
+/**
+ * A page request descriptor into the first 32 bytes of `out`: qw0: type, PASID present, RID, PASID, exe,
+ * pm; qw1: rd, wr, LPIG, PRG index, address 63:12 (`lo`, `hi`: the address's 32-bit halves); qw2, qw3: no
+ * private data.
+ */
+function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last'>>, lo: number, hi: number, out: Uint8Array): void {
+  const pasid = a.pasid >= 0 ? a.pasid : 0;
+  putLe32(out, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
+  putLe32(out, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
+  putLe32(out, 8, (lo & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3));
+  putLe32(out, 12, hi);
+  for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
 }
 
 /**
@@ -187,6 +207,9 @@ export class VtdFaultCodec implements FaultCodec {
   readonly pageRequestSize = PAGE_REQ_DSC_SIZE;
   /** A page group response descriptor is 32 bytes. */
   readonly pageResponseSize = PAGE_GRP_RESP_DSC_SIZE;
+
+  /** decodePageRequest's scratch fields (it reads them back at once). */
+  private readonly fields: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: false, reason: 0, reasonText: '', stage2: false };
 
   constructor(private readonly opts: VtdFaultCodecOptions) {}
 
@@ -218,21 +241,11 @@ export class VtdFaultCodec implements FaultCodec {
 
   /** encodePageRequest into the first 32 bytes of `out` (a slot of the page request queue), every byte written. */
   encodePageRequestInto(a: FailedAccess, out: Uint8Array): void {
-    checkPasid(a.pasid, 'encodePageRequest');
-    if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
-      throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
-    }
+    checkPageRequest(a);
     const addr = a.addr;
     if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
-      // qw0: type, PASID present, RID, PASID, exe, pm; qw1: rd, wr, LPIG, PRG index, address 63:12;
-      // qw2, qw3: no private data.
-      const pasid = a.pasid >= 0 ? a.pasid : 0;
       const n = Number(addr);
-      putLe32(out, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
-      putLe32(out, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
-      putLe32(out, 8, ((n % TWO_32) & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3));
-      putLe32(out, 12, Math.floor(n / TWO_32));
-      for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
+      writePageReqDsc(a, n % TWO_32, Math.floor(n / TWO_32), out);
       return;
     }
     out.set(
@@ -257,28 +270,42 @@ export class VtdFaultCodec implements FaultCodec {
     );
   }
 
+  /** encodePageRequest of the request `f` names, into the first 32 bytes of `out`, every byte written. */
+  encodePageRequestFields(f: Readonly<PageRequestFields>, out: Uint8Array): void {
+    checkPageRequest(f);
+    writePageReqDsc(f, f.addrLo, f.addrHi, out);
+  }
+
+  /** decodePageRequest into `out`'s fields, the address in its two halves. */
+  decodePageRequestFields(record: Uint8Array, out: PageRequestFields): void {
+    if (record.byteLength === PAGE_REQ_DSC_SIZE) {
+      const lo0 = getLe32(record, 0);
+      const hi0 = getLe32(record, 4);
+      const lo1 = getLe32(record, 8);
+      out.rid = lo0 >>> 16;
+      out.pasid = lo0 & 0x100 ? hi0 & 0xfffff : -1;
+      out.addrLo = (lo1 & ~0xfff) >>> 0;
+      out.addrHi = getLe32(record, 12);
+      out.perm = (lo1 & 1 ? PERM_READ : 0) | (lo1 & 2 ? PERM_WRITE : 0) | (hi0 & (1 << 20) ? PERM_EXEC : 0) | (hi0 & (1 << 21) ? PERM_PRIV : 0);
+      out.grpid = (lo1 >>> 3) & 0x1ff;
+      out.last = (lo1 & 4) !== 0;
+      out.reason = 0;
+      out.reasonText = PAGE_REQUEST_TEXT;
+      out.stage2 = false;
+      return;
+    }
+    // Not a descriptor's size: the general decoder reports it.
+    pageRequestFieldsOf(this.decodePageRequest(record, 0), out);
+  }
+
   decodeFault(record: Uint8Array, unit: number): IommuFault {
     return frcdToFault(unwrap(decodeFrcd(record), 'decodeFault'), unit);
   }
 
   decodePageRequest(record: Uint8Array, unit: number): IommuFault {
     if (record.byteLength === PAGE_REQ_DSC_SIZE) {
-      const lo0 = getLe32(record, 0);
-      const hi0 = getLe32(record, 4);
-      const lo1 = getLe32(record, 8);
-      return {
-        kind: 'page-request',
-        unit,
-        rid: lo0 >>> 16,
-        pasid: lo0 & 0x100 ? hi0 & 0xfffff : -1,
-        addr: u64FromHalves((lo1 & ~0xfff) >>> 0, getLe32(record, 12)),
-        perm: permOf({ read: lo1 & 1, write: lo1 & 2, exec: hi0 & (1 << 20), priv: hi0 & (1 << 21) }),
-        grpid: (lo1 >>> 3) & 0x1ff,
-        last: (lo1 & 4) !== 0,
-        reason: 0,
-        reasonText: 'page request',
-        stage2: false,
-      };
+      this.decodePageRequestFields(record, this.fields);
+      return pageRequestFault(this.fields, unit);
     }
     const d = unwrap(decodePageReqDsc(record), 'decodePageRequest');
     return {
@@ -291,7 +318,7 @@ export class VtdFaultCodec implements FaultCodec {
       grpid: d.prg_index,
       last: d.lpig === 1,
       reason: 0,
-      reasonText: 'page request',
+      reasonText: PAGE_REQUEST_TEXT,
       stage2: false,
     };
   }

@@ -2,12 +2,14 @@
  * The VT-d page request path end to end on a Granite Rapids unit: core writes each page request descriptor
  * into a slot of the page request queue and each page group response into one reused buffer (the codec's
  * in-place members), so what a trace keeps must be copies, and every request must still get its own response.
+ * Without a trace or stages, requests are decoded into the numbers of pooled groups (PageRequestFieldsCodec):
+ * the records read are those of the general path, and no reused group is ever seen.
  */
 import 'reflect-metadata';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
-import { FAULT_TRACE, createHost, uapi, type FaultTraceEvent } from '@ioasid/core';
-import { PAGE_RESP_SUCCESS, codecPageRequestsInPlace } from '@ioasid/core/driver';
+import { DmaFault, FAULT_STAGE, FAULT_TRACE, createHost, uapi, type FaultTraceEvent } from '@ioasid/core';
+import { PAGE_RESP_SUCCESS, codecPageRequestsInPlace, type IommuFault } from '@ioasid/core/driver';
 import { devicePri } from '@ioasid/core/internal';
 import { plugin } from './index.js';
 import { findVtdPreset, vtdPresetProfile } from './presets.js';
@@ -16,21 +18,9 @@ const PRI_DEVICE = '0000:f2:01.0';
 const PAGE = 4096n;
 const REC = uapi.iommu_hwpt_pgfault.size;
 
+/** The PRI device on a fault-capable HWPT, with a trace that keeps every event. */
 function rig() {
-  const events: FaultTraceEvent[] = [];
-  const parent = container.createChildContainer();
-  parent.register(FAULT_TRACE, { useValue: { event: (e: FaultTraceEvent) => events.push(e) } });
-  const host = createHost({ plugins: [plugin], profile: vtdPresetProfile(findVtdPreset('granite-rapids-2s')!), container: parent });
-  const fd = host.openIommufd();
-  const dev = host.device(PRI_DEVICE);
-  const devId = dev.bindIommufd(fd);
-  const ioas = fd.ioas.alloc();
-  const fq = fd.run(uapi.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
-  const hwpt = fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: uapi.IOMMU_HWPT_FAULT_ID_VALID, fault_id: fq.out_fault_id }).out_hwpt_id;
-  dev.attachPt(hwpt);
-  const va = host.process.mmap(4096);
-  host.process.poke(va, new Uint8Array(4096).fill(0x5a));
-  return { host, fd, dev, ioas, faultFd: fq.out_fault_fd, va, events };
+  return plainRig({ trace: true, stage: false });
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
@@ -77,5 +67,124 @@ describe('VT-d page requests through the queue slots', () => {
     const grpids = answers.map((e) => (e.step === 'response' ? codec.decodePageResponse(e.record!).grpid : -1));
     expect(grpids).toEqual(answers.map((e) => (e.step === 'response' ? e.grpid : -2)));
     expect(new Set(grpids.slice(0, n)).size).toBe(n);
+  });
+});
+
+/** A host with the PRI device on a fault-capable HWPT, with a trace and a stage that keep what they see when asked. */
+function plainRig(watch: { trace: boolean; stage: boolean }) {
+  const parent = container.createChildContainer();
+  const events: FaultTraceEvent[] = [];
+  const seen: IommuFault[] = [];
+  if (watch.trace) parent.register(FAULT_TRACE, { useValue: { event: (e: FaultTraceEvent) => events.push(e) } });
+  if (watch.stage) parent.register(FAULT_STAGE, { useValue: { name: 'keep', process: (f: IommuFault) => seen.push(f) > 0 } });
+  const host = createHost({ plugins: [plugin], profile: vtdPresetProfile(findVtdPreset('granite-rapids-2s')!), container: parent });
+  const fd = host.openIommufd();
+  const dev = host.device(PRI_DEVICE);
+  const devId = dev.bindIommufd(fd);
+  const ioas = fd.ioas.alloc();
+  const fq = fd.run(uapi.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+  const hwpt = fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: uapi.IOMMU_HWPT_FAULT_ID_VALID, fault_id: fq.out_fault_id }).out_hwpt_id;
+  dev.attachPt(hwpt);
+  const va = host.process.mmap(4096);
+  host.process.poke(va, new Uint8Array(4096).fill(0x5a));
+  return { host, fd, dev, ioas, hwpt, faultFd: fq.out_fault_fd, va, events, seen };
+}
+
+type PlainRig = ReturnType<typeof plainRig>;
+
+/** Reads every queued record; answers them in `order` (indexes into the records read), mapping the page first on SUCCESS. */
+function serve(r: PlainRig, n: number, order: readonly number[], code = PAGE_RESP_SUCCESS): Uint8Array {
+  const bytes = r.host.process.read(r.faultFd, n * REC);
+  expect(bytes.length).toBe(n * REC);
+  for (const i of order) {
+    const rec = uapi.iommu_hwpt_pgfault.decode(bytes, i * REC);
+    if (code === PAGE_RESP_SUCCESS) r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: rec.addr });
+    expect(r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code }))).toBe(8);
+  }
+  return bytes;
+}
+
+describe('VT-d page requests in numbers (no trace, no stages: pooled groups)', () => {
+  // IOVAs of each round: below and above 4 GiB, and near the top of the 57-bit input range.
+  const iovas = (round: number) => [0x1000_0000n, 0x3_4567_8000n, (1n << 56n) + 0x1000n, 0x7f_ffff_f000n].map((a) => a + BigInt(round) * 0x10_0000n);
+
+  it('reads exactly the records the general path (with a trace and a stage) reads, and every DMA completes', async () => {
+    const plain = plainRig({ trace: false, stage: false });
+    const watched = plainRig({ trace: true, stage: true });
+    for (let round = 0; round < 6; round++) {
+      const got: Uint8Array[] = [];
+      for (const r of [plain, watched]) {
+        const list = iovas(round);
+        // Reads and writes: the perm bits differ in the record.
+        const dmas = list.map((a, i) => (i % 2 === 0 ? r.dev.dma.read(a, 8) : r.dev.dma.write(a + 8n, new Uint8Array([round, 1, 2, 3]))));
+        await settle();
+        // Answered out of order: the last record first.
+        got.push(serve(r, list.length, [3, 1, 0, 2]));
+        await Promise.all(dmas);
+      }
+      expect([...got[0]], `round ${round}`).toEqual([...got[1]]);
+    }
+    for (const r of [plain, watched]) {
+      expect(r.host.faultStats.responses).toBe(24);
+      expect(r.host.outstandingFaults).toBe(0);
+    }
+  });
+
+  it('never shows a pooled group after its reuse: what stages kept stays as it was, answers reach their own DMAs', async () => {
+    const plain = plainRig({ trace: false, stage: false });
+    const watched = plainRig({ trace: true, stage: true });
+    for (const r of [plain, watched]) {
+      // Rounds of 8 concurrent faults, half answered INVALID: each DMA gets its own answer while the
+      // groups answered before are reused for the next ones.
+      for (let round = 0; round < 20; round++) {
+        const base = 0x4000_0000n + BigInt(round) * 0x10_0000n;
+        const dmas = Array.from({ length: 8 }, (_, i) => r.dev.dma.read(base + BigInt(i) * PAGE, 8).then(
+          (b) => ({ ok: true, b }),
+          (e: unknown) => ({ ok: false, e }),
+        ));
+        await settle();
+        const bytes = r.host.process.read(r.faultFd, 8 * REC);
+        const recs = Array.from({ length: 8 }, (_, i) => uapi.iommu_hwpt_pgfault.decode(bytes, i * REC));
+        // Answer in reverse; even pages SUCCESS (mapped), odd ones INVALID.
+        for (const rec of [...recs].reverse()) {
+          const page = Number((rec.addr - base) / PAGE);
+          const ok = page % 2 === 0;
+          if (ok) r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: rec.addr });
+          r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: ok ? PAGE_RESP_SUCCESS : uapi.IOMMUFD_PAGE_RESP_INVALID }));
+        }
+        const results = await Promise.all(dmas);
+        results.forEach((res, i) => {
+          expect(res.ok, `round ${round} page ${i}`).toBe(i % 2 === 0);
+          if (res.ok) expect([...(res as { b: Uint8Array }).b]).toEqual(new Array(8).fill(0x5a));
+          else expect(((res as { e: DmaFault }).e.fault.addr)).toBe(base + BigInt(i) * PAGE);
+        });
+      }
+      expect(r.host.outstandingFaults).toBe(0);
+      expect(r.host.faultStats.duplicateResponses).toBe(0);
+    }
+    // The stage kept every fault it was shown; none changed when later groups came.
+    expect(watched.seen.length).toBe(160);
+    watched.seen.forEach((f, i) => expect(f.addr).toBe(0x4000_0000n + BigInt(Math.floor(i / 8)) * 0x10_0000n + BigInt(i % 8) * PAGE));
+  });
+
+  it('answers queued and read groups INVALID once when the device detaches, then serves new faults from the pool', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    const first = Array.from({ length: 4 }, (_, i) => r.dev.dma.read(0x5000_0000n + BigInt(i) * PAGE, 8).catch((e: unknown) => e));
+    await settle();
+    // Two read (awaiting a response), two still queued.
+    expect(r.host.process.read(r.faultFd, 2 * REC).length).toBe(2 * REC);
+    r.dev.detachPt();
+    for (const e of await Promise.all(first)) expect(e).toBeInstanceOf(DmaFault);
+    expect(r.host.faultStats.autoResponses).toBe(4);
+    expect(r.host.outstandingFaults).toBe(0);
+    r.dev.attachPt(r.hwpt);
+    for (let i = 0; i < 3; i++) {
+      const dma = r.dev.dma.read(0x6000_0000 + i * 4096, 8);
+      await settle();
+      serve(r, 1, [0]);
+      expect([...(await dma)]).toEqual(new Array(8).fill(0x5a));
+    }
+    expect(r.host.faultStats.duplicateResponses).toBe(0);
+    expect(r.host.outstandingFaults).toBe(0);
   });
 });

@@ -152,6 +152,60 @@ export interface PageRequestInPlace {
 }
 
 /**
+ * One page request in plain numbers: what core keeps of a page request on its hot path instead of an
+ * IommuFault (whose address is a bigint) or a FailedAccess. The address is split in its two 32-bit
+ * halves, so that every 64-bit address fits without a bigint.
+ */
+export interface PageRequestFields extends Pick<IommuFault, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last' | 'reason' | 'reasonText' | 'stage2'> {
+  /** Bits 31:0 of the page address (unsigned; the page offset bits are 0 in a decoded request). */
+  addrLo: number;
+  /** Bits 63:32 of the page address (unsigned). */
+  addrHi: number;
+}
+
+/**
+ * The page-request half in plain numbers, for a unit that sees millions of page requests: no bigint
+ * and no object per request. Optional beside PageRequestInPlace, both methods or none
+ * (`codecPageRequestFields`); each gives exactly what its allocating twin gives (the conformance suite
+ * compares them) and throws what it throws.
+ */
+export interface PageRequestFieldsCodec {
+  /**
+   * Writes, into the first `pageRequestSize` bytes of `out`, what encodePageRequest returns for a
+   * FailedAccess with these rid, pasid, address, perm, grpid and last (reason, reasonText and stage2 are
+   * not read): the codec declares by having this method that nothing else of the access is encoded.
+   */
+  encodePageRequestFields(f: Readonly<PageRequestFields>, out: Uint8Array): void;
+  /** Sets every field of `out` from decodePageRequest(record, unit) (its kind is 'page-request', its unit the caller's). */
+  decodePageRequestFields(record: Uint8Array, out: PageRequestFields): void;
+}
+
+/** IommuFault.addr of `f`: the bigint made from the two halves (one BigInt below 2^53). */
+export function pageRequestAddress(f: Readonly<PageRequestFields>): bigint {
+  return f.addrHi < 0x200000 ? BigInt(f.addrHi * 4294967296 + f.addrLo) : (BigInt(f.addrHi) << 32n) | BigInt(f.addrLo);
+}
+
+/** Sets every field of `out` from the page request `f` (its address modulo 2^64, in halves). */
+export function pageRequestFieldsOf(f: Readonly<IommuFault>, out: PageRequestFields): void {
+  const a = BigInt.asUintN(64, f.addr);
+  out.rid = f.rid;
+  out.pasid = f.pasid;
+  out.addrLo = Number(a & 0xffff_ffffn);
+  out.addrHi = Number(a >> 32n);
+  out.perm = f.perm;
+  out.grpid = f.grpid;
+  out.last = f.last;
+  out.reason = f.reason;
+  out.reasonText = f.reasonText;
+  out.stage2 = f.stage2;
+}
+
+/** The IommuFault (kind 'page-request') that `f` stands for, a new object. */
+export function pageRequestFault(f: Readonly<PageRequestFields>, unit: number): IommuFault {
+  return { kind: 'page-request', unit, rid: f.rid, pasid: f.pasid, addr: pageRequestAddress(f), perm: f.perm, grpid: f.grpid, last: f.last, reason: f.reason, reasonText: f.reasonText, stage2: f.stage2 };
+}
+
+/**
  * Hardware record formats of a vendor: the encode/decode side of the fault pipeline. The page-request
  * members are optional, all or none (PageRequestCodec): without them the unit has no page request queue,
  * and core answers a page request INVALID as it does for a unit without a codec.
@@ -181,6 +235,10 @@ export interface FaultCodec {
   encodePageResponseInto?(r: PageResponse, out: Uint8Array): void;
   /** PageRequestInPlace.decodePageResponseInto, when the codec has the in-place page-request members. */
   decodePageResponseInto?(bytes: Uint8Array, out: PageResponse): void;
+  /** PageRequestFieldsCodec.encodePageRequestFields, when the codec has the page-request members in numbers. */
+  encodePageRequestFields?(f: Readonly<PageRequestFields>, out: Uint8Array): void;
+  /** PageRequestFieldsCodec.decodePageRequestFields, when the codec has the page-request members in numbers. */
+  decodePageRequestFields?(record: Uint8Array, out: PageRequestFields): void;
   /**
    * The driver's own check of a page request it decoded, before the request reaches the iopf queue (AMD-Vi
    * ppr.c iommu_call_iopf_notifier refuses a request without a PASID, or with PASID 0 or one past the device's
@@ -250,6 +308,11 @@ export function codecPageRequestsInPlace(codec: FaultCodec | undefined): codec i
     typeof codec.encodePageResponseInto === 'function' &&
     typeof codec.decodePageResponseInto === 'function'
   );
+}
+
+/** Whether a codec has the in-place page-request half and its members in numbers (PageRequestFieldsCodec). */
+export function codecPageRequestFields(codec: FaultCodec | undefined): codec is FaultCodec & PageRequestCodec & PageRequestInPlace & PageRequestFieldsCodec {
+  return codecPageRequestsInPlace(codec) && typeof codec.encodePageRequestFields === 'function' && typeof codec.decodePageRequestFields === 'function';
 }
 
 /** Whether a codec implements the stall model (all of encodeStall, encodeResume, decodeResume). */

@@ -11,7 +11,7 @@
  *     otherwise: the exact Linux line in the host log.
  * Every page request and every stall is answered exactly once, whatever happens to its domain.
  */
-import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, codecPageRequests, codecPageRequestsInPlace, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse } from '../driver/fault.js';
+import { PAGE_RESP_FAILURE, PAGE_RESP_INVALID, codecPageRequestFields, codecPageRequests, codecPageRequestsInPlace, pageRequestFault, pageRequestFieldsOf, type FailedAccess, type FaultCodec, type IommuFault, type PageRequestFields, type PageRequestFieldsCodec, type PageResponse } from '../driver/fault.js';
 import type { DeviceInfo } from '../driver/vendor.js';
 import { HwptNested, type Hwpt } from '../iommufd/hwpt.js';
 import type { IommufdDevice } from '../iommufd/device.js';
@@ -43,6 +43,14 @@ interface UnitQueues {
   scheduled: boolean;
   /** The interrupt thread's entry for this unit, made once: no closure per scheduled drain. */
   drain: () => void;
+  /** Waiters and partial groups of the unit. */
+  space: GroupSpace;
+  /** The codec the flags below were computed for (the unit's, checked by identity on each use). */
+  codec: FaultCodec | undefined;
+  /** codecPageRequests(codec), codecPageRequestsInPlace(codec), codecPageRequestFields(codec). */
+  pageRequestsOk: boolean;
+  inPlace: boolean;
+  fields: boolean;
 }
 
 /**
@@ -62,41 +70,101 @@ type Waiter = ((code: number) => void) | PageResponseSink;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
- * A group key inside one (unit, page request | stall) space: a number when rid < 2^16,
+ * A group key inside one (unit, page request | stall) space, for the tables that are off the hot path
+ * (partial groups, the rare waiters the slots below do not hold): a number when rid < 2^16,
  * -1 <= pasid < 2^21 - 1 and grpid < 2^16 (53 bits, exact), otherwise a string (never equal to a number).
  */
 type GroupKey = number | string;
 
+/** Group indexes below this have a slot in their stream's array: every PRG index (9 bits). */
+const SLOT_GROUPS = 512;
+/** Streams kept while they have no waiter, before the empty ones are dropped. */
+const IDLE_STREAMS = 64;
+
+/** The waiters of one (rid, pasid) stream by group index, and how many are live. */
+interface Stream {
+  readonly slots: (Waiter | null)[];
+  live: number;
+}
+
 /**
- * The waiting device of each outstanding group. A Map whose answered keys keep a null value instead of
- * being deleted: Map.delete reallocates the table as it shrinks, which would be one allocation per
- * response; a key is reused by the next group under the same (RID, PASID, index), and the nulls are
- * dropped once they outnumber the live entries.
+ * The waiting device of each outstanding group. A device's requests come from one (rid, pasid) stream
+ * and carry small group indexes, so each stream has an array of slots by index, and the stream used last
+ * is remembered: registering and taking a waiter is an index into an array, with no hashing and nothing
+ * allocated. Indexes past the slots (stall tags) and streams whose numbers do not fit go to a Map.
  */
 class WaiterTable {
-  private readonly map = new Map<GroupKey, Waiter | null>();
-  /** Live (non-null) entries. */
+  private readonly streams = new Map<number, Stream>();
+  private lastKey = -1;
+  private lastStream: Stream | null = null;
+  private readonly other = new Map<GroupKey, Waiter>();
+  /** Live entries. */
   size = 0;
 
-  has(key: GroupKey): boolean {
-    return (this.map.get(key) ?? null) !== null;
+  /** The stream of (rid, pasid), made when `create`; null when it has none or does not fit a number. */
+  private stream(rid: number, pasid: number, create: boolean): Stream | null {
+    const p = pasid + 1;
+    // `(x & mask) === x` holds only for an integer in [0, mask].
+    if ((rid & 0xffff) !== rid || (p & 0x1fffff) !== p) return null;
+    const key = rid * 0x200000 + p;
+    if (key === this.lastKey) return this.lastStream;
+    let st = this.streams.get(key) ?? null;
+    if (st === null) {
+      if (!create) return null;
+      st = { slots: new Array<Waiter | null>(SLOT_GROUPS).fill(null), live: 0 };
+      this.streams.set(key, st);
+    }
+    this.lastKey = key;
+    this.lastStream = st;
+    return st;
   }
 
-  set(key: GroupKey, w: Waiter): void {
-    this.map.set(key, w);
+  has(rid: number, pasid: number, grpid: number): boolean {
+    if ((grpid & (SLOT_GROUPS - 1)) === grpid) {
+      const st = this.stream(rid, pasid, false);
+      if (st !== null) return st.slots[grpid] !== null;
+      if ((rid & 0xffff) === rid && ((pasid + 1) & 0x1fffff) === pasid + 1) return false;
+    }
+    return this.other.has(groupKey(rid, pasid, grpid));
+  }
+
+  set(rid: number, pasid: number, grpid: number, w: Waiter): void {
+    const st = (grpid & (SLOT_GROUPS - 1)) === grpid ? this.stream(rid, pasid, true) : null;
+    if (st !== null) {
+      st.slots[grpid] = w;
+      st.live++;
+    } else this.other.set(groupKey(rid, pasid, grpid), w);
     this.size++;
   }
 
-  /** The waiter of `key`, forgotten; null when there is none. */
-  take(key: GroupKey): Waiter | null {
-    const w = this.map.get(key) ?? null;
-    if (w === null) return null;
-    this.map.set(key, null);
-    this.size--;
-    if (this.map.size > 1024 && this.map.size > 4 * this.size) {
-      for (const [k, v] of this.map) if (v === null) this.map.delete(k);
+  /** The waiter of the group, forgotten; null when there is none. */
+  take(rid: number, pasid: number, grpid: number): Waiter | null {
+    if ((grpid & (SLOT_GROUPS - 1)) === grpid) {
+      const st = this.stream(rid, pasid, false);
+      if (st !== null) {
+        const w = st.slots[grpid];
+        if (w === null) return null;
+        st.slots[grpid] = null;
+        st.live--;
+        this.size--;
+        if (st.live === 0 && this.streams.size > IDLE_STREAMS) this.dropIdle();
+        return w;
+      }
+      if ((rid & 0xffff) === rid && ((pasid + 1) & 0x1fffff) === pasid + 1) return null;
     }
+    const key = groupKey(rid, pasid, grpid);
+    const w = this.other.get(key);
+    if (w === undefined) return null;
+    this.other.delete(key);
+    this.size--;
     return w;
+  }
+
+  /** Forgets the streams without waiters (a bound on what many short-lived PASIDs leave behind). */
+  private dropIdle(): void {
+    for (const [k, st] of this.streams) if (st.live === 0) this.streams.delete(k);
+    this.lastKey = -1;
+    this.lastStream = null;
   }
 }
 
@@ -118,12 +186,12 @@ let capturedResolve: Waiter | null = null;
 function captureResolve(resolve: Waiter): void {
   capturedResolve = resolve;
 }
-/** A promise whose resolve function is registered as the waiter of `key` (see addWaiter). */
-function waiterPromise(waiters: WaiterTable, key: GroupKey): Promise<number> {
+/** A promise whose resolve function is registered as the waiter of the group (see addWaiter). */
+function waiterPromise(waiters: WaiterTable, rid: number, pasid: number, grpid: number): Promise<number> {
   const promise = new Promise<number>(captureResolve);
   const resolve = capturedResolve!;
   capturedResolve = null;
-  addWaiter(waiters, key, resolve);
+  addWaiter(waiters, rid, pasid, grpid, resolve);
   return promise;
 }
 
@@ -154,9 +222,13 @@ export interface PipelineStats {
 
 export class FaultPipeline {
   private readonly queues: UnitQueues[] = [];
-  /** Waiters and partial groups of each unit, by unit index. */
-  private readonly spaces = new Map<number, GroupSpace>();
   readonly stats: PipelineStats = { pageRequests: 0, stalls: 0, responses: 0, autoResponses: 0, duplicateResponses: 0, faults: 0, vevents: 0, logged: 0, overflows: 0 };
+  /**
+   * Answered groups of the numbers path, for the next page requests: nothing outside the pipeline and
+   * the fault queue ever holds one (stages and traces are shown fresh IommuFaults, never a group), and
+   * the queue forgets a group before answering it.
+   */
+  private readonly groupPool: IopfGroup[] = [];
 
   constructor(
     private readonly host: PipelineHost,
@@ -166,21 +238,35 @@ export class FaultPipeline {
     private readonly trace: FaultTrace | null = null,
   ) {}
 
-  private space(unit: number): GroupSpace {
-    let s = this.spaces.get(unit);
-    if (s === undefined) {
-      s = new GroupSpace();
-      this.spaces.set(unit, s);
-    }
-    return s;
-  }
-
   private unitQueues(unit: number): UnitQueues {
     let q = this.queues[unit];
     if (!q) {
       const d = this.host.queueDepths(unit);
-      q = { faults: new HardwareQueue('fault', d.faults), pageRequests: new HardwareQueue('page-request', d.pageRequests), scheduled: false, drain: () => this.drain(unit) };
+      q = {
+        faults: new HardwareQueue('fault', d.faults),
+        pageRequests: new HardwareQueue('page-request', d.pageRequests),
+        scheduled: false,
+        drain: () => this.drain(unit),
+        space: new GroupSpace(),
+        codec: undefined,
+        pageRequestsOk: false,
+        inPlace: false,
+        fields: false,
+      };
       this.queues[unit] = q;
+    }
+    return q;
+  }
+
+  /** The unit's queues with the flags of its current codec (recomputed only when the codec object changes). */
+  private unitWithCodec(unit: number): UnitQueues {
+    const q = this.unitQueues(unit);
+    const codec = this.host.codec(unit);
+    if (codec !== q.codec || q.codec === undefined) {
+      q.codec = codec;
+      q.pageRequestsOk = codecPageRequests(codec);
+      q.inPlace = codecPageRequestsInPlace(codec);
+      q.fields = codecPageRequestFields(codec);
     }
     return q;
   }
@@ -196,7 +282,7 @@ export class FaultPipeline {
    */
   pageRequest(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     // No codec, or one without page requests (virtio-iommu): nothing can carry the request.
-    if (!codecPageRequests(this.host.codec(dev.unitIndex))) return Promise.resolve(PAGE_RESP_INVALID);
+    if (!this.unitWithCodec(dev.unitIndex).pageRequestsOk) return Promise.resolve(PAGE_RESP_INVALID);
     if (!access.last) {
       this.sendRequest(dev, access, null);
       return Promise.resolve(-1);
@@ -214,37 +300,62 @@ export class FaultPipeline {
    * per page request. Throws what pageRequest would reject with.
    */
   sendPageRequest(dev: PipelineDevice, access: FailedAccess & { readonly last: true }, sink: PageResponseSink): void {
-    if (!codecPageRequests(this.host.codec(dev.unitIndex))) {
+    if (!this.unitWithCodec(dev.unitIndex).pageRequestsOk) {
       this.deferResponse(sink, PAGE_RESP_INVALID);
       return;
     }
     this.sendRequest(dev, access, sink);
   }
 
+  /**
+   * sendPageRequest with the request in numbers (`f.last` must be true), for a unit whose codec encodes
+   * from them (PageRequestFieldsCodec): nothing allocated. Returns false, having done nothing, when the
+   * codec cannot: the caller then sends the FailedAccess through sendPageRequest.
+   */
+  sendPageRequestFields(dev: PipelineDevice, f: Readonly<PageRequestFields>, sink: PageResponseSink): boolean {
+    const unit = dev.unitIndex;
+    const q = this.unitWithCodec(unit);
+    if (!q.fields || !f.last) return false;
+    const codec = q.codec as FaultCodec & PageRequestFieldsCodecOf;
+    this.stats.pageRequests++;
+    const waiters = q.space.waiters;
+    checkNoWaiter(waiters, f.rid, f.pasid, f.grpid);
+    const record = q.pageRequests.slot(codec.pageRequestSize);
+    codec.encodePageRequestFields(f, record);
+    waiters.set(f.rid, f.pasid, f.grpid, sink);
+    this.queueRequest(dev, q, record, f.rid, f.pasid, f.grpid, true);
+    return true;
+  }
+
   /** Queues the page request record; `waiter` (LAST requests only) hears the group's response. */
   private sendRequest(dev: PipelineDevice, access: FailedAccess, waiter: Waiter | null): void {
-    const codec = this.host.codec(dev.unitIndex)!;
-    const key = groupKey(access.rid, access.pasid, access.grpid);
+    const q = this.unitWithCodec(dev.unitIndex);
+    const codec = q.codec!;
     this.stats.pageRequests++;
-    const q = this.unitQueues(dev.unitIndex);
-    if (waiter !== null) addWaiter(this.space(dev.unitIndex).waiters, key, waiter);
+    const waiters = q.space.waiters;
+    if (waiter !== null) checkNoWaiter(waiters, access.rid, access.pasid, access.grpid);
     // The record goes straight into a slot of the queue when the codec can write in place.
-    const inPlace = codecPageRequestsInPlace(codec);
     let record: Uint8Array;
-    if (inPlace) {
-      record = q.pageRequests.slot(codec.pageRequestSize);
-      codec.encodePageRequestInto(access, record);
+    if (q.inPlace) {
+      record = q.pageRequests.slot(codec.pageRequestSize!);
+      codec.encodePageRequestInto!(access, record);
     } else record = codec.encodePageRequest!(access);
+    if (waiter !== null) waiters.set(access.rid, access.pasid, access.grpid, waiter);
+    this.queueRequest(dev, q, record, access.rid, access.pasid, access.grpid, access.last);
+  }
+
+  /** Pushes an encoded page request (a slot when `q.inPlace`) and schedules the interrupt thread; a full queue answers it. */
+  private queueRequest(dev: PipelineDevice, q: UnitQueues, record: Uint8Array, rid: number, pasid: number, grpid: number, last: boolean): void {
     if (!q.pageRequests.push(record)) {
       // Queue full: the request is lost, and the hardware answers the device itself.
       this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'page-request' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
-      if (access.last) this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, false);
+      if (last) this.complete(dev.unitIndex, rid, pasid, grpid, PAGE_RESP_FAILURE, true, false);
       return;
     }
     // A tool may keep what it is shown: a copy of a slot, which the queue reuses.
-    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: inPlace ? record.slice() : record });
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: q.inPlace ? record.slice() : record });
     this.schedule(dev.unitIndex);
   }
 
@@ -294,10 +405,9 @@ export class FaultPipeline {
   stall(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
     if (!codec?.encodeStall) return Promise.resolve(PAGE_RESP_INVALID);
-    const key = groupKey(access.rid, access.pasid, access.grpid);
     this.stats.stalls++;
     const q = this.unitQueues(dev.unitIndex);
-    const promise = waiterPromise(this.space(dev.unitIndex).stallWaiters, key);
+    const promise = waiterPromise(q.space.stallWaiters, access.rid, access.pasid, access.grpid);
     const record = codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true });
     if (!q.faults.push(record)) {
       // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
@@ -305,7 +415,7 @@ export class FaultPipeline {
       this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'fault' });
       this.stats.overflows++;
       this.log.write(`${this.host.unitName(dev.unitIndex)}: fault queue overflow, stalled transaction from ${dev.bdf} terminated`);
-      this.complete(key, dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, true);
+      this.complete(dev.unitIndex, access.rid, access.pasid, access.grpid, PAGE_RESP_FAILURE, true, true);
       return promise;
     }
     this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'fault', record });
@@ -343,9 +453,9 @@ export class FaultPipeline {
 
   /** The driver's interrupt thread: decode every queued record and route it. */
   drain(unit: number): void {
-    const q = this.unitQueues(unit);
+    const q = this.unitWithCodec(unit);
     q.scheduled = false;
-    const codec = this.host.codec(unit)!;
+    const codec = q.codec!;
     for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) {
       const f = codec.decodeFault(rec, unit);
       this.trace?.event({ step: 'decoded', fault: f });
@@ -354,9 +464,16 @@ export class FaultPipeline {
       else this.routeFault(f);
     }
     // Only a codec with page requests ever queues one (pageRequest above).
-    if (codecPageRequests(codec)) {
+    if (q.fields && this.stages.length === 0 && this.trace === null) {
+      // Nobody but the fault queue sees these requests: each is decoded into the numbers of a pooled group.
       for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
-        const f = codec.decodePageRequest(rec, unit);
+        const g = this.groupPool.pop() ?? new IopfGroup(this);
+        (codec as FaultCodec & PageRequestFieldsCodecOf).decodePageRequestFields(rec, g.req);
+        this.routeFields(g, unit, q);
+      }
+    } else if (q.pageRequestsOk) {
+      for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
+        const f = codec.decodePageRequest!(rec, unit);
         this.trace?.event({ step: 'decoded', fault: f });
         if (codec.screenPageRequest && this.refusedByDriver(codec, f)) continue;
         this.routePageRequest(f);
@@ -374,6 +491,33 @@ export class FaultPipeline {
     }
   }
 
+  /**
+   * routePageRequest for a request decoded into the numbers of `g` (no stages, no trace): a LAST request
+   * with no partial group pending and a handler becomes `g` in the fault queue; anything else takes the
+   * general route with an IommuFault, and `g` goes back to the pool.
+   */
+  private routeFields(g: IopfGroup, unit: number, q: UnitQueues): void {
+    const r = g.req;
+    if (q.codec!.screenPageRequest || !r.last || q.space.partial.size > 0) {
+      const f = pageRequestFault(r, unit);
+      this.groupPool.push(g);
+      if (q.codec!.screenPageRequest && this.refusedByDriver(q.codec!, f)) return;
+      this.routePageRequest(f);
+      return;
+    }
+    const idev = this.host.deviceByRid(unit, r.rid)?.idev ?? null;
+    const hwpt = idev?.attachments.get(r.pasid) ?? null;
+    const fault = (hwpt?.fault ?? null) as FaultQueue | null;
+    if (!idev || !hwpt || !fault) {
+      // No iopf handler: the driver answers the device itself.
+      this.groupPool.push(g);
+      this.complete(unit, r.rid, r.pasid, r.grpid, PAGE_RESP_INVALID, true, false);
+      return;
+    }
+    g.init(unit, null, false, idev, hwpt);
+    fault.addGroup(g);
+  }
+
   private runStages(f: IommuFault): boolean {
     for (const s of this.stages) if (!s.process(f)) return false;
     return true;
@@ -389,22 +533,23 @@ export class FaultPipeline {
     if (verdict === null) return false;
     for (const line of verdict.lines) this.log.write(line);
     this.trace?.event({ step: 'routed', fault: f, sink: 'refused' });
-    this.complete(groupKey(f.rid, f.pasid, f.grpid), f.unit, f.rid, f.pasid, f.grpid, verdict.code, true, false);
+    this.complete(f.unit, f.rid, f.pasid, f.grpid, verdict.code, true, false);
     return true;
   }
 
   private routePageRequest(f: IommuFault): void {
     const stall = f.kind === 'stall';
-    const key = groupKey(f.rid, f.pasid, f.grpid);
     if (!this.runStages(f)) {
       this.trace?.event({ step: 'routed', fault: f, sink: 'dropped' });
-      if (f.last) this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
+      if (f.last) this.complete(f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
-    const partial = stall ? this.space(f.unit).stallPartial : this.space(f.unit).partial;
+    const space = this.unitQueues(f.unit).space;
+    const partial = stall ? space.stallPartial : space.partial;
     // A group of one request (LAST, nothing pending: the common case) has no array at all.
     let rest: IommuFault[] | null = null;
     if (partial.size > 0) {
+      const key = groupKey(f.rid, f.pasid, f.grpid);
       const pending = partial.get(key);
       if (pending !== undefined) {
         pending.push(f);
@@ -414,7 +559,7 @@ export class FaultPipeline {
       }
     }
     if (rest === null && !f.last) {
-      partial.set(key, [f]);
+      partial.set(groupKey(f.rid, f.pasid, f.grpid), [f]);
       return;
     }
     const dev = this.host.deviceByRid(f.unit, f.rid);
@@ -424,22 +569,26 @@ export class FaultPipeline {
     if (!idev || !hwpt || !fault) {
       // No iopf handler: the driver answers the device itself (a stall is resumed with Abort).
       this.trace?.event({ step: 'routed', fault: f, sink: 'no-handler' });
-      this.complete(key, f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
+      this.complete(f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
     this.trace?.event({ step: 'routed', fault: f, sink: 'fault-queue' });
-    fault.addGroup(new IopfGroup(this, key, f, rest, stall, idev, hwpt));
+    // A group that stages or a trace have seen is never pooled: what they were shown stays as it was.
+    const g = new IopfGroup(this);
+    g.init(f.unit, rest ?? [f], stall, idev, hwpt);
+    fault.addGroup(g);
   }
 
   /**
    * Sends a page response (or, for a stall, the resume command) through the vendor's encoding and
-   * wakes the device; `key` is groupKey(rid, pasid, grpid) in the unit's page request or stall space.
+   * wakes the device waiting for the group (rid, pasid, grpid) in the unit's page request or stall space.
    * @internal
    */
-  complete(key: GroupKey, unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
+  complete(unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
     if (auto) this.stats.autoResponses++;
     else this.stats.responses++;
-    const codec = this.host.codec(unit);
+    const q = this.unitWithCodec(unit);
+    const codec = q.codec;
     let deviceCode = code;
     // One response record in flight at a time: the codec reads it synchronously.
     const r = this.response;
@@ -453,33 +602,38 @@ export class FaultPipeline {
         record = codec.encodeResume(r);
         deviceCode = codec.decodeResume(record).code;
       }
-    } else if (codecPageRequestsInPlace(codec)) {
+    } else if (q.inPlace) {
       // Encoded into one reused buffer and decoded into one reused object; the trace gets a copy.
       let buf = this.responseRecord;
-      if (buf.length !== codec.pageResponseSize) this.responseRecord = buf = new Uint8Array(codec.pageResponseSize);
-      codec.encodePageResponseInto(r, buf);
-      codec.decodePageResponseInto(buf, this.deviceView);
+      if (buf.length !== codec!.pageResponseSize) this.responseRecord = buf = new Uint8Array(codec!.pageResponseSize!);
+      codec!.encodePageResponseInto!(r, buf);
+      codec!.decodePageResponseInto!(buf, this.deviceView);
       deviceCode = this.deviceView.code;
       this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record: buf.slice() });
-      this.wake(key, unit, stall, deviceCode);
+      this.wake(q.space.waiters, rid, pasid, grpid, deviceCode);
       return;
-    } else if (codecPageRequests(codec)) {
-      record = codec.encodePageResponse(r);
-      deviceCode = codec.decodePageResponse(record).code;
+    } else if (q.pageRequestsOk) {
+      record = codec!.encodePageResponse!(r);
+      deviceCode = codec!.decodePageResponse!(record).code;
     }
     this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record });
-    this.wake(key, unit, stall, deviceCode);
+    this.wake(stall ? q.space.stallWaiters : q.space.waiters, rid, pasid, grpid, deviceCode);
   }
 
-  /** Tells the device waiting for group `key` (if any) the code it decoded from the response. */
-  private wake(key: GroupKey, unit: number, stall: boolean, deviceCode: number): void {
-    const space = this.spaces.get(unit);
-    if (space === undefined) return;
-    const waiters = stall ? space.stallWaiters : space.waiters;
-    const w = waiters.take(key);
+  /** Tells the device waiting for the group (if any) the code it decoded from the response. */
+  private wake(waiters: WaiterTable, rid: number, pasid: number, grpid: number, deviceCode: number): void {
+    const w = waiters.take(rid, pasid, grpid);
     if (w === null) return;
     if (typeof w === 'function') w(deviceCode);
     else this.deferResponse(w, deviceCode);
+  }
+
+  /**
+   * An answered group of the numbers path, back to the pool.
+   * @internal
+   */
+  recycle(g: IopfGroup): void {
+    if (this.groupPool.length < GROUP_POOL) this.groupPool.push(g);
   }
 
   /** The response complete() hands the codec (reused: nothing allocated per response). */
@@ -518,53 +672,79 @@ export class FaultPipeline {
   /** Groups a detach left waiting: nothing recoverable may stay unanswered (see device.ts autoRespondFaults). */
   get outstanding(): number {
     let n = 0;
-    for (const space of this.spaces.values()) {
-      n += space.waiters.size + space.stallWaiters.size;
-    }
+    for (const q of this.queues) if (q) n += q.space.waiters.size + q.space.stallWaiters.size;
     return n;
   }
 }
 
+/** The codec members the numbers path uses (PageRequestFieldsCodec and the request size). */
+type PageRequestFieldsCodecOf = PageRequestFieldsCodec & { readonly pageRequestSize: number };
+
+/** Answered groups the pipeline keeps for reuse. */
+const GROUP_POOL = 64;
+
 /**
  * A delivered page request group (iopf_group), or a stall as a one-request group: what the fault
  * queue holds until user space answers it. It is its own attach handle (`handle` returns itself).
+ * A group of one page request decoded by a PageRequestFieldsCodec holds it in numbers (`req`, with
+ * `faults` null) and is pooled once answered; any other holds its IommuFaults.
  */
 class IopfGroup implements FaultGroup {
-  readonly devId: number;
-  readonly pasid: number;
-  readonly idev: IommufdDevice;
-  readonly hwpt: Hwpt;
+  devId = 0;
+  pasid = 0;
+  idev: IommufdDevice | null = null;
+  hwpt: Hwpt | null = null;
   cookie = 0;
   private answered = false;
-  private readonly pipeline: FaultPipeline;
-  private readonly key: GroupKey;
-  /** The LAST request; for a group of several, `rest` holds them all in order (LAST included). */
-  private readonly last: IommuFault;
-  private readonly rest: IommuFault[] | null;
-  private readonly stall: boolean;
+  private unit = 0;
+  /** The LAST request in numbers: the whole group when `faults` is null; otherwise its rid, pasid and grpid. */
+  readonly req: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
+  /** The requests in order (LAST last), or null for a group of one request held in `req`. */
+  private faults: readonly IommuFault[] | null = null;
+  private stall = false;
+  /** request(i)'s record for a group of IommuFaults. */
+  private converted: PageRequestFields | null = null;
 
-  constructor(pipeline: FaultPipeline, key: GroupKey, last: IommuFault, rest: IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt) {
-    this.pipeline = pipeline;
-    this.key = key;
-    this.last = last;
-    this.rest = rest;
+  constructor(private readonly pipeline: FaultPipeline) {}
+
+  /** Makes this the group of `faults` (null: of `req`, already decoded) routed to (idev, hwpt). */
+  init(unit: number, faults: readonly IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt): void {
+    this.unit = unit;
+    this.faults = faults;
     this.stall = stall;
+    if (faults !== null) {
+      const last = faults[faults.length - 1];
+      this.req.rid = last.rid;
+      this.req.pasid = last.pasid;
+      this.req.grpid = last.grpid;
+    }
     this.devId = idev.id;
-    this.pasid = last.pasid;
+    this.pasid = this.req.pasid;
     this.idev = idev;
     this.hwpt = hwpt;
+    this.cookie = 0;
+    this.answered = false;
   }
 
   get handle(): { readonly idev: object; readonly pasid: number; readonly hwpt: object } {
-    return this;
+    return this as unknown as { readonly idev: object; readonly pasid: number; readonly hwpt: object };
   }
 
   get count(): number {
-    return this.rest === null ? 1 : this.rest.length;
+    return this.faults === null ? 1 : this.faults.length;
   }
 
+  /** The i-th request as an IommuFault: a new object for a group held in numbers. */
   fault(i: number): IommuFault {
-    return this.rest === null ? this.last : this.rest[i];
+    return this.faults === null ? pageRequestFault(this.req, this.unit) : this.faults[i];
+  }
+
+  /** The i-th request's numbers (what read(2) writes), valid until the next call: nothing allocated for a group held in numbers. */
+  request(i: number): Readonly<PageRequestFields> {
+    if (this.faults === null) return this.req;
+    const out = (this.converted ??= { ...this.req });
+    pageRequestFieldsOf(this.faults[i], out);
+    return out;
   }
 
   respond(code: number, auto = false): void {
@@ -573,19 +753,28 @@ class IopfGroup implements FaultGroup {
       return;
     }
     this.answered = true;
-    const f = this.last;
-    this.pipeline.complete(this.key, f.unit, f.rid, f.pasid, f.grpid, code, auto, this.stall);
+    const r = this.req;
+    this.pipeline.complete(this.unit, r.rid, r.pasid, r.grpid, code, auto, this.stall);
+    if (this.faults === null) {
+      this.idev = null;
+      this.hwpt = null;
+      this.pipeline.recycle(this);
+    }
   }
 }
 
 /**
- * Registers the device waiting for a group's response. A second request under an outstanding
- * (RID, PASID, index) breaks the PCIe rule the device model keeps (host/pri.ts): refused loudly, since
- * its response could not be told apart from the first one's.
+ * Refuses a second request under an outstanding (RID, PASID, index): that breaks the PCIe rule the
+ * device model keeps (host/pri.ts), and its response could not be told apart from the first one's.
  */
-function addWaiter(waiters: WaiterTable, key: GroupKey, w: Waiter): void {
-  if (waiters.has(key)) throw new RangeError(`page request group ${String(key)} is already outstanding: a group index is never reused before its response`);
-  waiters.set(key, w);
+function checkNoWaiter(waiters: WaiterTable, rid: number, pasid: number, grpid: number): void {
+  if (waiters.has(rid, pasid, grpid)) throw new RangeError(`page request group ${String(groupKey(rid, pasid, grpid))} is already outstanding: a group index is never reused before its response`);
+}
+
+/** Registers the device waiting for a group's response (see checkNoWaiter). */
+function addWaiter(waiters: WaiterTable, rid: number, pasid: number, grpid: number, w: Waiter): void {
+  checkNoWaiter(waiters, rid, pasid, grpid);
+  waiters.set(rid, pasid, grpid, w);
 }
 
 /** The key of a group inside its unit's page request (or stall) space: see GroupKey. */

@@ -39,6 +39,31 @@ describe('PciDevice DMA arguments (regressions found by the uAPI fuzz)', () => {
   });
 });
 
+describe('PciDevice DMA at an IOVA given as a number', () => {
+  it('moves the same bytes as at the bigint IOVA, and refuses what is not a non-negative safe integer with EINVAL', async () => {
+    const { f, dev, ioas } = attachedWithOnePage();
+    mapPattern(f, ioas, 0x101000n, 2);
+    const data = new Uint8Array(5000).map((_, i) => i * 3);
+    await dev.dma.write(0x100321, data);
+    expect(await dev.dma.read(0x100321n, 5000)).toEqual(data);
+    expect(await dev.dma.read(0x100321, 5000)).toEqual(data);
+    const out = new Uint8Array(5000);
+    expect(dev.dma.readSync(0x100321, out)).toBe(5000);
+    expect(out).toEqual(data);
+    expect(dev.dma.writeSync(0x102ffe, new Uint8Array([1, 2]))).toBe(2);
+    expect([...(await dev.dma.read(0x102ffen, 2))]).toEqual([1, 2]);
+    // A fault names the same address either way.
+    const faultAt = async (iova: bigint | number) => ((await dev.dma.read(iova, 4).catch((e: unknown) => e)) as DmaFault).fault.addr;
+    expect(await faultAt(0x200010)).toBe(await faultAt(0x200010n));
+    for (const bad of [-1, 0.5, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const e = await dev.dma.read(bad, 4).catch((x: unknown) => x);
+      expect(e, String(bad)).toBeInstanceOf(IommufdError);
+      expect((e as IommufdError).code).toBe('EINVAL');
+      expect(() => dev.dma.readSync(bad, new Uint8Array(4))).toThrow(IommufdError);
+    }
+  });
+});
+
 describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
   it('moves bytes across pages into and out of the caller buffer, as the async path does', async () => {
     const { f, dev, ioas } = attachedWithOnePage();

@@ -4,7 +4,7 @@
  */
 import { Errno, IommufdError } from '../uapi/errno.js';
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
-import type { FailedAccess, IommuFault } from '../driver/fault.js';
+import type { FailedAccess, IommuFault, PageRequestFields } from '../driver/fault.js';
 import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
 import { PAGE_RESP_SUCCESS, codecStalls } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
@@ -35,6 +35,13 @@ export class DmaFault extends Error {
   }
 }
 
+/**
+ * An IOVA as a device's DMA takes it: a bigint (any 64-bit address), or a number for an address below
+ * 2^53 (a non-negative safe integer), which a simulator issuing millions of transfers can pass without
+ * making a BigInt per transfer. Both name the same address; anything else is EINVAL.
+ */
+export type DmaAddress = bigint | number;
+
 /** Options of a device DMA (`dma.read`, `dma.write` and their synchronous forms). */
 export interface DmaOptions {
   /** The PASID tagging the transactions; omitted for requests without PASID. */
@@ -61,6 +68,9 @@ const NO_OPTIONS: DmaOptions = Object.freeze({});
 function pageAddress(iovaPfn: number): bigint {
   return iovaPfn < 2 ** 41 ? BigInt(iovaPfn * PAGE_SIZE) : BigInt(iovaPfn) * PAGE;
 }
+
+/** Pages in 4 GiB: an IOVA page number's split into the address's 32-bit halves. */
+const PFNS_PER_4G = 2 ** 20;
 
 /** Finished transfers a device keeps for reuse. */
 const TRANSFER_POOL = 16;
@@ -99,6 +109,8 @@ class DmaTransfer implements PageResponseSink {
     tag: 0,
     contextFault: 0,
   };
+  /** The page request in numbers, for a unit whose codec encodes from them (no bigint address). */
+  readonly req: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
   resolve: ((buf: Uint8Array) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
 
@@ -140,8 +152,10 @@ export interface DeviceHost {
  * A transaction the bus cannot carry (a 64-bit address, a length, a 20-bit PASID) is refused as
  * EINVAL before anything is sized or translated by it.
  */
-function checkDmaArgs(iova: bigint, length: number, opts: DmaOptions): void {
-  if (typeof iova !== 'bigint' || iova < 0n || iova > 0xffff_ffff_ffff_ffffn) throw new IommufdError('EINVAL', 'dma', 'the IOVA must be a 64-bit address');
+function checkDmaArgs(iova: DmaAddress, length: number, opts: DmaOptions): void {
+  if (typeof iova === 'number' ? !(Number.isSafeInteger(iova) && iova >= 0) : typeof iova !== 'bigint' || iova < 0n || iova > 0xffff_ffff_ffff_ffffn) {
+    throw new IommufdError('EINVAL', 'dma', 'the IOVA must be a 64-bit address (a bigint, or a non-negative safe integer)');
+  }
   if (!Number.isSafeInteger(length) || length < 0) throw new IommufdError('EINVAL', 'dma', 'the length must be a non-negative integer');
   const pasid = opts.pasid;
   if (pasid !== undefined && pasid !== NO_PASID && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
@@ -178,9 +192,9 @@ export class PciDevice {
   /** The device's DMA engine: transfers from the device's point of view, translated by the IOMMU unit. */
   readonly dma = {
     /** Reads `length` bytes at `iova`; rejects with DmaFault when a page does not translate (after PRI or stall, when the device has them). */
-    read: (iova: bigint, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    read: (iova: DmaAddress, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
     /** Writes `data` at `iova`; rejects with DmaFault as read does. */
-    write: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
+    write: (iova: DmaAddress, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
     /**
      * Synchronous read into the caller's buffer, for simulators that issue millions of transfers:
      * `out.length` bytes from `iova`, nothing allocated. Returns the bytes moved, `out.length` when
@@ -189,9 +203,9 @@ export class PciDevice {
      * is not raised here: the short count tells the caller to go on with the async read(), which
      * sends the page request and waits for the response.
      */
-    readSync: (iova: bigint, out: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, out, false, opts),
+    readSync: (iova: DmaAddress, out: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, out, false, opts),
     /** Synchronous write of `data` to `iova`; returns the bytes moved, as readSync. */
-    writeSync: (iova: bigint, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, data, true, opts),
+    writeSync: (iova: DmaAddress, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): number => this.dmaSync(iova, data, true, opts),
   };
 
   /**
@@ -367,7 +381,7 @@ export class PciDevice {
    * rejections as an async function's would, and a read that needs page requests is the promise of
    * transfer(), which resolves to `out`.
    */
-  private dmaRead(iova: bigint, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
+  private dmaRead(iova: DmaAddress, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
     try {
       checkDmaArgs(iova, length, opts);
       const into = opts.into;
@@ -375,19 +389,19 @@ export class PciDevice {
       const out = into ?? new Uint8Array(length);
       // Every page translating (the common case) completes here without a closure or a second promise.
       const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
-      return done < length ? this.transfer(iova, length, PERM_READ, opts, out, done) : Promise.resolve(out);
+      return done < length ? this.transfer(length, PERM_READ, opts, out, done) : Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e as Error);
     }
   }
 
-  private async dmaWrite(iova: bigint, data: Uint8Array, opts: DmaOptions): Promise<void> {
+  private async dmaWrite(iova: DmaAddress, data: Uint8Array, opts: DmaOptions): Promise<void> {
     checkDmaArgs(iova, data.length, opts);
     const done = this.copyPages(iova, data, data.length, true, opts.pasid ?? NO_PASID);
-    if (done < data.length) await this.transfer(iova, data.length, PERM_WRITE, opts, data, done);
+    if (done < data.length) await this.transfer(data.length, PERM_WRITE, opts, data, done);
   }
 
-  private dmaSync(iova: bigint, buf: Uint8Array, write: boolean, opts: DmaOptions): number {
+  private dmaSync(iova: DmaAddress, buf: Uint8Array, write: boolean, opts: DmaOptions): number {
     checkDmaArgs(iova, buf.length, opts);
     const pasid = opts.pasid ?? NO_PASID;
     const done = this.copyPages(iova, buf, buf.length, write, pasid);
@@ -407,10 +421,13 @@ export class PciDevice {
    * A/D update, as the async path does for each page). Returns the bytes moved: `length`, or where
    * the first page that did not translate begins. Nothing is allocated for an IOVA below 2^53.
    */
-  private copyPages(iova: bigint, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
+  private copyPages(iova: DmaAddress, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
     let iovaPfn: number;
     let off: number;
-    if (iova < TWO_53) {
+    if (typeof iova === 'number') {
+      iovaPfn = Math.floor(iova / PAGE_SIZE);
+      off = iova - iovaPfn * PAGE_SIZE;
+    } else if (iova < TWO_53) {
       const a = Number(iova);
       iovaPfn = Math.floor(a / PAGE_SIZE);
       off = a - iovaPfn * PAGE_SIZE;
@@ -452,7 +469,7 @@ export class PciDevice {
    * resolves to `buf`. Its state between page requests is a pooled DmaTransfer that the pipeline
    * calls back with the response (no async frame and no promise per page request).
    */
-  private transfer(iova: bigint, length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
+  private transfer(length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
     const t = this.transferPool.pop() ?? new DmaTransfer(this.resumeFn);
     t.buf = buf;
     t.length = length;
@@ -492,10 +509,12 @@ export class PciDevice {
           continue;
         }
         t.failed = false;
-        // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of it.
-        const access = this.fillFailedAccess(t.access, pageAddress(t.iovaPfn), t.perm, t.pasid, this.tr);
+        // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of
+        // it. Its address is made (a bigint) only on the paths that read it; a page request in numbers does not.
+        const access = this.fillFailedAccess(t.access, 0n, t.perm, t.pasid, this.tr);
         if (access.recoverable && t.retries < t.maxRetries) {
           if (access.kind === 'stall') {
+            access.addr = pageAddress(t.iovaPfn);
             // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
             this.stallFor(access).then(
               (code) => this.resumeTransfer(t, code),
@@ -510,6 +529,7 @@ export class PciDevice {
           else void g.then((grpid) => this.sendPageRequest(t, grpid));
           return;
         }
+        access.addr = pageAddress(t.iovaPfn);
         this.host.faults.reportFault(this, { ...access, recoverable: false });
         throw new DmaFault(this.normalized(access), 'reported');
       }
@@ -523,7 +543,19 @@ export class PciDevice {
     const access = t.access;
     access.grpid = grpid;
     try {
-      this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
+      const r = t.req;
+      r.rid = access.rid;
+      r.pasid = access.pasid;
+      // The page address's halves: iovaPfn is below 2^52.
+      r.addrLo = (t.iovaPfn % PFNS_PER_4G) * PAGE_SIZE;
+      r.addrHi = Math.floor(t.iovaPfn / PFNS_PER_4G);
+      r.perm = access.perm;
+      r.grpid = grpid;
+      r.last = true;
+      if (!this.host.faults.sendPageRequestFields(this, r, t)) {
+        access.addr = pageAddress(t.iovaPfn);
+        this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
+      }
     } catch (e) {
       this.pri.release(grpid);
       this.settleTransfer(t, e);
@@ -542,6 +574,7 @@ export class PciDevice {
     }
     let err: unknown;
     try {
+      access.addr = pageAddress(t.iovaPfn);
       err = new DmaFault(this.normalized(access), stall ? 'stall-abort' : 'page-response');
     } catch (e) {
       err = e;

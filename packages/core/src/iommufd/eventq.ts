@@ -13,7 +13,7 @@ import {
   iommu_hwpt_pgfault,
   iommu_hwpt_page_response,
 } from '../uapi/iommufd.js';
-import type { IommuFault } from '../driver/fault.js';
+import type { IommuFault, PageRequestFields } from '../driver/fault.js';
 import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
 import { POLLIN, POLLOUT, POLLRDNORM, type FileOps } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
@@ -45,6 +45,21 @@ function writeU32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v >>> 24;
 }
 
+/**
+ * Every field of one struct iommu_hwpt_pgfault at `off` but the address (__reserved and length are 0),
+ * the u32 fields modulo 2^32 as DataView.setUint32 stores them.
+ */
+function writeRecord(out: Uint8Array, off: number, pasid: number, flagsLast: number, devId: number, grpid: number, perm: number, cookie: number): void {
+  writeU32(out, off + PGFAULT_FLAGS, (pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | flagsLast);
+  writeU32(out, off + PGFAULT_DEV_ID, devId);
+  writeU32(out, off + PGFAULT_PASID, pasid >= 0 ? pasid : 0);
+  writeU32(out, off + PGFAULT_GRPID, grpid);
+  writeU32(out, off + PGFAULT_PERM, pgfaultPerm(perm));
+  writeU32(out, off + PGFAULT_RESERVED, 0);
+  writeU32(out, off + PGFAULT_LENGTH, 0);
+  writeU32(out, off + PGFAULT_COOKIE, cookie);
+}
+
 const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
 const TWO_32 = 4294967296;
 
@@ -57,6 +72,11 @@ export interface FaultGroup {
   /** Number of page requests in the group (1 for a stall), and the i-th one, in order; the last is LAST. */
   readonly count: number;
   fault(i: number): IommuFault;
+  /**
+   * The i-th request's numbers, what read(2) writes from, valid until the next call (the pipeline's groups
+   * have it, and allocate nothing); without it read(2) takes fault(i).
+   */
+  request?(i: number): Readonly<PageRequestFields>;
   /**
    * Sends the response to the device through the vendor's page-response path. Called exactly once;
    * `auto` when the kernel answers on its own (the attach handle went away), not user space.
@@ -161,7 +181,7 @@ export class FaultQueue extends IommufdObject {
       this.compact();
       return 0;
     }
-    // Each record is written field by field (struct iommu_hwpt_pgfault; __reserved and length are 0).
+    // Each record is written field by field (struct iommu_hwpt_pgfault).
     let dv: DataView | null = null;
     let off = 0;
     for (let gi = first; gi < this.deliverHead; gi++) {
@@ -171,27 +191,26 @@ export class FaultQueue extends IommufdObject {
       this.delivered++;
       const n = g.count;
       for (let i = 0; i < n; i++) {
-        const f = g.fault(i);
-        const flags = (f.pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === n - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0);
-        // The u32 fields modulo 2^32, as DataView.setUint32 stores them.
-        writeU32(out, off + PGFAULT_FLAGS, flags);
-        writeU32(out, off + PGFAULT_DEV_ID, g.devId);
-        writeU32(out, off + PGFAULT_PASID, f.pasid >= 0 ? f.pasid : 0);
-        writeU32(out, off + PGFAULT_GRPID, f.grpid);
-        writeU32(out, off + PGFAULT_PERM, pgfaultPerm(f.perm));
-        writeU32(out, off + PGFAULT_RESERVED, 0);
-        const addr = f.addr;
-        if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
-          const a = Number(addr);
-          writeU32(out, off + PGFAULT_ADDR, a % TWO_32);
-          writeU32(out, off + PGFAULT_ADDR + 4, Math.floor(a / TWO_32));
+        const flagsLast = i === n - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0;
+        if (g.request !== undefined) {
+          const r = g.request(i);
+          writeRecord(out, off, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie);
+          writeU32(out, off + PGFAULT_ADDR, r.addrLo);
+          writeU32(out, off + PGFAULT_ADDR + 4, r.addrHi);
         } else {
-          // setBigUint64 stores modulo 2^64, as the struct codec does.
-          dv ??= new DataView(out.buffer, out.byteOffset, out.byteLength);
-          dv.setBigUint64(off + PGFAULT_ADDR, addr, true);
+          const f = g.fault(i);
+          writeRecord(out, off, f.pasid, flagsLast, g.devId, f.grpid, f.perm, g.cookie);
+          const addr = f.addr;
+          if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
+            const a = Number(addr);
+            writeU32(out, off + PGFAULT_ADDR, a % TWO_32);
+            writeU32(out, off + PGFAULT_ADDR + 4, Math.floor(a / TWO_32));
+          } else {
+            // setBigUint64 stores modulo 2^64, as the struct codec does.
+            dv ??= new DataView(out.buffer, out.byteOffset, out.byteLength);
+            dv.setBigUint64(off + PGFAULT_ADDR, addr, true);
+          }
         }
-        writeU32(out, off + PGFAULT_LENGTH, 0);
-        writeU32(out, off + PGFAULT_COOKIE, g.cookie);
         off += PGFAULT_SIZE;
       }
     }

@@ -29,7 +29,7 @@ import {
   type PageTableFormat,
   type PageTableMemory,
 } from '../driver/pgtable.js';
-import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecPageRequests, codecPageRequestsInPlace, codecStalls, type FailedAccess, type FaultCodec, type IommuFault, type PageResponse } from '../driver/fault.js';
+import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, codecPageRequestFields, codecPageRequests, codecPageRequestsInPlace, codecStalls, pageRequestFault, type FailedAccess, type FaultCodec, type IommuFault, type PageRequestFields, type PageResponse } from '../driver/fault.js';
 import type { DecodedUnit } from '../driver/vendor.js';
 import { permAllowed } from '../driver/permission.js';
 import { FrameAllocator, PAGE_SIZE, PhysicalMemory } from '../memory/physical.js';
@@ -775,6 +775,11 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         const inPlaceMembers = [codec.encodePageRequestInto, codec.encodePageResponseInto, codec.decodePageResponseInto];
         const inPlace = codecPageRequestsInPlace(codec);
         expect(inPlace || inPlaceMembers.every((m) => m === undefined), 'the in-place page-request methods of a FaultCodec are all absent, or all present with pageResponseSize').toBe(true);
+        // The members in numbers (PageRequestFieldsCodec): both or none, only beside the in-place ones, and
+        // they give what the allocating ones give.
+        const fieldsMembers = [codec.encodePageRequestFields, codec.decodePageRequestFields];
+        const inFields = codecPageRequestFields(codec);
+        expect(inFields || fieldsMembers.every((m) => m === undefined), 'encodePageRequestFields and decodePageRequestFields are both absent, or both present beside the in-place page-request methods').toBe(true);
         const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
         const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
         const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 0, last: true };
@@ -792,6 +797,16 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
                 }
                 const f = codec.decodePageRequest(rec, unit);
                 const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
+                if (inFields) {
+                  const a64 = BigInt.asUintN(64, addr);
+                  const req: PageRequestFields = { rid, pasid, addrLo: Number(a64 & 0xffff_ffffn), addrHi: Number(a64 >> 32n), perm, grpid, last, reason: -1, reasonText: 'unread', stage2: true };
+                  const slot = new Uint8Array(codec.pageRequestSize).fill(0xee);
+                  codec.encodePageRequestFields(req, slot);
+                  expect([...slot], `encodePageRequestFields writes what encodePageRequest returns (${what})`).toEqual([...rec]);
+                  const back: PageRequestFields = { rid: -2, pasid: -2, addrLo: -2, addrHi: -2, perm: -2, grpid: -2, last: false, reason: -2, reasonText: '', stage2: true };
+                  codec.decodePageRequestFields(rec, back);
+                  expect(pageRequestFault(back, unit), `decodePageRequestFields gives what decodePageRequest returns (${what})`).toEqual(f);
+                }
                 expectDecoded(f, what, { kind: 'page-request', unit, rid, pasid, addr, perm });
                 expect(f.grpid, what).toBe(grpid);
                 expect(f.last, what).toBe(last);
