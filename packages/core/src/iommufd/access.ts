@@ -122,8 +122,13 @@ export class IommufdAccess extends IommufdObject {
 
   /** The model is told to drop every pin it holds in the IOAS it leaves (the kernel WARNs if it did not). */
   private unpinAllBeforeLeaving(ioas: Ioas): void {
-    for (const a of ioas.iopt.iterAreas())
-      if (a.numAccesses > 0) this.ops.unmap?.(a.iova, a.length);
+    // The areas it pins first (a compact area has no access pins), then the callbacks: the driver's
+    // unmap unpins, which must not run while the areas are being walked.
+    const pinned: IoptArea[] = [];
+    ioas.iopt.forEachArea((_pfn, _npages, a) => {
+      if (a !== null && a.numAccesses > 0) pinned.push(a);
+    });
+    for (const a of pinned) this.ops.unmap?.(a.iova, a.length);
   }
 
   /**

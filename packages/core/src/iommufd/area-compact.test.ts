@@ -217,6 +217,51 @@ describe('compact IOAS areas', () => {
     expect(both((s) => s.iopt().areaCount)).toBe(0);
   });
 
+  it('stay records when dirty tracking starts, IOAS_CHANGE_PROCESS checks them and an access leaves', async () => {
+    const slots = 800;
+    const { a, b, both, step } = differential(slots);
+    const all = [a, b];
+    step(600, false);
+    const hwpt = both((s) => s.f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: s.devId, pt_id: s.ioas, flags: U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING }).out_hwpt_id) as number;
+    both((s) => s.dev.attachPt(hwpt));
+    step(200, true);
+    const compact = compactCount(a);
+    expect(compact).toBeGreaterThan(128);
+    // Writes before tracking starts leave dirty leaves; enabling it clears every area's pages.
+    const mapped = both((s) => s.table(slots).flatMap((e, slot) => (e === '-' ? [] : [slot]))) as number[];
+    for (const s of all) for (const slot of mapped) await s.dev.dma.write(BigInt(BASE_IOVA + slot * PAGE), new Uint8Array([7]));
+    both((s) => s.f.fd.run(U.iommu_hwpt_set_dirty_tracking, 'HWPT_SET_DIRTY_TRACKING', { hwpt_id: hwpt, flags: U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE }));
+    for (const s of all) for (const slot of mapped.filter((_, k) => k % 3 === 0)) await s.dev.dma.write(BigInt(BASE_IOVA + slot * PAGE), new Uint8Array([8]));
+    const bitmaps = all.map((s) => {
+      const bm = s.f.host.process.mmap(4096);
+      s.f.fd.run(U.iommu_hwpt_get_dirty_bitmap, 'HWPT_GET_DIRTY_BITMAP', { hwpt_id: hwpt, iova: BigInt(BASE_IOVA), length: BigInt(slots * PAGE), page_size: BigInt(PAGE), data: bm });
+      return [...s.f.host.process.peek(bm, slots / 8)];
+    });
+    expect(bitmaps[0]).toEqual(bitmaps[1]);
+    expect(bitmaps[0].reduce((n, byte) => n + ((byte.toString(2).match(/1/g) ?? []).length), 0)).toBe(Math.ceil(mapped.length / 3));
+    // Every area must map a file: the first user area refuses it, nothing is moved.
+    expect(both((s) => s.f.fd.run(U.iommu_ioas_change_process, 'IOAS_CHANGE_PROCESS', {}))).toBe('thrown EINVAL');
+    expect(compactCount(a)).toBe(compact);
+    // An access pins two areas (those become objects) and is told to drop its pins when it leaves.
+    const told = all.map((s) => {
+      const notes: string[] = [];
+      const acc = s.f.fd.access.create({ unmap: (iova, length) => (notes.push(`${iova}+${length}`), acc.unpinPages(iova, length)) });
+      acc.attach(s.ioas);
+      for (const slot of [mapped[1], mapped[mapped.length - 2]]) {
+        const area = s.iopt().areaAt(BigInt(BASE_IOVA + slot * PAGE))!;
+        acc.pinPages(area.iova, area.length);
+      }
+      acc.detach();
+      return notes;
+    });
+    expect(told[0]).toEqual(told[1]);
+    expect(told[0]).toHaveLength(2);
+    expect(compactCount(a)).toBe(compact - 2);
+    both((s) => s.areas());
+    both((s) => s.dev.detachPt());
+    both((s) => s.unmap(0, 1 << 30));
+  });
+
   it('charge one pin per page and give every pin back on unmap', () => {
     const s = side(true);
     s.dev.attachPt(s.ioas);

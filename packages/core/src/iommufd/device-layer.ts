@@ -153,8 +153,9 @@ export const deviceHandlers: DeviceCommandHandlers = {
     // Arm's map writable leaves writable-dirty (DBM), so without this every page would read as dirty.
     const pt = hwpt.ops.pt;
     if (enable && pt.readAndClearDirty) {
-      const page = BigInt(PAGE_SIZE);
-      for (const a of hwpt.ioas.iopt.iterAreas()) pt.readAndClearDirty(Number(a.iova / page), a.npages, false, () => {});
+      // Every area's pages, compact areas read as records (no objects made for them).
+      const readAndClear = pt.readAndClearDirty.bind(pt);
+      hwpt.ioas.iopt.forEachArea((pfn, npages) => readAndClear(pfn, npages, false, () => {}));
       ctx.env.tlb.flushTag(hwpt.tag);
     }
     const e = hwpt.ops.setDirtyTracking(enable);
@@ -168,6 +169,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     checkDirtyRange(cmd.iova, cmd.length, cmd.page_size, hwpt.ioas.iopt.iovaAlignment);
     const pt = hwpt.ops.pt;
     if (!pt.readAndClearDirty) fail('EOPNOTSUPP', 'the domain has no dirty bits');
+    const readAndClear = pt.readAndClearDirty.bind(pt);
     const nbits = cmd.length / cmd.page_size;
     const nbytes = Number((nbits + 63n) / 64n) * 8;
     // iova_bitmap_get pins the user bitmap writable before any dirty bit is read (and cleared): a bitmap
@@ -186,11 +188,11 @@ export const deviceHandlers: DeviceCommandHandlers = {
     // of it (with a large page_size the range is far larger than anything the table maps), as the
     // kernel's page-table walkers skip empty levels.
     const last = cmd.iova + cmd.length - 1n;
-    for (const a of hwpt.ioas.iopt.iterAreas(cmd.iova, last)) {
-      const from = (a.iova > cmd.iova ? a.iova : cmd.iova) / page;
-      const to = (a.last < last ? a.last : last) / page;
-      pt.readAndClearDirty(Number(from), Number(to - from + 1n), noClear, onDirty);
-    }
+    hwpt.ioas.iopt.forEachAreaIn(cmd.iova, last, (aIova, aLast) => {
+      const from = (aIova > cmd.iova ? aIova : cmd.iova) / page;
+      const to = (aLast < last ? aLast : last) / page;
+      readAndClear(Number(from), Number(to - from + 1n), noClear, onDirty);
+    });
     if (!noClear) ctx.env.tlb.flushTag(hwpt.tag);
     ctx.copyToUser(cmd.data, bitmap);
   },

@@ -271,6 +271,67 @@ export class IoPagetable {
     return true;
   }
 
+  /**
+   * Calls `fn` for every area in IOVA order with its first 4 KiB page and its page count, and the
+   * area itself when it is an object: null for a compact area (user memory that no access pins and
+   * nothing else references), which stays a record. `fn` must not map or unmap.
+   */
+  forEachArea(fn: (pfn: number, npages: number, area: IoptArea | null) => void): void {
+    const low = this.low;
+    for (let c = 0; c < low.chunkCount; c++) {
+      for (let i = 0, n = low.chunkLength(c); i < n; i++) {
+        if (!low.isCompact(c, i)) {
+          const a = low.at(c, i)!;
+          fn(firstPfn(a), a.npages, a);
+          continue;
+        }
+        const iova = low.keyAt(c, i);
+        fn(Math.floor(iova / PAGE_SIZE), (low.lastAt(c, i) - iova + 1) / PAGE_SIZE, null);
+      }
+    }
+    for (const a of this.high.values()) fn(firstPfn(a), a.npages, a);
+  }
+
+  /**
+   * Calls `fn` with the first and last byte of every area that meets [start, last], in IOVA order (the
+   * areas iterAreas gives), and the area itself when it is an object (null for a compact area, which
+   * stays a record). `fn` must not map or unmap.
+   */
+  forEachAreaIn(start: bigint, last: bigint, fn: (iova: bigint, last: bigint, area: IoptArea | null) => void): void {
+    const low = this.low;
+    if (start <= SAFE_BIG) {
+      const found = low.find(Number(start));
+      let c = found ? low.posChunk : 0;
+      let i = found ? low.posIndex : 0;
+      for (; c < low.chunkCount; c++, i = 0) {
+        for (const n = low.chunkLength(c); i < n; i++) {
+          if (low.keyAt(c, i) > last) return;
+          if (!this.lowReaches(c, i, start)) continue;
+          if (low.isCompact(c, i)) fn(BigInt(low.keyAt(c, i)), BigInt(low.lastAt(c, i)), null);
+          else {
+            const a = low.at(c, i)!;
+            fn(a.iova, a.last, a);
+          }
+        }
+      }
+    } else {
+      const c = low.chunkCount - 1;
+      if (c >= 0 && this.lowReaches(c, low.chunkLength(c) - 1, start)) {
+        const i = low.chunkLength(c) - 1;
+        if (low.keyAt(c, i) > last) return;
+        // Reaching past 2^53 - 1, it is an object area (a compact area ends below 2^53).
+        const a = low.at(c, i)!;
+        fn(a.iova, a.last, a);
+      }
+    }
+    const first = start > SAFE_BIG ? this.high.getPairOrNextLower(start) : undefined;
+    const from = first && first[1].last >= start ? first[0] : start > SAFE_BIG ? start : SAFE_BIG;
+    for (const [, a] of this.high.entries(from)) {
+      if (a.iova > last) break;
+      if (a.last >= start) fn(a.iova, a.last, a);
+    }
+  }
+
   /** The area containing `iova`, if any. */
   areaAt(iova: bigint): IoptArea | undefined {
     const a = this.floorArea(iova);

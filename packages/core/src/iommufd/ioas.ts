@@ -407,10 +407,11 @@ export function iommufdIoasChangeProcess(ctx: IommufdCtx, cmd: V<typeof iommu_io
   const all = new Set<IoptPages>();
   for (const o of ctx.objects.objects()) {
     if (o.type !== ObjType.IOAS) continue;
-    for (const a of (o as Ioas).iopt.iterAreas()) {
-      if (a.pages.file === null) fail('EINVAL', 'only IOMMU_IOAS_MAP_FILE mappings can change process');
+    // A compact area (null) maps user memory.
+    (o as Ioas).iopt.forEachArea((_pfn, _npages, a) => {
+      if (a === null || a.pages.file === null) fail('EINVAL', 'only IOMMU_IOAS_MAP_FILE mappings can change process');
       all.add(a.pages);
-    }
+    });
   }
   const current = ctx.process;
   let npinned = 0;
