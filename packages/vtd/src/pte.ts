@@ -385,7 +385,7 @@ export class VtdPageTable extends RadixPageTable {
       return false;
     }
     if (this.straight) return this.walkSlabs(iovaPfn, out);
-    return radixWalk(this.codec, this.layout, this.chunks, this.rootPfn, iovaPfn, out, null);
+    return super.walk(iovaPfn, out);
   }
 
   /**

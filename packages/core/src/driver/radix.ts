@@ -34,7 +34,7 @@
  * reciprocal of a power-of-two span, so page numbers above 2^31 stay exact.
  */
 import { ERRNO } from '../uapi/errno.js';
-import type { PhysicalMemory } from '../memory/physical.js';
+import { SLAB_FRAME_BITS, type PhysicalMemory } from '../memory/physical.js';
 import { ChunkCache, isPfn } from '../memory/chunk-cache.js';
 import {
   WALK_ADDRESS_SIZE,
@@ -55,6 +55,8 @@ const EINVAL = ERRNO.EINVAL;
 const ENOMEM = ERRNO.ENOMEM;
 const EEXIST = ERRNO.EEXIST;
 const ERANGE = ERRNO.ERANGE;
+/** The slab of a table without a slab walk: its length 0 turns the walk's fast path off. */
+const NO_SLAB = new Uint32Array(0);
 
 /** The shape of a tree, fixed when a table is allocated. */
 export interface RadixGeometry {
@@ -404,27 +406,50 @@ export function radixWalk(
         continue;
       }
     }
-    if (!leafTypeOk(codec, lo, level)) return walkFault(out, WALK_NOT_PRESENT, level);
-    if (((layout.walkLeafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
-    if (codec.leafReserved !== undefined && codec.leafReserved(lo, hi, level, pfn)) return walkFault(out, WALK_RESERVED_BITS, level);
-    let span = layout.span[level];
-    let pageShift = layout.pageShift[level];
-    if (codec.leafPages !== undefined) {
-      const pages = codec.leafPages(lo, hi, level);
-      if (pages === 0) return walkFault(out, WALK_RESERVED_BITS, level);
-      if (pages !== span) {
-        span = pages;
-        pageShift = 12 + Math.round(Math.log2(pages));
-      }
-    }
-    out.pfn = span === 1 ? pfn : pfn - (pfn % span) + (iovaPfn % span);
-    out.perm = grant & codec.leafGrant(lo, hi, level, andLo, orHi, andHi);
-    out.pageShift = pageShift;
-    out.level = level;
-    out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi, level);
-    out.fault = WALK_OK;
-    return true;
+    return radixLeaf(codec, layout, iovaPfn, out, lo, hi, level, pfn, grant, andLo, orHi, andHi);
   }
+}
+
+/**
+ * The end of a walk at a present entry that is not a table (radixWalk and the slab walk of
+ * RadixPageTable share it, so that both decide a leaf alike): its type, level and reserved bits, its
+ * size, and the grant the codec gives on the whole path (`grant`, `andLo`, `orHi`, `andHi` as in
+ * radixWalk).
+ */
+function radixLeaf(
+  codec: RadixCodec,
+  layout: RadixLayout,
+  iovaPfn: number,
+  out: WalkResult,
+  lo: number,
+  hi: number,
+  level: number,
+  pfn: number,
+  grant: number,
+  andLo: number,
+  orHi: number,
+  andHi: number,
+): boolean {
+  if (!leafTypeOk(codec, lo, level)) return walkFault(out, WALK_NOT_PRESENT, level);
+  if (((layout.walkLeafLevels >> level) & 1) === 0) return walkFault(out, WALK_RESERVED_BITS, level);
+  if (codec.leafReserved !== undefined && codec.leafReserved(lo, hi, level, pfn)) return walkFault(out, WALK_RESERVED_BITS, level);
+  let span = layout.span[level];
+  let pageShift = layout.pageShift[level];
+  if (codec.leafPages !== undefined) {
+    const pages = codec.leafPages(lo, hi, level);
+    if (pages === 0) return walkFault(out, WALK_RESERVED_BITS, level);
+    if (pages !== span) {
+      span = pages;
+      pageShift = 12 + Math.round(Math.log2(pages));
+    }
+  }
+  out.pfn = span === 1 ? pfn : pfn - (pfn % span) + (iovaPfn % span);
+  out.perm = grant & codec.leafGrant(lo, hi, level, andLo, orHi, andHi);
+  out.pageShift = pageShift;
+  out.level = level;
+  out.dirty = codec.leafDirty !== undefined && codec.leafDirty(lo, hi, level);
+  out.fault = WALK_OK;
+  return true;
 }
 
 /**
@@ -465,6 +490,26 @@ export class RadixPageTable implements IoPageTable {
   private stop = false;
   /** The current map skipped its pre-walk (a range inside one leaf table): mapLevel checks the leaf run. */
   private scanLeaves = false;
+  /**
+   * The slab walk (see walk): the slab of table memory holding the root (PhysicalMemory.slabWords), or
+   * NO_SLAB when the walk has no fast path (a custom address encoding, an address field below bit 10,
+   * a root outside the slabs, a freed table). Every field below is a small integer.
+   */
+  private walkSlab: Uint32Array = NO_SLAB;
+  /** Word offset of the root table in walkSlab. */
+  private walkRoot = 0;
+  /** A table entry points into walkSlab when `lo >>> walkLoShift === walkSlabLo` and `(hi & hiMask) === walkSlabHi`. */
+  private walkLoShift = 0;
+  private walkSlabLo = 0;
+  private walkSlabHi = 0;
+  /** The word offset in the slab of the table a table entry points to: `(lo >>> walkWordShift) & 0x7ffc00`. */
+  private walkWordShift = 0;
+  /** The codec has nextLevel (level skipping): a non-table entry above level 0 goes to radixWalk. */
+  private walkSkips = false;
+  /** The codec has tableGrant. */
+  private walkTableGrant = false;
+  /** codec.tableValue as int32s. */
+  private readonly tableValues: Int32Array;
 
   /** A table over the root already allocated at `rootPfn` (see rootFor). */
   constructor(
@@ -497,6 +542,36 @@ export class RadixPageTable implements IoPageTable {
     this.frames = layout.tableFrames[layout.top];
     this.live.add(rootPfn);
     this.hwDirty = cfg.dirtyTracking === true;
+    this.tableValues = Int32Array.from(codec.tableValue);
+    this.walkSkips = codec.nextLevel !== undefined;
+    this.walkTableGrant = codec.tableGrant !== undefined;
+    this.bindWalk();
+  }
+
+  /**
+   * Sets up the slab walk for the current root: the root's chunk is backed now (the first map would
+   * back it), so that its slab exists and the walk's loads stay inside it.
+   */
+  private bindWalk(): void {
+    this.walkSlab = NO_SLAB;
+    const shift = this.shift;
+    // The walk takes the next table's word offset from the low word alone, with the slab geometry as a
+    // literal (0x7ffc00 is (2^13 - 1) << 10): bits 12 + shift .. of the entry must be the frame's.
+    if (this.custom || shift < 10 || shift > 12 || SLAB_FRAME_BITS !== 13 || this.freed) return;
+    const root = this.curRoot;
+    const si = Math.floor(root / 2 ** SLAB_FRAME_BITS);
+    this.mem.chunkWords(root);
+    const slab = this.mem.slabWords(si);
+    if (slab === undefined) return;
+    const loBits = 32 - shift - SLAB_FRAME_BITS;
+    // `| 0`: the fields must hold small integers, not doubles (a double field makes the walk's index
+    // arithmetic floating point).
+    this.walkRoot = ((root % 2 ** SLAB_FRAME_BITS) * 1024) | 0;
+    this.walkLoShift = (shift + SLAB_FRAME_BITS) | 0;
+    this.walkSlabLo = si & ((1 << loBits) - 1);
+    this.walkSlabHi = si >>> loBits;
+    this.walkWordShift = (shift - 10) | 0;
+    this.walkSlab = slab;
   }
 
   /**
@@ -563,6 +638,7 @@ export class RadixPageTable implements IoPageTable {
     this.curRoot = below;
     this.top = deeper.top;
     this.limitPfn = deeper.limitPfn;
+    this.bindWalk();
     return 0;
   }
 
@@ -942,7 +1018,55 @@ export class RadixPageTable implements IoPageTable {
     return traceRadix(this.mem, this.rootPfn, radixTraceSpec(this.codec, this.layout), iovaPfn);
   }
 
+  /**
+   * The walk. When the root lies in a slab of table memory (PhysicalMemory.slabWords), every level is
+   * read from that one flat array: per level the entry's present bit and table type, and two compares
+   * that the next table lies in the same slab (the entry's address bits above the slab's frames),
+   * then the next table's word offset comes from the low word. Every level is still read from table
+   * memory. A missing entry is reported here as radixWalk reports it; a leaf goes to radixLeaf, the
+   * end of radixWalk, so the codec decides it alike; anything else (a table in another slab or
+   * outside the slabs, a level-skipping entry) is walked again by radixWalk, which reports it.
+   */
   walk(iovaPfn: number, out: WalkResult): boolean {
+    const s = this.walkSlab;
+    if (s.length !== 0 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+      const layout = this.curLayout;
+      const invSpan = layout.invSpan;
+      const mask = layout.entryMask;
+      const tv = this.tableValues;
+      const pm = this.pm;
+      const tm = this.tm;
+      const hiMask = this.hiMask;
+      const loShift = this.walkLoShift;
+      const slabLo = this.walkSlabLo;
+      const slabHi = this.walkSlabHi;
+      const wordShift = this.walkWordShift;
+      const tableGrant = this.walkTableGrant;
+      let w = this.walkRoot;
+      let level = this.top;
+      let grant = PERM_GRANT_ALL;
+      let andLo = -1;
+      let orHi = 0;
+      let andHi = -1;
+      for (;;) {
+        const e = w + (((iovaPfn * invSpan[level]) & mask[level]) << 1);
+        const lo = s[e];
+        if ((lo & pm) === 0) return walkFault(out, WALK_NOT_PRESENT, level);
+        const hi = s[e + 1];
+        if (level === 0 || (lo & tm) !== tv[level]) {
+          if (level !== 0 && this.walkSkips) break;
+          const pfn = (hi & hiMask) * this.hiScale + (lo >>> this.shift);
+          return radixLeaf(this.codec, layout, iovaPfn, out, lo, hi, level, pfn, grant, andLo, orHi, andHi);
+        }
+        if (lo >>> loShift !== slabLo || (hi & hiMask) !== slabHi) break;
+        if (tableGrant) grant &= this.codec.tableGrant!(lo, hi, level);
+        andLo &= lo;
+        orHi |= hi;
+        andHi &= hi;
+        w = (lo >>> wordShift) & 0x7ffc00;
+        level--;
+      }
+    }
     if (this.freed) return walkFault(out, WALK_ADDRESS_SIZE, this.top);
     return radixWalk(this.codec, this.layout, this.chunks, this.rootPfn, iovaPfn, out, null);
   }
@@ -1039,6 +1163,7 @@ export class RadixPageTable implements IoPageTable {
     this.frames = 0;
     this.freed = true;
     this.limitPfn = 0;
+    this.walkSlab = NO_SLAB;
     this.tablesChanged();
   }
 
