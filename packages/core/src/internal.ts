@@ -18,6 +18,7 @@ import type { DeviceGroup, IommufdDevice } from './iommufd/device.js';
 import type { FaultPipeline } from './fault/pipeline.js';
 import type { IommufdObject } from './iommufd/objects.js';
 import type { Binding, IommuUnit } from './translate/unit.js';
+import type { RadixPageTable } from './driver/radix.js';
 
 export { IommuUnit, Binding, TranslateResult, BIND_BLOCKED, BIND_PAGING, BIND_NESTED } from './translate/unit.js';
 export { Iotlb } from './translate/iotlb.js';
@@ -71,4 +72,12 @@ export function deviceBinding(dev: PciDevice, pasid?: number): Binding {
 /** The PRI flow control of `dev` (credit and group indexes). */
 export function devicePri(dev: PciDevice): PriFlowControl {
   return dev.pri;
+}
+
+/**
+ * Turns the slab paths of a radix table (its walk, and its map and unmap of one entry, over the slab of
+ * table memory that holds the root) off or on, so that tests can compare them with the general paths.
+ */
+export function setRadixSlabPaths(pt: RadixPageTable, on: boolean): void {
+  pt.setSlabPaths(on);
 }

@@ -510,6 +510,15 @@ export class RadixPageTable implements IoPageTable {
   private walkTableGrant = false;
   /** codec.tableValue as int32s. */
   private readonly tableValues: Int32Array;
+  /** First frame of walkSlab: a table at word offset w of the slab is frame `walkSlabBase + (w >>> 10)`. */
+  private walkSlabBase = 0;
+  /** Set by tests (setRadixSlabPaths in internal.ts): every walk, map and unmap takes the general path. */
+  private generalOnly = false;
+  /** The tables a one-entry map allocates, deepest last, before any is linked. */
+  private readonly fresh = new Float64Array(6);
+  /** The tables (page numbers) and parent entries (slab word offsets) a one-entry unmap went through, by level. */
+  private readonly pathTable = new Float64Array(6);
+  private readonly pathWord = new Int32Array(6);
 
   /** A table over the root already allocated at `rootPfn` (see rootFor). */
   constructor(
@@ -557,7 +566,7 @@ export class RadixPageTable implements IoPageTable {
     const shift = this.shift;
     // The walk takes the next table's word offset from the low word alone, with the slab geometry as a
     // literal (0x7ffc00 is (2^13 - 1) << 10): bits 12 + shift .. of the entry must be the frame's.
-    if (this.custom || shift < 10 || shift > 12 || SLAB_FRAME_BITS !== 13 || this.freed) return;
+    if (this.custom || shift < 10 || shift > 12 || SLAB_FRAME_BITS !== 13 || this.freed || this.generalOnly) return;
     const root = this.curRoot;
     const si = Math.floor(root / 2 ** SLAB_FRAME_BITS);
     this.mem.chunkWords(root);
@@ -571,6 +580,7 @@ export class RadixPageTable implements IoPageTable {
     this.walkSlabLo = si & ((1 << loBits) - 1);
     this.walkSlabHi = si >>> loBits;
     this.walkWordShift = (shift - 10) | 0;
+    this.walkSlabBase = si * 2 ** SLAB_FRAME_BITS;
     this.walkSlab = slab;
   }
 
@@ -640,6 +650,16 @@ export class RadixPageTable implements IoPageTable {
     this.limitPfn = deeper.limitPfn;
     this.bindWalk();
     return 0;
+  }
+
+  /**
+   * Turns the slab paths (the walk's, and the map and unmap of one entry) off or on again, so that a
+   * test can compare them with the general paths on the same operations.
+   * @internal
+   */
+  setSlabPaths(on: boolean): void {
+    this.generalOnly = !on;
+    this.bindWalk();
   }
 
   /** Live entries of the table at `tablePfn`, or -1 when it is not one of this table's (for tests and checks). */
@@ -720,6 +740,10 @@ export class RadixPageTable implements IoPageTable {
     if (iovaPfn + npages > this.limitPfn || paPfn + npages > this.oaLimitPfn) return -ERANGE;
     if (r0 === MAP_NOTHING) return 0;
     if (r0 !== 0) return -EINVAL;
+    if (npages === g && this.walkSlab.length !== 0 && this.top > 0) {
+      const r1 = this.mapOne(iovaPfn, paPfn, bits.lo, bits.hi);
+      if (r1 <= 0) return r1;
+    }
     // A range inside one leaf table needs no pre-walk: on its single path from the root a missing table
     // means nothing is mapped below it (allocating it cannot meet EEXIST), a superpage is refused before
     // anything is allocated under it, and the leaf run is checked whole before it is written.
@@ -737,6 +761,81 @@ export class RadixPageTable implements IoPageTable {
       this.tablesChanged();
     }
     return r;
+  }
+
+  /**
+   * map() of one leaf entry at level 0 (`npages` is the granule) over the slab of the root, as the
+   * general path would do it: the path from the root read in the slab, EEXIST for a present entry that
+   * is not a table above level 0 or a present leaf, the missing tables below the first absent entry
+   * allocated top down before any is linked (an allocation that fails gives back the ones before it:
+   * ENOMEM with the table unchanged), then linked and the leaf written. Returns 0 or a negative errno,
+   * or 1 when a table on the path lies outside the root's slab (nothing done: the general path maps).
+   */
+  private mapOne(iova: number, pa: number, lo: number, hi: number): number {
+    const s = this.walkSlab;
+    let w = this.walkRoot;
+    let table = this.curRoot;
+    let level = this.top;
+    for (;;) {
+      const e = this.slabEntry(w, iova, level);
+      const elo = s[e];
+      if (level === 0) {
+        if ((elo & this.pm) !== 0) return this.mapFailed(-EEXIST);
+        s[e] = (pa << this.shift) | lo | this.codec.leafTypeLo[0];
+        s[e + 1] = ((pa / this.hiScale) & this.hiMask) | hi;
+        this.live.change(table, 1);
+        return 0;
+      }
+      if ((elo & this.pm) === 0) return this.mapOneFresh(s, e, table, level, iova, pa, lo, hi);
+      if ((elo & this.tm) !== this.tableValues[level]) return this.mapFailed(-EEXIST);
+      if (elo >>> this.walkLoShift !== this.walkSlabLo || (s[e + 1] & this.hiMask) !== this.walkSlabHi) return 1;
+      w = (elo >>> this.walkWordShift) & 0x7ffc00;
+      table = this.walkSlabBase + (w >>> 10);
+      level--;
+    }
+  }
+
+  /** A map failed: the general path tells the subclass about tables (mapLevel's failures; its pre-walk's EEXIST does not). */
+  private mapFailed(r: number): number {
+    if (r === -ENOMEM || this.layout.replicated[0] === 0) this.tablesChanged();
+    return r;
+  }
+
+  /** mapOne below the absent entry at word `e` of slab `s`, in `table` at `level`: the tables of levels level-1..0, then the leaf. */
+  private mapOneFresh(s: Uint32Array, e: number, table: number, level: number, iova: number, pa: number, lo: number, hi: number): number {
+    const layout = this.layout;
+    const fresh = this.fresh;
+    for (let l = level - 1; l >= 0; l--) {
+      const t = allocTableFrames(this.memory, layout.tableFrames[l]);
+      if (t < 0) {
+        for (let k = level - 1; k > l; k--) releaseTableFrames(this.memory, fresh[k], layout.tableFrames[k]);
+        return this.mapFailed(-ENOMEM);
+      }
+      fresh[l] = t;
+    }
+    const codec = this.codec;
+    let child = fresh[level - 1];
+    s[e] = this.encLo(child) | codec.tableLo[level];
+    s[e + 1] = this.encHi(child) | codec.tableHi[level];
+    this.addLive(table, 1);
+    for (let l = level - 1; l >= 0; l--) {
+      const t = fresh[l];
+      this.frames += layout.tableFrames[l];
+      this.live.add(t);
+      // A fresh frame's chunk may not be backed yet: chunkWords backs it, as mapLevel does.
+      const c = this.mem.chunkWords(t);
+      const w = this.wordOf(t, iova, l);
+      if (l > 0) {
+        child = fresh[l - 1];
+        c[w] = this.encLo(child) | codec.tableLo[l];
+        c[w + 1] = this.encHi(child) | codec.tableHi[l];
+      } else {
+        c[w] = (pa << this.shift) | lo | codec.leafTypeLo[0];
+        c[w + 1] = ((pa / this.hiScale) & this.hiMask) | hi;
+      }
+      this.addLive(t, 1);
+    }
+    return 0;
   }
 
   /** The pre-check: is anything mapped in [iova, iova + n)? Reads only. */
@@ -917,12 +1016,63 @@ export class RadixPageTable implements IoPageTable {
     let n = Math.min(Math.floor(npages), this.limitPfn - iova);
     if (g !== 1) n -= n % g;
     if (n === 0) return 0;
+    if (n === g && this.walkSlab.length !== 0 && this.top > 0) {
+      const r = this.unmapOne(iova);
+      if (r >= 0) return r;
+    }
     this.stop = false;
     const frames = this.frames;
     const removed = this.unmapLevel(this.rootPfn, this.top, iova, n);
     this.stop = false;
     if (this.frames !== frames) this.tablesChanged();
     return removed;
+  }
+
+  /**
+   * unmap() of one leaf entry at level 0 (the granule) over the slab of the root, as unmapLevel does
+   * it: nothing removed when an entry on the path is absent or a leaf above level 0 (a superpage, which
+   * goes only whole) or the leaf is replicated (likewise); otherwise the entry cleared, and every table
+   * on the path that it leaves empty released, from the leaf table up. Returns the pages removed, or
+   * -1 when a table on the path lies outside the root's slab (nothing done: the general path unmaps).
+   */
+  private unmapOne(iova: number): number {
+    const s = this.walkSlab;
+    const pathTable = this.pathTable;
+    const pathWord = this.pathWord;
+    let w = this.walkRoot;
+    let table = this.curRoot;
+    for (let level = this.top; ; level--) {
+      const e = this.slabEntry(w, iova, level);
+      const elo = s[e];
+      if ((elo & this.pm) === 0) return 0;
+      if (level === 0) {
+        const layout = this.curLayout;
+        if (layout.hasReplicas && this.leafPagesOf(elo, s[e + 1], 0) !== layout.span[0]) return 0;
+        s[e] = 0;
+        s[e + 1] = 0;
+        this.live.change(table, -1);
+        const frames = this.frames;
+        // Release the tables this left empty, the leaf table first, as unmapLevel does on its way back
+        // up (it asks at every level); never the root.
+        for (let l = 1; l <= this.top; l++) {
+          const child = l === 1 ? table : pathTable[l - 2];
+          if (this.live.get(child) === 0) this.dropTable(s, pathWord[l - 1], pathTable[l - 1], child, l - 1);
+        }
+        if (this.frames !== frames) this.tablesChanged();
+        return this.granule;
+      }
+      if ((elo & this.tm) !== this.tableValues[level]) return 0;
+      if (elo >>> this.walkLoShift !== this.walkSlabLo || (s[e + 1] & this.hiMask) !== this.walkSlabHi) return -1;
+      pathTable[level - 1] = table;
+      pathWord[level - 1] = e;
+      w = (elo >>> this.walkWordShift) & 0x7ffc00;
+      table = this.walkSlabBase + (w >>> 10);
+    }
+  }
+
+  /** The word in the walk's slab of the entry for `pfn` in the table at slab word `w`, at `level`. */
+  private slabEntry(w: number, pfn: number, level: number): number {
+    return w + (((pfn * this.curLayout.invSpan[level]) & this.curLayout.entryMask[level]) << 1);
   }
 
   /**
