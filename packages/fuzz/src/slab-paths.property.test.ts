@@ -1,13 +1,14 @@
 /**
- * The radix engine's slab paths (RadixPageTable's walk, and its map and unmap of one leaf entry, over the
- * slab of table memory that holds the root) against its general paths, on every format that uses the
- * engine: VT-d first and second stage, AMD-Vi v1 (growing its top) and v2, Arm LPAE stage 1 and 2 with
- * 4K/16K/64K granules (and the 52-bit output, which has no slab path), RISC-V Sv39/Sv48/Sv57 and the x4
- * roots. Two tables of one format in two memories that hand out the same frames run the same random maps
- * and unmaps, one with the slab paths and one without (setRadixSlabPaths): every result, the table pages
- * and every walk must agree, and each walk must agree with radixWalk. Then random bits of entries on the
- * walks' paths are flipped in both (reserved bits, types, addresses into other slabs or outside the slabs)
- * and the walks, one-page unmaps and maps must still agree.
+ * The radix engine's slab paths (RadixPageTable's walk, its map and unmap of one leaf entry and its
+ * markAccess, over the slab of table memory that holds the root) against its general paths, on every
+ * format that uses the engine: VT-d first and second stage, AMD-Vi v1 (growing its top) and v2, Arm LPAE
+ * stage 1 and 2 with 4K/16K/64K granules (and the 52-bit output, which has no slab path), RISC-V
+ * Sv39/Sv48/Sv57 and the x4 roots. Two tables of one format in two memories that hand out the same
+ * frames run the same random maps and unmaps, one with the slab paths and one without
+ * (setRadixSlabPaths): every result, the table pages, every walk and the entries hardware accesses leave
+ * (accessed and dirty bits) must agree, and each walk must agree with radixWalk. Then random bits of
+ * entries on the walks' paths are flipped in both (reserved bits, types, addresses into other slabs or
+ * outside the slabs) and the walks, hardware accesses, one-page unmaps and maps must still agree.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -41,15 +42,15 @@ interface Case {
 const riscv = (id: string): PageTableFormat => riscvFormats.find((f) => f.id === id)!;
 
 const CASES: Case[] = [
-  { name: 'vtd-fs 4 levels', format: vtdFirstStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52, levels: 4 } },
+  { name: 'vtd-fs 4 levels, dirty tracking', format: vtdFirstStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52, levels: 4, dirtyTracking: true } },
   { name: 'vtd-fs 5 levels', format: vtdFirstStage, cfg: { pgsizeBitmap: sizes(12, 21), ias: 57, oas: 52, levels: 5 } },
-  { name: 'vtd-ss 3 levels', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 39, oas: 52 } },
+  { name: 'vtd-ss 3 levels, dirty tracking', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 39, oas: 52, dirtyTracking: true } },
   { name: 'vtd-ss 4 levels', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52 } },
   { name: 'amd-v1 growing from 3 to 6 levels', format: amdV1, cfg: { pgsizeBitmap: sizes(12, 13, 14, 16, 21, 22, 30), ias: 64, oas: 52, levels: 6, options: { startLevels: 3 } } },
   { name: 'amd-v2', format: amdV2, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52 } },
-  { name: 'arm-lpae-s1 4K', format: armLpaeS1, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 48, granule: 4096 } },
+  { name: 'arm-lpae-s1 4K, dirty tracking', format: armLpaeS1, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 48, granule: 4096, dirtyTracking: true } },
   { name: 'arm-lpae-s1 16K', format: armLpaeS1, cfg: { pgsizeBitmap: sizes(14, 25), ias: 47, oas: 48, granule: 16384 } },
-  { name: 'arm-lpae-s2 64K concatenated', format: armLpaeS2, cfg: { pgsizeBitmap: sizes(16, 29), ias: 44, oas: 48, granule: 65536, levels: 2 } },
+  { name: 'arm-lpae-s2 64K concatenated, dirty tracking', format: armLpaeS2, cfg: { pgsizeBitmap: sizes(16, 29), ias: 44, oas: 48, granule: 65536, levels: 2, dirtyTracking: true } },
   { name: 'arm-lpae-s1 64K 52-bit output', format: armLpaeS1, cfg: { pgsizeBitmap: sizes(16, 29), ias: 48, oas: 52, granule: 65536 } },
   { name: 'riscv-sv39', format: riscv('riscv-sv39'), cfg: { pgsizeBitmap: sizes(12, 16, 21, 30), ias: 39, oas: 56 } },
   { name: 'riscv-sv48x4', format: riscv('riscv-sv48x4'), cfg: { pgsizeBitmap: sizes(12, 21), ias: 50, oas: 56 } },
@@ -165,6 +166,14 @@ describe('radix slab paths agree with the general paths', () => {
               }
             };
             compareWalks();
+            // Hardware accesses: the accessed and dirty bits each path gets (dirty tracking on).
+            for (const t of [a, b]) t.setDirtyTracking(true);
+            probes.forEach((p, i) => {
+              a.markAccess(p, i % 2 === 0);
+              b.markAccess(p, i % 2 === 0);
+            });
+            for (const p of probes) expect(a.trace(p).map((st) => st.entry)).toEqual(b.trace(p).map((st) => st.entry));
+            compareWalks();
             if (flips.length === 0) return;
             // VT-d's paging-structure cache keeps table pointers until an invalidation, as the hardware's
             // does, so a walk after a raw write to a table may differ from radixWalk's: the flips are
@@ -184,6 +193,7 @@ describe('radix slab paths agree with the general paths', () => {
             compareWalks();
             for (const p of probes.slice(0, 8)) {
               const q = p - (p % g);
+              expect(attempt(() => (a.markAccess(q, true), 0))).toBe(attempt(() => (b.markAccess(q, true), 0)));
               expect(attempt(() => a.unmap(q, g))).toBe(attempt(() => b.unmap(q, g)));
               expect(attempt(() => a.map(q, 0x10000, g, RW))).toBe(attempt(() => b.map(q, 0x10000, g, RW)));
               expect(a.tablePages).toBe(b.tablePages);

@@ -1232,6 +1232,28 @@ export class RadixPageTable implements IoPageTable {
   markAccess(iovaPfn: number, write: boolean): void {
     const codec = this.codec;
     if (this.freed || codec.leafAccessed === undefined || !(iovaPfn >= 0 && iovaPfn < this.limitPfn)) return;
+    const s = this.walkSlab;
+    if (s.length !== 0) {
+      // The walk's path over the root's slab (see walk); what it does not finish, the loop below
+      // does again from the root (setting a table entry's accessed bit twice changes nothing).
+      const layout = this.curLayout;
+      let w = this.walkRoot;
+      let level = this.top;
+      for (;;) {
+        const e = w + (((iovaPfn * layout.invSpan[level]) & layout.entryMask[level]) << 1);
+        const lo = s[e];
+        if ((lo & this.pm) === 0) return;
+        if (level === 0 || (lo & this.tm) !== this.tableValues[level]) {
+          if (level !== 0 && this.walkSkips) break;
+          s[e] = codec.leafAccessed(lo, s[e + 1], write, this.hwDirty, level);
+          return;
+        }
+        if (lo >>> this.walkLoShift !== this.walkSlabLo || (s[e + 1] & this.hiMask) !== this.walkSlabHi) break;
+        if (codec.tableAccessed !== undefined) s[e] = codec.tableAccessed(lo, s[e + 1]);
+        w = (lo >>> this.walkWordShift) & 0x7ffc00;
+        level--;
+      }
+    }
     let table = this.rootPfn;
     for (let level = this.top; level >= 0; level--) {
       const c = this.chunks.get(table);
