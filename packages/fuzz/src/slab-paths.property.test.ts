@@ -62,16 +62,17 @@ const CASES: Case[] = [
  * another slab, a slab whose frames have address bits in the entry's high word for every format
  * (frame >= 2^22), and the sparse region above 128 GiB that has no slab. Two of them built from the
  * same picks hand out the same frames for the same calls. Once armed (after the root), `limit` frames
- * are handed out and then every allocation fails, so that maps meet ENOMEM at every depth.
+ * are handed out and then every allocation fails, so that maps meet ENOMEM at every depth. With `runs`
+ * it takes runs of released leaf tables too (releaseTableRun), which the engine then hands back together.
  */
-function scatteredMemory(picks: readonly number[], rootRegion: number, limit: number): PageTableMemory & { arm(): void } {
+function scatteredMemory(picks: readonly number[], rootRegion: number, limit: number, runs: boolean): PageTableMemory & { arm(): void } {
   const mem = new PhysicalMemory();
   const bases = [0x100, 5 * 8192, 600 * 8192, 2 ** 33];
   const next = bases.slice();
   const free: number[][] = bases.map(() => []);
   let k = -1;
   let left = Number.POSITIVE_INFINITY;
-  return {
+  const memory: PageTableMemory & { arm(): void } = {
     mem,
     arm() {
       left = limit;
@@ -90,6 +91,12 @@ function scatteredMemory(picks: readonly number[], rootRegion: number, limit: nu
       free[bases.findLastIndex((b) => pfn >= b)].push(pfn);
     },
   };
+  if (runs)
+    memory.releaseTableRun = (from, to) => {
+      const step = to >= from ? 1 : -1;
+      for (let p = from; p !== to + step; p += step) memory.releaseTable(p);
+    };
+  return memory;
 }
 
 function alloc(c: Case, memory: PageTableMemory): RadixPageTable {
@@ -120,6 +127,8 @@ const op = fc.record({
   n: fc.integer({ min: 1, max: 1500 }),
   highIova: fc.boolean(),
   ro: fc.boolean(),
+  /** An unmap of the range of an earlier map (from its start, to a table boundary past its end): whole leaf tables go. */
+  again: fc.nat(),
 });
 
 describe('radix slab paths agree with the general paths', () => {
@@ -133,8 +142,9 @@ describe('radix slab paths agree with the general paths', () => {
           fc.array(op, { minLength: 1, maxLength: 16 }),
           fc.array(fc.record({ probe: fc.nat(), step: fc.nat(), hi: fc.boolean(), bits: fc.integer({ min: 1, max: 0xffffffff }) }), { maxLength: 4 }),
           (rootRegion, picks, limit, ops, flips) => {
-            const ma = scatteredMemory(picks, rootRegion, limit);
-            const mb = scatteredMemory(picks, rootRegion, limit);
+            // The first table also hands released leaf tables back in runs, the second one by one.
+            const ma = scatteredMemory(picks, rootRegion, limit, true);
+            const mb = scatteredMemory(picks, rootRegion, limit, false);
             const a = alloc(c, ma);
             const b = alloc(c, mb);
             setRadixSlabPaths(b, false);
@@ -142,10 +152,18 @@ describe('radix slab paths agree with the general paths', () => {
             mb.arm();
             const g = a.layout.granulePages;
             const probes: number[] = [];
+            const mapped: [number, number][] = [];
             for (const o of ops) {
               const base = (o.highIova ? Math.min(a.layout.limitPfn, 2 ** 36) / 2 : 0) + o.iova;
-              const iova = base - (base % g);
-              const n = o.size === 0 ? g : o.size === 1 ? o.n - (o.n % g) || g : o.size === 2 ? 2 * a.layout.span[1] + g : a.layout.span[1];
+              let iova = base - (base % g);
+              let n = o.size === 0 ? g : o.size === 1 ? o.n - (o.n % g) || g : o.size === 2 ? 2 * a.layout.span[1] + g : a.layout.span[1];
+              if (o.unmap && o.again % 2 === 1 && mapped.length > 0) {
+                const [i0, n0] = mapped[o.again % mapped.length];
+                const t = a.layout.span[1];
+                iova = i0;
+                n = Math.ceil((i0 + n0) / t) * t - i0;
+              }
+              if (!o.unmap) mapped.push([iova, n]);
               const pa = 0x10000 + (iova % 2 ** 20) - ((iova % 2 ** 20) % g);
               const ra = o.unmap ? a.unmap(iova, n) : a.map(iova, pa, n, o.ro ? IOMMU_READ : RW);
               const rb = o.unmap ? b.unmap(iova, n) : b.map(iova, pa, n, o.ro ? IOMMU_READ : RW);

@@ -107,6 +107,12 @@ export interface PageTableMemory {
   allocTables?(frames: number): number;
   /** Gives back a run from allocTables. */
   releaseTables?(pfn: number, frames: number): void;
+  /**
+   * Gives back the frames `from`, `from ± 1`, ..., `to` (either direction, `to` included), each of them
+   * from allocTable, as releaseTable of each in that order would (an unmap that empties many leaf
+   * tables hands them back together). Optional: releaseTable is called for each frame without it.
+   */
+  releaseTableRun?(from: number, to: number): void;
 }
 
 /** A live page table (io_pgtable_ops). */

@@ -155,6 +155,25 @@ describe('radix engine: unmap and free', () => {
     expect(pt.tablePages).toBe(1);
   });
 
+  it('hands leaf tables an unmap empties back in runs, in the order it emptied them', () => {
+    const runs = table();
+    const tm = testTableMemory();
+    const layout = new RadixLayout(MOCK);
+    // The same memory without releaseTableRun: every table goes back on its own.
+    const memory = { mem: tm.mem, allocTable: () => tm.memory.allocTable(), releaseTable: (p: number) => tm.memory.releaseTable(p) };
+    const one = new RadixPageTable('test', { pgsizeBitmap: 0n, ias: MOCK.ias, oas: MOCK.oas }, mockCodec, layout, memory, RadixPageTable.rootFor(memory, layout));
+    const tables = (pt: RadixPageTable): number[] => [0, 1, 2, 3, 4, 5, 6, 7].map((t) => pt.trace(t * 512).at(-1)!.tablePfn);
+    // Unaligned output pages: 4K leaves in 8 leaf tables. Each round hands them back in the order the
+    // last one took them, so the free list reverses them every round.
+    for (let round = 0; round < 3; round++) {
+      for (const pt of [runs.pt, one]) expect(pt.map(0, 4097 + round, 8 * 512, RW)).toBe(0);
+      expect(tables(runs.pt)).toEqual(tables(one));
+      for (const pt of [runs.pt, one]) expect(pt.unmap(0, 8 * 512)).toBe(8 * 512);
+      expect(runs.tm.frames.framesInUse).toBe(tm.frames.framesInUse);
+      expect(runs.pt.tablePages).toBe(1);
+    }
+  });
+
   it('frees every table with exact accounting', () => {
     const { pt, tm } = table();
     expect(pt.map(0, 0, 1 << 18, RW)).toBe(0);

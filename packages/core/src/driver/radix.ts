@@ -514,6 +514,16 @@ export class RadixPageTable implements IoPageTable {
   private walkSlabBase = 0;
   /** Set by tests (setRadixSlabPaths in internal.ts): every walk, map and unmap takes the general path. */
   private generalOnly = false;
+  /**
+   * Leaf tables an unmap released whole are handed back to table memory at the end of the unmap, runs
+   * of consecutive frames together (PageTableMemory.releaseTableRun): the memory then zeroes a run with
+   * one fill. Set when the memory takes runs and a leaf table is one frame.
+   */
+  private readonly leafRuns: boolean;
+  /** The pending run of released leaf tables: its first and last frame (consecutive, either direction), its length (0: none). */
+  private runFirst = 0;
+  private runLast = 0;
+  private runCount = 0;
   /** The tables a one-entry map allocates, deepest last, before any is linked. */
   private readonly fresh = new Float64Array(6);
   /** The tables (page numbers) and parent entries (slab word offsets) a one-entry unmap went through, by level. */
@@ -552,6 +562,7 @@ export class RadixPageTable implements IoPageTable {
     this.live.add(rootPfn);
     this.hwDirty = cfg.dirtyTracking === true;
     this.tableValues = Int32Array.from(codec.tableValue);
+    this.leafRuns = memory.releaseTableRun !== undefined && layout.tableFrames[0] === 1;
     this.walkSkips = codec.nextLevel !== undefined;
     this.walkTableGrant = codec.tableGrant !== undefined;
     this.bindWalk();
@@ -757,6 +768,7 @@ export class RadixPageTable implements IoPageTable {
       // ENOMEM: [iova, iova + done) is ours; tables allocated on the failing path were released on the
       // way out of mapLevel, and the unmap releases every table that becomes empty.
       if (this.done > 0) this.unmapLevel(this.rootPfn, this.top, iovaPfn, this.done);
+      this.flushReleases();
       this.stop = false;
       this.tablesChanged();
     }
@@ -995,6 +1007,8 @@ export class RadixPageTable implements IoPageTable {
 
   /** Clears the entry at word `w` of `table` that points to the (empty) `child` at `childLevel`, and releases it. */
   private dropTable(c: Uint32Array, w: number, table: number, child: number, childLevel: number): void {
+    // Tables go back to memory in the order they were emptied, those whose release was deferred first.
+    this.flushReleases();
     c[w] = 0;
     c[w + 1] = 0;
     this.addLive(table, -1);
@@ -1023,6 +1037,7 @@ export class RadixPageTable implements IoPageTable {
     this.stop = false;
     const frames = this.frames;
     const removed = this.unmapLevel(this.rootPfn, this.top, iova, n);
+    this.flushReleases();
     this.stop = false;
     if (this.frames !== frames) this.tablesChanged();
     return removed;
@@ -1102,6 +1117,8 @@ export class RadixPageTable implements IoPageTable {
     let w = this.wordOf(table, iova, level);
     const span = this.layout.span[level];
     let removed = 0;
+    /** Whole leaf tables dropped without dropTable: the live count of `table` falls by this on the way out. */
+    let dropped = 0;
     while (n > 0) {
       const off = iova % span;
       const take = n < span - off ? n : span - off;
@@ -1113,7 +1130,7 @@ export class RadixPageTable implements IoPageTable {
             // A replicated leaf: all its entries go, and only when the range covers it whole.
             if (iova % pages !== 0 || n < pages) {
               this.stop = true;
-              return removed;
+              break;
             }
             const count = pages / span;
             c.fill(0, w, w + 2 * count);
@@ -1127,7 +1144,7 @@ export class RadixPageTable implements IoPageTable {
           // A superpage goes only as a whole (iommu unmap_pages); a partial hit stops the unmap here.
           if (take !== span) {
             this.stop = true;
-            return removed;
+            break;
           }
           c[w] = 0;
           c[w + 1] = 0;
@@ -1140,12 +1157,23 @@ export class RadixPageTable implements IoPageTable {
             // table memory as it is, as free() releases leaf tables (allocTable hands out zeroed frames,
             // and the host's allocator scrubs a frame it gets back): clearing its entries first would
             // zero the same 4 KiB twice. The kernel frees a table an unmap covers whole the same way.
-            removed += this.live.get(child) * this.granule;
-            this.dropTable(c, w, table, child, 0);
+            if (this.leafRuns) {
+              // dropTable, with the release deferred to the end of the unmap (releaseLater) and the
+              // parent's count changed once on the way out.
+              removed += this.live.remove(child) * this.granule;
+              c[w] = 0;
+              c[w + 1] = 0;
+              dropped++;
+              this.frames--;
+              this.releaseLater(child);
+            } else {
+              removed += this.live.get(child) * this.granule;
+              this.dropTable(c, w, table, child, 0);
+            }
           } else {
             removed += level === 1 && !replicas ? this.unmapLeaves(child, iova, take) : this.unmapLevel(child, level - 1, iova, take);
             if (this.live.get(child) === 0) this.dropTable(c, w, table, child, level - 1);
-            if (this.stop) return removed;
+            if (this.stop) break;
           }
         }
       }
@@ -1153,7 +1181,37 @@ export class RadixPageTable implements IoPageTable {
       n -= take;
       w += 2;
     }
+    if (dropped !== 0) this.addLive(table, -dropped);
     return removed;
+  }
+
+  /**
+   * Queues single-frame leaf table `child` for release; a frame next to the end of the pending run, in
+   * its direction (tables come back from the free list in either order), joins it.
+   */
+  private releaseLater(child: number): void {
+    const n = this.runCount;
+    if (n !== 0) {
+      const d = child - this.runLast;
+      if ((d === 1 || d === -1) && (n === 1 || d === (this.runLast > this.runFirst ? 1 : -1))) {
+        this.runLast = child;
+        this.runCount = n + 1;
+        return;
+      }
+      this.flushReleases();
+    }
+    this.runFirst = child;
+    this.runLast = child;
+    this.runCount = 1;
+  }
+
+  /** Hands the pending run of released leaf tables back to table memory, in the order they were released. */
+  private flushReleases(): void {
+    const n = this.runCount;
+    if (n === 0) return;
+    this.runCount = 0;
+    if (n === 1) this.memory.releaseTable(this.runFirst);
+    else this.memory.releaseTableRun!(this.runFirst, this.runLast);
   }
 
   /**

@@ -99,6 +99,19 @@ export class LiveCounts {
     return (c[i] += delta);
   }
 
+  /** Forgets table `pfn` and returns the count it had, or -1 when it was not a table. */
+  remove(pfn: number): number {
+    const c = this.chunk(pfn, false);
+    if (c === undefined) return -1;
+    const i = pfn & (COUNT_CHUNK_FRAMES - 1);
+    const n = c[i];
+    if (n >= 0) {
+      c[i] = -1;
+      this.tables--;
+    }
+    return n;
+  }
+
   /** Forgets table `pfn`. */
   delete(pfn: number): void {
     const c = this.chunk(pfn, false);

@@ -135,6 +135,7 @@ export class Host {
     releaseTables: (pfn, frames) => {
       for (let i = 0; i < frames; i++) this.frames.release(pfn + i);
     },
+    releaseTableRun: (from, to) => this.frames.releaseRun(from, to),
   };
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE, PhysicalMemory, SLAB_FRAME_BITS } from './physical.js';
+import { FrameAllocator, PAGE_SIZE, PhysicalMemory, SLAB_FRAME_BITS } from './physical.js';
 
 const SLAB_FRAMES = 2 ** SLAB_FRAME_BITS;
 
@@ -97,5 +97,35 @@ describe('PhysicalMemory slabs', () => {
     mem.zeroFrame(700);
     mem.read(700 * PAGE_SIZE, got);
     expect(got.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('FrameAllocator.releaseRun', () => {
+  it('frees a run in either direction as release of each frame in that order would, zeroed', () => {
+    const page = new Uint8Array(PAGE_SIZE).fill(0x5a);
+    const got = new Uint8Array(PAGE_SIZE);
+    for (const [from, to] of [
+      [0x100, 0x107],
+      [0x107, 0x100],
+    ]) {
+      const mems = [new PhysicalMemory(), new PhysicalMemory()];
+      const [one, run] = mems.map((m) => new FrameAllocator(m));
+      for (let k = 0; k < 2; k++) {
+        for (let i = 0; i < 10; i++) [one, run][k].alloc();
+        // Written frames; 0x102, 0x103, 0x105, 0x106 never written.
+        for (const pfn of [0x100, 0x101, 0x104, 0x107]) mems[k].write(pfn * PAGE_SIZE, page);
+      }
+      const step = to >= from ? 1 : -1;
+      for (let p = from; p !== to + step; p += step) one.release(p);
+      run.releaseRun(from, to);
+      expect(run.framesInUse).toBe(2);
+      expect(one.framesInUse).toBe(2);
+      for (let p = 0x100; p <= 0x107; p++) {
+        mems[1].read(p * PAGE_SIZE, got);
+        expect(got.every((b) => b === 0)).toBe(true);
+      }
+      // The free list gives the same frames back in the same order.
+      for (let i = 0; i < 8; i++) expect(run.alloc()).toBe(one.alloc());
+    }
   });
 });

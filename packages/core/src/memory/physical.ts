@@ -426,6 +426,19 @@ export class FrameAllocator {
   /** Frames handed out by the last allocContiguous. */
   lastCount = 0;
 
+  /**
+   * Frees the frames `from`, `from ± 1`, ..., `to` (either direction, `to` included), as release of each
+   * in that order would, with one zero fill per stretch of touched frames (zeroRun) instead of one per
+   * frame.
+   */
+  releaseRun(from: number, to: number): void {
+    const step = to >= from ? 1 : -1;
+    const count = (to - from) * step + 1;
+    this.mem.zeroRun(step === 1 ? from : to, count);
+    for (let i = 0, p = from; i < count; i++, p += step) this.free.push(p);
+    this.inUse -= count;
+  }
+
   /** Frees frame `pfn`, zeroing it first so that the next allocation gets a clean page. */
   release(pfn: number): void {
 

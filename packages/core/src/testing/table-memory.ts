@@ -41,6 +41,9 @@ export function testTableMemory(limit = Number.POSITIVE_INFINITY): TestTableMemo
     releaseTables(pfn, count) {
       for (let i = 0; i < count; i++) frames.release(pfn + i);
     },
+    releaseTableRun(from, to) {
+      frames.releaseRun(from, to);
+    },
   };
   return {
     mem,
