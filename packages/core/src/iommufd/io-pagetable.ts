@@ -11,7 +11,7 @@ import { fail } from '../uapi/errno.js';
 import { ULONG_MAX } from '../uapi/iommufd.js';
 import { PAGE_SIZE, FrameRuns } from '../memory/physical.js';
 import type { HostProcess } from '../memory/process.js';
-import { IoptPages, resolveUserRun } from './pages.js';
+import { IoptPages, resolveUserPage, resolveUserRun } from './pages.js';
 import { AreaIndex, IoptArea, SAFE, SAFE_BIG } from './area-index.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 
@@ -767,7 +767,9 @@ export class IoPagetable {
     }
     const runs = pinRuns;
     runs.clear();
-    resolveUserRun(mm, page, npages, writable, runs);
+    // One page (a fault handler's map) needs no run list to resolve it.
+    if (npages === 1) runs.push(resolveUserPage(mm, page, writable), 1);
+    else resolveUserRun(mm, page, npages, writable, runs);
     mm.chargePinned(npages);
     const huge = this.huge;
     const pfn = start / PAGE_SIZE;

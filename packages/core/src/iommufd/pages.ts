@@ -380,6 +380,16 @@ export function resolveUserRun(mm: HostProcess, page: number, n: number, writabl
   }
 }
 
+/** resolveUserRun of one page: its frame (pfn_reader_user_pin of a single page). */
+export function resolveUserPage(mm: HostProcess, page: number, writable: boolean): number {
+  try {
+    return mm.resolvePage(page, writable);
+  } catch (e) {
+    if (e instanceof Errno && e.code === 'EPERM') throw new Errno('EFAULT', 'write pin of a read-only mapping');
+    throw e;
+  }
+}
+
 /**
  * Appends segment `s[i..]` to `out` with `delta` added to the pin count of its pages inside
  * [start, end) (the parts outside keep theirs); pages whose count reaches 0 are left out. Returns how

@@ -473,6 +473,20 @@ export class HostProcess {
   }
 
   /**
+   * resolveRuns of one page: its frame, faulted in (the same frame resolveRuns would give, with the
+   * same errors), without a run list.
+   * @internal
+   */
+  resolvePage(page: number, write: boolean): number {
+    const v = this.vmaAt(page);
+    if (!v) throw new Errno('EFAULT', `user address 0x${(page * PAGE_SIZE).toString(16)} is not mapped`);
+    if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
+    const pfn = v.object.frame(v.objectPage + (page - v.startPage), this.frames, true);
+    if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
+    return pfn;
+  }
+
+  /**
    * resolvePages that appends the frames to `out` as runs of contiguous frames (what pinning uses:
    * no per-page array). Pages resolved before an error stay faulted in.
    */
