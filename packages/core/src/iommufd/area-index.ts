@@ -132,6 +132,7 @@ export class AreaIndex {
     const firsts = this.firsts;
     let lo = 0;
     let hi = firsts.length - 1;
+    const lastChunk = hi;
     if (hi < 0 || firsts[0] > k) {
       this.posChunk = 0;
       this.posIndex = -1;
@@ -149,9 +150,10 @@ export class AreaIndex {
     const r = this.recs[lo];
     const s = this.starts[lo];
     let b = this.ends[lo] - 1;
-    // At or past the chunk's last key (calls in increasing IOVA order, a fault handler mapping page
-    // after page): no search.
-    let a = r[b * STRIDE] <= k ? b : s;
+    // At or past the last key of the last chunk (calls in increasing IOVA order, a fault handler
+    // mapping page after page): no search. Only there: in another chunk the extra load would be one
+    // more cache miss for a random search.
+    let a = lo === lastChunk && r[b * STRIDE] <= k ? b : s;
     while (a < b) {
       const mid = (a + b + 1) >>> 1;
       if (r[mid * STRIDE] <= k) a = mid;
