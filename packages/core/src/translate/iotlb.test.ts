@@ -92,4 +92,45 @@ describe('Iotlb', () => {
     t.flushAll();
     expect(t.occupancy).toBe(0);
   });
+  it('compares pages as two int32 words: pages and output pages around 2^31, 2^32 and 2^53, fractions and negatives', () => {
+    const t = new Iotlb(4);
+    const pages = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 52 + 7, 2 ** 53 - 1];
+    for (const p of pages) {
+      const outPfn = p === 0 ? 2 ** 31 : p + 1;
+      t.flushAll();
+      t.insert(3, 9, p, outPfn, 3);
+      const o = out();
+      expect(t.hit(3, 9, p, 1, o)).toBe(true);
+      expect(o).toEqual({ pfn: outPfn, perm: 3 });
+      expect(t.lookup(3, 9, p)).toBe(outPfn);
+      // Pages with the same low or high word, or in the same set, miss.
+      for (const q of [p + 2 ** 32, p - 2 ** 32, p ^ 1, p + 0.5, -p - 1]) if (q !== p) expect(t.hit(3, 9, q, 1, out())).toBe(false);
+      t.flushRange(3, 9, p, 1);
+      expect(t.hit(3, 9, p, 1, out())).toBe(false);
+    }
+    // What is not an integer in [0, 2^53) is not cached.
+    for (const p of [-1, -(2 ** 32), 1.5, 2 ** 53, 2 ** 63 - 2 ** 32, Number.NaN]) {
+      t.insert(3, 9, p, 5, 3);
+      expect(t.hit(3, 9, p, 1, out())).toBe(false);
+    }
+    expect(t.occupancy).toBe(0);
+    // A page at or above 2^53 with a live entry's low word, in its set (2^60 / 2^32 is 0 in the low 4 bits).
+    t.insert(3, 9, 2048, 5, 3);
+    expect(t.hit(3, 9, 2 ** 60 + 2048, 1, out())).toBe(false);
+    // An emptied slot keeps its old key words: nothing may hit it, whatever the page.
+    t.flushAll();
+    for (const p of [2048, 2 ** 63 - 2 ** 32 + 2048, (2 ** 31 - 1) * 2 ** 32 + 2048]) expect(t.hit(3, 9, p, 1, out())).toBe(false);
+  });
+
+  it('flushRange over the whole array finds pages above 2^32', () => {
+    const t = new Iotlb(4);
+    const big = 2 ** 40;
+    for (let i = 0; i < 8; i++) t.insert(1, -1, big + i, i, 1);
+    t.insert(1, -1, 7, 7, 1);
+    t.flushRange(1, -1, big + 2, 1 << 10);
+    expect(t.occupancy).toBe(3);
+    expect(t.hit(1, -1, big + 1, 1, out())).toBe(true);
+    expect(t.hit(1, -1, big + 2, 1, out())).toBe(false);
+    expect(t.hit(1, -1, 7, 1, out())).toBe(true);
+  });
 });

@@ -6,26 +6,47 @@
  * The set an entry lives in depends on (tag, IOVA page) only, not on the PASID: translations of one
  * page of one domain through different PASIDs compete for the same slot (as in a set-associative
  * hardware IOTLB indexed by address), and an invalidation of a page for every PASID probes exactly
- * one slot per page instead of scanning the whole array. An empty slot holds key page -1.
+ * one slot per page instead of scanning the whole array. An empty slot has KEY_EMPTY as its high key
+ * word (its other words keep their old values: no page has that high word, so nothing matches them).
  *
- * Layout: one ArrayBuffer of 32-byte entries, read through a Float64Array view `f` and an Int32Array
- * view `w` of the same bytes, so that a hit touches one cache line:
- *   f[4s]      key IOVA page (exact up to 2^53; -1 when empty)
+ * Layout: one ArrayBuffer of 32-byte entries (8 int32 words), read through an Int32Array view `w`, so
+ * that a hit touches one cache line and one typed array; a Float64Array view `f` of the same bytes holds
+ * only output pages of 2^31 and above:
+ *   w[8s]      key IOVA page, low 32 bits (as int32)
+ *   w[8s + 1]  key IOVA page, the bits above (KEY_EMPTY when the slot is empty)
  *   w[8s + 2]  key tag          w[8s + 3]  key PASID (-1 = none)
- *   f[4s + 2]  output page
- *   w[8s + 6]  PERM_* bits granted
- * Tag and PASID are compared as int32: a tag or PASID that is not an int32 can never equal a stored
- * one (the stored values are int32), so it misses rather than hitting falsely; `insert` of such a key
- * is ignored.
+ *   w[8s + 4]  output page, or -1 when it is 2^31 or more: then it is f[4s + 3]
+ *   w[8s + 5]  PERM_* bits granted
+ *   f[4s + 3]  output page (words 8s + 6 and 8s + 7)
+ * The page is compared as two int32 words: for a page that is an int32 (the common case), the high
+ * word is 0 and the compiler folds its computation away. Only pages that are integers in [0, 2^53) are
+ * cached (`insert` ignores others); a page that is not (a fraction, a negative number) gets a high word
+ * that no stored entry has, so it misses. Tag and PASID are compared as int32: a tag or PASID that is
+ * not an int32 can never equal a stored one (the stored values are int32), so it misses rather than
+ * hitting falsely; `insert` of such a key is ignored.
  *
  * Statistics: `misses` counts every lookup that did not hit (always, it is off the hit path); `hits` is
  * counted only while `statistics` is true, so the hit path stays a few loads and compares.
  */
 
 const NO_PASID = -1;
-const EMPTY = -1;
+/** The high key word of an empty slot: no page below 2^53 has it. */
+const KEY_EMPTY = 0x7fffffff;
 /** 2^-32: multiplying by it is exact, unlike a division it needs no rounding step. */
 const INV_2_32 = 1 / 4294967296;
+const MAX_PAGE = 2 ** 53 - 1;
+
+/**
+ * The high key word of a page: its bits above 32 for an integer in [0, 2^53); for an int32 that is 0
+ * (or -1 when negative), which the compiler folds when it knows the page is an int32; for anything else
+ * a value no entry holds (a negative number, a fraction, 0.5 at or above 2^53). The hit path has it
+ * written out (2.3283064365386963e-10 is 2^-32, 9007199254740991 MAX_PAGE).
+ */
+function keyHigh(iovaPfn: number): number {
+  if ((iovaPfn | 0) === iovaPfn) return iovaPfn >> 31;
+  return iovaPfn <= MAX_PAGE ? (iovaPfn - (iovaPfn >>> 0)) * INV_2_32 : 0.5;
+}
+
 const NO_F64 = new Float64Array(0);
 const NO_I32 = new Int32Array(0);
 
@@ -34,10 +55,10 @@ export class Iotlb {
   // field declared without one starts as undefined, and its loads then need a type dispatch).
   readonly size: number = 0;
   private readonly mask: number = 0;
-  /** Entry words as float64 (key page at 4s, output page at 4s + 2). */
-  private readonly f: Float64Array = NO_F64;
-  /** The same bytes as int32 (tag at 8s + 2, PASID at 8s + 3, perm at 8s + 6). */
+  /** Entry words as int32 (see the layout above). */
   private readonly w: Int32Array = NO_I32;
+  /** The same bytes as float64 (output page at 4s + 3). */
+  private readonly f: Float64Array = NO_F64;
   /** 1 while enabled (a small integer, not a boolean: the hit path tests it without a type dispatch). */
   private on = 1;
   /** 1 while `statistics` is on. */
@@ -55,7 +76,7 @@ export class Iotlb {
     const buf = new ArrayBuffer(this.size * 32);
     this.f = new Float64Array(buf);
     this.w = new Int32Array(buf);
-    for (let s = 0; s < this.size; s++) this.f[4 * s] = EMPTY;
+    for (let s = 0; s < this.size; s++) this.w[8 * s + 1] = KEY_EMPTY;
   }
 
   /** While false, nothing is looked up or inserted (invalidations still apply). */
@@ -78,9 +99,10 @@ export class Iotlb {
 
   private slot(tag: number, iovaPfn: number): number {
     // Low page bits spread sequential pages; the page bits above 32 and the tag perturb the index so
-    // that aliases 2^32 pages apart, and two domains, don't collide. The high part is 0 below 2^32
-    // pages; the test lets the compiler drop the float multiply when it knows the page is an int32.
-    const hi = iovaPfn > 0xffffffff ? iovaPfn * INV_2_32 : 0;
+    // that aliases 2^32 pages apart, and two domains, don't collide. The high part is 0 for an int32
+    // page (and below 2^32 pages `^` truncates it to 0 anyway); the test lets the compiler drop the
+    // float multiply when it knows the page is an int32.
+    const hi = (iovaPfn | 0) === iovaPfn ? 0 : iovaPfn * INV_2_32;
     return (iovaPfn ^ hi ^ Math.imul(tag, 0x9e3779b1)) & this.mask;
   }
 
@@ -102,15 +124,16 @@ export class Iotlb {
   private probe(tag: number, pasid: number, iovaPfn: number, perm: number, out: { pfn: number; perm: number }): boolean {
     // Int32 index of the entry; e is a multiple of 8, so `e | k` is e + k without an overflow check.
     const e = this.slot(tag, iovaPfn) << 3;
-    const f = this.f;
     const w = this.w;
-    if (f[e >> 1] === iovaPfn && w[e | 2] === tag && w[e | 3] === pasid) {
-      const granted = w[e | 6];
+    const high = (iovaPfn | 0) === iovaPfn ? iovaPfn >> 31 : iovaPfn <= 9007199254740991 ? (iovaPfn - (iovaPfn >>> 0)) * 2.3283064365386963e-10 : 0.5;
+    if (w[e] === (iovaPfn | 0) && w[e | 1] === high && w[e | 2] === tag && w[e | 3] === pasid) {
+      const granted = w[e | 5];
       // permNeeded(perm), inline: a privileged request (PERM_PRIV, 8) needs the privileged grant bits.
       const need = perm < 8 ? perm : (perm & 7) << 4;
       if ((granted & need) === need) {
         if (this.countHits !== 0) this.hits++;
-        out.pfn = f[(e >> 1) | 2];
+        const o = w[e | 4];
+        out.pfn = o >= 0 ? o : this.f[(e >> 1) | 3];
         out.perm = granted;
         return true;
       }
@@ -123,47 +146,57 @@ export class Iotlb {
   lookup(tag: number, pasid: number, iovaPfn: number): number {
     if (this.on === 0) return -1;
     const e = this.slot(tag, iovaPfn) << 3;
-    if (this.f[e >> 1] === iovaPfn && this.w[e | 2] === tag && this.w[e | 3] === pasid) {
+    if (this.holds(e, iovaPfn) && this.w[e | 2] === tag && this.w[e | 3] === pasid) {
       if (this.countHits !== 0) this.hits++;
-      this.lastPerm = this.w[e | 6];
-      return this.f[(e >> 1) | 2];
+      this.lastPerm = this.w[e | 5];
+      const o = this.w[e | 4];
+      return o >= 0 ? o : this.f[(e >> 1) | 3];
     }
     this.misses++;
     return -1;
   }
 
-  /** Caches a translation (ignored while disabled; see `hit` for why the body is a second function). */
+  /** Caches a translation (ignored while disabled, and for keys that cannot be cached: see above). */
   insert(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
-    if (this.on !== 0) this.store(tag, pasid, iovaPfn, outPfn, perm);
+    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid || !(iovaPfn >= 0 && iovaPfn <= MAX_PAGE) || Math.floor(iovaPfn) !== iovaPfn) return;
+    const e = this.slot(tag, iovaPfn) << 3;
+    const w = this.w;
+    w[e] = iovaPfn | 0;
+    w[e + 1] = keyHigh(iovaPfn);
+    w[e + 2] = tag;
+    w[e + 3] = pasid;
+    w[e + 4] = outPfn >= 0 && outPfn <= 0x7fffffff ? outPfn : -1;
+    w[e + 5] = perm;
+    this.f[(e >> 1) + 3] = outPfn;
   }
 
-  private store(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
-    if ((tag | 0) !== tag || (pasid | 0) !== pasid) return;
-    const s = this.slot(tag, iovaPfn);
-    this.f[s << 2] = iovaPfn;
-    this.w[(s << 3) + 2] = tag;
-    this.w[(s << 3) + 3] = pasid;
-    this.f[(s << 2) + 2] = outPfn;
-    this.w[(s << 3) + 6] = perm;
+  /** Whether entry `e` (int32 index) holds page `iovaPfn`. */
+  private holds(e: number, iovaPfn: number): boolean {
+    return this.w[e] === (iovaPfn | 0) && this.w[e + 1] === keyHigh(iovaPfn);
+  }
+
+  /** The page entry `e` holds (its high word is not KEY_EMPTY). */
+  private keyPage(e: number): number {
+    return this.w[e + 1] * 4294967296 + (this.w[e] >>> 0);
   }
 
   /** Invalidates [iovaPfn, iovaPfn + npages) of `tag`; `pasid` -1 matches every PASID. */
   flushRange(tag: number, pasid: number, iovaPfn: number, npages: number): void {
-    const f = this.f;
     const w = this.w;
     if (npages < this.size) {
       // Each page can only sit in its own slot: probe one slot per page.
       for (let i = 0; i < npages; i++) {
         const p = iovaPfn + i;
-        const s = this.slot(tag, p);
-        if (f[s << 2] === p && w[(s << 3) + 2] === tag && (pasid === NO_PASID || w[(s << 3) + 3] === pasid)) f[s << 2] = EMPTY;
+        const e = this.slot(tag, p) << 3;
+        if (this.holds(e, p) && w[e + 2] === tag && (pasid === NO_PASID || w[e + 3] === pasid)) w[e + 1] = KEY_EMPTY;
       }
       return;
     }
     const end = iovaPfn + npages;
-    for (let s = 0; s < this.size; s++) {
-      const p = f[s << 2];
-      if (p >= iovaPfn && p < end && w[(s << 3) + 2] === tag && (pasid === NO_PASID || w[(s << 3) + 3] === pasid)) f[s << 2] = EMPTY;
+    for (let e = 0; e < w.length; e += 8) {
+      if (w[e + 1] === KEY_EMPTY || w[e + 2] !== tag || (pasid !== NO_PASID && w[e + 3] !== pasid)) continue;
+      const p = this.keyPage(e);
+      if (p >= iovaPfn && p < end) w[e + 1] = KEY_EMPTY;
     }
   }
 
@@ -173,17 +206,17 @@ export class Iotlb {
   }
 
   flushTag(tag: number): void {
-    for (let s = 0; s < this.size; s++) if (this.w[(s << 3) + 2] === tag) this.f[s << 2] = EMPTY;
+    for (let e = 0; e < this.w.length; e += 8) if (this.w[e + 2] === tag) this.w[e + 1] = KEY_EMPTY;
   }
 
   flushAll(): void {
-    for (let s = 0; s < this.size; s++) this.f[s << 2] = EMPTY;
+    for (let e = 0; e < this.w.length; e += 8) this.w[e + 1] = KEY_EMPTY;
   }
 
   /** Valid entries (for tests and statistics). */
   get occupancy(): number {
     let n = 0;
-    for (let s = 0; s < this.size; s++) if (this.f[s << 2] !== EMPTY) n++;
+    for (let e = 0; e < this.w.length; e += 8) if (this.w[e + 1] !== KEY_EMPTY) n++;
     return n;
   }
 }
