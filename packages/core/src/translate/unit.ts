@@ -98,25 +98,30 @@ export class IommuUnit {
   }
 
   /**
-   * Not an IOTLB hit, first try: a paging binding's walk that succeeds with the permission, straight
-   * from here to the table (1 is BIND_PAGING; the permission test is miss's, inline). Anything else,
-   * including a walk that fails or lacks the permission, goes to miss, which walks again and reports
-   * it. Small on purpose: where walks are hot (IOTLB off, or misses) the compiler inlines it with
-   * translate into the caller's loop, which leaves one call, into the table's walk (or none, when the
-   * walk is small enough too); where IOTLB hits are hot it is rarely called, and stays a call out of
-   * the loop, so the inlined hit path does not grow.
+   * Not an IOTLB hit. With the IOTLB off, a paging binding's walk that succeeds with the permission is
+   * done here, straight from translate to the table (1 is BIND_PAGING; the permission test is miss's,
+   * inline). Anything else goes to miss: a walk that fails or lacks the permission (walked again there,
+   * and reported), a nested or blocked binding, and every miss of an enabled IOTLB (walked and cached
+   * there).
+   *
+   * Why only with the IOTLB off, and small: where walks are hot (the IOTLB off) the compiler inlines
+   * this with translate into the caller's loop, which leaves no call at all when the table's walk is
+   * small enough too (VT-d's is). Where IOTLB hits are hot, this is reached only by the first misses,
+   * and must not grow translate: the compiler inlines a function into a loop only while the code
+   * already inlined into it stays within a budget (920 bytes of bytecode in V8 11), and translate
+   * compiled on its own with a walk and an IOTLB fill inlined was over it, so that whether a DMA loop
+   * inlined translate's hit (8 ns) or called it (12 ns) depended on which was compiled first. With the
+   * IOTLB on, the table's walk here never runs and is not inlined.
    */
   private walkPaging(b: Binding, pasid: number, iovaPfn: number, perm: number, out: TranslateResult): boolean {
-    if (b.kind === 1) {
+    if (b.kind === 1 && !this.iotlb.enabled) {
       const wr = this.wr;
       if (b.pt!.walk(iovaPfn, wr) === true) {
         const granted = wr.perm;
         const need = (perm & 8) !== 0 ? (perm & 7) << 4 : perm & 7;
         if ((granted & need) === need) {
           this.walks++;
-          const pfn = wr.pfn;
-          this.iotlb.insert(b.tag, pasid, iovaPfn, pfn, granted);
-          out.pfn = pfn;
+          out.pfn = wr.pfn;
           out.perm = granted;
           return true;
         }
