@@ -115,8 +115,9 @@ export class VtdPageTable extends RadixPageTable {
   /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
   private fast = 0;
   /**
-   * walk()'s compact path serves the pages below this: min(limitPfn, 2^30) while `fast`, else 0. A
-   * small integer (2^30 is the largest page a field keeps as one), so the page compares as an int32.
+   * walk()'s compact path serves the pages below this: min(limitPfn, 2^30 - 1) while `fast`, else 0. A
+   * small integer (a V8 built with 31-bit small integers keeps up to 2^30 - 1 as one), so the page
+   * compares as an int32.
    */
   private fastLimit = 0;
   /** `rootSlab` as int32 words (the same memory), for walk(). */
@@ -185,7 +186,7 @@ export class VtdPageTable extends RadixPageTable {
     this.psc.flush();
     this.pscLevels = on && !this.fs && this.top === 3 ? 3 : 0;
     this.fast = this.straight && this.pscLevels === 0 ? 1 : 0;
-    this.fastLimit = this.fast !== 0 ? Math.min(this.limitPfn, 2 ** 30) | 0 : 0;
+    this.fastLimit = this.fast !== 0 ? Math.min(this.limitPfn, 2 ** 30 - 1) | 0 : 0;
   }
 
   /** A table was released: its pointer may sit in the paging-structure cache. */
@@ -223,7 +224,7 @@ export class VtdPageTable extends RadixPageTable {
    * the slab, and its PS bit is clear: `((lo & 0xfe000080) ^ slabTag) | (hi ^ slabHi)` is 0), and
    * then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same array. Every level is
    * still read from table memory. Anything else (the cache on, a table in another slab, a superpage,
-   * a missing entry, an IOVA at or above 2^30 pages or out of range) goes to walkStraight, which
+   * a missing entry, an IOVA at or above 2^30 - 1 pages or out of range) goes to walkStraight, which
    * walks again and reports it.
    *
    * Why it is this small: a walk's leaf load usually misses the caches, and the processor overlaps
@@ -280,7 +281,7 @@ export class VtdPageTable extends RadixPageTable {
   /**
    * The walk when walk()'s compact path did not finish it: the same 4-level walk over the root's slab
    * with the paging-structure cache off, which also reports a missing entry (the level it stopped at,
-   * as the engine's walk does) and serves pages from 2^30 up to the limit. Each table entry on the
+   * as the engine's walk does) and serves pages from 2^30 - 1 up to the limit. Each table entry on the
    * path must point into that slab (its low word's bits 31:25 and its high word are those of the
    * slab: two compares), and then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same
    * array. Anything else (the cache on, a table in another slab, a superpage, an IOVA out of range)
