@@ -378,8 +378,10 @@ async function faultRoundtrip(scale: Scale): Promise<WorkloadResult> {
       const pfn = basePfn + i;
       // The IOVA as a number (below 2^53), as a simulator passes it: no BigInt per DMA.
       const dma = dev.dma.read(pfn * 4096, 8, readOpts);
-      // The user's fault thread: wait until the interrupt thread has queued the group, then serve it.
-      while ((proc.poll(faultFd) & POLLIN) === 0) await null;
+      // The user's fault thread: wait until the interrupt thread has queued the group, then serve it
+      // (the interrupt thread runs after the DMA's call returns: the first poll comes after a yield).
+      do await null;
+      while ((proc.poll(faultFd) & POLLIN) === 0);
       if (proc.readInto(faultFd, rec) !== PGFAULT.size) throw new Error('short page fault read');
       const addrPfn = rv.getUint32(PGFAULT_ADDR, true) / 4096 + rv.getUint32(PGFAULT_ADDR + 4, true) * 1048576;
       if (addrPfn !== pfn) throw new Error(`fault for page 0x${addrPfn.toString(16)}, expected 0x${pfn.toString(16)}`);

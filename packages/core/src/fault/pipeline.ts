@@ -229,6 +229,8 @@ export class FaultPipeline {
    * the queue forgets a group before answering it.
    */
   private readonly groupPool: IopfGroup[] = [];
+  /** No stage and no tracer: nobody outside the pipeline and the fault queue sees a page request (the numbers path). */
+  private readonly unwatched: boolean;
 
   constructor(
     private readonly host: PipelineHost,
@@ -236,7 +238,9 @@ export class FaultPipeline {
     private readonly log: HostLog,
     /** Tools that watch the pipeline (FAULT_TRACE); null on the hot path. */
     private readonly trace: FaultTrace | null = null,
-  ) {}
+  ) {
+    this.unwatched = stages.length === 0 && trace === null;
+  }
 
   private unitQueues(unit: number): UnitQueues {
     let q = this.queues[unit];
@@ -356,7 +360,10 @@ export class FaultPipeline {
     }
     // A tool may keep what it is shown: a copy of a slot, which the queue reuses.
     this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: q.inPlace ? record.slice() : record });
-    this.schedule(dev.unitIndex);
+    if (!q.scheduled) {
+      q.scheduled = true;
+      void RESOLVED.then(q.drain);
+    }
   }
 
   /** Responses waiting for their sinks' microtask: a ring of [sink, code] pairs that only grows. */
@@ -464,7 +471,7 @@ export class FaultPipeline {
       else this.routeFault(f);
     }
     // Only a codec with page requests ever queues one (pageRequest above).
-    if (q.fields && this.stages.length === 0 && this.trace === null) {
+    if (q.fields && this.unwatched) {
       // Nobody but the fault queue sees these requests: each is decoded into the numbers of a pooled group.
       for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
         const g = this.groupPool.pop() ?? new IopfGroup(this);

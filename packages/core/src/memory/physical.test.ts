@@ -57,8 +57,9 @@ describe('PhysicalMemory slabs', () => {
     const pfn = 3 * SLAB_FRAMES + 77;
     const page = new Uint8Array(PAGE_SIZE).map((_, i) => (i * 13 + 5) & 255);
     mem.write(pfn * PAGE_SIZE, page);
-    // Every offset in the first and last words of the frame, every length up to past the byte-by-byte limit.
-    for (const off of [0, 1, 2, 3, 5, 4090, 4093, 4095]) {
+    // Offsets in the first and last words of the frame (whole words and not), every length up to past the
+    // byte-by-byte limit.
+    for (const off of [0, 1, 2, 3, 4, 5, 4088, 4090, 4092, 4093, 4095]) {
       for (let n = 1; n <= Math.min(70, PAGE_SIZE - off); n++) {
         const out = new Uint8Array(n + 2).fill(0xee);
         mem.read(pfn * PAGE_SIZE + off, out, 1, n);

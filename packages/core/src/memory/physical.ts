@@ -296,6 +296,22 @@ export class PhysicalMemory {
 
   /** Copies `length` bytes starting at physical address `pa` into `out[outOffset..]`. */
   read(pa: number, out: Uint8Array, outOffset = 0, length = out.length - outOffset): void {
+    if ((pa & 3) === 0 && (length & 3) === 0 && length <= SMALL_COPY && (pa % PAGE_SIZE) + length <= PAGE_SIZE) {
+      // Whole words inside one frame (a DMA of a word or two): one load per 4 bytes.
+      const pfn = Math.floor(pa / PAGE_SIZE);
+      const c = this.chunkIfBacked(pfn);
+      if (c !== undefined) {
+        let w = PhysicalMemory.frameWordBase(pfn) + ((pa % PAGE_SIZE) >>> 2);
+        for (let o = outOffset, end = outOffset + length; o < end; o += 4) {
+          const v = c[w++];
+          out[o] = v;
+          out[o + 1] = v >>> 8;
+          out[o + 2] = v >>> 16;
+          out[o + 3] = v >>> 24;
+        }
+        return;
+      }
+    }
     let done = 0;
     while (done < length) {
       const addr = pa + done;
