@@ -136,7 +136,7 @@ function differential(slots: number) {
 describe('compact IOAS areas', () => {
   it('give the errors, bytes, pins, page table and areas of the general handlers over many chunks', () => {
     const slots = 1200;
-    const { a, both, step } = differential(slots);
+    const { a, rnd, both, step } = differential(slots);
     // Without a domain nothing is pinned; attaching pins every area (compact ones stay records).
     step(800, false);
     both((s) => s.iopt().areaCount);
@@ -153,6 +153,21 @@ describe('compact IOAS areas', () => {
     both((s) => s.dev.detachPt());
     expect(a.f.host.process.lockedPages).toBe(0);
     step(500, false);
+    both((s) => s.areas());
+    // Ranges of hundreds of slots, attached again: whole chunks of records at once, ENOENT at an area
+    // crossing the end with the areas before it gone.
+    both((s) => s.dev.attachPt(s.ioas));
+    step(1500, true);
+    for (let k = 0; k < 12; k++) {
+      const from = BASE_IOVA + rnd(slots) * PAGE;
+      const pages = 100 + rnd(500);
+      // Every other one ends in the middle of a page: ENOENT when an area holds that page.
+      const length = pages * PAGE - (k % 2) * (PAGE / 2);
+      both((s) => s.unmap(from, length));
+      both((s) => s.iopt().areaCount);
+      step(100, true);
+    }
+    both((s) => s.table(slots));
     both((s) => s.areas());
     both((s) => s.unmap(0, 1 << 30));
     expect(both((s) => s.iopt().areaCount)).toBe(0);

@@ -368,11 +368,7 @@ export class AreaIndex {
     if (r[at * STRIDE + R_META] === OBJECT) this.objects.delete(r[at * STRIDE]);
     this.size--;
     if (e - s === 1) {
-      this.recs.splice(c, 1);
-      this.starts.splice(c, 1);
-      this.ends.splice(c, 1);
-      this.firsts.splice(c, 1);
-      if (this.size === 0) this.procs.length = 0;
+      this.dropChunks(c, 1);
       return;
     }
     // The shorter side moves by one.
@@ -384,6 +380,83 @@ export class AreaIndex {
       this.ends[c] = e - 1;
     }
     if (i === 0) this.firsts[c] = r[this.starts[c] * STRIDE];
+  }
+
+  /**
+   * Removes the areas from position (c0, i0) up to, not including, position (c1, i1), which is at or
+   * after it: (c1, 0) with c1 = chunkCount stands for the end. The chunks emptied go in one splice
+   * (removing the first chunk of many one at a time moved every chunk after it each time: quadratic
+   * in chunks for an unmap of everything).
+   */
+  deleteRange(c0: number, i0: number, c1: number, i1: number): void {
+    if (c0 === c1) {
+      if (i1 - i0 === 1) this.deleteAt(c0, i0);
+      else if (i1 > i0) this.cutChunk(c0, i0, i1);
+      return;
+    }
+    // The tail of c0, every chunk strictly between, the head of c1.
+    for (let c = c0; c <= c1 && c < this.recs.length; c++) {
+      const from = c === c0 ? i0 : 0;
+      const to = c === c1 ? i1 : this.ends[c] - this.starts[c];
+      this.forgetObjects(c, from, to);
+      this.size -= to - from;
+    }
+    let first = c0;
+    if (i0 > 0) {
+      this.ends[c0] = this.starts[c0] + i0;
+      first = c0 + 1;
+    }
+    let end = c1;
+    if (c1 < this.recs.length && i1 > 0) {
+      if (i1 === this.ends[c1] - this.starts[c1]) end = c1 + 1;
+      else {
+        this.starts[c1] += i1;
+        this.firsts[c1] = this.recs[c1][this.starts[c1] * STRIDE];
+      }
+    }
+    this.dropChunks(first, end - first);
+  }
+
+  /** Removes chunks [c, c + n), whose areas are gone; the process list goes with the last area. */
+  private dropChunks(c: number, n: number): void {
+    if (n > 0) {
+      this.recs.splice(c, n);
+      this.starts.splice(c, n);
+      this.ends.splice(c, n);
+      this.firsts.splice(c, n);
+    }
+    if (this.size === 0) this.procs.length = 0;
+  }
+
+  /** Removes areas [i0, i1) of chunk c (at least one, not only one), leaving the chunk or dropping it when emptied. */
+  private cutChunk(c: number, i0: number, i1: number): void {
+    const r = this.recs[c];
+    const s = this.starts[c];
+    const e = this.ends[c];
+    this.forgetObjects(c, i0, i1);
+    const n = i1 - i0;
+    this.size -= n;
+    if (n === e - s) {
+      this.dropChunks(c, 1);
+      return;
+    }
+    // The shorter side moves by n.
+    if (i0 < e - s - i1) {
+      r.copyWithin((s + n) * STRIDE, s * STRIDE, (s + i0) * STRIDE);
+      this.starts[c] = s + n;
+    } else {
+      r.copyWithin((s + i0) * STRIDE, (s + i1) * STRIDE, e * STRIDE);
+      this.ends[c] = e - n;
+    }
+    if (i0 === 0) this.firsts[c] = r[this.starts[c] * STRIDE];
+  }
+
+  /** Drops the objects of the object areas among positions [i0, i1) of chunk c. */
+  private forgetObjects(c: number, i0: number, i1: number): void {
+    const r = this.recs[c];
+    for (let o = (this.starts[c] + i0) * STRIDE, end = (this.starts[c] + i1) * STRIDE; o < end; o += STRIDE) {
+      if (r[o + R_META] === OBJECT) this.objects.delete(r[o]);
+    }
   }
 
   /** Areas in key order, starting with the one at or below `k` (from the first when none is). */

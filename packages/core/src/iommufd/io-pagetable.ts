@@ -878,13 +878,20 @@ export class IoPagetable {
   unmapRangeNum(start: number, last: number): number {
     const low = this.low;
     let bytes = 0;
-    // One search; then each removal leaves the next area at the same position (deleteAt).
+    // One search; the areas are unfilled in IOVA order and taken out of the index together, before
+    // returning or failing (nothing reads the index in between).
     const found = low.find(start);
     let c = low.posChunk;
     let i = low.posIndex;
     // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
     if (!found || low.lastAt(c, i) < start) i++;
-    for (;;) {
+    if (i >= low.chunkLength(c)) {
+      c++;
+      i = 0;
+    }
+    const c0 = c;
+    const i0 = i;
+    for (;; i++) {
       if (i >= low.chunkLength(c)) {
         c++;
         i = 0;
@@ -894,6 +901,7 @@ export class IoPagetable {
       const areaLast = low.lastAt(c, i);
       if (iova > last) break;
       if (iova < start || areaLast > last) {
+        low.deleteRange(c0, i0, c, i);
         this.lastUnmapped = BigInt(bytes);
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
@@ -906,15 +914,14 @@ export class IoPagetable {
         const npages = (areaLast - iova + 1) / PAGE_SIZE;
         for (let d = 0; d < domains.length; d++) domains[d].unmapPages(iova / PAGE_SIZE, npages);
         if (frame >= 0) low.compactProcess(c, i).unchargePinned(npages);
-        low.deleteAt(c, i);
       } else {
         const a = low.at(c, i)!;
         this.unfillArea(a);
-        low.deleteAt(c, i);
         a.pages.put();
       }
       bytes += areaLast - iova + 1;
     }
+    low.deleteRange(c0, i0, c, i);
     return bytes;
   }
 
