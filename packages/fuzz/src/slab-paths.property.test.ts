@@ -46,6 +46,7 @@ const CASES: Case[] = [
   { name: 'vtd-fs 5 levels', format: vtdFirstStage, cfg: { pgsizeBitmap: sizes(12, 21), ias: 57, oas: 52, levels: 5 } },
   { name: 'vtd-ss 3 levels, dirty tracking', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 39, oas: 52, dirtyTracking: true } },
   { name: 'vtd-ss 4 levels', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52 } },
+  { name: 'vtd-ss 5 levels', format: vtdSecondStage, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 57, oas: 52 } },
   { name: 'amd-v1 growing from 3 to 6 levels', format: amdV1, cfg: { pgsizeBitmap: sizes(12, 13, 14, 16, 21, 22, 30), ias: 64, oas: 52, levels: 6, options: { startLevels: 3 } } },
   { name: 'amd-v2', format: amdV2, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 52 } },
   { name: 'arm-lpae-s1 4K, dirty tracking', format: armLpaeS1, cfg: { pgsizeBitmap: sizes(12, 21, 30), ias: 48, oas: 48, granule: 4096, dirtyTracking: true } },

@@ -633,9 +633,11 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
     }
   }
 
-  it('agree with the engine walk wherever the tables are, the paging-structure cache on and off', () => {
+  it('agree with the engine walk wherever the tables are, the paging-structure cache on and off, 4 and 5 levels', () => {
     fc.assert(
       fc.property(
+        fc.constantFrom(48, 57),
+        fc.integer({ min: 0, max: 511 }),
         fc.integer({ min: 0, max: 3 }),
         fc.array(fc.integer({ min: 0, max: 3 }), {
           minLength: 1,
@@ -654,11 +656,15 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
           minLength: 1,
           maxLength: 20,
         }),
-        (rootRegion, picks, maps, probes) => {
+        (ias, top, rootRegion, picks, maps, probes) => {
           let k = 0;
           const { memory, mem } = scatteredMemory(() => picks[k++ % picks.length], rootRegion);
-          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G }, memory) as SlabTable;
-          expectEngineWalk(pt, mem, [...probes, ...mapOps(pt, maps)]);
+          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias }, memory) as SlabTable;
+          // 5 levels: the maps and probes also in another level-4 entry than 0 (`top`), and at the end.
+          const up = ias === 57 ? top * 2 ** 36 : 0;
+          const shifted = ias === 57 ? [...probes.map((p) => p + up), 2 ** 45 - 1, 2 ** 45, up + 2 ** 36 - 1] : [];
+          const moved = ias === 57 ? mapOps(pt, maps.map((m) => ({ ...m, iova: m.iova + up }))) : [];
+          expectEngineWalk(pt, mem, [...probes, ...shifted, ...mapOps(pt, maps), ...moved]);
         },
       ),
       { numRuns: 120 },
@@ -693,7 +699,11 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
     }
   });
 
-  it('the compact walk below 2^30 pages agrees with the engine walk, with table entries rewritten behind the table', () => {
+  it.each([
+    ['the compact walk below 2^30 pages', 48],
+    ['the 5-level walk', 57],
+  ])('%s agrees with the engine walk, with table entries rewritten behind the table', (_name, ias) => {
+    const top = ias === 57 ? 4 : 3;
     // Each rewrite flips one bit of one entry on the path of a mapped page: R/W/X, PS, D, the address
     // bits inside and above the slab (the low word's bits 31:25, the high word), ignored high bits.
     const bits = [0, 1, 2, 7, 9, 11, 12, 20, 24, 25, 28, 31, 32, 33, 45, 51, 52, 62, 63];
@@ -712,20 +722,21 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
           }),
           { minLength: 1, maxLength: 5 },
         ),
-        fc.array(fc.record({ page: fc.nat(), level: fc.integer({ min: 0, max: 3 }), bit: fc.constantFrom(...bits) }), { maxLength: 4 }),
+        fc.array(fc.record({ page: fc.nat(), level: fc.integer({ min: 0, max: top }), bit: fc.constantFrom(...bits) }), { maxLength: 4 }),
         (rootRegion, picks, together, slee, maps, rewrites) => {
           let k = 0;
           // `together`: every table in the root's slab, the case the compact walk serves.
           const { memory, mem } = scatteredMemory(() => (together ? rootRegion : picks[k++ % picks.length]), rootRegion);
-          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M, options: { slee } }, memory) as SlabTable;
-          const pages = mapOps(pt, maps);
+          const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M, ias, options: { slee } }, memory) as SlabTable;
+          // 5 levels: the maps also in the last level-4 entry.
+          const pages = [...mapOps(pt, maps), ...(ias === 57 ? mapOps(pt, maps.map((m) => ({ ...m, iova: m.iova + 511 * 2 ** 36 }))) : [])];
           expectEngineWalk(pt, mem, pages);
           for (const r of rewrites) {
             // The entry at `level` on the path of one of the pages, if the walk gets there.
             const page = pages[r.page % pages.length];
             let table = pt.rootPfn;
-            for (let level = 3; level >= 0; level--) {
-              if (!(page >= 0 && page < 2 ** 36)) break;
+            for (let level = top; level >= 0; level--) {
+              if (!(page >= 0 && page < 2 ** (ias - 12))) break;
               const idx = Math.floor(page / 512 ** level) % 512;
               const pte = mem.readU64(table, idx);
               if (level === r.level) {

@@ -112,6 +112,8 @@ export class VtdPageTable extends RadixPageTable {
   private readonly grants: Int32Array = NO_GRANTS;
   /** A 4-level second-stage table whose root is in a slab: walks take the straight-line paths. */
   private readonly straight: boolean = false;
+  /** 1 for a 5-level second-stage table whose root is in a slab: walks take walkFive. */
+  private readonly five: number = 0;
   /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
   private fast = 0;
   /**
@@ -166,6 +168,15 @@ export class VtdPageTable extends RadixPageTable {
         this.rootSlab = slab;
         this.slab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
         this.straight = true;
+      }
+    }
+    if (!flavor.firstStage && this.top === 4) {
+      // The same for walkFive.
+      this.mem.chunkWords(rootPfn);
+      const slab = this.mem.slabWords(this.rootSlabIndex);
+      if (slab !== undefined && SLAB_FRAME_BITS === 13) {
+        this.rootSlab = slab;
+        this.five = 1;
       }
     }
     this.slabHi = this.rootSlabIndex >>> SLAB_HI_SHIFT;
@@ -345,7 +356,57 @@ export class VtdPageTable extends RadixPageTable {
       out.dirty = false;
       return false;
     }
-    return this.walkOther(iovaPfn, out);
+    return this.five !== 0 ? this.walkFive(iovaPfn, out) : this.walkOther(iovaPfn, out);
+  }
+
+  /**
+   * The walk of a 5-level second-stage table (a 57-bit input space, as the granite-rapids-2s preset
+   * has) over the root's slab: walkStraight's walk with one more level, every level read from table
+   * memory, a missing entry reported as the engine's walk reports it (the level it stopped at).
+   * Anything else (a table in another slab, a superpage, an IOVA out of range) goes to walkTables,
+   * the engine's walk, which walks again and reports it. The page is split once into its low 27 bits
+   * (levels 2 to 0) and the rest (levels 4 and 3, below 2^18). Literals as in walkStraight.
+   */
+  private walkFive(iovaPfn: number, out: WalkResult): boolean {
+    if (iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+      const s = this.rootSlab;
+      const hiE = this.slabHi;
+      const loE = this.slabLo;
+      const low = iovaPfn & 0x7ffffff;
+      const up = (iovaPfn - low) * 7.450580596923828e-9;
+      let w = this.rootSlabWord + (((up >>> 9) & 511) << 1);
+      let lo = s[w];
+      let perm = lo;
+      if ((lo & 3) === 0) return walkMissing(out, 4);
+      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
+      w = ((lo >>> 2) & 0x7ffc00) + ((up & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      if ((lo & 3) === 0) return walkMissing(out, 3);
+      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
+      w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 18) & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      if ((lo & 3) === 0) return walkMissing(out, 2);
+      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
+      w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 9) & 511) << 1);
+      lo = s[w];
+      perm &= lo;
+      if ((lo & 3) === 0) return walkMissing(out, 1);
+      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
+      w = ((lo >>> 2) & 0x7ffc00) + ((low & 511) << 1);
+      lo = s[w];
+      if ((lo & 3) === 0) return walkMissing(out, 0);
+      const h = s[w + 1] & 0xfffff;
+      out.pfn = h === 0 ? lo >>> 12 : h * 1048576 + (lo >>> 12);
+      out.perm = this.grants[perm & lo & 7];
+      out.pageShift = 12;
+      out.level = 0;
+      out.dirty = (lo & 512) !== 0;
+      out.fault = 0;
+      return true;
+    }
+    return this.walkTables(iovaPfn, out);
   }
 
   /** Every walk the fast path of walk() does not finish. */
@@ -437,6 +498,15 @@ export class VtdPageTable extends RadixPageTable {
   override markAccess(iovaPfn: number, write: boolean): void {
     if (this.hwAccessDirty) super.markAccess(iovaPfn, write);
   }
+}
+
+/** A walk that found no present entry at `level`, reported as the engine's walk does (1 is WALK_NOT_PRESENT). */
+function walkMissing(out: WalkResult, level: number): false {
+  out.fault = 1;
+  out.level = level;
+  out.perm = 0;
+  out.dirty = false;
+  return false;
 }
 
 // -------------------------------------------------------------------- foreign walks
