@@ -219,6 +219,12 @@ export class IoPagetable {
   /** First and last byte of the area firstSpan found. */
   private spanIova = 0n;
   private spanLast = 0n;
+  /** forEachAreaIn's callback for firstSpan: keeps the first area's bounds and stops (made once). */
+  private readonly takeSpan = (iova: bigint, last: bigint): true => {
+    this.spanIova = iova;
+    this.spanLast = last;
+    return true;
+  };
 
   /**
    * The bounds of the first area iterAreas(start, last) gives, in spanIova / spanLast, without making
@@ -226,49 +232,7 @@ export class IoPagetable {
    * false when there is none.
    */
   private firstSpan(start: bigint, last: bigint): boolean {
-    const low = this.low;
-    if (start <= SAFE_BIG) {
-      // The area at or below `start` if it reaches `start`, else the one after it.
-      const found = low.find(Number(start));
-      let c = found ? low.posChunk : 0;
-      let i = found ? low.posIndex : 0;
-      for (let k = 0; k < 2; k++) {
-        if (i >= low.chunkLength(c)) {
-          c++;
-          i = 0;
-        }
-        if (c >= low.chunkCount) break;
-        if (low.keyAt(c, i) > last) return false;
-        if (this.lowReaches(c, i, start)) return this.setSpan(c, i);
-        i++;
-      }
-    } else {
-      const c = low.chunkCount - 1;
-      if (c >= 0 && this.lowReaches(c, low.chunkLength(c) - 1, start)) {
-        if (low.keyAt(c, low.chunkLength(c) - 1) > last) return false;
-        return this.setSpan(c, low.chunkLength(c) - 1);
-      }
-    }
-    const first = start > SAFE_BIG ? this.high.getPairOrNextLower(start) : undefined;
-    const from = first && first[1].last >= start ? first[0] : start > SAFE_BIG ? start : SAFE_BIG;
-    for (const [, a] of this.high.entries(from)) {
-      if (a.iova > last) break;
-      if (a.last >= start) {
-        this.spanIova = a.iova;
-        this.spanLast = a.last;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** Sets spanIova / spanLast to the bounds of the area at (c, i) of the low index; true. */
-  private setSpan(c: number, i: number): boolean {
-    const low = this.low;
-    const lastNum = low.lastAt(c, i);
-    this.spanIova = BigInt(low.keyAt(c, i));
-    this.spanLast = lastNum <= SAFE ? BigInt(lastNum) : low.at(c, i)!.last;
-    return true;
+    return this.forEachAreaIn(start, last, this.takeSpan);
   }
 
   /**
@@ -295,9 +259,10 @@ export class IoPagetable {
   /**
    * Calls `fn` with the first and last byte of every area that meets [start, last], in IOVA order (the
    * areas iterAreas gives), and the area itself when it is an object (null for a compact area, which
-   * stays a record). `fn` must not map or unmap.
+   * stays a record). `fn` must not map or unmap; it stops the walk by returning true, and then
+   * forEachAreaIn returns true.
    */
-  forEachAreaIn(start: bigint, last: bigint, fn: (iova: bigint, last: bigint, area: IoptArea | null) => void): void {
+  forEachAreaIn(start: bigint, last: bigint, fn: (iova: bigint, last: bigint, area: IoptArea | null) => boolean | void): boolean {
     const low = this.low;
     if (start <= SAFE_BIG) {
       const found = low.find(Number(start));
@@ -305,12 +270,13 @@ export class IoPagetable {
       let i = found ? low.posIndex : 0;
       for (; c < low.chunkCount; c++, i = 0) {
         for (const n = low.chunkLength(c); i < n; i++) {
-          if (low.keyAt(c, i) > last) return;
+          if (low.keyAt(c, i) > last) return false;
           if (!this.lowReaches(c, i, start)) continue;
-          if (low.isCompact(c, i)) fn(BigInt(low.keyAt(c, i)), BigInt(low.lastAt(c, i)), null);
-          else {
+          if (low.isCompact(c, i)) {
+            if (fn(BigInt(low.keyAt(c, i)), BigInt(low.lastAt(c, i)), null) === true) return true;
+          } else {
             const a = low.at(c, i)!;
-            fn(a.iova, a.last, a);
+            if (fn(a.iova, a.last, a) === true) return true;
           }
         }
       }
@@ -318,18 +284,19 @@ export class IoPagetable {
       const c = low.chunkCount - 1;
       if (c >= 0 && this.lowReaches(c, low.chunkLength(c) - 1, start)) {
         const i = low.chunkLength(c) - 1;
-        if (low.keyAt(c, i) > last) return;
+        if (low.keyAt(c, i) > last) return false;
         // Reaching past 2^53 - 1, it is an object area (a compact area ends below 2^53).
         const a = low.at(c, i)!;
-        fn(a.iova, a.last, a);
+        if (fn(a.iova, a.last, a) === true) return true;
       }
     }
     const first = start > SAFE_BIG ? this.high.getPairOrNextLower(start) : undefined;
     const from = first && first[1].last >= start ? first[0] : start > SAFE_BIG ? start : SAFE_BIG;
     for (const [, a] of this.high.entries(from)) {
       if (a.iova > last) break;
-      if (a.last >= start) fn(a.iova, a.last, a);
+      if (a.last >= start && fn(a.iova, a.last, a) === true) return true;
     }
+    return false;
   }
 
   /** The area containing `iova`, if any. */
