@@ -24,7 +24,7 @@ export const WORKERS: Record<string, readonly string[]> = {
   dma: ['dma_read_4k', 'dma_write_4k', 'dma_read_4k_sync', 'dma_write_4k_sync'],
   ioas_map_4k_calls: ['ioas_map_4k_calls'],
   ioas_map_random_1m_areas: ['ioas_map_random_1m_areas'],
-  fault_roundtrip: ['fault_roundtrip', 'fault_p99_us', 'fault_p999_us', 'fault_max_us'],
+  fault_roundtrip: ['fault_roundtrip', 'fault_p99_us', 'fault_p999_us', 'fault_max_us', 'fault_skeleton'],
   bytes_per_mapped_page: ['bytes_per_mapped_page'],
   bytes_per_mapped_page_uapi: ['bytes_per_mapped_page_uapi'],
   map_64g_huge: ['map_64g_huge_ms'],
