@@ -325,10 +325,13 @@ function checkConsistent(w: World, ctx: string): void {
   }
   // Areas: ordered, disjoint, exact numbers; accounting matches the distinct pinned pages.
   const pinned = new Map<IoptPages, number>();
+  // One walk per IOAS: an area kept as a compact record is a new snapshot (with its own pages object)
+  // on each walk, so the pins below are read from the same snapshots.
+  const areasOf = new Map(w.ioases().map((i) => [i, [...i.iopt.iterAreas()]]));
   for (const i of w.ioases()) {
     let prev = -1n;
     let n = 0;
-    for (const a of i.iopt.iterAreas()) {
+    for (const a of areasOf.get(i)!) {
       n++;
       expect(a.iova > prev && a.iova <= a.last, `${ctx}: IOAS ${i.id} areas out of order`).toBe(true);
       expect(Number.isFinite(a.iovaNum) && Number.isFinite(a.lastNum) && Number.isInteger(a.npages), `${ctx}: NaN in an area`).toBe(true);
@@ -358,7 +361,7 @@ function checkConsistent(w: World, ctx: string): void {
   const spans = new Map<IoptPages, [number, number][]>();
   for (const i of w.ioases()) {
     if (i.iopt.domains.length === 0) continue;
-    for (const a of i.iopt.iterAreas()) {
+    for (const a of areasOf.get(i)!) {
       const l = spans.get(a.pages) ?? [];
       spans.set(a.pages, l);
       l.push([a.pageIndex, a.pageIndex + a.npages]);

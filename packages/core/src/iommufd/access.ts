@@ -179,8 +179,11 @@ export class IommufdAccess extends IommufdObject {
       try {
         const pieces: Piece[] = [];
         this.pieces(iova, length, (p) => pieces.push(p));
+        const iopt = this.ioas!.iopt;
         pieces.forEach((p, i) => {
-          const a = p.area;
+          // The area holds the access's pins and count: it needs an identity (an area kept as a
+          // record in the index becomes an object area; the walk over the range did not need one).
+          const a = iopt.areaObject(p.area);
           const startByte = p.start - a.iova + BigInt(a.pageOffset);
           const endByte = p.last - a.iova + BigInt(a.pageOffset);
           if (

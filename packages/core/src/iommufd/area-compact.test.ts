@@ -72,6 +72,16 @@ function compactCount(s: Side): number {
   return n;
 }
 
+/** Object areas (IoptArea kept by the index) of an IOAS's index (white box). */
+function objectCount(iopt: ReturnType<Side['iopt']>): number {
+  return (iopt as unknown as { low: { objects: Map<number, unknown> } }).low.objects.size;
+}
+
+/** An IOAS's areas with their pages' state, as Side.areas gives them. */
+function areasOf(iopt: ReturnType<Side['iopt']>) {
+  return [...iopt.iterAreas()].map((a) => [a.iova, a.last, a.prot, a.pageIndex, a.pageOffset, a.npages, a.pages.users, a.pages.npinned, a.pages.segments, a.pages.frame(a.pageIndex), a.pages.pinCount(a.pageIndex), a.pages.base, a.pages.writable]);
+}
+
 /**
  * The same random ops on a side with the fast handlers and one without (`step`), every result and the
  * pins compared (`both`); `slots` pages of IOVA from BASE_IOVA.
@@ -144,8 +154,19 @@ describe('compact IOAS areas', () => {
     step(3000, true);
     expect(both((s) => s.iopt().areaCount)).toBeGreaterThan(300);
     both((s) => s.table(slots));
-    // Asking for the areas turns compact ones into objects: the same areas, pages and pins.
+    // Reading the areas gives the same areas, pages and pins, and leaves the records as they are.
+    const compact = compactCount(a);
+    const objects = objectCount(a.iopt());
     both((s) => s.areas());
+    for (let k = 0; k < 200; k++) {
+      const iova = BigInt(BASE_IOVA + rnd(slots) * PAGE + rnd(PAGE));
+      both((s) => {
+        const x = s.iopt().areaAt(iova);
+        return x === undefined ? null : [x.iova, x.last, x.pageIndex, x.npages, x.pages.frame(x.pageIndex), x.pages.pinCount(x.pageIndex)];
+      });
+    }
+    expect(compactCount(a)).toBe(compact);
+    expect(objectCount(a.iopt())).toBe(objects);
     step(1500, true);
     both((s) => s.table(slots));
     both((s) => s.areas());
@@ -279,6 +300,137 @@ describe('compact IOAS areas', () => {
     both((s) => s.areas());
     both((s) => s.dev.detachPt());
     both((s) => s.unmap(0, 1 << 30));
+  });
+
+  it('IOAS_COPY shares their pages (they become pages areas, no objects) with the effects of the object path', () => {
+    const slots = 600;
+    const { a, b, rnd, both, step } = differential(slots);
+    const all = [a, b];
+    step(400, false);
+    both((s) => s.dev.attachPt(s.ioas) > 0);
+    step(400, true);
+    const objects = objectCount(a.iopt());
+    // The destination: a second IOAS with its own domain (HWPT_ALLOC on it), so that a copy pins.
+    const dst = both((s) => s.f.fd.ioas.alloc()) as number;
+    both((s) => s.f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: s.devId, pt_id: dst }).out_hwpt_id);
+    const dstIopt = (s: Side) => getIoas(s.f.fd.ctx, dst).iopt;
+    const flags = U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
+    const copy = (s: Side, srcIova: number, pages: number, dstIova: number | null, from = s.ioas, to = dst) =>
+      s.f.fd.run(U.iommu_ioas_copy, 'IOAS_COPY', {
+        src_ioas_id: from,
+        dst_ioas_id: to,
+        flags: dstIova === null ? flags : flags | U.IOMMU_IOAS_MAP_FIXED_IOVA,
+        length: BigInt(pages * PAGE),
+        src_iova: BigInt(srcIova),
+        dst_iova: BigInt(dstIova ?? 0),
+      }).dst_iova;
+    const compare = () => {
+      both((s) => s.areas());
+      both((s) => areasOf(dstIopt(s)));
+      both((s) => s.table(slots + 200));
+      // The destination's domain, over the same window and the allocated IOVAs.
+      both((s) => {
+        const d = dstIopt(s).domains[0] as HwptPaging;
+        const wr = new WalkResult();
+        return [...dstIopt(s).iterAreas()].flatMap((x) => {
+          const pfn = Number(x.iova / BigInt(PAGE));
+          return [pfn, d.ops.pt.walk(pfn, wr) ? `${wr.pfn}:${wr.perm}` : '-'];
+        });
+      });
+    };
+    // Runs of slots, most with holes (ENOENT) or landing on areas already copied (EEXIST); fixed at
+    // the same IOVA in the destination, or at an IOVA the destination allocates from the first page.
+    let copied = 0;
+    for (let k = 0; k < 300; k++) {
+      const slot = rnd(slots);
+      const pages = 1 + rnd(k % 3 === 0 ? 40 : 4);
+      const fixed = rnd(3) !== 0;
+      const r = both((s) => copy(s, BASE_IOVA + slot * PAGE, pages, fixed ? BASE_IOVA + slot * PAGE : null));
+      if (typeof r === 'bigint') copied++;
+      if (k % 50 === 0) compare();
+      if (k % 7 === 0) step(20, true);
+    }
+    expect(copied).toBeGreaterThan(10);
+    compare();
+    // No copied area became an object on the compact side (the steps in between may have made objects
+    // of areas whose frames are in several runs: at most one per step).
+    expect(objectCount(a.iopt())).toBeLessThanOrEqual(objects + 43 * 20);
+    expect(objectCount(dstIopt(a))).toBe(0);
+    // Each pin, map and table page of a copy failing in turn: ENOMEM, nothing pinned, mapped or
+    // referenced that was not before; then the copy goes through. A range of single-page areas.
+    // Eight single-page compact areas past the window.
+    const run = slots + 20;
+    for (let k = 0; k < 8; k++) both((s) => s.map(BASE_IOVA + (run + k) * PAGE, s.va + BigInt(k * PAGE), 1));
+    for (let n = 1; ; n++) {
+      expect(n).toBeLessThan(100);
+      const inj = all.map((s) => (s.f.host.injector = new FailNth(n, ['pin', 'map', 'table-alloc', 'alloc'])));
+      const rc = both((s) => copy(s, BASE_IOVA + run * PAGE, 8, BASE_IOVA + (run + 100) * PAGE));
+      expect(inj[0].hitSite).toBe(inj[1].hitSite);
+      for (const s of all) s.f.host.injector = NO_FAULT_INJECTION;
+      compare();
+      if (!inj[0].hit) {
+        expect(typeof rc).toBe('bigint');
+        // Failures were injected at every step of the copy before it went through.
+        expect(n).toBeGreaterThan(8);
+        break;
+      }
+      expect(rc).toBe('thrown ENOMEM');
+    }
+    // The source unmapped: the destination keeps the shared pages and their pins; then the
+    // destination unmapped: every pin given back once both are gone.
+    both((s) => s.unmap(BASE_IOVA, slots * PAGE));
+    both((s) => s.unmap(0, 1 << 30));
+    compare();
+    both((s) => s.f.fd.run(U.iommu_ioas_unmap, 'IOAS_UNMAP', { ioas_id: dst, iova: 0n, length: 1n << 40n }).length);
+    both((s) => s.dev.detachPt());
+    expect(both((s) => s.f.host.process.lockedPages)).toBe(0);
+  });
+
+  it('give an access its reads and writes and its pins with the effects of the object path; only the areas it pins become objects', () => {
+    const slots = 300;
+    const { a, b, rnd, both, step } = differential(slots);
+    step(300, false);
+    both((s) => s.dev.attachPt(s.ioas) > 0);
+    step(300, true);
+    const before = compactCount(a);
+    const objects = objectCount(a.iopt());
+    const accs = new Map<Side, ReturnType<Side['f']['fd']['access']['create']>>();
+    for (const s of [a, b]) {
+      const acc = s.f.fd.access.create({ unmap: (iova, length) => acc.unpinPages(iova, length) });
+      acc.attach(s.ioas);
+      accs.set(s, acc);
+    }
+    // Reads and writes over runs of areas (ENOENT at a hole after the bytes before it moved).
+    for (let k = 0; k < 100; k++) {
+      const iova = BigInt(BASE_IOVA + rnd(slots) * PAGE + rnd(PAGE));
+      const len = 1 + rnd(6 * PAGE);
+      const fill = rnd(256);
+      both((s) => {
+        accs.get(s)!.rw(iova, new Uint8Array(len).fill(fill), { write: true });
+        const back = new Uint8Array(len);
+        accs.get(s)!.rw(iova, back);
+        return back.every((x) => x === fill);
+      });
+    }
+    expect(compactCount(a)).toBe(before);
+    expect(objectCount(a.iopt())).toBe(objects);
+    // Pins of runs of areas: those areas become objects, nothing else.
+    let pinnedAreas = 0;
+    for (let k = 0; k < 40; k++) {
+      const iova = BigInt(BASE_IOVA + rnd(slots) * PAGE);
+      const len = BigInt((1 + rnd(3)) * PAGE);
+      const r = both((s) => [...accs.get(s)!.pinPages(iova, len)]);
+      if (Array.isArray(r)) pinnedAreas += [...a.iopt().iterAreas(iova, iova + len - 1n)].length;
+      both((s) => s.areas());
+    }
+    expect(pinnedAreas).toBeGreaterThan(0);
+    expect(compactCount(a)).toBeGreaterThanOrEqual(before - pinnedAreas);
+    expect(compactCount(a)).toBeLessThan(before);
+    expect(objectCount(a.iopt()) - objects).toBe(before - compactCount(a));
+    for (const s of [a, b]) accs.get(s)!.detach();
+    both((s) => s.areas());
+    both((s) => s.dev.detachPt());
+    expect(both((s) => s.f.host.process.lockedPages)).toBe(0);
   });
 
   it('charge one pin per page and give every pin back on unmap', () => {

@@ -75,16 +75,24 @@ export class IoptArea {
  *   pages object would be used by this area only). meta holds the prot, the write flag, the pinned
  *   flag and the index of the process in `procs`. A raw single-page IOAS_MAP makes one: the call
  *   allocates nothing, and a million such areas are no million objects for the collector to trace;
- * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova.
+ * - a pages area: [iova, last, slot, page index, meta]: an area of an IoptPages that other areas may
+ *   share (IOAS_COPY makes them: iopt_get_pages hands the source areas' pages objects to the
+ *   destination's areas), the pages object in `pages[slot]`, meta -2 - (prot | pageOffset << 2). All
+ *   its state is in the pages object, so it needs no IoptArea either;
+ * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova: an area
+ *   with state of its own (an access's pins, numAccesses) or one that something keeps as an object.
  *
- * Every caller that asks for an IoptArea (locate, at, from, lastArea) gets one: a compact record is
- * turned into an object area for good on the way (materialize), with the IoptPages its state implies
- * (iopt_pages of npages with one pin per page when pinned, users 1), so an area has one identity from
- * then on. IoPagetable reads records by position instead wherever it needs no object: its map and
- * unmap paths, and the walks over every area (filling a domain at attach, emptying it at detach, the
- * alignment and aperture checks, IOVA allocation), which pin, unpin and map a compact area from its
- * record (setCompactFrame); only pins in several runs of frames, which a record cannot hold, make one
- * an object (adoptPinnedRuns).
+ * Reading an area gives an IoptArea without changing the record (at, from, locate, lastArea): the
+ * object of an object area; for a pages area a new IoptArea over its shared pages object (what is
+ * done to those pages is done to the area's); for a compact area a new IoptArea with a new pages
+ * object built from the record, a snapshot to read (pinning or unpinning its pages changes nothing).
+ * Such IoptAreas are not the index's: compare areas by IOVA, not identity. What needs an area with an
+ * identity (an access's pins, a cut in two) asks objectAt, which turns the record into an object area
+ * for good (materialize). IoPagetable reads records by position wherever it needs no object: its map
+ * and unmap paths, and the walks over every area (filling a domain at attach, emptying it at detach,
+ * the alignment and aperture checks, IOVA allocation), which pin, unpin and map a compact area from
+ * its record (setCompactFrame); only pins in several runs of frames, which a record cannot hold, make
+ * one an object (adoptPinnedRuns). IOAS_COPY of a compact area makes it a pages area (sharePages).
  */
 const STRIDE = 5;
 const R_LAST = 1;
@@ -95,6 +103,8 @@ const R_META = 4;
 const CAP = 128;
 /** meta of an object area. */
 const OBJECT = -1;
+/** meta of a pages area: PAGES_META - (prot | pageOffset << 2), so every pages area's meta is <= PAGES_META. */
+const PAGES_META = -2;
 const META_WRITE = 4;
 const META_PINNED = 8;
 const META_PROC_SHIFT = 4;
@@ -110,6 +120,9 @@ export class AreaIndex {
   private readonly objects = new Map<number, IoptArea>();
   /** Processes whose memory compact areas map (the index in meta). */
   private readonly procs: HostProcess[] = [];
+  /** The pages objects of pages areas, by slot (R_PAGE), and the free slots. */
+  private readonly pages: (IoptPages | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
   size = 0;
   /**
    * Set by find(): the chunk and the index in it (from 0) of the area found, index -1 when none is
@@ -118,9 +131,9 @@ export class AreaIndex {
   posChunk = 0;
   posIndex = -1;
 
-  /** The area with the greatest key <= k (position in posChunk / posIndex). */
+  /** The area with the greatest key <= k, read as `at` reads it (position in posChunk / posIndex). */
   locate(k: number): IoptArea | undefined {
-    return this.find(k) ? this.at(this.posChunk, this.posIndex) : undefined;
+    return this.find(k) ? this.view(this.posChunk, this.posIndex) : undefined;
   }
 
   /**
@@ -179,9 +192,9 @@ export class AreaIndex {
     return this.recs[c][this.off(c, i) + R_LAST];
   }
 
-  /** Whether the area at (c, i), which must exist, is a compact record (no IoptArea yet). */
+  /** Whether the area at (c, i), which must exist, is a compact record (user memory, no pages object). */
   isCompact(c: number, i: number): boolean {
-    return this.recs[c][this.off(c, i) + R_META] !== OBJECT;
+    return this.recs[c][this.off(c, i) + R_META] >= 0;
   }
 
   /** The first frame of the compact area at (c, i) when it is pinned, else -1. */
@@ -238,9 +251,18 @@ export class AreaIndex {
     return this.recs.length;
   }
 
-  /** The area at position (c, i), if any (a compact one becomes an object area). */
+  /**
+   * The area at position (c, i), if any, read without changing its record (see the file comment): the
+   * object of an object area, a new IoptArea over the shared pages of a pages area, a snapshot of a
+   * compact area.
+   */
   at(c: number, i: number): IoptArea | undefined {
     if (c >= this.recs.length || i < 0 || i >= this.ends[c] - this.starts[c]) return undefined;
+    return this.view(c, i);
+  }
+
+  /** The area at position (c, i), which must exist, as an object area of the index (a record becomes one for good). */
+  objectAt(c: number, i: number): IoptArea {
     return this.materialize(c, i);
   }
 
@@ -248,9 +270,10 @@ export class AreaIndex {
     return c < this.recs.length ? this.ends[c] - this.starts[c] : 0;
   }
 
+  /** The last area, read as `at` reads it. */
   lastArea(): IoptArea | undefined {
     const c = this.recs.length - 1;
-    return c < 0 ? undefined : this.materialize(c, this.ends[c] - this.starts[c] - 1);
+    return c < 0 ? undefined : this.view(c, this.ends[c] - this.starts[c] - 1);
   }
 
   /** lastNum of the last area, -1 when there is none. */
@@ -293,6 +316,52 @@ export class AreaIndex {
     r[o + R_PAGE] = page;
     r[o + R_FRAME] = frame < 0 ? 0 : frame;
     r[o + R_META] = prot | (writable ? META_WRITE : 0) | (frame >= 0 ? META_PINNED : 0) | (p << META_PROC_SHIFT);
+  }
+
+  /**
+   * Inserts a pages area at index i of chunk c, as insertAt: [iova, last] (last <= 2^53 - 1) mapping
+   * `pages` from page `pageIndex`, byte `pageOffset` of it. The caller has taken the area's reference
+   * on the pages (pages.get()).
+   */
+  insertPagesAt(c: number, i: number, iova: number, last: number, pages: IoptPages, pageIndex: number, pageOffset: number, prot: number): void {
+    const slot = this.takeSlot(pages);
+    const o = this.open(c, i, iova);
+    const r = this.recs[this.posChunk];
+    r[o + R_LAST] = last;
+    r[o + R_PAGE] = slot;
+    r[o + R_FRAME] = pageIndex;
+    r[o + R_META] = PAGES_META - (prot | (pageOffset << 2));
+  }
+
+  /** Inserts a pages area at its place (see insertPagesAt). */
+  insertPages(iova: number, last: number, pages: IoptPages, pageIndex: number, pageOffset: number, prot: number): void {
+    const found = this.find(iova);
+    this.insertPagesAt(this.posChunk, found ? this.posIndex + 1 : 0, iova, last, pages, pageIndex, pageOffset, prot);
+  }
+
+  /**
+   * The pages object of the area at (c, i), which must exist, so that another area can share it
+   * (IOAS_COPY): a compact area becomes a pages area first, with the pages object its record implies
+   * (as materialize builds it); an object area's or a pages area's own.
+   */
+  sharePages(c: number, i: number): IoptPages {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    const meta = r[o + R_META];
+    if (meta === OBJECT) return this.objects.get(r[o])!.pages;
+    if (meta <= PAGES_META) return this.pages[r[o + R_PAGE]]!;
+    const pages = this.recordPages(r, o);
+    r[o + R_PAGE] = this.takeSlot(pages);
+    r[o + R_FRAME] = 0;
+    r[o + R_META] = PAGES_META - (meta & 3);
+    return pages;
+  }
+
+  /** A free slot of `pages` holding `p`. */
+  private takeSlot(p: IoptPages): number {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.pages.length;
+    this.pages[slot] = p;
+    return slot;
   }
 
   /**
@@ -352,8 +421,10 @@ export class AreaIndex {
     return o;
   }
 
+  /** Removes the object area `area` (one objectAt or insertAt gave); anything else is left alone. */
   delete(area: IoptArea): void {
-    if (this.locate(area.iovaNum) === area) this.deleteAt(this.posChunk, this.posIndex);
+    const k = area.iovaNum;
+    if (this.objects.get(k) === area && this.find(k)) this.deleteAt(this.posChunk, this.posIndex);
   }
 
   /**
@@ -365,7 +436,7 @@ export class AreaIndex {
     const s = this.starts[c];
     const e = this.ends[c];
     const at = s + i;
-    if (r[at * STRIDE + R_META] === OBJECT) this.objects.delete(r[at * STRIDE]);
+    this.forget(r, at * STRIDE);
     this.size--;
     if (e - s === 1) {
       this.dropChunks(c, 1);
@@ -425,7 +496,11 @@ export class AreaIndex {
       this.ends.splice(c, n);
       this.firsts.splice(c, n);
     }
-    if (this.size === 0) this.procs.length = 0;
+    if (this.size === 0) {
+      this.procs.length = 0;
+      this.pages.length = 0;
+      this.freeSlots.length = 0;
+    }
   }
 
   /** Removes areas [i0, i1) of chunk c (at least one, not only one), leaving the chunk or dropping it when emptied. */
@@ -451,42 +526,75 @@ export class AreaIndex {
     if (i0 === 0) this.firsts[c] = r[this.starts[c] * STRIDE];
   }
 
-  /** Drops the objects of the object areas among positions [i0, i1) of chunk c. */
+  /** Drops the objects of the object areas, and frees the slots of the pages areas, among positions [i0, i1) of chunk c. */
   private forgetObjects(c: number, i0: number, i1: number): void {
     const r = this.recs[c];
-    for (let o = (this.starts[c] + i0) * STRIDE, end = (this.starts[c] + i1) * STRIDE; o < end; o += STRIDE) {
-      if (r[o + R_META] === OBJECT) this.objects.delete(r[o]);
-    }
+    for (let o = (this.starts[c] + i0) * STRIDE, end = (this.starts[c] + i1) * STRIDE; o < end; o += STRIDE) this.forget(r, o);
   }
 
-  /** Areas in key order, starting with the one at or below `k` (from the first when none is). */
+  /** The record at offset o of r is going away: its object leaves `objects`, its pages slot is freed. */
+  private forget(r: Float64Array, o: number): void {
+    const meta = r[o + R_META];
+    if (meta === OBJECT) this.objects.delete(r[o]);
+    else if (meta <= PAGES_META) this.freeSlot(r[o + R_PAGE]);
+  }
+
+  private freeSlot(slot: number): void {
+    this.pages[slot] = undefined;
+    this.freeSlots.push(slot);
+  }
+
+  /**
+   * Areas in key order, starting with the one at or below `k` (from the first when none is), read as
+   * `at` reads them. Nothing may change the index while this runs.
+   */
   *from(k: number): IterableIterator<IoptArea> {
     this.find(k);
     let c = this.posChunk;
     let i = this.posIndex < 0 ? 0 : this.posIndex;
     for (; c < this.recs.length; c++, i = 0) {
-      for (; i < this.ends[c] - this.starts[c]; i++) yield this.materialize(c, i);
+      for (; i < this.ends[c] - this.starts[c]; i++) yield this.view(c, i);
     }
   }
 
-  /** The IoptArea of the record at (c, i), which must exist: a compact record becomes an object area. */
-  private materialize(c: number, i: number): IoptArea {
+  /** The area at (c, i), which must exist, as `at` reads it. */
+  private view(c: number, i: number): IoptArea {
     const r = this.recs[c];
     const o = this.off(c, i);
-    const iova = r[o];
     const meta = r[o + R_META];
-    if (meta === OBJECT) return this.objects.get(iova)!;
-    const last = r[o + R_LAST];
-    const npages = (last - iova + 1) / PAGE_SIZE;
+    if (meta === OBJECT) return this.objects.get(r[o])!;
+    if (meta <= PAGES_META) {
+      const x = PAGES_META - meta;
+      return new IoptArea(r[o], r[o + R_LAST], this.pages[r[o + R_PAGE]]!, r[o + R_FRAME], x >>> 2, x & 3);
+    }
+    return new IoptArea(r[o], r[o + R_LAST], this.recordPages(r, o), 0, 0, meta & 3);
+  }
+
+  /**
+   * The pages object a compact record at offset o of r stands for: what iopt_alloc_user_pages +
+   * iopt_area_fill_domains would have left, a pages object of the user range referenced by the area
+   * (users 1), one pin on each page when the area is filled.
+   */
+  private recordPages(r: Float64Array, o: number): IoptPages {
+    const meta = r[o + R_META];
+    const npages = (r[o + R_LAST] - r[o] + 1) / PAGE_SIZE;
     const mm = this.procs[meta >>> META_PROC_SHIFT];
-    // What iopt_alloc_user_pages + iopt_area_fill_domains would have left: a pages object of the
-    // user range, referenced by this area, one pin on each page when the area is filled.
     const pages = new IoptPages(npages, (meta & META_WRITE) !== 0, mm, { kind: 'user', mm, firstPage: r[o + R_PAGE] });
     if ((meta & META_PINNED) !== 0) pages.adoptPinnedRun(r[o + R_FRAME]);
     pages.get();
-    const area = new IoptArea(iova, last, pages, 0, 0, meta & 3);
+    return pages;
+  }
+
+  /** The IoptArea of the record at (c, i), which must exist: a compact or pages record becomes an object area. */
+  private materialize(c: number, i: number): IoptArea {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    const meta = r[o + R_META];
+    if (meta === OBJECT) return this.objects.get(r[o])!;
+    const area = this.view(c, i);
+    if (meta <= PAGES_META) this.freeSlot(r[o + R_PAGE]);
     r[o + R_META] = OBJECT;
-    this.objects.set(iova, area);
+    this.objects.set(r[o], area);
     return area;
   }
 }

@@ -153,8 +153,10 @@ export class IoPagetable {
    */
   cutIova(iovas: readonly bigint[]): void {
     for (const iova of iovas) {
-      const a = this.areaAt(iova);
-      if (a === undefined || a.last === iova) continue;
+      const found = this.areaAt(iova);
+      if (found === undefined || found.last === iova) continue;
+      // The area is replaced by its halves: it needs its identity (deleteArea).
+      const a = this.areaObject(found);
       if (a.numAccesses > 0) fail('EBUSY', 'an access pins the area');
       const newStart = iova + 1n;
       const align = this.iovaAlignment;
@@ -195,6 +197,13 @@ export class IoPagetable {
 
   // --- queries -----------------------------------------------------------------------------------
 
+  /**
+   * The areas meeting [start, last] in IOVA order. An area kept as a record in the index (see
+   * area-index.ts) is given as a new IoptArea each time, which changes nothing: a pages area's over
+   * its shared pages object, a compact area's as a snapshot with a pages object of its own (reading
+   * it is exact; pinning or unpinning through it changes nothing). Compare areas by IOVA; areaObject
+   * gives the area with an identity. Nothing may map or unmap while this runs.
+   */
   *iterAreas(start = 0n, last = ULONG_MAX): IterableIterator<IoptArea> {
     if (start <= SAFE_BIG) {
       for (const a of this.low.from(Number(start))) {
@@ -237,8 +246,9 @@ export class IoPagetable {
 
   /**
    * Calls `fn` for every area in IOVA order with its first 4 KiB page and its page count, and the
-   * area itself when it is an object: null for a compact area (user memory that no access pins and
-   * nothing else references), which stays a record. `fn` must not map or unmap.
+   * area as iterAreas gives it (an object area, or a new IoptArea over a pages area's shared pages):
+   * null for a compact area (user memory that no access pins and nothing else references), which
+   * stays a record. `fn` must not map or unmap.
    */
   forEachArea(fn: (pfn: number, npages: number, area: IoptArea | null) => void): void {
     const low = this.low;
@@ -258,9 +268,10 @@ export class IoPagetable {
 
   /**
    * Calls `fn` with the first and last byte of every area that meets [start, last], in IOVA order (the
-   * areas iterAreas gives), and the area itself when it is an object (null for a compact area, which
-   * stays a record). `fn` must not map or unmap; it stops the walk by returning true, and then
-   * forEachAreaIn returns true.
+   * areas iterAreas gives), and the area as forEachArea gives it (null for a compact area, which stays
+   * a record). `fn` must not map or unmap (turning a compact record into a pages area where it is, as
+   * getElements does, moves nothing); it stops the walk by returning true, and then forEachAreaIn
+   * returns true.
    */
   forEachAreaIn(start: bigint, last: bigint, fn: (iova: bigint, last: bigint, area: IoptArea | null) => boolean | void): boolean {
     const low = this.low;
@@ -299,10 +310,19 @@ export class IoPagetable {
     return false;
   }
 
-  /** The area containing `iova`, if any. */
+  /** The area containing `iova`, if any, given as iterAreas gives it. */
   areaAt(iova: bigint): IoptArea | undefined {
     const a = this.floorArea(iova);
     return a && a.last >= iova ? a : undefined;
+  }
+
+  /**
+   * The area `a` (one iterAreas or areaAt gave) as an area with an identity, whose state (an access's
+   * pins, numAccesses) is its own: an area kept as a record becomes an object area for good.
+   */
+  areaObject(a: IoptArea): IoptArea {
+    const low = this.low;
+    return a.iovaNum <= SAFE && low.find(a.iovaNum) ? low.objectAt(low.posChunk, low.posIndex) : a;
   }
 
   private overlapsArea(start: bigint, last: bigint): boolean {
@@ -644,9 +664,12 @@ export class IoPagetable {
         throw e;
       }
     }
+    // Below 2^53 each area goes into the index as a pages area, a record over its pages object (which
+    // IOAS_COPY shares with the source's areas): no IoptArea is kept.
     for (const a of areas) {
       a.pages.get();
-      this.insertArea(a);
+      if (a.lastNum <= SAFE) this.low.insertPages(a.iovaNum, a.lastNum, a.pages, a.pageIndex, a.pageOffset, a.prot);
+      else this.insertArea(a);
     }
     return iova;
   }
@@ -820,7 +843,7 @@ export class IoPagetable {
     for (;;) {
       const next = this.iterAreas(start, last).next();
       if (next.done) break;
-      const a = next.value;
+      const a = this.areaObject(next.value);
       if (a.iova < start || a.last > last) {
         this.lastUnmapped = bytes;
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
@@ -928,22 +951,32 @@ export class IoPagetable {
   }
 
   /**
-   * The areas exactly covering [start, start + length) without holes, as map elements (IOAS_COPY);
-   * ENOENT when any byte is unmapped.
+   * iopt_get_pages: the areas exactly covering [start, start + length) without holes, as map elements
+   * (IOAS_COPY) that share the areas' pages objects; ENOENT when any byte is unmapped. A compact area
+   * becomes a pages area on the way (its pages object is then shared, which a compact record cannot
+   * express); nothing else changes.
    */
   getElements(start: bigint, length: bigint): MapElement[] {
     const last = start + length - 1n;
     const out: MapElement[] = [];
     let expect = start;
-    for (const a of this.iterAreas(start, last)) {
-      if (a.iova > expect) fail('ENOENT', 'the source range has a hole');
+    const low = this.low;
+    this.forEachAreaIn(start, last, (iova, _last, area) => {
+      if (iova > expect) fail('ENOENT', 'the source range has a hole');
+      let a = area;
+      if (a === null) {
+        // A compact area (below 2^53) hands its pages over by becoming a pages area where it is.
+        low.find(Number(iova));
+        low.sharePages(low.posChunk, low.posIndex);
+        a = low.at(low.posChunk, low.posIndex)!;
+      }
       const from = expect;
       const to = a.last < last ? a.last : last;
       const byteInArea = Number(from - a.iova) + a.pageOffset;
       out.push({ pages: a.pages, pageIndex: a.pageIndex + Math.floor(byteInArea / PAGE_SIZE), pageOffset: byteInArea % PAGE_SIZE, length: to - from + 1n });
       expect = to + 1n;
-      if (expect > last) break;
-    }
+      return expect > last;
+    });
     if (expect <= last) fail('ENOENT', 'the source range is not fully mapped');
     return out;
   }
