@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { bareFixture, xorshiftRandom } from '../__tests__/helpers.js';
 import { IommufdError } from '../uapi/errno.js';
 import { getIoas } from './ioas.js';
+import { AreaIndex, IoptArea } from './area-index.js';
+import { IoptPages } from './pages.js';
 
 describe('IOAS area index over many chunks', () => {
   it('keeps 2,000 single-page areas in order through random maps and range unmaps, as a plain model does', () => {
@@ -59,5 +61,106 @@ describe('IOAS area index over many chunks', () => {
     }
     expect(f.fd.ioas.unmapAll(ioas)).toBe(BigInt(mapped.filter((m) => m).length) * 4096n);
     expect(iopt.areaCount).toBe(0);
+  });
+});
+
+describe('AreaIndex records of the three kinds', () => {
+  it('reads compact, pages and object areas without changing them, shares, materializes and frees as a model says', () => {
+    const { host } = bareFixture();
+    const mm = host.process;
+    const index = new AreaIndex();
+    const rnd = xorshiftRandom(2463534242);
+    type Kind = 'compact' | 'pages' | 'object';
+    /** What each slot (area of one page at slot * 4096) holds. */
+    const model = new Map<number, { kind: Kind; pages: IoptPages | null; area: IoptArea | null; page: number; pageIndex: number; prot: number }>();
+    const slots = 900;
+    const pageOf = (slot: number) => (slot * 7) % 64;
+    for (let step = 0; step < 3000; step++) {
+      const slot = rnd(slots);
+      const k = slot * 4096;
+      if (model.has(slot)) {
+        if (rnd(4) === 0) {
+          // Out of the index (one area or a run of areas, as an unmap takes them).
+          const end = Math.min(slots, slot + 1 + rnd(5));
+          index.find(k);
+          const c0 = index.posChunk;
+          const i0 = index.posIndex;
+          let n = 0;
+          for (let s = slot; s < end; s++) if (model.delete(s)) n++;
+          let c1 = c0;
+          let i1 = i0 + n;
+          while (c1 < index.chunkCount && i1 >= index.chunkLength(c1)) {
+            i1 -= index.chunkLength(c1);
+            c1++;
+          }
+          index.deleteRange(c0, i0, c1, i1);
+        } else if (rnd(2) === 0) {
+          // Shared (IOAS_COPY): a compact area becomes a pages area over the pages its record implies.
+          expect(index.find(k)).toBe(true);
+          const m = model.get(slot)!;
+          const p = index.sharePages(index.posChunk, index.posIndex);
+          if (m.kind === 'compact') {
+            expect([p.users, p.npinned, p.npages, p.base]).toEqual([1, 0, 1, BigInt(pageOf(slot) * 4096)]);
+            m.kind = 'pages';
+            m.pages = p;
+          } else expect(p).toBe(m.pages);
+        } else {
+          // Given an identity (an access's pins): the same pages object for a pages area.
+          expect(index.find(k)).toBe(true);
+          const m = model.get(slot)!;
+          const a = index.objectAt(index.posChunk, index.posIndex);
+          if (m.kind === 'object') expect(a).toBe(m.area);
+          else if (m.kind === 'pages') expect(a.pages).toBe(m.pages);
+          m.kind = 'object';
+          m.area = a;
+          m.pages = a.pages;
+        }
+        continue;
+      }
+      const r = rnd(3);
+      if (r === 0) {
+        const found = index.find(k);
+        index.insertCompactAt(index.posChunk, found ? index.posIndex + 1 : 0, k, k + 4095, mm, pageOf(slot), true, -1, 3);
+        model.set(slot, { kind: 'compact', pages: null, area: null, page: pageOf(slot), pageIndex: 0, prot: 3 });
+      } else if (r === 1) {
+        const pages = new IoptPages(4, true, mm, { kind: 'user', mm, firstPage: pageOf(slot) });
+        pages.get();
+        const pageIndex = 1 + rnd(3);
+        index.insertPages(k, k + 4095, pages, pageIndex, 0, 1);
+        model.set(slot, { kind: 'pages', pages, area: null, page: pageOf(slot), pageIndex, prot: 1 });
+      } else {
+        const pages = new IoptPages(1, true, mm, { kind: 'user', mm, firstPage: pageOf(slot) });
+        pages.get();
+        const area = new IoptArea(k, k + 4095, pages, 0, 0, 2);
+        index.insert(area);
+        model.set(slot, { kind: 'object', pages, area, page: pageOf(slot), pageIndex: 0, prot: 2 });
+      }
+      if (step % 500 === 0) check();
+    }
+    check();
+
+    function check(): void {
+      const want = [...model.keys()].sort((x, y) => x - y);
+      const got = [...index.from(0)];
+      expect(got.map((a) => a.iovaNum / 4096)).toEqual(want);
+      expect(index.size).toBe(want.length);
+      got.forEach((a, n) => {
+        const m = model.get(want[n])!;
+        if (m.kind === 'object') expect(a).toBe(m.area);
+        else if (m.kind === 'pages') {
+          expect(a.pages).toBe(m.pages);
+          expect([a.pageIndex, a.prot]).toEqual([m.pageIndex, m.prot]);
+        } else {
+          // A snapshot: a pages object of its own, built from the record, on every read.
+          expect([a.pages.users, a.pages.base, a.npages, a.prot]).toEqual([1, BigInt(m.page * 4096), 1, 3]);
+          expect(index.locate(a.iovaNum)!.pages).not.toBe(a.pages);
+        }
+      });
+      // Pages slots: one per pages area, freed ones reused.
+      const slotsOf = index as unknown as { pages: (IoptPages | undefined)[]; freeSlots: number[] };
+      const live = slotsOf.pages.filter((p) => p !== undefined).length;
+      expect(live).toBe([...model.values()].filter((m) => m.kind === 'pages').length);
+      expect(slotsOf.pages.length - slotsOf.freeSlots.length).toBe(live);
+    }
   });
 });
