@@ -57,7 +57,11 @@ export class Ioas extends IommufdObject {
 type V<L> = ValueOfLayout<L>;
 
 export function getIoas(ctx: IommufdCtx, id: number): Ioas {
-  return ctx.objects.get<Ioas>(id, ObjType.IOAS);
+  // An IOAS is found by its class, not by `type`: the table holds objects of every class, so a load of
+  // `type` there is a megamorphic property lookup on every IOAS call. Anything else takes the typed
+  // lookup, which fails as before (ENOENT).
+  const o = ctx.objects.peek(id);
+  return o instanceof Ioas ? o : ctx.objects.get<Ioas>(id, ObjType.IOAS);
 }
 
 // --- DESTROY -------------------------------------------------------------------------------------

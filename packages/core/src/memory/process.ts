@@ -153,6 +153,22 @@ export class MemoryObject {
     return base + (index - h * this.hugePages);
   }
 
+  /**
+   * When the block of page `index` is one run of frames, sets `out` to [first, end, frame of first]
+   * (object pages [first, end) at consecutive frames) and returns true.
+   * @internal
+   */
+  runAround(index: number, out: Float64Array): boolean {
+    if (this.hugePages !== 1) return false;
+    const b = Math.floor(index / BLOCK);
+    const blk = this.blocks[b];
+    if (!(blk instanceof RunBlock)) return false;
+    out[0] = b * BLOCK + blk.lo;
+    out[1] = b * BLOCK + blk.hi;
+    out[2] = blk.base + blk.lo;
+    return true;
+  }
+
   /** Grows or shrinks the object to `pages` 4 KiB pages (ftruncate of a memfd); pages cut off are forgotten. */
   resize(pages: number): void {
     if (this.hugePages !== 1) {
@@ -181,6 +197,9 @@ export class MemoryObject {
     this.npages = pages;
   }
 }
+
+/** Scratch for HostProcess.rememberRun. */
+const runScratch = new Float64Array(3);
 
 function blockFrame(blk: Block, off: number): number {
   if (blk === undefined) return 0;
@@ -434,6 +453,7 @@ export class HostProcess {
   exit(): void {
     for (const fd of [...this.files.keys()]) this.close(fd);
     this.vmas.length = 0;
+    this.forgetRun();
     this.dead = true;
   }
 
@@ -442,6 +462,7 @@ export class HostProcess {
     if (va % BigInt(PAGE_SIZE) !== 0n) throw new IommufdError('EINVAL', 'munmap', 'address not page aligned');
     const first = Number(va >> BigInt(PAGE_SHIFT));
     const end = first + Math.ceil(Number(length) / PAGE_SIZE);
+    this.forgetRun();
     for (let i = this.vmas.length - 1; i >= 0; i--) {
       const v = this.vmas[i];
       const vEnd = v.startPage + v.pages;
@@ -478,12 +499,46 @@ export class HostProcess {
    * @internal
    */
   resolvePage(page: number, write: boolean): number {
+    if (page >= this.runStart && page < this.runEnd && (this.runWrite || !write)) return this.runBase + page;
     const v = this.vmaAt(page);
     if (!v) throw new Errno('EFAULT', `user address 0x${(page * PAGE_SIZE).toString(16)} is not mapped`);
     if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
-    const pfn = v.object.frame(v.objectPage + (page - v.startPage), this.frames, true);
+    const index = v.objectPage + (page - v.startPage);
+    const pfn = v.object.frame(index, this.frames, true);
     if (pfn < 0) throw new Errno('ENOMEM', 'out of physical memory');
+    if (v.shared !== true && v.object.kind === 'anon') this.rememberRun(v, page, index);
     return pfn;
+  }
+
+  /**
+   * The run resolvePage answers without a lookup: user pages [runStart, runEnd), faulted in at frames
+   * `runBase + page`, inside one private anonymous mapping (writable when runWrite). A pin of a page
+   * otherwise loads the VMA list, the VMA, its memory object, the object's block list and the block,
+   * one after the other: a chain of cache misses when the pin runs between other work (a fault
+   * handler's IOAS_MAP). The frames of private anonymous memory never change while it is mapped (such
+   * an object is never resized and nothing faults a page out), so munmap and exit alone forget the run.
+   */
+  private runStart = 0;
+  private runEnd = 0;
+  private runBase = 0;
+  private runWrite = false;
+
+  /** Remembers the faulted-in run of frames around user page `page` (object page `index`) of private anonymous `v`. */
+  private rememberRun(v: Vma, page: number, index: number): void {
+    const r = runScratch;
+    if (!v.object.runAround(index, r)) return;
+    // Object page i is user page i + delta; the run is clipped to the VMA.
+    const delta = page - index;
+    this.runStart = Math.max(r[0] + delta, v.startPage);
+    this.runEnd = Math.min(r[1] + delta, v.startPage + v.pages);
+    this.runBase = r[2] - (r[0] + delta);
+    this.runWrite = (v.prot & PROT_WRITE) !== 0;
+  }
+
+  /** Forgets the run resolvePage remembers (the address space changed). */
+  private forgetRun(): void {
+    this.runStart = 0;
+    this.runEnd = 0;
   }
 
   /**
