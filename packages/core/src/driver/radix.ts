@@ -785,27 +785,35 @@ export class RadixPageTable implements IoPageTable {
    */
   private mapOne(iova: number, pa: number, lo: number, hi: number): number {
     const s = this.walkSlab;
+    // Everything the loop reads besides the slab, in locals: the same loads on every level otherwise.
+    const inv = this.curLayout.invSpan;
+    const mask = this.curLayout.entryMask;
+    const pm = this.pm;
+    const loShift = this.walkLoShift;
+    const slabLo = this.walkSlabLo;
+    const slabHi = this.walkSlabHi;
+    const hiMask = this.hiMask;
     let w = this.walkRoot;
-    let table = this.curRoot;
     let level = this.top;
     for (;;) {
-      const e = this.slabEntry(w, iova, level);
+      const e = w + (((iova * inv[level]) & mask[level]) << 1);
       const elo = s[e];
       if (level === 0) {
-        if ((elo & this.pm) !== 0) return this.mapFailed(-EEXIST);
+        if ((elo & pm) !== 0) return this.mapFailed(-EEXIST);
         s[e] = (pa << this.shift) | lo | this.codec.leafTypeLo[0];
-        s[e + 1] = ((pa / this.hiScale) & this.hiMask) | hi;
-        this.live.change(table, 1);
+        s[e + 1] = ((pa / this.hiScale) & hiMask) | hi;
+        this.live.change(this.walkSlabBase + (w >>> 10), 1);
         return 0;
       }
-      if ((elo & this.pm) === 0) return this.mapOneFresh(s, e, table, level, iova, pa, lo, hi);
+      // The table at slab word w is frame walkSlabBase + (w >>> 10) (the root's too).
+      if ((elo & pm) === 0) return this.mapOneFresh(s, e, this.walkSlabBase + (w >>> 10), level, iova, pa, lo, hi);
       if ((elo & this.tm) !== this.tableValues[level]) return this.mapFailed(-EEXIST);
-      if (elo >>> this.walkLoShift !== this.walkSlabLo || (s[e + 1] & this.hiMask) !== this.walkSlabHi) return 1;
+      if (elo >>> loShift !== slabLo || (s[e + 1] & hiMask) !== slabHi) return 1;
       w = (elo >>> this.walkWordShift) & 0x7ffc00;
-      table = this.walkSlabBase + (w >>> 10);
       level--;
     }
   }
+
 
   /** A map failed: the general path tells the subclass about tables (mapLevel's failures; its pre-walk's EEXIST does not). */
   private mapFailed(r: number): number {
@@ -1054,24 +1062,30 @@ export class RadixPageTable implements IoPageTable {
     const s = this.walkSlab;
     const pathTable = this.pathTable;
     const pathWord = this.pathWord;
+    const inv = this.curLayout.invSpan;
+    const mask = this.curLayout.entryMask;
+    const pm = this.pm;
     let w = this.walkRoot;
     let table = this.curRoot;
     for (let level = this.top; ; level--) {
-      const e = this.slabEntry(w, iova, level);
+      const e = w + (((iova * inv[level]) & mask[level]) << 1);
       const elo = s[e];
-      if ((elo & this.pm) === 0) return 0;
+      if ((elo & pm) === 0) return 0;
       if (level === 0) {
         const layout = this.curLayout;
         if (layout.hasReplicas && this.leafPagesOf(elo, s[e + 1], 0) !== layout.span[0]) return 0;
         s[e] = 0;
         s[e + 1] = 0;
-        this.live.change(table, -1);
+        // The common case: the leaf table keeps other entries, so every table above it keeps its entry
+        // too and nothing is released (unmapLevel would find every count on the way up non-zero).
+        if (this.live.change(table, -1) !== 0) return this.granule;
         const frames = this.frames;
         // Release the tables this left empty, the leaf table first, as unmapLevel does on its way back
-        // up (it asks at every level); never the root.
+        // up; never the root. A table that keeps an entry keeps every table above it.
         for (let l = 1; l <= this.top; l++) {
           const child = l === 1 ? table : pathTable[l - 2];
-          if (this.live.get(child) === 0) this.dropTable(s, pathWord[l - 1], pathTable[l - 1], child, l - 1);
+          if (this.live.get(child) !== 0) break;
+          this.dropTable(s, pathWord[l - 1], pathTable[l - 1], child, l - 1);
         }
         if (this.frames !== frames) this.tablesChanged();
         return this.granule;
@@ -1083,11 +1097,6 @@ export class RadixPageTable implements IoPageTable {
       w = (elo >>> this.walkWordShift) & 0x7ffc00;
       table = this.walkSlabBase + (w >>> 10);
     }
-  }
-
-  /** The word in the walk's slab of the entry for `pfn` in the table at slab word `w`, at `level`. */
-  private slabEntry(w: number, pfn: number, level: number): number {
-    return w + (((pfn * this.curLayout.invSpan[level]) & this.curLayout.entryMask[level]) << 1);
   }
 
   /**
