@@ -108,6 +108,13 @@ export class HwptPaging extends Hwpt implements IoptDomain {
     return 0;
   }
 
+  mapPage(iovaPfn: number, frame: number, prot: number): number {
+    // mapPages of one run of one page, in the same order: the injector, then the table.
+    const p = prot | (this.ops.enforceCacheCoherency ? IOMMU_CACHE : 0);
+    if (this.injection.injector.shouldFail('map')) return -12; // -ENOMEM
+    return this.ops.pt.map(iovaPfn, frame, 1, p);
+  }
+
   unmapPages(iovaPfn: number, npages: number): void {
     this.ops.pt.unmap(iovaPfn, npages);
     // The IOTLB is invalidated before the unmap returns: for this domain and every nested domain

@@ -60,6 +60,8 @@ export interface IoptDomain {
    * errno, with nothing left mapped on failure. `allowHuge` is false when IOMMU_OPTION_HUGE_PAGES is 0.
    */
   mapPages(iovaPfn: number, runs: FrameRuns, prot: number, allowHuge: boolean): number;
+  /** mapPages of the one page at `frame` (no run list): 0 or a negative errno, nothing mapped on failure. */
+  mapPage(iovaPfn: number, frame: number, prot: number): number;
   /** Unmaps the range and invalidates every IOTLB holding it before returning. Never fails. */
   unmapPages(iovaPfn: number, npages: number): void;
 }
@@ -755,21 +757,26 @@ export class IoPagetable {
       low.insertCompactAt(c, i, start, last, mm, page, writable, -1, prot);
       return;
     }
+    const pfn = start / PAGE_SIZE;
+    if (npages === 1) {
+      // One page (a fault handler's map): its frame, with no run list to build and read back.
+      const frame = resolveUserPage(mm, page, writable);
+      mm.chargePinned(1);
+      for (let d = 0; d < domains.length; d++) {
+        const rc = domains[d].mapPage(pfn, frame, prot);
+        if (rc < 0) refused(domains, d, pfn, 1, mm, rc);
+      }
+      low.insertCompactAt(c, i, start, last, mm, page, writable, frame, prot);
+      return;
+    }
     const runs = pinRuns;
     runs.clear();
-    // One page (a fault handler's map) needs no run list to resolve it.
-    if (npages === 1) runs.push(resolveUserPage(mm, page, writable), 1);
-    else resolveUserRun(mm, page, npages, writable, runs);
+    resolveUserRun(mm, page, npages, writable, runs);
     mm.chargePinned(npages);
     const huge = this.huge;
-    const pfn = start / PAGE_SIZE;
     for (let d = 0; d < domains.length; d++) {
       const rc = domains[d].mapPages(pfn, runs, prot, huge);
-      if (rc < 0) {
-        for (let j = 0; j < d; j++) domains[j].unmapPages(pfn, npages);
-        mm.unchargePinned(npages);
-        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
-      }
+      if (rc < 0) refused(domains, d, pfn, npages, mm, rc);
     }
     if (runs.length === 1) {
       low.insertCompactAt(c, i, start, last, mm, page, writable, runs.first[0], prot);
@@ -989,6 +996,17 @@ export class IoPagetable {
  */
 function notMultiple(x: number, align: number): boolean {
   return x - Math.floor(x / align) * align !== 0;
+}
+
+/**
+ * Domain `d` refused the pages of a new area that mapUserNum pinned ([pfn, pfn + npages), charged to
+ * `mm`) with errno `rc`: the domains before it unmap them, the charge goes back (iopt_area_fill_domains'
+ * undo), and the map fails.
+ */
+function refused(domains: readonly IoptDomain[], d: number, pfn: number, npages: number, mm: HostProcess, rc: number): never {
+  for (let j = 0; j < d; j++) domains[j].unmapPages(pfn, npages);
+  mm.unchargePinned(npages);
+  fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
 }
 
 /** badArea's test of one object area. */
