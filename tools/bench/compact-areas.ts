@@ -3,8 +3,9 @@
  * the in-process measurement of docs/performance.md ("Reading, copying and access pins over the records"):
  * `areas` (1,000,000) single-page compact areas mapped in order by raw FIXED_IOVA IOMMU_IOAS_MAP calls
  * into an IOAS (with a VT-d device attached, or bare), then one of: two full passes of
- * `IoPagetable.iterAreas`, `areas` `areaAt` lookups at random pages (xorshift32), or one IOMMU_IOAS_COPY
- * of the whole range into a second IOAS. Prints one JSON line: CPU ms of each step and the heap kept
+ * `IoPagetable.iterAreas`, `areas` `areaAt` lookups at random pages (xorshift32), one IOMMU_IOAS_COPY
+ * of the whole range into a second IOAS, or (`unmap-access`) one IOMMU_IOAS_UNMAP of everything with an
+ * emulated-device access attached to the IOAS (the unmap that checks each area for access pins). Prints one JSON line: CPU ms of each step and the heap kept
  * after `gc()`. Run one step per process so that each starts from records.
  */
 import { createHost, uapi } from '@ioasid/core';
@@ -90,6 +91,13 @@ if (step === 'iter') {
   fd.run(uapi.iommu_ioas_copy, 'IOAS_COPY', { src_ioas_id: src, dst_ioas_id: dst, flags: FLAGS, length, src_iova: iova, dst_iova: iova });
   out.copy_ms = cpuMs() - t;
   if (getIoas(iommufdCtx(fd), dst).iopt.areaCount !== areas) throw new Error('the copy has the wrong areas');
+} else if (step === 'unmap-access') {
+  const acc = fd.access.create({ unmap: () => {} });
+  acc.attach(src);
+  t = cpuMs();
+  const bytes = fd.ioas.unmap(src, 0n, 1n << 60n);
+  out.unmap_ms = cpuMs() - t;
+  if (bytes !== BigInt(areas * PAGE)) throw new Error('the unmap removed the wrong bytes');
 } else throw new Error(`unknown step ${step}`);
 out.heap_kept_mb = heapMb() - heap0;
 console.log(JSON.stringify(out));

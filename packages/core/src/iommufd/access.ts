@@ -181,9 +181,9 @@ export class IommufdAccess extends IommufdObject {
         this.pieces(iova, length, (p) => pieces.push(p));
         const iopt = this.ioas!.iopt;
         pieces.forEach((p, i) => {
-          // The area holds the access's pins and count: it needs an identity (an area kept as a
-          // record in the index becomes an object area; the walk over the range did not need one).
-          const a = iopt.areaObject(p.area);
+          // The pins go into the area's pages object (a compact area's becomes a pages area's, still a
+          // record) and the count into the area (addAccesses).
+          const a = iopt.accessArea(p.area);
           const startByte = p.start - a.iova + BigInt(a.pageOffset);
           const endByte = p.last - a.iova + BigInt(a.pageOffset);
           if (
@@ -197,14 +197,14 @@ export class IommufdAccess extends IommufdObject {
           // iopt_area_add_access: the kzalloc of the access record, then the pins (iopt_pages_fill_xarray).
           this.ctx.inject('alloc');
           a.pages.pin(first, n);
-          a.numAccesses++;
+          iopt.addAccesses(a, 1);
           taken.push([a, first, n]);
           for (let k = 0; k < n; k++) frames.push(a.pages.frame(first + k));
         });
       } catch (e) {
         for (const [a, first, n] of taken) {
           a.pages.unpin(first, n);
-          a.numAccesses--;
+          this.ioas!.iopt.addAccesses(a, -1);
         }
         throw e;
       }
@@ -223,7 +223,7 @@ export class IommufdAccess extends IommufdObject {
         const n = Number(endByte / PAGE) - Number(startByte / PAGE) + 1;
         if (a.numAccesses === 0) return;
         a.pages.unpin(first, n);
-        a.numAccesses--;
+        this.ioas!.iopt.addAccesses(a, -1);
       });
     });
   }

@@ -77,18 +77,20 @@ export class IoptArea {
  *   allocates nothing, and a million such areas are no million objects for the collector to trace;
  * - a pages area: [iova, last, slot, page index, meta]: an area of an IoptPages that other areas may
  *   share (IOAS_COPY makes them: iopt_get_pages hands the source areas' pages objects to the
- *   destination's areas), the pages object in `pages[slot]`, meta -2 - (prot | pageOffset << 2). All
- *   its state is in the pages object, so it needs no IoptArea either;
+ *   destination's areas; an access pinning a compact area makes one too, the pins being the pages
+ *   object's), the pages object in `pages[slot]`, meta -2 - (prot | pageOffset << 2 | accesses << 14)
+ *   with `accesses` the area's num_accesses. The rest of its state is in the pages object, so it needs
+ *   no IoptArea either;
  * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova: an area
- *   with state of its own (an access's pins, numAccesses) or one that something keeps as an object.
+ *   that something keeps as an object (a cut in two).
  *
  * Reading an area gives an IoptArea without changing the record (at, from, locate, lastArea): the
  * object of an object area; for a pages area a new IoptArea over its shared pages object (what is
  * done to those pages is done to the area's); for a compact area a new IoptArea with a new pages
  * object built from the record, a snapshot to read (pinning or unpinning its pages changes nothing).
- * Such IoptAreas are not the index's: compare areas by IOVA, not identity. What needs an area with an
- * identity (an access's pins, a cut in two) asks objectAt, which turns the record into an object area
- * for good (materialize). IoPagetable reads records by position wherever it needs no object: its map
+ * Such IoptAreas are not the index's: compare areas by IOVA, not identity, and change numAccesses
+ * through addAccesses. What needs an area with an identity (a cut in two) asks objectAt, which turns
+ * the record into an object area for good (materialize). IoPagetable reads records by position wherever it needs no object: its map
  * and unmap paths, and the walks over every area (filling a domain at attach, emptying it at detach,
  * the alignment and aperture checks, IOVA allocation), which pin, unpin and map a compact area from
  * its record (setCompactFrame); only pins in several runs of frames, which a record cannot hold, make
@@ -103,8 +105,10 @@ const R_META = 4;
 const CAP = 128;
 /** meta of an object area. */
 const OBJECT = -1;
-/** meta of a pages area: PAGES_META - (prot | pageOffset << 2), so every pages area's meta is <= PAGES_META. */
+/** meta of a pages area: PAGES_META - (prot | pageOffset << 2 | accesses * ACCESS_UNIT), so every pages area's meta is <= PAGES_META. */
 const PAGES_META = -2;
+/** One access of a pages area in its meta (above the prot and the page offset). */
+const ACCESS_UNIT = 1 << 14;
 const META_WRITE = 4;
 const META_PINNED = 8;
 const META_PROC_SHIFT = 4;
@@ -216,6 +220,11 @@ export class AreaIndex {
   /** Whether the area at (c, i), which must exist, is a compact record (user memory, no pages object). */
   isCompact(c: number, i: number): boolean {
     return this.recs[c][this.off(c, i) + R_META] >= 0;
+  }
+
+  /** Whether the area at (c, i), which must exist, is an object area (an IoptArea kept by the index). */
+  isObject(c: number, i: number): boolean {
+    return this.recs[c][this.off(c, i) + R_META] === OBJECT;
   }
 
   /** The first frame of the compact area at (c, i) when it is pinned, else -1. */
@@ -376,6 +385,16 @@ export class AreaIndex {
     r[o + R_FRAME] = 0;
     r[o + R_META] = PAGES_META - (meta & 3);
     return pages;
+  }
+
+  /**
+   * Adds `delta` to num_accesses of the pages area at (c, i), which must exist (an access pinning a
+   * compact area makes it a pages area first, sharePages; an object area's count is its own field).
+   */
+  addAccesses(c: number, i: number, delta: number): void {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    r[o + R_META] -= delta * ACCESS_UNIT;
   }
 
   /** A free slot of `pages` holding `p`. */
@@ -586,7 +605,10 @@ export class AreaIndex {
     if (meta === OBJECT) return this.objects.get(r[o])!;
     if (meta <= PAGES_META) {
       const x = PAGES_META - meta;
-      return new IoptArea(r[o], r[o + R_LAST], this.pages[r[o + R_PAGE]]!, r[o + R_FRAME], x >>> 2, x & 3);
+      const low = x % ACCESS_UNIT;
+      const area = new IoptArea(r[o], r[o + R_LAST], this.pages[r[o + R_PAGE]]!, r[o + R_FRAME], low >>> 2, low & 3);
+      area.numAccesses = (x - low) / ACCESS_UNIT;
+      return area;
     }
     return new IoptArea(r[o], r[o + R_LAST], this.recordPages(r, o), 0, 0, meta & 3);
   }

@@ -319,12 +319,36 @@ export class IoPagetable {
   }
 
   /**
-   * The area `a` (one iterAreas or areaAt gave) as an area with an identity, whose state (an access's
-   * pins, numAccesses) is its own: an area kept as a record becomes an object area for good.
+   * The area `a` (one iterAreas or areaAt gave) as an area with an identity: an area kept as a record
+   * becomes an object area for good.
    */
   areaObject(a: IoptArea): IoptArea {
     const low = this.low;
     return a.iovaNum <= SAFE && low.find(a.iovaNum) ? low.objectAt(low.posChunk, low.posIndex) : a;
+  }
+
+  /**
+   * The area `a` (one iterAreas or areaAt gave) ready for an access's pins (iopt_area_add_access): its
+   * pages shared, so that pinning through the returned area's pages pins the area's own. A compact
+   * area becomes a pages area (the index's sharePages); any other area is returned as iterAreas gives
+   * it. Its num_accesses changes through addAccesses.
+   */
+  accessArea(a: IoptArea): IoptArea {
+    const low = this.low;
+    if (a.iovaNum > SAFE || !low.find(a.iovaNum) || !low.isCompact(low.posChunk, low.posIndex)) return a;
+    low.sharePages(low.posChunk, low.posIndex);
+    return low.at(low.posChunk, low.posIndex)!;
+  }
+
+  /**
+   * Adds `delta` to num_accesses of the area at `a`'s IOVA (an area iterAreas, areaAt or accessArea
+   * gave; never a compact one) and returns the new count.
+   */
+  addAccesses(a: IoptArea, delta: number): number {
+    const low = this.low;
+    // A pages area's count is in its record (`a` is a copy of it, kept in step); an object area's is its own.
+    if (a.iovaNum <= SAFE && low.find(a.iovaNum) && !low.isObject(low.posChunk, low.posIndex)) low.addAccesses(low.posChunk, low.posIndex, delta);
+    return (a.numAccesses += delta);
   }
 
   private overlapsArea(start: bigint, last: bigint): boolean {
@@ -850,19 +874,26 @@ export class IoPagetable {
     for (;;) {
       const next = this.iterAreas(start, last).next();
       if (next.done) break;
-      const a = this.areaObject(next.value);
+      let a = next.value;
       if (a.iova < start || a.last > last) {
         this.lastUnmapped = bytes;
         fail('ENOENT', 'a mapping crosses the boundary of the range (no split)');
       }
       if (a.numAccesses > 0) {
         for (const acc of [...this.accesses]) acc.notifyUnmap(a.iova, a.length);
+        // Read again (a record's count lives in the index); gone or changed: look again.
+        const again = this.areaAt(a.iova);
+        if (again === undefined || again.iova !== a.iova) continue;
+        a = again;
         if (a.numAccesses > 0) {
           this.lastUnmapped = bytes;
           fail('EDEADLK', 'an access did not unpin the range it was told to unmap');
         }
       }
-      this.removeArea(a);
+      // An area kept as a record (it ends below 2^53) goes as unmapRangeNum takes it, by position.
+      const low = this.low;
+      if (a.lastNum <= SAFE && low.find(a.iovaNum) && !low.isObject(low.posChunk, low.posIndex)) this.unmapRangeNum(a.iovaNum, a.lastNum);
+      else this.removeArea(this.areaObject(a));
       bytes += a.length;
     }
     return bytes;
