@@ -352,6 +352,22 @@ describe('compact IOAS areas', () => {
     }
     expect(copied).toBeGreaterThan(10);
     compare();
+    // Copies of copies: the destination's pages areas copied back into the source past the window (a
+    // pages object with three users, pinned by both IOASes' domains), and within the destination.
+    let again = 0;
+    for (let k = 0; k < 60; k++) {
+      // One or two areas of the destination (the same on both sides: chosen on the object side).
+      const dstAreas = [...dstIopt(b).iterAreas()].filter((x) => x.iovaNum >= BASE_IOVA && x.lastNum < BASE_IOVA + slots * PAGE);
+      const from = dstAreas[rnd(dstAreas.length)];
+      const to = dstAreas[Math.min(dstAreas.length - 1, dstAreas.indexOf(from) + rnd(2))];
+      const start = from.iovaNum;
+      const pages = (to.lastNum + 1 - start) / PAGE;
+      const back = rnd(2) === 0;
+      const r = both((s) => (back ? copy(s, start, pages, start + (slots + 40) * PAGE, dst, s.ioas) : copy(s, start, pages, null, dst, dst)));
+      if (typeof r === 'bigint') again++;
+    }
+    expect(again).toBeGreaterThan(3);
+    compare();
     // No copied area became an object on the compact side (the steps in between may have made objects
     // of areas whose frames are in several runs: at most one per step).
     expect(objectCount(a.iopt())).toBeLessThanOrEqual(objects + 43 * 20);
