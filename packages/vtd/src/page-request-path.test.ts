@@ -87,7 +87,7 @@ function plainRig(watch: { trace: boolean; stage: boolean }) {
   dev.attachPt(hwpt);
   const va = host.process.mmap(4096);
   host.process.poke(va, new Uint8Array(4096).fill(0x5a));
-  return { host, fd, dev, ioas, hwpt, faultFd: fq.out_fault_fd, va, events, seen };
+  return { host, fd, dev, ioas, hwpt, faultId: fq.out_fault_id, faultFd: fq.out_fault_fd, va, events, seen };
 }
 
 type PlainRig = ReturnType<typeof plainRig>;
@@ -186,5 +186,72 @@ describe('VT-d page requests in numbers (no trace, no stages: pooled groups)', (
     }
     expect(r.host.faultStats.duplicateResponses).toBe(0);
     expect(r.host.outstandingFaults).toBe(0);
+  });
+});
+
+describe('VT-d page requests in numbers: routing by (device, PASID) follows every attach change', () => {
+  /** A fault-capable HWPT on the rig's IOAS that reports to the FAULT object `faultId`. */
+  function hwptOn(r: PlainRig, faultId: number, flags = 0): number {
+    return r.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: r.dev.idev!.id, pt_id: r.ioas, flags: uapi.IOMMU_HWPT_FAULT_ID_VALID | flags, fault_id: faultId }).out_hwpt_id;
+  }
+
+  /** One faulting read at `iova` (PASID `pasid` when given): the fd whose queue got it, or null when none did. */
+  async function faultOnce(r: PlainRig, fds: readonly number[], iova: number, pasid?: number): Promise<number | null> {
+    const dma = r.dev.dma.read(iova, 8, pasid === undefined ? {} : { pasid }).then(
+      (b) => b,
+      (e: unknown) => e,
+    );
+    await settle();
+    let got: number | null = null;
+    for (const f of fds) {
+      const bytes = r.host.process.read(f, REC);
+      if (bytes.length === 0) continue;
+      expect(got, 'one queue only').toBeNull();
+      got = f;
+      const rec = uapi.iommu_hwpt_pgfault.decode(bytes, 0);
+      expect(rec.addr).toBe(BigInt(iova));
+      r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: rec.addr });
+      expect(r.host.process.write(f, uapi.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: PAGE_RESP_SUCCESS }))).toBe(8);
+    }
+    const res = await dma;
+    if (got === null) expect(res).toBeInstanceOf(DmaFault);
+    else expect([...(res as Uint8Array)]).toEqual(new Array(8).fill(0x5a));
+    return got;
+  }
+
+  it('replace, detach, attach again and a PASID attach each send the next request to the queue of the HWPT attached then', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    const fq = r.fd.run(uapi.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+    const b = { faultFd: fq.out_fault_fd, hwpt: hwptOn(r, fq.out_fault_id), pasidHwpt: hwptOn(r, fq.out_fault_id, uapi.IOMMU_HWPT_ALLOC_PASID) };
+    const fds = [r.faultFd, b.faultFd];
+    let iova = 0x7000_0000;
+    const next = () => (iova += 4096);
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    r.dev.attachPt(b.hwpt);
+    expect(await faultOnce(r, fds, next())).toBe(b.faultFd);
+    r.dev.detachPt();
+    r.dev.attachPt(r.ioas);
+    // A paging domain without a fault queue: the driver answers INVALID, the DMA fails.
+    expect(await faultOnce(r, fds, next())).toBeNull();
+    r.dev.attachPt(r.hwpt);
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    // A PASID attached to the other queue's HWPT (the RID's HWPT PASID compatible too): requests with that
+    // PASID go there, the RID's stay.
+    r.dev.attachPt(hwptOn(r, r.faultId, uapi.IOMMU_HWPT_ALLOC_PASID));
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    r.dev.attachPt(b.pasidHwpt, { pasid: 5 });
+    expect(await faultOnce(r, fds, next(), 5)).toBe(b.faultFd);
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    expect(await faultOnce(r, fds, next(), 5)).toBe(b.faultFd);
+    r.dev.detachPt({ pasid: 5 });
+    expect(await faultOnce(r, fds, next(), 5)).toBeNull();
+    expect(await faultOnce(r, fds, next())).toBe(r.faultFd);
+    // Unbound and bound again: a new device object, found afresh.
+    r.dev.unbind();
+    r.dev.bindIommufd(r.fd);
+    expect(await faultOnce(r, fds, next())).toBeNull();
+    expect(r.host.outstandingFaults).toBe(0);
+    expect(r.host.faultStats.duplicateResponses).toBe(0);
   });
 });

@@ -33,6 +33,7 @@ export interface PipelineDevice {
 export interface PipelineHost {
   codec(unit: number): FaultCodec | undefined;
   unitName(unit: number): string;
+  /** The device with requester id (or StreamID) `rid` behind `unit`: the same answer for the host's life (the pipeline remembers the last one). */
   deviceByRid(unit: number, rid: number): PipelineDevice | undefined;
   queueDepths(unit: number): { faults: number; pageRequests: number };
 }
@@ -243,6 +244,12 @@ export class FaultPipeline {
   }
 
   private unitQueues(unit: number): UnitQueues {
+    const q = this.queues[unit];
+    return q !== undefined ? q : this.newUnitQueues(unit);
+  }
+
+  /** The queues of a unit seen for the first time (out of unitQueues, which stays small enough to be inlined). */
+  private newUnitQueues(unit: number): UnitQueues {
     let q = this.queues[unit];
     if (!q) {
       const d = this.host.queueDepths(unit);
@@ -264,6 +271,14 @@ export class FaultPipeline {
 
   /** The unit's queues with the flags of its current codec (recomputed only when the codec object changes). */
   private unitWithCodec(unit: number): UnitQueues {
+    const q = this.queues[unit];
+    // The common case, small enough to be inlined: the flags are those of the unit's codec.
+    if (q !== undefined && q.codec !== undefined && q.codec === this.host.codec(unit)) return q;
+    return this.refreshCodec(unit);
+  }
+
+  /** unitWithCodec for a unit seen for the first time or whose codec changed (or has none). */
+  private refreshCodec(unit: number): UnitQueues {
     const q = this.unitQueues(unit);
     const codec = this.host.codec(unit);
     if (codec !== q.codec || q.codec === undefined) {
@@ -512,8 +527,8 @@ export class FaultPipeline {
       this.routePageRequest(f);
       return;
     }
-    const idev = this.host.deviceByRid(unit, r.rid)?.idev ?? null;
-    const hwpt = idev?.attachments.get(r.pasid) ?? null;
+    const idev = this.deviceOf(unit, r.rid)?.idev ?? null;
+    const hwpt = idev === null ? null : this.attachedTo(idev, r.pasid);
     const fault = (hwpt?.fault ?? null) as FaultQueue | null;
     if (!idev || !hwpt || !fault) {
       // No iopf handler: the driver answers the device itself.
@@ -523,6 +538,38 @@ export class FaultPipeline {
     }
     g.init(unit, null, false, idev, hwpt);
     fault.addGroup(g);
+  }
+
+  /** (unit << 16 | rid) of the last deviceOf() answer, and that answer: a device's requests come in runs. */
+  private lastRid = -1;
+  private lastDevice: PipelineDevice | undefined = undefined;
+
+  /** host.deviceByRid(unit, rid), remembered for the next request from the same requester (a 16-bit rid). */
+  private deviceOf(unit: number, rid: number): PipelineDevice | undefined {
+    if ((rid & 0xffff) !== rid) return this.host.deviceByRid(unit, rid);
+    const key = unit * 0x10000 + rid;
+    if (key !== this.lastRid) {
+      this.lastDevice = this.host.deviceByRid(unit, rid);
+      this.lastRid = key;
+    }
+    return this.lastDevice;
+  }
+
+  /** The (device, PASID) of the last attachedTo() answer, the device's attachGen then, and the answer. */
+  private routeIdev: IommufdDevice | null = null;
+  private routePasid = 0;
+  private routeGen = -1;
+  private routeHwpt: Hwpt | null = null;
+
+  /** idev.attachments.get(pasid), remembered until the device's attachments change (attachGen). */
+  private attachedTo(idev: IommufdDevice, pasid: number): Hwpt | null {
+    if (idev !== this.routeIdev || pasid !== this.routePasid || idev.attachGen !== this.routeGen) {
+      this.routeHwpt = idev.attachments.get(pasid) ?? null;
+      this.routeIdev = idev;
+      this.routePasid = pasid;
+      this.routeGen = idev.attachGen;
+    }
+    return this.routeHwpt;
   }
 
   private runStages(f: IommuFault): boolean {

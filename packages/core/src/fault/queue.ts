@@ -7,6 +7,8 @@ export class HardwareQueue {
   private readonly ring: (Uint8Array | null)[];
   private head = 0;
   private count = 0;
+  /** Ring position of the next push (head + count, wrapped): kept so that no push, pop or slot divides. */
+  private tail = 0;
   /** Sticky overflow flag (VT-d PRO/PFO, SMMUv3 Q_OVF, AMD overflow): cleared by the driver. */
   overflow = false;
   dropped = 0;
@@ -38,7 +40,7 @@ export class HardwareQueue {
       this.slots = [];
       this.slotSize = size;
     }
-    const i = this.count === this.depth ? this.depth : (this.head + this.count) % this.depth;
+    const i = this.count === this.depth ? this.depth : this.tail;
     let b = this.slots[i];
     if (b === undefined) {
       b = new Uint8Array(size);
@@ -55,7 +57,8 @@ export class HardwareQueue {
       this.dropped++;
       return false;
     }
-    this.ring[(this.head + this.count) % this.depth] = record;
+    this.ring[this.tail] = record;
+    if (++this.tail === this.depth) this.tail = 0;
     this.count++;
     return true;
   }
@@ -65,7 +68,7 @@ export class HardwareQueue {
     if (this.count === 0) return null;
     const r = this.ring[this.head];
     this.ring[this.head] = null;
-    this.head = (this.head + 1) % this.depth;
+    if (++this.head === this.depth) this.head = 0;
     this.count--;
     return r;
   }

@@ -85,6 +85,8 @@ export function releaseDmaOwner(dev: BoundDevice): void {
 export class IommufdDevice extends IommufdObject {
   readonly type = ObjType.DEVICE;
   readonly attachments = new Map<number, Hwpt>();
+  /** Counts changes of `attachments` (attach, replace, detach), so that the fault pipeline can remember a route by (device, PASID). */
+  attachGen = 0;
   /** The vDEVICE of this device, at most one. */
   vdevice: (IommufdObject & { tombstone(): void }) | null = null;
 
@@ -195,6 +197,7 @@ function reserveRegions(idev: IommufdDevice, hwpt: Hwpt, pasid: number): Ioas | 
 function commitAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
   hwpt.users++;
   idev.attachments.set(pasid, hwpt);
+  idev.attachGen++;
   const group = idev.dev.group;
   let g = group.attach.get(pasid);
   if (!g) {
@@ -337,6 +340,7 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
     for (const m of members) {
       h.users++;
       m.attachments.set(pasid, h);
+      m.attachGen++;
     }
     for (const d of group.devices) d.setHardwareBinding(pasid, h);
     for (const m of members) {
@@ -366,6 +370,7 @@ export function detach(idev: IommufdDevice, pasid: number): void {
     }
   }
   idev.attachments.delete(pasid);
+  idev.attachGen++;
   const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
   if (ioas) ioas.iopt.removeReserved(idev);
   autoRespondFaults(hwpt, idev, pasid);

@@ -227,3 +227,96 @@ describe('readInto (read(2) into the caller buffer)', () => {
     expect([...buf.subarray(0, 6)]).toEqual([1, 2, 3, 4, 5, 9]);
   });
 });
+
+describe('the FAULT queue of groups waiting to be read', () => {
+  it('keeps whole groups in order through growth and wrap-around, and autoRespond keeps the order of those it leaves', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { iommu_hwpt_pgfault } = await import('../uapi/iommufd.js');
+    const size = iommu_hwpt_pgfault.size;
+    const answered: number[] = [];
+    const group = (n: number, count: number) => ({
+      devId: n % 3,
+      pasid: -1,
+      handle: { idev: {}, pasid: -1, hwpt: {} },
+      count,
+      fault: (i: number) => ({ pasid: -1, grpid: n & 0x1ff, perm: 1, addr: BigInt(n * 16 + i) * 4096n }) as never,
+      respond: () => void answered.push(n),
+      cookie: 0,
+    });
+    const q = new FaultQueue();
+    // The model of the queue: group numbers, oldest first.
+    const model: number[] = [];
+    const counts = new Map<number, number>();
+    let next = 0;
+    const add = (k: number) => {
+      for (let i = 0; i < k; i++, next++) {
+        const count = 1 + (next % 3);
+        counts.set(next, count);
+        q.addGroup(group(next, count));
+        model.push(next);
+      }
+    };
+    /** Reads with room for `records`: the whole groups that fit, from the oldest. */
+    const read = (records: number) => {
+      const buf = new Uint8Array(records * size);
+      const bytes = q.readInto(buf);
+      let want = 0;
+      const taken: number[] = [];
+      while (model.length > 0 && want + counts.get(model[0])! <= records) {
+        want += counts.get(model[0])!;
+        taken.push(model.shift()!);
+      }
+      expect(bytes).toBe(want * size);
+      const got: number[] = [];
+      for (let off = 0; off < bytes; off += size) got.push(Number(iommu_hwpt_pgfault.decode(buf, off).addr / 4096n) >> 4);
+      expect([...new Set(got)]).toEqual(taken);
+      expect(q.pending).toBe(model.length);
+      readSoFar.push(...taken);
+    };
+    const readSoFar: number[] = [];
+    // Past the first capacity (16), then reads and adds that wrap the ring around while it grows again.
+    add(20);
+    read(7);
+    add(30);
+    for (let i = 0; i < 12; i++) {
+      read(5);
+      add(3);
+    }
+    // autoRespond answers the matching groups once, the queued ones then the read ones (in cookie order, which
+    // is the order they were read in: no cookie was freed), and leaves the others queued in order.
+    const before = [...model];
+    const matching = [...before, ...readSoFar].filter((n) => n % 3 === 0);
+    expect(q.autoRespond((g) => g.devId === 0)).toBe(matching.length);
+    expect(answered).toEqual(matching);
+    model.splice(0, model.length, ...before.filter((n) => n % 3 !== 0));
+    expect(q.pending).toBe(model.length);
+    add(40);
+    while (model.length > 0) read(8);
+    expect(q.readInto(new Uint8Array(size))).toBe(0);
+  });
+
+  it('the file table answers EBADF for anything that is not an open fd, and finds a reused fd number\'s new file', () => {
+    const f = mockFixture();
+    const p = f.host.process;
+    const fq = f.fd.fault.alloc();
+    for (const fd of [-1, 0, 1, 2, 1.5, NaN, Infinity, 2 ** 32 + fq.fd, 2 ** 31, '3' as unknown as number, fq.fd + 100]) {
+      expect(code(() => p.poll(fd)), String(fd)).toBe('EBADF');
+      expect(code(() => p.readInto(fd, new Uint8Array(40))), String(fd)).toBe('EBADF');
+      expect(code(() => p.write(fd, new Uint8Array(8))), String(fd)).toBe('EBADF');
+    }
+    const memfd = p.memfd(4096);
+    p.close(fq.fd);
+    expect(code(() => p.poll(fq.fd))).toBe('EBADF');
+    // The lowest free number again: the new file, not the closed queue.
+    const again = p.memfd(4096);
+    expect(again).toBe(fq.fd);
+    expect(p.write(again, new Uint8Array([1, 2, 3]))).toBe(3);
+    expect(p.poll(memfd)).toBe(p.poll(again));
+    // A fork shares the open files under the same numbers.
+    const child = p.fork();
+    expect(child.write(again, new Uint8Array([4]))).toBe(1);
+    child.close(again);
+    expect(code(() => child.poll(again))).toBe('EBADF');
+    expect(p.write(again, new Uint8Array([5]))).toBe(1);
+  });
+});

@@ -118,9 +118,13 @@ class Readers {
 
 export class FaultQueue extends IommufdObject {
   readonly type = ObjType.FAULT;
-  /** Groups waiting to be read, oldest first. */
-  private deliver: FaultGroup[] = [];
-  private deliverHead = 0;
+  /**
+   * Groups waiting to be read, oldest first: a ring of `queued` groups from `head` whose capacity (a
+   * power of two) only grows, so that queueing and reading a group allocate nothing.
+   */
+  private ring: (FaultGroup | null)[] = new Array<FaultGroup | null>(16).fill(null);
+  private head = 0;
+  private queued = 0;
   /**
    * Groups read and waiting for a response, indexed by cookie (cookies are small: the lowest free from
    * 1). An array, not a Map: a Map's delete reallocates its table as it shrinks, once per response.
@@ -140,7 +144,7 @@ export class FaultQueue extends IommufdObject {
   answered = 0;
 
   get pending(): number {
-    return this.deliver.length - this.deliverHead;
+    return this.queued;
   }
 
   get awaitingResponse(): number {
@@ -149,8 +153,33 @@ export class FaultQueue extends IommufdObject {
 
   /** The iopf handler: queues a whole group and wakes readers. */
   addGroup(g: FaultGroup): void {
-    this.deliver.push(g);
+    this.push(g);
     this.readers.wake();
+  }
+
+  /** Queues `g` behind the queued groups. */
+  private push(g: FaultGroup): void {
+    if (this.queued === this.ring.length) this.grow();
+    this.ring[(this.head + this.queued) & (this.ring.length - 1)] = g;
+    this.queued++;
+  }
+
+  /** The oldest queued group, taken out of the ring (there must be one). */
+  private take(): FaultGroup {
+    const g = this.ring[this.head]!;
+    this.ring[this.head] = null;
+    this.head = (this.head + 1) & (this.ring.length - 1);
+    this.queued--;
+    return g;
+  }
+
+  /** Doubles the ring, its groups moved to the front in order. */
+  private grow(): void {
+    const old = this.ring;
+    const next = new Array<FaultGroup | null>(old.length * 2).fill(null);
+    for (let i = 0; i < this.queued; i++) next[i] = old[(this.head + i) & (old.length - 1)];
+    this.ring = next;
+    this.head = 0;
   }
 
   /** Resolves when a group is queued (for async readers). */
@@ -173,19 +202,13 @@ export class FaultQueue extends IommufdObject {
   readInto(out: Uint8Array): number {
     const count = out.length;
     if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
-    // The groups taken are deliver[first, deliverHead).
-    const first = this.deliverHead;
     const bytes = this.fitting(count);
-    this.deliverHead = first + this.taken;
-    if (bytes === 0) {
-      this.compact();
-      return 0;
-    }
+    if (bytes === 0) return 0;
     // Each record is written field by field (struct iommu_hwpt_pgfault).
     let dv: DataView | null = null;
     let off = 0;
-    for (let gi = first; gi < this.deliverHead; gi++) {
-      const g = this.deliver[gi];
+    for (let k = this.taken; k > 0; k--) {
+      const g = this.take();
       g.cookie = this.allocCookie();
       this.setResponse(g.cookie, g);
       this.delivered++;
@@ -214,7 +237,6 @@ export class FaultQueue extends IommufdObject {
         off += PGFAULT_SIZE;
       }
     }
-    this.compact();
     return bytes;
   }
 
@@ -224,14 +246,15 @@ export class FaultQueue extends IommufdObject {
   /** Bytes of the whole groups, from the oldest queued one, that fit in `count` (their number in `taken`). */
   private fitting(count: number): number {
     let bytes = 0;
-    let i = this.deliverHead;
-    while (i < this.deliver.length) {
-      const g = this.deliver[i];
-      if (bytes + g.count * PGFAULT_SIZE > count) break;
-      bytes += g.count * PGFAULT_SIZE;
+    let i = 0;
+    const mask = this.ring.length - 1;
+    while (i < this.queued) {
+      const n = this.ring[(this.head + i) & mask]!.count * PGFAULT_SIZE;
+      if (bytes + n > count) break;
+      bytes += n;
       i++;
     }
-    this.taken = i - this.deliverHead;
+    this.taken = i;
     return bytes;
   }
 
@@ -264,16 +287,15 @@ export class FaultQueue extends IommufdObject {
   /** Answers INVALID every group (queued or read) of an attach handle that is going away. */
   autoRespond(match: (g: FaultGroup) => boolean): number {
     let n = 0;
-    const keep: FaultGroup[] = [];
-    for (let i = this.deliverHead; i < this.deliver.length; i++) {
-      const g = this.deliver[i];
+    // The queued groups leave the ring, and those that stay go back in their order.
+    const queued: FaultGroup[] = [];
+    while (this.queued > 0) queued.push(this.take());
+    for (const g of queued) {
       if (match(g)) {
         g.respond(IOMMUFD_PAGE_RESP_INVALID, true);
         n++;
-      } else keep.push(g);
+      } else this.push(g);
     }
-    this.deliver = keep;
-    this.deliverHead = 0;
     // In cookie order, as xa_for_each walks the response xarray (iommufd_auto_response_faults).
     for (let cookie = 1; cookie < this.response.length; cookie++) {
       const g = this.response[cookie];
@@ -335,12 +357,6 @@ export class FaultQueue extends IommufdObject {
     h[i] = cookie;
   }
 
-  private compact(): void {
-    if (this.deliverHead > 1024 && this.deliverHead * 2 > this.deliver.length) {
-      this.deliver = this.deliver.slice(this.deliverHead);
-      this.deliverHead = 0;
-    }
-  }
 
   destroy(): void {
     this.autoRespond(() => true);
