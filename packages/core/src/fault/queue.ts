@@ -32,8 +32,9 @@ export class HardwareQueue {
   /**
    * Hardware side: the queue's own buffer for the next record, `size` bytes, which the unit writes the
    * record into and then pushes, so that a queued record allocates nothing. A popped slot stays as it
-   * is until the ring comes round to its position again (the driver decodes each record as it pops
-   * it). While the queue is full this is a spare that the push then drops.
+   * is until the ring comes round to its position again, or until the next push once the queue is
+   * empty (the driver decodes each record as it pops it). While the queue is full this is a spare that
+   * the push then drops.
    */
   slot(size: number): Uint8Array {
     if (size !== this.slotSize) {
@@ -63,13 +64,17 @@ export class HardwareQueue {
     return true;
   }
 
-  /** Driver side. */
+  /**
+   * Driver side. Emptied, the ring starts again at its first position: a unit whose requests are
+   * drained as they come (one fault at a time) writes them all into the same slot, which stays in
+   * the cache, instead of going round every slot of the queue.
+   */
   pop(): Uint8Array | null {
     if (this.count === 0) return null;
     const r = this.ring[this.head];
     this.ring[this.head] = null;
-    if (++this.head === this.depth) this.head = 0;
-    this.count--;
+    if (--this.count === 0) this.head = this.tail = 0;
+    else if (++this.head === this.depth) this.head = 0;
     return r;
   }
 }

@@ -168,8 +168,9 @@ export class FaultQueue extends IommufdObject {
   private take(): FaultGroup {
     const g = this.ring[this.head]!;
     this.ring[this.head] = null;
-    this.head = (this.head + 1) & (this.ring.length - 1);
-    this.queued--;
+    // Emptied, the ring starts again at its first entry (one cache line for a reader that keeps up).
+    if (--this.queued === 0) this.head = 0;
+    else this.head = (this.head + 1) & (this.ring.length - 1);
     return g;
   }
 
