@@ -175,3 +175,70 @@ describe('page requests and responses', () => {
     expect(() => sm.encodePageResponse({ rid: 1, pasid: -1, grpid: 0, code: 3 })).toThrow(PluginContractError);
   });
 });
+
+describe('page requests and responses written and read as 32-bit words (the buffers core reuses)', () => {
+  /** xorshift32 from a fixed seed: the same cases on every run. */
+  function rng(seed: number): () => number {
+    let x = seed | 0;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+  }
+
+  it('gives the bytes and fields of the byte path in a reused aligned buffer, an unaligned one, and after the buffer is detached', () => {
+    const next = rng(0x2545f491);
+    const codec = new VtdFaultCodec({ scalableMode: true });
+    // One reused aligned buffer (core's slot and response record), and views at offsets 1 to 3 of a larger one.
+    const reused = new Uint8Array(32);
+    const big = new Uint8Array(64 + 3);
+    for (let i = 0; i < 400; i++) {
+      const req = {
+        rid: next() & 0xffff,
+        pasid: i % 3 === 0 ? -1 : next() & 0xfffff,
+        addrLo: next() & ~0xfff,
+        addrHi: next(),
+        perm: next() & (PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV),
+        grpid: next() & 0x1ff,
+        last: (i & 1) === 0,
+        reason: 0,
+        reasonText: 'page request',
+        stage2: false,
+      };
+      const addr = (BigInt(req.addrHi) << 32n) | BigInt(req.addrLo >>> 0);
+      const want = codec.encodePageRequest({ unit: 0, rid: req.rid, pasid: req.pasid, addr, perm: req.perm, failure: 'not-present', stage2: false, recoverable: true, grpid: req.grpid, last: req.last });
+      const unaligned = big.subarray(1 + (i % 3), 33 + (i % 3));
+      for (const out of [reused, unaligned]) {
+        out.fill(0xee);
+        codec.encodePageRequestFields(req, out);
+        expect([...out], `request ${i}`).toEqual([...want]);
+        const back = { ...req, rid: -1, pasid: -2, addrLo: -1, addrHi: -1, perm: -1, grpid: -1, last: !req.last };
+        codec.decodePageRequestFields(out, back);
+        expect(back, `request ${i}`).toEqual({ ...req, addrLo: req.addrLo >>> 0 });
+      }
+      const r = { rid: next() & 0xffff, pasid: i % 3 === 0 ? -1 : next() & 0xfffff, grpid: next() & 0x1ff, code: [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID, PAGE_RESP_FAILURE][i % 3] };
+      const wantResp = codec.encodePageResponse(r);
+      for (const out of [reused, unaligned]) {
+        out.fill(0xee);
+        codec.encodePageResponseInto(r, out);
+        expect([...out], `response ${i}`).toEqual([...wantResp]);
+        const back = { rid: -1, pasid: -1, grpid: -1, code: -1 };
+        codec.decodePageResponseInto(out, back);
+        expect(back, `response ${i}`).toEqual(codec.decodePageResponse(wantResp));
+      }
+    }
+    // A buffer the codec has seen, then detached (its memory transferred): nothing is written through an
+    // old view of it, as with byte stores, and the next buffer is served.
+    const gone = new Uint8Array(32);
+    codec.encodePageResponseInto({ rid: 1, pasid: -1, grpid: 1, code: PAGE_RESP_SUCCESS }, gone);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(gone.length).toBe(0);
+    codec.encodePageResponseInto({ rid: 2, pasid: -1, grpid: 2, code: PAGE_RESP_SUCCESS }, gone);
+    expect(gone.length).toBe(0);
+    const fresh = new Uint8Array(32);
+    codec.encodePageResponseInto({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID }, fresh);
+    expect(codec.decodePageResponse(fresh)).toEqual({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID });
+  });
+});

@@ -173,6 +173,31 @@ function putLe32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v >>> 24;
 }
 
+/** Whether this host stores an Int32Array's words little-endian, as the descriptors are laid out (checked, not assumed). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The eight 32-bit words of the last 32-byte descriptor buffer a codec method was given, when it is 4-byte
+ * aligned on a little-endian host: core hands the codec the same buffers again and again (the page request
+ * queue's slot, its one response record), and eight word stores cost less than 32 byte stores. By identity
+ * only: another buffer makes another view (not on core's hot path, which keeps its buffers).
+ */
+class DescriptorWords {
+  private bytes: Uint8Array | null = null;
+  private words: Int32Array | null = null;
+
+  /** The words of the first 32 bytes of `b`, or null: the caller then stores bytes. */
+  of(b: Uint8Array): Int32Array | null {
+    if (b !== this.bytes) {
+      this.bytes = b;
+      this.words = LITTLE_ENDIAN && (b.byteOffset & 3) === 0 && b.byteLength >= 32 ? new Int32Array(b.buffer, b.byteOffset, 8) : null;
+    }
+    // A buffer detached (or shrunk) since leaves a view without its words: bytes then, which the array drops as before.
+    const w = this.words;
+    return w !== null && w.length === 8 ? w : null;
+  }
+}
+
 /** IommuFault.reasonText of every VT-d page request. */
 const PAGE_REQUEST_TEXT = 'page request';
 
@@ -189,11 +214,22 @@ function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): v
  * pm; qw1: rd, wr, LPIG, PRG index, address 63:12 (`lo`, `hi`: the address's 32-bit halves); qw2, qw3: no
  * private data.
  */
-function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last'>>, lo: number, hi: number, out: Uint8Array): void {
+function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last'>>, lo: number, hi: number, out: Uint8Array, words: Int32Array | null): void {
   const pasid = a.pasid >= 0 ? a.pasid : 0;
-  putLe32(out, 0, PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16));
-  putLe32(out, 4, pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0));
-  putLe32(out, 8, (lo & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3));
+  const w0 = PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16);
+  const w1 = pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0);
+  const w2 = (lo & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3);
+  if (words !== null) {
+    words[0] = w0;
+    words[1] = w1;
+    words[2] = w2;
+    words[3] = hi;
+    words[4] = words[5] = words[6] = words[7] = 0;
+    return;
+  }
+  putLe32(out, 0, w0);
+  putLe32(out, 4, w1);
+  putLe32(out, 8, w2);
   putLe32(out, 12, hi);
   for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
 }
@@ -207,6 +243,10 @@ export class VtdFaultCodec implements FaultCodec {
   readonly pageRequestSize = PAGE_REQ_DSC_SIZE;
   /** A page group response descriptor is 32 bytes. */
   readonly pageResponseSize = PAGE_GRP_RESP_DSC_SIZE;
+
+  /** The page request slot and the response record core writes into (see DescriptorWords). */
+  private readonly requestWords = new DescriptorWords();
+  private readonly responseWords = new DescriptorWords();
 
   /** decodePageRequest's scratch fields (it reads them back at once). */
   private readonly fields: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: false, reason: 0, reasonText: '', stage2: false };
@@ -245,7 +285,7 @@ export class VtdFaultCodec implements FaultCodec {
     const addr = a.addr;
     if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
       const n = Number(addr);
-      writePageReqDsc(a, n % TWO_32, Math.floor(n / TWO_32), out);
+      writePageReqDsc(a, n % TWO_32, Math.floor(n / TWO_32), out, null);
       return;
     }
     out.set(
@@ -273,7 +313,7 @@ export class VtdFaultCodec implements FaultCodec {
   /** encodePageRequest of the request `f` names, into the first 32 bytes of `out`, every byte written. */
   encodePageRequestFields(f: Readonly<PageRequestFields>, out: Uint8Array): void {
     checkPageRequest(f);
-    writePageReqDsc(f, f.addrLo, f.addrHi, out);
+    writePageReqDsc(f, f.addrLo, f.addrHi, out, this.requestWords.of(out));
   }
 
   /** decodePageRequest into `out`'s fields, the address in its two halves. */
@@ -326,12 +366,17 @@ export class VtdFaultCodec implements FaultCodec {
   /** intel_iommu_page_response(): a page group response descriptor (QI type 0x9). */
   encodePageResponse(r: PageResponse): Uint8Array {
     const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
-    this.encodePageResponseInto(r, bytes);
+    this.writePageResponse(r, bytes, null);
     return bytes;
   }
 
   /** encodePageResponse into the first 32 bytes of `out`, every byte written. */
   encodePageResponseInto(r: PageResponse, out: Uint8Array): void {
+    this.writePageResponse(r, out, this.responseWords.of(out));
+  }
+
+  /** The page group response for `r` into `out` (through `words`, its words, when not null). */
+  private writePageResponse(r: PageResponse, out: Uint8Array, words: Int32Array | null): void {
     checkPasid(r.pasid, 'encodePageResponse');
     let code: number;
     switch (r.code) {
@@ -349,9 +394,19 @@ export class VtdFaultCodec implements FaultCodec {
         throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
     }
     // qw0: type 0x9, PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0); no private data.
-    putLe32(out, 0, QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16));
-    putLe32(out, 4, r.pasid >= 0 ? r.pasid : 0);
-    putLe32(out, 8, (r.grpid & 0x1ff) << 3);
+    const w0 = QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16);
+    const w1 = r.pasid >= 0 ? r.pasid : 0;
+    const w2 = (r.grpid & 0x1ff) << 3;
+    if (words !== null) {
+      words[0] = w0;
+      words[1] = w1;
+      words[2] = w2;
+      words[3] = words[4] = words[5] = words[6] = words[7] = 0;
+      return;
+    }
+    putLe32(out, 0, w0);
+    putLe32(out, 4, w1);
+    putLe32(out, 8, w2);
     for (let off = 12; off < PAGE_GRP_RESP_DSC_SIZE; off += 4) putLe32(out, off, 0);
   }
 

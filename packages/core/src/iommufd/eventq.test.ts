@@ -320,3 +320,71 @@ describe('the FAULT queue of groups waiting to be read', () => {
     expect(p.write(again, new Uint8Array([5]))).toBe(1);
   });
 });
+
+describe('read(2) of groups held in numbers (the pipeline\'s pooled groups)', () => {
+  it('writes the same records by words into a reused aligned buffer as by bytes into an unaligned one and as read() returns', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { iommu_hwpt_pgfault } = await import('../uapi/iommufd.js');
+    const size = iommu_hwpt_pgfault.size;
+    let x = 0x1234567;
+    const next = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    const group = (n: number) => {
+      const req = { rid: n, pasid: n % 3 === 0 ? -1 : next() & 0xfffff, addrLo: next() & ~0xfff, addrHi: next(), perm: next() & 15, grpid: next() & 0x1ff, last: true, reason: 0, reasonText: '', stage2: false };
+      return {
+        devId: next(),
+        pasid: req.pasid,
+        handle: { idev: {}, pasid: req.pasid, hwpt: {} },
+        count: 1,
+        fault: () => {
+          throw new Error('read(2) takes the numbers');
+        },
+        request: () => req,
+        respond: () => undefined,
+        cookie: 0,
+      };
+    };
+    const queues = [new FaultQueue(), new FaultQueue(), new FaultQueue()];
+    const reused = new Uint8Array(2 * size);
+    const unalignedBase = new Uint8Array(2 * size + 3);
+    for (let round = 0; round < 50; round++) {
+      // Two groups per round, the same numbers in each queue.
+      for (let k = 0; k < 2; k++) {
+        const g = group(round * 2 + k);
+        for (const q of queues) q.addGroup({ ...g });
+      }
+      const want = queues[0].read(2 * size);
+      expect(want.length).toBe(2 * size);
+      reused.fill(0xee);
+      expect(queues[1].readInto(reused)).toBe(2 * size);
+      expect([...reused], `round ${round}`).toEqual([...want]);
+      const unaligned = unalignedBase.subarray(1 + (round % 3), 1 + (round % 3) + 2 * size).fill(0xee);
+      expect(queues[2].readInto(unaligned)).toBe(2 * size);
+      expect([...unaligned], `round ${round}`).toEqual([...want]);
+      for (const q of queues) q.write(successResponses(1, 2));
+    }
+    // A buffer the queue wrote by words, then detached: nothing to read into, the group stays queued.
+    const gone = new Uint8Array(size);
+    const q = queues[1];
+    q.addGroup(group(1000));
+    expect(q.readInto(gone)).toBe(size);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    q.addGroup(group(1001));
+    expect(q.readInto(gone)).toBe(0);
+    expect(q.pending).toBe(1);
+    const fresh = new Uint8Array(size);
+    expect(q.readInto(fresh)).toBe(size);
+    expect(iommu_hwpt_pgfault.decode(fresh, 0).dev_id).toBeGreaterThanOrEqual(0);
+  });
+});
+
+/** struct iommu_hwpt_page_response SUCCESS for each cookie, as one write(). */
+function successResponses(...cookies: number[]): Uint8Array {
+  const b = new Uint8Array(8 * cookies.length);
+  cookies.forEach((c, i) => new DataView(b.buffer).setUint32(i * 8, c, true));
+  return b;
+}

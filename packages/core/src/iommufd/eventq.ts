@@ -60,6 +60,44 @@ function writeRecord(out: Uint8Array, off: number, pasid: number, flagsLast: num
   writeU32(out, off + PGFAULT_COOKIE, cookie);
 }
 
+/** writeRecord and the address, as 32-bit words of `w` from word `i` (the record's offset / 4), the whole record. */
+function writeRecordWords(w: Int32Array, i: number, pasid: number, flagsLast: number, devId: number, grpid: number, perm: number, cookie: number, addrLo: number, addrHi: number): void {
+  w[i + (PGFAULT_FLAGS >> 2)] = (pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | flagsLast;
+  w[i + (PGFAULT_DEV_ID >> 2)] = devId;
+  w[i + (PGFAULT_PASID >> 2)] = pasid >= 0 ? pasid : 0;
+  w[i + (PGFAULT_GRPID >> 2)] = grpid;
+  w[i + (PGFAULT_PERM >> 2)] = pgfaultPerm(perm);
+  w[i + (PGFAULT_RESERVED >> 2)] = 0;
+  w[i + (PGFAULT_ADDR >> 2)] = addrLo;
+  w[i + (PGFAULT_ADDR >> 2) + 1] = addrHi;
+  w[i + (PGFAULT_LENGTH >> 2)] = 0;
+  w[i + (PGFAULT_COOKIE >> 2)] = cookie;
+}
+
+/** Whether an Int32Array stores its words little-endian here, as the uAPI structs are laid out (checked, not assumed). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The 32-bit words of the last buffer read(2) was given, when it is 4-byte aligned on a little-endian host:
+ * a fault thread reads into one buffer again and again (as C does), and ten word stores per record cost less
+ * than forty byte stores. Kept by the buffer's identity: another buffer makes another view.
+ */
+class ReadBufferWords {
+  private bytes: Uint8Array | null = null;
+  private words: Int32Array | null = null;
+
+  /** The words of `b` (whole words from its start), or null: then the caller stores bytes. */
+  of(b: Uint8Array, bytes: number): Int32Array | null {
+    if (b !== this.bytes) {
+      this.bytes = b;
+      this.words = LITTLE_ENDIAN && (b.byteOffset & 3) === 0 ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >> 2) : null;
+    }
+    // A buffer detached or shrunk since leaves a view without those words: bytes then, which the array drops as before.
+    const w = this.words;
+    return w !== null && w.length << 2 >= bytes ? w : null;
+  }
+}
+
 const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
 const TWO_32 = 4294967296;
 
@@ -192,7 +230,7 @@ export class FaultQueue extends IommufdObject {
   read(count: number): Uint8Array {
     if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
     const out = new Uint8Array(this.fitting(count));
-    this.readInto(out);
+    this.readRecords(out, false);
     return out;
   }
 
@@ -201,12 +239,18 @@ export class FaultQueue extends IommufdObject {
    * that does not fit stays queued); returns the bytes written. Nothing is allocated.
    */
   readInto(out: Uint8Array): number {
+    return this.readRecords(out, true);
+  }
+
+  /** readInto; `reused`: `out` is the caller's buffer, which may come again (written by words when it allows). */
+  private readRecords(out: Uint8Array, reused: boolean): number {
     const count = out.length;
     if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
     const bytes = this.fitting(count);
     if (bytes === 0) return 0;
-    // Each record is written field by field (struct iommu_hwpt_pgfault).
+    // Each record is written field by field (struct iommu_hwpt_pgfault), by words when the buffer allows.
     let dv: DataView | null = null;
+    const words = reused ? this.readWords.of(out, bytes) : null;
     let off = 0;
     for (let k = this.taken; k > 0; k--) {
       const g = this.take();
@@ -218,9 +262,12 @@ export class FaultQueue extends IommufdObject {
         const flagsLast = i === n - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0;
         if (g.request !== undefined) {
           const r = g.request(i);
-          writeRecord(out, off, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie);
-          writeU32(out, off + PGFAULT_ADDR, r.addrLo);
-          writeU32(out, off + PGFAULT_ADDR + 4, r.addrHi);
+          if (words !== null) writeRecordWords(words, off >> 2, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie, r.addrLo, r.addrHi);
+          else {
+            writeRecord(out, off, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie);
+            writeU32(out, off + PGFAULT_ADDR, r.addrLo);
+            writeU32(out, off + PGFAULT_ADDR + 4, r.addrHi);
+          }
         } else {
           const f = g.fault(i);
           writeRecord(out, off, f.pasid, flagsLast, g.devId, f.grpid, f.perm, g.cookie);
@@ -243,6 +290,8 @@ export class FaultQueue extends IommufdObject {
 
   /** Groups that fit the last fitting() call's count. */
   private taken = 0;
+  /** The caller's read(2) buffer as words (see ReadBufferWords). */
+  private readonly readWords = new ReadBufferWords();
 
   /** Bytes of the whole groups, from the oldest queued one, that fit in `count` (their number in `taken`). */
   private fitting(count: number): number {
