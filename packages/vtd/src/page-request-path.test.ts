@@ -87,7 +87,7 @@ function plainRig(watch: { trace: boolean; stage: boolean }) {
   dev.attachPt(hwpt);
   const va = host.process.mmap(4096);
   host.process.poke(va, new Uint8Array(4096).fill(0x5a));
-  return { host, fd, dev, ioas, hwpt, faultId: fq.out_fault_id, faultFd: fq.out_fault_fd, va, events, seen };
+  return { host, fd, dev, devId, ioas, hwpt, faultId: fq.out_fault_id, faultFd: fq.out_fault_fd, va, events, seen };
 }
 
 type PlainRig = ReturnType<typeof plainRig>;
@@ -192,7 +192,7 @@ describe('VT-d page requests in numbers (no trace, no stages: pooled groups)', (
 describe('VT-d page requests in numbers: routing by (device, PASID) follows every attach change', () => {
   /** A fault-capable HWPT on the rig's IOAS that reports to the FAULT object `faultId`. */
   function hwptOn(r: PlainRig, faultId: number, flags = 0): number {
-    return r.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: r.dev.idev!.id, pt_id: r.ioas, flags: uapi.IOMMU_HWPT_FAULT_ID_VALID | flags, fault_id: faultId }).out_hwpt_id;
+    return r.fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: r.devId, pt_id: r.ioas, flags: uapi.IOMMU_HWPT_FAULT_ID_VALID | flags, fault_id: faultId }).out_hwpt_id;
   }
 
   /** One faulting read at `iova` (PASID `pasid` when given): the fd whose queue got it, or null when none did. */
