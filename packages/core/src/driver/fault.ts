@@ -138,7 +138,8 @@ export interface PageRequestCodec {
  * each page request into a record slot of its hardware queue and each response into one reused buffer.
  * Optional beside PageRequestCodec: its three methods all or none, with `pageResponseSize` (`codecPageRequestsInPlace`). Each gives
  * exactly what its allocating twin gives (the conformance suite compares them), and throws what it throws.
- * Core owns `out` and reuses it after the call: a codec must not keep it.
+ * Core owns `out` and reuses it after the call: a codec must not keep what it wrote or read there (it may
+ * remember the buffer itself, to write it faster when core hands it the same one again).
  */
 export interface PageRequestInPlace {
   /** Size in bytes of one page response record (what encodePageResponse returns). */
