@@ -255,3 +255,32 @@ describe('VT-d page requests in numbers: routing by (device, PASID) follows ever
     expect(r.host.faultStats.duplicateResponses).toBe(0);
   });
 });
+
+describe('VT-d page requests in numbers: groups of several requests', () => {
+  it('a group\'s requests reach read(2) together under one cookie, LAST on the last, beside single faults before and after it', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    for (let round = 0; round < 3; round++) {
+      const base = 0x8000_0000 + round * 0x10_0000;
+      const before = r.dev.dma.read(base, 8);
+      const group = r.dev.requestPages([0, 1, 2].map((i) => ({ addr: BigInt(base + (i + 1) * 4096), perm: 1 })));
+      const after = r.dev.dma.read(base + 0x8000, 8);
+      await settle();
+      const bytes = r.host.process.read(r.faultFd, 8 * REC);
+      const recs = Array.from({ length: bytes.length / REC }, (_, i) => uapi.iommu_hwpt_pgfault.decode(bytes, i * REC));
+      expect(recs.map((x) => Number(x.addr) - base), `round ${round}`).toEqual([0, 0x1000, 0x2000, 0x3000, 0x8000]);
+      const last = recs.map((x) => (x.flags & uapi.IOMMU_PGFAULT_FLAGS_LAST_PAGE) !== 0);
+      expect(last).toEqual([true, false, false, true, true]);
+      expect(new Set(recs.slice(1, 4).map((x) => x.cookie)).size).toBe(1);
+      expect(new Set([recs[0].cookie, recs[1].cookie, recs[4].cookie]).size).toBe(3);
+      for (const i of [0, 3, 4]) {
+        r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: recs[i].addr });
+        expect(r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: recs[i].cookie, code: PAGE_RESP_SUCCESS }))).toBe(8);
+      }
+      expect([...(await before)]).toEqual(new Array(8).fill(0x5a));
+      expect(await group).toBe(PAGE_RESP_SUCCESS);
+      expect([...(await after)]).toEqual(new Array(8).fill(0x5a));
+    }
+    expect(r.host.outstandingFaults).toBe(0);
+    expect(r.host.faultStats.duplicateResponses).toBe(0);
+  });
+});

@@ -46,6 +46,8 @@ interface UnitQueues {
   drain: () => void;
   /** Waiters and partial groups of the unit. */
   space: GroupSpace;
+  /** space.partial.size, kept here so that the interrupt thread's common case reads no Map. */
+  partialGroups: number;
   /** The codec the flags below were computed for (the unit's, checked by identity on each use). */
   codec: FaultCodec | undefined;
   /** codecPageRequests(codec), codecPageRequestsInPlace(codec), codecPageRequestFields(codec). */
@@ -259,6 +261,7 @@ export class FaultPipeline {
         scheduled: false,
         drain: () => this.drain(unit),
         space: new GroupSpace(),
+        partialGroups: 0,
         codec: undefined,
         pageRequestsOk: false,
         inPlace: false,
@@ -520,7 +523,7 @@ export class FaultPipeline {
    */
   private routeFields(g: IopfGroup, unit: number, q: UnitQueues): void {
     const r = g.req;
-    if (q.codec!.screenPageRequest || !r.last || q.space.partial.size > 0) {
+    if (q.codec!.screenPageRequest || !r.last || q.partialGroups > 0) {
       const f = pageRequestFault(r, unit);
       this.groupPool.push(g);
       if (q.codec!.screenPageRequest && this.refusedByDriver(q.codec!, f)) return;
@@ -598,7 +601,8 @@ export class FaultPipeline {
       if (f.last) this.complete(f.unit, f.rid, f.pasid, f.grpid, PAGE_RESP_INVALID, true, stall);
       return;
     }
-    const space = this.unitQueues(f.unit).space;
+    const q = this.unitQueues(f.unit);
+    const space = q.space;
     const partial = stall ? space.stallPartial : space.partial;
     // A group of one request (LAST, nothing pending: the common case) has no array at all.
     let rest: IommuFault[] | null = null;
@@ -609,11 +613,13 @@ export class FaultPipeline {
         pending.push(f);
         if (!f.last) return;
         partial.delete(key);
+        q.partialGroups = space.partial.size;
         rest = pending;
       }
     }
     if (rest === null && !f.last) {
       partial.set(groupKey(f.rid, f.pasid, f.grpid), [f]);
+      q.partialGroups = space.partial.size;
       return;
     }
     const dev = this.host.deviceByRid(f.unit, f.rid);

@@ -7,6 +7,10 @@ import {
   INT_MAX,
   IOMMU_PGFAULT_FLAGS_LAST_PAGE,
   IOMMU_PGFAULT_FLAGS_PASID_VALID,
+  IOMMU_PGFAULT_PERM_EXEC,
+  IOMMU_PGFAULT_PERM_PRIV,
+  IOMMU_PGFAULT_PERM_READ,
+  IOMMU_PGFAULT_PERM_WRITE,
   IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
   IOMMUFD_PAGE_RESP_INVALID,
   IOMMUFD_PAGE_RESP_SUCCESS,
@@ -123,34 +127,42 @@ export interface FaultGroup {
   cookie: number;
 }
 
+/** PERM_* and IOMMU_PGFAULT_PERM_* give each permission the same bit (checked here, not assumed). */
+const SAME_PERM_BITS = PERM_READ === IOMMU_PGFAULT_PERM_READ && PERM_WRITE === IOMMU_PGFAULT_PERM_WRITE && PERM_EXEC === IOMMU_PGFAULT_PERM_EXEC && PERM_PRIV === IOMMU_PGFAULT_PERM_PRIV;
+const PERM_MASK = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
+
+/** The IOMMU_PGFAULT_PERM_* bits of an access's PERM_* bits. */
 export function pgfaultPerm(perm: number): number {
-  return (perm & PERM_READ ? 1 : 0) | (perm & PERM_WRITE ? 2 : 0) | (perm & PERM_EXEC ? 4 : 0) | (perm & PERM_PRIV ? 8 : 0);
+  if (SAME_PERM_BITS) return perm & PERM_MASK;
+  return (perm & PERM_READ ? IOMMU_PGFAULT_PERM_READ : 0) | (perm & PERM_WRITE ? IOMMU_PGFAULT_PERM_WRITE : 0) | (perm & PERM_EXEC ? IOMMU_PGFAULT_PERM_EXEC : 0) | (perm & PERM_PRIV ? IOMMU_PGFAULT_PERM_PRIV : 0);
 }
 
 /** Readers blocked in a poll/read of a queue fd, woken when something is queued. */
 class Readers {
-  private readonly waiters = new Set<() => void>();
+  /** Made by the first reader that waits: a queue nobody waits on checks one field per group it queues. */
+  private waiters: Set<() => void> | null = null;
 
   wait(ready: () => boolean, signal?: AbortSignal): Promise<void> {
     if (ready()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        this.waiters.delete(wake);
+        this.waiters?.delete(wake);
         reject(signal!.reason ?? new Error('aborted'));
       };
       const wake = () => {
-        this.waiters.delete(wake);
+        this.waiters?.delete(wake);
         signal?.removeEventListener('abort', onAbort);
         resolve();
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(wake);
+      (this.waiters ??= new Set()).add(wake);
     });
   }
 
   wake(): void {
-    if (this.waiters.size > 0) for (const w of [...this.waiters]) w();
+    const w = this.waiters;
+    if (w !== null && w.size > 0) for (const f of [...w]) f();
   }
 }
 
