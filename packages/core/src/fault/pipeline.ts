@@ -531,7 +531,7 @@ export class FaultPipeline {
       return;
     }
     const idev = this.deviceOf(unit, r.rid)?.idev ?? null;
-    const hwpt = idev === null ? null : this.attachedTo(idev, r.pasid);
+    const hwpt = idev === null ? null : idev.attachedFor(r.pasid);
     const fault = (hwpt?.fault ?? null) as FaultQueue | null;
     if (!idev || !hwpt || !fault) {
       // No iopf handler: the driver answers the device itself.
@@ -556,23 +556,6 @@ export class FaultPipeline {
       this.lastRid = key;
     }
     return this.lastDevice;
-  }
-
-  /** The (device, PASID) of the last attachedTo() answer, the device's attachGen then, and the answer. */
-  private routeIdev: IommufdDevice | null = null;
-  private routePasid = 0;
-  private routeGen = -1;
-  private routeHwpt: Hwpt | null = null;
-
-  /** idev.attachments.get(pasid), remembered until the device's attachments change (attachGen). */
-  private attachedTo(idev: IommufdDevice, pasid: number): Hwpt | null {
-    if (idev !== this.routeIdev || pasid !== this.routePasid || idev.attachGen !== this.routeGen) {
-      this.routeHwpt = idev.attachments.get(pasid) ?? null;
-      this.routeIdev = idev;
-      this.routePasid = pasid;
-      this.routeGen = idev.attachGen;
-    }
-    return this.routeHwpt;
   }
 
   private runStages(f: IommuFault): boolean {

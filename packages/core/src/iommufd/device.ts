@@ -85,8 +85,28 @@ export function releaseDmaOwner(dev: BoundDevice): void {
 export class IommufdDevice extends IommufdObject {
   readonly type = ObjType.DEVICE;
   readonly attachments = new Map<number, Hwpt>();
-  /** Counts changes of `attachments` (attach, replace, detach), so that the fault pipeline can remember a route by (device, PASID). */
-  attachGen = 0;
+  /** The PASID of the last attachedFor() answer (-2: none) and that answer; forgotten whenever `attachments` changes. */
+  private routePasid = -2;
+  private routeHwpt: Hwpt | null = null;
+
+  /**
+   * attachments.get(pasid) ?? null, remembered until the attachments change (attach, replace, detach call
+   * attachmentsChanged): the fault pipeline routes every page request of the device by it, and a device's
+   * requests come from few PASIDs. Nothing is kept past a change, so a detached HWPT is not held here.
+   */
+  attachedFor(pasid: number): Hwpt | null {
+    if (pasid !== this.routePasid) {
+      this.routeHwpt = this.attachments.get(pasid) ?? null;
+      this.routePasid = pasid;
+    }
+    return this.routeHwpt;
+  }
+
+  /** `attachments` changed: forget what attachedFor() remembered. */
+  attachmentsChanged(): void {
+    this.routePasid = -2;
+    this.routeHwpt = null;
+  }
   /** The vDEVICE of this device, at most one. */
   vdevice: (IommufdObject & { tombstone(): void }) | null = null;
 
@@ -197,7 +217,7 @@ function reserveRegions(idev: IommufdDevice, hwpt: Hwpt, pasid: number): Ioas | 
 function commitAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
   hwpt.users++;
   idev.attachments.set(pasid, hwpt);
-  idev.attachGen++;
+  idev.attachmentsChanged();
   const group = idev.dev.group;
   let g = group.attach.get(pasid);
   if (!g) {
@@ -340,7 +360,7 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
     for (const m of members) {
       h.users++;
       m.attachments.set(pasid, h);
-      m.attachGen++;
+      m.attachmentsChanged();
     }
     for (const d of group.devices) d.setHardwareBinding(pasid, h);
     for (const m of members) {
@@ -370,7 +390,7 @@ export function detach(idev: IommufdDevice, pasid: number): void {
     }
   }
   idev.attachments.delete(pasid);
-  idev.attachGen++;
+  idev.attachmentsChanged();
   const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
   if (ioas) ioas.iopt.removeReserved(idev);
   autoRespondFaults(hwpt, idev, pasid);
