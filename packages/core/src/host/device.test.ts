@@ -133,6 +133,97 @@ describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
   });
 });
 
+/** The mock PRI device attached to a HWPT with a fault queue on a fresh IOAS; `serve` answers its page requests. */
+function faultingDevice() {
+  const f = mockFixture();
+  const dev = f.host.device('0000:00:01.0');
+  const devId = dev.bindIommufd(f.fd);
+  const ioas = f.fd.ioas.alloc();
+  const fault = f.fd.run(U.iommu_fault_alloc, 'FAULT_QUEUE_ALLOC', {});
+  dev.attachPt(f.fd.run(U.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: ioas, flags: U.IOMMU_HWPT_FAULT_ID_VALID, fault_id: fault.out_fault_id }).out_hwpt_id);
+  const fd = fault.out_fault_fd;
+  /** Waits for the next page request, calls `handle` with its address and answers with the code it returns. */
+  const serve = async (handle: (addr: bigint) => number): Promise<bigint> => {
+    while ((f.host.process.poll(fd) & POLLIN) === 0) await new Promise((r) => setTimeout(r, 0));
+    const rec = U.iommu_hwpt_pgfault.decode(f.host.process.read(fd, U.iommu_hwpt_pgfault.size), 0);
+    f.host.process.write(fd, U.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: handle(rec.addr) }));
+    return rec.addr;
+  };
+  return { f, dev, ioas, serve };
+}
+
+describe('PciDevice DMA across page requests', () => {
+  it('moves the pages before a fault, retries the faulting page after each response and goes on from there', async () => {
+    const { f, dev, ioas, serve } = faultingDevice();
+    mapPattern(f, ioas, 0x100000n, 1, 0x11);
+    const out = new Uint8Array(3 * 4096 - 16);
+    // From byte 16 of the first page: the second and the third page fault one after the other.
+    const read = dev.dma.read(0x100010n, out.length, { into: out });
+    expect(await serve((addr) => (mapPattern(f, ioas, addr, 1, 0x22), U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(0x101000n);
+    expect(await serve((addr) => (mapPattern(f, ioas, addr, 1, 0x33), U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(0x102000n);
+    expect(await read).toBe(out);
+    expect(out[0]).toBe(0x11);
+    expect(out[4096 - 17]).toBe(0x11);
+    expect(out[4096 - 16]).toBe(0x22);
+    expect(out[2 * 4096 - 17]).toBe(0x22);
+    expect(out[2 * 4096 - 16]).toBe(0x33);
+    expect(out[out.length - 1]).toBe(0x33);
+  });
+
+  it('writes across a faulting page the same way', async () => {
+    const { f, dev, ioas, serve } = faultingDevice();
+    mapPattern(f, ioas, 0x100000n, 1, 0);
+    const data = new Uint8Array(8192).map((_, i) => i & 0xff);
+    const write = dev.dma.write(0x100000n, data);
+    expect(await serve((addr) => (mapPattern(f, ioas, addr, 1, 0), U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(0x101000n);
+    await write;
+    const back = new Uint8Array(8192);
+    expect(dev.dma.readSync(0x100000n, back)).toBe(8192);
+    expect(back).toEqual(data);
+  });
+
+  it('gives up after maxRetries successful responses that leave the page unmapped, counting again after a page moved', async () => {
+    const { f, dev, ioas, serve } = faultingDevice();
+    const answered: bigint[] = [];
+    const success = (addr: bigint) => (answered.push(addr), U.IOMMUFD_PAGE_RESP_SUCCESS);
+    // Two retries allowed: the page request, its retry's page request, and the second retry fails for good.
+    const read = dev.dma.read(0x200000n, 8, { maxRetries: 2 }).catch((e: unknown) => e);
+    for (let i = 0; i < 2; i++) await serve(success);
+    const err = await read;
+    expect(err).toBeInstanceOf(DmaFault);
+    expect((err as DmaFault).outcome).toBe('reported');
+    expect((err as DmaFault).fault.addr).toBe(0x200000n);
+    expect(answered).toEqual([0x200000n, 0x200000n]);
+    // The first page is mapped by the second answer; the next page has its own two retries again.
+    answered.length = 0;
+    let n = 0;
+    const two = dev.dma.read(0x300000n, 8192, { maxRetries: 2 }).catch((e: unknown) => e);
+    for (let i = 0; i < 4; i++) {
+      await serve((addr) => {
+        if (++n === 2) mapPattern(f, ioas, addr, 1);
+        return success(addr);
+      });
+    }
+    expect(await two).toBeInstanceOf(DmaFault);
+    expect(answered).toEqual([0x300000n, 0x300000n, 0x301000n, 0x301000n]);
+    expect(f.host.outstandingFaults).toBe(0);
+  });
+
+  it('rejects with the response when a page request is answered INVALID, after moving the pages before it', async () => {
+    const { f, dev, ioas, serve } = faultingDevice();
+    mapPattern(f, ioas, 0x100000n, 1);
+    const out = new Uint8Array(8192);
+    const read = dev.dma.read(0x100000n, 8192, { into: out }).catch((e: unknown) => e);
+    await serve(() => U.IOMMUFD_PAGE_RESP_INVALID);
+    const err = await read;
+    expect(err).toBeInstanceOf(DmaFault);
+    expect((err as DmaFault).outcome).toBe('page-response');
+    expect((err as DmaFault).fault.addr).toBe(0x101000n);
+    expect(out[0]).toBe(0x5a);
+    expect(out[4096]).toBe(0);
+  });
+});
+
 describe('what the public Host and PciDevice expose instead of the object graph', () => {
   it('devId and groupId: the dev_id while bound (null otherwise) and the iommu group number', () => {
     const f = mockFixture();

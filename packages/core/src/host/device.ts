@@ -6,7 +6,7 @@ import { Errno, IommufdError } from '../uapi/errno.js';
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
 import type { FailedAccess, IommuFault, PageRequestFields } from '../driver/fault.js';
 import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
-import { PAGE_RESP_SUCCESS, codecStalls } from '../driver/fault.js';
+import { codecStalls } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
 import { BIND_BLOCKED, BIND_NESTED, BIND_PAGING, Binding, TranslateResult, type IommuUnit } from '../translate/unit.js';
 import { explainTranslation, type ExplainedTranslation } from '../translate/explain.js';
@@ -69,29 +69,37 @@ function pageAddress(iovaPfn: number): bigint {
   return iovaPfn < 2 ** 41 ? BigInt(iovaPfn * PAGE_SIZE) : BigInt(iovaPfn) * PAGE;
 }
 
-/** Pages in 4 GiB: an IOVA page number's split into the address's 32-bit halves. */
-const PFNS_PER_4G = 2 ** 20;
-
 /** Finished transfers a device keeps for reuse. */
 const TRANSFER_POOL = 16;
 
 /**
  * A DMA waiting for page responses, between its page requests: what the loop of an async transfer
  * would keep in its frame. The pipeline calls `pageResponse` (from a microtask) when the group is
- * answered. Pooled per device, so a faulting read allocates its promise and little else.
+ * answered. It is also the page request in numbers that it sends (PageRequestFields: its `pasid` and
+ * `perm` are the request's), so that a fault fills one object, not two. Pooled per device, so a
+ * faulting read allocates its promise and little else.
  */
-class DmaTransfer implements PageResponseSink {
+class DmaTransfer implements PageResponseSink, PageRequestFields {
   buf: Uint8Array | null = null;
   length = 0;
+  /** PERM_READ or PERM_WRITE: the transfer's direction and its page requests' permission. */
   perm = 0;
+  /** The PASID of the transactions and of their page requests, -1 for none. */
   pasid = 0;
   maxRetries = 0;
   iovaPfn = 0;
   off = 0;
   done = 0;
   retries = 0;
-  /** The first page has not been translated again since copyPages() failed on it. */
-  failed = false;
+  // The page request in numbers (PageRequestFields), for a unit whose codec encodes from them: no bigint address.
+  rid = 0;
+  addrLo = 0;
+  addrHi = 0;
+  grpid = 0;
+  readonly last = true;
+  readonly reason = 0;
+  readonly reasonText = '';
+  readonly stage2 = false;
   /** The access the outstanding page request (or stall) was sent for, refilled for each page that faults. */
   readonly access: FailedAccess = {
     unit: 0,
@@ -109,8 +117,6 @@ class DmaTransfer implements PageResponseSink {
     tag: 0,
     contextFault: 0,
   };
-  /** The page request in numbers, for a unit whose codec encodes from them (no bigint address). */
-  readonly req: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
   resolve: ((buf: Uint8Array) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
 
@@ -121,12 +127,18 @@ class DmaTransfer implements PageResponseSink {
   }
 }
 
-/** The settling functions of the promise created last (a shared executor: no closure per promise). */
-let capturedResolve: ((buf: Uint8Array) => void) | null = null;
-let capturedReject: ((e: unknown) => void) | null = null;
+/** The transfer whose promise is being made: the shared executor's target (no closure per promise). */
+let settling: DmaTransfer | null = null;
+/**
+ * The promise executor of every transfer: it stores the settling functions straight into the
+ * transfer. A pooled transfer is an old object and the functions are new ones, so each of these
+ * stores takes the write barrier's slow path (the remembered set); through module variables, as
+ * before, each function was stored twice that way.
+ */
 function captureSettlers(resolve: (buf: Uint8Array) => void, reject: (e: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
+  const t = settling!;
+  t.resolve = resolve;
+  t.reject = reject;
 }
 
 /**
@@ -158,7 +170,7 @@ function checkDmaArgs(iova: DmaAddress, length: number, opts: DmaOptions): void 
   }
   if (!Number.isSafeInteger(length) || length < 0) throw new IommufdError('EINVAL', 'dma', 'the length must be a non-negative integer');
   const pasid = opts.pasid;
-  if (pasid !== undefined && pasid !== NO_PASID && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
+  if (pasid !== undefined && pasid !== -1 && !(Number.isInteger(pasid) && pasid >= 0 && pasid < 1 << 20)) throw new IommufdError('EINVAL', 'dma', 'the PASID must be a 20-bit integer');
 }
 
 /** The mock vendor's id: its devices are the kernel selftest's mock devices. */
@@ -353,7 +365,8 @@ export class PciDevice {
    * @internal
    */
   binding(pasid = NO_PASID): Binding {
-    return pasid === NO_PASID ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
+    // -1 is NO_PASID, a literal: a module constant is a load and a hole check in compiled code.
+    return pasid === -1 ? this.ridBinding : (this.pasidBindings.get(pasid) ?? Binding.blocked);
   }
 
   /**
@@ -388,8 +401,8 @@ export class PciDevice {
       if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
       const out = into ?? new Uint8Array(length);
       // Every page translating (the common case) completes here without a closure or a second promise.
-      const done = this.copyPages(iova, out, length, false, opts.pasid ?? NO_PASID);
-      return done < length ? this.transfer(length, PERM_READ, opts, out, done) : Promise.resolve(out);
+      const done = this.copyPages(iova, out, length, false, opts.pasid ?? -1);
+      return done < length ? this.transfer(length, 1, opts, out, done) : Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -406,27 +419,26 @@ export class PciDevice {
     const pasid = opts.pasid ?? NO_PASID;
     const done = this.copyPages(iova, buf, buf.length, write, pasid);
     if (done === buf.length) return done;
-    const access = this.failedAccess(BigInt(this.firstPfn + Math.floor((this.firstOff + done) / PAGE_SIZE)) * PAGE, write ? PERM_WRITE : PERM_READ, pasid);
+    const access = this.failedAccess(pageAddress(this.stopPfn), write ? PERM_WRITE : PERM_READ, pasid);
     if (access.recoverable) return done;
     this.host.faults.reportFault(this, { ...access, recoverable: false });
     throw new DmaFault(this.normalized(access), 'reported');
   }
 
-  /** Page number and offset of the last copyPages() start address. */
-  private firstPfn = 0;
-  private firstOff = 0;
-
   /**
-   * Moves bytes between `buf` and memory page by page while the pages translate (translate, copy,
-   * A/D update, as the async path does for each page). Returns the bytes moved: `length`, or where
-   * the first page that did not translate begins. Nothing is allocated for an IOVA below 2^53.
+   * Where the last movePages() stopped: the page number and offset of its first byte not moved (the
+   * page that did not translate, or the end of the transfer).
    */
+  private stopPfn = 0;
+  private stopOff = 0;
+
+  /** movePages() from the start of `buf`, at an IOVA as the DMA API takes it. */
   private copyPages(iova: DmaAddress, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
     let iovaPfn: number;
     let off: number;
     if (typeof iova === 'number') {
-      iovaPfn = Math.floor(iova / PAGE_SIZE);
-      off = iova - iovaPfn * PAGE_SIZE;
+      iovaPfn = Math.floor(iova / 4096);
+      off = iova - iovaPfn * 4096;
     } else if (iova < TWO_53) {
       const a = Number(iova);
       iovaPfn = Math.floor(a / PAGE_SIZE);
@@ -435,124 +447,143 @@ export class PciDevice {
       iovaPfn = Number(iova / PAGE);
       off = Number(iova % PAGE);
     }
-    this.firstPfn = iovaPfn;
-    this.firstOff = off;
+    return this.movePages(iovaPfn, off, buf, 0, length, write, pasid);
+  }
+
+  /**
+   * Moves bytes `[done, length)` of `buf` to or from memory from IOVA page `iovaPfn`, byte `off`, page
+   * by page while the pages translate (translate, copy, A/D update). Returns the bytes of `buf` moved
+   * by then: `length`, or where the first page that did not translate begins (its page and offset are
+   * left in stopPfn/stopOff, and its failure in `this.tr`). Nothing is allocated. The first try of a
+   * DMA and every retry after a page response take this one path.
+   */
+  private movePages(iovaPfn: number, off: number, buf: Uint8Array, done: number, length: number, write: boolean, pasid: number): number {
     const b = this.binding(pasid);
     const unit = this.unit;
     const mem = this.host.mem;
     const tr = this.tr;
-    const perm = write ? PERM_WRITE : PERM_READ;
-    const pt = b.kind === BIND_PAGING ? b.pt : null;
-    let done = 0;
+    // Literals on this path (a module constant is a load and a hole check in compiled code): 2 is
+    // PERM_WRITE, 1 PERM_READ and BIND_PAGING, 4096 PAGE_SIZE.
+    const perm = write ? 2 : 1;
+    const pt = b.kind === 1 ? b.pt : null;
     while (done < length) {
-      const n = Math.min(PAGE_SIZE - off, length - done);
-      if (!unit.translate(b, pasid, iovaPfn, perm, tr)) return done;
-      if (write) mem.write(tr.pfn * PAGE_SIZE + off, buf, done, n);
-      else mem.read(tr.pfn * PAGE_SIZE + off, buf, done, n);
+      const n = Math.min(4096 - off, length - done);
+      if (!unit.translate(b, pasid, iovaPfn, perm, tr)) break;
+      if (write) mem.write(tr.pfn * 4096 + off, buf, done, n);
+      else mem.readInFrame(tr.pfn, off, buf, done, n);
       if (pt !== null && pt.markAccess) pt.markAccess(iovaPfn, write);
       done += n;
       iovaPfn++;
       off = 0;
     }
+    this.stopPfn = iovaPfn;
+    this.stopOff = off;
     return done;
   }
 
   /** Transfers that waited for page responses and finished, kept for the next one (see DmaTransfer). */
   private readonly transferPool: DmaTransfer[] = [];
+  /** The transfer finished last, taken before the pool: one DMA faulting at a time touches no array. */
+  private spareTransfer: DmaTransfer | null = null;
   /** The sink side of every DmaTransfer of this device: one function, not a closure per transfer. */
   private readonly resumeFn = (t: DmaTransfer, code: number): void => this.resumeTransfer(t, code);
 
   /**
-   * The page-at-a-time path that waits for page responses, from byte `start` on: the page holding it
-   * is the one copyPages() just failed to translate, so `this.tr` still holds that failure and the
-   * first page is not walked again. Moves bytes between `buf` and memory (`perm` says which way);
-   * resolves to `buf`. Its state between page requests is a pooled DmaTransfer that the pipeline
-   * calls back with the response (no async frame and no promise per page request).
+   * The path that waits for page responses, from byte `start` on: the page holding it is the one
+   * movePages() just failed to translate (stopPfn/stopOff), and `this.tr` still holds that failure,
+   * so it is not walked again before its page request. Moves bytes between `buf` and memory (`perm`
+   * says which way); resolves to `buf`. Its state between page requests is a pooled DmaTransfer that
+   * the pipeline calls back with the response (no async frame and no promise per page request).
    */
   private transfer(length: number, perm: number, opts: DmaOptions, buf: Uint8Array, start: number): Promise<Uint8Array> {
-    const t = this.transferPool.pop() ?? new DmaTransfer(this.resumeFn);
+    let t = this.spareTransfer;
+    if (t !== null) this.spareTransfer = null;
+    else t = this.transferPool.pop() ?? new DmaTransfer(this.resumeFn);
     t.buf = buf;
     t.length = length;
     t.perm = perm;
-    t.pasid = opts.pasid ?? NO_PASID;
+    t.pasid = opts.pasid ?? -1;
     t.maxRetries = opts.maxRetries ?? 3;
     // Page numbers of a 64-bit IOVA are below 2^52: plain numbers from here on, no BigInt per page.
-    t.iovaPfn = this.firstPfn + Math.floor((this.firstOff + start) / PAGE_SIZE);
-    t.off = (this.firstOff + start) % PAGE_SIZE;
+    t.iovaPfn = this.stopPfn;
+    t.off = this.stopOff;
     t.done = start;
     t.retries = 0;
-    t.failed = true;
+    settling = t;
     const promise = new Promise<Uint8Array>(captureSettlers);
-    t.resolve = capturedResolve;
-    t.reject = capturedReject;
-    capturedResolve = capturedReject = null;
-    this.runTransfer(t);
-    return promise;
-  }
-
-  /** Moves pages until the transfer is done (settles it) or waits for a response (returns; the response resumes it). */
-  private runTransfer(t: DmaTransfer): void {
+    settling = null;
     try {
-      const write = (t.perm & PERM_WRITE) !== 0;
-      const mem = this.host.mem;
-      while (t.done < t.length) {
-        const n = Math.min(PAGE_SIZE - t.off, t.length - t.done);
-        if (!t.failed && this.unit.translate(this.binding(t.pasid), t.pasid, t.iovaPfn, t.perm, this.tr)) {
-          const pa = this.tr.pfn * PAGE_SIZE + t.off;
-          if (write) mem.write(pa, t.buf!, t.done, n);
-          else mem.read(pa, t.buf!, t.done, n);
-          this.markAccess(t.pasid, t.iovaPfn, t.perm);
-          t.done += n;
-          t.iovaPfn++;
-          t.off = 0;
-          t.retries = 0;
-          continue;
-        }
-        t.failed = false;
-        // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of
-        // it. Its address is made (a bigint) only on the paths that read it; a page request in numbers does not.
-        const access = this.fillFailedAccess(t.access, 0n, t.perm, t.pasid, this.tr);
-        if (access.recoverable && t.retries < t.maxRetries) {
-          if (access.kind === 'stall') {
-            access.addr = pageAddress(t.iovaPfn);
-            // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
-            this.stallFor(access).then(
-              (code) => this.resumeTransfer(t, code),
-              (e: unknown) => this.settleTransfer(t, e),
-            );
-            return;
-          }
-          // The transaction stalls in the function, it does not fault, until PRI credit and a free group
-          // index are there; both are given back with the response.
-          const g = this.pri.acquire(1);
-          if (typeof g === 'number') this.sendPageRequest(t, g);
-          else void g.then((grpid) => this.sendPageRequest(t, grpid));
-          return;
-        }
-        access.addr = pageAddress(t.iovaPfn);
-        this.host.faults.reportFault(this, { ...access, recoverable: false });
-        throw new DmaFault(this.normalized(access), 'reported');
-      }
-      this.settleTransfer(t, null);
+      this.pageFailed(t);
     } catch (e) {
       this.settleTransfer(t, e);
     }
+    return promise;
+  }
+
+  /**
+   * The retry after a successful page response: moves the pages from where the transfer stopped
+   * until it is done (settles it) or a page does not translate (its page request or fault).
+   */
+  private runTransfer(t: DmaTransfer): void {
+    try {
+      const done = this.movePages(t.iovaPfn, t.off, t.buf!, t.done, t.length, (t.perm & 2) !== 0, t.pasid);
+      if (done === t.length) {
+        this.settleTransfer(t, null);
+        return;
+      }
+      // A page moved: the retries count again for the next page that faults.
+      if (done !== t.done) t.retries = 0;
+      t.done = done;
+      t.iovaPfn = this.stopPfn;
+      t.off = this.stopOff;
+      this.pageFailed(t);
+    } catch (e) {
+      this.settleTransfer(t, e);
+    }
+  }
+
+  /**
+   * The page at t.iovaPfn did not translate (`this.tr` holds why): a page request or a stall when the
+   * access is recoverable and retries are left (the response resumes the transfer), else the fault
+   * is reported and thrown as a DmaFault.
+   */
+  private pageFailed(t: DmaTransfer): void {
+    // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of
+    // it. Its address is made (a bigint) only on the paths that read it; a page request in numbers does not.
+    const access = this.fillFailedAccess(t.access, 0n, t.perm, t.pasid, this.tr);
+    if (access.recoverable && t.retries < t.maxRetries) {
+      if (access.kind === 'stall') {
+        access.addr = pageAddress(t.iovaPfn);
+        // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
+        this.stallFor(access).then(
+          (code) => this.resumeTransfer(t, code),
+          (e: unknown) => this.settleTransfer(t, e),
+        );
+        return;
+      }
+      // The transaction stalls in the function, it does not fault, until PRI credit and a free group
+      // index are there; both are given back with the response.
+      const g = this.pri.acquire(1);
+      if (typeof g === 'number') this.sendPageRequest(t, g);
+      else void g.then((grpid) => this.sendPageRequest(t, grpid));
+      return;
+    }
+    access.addr = pageAddress(t.iovaPfn);
+    this.host.faults.reportFault(this, { ...access, recoverable: false });
+    throw new DmaFault(this.normalized(access), 'reported');
   }
 
   private sendPageRequest(t: DmaTransfer, grpid: number): void {
     const access = t.access;
     access.grpid = grpid;
     try {
-      const r = t.req;
-      r.rid = access.rid;
-      r.pasid = access.pasid;
-      // The page address's halves: iovaPfn is below 2^52.
-      r.addrLo = (t.iovaPfn % PFNS_PER_4G) * PAGE_SIZE;
-      r.addrHi = Math.floor(t.iovaPfn / PFNS_PER_4G);
-      r.perm = access.perm;
-      r.grpid = grpid;
-      r.last = true;
-      if (!this.host.faults.sendPageRequestFields(this, r, t)) {
+      // The transfer is the request (its pasid and perm are the access's); the page address's halves:
+      // iovaPfn is below 2^52.
+      t.rid = access.rid;
+      t.addrLo = (t.iovaPfn % 1048576) * 4096;
+      t.addrHi = Math.floor(t.iovaPfn / 1048576);
+      t.grpid = grpid;
+      if (!this.host.faults.sendPageRequestFields(this, t, t)) {
         access.addr = pageAddress(t.iovaPfn);
         this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
       }
@@ -567,7 +598,8 @@ export class PciDevice {
     const access = t.access;
     const stall = access.kind === 'stall';
     if (!stall) this.pri.release(access.grpid);
-    if (code === PAGE_RESP_SUCCESS) {
+    // 0 is PAGE_RESP_SUCCESS.
+    if (code === 0) {
       t.retries++;
       this.runTransfer(t);
       return;
@@ -590,14 +622,10 @@ export class PciDevice {
     t.buf = null;
     t.resolve = null;
     t.reject = null;
-    if (this.transferPool.length < TRANSFER_POOL) this.transferPool.push(t);
+    if (this.spareTransfer === null) this.spareTransfer = t;
+    else if (this.transferPool.length < TRANSFER_POOL) this.transferPool.push(t);
     if (error === null) resolve(buf);
     else reject(error);
-  }
-
-  private markAccess(pasid: number, iovaPfn: number, perm: number): void {
-    const b = this.binding(pasid);
-    if (b.kind === BIND_PAGING && b.pt?.markAccess) b.pt.markAccess(iovaPfn, (perm & PERM_WRITE) !== 0);
   }
 
   private failedAccess(addr: bigint, perm: number, pasid: number): FailedAccess {

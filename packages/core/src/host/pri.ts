@@ -118,17 +118,19 @@ export class PriFlowControl {
 
   /** A free index with credit for `pages`, taken; 0 when either is missing. */
   private tryTake(pages: number): number {
-    if (this.inFlight + pages > this.alloc || this.groupCount >= PRG_INDEX_LAST) return 0;
+    // 511 is PRG_INDEX_LAST, a literal here and in pagesOf: a module constant is a load and a hole
+    // check in compiled code, and every page request takes an index and gives it back.
+    if (this.inFlight + pages > this.alloc || this.groupCount >= 511) return 0;
     let g = this.next;
-    while (this.groups[g] !== 0) g = g === PRG_INDEX_LAST ? 1 : g + 1;
-    this.next = g === PRG_INDEX_LAST ? 1 : g + 1;
+    while (this.groups[g] !== 0) g = g === 511 ? 1 : g + 1;
+    this.next = g === 511 ? 1 : g + 1;
     this.take(g, pages);
     return g;
   }
 
   /** Page requests outstanding under `grpid`; 0 when it is free or not an index (1 to 511). */
   private pagesOf(grpid: number): number {
-    return (grpid | 0) === grpid && grpid >= 1 && grpid <= PRG_INDEX_LAST ? this.groups[grpid] : 0;
+    return (grpid | 0) === grpid && grpid >= 1 && grpid <= 511 ? this.groups[grpid] : 0;
   }
 
   private take(grpid: number, pages: number): void {

@@ -72,6 +72,41 @@ describe('PhysicalMemory slabs', () => {
     expect([...edge]).toEqual([...page.subarray(PAGE_SIZE - 4), 0, 0, 0, 0]);
   });
 
+  it('read and readInFrame give the bytes written, wherever the frame is: dense, sparse, never backed (random)', () => {
+    const mem = new PhysicalMemory();
+    // Frames in a slab, in the last dense chunk, above the dense region (a Map chunk) and one never written.
+    const frames = [5 * SLAB_FRAMES + 3, 2 ** 25 - 1, 2 ** 25 + 9, 2 ** 33 + 1];
+    const shadow = new Map<number, Uint8Array>();
+    for (const pfn of frames.slice(0, 3)) {
+      const page = new Uint8Array(PAGE_SIZE).map((_, i) => (i * 7 + pfn) & 255);
+      mem.write(pfn * PAGE_SIZE, page);
+      shadow.set(pfn, page);
+    }
+    const byte = (pfn: number, off: number) => shadow.get(pfn)?.[off] ?? 0;
+    let x = 2463534242 | 0;
+    const next = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const pfn = frames[next() % frames.length];
+      // Lengths around the small-copy limit and whole pages, offsets aligned and not.
+      const length = [4, 8, 12, 64, 68, 3, 1, 4096, 100, 0][next() % 10];
+      const off = length === 4096 ? 0 : next() % 2 ? (next() % (4096 - length + 1)) & ~3 : next() % (4096 - length + 1);
+      const out = new Uint8Array(length + 2).fill(0xee);
+      if (next() % 2) mem.readInFrame(pfn, off, out, 1, length);
+      else mem.read(pfn * PAGE_SIZE + off, out, 1, length);
+      const want = [0xee, ...Array.from({ length }, (_, k) => byte(pfn, off + k)), 0xee];
+      expect([...out], `frame ${pfn} offset ${off}, ${length} bytes`).toEqual(want);
+    }
+    // readInFrame of bytes that do not lie in the frame reads what read() reads there.
+    const across = new Uint8Array(8);
+    mem.readInFrame(frames[0], 4092, across, 0, 8);
+    expect([...across]).toEqual([...shadow.get(frames[0])!.subarray(4092), 0, 0, 0, 0]);
+  });
+
   it('zeroRun clears every written frame of a run, in stretches around frames never touched', () => {
     const mem = new PhysicalMemory();
     const page = new Uint8Array(PAGE_SIZE).fill(0xa5);

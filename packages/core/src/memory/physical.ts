@@ -89,6 +89,9 @@ export class FrameRuns {
   }
 }
 
+/** Copies of at most this many bytes inside one frame are done byte by byte rather than through a new view. */
+const SMALL_COPY = 64;
+
 export class PhysicalMemory {
   private readonly dense: (Uint32Array | undefined)[] = [];
   /** Slabs of the dense region by slab index (frame >> SLAB_FRAME_BITS); every dense chunk is a view into one. */
@@ -211,8 +214,10 @@ export class PhysicalMemory {
 
   /** The chunk holding `pfn`, or undefined when it was never written. */
   chunkIfBacked(pfn: number): Uint32Array | undefined {
-    const ci = Math.floor(pfn / FRAMES_PER_CHUNK);
-    return ci < DENSE_CHUNKS ? this.dense[ci] : this.sparse.get(ci);
+    // Literals (512 FRAMES_PER_CHUNK, 65536 DENSE_CHUNKS): a module constant is a load and a hole
+    // check in compiled code, and this runs on every DMA page.
+    const ci = Math.floor(pfn / 512);
+    return ci < 65536 ? this.dense[ci] : this.sparse.get(ci);
   }
 
   /** The chunk holding `pfn`, allocating zeroed backing store when needed. */
@@ -251,7 +256,8 @@ export class PhysicalMemory {
 
   /** Word index of the first 32-bit word of `pfn` inside its chunk. */
   static frameWordBase(pfn: number): number {
-    return (pfn & (FRAMES_PER_CHUNK - 1)) << (PAGE_SHIFT - 2);
+    // (pfn & (FRAMES_PER_CHUNK - 1)) << (PAGE_SHIFT - 2), as literals (see chunkIfBacked).
+    return (pfn & 511) << 10;
   }
 
   /** Reads the 64-bit little-endian entry `index` (0..511) of frame `pfn` as a bigint. */
@@ -296,12 +302,41 @@ export class PhysicalMemory {
 
   /** Copies `length` bytes starting at physical address `pa` into `out[outOffset..]`. */
   read(pa: number, out: Uint8Array, outOffset = 0, length = out.length - outOffset): void {
-    if ((pa & 3) === 0 && (length & 3) === 0 && length <= SMALL_COPY && (pa % PAGE_SIZE) + length <= PAGE_SIZE) {
-      // Whole words inside one frame (a DMA of a word or two): one load per 4 bytes.
-      const pfn = Math.floor(pa / PAGE_SIZE);
-      const c = this.chunkIfBacked(pfn);
+    // The frame and the offset in it from one floor: `pa % PAGE_SIZE` of an address that is not an
+    // int32 compiles to the x87 remainder loop.
+    let pfn = Math.floor(pa / PAGE_SIZE);
+    let off = pa - pfn * PAGE_SIZE;
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      this.readInFrame(pfn, off, out, outOffset + done, n);
+      done += n;
+      pfn++;
+      off = 0;
+    }
+  }
+
+  /**
+   * Copies the `length` bytes at byte `off` of frame `pfn` into `out[outOffset..]`, bytes that lie in
+   * that frame (`off + length <= PAGE_SIZE`; anything else is read() of the same bytes). read() copies
+   * through it frame by frame, and a device's DMA, which translates page by page, calls it with the
+   * frame it translated to.
+   *
+   * Its common case, a few whole words of a backed frame below 128 GiB (a DMA of a word or a
+   * descriptor), is written out here small enough for the compiler to inline it into the DMA's loop:
+   * one array load for the chunk and a load per 4 bytes. Literals, not the module constants (a module
+   * constant, or the class's own name, is a load and a hole check in compiled code): 64 is
+   * SMALL_COPY, 4096 PAGE_SIZE, 2^25 the frames of the dense chunks, 9 and 511 the frames of a chunk,
+   * 10 the words of a frame. Everything else is readInFrameSlow's.
+   * @internal
+   */
+  readInFrame(pfn: number, off: number, out: Uint8Array, outOffset: number, length: number): void {
+    if (length <= 64 && ((off | length) & 3) === 0 && off >= 0 && off + length <= 4096 && pfn >= 0 && pfn < 33554432) {
+      const dense = this.dense;
+      const ci = pfn >>> 9;
+      const c = ci < dense.length ? dense[ci] : undefined;
       if (c !== undefined) {
-        let w = PhysicalMemory.frameWordBase(pfn) + ((pa % PAGE_SIZE) >>> 2);
+        let w = ((pfn & 511) << 10) + (off >>> 2);
         for (let o = outOffset, end = outOffset + length; o < end; o += 4) {
           const v = c[w++];
           out[o] = v;
@@ -312,27 +347,27 @@ export class PhysicalMemory {
         return;
       }
     }
-    let done = 0;
-    while (done < length) {
-      const addr = pa + done;
-      const pfn = Math.floor(addr / PAGE_SIZE);
-      const off = addr - pfn * PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, length - done);
-      const c = this.chunkIfBacked(pfn);
-      if (c === undefined) out.fill(0, outOffset + done, outOffset + done + n);
-      else if (n === PAGE_SIZE) out.set(this.frameBytes(c, pfn), outOffset + done);
-      else if (n <= SMALL_COPY) {
-        // A few bytes (a descriptor, a DMA of a word): taken from the chunk's 32-bit words (little-endian
-        // bytes), with no view and no lookup beyond the chunk's.
-        const w = PhysicalMemory.frameWordBase(pfn);
-        const o = outOffset + done;
-        for (let i = 0; i < n; i++) {
-          const b = off + i;
-          out[o + i] = c[w + (b >>> 2)] >>> ((b & 3) << 3);
-        }
-      } else out.set(new Uint8Array(c.buffer, c.byteOffset + PhysicalMemory.frameWordBase(pfn) * 4 + off, n), outOffset + done);
-      done += n;
+    this.readInFrameSlow(pfn, off, out, outOffset, length);
+  }
+
+  /** readInFrame when its common case does not apply. */
+  private readInFrameSlow(pfn: number, off: number, out: Uint8Array, outOffset: number, length: number): void {
+    if (!(off >= 0 && off + length <= PAGE_SIZE)) {
+      this.read(pfn * PAGE_SIZE + off, out, outOffset, length);
+      return;
     }
+    const c = this.chunkIfBacked(pfn);
+    if (c === undefined) out.fill(0, outOffset, outOffset + length);
+    else if (length === PAGE_SIZE) out.set(this.frameBytes(c, pfn), outOffset);
+    else if (length <= SMALL_COPY) {
+      // A few bytes (a descriptor, a DMA of a word): taken from the chunk's 32-bit words (little-endian
+      // bytes), with no view and no lookup beyond the chunk's.
+      const w = PhysicalMemory.frameWordBase(pfn);
+      for (let i = 0; i < length; i++) {
+        const b = off + i;
+        out[outOffset + i] = c[w + (b >>> 2)] >>> ((b & 3) << 3);
+      }
+    } else out.set(new Uint8Array(c.buffer, c.byteOffset + PhysicalMemory.frameWordBase(pfn) * 4 + off, length), outOffset);
   }
 
   /** Copies `length` bytes of `src[srcOffset..]` to physical address `pa`. */
@@ -355,9 +390,6 @@ export class PhysicalMemory {
     }
   }
 }
-
-/** Copies of at most this many bytes inside one frame are done byte by byte rather than through a new view. */
-const SMALL_COPY = 64;
 
 /**
  * Hands out physical frames: page-table pages for IOMMU drivers and the frames that back user memory.

@@ -158,11 +158,14 @@ export class Iotlb {
 
   /** Caches a translation (ignored while disabled, and for keys that cannot be cached: see above). */
   insert(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
-    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid || !(iovaPfn >= 0 && iovaPfn <= MAX_PAGE) || Math.floor(iovaPfn) !== iovaPfn) return;
+    // Literals, as in probe (9007199254740991 is MAX_PAGE, 2.3283064365386963e-10 2^-32): every
+    // walk of a DMA that missed ends here.
+    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid || !(iovaPfn >= 0 && iovaPfn <= 9007199254740991) || Math.floor(iovaPfn) !== iovaPfn) return;
     const e = this.slot(tag, iovaPfn) << 3;
     const w = this.w;
     w[e] = iovaPfn | 0;
-    w[e + 1] = keyHigh(iovaPfn);
+    // keyHigh of a page in [0, 2^53).
+    w[e + 1] = (iovaPfn | 0) === iovaPfn ? 0 : (iovaPfn - (iovaPfn >>> 0)) * 2.3283064365386963e-10;
     w[e + 2] = tag;
     w[e + 3] = pasid;
     w[e + 4] = outPfn >= 0 && outPfn <= 0x7fffffff ? outPfn : -1;

@@ -4,7 +4,7 @@
  * the result, checks permissions and reports why a translation failed.
  */
 import { PERM_EXEC, PERM_PRIV_EXEC, PERM_GRANT_ALL, permAllowed, permFailure } from '../driver/permission.js';
-import { PERM_READ, PERM_WRITE, WALK_TABLE_FAULT, WALK_ADDRESS_SIZE, WALK_CONTEXT_INVALID, WalkResult, type IoPageTable } from '../driver/pgtable.js';
+import { PERM_READ, PERM_WRITE, WALK_TABLE_FAULT, WalkResult, type IoPageTable } from '../driver/pgtable.js';
 import type { TranslationFailure } from '../driver/fault.js';
 import type { NestedDomainOps, UnitOps } from '../driver/vendor.js';
 import type { PhysicalMemory } from '../memory/physical.js';
@@ -195,9 +195,11 @@ export class IommuUnit {
 
   private walkFailed(out: TranslateResult, wr: WalkResult, stage2: boolean, format: string, tag: number): false {
     const f = wr.fault;
-    const failure: TranslationFailure = f === WALK_ADDRESS_SIZE ? 'address-size' : f === WALK_TABLE_FAULT ? 'table-fault' : f === WALK_CONTEXT_INVALID ? 'no-context' : 'not-present';
+    // Literals (1 WALK_NOT_PRESENT, 2 WALK_ADDRESS_SIZE, 3 WALK_TABLE_FAULT, 5 WALK_CONTEXT_INVALID): a
+    // module constant is a load and a hole check in compiled code, and a page fault comes here.
+    const failure: TranslationFailure = f === 1 ? 'not-present' : f === 2 ? 'address-size' : f === 3 ? 'table-fault' : f === 5 ? 'no-context' : 'not-present';
     this.fail(out, failure, stage2, format, tag);
-    out.contextFault = f === WALK_CONTEXT_INVALID ? wr.contextFault : 0;
+    out.contextFault = f === 5 ? wr.contextFault : 0;
     return false;
   }
 
