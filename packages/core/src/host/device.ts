@@ -252,7 +252,15 @@ export class PciDevice {
     readonly pri: PriFlowControl = new PriFlowControl(512, 512),
   ) {
     this.unitIndex = unit.index;
+    this.rid = info.rid;
+    this.priCapable = info.pri && unit.ops.caps.pri;
+    this.stallCapable = info.stall && unit.ops.caps.stall;
   }
+
+  /** Its requester id, and whether its function and its unit both do PRI / stall: fixed facts a failed access reads. */
+  private readonly rid: number;
+  private readonly priCapable: boolean;
+  private readonly stallCapable: boolean;
 
   /** The vendor's driver for its unit. */
   get unitOps(): UnitOps {
@@ -640,21 +648,20 @@ export class PciDevice {
 
   /** failedAccessOf into `a`: every field set, in one order. */
   private fillFailedAccess(a: FailedAccess, addr: bigint, perm: number, pasid: number, tr: TranslateResult): FailedAccess {
-    const b = this.binding(pasid);
-    const hwpt = b.owner as Hwpt | null;
-    const ops = this.unit.ops;
+    const hwpt = this.binding(pasid).owner as Hwpt | null;
+    const failure = tr.failure;
     // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
     // or invalid context is a configuration error that no page-in repairs.
-    const fixable = hwpt !== null && hwpt.fault !== null && tr.failure !== 'blocked' && tr.failure !== 'no-context';
+    const fixable = hwpt !== null && hwpt.fault !== null && failure !== 'blocked' && failure !== 'no-context';
     // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
-    const stall = fixable && this.info.stall && ops.caps.stall && codecStalls(ops.faults);
-    const recoverable = stall || (fixable && this.info.pri && ops.caps.pri);
+    const stall = fixable && this.stallCapable && codecStalls(this.unit.ops.faults);
+    const recoverable = stall || (fixable && this.priCapable);
     a.unit = this.unitIndex;
-    a.rid = this.info.rid;
+    a.rid = this.rid;
     a.pasid = pasid;
     a.addr = addr;
     a.perm = perm;
-    a.failure = tr.failure;
+    a.failure = failure;
     a.stage2 = tr.stage2;
     a.recoverable = recoverable;
     a.kind = stall ? 'stall' : 'page-request';
