@@ -84,26 +84,41 @@ export function releaseDmaOwner(dev: BoundDevice): void {
 
 export class IommufdDevice extends IommufdObject {
   readonly type = ObjType.DEVICE;
-  readonly attachments = new Map<number, Hwpt>();
-  /** The PASID of the last attachedFor() answer (-2: none) and that answer; forgotten whenever `attachments` changes. */
+  /** The HWPT attached for each PASID (NO_PASID: the RID). */
+  private readonly attached = new Map<number, Hwpt>();
+  /** The PASID of the last attachedFor() answer (-2: none) and that answer; forgotten whenever `attached` changes. */
   private routePasid = -2;
   private routeHwpt: Hwpt | null = null;
 
+  /** The HWPT attached for each PASID (NO_PASID: the RID); changed only by setAttachment and deleteAttachment. */
+  get attachments(): ReadonlyMap<number, Hwpt> {
+    return this.attached;
+  }
+
+  setAttachment(pasid: number, hwpt: Hwpt): void {
+    this.attached.set(pasid, hwpt);
+    this.forgetRoute();
+  }
+
+  deleteAttachment(pasid: number): void {
+    this.attached.delete(pasid);
+    this.forgetRoute();
+  }
+
   /**
-   * attachments.get(pasid) ?? null, remembered until the attachments change (attach, replace, detach call
-   * attachmentsChanged): the fault pipeline routes every page request of the device by it, and a device's
-   * requests come from few PASIDs. Nothing is kept past a change, so a detached HWPT is not held here.
+   * attachments.get(pasid) ?? null, remembered until the attachments change: the fault pipeline routes
+   * every page request of the device by it, and a device's requests come from few PASIDs. Nothing is
+   * kept past a change, so a detached HWPT is not held here.
    */
   attachedFor(pasid: number): Hwpt | null {
     if (pasid !== this.routePasid) {
-      this.routeHwpt = this.attachments.get(pasid) ?? null;
+      this.routeHwpt = this.attached.get(pasid) ?? null;
       this.routePasid = pasid;
     }
     return this.routeHwpt;
   }
 
-  /** `attachments` changed: forget what attachedFor() remembered. */
-  attachmentsChanged(): void {
+  private forgetRoute(): void {
     this.routePasid = -2;
     this.routeHwpt = null;
   }
@@ -216,8 +231,7 @@ function reserveRegions(idev: IommufdDevice, hwpt: Hwpt, pasid: number): Ioas | 
 
 function commitAttach(idev: IommufdDevice, hwpt: Hwpt, pasid: number): void {
   hwpt.users++;
-  idev.attachments.set(pasid, hwpt);
-  idev.attachmentsChanged();
+  idev.setAttachment(pasid, hwpt);
   const group = idev.dev.group;
   let g = group.attach.get(pasid);
   if (!g) {
@@ -359,8 +373,7 @@ export function replace(idev: IommufdDevice, ptId: number, pasid: number): numbe
     g.hwpt = h;
     for (const m of members) {
       h.users++;
-      m.attachments.set(pasid, h);
-      m.attachmentsChanged();
+      m.setAttachment(pasid, h);
     }
     for (const d of group.devices) d.setHardwareBinding(pasid, h);
     for (const m of members) {
@@ -389,8 +402,7 @@ export function detach(idev: IommufdDevice, pasid: number): void {
       }
     }
   }
-  idev.attachments.delete(pasid);
-  idev.attachmentsChanged();
+  idev.deleteAttachment(pasid);
   const ioas = pasid === NO_PASID ? ioasOf(hwpt) : null;
   if (ioas) ioas.iopt.removeReserved(idev);
   autoRespondFaults(hwpt, idev, pasid);
