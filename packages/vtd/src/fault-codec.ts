@@ -27,7 +27,7 @@
  * is always the second stage failing on a first-stage table pointer (0x76 in scalable mode).
  */
 import type { Result } from '@ioasid/core/driver';
-import { readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, pageRequestFault, pageRequestFieldsOf, permOf, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageRequestFields, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
+import { LeWordView, readLe64, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, pageRequestFault, pageRequestFieldsOf, permOf, PluginContractError, type FailedAccess, type FaultCodec, type IommuFault, type PageRequestFields, type PageResponse, type TranslationFailure } from '@ioasid/core/driver';
 import {
   FRCD_SIZE,
   PAGE_GRP_RESP_DSC_SIZE,
@@ -173,31 +173,6 @@ function putLe32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v >>> 24;
 }
 
-/** Whether this host stores an Int32Array's words little-endian, as the descriptors are laid out (checked, not assumed). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/**
- * The eight 32-bit words of the last 32-byte descriptor buffer a codec method was given, when it is 4-byte
- * aligned on a little-endian host: core hands the codec the same buffers again and again (the page request
- * queue's slot, its one response record), and eight word stores cost less than 32 byte stores. By identity
- * only: another buffer makes another view (not on core's hot path, which keeps its buffers).
- */
-class DescriptorWords {
-  private bytes: Uint8Array | null = null;
-  private words: Int32Array | null = null;
-
-  /** The words of the first 32 bytes of `b`, or null: the caller then stores bytes. */
-  of(b: Uint8Array): Int32Array | null {
-    if (b !== this.bytes) {
-      this.bytes = b;
-      this.words = LITTLE_ENDIAN && (b.byteOffset & 3) === 0 && b.byteLength >= 32 ? new Int32Array(b.buffer, b.byteOffset, 8) : null;
-    }
-    // A buffer detached (or shrunk) since leaves a view without its words: bytes then, which the array drops as before.
-    const w = this.words;
-    return w !== null && w.length === 8 ? w : null;
-  }
-}
-
 /** IommuFault.reasonText of every VT-d page request. */
 const PAGE_REQUEST_TEXT = 'page request';
 
@@ -244,9 +219,9 @@ export class VtdFaultCodec implements FaultCodec {
   /** A page group response descriptor is 32 bytes. */
   readonly pageResponseSize = PAGE_GRP_RESP_DSC_SIZE;
 
-  /** The page request slot and the response record core writes into (see DescriptorWords). */
-  private readonly requestWords = new DescriptorWords();
-  private readonly responseWords = new DescriptorWords();
+  /** The page request slot and the response record core hands over again and again, as words. */
+  private readonly requestWords = new LeWordView();
+  private readonly responseWords = new LeWordView();
 
   /** decodePageRequest's scratch fields (it reads them back at once). */
   private readonly fields: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: false, reason: 0, reasonText: '', stage2: false };
@@ -313,7 +288,7 @@ export class VtdFaultCodec implements FaultCodec {
   /** encodePageRequest of the request `f` names, into the first 32 bytes of `out`, every byte written. */
   encodePageRequestFields(f: Readonly<PageRequestFields>, out: Uint8Array): void {
     checkPageRequest(f);
-    writePageReqDsc(f, f.addrLo, f.addrHi, out, this.requestWords.of(out));
+    writePageReqDsc(f, f.addrLo, f.addrHi, out, this.requestWords.of(out, PAGE_REQ_DSC_SIZE));
   }
 
   /** decodePageRequest into `out`'s fields, the address in its two halves. */
@@ -372,7 +347,7 @@ export class VtdFaultCodec implements FaultCodec {
 
   /** encodePageResponse into the first 32 bytes of `out`, every byte written. */
   encodePageResponseInto(r: PageResponse, out: Uint8Array): void {
-    this.writePageResponse(r, out, this.responseWords.of(out));
+    this.writePageResponse(r, out, this.responseWords.of(out, PAGE_GRP_RESP_DSC_SIZE));
   }
 
   /** The page group response for `r` into `out` (through `words`, its words, when not null). */

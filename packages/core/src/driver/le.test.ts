@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readLe32, readLe64, readLe64Words, writeLe32, writeLe64, writeLe64Words } from './le.js';
+import { LeWordView, readLe32, readLe64, readLe64Words, writeLe32, writeLe64, writeLe64Words } from './le.js';
 
 describe('little-endian record access', () => {
   it('reads the byte order the hardware writes (least significant byte first)', () => {
@@ -31,5 +31,25 @@ describe('little-endian record access', () => {
     expect(readLe64Words(b)).toEqual([1n, 2n ** 63n]);
     expect(readLe64Words(b.subarray(0, 12))).toEqual([1n]);
     expect(readLe64Words(b.subarray(0, 12), 3)).toEqual([1n, 0n, 0n]);
+  });
+
+  it('word view: little-endian words of an aligned buffer, kept per buffer; null where bytes must be written', () => {
+    const view = new LeWordView();
+    const b = new Uint8Array(new ArrayBuffer(40), 8, 32);
+    const w = view.of(b, 32)!;
+    expect(w).not.toBeNull();
+    w[1] = 0x89abcdef | 0;
+    expect(readLe32(b, 4)).toBe(0x89abcdef);
+    // The same buffer again: the same view, not a new one.
+    expect(view.of(b, 32)).toBe(w);
+    // Words that do not cover the bytes asked for, and a misaligned buffer: bytes.
+    expect(view.of(b, 36)).toBeNull();
+    expect(view.of(new Uint8Array(new ArrayBuffer(40), 2, 32), 32)).toBeNull();
+    // A buffer detached since its view was made leaves the view without words.
+    const ab = new ArrayBuffer(32);
+    const d = new Uint8Array(ab);
+    expect(view.of(d, 32)).not.toBeNull();
+    structuredClone(ab, { transfer: [ab] });
+    expect(view.of(d, 32)).toBeNull();
   });
 });

@@ -46,3 +46,31 @@ export function writeLe64Words(words: readonly bigint[]): Uint8Array {
   for (let i = 0; i < words.length; i++) writeLe64(bytes, i * 8, words[i]);
   return bytes;
 }
+
+/** Whether this host stores a typed array's words little-endian, as records and uAPI structs are laid out (checked, not assumed). */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The 32-bit words of a byte buffer that comes back again and again (a hardware queue's slot, a response
+ * record, the buffer a fault thread passes to every read(2)), for writing whole little-endian words in one
+ * store each instead of four byte stores. The view is kept by the buffer's identity, so it is made once
+ * per buffer; another buffer makes another view.
+ */
+export class LeWordView {
+  private bytes: Uint8Array | null = null;
+  private words: Int32Array | null = null;
+
+  /**
+   * The words of `b` from its start, when they cover its first `length` bytes; null when `b` is not 4-byte
+   * aligned, the host is big-endian, or the buffer was detached or shrunk since its view was made: the
+   * caller then writes bytes (writeLe32).
+   */
+  of(b: Uint8Array, length: number): Int32Array | null {
+    if (b !== this.bytes) {
+      this.bytes = b;
+      this.words = HOST_LITTLE_ENDIAN && (b.byteOffset & 3) === 0 ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >> 2) : null;
+    }
+    const w = this.words;
+    return w !== null && w.length << 2 >= length ? w : null;
+  }
+}

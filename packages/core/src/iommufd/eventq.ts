@@ -19,6 +19,7 @@ import {
 } from '../uapi/iommufd.js';
 import type { IommuFault, PageRequestFields } from '../driver/fault.js';
 import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
+import { LeWordView } from '../driver/le.js';
 import { POLLIN, POLLOUT, POLLRDNORM, type FileOps } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
 import type { Viommu } from './viommu.js';
@@ -76,30 +77,6 @@ function writeRecordWords(w: Int32Array, i: number, pasid: number, flagsLast: nu
   w[i + (PGFAULT_ADDR >> 2) + 1] = addrHi;
   w[i + (PGFAULT_LENGTH >> 2)] = 0;
   w[i + (PGFAULT_COOKIE >> 2)] = cookie;
-}
-
-/** Whether an Int32Array stores its words little-endian here, as the uAPI structs are laid out (checked, not assumed). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/**
- * The 32-bit words of the last buffer read(2) was given, when it is 4-byte aligned on a little-endian host:
- * a fault thread reads into one buffer again and again (as C does), and ten word stores per record cost less
- * than forty byte stores. Kept by the buffer's identity: another buffer makes another view.
- */
-class ReadBufferWords {
-  private bytes: Uint8Array | null = null;
-  private words: Int32Array | null = null;
-
-  /** The words of `b` (whole words from its start), or null: then the caller stores bytes. */
-  of(b: Uint8Array, bytes: number): Int32Array | null {
-    if (b !== this.bytes) {
-      this.bytes = b;
-      this.words = LITTLE_ENDIAN && (b.byteOffset & 3) === 0 ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >> 2) : null;
-    }
-    // A buffer detached or shrunk since leaves a view without those words: bytes then, which the array drops as before.
-    const w = this.words;
-    return w !== null && w.length << 2 >= bytes ? w : null;
-  }
 }
 
 const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
@@ -302,8 +279,8 @@ export class FaultQueue extends IommufdObject {
 
   /** Groups that fit the last fitting() call's count. */
   private taken = 0;
-  /** The caller's read(2) buffer as words (see ReadBufferWords). */
-  private readonly readWords = new ReadBufferWords();
+  /** The caller's read(2) buffer as words: a fault thread reads into one buffer again and again, as C does. */
+  private readonly readWords = new LeWordView();
 
   /** Bytes of the whole groups, from the oldest queued one, that fit in `count` (their number in `taken`). */
   private fitting(count: number): number {
