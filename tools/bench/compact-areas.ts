@@ -4,7 +4,8 @@
  * `areas` (1,000,000) single-page compact areas mapped in order by raw FIXED_IOVA IOMMU_IOAS_MAP calls
  * into an IOAS (with a VT-d device attached, or bare), then one of: two full passes of
  * `IoPagetable.iterAreas`, `areas` `areaAt` lookups at random pages (xorshift32), one IOMMU_IOAS_COPY
- * of the whole range into a second IOAS, or (`unmap-access`) one IOMMU_IOAS_UNMAP of everything with an
+ * of the whole range into a second IOAS (then a pass of `iterAreas` over the copy and an
+ * IOMMU_IOAS_UNMAP of everything in both IOASes), or (`unmap-access`) one IOMMU_IOAS_UNMAP of everything with an
  * emulated-device access attached to the IOAS (the unmap that checks each area for access pins). Prints one JSON line: CPU ms of each step and the heap kept
  * after `gc()`. Run one step per process so that each starts from records.
  */
@@ -85,12 +86,29 @@ if (step === 'iter') {
   }
   out.areaAt_ms = cpuMs() - t;
 } else if (step === 'copy') {
+  // The source's domain stays attached, so that the copy shares pinned pages; the destination has none.
   t = cpuMs();
   const length = BigInt(areas * PAGE);
   const iova = BigInt(BASE_PFN * PAGE);
   fd.run(uapi.iommu_ioas_copy, 'IOAS_COPY', { src_ioas_id: src, dst_ioas_id: dst, flags: FLAGS, length, src_iova: iova, dst_iova: iova });
   out.copy_ms = cpuMs() - t;
-  if (getIoas(iommufdCtx(fd), dst).iopt.areaCount !== areas) throw new Error('the copy has the wrong areas');
+  const dstIopt = getIoas(iommufdCtx(fd), dst).iopt;
+  if (dstIopt.areaCount !== areas) throw new Error('the copy has the wrong areas');
+  const heap1 = heapMb();
+  out.copy_heap_kept_mb = heap1 - heap0;
+  out.copy_array_buffers_mb = process.memoryUsage().arrayBuffers / 1e6;
+  // The copied areas read back (a full pass of iterAreas over the destination), then every area of
+  // the destination and of the source unmapped (the shared pages released by both).
+  t = cpuMs();
+  let n = 0;
+  for (const a of dstIopt.iterAreas()) n += a.npages;
+  out.iter_dst_ms = cpuMs() - t;
+  if (n !== areas) throw new Error('iterAreas gave the wrong areas');
+  out.iter_dst_heap_kept_mb = heapMb() - heap1;
+  t = cpuMs();
+  const bytes = fd.ioas.unmap(dst, 0n, 1n << 60n) + fd.ioas.unmap(src, 0n, 1n << 60n);
+  out.unmap_both_ms = cpuMs() - t;
+  if (bytes !== BigInt(2 * areas * PAGE)) throw new Error('the unmap removed the wrong bytes');
 } else if (step === 'unmap-access') {
   const acc = fd.access.create({ unmap: () => {} });
   acc.attach(src);

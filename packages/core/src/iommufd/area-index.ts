@@ -7,6 +7,7 @@
 import { PAGE_SIZE, type FrameRuns } from '../memory/physical.js';
 import type { HostProcess } from '../memory/process.js';
 import { IoptPages } from './pages.js';
+import { RunPages } from './run-pages.js';
 
 /** Largest integer a double holds exactly: IOVAs up to here take the number paths. */
 export const SAFE = Number.MAX_SAFE_INTEGER;
@@ -81,6 +82,13 @@ export class IoptArea {
  *   object's), the pages object in `pages[slot]`, meta -2 - (prot | pageOffset << 2 | accesses << 14)
  *   with `accesses` the area's num_accesses. The rest of its state is in the pages object, so it needs
  *   no IoptArea either;
+ * - a run area: [iova, last, id, RUN, meta], a pages area whose pages object is entry `id` of the
+ *   iommufd's RunPages (run-pages.ts), numbers shared by every area that references it in any IOAS:
+ *   IOAS_COPY of a whole compact area makes the source and the destination run areas over one entry
+ *   (each covers all of its pages, page offset 0), so that a copied area is no heap object either.
+ *   meta as a pages area's. When the entry becomes an IoptPages (an access pins it, part of it is
+ *   copied or cut, its frames are in several runs) the record stays, and reads as a pages area over
+ *   that shared object;
  * - an object area: [iova, last, -, -, OBJECT], the IoptArea in `objects` under its iova: an area
  *   that something keeps as an object (a cut in two).
  *
@@ -105,6 +113,8 @@ const R_META = 4;
 const CAP = 128;
 /** meta of an object area. */
 const OBJECT = -1;
+/** R_FRAME (the page index of a pages area) of a run area. */
+const RUN = -1;
 /** meta of a pages area: PAGES_META - (prot | pageOffset << 2 | accesses * ACCESS_UNIT), so every pages area's meta is <= PAGES_META. */
 const PAGES_META = -2;
 /** One access of a pages area in its meta (above the prot and the page offset). */
@@ -149,6 +159,11 @@ export class AreaIndex {
   private readonly pages: (IoptPages | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   size = 0;
+
+  constructor(
+    /** The run entries of the iommufd (shared with its other IOASes' indexes). */
+    readonly runs: RunPages = new RunPages(),
+  ) {}
   /**
    * Set by find(): the chunk and the index in it (from 0) of the area found, index -1 when none is
    * below the key.
@@ -225,6 +240,48 @@ export class AreaIndex {
   /** Whether the area at (c, i), which must exist, is an object area (an IoptArea kept by the index). */
   isObject(c: number, i: number): boolean {
     return this.recs[c][this.off(c, i) + R_META] === OBJECT;
+  }
+
+  /** Whether the area at (c, i), which must exist, is a run area (its entry numbers or an object). */
+  isRun(c: number, i: number): boolean {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    return r[o + R_META] <= PAGES_META && r[o + R_FRAME] === RUN;
+  }
+
+  /** The entry of the run area at (c, i), which must exist, while it is numbers; -1 for any other area. */
+  runAt(c: number, i: number): number {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    if (r[o + R_META] > PAGES_META || r[o + R_FRAME] !== RUN) return -1;
+    const id = r[o + R_PAGE];
+    return this.runs.object(id) === null ? id : -1;
+  }
+
+  /** The entry of the run area at (c, i), which must be one (isRun), in whatever state. */
+  runIdAt(c: number, i: number): number {
+    return this.recs[c][this.off(c, i) + R_PAGE];
+  }
+
+  /** IOMMU_READ | IOMMU_WRITE of the pages or run area at (c, i). */
+  pagesProt(c: number, i: number): number {
+    return (PAGES_META - this.recs[c][this.off(c, i) + R_META]) & 3;
+  }
+
+  /**
+   * The compact area at (c, i) becomes a run area over a new entry that holds its state (one reference,
+   * one pin per page when it is pinned): what sharePages makes of it, without an object. Returns the id.
+   */
+  toRun(c: number, i: number): number {
+    const r = this.recs[c];
+    const o = this.off(c, i);
+    const meta = r[o + R_META];
+    const pinned = (meta & META_PINNED) !== 0;
+    const id = this.runs.add(this.procs[meta >>> META_PROC_SHIFT], r[o + R_PAGE], (meta & META_WRITE) !== 0, r[o + R_FRAME], pinned ? 1 : 0, 1);
+    r[o + R_PAGE] = id;
+    r[o + R_FRAME] = RUN;
+    r[o + R_META] = PAGES_META - (meta & 3);
+    return id;
   }
 
   /** The first frame of the compact area at (c, i) when it is pinned, else -1. */
@@ -363,6 +420,19 @@ export class AreaIndex {
     r[o + R_META] = PAGES_META - (prot | (pageOffset << 2));
   }
 
+  /**
+   * Inserts a run area at index i of chunk c, as insertAt: [iova, last] (last <= 2^53 - 1, page
+   * aligned) over all of run entry `id`, whose reference the caller has taken.
+   */
+  insertRunAt(c: number, i: number, iova: number, last: number, id: number, prot: number): void {
+    const o = this.open(c, i, iova);
+    const r = this.recs[this.posChunk];
+    r[o + R_LAST] = last;
+    r[o + R_PAGE] = id;
+    r[o + R_FRAME] = RUN;
+    r[o + R_META] = PAGES_META - prot;
+  }
+
   /** Inserts a pages area at its place (see insertPagesAt). */
   insertPages(iova: number, last: number, pages: IoptPages, pageIndex: number, pageOffset: number, prot: number): void {
     const found = this.find(iova);
@@ -372,14 +442,15 @@ export class AreaIndex {
   /**
    * The pages object of the area at (c, i), which must exist, so that another area can share it
    * (IOAS_COPY): a compact area becomes a pages area first, with the pages object its record implies
-   * (as materialize builds it); an object area's or a pages area's own.
+   * (as materialize builds it); a run area's entry becomes its IoptPages (shared with every area
+   * referencing it); an object area's or a pages area's own.
    */
   sharePages(c: number, i: number): IoptPages {
     const r = this.recs[c];
     const o = this.off(c, i);
     const meta = r[o + R_META];
     if (meta === OBJECT) return this.objects.get(r[o])!.pages;
-    if (meta <= PAGES_META) return this.pages[r[o + R_PAGE]]!;
+    if (meta <= PAGES_META) return r[o + R_FRAME] === RUN ? this.runs.toObject(r[o + R_PAGE], (r[o + R_LAST] - r[o] + 1) / PAGE_SIZE) : this.pages[r[o + R_PAGE]]!;
     const pages = this.recordPages(r, o);
     r[o + R_PAGE] = this.takeSlot(pages);
     r[o + R_FRAME] = 0;
@@ -572,11 +643,17 @@ export class AreaIndex {
     for (let o = (this.starts[c] + i0) * STRIDE, end = (this.starts[c] + i1) * STRIDE; o < end; o += STRIDE) this.forget(r, o);
   }
 
-  /** The record at offset o of r is going away: its object leaves `objects`, its pages slot is freed. */
+  /**
+   * The record at offset o of r is going away: its object leaves `objects`, its pages slot is freed,
+   * its run entry loses a reference.
+   */
   private forget(r: Float64Array, o: number): void {
     const meta = r[o + R_META];
     if (meta === OBJECT) this.objects.delete(r[o]);
-    else if (meta <= PAGES_META) this.freeSlot(r[o + R_PAGE]);
+    else if (meta <= PAGES_META) {
+      if (r[o + R_FRAME] === RUN) this.runs.unref(r[o + R_PAGE]);
+      else this.freeSlot(r[o + R_PAGE]);
+    }
   }
 
   private freeSlot(slot: number): void {
@@ -606,6 +683,14 @@ export class AreaIndex {
     if (meta <= PAGES_META) {
       const x = PAGES_META - meta;
       const low = x % ACCESS_UNIT;
+      if (r[o + R_FRAME] === RUN) {
+        // The entry's IoptPages once it is one, else a snapshot of its numbers.
+        const id = r[o + R_PAGE];
+        const pages = this.runs.object(id) ?? this.runs.snapshot(id, (r[o + R_LAST] - r[o] + 1) / PAGE_SIZE);
+        const run = new IoptArea(r[o], r[o + R_LAST], pages, 0, 0, low & 3);
+        run.numAccesses = (x - low) / ACCESS_UNIT;
+        return run;
+      }
       const area = new IoptArea(r[o], r[o + R_LAST], this.pages[r[o + R_PAGE]]!, r[o + R_FRAME], low >>> 2, low & 3);
       area.numAccesses = (x - low) / ACCESS_UNIT;
       return area;
@@ -634,8 +719,10 @@ export class AreaIndex {
     const o = this.off(c, i);
     const meta = r[o + R_META];
     if (meta === OBJECT) return this.objects.get(r[o])!;
+    // A run area's entry becomes its IoptPages first: the object area shares it.
+    if (meta <= PAGES_META && r[o + R_FRAME] === RUN) this.sharePages(c, i);
     const area = this.view(c, i);
-    if (meta <= PAGES_META) this.freeSlot(r[o + R_PAGE]);
+    if (meta <= PAGES_META) this.forget(r, o);
     r[o + R_META] = OBJECT;
     this.objects.set(r[o], area);
     return area;

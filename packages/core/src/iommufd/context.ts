@@ -3,6 +3,7 @@
  * handlers the user process they act for.
  */
 import { ObjectTable, type IommufdObject } from './objects.js';
+import { RunPages } from './run-pages.js';
 import type { FileOps, HostProcess } from '../memory/process.js';
 import type { FrameAllocator, PhysicalMemory } from '../memory/physical.js';
 import { Errno, fail } from '../uapi/errno.js';
@@ -47,6 +48,8 @@ export function newUcmd(): Ucmd {
 
 export class IommufdCtx {
   readonly objects = new ObjectTable();
+  /** The pages objects kept as numbers that IOAS_COPY shares between this iommufd's IOASes (run-pages.ts). */
+  readonly runPages = new RunPages();
   /** IOMMU_OPTION_RLIMIT_MODE: 0 = per user (default), 1 = per process. */
   rlimitMode = 0;
   /** The IOAS used by the VFIO compatibility container, 0 when none. */

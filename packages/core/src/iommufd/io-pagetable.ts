@@ -13,6 +13,7 @@ import { PAGE_SIZE, FrameRuns } from '../memory/physical.js';
 import type { HostProcess } from '../memory/process.js';
 import { IoptPages, resolveUserPage, resolveUserRun } from './pages.js';
 import { AreaIndex, IoptArea, SAFE, SAFE_BIG } from './area-index.js';
+import { RunPages } from './run-pages.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../driver/pgtable.js';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -89,7 +90,7 @@ export interface MapElement {
 
 export class IoPagetable {
   /** Areas starting below 2^53 (all of them once a domain is attached), by number. */
-  private readonly low = new AreaIndex();
+  private readonly low: AreaIndex;
   /** Areas starting at 2^53 or above (byte IOVAs of an IOAS without domains), by bigint. */
   private readonly high = new BTreeImpl(undefined, cmpBig as (a: unknown, b: unknown) => number) as unknown as SortedMap<bigint, IoptArea>;
   private reserved: ReservedRange[] = [];
@@ -101,6 +102,18 @@ export class IoPagetable {
   /** iovaAlignment, recomputed only when a domain comes or goes or HUGE_PAGES changes. */
   private alignment: bigint | null = null;
   private alignmentNum = 0;
+
+  constructor(
+    /** The iommufd's run entries, which IOAS_COPY shares between its IOASes (run-pages.ts). */
+    runs: RunPages = new RunPages(),
+  ) {
+    this.low = new AreaIndex(runs);
+  }
+
+  /** The run entries this IOAS's run areas reference (the iommufd's, shared by its IOASes). */
+  get runs(): RunPages {
+    return this.low.runs;
+  }
 
   get areaCount(): number {
     return this.low.size + this.high.size;
@@ -249,14 +262,14 @@ export class IoPagetable {
   /**
    * Calls `fn` for every area in IOVA order with its first 4 KiB page and its page count, and the
    * area as iterAreas gives it (an object area, or a new IoptArea over a pages area's shared pages):
-   * null for a compact area (user memory that no access pins and nothing else references), which
-   * stays a record. `fn` must not map or unmap.
+   * null for a compact area or a run area whose entry is numbers (user memory that no access pins),
+   * which stays a record. `fn` must not map or unmap.
    */
   forEachArea(fn: (pfn: number, npages: number, area: IoptArea | null) => void): void {
     const low = this.low;
     for (let c = 0; c < low.chunkCount; c++) {
       for (let i = 0, n = low.chunkLength(c); i < n; i++) {
-        if (!low.isCompact(c, i)) {
+        if (!low.isCompact(c, i) && low.runAt(c, i) < 0) {
           const a = low.at(c, i)!;
           fn(firstPfn(a), a.npages, a);
           continue;
@@ -330,14 +343,17 @@ export class IoPagetable {
   /**
    * The area `a` (one iterAreas or areaAt gave) ready for an access's pins (iopt_area_add_access): its
    * pages shared, so that pinning through the returned area's pages pins the area's own. A compact
-   * area becomes a pages area (the index's sharePages); any other area is returned as iterAreas gives
-   * it. Its num_accesses changes through addAccesses.
+   * area becomes a pages area and a run area's entry an IoptPages (the index's sharePages); any other
+   * area is returned as iterAreas gives it. Its num_accesses changes through addAccesses.
    */
   accessArea(a: IoptArea): IoptArea {
     const low = this.low;
-    if (a.iovaNum > SAFE || !low.find(a.iovaNum) || !low.isCompact(low.posChunk, low.posIndex)) return a;
-    low.sharePages(low.posChunk, low.posIndex);
-    return low.at(low.posChunk, low.posIndex)!;
+    if (a.iovaNum > SAFE || !low.find(a.iovaNum)) return a;
+    const c = low.posChunk;
+    const i = low.posIndex;
+    if (!low.isCompact(c, i) && low.runAt(c, i) < 0) return a;
+    low.sharePages(c, i);
+    return low.at(c, i)!;
   }
 
   /**
@@ -372,7 +388,7 @@ export class IoPagetable {
    * The first area, in IOVA order, whose IOVA, end or offset into its first page is not a multiple of
    * `align` (a power of two, at most PAGE_SIZE): 1; or, with an aperture [start, last], that lies
    * outside it: 2; 0 when there is none (iopt_check_iova_alignment and the aperture checks of
-   * iopt_table_add_domain, per area in that order). Compact areas are read as records.
+   * iopt_table_add_domain, per area in that order). Compact and run areas are read as records.
    */
   private badArea(align: bigint, aperture: IovaRange | null): 0 | 1 | 2 {
     const low = this.low;
@@ -381,12 +397,12 @@ export class IoPagetable {
     const apLast = aperture === null ? ULONG_MAX : aperture.last;
     for (let c = 0; c < low.chunkCount; c++) {
       for (let i = 0, n = low.chunkLength(c); i < n; i++) {
-        if (!low.isCompact(c, i)) {
+        if (!low.isCompact(c, i) && !low.isRun(c, i)) {
           const bad = objectBad(low.at(c, i)!, align, apStart, apLast);
           if (bad !== 0) return bad;
           continue;
         }
-        // A compact area: exact numbers below 2^53, its memory page aligned (offset 0).
+        // A compact or run area: exact numbers below 2^53, its memory page aligned (offset 0).
         const iova = low.keyAt(c, i);
         const last = low.lastAt(c, i);
         if (notMultiple(iova, alignNum) || notMultiple(last + 1, alignNum)) return 1;
@@ -530,10 +546,27 @@ export class IoPagetable {
    * iopt_area_fill_domain of the area at (c, i) of the low index into `d`, pinning it first when `d`
    * is the first domain (then a failure leaves it unpinned). A compact area stays a record: its
    * pages are resolved and charged as pin() would (pfn_reader_user_pin: EFAULT; the charge: ENOMEM),
-   * and mapped from the run of frames; frames in several runs make it an object area.
+   * and mapped from the run of frames; frames in several runs make it an object area. A run area is
+   * pinned through its entry (pinRun).
    */
   private fillPosition(d: IoptDomain, c: number, i: number, first: boolean): void {
     const low = this.low;
+    const id = low.runAt(c, i);
+    if (id >= 0) {
+      // A run area: its entry pinned once more (or for the first time), the area mapped from its run.
+      const iova = low.keyAt(c, i);
+      const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
+      const runs = areaRuns;
+      runs.clear();
+      if (first) this.pinRun(id, npages, runs);
+      else runs.push(low.runs.frame(id), npages);
+      const rc = d.mapPages(Math.floor(iova / PAGE_SIZE), runs, low.pagesProt(c, i), this.huge);
+      if (rc < 0) {
+        if (first) this.unpinRun(id, npages);
+        notPopulated(rc);
+      }
+      return;
+    }
     if (!low.isCompact(c, i)) {
       this.fillObject(d, low.at(c, i)!, first);
       return;
@@ -550,7 +583,7 @@ export class IoPagetable {
     const rc = d.mapPages(Math.floor(iova / PAGE_SIZE), runs, low.compactProt(c, i), this.huge);
     if (rc < 0) {
       if (first) mm.unchargePinned(npages);
-      fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+      notPopulated(rc);
     }
     if (!first) return;
     if (runs.length === 1) low.setCompactFrame(c, i, runs.first[0]);
@@ -563,7 +596,7 @@ export class IoPagetable {
     const rc = mapAreaInto(d, a, this.huge);
     if (rc < 0) {
       if (first) a.pages.unpin(a.pageIndex, a.npages);
-      fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+      notPopulated(rc);
     }
   }
 
@@ -578,6 +611,14 @@ export class IoPagetable {
     for (let c = 0; c <= cEnd && c < low.chunkCount; c++) {
       const n = c === cEnd ? iEnd : low.chunkLength(c);
       for (let i = 0; i < n; i++) {
+        const id = low.runAt(c, i);
+        if (id >= 0) {
+          const iova = low.keyAt(c, i);
+          const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
+          d.unmapPages(Math.floor(iova / PAGE_SIZE), npages);
+          if (unpin) this.unpinRun(id, npages);
+          continue;
+        }
         if (!low.isCompact(c, i)) {
           const a = low.at(c, i)!;
           unmapAreaFrom(d, a);
@@ -671,7 +712,7 @@ export class IoPagetable {
     iova = this.placeRange(length, iova, uptrHint ?? BigInt(elements[0].pageOffset));
     // iopt_insert_area, per element: a writable mapping of read-only pages, then the page offset.
     for (const e of elements) {
-      if (prot & IOMMU_WRITE && !e.pages.writable) fail('EPERM', 'the pages are not writable');
+      checkWritable(prot, e.pages.writable);
       this.checkPageOffset(e.pageOffset);
     }
 
@@ -841,7 +882,7 @@ export class IoPagetable {
       if (rc < 0) {
         for (let j = 0; j < i; j++) unmapAreaFrom(domains[j], a);
         a.pages.unpin(a.pageIndex, a.npages);
-        fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+        fail(refusedCode(rc), 'the domain refused the mapping');
       }
     }
   }
@@ -942,6 +983,13 @@ export class IoPagetable {
         const npages = (areaLast - iova + 1) / PAGE_SIZE;
         for (let d = 0; d < domains.length; d++) domains[d].unmapPages(iova / PAGE_SIZE, npages);
         if (frame >= 0) low.compactProcess(c, i).unchargePinned(npages);
+      } else if (low.runAt(c, i) >= 0) {
+        // A run area: out of every domain, its pin on the entry dropped; its reference goes with the
+        // record (deleteRange).
+        const domains = this.domains;
+        const npages = (areaLast - iova + 1) / PAGE_SIZE;
+        for (let d = 0; d < domains.length; d++) domains[d].unmapPages(iova / PAGE_SIZE, npages);
+        if (domains.length > 0) this.unpinRun(low.runAt(c, i), npages);
       } else {
         const a = low.at(c, i)!;
         this.unfillArea(a);
@@ -992,7 +1040,8 @@ export class IoPagetable {
    * iopt_get_pages: the areas exactly covering [start, start + length) without holes, as map elements
    * (IOAS_COPY) that share the areas' pages objects; ENOENT when any byte is unmapped. A compact area
    * becomes a pages area on the way (its pages object is then shared, which a compact record cannot
-   * express); nothing else changes.
+   * express), a run area's entry an IoptPages; nothing else changes. The general handler's path; the
+   * fast one is gatherNum / mapGatheredNum.
    */
   getElements(start: bigint, length: bigint): MapElement[] {
     const last = start + length - 1n;
@@ -1002,8 +1051,9 @@ export class IoPagetable {
     this.forEachAreaIn(start, last, (iova, _last, area) => {
       if (iova > expect) fail('ENOENT', 'the source range has a hole');
       let a = area;
-      if (a === null) {
-        // A compact area (below 2^53) hands its pages over by becoming a pages area where it is.
+      if (a === null || (a.iovaNum <= SAFE && low.find(a.iovaNum) && low.isRun(low.posChunk, low.posIndex))) {
+        // A compact area (below 2^53) hands its pages over by becoming a pages area where it is, a run
+        // area by its entry becoming an IoptPages.
         low.find(Number(iova));
         low.sharePages(low.posChunk, low.posIndex);
         a = low.at(low.posChunk, low.posIndex)!;
@@ -1018,6 +1068,275 @@ export class IoPagetable {
     if (expect <= last) fail('ENOENT', 'the source range is not fully mapped');
     return out;
   }
+
+  // --- IOAS_COPY in numbers ----------------------------------------------------------------------
+
+  /**
+   * iopt_get_pages of [start, last] (0 <= start <= last <= 2^53 - 1) in numbers, into `out`: the areas
+   * exactly covering the range without holes (ENOENT at the first hole, or when the range is not
+   * covered to its end), one element each. A compact area the range covers whole becomes a run area
+   * (its state an entry of the iommufd's RunPages, no object), and a run area covered whole gives its
+   * entry: the destination's area will reference the same entry. Any other area gives its pages
+   * object (a compact area becomes a pages area for it, a run area's entry an IoptPages), as
+   * getElements does. Nothing observable changes.
+   */
+  gatherNum(start: number, last: number, out: CopyList): void {
+    const low = this.low;
+    out.clear();
+    let expect = start;
+    const found = low.find(start);
+    let c = low.posChunk;
+    let i = low.posIndex;
+    // The area at or below `start` counts only if it reaches `start`; otherwise begin after it.
+    if (!found || low.lastAt(c, i) < start) i++;
+    for (;; i++) {
+      if (i >= low.chunkLength(c)) {
+        c++;
+        i = 0;
+      }
+      if (i >= low.chunkLength(c)) break;
+      const key = low.keyAt(c, i);
+      if (key > last) break;
+      if (key > expect) fail('ENOENT', 'the source range has a hole');
+      // Rounded only past 2^53 - 1, beyond `last`: the minimum is exact.
+      const areaLast = low.lastAt(c, i);
+      const to = areaLast < last ? areaLast : last;
+      const whole = expect === key && to === areaLast;
+      if (whole && low.isCompact(c, i)) out.push(low.toRun(c, i), null, 0, 0, to - expect + 1);
+      else if (whole && low.isRun(c, i)) out.push(low.runIdAt(c, i), null, 0, 0, to - expect + 1);
+      else {
+        const pages = low.sharePages(c, i);
+        const a = low.at(c, i)!;
+        const byte = expect - key + a.pageOffset;
+        const pageIndex = Math.floor(byte / PAGE_SIZE);
+        out.push(-1, pages, a.pageIndex + pageIndex, byte - pageIndex * PAGE_SIZE, to - expect + 1);
+      }
+      expect = to + 1;
+      if (expect > last) return;
+    }
+    fail('ENOENT', 'the source range is not fully mapped');
+  }
+
+  /**
+   * iopt_map_pages of the elements gatherNum left in `el` (from this or another IOAS of the same
+   * iommufd), `len` bytes in all, at the fixed IOVA `start` (start + len - 1 <= 2^53 - 1) or, with
+   * `start` -1, at an IOVA iopt_alloc_iova picks from the address of the first copied byte in its
+   * pages (user VA or file offset, iopt_alloc_area_pages' hint): mapElements' steps in numbers. In the
+   * kernel's order: the length (EINVAL), the IOVA (allocated: EOVERFLOW, EINVAL, ENOSPC; fixed:
+   * alignment EINVAL, reserved EINVAL, EEXIST), then per element a writable mapping of read-only pages
+   * (EPERM) and its page offset (EINVAL) (iopt_insert_area); then iopt_fill_domains_pages, element by
+   * element, undone on failure (EFAULT, ENOMEM); all or nothing. A run element's area references the
+   * entry (a run area), any other a pages area over its pages object: no object per area. Returns the
+   * IOVA, or -1 having changed nothing when the allocated IOVA lies past the number range (the caller
+   * then takes the general path).
+   */
+  mapGatheredNum(el: CopyList, len: number, start: number, prot: number): number {
+    let iova = start;
+    // checkOneNum's checks with a page offset of 0 are iopt_check_iova's; placeRange allocates.
+    if (iova >= 0) this.checkOneNum(0, len, iova);
+    else {
+      const id = el.id(0);
+      const hint = id >= 0 ? BigInt(this.low.runs.firstPage(id)) * PAGE : el.pages[0]!.base + BigInt(el.pageIndex(0)) * PAGE + BigInt(el.pageOffset(0));
+      const at = this.placeRange(BigInt(len), null, hint);
+      if (at > BigInt(SAFE - len + 1)) return -1;
+      iova = Number(at);
+    }
+    const rp = this.low.runs;
+    const n = el.n;
+    for (let k = 0; k < n; k++) {
+      const id = el.id(k);
+      checkWritable(prot, id >= 0 ? rp.writable(id) : el.pages[k]!.writable);
+      this.checkPageOffset(el.pageOffset(k));
+    }
+    if (this.domains.length > 0) {
+      let at = iova;
+      for (let k = 0; k < n; k++) {
+        try {
+          this.fillElement(el, k, at, prot);
+        } catch (e) {
+          for (let j = 0, back = iova; j < k; j++) {
+            this.unfillElement(el, j, back);
+            back += el.length(j);
+          }
+          throw e;
+        }
+        at += el.length(k);
+      }
+    }
+    // The areas go in one after the other from the place of the first (nothing is between them).
+    const low = this.low;
+    const found = low.find(iova);
+    let c = low.posChunk;
+    let i = found ? low.posIndex + 1 : 0;
+    let at = iova;
+    for (let k = 0; k < n; k++) {
+      const id = el.id(k);
+      const length = el.length(k);
+      if (id >= 0) {
+        rp.ref(id);
+        rp.object(id)?.get();
+        low.insertRunAt(c, i, at, at + length - 1, id, prot);
+      } else {
+        const pages = el.pages[k]!;
+        pages.get();
+        low.insertPagesAt(c, i, at, at + length - 1, pages, el.pageIndex(k), el.pageOffset(k), prot);
+      }
+      c = low.posChunk;
+      i = low.posIndex + 1;
+      at += length;
+    }
+    return iova;
+  }
+
+  /**
+   * iopt_area_fill_domains of element k of `el` placed at `iova`: its pages pinned (a run entry's
+   * through pinRun) and mapped into every domain, all or nothing.
+   */
+  private fillElement(el: CopyList, k: number, iova: number, prot: number): void {
+    const domains = this.domains;
+    const runs = areaRuns;
+    const pfn = Math.floor(iova / PAGE_SIZE);
+    const npages = el.npages(k);
+    const id = el.id(k);
+    // An entry that became an IoptPages (here or since gatherNum) is pinned through it.
+    const pages = id >= 0 ? this.low.runs.object(id) : el.pages[k]!;
+    const first = id >= 0 ? 0 : el.pageIndex(k);
+    runs.clear();
+    if (pages === null) this.pinRun(id, npages, runs);
+    else {
+      pages.pin(first, npages);
+      pages.pinnedRuns(first, npages, runs);
+    }
+    for (let d = 0; d < domains.length; d++) {
+      const rc = domains[d].mapPages(pfn, runs, prot, this.huge);
+      if (rc < 0) {
+        for (let j = 0; j < d; j++) domains[j].unmapPages(pfn, npages);
+        if (pages === null) this.unpinRun(id, npages);
+        else pages.unpin(first, npages);
+        fail(refusedCode(rc), 'the domain refused the mapping');
+      }
+    }
+  }
+
+  /** iopt_area_unfill_domains of element k of `el` placed at `iova` (fillElement undone). */
+  private unfillElement(el: CopyList, k: number, iova: number): void {
+    const domains = this.domains;
+    const npages = el.npages(k);
+    for (let d = 0; d < domains.length; d++) domains[d].unmapPages(Math.floor(iova / PAGE_SIZE), npages);
+    const id = el.id(k);
+    if (id >= 0) this.unpinRun(id, npages);
+    else el.pages[k]!.unpin(el.pageIndex(k), npages);
+  }
+
+  /**
+   * One more pin on every page of run entry `id` (`npages` pages), whose frames are appended to `out`:
+   * pages not pinned yet are faulted in and charged first (pfn_reader_user_pin: EFAULT; the charge:
+   * ENOMEM; nothing changed on failure), as IoptPages.pin does. Frames in several runs, which an entry
+   * cannot hold, make the entry its IoptPages (pinned as pin() would have left it).
+   */
+  private pinRun(id: number, npages: number, out: FrameRuns): void {
+    const rp = this.low.runs;
+    const pins = rp.pins(id);
+    if (pins > 0) {
+      rp.setPins(id, pins + 1, rp.frame(id));
+      out.push(rp.frame(id), npages);
+      return;
+    }
+    const mm = rp.process(id);
+    resolveUserRun(mm, rp.firstPage(id), npages, rp.writable(id), out);
+    mm.chargePinned(npages);
+    if (out.length === 1) rp.setPins(id, 1, out.first[0]);
+    else rp.toObject(id, npages).adoptPinnedRuns(out);
+  }
+
+  /** Drops the pin pinRun took on every page of run entry `id` (through its IoptPages if it became one); at none they are uncharged. */
+  private unpinRun(id: number, npages: number): void {
+    const rp = this.low.runs;
+    const pages = rp.object(id);
+    if (pages !== null) {
+      pages.unpin(0, npages);
+      return;
+    }
+    const pins = rp.pins(id) - 1;
+    rp.setPins(id, pins, rp.frame(id));
+    if (pins === 0) rp.process(id).unchargePinned(npages);
+  }
+}
+
+/**
+ * The elements of an IOAS_COPY in numbers (iopt_pages_list): per element a run entry, or a pages
+ * object with the page index and offset of its first byte, and its length. Reused from call to call
+ * (kept while small: a copy of a million areas does not keep its list).
+ */
+export class CopyList {
+  /** Per element: run entry id (-1 for a pages object), page index, page offset, length. */
+  private v = new Float64Array(4 * 64);
+  /** The pages object of each element that is not a run entry (null for one that is). */
+  readonly pages: (IoptPages | null)[] = [];
+  n = 0;
+
+  /** Empties the list (its references to pages objects dropped). */
+  clear(): void {
+    if (this.v.length > 4 * 65536) {
+      this.v = new Float64Array(4 * 64);
+      this.pages.length = 0;
+    } else for (let k = 0; k < this.n; k++) this.pages[k] = null;
+    this.n = 0;
+  }
+
+  /** Appends an element: run entry `id` (pages null, from page 0), or (id -1) `pages` from `pageIndex`, `pageOffset`. */
+  push(id: number, pages: IoptPages | null, pageIndex: number, pageOffset: number, length: number): void {
+    const k = this.n++;
+    if (k * 4 === this.v.length) {
+      const grown = new Float64Array(this.v.length * 2);
+      grown.set(this.v);
+      this.v = grown;
+    }
+    const o = k * 4;
+    this.v[o] = id;
+    this.v[o + 1] = pageIndex;
+    this.v[o + 2] = pageOffset;
+    this.v[o + 3] = length;
+    if (k < this.pages.length) this.pages[k] = pages;
+    else this.pages.push(pages);
+  }
+
+  /** Run entry of element k, -1 when it is a pages object. */
+  id(k: number): number {
+    return this.v[k * 4];
+  }
+
+  pageIndex(k: number): number {
+    return this.v[k * 4 + 1];
+  }
+
+  pageOffset(k: number): number {
+    return this.v[k * 4 + 2];
+  }
+
+  length(k: number): number {
+    return this.v[k * 4 + 3];
+  }
+
+  /** Pages element k spans. */
+  npages(k: number): number {
+    return Math.ceil((this.v[k * 4 + 2] + this.v[k * 4 + 3]) / PAGE_SIZE);
+  }
+}
+
+/** A domain refused an area while it was being filled at attach (iopt_fill_domain): ENOMEM or EINVAL. */
+function notPopulated(rc: number): never {
+  return fail(rc === -12 ? 'ENOMEM' : 'EINVAL', 'could not populate the domain');
+}
+
+/** iopt_insert_area: a writable mapping of pages pinned read-only is EPERM. */
+function checkWritable(prot: number, writable: boolean): void {
+  if (prot & IOMMU_WRITE && !writable) fail('EPERM', 'the pages are not writable');
+}
+
+/** The errno of a domain's mapPages refusing pages (0 or a negative errno), as iopt_area_fill_domains returns it. */
+function refusedCode(rc: number): 'ENOMEM' | 'EEXIST' | 'EINVAL' {
+  return rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL';
 }
 
 /**
@@ -1037,7 +1356,7 @@ function notMultiple(x: number, align: number): boolean {
 function refused(domains: readonly IoptDomain[], d: number, pfn: number, npages: number, mm: HostProcess, rc: number): never {
   for (let j = 0; j < d; j++) domains[j].unmapPages(pfn, npages);
   mm.unchargePinned(npages);
-  fail(rc === -12 ? 'ENOMEM' : rc === -17 ? 'EEXIST' : 'EINVAL', 'the domain refused the mapping');
+  fail(refusedCode(rc), 'the domain refused the mapping');
 }
 
 /** badArea's test of one object area. */

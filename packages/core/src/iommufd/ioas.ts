@@ -36,7 +36,8 @@ import { PAGE_SIZE } from '../memory/physical.js';
 import { setU64Number, u32At, u64NumberAt } from '../uapi/struct.js';
 import { MemFile, MemoryObject, type HostProcess } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
-import { IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
+import { CopyList, IoPagetable, IoptPages, protFromMapFlags, type IovaRange, type MapElement } from './io-pagetable.js';
+import type { RunPages } from './run-pages.js';
 import type { PagesSource } from './pages.js';
 import type { IommufdCtx, Ucmd } from './context.js';
 
@@ -45,9 +46,17 @@ const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_I
 
 export class Ioas extends IommufdObject {
   readonly type = ObjType.IOAS;
-  readonly iopt = new IoPagetable();
+  readonly iopt: IoPagetable;
   /** Automatically created HWPT_PAGING domains, reused by later attaches (ioas->hwpt_list). */
   readonly autoHwpts: IommufdObject[] = [];
+
+  constructor(
+    /** The iommufd's run entries (IommufdCtx.runPages): IOAS_COPY shares them between its IOASes. */
+    runs: RunPages,
+  ) {
+    super();
+    this.iopt = new IoPagetable(runs);
+  }
 
   destroy(): void {
     this.iopt.unmapAll();
@@ -77,7 +86,7 @@ export function iommufdDestroy(ctx: IommufdCtx, cmd: V<typeof iommu_destroy>): v
 
 export function iommufdIoasAlloc(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_alloc>, ucmd: Ucmd): void {
   if (cmd.flags !== 0) fail('EOPNOTSUPP', 'flags must be 0');
-  const ioas = ctx.newObject(ucmd, new Ioas());
+  const ioas = ctx.newObject(ucmd, new Ioas(ctx.runPages));
   cmd.out_ioas_id = ioas.id;
 }
 
@@ -292,13 +301,52 @@ export function iommufdIoasMapFile(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_map
 
 // --- IOAS_COPY -----------------------------------------------------------------------------------
 
+/**
+ * iommufd_ioas_copy: flags, then all three of length/src_iova/dst_iova against ULONG_MAX, then
+ * READABLE|WRITEABLE; then the source IOAS, iopt_get_pages (zero length EINVAL, overflow, holes
+ * ENOENT), the destination IOAS, and iopt_map_pages (the dst IOVA checks, then EPERM per element).
+ * In numbers (copyNum) when every value is below 2^53 and the ranges end there, else over MapElement
+ * objects (iommufdIoasCopyElements); both give the same result and errors.
+ */
 export function iommufdIoasCopy(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>): void {
-  // iommufd_ioas_copy: flags, then all three of length/src_iova/dst_iova against ULONG_MAX, then
-  // READABLE|WRITEABLE; then the source IOAS, iopt_get_pages (zero length EINVAL, overflow, holes
-  // ENOENT), the destination IOAS, and iopt_map_pages (the dst IOVA checks, then EPERM per element).
-  if (cmd.flags & ~MAP_FLAGS) fail('EOPNOTSUPP', 'unknown flags');
-  if (cmd.length >= ULONG_MAX || cmd.src_iova >= ULONG_MAX || cmd.dst_iova >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
-  if (!(cmd.flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) fail('EINVAL', 'neither READABLE nor WRITEABLE');
+  checkCopyFlags(cmd.flags, cmd.length, cmd.src_iova, cmd.dst_iova);
+  const len = Number(cmd.length);
+  const srcIova = Number(cmd.src_iova);
+  const dstIova = Number(cmd.dst_iova);
+  if (numberRanges(cmd.flags, len, srcIova, dstIova)) {
+    const at = copyNum(ctx, cmd.flags, cmd.src_ioas_id, cmd.dst_ioas_id, len, srcIova, dstIova);
+    if (at >= 0) {
+      cmd.dst_iova = BigInt(at);
+      return;
+    }
+  }
+  iommufdIoasCopyElements(ctx, cmd);
+}
+
+/** iommufd_ioas_copy's checks before the source IOAS is looked up. */
+function checkCopyFlags(flags: number, length: bigint, srcIova: bigint, dstIova: bigint): void {
+  if (flags & ~MAP_FLAGS) fail('EOPNOTSUPP', 'unknown flags');
+  if (length >= ULONG_MAX || srcIova >= ULONG_MAX || dstIova >= ULONG_MAX) fail('EOVERFLOW', 'iova or length too large');
+  if (!(flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) fail('EINVAL', 'neither READABLE nor WRITEABLE');
+}
+
+/**
+ * Whether copyNum can take a copy whose flags passed checkCopyFlags: a non-zero length, the source
+ * range and (when FIXED_IOVA) the destination range ending below 2^53, and dst_iova below 2^53 in any
+ * case (the rest is left to the element path).
+ */
+function numberRanges(flags: number, len: number, srcIova: number, dstIova: number): boolean {
+  const max = Number.MAX_SAFE_INTEGER;
+  if (len <= 0 || len > max || srcIova < 0 || srcIova > max - len + 1 || dstIova < 0 || dstIova > max) return false;
+  return (flags & IOMMU_IOAS_MAP_FIXED_IOVA) === 0 || dstIova <= max - len + 1;
+}
+
+/**
+ * iommufd_ioas_copy after checkCopyFlags, over MapElement objects and bigints: any range. The
+ * general path, and the reference copyNum is tested against.
+ */
+export function iommufdIoasCopyElements(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>): void {
+  checkCopyFlags(cmd.flags, cmd.length, cmd.src_iova, cmd.dst_iova);
   const src = getIoas(ctx, cmd.src_ioas_id);
   if (cmd.length === 0n) fail('EINVAL', 'length is zero');
   if (cmd.src_iova + cmd.length - 1n > ULONG_MAX) fail('EOVERFLOW', 'src_iova + length overflows');
@@ -310,6 +358,30 @@ export function iommufdIoasCopy(ctx: IommufdCtx, cmd: V<typeof iommu_ioas_copy>)
   const e0 = elements[0];
   const hint = e0.pages.base + BigInt(e0.pageIndex) * PAGE + BigInt(e0.pageOffset);
   cmd.dst_iova = dst.iopt.mapElements(elements, fixed ? cmd.dst_iova : null, mapProt(cmd.flags), hint);
+}
+
+/** The elements of the copy being made (reused; see CopyList). */
+const copyList = new CopyList();
+
+/**
+ * iommufd_ioas_copy after checkCopyFlags in numbers (numberRanges holds): the source IOAS (ENOENT),
+ * iopt_get_pages (gatherNum: ENOENT for a hole), the destination IOAS (ENOENT), iopt_map_pages
+ * (mapGatheredNum). A compact source area copied whole becomes a run area and the copy references its
+ * entry: no pages object, no IoptArea, no BigInt per area. Returns the destination IOVA, or -1 having
+ * changed nothing observable when an allocated IOVA lies past the number range (the general path
+ * then runs and gives the same result).
+ */
+function copyNum(ctx: IommufdCtx, flags: number, srcId: number, dstId: number, len: number, srcIova: number, dstIova: number): number {
+  const src = getIoas(ctx, srcId);
+  const list = copyList;
+  try {
+    src.iopt.gatherNum(srcIova, srcIova + len - 1, list);
+    const dst = getIoas(ctx, dstId);
+    const fixed = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+    return dst.iopt.mapGatheredNum(list, len, fixed ? dstIova : -1, mapProt(flags));
+  } finally {
+    list.clear();
+  }
 }
 
 // --- IOAS_UNMAP ----------------------------------------------------------------------------------

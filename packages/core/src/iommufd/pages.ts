@@ -234,13 +234,14 @@ export class IoptPages {
 
   /**
    * Records the state a pin() of every page left when the pages, already faulted in and charged, are
-   * the frames [frame, frame + npages): one segment, one pin each. For a pages object that has no pins
-   * yet (the IOAS index turning a compact area into objects), nothing is charged again.
+   * the frames [frame, frame + npages): one segment, `pins` pins each (one unless several areas filled
+   * them). For a pages object that has no pins yet (the IOAS index turning a compact area or a shared
+   * run into objects), nothing is charged again.
    */
-  adoptPinnedRun(frame: number): void {
+  adoptPinnedRun(frame: number, pins = 1): void {
     this.seg0 = 0;
     this.seg1 = this.npages;
-    this.seg2 = 1;
+    this.seg2 = pins;
     this.seg3 = frame;
     this.segs = INLINE;
     this.npinned = this.npages;

@@ -68,7 +68,7 @@ export function vfioCompatIoasCreate(ctx: IommufdCtx): number {
   if (ctx.noIommuMode) fail('EINVAL', 'the container is in no-IOMMU mode');
   const cur = ctx.vfioIoasId === 0 ? undefined : ctx.objects.peek(ctx.vfioIoasId);
   if (cur instanceof Ioas) return cur.id;
-  const ioas = new Ioas();
+  const ioas = new Ioas(ctx.runPages);
   ctx.objects.reserve(ioas);
   ctx.objects.finalize(ioas);
   ctx.vfioIoasId = ioas.id;
