@@ -112,7 +112,7 @@ export class VtdPageTable extends RadixPageTable {
   private readonly grants: Int32Array = NO_GRANTS;
   /** A 4-level second-stage table whose root is in a slab: walks take the straight-line paths. */
   private readonly straight: boolean = false;
-  /** 1 for a 5-level second-stage table whose root is in a slab: walks take walkFive. */
+  /** 1 for a 5-level second-stage table whose root is in a slab: walkStraight takes its 5-level walk. */
   private readonly five: number = 0;
   /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
   private fast = 0;
@@ -122,7 +122,7 @@ export class VtdPageTable extends RadixPageTable {
    * compares as an int32.
    */
   private fastLimit = 0;
-  /** `rootSlab` as int32 words (the same memory), for walk(). */
+  /** `rootSlab` as int32 words (the same memory), for walk() and the 5-level walk. */
   private readonly slab32: Int32Array = NO_SLAB32;
   /** `slabLo << 25` as an int32: the bits 31:25 of a table entry's low word that points into the root's slab. */
   private readonly slabTag: number = 0;
@@ -171,11 +171,12 @@ export class VtdPageTable extends RadixPageTable {
       }
     }
     if (!flavor.firstStage && this.top === 4) {
-      // The same for walkFive.
+      // The same for walkStraight's 5-level walk.
       this.mem.chunkWords(rootPfn);
       const slab = this.mem.slabWords(this.rootSlabIndex);
       if (slab !== undefined && SLAB_FRAME_BITS === 13) {
         this.rootSlab = slab;
+        this.slab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
         this.five = 1;
       }
     }
@@ -290,8 +291,8 @@ export class VtdPageTable extends RadixPageTable {
   }
 
   /**
-   * The walk when walk()'s compact path did not finish it: the same 4-level walk over the root's slab
-   * with the paging-structure cache off, which also reports a missing entry (the level it stopped at,
+   * The walk when walk()'s compact path did not finish it: for a 5-level table, the 5-level walk
+   * (below); else the same 4-level walk over the root's slab with the paging-structure cache off, which also reports a missing entry (the level it stopped at,
    * as the engine's walk does) and serves pages from 2^30 - 1 up to the limit. Each table entry on the
    * path must point into that slab (its low word's bits 31:25 and its high word are those of the
    * slab: two compares), and then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same
@@ -356,57 +357,64 @@ export class VtdPageTable extends RadixPageTable {
       out.dirty = false;
       return false;
     }
-    return this.five !== 0 ? this.walkFive(iovaPfn, out) : this.walkOther(iovaPfn, out);
-  }
-
-  /**
-   * The walk of a 5-level second-stage table (a 57-bit input space, as the granite-rapids-2s preset
-   * has) over the root's slab: walkStraight's walk with one more level, every level read from table
-   * memory, a missing entry reported as the engine's walk reports it (the level it stopped at).
-   * Anything else (a table in another slab, a superpage, an IOVA out of range) goes to walkTables,
-   * the engine's walk, which walks again and reports it. The page is split once into its low 27 bits
-   * (levels 2 to 0) and the rest (levels 4 and 3, below 2^18). Literals as in walkStraight.
-   */
-  private walkFive(iovaPfn: number, out: WalkResult): boolean {
-    if (iovaPfn >= 0 && iovaPfn < this.limitPfn) {
-      const s = this.rootSlab;
+    // The walk of a 5-level second-stage table (a 57-bit input space, as the granite-rapids-2s preset
+    // has) over the root's slab, read as int32 words (`slab32`), every level read from table memory. It
+    // is written out here rather than in a function of its own: a fault round trip walks a 5-level
+    // table twice (the access that faults and its retry), and each walk paid a second call. Each level
+    // tests only what decides the walk's course, whether its entry is present (a missing entry is
+    // reported as the engine's walk reports it: the level it stopped at); whether the entry points
+    // into the root's slab as a table (PS clear, the slab's bits in both words) is ORed into `bad`, as
+    // in walk()'s compact path, and tested where the walk ends. A walk that went wrong (a table in
+    // another slab, a superpage) reads words elsewhere in the slab (always in bounds: the masks keep
+    // every index below its length), reports nothing it read there, and goes to walkOther (the
+    // engine's walk), which walks again and reports it; so does an IOVA out of range. The page is split
+    // once into its low 27 bits (levels 2 to 0) and the rest (levels 4 and 3, below 2^18). Literals as
+    // in walk(): -33554304 is 0xfe000080 as int32, 0x7ffc00 SLAB_WORD_MASK. With a present test, a PS
+    // test and two slab compares per level (the words read as uint32, each checked to be an int32), a
+    // level took about 30 instructions.
+    if (this.five !== 0 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+      const slabBits = -33554304;
+      const tableWords = 0x7ffc00;
+      const s = this.slab32;
+      const tag = this.slabTag;
       const hiE = this.slabHi;
-      const loE = this.slabLo;
       const low = iovaPfn & 0x7ffffff;
       const up = (iovaPfn - low) * 7.450580596923828e-9;
       let w = this.rootSlabWord + (((up >>> 9) & 511) << 1);
       let lo = s[w];
-      let perm = lo;
       if ((lo & 3) === 0) return walkMissing(out, 4);
-      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
-      w = ((lo >>> 2) & 0x7ffc00) + ((up & 511) << 1);
+      let perm = lo;
+      let bad = ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + ((up & 511) << 1);
       lo = s[w];
+      if ((lo & 3) === 0) return bad === 0 ? walkMissing(out, 3) : this.walkOther(iovaPfn, out);
       perm &= lo;
-      if ((lo & 3) === 0) return walkMissing(out, 3);
-      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
-      w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 18) & 511) << 1);
+      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + (((low >>> 18) & 511) << 1);
       lo = s[w];
+      if ((lo & 3) === 0) return bad === 0 ? walkMissing(out, 2) : this.walkOther(iovaPfn, out);
       perm &= lo;
-      if ((lo & 3) === 0) return walkMissing(out, 2);
-      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
-      w = ((lo >>> 2) & 0x7ffc00) + (((low >>> 9) & 511) << 1);
+      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + (((low >>> 9) & 511) << 1);
       lo = s[w];
+      if ((lo & 3) === 0) return bad === 0 ? walkMissing(out, 1) : this.walkOther(iovaPfn, out);
       perm &= lo;
-      if ((lo & 3) === 0) return walkMissing(out, 1);
-      if ((lo & 128) !== 0 || lo >>> 25 !== loE || s[w + 1] !== hiE) return this.walkTables(iovaPfn, out);
-      w = ((lo >>> 2) & 0x7ffc00) + ((low & 511) << 1);
+      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+      w = ((lo >>> 2) & tableWords) + ((low & 511) << 1);
       lo = s[w];
-      if ((lo & 3) === 0) return walkMissing(out, 0);
-      const h = s[w + 1] & 0xfffff;
-      out.pfn = h === 0 ? lo >>> 12 : h * 1048576 + (lo >>> 12);
-      out.perm = this.grants[perm & lo & 7];
-      out.pageShift = 12;
-      out.level = 0;
-      out.dirty = (lo & 512) !== 0;
-      out.fault = 0;
-      return true;
+      if (bad === 0) {
+        if ((lo & 3) === 0) return walkMissing(out, 0);
+        const h = s[w + 1] & 0xfffff;
+        out.pfn = h === 0 ? lo >>> 12 : h * 1048576 + (lo >>> 12);
+        out.perm = this.grants[perm & lo & 7];
+        out.pageShift = 12;
+        out.level = 0;
+        out.dirty = (lo & 512) !== 0;
+        out.fault = 0;
+        return true;
+      }
     }
-    return this.walkTables(iovaPfn, out);
+    return this.walkOther(iovaPfn, out);
   }
 
   /** Every walk the fast path of walk() does not finish. */

@@ -35,5 +35,5 @@ if (!unit.translate(b, -1, 5, PERM_READ, out)) throw new Error('translation with
 unit.iotlb.enabled = true;
 unit.translate(b, -1, 5, PERM_READ, out);
 if (!unit.translate(b, -1, 5, PERM_READ, out)) throw new Error('translation with the IOTLB on failed');
-// A 5-level table (the fault round trip's): walk -> walkStraight -> walkFive.
+// A 5-level table (the fault round trip's): walk -> walkStraight, which holds the 5-level walk.
 if (!table(5).walk(5, new WalkResult())) throw new Error('5-level walk failed');
