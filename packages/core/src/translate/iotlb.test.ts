@@ -122,6 +122,22 @@ describe('Iotlb', () => {
     for (const p of [2048, 2 ** 63 - 2 ** 32 + 2048, (2 ** 31 - 1) * 2 ** 32 + 2048]) expect(t.hit(3, 9, p, 1, out())).toBe(false);
   });
 
+  it('a slot refilled with an output page on the other side of 2^31 gives the new one (the float word is written only for pages that need it)', () => {
+    const t = new Iotlb(4);
+    // Pages 0 and 16 share a slot of a 16-entry IOTLB (same tag); each insert replaces the entry.
+    const outs = [2 ** 31, 7, 2 ** 40 + 3, 2 ** 31 - 1, 0, 2 ** 52 - 1, 9];
+    outs.forEach((outPfn, i) => {
+      const page = (i % 2) * 16;
+      t.insert(4, -1, page, outPfn, 3);
+      const o = out();
+      expect(t.hit(4, -1, page, 1, o)).toBe(true);
+      expect(o.pfn).toBe(outPfn);
+      expect(t.lookup(4, -1, page)).toBe(outPfn);
+      expect(t.hit(4, -1, 16 - page, 1, out())).toBe(false);
+    });
+    expect(t.occupancy).toBe(1);
+  });
+
   it('flushRange over the whole array finds pages above 2^32', () => {
     const t = new Iotlb(4);
     const big = 2 ** 40;

@@ -158,19 +158,29 @@ export class Iotlb {
 
   /** Caches a translation (ignored while disabled, and for keys that cannot be cached: see above). */
   insert(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
-    // Literals, as in probe (9007199254740991 is MAX_PAGE, 2.3283064365386963e-10 2^-32): every
-    // walk of a DMA that missed ends here.
-    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid || !(iovaPfn >= 0 && iovaPfn <= 9007199254740991) || Math.floor(iovaPfn) !== iovaPfn) return;
+    if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid) return;
+    // A page that is a non-negative int32 (every walk of a DMA that missed ends here, nearly always with
+    // one) takes no float test; its high key word is 0. Literals, as in probe (9007199254740991 is
+    // MAX_PAGE, 2.3283064365386963e-10 2^-32).
+    let high = 0;
+    if ((iovaPfn | 0) !== iovaPfn || iovaPfn < 0) {
+      if (!(iovaPfn >= 0 && iovaPfn <= 9007199254740991) || Math.floor(iovaPfn) !== iovaPfn) return;
+      high = (iovaPfn - (iovaPfn >>> 0)) * 2.3283064365386963e-10;
+    }
+    // e is a multiple of 8: `e | k` is e + k without an overflow check.
     const e = this.slot(tag, iovaPfn) << 3;
     const w = this.w;
     w[e] = iovaPfn | 0;
-    // keyHigh of a page in [0, 2^53).
-    w[e + 1] = (iovaPfn | 0) === iovaPfn ? 0 : (iovaPfn - (iovaPfn >>> 0)) * 2.3283064365386963e-10;
-    w[e + 2] = tag;
-    w[e + 3] = pasid;
-    w[e + 4] = outPfn >= 0 && outPfn <= 0x7fffffff ? outPfn : -1;
-    w[e + 5] = perm;
-    this.f[(e >> 1) + 3] = outPfn;
+    w[e | 1] = high;
+    w[e | 2] = tag;
+    w[e | 3] = pasid;
+    // The float64 word is read only for an output page that is not an int32 (w[e | 4] -1).
+    if (outPfn >= 0 && outPfn <= 0x7fffffff) w[e | 4] = outPfn;
+    else {
+      w[e | 4] = -1;
+      this.f[(e >> 1) | 3] = outPfn;
+    }
+    w[e | 5] = perm;
   }
 
   /** Whether entry `e` (int32 index) holds page `iovaPfn`. */

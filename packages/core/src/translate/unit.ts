@@ -143,7 +143,9 @@ export class IommuUnit {
       this.walks++;
       const pt = b.pt!;
       const wr = this.wr;
-      if (!pt.walk(iovaPfn, wr)) return this.walkFailed(out, wr, false, pt.format, b.tag);
+      // `!== true`: the walk is a call, and its result's type unknown to the compiler; a generic
+      // truthiness test of it is a dozen instructions, a compare with true one.
+      if (pt.walk(iovaPfn, wr) !== true) return this.walkFailed(out, wr, false, pt.format, b.tag);
       const granted = wr.perm;
       // permAllowed(granted, perm), inline with literals (8 is PERM_PRIV, 7 PERM_RWX): a privileged
       // request needs the privileged grant bits.
