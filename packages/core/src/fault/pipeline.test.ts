@@ -134,6 +134,31 @@ describe('PRI through the fault fd', () => {
     expect(e.host.faults.outstanding).toBe(0);
   });
 
+  it('the DmaFault of an INVALID response describes the access as it failed, whatever the device translated since', async () => {
+    const run = async (between: (e: Env) => void): Promise<DmaFault> => {
+      const e = setup();
+      const dma = track(e.devs[0].dma.write(0x200000n + 8n, new Uint8Array(4), { maxRetries: 2 }));
+      await settle();
+      between(e);
+      const [r] = readFaults(e);
+      respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_INVALID);
+      const err = await dma.result;
+      expect(err).toBeInstanceOf(DmaFault);
+      return err as DmaFault;
+    };
+    const plain = await run(() => undefined);
+    // Between the request and its response the device translates again and fails otherwise: a read of
+    // another missing page, then a PASID with nothing attached (blocked, no format, no tag).
+    const after = await run((e) => {
+      expect(e.devs[0].translatePage(0x201, PERM_READ)).toBe(-1);
+      expect(e.devs[0].translatePage(0x500, PERM_READ, 3)).toBe(-1);
+    });
+    expect(plain.outcome).toBe('page-response');
+    expect(plain.fault).toMatchObject({ addr: 0x200000n, perm: PERM_WRITE, pasid: -1 });
+    expect(after.fault).toEqual(plain.fault);
+    expect(after.message).toBe(plain.message);
+  });
+
   it('delivers a multi-request group only when its LAST request arrives, with one cookie and one response', async () => {
     const e = setup();
     const dev = e.devs[0];

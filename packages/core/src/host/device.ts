@@ -4,7 +4,7 @@
  */
 import { Errno, IommufdError } from '../uapi/errno.js';
 import { PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
-import type { FailedAccess, IommuFault, PageRequestFields } from '../driver/fault.js';
+import type { FailedAccess, IommuFault, PageRequestFields, TranslationFailure } from '../driver/fault.js';
 import type { DeviceInfo, UnitOps } from '../driver/vendor.js';
 import { codecStalls } from '../driver/fault.js';
 import { PAGE_SIZE } from '../memory/physical.js';
@@ -117,6 +117,15 @@ class DmaTransfer implements PageResponseSink, PageRequestFields {
     tag: 0,
     contextFault: 0,
   };
+  /**
+   * The failed translation of the page it stopped at: the device's own result object, taken over when
+   * the page failed (the device translates into this transfer's old one from then on), so that the
+   * access is described from it when it is needed (`access`, filled only for a stall, a fault
+   * reported, an answer that is not SUCCESS, a codec without the numbers path), never copied.
+   */
+  tr = new TranslateResult();
+  /** The outstanding request is a stall (its tag in `access.grpid`), not a page request (its PRG index in `grpid`). */
+  stalled = false;
   resolve: ((buf: Uint8Array) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
 
@@ -196,7 +205,8 @@ export class PciDevice {
    */
   idev: IommufdDevice | null = null;
   private boundFd: Iommufd | null = null;
-  private readonly tr = new TranslateResult();
+  /** Where translations of its DMA go; a transfer that stops at a page takes it over (see DmaTransfer.tr). */
+  private tr = new TranslateResult();
   private nextStag = 0;
   /** Stall tags of transactions stalled in the IOMMU: never handed out twice while outstanding. */
   private readonly stagsOutstanding = new Set<number>();
@@ -204,7 +214,23 @@ export class PciDevice {
   /** The device's DMA engine: transfers from the device's point of view, translated by the IOMMU unit. */
   readonly dma = {
     /** Reads `length` bytes at `iova`; rejects with DmaFault when a page does not translate (after PRI or stall, when the device has them). */
-    read: (iova: DmaAddress, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => this.dmaRead(iova, length, opts),
+    read: (iova: DmaAddress, length: number, opts: DmaReadOptions = NO_OPTIONS): Promise<Uint8Array> => {
+      // Not an async function (one promise per read, not two when a page faults), and the read itself
+      // rather than a call of a method (a call fewer per read): errors become rejections as an async
+      // function's would, and a read that needs page requests is the promise of transfer(), which
+      // resolves to `out`.
+      try {
+        checkDmaArgs(iova, length, opts);
+        const into = opts.into;
+        if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
+        const out = into ?? new Uint8Array(length);
+        // Every page translating (the common case) completes here without a closure or a second promise.
+        const done = this.copyPages(iova, out, length, false, opts.pasid ?? -1);
+        return done < length ? this.transfer(length, 1, opts, out, done) : Promise.resolve(out);
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    },
     /** Writes `data` at `iova`; rejects with DmaFault as read does. */
     write: (iova: DmaAddress, data: Uint8Array, opts: DmaOptions = NO_OPTIONS): Promise<void> => this.dmaWrite(iova, data, opts),
     /**
@@ -397,25 +423,6 @@ export class PciDevice {
     return this.unit.translate(this.binding(pasid), pasid, iovaPfn, perm, this.tr) ? this.tr.pfn : -1;
   }
 
-  /**
-   * Not an async function (one promise per read, not two when a page faults): errors become
-   * rejections as an async function's would, and a read that needs page requests is the promise of
-   * transfer(), which resolves to `out`.
-   */
-  private dmaRead(iova: DmaAddress, length: number, opts: DmaReadOptions): Promise<Uint8Array> {
-    try {
-      checkDmaArgs(iova, length, opts);
-      const into = opts.into;
-      if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
-      const out = into ?? new Uint8Array(length);
-      // Every page translating (the common case) completes here without a closure or a second promise.
-      const done = this.copyPages(iova, out, length, false, opts.pasid ?? -1);
-      return done < length ? this.transfer(length, 1, opts, out, done) : Promise.resolve(out);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-  }
-
   private async dmaWrite(iova: DmaAddress, data: Uint8Array, opts: DmaOptions): Promise<void> {
     checkDmaArgs(iova, data.length, opts);
     const done = this.copyPages(iova, data, data.length, true, opts.pasid ?? NO_PASID);
@@ -444,13 +451,15 @@ export class PciDevice {
   private copyPages(iova: DmaAddress, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
     let iovaPfn: number;
     let off: number;
+    // `| 0`: the offset is an integer below 4096, and as an int32 the page loop's arithmetic on it and
+    // the copy's arguments stay integer operations (computed as a float, it was a double throughout).
     if (typeof iova === 'number') {
       iovaPfn = Math.floor(iova / 4096);
-      off = iova - iovaPfn * 4096;
+      off = (iova - iovaPfn * 4096) | 0;
     } else if (iova < TWO_53) {
       const a = Number(iova);
       iovaPfn = Math.floor(a / PAGE_SIZE);
-      off = a - iovaPfn * PAGE_SIZE;
+      off = (a - iovaPfn * PAGE_SIZE) | 0;
     } else {
       iovaPfn = Number(iova / PAGE);
       off = Number(iova % PAGE);
@@ -466,7 +475,9 @@ export class PciDevice {
    * DMA and every retry after a page response take this one path.
    */
   private movePages(iovaPfn: number, off: number, buf: Uint8Array, done: number, length: number, write: boolean, pasid: number): number {
-    const b = this.binding(pasid);
+    // binding() written out for the RID (-1, NO_PASID): V8 inlines into one compiled function only so
+    // much bytecode, and what binding() took of it kept the frame copy (mem.readInFrame) a call.
+    const b = pasid === -1 ? this.ridBinding : this.binding(pasid);
     const unit = this.unit;
     const mem = this.host.mem;
     const tr = this.tr;
@@ -553,47 +564,66 @@ export class PciDevice {
   /**
    * The page at t.iovaPfn did not translate (`this.tr` holds why): a page request or a stall when the
    * access is recoverable and retries are left (the response resumes the transfer), else the fault
-   * is reported and thrown as a DmaFault.
+   * is reported and thrown as a DmaFault. The transfer takes the failed translation over (see
+   * DmaTransfer.tr): the page request in numbers needs nothing else of it, so its FailedAccess is
+   * filled only on the other paths.
    */
   private pageFailed(t: DmaTransfer): void {
-    // The transfer's own FailedAccess, refilled: the codec and the pipeline read it and keep nothing of
-    // it. Its address is made (a bigint) only on the paths that read it; a page request in numbers does not.
-    const access = this.fillFailedAccess(t.access, 0n, t.perm, t.pasid, this.tr);
-    if (access.recoverable && t.retries < t.maxRetries) {
-      if (access.kind === 'stall') {
-        access.addr = pageAddress(t.iovaPfn);
-        // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
-        this.stallFor(access).then(
-          (code) => this.resumeTransfer(t, code),
-          (e: unknown) => this.settleTransfer(t, e),
-        );
-        return;
-      }
+    const failed = this.tr;
+    this.tr = t.tr;
+    t.tr = failed;
+    // 1 is a page request (see recovery).
+    if (t.retries < t.maxRetries && this.recovery(t.pasid, failed.failure) === 1) {
       // The transaction stalls in the function, it does not fault, until PRI credit and a free group
       // index are there; both are given back with the response.
+      t.stalled = false;
       const g = this.pri.acquire(1);
       if (typeof g === 'number') this.sendPageRequest(t, g);
       else void g.then((grpid) => this.sendPageRequest(t, grpid));
       return;
     }
-    access.addr = pageAddress(t.iovaPfn);
+    this.stallOrReport(t);
+  }
+
+  /** pageFailed when no page request is sent: a stall, or the fault reported and thrown. */
+  private stallOrReport(t: DmaTransfer): void {
+    const access = this.fillFailedAccess(t.access, pageAddress(t.iovaPfn), t.perm, t.pasid, t.tr);
+    if (access.recoverable && t.retries < t.maxRetries) {
+      // A stalled transaction waits in the IOMMU for CMD_RESUME (not the hot path: a promise is fine).
+      t.stalled = true;
+      this.stallFor(access).then(
+        (code) => this.resumeTransfer(t, code),
+        (e: unknown) => this.settleTransfer(t, e),
+      );
+      return;
+    }
     this.host.faults.reportFault(this, { ...access, recoverable: false });
     throw new DmaFault(this.normalized(access), 'reported');
   }
 
+  /**
+   * The transfer's page request as a FailedAccess (`t.access`, refilled), for the paths that read it:
+   * what fillFailedAccess gave when the request was sent, with its PRG index.
+   */
+  private pageRequestAccess(t: DmaTransfer): FailedAccess {
+    const access = this.fillFailedAccess(t.access, pageAddress(t.iovaPfn), t.perm, t.pasid, t.tr);
+    // As when it was sent, whatever the binding is now: the request went out as a recoverable page request.
+    access.recoverable = true;
+    access.kind = 'page-request';
+    access.grpid = t.grpid;
+    return access;
+  }
+
   private sendPageRequest(t: DmaTransfer, grpid: number): void {
-    const access = t.access;
-    access.grpid = grpid;
     try {
       // The transfer is the request (its pasid and perm are the access's); the page address's halves:
       // iovaPfn is below 2^52.
-      t.rid = access.rid;
+      t.rid = this.rid;
       t.addrLo = (t.iovaPfn % 1048576) * 4096;
       t.addrHi = Math.floor(t.iovaPfn / 1048576);
       t.grpid = grpid;
       if (!this.host.faults.sendPageRequestFields(this, t, t)) {
-        access.addr = pageAddress(t.iovaPfn);
-        this.host.faults.sendPageRequest(this, access as FailedAccess & { last: true }, t);
+        this.host.faults.sendPageRequest(this, this.pageRequestAccess(t) as FailedAccess & { last: true }, t);
       }
     } catch (e) {
       this.pri.release(grpid);
@@ -603,9 +633,8 @@ export class PciDevice {
 
   /** The response to the transfer's page request (or the resume of its stall) came back: retry, or fail. */
   private resumeTransfer(t: DmaTransfer, code: number): void {
-    const access = t.access;
-    const stall = access.kind === 'stall';
-    if (!stall) this.pri.release(access.grpid);
+    const stall = t.stalled;
+    if (!stall) this.pri.release(t.grpid);
     // 0 is PAGE_RESP_SUCCESS.
     if (code === 0) {
       t.retries++;
@@ -614,7 +643,8 @@ export class PciDevice {
     }
     let err: unknown;
     try {
-      access.addr = pageAddress(t.iovaPfn);
+      // A stall's access was filled when it stalled; a page request's is filled now.
+      const access = stall ? t.access : this.pageRequestAccess(t);
       err = new DmaFault(this.normalized(access), stall ? 'stall-abort' : 'page-response');
     } catch (e) {
       err = e;
@@ -648,14 +678,8 @@ export class PciDevice {
 
   /** failedAccessOf into `a`: every field set, in one order. */
   private fillFailedAccess(a: FailedAccess, addr: bigint, perm: number, pasid: number, tr: TranslateResult): FailedAccess {
-    const hwpt = this.binding(pasid).owner as Hwpt | null;
     const failure = tr.failure;
-    // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
-    // or invalid context is a configuration error that no page-in repairs.
-    const fixable = hwpt !== null && hwpt.fault !== null && failure !== 'blocked' && failure !== 'no-context';
-    // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
-    const stall = fixable && this.stallCapable && codecStalls(this.unit.ops.faults);
-    const recoverable = stall || (fixable && this.priCapable);
+    const how = this.recovery(pasid, failure);
     a.unit = this.unitIndex;
     a.rid = this.rid;
     a.pasid = pasid;
@@ -663,8 +687,8 @@ export class PciDevice {
     a.perm = perm;
     a.failure = failure;
     a.stage2 = tr.stage2;
-    a.recoverable = recoverable;
-    a.kind = stall ? 'stall' : 'page-request';
+    a.recoverable = how !== 0;
+    a.kind = how === 2 ? 'stall' : 'page-request';
     // The PRG index or stall tag is taken when the request is actually sent (transfer/stallFor).
     a.grpid = 0;
     a.last = true;
@@ -672,6 +696,20 @@ export class PciDevice {
     a.tag = tr.tag;
     a.contextFault = tr.contextFault;
     return a;
+  }
+
+  /**
+   * How an access of (this device, `pasid`) that failed with `failure` is recovered: 1 by a page
+   * request (PRI), 2 by a stall, 0 not at all (the fault is reported).
+   */
+  private recovery(pasid: number, failure: TranslationFailure): number {
+    const hwpt = this.binding(pasid).owner as Hwpt | null;
+    // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
+    // or invalid context is a configuration error that no page-in repairs.
+    if (hwpt === null || hwpt.fault === null || failure === 'blocked' || failure === 'no-context') return 0;
+    // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
+    if (this.stallCapable && codecStalls(this.unit.ops.faults)) return 2;
+    return this.priCapable ? 1 : 0;
   }
 
   /** A stalled transaction, under a 16-bit stall tag (EVTQ_1_STAG) no other stalled one holds. */
