@@ -136,20 +136,6 @@ class DmaTransfer implements PageResponseSink, PageRequestFields {
   }
 }
 
-/** The transfer whose promise is being made: the shared executor's target (no closure per promise). */
-let settling: DmaTransfer | null = null;
-/**
- * The promise executor of every transfer: it stores the settling functions straight into the
- * transfer. A pooled transfer is an old object and the functions are new ones, so each of these
- * stores takes the write barrier's slow path (the remembered set); through module variables, as
- * before, each function was stored twice that way.
- */
-function captureSettlers(resolve: (buf: Uint8Array) => void, reject: (e: unknown) => void): void {
-  const t = settling!;
-  t.resolve = resolve;
-  t.reject = reject;
-}
-
 /**
  * What a PCI device uses of the host it sits in: the memory its DMA reaches and the fault pipeline its
  * failed accesses go to. The host (host.ts), which creates the devices, implements it; declaring it
@@ -279,14 +265,19 @@ export class PciDevice {
   ) {
     this.unitIndex = unit.index;
     this.rid = info.rid;
-    this.priCapable = info.pri && unit.ops.caps.pri;
+    this.priRecovery = info.pri && unit.ops.caps.pri ? 1 : 0;
     this.stallCapable = info.stall && unit.ops.caps.stall;
   }
 
-  /** Its requester id, and whether its function and its unit both do PRI / stall: fixed facts a failed access reads. */
+  /** Its requester id, and whether its function and its unit both stall: fixed facts a failed access reads. */
   private readonly rid: number;
-  private readonly priCapable: boolean;
   private readonly stallCapable: boolean;
+  /**
+   * What recovery() gives a fixable failure of a device that does not stall: 1 (a page request) when it
+   * and its unit do PRI, else 0. A number, not a boolean: the compiler tests a boolean field's value
+   * with a generic truthiness check, and every page request reads it.
+   */
+  private readonly priRecovery: number;
 
   /** The vendor's driver for its unit. */
   get unitOps(): UnitOps {
@@ -528,9 +519,15 @@ export class PciDevice {
     t.off = this.stopOff;
     t.done = start;
     t.retries = 0;
-    settling = t;
-    const promise = new Promise<Uint8Array>(captureSettlers);
-    settling = null;
+    // The executor stores the settling functions straight into the transfer. A closure per promise, and
+    // not one shared executor reading the transfer from a module variable: V8 inlines a closure made at
+    // the call into the promise's construction, where the shared function was a call (and the variable
+    // a load and a hole check, two stores). A pooled transfer is an old object and the functions are
+    // new ones, so each of these stores takes the write barrier's slow path (the remembered set).
+    const promise = new Promise<Uint8Array>((resolve, reject) => {
+      t.resolve = resolve;
+      t.reject = reject;
+    });
     try {
       this.pageFailed(t);
     } catch (e) {
@@ -618,11 +615,15 @@ export class PciDevice {
     try {
       // The transfer is the request (its pasid and perm are the access's); the page address's halves:
       // iovaPfn is below 2^52.
+      const pfn = t.iovaPfn;
       t.rid = this.rid;
-      t.addrLo = (t.iovaPfn % 1048576) * 4096;
-      t.addrHi = Math.floor(t.iovaPfn / 1048576);
+      t.addrLo = (pfn % 1048576) * 4096;
+      // An int32 page's high half without the float division.
+      t.addrHi = pfn <= 0x7fffffff ? pfn >>> 20 : Math.floor(pfn / 1048576);
       t.grpid = grpid;
-      if (!this.host.faults.sendPageRequestFields(this, t, t)) {
+      // `!== true`: the call's result is a boolean, and compared with true it is one compare, not a
+      // generic truthiness test.
+      if (this.host.faults.sendPageRequestFields(this, t, t) !== true) {
         this.host.faults.sendPageRequest(this, this.pageRequestAccess(t) as FailedAccess & { last: true }, t);
       }
     } catch (e) {
@@ -709,7 +710,7 @@ export class PciDevice {
     if (hwpt === null || hwpt.fault === null || failure === 'blocked' || failure === 'no-context') return 0;
     // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
     if (this.stallCapable && codecStalls(this.unit.ops.faults)) return 2;
-    return this.priCapable ? 1 : 0;
+    return this.priRecovery;
   }
 
   /** A stalled transaction, under a 16-bit stall tag (EVTQ_1_STAG) no other stalled one holds. */
