@@ -1,11 +1,11 @@
 /**
- * `node --expose-gc --import tsx --conditions=@ioasid/source tools/bench/compact-areas.ts [areas] [attach|bare] [iter|areaAt|copy]`:
+ * `node --expose-gc --import tsx --conditions=@ioasid/source tools/bench/compact-areas.ts [areas] [attach|bare] [iter|areaAt|copy|copy-domain|unmap-access]`:
  * the in-process measurement of docs/performance.md ("Reading, copying and access pins over the records"):
  * `areas` (1,000,000) single-page compact areas mapped in order by raw FIXED_IOVA IOMMU_IOAS_MAP calls
  * into an IOAS (with a VT-d device attached, or bare), then one of: two full passes of
  * `IoPagetable.iterAreas`, `areas` `areaAt` lookups at random pages (xorshift32), one IOMMU_IOAS_COPY
  * of the whole range into a second IOAS (then a pass of `iterAreas` over the copy and an
- * IOMMU_IOAS_UNMAP of everything in both IOASes), or (`unmap-access`) one IOMMU_IOAS_UNMAP of everything with an
+ * IOMMU_IOAS_UNMAP of everything in both IOASes; `copy-domain`: the second IOAS has a domain of its own), or (`unmap-access`) one IOMMU_IOAS_UNMAP of everything with an
  * emulated-device access attached to the IOAS (the unmap that checks each area for access pins). Prints one JSON line: CPU ms of each step and the heap kept
  * after `gc()`. Run one step per process so that each starts from records.
  */
@@ -33,7 +33,7 @@ if (preset === undefined) throw new Error('preset missing');
 const host = createHost({ plugins: [plugin], profile: vtdPresetProfile(preset) });
 const fd = host.openIommufd();
 const dev = host.device('0000:f2:01.0');
-dev.bindIommufd(fd);
+const devId = dev.bindIommufd(fd);
 const src = fd.ioas.alloc();
 const dst = fd.ioas.alloc();
 if (attach && dev.attachPt(src) <= 0) throw new Error('attach failed');
@@ -85,8 +85,10 @@ if (step === 'iter') {
     if (iopt.areaAt(BigInt(pfn * PAGE + 5)) === undefined) throw new Error('areaAt missed');
   }
   out.areaAt_ms = cpuMs() - t;
-} else if (step === 'copy') {
-  // The source's domain stays attached, so that the copy shares pinned pages; the destination has none.
+} else if (step === 'copy' || step === 'copy-domain') {
+  // The source's domain stays attached, so that the copy shares pinned pages; the destination has none,
+  // or (copy-domain) a domain of its own that the copy fills.
+  if (step === 'copy-domain') fd.run(uapi.iommu_hwpt_alloc, 'HWPT_ALLOC', { dev_id: devId, pt_id: dst });
   t = cpuMs();
   const length = BigInt(areas * PAGE);
   const iova = BigInt(BASE_PFN * PAGE);

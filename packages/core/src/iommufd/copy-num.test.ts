@@ -85,7 +85,9 @@ function areasOf(iopt: IoPagetable): unknown[] {
 function state(s: Side): unknown[] {
   const out: unknown[] = [s.f.host.process.lockedPages];
   const pfns = new Set<number>();
-  for (const id of [s.src, s.dst, s.lazy]) {
+  // An IOAS destroyed by the test is left out.
+  const ids = [s.src, s.dst, s.lazy].filter((id) => s.f.fd.ctx.objects.peek(id) !== undefined);
+  for (const id of ids) {
     out.push(areasOf(s.iopt(id)));
     for (const a of s.iopt(id).iterAreas()) {
       const first = Math.floor(a.iovaNum / PAGE);
@@ -93,7 +95,7 @@ function state(s: Side): unknown[] {
     }
   }
   const wr = new WalkResult();
-  for (const id of [s.src, s.dst, s.lazy]) {
+  for (const id of ids) {
     for (const d of s.iopt(id).domains) out.push([...pfns].sort((x, y) => x - y).map((p) => ((d as HwptPaging).ops.pt.walk(p, wr) ? `${p}:${wr.pfn}:${wr.perm}` : `${p}:-`)));
   }
   return out;
@@ -306,6 +308,43 @@ describe('IOAS_COPY in numbers', () => {
     both((s) => s.f.fd.ioas.unmapAll(s.lazy));
     both((s) => s.f.fd.ioas.unmapAll(s.dst));
     expect(a.f.host.process.lockedPages).toBe(0);
+    expect(a.f.fd.ctx.runPages.size).toBe(0);
+  });
+
+  it('leaves run areas that a cut, IOAS_CHANGE_PROCESS, a destroyed source and a closed iommufd treat as the element path does', () => {
+    const { a, b, both } = twoSides();
+    const { rw } = populate(a);
+    populate(b);
+    // An IOAS with large pages off (type1's cuts), copied into whole: its multi-page areas can be cut.
+    both((s) => s.f.fd.ioas.setHugePages(s.lazy, false));
+    expect(both((s) => s.copy('typed', s.src, s.lazy, BASE, rw * PAGE, BASE))).toBe(`ok ${BASE}`);
+    expect(liveRuns(a.iopt(a.lazy))).toBeGreaterThan(80);
+    // iopt_cut_iova inside the first four-page area (slots 40 to 43) and at an area's last byte (no cut).
+    both((s) => s.iopt(s.lazy).cutIova([BigInt(BASE + 41 * PAGE - 1), BigInt(BASE + 44 * PAGE - 1), BigInt(BASE + 3 * PAGE - 1)]));
+    both((s) => s.f.fd.ioas.unmap(s.lazy, BigInt(BASE + 40 * PAGE), BigInt(PAGE)));
+    // The halves copied back: a copy of object areas over a shared run entry's pages.
+    expect(both((s) => s.copy('raw', s.lazy, s.dst, BASE + 41 * PAGE, 3 * PAGE, null))).toMatch(/^ok /);
+    // Every area must map a file.
+    expect(
+      both((s) => {
+        try {
+          s.f.fd.ioas.changeProcess();
+          return 'ok';
+        } catch (e) {
+          return (e as { code: string }).code;
+        }
+      }),
+    ).toBe('EINVAL');
+    // The source goes (its device detached first): the copies keep the shared pages and their pins.
+    both((s) => s.dev.detachPt());
+    both((s) => s.f.fd.destroy(s.src));
+    expect(a.f.host.process.lockedPages).toBeGreaterThan(0);
+    expect(a.f.fd.ctx.runPages.size).toBeGreaterThan(0);
+    // Closing the iommufd destroys the rest: every pin given back, every entry gone.
+    for (const s of [a, b]) {
+      s.f.host.process.close(s.f.fd.fd);
+      expect(s.f.host.process.lockedPages).toBe(0);
+    }
     expect(a.f.fd.ctx.runPages.size).toBe(0);
   });
 });

@@ -551,24 +551,10 @@ export class IoPagetable {
    */
   private fillPosition(d: IoptDomain, c: number, i: number, first: boolean): void {
     const low = this.low;
-    const id = low.runAt(c, i);
-    if (id >= 0) {
-      // A run area: its entry pinned once more (or for the first time), the area mapped from its run.
-      const iova = low.keyAt(c, i);
-      const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
-      const runs = areaRuns;
-      runs.clear();
-      if (first) this.pinRun(id, npages, runs);
-      else runs.push(low.runs.frame(id), npages);
-      const rc = d.mapPages(Math.floor(iova / PAGE_SIZE), runs, low.pagesProt(c, i), this.huge);
-      if (rc < 0) {
-        if (first) this.unpinRun(id, npages);
-        notPopulated(rc);
-      }
-      return;
-    }
     if (!low.isCompact(c, i)) {
-      this.fillObject(d, low.at(c, i)!, first);
+      const id = low.runAt(c, i);
+      if (id < 0) this.fillObject(d, low.at(c, i)!, first);
+      else this.fillRun(d, c, i, id, first);
       return;
     }
     const iova = low.keyAt(c, i);
@@ -588,6 +574,22 @@ export class IoPagetable {
     if (!first) return;
     if (runs.length === 1) low.setCompactFrame(c, i, runs.first[0]);
     else low.adoptPinnedRuns(c, i, runs);
+  }
+
+  /** fillPosition of a run area over entry `id`: the entry pinned once more (or for the first time), the area mapped from its run. */
+  private fillRun(d: IoptDomain, c: number, i: number, id: number, first: boolean): void {
+    const low = this.low;
+    const iova = low.keyAt(c, i);
+    const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
+    const runs = areaRuns;
+    runs.clear();
+    if (first) this.pinRun(id, npages, runs);
+    else runs.push(low.runs.frame(id), npages);
+    const rc = d.mapPages(Math.floor(iova / PAGE_SIZE), runs, low.pagesProt(c, i), this.huge);
+    if (rc < 0) {
+      if (first) this.unpinRun(id, npages);
+      notPopulated(rc);
+    }
   }
 
   /** fillPosition of an object area. */
@@ -611,8 +613,9 @@ export class IoPagetable {
     for (let c = 0; c <= cEnd && c < low.chunkCount; c++) {
       const n = c === cEnd ? iEnd : low.chunkLength(c);
       for (let i = 0; i < n; i++) {
-        const id = low.runAt(c, i);
+        const id = low.isCompact(c, i) ? -1 : low.runAt(c, i);
         if (id >= 0) {
+          // A run area: out of the domain, its entry's pin dropped with the last domain.
           const iova = low.keyAt(c, i);
           const npages = (low.lastAt(c, i) - iova + 1) / PAGE_SIZE;
           d.unmapPages(Math.floor(iova / PAGE_SIZE), npages);
