@@ -5,6 +5,7 @@ import { VtdFaultCodec, vtdFaultReasonFor } from './fault-codec.js';
 import { DmaFault, createHost } from '@ioasid/core';
 import { GNR, SKL, makeUnit } from './__tests__/fixtures.js';
 import { encodeHwptVtdS1 } from './nested.js';
+import { PAGE_GRP_RESP_DSC_SIZE, PAGE_REQ_DSC_SIZE, PRQ_TYPE_PAGE_REQUEST, QI_PGRP_RESP_TYPE, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS, decodePageGroupResponse, decodePageReqDsc } from './records.js';
 
 const { IOMMU_HWPT_DATA_VTD_S1 } = uapi;
 import { plugin, presets } from './index.js';
@@ -176,17 +177,18 @@ describe('page requests and responses', () => {
   });
 });
 
+/** xorshift32 from a fixed seed: the same cases on every run. */
+function rng(seed: number): () => number {
+  let x = seed | 0;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
 describe('page requests and responses written and read as 32-bit words (the buffers core reuses)', () => {
-  /** xorshift32 from a fixed seed: the same cases on every run. */
-  function rng(seed: number): () => number {
-    let x = seed | 0;
-    return () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return x >>> 0;
-    };
-  }
 
   it('gives the bytes and fields of the byte path in a reused aligned buffer, an unaligned one, and after the buffer is detached', () => {
     const next = rng(0x2545f491);
@@ -240,5 +242,63 @@ describe('page requests and responses written and read as 32-bit words (the buff
     const fresh = new Uint8Array(32);
     codec.encodePageResponseInto({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID }, fresh);
     expect(codec.decodePageResponse(fresh)).toEqual({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID });
+  });
+});
+
+describe('the word decoders read any bytes as the descriptor decoders of records.ts do', () => {
+  it('page request descriptors and page group responses, random bytes in a reused buffer and an unaligned one', () => {
+    const next = rng(0x7a3c15e9);
+    const codec = new VtdFaultCodec({ scalableMode: true });
+    const reused = new Uint8Array(32);
+    const big = new Uint8Array(35);
+    const fill = (b: Uint8Array) => {
+      for (let i = 0; i < b.length; i++) b[i] = next() & 0xff;
+    };
+    const qiCode: Record<number, number> = { [QI_RESP_SUCCESS]: PAGE_RESP_SUCCESS, [QI_RESP_INVALID]: PAGE_RESP_INVALID, [QI_RESP_FAILURE]: PAGE_RESP_FAILURE };
+    for (let i = 0; i < 600; i++) {
+      for (const out of [reused, big.subarray(1 + (i % 3), 33 + (i % 3))]) {
+        fill(out);
+        // A page request descriptor: every field from the bytes, whatever they hold.
+        const d = decodePageReqDsc(out);
+        if (!d.ok) throw new Error(d.error);
+        const fields = { rid: -1, pasid: -1, addrLo: -1, addrHi: -1, perm: -1, grpid: -1, last: false, reason: -1, reasonText: '', stage2: true };
+        codec.decodePageRequestFields(out, fields);
+        const addr = d.value.addr;
+        expect(fields, `request ${i}`).toEqual({
+          rid: d.value.rid,
+          pasid: d.value.pasid_present ? d.value.pasid : -1,
+          addrLo: Number(addr & 0xffff_ffffn),
+          addrHi: Number(addr >> 32n),
+          perm: (d.value.rd_req ? PERM_READ : 0) | (d.value.wr_req ? PERM_WRITE : 0) | (d.value.exe_req ? PERM_EXEC : 0) | (d.value.pm_req ? PERM_PRIV : 0),
+          grpid: d.value.prg_index,
+          last: d.value.lpig === 1,
+          reason: 0,
+          reasonText: 'page request',
+          stage2: false,
+        });
+        // A page group response: half the cases get type 0x9 and a response code of every kind, known or not.
+        if (i % 2 === 0) {
+          out[0] = (out[0] & 0xf0) | 0x9;
+          out[1] = (out[1] & 0x01) | ([0x0, 0x1, 0xf, 0x2, 0x7][i % 5] << 4);
+        }
+        const r = decodePageGroupResponse(out);
+        const back = { rid: -1, pasid: -2, grpid: -1, code: -1 };
+        const known = r.ok && r.value.resp_code in qiCode;
+        if (!known) {
+          expect(() => codec.decodePageResponseInto(out, back), `response ${i}`).toThrow(PluginContractError);
+          continue;
+        }
+        codec.decodePageResponseInto(out, back);
+        expect(back, `response ${i}`).toEqual({ rid: r.value.rid, pasid: r.value.pasid_present ? r.value.pasid : -1, grpid: r.value.prg_index, code: qiCode[r.value.resp_code] });
+      }
+    }
+  });
+
+  it('the literals of the word paths are the constants they stand for', () => {
+    // fault-codec.ts writes and reads these as literals (a module constant costs a load and a hole check).
+    expect([PAGE_REQ_DSC_SIZE, PAGE_GRP_RESP_DSC_SIZE, PRQ_TYPE_PAGE_REQUEST, QI_PGRP_RESP_TYPE]).toEqual([32, 32, 0x1, 0x9]);
+    expect([QI_RESP_SUCCESS, QI_RESP_INVALID, QI_RESP_FAILURE]).toEqual([0x0, 0x1, 0xf]);
+    expect([PAGE_RESP_SUCCESS, PAGE_RESP_INVALID, PAGE_RESP_FAILURE]).toEqual([0, 1, 2]);
+    expect([PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV]).toEqual([1, 2, 4, 8]);
   });
 });

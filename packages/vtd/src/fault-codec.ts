@@ -33,7 +33,6 @@ import {
   PAGE_GRP_RESP_DSC_SIZE,
   PAGE_REQ_DSC_SIZE,
   PRQ_TYPE_PAGE_REQUEST,
-  QI_PGRP_RESP_TYPE,
   QI_RESP_FAILURE,
   QI_RESP_INVALID,
   QI_RESP_SUCCESS,
@@ -127,7 +126,8 @@ function unwrap<T>(r: Result<T>, what: string): T {
 }
 
 function checkPasid(pasid: number, what: string): void {
-  if (pasid !== -1 && !(Number.isInteger(pasid) && pasid >= 0 && pasid <= 0xfffff)) {
+  // `(x & mask) === x` holds only for an integer in [0, mask]: an integer PASID of 0 to 0xfffff, or -1.
+  if (pasid !== -1 && (pasid & 0xfffff) !== pasid) {
     throw new PluginContractError('vtd', `${what}: PASID ${pasid} does not fit the 20-bit PASID field`);
   }
 }
@@ -179,7 +179,7 @@ const PAGE_REQUEST_TEXT = 'page request';
 /** What the fast encoders of a page request refuse, as encodePageRequest does. */
 function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): void {
   checkPasid(a.pasid, 'encodePageRequest');
-  if (!(Number.isInteger(a.grpid) && a.grpid >= 0 && a.grpid <= 0x1ff)) {
+  if ((a.grpid & 0x1ff) !== a.grpid) {
     throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
   }
 }
@@ -191,9 +191,13 @@ function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): v
  */
 function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last'>>, lo: number, hi: number, out: Uint8Array, words: Int32Array | null): void {
   const pasid = a.pasid >= 0 ? a.pasid : 0;
-  const w0 = PRQ_TYPE_PAGE_REQUEST | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16);
-  const w1 = pasid | (a.perm & PERM_EXEC ? 1 << 20 : 0) | (a.perm & PERM_PRIV ? 1 << 21 : 0);
-  const w2 = (lo & ~0xfff) | (a.perm & PERM_READ ? 1 : 0) | (a.perm & PERM_WRITE ? 2 : 0) | (a.last ? 4 : 0) | (a.grpid << 3);
+  // Type 0x1 (PRQ_TYPE_PAGE_REQUEST) and PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV (1, 2, 4, 8) as
+  // literals: see decodePageRequestFields. rd, wr are bits 0, 1 of qw1 (as PERM_READ, PERM_WRITE), exe, pm
+  // bits 52, 53 of qw0 (bits 20, 21 of its high word, PERM_EXEC and PERM_PRIV moved up 18).
+  const perm = a.perm;
+  const w0 = 0x1 | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16);
+  const w1 = pasid | ((perm & 0xc) << 18);
+  const w2 = (lo & ~0xfff) | (perm & 3) | (a.last ? 4 : 0) | (a.grpid << 3);
   if (words !== null) {
     words[0] = w0;
     words[1] = w1;
@@ -207,6 +211,40 @@ function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm'
   putLe32(out, 8, w2);
   putLe32(out, 12, hi);
   for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
+}
+
+/**
+ * The fields of the page request descriptor whose first four 32-bit words are w0 to w3 (signed or not):
+ * qw0 = w1:w0, qw1 = w3:w2.
+ */
+function setPageRequestFields(out: PageRequestFields, w0: number, w1: number, w2: number, w3: number): void {
+  out.rid = w0 >>> 16;
+  out.pasid = w0 & 0x100 ? w1 & 0xfffff : -1;
+  out.addrLo = (w2 & ~0xfff) >>> 0;
+  out.addrHi = w3 >>> 0;
+  // PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV as literals (1, 2, 4, 8; fault-codec.test.ts checks them).
+  out.perm = (w2 & 3) | ((w1 >>> 18) & 0xc);
+  out.grpid = (w2 >>> 3) & 0x1ff;
+  out.last = (w2 & 4) !== 0;
+  out.reason = 0;
+  out.reasonText = 'page request';
+  out.stage2 = false;
+}
+
+/**
+ * The fields of the page group response whose first three 32-bit words are w0 to w2, when it is one with
+ * a known response code (true); false, having set nothing, otherwise (the general decoder reports it).
+ */
+function setPageResponse(out: PageResponse, w0: number, w1: number, w2: number): boolean {
+  const respCode = (w0 >>> 12) & 0xf;
+  // The descriptor type is qw0[11:9]:qw0[3:0] (as QEMU reads it), 0x9 (QI_PGRP_RESP_TYPE); the codes are
+  // QI_RESP_SUCCESS 0x0, QI_RESP_INVALID 0x1 and QI_RESP_FAILURE 0xf, as PAGE_RESP_* 0, 1 and 2.
+  if ((((w0 >>> 5) & 0x70) | (w0 & 0xf)) !== 0x9 || (respCode > 1 && respCode !== 0xf)) return false;
+  out.rid = w0 >>> 16;
+  out.pasid = w0 & 0x10 ? w1 & 0xfffff : -1;
+  out.grpid = (w2 >>> 3) & 0x1ff;
+  out.code = respCode === 0xf ? 2 : respCode;
+  return true;
 }
 
 /**
@@ -288,25 +326,17 @@ export class VtdFaultCodec implements FaultCodec {
   /** encodePageRequest of the request `f` names, into the first 32 bytes of `out`, every byte written. */
   encodePageRequestFields(f: Readonly<PageRequestFields>, out: Uint8Array): void {
     checkPageRequest(f);
-    writePageReqDsc(f, f.addrLo, f.addrHi, out, this.requestWords.of(out, PAGE_REQ_DSC_SIZE));
+    writePageReqDsc(f, f.addrLo, f.addrHi, out, this.requestWords.of(out, 32));
   }
 
   /** decodePageRequest into `out`'s fields, the address in its two halves. */
   decodePageRequestFields(record: Uint8Array, out: PageRequestFields): void {
-    if (record.byteLength === PAGE_REQ_DSC_SIZE) {
-      const lo0 = getLe32(record, 0);
-      const hi0 = getLe32(record, 4);
-      const lo1 = getLe32(record, 8);
-      out.rid = lo0 >>> 16;
-      out.pasid = lo0 & 0x100 ? hi0 & 0xfffff : -1;
-      out.addrLo = (lo1 & ~0xfff) >>> 0;
-      out.addrHi = getLe32(record, 12);
-      out.perm = (lo1 & 1 ? PERM_READ : 0) | (lo1 & 2 ? PERM_WRITE : 0) | (hi0 & (1 << 20) ? PERM_EXEC : 0) | (hi0 & (1 << 21) ? PERM_PRIV : 0);
-      out.grpid = (lo1 >>> 3) & 0x1ff;
-      out.last = (lo1 & 4) !== 0;
-      out.reason = 0;
-      out.reasonText = PAGE_REQUEST_TEXT;
-      out.stage2 = false;
+    // 32 is PAGE_REQ_DSC_SIZE (a literal in the hot paths: a module constant is a load and a hole check
+    // in compiled code). The queue slot the record was encoded into is read by the words it was written by.
+    if (record.byteLength === 32) {
+      const w = this.requestWords.of(record, 32);
+      if (w !== null) setPageRequestFields(out, w[0], w[1], w[2], w[3]);
+      else setPageRequestFields(out, getLe32(record, 0), getLe32(record, 4), getLe32(record, 8), getLe32(record, 12));
       return;
     }
     // Not a descriptor's size: the general decoder reports it.
@@ -347,29 +377,22 @@ export class VtdFaultCodec implements FaultCodec {
 
   /** encodePageResponse into the first 32 bytes of `out`, every byte written. */
   encodePageResponseInto(r: PageResponse, out: Uint8Array): void {
-    this.writePageResponse(r, out, this.responseWords.of(out, PAGE_GRP_RESP_DSC_SIZE));
+    this.writePageResponse(r, out, this.responseWords.of(out, 32));
   }
 
   /** The page group response for `r` into `out` (through `words`, its words, when not null). */
   private writePageResponse(r: PageResponse, out: Uint8Array, words: Int32Array | null): void {
     checkPasid(r.pasid, 'encodePageResponse');
+    // PAGE_RESP_SUCCESS / INVALID / FAILURE (0, 1, 2) to QI_RESP_SUCCESS / INVALID / FAILURE (0x0, 0x1, 0xf),
+    // literals as in the decoders (fault-codec.test.ts checks the constants).
     let code: number;
-    switch (r.code) {
-      case PAGE_RESP_SUCCESS:
-        code = QI_RESP_SUCCESS;
-        break;
-      case PAGE_RESP_INVALID:
-        code = QI_RESP_INVALID;
-        break;
-      case PAGE_RESP_FAILURE:
-        // Linux copies the core code (2) into the field; the PCIe code for Response Failure is 0xF.
-        code = QI_RESP_FAILURE;
-        break;
-      default:
-        throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
-    }
-    // qw0: type 0x9, PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0); no private data.
-    const w0 = QI_PGRP_RESP_TYPE | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16);
+    if (r.code === 0 || r.code === 1) code = r.code;
+    // Linux copies the core code (2) into the field; the PCIe code for Response Failure is 0xF.
+    else if (r.code === 2) code = 0xf;
+    else throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
+    // qw0: type 0x9 (QI_PGRP_RESP_TYPE), PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0);
+    // no private data.
+    const w0 = 0x9 | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16);
     const w1 = r.pasid >= 0 ? r.pasid : 0;
     const w2 = (r.grpid & 0x1ff) << 3;
     if (words !== null) {
@@ -393,17 +416,10 @@ export class VtdFaultCodec implements FaultCodec {
 
   /** decodePageResponse into `out`'s fields. */
   decodePageResponseInto(bytes: Uint8Array, out: PageResponse): void {
-    if (bytes.byteLength === PAGE_GRP_RESP_DSC_SIZE) {
-      const lo0 = getLe32(bytes, 0);
-      const respCode = (lo0 >>> 12) & 0xf;
-      // The descriptor type is qw0[11:9]:qw0[3:0] (as QEMU reads it); the general path reports errors.
-      if ((((lo0 >>> 5) & 0x70) | (lo0 & 0xf)) === QI_PGRP_RESP_TYPE && (respCode === QI_RESP_SUCCESS || respCode === QI_RESP_INVALID || respCode === QI_RESP_FAILURE)) {
-        out.rid = lo0 >>> 16;
-        out.pasid = lo0 & 0x10 ? getLe32(bytes, 4) & 0xfffff : -1;
-        out.grpid = (getLe32(bytes, 8) >>> 3) & 0x1ff;
-        out.code = respCode === QI_RESP_SUCCESS ? PAGE_RESP_SUCCESS : respCode === QI_RESP_INVALID ? PAGE_RESP_INVALID : PAGE_RESP_FAILURE;
-        return;
-      }
+    // 32 is PAGE_GRP_RESP_DSC_SIZE. The response record core reuses is read by the words it was written by.
+    if (bytes.byteLength === 32) {
+      const w = this.responseWords.of(bytes, 32);
+      if (w !== null ? setPageResponse(out, w[0], w[1], w[2]) : setPageResponse(out, getLe32(bytes, 0), getLe32(bytes, 4), getLe32(bytes, 8))) return;
     }
     const d = unwrap(decodePageGroupResponse(bytes), 'decodePageResponse');
     let code: number;

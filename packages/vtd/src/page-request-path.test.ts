@@ -9,8 +9,8 @@ import 'reflect-metadata';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import { DmaFault, FAULT_STAGE, FAULT_TRACE, createHost, uapi, type FaultTraceEvent } from '@ioasid/core';
-import { PAGE_RESP_SUCCESS, codecPageRequestsInPlace, type IommuFault } from '@ioasid/core/driver';
-import { devicePri } from '@ioasid/core/internal';
+import { PAGE_RESP_SUCCESS, PluginContractError, codecPageRequestsInPlace, type IommuFault } from '@ioasid/core/driver';
+import { deviceUnit, devicePri, faultPipeline, iommufdDevice } from '@ioasid/core/internal';
 import { plugin } from './index.js';
 import { findVtdPreset, vtdPresetProfile } from './presets.js';
 
@@ -91,6 +91,11 @@ function plainRig(watch: { trace: boolean; stage: boolean }) {
 }
 
 type PlainRig = ReturnType<typeof plainRig>;
+
+/** The rig's device as the fault pipeline sees it, for sending page requests straight into the pipeline. */
+function pipelineDevice(r: PlainRig) {
+  return { bdf: r.dev.bdf, unitIndex: deviceUnit(r.dev).index, info: r.dev.info, idev: iommufdDevice(r.dev) };
+}
 
 /** Reads every queued record; answers them in `order` (indexes into the records read), mapping the page first on SUCCESS. */
 function serve(r: PlainRig, n: number, order: readonly number[], code = PAGE_RESP_SUCCESS): Uint8Array {
@@ -282,5 +287,90 @@ describe('VT-d page requests in numbers: groups of several requests', () => {
     }
     expect(r.host.outstandingFaults).toBe(0);
     expect(r.host.faultStats.duplicateResponses).toBe(0);
+  });
+});
+
+describe('VT-d page requests in numbers: a request the pipeline refuses leaves no waiter behind', () => {
+  it('a group already outstanding is a RangeError, a PASID or index the descriptor cannot carry a contract error; the outstanding group is answered once', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    const got: Array<[number, number]> = [];
+    const sink = (id: number) => ({ pageResponse: (code: number) => void got.push([id, code]) });
+    const req = { rid: r.dev.info.rid, pasid: -1, addrLo: 0x4000_0000, addrHi: 0, perm: 1, grpid: 7, last: true as const, reason: 0, reasonText: '', stage2: false };
+    const faults = faultPipeline(r.host);
+    const pdev = pipelineDevice(r);
+    expect(faults.sendPageRequestFields(pdev, req, sink(1))).toBe(true);
+    expect(r.host.outstandingFaults).toBe(1);
+    // The same (RID, PASID, index) again: refused before anything is encoded or queued.
+    expect(() => faults.sendPageRequestFields(pdev, { ...req, addrLo: 0x4000_1000 }, sink(2))).toThrow(RangeError);
+    // Registered, then refused by the codec: the waiter goes again (a slot index, and one past the slots).
+    expect(() => faults.sendPageRequestFields(pdev, { ...req, grpid: 8, pasid: 1 << 20 }, sink(3))).toThrow(PluginContractError);
+    expect(() => faults.sendPageRequestFields(pdev, { ...req, grpid: 512 }, sink(4))).toThrow(PluginContractError);
+    expect(r.host.outstandingFaults).toBe(1);
+    expect(r.host.faultStats.pageRequests).toBe(4);
+    // Index 8 is free: a request under it goes through.
+    expect(faults.sendPageRequestFields(pdev, { ...req, grpid: 8, addrLo: 0x4000_2000 }, sink(5))).toBe(true);
+    await settle();
+    const bytes = r.host.process.read(r.faultFd, 4 * REC);
+    expect(bytes.length).toBe(2 * REC);
+    const recs = [0, 1].map((i) => uapi.iommu_hwpt_pgfault.decode(bytes, i * REC));
+    expect(recs.map((x) => [x.grpid, Number(x.addr)])).toEqual([
+      [7, 0x4000_0000],
+      [8, 0x4000_2000],
+    ]);
+    for (const x of recs) expect(r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: x.cookie, code: uapi.IOMMUFD_PAGE_RESP_INVALID }))).toBe(8);
+    // Told from a microtask, not from inside write().
+    expect(got).toEqual([]);
+    await settle();
+    expect(got).toEqual([
+      [1, 1],
+      [5, 1],
+    ]);
+    expect(r.host.outstandingFaults).toBe(0);
+  });
+});
+
+describe('VT-d page responses reach their devices from a microtask', () => {
+  it('the responses of one write() in order in one hop, and those a sink causes in the next hop', async () => {
+    for (const together of [true, false]) {
+      const r = plainRig({ trace: false, stage: false });
+      const order: string[] = [];
+      const cookies = new Map<number, number>();
+      const pdev = pipelineDevice(r);
+      const answer = (grpid: number) => r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: cookies.get(grpid)!, code: uapi.IOMMUFD_PAGE_RESP_INVALID }));
+      const sink = (name: string, then?: () => void) => ({
+        pageResponse: () => {
+          order.push(name);
+          then?.();
+        },
+      });
+      const req = { rid: r.dev.info.rid, pasid: -1, addrLo: 0x4000_0000, addrHi: 0, perm: 1, grpid: 1, last: true as const, reason: 0, reasonText: '', stage2: false };
+      // A's device answers C itself when it hears its response (as a tool in a sink might).
+      faultPipeline(r.host).sendPageRequestFields(pdev, req, sink('A', () => answer(3)));
+      faultPipeline(r.host).sendPageRequestFields(pdev, { ...req, grpid: 2, addrLo: 0x4000_1000 }, sink('B'));
+      faultPipeline(r.host).sendPageRequestFields(pdev, { ...req, grpid: 3, addrLo: 0x4000_2000 }, sink('C'));
+      await settle();
+      const bytes = r.host.process.read(r.faultFd, 3 * REC);
+      for (let i = 0; i < 3; i++) {
+        const rec = uapi.iommu_hwpt_pgfault.decode(bytes, i * REC);
+        cookies.set(rec.grpid, rec.cookie);
+      }
+      if (together) {
+        const both = new Uint8Array(16);
+        both.set(uapi.iommu_hwpt_page_response.encode({ cookie: cookies.get(1)!, code: uapi.IOMMUFD_PAGE_RESP_INVALID }), 0);
+        both.set(uapi.iommu_hwpt_page_response.encode({ cookie: cookies.get(2)!, code: uapi.IOMMUFD_PAGE_RESP_INVALID }), 8);
+        expect(r.host.process.write(r.faultFd, both)).toBe(16);
+      } else expect(answer(1)).toBe(8);
+      expect(order).toEqual([]);
+      await Promise.resolve();
+      expect(order, `together ${together}`).toEqual(together ? ['A', 'B'] : ['A']);
+      await Promise.resolve();
+      expect(order, `together ${together}`).toEqual(together ? ['A', 'B', 'C'] : ['A', 'C']);
+      if (!together) {
+        expect(answer(2)).toBe(8);
+        await settle();
+        expect(order).toEqual(['A', 'C', 'B']);
+      }
+      expect(r.host.outstandingFaults).toBe(0);
+    }
   });
 });

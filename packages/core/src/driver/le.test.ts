@@ -45,11 +45,19 @@ describe('little-endian record access', () => {
     // Words that do not cover the bytes asked for, and a misaligned buffer: bytes.
     expect(view.of(b, 36)).toBeNull();
     expect(view.of(new Uint8Array(new ArrayBuffer(40), 2, 32), 32)).toBeNull();
-    // A buffer detached since its view was made leaves the view without words.
+    // A buffer detached since its view was made: its view, like the bytes, drops stores and reads nothing.
     const ab = new ArrayBuffer(32);
     const d = new Uint8Array(ab);
-    expect(view.of(d, 32)).not.toBeNull();
+    const dw = view.of(d, 32)!;
+    expect(dw).not.toBeNull();
     structuredClone(ab, { transfer: [ab] });
-    expect(view.of(d, 32)).toBeNull();
+    expect(d.length).toBe(0);
+    expect(view.of(d, d.length)).toBe(dw);
+    dw[0] = 5;
+    expect(dw[0]).toBeUndefined();
+    // A resizable buffer may shrink under a view: bytes, always.
+    const rab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(32, { maxByteLength: 64 });
+    expect(view.of(new Uint8Array(rab), 32)).toBeNull();
+    expect(view.of(new Uint8Array(rab, 0, 32), 32)).toBeNull();
   });
 });

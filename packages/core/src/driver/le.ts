@@ -59,18 +59,22 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export class LeWordView {
   private bytes: Uint8Array | null = null;
   private words: Int32Array | null = null;
+  /** Bytes `words` covers, -1 without words: a typed array's length is a dozen instructions to read, this one a load. */
+  private wordBytes = -1;
 
   /**
    * The words of `b` from its start, when they cover its first `length` bytes; null when `b` is not 4-byte
-   * aligned, the host is big-endian, or the buffer was detached or shrunk since its view was made: the
-   * caller then writes bytes (writeLe32).
+   * aligned, the host is big-endian, or `b` is on a resizable buffer (which may shrink under the view): the
+   * caller then writes bytes (writeLe32). Once `b`'s buffer is detached, the view answers as before and,
+   * like `b` itself, reads undefined and drops stores.
    */
   of(b: Uint8Array, length: number): Int32Array | null {
     if (b !== this.bytes) {
       this.bytes = b;
-      this.words = HOST_LITTLE_ENDIAN && (b.byteOffset & 3) === 0 ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >> 2) : null;
+      const w = HOST_LITTLE_ENDIAN && (b.byteOffset & 3) === 0 && (b.buffer as { readonly resizable?: boolean }).resizable !== true ? new Int32Array(b.buffer, b.byteOffset, b.byteLength >> 2) : null;
+      this.words = w;
+      this.wordBytes = w !== null ? w.length << 2 : -1;
     }
-    const w = this.words;
-    return w !== null && w.length << 2 >= length ? w : null;
+    return length <= this.wordBytes ? this.words : null;
   }
 }

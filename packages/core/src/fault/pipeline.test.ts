@@ -121,6 +121,23 @@ describe('PRI through the fault fd', () => {
     expect(e.host.faults.stats.responses).toBe(2);
   });
 
+  it('the statistics object is live and lists every counter', async () => {
+    const e = setup();
+    const stats = e.host.faultStats;
+    expect(Object.keys(stats)).toEqual(['pageRequests', 'stalls', 'responses', 'autoResponses', 'duplicateResponses', 'faults', 'vevents', 'logged', 'overflows']);
+    expect(Object.values(stats)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const dmas = [0x200000n, 0x201000n].map((a) => track(e.devs[0].dma.read(a, 1)));
+    await settle();
+    const recs = readFaults(e);
+    expect(respond(e, recs[0].cookie, U.IOMMUFD_PAGE_RESP_INVALID)).toBe(8);
+    expect({ ...stats }).toMatchObject({ pageRequests: 2, responses: 1, autoResponses: 0, duplicateResponses: 0 });
+    // The detach answers the group still read: the kernel's own response.
+    e.devs[0].detachPt();
+    await settle();
+    expect(stats).toMatchObject({ pageRequests: 2, responses: 1, autoResponses: 1 });
+    for (const d of dmas) expect(await d.result).toBeInstanceOf(DmaFault);
+  });
+
   it('INVALID aborts the DMA with a DmaFault whose outcome is page-response', async () => {
     const e = setup();
     const dma = track(e.devs[0].dma.read(0x200000n, 4));

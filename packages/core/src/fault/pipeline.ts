@@ -31,6 +31,7 @@ export interface PipelineDevice {
 
 /** The host services the pipeline routes through. */
 export interface PipelineHost {
+  /** The fault codec of `unit`: once it has one, the same one for the host's life (the pipeline keeps what it derived from it). */
   codec(unit: number): FaultCodec | undefined;
   unitName(unit: number): string;
   /** The device with requester id (or StreamID) `rid` behind `unit`: the same answer for the host's life (the pipeline remembers the last one). */
@@ -48,12 +49,21 @@ interface UnitQueues {
   space: GroupSpace;
   /** space.partial.size, kept here so that the interrupt thread's common case reads no Map. */
   partialGroups: number;
-  /** The codec the flags below were computed for (the unit's, checked by identity on each use). */
+  /** The unit's codec (PipelineHost.codec never changes once defined), undefined until it has one. */
   codec: FaultCodec | undefined;
   /** codecPageRequests(codec), codecPageRequestsInPlace(codec), codecPageRequestFields(codec). */
   pageRequestsOk: boolean;
   inPlace: boolean;
   fields: boolean;
+  /** The codec screens page requests (FaultCodec.screenPageRequest). */
+  screens: boolean;
+  /** `fields` and the pipeline is unwatched: page requests are decoded into the numbers of pooled groups. */
+  numbers: boolean;
+  /**
+   * The response record of an in-place codec (PageRequestInPlace), pageResponseSize bytes, encoded into and
+   * decoded from by every response of the unit (the codec reads it synchronously).
+   */
+  responseRecord: Uint8Array;
 }
 
 /**
@@ -69,8 +79,6 @@ export interface PageResponseSink {
 /** A promise's resolve function (called at once: the promise defers), or a sink (deferred by the pipeline). */
 type Waiter = ((code: number) => void) | PageResponseSink;
 
-/** Every microtask of the pipeline hangs off this promise: `then` queues one job, without the AsyncResource and bound function Node's queueMicrotask makes per call. */
-const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * A group key inside one (unit, page request | stall) space, for the tables that are off the hot path
@@ -81,8 +89,6 @@ type GroupKey = number | string;
 
 /** Group indexes below this have a slot in their stream's array: every PRG index (9 bits). */
 const SLOT_GROUPS = 512;
-/** Streams kept while they have no waiter, before the empty ones are dropped. */
-const IDLE_STREAMS = 64;
 
 /** The waiters of one (rid, pasid) stream by group index, and how many are live. */
 interface Stream {
@@ -98,7 +104,9 @@ interface Stream {
  */
 class WaiterTable {
   private readonly streams = new Map<number, Stream>();
-  private lastKey = -1;
+  /** The (rid, pasid) of the stream used last (-1: none), and that stream. */
+  private lastRid = -1;
+  private lastPasid = -1;
   private lastStream: Stream | null = null;
   private readonly other = new Map<GroupKey, Waiter>();
   /** Live entries. */
@@ -106,43 +114,48 @@ class WaiterTable {
 
   /** The stream of (rid, pasid), made when `create`; null when it has none or does not fit a number. */
   private stream(rid: number, pasid: number, create: boolean): Stream | null {
+    // The stream used last, by two compares (its numbers fit: they were checked when it was remembered).
+    if (rid === this.lastRid && pasid === this.lastPasid) return this.lastStream;
     const p = pasid + 1;
     // `(x & mask) === x` holds only for an integer in [0, mask].
     if ((rid & 0xffff) !== rid || (p & 0x1fffff) !== p) return null;
     const key = rid * 0x200000 + p;
-    if (key === this.lastKey) return this.lastStream;
     let st = this.streams.get(key) ?? null;
     if (st === null) {
       if (!create) return null;
       st = { slots: new Array<Waiter | null>(SLOT_GROUPS).fill(null), live: 0 };
       this.streams.set(key, st);
     }
-    this.lastKey = key;
+    this.lastRid = rid;
+    this.lastPasid = pasid;
     this.lastStream = st;
     return st;
   }
 
-  has(rid: number, pasid: number, grpid: number): boolean {
-    if ((grpid & (SLOT_GROUPS - 1)) === grpid) {
-      const st = this.stream(rid, pasid, false);
-      if (st !== null) return st.slots[grpid] !== null;
-      if ((rid & 0xffff) === rid && ((pasid + 1) & 0x1fffff) === pasid + 1) return false;
-    }
-    return this.other.has(groupKey(rid, pasid, grpid));
-  }
-
-  set(rid: number, pasid: number, grpid: number, w: Waiter): void {
-    const st = (grpid & (SLOT_GROUPS - 1)) === grpid ? this.stream(rid, pasid, true) : null;
+  /**
+   * Registers `w` as the waiter of the group; false, having changed nothing, when the group already has
+   * one. One lookup of the stream, where a check and then a set made two.
+   */
+  add(rid: number, pasid: number, grpid: number, w: Waiter): boolean {
+    // 511 is SLOT_GROUPS - 1, a literal here and in take: a module constant is a load and a hole check
+    // in compiled code, and every page request registers a waiter and takes it.
+    const st = (grpid & 511) === grpid ? this.stream(rid, pasid, true) : null;
     if (st !== null) {
+      if (st.slots[grpid] !== null) return false;
       st.slots[grpid] = w;
       st.live++;
-    } else this.other.set(groupKey(rid, pasid, grpid), w);
+    } else {
+      const key = groupKey(rid, pasid, grpid);
+      if (this.other.has(key)) return false;
+      this.other.set(key, w);
+    }
     this.size++;
+    return true;
   }
 
   /** The waiter of the group, forgotten; null when there is none. */
   take(rid: number, pasid: number, grpid: number): Waiter | null {
-    if ((grpid & (SLOT_GROUPS - 1)) === grpid) {
+    if ((grpid & 511) === grpid) {
       const st = this.stream(rid, pasid, false);
       if (st !== null) {
         const w = st.slots[grpid];
@@ -150,7 +163,8 @@ class WaiterTable {
         st.slots[grpid] = null;
         st.live--;
         this.size--;
-        if (st.live === 0 && this.streams.size > IDLE_STREAMS) this.dropIdle();
+        // Streams kept while they have no waiter, before the empty ones are dropped: 64 (a literal, as above).
+        if (st.live === 0 && this.streams.size > 64) this.dropIdle();
         return w;
       }
       if ((rid & 0xffff) === rid && ((pasid + 1) & 0x1fffff) === pasid + 1) return null;
@@ -166,7 +180,7 @@ class WaiterTable {
   /** Forgets the streams without waiters (a bound on what many short-lived PASIDs leave behind). */
   private dropIdle(): void {
     for (const [k, st] of this.streams) if (st.live === 0) this.streams.delete(k);
-    this.lastKey = -1;
+    this.lastRid = -1;
     this.lastStream = null;
   }
 }
@@ -229,11 +243,19 @@ export class FaultPipeline {
   /**
    * Answered groups of the numbers path, for the next page requests: nothing outside the pipeline and
    * the fault queue ever holds one (stages and traces are shown fresh IommuFaults, never a group), and
-   * the queue forgets a group before answering it.
+   * the queue forgets a group before answering it. The one answered last waits in `spareGroup` (a field,
+   * not an array's push and pop), those before it in `groupPool`.
    */
+  private spareGroup: IopfGroup | null = null;
   private readonly groupPool: IopfGroup[] = [];
   /** No stage and no tracer: nobody outside the pipeline and the fault queue sees a page request (the numbers path). */
   private readonly unwatched: boolean;
+  /**
+   * Every microtask of the pipeline hangs off this promise: `then` queues one job, without the AsyncResource
+   * and bound function Node's queueMicrotask makes per call. A field, not a module constant (a load and a
+   * hole check in compiled code).
+   */
+  private readonly resolved: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly host: PipelineHost,
@@ -266,29 +288,35 @@ export class FaultPipeline {
         pageRequestsOk: false,
         inPlace: false,
         fields: false,
+        screens: false,
+        numbers: false,
+        responseRecord: NO_RECORD,
       };
       this.queues[unit] = q;
     }
     return q;
   }
 
-  /** The unit's queues with the flags of its current codec (recomputed only when the codec object changes). */
+  /** The unit's queues with its codec and the flags of that codec (looked up until the unit has one). */
   private unitWithCodec(unit: number): UnitQueues {
     const q = this.queues[unit];
-    // The common case, small enough to be inlined: the flags are those of the unit's codec.
-    if (q !== undefined && q.codec !== undefined && q.codec === this.host.codec(unit)) return q;
+    // The common case, small enough to be inlined: the unit's codec, which never changes, is known.
+    if (q !== undefined && q.codec !== undefined) return q;
     return this.refreshCodec(unit);
   }
 
-  /** unitWithCodec for a unit seen for the first time or whose codec changed (or has none). */
+  /** unitWithCodec for a unit seen for the first time or that has no codec (yet). */
   private refreshCodec(unit: number): UnitQueues {
     const q = this.unitQueues(unit);
     const codec = this.host.codec(unit);
-    if (codec !== q.codec || q.codec === undefined) {
+    if (codec !== q.codec) {
       q.codec = codec;
       q.pageRequestsOk = codecPageRequests(codec);
       q.inPlace = codecPageRequestsInPlace(codec);
       q.fields = codecPageRequestFields(codec);
+      q.screens = typeof codec?.screenPageRequest === 'function';
+      q.numbers = q.fields && this.unwatched;
+      q.responseRecord = q.inPlace ? new Uint8Array(codec!.pageResponseSize!) : NO_RECORD;
     }
     return q;
   }
@@ -341,10 +369,15 @@ export class FaultPipeline {
     const codec = q.codec as FaultCodec & PageRequestFieldsCodecOf;
     this.stats.pageRequests++;
     const waiters = q.space.waiters;
-    checkNoWaiter(waiters, f.rid, f.pasid, f.grpid);
+    addWaiter(waiters, f.rid, f.pasid, f.grpid, sink);
     const record = q.pageRequests.slot(codec.pageRequestSize);
-    codec.encodePageRequestFields(f, record);
-    waiters.set(f.rid, f.pasid, f.grpid, sink);
+    try {
+      codec.encodePageRequestFields(f, record);
+    } catch (e) {
+      // The codec refused the request: nothing was sent, nobody waits for a response.
+      waiters.take(f.rid, f.pasid, f.grpid);
+      throw e;
+    }
     this.queueRequest(dev, q, record, f.rid, f.pasid, f.grpid, true);
     return true;
   }
@@ -355,14 +388,19 @@ export class FaultPipeline {
     const codec = q.codec!;
     this.stats.pageRequests++;
     const waiters = q.space.waiters;
-    if (waiter !== null) checkNoWaiter(waiters, access.rid, access.pasid, access.grpid);
+    if (waiter !== null) addWaiter(waiters, access.rid, access.pasid, access.grpid, waiter);
     // The record goes straight into a slot of the queue when the codec can write in place.
     let record: Uint8Array;
-    if (q.inPlace) {
-      record = q.pageRequests.slot(codec.pageRequestSize!);
-      codec.encodePageRequestInto!(access, record);
-    } else record = codec.encodePageRequest!(access);
-    if (waiter !== null) waiters.set(access.rid, access.pasid, access.grpid, waiter);
+    try {
+      if (q.inPlace) {
+        record = q.pageRequests.slot(codec.pageRequestSize!);
+        codec.encodePageRequestInto!(access, record);
+      } else record = codec.encodePageRequest!(access);
+    } catch (e) {
+      // The codec refused the request: nothing was sent, nobody waits for a response.
+      if (waiter !== null) waiters.take(access.rid, access.pasid, access.grpid);
+      throw e;
+    }
     this.queueRequest(dev, q, record, access.rid, access.pasid, access.grpid, access.last);
   }
 
@@ -380,11 +418,16 @@ export class FaultPipeline {
     this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: q.inPlace ? record.slice() : record });
     if (!q.scheduled) {
       q.scheduled = true;
-      void RESOLVED.then(q.drain);
+      void this.resolved.then(q.drain);
     }
   }
 
-  /** Responses waiting for their sinks' microtask: a ring of [sink, code] pairs that only grows. */
+  /**
+   * Responses waiting for their sinks' microtask: the first of a hop (the common case of a device waiting for
+   * one group at a time) in two fields, the others in a ring of [sink, code] pairs that only grows.
+   */
+  private firstSink: PageResponseSink | null = null;
+  private firstCode = 0;
   private readonly deferredSinks: (PageResponseSink | null)[] = [];
   private readonly deferredCodes: number[] = [];
   private deferredHead = 0;
@@ -393,19 +436,26 @@ export class FaultPipeline {
 
   /** Tells `sink` its code from a microtask; every response queued before that microtask runs goes in the same hop. */
   private deferResponse(sink: PageResponseSink, code: number): void {
-    this.deferredSinks[this.deferredTail] = sink;
-    this.deferredCodes[this.deferredTail] = code;
-    this.deferredTail++;
-    if (this.deferredScheduled) return;
+    if (this.deferredScheduled || this.deferredHead !== this.deferredTail) {
+      this.deferredSinks[this.deferredTail] = sink;
+      this.deferredCodes[this.deferredTail++] = code;
+      if (this.deferredScheduled) return;
+    } else {
+      this.firstSink = sink;
+      this.firstCode = code;
+    }
     this.deferredScheduled = true;
-    void RESOLVED.then(this.deliverDeferred);
+    void this.resolved.then(this.deliverDeferred);
   }
 
-  /** The responses queued so far, in order; those their sinks cause are left for the next microtask. */
+  /** The responses queued so far, in order (the first, then the ring); those their sinks cause are left for the next microtask. */
   private readonly deliverDeferred = (): void => {
     this.deferredScheduled = false;
+    const first = this.firstSink;
+    this.firstSink = null;
     const end = this.deferredTail;
     try {
+      if (first !== null) first.pageResponse(this.firstCode);
       while (this.deferredHead < end) {
         const i = this.deferredHead++;
         const sink = this.deferredSinks[i]!;
@@ -417,7 +467,7 @@ export class FaultPipeline {
       if (this.deferredHead === this.deferredTail) this.deferredHead = this.deferredTail = 0;
       else if (!this.deferredScheduled) {
         this.deferredScheduled = true;
-        void RESOLVED.then(this.deliverDeferred);
+        void this.resolved.then(this.deliverDeferred);
       }
     }
   };
@@ -473,7 +523,7 @@ export class FaultPipeline {
     const q = this.unitQueues(unit);
     if (q.scheduled) return;
     q.scheduled = true;
-    void RESOLVED.then(q.drain);
+    void this.resolved.then(q.drain);
   }
 
   /** The driver's interrupt thread: decode every queued record and route it. */
@@ -489,10 +539,12 @@ export class FaultPipeline {
       else this.routeFault(f);
     }
     // Only a codec with page requests ever queues one (pageRequest above).
-    if (q.fields && this.unwatched) {
+    if (q.numbers) {
       // Nobody but the fault queue sees these requests: each is decoded into the numbers of a pooled group.
       for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
-        const g = this.groupPool.pop() ?? new IopfGroup(this);
+        let g = this.spareGroup;
+        if (g !== null) this.spareGroup = null;
+        else g = this.groupPool.pop() ?? new IopfGroup(this);
         (codec as FaultCodec & PageRequestFieldsCodecOf).decodePageRequestFields(rec, g.req);
         this.routeFields(g, unit, q);
       }
@@ -523,23 +575,24 @@ export class FaultPipeline {
    */
   private routeFields(g: IopfGroup, unit: number, q: UnitQueues): void {
     const r = g.req;
-    if (q.codec!.screenPageRequest || !r.last || q.partialGroups > 0) {
+    if (q.screens || !r.last || q.partialGroups > 0) {
       const f = pageRequestFault(r, unit);
       this.groupPool.push(g);
-      if (q.codec!.screenPageRequest && this.refusedByDriver(q.codec!, f)) return;
+      if (q.screens && this.refusedByDriver(q.codec!, f)) return;
       this.routePageRequest(f);
       return;
     }
-    const idev = this.deviceOf(unit, r.rid)?.idev ?? null;
-    const hwpt = idev === null ? null : idev.attachedFor(r.pasid);
-    const fault = (hwpt?.fault ?? null) as FaultQueue | null;
-    if (!idev || !hwpt || !fault) {
+    const dev = this.deviceOf(unit, r.rid);
+    const idev = dev !== undefined ? dev.idev : null;
+    const hwpt = idev !== null ? idev.attachedFor(r.pasid) : null;
+    const fault = hwpt !== null ? (hwpt.fault as FaultQueue | null) : null;
+    if (fault === null) {
       // No iopf handler: the driver answers the device itself.
       this.groupPool.push(g);
-      this.complete(unit, r.rid, r.pasid, r.grpid, PAGE_RESP_INVALID, true, false);
+      this.complete(unit, r.rid, r.pasid, r.grpid, PAGE_RESP_INVALID, true, false, q);
       return;
     }
-    g.init(unit, null, false, idev, hwpt);
+    g.init(unit, null, false, idev!, hwpt!, q);
     fault.addGroup(g);
   }
 
@@ -618,7 +671,7 @@ export class FaultPipeline {
     this.trace?.event({ step: 'routed', fault: f, sink: 'fault-queue' });
     // A group that stages or a trace have seen is never pooled: what they were shown stays as it was.
     const g = new IopfGroup(this);
-    g.init(f.unit, rest ?? [f], stall, idev, hwpt);
+    g.init(f.unit, rest ?? [f], stall, idev, hwpt, q);
     fault.addGroup(g);
   }
 
@@ -627,10 +680,18 @@ export class FaultPipeline {
    * wakes the device waiting for the group (rid, pasid, grpid) in the unit's page request or stall space.
    * @internal
    */
-  complete(unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean): void {
+  complete(unit: number, rid: number, pasid: number, grpid: number, code: number, auto: boolean, stall: boolean, known?: UnitQueues): void {
     if (auto) this.stats.autoResponses++;
     else this.stats.responses++;
-    const q = this.unitWithCodec(unit);
+    // `known`: the unit's queues, which a group routed there remembers (its codec never changes).
+    const q = known !== undefined ? known : this.unitWithCodec(unit);
+    if (!stall && q.inPlace) {
+      const deviceCode = this.responseInPlace(q, rid, pasid, grpid, code);
+      // The trace gets a copy of the record, which the next response overwrites.
+      this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record: q.responseRecord.slice() });
+      this.wake(q.space.waiters, rid, pasid, grpid, deviceCode);
+      return;
+    }
     const codec = q.codec;
     let deviceCode = code;
     // One response record in flight at a time: the codec reads it synchronously.
@@ -645,22 +706,40 @@ export class FaultPipeline {
         record = codec.encodeResume(r);
         deviceCode = codec.decodeResume(record).code;
       }
-    } else if (q.inPlace) {
-      // Encoded into one reused buffer and decoded into one reused object; the trace gets a copy.
-      let buf = this.responseRecord;
-      if (buf.length !== codec!.pageResponseSize) this.responseRecord = buf = new Uint8Array(codec!.pageResponseSize!);
-      codec!.encodePageResponseInto!(r, buf);
-      codec!.decodePageResponseInto!(buf, this.deviceView);
-      deviceCode = this.deviceView.code;
-      this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record: buf.slice() });
-      this.wake(q.space.waiters, rid, pasid, grpid, deviceCode);
-      return;
     } else if (q.pageRequestsOk) {
       record = codec!.encodePageResponse!(r);
       deviceCode = codec!.decodePageResponse!(record).code;
     }
     this.trace?.event({ step: 'response', unit, rid, pasid, grpid, code, deviceCode, auto, stall, record });
     this.wake(stall ? q.space.stallWaiters : q.space.waiters, rid, pasid, grpid, deviceCode);
+  }
+
+  /**
+   * complete() for a group of the numbers path (IopfGroup held in numbers): a page request group of a unit
+   * with an in-place codec, in a pipeline without a trace, so without complete's other cases.
+   * @internal
+   */
+  completeNumbers(q: UnitQueues, rid: number, pasid: number, grpid: number, code: number, auto: boolean): void {
+    if (auto) this.stats.autoResponses++;
+    else this.stats.responses++;
+    this.wake(q.space.waiters, rid, pasid, grpid, this.responseInPlace(q, rid, pasid, grpid, code));
+  }
+
+  /**
+   * The page response encoded into the unit's response record (an in-place codec's) and decoded back as the
+   * device reads it: the code the device hears.
+   */
+  private responseInPlace(q: UnitQueues, rid: number, pasid: number, grpid: number, code: number): number {
+    // One response record in flight at a time: the codec reads it synchronously.
+    const r = this.response;
+    r.rid = rid;
+    r.pasid = pasid;
+    r.grpid = grpid;
+    r.code = code;
+    const codec = q.codec!;
+    codec.encodePageResponseInto!(r, q.responseRecord);
+    codec.decodePageResponseInto!(q.responseRecord, this.deviceView);
+    return this.deviceView.code;
   }
 
   /** Tells the device waiting for the group (if any) the code it decoded from the response. */
@@ -676,13 +755,14 @@ export class FaultPipeline {
    * @internal
    */
   recycle(g: IopfGroup): void {
-    if (this.groupPool.length < GROUP_POOL) this.groupPool.push(g);
+    if (this.spareGroup === null) this.spareGroup = g;
+    // At most 64 more are kept (a literal: a module constant is a load and a hole check in compiled code).
+    else if (this.groupPool.length < 64) this.groupPool.push(g);
   }
 
   /** The response complete() hands the codec (reused: nothing allocated per response). */
   private readonly response: PageResponse = { rid: 0, pasid: 0, grpid: 0, code: 0 };
-  /** The response record of an in-place codec (PageRequestInPlace), and what the device decodes from it. */
-  private responseRecord = new Uint8Array(0);
+  /** What the device decodes from an in-place codec's response record (UnitQueues.responseRecord). */
   private readonly deviceView: PageResponse = { rid: 0, pasid: 0, grpid: 0, code: 0 };
 
   private routeFault(f: IommuFault): void {
@@ -723,8 +803,8 @@ export class FaultPipeline {
 /** The codec members the numbers path uses (PageRequestFieldsCodec and the request size). */
 type PageRequestFieldsCodecOf = PageRequestFieldsCodec & { readonly pageRequestSize: number };
 
-/** Answered groups the pipeline keeps for reuse. */
-const GROUP_POOL = 64;
+/** The response record of a unit whose codec has no in-place members (none is ever written). */
+const NO_RECORD = new Uint8Array(0);
 
 /**
  * A delivered page request group (iopf_group), or a stall as a one-request group: what the fault
@@ -740,6 +820,8 @@ class IopfGroup implements FaultGroup {
   cookie = 0;
   private answered = false;
   private unit = 0;
+  /** The queues of the unit the group came from (the pipeline's, for the lifetime of the host). */
+  private queues: UnitQueues | undefined = undefined;
   /** The LAST request in numbers: the whole group when `faults` is null; otherwise its rid, pasid and grpid. */
   readonly req: PageRequestFields = { rid: 0, pasid: 0, addrLo: 0, addrHi: 0, perm: 0, grpid: 0, last: true, reason: 0, reasonText: '', stage2: false };
   /** The requests in order (LAST last), or null for a group of one request held in `req`. */
@@ -751,8 +833,9 @@ class IopfGroup implements FaultGroup {
   constructor(private readonly pipeline: FaultPipeline) {}
 
   /** Makes this the group of `faults` (null: of `req`, already decoded) routed to (idev, hwpt). */
-  init(unit: number, faults: readonly IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt): void {
+  init(unit: number, faults: readonly IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues | undefined): void {
     this.unit = unit;
+    this.queues = queues;
     this.faults = faults;
     this.stall = stall;
     if (faults !== null) {
@@ -797,27 +880,25 @@ class IopfGroup implements FaultGroup {
     }
     this.answered = true;
     const r = this.req;
-    this.pipeline.complete(this.unit, r.rid, r.pasid, r.grpid, code, auto, this.stall);
-    if (this.faults === null) {
-      this.idev = null;
-      this.hwpt = null;
-      this.pipeline.recycle(this);
+    if (this.faults !== null) {
+      this.pipeline.complete(this.unit, r.rid, r.pasid, r.grpid, code, auto, this.stall, this.queues);
+      return;
     }
+    // Held in numbers: only the numbers path (an in-place codec, no trace, not a stall) makes such a group.
+    this.pipeline.completeNumbers(this.queues!, r.rid, r.pasid, r.grpid, code, auto);
+    this.idev = null;
+    this.hwpt = null;
+    this.pipeline.recycle(this);
   }
 }
 
 /**
- * Refuses a second request under an outstanding (RID, PASID, index): that breaks the PCIe rule the
- * device model keeps (host/pri.ts), and its response could not be told apart from the first one's.
+ * Registers the device waiting for a group's response. Refuses a second request under an outstanding
+ * (RID, PASID, index): that breaks the PCIe rule the device model keeps (host/pri.ts), and its response
+ * could not be told apart from the first one's.
  */
-function checkNoWaiter(waiters: WaiterTable, rid: number, pasid: number, grpid: number): void {
-  if (waiters.has(rid, pasid, grpid)) throw new RangeError(`page request group ${String(groupKey(rid, pasid, grpid))} is already outstanding: a group index is never reused before its response`);
-}
-
-/** Registers the device waiting for a group's response (see checkNoWaiter). */
 function addWaiter(waiters: WaiterTable, rid: number, pasid: number, grpid: number, w: Waiter): void {
-  checkNoWaiter(waiters, rid, pasid, grpid);
-  waiters.set(rid, pasid, grpid, w);
+  if (!waiters.add(rid, pasid, grpid, w)) throw new RangeError(`page request group ${String(groupKey(rid, pasid, grpid))} is already outstanding: a group index is never reused before its response`);
 }
 
 /** The key of a group inside its unit's page request (or stall) space: see GroupKey. */
@@ -832,3 +913,4 @@ export function ridToBdf(rid: number, segment = 0): string {
   const hex = (v: number, w: number) => v.toString(16).padStart(w, '0');
   return `${hex(segment, 4)}:${hex(rid >> 8, 2)}:${hex((rid >> 3) & 0x1f, 2)}.${rid & 7}`;
 }
+

@@ -11,8 +11,8 @@ export class HardwareQueue {
   private tail = 0;
   /** Sticky overflow flag (VT-d PRO/PFO, SMMUv3 Q_OVF, AMD overflow): cleared by the driver. */
   overflow = false;
+  /** Records dropped because the queue was full. */
   dropped = 0;
-  total = 0;
 
   constructor(
     readonly name: string,
@@ -52,7 +52,6 @@ export class HardwareQueue {
 
   /** Hardware side: false when the record was dropped because the queue is full. */
   push(record: Uint8Array): boolean {
-    this.total++;
     if (this.count === this.depth) {
       this.overflow = true;
       this.dropped++;

@@ -1,4 +1,4 @@
-import { errCode } from '../__tests__/helpers.js';
+import { errCode, xorshiftRandom } from '../__tests__/helpers.js';
 import { describe, expect, it } from 'vitest';
 import { ObjType } from './objects.js';
 import type { FaultQueue, VEventQueue } from './eventq.js';
@@ -89,6 +89,45 @@ describe('FAULT cookies (eventq.c: xa_alloc on an XA_FLAGS_ALLOC1 xarray)', () =
     q.addGroup(group(6));
     expect(cookiesOf(q.read(3 * iommu_hwpt_pgfault.size))).toEqual([1, 2, 4]);
     expect(answered).toEqual([2, 1]);
+  });
+
+  it('gives the lowest free cookie through any order of reads and answers (against a set of the cookies in use)', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { iommu_hwpt_pgfault, iommu_hwpt_page_response } = await import('../uapi/iommufd.js');
+    const q = new FaultQueue();
+    const group = () => ({
+      devId: 1,
+      pasid: -1,
+      handle: { idev: {}, pasid: -1, hwpt: {} },
+      count: 1,
+      fault: () => ({ pasid: -1, grpid: 1, perm: 0, addr: 4096n }) as never,
+      respond: () => undefined,
+      cookie: 0,
+    });
+    const rand = xorshiftRandom(0x1f2e3d4c);
+    const inUse = new Set<number>();
+    const lowestFree = () => {
+      let c = 1;
+      while (inUse.has(c)) c++;
+      return c;
+    };
+    for (let step = 0; step < 4000; step++) {
+      // Reads outpace answers early on, answers catch up later: the cookies in use grow, then shrink.
+      const read = inUse.size === 0 || rand(100) < (step < 2000 ? 60 : 40);
+      if (read) {
+        q.addGroup(group());
+        const want = lowestFree();
+        const got = iommu_hwpt_pgfault.decode(q.read(iommu_hwpt_pgfault.size), 0).cookie;
+        expect(got, `step ${step}`).toBe(want);
+        inUse.add(got);
+      } else {
+        const all = [...inUse];
+        const cookie = all[rand(all.length)];
+        expect(q.write(iommu_hwpt_page_response.encode({ cookie, code: 0 }))).toBe(8);
+        inUse.delete(cookie);
+      }
+      expect(q.awaitingResponse).toBe(inUse.size);
+    }
   });
 });
 
@@ -388,3 +427,84 @@ function successResponses(...cookies: number[]): Uint8Array {
   cookies.forEach((c, i) => new DataView(b.buffer).setUint32(i * 8, c, true));
   return b;
 }
+
+describe('write(2) of responses by words (a reused aligned buffer) and by bytes (an unaligned one)', () => {
+  it('answers the same groups with the same counts and errnos, in iommufd_fault_fops_write\'s order', async () => {
+    const { FaultQueue } = await import('./eventq.js');
+    const { Errno } = await import('../uapi/errno.js');
+    const answered: Array<Array<[number, number]>> = [[], []];
+    const queues = [new FaultQueue(), new FaultQueue()];
+    const groupOf = (q: number, id: number) => ({
+      devId: 1,
+      pasid: -1,
+      handle: { idev: {}, pasid: -1, hwpt: {} },
+      count: 1,
+      fault: () => {
+        throw new Error('not read here');
+      },
+      request: () => ({ rid: id, pasid: -1, addrLo: id * 4096, addrHi: 0, perm: 1, grpid: 1, last: true, reason: 0, reasonText: '', stage2: false }),
+      respond: (code: number) => void answered[q].push([id, code]),
+      cookie: 0,
+    });
+    const reused = new Uint8Array(64);
+    const base = new Uint8Array(64 + 3);
+    /** [cookie, code] pairs as one write() into each queue: the buffer of queue 0 is `reused`, of queue 1 unaligned. */
+    const write = (q: number, pairs: ReadonlyArray<readonly [number, number]>, extra = 0): number | string => {
+      const len = pairs.length * 8 + extra;
+      const b = q === 0 ? reused.subarray(0, len) : base.subarray(1 + (len % 3), 1 + (len % 3) + len);
+      b.fill(0xcd);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      pairs.forEach(([cookie, code], i) => {
+        dv.setUint32(i * 8, cookie, true);
+        dv.setUint32(i * 8 + 4, code, true);
+      });
+      try {
+        return queues[q].write(b);
+      } catch (e) {
+        if (e instanceof Errno) return e.code;
+        throw e;
+      }
+    };
+    for (let q = 0; q < 2; q++) {
+      for (let id = 1; id <= 6; id++) queues[q].addGroup(groupOf(q, id));
+      // Cookies 1 to 6, in order.
+      expect(queues[q].readInto(new Uint8Array(6 * 40))).toBe(6 * 40);
+    }
+    const steps: Array<[ReadonlyArray<readonly [number, number]>, number?]> = [
+      [[], 4], // not whole responses: ESPIPE
+      [[[1, 0]], 5],
+      [[[1, 2]]], // a code other than SUCCESS or INVALID: EINVAL, nothing taken
+      [[[1, 0xffffffff]]],
+      [[[0, 0]]], // cookie 0 is never given: EINVAL
+      [[[0xffffffff, 1]]],
+      [[[7, 0]]],
+      [[[1, 0], [2, 1]]], // both answered
+      [[[3, 1], [3, 0]]], // the second names an answered cookie: 8 bytes
+      [[[4, 0], [5, 3], [6, 0]]], // a bad code after a good one: 8 bytes
+      [[[5, 1], [99, 0]]],
+      [[[6, 0]]],
+      [[[6, 0]]],
+    ];
+    const results = steps.map(([pairs, extra]) => [write(0, pairs, extra), write(1, pairs, extra)]);
+    for (const [a, b] of results) expect(a).toEqual(b);
+    expect(results.map((r) => r[0])).toEqual(['ESPIPE', 'ESPIPE', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 16, 8, 8, 8, 8, 'EINVAL']);
+    expect(answered[0]).toEqual([[1, 0], [2, 1], [3, 1], [4, 0], [5, 1], [6, 0]]);
+    expect(answered[1]).toEqual(answered[0]);
+    for (const q of queues) expect(q.awaitingResponse).toBe(0);
+  });
+
+  it('the literal layout of the hot paths is struct iommu_hwpt_pgfault\'s and struct iommu_hwpt_page_response\'s', async () => {
+    const U = await import('../uapi/iommufd.js');
+    const { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } = await import('../driver/pgtable.js');
+    const { pgfaultPerm } = await import('./eventq.js');
+    // eventq.ts writes records as words 0-9 and reads responses as words 0-1 (module constants cost a load and a hole check).
+    const pf = U.iommu_hwpt_pgfault;
+    expect([pf.size, ...(['flags', 'dev_id', 'pasid', 'grpid', 'perm', '__reserved', 'addr', 'length', 'cookie'] as const).map((k) => pf.offsetof(k) / 4)]).toEqual([40, 0, 1, 2, 3, 4, 5, 6, 8, 9]);
+    expect([U.iommu_hwpt_page_response.size, U.iommu_hwpt_page_response.offsetof('cookie'), U.iommu_hwpt_page_response.offsetof('code')]).toEqual([8, 0, 4]);
+    expect([U.IOMMU_PGFAULT_FLAGS_PASID_VALID, U.IOMMU_PGFAULT_FLAGS_LAST_PAGE, U.IOMMUFD_PAGE_RESP_SUCCESS, U.IOMMUFD_PAGE_RESP_INVALID]).toEqual([1, 2, 0, 1]);
+    // PERM_* and IOMMU_PGFAULT_PERM_* name each permission by the same bit, so pgfaultPerm masks.
+    expect([PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV]).toEqual([U.IOMMU_PGFAULT_PERM_READ, U.IOMMU_PGFAULT_PERM_WRITE, U.IOMMU_PGFAULT_PERM_EXEC, U.IOMMU_PGFAULT_PERM_PRIV]);
+    expect([PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV]).toEqual([1, 2, 4, 8]);
+    for (let p = 0; p < 64; p++) expect(pgfaultPerm(p)).toBe(p & (PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV));
+  });
+});

@@ -5,29 +5,17 @@
 import { fail } from '../uapi/errno.js';
 import {
   INT_MAX,
-  IOMMU_PGFAULT_FLAGS_LAST_PAGE,
   IOMMU_PGFAULT_FLAGS_PASID_VALID,
-  IOMMU_PGFAULT_PERM_EXEC,
-  IOMMU_PGFAULT_PERM_PRIV,
-  IOMMU_PGFAULT_PERM_READ,
-  IOMMU_PGFAULT_PERM_WRITE,
   IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
   IOMMUFD_PAGE_RESP_INVALID,
-  IOMMUFD_PAGE_RESP_SUCCESS,
   iommu_hwpt_pgfault,
-  iommu_hwpt_page_response,
 } from '../uapi/iommufd.js';
 import type { IommuFault, PageRequestFields } from '../driver/fault.js';
-import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE } from '../driver/pgtable.js';
 import { LeWordView } from '../driver/le.js';
-import { POLLIN, POLLOUT, POLLRDNORM, type FileOps } from '../memory/process.js';
+import { POLLIN, POLLRDNORM, type FileOps } from '../memory/process.js';
 import { IommufdObject, ObjType } from './objects.js';
 import type { Viommu } from './viommu.js';
 
-const PGFAULT_SIZE = iommu_hwpt_pgfault.size;
-const RESPONSE_SIZE = iommu_hwpt_page_response.size;
-const RESPONSE_COOKIE = iommu_hwpt_page_response.offsetof('cookie');
-const RESPONSE_CODE = iommu_hwpt_page_response.offsetof('code');
 const PGFAULT_FLAGS = iommu_hwpt_pgfault.offsetof('flags');
 const PGFAULT_DEV_ID = iommu_hwpt_pgfault.offsetof('dev_id');
 const PGFAULT_PASID = iommu_hwpt_pgfault.offsetof('pasid');
@@ -65,22 +53,31 @@ function writeRecord(out: Uint8Array, off: number, pasid: number, flagsLast: num
   writeU32(out, off + PGFAULT_COOKIE, cookie);
 }
 
-/** writeRecord and the address, as 32-bit words of `w` from word `i` (the record's offset / 4), the whole record. */
+/**
+ * writeRecord and the address, as 32-bit words of `w` from word `i` (the record's offset / 4), the whole
+ * record. The word indexes and flag bits are literals (a module constant is a load and a hole check in
+ * compiled code; every fault's record is written here): flags 0, dev_id 1, pasid 2, grpid 3, perm 4,
+ * __reserved 5, addr 6-7, length 8, cookie 9; IOMMU_PGFAULT_FLAGS_PASID_VALID is 1 (eventq.test.ts checks
+ * them against the struct).
+ */
 function writeRecordWords(w: Int32Array, i: number, pasid: number, flagsLast: number, devId: number, grpid: number, perm: number, cookie: number, addrLo: number, addrHi: number): void {
-  w[i + (PGFAULT_FLAGS >> 2)] = (pasid >= 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | flagsLast;
-  w[i + (PGFAULT_DEV_ID >> 2)] = devId;
-  w[i + (PGFAULT_PASID >> 2)] = pasid >= 0 ? pasid : 0;
-  w[i + (PGFAULT_GRPID >> 2)] = grpid;
-  w[i + (PGFAULT_PERM >> 2)] = pgfaultPerm(perm);
-  w[i + (PGFAULT_RESERVED >> 2)] = 0;
-  w[i + (PGFAULT_ADDR >> 2)] = addrLo;
-  w[i + (PGFAULT_ADDR >> 2) + 1] = addrHi;
-  w[i + (PGFAULT_LENGTH >> 2)] = 0;
-  w[i + (PGFAULT_COOKIE >> 2)] = cookie;
+  w[i] = (pasid >= 0 ? 1 : 0) | flagsLast;
+  w[i + 1] = devId;
+  w[i + 2] = pasid >= 0 ? pasid : 0;
+  w[i + 3] = grpid;
+  w[i + 4] = pgfaultPerm(perm);
+  w[i + 5] = 0;
+  w[i + 6] = addrLo;
+  w[i + 7] = addrHi;
+  w[i + 8] = 0;
+  w[i + 9] = cookie;
 }
 
-const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
-const TWO_32 = 4294967296;
+
+/** iommufd_fault_fops_read: ESPIPE unless the count is whole records (40 bytes: a literal, as in writeRecordWords). */
+function checkReadCount(count: number): void {
+  if (count % 40 !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
+}
 
 /** A page request group (iopf_group): whole groups are delivered and answered with one response. */
 export interface FaultGroup {
@@ -104,14 +101,13 @@ export interface FaultGroup {
   cookie: number;
 }
 
-/** PERM_* and IOMMU_PGFAULT_PERM_* give each permission the same bit (checked here, not assumed). */
-const SAME_PERM_BITS = PERM_READ === IOMMU_PGFAULT_PERM_READ && PERM_WRITE === IOMMU_PGFAULT_PERM_WRITE && PERM_EXEC === IOMMU_PGFAULT_PERM_EXEC && PERM_PRIV === IOMMU_PGFAULT_PERM_PRIV;
-const PERM_MASK = PERM_READ | PERM_WRITE | PERM_EXEC | PERM_PRIV;
-
-/** The IOMMU_PGFAULT_PERM_* bits of an access's PERM_* bits. */
+/**
+ * The IOMMU_PGFAULT_PERM_* bits of an access's PERM_* bits. PERM_READ, WRITE, EXEC and PRIV are bits 0 to 3,
+ * as IOMMU_PGFAULT_PERM_READ, WRITE, EXEC and PRIV are (eventq.test.ts checks both): the same bits, masked
+ * by a literal (a module constant is a load and a hole check in compiled code).
+ */
 export function pgfaultPerm(perm: number): number {
-  if (SAME_PERM_BITS) return perm & PERM_MASK;
-  return (perm & PERM_READ ? IOMMU_PGFAULT_PERM_READ : 0) | (perm & PERM_WRITE ? IOMMU_PGFAULT_PERM_WRITE : 0) | (perm & PERM_EXEC ? IOMMU_PGFAULT_PERM_EXEC : 0) | (perm & PERM_PRIV ? IOMMU_PGFAULT_PERM_PRIV : 0);
+  return perm & 0xf;
 }
 
 /** Readers blocked in a poll/read of a queue fd, woken when something is queued. */
@@ -160,15 +156,13 @@ export class FaultQueue extends IommufdObject {
   private responseCount = 0;
   /**
    * Cookies come from xa_alloc on an XA_FLAGS_ALLOC1 xarray: the lowest free index from 1, so an
-   * answered group's cookie is handed out again. Free = the min-heap below cookieHigh, and all from it.
+   * answered group's cookie is handed out again. Free = the min-heap (every entry below cookieHigh), and
+   * all from cookieHigh.
    */
   private readonly freeCookies: number[] = [];
   private cookieHigh = 1;
   fd = -1;
   private readonly readers = new Readers();
-  /** Counters for statistics and tests. */
-  delivered = 0;
-  answered = 0;
 
   get pending(): number {
     return this.queued;
@@ -217,7 +211,7 @@ export class FaultQueue extends IommufdObject {
 
   /** read(): whole groups of 40-byte records; a group that does not fit stays queued. */
   read(count: number): Uint8Array {
-    if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
+    checkReadCount(count);
     const out = new Uint8Array(this.fitting(count));
     this.readRecords(out, false);
     return out;
@@ -234,93 +228,104 @@ export class FaultQueue extends IommufdObject {
   /** readInto; `reused`: `out` is the caller's buffer, which may come again (written by words when it allows). */
   private readRecords(out: Uint8Array, reused: boolean): number {
     const count = out.length;
-    if (count % PGFAULT_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_pgfault)');
-    const bytes = this.fitting(count);
-    if (bytes === 0) return 0;
+    // 40 is sizeof(struct iommu_hwpt_pgfault), 2 IOMMU_PGFAULT_FLAGS_LAST_PAGE: literals, as in writeRecordWords.
+    checkReadCount(count);
     // Each record is written field by field (struct iommu_hwpt_pgfault), by words when the buffer allows.
-    let dv: DataView | null = null;
-    const words = reused ? this.readWords.of(out, bytes) : null;
+    let words: Int32Array | null = null;
     let off = 0;
-    for (let k = this.taken; k > 0; k--) {
-      const g = this.take();
-      g.cookie = this.allocCookie();
-      this.setResponse(g.cookie, g);
-      this.delivered++;
+    // Whole groups from the oldest, while they fit.
+    while (this.queued > 0) {
+      const g = this.ring[this.head]!;
       const n = g.count;
-      for (let i = 0; i < n; i++) {
-        const flagsLast = i === n - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0;
-        if (g.request !== undefined) {
+      if (off + n * 40 > count) break;
+      if (off === 0 && reused) words = this.readWords.of(out, count);
+      this.take();
+      const cookie = this.allocCookie();
+      g.cookie = cookie;
+      this.setResponse(cookie, g);
+      if (g.request !== undefined) {
+        for (let i = 0; i < n; i++) {
           const r = g.request(i);
-          if (words !== null) writeRecordWords(words, off >> 2, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie, r.addrLo, r.addrHi);
+          const flagsLast = i === n - 1 ? 2 : 0;
+          if (words !== null) writeRecordWords(words, off >> 2, r.pasid, flagsLast, g.devId, r.grpid, r.perm, cookie, r.addrLo, r.addrHi);
           else {
-            writeRecord(out, off, r.pasid, flagsLast, g.devId, r.grpid, r.perm, g.cookie);
+            writeRecord(out, off, r.pasid, flagsLast, g.devId, r.grpid, r.perm, cookie);
             writeU32(out, off + PGFAULT_ADDR, r.addrLo);
             writeU32(out, off + PGFAULT_ADDR + 4, r.addrHi);
           }
-        } else {
-          const f = g.fault(i);
-          writeRecord(out, off, f.pasid, flagsLast, g.devId, f.grpid, f.perm, g.cookie);
-          const addr = f.addr;
-          if (typeof addr === 'bigint' && addr >= 0n && addr <= SAFE_ADDR) {
-            const a = Number(addr);
-            writeU32(out, off + PGFAULT_ADDR, a % TWO_32);
-            writeU32(out, off + PGFAULT_ADDR + 4, Math.floor(a / TWO_32));
-          } else {
-            // setBigUint64 stores modulo 2^64, as the struct codec does.
-            dv ??= new DataView(out.buffer, out.byteOffset, out.byteLength);
-            dv.setBigUint64(off + PGFAULT_ADDR, addr, true);
-          }
+          off += 40;
         }
-        off += PGFAULT_SIZE;
+        continue;
+      }
+      for (let i = 0; i < n; i++) {
+        const f = g.fault(i);
+        writeRecord(out, off, f.pasid, i === n - 1 ? 2 : 0, g.devId, f.grpid, f.perm, cookie);
+        // The address modulo 2^64, as the struct codec (setBigUint64) stores it.
+        const a = BigInt.asUintN(64, f.addr);
+        writeU32(out, off + PGFAULT_ADDR, Number(a & 0xffff_ffffn));
+        writeU32(out, off + PGFAULT_ADDR + 4, Number(a >> 32n));
+        off += 40;
       }
     }
-    return bytes;
+    return off;
   }
 
-  /** Groups that fit the last fitting() call's count. */
-  private taken = 0;
   /** The caller's read(2) buffer as words: a fault thread reads into one buffer again and again, as C does. */
   private readonly readWords = new LeWordView();
 
-  /** Bytes of the whole groups, from the oldest queued one, that fit in `count` (their number in `taken`). */
+  /** Bytes of the whole groups, from the oldest queued one, that fit in `count`. */
   private fitting(count: number): number {
     let bytes = 0;
     let i = 0;
     const mask = this.ring.length - 1;
     while (i < this.queued) {
-      const n = this.ring[(this.head + i) & mask]!.count * PGFAULT_SIZE;
+      const n = this.ring[(this.head + i) & mask]!.count * 40;
       if (bytes + n > count) break;
       bytes += n;
       i++;
     }
-    this.taken = i;
     return bytes;
   }
 
-  /** write(): 8-byte responses; returns the bytes consumed before the first error. */
+  /**
+   * write(): 8-byte responses; returns the bytes consumed before the first error (iommufd_fault_fops_write:
+   * ESPIPE for a count that is not whole responses; then per response EINVAL for a code other than SUCCESS
+   * or INVALID, or a cookie no group waits under, returned only when it is the first).
+   */
   write(bytes: Uint8Array): number {
-    if (bytes.length % RESPONSE_SIZE !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_page_response)');
+    const length = bytes.length;
+    // 8 is sizeof(struct iommu_hwpt_page_response) { u32 cookie; u32 code; }; codes SUCCESS 0 and INVALID 1:
+    // literals, as in readRecords.
+    if ((length & 7) !== 0) fail('ESPIPE', 'count must be a multiple of sizeof(struct iommu_hwpt_page_response)');
+    // A fault thread answers from one buffer again and again: its responses are read as words.
+    const words = this.writeWords.of(bytes, length);
     let done = 0;
-    while (done < bytes.length) {
-      // struct iommu_hwpt_page_response { u32 cookie; u32 code; }, read in place.
-      const cookie = readU32(bytes, done + RESPONSE_COOKIE);
-      const code = readU32(bytes, done + RESPONSE_CODE);
-      const g = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? undefined : this.responseOf(cookie);
+    while (done < length) {
+      const cookie = words !== null ? words[done >> 2] >>> 0 : readU32(bytes, done);
+      const code = words !== null ? words[(done >> 2) + 1] >>> 0 : readU32(bytes, done + 4);
+      if (code > 1) {
+        if (done === 0) fail('EINVAL', 'unknown response code');
+        break;
+      }
+      const g = cookie < this.response.length ? this.response[cookie] : undefined;
+      // Cookie 0 is never given (XA_FLAGS_ALLOC1): response[0] stays undefined.
       if (g === undefined) {
-        const err = code !== IOMMUFD_PAGE_RESP_SUCCESS && code !== IOMMUFD_PAGE_RESP_INVALID ? 'unknown response code' : `unknown cookie ${cookie}`;
-        if (done === 0) fail('EINVAL', err);
+        if (done === 0) fail('EINVAL', `unknown cookie ${cookie}`);
         break;
       }
       this.takeResponse(cookie);
-      this.answered++;
       g.respond(code);
-      done += RESPONSE_SIZE;
+      done += 8;
     }
     return done;
   }
 
+  /** The caller's write(2) buffer as words (see readWords). */
+  private readonly writeWords = new LeWordView();
+
   poll(): number {
-    return POLLOUT | (this.pending > 0 ? POLLIN | POLLRDNORM : 0);
+    // POLLOUT | (POLLIN | POLLRDNORM when a group is queued), literals (4, 0x41) as in readRecords.
+    return this.queued > 0 ? 0x45 : 0x4;
   }
 
   /** Answers INVALID every group (queued or read) of an attach handle that is going away. */
@@ -344,10 +349,6 @@ export class FaultQueue extends IommufdObject {
       n++;
     }
     return n;
-  }
-
-  private responseOf(cookie: number): FaultGroup | undefined {
-    return cookie >= 1 && cookie < this.response.length ? this.response[cookie] : undefined;
   }
 
   private setResponse(cookie: number, g: FaultGroup): void {
@@ -384,6 +385,12 @@ export class FaultQueue extends IommufdObject {
   }
 
   private freeCookie(cookie: number): void {
+    // The highest cookie given: the free ones from cookieHigh now start at it (every cookie in the heap is
+    // below it). A fault thread that answers what it read keeps one cookie and never touches the heap.
+    if (cookie === this.cookieHigh - 1) {
+      this.cookieHigh = cookie;
+      return;
+    }
     const h = this.freeCookies;
     let i = h.length;
     h.push(cookie);
@@ -479,27 +486,22 @@ export class VEventQueue extends IommufdObject {
   read(count: number): Uint8Array {
     // iommufd_veventq_fops_read: a count that cannot hold the next header (or header + data) reads
     // nothing and returns 0, leaving the event queued; it is not an error.
-    const parts: Uint8Array[] = [];
     let bytes = 0;
-    while (this.items.length > 0) {
-      const ev = this.items[0];
-      const need = 8 + ev.data.length;
+    let n = 0;
+    for (; n < this.items.length; n++) {
+      const need = 8 + this.items[n].data.length;
       if (bytes + need > count) break;
-      const rec = new Uint8Array(need);
-      const dv = new DataView(rec.buffer);
-      dv.setUint32(0, ev.lost ? IOMMU_VEVENTQ_FLAG_LOST_EVENTS : 0, true);
-      dv.setUint32(4, ev.sequence, true);
-      rec.set(ev.data, 8);
-      parts.push(rec);
       bytes += need;
-      this.items.shift();
-      if (!ev.lost) this.numEvents--;
     }
+    // Each event as its header (flags, sequence) and data, written once into the buffer returned.
     const out = new Uint8Array(bytes);
     let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
+    for (const ev of this.items.splice(0, n)) {
+      writeU32(out, off, ev.lost ? IOMMU_VEVENTQ_FLAG_LOST_EVENTS : 0);
+      writeU32(out, off + 4, ev.sequence);
+      out.set(ev.data, off + 8);
+      off += 8 + ev.data.length;
+      if (!ev.lost) this.numEvents--;
     }
     return out;
   }
