@@ -126,14 +126,26 @@ class DmaTransfer implements PageResponseSink, PageRequestFields {
   tr = new TranslateResult();
   /** The outstanding request is a stall (its tag in `access.grpid`), not a page request (its PRG index in `grpid`). */
   stalled = false;
-  resolve: ((buf: Uint8Array) => void) | null = null;
-  reject: ((e: unknown) => void) | null = null;
+  /** The settling functions of its promise while it runs. */
+  settlers: Settlers | null = null;
 
   constructor(private readonly resume: (t: DmaTransfer, code: number) => void) {}
 
   pageResponse(code: number): void {
     this.resume(this, code);
   }
+}
+
+/**
+ * The two settling functions of a transfer's promise, in a new object per promise: the pooled transfer
+ * is an old object, and storing a new function into it takes the write barrier's slow path (the
+ * remembered set); stored into this new object they take none, and the transfer takes one store of it.
+ */
+class Settlers {
+  constructor(
+    readonly resolve: (buf: Uint8Array) => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
 }
 
 /**
@@ -519,14 +531,12 @@ export class PciDevice {
     t.off = this.stopOff;
     t.done = start;
     t.retries = 0;
-    // The executor stores the settling functions straight into the transfer. A closure per promise, and
-    // not one shared executor reading the transfer from a module variable: V8 inlines a closure made at
-    // the call into the promise's construction, where the shared function was a call (and the variable
-    // a load and a hole check, two stores). A pooled transfer is an old object and the functions are
-    // new ones, so each of these stores takes the write barrier's slow path (the remembered set).
+    // The executor hands the settling functions to the transfer (see Settlers). A closure per promise,
+    // and not one shared executor reading the transfer from a module variable: V8 inlines a closure
+    // made at the call into the promise's construction, where the shared function was a call (and the
+    // variable a load and a hole check, two stores).
     const promise = new Promise<Uint8Array>((resolve, reject) => {
-      t.resolve = resolve;
-      t.reject = reject;
+      t.settlers = new Settlers(resolve, reject);
     });
     try {
       this.pageFailed(t);
@@ -655,16 +665,14 @@ export class PciDevice {
 
   /** Resolves the transfer's promise with its buffer (`error` null) or rejects it, and pools the transfer. */
   private settleTransfer(t: DmaTransfer, error: unknown): void {
-    const resolve = t.resolve!;
-    const reject = t.reject!;
+    const settlers = t.settlers!;
     const buf = t.buf!;
     t.buf = null;
-    t.resolve = null;
-    t.reject = null;
+    t.settlers = null;
     if (this.spareTransfer === null) this.spareTransfer = t;
     else if (this.transferPool.length < TRANSFER_POOL) this.transferPool.push(t);
-    if (error === null) resolve(buf);
-    else reject(error);
+    if (error === null) settlers.resolve(buf);
+    else settlers.reject(error);
   }
 
   private failedAccess(addr: bigint, perm: number, pasid: number): FailedAccess {
