@@ -339,3 +339,68 @@ describe('radix engine: replicated leaves and level skipping', () => {
     expect(tm.frames.framesInUse).toBe(inUse - 2);
   });
 });
+
+describe('radix engine: a one-page map into the leaf table of the one before', () => {
+  /** The same table twice: `fast` with the slab paths, `general` without them. */
+  function pair() {
+    const a = table();
+    const b = table();
+    b.pt.setSlabPaths(false);
+    return [a, b] as const;
+  }
+  const entries = (pt: RadixPageTable, pfns: number[]) => pfns.map((p) => pt.trace(p).map((s) => s.entry));
+
+  it('maps page after page like the general path: entries, live counts, EEXIST, another prot', () => {
+    const [a, b] = pair();
+    const pages: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = 0x3f0 + i; // crosses into the next leaf table at 0x400
+      pages.push(p);
+      const prot = i % 7 === 6 ? IOMMU_READ : RW;
+      expect(a.pt.map(p, 0x20000 + 3 * i, 1, prot)).toBe(b.pt.map(p, 0x20000 + 3 * i, 1, prot));
+    }
+    expect(a.pt.map(0x3f5, 0x1, 1, RW)).toBe(-17);
+    expect(b.pt.map(0x3f5, 0x1, 1, RW)).toBe(-17);
+    expect(entries(a.pt, pages)).toEqual(entries(b.pt, pages));
+    for (const p of [0x3f0, 0x400]) {
+      const leafTable = a.pt.trace(p)[2].tablePfn;
+      expect(a.pt.liveEntries(leafTable)).toBe(b.pt.liveEntries(b.pt.trace(p)[2].tablePfn));
+    }
+    expect(a.pt.tablePages).toBe(b.pt.tablePages);
+    // Bad arguments still take the general checks.
+    for (const [iova, pa, n] of [[0x3f1 + 0.5, 1, 1], [0x3f8, -1, 1], [0x3f8, 2 ** 40, 1], [0x3f8, 1.5, 1]]) {
+      expect(a.pt.map(iova, pa, n, RW)).toBe(b.pt.map(iova, pa, n, RW));
+    }
+  });
+
+  it('forgets the leaf table once an unmap releases it', () => {
+    const [a, b] = pair();
+    for (const { pt } of [a, b]) {
+      expect(pt.map(0x800, 0x100, 1, RW)).toBe(0);
+      expect(pt.unmap(0x800, 1)).toBe(1);
+      expect(pt.tablePages).toBe(1);
+      // The leaf table is gone: the next page gets new tables, counted.
+      expect(pt.map(0x801, 0x101, 1, RW)).toBe(0);
+      expect(pt.tablePages).toBe(3);
+    }
+    expect(entries(a.pt, [0x800, 0x801])).toEqual(entries(b.pt, [0x800, 0x801]));
+    expect(a.tm.frames.framesInUse).toBe(b.tm.frames.framesInUse);
+  });
+
+  it('walks again when an entry above the leaf table was written behind its back', () => {
+    const [a, b] = pair();
+    for (const { pt } of [a, b]) expect(pt.map(0x1000, 0x100, 1, RW)).toBe(0);
+    // Clear the level-1 entry that points to the leaf table, then the root entry, in both tables.
+    for (const level of [1, 2]) {
+      for (const { pt, tm } of [a, b]) {
+        const step = pt.trace(0x1000).find((s) => s.level === level)!;
+        tm.mem.writeU64(step.tablePfn, step.index, 0n);
+      }
+      const p = 0x1000 + level;
+      expect(a.pt.map(p, 0x200 + level, 1, RW)).toBe(b.pt.map(p, 0x200 + level, 1, RW));
+      expect(entries(a.pt, [p])).toEqual(entries(b.pt, [p]));
+      expect(walk(a.pt, p)).toEqual(walk(b.pt, p));
+      expect(a.pt.tablePages).toBe(b.pt.tablePages);
+    }
+  });
+});

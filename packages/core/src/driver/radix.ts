@@ -57,6 +57,8 @@ const EEXIST = ERRNO.EEXIST;
 const ERANGE = ERRNO.ERANGE;
 /** The slab of a table without a slab walk: its length 0 turns the walk's fast path off. */
 const NO_SLAB = new Uint32Array(0);
+/** RadixPageTable.nextCounts when no leaf table is remembered, and walkSlab32 without a slab. */
+const NO_COUNTS = new Int32Array(0);
 
 /** The shape of a tree, fixed when a table is allocated. */
 export interface RadixGeometry {
@@ -134,7 +136,9 @@ export interface RadixCodec {
    * A/D), without address and type bits. Returns 0, or a negative errno for a `prot` the format
    * refuses (the map then fails with it and changes nothing), or MAP_NOTHING for a valid request
    * that maps nothing (the map then returns 0 after its range checks). A negative errno is returned
-   * before the range checks (ERANGE), as VT-d checks the permission first.
+   * before the range checks (ERANGE), as VT-d checks the permission first. The answer must depend on
+   * `prot` alone for the life of the table (options fixed when it was allocated): the engine reuses it
+   * for later maps with the same `prot`.
    */
   leafBits(prot: number, bits: LeafBits): number;
   /**
@@ -496,6 +500,8 @@ export class RadixPageTable implements IoPageTable {
    * a root outside the slabs, a freed table). Every field below is a small integer.
    */
   private walkSlab: Uint32Array = NO_SLAB;
+  /** walkSlab as int32 words (the same memory): the entries nextPathHolds compares, as small integers. */
+  private walkSlab32: Int32Array = NO_COUNTS;
   /** Word offset of the root table in walkSlab. */
   private walkRoot = 0;
   /** A table entry points into walkSlab when `lo >>> walkLoShift === walkSlabLo` and `(hi & hiMask) === walkSlabHi`. */
@@ -524,6 +530,27 @@ export class RadixPageTable implements IoPageTable {
   private runFirst = 0;
   private runLast = 0;
   private runCount = 0;
+  /**
+   * The leaf table the last one-entry map wrote into (see mapNext): IOVA pages [nextBase, nextBase +
+   * nextSpan) are its entries, at slab word nextWord of walkSlab; its live count is nextCounts[nextCount];
+   * nextProt is the prot of that map and nextLo / nextHi the leaf bits it gave (type bits included).
+   * nextSpan 0: none. nextPath holds, for each level from 1 to the top, the slab word of the entry the
+   * walk to it went through and that entry's two words: while they read the same, a walk for any page
+   * of the table goes the same way (those entries decide it, and the table's pages share their indices
+   * there), whatever else wrote to table memory. dropTable, releaseLater and free forget it all the same.
+   */
+  private nextBase = 0;
+  private nextSpan = 0;
+  private nextWord = 0;
+  private nextCounts: Int32Array = NO_COUNTS;
+  private nextCount = 0;
+  private nextProt = -1;
+  private nextLo = 0;
+  private nextHi = 0;
+  /** Per level from 1: the entry's slab word, its low word, its high word (see nextBase). */
+  private readonly nextPath = new Int32Array(15);
+  /** The slab words of the entries mapOne's walk went through, by level (see nextPath). */
+  private readonly walkPath = new Int32Array(6);
   /** The tables a one-entry map allocates, deepest last, before any is linked. */
   private readonly fresh = new Float64Array(6);
   /** The tables (page numbers) and parent entries (slab word offsets) a one-entry unmap went through, by level. */
@@ -574,6 +601,8 @@ export class RadixPageTable implements IoPageTable {
    */
   private bindWalk(): void {
     this.walkSlab = NO_SLAB;
+    this.walkSlab32 = NO_COUNTS;
+    this.nextSpan = 0;
     const shift = this.shift;
     // The walk takes the next table's word offset from the low word alone, with the slab geometry as a
     // literal (0x7ffc00 is (2^13 - 1) << 10): bits 12 + shift .. of the entry must be the frame's.
@@ -593,6 +622,7 @@ export class RadixPageTable implements IoPageTable {
     this.walkWordShift = (shift - 10) | 0;
     this.walkSlabBase = si * 2 ** SLAB_FRAME_BITS;
     this.walkSlab = slab;
+    this.walkSlab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
   }
 
   /**
@@ -742,6 +772,12 @@ export class RadixPageTable implements IoPageTable {
   // ---------------------------------------------------------------- map
 
   map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
+    // One page into the leaf table of the previous one-entry map, with its prot: the checks below
+    // pass for any such page (IOVA range: the table's bounds, clipped to limitPfn; leafBits: the prot).
+    const d = iovaPfn - this.nextBase;
+    if (npages === 1 && prot === this.nextProt && d >= 0 && d < this.nextSpan && (d | 0) === d && paPfn >= 0 && paPfn < this.oaLimitPfn && Math.floor(paPfn) === paPfn && this.nextPathHolds()) {
+      return this.mapNext(d, paPfn);
+    }
     if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
     const g = this.granule;
     if (g !== 1 && (iovaPfn % g !== 0 || paPfn % g !== 0 || npages % g !== 0)) return -EINVAL;
@@ -753,6 +789,7 @@ export class RadixPageTable implements IoPageTable {
     if (r0 !== 0) return -EINVAL;
     if (npages === g && this.walkSlab.length !== 0 && this.top > 0) {
       const r1 = this.mapOne(iovaPfn, paPfn, bits.lo, bits.hi);
+      if (r1 === 0 && this.nextSpan !== 0) this.nextProt = prot;
       if (r1 <= 0) return r1;
     }
     // A range inside one leaf table needs no pre-walk: on its single path from the root a missing table
@@ -793,16 +830,19 @@ export class RadixPageTable implements IoPageTable {
     const slabLo = this.walkSlabLo;
     const slabHi = this.walkSlabHi;
     const hiMask = this.hiMask;
+    const path = this.walkPath;
     let w = this.walkRoot;
     let level = this.top;
     for (;;) {
       const e = w + (((iova * inv[level]) & mask[level]) << 1);
       const elo = s[e];
+      path[level] = e;
       if (level === 0) {
         if ((elo & pm) !== 0) return this.mapFailed(-EEXIST);
         s[e] = (pa << this.shift) | lo | this.codec.leafTypeLo[0];
         s[e + 1] = ((pa / this.hiScale) & hiMask) | hi;
         this.live.change(this.walkSlabBase + (w >>> 10), 1);
+        this.rememberLeaf(iova, w, lo, hi);
         return 0;
       }
       // The table at slab word w is frame walkSlabBase + (w >>> 10) (the root's too).
@@ -814,6 +854,66 @@ export class RadixPageTable implements IoPageTable {
     }
   }
 
+  /**
+   * Whether the entries above the leaf table map() remembers still read as when it was reached (see
+   * nextBase), level by level from 1 up to the top.
+   */
+  private nextPathHolds(): boolean {
+    const s = this.walkSlab32;
+    const p = this.nextPath;
+    const top = this.top;
+    // Unrolled: the loads at constant offsets of p, no loop to run.
+    if (s[p[0]] !== p[1] || s[p[0] + 1] !== p[2]) return false;
+    if (top === 1) return true;
+    if (s[p[3]] !== p[4] || s[p[3] + 1] !== p[5]) return false;
+    if (top === 2) return true;
+    if (s[p[6]] !== p[7] || s[p[6] + 1] !== p[8]) return false;
+    if (top === 3) return true;
+    if (s[p[9]] !== p[10] || s[p[9] + 1] !== p[11]) return false;
+    return top === 4 || (s[p[12]] === p[13] && s[p[12] + 1] === p[14]);
+  }
+
+  /**
+   * mapOne of page `pa` at entry `d` of the leaf table map() remembers (nextWord), with the leaf bits
+   * of nextProt: what mapOne does at level 0 once its walk has reached that table.
+   */
+  private mapNext(d: number, pa: number): number {
+    const s = this.walkSlab;
+    const e = this.nextWord + (d << 1);
+    if ((s[e] & this.pm) !== 0) return this.mapFailed(-EEXIST);
+    s[e] = (pa << this.shift) | this.nextLo;
+    s[e + 1] = ((pa / this.hiScale) & this.hiMask) | this.nextHi;
+    this.nextCounts[this.nextCount]++;
+    return 0;
+  }
+
+  /**
+   * Remembers the leaf table at slab word `w` as the one a map of `iova` just wrote with leaf bits
+   * `lo` / `hi` (map() sets nextProt): only for a granule of one page, where an entry is one page.
+   */
+  private rememberLeaf(iova: number, w: number, lo: number, hi: number): void {
+    if (this.granule !== 1) return;
+    const s = this.walkSlab32;
+    const path = this.walkPath;
+    const p = this.nextPath;
+    for (let l = 1; l <= this.top; l++) {
+      const e = path[l];
+      p[l * 3 - 3] = e;
+      p[l * 3 - 2] = s[e];
+      p[l * 3 - 1] = s[e + 1];
+    }
+    const base = iova - (iova & this.curLayout.entryMask[0]);
+    const table = this.walkSlabBase + (w >>> 10);
+    this.nextBase = base;
+    // Only the table's pages the tree can map (a limit inside a leaf table's span is ERANGE past it).
+    this.nextSpan = Math.min(this.curLayout.entryMask[0] + 1, this.limitPfn - base);
+    this.nextWord = w;
+    this.nextCounts = this.live.countsOf(table);
+    this.nextCount = table & 511;
+    this.nextLo = lo | this.codec.leafTypeLo[0];
+    this.nextHi = hi;
+    this.nextProt = -1;
+  }
 
   /** A map failed: the general path tells the subclass about tables (mapLevel's failures; its pre-walk's EEXIST does not). */
   private mapFailed(r: number): number {
@@ -855,6 +955,10 @@ export class RadixPageTable implements IoPageTable {
       }
       this.addLive(t, 1);
     }
+    // A new leaf table under an existing one (mapOne walked down to `e`, at level 1) takes the maps
+    // that follow when it lies in the root's slab.
+    const leaf = fresh[0] - this.walkSlabBase;
+    if (level === 1 && leaf >= 0 && leaf < 2 ** SLAB_FRAME_BITS) this.rememberLeaf(iova, (leaf * 1024) | 0, lo, hi);
     return 0;
   }
 
@@ -1015,6 +1119,7 @@ export class RadixPageTable implements IoPageTable {
 
   /** Clears the entry at word `w` of `table` that points to the (empty) `child` at `childLevel`, and releases it. */
   private dropTable(c: Uint32Array, w: number, table: number, child: number, childLevel: number): void {
+    this.nextSpan = 0;
     // Tables go back to memory in the order they were emptied, those whose release was deferred first.
     this.flushReleases();
     c[w] = 0;
@@ -1199,6 +1304,7 @@ export class RadixPageTable implements IoPageTable {
    * its direction (tables come back from the free list in either order), joins it.
    */
   private releaseLater(child: number): void {
+    this.nextSpan = 0;
     const n = this.runCount;
     if (n !== 0) {
       const d = child - this.runLast;
@@ -1401,8 +1507,10 @@ export class RadixPageTable implements IoPageTable {
     this.live.clear();
     this.frames = 0;
     this.freed = true;
+    this.nextSpan = 0;
     this.limitPfn = 0;
     this.walkSlab = NO_SLAB;
+    this.walkSlab32 = NO_COUNTS;
     this.tablesChanged();
   }
 

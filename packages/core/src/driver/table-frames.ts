@@ -99,6 +99,15 @@ export class LiveCounts {
     return (c[i] += delta);
   }
 
+  /**
+   * The array holding the count of table `pfn`, which must be registered: its count is at index
+   * `pfn & 511` until the table is forgotten (or clear() runs), so that a caller that updates one
+   * table's count again and again can keep it at hand.
+   */
+  countsOf(pfn: number): Int32Array {
+    return this.chunk(pfn, true)!;
+  }
+
   /** Forgets table `pfn` and returns the count it had, or -1 when it was not a table. */
   remove(pfn: number): number {
     const c = this.chunk(pfn, false);

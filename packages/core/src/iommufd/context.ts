@@ -10,6 +10,7 @@ import { Errno, fail } from '../uapi/errno.js';
 import { INJECT_SITES, type InjectSite, type FaultInjector } from '../driver/inject.js';
 import type { IotlbFlush } from '../driver/vendor.js';
 import type { PageTableMemory } from '../driver/pgtable.js';
+import { LeWordView } from '../driver/le.js';
 
 /** How a HWPT reaches the IOTLBs of every unit its tags may be cached in. */
 export interface TlbInvalidator extends IotlbFlush {
@@ -67,6 +68,8 @@ export class IommufdCtx {
   released = false;
   /** Objects the teardown could not destroy (a reference-count bug), for diagnostics and tests. */
   leaks: string[] = [];
+  /** The words of the struct IOAS_MAP's fast path reads (a caller hands the same buffer again and again). */
+  readonly mapWords = new LeWordView();
 
   constructor(
     /** The calling process (current); Iommufd.asProcess runs commands as another one. */

@@ -22,10 +22,12 @@ export interface IoctlOp {
   readonly minSize: number;
   readonly handler: Handler;
   /**
-   * Optional fast path on the caller's struct in place (only when it is at least the kernel's size):
-   * returns true when it ran the command successfully (reply written in place), false when it did
-   * nothing and the general handler must run; a thrown Errno is the command's error, exactly as the
-   * handler would have failed. It must create no objects and never set respondOnError.
+   * Optional fast path on the caller's struct in place, tried before anything else once the request
+   * number is known: it reads `size` itself and runs only when `size` is exactly the kernel's struct
+   * size and `arg` holds that many bytes (the checks of `size` then all pass). Returns true when it
+   * ran the command successfully (reply written in place), false when it did nothing and the general
+   * path must run; a thrown Errno is the command's error, exactly as the handler would have failed. It
+   * must create no objects and never set respondOnError.
    */
   readonly fast?: (ctx: IommufdCtx, arg: Uint8Array) => boolean;
 }
@@ -101,17 +103,7 @@ export function dispatchIoctl(
   const nr = request & 0xff;
   const o = (request >>> 8) === U.IOMMUFD_TYPE && nr >= U.IOMMUFD_CMD_BASE ? table[nr - U.IOMMUFD_CMD_BASE] : undefined;
   if (!o || o.ioctl !== request) return -ERRNO.ENOTTY;
-  if (arg.length < 4) return -ERRNO.EFAULT;
-  const userSize = (arg[0] | (arg[1] << 8) | (arg[2] << 16) | (arg[3] << 24)) >>> 0;
-  if (userSize < o.minSize) return -ERRNO.EINVAL;
-  // The kernel reads `size` bytes from the user pointer: a buffer shorter than that faults.
-  if (userSize > arg.length) return -ERRNO.EFAULT;
-  const kSize = o.layout.size;
-  for (let i = kSize; i < userSize; i++) if (arg[i] !== 0) return -ERRNO.E2BIG;
-  // copy_struct_from_user: a caller struct at least as large as the kernel's is read in place (its
-  // tail was just checked to be zero); a shorter one is zero-extended into a kernel copy first.
-  const whole = userSize >= kSize;
-  if (whole && o.fast !== undefined) {
+  if (o.fast !== undefined) {
     try {
       if (o.fast(ctx, arg)) {
         respond?.(arg);
@@ -123,6 +115,16 @@ export function dispatchIoctl(
       return -ERRNO[e.code];
     }
   }
+  if (arg.length < 4) return -ERRNO.EFAULT;
+  const userSize = (arg[0] | (arg[1] << 8) | (arg[2] << 16) | (arg[3] << 24)) >>> 0;
+  if (userSize < o.minSize) return -ERRNO.EINVAL;
+  // The kernel reads `size` bytes from the user pointer: a buffer shorter than that faults.
+  if (userSize > arg.length) return -ERRNO.EFAULT;
+  const kSize = o.layout.size;
+  for (let i = kSize; i < userSize; i++) if (arg[i] !== 0) return -ERRNO.E2BIG;
+  // copy_struct_from_user: a caller struct at least as large as the kernel's is read in place (its
+  // tail was just checked to be zero); a shorter one is zero-extended into a kernel copy first.
+  const whole = userSize >= kSize;
   let kbuf = arg;
   if (!whole) {
     kbuf = new Uint8Array(kSize);

@@ -427,10 +427,27 @@ export class IoPagetable {
   }
 
   private overlapsReservedNum(start: number, last: number): boolean {
+    // Inside the gap between reserved ranges that the last check found: no overlap, no loop.
+    if (start >= this.gapStart && last <= this.gapLast) return false;
     const r = this.reservedNum;
-    for (let i = 0; i < r.length; i += 2) if (r[i] <= last && r[i + 1] >= start) return true;
+    let gapStart = 0;
+    let gapLast = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < r.length; i += 2) {
+      if (r[i] <= last && r[i + 1] >= start) return true;
+      if (r[i + 1] < start && r[i + 1] + 1 > gapStart) gapStart = r[i + 1] + 1;
+      if (r[i] > last && r[i] - 1 < gapLast) gapLast = r[i] - 1;
+    }
+    this.gapStart = gapStart;
+    this.gapLast = gapLast;
     return false;
   }
+
+  /**
+   * A range of IOVAs (numbers) that meets no reserved range: the gap around the last range
+   * overlapsReservedNum found free (empty when gapStart > gapLast). Reset whenever the reserved ranges change.
+   */
+  private gapStart = 1;
+  private gapLast = 0;
 
   /** IOAS_IOVA_RANGES: allowed ranges (or everything) minus reserved ranges. */
   usableRanges(): IovaRange[] {
@@ -485,12 +502,19 @@ export class IoPagetable {
       if (this.allowed.some((a) => a.start <= r.last && a.last >= r.start)) fail('EADDRINUSE', 'reserved range intersects an allowed range');
     }
     for (const r of ranges) this.reserved.push({ start: r.start, last: r.last, owner });
-    this.reservedNum = rangesAsNumbers(this.reserved);
+    this.setReservedNum();
   }
 
   removeReserved(owner: object): void {
     this.reserved = this.reserved.filter((r) => r.owner !== owner);
+    this.setReservedNum();
+  }
+
+  /** reservedNum from `reserved`; the gap overlapsReservedNum knows is forgotten. */
+  private setReservedNum(): void {
     this.reservedNum = rangesAsNumbers(this.reserved);
+    this.gapStart = 1;
+    this.gapLast = 0;
   }
 
   // --- domains -----------------------------------------------------------------------------------
@@ -1343,12 +1367,13 @@ function refusedCode(rc: number): 'ENOMEM' | 'EEXIST' | 'EINVAL' {
 }
 
 /**
- * x % align !== 0 for an integer 0 <= x < 2^53 and a power of two `align` (every IOAS alignment is
- * one): the quotient by a power of two and its floor are exact, and unlike `%` of a value past 2^31
- * (a double modulo, a call into the C library in compiled code) this stays inline.
+ * x % align !== 0 for an integer 0 <= x < 2^53 and a power of two `align` up to 2^31 (every IOAS
+ * alignment is one, at most PAGE_SIZE): `x >>> 0` is x modulo 2^32 exactly, which keeps the bits below
+ * `align`. Unlike `%` of a value past 2^31 (a double modulo, a call into the C library in compiled
+ * code) or a division, this is a truncation and a mask.
  */
 function notMultiple(x: number, align: number): boolean {
-  return x - Math.floor(x / align) * align !== 0;
+  return ((x >>> 0) & (align - 1)) !== 0;
 }
 
 /**

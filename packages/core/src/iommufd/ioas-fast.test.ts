@@ -29,7 +29,7 @@ const u64 = fc.oneof(
   fc.constantFrom(0n, 4096n, (1n << 64n) - 1n, (1n << 64n) - 4096n),
 );
 
-type Op = { map: boolean; flags: number; reserved: number; ioasDelta: number; userPage: number | null; userVa: bigint; iova: bigint; length: bigint; size: number };
+type Op = { map: boolean; flags: number; reserved: number; ioasDelta: number; userPage: number | null; userVa: bigint; iova: bigint; length: bigint; size: number; at: number };
 const op: fc.Arbitrary<Op> = fc.record({
   map: fc.boolean(),
   flags: fc.oneof(fc.constant(U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE), fc.integer({ min: 0, max: 15 })),
@@ -40,6 +40,8 @@ const op: fc.Arbitrary<Op> = fc.record({
   iova: fc.oneof(fc.bigInt({ min: 0n, max: 32n }).map((p) => p * 4096n), u64),
   length: fc.oneof(fc.bigInt({ min: 0n, max: 8n }).map((p) => p * 4096n), u64),
   size: fc.constantFrom(0, 0, 0, 8, -1),
+  /** Where the struct starts in its buffer: 4-byte aligned (the fast path reads it as words) or not. */
+  at: fc.constantFrom(0, 0, 0, 4, 1, 2),
 });
 
 function run(fd: Iommufd, ioas: number, va: bigint, o: Op): [number, string, number[]] {
@@ -50,9 +52,9 @@ function run(fd: Iommufd, ioas: number, va: bigint, o: Op): [number, string, num
     : { size: layout.size, ioas_id: ioas + o.ioasDelta, iova: o.iova, length: o.length };
   // size: exact, a larger zero-tailed struct, or a shorter one (zero-extended by the kernel).
   const size = o.size === -1 ? layout.size - 4 : layout.size + o.size;
-  const buf = new Uint8Array(Math.max(size, layout.size));
+  const buf = new Uint8Array(o.at + Math.max(size, layout.size)).subarray(o.at);
   layout.encode(init as never, buf);
-  new DataView(buf.buffer).setUint32(0, size, true);
+  new DataView(buf.buffer, buf.byteOffset).setUint32(0, size, true);
   const rc = fd.ioctl(o.map ? U.IOMMU_IOAS_MAP : U.IOMMU_IOAS_UNMAP, buf);
   return [rc, fd.lastError ? `${fd.lastError.code} ${fd.lastError.message}` : '', Array.from(buf)];
 }

@@ -204,54 +204,59 @@ export function mapUser(ctx: IommufdCtx, ioas: Ioas, userVa: bigint, length: big
   return ioas.iopt.mapOne(pages, 0, pageOffset, length, at, mapProt(flags), userVa);
 }
 
-const MAP_FLAGS_OFF = iommu_ioas_map.offsetof('flags');
-const MAP_IOAS_ID = iommu_ioas_map.offsetof('ioas_id');
-const MAP_RESERVED = iommu_ioas_map.offsetof('__reserved');
-const MAP_USER_VA = iommu_ioas_map.offsetof('user_va');
-const MAP_LENGTH = iommu_ioas_map.offsetof('length');
-const MAP_IOVA = iommu_ioas_map.offsetof('iova');
+const UNMAP_SIZE = iommu_ioas_unmap.size;
 const UNMAP_IOAS_ID = iommu_ioas_unmap.offsetof('ioas_id');
 const UNMAP_IOVA = iommu_ioas_unmap.offsetof('iova');
 const UNMAP_LENGTH = iommu_ioas_unmap.offsetof('length');
 
 /**
  * IOAS_MAP on the caller's struct in place, for the per-page path a vIOMMU drives: a FIXED_IOVA map
- * whose user_va + length and iova + length are below 2^53, with valid flags and a zero __reserved.
- * It runs iommufdIoasMap's steps in the same order with numbers instead of bigints (no decode, no
- * BigInt) and writes nothing back: the general handler's response rewrites `iova` with the value it
- * read, so the caller's bytes stay as they are.
+ * whose user_va + length and iova + length are below 2^53, with valid flags and a zero __reserved, in a
+ * 4-byte aligned struct of the kernel's size. It runs iommufdIoasMap's steps in the same order with numbers instead of
+ * bigints (no decode, no BigInt) and writes nothing back: the general handler's response rewrites
+ * `iova` with the value it read, so the caller's bytes stay as they are.
  * Returns false, having done nothing, for any other command: the dispatcher then runs the general
  * handler, which gives the same result and the same errors.
  */
 export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
-  const flags = u32At(arg, MAP_FLAGS_OFF);
-  if (u32At(arg, MAP_RESERVED) !== 0 || flags & ~MAP_FLAGS || !(flags & IOMMU_IOAS_MAP_FIXED_IOVA) || !(flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE))) return false;
-  const u = u64NumberAt(arg, MAP_USER_VA);
-  const len = u64NumberAt(arg, MAP_LENGTH);
-  const iova = u64NumberAt(arg, MAP_IOVA);
-  // -1: not below 2^53. Also excluded: a zero length and sums that could pass 2^53 - 1.
-  if (u < 0 || len <= 0 || iova < 0 || len > Number.MAX_SAFE_INTEGER - u || iova > Number.MAX_SAFE_INTEGER - len) return false;
-  const ioas = getIoas(ctx, u32At(arg, MAP_IOAS_ID));
-  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  // The struct as little-endian 32-bit words, one load each (the view is made once per buffer):
+  // 1 flags, 2 ioas_id, 3 __reserved, 4-5 user_va, 6-7 length, 8-9 iova. The flag values are written
+  // out here (FIXED_IOVA 1, WRITEABLE 2, READABLE 4; IOMMU_READ 1, IOMMU_WRITE 2): an imported constant
+  // is a load from the module context with a check at every use in compiled code.
+  const w = ctx.mapWords.of(arg, 40);
+  // Word 0 is `size`: only the kernel's, 40 (see IoctlOp.fast).
+  if (w === null || w[0] !== 40) return false;
+  const flags = w[1];
+  if (w[3] !== 0 || (flags & ~7) !== 0 || (flags & 1) === 0 || (flags & 6) === 0) return false;
+  // Each value below 2^53: its high word below 2^21. Also excluded: a zero length and sums that could
+  // pass 2^53 - 1.
+  const uHi = w[5];
+  const lenHi = w[7];
+  const iovaHi = w[9];
+  if ((uHi | lenHi | iovaHi) >>> 21 !== 0) return false;
+  const u = uHi * 4294967296 + (w[4] >>> 0);
+  const len = lenHi * 4294967296 + (w[6] >>> 0);
+  const iova = iovaHi * 4294967296 + (w[8] >>> 0);
+  if (len === 0 || len > 9007199254740991 - u || iova > 9007199254740991 - len) return false;
+  const ioas = getIoas(ctx, w[2] >>> 0);
+  const writable = (flags & 2) !== 0;
+  const prot = (flags & 4) !== 0 ? (writable ? 3 : 1) : 2;
   // Page-aligned memory needs no pages object up front (iopt_alloc_user_pages checks nothing more
-  // for it): the IOAS keeps such an area as a compact record. Alignment is read from the low bytes (a
-  // `%` of a value past 2^31 is a double modulo, a call into the C library in compiled code).
-  if ((low12(arg, MAP_USER_VA) | low12(arg, MAP_LENGTH)) === 0) ioas.iopt.mapUserNum(ctx.process, u / PAGE_SIZE, writable, len, iova, mapProt(flags));
-  else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, low12(arg, MAP_USER_VA), len, iova, mapProt(flags));
+  // for it): the IOAS keeps such an area as a compact record.
+  const offset = w[4] & 0xfff;
+  if ((offset | (w[6] & 0xfff)) === 0) ioas.iopt.mapUserNum(ctx.process, u / 4096, writable, len, iova, prot);
+  else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, offset, len, iova, prot);
   return true;
 }
 
-/** The low 12 bits of the little-endian integer at `off`: its offset inside a 4 KiB page. */
-function low12(arg: Uint8Array, off: number): number {
-  return arg[off] | ((arg[off + 1] & 0x0f) << 8);
-}
-
 /**
- * IOAS_UNMAP on the caller's struct in place when iova + length - 1 is below 2^53 and length is not
- * zero: iommufdIoasUnmap's steps in numbers; writes back `length`. Returns false, having done
+ * IOAS_UNMAP on the caller's struct in place, of the kernel's size, when iova + length - 1 is below
+ * 2^53 and length is not zero: iommufdIoasUnmap's steps in numbers; writes back `length`. Returns false, having done
  * nothing, for any other command (the general handler runs).
  */
 export function iommufdIoasUnmapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
+  // `size` must be the kernel's (see IoctlOp.fast).
+  if (arg.length < UNMAP_SIZE || u32At(arg, 0) !== UNMAP_SIZE) return false;
   const iova = u64NumberAt(arg, UNMAP_IOVA);
   const len = u64NumberAt(arg, UNMAP_LENGTH);
   if (iova < 0 || len <= 0 || iova > Number.MAX_SAFE_INTEGER - len + 1) return false;
