@@ -59,6 +59,10 @@ const ERANGE = ERRNO.ERANGE;
 const NO_SLAB = new Uint32Array(0);
 /** RadixPageTable.nextCounts when no leaf table is remembered, and walkSlab32 without a slab. */
 const NO_COUNTS = new Int32Array(0);
+/** RadixPageTable.nextProt (never a prot: those are >= 0) when no one-page map may skip the walk. */
+const NEXT_NONE = -1;
+/** RadixPageTable.nextProt once mapOne has remembered a leaf table, until map() sets the prot. */
+const NEXT_READY = -2;
 
 /** The shape of a tree, fixed when a table is allocated. */
 export interface RadixGeometry {
@@ -544,13 +548,11 @@ export class RadixPageTable implements IoPageTable {
   private nextWord = 0;
   private nextCounts: Int32Array = NO_COUNTS;
   private nextCount = 0;
-  private nextProt = -1;
+  private nextProt = NEXT_NONE;
   private nextLo = 0;
   private nextHi = 0;
   /** Per level from 1: the entry's slab word, its low word, its high word (see nextBase). */
   private readonly nextPath = new Int32Array(15);
-  /** The slab words of the entries mapOne's walk went through, by level (see nextPath). */
-  private readonly walkPath = new Int32Array(6);
   /** The tables a one-entry map allocates, deepest last, before any is linked. */
   private readonly fresh = new Float64Array(6);
   /** The tables (page numbers) and parent entries (slab word offsets) a one-entry unmap went through, by level. */
@@ -772,12 +774,17 @@ export class RadixPageTable implements IoPageTable {
   // ---------------------------------------------------------------- map
 
   map(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
-    // One page into the leaf table of the previous one-entry map, with its prot: the checks below
+    // One page into the leaf table of the previous one-entry maps, with their prot: mapWalk's checks
     // pass for any such page (IOVA range: the table's bounds, clipped to limitPfn; leafBits: the prot).
     const d = iovaPfn - this.nextBase;
     if (npages === 1 && prot === this.nextProt && d >= 0 && d < this.nextSpan && (d | 0) === d && paPfn >= 0 && paPfn < this.oaLimitPfn && Math.floor(paPfn) === paPfn && this.nextPathHolds()) {
       return this.mapNext(d, paPfn);
     }
+    return this.mapWalk(iovaPfn, paPfn, npages, prot);
+  }
+
+  /** map() from the root: the checks, then one entry over the slab (mapOne) or the general path. */
+  private mapWalk(iovaPfn: number, paPfn: number, npages: number, prot: number): number {
     if (this.freed || !isPfn(iovaPfn) || !isPfn(paPfn) || !Number.isInteger(npages) || npages <= 0) return -EINVAL;
     const g = this.granule;
     if (g !== 1 && (iovaPfn % g !== 0 || paPfn % g !== 0 || npages % g !== 0)) return -EINVAL;
@@ -789,7 +796,7 @@ export class RadixPageTable implements IoPageTable {
     if (r0 !== 0) return -EINVAL;
     if (npages === g && this.walkSlab.length !== 0 && this.top > 0) {
       const r1 = this.mapOne(iovaPfn, paPfn, bits.lo, bits.hi);
-      if (r1 === 0 && this.nextSpan !== 0) this.nextProt = prot;
+      if (r1 === 0 && this.nextProt === NEXT_READY) this.nextProt = prot;
       if (r1 <= 0) return r1;
     }
     // A range inside one leaf table needs no pre-walk: on its single path from the root a missing table
@@ -830,19 +837,17 @@ export class RadixPageTable implements IoPageTable {
     const slabLo = this.walkSlabLo;
     const slabHi = this.walkSlabHi;
     const hiMask = this.hiMask;
-    const path = this.walkPath;
     let w = this.walkRoot;
     let level = this.top;
     for (;;) {
       const e = w + (((iova * inv[level]) & mask[level]) << 1);
       const elo = s[e];
-      path[level] = e;
       if (level === 0) {
         if ((elo & pm) !== 0) return this.mapFailed(-EEXIST);
         s[e] = (pa << this.shift) | lo | this.codec.leafTypeLo[0];
         s[e + 1] = ((pa / this.hiScale) & hiMask) | hi;
         this.live.change(this.walkSlabBase + (w >>> 10), 1);
-        this.rememberLeaf(iova, w, lo, hi);
+        this.noteLeaf(iova, w, lo, hi);
         return 0;
       }
       // The table at slab word w is frame walkSlabBase + (w >>> 10) (the root's too).
@@ -888,31 +893,42 @@ export class RadixPageTable implements IoPageTable {
   }
 
   /**
-   * Remembers the leaf table at slab word `w` as the one a map of `iova` just wrote with leaf bits
-   * `lo` / `hi` (map() sets nextProt): only for a granule of one page, where an entry is one page.
+   * mapOne wrote page `iova` into the leaf table at slab word `w` with leaf bits `lo` / `hi`. The first
+   * map into a table only notes it (a map elsewhere next, as random maps do, costs nothing more); the
+   * second remembers it for the maps after it (nextProt NEXT_READY, which map() turns into the prot):
+   * the entries on the path to it, read again from the root. Only for a granule of one page, where an
+   * entry is one page.
    */
-  private rememberLeaf(iova: number, w: number, lo: number, hi: number): void {
+  private noteLeaf(iova: number, w: number, lo: number, hi: number): void {
+    const base = iova - (iova & this.curLayout.entryMask[0]);
+    this.nextProt = NEXT_NONE;
     if (this.granule !== 1) return;
+    if (base !== this.nextBase || this.nextSpan === 0) {
+      this.nextBase = base;
+      // Only the table's pages the tree can map (a limit inside a leaf table's span is ERANGE past it).
+      this.nextSpan = Math.min(this.curLayout.entryMask[0] + 1, this.limitPfn - base);
+      return;
+    }
     const s = this.walkSlab32;
-    const path = this.walkPath;
+    const inv = this.curLayout.invSpan;
+    const mask = this.curLayout.entryMask;
     const p = this.nextPath;
-    for (let l = 1; l <= this.top; l++) {
-      const e = path[l];
+    let t = this.walkRoot;
+    for (let l = this.top; l >= 1; l--) {
+      // The walk mapOne just took: every entry on it is a table entry into the slab.
+      const e = t + (((iova * inv[l]) & mask[l]) << 1);
       p[l * 3 - 3] = e;
       p[l * 3 - 2] = s[e];
       p[l * 3 - 1] = s[e + 1];
+      t = (s[e] >>> this.walkWordShift) & 0x7ffc00;
     }
-    const base = iova - (iova & this.curLayout.entryMask[0]);
     const table = this.walkSlabBase + (w >>> 10);
-    this.nextBase = base;
-    // Only the table's pages the tree can map (a limit inside a leaf table's span is ERANGE past it).
-    this.nextSpan = Math.min(this.curLayout.entryMask[0] + 1, this.limitPfn - base);
     this.nextWord = w;
     this.nextCounts = this.live.countsOf(table);
     this.nextCount = table & 511;
     this.nextLo = lo | this.codec.leafTypeLo[0];
     this.nextHi = hi;
-    this.nextProt = -1;
+    this.nextProt = NEXT_READY;
   }
 
   /** A map failed: the general path tells the subclass about tables (mapLevel's failures; its pre-walk's EEXIST does not). */
@@ -955,10 +971,6 @@ export class RadixPageTable implements IoPageTable {
       }
       this.addLive(t, 1);
     }
-    // A new leaf table under an existing one (mapOne walked down to `e`, at level 1) takes the maps
-    // that follow when it lies in the root's slab.
-    const leaf = fresh[0] - this.walkSlabBase;
-    if (level === 1 && leaf >= 0 && leaf < 2 ** SLAB_FRAME_BITS) this.rememberLeaf(iova, (leaf * 1024) | 0, lo, hi);
     return 0;
   }
 
