@@ -550,6 +550,30 @@ describe('stall model', () => {
     }
   });
 
+  it('a stall record the codec cannot encode rejects the DMA and leaves no waiter behind', async () => {
+    const e = stallSetup();
+    const dev = e.devs[0];
+    const encode = vi.spyOn(dev.unitOps.faults!, 'encodeStall').mockImplementationOnce(() => {
+      throw new RangeError('stall record out of range');
+    });
+    try {
+      await expect(dev.dma.read(0x500000n, 8)).rejects.toThrow('stall record out of range');
+      expect(e.host.faults.outstanding).toBe(0);
+      expect(e.host.faults.stats.stalls).toBe(0);
+      expect(readFaults(e)).toEqual([]);
+      // The next stall is recorded and answered as usual.
+      const dma = track(dev.dma.read(0x500000n, 8));
+      await settle();
+      const [r] = readFaults(e);
+      mapAt(e, 0x500000n, 0x5a);
+      expect(respond(e, r.cookie, U.IOMMUFD_PAGE_RESP_SUCCESS)).toBe(8);
+      expect([...((await dma.result) as Uint8Array)]).toEqual(new Array(8).fill(0x5a));
+      expect(e.host.faults.outstanding).toBe(0);
+    } finally {
+      encode.mockRestore();
+    }
+  });
+
   it('stall tags are the 16-bit STAG, distinct per outstanding stall', async () => {
     const e = stallSetup();
     const dmas = [0x400000n, 0x401000n, 0x402000n].map((a) => track(e.devs[0].dma.read(a, 1)));

@@ -480,10 +480,12 @@ export class FaultPipeline {
   stall(dev: PipelineDevice, access: FailedAccess): Promise<number> {
     const codec = this.host.codec(dev.unitIndex);
     if (!codec?.encodeStall) return Promise.resolve(PAGE_RESP_INVALID);
-    this.stats.stalls++;
     const q = this.unitQueues(dev.unitIndex);
-    const promise = waiterPromise(q.space.stallWaiters, access.rid, access.pasid, access.grpid);
+    // The record first: a codec that throws on this access leaves no waiter behind, which would never be
+    // woken and would refuse the next stall under the same tag.
     const record = codec.encodeStall({ ...access, recoverable: true, kind: 'stall', last: true });
+    const promise = waiterPromise(q.space.stallWaiters, access.rid, access.pasid, access.grpid);
+    this.stats.stalls++;
     if (!q.faults.push(record)) {
       // Model approximation: no back-pressure on the event queue, so a stall whose record does not fit
       // is terminated at once rather than left stalled with nobody told.
