@@ -164,3 +164,62 @@ describe('AreaIndex records of the three kinds', () => {
     }
   });
 });
+
+describe('AreaIndex.appendsAt', () => {
+  it('answers past the last area as find does, over chunk splits and deletes, and changes nothing otherwise', () => {
+    const { host } = bareFixture();
+    const mm = host.process;
+    const index = new AreaIndex();
+    // Empty: an append at index 0 of chunk 0, as find() places it.
+    index.posChunk = 3;
+    expect(index.appendsAt(0)).toBe(true);
+    expect([index.posChunk, index.posIndex]).toEqual([0, -1]);
+    const rnd = xorshiftRandom(2463534242);
+    const keys: number[] = [];
+    let next = 0x10000;
+    for (let step = 0; step < 1500; step++) {
+      if (rnd(5) === 0 && keys.length > 0) {
+        // Out of the index: an area anywhere (the last one too), so that chunks shrink and go.
+        const j = rnd(keys.length);
+        expect(index.find(keys[j])).toBe(true);
+        index.deleteAt(index.posChunk, index.posIndex);
+        keys.splice(j, 1);
+        continue;
+      }
+      // Areas of one or two pages with gaps; an append mostly, sometimes into a gap below the last.
+      const len = 4096 * (1 + rnd(2));
+      let k: number;
+      if (rnd(4) === 0 && keys.length > 1) {
+        const j = rnd(keys.length - 1);
+        k = keys[j] + 3 * 4096;
+        if (k + len > keys[j + 1] || keys[j + 1] - keys[j] < 5 * 4096) continue;
+      } else {
+        k = next + 4096 * rnd(3);
+        next = k + len;
+      }
+      const maxLast = index.maxLast();
+      const c = index.posChunk;
+      const i = index.posIndex;
+      const appends = index.appendsAt(k);
+      expect(appends).toBe(k > maxLast);
+      if (appends) {
+        // The position find() gives (the last area; index 0 of chunk 0 in an empty index).
+        const at = [index.posChunk, index.posIndex];
+        expect(index.find(k)).toBe(at[1] >= 0);
+        expect([index.posChunk, index.posIndex]).toEqual(at);
+      } else {
+        expect([index.posChunk, index.posIndex]).toEqual([c, i]);
+        expect(index.find(k)).toBe(true);
+      }
+      index.insertCompactAt(index.posChunk, index.posIndex + 1, k, k + len - 1, mm, 0, false, -1, 1);
+      keys.push(k);
+      keys.sort((a, b) => a - b);
+    }
+    expect(keys.length).toBeGreaterThan(600);
+    expect(index.chunkCount).toBeGreaterThan(4);
+    // Every key in order where find() puts it; appendsAt refuses each key at or below the last IOVA.
+    for (const k of keys) expect(index.appendsAt(k)).toBe(false);
+    expect(index.appendsAt(index.maxLast())).toBe(false);
+    expect(index.appendsAt(index.maxLast() + 1)).toBe(true);
+  });
+});

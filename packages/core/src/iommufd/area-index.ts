@@ -217,6 +217,27 @@ export class AreaIndex {
     return true;
   }
 
+  /**
+   * find(k) for a key past the last IOVA of every area (an append: a fault handler mapping page after
+   * page at increasing IOVAs): sets posChunk / posIndex to the last area (posIndex -1 in an empty
+   * index) and returns true when k > maxLast(); returns false, changing nothing, otherwise. A range
+   * starting at k then overlaps no area, and the area with the greatest key <= its last is the last
+   * one: the overlap check needs no search.
+   */
+  appendsAt(k: number): boolean {
+    const c = this.recs.length - 1;
+    if (c < 0) {
+      this.posChunk = 0;
+      this.posIndex = -1;
+      return true;
+    }
+    const e = this.ends[c] - 1;
+    if (this.recs[c][e * STRIDE + R_LAST] >= k) return false;
+    this.posChunk = c;
+    this.posIndex = e - this.starts[c];
+    return true;
+  }
+
   /** Offset in recs[c] of the record at (c, i), which must exist. */
   private off(c: number, i: number): number {
     return (this.starts[c] + i) * STRIDE;

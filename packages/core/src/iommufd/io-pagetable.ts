@@ -842,14 +842,16 @@ export class IoPagetable {
     const c = low.posChunk;
     const i = low.posIndex + 1;
     const last = start + len - 1;
-    const npages = len / PAGE_SIZE;
+    // 4096 is PAGE_SIZE written out: an imported constant is a module-context load with a type check
+    // at each use in compiled code.
+    const npages = len / 4096;
     const domains = this.domains;
     if (domains.length === 0) {
       // Lazy pinning: nothing is pinned until a domain or an access needs the pages.
       low.insertCompactAt(c, i, start, last, mm, page, writable, -1, prot);
       return;
     }
-    const pfn = start / PAGE_SIZE;
+    const pfn = start / 4096;
     if (npages === 1) {
       // One page (a fault handler's map): its frame, with no run list to build and read back.
       const frame = resolveUserPage(mm, page, writable);
@@ -891,7 +893,8 @@ export class IoPagetable {
     if (notMultiple(start, align)) fail('EINVAL', `iova must be a multiple of the IOAS alignment ${this.iovaAlignment}`);
     const last = start + len - 1;
     if (this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
-    if (this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    // Past every area (appendsAt): no overlap and the index position set, without a search.
+    if (!this.low.appendsAt(start) && this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
     if (notMultiple(pageOffset, align)) fail('EINVAL', 'user address offset is not aligned for the attached domains');
   }
 

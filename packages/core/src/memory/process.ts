@@ -819,7 +819,8 @@ export class HostProcess {
   /** Charges `pages` pinned pages against RLIMIT_MEMLOCK; ENOMEM when it would be exceeded. */
   chargePinned(pages: number): void {
     if (this.injector.shouldFail('pin')) throw new Errno('ENOMEM', 'pin_user_pages failed (injected)');
-    if ((this.lockedPages + pages) * PAGE_SIZE > this.rlimitMemlock) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
+    // 4096 is PAGE_SIZE written out (a module constant is a context load with a check in compiled code).
+    if ((this.lockedPages + pages) * 4096 > this.rlimitMemlock) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
     this.lockedPages += pages;
   }
 
