@@ -93,20 +93,29 @@ export class IommufdCtx {
   }
 
   /**
-   * An event-queue file: holds a reference on the context until its last close, so that closing
-   * /dev/iommu first defers the teardown to that close instead of leaking what the queue pins.
+   * A reference on the context for an event-queue file, dropped by the returned function (the file's last
+   * close; once, however often it is called): closing /dev/iommu first defers the teardown to that close
+   * instead of leaking what the queue pins.
    */
-  holdFile(ops: FileOps): FileOps {
+  hold(): () => void {
     this.refs++;
     let open = true;
+    return () => {
+      if (open) {
+        open = false;
+        this.put();
+      }
+    };
+  }
+
+  /** `ops` holding a reference on the context until its last close (see hold). */
+  holdFile(ops: FileOps): FileOps {
+    const drop = this.hold();
     return {
       ...ops,
       release: () => {
         ops.release();
-        if (open) {
-          open = false;
-          this.put();
-        }
+        drop();
       },
     };
   }

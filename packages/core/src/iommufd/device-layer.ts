@@ -245,7 +245,7 @@ export const deviceHandlers: DeviceCommandHandlers = {
     ctx.inject('fd-alloc');
     // The open file holds a reference on the object: destroy is EBUSY until the fd is closed.
     fault.users++;
-    fault.fd = ctx.process.installFile(ctx.holdFile(fault.fileOps()));
+    fault.fd = ctx.process.installFile(fault.fileOps(ctx.hold()));
     closeIfFailed(ctx, ucmd, fault.fd);
     cmd.out_fault_id = fault.id;
     cmd.out_fault_fd = fault.fd;

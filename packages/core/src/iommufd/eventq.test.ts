@@ -358,6 +358,27 @@ describe('the FAULT queue of groups waiting to be read', () => {
     expect(code(() => child.poll(again))).toBe('EBADF');
     expect(p.write(again, new Uint8Array([5]))).toBe(1);
   });
+
+  it('read(2), write(2) and poll(2) check in order: EBADF, then EINVAL for the file, then EINVAL for the buffer', () => {
+    const f = mockFixture();
+    const p = f.host.process;
+    // A file with neither read nor write nor poll.
+    const opaque = p.installFile({ kind: 'opaque', release: () => {} });
+    const notBytes = [] as unknown as Uint8Array;
+    expect(code(() => p.readInto(opaque + 100, notBytes))).toBe('EBADF');
+    expect(() => p.readInto(opaque, notBytes)).toThrow(/opaque is not readable/);
+    expect(code(() => p.readInto(opaque, new Uint8Array(40)))).toBe('EINVAL');
+    expect(() => p.write(opaque, new Uint8Array(8))).toThrow(/opaque is not writable/);
+    expect(p.poll(opaque)).toBe(5);
+    // The FAULT fd's file: its kind, its ops, and the buffer checked after the file.
+    const fq = f.fd.fault.alloc();
+    expect(p.file(fq.fd)?.kind).toBe('[iommufd-pgfault]');
+    expect(p.poll(fq.fd)).toBe(4);
+    expect(() => p.readInto(fq.fd, notBytes)).toThrow(/must be a Uint8Array/);
+    expect(p.read(fq.fd, 40)).toEqual(new Uint8Array(0));
+    expect(code(() => p.write(fq.fd, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0])))).toBe('EINVAL');
+    expect(code(() => p.write(fq.fd, new Uint8Array(3)))).toBe('ESPIPE');
+  });
 });
 
 describe('read(2) of groups held in numbers (the pipeline\'s pooled groups)', () => {

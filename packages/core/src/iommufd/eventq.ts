@@ -238,7 +238,7 @@ export class FaultQueue extends IommufdObject {
       const g = this.ring[this.head]!;
       const n = g.count;
       if (off + n * 40 > count) break;
-      if (off === 0 && reused) words = this.readWords.of(out, count);
+      if (off === 0 && reused === true) words = this.readWords.of(out, count);
       this.take();
       const cookie = this.allocCookie();
       g.cookie = cookie;
@@ -408,19 +408,46 @@ export class FaultQueue extends IommufdObject {
     this.autoRespond(() => true);
   }
 
-  fileOps(): FileOps {
-    return {
-      kind: '[iommufd-pgfault]',
-      read: (n) => this.read(n),
-      readInto: (out) => this.readInto(out),
-      write: (b) => this.write(b),
-      poll: () => this.poll(),
-      release: () => {
-        // The fd number is free again (the next open file may reuse it): forget it.
-        this.fd = -1;
-        this.users--;
-      },
-    };
+  /** The FAULT fd's file; `onRelease` runs after the queue lets go of the fd on its last close. */
+  fileOps(onRelease: () => void): FileOps {
+    return new FaultFile(this, onRelease);
+  }
+}
+
+/**
+ * The FAULT fd's file (iommufd_fault_fops): a class whose methods call the queue's, not an object of
+ * closures, so that a fault thread's poll/read(2)/write(2) through the process's fd table reach the queue
+ * after one map check (V8 folds a prototype method to a constant; a closure field is a load and a compare).
+ */
+class FaultFile implements FileOps {
+  readonly kind = '[iommufd-pgfault]';
+
+  constructor(
+    private readonly queue: FaultQueue,
+    private readonly onRelease: () => void,
+  ) {}
+
+  read(count: number): Uint8Array {
+    return this.queue.read(count);
+  }
+
+  readInto(out: Uint8Array): number {
+    return this.queue.readInto(out);
+  }
+
+  write(bytes: Uint8Array): number {
+    return this.queue.write(bytes);
+  }
+
+  poll(): number {
+    return this.queue.poll();
+  }
+
+  release(): void {
+    // The fd number is free again (the next open file may reuse it): forget it.
+    this.queue.fd = -1;
+    this.queue.users--;
+    this.onRelease();
   }
 }
 
