@@ -577,6 +577,19 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         expect(pt.map(nx, 0x58000, unit, IOMMU_READ | IOMMU_NOEXEC)).toBe(0);
         expect(pt.walk(nx, wr) && permAllowed(wr.perm, PERM_READ), `${f.id}: IOMMU_NOEXEC took read away`).toBe(true);
         expect(pt.unmap(nx, unit)).toBe(unit);
+        // One-granule maps one after another in one leaf table, as a fault handler makes them (the radix
+        // engine maps the next one into the table it remembers), with the prot changing between them:
+        // each page keeps its own frame and grants (RadixCodec.leafBits answers per prot).
+        const seq = unit * 4096;
+        const prots = [IOMMU_READ | IOMMU_WRITE, IOMMU_READ | IOMMU_WRITE, IOMMU_READ, IOMMU_READ | IOMMU_WRITE, IOMMU_READ, IOMMU_READ];
+        prots.forEach((prot, k) => expect(pt.map(seq + k * unit, 0x90000 + k * unit, unit, prot), `${f.id}: one-page map ${k} of a run`).toBe(0));
+        prots.forEach((prot, k) => {
+          expect(pt.walk(seq + k * unit, wr) && wr.pfn === 0x90000 + k * unit, `${f.id}: page ${k} of a run of one-page maps`).toBe(true);
+          expect(permAllowed(wr.perm, PERM_WRITE), `${f.id}: page ${k} of a run of one-page maps, prot ${prot}`).toBe((prot & IOMMU_WRITE) !== 0);
+        });
+        expect(pt.map(seq + unit, 0x70000, unit, IOMMU_READ), `${f.id}: a one-page map over the run`).toBe(-17);
+        expect(pt.unmap(seq, prots.length * unit)).toBe(prots.length * unit);
+        expect(pt.walk(seq, wr)).toBe(false);
         // A superpage goes only whole: a range covering part of one removes nothing of it.
         const big = cases[3];
         if (big) {
