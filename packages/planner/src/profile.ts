@@ -4,12 +4,13 @@
  * existing units, and each unit's registers as its vendor plugin reads them. Every problem names the
  * file, the line when the text has one, the JSON path and what was expected.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type ScalarTag } from 'yaml';
 import { parseBdf, parseProfileNumber, type HostProfile } from '@ioasid/core';
 import type { DecodedUnit, IommuVendor } from '@ioasid/core/driver';
 
 import { hostProfileSchema } from './schema.js';
+import { validate as validateGenerated } from './profile-validator.generated.js';
 
 export { hostProfileSchema };
 
@@ -82,13 +83,14 @@ const BIG_DECIMAL_AS_STRING: ScalarTag = {
   resolve: (src: string) => (Number.isSafeInteger(Number(src)) ? Number(src) : src),
 };
 
-interface Parsed {
+export interface Parsed {
   value: unknown;
   doc: Document | null;
   lines: LineCounter;
 }
 
-function parseText(text: string, file: string): Parsed {
+/** The value a YAML or JSON text parses to, as the schema sees it; throws ProfileError on bad syntax. */
+export function parseText(text: string, file: string): Parsed {
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,
@@ -153,13 +155,14 @@ function position(p: Parsed | null, segments: readonly Segment[], key?: string):
 // Schema validation
 // ---------------------------------------------------------------------------------------------
 
-let compiled: ValidateFunction | null = null;
-
-/** The schema is compiled on first use: a command that never reads a profile never pays for it. */
+/**
+ * The schema compiled ahead of time (scripts/profile-validator.ts writes profile-validator.generated.js with
+ * ajv's standalone code): the same checks and error objects as ajv compiling it here, without shipping ajv's
+ * compiler to the CLI and the web page or paying for a compile on first use.
+ */
 function validateSchema(value: unknown): { ok: boolean; errors: readonly ErrorObject[] } {
-  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(hostProfileSchema);
-  const ok = compiled(value);
-  return { ok, errors: compiled.errors ?? [] };
+  const ok = validateGenerated(value);
+  return { ok, errors: (validateGenerated.errors as readonly ErrorObject[] | null | undefined) ?? [] };
 }
 
 function describe(v: unknown): string {
