@@ -199,7 +199,7 @@ describe.skipIf(!CHROMIUM)('the page in Chromium', () => {
     expect(outside).toEqual([]);
     const assets = join(dist, 'assets');
     const js = readdirSync(assets).filter((f) => f.endsWith('.js')).reduce((n, f) => n + statSync(join(assets, f)).size, 0);
-    // The budget stated in the package README.
-    expect(js).toBeLessThanOrEqual(810 * 1024);
+    // The budget stated in the package README: what the page needs (about 716 KB) and some 52 KB for core to grow.
+    expect(js).toBeLessThanOrEqual(750 * 1024);
   });
 });
