@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readLe64, uapi } from '@ioasid/core/driver';
-import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PluginContractError, type FailedAccess } from '@ioasid/core/driver';
+import { PERM_EXEC, PERM_PRIV, PERM_READ, PERM_WRITE, PAGE_RESP_FAILURE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PluginContractError, pageRequestAddress, type FailedAccess } from '@ioasid/core/driver';
 import { VtdFaultCodec, vtdFaultReasonFor } from './fault-codec.js';
 import { DmaFault, createHost } from '@ioasid/core';
 import { GNR, SKL, makeUnit } from './__tests__/fixtures.js';
@@ -213,12 +213,17 @@ describe('page requests and responses written and read as 32-bit words (the buff
       const want = codec.encodePageRequest({ unit: 0, rid: req.rid, pasid: req.pasid, addr, perm: req.perm, failure: 'not-present', stage2: false, recoverable: true, grpid: req.grpid, last: req.last });
       const unaligned = big.subarray(1 + (i % 3), 33 + (i % 3));
       for (const out of [reused, unaligned]) {
-        out.fill(0xee);
-        codec.encodePageRequestFields(req, out);
-        expect([...out], `request ${i}`).toEqual([...want]);
+        // The halves unsigned (addrHi from next()) and as the signed words core hands over: the same bytes.
+        for (const halves of [req, { ...req, addrLo: req.addrLo | 0, addrHi: req.addrHi | 0 }]) {
+          out.fill(0xee);
+          codec.encodePageRequestFields(halves, out);
+          expect([...out], `request ${i}`).toEqual([...want]);
+        }
         const back = { ...req, rid: -1, pasid: -2, addrLo: -1, addrHi: -1, perm: -1, grpid: -1, last: !req.last };
         codec.decodePageRequestFields(out, back);
-        expect(back, `request ${i}`).toEqual({ ...req, addrLo: req.addrLo >>> 0 });
+        // Decoded as signed 32-bit words (PageRequestFields), whatever the address.
+        expect(back, `request ${i}`).toEqual({ ...req, addrLo: req.addrLo | 0, addrHi: req.addrHi | 0 });
+        expect(pageRequestAddress(back), `request ${i}`).toBe(addr);
       }
       const r = { rid: next() & 0xffff, pasid: i % 3 === 0 ? -1 : next() & 0xfffff, grpid: next() & 0x1ff, code: [PAGE_RESP_SUCCESS, PAGE_RESP_INVALID, PAGE_RESP_FAILURE][i % 3] };
       const wantResp = codec.encodePageResponse(r);
@@ -267,8 +272,9 @@ describe('the word decoders read any bytes as the descriptor decoders of records
         expect(fields, `request ${i}`).toEqual({
           rid: d.value.rid,
           pasid: d.value.pasid_present ? d.value.pasid : -1,
-          addrLo: Number(addr & 0xffff_ffffn),
-          addrHi: Number(addr >> 32n),
+          // Signed 32-bit words (PageRequestFields).
+          addrLo: Number(BigInt.asIntN(32, addr)),
+          addrHi: Number(BigInt.asIntN(32, addr >> 32n)),
           perm: (d.value.rd_req ? PERM_READ : 0) | (d.value.wr_req ? PERM_WRITE : 0) | (d.value.exe_req ? PERM_EXEC : 0) | (d.value.pm_req ? PERM_PRIV : 0),
           grpid: d.value.prg_index,
           last: d.value.lpig === 1,

@@ -162,8 +162,9 @@ const TWO_32 = 4294967296;
 /** The largest address converted to a number exactly. */
 const SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** The little-endian 32-bit word at `off` as a signed int32, as an Int32Array view reads it (the decoders take either). */
 function getLe32(b: Uint8Array, off: number): number {
-  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
 }
 
 function putLe32(b: Uint8Array, off: number, v: number): void {
@@ -220,8 +221,9 @@ function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm'
 function setPageRequestFields(out: PageRequestFields, w0: number, w1: number, w2: number, w3: number): void {
   out.rid = w0 >>> 16;
   out.pasid = w0 & 0x100 ? w1 & 0xfffff : -1;
-  out.addrLo = (w2 & ~0xfff) >>> 0;
-  out.addrHi = w3 >>> 0;
+  // The address words signed (PageRequestFields): `>>> 0` made the low word a double from bit 31 on.
+  out.addrLo = w2 & ~0xfff;
+  out.addrHi = w3 | 0;
   // PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV as literals (1, 2, 4, 8; fault-codec.test.ts checks them).
   out.perm = (w2 & 3) | ((w1 >>> 18) & 0xc);
   out.grpid = (w2 >>> 3) & 0x1ff;

@@ -374,3 +374,60 @@ describe('VT-d page responses reach their devices from a microtask', () => {
     }
   });
 });
+
+describe('VT-d page requests in numbers at addresses with bit 31 or bit 63 set', () => {
+  // Bit 31 of the low word (dma-iommu's 32-bit IOVAs: the top of 4 GiB down), above 4 GiB with bit 31 set, and
+  // bit 63 (past the unit's input range: the request still carries it, and the answer is INVALID).
+  const inRange = [0x8000_0000n, 0xffff_f000n, 0x1_8000_0000n, 0xff_ffff_f000n, (1n << 56n) + 0x8000_0000n];
+  const bit63 = [0x8000_0000_8000_0000n, 0xffff_ffff_ffff_f000n];
+
+  it('records read by words, by bytes and by read(2), and the responses written by words and by bytes, carry the exact address', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    const all = [...inRange, ...bit63];
+    for (const [round, how] of (['words', 'bytes', 'read'] as const).entries()) {
+      // Each address as a bigint, and below 2^53 also as a number (the DMA API takes both).
+      const dmas = all.map((a, i) => r.dev.dma.read(i % 2 === 0 && a < 2n ** 53n ? Number(a) : a, 8).then(() => 'done', (e: unknown) => (e instanceof DmaFault ? e.fault.addr : e)));
+      await settle();
+      const size = all.length * REC;
+      let bytes: Uint8Array;
+      if (how === 'read') bytes = r.host.process.read(r.faultFd, size);
+      else {
+        // An aligned buffer is written by words, one at an odd offset byte by byte.
+        const under = new Uint8Array(size + 1);
+        bytes = how === 'words' ? under.subarray(0, size) : under.subarray(1);
+        expect(r.host.process.readInto(r.faultFd, bytes)).toBe(size);
+      }
+      const recs = all.map((_, i) => uapi.iommu_hwpt_pgfault.decode(bytes, i * REC));
+      expect(recs.map((x) => x.addr), `round ${round} (${how})`).toEqual(all);
+      const under = new Uint8Array(all.length * 8 + 1);
+      const responses = how === 'bytes' ? under.subarray(1) : under.subarray(0, all.length * 8);
+      recs.forEach((rec, i) => {
+        const ok = i < inRange.length;
+        if (ok) r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: rec.addr });
+        responses.set(uapi.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: ok ? PAGE_RESP_SUCCESS : 1 }), i * 8);
+      });
+      expect(r.host.process.write(r.faultFd, responses)).toBe(responses.length);
+      // The pages answered SUCCESS were mapped: the DMAs complete; the others fail at their own address.
+      expect(await Promise.all(dmas), `round ${round} (${how})`).toEqual([...inRange.map(() => 'done'), ...bit63]);
+      r.fd.ioas.unmapAll(r.ioas);
+    }
+    expect(r.host.outstandingFaults).toBe(0);
+  });
+
+  it('a cookie or a code from 2^31 up is EINVAL at once, written by words or by bytes, and leaves the group to its real answer', async () => {
+    const r = plainRig({ trace: false, stage: false });
+    const dma = r.dev.dma.read(0x1_8000_0000n, 8);
+    await settle();
+    const rec = uapi.iommu_hwpt_pgfault.decode(r.host.process.read(r.faultFd, REC), 0);
+    const under = new Uint8Array(9);
+    for (const buf of [under.subarray(0, 8), under.subarray(1)]) {
+      for (const [cookie, code, what] of [[0x8000_0000 + rec.cookie, PAGE_RESP_SUCCESS, /unknown cookie 2147483649/], [0xffff_ffff, PAGE_RESP_SUCCESS, /unknown cookie 4294967295/], [rec.cookie, 0x8000_0000, /unknown response code/]] as const) {
+        buf.set(uapi.iommu_hwpt_page_response.encode({ cookie, code }));
+        expect(() => r.host.process.write(r.faultFd, buf)).toThrow(what);
+      }
+    }
+    r.fd.ioas.map({ ioasId: r.ioas, userVa: r.va, length: 4096n, iova: rec.addr });
+    expect(r.host.process.write(r.faultFd, uapi.iommu_hwpt_page_response.encode({ cookie: rec.cookie, code: PAGE_RESP_SUCCESS }))).toBe(8);
+    expect([...(await dma)]).toEqual(new Array(8).fill(0x5a));
+  });
+});

@@ -156,11 +156,18 @@ export interface PageRequestInPlace {
  * One page request in plain numbers: what core keeps of a page request on its hot path instead of an
  * IommuFault (whose address is a bigint) or a FailedAccess. The address is split in its two 32-bit
  * halves, so that every 64-bit address fits without a bigint.
+ *
+ * Each half is a 32-bit word taken modulo 2^32: core writes it as a signed 32-bit integer (`x | 0`, so
+ * bit 31 set makes it negative), and a codec's decodePageRequestFields should too. That keeps the field
+ * a small integer for every address: a value from 2^31 up is a double to V8, and one such store changes
+ * the shape of the object that holds it, which deoptimizes the compiled code reading such objects. A
+ * reader takes `x >>> 0` for the unsigned value (or uses bit operations, which ignore the sign), so a
+ * half written unsigned reads the same.
  */
 export interface PageRequestFields extends Pick<IommuFault, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last' | 'reason' | 'reasonText' | 'stage2'> {
-  /** Bits 31:0 of the page address (unsigned; the page offset bits are 0 in a decoded request). */
+  /** Bits 31:0 of the page address, a 32-bit word (signed as core writes it; the page offset bits are 0 in a decoded request). */
   addrLo: number;
-  /** Bits 63:32 of the page address (unsigned). */
+  /** Bits 63:32 of the page address, a 32-bit word (signed as core writes it). */
   addrHi: number;
 }
 
@@ -181,17 +188,23 @@ export interface PageRequestFieldsCodec {
   decodePageRequestFields(record: Uint8Array, out: PageRequestFields): void;
 }
 
-/** IommuFault.addr of `f`: the bigint made from the two halves (one BigInt below 2^53). */
+/** IommuFault.addr of `f`: the bigint made from the two halves, each signed or not (one BigInt below 2^53). */
 export function pageRequestAddress(f: Readonly<PageRequestFields>): bigint {
-  return f.addrHi < 0x200000 ? BigInt(f.addrHi * 4294967296 + f.addrLo) : (BigInt(f.addrHi) << 32n) | BigInt(f.addrLo);
+  const lo = f.addrLo;
+  const hi = f.addrHi;
+  // `(hi & 0xffe00000) === 0`: the high word, signed or not, is below 2^21. A negative low word is
+  // 2^32 more; the sum is computed in doubles from the start (`hi * 4294967296`), so no 32-bit result
+  // is ever assumed (`lo >>> 0` would be, then fail at bit 31).
+  if ((hi & 0xffe00000) === 0) return BigInt(hi * 4294967296 + lo + (lo < 0 ? 4294967296 : 0));
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
-/** Sets every field of `out` from the page request `f` (its address modulo 2^64, in halves). */
+/** Sets every field of `out` from the page request `f` (its address modulo 2^64, in signed halves). */
 export function pageRequestFieldsOf(f: Readonly<IommuFault>, out: PageRequestFields): void {
-  const a = BigInt.asUintN(64, f.addr);
+  const a = BigInt.asIntN(64, f.addr);
   out.rid = f.rid;
   out.pasid = f.pasid;
-  out.addrLo = Number(a & 0xffff_ffffn);
+  out.addrLo = Number(BigInt.asIntN(32, a));
   out.addrHi = Number(a >> 32n);
   out.perm = f.perm;
   out.grpid = f.grpid;

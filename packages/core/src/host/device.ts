@@ -623,13 +623,16 @@ export class PciDevice {
 
   private sendPageRequest(t: DmaTransfer, grpid: number): void {
     try {
-      // The transfer is the request (its pasid and perm are the access's); the page address's halves:
-      // iovaPfn is below 2^52.
+      // The transfer is the request (its pasid and perm are the access's); the page address's halves
+      // as signed int32 words (PageRequestFields): iovaPfn is below 2^52. `pfn << 12` is bits 19:0 of
+      // the page number moved up to address bits 31:12 whatever pfn is; `(pfn % 1048576) * 4096` was
+      // a number past 2^31 from an IOVA of 2 GiB in its low word on, and that one store turned the
+      // field from a small integer into a double (V8 then deoptimized every function reading a transfer).
       const pfn = t.iovaPfn;
       t.rid = this.rid;
-      t.addrLo = (pfn % 1048576) * 4096;
+      t.addrLo = pfn << 12;
       // An int32 page's high half without the float division.
-      t.addrHi = pfn <= 0x7fffffff ? pfn >>> 20 : Math.floor(pfn / 1048576);
+      t.addrHi = pfn <= 0x7fffffff ? pfn >> 20 : (pfn / 1048576) | 0;
       t.grpid = grpid;
       // `!== true`: the call's result is a boolean, and compared with true it is one compare, not a
       // generic truthiness test.

@@ -26,8 +26,9 @@ const PGFAULT_COOKIE = iommu_hwpt_pgfault.offsetof('cookie');
 const PGFAULT_RESERVED = iommu_hwpt_pgfault.offsetof('__reserved');
 const PGFAULT_LENGTH = iommu_hwpt_pgfault.offsetof('length');
 
-function readU32(b: Uint8Array, off: number): number {
-  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+/** The little-endian u32 at `off` as a signed int32 (as an Int32Array view reads it): see write(). */
+function readI32(b: Uint8Array, off: number): number {
+  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
 }
 
 /** Stores the low 32 bits of `v` little-endian, as DataView.setUint32 would. */
@@ -301,16 +302,18 @@ export class FaultQueue extends IommufdObject {
     const words = this.writeWords.of(bytes, length);
     let done = 0;
     while (done < length) {
-      const cookie = words !== null ? words[done >> 2] >>> 0 : readU32(bytes, done);
-      const code = words !== null ? words[(done >> 2) + 1] >>> 0 : readU32(bytes, done + 4);
-      if (code > 1) {
+      // The u32 cookie and code as signed words (from 2^31 up negative), compared as such: `>>> 0` on
+      // every response was compiled as a 32-bit integer and deoptimized at the first value past 2^31.
+      const cookie = words !== null ? words[done >> 2] : readI32(bytes, done);
+      const code = words !== null ? words[(done >> 2) + 1] : readI32(bytes, done + 4);
+      if (code !== 0 && code !== 1) {
         if (done === 0) fail('EINVAL', 'unknown response code');
         break;
       }
-      const g = cookie < this.response.length ? this.response[cookie] : undefined;
+      const g = cookie >= 0 && cookie < this.response.length ? this.response[cookie] : undefined;
       // Cookie 0 is never given (XA_FLAGS_ALLOC1): response[0] stays undefined.
       if (g === undefined) {
-        if (done === 0) fail('EINVAL', `unknown cookie ${cookie}`);
+        if (done === 0) fail('EINVAL', `unknown cookie ${cookie >>> 0}`);
         break;
       }
       this.takeResponse(cookie);

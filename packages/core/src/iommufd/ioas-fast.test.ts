@@ -75,3 +75,44 @@ describe('IOAS_MAP / IOAS_UNMAP fast paths', () => {
     );
   });
 });
+
+describe('IOAS_MAP fast path with bit 31 of a low word set', () => {
+  it('maps at IOVAs, from user addresses and of lengths whose low 32 bits are 2^31 or more exactly as the general handler, and refuses an IOAS id from 2^31 up as it does', () => {
+    const [a, b] = pair();
+    const rw = U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
+    // user_va with bit 31 set: a 2 GiB + 64 KiB mapping of the process holds one.
+    const big = (f: typeof a) => f.host.process.mmap(0x8001_0000);
+    const vaA = big(a);
+    expect(big(b)).toBe(vaA);
+    const lowBit31 = (vaA + 0x8000_0000n) & ~0x7fff_ffffn;
+    const ops: Op[] = [
+      // The top page below 4 GiB (dma-iommu's first IOVA for a 32-bit mask), 2^31, and past 4 GiB with bit 31 set.
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: 0, userVa: 0n, iova: 0xffff_f000n, length: 4096n, size: 0, at: 0 },
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: 1, userVa: 0n, iova: 0x8000_0000n, length: 8192n, size: 0, at: 0 },
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: 3, userVa: 0n, iova: 0x1_8000_0000n, length: 4096n, size: 0, at: 4 },
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: 4, userVa: 0n, iova: 0x1f_ffff_f000n, length: 4096n, size: 0, at: 0 },
+      // A length of 2 GiB (bit 31 of its low word), and a user address whose low word has bit 31 set.
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: null, userVa: vaA, iova: 0x2_0000_0000n, length: 0x8000_0000n, size: 0, at: 0 },
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: null, userVa: lowBit31, iova: 0x3_8000_0000n, length: 4096n, size: 0, at: 0 },
+      // EEXIST at a bit-31 IOVA, and an IOAS id of 2^31 + ioas (ENOENT).
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0, userPage: 5, userVa: 0n, iova: 0x8000_1000n, length: 4096n, size: 0, at: 0 },
+      { map: true, flags: rw, reserved: 0, ioasDelta: 0x8000_0000, userPage: 6, userVa: 0n, iova: 0x9000_0000n, length: 4096n, size: 0, at: 0 },
+    ];
+    const results = ops.map((o) => {
+      const r = run(a.fd, a.ioas, a.va, o);
+      expect(r).toEqual(run(b.fd, b.ioas, b.va, o));
+      return r[1];
+    });
+    expect(results).toEqual(['', '', '', '', '', '', expect.stringMatching(/^EEXIST/), expect.stringMatching(/^ENOENT/)]);
+    const areas = (f: typeof a) => [...getIoas(f.fd.ctx, f.ioas).iopt.iterAreas()].map((x) => [x.iova, x.last]);
+    expect(areas(a)).toEqual(areas(b));
+    expect(areas(a)).toEqual([
+      [0x8000_0000n, 0x8000_1fffn],
+      [0xffff_f000n, 0xffff_ffffn],
+      [0x1_8000_0000n, 0x1_8000_0fffn],
+      [0x2_0000_0000n, 0x2_7fff_ffffn],
+      [0x3_8000_0000n, 0x3_8000_0fffn],
+      [0x1f_ffff_f000n, 0x1f_ffff_ffffn],
+    ]);
+  });
+});

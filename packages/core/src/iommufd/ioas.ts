@@ -210,6 +210,15 @@ const UNMAP_IOVA = iommu_ioas_unmap.offsetof('iova');
 const UNMAP_LENGTH = iommu_ioas_unmap.offsetof('length');
 
 /**
+ * The number `hi * 2^32 + lo` of a u64 held as two 32-bit words, `lo` signed or not (an Int32Array
+ * word: bit 31 set makes it negative, worth 2^32 more). The sum is a double from the first operation
+ * (4294967296 is not a small integer), so the compiled code never assumes a 32-bit result.
+ */
+function u64Words(hi: number, lo: number): number {
+  return hi * 4294967296 + lo + (lo < 0 ? 4294967296 : 0);
+}
+
+/**
  * IOAS_MAP on the caller's struct in place, for the per-page path a vIOMMU drives: a FIXED_IOVA map
  * whose user_va + length and iova + length are below 2^53, with valid flags and a zero __reserved, in a
  * 4-byte aligned struct of the kernel's size. It runs iommufdIoasMap's steps in the same order with numbers instead of
@@ -233,18 +242,25 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   const uHi = w[5];
   const lenHi = w[7];
   const iovaHi = w[9];
-  if ((uHi | lenHi | iovaHi) >>> 21 !== 0) return false;
-  const u = uHi * 4294967296 + (w[4] >>> 0);
-  const len = lenHi * 4294967296 + (w[6] >>> 0);
-  const iova = iovaHi * 4294967296 + (w[8] >>> 0);
+  // An object id from 2^31 up names no object: the general handler says ENOENT.
+  if ((uHi | lenHi | iovaHi) >>> 21 !== 0 || w[2] < 0) return false;
+  // Each value as high * 2^32 + the low word, the low word's sign bit worth 2^32 (see u64Words): no
+  // `w[i] >>> 0`, which V8 compiles as a 32-bit integer while the words it saw were below 2^31, and
+  // deoptimizes at the first IOVA (or user address, or length) whose bit 31 is set.
+  const uLo = w[4];
+  const lenLo = w[6];
+  const iovaLo = w[8];
+  const u = u64Words(uHi, uLo);
+  const len = u64Words(lenHi, lenLo);
+  const iova = u64Words(iovaHi, iovaLo);
   if (len === 0 || len > 9007199254740991 - u || iova > 9007199254740991 - len) return false;
-  const ioas = getIoas(ctx, w[2] >>> 0);
+  const ioas = getIoas(ctx, w[2]);
   const writable = (flags & 2) !== 0;
   const prot = (flags & 4) !== 0 ? (writable ? 3 : 1) : 2;
   // Page-aligned memory needs no pages object up front (iopt_alloc_user_pages checks nothing more
   // for it): the IOAS keeps such an area as a compact record.
-  const offset = w[4] & 0xfff;
-  if ((offset | (w[6] & 0xfff)) === 0) ioas.iopt.mapUserNum(ctx.process, u / 4096, writable, len, iova, prot);
+  const offset = uLo & 0xfff;
+  if ((offset | (lenLo & 0xfff)) === 0) ioas.iopt.mapUserNum(ctx.process, u / 4096, writable, len, iova, prot);
   else ioas.iopt.mapOneNum(userPagesNum(ctx, u, len, writable), 0, offset, len, iova, prot);
   return true;
 }

@@ -6,6 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { errCode } from '../__tests__/helpers.js';
 import { FrameAllocator, PhysicalMemory } from './physical.js';
 import { HostProcess, MAX_OBJECT_PAGES } from './process.js';
+import { Errno } from '../uapi/errno.js';
+
+/** The errno chargePinned throws (an Errno, which the ioctl turns into the IommufdError), or 'ok'. */
+function charge(p: HostProcess, pages: number): string {
+  try {
+    p.chargePinned(pages);
+  } catch (e) {
+    if (e instanceof Errno) return e.code;
+    throw e;
+  }
+  return 'ok';
+}
 
 function proc(): HostProcess {
   const mem = new PhysicalMemory();
@@ -34,5 +46,39 @@ describe('user memory limits', () => {
     expect(errCode(() => p.ftruncate(fd, Number.NaN))).toBe('EINVAL');
     expect(errCode(() => p.mmap(4096, { fd, offset: MAX_OBJECT_PAGES * 4096 }))).toBe('ENOMEM');
     expect(errCode(() => p.ftruncate(fd, 8192))).toBe('ok');
+  });
+});
+
+describe('RLIMIT_MEMLOCK in pages (pages.c incr_user_locked_vm)', () => {
+  it('compares the pages pinned with the limit shifted down to pages, a limit that is not whole pages included', () => {
+    const p = proc();
+    // 4 pages and 100 bytes: RLIMIT_MEMLOCK >> PAGE_SHIFT is 4.
+    p.rlimitMemlock = 4 * 4096 + 100;
+    p.chargePinned(3);
+    p.chargePinned(1);
+    expect(charge(p, 1)).toBe('ENOMEM');
+    expect(p.lockedPages).toBe(4);
+    p.unchargePinned(4);
+    p.rlimitMemlock = 4095;
+    expect(charge(p, 1)).toBe('ENOMEM');
+    expect(p.lockedPages).toBe(0);
+  });
+
+  it('charges past 2 GiB and 4 GiB pinned up to the limit exactly, and refuses the page after it', () => {
+    const p = proc();
+    // 8 GiB of pages, 2^21: the byte totals pass 2^31 and 2^32 on the way.
+    p.rlimitMemlock = 2 ** 33;
+    p.chargePinned(2 ** 19 - 1);
+    p.chargePinned(1);
+    p.chargePinned(1);
+    expect(p.lockedPages).toBe(2 ** 19 + 1);
+    p.chargePinned(2 ** 21 - p.lockedPages);
+    expect(p.lockedPages).toBe(2 ** 21);
+    expect(charge(p, 1)).toBe('ENOMEM');
+    expect(p.lockedPages).toBe(2 ** 21);
+    // Unlimited (Infinity, `ulimit -l unlimited`) takes anything.
+    p.rlimitMemlock = Number.POSITIVE_INFINITY;
+    p.chargePinned(2 ** 30);
+    expect(p.lockedPages).toBe(2 ** 21 + 2 ** 30);
   });
 });

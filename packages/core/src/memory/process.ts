@@ -819,8 +819,11 @@ export class HostProcess {
   /** Charges `pages` pinned pages against RLIMIT_MEMLOCK; ENOMEM when it would be exceeded. */
   chargePinned(pages: number): void {
     if (this.injector.shouldFail('pin')) throw new Errno('ENOMEM', 'pin_user_pages failed (injected)');
-    // 4096 is PAGE_SIZE written out (a module constant is a context load with a check in compiled code).
-    if ((this.lockedPages + pages) * 4096 > this.rlimitMemlock) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
+    // pages.c incr_user_locked_vm: pages against the limit in pages (RLIMIT_MEMLOCK >> PAGE_SHIFT; for a
+    // whole number of pages `> limit / 4096` is `> floor(limit / 4096)`), never bytes: the product in bytes
+    // left the 32-bit integers at 2 GiB pinned, and the compiled charge then deoptimized. 4096 is PAGE_SIZE
+    // written out (a module constant is a context load with a check in compiled code).
+    if (this.lockedPages + pages > this.rlimitMemlock / 4096) throw new Errno('ENOMEM', 'RLIMIT_MEMLOCK exceeded');
     this.lockedPages += pages;
   }
 

@@ -794,7 +794,8 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
         const inFields = codecPageRequestFields(codec);
         expect(inFields || fieldsMembers.every((m) => m === undefined), 'encodePageRequestFields and decodePageRequestFields are both absent, or both present beside the in-place page-request methods').toBe(true);
         const pasids = pasidBits > 0 ? [-1, 1, 2 ** pasidBits - 1] : [-1];
-        const addrs = [0x1234_5000n, (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
+        // Also the top page below 4 GiB (bit 31 of the low word set: where dma-iommu's 32-bit IOVAs start).
+        const addrs = [0x1234_5000n, ...(inputBits > 32 ? [0xffff_f000n] : []), (1n << BigInt(Math.min(inputBits, 64))) - PAGE];
         const base: FailedAccess = { unit, rid, pasid: -1, addr: 0n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid: 0, last: true };
         for (const pasid of pasids) {
           for (const addr of addrs) {
@@ -812,10 +813,15 @@ export function conformanceChecks(options: ConformanceOptions): ConformanceCheck
                 const what = `page request pasid ${pasid} addr 0x${addr.toString(16)} perm ${perm} grpid ${grpid}`;
                 if (inFields) {
                   const a64 = BigInt.asUintN(64, addr);
-                  const req: PageRequestFields = { rid, pasid, addrLo: Number(a64 & 0xffff_ffffn), addrHi: Number(a64 >> 32n), perm, grpid, last, reason: -1, reasonText: 'unread', stage2: true };
-                  const slot = new Uint8Array(codec.pageRequestSize).fill(0xee);
-                  codec.encodePageRequestFields(req, slot);
-                  expect([...slot], `encodePageRequestFields writes what encodePageRequest returns (${what})`).toEqual([...rec]);
+                  // The halves as core hands them over (signed 32-bit words) and unsigned: the same record.
+                  const lo = Number(a64 & 0xffff_ffffn);
+                  const hi = Number(a64 >> 32n);
+                  for (const [addrLo, addrHi] of [[lo | 0, hi | 0], [lo, hi]]) {
+                    const req: PageRequestFields = { rid, pasid, addrLo, addrHi, perm, grpid, last, reason: -1, reasonText: 'unread', stage2: true };
+                    const slot = new Uint8Array(codec.pageRequestSize).fill(0xee);
+                    codec.encodePageRequestFields(req, slot);
+                    expect([...slot], `encodePageRequestFields writes what encodePageRequest returns (${what}, halves ${addrLo}, ${addrHi})`).toEqual([...rec]);
+                  }
                   const back: PageRequestFields = { rid: -2, pasid: -2, addrLo: -2, addrHi: -2, perm: -2, grpid: -2, last: false, reason: -2, reasonText: '', stage2: true };
                   codec.decodePageRequestFields(rec, back);
                   expect(pageRequestFault(back, unit), `decodePageRequestFields gives what decodePageRequest returns (${what})`).toEqual(f);
