@@ -467,6 +467,82 @@ describe('compact IOAS areas', () => {
     both((s) => s.dev.detachPt());
   });
 
+  it('mapped page after page in IOVA order (a fault handler) give the errors, pins, page table and areas of the general handlers', () => {
+    const { a, b, both } = differential(1);
+    const all = [a, b];
+    const ok = '0 ';
+    both((s) => s.dev.attachPt(s.ioas) > 0);
+    // IOMMU_IOAS_MAP's one-page path appends each record to the last chunk, and starts a chunk when the
+    // last one is full: 300 pages fill two chunks and start a third.
+    let next = 0;
+    // Every seventh map is read-only (its record says so; the pin is not a write pin).
+    const mapNext = (s: Side, k: number) =>
+      s.map(BASE_IOVA + k * PAGE, s.va + BigInt((k % USER_PAGES) * PAGE), 1, U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | (k % 7 === 3 ? 0 : U.IOMMU_IOAS_MAP_WRITEABLE));
+    for (; next < 300; next++) expect(both((s) => mapNext(s, next))).toBe(ok);
+    const chunks = (s: Side) => {
+      const low = (s.iopt() as unknown as { low: AreaIndex }).low;
+      return Array.from({ length: low.chunkCount }, (_, c) => low.chunkLength(c));
+    };
+    expect(chunks(a)).toEqual([128, 128, 44]);
+    both((s) => s.table(320));
+    both((s) => s.areas());
+    // Looked up around the chunks' first areas, each byte of a page's edges and the gaps after them.
+    for (const k of [0, 1, 127, 128, 129, 255, 256, 257, 299, 300]) {
+      for (const at of [k * PAGE - 1, k * PAGE, k * PAGE + PAGE - 1]) {
+        both((s) => {
+          const x = s.iopt().areaAt(BigInt(BASE_IOVA + at));
+          return x === undefined ? null : [x.iova, x.last, x.prot, x.pages.writable];
+        });
+      }
+    }
+    // The same page again, and a page inside an area (EEXIST); a read-only page mapped writeable
+    // (EFAULT from the pin); a page that a reserved range covers (EINVAL).
+    expect(both((s) => s.map(BASE_IOVA + 5 * PAGE, s.va, 1))).toBe('-17 EEXIST');
+    expect(both((s) => s.map(BASE_IOVA + next * PAGE, s.roVa, 1))).toBe('-14 EFAULT');
+    both((s) => s.iopt().addReserved(s, [{ start: BigInt(BASE_IOVA + (next + 1) * PAGE), last: BigInt(BASE_IOVA + (next + 1) * PAGE) }]));
+    expect(both((s) => s.map(BASE_IOVA + (next + 1) * PAGE, s.va, 1))).toBe('-22 EINVAL');
+    both((s) => s.iopt().removeReserved(s));
+    // RLIMIT_MEMLOCK reached: ENOMEM, nothing mapped or charged.
+    for (const s of all) s.f.host.process.rlimitMemlock = (s.f.host.process.lockedPages + 2) * PAGE;
+    for (let k = 0; k < 2; k++, next++) expect(both((s) => mapNext(s, next))).toBe(ok);
+    expect(both((s) => mapNext(s, next))).toBe('-12 ENOMEM');
+    for (const s of all) s.f.host.process.rlimitMemlock = Number.POSITIVE_INFINITY;
+    // Each pin, map and table page failing in turn at the next page (the first map into a fresh leaf
+    // table allocates it): ENOMEM with nothing pinned or mapped, then the map goes through.
+    next = 512;
+    for (let n = 1; ; n++) {
+      expect(n).toBeLessThan(20);
+      const inj = all.map((s) => (s.f.host.injector = new FailNth(n, ['pin', 'map', 'table-alloc'])));
+      const rc = both((s) => mapNext(s, next));
+      expect(inj[0].hitSite).toBe(inj[1].hitSite);
+      for (const s of all) s.f.host.injector = NO_FAULT_INJECTION;
+      if (!inj[0].hit) {
+        expect(rc).toBe(ok);
+        expect(n).toBe(4);
+        break;
+      }
+      expect(rc).toBe('-12 ENOMEM');
+      both((s) => s.table(520));
+    }
+    // Another process's memory (a forked child using the same fd): its records carry that process.
+    const children = all.map((s) => s.f.host.process.fork());
+    for (let k = 0; k < 3; k++, next++) expect(both((s) => s.f.fd.asProcess(children[all.indexOf(s)], () => mapNext(s, next + 1)))).toBe(ok);
+    both((s) => s.areas());
+    both((s) => s.table(600));
+    // An IOAS alignment above PAGE_SIZE (an access that needs 64 KiB): the length is not a multiple of
+    // it, EINVAL before anything else, even for a page that an area covers.
+    both((s) => s.unmap(0, 1 << 30));
+    const access = { iovaAlignment: 65536n, notifyUnmap: () => {} };
+    both((s) => s.iopt().addAccess(access));
+    expect(both((s) => mapNext(s, 0))).toBe('-22 EINVAL');
+    both((s) => s.iopt().removeAccess(access));
+    expect(both((s) => mapNext(s, 0))).toBe(ok);
+    expect(both((s) => s.map(BASE_IOVA, s.va, 1))).toBe('-17 EEXIST');
+    both((s) => s.unmap(0, 1 << 30));
+    both((s) => s.dev.detachPt());
+    expect(both((s) => s.f.host.process.lockedPages)).toBe(0);
+  });
+
   it('charge one pin per page and give every pin back on unmap', () => {
     const s = side(true);
     s.dev.attachPt(s.ioas);

@@ -232,7 +232,8 @@ export class AreaIndex {
       return true;
     }
     const e = this.ends[c] - 1;
-    if (this.recs[c][e * STRIDE + R_LAST] >= k) return false;
+    // STRIDE 5 and R_LAST 1 written out (a module constant is a context load with a check per use).
+    if (this.recs[c][e * 5 + 1] >= k) return false;
     this.posChunk = c;
     this.posIndex = e - this.starts[c];
     return true;
@@ -424,6 +425,57 @@ export class AreaIndex {
     r[o + R_PAGE] = page;
     r[o + R_FRAME] = frame < 0 ? 0 : frame;
     r[o + R_META] = prot | (writable ? META_WRITE : 0) | (frame >= 0 ? META_PINNED : 0) | (p << META_PROC_SHIFT);
+  }
+
+  /**
+   * insertCompactAt of the one-page area [iova, iova + PAGE_SIZE) pinned at `frame` (>= 0). The record
+   * is written here when it goes right after the last used slot of its chunk (an append: a fault
+   * handler mapping page after page in IOVA order) and the chunk has a free slot there, or the chunk is
+   * the last one and full (a new chunk after it takes the record), for the first process of `procs`;
+   * anything else takes insertCompactAt. Either way the same record in the same place: open() takes
+   * that slot, or starts that chunk, for such an insert too.
+   */
+  insertPageAt(c: number, i: number, iova: number, mm: HostProcess, page: number, writable: boolean, frame: number, prot: number): void {
+    // The record layout and flags written out: STRIDE 5, R_LAST 1, R_PAGE 2, R_FRAME 3, R_META 4,
+    // CAP 128, META_WRITE 4, META_PINNED 8, process 0 (a module constant is a context load with a
+    // check at each use in compiled code).
+    const recs = this.recs;
+    if (c < recs.length && i !== 0 && this.procs[0] === mm) {
+      let e = this.ends[c];
+      if (this.starts[c] + i === e) {
+        if (e === 128 && i === 128 && c === recs.length - 1) {
+          // open()'s append to a full last chunk: a new chunk, the record its first.
+          c = this.appendChunk();
+          i = 0;
+          e = 0;
+          this.firsts[c] = iova;
+        }
+        if (e < 128) {
+          const r = recs[c];
+          const o = e * 5;
+          r[o] = iova;
+          r[o + 1] = iova + 4095;
+          r[o + 2] = page;
+          r[o + 3] = frame;
+          r[o + 4] = prot | (writable === true ? 12 : 8);
+          this.ends[c] = e + 1;
+          this.size++;
+          this.posChunk = c;
+          this.posIndex = i;
+          return;
+        }
+      }
+    }
+    this.insertCompactAt(c, i, iova, iova + 4095, mm, page, writable, frame, prot);
+  }
+
+  /** An empty chunk after the last one, whose index it returns (its first key is the caller's to set). */
+  private appendChunk(): number {
+    this.recs.push(newChunk());
+    this.starts.push(0);
+    this.ends.push(0);
+    this.firsts.push(0);
+    return this.recs.length - 1;
   }
 
   /**

@@ -100,9 +100,12 @@ export function dispatchIoctl(
   onError?: (e: Errno, op: IoctlOp | undefined) => void,
   respond?: (reply: Uint8Array) => void,
 ): number {
+  // IOMMUFD_TYPE (0x3b) and IOMMUFD_CMD_BASE (0x80) written out, and the entry compared with undefined
+  // rather than tested for truthiness: an imported constant is a context load with a check at each use,
+  // and `!o` tests every kind of value in compiled code (every IOAS_MAP of a fault handler comes here).
   const nr = request & 0xff;
-  const o = (request >>> 8) === U.IOMMUFD_TYPE && nr >= U.IOMMUFD_CMD_BASE ? table[nr - U.IOMMUFD_CMD_BASE] : undefined;
-  if (!o || o.ioctl !== request) return -ERRNO.ENOTTY;
+  const o = (request >>> 8) === 0x3b && nr >= 0x80 ? table[nr - 0x80] : undefined;
+  if (o === undefined || o.ioctl !== request) return -ERRNO.ENOTTY;
   if (o.fast !== undefined) {
     try {
       if (o.fast(ctx, arg)) {

@@ -109,8 +109,9 @@ export class HwptPaging extends Hwpt implements IoptDomain {
   }
 
   mapPage(iovaPfn: number, frame: number, prot: number): number {
-    // mapPages of one run of one page, in the same order: the injector, then the table.
-    const p = prot | (this.ops.enforceCacheCoherency ? IOMMU_CACHE : 0);
+    // mapPages of one run of one page, in the same order: the injector, then the table. `=== true` and 4
+    // (IOMMU_CACHE): a truthiness test checks every kind of value, an imported constant is a context load.
+    const p = prot | (this.ops.enforceCacheCoherency === true ? 4 : 0);
     if (this.injection.injector.shouldFail('map')) return -12; // -ENOMEM
     return this.ops.pt.map(iovaPfn, frame, 1, p);
   }

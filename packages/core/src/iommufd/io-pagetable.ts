@@ -884,6 +884,48 @@ export class IoPagetable {
   }
 
   /**
+   * mapUserNum of one page: user page `pageHi * 2^20 + pageLo` of `mm` at IOVA page
+   * `iovaHi * 2^20 + iovaLo` (each a u64 address's high word and bits 31:12 of its low word, below
+   * 2^21 and 2^20: small integers whatever the address, where a page number past 2^31 would be a heap
+   * number allocated for the call). The steps, errors and their order are mapUserNum's for a length
+   * of PAGE_SIZE at a page-aligned IOVA: io_pagetable.c iopt_alloc_area_pages (the length against the
+   * IOAS alignment, EINVAL; then iopt_check_iova: the IOVA's alignment, which a page-aligned IOVA
+   * passes whenever the length did, a reserved range EINVAL, an area EEXIST; iopt_insert_area's page
+   * offset, 0), then iopt_fill_domains_pages (the pin: EFAULT; the charge: ENOMEM; each domain, undone
+   * on failure). One call with the checks written out: a fault handler maps page after page this way.
+   */
+  mapUserPage(mm: HostProcess, pageHi: number, pageLo: number, writable: boolean, iovaHi: number, iovaLo: number, prot: number): void {
+    // 4096 is PAGE_SIZE and 1048576 2^20 written out (an imported constant is a context load with a
+    // check at each use in compiled code).
+    const align = this.alignment === null ? this.alignNum : this.alignmentNum;
+    // A power of two: PAGE_SIZE is a multiple of it exactly when it is at most PAGE_SIZE.
+    if (align > 4096) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${this.iovaAlignment}`);
+    const pfn = iovaHi * 1048576 + iovaLo;
+    const start = pfn * 4096;
+    const last = start + 4095;
+    // overlapsReservedNum's first test, here: inside the gap the last check found, no call.
+    if ((start < this.gapStart || last > this.gapLast) && this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
+    const low = this.low;
+    if (!low.appendsAt(start) && this.overlapsAreaNum(start, last)) fail('EEXIST', 'range overlaps an existing mapping');
+    const c = low.posChunk;
+    const i = low.posIndex + 1;
+    const page = pageHi * 1048576 + pageLo;
+    const domains = this.domains;
+    if (domains.length === 0) {
+      // Lazy pinning: nothing is pinned until a domain or an access needs the pages.
+      low.insertCompactAt(c, i, start, last, mm, page, writable, -1, prot);
+      return;
+    }
+    const frame = resolveUserPage(mm, page, writable);
+    mm.chargePinned(1);
+    for (let d = 0; d < domains.length; d++) {
+      const rc = domains[d].mapPage(pfn, frame, prot);
+      if (rc < 0) refused(domains, d, pfn, 1, mm, rc);
+    }
+    low.insertPageAt(c, i, start, mm, page, writable, frame, prot);
+  }
+
+  /**
    * placeRange and checkPageOffset of a fixed range in numbers (start + len - 1 <= 2^53 - 1, all
    * exact), in the kernel's order. Changes nothing.
    */

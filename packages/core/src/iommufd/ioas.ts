@@ -237,6 +237,28 @@ export function iommufdIoasMapFast(ctx: IommufdCtx, arg: Uint8Array): boolean {
   if (w === null || w[0] !== 40) return false;
   const flags = w[1];
   if (w[3] !== 0 || (flags & ~7) !== 0 || (flags & 1) === 0 || (flags & 6) === 0) return false;
+  const uLo = w[4];
+  const uHi = w[5];
+  const iovaLo = w[8];
+  const iovaHi = w[9];
+  // One page of page-aligned memory at a page-aligned IOVA, both below 2^53 (high words below 2^21, so
+  // the range ends below 2^53): a fault handler's map. Anything else: mapFastNum. This part is small so
+  // that the dispatcher's call of the fast path takes it in.
+  // An object id from 2^31 up names no object: the general handler says ENOENT.
+  if (w[6] !== 4096 || w[7] !== 0 || (uHi | iovaHi) >>> 21 !== 0 || ((uLo | iovaLo) & 0xfff) !== 0 || w[2] < 0) return mapFastNum(ctx, w, flags);
+  const ioas = getIoas(ctx, w[2]);
+  const writable = (flags & 2) !== 0;
+  // The page numbers go as their high word and bits 31:12 of the low one, small integers whatever bit 31
+  // of the low word (`>>> 12` is below 2^20; mapUserPage).
+  ioas.iopt.mapUserPage(ctx.process, uHi, uLo >>> 12, writable, iovaHi, iovaLo >>> 12, (flags & 4) !== 0 ? (writable ? 3 : 1) : 2);
+  return true;
+}
+
+/**
+ * iommufdIoasMapFast of any other struct (`w` its words, `flags` valid): a map whose user_va + length
+ * and iova + length are below 2^53, in numbers; false, having done nothing, for anything else.
+ */
+function mapFastNum(ctx: IommufdCtx, w: Int32Array, flags: number): boolean {
   // Each value below 2^53: its high word below 2^21. Also excluded: a zero length and sums that could
   // pass 2^53 - 1.
   const uHi = w[5];

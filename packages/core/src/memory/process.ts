@@ -505,7 +505,14 @@ export class HostProcess {
    * @internal
    */
   resolvePage(page: number, write: boolean): number {
-    if (page >= this.runStart && page < this.runEnd && (this.runWrite || !write)) return this.runBase + page;
+    // `=== true` / `=== false`: a truthiness test checks every kind of value in compiled code. The
+    // lookup is a call of its own, so that this part is taken into the caller (a fault handler's map).
+    if (page >= this.runStart && page < this.runEnd && (this.runWrite === true || write === false)) return this.runBase + page;
+    return this.resolvePageLookup(page, write);
+  }
+
+  /** resolvePage of a page outside the remembered run: the VMA, the fault, the run remembered. */
+  private resolvePageLookup(page: number, write: boolean): number {
     const v = this.vmaAt(page);
     if (!v) throw new Errno('EFAULT', `user address 0x${(page * PAGE_SIZE).toString(16)} is not mapped`);
     if (write && !(v.prot & PROT_WRITE)) throw new Errno('EPERM', 'mapping is not writable');
