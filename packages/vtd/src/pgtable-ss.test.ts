@@ -699,6 +699,44 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
     }
   });
 
+  it('the 5-level compact walk reports a missing leaf itself and leaves every other entry it cannot follow to the full walk', () => {
+    // Every table in the root's slab (5). Pages below 2^30 (the compact walk's), a mapped run, the pages
+    // next to it that fault (a missing leaf: reported at level 0 without a second walk; the first page
+    // of the next 2 MiB region: a missing level-1 entry), a page at the last index of each level, one
+    // at 2^30 - 1 and above. Then one bit of one entry on the path flipped at a time, at every level:
+    // not present, PS, a table elsewhere in the slab, in slab 5 + 128 (same low-word bits, high word
+    // 1), in slab 5 + 1 or above 2^32 frames.
+    const { memory, mem } = scatteredMemory(() => 1, 1);
+    const pt = alloc({ pgsizeBitmap: SZ_4K | SZ_2M, ias: 57 }, memory) as SlabTable;
+    const mapped = mapOps(pt, [
+      { iova: 0x3fff_0000, n: 600, huge: false, ro: false },
+      { iova: 7, n: 3, huge: false, ro: true },
+      { iova: 0x3ffc_0000, n: 512, huge: true, ro: false },
+    ]);
+    const probes = [6, 10, 0x3fff_0000 - 1, 0x3fff_0000 + 600, 0x3fff_fe00, 2 ** 30 - 1, 2 ** 30, 0x0800_0000];
+    const pages = [...mapped, ...probes];
+    expectEngineWalk(pt, mem, pages);
+    const out = new WalkResult();
+    expect([pt.walk(10, out), out.fault, out.level]).toEqual([false, 1, 0]);
+    expect([pt.walk(0x3fff_0000 + 600, out), out.fault, out.level]).toEqual([false, 1, 0]);
+    expect([pt.walk(0x0800_0000, out), out.fault, out.level]).toEqual([false, 1, 3]);
+    for (const page of [0x3fff_0001, 8, 0x3ffc_0005]) {
+      let table = pt.rootPfn;
+      for (let level = 4; level > 0; level--) {
+        const idx = Math.floor(page / 512 ** level) % 512;
+        const pte = mem.readU64(table, idx);
+        for (const bit of [0, 1, 7, 12, 25, 32, 52]) {
+          mem.writeU64(table, idx, pte ^ (1n << BigInt(bit)));
+          expectEngineWalk(pt, mem, pages);
+        }
+        mem.writeU64(table, idx, pte);
+        if ((pte & 0x80n) !== 0n) break;
+        table = Number((pte & PTE_ADDR) >> 12n);
+      }
+    }
+    expectEngineWalk(pt, mem, pages);
+  });
+
   it.each([
     ['the compact walk below 2^30 pages', 48],
     ['the 5-level walk', 57],

@@ -108,21 +108,23 @@ export class VtdPageTable extends RadixPageTable {
   private pscLevels: number = 0;
   /** `executeEnable` as a number (SS_X or 0), for the walk. */
   private readonly execMask: number = 0;
-  /** The grant bits (both privilege levels) of a leaf by the AND of the walk's R/W/X bits: leafOut's rule as a table, for walk(). */
+  /** The grant bits (both privilege levels) of a leaf by the AND of the walk's R/W/X bits: leafOut's rule as a table, for the slab walks. */
   private readonly grants: Int32Array = NO_GRANTS;
   /** A 4-level second-stage table whose root is in a slab: walks take the straight-line paths. */
   private readonly straight: boolean = false;
-  /** 1 for a 5-level second-stage table whose root is in a slab: walkStraight takes its 5-level walk. */
+  /** 1 for a 5-level second-stage table whose root is in a slab: walkStraight takes walkFive. */
   private readonly five: number = 0;
-  /** 1 when walk() takes its fast path: `straight` and the paging-structure cache off. */
+  /** walkFiveCompact serves the pages below this: min(limitPfn, 2^30 - 1) for a 5-level table (`five`), else 0 (a small integer, as `fastLimit`). */
+  private readonly fiveLimit: number = 0;
+  /** 1 when walk() takes walkCompact: `straight` and the paging-structure cache off. */
   private fast = 0;
   /**
-   * walk()'s compact path serves the pages below this: min(limitPfn, 2^30 - 1) while `fast`, else 0. A
+   * walkCompact serves the pages below this: min(limitPfn, 2^30 - 1) while `fast`, else 0. A
    * small integer (a V8 built with 31-bit small integers keeps up to 2^30 - 1 as one), so the page
    * compares as an int32.
    */
   private fastLimit = 0;
-  /** `rootSlab` as int32 words (the same memory), for walk() and the 5-level walk. */
+  /** `rootSlab` as int32 words (the same memory), for walkCompact and the 5-level walks. */
   private readonly slab32: Int32Array = NO_SLAB32;
   /** `slabLo << 25` as an int32: the bits 31:25 of a table entry's low word that points into the root's slab. */
   private readonly slabTag: number = 0;
@@ -171,13 +173,14 @@ export class VtdPageTable extends RadixPageTable {
       }
     }
     if (!flavor.firstStage && this.top === 4) {
-      // The same for walkStraight's 5-level walk.
+      // The same for the 5-level walks.
       this.mem.chunkWords(rootPfn);
       const slab = this.mem.slabWords(this.rootSlabIndex);
       if (slab !== undefined && SLAB_FRAME_BITS === 13) {
         this.rootSlab = slab;
         this.slab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
         this.five = 1;
+        this.fiveLimit = Math.min(this.limitPfn, 2 ** 30 - 1) | 0;
       }
     }
     this.slabHi = this.rootSlabIndex >>> SLAB_HI_SHIFT;
@@ -229,8 +232,27 @@ export class VtdPageTable extends RadixPageTable {
   }
 
   /**
-   * The walk. Its common case, a 4-level second-stage table of 4K leaves walked without the
-   * paging-structure cache to a present leaf, is written out here whole and small, over the flat slab
+   * The walk: a dispatcher, small enough to be inlined together with the walk it picks. A 4-level
+   * second-stage table without the paging-structure cache takes walkCompact (the `walk` benchmark:
+   * the unit's translate, walkPaging, this and walkCompact are inlined into the caller's loop); a
+   * 5-level one walkFiveCompact (the fault round trip: the unit's miss inlines this and
+   * walkFiveCompact with the IOTLB fill, so that a walk that finds its page makes no call); both for
+   * pages below 2^30 - 1 (their limits are 0 otherwise). Anything else goes to walkStraight. What the
+   * two callers inline must fit V8's budgets (460 bytes of bytecode per function, 920 in all):
+   * inline-budget.test.ts checks both.
+   */
+  override walk(iovaPfn: number, out: WalkResult): boolean {
+    if (iovaPfn >= 0) {
+      if (iovaPfn < this.fastLimit) return this.walkCompact(iovaPfn, out);
+      if (iovaPfn < this.fiveLimit) return this.walkFiveCompact(iovaPfn, out);
+    }
+    return this.walkStraight(iovaPfn, out);
+  }
+
+  /**
+   * The walk of a 4-level second-stage table with the paging-structure cache off, for pages below
+   * 2^30 - 1 (walk() sends those here). Its common case, 4K leaves and a present leaf, is written out
+   * here whole and small, over the flat slab
    * of table memory that holds the root (PhysicalMemory.slabWords, read as int32): each table entry
    * on the path must point into that slab (its low word's bits 31:25 and its high word are those of
    * the slab, and its PS bit is clear: `((lo & 0xfe000080) ^ slabTag) | (hi ^ slabHi)` is 0), and
@@ -241,8 +263,8 @@ export class VtdPageTable extends RadixPageTable {
    *
    * Why it is this small: a walk's leaf load usually misses the caches, and the processor overlaps
    * the next walks' loads with it only when the code between them is short; and below V8's inlining
-   * limit (460 bytes of bytecode) the unit's translate inlines this walk into the caller's loop, which
-   * saves the call, its frame and the checks of its arguments. So: no failure reporting here; int32
+   * limit (460 bytes of bytecode) the unit's translate inlines walk() and this walk into the caller's
+   * loop, which saves the call, its frame and the checks of its arguments. So: no failure reporting here; int32
    * loads (no uint32-to-number checks); one test for the whole walk, not one per level: the slab
    * checks of the three table entries are ORed into `bad` and the R/W bits of every level ANDed into
    * `perm` (R or W in all four means each one is present), and a walk that went wrong reads words
@@ -253,47 +275,105 @@ export class VtdPageTable extends RadixPageTable {
    * int32 -33554304) the slab bits of a low word with SS_PS, 0x7ffc00 SLAB_WORD_MASK (the
    * constructor checks SLAB_FRAME_BITS), 0xfffff HI_ADDR_MASK, 512 SS_D, 0 WALK_OK.
    */
-  override walk(iovaPfn: number, out: WalkResult): boolean {
-    if (iovaPfn >= 0 && iovaPfn < this.fastLimit) {
-      // Masks in locals: the compiled code is the same (they are constants), the bytecode shorter.
-      const slabBits = -33554304;
-      const tableWords = 0x7ffc00;
-      const s = this.slab32;
-      const tag = this.slabTag;
-      const hiE = this.slabHi;
-      let w = this.rootSlabWord + ((iovaPfn >>> 27) << 1);
-      let lo = s[w];
-      let perm = lo;
-      let bad = ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
-      w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 18) & 511) << 1);
-      lo = s[w];
-      perm &= lo;
-      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
-      w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 9) & 511) << 1);
-      lo = s[w];
-      perm &= lo;
-      bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
-      w = ((lo >>> 2) & tableWords) + ((iovaPfn & 511) << 1);
-      lo = s[w];
-      perm &= lo;
-      if (bad === 0 && (perm & 3) !== 0) {
-        // Integer arithmetic up to 2^31 pages (8 TiB), as the compiler speculates from what it saw.
-        out.pfn = (s[w + 1] & 0xfffff) * 1048576 + (lo >>> 12);
-        out.perm = this.grants[perm & 7];
-        out.pageShift = 12;
-        out.level = 0;
-        out.dirty = (lo & 512) !== 0;
-        out.fault = 0;
-        return true;
-      }
+  private walkCompact(iovaPfn: number, out: WalkResult): boolean {
+    // Masks in locals: the compiled code is the same (they are constants), the bytecode shorter.
+    const slabBits = -33554304;
+    const tableWords = 0x7ffc00;
+    const s = this.slab32;
+    const tag = this.slabTag;
+    const hiE = this.slabHi;
+    let w = this.rootSlabWord + ((iovaPfn >>> 27) << 1);
+    let lo = s[w];
+    let perm = lo;
+    let bad = ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+    w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 18) & 511) << 1);
+    lo = s[w];
+    perm &= lo;
+    bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+    w = ((lo >>> 2) & tableWords) + (((iovaPfn >>> 9) & 511) << 1);
+    lo = s[w];
+    perm &= lo;
+    bad |= ((lo & slabBits) ^ tag) | (s[w + 1] ^ hiE);
+    w = ((lo >>> 2) & tableWords) + ((iovaPfn & 511) << 1);
+    lo = s[w];
+    perm &= lo;
+    if (bad === 0 && (perm & 3) !== 0) {
+      // Integer arithmetic up to 2^31 pages (8 TiB), as the compiler speculates from what it saw.
+      out.pfn = (s[w + 1] & 0xfffff) * 1048576 + (lo >>> 12);
+      out.perm = this.grants[perm & 7];
+      out.pageShift = 12;
+      out.level = 0;
+      out.dirty = (lo & 512) !== 0;
+      out.fault = 0;
+      return true;
     }
     return this.walkStraight(iovaPfn, out);
   }
 
+
   /**
-   * The walk when walk()'s compact path did not finish it: for a 5-level table, the 5-level walk
-   * (below); else the same 4-level walk over the root's slab with the paging-structure cache off, which also reports a missing entry (the level it stopped at,
-   * as the engine's walk does) and serves pages from 2^30 - 1 up to the limit. Each table entry on the
+   * The walk of a 5-level second-stage table (the granite-rapids-2s preset's, the fault round trip's)
+   * for pages below 2^30 - 1, in walkCompact's style: every level read from the root's slab as int32
+   * words, the slab checks of the four table entries ORed into `bad` and their R/W bits ANDed into
+   * `perm`, one test for all four; then the leaf decides: present, the translation; not present, the
+   * walk reports it at level 0 as the engine's walk does (a page that faults next to mapped ones). The
+   * page is an int32 below 2^30, so its level-4 index is 0 and its level-3 index `iovaPfn >>> 27`. A
+   * table entry that is missing or not a table of the slab (a superpage, a table elsewhere) is found
+   * only at the end (the walk goes on through words elsewhere in the slab, always in bounds: the masks
+   * keep every index below its length) and walkFive walks again and reports it. Small enough for the
+   * unit's miss to inline it (below V8's inlining limit of 460 bytes of bytecode; the operands are
+   * ordered to keep the bytecode short), so that a walk that misses the IOTLB makes no call. Literals as
+   * in walkCompact.
+   */
+  private walkFiveCompact(iovaPfn: number, out: WalkResult): boolean {
+    // A local on the left of each operator and `x = x & y` rather than `x &= y`: shorter bytecode
+    // (the local is the operand; no copy of the old value), the same compiled code.
+    const slabBits = -33554304;
+    const tableWords = 0x7ffc00;
+    const s = this.slab32;
+    const tag = this.slabTag;
+    const hiE = this.slabHi;
+    let w = this.rootSlabWord;
+    let lo = s[w];
+    let perm = lo;
+    let bad = (tag ^ (slabBits & lo)) | (hiE ^ s[w + 1]);
+    w = (tableWords & (lo >>> 2)) + ((iovaPfn >>> 27) << 1);
+    lo = s[w];
+    perm = perm & lo;
+    bad = bad | (tag ^ (slabBits & lo)) | (hiE ^ s[w + 1]);
+    w = (tableWords & (lo >>> 2)) + (((iovaPfn >>> 18) & 511) << 1);
+    lo = s[w];
+    perm = perm & lo;
+    bad = bad | (tag ^ (slabBits & lo)) | (hiE ^ s[w + 1]);
+    w = (tableWords & (lo >>> 2)) + (((iovaPfn >>> 9) & 511) << 1);
+    lo = s[w];
+    perm = perm & lo;
+    bad = bad | (tag ^ (slabBits & lo)) | (hiE ^ s[w + 1]);
+    w = (tableWords & (lo >>> 2)) + ((iovaPfn & 511) << 1);
+    lo = s[w];
+    if (bad === 0 && (perm & 3) !== 0) {
+      // Every table entry present and in the slab: the leaf decides (1 is WALK_NOT_PRESENT).
+      out.level = 0;
+      if ((lo & 3) === 0) {
+        out.fault = 1;
+        out.perm = 0;
+        out.dirty = false;
+        return false;
+      }
+      out.pfn = (s[w + 1] & 0xfffff) * 1048576 + (lo >>> 12);
+      out.perm = this.grants[perm & lo & 7];
+      out.pageShift = 12;
+      out.dirty = (lo & 512) !== 0;
+      out.fault = 0;
+      return true;
+    }
+    return this.walkFive(iovaPfn, out);
+  }
+
+  /**
+   * The walk when walkCompact or walkFiveCompact did not finish it or did not apply: for a 5-level
+   * table, walkFive; else the 4-level walk over the root's slab with the paging-structure cache off,
+   * which also reports a missing entry (the level it stopped at, as the engine's walk does) and serves pages from 2^30 - 1 up to the limit. Each table entry on the
    * path must point into that slab (its low word's bits 31:25 and its high word are those of the
    * slab: two compares), and then the next table is at word `(lo >>> 2) & SLAB_WORD_MASK` of the same
    * array. Anything else (the cache on, a table in another slab, a superpage, an IOVA out of range)
@@ -357,22 +437,26 @@ export class VtdPageTable extends RadixPageTable {
       out.dirty = false;
       return false;
     }
-    // The walk of a 5-level second-stage table (a 57-bit input space, as the granite-rapids-2s preset
-    // has) over the root's slab, read as int32 words (`slab32`), every level read from table memory. It
-    // is written out here rather than in a function of its own: a fault round trip walks a 5-level
-    // table twice (the access that faults and its retry), and each walk paid a second call. Each level
-    // tests only what decides the walk's course, whether its entry is present (a missing entry is
-    // reported as the engine's walk reports it: the level it stopped at); whether the entry points
-    // into the root's slab as a table (PS clear, the slab's bits in both words) is ORed into `bad`, as
-    // in walk()'s compact path, and tested where the walk ends. A walk that went wrong (a table in
-    // another slab, a superpage) reads words elsewhere in the slab (always in bounds: the masks keep
-    // every index below its length), reports nothing it read there, and goes to walkOther (the
-    // engine's walk), which walks again and reports it; so does an IOVA out of range. The page is split
-    // once into its low 27 bits (levels 2 to 0) and the rest (levels 4 and 3, below 2^18). Literals as
-    // in walk(): -33554304 is 0xfe000080 as int32, 0x7ffc00 SLAB_WORD_MASK. With a present test, a PS
-    // test and two slab compares per level (the words read as uint32, each checked to be an int32), a
-    // level took about 30 instructions.
-    if (this.five !== 0 && iovaPfn >= 0 && iovaPfn < this.limitPfn) {
+    if (this.five !== 0) return this.walkFive(iovaPfn, out);
+    return this.walkOther(iovaPfn, out);
+  }
+
+  /**
+   * The walk of a 5-level second-stage table (a 57-bit input space, as the granite-rapids-2s preset
+   * has) when walkFiveCompact did not finish it (a table entry missing or not a table of the root's
+   * slab, a page at or above 2^30 - 1): over the root's slab, read as int32 words (`slab32`), every level read from table memory.
+   * Each level tests only what decides the walk's course, whether its entry is present (a missing entry
+   * is reported as the engine's walk reports it: the level it stopped at); whether the entry points into
+   * the root's slab as a table (PS clear, the slab's bits in both words) is ORed into `bad`, as in
+   * walkCompact, and tested where the walk ends. A walk that went wrong (a table in another slab, a
+   * superpage) reads words elsewhere in the slab (always in bounds: the masks keep every index below
+   * its length), reports nothing it read there, and goes to walkOther (the engine's walk), which walks
+   * again and reports it; so does an IOVA out of range. The page is split once into its low 27 bits
+   * (levels 2 to 0) and the rest (levels 4 and 3, below 2^18). Literals as in walkCompact: -33554304
+   * is 0xfe000080 as int32, 0x7ffc00 SLAB_WORD_MASK.
+   */
+  private walkFive(iovaPfn: number, out: WalkResult): boolean {
+    if (iovaPfn >= 0 && iovaPfn < this.limitPfn) {
       const slabBits = -33554304;
       const tableWords = 0x7ffc00;
       const s = this.slab32;
@@ -417,7 +501,7 @@ export class VtdPageTable extends RadixPageTable {
     return this.walkOther(iovaPfn, out);
   }
 
-  /** Every walk the fast path of walk() does not finish. */
+  /** Every walk walkStraight or walkFive does not finish. */
   private walkOther(iovaPfn: number, out: WalkResult): boolean {
     return this.pscLevels === 3 ? this.walkPsc(iovaPfn, out) : this.walkTables(iovaPfn, out);
   }

@@ -223,7 +223,8 @@ export class PciDevice {
         if (into !== undefined && !(into instanceof Uint8Array && into.length === length)) throw new IommufdError('EINVAL', 'dma', '`into` must be a Uint8Array of exactly `length` bytes');
         const out = into ?? new Uint8Array(length);
         // Every page translating (the common case) completes here without a closure or a second promise.
-        const done = this.copyPages(iova, out, length, false, opts.pasid ?? -1);
+        // 1 is PERM_READ (a literal: a module constant is a load and a hole check in compiled code).
+        const done = this.copyPages(iova, out, length, 1, opts.pasid ?? -1);
         return done < length ? this.transfer(length, 1, opts, out, done) : Promise.resolve(out);
       } catch (e) {
         return Promise.reject(e as Error);
@@ -276,11 +277,14 @@ export class PciDevice {
     readonly pri: PriFlowControl = new PriFlowControl(512, 512),
   ) {
     this.unitIndex = unit.index;
+    this.mem = host.mem;
     this.rid = info.rid;
     this.priRecovery = info.pri && unit.ops.caps.pri ? 1 : 0;
     this.stallCapable = info.stall && unit.ops.caps.stall;
   }
 
+  /** The host's memory (`host.mem`), which its DMA reads and writes: a load fewer per transfer. */
+  private readonly mem: PhysicalMemory;
   /** Its requester id, and whether its function and its unit both stall: fixed facts a failed access reads. */
   private readonly rid: number;
   private readonly stallCapable: boolean;
@@ -428,14 +432,14 @@ export class PciDevice {
 
   private async dmaWrite(iova: DmaAddress, data: Uint8Array, opts: DmaOptions): Promise<void> {
     checkDmaArgs(iova, data.length, opts);
-    const done = this.copyPages(iova, data, data.length, true, opts.pasid ?? NO_PASID);
+    const done = this.copyPages(iova, data, data.length, PERM_WRITE, opts.pasid ?? NO_PASID);
     if (done < data.length) await this.transfer(data.length, PERM_WRITE, opts, data, done);
   }
 
   private dmaSync(iova: DmaAddress, buf: Uint8Array, write: boolean, opts: DmaOptions): number {
     checkDmaArgs(iova, buf.length, opts);
     const pasid = opts.pasid ?? NO_PASID;
-    const done = this.copyPages(iova, buf, buf.length, write, pasid);
+    const done = this.copyPages(iova, buf, buf.length, write ? PERM_WRITE : PERM_READ, pasid);
     if (done === buf.length) return done;
     const access = this.failedAccess(pageAddress(this.stopPfn), write ? PERM_WRITE : PERM_READ, pasid);
     if (access.recoverable) return done;
@@ -451,7 +455,7 @@ export class PciDevice {
   private stopOff = 0;
 
   /** movePages() from the start of `buf`, at an IOVA as the DMA API takes it. */
-  private copyPages(iova: DmaAddress, buf: Uint8Array, length: number, write: boolean, pasid: number): number {
+  private copyPages(iova: DmaAddress, buf: Uint8Array, length: number, perm: number, pasid: number): number {
     let iovaPfn: number;
     let off: number;
     // `| 0`: the offset is an integer below 4096, and as an int32 the page loop's arithmetic on it and
@@ -467,7 +471,7 @@ export class PciDevice {
       iovaPfn = Number(iova / PAGE);
       off = Number(iova % PAGE);
     }
-    return this.movePages(iovaPfn, off, buf, 0, length, write, pasid);
+    return this.movePages(iovaPfn, off, buf, 0, length, perm, pasid);
   }
 
   /**
@@ -475,18 +479,20 @@ export class PciDevice {
    * by page while the pages translate (translate, copy, A/D update). Returns the bytes of `buf` moved
    * by then: `length`, or where the first page that did not translate begins (its page and offset are
    * left in stopPfn/stopOff, and its failure in `this.tr`). Nothing is allocated. The first try of a
-   * DMA and every retry after a page response take this one path.
+   * DMA and every retry after a page response take this one path. `perm` is PERM_READ (from memory
+   * into `buf`) or PERM_WRITE (from `buf` to memory).
    */
-  private movePages(iovaPfn: number, off: number, buf: Uint8Array, done: number, length: number, write: boolean, pasid: number): number {
+  private movePages(iovaPfn: number, off: number, buf: Uint8Array, done: number, length: number, perm: number, pasid: number): number {
     // binding() written out for the RID (-1, NO_PASID): V8 inlines into one compiled function only so
     // much bytecode, and what binding() took of it kept the frame copy (mem.readInFrame) a call.
     const b = pasid === -1 ? this.ridBinding : this.binding(pasid);
     const unit = this.unit;
-    const mem = this.host.mem;
+    const mem = this.mem;
     const tr = this.tr;
     // Literals on this path (a module constant is a load and a hole check in compiled code): 2 is
-    // PERM_WRITE, 1 PERM_READ and BIND_PAGING, 4096 PAGE_SIZE.
-    const perm = write ? 2 : 1;
+    // PERM_WRITE, 1 BIND_PAGING, 4096 PAGE_SIZE. The direction is the permission (a number: a boolean
+    // argument is tested with a generic truthiness check, about a dozen instructions).
+    const write = perm === 2;
     const pt = b.kind === 1 ? b.pt : null;
     while (done < length) {
       const n = Math.min(4096 - off, length - done);
@@ -552,7 +558,7 @@ export class PciDevice {
    */
   private runTransfer(t: DmaTransfer): void {
     try {
-      const done = this.movePages(t.iovaPfn, t.off, t.buf!, t.done, t.length, (t.perm & 2) !== 0, t.pasid);
+      const done = this.movePages(t.iovaPfn, t.off, t.buf!, t.done, t.length, t.perm, t.pasid);
       if (done === t.length) {
         this.settleTransfer(t, null);
         return;

@@ -138,6 +138,35 @@ describe('Iotlb', () => {
     expect(t.occupancy).toBe(1);
   });
 
+  it('fills a page below 2^32 to an int32 output page by the short path, the same entry as any other fill', () => {
+    const t = new Iotlb(4);
+    // Pages from 2^31 to 2^32 - 1 are not int32s: their low key word wraps, their high word is 0.
+    for (const p of [0, 5, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 16, 2 ** 32 - 1]) {
+      for (const outPfn of [0, 9, 2 ** 31 - 1]) {
+        t.flushAll();
+        t.insert(6, -1, p, outPfn, 3);
+        const o = out();
+        expect(t.hit(6, -1, p, 1, o)).toBe(true);
+        expect(o).toEqual({ pfn: outPfn, perm: 3 });
+        expect(t.lookup(6, -1, p)).toBe(outPfn);
+        // The same low word 2^32 away, the other side of 2^31, another tag or PASID: misses.
+        for (const q of [p + 2 ** 32, p - 2 ** 32, p ^ 2 ** 31, (p | 0) === p ? p + 2 ** 32 : p - 2 ** 31]) if (q !== p) expect(t.hit(6, -1, q, 1, out())).toBe(false);
+        expect(t.hit(7, -1, p, 1, out())).toBe(false);
+        expect(t.hit(6, 0, p, 1, out())).toBe(false);
+        expect(t.occupancy).toBe(1);
+        t.flushRange(6, -1, p, 1);
+        expect(t.occupancy).toBe(0);
+      }
+    }
+    // The keys insert ignores, whatever the pages: a tag or PASID that is not an int32, a disabled IOTLB.
+    t.insert(2 ** 31, -1, 5, 9, 3);
+    t.insert(6, 2 ** 32, 5, 9, 3);
+    t.enabled = false;
+    t.insert(6, -1, 5, 9, 3);
+    t.enabled = true;
+    expect(t.occupancy).toBe(0);
+  });
+
   it('flushRange over the whole array finds pages above 2^32', () => {
     const t = new Iotlb(4);
     const big = 2 ** 40;

@@ -156,18 +156,38 @@ export class Iotlb {
     return -1;
   }
 
-  /** Caches a translation (ignored while disabled, and for keys that cannot be cached: see above). */
+  /**
+   * Caches a translation (ignored while disabled, and for keys that cannot be cached: see above). The
+   * common case, a page below 2^32 to a page below 2^31 (every walk of a DMA that missed ends here,
+   * nearly always with those), is written out small: the unit's miss inlines it with the walk, within
+   * V8's cumulative inlining budget (inline-budget.test.ts); anything else is insertWide's.
+   */
   insert(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
+    // `(p >>> 0) === p`: p is an integer in [0, 2^32), so its high key word is 0 and its low word is
+    // `p | 0` (an Int32Array store wraps it so); `(o | 0) === o && o >= 0`: the output page goes in the
+    // int32 word (w[e | 4]). e is a multiple of 8, so `e | k` is e + k.
+    if ((iovaPfn >>> 0) === iovaPfn && (outPfn | 0) === outPfn && outPfn >= 0 && (tag | 0) === tag && (pasid | 0) === pasid && this.on !== 0) {
+      const e = this.slot(tag, iovaPfn) << 3;
+      const w = this.w;
+      w[e] = iovaPfn;
+      w[e | 1] = 0;
+      w[e | 2] = tag;
+      w[e | 3] = pasid;
+      w[e | 4] = outPfn;
+      w[e | 5] = perm;
+      return;
+    }
+    this.insertWide(tag, pasid, iovaPfn, outPfn, perm);
+  }
+
+  /** insert() of a page or an output page that is not a non-negative int32, or of a key that cannot be cached. */
+  private insertWide(tag: number, pasid: number, iovaPfn: number, outPfn: number, perm: number): void {
     if (this.on === 0 || (tag | 0) !== tag || (pasid | 0) !== pasid) return;
-    // A page that is a non-negative int32 (every walk of a DMA that missed ends here, nearly always with
-    // one) takes no float test; its high key word is 0. Literals, as in probe (9007199254740991 is
-    // MAX_PAGE, 2.3283064365386963e-10 2^-32).
     let high = 0;
     if ((iovaPfn | 0) !== iovaPfn || iovaPfn < 0) {
-      if (!(iovaPfn >= 0 && iovaPfn <= 9007199254740991) || Math.floor(iovaPfn) !== iovaPfn) return;
-      high = (iovaPfn - (iovaPfn >>> 0)) * 2.3283064365386963e-10;
+      if (!(iovaPfn >= 0 && iovaPfn <= MAX_PAGE) || Math.floor(iovaPfn) !== iovaPfn) return;
+      high = (iovaPfn - (iovaPfn >>> 0)) * INV_2_32;
     }
-    // e is a multiple of 8: `e | k` is e + k without an overflow check.
     const e = this.slot(tag, iovaPfn) << 3;
     const w = this.w;
     w[e] = iovaPfn | 0;

@@ -197,10 +197,14 @@ export class IommuUnit {
 
   private walkFailed(out: TranslateResult, wr: WalkResult, stage2: boolean, format: string, tag: number): false {
     const f = wr.fault;
-    // Literals (1 WALK_NOT_PRESENT, 2 WALK_ADDRESS_SIZE, 3 WALK_TABLE_FAULT, 5 WALK_CONTEXT_INVALID): a
-    // module constant is a load and a hole check in compiled code, and a page fault comes here.
-    const failure: TranslationFailure = f === 1 ? 'not-present' : f === 2 ? 'address-size' : f === 3 ? 'table-fault' : f === 5 ? 'no-context' : 'not-present';
-    this.fail(out, failure, stage2, format, tag);
+    // Literals (2 WALK_ADDRESS_SIZE, 3 WALK_TABLE_FAULT, 5 WALK_CONTEXT_INVALID; 1 WALK_NOT_PRESENT and
+    // anything else are 'not-present'): a module constant is a load and a hole check in compiled code,
+    // and a page fault comes here. fail() written out, which keeps this small enough for the miss path
+    // to inline it with the walk and the IOTLB fill (inline-budget.test.ts).
+    out.failure = f === 2 ? 'address-size' : f === 3 ? 'table-fault' : f === 5 ? 'no-context' : 'not-present';
+    out.stage2 = stage2;
+    out.format = format;
+    out.tag = tag;
     out.contextFault = f === 5 ? wr.contextFault : 0;
     return false;
   }

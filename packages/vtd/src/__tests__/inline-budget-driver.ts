@@ -22,8 +22,8 @@ function table(levels: number): IoPageTable {
   return pt;
 }
 
-// The benchmark's `walk`: a 4-level table without the paging-structure cache, so that walk() takes its
-// compact path, through the unit with the IOTLB off (translate, hit, walkPaging, walk).
+// The benchmark's `walk`: a 4-level table without the paging-structure cache, so that walk() takes
+// walkCompact, through the unit with the IOTLB off (translate, hit, walkPaging, walk, walkCompact).
 const pt4 = table(4);
 (pt4 as IoPageTable & { pagingStructureCache: boolean }).pagingStructureCache = false;
 const unit = hostUnits(host)[0];
@@ -35,5 +35,22 @@ if (!unit.translate(b, -1, 5, PERM_READ, out)) throw new Error('translation with
 unit.iotlb.enabled = true;
 unit.translate(b, -1, 5, PERM_READ, out);
 if (!unit.translate(b, -1, 5, PERM_READ, out)) throw new Error('translation with the IOTLB on failed');
-// A 5-level table (the fault round trip's): walk -> walkStraight, which holds the 5-level walk.
-if (!table(5).walk(5, new WalkResult())) throw new Error('5-level walk failed');
+// A 5-level table (the fault round trip's), through the unit with the IOTLB on: a miss that walks
+// (walk -> walkFiveCompact) and fills the IOTLB, and one that faults (walkFiveCompact -> walkFive, walkFailed).
+const pt5 = table(5);
+if (!pt5.walk(5, new WalkResult())) throw new Error('5-level walk failed');
+const b5 = new Binding(BIND_PAGING, 2, pt5, null, null);
+if (!unit.translate(b5, -1, 5, PERM_READ, out)) throw new Error('5-level translation failed');
+if (unit.translate(b5, -1, 6, PERM_READ, out)) throw new Error('the translation of an unmapped page succeeded');
+// A device's DMA of a few bytes (the fault round trip's retry): movePages, with the IOTLB hit and the
+// frame copy (PhysicalMemory.readInFrame) inlined into its loop.
+const fd = host.openIommufd();
+const dev = host.device('0000:f2:01.0');
+dev.bindIommufd(fd);
+const ioas = fd.ioas.alloc();
+dev.attachPt(ioas);
+const userVa = host.process.mmap(4096);
+host.process.poke(userVa, new Uint8Array(8).fill(0xa5));
+fd.ioas.map({ ioasId: ioas, userVa, length: 4096n, iova: 1n << 32n });
+const word = new Uint8Array(8);
+if (dev.dma.readSync(2 ** 32, word) !== 8 || word[0] !== 0xa5) throw new Error('the DMA read failed');
