@@ -248,6 +248,50 @@ describe('page requests and responses written and read as 32-bit words (the buff
     codec.encodePageResponseInto({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID }, fresh);
     expect(codec.decodePageResponse(fresh)).toEqual({ rid: 3, pasid: 4, grpid: 5, code: PAGE_RESP_INVALID });
   });
+
+  it('refuses what the allocating encoders refuse, with their errors in their order, whatever the buffer', () => {
+    const codec = new VtdFaultCodec({ scalableMode: true });
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(PluginContractError);
+        return (e as Error).message;
+      }
+      throw new Error('did not throw');
+    };
+    const reused = new Uint8Array(32);
+    const unaligned = new Uint8Array(35).subarray(1, 33);
+    // Bad PASIDs (wider than 20 bits, negative other than -1, not an integer), bad codes (3, 1.5, -1, 0xf), and both at once:
+    // the PASID is reported first, as encodePageResponse checks it first.
+    const responses = [
+      { rid: 1, pasid: 1 << 20, grpid: 2, code: PAGE_RESP_SUCCESS },
+      { rid: 1, pasid: -2, grpid: 2, code: PAGE_RESP_SUCCESS },
+      { rid: 1, pasid: 1.5, grpid: 2, code: PAGE_RESP_SUCCESS },
+      { rid: 1, pasid: 7, grpid: 2, code: 3 },
+      { rid: 1, pasid: 7, grpid: 2, code: 1.5 },
+      { rid: 1, pasid: -1, grpid: 2, code: -1 },
+      { rid: 1, pasid: 7, grpid: 2, code: 0xf },
+      { rid: 1, pasid: 1 << 20, grpid: 2, code: 3 },
+    ];
+    for (const r of responses) {
+      const want = message(() => codec.encodePageResponse(r));
+      for (const out of [reused, unaligned]) expect(message(() => codec.encodePageResponseInto(r, out)), JSON.stringify(r)).toBe(want);
+    }
+    const base = { rid: 1, pasid: 7, addrLo: 0x1000, addrHi: 0, perm: PERM_READ, grpid: 3, last: true, reason: 0, reasonText: 'page request', stage2: false };
+    const requests = [
+      { ...base, pasid: 1 << 20 },
+      { ...base, pasid: -2 },
+      { ...base, grpid: 512 },
+      { ...base, grpid: -1 },
+      { ...base, grpid: 1.5 },
+      { ...base, pasid: 1 << 20, grpid: 512 },
+    ];
+    for (const f of requests) {
+      const want = message(() => codec.encodePageRequest({ unit: 0, rid: f.rid, pasid: f.pasid, addr: 0x1000n, perm: f.perm, failure: 'not-present', stage2: false, recoverable: true, grpid: f.grpid, last: true }));
+      for (const out of [reused, unaligned]) expect(message(() => codec.encodePageRequestFields(f, out)), JSON.stringify(f)).toBe(want);
+    }
+  });
 });
 
 describe('the word decoders read any bytes as the descriptor decoders of records.ts do', () => {

@@ -127,9 +127,12 @@ function unwrap<T>(r: Result<T>, what: string): T {
 
 function checkPasid(pasid: number, what: string): void {
   // `(x & mask) === x` holds only for an integer in [0, mask]: an integer PASID of 0 to 0xfffff, or -1.
-  if (pasid !== -1 && (pasid & 0xfffff) !== pasid) {
-    throw new PluginContractError('vtd', `${what}: PASID ${pasid} does not fit the 20-bit PASID field`);
-  }
+  if (pasid !== -1 && (pasid & 0xfffff) !== pasid) throwPasid(pasid, what);
+}
+
+/** checkPasid's error, out of line: V8 inlines callees into a compiled caller by their bytecode size. */
+function throwPasid(pasid: number, what: string): never {
+  throw new PluginContractError('vtd', `${what}: PASID ${pasid} does not fit the 20-bit PASID field`);
 }
 
 /** The normalized fault of a fault recording register. */
@@ -174,15 +177,24 @@ function putLe32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v >>> 24;
 }
 
+function throwResponseCode(code: number): never {
+  throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${code}`);
+}
+
 /** IommuFault.reasonText of every VT-d page request. */
 const PAGE_REQUEST_TEXT = 'page request';
 
 /** What the fast encoders of a page request refuse, as encodePageRequest does. */
 function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): void {
-  checkPasid(a.pasid, 'encodePageRequest');
-  if ((a.grpid & 0x1ff) !== a.grpid) {
-    throw new PluginContractError('vtd', `encodePageRequest: page request group index ${a.grpid} does not fit 9 bits`);
-  }
+  // checkPasid's test written out, and the errors in a call: one small function for V8 to inline.
+  const pasid = a.pasid;
+  const grpid = a.grpid;
+  if ((pasid !== -1 && (pasid & 0xfffff) !== pasid) || (grpid & 0x1ff) !== grpid) throwPageRequest(pasid, grpid);
+}
+
+function throwPageRequest(pasid: number, grpid: number): never {
+  checkPasid(pasid, 'encodePageRequest');
+  throw new PluginContractError('vtd', `encodePageRequest: page request group index ${grpid} does not fit 9 bits`);
 }
 
 /**
@@ -191,27 +203,32 @@ function checkPageRequest(a: Readonly<Pick<FailedAccess, 'pasid' | 'grpid'>>): v
  * private data.
  */
 function writePageReqDsc(a: Readonly<Pick<FailedAccess, 'rid' | 'pasid' | 'perm' | 'grpid' | 'last'>>, lo: number, hi: number, out: Uint8Array, words: Int32Array | null): void {
-  const pasid = a.pasid >= 0 ? a.pasid : 0;
+  const pasid = a.pasid;
   // Type 0x1 (PRQ_TYPE_PAGE_REQUEST) and PERM_READ, PERM_WRITE, PERM_EXEC, PERM_PRIV (1, 2, 4, 8) as
   // literals: see decodePageRequestFields. rd, wr are bits 0, 1 of qw1 (as PERM_READ, PERM_WRITE), exe, pm
   // bits 52, 53 of qw0 (bits 20, 21 of its high word, PERM_EXEC and PERM_PRIV moved up 18).
   const perm = a.perm;
-  const w0 = 0x1 | (a.pasid >= 0 ? 1 << 8 : 0) | ((a.rid & 0xffff) << 16);
-  const w1 = pasid | ((perm & 0xc) << 18);
-  const w2 = (lo & ~0xfff) | (perm & 3) | (a.last ? 4 : 0) | (a.grpid << 3);
+  // `rid << 16` keeps the RID's low 16 bits (the shift drops the rest), as `(rid & 0xffff) << 16`.
+  const w0 = 0x1 | (pasid >= 0 ? 1 << 8 : 0) | (a.rid << 16);
+  const w1 = (pasid >= 0 ? pasid : 0) | ((perm & 0xc) << 18);
+  // `=== true`: one compare, where a truthiness test checks every kind of value.
+  const w2 = (lo & ~0xfff) | (perm & 3) | (a.last === true ? 4 : 0) | (a.grpid << 3);
   if (words !== null) {
     words[0] = w0;
     words[1] = w1;
     words[2] = w2;
     words[3] = hi;
     words[4] = words[5] = words[6] = words[7] = 0;
-    return;
-  }
+  } else putDscWords(out, w0, w1, w2, hi);
+}
+
+/** Words w0 to w3 of a 32-byte descriptor into `out` by bytes, and zeros in the rest (a buffer not viewed as words). */
+function putDscWords(out: Uint8Array, w0: number, w1: number, w2: number, w3: number): void {
   putLe32(out, 0, w0);
   putLe32(out, 4, w1);
   putLe32(out, 8, w2);
-  putLe32(out, 12, hi);
-  for (let off = 16; off < PAGE_REQ_DSC_SIZE; off += 4) putLe32(out, off, 0);
+  putLe32(out, 12, w3);
+  for (let off = 16; off < 32; off += 4) putLe32(out, off, 0);
 }
 
 /**
@@ -335,14 +352,16 @@ export class VtdFaultCodec implements FaultCodec {
   decodePageRequestFields(record: Uint8Array, out: PageRequestFields): void {
     // 32 is PAGE_REQ_DSC_SIZE (a literal in the hot paths: a module constant is a load and a hole check
     // in compiled code). The queue slot the record was encoded into is read by the words it was written by.
-    if (record.byteLength === 32) {
-      const w = this.requestWords.of(record, 32);
-      if (w !== null) setPageRequestFields(out, w[0], w[1], w[2], w[3]);
-      else setPageRequestFields(out, getLe32(record, 0), getLe32(record, 4), getLe32(record, 8), getLe32(record, 12));
-      return;
-    }
+    const w = record.byteLength === 32 ? this.requestWords.of(record, 32) : null;
+    if (w !== null) setPageRequestFields(out, w[0], w[1], w[2], w[3]);
+    else this.decodePageRequestBytes(record, out);
+  }
+
+  /** decodePageRequestFields of a record not viewed as words. */
+  private decodePageRequestBytes(record: Uint8Array, out: PageRequestFields): void {
+    if (record.byteLength === 32) setPageRequestFields(out, getLe32(record, 0), getLe32(record, 4), getLe32(record, 8), getLe32(record, 12));
     // Not a descriptor's size: the general decoder reports it.
-    pageRequestFieldsOf(this.decodePageRequest(record, 0), out);
+    else pageRequestFieldsOf(this.decodePageRequest(record, 0), out);
   }
 
   decodeFault(record: Uint8Array, unit: number): IommuFault {
@@ -373,41 +392,42 @@ export class VtdFaultCodec implements FaultCodec {
   /** intel_iommu_page_response(): a page group response descriptor (QI type 0x9). */
   encodePageResponse(r: PageResponse): Uint8Array {
     const bytes = new Uint8Array(PAGE_GRP_RESP_DSC_SIZE);
-    this.writePageResponse(r, bytes, null);
+    this.writePageResponse(r, bytes);
     return bytes;
   }
 
   /** encodePageResponse into the first 32 bytes of `out`, every byte written. */
   encodePageResponseInto(r: PageResponse, out: Uint8Array): void {
-    this.writePageResponse(r, out, this.responseWords.of(out, 32));
-  }
-
-  /** The page group response for `r` into `out` (through `words`, its words, when not null). */
-  private writePageResponse(r: PageResponse, out: Uint8Array, words: Int32Array | null): void {
-    checkPasid(r.pasid, 'encodePageResponse');
-    // PAGE_RESP_SUCCESS / INVALID / FAILURE (0, 1, 2) to QI_RESP_SUCCESS / INVALID / FAILURE (0x0, 0x1, 0xf),
-    // literals as in the decoders (fault-codec.test.ts checks the constants).
-    let code: number;
-    if (r.code === 0 || r.code === 1) code = r.code;
-    // Linux copies the core code (2) into the field; the PCIe code for Response Failure is 0xF.
-    else if (r.code === 2) code = 0xf;
-    else throw new PluginContractError('vtd', `encodePageResponse: unknown response code ${r.code}`);
-    // qw0: type 0x9 (QI_PGRP_RESP_TYPE), PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0);
-    // no private data.
-    const w0 = 0x9 | (r.pasid >= 0 ? 1 << 4 : 0) | (code << 12) | ((r.rid & 0xffff) << 16);
-    const w1 = r.pasid >= 0 ? r.pasid : 0;
-    const w2 = (r.grpid & 0x1ff) << 3;
-    if (words !== null) {
-      words[0] = w0;
-      words[1] = w1;
-      words[2] = w2;
-      words[3] = words[4] = words[5] = words[6] = words[7] = 0;
+    const words = this.responseWords.of(out, 32);
+    const pasid = r.pasid;
+    const c = r.code;
+    // The checks of writePageResponse in one test (its errors, in its order, when it fails): an integer PASID
+    // of 0 to 0xfffff or -1, a code of 0 to 2 (`(x & mask) === x` holds only for an integer in [0, mask]).
+    if (words === null || (pasid !== -1 && (pasid & 0xfffff) !== pasid) || (c & 3) !== c || c === 3) {
+      this.writePageResponse(r, out);
       return;
     }
-    putLe32(out, 0, w0);
-    putLe32(out, 4, w1);
-    putLe32(out, 8, w2);
-    for (let off = 12; off < PAGE_GRP_RESP_DSC_SIZE; off += 4) putLe32(out, off, 0);
+    // As writePageResponse writes it, by words: the response record core reuses, in a few bytes of bytecode
+    // (V8 inlines callees into a compiled caller within a budget of bytecode, and every page response
+    // passes here).
+    words[0] = 0x9 | (pasid >= 0 ? 1 << 4 : 0) | ((c === 2 ? 0xf : c) << 12) | (r.rid << 16);
+    words[1] = pasid >= 0 ? pasid : 0;
+    words[2] = (r.grpid & 0x1ff) << 3;
+    words[3] = words[4] = words[5] = words[6] = words[7] = 0;
+  }
+
+  /** The page group response for `r` into `out`, by bytes. */
+  private writePageResponse(r: PageResponse, out: Uint8Array): void {
+    checkPasid(r.pasid, 'encodePageResponse');
+    // PAGE_RESP_SUCCESS / INVALID / FAILURE (0, 1, 2) to QI_RESP_SUCCESS / INVALID / FAILURE (0x0, 0x1, 0xf),
+    // literals as in the decoders (fault-codec.test.ts checks the constants). Linux copies the core code (2)
+    // into the field; the PCIe code for Response Failure is 0xF.
+    const c = r.code;
+    const code = c === 0 || c === 1 ? c : c === 2 ? 0xf : throwResponseCode(c);
+    // qw0: type 0x9 (QI_PGRP_RESP_TYPE), PASID present, response code, RID, PASID; qw1: PRG index (LPIG 0);
+    // no private data. `rid << 16` keeps the RID's low 16 bits (the shift drops the rest), as `(rid & 0xffff) << 16`.
+    const pasid = r.pasid;
+    putDscWords(out, 0x9 | (pasid >= 0 ? 1 << 4 : 0) | (code << 12) | (r.rid << 16), pasid >= 0 ? pasid : 0, (r.grpid & 0x1ff) << 3, 0);
   }
 
   decodePageResponse(bytes: Uint8Array): PageResponse {
@@ -419,10 +439,13 @@ export class VtdFaultCodec implements FaultCodec {
   /** decodePageResponse into `out`'s fields. */
   decodePageResponseInto(bytes: Uint8Array, out: PageResponse): void {
     // 32 is PAGE_GRP_RESP_DSC_SIZE. The response record core reuses is read by the words it was written by.
-    if (bytes.byteLength === 32) {
-      const w = this.responseWords.of(bytes, 32);
-      if (w !== null ? setPageResponse(out, w[0], w[1], w[2]) : setPageResponse(out, getLe32(bytes, 0), getLe32(bytes, 4), getLe32(bytes, 8))) return;
-    }
+    const w = bytes.byteLength === 32 ? this.responseWords.of(bytes, 32) : null;
+    if (w === null || setPageResponse(out, w[0], w[1], w[2]) !== true) this.decodePageResponseBytes(bytes, out);
+  }
+
+  /** decodePageResponseInto of a record not viewed as words, or one the direct path does not decode (the general decoder reports it). */
+  private decodePageResponseBytes(bytes: Uint8Array, out: PageResponse): void {
+    if (bytes.byteLength === 32 && setPageResponse(out, getLe32(bytes, 0), getLe32(bytes, 4), getLe32(bytes, 8))) return;
     const d = unwrap(decodePageGroupResponse(bytes), 'decodePageResponse');
     let code: number;
     if (d.resp_code === QI_RESP_SUCCESS) code = PAGE_RESP_SUCCESS;

@@ -218,6 +218,30 @@ describe('PRI through the fault fd', () => {
   });
 });
 
+describe('the waiters of many (RID, PASID) streams', () => {
+  it('200 PASIDs outstanding at once, twice: each request answered once, the idle streams forgotten, none left waiting', async () => {
+    const e = setup();
+    // Device B is bound but attached to nothing: every request is answered INVALID by the driver (no iopf handler).
+    const dev = e.devs[1];
+    // 0000:00:05.0: bus 0, device 5, function 0.
+    const rid = 5 << 3;
+    const request = (pasid: number, grpid: number) =>
+      e.host.faults.pageRequest(dev, { unit: dev.unitIndex, rid, pasid, addr: 0x1000n, perm: PERM_READ, failure: 'not-present', stage2: false, recoverable: true, grpid, last: true });
+    for (let wave = 0; wave < 2; wave++) {
+      // More streams than are kept idle (64), all live when the 65th and later are made; the second wave's
+      // PASIDs are new, so its streams are made while the first wave's are idle.
+      const answers = Array.from({ length: 200 }, (_, i) => request(wave * 1000 + i + 1, (i * 7) & 511));
+      expect(e.host.faults.outstanding).toBe(200);
+      // A second request under an outstanding (RID, PASID, index) is still refused, in an old stream and a new one.
+      expect(() => request(wave * 1000 + 1, 0)).toThrow(/already outstanding/);
+      expect(() => request(wave * 1000 + 200, (199 * 7) & 511)).toThrow(/already outstanding/);
+      expect(await Promise.all(answers)).toEqual(new Array(200).fill(PAGE_RESP_INVALID));
+      expect(e.host.faults.outstanding).toBe(0);
+    }
+    expect(e.host.faults.stats.autoResponses).toBe(400);
+  });
+});
+
 describe('page request group indexes', () => {
   it('stay within the 9-bit PRG index whoever allocates them (DMA faults or requestPages)', async () => {
     const e = setup();

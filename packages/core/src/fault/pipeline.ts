@@ -43,7 +43,7 @@ interface UnitQueues {
   faults: HardwareQueue;
   pageRequests: HardwareQueue;
   scheduled: boolean;
-  /** The interrupt thread's entry for this unit, made once: no closure per scheduled drain. */
+  /** The interrupt thread of this unit (FaultPipeline.interruptThread), made once: no closure per scheduled drain. */
   drain: () => void;
   /** Waiters and partial groups of the unit. */
   space: GroupSpace;
@@ -104,13 +104,20 @@ interface Stream {
  */
 class WaiterTable {
   private readonly streams = new Map<number, Stream>();
+  /** streams.size, kept in a field: a Map's size is three loads, and every response reads it. */
+  private streamCount = 0;
   /** The (rid, pasid) of the stream used last (-1: none), and that stream. */
   private lastRid = -1;
   private lastPasid = -1;
   private lastStream: Stream | null = null;
   private readonly other = new Map<GroupKey, Waiter>();
-  /** Live entries. */
-  size = 0;
+
+  /** Live entries (counted when asked: registering and taking a waiter count only their stream's). */
+  get size(): number {
+    let n = this.other.size;
+    for (const st of this.streams.values()) n += st.live;
+    return n;
+  }
 
   /** The stream of (rid, pasid), made when `create`; null when it has none or does not fit a number. */
   private stream(rid: number, pasid: number, create: boolean): Stream | null {
@@ -123,8 +130,11 @@ class WaiterTable {
     let st = this.streams.get(key) ?? null;
     if (st === null) {
       if (!create) return null;
+      // Streams kept while they have no waiter, before a new one drops the empty ones: 64.
+      if (this.streamCount >= 64) this.dropIdle();
       st = { slots: new Array<Waiter | null>(SLOT_GROUPS).fill(null), live: 0 };
       this.streams.set(key, st);
+      this.streamCount = this.streams.size;
     }
     this.lastRid = rid;
     this.lastPasid = pasid;
@@ -138,33 +148,47 @@ class WaiterTable {
    */
   add(rid: number, pasid: number, grpid: number, w: Waiter): boolean {
     // 511 is SLOT_GROUPS - 1, a literal here and in take: a module constant is a load and a hole check
-    // in compiled code, and every page request registers a waiter and takes it.
-    const st = (grpid & 511) === grpid ? this.stream(rid, pasid, true) : null;
-    if (st !== null) {
-      if (st.slots[grpid] !== null) return false;
-      st.slots[grpid] = w;
-      st.live++;
-    } else {
-      const key = groupKey(rid, pasid, grpid);
-      if (this.other.has(key)) return false;
-      this.other.set(key, w);
-    }
-    this.size++;
+    // in compiled code, and every page request registers a waiter and takes it. The stream used last is
+    // compared here, not in a call of stream(), which the page request's compiled code did not inline.
+    const st = (grpid & 511) !== grpid ? null : rid === this.lastRid && pasid === this.lastPasid ? this.lastStream : this.stream(rid, pasid, true);
+    if (st === null) return this.addOther(rid, pasid, grpid, w);
+    if (st.slots[grpid] !== null) return false;
+    st.slots[grpid] = w;
+    st.live++;
+    return true;
+  }
+
+  /** add for a group without a slot (see WaiterTable). */
+  private addOther(rid: number, pasid: number, grpid: number, w: Waiter): boolean {
+    const key = groupKey(rid, pasid, grpid);
+    if (this.other.has(key)) return false;
+    this.other.set(key, w);
     return true;
   }
 
   /** The waiter of the group, forgotten; null when there is none. */
   take(rid: number, pasid: number, grpid: number): Waiter | null {
+    // The stream used last, inline; any other (or none: lastStream is null then) through takeOther.
+    const st = rid === this.lastRid && pasid === this.lastPasid && (grpid & 511) === grpid ? this.lastStream : null;
+    if (st === null) return this.takeOther(rid, pasid, grpid);
+    const w = st.slots[grpid];
+    if (w !== null) {
+      st.slots[grpid] = null;
+      st.live--;
+    }
+    return w;
+  }
+
+  /** take for a group of another stream than the last one, or without a slot. */
+  private takeOther(rid: number, pasid: number, grpid: number): Waiter | null {
     if ((grpid & 511) === grpid) {
       const st = this.stream(rid, pasid, false);
       if (st !== null) {
         const w = st.slots[grpid];
-        if (w === null) return null;
-        st.slots[grpid] = null;
-        st.live--;
-        this.size--;
-        // Streams kept while they have no waiter, before the empty ones are dropped: 64 (a literal, as above).
-        if (st.live === 0 && this.streams.size > 64) this.dropIdle();
+        if (w !== null) {
+          st.slots[grpid] = null;
+          st.live--;
+        }
         return w;
       }
       if ((rid & 0xffff) === rid && ((pasid + 1) & 0x1fffff) === pasid + 1) return null;
@@ -173,13 +197,13 @@ class WaiterTable {
     const w = this.other.get(key);
     if (w === undefined) return null;
     this.other.delete(key);
-    this.size--;
     return w;
   }
 
-  /** Forgets the streams without waiters (a bound on what many short-lived PASIDs leave behind). */
+  /** Forgets the streams without waiters (a bound on what many short-lived PASIDs leave behind; `stream` calls it before it makes a 65th). */
   private dropIdle(): void {
     for (const [k, st] of this.streams) if (st.live === 0) this.streams.delete(k);
+    this.streamCount = this.streams.size;
     this.lastRid = -1;
     this.lastStream = null;
   }
@@ -281,7 +305,7 @@ export class FaultPipeline {
         faults: new HardwareQueue('fault', d.faults),
         pageRequests: new HardwareQueue('page-request', d.pageRequests),
         scheduled: false,
-        drain: () => this.drain(unit),
+        drain: NO_DRAIN,
         space: new GroupSpace(),
         partialGroups: 0,
         codec: undefined,
@@ -292,6 +316,7 @@ export class FaultPipeline {
         numbers: false,
         responseRecord: NO_RECORD,
       };
+      q.drain = this.interruptThread(q, unit);
       this.queues[unit] = q;
     }
     return q;
@@ -365,7 +390,8 @@ export class FaultPipeline {
   sendPageRequestFields(dev: PipelineDevice, f: Readonly<PageRequestFields>, sink: PageResponseSink): boolean {
     const unit = dev.unitIndex;
     const q = this.unitWithCodec(unit);
-    if (!q.fields || !f.last) return false;
+    // `!== true`: one compare, where a truthiness test of a field checks every kind of value.
+    if (q.fields !== true || f.last !== true) return false;
     const codec = q.codec as FaultCodec & PageRequestFieldsCodecOf;
     this.stats.pageRequests++;
     const waiters = q.space.waiters;
@@ -406,20 +432,30 @@ export class FaultPipeline {
 
   /** Pushes an encoded page request (a slot when `q.inPlace`) and schedules the interrupt thread; a full queue answers it. */
   private queueRequest(dev: PipelineDevice, q: UnitQueues, record: Uint8Array, rid: number, pasid: number, grpid: number, last: boolean): void {
-    if (!q.pageRequests.push(record)) {
-      // Queue full: the request is lost, and the hardware answers the device itself.
-      this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'page-request' });
-      this.stats.overflows++;
-      this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
-      if (last) this.complete(dev.unitIndex, rid, pasid, grpid, PAGE_RESP_FAILURE, true, false);
+    // The rare cases are calls: what V8 inlines into a compiled caller is bounded by bytecode size, and the
+    // page request's path is one compiled function.
+    if (q.pageRequests.push(record) !== true) {
+      this.requestLost(dev, rid, pasid, grpid, last);
       return;
     }
-    // A tool may keep what it is shown: a copy of a slot, which the queue reuses.
-    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: q.inPlace ? record.slice() : record });
-    if (!q.scheduled) {
+    if (this.trace !== null) this.traceRecord(dev, q, record);
+    if (q.scheduled !== true) {
       q.scheduled = true;
       void this.resolved.then(q.drain);
     }
+  }
+
+  /** Queue full: the request is lost, and the hardware answers the device itself. */
+  private requestLost(dev: PipelineDevice, rid: number, pasid: number, grpid: number, last: boolean): void {
+    this.trace?.event({ step: 'overflow', unit: dev.unitIndex, queue: 'page-request' });
+    this.stats.overflows++;
+    this.log.write(`${this.host.unitName(dev.unitIndex)}: page request queue overflow, request from ${dev.bdf} dropped`);
+    if (last) this.complete(dev.unitIndex, rid, pasid, grpid, PAGE_RESP_FAILURE, true, false);
+  }
+
+  /** A tool may keep what it is shown: a copy of a slot, which the queue reuses. */
+  private traceRecord(dev: PipelineDevice, q: UnitQueues, record: Uint8Array): void {
+    this.trace?.event({ step: 'record', unit: dev.unitIndex, queue: 'page-request', record: q.inPlace ? record.slice() : record });
   }
 
   /**
@@ -436,14 +472,21 @@ export class FaultPipeline {
 
   /** Tells `sink` its code from a microtask; every response queued before that microtask runs goes in the same hop. */
   private deferResponse(sink: PageResponseSink, code: number): void {
-    if (this.deferredScheduled || this.deferredHead !== this.deferredTail) {
-      this.deferredSinks[this.deferredTail] = sink;
-      this.deferredCodes[this.deferredTail++] = code;
-      if (this.deferredScheduled) return;
-    } else {
-      this.firstSink = sink;
-      this.firstCode = code;
+    if (this.deferredScheduled === true || this.deferredHead !== this.deferredTail) {
+      this.deferLater(sink, code);
+      return;
     }
+    this.firstSink = sink;
+    this.firstCode = code;
+    this.deferredScheduled = true;
+    void this.resolved.then(this.deliverDeferred);
+  }
+
+  /** deferResponse behind other responses: into the ring (the hop is scheduled, or a sink that threw left some). */
+  private deferLater(sink: PageResponseSink, code: number): void {
+    this.deferredSinks[this.deferredTail] = sink;
+    this.deferredCodes[this.deferredTail++] = code;
+    if (this.deferredScheduled === true) return;
     this.deferredScheduled = true;
     void this.resolved.then(this.deliverDeferred);
   }
@@ -528,10 +571,39 @@ export class FaultPipeline {
     void this.resolved.then(q.drain);
   }
 
-  /** The driver's interrupt thread: decode every queued record and route it. */
-  drain(unit: number): void {
-    const q = this.unitWithCodec(unit);
-    q.scheduled = false;
+  /**
+   * The driver's interrupt thread of unit `unit` (whose queues are `q`): decodes every queued record and
+   * routes it. The microtask runs this function itself (a closure per unit, made once), not a closure that
+   * calls a method: one call fewer per page request. The fault/event records, the general page request path
+   * and the overflow report are calls, so that the common case (page requests in numbers) stays small.
+   */
+  private interruptThread(q: UnitQueues, unit: number): () => void {
+    return () => {
+      // The unit's codec, once it has one, never changes (PipelineHost.codec).
+      if (q.codec === undefined) this.refreshCodec(unit);
+      q.scheduled = false;
+      if (q.faults.length !== 0) this.drainFaults(q, unit);
+      // Only a codec with page requests ever queues one (pageRequest above).
+      if (q.numbers === true) {
+        // Nobody but the fault queue sees these requests: each is decoded into the numbers of a pooled group.
+        const codec = q.codec as FaultCodec & PageRequestFieldsCodecOf;
+        // One pop per request (two call sites would be inlined twice, out of the same budget).
+        for (;;) {
+          const rec = q.pageRequests.pop();
+          if (rec === null) break;
+          let g = this.spareGroup;
+          if (g !== null) this.spareGroup = null;
+          else g = this.groupPool.pop() ?? new IopfGroup(this);
+          codec.decodePageRequestFields(rec, g.req);
+          this.routeFields(g, unit, q);
+        }
+      } else if (q.pageRequestsOk === true) this.drainPageRequests(q, unit);
+      if (q.faults.overflow === true || q.pageRequests.overflow === true) this.reportOverflow(q, unit);
+    };
+  }
+
+  /** drain's fault/event records (stall records included). */
+  private drainFaults(q: UnitQueues, unit: number): void {
     const codec = q.codec!;
     for (let rec = q.faults.pop(); rec !== null; rec = q.faults.pop()) {
       const f = codec.decodeFault(rec, unit);
@@ -540,34 +612,31 @@ export class FaultPipeline {
       if (f.kind === 'stall') this.routePageRequest(f);
       else this.routeFault(f);
     }
-    // Only a codec with page requests ever queues one (pageRequest above).
-    if (q.numbers) {
-      // Nobody but the fault queue sees these requests: each is decoded into the numbers of a pooled group.
-      for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
-        let g = this.spareGroup;
-        if (g !== null) this.spareGroup = null;
-        else g = this.groupPool.pop() ?? new IopfGroup(this);
-        (codec as FaultCodec & PageRequestFieldsCodecOf).decodePageRequestFields(rec, g.req);
-        this.routeFields(g, unit, q);
-      }
-    } else if (q.pageRequestsOk) {
-      for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
-        const f = codec.decodePageRequest!(rec, unit);
-        this.trace?.event({ step: 'decoded', fault: f });
-        if (codec.screenPageRequest && this.refusedByDriver(codec, f)) continue;
-        this.routePageRequest(f);
-      }
+  }
+
+  /** drain's page requests when they are not decoded into numbers: each one an IommuFault that stages and traces see. */
+  private drainPageRequests(q: UnitQueues, unit: number): void {
+    const codec = q.codec!;
+    for (let rec = q.pageRequests.pop(); rec !== null; rec = q.pageRequests.pop()) {
+      const f = codec.decodePageRequest!(rec, unit);
+      this.trace?.event({ step: 'decoded', fault: f });
+      if (codec.screenPageRequest && this.refusedByDriver(codec, f)) continue;
+      this.routePageRequest(f);
     }
-    if (q.faults.overflow || q.pageRequests.overflow) {
-      // The driver clears the sticky overflow bits after reporting them, with its own lines when it has some
-      // (AMD-Vi: "IOMMU Event log restarting").
-      if (codec.renderOverflow) {
-        if (q.faults.overflow) for (const line of codec.renderOverflow('fault', this.host.unitName(unit))) this.log.write(line);
-        if (q.pageRequests.overflow) for (const line of codec.renderOverflow('page-request', this.host.unitName(unit))) this.log.write(line);
-      }
-      q.faults.overflow = false;
-      q.pageRequests.overflow = false;
+  }
+
+  /**
+   * The driver clears the sticky overflow bits after reporting them, with its own lines when it has some
+   * (AMD-Vi: "IOMMU Event log restarting").
+   */
+  private reportOverflow(q: UnitQueues, unit: number): void {
+    const codec = q.codec!;
+    if (codec.renderOverflow) {
+      if (q.faults.overflow) for (const line of codec.renderOverflow('fault', this.host.unitName(unit))) this.log.write(line);
+      if (q.pageRequests.overflow) for (const line of codec.renderOverflow('page-request', this.host.unitName(unit))) this.log.write(line);
     }
+    q.faults.overflow = false;
+    q.pageRequests.overflow = false;
   }
 
   /**
@@ -577,11 +646,8 @@ export class FaultPipeline {
    */
   private routeFields(g: IopfGroup, unit: number, q: UnitQueues): void {
     const r = g.req;
-    if (q.screens || !r.last || q.partialGroups > 0) {
-      const f = pageRequestFault(r, unit);
-      this.groupPool.push(g);
-      if (q.screens && this.refusedByDriver(q.codec!, f)) return;
-      this.routePageRequest(f);
+    if (q.screens === true || r.last !== true || q.partialGroups > 0) {
+      this.routeFieldsAsFault(g, unit, q);
       return;
     }
     const dev = this.deviceOf(unit, r.rid);
@@ -589,13 +655,26 @@ export class FaultPipeline {
     const hwpt = idev !== null ? idev.attachedFor(r.pasid) : null;
     const fault = hwpt !== null ? (hwpt.fault as FaultQueue | null) : null;
     if (fault === null) {
-      // No iopf handler: the driver answers the device itself.
-      this.groupPool.push(g);
-      this.complete(unit, r.rid, r.pasid, r.grpid, PAGE_RESP_INVALID, true, false, q);
+      this.noHandler(g, unit, q);
       return;
     }
-    g.init(unit, null, false, idev!, hwpt!, q);
+    g.initNumbers(unit, idev!, hwpt!, q);
     fault.addGroup(g);
+  }
+
+  /** routeFields for a request that a screen, a partial group or no LAST bit sends the general way: as an IommuFault. */
+  private routeFieldsAsFault(g: IopfGroup, unit: number, q: UnitQueues): void {
+    const f = pageRequestFault(g.req, unit);
+    this.groupPool.push(g);
+    if (q.screens && this.refusedByDriver(q.codec!, f)) return;
+    this.routePageRequest(f);
+  }
+
+  /** routeFields without an iopf handler: the driver answers the device itself. */
+  private noHandler(g: IopfGroup, unit: number, q: UnitQueues): void {
+    const r = g.req;
+    this.groupPool.push(g);
+    this.complete(unit, r.rid, r.pasid, r.grpid, PAGE_RESP_INVALID, true, false, q);
   }
 
   /** (unit << 16 | rid) of the last deviceOf() answer, and that answer: a device's requests come in runs. */
@@ -604,12 +683,14 @@ export class FaultPipeline {
 
   /** host.deviceByRid(unit, rid), remembered for the next request from the same requester (a 16-bit rid). */
   private deviceOf(unit: number, rid: number): PipelineDevice | undefined {
+    return unit * 0x10000 + rid === this.lastRid && (rid & 0xffff) === rid ? this.lastDevice : this.lookUpDevice(unit, rid);
+  }
+
+  /** deviceOf for another requester than the last one. */
+  private lookUpDevice(unit: number, rid: number): PipelineDevice | undefined {
     if ((rid & 0xffff) !== rid) return this.host.deviceByRid(unit, rid);
-    const key = unit * 0x10000 + rid;
-    if (key !== this.lastRid) {
-      this.lastDevice = this.host.deviceByRid(unit, rid);
-      this.lastRid = key;
-    }
+    this.lastDevice = this.host.deviceByRid(unit, rid);
+    this.lastRid = unit * 0x10000 + rid;
     return this.lastDevice;
   }
 
@@ -718,13 +799,30 @@ export class FaultPipeline {
 
   /**
    * complete() for a group of the numbers path (IopfGroup held in numbers): a page request group of a unit
-   * with an in-place codec, in a pipeline without a trace, so without complete's other cases.
+   * with an in-place codec, in a pipeline without a trace, so without complete's other cases; then the
+   * group goes back to the pool (nothing reads it once answered). One function where there were three
+   * (the group's numbers read here, not passed down), so that the write(2) that answers it stays one piece
+   * of compiled code.
    * @internal
    */
-  completeNumbers(q: UnitQueues, rid: number, pasid: number, grpid: number, code: number, auto: boolean): void {
-    if (auto) this.stats.autoResponses++;
+  answerNumbers(g: IopfGroup, q: UnitQueues, code: number, auto: boolean): void {
+    if (auto === true) this.stats.autoResponses++;
     else this.stats.responses++;
-    this.wake(q.space.waiters, rid, pasid, grpid, this.responseInPlace(q, rid, pasid, grpid, code));
+    const req = g.req;
+    // One response record in flight at a time: the codec reads it synchronously.
+    const r = this.response;
+    r.rid = req.rid;
+    r.pasid = req.pasid;
+    r.grpid = req.grpid;
+    r.code = code;
+    const codec = q.codec!;
+    const record = q.responseRecord;
+    codec.encodePageResponseInto!(r, record);
+    codec.decodePageResponseInto!(record, this.deviceView);
+    g.idev = null;
+    g.hwpt = null;
+    this.recycle(g);
+    this.wake(q.space.waiters, r.rid, r.pasid, r.grpid, this.deviceView.code);
   }
 
   /**
@@ -752,14 +850,15 @@ export class FaultPipeline {
     else this.deferResponse(w, deviceCode);
   }
 
-  /**
-   * An answered group of the numbers path, back to the pool.
-   * @internal
-   */
-  recycle(g: IopfGroup): void {
+  /** An answered group of the numbers path, back to the pool. */
+  private recycle(g: IopfGroup): void {
     if (this.spareGroup === null) this.spareGroup = g;
-    // At most 64 more are kept (a literal: a module constant is a load and a hole check in compiled code).
-    else if (this.groupPool.length < 64) this.groupPool.push(g);
+    else this.pool(g);
+  }
+
+  /** recycle when the spare is taken: at most 64 more are kept (a literal: a module constant is a load and a hole check in compiled code). */
+  private pool(g: IopfGroup): void {
+    if (this.groupPool.length < 64) this.groupPool.push(g);
   }
 
   /** The response complete() hands the codec (reused: nothing allocated per response). */
@@ -805,6 +904,9 @@ export class FaultPipeline {
 /** The codec members the numbers path uses (PageRequestFieldsCodec and the request size). */
 type PageRequestFieldsCodecOf = PageRequestFieldsCodec & { readonly pageRequestSize: number };
 
+/** UnitQueues.drain until the queues' interrupt thread is made. */
+const NO_DRAIN = (): void => {};
+
 /** The response record of a unit whose codec has no in-place members (none is ever written). */
 const NO_RECORD = new Uint8Array(0);
 
@@ -833,6 +935,20 @@ class IopfGroup implements FaultGroup {
   private converted: PageRequestFields | null = null;
 
   constructor(private readonly pipeline: FaultPipeline) {}
+
+  /** init for a group of one request held in numbers (`req`, already decoded), in fewer bytes of bytecode (see routeFields). */
+  initNumbers(unit: number, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues): void {
+    this.unit = unit;
+    this.queues = queues;
+    this.faults = null;
+    this.stall = false;
+    this.devId = idev.id;
+    this.pasid = this.req.pasid;
+    this.idev = idev;
+    this.hwpt = hwpt;
+    this.cookie = 0;
+    this.answered = false;
+  }
 
   /** Makes this the group of `faults` (null: of `req`, already decoded) routed to (idev, hwpt). */
   init(unit: number, faults: readonly IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues | undefined): void {
@@ -876,21 +992,24 @@ class IopfGroup implements FaultGroup {
   }
 
   respond(code: number, auto = false): void {
-    if (this.answered) {
+    if (this.answered === true || this.faults !== null) {
+      this.respondFaults(code, auto);
+      return;
+    }
+    this.answered = true;
+    // Held in numbers: only the numbers path (an in-place codec, no trace, not a stall) makes such a group.
+    this.pipeline.answerNumbers(this, this.queues!, code, auto);
+  }
+
+  /** respond for a group answered already, or one of IommuFaults. */
+  private respondFaults(code: number, auto: boolean): void {
+    if (this.answered === true) {
       this.pipeline.stats.duplicateResponses++;
       return;
     }
     this.answered = true;
     const r = this.req;
-    if (this.faults !== null) {
-      this.pipeline.complete(this.unit, r.rid, r.pasid, r.grpid, code, auto, this.stall, this.queues);
-      return;
-    }
-    // Held in numbers: only the numbers path (an in-place codec, no trace, not a stall) makes such a group.
-    this.pipeline.completeNumbers(this.queues!, r.rid, r.pasid, r.grpid, code, auto);
-    this.idev = null;
-    this.hwpt = null;
-    this.pipeline.recycle(this);
+    this.pipeline.complete(this.unit, r.rid, r.pasid, r.grpid, code, auto, this.stall, this.queues);
   }
 }
 
@@ -900,7 +1019,11 @@ class IopfGroup implements FaultGroup {
  * could not be told apart from the first one's.
  */
 function addWaiter(waiters: WaiterTable, rid: number, pasid: number, grpid: number, w: Waiter): void {
-  if (!waiters.add(rid, pasid, grpid, w)) throw new RangeError(`page request group ${String(groupKey(rid, pasid, grpid))} is already outstanding: a group index is never reused before its response`);
+  if (waiters.add(rid, pasid, grpid, w) !== true) throwOutstanding(rid, pasid, grpid);
+}
+
+function throwOutstanding(rid: number, pasid: number, grpid: number): never {
+  throw new RangeError(`page request group ${String(groupKey(rid, pasid, grpid))} is already outstanding: a group index is never reused before its response`);
 }
 
 /** The key of a group inside its unit's page request (or stall) space: see GroupKey. */
