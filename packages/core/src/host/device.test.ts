@@ -64,6 +64,41 @@ describe('PciDevice DMA at an IOVA given as a number', () => {
   });
 });
 
+describe('PciDevice DMA at number IOVAs past 2^31 (heap numbers to V8)', () => {
+  it('splits each into the page and offset of the bigint IOVA: across 2^31 and 2^32, at the top of the aperture, page ends, -0 as 0', async () => {
+    const f = mockFixture();
+    const dev = f.host.device('0000:00:01.0');
+    dev.bindIommufd(f.fd);
+    const ioas = f.fd.ioas.alloc();
+    // Two pages on each side of 2^31 and 2^32, and the top two pages of the mock's 39-bit aperture.
+    for (const base of [0x7fff_e000n, 0xffff_e000n]) mapPattern(f, ioas, base, 4);
+    mapPattern(f, ioas, (1n << 39n) - 0x2000n, 2);
+    mapPattern(f, ioas, 0n, 1);
+    dev.attachPt(ioas);
+    const cases = [0x7fff_fffc, 0x8000_0000, 0x8000_0ffd, 0xffff_fff9, 0x1_0000_0000, 0x1_0000_1000 - 3, 2 ** 39 - 0x1000 - 5, 2 ** 39 - 9];
+    for (const [i, iova] of cases.entries()) {
+      const data = new Uint8Array(9).map((_, j) => i * 16 + j);
+      expect(dev.dma.writeSync(iova, data), `0x${iova.toString(16)}`).toBe(9);
+      expect(await dev.dma.read(BigInt(iova), 9), `0x${iova.toString(16)}`).toEqual(data);
+      const out = new Uint8Array(9);
+      expect(dev.dma.readSync(iova, out)).toBe(9);
+      expect(out).toEqual(data);
+    }
+    // -0 is the IOVA 0 (a non-negative safe integer, as before).
+    expect(dev.dma.writeSync(-0, new Uint8Array([7]))).toBe(1);
+    expect([...(await dev.dma.read(0n, 1))]).toEqual([7]);
+    // A fault names the address the bigint would: past 2^31, around 2^43 (where the page number leaves the
+    // int32s) and past 2^52.
+    const faultAt = async (iova: bigint | number) => ((await dev.dma.read(iova, 4).catch((e: unknown) => e)) as DmaFault).fault.addr;
+    for (const iova of [0x9000_0123, 2 ** 43 - 4096 + 5, 2 ** 43 + 7, 2 ** 52 + 4096 * 3 + 5]) {
+      const addr = await faultAt(iova);
+      expect(addr).toBe(await faultAt(BigInt(iova)));
+      // The page request's address: the page of the IOVA.
+      expect(addr).toBe(BigInt(iova) & ~0xfffn);
+    }
+  });
+});
+
 describe('PciDevice synchronous DMA (readSync / writeSync)', () => {
   it('moves bytes across pages into and out of the caller buffer, as the async path does', async () => {
     const { f, dev, ioas } = attachedWithOnePage();

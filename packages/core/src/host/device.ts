@@ -172,7 +172,9 @@ export interface DeviceHost {
  * EINVAL before anything is sized or translated by it.
  */
 function checkDmaArgs(iova: DmaAddress, length: number, opts: DmaOptions): void {
-  if (typeof iova === 'number' ? !(Number.isSafeInteger(iova) && iova >= 0) : typeof iova !== 'bigint' || iova < 0n || iova > 0xffff_ffff_ffff_ffffn) {
+  // `iova * 2^-12 >= 0`, not `iova >= 0`: see copyPages (a compare V8 saw only small integers in is
+  // compiled for them, and deoptimizes at the first IOVA from 2^31 up).
+  if (typeof iova === 'number' ? !(Number.isSafeInteger(iova) && iova * 0.000244140625 >= 0) : typeof iova !== 'bigint' || iova < 0n || iova > 0xffff_ffff_ffff_ffffn) {
     throw new IommufdError('EINVAL', 'dma', 'the IOVA must be a 64-bit address (a bigint, or a non-negative safe integer)');
   }
   if (!Number.isSafeInteger(length) || length < 0) throw new IommufdError('EINVAL', 'dma', 'the length must be a non-negative integer');
@@ -461,8 +463,13 @@ export class PciDevice {
     // `| 0`: the offset is an integer below 4096, and as an int32 the page loop's arithmetic on it and
     // the copy's arguments stay integer operations (computed as a float, it was a double throughout).
     if (typeof iova === 'number') {
-      iovaPfn = Math.floor(iova / 4096);
-      off = (iova - iovaPfn * 4096) | 0;
+      // Scaled by the double 2^-12 first (exact: a power of two), so that every operation here works on a
+      // double from the first call: V8 compiles `iova / 4096` for the small integers it saw, and a caller
+      // whose IOVAs pass 2^31 (heap numbers from then on, as a 64-bit DMA mask gives) deoptimized here and
+      // in every function this was inlined into. The page number stays a small integer below IOVA 2^43.
+      const x = iova * 0.000244140625;
+      iovaPfn = Math.floor(x);
+      off = ((x - iovaPfn) * 4096) | 0;
     } else if (iova < TWO_53) {
       const a = Number(iova);
       iovaPfn = Math.floor(a / PAGE_SIZE);

@@ -144,13 +144,25 @@ function newChunk(): Float64Array {
   return new Float64Array(chunkSlab!, chunkNext++ * CAP * STRIDE * 8, CAP * STRIDE);
 }
 
+/**
+ * An empty array whose elements V8 stores as doubles from the start. Keys are IOVAs, past 2^31 for most
+ * devices (dma-iommu hands them out down from 4 GiB or from the DMA mask): an array that held only small
+ * integers changes its elements kind, and its shape, at the first such key, which deoptimizes every
+ * compiled function that reads it (the IOAS_MAP fast path's appendsAt and find).
+ */
+function doubleArray(): number[] {
+  const a = [0.5];
+  a.pop();
+  return a;
+}
+
 export class AreaIndex {
   private recs: Float64Array[] = [];
   /** First and past-the-last used slot of each chunk. */
   private starts: number[] = [];
   private ends: number[] = [];
   /** Key of the first area of each chunk. */
-  private firsts: number[] = [];
+  private firsts: number[] = doubleArray();
   /** The object areas, by iova. */
   private readonly objects = new Map<number, IoptArea>();
   /** Processes whose memory compact areas map (the index in meta). */
