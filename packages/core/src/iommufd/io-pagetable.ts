@@ -911,7 +911,10 @@ export class IoPagetable {
     // A power of two: PAGE_SIZE is a multiple of it exactly when it is at most PAGE_SIZE.
     if (align > 4096) fail('EINVAL', `length must be a non-zero multiple of the IOAS alignment ${this.iovaAlignment}`);
     const pfn = iovaHi * 1048576 + iovaLo;
-    const start = pfn * 4096;
+    // The IOVA in bytes as a double from its first operation (`* 0.5 * 8192`, exact: powers of two): V8
+    // compiles `pfn * 4096` for the small integers it saw (IOVAs below 2^31) and deoptimized this path at
+    // the first IOVA from 2^31 up; so are the sums with it below (`last`, the index's record).
+    const start = pfn * 0.5 * 8192;
     const last = start + 4095;
     // overlapsReservedNum's first test, here: inside the gap the last check found, no call.
     if ((start < this.gapStart || last > this.gapLast) && this.overlapsReservedNum(start, last)) fail('EINVAL', 'range overlaps a reserved IOVA range');
