@@ -244,6 +244,31 @@ describe('PciDevice DMA across page requests', () => {
     expect(f.host.outstandingFaults).toBe(0);
   });
 
+  it('recovers a RID fault as the binding attached now says: reported without a fault queue, a page request with one, after every attach', async () => {
+    const { f, dev, ioas, serve } = faultingDevice();
+    const hwpt = dev.attachedPt();
+    const reported = async () => {
+      const err = await dev.dma.read(0x200000n, 8).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DmaFault);
+      expect((err as DmaFault).outcome).toBe('reported');
+    };
+    // The IOAS's automatic domain has no fault queue: the fault is reported at once, no page request.
+    dev.attachPt(ioas);
+    await reported();
+    // Back on the HWPT with the fault queue: a page request, answered SUCCESS, and the read completes.
+    dev.attachPt(hwpt);
+    const read = dev.dma.read(0x200000n, 8);
+    expect(await serve((addr) => (mapPattern(f, ioas, addr, 1, 0x44), U.IOMMUFD_PAGE_RESP_SUCCESS))).toBe(0x200000n);
+    expect((await read)[0]).toBe(0x44);
+    // Unbound, bound again and attached to the IOAS: reported again.
+    dev.unbind();
+    dev.bindIommufd(f.fd);
+    dev.attachPt(ioas);
+    const err = await dev.dma.read(0x300000n, 8).catch((e: unknown) => e);
+    expect((err as DmaFault).outcome).toBe('reported');
+    expect(f.host.outstandingFaults).toBe(0);
+  });
+
   it('rejects with the response when a page request is answered INVALID, after moving the pages before it', async () => {
     const { f, dev, ioas, serve } = faultingDevice();
     mapPattern(f, ioas, 0x100000n, 1);

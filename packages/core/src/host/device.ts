@@ -296,6 +296,8 @@ export class PciDevice {
    * with a generic truthiness check, and every page request reads it.
    */
   private readonly priRecovery: number;
+  /** recoveryOf(the RID's binding), set with the binding (setHardwareBinding): a RID fault does not look its HWPT up. */
+  private ridRecovery = 0;
 
   /** The vendor's driver for its unit. */
   get unitOps(): UnitOps {
@@ -398,8 +400,10 @@ export class PciDevice {
     let b = Binding.blocked;
     if (hwpt instanceof HwptPaging) b = new Binding(BIND_PAGING, hwpt.tag, hwpt.ops.pt, null, hwpt);
     else if (hwpt instanceof HwptNested) b = new Binding(BIND_NESTED, hwpt.tag, hwpt.parent.ops.pt, hwpt.ops, hwpt);
-    if (pasid === NO_PASID) this.ridBinding = b;
-    else if (b.kind === BIND_BLOCKED) this.pasidBindings.delete(pasid);
+    if (pasid === NO_PASID) {
+      this.ridBinding = b;
+      this.ridRecovery = this.recoveryOf(b);
+    } else if (b.kind === BIND_BLOCKED) this.pasidBindings.delete(pasid);
     else this.pasidBindings.set(pasid, b);
   }
 
@@ -728,10 +732,18 @@ export class PciDevice {
    * request (PRI), 2 by a stall, 0 not at all (the fault is reported).
    */
   private recovery(pasid: number, failure: TranslationFailure): number {
-    const hwpt = this.binding(pasid).owner as Hwpt | null;
-    // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping; a blocked
-    // or invalid context is a configuration error that no page-in repairs.
-    if (hwpt === null || hwpt.fault === null || failure === 'blocked' || failure === 'no-context') return 0;
+    // A blocked or invalid context is a configuration error that no page-in repairs. -1 is NO_PASID: a
+    // RID access reads what its binding gives, computed when the binding was set.
+    if (failure === 'blocked' || failure === 'no-context') return 0;
+    return pasid === -1 ? this.ridRecovery : this.recoveryOf(this.binding(pasid));
+  }
+
+  /** recovery() of a missing or insufficient mapping under binding `b`. */
+  private recoveryOf(b: Binding): number {
+    const hwpt = b.owner as Hwpt | null;
+    // Only a handler (a HWPT with a fault queue) can fix a missing or insufficient mapping. A HWPT's fault
+    // queue is set when it is allocated (IOMMU_HWPT_ALLOC's fault_id), before anything attaches to it.
+    if (hwpt === null || hwpt.fault === null) return 0;
     // A stall-capable master behind an SMMU whose STALL_MODEL allows stalling stalls rather than failing.
     if (this.stallCapable && codecStalls(this.unit.ops.faults)) return 2;
     return this.priRecovery;
