@@ -404,4 +404,32 @@ describe('radix engine: a one-page map into the leaf table of the one before', (
       expect(a.pt.tablePages).toBe(b.pt.tablePages);
     }
   });
+
+  it('walks again when one bit of either word of an entry above the leaf table changed, or the entry reads as NaN', () => {
+    // Each entry on the path is compared as its 64 bits: a bit of the high word alone (an address bit, a
+    // bit above the address) counts as much as one of the low word. An entry whose bits read as a NaN is
+    // never remembered (a NaN equals nothing) and the maps after it walk.
+    const bits = [0n, 1n, 7n, 12n, 31n, 32n, 40n, 51n, 52n, 62n, 63n];
+    const cases: [number, bigint | 'nan'][] = [];
+    for (const level of [1, 2]) {
+      for (const bit of bits) cases.push([level, bit]);
+      cases.push([level, 'nan']);
+    }
+    for (const [level, bit] of cases) {
+      const [a, b] = pair();
+      for (const { pt } of [a, b]) for (let i = 0; i < 3; i++) expect(pt.map(0x1000 + i, 0x100 + i, 1, RW)).toBe(0);
+      for (const { pt, tm } of [a, b]) {
+        const step = pt.trace(0x1000).find((s) => s.level === level)!;
+        const was = tm.mem.readU64(step.tablePfn, step.index);
+        tm.mem.writeU64(step.tablePfn, step.index, bit === 'nan' ? was | (0x7ffn << 52n) : was ^ (1n << bit));
+      }
+      for (let i = 0; i < 3; i++) {
+        const p = 0x1010 + i;
+        expect(a.pt.map(p, 0x200 + i, 1, RW)).toBe(b.pt.map(p, 0x200 + i, 1, RW));
+        expect(entries(a.pt, [p])).toEqual(entries(b.pt, [p]));
+        expect(walk(a.pt, p)).toEqual(walk(b.pt, p));
+        expect(a.pt.tablePages).toBe(b.pt.tablePages);
+      }
+    }
+  });
 });

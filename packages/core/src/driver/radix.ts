@@ -57,8 +57,10 @@ const EEXIST = ERRNO.EEXIST;
 const ERANGE = ERRNO.ERANGE;
 /** The slab of a table without a slab walk: its length 0 turns the walk's fast path off. */
 const NO_SLAB = new Uint32Array(0);
-/** RadixPageTable.nextCounts when no leaf table is remembered, and walkSlab32 without a slab. */
+/** RadixPageTable.nextCounts when no leaf table is remembered. */
 const NO_COUNTS = new Int32Array(0);
+/** RadixPageTable.walkSlab64 without a slab (or of a slab not 8-byte aligned): nothing is remembered then. */
+const NO_ENTRIES = new Float64Array(0);
 /** RadixPageTable.nextProt (never a prot: those are >= 0) when no one-page map may skip the walk. */
 const NEXT_NONE = -1;
 /** RadixPageTable.nextProt once mapOne has remembered a leaf table, until map() sets the prot. */
@@ -504,8 +506,13 @@ export class RadixPageTable implements IoPageTable {
    * a root outside the slabs, a freed table). Every field below is a small integer.
    */
   private walkSlab: Uint32Array = NO_SLAB;
-  /** walkSlab as int32 words (the same memory): the entries nextPathHolds compares, as small integers. */
-  private walkSlab32: Int32Array = NO_COUNTS;
+  /**
+   * walkSlab as 64-bit entries (the same memory), read as doubles: what nextPathHolds compares, one load
+   * and one compare per entry. Two doubles are equal exactly when their bits are, but for +0 and -0 (two
+   * patterns, equal) and NaN (many patterns, equal to nothing): noteLeaf remembers no path with such an
+   * entry on it.
+   */
+  private walkSlab64: Float64Array = NO_ENTRIES;
   /** Word offset of the root table in walkSlab. */
   private walkRoot = 0;
   /** A table entry points into walkSlab when `lo >>> walkLoShift === walkSlabLo` and `(hi & hiMask) === walkSlabHi`. */
@@ -538,8 +545,8 @@ export class RadixPageTable implements IoPageTable {
    * The leaf table the last one-entry map wrote into (see mapNext): IOVA pages [nextBase, nextBase +
    * nextSpan) are its entries, at slab word nextWord of walkSlab; its live count is nextCounts[nextCount];
    * nextProt is the prot of that map and nextLo / nextHi the leaf bits it gave (type bits included).
-   * nextSpan 0: none. nextPath holds, for each level from 1 to the top, the slab word of the entry the
-   * walk to it went through and that entry's two words: while they read the same, a walk for any page
+   * nextSpan 0: none. nextPathAt / nextPathEntry hold, for each level from 1 to the top, the entry the
+   * walk to it went through and that entry's 64 bits: while they read the same, a walk for any page
    * of the table goes the same way (those entries decide it, and the table's pages share their indices
    * there), whatever else wrote to table memory. dropTable, releaseLater and free forget it all the same.
    */
@@ -551,8 +558,9 @@ export class RadixPageTable implements IoPageTable {
   private nextProt = NEXT_NONE;
   private nextLo = 0;
   private nextHi = 0;
-  /** Per level from 1: the entry's slab word, its low word, its high word (see nextBase). */
-  private readonly nextPath = new Int32Array(15);
+  /** Per level from 1: the entry's index in walkSlab64 and what it read there (see nextBase). */
+  private readonly nextPathAt = new Int32Array(5);
+  private readonly nextPathEntry = new Float64Array(5);
   /** The tables a one-entry map allocates, deepest last, before any is linked. */
   private readonly fresh = new Float64Array(6);
   /** The tables (page numbers) and parent entries (slab word offsets) a one-entry unmap went through, by level. */
@@ -603,7 +611,7 @@ export class RadixPageTable implements IoPageTable {
    */
   private bindWalk(): void {
     this.walkSlab = NO_SLAB;
-    this.walkSlab32 = NO_COUNTS;
+    this.walkSlab64 = NO_ENTRIES;
     this.nextSpan = 0;
     const shift = this.shift;
     // The walk takes the next table's word offset from the low word alone, with the slab geometry as a
@@ -624,7 +632,7 @@ export class RadixPageTable implements IoPageTable {
     this.walkWordShift = (shift - 10) | 0;
     this.walkSlabBase = si * 2 ** SLAB_FRAME_BITS;
     this.walkSlab = slab;
-    this.walkSlab32 = new Int32Array(slab.buffer, slab.byteOffset, slab.length);
+    if ((slab.byteOffset & 7) === 0) this.walkSlab64 = new Float64Array(slab.buffer, slab.byteOffset, slab.length >> 1);
   }
 
   /**
@@ -864,18 +872,19 @@ export class RadixPageTable implements IoPageTable {
    * nextBase), level by level from 1 up to the top.
    */
   private nextPathHolds(): boolean {
-    const s = this.walkSlab32;
-    const p = this.nextPath;
+    const s = this.walkSlab64;
+    const at = this.nextPathAt;
+    const was = this.nextPathEntry;
     const top = this.top;
-    // Unrolled: the loads at constant offsets of p, no loop to run.
-    if (s[p[0]] !== p[1] || s[p[0] + 1] !== p[2]) return false;
+    // Unrolled: the loads at constant offsets, no loop to run; each entry's two words as one double.
+    if (s[at[0]] !== was[0]) return false;
     if (top === 1) return true;
-    if (s[p[3]] !== p[4] || s[p[3] + 1] !== p[5]) return false;
+    if (s[at[1]] !== was[1]) return false;
     if (top === 2) return true;
-    if (s[p[6]] !== p[7] || s[p[6] + 1] !== p[8]) return false;
+    if (s[at[2]] !== was[2]) return false;
     if (top === 3) return true;
-    if (s[p[9]] !== p[10] || s[p[9] + 1] !== p[11]) return false;
-    return top === 4 || (s[p[12]] === p[13] && s[p[12] + 1] === p[14]);
+    if (s[at[3]] !== was[3]) return false;
+    return top === 4 || s[at[4]] === was[4];
   }
 
   /**
@@ -909,17 +918,22 @@ export class RadixPageTable implements IoPageTable {
       this.nextSpan = Math.min(this.curLayout.entryMask[0] + 1, this.limitPfn - base);
       return;
     }
-    const s = this.walkSlab32;
+    const s = this.walkSlab;
+    const s64 = this.walkSlab64;
+    // A slab not 8-byte aligned has no 64-bit view: nothing is remembered.
+    if (s64.length === 0) return;
     const inv = this.curLayout.invSpan;
     const mask = this.curLayout.entryMask;
-    const p = this.nextPath;
+    const at = this.nextPathAt;
+    const was = this.nextPathEntry;
     let t = this.walkRoot;
     for (let l = this.top; l >= 1; l--) {
-      // The walk mapOne just took: every entry on it is a table entry into the slab.
+      // The walk mapOne just took: every entry on it is a table entry into the slab (an even word).
       const e = t + (((iova * inv[l]) & mask[l]) << 1);
-      p[l * 3 - 3] = e;
-      p[l * 3 - 2] = s[e];
-      p[l * 3 - 1] = s[e + 1];
+      const v = s64[e >> 1];
+      if (v === 0 || v !== v) return;
+      at[l - 1] = e >> 1;
+      was[l - 1] = v;
       t = (s[e] >>> this.walkWordShift) & 0x7ffc00;
     }
     const table = this.walkSlabBase + (w >>> 10);
@@ -1522,7 +1536,7 @@ export class RadixPageTable implements IoPageTable {
     this.nextSpan = 0;
     this.limitPfn = 0;
     this.walkSlab = NO_SLAB;
-    this.walkSlab32 = NO_COUNTS;
+    this.walkSlab64 = NO_ENTRIES;
     this.tablesChanged();
   }
 
