@@ -805,9 +805,7 @@ export class FaultPipeline {
    * of compiled code.
    * @internal
    */
-  answerNumbers(g: IopfGroup, q: UnitQueues, code: number, auto: boolean): void {
-    if (auto === true) this.stats.autoResponses++;
-    else this.stats.responses++;
+  answerNumbers(g: IopfGroup, q: UnitQueues, code: number): void {
     const req = g.req;
     // One response record in flight at a time: the codec reads it synchronously.
     const r = this.response;
@@ -819,8 +817,6 @@ export class FaultPipeline {
     const record = q.responseRecord;
     codec.encodePageResponseInto!(r, record);
     codec.decodePageResponseInto!(record, this.deviceView);
-    g.idev = null;
-    g.hwpt = null;
     this.recycle(g);
     this.wake(q.space.waiters, r.rid, r.pasid, r.grpid, this.deviceView.code);
   }
@@ -998,7 +994,14 @@ class IopfGroup implements FaultGroup {
     }
     this.answered = true;
     // Held in numbers: only the numbers path (an in-place codec, no trace, not a stall) makes such a group.
-    this.pipeline.answerNumbers(this, this.queues!, code, auto);
+    // The counter and the references let go here, not in answerNumbers: what V8 inlines into this function
+    // (the compiled response) is bounded by the callees' bytecode, not by its own.
+    const p = this.pipeline;
+    if (auto === true) p.stats.autoResponses++;
+    else p.stats.responses++;
+    this.idev = null;
+    this.hwpt = null;
+    p.answerNumbers(this, this.queues!, code);
   }
 
   /** respond for a group answered already, or one of IommuFaults. */
