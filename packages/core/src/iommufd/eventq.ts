@@ -158,7 +158,6 @@ export class FaultQueue extends IommufdObject {
    * 1). An array, not a Map: a Map's delete reallocates its table as it shrinks, once per response.
    */
   private readonly response: (FaultGroup | undefined)[] = [undefined];
-  private responseCount = 0;
   /**
    * Cookies come from xa_alloc on an XA_FLAGS_ALLOC1 xarray: the lowest free index from 1, so an
    * answered group's cookie is handed out again. Free = the min-heap (every entry below cookieHigh), and
@@ -174,7 +173,9 @@ export class FaultQueue extends IommufdObject {
   }
 
   get awaitingResponse(): number {
-    return this.responseCount;
+    // Every cookie below cookieHigh that is not free holds a group (see freeCookies): no counter to keep
+    // on every read(2) and write(2).
+    return this.cookieHigh - 1 - this.freeCookies.length;
   }
 
   /** The iopf handler: queues a whole group and wakes readers. */
@@ -361,13 +362,11 @@ export class FaultQueue extends IommufdObject {
   private setResponse(cookie: number, g: FaultGroup): void {
     while (this.response.length <= cookie) this.response.push(undefined);
     this.response[cookie] = g;
-    this.responseCount++;
   }
 
   /** Forgets the group waiting under `cookie` and frees the cookie. */
   private takeResponse(cookie: number): void {
     this.response[cookie] = undefined;
-    this.responseCount--;
     this.freeCookie(cookie);
   }
 
