@@ -610,6 +610,30 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
     return pages;
   }
 
+  /**
+   * For each page of `flip`, every entry on its path from level `top` down (to a leaf or a superpage)
+   * with one bit flipped at a time (present, write, PS, address bits low and high, a high address bit):
+   * every page of `pages` still walks as the engine's walk does. Each entry is restored after its bits,
+   * and the whole set is walked again at the end.
+   */
+  function expectPathFlips(pt: SlabTable, mem: PhysicalMemory, flip: readonly number[], top: number, pages: readonly number[]): void {
+    for (const page of flip) {
+      let table = pt.rootPfn;
+      for (let level = top; level > 0; level--) {
+        const idx = Math.floor(page / 512 ** level) % 512;
+        const pte = mem.readU64(table, idx);
+        for (const bit of [0, 1, 7, 12, 25, 32, 52]) {
+          mem.writeU64(table, idx, pte ^ (1n << BigInt(bit)));
+          expectEngineWalk(pt, mem, pages);
+        }
+        mem.writeU64(table, idx, pte);
+        if ((pte & 0x80n) !== 0n) break;
+        table = Number((pte & PTE_ADDR) >> 12n);
+      }
+    }
+    expectEngineWalk(pt, mem, pages);
+  }
+
   /** Every page walks as the engine's walk does, with the paging-structure cache off, on and off again. */
   function expectEngineWalk(pt: SlabTable, mem: PhysicalMemory, pages: readonly number[]): void {
     const chunks = new ChunkCache(mem);
@@ -682,20 +706,7 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
         { iova: 0x3fff_0000, n: 600, huge: false, ro: false },
         { iova: 7, n: 3, huge: false, ro: true },
       ]);
-      for (const page of [0x3fff_0001, 8]) {
-        let table = pt.rootPfn;
-        for (let level = 3; level > 0; level--) {
-          const idx = Math.floor(page / 512 ** level) % 512;
-          const pte = mem.readU64(table, idx);
-          for (const bit of [0, 1, 7, 12, 25, 32, 52]) {
-            mem.writeU64(table, idx, pte ^ (1n << BigInt(bit)));
-            expectEngineWalk(pt, mem, pages);
-          }
-          mem.writeU64(table, idx, pte);
-          table = Number((pte & PTE_ADDR) >> 12n);
-        }
-      }
-      expectEngineWalk(pt, mem, pages);
+      expectPathFlips(pt, mem, [0x3fff_0001, 8], 3, pages);
     }
   });
 
@@ -720,21 +731,7 @@ describe('vtd-ss straight walks over slabs of table memory', () => {
     expect([pt.walk(10, out), out.fault, out.level]).toEqual([false, 1, 0]);
     expect([pt.walk(0x3fff_0000 + 600, out), out.fault, out.level]).toEqual([false, 1, 0]);
     expect([pt.walk(0x0800_0000, out), out.fault, out.level]).toEqual([false, 1, 3]);
-    for (const page of [0x3fff_0001, 8, 0x3ffc_0005]) {
-      let table = pt.rootPfn;
-      for (let level = 4; level > 0; level--) {
-        const idx = Math.floor(page / 512 ** level) % 512;
-        const pte = mem.readU64(table, idx);
-        for (const bit of [0, 1, 7, 12, 25, 32, 52]) {
-          mem.writeU64(table, idx, pte ^ (1n << BigInt(bit)));
-          expectEngineWalk(pt, mem, pages);
-        }
-        mem.writeU64(table, idx, pte);
-        if ((pte & 0x80n) !== 0n) break;
-        table = Number((pte & PTE_ADDR) >> 12n);
-      }
-    }
-    expectEngineWalk(pt, mem, pages);
+    expectPathFlips(pt, mem, [0x3fff_0001, 8, 0x3ffc_0005], 4, pages);
   });
 
   it.each([
