@@ -933,7 +933,7 @@ class IopfGroup implements FaultGroup {
   constructor(private readonly pipeline: FaultPipeline) {}
 
   /** init for a group of one request held in numbers (`req`, already decoded), in fewer bytes of bytecode (see routeFields). */
-  initNumbers(unit: number, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues): void {
+  initNumbers(unit: number, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues | undefined): void {
     this.unit = unit;
     this.queues = queues;
     this.faults = null;
@@ -948,22 +948,17 @@ class IopfGroup implements FaultGroup {
 
   /** Makes this the group of `faults` (null: of `req`, already decoded) routed to (idev, hwpt). */
   init(unit: number, faults: readonly IommuFault[] | null, stall: boolean, idev: IommufdDevice, hwpt: Hwpt, queues: UnitQueues | undefined): void {
-    this.unit = unit;
-    this.queues = queues;
-    this.faults = faults;
-    this.stall = stall;
     if (faults !== null) {
       const last = faults[faults.length - 1];
       this.req.rid = last.rid;
       this.req.pasid = last.pasid;
       this.req.grpid = last.grpid;
     }
-    this.devId = idev.id;
-    this.pasid = this.req.pasid;
-    this.idev = idev;
-    this.hwpt = hwpt;
-    this.cookie = 0;
-    this.answered = false;
+    // The rest is initNumbers' (the group's PASID read from `req` after the lines above), then what a
+    // group of IommuFaults or a stall has besides.
+    this.initNumbers(unit, idev, hwpt, queues);
+    this.faults = faults;
+    this.stall = stall;
   }
 
   get handle(): { readonly idev: object; readonly pasid: number; readonly hwpt: object } {
